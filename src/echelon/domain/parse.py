@@ -1,0 +1,134 @@
+"""Parsing of user spellings into the controlled vocabularies, with close-match suggestions.
+
+Chemistry spellings are resolved by :func:`echelon.catalog.resolve_chemistry` (its aliases are
+catalogue data); this module covers the other vocabularies.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+from echelon.domain.enums import CellFormat, Level, OriginApplication, Region, VisualFlag
+
+E = TypeVar("E", bound=StrEnum)
+
+_SEPARATORS = re.compile(r"[\s_\-–—/&]+")
+
+
+def normalise_token(text: str) -> str:
+    """Lower-case ``text`` and drop separators (space, ``_``, ``-``, en/em dash, ``/``, ``&``)."""
+    return _SEPARATORS.sub("", text.strip().lower())
+
+
+def suggest(text: str, choices: Iterable[str]) -> str:
+    """A `` (did you mean 'x'?)`` hint for a misspelt ``text``, or an empty string."""
+    options = list(choices)
+    match = difflib.get_close_matches(text, options, n=1, cutoff=0.6)
+    if not match:
+        lowered = {c.lower(): c for c in options}
+        match = [lowered[m] for m in difflib.get_close_matches(text.lower(), lowered, n=1)]
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def parse_choice(enum: type[E], text: str, *, aliases: Mapping[str, E] | None = None) -> E:
+    """Parse ``text`` into a member of ``enum``.
+
+    Matching ignores case and separators; ``aliases`` maps extra spellings (normalised with
+    :func:`normalise_token`) to members.
+
+    Raises
+    ------
+    ValueError
+        Naming the allowed values and the closest one.
+    """
+    key = normalise_token(text)
+    for member in enum:
+        if normalise_token(member.value) == key or normalise_token(member.name) == key:
+            return member
+    if aliases and key in aliases:
+        return aliases[key]
+    allowed = [m.value for m in enum]
+    raise ValueError(
+        f"unknown {enum.__name__} {text!r}{suggest(text, allowed)}; allowed: {', '.join(allowed)}"
+    )
+
+
+_ORIGIN_ALIASES: dict[str, OriginApplication] = {
+    normalise_token(k): v
+    for k, v in {
+        "EV": OriginApplication.AUTOMOTIVE,
+        "electric vehicle": OriginApplication.AUTOMOTIVE,
+        "car": OriginApplication.AUTOMOTIVE,
+        "HEV": OriginApplication.AUTOMOTIVE,
+        "PHEV": OriginApplication.AUTOMOTIVE,
+        "BEV": OriginApplication.AUTOMOTIVE,
+        "e-bike": OriginApplication.EBIKE_LEV,
+        "ebike": OriginApplication.EBIKE_LEV,
+        "LEV": OriginApplication.EBIKE_LEV,
+        "e-scooter": OriginApplication.EBIKE_LEV,
+        "consumer": OriginApplication.CONSUMER_ELECTRONICS,
+        "laptop": OriginApplication.CONSUMER_ELECTRONICS,
+        "phone": OriginApplication.CONSUMER_ELECTRONICS,
+        "aerospace": OriginApplication.AEROSPACE_DEFENCE,
+        "defence": OriginApplication.AEROSPACE_DEFENCE,
+        "defense": OriginApplication.AEROSPACE_DEFENCE,
+        "ESS": OriginApplication.ENERGY_STORAGE,
+        "stationary": OriginApplication.ENERGY_STORAGE,
+        "BESS": OriginApplication.ENERGY_STORAGE,
+    }.items()
+}
+
+_FLAG_ALIASES: dict[str, VisualFlag] = {
+    normalise_token(k): v
+    for k, v in {
+        "swollen": VisualFlag.SWELLING,
+        "bulging": VisualFlag.SWELLING,
+        "leak": VisualFlag.LEAKAGE,
+        "leaking": VisualFlag.LEAKAGE,
+        "corroded": VisualFlag.CORROSION,
+        "deformed": VisualFlag.DEFORMATION,
+        "dent": VisualFlag.DEFORMATION,
+        "thermal": VisualFlag.THERMAL_DAMAGE,
+        "burnt": VisualFlag.THERMAL_DAMAGE,
+        "water": VisualFlag.WATER_DAMAGE,
+        "flooded": VisualFlag.WATER_DAMAGE,
+    }.items()
+}
+
+
+def parse_level(text: str) -> Level:
+    """Parse a level (``cell``, ``module``, ``pack``)."""
+    return parse_choice(Level, text)
+
+
+def parse_format(text: str) -> CellFormat:
+    """Parse a cell format (``cylindrical``, ``prismatic``, ``pouch``)."""
+    return parse_choice(CellFormat, text)
+
+
+def parse_origin(text: str) -> OriginApplication:
+    """Parse an origin application (e.g. ``automotive``, ``EV``, ``e-bike``)."""
+    return parse_choice(OriginApplication, text, aliases=_ORIGIN_ALIASES)
+
+
+def parse_region(text: str) -> Region:
+    """Parse a regulatory region (``EU``, ``CN``, ``US``, ``other``)."""
+    return parse_choice(Region, text)
+
+
+def parse_visual_flags(text: str | Iterable[str] | None) -> frozenset[VisualFlag]:
+    """Parse semicolon- (or comma-) separated visual flags; empty or ``none`` → no flags."""
+    if text is None:
+        return frozenset()
+    items = re.split(r"[;,|]", text) if isinstance(text, str) else list(text)
+    flags = set()
+    for item in items:
+        token = item.strip()
+        if not token or normalise_token(token) in ("none", "ok", "nan"):
+            continue
+        flags.add(parse_choice(VisualFlag, token, aliases=_FLAG_ALIASES))
+    return frozenset(flags)

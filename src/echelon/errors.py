@@ -1,0 +1,107 @@
+"""Echelon's exception hierarchy.
+
+Every message says what was wrong, where (file, row, column or battery id) and what to do. Adapters
+(CLI, HTTP API) map these classes to exit codes / HTTP codes in one place
+(:data:`echelon.cli._errors.EXIT_CODES`); library code never prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class EchelonError(Exception):
+    """Base class of every error Echelon raises on purpose."""
+
+
+class ConfigError(EchelonError):
+    """A setting, profile or catalogue override is invalid."""
+
+
+class CatalogError(EchelonError):
+    """A catalogue record is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as possible.
+
+    Attributes
+    ----------
+    message : str
+        What is wrong and what to do about it.
+    row : int or None
+        1-based data row (header excluded) in the file, or ``None`` when not row-specific.
+    column : str or None
+        Column / field name, or ``None``.
+    """
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class InputError(EchelonError):
+    """Base of errors about a user-supplied file; carries the file and every problem found.
+
+    Parameters
+    ----------
+    path : path-like or str
+        The offending file.
+    problems : sequence of Problem or str
+        All problems found (validation reports everything at once, not only the first).
+    """
+
+    def __init__(self, path: Path | str, problems: Sequence[Problem | str]) -> None:
+        self.path = Path(path)
+        self.problems = [p if isinstance(p, Problem) else Problem(p) for p in problems]
+        super().__init__(self._render())
+
+    def _render(self, limit: int = 50) -> str:
+        head = f"{self.path}: {len(self.problems)} problem(s)"
+        lines = [f"  - {p}" for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  … and {len(self.problems) - limit} more")
+        return "\n".join([head, *lines])
+
+
+class ReaderError(InputError):
+    """A tester file cannot be read (corrupt, truncated, unknown format, bad units)."""
+
+
+class SchemaError(InputError):
+    """A frame or table does not have the columns, types or values its contract requires."""
+
+
+class ManifestError(InputError):
+    """An intake manifest is invalid; nothing from it was imported."""
+
+
+class RegistryError(EchelonError):
+    """The registry database cannot be opened, migrated or written."""
+
+
+class NotFoundError(RegistryError):
+    """A battery, test run or event asked for by id does not exist."""
+
+
+class ChainError(RegistryError):
+    """The append-only event chain of a battery does not verify."""
+
+
+class DiagnosticsError(EchelonError):
+    """A diagnostic cannot be computed from the data given (e.g. no discharge step)."""
+
+
+class EstimationError(EchelonError):
+    """A state-of-health or lifetime estimate cannot be made from the inputs."""

@@ -1,0 +1,86 @@
+"""Catalogue: every chemistry loads with provenance, OCV tables behave, overrides and errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from echelon.catalog import chemistries, chemistry, load_table, resolve_chemistry, table_names
+from echelon.catalog._loader import packaged_table_path
+from echelon.domain import Chemistry
+from echelon.errors import CatalogError
+
+
+def test_every_chemistry_has_a_record_with_source_and_date() -> None:
+    records = chemistries()
+    assert set(records) == set(Chemistry)
+    for rec in records.values():
+        assert rec.source
+        assert rec.as_of
+        assert rec.ocv.source
+        assert rec.ocv.as_of
+        assert len(rec.ocv.soc) == 21
+        # the table spans (within 0.3 V) the operating window it is used with
+        assert abs(rec.ocv.ocv_v[0] - rec.discharge_cutoff_v) < 0.3
+        assert abs(rec.ocv.ocv_v[-1] - rec.charge_cutoff_v) < 0.1
+
+
+def test_chemistries_without_reuse_standard() -> None:
+    no_standard = {c for c, r in chemistries().items() if not r.has_reuse_standard}
+    assert no_standard == {Chemistry.LI_METAL, Chemistry.LI_S, Chemistry.UNKNOWN}
+
+
+def test_lfp_plateau_is_flat() -> None:
+    # LFP's OCV barely moves between 30 and 70 % SOC (a known property of the chemistry)
+    lfp = chemistry("LFP").ocv
+    assert float(lfp.ocv(0.7) - lfp.ocv(0.3)) < 0.05
+    nmc = chemistry("NMC811").ocv
+    assert float(nmc.ocv(0.7) - nmc.ocv(0.3)) > 0.15
+
+
+@given(st.sampled_from(list(Chemistry)), st.floats(min_value=0.0, max_value=1.0))
+def test_ocv_inverse_round_trip(chem: Chemistry, soc: float) -> None:
+    table = chemistry(chem).ocv
+    assert float(table.soc_at(table.ocv(soc))) == pytest.approx(soc, abs=1e-9)
+
+
+def test_unknown_table_names_alternatives() -> None:
+    with pytest.raises(CatalogError, match=r"available: .*chemistries"):
+        load_table("no_such_table")
+    assert "chemistries" in table_names()
+
+
+def test_user_override_folder_replaces_a_table(tmp_path: Path) -> None:
+    shutil.copy(packaged_table_path("soh_capacity_test"), tmp_path / "soh_capacity_test.toml")
+    text = (tmp_path / "soh_capacity_test.toml").read_text().replace("value = 0.01", "value = 0.02")
+    (tmp_path / "soh_capacity_test.toml").write_text(text)
+    assert (
+        load_table("soh_capacity_test", catalog_dir=tmp_path)["relative_uncertainty"]["value"]
+        == 0.02
+    )
+    assert load_table("soh_capacity_test")["relative_uncertainty"]["value"] == 0.01
+
+
+def test_table_without_meta_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "soh_capacity_test.toml").write_text("[relative_uncertainty]\nvalue = 0.5\n")
+    with pytest.raises(CatalogError, match="lacks name, version, as_of"):
+        load_table("soh_capacity_test", catalog_dir=tmp_path)
+
+
+def test_broken_chemistry_record_names_it(tmp_path: Path) -> None:
+    text = packaged_table_path("chemistries").read_text()
+    broken = text.replace("ocv_max_v = 3.7\n", "ocv_max_v = 3.0\n", 1)
+    (tmp_path / "chemistries.toml").write_text(broken)
+    with pytest.raises(CatalogError, match="record 'LFP'"):
+        chemistries(catalog_dir=tmp_path)
+
+
+def test_resolve_chemistry_rejects_garbage_with_hint() -> None:
+    with pytest.raises(ValueError, match="use 'unknown'"):
+        resolve_chemistry("banana")
+    assert np.isfinite(chemistry(Chemistry.LCO).nominal_voltage_v)
