@@ -1,0 +1,80 @@
+"""State of health from a capacity test (the reference method)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from echelon.catalog import load_table
+from echelon.errors import EstimationError
+
+
+@dataclass(frozen=True)
+class SohEstimate:
+    """A state-of-health estimate with its interval.
+
+    Attributes
+    ----------
+    soh_percent : float
+        Point estimate [%] (measured ÷ rated capacity × 100).
+    soh_lower_percent, soh_upper_percent : float
+        Interval bounds [%] at ``coverage``.
+    coverage : float
+        Nominal coverage of the interval (e.g. 0.9).
+    method : str
+        Estimator name (``capacity_test``, …).
+    out_of_domain : bool
+        The input lies outside the estimator's validated domain (interval widened).
+    """
+
+    soh_percent: float
+    soh_lower_percent: float
+    soh_upper_percent: float
+    coverage: float
+    method: str
+    out_of_domain: bool = False
+
+
+def soh_from_capacity(
+    measured_capacity_ah: float,
+    nominal_capacity_ah: float,
+    *,
+    catalog_dir: Path | None = None,
+) -> SohEstimate:
+    """SOH [%] = measured ÷ rated capacity × 100, with the capacity test's uncertainty.
+
+    Parameters
+    ----------
+    measured_capacity_ah : float
+        Capacity from a capacity test [A·h].
+    nominal_capacity_ah : float
+        Rated capacity [A·h].
+    catalog_dir : Path, optional
+        Catalogue override folder (the uncertainty lives in table ``soh_capacity_test``).
+
+    Returns
+    -------
+    SohEstimate
+        Interval = point × (1 ± relative uncertainty), from the catalogue.
+
+    Raises
+    ------
+    EstimationError
+        For non-positive or non-finite capacities.
+    """
+    if not (measured_capacity_ah >= 0 and nominal_capacity_ah > 0):
+        raise EstimationError(
+            f"capacities must be finite, measured ≥ 0 and rated > 0 (got measured "
+            f"{measured_capacity_ah} Ah, rated {nominal_capacity_ah} Ah)"
+        )
+    table = load_table("soh_capacity_test", catalog_dir=catalog_dir)
+    relative = float(table["relative_uncertainty"]["value"])
+    coverage = float(table["relative_uncertainty"]["coverage"])
+    soh = 100.0 * measured_capacity_ah / nominal_capacity_ah
+    return SohEstimate(
+        soh_percent=soh,
+        soh_lower_percent=soh * (1.0 - relative),
+        soh_upper_percent=soh * (1.0 + relative),
+        coverage=coverage,
+        method="capacity_test",
+    )

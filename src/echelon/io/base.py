@@ -1,0 +1,259 @@
+"""The reader plugin contract, run metadata, reader discovery and automatic format detection.
+
+A reader is any object with ``name``, ``version``, ``can_read(path) -> bool`` and
+``read(path) -> (pl.LazyFrame, RunMetadata)`` whose frame uses BDF column names and units
+(:mod:`echelon.io.bdf`). Third-party readers register a class under the entry-point group
+``echelon.readers``; :func:`available_readers` finds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import logging
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from echelon.errors import Problem, ReaderError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "echelon.readers"
+SNIFF_BYTES = 8192
+
+
+class RunMetadata(BaseModel):
+    """Key-value metadata of one tester file, kept with its BDF time series.
+
+    Attributes
+    ----------
+    source_path : str
+        The raw file read.
+    source_sha256 : str
+        SHA-256 of the raw file bytes.
+    reader, reader_version : str
+        Plugin that read it.
+    instrument, channel : str or None
+        Tester make/model and channel, when the file says.
+    start_time : datetime or None
+        Test start (UTC when the file has a zone, else as written).
+    unmapped_columns : list of str
+        Source columns with no BDF equivalent; reported in a warning, kept in the raw copy.
+    extra : dict
+        Anything else the file states (test name, schedule, …).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_path: str
+    source_sha256: str
+    reader: str
+    reader_version: str
+    instrument: str | None = None
+    channel: str | None = None
+    start_time: dt.datetime | None = None
+    unmapped_columns: list[str] = Field(default_factory=list)
+    extra: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Contract every tester-file reader implements."""
+
+    @property
+    def name(self) -> str:
+        """Reader name, e.g. ``arbin_csv``."""
+
+    @property
+    def version(self) -> str:
+        """Reader version."""
+
+    def can_read(self, path: Path) -> bool:
+        """Whether this reader recognises the file (cheap: suffix and first bytes only)."""
+
+    def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
+        """The file as a lazy BDF frame plus its metadata; raises :class:`ReaderError`."""
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes (streamed)."""
+    with Path(path).open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def sniff(path: Path, n_bytes: int = SNIFF_BYTES) -> bytes:
+    """The first ``n_bytes`` of a file (empty if unreadable)."""
+    try:
+        with Path(path).open("rb") as fh:
+            return fh.read(n_bytes)
+    except OSError:
+        return b""
+
+
+def first_text_line(head: bytes) -> str:
+    """The first line of a sniffed head decoded as UTF-8 (BOM stripped, errors replaced)."""
+    text = head.decode("utf-8-sig", errors="replace")
+    return text.splitlines()[0] if text else ""
+
+
+TAIL_BYTES = 65536
+
+
+def check_last_line(path: Path, separator: str = ",") -> None:
+    """Raise if a delimited text file ends in an incomplete line (a cut-off copy or export).
+
+    Compares the field count of the last line with the header's; reads only the file's head and
+    its last 64 KiB, so it is cheap on large files.
+
+    Raises
+    ------
+    ReaderError
+        When the last line has fewer fields than the header.
+    """
+    header = first_text_line(sniff(path))
+    with Path(path).open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - TAIL_BYTES))
+        tail = fh.read().decode("utf-8", errors="replace")
+    lines = [line for line in tail.splitlines() if line.strip()]
+    if len(lines) < 2 or tail.endswith(("\n", "\r")):
+        return
+    expected, found = header.count(separator) + 1, lines[-1].count(separator) + 1
+    if found < expected:
+        raise ReaderError(
+            path,
+            [
+                Problem(
+                    f"last line has {found} of {expected} fields and no line end: the file "
+                    "looks truncated; copy or export it again"
+                )
+            ],
+        )
+
+
+def _builtin_readers() -> list[Reader]:
+    from echelon.io.arbin import ArbinCsvReader
+    from echelon.io.bdf import BdfCsvReader, BdfParquetReader
+
+    return [BdfParquetReader(), BdfCsvReader(), ArbinCsvReader()]
+
+
+def available_readers() -> list[Reader]:
+    """Every reader: Echelon's own plus those registered under ``echelon.readers``.
+
+    Built-ins come first; an entry point with the same ``name`` as a built-in is skipped, so an
+    installed copy of Echelon's own entry points does not duplicate them. Discovery runs once per
+    process (call ``available_readers.cache_clear()`` after installing a plug-in at run time).
+    """
+    return list(_discover_readers())
+
+
+@functools.lru_cache(maxsize=1)
+def _discover_readers() -> tuple[Reader, ...]:
+    readers = _builtin_readers()
+    names = {r.name for r in readers}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            reader = obj() if isinstance(obj, type) else obj
+        except Exception as exc:  # a broken plug-in must not break reading
+            log.warning("reader plug-in %s could not be loaded: %s", ep.name, exc)
+            continue
+        if getattr(reader, "name", ep.name) in names:
+            continue
+        if not isinstance(reader, Reader):
+            log.warning("entry point %s is not an echelon reader (no can_read/read)", ep.name)
+            continue
+        readers.append(reader)
+        names.add(reader.name)
+    return tuple(readers)
+
+
+available_readers.cache_clear = _discover_readers.cache_clear  # type: ignore[attr-defined]
+
+
+def get_reader(name: str) -> Reader:
+    """A reader by name (``bdf_csv``, ``arbin_csv``, …)."""
+    readers = available_readers()
+    for reader in readers:
+        if reader.name == name:
+            return reader
+    raise ReaderError(
+        name, [f"no reader named {name!r}; available: {', '.join(r.name for r in readers)}"]
+    )
+
+
+def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader:
+    """The first reader that recognises ``path``.
+
+    Raises
+    ------
+    ReaderError
+        When the file does not exist, is empty, or no reader recognises it (the message lists
+        the readers tried).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(path, ["file not found; check the path in the manifest or command"])
+    if path.stat().st_size == 0:
+        raise ReaderError(path, ["file is empty (0 bytes); re-export it from the tester"])
+    candidates = list(readers) if readers is not None else available_readers()
+    for reader in candidates:
+        if reader.can_read(path):
+            return reader
+    raise ReaderError(
+        path,
+        [
+            "no reader recognises this file (tried "
+            + ", ".join(r.name for r in candidates)
+            + "); pass --reader NAME or describe its columns with a generic column map"
+        ],
+    )
+
+
+def read(
+    path: Path | str, *, reader: str | Reader | None = None
+) -> tuple[pl.DataFrame, RunMetadata]:
+    """Read a tester file into a validated BDF frame, detecting its format.
+
+    Parameters
+    ----------
+    path : path-like
+        Tester file (BDF CSV/Parquet, Arbin CSV, or any installed plug-in's format).
+    reader : str or Reader, optional
+        Force a reader by name or instance instead of detecting one.
+
+    Returns
+    -------
+    frame : pl.DataFrame
+        BDF columns (``test_time_second``, ``voltage_volt``, ``current_ampere``, …), validated.
+    metadata : RunMetadata
+
+    Raises
+    ------
+    ReaderError
+        Naming the file, and the row and column where possible.
+    """
+    from echelon.io.bdf import validate_bdf
+
+    path = Path(path)
+    chosen = get_reader(reader) if isinstance(reader, str) else reader or detect_reader(path)
+    lazy, metadata = chosen.read(path)
+    try:
+        frame = lazy.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise ReaderError(path, [f"{chosen.name}: could not parse the data: {exc}"]) from exc
+    if metadata.unmapped_columns:
+        log.warning(
+            "%s: columns without a BDF equivalent (kept in the raw file only): %s",
+            path,
+            ", ".join(metadata.unmapped_columns),
+        )
+    return validate_bdf(frame, path), metadata

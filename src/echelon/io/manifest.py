@@ -1,0 +1,301 @@
+"""Intake manifests: one row per unit, validated as a whole before anything is imported.
+
+A manifest is CSV, Parquet or JSON (a list of objects, or ``{"units": [...]}``). Column contract
+(documented in ``docs/manifest.md``):
+
+required
+    ``battery_id``, ``chemistry``, ``level``, ``nominal_capacity_ah``
+identity and nameplate (optional)
+    ``parent_id``, ``manufacturer``, ``model``, ``format``, ``nominal_voltage_v``,
+    ``nominal_energy_wh``, ``series_count``, ``parallel_count``, ``origin_application``, ``region``,
+    ``country``, ``manufacture_date``, ``calendar_expiry_date``, ``has_traceability``,
+    ``visual_flags``
+measurements taken outside the tester files (optional; same names as the grading table)
+    ``ocv_v``, ``dcir_ohm``, ``measured_capacity_ah``, ``self_discharge_mv_per_day``,
+    ``insulation_mohm``
+test files (optional)
+    ``test_files``: semicolon-separated paths relative to the manifest, each optionally prefixed
+    by its kind (``capacity:cap/B1.csv;pulse:pulse/B1.csv``)
+custom columns
+    any column starting with ``x_`` is kept as an attribute of the unit.
+
+Validation collects every problem (row, column, message) and raises one :class:`ManifestError`;
+nothing is imported from an invalid manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+from pydantic import ValidationError
+
+from echelon.domain import Battery, Level, TestKind, check_parent_level
+from echelon.domain.parse import parse_choice, suggest
+from echelon.errors import ManifestError, Problem
+from echelon.io.base import sha256_file
+
+REQUIRED: Final = ("battery_id", "chemistry", "level", "nominal_capacity_ah")
+BATTERY_FIELDS: Final = tuple(Battery.model_fields)
+MEASUREMENT_COLUMNS: Final[dict[str, tuple[float, float]]] = {
+    "ocv_v": (0.0, 2000.0),
+    "dcir_ohm": (0.0, 100.0),
+    "measured_capacity_ah": (0.0, 1e6),
+    "self_discharge_mv_per_day": (0.0, 1e4),
+    "insulation_mohm": (0.0, 1e6),
+}
+"""Measurement columns and their plausible [min, max] ranges (outside → error: wrong unit?)."""
+TEST_FILES: Final = "test_files"
+KNOWN_COLUMNS: Final = frozenset({*BATTERY_FIELDS, *MEASUREMENT_COLUMNS, TEST_FILES})
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+
+
+@dataclass(frozen=True)
+class TestFileRef:
+    """A tester file named in a manifest.
+
+    Attributes
+    ----------
+    path : Path
+        Absolute path (resolved against the manifest's folder).
+    kind : TestKind or None
+        Declared kind, or ``None`` to let diagnostics classify the file.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    path: Path
+    kind: TestKind | None = None
+
+
+@dataclass(frozen=True)
+class ManifestUnit:
+    """One validated manifest row."""
+
+    row: int
+    battery: Battery
+    test_files: tuple[TestFileRef, ...] = ()
+    measurements: dict[str, float] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: its file, content hash and units in file order."""
+
+    path: Path
+    sha256: str
+    units: tuple[ManifestUnit, ...]
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+
+def _load_rows(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(path).to_dicts()
+        if suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            rows = doc.get("units") if isinstance(doc, dict) else doc
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise ManifestError(
+                    path, ['JSON manifest must be a list of objects or {"units": [...]}']
+                )
+            return rows
+        if suffix in (".csv", ".txt", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            return pl.read_csv(path, infer_schema=False, separator=sep).to_dicts()
+    except (pl.exceptions.PolarsError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ManifestError(path, [f"cannot parse the manifest: {exc}"]) from exc
+    raise ManifestError(
+        path, [f"unsupported manifest type {suffix!r}; use .csv, .parquet or .json"]
+    )
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"not a yes/no value: {value!r} (use true/false)")
+
+
+def _parse_test_files(text: str, base: Path) -> tuple[TestFileRef, ...]:
+    refs = []
+    for entry in text.split(";"):
+        entry = entry.strip()
+        if not entry:
+            continue
+        kind: TestKind | None = None
+        head, sep, tail = entry.partition(":")
+        if sep and head and "/" not in head and "\\" not in head and len(head) > 1:
+            kind = parse_choice(TestKind, head)
+            entry = tail.strip()
+        path = Path(entry)
+        refs.append(TestFileRef(path if path.is_absolute() else (base / path).resolve(), kind))
+    return tuple(refs)
+
+
+def _row_problems(exc: ValidationError, row: int) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        column = str(loc[0]) if loc else None
+        message = err.get("msg", "invalid value").removeprefix("Value error, ")
+        if "input" in err and column is not None:
+            message = f"{message} (got {err['input']!r})"
+        problems.append(Problem(message, row=row, column=column))
+    return problems
+
+
+def _check_columns(columns: list[str]) -> list[Problem]:
+    problems = [Problem("required column missing", column=c) for c in REQUIRED if c not in columns]
+    for column in columns:
+        if column not in KNOWN_COLUMNS and not column.startswith("x_"):
+            problems.append(
+                Problem(
+                    f"unknown column{suggest(column, sorted(KNOWN_COLUMNS))}; prefix custom "
+                    "columns with 'x_' to keep them as attributes",
+                    column=column,
+                )
+            )
+    return problems
+
+
+def _parse_row(
+    raw: dict[str, Any], row: int, base: Path
+) -> tuple[ManifestUnit | None, list[Problem]]:
+    problems: list[Problem] = []
+    fields: dict[str, Any] = {}
+    for name in BATTERY_FIELDS:
+        value = raw.get(name)
+        if _blank(value):
+            continue
+        if name == "has_traceability":
+            try:
+                value = _parse_bool(value)
+            except ValueError as exc:
+                problems.append(Problem(str(exc), row=row, column=name))
+                continue
+        fields[name] = value.strip() if isinstance(value, str) else value
+    measurements: dict[str, float] = {}
+    for name, (low, high) in MEASUREMENT_COLUMNS.items():
+        value = raw.get(name)
+        if _blank(value):
+            continue
+        try:
+            number = float(str(value))
+        except (TypeError, ValueError):
+            problems.append(Problem(f"not a number: {value!r}", row=row, column=name))
+            continue
+        if not math.isfinite(number) or not low <= number <= high:
+            problems.append(
+                Problem(
+                    f"{number} outside the plausible range [{low}, {high}] (wrong unit?)",
+                    row=row,
+                    column=name,
+                )
+            )
+            continue
+        measurements[name] = number
+    tests: tuple[TestFileRef, ...] = ()
+    if not _blank(raw.get(TEST_FILES)):
+        try:
+            tests = _parse_test_files(str(raw[TEST_FILES]), base)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), row=row, column=TEST_FILES))
+    try:
+        battery = Battery(**fields)
+    except ValidationError as exc:
+        problems.extend(_row_problems(exc, row))
+        return None, problems
+    attributes = {k: v for k, v in raw.items() if k.startswith("x_") and not _blank(v)}
+    unit = ManifestUnit(row, battery, tests, measurements, attributes)
+    return (None if problems else unit), problems
+
+
+def _duplicate_problems(rows: list[dict[str, Any]]) -> list[Problem]:
+    ids = [str(r.get("battery_id") or "").strip() for r in rows]
+    counts = Counter(ids)
+    seen: set[str] = set()
+    problems = []
+    for row, bid in enumerate(ids, start=1):
+        if bid and counts[bid] > 1 and bid in seen:
+            problems.append(Problem(f"duplicate battery_id {bid!r}", row=row, column="battery_id"))
+        seen.add(bid)
+    return problems
+
+
+def _genealogy_problems(units: list[ManifestUnit]) -> list[Problem]:
+    problems: list[Problem] = []
+    levels: dict[str, Level] = {u.battery.battery_id: u.battery.level for u in units}
+    for unit in units:
+        parent = unit.battery.parent_id
+        if parent is not None and parent in levels:
+            message = check_parent_level(unit.battery, levels[parent])
+            if message:
+                problems.append(Problem(message, row=unit.row, column="parent_id"))
+    return problems
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    """Read and validate an intake manifest.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv``, ``.parquet`` or ``.json`` file.
+
+    Returns
+    -------
+    Manifest
+
+    Raises
+    ------
+    ManifestError
+        Listing every problem found (missing or unknown columns with suggestions, unknown
+        chemistry with the closest name, negative capacity, duplicate ids, bad dates, parent
+        levels, …). Nothing should be imported from a manifest that fails.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(path, ["manifest file not found"])
+    rows = _load_rows(path)
+    if not rows:
+        raise ManifestError(path, ["the manifest has no rows"])
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    problems = _check_columns(columns)
+    if any(p.message == "required column missing" for p in problems):
+        raise ManifestError(path, problems)
+    units: list[ManifestUnit] = []
+    base = path.parent.resolve()
+    for index, raw in enumerate(rows, start=1):
+        unit, row_problems = _parse_row(raw, index, base)
+        problems.extend(row_problems)
+        if unit is not None:
+            units.append(unit)
+    problems.extend(_duplicate_problems(rows))
+    problems.extend(_genealogy_problems(units))
+    problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+    if problems:
+        raise ManifestError(path, problems)
+    return Manifest(path=path, sha256=sha256_file(path), units=tuple(units))

@@ -1,0 +1,144 @@
+"""Manifests: every problem reported at once (row, column, suggestion); CSV, Parquet and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from echelon.domain import Chemistry, TestKind
+from echelon.errors import ManifestError
+from echelon.io import read_manifest
+
+GOOD = [
+    {
+        "battery_id": "P1",
+        "level": "pack",
+        "chemistry": "NMC622",
+        "nominal_capacity_ah": "60",
+        "series_count": "96",
+        "nominal_voltage_v": "350",
+    },
+    {
+        "battery_id": "P1-M1",
+        "parent_id": "P1",
+        "level": "module",
+        "chemistry": "NCM622",
+        "nominal_capacity_ah": "60",
+        "series_count": "12",
+        "ocv_v": "44.1",
+        "test_files": "capacity:tests/m1_cap.csv;tests/m1_pulse.csv",
+        "x_bay": "3",
+    },
+]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    pl.DataFrame(rows).write_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "parquet"])
+def test_good_manifest_in_every_format(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"m.{kind}"
+    if kind == "csv":
+        write_csv(path, GOOD)
+    elif kind == "json":
+        path.write_text(json.dumps({"units": GOOD}))
+    else:
+        pl.DataFrame(GOOD).write_parquet(path)
+    manifest = read_manifest(path)
+    assert len(manifest) == 2
+    assert len(manifest.sha256) == 64
+    module = manifest.units[1]
+    assert module.battery.chemistry is Chemistry.NMC622
+    assert module.measurements == {"ocv_v": 44.1}
+    assert module.attributes == {"x_bay": "3"}
+    assert [r.kind for r in module.test_files] == [TestKind.CAPACITY, None]
+    assert module.test_files[0].path == (tmp_path / "tests" / "m1_cap.csv").resolve()
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    rows = [
+        {
+            "battery_id": "A",
+            "level": "cell",
+            "chemistry": "NMC81",
+            "nominal_capacity_ah": "-2",
+            "ocv_v": "abc",
+            "nominal_capacty_ah": "",
+        },
+        {
+            "battery_id": "A",
+            "level": "cell",
+            "chemistry": "LFP",
+            "nominal_capacity_ah": "3",
+            "ocv_v": "3300",
+        },
+        {
+            "battery_id": "C",
+            "level": "cell",
+            "chemistry": "LFP",
+            "nominal_capacity_ah": "3",
+            "has_traceability": "maybe",
+            "calendar_expiry_date": "2030-13-01",
+        },
+    ]
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "bad.csv", rows))
+    text = str(info.value)
+    for expected in [
+        "column 'nominal_capacty_ah': unknown column (did you mean 'nominal_capacity_ah'?)",
+        "row 1, column 'chemistry'",
+        "did you mean 'NMC811'",
+        "row 1, column 'nominal_capacity_ah'",
+        "row 1, column 'ocv_v': not a number",
+        "row 2, column 'ocv_v': 3300.0 outside the plausible range",
+        "row 2, column 'battery_id': duplicate battery_id 'A'",
+        "row 3, column 'has_traceability'",
+        "row 3, column 'calendar_expiry_date'",
+    ]:
+        assert expected in text, expected
+
+
+def test_missing_required_columns(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="column 'chemistry': required column missing"):
+        read_manifest(
+            write_csv(
+                tmp_path / "m.csv",
+                [{"battery_id": "A", "level": "cell", "nominal_capacity_ah": "1"}],
+            )
+        )
+
+
+def test_parent_level_checked(tmp_path: Path) -> None:
+    rows = [
+        {"battery_id": "C1", "level": "cell", "chemistry": "LFP", "nominal_capacity_ah": "3"},
+        {
+            "battery_id": "M1",
+            "parent_id": "C1",
+            "level": "module",
+            "chemistry": "LFP",
+            "nominal_capacity_ah": "3",
+            "series_count": "4",
+        },
+    ]
+    with pytest.raises(ManifestError, match="row 2, column 'parent_id': parent is a cell"):
+        read_manifest(write_csv(tmp_path / "m.csv", rows))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("m.xlsx", "x", "unsupported manifest type"),
+        ("m.json", "[1, 2]", "list of objects"),
+        ("m.json", "{not json", "cannot parse"),
+        ("m.csv", "battery_id,level,chemistry,nominal_capacity_ah\n", "no rows"),
+    ],
+)
+def test_unreadable_manifests(tmp_path: Path, name: str, content: str, message: str) -> None:
+    (tmp_path / name).write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(tmp_path / name)
