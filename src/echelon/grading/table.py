@@ -1,0 +1,122 @@
+"""The grading table: documented columns, types, and chemistry attributes joined in.
+
+Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
+``origin_application``, ``series_count``, ``nominal_capacity_ah``, ``nominal_voltage_v``,
+``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``, ``dcir_ohm``,
+``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``, ``insulation_mohm``,
+``visual_flags`` (semicolon-separated), ``has_traceability``, ``calendar_expiry_date``,
+``plating_signature``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from echelon.catalog import chemistries, resolve_chemistry
+from echelon.domain import Chemistry
+
+GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "battery_id": pl.String(),
+    "chemistry": pl.String(),
+    "level": pl.String(),
+    "model": pl.String(),
+    "origin_application": pl.String(),
+    "series_count": pl.Int64(),
+    "nominal_capacity_ah": pl.Float64(),
+    "nominal_voltage_v": pl.Float64(),
+    "soh_percent": pl.Float64(),
+    "soh_lower_percent": pl.Float64(),
+    "measured_capacity_ah": pl.Float64(),
+    "dcir_ohm": pl.Float64(),
+    "reference_dcir_ohm": pl.Float64(),
+    "ocv_v": pl.Float64(),
+    "self_discharge_mv_per_day": pl.Float64(),
+    "insulation_mohm": pl.Float64(),
+    "visual_flags": pl.String(),
+    "has_traceability": pl.Boolean(),
+    "calendar_expiry_date": pl.Date(),
+    "plating_signature": pl.Boolean(),
+}
+"""Every column the grader reads, with its type; missing columns are added as empty."""
+
+
+def chemistry_frame(*, catalog_dir: Path | None = None) -> pl.DataFrame:
+    """Chemistry attributes the rules need, one row per chemistry.
+
+    Columns: ``chemistry``, ``family``, ``cell_nominal_voltage_v``, ``ocv_min_v``,
+    ``ocv_max_v``, ``has_reuse_standard``, ``ocv_slope_mv_per_percent`` (mean OCV slope between
+    20 and 80 % SOC, used to convert self-discharge from mV/day to %/day).
+    """
+    rows = []
+    for chem, rec in chemistries(catalog_dir=catalog_dir).items():
+        v20, v80 = rec.ocv.ocv(np.array([0.2, 0.8]))
+        rows.append(
+            {
+                "chemistry": chem.value,
+                "family": rec.family,
+                "cell_nominal_voltage_v": rec.nominal_voltage_v,
+                "ocv_min_v": rec.ocv_min_v,
+                "ocv_max_v": rec.ocv_max_v,
+                "has_reuse_standard": rec.has_reuse_standard,
+                "ocv_slope_mv_per_percent": float(v80 - v20) * 1000.0 / 60.0,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean():
+        text = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+        return (
+            pl.when(text.is_in(["true", "yes", "y", "1", "t"]))
+            .then(True)
+            .when(text.is_in(["false", "no", "n", "0", "f"]))
+            .then(False)
+            .otherwise(None)
+            .alias(column)
+        )
+    if dtype == pl.Date():
+        return pl.col(column).cast(pl.String).str.to_date(strict=False).alias(column)
+    return pl.col(column).cast(dtype, strict=False).alias(column)
+
+
+def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl.DataFrame:
+    """Add missing columns, cast types, resolve chemistry spellings and join chemistry attributes.
+
+    An unrecognised chemistry spelling becomes ``unknown`` (routed to recycling) and is reported
+    in ``chemistry_note``; it never stops the batch.
+    """
+    exprs = []
+    for column, dtype in GRADING_SCHEMA.items():
+        if column not in table.columns:
+            exprs.append(pl.lit(None, dtype=dtype).alias(column))
+        elif table.schema[column] != dtype:
+            exprs.append(_cast(column, dtype))
+    frame = table.with_columns(exprs) if exprs else table
+    spellings = frame.get_column("chemistry").drop_nulls().unique().to_list()
+    resolved: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    for text in spellings:
+        try:
+            resolved[text] = resolve_chemistry(text, catalog_dir=catalog_dir).value
+        except ValueError as exc:
+            resolved[text] = Chemistry.UNKNOWN.value
+            notes[text] = str(exc)
+    frame = frame.with_columns(
+        pl.col("chemistry").replace_strict(notes, default=None).alias("chemistry_note"),
+        pl.col("chemistry")
+        .replace_strict(resolved, default=Chemistry.UNKNOWN.value)
+        .fill_null(Chemistry.UNKNOWN.value),
+        pl.col("level").str.strip_chars().str.to_lowercase(),
+    )
+    frame = frame.join(chemistry_frame(catalog_dir=catalog_dir), on="chemistry", how="left")
+    series = pl.coalesce(
+        pl.col("series_count"),
+        pl.when(pl.col("level") == "cell").then(pl.lit(1, dtype=pl.Int64)),
+        (pl.col("nominal_voltage_v") / pl.col("cell_nominal_voltage_v")).round().cast(pl.Int64),
+    )
+    return frame.with_columns(series.clip(lower_bound=1).alias("series_count"))

@@ -1,0 +1,30 @@
+"""The registry: batteries, append-only hash-chained events, projections, and the file store.
+
+Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it only through the
+functions exported here.
+"""
+
+from echelon.registry.core import PendingEvent, Registry, UnitWrite, WriteResult, open_registry
+from echelon.registry.queries import BatteryRecord, battery_record, list_batteries, units_frame
+from echelon.registry.rows import decision_row, measurement_row, test_run_row
+from echelon.registry.store import Store
+from echelon.registry.verify import ChainProblem, VerifyReport, verify
+
+__all__ = [
+    "BatteryRecord",
+    "ChainProblem",
+    "PendingEvent",
+    "Registry",
+    "Store",
+    "UnitWrite",
+    "VerifyReport",
+    "WriteResult",
+    "battery_record",
+    "decision_row",
+    "list_batteries",
+    "measurement_row",
+    "open_registry",
+    "test_run_row",
+    "units_frame",
+    "verify",
+]

@@ -1,0 +1,407 @@
+"""The registry: batteries, their hash-chained events and the projections queried by tools.
+
+Writes go through :meth:`Registry.record_units` (a batch of units, each atomic) and
+:meth:`Registry.append_events` (one battery). Every projected row (test run, measurement, decision)
+is written together with the event that records it, and the event payload holds the same content,
+so the chain alone proves what the tables say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from echelon.domain import Battery, Status
+from echelon.errors import RegistryError
+from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
+from echelon.registry.engine import make_engine, migrate
+from echelon.registry.schema import (
+    Base,
+    BatteryRow,
+    EventRow,
+    IntakeRow,
+)
+from echelon.registry.store import Store
+from echelon.settings import default_store_dir
+
+log = logging.getLogger(__name__)
+
+PROJECTIONS: Final[dict[str, Table]] = {
+    name: Base.metadata.tables[name] for name in ("test_runs", "measurements", "decisions")
+}
+"""Tables whose rows are recorded inside an event payload (key ``rows``)."""
+BATTERIES: Final[Table] = Base.metadata.tables["batteries"]
+EVENTS: Final[Table] = Base.metadata.tables["events"]
+INTAKES: Final[Table] = Base.metadata.tables["intakes"]
+
+
+@dataclass
+class PendingEvent:
+    """An event to append, with the projected rows it records.
+
+    Attributes
+    ----------
+    kind : str
+        Event type (``received``, ``test_run_recorded``, ``measured``, ``gated``, ``graded``,
+        ``routed``, ``failed``, ``dismantled``, …).
+    status : Status or None
+        New lifecycle status, or ``None`` if the event does not change it.
+    payload : dict
+        JSON-serialisable body.
+    rows : dict of str to list of dict
+        Rows for the projection tables (``test_runs``, ``measurements``, ``decisions``) without
+        ``battery_id``/``event_seq``; stored in the payload under ``rows`` as well.
+    """
+
+    kind: str
+    status: Status | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class UnitWrite:
+    """Everything recorded for one unit of an intake batch (written atomically).
+
+    Attributes
+    ----------
+    battery : Battery
+    fingerprint : str
+        Hash of the manifest row and its test files' hashes; a unit already taken in with the
+        same fingerprint is skipped (idempotent re-runs).
+    manifest_sha256 : str
+    outcome : str
+        ``ok`` or ``failed``.
+    attributes : dict
+        Custom (``x_``) manifest columns.
+    events : list of PendingEvent
+        Appended after the ``received`` event the registry writes itself.
+    """
+
+    battery: Battery
+    fingerprint: str
+    manifest_sha256: str
+    outcome: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[PendingEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What happened to one unit: ``written``, ``skipped`` (same fingerprint) or ``error``."""
+
+    battery_id: str
+    result: str
+    events: int = 0
+    error: str | None = None
+
+
+def battery_row(battery: Battery, attributes: dict[str, Any], registered_at: str) -> dict[str, Any]:
+    """The ``batteries`` row for a battery."""
+    data = battery.model_dump(mode="python")
+    data["visual_flags"] = ";".join(sorted(f.value for f in battery.visual_flags))
+    for key in ("level", "chemistry", "format", "origin_application", "region"):
+        value = data[key]
+        data[key] = value.value if hasattr(value, "value") else value
+    data["attributes"] = attributes
+    data["registered_at"] = registered_at
+    return data
+
+
+def _battery_payload(battery: Battery) -> dict[str, Any]:
+    dumped: dict[str, Any] = battery.model_dump(mode="json")
+    dumped["visual_flags"] = sorted(dumped["visual_flags"])
+    return dumped
+
+
+class Registry:
+    """Handle on a registry database and its file store.
+
+    Parameters
+    ----------
+    engine : Engine
+        SQLAlchemy engine (see :func:`open_registry`).
+    store : Store
+        Content-addressed store for raw files and time series.
+    """
+
+    def __init__(self, engine: Engine, store: Store) -> None:
+        self.engine = engine
+        self.store = store
+
+    @property
+    def url(self) -> str:
+        """Database URL without password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def known_fingerprints(self, battery_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Fingerprints already taken in, per battery id (for idempotent intake)."""
+        ids = list(battery_ids)
+        found: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                rows = conn.execute(
+                    select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
+                        IntakeRow.battery_id.in_(chunk)
+                    )
+                )
+                for bid, fp in rows:
+                    found.setdefault(bid, set()).add(fp)
+        return found
+
+    def existing_batteries(self, battery_ids: Iterable[str]) -> dict[str, str]:
+        """``{battery_id: level}`` for the ids that are registered."""
+        ids = list(battery_ids)
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                stmt = select(BatteryRow.battery_id, BatteryRow.level).where(
+                    BatteryRow.battery_id.in_(chunk)
+                )
+                found.update({row[0]: row[1] for row in conn.execute(stmt)})
+        return found
+
+    def record_units(self, units: Sequence[UnitWrite]) -> list[WriteResult]:
+        """Write a batch of units: one commit, each unit atomic.
+
+        Units whose fingerprint is already registered are skipped. The batch is written with
+        bulk inserts; if that fails (e.g. a concurrent writer), it is retried unit by unit inside
+        savepoints so that one bad unit never spoils the others.
+
+        Returns
+        -------
+        list of WriteResult
+            One per unit, in order.
+        """
+        if not units:
+            return []
+        known = self.known_fingerprints(u.battery.battery_id for u in units)
+        todo = [u for u in units if u.fingerprint not in known.get(u.battery.battery_id, set())]
+        todo_ids = {u.battery.battery_id for u in todo}
+        results = {
+            u.battery.battery_id: WriteResult(u.battery.battery_id, "skipped")
+            for u in units
+            if u.battery.battery_id not in todo_ids
+        }
+        if todo:
+            try:
+                with self.engine.begin() as conn:
+                    for unit, count in zip(todo, self._write(conn, todo), strict=True):
+                        results[unit.battery.battery_id] = WriteResult(
+                            unit.battery.battery_id, "written", count
+                        )
+            except (IntegrityError, OperationalError) as exc:
+                log.warning("bulk write failed (%s); retrying unit by unit", exc.orig)
+                results.update(self._write_one_by_one(todo))
+        return [results[u.battery.battery_id] for u in units]
+
+    def _write_one_by_one(self, units: Sequence[UnitWrite]) -> dict[str, WriteResult]:
+        results: dict[str, WriteResult] = {}
+        with self.engine.begin() as conn:
+            for unit in units:
+                bid = unit.battery.battery_id
+                try:
+                    with conn.begin_nested():
+                        (count,) = self._write(conn, [unit])
+                    results[bid] = WriteResult(bid, "written", count)
+                except (IntegrityError, OperationalError) as exc:
+                    results[bid] = WriteResult(bid, "error", error=str(exc.orig))
+        return results
+
+    def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, tuple[int, str]]:
+        heads: dict[str, tuple[int, str]] = {}
+        for chunk in _chunks(battery_ids, 500):
+            last = (
+                select(EventRow.battery_id, func.max(EventRow.seq).label("seq"))
+                .where(EventRow.battery_id.in_(chunk))
+                .group_by(EventRow.battery_id)
+                .subquery()
+            )
+            stmt = select(EventRow.battery_id, EventRow.seq, EventRow.hash).join(
+                last, (EventRow.battery_id == last.c.battery_id) & (EventRow.seq == last.c.seq)
+            )
+            heads.update({bid: (seq, h) for bid, seq, h in conn.execute(stmt)})
+        return heads
+
+    def _write(self, conn: Connection, units: Sequence[UnitWrite]) -> list[int]:
+        """Insert units' rows with bulk statements; returns events written per unit."""
+        ids = [u.battery.battery_id for u in units]
+        heads = self._chain_heads(conn, ids)
+        existing = set(heads)
+        now = utc_now()
+        new_batteries, changed, events, intakes = [], [], [], []
+        projections: dict[str, list[dict[str, Any]]] = {k: [] for k in PROJECTIONS}
+        counts = []
+        for unit in units:
+            bid = unit.battery.battery_id
+            row = battery_row(unit.battery, unit.attributes, now)
+            received = PendingEvent(
+                "received",
+                Status.RECEIVED,
+                {
+                    "battery": _battery_payload(unit.battery),
+                    "attributes": unit.attributes,
+                    "fingerprint": unit.fingerprint,
+                    "manifest_sha256": unit.manifest_sha256,
+                    "retest": bid in existing,
+                },
+            )
+            if bid in existing:
+                changed.append(row)
+            else:
+                new_batteries.append(row)
+            seq, prev = heads.get(bid, (-1, GENESIS))
+            for pending in [received, *unit.events]:
+                seq += 1
+                event, rows = _event_row(bid, seq, prev, pending, now)
+                prev = event["hash"]
+                events.append(event)
+                for table, table_rows in rows.items():
+                    projections[table].extend(table_rows)
+            intakes.append(
+                {
+                    "battery_id": bid,
+                    "fingerprint": unit.fingerprint,
+                    "manifest_sha256": unit.manifest_sha256,
+                    "outcome": unit.outcome,
+                    "event_seq": heads.get(bid, (-1, GENESIS))[0] + 1,
+                }
+            )
+            counts.append(1 + len(unit.events))
+        if new_batteries:
+            conn.execute(insert(BATTERIES), new_batteries)
+        for row in changed:
+            keys = {k: v for k, v in row.items() if k not in ("battery_id", "registered_at")}
+            conn.execute(
+                update(BATTERIES).where(BatteryRow.battery_id == row["battery_id"]).values(**keys)
+            )
+        conn.execute(insert(EVENTS), events)
+        conn.execute(insert(INTAKES), intakes)
+        for table, table_rows in projections.items():
+            if table_rows:
+                conn.execute(insert(PROJECTIONS[table]), table_rows)
+        return counts
+
+    def append_events(self, battery_id: str, events: Sequence[PendingEvent]) -> int:
+        """Append events (and their projected rows) to one registered battery, atomically.
+
+        Returns
+        -------
+        int
+            The ``seq`` of the last event written.
+
+        Raises
+        ------
+        RegistryError
+            If the battery is not registered, or a concurrent writer took the same position.
+        """
+        now = utc_now()
+        try:
+            with self.engine.begin() as conn:
+                heads = self._chain_heads(conn, [battery_id])
+                if battery_id not in heads:
+                    raise RegistryError(f"battery {battery_id!r} is not registered")
+                seq, prev = heads[battery_id]
+                for pending in events:
+                    seq += 1
+                    event, rows = _event_row(battery_id, seq, prev, pending, now)
+                    prev = event["hash"]
+                    conn.execute(insert(EVENTS), [event])
+                    for table, table_rows in rows.items():
+                        conn.execute(insert(PROJECTIONS[table]), table_rows)
+        except IntegrityError as exc:
+            raise RegistryError(
+                f"{battery_id}: another writer appended concurrently; retry ({exc.orig})"
+            ) from exc
+        return seq
+
+
+def _event_row(
+    battery_id: str, seq: int, prev_hash: str, pending: PendingEvent, recorded_at: str
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    unknown = set(pending.rows) - set(PROJECTIONS)
+    if unknown:
+        raise RegistryError(f"event {pending.kind}: unknown projection tables {sorted(unknown)}")
+    payload = dict(pending.payload)
+    if pending.rows:
+        payload["rows"] = pending.rows
+    payload_json = canonical_json(payload)
+    status = pending.status.value if pending.status is not None else None
+    digest = event_hash(
+        prev_hash=prev_hash,
+        battery_id=battery_id,
+        seq=seq,
+        kind=pending.kind,
+        status=status,
+        recorded_at=recorded_at,
+        payload_json=payload_json,
+    )
+    event = {
+        "battery_id": battery_id,
+        "seq": seq,
+        "kind": pending.kind,
+        "status": status,
+        "payload": payload_json,
+        "recorded_at": recorded_at,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    rows = {
+        table: [{**r, "battery_id": battery_id, "event_seq": seq} for r in table_rows]
+        for table, table_rows in pending.rows.items()
+    }
+    return event, rows
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def open_registry(
+    url: str | None = None,
+    *,
+    store_dir: Path | str | None = None,
+    schema: str | None = None,
+) -> Registry:
+    """Open (and migrate) a registry.
+
+    Parameters
+    ----------
+    url : str, optional
+        Database URL; default from settings (``ECHELON_DB_URL``, else ``sqlite:///echelon.db``).
+    store_dir : path-like, optional
+        File store root; default from settings, else beside the SQLite file.
+    schema : str, optional
+        PostgreSQL schema (``search_path``), e.g. to isolate a test run.
+
+    Returns
+    -------
+    Registry
+    """
+    from echelon.settings import get_settings
+
+    settings = get_settings()
+    db_url = url or settings.db_url
+    engine = make_engine(db_url, schema=schema)
+    migrate(engine)
+    root = Path(store_dir) if store_dir else settings.store_dir or default_store_dir(db_url)
+    return Registry(engine, Store(root))

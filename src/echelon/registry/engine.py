@@ -1,0 +1,119 @@
+"""Opening a registry database: engine settings per backend and Alembic migrations."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from echelon.errors import RegistryError
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+"""WAL lets readers run during a batch; NORMAL sync in WAL mode keeps every commit atomic and
+durable across application crashes (an OS crash may lose the last commits, never corrupt)."""
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def make_engine(url: str, *, schema: str | None = None) -> Engine:
+    """A SQLAlchemy engine for a registry URL.
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///path.db`` or ``postgresql+psycopg://user@host:port/db``.
+    schema : str, optional
+        PostgreSQL schema to use (set as ``search_path``); used by tests to isolate runs.
+
+    Raises
+    ------
+    RegistryError
+        For a malformed URL or a missing database driver.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise RegistryError(
+            f"not a database URL: {url!r} ({exc}); e.g. sqlite:///echelon.db"
+        ) from exc
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args["timeout"] = 30
+    elif schema and parsed.get_backend_name() == "postgresql":
+        connect_args["options"] = f"-csearch_path={schema}"
+    try:
+        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise RegistryError(
+            f"unknown database type {parsed.drivername!r}; use sqlite:///path.db or "
+            "postgresql+psycopg://user@host:5432/db"
+        ) from exc
+    except ModuleNotFoundError as exc:
+        raise RegistryError(
+            f"no driver for {parsed.drivername} ({exc.name} missing); for PostgreSQL install "
+            "the extra: pip install 'echelon[postgres]'"
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("echelon.registry") / "migrations")
+    )
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the database schema to the newest revision (no-op when current).
+
+    Returns
+    -------
+    str
+        The revision the database is at afterwards.
+
+    Raises
+    ------
+    RegistryError
+        When the database cannot be reached or migrated.
+    """
+    head = head_revision()
+    try:
+        with engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current != head:
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise RegistryError(
+            f"cannot open the registry at {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig}; check --db / ECHELON_DB_URL and that the server is running"
+        ) from exc
+    return head

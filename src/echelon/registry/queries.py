@@ -1,0 +1,282 @@
+"""Read-side queries: battery lists with derived status, one battery's full record, batch frames."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Select, func, select
+
+from echelon.domain import Battery, Decision, Event, Measurement, TestRun
+from echelon.errors import NotFoundError
+from echelon.registry.core import Registry
+from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
+
+SUMMARY_QUANTITIES = (
+    "soh_percent",
+    "capacity_ah",
+    "dcir_ohm",
+    "ocv_v",
+    "self_discharge_mv_per_day",
+)
+
+
+def _latest_status(battery_id: str | None = None) -> Select[Any]:
+    inner = select(
+        EventRow.battery_id,
+        EventRow.status,
+        func.row_number()
+        .over(partition_by=EventRow.battery_id, order_by=EventRow.seq.desc())
+        .label("rn"),
+    ).where(EventRow.status.is_not(None))
+    if battery_id is not None:
+        inner = inner.where(EventRow.battery_id == battery_id)
+    ranked = inner.subquery()
+    return select(ranked.c.battery_id, ranked.c.status).where(ranked.c.rn == 1)
+
+
+def _latest_decisions() -> Select[Any]:
+    ranked = select(
+        DecisionRow.battery_id,
+        DecisionRow.kind,
+        DecisionRow.outcome,
+        func.row_number()
+        .over(
+            partition_by=(DecisionRow.battery_id, DecisionRow.kind),
+            order_by=(DecisionRow.event_seq.desc(), DecisionRow.id.desc()),
+        )
+        .label("rn"),
+    ).subquery()
+    return select(ranked.c.battery_id, ranked.c.kind, ranked.c.outcome).where(ranked.c.rn == 1)
+
+
+def _latest_measurements(quantities: tuple[str, ...]) -> Select[Any]:
+    ranked = (
+        select(
+            MeasurementRow.battery_id,
+            MeasurementRow.quantity,
+            MeasurementRow.value,
+            MeasurementRow.lower,
+            MeasurementRow.upper,
+            MeasurementRow.method,
+            func.row_number()
+            .over(
+                partition_by=(MeasurementRow.battery_id, MeasurementRow.quantity),
+                order_by=(MeasurementRow.event_seq.desc(), MeasurementRow.id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(MeasurementRow.quantity.in_(quantities))
+        .subquery()
+    )
+    return select(
+        ranked.c.battery_id,
+        ranked.c.quantity,
+        ranked.c.value,
+        ranked.c.lower,
+        ranked.c.upper,
+        ranked.c.method,
+    ).where(ranked.c.rn == 1)
+
+
+def units_frame(registry: Registry) -> pl.DataFrame:
+    """One row per battery: nameplate, derived status, latest gate/grade/route and key measurements.
+
+    Columns: the ``batteries`` columns, ``status``, ``gate``, ``grade``, ``route``, and for each of
+    ``soh_percent``, ``capacity_ah``, ``dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day`` its
+    latest value (``soh_lower_percent``/``soh_upper_percent``/``soh_method`` too).
+    """
+    with registry.engine.connect() as conn:
+        batteries = pl.DataFrame(
+            [dict(r._mapping) for r in conn.execute(select(BatteryRow.__table__))],
+            infer_schema_length=None,
+        )
+        if batteries.height == 0:
+            return batteries
+        status = pl.DataFrame(
+            [dict(r._mapping) for r in conn.execute(_latest_status())],
+            schema={"battery_id": pl.String, "status": pl.String},
+        )
+        decisions = pl.DataFrame(
+            [dict(r._mapping) for r in conn.execute(_latest_decisions())],
+            schema={"battery_id": pl.String, "kind": pl.String, "outcome": pl.String},
+        )
+        measures = pl.DataFrame(
+            [dict(r._mapping) for r in conn.execute(_latest_measurements(SUMMARY_QUANTITIES))],
+            schema={
+                "battery_id": pl.String,
+                "quantity": pl.String,
+                "value": pl.Float64,
+                "lower": pl.Float64,
+                "upper": pl.Float64,
+                "method": pl.String,
+            },
+        )
+    frame = batteries.drop("attributes").join(status, on="battery_id", how="left")
+    for kind in ("gate", "grade", "route"):
+        part = decisions.filter(pl.col("kind") == kind).select(
+            "battery_id", pl.col("outcome").alias(kind)
+        )
+        frame = frame.join(part, on="battery_id", how="left")
+    for quantity in SUMMARY_QUANTITIES:
+        part = measures.filter(pl.col("quantity") == quantity)
+        cols = [pl.col("value").alias(quantity)]
+        if quantity == "soh_percent":
+            cols += [
+                pl.col("lower").alias("soh_lower_percent"),
+                pl.col("upper").alias("soh_upper_percent"),
+                pl.col("method").alias("soh_method"),
+            ]
+        frame = frame.join(part.select("battery_id", *cols), on="battery_id", how="left")
+    for kind in ("gate", "grade", "route"):
+        if kind not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(kind))
+    return frame.sort("battery_id")
+
+
+def list_batteries(
+    registry: Registry,
+    *,
+    status: str | None = None,
+    grade: str | None = None,
+    chemistry: str | None = None,
+    level: str | None = None,
+) -> pl.DataFrame:
+    """Batteries filtered by derived status, latest grade, chemistry and level."""
+    frame = units_frame(registry)
+    if frame.height == 0:
+        return frame
+    for column, value in (
+        ("status", status),
+        ("grade", grade),
+        ("chemistry", chemistry),
+        ("level", level),
+    ):
+        if value is not None:
+            frame = frame.filter(pl.col(column).str.to_lowercase() == value.lower())
+    return frame
+
+
+@dataclass(frozen=True)
+class BatteryRecord:
+    """Everything the registry holds on one battery."""
+
+    battery: Battery
+    status: str | None
+    events: list[Event]
+    test_runs: list[TestRun]
+    measurements: list[Measurement]
+    decisions: list[Decision]
+    children: list[str]
+
+
+def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
+    """The full record of one battery (history, measurements, decisions with reasons).
+
+    Raises
+    ------
+    NotFoundError
+        With close matches when the id is unknown.
+    """
+    with registry.engine.connect() as conn:
+        row = conn.execute(
+            select(BatteryRow.__table__).where(BatteryRow.battery_id == battery_id)
+        ).first()
+        if row is None:
+            like = (
+                conn.execute(
+                    select(BatteryRow.battery_id)
+                    .where(BatteryRow.battery_id.like(f"%{battery_id[-6:]}%"))
+                    .limit(5)
+                )
+                .scalars()
+                .all()
+            )
+            hint = f"; similar ids: {', '.join(like)}" if like else ""
+            raise NotFoundError(f"no battery {battery_id!r} in {registry.url}{hint}")
+        data = dict(row._mapping)
+        data.pop("attributes")
+        data.pop("registered_at")
+        battery = Battery.model_validate(data)
+        events = [
+            Event(
+                battery_id=e.battery_id,
+                seq=e.seq,
+                kind=e.kind,
+                payload=json.loads(e.payload),
+                recorded_at=e.recorded_at,
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in conn.execute(
+                select(EventRow.__table__)
+                .where(EventRow.battery_id == battery_id)
+                .order_by(EventRow.seq)
+            )
+        ]
+        status = conn.execute(_latest_status(battery_id)).first()
+        runs = [
+            TestRun(
+                battery_id=r.battery_id,
+                kind=r.kind,
+                source_path=r.source_path,
+                source_sha256=r.source_sha256,
+                bdf_sha256=r.bdf_sha256,
+                reader=r.reader,
+                reader_version=r.reader_version,
+                n_rows=r.n_rows,
+                duration_s=r.duration_s,
+                metadata={
+                    k: v for k, v in r.run_metadata.items() if not isinstance(v, (dict, list))
+                },
+            )
+            for r in conn.execute(
+                select(TestRunRow.__table__)
+                .where(TestRunRow.battery_id == battery_id)
+                .order_by(TestRunRow.id)
+            )
+        ]
+        measurements = [
+            Measurement(
+                battery_id=m.battery_id,
+                quantity=m.quantity,
+                value=m.value,
+                lower=m.lower,
+                upper=m.upper,
+                method=m.method,
+                source_sha256=m.source_sha256,
+            )
+            for m in conn.execute(
+                select(MeasurementRow.__table__)
+                .where(MeasurementRow.battery_id == battery_id)
+                .order_by(MeasurementRow.id)
+            )
+        ]
+        decisions = [
+            Decision(
+                battery_id=d.battery_id,
+                kind=d.kind,
+                outcome=d.outcome,
+                reasons=d.reasons,
+                profile=d.profile,
+                profile_version=d.profile_version,
+                inputs=d.inputs,
+            )
+            for d in conn.execute(
+                select(DecisionRow.__table__)
+                .where(DecisionRow.battery_id == battery_id)
+                .order_by(DecisionRow.id)
+            )
+        ]
+        children = list(
+            conn.execute(
+                select(BatteryRow.battery_id)
+                .where(BatteryRow.parent_id == battery_id)
+                .order_by(BatteryRow.battery_id)
+            ).scalars()
+        )
+    return BatteryRecord(
+        battery, status[1] if status else None, events, runs, measurements, decisions, children
+    )

@@ -1,0 +1,81 @@
+"""Content-addressed file store for raw tester files and ``.bdf.parquet`` time series.
+
+Layout under the store root::
+
+    raw/<h0h1>/<sha256><suffix>          byte-identical copies of the tester files
+    timeseries/<h0h1>/<sha256>.bdf.parquet
+
+Files are written to a temporary name and renamed, so a crash never leaves a partial file under a
+final name; writing the same content twice is a no-op. Orphans (files no event references, e.g.
+after a crash) are harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from echelon.io.base import RunMetadata, sha256_file
+from echelon.io.bdf import write_bdf_parquet
+
+
+class Store:
+    """A content-addressed file store rooted at ``root``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def raw_path(self, sha256: str, suffix: str = "") -> Path:
+        """Where a raw file with this hash lives."""
+        return self.root / "raw" / sha256[:2] / f"{sha256}{suffix.lower()}"
+
+    def bdf_path(self, sha256: str) -> Path:
+        """Where a time series with this hash lives."""
+        return self.root / "timeseries" / sha256[:2] / f"{sha256}.bdf.parquet"
+
+    def put_raw(self, source: Path, sha256: str | None = None) -> str:
+        """Keep a byte-identical copy of a raw file; returns its SHA-256.
+
+        A hard link is used when the store is on the same file system, else a copy.
+        """
+        source = Path(source)
+        digest = sha256 or sha256_file(source)
+        target = self.raw_path(digest, source.suffix)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        os.close(fd)
+        Path(tmp).unlink()
+        try:
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return digest
+
+    def put_bdf(self, frame: pl.DataFrame, metadata: RunMetadata) -> str:
+        """Store a BDF frame as ``.bdf.parquet``; returns the file's SHA-256."""
+        staging = self.root / "timeseries" / "staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".bdf.parquet", dir=staging)
+        os.close(fd)
+        try:
+            digest = write_bdf_parquet(frame, tmp, metadata)
+            target = self.bdf_path(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return digest
+
+    def read_bdf(self, sha256: str) -> pl.DataFrame:
+        """Load a stored time series."""
+        return pl.read_parquet(self.bdf_path(sha256))

@@ -1,0 +1,216 @@
+"""Re-verification of every battery's event chain and of the tables projected from it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from echelon.registry.chain import GENESIS, canonical_json, event_hash
+from echelon.registry.core import PROJECTIONS, Registry
+from echelon.registry.schema import BatteryRow, EventRow
+
+CHUNK = 1000
+_SKIP = ("id", "battery_id", "event_seq")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One verification failure, located at an event."""
+
+    battery_id: str
+    seq: int | None
+    event_id: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.battery_id}" + (f" event #{self.seq}" if self.seq is not None else "")
+        ident = f" (events.id={self.event_id})" if self.event_id is not None else ""
+        return f"{where}{ident}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify`."""
+
+    batteries: int = 0
+    events: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    @property
+    def first_broken(self) -> ChainProblem | None:
+        """The first problem found (chains are checked in battery-id order)."""
+        return self.problems[0] if self.problems else None
+
+
+def _check_chain(events: list[Any]) -> list[ChainProblem]:
+    problems = []
+    prev = GENESIS
+    for expected_seq, ev in enumerate(events):
+        if ev.seq != expected_seq:
+            problems.append(
+                ChainProblem(
+                    ev.battery_id,
+                    ev.seq,
+                    ev.id,
+                    f"sequence gap: expected #{expected_seq} (event deleted?)",
+                )
+            )
+            break
+        if ev.prev_hash != prev:
+            problems.append(
+                ChainProblem(
+                    ev.battery_id,
+                    ev.seq,
+                    ev.id,
+                    "prev_hash does not match the previous event's hash",
+                )
+            )
+            break
+        digest = event_hash(
+            prev_hash=ev.prev_hash,
+            battery_id=ev.battery_id,
+            seq=ev.seq,
+            kind=ev.kind,
+            status=ev.status,
+            recorded_at=ev.recorded_at,
+            payload_json=ev.payload,
+        )
+        if digest != ev.hash:
+            problems.append(
+                ChainProblem(
+                    ev.battery_id, ev.seq, ev.id, "content does not match its hash (event edited)"
+                )
+            )
+            break
+        prev = ev.hash
+    return problems
+
+
+def _check_projections(
+    conn: Connection, ids: list[str], events: dict[str, list[Any]]
+) -> list[ChainProblem]:
+    problems: list[ChainProblem] = []
+    recorded: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+    event_ids: dict[tuple[str, int], int] = {}
+    for bid, evs in events.items():
+        for ev in evs:
+            event_ids[(bid, ev.seq)] = ev.id
+            rows = json.loads(ev.payload).get("rows", {})
+            for table, table_rows in rows.items():
+                recorded[(bid, ev.seq, table)] = sorted(canonical_json(r) for r in table_rows)
+    stored: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+    for table_name, table in PROJECTIONS.items():
+        for row in conn.execute(select(table).where(table.c.battery_id.in_(ids))):
+            data = dict(row._mapping)
+            key = (data["battery_id"], data["event_seq"], table_name)
+            stored[key].append(canonical_json({k: v for k, v in data.items() if k not in _SKIP}))
+    for key in sorted(set(recorded) | set(stored)):
+        if sorted(stored.get(key, [])) != recorded.get(key, []):
+            bid, seq, table = key
+            problems.append(
+                ChainProblem(
+                    bid,
+                    seq,
+                    event_ids.get((bid, seq)),
+                    f"{table} rows differ from what the event recorded",
+                )
+            )
+    return problems
+
+
+def _check_battery_rows(
+    conn: Connection, ids: list[str], events: dict[str, list[Any]]
+) -> list[ChainProblem]:
+    problems = []
+    rows = {
+        r.battery_id: r
+        for r in conn.execute(select(BatteryRow.__table__).where(BatteryRow.battery_id.in_(ids)))
+    }
+    for bid, evs in events.items():
+        received = [e for e in evs if e.kind == "received"]
+        row = rows.get(bid)
+        if not received or row is None:
+            problems.append(
+                ChainProblem(
+                    bid,
+                    None,
+                    None,
+                    "battery row without a received event"
+                    if row is not None
+                    else "events for an unregistered battery",
+                )
+            )
+            continue
+        recorded = json.loads(received[-1].payload)["battery"]
+        for key, value in recorded.items():
+            actual = getattr(row, key)
+            if key == "visual_flags":
+                actual = sorted(f for f in (actual or "").split(";") if f)
+            elif hasattr(actual, "isoformat"):
+                actual = actual.isoformat()
+            if actual != value and not (isinstance(value, float) and actual == value):
+                problems.append(
+                    ChainProblem(
+                        bid,
+                        received[-1].seq,
+                        received[-1].id,
+                        f"batteries.{key} = {actual!r} differs from the received event ({value!r})",
+                    )
+                )
+                break
+    for bid in set(rows) - set(events):
+        problems.append(ChainProblem(bid, None, None, "battery row without any event"))
+    return problems
+
+
+def verify(
+    registry: Registry, *, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
+    """Re-hash every event chain and check the projected tables against the chain.
+
+    Parameters
+    ----------
+    registry : Registry
+    progress : callable, optional
+        Called as ``progress(done_batteries, total_batteries)``.
+
+    Returns
+    -------
+    VerifyReport
+        ``ok`` when every chain verifies; otherwise the problems, first broken event first.
+    """
+    report = VerifyReport()
+    with registry.engine.connect() as conn:
+        ids = sorted(
+            set(conn.execute(select(EventRow.battery_id).distinct()).scalars())
+            | set(conn.execute(select(BatteryRow.battery_id)).scalars())
+        )
+        report.batteries = len(ids)
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            events: dict[str, list[Any]] = defaultdict(list)
+            for ev in conn.execute(
+                select(EventRow.__table__)
+                .where(EventRow.battery_id.in_(chunk))
+                .order_by(EventRow.battery_id, EventRow.seq)
+            ):
+                events[ev.battery_id].append(ev)
+            for bid in chunk:
+                report.events += len(events.get(bid, []))
+                report.problems.extend(_check_chain(events.get(bid, [])))
+            report.problems.extend(_check_projections(conn, chunk, events))
+            report.problems.extend(_check_battery_rows(conn, chunk, events))
+            if progress:
+                progress(min(start + CHUNK, len(ids)), len(ids))
+    report.problems.sort(key=lambda p: (p.battery_id, -1 if p.seq is None else p.seq))
+    return report

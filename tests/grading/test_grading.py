@@ -1,0 +1,267 @@
+"""Safety gate, grade bands and first routes: table-driven rules, boundaries and properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from echelon.catalog._loader import packaged_table_path
+from echelon.errors import ConfigError
+from echelon.grading import decisions_from_row, grade_table, load_profile
+
+AS_OF = dt.date(2026, 11, 22)
+PROFILE = load_profile("baseline")
+
+
+def unit(**kw: Any) -> dict[str, Any]:
+    """A healthy, traceable NMC622 module that passes everything (override fields per case)."""
+    base: dict[str, Any] = {
+        "battery_id": "U1",
+        "chemistry": "NMC622",
+        "level": "module",
+        "model": "M",
+        "origin_application": "automotive",
+        "series_count": 12,
+        "nominal_capacity_ah": 60.0,
+        "nominal_voltage_v": 43.2,
+        "soh_percent": 90.0,
+        "soh_lower_percent": 89.0,
+        "dcir_ohm": 0.010,
+        "reference_dcir_ohm": 0.010,
+        "ocv_v": 44.0,
+        "self_discharge_mv_per_day": 12.0,
+        "insulation_mohm": 200.0,
+        "visual_flags": "",
+        "has_traceability": True,
+        "calendar_expiry_date": dt.date(2035, 1, 1),
+    }
+    base.update(kw)
+    return base
+
+
+def grade_one(**kw: Any) -> dict[str, Any]:
+    return grade_table(pl.DataFrame([unit(**kw)]), profile=PROFILE, as_of=AS_OF).row(0, named=True)
+
+
+def test_healthy_unit_passes_to_grade_a() -> None:
+    row = grade_one()
+    assert (row["gate"], row["grade"], row["route"]) == ("pass", "A", "ev_remanufacture")
+    assert row["reasons"] == ""
+    assert "stationary_storage" in row["allowed_applications"]
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "fragment"),
+    [
+        ({"visual_flags": "swelling"}, "gate.visual_damage", "visual damage: swelling"),
+        ({"has_traceability": False}, "gate.traceability", "no lifetime traceability"),
+        ({"has_traceability": None}, "gate.traceability", "traceability unknown"),
+        (
+            {"calendar_expiry_date": dt.date(2026, 11, 21)},
+            "gate.calendar_expiry",
+            "calendar-expiry",
+        ),
+        ({"chemistry": "Li-S"}, "gate.reuse_standard", "no reuse standard"),
+        ({"chemistry": "unknown"}, "gate.reuse_standard", "no reuse standard"),
+        ({"ocv_v": None}, "gate.ocv_measured", "OCV not measured"),
+        ({"ocv_v": 0.0}, "gate.ocv_window", "0 V unit"),
+        ({"ocv_v": 12 * 2.6}, "gate.ocv_window", "outside the NMC622 window"),
+        ({"ocv_v": 12 * 4.3}, "gate.ocv_window", "outside the NMC622 window"),
+        ({"insulation_mohm": 0.001}, "gate.insulation", "Ω/V"),
+        ({"level": "pack", "insulation_mohm": None}, "gate.insulation", "not measured"),
+        ({"self_discharge_mv_per_day": 12 * 60.0}, "gate.self_discharge", "%/day"),
+        ({"plating_signature": True}, "gate.lithium_plating", "plating"),
+    ],
+)
+def test_each_gate_rule_quarantines_with_its_reason(
+    change: dict[str, Any], rule: str, fragment: str
+) -> None:
+    row = grade_one(**change)
+    assert row["gate"] == "quarantine"
+    assert row[f"fail__{rule}"] is True
+    assert fragment in row["reasons"]
+    assert (row["grade"], row["route"]) == ("D", "recycle")
+    gate = decisions_from_row(row, PROFILE)[0]
+    assert gate.outcome == "quarantine"
+    assert rule in {r.rule for r in gate.fired}
+
+
+def test_cells_need_traceability_but_packs_do_not() -> None:
+    assert (
+        grade_one(level="cell", series_count=1, ocv_v=3.7, has_traceability=False)["gate"]
+        == "quarantine"
+    )
+    assert grade_one(level="pack", has_traceability=False)["gate"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("soh", "lower", "grade"),
+    [
+        (80.0, 80.0, "A"),
+        (80.5, 79.99, "B"),
+        (79.99, None, "B"),
+        (70.0, None, "B"),
+        (69.9, None, "C"),
+        (60.0, None, "C"),
+        (59.9, None, "D"),
+    ],
+)
+def test_soh_band_boundaries_use_the_lower_bound(
+    soh: float, lower: float | None, grade: str
+) -> None:
+    assert grade_one(soh_percent=soh, soh_lower_percent=lower)["grade"] == grade
+
+
+def test_lfp_reaches_grade_c_down_to_50_percent() -> None:
+    lfp = {"chemistry": "LFP", "series_count": 16, "ocv_v": 16 * 3.28, "nominal_voltage_v": 51.2}
+    assert grade_one(soh_percent=55.0, soh_lower_percent=None, **lfp)["grade"] == "C"
+    assert grade_one(soh_percent=55.0, soh_lower_percent=None)["grade"] == "D"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "grade"), [(1.5, "A"), (1.51, "B"), (2.0, "B"), (2.4, "C"), (2.6, "D")]
+)
+def test_resistance_ratio_bands(ratio: float, grade: str) -> None:
+    assert grade_one(dcir_ohm=0.010 * ratio)["grade"] == grade
+
+
+def test_missing_resistance_caps_at_b_with_a_reason() -> None:
+    row = grade_one(dcir_ohm=None)
+    assert row["grade"] == "B"
+    grade = decisions_from_row(row, PROFILE)[1]
+    assert any("capped at B" in r.message for r in grade.reasons)
+
+
+def test_missing_soh_is_ungraded_and_sent_to_retest() -> None:
+    row = grade_one(soh_percent=None, soh_lower_percent=None)
+    assert (row["gate"], row["grade"], row["route"]) == ("pass", None, "retest")
+    assert "no SOH" in row["reasons"]
+
+
+def test_reference_resistance_falls_back_to_batch_median() -> None:
+    rows = [unit(battery_id=f"U{i}", reference_dcir_ohm=None, dcir_ohm=0.010) for i in range(6)]
+    rows.append(unit(battery_id="HOT", reference_dcir_ohm=None, dcir_ohm=0.030))
+    out = grade_table(pl.DataFrame(rows), profile=PROFILE, as_of=AS_OF)
+    hot = out.filter(pl.col("battery_id") == "HOT").row(0, named=True)
+    assert hot["resistance_ratio"] == pytest.approx(3.0)
+    assert hot["grade"] == "D"
+
+
+def test_self_discharge_batch_outlier() -> None:
+    rows = [
+        unit(battery_id=f"U{i}", self_discharge_mv_per_day=12.0 + 0.5 * (i % 3)) for i in range(10)
+    ]
+    rows.append(unit(battery_id="LEAKY", self_discharge_mv_per_day=40.0))
+    out = grade_table(pl.DataFrame(rows), profile=PROFILE, as_of=AS_OF)
+    assert out.filter(pl.col("gate") == "quarantine")["battery_id"].to_list() == ["LEAKY"]
+
+
+def test_unrecognised_chemistry_is_recycled_with_a_note() -> None:
+    row = grade_one(chemistry="NMX622")
+    assert row["chemistry"] == "unknown"
+    assert row["route"] == "recycle"
+    assert "did you mean" in row["reasons"]
+
+
+def test_routes_follow_chemistry_and_origin() -> None:
+    assert grade_one(origin_application="energy_storage")["route"] == "low_speed_vehicle"
+    lfp_backup = grade_one(
+        chemistry="LFP",
+        series_count=16,
+        ocv_v=16 * 3.28,
+        soh_percent=65.0,
+        soh_lower_percent=None,
+        nominal_voltage_v=51.2,
+    )
+    assert lfp_backup["route"] == "telecom_backup"
+
+
+def test_profile_validation_reports_bad_edits(tmp_path: Path) -> None:
+    text = packaged_table_path("grading_baseline").read_text()
+    overlapping = tmp_path / "overlap.toml"
+    overlapping.write_text(text.replace("soh_min_percent = 70.0", "soh_min_percent = 85.0"))
+    with pytest.raises(ConfigError, match="overlapping SOH bands"):
+        load_profile(overlapping)
+    unknown = tmp_path / "unknown_key.toml"
+    unknown.write_text(text.replace("[gate]\n", "[gate]\nmax_temperature_c = 45\n"))
+    with pytest.raises(ConfigError, match="max_temperature_c"):
+        load_profile(unknown)
+    routes = tmp_path / "routes.toml"
+    routes.write_text(text.replace("D = []", 'D = ["landfill"]'))
+    with pytest.raises(ConfigError, match="undefined applications"):
+        load_profile(routes)
+    copy = tmp_path / "mine.toml"
+    shutil.copy(packaged_table_path("grading_baseline"), copy)
+    assert load_profile(copy).meta.name == "grading_baseline"
+
+
+measure = st.fixed_dictionaries(
+    {
+        "soh": st.floats(min_value=30, max_value=105),
+        "ratio": st.floats(min_value=0.5, max_value=4.0),
+        "sd": st.floats(min_value=0.0, max_value=200.0),
+        "ocv": st.floats(min_value=0.0, max_value=4.4),
+    }
+)
+ORDER = {"A": 0, "B": 1, "C": 2, "D": 3}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    measure,
+    st.floats(min_value=0, max_value=20),
+    st.floats(min_value=0, max_value=1),
+    st.floats(min_value=0, max_value=20),
+)
+def test_better_measurements_never_give_a_worse_grade(
+    m: dict[str, float], d_soh: float, d_ratio: float, d_sd: float
+) -> None:
+    worse = unit(
+        soh_percent=m["soh"],
+        soh_lower_percent=None,
+        dcir_ohm=0.01 * m["ratio"],
+        self_discharge_mv_per_day=m["sd"],
+        ocv_v=12 * m["ocv"],
+    )
+    better = dict(
+        worse,
+        battery_id="U2",
+        soh_percent=m["soh"] + d_soh,
+        dcir_ohm=0.01 * max(m["ratio"] - d_ratio, 0.5),
+        self_discharge_mv_per_day=max(m["sd"] - d_sd, 0.0),
+    )
+    out = grade_table(pl.DataFrame([worse, better]), profile=PROFILE, as_of=AS_OF)
+    g_worse, g_better = out["grade"].to_list()
+    assert ORDER[g_better] <= ORDER[g_worse]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    measure,
+    st.sampled_from(["", "swelling", "leakage"]),
+    st.booleans(),
+    st.sampled_from(["cell", "module", "pack"]),
+)
+def test_quarantined_units_are_never_routed_to_reuse(
+    m: dict[str, float], flags: str, trace: bool, level: str
+) -> None:
+    row = grade_one(
+        soh_percent=m["soh"],
+        dcir_ohm=0.01 * m["ratio"],
+        ocv_v=12 * m["ocv"],
+        visual_flags=flags,
+        has_traceability=trace,
+        level=level,
+    )
+    if row["gate"] == "quarantine":
+        assert row["route"] == "recycle"
+        assert row["allowed_applications"] == ""
+    else:
+        assert row["route"] in {"recycle", *PROFILE.application}

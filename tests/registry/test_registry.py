@@ -1,0 +1,226 @@
+"""Registry on SQLite and real PostgreSQL: writes, derived status, tamper detection, append-only."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from echelon.domain import Battery, Decision, Measurement, Reason, Status
+from echelon.errors import NotFoundError, RegistryError
+from echelon.registry import (
+    PendingEvent,
+    Registry,
+    UnitWrite,
+    battery_record,
+    decision_row,
+    list_batteries,
+    measurement_row,
+    verify,
+)
+from echelon.registry.chain import GENESIS, canonical_json, event_hash
+from echelon.registry.engine import head_revision
+
+
+def unit(bid: str, fingerprint: str = "f" * 64, soh: float = 85.0) -> UnitWrite:
+    battery = Battery(
+        battery_id=bid,
+        level="cell",
+        chemistry="LFP",
+        nominal_capacity_ah=3.0,
+        has_traceability=True,
+    )
+    measured = Measurement(
+        battery_id=bid,
+        quantity="soh_percent",
+        value=soh,
+        lower=soh - 1,
+        upper=soh + 1,
+        method="capacity_test",
+    )
+    grade = Decision(
+        battery_id=bid,
+        kind="grade",
+        outcome="A",
+        profile="p",
+        profile_version="1",
+        reasons=(Reason(rule="grade.A.soh", passed=True, message="ok"),),
+    )
+    return UnitWrite(
+        battery=battery,
+        fingerprint=fingerprint,
+        manifest_sha256="m" * 64,
+        outcome="ok",
+        events=[
+            PendingEvent("measured", None, {}, {"measurements": [measurement_row(measured)]}),
+            PendingEvent(
+                "graded", Status.GRADED, {"outcome": "A"}, {"decisions": [decision_row(grade)]}
+            ),
+        ],
+    )
+
+
+def test_record_query_and_verify(registry: Registry) -> None:
+    results = registry.record_units([unit("A-1"), unit("A-2", soh=70.0)])
+    assert [r.result for r in results] == ["written", "written"]
+    assert [r.events for r in results] == [3, 3]
+    frame = list_batteries(registry, status="graded")
+    assert frame["battery_id"].to_list() == ["A-1", "A-2"]
+    assert frame["soh_percent"].to_list() == [85.0, 70.0]
+    rec = battery_record(registry, "A-1")
+    assert rec.status == "graded"
+    assert [e.kind for e in rec.events] == [
+        "received",
+        "measured",
+        "graded",
+    ]
+    assert rec.decisions[0].reasons[0].rule == "grade.A.soh"
+    report = verify(registry)
+    assert report.ok
+    assert report.events == 6
+    assert report.batteries == 2
+
+
+def test_same_fingerprint_is_skipped_new_one_appends(registry: Registry) -> None:
+    registry.record_units([unit("A-1")])
+    assert registry.record_units([unit("A-1")])[0].result == "skipped"
+    again = registry.record_units([unit("A-1", fingerprint="e" * 64, soh=80.0)])
+    assert again[0].result == "written"
+    rec = battery_record(registry, "A-1")
+    assert [e.seq for e in rec.events] == list(range(6))
+    assert rec.events[3].payload["retest"] is True
+    assert verify(registry).ok
+
+
+def test_append_events_and_unknown_battery(registry: Registry) -> None:
+    registry.record_units([unit("A-1")])
+    seq = registry.append_events("A-1", [PendingEvent("note", None, {"text": "moved to bay 3"})])
+    assert seq == 3
+    assert verify(registry).ok
+    with pytest.raises(RegistryError, match="not registered"):
+        registry.append_events("nope", [PendingEvent("note")])
+    with pytest.raises(NotFoundError, match="no battery 'A-9'"):
+        battery_record(registry, "A-9")
+
+
+def _raw(registry: Registry, sql: str, **params: object) -> None:
+    with registry.engine.begin() as conn:
+        if registry.engine.dialect.name == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS events_append_only_update"))
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS events_append_only_delete"))
+        else:
+            conn.execute(sa.text("ALTER TABLE events DISABLE TRIGGER USER"))
+        conn.execute(sa.text(sql), params)
+
+
+def test_events_are_append_only(registry: Registry) -> None:
+    registry.record_units([unit("A-1")])
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), registry.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE events SET kind = 'x'"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), registry.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM events"))
+
+
+def test_edited_event_is_named(registry: Registry) -> None:
+    registry.record_units([unit("A-1"), unit("A-2")])
+    # an attacker with database rights bypasses the trigger and edits one event's payload
+    _raw(
+        registry,
+        "UPDATE events SET payload = REPLACE(payload, '85.0', '95.0') "
+        "WHERE battery_id = 'A-1' AND seq = 1",
+    )
+    report = verify(registry)
+    assert not report.ok
+    first = report.first_broken
+    assert first is not None
+    assert (first.battery_id, first.seq) == ("A-1", 1)
+    assert "edited" in first.message
+    assert all(p.battery_id == "A-1" for p in report.problems)
+
+
+def test_deleted_event_and_edited_projection_are_found(registry: Registry) -> None:
+    registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(registry, "DELETE FROM events WHERE battery_id = 'A-2' AND seq = 1")
+    _raw(registry, "UPDATE decisions SET outcome = 'B' WHERE battery_id = 'A-1'")
+    messages = {(p.battery_id, p.seq): p.message for p in verify(registry).problems}
+    assert "sequence gap" in messages[("A-2", 2)]
+    assert "decisions rows differ" in messages[("A-1", 2)]
+
+
+def test_edited_battery_row_is_found(registry: Registry) -> None:
+    registry.record_units([unit("A-1")])
+    _raw(registry, "UPDATE batteries SET nominal_capacity_ah = 30 WHERE battery_id = 'A-1'")
+    problems = verify(registry).problems
+    assert problems
+    assert "nominal_capacity_ah" in problems[0].message
+
+
+def test_schema_is_at_head_and_matches_models(registry: Registry) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from echelon.registry.schema import Base
+
+    with registry.engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head_revision()
+        assert compare_metadata(context, Base.metadata) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=8),
+            st.one_of(st.integers(), st.text(max_size=8), st.floats(allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.data(),
+)
+def test_any_single_change_breaks_the_chain(
+    payloads: list[dict[str, object]], data: st.DataObject
+) -> None:
+    chain = []
+    prev = GENESIS
+    for seq, payload in enumerate(payloads):
+        body = canonical_json(payload)
+        digest = event_hash(
+            prev_hash=prev,
+            battery_id="B",
+            seq=seq,
+            kind="k",
+            status=None,
+            recorded_at="2026-11-22T00:00:00.000000Z",
+            payload_json=body,
+        )
+        chain.append((seq, body, prev, digest))
+        prev = digest
+    index = data.draw(st.integers(min_value=0, max_value=len(chain) - 1))
+    seq, body, prev_hash, digest = chain[index]
+    assert (
+        event_hash(
+            prev_hash=prev_hash,
+            battery_id="B",
+            seq=seq,
+            kind="k",
+            status=None,
+            recorded_at="2026-11-22T00:00:00.000000Z",
+            payload_json=body + " ",
+        )
+        != digest
+    )
+    assert (
+        event_hash(
+            prev_hash=prev_hash,
+            battery_id="B",
+            seq=seq,
+            kind="k",
+            status="graded",
+            recorded_at="2026-11-22T00:00:00.000000Z",
+            payload_json=body,
+        )
+        != digest
+    )
