@@ -61,6 +61,19 @@ class RunMetadata(BaseModel):
     unmapped_columns: list[str] = Field(default_factory=list)
     extra: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
+    @classmethod
+    def for_file(cls, path: Path, reader: Reader, **fields: object) -> RunMetadata:
+        """Metadata of ``path`` read by ``reader`` (hashes the file); ``fields`` set the rest."""
+        return cls.model_validate(
+            {
+                "source_path": str(path),
+                "source_sha256": sha256_file(path),
+                "reader": reader.name,
+                "reader_version": reader.version,
+                **fields,
+            }
+        )
+
 
 @runtime_checkable
 class Reader(Protocol):

@@ -272,15 +272,12 @@ class BdfParquetReader:
             columns = lazy.collect_schema().names()
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
             raise ReaderError(path, [f"not a readable Parquet file: {exc}"]) from exc
-        digest = sha256_file(path)
-        meta = RunMetadata(
-            source_path=str(path),
-            source_sha256=digest,
-            reader=self.name,
-            reader_version=self.version,
+        # a file Echelon wrote keeps the metadata of the raw file it came from
+        meta = (
+            stored.model_copy(update={"source_path": str(path)})
+            if stored is not None
+            else RunMetadata.for_file(path, self)
         )
-        if stored is not None:
-            meta = stored.model_copy(update={"source_path": str(path)})
         renames = normalise_bdf_header(columns)
         return lazy.rename(renames) if renames else lazy, meta
 
@@ -311,13 +308,7 @@ class BdfCsvReader:
         renames = normalise_bdf_header(columns)
         named = [renames.get(c, c) for c in columns]
         unmapped = [c for c in named if c not in COLUMN_DTYPES]
-        meta = RunMetadata(
-            source_path=str(path),
-            source_sha256=sha256_file(path),
-            reader=self.name,
-            reader_version=self.version,
-            unmapped_columns=unmapped,
-        )
+        meta = RunMetadata.for_file(path, self, unmapped_columns=unmapped)
         lazy = lazy.rename(renames) if renames else lazy
         return lazy.drop(unmapped) if unmapped else lazy, meta
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import ReaderError
-from echelon.io.base import RunMetadata, check_last_line, first_text_line, sha256_file, sniff
+from echelon.io.base import RunMetadata, check_last_line, first_text_line, sniff
 from echelon.io.bdf import COLUMN_DTYPES, UNIX_TIME
 
 
@@ -109,12 +109,7 @@ class ColumnMapReader:
                 exprs.append((parsed.dt.epoch("ms") / 1000.0).alias(UNIX_TIME))
         known = set(self.columns) | set(self.datetime_columns) | set(self.ignored)
         unmapped = [c for c in header if c not in known]
-        meta = RunMetadata(
-            source_path=str(path),
-            source_sha256=sha256_file(path),
-            reader=self.name,
-            reader_version=self.version,
-            instrument=self.instrument,
-            unmapped_columns=unmapped,
+        meta = RunMetadata.for_file(
+            path, self, instrument=self.instrument, unmapped_columns=unmapped
         )
         return lazy.select(exprs), meta

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, FromClause, Select, func, select
 
 from echelon.domain import Battery, Decision, Event, Measurement, TestRun
 from echelon.errors import NotFoundError
@@ -159,6 +159,12 @@ def list_batteries(
     return frame
 
 
+def _rows_of(conn: Connection, table: FromClause, battery_id: str) -> list[dict[str, Any]]:
+    """A battery's rows of a projection table in insertion order, as plain dicts."""
+    stmt = select(table).where(table.c.battery_id == battery_id).order_by(table.c.id)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
 @dataclass(frozen=True)
 class BatteryRecord:
     """Everything the registry holds on one battery."""
@@ -218,57 +224,25 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
         ]
         status = conn.execute(_latest_status(battery_id)).first()
         runs = [
-            TestRun(
-                battery_id=r.battery_id,
-                kind=r.kind,
-                source_path=r.source_path,
-                source_sha256=r.source_sha256,
-                bdf_sha256=r.bdf_sha256,
-                reader=r.reader,
-                reader_version=r.reader_version,
-                n_rows=r.n_rows,
-                duration_s=r.duration_s,
-                metadata={
-                    k: v for k, v in r.run_metadata.items() if not isinstance(v, (dict, list))
-                },
+            TestRun.model_validate(
+                {
+                    **row,
+                    "metadata": {
+                        k: v
+                        for k, v in row["run_metadata"].items()
+                        if not isinstance(v, (dict, list))
+                    },
+                }
             )
-            for r in conn.execute(
-                select(TestRunRow.__table__)
-                .where(TestRunRow.battery_id == battery_id)
-                .order_by(TestRunRow.id)
-            )
+            for row in _rows_of(conn, TestRunRow.__table__, battery_id)
         ]
         measurements = [
-            Measurement(
-                battery_id=m.battery_id,
-                quantity=m.quantity,
-                value=m.value,
-                lower=m.lower,
-                upper=m.upper,
-                method=m.method,
-                source_sha256=m.source_sha256,
-            )
-            for m in conn.execute(
-                select(MeasurementRow.__table__)
-                .where(MeasurementRow.battery_id == battery_id)
-                .order_by(MeasurementRow.id)
-            )
+            Measurement.model_validate(row)
+            for row in _rows_of(conn, MeasurementRow.__table__, battery_id)
         ]
         decisions = [
-            Decision(
-                battery_id=d.battery_id,
-                kind=d.kind,
-                outcome=d.outcome,
-                reasons=d.reasons,
-                profile=d.profile,
-                profile_version=d.profile_version,
-                inputs=d.inputs,
-            )
-            for d in conn.execute(
-                select(DecisionRow.__table__)
-                .where(DecisionRow.battery_id == battery_id)
-                .order_by(DecisionRow.id)
-            )
+            Decision.model_validate(row)
+            for row in _rows_of(conn, DecisionRow.__table__, battery_id)
         ]
         children = list(
             conn.execute(

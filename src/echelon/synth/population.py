@@ -187,6 +187,35 @@ def simulate_population(
     return units
 
 
+def _nameplate(
+    arch: dict[str, Any],
+    series: int,
+    parallel: int,
+    rng: np.random.Generator,
+    region: str,
+    countries: list[str],
+    made: dt.date,
+    expiry: dt.date,
+    catalog_dir: Path | None,
+) -> dict[str, Any]:
+    """Battery fields shared by packs and their units: chemistry, maker, rating, origin, dates."""
+    rec = chemistry(arch["chemistry"], catalog_dir=catalog_dir)
+    return {
+        "chemistry": arch["chemistry"],
+        "manufacturer": arch["manufacturer"],
+        "format": arch["format"],
+        "nominal_capacity_ah": float(arch["cell_capacity_ah"]) * parallel,
+        "nominal_voltage_v": round(rec.nominal_voltage_v * series, 2),
+        "series_count": series,
+        "parallel_count": parallel,
+        "origin_application": arch["origin"],
+        "region": region,
+        "country": countries[int(rng.integers(len(countries)))],
+        "manufacture_date": made,
+        "calendar_expiry_date": expiry,
+    }
+
+
 def _pack_unit(
     bid: str,
     arch: dict[str, Any],
@@ -206,38 +235,25 @@ def _pack_unit(
     battery = Battery(
         battery_id=bid,
         level=Level.PACK,
-        chemistry=arch["chemistry"],
-        manufacturer=arch["manufacturer"],
         model=arch["pack_model"],
-        format=arch["format"],
-        nominal_capacity_ah=float(arch["cell_capacity_ah"]) * p,
-        nominal_voltage_v=round(rec.nominal_voltage_v * s, 1),
-        series_count=s,
-        parallel_count=p,
-        origin_application=arch["origin"],
-        region=region,
-        country=countries[int(rng.integers(len(countries)))],
-        manufacture_date=made,
-        calendar_expiry_date=expiry,
         has_traceability=True,
+        **_nameplate(arch, s, p, rng, region, countries, made, expiry, catalog_dir),
     )
     measured = {
         "ocv_v": round(float(rec.ocv.ocv(soc)) * s, 3),
         "insulation_mohm": round(float(np.exp(rng.normal(np.log(300.0), 0.8))), 2),
     }
     return SynthUnit(
-        battery,
-        name,
-        False,
-        arch["tester"],
-        float(arch["rate_c"]),
-        float("nan"),
-        soc,
-        None,
-        measured,
-        (),
-        False,
-        int(rng.integers(2**31)),
+        battery=battery,
+        archetype=name,
+        tested=False,
+        tester=arch["tester"],
+        rate_c=float(arch["rate_c"]),
+        true_soh=float("nan"),
+        arrival_soc=soc,
+        ecm=None,
+        measured=measured,
+        seed=int(rng.integers(2**31)),
     )
 
 
@@ -289,21 +305,10 @@ def _unit(
         battery_id=bid,
         level=arch["level"],
         parent_id=parent_id,
-        chemistry=arch["chemistry"],
-        manufacturer=arch["manufacturer"],
         model=arch["model"],
-        format=arch["format"],
-        nominal_capacity_ah=float(arch["cell_capacity_ah"]) * p,
-        nominal_voltage_v=round(rec.nominal_voltage_v * s, 2),
-        series_count=s,
-        parallel_count=p,
-        origin_application=arch["origin"],
-        region=region,
-        country=countries[int(rng.integers(len(countries)))],
-        manufacture_date=made,
-        calendar_expiry_date=expiry,
         has_traceability=traceable,
         visual_flags=";".join(flags),
+        **_nameplate(arch, s, p, rng, region, countries, made, expiry, catalog_dir),
     )
     tested = not flags and "over_discharged" not in found and arch["chemistry"] not in NO_REUSE_TEST
     ecm = _ecm(arch, soh, rng, catalog_dir)
@@ -311,16 +316,16 @@ def _unit(
     if corrupt:
         found.append("corrupt_file")
     return SynthUnit(
-        battery,
-        name,
-        tested,
-        arch["tester"],
-        float(arch["rate_c"]),
-        soh,
-        soc,
-        ecm if tested else None,
-        measured,
-        tuple(found),
-        corrupt,
-        int(rng.integers(2**31)),
+        battery=battery,
+        archetype=name,
+        tested=tested,
+        tester=arch["tester"],
+        rate_c=float(arch["rate_c"]),
+        true_soh=soh,
+        arrival_soc=soc,
+        ecm=ecm if tested else None,
+        measured=measured,
+        defects=tuple(found),
+        corrupt_file=corrupt,
+        seed=int(rng.integers(2**31)),
     )
