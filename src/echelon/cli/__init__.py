@@ -1,0 +1,53 @@
+"""Echelon's command-line interface (an adapter: each command calls library functions).
+
+Exit codes: 0 ok; 1 internal error; 2 usage; 3 bad input (manifest, tester file); 4 not found;
+5 registry unavailable; 6 chain verification failed; 7 configuration/catalogue error;
+8 analysis impossible; 10 intake finished but some units failed (recorded as failed).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from echelon._version import __version__
+from echelon.cli.intake_cmds import demo_cmd, intake_cmd
+from echelon.cli.io_cmds import read_cmd, readers_cmd
+from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
+
+app = typer.Typer(
+    name="echelon",
+    help="Second life and recycling of lithium batteries: intake → test data → diagnostics → "
+    "SOH → grading → routing → registry.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"echelon {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Echelon command-line interface."""
+
+
+app.command("demo")(demo_cmd)
+app.command("intake")(intake_cmd)
+app.command("batteries")(batteries_cmd)
+app.command("show")(show_cmd)
+app.command("verify")(verify_cmd)
+app.command("read")(read_cmd)
+app.command("readers")(readers_cmd)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

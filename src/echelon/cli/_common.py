@@ -1,0 +1,70 @@
+"""Shared CLI options, the console and progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from echelon.registry import Registry, open_registry
+
+console = Console()
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Registry URL (default: ECHELON_DB_URL or sqlite:///echelon.db).",
+        show_default=False,
+    ),
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", "-j", min=0, help="Worker processes (0 = in-process).")
+]
+
+
+def open_db(url: str | None) -> Registry:
+    """Open the registry named by ``--db`` (or the default)."""
+    return open_registry(url)
+
+
+class StageProgress:
+    """A rich progress display with one bar per pipeline stage, fed by ``(stage, done, total)``."""
+
+    def __init__(self, progress: Progress, labels: dict[str, str]) -> None:
+        self.progress = progress
+        self.labels = labels
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(self.labels.get(stage, stage), total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+@contextmanager
+def stage_progress(labels: dict[str, str], *, enabled: bool = True) -> Iterator[StageProgress]:
+    """Progress bars for a multi-stage batch (transient; hidden when not a terminal)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+    )
+    with progress:
+        yield StageProgress(progress, labels)

@@ -1,0 +1,201 @@
+"""``echelon demo`` and ``echelon intake``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import DbOption, WorkersOption, console, open_db, stage_progress
+from echelon.cli._errors import EXIT_PARTIAL, guarded
+from echelon.pipeline import IntakeReport, intake
+from echelon.registry import Registry, units_frame
+from echelon.reports import summary_numbers, write_batch_report
+from echelon.reports.charts import disposition, usable_energy_kwh
+from echelon.synth import write_batch
+
+SYNTH_MARKER = ".echelon-synth"
+LABELS = {
+    "simulate": "simulating batch",
+    "process": "reading & diagnosing",
+    "write": "writing registry",
+}
+
+
+def summary_table(frame: pl.DataFrame) -> Table:
+    """Per-chemistry summary: units, measured SOH, grades, quarantine, reuse energy."""
+    table = Table(title="Intake summary", show_footer=True)
+    data = frame.with_columns(usable_energy_kwh(frame).alias("kwh"))
+    per = (
+        data.group_by("chemistry")
+        .agg(
+            pl.len().alias("units"),
+            pl.col("soh_percent").count().alias("tested"),
+            pl.col("soh_percent").mean().alias("soh"),
+            *[(pl.col("grade") == g).sum().alias(g) for g in "ABCD"],
+            (pl.col("gate") == "quarantine").sum().alias("quarantined"),
+            (pl.col("status") == "failed").sum().alias("failed"),
+            pl.col("kwh").filter(~pl.col("route").is_in(["recycle", "retest"])).sum().alias("kwh"),
+        )
+        .sort("units", descending=True)
+    )
+    totals = summary_numbers(frame)
+    columns = [
+        ("chemistry", "total"),
+        ("units", str(totals["units"])),
+        ("tested", str(totals["tested"])),
+        ("mean SOH %", ""),
+        ("A", ""),
+        ("B", ""),
+        ("C", ""),
+        ("D", ""),
+        ("quarantined", str(totals["quarantined"])),
+        ("failed", str(totals["failed"])),
+        ("reuse kWh", f"{totals['reuse_kwh']:.1f}"),
+    ]
+    for name, footer in columns:
+        table.add_column(name, footer=footer, justify="left" if name == "chemistry" else "right")
+    for row in per.iter_rows(named=True):
+        table.add_row(
+            row["chemistry"],
+            str(row["units"]),
+            str(row["tested"]),
+            "" if row["soh"] is None else f"{row['soh']:.1f}",
+            *[str(row[g]) for g in "ABCD"],
+            str(row["quarantined"]),
+            str(row["failed"]),
+            f"{row['kwh']:.1f}",
+        )
+    return table
+
+
+def routes_table(frame: pl.DataFrame) -> Table:
+    """Units and usable kWh per route."""
+    data = (
+        frame.with_columns(usable_energy_kwh(frame).alias("kwh"), disposition())
+        .group_by("route")
+        .agg(pl.len().alias("units"), pl.col("kwh").sum().alias("kwh"))
+        .sort("units", descending=True)
+    )
+    table = Table("route", "units", "usable kWh", title="Routes")
+    for row in data.iter_rows(named=True):
+        table.add_row(row["route"], str(row["units"]), f"{row['kwh']:.1f}")
+    return table
+
+
+def _report(
+    registry: Registry, report: IntakeReport, ids: list[str], out: Path, notes: list[str]
+) -> Path:
+    frame = units_frame(registry).filter(pl.col("battery_id").is_in(ids))
+    console.print(summary_table(frame))
+    console.print(routes_table(frame))
+    failures = report.failures or [
+        (r["battery_id"], "see `echelon show`")
+        for r in frame.filter(pl.col("status") == "failed").iter_rows(named=True)
+    ]
+    return write_batch_report(out / "report.html", frame, failures=failures, notes=notes)
+
+
+def _print_outcome(report: IntakeReport) -> None:
+    console.print(
+        f"[bold]{report.units}[/] units: [green]{report.written} written[/], "
+        f"{report.skipped} already registered (skipped), "
+        f"[{'red' if report.failed else 'green'}]{report.failed} failed[/] "
+        f"in {report.seconds:.1f} s"
+    )
+    for bid, error in report.failures[:10]:
+        lines = error.splitlines()
+        detail = f" {lines[1].strip()}" if len(lines) > 1 else ""
+        console.print(f"  [red]✗[/] {bid}: {lines[0]}{detail}", highlight=False)
+    if len(report.failures) > 10:
+        console.print(f"  … and {len(report.failures) - 10} more (see the report)")
+
+
+@guarded
+def demo_cmd(
+    n: Annotated[int, typer.Option("--n", min=1, help="Units in the simulated batch.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed and date → same batch).")] = 0,
+    db: DbOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for the batch files and report.html.")] = Path(
+        "out"
+    ),
+    workers: WorkersOption = 2,
+    date: Annotated[
+        str | None, typer.Option(help="Arrival date YYYY-MM-DD (default: today).")
+    ] = None,
+    region: Annotated[str, typer.Option(help="Region of the facility: EU, CN or US.")] = "EU",
+) -> None:
+    """Simulate a batch of retired batteries and take it through the whole pipeline."""
+    arrival = dt.date.fromisoformat(date) if date else dt.date.today()
+    folder = out / "batch"
+    if folder.exists() and (folder / SYNTH_MARKER).exists():
+        shutil.rmtree(folder)
+    elif folder.exists() and any(folder.iterdir()):
+        raise typer.BadParameter(
+            f"{folder} exists and was not made by `echelon demo`; choose --out"
+        )
+    start = time.perf_counter()
+    registry = open_db(db)
+    with registry, stage_progress(LABELS) as progress:
+        batch = write_batch(
+            folder,
+            n=n,
+            seed=seed,
+            arrival_date=arrival,
+            region=region,
+            workers=workers,
+            progress=lambda d, t: progress("simulate", d, t),
+        )
+        (folder / SYNTH_MARKER).write_text("made by echelon demo\n")
+        report = intake(
+            batch.manifest, registry=registry, workers=workers, as_of=arrival, progress=progress
+        )
+        ids = report.battery_ids
+        _print_outcome(report)
+        path = _report(
+            registry,
+            report,
+            ids,
+            out,
+            [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
+        )
+    console.print(
+        f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
+        f"{batch.n_files} tester files → registry {registry.url}\n"
+        f"  report: [bold]{path}[/]   next: `echelon batteries --grade A`, "
+        f"`echelon show {ids[1] if len(ids) > 1 else ids[0]}`, `echelon verify`"
+    )
+
+
+@guarded
+def intake_cmd(
+    manifest: Annotated[Path, typer.Argument(help="Manifest (.csv, .parquet or .json).")],
+    db: DbOption = None,
+    workers: WorkersOption = 2,
+    profile: Annotated[str, typer.Option(help="Grading profile name or TOML path.")] = "baseline",
+    report: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+) -> None:
+    """Take a manifest's units and tester files into the registry (idempotent)."""
+    registry = open_db(db)
+    with registry, stage_progress(LABELS) as progress:
+        result = intake(
+            manifest, registry=registry, workers=workers, profile=profile, progress=progress
+        )
+        _print_outcome(result)
+        if report is not None:
+            frame = units_frame(registry).filter(pl.col("battery_id").is_in(result.battery_ids))
+            write_batch_report(
+                report,
+                frame,
+                failures=result.failures,
+                notes=[f"registry {registry.url}", f"manifest {manifest}"],
+            )
+            console.print(f"  report: {report}")
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)

@@ -1,0 +1,168 @@
+"""``echelon batteries``, ``echelon show`` and ``echelon verify``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._errors import EXIT_VERIFY, guarded
+from echelon.registry import BatteryRecord, battery_record, list_batteries, verify
+
+LIST_COLUMNS = [
+    "battery_id",
+    "level",
+    "chemistry",
+    "model",
+    "status",
+    "gate",
+    "grade",
+    "route",
+    "soh_percent",
+    "dcir_ohm",
+]
+
+
+@guarded
+def batteries_cmd(
+    status: Annotated[
+        str | None,
+        typer.Option(help="received, tested, graded, routed, quarantined, failed, dismantled, …"),
+    ] = None,
+    grade: Annotated[str | None, typer.Option(help="A, B, C or D.")] = None,
+    chemistry: Annotated[str | None, typer.Option(help="e.g. LFP, NMC622.")] = None,
+    level: Annotated[str | None, typer.Option(help="cell, module or pack.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Rows to show in the table (0 = all).")] = 50,
+    format: Annotated[
+        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+    ] = "table",
+    db: DbOption = None,
+) -> None:
+    """List registered batteries with their derived status, grade and route."""
+    with open_db(db) as registry:
+        frame = list_batteries(
+            registry, status=status, grade=grade, chemistry=chemistry, level=level
+        )
+    if frame.height == 0:
+        console.print("no batteries match")
+        return
+    frame = frame.select(LIST_COLUMNS)
+    if format == "csv":
+        print(frame.write_csv(), end="")
+        return
+    if format == "json":
+        print(frame.write_json())
+        return
+    shown = frame if limit == 0 else frame.head(limit)
+    table = Table(*LIST_COLUMNS, title=f"{frame.height} batteries")
+    for row in shown.iter_rows():
+        table.add_row(
+            *["" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
+        )
+    console.print(table)
+    if shown.height < frame.height:
+        console.print(f"… {frame.height - shown.height} more (use --limit 0 or --format csv)")
+
+
+def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
+    b = rec.battery
+    ident = (
+        f"[bold]{b.battery_id}[/]  {b.level.value}  {b.chemistry.value}  {b.manufacturer or ''} "
+        f"{b.model or ''}\nstatus: [bold]{rec.status}[/]   nominal {b.nominal_capacity_ah:g} Ah"
+        f"{f' / {b.nominal_voltage_v:g} V' if b.nominal_voltage_v else ''}  ({b.series_count}S"
+        f"{b.parallel_count}P, {b.capacity_class.value})\norigin: {b.origin_application.value}, "
+        f"region {b.region.value}{f', {b.country}' if b.country else ''}; made "
+        f"{b.manufacture_date or '?'}, calendar expiry {b.calendar_expiry_date or '?'}; "
+        f"traceability {b.has_traceability}; visual flags: "
+        f"{', '.join(sorted(f.value for f in b.visual_flags)) or 'none'}"
+    )
+    if b.parent_id or rec.children:
+        ident += (
+            f"\ngenealogy: parent {b.parent_id or '—'}; children {', '.join(rec.children) or '—'}"
+        )
+    out: list[Panel | Table] = [Panel(ident, title="battery")]
+    if rec.measurements:
+        table = Table("quantity", "value", "interval", "method", title="measurements")
+        for m in rec.measurements:
+            interval = (
+                f"[{m.lower:.4g}, {m.upper:.4g}]"
+                if m.lower is not None and m.upper is not None
+                else ""
+            )
+            table.add_row(m.quantity, f"{m.value:.6g}", interval, m.method)
+        out.append(table)
+    for d in rec.decisions:
+        lines = [f"[bold]{d.kind}: {d.outcome}[/]  (profile {d.profile}@{d.profile_version})"]
+        for r in sorted(d.reasons, key=lambda r: r.passed):
+            mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
+            lines.append(f"  {mark} {r.rule}: {r.message}")
+        out.append(Panel("\n".join(lines), title=f"decision · {d.kind}"))
+    if rec.test_runs:
+        table = Table("kind", "reader", "rows", "duration [h]", "raw sha256", title="test runs")
+        for t in rec.test_runs:
+            table.add_row(
+                t.kind.value,
+                t.reader,
+                f"{t.n_rows:,}",
+                f"{t.duration_s / 3600:.2f}",
+                t.source_sha256[:16] + "…",
+            )
+        out.append(table)
+    history = Table(
+        "#", "event", "recorded (UTC)", "hash", title="history (append-only, hash-chained)"
+    )
+    for e in rec.events:
+        history.add_row(
+            str(e.seq), e.kind, e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.hash[:16] + "…"
+        )
+    out.append(history)
+    return out
+
+
+@guarded
+def show_cmd(
+    battery_id: Annotated[str, typer.Argument(help="Battery id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show one battery: identity, status, measurements, decisions with reasons, history."""
+    with open_db(db) as registry:
+        rec = battery_record(registry, battery_id)
+    if as_json:
+        doc = {
+            "battery": rec.battery.model_dump(mode="json"),
+            "status": rec.status,
+            "children": rec.children,
+            "measurements": [m.model_dump(mode="json") for m in rec.measurements],
+            "decisions": [d.model_dump(mode="json") for d in rec.decisions],
+            "test_runs": [t.model_dump(mode="json") for t in rec.test_runs],
+            "events": [e.model_dump(mode="json") for e in rec.events],
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    for part in _record_panels(rec):
+        console.print(part)
+
+
+@guarded
+def verify_cmd(db: DbOption = None) -> None:
+    """Re-hash every battery's event chain and check the tables against it."""
+    with open_db(db) as registry, stage_progress({"verify": "verifying chains"}) as progress:
+        report = verify(registry, progress=lambda d, t: progress("verify", d, t))
+    if report.ok:
+        console.print(
+            f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries"
+        )
+        return
+    first = report.first_broken
+    console.print(
+        f"[bold red]✗ chain broken[/]: {len(report.problems)} problem(s); first: {first}",
+        highlight=False,
+    )
+    for problem in report.problems[1:10]:
+        console.print(f"  - {problem}", highlight=False)
+    raise typer.Exit(EXIT_VERIFY)

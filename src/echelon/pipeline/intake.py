@@ -1,0 +1,337 @@
+"""The intake orchestrator: manifest + tester files → registry, one atomic write per unit.
+
+Stages: validate the manifest (all-or-nothing) → fingerprint each row with its files' hashes and
+skip rows already taken in → process units in parallel (read, store, diagnose, SOH) → gate, grade
+and route the batch together (batch statistics need every unit) → write units in chunks, each
+unit atomic. A unit that fails is recorded as failed with its error; the others proceed. A kill at
+any point leaves whole units only, and a re-run completes the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from echelon._parallel import process_pool
+from echelon.domain import Measurement, Status
+from echelon.domain.enums import LEVEL_RANK
+from echelon.errors import ManifestError, Problem
+from echelon.grading import GradingProfile, decisions_from_row, grade_table, load_profile
+from echelon.io.base import sha256_file
+from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
+from echelon.pipeline.unit import UnitOutcome, process_unit
+from echelon.registry import (
+    PendingEvent,
+    Registry,
+    UnitWrite,
+    decision_row,
+    measurement_row,
+    test_run_row,
+)
+from echelon.registry.chain import canonical_json
+
+WRITE_CHUNK = 250
+"""Units per commit (each unit still atomic: all its rows or none)."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)`` with stage ``process`` or ``write``."""
+
+
+@dataclass
+class IntakeReport:
+    """What an intake did.
+
+    Attributes
+    ----------
+    manifest : Path
+    units : int
+        Rows in the manifest.
+    battery_ids : list of str
+        The manifest's battery ids, in file order.
+    written, skipped, failed : int
+        Units recorded now, already registered with identical inputs, and recorded as failed.
+    failures : list of (battery_id, error)
+    graded : pl.DataFrame
+        Gate/grade/route table of the units processed now.
+    seconds : float
+        Wall-clock duration.
+    """
+
+    manifest: Path
+    units: int
+    battery_ids: list[str] = field(default_factory=list)
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    graded: pl.DataFrame = field(default_factory=pl.DataFrame)
+    seconds: float = 0.0
+
+
+def fingerprint(unit: ManifestUnit) -> str:
+    """SHA-256 of a manifest row's content and of its test files' bytes (or their absence)."""
+    files = []
+    for ref in unit.test_files:
+        digest = sha256_file(ref.path) if ref.path.is_file() else f"missing:{ref.path}"
+        files.append([ref.kind.value if ref.kind else None, digest])
+    body = {
+        "battery": unit.battery.model_dump(mode="json"),
+        "measurements": unit.measurements,
+        "attributes": unit.attributes,
+        "files": files,
+    }
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _check_parents(manifest: Manifest, registry: Registry) -> None:
+    in_manifest = {u.battery.battery_id for u in manifest.units}
+    wanted = {u.battery.parent_id for u in manifest.units if u.battery.parent_id} - in_manifest
+    registered = registry.existing_batteries(wanted) if wanted else {}
+    problems = [
+        Problem(
+            f"parent {u.battery.parent_id!r} is neither in this manifest nor registered; "
+            "add its row (level pack/module) or fix the id",
+            row=u.row,
+            column="parent_id",
+        )
+        for u in manifest.units
+        if u.battery.parent_id in wanted and u.battery.parent_id not in registered
+    ]
+    if problems:
+        raise ManifestError(manifest.path, problems)
+
+
+def _map(
+    fn: Callable[..., UnitOutcome],
+    units: list[ManifestUnit],
+    store_root: Path,
+    executor: Executor | None,
+) -> Iterator[UnitOutcome]:
+    if executor is None:
+        return (fn(u, store_root) for u in units)
+    return executor.map(fn, units, [store_root] * len(units), chunksize=4)
+
+
+def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome]) -> pl.DataFrame:
+    rows = []
+    for unit in units:
+        b = unit.battery
+        out = outcomes[b.battery_id]
+        latest: dict[str, Measurement] = {m.quantity: m for m in out.measurements}
+        ocv = latest.get("ocv_v") or latest.get("rest_voltage_v")
+        rows.append(
+            {
+                "battery_id": b.battery_id,
+                "chemistry": b.chemistry.value,
+                "level": b.level.value,
+                "model": b.model,
+                "origin_application": b.origin_application.value,
+                "series_count": b.series_count,
+                "nominal_capacity_ah": b.nominal_capacity_ah,
+                "nominal_voltage_v": b.nominal_voltage_v,
+                "soh_percent": out.soh.soh_percent if out.soh else None,
+                "soh_lower_percent": out.soh.soh_lower_percent if out.soh else None,
+                "dcir_ohm": latest["dcir_ohm"].value if "dcir_ohm" in latest else None,
+                "ocv_v": ocv.value if ocv else None,
+                "self_discharge_mv_per_day": latest["self_discharge_mv_per_day"].value
+                if "self_discharge_mv_per_day" in latest
+                else None,
+                "insulation_mohm": latest["insulation_mohm"].value
+                if "insulation_mohm" in latest
+                else None,
+                "visual_flags": ";".join(sorted(f.value for f in b.visual_flags)),
+                "has_traceability": b.has_traceability,
+                "calendar_expiry_date": b.calendar_expiry_date,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema_overrides={"calendar_expiry_date": pl.Date, "has_traceability": pl.Boolean},
+        infer_schema_length=None,
+    )
+
+
+def _events(
+    unit: ManifestUnit,
+    out: UnitOutcome,
+    graded: dict[str, Any] | None,
+    profile: GradingProfile,
+    children: list[str],
+) -> list[PendingEvent]:
+    events = [
+        PendingEvent(
+            "test_run_recorded",
+            Status.TESTED,
+            {"kind": run.kind.value, "source_path": run.source_path},
+            {"test_runs": [test_run_row(run)]},
+        )
+        for run in out.test_runs
+    ]
+    measurements = list(out.measurements)
+    if out.soh is not None:
+        measurements.append(
+            Measurement(
+                battery_id=unit.battery.battery_id,
+                quantity="soh_percent",
+                value=out.soh.soh_percent,
+                lower=out.soh.soh_lower_percent,
+                upper=out.soh.soh_upper_percent,
+                method=out.soh.method,
+            )
+        )
+    if measurements:
+        events.append(
+            PendingEvent(
+                "measured",
+                None,
+                {"count": len(measurements)},
+                {"measurements": [measurement_row(m) for m in measurements]},
+            )
+        )
+    if out.error is not None:
+        events.append(PendingEvent("failed", Status.FAILED, {"error": out.error}))
+        return events
+    if children:
+        events.append(PendingEvent("dismantled", Status.DISMANTLED, {"children": children}))
+        return events
+    if graded is None:
+        return events
+    for decision in decisions_from_row(graded, profile):
+        if decision.kind == "gate":
+            status = Status.QUARANTINED if decision.outcome == "quarantine" else None
+        elif decision.kind == "grade":
+            status = Status.GRADED if graded["gate"] == "pass" else None
+        else:
+            status = (
+                Status.ROUTED if graded["gate"] == "pass" and decision.outcome != "retest" else None
+            )
+        events.append(
+            PendingEvent(
+                {"gate": "gated", "grade": "graded", "route": "routed"}[decision.kind],
+                status,
+                {"outcome": decision.outcome},
+                {"decisions": [decision_row(decision)]},
+            )
+        )
+    return events
+
+
+def intake(
+    manifest: Path | str | Manifest,
+    *,
+    registry: Registry,
+    profile: GradingProfile | str | Path = "baseline",
+    workers: int = 2,
+    executor: Executor | None = None,
+    as_of: dt.date | None = None,
+    progress: Progress | None = None,
+) -> IntakeReport:
+    """Take a manifest's units into the registry.
+
+    Parameters
+    ----------
+    manifest : path-like or Manifest
+        Manifest file (validated as a whole first) or an already validated manifest.
+    registry : Registry
+        Open registry.
+    profile : GradingProfile, str or Path
+        Grading profile for the first gate, grade and route.
+    workers : int
+        Worker processes when no ``executor`` is given (0 = in-process).
+    executor : Executor, optional
+        Any ``concurrent.futures.Executor`` (e.g. a Dask client's) to process units.
+    as_of : date, optional
+        Date for calendar-expiry checks (default: today).
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    IntakeReport
+
+    Raises
+    ------
+    ManifestError
+        When the manifest is invalid (nothing is imported).
+    """
+    start = time.perf_counter()
+    parsed = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    _check_parents(parsed, registry)
+    prof = profile if isinstance(profile, GradingProfile) else load_profile(profile)
+    report = IntakeReport(parsed.path, len(parsed), [u.battery.battery_id for u in parsed.units])
+    prints = {u.battery.battery_id: fingerprint(u) for u in parsed.units}
+    known = registry.known_fingerprints(prints)
+    todo = [
+        u
+        for u in parsed.units
+        if prints[u.battery.battery_id] not in known.get(u.battery.battery_id, set())
+    ]
+    report.skipped = len(parsed) - len(todo)
+    parents = {u.battery.parent_id for u in parsed.units if u.battery.parent_id}
+    children: dict[str, list[str]] = {}
+    for u in parsed.units:
+        if u.battery.parent_id:
+            children.setdefault(u.battery.parent_id, []).append(u.battery.battery_id)
+
+    outcomes: dict[str, UnitOutcome] = {}
+    own = executor is None and workers > 0 and len(todo) > 1
+    pool = process_pool(workers) if own else executor
+    try:
+        for done, out in enumerate(_map(process_unit, todo, registry.store.root, pool), start=1):
+            outcomes[out.battery_id] = out
+            if progress:
+                progress("process", done, len(todo))
+    finally:
+        if own and pool is not None:
+            pool.shutdown()
+
+    gradable = [
+        u
+        for u in todo
+        if outcomes[u.battery.battery_id].error is None and u.battery.battery_id not in parents
+    ]
+    graded_rows: dict[str, dict[str, Any]] = {}
+    if gradable:
+        report.graded = grade_table(_grading_rows(gradable, outcomes), profile=prof, as_of=as_of)
+        graded_rows = {r["battery_id"]: r for r in report.graded.iter_rows(named=True)}
+
+    # parents first, so a child's genealogy always points at a registered unit
+    order = sorted(todo, key=lambda u: -LEVEL_RANK[u.battery.level])
+    writes = []
+    for unit in order:
+        bid = unit.battery.battery_id
+        out = outcomes[bid]
+        writes.append(
+            UnitWrite(
+                battery=unit.battery,
+                fingerprint=prints[bid],
+                manifest_sha256=parsed.sha256,
+                outcome="failed" if out.error else "ok",
+                attributes=unit.attributes,
+                events=_events(unit, out, graded_rows.get(bid), prof, children.get(bid, [])),
+            )
+        )
+        if out.error:
+            report.failures.append((bid, out.error))
+    for start_index in range(0, len(writes), WRITE_CHUNK):
+        chunk = writes[start_index : start_index + WRITE_CHUNK]
+        for result in registry.record_units(chunk):
+            if result.result == "written":
+                report.written += 1
+            elif result.result == "skipped":
+                report.skipped += 1
+            else:
+                report.failures.append((result.battery_id, f"registry: {result.error}"))
+        if progress:
+            progress("write", min(start_index + WRITE_CHUNK, len(writes)), len(writes))
+    report.failed = len(report.failures)
+    report.seconds = time.perf_counter() - start
+    return report

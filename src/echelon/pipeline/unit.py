@@ -1,0 +1,173 @@
+"""Processing of one unit: read its tester files, store them, diagnose, estimate SOH.
+
+:func:`process_unit` runs in a worker process; it touches only the content-addressed store (atomic,
+idempotent writes) and returns a picklable :class:`UnitOutcome`. Any error becomes the unit's
+recorded failure: it never propagates to the batch.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from echelon.diagnostics import (
+    classify_test,
+    dcir_ohm,
+    discharge_capacity,
+    pulse_resistances,
+    step_table,
+)
+from echelon.domain import Measurement, TestKind, TestRun
+from echelon.errors import EchelonError, InputError, ReaderError
+from echelon.estimation import SohEstimate, soh_from_capacity
+from echelon.io import read
+from echelon.io.base import sha256_file
+from echelon.io.bdf import TIME
+from echelon.io.manifest import ManifestUnit, TestFileRef
+from echelon.registry.store import Store
+
+
+@dataclass
+class UnitOutcome:
+    """Result of processing one unit (picklable).
+
+    Attributes
+    ----------
+    battery_id : str
+    test_runs : list of TestRun
+    measurements : list of Measurement
+        From the manifest (method ``manifest``) and from the tester files.
+    soh : SohEstimate or None
+    error : str or None
+        What failed, with the file and stage, if anything did.
+    """
+
+    battery_id: str
+    test_runs: list[TestRun] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    soh: SohEstimate | None = None
+    error: str | None = None
+
+
+def _rest_voltage(steps: pl.DataFrame) -> float | None:
+    """Voltage at the end of the rest that opens a file (≈ OCV on arrival), if it opens with one."""
+    first = steps.row(0, named=True)
+    return float(first["end_voltage_v"]) if first["step_type"] == "rest" else None
+
+
+def _diagnose(
+    battery_id: str, kind: TestKind, frame: pl.DataFrame, steps: pl.DataFrame, sha: str
+) -> list[Measurement]:
+    out: list[Measurement] = []
+
+    def add(quantity: str, value: float, method: str) -> None:
+        out.append(
+            Measurement(
+                battery_id=battery_id,
+                quantity=quantity,
+                value=value,
+                method=method,
+                source_sha256=sha,
+            )
+        )
+
+    if kind in (TestKind.CAPACITY, TestKind.CYCLING):
+        cap = discharge_capacity(frame, steps=steps)
+        add("capacity_ah", cap.capacity_ah, "capacity_test")
+        add("energy_wh", cap.energy_wh, "capacity_test")
+        add("capacity_test_current_a", abs(cap.current_a), "capacity_test")
+    elif kind in (TestKind.PULSE, TestKind.HPPC):
+        pulses = pulse_resistances(frame, steps=steps)
+        add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), "pulse_dcir_10s")
+        first = next((p for p in pulses if p.current_a < 0), None)
+        if first is not None:
+            for delay, name in ((0.1, "dcir_100ms_ohm"), (1.0, "dcir_1s_ohm")):
+                if delay in first.resistance_ohm:
+                    add(name, first.resistance_ohm[delay], f"pulse_dcir_{name.split('_')[1]}")
+    rest_v = _rest_voltage(steps)
+    if rest_v is not None:
+        add("rest_voltage_v", rest_v, f"{kind.value}_test_initial_rest")
+    return out
+
+
+def _process_file(
+    unit: ManifestUnit, ref: TestFileRef, store: Store
+) -> tuple[TestRun, list[Measurement]]:
+    if not ref.path.is_file():
+        raise ReaderError(ref.path, ["file not found; check the test_files entry in the manifest"])
+    source_sha = sha256_file(ref.path)
+    store.put_raw(ref.path, source_sha)
+    frame, metadata = read(ref.path)
+    steps = step_table(frame)
+    kind = ref.kind or classify_test(frame, steps=steps)
+    bdf_sha = store.put_bdf(frame, metadata)
+    bid = unit.battery.battery_id
+    run = TestRun(
+        battery_id=bid,
+        kind=kind,
+        source_path=str(ref.path),
+        source_sha256=source_sha,
+        bdf_sha256=bdf_sha,
+        reader=metadata.reader,
+        reader_version=metadata.reader_version,
+        n_rows=frame.height,
+        duration_s=float(frame.get_column(TIME)[-1] - frame.get_column(TIME)[0]),
+        metadata={
+            "instrument": metadata.instrument,
+            "channel": metadata.channel,
+            "start_time": metadata.start_time.isoformat() if metadata.start_time else None,
+            "unmapped_columns": ";".join(metadata.unmapped_columns),
+        },
+    )
+    return run, _diagnose(bid, kind, frame, steps, source_sha)
+
+
+def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
+    """Read, store and diagnose every tester file of a unit, then estimate its SOH.
+
+    Parameters
+    ----------
+    unit : ManifestUnit
+        Validated manifest row.
+    store_root : Path
+        Root of the registry's file store.
+
+    Returns
+    -------
+    UnitOutcome
+        With ``error`` set (and partial results discarded) if any step failed.
+    """
+    bid = unit.battery.battery_id
+    from_manifest = [
+        Measurement(battery_id=bid, quantity=name, value=value, method="manifest")
+        for name, value in sorted(unit.measurements.items())
+    ]
+    outcome = UnitOutcome(bid, measurements=list(from_manifest))
+    store = Store(store_root)
+    stage = "reading"
+    try:
+        for ref in unit.test_files:
+            stage = f"{ref.path.name}"
+            run, measured = _process_file(unit, ref, store)
+            outcome.test_runs.append(run)
+            outcome.measurements.extend(measured)
+        stage = "estimating SOH"
+        capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
+        manifest_capacity = unit.measurements.get("measured_capacity_ah")
+        if capacities:
+            outcome.soh = soh_from_capacity(capacities[-1].value, unit.battery.nominal_capacity_ah)
+        elif manifest_capacity is not None:
+            outcome.soh = soh_from_capacity(manifest_capacity, unit.battery.nominal_capacity_ah)
+    except InputError as exc:  # names its file already
+        return UnitOutcome(bid, error=str(exc), measurements=from_manifest)
+    except EchelonError as exc:
+        return UnitOutcome(bid, error=f"{stage}: {exc}", measurements=from_manifest)
+    except Exception as exc:  # a bug or an unforeseen file must not stop the batch
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return UnitOutcome(
+            bid, error=f"{stage}: unexpected error {detail}", measurements=from_manifest
+        )
+    return outcome

@@ -1,0 +1,141 @@
+"""Self-contained HTML report of an intake batch (charts inline, no network needed to view it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import polars as pl
+import vl_convert as vlc
+
+from echelon._version import __version__
+from echelon.reports.charts import (
+    grade_distribution,
+    routes,
+    soh_histogram,
+    usable_energy_kwh,
+    vega_lite_version,
+)
+
+TABLE_COLUMNS: list[tuple[str, str, str]] = [
+    ("battery_id", "battery", "text"),
+    ("level", "level", "text"),
+    ("chemistry", "chemistry", "text"),
+    ("model", "model", "text"),
+    ("origin_application", "origin", "text"),
+    ("status", "status", "text"),
+    ("gate", "gate", "text"),
+    ("grade", "grade", "text"),
+    ("route", "route", "text"),
+    ("soh_percent", "SOH [%]", "num"),
+    ("soh_lower_percent", "SOH lower [%]", "num"),
+    ("dcir_mohm", "DCIR [mΩ]", "num"),
+    ("usable_kwh", "usable [kWh]", "num"),
+]
+"""(column, header, sort type) of the unit table."""
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("echelon.reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _vega_bundle() -> str:
+    # the stub marks ``snippet`` required, but it is optional at run time (altair omits it too)
+    return str(vlc.javascript_bundle(vl_version=vega_lite_version()))  # type: ignore[call-arg]
+
+
+def summary_numbers(frame: pl.DataFrame) -> dict[str, Any]:
+    """Headline numbers of a batch: units, tested, per status/gate, usable kWh to reuse."""
+    status = frame.get_column("status").fill_null("unknown")
+    energy = frame.select(usable_energy_kwh(frame).alias("kwh"), "route")
+    reuse = energy.filter(
+        ~pl.col("route").is_in(["recycle", "retest"]) & pl.col("route").is_not_null()
+    )
+    return {
+        "units": frame.height,
+        "tested": int(frame.get_column("soh_percent").is_not_null().sum()),
+        "quarantined": int((frame.get_column("gate") == "quarantine").sum()),
+        "failed": int((status == "failed").sum()),
+        "to_reuse": reuse.height,
+        "to_recycle": int((frame.get_column("route") == "recycle").sum()),
+        "reuse_kwh": round(float(reuse.get_column("kwh").sum()), 1),
+    }
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe to place inside a ``<script>`` element."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    table = frame.with_columns(
+        (pl.col("dcir_ohm") * 1000.0).round(2).alias("dcir_mohm"),
+        usable_energy_kwh(frame).round(3).alias("usable_kwh"),
+        pl.col("soh_percent").round(1),
+        pl.col("soh_lower_percent").round(1),
+    )
+    return table.select([c for c, _, _ in TABLE_COLUMNS]).to_dicts()
+
+
+def batch_report_html(
+    frame: pl.DataFrame,
+    *,
+    title: str = "Echelon intake report",
+    failures: Sequence[tuple[str, str]] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """Render the batch report.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        One row per unit, as :func:`echelon.registry.units_frame` returns.
+    title : str
+        Page title.
+    failures : sequence of (battery_id, error)
+        Units recorded as failed, shown with their errors.
+    notes : sequence of str
+        Free-text lines shown under the title (e.g. the database and manifest).
+
+    Returns
+    -------
+    str
+        A self-contained HTML document (Vega-Lite charts and their JavaScript inline).
+    """
+    charts = {
+        "grades": grade_distribution(frame),
+        "soh": soh_histogram(frame),
+        "routes": routes(frame),
+    }
+    template = _environment().get_template("batch_report.html.j2")
+    return template.render(
+        title=title,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        summary=summary_numbers(frame),
+        notes=list(notes),
+        columns=TABLE_COLUMNS,
+        rows=_rows(frame),
+        failures=list(failures),
+        charts_json={k: _script_json(v) for k, v in charts.items()},
+        vega_bundle=_vega_bundle(),
+    )
+
+
+def write_batch_report(path: Path | str, frame: pl.DataFrame, **kwargs: Any) -> Path:
+    """Write :func:`batch_report_html` to ``path`` (folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(batch_report_html(frame, **kwargs), encoding="utf-8")
+    return path

@@ -1,0 +1,132 @@
+"""The CLI as users run it: exit codes, messages, and the main commands end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.synth import SynthBatch
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_demo_runs_and_writes_report(tmp_path: Path, db: str) -> None:
+    out = tmp_path / "out"
+    args = ["demo", "--n", "25", "--seed", "3", "--db", db, "--out", str(out), "--workers", "0",
+            "--date", "2026-11-22"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Intake summary" in result.output
+    assert "demo done" in result.output
+    html = (out / "report.html").read_text()
+    for marker in ("chart-grades", "chart-soh", "chart-routes", 'id="units"', "vegaEmbed"):
+        assert marker in html
+    # a second demo with the same seed and date changes nothing in the registry
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    assert "25 already registered" in again.output
+
+
+def test_intake_list_show_verify(small_batch: SynthBatch, db: str) -> None:
+    result = runner.invoke(app, ["intake", str(small_batch.manifest), "--db", db, "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["batteries", "--db", db, "--format", "csv"])
+    frame = pl.read_csv(listed.output.encode())
+    assert frame.height == 40
+    assert {"status", "grade", "route"} <= set(frame.columns)
+    graded = frame.filter(pl.col("grade") == "A")
+    if graded.height:
+        only_a = runner.invoke(app, ["batteries", "--db", db, "--grade", "A", "--format", "json"])
+        assert len(json.loads(only_a.output)) == graded.height
+    some_id = frame.filter(pl.col("status") == "routed")["battery_id"][0]
+    shown = runner.invoke(app, ["show", some_id, "--db", db])
+    assert shown.exit_code == 0
+    assert "decision · grade" in shown.output
+    assert "history" in shown.output
+    as_json = json.loads(runner.invoke(app, ["show", some_id, "--db", db, "--json"]).output)
+    assert as_json["battery"]["battery_id"] == some_id
+    assert as_json["decisions"]
+    verified = runner.invoke(app, ["verify", "--db", db])
+    assert verified.exit_code == 0
+    assert "verified" in verified.output
+
+
+def test_tampering_fails_verify_with_exit_6(small_batch: SynthBatch, db: str) -> None:
+    runner.invoke(app, ["intake", str(small_batch.manifest), "--db", db, "--workers", "0"])
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER events_append_only_update"))
+        conn.execute(sa.text("UPDATE events SET kind = 'graded' WHERE id = 5"))
+        bid, seq = conn.execute(sa.text("SELECT battery_id, seq FROM events WHERE id = 5")).one()
+    engine.dispose()
+    result = runner.invoke(app, ["verify", "--db", db])
+    assert result.exit_code == 6
+    assert f"{bid} event #{seq} (events.id=5)" in result.output
+
+
+def test_bad_manifest_exit_3_without_traceback(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("battery_id,level,chemistry,nominal_capacity_ah\nA,cell,NMX,2\nB,cell,LFP,-1\n")
+    result = runner.invoke(app, ["intake", str(path), "--db", db])
+    assert result.exit_code == 3
+    assert "row 1, column 'chemistry'" in result.output
+    assert "row 2" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_failed_units_give_exit_10(small_batch: SynthBatch, tmp_path: Path, db: str) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,test_files\n"
+        f"A,cell,LFP,2,3.3,capacity:{tmp_path / 'missing.csv'}\n"
+    )
+    result = runner.invoke(app, ["intake", str(path), "--db", db, "--workers", "0"])
+    assert result.exit_code == 10
+    assert "file not found" in result.output
+
+
+def test_show_unknown_is_exit_4(db: str) -> None:
+    result = runner.invoke(app, ["show", "NOPE-1", "--db", db])
+    assert result.exit_code == 4
+    assert "no battery 'NOPE-1'" in result.output
+
+
+def test_bad_db_url_is_exit_5(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["batteries", "--db", "nonsense://"])
+    assert result.exit_code == 5
+    missing = runner.invoke(app, ["batteries", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"])
+    assert missing.exit_code == 5
+    assert "cannot open the registry" in missing.output
+
+
+def test_read_converts_to_bdf_parquet(small_batch: SynthBatch, tmp_path: Path) -> None:
+    source = next((small_batch.folder / "tests").glob("*_pulse.csv"))
+    target = tmp_path / "p.bdf.parquet"
+    result = runner.invoke(app, ["read", str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(target).columns[:3] == [
+        "test_time_second",
+        "voltage_volt",
+        "current_ampere",
+    ]
+    garbage = tmp_path / "g.csv"
+    garbage.write_text("hello\nworld\n")
+    bad = runner.invoke(app, ["read", str(garbage)])
+    assert bad.exit_code == 3
+    assert "no reader recognises" in bad.output
+
+
+def test_readers_and_version() -> None:
+    assert "arbin_csv" in runner.invoke(app, ["readers"]).output
+    assert runner.invoke(app, ["--version"]).output.startswith("echelon ")

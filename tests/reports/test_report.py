@@ -1,0 +1,98 @@
+"""Batch report: chart specs (no browser) and the rendered page in Chromium (Playwright)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from echelon.pipeline import intake
+from echelon.registry import Registry, units_frame
+from echelon.reports import batch_report_html, summary_numbers, write_batch_report
+from echelon.reports.charts import grade_distribution, routes, soh_histogram
+from echelon.synth import SynthBatch
+from tests.conftest import ARRIVAL
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def frame(sqlite_registry: Registry, small_batch: SynthBatch) -> pl.DataFrame:
+    intake(small_batch.manifest, registry=sqlite_registry, workers=0, as_of=ARRIVAL)
+    return units_frame(sqlite_registry)
+
+
+def test_chart_specs_encode_the_data(frame: pl.DataFrame) -> None:
+    grades = grade_distribution(frame)
+    counts = {row["grade"]: row["units"] for row in next(iter(grades["datasets"].values()))}
+    expected = frame["grade"].fill_null("ungraded").value_counts()
+    assert counts == dict(zip(expected["grade"], expected["count"], strict=True))
+    assert soh_histogram(frame)["facet"]["field"] == "chemistry"
+    route_data = next(iter(routes(frame)["datasets"].values()))
+    assert sum(r["units"] for r in route_data) == frame.height
+
+
+def test_summary_numbers(frame: pl.DataFrame) -> None:
+    numbers = summary_numbers(frame)
+    assert numbers["units"] == frame.height
+    assert numbers["to_reuse"] + numbers["to_recycle"] <= frame.height
+    assert numbers["tested"] == frame["soh_percent"].is_not_null().sum()
+
+
+def test_report_is_self_contained(frame: pl.DataFrame) -> None:
+    html = batch_report_html(frame, failures=[("X-1", "a <b>bad</b> file")])
+    assert "https://" not in html.split("<script>")[0]  # no external stylesheet or script
+    assert "cdn.jsdelivr" not in html
+    assert "a &lt;b&gt;bad&lt;/b&gt; file" in html  # errors are escaped
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+def test_report_renders_and_table_sorts(
+    frame: pl.DataFrame, tmp_path: Path, browser: object
+) -> None:
+    path = write_batch_report(tmp_path / "report.html", frame)
+    page = browser.new_page()  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    for chart in ("grades", "routes", "soh"):
+        page.wait_for_selector(f"#chart-{chart} svg, #chart-{chart} canvas", timeout=15000)
+    page.click("th:has-text('SOH [%]')")
+    cells = page.locator("#units tbody tr td:nth-child(10)").all_inner_texts()
+    values = [float(c) for c in cells if c.strip()]
+    assert values == sorted(values)
+    assert len(values) >= 20
+    assert all(not c.strip() for c in cells[len(values) :])  # blanks last
+    page.click("th:has-text('SOH [%]')")
+    desc = [
+        float(c)
+        for c in page.locator("#units tbody tr td:nth-child(10)").all_inner_texts()
+        if c.strip()
+    ]
+    assert desc == sorted(desc, reverse=True)
+    page.fill("#filter", "LFP")
+    visible = page.locator("#units tbody tr:visible").count()
+    assert visible == frame.filter(pl.col("chemistry") == "LFP").height
+    page.screenshot(path=str(tmp_path / "report.png"))
+    assert not errors
