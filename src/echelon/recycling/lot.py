@@ -110,7 +110,7 @@ class LotResult:
         doc = {"meta": self.meta, "warnings": self.warnings}
         for name in self.FRAMES:
             doc[name] = getattr(self, name).to_dicts()
-        return json.dumps(doc, sort_keys=True, default=str)
+        return json.dumps(doc, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> LotResult:

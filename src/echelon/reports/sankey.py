@@ -27,7 +27,7 @@ LOSS_LABELS = {
     "flue_dust": "flue dust",
     "off_gas": "burned / off-gas",
 }
-WIDTH, HEIGHT, NODE_W, GAP = 900.0, 460.0, 14.0, 8.0
+WIDTH, HEIGHT, NODE_W, GAP = 780.0, 460.0, 14.0, 8.0
 
 
 @dataclass
@@ -167,7 +167,7 @@ def sankey_spec(
         "description": title,
         "width": WIDTH,
         "height": HEIGHT,
-        "padding": {"left": 150, "right": 190, "top": 30, "bottom": 10},
+        "padding": {"left": 150, "right": 250, "top": 30, "bottom": 10},
         "title": {"text": title, "anchor": "start"},
         "data": [{"name": "nodes", "values": node_rows}, {"name": "links", "values": link_rows}],
         "scales": [
