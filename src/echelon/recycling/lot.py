@@ -106,17 +106,33 @@ class LotResult:
         return float(row.get_column("value_usd")[0])
 
     def to_json(self) -> str:
-        """The whole result as JSON (frames as lists of rows)."""
-        doc = {"meta": self.meta, "warnings": self.warnings}
+        """The whole result as JSON (each frame as its columns and dtypes)."""
+        doc: dict[str, Any] = {"meta": self.meta, "warnings": self.warnings}
         for name in self.FRAMES:
-            doc[name] = getattr(self, name).to_dicts()
+            frame: pl.DataFrame = getattr(self, name)
+            doc[name] = {
+                "dtypes": {c: str(t) for c, t in frame.schema.items()},
+                "columns": frame.to_dict(as_series=False),
+            }
         return json.dumps(doc, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> LotResult:
         """Inverse of :meth:`to_json`."""
         doc = json.loads(text)
-        frames = {name: pl.DataFrame(doc[name], infer_schema_length=None) for name in cls.FRAMES}
+        dtypes = {
+            "String": pl.String,
+            "Float64": pl.Float64,
+            "Int64": pl.Int64,
+            "Boolean": pl.Boolean,
+        }
+        frames = {
+            name: pl.DataFrame(
+                doc[name]["columns"],
+                schema={c: dtypes.get(t, pl.String) for c, t in doc[name]["dtypes"].items()},
+            )
+            for name in cls.FRAMES
+        }
         return cls(meta=doc["meta"], warnings=list(doc["warnings"]), **frames)
 
 
