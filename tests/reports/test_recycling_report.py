@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +10,6 @@ import pytest
 
 from echelon.recycling import LotResult, recycle_lot
 from echelon.reports.recycling import lot_sankey, recycling_report_html, write_lot_outputs
-from tests.reports.test_report import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +51,6 @@ def test_report_and_files(result: LotResult, tmp_path: Path) -> None:
     paths = write_lot_outputs(result, tmp_path)
     assert paths["svg"].read_text().startswith("<svg")
     assert pl.read_csv(paths["value"]).filter(pl.col("item") == "net_value").height == 1
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser
