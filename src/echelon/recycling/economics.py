@@ -95,7 +95,7 @@ def feed_price_usd_per_kg(
 
 def revenue_lines(balance: FeedBalance, prices: PriceTable) -> list[Line]:
     """Products sold, per kg of feed."""
-    catalog = process_catalog()
+    catalog = process_catalog(balance.catalog_dir)
     recovered: dict[tuple[str, str], float] = {}
     bm_elements: dict[str, float] = {}
     for f in balance.flows:
@@ -154,7 +154,7 @@ def cost_lines(balance: FeedBalance, prices: PriceTable, *, location: str) -> li
     for stage, usd in balance.fixed_cost_usd.items():
         lines.append(Line("cost", "fixed_operating", stage, 1.0, "kg feed", usd, usd))
     if balance.labour_hours:
-        rate = process_catalog().dismantling.labour_usd_per_hour.value
+        rate = process_catalog(balance.catalog_dir).dismantling.labour_usd_per_hour.value
         hours = balance.labour_hours
         lines.append(
             Line("cost", "dismantling_labour", "dismantling", hours, "h", rate, hours * rate)
@@ -164,7 +164,7 @@ def cost_lines(balance: FeedBalance, prices: PriceTable, *, location: str) -> li
 
 def ghg_lines(balance: FeedBalance, factors: EmissionFactors, *, location: str) -> list[Line]:
     """GHG emissions [kg CO2e] per kg of feed, by source."""
-    materials = composition_catalog().materials
+    materials = composition_catalog(balance.catalog_dir).materials
     combustion: dict[str, float] = {}
     for f in balance.flows:
         if f.destination in BURNED:

@@ -33,9 +33,11 @@ from echelon.recycling.catalog import (
     FEED,
     REST,
     TRACKED_ELEMENTS,
+    CompositionCatalog,
     Dismantling,
     Rule,
     Stage,
+    composition_catalog,
     process_catalog,
     table_file,
 )
@@ -100,6 +102,8 @@ class FeedBalance:
         Manual dismantling per kg of feed [h].
     fixed_cost_usd : dict
         ``{stage: USD}`` fixed operating cost per kg of feed.
+    catalog_dir : Path or None
+        Folder of catalogue overrides the balance was computed with.
     """
 
     chemistry: str
@@ -113,12 +117,13 @@ class FeedBalance:
     water_gal: dict[str, float] = field(default_factory=dict)
     labour_hours: float = 0.0
     fixed_cost_usd: dict[str, float] = field(default_factory=dict)
+    catalog_dir: Path | None = None
 
 
-def _stream(vector: Mapping[str, float]) -> Stream:
+def _stream(vector: Mapping[str, float], catalog: CompositionCatalog) -> Stream:
     out: Stream = {}
     for material, kg in vector.items():
-        for component, share in components(material).items():
+        for component, share in components(material, catalog).items():
             if kg * share > 0:
                 out[(material, component)] = out.get((material, component), 0.0) + kg * share
     return out
@@ -142,7 +147,10 @@ def evaluate(rule: Rule, variables: Mapping[str, float]) -> float:
 
 
 def _dismantle(
-    parts: Mapping[str, Vector], dismantle: Dismantle, spec: Dismantling
+    parts: Mapping[str, Vector],
+    dismantle: Dismantle,
+    spec: Dismantling,
+    catalog: CompositionCatalog,
 ) -> tuple[Vector, list[Flow]]:
     """Remove hardware by hand; returns what goes on to shredding and the dismantling flows."""
     removed = {
@@ -157,7 +165,7 @@ def _dismantle(
             for m, kg in vector.items():
                 remaining[m] = remaining.get(m, 0.0) + kg
             continue
-        for (material, component), kg in _stream(vector).items():
+        for (material, component), kg in _stream(vector, catalog).items():
             product = spec.products.get(family(material))
             share = spec.recovery.value if product else 0.0
             if share > 0:
@@ -262,7 +270,8 @@ def _feed_balance(
     if reason is not None:
         raise RecyclingError(f"process {process!r} cannot treat {chemistry}: {reason}")
     unit = unit_composition(chemistry, level, catalog_dir=catalog_dir)
-    feed, flows = _dismantle(unit.parts, dismantle, catalog.dismantling)  # type: ignore[arg-type]
+    materials = composition_catalog(catalog_dir)
+    feed, flows = _dismantle(unit.parts, dismantle, catalog.dismantling, materials)  # type: ignore[arg-type]
     labour = 0.0
     if unit.kg_per_kwh and level in ("pack", "module") and dismantle != "none":
         spec = catalog.dismantling
@@ -272,7 +281,7 @@ def _feed_balance(
         if dismantle == "cells":
             steps.append(spec.labour_hours_per_kwh_modules_to_cells.value)
         labour = sum(steps) / unit.kg_per_kwh
-    stream = _stream(feed)
+    stream = _stream(feed, materials)
     io: dict[str, dict[tuple[str, str], float]] = {"reagents": {}, "energy": {}}
     stage_feed: dict[str, float] = {}
     water: dict[str, float] = {}
@@ -307,6 +316,7 @@ def _feed_balance(
         water_gal=water,
         labour_hours=labour,
         fixed_cost_usd=fixed,
+        catalog_dir=catalog_dir,
     )
 
 
@@ -344,10 +354,11 @@ def feed_balance(
 
 def input_elements(balance: FeedBalance) -> dict[str, float]:
     """Element (and ``rest``) mass per kg of feed from the composition (not from the flows)."""
-    unit = unit_composition(balance.chemistry, balance.level)
+    unit = unit_composition(balance.chemistry, balance.level, catalog_dir=balance.catalog_dir)
+    catalog = composition_catalog(balance.catalog_dir)
     out: dict[str, float] = {}
     for material, kg in unit.fractions.items():
-        for component, share in components(material).items():
+        for component, share in components(material, catalog).items():
             out[component] = out.get(component, 0.0) + kg * share
     return out
 

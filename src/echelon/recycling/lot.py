@@ -168,16 +168,25 @@ def _balances(
 
 
 def _lines(
-    balances: dict[tuple[str, str], FeedBalance], prices: PriceTable, location: str
+    balances: dict[tuple[str, str], FeedBalance],
+    prices: PriceTable,
+    location: str,
+    catalog_dir: Path | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    factors = emission_factors()
+    factors = emission_factors(catalog_dir)
     out = {}
     for key, bal in balances.items():
         revenue = revenue_lines(bal, prices)
         costs = cost_lines(bal, prices, location=location)
         ghg = ghg_lines(bal, factors, location=location)
         elements = input_elements(bal)
-        bm = feed_balance(key[0], key[1], process="mechanical", dismantle=bal.dismantle)  # type: ignore[arg-type]
+        bm = feed_balance(
+            key[0],
+            key[1],
+            process="mechanical",
+            dismantle=bal.dismantle,  # type: ignore[arg-type]
+            catalog_dir=catalog_dir,
+        )
         payable = sum(line.value for line in revenue_lines(bm, prices) if line.item == "black_mass")
         out[key] = {
             "revenue": revenue,
@@ -489,7 +498,7 @@ def recycle_lot(
         .sort("chemistry_used", "level")
     )
     balances = _balances(groups, process, dismantle, catalog_dir)
-    lines = _lines(balances, table, location)
+    lines = _lines(balances, table, location, catalog_dir)
     mass_balance, flows = _mass_balance(groups, balances, catalog_dir)
     mass_kg = float(groups.get_column("mass_kg").sum())
     kwh = float(groups.get_column("energy_kwh").sum()) or None
