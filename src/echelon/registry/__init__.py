@@ -5,7 +5,13 @@ functions exported here.
 """
 
 from echelon.registry.core import PendingEvent, Registry, UnitWrite, WriteResult, open_registry
-from echelon.registry.queries import BatteryRecord, battery_record, list_batteries, units_frame
+from echelon.registry.queries import (
+    BatteryRecord,
+    battery_record,
+    events_frame,
+    list_batteries,
+    units_frame,
+)
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify
@@ -21,6 +27,7 @@ __all__ = [
     "WriteResult",
     "battery_record",
     "decision_row",
+    "events_frame",
     "list_batteries",
     "measurement_row",
     "open_registry",
