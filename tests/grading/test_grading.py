@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echelon.catalog._loader import packaged_table_path
+from echelon.domain import Application
 from echelon.errors import ConfigError
 from echelon.grading import decisions_from_row, grade_table, load_profile
 
@@ -52,9 +53,11 @@ def grade_one(**kw: Any) -> dict[str, Any]:
 
 def test_healthy_unit_passes_to_grade_a() -> None:
     row = grade_one()
-    assert (row["gate"], row["grade"], row["route"]) == ("pass", "A", "ev_remanufacture")
-    assert row["reasons"] == ""
-    assert "stationary_storage" in row["allowed_applications"]
+    assert (row["gate"], row["grade"]) == ("pass", "A")
+    assert row["route"] in row["allowed_applications"].split(";")
+    assert {"ess", "ev_reman"} <= set(row["allowed_applications"].split(";"))
+    # the only reason given is the route's: nothing fired, nothing capped
+    assert row["reasons"].startswith(f"{row['route']}: reuse $")
 
 
 @pytest.mark.parametrize(
@@ -170,8 +173,13 @@ def test_unrecognised_chemistry_is_recycled_with_a_note() -> None:
     assert "did you mean" in row["reasons"]
 
 
-def test_routes_follow_chemistry_and_origin() -> None:
-    assert grade_one(origin_application="energy_storage")["route"] == "low_speed_vehicle"
+def test_allowed_applications_follow_chemistry_and_origin() -> None:
+    automotive = set(grade_one()["allowed_applications"].split(";"))
+    stationary = set(
+        grade_one(origin_application="energy_storage")["allowed_applications"].split(";")
+    )
+    assert "ev_reman" in automotive
+    assert "ev_reman" not in stationary
     lfp_backup = grade_one(
         chemistry="LFP",
         series_count=16,
@@ -180,7 +188,9 @@ def test_routes_follow_chemistry_and_origin() -> None:
         soh_lower_percent=None,
         nominal_voltage_v=51.2,
     )
-    assert lfp_backup["route"] == "telecom_backup"
+    assert lfp_backup["grade"] == "C"
+    assert set(lfp_backup["allowed_applications"].split(";")) == {"telecom", "ups"}
+    assert lfp_backup["route"] in {"telecom", "ups"}
 
 
 def test_profile_validation_reports_bad_edits(tmp_path: Path) -> None:
@@ -194,7 +204,7 @@ def test_profile_validation_reports_bad_edits(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="max_temperature_c"):
         load_profile(unknown)
     routes = tmp_path / "routes.toml"
-    routes.write_text(text.replace("D = []", 'D = ["landfill"]'))
+    routes.write_text(text.replace('C = ["telecom", "ups"]', 'C = ["telecom", "landfill"]'))
     with pytest.raises(ConfigError, match="undefined applications"):
         load_profile(routes)
     copy = tmp_path / "mine.toml"
@@ -264,4 +274,4 @@ def test_quarantined_units_are_never_routed_to_reuse(
         assert row["route"] == "recycle"
         assert row["allowed_applications"] == ""
     else:
-        assert row["route"] in {"recycle", *PROFILE.application}
+        assert row["route"] in {"recycle", "retest", *(a.value for a in Application)}

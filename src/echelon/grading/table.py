@@ -1,11 +1,11 @@
 """The grading table: documented columns, types, and chemistry attributes joined in.
 
 Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
-``origin_application``, ``series_count``, ``nominal_capacity_ah``, ``nominal_voltage_v``,
-``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``, ``dcir_ohm``,
-``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``, ``insulation_mohm``,
-``visual_flags`` (semicolon-separated), ``has_traceability``, ``calendar_expiry_date``,
-``plating_signature``.
+``origin_application``, ``region``, ``series_count``, ``nominal_capacity_ah``,
+``nominal_voltage_v``, ``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``,
+``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
+``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
+``calendar_expiry_date``, ``plating_signature``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "level": pl.String(),
     "model": pl.String(),
     "origin_application": pl.String(),
+    "region": pl.String(),
     "series_count": pl.Int64(),
     "nominal_capacity_ah": pl.Float64(),
     "nominal_voltage_v": pl.Float64(),
@@ -87,8 +88,10 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
 def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl.DataFrame:
     """Add missing columns, cast types, resolve chemistry spellings and join chemistry attributes.
 
-    An unrecognised chemistry spelling becomes ``unknown`` (routed to recycling) and is reported
-    in ``chemistry_note``; it never stops the batch.
+    An unrecognised or missing chemistry becomes ``unknown`` (routed to recycling) and is reported
+    in ``chemistry_note``; it never stops the batch. Adds ``series_count`` (derived from the
+    nominal voltage when not given; 1 for a cell) and ``unit_voltage_v`` (nominal voltage, else
+    series count × the chemistry's nominal cell voltage). Row order is kept.
     """
     exprs = []
     for column, dtype in GRADING_SCHEMA.items():
@@ -107,16 +110,26 @@ def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl
             resolved[text] = Chemistry.UNKNOWN.value
             notes[text] = str(exc)
     frame = frame.with_columns(
-        pl.col("chemistry").replace_strict(notes, default=None).alias("chemistry_note"),
+        pl.when(pl.col("chemistry").is_null())
+        .then(pl.lit("chemistry missing: treated as unknown (recycling only)"))
+        .otherwise(pl.col("chemistry").replace_strict(notes, default=None))
+        .alias("chemistry_note"),
         pl.col("chemistry")
         .replace_strict(resolved, default=Chemistry.UNKNOWN.value)
         .fill_null(Chemistry.UNKNOWN.value),
         pl.col("level").str.strip_chars().str.to_lowercase(),
     )
-    frame = frame.join(chemistry_frame(catalog_dir=catalog_dir), on="chemistry", how="left")
+    frame = frame.join(
+        chemistry_frame(catalog_dir=catalog_dir), on="chemistry", how="left", maintain_order="left"
+    )
     series = pl.coalesce(
         pl.col("series_count"),
         pl.when(pl.col("level") == "cell").then(pl.lit(1, dtype=pl.Int64)),
         (pl.col("nominal_voltage_v") / pl.col("cell_nominal_voltage_v")).round().cast(pl.Int64),
     )
-    return frame.with_columns(series.clip(lower_bound=1).alias("series_count"))
+    frame = frame.with_columns(series.clip(lower_bound=1).alias("series_count"))
+    return frame.with_columns(
+        pl.coalesce(
+            pl.col("nominal_voltage_v"), pl.col("series_count") * pl.col("cell_nominal_voltage_v")
+        ).alias("unit_voltage_v")
+    )
