@@ -275,3 +275,101 @@ def test_quarantined_units_are_never_routed_to_reuse(
         assert row["allowed_applications"] == ""
     else:
         assert row["route"] in {"recycle", "retest", *(a.value for a in Application)}
+
+
+@pytest.mark.parametrize(
+    ("soh", "lower", "grade"),
+    [
+        (81.0, 79.0, "B"),  # the interval straddles the A/B boundary: the lower bound decides
+        (80.0, None, "A"),  # exactly 80 % is grade A
+        (71.0, 69.9, "C"),  # straddles B/C
+        (61.0, 59.5, "D"),  # straddles C/D
+    ],
+)
+def test_an_interval_straddling_a_band_takes_the_lower_band(
+    soh: float, lower: float | None, grade: str
+) -> None:
+    row = grade_one(soh_percent=soh, soh_lower_percent=lower)
+    assert row["grade"] == grade
+    assert row["soh_basis_percent"] == (lower if lower is not None else soh)
+
+
+def test_measured_capacity_gives_the_soh_when_no_estimate() -> None:
+    row = grade_one(soh_percent=None, soh_lower_percent=None, measured_capacity_ah=45.0)
+    assert row["soh_basis_percent"] == pytest.approx(75.0)
+    assert row["grade"] == "B"
+
+
+@pytest.mark.parametrize("level", [None, "modul", "rack"])
+def test_unknown_or_missing_level_quarantines_with_its_reason(level: str | None) -> None:
+    row = grade_one(level=level)
+    assert row["gate"] == "quarantine"
+    assert row["fail__gate.level"] is True
+    assert "is not cell, module or pack" in row["reasons"]
+
+
+def test_rules_without_their_input_pass_with_a_note_never_silently() -> None:
+    row = grade_one(
+        self_discharge_mv_per_day=None, calendar_expiry_date=None, reference_dcir_ohm=None
+    )
+    assert row["gate"] == "pass"
+    assert set(row["unchecked"].split(";")) == {
+        "calendar_expiry_date",
+        "self_discharge_mv_per_day",
+        "plating_signature",
+        "reference_dcir_ohm",
+    }
+    gate = decisions_from_row(row, PROFILE)[0]
+    notes = {r.rule: r.message for r in gate.reasons if "not checked" in r.message}
+    assert set(notes) == {
+        "gate.calendar_expiry",
+        "gate.self_discharge",
+        "gate.self_discharge_outlier",
+        "gate.lithium_plating",
+    }
+    assert row["grade"] == "B"  # no R/R_ref: capped at B, with the reason in the text
+    assert "grade capped at B" in row["reasons"]
+
+
+FIELDS = [
+    "chemistry",
+    "level",
+    "series_count",
+    "nominal_capacity_ah",
+    "nominal_voltage_v",
+    "soh_percent",
+    "soh_lower_percent",
+    "dcir_ohm",
+    "reference_dcir_ohm",
+    "ocv_v",
+    "self_discharge_mv_per_day",
+    "insulation_mohm",
+    "visual_flags",
+    "has_traceability",
+    "calendar_expiry_date",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.sampled_from(FIELDS)), st.sampled_from(["baseline", "eu", "cn", "us"]))
+def test_missing_fields_never_crash_and_never_pass_silently(
+    missing: set[str], profile: str
+) -> None:
+    row = grade_table(
+        pl.DataFrame([unit(**dict.fromkeys(missing))]), profile=profile, as_of=AS_OF
+    ).row(0, named=True)
+    decisions = decisions_from_row(row, load_profile(profile))
+    assert decisions[0].kind == "gate"
+    assert row["route"] in {"recycle", "retest", *(a.value for a in Application)}
+    if row["gate"] == "quarantine":
+        assert row["reasons"]  # the rule that fired is named
+        assert row["route"] == "recycle"
+    if row["route"] not in {"recycle", "retest"}:
+        # reused: every input the reuse relies on was there (SOH from the estimate or its bound)
+        assert not {"nominal_capacity_ah", "ocv_v", "chemistry", "level"} & missing
+        assert not {"soh_percent", "soh_lower_percent"} <= missing
+    if "dcir_ohm" in missing or "reference_dcir_ohm" in missing:
+        assert row["grade"] in {None, "B", "C", "D"}  # never certified A without R/R_ref
+    for field in missing & {"self_discharge_mv_per_day", "calendar_expiry_date"}:
+        if row["gate"] == "pass":
+            assert field in row["unchecked"]

@@ -179,27 +179,14 @@ def certificate_cmd(
 
 @guarded
 def applications_cmd(profile: ProfileOption = None) -> None:
-    """List the second-life applications, their requirements and a profile's restrictions."""
+    """List the second-life applications, their requirements and a profile's regulations."""
     prof = load_profile(profile or "baseline")
     catalog = load_applications(prof.routing.applications)
-    table = Table(
-        "id",
-        "grades",
-        "levels",
-        "families",
-        "window [V]",
-        "peak [C]",
-        "duty",
-        f"{prof.meta.jurisdiction} rules",
-        title=f"Applications ({catalog.label}; profile {prof.label})",
-    )
+    table = Table(title=f"Applications ({catalog.label}; grades from {prof.label})")
+    for header in ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty"):
+        table.add_column(header, overflow="fold")
     for name, spec in catalog.application.items():
         grades = [g.value for g in sorted(prof.route) if name in prof.applications_for(g)]
-        rules = [
-            f"{r.rule} ({r.effect})"
-            for r in catalog.regulations(prof.meta.jurisdiction)
-            if not r.applications or name in r.applications
-        ]
         window = (
             f"{spec.voltage_min_v:g}–{spec.voltage_max_v:g}"
             if spec.voltage_min_v is not None
@@ -213,6 +200,18 @@ def applications_cmd(profile: ProfileOption = None) -> None:
             window,
             f"{spec.peak_c_rate:g}" if spec.peak_c_rate else "—",
             spec.duty,
-            "\n".join(rules) or "—",
         )
     console.print(table)
+    rules = catalog.regulations(prof.meta.jurisdiction)
+    if not rules:
+        console.print(f"jurisdiction {prof.meta.jurisdiction}: no regulatory restrictions")
+        return
+    regs = Table(title=f"Regulations applied in {prof.meta.jurisdiction}")
+    for header in ("rule", "effect", "applies to", "what it says"):
+        regs.add_column(header, overflow="fold")
+    for rule in rules:
+        scope = ",".join(rule.applications) or "all"
+        if rule.levels:
+            scope += f" ({','.join(lvl.value for lvl in rule.levels)})"
+        regs.add_row(rule.rule, rule.effect, scope, rule.message)
+    console.print(regs)

@@ -334,9 +334,17 @@ def _gate_and_grade(
         .then(pl.lit(None, dtype=pl.String))
         .otherwise(worst.replace_strict(dict(enumerate(GRADES)), return_dtype=pl.String))
     )
+    fields: dict[str, list[str]] = {}
+    for r in rules:
+        fields.setdefault(r.field, []).append(f"unchecked__{r.name}")
     unchecked = pl.concat_str(
-        [pl.when(pl.col(f"unchecked__{r.name}")).then(pl.lit(r.field)) for r in rules]
-        + [pl.when(pl.col("dcir_ohm").is_null()).then(pl.lit("dcir_ohm"))],
+        [pl.when(pl.any_horizontal(cols)).then(pl.lit(f)) for f, cols in fields.items()]
+        + [
+            pl.when(pl.col("dcir_ohm").is_null()).then(pl.lit("dcir_ohm")),
+            pl.when(pl.col("dcir_ohm").is_not_null() & pl.col("resistance_ratio").is_null()).then(
+                pl.lit("reference_dcir_ohm")
+            ),
+        ],
         separator=";",
         ignore_nulls=True,
     )

@@ -54,7 +54,11 @@ def _as_text(path: Path) -> pl.DataFrame:
 def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
     rows = frame.with_row_index("__row").filter(invalid.fill_null(False))
     return [
-        Problem(f"{value!r} {what}", row=int(index) + 1, column=column)
+        Problem(
+            f"{'(empty)' if value is None else repr(value)} {what}",
+            row=int(index) + 1,
+            column=column,
+        )
         for index, value in rows.select("__row", pl.col(column)).head(MAX_PROBLEMS).iter_rows()
     ]
 
@@ -108,7 +112,9 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
             path, [Problem("required column missing; the first column should name each unit")]
         )
     ids = pl.col("battery_id").str.strip_chars()
-    problems += _bad_cells(text, "battery_id", ids.is_null() | (ids == ""), "empty battery_id")
+    problems += _bad_cells(
+        text, "battery_id", ids.is_null() | (ids == ""), "— every unit needs a battery_id"
+    )
     problems += _bad_cells(text, "battery_id", ids.is_duplicated(), "appears more than once")
     casts = []
     for column, dtype in GRADING_SCHEMA.items():
@@ -118,7 +124,8 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
         given = raw.is_not_null() & (raw != "")
         if dtype in (pl.Float64(), pl.Int64()):
             value = raw.cast(dtype, strict=False)
-            problems += _bad_cells(text, column, given & value.is_null(), f"is not a {dtype}")
+            kind = "whole number" if dtype == pl.Int64() else "number"
+            problems += _bad_cells(text, column, given & value.is_null(), f"is not a {kind}")
             if column in RANGES:
                 lo, hi = RANGES[column]
                 outside = value.is_not_null() & ((value < lo) | (value > hi))
@@ -160,5 +167,6 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
                 problems += _bad_cells(typed, column, pl.col(column) == spelling, f"— {exc}")
         typed = typed.with_columns(pl.col(column).replace(mapping))
     if problems:
+        problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(path, problems)
     return typed

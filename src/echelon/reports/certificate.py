@@ -136,11 +136,14 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
             app_rows=[
                 r
                 for r in route_rows
-                if r["rule"].count(".") == 1
+                if r["rule"].startswith("route.")
                 and r["rule"] not in ("route.choice", "route.recycling_value")
             ],
             other_route_rows=[
-                r for r in route_rows if r["rule"] in ("route.recycling_value", "route.choice")
+                r
+                for r in route_rows
+                if not r["rule"].startswith("route.")
+                or r["rule"] in ("route.recycling_value", "route.choice")
             ],
             measurements=record.measurements,
             soh_svg=_soh_chart(record, grade),

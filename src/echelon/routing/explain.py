@@ -96,7 +96,10 @@ def _misfit_messages(
             )
         origins = {o.value for o in spec.origins}
         if origins and row.get("origin_application") not in origins:
-            out.append(f"origin {row.get('origin_application')} (needs {', '.join(origins)})")
+            out.append(
+                f"origin {row.get('origin_application')} not accepted (needs "
+                f"{', '.join(sorted(origins))})"
+            )
     if bits & MISFIT_BITS["regulation"]:
         for reg in inputs.applications.regulations(inputs.jurisdiction):
             if reg.effect == "forbid" and reg.applies_to(
@@ -160,20 +163,20 @@ def _rmax_ohm(app: str, spec: ApplicationSpec, row: dict[str, Any]) -> float:
     return float(row[f"rmax_v__{app}"]) / (float(spec.peak_c_rate or 0) * float(capacity_ah))
 
 
-def _conditions(
-    app: str, spec: ApplicationSpec, row: dict[str, Any], inputs: RoutingInputs
-) -> list[str]:
-    notes = []
-    if spec.preferred_families and row.get("family") not in spec.preferred_families:
-        notes.append(
-            spec.non_preferred_condition or f"prefers {', '.join(spec.preferred_families)}"
+def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason]:
+    """The conditions regulations of the jurisdiction attach to the chosen application."""
+    app = row.get("route")
+    return [
+        Reason(
+            rule=f"condition.{reg.rule}",
+            passed=True,
+            message=f"condition ({reg.jurisdiction}): {reg.message} [{reg.source}]",
         )
-    for reg in inputs.applications.regulations(inputs.jurisdiction):
-        if reg.effect == "condition" and reg.applies_to(
-            app, level=row.get("level"), origin=row.get("origin_application")
-        ):
-            notes.append(f"{reg.rule}: {reg.message}")
-    return notes
+        for reg in inputs.applications.regulations(inputs.jurisdiction)
+        if app in inputs.applications.application
+        and reg.effect == "condition"
+        and reg.applies_to(app, level=row.get("level"), origin=row.get("origin_application"))
+    ]
 
 
 def _fit_message(
@@ -209,9 +212,9 @@ def application_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reas
             continue
         if misfit == 0:
             message = _fit_message(app, spec, row, inputs)
-            conditions = _conditions(app, spec, row, inputs)
-            if conditions:
-                message += " · conditions: " + "; ".join(conditions)
+            if spec.preferred_families and row.get("family") not in spec.preferred_families:
+                preferred = ", ".join(spec.preferred_families)
+                message += f" · {spec.non_preferred_condition or f'prefers {preferred}'}"
         else:
             message = f"{app}: " + "; ".join(_misfit_messages(app, spec, row, inputs))
         value = row.get(f"value__{app}")
@@ -269,26 +272,8 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
     inputs : RoutingInputs
         The profile, catalogue and economics the row was routed with.
     """
-    reasons = application_reasons(row, inputs)
-    recycle = row.get("recycle_value_usd")
-    if recycle is not None:
-        chem = row["chemistry"]
-        table = inputs.economics.recycling
-        per_kg = table.usd_per_kg_cells(chem) if chem in table.chemistry else None
-        mass = row["nominal_kwh"] * table.chemistry[chem].cell_kg_per_kwh if per_kg else None
-        detail = f" = {mass:.3g} kg cells × ${per_kg:.2f}/kg" if mass and per_kg else ""
-        reasons.append(
-            Reason(
-                rule="route.recycling_value",
-                passed=True,
-                message=f"recycling value {_usd(recycle)}{detail} (placeholder table, "
-                f"{inputs.economics.label})",
-                field="recycle_value_usd",
-                observed=round(float(recycle), 2),
-            )
-        )
     route = str(row["route"])
-    reasons.append(
+    reasons = [
         Reason(
             rule="route.choice",
             passed=route not in NON_REUSE_ROUTES,
@@ -296,7 +281,25 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
             field="value_usd",
             observed=None if row.get("value_usd") is None else round(float(row["value_usd"]), 2),
         )
-    )
+    ]
+    recycle = row.get("recycle_value_usd")
+    if recycle is not None:
+        table = inputs.economics.recycling
+        chem = row["chemistry"] if row["chemistry"] in table.chemistry else "unknown"
+        mass = row["nominal_kwh"] * table.chemistry[chem].cell_kg_per_kwh
+        reasons.append(
+            Reason(
+                rule="route.recycling_value",
+                passed=True,
+                message=f"recycling value {_usd(recycle)} = {mass:.3g} kg cells × "
+                f"${table.usd_per_kg_cells(chem):.2f}/kg (placeholder table, "
+                f"{inputs.economics.label})",
+                field="recycle_value_usd",
+                observed=round(float(recycle), 2),
+            )
+        )
+    reasons += condition_reasons(row, inputs)
+    reasons += application_reasons(row, inputs)
     keys = (
         "route_basis",
         "allowed_applications",
