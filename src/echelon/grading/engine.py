@@ -47,21 +47,36 @@ class Rule:
     unchecked: pl.Expr
 
 
-def _batch_statistics(profile: GradingProfile) -> list[pl.Expr]:
-    """Columns that need the whole batch (group statistics), computed before any filtering."""
+def _with_batch_statistics(frame: pl.DataFrame, profile: GradingProfile) -> pl.DataFrame:
+    """Add the columns that need the whole batch (group statistics), before any filtering.
+
+    ``self_discharge_outlier_limit_mv_per_day`` (group median + n × 1.4826 × MAD) and
+    ``self_discharge_outlier_applies`` per (chemistry, model, level); ``batch_dcir_median_ohm``
+    and ``batch_dcir_count`` per (chemistry, model, level, nominal capacity). Computed with a
+    group-by and a join (several times faster than window expressions on 10⁵ rows).
+    """
     g = profile.gate
     k = pl.col("self_discharge_mv_per_day")
-    group = ["chemistry", "model", "level"]
-    median = k.median().over(group)
-    mad = (k - median).abs().median().over(group)
-    return [
-        (median + g.self_discharge_outlier_sigma * MAD_TO_SIGMA * mad).alias(
-            "self_discharge_outlier_limit_mv_per_day"
-        ),
-        ((k.count().over(group) >= g.self_discharge_outlier_min_group) & (mad > 0)).alias(
-            "self_discharge_outlier_applies"
-        ),
-    ]
+    sd_group = ["chemistry", "model", "level"]
+    sd = frame.group_by(sd_group).agg(
+        k.median().alias("__median"),
+        (k - k.median()).abs().median().alias("__mad"),
+        k.count().alias("__n"),
+    )
+    r_group = ["chemistry", "model", "level", "nominal_capacity_ah"]
+    dcir = frame.group_by(r_group).agg(
+        pl.col("dcir_ohm").median().alias("batch_dcir_median_ohm"),
+        pl.col("dcir_ohm").count().alias("batch_dcir_count"),
+    )
+    joined = frame.join(sd, on=sd_group, how="left", maintain_order="left", nulls_equal=True).join(
+        dcir, on=r_group, how="left", maintain_order="left", nulls_equal=True
+    )
+    limit = pl.col("__median") + g.self_discharge_outlier_sigma * MAD_TO_SIGMA * pl.col("__mad")
+    applies = (pl.col("__n") >= g.self_discharge_outlier_min_group) & (pl.col("__mad") > 0)
+    return joined.with_columns(
+        limit.alias("self_discharge_outlier_limit_mv_per_day"),
+        applies.alias("self_discharge_outlier_applies"),
+    ).drop("__median", "__mad", "__n")
 
 
 def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
@@ -294,7 +309,7 @@ def _grade_note(profile: GradingProfile) -> pl.Expr:
 def _gate_and_grade(
     table: pl.DataFrame, profile: GradingProfile, *, as_of: dt.date, catalog_dir: Path | None
 ) -> pl.DataFrame:
-    frame = prepare_table(table, catalog_dir=catalog_dir).with_columns(_batch_statistics(profile))
+    frame = _with_batch_statistics(prepare_table(table, catalog_dir=catalog_dir), profile)
     rules = gate_rules(profile, as_of=as_of)
     frame = frame.with_columns(
         *[r.fail.alias(f"fail__{r.name}") for r in rules],
@@ -311,11 +326,10 @@ def _gate_and_grade(
         if profile.grading.use_soh_lower_bound
         else soh
     )
-    group = ["chemistry", "model", "level", "nominal_capacity_ah"]
-    median_r = pl.col("dcir_ohm").median().over(group)
-    min_group = profile.grading.reference_resistance_min_group
-    enough = pl.col("dcir_ohm").count().over(group) >= min_group
-    r_ref = pl.coalesce(pl.col("reference_dcir_ohm"), pl.when(enough).then(median_r))
+    enough = pl.col("batch_dcir_count") >= profile.grading.reference_resistance_min_group
+    r_ref = pl.coalesce(
+        pl.col("reference_dcir_ohm"), pl.when(enough).then(pl.col("batch_dcir_median_ohm"))
+    )
     frame = frame.with_columns(
         pl.when(quarantine).then(pl.lit("quarantine")).otherwise(pl.lit("pass")).alias("gate"),
         soh.alias("soh_estimate_percent"),
