@@ -20,6 +20,7 @@ import pytest
 
 from echelon.cli.grading_cmds import decisions_frame
 from echelon.grading import grade_table, load_profile
+from echelon.grading.table import battery_fields
 from echelon.synth.population import simulate_population
 
 pytestmark = pytest.mark.bench
@@ -34,29 +35,17 @@ def population_table(n: int, *, seed: int = 11) -> pl.DataFrame:
     base_units = simulate_population(min(n, 5000), seed=seed, arrival_date=DAY)
     rows: list[dict[str, Any]] = []
     for unit in base_units:
-        b = unit.battery
         tested = unit.tested and not math.isnan(unit.true_soh)
         soh = 100.0 * unit.true_soh if tested else None
         rows.append(
-            {
-                "battery_id": b.battery_id,
-                "chemistry": b.chemistry.value,
-                "level": b.level.value,
-                "model": b.model,
-                "origin_application": b.origin_application.value,
-                "region": b.region.value,
-                "series_count": b.series_count,
-                "nominal_capacity_ah": b.nominal_capacity_ah,
-                "nominal_voltage_v": b.nominal_voltage_v,
+            battery_fields(unit.battery)
+            | {
                 "soh_percent": soh,
                 "soh_lower_percent": None if soh is None else soh - 1.0,
                 "dcir_ohm": unit.ecm.r0_ohm if unit.ecm is not None else None,
                 "ocv_v": unit.measured.get("ocv_v"),
                 "self_discharge_mv_per_day": unit.measured.get("self_discharge_mv_per_day"),
                 "insulation_mohm": unit.measured.get("insulation_mohm"),
-                "visual_flags": ";".join(sorted(f.value for f in b.visual_flags)),
-                "has_traceability": b.has_traceability,
-                "calendar_expiry_date": b.calendar_expiry_date,
             }
         )
     one = pl.DataFrame(rows, infer_schema_length=None)

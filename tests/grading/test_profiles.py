@@ -15,32 +15,28 @@ from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Application, Grade
 from echelon.errors import ConfigError
 from echelon.grading import grade_by_region, grade_table, load_profile, profile_for_region
+from tests.grading.test_grading import unit
 
 AS_OF = dt.date(2026, 11, 22)
 JURISDICTIONS = {"baseline": "none", "eu": "EU", "cn": "CN", "us": "US"}
 
 
 def pack(**kw: Any) -> dict[str, Any]:
-    """A healthy 96S NMC622 EV pack with every measurement."""
-    base: dict[str, Any] = {
+    """A healthy 96S NMC622 EV pack with every measurement, traceability unknown, in the EU."""
+    fields: dict[str, Any] = {
         "battery_id": "P1",
-        "chemistry": "NMC622",
         "level": "pack",
-        "origin_application": "automotive",
+        "series_count": 96,
         "nominal_capacity_ah": 150.0,
         "nominal_voltage_v": 345.6,
-        "soh_percent": 85.0,
         "dcir_ohm": 0.12,
         "reference_dcir_ohm": 0.1,
         "ocv_v": 96 * 3.8,
-        "self_discharge_mv_per_day": 20.0,
         "insulation_mohm": 500.0,
-        "visual_flags": "",
         "has_traceability": None,
-        "calendar_expiry_date": dt.date(2034, 1, 1),
         "region": "EU",
     }
-    return base | kw
+    return unit(**(fields | kw))
 
 
 @pytest.mark.parametrize(("name", "jurisdiction"), JURISDICTIONS.items())

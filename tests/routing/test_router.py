@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from echelon.catalog import chemistry
 from echelon.grading import decisions_from_row, grade_table, load_profile
 from echelon.routing import MISFIT_BITS, load_economics, routing_inputs
+from tests.grading.test_grading import unit
 
 AS_OF = dt.date(2026, 11, 22)
 BITS = MISFIT_BITS
@@ -20,27 +21,7 @@ BITS = MISFIT_BITS
 
 def module(**kw: Any) -> dict[str, Any]:
     """A healthy, traceable 12S NMC622 EV module, grade A (override fields per case)."""
-    base: dict[str, Any] = {
-        "battery_id": "M1",
-        "chemistry": "NMC622",
-        "level": "module",
-        "model": "M",
-        "origin_application": "automotive",
-        "series_count": 12,
-        "nominal_capacity_ah": 60.0,
-        "nominal_voltage_v": 43.2,
-        "soh_percent": 90.0,
-        "soh_lower_percent": 89.0,
-        "dcir_ohm": 0.010,
-        "reference_dcir_ohm": 0.010,
-        "ocv_v": 44.0,
-        "self_discharge_mv_per_day": 12.0,
-        "insulation_mohm": 200.0,
-        "visual_flags": "",
-        "has_traceability": True,
-        "calendar_expiry_date": dt.date(2035, 1, 1),
-    }
-    return base | kw
+    return unit(**({"battery_id": "M1"} | kw))
 
 
 def lfp_cell(**kw: Any) -> dict[str, Any]:

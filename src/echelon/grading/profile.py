@@ -10,18 +10,17 @@ does not define are clear errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from echelon.catalog import FAMILIES, load_table
 from echelon.catalog._loader import load_toml_file
+from echelon.catalog.models import StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
 from echelon.errors import CatalogError, ConfigError
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class GateLimits(_Strict):
@@ -100,15 +99,10 @@ class RoutingOptions(_Strict):
     source: str
 
 
-class Meta(_Strict):
-    """Provenance of a profile."""
+class Meta(TableMeta):
+    """Provenance of a profile and the jurisdiction whose regulations apply."""
 
-    name: str
-    version: str
-    as_of: str
     jurisdiction: Jurisdiction
-    description: str = ""
-    source: str = ""
 
 
 class GradingProfile(_Strict):
@@ -169,17 +163,6 @@ class GradingProfile(_Strict):
         return tuple(names)
 
 
-def _from_doc(doc: dict[str, Any], origin: str) -> GradingProfile:
-    try:
-        return GradingProfile.model_validate(doc)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            lines.append(f"  - {loc or '(profile)'}: {err.get('msg', 'invalid')}")
-        raise ConfigError(f"grading profile {origin} is invalid:\n" + "\n".join(lines)) from exc
-
-
 def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None) -> None:
     try:
         doc = load_table(profile.routing.applications, catalog_dir=catalog_dir)
@@ -218,9 +201,10 @@ def load_profile(
     """
     text = str(name_or_path)
     if text.endswith(".toml") or Path(text).is_file():
-        profile = _from_doc(load_toml_file(Path(text)), text)
+        doc = load_toml_file(Path(text))
     else:
-        profile = _from_doc(load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir), text)
+        doc = load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir)
+    profile = validated(GradingProfile, doc, what=f"grading profile {text}")
     _check_routes(profile, text, catalog_dir)
     return profile
 

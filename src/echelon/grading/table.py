@@ -11,13 +11,13 @@ Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
 from echelon.catalog import chemistries, resolve_chemistry
-from echelon.domain import Chemistry
+from echelon.domain import Battery, Chemistry
 
 GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "battery_id": pl.String(),
@@ -43,6 +43,25 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "plating_signature": pl.Boolean(),
 }
 """Every column the grader reads, with its type; missing columns are added as empty."""
+
+
+def battery_fields(battery: Battery) -> dict[str, Any]:
+    """The grading-table columns a battery record provides: identity, nameplate, origin, region
+    and intake inspection (the measurements come from tests)."""
+    return {
+        "battery_id": battery.battery_id,
+        "chemistry": battery.chemistry.value,
+        "level": battery.level.value,
+        "model": battery.model,
+        "origin_application": battery.origin_application.value,
+        "region": battery.region.value,
+        "series_count": battery.series_count,
+        "nominal_capacity_ah": battery.nominal_capacity_ah,
+        "nominal_voltage_v": battery.nominal_voltage_v,
+        "visual_flags": ";".join(sorted(f.value for f in battery.visual_flags)),
+        "has_traceability": battery.has_traceability,
+        "calendar_expiry_date": battery.calendar_expiry_date,
+    }
 
 
 def chemistry_frame(*, catalog_dir: Path | None = None) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from echelon.domain import Measurement, Status
 from echelon.domain.enums import LEVEL_RANK
 from echelon.errors import ManifestError, Problem
 from echelon.grading import GradingProfile, decisions_from_row, grade_by_region
+from echelon.grading.table import battery_fields
 from echelon.io.base import sha256_file
 from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
 from echelon.pipeline.unit import UnitOutcome, process_unit
@@ -129,16 +130,8 @@ def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome
         latest: dict[str, Measurement] = {m.quantity: m for m in out.measurements}
         ocv = latest.get("ocv_v") or latest.get("rest_voltage_v")
         rows.append(
-            {
-                "battery_id": b.battery_id,
-                "chemistry": b.chemistry.value,
-                "level": b.level.value,
-                "model": b.model,
-                "origin_application": b.origin_application.value,
-                "region": b.region.value,
-                "series_count": b.series_count,
-                "nominal_capacity_ah": b.nominal_capacity_ah,
-                "nominal_voltage_v": b.nominal_voltage_v,
+            battery_fields(b)
+            | {
                 "soh_percent": out.soh.soh_percent if out.soh else None,
                 "soh_lower_percent": out.soh.soh_lower_percent if out.soh else None,
                 "dcir_ohm": latest["dcir_ohm"].value if "dcir_ohm" in latest else None,
@@ -149,9 +142,6 @@ def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome
                 "insulation_mohm": latest["insulation_mohm"].value
                 if "insulation_mohm" in latest
                 else None,
-                "visual_flags": ";".join(sorted(f.value for f in b.visual_flags)),
-                "has_traceability": b.has_traceability,
-                "calendar_expiry_date": b.calendar_expiry_date,
             }
         )
     return pl.DataFrame(

@@ -16,26 +16,25 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from echelon.catalog import FAMILIES, chemistries, load_table
 from echelon.catalog._loader import load_toml_file
+from echelon.catalog.models import Sourced, StrictModel, TableMeta, validated
 from echelon.domain import NON_REUSE_ROUTES, Application, Chemistry, Level, OriginApplication
-from echelon.errors import ConfigError
 
 Duty = Literal["cycling", "float", "float_and_cycling", "traction"]
 Effect = Literal["forbid", "condition"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
-class LifePlaceholder(_Strict):
+class LifePlaceholder(Sourced):
     """Parameters of the placeholder life model (see :func:`expected_second_life_years`).
 
     Attributes
@@ -52,8 +51,6 @@ class LifePlaceholder(_Strict):
     end_of_life_soh_percent: float = Field(gt=0, lt=100)
     max_years: float = Field(gt=0, le=50)
     fade_percent_per_year: dict[str, float]
-    source: str
-    as_of: str
 
     @model_validator(mode="after")
     def _families(self) -> LifePlaceholder:
@@ -71,7 +68,7 @@ class LifePlaceholder(_Strict):
         return self.fade_percent_per_year.get(family, self.fade_percent_per_year["default"])
 
 
-class ApplicationSpec(_Strict):
+class ApplicationSpec(Sourced):
     """Requirements of one second-life application (units in every name; see the table's notes)."""
 
     description: str
@@ -95,8 +92,6 @@ class ApplicationSpec(_Strict):
     temperature_max_c: float
     temperature_typical_c: float
     life: LifePlaceholder
-    source: str
-    as_of: str
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicationSpec:
@@ -125,7 +120,7 @@ class ApplicationSpec(_Strict):
         return self.voltage_min_v is not None
 
 
-class Regulation(_Strict):
+class Regulation(Sourced):
     """A regulatory restriction on applications in one jurisdiction.
 
     ``forbid`` removes the application for matching units; ``condition`` keeps it and records the
@@ -139,8 +134,6 @@ class Regulation(_Strict):
     origins: tuple[OriginApplication, ...] = ()
     effect: Effect
     message: str
-    source: str
-    as_of: str
 
     def applies_to(self, application: str, *, level: str | None, origin: str | None) -> bool:
         """Whether the rule covers an application for a unit of this level and origin."""
@@ -151,22 +144,10 @@ class Regulation(_Strict):
         )
 
 
-class CatalogMeta(_Strict):
-    """Provenance of a catalogue table."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str
-    version: str
-    as_of: str
-    description: str = ""
-    source: str = ""
-
-
 class ApplicationCatalog(_Strict):
     """The applications table: every application's requirements and the regulations."""
 
-    meta: CatalogMeta
+    meta: TableMeta
     application: dict[str, ApplicationSpec]
     regulation: tuple[Regulation, ...] = ()
 
@@ -197,23 +178,13 @@ class ApplicationCatalog(_Strict):
         return tuple(r for r in self.regulation if r.jurisdiction == jurisdiction)
 
 
-def _catalog_from_doc(doc: dict[str, Any], origin: str) -> ApplicationCatalog:
-    try:
-        return ApplicationCatalog.model_validate(doc)
-    except ValidationError as exc:
-        lines = [
-            f"  - {'.'.join(str(p) for p in err.get('loc', ())) or '(table)'}: "
-            f"{err.get('msg', 'invalid')}"
-            for err in exc.errors()
-        ]
-        raise ConfigError(f"applications table {origin} is invalid:\n" + "\n".join(lines)) from exc
-
-
 @functools.lru_cache(maxsize=16)
 def _load_cached(name: str, catalog_dir: Path | None) -> ApplicationCatalog:
     if name.endswith(".toml") or Path(name).is_file():
-        return _catalog_from_doc(load_toml_file(Path(name)), name)
-    return _catalog_from_doc(load_table(name, catalog_dir=catalog_dir), name)
+        doc = load_toml_file(Path(name))
+    else:
+        doc = load_table(name, catalog_dir=catalog_dir)
+    return validated(ApplicationCatalog, doc, what=f"applications table {name}")
 
 
 def load_applications(

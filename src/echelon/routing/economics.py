@@ -19,83 +19,76 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from echelon.catalog import load_table
 from echelon.catalog._loader import load_toml_file
+from echelon.catalog.models import Sourced, StrictModel, TableMeta, validated
 from echelon.domain import Chemistry, Level
 from echelon.domain.parse import suggest
 from echelon.errors import ConfigError
-from echelon.routing.applications import CatalogMeta
 
 JURISDICTIONS = ("EU", "CN", "US", "none")
 SHORTHAND = {"price": "usd_per_kwh_year", "labour": "usd_per_hour"}
 """``--set price.ess=9`` means ``price.ess.usd_per_kwh_year``; ``labour.EU=45`` its hourly rate."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
-class Price(_Strict):
+class EconomicsMeta(TableMeta):
+    """Provenance of the economics table and its currency."""
+
+    currency: str
+
+
+class Price(Sourced):
     """Reuse price of an application: value of one usable kWh per year of service."""
 
     usd_per_kwh_year: float = Field(ge=0)
     by_jurisdiction: dict[str, float] = Field(default_factory=dict)
-    source: str
-    as_of: str
 
     def for_jurisdiction(self, jurisdiction: str) -> float:
         """Price [USD/(kWh·year)] in a jurisdiction."""
         return self.by_jurisdiction.get(jurisdiction, self.usd_per_kwh_year)
 
 
-class Labour(_Strict):
+class Labour(Sourced):
     """Labour rate of a jurisdiction."""
 
     usd_per_hour: float = Field(ge=0)
-    source: str
-    as_of: str
 
 
-class Repurposing(_Strict):
+class Repurposing(Sourced):
     """Repurposing cost of one unit of a level: labour (per unit and per kWh) + materials."""
 
     labour_hours: float = Field(ge=0)
     labour_hours_per_kwh: float = Field(default=0.0, ge=0)
     materials_usd_per_kwh: float = Field(ge=0)
-    source: str
-    as_of: str
 
 
-class Testing(_Strict):
+class Testing(Sourced):
     """Qualification-test cost of one unit of a level."""
 
     tester_hours: float = Field(ge=0)
     tester_usd_per_hour: float = Field(ge=0)
     labour_hours: float = Field(ge=0)
-    source: str
-    as_of: str
 
 
-class MetalPrices(_Strict):
+class MetalPrices(Sourced):
     """Prices of the paid metals in black mass [USD/kg]."""
 
     Ni: float = Field(ge=0)
     Co: float = Field(ge=0)
-    source: str
-    as_of: str
 
 
-class RecyclingChemistry(_Strict):
+class RecyclingChemistry(Sourced):
     """Placeholder recycling data of one chemistry (see :func:`recycling_value_usd`)."""
 
     cell_kg_per_kwh: float = Field(gt=0)
     black_mass_ni: float = Field(default=0.0, ge=0, le=1)
     black_mass_co: float = Field(default=0.0, ge=0, le=1)
     fixed_usd_per_kg: float | None = None
-    source: str
-    as_of: str
 
 
 class Recycling(_Strict):
@@ -132,7 +125,7 @@ class Economics(_Strict):
 
     Attributes
     ----------
-    meta : CatalogMeta
+    meta : EconomicsMeta
     price : dict
         Reuse price per application id.
     labour : dict
@@ -145,7 +138,7 @@ class Economics(_Strict):
         ``key=value`` overrides applied to the table for this run.
     """
 
-    meta: CatalogMeta
+    meta: EconomicsMeta
     price: dict[str, Price]
     labour: dict[str, Labour]
     repurposing: dict[Level, Repurposing]
@@ -263,15 +256,7 @@ def _economics_from_doc(
     for key, value in overrides.items():
         _set_path(data, key, float(value))
     data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
-    try:
-        return Economics.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"  - {'.'.join(str(p) for p in err.get('loc', ())) or '(table)'}: "
-            f"{err.get('msg', 'invalid')}"
-            for err in exc.errors()
-        ]
-        raise ConfigError(f"economics table {origin} is invalid:\n" + "\n".join(lines)) from exc
+    return validated(Economics, data, what=f"economics table {origin}")
 
 
 @functools.lru_cache(maxsize=16)
