@@ -93,6 +93,9 @@ def test_profile_is_chosen_by_region_and_order_is_kept() -> None:
     assert set(inputs) == set(graded["profile"])
     forced, _ = grade_by_region(pl.DataFrame(rows), profile="us", as_of=AS_OF)
     assert set(forced["profile"]) == {"grading_us@1"}
+    empty, _ = grade_by_region(pl.DataFrame(rows).clear(), as_of=AS_OF)
+    assert empty.height == 0
+    assert "route" in empty.columns
     assert profile_for_region("CN") == "cn"
     assert profile_for_region("mars") == "baseline"
 

@@ -475,8 +475,10 @@ def grade_by_region(
         :func:`decisions_from_row`).
     """
     indexed = table.with_row_index("__row")
-    if profile is not None:
-        plan: list[tuple[GradingProfile | str | Path, pl.DataFrame]] = [(profile, indexed)]
+    if profile is not None or table.height == 0:
+        plan: list[tuple[GradingProfile | str | Path, pl.DataFrame]] = [
+            (profile or "baseline", indexed)
+        ]
     else:
         region = (
             pl.col("region").cast(pl.String).str.strip_chars().str.to_uppercase()

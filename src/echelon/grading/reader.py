@@ -107,6 +107,8 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
         raise SchemaError(path, ["no such file"])
     text = _as_text(path)
     problems: list[Problem] = []
+    if text.height == 0:
+        raise SchemaError(path, [Problem("the table has no rows: nothing to grade")])
     if "battery_id" not in text.columns:
         raise SchemaError(
             path, [Problem("required column missing; the first column should name each unit")]
