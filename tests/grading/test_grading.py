@@ -294,6 +294,14 @@ def test_an_interval_straddling_a_band_takes_the_lower_band(
     assert row["soh_basis_percent"] == (lower if lower is not None else soh)
 
 
+def test_grading_can_stop_before_routing() -> None:
+    row = grade_table(pl.DataFrame([unit()]), profile=PROFILE, as_of=AS_OF, route=False).row(
+        0, named=True
+    )
+    assert (row["gate"], row["grade"], row["route"]) == ("pass", "A", None)
+    assert [d.kind for d in decisions_from_row(row, PROFILE)] == ["gate", "grade"]
+
+
 def test_measured_capacity_gives_the_soh_when_no_estimate() -> None:
     row = grade_one(soh_percent=None, soh_lower_percent=None, measured_capacity_ah=45.0)
     assert row["soh_basis_percent"] == pytest.approx(75.0)

@@ -183,7 +183,8 @@ def applications_cmd(profile: ProfileOption = None) -> None:
     prof = load_profile(profile or "baseline")
     catalog = load_applications(prof.routing.applications)
     table = Table(title=f"Applications ({catalog.label}; grades from {prof.label})")
-    for header in ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty"):
+    headers = ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty", "°C")
+    for header in headers:
         table.add_column(header, overflow="fold")
     for name, spec in catalog.application.items():
         grades = [g.value for g in sorted(prof.route) if name in prof.applications_for(g)]
@@ -199,7 +200,8 @@ def applications_cmd(profile: ProfileOption = None) -> None:
             ",".join(spec.families),
             window,
             f"{spec.peak_c_rate:g}" if spec.peak_c_rate else "—",
-            spec.duty,
+            f"{spec.duty} ({spec.efc_per_year:g} EFC/y)",
+            f"{spec.temperature_min_c:g}…{spec.temperature_max_c:g}",
         )
     console.print(table)
     rules = catalog.regulations(prof.meta.jurisdiction)

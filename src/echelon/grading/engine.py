@@ -370,15 +370,14 @@ def _gate_and_grade(
     )
 
 
-def _reasons(rules: list[str], profile: GradingProfile) -> pl.Expr:
+def _reasons(rules: list[str], profile: GradingProfile, *, routed: bool) -> pl.Expr:
     fired = [pl.col(f"msg__{name}") for name in rules]
     soh_note = pl.when(pl.col("soh_basis_percent").is_null()).then(
         pl.lit("no SOH: run a capacity or pulse test, then grade")
     )
+    parts = [*fired, soh_note, pl.col("chemistry_note"), _grade_note(profile)]
     return pl.concat_str(
-        [*fired, soh_note, pl.col("chemistry_note"), _grade_note(profile), route_summary()],
-        separator="; ",
-        ignore_nulls=True,
+        [*parts, route_summary()] if routed else parts, separator="; ", ignore_nulls=True
     )
 
 
@@ -444,7 +443,7 @@ def grade_table(
             pl.lit(None, dtype=pl.String).alias(c)
             for c in ("route", "route_basis", "best_application")
         )
-    return frame.with_columns(_reasons(rules, prof).alias("reasons"))
+    return frame.with_columns(_reasons(rules, prof, routed=route).alias("reasons"))
 
 
 def grade_by_region(

@@ -170,7 +170,7 @@ def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason
         Reason(
             rule=f"condition.{reg.rule}",
             passed=True,
-            message=f"condition ({reg.jurisdiction}): {reg.message} [{reg.source}]",
+            message=f"condition ({reg.jurisdiction}): {reg.message} — source: {reg.source}",
         )
         for reg in inputs.applications.regulations(inputs.jurisdiction)
         if app in inputs.applications.application
@@ -191,12 +191,12 @@ def _fit_message(
         )
     if spec.peak_c_rate is not None:
         parts.append(
-            f"DCIR {row['dcir_ohm'] * 1e3:.3g} ≤ R_max {_rmax_ohm(app, spec, row) * 1e3:.3g} mΩ "
+            f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ ≤ R_max {_rmax_ohm(app, spec, row) * 1e3:.3g} mΩ "
             f"at {spec.peak_c_rate:g} C"
         )
     price = inputs.economics.price_for(app, inputs.jurisdiction)
     parts.append(
-        f"{row[f'usable_kwh__{app}']:.3g} kWh × {row[f'years__{app}']:.1f} y × "
+        f"{row[f'usable_kwh__{app}']:.3g} kWh usable × {row[f'years__{app}']:.1f} y × "
         f"${price:g}/(kWh·y) − {_usd(row['repurposing_cost_usd'])} repurposing − "
         f"{_usd(row['testing_cost_usd'])} testing = {_usd(row[f'value__{app}'])}"
     )
