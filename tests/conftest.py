@@ -16,18 +16,7 @@ if TYPE_CHECKING:
     from echelon.registry import Registry
     from echelon.synth import SynthBatch
 
-REAL_DATA = next(
-    (
-        candidate
-        for candidate in (
-            Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets",
-            # a git worktree one level further down (e.g. /work/wt/<branch>)
-            Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets",
-        )
-        if candidate.is_dir()
-    ),
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets",
-)
+REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 PG_ENV = "ECHELON_TEST_DATABASE_URL"
 ARRIVAL = dt.date(2026, 11, 22)
 """Fixed arrival date so synthetic batches are identical on every run."""
