@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from echelon._version import __version__
+from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
@@ -45,6 +46,9 @@ app.command("demo")(demo_cmd)
 app.command("intake")(intake_cmd)
 app.command("batteries")(batteries_cmd)
 app.command("show")(show_cmd)
+app.command("grade")(grade_cmd)
+app.command("certificate")(certificate_cmd)
+app.command("applications")(applications_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
