@@ -15,6 +15,7 @@ from echelon.catalog import chemistry
 from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Application, Chemistry
 from echelon.errors import ConfigError
+from echelon.recycling import unit_recycling_value
 from echelon.routing import (
     expected_second_life_years,
     load_applications,
@@ -24,6 +25,7 @@ from echelon.routing import (
     series_options,
     window_fractions,
 )
+from echelon.routing.placeholders import table_recycling_value_usd
 
 CATALOG = load_applications()
 ECON = load_economics()
@@ -161,7 +163,7 @@ def test_placeholder_life_model(
     assert out.to_list() == [pytest.approx(years) if years is not None else None]
 
 
-def test_placeholder_recycling_value_follows_its_table() -> None:
+def test_fallback_recycling_value_follows_its_table() -> None:
     units = pl.DataFrame(
         {
             "chemistry": ["NMC622", "LFP", "LCO", "Li-S", None],
@@ -169,7 +171,7 @@ def test_placeholder_recycling_value_follows_its_table() -> None:
             "unit_voltage_v": [43.2, 51.2, 3.7, 2.1, None],
         }
     )
-    values = recycling_value_usd(units).to_list()
+    values = table_recycling_value_usd(units).to_list()
     nmc_per_kg = 0.30 * 0.685 * (0.219 * 16.85 + 0.073 * 50.35)  # EverBatt 2023 convention
     assert values[0] == pytest.approx(60 * 43.2 / 1000 * 3.19 * nmc_per_kg)
     assert values[1] == pytest.approx(100 * 51.2 / 1000 * 4.24 * -2.0)  # LFP: the owner pays
@@ -178,3 +180,24 @@ def test_placeholder_recycling_value_follows_its_table() -> None:
     assert values[4] is None
     assert ECON.recycling.usd_per_kg_cells("NMC811") < ECON.recycling.usd_per_kg_cells("LCO")
     assert math.isclose(ECON.recycling.usd_per_kg_cells("NMC622"), nmc_per_kg)
+
+
+def test_recycling_value_is_the_recyclers_feed_price() -> None:
+    units = pl.DataFrame(
+        {
+            "chemistry": ["NMC622", "LFP", "Li-S", "NMC811"],
+            "level": ["module", "module", "cell", "cell"],
+            "nominal_capacity_ah": [60.0, 100.0, 1.0, 3.0],
+            "unit_voltage_v": [43.2, 51.2, 2.1, None],
+        }
+    )
+    values = recycling_value_usd(units).to_list()
+    lot = (
+        units.head(3)
+        .rename({"unit_voltage_v": "nominal_voltage_v"})
+        .with_columns(pl.Series("battery_id", ["a", "b", "c"]))
+    )
+    feed = unit_recycling_value(lot, process="hydro")["feed_price_usd"].to_list()
+    assert values[:3] == pytest.approx(feed)  # valued by echelon.recycling
+    assert values[0] > 0 > values[1]  # NMC is bought; LFP costs the owner a fee
+    assert values[3] is None  # rated energy unknown

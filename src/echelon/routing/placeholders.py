@@ -1,9 +1,10 @@
-"""Two placeholder models with stable signatures, to be replaced by dedicated modules.
+"""The router's two value inputs, vectorised, with stable signatures.
 
 * :func:`expected_second_life_years` — a documented linear-fade model; ``echelon.lifetime`` will
   replace it with calendar + cycle ageing models and duty cycles.
-* :func:`recycling_value_usd` — a documented table of recovered-material value;
-  ``echelon.recycling`` will replace it with a mass balance, process yields and costs.
+* :func:`recycling_value_usd` — what a recycler pays for the unit, from ``echelon.recycling``
+  (EverBatt 2023 rules and dated prices); the documented table it replaced remains the fallback
+  for units the recycling model cannot value (unknown energy, a chemistry hydro cannot treat).
 
 Both are vectorised over a polars frame and return one value per row, so a replacement only has to
 keep the signature, the input columns it reads and the output's meaning.
@@ -11,11 +12,13 @@ keep the signature, the input columns it reads and the output's meaning.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import polars as pl
 
 from echelon.catalog import FAMILIES
+from echelon.errors import EchelonWarning
 from echelon.routing.applications import ApplicationCatalog, load_applications
 from echelon.routing.economics import Economics, load_economics
 
@@ -105,15 +108,81 @@ def recycling_value_usd(
     economics: Economics | None = None,
     catalog_dir: Path | None = None,
 ) -> pl.Series:
-    """Value of the materials recovered from a unit — PLACEHOLDER until ``echelon.recycling``.
+    """What a recycler pays the owner for a unit [USD] (negative: the owner pays).
+
+    The recycler's gate (feed) price of the unit from :func:`echelon.recycling.unit_recycling_value`
+    — EverBatt 2023 purchase convention on the unit's composition (cells, module and pack
+    hardware), hydrometallurgical process, dated prices of the current year. Units it cannot value
+    (unknown rated energy, or a chemistry the process cannot treat) fall back to
+    :func:`table_recycling_value_usd`. The recycler's own net value (products − process cost) is
+    reported by ``echelon recycle``, not here: the router decides for the unit's owner.
+
+    Parameters
+    ----------
+    units : pl.DataFrame
+        Columns ``chemistry``, ``nominal_capacity_ah`` [A·h], ``unit_voltage_v`` (rated voltage
+        [V] of the unit) and ``level`` (``cell`` when absent).
+    economics : Economics, optional
+        For the fallback table (default: the packaged ``routing_economics``).
+    catalog_dir : Path, optional
+        Catalogue override folder.
+
+    Returns
+    -------
+    pl.Series
+        ``recycling_value_usd`` [USD], Float64, one per row; null when the rated energy is unknown.
+    """
+    from echelon.recycling import unit_recycling_value
+
+    frame = units.with_row_index("_row").select(
+        pl.col("_row").cast(pl.String).alias("battery_id"),
+        pl.col("chemistry").cast(pl.String).fill_null("unknown"),
+        (pl.col("level").cast(pl.String) if "level" in units.columns else pl.lit("cell")).alias(
+            "level"
+        ),
+        pl.col("nominal_capacity_ah"),
+        pl.col("unit_voltage_v").alias("nominal_voltage_v"),
+    )
+    known = frame.filter(
+        pl.col("nominal_capacity_ah").is_not_null()
+        & pl.col("nominal_voltage_v").is_not_null()
+        & pl.col("level").is_in(["cell", "module", "pack"])
+    )
+    fallback = table_recycling_value_usd(units, economics=economics, catalog_dir=catalog_dir)
+    if known.height == 0:
+        return fallback
+    with warnings.catch_warnings():
+        # unknown chemistries are booked with the conservative composition; the gate already
+        # records the unknown chemistry as a reason, so the recycling warning is not repeated
+        warnings.simplefilter("ignore", EchelonWarning)
+        priced = unit_recycling_value(known, process="hydro", untreatable="null")
+    feed = frame.select("battery_id").join(
+        priced.select("battery_id", "feed_price_usd"),
+        on="battery_id",
+        how="left",
+        maintain_order="left",
+    )
+    return (
+        pl.DataFrame({"feed": feed.get_column("feed_price_usd"), "fallback": fallback})
+        .select(pl.coalesce("feed", "fallback").alias(RECYCLING_COLUMN))
+        .get_column(RECYCLING_COLUMN)
+    )
+
+
+def table_recycling_value_usd(
+    units: pl.DataFrame,
+    *,
+    economics: Economics | None = None,
+    catalog_dir: Path | None = None,
+) -> pl.Series:
+    """Fallback recycling value from a documented table (units the recycling model cannot value).
 
     A documented table (catalogue ``routing_economics``, ``[recycling]``): value = cell mass ×
     value per kg of cells, where cell mass = rated kWh × cell kg/kWh (EverBatt 2023 / BatPaC 5.0)
     and the value per kg is either a fixed feed fee (LFP −$2/kg, LMO −$1/kg: the owner pays) or
     the EverBatt 2023 purchase convention, payable (30 %) × black-mass yield (0.685 kg/kg cells)
     × Σ black-mass grade × metal price (Ni, Co). Module and pack hardware are not valued. Negative
-    values mean recycling costs the owner money. ``echelon.recycling`` will replace this function
-    with the same signature.
+    values mean recycling costs the owner money.
 
     Parameters
     ----------
