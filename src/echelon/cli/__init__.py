@@ -12,6 +12,7 @@ import typer
 from echelon._version import __version__
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
+from echelon.cli.lifetime_cmds import forecast_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.command("show")(show_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
+app.command("forecast")(forecast_cmd)
 
 
 def main() -> None:
