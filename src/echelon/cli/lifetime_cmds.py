@@ -11,12 +11,18 @@ import typer
 from rich.table import Table
 
 from echelon.cli._common import DbOption, console, open_db, stage_progress
-from echelon.cli._errors import guarded
+from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.lifetime import forecast_histories, forecast_unit, read_history
 from echelon.registry import BatteryRecord, Registry, battery_record
 from echelon.reports.lifetime import fade_trajectory_chart, save_chart
 
 APPLICATION_HELP = "ess, ups, telecom, fcr, ebike, auto12v, lsv or ev_reman."
+
+
+def _usage(message: str) -> typer.Exit:
+    """A usage error: message on stderr, exit code 2."""
+    stderr.print(f"[bold red]usage error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
 
 
 def _latest_soh(rec: BatteryRecord) -> tuple[float | None, float | None]:
@@ -151,17 +157,17 @@ def forecast_cmd(
 ) -> None:
     """Forecast the years (or cycles) until a unit reaches its application's threshold."""
     if (battery_id is None) == (history is None):
-        raise typer.BadParameter("give a battery ID or --history TABLE (not both)")
+        raise _usage("give a battery ID or --history TABLE (not both)")
     if history is not None:
         _forecast_table(history, until_soh, references, out or Path("forecast.csv"))
         return
     assert battery_id is not None
     if application is None:
-        raise typer.BadParameter(f"--application is required with an ID ({APPLICATION_HELP})")
+        raise _usage(f"--application is required with an ID ({APPLICATION_HELP})")
     try:
         as_of = dt.date.fromisoformat(date) if date else dt.date.today()
     except ValueError as exc:
-        raise typer.BadParameter(f"--date {date!r}: {exc}") from exc
+        raise _usage(f"--date {date!r}: {exc}") from exc
     if out is None:
         out = Path("forecast") / battery_id.replace("/", "_")
     _forecast_registered(battery_id, application, years, out, db, as_of)

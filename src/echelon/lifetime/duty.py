@@ -7,10 +7,8 @@ table ``lifetime_duties``; users bring their own as a time series (:meth:`Duty.f
 as summary statistics (:meth:`Duty.from_summary`).
 
 Stressors follow BLAST-Lite's per-segment definitions [S65] with one segment per day: equivalent
-full
-cycles EFC = Σ|ΔSOC|/2, depth of discharge = max − min SOC, C-rate = time average of
-|dSOC/dt| ignoring
-storage (< 0.01 /h), and rates averaged over the hourly temperature and SOC.
+full cycles EFC = Σ|ΔSOC|/2, depth of discharge = max − min SOC, C-rate = time average of |dSOC/dt|
+ignoring storage (< 0.01 /h), and rates averaged over the hourly temperature and SOC.
 """
 
 from __future__ import annotations

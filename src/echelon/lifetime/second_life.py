@@ -6,11 +6,9 @@ throughput. The forecaster (Monte Carlo, vectorised over units × samples):
 1. draws the SOH from its interval, the age (known, or the origin's prior) and the first-life
    throughput (the origin's prior, ``lifetime_forecasting`` table);
 2. finds the unit's *ageing speed* ``a`` — the factor on time and throughput that makes the
-   chemistry's
-   semi-empirical model reproduce the measured fade under the first-life conditions — so the
-   first-life
-   calendar and cycle losses become the initial states (models fitted on second-life cells, basis
-   ``second_life_start``, draw ``a`` from a log-normal prior instead);
+   chemistry's semi-empirical model reproduce the measured fade under the first-life conditions — so
+   the first-life calendar and cycle losses become the initial states (models fitted on second-life
+   cells, basis ``second_life_start``, draw ``a`` from a log-normal prior instead);
 3. perturbs ``a`` for the change of duty (``transfer_log_sd``) and continues the states under the
    new duty (:mod:`echelon.lifetime.simulate`) until the SOH reaches the application's threshold.
 

@@ -2,11 +2,9 @@
 
 :func:`day_rates` turns a duty's day stressors into the model's rates once (time-averaged over the
 hourly temperature and SOC, as BLAST-Lite does per segment [S65]); :func:`simulate` then advances
-the
-calendar and cycle loss states of any number of units at once, one step per day (or per block of
-days,
-:func:`aggregate`), cycling through the duty's period. Units differ by their acceleration factor and
-initial losses, or by their own duty (rates with a leading unit axis).
+the calendar and cycle loss states of any number of units at once, one step per day (or per block of
+days, :func:`aggregate`), cycling through the duty's period. Units differ by their acceleration
+factor and initial losses, or by their own duty (rates with a leading unit axis).
 
 With ``conserve_throughput`` (BLAST-Lite's default) a faded unit delivers the same ampere-hours, so
 its depth of discharge grows as 1/capacity; unlike BLAST-Lite the SOC level itself is not shifted.
@@ -20,12 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from echelon.lifetime.duty import DayStressors
+from echelon.lifetime.duty import DayStressors, hourly_stressors
 from echelon.lifetime.models import (
     calendar_rate,
     cycle_temperature_factor,
     ocv_v,
-    power_state_step,
 )
 from echelon.lifetime.params import AgeingModel, AnodePotential
 
@@ -162,6 +159,20 @@ def _column(x: Array, i: int) -> Array:
     return np.asarray(x[..., i], dtype=np.float64)
 
 
+def _coupling(dod: Array, capacity: Array, conserve_throughput: bool) -> tuple[Array, Array]:
+    """Depth of discharge in effect and the share of the duty's throughput delivered.
+
+    With ``conserve_throughput`` the swing grows as 1/capacity until it spans the whole window;
+    beyond that the unit cannot deliver the duty's ampere-hours any more.
+    """
+    if conserve_throughput:
+        return (
+            np.minimum(dod / capacity, 1.0),
+            np.minimum(1.0, capacity / np.maximum(dod, 1e-12)),
+        )
+    return np.broadcast_to(dod, capacity.shape), capacity
+
+
 @dataclass
 class _State:
     cal: Array
@@ -181,14 +192,13 @@ def _advance(
     loss_cyc0: Array | float,
     conserve_throughput: bool,
 ) -> Iterator[_State]:
-    """Yield the state after each step (the same object, updated in place)."""
+    """Yield the state after each step (the same object, updated in place); constant memory."""
     accel = np.broadcast_to(np.asarray(acceleration, dtype=np.float64), shape)
-    state = _State(
-        cal=np.broadcast_to(np.asarray(loss_cal0, dtype=np.float64), shape).copy(),
-        cyc=np.broadcast_to(np.asarray(loss_cyc0, dtype=np.float64), shape).copy(),
-        efc=np.zeros(shape),
-    )
     p_cal, p_cyc = model.calendar.exponent, model.cycle.exponent
+    z_cal = np.broadcast_to(np.asarray(loss_cal0, dtype=np.float64), shape) ** (1.0 / p_cal)
+    z_cyc = np.broadcast_to(np.asarray(loss_cyc0, dtype=np.float64), shape) ** (1.0 / p_cyc)
+    state = _State(cal=z_cal**p_cal, cyc=z_cyc**p_cyc, efc=np.zeros(shape))
+    k_cal_root = np.maximum(rates.k_cal, 0.0) ** (1.0 / p_cal)
     period = rates.steps
     n_steps = int(np.ceil(years * DAYS_PER_YEAR / float(rates.step_days.mean())))
     elapsed = 0.0
@@ -196,22 +206,20 @@ def _advance(
         i = step % period
         dt = float(rates.step_days[i])
         capacity = np.maximum(1.0 - state.cal - state.cyc, 1e-3)
-        dod = _column(rates.dod, i)
-        if conserve_throughput:
-            # the swing grows as 1/capacity until it spans the whole window; beyond that the
-            # unit cannot deliver the duty's ampere-hours any more
-            dod_eff = np.minimum(dod / capacity, 1.0)
-            delivered = np.minimum(1.0, capacity / np.maximum(dod, 1e-12))
-        else:
-            dod_eff, delivered = dod, capacity
+        dod_eff, delivered = _coupling(_column(rates.dod, i), capacity, conserve_throughput)
         k_cyc = _column(rates.k_cyc_base, i) + _column(rates.k_cyc_dod, i) * dod_eff
-        throughput = _column(rates.throughput, i) * delivered
-        state.cal = power_state_step(state.cal, _column(rates.k_cal, i), p_cal, accel * dt)
-        state.cyc = power_state_step(state.cyc, k_cyc, p_cyc, accel * throughput)
+        z_cal = z_cal + _column(k_cal_root, i) * accel * dt
+        z_cyc = z_cyc + np.maximum(k_cyc, 0.0) ** (1.0 / p_cyc) * accel * (
+            _column(rates.throughput, i) * delivered
+        )
+        state.cal, state.cyc = z_cal**p_cal, z_cyc**p_cyc
         state.efc = state.efc + _column(rates.efc, i) * delivered
         elapsed += dt
         state.years = elapsed / DAYS_PER_YEAR
         yield state
+
+
+_FIELDS = ("step_days", "k_cal", "k_cyc_base", "k_cyc_dod", "dod", "throughput", "efc")
 
 
 def _unit_shape(rates: DayRates, n_units: int | None, *values: Array | float) -> tuple[int, ...]:
@@ -221,6 +229,12 @@ def _unit_shape(rates: DayRates, n_units: int | None, *values: Array | float) ->
     if rates.k_cal.ndim > 1:
         shapes.append(rates.k_cal.shape[:-1])
     return tuple(np.broadcast_shapes(*shapes)) or (1,)
+
+
+def _tiled(x: Array, n_steps: int) -> Array:
+    """Repeat the period along the last axis to ``n_steps`` entries."""
+    reps = -(-n_steps // x.shape[-1])
+    return np.asarray(np.tile(x, (1,) * (x.ndim - 1) + (reps,))[..., :n_steps], dtype=np.float64)
 
 
 def simulate(
@@ -234,8 +248,15 @@ def simulate(
     loss_cyc0: Array | float = 0.0,
     conserve_throughput: bool = True,
     record_every: int = 1,
+    iterations: int = 4,
 ) -> Trajectory:
-    """Advance the loss states of many units through repeated periods of a duty.
+    """Loss trajectories of many units through repeated periods of a duty (vectorised in time).
+
+    The calendar state is a cumulative sum (see :mod:`echelon.lifetime.models`). The cycle state
+    depends on the capacity through the depth of discharge when throughput is conserved; that
+    coupling is resolved by fixed-point iteration over whole trajectories (``iterations`` passes,
+    each one vectorised over units and days), which converges to the step-by-step result
+    (:func:`years_to_loss` streams the same model one step at a time).
 
     Parameters
     ----------
@@ -257,41 +278,44 @@ def simulate(
         capped at the full window).
     record_every : int
         Keep every n-th step in the returned trajectory (the last step is always kept).
+    iterations : int
+        Fixed-point passes for the capacity–DOD coupling (1 = no coupling).
 
     Returns
     -------
     Trajectory
     """
     shape = _unit_shape(rates, n_units, acceleration, loss_cal0, loss_cyc0)
-    first = _State(
-        cal=np.broadcast_to(np.asarray(loss_cal0, dtype=np.float64), shape).copy(),
-        cyc=np.broadcast_to(np.asarray(loss_cyc0, dtype=np.float64), shape).copy(),
-        efc=np.zeros(shape),
-    )
-    times, cals, cycs, efcs = [0.0], [first.cal], [first.cyc], [first.efc]
     n_steps = int(np.ceil(years * DAYS_PER_YEAR / float(rates.step_days.mean())))
-    for step, state in enumerate(
-        _advance(
-            rates,
-            model,
-            years=years,
-            shape=shape,
-            acceleration=acceleration,
-            loss_cal0=loss_cal0,
-            loss_cyc0=loss_cyc0,
-            conserve_throughput=conserve_throughput,
+    col = (*shape, 1)
+    accel = np.broadcast_to(np.asarray(acceleration, dtype=np.float64), shape).reshape(col)
+    p_cal, p_cyc = model.calendar.exponent, model.cycle.exponent
+    z_cal0 = np.broadcast_to(np.asarray(loss_cal0, dtype=np.float64), shape).reshape(col)
+    z_cyc0 = np.broadcast_to(np.asarray(loss_cyc0, dtype=np.float64), shape).reshape(col)
+    z_cal0, z_cyc0 = z_cal0 ** (1.0 / p_cal), z_cyc0 ** (1.0 / p_cyc)
+    tiled = DayRates(*(_tiled(np.asarray(getattr(rates, f)), n_steps) for f in _FIELDS))
+    dt = tiled.step_days
+    z_cal = z_cal0 + np.cumsum(np.maximum(tiled.k_cal, 0.0) ** (1.0 / p_cal) * accel * dt, axis=-1)
+    cal = np.concatenate([np.broadcast_to(z_cal0, col), z_cal], axis=-1) ** p_cal
+    cyc = np.broadcast_to(z_cyc0**p_cyc, (*shape, n_steps + 1))
+    for _ in range(max(iterations, 1)):
+        capacity = np.maximum(1.0 - cal[..., :-1] - cyc[..., :-1], 1e-3)
+        dod_eff, delivered = _coupling(tiled.dod, capacity, conserve_throughput)
+        k_cyc = np.maximum(tiled.k_cyc_base + tiled.k_cyc_dod * dod_eff, 0.0)
+        z_cyc = z_cyc0 + np.cumsum(
+            k_cyc ** (1.0 / p_cyc) * accel * tiled.throughput * delivered, axis=-1
         )
-    ):
-        if (step + 1) % record_every == 0 or step == n_steps - 1:
-            times.append(state.years)
-            cals.append(state.cal.copy())
-            cycs.append(state.cyc.copy())
-            efcs.append(state.efc.copy())
+        cyc = np.concatenate([np.broadcast_to(z_cyc0, col), z_cyc], axis=-1) ** p_cyc
+    efc = np.concatenate([np.zeros(col), np.cumsum(tiled.efc * delivered, axis=-1)], axis=-1)
+    times = np.concatenate([[0.0], np.cumsum(dt)]) / DAYS_PER_YEAR
+    keep = np.arange(0, n_steps + 1, max(record_every, 1))
+    if keep[-1] != n_steps:
+        keep = np.append(keep, n_steps)
     return Trajectory(
-        time_years=np.asarray(times),
-        loss_cal=np.stack(cals, axis=-1),
-        loss_cyc=np.stack(cycs, axis=-1),
-        efc=np.stack(efcs, axis=-1),
+        time_years=times[keep],
+        loss_cal=np.ascontiguousarray(cal[..., keep]),
+        loss_cyc=np.ascontiguousarray(cyc[..., keep]),
+        efc=np.ascontiguousarray(np.broadcast_to(efc, cal.shape)[..., keep]),
     )
 
 
@@ -338,6 +362,57 @@ def years_to_loss(
                 break
         previous, last_years = loss, state.years
     return crossed
+
+
+def simulate_hourly(
+    soc: Array,
+    temperature_celsius: Array,
+    model: AgeingModel,
+    anode: AnodePotential,
+    *,
+    record_every: int = 365,
+    chunk_units: int = 32,
+    conserve_throughput: bool = True,
+) -> Trajectory:
+    """Simulate units that each have their own hourly profile, over the profile's length.
+
+    Parameters
+    ----------
+    soc, temperature_celsius : array (units, hours)
+        Hourly state of charge (0–1) and cell temperature [°C]; whole days.
+    model, anode
+        Ageing model and the anode-potential curve.
+    record_every : int
+        Days between recorded points (default: yearly).
+    chunk_units : int
+        Units processed together (bounds memory: ~10 arrays of chunk × hours floats).
+
+    Returns
+    -------
+    Trajectory
+        Rows = units.
+    """
+    s = np.atleast_2d(np.asarray(soc, dtype=np.float64))
+    t = np.broadcast_to(np.asarray(temperature_celsius, dtype=np.float64), s.shape)
+    years = s.shape[1] / 24 / DAYS_PER_YEAR
+    parts = []
+    for start in range(0, s.shape[0], chunk_units):
+        stress = hourly_stressors(s[start : start + chunk_units], t[start : start + chunk_units])
+        parts.append(
+            simulate(
+                day_rates(model, stress, anode),
+                model,
+                years=years,
+                record_every=record_every,
+                conserve_throughput=conserve_throughput,
+            )
+        )
+    return Trajectory(
+        time_years=parts[0].time_years,
+        loss_cal=np.concatenate([p.loss_cal for p in parts]),
+        loss_cyc=np.concatenate([p.loss_cyc for p in parts]),
+        efc=np.concatenate([p.efc for p in parts]),
+    )
 
 
 def first_crossing(time: Array, value: Array, threshold: Array | float) -> Array:

@@ -3,12 +3,11 @@
 **Reference-ensemble forecaster** (Bayesian similarity). Given the unit's history up to now and a
 set of reference trajectories that reach the threshold (units of the same family that already aged
 further: the fleet in the same table, or a lab's reference data), every reference ``r`` and
-time-scale
-``s`` on a log grid is a hypothesis "this unit ages like ``r`` running ``s`` × faster, offset by
-``o``":
+time-scale ``s`` on a log grid is a hypothesis "this unit ages like ``r`` running ``s`` × faster,
+offset by ``o``":
 
-* ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights
-  ``exp((n − n_now)/(τ n_now))``: the present level matters most);
+* ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights ``exp((n −
+  n_now)/(τ n_now))``: the present level matters most);
 * the log-likelihood is ``−N_eff · mean_w(residual²) / (2 σ²)`` with ``σ²`` = the unit's measurement
   noise (robust, from its own residuals) + the median misfit between aligned references, and
   ``N_eff`` the history length reduced for the residuals' lag-1 autocorrelation;
@@ -17,26 +16,23 @@ time-scale
   divided by ``s``.
 
 The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range widened
-in
-ln(remaining life) by a split-conformal factor computed on the references themselves (each reference
-forecast from the others at random cut-offs, grouped by cell), so its coverage is calibrated without
-touching the unit being forecast.
+in ln(remaining life) by a split-conformal factor computed on the references themselves (each
+reference forecast from the others at random cut-offs, grouped by cell), so its coverage is
+calibrated without touching the unit being forecast.
 
 **Fallback**: with fewer than ``min_references`` usable references, a power law ``y0 − a n^z`` is
-fitted
-with a prior on ``z`` centred on the chemistry's cycle-ageing exponent, and the interval is wide;
-the reason is reported.
+fitted with a prior on ``z`` centred on the chemistry's cycle-ageing exponent, and the interval is
+wide; the reason is reported.
 
-**Knee risk**: the ratio of the recent fade rate (last 20 % of the history) to the preceding 40 %;
-≥ 1.5 is *elevated*, ≥ 2.5 *high* (catalogue ``knee``) [S42][S43].
+**Knee risk**: the ratio of the recent fade rate (last 20 % of the history) to the preceding 40 %; ≥
+1.5 is *elevated*, ≥ 2.5 *high* (catalogue ``knee``) [S42][S43].
 
 References
 ----------
 T. Wang et al., "A similarity-based prognostics approach for remaining useful life estimation of
 engineered systems", PHM 2008. — P. M. Attia et al., "Knees in lithium-ion battery aging
-trajectories",
-J. Electrochem. Soc. 169 (2022) 060517. — V. Vovk et al., Algorithmic Learning in a Random World
-(2005) (split-conformal intervals).
+trajectories", J. Electrochem. Soc. 169 (2022) 060517. — V. Vovk et al., Algorithmic Learning in a
+Random World (2005) (split-conformal intervals).
 """
 
 from __future__ import annotations
@@ -266,8 +262,9 @@ def _posterior(
 
 def weighted_quantiles(values: Array, weights: Array, qs: Sequence[float]) -> Array:
     """Quantiles of a weighted sample (mid-point interpolation of the weighted CDF)."""
-    order = np.argsort(values)
-    v, w = values[order], weights[order]
+    keep = weights > 0
+    order = np.argsort(values[keep])
+    v, w = values[keep][order], weights[keep][order] / weights[keep].sum()
     cdf = np.cumsum(w) - w / 2
     return np.asarray(np.interp(qs, cdf, v), dtype=np.float64)
 
