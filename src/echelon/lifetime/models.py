@@ -5,8 +5,8 @@ driving variable ``x`` (time in days; throughput in equivalent full cycles or re
 ampere-hours) with a rate ``k`` set by the stressors (temperature, state of charge / anode
 potential / open-circuit voltage, depth of discharge, C-rate). When the stressors change, the loss
 is carried over in *state form*: the equivalent ``x`` that gives the present loss at the new rate is
-advanced by the step. For rates constant over each step this has a closed form — ``q^(1/p)`` accumulates
-``k^(1/p) · a · Δx``:
+advanced by the step. For rates constant over each step this has a closed form — ``q^(1/p)``
+accumulates ``k^(1/p) · a · Δx``:
 
 ``q(x_n)^(1/p) = q(x_0)^(1/p) + Σ_i k_i^(1/p) · a · Δx_i``,
 
