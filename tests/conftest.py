@@ -16,7 +16,12 @@ if TYPE_CHECKING:
     from echelon.registry import Registry
     from echelon.synth import SynthBatch
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+REAL_DATA = Path(
+    os.environ.get(
+        "ECHELON_REAL_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+    )
+)
+"""The shared datasets folder (``ECHELON_REAL_DATA`` overrides it, e.g. from a git worktree)."""
 PG_ENV = "ECHELON_TEST_DATABASE_URL"
 ARRIVAL = dt.date(2026, 11, 22)
 """Fixed arrival date so synthetic batches are identical on every run."""

@@ -32,6 +32,7 @@ import polars as pl
 from scipy.ndimage import median_filter
 
 from echelon.errors import EstimationError
+from echelon.lifetime.params import model_for
 from echelon.lifetime.trajectory import (
     CycleForecast,
     History,
@@ -157,6 +158,7 @@ class Case:
     true_cycle: float | None
     status: str
     method: str
+    cutoff: str
     forecast: CycleForecast | None
 
 
@@ -186,6 +188,7 @@ def backtest(
     family_exponent: float = 1.0,
     level_above_threshold_percent: float = 8.0,
     cells: list[str] | None = None,
+    ref_cache: dict[tuple[str, float], ReferenceSet] | None = None,
 ) -> list[Case]:
     """Leave-one-cell-out back-test of one dataset.
 
@@ -207,6 +210,9 @@ def backtest(
         Exponent prior of the fallback.
     cells : list of str, optional
         Test only these cells (references are still all other cells).
+    ref_cache : dict, optional
+        Reference sets by (test cell, threshold), reused across calls (they depend on the other
+        cells only).
 
     Returns
     -------
@@ -215,19 +221,27 @@ def backtest(
     all_cells = histories(frame)
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
+    cache = {} if ref_cache is None else ref_cache
     for cell_id, cell in all_cells.items():
-        cuts_by_threshold = {
-            thr: _cutoffs(cell, cutoff, rng, draws, (thr + level_above_threshold_percent) / 100)
-            for thr in thresholds_percent
-        }
+        random_cuts = _cutoffs(cell, "random_fraction", rng, draws, 0.0)
         if cells is not None and cell_id not in cells:
             continue
         others = [h for k, h in all_cells.items() if k != cell_id]
         for thr in thresholds_percent:
             threshold = thr / 100.0
             truth = cell.reaches(threshold)
-            refs = reference_set(others, threshold) if method == "ensemble" else None
-            for cut in cuts_by_threshold[thr]:
+            refs = None
+            if method == "ensemble":
+                if (cell_id, thr) not in cache:
+                    cache[cell_id, thr] = reference_set(others, threshold)
+                refs = cache[cell_id, thr]
+            level = (thr + level_above_threshold_percent) / 100.0
+            cuts = (
+                random_cuts
+                if cutoff == "random_fraction"
+                else _cutoffs(cell, cutoff, rng, draws, level)
+            )
+            for cut in cuts:
                 part = cell.truncate(cut)
                 if truth is None:
                     status = "censored"
@@ -238,7 +252,9 @@ def backtest(
                 forecast = None
                 if status != "passed":
                     forecast = _forecast_or_none(part, refs, threshold, family_exponent)
-                cases.append(Case(dataset, cell_id, thr, cut, truth, status, method, forecast))
+                cases.append(
+                    Case(dataset, cell_id, thr, cut, truth, status, method, cutoff, forecast)
+                )
     return cases
 
 
@@ -250,6 +266,7 @@ CASE_SCHEMA = {
     "true_cycle": pl.Float64(),
     "status": pl.String(),
     "method": pl.String(),
+    "cutoff": pl.String(),
     "pred_cycle": pl.Float64(),
     "pred_lower": pl.Float64(),
     "pred_upper": pl.Float64(),
@@ -271,6 +288,7 @@ def cases_frame(cases: list[Case]) -> pl.DataFrame:
                 "true_cycle": c.true_cycle,
                 "status": c.status,
                 "method": c.method,
+                "cutoff": c.cutoff,
                 "pred_cycle": None if f is None else f.cycles,
                 "pred_lower": None if f is None else f.cycles_lower,
                 "pred_upper": None if f is None else f.cycles_upper,
@@ -312,7 +330,8 @@ def summarise(frame: pl.DataFrame) -> pl.DataFrame:
     mean absolute error [cycles], 90 % interval coverage and median relative interval width
     (width ÷ predicted remaining life), plus the baselines' remaining-life MAPE when present."""
     scored = frame.filter(pl.col("status") == "scored", pl.col("pred_cycle").is_not_null())
-    counts = frame.group_by("dataset", "threshold_percent").agg(
+    keys = ["dataset", "method", "cutoff", "threshold_percent"]
+    counts = frame.group_by(keys).agg(
         (pl.col("status") == "scored").sum().alias("scored"),
         (pl.col("status") == "censored").sum().alias("censored"),
         (pl.col("status") == "passed").sum().alias("passed"),
@@ -344,7 +363,96 @@ def summarise(frame: pl.DataFrame) -> pl.DataFrame:
             metrics.append(
                 _ape(base).mean().alias(f"{base.removesuffix('_cycle')}_mape_remaining_percent")
             )
-    result = scored.group_by("dataset", "threshold_percent").agg(metrics)
-    return counts.join(result, on=["dataset", "threshold_percent"], how="left").sort(
-        "dataset", "threshold_percent", descending=[False, True]
+    result = scored.group_by(keys).agg(metrics)
+    return counts.join(result, on=keys, how="left").sort(
+        keys, descending=[False, False, True, True]
     )
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    """Cases and summary of :func:`run_validation`."""
+
+    cases: pl.DataFrame
+    summary: pl.DataFrame
+    notes: list[str]
+
+
+CONFIGURATIONS: tuple[tuple[Literal["ensemble", "fallback"], CutoffKind], ...] = (
+    ("ensemble", "random_fraction"),
+    ("fallback", "random_fraction"),
+    ("ensemble", "capacity_level"),
+)
+"""(method, cut-off) pairs of the published validation."""
+
+
+def run_validation(
+    root: Path,
+    *,
+    datasets: tuple[str, ...] = tuple(LOADERS),
+    draws: int = 10,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationRun:
+    """Back-test every configuration on every dataset found under ``root``.
+
+    Datasets whose folder is missing are skipped (named in ``notes``).
+    """
+    parts, notes = [], []
+    for name in datasets:
+        folder, loader = LOADERS[name]
+        if not (root / folder).is_dir():
+            notes.append(f"{name}: {root / folder} not found, skipped")
+            continue
+        frame = loader(root / folder)
+        if name == "calce":
+            raw = pl.read_csv(root / folder / "CS2_35-38_cycle_summary.csv")
+            dup = duplicated_workbooks(raw)
+            notes.append("calce: dropped re-submitted workbooks " + ", ".join(f for _, f in dup))
+        chem = frame["chemistry"].drop_nulls()
+        exponent = model_for(str(chem[0]))[0].cycle.exponent if chem.len() else 1.0
+        cells = histories(frame)
+        cache: dict[tuple[str, float], ReferenceSet] = {}
+        for method, cutoff in CONFIGURATIONS:
+            if progress is not None:
+                progress(f"{name}: {method}, {cutoff}")
+            cases = backtest(name, frame, cutoff=cutoff, draws=draws, seed=seed, method=method,
+                             family_exponent=exponent, ref_cache=cache)  # fmt: skip
+            parts.append(with_baselines(cases_frame(cases), cells))
+    cases_all = pl.concat(parts) if parts else cases_frame([])
+    return ValidationRun(cases_all, summarise(cases_all), notes)
+
+
+def markdown_table(summary: pl.DataFrame) -> str:
+    """The summary as a Markdown table (for docs/validation.md)."""
+    cols = {
+        "dataset": "dataset",
+        "method": "method",
+        "cutoff": "cut-off",
+        "threshold_percent": "threshold",
+        "cells": "cells",
+        "scored": "scored",
+        "censored": "censored",
+        "passed": "passed",
+        "mape_remaining_percent": "remaining-life MAPE %",
+        "median_ape_remaining_percent": "median APE %",
+        "mape_total_percent": "total-life MAPE %",
+        "mae_cycles": "MAE cycles",
+        "coverage_90_percent": "90 % coverage %",
+        "median_relative_width": "median rel. width",
+        "population_mape_remaining_percent": "population baseline MAPE %",
+        "linear_mape_remaining_percent": "linear baseline MAPE %",
+    }
+    lines = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
+    for row in summary.iter_rows(named=True):
+        cells = []
+        for key in cols:
+            value = row.get(key)
+            if value is None:
+                cells.append("–")
+            elif isinstance(value, float):
+                cells.append(f"{value:.0f}" if key == "threshold_percent" else f"{value:.1f}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
