@@ -326,7 +326,8 @@ def _ape(pred: str) -> pl.Expr:
 
 
 def summarise(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per dataset and threshold: counts, remaining-life MAPE and median APE, total-life MAPE,
+    """Per dataset and threshold: counts, remaining-life MAPE and median APE (and MAPE over the
+    cases with at least 10 % of the life left), total-life MAPE,
     mean absolute error [cycles], 90 % interval coverage and median relative interval width
     (width ÷ predicted remaining life), plus the baselines' remaining-life MAPE when present."""
     scored = frame.filter(pl.col("status") == "scored", pl.col("pred_cycle").is_not_null())
@@ -340,6 +341,10 @@ def summarise(frame: pl.DataFrame) -> pl.DataFrame:
     metrics = [
         _ape("pred_cycle").mean().alias("mape_remaining_percent"),
         _ape("pred_cycle").median().alias("median_ape_remaining_percent"),
+        _ape("pred_cycle")
+        .filter(pl.col("true_cycle") - pl.col("cutoff_cycle") >= 0.1 * pl.col("true_cycle"))
+        .mean()
+        .alias("mape_remaining_10pct_percent"),
         ((pl.col("pred_cycle") - pl.col("true_cycle")).abs() / pl.col("true_cycle") * 100.0)
         .mean()
         .alias("mape_total_percent"),
@@ -436,6 +441,7 @@ def markdown_table(summary: pl.DataFrame) -> str:
         "passed": "passed",
         "mape_remaining_percent": "remaining-life MAPE %",
         "median_ape_remaining_percent": "median APE %",
+        "mape_remaining_10pct_percent": "MAPE % (≥ 10 % of life left)",
         "mape_total_percent": "total-life MAPE %",
         "mae_cycles": "MAE cycles",
         "coverage_90_percent": "90 % coverage %",
