@@ -27,7 +27,7 @@ import pytest
 
 from echelon.lifetime import duty, model_table
 from echelon.lifetime.duty import CANONICAL_APPLICATIONS
-from echelon.lifetime.simulate import simulate, simulate_hourly
+from echelon.lifetime.simulator import simulate, simulate_hourly
 
 pytestmark = pytest.mark.bench
 YEARS = 10
@@ -77,7 +77,7 @@ def test_ten_year_hourly_simulation_speed(record: Any) -> None:
     fleet_ms = elapsed / units * 1000
     # 10,000 units sharing one duty but each with its own ageing speed and first-life losses
     from echelon.lifetime.duty import hourly_stressors
-    from echelon.lifetime.simulate import day_rates
+    from echelon.lifetime.simulator import day_rates
 
     rates = day_rates(model, hourly_stressors(soc[0], temp[0]), table.anode_potential)
     n_shared = 10_000

@@ -146,3 +146,16 @@ def test_broken_override_is_refused_with_the_record_named(tmp_path: Path) -> Non
     )
     with pytest.raises(CatalogError, match="lifetime_models table"):
         model_table(folder)
+
+
+def test_simulating_in_blocks_of_units_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from echelon.lifetime import simulator as sim
+
+    model = model_table().models["NMC"]
+    rates = day_rates(model, duty("lsv").stressors(), model_table().anode_potential)
+    accel = np.linspace(0.5, 2.0, 7)
+    whole = simulate(rates, model, years=3, acceleration=accel, loss_cyc0=0.05)
+    monkeypatch.setattr(sim, "CHUNK_ELEMENTS", 2 * 365 * 3)  # two units per block
+    blocks = sim.simulate(rates, model, years=3, acceleration=accel, loss_cyc0=0.05)
+    assert np.array_equal(whole.capacity, blocks.capacity)
+    assert np.array_equal(whole.efc, blocks.efc)

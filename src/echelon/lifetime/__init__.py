@@ -1,6 +1,6 @@
 """Second-life lifetime forecasting: semi-empirical ageing models, duty cycles, fits with intervals.
 
-* :mod:`~echelon.lifetime.models`, :mod:`~echelon.lifetime.simulate` — calendar + cycle fade models
+* :mod:`~echelon.lifetime.models`, :mod:`~echelon.lifetime.simulator` — calendar + cycle fade models
   per chemistry family (catalogue ``lifetime_models``) and a vectorised simulator.
 * :mod:`~echelon.lifetime.duty` — the duty-cycle library (``ess``, ``ups``, ``telecom``, ``fcr``,
   ``ebike``, ``auto12v``, ``lsv``, ``ev_reman``) and user profiles.
@@ -24,7 +24,7 @@ from echelon.lifetime.duty import (
 from echelon.lifetime.history import FORECAST_SCHEMA, forecast_histories, read_history
 from echelon.lifetime.params import AgeingModel, model_for, model_table
 from echelon.lifetime.second_life import expected_life_years, pack_life_years
-from echelon.lifetime.simulate import day_rates, simulate, years_to_loss
+from echelon.lifetime.simulator import day_rates, simulate, years_to_loss
 from echelon.lifetime.trajectory import (
     CycleForecast,
     History,

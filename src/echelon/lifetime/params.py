@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -34,21 +34,22 @@ _CYCLE_KEYS: dict[str, tuple[str, ...]] = {
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class CalendarLaw(BaseModel):
-    """Calendar-fade rate law: ``q_cal = k(T, SOC) · t^exponent`` with ``t`` in days."""
+class _RateLaw(BaseModel):
+    """A rate law: its form, exponent, provenance and the form's coefficients (extra fields)."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
+    required_keys: ClassVar[dict[str, tuple[str, ...]]] = {}
 
-    form: CalendarForm
+    form: str
     exponent: float = Field(gt=0, le=2)
     source: str
     as_of: str
 
     @model_validator(mode="after")
-    def _keys(self) -> CalendarLaw:
-        missing = [k for k in _CALENDAR_KEYS[self.form] if k not in self.coefficients]
+    def _keys(self) -> _RateLaw:
+        missing = [k for k in self.required_keys[self.form] if k not in self.coefficients]
         if missing:
-            raise ValueError(f"calendar form {self.form!r} needs {', '.join(missing)}")
+            raise ValueError(f"form {self.form!r} needs {', '.join(missing)}")
         return self
 
     @property
@@ -58,34 +59,24 @@ class CalendarLaw(BaseModel):
         return {k: float(v) for k, v in extra.items() if isinstance(v, int | float)}
 
 
-class CycleLaw(BaseModel):
+class CalendarLaw(_RateLaw):
+    """Calendar-fade rate law: ``q_cal = k(T, SOC) · t^exponent`` with ``t`` in days."""
+
+    required_keys: ClassVar[dict[str, tuple[str, ...]]] = _CALENDAR_KEYS
+    form: CalendarForm
+
+
+class CycleLaw(_RateLaw):
     """Cycle-fade rate law: ``q_cyc = k(T, DOD, C-rate, V_rms) · x^exponent``.
 
     ``x`` is the throughput in equivalent full cycles (``throughput = "efc"``) or in ampere-hours of
     the reference cell (``"ah"``, ``x = ah_per_efc · EFC``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
-
+    required_keys: ClassVar[dict[str, tuple[str, ...]]] = _CYCLE_KEYS
     form: CycleForm
     throughput: Literal["efc", "ah"] = "efc"
     ah_per_efc: float = Field(default=1.0, gt=0)
-    exponent: float = Field(gt=0, le=2)
-    source: str
-    as_of: str
-
-    @model_validator(mode="after")
-    def _keys(self) -> CycleLaw:
-        missing = [k for k in _CYCLE_KEYS[self.form] if k not in self.coefficients]
-        if missing:
-            raise ValueError(f"cycle form {self.form!r} needs {', '.join(missing)}")
-        return self
-
-    @property
-    def coefficients(self) -> dict[str, float]:
-        """The form's numeric coefficients by name."""
-        extra = self.model_extra or {}
-        return {k: float(v) for k, v in extra.items() if isinstance(v, int | float)}
 
     @property
     def throughput_per_efc(self) -> float:

@@ -10,7 +10,7 @@ throughput. The forecaster (Monte Carlo, vectorised over units × samples):
    the first-life calendar and cycle losses become the initial states (models fitted on second-life
    cells, basis ``second_life_start``, draw ``a`` from a log-normal prior instead);
 3. perturbs ``a`` for the change of duty (``transfer_log_sd``) and continues the states under the
-   new duty (:mod:`echelon.lifetime.simulate`) until the SOH reaches the application's threshold.
+   new duty (:mod:`echelon.lifetime.simulator`) until the SOH reaches the application's threshold.
 
 The spread of the resulting years is the forecast interval. A series pack reaches its threshold with
 its weakest block: :func:`pack_life_years` combines block samples by their minimum.
@@ -31,7 +31,7 @@ from echelon.catalog import chemistry, load_table
 from echelon.errors import EstimationError
 from echelon.lifetime.duty import Duty, duty, resolve_application
 from echelon.lifetime.params import AgeingModel, first_life_prior, model_for, model_table, settings
-from echelon.lifetime.simulate import (
+from echelon.lifetime.simulator import (
     DAYS_PER_YEAR,
     aggregate,
     day_rates,

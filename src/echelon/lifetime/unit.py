@@ -28,7 +28,7 @@ from echelon.lifetime.second_life import (
     quantiles,
     soh_sd,
 )
-from echelon.lifetime.simulate import DAYS_PER_YEAR
+from echelon.lifetime.simulator import DAYS_PER_YEAR
 
 
 @dataclass(frozen=True)

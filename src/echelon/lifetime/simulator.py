@@ -237,6 +237,21 @@ def _tiled(x: Array, n_steps: int) -> Array:
     return np.asarray(np.tile(x, (1,) * (x.ndim - 1) + (reps,))[..., :n_steps], dtype=np.float64)
 
 
+CHUNK_ELEMENTS = 400_000
+"""Units × steps simulated at once by :func:`simulate` (larger fleets go in blocks)."""
+
+
+def _rows(rates: DayRates, rows: slice) -> DayRates:
+    """The rates of some units (rates shared by all units are kept as they are)."""
+    if rates.k_cal.ndim == 1:
+        return rates
+    return DayRates(rates.step_days, *(np.asarray(getattr(rates, f))[rows] for f in _FIELDS[1:]))
+
+
+def _take_rows(value: Array | float, shape: tuple[int, ...], rows: slice) -> Array:
+    return np.asarray(np.broadcast_to(np.asarray(value, dtype=np.float64), shape)[rows])
+
+
 def simulate(
     rates: DayRates,
     model: AgeingModel,
@@ -287,6 +302,31 @@ def simulate(
     """
     shape = _unit_shape(rates, n_units, acceleration, loss_cal0, loss_cyc0)
     n_steps = int(np.ceil(years * DAYS_PER_YEAR / float(rates.step_days.mean())))
+    block = max(1, CHUNK_ELEMENTS // max(n_steps, 1))
+    if len(shape) == 1 and shape[0] > block:
+        # bounded memory and cache-friendly: simulate blocks of units and join them
+        parts = []
+        for start in range(0, shape[0], block):
+            rows = slice(start, min(start + block, shape[0]))
+            parts.append(
+                simulate(
+                    _rows(rates, rows),
+                    model,
+                    years=years,
+                    acceleration=_take_rows(acceleration, shape, rows),
+                    loss_cal0=_take_rows(loss_cal0, shape, rows),
+                    loss_cyc0=_take_rows(loss_cyc0, shape, rows),
+                    conserve_throughput=conserve_throughput,
+                    record_every=record_every,
+                    iterations=iterations,
+                )
+            )
+        return Trajectory(
+            time_years=parts[0].time_years,
+            loss_cal=np.concatenate([p.loss_cal for p in parts]),
+            loss_cyc=np.concatenate([p.loss_cyc for p in parts]),
+            efc=np.concatenate([p.efc for p in parts]),
+        )
     col = (*shape, 1)
     accel = np.broadcast_to(np.asarray(acceleration, dtype=np.float64), shape).reshape(col)
     p_cal, p_cyc = model.calendar.exponent, model.cycle.exponent
