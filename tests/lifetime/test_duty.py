@@ -98,3 +98,22 @@ def test_bad_user_profiles_are_refused(kwargs: dict[str, list[float]], message: 
 def test_bad_summary_is_refused() -> None:
     with pytest.raises(EstimationError, match="mean_soc"):
         Duty.from_summary(efc_per_year=100, mean_soc=1.5, dod=0.5, temperature_celsius=25)
+
+
+def test_a_hotter_site_ages_faster() -> None:
+    from echelon.lifetime import day_rates, model_table, simulate
+
+    table = model_table()
+    model = table.models["NCA"]
+    base = duty("ess")
+    hot = base.with_temperature(mean_celsius=35.0, seasonal_amplitude_celsius=5.0)
+    assert hot.stats()["mean_temperature_celsius"] == pytest.approx(35.0)
+    assert np.array_equal(hot.soc, base.soc)
+
+    def capacity(d: Duty) -> float:
+        tr = simulate(day_rates(model, d.stressors(), table.anode_potential), model, years=5)
+        return float(tr.capacity[0, -1])
+
+    assert capacity(hot) < capacity(base)
+    summary = Duty.from_summary(efc_per_year=100, mean_soc=0.5, dod=0.5, temperature_celsius=20)
+    assert summary.with_temperature(mean_celsius=30).stats()["mean_temperature_celsius"] == 30.0

@@ -124,3 +124,9 @@ def test_read_history(tmp_path: Path) -> None:
         read_history(tmp_path / "h.xlsx")
     with pytest.raises(SchemaError, match="no such file"):
         read_history(tmp_path / "missing.csv")
+
+
+def test_unknown_chemistry_is_said() -> None:
+    t = table().with_columns(pl.lit("unobtainium").alias("chemistry"))
+    out = forecast_histories(t, until_soh_percent=80)
+    assert "not in the catalogue" in out.filter(pl.col("battery_id") == "YOUNG")["note"][0]

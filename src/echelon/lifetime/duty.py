@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,25 @@ class Duty:
             "temperature_celsius": temperature_celsius,
         }
         return cls(name, empty, empty, eol_soh_percent, description="summary", summary=summary)
+
+    def with_temperature(
+        self,
+        *,
+        mean_celsius: float,
+        seasonal_amplitude_celsius: float = 0.0,
+        daily_amplitude_celsius: float = 0.0,
+    ) -> Duty:
+        """The same duty at another site's cell temperature (annual + daily cosines, see
+        :func:`temperature_profile`); a summary duty takes the mean."""
+        if self.summary is not None:
+            return replace(self, summary={**self.summary, "temperature_celsius": mean_celsius})
+        temp = temperature_profile(
+            self.soc.size // HOURS_PER_DAY,
+            mean=mean_celsius,
+            seasonal_amplitude=seasonal_amplitude_celsius,
+            daily_amplitude=daily_amplitude_celsius,
+        )
+        return replace(self, temperature_celsius=temp)
 
     def eol_for_family(self, family: str | None) -> float | None:
         """The end-of-life threshold [%] for a chemistry family (family override first)."""

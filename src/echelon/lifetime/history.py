@@ -7,9 +7,10 @@ Input: one row per unit and check-up with ``battery_id``, ``cycle`` (or ``equiva
 ``time_day`` is known, the method, knee indicators and a note for every fallback.
 
 Units of the table that already reached the threshold are the references of the others (same
-chemistry family when chemistries are given), together with any reference table passed in. A unit
-that cannot be forecast (too little history, capacity rising, no fade) gets ``status = no_forecast``
-and the reason; the batch goes on.
+chemistry family when chemistries are given), together with any reference table passed in; they
+should have aged under similar conditions (``temperature_celsius`` is accepted but not modelled).
+A unit that cannot be forecast (too little history, capacity rising, no fade) gets
+``status = no_forecast`` and the reason; the batch goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from echelon.catalog import resolve_chemistry
 from echelon.errors import EstimationError, Problem, SchemaError
 from echelon.lifetime.params import model_for, settings
 from echelon.lifetime.second_life import family_of
@@ -160,7 +162,15 @@ def _units(frame: pl.DataFrame) -> list[_Unit]:
             hist = clean_history(cycle, soh)
         except EstimationError as exc:
             problem = str(exc)
-        note = part["soh_note"].drop_nulls()
+        notes = [str(n) for n in part["soh_note"].drop_nulls().head(1)]
+        if chem.len():
+            try:
+                resolve_chemistry(str(chem[0]))
+            except ValueError:
+                notes.append(
+                    f"chemistry {chem[0]!r} is not in the catalogue: only units with the same "
+                    "spelling are its references"
+                )
         out.append(
             _Unit(
                 str(bid),
@@ -169,7 +179,7 @@ def _units(frame: pl.DataFrame) -> list[_Unit]:
                 part["time_day"].to_numpy().astype(np.float64),
                 cycle,
                 problem,
-                str(note[0]) if note.len() else None,
+                "; ".join(notes) or None,
             )
         )
     return out

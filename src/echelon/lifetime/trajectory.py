@@ -6,33 +6,39 @@ further: the fleet in the same table, or a lab's reference data), every referenc
 time-scale ``s`` on a log grid is a hypothesis "this unit ages like ``r`` running ``s`` × faster,
 offset by ``o``":
 
-* ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights ``exp((n −
-  n_now)/(τ n_now))``: the present level matters most);
-* the log-likelihood is ``−N_eff · mean_w(residual²) / (2 σ²)`` with ``σ²`` = the unit's measurement
-  noise (robust, from its own residuals) + the median misfit between aligned references, and
-  ``N_eff`` the history length reduced for the residuals' lag-1 autocorrelation;
+* ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights
+  ``exp((n − n_now)/(τ n_now))``: the present level matters most);
+* the log-likelihood is ``−mean_w(residual²) / (2 (σ²/N_eff + d²/K))``: ``σ`` is the unit's
+  measurement noise (robust, from its own residuals) averaged over ``N_eff`` points (the history
+  length reduced for the residuals' lag-1 autocorrelation); ``d`` is the median misfit between
+  aligned references — a shape discrepancy between cells, which averages out only over ``K``
+  independent stretches ("discrepancy segments");
 * the prior on ``ln s`` is normal with the spread of the references' lives (empirical Bayes);
 * each hypothesis predicts the cycle at which the unit reaches the threshold: where ``r + o`` does,
   divided by ``s``.
 
 The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range widened
 in ln(remaining life) by a split-conformal factor computed on the references themselves (each
-reference forecast from the others at random cut-offs, grouped by cell), so its coverage is
-calibrated without touching the unit being forecast.
+reference forecast from the others at random 30–70 % cut-offs, grouped by cell), so its coverage is
+calibrated without touching the unit being forecast. With enough references ``K`` is chosen the
+same way (smallest inner error over a grid); otherwise the catalogue default applies.
 
 **Fallback**: with fewer than ``min_references`` usable references, a power law ``y0 − a n^z`` is
 fitted with a prior on ``z`` centred on the chemistry's cycle-ageing exponent, and the interval is
 wide; the reason is reported.
 
-**Knee risk**: the ratio of the recent fade rate (last 20 % of the history) to the preceding 40 %; ≥
-1.5 is *elevated*, ≥ 2.5 *high* (catalogue ``knee``) [S42][S43].
+**Knee risk**: the ratio of the recent fade rate (last 20 % of the history) to the preceding 40 %;
+≥ 1.5 is *elevated*, ≥ 2.5 *high* (catalogue ``knee``) [S42][S43].
 
 References
 ----------
 T. Wang et al., "A similarity-based prognostics approach for remaining useful life estimation of
-engineered systems", PHM 2008. — P. M. Attia et al., "Knees in lithium-ion battery aging
-trajectories", J. Electrochem. Soc. 169 (2022) 060517. — V. Vovk et al., Algorithmic Learning in a
-Random World (2005) (split-conformal intervals).
+engineered systems", PHM 2008.
+
+P. M. Attia et al., "Knees in lithium-ion battery aging trajectories", J. Electrochem. Soc. 169
+(2022) 060517.
+
+V. Vovk et al., Algorithmic Learning in a Random World (2005) (split-conformal intervals).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`forecast_unit` takes what the registry knows about a unit (chemistry, latest SOH with its
 interval, manufacture date, origin) and, for an assembly, the same for its blocks (modules of a
 pack, cells of a module). A series assembly reaches the threshold when its weakest block does, so
-each Monte- Carlo sample of the assembly is the minimum over its blocks' samples, for the years and
+each Monte-Carlo sample of the assembly is the minimum over its blocks' samples, for the years and
 for the SOH path (times the catalogue ``pack.life_factor``).
 """
 

@@ -2,8 +2,8 @@
 
 The datasets are read in place with polars (``../shared/datasets``; see each ``PROVENANCE.md``):
 
-* **NASA** B0005/6/7/18 — discharge capacity per cycle from ``metadata_all_cells.csv``, nominal 2
-  Ah, 24 °C; capacity regenerates after rests (kept, handled by the outlier filter).
+* **NASA** B0005/6/7/18 — discharge capacity per cycle from ``metadata_all_cells.csv``, nominal
+  2 Ah, 24 °C; capacity regenerates after rests (kept, handled by the outlier filter).
 * **CALCE** CS2_35–38 — ``CS2_35-38_cycle_summary.csv``: partial cycles at workbook boundaries are
   dropped (discharge capacity > 0.05 Ah and median discharge current within 0.05 A of −1.1 A) and so
   are re-submitted workbooks whose cycles repeat an earlier workbook's data exactly (recognised by
