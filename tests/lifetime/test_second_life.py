@@ -135,3 +135,15 @@ def test_quantiles_handle_samples_beyond_the_horizon() -> None:
     q = quantiles(np.array([[1.0, 2.0, np.inf, np.inf, np.inf]]))
     assert q[0, 0] == 1.0
     assert np.isinf(q[0, 2])
+
+
+def test_second_life_lmo_model_uses_its_own_basis() -> None:
+    # the Leaf LMO model describes fade relative to the start of second life (BLAST-Lite qNew/q)
+    frame = units(battery_id=["lmo-72", "lmo-62"], chemistry=["LMO", "LMO"],
+                  soh_percent=[72.0, 62.0])  # fmt: skip
+    out = expected_life_years(frame, application="ebike", n_samples=128)
+    years = out["years_to_eol"].to_list()
+    assert 0.0 < years[0]
+    assert years[1] == 0.0  # below the 70 % e-bike threshold already
+    # knee onset of the LMO family: 65 % (catalogue lifetime_forecasting [knee.soh_onset_percent])
+    assert out["knee_risk"].to_list() == ["low", "elevated"]

@@ -133,7 +133,7 @@ def forecast_cmd(
     application: Annotated[str | None, typer.Option(help=APPLICATION_HELP)] = None,
     years: Annotated[
         float | None,
-        typer.Option(min=0.5, max=40.0, help="Horizon of the fade trajectory [years]."),
+        typer.Option(min=0.5, max=40.0, help="Horizon of the fade trajectory, in years."),
     ] = None,
     out: Annotated[
         Path | None,
