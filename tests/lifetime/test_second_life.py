@@ -143,7 +143,7 @@ def test_second_life_lmo_model_uses_its_own_basis() -> None:
                   soh_percent=[72.0, 62.0])  # fmt: skip
     out = expected_life_years(frame, application="ebike", n_samples=128)
     years = out["years_to_eol"].to_list()
-    assert 0.0 < years[0]
+    assert years[0] > 0.0
     assert years[1] == 0.0  # below the 70 % e-bike threshold already
     # knee onset of the LMO family: 65 % (catalogue lifetime_forecasting [knee.soh_onset_percent])
     assert out["knee_risk"].to_list() == ["low", "elevated"]
