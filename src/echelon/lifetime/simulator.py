@@ -149,6 +149,16 @@ class Trajectory:
     loss_cyc: Array
     efc: Array
 
+    @classmethod
+    def join(cls, parts: list[Trajectory]) -> Trajectory:
+        """Trajectories of disjoint groups of units (same times) as one."""
+        return cls(
+            time_years=parts[0].time_years,
+            loss_cal=np.concatenate([p.loss_cal for p in parts]),
+            loss_cyc=np.concatenate([p.loss_cyc for p in parts]),
+            efc=np.concatenate([p.efc for p in parts]),
+        )
+
     @property
     def capacity(self) -> Array:
         """Relative capacity ``1 − loss`` on the model's basis."""
@@ -321,12 +331,7 @@ def simulate(
                     iterations=iterations,
                 )
             )
-        return Trajectory(
-            time_years=parts[0].time_years,
-            loss_cal=np.concatenate([p.loss_cal for p in parts]),
-            loss_cyc=np.concatenate([p.loss_cyc for p in parts]),
-            efc=np.concatenate([p.efc for p in parts]),
-        )
+        return Trajectory.join(parts)
     col = (*shape, 1)
     accel = np.broadcast_to(np.asarray(acceleration, dtype=np.float64), shape).reshape(col)
     p_cal, p_cyc = model.calendar.exponent, model.cycle.exponent
@@ -447,12 +452,7 @@ def simulate_hourly(
                 conserve_throughput=conserve_throughput,
             )
         )
-    return Trajectory(
-        time_years=parts[0].time_years,
-        loss_cal=np.concatenate([p.loss_cal for p in parts]),
-        loss_cyc=np.concatenate([p.loss_cyc for p in parts]),
-        efc=np.concatenate([p.efc for p in parts]),
-    )
+    return Trajectory.join(parts)
 
 
 def first_crossing(time: Array, value: Array, threshold: Array | float) -> Array:
