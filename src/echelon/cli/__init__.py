@@ -15,6 +15,7 @@ from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cm
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
+from echelon.cli.lifetime_cmds import forecast_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
 app.command("recycle")(recycle_cmd)
 app.command("recycle-lots")(recycle_lots_cmd)
+app.command("forecast")(forecast_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,173 @@
+"""``echelon forecast``: second-life years of a registered unit, or trajectories from a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._errors import EXIT_USAGE, guarded, stderr
+from echelon.lifetime import forecast_histories, forecast_unit, read_history
+from echelon.registry import BatteryRecord, Registry, battery_record
+from echelon.reports.lifetime import fade_trajectory_chart, save_chart
+
+APPLICATION_HELP = "ess, ups, telecom, fcr, ebike, auto12v, lsv or ev_reman."
+
+
+def _usage(message: str) -> typer.Exit:
+    """A usage error: message on stderr, exit code 2."""
+    stderr.print(f"[bold red]usage error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _latest_soh(rec: BatteryRecord) -> tuple[float | None, float | None]:
+    soh = [m for m in rec.measurements if m.quantity == "soh_percent"]
+    if not soh:
+        return None, None
+    return soh[-1].value, soh[-1].lower
+
+
+def _unit_row(rec: BatteryRecord) -> dict[str, Any]:
+    b = rec.battery
+    value, lower = _latest_soh(rec)
+    return {
+        "battery_id": b.battery_id,
+        "chemistry": b.chemistry.value,
+        "soh_percent": value,
+        "soh_lower_percent": lower,
+        "manufacture_date": b.manufacture_date,
+        "origin_application": b.origin_application.value,
+    }
+
+
+def _registry_unit(
+    registry: Registry, battery_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rec = battery_record(registry, battery_id)
+    blocks = [_unit_row(battery_record(registry, child)) for child in rec.children]
+    return _unit_row(rec), blocks
+
+
+def _forecast_registered(
+    battery_id: str, application: str, years: float | None, out: Path, db: str | None,
+    as_of: dt.date,
+) -> None:  # fmt: skip
+    with open_db(db) as registry:
+        unit, blocks = _registry_unit(registry, battery_id)
+    result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "forecast.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    result.band.write_csv(out / "trajectory.csv")
+    spec = fade_trajectory_chart(
+        result.band,
+        eol_soh_percent=result.eol_soh_percent,
+        title=f"{battery_id} in {result.application}: SOH with 90 % band",
+        years_to_eol=(result.years_to_eol_lower, result.years_to_eol, result.years_to_eol_upper),
+    )
+    save_chart(spec, out / "fade_trajectory.png")
+    console.print(
+        f"[bold]{battery_id}[/] ({result.chemistry}, SOH {result.soh_percent:.1f} %) in "
+        f"[bold]{result.application}[/] reaches {result.eol_soh_percent:g} % in "
+        f"[bold]{result.years_to_eol:.1f}[/] years (90 %: {result.years_to_eol_lower:.1f}–"
+        f"{result.years_to_eol_upper:.1f}); after {result.years:g} years SOH "
+        f"{result.soh_after_years[1]:.1f} % ({result.soh_after_years[0]:.1f}–"
+        f"{result.soh_after_years[2]:.1f})",
+        highlight=False,
+    )
+    if result.blocks:
+        console.print(f"  combined from {len(result.blocks)} blocks: {', '.join(result.blocks)}")
+    for note in result.notes:
+        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+    console.print(f"  wrote {out / 'forecast.json'}, trajectory.csv, fade_trajectory.png")
+
+
+def _forecast_table(history: Path, until_soh: float, references: Path | None, out: Path) -> None:
+    frame = read_history(history)
+    refs = read_history(references) if references is not None else None
+    with stage_progress({"forecast": "forecast units"}) as progress:
+        result = forecast_histories(
+            frame,
+            until_soh_percent=until_soh,
+            references=refs,
+            source=history,
+            progress=lambda d, t: progress("forecast", d, t),
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        result.write_parquet(out)
+    else:
+        result.write_csv(out)
+    counts = result.group_by("status").len().sort("status")
+    console.print(
+        f"{result.height} units: "
+        + ", ".join(f"{r['len']} {r['status']}" for r in counts.iter_rows(named=True))
+        + f" → {out}"
+    )
+    table = Table("battery_id", "status", "cycles to threshold", "90 % interval", "knee", "note",
+                  title=f"until SOH {until_soh:g} %")  # fmt: skip
+    for r in result.head(20).iter_rows(named=True):
+        c = r["cycles_to_threshold"]
+        table.add_row(
+            r["battery_id"],
+            r["status"],
+            "" if c is None else f"{c:.0f}",
+            ""
+            if c is None
+            else f"{r['cycles_to_threshold_lower']:.0f}–{r['cycles_to_threshold_upper']:.0f}",
+            r["knee_risk"] or "",
+            (r["note"] or "")[:60],
+        )
+    console.print(table)
+
+
+@guarded
+def forecast_cmd(
+    battery_id: Annotated[
+        str | None, typer.Argument(help="Battery id in the registry (omit with --history).")
+    ] = None,
+    application: Annotated[str | None, typer.Option(help=APPLICATION_HELP)] = None,
+    years: Annotated[
+        float | None,
+        typer.Option(min=0.5, max=40.0, help="Horizon of the fade trajectory, in years."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (ID) or file .csv/.parquet (--history)."),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(help="Table of observed trajectories (CSV or Parquet), one row per check-up."),
+    ] = None,
+    until_soh: Annotated[
+        float, typer.Option("--until-soh", help="Threshold SOH [%] for --history.")
+    ] = 80.0,
+    references: Annotated[
+        Path | None,
+        typer.Option(help="Extra reference trajectories for --history (same format)."),
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Date for unit ages, YYYY-MM-DD (default: today).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Forecast the years (or cycles) until a unit reaches its application's threshold."""
+    if (battery_id is None) == (history is None):
+        raise _usage("give a battery ID or --history TABLE (not both)")
+    if history is not None:
+        _forecast_table(history, until_soh, references, out or Path("forecast.csv"))
+        return
+    assert battery_id is not None
+    if application is None:
+        raise _usage(f"--application is required with an ID ({APPLICATION_HELP})")
+    try:
+        as_of = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError as exc:
+        raise _usage(f"--date {date!r}: {exc}") from exc
+    if out is None:
+        out = Path("forecast") / battery_id.replace("/", "_")
+    _forecast_registered(battery_id, application, years, out, db, as_of)

@@ -1,0 +1,471 @@
+"""Second-life forecasts from one state-of-health measurement, for the duty a unit will serve.
+
+A retired unit has one SOH (with its interval), a chemistry, often an age and an origin, rarely a
+throughput. The forecaster (Monte Carlo, vectorised over units × samples):
+
+1. draws the SOH from its interval, the age (known, or the origin's prior) and the first-life
+   throughput (the origin's prior, ``lifetime_forecasting`` table);
+2. finds the unit's *ageing speed* ``a`` — the factor on time and throughput that makes the
+   chemistry's semi-empirical model reproduce the measured fade under the first-life conditions — so
+   the first-life calendar and cycle losses become the initial states (models fitted on second-life
+   cells, basis ``second_life_start``, draw ``a`` from a log-normal prior instead);
+3. perturbs ``a`` for the change of duty (``transfer_log_sd``) and continues the states under the
+   new duty (:mod:`echelon.lifetime.simulator`) until the SOH reaches the application's threshold.
+
+The spread of the resulting years is the forecast interval. A series pack reaches its threshold with
+its weakest block: :func:`pack_life_years` combines block samples by their minimum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from echelon.catalog import chemistry, load_table
+from echelon.errors import EstimationError
+from echelon.lifetime.duty import Duty, duty, resolve_application
+from echelon.lifetime.params import AgeingModel, first_life_prior, model_for, model_table, settings
+from echelon.lifetime.simulator import (
+    DAYS_PER_YEAR,
+    aggregate,
+    day_rates,
+    simulate,
+    years_to_loss,
+)
+
+Array = npt.NDArray[np.float64]
+QUANTILES = (0.05, 0.5, 0.95)
+"""Lower bound, median and upper bound of every interval (90 % central interval)."""
+Z90 = 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class UnitInputs:
+    """Per-unit inputs of a group of units that share a model and a duty (arrays of length n).
+
+    Attributes
+    ----------
+    soh_percent, soh_sd_percent : array
+        Measured SOH [%] and its standard uncertainty [%].
+    age_years : array
+        Calendar age at the start of the second life [years]; ``nan`` = unknown (prior used).
+    efc_first_life : array
+        Equivalent full cycles of the first life; ``nan`` = unknown (prior used).
+    origin : list of str or None
+        First-life origin application (selects the prior).
+    """
+
+    soh_percent: Array
+    soh_sd_percent: Array
+    age_years: Array
+    efc_first_life: Array
+    origin: list[str | None]
+
+    @property
+    def n(self) -> int:
+        """Number of units."""
+        return int(self.soh_percent.shape[0])
+
+
+@dataclass(frozen=True)
+class LifeSamples:
+    """Monte-Carlo samples of the years to the threshold, per unit.
+
+    Attributes
+    ----------
+    years : array (n, samples)
+        Years until the SOH first reaches the threshold (``inf`` beyond the horizon).
+    eol_soh_percent : float
+    horizon_years : float
+    path_years : array (records,) or None
+        When paths were requested: the times of ``soh_paths`` [years].
+    soh_paths : array (n, samples, records) or None
+        SOH [%] of every sample over ``path_years``.
+    notes : list of str
+    """
+
+    years: Array
+    eol_soh_percent: float
+    horizon_years: float
+    path_years: Array | None = None
+    soh_paths: Array | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def quantiles(samples: Array, qs: tuple[float, ...] = QUANTILES) -> Array:
+    """Order-statistic quantiles along the last axis (robust to ``inf`` samples)."""
+    ordered = np.sort(samples, axis=-1)
+    n = ordered.shape[-1]
+    idx = np.clip(np.round(np.asarray(qs) * (n - 1)).astype(int), 0, n - 1)
+    return np.asarray(ordered[..., idx], dtype=np.float64)
+
+
+def soh_sd(soh: Array, lower: Array, *, catalog_dir: Path | None) -> Array:
+    doc = load_table("soh_capacity_test", catalog_dir=catalog_dir)
+    rel = float(doc["relative_uncertainty"]["value"])
+    default = soh * rel / Z90
+    given = (soh - lower) / Z90
+    return np.where(np.isfinite(given) & (given > 0), given, default)
+
+
+def _first_life_rates(
+    model: AgeingModel, origin: str | None, *, catalog_dir: Path | None
+) -> tuple[float, float, dict[str, Any]]:
+    prior = first_life_prior(origin, catalog_dir=catalog_dir)
+    summary = Duty.from_summary(
+        efc_per_year=float(prior["efc_per_year_median"]),
+        mean_soc=float(prior["mean_soc"]),
+        dod=float(prior["dod"]),
+        temperature_celsius=float(prior["temperature_celsius"]),
+    )
+    rates = day_rates(model, summary.stressors(), model_table(catalog_dir).anode_potential)
+    k_cyc = float(rates.k_cyc_base[0] + rates.k_cyc_dod[0] * rates.dod[0])
+    return float(rates.k_cal[0]), k_cyc, prior
+
+
+def _lognormal(rng: np.random.Generator, median: float, gsd: float, size: Any) -> Array:
+    return np.asarray(median * np.exp(rng.normal(0.0, np.log(gsd), size)), dtype=np.float64)
+
+
+def _solve_speed(
+    target: Array, k_cal: Array, days: Array, k_cyc: Array, x: Array, model: AgeingModel
+) -> Array:
+    """Ageing speed ``a`` with ``k_cal (a·days)^pc + k_cyc (a·x)^py = target`` (bisection, ln a)."""
+    lo = np.full(target.shape, np.log(0.02))
+    hi = np.full(target.shape, np.log(50.0))
+    pc, py = model.calendar.exponent, model.cycle.exponent
+    for _ in range(48):
+        mid = (lo + hi) / 2
+        a = np.exp(mid)
+        loss = k_cal * (a * days) ** pc + k_cyc * (a * x) ** py
+        too_much = loss > target
+        hi = np.where(too_much, mid, hi)
+        lo = np.where(too_much, lo, mid)
+    return np.asarray(np.exp((lo + hi) / 2), dtype=np.float64)
+
+
+def life_samples(
+    inputs: UnitInputs,
+    model: AgeingModel,
+    target: Duty,
+    *,
+    eol_soh_percent: float,
+    n_samples: int | None = None,
+    horizon_years: float | None = None,
+    band_years: float | None = None,
+    seed: int | None = None,
+    catalog_dir: Path | None = None,
+) -> LifeSamples:
+    """Years to ``eol_soh_percent`` for units sharing ``model`` and duty ``target``.
+
+    Parameters
+    ----------
+    inputs : UnitInputs
+        The units' measured SOH and history.
+    model : AgeingModel
+        Chemistry family model.
+    target : Duty
+        The second-life duty.
+    eol_soh_percent : float
+        Application threshold [% of nominal].
+    n_samples, horizon_years, seed : optional
+        Monte-Carlo size, simulation horizon [years] and seed (catalogue defaults).
+    band_years : float, optional
+        Also return every sample's SOH path over this many years (monthly).
+
+    Returns
+    -------
+    LifeSamples
+    """
+    cfg = settings(catalog_dir).single_soh
+    s = int(n_samples or cfg["n_samples"])
+    horizon = float(horizon_years or cfg["horizon_years"])
+    rng = np.random.default_rng(int(cfg["seed"] if seed is None else seed))
+    n = inputs.n
+    shape = (n, s)
+    soh = (
+        np.clip(
+            inputs.soh_percent[:, None]
+            + inputs.soh_sd_percent[:, None] * rng.standard_normal(shape),
+            1.0,
+            120.0,
+        )
+        / 100.0
+    )
+    transfer = np.exp(rng.normal(0.0, float(cfg["transfer_log_sd"]), shape))
+    notes: list[str] = []
+    if model.basis == "second_life_start":
+        speed = np.exp(rng.normal(0.0, float(cfg["acceleration_log_sd"]), shape))
+        loss_cal0 = np.zeros(shape)
+        loss_cyc0 = np.zeros(shape)
+        max_loss = 1.0 - (eol_soh_percent / 100.0) / soh
+    else:
+        k_cal1 = np.empty(n)
+        k_cyc1 = np.empty(n)
+        age = np.empty(shape)
+        efc = np.empty(shape)
+        for origin in sorted(set(inputs.origin), key=str):
+            rows = np.array([o == origin for o in inputs.origin])
+            kc, ky, prior = _first_life_rates(model, origin, catalog_dir=catalog_dir)
+            k_cal1[rows], k_cyc1[rows] = kc, ky
+            m = int(rows.sum())
+            drawn_age = _lognormal(rng, prior["age_years_median"], prior["age_years_gsd"], (m, s))
+            known_age = inputs.age_years[rows][:, None]
+            age[rows] = np.where(np.isfinite(known_age), known_age, drawn_age)
+            rate = _lognormal(rng, prior["efc_per_year_median"], prior["efc_per_year_gsd"], (m, s))
+            known_efc = inputs.efc_first_life[rows][:, None]
+            efc[rows] = np.where(np.isfinite(known_efc), known_efc, rate * age[rows])
+        days = np.maximum(age, 1e-3) * DAYS_PER_YEAR
+        x = efc * model.cycle.throughput_per_efc
+        lost = np.maximum(1.0 - soh, 1e-4)
+        speed = _solve_speed(lost, k_cal1[:, None], days, k_cyc1[:, None], x, model)
+        loss_cal0 = k_cal1[:, None] * (speed * days) ** model.calendar.exponent
+        loss_cyc0 = k_cyc1[:, None] * (speed * x) ** model.cycle.exponent
+        max_loss = loss_cal0 + loss_cyc0 + (soh - eol_soh_percent / 100.0)
+        clipped = float(np.mean((speed <= 0.021) | (speed >= 49.0)))
+        if clipped > 0.2:
+            notes.append(
+                f"{clipped:.0%} of samples need an ageing speed outside 0.02–50× the model's "
+                "cell to explain the SOH with the age/throughput prior: check age and origin"
+            )
+    anode = model_table(catalog_dir).anode_potential
+    rates = aggregate(
+        day_rates(model, target.stressors(), anode),
+        int(settings(catalog_dir).single_soh["step_days"]),
+    )
+    speed2 = speed * transfer
+    years = years_to_loss(
+        rates,
+        model,
+        max_loss=max_loss.ravel(),
+        horizon_years=horizon,
+        acceleration=speed2.ravel(),
+        loss_cal0=loss_cal0.ravel(),
+        loss_cyc0=loss_cyc0.ravel(),
+    ).reshape(shape)
+    years = np.where(np.isnan(years), np.inf, years)
+    if band_years is None:
+        return LifeSamples(years, eol_soh_percent, horizon, notes=notes)
+    traj = simulate(
+        rates,
+        model,
+        years=band_years,
+        acceleration=speed2.ravel(),
+        loss_cal0=loss_cal0.ravel(),
+        loss_cyc0=loss_cyc0.ravel(),
+    )
+    loss = (traj.loss_cal + traj.loss_cyc).reshape(n, s, -1)
+    if model.basis == "second_life_start":
+        paths = soh[:, :, None] * (1.0 - loss)
+    else:
+        paths = soh[:, :, None] - (loss - loss[:, :, :1])
+    return LifeSamples(years, eol_soh_percent, horizon, traj.time_years, paths * 100.0, notes)
+
+
+def _validity_note(model: AgeingModel, target: Duty) -> str | None:
+    stats = target.stats()
+    t = stats["mean_temperature_celsius"]
+    lo, hi = model.validity_temperature_celsius
+    if not lo <= t <= hi:
+        return (
+            f"duty mean temperature {t:.0f} °C is outside the {model.key} model's tested "
+            f"{lo:.0f}–{hi:.0f} °C (extrapolation)"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Vectorised contract for the router
+
+
+LIFE_COLUMNS = {
+    "battery_id": pl.String(),
+    "years_to_eol": pl.Float64(),
+    "years_to_eol_lower": pl.Float64(),
+    "years_to_eol_upper": pl.Float64(),
+    "eol_soh_percent": pl.Float64(),
+    "knee_risk": pl.String(),
+    "lifetime_note": pl.String(),
+}
+
+
+def _column_or(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+    if name in frame.columns:
+        return frame.get_column(name).cast(dtype, strict=False)
+    return pl.Series(name, [None] * frame.height, dtype=dtype)
+
+
+def _age_years(frame: pl.DataFrame, as_of: dt.date | None) -> Array:
+    age = _column_or(frame, "age_years", pl.Float64()).to_numpy().astype(np.float64)
+    if "manufacture_date" in frame.columns:
+        ref = as_of or dt.date.today()
+        made = frame.get_column("manufacture_date").cast(pl.String).str.to_date(strict=False)
+        from_date = ((pl.lit(ref) - made).dt.total_days() / DAYS_PER_YEAR).alias("a")
+        derived = frame.select(from_date.fill_null(float("nan"))).to_series().to_numpy()
+        age = np.where(np.isfinite(age), age, derived.astype(np.float64))
+    return np.asarray(age, dtype=np.float64)
+
+
+def _knee_risk(soh_percent: float, family: str, *, catalog_dir: Path | None) -> str:
+    onset = settings(catalog_dir).knee.get("soh_onset_percent", {}).get(family)
+    if onset is None or not np.isfinite(soh_percent):
+        return "unknown"
+    return "elevated" if soh_percent < float(onset) else "low"
+
+
+def expected_life_years(
+    units: pl.DataFrame,
+    *,
+    application: str | None = None,
+    n_samples: int | None = None,
+    as_of: dt.date | None = None,
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Expected second-life years of many units to their application's end-of-life SOH.
+
+    Parameters
+    ----------
+    units : pl.DataFrame
+        One row per unit: ``battery_id``, ``chemistry``, ``soh_percent``; optional
+        ``soh_lower_percent`` (lower bound of the SOH's 90 % interval; default: capacity-test
+        uncertainty), ``application`` (canonical id per row), ``age_years`` or ``manufacture_date``,
+        ``origin_application``, ``efc_first_life``.
+    application : str, optional
+        Application for every unit (``ess``, ``ups``, ``telecom``, ``fcr``, ``ebike``, ``auto12v``,
+        ``lsv``, ``ev_reman``; route-table names accepted); overrides the ``application`` column.
+    n_samples : int, optional
+        Monte-Carlo samples per unit (catalogue default 256).
+    as_of : date, optional
+        Date for ages from ``manufacture_date`` (default: today).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``battery_id``, ``years_to_eol`` (median), ``years_to_eol_lower`` / ``_upper`` (5 % / 95 %),
+        ``eol_soh_percent``, ``knee_risk`` (``low``/``elevated``/``unknown``) and ``lifetime_note``
+        (why a value is missing or capped). Units without a usable chemistry, SOH or application
+        get null years and the reason; years beyond the horizon are capped at it (noted).
+
+    Raises
+    ------
+    EstimationError
+        Neither ``application`` nor an ``application`` column given, or missing required columns.
+    """
+    missing = [c for c in ("battery_id", "chemistry", "soh_percent") if c not in units.columns]
+    if missing:
+        raise EstimationError(
+            f"expected_life_years: units frame lacks {', '.join(missing)} (needs battery_id, "
+            "chemistry, soh_percent)"
+        )
+    if application is None and "application" not in units.columns:
+        raise EstimationError(
+            "expected_life_years: give application= or an 'application' column (ess, ups, "
+            "telecom, fcr, ebike, auto12v, lsv, ev_reman)"
+        )
+    n = units.height
+    soh = _column_or(units, "soh_percent", pl.Float64()).to_numpy().astype(np.float64)
+    lower = _column_or(units, "soh_lower_percent", pl.Float64()).to_numpy().astype(np.float64)
+    apps = (
+        [application] * n
+        if application is not None
+        else _column_or(units, "application", pl.String()).to_list()
+    )
+    chems = _column_or(units, "chemistry", pl.String()).to_list()
+    origins = _column_or(units, "origin_application", pl.String()).to_list()
+    efc1 = _column_or(units, "efc_first_life", pl.Float64()).to_numpy().astype(np.float64)
+    inputs_all = UnitInputs(
+        soh_percent=soh,
+        soh_sd_percent=soh_sd(soh, lower, catalog_dir=catalog_dir),
+        age_years=_age_years(units, as_of),
+        efc_first_life=efc1,
+        origin=origins,
+    )
+    out: dict[str, list[Any]] = {k: [None] * n for k in LIFE_COLUMNS if k != "battery_id"}
+    groups: dict[tuple[str, str, float], list[int]] = {}
+    families: list[str] = [""] * n
+    for i in range(n):
+        try:
+            if apps[i] is None:
+                raise EstimationError("no application given")
+            key_app = resolve_application(str(apps[i]), catalog_dir=catalog_dir)
+            if chems[i] is None:
+                raise EstimationError("no chemistry given")
+            model, proxy = model_for(str(chems[i]), catalog_dir=catalog_dir)
+            if not np.isfinite(soh[i]):
+                raise EstimationError("no SOH measurement")
+        except EstimationError as exc:
+            out["lifetime_note"][i] = str(exc)
+            continue
+        families[i] = family_of(str(chems[i]), catalog_dir=catalog_dir)
+        eol = duty(key_app, catalog_dir=catalog_dir).eol_for_family(families[i])
+        if eol is None:
+            out["lifetime_note"][i] = f"duty {key_app!r} has no end-of-life threshold"
+            continue
+        groups.setdefault((model.key, key_app, eol), []).append(i)
+        out["lifetime_note"][i] = proxy
+    table = model_table(catalog_dir)
+    for (model_key, key_app, eol), rows in groups.items():
+        model = table.models[model_key]
+        target = duty(key_app, catalog_dir=catalog_dir)
+        idx = np.asarray(rows)
+        sub = UnitInputs(
+            soh_percent=inputs_all.soh_percent[idx],
+            soh_sd_percent=inputs_all.soh_sd_percent[idx],
+            age_years=inputs_all.age_years[idx],
+            efc_first_life=inputs_all.efc_first_life[idx],
+            origin=[inputs_all.origin[i] for i in rows],
+        )
+        result = life_samples(
+            sub, model, target, eol_soh_percent=eol, n_samples=n_samples, catalog_dir=catalog_dir
+        )
+        q = quantiles(result.years)
+        validity = _validity_note(model, target)
+        for j, i in enumerate(rows):
+            notes = [x for x in (out["lifetime_note"][i], validity, *result.notes) if x]
+            if soh[i] <= eol:
+                notes.append(f"SOH {soh[i]:.1f} % is already at or below the {eol:g} % threshold")
+            capped = np.isinf(q[j])
+            if capped.any():
+                notes.append(f"beyond the {result.horizon_years:g}-year horizon: capped")
+            qj = np.where(capped, result.horizon_years, q[j])
+            out["years_to_eol_lower"][i] = float(qj[0])
+            out["years_to_eol"][i] = float(qj[1])
+            out["years_to_eol_upper"][i] = float(qj[2])
+            out["eol_soh_percent"][i] = float(eol)
+            out["knee_risk"][i] = _knee_risk(float(soh[i]), families[i], catalog_dir=catalog_dir)
+            out["lifetime_note"][i] = "; ".join(notes) or None
+    return pl.DataFrame(
+        {"battery_id": units.get_column("battery_id").cast(pl.String), **out},
+        schema=LIFE_COLUMNS,
+    )
+
+
+def family_of(chem: str, *, catalog_dir: Path | None = None) -> str:
+    """Chemistry family of a spelling (the spelling itself when not a catalogue chemistry)."""
+    try:
+        return chemistry(chem, catalog_dir=catalog_dir).family
+    except ValueError:
+        return chem
+
+
+def pack_life_years(block_years: Array, *, catalog_dir: Path | None = None) -> Array:
+    """Years to threshold of a series pack from its blocks' samples (weakest block wins).
+
+    Parameters
+    ----------
+    block_years : array (blocks, samples)
+        Independent Monte-Carlo samples of each block's years to the threshold.
+
+    Returns
+    -------
+    array (samples,)
+        The pack's samples: minimum over blocks × the catalogue ``pack.life_factor``.
+    """
+    factor = float(settings(catalog_dir).pack["life_factor"])
+    return np.asarray(np.min(np.atleast_2d(block_years), axis=0) * factor, dtype=np.float64)

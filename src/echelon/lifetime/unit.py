@@ -1,0 +1,206 @@
+"""One unit's second-life forecast with its SOH band (``echelon forecast ID``), packs from blocks.
+
+:func:`forecast_unit` takes what the registry knows about a unit (chemistry, latest SOH with its
+interval, manufacture date, origin) and, for an assembly, the same for its blocks (modules of a
+pack, cells of a module). A series assembly reaches the threshold when its weakest block does, so
+each Monte-Carlo sample of the assembly is the minimum over its blocks' samples, for the years and
+for the SOH path (times the catalogue ``pack.life_factor``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from echelon.errors import EstimationError
+from echelon.lifetime.duty import duty, resolve_application
+from echelon.lifetime.params import model_for, settings
+from echelon.lifetime.second_life import (
+    UnitInputs,
+    family_of,
+    life_samples,
+    quantiles,
+    soh_sd,
+)
+from echelon.lifetime.simulator import DAYS_PER_YEAR
+
+
+@dataclass(frozen=True)
+class UnitForecast:
+    """Forecast of one unit (or assembly) in one application.
+
+    Attributes
+    ----------
+    battery_id, application : str
+    eol_soh_percent : float
+        The application's end-of-life threshold [%].
+    years_to_eol, years_to_eol_lower, years_to_eol_upper : float
+        Median and 90 % interval [years] (capped at the horizon, see ``notes``).
+    soh_after_years : tuple of float
+        SOH [%] after ``years`` years: (5 %, 50 %, 95 %).
+    years : float
+        Horizon of the band.
+    band : pl.DataFrame
+        ``year``, ``soh_lower_percent``, ``soh_percent``, ``soh_upper_percent``.
+    blocks : list of str
+        Blocks combined (empty for a single unit).
+    notes : list of str
+    """
+
+    battery_id: str
+    application: str
+    chemistry: str
+    soh_percent: float
+    eol_soh_percent: float
+    years_to_eol: float
+    years_to_eol_lower: float
+    years_to_eol_upper: float
+    soh_after_years: tuple[float, float, float]
+    years: float
+    band: pl.DataFrame
+    blocks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (without the band)."""
+        return {
+            "battery_id": self.battery_id,
+            "application": self.application,
+            "chemistry": self.chemistry,
+            "soh_percent": self.soh_percent,
+            "eol_soh_percent": self.eol_soh_percent,
+            "years_to_eol": self.years_to_eol,
+            "years_to_eol_lower": self.years_to_eol_lower,
+            "years_to_eol_upper": self.years_to_eol_upper,
+            "interval": "90 % (5th–95th percentile of the Monte-Carlo samples)",
+            "years": self.years,
+            "soh_after_years_percent": list(self.soh_after_years),
+            "blocks": self.blocks,
+            "notes": self.notes,
+        }
+
+
+def _age(row: Mapping[str, Any], as_of: dt.date) -> float:
+    """Age [years] from ``manufacture_date`` or ``age_years`` (``nan`` when unknown)."""
+    made = row.get("manufacture_date")
+    if isinstance(made, str) and made:
+        made = dt.date.fromisoformat(made)
+    if isinstance(made, dt.date):
+        return max((as_of - made).days / DAYS_PER_YEAR, 0.0)
+    age = row.get("age_years")
+    return float(age) if age is not None else float("nan")
+
+
+def forecast_unit(
+    unit: Mapping[str, Any],
+    *,
+    application: str,
+    years: float | None = None,
+    blocks: Sequence[Mapping[str, Any]] = (),
+    as_of: dt.date | None = None,
+    n_samples: int | None = None,
+    catalog_dir: Path | None = None,
+) -> UnitForecast:
+    """Second-life forecast of a unit, or of an assembly from its blocks.
+
+    Parameters
+    ----------
+    unit : mapping
+        ``battery_id``, ``chemistry``, ``soh_percent``; optional ``soh_lower_percent``,
+        ``manufacture_date`` (or ``age_years``), ``origin_application``, ``efc_first_life``.
+    application : str
+        Canonical application id or alias.
+    years : float, optional
+        Horizon of the SOH band [years] (default: the 95 % bound of the years, 5–40).
+    blocks : sequence of mapping
+        Blocks of a series assembly (same keys as ``unit``); when given and each has an SOH,
+        the forecast combines them (weakest block) instead of using the unit's own SOH.
+    as_of : date, optional
+        Date for ages from ``manufacture_date`` (default: today).
+
+    Raises
+    ------
+    EstimationError
+        Unknown chemistry or application, no SOH measurement.
+    """
+    key = resolve_application(application, catalog_dir=catalog_dir)
+    target = duty(key, catalog_dir=catalog_dir)
+    ref = as_of or dt.date.today()
+    members: list[dict[str, Any]] = [
+        {**unit, **{k: v for k, v in b.items() if v is not None}}
+        for b in blocks
+        if b.get("soh_percent") is not None
+    ] or [dict(unit)]
+    if members[0].get("soh_percent") is None:
+        raise EstimationError(
+            f"{unit['battery_id']}: no SOH measurement; take a capacity test in first "
+            "(echelon intake) or give soh_percent"
+        )
+    chem = str(unit.get("chemistry") or members[0].get("chemistry"))
+    model, proxy = model_for(chem, catalog_dir=catalog_dir)
+    family = family_of(chem, catalog_dir=catalog_dir)
+    eol = target.eol_for_family(family)
+    if eol is None:
+        raise EstimationError(f"application {key!r} has no end-of-life threshold")
+    soh = np.array([float(m["soh_percent"]) for m in members])
+    lower = np.array([float(m.get("soh_lower_percent") or np.nan) for m in members])
+    inputs = UnitInputs(
+        soh_percent=soh,
+        soh_sd_percent=soh_sd(soh, lower, catalog_dir=catalog_dir),
+        age_years=np.array([_age(m, ref) for m in members]),
+        efc_first_life=np.array([float(m.get("efc_first_life") or np.nan) for m in members]),
+        origin=[m.get("origin_application") or unit.get("origin_application") for m in members],
+    )
+    first = life_samples(inputs, model, target, eol_soh_percent=eol, n_samples=n_samples,
+                         catalog_dir=catalog_dir)  # fmt: skip
+    factor = float(settings(catalog_dir).pack["life_factor"]) if len(members) > 1 else 1.0
+    assembly_years = np.min(first.years, axis=0) * factor
+    q_years = quantiles(assembly_years)
+    horizon = float(years) if years else float(np.clip(np.ceil(min(q_years[2], 40.0)), 5, 40))
+    result = life_samples(inputs, model, target, eol_soh_percent=eol, n_samples=n_samples,
+                          band_years=horizon, catalog_dir=catalog_dir)  # fmt: skip
+    assert result.soh_paths is not None
+    assert result.path_years is not None
+    paths = np.min(result.soh_paths, axis=0)  # (samples, records): weakest block per sample
+    band_q = quantiles(paths.T)
+    band = pl.DataFrame(
+        {
+            "year": result.path_years,
+            "soh_lower_percent": band_q[:, 0],
+            "soh_percent": band_q[:, 1],
+            "soh_upper_percent": band_q[:, 2],
+        }
+    )
+    notes = [x for x in (proxy, *first.notes) if x]
+    if len(members) > 1:
+        notes.append(
+            f"assembly of {len(members)} blocks: each sample is its weakest block "
+            f"(× life factor {factor:g}; BLAST-Lite's rule of thumb is 20–30 % shorter pack life)"
+        )
+    if float(soh.min()) <= eol:
+        notes.append(f"SOH {soh.min():.1f} % is already at or below the {eol:g} % threshold")
+    capped = np.isinf(q_years)
+    if capped.any():
+        notes.append(f"beyond the {first.horizon_years:g}-year horizon: capped")
+    q_years = np.where(capped, first.horizon_years, q_years)
+    return UnitForecast(
+        battery_id=str(unit["battery_id"]),
+        application=key,
+        chemistry=chem,
+        soh_percent=float(soh.min()),
+        eol_soh_percent=float(eol),
+        years_to_eol=float(q_years[1]),
+        years_to_eol_lower=float(q_years[0]),
+        years_to_eol_upper=float(q_years[2]),
+        soh_after_years=(float(band_q[-1, 0]), float(band_q[-1, 1]), float(band_q[-1, 2])),
+        years=horizon,
+        band=band,
+        blocks=[str(m["battery_id"]) for m in members] if len(members) > 1 else [],
+        notes=notes,
+    )

@@ -1,0 +1,80 @@
+"""Charts of lifetime forecasts: the SOH fade trajectory with its band and the threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import polars as pl
+import vl_convert as vlc
+
+
+def fade_trajectory_chart(
+    band: pl.DataFrame,
+    *,
+    eol_soh_percent: float,
+    title: str,
+    years_to_eol: tuple[float, float, float] | None = None,
+) -> dict[str, Any]:
+    """Vega-Lite spec: median SOH [%] over years with its 90 % band and the threshold line.
+
+    Parameters
+    ----------
+    band : pl.DataFrame
+        ``year``, ``soh_lower_percent``, ``soh_percent``, ``soh_upper_percent``.
+    eol_soh_percent : float
+        Application end-of-life threshold [%] (dashed red line).
+    title : str
+        Chart title.
+    years_to_eol : (lower, median, upper), optional
+        Shaded span on the threshold line where the unit reaches it.
+    """
+    base = alt.Chart(band)
+    area = base.mark_area(opacity=0.25, color="#3182bd").encode(
+        x=alt.X("year:Q", title="years in the application"),
+        y=alt.Y("soh_lower_percent:Q", title="SOH [% of nominal]", scale=alt.Scale(zero=False)),
+        y2="soh_upper_percent:Q",
+    )
+    line = base.mark_line(color="#08519c").encode(
+        x="year:Q",
+        y="soh_percent:Q",
+        tooltip=[
+            alt.Tooltip("year:Q", format=".1f"),
+            alt.Tooltip("soh_percent:Q", format=".1f", title="median SOH %"),
+            alt.Tooltip("soh_lower_percent:Q", format=".1f", title="5 %"),
+            alt.Tooltip("soh_upper_percent:Q", format=".1f", title="95 %"),
+        ],
+    )
+    rule = (
+        alt.Chart(pl.DataFrame({"eol": [eol_soh_percent]}))
+        .mark_rule(color="#cb181d", strokeDash=[6, 4])
+        .encode(y="eol:Q")
+    )
+    layers: list[alt.Chart] = [area, line, rule]
+    if years_to_eol is not None:
+        lo, mid, hi = years_to_eol
+        span = pl.DataFrame({"lo": [lo], "hi": [hi], "mid": [mid], "eol": [eol_soh_percent]})
+        layers.append(
+            alt.Chart(span)
+            .mark_rule(color="#cb181d", strokeWidth=6, opacity=0.5)
+            .encode(x="lo:Q", x2="hi:Q", y="eol:Q")
+        )
+        layers.append(
+            alt.Chart(span)
+            .mark_point(color="#cb181d", filled=True, size=60)
+            .encode(x="mid:Q", y="eol:Q")
+        )
+    chart = alt.layer(*layers).properties(width=520, height=300, title=title)
+    spec: dict[str, Any] = chart.to_dict()
+    return spec
+
+
+def save_chart(spec: dict[str, Any], path: Path) -> Path:
+    """Write a Vega-Lite spec as a static PNG or SVG (by suffix) with vl-convert."""
+    path = Path(path)
+    if path.suffix.lower() == ".svg":
+        path.write_text(vlc.vegalite_to_svg(spec))
+    else:
+        path.write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    return path

@@ -1,0 +1,125 @@
+"""``echelon forecast``: a registered unit (and a pack from its modules), and a history table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.domain import Battery, Measurement
+from echelon.registry import PendingEvent, UnitWrite, measurement_row, open_registry
+from tests.lifetime.fleet import fleet
+
+runner = CliRunner()
+
+
+def _unit(battery: Battery, soh: float | None) -> UnitWrite:
+    events = []
+    if soh is not None:
+        m = Measurement(battery_id=battery.battery_id, quantity="soh_percent", value=soh,
+                        lower=soh - 1.0, upper=soh + 1.0, method="capacity_test")  # fmt: skip
+        events.append(PendingEvent("measured", None, {}, {"measurements": [measurement_row(m)]}))
+    return UnitWrite(battery, uuid.uuid4().hex * 2, "m" * 64, "ok", events=events)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    made = dt.date(2017, 6, 1)
+    pack = Battery(
+        battery_id="PACK-1",
+        level="pack",
+        chemistry="NMC622",
+        nominal_capacity_ah=60,
+        series_count=96,
+        origin_application="automotive",
+        manufacture_date=made,
+    )
+    modules = [
+        Battery(battery_id=f"PACK-1-M{i}", level="module", parent_id="PACK-1", chemistry="NMC622",
+                nominal_capacity_ah=60, origin_application="automotive", manufacture_date=made)
+        for i in range(3)
+    ]  # fmt: skip
+    cell = Battery(battery_id="CELL-1", level="cell", chemistry="LFP", nominal_capacity_ah=20,
+                   origin_application="automotive", manufacture_date=made)  # fmt: skip
+    bare = Battery(battery_id="BARE-1", level="cell", chemistry="LFP", nominal_capacity_ah=20)
+    with open_registry(url, store_dir=tmp_path / "store") as reg:
+        reg.record_units(
+            [_unit(pack, None), _unit(cell, 82.0), _unit(bare, None)]
+            + [_unit(m, s) for m, s in zip(modules, [84.0, 80.5, 86.0], strict=True)]
+        )
+    return url
+
+
+def test_forecast_registered_unit_writes_json_csv_and_plot(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    args = ["forecast", "CELL-1", "--application", "ess", "--years", "12", "-o", str(out),
+            "--db", db, "--date", "2026-11-22"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "CELL-1" in result.output
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["application"] == "ess"
+    assert summary["eol_soh_percent"] == 60.0
+    assert summary["years_to_eol_lower"] < summary["years_to_eol"] < summary["years_to_eol_upper"]
+    band = pl.read_csv(out / "trajectory.csv")
+    assert band["year"].max() == pytest.approx(12.0)
+    assert (out / "fade_trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_forecast_pack_from_its_modules(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    result = runner.invoke(
+        app, ["forecast", "PACK-1", "--application", "telecom_backup", "-o", str(out), "--db", db]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["application"] == "telecom"
+    assert summary["blocks"] == ["PACK-1-M0", "PACK-1-M1", "PACK-1-M2"]
+    assert summary["soh_percent"] == 80.5  # the weakest module
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["forecast", "CELL-1"], 2, "--application is required"),
+        (["forecast", "CELL-1", "--application", "spaceship"], 8, "unknown application"),
+        (["forecast", "NOPE", "--application", "ess"], 4, "no battery"),
+        (["forecast", "BARE-1", "--application", "ess"], 8, "no SOH measurement"),
+        (["forecast"], 2, "give a battery ID or --history"),
+    ],
+)
+def test_forecast_errors(db: str, args: list[str], code: int, text: str) -> None:
+    result = runner.invoke(app, [*args, "--db", db])
+    assert result.exit_code == code, result.output
+    assert text in result.output
+
+
+def test_forecast_history_table(tmp_path: Path) -> None:
+    lives = [400.0, 450.0, 500.0, 560.0, 600.0]
+    young = fleet([540.0], seed=5).filter(pl.col("cycle") <= 300)
+    table = pl.concat([fleet(lives), young.with_columns(pl.lit("YOUNG").alias("battery_id"))])
+    table.write_parquet(tmp_path / "h.parquet")
+    out = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app, ["forecast", "--history", str(tmp_path / "h.parquet"), "--until-soh", "80",
+              "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 forecast, 5 reached" in result.output
+    frame = pl.read_csv(out)
+    assert {"battery_id", "cycles_to_threshold", "cycles_to_threshold_lower",
+            "cycles_to_threshold_upper"} <= set(frame.columns)  # fmt: skip
+
+
+def test_forecast_history_bad_table_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("battery_id,soh_percent\na,90\n")
+    result = runner.invoke(app, ["forecast", "--history", str(tmp_path / "h.csv")])
+    assert result.exit_code == 3
+    assert "cycle" in result.output

@@ -1,0 +1,132 @@
+"""The history-table contract (``echelon forecast --history``) as a library call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from echelon.errors import EstimationError, SchemaError
+from echelon.lifetime import FORECAST_SCHEMA, forecast_histories, read_history
+from tests.lifetime.fleet import fleet
+
+LIVES = [400.0, 450.0, 500.0, 560.0, 600.0]
+
+
+def table() -> pl.DataFrame:
+    """Five units that reached 80 % and one that has not (truncated at 300 of its 540 cycles)."""
+    done = fleet(LIVES)
+    young = (
+        fleet([540.0], seed=5)
+        .filter(pl.col("cycle") <= 300)
+        .with_columns(pl.lit("YOUNG").alias("battery_id"))
+    )
+    return pl.concat([done, young]).with_columns((pl.col("cycle") / 2).alias("time_day"))
+
+
+def test_forecast_table_contract() -> None:
+    out = forecast_histories(table(), until_soh_percent=80)
+    assert out.schema == pl.Schema(FORECAST_SCHEMA)
+    young = out.filter(pl.col("battery_id") == "YOUNG").row(0, named=True)
+    assert young["status"] == "forecast"
+    assert young["references"] == 5
+    # counted from cycle 0: the true crossing of 80 % is at 540 cycles
+    assert young["cycles_to_threshold"] == pytest.approx(540.0, rel=0.1)
+    assert young["cycles_to_threshold_lower"] < 540.0 < young["cycles_to_threshold_upper"]
+    # two cycles a day → years = cycles / 2 / 365.25 from time 0
+    assert young["years_to_threshold"] == pytest.approx(
+        young["cycles_to_threshold"] / 2 / 365.25, rel=1e-6
+    )
+    reached = out.filter(pl.col("status") == "reached")
+    assert reached.height == 5
+    assert (reached["cycles_to_threshold"] == reached["cycles_to_threshold_upper"]).all()
+
+
+def test_capacity_with_nominal_equals_soh_percent() -> None:
+    soh = table()
+    cap = soh.with_columns(
+        (pl.col("soh_percent") / 100 * 2.5).alias("capacity_ah"),
+        pl.lit(2.5).alias("nominal_capacity_ah"),
+    ).drop("soh_percent")
+    a = forecast_histories(soh, until_soh_percent=80)
+    b = forecast_histories(cap, until_soh_percent=80)
+    assert a["cycles_to_threshold"].to_list() == pytest.approx(b["cycles_to_threshold"].to_list())
+
+
+def test_equivalent_full_cycles_and_no_nominal_capacity() -> None:
+    t = (
+        table()
+        .rename({"cycle": "equivalent_full_cycles"})
+        .with_columns((pl.col("soh_percent") / 100 * 3.0).alias("capacity_ah"))
+        .drop("soh_percent")
+    )
+    out = forecast_histories(t, until_soh_percent=80)
+    assert "relative to the first check-ups" in out["note"][0]
+
+
+def test_a_unit_with_too_little_history_does_not_stop_the_batch() -> None:
+    short = pl.DataFrame({"battery_id": ["S"] * 3, "cycle": [1.0, 2.0, 3.0],
+                          "soh_percent": [99.0, 98.9, 98.8]})  # fmt: skip
+    out = forecast_histories(pl.concat([table().drop("time_day"), short]), until_soh_percent=80)
+    row = out.filter(pl.col("battery_id") == "S").row(0, named=True)
+    assert row["status"] == "no_forecast"
+    assert "at least 8" in row["note"]
+
+
+def test_rising_capacity_is_not_forecast() -> None:
+    rising = pl.DataFrame({"battery_id": ["R"] * 20, "cycle": [float(i) for i in range(20)],
+                           "soh_percent": [80.0 + i for i in range(20)]})  # fmt: skip
+    out = forecast_histories(pl.concat([table().drop("time_day"), rising]), until_soh_percent=70)
+    row = out.filter(pl.col("battery_id") == "R").row(0, named=True)
+    assert row["status"] == "no_forecast"
+    assert "rises" in row["note"]
+
+
+def test_single_unit_falls_back_with_a_reason() -> None:
+    young = table().filter(pl.col("battery_id") == "YOUNG")
+    row = forecast_histories(young, until_soh_percent=80).row(0, named=True)
+    assert row["status"] == "fallback"
+    assert "0 reference trajectories" in row["note"]
+    assert row["cycles_to_threshold_upper"] / row["cycles_to_threshold_lower"] > 2
+
+
+def test_schema_errors_name_columns_and_rows() -> None:
+    with pytest.raises(SchemaError) as err:
+        forecast_histories(pl.DataFrame({"battery_id": ["a"], "soh_percent": [90.0]}),
+                           until_soh_percent=80)  # fmt: skip
+    assert "'cycle'" in str(err.value)
+    bad = pl.DataFrame({"battery_id": ["a", "a"], "cycle": ["1", "two"],
+                        "soh_percent": [90.0, 89.0]})  # fmt: skip
+    with pytest.raises(SchemaError) as err:
+        forecast_histories(bad, until_soh_percent=80, source="t.csv")
+    assert "row 2" in str(err.value)
+    assert "'two' is not a number" in str(err.value)
+    with pytest.raises(EstimationError, match="between 1 and 100"):
+        forecast_histories(table(), until_soh_percent=180)
+
+
+def test_nothing_forecastable_is_an_error() -> None:
+    short = pl.DataFrame({"battery_id": ["S"] * 3, "cycle": [1.0, 2.0, 3.0],
+                          "soh_percent": [99.0, 98.9, 98.8]})  # fmt: skip
+    with pytest.raises(EstimationError, match="no unit could be forecast"):
+        forecast_histories(short, until_soh_percent=80)
+
+
+def test_read_history(tmp_path: Path) -> None:
+    t = table()
+    t.write_csv(tmp_path / "h.csv")
+    t.write_parquet(tmp_path / "h.parquet")
+    assert read_history(tmp_path / "h.csv").height == t.height
+    assert read_history(tmp_path / "h.parquet").height == t.height
+    (tmp_path / "h.xlsx").write_text("x")
+    with pytest.raises(SchemaError, match="unsupported file type"):
+        read_history(tmp_path / "h.xlsx")
+    with pytest.raises(SchemaError, match="no such file"):
+        read_history(tmp_path / "missing.csv")
+
+
+def test_unknown_chemistry_is_said() -> None:
+    t = table().with_columns(pl.lit("unobtainium").alias("chemistry"))
+    out = forecast_histories(t, until_soh_percent=80)
+    assert "not in the catalogue" in out.filter(pl.col("battery_id") == "YOUNG")["note"][0]

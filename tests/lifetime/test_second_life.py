@@ -1,0 +1,149 @@
+"""Single-SOH second-life forecasts, the router's vectorised contract and packs from blocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from echelon.errors import EstimationError
+from echelon.lifetime import expected_life_years, forecast_unit, pack_life_years
+from echelon.lifetime.second_life import LIFE_COLUMNS, quantiles
+
+AS_OF = dt.date(2026, 11, 22)
+
+
+def units(**columns: list[object]) -> pl.DataFrame:
+    return pl.DataFrame(columns, strict=False)
+
+
+def test_contract_columns_and_types() -> None:
+    frame = units(battery_id=["a", "b"], chemistry=["LFP", "NMC622"], soh_percent=[85.0, 78.0])
+    out = expected_life_years(frame, application="ess", n_samples=64)
+    assert out.schema == pl.Schema(LIFE_COLUMNS)
+    assert out["battery_id"].to_list() == ["a", "b"]
+    row = out.row(0, named=True)
+    assert row["years_to_eol_lower"] < row["years_to_eol"] < row["years_to_eol_upper"]
+    assert row["eol_soh_percent"] == 60.0
+
+
+def test_more_health_lasts_longer_and_lfp_outlasts_nmc_on_float() -> None:
+    frame = units(
+        battery_id=["lfp-90", "lfp-75", "nmc-90"],
+        chemistry=["LFP", "LFP", "NMC811"],
+        soh_percent=[90.0, 75.0, 90.0],
+        origin_application=["automotive"] * 3,
+        age_years=[8.0, 8.0, 8.0],
+    )
+    out = expected_life_years(frame, application="ups", n_samples=128)
+    years = dict(zip(out["battery_id"], out["years_to_eol"], strict=True))
+    assert years["lfp-90"] > years["lfp-75"]
+    # §4.4: route NMC/LMO away from float duties, prefer LFP (BLAST-Lite float simulations)
+    assert years["lfp-90"] > years["nmc-90"]
+
+
+def test_per_row_application_and_aliases() -> None:
+    frame = units(
+        battery_id=["a", "b", "c"],
+        chemistry=["LFP", "LFP", "LFP"],
+        soh_percent=[85.0, 85.0, 85.0],
+        application=["ess", "telecom_backup", None],
+    )
+    out = expected_life_years(frame, n_samples=64)
+    assert out["eol_soh_percent"].to_list() == [60.0, 50.0, None]  # LFP telecom floor 50 %
+    assert out["lifetime_note"][2] == "no application given"
+
+
+def test_units_that_cannot_be_forecast_get_null_and_the_reason() -> None:
+    frame = units(
+        battery_id=["li-s", "unknown-chem", "no-soh", "proxy"],
+        chemistry=["Li-S", "unobtainium", "LFP", "LCO"],
+        soh_percent=[85.0, 85.0, None, 85.0],
+    )
+    out = expected_life_years(frame, application="ess", n_samples=64)
+    notes = out["lifetime_note"].to_list()
+    assert out["years_to_eol"][:3].to_list() == [None, None, None]
+    assert "no ageing model" in notes[0]
+    assert "unknown chemistry" in notes[1]
+    assert "no SOH" in notes[2]
+    assert out["years_to_eol"][3] is not None
+    assert "proxy" in notes[3]
+
+
+def test_missing_inputs_are_clear_errors() -> None:
+    with pytest.raises(EstimationError, match="give application"):
+        expected_life_years(units(battery_id=["a"], chemistry=["LFP"], soh_percent=[80.0]))
+    with pytest.raises(EstimationError, match="lacks soh_percent"):
+        expected_life_years(units(battery_id=["a"], chemistry=["LFP"]), application="ess")
+    with pytest.raises(EstimationError, match="unknown application"):
+        forecast_unit({"battery_id": "a", "chemistry": "LFP", "soh_percent": 80.0},
+                      application="spaceship")  # fmt: skip
+
+
+def test_unit_below_threshold_reaches_it_at_once() -> None:
+    frame = units(battery_id=["a"], chemistry=["NMC622"], soh_percent=[55.0])
+    row = expected_life_years(frame, application="ess", n_samples=64).row(0, named=True)
+    assert row["years_to_eol"] == 0.0
+    assert "already at or below" in row["lifetime_note"]
+
+
+def test_a_wider_soh_interval_widens_the_forecast() -> None:
+    frame = units(
+        battery_id=["tight", "wide"],
+        chemistry=["NCA", "NCA"],
+        soh_percent=[82.0, 82.0],
+        soh_lower_percent=[81.5, 74.0],
+        age_years=[6.0, 6.0],
+    )
+    out = expected_life_years(frame, application="ess", n_samples=256)
+    width = (out["years_to_eol_upper"] - out["years_to_eol_lower"]).to_list()
+    assert width[1] > width[0]
+
+
+def test_unit_forecast_band_and_threshold_consistency() -> None:
+    f = forecast_unit(
+        {"battery_id": "u", "chemistry": "LFP", "soh_percent": 80.0, "soh_lower_percent": 79.0,
+         "manufacture_date": "2017-03-01", "origin_application": "automotive"},
+        application="ess", as_of=AS_OF, n_samples=128,
+    )  # fmt: skip
+    band = f.band
+    assert band["year"][0] == 0.0
+    assert band["soh_percent"][0] == pytest.approx(80.0, abs=0.5)
+    assert (band["soh_lower_percent"] <= band["soh_percent"]).all()
+    assert (band["soh_percent"] <= band["soh_upper_percent"]).all()
+    # the median SOH path crosses the threshold near the median years (both from the samples)
+    crossing = float(np.interp(-f.eol_soh_percent, -band["soh_percent"], band["year"]))
+    assert crossing == pytest.approx(f.years_to_eol, rel=0.25)
+
+
+def test_pack_is_limited_by_its_weakest_block() -> None:
+    unit = {"battery_id": "P", "chemistry": "NMC622", "manufacture_date": "2018-01-01",
+            "origin_application": "automotive"}  # fmt: skip
+    blocks = [{"battery_id": f"M{i}", "soh_percent": s} for i, s in enumerate([86.0, 85.0, 79.0])]
+    pack = forecast_unit(unit, application="telecom", blocks=blocks, as_of=AS_OF, n_samples=128)
+    weakest = forecast_unit({**unit, "soh_percent": 79.0}, application="telecom", as_of=AS_OF,
+                            n_samples=128)  # fmt: skip
+    assert pack.blocks == ["M0", "M1", "M2"]
+    assert pack.years_to_eol <= weakest.years_to_eol * 1.05
+    samples = np.array([[3.0, 5.0, 7.0], [4.0, 2.0, 9.0]])
+    assert pack_life_years(samples).tolist() == [3.0, 2.0, 7.0]
+
+
+def test_quantiles_handle_samples_beyond_the_horizon() -> None:
+    q = quantiles(np.array([[1.0, 2.0, np.inf, np.inf, np.inf]]))
+    assert q[0, 0] == 1.0
+    assert np.isinf(q[0, 2])
+
+
+def test_second_life_lmo_model_uses_its_own_basis() -> None:
+    # the Leaf LMO model describes fade relative to the start of second life (BLAST-Lite qNew/q)
+    frame = units(battery_id=["lmo-72", "lmo-62"], chemistry=["LMO", "LMO"],
+                  soh_percent=[72.0, 62.0])  # fmt: skip
+    out = expected_life_years(frame, application="ebike", n_samples=128)
+    years = out["years_to_eol"].to_list()
+    assert years[0] > 0.0
+    assert years[1] == 0.0  # below the 70 % e-bike threshold already
+    # knee onset of the LMO family: 65 % (catalogue lifetime_forecasting [knee.soh_onset_percent])
+    assert out["knee_risk"].to_list() == ["low", "elevated"]

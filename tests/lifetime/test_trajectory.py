@@ -1,0 +1,110 @@
+"""Trajectory forecaster on synthetic fleets with known answers, bad histories, knee indicators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from echelon.errors import EstimationError
+from echelon.lifetime import clean_history, ensemble_forecast, knee_indicators, reference_set
+from echelon.lifetime.trajectory import fallback_forecast, weighted_quantiles
+from tests.lifetime.fleet import fleet, soh_curve
+
+LIVES = [400.0, 450.0, 500.0, 520.0, 560.0, 600.0, 650.0]
+
+
+def histories(frame):  # type: ignore[no-untyped-def]
+    out = {}
+    for (bid,), part in frame.group_by("battery_id", maintain_order=True):
+        out[bid] = clean_history(part["cycle"].to_numpy(), part["soh_percent"].to_numpy() / 100)
+    return out
+
+
+def test_ensemble_recovers_the_life_of_an_unseen_unit() -> None:
+    cells = histories(fleet(LIVES))
+    test = clean_history(
+        np.arange(5.0, 331.0, 5.0),
+        soh_curve(np.arange(5.0, 331.0, 5.0), 550.0)
+        + np.random.default_rng(9).normal(0, 0.002, 66),
+    )
+    refs = reference_set(list(cells.values()), 0.80)
+    assert len(refs.refs) == len(LIVES)
+    assert refs.calibration_cases >= 5
+    fc = ensemble_forecast(test, refs)
+    assert fc is not None
+    assert fc.method == "ensemble"
+    # true crossing of 80 % is at 550 cycles; 60 % of the life observed, seven references
+    assert fc.cycles == pytest.approx(550.0, rel=0.08)
+    assert fc.cycles_lower < 550.0 < fc.cycles_upper
+    assert fc.cycles_lower > test.n[-1]
+
+
+def test_references_that_never_reach_the_threshold_are_not_used() -> None:
+    cells = histories(fleet([400.0, 500.0, 600.0], end=0.9))  # stop before 80 %
+    refs = reference_set(list(cells.values()), 0.80)
+    assert refs.refs == ()
+    part = cells["U00"].truncate(200.0)
+    assert ensemble_forecast(part, refs) is None
+
+
+def test_fallback_has_a_reason_and_a_wide_interval() -> None:
+    cycle = np.arange(5.0, 300.0, 5.0)
+    hist = clean_history(cycle, 1.0 - 0.1 * (cycle / 500.0) ** 0.8)
+    fc = fallback_forecast(hist, 0.8, exponent_prior=0.8, reason="no references")
+    truth = 500.0 * 2 ** (1 / 0.8)  # 0.1 (n/500)^0.8 = 0.2
+    assert fc.cycles == pytest.approx(truth, rel=0.1)
+    assert fc.cycles_upper / fc.cycles_lower > 2.0
+    assert fc.note == "no references"
+
+
+def test_flat_history_cannot_be_extrapolated() -> None:
+    cycle = np.arange(1.0, 50.0)
+    hist = clean_history(cycle, np.full(cycle.size, 0.95))
+    with pytest.raises(EstimationError, match="no capacity fade"):
+        fallback_forecast(hist, 0.8, exponent_prior=1.0, reason="x")
+
+
+@pytest.mark.parametrize(
+    ("cycle", "soh", "message"),
+    [
+        ([1, 2, 3], [0.9, 0.89, 0.88], "at least 8"),
+        ([1, 2, 3, 3, 4, 5, 6, 7, 8], [0.9] * 9, "strictly increasing"),
+        (list(range(10)), [0.9] * 9 + [float("nan")], "numbers"),
+        (list(range(10)), [90.0] * 10, "between 0 and 150 %"),
+    ],
+)
+def test_bad_histories_are_refused(cycle: list[float], soh: list[float], message: str) -> None:
+    with pytest.raises(EstimationError, match=message):
+        clean_history(np.array(cycle, dtype=float), np.array(soh, dtype=float))
+
+
+def test_outlier_filter_removes_spikes_and_dips() -> None:
+    cycle = np.arange(1.0, 101.0)
+    soh = 1.0 - 0.001 * cycle
+    soh[30] += 0.05  # capacity regeneration after a rest
+    soh[60] -= 0.3  # an anomalous short run
+    hist = clean_history(cycle, soh)
+    assert not hist.keep[30]
+    assert not hist.keep[60]
+    assert hist.keep.sum() == 98
+
+
+def test_knee_indicators() -> None:
+    cycle = np.arange(5.0, 600.0, 5.0)
+    linear = clean_history(cycle, 1.0 - 0.0003 * cycle)
+    bending = clean_history(cycle, soh_curve(cycle, 560.0))
+    x = cycle / 560.0
+    sharp = clean_history(cycle, 1.0 - 0.05 * x - 0.15 * x**8)
+    assert knee_indicators(linear).knee_risk == "low"
+    assert knee_indicators(bending).knee_risk == "elevated"
+    k = knee_indicators(sharp)
+    assert k.knee_risk == "high"
+    assert k.fade_acceleration_ratio > 2.5
+    assert k.knee_onset_cycle is not None
+    assert 300 < k.knee_onset_cycle < 590
+
+
+def test_weighted_quantiles() -> None:
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    assert weighted_quantiles(v, np.full(4, 0.25), [0.5])[0] == pytest.approx(2.5)
+    assert weighted_quantiles(v, np.array([0.0, 0.0, 0.0, 1.0]), [0.05, 0.95]).tolist() == [4, 4]
