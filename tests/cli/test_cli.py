@@ -130,3 +130,12 @@ def test_read_converts_to_bdf_parquet(small_batch: SynthBatch, tmp_path: Path) -
 def test_readers_and_version() -> None:
     assert "arbin_csv" in runner.invoke(app, ["readers"]).output
     assert runner.invoke(app, ["--version"]).output.startswith("echelon ")
+
+
+def test_demo_refuses_a_foreign_folder_with_exit_2(tmp_path: Path, db: str) -> None:
+    (tmp_path / "out" / "batch").mkdir(parents=True)
+    (tmp_path / "out" / "batch" / "notes.txt").write_text("not the simulator's")
+    result = runner.invoke(app, ["demo", "--n", "5", "--out", str(tmp_path / "out"), "--db", db])
+    assert result.exit_code == 2
+    assert "was not made by `echelon demo`" in result.output
+    assert (tmp_path / "out" / "batch" / "notes.txt").exists()  # nothing deleted

@@ -15,6 +15,7 @@ from echelon.catalog import chemistry
 from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Application, Chemistry
 from echelon.errors import ConfigError
+from echelon.lifetime import expected_life_years
 from echelon.recycling import unit_recycling_value
 from echelon.routing import (
     expected_second_life_years,
@@ -25,7 +26,7 @@ from echelon.routing import (
     series_options,
     window_fractions,
 )
-from echelon.routing.placeholders import table_recycling_value_usd
+from echelon.routing.placeholders import LIFE_SAMPLES, LIFE_SOH_GRID, table_recycling_value_usd
 
 CATALOG = load_applications()
 ECON = load_economics()
@@ -90,7 +91,6 @@ def test_window_fractions_are_shares(app: str, chem: str) -> None:
         (('preferred_families = ["LFP"]', 'preferred_families = ["NMC"]'), "subset"),
         (("voltage_min_v = 30.0", "voltage_min_v = 70.0"), "empty"),
         (("mean_soc = 0.5", "mean_soc = 1.5"), "mean_soc"),
-        (("LMO = 3.8, ", "LMX = 3.8, "), "unknown families"),
     ],
 )
 def test_an_edited_catalogue_is_validated(
@@ -142,25 +142,51 @@ def test_malformed_set_items_are_refused(item: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("app", "family", "soh", "years"),
+    ("app", "chemistry", "soh", "years"),
     [
-        ("ess", "LMO", 80.0, (1 - 50 / 80) * 100 / 3.8),  # (1 − EOL/SOH) × 100 / fade
-        ("ess", "LFP", 95.0, 10.0),  # capped at max_years
+        ("ess", "LFP", 99.0, 10.0),  # healthy LFP outlives the credited 10 years: capped
         ("telecom", "LFP", 40.0, 0.0),  # at the end of life already
-        ("ebike", "NCA", 70.0, (1 - 60 / 70) * 100 / 9.0),  # family default
+        ("ess", "Li-S", 90.0, 0.0),  # no ageing model, no reuse standard: nothing credited
         ("ups", "LFP", None, None),  # unknown SOH
     ],
 )
-def test_placeholder_life_model(
-    app: str, family: str, soh: float | None, years: float | None
+def test_life_years_edge_cases(
+    app: str, chemistry: str, soh: float | None, years: float | None
 ) -> None:
     units = pl.DataFrame(
-        {"application": [app], "family": [family], "soh_percent": [soh]},
-        schema={"application": pl.String, "family": pl.String, "soh_percent": pl.Float64},
+        {"application": [app], "chemistry": [chemistry], "soh_percent": [soh]},
+        schema={"application": pl.String, "chemistry": pl.String, "soh_percent": pl.Float64},
     )
     out = expected_second_life_years(units)
     assert out.name == "expected_second_life_years"
     assert out.to_list() == [pytest.approx(years) if years is not None else None]
+
+
+def test_life_years_come_from_the_lifetime_model() -> None:
+    # the router evaluates the lifetime model on its SOH grid (Monte Carlo with a fixed seed, so a
+    # call on the same grid reproduces it) and interpolates; on a grid point the years are the
+    # model's median, capped at the application's credited maximum
+    grid = pl.DataFrame(
+        {
+            "battery_id": [f"g{k}" for k in range(len(LIFE_SOH_GRID))],
+            "chemistry": "NMC622",
+            "soh_percent": LIFE_SOH_GRID,
+            "soh_lower_percent": LIFE_SOH_GRID,
+        }
+    )
+    median = expected_life_years(grid, application="ess", n_samples=LIFE_SAMPLES)["years_to_eol"]
+    cap = CATALOG.application["ess"].life.max_years
+    expected = np.minimum(np.maximum.accumulate(median.fill_null(0.0).to_numpy()), cap)
+    units = pl.DataFrame(
+        {"application": "ess", "chemistry": "NMC622", "soh_percent": LIFE_SOH_GRID}
+    )
+    assert expected_second_life_years(units).to_numpy() == pytest.approx(expected)
+    assert 0 < expected[LIFE_SOH_GRID == 80.0][0] < cap  # a real, uncapped forecast at 80 %
+    # between grid points: linear interpolation, so more capacity never shortens the life
+    sweep = pl.DataFrame({"application": "ups", "chemistry": "NMC811",
+                          "soh_percent": np.linspace(45.0, 100.0, 23)})  # fmt: skip
+    values = expected_second_life_years(sweep).to_numpy()
+    assert np.all(np.diff(values) >= 0)
 
 
 def test_fallback_recycling_value_follows_its_table() -> None:

@@ -14,8 +14,8 @@ from echelon._version import __version__
 from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
-from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.lifetime_cmds import forecast_cmd
+from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 
 app = typer.Typer(

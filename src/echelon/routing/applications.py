@@ -34,38 +34,17 @@ Effect = Literal["forbid", "condition"]
 _Strict = StrictModel
 
 
-class LifePlaceholder(Sourced):
-    """Parameters of the placeholder life model (see :func:`expected_second_life_years`).
+class LifeCap(Sourced):
+    """Economic cap on the second life credited in an application's value.
 
     Attributes
     ----------
-    end_of_life_soh_percent : float
-        SOH [% of nominal] at which the unit leaves the application.
     max_years : float
-        Longest second life credited [years].
-    fade_percent_per_year : dict
-        Capacity fade [% of the start-of-second-life capacity per year] by chemistry family;
-        ``default`` for families not listed.
+        Longest second life credited [years] (reported second-life durations), whatever the
+        ageing model forecasts.
     """
 
-    end_of_life_soh_percent: float = Field(gt=0, lt=100)
     max_years: float = Field(gt=0, le=50)
-    fade_percent_per_year: dict[str, float]
-
-    @model_validator(mode="after")
-    def _families(self) -> LifePlaceholder:
-        unknown = set(self.fade_percent_per_year) - FAMILIES - {"default"}
-        if unknown:
-            raise ValueError(f"fade_percent_per_year: unknown families {sorted(unknown)}")
-        if "default" not in self.fade_percent_per_year:
-            raise ValueError("fade_percent_per_year needs a 'default' entry")
-        if any(v <= 0 for v in self.fade_percent_per_year.values()):
-            raise ValueError("fade_percent_per_year values must be > 0")
-        return self
-
-    def fade_for(self, family: str) -> float:
-        """Fade rate [%/year] for a chemistry family."""
-        return self.fade_percent_per_year.get(family, self.fade_percent_per_year["default"])
 
 
 class ApplicationSpec(Sourced):
@@ -91,7 +70,7 @@ class ApplicationSpec(Sourced):
     temperature_min_c: float
     temperature_max_c: float
     temperature_typical_c: float
-    life: LifePlaceholder
+    life: LifeCap
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicationSpec:

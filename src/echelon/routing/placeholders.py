@@ -1,7 +1,7 @@
 """The router's two value inputs, vectorised, with stable signatures.
 
-* :func:`expected_second_life_years` — a documented linear-fade model; ``echelon.lifetime`` will
-  replace it with calendar + cycle ageing models and duty cycles.
+* :func:`expected_second_life_years` — years in the application from ``echelon.lifetime``'s
+  calendar + cycle ageing models and duty cycles, capped at the longest reported second life.
 * :func:`recycling_value_usd` — what a recycler pays for the unit, from ``echelon.recycling``
   (EverBatt 2023 rules and dated prices); the documented table it replaced remains the fallback
   for units the recycling model cannot value (unknown energy, a chemistry hydro cannot treat).
@@ -15,30 +15,50 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from echelon.catalog import FAMILIES
 from echelon.errors import EchelonWarning
 from echelon.routing.applications import ApplicationCatalog, load_applications
 from echelon.routing.economics import Economics, load_economics
 
 YEARS_COLUMN = "expected_second_life_years"
+NO_LIFE_MODEL = frozenset({"Li-metal", "Li-S", "unknown"})
+"""Chemistries without an ageing model (and without a reuse standard): no second life credited."""
 RECYCLING_COLUMN = "recycling_value_usd"
 
 
-def _life_table(applications: ApplicationCatalog) -> pl.DataFrame:
-    rows = [
-        {
-            "application": name,
-            "family": family,
-            "fade_percent_per_year": spec.life.fade_for(family),
-            "end_of_life_soh_percent": spec.life.end_of_life_soh_percent,
-            "max_years": spec.life.max_years,
-        }
-        for name, spec in applications.application.items()
-        for family in sorted(FAMILIES)
-    ]
-    return pl.DataFrame(rows)
+LIFE_SOH_GRID = np.arange(40.0, 100.0 + 1e-9, 2.5)
+"""SOH grid [%] on which the lifetime model is evaluated once per (chemistry, application)."""
+LIFE_SAMPLES = 128
+"""Monte-Carlo samples per grid point (the median is what the value uses)."""
+_LIFE_CACHE: dict[tuple[str, str, str], npt.NDArray[np.float64]] = {}
+
+
+def _life_curve(
+    chemistry: str, application: str, catalog_dir: Path | None
+) -> npt.NDArray[np.float64]:
+    """Median years to the application's end of life on :data:`LIFE_SOH_GRID` (cached)."""
+    key = (str(catalog_dir), chemistry, application)
+    if key not in _LIFE_CACHE:
+        from echelon.lifetime import expected_life_years
+
+        grid = pl.DataFrame(
+            {
+                "battery_id": [f"g{k}" for k in range(len(LIFE_SOH_GRID))],
+                "chemistry": chemistry,
+                "soh_percent": LIFE_SOH_GRID,
+                "soh_lower_percent": LIFE_SOH_GRID,  # the router already passes a lower bound
+            }
+        )
+        out = expected_life_years(
+            grid, application=application, n_samples=LIFE_SAMPLES, catalog_dir=catalog_dir
+        )
+        years = out.get_column("years_to_eol").fill_null(0.0).to_numpy()
+        # more capacity never means a shorter life: remove Monte-Carlo wiggles between grid points
+        _LIFE_CACHE[key] = np.maximum.accumulate(years)
+    return _LIFE_CACHE[key]
 
 
 def expected_second_life_years(
@@ -47,28 +67,24 @@ def expected_second_life_years(
     applications: ApplicationCatalog | None = None,
     catalog_dir: Path | None = None,
 ) -> pl.Series:
-    """Expected years of service in an application — PLACEHOLDER until ``echelon.lifetime``.
+    """Expected years of service in an application, from ``echelon.lifetime``, capped.
 
-    A simple, documented model: capacity fades linearly at a rate that depends on the application's
-    duty and the chemistry family, relative to the capacity at the start of the second life,
-    until the application's end-of-life SOH; the result is capped at the application's
-    ``max_years``::
-
-        years = min(max_years, (1 − end_of_life_soh / soh) × 100 / fade_percent_per_year)
-
-    Rates, end-of-life SOH and caps are catalogue data (table ``applications``, ``[*.life]``),
-    derived from the BLAST-Lite simulations of second-life-domain.md §4.4 (pessimistic for
-    shallow duties: the 2nd-life LMO model is a lower bound) and the reported second-life
-    durations of §4.5. ``echelon.lifetime`` will replace this function with the same signature.
+    The median years until the unit reaches the application's end-of-life SOH, from the
+    semi-empirical calendar + cycle ageing model of its chemistry under the application's duty
+    (:func:`echelon.lifetime.expected_life_years`: first-life priors by origin, Monte Carlo),
+    evaluated once per (chemistry, application) on a 2.5 % SOH grid and interpolated linearly, then
+    capped at the application's ``max_years`` (the longest second life reported, catalogue
+    ``applications`` ``[*.life]``) so value is not credited beyond observed second lives.
 
     Parameters
     ----------
     units : pl.DataFrame
-        Columns ``application`` (canonical id), ``family`` (chemistry family, e.g. ``LFP``) and
-        ``soh_percent`` (state of health at the start of the second life [% of nominal]; pass
-        the lower interval bound to stay conservative).
+        Columns ``application`` (canonical id), ``chemistry`` (catalogue value; rows with a
+        chemistry the lifetime models do not cover get 0 years) and ``soh_percent`` (SOH at the
+        start of the second life [% of nominal]; pass the lower interval bound to stay
+        conservative).
     applications : ApplicationCatalog, optional
-        Catalogue to read the life parameters from (default: the packaged table).
+        Catalogue of the caps (default: the packaged table).
     catalog_dir : Path, optional
         Catalogue override folder.
 
@@ -80,26 +96,33 @@ def expected_second_life_years(
 
     References
     ----------
-    second-life-domain.md §4.4 (BLAST-Lite [S65]), §4.5 ([S21][S23][S54][S55]).
+    docs/lifetime.md; second-life-domain.md §4.4 (BLAST-Lite models [S65]), §4.5 (durations).
     """
     catalog = applications or load_applications(catalog_dir=catalog_dir)
-    table = _life_table(catalog)
+    caps = {name: spec.life.max_years for name, spec in catalog.application.items()}
     frame = units.select(
         pl.col("application").cast(pl.String),
-        pl.col("family").cast(pl.String).fill_null("unknown"),
+        pl.col("chemistry").cast(pl.String).fill_null("unknown"),
         pl.col("soh_percent").cast(pl.Float64),
-    ).join(table, on=["application", "family"], how="left", maintain_order="left")
-    soh = pl.col("soh_percent")
-    years = (
-        (1.0 - pl.col("end_of_life_soh_percent") / soh) * 100.0 / pl.col("fade_percent_per_year")
-    ).clip(lower_bound=0.0)
-    out = frame.select(
-        pl.when(soh > 0)
-        .then(pl.min_horizontal(years, pl.col("max_years")))
-        .otherwise(pl.when(soh.is_not_null()).then(0.0))
-        .alias(YEARS_COLUMN)
     )
-    return out.get_column(YEARS_COLUMN)
+    years = np.full(frame.height, np.nan)
+    soh = frame.get_column("soh_percent").to_numpy().astype(np.float64)
+    pairs = frame.select("chemistry", "application").unique().drop_nulls().iter_rows()
+    for chem, app in pairs:
+        rows = (
+            (frame.get_column("chemistry") == chem) & (frame.get_column("application") == app)
+        ).to_numpy()
+        if app not in caps:
+            continue
+        if chem in NO_LIFE_MODEL:
+            years[rows] = 0.0
+            continue
+        curve = _life_curve(chem, app, catalog_dir)
+        clipped = np.clip(soh[rows], LIFE_SOH_GRID[0], LIFE_SOH_GRID[-1])
+        value = np.interp(clipped, LIFE_SOH_GRID, curve)
+        value = np.where(soh[rows] < LIFE_SOH_GRID[0], 0.0, value)
+        years[rows] = np.minimum(value, caps[app])
+    return pl.Series(YEARS_COLUMN, years, dtype=pl.Float64).fill_nan(None)
 
 
 def recycling_value_usd(

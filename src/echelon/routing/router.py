@@ -213,7 +213,7 @@ def _years(
 ) -> pl.Series:
     application = pl.lit(app) if isinstance(app, str) else app
     units = frame.select(
-        application.alias("application"), pl.col("family"), soh.alias("soh_percent")
+        application.alias("application"), pl.col("chemistry"), soh.alias("soh_percent")
     )
     return expected_second_life_years(units, applications=inputs.applications)
 
@@ -274,7 +274,7 @@ def _break_even_soh(frame: pl.DataFrame, apps: list[str], inputs: RoutingInputs)
         price = pl.when(pl.col("best_application") == app).then(value).otherwise(price)
     base = frame.select(
         pl.col("best_application"),
-        pl.col("family"),
+        pl.col("chemistry"),
         (pl.col("nominal_kwh") * _pick(apps, "window") * price / 100.0).alias("slope"),
         (
             pl.col("recycle_value_usd")
