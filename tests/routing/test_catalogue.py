@@ -174,7 +174,9 @@ def test_life_years_come_from_the_lifetime_model() -> None:
             "soh_lower_percent": LIFE_SOH_GRID,
         }
     )
-    median = expected_life_years(grid, application="ess", n_samples=LIFE_SAMPLES)["years_to_eol"]
+    median = expected_life_years(
+        grid, application="ess", n_samples=LIFE_SAMPLES, horizon_years=12.0
+    )["years_to_eol"]
     cap = CATALOG.application["ess"].life.max_years
     expected = np.minimum(np.maximum.accumulate(median.fill_null(0.0).to_numpy()), cap)
     units = pl.DataFrame(

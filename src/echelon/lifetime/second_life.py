@@ -324,6 +324,7 @@ def expected_life_years(
     *,
     application: str | None = None,
     n_samples: int | None = None,
+    horizon_years: float | None = None,
     as_of: dt.date | None = None,
     catalog_dir: Path | None = None,
 ) -> pl.DataFrame:
@@ -341,6 +342,10 @@ def expected_life_years(
         ``lsv``, ``ev_reman``; route-table names accepted); overrides the ``application`` column.
     n_samples : int, optional
         Monte-Carlo samples per unit (catalogue default 256).
+    horizon_years : float, optional
+        Simulation horizon [years] (catalogue default); longer lives are capped at it (noted).
+        A caller that only needs lives up to some cap can pass a short horizon: the cost of a
+        forecast is proportional to it.
     as_of : date, optional
         Date for ages from ``manufacture_date`` (default: today).
 
@@ -422,7 +427,13 @@ def expected_life_years(
             origin=[inputs_all.origin[i] for i in rows],
         )
         result = life_samples(
-            sub, model, target, eol_soh_percent=eol, n_samples=n_samples, catalog_dir=catalog_dir
+            sub,
+            model,
+            target,
+            eol_soh_percent=eol,
+            n_samples=n_samples,
+            horizon_years=horizon_years,
+            catalog_dir=catalog_dir,
         )
         q = quantiles(result.years)
         validity = _validity_note(model, target)

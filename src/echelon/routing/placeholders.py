@@ -29,36 +29,47 @@ NO_LIFE_MODEL = frozenset({"Li-metal", "Li-S", "unknown"})
 RECYCLING_COLUMN = "recycling_value_usd"
 
 
-LIFE_SOH_GRID = np.arange(40.0, 100.0 + 1e-9, 2.5)
+LIFE_SOH_GRID = np.arange(40.0, 100.0 + 1e-9, 5.0)
 """SOH grid [%] on which the lifetime model is evaluated once per (chemistry, application)."""
-LIFE_SAMPLES = 128
+LIFE_SAMPLES = 64
 """Monte-Carlo samples per grid point (the median is what the value uses)."""
+LIFE_HORIZON_MARGIN_YEARS = 2.0
+"""Simulated beyond the longest credited second life, so the cap, not the horizon, binds."""
 _LIFE_CACHE: dict[tuple[str, str, str], npt.NDArray[np.float64]] = {}
 
 
-def _life_curve(
-    chemistry: str, application: str, catalog_dir: Path | None
-) -> npt.NDArray[np.float64]:
-    """Median years to the application's end of life on :data:`LIFE_SOH_GRID` (cached)."""
-    key = (str(catalog_dir), chemistry, application)
-    if key not in _LIFE_CACHE:
+def life_curves(
+    pairs: list[tuple[str, str]], *, horizon_years: float, catalog_dir: Path | None = None
+) -> dict[tuple[str, str], npt.NDArray[np.float64]]:
+    """Median years to end of life on :data:`LIFE_SOH_GRID` per (chemistry, application).
+
+    One call of :func:`echelon.lifetime.expected_life_years` for all pairs not yet cached (fixed
+    seed, so reproducible), made non-decreasing in SOH (more capacity never means a shorter life:
+    this removes Monte-Carlo wiggles between grid points); cached for the process.
+    """
+    todo = [p for p in pairs if (str(catalog_dir), *p) not in _LIFE_CACHE]
+    if todo:
         from echelon.lifetime import expected_life_years
 
+        n = len(LIFE_SOH_GRID)
         grid = pl.DataFrame(
             {
-                "battery_id": [f"g{k}" for k in range(len(LIFE_SOH_GRID))],
-                "chemistry": chemistry,
-                "soh_percent": LIFE_SOH_GRID,
-                "soh_lower_percent": LIFE_SOH_GRID,  # the router already passes a lower bound
+                "battery_id": [f"g{k}" for k in range(n * len(todo))],
+                "chemistry": [chem for chem, _ in todo for _ in range(n)],
+                "application": [app for _, app in todo for _ in range(n)],
+                "soh_percent": np.tile(LIFE_SOH_GRID, len(todo)),
             }
-        )
+        ).with_columns(pl.col("soh_percent").alias("soh_lower_percent"))  # already a lower bound
         out = expected_life_years(
-            grid, application=application, n_samples=LIFE_SAMPLES, catalog_dir=catalog_dir
+            grid,
+            n_samples=LIFE_SAMPLES,
+            horizon_years=horizon_years,
+            catalog_dir=catalog_dir,
         )
-        years = out.get_column("years_to_eol").fill_null(0.0).to_numpy()
-        # more capacity never means a shorter life: remove Monte-Carlo wiggles between grid points
-        _LIFE_CACHE[key] = np.maximum.accumulate(years)
-    return _LIFE_CACHE[key]
+        years = out.get_column("years_to_eol").fill_null(0.0).to_numpy().reshape(len(todo), n)
+        for k, pair in enumerate(todo):
+            _LIFE_CACHE[(str(catalog_dir), *pair)] = np.maximum.accumulate(years[k])
+    return {p: _LIFE_CACHE[(str(catalog_dir), *p)] for p in pairs}
 
 
 def expected_second_life_years(
@@ -72,7 +83,7 @@ def expected_second_life_years(
     The median years until the unit reaches the application's end-of-life SOH, from the
     semi-empirical calendar + cycle ageing model of its chemistry under the application's duty
     (:func:`echelon.lifetime.expected_life_years`: first-life priors by origin, Monte Carlo),
-    evaluated once per (chemistry, application) on a 2.5 % SOH grid and interpolated linearly, then
+    evaluated once per (chemistry, application) on a 5 % SOH grid and interpolated linearly, then
     capped at the application's ``max_years`` (the longest second life reported, catalogue
     ``applications`` ``[*.life]``) so value is not credited beyond observed second lives.
 
@@ -107,19 +118,23 @@ def expected_second_life_years(
     )
     years = np.full(frame.height, np.nan)
     soh = frame.get_column("soh_percent").to_numpy().astype(np.float64)
-    pairs = frame.select("chemistry", "application").unique().drop_nulls().iter_rows()
+    chems = frame.get_column("chemistry")
+    apps = frame.get_column("application")
+    pairs = [
+        (chem, app)
+        for chem, app in frame.select("chemistry", "application").unique().drop_nulls().iter_rows()
+        if app in caps
+    ]
+    modelled = [p for p in pairs if p[0] not in NO_LIFE_MODEL]
+    horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
+    curves = life_curves(modelled, horizon_years=horizon, catalog_dir=catalog_dir)
     for chem, app in pairs:
-        rows = (
-            (frame.get_column("chemistry") == chem) & (frame.get_column("application") == app)
-        ).to_numpy()
-        if app not in caps:
-            continue
+        rows = ((chems == chem) & (apps == app)).to_numpy()
         if chem in NO_LIFE_MODEL:
             years[rows] = 0.0
             continue
-        curve = _life_curve(chem, app, catalog_dir)
         clipped = np.clip(soh[rows], LIFE_SOH_GRID[0], LIFE_SOH_GRID[-1])
-        value = np.interp(clipped, LIFE_SOH_GRID, curve)
+        value = np.interp(clipped, LIFE_SOH_GRID, curves[(chem, app)])
         value = np.where(soh[rows] < LIFE_SOH_GRID[0], 0.0, value)
         years[rows] = np.minimum(value, caps[app])
     return pl.Series(YEARS_COLUMN, years, dtype=pl.Float64).fill_nan(None)
