@@ -13,11 +13,12 @@ from echelon._version import __version__
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
+from echelon.cli.regroup_cmds import regroup_cmd
 
 app = typer.Typer(
     name="echelon",
     help="Second life and recycling of lithium batteries: intake → test data → diagnostics → "
-    "SOH → grading → routing → registry.",
+    "SOH → grading → routing → regrouping → registry.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -46,6 +47,7 @@ app.command("show")(show_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
+app.command("regroup")(regroup_cmd)
 
 
 def main() -> None:

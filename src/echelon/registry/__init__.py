@@ -4,13 +4,21 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
-from echelon.registry.core import PendingEvent, Registry, UnitWrite, WriteResult, open_registry
+from echelon.registry.core import (
+    AssemblyWrite,
+    PendingEvent,
+    Registry,
+    UnitWrite,
+    WriteResult,
+    open_registry,
+)
 from echelon.registry.queries import BatteryRecord, battery_record, list_batteries, units_frame
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify
 
 __all__ = [
+    "AssemblyWrite",
     "BatteryRecord",
     "ChainProblem",
     "PendingEvent",
