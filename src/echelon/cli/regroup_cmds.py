@@ -219,7 +219,8 @@ def regroup_cmd(
         gap = "—" if result.gap is None else f"{result.gap:.3%}"
         console.print(
             f"usable capacity {result.usable_capacity_ah:,.2f} A·h = "
-            f"{result.ratio_to_bound:.2%} of the upper bound {result.bound.capacity_ah:,.2f} A·h; proven gap {gap}"
+            f"{result.ratio_to_bound:.2%} of the upper bound {result.bound.capacity_ah:,.2f} A·h; "
+            f"proven gap {gap}"
             f"{' (optimal)' if result.proven_optimal else ''}; {result.seconds:.2f} s"
         )
         for note in result.notes:
