@@ -1,8 +1,9 @@
 """The pack-formation model on OR-Tools CP-SAT (imported only when OR-Tools is installed).
 
-All variables of :class:`~echelon.regroup.exact.FormationModel` are binary. Rows with integer
-coefficients are added as they are; the symmetry rows (capacity-weighted) are scaled and rounded,
-which only changes which of two equivalent slot orders is allowed. Objective coefficients are
+Variables of :class:`~echelon.regroup.formation.FormationModel` are integers in
+``[0, upper]``. Rows with integer coefficients are added as they are; the symmetry rows
+(capacity-weighted) are scaled and rounded, which only changes which of two equivalent slot
+orders is allowed. Objective coefficients are
 scaled (largest = 10⁶) and rounded *up*, so the solver's bound divided by the scale is a valid
 upper bound on the real objective.
 """
@@ -14,7 +15,7 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from echelon.regroup.exact import FormationModel
+from echelon.regroup.formation import FormationModel
 from echelon.regroup.instance import FloatArray
 
 OBJECTIVE_TOP = 1_000_000
@@ -30,7 +31,7 @@ def solve_cpsat(
 ) -> tuple[str, FloatArray | None, float | None, list[str]]:
     """Solve a formation model; returns ``(status, values or None, upper bound, notes)``."""
     cp = cp_model.CpModel()
-    x = [cp.new_bool_var(f"x{i}") for i in range(model.n_vars)]
+    x = [cp.new_int_var(0, int(ub), f"x{i}") for i, ub in enumerate(model.upper.tolist())]
     matrix = model.matrix.tocsr()
     symmetric = set(model.symmetric_rows)
     for row in range(matrix.shape[0]):
@@ -54,8 +55,8 @@ def solve_cpsat(
     coef = np.ceil(model.objective * scale - 1e-9).astype(np.int64)
     cp.maximize(sum(int(c) * x[i] for i, c in enumerate(coef) if c))
     if hint is not None:
-        for i in np.concatenate([*model.w, model.z]).tolist():
-            cp.add_hint(x[i], int(hint[i] > 0.5))
+        for i, value in enumerate(hint.tolist()):
+            cp.add_hint(x[i], round(value))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = workers

@@ -19,6 +19,7 @@ Cost is O(N log N) plus O(N × open packs); 10⁵ units take about a second.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
@@ -27,12 +28,29 @@ from echelon.regroup.instance import FloatArray, Instance, IntArray, Plan
 EPS = 1e-12
 
 
-class _OpenPack:
-    __slots__ = ("members", "q_max", "r_max", "r_min", "sd_max", "sd_min")
+Sweep = Literal["capacity", "resistance"]
+"""Order units are taken in: decreasing capacity, or increasing resistance."""
 
-    def __init__(self, unit: int, q: float, r: float, sd: float) -> None:
+
+class _OpenPack:
+    """A pack being filled: members and the range of each limited quantity."""
+
+    __slots__ = ("high", "low", "members")
+
+    def __init__(self, unit: int, values: tuple[float, ...]) -> None:
         self.members = [unit]
-        self.q_max, self.r_min, self.r_max, self.sd_min, self.sd_max = q, r, r, sd, sd
+        self.low, self.high = list(values), list(values)
+
+    def accepts(self, values: tuple[float, ...], widths: tuple[float, ...]) -> bool:
+        return all(
+            max(h, v) - min(lo, v) <= w
+            for v, lo, h, w in zip(values, self.low, self.high, widths, strict=True)
+        )
+
+    def add(self, unit: int, values: tuple[float, ...]) -> None:
+        self.members.append(unit)
+        self.low = [min(a, b) for a, b in zip(self.low, values, strict=True)]
+        self.high = [max(a, b) for a, b in zip(self.high, values, strict=True)]
 
 
 def form_packs(
@@ -44,6 +62,7 @@ def form_packs(
     max_resistance_ratio: float | None,
     capacity_tolerance_fraction: float | None,
     max_sd_spread: float | None,
+    sweep: Sweep = "capacity",
     rounds: int = 4,
 ) -> list[IntArray]:
     """Partition units of one compatible group into packs of ``size`` meeting the pack limits.
@@ -56,6 +75,9 @@ def form_packs(
         Units per pack (``S × P``).
     max_resistance_ratio, capacity_tolerance_fraction, max_sd_spread : float or None
         Pack limits (``None`` = not limited).
+    sweep : {"capacity", "resistance"}
+        Take units by decreasing capacity (packs of similar capacity; the default) or by
+        increasing resistance (packs of similar resistance, for tight resistance limits).
     rounds : int
         Rounds over the units left over by the previous round.
 
@@ -64,67 +86,66 @@ def form_packs(
     list of ndarray
         Index arrays (into the inputs) of ``size`` units each, best capacity first.
     """
-    rho = np.inf if max_resistance_ratio is None else max_resistance_ratio * (1 + 1e-12)
-    floor = 0.0 if capacity_tolerance_fraction is None else 1.0 - capacity_tolerance_fraction
-    sd_limit = np.inf if max_sd_spread is None else max_sd_spread + 1e-12
-    remaining = np.argsort(-capacity_ah, kind="stable")
+    # every limit is a window of fixed width on a (log) scale: ln Q, ln R, self-discharge
+    values = np.column_stack([np.log(capacity_ah), np.log(dcir_ohm), np.nan_to_num(self_discharge)])
+    widths = (
+        np.inf if capacity_tolerance_fraction is None else -np.log1p(-capacity_tolerance_fraction),
+        np.inf if max_resistance_ratio is None else np.log(max_resistance_ratio),
+        np.inf if max_sd_spread is None else max_sd_spread,
+    )
+    widths = tuple(w + 1e-12 for w in widths)
+    axis, sign = (0, -1.0) if sweep == "capacity" else (1, 1.0)
+    remaining = np.argsort(sign * values[:, axis], kind="stable")
     packs: list[IntArray] = []
     for _ in range(rounds):
         if remaining.size < size:
             break
-        closed, left = _first_fit(
-            remaining, capacity_ah, dcir_ohm, self_discharge, size, rho, floor, sd_limit
-        )
+        closed, left = _first_fit(remaining, values, widths, size, axis, sign)
         packs.extend(closed)
         if not closed or left.size == remaining.size:
             break
-        remaining = left
+        remaining = left[np.argsort(sign * values[left, axis], kind="stable")]
     packs.sort(key=lambda p: -float(capacity_ah[p].sum()))
     return packs
 
 
 def _first_fit(
     order: IntArray,
-    q: FloatArray,
-    r: FloatArray,
-    sd: FloatArray,
+    values: FloatArray,
+    widths: tuple[float, ...],
     size: int,
-    rho: float,
-    floor: float,
-    sd_limit: float,
+    axis: int,
+    sign: float,
 ) -> tuple[list[IntArray], IntArray]:
+    """One first-fit pass in ``order``; returns closed packs and the units left over."""
     open_packs: list[_OpenPack] = []
     closed: list[IntArray] = []
     left: list[int] = []
     for unit in order.tolist():
-        qu, ru, su = float(q[unit]), float(r[unit]), float(sd[unit])
-        while open_packs and qu < floor * open_packs[0].q_max:  # capacity window passed
+        vals = tuple(float(v) for v in values[unit])
+        # packs whose window along the sweep has passed can never fill: release their units
+        while open_packs and sign * (vals[axis] - _start(open_packs[0], axis, sign)) > widths[axis]:
             left.extend(open_packs.pop(0).members)
-        placed = False
         for i, pack in enumerate(open_packs):
-            if qu < floor * pack.q_max:
-                continue
-            if max(pack.r_max, ru) > rho * min(pack.r_min, ru):
-                continue
-            if max(pack.sd_max, su) - min(pack.sd_min, su) > sd_limit:
-                continue
-            pack.members.append(unit)
-            pack.r_min, pack.r_max = min(pack.r_min, ru), max(pack.r_max, ru)
-            pack.sd_min, pack.sd_max = min(pack.sd_min, su), max(pack.sd_max, su)
-            if len(pack.members) == size:
-                closed.append(np.asarray(pack.members, dtype=np.int64))
-                open_packs.pop(i)
-            placed = True
-            break
-        if not placed:
+            if pack.accepts(vals, widths):
+                pack.add(unit, vals)
+                if len(pack.members) == size:
+                    closed.append(np.asarray(pack.members, dtype=np.int64))
+                    open_packs.pop(i)
+                break
+        else:
             if size == 1:
                 closed.append(np.asarray([unit], dtype=np.int64))
             else:
-                open_packs.append(_OpenPack(unit, qu, ru, su))
+                open_packs.append(_OpenPack(unit, vals))
     for pack in open_packs:
         left.extend(pack.members)
-    left_arr = np.asarray(left, dtype=np.int64)
-    return closed, left_arr[np.argsort(-q[left_arr], kind="stable")]
+    return closed, np.asarray(left, dtype=np.int64)
+
+
+def _start(pack: _OpenPack, axis: int, sign: float) -> float:
+    """The value the pack's window starts from along the sweep (its first member's)."""
+    return pack.high[axis] if sign < 0 else pack.low[axis]
 
 
 def snake_order(series: int, parallel: int) -> IntArray:
@@ -198,6 +219,11 @@ def select_packs(inst: Instance, packs: list[IntArray]) -> list[IntArray]:
     return [packs[i] for i in sorted(keep.tolist())]
 
 
+def _total(inst: Instance, packs: list[IntArray]) -> float:
+    """Total usable capacity of packs [A·h]."""
+    return float(sum(inst.capacity_ah[p].sum(axis=1).min() for p in packs))
+
+
 def heuristic(
     inst: Instance,
     *,
@@ -216,10 +242,14 @@ def heuristic(
     Plan
     """
     spec, c = inst.spec, inst.constraints
+    sweeps: tuple[Sweep, ...] = ("capacity",)
+    if c.max_resistance_ratio is not None:
+        sweeps = ("capacity", "resistance")
     packs: list[IntArray] = []
     for g in range(len(inst.groups)):
         members = inst.members(g)
-        if members.size >= spec.units_per_pack:
+        best: list[IntArray] = []
+        for sweep in sweeps if members.size >= spec.units_per_pack else ():
             formed = form_packs(
                 inst.capacity_ah[members],
                 inst.dcir_ohm[members],
@@ -228,13 +258,18 @@ def heuristic(
                 max_resistance_ratio=c.max_resistance_ratio,
                 capacity_tolerance_fraction=c.capacity_tolerance_fraction,
                 max_sd_spread=c.max_self_discharge_spread_mv_per_day,
+                sweep=sweep,
             )
+            candidate = []
             for local in formed:
                 units = members[local]
                 blocks = balance_blocks(
                     inst.capacity_ah[units], series=spec.series, parallel=spec.parallel
                 )
-                packs.append(units[blocks])
+                candidate.append(units[blocks])
+            if _total(inst, candidate) > _total(inst, best):
+                best = candidate
+        packs.extend(best)
         if progress is not None:
             progress(g + 1, len(inst.groups))
     return Plan(select_packs(inst, packs), method="heuristic")

@@ -229,8 +229,10 @@ class UpperBound:
     """A proven upper bound on what the inventory can give under the spec.
 
     Usable capacity of a pack is at most its total capacity ÷ S (equal blocks), so no plan beats
-    the sum of the best ``S × P`` units of each group, in whole packs, ÷ S. Pack-level limits are
-    relaxed, so the bound holds for every constraint setting.
+    the sum of the best ``S × P`` units of each group, in whole packs, ÷ S; for ``P = 1`` the
+    j-th best string is at most the ``(j·S)``-th largest unit (the exact optimum without
+    pack-level limits). Pack-level limits are relaxed, so the bound holds for every constraint
+    setting.
 
     Attributes
     ----------
@@ -259,14 +261,20 @@ def max_packs_per_group(inst: Instance) -> list[int]:
 
 
 def _marginals(inst: Instance, energy: bool) -> list[tuple[float, float, float, int]]:
-    """Per (group, j-th pack): (objective gain, capacity gain, energy gain, group), sorted."""
-    n, s = inst.spec.units_per_pack, inst.spec.series
+    """Per (group, j-th pack): (objective gain, capacity gain, energy gain, group), sorted.
+
+    The j-th best pack of a group holds ``S × P`` units; with ``P ≥ 2`` its usable capacity is at
+    most the sum of the group's j-th best ``S × P`` units ÷ S; with ``P = 1`` (a string of single
+    units) at most the ``(j·S)``-th largest capacity, since the j best strings hold ``j·S`` units
+    at least as large as their weakest one.
+    """
+    n, s, p = inst.spec.units_per_pack, inst.spec.series, inst.spec.parallel
     out = []
     for g, kmax in enumerate(max_packs_per_group(inst)):
         q = np.sort(inst.capacity_ah[inst.group == g])[::-1]
         volts = float(inst.group_voltage_v[g]) * s
         for j in range(kmax):
-            cap = float(q[j * n : (j + 1) * n].sum()) / s
+            cap = float(q[(j + 1) * n - 1]) if p == 1 else float(q[j * n : (j + 1) * n].sum()) / s
             out.append((cap * volts if energy else cap, cap, cap * volts, g))
     out.sort(key=lambda t: -t[0])
     return out

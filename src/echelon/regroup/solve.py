@@ -202,7 +202,7 @@ def _solve(
     if method == "cpsat":
         solved = cpsat_plan(inst, time_limit_s=time_limit_s, hint=fast)
     else:
-        solved = milp_plan(inst, time_limit_s=time_limit_s, hint=fast)
+        solved = milp_plan(inst, time_limit_s=time_limit_s)
     candidates = [(solved.method, improve_packs(inst, solved.packs, budget=IMPROVE_BUDGET))]
     candidates.append(("heuristic", improve_packs(inst, fast.packs, budget=IMPROVE_BUDGET)))
     name, best = max(candidates, key=lambda c: plan_objective(inst, c[1]))
