@@ -1,9 +1,8 @@
 """The pack-formation model on OR-Tools CP-SAT (imported only when OR-Tools is installed).
 
 Variables of :class:`~echelon.regroup.formation.FormationModel` are integers in
-``[0, upper]``. Rows with integer coefficients are added as they are; the symmetry rows
-(capacity-weighted) are scaled and rounded, which only changes which of two equivalent slot
-orders is allowed. Objective coefficients are
+``[0, upper]`` and its rows have integer coefficients, so they are added as they are. Objective
+coefficients are
 scaled (largest = 10⁶) and rounded *up*, so the solver's bound divided by the scale is a valid
 upper bound on the real objective.
 """
@@ -19,7 +18,6 @@ from echelon.regroup.formation import FormationModel
 from echelon.regroup.instance import FloatArray
 
 OBJECTIVE_TOP = 1_000_000
-ROW_TOP = 1_000_000
 
 
 def solve_cpsat(
@@ -33,16 +31,11 @@ def solve_cpsat(
     cp = cp_model.CpModel()
     x = [cp.new_int_var(0, int(ub), f"x{i}") for i, ub in enumerate(model.upper.tolist())]
     matrix = model.matrix.tocsr()
-    symmetric = set(model.symmetric_rows)
     for row in range(matrix.shape[0]):
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         cols = matrix.indices[start:end]
         vals = matrix.data[start:end]
         lower, upper = model.row_lower[row], model.row_upper[row]
-        if row in symmetric:
-            factor = ROW_TOP / max(float(np.abs(vals).max()), 1e-300)
-            vals = np.round(vals * factor)
-            lower = 0.0 if np.isfinite(lower) else lower
         expr = sum(int(v) * x[int(c)] for c, v in zip(cols, vals, strict=True))
         if np.isfinite(lower) and np.isfinite(upper) and lower == upper:
             cp.add(expr == round(lower))

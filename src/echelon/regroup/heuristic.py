@@ -88,12 +88,12 @@ def form_packs(
     """
     # every limit is a window of fixed width on a (log) scale: ln Q, ln R, self-discharge
     values = np.column_stack([np.log(capacity_ah), np.log(dcir_ohm), np.nan_to_num(self_discharge)])
-    widths = (
+    limits = (
         np.inf if capacity_tolerance_fraction is None else -np.log1p(-capacity_tolerance_fraction),
         np.inf if max_resistance_ratio is None else np.log(max_resistance_ratio),
         np.inf if max_sd_spread is None else max_sd_spread,
     )
-    widths = tuple(w + 1e-12 for w in widths)
+    widths = tuple(float(w) + 1e-12 for w in limits)
     axis, sign = (0, -1.0) if sweep == "capacity" else (1, 1.0)
     remaining = np.argsort(sign * values[:, axis], kind="stable")
     packs: list[IntArray] = []

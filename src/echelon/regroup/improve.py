@@ -18,11 +18,13 @@ from echelon.regroup.instance import Instance, IntArray, pack_violations
 EPS = 1e-9
 
 
-def _usable(inst: Instance, units: IntArray) -> tuple[float, IntArray]:
-    """Usable capacity [A·h] of a set of units once balanced, and the balanced pack."""
+def _rebalanced(inst: Instance, pack: IntArray) -> IntArray:
+    """The pack's units dealt afresh into blocks, if that is better; else the pack."""
     s, p = inst.spec.series, inst.spec.parallel
-    pack = units[balance_blocks(inst.capacity_ah[units], series=s, parallel=p)]
-    return float(inst.capacity_ah[pack].sum(axis=1).min()), pack
+    q = inst.capacity_ah
+    units = pack.ravel()
+    fresh = units[balance_blocks(q[units], series=s, parallel=p)]
+    return fresh if q[fresh].sum(axis=1).min() > q[pack].sum(axis=1).min() else pack
 
 
 def improve_packs(
@@ -30,14 +32,19 @@ def improve_packs(
 ) -> list[IntArray]:
     """Improve a plan by unit exchanges between packs and with unused units (same group).
 
+    A unit ``u`` of a pack's weakest block is exchanged with a stronger unit ``v`` (unused, or
+    in another pack of the group) when the gain of the weak pack exceeds the loss of the other,
+    both packs still meet every limit; ``v`` takes ``u``'s place and vice versa, then both packs
+    are re-dealt into blocks if that helps.
+
     Parameters
     ----------
     inst : Instance
     packs : list of ndarray, shape (S, P)
     budget : int
-        Most exchanges evaluated (each costs two re-balancings).
+        Most exchanges evaluated.
     candidates : int
-        Units tried per weak unit (the nearest stronger ones of each source).
+        Units tried per weak unit (the nearest stronger ones).
 
     Returns
     -------
@@ -46,7 +53,7 @@ def improve_packs(
     """
     packs = [p.copy() for p in packs]
     q = inst.capacity_ah
-    value = [float(q[p].sum(axis=1).min()) for p in packs]
+    sums = [q[p].sum(axis=1) for p in packs]
     owner = np.full(inst.n_units, -1, dtype=np.int64)
     for k, pack in enumerate(packs):
         owner[pack.ravel()] = k
@@ -55,42 +62,51 @@ def improve_packs(
     improved = True
     while improved and spent < budget:
         improved = False
-        for k in np.argsort(
-            [v / (q[p].sum() / inst.spec.series) for v, p in zip(value, packs, strict=True)]
-        ):
+        order = np.argsort([s.min() / s.mean() for s in sums], kind="stable")
+        for k in order.tolist():
             pack = packs[k]
-            weak_block = int(np.argmin(q[pack].sum(axis=1)))
+            weak = int(np.argmin(sums[k]))
             members = by_group[int(inst.group[pack[0, 0]])]
-            best: tuple[float, int, int, IntArray, IntArray | None] | None = None
-            for u in pack[weak_block].tolist():
+            best: tuple[float, int, int] | None = None
+            for u in pack[weak].tolist():
                 stronger = members[(q[members] > q[u]) & (owner[members] != k)]
-                near = stronger[np.argsort(q[stronger], kind="stable")[:candidates]]
-                for v in near.tolist():
+                for v in stronger[np.argsort(q[stronger], kind="stable")[:candidates]].tolist():
                     spent += 1
-                    units_k = np.where(pack.ravel() == u, v, pack.ravel())
-                    if pack_violations(inst, units_k.reshape(pack.shape)):
-                        continue
-                    new_k, balanced_k = _usable(inst, units_k)
+                    delta = float(q[v] - q[u])
+                    new_k = sums[k].copy()
+                    new_k[weak] += delta
+                    gain = float(new_k.min() - sums[k].min())
                     j = int(owner[v])
-                    gain = new_k - value[k]
-                    balanced_j = None
                     if j >= 0:
-                        units_j = np.where(packs[j].ravel() == v, u, packs[j].ravel())
-                        if pack_violations(inst, units_j.reshape(pack.shape)):
+                        block_j = int(np.flatnonzero((packs[j] == v).any(axis=1))[0])
+                        new_j = sums[j].copy()
+                        new_j[block_j] -= delta
+                        gain += float(new_j.min() - sums[j].min())
+                    if gain > EPS * float(sums[k].min()) and (best is None or gain > best[0]):
+                        if not _feasible(inst, packs, k, j, u, v):
                             continue
-                        new_j, balanced_j = _usable(inst, units_j)
-                        gain += new_j - value[j]
-                    if gain > EPS * max(value[k], 1.0) and (best is None or gain > best[0]):
-                        best = (gain, u, v, balanced_k, balanced_j)
+                        best = (gain, u, v)
             if best is None:
                 continue
-            _, u, v, balanced_k, balanced_j = best
+            _, u, v = best
             j = int(owner[v])
-            packs[k], value[k] = balanced_k, float(q[balanced_k].sum(axis=1).min())
-            owner[v], owner[u] = k, j
-            if balanced_j is not None:
-                packs[j], value[j] = balanced_j, float(q[balanced_j].sum(axis=1).min())
+            packs[k][packs[k] == u] = v
+            owner[v] = k
+            packs[k] = _rebalanced(inst, packs[k])
+            sums[k] = q[packs[k]].sum(axis=1)
+            owner[u] = j
+            if j >= 0:
+                packs[j][packs[j] == v] = u
+                packs[j] = _rebalanced(inst, packs[j])
+                sums[j] = q[packs[j]].sum(axis=1)
             improved = True
             if spent >= budget:
                 break
     return packs
+
+
+def _feasible(inst: Instance, packs: list[IntArray], k: int, j: int, u: int, v: int) -> bool:
+    """Whether both packs meet every limit after exchanging ``u`` (in ``k``) and ``v``."""
+    if pack_violations(inst, np.where(packs[k] == u, v, packs[k])):
+        return False
+    return j < 0 or not pack_violations(inst, np.where(packs[j] == v, u, packs[j]))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from echelon.errors import InfeasibleError
+from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
 from echelon.regroup.heuristic import heuristic
@@ -40,7 +40,9 @@ from echelon.regroup.spec import (
 
 Progress = Callable[[str, int, int], None]
 IMPROVE_BUDGET = 50_000
-"""Unit exchanges evaluated by the local search after an exact solve."""
+"""Unit exchanges evaluated by the local search (each re-balances two packs)."""
+IMPROVE_MAX_UNITS = 2_000
+"""The heuristic's plan is polished by the exchange search up to this many eligible units."""
 PACK_LIMITS = (
     "max_resistance_ratio",
     "capacity_tolerance_fraction",
@@ -194,26 +196,42 @@ def _solve(
     fast = heuristic(
         inst, progress=None if progress is None else lambda d, t: progress("heuristic", d, t)
     )
+    if inst.n_units <= IMPROVE_MAX_UNITS:
+        polished = improve_packs(inst, fast.packs, budget=IMPROVE_BUDGET)
+        if plan_objective(inst, polished) > plan_objective(inst, fast.packs) * (1 + 1e-12):
+            fast = Plan(polished, method="heuristic+exchange")
     exact = method in ("milp", "cpsat") or (
         method == "auto" and 0 < inst.n_units <= settings.exact_max_units
     )
     if not exact:
         return fast
-    if method == "cpsat":
-        solved = cpsat_plan(inst, time_limit_s=time_limit_s, hint=fast)
-    else:
-        solved = milp_plan(inst, time_limit_s=time_limit_s)
-    candidates = [(solved.method, improve_packs(inst, solved.packs, budget=IMPROVE_BUDGET))]
-    candidates.append(("heuristic", improve_packs(inst, fast.packs, budget=IMPROVE_BUDGET)))
-    name, best = max(candidates, key=lambda c: plan_objective(inst, c[1]))
-    label = solved.method if name == solved.method else f"{solved.method}+heuristic"
-    if plan_objective(inst, best) > plan_objective(inst, solved.packs) * (1 + 1e-12):
+    bound = upper_bound(inst).objective
+    if plan_objective(inst, fast.packs) >= bound * (1 - 1e-9):
+        fast.proven_optimal = True
+        fast.notes.append("the heuristic's plan meets the upper bound: no exact solve needed")
+        return fast
+    try:
+        if method == "cpsat":
+            solved = cpsat_plan(inst, time_limit_s=time_limit_s, hint=fast)
+        else:
+            solved = milp_plan(inst, time_limit_s=time_limit_s)
+    except ConfigError as exc:
+        if method != "auto":
+            raise
+        fast.notes.append(f"exact solve skipped: {exc}")
+        return fast
+    polished = improve_packs(inst, solved.packs, budget=IMPROVE_BUDGET)
+    better = plan_objective(inst, polished) > plan_objective(inst, fast.packs)
+    best = polished if better else fast.packs
+    label = solved.method if better else f"{solved.method}+{fast.method}"
+    if better and plan_objective(inst, polished) > plan_objective(inst, solved.packs) * (1 + 1e-12):
         label += "+exchange"
+    exact_kept = better and plan_objective(inst, polished) <= plan_objective(inst, solved.packs)
     return Plan(
         best,
         method=label,
         dual_bound=solved.dual_bound,
-        proven_optimal=solved.proven_optimal and inst.spec.parallel == 1 and name == solved.method,
+        proven_optimal=solved.proven_optimal and inst.spec.parallel == 1 and exact_kept,
         notes=solved.notes,
     )
 
