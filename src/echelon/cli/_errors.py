@@ -71,8 +71,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, typer.BadParameter):
+            raise  # usage errors (typer.BadParameter) keep click's message and exit code 2
         except EchelonError as exc:
             if os.environ.get("ECHELON_DEBUG"):
                 raise

@@ -217,10 +217,11 @@ def regroup_cmd(
         paths = write_outputs(result, output)
         console.print(totals_table(result))
         gap = "—" if result.gap is None else f"{result.gap:.3%}"
+        unit = "W·h" if spec.objective == "energy" else "A·h"
         console.print(
             f"usable capacity {result.usable_capacity_ah:,.2f} A·h = "
-            f"{result.ratio_to_bound:.2%} of the upper bound {result.bound.capacity_ah:,.2f} A·h; "
-            f"proven gap {gap}"
+            f"{result.ratio_to_bound:.2%} of the upper bound {result.bound.capacity_ah:,.2f} A·h "
+            f"(pack limits relaxed); best proven bound {result.best_bound:,.2f} {unit}, gap {gap}"
             f"{' (optimal)' if result.proven_optimal else ''}; {result.seconds:.2f} s"
         )
         for note in result.notes:

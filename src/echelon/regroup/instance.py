@@ -145,12 +145,16 @@ def build_instance(
     marked = inventory.with_columns(reason.alias("reason"))
     excluded = marked.filter(pl.col("reason").is_not_null()).select("battery_id", "reason")
     eligible = marked.filter(pl.col("reason").is_null())
-    families = [c.family_of(m) for m in eligible.get_column("model").to_list()]
-    if not c.same_model:
-        families = [None] * eligible.height
+    models = eligible.get_column("model").to_list()
+    families = [c.family_of(m) if c.same_model else None for m in models]
+    shown: dict[str | None, str | None] = {}  # a readable spelling per family key
+    for key, model in sorted(zip(families, models, strict=True), key=lambda km: str(km[1])):
+        if key is not None and key not in shown:
+            shown[key] = key if key in c.model_families else model
     keys = list(zip(eligible.get_column("chemistry").to_list(), families, strict=True))
     groups = sorted(set(keys), key=lambda k: (k[0], k[1] or ""))
     index = {k: i for i, k in enumerate(groups)}
+    groups = [(chem, shown.get(fam)) for chem, fam in groups]
     consts = chemistry_constants(settings.reference_soc)
     volts = eligible.with_columns(
         pl.coalesce(

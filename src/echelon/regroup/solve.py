@@ -77,6 +77,9 @@ class RegroupResult:
         ``(best proven bound − objective) / objective``; ``None`` without packs.
     dual_bound : float or None
         The exact solver's bound (objective units), when one ran.
+    best_bound : float
+        The tightest proven bound on the objective (objective units): the smaller of
+        ``bound.objective`` and ``dual_bound``.
     seconds : float
     notes : list of str
     """
@@ -92,6 +95,7 @@ class RegroupResult:
     proven_optimal: bool
     gap: float | None
     dual_bound: float | None
+    best_bound: float
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -142,6 +146,7 @@ class RegroupResult:
             "gap": self.gap,
             "proven_optimal": self.proven_optimal,
             "dual_bound": self.dual_bound,
+            "best_bound": self.best_bound,
             "violating_packs": self.violating_packs,
             "usable_capacity_in_compliant_packs_ah": float(compliant["usable_capacity_ah"].sum())
             if compliant.height
@@ -415,6 +420,7 @@ def regroup(
         proven_optimal=plan.proven_optimal or (gap is not None and gap <= 1e-9),
         gap=None if gap is None else max(gap, 0.0),
         dual_bound=plan.dual_bound,
+        best_bound=best_bound,
         seconds=time.perf_counter() - start,
         notes=notes,
     )

@@ -133,14 +133,15 @@ class RegroupConstraints(BaseModel):
         return cls(same_model=False)
 
     def family_of(self, model: str | None) -> str | None:
-        """The model family a model belongs to (``None`` for a unit without a model)."""
+        """The model family of a model: its declared family, else the model itself compared
+        ignoring case and separators (``None`` for a unit without a model)."""
         if model is None:
             return None
         key = normalise_token(model)
         for family, members in self.model_families.items():
             if key == normalise_token(family) or key in {normalise_token(m) for m in members}:
                 return family
-        return model.strip()
+        return key
 
     def active(self) -> dict[str, Any]:
         """The limits in force, as a JSON-ready dict (for summaries and event payloads)."""
