@@ -16,7 +16,22 @@ if TYPE_CHECKING:
     from echelon.registry import Registry
     from echelon.synth import SynthBatch
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+
+def _find_real_data() -> Path:
+    """``../shared/datasets`` beside the checkout (or above it: worktrees live deeper);
+    ``ECHELON_SHARED_DATASETS`` overrides."""
+    override = os.environ.get("ECHELON_SHARED_DATASETS")
+    if override:
+        return Path(override)
+    root = Path(__file__).resolve().parents[1]
+    for folder in (root, *root.parents):
+        candidate = folder.parent / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "datasets"
+
+
+REAL_DATA = _find_real_data()
 PG_ENV = "ECHELON_TEST_DATABASE_URL"
 ARRIVAL = dt.date(2026, 11, 22)
 """Fixed arrival date so synthetic batches are identical on every run."""

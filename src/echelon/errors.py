@@ -107,6 +107,18 @@ class EstimationError(EchelonError):
     """A state-of-health or lifetime estimate cannot be made from the inputs."""
 
 
+class RecyclingError(EchelonError):
+    """A lot cannot be recycled as asked: a process cannot treat a chemistry, or a balance fails."""
+
+
+class PriceError(ConfigError):
+    """A price needed to value a lot is missing or invalid in the price table or override file."""
+
+
+class EchelonWarning(UserWarning):
+    """A result was computed with a conservative fallback the caller should know about."""
+
+
 class InfeasibleError(EchelonError):
     """A pack-building (or other optimisation) request cannot be met by the inventory.
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echelon.catalog._loader import packaged_table_path
+from echelon.domain import Application
 from echelon.errors import ConfigError
 from echelon.grading import decisions_from_row, grade_table, load_profile
 
@@ -52,9 +53,11 @@ def grade_one(**kw: Any) -> dict[str, Any]:
 
 def test_healthy_unit_passes_to_grade_a() -> None:
     row = grade_one()
-    assert (row["gate"], row["grade"], row["route"]) == ("pass", "A", "ev_remanufacture")
-    assert row["reasons"] == ""
-    assert "stationary_storage" in row["allowed_applications"]
+    assert (row["gate"], row["grade"]) == ("pass", "A")
+    assert row["route"] in row["allowed_applications"].split(";")
+    assert {"ess", "ev_reman"} <= set(row["allowed_applications"].split(";"))
+    # the only reason given is the route's: nothing fired, nothing capped
+    assert row["reasons"].startswith(f"{row['route']}: reuse $")
 
 
 @pytest.mark.parametrize(
@@ -170,8 +173,13 @@ def test_unrecognised_chemistry_is_recycled_with_a_note() -> None:
     assert "did you mean" in row["reasons"]
 
 
-def test_routes_follow_chemistry_and_origin() -> None:
-    assert grade_one(origin_application="energy_storage")["route"] == "low_speed_vehicle"
+def test_allowed_applications_follow_chemistry_and_origin() -> None:
+    automotive = set(grade_one()["allowed_applications"].split(";"))
+    stationary = set(
+        grade_one(origin_application="energy_storage")["allowed_applications"].split(";")
+    )
+    assert "ev_reman" in automotive
+    assert "ev_reman" not in stationary
     lfp_backup = grade_one(
         chemistry="LFP",
         series_count=16,
@@ -180,7 +188,9 @@ def test_routes_follow_chemistry_and_origin() -> None:
         soh_lower_percent=None,
         nominal_voltage_v=51.2,
     )
-    assert lfp_backup["route"] == "telecom_backup"
+    assert lfp_backup["grade"] == "C"
+    assert set(lfp_backup["allowed_applications"].split(";")) == {"telecom", "ups"}
+    assert lfp_backup["route"] in {"telecom", "ups"}
 
 
 def test_profile_validation_reports_bad_edits(tmp_path: Path) -> None:
@@ -194,7 +204,7 @@ def test_profile_validation_reports_bad_edits(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="max_temperature_c"):
         load_profile(unknown)
     routes = tmp_path / "routes.toml"
-    routes.write_text(text.replace("D = []", 'D = ["landfill"]'))
+    routes.write_text(text.replace('C = ["telecom", "ups"]', 'C = ["telecom", "landfill"]'))
     with pytest.raises(ConfigError, match="undefined applications"):
         load_profile(routes)
     copy = tmp_path / "mine.toml"
@@ -264,4 +274,110 @@ def test_quarantined_units_are_never_routed_to_reuse(
         assert row["route"] == "recycle"
         assert row["allowed_applications"] == ""
     else:
-        assert row["route"] in {"recycle", *PROFILE.application}
+        assert row["route"] in {"recycle", "retest", *(a.value for a in Application)}
+
+
+@pytest.mark.parametrize(
+    ("soh", "lower", "grade"),
+    [
+        (81.0, 79.0, "B"),  # the interval straddles the A/B boundary: the lower bound decides
+        (80.0, None, "A"),  # exactly 80 % is grade A
+        (71.0, 69.9, "C"),  # straddles B/C
+        (61.0, 59.5, "D"),  # straddles C/D
+    ],
+)
+def test_an_interval_straddling_a_band_takes_the_lower_band(
+    soh: float, lower: float | None, grade: str
+) -> None:
+    row = grade_one(soh_percent=soh, soh_lower_percent=lower)
+    assert row["grade"] == grade
+    assert row["soh_basis_percent"] == (lower if lower is not None else soh)
+
+
+def test_grading_can_stop_before_routing() -> None:
+    row = grade_table(pl.DataFrame([unit()]), profile=PROFILE, as_of=AS_OF, route=False).row(
+        0, named=True
+    )
+    assert (row["gate"], row["grade"], row["route"]) == ("pass", "A", None)
+    assert [d.kind for d in decisions_from_row(row, PROFILE)] == ["gate", "grade"]
+
+
+def test_measured_capacity_gives_the_soh_when_no_estimate() -> None:
+    row = grade_one(soh_percent=None, soh_lower_percent=None, measured_capacity_ah=45.0)
+    assert row["soh_basis_percent"] == pytest.approx(75.0)
+    assert row["grade"] == "B"
+
+
+@pytest.mark.parametrize("level", [None, "modul", "rack"])
+def test_unknown_or_missing_level_quarantines_with_its_reason(level: str | None) -> None:
+    row = grade_one(level=level)
+    assert row["gate"] == "quarantine"
+    assert row["fail__gate.level"] is True
+    assert "is not cell, module or pack" in row["reasons"]
+
+
+def test_rules_without_their_input_pass_with_a_note_never_silently() -> None:
+    row = grade_one(
+        self_discharge_mv_per_day=None, calendar_expiry_date=None, reference_dcir_ohm=None
+    )
+    assert row["gate"] == "pass"
+    assert set(row["unchecked"].split(";")) == {
+        "calendar_expiry_date",
+        "self_discharge_mv_per_day",
+        "plating_signature",
+        "reference_dcir_ohm",
+    }
+    gate = decisions_from_row(row, PROFILE)[0]
+    notes = {r.rule: r.message for r in gate.reasons if "not checked" in r.message}
+    assert set(notes) == {
+        "gate.calendar_expiry",
+        "gate.self_discharge",
+        "gate.self_discharge_outlier",
+        "gate.lithium_plating",
+    }
+    assert row["grade"] == "B"  # no R/R_ref: capped at B, with the reason in the text
+    assert "grade capped at B" in row["reasons"]
+
+
+FIELDS = [
+    "chemistry",
+    "level",
+    "series_count",
+    "nominal_capacity_ah",
+    "nominal_voltage_v",
+    "soh_percent",
+    "soh_lower_percent",
+    "dcir_ohm",
+    "reference_dcir_ohm",
+    "ocv_v",
+    "self_discharge_mv_per_day",
+    "insulation_mohm",
+    "visual_flags",
+    "has_traceability",
+    "calendar_expiry_date",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.sampled_from(FIELDS)), st.sampled_from(["baseline", "eu", "cn", "us"]))
+def test_missing_fields_never_crash_and_never_pass_silently(
+    missing: set[str], profile: str
+) -> None:
+    row = grade_table(
+        pl.DataFrame([unit(**dict.fromkeys(missing))]), profile=profile, as_of=AS_OF
+    ).row(0, named=True)
+    decisions = decisions_from_row(row, load_profile(profile))
+    assert decisions[0].kind == "gate"
+    assert row["route"] in {"recycle", "retest", *(a.value for a in Application)}
+    if row["gate"] == "quarantine":
+        assert row["reasons"]  # the rule that fired is named
+        assert row["route"] == "recycle"
+    if row["route"] not in {"recycle", "retest"}:
+        # reused: every input the reuse relies on was there (SOH from the estimate or its bound)
+        assert not {"nominal_capacity_ah", "ocv_v", "chemistry", "level"} & missing
+        assert not {"soh_percent", "soh_lower_percent"} <= missing
+    if "dcir_ohm" in missing or "reference_dcir_ohm" in missing:
+        assert row["grade"] in {None, "B", "C", "D"}  # never certified A without R/R_ref
+    for field in missing & {"self_discharge_mv_per_day", "calendar_expiry_date"}:
+        if row["gate"] == "pass":
+            assert field in row["unchecked"]

@@ -165,3 +165,28 @@ def test_parallel_workers_give_the_same_result(
     assert report.written == 40
     assert report.failed == 0
     assert units_frame(sqlite_registry)["soh_percent"].null_count() < 40
+
+
+def test_profile_override_and_economics_reach_every_decision(
+    sqlite_registry: Registry, small_batch: SynthBatch
+) -> None:
+    from echelon.routing import load_economics
+
+    econ = load_economics(overrides={"price.ups": 12.0})
+    intake(
+        small_batch.manifest,
+        registry=sqlite_registry,
+        workers=0,
+        as_of=ARRIVAL,
+        profile="us",
+        economics=econ,
+    )
+    frame = units_frame(sqlite_registry)
+    decided = frame.filter(pl.col("gate").is_not_null())["battery_id"].to_list()
+    assert decided
+    for bid in decided:
+        decisions = battery_record(sqlite_registry, bid).decisions
+        assert {d.profile for d in decisions} == {"grading_us"}
+        route = next(d for d in decisions if d.kind == "route")
+        assert route.inputs["economics"] == "routing_economics@1 (price.ups=12)"
+        assert route.inputs["jurisdiction"] == "US"

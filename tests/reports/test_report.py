@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -14,16 +13,6 @@ from echelon.reports import batch_report_html, summary_numbers, write_batch_repo
 from echelon.reports.charts import grade_distribution, routes, soh_histogram
 from echelon.synth import SynthBatch
 from tests.conftest import ARRIVAL
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -54,17 +43,6 @@ def test_report_is_self_contained(frame: pl.DataFrame) -> None:
     assert "https://" not in html.split("<script>")[0]  # no external stylesheet or script
     assert "cdn.jsdelivr" not in html
     assert "a &lt;b&gt;bad&lt;/b&gt; file" in html  # errors are escaped
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser

@@ -7,6 +7,7 @@ named by ``ECHELON_CATALOG_DIR`` (or pass ``catalog_dir=``) to override it.
 
 from echelon.catalog._loader import load_table, resolve_table_path, table_names
 from echelon.catalog.chemistry import (
+    FAMILIES,
     ChemistryRecord,
     OcvTable,
     chemistries,
@@ -15,6 +16,7 @@ from echelon.catalog.chemistry import (
 )
 
 __all__ = [
+    "FAMILIES",
     "ChemistryRecord",
     "OcvTable",
     "chemistries",

@@ -18,6 +18,11 @@ from echelon.domain.enums import Chemistry
 from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import CatalogError
 
+FAMILIES: frozenset[str] = frozenset(
+    {"LFP", "NMC", "NCA", "LMO", "LCO", "LMO-NMC", "Li-metal", "Li-S", "unknown"}
+)
+"""Chemistry families rules are written against (``family`` of each chemistry record)."""
+
 
 class OcvTable(BaseModel):
     """Open-circuit voltage vs state of charge (fraction 0–1), strictly increasing."""

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 internal error; 2 usage; 3 bad input (manifest, tester file); 4 not found;
 5 registry unavailable; 6 chain verification failed; 7 configuration/catalogue error;
-8 analysis impossible; 10 intake finished but some units failed (recorded as failed).
+8 analysis impossible (incl. a recycling process that cannot treat a lot); 10 intake finished
+but some units failed (recorded as failed).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import typer
 
 from echelon._version import __version__
+from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
+from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 from echelon.cli.regroup_cmds import regroup_cmd
 
 app = typer.Typer(
     name="echelon",
     help="Second life and recycling of lithium batteries: intake → test data → diagnostics → "
-    "SOH → grading → routing → regrouping → registry.",
+    "SOH → grading → routing → regrouping · recycling → registry.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -44,10 +47,15 @@ app.command("demo")(demo_cmd)
 app.command("intake")(intake_cmd)
 app.command("batteries")(batteries_cmd)
 app.command("show")(show_cmd)
+app.command("grade")(grade_cmd)
+app.command("certificate")(certificate_cmd)
+app.command("applications")(applications_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
 app.command("regroup")(regroup_cmd)
+app.command("recycle")(recycle_cmd)
+app.command("recycle-lots")(recycle_lots_cmd)
 
 
 def main() -> None:

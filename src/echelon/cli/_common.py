@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from rich.progress import (
 )
 
 from echelon.registry import Registry, open_registry
+from echelon.routing import Economics, load_economics, parse_overrides
 
 console = Console()
 
@@ -33,6 +35,40 @@ DbOption = Annotated[
 WorkersOption = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes (0 = in-process).")
 ]
+
+
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Grading profile: eu, cn, us, baseline or a TOML path (default: each unit's region).",
+        show_default=False,
+    ),
+]
+EconomicsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--economics",
+        help="Prices and costs TOML (copy of catalogue table routing_economics).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override one price or cost for this run, e.g. price.ess=9.5, labour.EU=45 "
+        "(repeatable; recorded on every decision).",
+        show_default=False,
+    ),
+]
+
+
+def economics_from_options(path: Path | None, overrides: list[str] | None) -> Economics | None:
+    """The economics of ``--economics``/``--set`` (None: each profile's default table)."""
+    if path is None and not overrides:
+        return None
+    return load_economics(path or "routing_economics", overrides=parse_overrides(overrides or []))
 
 
 def open_db(url: str | None) -> Registry:

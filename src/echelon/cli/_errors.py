@@ -20,6 +20,7 @@ from echelon.errors import (
     InfeasibleError,
     InputError,
     NotFoundError,
+    RecyclingError,
     RegistryError,
 )
 
@@ -43,6 +44,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (CatalogError, EXIT_CONFIG),
     (DiagnosticsError, EXIT_ANALYSIS),
     (EstimationError, EXIT_ANALYSIS),
+    (RecyclingError, EXIT_ANALYSIS),
     (InfeasibleError, EXIT_ANALYSIS),
     (EchelonError, EXIT_INTERNAL),
 ]

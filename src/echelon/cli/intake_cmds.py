@@ -12,7 +12,17 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, WorkersOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    DbOption,
+    EconomicsOption,
+    ProfileOption,
+    SetOption,
+    WorkersOption,
+    console,
+    economics_from_options,
+    open_db,
+    stage_progress,
+)
 from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
@@ -130,6 +140,7 @@ def demo_cmd(
         str | None, typer.Option(help="Arrival date YYYY-MM-DD (default: today).")
     ] = None,
     region: Annotated[str, typer.Option(help="Region of the facility: EU, CN or US.")] = "EU",
+    profile: ProfileOption = None,
 ) -> None:
     """Simulate a batch of retired batteries and take it through the whole pipeline."""
     arrival = dt.date.fromisoformat(date) if date else dt.date.today()
@@ -154,7 +165,12 @@ def demo_cmd(
         )
         (folder / SYNTH_MARKER).write_text("made by echelon demo\n")
         report = intake(
-            batch.manifest, registry=registry, workers=workers, as_of=arrival, progress=progress
+            batch.manifest,
+            registry=registry,
+            workers=workers,
+            as_of=arrival,
+            profile=profile,
+            progress=progress,
         )
         ids = report.battery_ids
         _print_outcome(report)
@@ -178,14 +194,22 @@ def intake_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest (.csv, .parquet or .json).")],
     db: DbOption = None,
     workers: WorkersOption = 2,
-    profile: Annotated[str, typer.Option(help="Grading profile name or TOML path.")] = "baseline",
+    profile: ProfileOption = None,
+    economics: EconomicsOption = None,
+    overrides: SetOption = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
 ) -> None:
     """Take a manifest's units and tester files into the registry (idempotent)."""
+    econ = economics_from_options(economics, overrides)
     registry = open_db(db)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
-            manifest, registry=registry, workers=workers, profile=profile, progress=progress
+            manifest,
+            registry=registry,
+            workers=workers,
+            profile=profile,
+            economics=econ,
+            progress=progress,
         )
         _print_outcome(result)
         if report is not None:

@@ -97,8 +97,17 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
         out.append(table)
     for d in rec.decisions:
         lines = [f"[bold]{d.kind}: {d.outcome}[/]  (profile {d.profile}@{d.profile_version})"]
-        for r in sorted(d.reasons, key=lambda r: r.passed):
+        if d.kind == "route" and d.inputs.get("economics"):
+            lines.append(
+                f"  jurisdiction {d.inputs.get('jurisdiction')} · prices {d.inputs['economics']}"
+                f" · applications {d.inputs.get('applications_table')}"
+            )
+        # a route lists its choice first, then every application; gate and grade: fired first
+        ordered = d.reasons if d.kind == "route" else sorted(d.reasons, key=lambda r: r.passed)
+        for r in ordered:
             mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
+            if r.passed and "not checked" in r.message:
+                mark = "[yellow]![/]"
             lines.append(f"  {mark} {r.rule}: {r.message}")
         out.append(Panel("\n".join(lines), title=f"decision · {d.kind}"))
     if rec.test_runs:

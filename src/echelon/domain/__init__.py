@@ -2,6 +2,8 @@
 
 from echelon.domain.battery import Battery, check_parent_level
 from echelon.domain.enums import (
+    NON_REUSE_ROUTES,
+    Application,
     CapacityClass,
     CellFormat,
     Chemistry,
@@ -17,6 +19,8 @@ from echelon.domain.enums import (
 from echelon.domain.records import Decision, Event, Measurement, Reason, TestRun
 
 __all__ = [
+    "NON_REUSE_ROUTES",
+    "Application",
     "Battery",
     "CapacityClass",
     "CellFormat",

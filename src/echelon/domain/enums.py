@@ -141,3 +141,29 @@ class Grade(StrEnum):
     B = "B"
     C = "C"
     D = "D"
+
+
+class Application(StrEnum):
+    """Second-life applications (canonical ids shared by grading, routing and lifetime).
+
+    The router may also choose the non-reuse routes in :data:`NON_REUSE_ROUTES`.
+    """
+
+    ESS = "ess"
+    """Stationary energy storage with daily cycling."""
+    UPS = "ups"
+    """Uninterruptible power supply (float at high SOC, rare discharges)."""
+    TELECOM = "telecom"
+    """Telecom base-station backup with occasional peak shaving."""
+    EBIKE = "ebike"
+    """E-bike and light electric vehicle packs."""
+    AUTO12V = "auto12v"
+    """12 V / 24 V automotive starter and auxiliary batteries."""
+    LSV = "lsv"
+    """Low-speed vehicles (≤ 70 km/h), forklifts, golf carts."""
+    EV_REMAN = "ev_reman"
+    """EV remanufacture: modules and packs back into vehicles."""
+
+
+NON_REUSE_ROUTES: tuple[str, ...] = ("recycle", "retest")
+"""Routes that are not a second life: material recycling, or test again before deciding."""

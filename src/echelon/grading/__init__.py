@@ -1,19 +1,28 @@
-"""Safety gate, grades and first routing per profile, with explanations.
+"""Safety gate, grades per jurisdiction profile and routing, with explanations.
 
-``grade_table`` evaluates every rule as one vectorised expression over a table of units;
+``grade_table`` evaluates every rule as one vectorised expression over a table of units and routes
+them (:mod:`echelon.routing`); ``grade_by_region`` picks each unit's profile from its region;
 ``decisions_from_row`` turns a graded row into typed decisions with every rule's reason.
 """
 
-from echelon.grading.engine import decisions_from_row, gate_rules, grade_table
-from echelon.grading.profile import GradingProfile, load_profile
+from echelon.grading.engine import decisions_from_row, gate_rules, grade_by_region, grade_table
+from echelon.grading.profile import (
+    PROFILE_FOR_REGION,
+    GradingProfile,
+    load_profile,
+    profile_for_region,
+)
 from echelon.grading.table import GRADING_SCHEMA, prepare_table
 
 __all__ = [
     "GRADING_SCHEMA",
+    "PROFILE_FOR_REGION",
     "GradingProfile",
     "decisions_from_row",
     "gate_rules",
+    "grade_by_region",
     "grade_table",
     "load_profile",
     "prepare_table",
+    "profile_for_region",
 ]

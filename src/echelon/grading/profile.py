@@ -1,27 +1,26 @@
-"""Grading profiles: the safety gate's limits, grade bands, and the route table, as validated data.
+"""Grading profiles: the safety gate's limits, grade bands, route table and routing options.
 
-A profile is a catalogue table (``grading_<name>``) or any TOML file of the same shape. It is
-validated when loaded: unknown keys, overlapping or inverted bands, unknown levels/families and
-routes to undefined applications are clear errors.
+A profile is a catalogue table (``grading_<name>``: ``baseline``, ``eu``, ``cn``, ``us``) or any
+TOML file of the same shape. It names its jurisdiction, whose regulatory restrictions the router
+applies (see :mod:`echelon.routing.applications`). It is validated when loaded: unknown keys,
+overlapping or inverted bands, unknown levels/families and routes to applications the catalogue
+does not define are clear errors.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from echelon.catalog import load_table
+from echelon.catalog import FAMILIES, load_table
 from echelon.catalog._loader import load_toml_file
-from echelon.domain import Grade, Level, OriginApplication
-from echelon.errors import ConfigError
+from echelon.catalog.models import StrictModel, TableMeta, validated
+from echelon.domain import Grade, Level, Region
+from echelon.errors import CatalogError, ConfigError
 
-FAMILIES = frozenset({"LFP", "NMC", "NCA", "LMO", "LCO", "LMO-NMC", "Li-metal", "Li-S", "unknown"})
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class GateLimits(_Strict):
@@ -63,35 +62,62 @@ class GradingOptions(_Strict):
     use_soh_lower_bound: bool
 
 
-class Application(_Strict):
-    """A second-life application the router can choose."""
+Jurisdiction = Literal["EU", "CN", "US", "none"]
+"""Whose regulatory restrictions apply (``none``: jurisdiction-neutral, no restrictions)."""
 
-    description: str
-    levels: tuple[Level, ...]
-    origins: tuple[OriginApplication, ...] = ()
-    families: tuple[str, ...]
+PROFILE_FOR_REGION: dict[Region, str] = {
+    Region.EU: "eu",
+    Region.CN: "cn",
+    Region.US: "us",
+    Region.OTHER: "baseline",
+}
+"""Default profile per regulatory region of a unit (``echelon intake`` without ``--profile``)."""
+
+
+class RoutingOptions(_Strict):
+    """How the router derives limits and values (see :mod:`echelon.routing`).
+
+    Attributes
+    ----------
+    applications : str
+        Catalogue table of applications (requirements, life placeholder, regulations).
+    economics : str
+        Catalogue table of prices and costs (replaceable per run).
+    resistance_margin : float
+        R_max = margin × (OCV − V_min,load) / I_peak: the share of the available voltage headroom
+        the unit's resistance may use (0–1].
+    min_window_fraction : float
+        Minimum share of the unit's capacity usable inside an application's voltage window with
+        the best series count (0–1].
+    source : str
+    """
+
+    applications: str = "applications"
+    economics: str = "routing_economics"
+    resistance_margin: float = Field(gt=0, le=1)
+    min_window_fraction: float = Field(gt=0, le=1)
     source: str
 
 
-class Meta(_Strict):
-    """Provenance of a profile."""
+class Meta(TableMeta):
+    """Provenance of a profile and the jurisdiction whose regulations apply."""
 
-    name: str
-    version: str
-    as_of: str
-    description: str = ""
-    source: str = ""
+    jurisdiction: Jurisdiction
 
 
 class GradingProfile(_Strict):
-    """A complete grading profile (gate, bands, options, routes, applications)."""
+    """A complete grading profile (gate, bands, options, route table, routing options).
+
+    ``route`` maps a grade to the applications it may serve; a grade may also serve every lower
+    grade's applications (:meth:`applications_for`).
+    """
 
     meta: Meta
     gate: GateLimits
     grade: tuple[GradeBand, ...]
     grading: GradingOptions
     route: dict[Grade, tuple[str, ...]]
-    application: dict[str, Application]
+    routing: RoutingOptions
 
     @model_validator(mode="after")
     def _consistent(self) -> GradingProfile:
@@ -119,14 +145,8 @@ class GradingProfile(_Strict):
             unknown = set(band.soh_min_percent_by_family) - FAMILIES
             if unknown:
                 raise ValueError(f"grade {band.name.value}: unknown families {sorted(unknown)}")
-        for app_name, app in self.application.items():
-            unknown = set(app.families) - FAMILIES
-            if unknown:
-                raise ValueError(f"application {app_name}: unknown families {sorted(unknown)}")
-        for grade, apps in self.route.items():
-            missing = [a for a in apps if a not in self.application]
-            if missing:
-                raise ValueError(f"route {grade.value} names undefined applications {missing}")
+        if self.route.get(Grade.D):
+            raise ValueError("route D must be empty: grade D units are recycled")
         return self
 
     @property
@@ -134,16 +154,29 @@ class GradingProfile(_Strict):
         """``name@version`` for decisions."""
         return f"{self.meta.name}@{self.meta.version}"
 
+    def applications_for(self, grade: Grade | str) -> tuple[str, ...]:
+        """Applications a grade may serve: its own and every lower grade's, in table order."""
+        order = list(Grade)
+        names: list[str] = []
+        for lower in order[order.index(Grade(grade)) :]:
+            names += [a for a in self.route.get(lower, ()) if a not in names]
+        return tuple(names)
 
-def _from_doc(doc: dict[str, Any], origin: str) -> GradingProfile:
+
+def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None) -> None:
     try:
-        return GradingProfile.model_validate(doc)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            lines.append(f"  - {loc or '(profile)'}: {err.get('msg', 'invalid')}")
-        raise ConfigError(f"grading profile {origin} is invalid:\n" + "\n".join(lines)) from exc
+        doc = load_table(profile.routing.applications, catalog_dir=catalog_dir)
+    except CatalogError as exc:
+        raise ConfigError(f"grading profile {origin}: routing.applications: {exc}") from exc
+    defined = set(doc.get("application", {}))
+    for grade, apps in profile.route.items():
+        missing = [a for a in apps if a not in defined]
+        if missing:
+            raise ConfigError(
+                f"grading profile {origin} is invalid:\n  - route.{grade.value}: undefined "
+                f"applications {missing}; table {profile.routing.applications!r} defines "
+                f"{sorted(defined)}"
+            )
 
 
 def load_profile(
@@ -154,17 +187,31 @@ def load_profile(
     Parameters
     ----------
     name_or_path : str or Path
-        A catalogue profile name (``baseline`` → table ``grading_baseline``) or a path to a
-        TOML file of the same shape (copy a packaged profile to start).
+        A catalogue profile name (``baseline``, ``eu``, ``cn``, ``us`` → table
+        ``grading_<name>``) or a path to a TOML file of the same shape (copy a packaged profile
+        to start).
     catalog_dir : Path, optional
         Catalogue override folder.
 
     Raises
     ------
     ConfigError
-        Listing every invalid key or value.
+        Listing every invalid key or value, or a route to an application the applications
+        catalogue does not define.
     """
     text = str(name_or_path)
     if text.endswith(".toml") or Path(text).is_file():
-        return _from_doc(load_toml_file(Path(text)), text)
-    return _from_doc(load_table(f"grading_{text}", catalog_dir=catalog_dir), text)
+        doc = load_toml_file(Path(text))
+    else:
+        doc = load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir)
+    profile = validated(GradingProfile, doc, what=f"grading profile {text}")
+    _check_routes(profile, text, catalog_dir)
+    return profile
+
+
+def profile_for_region(region: Region | str | None) -> str:
+    """Profile name for a unit's regulatory region (``baseline`` when unknown)."""
+    try:
+        return PROFILE_FOR_REGION[Region(region)] if region is not None else "baseline"
+    except ValueError:
+        return "baseline"

@@ -1,23 +1,23 @@
 """The grading table: documented columns, types, and chemistry attributes joined in.
 
 Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
-``origin_application``, ``series_count``, ``nominal_capacity_ah``, ``nominal_voltage_v``,
-``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``, ``dcir_ohm``,
-``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``, ``insulation_mohm``,
-``visual_flags`` (semicolon-separated), ``has_traceability``, ``calendar_expiry_date``,
-``plating_signature``.
+``origin_application``, ``region``, ``series_count``, ``nominal_capacity_ah``,
+``nominal_voltage_v``, ``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``,
+``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
+``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
+``calendar_expiry_date``, ``plating_signature``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
 from echelon.catalog import chemistries, resolve_chemistry
-from echelon.domain import Chemistry
+from echelon.domain import Battery, Chemistry
 
 GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "battery_id": pl.String(),
@@ -25,6 +25,7 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "level": pl.String(),
     "model": pl.String(),
     "origin_application": pl.String(),
+    "region": pl.String(),
     "series_count": pl.Int64(),
     "nominal_capacity_ah": pl.Float64(),
     "nominal_voltage_v": pl.Float64(),
@@ -42,6 +43,25 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "plating_signature": pl.Boolean(),
 }
 """Every column the grader reads, with its type; missing columns are added as empty."""
+
+
+def battery_fields(battery: Battery) -> dict[str, Any]:
+    """The grading-table columns a battery record provides: identity, nameplate, origin, region
+    and intake inspection (the measurements come from tests)."""
+    return {
+        "battery_id": battery.battery_id,
+        "chemistry": battery.chemistry.value,
+        "level": battery.level.value,
+        "model": battery.model,
+        "origin_application": battery.origin_application.value,
+        "region": battery.region.value,
+        "series_count": battery.series_count,
+        "nominal_capacity_ah": battery.nominal_capacity_ah,
+        "nominal_voltage_v": battery.nominal_voltage_v,
+        "visual_flags": ";".join(sorted(f.value for f in battery.visual_flags)),
+        "has_traceability": battery.has_traceability,
+        "calendar_expiry_date": battery.calendar_expiry_date,
+    }
 
 
 def chemistry_frame(*, catalog_dir: Path | None = None) -> pl.DataFrame:
@@ -87,8 +107,10 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
 def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl.DataFrame:
     """Add missing columns, cast types, resolve chemistry spellings and join chemistry attributes.
 
-    An unrecognised chemistry spelling becomes ``unknown`` (routed to recycling) and is reported
-    in ``chemistry_note``; it never stops the batch.
+    An unrecognised or missing chemistry becomes ``unknown`` (routed to recycling) and is reported
+    in ``chemistry_note``; it never stops the batch. Adds ``series_count`` (derived from the
+    nominal voltage when not given; 1 for a cell) and ``unit_voltage_v`` (nominal voltage, else
+    series count × the chemistry's nominal cell voltage). Row order is kept.
     """
     exprs = []
     for column, dtype in GRADING_SCHEMA.items():
@@ -107,16 +129,26 @@ def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl
             resolved[text] = Chemistry.UNKNOWN.value
             notes[text] = str(exc)
     frame = frame.with_columns(
-        pl.col("chemistry").replace_strict(notes, default=None).alias("chemistry_note"),
+        pl.when(pl.col("chemistry").is_null())
+        .then(pl.lit("chemistry missing: treated as unknown (recycling only)"))
+        .otherwise(pl.col("chemistry").replace_strict(notes, default=None))
+        .alias("chemistry_note"),
         pl.col("chemistry")
         .replace_strict(resolved, default=Chemistry.UNKNOWN.value)
         .fill_null(Chemistry.UNKNOWN.value),
         pl.col("level").str.strip_chars().str.to_lowercase(),
     )
-    frame = frame.join(chemistry_frame(catalog_dir=catalog_dir), on="chemistry", how="left")
+    frame = frame.join(
+        chemistry_frame(catalog_dir=catalog_dir), on="chemistry", how="left", maintain_order="left"
+    )
     series = pl.coalesce(
         pl.col("series_count"),
         pl.when(pl.col("level") == "cell").then(pl.lit(1, dtype=pl.Int64)),
         (pl.col("nominal_voltage_v") / pl.col("cell_nominal_voltage_v")).round().cast(pl.Int64),
     )
-    return frame.with_columns(series.clip(lower_bound=1).alias("series_count"))
+    frame = frame.with_columns(series.clip(lower_bound=1).alias("series_count"))
+    return frame.with_columns(
+        pl.coalesce(
+            pl.col("nominal_voltage_v"), pl.col("series_count") * pl.col("cell_nominal_voltage_v")
+        ).alias("unit_voltage_v")
+    )

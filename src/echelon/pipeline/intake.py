@@ -24,7 +24,8 @@ from echelon._parallel import process_pool
 from echelon.domain import Measurement, Status
 from echelon.domain.enums import LEVEL_RANK
 from echelon.errors import ManifestError, Problem
-from echelon.grading import GradingProfile, decisions_from_row, grade_table, load_profile
+from echelon.grading import GradingProfile, decisions_from_row, grade_by_region
+from echelon.grading.table import battery_fields
 from echelon.io.base import sha256_file
 from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
 from echelon.pipeline.unit import UnitOutcome, process_unit
@@ -37,6 +38,7 @@ from echelon.registry import (
     test_run_row,
 )
 from echelon.registry.chain import canonical_json
+from echelon.routing import Economics, RoutingInputs
 
 WRITE_CHUNK = 250
 """Units per commit (each unit still atomic: all its rows or none)."""
@@ -128,15 +130,8 @@ def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome
         latest: dict[str, Measurement] = {m.quantity: m for m in out.measurements}
         ocv = latest.get("ocv_v") or latest.get("rest_voltage_v")
         rows.append(
-            {
-                "battery_id": b.battery_id,
-                "chemistry": b.chemistry.value,
-                "level": b.level.value,
-                "model": b.model,
-                "origin_application": b.origin_application.value,
-                "series_count": b.series_count,
-                "nominal_capacity_ah": b.nominal_capacity_ah,
-                "nominal_voltage_v": b.nominal_voltage_v,
+            battery_fields(b)
+            | {
                 "soh_percent": out.soh.soh_percent if out.soh else None,
                 "soh_lower_percent": out.soh.soh_lower_percent if out.soh else None,
                 "dcir_ohm": latest["dcir_ohm"].value if "dcir_ohm" in latest else None,
@@ -147,9 +142,6 @@ def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome
                 "insulation_mohm": latest["insulation_mohm"].value
                 if "insulation_mohm" in latest
                 else None,
-                "visual_flags": ";".join(sorted(f.value for f in b.visual_flags)),
-                "has_traceability": b.has_traceability,
-                "calendar_expiry_date": b.calendar_expiry_date,
             }
         )
     return pl.DataFrame(
@@ -163,7 +155,7 @@ def _events(
     unit: ManifestUnit,
     out: UnitOutcome,
     graded: dict[str, Any] | None,
-    profile: GradingProfile,
+    inputs: dict[str, RoutingInputs],
     children: list[str],
 ) -> list[PendingEvent]:
     events = [
@@ -204,7 +196,7 @@ def _events(
         return events
     if graded is None:
         return events
-    for decision in decisions_from_row(graded, profile):
+    for decision in decisions_from_row(graded, inputs[graded["profile"]]):
         if decision.kind == "gate":
             status = Status.QUARANTINED if decision.outcome == "quarantine" else None
         elif decision.kind == "grade":
@@ -228,7 +220,8 @@ def intake(
     manifest: Path | str | Manifest,
     *,
     registry: Registry,
-    profile: GradingProfile | str | Path = "baseline",
+    profile: GradingProfile | str | Path | None = None,
+    economics: Economics | None = None,
     workers: int = 2,
     executor: Executor | None = None,
     as_of: dt.date | None = None,
@@ -242,8 +235,12 @@ def intake(
         Manifest file (validated as a whole first) or an already validated manifest.
     registry : Registry
         Open registry.
-    profile : GradingProfile, str or Path
-        Grading profile for the first gate, grade and route.
+    profile : GradingProfile, str or Path, optional
+        Grading profile for every unit; by default each unit is graded with the profile of its
+        region (``EU`` → ``eu``, ``CN`` → ``cn``, ``US`` → ``us``, else ``baseline``).
+    economics : Economics, optional
+        Prices and costs for the reuse-or-recycle decision (default: the table each profile
+        names; see :func:`echelon.routing.load_economics` for per-run overrides).
     workers : int
         Worker processes when no ``executor`` is given (0 = in-process).
     executor : Executor, optional
@@ -265,7 +262,6 @@ def intake(
     start = time.perf_counter()
     parsed = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     _check_parents(parsed, registry)
-    prof = profile if isinstance(profile, GradingProfile) else load_profile(profile)
     report = IntakeReport(parsed.path, len(parsed), [u.battery.battery_id for u in parsed.units])
     prints = {u.battery.battery_id: fingerprint(u) for u in parsed.units}
     known = registry.known_fingerprints(prints)
@@ -299,8 +295,11 @@ def intake(
         if outcomes[u.battery.battery_id].error is None and u.battery.battery_id not in parents
     ]
     graded_rows: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, RoutingInputs] = {}
     if gradable:
-        report.graded = grade_table(_grading_rows(gradable, outcomes), profile=prof, as_of=as_of)
+        report.graded, inputs = grade_by_region(
+            _grading_rows(gradable, outcomes), profile=profile, economics=economics, as_of=as_of
+        )
         graded_rows = {r["battery_id"]: r for r in report.graded.iter_rows(named=True)}
 
     # parents first, so a child's genealogy always points at a registered unit
@@ -316,7 +315,7 @@ def intake(
                 manifest_sha256=parsed.sha256,
                 outcome="failed" if out.error else "ok",
                 attributes=unit.attributes,
-                events=_events(unit, out, graded_rows.get(bid), prof, children.get(bid, [])),
+                events=_events(unit, out, graded_rows.get(bid), inputs, children.get(bid, [])),
             )
         )
         if out.error:

@@ -12,7 +12,13 @@ from echelon.registry.core import (
     WriteResult,
     open_registry,
 )
-from echelon.registry.queries import BatteryRecord, battery_record, list_batteries, units_frame
+from echelon.registry.queries import (
+    BatteryRecord,
+    battery_record,
+    events_frame,
+    list_batteries,
+    units_frame,
+)
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify
@@ -29,6 +35,7 @@ __all__ = [
     "WriteResult",
     "battery_record",
     "decision_row",
+    "events_frame",
     "list_batteries",
     "measurement_row",
     "open_registry",

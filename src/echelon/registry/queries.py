@@ -159,6 +159,42 @@ def list_batteries(
     return frame
 
 
+def events_frame(
+    registry: Registry, *, kind: str | None = None, battery_ids: list[str] | None = None
+) -> pl.DataFrame:
+    """Events as a frame: ``battery_id``, ``seq``, ``kind``, ``status``, ``payload`` (canonical JSON
+    text), ``recorded_at``, ``hash``; optionally only one kind and/or some batteries."""
+    stmt = select(
+        EventRow.battery_id,
+        EventRow.seq,
+        EventRow.kind,
+        EventRow.status,
+        EventRow.payload,
+        EventRow.recorded_at,
+        EventRow.hash,
+    ).order_by(EventRow.battery_id, EventRow.seq)
+    if kind is not None:
+        stmt = stmt.where(EventRow.kind == kind)
+    schema = {
+        "battery_id": pl.String,
+        "seq": pl.Int64,
+        "kind": pl.String,
+        "status": pl.String,
+        "payload": pl.String,
+        "recorded_at": pl.String,
+        "hash": pl.String,
+    }
+    rows: list[tuple[Any, ...]] = []
+    with registry.engine.connect() as conn:
+        if battery_ids is None:
+            rows = [tuple(r) for r in conn.execute(stmt)]
+        else:
+            for start in range(0, len(battery_ids), 500):
+                chunk = battery_ids[start : start + 500]
+                rows += [tuple(r) for r in conn.execute(stmt.where(EventRow.battery_id.in_(chunk)))]
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def _rows_of(conn: Connection, table: FromClause, battery_id: str) -> list[dict[str, Any]]:
     """A battery's rows of a projection table in insertion order, as plain dicts."""
     stmt = select(table).where(table.c.battery_id == battery_id).order_by(table.c.id)

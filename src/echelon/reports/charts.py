@@ -104,3 +104,60 @@ def vega_lite_version() -> str:
     """The Vega-Lite version tag vl-convert bundles for altair's schema (e.g. ``v6_4``)."""
     major, minor = alt.VEGALITE_VERSION.split(".")[:2]
     return f"v{major}_{minor}"
+
+
+def soh_band_chart(
+    soh_percent: float,
+    *,
+    lower_percent: float | None,
+    upper_percent: float | None,
+    band_minimums: dict[str, float],
+) -> dict[str, Any]:
+    """One unit's SOH (with its interval) against the grade bands of its profile.
+
+    Parameters
+    ----------
+    soh_percent : float
+        Estimated SOH [%].
+    lower_percent, upper_percent : float or None
+        Interval bounds [%] (the grade compares the lower one).
+    band_minimums : dict
+        Minimum SOH [%] per grade (``{"A": 80, "B": 70, "C": 60}``); D is below the last.
+    """
+    edges = sorted(band_minimums.items(), key=lambda kv: -kv[1])
+    names: list[str] = []
+    bands: list[dict[str, Any]] = []
+    top = 105.0
+    for grade, minimum in [*edges, ("D", 30.0)]:
+        names.append(grade)
+        bands.append({"grade": grade, "from": minimum, "to": top})
+        top = minimum
+    colours = dict(zip(GRADE_ORDER, GRADE_COLOURS, strict=False))
+    band_layer = (
+        alt.Chart(pl.DataFrame(bands))
+        .mark_rect(opacity=0.55)
+        .encode(
+            x=alt.X("from:Q", title="state of health [%]", scale=alt.Scale(domain=[30, 105])),
+            x2="to:Q",
+            color=alt.Color(
+                "grade:N",
+                scale=alt.Scale(domain=names, range=[colours[g] for g in names]),
+                legend=alt.Legend(orient="top", title="grade band"),
+            ),
+        )
+    )
+    point = pl.DataFrame(
+        {
+            "soh": [soh_percent],
+            "lower": [lower_percent if lower_percent is not None else soh_percent],
+            "upper": [upper_percent if upper_percent is not None else soh_percent],
+        }
+    )
+    interval = (
+        alt.Chart(point).mark_rule(strokeWidth=3, color="#1f2933").encode(x="lower:Q", x2="upper:Q")
+    )
+    marker = alt.Chart(point).mark_point(filled=True, size=120, color="#1f2933").encode(x="soh:Q")
+    spec: dict[str, Any] = (
+        alt.layer(band_layer, interval, marker).properties(width=520, height=40).to_dict()
+    )
+    return spec

@@ -1,0 +1,219 @@
+"""``echelon grade`` (stateless, on a measurements table), ``echelon certificate`` and
+``echelon applications``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import (
+    DbOption,
+    EconomicsOption,
+    ProfileOption,
+    SetOption,
+    console,
+    economics_from_options,
+    open_db,
+)
+from echelon.cli._errors import guarded
+from echelon.errors import ConfigError
+from echelon.grading import grade_by_region, load_profile
+from echelon.grading.reader import read_grading_table
+from echelon.registry import battery_record
+from echelon.reports.certificate import certificate_event, write_certificate
+from echelon.routing import fits_summary, load_applications
+
+OUTPUT_COLUMNS = [
+    "battery_id",
+    "gate",
+    "grade",
+    "route",
+    "allowed_applications",
+    "value_usd",
+    "reasons",
+    "profile",
+    "soh_basis_percent",
+    "resistance_ratio",
+    "best_application",
+    "reuse_value_usd",
+    "recycle_value_usd",
+    "expected_years",
+    "usable_kwh",
+    "price_usd_per_kwh_year",
+    "break_even_price_usd_per_kwh_year",
+    "break_even_soh_percent",
+    "application_fits",
+    "unchecked",
+    "economics",
+]
+"""Columns of ``echelon grade -o`` (the first seven are the documented contract)."""
+
+
+def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
+    """The output table of ``echelon grade`` from a graded, routed frame."""
+    apps = [c.removeprefix("misfit__") for c in graded.columns if c.startswith("misfit__")]
+    rounded = [
+        pl.col(c).round(2)
+        for c in (
+            "value_usd",
+            "reuse_value_usd",
+            "recycle_value_usd",
+            "soh_basis_percent",
+            "expected_years",
+            "break_even_price_usd_per_kwh_year",
+            "break_even_soh_percent",
+        )
+    ]
+    return graded.with_columns(
+        fits_summary(apps).alias("application_fits"),
+        *rounded,
+        pl.col("resistance_ratio").round(3),
+        pl.col("usable_kwh").round(4),
+    ).select(OUTPUT_COLUMNS)
+
+
+def _write_table(frame: pl.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"-o {path}: write .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    if suffix == ".csv":
+        frame.write_csv(partial)
+    else:
+        frame.write_parquet(partial)
+    partial.replace(path)
+
+
+def _summary(frame: pl.DataFrame) -> Table:
+    table = Table("route", "units", "grade A/B/C/D", "value [USD]", title="Decisions")
+    per = (
+        frame.group_by("route")
+        .agg(
+            pl.len().alias("units"),
+            *[(pl.col("grade") == g).sum().alias(g) for g in "ABCD"],
+            pl.col("value_usd").sum().alias("value"),
+        )
+        .sort("units", descending=True)
+    )
+    for row in per.iter_rows(named=True):
+        table.add_row(
+            row["route"],
+            str(row["units"]),
+            "/".join(str(row[g]) for g in "ABCD"),
+            f"{row['value']:,.0f}",
+        )
+    return table
+
+
+@guarded
+def grade_cmd(
+    table: Annotated[
+        Path, typer.Argument(help="Measurements table (.csv or .parquet), see docs/grading.md.")
+    ],
+    profile: ProfileOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the decisions here (.csv or .parquet)."),
+    ] = None,
+    economics: EconomicsOption = None,
+    overrides: SetOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date for calendar-expiry checks YYYY-MM-DD (default today)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Rows to print when no -o is given.")] = 20,
+) -> None:
+    """Gate, grade and route every unit of a measurements table (stateless: no registry)."""
+    day = dt.date.fromisoformat(as_of) if as_of else None
+    units = read_grading_table(table)
+    graded, _ = grade_by_region(
+        units,
+        profile=profile,
+        economics=economics_from_options(economics, overrides),
+        as_of=day,
+    )
+    out = decisions_frame(graded)
+    console.print(_summary(out))
+    if output is not None:
+        _write_table(out, output)
+        console.print(f"[green]✓[/] {out.height} decisions → {output}")
+        return
+    shown = out.select("battery_id", "gate", "grade", "route", "value_usd", "reasons").head(limit)
+    listing = Table(*shown.columns, title=f"first {shown.height} of {out.height} units")
+    for row in shown.iter_rows():
+        listing.add_row(*["" if v is None else str(v) for v in row])
+    console.print(listing)
+
+
+@guarded
+def certificate_cmd(
+    battery_id: Annotated[str, typer.Argument(help="Battery id.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="HTML file to write (self-contained).")
+    ] = Path("certificate.html"),
+    db: DbOption = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--no-record", help="Record the certificate's SHA-256 in the event chain."
+        ),
+    ] = True,
+) -> None:
+    """Write the grading certificate of one battery (decisions, reasons, chain head)."""
+    with open_db(db) as registry:
+        rec = battery_record(registry, battery_id)
+        cert = write_certificate(output, rec)
+        if record:
+            registry.append_events(battery_id, [certificate_event(cert, file_name=output.name)])
+    console.print(
+        f"[green]✓[/] certificate of {battery_id} → {output}  (sha256 {cert.sha256[:16]}…"
+        f"{', recorded in the chain' if record else ''})"
+    )
+
+
+@guarded
+def applications_cmd(profile: ProfileOption = None) -> None:
+    """List the second-life applications, their requirements and a profile's regulations."""
+    prof = load_profile(profile or "baseline")
+    catalog = load_applications(prof.routing.applications)
+    table = Table(title=f"Applications ({catalog.label}; grades from {prof.label})")
+    headers = ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty", "°C")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for name, spec in catalog.application.items():
+        grades = [g.value for g in sorted(prof.route) if name in prof.applications_for(g)]
+        window = (
+            f"{spec.voltage_min_v:g}–{spec.voltage_max_v:g}"
+            if spec.voltage_min_v is not None
+            else "like-for-like"
+        )
+        table.add_row(
+            name,
+            ",".join(grades) or "—",
+            ",".join(lvl.value for lvl in spec.levels),
+            ",".join(spec.families),
+            window,
+            f"{spec.peak_c_rate:g}" if spec.peak_c_rate else "—",
+            f"{spec.duty} ({spec.efc_per_year:g} EFC/y)",
+            f"{spec.temperature_min_c:g}…{spec.temperature_max_c:g}",
+        )
+    console.print(table)
+    rules = catalog.regulations(prof.meta.jurisdiction)
+    if not rules:
+        console.print(f"jurisdiction {prof.meta.jurisdiction}: no regulatory restrictions")
+        return
+    regs = Table(title=f"Regulations applied in {prof.meta.jurisdiction}")
+    for header in ("rule", "effect", "applies to", "what it says"):
+        regs.add_column(header, overflow="fold")
+    for rule in rules:
+        scope = ",".join(rule.applications) or "all"
+        if rule.levels:
+            scope += f" ({','.join(lvl.value for lvl in rule.levels)})"
+        regs.add_row(rule.rule, rule.effect, scope, rule.message)
+    console.print(regs)

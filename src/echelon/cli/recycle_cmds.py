@@ -1,0 +1,219 @@
+"""``echelon recycle`` and ``echelon recycle-lots``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._errors import guarded
+from echelon.errors import ConfigError
+from echelon.recycling import (
+    LotResult,
+    load_lot,
+    lots_frame,
+    parse_source,
+    record_lot,
+    recycle_lot,
+    registry_units,
+    year_compliance,
+)
+from echelon.reports.recycling import write_lot_outputs
+
+VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
+
+
+def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
+    table = Table("metric", "element", "result %", "target %", "verdict", "next", title=title)
+    for r in frame.iter_rows(named=True):
+        value = "" if r["value_percent"] is None else f"{r['value_percent']:.1f}"
+        target = "" if r["target_percent"] is None else f"{r['target_percent']:g}"
+        style = VERDICT_STYLE.get(r["verdict"], "yellow")
+        upcoming = (
+            f"{r['next_target_percent']:g} % by {r['next_deadline']}: {r['next_verdict']}"
+            if r["next_deadline"]
+            else ""
+        )
+        table.add_row(
+            r["metric"].replace("_", " "),
+            r["element"],
+            value,
+            target,
+            f"[{style}]{r['verdict'].replace('_', ' ')}[/]",
+            upcoming,
+        )
+    return table
+
+
+def _print_result(result: LotResult) -> None:
+    meta = result.meta
+    net = result.value.filter(
+        (pl.col("category") == "summary") & (pl.col("item") == "net_value")
+    ).row(0, named=True)
+    kwh = f", {net['usd_per_kwh']:,.2f} USD/kWh" if net["usd_per_kwh"] is not None else ""
+    colour = "green" if net["value_usd"] >= 0 else "red"
+    console.print(
+        f"lot [bold]{meta['lot_id']}[/]: {meta['units']:,} units, {meta['mass_kg'] / 1000:,.3f} t, "
+        f"process {meta['process']} → net value [{colour}]{net['value_usd']:,.0f} USD[/] "
+        f"({net['usd_per_tonne']:,.0f} USD/t{kwh})"
+    )
+    console.print(
+        _compliance_table(
+            result.compliance, f"EU 2023/1542, reporting year {meta['reporting_year']}"
+        )
+    )
+    for note in result.warnings:
+        console.print(f"  [yellow]warning:[/] {note}", highlight=False)
+
+
+@guarded
+def recycle_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="TABLE_OR_LOT",
+            help="A lot table (.csv, .parquet, .json: battery_id, chemistry, level, mass_kg or "
+            "nominal_capacity_ah × nominal_voltage_v); or registry units: route:recycle (units "
+            "routed to recycling), status:<status>; or lot:<id> (a recorded lot's report).",
+        ),
+    ],
+    process: Annotated[
+        Literal["hydro", "pyro", "direct", "mechanical"],
+        typer.Option(help="Recycling route (mechanical: pre-treatment only, black mass sold)."),
+    ] = "hydro",
+    year: Annotated[
+        int | None, typer.Option(help="Reporting year for EU targets and dated prices.")
+    ] = None,
+    prices: Annotated[
+        Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the outputs.")] = Path(
+        "recycling"
+    ),
+    location: Annotated[
+        Literal["US", "California", "China", "Korea"],
+        typer.Option(help="Utility prices and electricity GHG (EverBatt locations)."),
+    ] = "US",
+    dismantle: Annotated[
+        Literal["none", "modules", "cells"],
+        typer.Option(help="Remove pack/module hardware by hand before shredding."),
+    ] = "none",
+    lot_id: Annotated[
+        str | None, typer.Option("--lot-id", help="Lot id (default: derived).")
+    ] = None,
+    record: Annotated[
+        bool | None,
+        typer.Option(
+            "--record/--no-record",
+            help="Record the lot in the registry (discharge + recycled events; status recycled). "
+            "Default: yes for registry units, no for tables.",
+        ),
+    ] = None,
+    discharge_method: Annotated[
+        Literal["external_circuit", "immersion"],
+        typer.Option(help="Discharge before recycling (GB/T 33598.3), recorded with the lot."),
+    ] = "external_circuit",
+    db: DbOption = None,
+) -> None:
+    """Mass balance, value and EU compliance of a recycling lot; writes CSVs and report.html."""
+    where = parse_source(source)
+    if where.kind == "lot":
+        if record:
+            raise typer.BadParameter(
+                "a recorded lot cannot be recorded again", param_hint="--record"
+            )
+        with open_db(db) as registry:
+            result = load_lot(registry, where.value)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if where.kind == "registry":
+                with open_db(db) as registry:
+                    units: pl.DataFrame | Path = registry_units(registry, where.value)
+            else:
+                units = Path(where.value)
+                if not units.exists():
+                    raise typer.BadParameter(
+                        f"{units} does not exist (give a table file, route:recycle, "
+                        "status:<s> or lot:<id>)",
+                        param_hint="TABLE_OR_LOT",
+                    )
+            result = recycle_lot(
+                units,
+                process=process,
+                year=year,
+                prices=prices,
+                location=location,
+                dismantle=dismantle,
+                lot_id=lot_id,
+            )
+    _print_result(result)
+    paths = write_lot_outputs(result, output)
+    if where.kind != "lot" and (record if record is not None else where.kind == "registry"):
+        _record(result, db, discharge_method)
+    console.print(f"[green]✓[/] outputs in {output}: " + ", ".join(p.name for p in paths.values()))
+
+
+def _record(result: LotResult, db: str | None, discharge_method: str) -> None:
+    with open_db(db) as registry, stage_progress({"record": "recording lot"}) as progress:
+        report = record_lot(
+            registry,
+            result,
+            discharge_method=discharge_method,
+            discharged_on=dt.date.today(),
+            progress=lambda d, t: progress("record", d, t),
+        )
+    console.print(
+        f"[green]✓[/] recorded lot {report.lot_id} in {registry.url}: {report.written} unit(s) "
+        f"discharged and recycled (passport ended), {report.skipped} already recorded; lot record "
+        f"sha256 {report.lot_sha256[:12]}…"
+    )
+
+
+@guarded
+def recycle_lots_cmd(
+    year: Annotated[
+        int | None,
+        typer.Option(help="Show the EU 2023/1542 verdicts of all lots of this reporting year."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="With --year: write compliance.csv here.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """List recorded recycling lots, or the compliance of a reporting year."""
+    with open_db(db) as registry:
+        if year is None:
+            lots = lots_frame(registry)
+            if lots.height == 0:
+                console.print("no recycling lot recorded")
+                return
+            table = Table(
+                "lot", "process", "year", "units", "recorded (UTC)", title="recycling lots"
+            )
+            for r in lots.iter_rows(named=True):
+                table.add_row(
+                    r["lot_id"],
+                    r["process"],
+                    str(r["reporting_year"]),
+                    str(r["units"]),
+                    r["recorded_at"][:19],
+                )
+            console.print(table)
+            return
+        compliance, lots = year_compliance(registry, year)
+    console.print(
+        _compliance_table(compliance, f"EU 2023/1542, reporting year {year}: {lots.height} lot(s)")
+    )
+    if output is not None:
+        if output.suffix.lower() != ".csv":
+            raise ConfigError(f"{output}: give a .csv file for the year's compliance")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        compliance.write_csv(output)
+        console.print(f"[green]✓[/] {output}")

@@ -1,0 +1,174 @@
+"""Reading a measurements table for stateless grading (``echelon grade TABLE``).
+
+The table is CSV or Parquet with the documented columns of :mod:`echelon.grading.table` (any may
+be empty). Every cell is checked at once: values that cannot be read (a word in a number column,
+an unknown level or visual flag, an impossible SOH) are reported together with their row and
+column, and nothing is graded. Empty cells are fine — the grader handles missing values
+conservatively and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
+from echelon.errors import Problem, SchemaError
+from echelon.grading.table import GRADING_SCHEMA
+
+MAX_PROBLEMS: Final = 200
+RANGES: Final[dict[str, tuple[float, float]]] = {
+    "soh_percent": (0.0, 150.0),
+    "soh_lower_percent": (0.0, 150.0),
+    "nominal_capacity_ah": (1e-6, 1e6),
+    "nominal_voltage_v": (1e-3, 2000.0),
+    "measured_capacity_ah": (0.0, 1e6),
+    "dcir_ohm": (0.0, 1e3),
+    "reference_dcir_ohm": (1e-9, 1e3),
+    "ocv_v": (0.0, 2000.0),
+    "self_discharge_mv_per_day": (0.0, 1e5),
+    "insulation_mohm": (0.0, 1e9),
+    "series_count": (1, 1000),
+}
+"""Plausible range of each numeric column (outside → a problem naming the row)."""
+TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
+FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
+
+
+def _as_text(path: Path) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pl.read_csv(path, infer_schema=False, null_values=[""])
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+            return frame.with_columns(pl.all().cast(pl.String))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SchemaError(path, [f"cannot read the table: {exc}"]) from exc
+    raise SchemaError(path, [f"unsupported table format {suffix!r}: use .csv or .parquet"])
+
+
+def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
+    rows = frame.with_row_index("__row").filter(invalid.fill_null(False))
+    return [
+        Problem(
+            f"{'(empty)' if value is None else repr(value)} {what}",
+            row=int(index) + 1,
+            column=column,
+        )
+        for index, value in rows.select("__row", pl.col(column)).head(MAX_PROBLEMS).iter_rows()
+    ]
+
+
+def _vocabulary(
+    frame: pl.DataFrame, column: str, parse: Callable[[str], Any]
+) -> tuple[dict[str, str], list[str]]:
+    """Map each distinct spelling to its canonical value; the spellings that fail."""
+    mapping: dict[str, str] = {}
+    failed: list[str] = []
+    for text in frame.get_column(column).drop_nulls().unique().to_list():
+        try:
+            value = parse(text)
+        except ValueError:
+            failed.append(text)
+            continue
+        mapping[text] = (
+            ";".join(sorted(f.value for f in value))
+            if isinstance(value, frozenset)
+            else value.value
+        )
+    return mapping, failed
+
+
+def read_grading_table(path: Path | str) -> pl.DataFrame:
+    """Read and check a measurements table (CSV or Parquet) for :func:`grade_table`.
+
+    Parameters
+    ----------
+    path : path-like
+        The table. Columns: ``battery_id`` (required) and any of the documented grading
+        columns; other columns are kept and ignored by the grader.
+
+    Returns
+    -------
+    pl.DataFrame
+        Typed columns (:data:`~echelon.grading.table.GRADING_SCHEMA`), vocabularies normalised.
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and every bad cell (row, column, value) at once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(path, ["no such file"])
+    text = _as_text(path)
+    problems: list[Problem] = []
+    if text.height == 0:
+        raise SchemaError(path, [Problem("the table has no rows: nothing to grade")])
+    if "battery_id" not in text.columns:
+        raise SchemaError(
+            path, [Problem("required column missing; the first column should name each unit")]
+        )
+    ids = pl.col("battery_id").str.strip_chars()
+    problems += _bad_cells(
+        text, "battery_id", ids.is_null() | (ids == ""), "— every unit needs a battery_id"
+    )
+    problems += _bad_cells(text, "battery_id", ids.is_duplicated(), "appears more than once")
+    casts = []
+    for column, dtype in GRADING_SCHEMA.items():
+        if column not in text.columns or column == "battery_id":
+            continue
+        raw = pl.col(column).str.strip_chars()
+        given = raw.is_not_null() & (raw != "")
+        if dtype in (pl.Float64(), pl.Int64()):
+            value = raw.cast(dtype, strict=False)
+            kind = "whole number" if dtype == pl.Int64() else "number"
+            problems += _bad_cells(text, column, given & value.is_null(), f"is not a {kind}")
+            if column in RANGES:
+                lo, hi = RANGES[column]
+                outside = value.is_not_null() & ((value < lo) | (value > hi))
+                problems += _bad_cells(text, column, outside, f"is outside [{lo:g}, {hi:g}]")
+        elif dtype == pl.Boolean():
+            low = raw.str.to_lowercase()
+            value = pl.when(low.is_in(TRUE)).then(True).when(low.is_in(FALSE)).then(False)
+            problems += _bad_cells(
+                text, column, given & value.is_null(), "is not true/false (yes/no, 1/0)"
+            )
+        elif dtype == pl.Date():
+            value = raw.str.to_date("%Y-%m-%d", strict=False)
+            problems += _bad_cells(
+                text, column, given & value.is_null(), "is not a YYYY-MM-DD date"
+            )
+        else:
+            value = pl.when(given).then(raw)
+        casts.append(value.alias(column))
+    typed = text.with_columns(casts).with_columns(ids.alias("battery_id"))
+    if {"soh_percent", "soh_lower_percent"} <= set(typed.columns):
+        inverted = pl.col("soh_lower_percent") > pl.col("soh_percent")
+        problems += _bad_cells(
+            typed, "soh_lower_percent", inverted, "is above soh_percent (lower bound > estimate)"
+        )
+    parsers: tuple[tuple[str, Callable[[str], Any]], ...] = (
+        ("level", parse_level),
+        ("origin_application", parse_origin),
+        ("region", parse_region),
+        ("visual_flags", parse_visual_flags),
+    )
+    for column, parse in parsers:
+        if column not in typed.columns:
+            continue
+        mapping, failed = _vocabulary(typed, column, parse)
+        for spelling in failed:
+            try:
+                parse(spelling)
+            except ValueError as exc:
+                problems += _bad_cells(typed, column, pl.col(column) == spelling, f"— {exc}")
+        typed = typed.with_columns(pl.col(column).replace(mapping))
+    if problems:
+        problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+        raise SchemaError(path, problems)
+    return typed

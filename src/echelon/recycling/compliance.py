@@ -1,0 +1,258 @@
+"""EU Batteries Regulation (EU) 2023/1542: recycling efficiency, material recovery, recycled
+content.
+
+* **Recycling efficiency** (Art. 71, Annex XII Part B, lithium-based batteries): recycled mass ÷
+  input mass of the lot — 65 % by 31 Dec 2025, 70 % by 31 Dec 2030.
+* **Recovery of materials** (Annex XII Part C): recovered ÷ input of Co, Cu, Ni (90 % by 31 Dec
+  2027, 95 % by 31 Dec 2031) and Li (50 % → 80 %).
+* **Recycled content** (Art. 8(2)–(3)): minimum shares of recycled Co, Li, Ni (and Pb) in new
+  industrial > 2 kWh, EV, SLI and LMT batteries from 18 Aug 2031 and 18 Aug 2036.
+
+Recycled and recovered masses count what originates from the batteries (the lithium of Li2CO3, the
+metal of a sulphate, a relithiated cathode as itself), and a target "by 31 Dec YYYY" is checked for
+reporting years after YYYY (see the ``eu_battery_regulation`` table for both assumptions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from echelon.recycling.catalog import Target, regulation
+from echelon.recycling.composition import element_table
+
+COMPLIANCE_SCHEMA = {
+    "metric": pl.String,
+    "element": pl.String,
+    "reporting_year": pl.Int64,
+    "input_kg": pl.Float64,
+    "recovered_kg": pl.Float64,
+    "value_percent": pl.Float64,
+    "target_percent": pl.Float64,
+    "target_deadline": pl.String,
+    "verdict": pl.String,
+    "margin_points": pl.Float64,
+    "next_target_percent": pl.Float64,
+    "next_deadline": pl.String,
+    "next_verdict": pl.String,
+    "source": pl.String,
+}
+"""Columns of ``compliance.csv``."""
+DECIMALS = 6
+"""Percentages are compared after rounding to this many decimals (a 90.0 % yield meets 90 %)."""
+
+
+def binding_target(targets: tuple[Target, ...], year: int) -> tuple[Target | None, Target | None]:
+    """(target binding in reporting ``year``, next target) — a deadline year Y binds from Y + 1."""
+    binding = [t for t in targets if t.date.year < year]
+    upcoming = [t for t in targets if t.date.year >= year]
+    return (binding[-1] if binding else None), (upcoming[0] if upcoming else None)
+
+
+def _verdict(value: float | None, target: Target | None) -> str:
+    if value is None:
+        return "not_applicable"
+    if target is None:
+        return "no_target"
+    return "pass" if round(value, DECIMALS) >= target.percent else "fail"
+
+
+def _row(
+    metric: str,
+    element: str,
+    year: int,
+    input_kg: float,
+    recovered_kg: float,
+    targets: tuple[Target, ...],
+    *,
+    applicable: bool,
+) -> dict[str, object]:
+    value = 100.0 * recovered_kg / input_kg if input_kg > 0 and applicable else None
+    target, upcoming = binding_target(targets, year)
+    verdict = _verdict(value, target)
+    if value is not None and target is None:
+        verdict = "not_yet_binding"
+    source = (target or upcoming or targets[-1]).source
+    return {
+        "metric": metric,
+        "element": element,
+        "reporting_year": year,
+        "input_kg": input_kg,
+        "recovered_kg": recovered_kg,
+        "value_percent": value,
+        "target_percent": target.percent if target else None,
+        "target_deadline": target.date.isoformat() if target else None,
+        "verdict": verdict,
+        "margin_points": None if value is None or target is None else value - target.percent,
+        "next_target_percent": upcoming.percent if upcoming else None,
+        "next_deadline": upcoming.date.isoformat() if upcoming else None,
+        "next_verdict": _verdict(value, upcoming) if upcoming else None,
+        "source": source,
+    }
+
+
+def compliance_frame(
+    mass_balance: pl.DataFrame,
+    *,
+    year: int,
+    applicable: bool = True,
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Verdicts of a lot (or of all lots of a reporting year) against Annex XII.
+
+    Parameters
+    ----------
+    mass_balance : pl.DataFrame
+        ``kind``, ``material``, ``input_kg``, ``recovered_kg`` rows (materials and elements).
+    year : int
+        Reporting year.
+    applicable : bool
+        ``False`` when the lot's product is an intermediate (black mass sold on): verdicts are
+        ``not_applicable`` because recycling finishes elsewhere.
+    catalog_dir : Path, optional
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per metric (columns :data:`COMPLIANCE_SCHEMA`).
+    """
+    reg = regulation(catalog_dir)
+    materials = mass_balance.filter(pl.col("kind") == "material")
+    rows = [
+        _row(
+            "recycling_efficiency",
+            "",
+            year,
+            float(materials.get_column("input_kg").sum()),
+            float(materials.get_column("recovered_kg").sum()),
+            reg.recycling_efficiency,
+            applicable=applicable,
+        )
+    ]
+    elements = mass_balance.filter(pl.col("kind") == "element")
+    for element, targets in reg.material_recovery.items():
+        row = elements.filter(pl.col("material") == element)
+        input_kg = float(row.get_column("input_kg").sum())
+        recovered = float(row.get_column("recovered_kg").sum())
+        rows.append(
+            _row(
+                "material_recovery",
+                element,
+                year,
+                input_kg,
+                recovered,
+                targets,
+                applicable=applicable,
+            )
+        )
+    return pl.DataFrame(rows, schema=COMPLIANCE_SCHEMA)
+
+
+def recycled_content_minimums(on: dt.date, *, catalog_dir: Path | None = None) -> dict[str, float]:
+    """Minimum recycled-content shares [%] in force on a date (empty before 18 Aug 2031)."""
+    out = {}
+    for element, targets in regulation(catalog_dir).recycled_content.items():
+        in_force = [t for t in targets if t.date <= on]
+        if in_force:
+            out[element] = in_force[-1].percent
+    return out
+
+
+def recycled_content_check(
+    shares_percent: Mapping[str, float],
+    *,
+    placed_on_market: dt.date,
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Compare a battery model's recycled-content shares with the Art. 8 minimums.
+
+    Parameters
+    ----------
+    shares_percent : mapping
+        Recycled share per element [%] (``{"Co": 18.0, "Li": 7.5, "Ni": 6.2}``).
+    placed_on_market : date
+        Date the battery is placed on the market.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``element``, ``share_percent``, ``minimum_percent``, ``verdict`` (``pass``, ``fail``,
+        ``no_minimum`` before the dates, ``missing`` when a required share is not given).
+    """
+    minimums = recycled_content_minimums(placed_on_market, catalog_dir=catalog_dir)
+    rows = []
+    for element in sorted(set(minimums) | set(shares_percent)):
+        share = shares_percent.get(element)
+        minimum = minimums.get(element)
+        if minimum is None:
+            verdict = "no_minimum"
+        elif share is None:
+            verdict = "missing"
+        else:
+            verdict = "pass" if round(share, DECIMALS) >= minimum else "fail"
+        rows.append(
+            {
+                "element": element,
+                "share_percent": share,
+                "minimum_percent": minimum,
+                "verdict": verdict,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "element": pl.String,
+            "share_percent": pl.Float64,
+            "minimum_percent": pl.Float64,
+            "verdict": pl.String,
+        },
+    )
+
+
+def recycled_content_supply(
+    recovered_kg: Mapping[str, float],
+    *,
+    chemistry: str,
+    on: dt.date,
+    level: str = "pack",
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """kWh of new batteries the recovered metals could bring to the recycled-content minimum.
+
+    For each element with a minimum in force on ``on``: kWh = recovered kg ÷ (kg of the element per
+    kWh of a new ``chemistry`` battery at ``level`` × minimum share).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``element``, ``recovered_kg``, ``kg_per_kwh``, ``minimum_percent``, ``kwh_supplied``.
+    """
+    minimums = recycled_content_minimums(on, catalog_dir=catalog_dir)
+    contents = element_table(level=level, chemistries=[chemistry], catalog_dir=catalog_dir)
+    per_kwh = dict(zip(contents["element"], contents["kg_per_kwh"], strict=True))
+    rows = []
+    for element, minimum in sorted(minimums.items()):
+        need = per_kwh.get(element, 0.0) * minimum / 100.0
+        got = recovered_kg.get(element, 0.0)
+        rows.append(
+            {
+                "element": element,
+                "recovered_kg": got,
+                "kg_per_kwh": per_kwh.get(element, 0.0),
+                "minimum_percent": minimum,
+                "kwh_supplied": got / need if need > 0 else None,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "element": pl.String,
+            "recovered_kg": pl.Float64,
+            "kg_per_kwh": pl.Float64,
+            "minimum_percent": pl.Float64,
+            "kwh_supplied": pl.Float64,
+        },
+    )

@@ -1,0 +1,189 @@
+"""Grading certificate of one battery: a self-contained HTML page from the registry's record.
+
+The certificate shows the unit's identity, its measurements, and its latest gate, grade and route
+decisions with every rule evaluated, the numbers compared, the profile and version, the economics
+used and the regulatory conditions; and it names the head of the unit's hash-chained event log so
+that anyone with the registry can check it (``echelon verify``). Issuing records the certificate's
+SHA-256 as an event in the same chain (see :func:`certificate_event`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vl_convert as vlc
+
+from echelon._version import __version__
+from echelon.domain import Decision, Reason
+from echelon.errors import NotFoundError
+from echelon.registry import BatteryRecord, PendingEvent
+from echelon.reports.batch import _environment
+from echelon.reports.charts import soh_band_chart, vega_lite_version
+
+CERTIFICATE_EVENT = "certificate_issued"
+"""Event kind recorded when a certificate is issued (payload: ``sha256``, ``file``, …)."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A rendered certificate.
+
+    Attributes
+    ----------
+    battery_id : str
+    html : str
+        The self-contained document.
+    sha256 : str
+        SHA-256 of ``html`` encoded as UTF-8.
+    issued_at : datetime
+        UTC time of issue.
+    chain_head : tuple of (int, str)
+        ``(seq, hash)`` of the last event the certificate reflects.
+    """
+
+    battery_id: str
+    html: str
+    sha256: str
+    issued_at: dt.datetime
+    chain_head: tuple[int, str]
+
+
+def _latest(decisions: list[Decision]) -> dict[str, Decision]:
+    """The latest decision of each kind (decisions are in recording order)."""
+    out: dict[str, Decision] = {}
+    for decision in decisions:
+        out[decision.kind] = decision
+    return out
+
+
+def _reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict[str, Any]]:
+    ordered = sorted(reasons, key=lambda r: r.passed) if fired_first else list(reasons)
+    rows = []
+    for reason in ordered:
+        state = "fail" if not reason.passed else "note" if "not checked" in reason.message else "ok"
+        rows.append({"rule": reason.rule, "state": state, "message": reason.message})
+    return rows
+
+
+def _soh_chart(record: BatteryRecord, grade: Decision | None) -> str | None:
+    soh = [m for m in record.measurements if m.quantity == "soh_percent"]
+    if not soh or grade is None:
+        return None
+    bands = {
+        r.rule.split(".")[1]: float(r.limit)
+        for r in grade.reasons
+        if r.rule.endswith(".soh") and isinstance(r.limit, (int, float))
+    }
+    if not bands:
+        return None
+    latest = soh[-1]
+    spec = soh_band_chart(
+        latest.value,
+        lower_percent=latest.lower,
+        upper_percent=latest.upper,
+        band_minimums=bands,
+    )
+    return str(vlc.vegalite_to_svg(spec, vl_version=vega_lite_version()))
+
+
+def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = None) -> Certificate:
+    """Render the grading certificate of a battery.
+
+    Parameters
+    ----------
+    record : BatteryRecord
+        From :func:`echelon.registry.battery_record`.
+    issued_at : datetime, optional
+        Time of issue (default: now, UTC).
+
+    Returns
+    -------
+    Certificate
+
+    Raises
+    ------
+    NotFoundError
+        When the battery has no gate decision yet (nothing to certify).
+    """
+    latest = _latest(record.decisions)
+    if "gate" not in latest:
+        raise NotFoundError(
+            f"{record.battery.battery_id} has no grading decision (status {record.status}); "
+            "grade it first (`echelon intake`), then issue the certificate"
+        )
+    when = issued_at or dt.datetime.now(dt.UTC)
+    head = record.events[-1]
+    gate, grade, route = latest.get("gate"), latest.get("grade"), latest.get("route")
+    route_rows = _reason_rows(route.reasons, fired_first=False) if route else []
+    html = (
+        _environment()
+        .get_template("certificate.html.j2")
+        .render(
+            version=__version__,
+            battery=record.battery,
+            status=record.status,
+            issued=when.strftime("%Y-%m-%d %H:%M UTC"),
+            gate=gate,
+            grade=grade,
+            route=route,
+            route_inputs=route.inputs if route else {},
+            gate_rows=_reason_rows(gate.reasons, fired_first=True) if gate else [],
+            grade_rows=_reason_rows(grade.reasons, fired_first=False) if grade else [],
+            app_rows=[
+                r
+                for r in route_rows
+                if r["rule"].startswith("route.")
+                and r["rule"] not in ("route.choice", "route.recycling_value")
+            ],
+            other_route_rows=[
+                r
+                for r in route_rows
+                if not r["rule"].startswith("route.")
+                or r["rule"] in ("route.recycling_value", "route.choice")
+            ],
+            measurements=record.measurements,
+            soh_svg=_soh_chart(record, grade),
+            head_seq=head.seq,
+            head_hash=head.hash,
+            events=record.events,
+        )
+    )
+    return Certificate(
+        record.battery.battery_id,
+        html,
+        hashlib.sha256(html.encode("utf-8")).hexdigest(),
+        when,
+        (head.seq, head.hash),
+    )
+
+
+def write_certificate(
+    path: Path | str, record: BatteryRecord, *, issued_at: dt.datetime | None = None
+) -> Certificate:
+    """Write :func:`certificate_html` to ``path`` atomically (folders created)."""
+    cert = certificate_html(record, issued_at=issued_at)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(cert.html, encoding="utf-8")
+    partial.replace(target)
+    return cert
+
+
+def certificate_event(cert: Certificate, *, file_name: str) -> PendingEvent:
+    """The ``certificate_issued`` event recording a certificate's hash in the unit's chain."""
+    return PendingEvent(
+        CERTIFICATE_EVENT,
+        None,
+        {
+            "sha256": cert.sha256,
+            "file": file_name,
+            "issued_at": cert.issued_at.isoformat(timespec="seconds"),
+            "reflects_seq": cert.chain_head[0],
+            "reflects_hash": cert.chain_head[1],
+        },
+    )

@@ -1,0 +1,52 @@
+"""Application routing and the reuse-or-recycle decision, per jurisdiction.
+
+``route_table`` lists, for every graded unit, each second-life application it may serve with its
+fit (series configuration in the voltage window, resistance against the application's R_max,
+energy) and value, then chooses the application of highest value — or recycling when that is worth
+more. Applications, regulations, prices and costs are catalogue data; the two placeholder models
+(:func:`expected_second_life_years`, :func:`recycling_value_usd`) keep stable signatures for the
+lifetime and recycling modules that will replace them.
+"""
+
+from echelon.routing.applications import (
+    ApplicationCatalog,
+    ApplicationSpec,
+    Regulation,
+    load_applications,
+    series_options,
+    window_fractions,
+)
+from echelon.routing.economics import Economics, load_economics, parse_overrides
+from echelon.routing.explain import fits_summary, route_decision, route_summary
+from echelon.routing.placeholders import expected_second_life_years, recycling_value_usd
+from echelon.routing.router import (
+    MISFIT_BITS,
+    ROUTE_BASES,
+    RoutingInputs,
+    configuration_table,
+    route_table,
+    routing_inputs,
+)
+
+__all__ = [
+    "MISFIT_BITS",
+    "ROUTE_BASES",
+    "ApplicationCatalog",
+    "ApplicationSpec",
+    "Economics",
+    "Regulation",
+    "RoutingInputs",
+    "configuration_table",
+    "expected_second_life_years",
+    "fits_summary",
+    "load_applications",
+    "load_economics",
+    "parse_overrides",
+    "recycling_value_usd",
+    "route_decision",
+    "route_summary",
+    "route_table",
+    "routing_inputs",
+    "series_options",
+    "window_fractions",
+]

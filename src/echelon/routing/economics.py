@@ -1,0 +1,322 @@
+"""Prices and costs of the reuse-or-recycle decision, as dated data overridable per run.
+
+Data: catalogue table ``routing_economics`` (``src/echelon/catalog/data/routing_economics.toml``).
+:func:`load_economics` validates it and applies per-run overrides (``{"price.ess": 9.5}``); the
+overrides are recorded in :attr:`Economics.label` so every decision names the numbers it used.
+
+References
+----------
+second-life-domain.md §5 (cost and price data, the value model); recycling-passport-flows.md §1.3,
+§1.6, §2.5, §5 (masses, black-mass grades, EverBatt prices and feed-cost convention).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from echelon.catalog import load_table
+from echelon.catalog._loader import load_toml_file
+from echelon.catalog.models import Sourced, StrictModel, TableMeta, validated
+from echelon.domain import Chemistry, Level
+from echelon.domain.parse import suggest
+from echelon.errors import ConfigError
+
+JURISDICTIONS = ("EU", "CN", "US", "none")
+SHORTHAND = {"price": "usd_per_kwh_year", "labour": "usd_per_hour"}
+"""``--set price.ess=9`` means ``price.ess.usd_per_kwh_year``; ``labour.EU=45`` its hourly rate."""
+
+
+_Strict = StrictModel
+
+
+class EconomicsMeta(TableMeta):
+    """Provenance of the economics table and its currency."""
+
+    currency: str
+
+
+class Price(Sourced):
+    """Reuse price of an application: value of one usable kWh per year of service."""
+
+    usd_per_kwh_year: float = Field(ge=0)
+    by_jurisdiction: dict[str, float] = Field(default_factory=dict)
+
+    def for_jurisdiction(self, jurisdiction: str) -> float:
+        """Price [USD/(kWh·year)] in a jurisdiction."""
+        return self.by_jurisdiction.get(jurisdiction, self.usd_per_kwh_year)
+
+
+class Labour(Sourced):
+    """Labour rate of a jurisdiction."""
+
+    usd_per_hour: float = Field(ge=0)
+
+
+class Repurposing(Sourced):
+    """Repurposing cost of one unit of a level: labour (per unit and per kWh) + materials."""
+
+    labour_hours: float = Field(ge=0)
+    labour_hours_per_kwh: float = Field(default=0.0, ge=0)
+    materials_usd_per_kwh: float = Field(ge=0)
+
+
+class Testing(Sourced):
+    """Qualification-test cost of one unit of a level."""
+
+    tester_hours: float = Field(ge=0)
+    tester_usd_per_hour: float = Field(ge=0)
+    labour_hours: float = Field(ge=0)
+
+
+class MetalPrices(Sourced):
+    """Prices of the paid metals in black mass [USD/kg]."""
+
+    Ni: float = Field(ge=0)
+    Co: float = Field(ge=0)
+
+
+class RecyclingChemistry(Sourced):
+    """Placeholder recycling data of one chemistry (see :func:`recycling_value_usd`)."""
+
+    cell_kg_per_kwh: float = Field(gt=0)
+    black_mass_ni: float = Field(default=0.0, ge=0, le=1)
+    black_mass_co: float = Field(default=0.0, ge=0, le=1)
+    fixed_usd_per_kg: float | None = None
+
+
+class Recycling(_Strict):
+    """Placeholder recycling-value table (replaced by ``echelon.recycling``)."""
+
+    payable_fraction: float = Field(ge=0, le=1)
+    payable_source: str
+    black_mass_kg_per_kg_cells: float = Field(gt=0, le=1)
+    black_mass_source: str
+    as_of: str
+    metal_usd_per_kg: MetalPrices
+    chemistry: dict[str, RecyclingChemistry]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Recycling:
+        missing = [c.value for c in Chemistry if c.value not in self.chemistry]
+        unknown = sorted(set(self.chemistry) - {c.value for c in Chemistry})
+        if missing or unknown:
+            raise ValueError(f"chemistry: missing {missing}, unknown {unknown}")
+        return self
+
+    def usd_per_kg_cells(self, chemistry: str) -> float:
+        """Placeholder recycling value per kg of cells [USD/kg] (negative: the owner pays)."""
+        rec = self.chemistry[chemistry]
+        if rec.fixed_usd_per_kg is not None:
+            return rec.fixed_usd_per_kg
+        metals = self.metal_usd_per_kg
+        contained = rec.black_mass_ni * metals.Ni + rec.black_mass_co * metals.Co
+        return self.payable_fraction * self.black_mass_kg_per_kg_cells * contained
+
+
+class Economics(_Strict):
+    """Every price and cost the router uses, with provenance and the per-run overrides applied.
+
+    Attributes
+    ----------
+    meta : EconomicsMeta
+    price : dict
+        Reuse price per application id.
+    labour : dict
+        Labour rate per jurisdiction (``EU``, ``CN``, ``US``, ``none``).
+    repurposing, testing : dict
+        Cost model per level.
+    recycling : Recycling
+        Placeholder recycling-value table.
+    overrides : tuple of str
+        ``key=value`` overrides applied to the table for this run.
+    """
+
+    meta: EconomicsMeta
+    price: dict[str, Price]
+    labour: dict[str, Labour]
+    repurposing: dict[Level, Repurposing]
+    testing: dict[Level, Testing]
+    recycling: Recycling
+    overrides: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Economics:
+        missing = [j for j in JURISDICTIONS if j not in self.labour]
+        if missing:
+            raise ValueError(f"labour: missing jurisdictions {missing}")
+        for name, table in (("repurposing", self.repurposing), ("testing", self.testing)):
+            absent = [lvl.value for lvl in Level if lvl not in table]
+            if absent:
+                raise ValueError(f"{name}: missing levels {absent}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """``name@version`` plus the overrides, e.g. ``routing_economics@1 (price.ess=9.5)``."""
+        base = f"{self.meta.name}@{self.meta.version}"
+        return f"{base} ({', '.join(self.overrides)})" if self.overrides else base
+
+    def price_for(self, application: str, jurisdiction: str) -> float:
+        """Reuse price [USD/(kWh·year)] of an application in a jurisdiction.
+
+        Raises
+        ------
+        ConfigError
+            When the table has no price for the application.
+        """
+        if application not in self.price:
+            raise ConfigError(
+                f"economics {self.label}: no price for application {application!r}; add "
+                f"[price.{application}] (usd_per_kwh_year, source, as_of)"
+            )
+        return self.price[application].for_jurisdiction(jurisdiction)
+
+    def labour_rate(self, jurisdiction: str) -> float:
+        """Labour rate [USD/hour] of a jurisdiction."""
+        return self.labour[jurisdiction].usd_per_hour
+
+    def unit_costs(self, jurisdiction: str) -> dict[str, tuple[float, float, float]]:
+        """Per level: (repurposing USD per unit, repurposing USD per nominal kWh, testing USD
+        per unit)."""
+        rate = self.labour_rate(jurisdiction)
+        out = {}
+        for level in Level:
+            rep = self.repurposing[level]
+            test = self.testing[level]
+            out[level.value] = (
+                rep.labour_hours * rate,
+                rep.labour_hours_per_kwh * rate + rep.materials_usd_per_kwh,
+                test.tester_hours * test.tester_usd_per_hour + test.labour_hours * rate,
+            )
+        return out
+
+
+def _set_path(doc: dict[str, Any], key: str, value: float) -> None:
+    parts = key.split(".")
+    node: Any = doc
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            here = ".".join(parts[:depth]) or "(top)"
+            options = sorted(node) if isinstance(node, dict) else []
+            raise ConfigError(
+                f"economics override {key!r}: {here} has no {part!r}{suggest(part, options)}; "
+                f"keys there: {', '.join(options) or 'none'}"
+            )
+        if depth == len(parts) - 1:
+            target = node[part]
+            if isinstance(target, dict):
+                field = SHORTHAND.get(parts[0])
+                if field is None or field not in target:
+                    numeric = [k for k, v in target.items() if isinstance(v, (int, float))]
+                    raise ConfigError(
+                        f"economics override {key!r} names a table; give one of its numbers: "
+                        f"{', '.join(f'{key}.{k}' for k in numeric)}"
+                    )
+                target[field] = value
+            elif isinstance(target, (int, float)) and not isinstance(target, bool):
+                node[part] = value
+            else:
+                raise ConfigError(f"economics override {key!r}: {target!r} is not a number")
+        node = node[part]
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Parse ``KEY=NUMBER`` strings (from ``--set``) into a mapping.
+
+    Raises
+    ------
+    ConfigError
+        Naming the malformed item.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            out[key.strip()] = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=NUMBER, e.g. price.ess=9.5 or labour.EU=45"
+            ) from None
+    return out
+
+
+def _economics_from_doc(
+    doc: dict[str, Any], origin: str, overrides: Mapping[str, float]
+) -> Economics:
+    data = copy.deepcopy(doc)
+    for key, value in overrides.items():
+        _set_path(data, key, float(value))
+    data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
+    return validated(Economics, data, what=f"economics table {origin}")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(
+    name: str, catalog_dir: Path | None, overrides: tuple[tuple[str, float], ...]
+) -> Economics:
+    if name.endswith(".toml") or Path(name).is_file():
+        doc = load_toml_file(Path(name))
+    else:
+        doc = load_table(name, catalog_dir=catalog_dir)
+    return _economics_from_doc(doc, name, dict(overrides))
+
+
+def load_economics(
+    name_or_path: str | Path = "routing_economics",
+    *,
+    overrides: Mapping[str, float] | None = None,
+    catalog_dir: Path | None = None,
+) -> Economics:
+    """Load and validate the prices and costs, with optional per-run overrides.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        Catalogue table name or a TOML file of the same shape (copy the packaged one).
+    overrides : mapping of str to float, optional
+        Dotted keys into the table, e.g. ``{"price.ess": 9.5, "labour.EU": 45,
+        "recycling.metal_usd_per_kg.Ni": 18}``; ``price.<app>`` and ``labour.<jurisdiction>``
+        are shorthands for their main number.
+    catalog_dir : Path, optional
+        Catalogue override folder.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid table or an override naming no number in it.
+    """
+    items = tuple(sorted((overrides or {}).items()))
+    return _load_cached(str(name_or_path), catalog_dir, items)
+
+
+def nominal_kwh() -> pl.Expr:
+    """Rated energy of a unit [kWh] from a prepared grading table (``unit_voltage_v``)."""
+    return pl.col("nominal_capacity_ah") * pl.col("unit_voltage_v") / 1000.0
+
+
+def cost_expressions(economics: Economics, jurisdiction: str) -> tuple[pl.Expr, pl.Expr]:
+    """(repurposing cost, testing cost) of each unit [USD] as polars expressions.
+
+    Repurposing = (labour hours per unit + per kWh × nominal kWh) × labour rate + materials per
+    kWh × nominal kWh, by level; testing = tester hours × tester rate + labour hours × labour rate.
+    Null for an unknown level.
+    """
+    costs = economics.unit_costs(jurisdiction)
+    repurpose: pl.Expr = pl.lit(None, dtype=pl.Float64)
+    testing: pl.Expr = pl.lit(None, dtype=pl.Float64)
+    for level, (per_unit_usd, per_kwh_usd, test_usd) in costs.items():
+        is_level = pl.col("level") == level
+        repurpose = (
+            pl.when(is_level).then(per_unit_usd + per_kwh_usd * nominal_kwh()).otherwise(repurpose)
+        )
+        testing = pl.when(is_level).then(pl.lit(test_usd)).otherwise(testing)
+    return repurpose, testing

@@ -1,0 +1,333 @@
+"""Explanations of routes: a one-line summary per unit (vectorised) and the full route decision.
+
+The decision lists every application of the catalogue with whether it is allowed and fits and,
+for each check that failed, the numbers compared (from the ``misfit__<app>`` bit mask and the
+numeric columns of :func:`echelon.routing.route_table`), the recycling value, the conditions that
+regulations attach to the chosen application, and the choice with its break-even.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from echelon.domain import NON_REUSE_ROUTES, Decision, Reason
+from echelon.routing.applications import ApplicationSpec, series_options
+from echelon.routing.router import MISFIT_BITS, RoutingInputs
+
+
+def _usd(value: float | None) -> str:
+    return "?" if value is None else f"${value:,.0f}" if abs(value) >= 10 else f"${value:,.2f}"
+
+
+def route_summary() -> pl.Expr:
+    """One sentence per unit on why its route was chosen (for the ``reasons`` column)."""
+    usd = pl.col("reuse_value_usd").round(2).cast(pl.String)
+    recycle = pl.col("recycle_value_usd").round(2).cast(pl.String)
+    return (
+        pl.when(pl.col("route_basis") == "ungraded")
+        .then(pl.lit("retest: no SOH to route on"))
+        .when(pl.col("route_basis") == "missing_data")
+        .then(pl.lit("retest: data missing to decide any application (see unchecked)"))
+        .when(pl.col("route_basis") == "no_fit")
+        .then(pl.lit("recycle: no application allowed and fitting"))
+        .when(pl.col("route_basis") == "grade")
+        .then(pl.lit("recycle: grade D"))
+        .when(pl.col("route_basis") == "value")
+        .then(
+            pl.when(pl.col("route") == "recycle")
+            .then(
+                pl.format(
+                    "recycle: recycling ${} > best reuse ({}) ${}",
+                    recycle,
+                    pl.col("best_application"),
+                    usd,
+                )
+            )
+            .otherwise(pl.format("{}: reuse ${} ≥ recycling ${}", pl.col("route"), usd, recycle))
+        )
+    )
+
+
+def fits_summary(apps: list[str]) -> pl.Expr:
+    """``app $value (years y)`` for every allowed, fitting application, ``; ``-separated."""
+    return pl.concat_str(
+        [
+            pl.when(pl.col(f"misfit__{a}") == 0).then(
+                pl.format(
+                    "{} ${} ({} y, {} kWh)",
+                    pl.lit(a),
+                    pl.col(f"value__{a}").round(0).cast(pl.Int64),
+                    pl.col(f"years__{a}").round(1),
+                    pl.col(f"usable_kwh__{a}").round(3),
+                )
+            )
+            for a in apps
+        ],
+        separator="; ",
+        ignore_nulls=True,
+    )
+
+
+def _window_text(spec: ApplicationSpec) -> str:
+    if spec.voltage_min_v is None:
+        return "like-for-like (no voltage window)"
+    imposed = ", charge imposed" if spec.voltage_imposed else ""
+    return f"{spec.voltage_min_v:g}–{spec.voltage_max_v:g} V{imposed}"
+
+
+def _misfit_messages(
+    app: str, spec: ApplicationSpec, row: dict[str, Any], inputs: RoutingInputs
+) -> list[str]:
+    bits = int(row[f"misfit__{app}"])
+    out: list[str] = []
+    if bits & MISFIT_BITS["grade"]:
+        grades = [g for g, names in inputs.profile.route.items() if app in names]
+        allowed = ", ".join(sorted(g.value for g in grades)) or "none"
+        out.append(f"grade {row.get('grade') or 'none'} may not serve it (grades {allowed} and up)")
+    if bits & MISFIT_BITS["unit"]:
+        level, family = row.get("level"), row.get("family")
+        if level not in {lvl.value for lvl in spec.levels}:
+            out.append(f"level {level} not accepted ({', '.join(v.value for v in spec.levels)})")
+        if family not in spec.families:
+            out.append(
+                f"{row.get('chemistry')} ({family}) not accepted ({', '.join(spec.families)})"
+            )
+        origins = {o.value for o in spec.origins}
+        if origins and row.get("origin_application") not in origins:
+            out.append(
+                f"origin {row.get('origin_application')} not accepted (needs "
+                f"{', '.join(sorted(origins))})"
+            )
+    if bits & MISFIT_BITS["regulation"]:
+        for reg in inputs.applications.regulations(inputs.jurisdiction):
+            if reg.effect == "forbid" and reg.applies_to(
+                app, level=row.get("level"), origin=row.get("origin_application")
+            ):
+                out.append(f"forbidden by {reg.rule}: {reg.message} ({reg.source})")
+    if bits & MISFIT_BITS["voltage"]:
+        min_fraction = inputs.profile.routing.min_window_fraction
+        option = series_options(spec, row["chemistry"], min_fraction=min_fraction)
+        if option.best_cells == 0:
+            out.append(
+                f"no series count of {row['chemistry']} cells keeps ≥ {min_fraction:.0%} of "
+                f"capacity in {_window_text(spec)} (best {option.best_fraction:.0%})"
+            )
+        else:
+            out.append(
+                f"a {row['series_count']}S unit cannot be stacked to {option.cells_min}–"
+                f"{option.cells_max} cells in series for {_window_text(spec)}"
+            )
+    if bits & MISFIT_BITS["resistance"]:
+        rmax = _rmax_ohm(app, spec, row)
+        out.append(
+            f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ > R_max {rmax * 1e3:.3g} mΩ "
+            f"({inputs.profile.routing.resistance_margin:.0%} × (OCV − V_min,load)/I_peak at "
+            f"{spec.peak_c_rate:g} C, {spec.power_soc:.0%} SOC)"
+        )
+    if bits & MISFIT_BITS["energy"]:
+        string_kwh = (
+            row[f"units_series__{app}"] * row["nominal_kwh"] * row["soh_basis_percent"] / 100
+        )
+        out.append(
+            f"a string of {row[f'units_series__{app}']} unit(s) holds {string_kwh:.2f} kWh > "
+            f"{spec.string_energy_max_kwh:g} kWh"
+        )
+    if bits & MISFIT_BITS["missing"]:
+        missing = [
+            name
+            for name, absent in (
+                ("SOH", row.get("soh_basis_percent") is None),
+                (
+                    "rated energy (nominal_capacity_ah, nominal_voltage_v)",
+                    row.get("nominal_kwh") is None,
+                ),
+                (
+                    "series count (nominal_voltage_v or series_count)",
+                    row.get("series_count") is None,
+                ),
+                (
+                    "DCIR (peak power cannot be certified)",
+                    spec.peak_c_rate is not None and row.get("dcir_ohm") is None,
+                ),
+            )
+            if absent
+        ]
+        out.append(f"missing: {', '.join(missing)}")
+    return out
+
+
+def _rmax_ohm(app: str, spec: ApplicationSpec, row: dict[str, Any]) -> float:
+    capacity_ah = row["nominal_capacity_ah"] * row["soh_basis_percent"] / 100.0
+    return float(row[f"rmax_v__{app}"]) / (float(spec.peak_c_rate or 0) * float(capacity_ah))
+
+
+def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason]:
+    """The conditions regulations of the jurisdiction attach to the chosen application."""
+    app = row.get("route")
+    return [
+        Reason(
+            rule=f"condition.{reg.rule}",
+            passed=True,
+            message=f"condition ({reg.jurisdiction}): {reg.message} — source: {reg.source}",
+        )
+        for reg in inputs.applications.regulations(inputs.jurisdiction)
+        if app in inputs.applications.application
+        and reg.effect == "condition"
+        and reg.applies_to(app, level=row.get("level"), origin=row.get("origin_application"))
+    ]
+
+
+def _fit_message(
+    app: str, spec: ApplicationSpec, row: dict[str, Any], inputs: RoutingInputs
+) -> str:
+    units, cells = row[f"units_series__{app}"], row[f"cells_series__{app}"]
+    parts = [f"{app}: fits"]
+    if spec.has_window:
+        parts.append(
+            f"{units} × {row['series_count']}S = {cells}S in {_window_text(spec)} "
+            f"({row[f'window__{app}']:.0%} of capacity)"
+        )
+    if spec.peak_c_rate is not None:
+        parts.append(
+            f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ ≤ R_max {_rmax_ohm(app, spec, row) * 1e3:.3g} mΩ "
+            f"at {spec.peak_c_rate:g} C"
+        )
+    price = inputs.economics.price_for(app, inputs.jurisdiction)
+    parts.append(
+        f"{row[f'usable_kwh__{app}']:.3g} kWh usable × {row[f'years__{app}']:.1f} y × "
+        f"${price:g}/(kWh·y) − {_usd(row['repurposing_cost_usd'])} repurposing − "
+        f"{_usd(row['testing_cost_usd'])} testing = {_usd(row[f'value__{app}'])}"
+    )
+    return " · ".join(parts)
+
+
+def application_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason]:
+    """One reason per catalogue application: allowed and fitting (with value) or why not."""
+    out = []
+    for app, spec in inputs.applications.application.items():
+        misfit = row.get(f"misfit__{app}")
+        if misfit is None:
+            continue
+        if misfit == 0:
+            message = _fit_message(app, spec, row, inputs)
+            if spec.preferred_families and row.get("family") not in spec.preferred_families:
+                preferred = ", ".join(spec.preferred_families)
+                message += f" · {spec.non_preferred_condition or f'prefers {preferred}'}"
+        else:
+            message = f"{app}: " + "; ".join(_misfit_messages(app, spec, row, inputs))
+        value = row.get(f"value__{app}")
+        out.append(
+            Reason(
+                rule=f"route.{app}",
+                passed=misfit == 0,
+                message=message,
+                field="value_usd",
+                observed=None if value is None else round(float(value), 2),
+            )
+        )
+    return out
+
+
+def _choice_message(row: dict[str, Any]) -> str:
+    basis = row["route_basis"]
+    if basis == "quarantine":
+        return "quarantined at the safety gate: discharge (GB/T 33598.3), then recycle"
+    if basis == "ungraded":
+        return "no SOH: test (capacity or pulse) before routing"
+    if basis == "grade":
+        return "grade D: recycle"
+    if basis == "missing_data":
+        return "no application can be decided with the data given: complete them and retest"
+    if basis == "no_fit":
+        return "no application is both allowed and fitting: recycle"
+    best, reuse, recycle = row["best_application"], row["reuse_value_usd"], row["recycle_value_usd"]
+    price, flip_price = row["price_usd_per_kwh_year"], row["break_even_price_usd_per_kwh_year"]
+    flip_soh = row.get("break_even_soh_percent")
+    soh_text = (
+        f"SOH {flip_soh:.1f} % (now {row['soh_basis_percent']:.1f} %)"
+        if flip_soh is not None
+        else "no SOH ≤ 100 %"
+    )
+    price_text = f"${flip_price:.2f}/(kWh·y) (now ${price:g})" if flip_price is not None else "none"
+    if row["route"] == "recycle":
+        return (
+            f"recycling {_usd(recycle)} > best reuse {best} {_usd(reuse)}; reuse would win at a "
+            f"price ≥ {price_text} or at {soh_text}"
+        )
+    return (
+        f"{best}: reuse {_usd(reuse)} ≥ recycling {_usd(recycle)}; the decision flips to "
+        f"recycling below a price of {price_text} or below {soh_text}"
+    )
+
+
+def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
+    """The route :class:`Decision` of one routed row, with every application's reason.
+
+    Parameters
+    ----------
+    row : dict
+        One row of :func:`echelon.grading.grade_table` (routed).
+    inputs : RoutingInputs
+        The profile, catalogue and economics the row was routed with.
+    """
+    route = str(row["route"])
+    reasons = [
+        Reason(
+            rule="route.choice",
+            passed=route not in NON_REUSE_ROUTES,
+            message=_choice_message(row),
+            field="value_usd",
+            observed=None if row.get("value_usd") is None else round(float(row["value_usd"]), 2),
+        )
+    ]
+    recycle = row.get("recycle_value_usd")
+    if recycle is not None:
+        table = inputs.economics.recycling
+        chem = row["chemistry"] if row["chemistry"] in table.chemistry else "unknown"
+        mass = row["nominal_kwh"] * table.chemistry[chem].cell_kg_per_kwh
+        reasons.append(
+            Reason(
+                rule="route.recycling_value",
+                passed=True,
+                message=f"recycling value {_usd(recycle)} = {mass:.3g} kg cells × "
+                f"${table.usd_per_kg_cells(chem):.2f}/kg (placeholder table, "
+                f"{inputs.economics.label})",
+                field="recycle_value_usd",
+                observed=round(float(recycle), 2),
+            )
+        )
+    reasons += condition_reasons(row, inputs)
+    reasons += application_reasons(row, inputs)
+    keys = (
+        "route_basis",
+        "allowed_applications",
+        "best_application",
+        "value_usd",
+        "reuse_value_usd",
+        "recycle_value_usd",
+        "price_usd_per_kwh_year",
+        "expected_years",
+        "usable_kwh",
+        "break_even_price_usd_per_kwh_year",
+        "break_even_soh_percent",
+        "soh_basis_percent",
+    )
+    seen: dict[str, Any] = {
+        k: round(v, 4) if isinstance(v, float) else v for k, v in ((k, row.get(k)) for k in keys)
+    }
+    seen |= {
+        "jurisdiction": inputs.jurisdiction,
+        "economics": inputs.economics.label,
+        "applications_table": inputs.applications.label,
+    }
+    return Decision(
+        battery_id=str(row["battery_id"]),
+        kind="route",
+        outcome=route,
+        reasons=tuple(reasons),
+        profile=inputs.profile.meta.name,
+        profile_version=inputs.profile.meta.version,
+        inputs=seen,
+    )

@@ -1,0 +1,153 @@
+"""`echelon grade`, `echelon certificate` and `echelon applications` as users run them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.registry import battery_record, open_registry, verify
+from echelon.synth import SynthBatch
+
+runner = CliRunner()
+CONTRACT = ["battery_id", "gate", "grade", "route", "allowed_applications", "value_usd", "reasons"]
+TABLE = """battery_id,chemistry,level,nominal_capacity_ah,nominal_voltage_v,soh_percent,measured_capacity_ah,soh_lower_percent,dcir_ohm,ocv_v,self_discharge_mv_per_day,insulation_mohm,visual_flags,has_traceability,calendar_expiry_date
+M1,NMC622,module,60,43.2,90,,88,0.012,44.0,10,,,yes,2035-01-01
+M2,LFP,module,100,51.2,,78,,0.015,52.6,5,,,yes,
+P1,NMC811,pack,150,355,85,,,0.1,370,,500,,,
+Q1,NMC622,module,60,43.2,90,,,0.012,44.0,10,,swelling,yes,
+X1,,module,,,,,,,,,,,,
+"""  # noqa: E501
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    path = tmp_path / "units.csv"
+    path.write_text(TABLE)
+    return path
+
+
+@pytest.mark.parametrize("profile", ["eu", "cn", "us"])
+def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profile: str) -> None:
+    out = tmp_path / f"decisions-{profile}.csv"
+    result = runner.invoke(app, ["grade", str(table), "--profile", profile, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv(out)
+    assert frame.columns[: len(CONTRACT)] == CONTRACT
+    assert frame["battery_id"].to_list() == ["M1", "M2", "P1", "Q1", "X1"]
+    rows = {r["battery_id"]: r for r in frame.iter_rows(named=True)}
+    assert rows["Q1"]["gate"] == "quarantine"
+    assert rows["Q1"]["route"] == "recycle"
+    assert "visual damage: swelling" in rows["Q1"]["reasons"]
+    assert rows["X1"]["route"] == "recycle"
+    assert "OCV not measured" in rows["X1"]["reasons"]
+    assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0)  # from measured capacity
+    assert set(frame["profile"]) == {f"grading_{profile}@1"}
+    # CN: packs need traceability data (MIIT 2021); the EU and US do not
+    assert (rows["P1"]["gate"] == "quarantine") is (profile == "cn")
+    for row in rows.values():
+        if row["route"] not in ("recycle", "retest"):
+            assert row["route"] in row["allowed_applications"].split(";")
+            assert row["value_usd"] == pytest.approx(row["reuse_value_usd"])
+
+
+def test_grade_takes_parquet_and_price_overrides(tmp_path: Path, table: Path) -> None:
+    parquet = tmp_path / "units.parquet"
+    pl.read_csv(table).write_parquet(parquet)
+    out = tmp_path / "d.parquet"
+    args = ["grade", str(parquet), "--profile", "eu", "-o", str(out), "--set", "price.ess=0.1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out)
+    assert set(frame["economics"]) == {"routing_economics@1 (price.ess=0.1)"}
+    assert "ess" not in frame["route"].to_list()
+
+
+def test_grade_prints_a_summary_without_output(table: Path) -> None:
+    result = runner.invoke(app, ["grade", str(table), "--profile", "eu"])
+    assert result.exit_code == 0, result.output
+    assert "Decisions" in result.output
+    assert "first 5 of 5 units" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--profile", "fr"], 7, "no catalogue table named 'grading_fr'"),
+        (["--set", "price.bess=3"], 7, "did you mean 'ess'"),
+        (["-o", "decisions.xlsx"], 7, "write .csv or .parquet"),
+    ],
+)
+def test_grade_refuses_bad_options_with_a_reason(
+    table: Path, tmp_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    args = [a.replace("decisions.xlsx", str(tmp_path / "decisions.xlsx")) for a in args]
+    result = runner.invoke(app, ["grade", str(table), *args])
+    assert result.exit_code == code
+    assert fragment in " ".join(result.output.split())
+
+
+def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("battery_id,level,soh_percent\nU1,modul,abc\n")
+    result = runner.invoke(app, ["grade", str(bad)])
+    assert result.exit_code == 3
+    text = " ".join(result.output.split())
+    assert "row 1, column 'soh_percent': 'abc' is not a number" in text
+    assert "did you mean 'module'" in text
+
+
+def test_applications_lists_requirements_and_restrictions() -> None:
+    result = runner.invoke(app, ["applications", "--profile", "cn"])
+    assert result.exit_code == 0, result.output
+    for fragment in ("auto12v", "telecom", "cn.gb43854_ebike", "forbid"):
+        assert fragment in result.output
+
+
+def test_intake_grades_with_the_region_profile_then_certifies(
+    small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    result = runner.invoke(app, ["intake", str(small_batch.manifest), "--db", db, "-j", "0"])
+    assert result.exit_code == 0, result.output
+    listed = pl.read_csv(
+        runner.invoke(app, ["batteries", "--db", db, "--format", "csv"]).output.encode()
+    )
+    unit = listed.filter(pl.col("route").is_in(["ess", "ups", "telecom", "ev_reman", "lsv"]))
+    some_id = (unit if unit.height else listed.filter(pl.col("gate").is_not_null()))["battery_id"][
+        0
+    ]
+    shown = json.loads(runner.invoke(app, ["show", some_id, "--db", db, "--json"]).output)
+    route = next(d for d in shown["decisions"] if d["kind"] == "route")
+    assert route["profile"] == "grading_eu"  # the synthetic batch arrives in the EU
+    assert route["inputs"]["economics"] == "routing_economics@1"
+    text = runner.invoke(app, ["show", some_id, "--db", db]).output
+    assert "decision · route" in text
+    assert "route.choice" in text
+
+    cert = tmp_path / "certs" / "cert.html"
+    issued = runner.invoke(app, ["certificate", some_id, "--db", db, "-o", str(cert)])
+    assert issued.exit_code == 0, issued.output
+    html = cert.read_text()
+    for fragment in (
+        "Grading certificate",
+        some_id,
+        "grading_eu@1",
+        "Safety gate",
+        "gate.ocv_window",
+        "<svg",
+        "Route:",
+    ):
+        assert fragment in html
+    with open_registry(db) as registry:
+        record = battery_record(registry, some_id)
+        assert record.events[-1].kind == "certificate_issued"
+        assert record.events[-1].payload["sha256"] == hashlib.sha256(cert.read_bytes()).hexdigest()
+        assert verify(registry).ok
+    missing = runner.invoke(app, ["certificate", "NOPE-1", "--db", db, "-o", str(cert)])
+    assert missing.exit_code == 4

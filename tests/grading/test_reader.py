@@ -1,0 +1,83 @@
+"""Reading measurement tables for `echelon grade`: every bad cell reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from echelon.errors import SchemaError
+from echelon.grading.reader import read_grading_table
+
+HEADER = "battery_id,chemistry,level,nominal_capacity_ah,soh_percent,soh_lower_percent,dcir_ohm,"
+HEADER += "visual_flags,has_traceability,calendar_expiry_date,region\n"
+
+
+def write(tmp_path: Path, body: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + body)
+    return path
+
+
+def test_a_good_table_is_typed_and_normalised(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "U1,NMC622,Module,60,90,88,0.01,swollen; leak,yes,2030-01-01,eu\nU2,LFP,cell,,,,,,,,\n",
+    )
+    frame = read_grading_table(path)
+    assert frame.schema["soh_percent"] == pl.Float64
+    assert frame.schema["has_traceability"] == pl.Boolean
+    assert frame.schema["calendar_expiry_date"] == pl.Date
+    first = frame.row(0, named=True)
+    assert (first["level"], first["region"]) == ("module", "EU")
+    assert first["visual_flags"] == "leakage;swelling"
+    assert frame.row(1, named=True)["soh_percent"] is None  # empty is fine: graded conservatively
+    parquet = tmp_path / "t.parquet"
+    frame.write_parquet(parquet)
+    assert read_grading_table(parquet).equals(frame)
+
+
+def test_every_bad_cell_is_reported_with_row_and_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "U1,NMC622,modul,sixty,190,,0.01,,maybe,2030-13-01,EU\n"
+        "U1,LFP,cell,3,80,85,,cracked,,,\n"
+        ",LFP,cell,3,80,,,,,,\n",
+    )
+    with pytest.raises(SchemaError) as info:
+        read_grading_table(path)
+    text = str(info.value)
+    for fragment in (
+        "row 1, column 'nominal_capacity_ah': 'sixty' is not a number",
+        "row 1, column 'soh_percent': '190' is outside [0, 150]",
+        "row 1, column 'has_traceability': 'maybe'",
+        "row 1, column 'calendar_expiry_date': '2030-13-01' is not a YYYY-MM-DD date",
+        "row 1, column 'level'",
+        "did you mean 'module'",
+        "row 2, column 'soh_lower_percent': 85.0 is above soh_percent",
+        "row 2, column 'visual_flags'",
+        "column 'battery_id': 'U1' appears more than once",
+        "row 3, column 'battery_id': (empty) — every unit needs a battery_id",
+    ):
+        assert fragment in text, fragment
+    assert str(path) in text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.xlsx", "x", "unsupported table format"),
+        ("t.csv", "chemistry\nLFP\n", "required column missing"),
+        ("missing.csv", None, "no such file"),
+        ("empty.csv", "battery_id,soh_percent\n", "no rows"),
+    ],
+)
+def test_unreadable_tables_say_why(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SchemaError, match=message):
+        read_grading_table(path)

@@ -1,0 +1,203 @@
+"""Applications catalogue, economics table and the two placeholder models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from echelon.catalog import chemistry
+from echelon.catalog._loader import packaged_table_path
+from echelon.domain import Application, Chemistry
+from echelon.errors import ConfigError
+from echelon.recycling import unit_recycling_value
+from echelon.routing import (
+    expected_second_life_years,
+    load_applications,
+    load_economics,
+    parse_overrides,
+    recycling_value_usd,
+    series_options,
+    window_fractions,
+)
+from echelon.routing.placeholders import table_recycling_value_usd
+
+CATALOG = load_applications()
+ECON = load_economics()
+
+
+def test_catalogue_defines_every_canonical_application_with_sources() -> None:
+    assert set(CATALOG.application) == {a.value for a in Application}
+    for spec in CATALOG.application.values():
+        assert spec.source
+        assert spec.as_of
+        assert spec.life.source
+    for reg in CATALOG.regulation:
+        assert reg.source
+        assert reg.message
+    jurisdictions = {r.jurisdiction for r in CATALOG.regulation}
+    assert jurisdictions == {"EU", "CN", "US"}
+
+
+@pytest.mark.parametrize(
+    ("chem", "expected"),
+    [("LFP", (4, 4)), ("NMC622", (0, 0)), ("LMO", (0, 0)), ("NCA", (0, 0))],
+)
+def test_a_12v_battery_needs_four_lfp_cells_in_series(chem: str, expected: tuple[int, int]) -> None:
+    option = series_options(CATALOG.application["auto12v"], chem, min_fraction=0.8)
+    assert (option.cells_min, option.cells_max) == expected
+
+
+def test_an_imposed_charge_voltage_must_not_overcharge() -> None:
+    auto = CATALOG.application["auto12v"]
+    # 3 NMC cells at the alternator's 14.4 V would sit at 4.8 V each: not usable at all
+    assert window_fractions(auto, "NMC622", [3])[0] == 0.0
+    # 4 NMC cells never get above 3.6 V each: less than half the capacity is reachable
+    assert 0.0 < window_fractions(auto, "NMC622", [4])[0] < 0.5
+    lfp = float(window_fractions(auto, "LFP", [4])[0])
+    rec = chemistry("LFP")
+    expected = float(rec.ocv.soc_at(14.4 / 4) - rec.ocv.soc_at(10.5 / 4))
+    assert lfp == pytest.approx(expected)
+
+
+def test_telecom_48v_takes_15_or_16_lfp_cells() -> None:
+    option = series_options(CATALOG.application["telecom"], "LFP", min_fraction=0.8)
+    assert option.cells_min <= 15 <= option.best_cells + 1
+    assert option.cells_max >= 16
+    assert option.best_fraction > 0.95
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(sorted(CATALOG.application)),
+    st.sampled_from([c.value for c in Chemistry]),
+)
+def test_window_fractions_are_shares(app: str, chem: str) -> None:
+    shares = window_fractions(CATALOG.application[app], chem, np.arange(1, 60))
+    assert np.all((shares >= 0.0) & (shares <= 1.0 + 1e-9))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("[application.lsv", "[application.lsv_x"), "canonical applications missing"),
+        (('applications = ["ebike"]', 'applications = ["bike"]'), "unknown applications"),
+        (('preferred_families = ["LFP"]', 'preferred_families = ["NMC"]'), "subset"),
+        (("voltage_min_v = 30.0", "voltage_min_v = 70.0"), "empty"),
+        (("mean_soc = 0.5", "mean_soc = 1.5"), "mean_soc"),
+        (("LMO = 3.8, ", "LMX = 3.8, "), "unknown families"),
+    ],
+)
+def test_an_edited_catalogue_is_validated(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = packaged_table_path("applications").read_text()
+    assert edit[0] in text
+    path = tmp_path / "applications.toml"
+    path.write_text(text.replace(edit[0], edit[1]))
+    with pytest.raises(ConfigError, match=message):
+        load_applications(path)
+
+
+def test_economics_overrides_are_applied_and_recorded() -> None:
+    econ = load_economics(
+        overrides={"price.ess": 9.5, "labour.EU": 45, "repurposing.module.labour_hours": 1}
+    )
+    assert econ.price_for("ess", "EU") == 9.5
+    assert econ.labour_rate("EU") == 45
+    assert econ.repurposing["module"].labour_hours == 1  # type: ignore[index]
+    assert econ.label == (
+        "routing_economics@1 (labour.EU=45, price.ess=9.5, repurposing.module.labour_hours=1)"
+    )
+    assert ECON.price_for("ess", "EU") == 8.0  # the packaged table is unchanged
+    assert parse_overrides(["price.ups=10", " labour.CN = 4"]) == {
+        "price.ups": 10.0,
+        "labour.CN": 4.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"price.bess": 9.0}, "did you mean 'ess'"),
+        ({"repurposing.module": 1.0}, "names a table"),
+        ({"price.ess.source": 1.0}, "is not a number"),
+        ({"labour.EU": -5.0}, "greater than or equal to 0"),
+    ],
+)
+def test_bad_overrides_are_explained(overrides: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_economics(overrides=overrides)
+
+
+@pytest.mark.parametrize("item", ["price.ess", "=3", "price.ess=cheap"])
+def test_malformed_set_items_are_refused(item: str) -> None:
+    with pytest.raises(ConfigError, match="KEY=NUMBER"):
+        parse_overrides([item])
+
+
+@pytest.mark.parametrize(
+    ("app", "family", "soh", "years"),
+    [
+        ("ess", "LMO", 80.0, (1 - 50 / 80) * 100 / 3.8),  # (1 − EOL/SOH) × 100 / fade
+        ("ess", "LFP", 95.0, 10.0),  # capped at max_years
+        ("telecom", "LFP", 40.0, 0.0),  # at the end of life already
+        ("ebike", "NCA", 70.0, (1 - 60 / 70) * 100 / 9.0),  # family default
+        ("ups", "LFP", None, None),  # unknown SOH
+    ],
+)
+def test_placeholder_life_model(
+    app: str, family: str, soh: float | None, years: float | None
+) -> None:
+    units = pl.DataFrame(
+        {"application": [app], "family": [family], "soh_percent": [soh]},
+        schema={"application": pl.String, "family": pl.String, "soh_percent": pl.Float64},
+    )
+    out = expected_second_life_years(units)
+    assert out.name == "expected_second_life_years"
+    assert out.to_list() == [pytest.approx(years) if years is not None else None]
+
+
+def test_fallback_recycling_value_follows_its_table() -> None:
+    units = pl.DataFrame(
+        {
+            "chemistry": ["NMC622", "LFP", "LCO", "Li-S", None],
+            "nominal_capacity_ah": [60.0, 100.0, 3.0, 1.0, 10.0],
+            "unit_voltage_v": [43.2, 51.2, 3.7, 2.1, None],
+        }
+    )
+    values = table_recycling_value_usd(units).to_list()
+    nmc_per_kg = 0.30 * 0.685 * (0.219 * 16.85 + 0.073 * 50.35)  # EverBatt 2023 convention
+    assert values[0] == pytest.approx(60 * 43.2 / 1000 * 3.19 * nmc_per_kg)
+    assert values[1] == pytest.approx(100 * 51.2 / 1000 * 4.24 * -2.0)  # LFP: the owner pays
+    assert values[2] > 0
+    assert values[3] < 0
+    assert values[4] is None
+    assert ECON.recycling.usd_per_kg_cells("NMC811") < ECON.recycling.usd_per_kg_cells("LCO")
+    assert math.isclose(ECON.recycling.usd_per_kg_cells("NMC622"), nmc_per_kg)
+
+
+def test_recycling_value_is_the_recyclers_feed_price() -> None:
+    units = pl.DataFrame(
+        {
+            "chemistry": ["NMC622", "LFP", "Li-S", "NMC811"],
+            "level": ["module", "module", "cell", "cell"],
+            "nominal_capacity_ah": [60.0, 100.0, 1.0, 3.0],
+            "unit_voltage_v": [43.2, 51.2, 2.1, None],
+        }
+    )
+    values = recycling_value_usd(units).to_list()
+    lot = (
+        units.head(3)
+        .rename({"unit_voltage_v": "nominal_voltage_v"})
+        .with_columns(pl.Series("battery_id", ["a", "b", "c"]))
+    )
+    feed = unit_recycling_value(lot, process="hydro")["feed_price_usd"].to_list()
+    assert values[:3] == pytest.approx(feed)  # valued by echelon.recycling
+    assert values[0] > 0 > values[1]  # NMC is bought; LFP costs the owner a fee
+    assert values[3] is None  # rated energy unknown
