@@ -47,23 +47,44 @@ def write_outputs(result: RegroupResult, output: Path) -> list[Path]:
     return written
 
 
+def frame_table(
+    frame: pl.DataFrame,
+    columns: list[tuple[str, str, str]],
+    *,
+    title: str,
+    footers: list[str] | None = None,
+) -> Table:
+    """A rich table of a frame: ``(header, column, format spec)`` per column, first left-aligned."""
+    table = Table(title=title, show_footer=footers is not None)
+    for i, (header, _, _) in enumerate(columns):
+        footer = footers[i] if footers else ""
+        table.add_column(header, footer=footer, justify="left" if i == 0 else "right")
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[format(row[key], spec) for _, key, spec in columns])
+    return table
+
+
 def totals_table(result: RegroupResult) -> Table:
-    """Per-group packs, usable capacity and energy, with the bound in the footer."""
+    """Per-group packs, usable capacity and energy, with the totals in the footer."""
     per = (
         result.packs.group_by("group")
         .agg(
             pl.len().alias("packs"),
             pl.col("usable_capacity_ah").sum(),
-            pl.col("energy_wh").sum(),
+            (pl.col("energy_wh").sum() / 1000).alias("energy_kwh"),
             pl.col("block_capacity_spread_percent").mean(),
             pl.col("resistance_ratio").max(),
         )
         .sort("group")
     )
-    table = Table(
-        title=f"{result.spec.series}S{result.spec.parallel}P packs ({result.method})",
-        show_footer=True,
-    )
+    columns = [
+        ("group", "group", ""),
+        ("packs", "packs", "d"),
+        ("usable A·h", "usable_capacity_ah", ",.2f"),
+        ("energy kWh", "energy_kwh", ",.2f"),
+        ("mean block spread %", "block_capacity_spread_percent", ".3f"),
+        ("max R ratio", "resistance_ratio", ".2f"),
+    ]
     footers = [
         "total",
         str(result.packs.height),
@@ -72,43 +93,19 @@ def totals_table(result: RegroupResult) -> Table:
         "",
         "",
     ]
-    names = ["group", "packs", "usable A·h", "energy kWh", "mean block spread %", "max R ratio"]
-    for name, footer in zip(names, footers, strict=True):
-        table.add_column(name, footer=footer, justify="left" if name == "group" else "right")
-    for row in per.iter_rows(named=True):
-        table.add_row(
-            row["group"],
-            str(row["packs"]),
-            f"{row['usable_capacity_ah']:,.2f}",
-            f"{row['energy_wh'] / 1000:,.2f}",
-            f"{row['block_capacity_spread_percent']:.3f}",
-            f"{row['resistance_ratio']:.2f}",
-        )
-    return table
+    title = f"{result.spec.series}S{result.spec.parallel}P packs ({result.method})"
+    return frame_table(per, columns, title=title, footers=footers)
 
 
-def _compare_table(frame: pl.DataFrame) -> Table:
-    table = Table(
-        "method",
-        "packs",
-        "usable A·h",
-        "of bound",
-        "packs breaking limits",
-        "A·h in compliant packs",
-        "s",
-        title="Comparison with the baselines",
-    )
-    for row in frame.iter_rows(named=True):
-        table.add_row(
-            row["method"],
-            str(row["packs"]),
-            f"{row['usable_capacity_ah']:,.2f}",
-            f"{row['ratio_to_bound']:.2%}",
-            str(row["violating_packs"]),
-            f"{row['usable_capacity_in_compliant_packs_ah']:,.2f}",
-            f"{row['seconds']:.2f}",
-        )
-    return table
+COMPARE_COLUMNS = [
+    ("method", "method", ""),
+    ("packs", "packs", "d"),
+    ("usable A·h", "usable_capacity_ah", ",.2f"),
+    ("of bound", "ratio_to_bound", ".2%"),
+    ("packs breaking limits", "violating_packs", "d"),
+    ("A·h in compliant packs", "usable_capacity_in_compliant_packs_ah", ",.2f"),
+    ("s", "seconds", ".2f"),
+]
 
 
 @guarded
@@ -229,7 +226,9 @@ def regroup_cmd(
         if compare_baselines:
             table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
             table.write_csv(sidecar(output, "compare", ".csv"))
-            console.print(_compare_table(table))
+            console.print(
+                frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
+            )
         if plot is not None:
             save_chart(block_capacity_chart(result.blocks, result.packs), plot)
             paths.append(plot)

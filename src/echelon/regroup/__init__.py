@@ -22,6 +22,7 @@ from echelon.regroup.physics import (
     prematch_delta_v,
     usable_capacity_ah,
 )
+from echelon.regroup.record import RecordReport, record_packs
 from echelon.regroup.solve import RegroupResult, compare, regroup
 from echelon.regroup.spec import (
     Method,
@@ -36,6 +37,7 @@ __all__ = [
     "Method",
     "Objective",
     "PackSpec",
+    "RecordReport",
     "RegistryInventory",
     "RegroupConstraints",
     "RegroupResult",
@@ -51,6 +53,7 @@ __all__ = [
     "pack_table",
     "prematch_delta_v",
     "read_inventory",
+    "record_packs",
     "regroup",
     "usable_capacity_ah",
     "validate_inventory",

@@ -17,6 +17,7 @@ An inventory is a CSV or Parquet file (:func:`read_inventory`), a polars frame
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -100,6 +101,15 @@ def read_inventory(path: Path | str) -> pl.DataFrame:
     return validate_inventory(frame, source=file)
 
 
+def _flag(
+    problems: list[Problem], mask: pl.Series, column: str, message: str | Callable[[int], str]
+) -> None:
+    """Add a problem (1-based row) for every row where ``mask`` is true."""
+    for idx in mask.fill_null(False).arg_true().to_list():
+        text = message if isinstance(message, str) else message(idx)
+        problems.append(Problem(text, row=idx + 1, column=column))
+
+
 def _text(frame: pl.DataFrame, column: str) -> pl.Series:
     if column not in frame.columns:
         return pl.Series(column, [None] * frame.height, dtype=pl.String)
@@ -140,8 +150,7 @@ def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
             mapping[spelling] = resolve_chemistry(spelling).value
         except ValueError as exc:
             mapping[spelling] = None
-            for idx in (series == spelling).arg_true().to_list():
-                problems.append(Problem(str(exc), row=idx + 1, column="chemistry"))
+            _flag(problems, series == spelling, "chemistry", str(exc))
     return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
@@ -149,15 +158,15 @@ def _grades(series: pl.Series, problems: list[Problem]) -> pl.Series:
     allowed = [g.value for g in Grade]
     upper = series.str.to_uppercase()
     bad = upper.is_not_null() & ~upper.is_in(allowed)
-    for idx in bad.arg_true().to_list():
-        problems.append(
-            Problem(
-                f"unknown grade {series[idx]!r}{suggest(str(series[idx]), allowed)}; "
-                f"allowed: {', '.join(allowed)} or empty",
-                row=idx + 1,
-                column="grade",
-            )
-        )
+    _flag(
+        problems,
+        bad,
+        "grade",
+        lambda i: (
+            f"unknown grade {series[i]!r}{suggest(str(series[i]), allowed)}; "
+            f"allowed: {', '.join(allowed)} or empty"
+        ),
+    )
     return upper
 
 
@@ -190,20 +199,15 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
         )
     problems: list[Problem] = []
     ids = _text(frame, "battery_id")
-    for idx in ids.is_null().arg_true().to_list():
-        problems.append(Problem("empty battery_id", row=idx + 1, column="battery_id"))
-    dup = ids.is_duplicated() & ids.is_not_null()
-    for idx in dup.arg_true().to_list():
-        problems.append(
-            Problem(
-                f"battery_id {ids[idx]!r} appears more than once; one row per unit",
-                row=idx + 1,
-                column="battery_id",
-            )
-        )
+    _flag(problems, ids.is_null(), "battery_id", "empty battery_id")
+    _flag(
+        problems,
+        ids.is_duplicated() & ids.is_not_null(),
+        "battery_id",
+        lambda i: f"battery_id {ids[i]!r} appears more than once; one row per unit",
+    )
     chem_text = _text(frame, "chemistry")
-    for idx in chem_text.is_null().arg_true().to_list():
-        problems.append(Problem("empty chemistry", row=idx + 1, column="chemistry"))
+    _flag(problems, chem_text.is_null(), "chemistry", "empty chemistry")
     columns: dict[str, pl.Series] = {
         "battery_id": ids,
         "chemistry": _chemistries(chem_text, problems),
@@ -214,23 +218,21 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     for column in NUMERIC:
         columns[column] = _numeric(frame, column, problems)
     for column in ("capacity_ah", "dcir_ohm"):
-        for idx in (columns[column].is_null() & frame.get_column(column).is_null()).arg_true():
-            problems.append(Problem("empty value (required)", row=int(idx) + 1, column=column))
+        empty = columns[column].is_null() & frame.get_column(column).is_null()
+        _flag(problems, empty, column, "empty value (required)")
     out = pl.DataFrame([columns[c].alias(c) for c in COLUMNS])
     out = _fill_interval(out)
     lower, cap, upper = (
         out.get_column(c) for c in ("capacity_lower_ah", "capacity_ah", "capacity_upper_ah")
     )
-    inverted = ((lower > cap) | (upper < cap)).fill_null(False)
-    for idx in inverted.arg_true().to_list():
-        problems.append(
-            Problem(
-                f"capacity interval [{lower[idx]}, {upper[idx]}] A·h does not contain "
-                f"capacity_ah {cap[idx]}",
-                row=idx + 1,
-                column="capacity_lower_ah",
-            )
-        )
+    _flag(
+        problems,
+        (lower > cap) | (upper < cap),
+        "capacity_lower_ah",
+        lambda i: (
+            f"capacity interval [{lower[i]}, {upper[i]}] A·h does not contain capacity_ah {cap[i]}"
+        ),
+    )
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(source, problems)

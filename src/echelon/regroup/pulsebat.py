@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import polars as pl
 from python_calamine import CalamineWorkbook
 
@@ -109,3 +110,45 @@ def pulsebat_inventory(
             )
         )
     return validate_inventory(pl.concat(frames), source=root)
+
+
+def resample_inventory(
+    inventory: pl.DataFrame,
+    n: int,
+    *,
+    seed: int = 0,
+    capacity_sigma: float = 0.01 / 1.645,
+    dcir_sigma: float = 0.02,
+) -> pl.DataFrame:
+    """A larger inventory with the same joint spread: a smoothed bootstrap of real units.
+
+    Units are drawn with replacement (each group in proportion to its size, capacity and DCIR of
+    a draw kept together so their correlation survives) and multiplied by independent
+    ``1 + N(0, σ)`` factors, so no two units are identical. The default ``capacity_sigma`` is the
+    capacity test's uncertainty (±1 % at 90 %, catalogue ``soh_capacity_test``); ``dcir_sigma``
+    2 % is an [assumption] of the same order (the DCIR diagnostic's known-answer tolerance,
+    docs/validation.md).
+
+    Parameters
+    ----------
+    inventory : pl.DataFrame
+        Validated inventory of real units.
+    n : int
+        Units to draw.
+
+    Returns
+    -------
+    pl.DataFrame
+        Validated inventory; ids ``R<k>-<source id>``.
+    """
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, inventory.height, n)
+    drawn = inventory[pick.tolist()]
+    return validate_inventory(
+        drawn.with_columns(
+            pl.Series("battery_id", [f"R{k:06d}-{b}" for k, b in enumerate(drawn["battery_id"])]),
+            pl.col("capacity_ah") * (1 + capacity_sigma * rng.standard_normal(n)),
+            pl.col("dcir_ohm") * (1 + dcir_sigma * rng.standard_normal(n)),
+        ).select("battery_id", "chemistry", "model", "capacity_ah", "dcir_ohm", "soh_percent"),
+        source="resampled PulseBat",
+    )
