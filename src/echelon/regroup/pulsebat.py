@@ -13,16 +13,19 @@ start/end of the −1 C pulse. The 5-second discharge DCIR is
     dcir_ohm = (U13 − U15) / (1 C × Qn)
 
 (``Qn`` the nominal capacity [A·h], so ``1 C × Qn`` is the pulse current [A]): the drop from the
-rested voltage to the end of a 5 s, 1 C discharge pulse — the usual definition of a DCIR at 5 s.
-The charge-pulse value ``(U11 − U9) / (1 C × Qn)`` correlates with it at r ≥ 0.99 in every group.
+voltage before a 5 s, 1 C discharge pulse to its end — the usual definition of a DCIR at 5 s. The
+preceding 75 s rest follows a +1 C pulse and is not a full relaxation, so the proxy carries a
+little of that pulse's polarisation: it ranks cells, it is not a datasheet DCIR.
+The charge-pulse value ``(U11 − U9) / (1 C × Qn)`` correlates with it at r ≥ 0.98 in every group.
 SOC 50 % (sheet ``SOC50``) is used, mid-way in the measured 5–50 % (pulsebat) range.
 
 Groups: ``LMO-10Ah`` (95 HEV cells), ``NMC-21Ah`` (52 BEV cells), ``LFP-35Ah`` (56 HEV cells) from
 ``pulsebat``; ``LFP-20Ah`` (102 cells) and ``LFP-68Ah`` (96 cells) from ``pulsebat_lfp`` (its
 35 Ah group is the same 56 cells as ``pulsebat``'s and is not read twice). The 2.1 Ah NMC group
 (67 samples of 12 lab-aged cells) is left out: its rows are repeated measurements of the same
-cells, not distinct units. PulseBat names the cathode only "NMC"; it is entered as ``NMC111``
-[assumption] (every NMC record of the catalogue has the same 3.6 V nominal voltage and cut-offs).
+cells, not distinct units. PulseBat names the cathode only "NMC"; it is entered as ``NMC622``
+[assumption], as in the grading validation (docs/validation.md; every NMC record of the catalogue
+has the same 3.6 V nominal voltage and cut-offs).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from echelon.regroup.inventory import validate_inventory
 GROUPS: Final[dict[str, tuple[str, str, str]]] = {
     # name: (dataset folder, file inside it, chemistry)
     "LMO-10Ah": ("pulsebat", "processed_features_W5000/10Ah LMO/LMO_10Ah_W_5000.xlsx", "LMO"),
-    "NMC-21Ah": ("pulsebat", "processed_features_W5000/21Ah NMC/NMC_21Ah_W_5000.xlsx", "NMC111"),
+    "NMC-21Ah": ("pulsebat", "processed_features_W5000/21Ah NMC/NMC_21Ah_W_5000.xlsx", "NMC622"),
     "LFP-35Ah": ("pulsebat", "processed_features_W5000/35Ah LFP/LFP_35Ah_W_5000.xlsx", "LFP"),
     "LFP-20Ah": ("pulsebat_lfp", "20Ah LFP/LFP_20Ah_W_5000.xlsx", "LFP"),
     "LFP-68Ah": ("pulsebat_lfp", "68Ah LFP/LFP_68Ah_W_5000.xlsx", "LFP"),

@@ -171,10 +171,16 @@ def _shortfall(inst: Instance, plan: Plan) -> None:
     if not binding:
         binding = [n for n in PACK_LIMITS if getattr(c, n) is not None] or ["inventory_size"]
     limits = ", ".join(f"{n} = {getattr(c, n, None)}" for n in binding)
+    proven = plan.dual_bound is not None and plan.dual_bound <= 0.0 and not plan.packs
+    found = (
+        "no pack can meet the limits (proven by the exact model)"
+        if proven
+        else f"the {plan.method} found only {len(plan.packs)} pack(s) meeting the limits"
+    )
     raise InfeasibleError(
-        f"only {len(plan.packs)} pack(s) of {inst.spec.series}S{inst.spec.parallel}P meet the "
-        f"limits ({limits}); {wanted} asked for. Binding constraint: {' and '.join(binding)} — "
-        "relax it in the constraints file or ask for fewer packs.",
+        f"{inst.spec.series}S{inst.spec.parallel}P: {found} ({limits}); {wanted} asked for. "
+        f"Binding constraint: {' and '.join(binding)} — relax it in the constraints file or "
+        "ask for fewer packs.",
         binding_constraint=binding[0],
     )
 
