@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from echelon.errors import ConfigError
+from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup import PackSpec, RegroupConstraints, regroup, validate_inventory
 from echelon.regroup.exact import cpsat_available
 
@@ -74,31 +74,21 @@ def _check_against_brute_force(
         assert result.usable_capacity_ah == pytest.approx(truth, rel=1e-9)
 
 
-@settings(max_examples=12, deadline=None)
-@given(case=tiny())
-def test_milp_plans_and_bounds_against_brute_force(
-    case: tuple[list[float], list[float], int, int, float | None],
-) -> None:
-    try:
-        _check_against_brute_force("milp", case)
-    except Exception as exc:  # an infeasible rho is reported, never a wrong plan
-        if "Binding constraint" not in str(exc):
-            raise
-
-
-@pytest.mark.skipif(
+NO_ORTOOLS = pytest.mark.skipif(
     not cpsat_available(), reason="OR-Tools not installed (pip install 'echelon[optim]')"
 )
-@settings(max_examples=8, deadline=None)
+
+
+@pytest.mark.parametrize("method", ["milp", pytest.param("cpsat", marks=NO_ORTOOLS)])
+@settings(max_examples=10, deadline=None)
 @given(case=tiny())
-def test_cpsat_plans_and_bounds_against_brute_force(
-    case: tuple[list[float], list[float], int, int, float | None],
+def test_exact_plans_and_bounds_against_brute_force(
+    method: str, case: tuple[list[float], list[float], int, int, float | None]
 ) -> None:
     try:
-        _check_against_brute_force("cpsat", case)
-    except Exception as exc:
-        if "Binding constraint" not in str(exc):
-            raise
+        _check_against_brute_force(method, case)
+    except InfeasibleError as exc:  # an infeasible limit is reported, never a wrong plan
+        assert exc.binding_constraint == "max_resistance_ratio"  # noqa: PT017
 
 
 def test_series_strings_are_proven_optimal() -> None:
