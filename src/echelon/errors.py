@@ -117,3 +117,20 @@ class PriceError(ConfigError):
 
 class EchelonWarning(UserWarning):
     """A result was computed with a conservative fallback the caller should know about."""
+
+
+class InfeasibleError(EchelonError):
+    """A pack-building (or other optimisation) request cannot be met by the inventory.
+
+    Parameters
+    ----------
+    message : str
+        What was asked, what the inventory allows, and what to relax.
+    binding_constraint : str
+        Name of the constraint that binds (``same_model``, ``max_resistance_ratio``,
+        ``capacity_tolerance_fraction``, ``allowed_grades``, ``inventory_size``, …).
+    """
+
+    def __init__(self, message: str, *, binding_constraint: str) -> None:
+        self.binding_constraint = binding_constraint
+        super().__init__(message)

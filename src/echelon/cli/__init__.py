@@ -17,11 +17,12 @@ from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.lifetime_cmds import forecast_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
+from echelon.cli.regroup_cmds import regroup_cmd
 
 app = typer.Typer(
     name="echelon",
     help="Second life and recycling of lithium batteries: intake → test data → diagnostics → "
-    "SOH → grading → routing → recycling → registry.",
+    "SOH → grading → routing → regrouping · recycling → registry.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -53,6 +54,7 @@ app.command("applications")(applications_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
+app.command("regroup")(regroup_cmd)
 app.command("recycle")(recycle_cmd)
 app.command("recycle-lots")(recycle_lots_cmd)
 app.command("forecast")(forecast_cmd)

@@ -17,6 +17,7 @@ from echelon.errors import (
     DiagnosticsError,
     EchelonError,
     EstimationError,
+    InfeasibleError,
     InputError,
     NotFoundError,
     RecyclingError,
@@ -44,6 +45,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (DiagnosticsError, EXIT_ANALYSIS),
     (EstimationError, EXIT_ANALYSIS),
     (RecyclingError, EXIT_ANALYSIS),
+    (InfeasibleError, EXIT_ANALYSIS),
     (EchelonError, EXIT_INTERNAL),
 ]
 """Exception class → exit code, most specific first (documented in docs/cli.md)."""

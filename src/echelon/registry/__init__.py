@@ -4,7 +4,14 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
-from echelon.registry.core import PendingEvent, Registry, UnitWrite, WriteResult, open_registry
+from echelon.registry.core import (
+    AssemblyWrite,
+    PendingEvent,
+    Registry,
+    UnitWrite,
+    WriteResult,
+    open_registry,
+)
 from echelon.registry.queries import (
     BatteryRecord,
     battery_record,
@@ -17,6 +24,7 @@ from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify
 
 __all__ = [
+    "AssemblyWrite",
     "BatteryRecord",
     "ChainProblem",
     "PendingEvent",

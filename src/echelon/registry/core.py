@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +39,10 @@ PROJECTIONS: Final[dict[str, Table]] = {
 BATTERIES: Final[Table] = Base.metadata.tables["batteries"]
 EVENTS: Final[Table] = Base.metadata.tables["events"]
 INTAKES: Final[Table] = Base.metadata.tables["intakes"]
+GENEALOGY_FIELDS: Final = ("parent_id",)
+"""Battery fields an event may change after intake (``PendingEvent.battery_update``)."""
+REFUSED_CHILD_STATUSES: Final = (Status.REGROUPED, Status.RECYCLED)
+"""A unit in one of these statuses cannot become the child of a new assembly."""
 
 
 @dataclass
@@ -57,12 +61,18 @@ class PendingEvent:
     rows : dict of str to list of dict
         Rows for the projection tables (``test_runs``, ``measurements``, ``decisions``) without
         ``battery_id``/``event_seq``; stored in the payload under ``rows`` as well.
+    battery_update : dict
+        Changes to the battery's genealogy the event makes (only :data:`GENEALOGY_FIELDS`, e.g.
+        ``{"parent_id": "PACK-1"}`` when the unit is built into a new pack); stored in the
+        payload under ``battery_update`` and applied to the ``batteries`` row, so the chain
+        still proves the row.
     """
 
     kind: str
     status: Status | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    battery_update: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +110,33 @@ class WriteResult:
     result: str
     events: int = 0
     error: str | None = None
+
+
+@dataclass
+class AssemblyWrite:
+    """A new assembly (a pack built from regrouped units) and its children, written atomically.
+
+    Attributes
+    ----------
+    unit : UnitWrite
+        The new assembly: its battery (level above its children's), fingerprint (an assembly
+        already recorded with the same fingerprint is skipped) and its own events.
+    children : dict of str to dict
+        Child battery id → payload of the child's event (e.g. its block in the pack).
+    payload : dict
+        Body of the assembly's ``assembled`` event; the registry adds ``children`` (each child's
+        id, payload and chain head at the time of the build).
+    child_kind : str
+        Kind of the children's event.
+    child_status : Status
+        Status the children take.
+    """
+
+    unit: UnitWrite
+    children: dict[str, dict[str, Any]]
+    payload: dict[str, Any] = field(default_factory=dict)
+    child_kind: str = "regrouped"
+    child_status: Status = Status.REGROUPED
 
 
 def battery_row(battery: Battery, attributes: dict[str, Any], registered_at: str) -> dict[str, Any]:
@@ -248,6 +285,7 @@ class Registry:
         existing = set(heads)
         now = utc_now()
         new_batteries, changed, events, intakes = [], [], [], []
+        updates: list[tuple[str, dict[str, Any]]] = []
         projections: dict[str, list[dict[str, Any]]] = {k: [] for k in PROJECTIONS}
         counts = []
         for unit in units:
@@ -276,6 +314,8 @@ class Registry:
                 events.append(event)
                 for table, table_rows in rows.items():
                     projections[table].extend(table_rows)
+                if pending.battery_update:
+                    updates.append((bid, pending.battery_update))
             intakes.append(
                 {
                     "battery_id": bid,
@@ -298,6 +338,7 @@ class Registry:
         for table, table_rows in projections.items():
             if table_rows:
                 conn.execute(insert(PROJECTIONS[table]), table_rows)
+        _apply_updates(conn, updates)
         return counts
 
     def append_events(self, battery_id: str, events: Sequence[PendingEvent]) -> int:
@@ -319,19 +360,152 @@ class Registry:
                 heads = self._chain_heads(conn, [battery_id])
                 if battery_id not in heads:
                     raise RegistryError(f"battery {battery_id!r} is not registered")
-                seq, prev = heads[battery_id]
-                for pending in events:
-                    seq += 1
-                    event, rows = _event_row(battery_id, seq, prev, pending, now)
-                    prev = event["hash"]
-                    conn.execute(insert(EVENTS), [event])
-                    for table, table_rows in rows.items():
-                        conn.execute(insert(PROJECTIONS[table]), table_rows)
+                seq, _ = _append(conn, battery_id, heads[battery_id], events, now)
         except IntegrityError as exc:
             raise RegistryError(
                 f"{battery_id}: another writer appended concurrently; retry ({exc.orig})"
             ) from exc
         return seq
+
+    def record_assemblies(self, assemblies: Sequence[AssemblyWrite]) -> list[WriteResult]:
+        """Write new assemblies and their children's events in one transaction (all or nothing).
+
+        For each assembly: its battery, ``received`` event and own events are written as by
+        :meth:`record_units`, then an ``assembled`` event listing every child with the child's
+        chain head (id, ``seq``, ``hash``); then each child gets an event (``regrouped``) that
+        names the assembly's ``assembled`` event by ``seq`` and hash and sets the child's
+        ``parent_id`` to the assembly. The two chains therefore vouch for each other.
+
+        Returns
+        -------
+        list of WriteResult
+            ``written`` (events of the assembly) or ``skipped`` (same fingerprint already
+            recorded), one per assembly.
+
+        Raises
+        ------
+        RegistryError
+            Nothing is written if a child is unknown, listed twice, already regrouped or recycled,
+            an assembly id is registered with another fingerprint, or a concurrent writer
+            interfered.
+        """
+        if not assemblies:
+            return []
+        ids = [a.unit.battery.battery_id for a in assemblies]
+        known = self.known_fingerprints(ids)
+        todo = [
+            a
+            for a in assemblies
+            if a.unit.fingerprint not in known.get(a.unit.battery.battery_id, set())
+        ]
+        results = {bid: WriteResult(bid, "skipped") for bid in ids}
+        clash = [a.unit.battery.battery_id for a in todo if a.unit.battery.battery_id in known]
+        if clash:
+            raise RegistryError(
+                f"assembly id(s) {clash[:5]} already registered with other content; choose another "
+                "pack id prefix"
+            )
+        children = [c for a in todo for c in a.children]
+        twice = (
+            sorted({c for c in children if children.count(c) > 1})
+            if len(set(children)) < len(children)
+            else []
+        )
+        if twice:
+            raise RegistryError(f"unit(s) {twice[:5]} listed in more than one assembly")
+        now = utc_now()
+        try:
+            with self.engine.begin() as conn:
+                heads = self._chain_heads(conn, children)
+                self._check_children(conn, children, heads)
+                for assembly in todo:
+                    results[assembly.unit.battery.battery_id] = self._write_assembly(
+                        conn, assembly, heads, now
+                    )
+        except IntegrityError as exc:
+            raise RegistryError(
+                f"another writer changed these units while the packs were recorded; re-plan and "
+                f"retry ({exc.orig})"
+            ) from exc
+        return [results[bid] for bid in ids]
+
+    def _check_children(
+        self, conn: Connection, children: list[str], heads: dict[str, tuple[int, str]]
+    ) -> None:
+        missing = [c for c in children if c not in heads]
+        if missing:
+            raise RegistryError(f"unit(s) not registered: {missing[:5]}")
+        refused = [s.value for s in REFUSED_CHILD_STATUSES]
+        latest = (
+            select(EventRow.battery_id, EventRow.status, EventRow.seq)
+            .where(EventRow.status.is_not(None))
+            .order_by(EventRow.battery_id, EventRow.seq)
+        )
+        status: dict[str, str | None] = {}
+        for chunk in _chunks(children, 500):
+            for bid, st, _ in conn.execute(latest.where(EventRow.battery_id.in_(chunk))):
+                status[bid] = st
+        taken = sorted(c for c in children if status.get(c) in refused)
+        if taken:
+            raise RegistryError(
+                f"unit(s) already {'/'.join(refused)}: {taken[:5]}; a unit can join a new "
+                "assembly only once"
+            )
+
+    def _write_assembly(
+        self,
+        conn: Connection,
+        assembly: AssemblyWrite,
+        heads: dict[str, tuple[int, str]],
+        now: str,
+    ) -> WriteResult:
+        aid = assembly.unit.battery.battery_id
+        listed = [
+            {"battery_id": c, "seq": heads[c][0], "hash": heads[c][1], **body}
+            for c, body in assembly.children.items()
+        ]
+        assembled = PendingEvent("assembled", None, {**assembly.payload, "children": listed})
+        unit = replace(assembly.unit, events=[*assembly.unit.events, assembled])
+        (count,) = self._write(conn, [unit])
+        seq, digest = self._chain_heads(conn, [aid])[aid]
+        for child, body in assembly.children.items():
+            event = PendingEvent(
+                assembly.child_kind,
+                assembly.child_status,
+                {**body, "assembly": {"battery_id": aid, "event_seq": seq, "event_hash": digest}},
+                battery_update={"parent_id": aid},
+            )
+            _append(conn, child, heads[child], [event], now)
+        return WriteResult(aid, "written", count)
+
+
+def _append(
+    conn: Connection,
+    battery_id: str,
+    head: tuple[int, str],
+    events: Sequence[PendingEvent],
+    now: str,
+) -> tuple[int, str]:
+    """Append events after ``head`` (seq, hash) inside an open transaction; returns the new head."""
+    seq, prev = head
+    updates = []
+    for pending in events:
+        seq += 1
+        event, rows = _event_row(battery_id, seq, prev, pending, now)
+        prev = event["hash"]
+        conn.execute(insert(EVENTS), [event])
+        for table, table_rows in rows.items():
+            conn.execute(insert(PROJECTIONS[table]), table_rows)
+        if pending.battery_update:
+            updates.append((battery_id, pending.battery_update))
+    _apply_updates(conn, updates)
+    return seq, prev
+
+
+def _apply_updates(conn: Connection, updates: list[tuple[str, dict[str, Any]]]) -> None:
+    """Apply events' genealogy changes to the ``batteries`` rows (in event order)."""
+    for battery_id, change in updates:
+        conn.execute(update(BATTERIES).where(BatteryRow.battery_id == battery_id).values(**change))
 
 
 def _event_row(
@@ -340,9 +514,17 @@ def _event_row(
     unknown = set(pending.rows) - set(PROJECTIONS)
     if unknown:
         raise RegistryError(f"event {pending.kind}: unknown projection tables {sorted(unknown)}")
+    bad = set(pending.battery_update) - set(GENEALOGY_FIELDS)
+    if bad:
+        raise RegistryError(
+            f"event {pending.kind}: battery_update may change only {GENEALOGY_FIELDS}, not "
+            f"{sorted(bad)}"
+        )
     payload = dict(pending.payload)
     if pending.rows:
         payload["rows"] = pending.rows
+    if pending.battery_update:
+        payload["battery_update"] = pending.battery_update
     payload_json = canonical_json(payload)
     status = pending.status.value if pending.status is not None else None
     digest = event_hash(

@@ -151,7 +151,10 @@ def _check_battery_rows(
                 )
             )
             continue
-        recorded = json.loads(received[-1].payload)["battery"]
+        recorded = dict(json.loads(received[-1].payload)["battery"])
+        # genealogy changes recorded after intake (a unit built into a new pack)
+        for later in (e for e in evs if e.seq > received[-1].seq):
+            recorded.update(json.loads(later.payload).get("battery_update", {}))
         for key, value in recorded.items():
             actual = getattr(row, key)
             if key == "visual_flags":

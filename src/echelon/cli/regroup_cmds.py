@@ -1,0 +1,248 @@
+"""``echelon regroup``: build consistent packs from an inventory file or the registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._errors import guarded
+from echelon.regroup import (
+    PackSpec,
+    RegroupResult,
+    compare,
+    inventory_from_registry,
+    load_constraints,
+    read_inventory,
+    regroup,
+)
+from echelon.regroup.record import record_packs
+from echelon.reports.regroup_charts import block_capacity_chart, save_chart
+
+LABELS = {"heuristic": "building packs"}
+MethodOption = Literal["auto", "heuristic", "milp", "cpsat", "random", "sort_chunk", "kmeans"]
+
+
+def sidecar(output: Path, name: str, suffix: str) -> Path:
+    """A file beside ``packs.csv``: ``packs_<name><suffix>``."""
+    return output.with_name(f"{output.stem}_{name}{suffix}")
+
+
+def write_outputs(result: RegroupResult, output: Path) -> list[Path]:
+    """Write ``packs.csv`` and, beside it, the pack summary, run summary and excluded units."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = [output, sidecar(output, "summary", ".csv"), sidecar(output, "run", ".json")]
+    result.assignment.write_csv(written[0])
+    result.packs.write_csv(written[1])
+    written[2].write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    if result.excluded.height:
+        written.append(sidecar(output, "excluded", ".csv"))
+        result.excluded.write_csv(written[-1])
+    return written
+
+
+def frame_table(
+    frame: pl.DataFrame,
+    columns: list[tuple[str, str, str]],
+    *,
+    title: str,
+    footers: list[str] | None = None,
+) -> Table:
+    """A rich table of a frame: ``(header, column, format spec)`` per column, first left-aligned."""
+    table = Table(title=title, show_footer=footers is not None)
+    for i, (header, _, _) in enumerate(columns):
+        footer = footers[i] if footers else ""
+        table.add_column(header, footer=footer, justify="left" if i == 0 else "right")
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[format(row[key], spec) for _, key, spec in columns])
+    return table
+
+
+def totals_table(result: RegroupResult) -> Table:
+    """Per-group packs, usable capacity and energy, with the totals in the footer."""
+    per = (
+        result.packs.group_by("group")
+        .agg(
+            pl.len().alias("packs"),
+            pl.col("usable_capacity_ah").sum(),
+            (pl.col("energy_wh").sum() / 1000).alias("energy_kwh"),
+            pl.col("block_capacity_spread_percent").mean(),
+            pl.col("resistance_ratio").max(),
+        )
+        .sort("group")
+    )
+    columns = [
+        ("group", "group", ""),
+        ("packs", "packs", "d"),
+        ("usable A·h", "usable_capacity_ah", ",.2f"),
+        ("energy kWh", "energy_kwh", ",.2f"),
+        ("mean block spread %", "block_capacity_spread_percent", ".3f"),
+        ("max R ratio", "resistance_ratio", ".2f"),
+    ]
+    footers = [
+        "total",
+        str(result.packs.height),
+        f"{result.usable_capacity_ah:,.2f}",
+        f"{result.energy_wh / 1000:,.2f}",
+        "",
+        "",
+    ]
+    title = f"{result.spec.series}S{result.spec.parallel}P packs ({result.method})"
+    return frame_table(per, columns, title=title, footers=footers)
+
+
+COMPARE_COLUMNS = [
+    ("method", "method", ""),
+    ("packs", "packs", "d"),
+    ("usable A·h", "usable_capacity_ah", ",.2f"),
+    ("of bound", "ratio_to_bound", ".2%"),
+    ("packs breaking limits", "violating_packs", "d"),
+    ("A·h in compliant packs", "usable_capacity_in_compliant_packs_ah", ",.2f"),
+    ("s", "seconds", ".2f"),
+]
+
+
+@guarded
+def regroup_cmd(
+    series: Annotated[int, typer.Option("--series", "-s", min=1, help="Series blocks S.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Units in parallel P.")],
+    inventory: Annotated[
+        Path | None,
+        typer.Argument(help="Inventory (.csv or .parquet); omit with --from-registry."),
+    ] = None,
+    packs: Annotated[
+        int | None,
+        typer.Option("--packs", "-k", min=1, help="Packs to build (default: as many as possible)."),
+    ] = None,
+    constraints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Constraints file (.toml, .json or .yaml); defaults: catalogue 'regroup'."
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Assignment CSV (one row per unit).")
+    ] = Path("packs.csv"),
+    objective: Annotated[
+        Literal["capacity", "energy"], typer.Option(help="Maximise usable capacity or energy.")
+    ] = "capacity",
+    method: Annotated[MethodOption, typer.Option(help="Optimiser or baseline.")] = "auto",
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", min=0.1, help="Exact solvers' limit [s].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random and k-means baselines.")] = 0,
+    pack_prefix: Annotated[
+        str | None, typer.Option(help="Pack ids <prefix>-0001… (default RG-<plan hash>).")
+    ] = None,
+    compare_baselines: Annotated[
+        bool, typer.Option("--compare", help="Also run the baselines and tabulate them.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Chart of block capacities per pack (.svg, .png, .html).")
+    ] = None,
+    from_registry: Annotated[
+        bool, typer.Option("--from-registry", help="Take the inventory from the registry.")
+    ] = False,
+    status: Annotated[str, typer.Option(help="--from-registry: status to select.")] = "routed",
+    chemistry: Annotated[str | None, typer.Option(help="--from-registry: chemistry.")] = None,
+    model: Annotated[str | None, typer.Option(help="--from-registry: model.")] = None,
+    route: Annotated[
+        str | None, typer.Option(help="--from-registry: route (e.g. stationary_storage).")
+    ] = None,
+    grade: Annotated[
+        str | None, typer.Option(help="--from-registry: grades, comma-separated.")
+    ] = None,
+    level: Annotated[str | None, typer.Option(help="--from-registry: cell or module.")] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="--from-registry: record the packs as build events.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Build S×P packs that use nearly all the capacity an inventory holds.
+
+    Writes OUTPUT (battery_id, pack_id, block, …), OUTPUT_summary.csv (per pack: usable capacity,
+    energy, spreads, bound), OUTPUT_run.json (totals, the upper bound, the gap) and
+    OUTPUT_excluded.csv (units not used, with the reason).
+    """
+    if (inventory is None) == (not from_registry):
+        raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
+    if record and not from_registry:
+        raise typer.BadParameter("--record needs --from-registry (the units must be registered)")
+    spec = PackSpec(series=series, parallel=parallel, packs=packs, objective=objective)
+    limits = load_constraints(constraints)
+    registry = open_db(db) if from_registry else None
+    try:
+        if registry is not None:
+            selected = inventory_from_registry(
+                registry,
+                status=status,
+                chemistry=chemistry,
+                model=model,
+                route=route,
+                grades=tuple(g.strip() for g in grade.split(",")) if grade else None,
+                level=level,
+            )
+            frame = selected.inventory
+            if selected.skipped.height:
+                where = sidecar(output, "excluded", ".csv")
+                console.print(f"  {selected.skipped.height} selected unit(s) skipped (see {where})")
+            source = f"registry {registry.url}"
+        else:
+            assert inventory is not None
+            frame = read_inventory(inventory)
+            source = str(inventory)
+        console.print(f"inventory: {frame.height:,} units from {source}")
+        with stage_progress(LABELS) as progress:
+            result = regroup(
+                frame,
+                spec,
+                constraints=limits,
+                method=method,
+                time_limit_s=time_limit,
+                seed=seed,
+                pack_prefix=pack_prefix,
+                progress=progress,
+            )
+        if registry is not None and selected.skipped.height:
+            result = _with_skipped(result, selected.skipped)
+        paths = write_outputs(result, output)
+        console.print(totals_table(result))
+        gap = "—" if result.gap is None else f"{result.gap:.3%}"
+        unit = "W·h" if spec.objective == "energy" else "A·h"
+        console.print(
+            f"usable capacity {result.usable_capacity_ah:,.2f} A·h = "
+            f"{result.ratio_to_bound:.2%} of the upper bound {result.bound.capacity_ah:,.2f} A·h "
+            f"(pack limits relaxed); best proven bound {result.best_bound:,.2f} {unit}, gap {gap}"
+            f"{' (optimal)' if result.proven_optimal else ''}; {result.seconds:.2f} s"
+        )
+        for note in result.notes:
+            console.print(f"  note: {note}")
+        if compare_baselines:
+            table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
+            table.write_csv(sidecar(output, "compare", ".csv"))
+            console.print(
+                frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
+            )
+        if plot is not None:
+            save_chart(block_capacity_chart(result.blocks, result.packs), plot)
+            paths.append(plot)
+        if record and registry is not None:
+            report = record_packs(registry, result)
+            console.print(
+                f"[green]✓[/] recorded {len(report.written)} pack(s) in {registry.url}"
+                f"{f'; {len(report.skipped)} already recorded' if report.skipped else ''}"
+            )
+        console.print("  wrote " + ", ".join(str(p) for p in paths))
+    finally:
+        if registry is not None:
+            registry.close()
+
+
+def _with_skipped(result: RegroupResult, skipped: pl.DataFrame) -> RegroupResult:
+    return replace(result, excluded=pl.concat([result.excluded, skipped]))

@@ -1,0 +1,336 @@
+"""The inventory the pack builder draws from: one row per unit, validated once at the boundary.
+
+Column contract (``docs/regroup.md``)
+
+required
+    ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h], ``dcir_ohm`` [Ω]
+optional
+    ``model``, ``self_discharge_mv_per_day`` [mV/day], ``grade`` (A–D),
+    ``capacity_lower_ah``/``capacity_upper_ah`` [A·h] (capacity interval), or
+    ``soh_percent`` with ``soh_lower_percent``/``soh_upper_percent`` (the interval is then scaled
+    from the SOH interval), ``ocv_v`` [V] (resting voltage, for OCV pre-matching),
+    ``nominal_voltage_v`` [V] (of the unit; default: the chemistry's cell voltage), ``level``.
+
+An inventory is a CSV or Parquet file (:func:`read_inventory`), a polars frame
+(:func:`validate_inventory`) or the registry's routed units (:func:`inventory_from_registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.catalog import resolve_chemistry
+from echelon.domain import Chemistry, Grade, Status
+from echelon.domain.parse import suggest
+from echelon.errors import Problem, SchemaError
+from echelon.registry import Registry, units_frame
+
+REQUIRED: Final = ("battery_id", "chemistry", "capacity_ah", "dcir_ohm")
+NUMERIC: Final[dict[str, tuple[float, float, bool]]] = {
+    # column: (lowest, highest, lowest is exclusive)
+    "capacity_ah": (0.0, 1e6, True),
+    "dcir_ohm": (0.0, 100.0, True),
+    "self_discharge_mv_per_day": (0.0, 1e4, False),
+    "capacity_lower_ah": (0.0, 1e6, False),
+    "capacity_upper_ah": (0.0, 1e6, True),
+    "soh_percent": (0.0, 200.0, True),
+    "soh_lower_percent": (0.0, 200.0, False),
+    "soh_upper_percent": (0.0, 200.0, True),
+    "ocv_v": (0.0, 2000.0, False),
+    "nominal_voltage_v": (0.0, 2000.0, True),
+}
+"""Numeric columns and their plausible ranges (outside → error: wrong unit?)."""
+TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level")
+COLUMNS: Final = (*TEXT, *NUMERIC)
+"""Columns of a validated inventory, in order (optional ones are null when absent)."""
+
+
+@dataclass(frozen=True)
+class RegistryInventory:
+    """Units selected from the registry, and those left out with the reason.
+
+    Attributes
+    ----------
+    inventory : pl.DataFrame
+        Validated inventory (:data:`COLUMNS`).
+    skipped : pl.DataFrame
+        ``battery_id``, ``reason`` for selected units that cannot be regrouped (no capacity or
+        resistance measurement).
+    """
+
+    inventory: pl.DataFrame
+    skipped: pl.DataFrame
+
+
+def read_inventory(path: Path | str) -> pl.DataFrame:
+    """Read and validate an inventory file (``.csv`` or ``.parquet``).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per unit with :data:`COLUMNS` (chemistry in its canonical spelling, grade
+        upper-case, the capacity interval filled from the SOH interval when given that way).
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and every bad row and column at once.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise SchemaError(file, ["inventory file not found; check the path"])
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pl.read_parquet(file)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            frame = pl.read_csv(
+                file, infer_schema=False, separator="\t" if suffix == ".tsv" else ","
+            )
+        else:
+            raise SchemaError(
+                file, [f"unsupported inventory type {suffix!r}; use .csv or .parquet"]
+            )
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(file, [f"cannot parse the inventory: {exc}"]) from exc
+    return validate_inventory(frame, source=file)
+
+
+def _flag(
+    problems: list[Problem], mask: pl.Series, column: str, message: str | Callable[[int], str]
+) -> None:
+    """Add a problem (1-based row) for every row where ``mask`` is true."""
+    for idx in mask.fill_null(False).arg_true().to_list():
+        text = message if isinstance(message, str) else message(idx)
+        problems.append(Problem(text, row=idx + 1, column=column))
+
+
+def _text(frame: pl.DataFrame, column: str) -> pl.Series:
+    if column not in frame.columns:
+        return pl.Series(column, [None] * frame.height, dtype=pl.String)
+    series = frame.get_column(column).cast(pl.String).str.strip_chars()
+    return series.set(series == "", None)
+
+
+def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Series:
+    if column not in frame.columns:
+        return pl.Series(column, [None] * frame.height, dtype=pl.Float64)
+    raw = frame.get_column(column)
+    text = raw.cast(pl.String).str.strip_chars()
+    text = text.set(text == "", None)
+    values = text.cast(pl.Float64, strict=False)
+    low, high, exclusive = NUMERIC[column]
+    bad_number = text.is_not_null() & values.is_null()
+    not_finite = values.is_not_null() & ~values.is_finite()
+    too_low = (values <= low) if exclusive else (values < low)
+    out_of_range = values.is_finite() & (too_low | (values > high))
+    for idx in bad_number.arg_true().to_list():
+        problems.append(Problem(f"{text[idx]!r} is not a number", row=idx + 1, column=column))
+    for idx in (not_finite | out_of_range).fill_null(False).arg_true().to_list():
+        bound = f"{'>' if exclusive else '≥'} {low:g} and ≤ {high:g}"
+        problems.append(
+            Problem(
+                f"{values[idx]!r} outside the plausible range ({bound}); check the unit",
+                row=idx + 1,
+                column=column,
+            )
+        )
+    return values.fill_nan(None).alias(column)
+
+
+def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
+    mapping: dict[str, str | None] = {}
+    for spelling in series.drop_nulls().unique().to_list():
+        try:
+            mapping[spelling] = resolve_chemistry(spelling).value
+        except ValueError as exc:
+            mapping[spelling] = None
+            _flag(problems, series == spelling, "chemistry", str(exc))
+    return series.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def _grades(series: pl.Series, problems: list[Problem]) -> pl.Series:
+    allowed = [g.value for g in Grade]
+    upper = series.str.to_uppercase()
+    bad = upper.is_not_null() & ~upper.is_in(allowed)
+    _flag(
+        problems,
+        bad,
+        "grade",
+        lambda i: (
+            f"unknown grade {series[i]!r}{suggest(str(series[i]), allowed)}; "
+            f"allowed: {', '.join(allowed)} or empty"
+        ),
+    )
+    return upper
+
+
+def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>") -> pl.DataFrame:
+    """Validate an inventory frame and bring it to the canonical columns and types.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        One row per unit (see the module docstring for the columns).
+    source : path-like or str
+        Named in error messages.
+
+    Returns
+    -------
+    pl.DataFrame
+        :data:`COLUMNS`, in that order.
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem (row numbers are 1-based data rows, header excluded).
+    """
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        hints = "; ".join(f"{c!r}{suggest(c, frame.columns)}" for c in missing)
+        raise SchemaError(
+            source,
+            [Problem(f"required column missing: {hints}; required: {', '.join(REQUIRED)}")],
+        )
+    problems: list[Problem] = []
+    ids = _text(frame, "battery_id")
+    _flag(problems, ids.is_null(), "battery_id", "empty battery_id")
+    _flag(
+        problems,
+        ids.is_duplicated() & ids.is_not_null(),
+        "battery_id",
+        lambda i: f"battery_id {ids[i]!r} appears more than once; one row per unit",
+    )
+    chem_text = _text(frame, "chemistry")
+    _flag(problems, chem_text.is_null(), "chemistry", "empty chemistry")
+    columns: dict[str, pl.Series] = {
+        "battery_id": ids,
+        "chemistry": _chemistries(chem_text, problems),
+        "model": _text(frame, "model"),
+        "grade": _grades(_text(frame, "grade"), problems),
+        "level": _text(frame, "level").str.to_lowercase(),
+    }
+    for column in NUMERIC:
+        columns[column] = _numeric(frame, column, problems)
+    for column in ("capacity_ah", "dcir_ohm"):
+        empty = columns[column].is_null() & frame.get_column(column).is_null()
+        _flag(problems, empty, column, "empty value (required)")
+    out = pl.DataFrame([columns[c].alias(c) for c in COLUMNS])
+    out = _fill_interval(out)
+    lower, cap, upper = (
+        out.get_column(c) for c in ("capacity_lower_ah", "capacity_ah", "capacity_upper_ah")
+    )
+    _flag(
+        problems,
+        (lower > cap) | (upper < cap),
+        "capacity_lower_ah",
+        lambda i: (
+            f"capacity interval [{lower[i]}, {upper[i]}] A·h does not contain capacity_ah {cap[i]}"
+        ),
+    )
+    if problems:
+        problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+        raise SchemaError(source, problems)
+    return out
+
+
+def _fill_interval(frame: pl.DataFrame) -> pl.DataFrame:
+    """Capacity interval from the SOH interval where only that is given (same relative width)."""
+    scale = pl.col("capacity_ah") / pl.col("soh_percent")
+    return frame.with_columns(
+        pl.coalesce(pl.col("capacity_lower_ah"), pl.col("soh_lower_percent") * scale).alias(
+            "capacity_lower_ah"
+        ),
+        pl.coalesce(pl.col("capacity_upper_ah"), pl.col("soh_upper_percent") * scale).alias(
+            "capacity_upper_ah"
+        ),
+    )
+
+
+def inventory_from_registry(
+    registry: Registry,
+    *,
+    status: str = Status.ROUTED.value,
+    chemistry: str | None = None,
+    model: str | None = None,
+    route: str | None = None,
+    grades: tuple[str, ...] | None = None,
+    level: str | None = None,
+) -> RegistryInventory:
+    """Select units from the registry as an inventory (default: every routed unit).
+
+    Capacity is the latest measured ``capacity_ah`` (else SOH × nominal capacity), resistance the
+    latest ``dcir_ohm``; the SOH interval gives the capacity interval; grade and model come from
+    the registry.
+
+    Parameters
+    ----------
+    registry : Registry
+    status : str
+        Derived status to select (``routed`` by default: graded, gate passed, route chosen).
+    chemistry, model, route, level : str, optional
+        Further filters (chemistry spelling resolved by the catalogue; model matched exactly,
+        ignoring case).
+    grades : tuple of str, optional
+        Latest grades to select.
+
+    Returns
+    -------
+    RegistryInventory
+    """
+    frame = units_frame(registry)
+    empty_skipped = pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
+    if frame.height == 0:
+        return RegistryInventory(validate_inventory(_empty_inventory()), empty_skipped)
+    conditions = [pl.col("status") == status]
+    if chemistry is not None:
+        conditions.append(pl.col("chemistry") == resolve_chemistry(chemistry).value)
+    if model is not None:
+        conditions.append(pl.col("model").str.to_lowercase() == model.strip().lower())
+    if route is not None:
+        conditions.append(pl.col("route") == route)
+    if grades is not None:
+        conditions.append(pl.col("grade").is_in([g.upper() for g in grades]))
+    if level is not None:
+        conditions.append(pl.col("level") == level.lower())
+    chosen = frame.filter(pl.all_horizontal(conditions))
+    capacity = pl.coalesce(
+        pl.col("capacity_ah"), pl.col("soh_percent") * pl.col("nominal_capacity_ah") / 100.0
+    )
+    chosen = chosen.with_columns(capacity.alias("capacity_ah")).with_columns(
+        pl.when(pl.col("chemistry") == Chemistry.UNKNOWN.value)
+        .then(pl.lit("chemistry unknown"))
+        .when(pl.col("level") == "pack")
+        .then(pl.lit("a pack cannot be a unit of a new pack"))
+        .when(pl.col("capacity_ah").is_null())
+        .then(pl.lit("no capacity or SOH measurement"))
+        .when(pl.col("dcir_ohm").is_null())
+        .then(pl.lit("no dcir_ohm measurement"))
+        .alias("reason")
+    )
+    skipped = chosen.filter(pl.col("reason").is_not_null()).select("battery_id", "reason")
+    usable = chosen.filter(pl.col("reason").is_null()).select(
+        "battery_id",
+        "chemistry",
+        "model",
+        "grade",
+        "level",
+        "capacity_ah",
+        "dcir_ohm",
+        "self_discharge_mv_per_day",
+        "soh_percent",
+        pl.col("soh_lower_percent"),
+        pl.col("soh_upper_percent"),
+        "ocv_v",
+        "nominal_voltage_v",
+    )
+    return RegistryInventory(validate_inventory(usable, source=registry.url), skipped)
+
+
+def _empty_inventory() -> pl.DataFrame:
+    return pl.DataFrame(schema=dict.fromkeys(REQUIRED, pl.String))

@@ -1,0 +1,489 @@
+"""The pack builder's entry point: inventory + pack spec → packs, their physics and the bound."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from echelon.errors import ConfigError, InfeasibleError
+from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
+from echelon.regroup.exact import cpsat_plan, milp_plan
+from echelon.regroup.heuristic import heuristic
+from echelon.regroup.improve import improve_packs
+from echelon.regroup.instance import (
+    Instance,
+    Plan,
+    UpperBound,
+    build_instance,
+    check_size_feasible,
+    group_label,
+    pack_violations,
+    plan_objective,
+    upper_bound,
+)
+from echelon.regroup.physics import arrange, block_physics, pack_physics
+from echelon.regroup.spec import (
+    BASELINES,
+    Method,
+    PackSpec,
+    RegroupConstraints,
+    RegroupSettings,
+)
+
+Progress = Callable[[str, int, int], None]
+IMPROVE_BUDGET = 50_000
+"""Unit exchanges evaluated by the local search (each re-balances two packs)."""
+IMPROVE_MAX_UNITS = 2_000
+"""The heuristic's plan is polished by the exchange search up to this many eligible units."""
+PACK_LIMITS = (
+    "max_resistance_ratio",
+    "capacity_tolerance_fraction",
+    "max_self_discharge_spread_mv_per_day",
+)
+
+
+@dataclass(frozen=True)
+class RegroupResult:
+    """Packs built from an inventory, with their physics, the bound and how they were found.
+
+    Attributes
+    ----------
+    assignment : pl.DataFrame
+        One row per assigned unit: ``battery_id``, ``pack_id``, ``block`` (series position
+        1…S, block 1 the largest), ``position`` (1…P within the block), ``chemistry``, ``model``,
+        ``capacity_ah``, ``dcir_ohm``.
+    packs : pl.DataFrame
+        One row per pack: the columns of :func:`echelon.regroup.physics.pack_physics`, plus
+        ``group`` and ``violations`` (constraints the pack breaks; empty for the optimisers).
+    blocks : pl.DataFrame
+        One row per block (:func:`echelon.regroup.physics.block_physics`).
+    excluded : pl.DataFrame
+        ``battery_id``, ``reason`` for inventory units that could not be used.
+    bound : UpperBound
+        Proven upper bound on total usable capacity / energy.
+    spec, constraints : PackSpec, RegroupConstraints
+    method : str
+    proven_optimal : bool
+        Optimality proven (by an exact solver, or because the bound is met).
+    gap : float or None
+        ``(best proven bound − objective) / objective``; ``None`` without packs.
+    dual_bound : float or None
+        The exact solver's bound (objective units), when one ran.
+    best_bound : float
+        The tightest proven bound on the objective (objective units): the smaller of
+        ``bound.objective`` and ``dual_bound``.
+    seconds : float
+    notes : list of str
+    """
+
+    assignment: pl.DataFrame
+    packs: pl.DataFrame
+    blocks: pl.DataFrame
+    excluded: pl.DataFrame
+    bound: UpperBound
+    spec: PackSpec
+    constraints: RegroupConstraints
+    method: str
+    proven_optimal: bool
+    gap: float | None
+    dual_bound: float | None
+    best_bound: float
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def usable_capacity_ah(self) -> float:
+        """Total usable capacity of the packs [A·h]."""
+        return float(self.packs["usable_capacity_ah"].sum()) if self.packs.height else 0.0
+
+    @property
+    def energy_wh(self) -> float:
+        """Total usable energy of the packs [W·h]."""
+        return float(self.packs["energy_wh"].sum()) if self.packs.height else 0.0
+
+    @property
+    def objective(self) -> float:
+        """The optimised total (A·h or W·h)."""
+        return self.energy_wh if self.spec.objective == "energy" else self.usable_capacity_ah
+
+    @property
+    def ratio_to_bound(self) -> float:
+        """Total usable capacity ÷ its upper bound (1 = nothing stranded, nothing left out)."""
+        return self.usable_capacity_ah / self.bound.capacity_ah if self.bound.capacity_ah else 0.0
+
+    @property
+    def violating_packs(self) -> int:
+        """Packs that break a constraint (always 0 for the optimisers)."""
+        return int((self.packs["violations"] != "").sum()) if self.packs.height else 0
+
+    def summary(self) -> dict[str, Any]:
+        """Run-level numbers as a JSON-ready dict (the ``*_run.json`` sidecar)."""
+        compliant = (
+            self.packs.filter(pl.col("violations") == "") if self.packs.height else self.packs
+        )
+        return {
+            "method": self.method,
+            "spec": self.spec.model_dump(mode="json"),
+            "constraints": self.constraints.active(),
+            "packs": self.packs.height,
+            "units_assigned": self.assignment.height,
+            "units_excluded": self.excluded.height,
+            "usable_capacity_ah": self.usable_capacity_ah,
+            "energy_wh": self.energy_wh,
+            "capacity_upper_bound_ah": self.bound.capacity_ah,
+            "energy_upper_bound_wh": self.bound.energy_wh,
+            "bound_packs": self.bound.packs,
+            "bound_packs_per_group": self.bound.packs_per_group,
+            "ratio_to_bound": self.ratio_to_bound,
+            "gap": self.gap,
+            "proven_optimal": self.proven_optimal,
+            "dual_bound": self.dual_bound,
+            "best_bound": self.best_bound,
+            "violating_packs": self.violating_packs,
+            "usable_capacity_in_compliant_packs_ah": float(compliant["usable_capacity_ah"].sum())
+            if compliant.height
+            else 0.0,
+            "seconds": self.seconds,
+            "notes": self.notes,
+        }
+
+
+def _shortfall(inst: Instance, plan: Plan) -> None:
+    """Raise when fewer packs were built than asked for, naming the binding pack limit."""
+    wanted = inst.spec.packs or 1
+    if len(plan.packs) >= wanted:
+        return
+    c = inst.constraints
+    binding = [
+        name
+        for name in PACK_LIMITS
+        if getattr(c, name) is not None
+        and len(heuristic(_relaxed(inst, **{name: None})).packs) > len(plan.packs)
+    ]
+    if not binding:
+        binding = [n for n in PACK_LIMITS if getattr(c, n) is not None] or ["inventory_size"]
+    limits = ", ".join(f"{n} = {getattr(c, n, None)}" for n in binding)
+    proven = plan.dual_bound is not None and plan.dual_bound <= 0.0 and not plan.packs
+    found = (
+        "no pack can meet the limits (proven by the exact model)"
+        if proven
+        else f"the {plan.method} found only {len(plan.packs)} pack(s) meeting the limits"
+    )
+    raise InfeasibleError(
+        f"{inst.spec.series}S{inst.spec.parallel}P: {found} ({limits}); {wanted} asked for. "
+        f"Binding constraint: {' and '.join(binding)} — relax it in the constraints file or "
+        "ask for fewer packs.",
+        binding_constraint=binding[0],
+    )
+
+
+def _relaxed(inst: Instance, **changes: Any) -> Instance:
+    return Instance(**{**inst.__dict__, "constraints": inst.constraints.model_copy(update=changes)})
+
+
+def _solve(
+    inst: Instance,
+    method: Method,
+    settings: RegroupSettings,
+    *,
+    time_limit_s: float,
+    seed: int,
+    progress: Progress | None,
+) -> Plan:
+    if method == "random":
+        return random_plan(inst, seed=seed)
+    if method == "sort_chunk":
+        return sort_chunk_plan(inst)
+    if method == "kmeans":
+        return kmeans_plan(inst, clusters=settings.kmeans_clusters, seed=seed)
+    fast = heuristic(
+        inst, progress=None if progress is None else lambda d, t: progress("heuristic", d, t)
+    )
+    if inst.n_units <= IMPROVE_MAX_UNITS:
+        polished = improve_packs(inst, fast.packs, budget=IMPROVE_BUDGET)
+        if plan_objective(inst, polished) > plan_objective(inst, fast.packs) * (1 + 1e-12):
+            fast = Plan(polished, method="heuristic+exchange")
+    exact = method in ("milp", "cpsat") or (
+        method == "auto" and 0 < inst.n_units <= settings.exact_max_units
+    )
+    if not exact:
+        return fast
+    bound = upper_bound(inst).objective
+    if plan_objective(inst, fast.packs) >= bound * (1 - 1e-9):
+        fast.proven_optimal = True
+        fast.notes.append("the heuristic's plan meets the upper bound: no exact solve needed")
+        return fast
+    try:
+        if method == "cpsat":
+            solved = cpsat_plan(inst, time_limit_s=time_limit_s, hint=fast)
+        else:
+            solved = milp_plan(inst, time_limit_s=time_limit_s)
+    except ConfigError as exc:
+        if method != "auto":
+            raise
+        fast.notes.append(f"exact solve skipped: {exc}")
+        return fast
+    polished = improve_packs(inst, solved.packs, budget=IMPROVE_BUDGET)
+    better = plan_objective(inst, polished) > plan_objective(inst, fast.packs)
+    best = polished if better else fast.packs
+    label = solved.method if better else f"{solved.method}+{fast.method}"
+    if better and plan_objective(inst, polished) > plan_objective(inst, solved.packs) * (1 + 1e-12):
+        label += "+exchange"
+    exact_kept = better and plan_objective(inst, polished) <= plan_objective(inst, solved.packs)
+    return Plan(
+        best,
+        method=label,
+        dual_bound=solved.dual_bound,
+        proven_optimal=solved.proven_optimal and inst.spec.parallel == 1 and exact_kept,
+        notes=solved.notes,
+    )
+
+
+def _ordered_packs(inst: Instance, plan: Plan) -> list[np.ndarray[Any, Any]]:
+    """Packs sorted by group then usable capacity (desc), blocks by capacity (desc)."""
+    out = []
+    for pack in plan.packs:
+        sums = inst.capacity_ah[pack].sum(axis=1)
+        rows = np.lexsort((np.arange(sums.size), -sums))
+        inner = np.stack([r[np.argsort(-inst.capacity_ah[r], kind="stable")] for r in pack[rows]])
+        out.append(inner)
+    out.sort(
+        key=lambda pk: (
+            int(inst.group[pk[0, 0]]),
+            -float(inst.capacity_ah[pk].sum(axis=1).min()),
+            str(inst.battery_id[pk[0, 0]]),
+        )
+    )
+    return out
+
+
+def _pack_prefix(inst: Instance, packs: Sequence[np.ndarray[Any, Any]]) -> str:
+    content = [[[str(inst.battery_id[u]) for u in row] for row in pack] for pack in packs]
+    digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()[:8]
+    return f"RG-{digest}"
+
+
+def assignment_frame(
+    inst: Instance, packs: Sequence[np.ndarray[Any, Any]], *, prefix: str
+) -> pl.DataFrame:
+    """The assignment rows of ordered packs (see :class:`RegroupResult`)."""
+    s, p = inst.spec.series, inst.spec.parallel
+    units = np.concatenate([pk.ravel() for pk in packs]) if packs else np.zeros(0, dtype=np.int64)
+    width = max(4, len(str(len(packs))))
+    pack_ids = [f"{prefix}-{i + 1:0{width}d}" for i in range(len(packs))]
+    chem = [inst.groups[int(g)][0] for g in inst.group[units]]
+    return pl.DataFrame(
+        {
+            "battery_id": pl.Series(inst.battery_id[units].tolist(), dtype=pl.String),
+            "pack_id": pl.Series(np.repeat(pack_ids, s * p).tolist(), dtype=pl.String),
+            "block": np.tile(np.repeat(np.arange(1, s + 1), p), len(packs)).astype(np.int64),
+            "position": np.tile(np.arange(1, p + 1), s * len(packs)).astype(np.int64),
+            "chemistry": pl.Series(chem, dtype=pl.String),
+            "capacity_ah": inst.capacity_ah[units],
+            "dcir_ohm": inst.dcir_ohm[units],
+        }
+    )
+
+
+def regroup(
+    inventory: pl.DataFrame,
+    spec: PackSpec,
+    *,
+    constraints: RegroupConstraints | None = None,
+    method: Method = "auto",
+    time_limit_s: float | None = None,
+    seed: int = 0,
+    pack_prefix: str | None = None,
+    catalog_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RegroupResult:
+    """Build packs from an inventory.
+
+    Parameters
+    ----------
+    inventory : pl.DataFrame
+        Validated inventory (:func:`~echelon.regroup.read_inventory`,
+        :func:`~echelon.regroup.validate_inventory` or
+        :func:`~echelon.regroup.inventory_from_registry`).
+    spec : PackSpec
+        Layout ``S × P``, number of packs (``None`` = as many as possible) and objective.
+    constraints : RegroupConstraints, optional
+        Default: the catalogue defaults (:meth:`RegroupConstraints.defaults`).
+    method : {"auto", "heuristic", "milp", "cpsat", "random", "sort_chunk", "kmeans"}
+        ``auto`` solves the exact MILP up to ``exact_max_units`` eligible units (catalogue
+        ``regroup``), else runs the heuristic. The exact methods also run the heuristic and keep
+        the better plan.
+    time_limit_s : float, optional
+        Limit of the exact solvers [s] (default from the catalogue).
+    seed : int
+        Seed of the random and k-means baselines.
+    pack_prefix : str, optional
+        Pack ids are ``<prefix>-0001``…; default ``RG-<8 hex digits of the plan>`` (stable for
+        the same plan).
+    catalog_dir : Path, optional
+        Catalogue overrides.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    RegroupResult
+
+    Raises
+    ------
+    InfeasibleError
+        When the inventory cannot give the packs asked for (or any pack), naming the binding
+        constraint.
+    """
+    start = time.perf_counter()
+    settings = RegroupSettings.load(catalog_dir=catalog_dir)
+    constraints = constraints or RegroupConstraints.defaults(catalog_dir=catalog_dir)
+    inst, excluded = build_instance(inventory, spec, constraints, settings=settings)
+    check_size_feasible(inventory, inst, excluded, settings=settings)
+    bound = upper_bound(inst)
+    plan = _solve(
+        inst,
+        method,
+        settings,
+        time_limit_s=time_limit_s or settings.time_limit_s,
+        seed=seed,
+        progress=progress,
+    )
+    if method not in BASELINES:
+        _shortfall(inst, plan)
+    ordered = _ordered_packs(inst, plan)
+    prefix = pack_prefix or _pack_prefix(inst, ordered)
+    assignment = assignment_frame(inst, ordered, prefix=prefix)
+    assigned = set(assignment["battery_id"].to_list())
+    family = {
+        str(inst.battery_id[i]): inst.groups[int(inst.group[i])][1] for i in range(inst.n_units)
+    }
+    assignment = assignment.with_columns(
+        pl.col("battery_id")
+        .replace_strict(family, default=None, return_dtype=pl.String)
+        .alias("model")
+    ).select(
+        "battery_id",
+        "pack_id",
+        "block",
+        "position",
+        "chemistry",
+        "model",
+        "capacity_ah",
+        "dcir_ohm",
+    )
+    tensor = arrange(
+        assignment, inventory, series=spec.series, parallel=spec.parallel, catalog_dir=catalog_dir
+    )
+    packs = pack_physics(tensor, settings=settings, catalog_dir=catalog_dir).with_columns(
+        pl.Series(
+            "model", [inst.groups[int(inst.group[pk[0, 0]])][1] for pk in ordered], dtype=pl.String
+        ),
+        pl.Series(
+            "group",
+            [group_label(inst.groups[int(inst.group[pk[0, 0]])]) for pk in ordered],
+            dtype=pl.String,
+        ),
+        pl.Series(
+            "violations", [",".join(pack_violations(inst, pk)) for pk in ordered], dtype=pl.String
+        ),
+    )
+    unused = [str(b) for b in inst.battery_id.tolist() if str(b) not in assigned]
+    left = pl.DataFrame(
+        {
+            "battery_id": unused,
+            "reason": ["not needed or not placeable in a pack meeting the limits"] * len(unused),
+        },
+        schema={"battery_id": pl.String, "reason": pl.String},
+    )
+    objective = plan_objective(inst, plan.packs)
+    bounds = [bound.objective] + ([plan.dual_bound] if plan.dual_bound is not None else [])
+    best_bound = min(bounds)
+    gap = (best_bound - objective) / objective if objective > 0 else None
+    notes = list(plan.notes)
+    if constraints.same_model and any(key[1] is None for key in inst.groups):
+        notes.append(
+            "units without a model were grouped together: the same-model rule could not be "
+            "checked for them"
+        )
+    return RegroupResult(
+        assignment=assignment,
+        packs=packs,
+        blocks=block_physics(tensor),
+        excluded=pl.concat([excluded, left]),
+        bound=bound,
+        spec=spec,
+        constraints=constraints,
+        method=plan.method,
+        proven_optimal=plan.proven_optimal or (gap is not None and gap <= 1e-9),
+        gap=None if gap is None else max(gap, 0.0),
+        dual_bound=plan.dual_bound,
+        best_bound=best_bound,
+        seconds=time.perf_counter() - start,
+        notes=notes,
+    )
+
+
+def _mean(frame: pl.DataFrame, column: str) -> float | None:
+    """Mean of a float column (``None`` for an empty frame)."""
+    values = frame.get_column(column).drop_nulls().to_numpy()
+    return float(values.mean()) if values.size else None
+
+
+def compare(
+    inventory: pl.DataFrame,
+    spec: PackSpec,
+    *,
+    constraints: RegroupConstraints | None = None,
+    methods: Sequence[Method] = ("auto", "sort_chunk", "kmeans", "random"),
+    seed: int = 0,
+    time_limit_s: float | None = None,
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Run several methods on one inventory and tabulate them side by side.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per method: ``method``, ``packs``, ``usable_capacity_ah``, ``energy_wh``,
+        ``ratio_to_bound``, ``violating_packs``, ``usable_capacity_in_compliant_packs_ah``,
+        ``mean_block_spread_percent``, ``mean_resistance_ratio``, ``seconds``, ``gap``.
+    """
+    rows = []
+    for method in methods:
+        result = regroup(
+            inventory,
+            spec,
+            constraints=constraints,
+            method=method,
+            seed=seed,
+            time_limit_s=time_limit_s,
+            catalog_dir=catalog_dir,
+        )
+        summary = result.summary()
+        rows.append(
+            {
+                "method": method if method != "auto" else f"auto ({result.method})",
+                "packs": summary["packs"],
+                "usable_capacity_ah": summary["usable_capacity_ah"],
+                "energy_wh": summary["energy_wh"],
+                "ratio_to_bound": summary["ratio_to_bound"],
+                "violating_packs": summary["violating_packs"],
+                "usable_capacity_in_compliant_packs_ah": summary[
+                    "usable_capacity_in_compliant_packs_ah"
+                ],
+                "mean_block_spread_percent": _mean(result.packs, "block_capacity_spread_percent"),
+                "mean_resistance_ratio": _mean(result.packs, "resistance_ratio"),
+                "seconds": summary["seconds"],
+                "gap": summary["gap"],
+            }
+        )
+    return pl.DataFrame(rows)

@@ -1,0 +1,100 @@
+"""``echelon regroup`` as users run it: files, exit codes, messages, the registry flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.pipeline import intake
+from echelon.registry import battery_record, open_registry, verify
+from echelon.synth import SynthBatch
+from tests.conftest import ARRIVAL
+from tests.regroup.conftest import synthetic_inventory
+
+runner = CliRunner()
+
+
+def test_regroup_writes_the_contract_files(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.csv"
+    synthetic_inventory(300, seed=4, chemistries=("LFP", "NMC622")).write_csv(inventory)
+    out = tmp_path / "out" / "packs.csv"
+    args = ["regroup", str(inventory), "--series", "6", "--parallel", "2", "-o", str(out),
+            "--compare", "--plot", str(tmp_path / "blocks.svg")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    packs = pl.read_csv(out)
+    assert packs.columns[:3] == ["battery_id", "pack_id", "block"]
+    assert packs["block"].min() == 1
+    assert packs["block"].max() == 6
+    assert packs.group_by("pack_id").len()["len"].unique().to_list() == [12]
+    summary = pl.read_csv(out.with_name("packs_summary.csv"))
+    for column in ("usable_capacity_ah", "energy_wh", "block_capacity_spread_percent",
+                   "resistance_ratio", "capacity_bound_ah"):  # fmt: skip
+        assert column in summary.columns
+    run = json.loads(out.with_name("packs_run.json").read_text())
+    assert run["usable_capacity_ah"] <= run["capacity_upper_bound_ah"]
+    assert run["usable_capacity_ah"] == summary["usable_capacity_ah"].sum()
+    assert out.with_name("packs_compare.csv").exists()
+    assert (tmp_path / "blocks.svg").read_text().startswith("<svg")
+    assert "Comparison with the baselines" in result.output
+
+
+def test_infeasible_request_exits_8_naming_the_constraint(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.csv"
+    synthetic_inventory(30).write_csv(inventory)
+    args = ["regroup", str(inventory), "--series", "8", "--parallel", "2", "--packs", "3",
+            "-o", str(tmp_path / "p.csv")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8
+    assert "Binding constraint: inventory_size" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_inventory_exits_3_with_row_and_column(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text("battery_id,chemistry,capacity_ah,dcir_ohm\nA,LFP,x,0.002\n")
+    result = runner.invoke(app, ["regroup", str(inventory), "-s", "2", "-p", "1"])
+    assert result.exit_code == 3
+    assert "row 1, column 'capacity_ah'" in result.output
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["regroup", "-s", "2", "-p", "1"])
+    assert result.exit_code == 2
+    assert "--from-registry" in result.output
+    inventory = tmp_path / "i.csv"
+    synthetic_inventory(10).write_csv(inventory)
+    result = runner.invoke(app, ["regroup", str(inventory), "-s", "2", "-p", "1", "--record"])
+    assert result.exit_code == 2
+
+
+def test_from_registry_builds_and_records_packs(small_batch: SynthBatch, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    with open_registry(url) as registry:
+        intake(small_batch.manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    out = tmp_path / "packs.csv"
+    args = ["regroup", "--from-registry", "--series", "2", "--parallel", "2", "--record",
+            "--db", url, "-o", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "recorded" in result.output
+    packs = pl.read_csv(out)
+    excluded = pl.read_csv(out.with_name("packs_excluded.csv"))
+    assert "a pack cannot be a unit of a new pack" in excluded["reason"].to_list()
+    with open_registry(url) as registry:
+        first = packs.row(0, named=True)
+        pack = battery_record(registry, first["pack_id"])
+        assert sorted(pack.children) == sorted(
+            packs.filter(pl.col("pack_id") == first["pack_id"])["battery_id"].to_list()
+        )
+        child = battery_record(registry, first["battery_id"])
+        assert child.status == "regrouped"
+        assert child.battery.parent_id == first["pack_id"]
+        assert verify(registry).ok
+    # the same plan again: nothing new (its units are regrouped now, so the plan is empty)
+    again = runner.invoke(app, args)
+    assert again.exit_code in (0, 8), again.output

@@ -1,0 +1,146 @@
+"""Inventory and constraints files: the contract, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from echelon.errors import ConfigError, SchemaError
+from echelon.regroup import (
+    RegroupConstraints,
+    load_constraints,
+    read_inventory,
+    validate_inventory,
+)
+
+GOOD = """battery_id,chemistry,model,capacity_ah,dcir_ohm,self_discharge_mv_per_day,grade
+A1,LiFePO4,M1,28.1,0.0031,1.2,b
+A2,lfp,M1,27.5,0.0033,,A
+"""
+
+
+def test_csv_inventory_is_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "inv.csv"
+    path.write_text(GOOD)
+    inv = read_inventory(path)
+    assert inv["chemistry"].to_list() == ["LFP", "LFP"]
+    assert inv["grade"].to_list() == ["B", "A"]
+    assert inv["self_discharge_mv_per_day"].to_list() == [1.2, None]
+    pq = tmp_path / "inv.parquet"
+    inv.write_parquet(pq)
+    assert read_inventory(pq).equals(inv)
+
+
+def test_every_bad_row_is_reported_with_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "battery_id,chemistry,capacity_ah,dcir_ohm,grade\n"
+        "A1,LFP,28,0.003,A\n"
+        "A1,LFX,abc,0.003,E\n"
+        ",LFP,-3,250,\n"
+    )
+    with pytest.raises(SchemaError) as info:
+        read_inventory(path)
+    text = str(info.value)
+    assert str(path) in text
+    assert "row 2, column 'battery_id'" in text
+    assert "more than once" in text
+    assert "row 2, column 'chemistry'" in text
+    assert "did you mean 'LFP'" in text
+    assert "row 2, column 'capacity_ah'" in text
+    assert "'abc' is not a number" in text
+    assert "row 2, column 'grade'" in text
+    assert "row 3, column 'battery_id'" in text
+    assert "empty battery_id" in text
+    assert "row 3, column 'dcir_ohm'" in text
+    assert "check the unit" in text
+    assert "row 3, column 'capacity_ah'" in text
+
+
+def test_missing_column_and_unsupported_file(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match=r"'dcir_ohm'.*did you mean 'dcir_mohm'"):
+        validate_inventory(
+            pl.DataFrame(
+                {"battery_id": ["a"], "chemistry": ["LFP"], "capacity_ah": [1.0], "dcir_mohm": [3]}
+            ),
+            source="x.csv",
+        )
+    other = tmp_path / "inv.xlsx"
+    other.write_text("x")
+    with pytest.raises(SchemaError, match=r"use \.csv or \.parquet"):
+        read_inventory(other)
+    with pytest.raises(SchemaError, match="not found"):
+        read_inventory(tmp_path / "missing.csv")
+
+
+def test_soh_interval_becomes_capacity_interval() -> None:
+    inv = validate_inventory(
+        pl.DataFrame(
+            {
+                "battery_id": ["a"],
+                "chemistry": ["NMC622"],
+                "capacity_ah": [40.0],
+                "dcir_ohm": [0.002],
+                "soh_percent": [80.0],
+                "soh_lower_percent": [78.0],
+                "soh_upper_percent": [82.0],
+            }
+        )
+    )
+    assert inv.row(0, named=True)["capacity_lower_ah"] == pytest.approx(39.0)
+    assert inv.row(0, named=True)["capacity_upper_ah"] == pytest.approx(41.0)
+
+
+def test_constraints_defaults_come_from_the_catalogue() -> None:
+    c = RegroupConstraints.defaults()
+    assert c.same_model is True
+    assert c.max_resistance_ratio == 1.5
+    assert c.capacity_tolerance_fraction == 0.15
+    assert [g.value for g in c.allowed_grades or ()] == ["A", "B", "C"]
+    assert c.max_self_discharge_spread_mv_per_day is None
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml"])
+def test_constraints_file_overrides_and_lifts_limits(tmp_path: Path, suffix: str) -> None:
+    body = {
+        "max_resistance_ratio": 1.3,
+        "capacity_tolerance_fraction": "none",
+        "allowed_grades": ["A"],
+        "model_families": {"LEAF-G1": ["AESC-33", "AESC-33B"]},
+    }
+    path = tmp_path / f"c{suffix}"
+    if suffix == ".toml":
+        path.write_text(
+            'max_resistance_ratio = 1.3\ncapacity_tolerance_fraction = "none"\n'
+            'allowed_grades = ["A"]\n[model_families]\n"LEAF-G1" = ["AESC-33", "AESC-33B"]\n'
+        )
+    elif suffix == ".json":
+        path.write_text(json.dumps(body))
+    else:
+        path.write_text(
+            "max_resistance_ratio: 1.3\ncapacity_tolerance_fraction: none\nallowed_grades: [A]\n"
+            "model_families:\n  LEAF-G1: [AESC-33, AESC-33B]\n"
+        )
+    c = load_constraints(path)
+    assert c.max_resistance_ratio == 1.3
+    assert c.capacity_tolerance_fraction is None
+    assert c.family_of("aesc 33b") == "LEAF-G1"
+    assert c.family_of("Other-1") == c.family_of("other1")
+
+
+def test_bad_constraints_files_are_clear(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("max_resistence_ratio = 1.2\n")
+    with pytest.raises(ConfigError, match="did you mean 'max_resistance_ratio'"):
+        load_constraints(path)
+    path.write_text("max_resistance_ratio = 0.5\n")
+    with pytest.raises(ConfigError, match=r"c.toml: invalid constraints: max_resistance_ratio"):
+        load_constraints(path)
+    path.write_text("max_resistance_ratio = \n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_constraints(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_constraints(tmp_path / "none.toml")
