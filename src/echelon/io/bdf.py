@@ -22,7 +22,14 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import Problem, ReaderError
-from echelon.io.base import RunMetadata, check_last_line, first_text_line, sha256_file, sniff
+from echelon.io.base import RunMetadata, sha256_file, sniff
+from echelon.io.text import (
+    TextLayout,
+    check_field_counts,
+    check_last_line,
+    detect_layout,
+    locate_bad_numbers,
+)
 
 TIME: Final = "test_time_second"
 VOLTAGE: Final = "voltage_volt"
@@ -94,14 +101,66 @@ MAX_PROBLEMS: Final = 20
 METADATA_KEY: Final = "echelon.run_metadata"
 
 
-def _null_rows(frame: pl.DataFrame, column: str) -> list[int]:
-    col = frame.get_column(column)
-    mask = col.is_null()
-    if col.dtype.is_float():
-        mask = mask | col.is_nan()
-    if not mask.any():
-        return []
-    return (mask.arg_true() + 1).head(MAX_PROBLEMS).to_list()
+def _missing(column: str) -> pl.Expr:
+    return pl.col(column).is_null() | pl.col(column).is_nan()
+
+
+def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
+    """Row-level problems of a BDF frame: missing/NaN required values, time not increasing,
+    implausible magnitudes (each located by 1-based row and column; at most 20 of each kind).
+
+    Works on a lazy frame in one filtered pass, so a converted file is checked without holding
+    it in memory.
+    """
+    t = pl.col(TIME)
+    flagged = (
+        lazy.select(REQUIRED_COLUMNS)
+        .with_row_index("row", offset=1)
+        .with_columns(t.shift(1).alias("_before"))
+        .filter(
+            pl.any_horizontal(_missing(c) for c in REQUIRED_COLUMNS)
+            | (t <= pl.col("_before"))
+            | pl.any_horizontal(pl.col(c).abs() > limit for c, limit in PLAUSIBLE_LIMITS.items())
+        )
+        .head(MAX_PROBLEMS * 8)
+        .collect()
+    )
+    missing: list[Problem] = []
+    others: list[Problem] = []
+    for rec in flagged.iter_rows(named=True):
+        row = int(rec["row"])
+        for name in REQUIRED_COLUMNS:
+            value = rec[name]
+            if value is None or value != value:  # NaN
+                message = "missing or NaN value"
+                if row == n_rows:
+                    message += " in the last row: the file looks truncated; copy or export it again"
+                missing.append(Problem(message, row=row, column=name))
+        before, now = rec["_before"], rec[TIME]
+        if before is not None and now is not None and now <= before:
+            kind = "duplicated" if now == before else "going backwards"
+            others.append(
+                Problem(
+                    f"time {kind} ({before} → {now} s); "
+                    "remove duplicated rows or split the file at the restart",
+                    row=row,
+                    column=TIME,
+                )
+            )
+        for name, limit in PLAUSIBLE_LIMITS.items():
+            value = rec[name]
+            if value is not None and abs(value) > limit:
+                others.append(
+                    Problem(
+                        f"|value| {value} exceeds {limit}: wrong unit (mV or mA written as V or "
+                        "A?); fix the column map's unit",
+                        row=row,
+                        column=name,
+                    )
+                )
+    if missing:  # time order means nothing where values are missing
+        return missing[:MAX_PROBLEMS]
+    return others[: MAX_PROBLEMS * 2]
 
 
 def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
@@ -165,38 +224,7 @@ def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
         raise ReaderError(path, problems)
     if casts:
         frame = frame.with_columns(casts)
-    for name in REQUIRED_COLUMNS:
-        for row in _null_rows(frame, name):
-            message = "missing or NaN value"
-            if row == frame.height:
-                message += " in the last row: the file looks truncated; copy or export it again"
-            problems.append(Problem(message, row=row, column=name))
-    if problems:
-        raise ReaderError(path, problems)
-    times = frame.get_column(TIME)
-    diffs = times.diff()
-    for index in diffs.le(0).arg_true().head(MAX_PROBLEMS).to_list():
-        kind = "duplicated" if diffs[index] == 0 else "going backwards"
-        problems.append(
-            Problem(
-                f"time {kind} ({times[index - 1]} → {times[index]} s); "
-                "remove duplicated rows or split the file at the restart",
-                row=index + 1,
-                column=TIME,
-            )
-        )
-    for name, limit in PLAUSIBLE_LIMITS.items():
-        over = frame.get_column(name).abs().gt(limit)
-        if over.any():
-            row = int(over.arg_true()[0]) + 1
-            problems.append(
-                Problem(
-                    f"|value| {frame[name][row - 1]} exceeds {limit}: wrong unit (mV or mA "
-                    "written as V or A?); fix the column map's unit",
-                    row=row,
-                    column=name,
-                )
-            )
+    problems = bdf_problems(frame.lazy(), n_rows=frame.height)
     if problems:
         raise ReaderError(path, problems)
     ordered = [*REQUIRED_COLUMNS, *(c for c in frame.columns if c not in REQUIRED_COLUMNS)]
@@ -282,35 +310,74 @@ class BdfParquetReader:
         return lazy.rename(renames) if renames else lazy, meta
 
 
+def _is_bdf_header(fields: list[str]) -> bool:
+    names = set(fields) | {BDF_LABELS[c] for c in fields if c in BDF_LABELS}
+    return all(c in names for c in REQUIRED_COLUMNS)
+
+
 class BdfCsvReader:
-    """Reads BDF CSV files (machine names or human-readable labels in the header)."""
+    """Reads BDF CSV files (machine names or human-readable labels in the header).
+
+    The separator is detected (``,``, ``;``, tab) and so are decimal commas with ``;`` or tab.
+    """
 
     name = "bdf_csv"
     version = __version__
+
+    def _layout(self, path: Path) -> TextLayout | None:
+        return detect_layout(path, is_header=_is_bdf_header, header_line=0)
 
     def can_read(self, path: Path) -> bool:
         """A text header naming the required BDF columns (machine names or labels)."""
         if path.suffix.lower() not in (".csv", ".txt"):
             return False
-        header = first_text_line(sniff(path))
-        columns = {c.strip().strip('"') for c in header.split(",")}
-        names = columns | {BDF_LABELS[c] for c in columns if c in BDF_LABELS}
-        return all(c in names for c in REQUIRED_COLUMNS)
+        return self._layout(path) is not None
 
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """Lazy CSV scan with BDF names; unknown columns are reported in the metadata."""
-        check_last_line(path)
+        layout = self._layout(path)
+        if layout is None:
+            raise ReaderError(path, ["not a BDF CSV file (no test time, voltage and current)"])
+        check_field_counts(path, [], layout)
+        check_last_line(path, layout)
+        renames = normalise_bdf_header(layout.columns)
+        named = [renames.get(c, c) for c in layout.columns]
+        schema = {
+            c: COLUMN_DTYPES.get(n, pl.String) for c, n in zip(layout.columns, named, strict=True)
+        }
         try:
-            lazy = pl.scan_csv(path, infer_schema_length=10000)
-            columns = lazy.collect_schema().names()
+            lazy = pl.scan_csv(
+                path,
+                has_header=False,
+                skip_lines=layout.data_line,
+                separator=layout.separator,
+                decimal_comma=layout.decimal_comma,
+                schema={c: (pl.Float64 if d != pl.String else d) for c, d in schema.items()},
+                extra_columns="ignore",
+                missing_columns="insert",
+                encoding="utf8-lossy",
+            )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"not a readable CSV file: {exc}"]) from exc
-        renames = normalise_bdf_header(columns)
-        named = [renames.get(c, c) for c in columns]
-        unmapped = [c for c in named if c not in COLUMN_DTYPES]
+        unmapped = [
+            raw for raw, n in zip(layout.columns, named, strict=True) if n not in COLUMN_DTYPES
+        ]
         meta = RunMetadata.for_file(path, self, unmapped_columns=unmapped)
-        lazy = lazy.rename(renames) if renames else lazy
-        return lazy.drop(unmapped) if unmapped else lazy, meta
+        kept = [
+            pl.col(c).alias(n)
+            for c, n in zip(layout.columns, named, strict=True)
+            if n in COLUMN_DTYPES
+        ]
+        return lazy.select(kept), meta
+
+    def explain(self, path: Path, exc: Exception) -> list[Problem]:
+        """Locate the first value that is not a number in each BDF column."""
+        layout = self._layout(path)
+        if layout is None:
+            return []
+        renames = normalise_bdf_header(layout.columns)
+        numeric = [c for c in layout.columns if renames.get(c, c) in COLUMN_DTYPES]
+        return locate_bad_numbers(path, layout, numeric)
 
 
 def write_bdf_csv(frame: pl.DataFrame, path: Path | str) -> None:

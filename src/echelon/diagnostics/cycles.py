@@ -1,0 +1,179 @@
+"""Cycle detection and the per-cycle summary (two group-bys: rows → segments → cycles).
+
+The per-cycle summary reduces a whole file in one pass over its rows (segment reductions, see
+:mod:`echelon.diagnostics.steps`) and a second, tiny pass over the segments — there is no Python
+loop over cycles and no per-cycle boolean mask, so the cost is linear in the rows and independent
+of the number of cycles (peer tools that filter the whole frame once per cycle are quadratic).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, Literal
+
+import polars as pl
+
+from echelon.diagnostics.steps import (
+    MODE,
+    REST_CURRENT_FRACTION,
+    Transitions,
+    segment_rows,
+    segment_table,
+)
+from echelon.io.bdf import CYCLE, SURFACE_T
+
+CycleSource = Literal["auto", "file", "detect"]
+
+SUMMARY_COLUMNS: Final = (
+    "cycle_count",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "n_points",
+    "charge_ah",
+    "discharge_ah",
+    "charge_wh",
+    "discharge_wh",
+    "coulombic_efficiency",
+    "energy_efficiency",
+    "mean_charge_voltage_v",
+    "mean_discharge_voltage_v",
+    "midpoint_voltage_v",
+    "min_voltage_v",
+    "max_voltage_v",
+    "charge_duration_s",
+    "discharge_duration_s",
+    "rest_duration_s",
+    "mean_discharge_current_a",
+    "mean_charge_current_a",
+)
+"""Columns of :func:`cycle_summary` (plus ``min/max/mean_temperature_c`` when measured)."""
+
+
+def detect_cycles(segments: pl.LazyFrame) -> pl.LazyFrame:
+    """Number cycles on a segment table: a new cycle starts at each charge that follows a
+    discharge (rests in between allowed); the first cycle is 1.
+
+    A file that opens with a discharge therefore has that discharge in cycle 1 and its first
+    full charge → discharge in cycle 2, which keeps a capacity check-up (discharge, charge,
+    discharge) readable cycle by cycle.
+    """
+    mode = pl.col(MODE)
+    previous = pl.when(mode != 0).then(mode).otherwise(None).forward_fill().shift(1)
+    starts = ((mode == 1) & (previous == -1)).fill_null(False)
+    return segments.with_columns((starts.cum_sum() + 1).cast(pl.Int64).alias(CYCLE))
+
+
+def _ratio(numerator: str, denominator: str) -> pl.Expr:
+    """``numerator / denominator``, null where the denominator is not positive."""
+    return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
+
+
+def _per_cycle(segments: pl.LazyFrame, temperatures: bool) -> pl.LazyFrame:
+    mode, dur = pl.col(MODE), pl.col("duration_s")
+    charge, discharge = pl.col("charge_ah"), pl.col("discharge_ah")
+    temps = []
+    if temperatures:
+        temps = [
+            pl.col("min_temperature_c").min(),
+            pl.col("max_temperature_c").max(),
+            (
+                (pl.col("mean_temperature_c") * pl.col("n_points")).sum() / pl.col("n_points").sum()
+            ).alias("mean_temperature_c"),
+        ]
+    return (
+        segments.group_by(CYCLE, maintain_order=True)
+        .agg(
+            pl.col("start_s").first(),
+            pl.col("end_s").last(),
+            dur.sum().alias("duration_s"),
+            pl.col("n_points").sum(),
+            charge.sum(),
+            discharge.sum(),
+            pl.col("charge_wh").sum(),
+            pl.col("discharge_wh").sum(),
+            pl.col("midpoint_voltage_v")
+            .filter(mode == -1)
+            .sort_by(discharge.filter(mode == -1))
+            .last(),
+            pl.col("min_voltage_v").min(),
+            pl.col("max_voltage_v").max(),
+            dur.filter(mode == 1).sum().alias("charge_duration_s"),
+            dur.filter(mode == -1).sum().alias("discharge_duration_s"),
+            dur.filter(mode == 0).sum().alias("rest_duration_s"),
+            (discharge.filter(mode == -1).sum() * -3600.0 / dur.filter(mode == -1).sum()).alias(
+                "mean_discharge_current_a"
+            ),
+            (charge.filter(mode == 1).sum() * 3600.0 / dur.filter(mode == 1).sum()).alias(
+                "mean_charge_current_a"
+            ),
+            *temps,
+        )
+        .with_columns(
+            _ratio("discharge_ah", "charge_ah").alias("coulombic_efficiency"),
+            _ratio("discharge_wh", "charge_wh").alias("energy_efficiency"),
+            _ratio("charge_wh", "charge_ah").alias("mean_charge_voltage_v"),
+            _ratio("discharge_wh", "discharge_ah").alias("mean_discharge_voltage_v"),
+        )
+    )
+
+
+def cycle_summary(
+    data: pl.DataFrame | pl.LazyFrame | Path | str,
+    *,
+    cycles: CycleSource = "auto",
+    transitions: Transitions = "hold",
+    rest_fraction: float = REST_CURRENT_FRACTION,
+) -> pl.DataFrame:
+    """Per-cycle summary of a BDF time series.
+
+    Parameters
+    ----------
+    data : pl.DataFrame, pl.LazyFrame or path
+        A validated BDF frame, a lazy one, or a ``.bdf.parquet`` file (scanned: only the
+        columns needed are read).
+    cycles : {"auto", "file", "detect"}
+        ``file``: the file's ``cycle_count``; ``detect``: :func:`detect_cycles`; ``auto``: the
+        file's when it has one, else detected.
+    transitions : {"hold", "trapezoid", "exclude"}
+        How the interval between two steps' samples is integrated (see
+        :func:`~echelon.diagnostics.steps.segment_rows`).
+    rest_fraction : float
+        Rest dead-band as a fraction of the peak |current|.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per cycle with :data:`SUMMARY_COLUMNS` (+ temperatures when measured): charge
+        and discharge capacity [A·h] and energy [W·h], coulombic and energy efficiency, mean
+        charge/discharge voltage (energy ÷ capacity) [V], mid-point voltage of the main
+        discharge (at half its capacity) [V], min/max voltage, durations [s] by mode, mean
+        currents [A].
+
+    Notes
+    -----
+    Coulombic efficiency is discharge ÷ charge within the cycle, so it is meaningful for cycles
+    that charge then discharge (or the reverse) to the same limits; partial cycles at file
+    boundaries show up as outliers and are easy to filter on ``discharge_ah``.
+    """
+    if isinstance(data, Path | str):
+        lazy = pl.scan_parquet(data)
+    elif isinstance(data, pl.DataFrame):
+        lazy = data.lazy()
+    else:
+        lazy = data
+    columns = lazy.collect_schema().names()
+    use_file = CYCLE in columns and cycles in ("auto", "file")
+    seg_columns = columns if use_file else [c for c in columns if c != CYCLE]
+    rows = segment_rows(lazy, seg_columns, rest_fraction=rest_fraction, transitions=transitions)
+    segments = segment_table(rows, seg_columns)
+    if not use_file:
+        segments = detect_cycles(segments)
+    summary = _per_cycle(segments, SURFACE_T in columns)
+    ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
+    extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]
+    return summary.select(
+        pl.col(CYCLE).alias("cycle_count"),
+        *ordered,
+        *(extra if SURFACE_T in columns else []),
+    ).collect()
