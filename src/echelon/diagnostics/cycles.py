@@ -118,6 +118,30 @@ def _per_cycle(segments: pl.LazyFrame, temperatures: bool) -> pl.LazyFrame:
     )
 
 
+def as_lazy(data: pl.DataFrame | pl.LazyFrame | Path | str) -> pl.LazyFrame:
+    """A lazy frame from a frame, a lazy frame or a ``.bdf.parquet`` path (scanned)."""
+    if isinstance(data, Path | str):
+        return pl.scan_parquet(data)
+    return data.lazy() if isinstance(data, pl.DataFrame) else data
+
+
+def cycle_segments(
+    lazy: pl.LazyFrame,
+    *,
+    cycles: CycleSource = "auto",
+    transitions: Transitions = "hold",
+    rest_fraction: float = REST_CURRENT_FRACTION,
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Row-level segment columns and the segment table with a ``cycle_count`` on each segment
+    (the file's, or detected — see :func:`cycle_summary` for ``cycles``)."""
+    columns = lazy.collect_schema().names()
+    use_file = CYCLE in columns and cycles in ("auto", "file")
+    seg_columns = columns if use_file else [c for c in columns if c != CYCLE]
+    rows = segment_rows(lazy, seg_columns, rest_fraction=rest_fraction, transitions=transitions)
+    segments = segment_table(rows, seg_columns)
+    return rows, segments if use_file else detect_cycles(segments)
+
+
 def cycle_summary(
     data: pl.DataFrame | pl.LazyFrame | Path | str,
     *,
@@ -156,19 +180,11 @@ def cycle_summary(
     that charge then discharge (or the reverse) to the same limits; partial cycles at file
     boundaries show up as outliers and are easy to filter on ``discharge_ah``.
     """
-    if isinstance(data, Path | str):
-        lazy = pl.scan_parquet(data)
-    elif isinstance(data, pl.DataFrame):
-        lazy = data.lazy()
-    else:
-        lazy = data
+    lazy = as_lazy(data)
     columns = lazy.collect_schema().names()
-    use_file = CYCLE in columns and cycles in ("auto", "file")
-    seg_columns = columns if use_file else [c for c in columns if c != CYCLE]
-    rows = segment_rows(lazy, seg_columns, rest_fraction=rest_fraction, transitions=transitions)
-    segments = segment_table(rows, seg_columns)
-    if not use_file:
-        segments = detect_cycles(segments)
+    _, segments = cycle_segments(
+        lazy, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
+    )
     summary = _per_cycle(segments, SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
     extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]

@@ -35,7 +35,7 @@ of real testers (NASA PCoE rests read up to 6.5 mA at a 2 A peak, 0.33 %) and we
 charge's termination current (C/20 = 5 % of a 1 C peak)."""
 MIN_REST_CURRENT_A: Final = 1e-3
 PULSE_MAX_DURATION_S: Final = 60.0
-"""Charge/discharge segments no longer than this, flanked by rests, are pulses."""
+"""Charge/discharge segments no longer than this that start from rest are pulses."""
 CV_CURRENT_DECAY: Final = 0.6
 """A charge segment whose end current is below this fraction of its start current is CV."""
 
@@ -221,8 +221,9 @@ def classify_steps(table: pl.LazyFrame, threshold_a: float) -> pl.LazyFrame:
     """Add ``step_type`` to a segment table (rest, CC/CV charge, CC discharge, pulses)."""
     is_rest = pl.col("mean_current_a").abs() <= threshold_a
     prev_rest = (pl.col("mean_current_a").shift(1).abs() <= threshold_a).fill_null(True)
-    next_rest = (pl.col("mean_current_a").shift(-1).abs() <= threshold_a).fill_null(True)
-    short = (pl.col("duration_s") <= PULSE_MAX_DURATION_S) & prev_rest & next_rest
+    # a pulse starts from rest (its resistance is measured from the resting voltage); what follows
+    # may be a rest or, in HPPC, the next pulse or the SOC-adjusting discharge
+    short = (pl.col("duration_s") <= PULSE_MAX_DURATION_S) & prev_rest
     charging = pl.col("mean_current_a") > 0
     decaying = pl.col("end_current_a").abs() < CV_CURRENT_DECAY * pl.col("start_current_a").abs()
     step_type = (

@@ -50,6 +50,8 @@ Z_REAL: Final = "real_impedance_ohm"
 Z_IMAG: Final = "imaginary_impedance_ohm"
 
 REQUIRED_COLUMNS: Final = (TIME, VOLTAGE, CURRENT)
+IMPEDANCE_COLUMNS: Final = (FREQUENCY, Z_REAL, Z_IMAG)
+"""An impedance-only file (EIS without voltage/current logging) requires these instead."""
 
 COLUMN_DTYPES: Final[dict[str, type[pl.DataType]]] = {
     TIME: pl.Float64,
@@ -105,6 +107,16 @@ def _missing(column: str) -> pl.Expr:
     return pl.col(column).is_null() | pl.col(column).is_nan()
 
 
+def required_columns(columns: list[str]) -> tuple[str, ...]:
+    """The columns a frame must have: time, voltage and current — or, for an impedance-only
+    file, frequency and the real and imaginary impedance."""
+    if all(c in columns for c in IMPEDANCE_COLUMNS) and not all(
+        c in columns for c in (VOLTAGE, CURRENT)
+    ):
+        return IMPEDANCE_COLUMNS
+    return REQUIRED_COLUMNS
+
+
 def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
     """Row-level problems of a BDF frame: missing/NaN required values, time not increasing,
     implausible magnitudes (each located by 1-based row and column; at most 20 of each kind).
@@ -112,6 +124,9 @@ def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
     Works on a lazy frame in one filtered pass, so a converted file is checked without holding
     it in memory.
     """
+    required = required_columns(lazy.collect_schema().names())
+    if required != REQUIRED_COLUMNS:
+        return _impedance_problems(lazy, required)
     t = pl.col(TIME)
     flagged = (
         lazy.select(REQUIRED_COLUMNS)
@@ -163,6 +178,20 @@ def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
     return others[: MAX_PROBLEMS * 2]
 
 
+def _impedance_problems(lazy: pl.LazyFrame, required: tuple[str, ...]) -> list[Problem]:
+    bad = (
+        lazy.select(required)
+        .with_row_index("row", offset=1)
+        .filter(pl.any_horizontal(_missing(c) for c in required) | (pl.col(FREQUENCY) <= 0))
+        .head(MAX_PROBLEMS)
+        .collect()
+    )
+    return [
+        Problem("missing, NaN or non-positive frequency/impedance value", row=int(r))
+        for r in bad.get_column("row")
+    ]
+
+
 def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
     """Check a BDF frame and cast its columns to their storage types.
 
@@ -188,7 +217,8 @@ def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
         Listing every problem with its row (1-based data row) and column.
     """
     problems: list[Problem] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    required = required_columns(frame.columns)
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ReaderError(
             path,
@@ -227,7 +257,7 @@ def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
     problems = bdf_problems(frame.lazy(), n_rows=frame.height)
     if problems:
         raise ReaderError(path, problems)
-    ordered = [*REQUIRED_COLUMNS, *(c for c in frame.columns if c not in REQUIRED_COLUMNS)]
+    ordered = [*required, *(c for c in frame.columns if c not in required)]
     return frame.select(ordered)
 
 

@@ -61,7 +61,7 @@ def BiologicMptReader() -> ColumnMapReader:  # noqa: N802
         name="biologic_mpt",
         columns=BIOLOGIC_COLUMNS,
         signature=frozenset({"time/s"}),
-        signature_any=frozenset({"Ewe/V", "Ecell/V", "<Ewe>/V"}),
+        signature_any=frozenset({"Ewe/V", "Ecell/V", "<Ewe>/V", "freq/Hz"}),
         suffixes=(".mpt", ".txt"),
         separator="\t",
         ignored=BIOLOGIC_IGNORED,

@@ -26,7 +26,7 @@ from echelon.io.base import (
     parse_failure,
     sha256_file,
 )
-from echelon.io.bdf import METADATA_KEY, REQUIRED_COLUMNS, bdf_problems
+from echelon.io.bdf import METADATA_KEY, bdf_problems, required_columns
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,13 @@ def convert_to_bdf(
         try:
             lazy, metadata = chosen.read(path)
             names = lazy.collect_schema().names()
-            missing = [c for c in REQUIRED_COLUMNS if c not in names]
+            required = required_columns(names)
+            missing = [c for c in required if c not in names]
             if missing:
                 raise ReaderError(
                     path, [f"required BDF column {c} not found; use a column map" for c in missing]
                 )
-            ordered = [*REQUIRED_COLUMNS, *(c for c in names if c not in REQUIRED_COLUMNS)]
+            ordered = [*required, *(c for c in names if c not in required)]
             lazy.select(ordered).sink_parquet(
                 tmp,
                 compression="zstd",
