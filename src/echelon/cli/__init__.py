@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from echelon._version import __version__
+from echelon.cli.diag_cmds import plot_cmd, summarize_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
@@ -46,6 +47,8 @@ app.command("show")(show_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
+app.command("summarize")(summarize_cmd)
+app.command("plot")(plot_cmd)
 
 
 def main() -> None:

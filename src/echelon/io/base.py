@@ -292,9 +292,14 @@ def read(
             ", ".join(metadata.unmapped_columns),
         )
     frame = validate_bdf(frame, path)
-    if metadata.start_time is None and UNIX_TIME in frame.columns:
-        first = frame.get_column(UNIX_TIME)[0]
-        if first is not None:
-            start = dt.datetime.fromtimestamp(float(first), dt.UTC).replace(tzinfo=None)
-            metadata = metadata.model_copy(update={"start_time": start})
+    if UNIX_TIME in frame.columns:
+        metadata = with_start_time(metadata, frame.get_column(UNIX_TIME)[0])
     return frame, metadata
+
+
+def with_start_time(metadata: RunMetadata, first_unix_s: float | None) -> RunMetadata:
+    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none."""
+    if metadata.start_time is not None or first_unix_s is None:
+        return metadata
+    start = dt.datetime.fromtimestamp(float(first_unix_s), dt.UTC).replace(tzinfo=None)
+    return metadata.model_copy(update={"start_time": start})

@@ -25,8 +25,9 @@ from echelon.io.base import (
     chosen_reader,
     parse_failure,
     sha256_file,
+    with_start_time,
 )
-from echelon.io.bdf import METADATA_KEY, bdf_problems, required_columns
+from echelon.io.bdf import METADATA_KEY, UNIX_TIME, bdf_problems, required_columns
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ def convert_to_bdf(
                     path, [f"required BDF column {c} not found; use a column map" for c in missing]
                 )
             ordered = [*required, *(c for c in names if c not in required)]
+            if UNIX_TIME in names:
+                first = lazy.select(UNIX_TIME).head(1).collect().get_column(UNIX_TIME)
+                metadata = with_start_time(metadata, first[0] if first.len() else None)
             lazy.select(ordered).sink_parquet(
                 tmp,
                 compression="zstd",
