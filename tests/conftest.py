@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from echelon.registry import Registry
     from echelon.synth import SynthBatch
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA_CANDIDATES = [
+    Path(os.environ["ECHELON_DATASETS"]) if os.environ.get("ECHELON_DATASETS") else None,
+    ROOT / ".." / "shared" / "datasets",  # a checkout next to the shared folder
+    ROOT / ".." / ".." / "shared" / "datasets",  # a git worktree one level further down
+]
+REAL_DATA = next(
+    (p for p in REAL_DATA_CANDIDATES if p is not None and p.is_dir()),
+    ROOT / ".." / "shared" / "datasets",
+)
 PG_ENV = "ECHELON_TEST_DATABASE_URL"
 ARRIVAL = dt.date(2026, 11, 22)
 """Fixed arrival date so synthetic batches are identical on every run."""

@@ -72,11 +72,14 @@ def hppc_table(
     charges = ledger.filter(pl.col(MODE) == 1)
     if charges.height == 0:
         raise DiagnosticsError("no charge in the file: the SOC reference (full charge) is missing")
-    full = charges.sort("charge_ah", descending=True).row(0, named=True)
-    q_full, first_pulse = float(full["_q_end"]), int(full[SEGMENT]) + 1
-    pulses = pulses.filter(pl.col(SEGMENT) >= first_pulse)
+    largest = int(charges.sort("charge_ah", descending=True).get_column(SEGMENT)[0])
+    pulses = pulses.filter(pl.col(SEGMENT) > largest)
     if pulses.height == 0:
         raise DiagnosticsError("no pulse after the full charge: not an HPPC test")
+    first_pulse = int(pulses.get_column(SEGMENT).min())  # type: ignore[arg-type]
+    # full = the highest net charge between that charge and the first pulse (CC then CV)
+    before = ledger.filter((pl.col(SEGMENT) >= largest) & (pl.col(SEGMENT) < first_pulse))
+    q_full = float(before.get_column("_q_end").max())  # type: ignore[arg-type]
     if capacity_ah is None:
         after = ledger.filter(pl.col(SEGMENT) >= first_pulse)
         capacity_ah = q_full - float(after.get_column("_q_end").min())  # type: ignore[arg-type]

@@ -93,4 +93,5 @@ def ArbinXlsxReader() -> ColumnMapReader:  # noqa: N802
         ignored=ARBIN_IGNORED,
         instrument="Arbin",
         metadata_hook=arbin_info,
+        metadata_sheets=(INFO_SHEET,),
     )

@@ -204,6 +204,15 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
     for reader in candidates:
         if reader.can_read(path):
             return reader
+    head = sniff(path)
+    if b"\x00" in head and path.suffix.lower() in (".csv", ".txt", ".tsv", ".mpt", ".dat"):
+        raise ReaderError(
+            path,
+            [
+                f"binary data (NUL bytes) within the first {len(head):,} bytes of a text file: "
+                "the file is corrupt or not a tester export; copy or export it again"
+            ],
+        )
     raise ReaderError(
         path,
         [

@@ -12,6 +12,7 @@ https://w3id.org/battery-data-alliance/ontology/battery-data-format
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,6 +29,7 @@ from echelon.io.text import (
     check_field_counts,
     check_last_line,
     detect_layout,
+    head_lines,
     locate_bad_numbers,
 )
 
@@ -368,7 +370,8 @@ class BdfCsvReader:
         layout = self._layout(path)
         if layout is None:
             raise ReaderError(path, ["not a BDF CSV file (no test time, voltage and current)"])
-        check_field_counts(path, [], layout)
+        found = head_lines(path)
+        check_field_counts(path, found[0] if found else [], layout)
         check_last_line(path, layout)
         renames = normalise_bdf_header(layout.columns)
         named = [renames.get(c, c) for c in layout.columns]
@@ -408,6 +411,27 @@ class BdfCsvReader:
         renames = normalise_bdf_header(layout.columns)
         numeric = [c for c in layout.columns if renames.get(c, c) in COLUMN_DTYPES]
         return locate_bad_numbers(path, layout, numeric)
+
+
+def frame_sha256(frame: pl.DataFrame) -> str:
+    """SHA-256 of a BDF frame's values (column names and bytes of each column, in order).
+
+    Two files that hold the same measurements in different wrappers (a workbook saved twice,
+    a CSV and its Parquet conversion) have the same data hash but different file hashes; the
+    registry and validations use this to recognise a re-submitted test by its data.
+    """
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame.get_column(name)
+        digest.update(name.encode())
+        digest.update(str(column.dtype).encode())
+        values = (
+            column.to_numpy() if column.dtype.is_numeric() else column.cast(pl.String).to_numpy()
+        )
+        digest.update(
+            values.tobytes() if values.dtype != object else "\x1f".join(map(str, values)).encode()
+        )
+    return digest.hexdigest()
 
 
 def write_bdf_csv(frame: pl.DataFrame, path: Path | str) -> None:

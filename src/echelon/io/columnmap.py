@@ -240,6 +240,8 @@ class ColumnMapReader:
         if self.format == "xlsx":
             if not xlsx.looks_like_workbook(path):
                 return False
+            if path.stat().st_size > xlsx.MAX_XLSX_BYTES:
+                return True  # too large to inspect: the read says so and what to do
             try:
                 book = xlsx.open_workbook(path)
                 return xlsx.find_header(book, self._data_sheets(book), self.is_header) is not None

@@ -72,7 +72,8 @@ def _edge_value(column: str, *, end: bool) -> pl.Expr:
 def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
     """Two samples per step (start, end), in file order; other columns carried for reporting."""
     names = steps.collect_schema().names()
-    edge_sources = {s for pair in EDGES.values() for s in pair if s}
+    present = [c for c, pair in EDGES.items() if all(s in names for s in pair if s)]
+    edge_sources = {s for c in present for s in EDGES[c] if s}
     carried = [c for c in names if c not in edge_sources]
     timed = steps.with_row_index("_row").filter(pl.col(START).is_not_null())
 
@@ -80,7 +81,7 @@ def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
         return timed.select(
             pl.col("_row"),
             pl.lit(1 if end else 0, dtype=pl.UInt8).alias("_edge"),
-            *(_edge_value(c, end=end).alias(c) for c in EDGES),
+            *(_edge_value(c, end=end).alias(c) for c in present),
             *carried,
         )
 

@@ -167,10 +167,22 @@ def check_field_counts(
     for offset, line in enumerate(body, start=1):
         fields = split_fields(line, layout.separator)
         count = _trimmed_count(fields)
+        if count == 1 and expected > 2:
+            raise ReaderError(
+                path,
+                [
+                    Problem(
+                        f"1 field where the header has {expected}: the data lines do not use "
+                        f"the header's separator {layout.separator!r}; re-export the file with "
+                        "one separator",
+                        row=offset,
+                    )
+                ],
+            )
         if count > expected:
             hint = (
                 "numbers with decimal commas in a comma-separated file"
-                if layout.separator == "," and any(_DECIMAL_COMMA.match(f) for f in fields)
+                if layout.separator == "," and not any("." in f for f in fields)
                 else "a wrong separator or an unquoted separator inside a value"
             )
             raise ReaderError(
