@@ -7,13 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from echelon.diagnostics.steps import (
-    MODE,
-    SEGMENT,
-    Transitions,
-    segment_rows,
-    step_table,
-)
+from echelon.diagnostics.segments import MODE, SEGMENT, Transitions, segment_rows
+from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CYCLE, VOLTAGE
 
@@ -52,10 +47,11 @@ def _to_voltage(
 ) -> tuple[float, float]:
     """Ah and Wh of one discharge segment until the voltage first falls below ``cutoff_v``
     (the first sample below it included: the charge delivered until the crossing was seen)."""
-    rows = segment_rows(frame.lazy(), frame.columns, transitions=transitions)
+    rows = segment_rows(frame, transitions=transitions)
     below = (pl.col(VOLTAGE) < cutoff_v).cast(pl.Int32)
     out = (
-        rows.filter(pl.col(SEGMENT) == segment)
+        rows.lazy()
+        .filter(pl.col(SEGMENT) == segment)
         .filter((below.cum_sum() - below) == 0)
         .select((-pl.col("_dq")).sum(), (-pl.col("_de")).sum())
         .collect()
@@ -84,8 +80,7 @@ def discharge_capacity(
         a common cut-off when tests used different ones (NASA PCoE reports capacity to 2.7 V
         for cells discharged to 2.7, 2.5 and 2.2 V; docs/validation.md).
     transitions : {"hold", "trapezoid", "exclude"}
-        Integration of the interval at step changes (:func:`~echelon.diagnostics.steps.
-        segment_rows`).
+        Integration of the interval at step changes (:func:`echelon.diagnostics.segments.segment`).
 
     Returns
     -------

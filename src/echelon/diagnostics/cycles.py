@@ -13,14 +13,13 @@ from typing import Final, Literal
 
 import polars as pl
 
-from echelon.diagnostics.steps import (
+from echelon.diagnostics.segments import (
     MODE,
     REST_CURRENT_FRACTION,
     Transitions,
-    segment_rows,
     segment_table,
 )
-from echelon.io.bdf import CYCLE, SURFACE_T
+from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 CycleSource = Literal["auto", "file", "detect"]
 
@@ -71,49 +70,57 @@ def _ratio(numerator: str, denominator: str) -> pl.Expr:
 
 def _per_cycle(segments: pl.LazyFrame, temperatures: bool) -> pl.LazyFrame:
     mode, dur = pl.col(MODE), pl.col("duration_s")
-    charge, discharge = pl.col("charge_ah"), pl.col("discharge_ah")
+    zero = pl.lit(0.0)
     temps = []
     if temperatures:
         temps = [
             pl.col("min_temperature_c").min(),
             pl.col("max_temperature_c").max(),
-            (
-                (pl.col("mean_temperature_c") * pl.col("n_points")).sum() / pl.col("n_points").sum()
-            ).alias("mean_temperature_c"),
+            (pl.col("_t_sum").sum() / pl.col("n_points").sum()).alias("mean_temperature_c"),
         ]
+    # per-segment helper columns first, so the per-cycle step is plain sums (fast group-by)
+    helpers = [
+        pl.when(mode == 1).then(dur).otherwise(zero).alias("_dur_charge"),
+        pl.when(mode == -1).then(dur).otherwise(zero).alias("_dur_discharge"),
+        pl.when(mode == 0).then(dur).otherwise(zero).alias("_dur_rest"),
+        pl.when(mode == 1).then(pl.col("charge_ah")).otherwise(zero).alias("_q_charging"),
+        pl.when(mode == -1).then(pl.col("discharge_ah")).otherwise(-1.0).alias("_q_main"),
+        pl.when(mode == -1).then(pl.col("discharge_ah")).otherwise(zero).alias("_q_discharging"),
+    ]
+    if temperatures:
+        helpers.append((pl.col("mean_temperature_c") * pl.col("n_points")).alias("_t_sum"))
     return (
-        segments.group_by(CYCLE, maintain_order=True)
+        segments.with_columns(helpers)
+        .group_by(CYCLE, maintain_order=True)
         .agg(
             pl.col("start_s").first(),
             pl.col("end_s").last(),
             dur.sum().alias("duration_s"),
             pl.col("n_points").sum(),
-            charge.sum(),
-            discharge.sum(),
+            pl.col("charge_ah").sum(),
+            pl.col("discharge_ah").sum(),
             pl.col("charge_wh").sum(),
             pl.col("discharge_wh").sum(),
-            pl.col("midpoint_voltage_v")
-            .filter(mode == -1)
-            .sort_by(discharge.filter(mode == -1))
-            .last(),
+            # mid-point voltage of the cycle's largest discharge
+            pl.col("midpoint_voltage_v").get(pl.col("_q_main").arg_max()),
+            pl.col("_q_main").max().alias("_main"),
             pl.col("min_voltage_v").min(),
             pl.col("max_voltage_v").max(),
-            dur.filter(mode == 1).sum().alias("charge_duration_s"),
-            dur.filter(mode == -1).sum().alias("discharge_duration_s"),
-            dur.filter(mode == 0).sum().alias("rest_duration_s"),
-            (discharge.filter(mode == -1).sum() * -3600.0 / dur.filter(mode == -1).sum()).alias(
-                "mean_discharge_current_a"
-            ),
-            (charge.filter(mode == 1).sum() * 3600.0 / dur.filter(mode == 1).sum()).alias(
-                "mean_charge_current_a"
-            ),
+            pl.col("_dur_charge").sum().alias("charge_duration_s"),
+            pl.col("_dur_discharge").sum().alias("discharge_duration_s"),
+            pl.col("_dur_rest").sum().alias("rest_duration_s"),
+            pl.col("_q_discharging").sum().alias("_q_dis"),
+            pl.col("_q_charging").sum().alias("_q_chg"),
             *temps,
         )
         .with_columns(
+            pl.when(pl.col("_main") > 0).then(pl.col("midpoint_voltage_v")),
             _ratio("discharge_ah", "charge_ah").alias("coulombic_efficiency"),
             _ratio("discharge_wh", "charge_wh").alias("energy_efficiency"),
             _ratio("charge_wh", "charge_ah").alias("mean_charge_voltage_v"),
             _ratio("discharge_wh", "discharge_ah").alias("mean_discharge_voltage_v"),
+            (-3600.0 * _ratio("_q_dis", "discharge_duration_s")).alias("mean_discharge_current_a"),
+            (3600.0 * _ratio("_q_chg", "charge_duration_s")).alias("mean_charge_current_a"),
         )
     )
 
@@ -131,15 +138,18 @@ def cycle_segments(
     cycles: CycleSource = "auto",
     transitions: Transitions = "hold",
     rest_fraction: float = REST_CURRENT_FRACTION,
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Row-level segment columns and the segment table with a ``cycle_count`` on each segment
-    (the file's, or detected — see :func:`cycle_summary` for ``cycles``)."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The columns a segmentation needs (collected) and the segment table with a
+    ``cycle_count`` on each segment (the file's, or detected — see :func:`cycle_summary`)."""
     columns = lazy.collect_schema().names()
     use_file = CYCLE in columns and cycles in ("auto", "file")
-    seg_columns = columns if use_file else [c for c in columns if c != CYCLE]
-    rows = segment_rows(lazy, seg_columns, rest_fraction=rest_fraction, transitions=transitions)
-    segments = segment_table(rows, seg_columns)
-    return rows, segments if use_file else detect_cycles(segments)
+    wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]
+    frame = lazy.select([c for c in wanted if c in columns]).collect()
+    keys = (STEP, CYCLE) if use_file else (STEP,)
+    segments = segment_table(frame, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
+    if not use_file:
+        segments = detect_cycles(segments.lazy()).collect()
+    return frame, segments
 
 
 def cycle_summary(
@@ -185,7 +195,7 @@ def cycle_summary(
     _, segments = cycle_segments(
         lazy, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
     )
-    summary = _per_cycle(segments, SURFACE_T in columns)
+    summary = _per_cycle(segments.lazy(), SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
     extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]
     return summary.select(

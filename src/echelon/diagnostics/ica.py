@@ -28,8 +28,8 @@ import polars as pl
 
 from echelon.diagnostics._interp import interpolate_at
 from echelon.diagnostics.cycles import as_lazy, cycle_segments
-from echelon.diagnostics.steps import MODE, SEGMENT
-from echelon.io.bdf import CYCLE, VOLTAGE
+from echelon.diagnostics.segments import MODE, SEGMENT, segment_rows
+from echelon.io.bdf import CYCLE, STEP, VOLTAGE
 
 Direction = Literal["discharge", "charge"]
 VOLTAGE_STEP_V: Final = 0.005
@@ -42,8 +42,8 @@ def _main_segments(
     data: pl.DataFrame | pl.LazyFrame | Path | str, direction: Direction
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows (segment, V, cumulative capacity) of each cycle's largest CC segment of a direction."""
-    lazy = as_lazy(data)
-    rows, segments = cycle_segments(lazy)
+    frame, segments = cycle_segments(as_lazy(data))
+    rows = segment_rows(frame, keys=(STEP, CYCLE) if CYCLE in frame.columns else (STEP,))
     sign = -1 if direction == "discharge" else 1
     amount = "discharge_ah" if direction == "discharge" else "charge_ah"
     main = (
@@ -52,7 +52,6 @@ def _main_segments(
         .unique(CYCLE, keep="first")
         .select(SEGMENT, CYCLE, pl.col(amount).alias("segment_ah"))
         .sort(CYCLE)
-        .collect()
     )
     q = (pl.col("_dq").abs()).cum_sum().over(SEGMENT)
     v_mono = (
@@ -60,10 +59,8 @@ def _main_segments(
         if direction == "discharge"
         else pl.col(VOLTAGE).cum_max().over(SEGMENT)
     )
-    samples = (
-        rows.filter(pl.col(SEGMENT).is_in(main.get_column(SEGMENT).implode()))
-        .select(SEGMENT, v_mono.alias("v"), q.alias("q"))
-        .collect()
+    samples = rows.filter(pl.col(SEGMENT).is_in(main.get_column(SEGMENT).implode())).select(
+        SEGMENT, v_mono.alias("v"), q.alias("q")
     )
     return main, samples
 

@@ -34,11 +34,27 @@ ARBIN_COLUMNS: dict[str, ColumnSpec] = {
     "Temperature (C)_1": ColumnSpec(bdf.SURFACE_T),
     "Aux_Temperature_1(C)": ColumnSpec(bdf.SURFACE_T),
     "Date_Time": ColumnSpec(bdf.UNIX_TIME, parse="datetime"),
+    # the unit-less names of MITS 7 CSV exports (as in the Severson et al. 2019 raw files and
+    # BEEP's Arbin schema); DateTime there is seconds since the Unix epoch
+    "Test_Time": ColumnSpec(bdf.TIME),
+    "Voltage": ColumnSpec(bdf.VOLTAGE),
+    "Current": ColumnSpec(bdf.CURRENT),
+    "Charge_Capacity": ColumnSpec(bdf.CHARGE_AH),
+    "Discharge_Capacity": ColumnSpec(bdf.DISCHARGE_AH),
+    "Charge_Energy": ColumnSpec(bdf.CHARGE_WH),
+    "Discharge_Energy": ColumnSpec(bdf.DISCHARGE_WH),
+    "Internal_Resistance": ColumnSpec(bdf.RESISTANCE),
+    "Temperature": ColumnSpec(bdf.SURFACE_T),
+    "DateTime": ColumnSpec(bdf.UNIX_TIME),
 }
 
-ARBIN_IGNORED = frozenset({"Data_Point", "Step_Time(s)", "dV/dt(V/s)", "Is_FC_Data"})
+ARBIN_IGNORED = frozenset(
+    {"Data_Point", "Step_Time(s)", "dV/dt(V/s)", "Is_FC_Data", "Step_Time", "dV/dt"}
+)
 """Row counter, step time and derivative: derived from the BDF columns, so not stored."""
-ARBIN_SIGNATURE: Final = frozenset({"Test_Time(s)", "Voltage(V)", "Current(A)", "Step_Index"})
+ARBIN_SIGNATURE: Final = frozenset({"Step_Index", "Cycle_Index"})
+ARBIN_TIME: Final = frozenset({"Test_Time(s)", "Test_Time"})
+"""An Arbin header has the step and cycle indices and one of the test-time columns."""
 INFO_SHEET: Final = "Info"
 
 
@@ -48,6 +64,7 @@ def ArbinCsvReader() -> ColumnMapReader:  # noqa: N802  (a factory named like th
         name="arbin_csv",
         columns=ARBIN_COLUMNS,
         signature=ARBIN_SIGNATURE,
+        signature_any=ARBIN_TIME,
         suffixes=(".csv",),
         ignored=ARBIN_IGNORED,
         instrument="Arbin",
@@ -87,6 +104,7 @@ def ArbinXlsxReader() -> ColumnMapReader:  # noqa: N802
         name="arbin_xlsx",
         columns=ARBIN_COLUMNS,
         signature=ARBIN_SIGNATURE,
+        signature_any=ARBIN_TIME,
         suffixes=(".xlsx", ".xls"),
         format="xlsx",
         sheets=r"^Channel",
