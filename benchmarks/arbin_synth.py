@@ -83,7 +83,7 @@ def cycling_frame(n_rows: int, *, capacity_ah: float = 2.0, seed: int = 0) -> pl
     )
 
 
-def arbin_table(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+def arbin_table(frame: pl.DataFrame, layout: Layout, *, first_point: int = 1) -> pl.DataFrame:
     """The frame as an Arbin export (per-cycle counters, step time, dV/dt, date-time)."""
     dt_s = pl.col("test_time_second").diff().fill_null(0.0)
     dq = pl.col("current_ampere") * dt_s / 3600.0
@@ -108,7 +108,7 @@ def arbin_table(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     }
     date = stamp.dt.strftime("%Y-%m-%d %H:%M:%S") if units else (stamp.dt.epoch("ms") / 1000.0)
     return frame.select(
-        pl.int_range(1, pl.len() + 1).alias("Data_Point"),
+        pl.int_range(first_point, first_point + pl.len()).alias("Data_Point"),
         pl.col("test_time_second").round(3).alias(name["time"]),
         (
             pl.col("test_time_second")
@@ -142,6 +142,6 @@ def write_arbin_csv(path: Path, n_rows: int, *, layout: Layout = "mits_pro", see
     frame = cycling_frame(n_rows, seed=seed)
     with path.open("wb") as fh:
         for start in range(0, n_rows, chunk):
-            part = arbin_table(frame.slice(start, chunk), layout)
+            part = arbin_table(frame.slice(start, chunk), layout, first_point=start + 1)
             part.write_csv(fh, include_header=start == 0)
     return path

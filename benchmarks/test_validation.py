@@ -25,8 +25,11 @@ from echelon.diagnostics import (
     hppc_table,
     ica_peaks,
     incremental_capacity,
+    pulse_ecm,
+    pulse_table,
     track_peaks,
 )
+from echelon.errors import DiagnosticsError
 from echelon.io import read
 from echelon.io.bdf import CYCLE, frame_sha256
 from echelon.reports.diagnostic_charts import hppc_chart, save_chart
@@ -210,10 +213,28 @@ def test_nissan_leaf_hppc_tables(record: Any) -> None:
         25: "NissanLeaf-cell-Low-Current-HPPC-25C-2.csv",
         40: "NissanLeaf-cell-Low-Current-HPPC-40C-1.csv",
     }
-    tables = []
+    tables, fits = [], []
     for temperature, name in files.items():
         frame, _ = read(root / name)
-        tables.append(hppc_table(frame, temperature_c=temperature))
+        table = hppc_table(frame, temperature_c=temperature)
+        tables.append(table)
+        n_pulses = pulse_table(frame).height
+        for k in range(1, n_pulses + 1):
+            for order in (1, 2):
+                try:
+                    fit = pulse_ecm(frame, pulse=k, order=order)  # type: ignore[arg-type]
+                except DiagnosticsError:
+                    continue
+                kind = "discharge" if fit.current_a < 0 else "charge"
+                fits.append(
+                    {
+                        "T": temperature,
+                        "kind": kind,
+                        "order": order,
+                        "rmse_mv": fit.rmse_v * 1000,
+                        "r2": fit.r_squared,
+                    }
+                )
     table = pl.concat(tables)
     grid = np.linspace(0.1, 0.9, 9)
     curves = {}
@@ -229,8 +250,20 @@ def test_nissan_leaf_hppc_tables(record: Any) -> None:
         c: float(np.mean((curves[10][c] > curves[25][c]) & (curves[25][c] > curves[40][c])))
         for c in curves[10]
     }
+    fit_table = (
+        pl.DataFrame(fits)
+        .group_by("kind", "order")
+        .agg(
+            pl.len().alias("pulses"),
+            pl.col("rmse_mv").median().round(3).alias("median_rmse_mv"),
+            pl.col("r2").median().round(4).alias("median_r2"),
+            pl.col("r2").min().round(4).alias("min_r2"),
+        )
+        .sort("kind", "order")
+    )
     record(
         "validation_nissan_hppc",
+        ecm_fits=fit_table.to_dicts(),
         soc_grid=[round(float(s), 2) for s in grid],
         r10s_mohm={
             t: [round(float(v) * 1000, 3) for v in curves[t]["dcir_10s_ohm"]] for t in files

@@ -9,15 +9,18 @@ of the number of cycles (peer tools that filter the whole frame once per cycle a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import polars as pl
+from numpy.typing import NDArray
 
 from echelon.diagnostics.segments import (
     MODE,
     REST_CURRENT_FRACTION,
+    Arrays,
     Transitions,
     segment_table,
+    take_arrays,
 )
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
@@ -132,24 +135,46 @@ def as_lazy(data: pl.DataFrame | pl.LazyFrame | Path | str) -> pl.LazyFrame:
     return data.lazy() if isinstance(data, pl.DataFrame) else data
 
 
+def _single(column: pl.Series) -> NDArray[Any]:
+    """One column as a contiguous array (a multi-chunk column is copied once, then dropped)."""
+    return (column.rechunk() if column.n_chunks() > 1 else column).to_numpy()
+
+
+def _arrays(data: pl.DataFrame | pl.LazyFrame | Path | str, wanted: list[str]) -> Arrays:
+    """The wanted columns as contiguous numpy arrays, each held once in memory: a Parquet file
+    is read column by column (zero-copy), a frame is viewed, a lazy frame collected."""
+    if isinstance(data, Path | str):
+        names = pl.read_parquet_schema(data)
+        return {
+            c: _single(pl.read_parquet(data, columns=[c]).to_series()) for c in wanted if c in names
+        }
+    if isinstance(data, pl.DataFrame):
+        return {c: _single(data.get_column(c)) for c in wanted if c in data.columns}
+    columns = data.collect_schema().names()
+    return take_arrays(data.select([c for c in wanted if c in columns]).collect())
+
+
 def cycle_segments(
-    lazy: pl.LazyFrame,
+    data: pl.DataFrame | pl.LazyFrame | Path | str,
     *,
     cycles: CycleSource = "auto",
     transitions: Transitions = "hold",
     rest_fraction: float = REST_CURRENT_FRACTION,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The columns a segmentation needs (collected) and the segment table with a
-    ``cycle_count`` on each segment (the file's, or detected — see :func:`cycle_summary`)."""
-    columns = lazy.collect_schema().names()
+) -> tuple[Arrays, pl.DataFrame]:
+    """The columns a segmentation needs (as numpy arrays, only those columns read) and the
+    segment table with a ``cycle_count`` on each segment (the file's, or detected — see
+    :func:`cycle_summary`)."""
+    columns = as_lazy(data).collect_schema().names()
     use_file = CYCLE in columns and cycles in ("auto", "file")
     wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]
-    frame = lazy.select([c for c in wanted if c in columns]).collect()
+    arrays = _arrays(data, wanted)
     keys = (STEP, CYCLE) if use_file else (STEP,)
-    segments = segment_table(frame, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
+    segments = segment_table(
+        arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys
+    )
     if not use_file:
         segments = detect_cycles(segments.lazy()).collect()
-    return frame, segments
+    return arrays, segments
 
 
 def cycle_summary(
@@ -190,10 +215,9 @@ def cycle_summary(
     that charge then discharge (or the reverse) to the same limits; partial cycles at file
     boundaries show up as outliers and are easy to filter on ``discharge_ah``.
     """
-    lazy = as_lazy(data)
-    columns = lazy.collect_schema().names()
+    columns = as_lazy(data).collect_schema().names()
     _, segments = cycle_segments(
-        lazy, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
+        data, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
     )
     summary = _per_cycle(segments.lazy(), SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from echelon.diagnostics._interp import interpolate_at
-from echelon.diagnostics.cycles import as_lazy, cycle_segments
+from echelon.diagnostics.cycles import cycle_segments
 from echelon.diagnostics.segments import MODE, SEGMENT, segment_rows
 from echelon.io.bdf import CYCLE, STEP, VOLTAGE
 
@@ -42,7 +42,8 @@ def _main_segments(
     data: pl.DataFrame | pl.LazyFrame | Path | str, direction: Direction
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows (segment, V, cumulative capacity) of each cycle's largest CC segment of a direction."""
-    frame, segments = cycle_segments(as_lazy(data))
+    arrays, segments = cycle_segments(data)
+    frame = pl.DataFrame(arrays)
     rows = segment_rows(frame, keys=(STEP, CYCLE) if CYCLE in frame.columns else (STEP,))
     sign = -1 if direction == "discharge" else 1
     amount = "discharge_ah" if direction == "discharge" else "charge_ah"

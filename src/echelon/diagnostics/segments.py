@@ -11,7 +11,7 @@ Temporaries are few and reused, so the peak memory stays within about twice the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -38,8 +38,33 @@ def rest_threshold(current: F64, fraction: float = REST_CURRENT_FRACTION) -> flo
     return max(peak * fraction, MIN_REST_CURRENT_A)
 
 
-def _column(frame: pl.DataFrame, name: str) -> NDArray[np.generic] | None:
-    return frame.get_column(name).to_numpy() if name in frame.columns else None
+Arrays = dict[str, NDArray[Any]]
+
+
+def _columns(frame: pl.DataFrame | Arrays, names: tuple[str, ...]) -> Arrays:
+    """The frame's columns as numpy arrays (one contiguous buffer each; zero-copy when the
+    column is a single chunk without nulls)."""
+    if isinstance(frame, dict):
+        return frame
+    out = {}
+    for name in names:
+        if name in frame.columns:
+            column = frame.get_column(name)
+            out[name] = (column.rechunk() if column.n_chunks() > 1 else column).to_numpy()
+    return out
+
+
+def take_arrays(frame: pl.DataFrame) -> Arrays:
+    """All columns of a frame the caller gives up, as contiguous numpy arrays, converted one
+    column at a time and dropped from the frame as it goes: a multi-chunk frame (as read from
+    Parquet) never exists twice in memory."""
+    out = {}
+    for name in frame.columns:
+        column = frame.get_column(name)
+        out[name] = (column.rechunk() if column.n_chunks() > 1 else column).to_numpy()
+        frame = frame.drop(name)
+        del column
+    return out
 
 
 @dataclass(frozen=True)
@@ -69,7 +94,7 @@ class Segmentation:
 
 
 def segment(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Arrays,
     *,
     rest_fraction: float = REST_CURRENT_FRACTION,
     transitions: Transitions = "hold",
@@ -92,9 +117,8 @@ def segment(
 
     Under each rule the segments' increments add up to the file's integral under that rule.
     """
-    t = frame.get_column(TIME).to_numpy()
-    v = frame.get_column(VOLTAGE).to_numpy()
-    i = frame.get_column(CURRENT).to_numpy()
+    arrays = _columns(frame, (TIME, VOLTAGE, CURRENT, *keys))
+    t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     n = t.size
     threshold = rest_threshold(i, rest_fraction)
     mode = (i > threshold).view(np.int8)
@@ -104,30 +128,27 @@ def segment(
         first[0] = True
         np.not_equal(mode[1:], mode[:-1], out=first[1:])
     for key in keys:
-        values = _column(frame, key)
+        values = arrays.get(key)
         if values is not None and n > 1:
             first[1:] |= values[1:] != values[:-1]
-    dq = np.zeros(n)
-    de = np.zeros(n)
+    starts = np.flatnonzero(first)
+    dq = np.zeros(n)  # becomes A·h per interval; only two row-sized float temporaries
+    de = np.zeros(n)  # becomes W·h per interval
     if n > 1:
-        np.add(i[1:], i[:-1], out=dq[1:])
-        dq *= 0.5  # mean current of each interval
+        gap = t[starts[1:]] - t[starts[1:] - 1]  # step-change intervals, before dq is reused
+        np.subtract(t[1:], t[:-1], out=dq[1:])  # dt
+        np.add(i[1:], i[:-1], out=de[1:])
+        de *= 0.5 / 3600.0  # mean current of each interval [A/3600]
+        dq *= de  # A·h per interval (trapezoid)
         np.add(v[1:], v[:-1], out=de[1:])
         de *= 0.5  # mean voltage of each interval
-        starts = np.flatnonzero(first)
+        later = starts[1:]  # row 0 has no interval
         if transitions == "hold":
-            dq[starts] = i[starts]
-            de[starts] = v[starts]
+            dq[later] = i[later] * gap / 3600.0
+            de[later] = v[later]
         elif transitions == "exclude":
-            dq[starts] = 0.0
-        dt = np.empty(n)
-        dt[0] = 0.0
-        np.subtract(t[1:], t[:-1], out=dt[1:])
-        dt *= 1.0 / 3600.0
-        dq *= dt
+            dq[later] = 0.0
         de *= dq  # W·h = V × A·h
-    else:
-        starts = np.flatnonzero(first)
     return Segmentation(starts, mode, first, dq, de, threshold)
 
 
@@ -137,9 +158,13 @@ def segment_ids(seg: Segmentation) -> NDArray[np.int64]:
 
 
 def _split_reduce(values: F64, starts: NDArray[np.int64]) -> tuple[F64, F64]:
-    """(sum of positive parts, sum of negative parts as a positive number) per segment."""
+    """(sum of positive parts, sum of negative parts as a positive number) per segment.
+
+    Overwrites ``values`` with its magnitude (no row-sized temporary).
+    """
     net = np.add.reduceat(values, starts)
-    magnitude = np.add.reduceat(np.abs(values), starts)
+    np.abs(values, out=values)
+    magnitude = np.add.reduceat(values, starts)
     return (magnitude + net) * 0.5, (magnitude - net) * 0.5
 
 
@@ -151,17 +176,16 @@ def _midpoint_voltage(t: F64, v: F64, starts: NDArray[np.int64], last: NDArray[n
 
 
 def segment_table(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Arrays,
     *,
     rest_fraction: float = REST_CURRENT_FRACTION,
     transitions: Transitions = "hold",
     keys: tuple[str, ...] = (STEP, CYCLE),
 ) -> pl.DataFrame:
     """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`)."""
-    seg = segment(frame, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
-    t = frame.get_column(TIME).to_numpy()
-    v = frame.get_column(VOLTAGE).to_numpy()
-    i = frame.get_column(CURRENT).to_numpy()
+    arrays = _columns(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
+    seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
+    t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     starts = seg.starts
     if starts.size == 0:
         return pl.DataFrame()
@@ -191,10 +215,10 @@ def segment_table(
         # a segment starts where the previous one ended: its duration spans the gap
         "duration_s": end_s - np.concatenate([t[:1], end_s[:-1]]),
     }
-    cycle = _column(frame, CYCLE) if CYCLE in keys else None
+    cycle = arrays.get(CYCLE) if CYCLE in keys else None
     if cycle is not None:
         columns[CYCLE] = cycle[starts]
-    temperature = _column(frame, SURFACE_T)
+    temperature = arrays.get(SURFACE_T)
     if temperature is not None:
         temp = temperature.astype(np.float64, copy=False)
         columns["min_temperature_c"] = np.minimum.reduceat(temp, starts)
