@@ -92,20 +92,21 @@ def arbin_table(frame: pl.DataFrame, layout: Layout, *, first_point: int = 1) ->
         milliseconds=(pl.col("test_time_second") * 1000).cast(pl.Int64)
     )
     units = layout == "mits_pro"
-    name = {
-        "time": "Test_Time(s)" if units else "Test_Time",
-        "step_time": "Step_Time(s)" if units else "Step_Time",
-        "date": "Date_Time" if units else "DateTime",
-        "current": "Current(A)" if units else "Current",
-        "voltage": "Voltage(V)" if units else "Voltage",
-        "qc": "Charge_Capacity(Ah)" if units else "Charge_Capacity",
-        "qd": "Discharge_Capacity(Ah)" if units else "Discharge_Capacity",
-        "ec": "Charge_Energy(Wh)" if units else "Charge_Energy",
-        "ed": "Discharge_Energy(Wh)" if units else "Discharge_Energy",
-        "dvdt": "dV/dt(V/s)" if units else "dV/dt",
-        "ir": "Internal_Resistance(Ohm)" if units else "Internal_Resistance",
-        "temp": "Aux_Temperature_1(C)" if units else "Temperature",
+    base = {  # quantity → (Arbin name, unit suffix of the MITS Pro layout)
+        "time": ("Test_Time", "s"),
+        "step_time": ("Step_Time", "s"),
+        "current": ("Current", "A"),
+        "voltage": ("Voltage", "V"),
+        "qc": ("Charge_Capacity", "Ah"),
+        "qd": ("Discharge_Capacity", "Ah"),
+        "ec": ("Charge_Energy", "Wh"),
+        "ed": ("Discharge_Energy", "Wh"),
+        "dvdt": ("dV/dt", "V/s"),
+        "ir": ("Internal_Resistance", "Ohm"),
     }
+    name = {k: f"{n}({u})" if units else n for k, (n, u) in base.items()}
+    name["date"] = "Date_Time" if units else "DateTime"
+    name["temp"] = "Aux_Temperature_1(C)" if units else "Temperature"
     date = stamp.dt.strftime("%Y-%m-%d %H:%M:%S") if units else (stamp.dt.epoch("ms") / 1000.0)
     return frame.select(
         pl.int_range(first_point, first_point + pl.len()).alias("Data_Point"),

@@ -60,18 +60,53 @@ def test_truncated_workbook(tmp_path: Path) -> None:
         read(path)
 
 
-def test_data_lines_with_another_separator(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.csv"
-    path.write_text(f"{TIME},{VOLTAGE},{CURRENT}\n0;3.6;0\n1;3.6;0\n")
-    with pytest.raises(ReaderError, match="row 1: 1 field where the header has 3"):
-        read(path)
+HEADER = f"{TIME},{VOLTAGE},{CURRENT}"
+BAD_TEXT = [
+    pytest.param(
+        f"{HEADER}\n0;3.6;0\n1;3.6;0\n", "row 1: 1 field where the header has 3", id="separator"
+    ),
+    pytest.param(
+        f"{HEADER}\n0,3,61,0\n1,3,62,0\n",
+        "decimal commas in a comma-separated file",
+        id="decimal-comma",
+    ),
+    pytest.param(
+        bdf_text([0, 1, 2], ["3.6", "3600", "3.6"], [0, 0, 0]),
+        r"row 2, column 'voltage_volt': \|value\| 3600.0 .*unit",
+        id="millivolts-among-volts",
+    ),
+    pytest.param(
+        bdf_text([0, 1, 1, 2], ["3.6"] * 4, [0.0] * 4),
+        "row 3, column 'test_time_second': time duplicated",
+        id="duplicated-time",
+    ),
+    pytest.param(
+        bdf_text([0, 2, 1, 3], ["3.6"] * 4, [0.0] * 4),
+        "row 3, column 'test_time_second': time going backwards",
+        id="time-backwards",
+    ),
+    pytest.param(
+        bdf_text([0, 1, 2], ["3.6", "nan", "3.6"], [0, 0, 0]),
+        "row 2, column 'voltage_volt': missing or NaN",
+        id="nan",
+    ),
+    pytest.param(
+        bdf_text([0, 1, 2], ["3.6", "3.6", "3.6V"], [0, 0, 0]),
+        r"row 3, column 'voltage_volt': '3.6V' is not a number",
+        id="text-in-numbers",
+    ),
+    pytest.param(f"{HEADER}\n", "no data rows", id="header-only"),
+    pytest.param("", "empty", id="empty"),
+]
 
 
-def test_decimal_commas_in_a_comma_separated_file(tmp_path: Path) -> None:
-    path = tmp_path / "comma.csv"
-    path.write_text(f"{TIME},{VOLTAGE},{CURRENT}\n0,3,61,0\n1,3,62,0\n")
-    with pytest.raises(ReaderError, match="decimal commas in a comma-separated file"):
+@pytest.mark.parametrize(("text", "match"), BAD_TEXT)
+def test_bad_text_is_located(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ReaderError, match=match) as info:
         read(path)
+    assert "bad.csv" in str(info.value)
 
 
 def test_semicolons_with_decimal_commas_are_read(tmp_path: Path) -> None:
@@ -80,44 +115,6 @@ def test_semicolons_with_decimal_commas_are_read(tmp_path: Path) -> None:
     data, _ = read(path)
     assert data[VOLTAGE].to_list() == [3.61, 3.62]
     assert data[CURRENT].to_list() == [0.0, -1.5]
-
-
-def test_millivolts_among_volts(tmp_path: Path) -> None:
-    path = tmp_path / "mv.csv"
-    path.write_text(bdf_text([0, 1, 2], ["3.6", "3600", "3.6"], [0, 0, 0]))
-    with pytest.raises(ReaderError, match=r"row 2, column 'voltage_volt': \|value\| 3600.0 .*unit"):
-        read(path)
-
-
-@pytest.mark.parametrize(
-    ("times", "row", "kind"), [([0, 1, 1, 2], 3, "duplicated"), ([0, 2, 1, 3], 3, "backwards")]
-)
-def test_time_not_increasing(tmp_path: Path, times: list[float], row: int, kind: str) -> None:
-    path = tmp_path / "t.csv"
-    path.write_text(bdf_text(times, ["3.6"] * 4, [0.0] * 4))
-    with pytest.raises(ReaderError, match=f"row {row}, column 'test_time_second': time .*{kind}"):
-        read(path)
-
-
-def test_nan_and_text_are_located(tmp_path: Path) -> None:
-    path = tmp_path / "nan.csv"
-    path.write_text(bdf_text([0, 1, 2], ["3.6", "nan", "3.6"], [0, 0, 0]))
-    with pytest.raises(ReaderError, match="row 2, column 'voltage_volt': missing or NaN"):
-        read(path)
-    path.write_text(bdf_text([0, 1, 2], ["3.6", "3.6", "3.6V"], [0, 0, 0]))
-    with pytest.raises(ReaderError, match=r"row 3, column 'voltage_volt': '3.6V' is not a number"):
-        read(path)
-
-
-def test_empty_and_header_only(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.csv"
-    empty.write_bytes(b"")
-    with pytest.raises(ReaderError, match="empty"):
-        read(empty)
-    header = tmp_path / "header.csv"
-    header.write_text(f"{TIME},{VOLTAGE},{CURRENT}\n")
-    with pytest.raises(ReaderError, match="no data rows"):
-        read(header)
 
 
 def test_two_gigabyte_file_fails_fast_without_reading_it(tmp_path: Path) -> None:

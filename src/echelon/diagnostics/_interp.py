@@ -46,24 +46,17 @@ def interpolate_at(
     pl.DataFrame
         ``targets`` (sorted by ``by``, ``target``) with ``y`` added.
     """
-    left = targets.sort(by, target)
+    both = targets.sort(by, target)
     right = samples.select(by, pl.col(x).alias("_x"), pl.col(y).alias("_y")).sort(by, "_x")
-    before = left.join_asof(
-        right.rename({"_x": "_x0", "_y": "_y0"}),
-        left_on=target,
-        right_on="_x0",
-        by=by,
-        strategy="backward",
-        check_sortedness=False,
-    )
-    both = before.join_asof(
-        right.rename({"_x": "_x1", "_y": "_y1"}),
-        left_on=target,
-        right_on="_x1",
-        by=by,
-        strategy="forward",
-        check_sortedness=False,
-    )
+    for side, strategy in (("0", "backward"), ("1", "forward")):  # the samples either side
+        both = both.join_asof(
+            right.rename({"_x": f"_x{side}", "_y": f"_y{side}"}),
+            left_on=target,
+            right_on=f"_x{side}",
+            by=by,
+            strategy=strategy,  # type: ignore[arg-type]
+            check_sortedness=False,
+        )
     span = pl.col("_x1") - pl.col("_x0")
     inside = (
         pl.col("_y0") + (pl.col("_y1") - pl.col("_y0")) * (pl.col(target) - pl.col("_x0")) / span

@@ -35,6 +35,7 @@ from echelon.io.text import (
     detect_layout,
     head_lines,
     locate_bad_numbers,
+    split_fields,
 )
 from echelon.io.units import conversion, unit_in_header
 
@@ -93,6 +94,7 @@ class RawTable:
     layout: TextLayout | None = None
     sheets_read: list[str] = field(default_factory=list)
     sheets_skipped: list[str] = field(default_factory=list)
+    source: Path | None = None
 
 
 _DURATION = re.compile(
@@ -114,6 +116,36 @@ def duration_seconds(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(seconds, text.cast(pl.Float64, strict=False))
 
 
+DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
+    # (Python strptime format of a sample, polars format of the column)
+    ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"),
+    ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S%.f"),
+    ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S"),
+    ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%.f"),
+    ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"),
+    ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
+    ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p"),
+    ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
+)
+"""Wall-clock layouts tried on a column's first values when a map gives no format (an explicit
+format parses several times faster than polars' per-value inference)."""
+
+
+def guess_datetime_format(samples: list[str]) -> str | None:
+    """The polars format that parses every sample, or ``None`` (then polars infers)."""
+    values = [v.strip() for v in samples if v.strip()]
+    if not values:
+        return None
+    for python_fmt, polars_fmt in DATETIME_FORMATS:
+        try:
+            for value in values:
+                dt.datetime.strptime(value, python_fmt)
+        except ValueError:
+            continue
+        return polars_fmt
+    return None
+
+
 def _epoch_seconds(expr: pl.Expr, dtype: pl.DataType, fmt: str | None) -> pl.Expr:
     if dtype.is_numeric():
         return expr.cast(pl.Float64)
@@ -126,6 +158,19 @@ def _epoch_seconds(expr: pl.Expr, dtype: pl.DataType, fmt: str | None) -> pl.Exp
             .str.to_datetime(format=fmt, strict=False, time_unit="us")
         )
     return parsed.dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
+    """The first ``n`` values of a text column, from the file's head."""
+    if raw.layout is None or raw.source is None:
+        return []
+    found = head_lines(raw.source)
+    if found is None:
+        return []
+    index = raw.columns.index(name)
+    lines = found[0][raw.layout.data_line : raw.layout.data_line + n]
+    fields = (split_fields(line, raw.layout.separator) for line in lines if line.strip())
+    return [f[index] for f in fields if len(f) > index]
 
 
 @dataclass(frozen=True)
@@ -286,7 +331,9 @@ class ColumnMapReader:
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"{self.name}: not a readable delimited file: {exc}"]) from exc
-        return RawTable(lazy, layout.columns, layout.raw_columns, layout.preamble, layout)
+        return RawTable(
+            lazy, layout.columns, layout.raw_columns, layout.preamble, layout, source=path
+        )
 
     def _raw_xlsx(self, path: Path) -> RawTable:
         book = xlsx.open_workbook(path)
@@ -362,6 +409,9 @@ class ColumnMapReader:
             if spec.target in produced:  # an alternative column for the same quantity
                 unmapped.append(raw_name)
                 continue
+            if spec.parse == "datetime" and spec.format is None and schema[name] == pl.String:
+                guessed = guess_datetime_format(_samples(raw, name))
+                spec = ColumnSpec(spec.target, parse="datetime", format=guessed)
             converted = self._convert(pl.col(name), spec, schema[name], state_name)
             produced[spec.target] = converted
             exprs.append(converted.alias(spec.target))

@@ -19,6 +19,7 @@ from typing import Final
 import polars as pl
 
 from echelon.errors import Problem, ReaderError
+from echelon.io.base import sniff
 
 HEAD_BYTES: Final = 65536
 """Bytes read to detect a layout (enough for BioLogic's long preambles)."""
@@ -72,15 +73,6 @@ class TextLayout:
         return self.encoding in ("utf-8", "utf-8-sig")
 
 
-def read_head(path: Path, n_bytes: int = HEAD_BYTES) -> bytes:
-    """The first ``n_bytes`` of a file (empty if unreadable)."""
-    try:
-        with Path(path).open("rb") as fh:
-            return fh.read(n_bytes)
-    except OSError:
-        return b""
-
-
 def read_tail(path: Path, n_bytes: int = TAIL_BYTES) -> bytes:
     """The last ``n_bytes`` of a file."""
     with Path(path).open("rb") as fh:
@@ -108,7 +100,7 @@ def decode_head(head: bytes) -> tuple[str, str] | None:
 
 def head_lines(path: Path, n_bytes: int = HEAD_BYTES) -> tuple[list[str], str] | None:
     """Complete lines of a text file's head and the encoding, or ``None`` if not text."""
-    head = read_head(path, n_bytes)
+    head = sniff(path, n_bytes)
     decoded = decode_head(head)
     if decoded is None:
         return None
