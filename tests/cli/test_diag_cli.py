@@ -14,12 +14,13 @@ from tests.diagnostics.protocols import cell, cycling, hppc
 from tests.io import formats
 
 runner = CliRunner()
+FILES = (("cycling", "csv"), ("hppc", "csv"), ("eis", "mpt"))
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("diag-cli")
-    paths = {"cycling": folder / "cycling.csv", "hppc": folder / "hppc.csv", "eis": folder / "eis.mpt"}
+    paths = {name: folder / f"{name}.{suffix}" for name, suffix in FILES}
     write_bdf_csv(cycling(cell(), cycles=2), paths["cycling"])
     write_bdf_csv(hppc(cell(), levels=3), paths["hppc"])
     formats.biologic_eis_mpt(paths["eis"])
