@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 
 def _find_real_data() -> Path:
     """``../shared/datasets`` beside the checkout (or above it: worktrees live deeper);
-    ``ECHELON_SHARED_DATASETS`` (or ``ECHELON_REAL_DATA``) overrides."""
-    override = os.environ.get("ECHELON_SHARED_DATASETS") or os.environ.get("ECHELON_REAL_DATA")
+    ``ECHELON_SHARED_DATASETS`` (or ``ECHELON_REAL_DATA``, ``ECHELON_DATASETS``) overrides."""
+    override = (
+        os.environ.get("ECHELON_SHARED_DATASETS")
+        or os.environ.get("ECHELON_REAL_DATA")
+        or os.environ.get("ECHELON_DATASETS")
+    )
     if override:
         return Path(override)
     root = Path(__file__).resolve().parents[1]

@@ -83,6 +83,10 @@ class SchemaError(InputError):
     """A frame or table does not have the columns, types or values its contract requires."""
 
 
+class ColumnMapError(InputError):
+    """A user column map (YAML/TOML) is invalid: unknown BDF column, unit or option."""
+
+
 class ManifestError(InputError):
     """An intake manifest is invalid; nothing from it was imported."""
 

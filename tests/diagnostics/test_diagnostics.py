@@ -137,14 +137,28 @@ def test_no_pulse_and_no_discharge_are_errors() -> None:
 @given(
     st.lists(st.floats(min_value=-5, max_value=5), min_size=3, max_size=80),
     st.lists(st.floats(min_value=0.1, max_value=30), min_size=80, max_size=80),
+    st.sampled_from(["hold", "trapezoid", "exclude"]),
 )
-def test_segment_ampere_hours_conserve_charge(currents: list[float], steps_s: list[float]) -> None:
-    """Per-segment Ah add up to the file's trapezoidal integral: nothing lost at boundaries."""
+def test_segment_ampere_hours_conserve_charge(
+    currents: list[float], steps_s: list[float], transitions: str
+) -> None:
+    """Per-segment Ah add up to the file's integral under the same rule: nothing lost or
+    counted twice at boundaries (trapezoid within segments; at a segment's first row the
+    interval is the new current held, a ramp, or not counted)."""
     n = len(currents)
     times = np.cumsum(steps_s[:n])
     data = pl.DataFrame({TIME: times, VOLTAGE: np.full(n, 3.7), CURRENT: currents})
-    table = step_table(data)
+    table = step_table(data, transitions=transitions)  # type: ignore[arg-type]
     net = float((table["charge_ah"] - table["discharge_ah"]).sum())
-    direct = float(np.trapezoid(currents, times) / 3600.0)
+    i = np.asarray(currents)
+    effective = np.concatenate([[0.0], (i[1:] + i[:-1]) / 2])
+    starts = np.cumsum(table["n_points"].to_numpy())[:-1]  # first rows of segments 2, 3, …
+    if transitions == "hold":
+        effective[starts] = i[starts]
+    elif transitions == "exclude":
+        effective[starts] = 0.0
+    direct = float(np.sum(effective[1:] * np.diff(times)) / 3600.0)
+    if transitions == "trapezoid":
+        assert direct == pytest.approx(float(np.trapezoid(currents, times) / 3600.0), abs=1e-12)
     assert net == pytest.approx(direct, abs=1e-9)
     assert table["n_points"].sum() == n

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from echelon._version import __version__
+from echelon.cli.diag_cmds import plot_cmd, summarize_cmd
 from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
@@ -58,6 +59,8 @@ app.command("regroup")(regroup_cmd)
 app.command("recycle")(recycle_cmd)
 app.command("recycle-lots")(recycle_lots_cmd)
 app.command("forecast")(forecast_cmd)
+app.command("summarize")(summarize_cmd)
+app.command("plot")(plot_cmd)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from echelon.cli._common import console
 from echelon.cli._errors import guarded
-from echelon.io import available_readers, read, write_bdf_parquet
+from echelon.io import available_readers
+from echelon.io.convert import convert_to_bdf
 
 
 @guarded
@@ -23,17 +24,24 @@ def read_cmd(
     reader: Annotated[
         str | None, typer.Option(help="Force a reader by name (see `echelon readers`).")
     ] = None,
+    column_map: Annotated[
+        Path | None,
+        typer.Option("--map", help="YAML/TOML column map describing the file (docs/readers.md)."),
+    ] = None,
 ) -> None:
-    """Read a tester file into Battery Data Format and write it as .bdf.parquet."""
-    frame, meta = read(file, reader=reader)
+    """Read a tester file into Battery Data Format and write it as .bdf.parquet.
+
+    Text exports are streamed (files larger than memory convert), validated in the written
+    Parquet, and the output only appears when the whole file is valid.
+    """
     target = output or Path(file.name.split(".")[0] + ".bdf.parquet")
-    digest = write_bdf_parquet(frame, target, meta)
-    duration = frame["test_time_second"][-1] - frame["test_time_second"][0]
+    result = convert_to_bdf(file, target, reader=reader, column_map=column_map)
+    meta = result.metadata
     console.print(
-        f"[green]✓[/] {file} → {target}  ({meta.reader}, {frame.height:,} rows, "
-        f"{duration / 3600:.2f} h, sha256 {digest[:12]}…)"
+        f"[green]✓[/] {file} → {target}  ({meta.reader}, {result.n_rows:,} rows, "
+        f"sha256 {result.sha256[:12]}…)"
     )
-    console.print(f"  columns: {', '.join(frame.columns)}")
+    console.print(f"  columns: {', '.join(result.columns)}")
     if meta.unmapped_columns:
         console.print(
             f"  [yellow]not converted[/] (kept in the raw file): {', '.join(meta.unmapped_columns)}"

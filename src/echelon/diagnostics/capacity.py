@@ -1,4 +1,5 @@
-"""Capacity from a capacity test: the ampere-hours of the main constant-current discharge."""
+"""Capacity from a capacity test: the ampere-hours of the main constant-current discharge, to the
+tester's cut-off or to a common cut-off voltage, and capacity per cycle at a reference rate."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from echelon.diagnostics.segments import MODE, SEGMENT, Transitions, segment_rows
 from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
+from echelon.io.bdf import CYCLE, VOLTAGE
 
 MIN_CAPACITY_DISCHARGE_S = 600.0
 """A discharge shorter than 10 min is not a capacity measurement."""
@@ -20,7 +23,8 @@ class CapacityResult:
     Attributes
     ----------
     capacity_ah : float
-        Ampere-hours delivered by the longest constant-current discharge segment [A·h].
+        Ampere-hours delivered by the longest constant-current discharge segment [A·h] (to
+        ``to_voltage_v`` when one was given).
     energy_wh : float
         Watt-hours delivered in that segment [W·h].
     current_a : float
@@ -38,7 +42,30 @@ class CapacityResult:
     end_voltage_v: float
 
 
-def discharge_capacity(frame: pl.DataFrame, *, steps: pl.DataFrame | None = None) -> CapacityResult:
+def _to_voltage(
+    frame: pl.DataFrame, segment: int, cutoff_v: float, transitions: Transitions
+) -> tuple[float, float]:
+    """Ah and Wh of one discharge segment until the voltage first falls below ``cutoff_v``
+    (the first sample below it included: the charge delivered until the crossing was seen)."""
+    rows = segment_rows(frame, transitions=transitions)
+    below = (pl.col(VOLTAGE) < cutoff_v).cast(pl.Int32)
+    out = (
+        rows.lazy()
+        .filter(pl.col(SEGMENT) == segment)
+        .filter((below.cum_sum() - below) == 0)
+        .select((-pl.col("_dq")).sum(), (-pl.col("_de")).sum())
+        .collect()
+    )
+    return float(out.item(0, 0)), float(out.item(0, 1))
+
+
+def discharge_capacity(
+    frame: pl.DataFrame,
+    *,
+    steps: pl.DataFrame | None = None,
+    to_voltage_v: float | None = None,
+    transitions: Transitions = "hold",
+) -> CapacityResult:
     """Capacity [A·h] from the largest constant-current discharge in a capacity-test file.
 
     Parameters
@@ -46,7 +73,14 @@ def discharge_capacity(frame: pl.DataFrame, *, steps: pl.DataFrame | None = None
     frame : pl.DataFrame
         Validated BDF frame of a capacity test (full charge, then CC discharge to cut-off).
     steps : pl.DataFrame, optional
-        Precomputed :func:`~echelon.diagnostics.steps.step_table` of ``frame``.
+        Precomputed :func:`~echelon.diagnostics.steps.step_table` of ``frame`` (same
+        ``transitions``).
+    to_voltage_v : float, optional
+        Count the charge only until the voltage first falls below this value [V] — capacity to
+        a common cut-off when tests used different ones (NASA PCoE reports capacity to 2.7 V
+        for cells discharged to 2.7, 2.5 and 2.2 V; docs/validation.md).
+    transitions : {"hold", "trapezoid", "exclude"}
+        Integration of the interval at step changes (:func:`echelon.diagnostics.segments.segment`).
 
     Returns
     -------
@@ -63,7 +97,7 @@ def discharge_capacity(frame: pl.DataFrame, *, steps: pl.DataFrame | None = None
     the cut-off voltage after a standard charge; the rate and temperature of the test should be
     recorded with the result (they are in the test run's metadata).
     """
-    table = steps if steps is not None else step_table(frame)
+    table = steps if steps is not None else step_table(frame, transitions=transitions)
     candidates = table.filter(
         (pl.col("step_type") == "cc_discharge") & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
     )
@@ -73,10 +107,62 @@ def discharge_capacity(frame: pl.DataFrame, *, steps: pl.DataFrame | None = None
             f"(segments: {', '.join(table.get_column('step_type').unique(maintain_order=True))})"
         )
     best = candidates.sort("discharge_ah", descending=True).row(0, named=True)
+    capacity, energy = float(best["discharge_ah"]), float(best["discharge_wh"])
+    if to_voltage_v is not None:
+        capacity, energy = _to_voltage(frame, int(best[SEGMENT]), to_voltage_v, transitions)
     return CapacityResult(
-        capacity_ah=float(best["discharge_ah"]),
-        energy_wh=float(best["discharge_wh"]),
+        capacity_ah=capacity,
+        energy_wh=energy,
         current_a=float(best["mean_current_a"]),
         duration_s=float(best["duration_s"]),
         end_voltage_v=float(best["end_voltage_v"]),
+    )
+
+
+def capacity_at_rate(
+    frame: pl.DataFrame,
+    *,
+    rate_c: float,
+    nominal_capacity_ah: float,
+    tolerance: float = 0.1,
+    transitions: Transitions = "hold",
+) -> pl.DataFrame:
+    """Discharge capacity per cycle for discharges at a reference C-rate.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        Validated BDF frame (cycling or check-up test).
+    rate_c : float
+        Reference rate [1/h], e.g. ``1.0`` for 1 C (current = rate × nominal capacity).
+    nominal_capacity_ah : float
+        Nominal (rated) capacity [A·h] that defines the C-rate.
+    tolerance : float
+        Accepted relative deviation of the mean discharge current from the reference current.
+    transitions : {"hold", "trapezoid", "exclude"}
+        Integration at step changes.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per matching discharge of ≥ 10 min: ``cycle_count`` (when the file has
+        cycles), ``start_s``, ``capacity_ah``, ``energy_wh``, ``current_a``, ``rate_c``,
+        ``end_voltage_v``. Empty when no discharge is at that rate.
+    """
+    target_a = rate_c * nominal_capacity_ah
+    table = step_table(frame, transitions=transitions)
+    current = pl.col("mean_current_a").abs()
+    keys = [CYCLE] if CYCLE in table.columns else []
+    return table.filter(
+        (pl.col(MODE) == -1)
+        & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
+        & ((current - target_a).abs() <= tolerance * target_a)
+    ).select(
+        *keys,
+        "start_s",
+        pl.col("discharge_ah").alias("capacity_ah"),
+        pl.col("discharge_wh").alias("energy_wh"),
+        pl.col("mean_current_a").alias("current_a"),
+        (current / nominal_capacity_ah).alias("rate_c"),
+        "end_voltage_v",
     )

@@ -1,21 +1,25 @@
-"""Direct-current internal resistance (DCIR) from current pulses."""
+"""Direct-current internal resistance (DCIR) from current pulses, and HPPC tables.
+
+All pulses of a file are evaluated at once: the voltage at ``t0 + delay`` of every pulse and delay
+comes from one pair of as-of joins (:mod:`echelon.diagnostics._interp`), not a loop over pulses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
+from echelon.diagnostics._interp import voltages_after_start
 from echelon.diagnostics.steps import SEGMENT, step_table, with_segments
 from echelon.errors import DiagnosticsError
-from echelon.io.bdf import CURRENT, TIME, VOLTAGE
 
 DEFAULT_TIMES_S: tuple[float, ...] = (0.1, 1.0, 10.0)
 """Resistance is reported at these times after the pulse start (s)."""
 END_TOLERANCE = 0.01
 """A requested time may exceed the last pulse sample by this fraction of itself."""
+PULSE_TYPES = ("pulse_charge", "pulse_discharge")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,55 @@ class PulseResistance:
     resistance_ohm: dict[float, float]
 
 
+def dcir_column(delay_s: float) -> str:
+    """Column name of the DCIR at ``delay_s``: ``dcir_100ms_ohm``, ``dcir_1s_ohm``, …"""
+    if delay_s < 1.0:
+        return f"dcir_{delay_s * 1000:g}ms_ohm"
+    return f"dcir_{delay_s:g}s_ohm"
+
+
+def pulse_table(
+    frame: pl.DataFrame,
+    *,
+    times_s: Sequence[float] = DEFAULT_TIMES_S,
+    steps: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Every pulse of a file with its DCIR at ``times_s`` and at its end (columnar).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per pulse (file order): ``segment``, ``start_s``, ``duration_s``,
+        ``current_a``, ``voltage_before_v``, ``end_voltage_v``, ``dcir_<t>_ohm`` for each
+        requested time (null when the pulse is shorter) and ``dcir_end_ohm``.
+    """
+    steps = steps if steps is not None else step_table(frame)
+    pulses = steps.filter(
+        pl.col("step_type").is_in(PULSE_TYPES) & pl.col("voltage_before_v").is_not_null()
+    ).select(
+        SEGMENT,
+        "start_s",
+        "end_s",
+        "duration_s",
+        pl.col("mean_current_a").alias("current_a"),
+        "voltage_before_v",
+        "end_voltage_v",
+    )
+    if pulses.height == 0:
+        return pulses
+    samples = with_segments(frame).filter(
+        pl.col(SEGMENT).is_in(pulses.get_column(SEGMENT).implode())
+    )
+    times = sorted({float(t) for t in times_s})
+    at = voltages_after_start(samples, pulses, times, end_tolerance=END_TOLERANCE)
+    before, current = pl.col("voltage_before_v"), pl.col("current_a").abs()
+    wide = at.join(pulses.select(SEGMENT, "voltage_before_v", "current_a"), on=SEGMENT).select(
+        SEGMENT, *(((pl.col(str(t)) - before).abs() / current).alias(dcir_column(t)) for t in times)
+    )
+    end_r = (pl.col("end_voltage_v") - pl.col("voltage_before_v")).abs() / pl.col("current_a").abs()
+    return pulses.join(wide, on=SEGMENT, how="left").with_columns(end_r.alias("dcir_end_ohm"))
+
+
 def pulse_resistances(
     frame: pl.DataFrame,
     *,
@@ -52,7 +105,7 @@ def pulse_resistances(
     Parameters
     ----------
     frame : pl.DataFrame
-        Validated BDF frame containing rest → pulse → rest sequences.
+        Validated BDF frame containing rest → pulse sequences.
     times_s : sequence of float
         Times after the pulse start [s]; voltages are interpolated linearly between samples.
     steps : pl.DataFrame, optional
@@ -67,36 +120,26 @@ def pulse_resistances(
     -----
     ``R(t) = ΔV(t) / ΔI`` with ΔV measured from the last resting sample before the pulse. The
     0.1 s value approximates the ohmic resistance R0; 10 s includes charge-transfer and part of
-    the diffusion polarisation (the usual "10 s DCIR" of HPPC tests).
+    the diffusion polarisation (the usual "10 s DCIR" of HPPC tests; FreedomCAR Battery Test
+    Manual for Power-Assist HEVs, DOE/ID-11069, 2003, §3.3).
     """
-    steps = steps if steps is not None else step_table(frame)
-    pulses = steps.filter(pl.col("step_type").is_in(["pulse_charge", "pulse_discharge"]))
-    if pulses.height == 0:
-        return []
-    seg = with_segments(frame).select(SEGMENT, TIME, VOLTAGE, CURRENT)
-    groups = seg.filter(pl.col(SEGMENT).is_in(pulses.get_column(SEGMENT).implode())).partition_by(
-        SEGMENT, as_dict=True, maintain_order=True
-    )
-    results = []
-    for pulse in pulses.iter_rows(named=True):
-        samples = groups[(pulse[SEGMENT],)]
-        t = samples.get_column(TIME).to_numpy()
-        v = samples.get_column(VOLTAGE).to_numpy()
-        v_before = pulse["voltage_before_v"]
-        if v_before is None:
-            continue
-        current = float(pulse["mean_current_a"])
-        # testers log the first sample of a step at the step change: that sample is t0
-        t0 = float(pulse["start_s"])
-        # a pulse of exactly ``delay`` seconds ends a hair before t0 + delay when its first sample
-        # is logged just after the step change: accept the last sample within 1 %
-        values = {}
-        for delay in times_s:
-            if t0 + delay <= t[-1] + END_TOLERANCE * delay:
-                v_at = float(np.interp(min(t0 + delay, t[-1]), t, v))
-                values[float(delay)] = abs(v_at - float(v_before)) / abs(current)
-        results.append(PulseResistance(float(pulse["start_s"]), current, float(v_before), values))
-    return results
+    table = pulse_table(frame, times_s=times_s, steps=steps)
+    out = []
+    for row in table.iter_rows(named=True):
+        values = {
+            float(t): float(row[dcir_column(float(t))])
+            for t in times_s
+            if row[dcir_column(float(t))] is not None
+        }
+        out.append(
+            PulseResistance(
+                float(row["start_s"]),
+                float(row["current_a"]),
+                float(row["voltage_before_v"]),
+                values,
+            )
+        )
+    return out
 
 
 def dcir_ohm(
@@ -125,6 +168,6 @@ def dcir_ohm(
     )
     discharges = [p for p in found if p.current_a < 0 and p.resistance_ohm]
     if not discharges:
-        raise DiagnosticsError("no discharge pulse (rest → discharge ≤ 60 s → rest) found")
+        raise DiagnosticsError("no discharge pulse (rest → discharge ≤ 60 s) found")
     values = discharges[0].resistance_ohm
     return values.get(at_s, values[max(values)])

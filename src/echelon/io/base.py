@@ -109,53 +109,36 @@ def sniff(path: Path, n_bytes: int = SNIFF_BYTES) -> bytes:
         return b""
 
 
-def first_text_line(head: bytes) -> str:
-    """The first line of a sniffed head decoded as UTF-8 (BOM stripped, errors replaced)."""
-    text = head.decode("utf-8-sig", errors="replace")
-    return text.splitlines()[0] if text else ""
-
-
-TAIL_BYTES = 65536
-
-
-def check_last_line(path: Path, separator: str = ",") -> None:
-    """Raise if a delimited text file ends in an incomplete line (a cut-off copy or export).
-
-    Compares the field count of the last line with the header's; reads only the file's head and
-    its last 64 KiB, so it is cheap on large files.
-
-    Raises
-    ------
-    ReaderError
-        When the last line has fewer fields than the header.
-    """
-    header = first_text_line(sniff(path))
-    with Path(path).open("rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - TAIL_BYTES))
-        tail = fh.read().decode("utf-8", errors="replace")
-    lines = [line for line in tail.splitlines() if line.strip()]
-    if len(lines) < 2 or tail.endswith(("\n", "\r")):
-        return
-    expected, found = header.count(separator) + 1, lines[-1].count(separator) + 1
-    if found < expected:
-        raise ReaderError(
-            path,
-            [
-                Problem(
-                    f"last line has {found} of {expected} fields and no line end: the file "
-                    "looks truncated; copy or export it again"
-                )
-            ],
-        )
-
-
 def _builtin_readers() -> list[Reader]:
-    from echelon.io.arbin import ArbinCsvReader
+    from echelon.io.arbin import ArbinCsvReader, ArbinXlsxReader
     from echelon.io.bdf import BdfCsvReader, BdfParquetReader
+    from echelon.io.biologic import BiologicMptReader
+    from echelon.io.bitrode import BitrodeCsvReader
+    from echelon.io.maccor import MaccorTextReader
+    from echelon.io.nasa import NasaCycleCsvReader
+    from echelon.io.nebula import NebulaStepXlsxReader
+    from echelon.io.neware import (
+        NewareBts7CsvReader,
+        NewareCsvReader,
+        NewareNdaReader,
+        NewareXlsxReader,
+    )
 
-    return [BdfParquetReader(), BdfCsvReader(), ArbinCsvReader()]
+    return [
+        BdfParquetReader(),
+        BdfCsvReader(),
+        ArbinCsvReader(),
+        ArbinXlsxReader(),
+        MaccorTextReader(),
+        NewareCsvReader(),
+        NewareBts7CsvReader(),
+        NewareXlsxReader(),
+        NewareNdaReader(),
+        BiologicMptReader(),
+        BitrodeCsvReader(),
+        NasaCycleCsvReader(),
+        NebulaStepXlsxReader(),
+    ]
 
 
 def available_readers() -> list[Reader]:
@@ -221,6 +204,15 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
     for reader in candidates:
         if reader.can_read(path):
             return reader
+    head = sniff(path)
+    if b"\x00" in head and path.suffix.lower() in (".csv", ".txt", ".tsv", ".mpt", ".dat"):
+        raise ReaderError(
+            path,
+            [
+                f"binary data (NUL bytes) within the first {len(head):,} bytes of a text file: "
+                "the file is corrupt or not a tester export; copy or export it again"
+            ],
+        )
     raise ReaderError(
         path,
         [
@@ -231,42 +223,92 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
     )
 
 
+READ_ERRORS: tuple[type[Exception], ...] = (pl.exceptions.PolarsError, OSError, ValueError)
+"""Failures of parsing libraries on malformed input (turned into :class:`ReaderError`)."""
+
+
+def chosen_reader(path: Path, reader: str | Reader | None, column_map: Path | str | None) -> Reader:
+    """The reader for ``path``: from a column map, by name or instance, else detected."""
+    if column_map is not None:
+        from echelon.io.generic import load_column_map
+
+        return load_column_map(column_map, data_path=path)
+    if isinstance(reader, str):
+        return get_reader(reader)
+    return reader or detect_reader(path)
+
+
+def parse_failure(chosen: Reader, path: Path, exc: Exception) -> ReaderError:
+    """A parser's exception as a :class:`ReaderError`, located by the reader if it can."""
+    explain = getattr(chosen, "explain", None)
+    problems: list[Problem | str] = []
+    if callable(explain) and isinstance(exc, pl.exceptions.PolarsError):
+        try:
+            problems = list(explain(path, exc))
+        except READ_ERRORS:
+            problems = []
+    return ReaderError(
+        path, problems or [f"{chosen.name}: could not parse the data ({type(exc).__name__}: {exc})"]
+    )
+
+
 def read(
-    path: Path | str, *, reader: str | Reader | None = None
+    path: Path | str,
+    *,
+    reader: str | Reader | None = None,
+    column_map: Path | str | None = None,
 ) -> tuple[pl.DataFrame, RunMetadata]:
     """Read a tester file into a validated BDF frame, detecting its format.
 
     Parameters
     ----------
     path : path-like
-        Tester file (BDF CSV/Parquet, Arbin CSV, or any installed plug-in's format).
+        Tester file in any format of :func:`available_readers` (``echelon readers`` lists them).
     reader : str or Reader, optional
         Force a reader by name or instance instead of detecting one.
+    column_map : path-like, optional
+        A YAML or TOML column map (:mod:`echelon.io.generic`) describing the file's columns and
+        units; overrides detection.
 
     Returns
     -------
     frame : pl.DataFrame
         BDF columns (``test_time_second``, ``voltage_volt``, ``current_ampere``, …), validated.
     metadata : RunMetadata
+        Source hash, reader, instrument, channel, start time; columns that have no BDF
+        equivalent are listed in ``unmapped_columns`` and named in a logged warning.
 
     Raises
     ------
     ReaderError
         Naming the file, and the row and column where possible.
     """
-    from echelon.io.bdf import validate_bdf
+    from echelon.io.bdf import UNIX_TIME, validate_bdf
 
     path = Path(path)
-    chosen = get_reader(reader) if isinstance(reader, str) else reader or detect_reader(path)
-    lazy, metadata = chosen.read(path)
+    chosen = chosen_reader(path, reader, column_map)
+    if not path.is_file():
+        raise ReaderError(path, ["file not found; check the path in the manifest or command"])
     try:
+        lazy, metadata = chosen.read(path)
         frame = lazy.collect()
-    except pl.exceptions.PolarsError as exc:
-        raise ReaderError(path, [f"{chosen.name}: could not parse the data: {exc}"]) from exc
+    except READ_ERRORS as exc:
+        raise parse_failure(chosen, path, exc) from exc
     if metadata.unmapped_columns:
         log.warning(
             "%s: columns without a BDF equivalent (kept in the raw file only): %s",
             path,
             ", ".join(metadata.unmapped_columns),
         )
-    return validate_bdf(frame, path), metadata
+    frame = validate_bdf(frame, path)
+    if UNIX_TIME in frame.columns:
+        metadata = with_start_time(metadata, frame.get_column(UNIX_TIME)[0])
+    return frame, metadata
+
+
+def with_start_time(metadata: RunMetadata, first_unix_s: float | None) -> RunMetadata:
+    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none."""
+    if metadata.start_time is not None or first_unix_s is None:
+        return metadata
+    start = dt.datetime.fromtimestamp(float(first_unix_s), dt.UTC).replace(tzinfo=None)
+    return metadata.model_copy(update={"start_time": start})

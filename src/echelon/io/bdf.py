@@ -12,6 +12,7 @@ https://w3id.org/battery-data-alliance/ontology/battery-data-format
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,7 +23,15 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import Problem, ReaderError
-from echelon.io.base import RunMetadata, check_last_line, first_text_line, sha256_file, sniff
+from echelon.io.base import RunMetadata, sha256_file, sniff
+from echelon.io.text import (
+    TextLayout,
+    check_field_counts,
+    check_last_line,
+    detect_layout,
+    head_lines,
+    locate_bad_numbers,
+)
 
 TIME: Final = "test_time_second"
 VOLTAGE: Final = "voltage_volt"
@@ -43,6 +52,8 @@ Z_REAL: Final = "real_impedance_ohm"
 Z_IMAG: Final = "imaginary_impedance_ohm"
 
 REQUIRED_COLUMNS: Final = (TIME, VOLTAGE, CURRENT)
+IMPEDANCE_COLUMNS: Final = (FREQUENCY, Z_REAL, Z_IMAG)
+"""An impedance-only file (EIS without voltage/current logging) requires these instead."""
 
 COLUMN_DTYPES: Final[dict[str, type[pl.DataType]]] = {
     TIME: pl.Float64,
@@ -94,14 +105,93 @@ MAX_PROBLEMS: Final = 20
 METADATA_KEY: Final = "echelon.run_metadata"
 
 
-def _null_rows(frame: pl.DataFrame, column: str) -> list[int]:
-    col = frame.get_column(column)
-    mask = col.is_null()
-    if col.dtype.is_float():
-        mask = mask | col.is_nan()
-    if not mask.any():
-        return []
-    return (mask.arg_true() + 1).head(MAX_PROBLEMS).to_list()
+def _missing(column: str) -> pl.Expr:
+    return pl.col(column).is_null() | pl.col(column).is_nan()
+
+
+def required_columns(columns: list[str]) -> tuple[str, ...]:
+    """The columns a frame must have: time, voltage and current — or, for an impedance-only
+    file, frequency and the real and imaginary impedance."""
+    if all(c in columns for c in IMPEDANCE_COLUMNS) and not all(
+        c in columns for c in (VOLTAGE, CURRENT)
+    ):
+        return IMPEDANCE_COLUMNS
+    return REQUIRED_COLUMNS
+
+
+def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
+    """Row-level problems of a BDF frame: missing/NaN required values, time not increasing,
+    implausible magnitudes (each located by 1-based row and column; at most 20 of each kind).
+
+    Works on a lazy frame in one filtered pass, so a converted file is checked without holding
+    it in memory.
+    """
+    required = required_columns(lazy.collect_schema().names())
+    if required != REQUIRED_COLUMNS:
+        return _impedance_problems(lazy, required)
+    t = pl.col(TIME)
+    flagged = (
+        lazy.select(REQUIRED_COLUMNS)
+        .with_row_index("row", offset=1)
+        .with_columns(t.shift(1).alias("_before"))
+        .filter(
+            pl.any_horizontal(_missing(c) for c in REQUIRED_COLUMNS)
+            | (t <= pl.col("_before"))
+            | pl.any_horizontal(pl.col(c).abs() > limit for c, limit in PLAUSIBLE_LIMITS.items())
+        )
+        .head(MAX_PROBLEMS * 8)
+        .collect()
+    )
+    missing: list[Problem] = []
+    others: list[Problem] = []
+    for rec in flagged.iter_rows(named=True):
+        row = int(rec["row"])
+        for name in REQUIRED_COLUMNS:
+            value = rec[name]
+            if value is None or value != value:  # NaN
+                message = "missing or NaN value"
+                if row == n_rows:
+                    message += " in the last row: the file looks truncated; copy or export it again"
+                missing.append(Problem(message, row=row, column=name))
+        before, now = rec["_before"], rec[TIME]
+        if before is not None and now is not None and now <= before:
+            kind = "duplicated" if now == before else "going backwards"
+            others.append(
+                Problem(
+                    f"time {kind} ({before} → {now} s); "
+                    "remove duplicated rows or split the file at the restart",
+                    row=row,
+                    column=TIME,
+                )
+            )
+        for name, limit in PLAUSIBLE_LIMITS.items():
+            value = rec[name]
+            if value is not None and abs(value) > limit:
+                others.append(
+                    Problem(
+                        f"|value| {value} exceeds {limit}: wrong unit (mV or mA written as V or "
+                        "A?); fix the column map's unit",
+                        row=row,
+                        column=name,
+                    )
+                )
+    if missing:  # time order means nothing where values are missing
+        return missing[:MAX_PROBLEMS]
+    return others[: MAX_PROBLEMS * 2]
+
+
+def _impedance_problems(lazy: pl.LazyFrame, required: tuple[str, ...]) -> list[Problem]:
+    bad = (
+        lazy.select(required)
+        .with_row_index("row", offset=1)
+        .filter(pl.any_horizontal(_missing(c) for c in required) | (pl.col(FREQUENCY) <= 0))
+        .head(MAX_PROBLEMS)
+        .collect()
+    )
+    return [
+        Problem("missing, NaN or non-positive frequency/impedance value", row=int(r))
+        for r in bad.get_column("row")
+    ]
 
 
 def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
@@ -129,7 +219,8 @@ def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
         Listing every problem with its row (1-based data row) and column.
     """
     problems: list[Problem] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    required = required_columns(frame.columns)
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ReaderError(
             path,
@@ -165,41 +256,10 @@ def validate_bdf(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
         raise ReaderError(path, problems)
     if casts:
         frame = frame.with_columns(casts)
-    for name in REQUIRED_COLUMNS:
-        for row in _null_rows(frame, name):
-            message = "missing or NaN value"
-            if row == frame.height:
-                message += " in the last row: the file looks truncated; copy or export it again"
-            problems.append(Problem(message, row=row, column=name))
+    problems = bdf_problems(frame.lazy(), n_rows=frame.height)
     if problems:
         raise ReaderError(path, problems)
-    times = frame.get_column(TIME)
-    diffs = times.diff()
-    for index in diffs.le(0).arg_true().head(MAX_PROBLEMS).to_list():
-        kind = "duplicated" if diffs[index] == 0 else "going backwards"
-        problems.append(
-            Problem(
-                f"time {kind} ({times[index - 1]} → {times[index]} s); "
-                "remove duplicated rows or split the file at the restart",
-                row=index + 1,
-                column=TIME,
-            )
-        )
-    for name, limit in PLAUSIBLE_LIMITS.items():
-        over = frame.get_column(name).abs().gt(limit)
-        if over.any():
-            row = int(over.arg_true()[0]) + 1
-            problems.append(
-                Problem(
-                    f"|value| {frame[name][row - 1]} exceeds {limit}: wrong unit (mV or mA "
-                    "written as V or A?); fix the column map's unit",
-                    row=row,
-                    column=name,
-                )
-            )
-    if problems:
-        raise ReaderError(path, problems)
-    ordered = [*REQUIRED_COLUMNS, *(c for c in frame.columns if c not in REQUIRED_COLUMNS)]
+    ordered = [*required, *(c for c in frame.columns if c not in required)]
     return frame.select(ordered)
 
 
@@ -282,35 +342,96 @@ class BdfParquetReader:
         return lazy.rename(renames) if renames else lazy, meta
 
 
+def _is_bdf_header(fields: list[str]) -> bool:
+    names = set(fields) | {BDF_LABELS[c] for c in fields if c in BDF_LABELS}
+    return all(c in names for c in REQUIRED_COLUMNS)
+
+
 class BdfCsvReader:
-    """Reads BDF CSV files (machine names or human-readable labels in the header)."""
+    """Reads BDF CSV files (machine names or human-readable labels in the header).
+
+    The separator is detected (``,``, ``;``, tab) and so are decimal commas with ``;`` or tab.
+    """
 
     name = "bdf_csv"
     version = __version__
+
+    def _layout(self, path: Path) -> TextLayout | None:
+        return detect_layout(path, is_header=_is_bdf_header, header_line=0)
 
     def can_read(self, path: Path) -> bool:
         """A text header naming the required BDF columns (machine names or labels)."""
         if path.suffix.lower() not in (".csv", ".txt"):
             return False
-        header = first_text_line(sniff(path))
-        columns = {c.strip().strip('"') for c in header.split(",")}
-        names = columns | {BDF_LABELS[c] for c in columns if c in BDF_LABELS}
-        return all(c in names for c in REQUIRED_COLUMNS)
+        return self._layout(path) is not None
 
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """Lazy CSV scan with BDF names; unknown columns are reported in the metadata."""
-        check_last_line(path)
+        layout = self._layout(path)
+        if layout is None:
+            raise ReaderError(path, ["not a BDF CSV file (no test time, voltage and current)"])
+        found = head_lines(path)
+        check_field_counts(path, found[0] if found else [], layout)
+        check_last_line(path, layout)
+        renames = normalise_bdf_header(layout.columns)
+        named = [renames.get(c, c) for c in layout.columns]
+        schema = {
+            c: COLUMN_DTYPES.get(n, pl.String) for c, n in zip(layout.columns, named, strict=True)
+        }
         try:
-            lazy = pl.scan_csv(path, infer_schema_length=10000)
-            columns = lazy.collect_schema().names()
+            lazy = pl.scan_csv(
+                path,
+                has_header=False,
+                skip_lines=layout.data_line,
+                separator=layout.separator,
+                decimal_comma=layout.decimal_comma,
+                schema={c: (pl.Float64 if d != pl.String else d) for c, d in schema.items()},
+                extra_columns="ignore",
+                missing_columns="insert",
+                encoding="utf8-lossy",
+            )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"not a readable CSV file: {exc}"]) from exc
-        renames = normalise_bdf_header(columns)
-        named = [renames.get(c, c) for c in columns]
-        unmapped = [c for c in named if c not in COLUMN_DTYPES]
+        unmapped = [
+            raw for raw, n in zip(layout.columns, named, strict=True) if n not in COLUMN_DTYPES
+        ]
         meta = RunMetadata.for_file(path, self, unmapped_columns=unmapped)
-        lazy = lazy.rename(renames) if renames else lazy
-        return lazy.drop(unmapped) if unmapped else lazy, meta
+        kept = [
+            pl.col(c).alias(n)
+            for c, n in zip(layout.columns, named, strict=True)
+            if n in COLUMN_DTYPES
+        ]
+        return lazy.select(kept), meta
+
+    def explain(self, path: Path, exc: Exception) -> list[Problem]:
+        """Locate the first value that is not a number in each BDF column."""
+        layout = self._layout(path)
+        if layout is None:
+            return []
+        renames = normalise_bdf_header(layout.columns)
+        numeric = [c for c in layout.columns if renames.get(c, c) in COLUMN_DTYPES]
+        return locate_bad_numbers(path, layout, numeric)
+
+
+def frame_sha256(frame: pl.DataFrame) -> str:
+    """SHA-256 of a BDF frame's values (column names and bytes of each column, in order).
+
+    Two files that hold the same measurements in different wrappers (a workbook saved twice,
+    a CSV and its Parquet conversion) have the same data hash but different file hashes; the
+    registry and validations use this to recognise a re-submitted test by its data.
+    """
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame.get_column(name)
+        digest.update(name.encode())
+        digest.update(str(column.dtype).encode())
+        values = (
+            column.to_numpy() if column.dtype.is_numeric() else column.cast(pl.String).to_numpy()
+        )
+        digest.update(
+            values.tobytes() if values.dtype != object else "\x1f".join(map(str, values)).encode()
+        )
+    return digest.hexdigest()
 
 
 def write_bdf_csv(frame: pl.DataFrame, path: Path | str) -> None:

@@ -1,22 +1,46 @@
 """Declarative column-map readers: a vendor export described as data, not code.
 
-A :class:`ColumnMapReader` turns a delimited text export into a BDF frame from a mapping
-``vendor column → (BDF column, scale, offset)``. Vendor readers (Arbin, …) are instances of it, and
-users can describe any other CSV the same way.
+A :class:`ColumnMapReader` turns a delimited text export or a workbook into a BDF frame from a
+mapping ``vendor column → ColumnSpec(BDF column, scale, offset, parse)``. Vendor readers (Arbin,
+Maccor, Neware, BioLogic, Bitrode, NASA, …) are instances of it, and users describe any other
+export the same way in YAML or TOML (:mod:`echelon.io.generic`).
+
+What a map can say, besides the columns: how to find the header (signature columns, a preamble
+before it, or no header at all), the separator (or detect it), where the sign of the current comes
+from (a state column, for exports that log unsigned current), which wall-clock columns give
+``unix_time_second`` (and the test time when the export has no elapsed-time column), which sheets
+of a workbook hold the data, and which preamble lines hold the instrument, channel and start time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from echelon._version import __version__
-from echelon.errors import ReaderError
-from echelon.io.base import RunMetadata, check_last_line, first_text_line, sniff
-from echelon.io.bdf import COLUMN_DTYPES, UNIX_TIME
+from echelon.errors import Problem, ReaderError
+from echelon.io import xlsx
+from echelon.io.base import RunMetadata
+from echelon.io.bdf import COLUMN_DTYPES, CURRENT, TIME, UNIX_TIME
+from echelon.io.text import (
+    TextLayout,
+    check_field_counts,
+    check_last_line,
+    detect_layout,
+    head_lines,
+    locate_bad_numbers,
+    split_fields,
+)
+from echelon.io.units import conversion, unit_in_header
+
+Parse = Literal["number", "duration", "datetime"]
+MetadataHook = Callable[[Path, "RawTable"], dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -29,87 +53,459 @@ class ColumnSpec:
         BDF column name.
     scale, offset : float
         Linear unit conversion (e.g. mA → A: ``scale=1e-3``; °F → °C: ``scale=5/9,
-        offset=-160/9``).
+        offset=-160/9``; a discharge-positive current: ``scale=-1``).
+    parse : {"number", "duration", "datetime"}
+        ``number``: a numeric column; ``duration``: elapsed time written ``[d-]h:mm:ss[.fff]``
+        (→ seconds); ``datetime``: wall-clock time (→ seconds since the Unix epoch).
+    format : str or None
+        ``strftime`` format of a ``datetime`` column (``None``: inferred).
+    unit : str or None
+        The unit the scale came from (checked against a unit written in the header).
     """
 
     target: str
     scale: float = 1.0
     offset: float = 0.0
+    parse: Parse = "number"
+    format: str | None = None
+    unit: str | None = None
+
+    @classmethod
+    def with_unit(cls, target: str, unit: str, **options: object) -> ColumnSpec:
+        """A spec converting from ``unit`` (``"mA"``, ``"min"``, ``"°F"``, …) to ``target``'s unit.
+
+        Raises
+        ------
+        ValueError
+            If the unit is unknown or of another dimension than ``target``.
+        """
+        conv = conversion(unit, target)
+        return cls(target, conv.scale, conv.offset, unit=unit, **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A tester file's table before mapping: lazy columns plus what surrounds them."""
+
+    lazy: pl.LazyFrame
+    columns: list[str]
+    raw_columns: list[str]
+    preamble: list[str] = field(default_factory=list)
+    layout: TextLayout | None = None
+    sheets_read: list[str] = field(default_factory=list)
+    sheets_skipped: list[str] = field(default_factory=list)
+    source: Path | None = None
+
+
+_DURATION = re.compile(
+    r"^(?:(\d+)\s*(?:d|day|days)?[-\s.,]+)?(\d+):(\d{1,2}):(\d{1,2}(?:[.,:]\d+)?)$"
+)
+
+
+def duration_seconds(expr: pl.Expr) -> pl.Expr:
+    """Seconds from ``[d-]h:mm:ss[.fff]`` text (plain numbers are taken as seconds)."""
+    text = expr.cast(pl.String).str.strip_chars()
+    parts = text.str.extract_groups(_DURATION.pattern)
+    frac = parts.struct.field("4").str.replace(r"[,:]", ".")
+    seconds = (
+        parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0.0) * 86400.0
+        + parts.struct.field("2").cast(pl.Float64, strict=False) * 3600.0
+        + parts.struct.field("3").cast(pl.Float64, strict=False) * 60.0
+        + frac.cast(pl.Float64, strict=False)
+    )
+    return pl.coalesce(seconds, text.cast(pl.Float64, strict=False))
+
+
+DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
+    # (Python strptime format of a sample, polars format of the column)
+    ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"),
+    ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S%.f"),
+    ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S"),
+    ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%.f"),
+    ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"),
+    ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
+    ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p"),
+    ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
+)
+"""Wall-clock layouts tried on a column's first values when a map gives no format (an explicit
+format parses several times faster than polars' per-value inference)."""
+
+
+def guess_datetime_format(samples: list[str]) -> str | None:
+    """The polars format that parses every sample, or ``None`` (then polars infers)."""
+    values = [v.strip() for v in samples if v.strip()]
+    if not values:
+        return None
+    for python_fmt, polars_fmt in DATETIME_FORMATS:
+        try:
+            for value in values:
+                dt.datetime.strptime(value, python_fmt)
+        except ValueError:
+            continue
+        return polars_fmt
+    return None
+
+
+def _epoch_seconds(expr: pl.Expr, dtype: pl.DataType, fmt: str | None) -> pl.Expr:
+    if dtype.is_numeric():
+        return expr.cast(pl.Float64)
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        parsed = expr.cast(pl.Datetime("us"))
+    else:
+        parsed = (
+            expr.cast(pl.String)
+            .str.strip_chars()
+            .str.to_datetime(format=fmt, strict=False, time_unit="us")
+        )
+    return parsed.dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
+    """The first ``n`` values of a text column, from the file's head."""
+    if raw.layout is None or raw.source is None:
+        return []
+    found = head_lines(raw.source)
+    if found is None:
+        return []
+    index = raw.columns.index(name)
+    lines = found[0][raw.layout.data_line : raw.layout.data_line + n]
+    fields = (split_fields(line, raw.layout.separator) for line in lines if line.strip())
+    return [f[index] for f in fields if len(f) > index]
 
 
 @dataclass(frozen=True)
 class ColumnMapReader:
-    """A reader for delimited text exports described by a column map.
+    """A reader for tester exports described by a column map.
 
     Attributes
     ----------
     name : str
         Reader name (``arbin_csv``).
     columns : mapping of str to ColumnSpec
-        Vendor column → BDF column and unit conversion.
+        Vendor column → BDF column, parsing and unit conversion.
     signature : frozenset of str
         Columns whose presence in the header identifies the format.
+    signature_any : frozenset of str
+        If not empty, at least one of these must also be present.
     suffixes : tuple of str
         Accepted file suffixes (lower case).
-    separator : str
-        Field separator.
+    format : {"text", "xlsx"}
+        Delimited text or a workbook.
+    separator : str or None
+        Field separator; ``None`` detects it (tab, ``;``, ``,``, ``|``).
     datetime_columns : mapping of str to str or None
-        Vendor columns holding wall-clock time → ``strftime`` format (``None`` = infer); converted
-        to ``unix_time_second``.
+        Shorthand for wall-clock columns → ``unix_time_second`` (format, ``None`` = inferred).
     ignored : frozenset of str
         Vendor columns deliberately not stored because BDF derives them (row counters, step
-        time); not reported as unknown.
+        time); listed in the metadata as ``not_stored``.
     instrument : str or None
         Instrument name recorded in the metadata.
+    sheets : str
+        Regular expression selecting the data sheets of a workbook (concatenated in order).
+    headerless_names : tuple of str or None
+        Column names of a variant of the export that has no header row.
+    headerless_row : callable or None
+        Recognises the first data row of such a header-less file.
+    state_column : str or None
+        Column whose value says charge or discharge, for exports with unsigned current.
+    charge_states, discharge_states : frozenset of str
+        Values of ``state_column``: the current is made positive / negative on those rows.
+    metadata_patterns : mapping of str to str
+        Regular expressions over the preamble lines, each with one group: ``instrument``,
+        ``channel``, ``start_time`` or any other key (kept in ``extra``).
+    start_time_formats : tuple of str
+        ``strptime`` formats tried for a ``start_time`` found in the preamble.
+    metadata_hook : callable or None
+        ``hook(path, raw_table) -> dict`` for metadata a pattern cannot reach (a workbook's
+        info sheet).
+    metadata_sheets : tuple of str
+        Workbook sheets read by the hook (not reported as ``sheets_not_read``).
+    transform : callable or None
+        ``transform(lazy) -> lazy`` applied to the raw table before mapping, for exports whose
+        rows are not samples (a step table becomes two samples per step); the map's keys are
+        the transformed column names.
+    loader : callable or None
+        ``loader(path) -> pl.DataFrame`` for ``format="frame"``: a binary format decoded by a
+        library (Neware ``.nda``), whose columns the map then converts.
     """
 
     name: str
     columns: Mapping[str, ColumnSpec]
     signature: frozenset[str]
+    signature_any: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = (".csv",)
-    separator: str = ","
+    format: Literal["text", "xlsx", "frame"] = "text"
+    separator: str | None = ","
     datetime_columns: Mapping[str, str | None] = field(default_factory=dict)
     ignored: frozenset[str] = frozenset()
     instrument: str | None = None
     version: str = __version__
+    sheets: str = ".*"
+    headerless_names: tuple[str, ...] | None = None
+    headerless_row: Callable[[list[str]], bool] | None = None
+    state_column: str | None = None
+    charge_states: frozenset[str] = frozenset()
+    discharge_states: frozenset[str] = frozenset()
+    metadata_patterns: Mapping[str, str] = field(default_factory=dict)
+    start_time_formats: tuple[str, ...] = ()
+    metadata_hook: MetadataHook | None = None
+    metadata_sheets: tuple[str, ...] = ()
+    transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
+    loader: Callable[[Path], pl.DataFrame] | None = None
 
-    def _header(self, path: Path) -> list[str]:
-        line = first_text_line(sniff(path))
-        return [c.strip().strip('"') for c in line.split(self.separator)]
+    # ---- detection -------------------------------------------------------------------------
+
+    def is_header(self, fields: list[str]) -> bool:
+        """Whether a row of fields is this format's header (signature columns present)."""
+        present = set(fields)
+        if not self.signature <= present:
+            return False
+        return not self.signature_any or bool(self.signature_any & present)
+
+    def _layout(self, path: Path) -> TextLayout | None:
+        return detect_layout(
+            path,
+            is_header=self.is_header,
+            separator=self.separator,
+            headerless_names=self.headerless_names,
+            is_headerless_row=self.headerless_row,
+        )
+
+    def _data_sheets(self, book: xlsx.Workbook) -> list[str]:
+        pattern = re.compile(self.sheets)
+        return [s for s in book.sheet_names if pattern.search(s)]
 
     def can_read(self, path: Path) -> bool:
-        """Suffix matches and the header contains every signature column."""
+        """Suffix matches and the header (or a header-less first row) is recognised."""
+        path = Path(path)
         if path.suffix.lower() not in self.suffixes:
             return False
-        return self.signature <= set(self._header(path))
+        if self.format == "frame":
+            return True
+        if self.format == "xlsx":
+            if not xlsx.looks_like_workbook(path):
+                return False
+            if path.stat().st_size > xlsx.MAX_XLSX_BYTES:
+                return True  # too large to inspect: the read says so and what to do
+            try:
+                book = xlsx.open_workbook(path)
+                return xlsx.find_header(book, self._data_sheets(book), self.is_header) is not None
+            except ReaderError:
+                return False
+        return self._layout(path) is not None
 
-    def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
-        """Lazy scan, renamed and unit-converted to BDF; unknown columns listed in the metadata."""
-        check_last_line(path, self.separator)
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _numeric(self, column: str) -> bool:
+        spec = self.columns.get(column)
+        return spec is not None and spec.parse == "number"
+
+    def _raw_text(self, path: Path) -> RawTable:
+        layout = self._layout(path)
+        if layout is None:
+            raise ReaderError(
+                path,
+                [f"{self.name}: header with {', '.join(sorted(self.signature))} not found"],
+            )
+        found = head_lines(path)
+        check_field_counts(path, found[0] if found else [], layout)
+        check_last_line(path, layout)
+        schema = {
+            c: (pl.Float64 if self._numeric(raw) else pl.String)
+            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
+        }
+        source: Path | bytes = path
+        if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
+            source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
         try:
             lazy = pl.scan_csv(
-                path, separator=self.separator, infer_schema_length=10000, encoding="utf8-lossy"
+                source,
+                has_header=False,
+                separator=layout.separator,
+                skip_lines=layout.data_line,
+                schema=schema,
+                decimal_comma=layout.decimal_comma,
+                extra_columns="ignore",
+                missing_columns="insert",
+                encoding="utf8-lossy",
             )
-            header = lazy.collect_schema().names()
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"{self.name}: not a readable delimited file: {exc}"]) from exc
-        exprs: list[pl.Expr] = []
-        for column in header:
-            spec = self.columns.get(column)
-            if spec is None:
-                continue
-            dtype = COLUMN_DTYPES.get(spec.target, pl.Float64)
-            expr = pl.col(column).cast(pl.Float64, strict=False)
-            if spec.scale != 1.0 or spec.offset != 0.0:
-                expr = expr * spec.scale + spec.offset
-            exprs.append(expr.cast(dtype, strict=False).alias(spec.target))
-        for column, fmt in self.datetime_columns.items():
-            if column in header and UNIX_TIME not in {s.target for s in self.columns.values()}:
-                parsed = pl.col(column).cast(pl.String).str.to_datetime(format=fmt, strict=False)
-                exprs.append((parsed.dt.epoch("ms") / 1000.0).alias(UNIX_TIME))
-        known = set(self.columns) | set(self.datetime_columns) | set(self.ignored)
-        unmapped = [c for c in header if c not in known]
-        meta = RunMetadata.for_file(
-            path, self, instrument=self.instrument, unmapped_columns=unmapped
+        return RawTable(
+            lazy, layout.columns, layout.raw_columns, layout.preamble, layout, source=path
         )
-        return lazy.select(exprs), meta
+
+    def _raw_xlsx(self, path: Path) -> RawTable:
+        book = xlsx.open_workbook(path)
+        sheets = self._data_sheets(book)
+        found = xlsx.find_header(book, sheets, self.is_header)
+        if found is None:
+            raise ReaderError(path, [f"{self.name}: no sheet with the expected header"])
+        first, row = found
+        data_sheets = sheets[sheets.index(first) :]
+        frame, header = xlsx.sheets_frame(book, data_sheets, row)
+        skipped = [
+            s for s in book.sheet_names if s not in data_sheets and s not in self.metadata_sheets
+        ]
+        return RawTable(
+            frame.lazy(), frame.columns, header, sheets_read=data_sheets, sheets_skipped=skipped
+        )
+
+    def _raw_frame(self, path: Path) -> RawTable:
+        if self.loader is None:
+            raise ReaderError(path, [f"{self.name}: no loader configured"])
+        frame = self.loader(path)
+        return RawTable(frame.lazy(), frame.columns, frame.columns)
+
+    def _raw(self, path: Path) -> RawTable:
+        if self.format == "xlsx":
+            raw = self._raw_xlsx(path)
+        elif self.format == "frame":
+            raw = self._raw_frame(path)
+        else:
+            raw = self._raw_text(path)
+        if self.transform is None:
+            return raw
+        lazy = self.transform(raw.lazy)
+        names = lazy.collect_schema().names()
+        return RawTable(
+            lazy, names, names, raw.preamble, raw.layout, raw.sheets_read, raw.sheets_skipped
+        )
+
+    def _check_units(self, path: Path, raw: RawTable) -> None:
+        problems = []
+        for column in raw.raw_columns:
+            spec = self.columns.get(column)
+            stated = unit_in_header(column)
+            if spec is None or spec.unit is None or stated is None:
+                continue
+            declared = conversion(spec.unit, spec.target)
+            if (declared.scale, declared.offset) != (stated.scale, stated.offset):
+                problems.append(
+                    Problem(
+                        f"mixed units: the header says {stated.symbol} but the column map says "
+                        f"{spec.unit}; correct the map's unit",
+                        column=column,
+                    )
+                )
+        if problems:
+            raise ReaderError(path, problems)
+
+    def _expressions(self, raw: RawTable, schema: pl.Schema) -> tuple[list[pl.Expr], list[str]]:
+        exprs: list[pl.Expr] = []
+        produced: dict[str, pl.Expr] = {}
+        unmapped: list[str] = []
+        specs = dict(self.columns)
+        names = dict(zip(raw.raw_columns, raw.columns, strict=True))
+        state_name = names.get(self.state_column) if self.state_column else None
+        for column, fmt in self.datetime_columns.items():
+            specs.setdefault(column, ColumnSpec(UNIX_TIME, parse="datetime", format=fmt))
+        for name, raw_name in zip(raw.columns, raw.raw_columns, strict=True):
+            spec = specs.get(raw_name)
+            if spec is None:
+                if raw_name not in self.ignored and raw_name != self.state_column:
+                    unmapped.append(raw_name)
+                continue
+            if spec.target in produced:  # an alternative column for the same quantity
+                unmapped.append(raw_name)
+                continue
+            if spec.parse == "datetime" and spec.format is None and schema[name] == pl.String:
+                guessed = guess_datetime_format(_samples(raw, name))
+                spec = ColumnSpec(spec.target, parse="datetime", format=guessed)
+            converted = self._convert(pl.col(name), spec, schema[name], state_name)
+            produced[spec.target] = converted
+            exprs.append(converted.alias(spec.target))
+        if TIME not in produced and UNIX_TIME in produced:  # elapsed time from the wall clock
+            unix = produced[UNIX_TIME]
+            exprs.insert(0, (unix - unix.first()).alias(TIME))
+        return exprs, unmapped
+
+    def _convert(
+        self, col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType, state_name: str | None
+    ) -> pl.Expr:
+        if spec.parse == "datetime":
+            value = _epoch_seconds(col, dtype, spec.format)
+        elif spec.parse == "duration":
+            value = duration_seconds(col) if dtype == pl.String else col.cast(pl.Float64)
+        else:
+            value = col.cast(pl.Float64, strict=False)
+        if spec.scale != 1.0 or spec.offset != 0.0:
+            value = value * spec.scale + spec.offset
+        if spec.target == CURRENT and state_name is not None:
+            state = pl.col(state_name).cast(pl.String).str.strip_chars()
+            value = (
+                pl.when(state.is_in(list(self.discharge_states)))
+                .then(-value.abs())
+                .when(state.is_in(list(self.charge_states)))
+                .then(value.abs())
+                .otherwise(value)
+            )
+        dtype_out = COLUMN_DTYPES.get(spec.target, pl.Float64)
+        return value.cast(dtype_out, strict=False)
+
+    def _metadata(self, path: Path, raw: RawTable, unmapped: list[str]) -> RunMetadata:
+        fields: dict[str, object] = {"instrument": self.instrument}
+        extra: dict[str, str | int | float | bool | None] = {}
+        text = "\n".join(raw.preamble)
+        for key, pattern in self.metadata_patterns.items():
+            match = re.search(pattern, text, flags=re.MULTILINE)
+            if match is None:
+                continue
+            value = match.group(1).strip()
+            if key == "start_time":
+                fields[key] = self._parse_start(value)
+            elif key in ("instrument", "channel"):
+                fields[key] = value
+            else:
+                extra[key] = value
+        if self.metadata_hook is not None:
+            for key, value in self.metadata_hook(path, raw).items():
+                if key in ("instrument", "channel", "start_time"):
+                    fields[key] = value
+                elif isinstance(value, str | int | float | bool) or value is None:
+                    extra[key] = value
+        not_stored = [c for c in raw.raw_columns if c in self.ignored]
+        if not_stored:
+            extra["not_stored"] = ", ".join(not_stored)
+        if raw.sheets_skipped:
+            extra["sheets_not_read"] = ", ".join(raw.sheets_skipped)
+        if raw.sheets_read and len(raw.sheets_read) > 1:
+            extra["sheets_read"] = ", ".join(raw.sheets_read)
+        return RunMetadata.for_file(path, self, unmapped_columns=unmapped, extra=extra, **fields)
+
+    def _parse_start(self, value: str) -> dt.datetime | None:
+        for fmt in self.start_time_formats:
+            try:
+                return dt.datetime.strptime(value, fmt)
+            except ValueError:
+                continue
+        return None
+
+    def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
+        """Lazy frame renamed and unit-converted to BDF; unknown columns listed in the metadata."""
+        path = Path(path)
+        raw = self._raw(path)
+        self._check_units(path, raw)
+        try:
+            schema = raw.lazy.collect_schema()
+        except pl.exceptions.PolarsError as exc:
+            raise ReaderError(path, [f"{self.name}: unreadable table: {exc}"]) from exc
+        exprs, unmapped = self._expressions(raw, schema)
+        meta = self._metadata(path, raw, unmapped)
+        if self.format == "xlsx":
+            xlsx.forget_workbooks()  # the frame holds the data now
+        return raw.lazy.select(exprs), meta
+
+    def explain(self, path: Path, exc: Exception) -> list[Problem]:
+        """Locate the value that failed to parse (first bad row of each numeric column)."""
+        layout = self._layout(Path(path)) if self.format == "text" else None
+        if layout is None:
+            return [Problem(f"{self.name}: could not parse the data: {exc}")]
+        numeric = [
+            c
+            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
+            if self._numeric(raw)
+        ]
+        return locate_bad_numbers(path, layout, numeric) or [
+            Problem(f"{self.name}: could not parse the data: {exc}")
+        ]

@@ -17,6 +17,7 @@ from echelon.diagnostics import (
     classify_test,
     dcir_ohm,
     discharge_capacity,
+    nyquist_features,
     pulse_resistances,
     step_table,
 )
@@ -25,7 +26,7 @@ from echelon.errors import EchelonError, InputError, ReaderError
 from echelon.estimation import SohEstimate, soh_from_capacity
 from echelon.io import read
 from echelon.io.base import sha256_file
-from echelon.io.bdf import TIME
+from echelon.io.bdf import CURRENT, TIME
 from echelon.io.manifest import ManifestUnit, TestFileRef
 from echelon.registry.store import Store
 
@@ -52,14 +53,16 @@ class UnitOutcome:
     error: str | None = None
 
 
-def _rest_voltage(steps: pl.DataFrame) -> float | None:
+def _rest_voltage(steps: pl.DataFrame | None) -> float | None:
     """Voltage at the end of the rest that opens a file (≈ OCV on arrival), if it opens with one."""
+    if steps is None or steps.height == 0:
+        return None
     first = steps.row(0, named=True)
     return float(first["end_voltage_v"]) if first["step_type"] == "rest" else None
 
 
 def _diagnose(
-    battery_id: str, kind: TestKind, frame: pl.DataFrame, steps: pl.DataFrame, sha: str
+    battery_id: str, kind: TestKind, frame: pl.DataFrame, steps: pl.DataFrame | None, sha: str
 ) -> list[Measurement]:
     out: list[Measurement] = []
 
@@ -74,7 +77,12 @@ def _diagnose(
             )
         )
 
-    if kind in (TestKind.CAPACITY, TestKind.CYCLING):
+    if kind is TestKind.EIS:
+        features = nyquist_features(frame).row(0, named=True)
+        for name in ("r_ohmic_ohm", "r_arc_ohm"):
+            if features[name] is not None:
+                add(f"eis_{name}", float(features[name]), "eis_nyquist")
+    elif kind in (TestKind.CAPACITY, TestKind.CYCLING):
         cap = discharge_capacity(frame, steps=steps)
         add("capacity_ah", cap.capacity_ah, "capacity_test")
         add("energy_wh", cap.energy_wh, "capacity_test")
@@ -101,7 +109,7 @@ def _process_file(
     source_sha = sha256_file(ref.path)
     store.put_raw(ref.path, source_sha)
     frame, metadata = read(ref.path)
-    steps = step_table(frame)
+    steps = step_table(frame) if CURRENT in frame.columns else None  # impedance-only files: none
     kind = ref.kind or classify_test(frame, steps=steps)
     bdf_sha = store.put_bdf(frame, metadata)
     bid = unit.battery.battery_id
@@ -114,7 +122,11 @@ def _process_file(
         reader=metadata.reader,
         reader_version=metadata.reader_version,
         n_rows=frame.height,
-        duration_s=float(frame.get_column(TIME)[-1] - frame.get_column(TIME)[0]),
+        duration_s=(
+            float(frame.get_column(TIME)[-1] - frame.get_column(TIME)[0])
+            if TIME in frame.columns
+            else 0.0
+        ),
         metadata={
             "instrument": metadata.instrument,
             "channel": metadata.channel,

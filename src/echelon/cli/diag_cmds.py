@@ -1,0 +1,138 @@
+"""``echelon summarize`` and ``echelon plot``: diagnostics of one tester file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import console
+from echelon.cli._errors import guarded
+from echelon.diagnostics import cycle_summary, hppc_table, incremental_capacity
+from echelon.diagnostics.eis import spectra
+from echelon.errors import ConfigError, DiagnosticsError
+from echelon.io import read
+from echelon.reports.diagnostic_charts import (
+    capacity_chart,
+    dqdv_chart,
+    hppc_chart,
+    nyquist_chart,
+    save_chart,
+)
+
+ReaderOption = Annotated[
+    str | None, typer.Option(help="Force a reader by name (see `echelon readers`).")
+]
+MapOption = Annotated[
+    Path | None,
+    typer.Option("--map", help="YAML/TOML column map describing the file (docs/readers.md)."),
+]
+SHOWN_ROWS = 8
+
+
+def _load(file: Path, reader: str | None, column_map: Path | None) -> pl.DataFrame:
+    frame, _ = read(file, reader=reader, column_map=column_map)
+    return frame
+
+
+def _print_summary(summary: pl.DataFrame) -> None:
+    table = Table("cycle", "discharge [Ah]", "charge [Ah]", "CE", "EE", "V̄ dis [V]", "duration [h]")
+    rows = (
+        summary
+        if summary.height <= 2 * SHOWN_ROWS
+        else pl.concat([summary.head(SHOWN_ROWS), summary.tail(SHOWN_ROWS)])
+    )
+    for i, row in enumerate(rows.iter_rows(named=True)):
+        if summary.height > 2 * SHOWN_ROWS and i == SHOWN_ROWS:
+            table.add_row("…", "", "", "", "", "", "")
+
+        def fmt(value: float | None, spec: str) -> str:
+            return "" if value is None else format(value, spec)
+
+        table.add_row(
+            str(row["cycle_count"]),
+            fmt(row["discharge_ah"], ".4f"),
+            fmt(row["charge_ah"], ".4f"),
+            fmt(row["coulombic_efficiency"], ".4f"),
+            fmt(row["energy_efficiency"], ".4f"),
+            fmt(row["mean_discharge_voltage_v"], ".3f"),
+            fmt(row["duration_s"] / 3600.0, ".2f"),
+        )
+    console.print(table)
+
+
+@guarded
+def summarize_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Tester file (any supported format) or .bdf.parquet.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the per-cycle table (.csv or .parquet)."),
+    ] = None,
+    cycles: Annotated[
+        str, typer.Option(help="Cycle numbers: auto (file's, else detected), file or detect.")
+    ] = "auto",
+    reader: ReaderOption = None,
+    column_map: MapOption = None,
+) -> None:
+    """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures."""
+    if cycles not in ("auto", "file", "detect"):
+        raise ConfigError(f"--cycles must be auto, file or detect, not {cycles!r}")
+    frame = _load(file, reader, column_map)
+    summary = cycle_summary(frame, cycles=cycles)  # type: ignore[arg-type]
+    _print_summary(summary)
+    console.print(f"{summary.height} cycles, {frame.height:,} rows")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".parquet":
+            summary.write_parquet(output)
+        else:
+            summary.write_csv(output)
+        console.print(f"[green]✓[/] {output}")
+
+
+PlotKind = Literal["capacity", "dqdv", "hppc", "nyquist"]
+
+
+@guarded
+def plot_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Tester file (any supported format) or .bdf.parquet.")
+    ],
+    kind: Annotated[str, typer.Option("--kind", help="capacity, dqdv, hppc or nyquist.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Chart file: .png, .svg or .html.")
+    ],
+    temperature_c: Annotated[
+        float | None, typer.Option("--temperature-c", help="HPPC test temperature [°C].")
+    ] = None,
+    capacity_ah: Annotated[
+        float | None,
+        typer.Option("--capacity-ah", help="HPPC SOC scale [A·h] (default: measured)."),
+    ] = None,
+    reader: ReaderOption = None,
+    column_map: MapOption = None,
+) -> None:
+    """Plot a diagnostic of one file: capacity fade, dQ/dV, HPPC resistance or Nyquist."""
+    if kind not in ("capacity", "dqdv", "hppc", "nyquist"):
+        raise ConfigError(f"--kind must be capacity, dqdv, hppc or nyquist, not {kind!r}")
+    frame = _load(file, reader, column_map)
+    title = f"{file.name}"
+    if kind == "capacity":
+        spec = capacity_chart(cycle_summary(frame), title=f"Discharge capacity — {title}")
+    elif kind == "dqdv":
+        curves = incremental_capacity(frame)
+        if curves.height == 0:
+            raise DiagnosticsError("no constant-current discharge to compute dQ/dV from")
+        spec = dqdv_chart(curves, title=f"dQ/dV (discharge) — {title}")
+    elif kind == "hppc":
+        table = hppc_table(frame, temperature_c=temperature_c, capacity_ah=capacity_ah)
+        spec = hppc_chart(table, title=f"HPPC 10 s resistance — {title}")
+    else:
+        spec = nyquist_chart(spectra(frame), title=f"Nyquist — {title}")
+    save_chart(spec, output)
+    console.print(f"[green]✓[/] {output}")

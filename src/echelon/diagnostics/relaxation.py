@@ -1,0 +1,114 @@
+"""Voltage relaxation after current stops: features of every rest that follows a load.
+
+When the current is interrupted the voltage relaxes towards the open-circuit voltage: an
+instantaneous ohmic step, then charge-transfer and diffusion tails. The amplitude and speed of
+that relaxation grow with ageing and are used as SOH features of short tests (e.g. Zhu et al.,
+"Data-driven capacity estimation of commercial lithium-ion batteries from voltage relaxation",
+Nat. Commun. 13, 2261 (2022), doi:10.1038/s41467-022-29837-w). All rests of a file are reduced
+at once (as-of joins and one group-by), no loop over rests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import polars as pl
+
+from echelon.diagnostics._interp import voltages_after_start
+from echelon.diagnostics.steps import MODE, SEGMENT, step_table, with_segments
+from echelon.io.bdf import TIME, VOLTAGE
+
+RELAXATION_TIMES_S: Final = (1.0, 10.0, 60.0, 300.0)
+MIN_REST_S: Final = 10.0
+
+
+def relaxation_features(
+    frame: pl.DataFrame,
+    *,
+    times_s: Sequence[float] = RELAXATION_TIMES_S,
+    min_rest_s: float = MIN_REST_S,
+    steps: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Relaxation features of every rest that follows a charge or discharge.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        Validated BDF frame.
+    times_s : sequence of float
+        Delays after the rest starts at which the voltage change is reported [s].
+    min_rest_s : float
+        Shorter rests are ignored [s].
+    steps : pl.DataFrame, optional
+        Precomputed step table.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per rest: ``segment``, ``after`` (``charge``/``discharge``), ``start_s``,
+        ``duration_s``, ``current_before_a`` (end current of the load), ``voltage_load_end_v``
+        (last voltage under load), ``voltage_start_v`` (first rest sample),
+        ``voltage_end_v``, ``dv_<t>s_v`` = V(t) − V(first rest sample) for each delay within the
+        rest, ``dv_total_v`` = V(end) − V(load end), ``ohmic_fraction`` (share of the total
+        relaxation already done at the first rest sample) and ``tau63_s`` (time to reach 63 % of
+        the relaxation measured from the first rest sample).
+    """
+    steps = steps if steps is not None else step_table(frame)
+    rests = (
+        steps.with_columns(
+            pl.col(MODE).shift(1).alias("_mode_before"),
+            pl.col("end_current_a").shift(1).alias("current_before_a"),
+        )
+        .filter(
+            (pl.col("step_type") == "rest")
+            & (pl.col("_mode_before") != 0)
+            & (pl.col("duration_s") >= min_rest_s)
+            & pl.col("voltage_before_v").is_not_null()
+        )
+        .select(
+            SEGMENT,
+            pl.when(pl.col("_mode_before") > 0)
+            .then(pl.lit("charge"))
+            .otherwise(pl.lit("discharge"))
+            .alias("after"),
+            "start_s",
+            "end_s",
+            "duration_s",
+            "current_before_a",
+            pl.col("voltage_before_v").alias("voltage_load_end_v"),
+            pl.col("start_voltage_v").alias("voltage_start_v"),
+            pl.col("end_voltage_v").alias("voltage_end_v"),
+        )
+    )
+    if rests.height == 0:
+        return rests
+    samples = with_segments(frame).filter(
+        pl.col(SEGMENT).is_in(rests.get_column(SEGMENT).implode())
+    )
+    times = sorted({float(t) for t in times_s})
+    at = voltages_after_start(samples, rests, times)
+    start_v = pl.col("voltage_start_v")
+    wide = at.join(rests.select(SEGMENT, "voltage_start_v"), on=SEGMENT).select(
+        SEGMENT, *((pl.col(str(t)) - start_v).alias(f"dv_{t:g}s_v") for t in times)
+    )
+
+    # τ63: first sample where the voltage has covered 63 % of (end − first rest sample)
+    v0 = pl.col(VOLTAGE).first()
+    covered = (pl.col(VOLTAGE) - v0).abs() >= 0.632 * (pl.col(VOLTAGE).last() - v0).abs()
+    tau = samples.group_by(SEGMENT).agg(
+        (pl.col(TIME).filter(covered).first() - pl.col(TIME).first()).alias("tau63_s")
+    )
+    total = pl.col("voltage_end_v") - pl.col("voltage_load_end_v")
+    return (
+        rests.join(wide, on=SEGMENT, how="left")
+        .join(tau, on=SEGMENT, how="left")
+        .with_columns(
+            total.alias("dv_total_v"),
+            pl.when(total.abs() > 0)
+            .then((pl.col("voltage_start_v") - pl.col("voltage_load_end_v")) / total)
+            .alias("ohmic_fraction"),
+        )
+        .drop("end_s")
+        .sort(SEGMENT)
+    )

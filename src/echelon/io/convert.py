@@ -1,0 +1,130 @@
+"""Streaming conversion of a tester file to ``.bdf.parquet`` (for files larger than memory).
+
+:func:`echelon.io.read` returns the whole file as a frame; a multi-gigabyte export does not need
+to fit in memory to be converted. :func:`convert_to_bdf` streams the reader's lazy frame into a
+temporary Parquet file (polars' streaming engine, bounded memory), checks it there with the same
+row-level rules as :func:`~echelon.io.bdf.validate_bdf` (a columnar scan of three columns), and
+only then renames it into place — an invalid file never leaves a ``.bdf.parquet`` behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from echelon._version import __version__
+from echelon.errors import ReaderError
+from echelon.io.base import (
+    READ_ERRORS,
+    Reader,
+    RunMetadata,
+    chosen_reader,
+    parse_failure,
+    sha256_file,
+    with_start_time,
+)
+from echelon.io.bdf import METADATA_KEY, UNIX_TIME, bdf_problems, required_columns
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Result of :func:`convert_to_bdf`.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.bdf.parquet`` written.
+    sha256 : str
+        Its SHA-256.
+    n_rows : int
+        Rows converted.
+    columns : list of str
+        BDF columns stored.
+    metadata : RunMetadata
+        Metadata of the source file (stored in the Parquet key-value metadata).
+    """
+
+    path: Path
+    sha256: str
+    n_rows: int
+    columns: list[str]
+    metadata: RunMetadata
+
+
+def convert_to_bdf(
+    path: Path | str,
+    output: Path | str,
+    *,
+    reader: str | Reader | None = None,
+    column_map: Path | str | None = None,
+) -> Conversion:
+    """Convert a tester file to ``.bdf.parquet`` without loading it into memory.
+
+    Parameters
+    ----------
+    path : path-like
+        Tester file (any supported format; text formats stream, workbooks are held in memory).
+    output : path-like
+        Destination ``.bdf.parquet``; written atomically (temporary file, then rename).
+    reader : str or Reader, optional
+        Force a reader instead of detecting one.
+    column_map : path-like, optional
+        A YAML/TOML column map describing the file.
+
+    Returns
+    -------
+    Conversion
+
+    Raises
+    ------
+    ReaderError
+        If the file cannot be read or does not validate (row and column named); nothing is
+        left at ``output``.
+    """
+    path, output = Path(path), Path(output)
+    chosen = chosen_reader(path, reader, column_map)
+    if not path.is_file():
+        raise ReaderError(path, ["file not found; check the path"])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            lazy, metadata = chosen.read(path)
+            names = lazy.collect_schema().names()
+            required = required_columns(names)
+            missing = [c for c in required if c not in names]
+            if missing:
+                raise ReaderError(
+                    path, [f"required BDF column {c} not found; use a column map" for c in missing]
+                )
+            ordered = [*required, *(c for c in names if c not in required)]
+            if UNIX_TIME in names:
+                first = lazy.select(UNIX_TIME).head(1).collect().get_column(UNIX_TIME)
+                metadata = with_start_time(metadata, first[0] if first.len() else None)
+            lazy.select(ordered).sink_parquet(
+                tmp,
+                compression="zstd",
+                metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
+                engine="streaming",
+            )
+        except READ_ERRORS as exc:
+            raise parse_failure(chosen, path, exc) from exc
+        stored = pl.scan_parquet(tmp)
+        n_rows = int(stored.select(pl.len()).collect().item())
+        if n_rows == 0:
+            raise ReaderError(path, ["no data rows (header only or truncated file); re-export it"])
+        problems = bdf_problems(stored, n_rows=n_rows)
+        if problems:
+            raise ReaderError(path, problems)
+        digest = sha256_file(tmp)
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Conversion(output, digest, n_rows, ordered, metadata)

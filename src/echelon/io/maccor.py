@@ -1,0 +1,52 @@
+"""Maccor text exports (MIMS "Export data" as tab-separated text).
+
+The first line is a metadata line (``Today's Date``, ``Date of Test:``, ``Filename:``,
+``Procedure:``, ``Comment/Barcode:``), then the header ``Rec#  Cyc#  Step  Test (Sec)  Step (Sec)
+Amp-hr  Watt-hr  Amps  Volts  State  ES  DPt Time …``. Maccor logs the current **unsigned**; the
+``State`` column says ``C`` (charge), ``D`` (discharge), ``R`` (rest) or ``O`` (other), so the
+reader signs it (BDF: positive on charge). ``Amp-hr``/``Watt-hr`` accumulate per step and are not
+stored: Echelon integrates the current itself. Column names as documented by BEEP's Maccor schema
+and cellpy's ``maccor_txt`` configurations (see ../shared/reference/peer-tools.md).
+"""
+
+from __future__ import annotations
+
+from echelon.io import bdf
+from echelon.io.columnmap import ColumnMapReader, ColumnSpec
+
+MACCOR_COLUMNS: dict[str, ColumnSpec] = {
+    "Test (Sec)": ColumnSpec(bdf.TIME),
+    "TestTime": ColumnSpec(bdf.TIME, parse="duration"),
+    "Amps": ColumnSpec(bdf.CURRENT),
+    "Volts": ColumnSpec(bdf.VOLTAGE),
+    "Step": ColumnSpec(bdf.STEP),
+    "Cyc#": ColumnSpec(bdf.CYCLE),
+    "DPt Time": ColumnSpec(bdf.UNIX_TIME, parse="datetime"),
+    "DCIR/Ohms": ColumnSpec(bdf.RESISTANCE),
+    "Temp 1": ColumnSpec(bdf.SURFACE_T),
+    "Watts": ColumnSpec(bdf.POWER),
+}
+MACCOR_IGNORED = frozenset({"Rec#", "Step (Sec)", "StepTime", "Amp-hr", "Watt-hr", "ES", "State"})
+"""Row counter, step time, per-step Ah/Wh accumulators, end status and state (→ current sign)."""
+
+
+def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like its product)
+    """Reader for Maccor tab-separated text exports."""
+    return ColumnMapReader(
+        name="maccor_txt",
+        columns=MACCOR_COLUMNS,
+        signature=frozenset({"Rec#", "Cyc#", "Step", "Amps", "Volts", "State"}),
+        suffixes=(".txt", ".csv", ".tsv", ".dat"),
+        separator=None,
+        ignored=MACCOR_IGNORED,
+        instrument="Maccor",
+        state_column="State",
+        charge_states=frozenset({"C"}),
+        discharge_states=frozenset({"D"}),
+        metadata_patterns={
+            "start_time": r"Date of Test:\s*([^\t]+)",
+            "procedure": r"Procedure:\s*([^\t]+)",
+            "barcode": r"Comment/Barcode:\s*([^\t]+)",
+        },
+        start_time_formats=("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y"),
+    )

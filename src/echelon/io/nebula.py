@@ -1,0 +1,124 @@
+"""Step-layer ("工步层") workbooks of NEBULA testers (Chinese headers), as in PulseBat.
+
+These exports hold **one row per tester step**, not samples: start and end timestamps, start and
+end voltage and current, the step's charge and discharge ampere-hours and watt-hours, start and
+end temperature of three probes (``../shared/datasets/pulsebat/PROVENANCE.md``; S. Tao et al.,
+Nat. Commun. 2024, doi:10.1038/s41467-024-54454-0). The reader turns each step into two BDF
+samples — its start and its end — so the step structure, the capacities (exact for constant-
+current steps) and the pulse end voltages survive; what happens *inside* a step is not in the
+file, so resistances at times between a step's start and end are interpolations.
+
+Zero-length steps (a pulse cut at once by voltage protection) give one sample. Rows with no time
+at all (placeholders the dataset's authors inserted when correcting a missing rest step) cannot
+be placed on the time axis; they are counted in the metadata (``steps_without_time``), not
+converted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.io import bdf, xlsx
+from echelon.io.columnmap import ColumnMapReader, ColumnSpec, RawTable
+
+START: Final = "绝对时间"
+END: Final = "结束时间"
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S%.f"
+STEP_COLUMNS: Final = ("工步序号", "循环", "通道")
+EDGES: Final[dict[str, tuple[str, str]]] = {
+    # sample column: (value at the step's start, value at its end); "" = zero at the start
+    "时间": (START, END),
+    "电压(V)": ("起始电压(V)", "结束电压(V)"),
+    "电流(A)": ("起始电流(A)", "结束电流(A)"),
+    "温度1(℃)": ("开始温度1(℃)", "结束温度1(℃)"),
+    "累计充电容量(Ah)": ("", "充电容量(Ah)"),
+    "累计放电容量(Ah)": ("", "放电容量(Ah)"),
+    "累计充电能量(Wh)": ("", "充电能量(Wh)"),
+    "累计放电能量(Wh)": ("", "放电能量(Wh)"),
+}
+NEBULA_COLUMNS: dict[str, ColumnSpec] = {
+    "时间": ColumnSpec(bdf.UNIX_TIME, parse="datetime"),
+    "电压(V)": ColumnSpec(bdf.VOLTAGE),
+    "电流(A)": ColumnSpec(bdf.CURRENT),
+    "温度1(℃)": ColumnSpec(bdf.SURFACE_T),
+    "工步序号": ColumnSpec(bdf.STEP),
+    "循环": ColumnSpec(bdf.CYCLE),
+    "累计充电容量(Ah)": ColumnSpec(bdf.CHARGE_AH),
+    "累计放电容量(Ah)": ColumnSpec(bdf.DISCHARGE_AH, scale=-1.0),  # negative in the file
+    "累计充电能量(Wh)": ColumnSpec(bdf.CHARGE_WH),
+    "累计放电能量(Wh)": ColumnSpec(bdf.DISCHARGE_WH, scale=-1.0),
+}
+NEBULA_IGNORED = frozenset(
+    {"步次", "原始步次", "循环步骤号", "通道", "工步类型", "状态", "结果"}
+    | {"相对时间(h:min:s.ms)", "持续时间(h:min:s:ms)", "净放电容量(Ah)", "总容量(Ah)"}
+    | {"净放电能量(Wh)", "总能量(Wh)"}
+)
+"""Step counters, channel (→ metadata), step type and state (→ sign of the current), durations
+and net/total capacities (derived from the stored columns)."""
+
+
+def _edge_value(column: str, *, end: bool) -> pl.Expr:
+    source = EDGES[column][1 if end else 0]
+    if source == "":
+        return pl.lit(0.0)
+    if column == "时间":
+        return pl.col(source).cast(pl.String).str.to_datetime(TIME_FORMAT, strict=False)
+    return pl.col(source)
+
+
+def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
+    """Two samples per step (start, end), in file order; other columns carried for reporting."""
+    names = steps.collect_schema().names()
+    present = [c for c, pair in EDGES.items() if all(s in names for s in pair if s)]
+    edge_sources = {s for c in present for s in EDGES[c] if s}
+    carried = [c for c in names if c not in edge_sources]
+    timed = steps.with_row_index("_row").filter(pl.col(START).is_not_null())
+
+    def side(*, end: bool) -> pl.LazyFrame:
+        return timed.select(
+            pl.col("_row"),
+            pl.lit(1 if end else 0, dtype=pl.UInt8).alias("_edge"),
+            *(_edge_value(c, end=end).alias(c) for c in present),
+            *carried,
+        )
+
+    samples = pl.concat([side(end=False), side(end=True)]).sort("_row", "_edge")
+    # a zero-length step ends where it starts: keep its start only
+    later = pl.col("时间") > pl.col("时间").shift(1)
+    keep = (pl.col("_edge") == 0) | later.fill_null(True)
+    return samples.filter(keep).drop("_row", "_edge")
+
+
+def nebula_info(path: Path, raw: RawTable) -> dict[str, object]:
+    """Channel, and how many step rows had no time (placeholders, not converted)."""
+    del raw
+    book = xlsx.open_workbook(path)
+    frame, _ = xlsx.sheet_frame(book, book.sheet_names[0], 0)
+    out: dict[str, object] = {}
+    if "通道" in frame.columns and frame.height:
+        channel = frame.get_column("通道").drop_nulls()
+        if channel.len():
+            value = channel[0]
+            out["channel"] = str(int(value)) if isinstance(value, float) else str(value)
+    missing = int(frame.get_column(START).is_null().sum()) if START in frame.columns else 0
+    if missing:
+        out["steps_without_time"] = missing
+    return out
+
+
+def NebulaStepXlsxReader() -> ColumnMapReader:  # noqa: N802
+    """Reader for NEBULA step-layer workbooks (one row per step → two samples per step)."""
+    return ColumnMapReader(
+        name="nebula_steps_xlsx",
+        columns=NEBULA_COLUMNS,
+        signature=frozenset({START, END, "起始电压(V)", "结束电压(V)", "起始电流(A)"}),
+        suffixes=(".xlsx", ".xls"),
+        format="xlsx",
+        ignored=NEBULA_IGNORED,
+        instrument="NEBULA",
+        transform=steps_to_samples,
+        metadata_hook=nebula_info,
+    )

@@ -1,0 +1,350 @@
+"""Delimited-text layout detection: preamble, header line, separator, decimal comma, encoding.
+
+Tester exports differ in small ways that break naive parsing: a metadata preamble before the
+header (Maccor, BioLogic), a header-less file (one of the Bitrode exports), ``;`` separators with
+decimal commas (European spreadsheet settings), duplicated column names (Bitrode's three ``Loop``
+columns), Latin-1 or GBK instead of UTF-8. :func:`detect_layout` reads only the head of a file and
+returns a :class:`TextLayout` that tells the CSV scanner exactly what to do, or raises a
+:class:`ReaderError` that names the line and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.errors import Problem, ReaderError
+from echelon.io.base import sniff
+
+HEAD_BYTES: Final = 65536
+"""Bytes read to detect a layout (enough for BioLogic's long preambles)."""
+TAIL_BYTES: Final = 65536
+SEPARATORS: Final = ("\t", ";", ",", "|")
+CHECK_LINES: Final = 50
+"""Data lines after the header whose field counts are checked."""
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
+ENCODINGS: Final = ("utf-8-sig", "gb18030", "cp1252")
+"""Tried in order; GBK/GB18030 covers Chinese testers' exports (Neware, NEBULA)."""
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """How to parse a delimited text export.
+
+    Attributes
+    ----------
+    header_line : int or None
+        0-based index of the header line, or ``None`` for a header-less file.
+    data_line : int
+        0-based index of the first data line.
+    separator : str
+        Field separator.
+    decimal_comma : bool
+        Whether numbers use a decimal comma (``3,6021``).
+    columns : list of str
+        Column names (from the header, or the reader's names for a header-less file), made
+        unique by suffixing repeats (``Loop``, ``Loop_2``, ``Loop_3``).
+    raw_columns : list of str
+        Column names exactly as in the header (repeats kept).
+    preamble : list of str
+        Lines before the header (instrument metadata in some formats).
+    encoding : str
+        Python codec that decoded the head.
+    """
+
+    header_line: int | None
+    data_line: int
+    separator: str
+    decimal_comma: bool
+    columns: list[str]
+    raw_columns: list[str]
+    preamble: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+
+    @property
+    def utf8(self) -> bool:
+        """Whether the body can be scanned as UTF-8 (otherwise it is transcoded first)."""
+        return self.encoding in ("utf-8", "utf-8-sig")
+
+
+def read_tail(path: Path, n_bytes: int = TAIL_BYTES) -> bytes:
+    """The last ``n_bytes`` of a file."""
+    with Path(path).open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - n_bytes))
+        return fh.read()
+
+
+def decode_head(head: bytes) -> tuple[str, str] | None:
+    """``(text, encoding)`` of a file head, or ``None`` if it is binary (NUL bytes, undecodable).
+
+    A multi-byte character cut at the end of the head is tolerated.
+    """
+    if b"\x00" in head:
+        return None
+    for encoding in ENCODINGS:
+        try:
+            return head.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 4:  # a character cut by the head's end
+                return head[: exc.start].decode(encoding), encoding
+    return None
+
+
+def head_lines(path: Path, n_bytes: int = HEAD_BYTES) -> tuple[list[str], str] | None:
+    """Complete lines of a text file's head and the encoding, or ``None`` if not text."""
+    head = sniff(path, n_bytes)
+    decoded = decode_head(head)
+    if decoded is None:
+        return None
+    text, encoding = decoded
+    lines = text.splitlines()
+    if len(head) == n_bytes and lines and not text.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line may be cut by the head's end
+    return lines, ("utf-8" if encoding == "utf-8-sig" else encoding)
+
+
+def split_fields(line: str, separator: str) -> list[str]:
+    """Fields of one line, stripped of blanks and double quotes."""
+    return [f.strip().strip('"').strip() for f in line.split(separator)]
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique in order: repeats get ``_2``, ``_3`` (empty names become ``column_N``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for index, raw in enumerate(names, start=1):
+        name = raw or f"column_{index}"
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+def _trimmed_count(fields: list[str]) -> int:
+    """Field count without trailing empty fields (``a,b, ,`` has 2)."""
+    n = len(fields)
+    while n > 0 and not fields[n - 1]:
+        n -= 1
+    return n
+
+
+def detect_decimal_comma(rows: list[list[str]]) -> bool:
+    """Whether numeric fields use decimal commas (some ``1,5``-style fields and no ``1.5``)."""
+    commas = points = 0
+    for row in rows:
+        for value in row:
+            if _DECIMAL_COMMA.match(value):
+                commas += 1
+            elif _DECIMAL_POINT.match(value):
+                points += 1
+    return commas > 0 and points == 0
+
+
+def check_field_counts(
+    path: Path, lines: list[str], layout: TextLayout, *, n_lines: int = CHECK_LINES
+) -> None:
+    """Raise if data lines do not split into the header's fields (wrong delimiter, decimal comma).
+
+    Trailing empty fields are ignored (many testers end rows with a separator).
+    """
+    expected = len(layout.columns)
+    body = [ln for ln in lines[layout.data_line : layout.data_line + n_lines] if ln.strip()]
+    for offset, line in enumerate(body, start=1):
+        fields = split_fields(line, layout.separator)
+        count = _trimmed_count(fields)
+        if count == 1 and expected > 2:
+            raise ReaderError(
+                path,
+                [
+                    Problem(
+                        f"1 field where the header has {expected}: the data lines do not use "
+                        f"the header's separator {layout.separator!r}; re-export the file with "
+                        "one separator",
+                        row=offset,
+                    )
+                ],
+            )
+        if count > expected:
+            hint = (
+                "numbers with decimal commas in a comma-separated file"
+                if layout.separator == "," and not any("." in f for f in fields)
+                else "a wrong separator or an unquoted separator inside a value"
+            )
+            raise ReaderError(
+                path,
+                [
+                    Problem(
+                        f"{count} fields where the header has {expected} (separator "
+                        f"{layout.separator!r}): {hint}; re-export with another separator "
+                        "or describe the file with a column map",
+                        row=offset,
+                    )
+                ],
+            )
+
+
+def detect_layout(
+    path: Path,
+    *,
+    is_header: Callable[[list[str]], bool],
+    separator: str | None = None,
+    headerless_names: Sequence[str] | None = None,
+    is_headerless_row: Callable[[list[str]], bool] | None = None,
+    header_line: int | None = None,
+) -> TextLayout | None:
+    """The layout of a delimited text file, or ``None`` if it is not one this reader knows.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    is_header : callable
+        Recognises the header from its fields (e.g. "contains the signature columns").
+    separator : str, optional
+        Fixed separator; detected among tab, ``;``, ``,`` and ``|`` when not given.
+    headerless_names : sequence of str, optional
+        Column names to use when the file has no header row.
+    is_headerless_row : callable, optional
+        Recognises a data row of a header-less file (checked on the first line).
+    header_line : int, optional
+        Known header line (e.g. from BioLogic's "Nb header lines"); searched for otherwise.
+
+    Returns
+    -------
+    TextLayout or None
+    """
+    found = head_lines(path)
+    if found is None:
+        return None
+    lines, encoding = found
+    if not lines:
+        return None
+    candidates = [header_line] if header_line is not None else range(min(len(lines), 200))
+    for index in candidates:
+        if index is None or index >= len(lines):
+            continue
+        seps = [separator] if separator else _separators_of(lines[index])
+        for sep in seps:
+            fields = split_fields(lines[index], sep)
+            if is_header(fields):
+                raw = fields[: _trimmed_count(fields)]
+                data = lines[index + 1 : index + 1 + CHECK_LINES]
+                rows = [split_fields(d, sep) for d in data]
+                return TextLayout(
+                    header_line=index,
+                    data_line=index + 1,
+                    separator=sep,
+                    decimal_comma=detect_decimal_comma(rows) if sep != "," else False,
+                    columns=unique_names(raw),
+                    raw_columns=raw,
+                    preamble=lines[:index],
+                    encoding=encoding,
+                )
+    if headerless_names is not None and is_headerless_row is not None:
+        for sep in [separator] if separator else _separators_of(lines[0]):
+            fields = split_fields(lines[0], sep)
+            if is_headerless_row(fields):
+                names = list(headerless_names)
+                return TextLayout(
+                    header_line=None,
+                    data_line=0,
+                    separator=sep,
+                    decimal_comma=False,
+                    columns=unique_names(names),
+                    raw_columns=names,
+                    encoding=encoding,
+                )
+    return None
+
+
+def _separators_of(line: str) -> list[str]:
+    """Separators present in a line, most frequent first."""
+    present = [s for s in SEPARATORS if s in line]
+    return sorted(present, key=line.count, reverse=True)
+
+
+def check_last_line(path: Path, layout: TextLayout) -> None:
+    """Raise if the file ends in an incomplete line (a cut-off copy or export).
+
+    Compares the field count of the last line with the header's; reads only the last 64 KiB.
+    A file that ends with a line break is complete as far as this check can tell.
+
+    Raises
+    ------
+    ReaderError
+        When the last line has fewer fields than the header, or the tail holds NUL bytes.
+    """
+    tail = read_tail(path)
+    if b"\x00" in tail:
+        offset = path.stat().st_size - len(tail) + tail.index(b"\x00")
+        raise ReaderError(
+            path,
+            [
+                f"binary data (NUL bytes) at byte {offset:,} of a text file: the file is "
+                "corrupt or was cut during a copy; copy or export it again"
+            ],
+        )
+    text = tail.decode(layout.encoding if not layout.utf8 else "utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or text.endswith(("\n", "\r")):
+        return
+    expected = len(layout.columns)
+    found = len(split_fields(lines[-1], layout.separator))  # an empty last field counts
+    if found < expected:
+        raise ReaderError(
+            path,
+            [
+                Problem(
+                    f"last line has {found} of {expected} fields and no line end: the file "
+                    "looks truncated; copy or export it again"
+                )
+            ],
+        )
+
+
+def locate_bad_numbers(path: Path, layout: TextLayout, numeric: Sequence[str]) -> list[Problem]:
+    """The first value of each numeric column that does not parse as a number, located.
+
+    Called after a typed scan failed, to turn the parser's message into row and column.
+    """
+    text = pl.scan_csv(
+        path,
+        has_header=False,
+        separator=layout.separator,
+        skip_lines=layout.data_line,
+        schema=dict.fromkeys(layout.columns, pl.String),
+        extra_columns="ignore",
+        missing_columns="insert",
+        encoding="utf8-lossy",
+    )
+    problems = []
+    for column in numeric:
+        values = pl.col(column).str.strip_chars()
+        if layout.decimal_comma:
+            values = values.str.replace(",", ".", literal=True)
+        bad = (
+            text.select(values.alias("v"))
+            .with_row_index("row", offset=1)
+            .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+            .filter(pl.col("v").cast(pl.Float64, strict=False).is_null())
+            .head(1)
+            .collect()
+        )
+        if bad.height:
+            row, value = bad.row(0)
+            problems.append(
+                Problem(
+                    f"{value!r} is not a number (line {row + layout.data_line} of the file); "
+                    "fix or remove the line, or check the separator and decimal mark",
+                    row=int(row),
+                    column=layout.raw_columns[layout.columns.index(column)],
+                )
+            )
+    return problems

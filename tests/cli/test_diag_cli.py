@@ -1,0 +1,74 @@
+"""``echelon summarize`` and ``echelon plot`` on simulated files; errors map to exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.io.bdf import write_bdf_csv
+from tests.diagnostics.protocols import cell, cycling, hppc
+from tests.io import formats
+
+runner = CliRunner()
+FILES = (("cycling", "csv"), ("hppc", "csv"), ("eis", "mpt"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("diag-cli")
+    paths = {name: folder / f"{name}.{suffix}" for name, suffix in FILES}
+    write_bdf_csv(cycling(cell(), cycles=2), paths["cycling"])
+    write_bdf_csv(hppc(cell(), levels=3), paths["hppc"])
+    formats.biologic_eis_mpt(paths["eis"])
+    return paths
+
+
+def test_summarize_prints_and_writes_cycles(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "cycles.csv"
+    result = runner.invoke(app, ["summarize", str(files["cycling"]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 cycles" in result.output
+    table = pl.read_csv(out)
+    assert table["cycle_count"].to_list() == [1, 2]
+    assert {"discharge_ah", "coulombic_efficiency", "midpoint_voltage_v"} <= set(table.columns)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "suffix", "extra"),
+    [
+        ("cycling", "capacity", ".svg", []),
+        ("cycling", "dqdv", ".png", []),
+        ("hppc", "hppc", ".html", ["--temperature-c", "25", "--capacity-ah", "2.0"]),
+        ("eis", "nyquist", ".svg", []),
+    ],
+)
+def test_plot_every_kind(
+    files: dict[str, Path], tmp_path: Path, name: str, kind: str, suffix: str, extra: list[str]
+) -> None:
+    out = tmp_path / f"{kind}{suffix}"
+    result = runner.invoke(app, ["plot", str(files[name]), "--kind", kind, "-o", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert len(data) > 1000
+    if suffix == ".png":
+        assert data[:4] == b"\x89PNG"
+    elif suffix == ".svg":
+        assert b"<svg" in data[:500]
+
+
+def test_plot_errors_have_exit_codes(files: dict[str, Path], tmp_path: Path) -> None:
+    bad_kind = runner.invoke(app, ["plot", str(files["cycling"]), "--kind", "pie", "-o", "x.png"])
+    assert bad_kind.exit_code == 7  # configuration / usage of a choice
+    no_pulses = runner.invoke(
+        app, ["plot", str(files["cycling"]), "--kind", "hppc", "-o", str(tmp_path / "h.png")]
+    )
+    assert no_pulses.exit_code == 8  # analysis impossible
+    assert "no pulse" in no_pulses.output
+    bad_suffix = runner.invoke(
+        app, ["plot", str(files["cycling"]), "--kind", "capacity", "-o", str(tmp_path / "c.pdf")]
+    )
+    assert bad_suffix.exit_code == 7

@@ -1,0 +1,239 @@
+"""Every vendor reader through one contract: detection, values, units, metadata, unknown columns."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from echelon.errors import ColumnMapError, ReaderError
+from echelon.io import available_readers, detect_reader, get_reader, read
+from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, UNIX_TIME, VOLTAGE
+from echelon.io.generic import load_column_map
+from tests.io import formats
+from tests.io.test_readers import sample_frame
+
+VENDOR = sorted(formats.WRITERS)
+TOLERANCE = {  # absolute tolerance of what the layout keeps (decimals written)
+    TIME: 2e-3,  # Neware writes elapsed time in milliseconds
+    VOLTAGE: 1e-4,  # Bitrode keeps 4 decimals
+    CURRENT: 1e-4,
+}
+
+
+def write(name: str, folder: Path, frame: pl.DataFrame | None = None) -> Path:
+    filename, writer = formats.WRITERS[name]
+    path = folder / f"{name}_{filename}"
+    writer(sample_frame() if frame is None else frame, path)
+    return path
+
+
+@pytest.mark.parametrize("name", VENDOR)
+def test_vendor_reader_contract(name: str, tmp_path: Path) -> None:
+    path = write(name, tmp_path)
+    reader = get_reader(name)
+    assert reader.can_read(path)
+    assert detect_reader(path).name == name
+    lazy, meta = reader.read(path)
+    assert isinstance(lazy, pl.LazyFrame)
+    assert meta.reader == name
+    assert len(meta.source_sha256) == 64
+    data, meta = read(path)
+    original = sample_frame()
+    if name == "nebula_steps_xlsx":  # a step table: each step's first and last sample survive
+        steps = original.group_by(STEP, maintain_order=True).agg(
+            pl.col(VOLTAGE).first().alias("v0"), pl.col(VOLTAGE).last().alias("v1")
+        )
+        assert data.height == 2 * steps.height
+        got = data.get_column(VOLTAGE).to_numpy()
+        assert np.allclose(got[0::2], steps["v0"].to_numpy(), atol=1e-6)
+        assert np.allclose(got[1::2], steps["v1"].to_numpy(), atol=1e-6)
+        return
+    assert data.height == original.height
+    for column, atol in TOLERANCE.items():
+        expected = original.get_column(column).to_numpy()
+        if column == TIME:
+            expected = expected - (
+                expected[0] if name in ("nasa_pcoe_csv", "neware_bts7_csv") else 0
+            )
+        assert np.allclose(data.get_column(column).to_numpy(), expected, atol=atol), column
+
+
+@pytest.mark.parametrize("name", VENDOR)
+def test_no_other_reader_claims_a_vendor_file(name: str, tmp_path: Path) -> None:
+    path = write(name, tmp_path)
+    claimed = [r.name for r in available_readers() if r.can_read(path)]
+    assert claimed == [name]
+
+
+def test_maccor_current_is_signed_from_the_state_column(tmp_path: Path) -> None:
+    data, meta = read(write("maccor_txt", tmp_path))
+    assert (data.get_column(CURRENT) < 0).any()
+    assert (data.get_column(CURRENT) > 0).any()
+    assert meta.instrument == "Maccor"
+    assert meta.start_time is not None
+    assert meta.start_time.year == 2026
+    assert meta.extra["procedure"] == "capacity.000"
+    assert "Amp-hr" in str(meta.extra["not_stored"])
+
+
+def test_arbin_workbook_joins_channel_sheets_and_reads_info(tmp_path: Path) -> None:
+    data, meta = read(write("arbin_xlsx", tmp_path))
+    assert data.height == sample_frame().height
+    assert meta.channel == "1-001"
+    assert meta.extra["schedule"] == "capacity.sdu"
+    assert meta.extra["sheets_read"] == "Channel_1-001, Channel_1-001_2"
+    assert meta.extra["sheets_not_read"] == "Statistics_1-001"
+    assert data.get_column(UNIX_TIME)[0] == pytest.approx(
+        formats.START.replace(tzinfo=__import__("datetime").UTC).timestamp(), abs=1.0
+    )
+
+
+def test_neware_units_and_elapsed_time_text(tmp_path: Path) -> None:
+    data, _ = read(write("neware_csv", tmp_path))
+    original = sample_frame()
+    # written in mA and mAh, read back in A (and the h:mm:ss.fff clock parsed to seconds)
+    assert data.get_column(CURRENT).abs().max() == pytest.approx(
+        original.get_column(CURRENT).abs().max(), rel=1e-6
+    )
+    assert data.get_column(TIME)[-1] == pytest.approx(original.get_column(TIME)[-1], abs=1e-3)
+    assert data.get_column(SURFACE_T)[0] == pytest.approx(original.get_column(SURFACE_T)[0])
+
+
+def test_biologic_decimal_comma_and_preamble(tmp_path: Path) -> None:
+    path = tmp_path / "comma.mpt"
+    formats.biologic_mpt(sample_frame(), path, decimal_comma=True)
+    data, meta = read(path)
+    assert np.allclose(data[VOLTAGE].to_numpy(), sample_frame()[VOLTAGE].to_numpy(), atol=1e-6)
+    assert meta.channel == "3"
+    assert meta.instrument == "VMP3"
+    assert meta.start_time is not None
+    assert meta.start_time.day == 22
+    assert "ox/red" in str(meta.extra["not_stored"])
+
+
+def test_biologic_impedance_file_keeps_im_z_sign(tmp_path: Path) -> None:
+    path = tmp_path / "peis.mpt"
+    table = formats.biologic_eis_mpt(path)
+    data, _ = read(path)
+    # BDF stores Im Z (negative on the capacitive arc); EC-Lab prints −Im(Z)
+    assert np.allclose(data["imaginary_impedance_ohm"], -table["-Im(Z)/Ohm"].to_numpy(), atol=1e-6)
+    assert data[CYCLE].n_unique() == 2
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_bitrode_with_and_without_header(tmp_path: Path, header: bool) -> None:
+    path = tmp_path / "bitrode.csv"
+    formats.bitrode_csv(sample_frame(), path, header=header)
+    data, meta = read(path)
+    assert meta.reader == "bitrode_csv"
+    assert data.height == sample_frame().height
+    assert "Loop" in str(meta.extra["not_stored"])
+
+
+def test_nasa_names_the_columns_it_does_not_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        _, meta = read(write("nasa_pcoe_csv", tmp_path))
+    assert meta.unmapped_columns == ["current_load", "voltage_load", "ic"]
+    assert "current_load, voltage_load, ic" in caplog.text
+
+
+def test_nebula_step_table_capacities(tmp_path: Path) -> None:
+    from echelon.diagnostics import step_table
+
+    frame = sample_frame()
+    path = tmp_path / "steps.xlsx"
+    steps = formats.nebula_steps_xlsx(frame, path)
+    data, meta = read(path)
+    assert meta.channel == "7"
+    assert data.get_column("discharging_capacity_ah").max() == pytest.approx(
+        float(steps["放电容量(Ah)"].abs().max()), rel=1e-9
+    )
+    # a constant-current step's two samples integrate to its charge exactly
+    table = step_table(data)
+    assert table["discharge_ah"].max() == pytest.approx(
+        float(steps["放电容量(Ah)"].abs().max()), rel=1e-3
+    )
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".toml"])
+def test_generic_column_map_converts_units(tmp_path: Path, suffix: str) -> None:
+    mapping = tmp_path / f"acme{suffix}"
+    mapping.write_text(formats.GENERIC_MAP_YAML if suffix == ".yaml" else formats.GENERIC_MAP_TOML)
+    path = tmp_path / "acme.csv"
+    formats.generic_csv(sample_frame(), path)
+    data, meta = read(path, column_map=mapping)
+    original = sample_frame()
+    assert meta.reader == "acme_9000"
+    assert meta.instrument == "Acme 9000"
+    assert meta.unmapped_columns == ["Comment"]
+    # minutes → s, mV → V, discharge-positive mA → BDF A, °F → °C
+    for column in (TIME, VOLTAGE, CURRENT, SURFACE_T):
+        assert np.allclose(data[column].to_numpy(), original[column].to_numpy(), atol=1e-6), column
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ('columns:\n  "U [mV]": {bdf: voltage_volt, unit: mAh}\n', "is a charge"),
+        ('columns:\n  "U [mV]": {bdf: volts, unit: mV}\n', "unknown BDF column"),
+        ('columns:\n  "U [mV]": {bdf: voltage_volt, unit: parsec}\n', "unknown unit"),
+        ("columns: [1, 2]\n", "columns"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_column_maps_are_explained(tmp_path: Path, body: str, match: str) -> None:
+    mapping = tmp_path / "bad.yaml"
+    mapping.write_text(body)
+    with pytest.raises(ColumnMapError, match=match):
+        load_column_map(mapping)
+
+
+def test_header_unit_contradicting_the_map_is_mixed_units(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        formats.GENERIC_MAP_YAML.replace(
+            "{bdf: voltage_volt, unit: mV}", "{bdf: voltage_volt, unit: V}"
+        )
+    )
+    path = tmp_path / "acme.csv"
+    formats.generic_csv(sample_frame(), path)
+    with pytest.raises(ReaderError, match=r"column 'U \[mV\]': mixed units"):
+        read(path, column_map=mapping)
+
+
+def test_neware_binary_needs_the_optional_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.nda"
+    path.write_bytes(b"NEWARE" + bytes(100))
+    for module in ("fastnda", "NewareNDA"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails
+    with pytest.raises(ReaderError, match=r"echelon\[neware\]"):
+        read(path)
+    # with a decoder installed, its columns go through the Neware map (mA → A)
+    fake = types.ModuleType("fastnda")
+    frame = sample_frame()
+
+    def fake_read(file: str, cycle_mode: str) -> pl.DataFrame:
+        del file, cycle_mode
+        return frame.select(
+            pl.col(TIME).alias("total_time_s"),
+            pl.col(VOLTAGE).alias("voltage_V"),
+            (pl.col(CURRENT) * 1000).alias("current_mA"),
+            pl.col(STEP).alias("step_count"),
+            pl.lit("CC_DChg").alias("step_type"),
+        )
+
+    fake.read = fake_read  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastnda", fake)
+    data, meta = read(path)
+    assert meta.reader == "neware_nda"
+    assert np.allclose(data[CURRENT].to_numpy(), frame[CURRENT].to_numpy())

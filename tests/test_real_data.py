@@ -1,0 +1,172 @@
+"""Readers and diagnostics on real measured data (../shared/datasets; skipped when absent).
+
+Each validation target of the readers issue has at least one test here on a subset of the real
+files; the full validations (all files) are benchmarks whose numbers are in docs/validation.md
+(``benchmarks/test_validation.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from echelon.diagnostics import (
+    cycle_summary,
+    discharge_capacity,
+    fit_spectra,
+    hppc_table,
+    ica_peaks,
+    incremental_capacity,
+    step_table,
+    track_peaks,
+)
+from echelon.io import read
+from echelon.io.bdf import frame_sha256
+
+pytestmark = pytest.mark.real_data
+Dataset = Callable[[str], Path]
+CALCE_SMALL = [
+    "CS2_35_8_17_10.xlsx",
+    "CS2_35_8_18_10.xlsx",
+    "CS2_35_8_19_10.xlsx",
+    "CS2_35_9_8_10.xlsx",
+]
+
+
+def calce_reference(root: Path) -> pl.DataFrame:
+    """The derived CALCE summary, full cycles only (PROVENANCE: discharge > 0.05 Ah and the
+    median discharge current ≈ −1.1 A)."""
+    return pl.read_csv(root / "CS2_35-38_cycle_summary.csv").filter(
+        (pl.col("cell") == "CS2_35")
+        & (pl.col("discharge_capacity_Ah") > 0.05)
+        & ((pl.col("median_discharge_current_A") + 1.1).abs() < 0.05)
+    )
+
+
+def test_calce_per_cycle_discharge_capacity_within_1_percent(real_dataset: Dataset) -> None:
+    root = real_dataset("calce")
+    reference = calce_reference(root)
+    errors = []
+    for name in CALCE_SMALL:
+        frame, meta = read(root / "CS2_35" / name)
+        assert meta.reader == "arbin_xlsx"
+        assert meta.channel == "1-008"
+        ours = cycle_summary(frame).select("cycle_count", "discharge_ah")
+        ref = reference.filter(pl.col("source_file") == name).select(
+            pl.col("cycle_in_file").alias("cycle_count"), "discharge_capacity_Ah"
+        )
+        joined = ours.join(ref, on="cycle_count")
+        assert joined.height == ref.height > 0
+        errors += (joined["discharge_ah"] / joined["discharge_capacity_Ah"] - 1).abs().to_list()
+    # the issue's target: within 1 % on ≥ 99 % of cycles (here: every cycle of these files)
+    assert max(errors) < 0.01
+
+
+def test_calce_duplicated_workbook_is_recognised_by_its_data(real_dataset: Dataset) -> None:
+    folder = real_dataset("calce") / "CS2_35"
+    a, meta_a = read(folder / "CS2_35_2_4_11.xlsx")
+    b, meta_b = read(folder / "CS2_35_2_10_11.xlsx")
+    assert meta_a.source_sha256 != meta_b.source_sha256  # the files differ in workbook bytes
+    assert frame_sha256(a) == frame_sha256(b)  # … but hold the same measurements
+
+
+def test_nasa_capacity_from_discharge_curves_matches_metadata(real_dataset: Dataset) -> None:
+    root = real_dataset("nasa") / "discharge"
+    errors = []
+    for cell in ("B0005", "B0006", "B0007", "B0018"):
+        files = sorted(
+            root.joinpath(cell).glob("dis_*.csv"), key=lambda p: int(p.name.split("_")[1])
+        )
+        for path in files[:: max(1, len(files) // 8)]:
+            stated = float(re.search(r"cap_([0-9.]+)\.csv", path.name).group(1))  # type: ignore[union-attr]
+            frame, _ = read(path)
+            # NASA's Capacity: trapezoidal ∫I dt until the voltage first drops below 2.7 V,
+            # for every cell whatever its cut-off (docs/validation.md)
+            ours = discharge_capacity(frame, to_voltage_v=2.7, transitions="trapezoid")
+            errors.append(abs(ours.capacity_ah / stated - 1))
+    assert max(errors) < 0.01
+
+
+def test_nissan_leaf_hppc_resistance_falls_with_temperature(real_dataset: Dataset) -> None:
+    root = real_dataset("nissan_leaf")
+    files = {
+        10: "NissanLeaf-cell-Low-Current-HPPC-10C.csv",  # no header row
+        25: "NissanLeaf-cell-Low-Current-HPPC-25C-2.csv",
+        40: "NissanLeaf-cell-Low-Current-HPPC-40C-1.csv",
+    }
+    grid = np.linspace(0.2, 0.9, 8)
+    curves = {}
+    for temperature, name in files.items():
+        frame, meta = read(root / name)
+        assert meta.reader == "bitrode_csv"
+        table = hppc_table(frame, temperature_c=temperature).filter(pl.col("kind") == "discharge")
+        assert table.height == 10
+        order = np.argsort(table["soc"].to_numpy())
+        curves[temperature] = np.interp(
+            grid, table["soc"].to_numpy()[order], table["dcir_10s_ohm"].to_numpy()[order]
+        )
+    # Arrhenius: the cold cell is the most resistive at every SOC, the warm one the least
+    assert (curves[10] > curves[25]).all()
+    assert (curves[25] >= curves[40]).all()
+    assert 1.0e-3 < curves[25].mean() < 4.0e-3  # ≈ 2 mΩ for a 33 Ah EV cell
+
+
+def main_peak(frame: pl.DataFrame) -> pl.DataFrame:
+    curves = incremental_capacity(frame)
+    peaks = track_peaks(ica_peaks(curves, min_height_fraction=0.6))
+    return peaks.filter(pl.col("track") == peaks["track"].mode()[0])
+
+
+def test_calce_dqdv_peak_shrinks_and_moves_down_with_ageing(real_dataset: Dataset) -> None:
+    folder = real_dataset("calce") / "CS2_35"
+    early = main_peak(read(folder / "CS2_35_8_30_10.xlsx")[0])
+    late = main_peak(read(folder / "CS2_35_1_28_11.xlsx")[0])
+    # 1 C discharge of LCO/graphite: loss of active material lowers the main peak and the
+    # rising resistance shifts it to lower voltage (Dubarry et al. 2012)
+    assert late["height"].mean() < 0.6 * early["height"].mean()  # type: ignore[operator]
+    assert late["voltage_v"].mean() < early["voltage_v"].mean() - 0.02  # type: ignore[operator]
+
+
+def test_nasa_dqdv_peak_shrinks_with_ageing(real_dataset: Dataset) -> None:
+    root = real_dataset("nasa") / "discharge" / "B0005"
+    files = sorted(root.glob("dis_*.csv"), key=lambda p: int(p.name.split("_")[1]))
+    first = main_peak(read(files[0])[0])
+    last = main_peak(read(files[-1])[0])
+    assert last["height"][0] < 0.85 * first["height"][0]
+    assert last["voltage_v"][0] < first["voltage_v"][0]
+
+
+def test_pulsebat_step_tables_read_with_tester_capacities(real_dataset: Dataset) -> None:
+    folder = real_dataset("pulsebat") / "workstep_layer"
+    path = next(folder.glob("NMC/*.xlsx"))
+    frame, meta = read(path)
+    assert meta.reader == "nebula_steps_xlsx"
+    capacity = discharge_capacity(frame).capacity_ah
+    # the calibration discharge (step 4) as the tester integrated it: 21.0443 Ah
+    assert capacity == pytest.approx(21.0443, rel=1e-3)
+    for other in folder.glob("LMO/*.xlsx"):
+        data, _ = read(other)
+        assert step_table(data).height > 100
+
+
+def test_bitrode_discharge_matches_its_own_counter(real_dataset: Dataset) -> None:
+    path = real_dataset("nissan_leaf") / "1C-Discharge-Bitrode-data.csv"
+    frame, _ = read(path)
+    raw = pl.read_csv(path, has_header=False, truncate_ragged_lines=True)
+    counter = float(raw.get_column("column_11").min())  # type: ignore[arg-type]  # Capacity(Ah)
+    assert discharge_capacity(frame).capacity_ah == pytest.approx(-counter, rel=0.005)
+
+
+def test_real_impedance_spectra_fit_within_a_few_percent(real_dataset: Dataset) -> None:
+    path = real_dataset("eis_zhang2020") / "raw_EIS" / "EIS_state_V_25C01.txt"
+    frame, meta = read(path)
+    assert meta.reader == "biologic_mpt"
+    fits = fit_spectra(frame.filter(pl.col("cycle_count") <= 5))
+    assert fits.height == 5
+    assert (fits["rms_relative"] < 0.05).all()
+    assert (fits["r_squared"] > 0.99).all()
