@@ -224,3 +224,17 @@ def test_any_single_change_breaks_the_chain(
         )
         != digest
     )
+
+
+def test_append_events_many_is_one_atomic_batch(registry: Registry) -> None:
+    registry.record_units([unit("A-1"), unit("A-2"), unit("A-3")])
+    note = [PendingEvent("note", None, {"text": "to bay 7"})]
+    seqs = registry.append_events_many([("A-1", note), ("A-3", note + note)])
+    assert seqs == [3, 4]
+    assert verify(registry).ok
+    # an unregistered id refuses the whole batch: nothing of it is written
+    with pytest.raises(RegistryError, match="not registered: NOPE"):
+        registry.append_events_many([("A-2", note), ("NOPE", note)])
+    assert [e.kind for e in battery_record(registry, "A-2").events][-1] == "graded"
+    with pytest.raises(RegistryError, match="appears twice"):
+        registry.append_events_many([("A-2", note), ("A-2", note)])

@@ -11,6 +11,9 @@ Recording a lot appends two events to every unit's hash-chained log (through
     SHA-256 of the lot record. The battery passport ends here (Regulation (EU) 2023/1542
     Art. 77(8)); a recycled unit is refused by any later lot.
 
+Units are written in chunks of :data:`RECORD_CHUNK` per transaction
+(:meth:`~echelon.registry.Registry.append_events_many`).
+
 The lot record (:class:`~echelon.recycling.lot.LotResult` as JSON) is kept byte for byte in the
 registry's content-addressed store, so ``echelon recycle lot:<id>`` rewrites the same report years
 later and :func:`year_compliance` sums the lots of a reporting year.
@@ -41,6 +44,8 @@ from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
 from echelon.registry import PendingEvent, Registry, events_frame, units_frame
 
+RECORD_CHUNK = 500
+"""Units recorded per registry transaction."""
 PASSPORT_END = "ended: the battery is recycled (Regulation (EU) 2023/1542 Art. 77(8))"
 TABLE_COLUMNS = (
     "battery_id",
@@ -256,6 +261,7 @@ def record_lot(
         "net_value_usd",
     ).iter_rows(named=True)
     todo = [r for r in rows if r["battery_id"] not in skip]
+    batch: list[tuple[str, list[PendingEvent]]] = []
     for i, row in enumerate(todo, start=1):
         residual, limit = limits[row["battery_id"]]
         discharged = PendingEvent(
@@ -282,9 +288,14 @@ def record_lot(
                 "passport": PASSPORT_END,
             },
         )
-        registry.append_events(row["battery_id"], [discharged, recycled])
-        if progress:
-            progress(i, len(todo))
+        batch.append((row["battery_id"], [discharged, recycled]))
+        if len(batch) == RECORD_CHUNK or i == len(todo):
+            # one transaction per chunk: every unit's two events land together or not at all,
+            # and a re-run skips the units already recorded
+            registry.append_events_many(batch)
+            batch = []
+            if progress:
+                progress(i, len(todo))
     return RecordReport(lot_id, sha, len(todo), len(skip))
 
 

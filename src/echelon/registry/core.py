@@ -1,7 +1,8 @@
 """The registry: batteries, their hash-chained events and the projections queried by tools.
 
-Writes go through :meth:`Registry.record_units` (a batch of units, each atomic) and
-:meth:`Registry.append_events` (one battery). Every projected row (test run, measurement, decision)
+Writes go through :meth:`Registry.record_units` (a batch of units, each atomic),
+:meth:`Registry.append_events` (one battery) and :meth:`Registry.append_events_many` (many
+batteries in one transaction). Every projected row (test run, measurement, decision)
 is written together with the event that records it, and the event payload holds the same content,
 so the chain alone proves what the tables say.
 """
@@ -366,6 +367,68 @@ class Registry:
                 f"{battery_id}: another writer appended concurrently; retry ({exc.orig})"
             ) from exc
         return seq
+
+    def append_events_many(self, batch: Sequence[tuple[str, Sequence[PendingEvent]]]) -> list[int]:
+        """Append events to many registered batteries in one transaction (bulk inserts).
+
+        The whole batch commits or nothing does, so every battery's events stay atomic; use
+        chunks of a few hundred batteries for long lists. If the bulk write meets a concurrent
+        writer, it is retried battery by battery with :meth:`append_events`.
+
+        Parameters
+        ----------
+        batch : sequence of (battery_id, events)
+            Each battery at most once.
+
+        Returns
+        -------
+        list of int
+            The ``seq`` of each battery's last event, in batch order.
+
+        Raises
+        ------
+        RegistryError
+            If a battery is not registered or appears twice.
+        """
+        ids = [bid for bid, _ in batch]
+        if len(set(ids)) != len(ids):
+            raise RegistryError("append_events_many: a battery appears twice in one batch")
+        now = utc_now()
+        try:
+            with self.engine.begin() as conn:
+                heads = self._chain_heads(conn, ids)
+                missing = [bid for bid in ids if bid not in heads]
+                if missing:
+                    raise RegistryError(
+                        f"not registered: {', '.join(missing[:5])}"
+                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                    )
+                events: list[dict[str, Any]] = []
+                projections: dict[str, list[dict[str, Any]]] = {k: [] for k in PROJECTIONS}
+                updates: list[tuple[str, dict[str, Any]]] = []
+                last = []
+                for bid, pending_events in batch:
+                    seq, prev = heads[bid]
+                    for pending in pending_events:
+                        seq += 1
+                        event, rows = _event_row(bid, seq, prev, pending, now)
+                        prev = event["hash"]
+                        events.append(event)
+                        for table, table_rows in rows.items():
+                            projections[table].extend(table_rows)
+                        if pending.battery_update:
+                            updates.append((bid, pending.battery_update))
+                    last.append(seq)
+                if events:
+                    conn.execute(insert(EVENTS), events)
+                for table, table_rows in projections.items():
+                    if table_rows:
+                        conn.execute(insert(PROJECTIONS[table]), table_rows)
+                _apply_updates(conn, updates)
+        except IntegrityError as exc:
+            log.warning("bulk append failed (%s); appending battery by battery", exc.orig)
+            return [self.append_events(bid, evs) for bid, evs in batch]
+        return last
 
     def record_assemblies(self, assemblies: Sequence[AssemblyWrite]) -> list[WriteResult]:
         """Write new assemblies and their children's events in one transaction (all or nothing).
