@@ -74,3 +74,19 @@ def test_report_renders_and_table_sorts(
     assert visible == frame.filter(pl.col("chemistry") == "LFP").height
     page.screenshot(path=str(tmp_path / "report.png"))
     assert not errors
+
+
+def test_vega_bundle_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from echelon.reports import batch
+
+    monkeypatch.setenv("ECHELON_CACHE_DIR", str(tmp_path))
+    batch._vega_bundle.cache_clear()
+    first = batch._vega_bundle()
+    cached = list(tmp_path.glob("vega-embed-*.js"))
+    assert len(cached) == 1
+    assert cached[0].read_text(encoding="utf-8") == first
+    assert "vegaEmbed" in first
+    cached[0].write_text("// marker", encoding="utf-8")  # a later process reads the file
+    batch._vega_bundle.cache_clear()
+    assert batch._vega_bundle() == "// marker"
+    batch._vega_bundle.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,36 @@ def _environment() -> jinja2.Environment:
 
 @functools.lru_cache(maxsize=1)
 def _vega_bundle() -> str:
+    """The Vega/Vega-Lite/vega-embed JavaScript bundle inlined in every report.
+
+    Building it takes ≈ 2 s per process, so it is kept in a per-user cache file named by the
+    Vega-Lite and vl-convert versions (``ECHELON_CACHE_DIR``, else ``$XDG_CACHE_HOME/echelon``,
+    else ``~/.cache/echelon``); an unwritable cache only costs the rebuild.
+    """
+    name = f"vega-embed-{vega_lite_version()}-vlc{getattr(vlc, '__version__', 'x')}.js"
+    path = _cache_dir() / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
     # the stub marks ``snippet`` required, but it is optional at run time (altair omits it too)
-    return str(vlc.javascript_bundle(vl_version=vega_lite_version()))  # type: ignore[call-arg]
+    bundle = str(vlc.javascript_bundle(vl_version=vega_lite_version()))  # type: ignore[call-arg]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(bundle, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return bundle
+
+
+def _cache_dir() -> Path:
+    explicit = os.environ.get("ECHELON_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "echelon"
 
 
 def summary_numbers(frame: pl.DataFrame) -> dict[str, Any]:
