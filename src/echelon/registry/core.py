@@ -285,9 +285,8 @@ class Registry:
         heads = self._chain_heads(conn, ids)
         existing = set(heads)
         now = utc_now()
-        new_batteries, changed, events, intakes = [], [], [], []
-        updates: list[tuple[str, dict[str, Any]]] = []
-        projections: dict[str, list[dict[str, Any]]] = {k: [] for k in PROJECTIONS}
+        new_batteries, changed, intakes = [], [], []
+        batch = _EventBatch(now)
         counts = []
         for unit in units:
             bid = unit.battery.battery_id
@@ -307,16 +306,7 @@ class Registry:
                 changed.append(row)
             else:
                 new_batteries.append(row)
-            seq, prev = heads.get(bid, (-1, GENESIS))
-            for pending in [received, *unit.events]:
-                seq += 1
-                event, rows = _event_row(bid, seq, prev, pending, now)
-                prev = event["hash"]
-                events.append(event)
-                for table, table_rows in rows.items():
-                    projections[table].extend(table_rows)
-                if pending.battery_update:
-                    updates.append((bid, pending.battery_update))
+            batch.add(bid, heads.get(bid, (-1, GENESIS)), [received, *unit.events])
             intakes.append(
                 {
                     "battery_id": bid,
@@ -334,12 +324,8 @@ class Registry:
             conn.execute(
                 update(BATTERIES).where(BatteryRow.battery_id == row["battery_id"]).values(**keys)
             )
-        conn.execute(insert(EVENTS), events)
         conn.execute(insert(INTAKES), intakes)
-        for table, table_rows in projections.items():
-            if table_rows:
-                conn.execute(insert(PROJECTIONS[table]), table_rows)
-        _apply_updates(conn, updates)
+        batch.flush(conn)
         return counts
 
     def append_events(self, battery_id: str, events: Sequence[PendingEvent]) -> int:
@@ -403,28 +389,9 @@ class Registry:
                         f"not registered: {', '.join(missing[:5])}"
                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                     )
-                events: list[dict[str, Any]] = []
-                projections: dict[str, list[dict[str, Any]]] = {k: [] for k in PROJECTIONS}
-                updates: list[tuple[str, dict[str, Any]]] = []
-                last = []
-                for bid, pending_events in batch:
-                    seq, prev = heads[bid]
-                    for pending in pending_events:
-                        seq += 1
-                        event, rows = _event_row(bid, seq, prev, pending, now)
-                        prev = event["hash"]
-                        events.append(event)
-                        for table, table_rows in rows.items():
-                            projections[table].extend(table_rows)
-                        if pending.battery_update:
-                            updates.append((bid, pending.battery_update))
-                    last.append(seq)
-                if events:
-                    conn.execute(insert(EVENTS), events)
-                for table, table_rows in projections.items():
-                    if table_rows:
-                        conn.execute(insert(PROJECTIONS[table]), table_rows)
-                _apply_updates(conn, updates)
+                writes = _EventBatch(now)
+                last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
+                writes.flush(conn)
         except IntegrityError as exc:
             log.warning("bulk append failed (%s); appending battery by battery", exc.orig)
             return [self.append_events(bid, evs) for bid, evs in batch]
@@ -550,19 +517,47 @@ def _append(
     now: str,
 ) -> tuple[int, str]:
     """Append events after ``head`` (seq, hash) inside an open transaction; returns the new head."""
-    seq, prev = head
-    updates = []
-    for pending in events:
-        seq += 1
-        event, rows = _event_row(battery_id, seq, prev, pending, now)
-        prev = event["hash"]
-        conn.execute(insert(EVENTS), [event])
-        for table, table_rows in rows.items():
-            conn.execute(insert(PROJECTIONS[table]), table_rows)
-        if pending.battery_update:
-            updates.append((battery_id, pending.battery_update))
-    _apply_updates(conn, updates)
-    return seq, prev
+    batch = _EventBatch(now)
+    new_head = batch.add(battery_id, head, events)
+    batch.flush(conn)
+    return new_head
+
+
+@dataclass
+class _EventBatch:
+    """Events of several batteries chained in memory, then inserted with bulk statements."""
+
+    now: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    projections: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {k: [] for k in PROJECTIONS}
+    )
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(
+        self, battery_id: str, head: tuple[int, str], pending_events: Sequence[PendingEvent]
+    ) -> tuple[int, str]:
+        """Chain ``pending_events`` after ``head`` (seq, hash); returns the new head."""
+        seq, prev = head
+        for pending in pending_events:
+            seq += 1
+            event, rows = _event_row(battery_id, seq, prev, pending, self.now)
+            prev = event["hash"]
+            self.events.append(event)
+            for table, table_rows in rows.items():
+                self.projections[table].extend(table_rows)
+            if pending.battery_update:
+                self.updates.append((battery_id, pending.battery_update))
+        return seq, prev
+
+    def flush(self, conn: Connection) -> None:
+        """Insert the events and projections, then apply the genealogy changes (in order)."""
+        if self.events:
+            conn.execute(insert(EVENTS), self.events)
+        for table, table_rows in self.projections.items():
+            if table_rows:
+                conn.execute(insert(PROJECTIONS[table]), table_rows)
+        _apply_updates(conn, self.updates)
 
 
 def _apply_updates(conn: Connection, updates: list[tuple[str, dict[str, Any]]]) -> None:
