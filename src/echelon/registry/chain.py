@@ -40,9 +40,17 @@ def _clean(value: Any) -> Any:
 
 def canonical_json(payload: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, UTF-8, non-finite floats as null."""
-    return json.dumps(
-        _clean(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
-    )
+    options: dict[str, Any] = {
+        "sort_keys": True,
+        "separators": (",", ":"),
+        "ensure_ascii": False,
+        "default": _default,
+    }
+    try:
+        # fast path: most payloads have string keys and finite numbers already
+        return json.dumps(payload, allow_nan=False, **options)
+    except (ValueError, TypeError):
+        return json.dumps(_clean(payload), **options)
 
 
 def format_timestamp(moment: dt.datetime) -> str:
