@@ -35,6 +35,15 @@ class SohEstimate:
     out_of_domain: bool = False
 
 
+def relative_uncertainty(*, catalog_dir: Path | None = None) -> float:
+    """Half-width of the capacity test's 90 % SOH interval, as a fraction of the reading.
+
+    From catalogue table ``soh_capacity_test`` (engineering assumption with its sources).
+    """
+    table = load_table("soh_capacity_test", catalog_dir=catalog_dir)
+    return float(table["relative_uncertainty"]["value"])
+
+
 def soh_from_capacity(
     measured_capacity_ah: float,
     nominal_capacity_ah: float,
@@ -67,9 +76,10 @@ def soh_from_capacity(
             f"capacities must be finite, measured ≥ 0 and rated > 0 (got measured "
             f"{measured_capacity_ah} Ah, rated {nominal_capacity_ah} Ah)"
         )
-    table = load_table("soh_capacity_test", catalog_dir=catalog_dir)
-    relative = float(table["relative_uncertainty"]["value"])
-    coverage = float(table["relative_uncertainty"]["coverage"])
+    relative = relative_uncertainty(catalog_dir=catalog_dir)
+    coverage = float(
+        load_table("soh_capacity_test", catalog_dir=catalog_dir)["relative_uncertainty"]["coverage"]
+    )
     soh = 100.0 * measured_capacity_ah / nominal_capacity_ah
     return SohEstimate(
         soh_percent=soh,

@@ -1,0 +1,500 @@
+"""One SOH model class for every method: fit, predict with conformal intervals, domain check, save.
+
+A :class:`SohModel` holds one regressor per chemistry family (``LFP``, ``NMC``, ``LMO`` …: the
+pulse response of an LFP cell says nothing about an NMC cell), each with
+
+* the absolute out-of-fold residuals of grouped cross-validation on its training cells — the
+  split-conformal calibration set of its intervals (:mod:`echelon.estimation.conformal`);
+* a nearest-neighbour domain threshold (:mod:`echelon.estimation.domain`);
+* what it was trained on (cells, samples, SOH, nominal capacity and SOC ranges).
+
+The model also keeps *transfer residuals*: errors on a whole batch (one chemistry and format)
+left out of training. They size the widened interval of an out-of-domain sample: a new batch
+is wrong by about that much, not by the in-domain error.
+
+Models are stored as one ``.npz`` file (arrays + a JSON header with the model card), no pickle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from echelon._version import __version__
+from echelon.errors import SchemaError
+from echelon.estimation.conformal import conformal_quantile, group_folds
+from echelon.estimation.domain import domain_threshold, knn_distance
+from echelon.estimation.gp import GaussianProcess, fit_gp
+from echelon.estimation.methods import Method, method_class
+from echelon.estimation.samples import (
+    BATCH,
+    CELL_ID,
+    CHEMISTRY,
+    NOMINAL,
+    SAMPLE_ID,
+    SOC,
+    SOH,
+    family_of,
+    validate_samples,
+)
+
+Array = npt.NDArray[np.float64]
+OutOfDomain = Literal["widen", "refuse"]
+FORMAT_VERSION: Final = 1
+DEFAULT_COVERAGE: Final = 0.9
+CV_FOLDS: Final = 5
+BATCH_OOD_FRACTION: Final = 0.5
+"""A batch with more than this share of out-of-domain rows is out of domain as a whole."""
+SOH_BOUNDS: Final = (0.0, 150.0)
+PREDICTION_COLUMNS: Final = (
+    SAMPLE_ID,
+    CELL_ID,
+    "soh_percent",
+    "soh_lower_percent",
+    "soh_upper_percent",
+    "coverage",
+    "method",
+    "family",
+    "out_of_domain",
+    "domain_distance",
+    "reason",
+)
+"""Columns of :meth:`SohModel.predict` (``soh_percent`` … are the CLI's contract)."""
+Progress = Callable[[str], None]
+
+
+def prepare(
+    samples: pl.DataFrame, method: Method, *, labelled: bool, source: Path | str
+) -> pl.DataFrame:
+    """Validate a sample table for ``method`` (common and method columns, every problem at once)."""
+    return validate_samples(
+        samples, feature_problems=method.check(samples), labelled=labelled, source=source
+    )
+
+
+def families(samples: pl.DataFrame) -> npt.NDArray[np.str_]:
+    """Chemistry family of every row of a validated table."""
+    names = samples.get_column(CHEMISTRY)
+    mapping = {n: family_of(n) for n in names.unique().to_list()}
+    return np.asarray(names.replace_strict(mapping).to_list(), dtype=str)
+
+
+def _range(values: pl.Series) -> list[float] | None:
+    finite = values.drop_nulls().drop_nans()
+    return [float(finite.min()), float(finite.max())] if len(finite) else None  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FamilyModel:
+    """The regressor, calibration residuals and domain of one chemistry family.
+
+    Attributes
+    ----------
+    family : str
+    gp : GaussianProcess or None
+        ``None`` for the identity (capacity) method.
+    residuals : ndarray
+        Absolute out-of-fold residuals [SOH points] (conformal calibration set).
+    threshold : float
+        Domain threshold of the k-NN distance (standardised feature units).
+    summary : dict
+        ``n_samples``, ``n_cells``, ``batches``, ``chemistries`` and the ranges of
+        ``soh_percent``, ``nominal_capacity_ah`` and ``soc_percent`` seen in training.
+    """
+
+    family: str
+    gp: GaussianProcess | None
+    residuals: Array
+    threshold: float
+    summary: dict[str, Any]
+
+    def mean(self, x: Array) -> Array:
+        """Point estimate [%] of feature rows ``x``."""
+        return x[:, 0].copy() if self.gp is None else self.gp.predict(x)
+
+    def distance(self, x: Array) -> Array:
+        """k-NN distance of ``x`` to the training samples (0 for the identity method)."""
+        if self.gp is None:
+            return np.zeros(len(x))
+        z = (x - self.gp.x_mean) / self.gp.x_scale
+        return knn_distance(z, self.gp.x_train)
+
+
+def fit_family(
+    x: Array, y: Array, cells: npt.NDArray[np.str_], *, n_folds: int = CV_FOLDS, seed: int = 0
+) -> tuple[GaussianProcess, Array, float]:
+    """Fit one family's GP, its out-of-fold residuals (grouped by cell) and domain threshold.
+
+    Hyper-parameters are learnt once on all rows; each fold refits the posterior with them.
+    """
+    gp = fit_gp(x, y, seed=seed)
+    oof = np.empty(len(y))
+    for test in group_folds(cells, n_folds, seed=seed):
+        train = np.setdiff1d(np.arange(len(y)), test)
+        oof[test] = fit_gp(x[train], y[train], log_theta=gp.log_theta).predict(x[test])
+    return gp, np.abs(oof - y), domain_threshold(gp.x_train, cells)
+
+
+@dataclass(frozen=True)
+class SohModel:
+    """A trained state-of-health estimator (see the module docstring).
+
+    Attributes
+    ----------
+    method : Method
+    families : dict of str to FamilyModel
+    transfer_residuals : ndarray
+        Absolute residuals on batches left out of training (may be empty).
+    card : dict
+        Model card: name, version, created, data, split, metrics, notes.
+    """
+
+    method: Method
+    families: dict[str, FamilyModel]
+    transfer_residuals: Array
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """Model name from its card (``unnamed`` if none)."""
+        return str(self.card.get("name", "unnamed"))
+
+    def predict(
+        self,
+        samples: pl.DataFrame,
+        *,
+        coverage: float = DEFAULT_COVERAGE,
+        out_of_domain: OutOfDomain = "widen",
+        source: Path | str = "<samples>",
+    ) -> pl.DataFrame:
+        """SOH [%] with an interval at ``coverage`` for every row of a sample table.
+
+        Parameters
+        ----------
+        samples : pl.DataFrame
+            Sample table with the method's columns (labels optional, ignored).
+        coverage : float
+            Nominal coverage of the interval (split conformal), e.g. 0.9.
+        out_of_domain : {"widen", "refuse"}
+            For rows outside the training domain (new chemistry family, features beyond the
+            domain threshold, SOC outside the trained range, or a batch mostly out of domain):
+            widen the interval to the transfer error, or refuse (no number).
+        source : path-like or str
+            Named in validation errors.
+
+        Returns
+        -------
+        pl.DataFrame
+            :data:`PREDICTION_COLUMNS`, one row per sample in input order. Rows without an
+            estimate have null SOH columns and a ``reason``.
+
+        Raises
+        ------
+        SchemaError
+            For missing columns or bad values (every problem listed).
+        """
+        table = prepare(samples, self.method, labelled=False, source=source)
+        x = self.method.features(table)
+        fam = families(table)
+        n = table.height
+        point, half, dist = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        ood = np.zeros(n, dtype=bool)
+        reasons: list[str | None] = [None] * n
+        for name in np.unique(fam):
+            rows = np.flatnonzero(fam == name)
+            model = self.families.get(str(name))
+            if model is None:
+                ood[rows] = True
+                for r in rows:
+                    reasons[r] = (
+                        f"no {self.method.name} model for chemistry family {name} (trained: "
+                        f"{', '.join(self.families)}); measure reference units with a capacity "
+                        "test (--references) or run a capacity test"
+                    )
+                continue
+            point[rows] = model.mean(x[rows])
+            dist[rows] = model.distance(x[rows])
+            beyond = dist[rows] > model.threshold
+            for r in rows[beyond]:
+                reasons[r] = (
+                    f"features beyond the training domain of {name} (distance "
+                    f"{dist[r]:.2f} > {model.threshold:.2f})"
+                )
+            ood[rows[beyond]] = True
+            self._soc_check(table, rows, model, ood, reasons)
+            half[rows] = self._half_width(model, point[rows], coverage)
+        self._batch_check(table, ood, reasons)
+        self._widen(point, half, ood, reasons, coverage, out_of_domain)
+        lower = np.clip(point - half, *SOH_BOUNDS)
+        upper = np.clip(point + half, *SOH_BOUNDS)
+        return pl.DataFrame(
+            {
+                SAMPLE_ID: table.get_column(SAMPLE_ID),
+                CELL_ID: table.get_column(CELL_ID),
+                "soh_percent": point,
+                "soh_lower_percent": lower,
+                "soh_upper_percent": upper,
+                "coverage": np.full(n, coverage),
+                "method": [self.method.name] * n,
+                "family": fam.tolist(),
+                "out_of_domain": ood,
+                "domain_distance": dist,
+                "reason": pl.Series(reasons, dtype=pl.String),
+            }
+        ).with_columns(
+            pl.col(c).fill_nan(None) for c in (*PREDICTION_COLUMNS[2:5], "domain_distance")
+        )
+
+    def _half_width(self, model: FamilyModel, point: Array, coverage: float) -> Array:
+        if model.gp is None:  # identity: the capacity test's own uncertainty, relative
+            from echelon.estimation.capacity import relative_uncertainty
+
+            return np.abs(point) * relative_uncertainty()
+        return np.full(len(point), conformal_quantile(model.residuals, coverage))
+
+    @staticmethod
+    def _soc_check(
+        table: pl.DataFrame,
+        rows: npt.NDArray[np.intp],
+        model: FamilyModel,
+        ood: npt.NDArray[np.bool_],
+        reasons: list[str | None],
+    ) -> None:
+        trained = model.summary.get("soc_percent_range")
+        if trained is None or SOC not in table.columns:
+            return
+        soc = table.get_column(SOC).to_numpy()[rows].astype(np.float64)
+        outside = (soc < trained[0] - 2.5) | (soc > trained[1] + 2.5)
+        for r in rows[outside]:
+            ood[r] = True
+            reasons[r] = (
+                f"SOC {soc[np.flatnonzero(rows == r)[0]]:.0f} % outside the trained "
+                f"{trained[0]:.0f}–{trained[1]:.0f} %"
+            )
+
+    @staticmethod
+    def _batch_check(
+        table: pl.DataFrame, ood: npt.NDArray[np.bool_], reasons: list[str | None]
+    ) -> None:
+        batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
+        for batch in np.unique(batches):
+            rows = np.flatnonzero(batches == batch)
+            share = ood[rows].mean()
+            if len(rows) >= 2 and BATCH_OOD_FRACTION < share < 1.0:
+                for r in rows[~ood[rows]]:
+                    reasons[r] = (
+                        f"batch {batch} lies outside the training domain ({share:.0%} of its "
+                        "rows are beyond it)"
+                    )
+                ood[rows] = True
+
+    def _widen(
+        self,
+        point: Array,
+        half: Array,
+        ood: npt.NDArray[np.bool_],
+        reasons: list[str | None],
+        coverage: float,
+        policy: OutOfDomain,
+    ) -> None:
+        rows = np.flatnonzero(ood & np.isfinite(point))
+        if not len(rows):
+            return
+        transfer = (
+            conformal_quantile(self.transfer_residuals, coverage)
+            if len(self.transfer_residuals) >= 10
+            else None
+        )
+        if policy == "refuse" or transfer is None:
+            why = (
+                "refused (--out-of-domain refuse)"
+                if policy == "refuse"
+                else "no transfer error known to size a wider interval"
+            )
+            point[rows] = np.nan
+            half[rows] = np.nan
+            for r in rows:
+                reasons[r] = f"{reasons[r]}; {why}"
+            return
+        half[rows] = np.maximum(half[rows], transfer)
+        for r in rows:
+            reasons[r] = f"{reasons[r]}; interval widened to the transfer error ±{transfer:.1f}"
+
+    def save(self, path: Path | str) -> Path:
+        """Write the model to ``path`` (``.npz``; parent folders created)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {"transfer_residuals": self.transfer_residuals}
+        header: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "echelon_version": __version__,
+            "method": self.method.name,
+            "method_config": self.method.config(),
+            "families": {},
+            "card": self.card,
+        }
+        for i, (name, model) in enumerate(self.families.items()):
+            prefix = f"f{i}_"
+            arrays[f"{prefix}residuals"] = model.residuals
+            if model.gp is not None:
+                arrays.update(model.gp.to_arrays(prefix))
+            header["families"][name] = {
+                "prefix": prefix,
+                "threshold": model.threshold,
+                "identity": model.gp is None,
+                "summary": model.summary,
+            }
+        arrays["header"] = np.array(json.dumps(header))
+        with target.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return target
+
+    @classmethod
+    def load(cls, path: Path | str) -> SohModel:
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        SchemaError
+            If the file is not an Echelon SOH model or is corrupt.
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            header = json.loads(str(arrays["header"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise SchemaError(path, [f"not an Echelon SOH model file: {exc}"]) from exc
+        if header.get("format_version") != FORMAT_VERSION:
+            found = header.get("format_version")
+            raise SchemaError(path, [f"model format {found} (this Echelon reads {FORMAT_VERSION})"])
+        method = method_class(header["method"]).from_config(header["method_config"])
+        fams = {
+            name: FamilyModel(
+                family=name,
+                gp=None
+                if body["identity"]
+                else GaussianProcess.from_arrays(arrays, body["prefix"]),
+                residuals=np.asarray(arrays[f"{body['prefix']}residuals"], dtype=np.float64),
+                threshold=float(body["threshold"]),
+                summary=body["summary"],
+            )
+            for name, body in header["families"].items()
+        }
+        return cls(method, fams, np.asarray(arrays["transfer_residuals"]), header["card"])
+
+
+def fit_soh_model(
+    samples: pl.DataFrame,
+    *,
+    method: str | Method = "pulse",
+    n_folds: int = CV_FOLDS,
+    transfer: bool = True,
+    seed: int = 0,
+    name: str | None = None,
+    source: Path | str = "<samples>",
+    progress: Progress | None = None,
+) -> SohModel:
+    """Train a SOH model on a labelled sample table.
+
+    Parameters
+    ----------
+    samples : pl.DataFrame
+        Labelled sample table (``soh_percent`` on every row) with the method's columns.
+    method : str or Method
+        ``pulse``, ``relaxation``, ``eis``, ``partial_charge`` or ``capacity`` (or a configured
+        method object).
+    n_folds : int
+        Folds (grouped by ``cell_id``) of the cross-validation that yields the conformal
+        calibration residuals.
+    transfer : bool
+        Also fit leave-one-batch-out models within each family with ≥ 2 batches, to record the
+        transfer error that sizes out-of-domain intervals.
+    seed : int
+        Seeds the folds and the hyper-parameter subsample.
+    name : str, optional
+        Model name written in its card.
+    source : path-like or str
+        Named in validation errors.
+    progress : callable, optional
+        Called with a short message as each family is fitted.
+
+    Returns
+    -------
+    SohModel
+
+    Raises
+    ------
+    SchemaError
+        For missing or bad columns / labels.
+    EstimationError
+        If a family has fewer than two cells.
+    """
+    if isinstance(method, str):
+        method = method_class(method).for_samples(samples)
+    table = prepare(samples, method, labelled=True, source=source)
+    x = method.features(table)
+    y = table.get_column(SOH).to_numpy().astype(np.float64)
+    fam = families(table)
+    cells = np.asarray(table.get_column(CELL_ID).to_list(), dtype=str)
+    batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
+    fitted: dict[str, FamilyModel] = {}
+    transfer_res: list[Array] = []
+    for family in np.unique(fam):
+        rows = np.flatnonzero(fam == family)
+        if progress:
+            progress(f"fitting {family}: {len(rows)} samples, {len(set(cells[rows]))} cells")
+        summary = {
+            "n_samples": len(rows),
+            "n_cells": len(set(cells[rows])),
+            "batches": sorted(set(batches[rows])),
+            "chemistries": sorted(set(table.get_column(CHEMISTRY).to_numpy()[rows])),
+            "soh_percent_range": _range(pl.Series(y[rows])),
+            "nominal_capacity_ah_range": _range(table.get_column(NOMINAL).gather(rows)),
+            "soc_percent_range": _range(table.get_column(SOC).gather(rows))
+            if SOC in table.columns
+            else None,
+        }
+        if method.regressor == "identity":
+            residual = np.abs(x[rows, 0] - y[rows])
+            fitted[str(family)] = FamilyModel(str(family), None, residual, np.inf, summary)
+            continue
+        gp, residuals, threshold = fit_family(
+            x[rows], y[rows], cells[rows], n_folds=n_folds, seed=seed
+        )
+        fitted[str(family)] = FamilyModel(str(family), gp, residuals, threshold, summary)
+        if transfer and method.regressor == "gp":
+            transfer_res += _leave_batch_out(x[rows], y[rows], batches[rows], gp)
+    card = {
+        "name": name or f"{method.name}-custom",
+        "method": method.name,
+        "method_config": method.config(),
+        "created": dt.date.today().isoformat(),
+        "echelon_version": __version__,
+        "training": {f: m.summary for f, m in fitted.items()},
+        "calibration": f"split conformal on {n_folds}-fold cross-validation grouped by cell_id",
+    }
+    empty = np.zeros(0)
+    return SohModel(method, fitted, np.concatenate(transfer_res) if transfer_res else empty, card)
+
+
+def _leave_batch_out(
+    x: Array, y: Array, batches: npt.NDArray[np.str_], gp: GaussianProcess
+) -> list[Array]:
+    """Absolute residuals of each batch predicted by a model of the family's other batches."""
+    out: list[Array] = []
+    unique = np.unique(batches)
+    if len(unique) < 2:
+        return out
+    for batch in unique:
+        test = batches == batch
+        other = fit_gp(x[~test], y[~test], log_theta=gp.log_theta)
+        out.append(np.abs(other.predict(x[test]) - y[test]))
+    return out

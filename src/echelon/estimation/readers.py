@@ -1,0 +1,291 @@
+"""Turn the files users give ``echelon soh`` into sample tables.
+
+Accepted inputs (selected automatically, in this order):
+
+* **PulseBat-format feature workbooks** (``.xlsx`` with sheets ``SOC5`` … ``SOC90`` and
+  optionally ``SOC TEST RANDOM``; columns ``Qn``, ``Q``, ``SOH``, ``SOC``, ``U1`` … ``U21``/
+  ``U41``), as published with S. Tao et al., *Nat. Commun.* 15 (2024),
+  doi:10.1038/s41467-024-54454-0. ``SOC ALL`` repeats the other sheets and is skipped. Labels
+  (``SOH``, ``Q``) are optional for prediction.
+* **Sample tables** (``.csv``, ``.parquet``) already in the contract of
+  :mod:`echelon.estimation.samples`.
+* Raw test files (pulse tests through the tester readers; EIS spectra) — readers registered in
+  :data:`SAMPLE_READERS` by the modules that compute their features.
+
+Every reader names the file in its errors; a file none accepts gets an error listing what is
+accepted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.errors import SchemaError
+from echelon.estimation.methods import u_column
+from echelon.estimation.samples import (
+    BATCH,
+    CELL_ID,
+    CHEMISTRY,
+    NOMINAL,
+    SAMPLE_ID,
+    SOC,
+    SOH,
+    SOURCE,
+)
+from echelon.io.xlsx import looks_like_workbook, open_workbook, sheet_frame
+
+PULSEBAT_MATERIALS: Final[dict[str, str]] = {"NMC": "NMC622", "LMO": "LMO", "LFP": "LFP"}
+"""PulseBat ``Mat`` → catalogue chemistry. PulseBat names the cathode only "NMC"; it is entered as
+NMC622 [assumption], as in the grading and regrouping validations (docs/validation.md)."""
+RANDOM_SHEET: Final = "SOC TEST RANDOM"
+GRID_SHEET: Final = re.compile(r"^SOC\s*(\d+)$")
+WIDTH_IN_NAME: Final = re.compile(r"_W_(\d+)", re.IGNORECASE)
+LAB_CELL_ID: Final = re.compile(r"^([A-Za-z]+\d+)-(\d+)$")
+"""2.1 Ah NMC ids ``D3-100`` = physical cell ``D3`` after 100 ageing cycles: one cell, many rows."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user says about files that do not say it themselves.
+
+    Attributes
+    ----------
+    chemistry : str, optional
+        Catalogue chemistry of every row (overrides the file).
+    nominal_capacity_ah : float, optional
+        Rated capacity [A·h] (raw test files carry none).
+    """
+
+    chemistry: str | None = None
+    nominal_capacity_ah: float | None = None
+
+
+SampleReader = Callable[[Path, ReadOptions], "pl.DataFrame | None"]
+"""``reader(path, options) -> samples``, or ``None`` when the file is not its format."""
+
+
+def is_pulsebat_workbook(path: Path) -> bool:
+    """A workbook with at least one ``SOC<n>`` sheet."""
+    if not looks_like_workbook(path):
+        return False
+    return any(GRID_SHEET.match(s) for s in open_workbook(path).sheet_names)
+
+
+def _material(frame: pl.DataFrame, path: Path, chemistry: str | None) -> pl.Expr:
+    if chemistry is not None:
+        return pl.lit(chemistry)
+    if "Mat" in frame.columns:
+        return pl.col("Mat").cast(pl.String).replace(PULSEBAT_MATERIALS)
+    match = re.match(r"^(LFP|NMC|LMO)", path.name, re.IGNORECASE)
+    if match is None:
+        raise SchemaError(
+            path,
+            [
+                "the workbook names no chemistry (no 'Mat' column, file name not LFP_/NMC_/LMO_…): "
+                "pass --chemistry"
+            ],
+        )
+    return pl.lit(PULSEBAT_MATERIALS[match.group(1).upper()])
+
+
+def _cell_ids(frame: pl.DataFrame, stem: str) -> pl.Expr:
+    if "ID" in frame.columns:
+        ids = pl.col("ID").cast(pl.String)
+        physical = ids.str.extract(LAB_CELL_ID.pattern, 1)
+        return pl.lit(f"{stem}:") + pl.coalesce(physical, ids)
+    # pulsebat_lfp tables carry no ids: within one file a cell is identified by its capacity Q
+    return pl.lit(f"{stem}:Q=") + pl.col("Q").cast(pl.String)
+
+
+def read_pulsebat_workbook(
+    path: Path | str, *, chemistry: str | None = None, sheets: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """Sample table of a PulseBat-format feature workbook.
+
+    Parameters
+    ----------
+    path : path-like
+        The workbook.
+    chemistry : str, optional
+        Catalogue chemistry of every row (default: from column ``Mat`` or the file name).
+    sheets : sequence of str, optional
+        Sheets to read (default: every ``SOC<n>`` sheet and ``SOC TEST RANDOM``).
+
+    Returns
+    -------
+    pl.DataFrame
+        Sample table: ``sample_id`` (``<file>:<sheet>:<row>``), ``cell_id``, ``chemistry``,
+        ``nominal_capacity_ah`` (``Qn``), ``soc_percent``, ``soh_percent`` (``Q``/``Qn`` × 100,
+        when labelled), ``measured_capacity_ah`` (``Q``), ``batch`` (``<chemistry>-<Qn>Ah``),
+        ``pulse_width_s``, ``sheet``, ``source`` and ``u1_v`` … ``u21_v``/``u41_v``. Rows of
+        ``SOC TEST RANDOM`` get cell ids of their own (the sheet does not say which cell each
+        row is).
+
+    Raises
+    ------
+    SchemaError
+        If no sheet has the columns the format needs.
+    """
+    path = Path(path)
+    book = open_workbook(path)
+    names = sheets or [s for s in book.sheet_names if GRID_SHEET.match(s) or s == RANDOM_SHEET]
+    frames = []
+    for sheet in names:
+        if sheet not in book.sheet_names:
+            raise SchemaError(path, [f"no sheet {sheet!r} (sheets: {book.sheet_names})"])
+        raw, _ = sheet_frame(book, sheet, 0)
+        if raw.height == 0:
+            continue
+        missing = [c for c in ("Qn", "SOC", "U1") if c not in raw.columns]
+        if missing:
+            raise SchemaError(path, [f"sheet {sheet!r} lacks PulseBat column(s) {missing}"])
+        frames.append(_pulsebat_sheet(raw, path, sheet, chemistry))
+    if not frames:
+        raise SchemaError(path, ["no PulseBat sheet with rows (expected sheets SOC5 … SOC90)"])
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _pulsebat_sheet(
+    raw: pl.DataFrame, path: Path, sheet: str, chemistry: str | None
+) -> pl.DataFrame:
+    stem = path.stem
+    raw = raw.filter(pl.col("U1").is_not_null())
+    n_points = max(int(c[1:]) for c in raw.columns if re.fullmatch(r"U\d+", c))
+    width = WIDTH_IN_NAME.search(path.name)
+    width_s = (
+        pl.col("Pt").cast(pl.Float64)
+        if "Pt" in raw.columns
+        else pl.lit(int(width.group(1)) / 1000.0 if width else None, dtype=pl.Float64)
+    )
+    labelled = "Q" in raw.columns
+    random = sheet == RANDOM_SHEET
+    out = raw.with_row_index("__row", offset=1).select(
+        (pl.lit(f"{stem}:{sheet}:") + pl.col("__row").cast(pl.String)).alias(SAMPLE_ID),
+        (
+            pl.lit(f"{stem}:{sheet}:") + pl.col("__row").cast(pl.String)
+            if random or (not labelled and "ID" not in raw.columns)
+            else _cell_ids(raw, stem)
+        ).alias(CELL_ID),
+        _material(raw, path, chemistry).alias(CHEMISTRY),
+        pl.col("Qn").cast(pl.Float64).alias(NOMINAL),
+        pl.col("SOC").cast(pl.Float64).alias(SOC),
+        (100.0 * pl.col("Q").cast(pl.Float64) / pl.col("Qn").cast(pl.Float64)).alias(SOH)
+        if labelled
+        else pl.lit(None, dtype=pl.Float64).alias(SOH),
+        (pl.col("Q").cast(pl.Float64) if labelled else pl.lit(None, pl.Float64)).alias(
+            "measured_capacity_ah"
+        ),
+        width_s.alias("pulse_width_s"),
+        pl.lit(sheet).alias("sheet"),
+        pl.lit(str(path)).alias(SOURCE),
+        *(pl.col(f"U{i}").cast(pl.Float64).alias(u_column(i)) for i in range(1, n_points + 1)),
+    )
+    return out.with_columns(
+        (pl.col(CHEMISTRY) + "-" + pl.col(NOMINAL).round(3).cast(pl.String) + "Ah").alias(BATCH)
+    )
+
+
+def read_table(path: Path) -> pl.DataFrame | None:
+    """A sample table in CSV or Parquet (``None`` for other suffixes)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pl.read_csv(path, infer_schema_length=10_000)
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SchemaError(path, [f"cannot read the table: {exc}"]) from exc
+    return None
+
+
+def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
+    if not is_pulsebat_workbook(path):
+        return None
+    return read_pulsebat_workbook(path, chemistry=options.chemistry)
+
+
+def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
+    """A CSV/Parquet table with a ``sample_id`` column (others may be raw tester files)."""
+    frame = read_table(path)
+    if frame is None or SAMPLE_ID not in frame.columns:
+        return None
+    if options.chemistry is not None:
+        frame = frame.with_columns(pl.lit(options.chemistry).alias(CHEMISTRY))
+    if options.nominal_capacity_ah is not None and NOMINAL not in frame.columns:
+        frame = frame.with_columns(pl.lit(options.nominal_capacity_ah).alias(NOMINAL))
+    if SOURCE not in frame.columns:
+        frame = frame.with_columns(pl.lit(str(path)).alias(SOURCE))
+    return frame
+
+
+SAMPLE_READERS: list[tuple[str, SampleReader | str]] = [
+    ("PulseBat feature workbook", _pulsebat),
+    ("sample table (CSV/Parquet with a sample_id column)", _table),
+    ("EIS spectrum file", "echelon.estimation.eis:read_eis_samples"),
+    (
+        "raw pulse-test file (any tester format Echelon reads)",
+        "echelon.estimation.pulse_raw:read_pulse_samples",
+    ),
+]
+"""Name and function (or lazy ``module:function``) of every sample reader, tried in order."""
+
+
+def _resolve(reader: SampleReader | str) -> SampleReader:
+    if callable(reader):
+        return reader
+    module, attr = reader.split(":")
+    try:
+        found: SampleReader = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):  # an optional reader not available in this build
+        return lambda path, options: None
+    return found
+
+
+def read_samples(
+    paths: Sequence[Path | str] | Path | str,
+    *,
+    chemistry: str | None = None,
+    nominal_capacity_ah: float | None = None,
+) -> pl.DataFrame:
+    """One sample table from one or several files (formats detected per file).
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+        Workbooks, sample tables or raw test files.
+    chemistry : str, optional
+        Chemistry of every row (overrides what the files say).
+    nominal_capacity_ah : float, optional
+        Rated capacity [A·h] for files that do not carry it (raw test files).
+
+    Raises
+    ------
+    SchemaError
+        For a missing file or a format no reader accepts.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    options = ReadOptions(chemistry, nominal_capacity_ah)
+    frames = []
+    for item in paths:
+        path = Path(item)
+        if not path.is_file():
+            raise SchemaError(path, ["file not found"])
+        for _, reader in SAMPLE_READERS:
+            frame = _resolve(reader)(path, options)
+            if frame is not None:
+                frames.append(frame)
+                break
+        else:
+            accepted = "; ".join(name for name, _ in SAMPLE_READERS)
+            raise SchemaError(path, [f"not a format `echelon soh` reads (accepted: {accepted})"])
+    if not frames:
+        raise SchemaError("<no files>", ["give at least one data file"])
+    return pl.concat(frames, how="diagonal_relaxed")

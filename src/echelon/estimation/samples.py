@@ -1,0 +1,186 @@
+"""The sample table: what every SOH estimator is trained, evaluated and applied on.
+
+One row per measurement of one unit (a pulse test at one SOC, one impedance spectrum, one partial
+charge). Common columns (names are contracts; units in the names):
+
+=======================  ======  ===========================================================
+column                   type    meaning
+=======================  ======  ===========================================================
+``sample_id``            str     unique id of the row (required)
+``cell_id``              str     the physical unit measured; splits never put one unit on both
+                                 sides (default: ``sample_id``)
+``chemistry``            str     catalogue chemistry (``LFP``, ``NMC622``, ``LMO`` …; required)
+``nominal_capacity_ah``  f64     rated capacity [A·h] (required)
+``soc_percent``          f64     SOC at the test [%], when known (``soc`` splits, domain check)
+``soh_percent``          f64     label: measured ÷ rated capacity × 100 (training, evaluation)
+``batch``                str     a delivery of one make/model (calibration, batch domain check)
+``source``               str     file the row came from
+=======================  ======  ===========================================================
+
+Each method adds its own feature columns (``u1_v`` … for pulses, spectra for EIS, …; see
+:mod:`echelon.estimation.methods`). :func:`validate_samples` checks a table once, at the boundary,
+and reports every bad row and column together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.catalog import chemistry as chemistry_record
+from echelon.errors import Problem, SchemaError
+
+SAMPLE_ID: Final = "sample_id"
+CELL_ID: Final = "cell_id"
+CHEMISTRY: Final = "chemistry"
+NOMINAL: Final = "nominal_capacity_ah"
+SOC: Final = "soc_percent"
+SOH: Final = "soh_percent"
+BATCH: Final = "batch"
+SOURCE: Final = "source"
+COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
+RANGES: Final[dict[str, tuple[float, float]]] = {
+    NOMINAL: (1e-4, 1e5),
+    SOC: (0.0, 100.0),
+    SOH: (1.0, 150.0),
+}
+"""Plausible range of the common numeric columns (outside → a problem naming the row)."""
+MAX_PROBLEMS: Final = 200
+
+
+def family_of(name: str) -> str:
+    """Chemistry family of a catalogue chemistry spelling (``NMC622`` → ``NMC``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown spelling (with the closest known name).
+    """
+    return chemistry_record(name).family
+
+
+def bad_rows(values: pl.Series, invalid: pl.Series, what: str) -> list[Problem]:
+    """One :class:`Problem` per row where ``invalid`` holds (1-based rows, value quoted)."""
+    rows = invalid.fill_null(False).arg_true().head(MAX_PROBLEMS).to_list()
+    return [
+        Problem(
+            f"{'(empty)' if values[i] is None else repr(values[i])} {what}",
+            row=i + 1,
+            column=values.name,
+        )
+        for i in rows
+    ]
+
+
+def numeric_problems(
+    frame: pl.DataFrame, columns: Iterable[str], lo: float, hi: float, *, required: bool
+) -> list[Problem]:
+    """Problems for cells of ``columns`` that are non-numeric, NaN, or outside ``[lo, hi]``."""
+    out: list[Problem] = []
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame.get_column(column)
+        if values.dtype == pl.String:
+            as_number = values.str.strip_chars().cast(pl.Float64, strict=False)
+            text = values.str.strip_chars()
+            out += bad_rows(
+                values, as_number.is_null() & text.is_not_null() & (text != ""), "is not a number"
+            )
+            values = as_number
+        elif not values.dtype.is_numeric():
+            out.append(Problem(f"has type {values.dtype}, expected numbers", column=column))
+            continue
+        values = values.cast(pl.Float64)
+        invalid = values.is_nan() | (values < lo) | (values > hi)
+        if required:
+            invalid = invalid | values.is_null()
+        span = f"outside [{lo:g}, {hi:g}]"
+        out += bad_rows(values, invalid, f"is missing, NaN or {span}" if required else f"is {span}")
+    return out
+
+
+def validate_samples(
+    frame: pl.DataFrame,
+    *,
+    feature_problems: list[Problem] | None = None,
+    labelled: bool = False,
+    source: Path | str = "<samples>",
+) -> pl.DataFrame:
+    """Check the common columns and return the table with normalised types.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        Sample table.
+    feature_problems : list of Problem, optional
+        Problems the method found in its own columns (reported together with these).
+    labelled : bool
+        Require ``soh_percent`` on every row (training, evaluation).
+    source : path-like or str
+        Named in the error.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``cell_id`` filled from ``sample_id`` when absent, ``batch`` from ``chemistry`` and
+        nominal capacity when absent, numeric columns as Float64, ``chemistry`` in its
+        catalogue spelling.
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem (missing columns, duplicate ids, unknown chemistries with a
+        suggestion, NaN or absurd values, missing labels) at once.
+    """
+    problems: list[Problem] = list(feature_problems or [])
+    required = [SAMPLE_ID, CHEMISTRY, NOMINAL] + ([SOH] if labelled else [])
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        hint = " (labels are needed to train or evaluate)" if SOH in missing else ""
+        problems.insert(0, Problem(f"missing required column(s) {missing}{hint}"))
+        raise SchemaError(source, problems)
+    if frame.height == 0:
+        raise SchemaError(source, ["the table has no rows", *problems])
+    ids = frame.get_column(SAMPLE_ID).cast(pl.String)
+    problems += bad_rows(ids, ids.is_null() | ids.is_duplicated(), "is empty or repeated")
+    names = frame.get_column(CHEMISTRY).cast(pl.String)
+    canonical: dict[str, str] = {}
+    for name in names.unique().drop_nulls().to_list():
+        try:
+            canonical[name] = chemistry_record(name).name.value
+        except ValueError as exc:
+            first = problems_at(names, name)
+            problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
+    problems += bad_rows(names, names.is_null(), "is empty: give the chemistry")
+    problems += numeric_problems(frame, [NOMINAL], *RANGES[NOMINAL], required=True)
+    problems += numeric_problems(frame, [SOC], *RANGES[SOC], required=False)
+    problems += numeric_problems(frame, [SOH], *RANGES[SOH], required=labelled)
+    if problems:
+        raise SchemaError(source, problems)
+    out = frame.with_columns(
+        ids.alias(SAMPLE_ID),
+        names.replace_strict(canonical, default=None).alias(CHEMISTRY),
+        *(
+            pl.col(c).cast(pl.String).str.strip_chars().cast(pl.Float64)
+            if frame.get_column(c).dtype == pl.String
+            else pl.col(c).cast(pl.Float64)
+            for c in (NOMINAL, SOC, SOH)
+            if c in frame.columns
+        ),
+    )
+    if CELL_ID not in out.columns:
+        out = out.with_columns(pl.col(SAMPLE_ID).alias(CELL_ID))
+    if BATCH not in out.columns:
+        out = out.with_columns(
+            (pl.col(CHEMISTRY) + "-" + pl.col(NOMINAL).round(3).cast(pl.String) + "Ah").alias(BATCH)
+        )
+    return out.with_columns(pl.col(CELL_ID).cast(pl.String), pl.col(BATCH).cast(pl.String))
+
+
+def problems_at(values: pl.Series, value: str) -> int:
+    """1-based row of the first occurrence of ``value`` in ``values``."""
+    return int(values.eq(value).arg_true()[0]) + 1
