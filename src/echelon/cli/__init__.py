@@ -19,6 +19,7 @@ from echelon.cli.lifetime_cmds import forecast_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 from echelon.cli.regroup_cmds import regroup_cmd
+from echelon.cli.soh_cmds import soh_app
 
 app = typer.Typer(
     name="echelon",
@@ -61,6 +62,7 @@ app.command("recycle-lots")(recycle_lots_cmd)
 app.command("forecast")(forecast_cmd)
 app.command("summarize")(summarize_cmd)
 app.command("plot")(plot_cmd)
+app.add_typer(soh_app, name="soh")
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ check (:mod:`echelon.estimation.model`); they differ only here. Methods are look
 Pulse features follow the PulseBat protocol (S. Tao et al., *Nat. Commun.* 15 (2024),
 doi:10.1038/s41467-024-54454-0; ``shared/datasets/pulsebat/PROVENANCE.md``): after a rest, 5 s
 current pulses of +a C, rest, −a C, rest at a = 0.5, 1, 1.5 (2, 2.5) C with 75 s rests. ``u1_v``
-is the open-circuit voltage; then for each amplitude eight turning-point voltages: start and end
+is the rest voltage before the first pulse (in the published 5 s tables the end of the 45 s rest
+that follows the 3 s pulse block, not a 10-minute OCV: it can differ from the fully relaxed OCV
+by tens of mV, see docs/soh.md); then for each amplitude eight turning-point voltages: start and end
 of the + pulse, start and end of its rest, start and end of the − pulse, start and end of its
 rest (``u2_v`` … ``u9_v`` at 0.5 C, ``u10_v`` … ``u17_v`` at 1 C, …). ``u1_v`` … ``u21_v`` is the
 published 21-point feature set; ``u41_v`` completes the 2.5 C block.
@@ -117,7 +119,10 @@ class PulseMethod(Method):
 
     @classmethod
     def for_samples(cls, samples: pl.DataFrame) -> Method:
-        full = all(u_column(i) in samples.columns for i in range(1, 42))
+        columns = [u_column(i) for i in range(1, 42)]
+        full = all(c in samples.columns for c in columns) and not any(
+            samples.get_column(c).null_count() for c in columns
+        )
         return cls(41 if full else 21)
 
     def points(self) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import polars as pl
 
 from echelon._version import __version__
-from echelon.errors import SchemaError
+from echelon.errors import EstimationError, SchemaError
 from echelon.estimation.conformal import conformal_quantile, group_folds
 from echelon.estimation.domain import domain_threshold, knn_distance
 from echelon.estimation.gp import GaussianProcess, fit_gp
@@ -38,6 +38,7 @@ from echelon.estimation.samples import (
     BATCH,
     CELL_ID,
     CHEMISTRY,
+    FORMAT,
     NOMINAL,
     SAMPLE_ID,
     SOC,
@@ -51,6 +52,8 @@ OutOfDomain = Literal["widen", "refuse"]
 FORMAT_VERSION: Final = 1
 DEFAULT_COVERAGE: Final = 0.9
 CV_FOLDS: Final = 5
+MIN_FORMAT_CELLS: Final = 10
+"""Training cells a format needs for intervals of its own (else the family's pooled residuals)."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 SOH_BOUNDS: Final = (0.0, 150.0)
@@ -103,6 +106,10 @@ class FamilyModel:
         ``None`` for the identity (capacity) method.
     residuals : ndarray
         Absolute out-of-fold residuals [SOH points] (conformal calibration set).
+    residual_formats : ndarray of str
+        ``format_key`` of each residual: a format with at least :data:`MIN_FORMAT_CELLS`
+        training cells gets intervals from its own residuals (Mondrian conformal), others
+        from the family's pool.
     threshold : float
         Domain threshold of the k-NN distance (standardised feature units).
     summary : dict
@@ -113,8 +120,16 @@ class FamilyModel:
     family: str
     gp: GaussianProcess | None
     residuals: Array
+    residual_formats: npt.NDArray[np.str_]
     threshold: float
     summary: dict[str, Any]
+
+    def calibration_set(self, key: str) -> Array:
+        """Residuals that size the interval of a row of format ``key``."""
+        if self.summary.get("format_cells", {}).get(key, 0) >= MIN_FORMAT_CELLS:
+            own: Array = self.residuals[self.residual_formats == key]
+            return own
+        return self.residuals
 
     def mean(self, x: Array) -> Array:
         """Point estimate [%] of feature rows ``x``."""
@@ -173,6 +188,7 @@ class SohModel:
         *,
         coverage: float = DEFAULT_COVERAGE,
         out_of_domain: OutOfDomain = "widen",
+        references: pl.DataFrame | None = None,
         source: Path | str = "<samples>",
     ) -> pl.DataFrame:
         """SOH [%] with an interval at ``coverage`` for every row of a sample table.
@@ -187,6 +203,11 @@ class SohModel:
             For rows outside the training domain (new chemistry family, features beyond the
             domain threshold, SOC outside the trained range, or a batch mostly out of domain):
             widen the interval to the transfer error, or refuse (no number).
+        references : pl.DataFrame, optional
+            Labelled samples of reference units (capacity-tested) from the same batches
+            (``batch`` column): rows of those batches are estimated by the calibration of
+            :mod:`echelon.estimation.calibration` instead (at least 9 reference units per
+            batch for 90 %).
         source : path-like or str
             Named in validation errors.
 
@@ -210,7 +231,7 @@ class SohModel:
         reasons: list[str | None] = [None] * n
         for name in np.unique(fam):
             rows = np.flatnonzero(fam == name)
-            model = self.families.get(str(name))
+            model = self.families.get(str(name)) or self.families.get("*")
             if model is None:
                 ood[rows] = True
                 for r in rows:
@@ -230,8 +251,11 @@ class SohModel:
                 )
             ood[rows[beyond]] = True
             self._soc_check(table, rows, model, ood, reasons)
-            half[rows] = self._half_width(model, point[rows], coverage)
+            keys = table.get_column(FORMAT).to_numpy()[rows]
+            half[rows] = self._half_width(model, point[rows], keys, coverage)
         self._batch_check(table, ood, reasons)
+        if references is not None:
+            self._calibrate(table, x, references, coverage, (point, half, ood, reasons))
         self._widen(point, half, ood, reasons, coverage, out_of_domain)
         lower = np.clip(point - half, *SOH_BOUNDS)
         upper = np.clip(point + half, *SOH_BOUNDS)
@@ -253,12 +277,62 @@ class SohModel:
             pl.col(c).fill_nan(None) for c in (*PREDICTION_COLUMNS[2:5], "domain_distance")
         )
 
-    def _half_width(self, model: FamilyModel, point: Array, coverage: float) -> Array:
+    def _calibrate(
+        self,
+        table: pl.DataFrame,
+        x: Array,
+        references: pl.DataFrame,
+        coverage: float,
+        state: tuple[Array, Array, npt.NDArray[np.bool_], list[str | None]],
+    ) -> None:
+        """Re-estimate the rows of every batch that has reference units."""
+        from echelon.estimation.calibration import (
+            calibrate_batch,
+            reference_batches,
+            reference_cells,
+        )
+
+        point, half, ood, reasons = state
+        refs = prepare(references, self.method, labelled=True, source="<references>")
+        x_ref = self.method.features(refs)
+        y_ref = refs.get_column(SOH).to_numpy().astype(np.float64)
+        fam_ref = families(refs)
+        cells = reference_cells(refs)
+        batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
+        for batch, rows_ref in reference_batches(refs).items():
+            kinds = set(fam_ref[rows_ref])
+            if len(kinds) != 1:
+                raise EstimationError(f"reference batch {batch} mixes chemistry families {kinds}")
+            model = self.families.get(kinds.pop())
+            source = None if model is None else model.mean(x_ref[rows_ref])
+            cal = calibrate_batch(
+                x_ref[rows_ref],
+                y_ref[rows_ref],
+                cells[rows_ref],
+                source,
+                batch=batch,
+                coverage=coverage,
+            )
+            rows = np.flatnonzero(batches == batch)
+            if not len(rows):
+                continue
+            if cal.kind != "references" and model is None:  # pragma: no cover - by construction
+                continue
+            point[rows] = cal.predict(x[rows], None if model is None else model.mean(x[rows]))
+            half[rows] = cal.half_width(coverage)
+            ood[rows] = False
+            for r in rows:
+                reasons[r] = cal.describe()
+
+    def _half_width(
+        self, model: FamilyModel, point: Array, keys: npt.NDArray[Any], coverage: float
+    ) -> Array:
         if model.gp is None:  # identity: the capacity test's own uncertainty, relative
             from echelon.estimation.capacity import relative_uncertainty
 
             return np.abs(point) * relative_uncertainty()
-        return np.full(len(point), conformal_quantile(model.residuals, coverage))
+        widths = {k: conformal_quantile(model.calibration_set(str(k)), coverage) for k in set(keys)}
+        return np.array([widths[k] for k in keys], dtype=np.float64)
 
     @staticmethod
     def _soc_check(
@@ -344,6 +418,7 @@ class SohModel:
         for i, (name, model) in enumerate(self.families.items()):
             prefix = f"f{i}_"
             arrays[f"{prefix}residuals"] = model.residuals
+            arrays[f"{prefix}residual_formats"] = model.residual_formats
             if model.gp is not None:
                 arrays.update(model.gp.to_arrays(prefix))
             header["families"][name] = {
@@ -383,6 +458,7 @@ class SohModel:
                 if body["identity"]
                 else GaussianProcess.from_arrays(arrays, body["prefix"]),
                 residuals=np.asarray(arrays[f"{body['prefix']}residuals"], dtype=np.float64),
+                residual_formats=np.asarray(arrays[f"{body['prefix']}residual_formats"], dtype=str),
                 threshold=float(body["threshold"]),
                 summary=body["summary"],
             )
@@ -445,6 +521,7 @@ def fit_soh_model(
     fam = families(table)
     cells = np.asarray(table.get_column(CELL_ID).to_list(), dtype=str)
     batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
+    formats = np.asarray(table.get_column(FORMAT).to_list(), dtype=str)
     fitted: dict[str, FamilyModel] = {}
     transfer_res: list[Array] = []
     for family in np.unique(fam):
@@ -461,15 +538,28 @@ def fit_soh_model(
             "soc_percent_range": _range(table.get_column(SOC).gather(rows))
             if SOC in table.columns
             else None,
+            "format_cells": {
+                str(k): len(set(cells[rows][formats[rows] == k])) for k in np.unique(formats[rows])
+            },
         }
         if method.regressor == "identity":
             residual = np.abs(x[rows, 0] - y[rows])
-            fitted[str(family)] = FamilyModel(str(family), None, residual, np.inf, summary)
+            fitted[str(family)] = FamilyModel(
+                str(family), None, residual, formats[rows], np.inf, summary
+            )
             continue
         gp, residuals, threshold = fit_family(
             x[rows], y[rows], cells[rows], n_folds=n_folds, seed=seed
         )
-        fitted[str(family)] = FamilyModel(str(family), gp, residuals, threshold, summary)
+        summary["cross_validation"] = {
+            "mape_percent": float(np.mean(residuals / y[rows]) * 100.0),
+            "rmse_points": float(np.sqrt(np.mean(residuals**2))),
+            "worst_points": float(residuals.max()),
+            "half_width_90_points": conformal_quantile(residuals, 0.9),
+        }
+        fitted[str(family)] = FamilyModel(
+            str(family), gp, residuals, formats[rows], threshold, summary
+        )
         if transfer and method.regressor == "gp":
             transfer_res += _leave_batch_out(x[rows], y[rows], batches[rows], gp)
     card = {

@@ -38,6 +38,7 @@ from echelon.estimation.samples import (
     SOC,
     SOH,
     SOURCE,
+    format_key,
 )
 from echelon.io.xlsx import looks_like_workbook, open_workbook, sheet_frame
 
@@ -187,9 +188,7 @@ def _pulsebat_sheet(
         pl.lit(str(path)).alias(SOURCE),
         *(pl.col(f"U{i}").cast(pl.Float64).alias(u_column(i)) for i in range(1, n_points + 1)),
     )
-    return out.with_columns(
-        (pl.col(CHEMISTRY) + "-" + pl.col(NOMINAL).round(3).cast(pl.String) + "Ah").alias(BATCH)
-    )
+    return out.with_columns(format_key().alias(BATCH))
 
 
 def read_table(path: Path) -> pl.DataFrame | None:

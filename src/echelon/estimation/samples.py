@@ -41,6 +41,8 @@ SOC: Final = "soc_percent"
 SOH: Final = "soh_percent"
 BATCH: Final = "batch"
 SOURCE: Final = "source"
+FORMAT: Final = "format_key"
+"""Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
 RANGES: Final[dict[str, tuple[float, float]]] = {
     NOMINAL: (1e-4, 1e5),
@@ -49,6 +51,11 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
 }
 """Plausible range of the common numeric columns (outside → a problem naming the row)."""
 MAX_PROBLEMS: Final = 200
+
+
+def format_key() -> pl.Expr:
+    """``<chemistry>-<nominal capacity [A·h], 3 significant decimals>Ah`` of each row."""
+    return pl.col(CHEMISTRY) + "-" + pl.col(NOMINAL).round(3).cast(pl.String) + "Ah"
 
 
 def family_of(name: str) -> str:
@@ -126,9 +133,9 @@ def validate_samples(
     Returns
     -------
     pl.DataFrame
-        ``cell_id`` filled from ``sample_id`` when absent, ``batch`` from ``chemistry`` and
-        nominal capacity when absent, numeric columns as Float64, ``chemistry`` in its
-        catalogue spelling.
+        ``cell_id`` filled from ``sample_id`` when absent, ``format_key`` added, ``batch``
+        set to it when absent, numeric columns as Float64, ``chemistry`` in its catalogue
+        spelling.
 
     Raises
     ------
@@ -174,10 +181,9 @@ def validate_samples(
     )
     if CELL_ID not in out.columns:
         out = out.with_columns(pl.col(SAMPLE_ID).alias(CELL_ID))
+    out = out.with_columns(format_key().alias(FORMAT))
     if BATCH not in out.columns:
-        out = out.with_columns(
-            (pl.col(CHEMISTRY) + "-" + pl.col(NOMINAL).round(3).cast(pl.String) + "Ah").alias(BATCH)
-        )
+        out = out.with_columns(pl.col(FORMAT).alias(BATCH))
     return out.with_columns(pl.col(CELL_ID).cast(pl.String), pl.col(BATCH).cast(pl.String))
 
 

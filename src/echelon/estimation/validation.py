@@ -1,0 +1,171 @@
+"""Validation of the pulse and relaxation estimators on the measured PulseBat datasets.
+
+The datasets are read in place (``shared/datasets``; never copied): ``pulsebat`` (S. Tao et al.,
+*Nat. Commun.* 15 (2024), doi:10.1038/s41467-024-54454-0; MIT; repository
+terencetaothucb/Pulse-Voltage-Response-Generation @ 92aeb9b) and ``pulsebat_lfp`` (Tao, Xia &
+Zou 2026, Zenodo doi:10.5281/zenodo.21008092; repository
+terencetaothucb/pulse-excitation-informativeness-for-battery-capacity-diagnosis @ ea2dde5).
+The 35 Ah LFP group of ``pulsebat_lfp`` is the same 56 cells as ``pulsebat``'s: never both.
+
+The random-SOC sheets (``SOC TEST RANDOM``) have one row per cell at a SOC off the 5 % grid,
+with capacities about 1–2 % below the grid sheets' (a later calibration) and no cell ids. Rows
+are paired with grid cells by capacity rank within a group (:func:`random_soc_pairs`); a test
+fold then trains on grid cells whose rank is more than ``buffer`` ranks from any test row, so a
+mispaired neighbour cannot leak the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import polars as pl
+
+from echelon.estimation.evaluate import summary
+from echelon.estimation.methods import Method
+from echelon.estimation.model import DEFAULT_COVERAGE, fit_soh_model
+from echelon.estimation.readers import RANDOM_SHEET, read_pulsebat_workbook
+from echelon.estimation.samples import BATCH, CELL_ID, SOC, SOH
+
+PULSEBAT: Final[dict[str, str]] = {
+    "LMO-10Ah": "pulsebat/processed_features_W5000/10Ah LMO/LMO_10Ah_W_5000.xlsx",
+    "NMC-2.1Ah": "pulsebat/processed_features_W5000/2.1Ah NMC/NMC_2.1Ah_W_5000.xlsx",
+    "NMC-21Ah": "pulsebat/processed_features_W5000/21Ah NMC/NMC_21Ah_W_5000.xlsx",
+    "LFP-35Ah": "pulsebat/processed_features_W5000/35Ah LFP/LFP_35Ah_W_5000.xlsx",
+}
+"""The four groups of Tao et al. 2024 (5 s pulses, U1–U21, SOC 5–50 %)."""
+PULSEBAT_LFP: Final[dict[str, str]] = {
+    "LFP-20Ah": "pulsebat_lfp/20Ah LFP/LFP_20Ah_W_5000.xlsx",
+    "LFP-35Ah": "pulsebat_lfp/35Ah LFP/LFP_35Ah_W_5000.xlsx",
+    "LFP-68Ah": "pulsebat_lfp/68Ah LFP/LFP_68Ah_W_5000.xlsx",
+}
+"""Retired LFP cells, 5 s pulses, U1–U41, SOC 5–90 % (and a random-SOC sheet)."""
+Collection = Literal["pulsebat", "pulsebat+lfp", "lfp"]
+
+
+def _grid_sheets(path: Path) -> list[str]:
+    from echelon.estimation.readers import GRID_SHEET
+    from echelon.io.xlsx import open_workbook
+
+    return [s for s in open_workbook(path).sheet_names if GRID_SHEET.match(s)]
+
+
+def pulse_samples(datasets: Path | str, *, collection: Collection = "pulsebat+lfp") -> pl.DataFrame:
+    """Labelled grid-SOC samples of the PulseBat groups.
+
+    Parameters
+    ----------
+    datasets : path-like
+        The shared datasets folder.
+    collection : {"pulsebat", "pulsebat+lfp", "lfp"}
+        ``pulsebat``: its four groups as published. ``lfp``: the three ``pulsebat_lfp``
+        groups. ``pulsebat+lfp``: pulsebat's LMO and NMC groups with the three LFP groups of
+        ``pulsebat_lfp`` (its 35 Ah rows replace pulsebat's: same cells, SOC up to 90 %).
+    """
+    root = Path(datasets)
+    files: dict[str, str] = {}
+    if collection in ("pulsebat", "pulsebat+lfp"):
+        files |= PULSEBAT
+    if collection in ("lfp", "pulsebat+lfp"):
+        files |= PULSEBAT_LFP
+    frames = [
+        read_pulsebat_workbook(root / rel, sheets=_grid_sheets(root / rel)).with_columns(
+            pl.lit(group).alias("group")
+        )
+        for group, rel in files.items()
+    ]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def random_soc_pairs(grid: pl.DataFrame, random: pl.DataFrame) -> pl.DataFrame:
+    """Pair each random-SOC row with a grid cell of its group by capacity rank.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``sample_id`` (of the random row), ``cell_id`` (grid cell), ``rank`` (0 = lowest
+        capacity) and ``group``; groups whose counts differ pair the common lowest ranks.
+    """
+    parts = []
+    for group in random.get_column("group").unique().sort():
+        cells = (
+            grid.filter(pl.col("group") == group)
+            .group_by(CELL_ID)
+            .agg(pl.col("measured_capacity_ah").first())
+            .sort("measured_capacity_ah", CELL_ID)
+        )
+        rows = random.filter(pl.col("group") == group).sort("measured_capacity_ah", "sample_id")
+        n = min(cells.height, rows.height)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "sample_id": rows.get_column("sample_id").head(n),
+                    CELL_ID: cells.get_column(CELL_ID).head(n),
+                    "rank": np.arange(n),
+                    "group": [group] * n,
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+def random_soc_evaluation(
+    datasets: Path | str,
+    *,
+    method: str | Method = "pulse",
+    n_folds: int = 10,
+    buffer: int = 1,
+    coverage: float = DEFAULT_COVERAGE,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Score models trained on grid-SOC rows on the random-SOC rows of unseen LFP cells.
+
+    Fold ``k`` tests the random rows whose capacity rank ``r`` has ``r mod n_folds == k`` and
+    trains on the grid rows of every cell whose rank is more than ``buffer`` from each of them.
+
+    Returns
+    -------
+    (predictions, metrics)
+        As :class:`echelon.estimation.Evaluation`.
+    """
+    root = Path(datasets)
+    grid = pulse_samples(root, collection="lfp")
+    random = pl.concat(
+        [
+            read_pulsebat_workbook(root / rel, sheets=[RANDOM_SHEET]).with_columns(
+                pl.lit(group).alias("group")
+            )
+            for group, rel in PULSEBAT_LFP.items()
+        ],
+        how="diagonal_relaxed",
+    )
+    pairs = random_soc_pairs(grid, random)
+    random = random.join(pairs.select("sample_id", "rank"), on="sample_id", how="inner")
+    ranks = grid.join(pairs.select(CELL_ID, "rank"), on=CELL_ID, how="left")
+    parts = []
+    for k in range(n_folds):
+        if progress:
+            progress(k, n_folds)
+        test = random.filter(pl.col("rank") % n_folds == k)
+        held = test.select("group", "rank")
+        near = pl.concat(
+            [held.with_columns(pl.col("rank") + d) for d in range(-buffer, buffer + 1)]
+        ).unique()
+        train = ranks.join(near, on=["group", "rank"], how="anti").drop("rank")
+        model = fit_soh_model(train, method=method, seed=seed)
+        pred = model.predict(test.drop("rank"), coverage=coverage)
+        parts.append(
+            pred.with_columns(
+                test.get_column(BATCH),
+                test.get_column(SOC),
+                test.get_column(SOH).alias("soh_true_percent"),
+                pl.lit(k).alias("fold"),
+            )
+        )
+    if progress:
+        progress(n_folds, n_folds)
+    predictions = pl.concat(parts)
+    return predictions, summary(predictions)

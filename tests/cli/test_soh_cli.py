@@ -1,0 +1,115 @@
+"""``echelon soh``: train → model file, evaluate with grouped splits, predict the CSV contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from tests.estimation.synthetic_pulse import pulse_samples
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("soh")
+    train, new = folder / "train.csv", folder / "new.csv"
+    pulse_samples(24, seed=0).write_csv(train)
+    pulse_samples(4, seed=5, prefix="U").drop("soh_percent").write_csv(new)
+    return train, new
+
+
+@pytest.fixture(scope="module")
+def trained(tables: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = tmp_path_factory.mktemp("model") / "mine.soh.npz"
+    result = runner.invoke(
+        app, ["soh", "train", str(tables[0]), "--method", "pulse", "-o", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "NMC" in result.output
+    return model
+
+
+def test_predict_writes_the_contract_columns(
+    trained: Path, tables: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(
+        app, ["soh", "predict", "--model", str(trained), str(tables[1]), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    pred = pl.read_csv(out)
+    assert pred.columns[:5] == [
+        "sample_id",
+        "cell_id",
+        "soh_percent",
+        "soh_lower_percent",
+        "soh_upper_percent",
+    ]
+    assert pred.height == 4 * 5
+    assert (pred["soh_lower_percent"] <= pred["soh_upper_percent"]).all()
+
+
+def test_evaluate_with_a_split(trained: Path, tables: tuple[Path, Path], tmp_path: Path) -> None:
+    metrics, plot = tmp_path / "metrics.csv", tmp_path / "parity.svg"
+    args = ["soh", "evaluate", "--model", str(trained), str(tables[0]), "--split", "cells",
+            "--folds", "3", "-o", str(metrics), "--plot", str(plot)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pl.read_csv(metrics)
+    assert {"mape_percent", "rmse_points", "worst_points", "coverage", "mean_width_points"} <= set(
+        table.columns
+    )
+    assert table.filter(pl.col("group") == "all")["n_cells"][0] == 24
+    assert plot.read_text().startswith("<svg")
+
+
+def test_shipped_models_are_listed_and_load() -> None:
+    listed = runner.invoke(app, ["soh", "models"])
+    assert listed.exit_code == 0, listed.output
+    assert "pulse-u21" in listed.output
+    assert "capacity" in listed.output
+    card = runner.invoke(app, ["soh", "models", "pulse-u21"])
+    assert card.exit_code == 0, card.output
+    for family in ("LFP", "LMO", "NMC"):
+        assert family in card.output
+
+
+def test_capacity_model_is_the_reference(tmp_path: Path) -> None:
+    table = tmp_path / "caps.csv"
+    pl.DataFrame(
+        {
+            "sample_id": ["a"],
+            "chemistry": ["LFP"],
+            "nominal_capacity_ah": [100.0],
+            "measured_capacity_ah": [82.0],
+        }
+    ).write_csv(table)
+    out = tmp_path / "p.csv"
+    result = runner.invoke(
+        app, ["soh", "predict", "--model", "capacity", str(table), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    row = pl.read_csv(out).row(0, named=True)
+    assert row["soh_percent"] == pytest.approx(82.0)
+    assert row["soh_lower_percent"] == pytest.approx(82.0 * 0.99)  # catalogue: ±1 % of reading
+
+
+def test_errors_have_exit_codes(trained: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    pulse_samples(2, seed=1).drop("u3_v").write_csv(bad)
+    result = runner.invoke(app, ["soh", "predict", "--model", str(trained), str(bad)])
+    assert result.exit_code == 3
+    assert "u3_v" in result.output
+    unknown = runner.invoke(app, ["soh", "predict", "--model", "no-such-model", str(bad)])
+    assert unknown.exit_code == 8
+    assert "pulse-u21" in unknown.output  # lists what is available
+    missing = runner.invoke(
+        app, ["soh", "predict", "--model", "capacity", str(tmp_path / "none.csv")]
+    )
+    assert missing.exit_code == 3
+    assert "file not found" in missing.output

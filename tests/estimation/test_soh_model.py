@@ -1,0 +1,215 @@
+"""SOH models: fit, predict with intervals, domain checks, references, save/load, bad input.
+
+Synthetic rows (tests/estimation/synthetic_pulse.py) only exercise the machinery; accuracy on
+measured data is tested in test_soh_real.py and reported in docs/validation.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from echelon.errors import EstimationError, SchemaError
+from echelon.estimation.conformal import conformal_quantile, group_folds, min_calibration_size
+from echelon.estimation.evaluate import cross_validate
+from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model
+from tests.estimation.synthetic_pulse import pulse_samples
+
+
+@pytest.fixture(scope="module")
+def training() -> pl.DataFrame:
+    nmc = pulse_samples(36, seed=0, prefix="N")
+    small = pulse_samples(24, seed=3, nominal_capacity_ah=2.0, prefix="S", r_ohm_ah=0.05)
+    lfp = pulse_samples(30, chemistry_name="LFP", nominal_capacity_ah=50.0, seed=1, prefix="L")
+    return pl.concat([nmc, small, lfp])
+
+
+@pytest.fixture(scope="module")
+def model(training: pl.DataFrame) -> SohModel:
+    return fit_soh_model(training, method="pulse", name="test-pulse")
+
+
+def _mape(pred: pl.DataFrame, truth: pl.DataFrame) -> float:
+    est = pred.get_column("soh_percent").to_numpy()
+    y = truth.get_column("soh_percent").to_numpy()
+    return float(np.nanmean(np.abs(est - y) / y) * 100)
+
+
+def test_predicts_unseen_cells_with_intervals(model: SohModel) -> None:
+    unseen = pulse_samples(12, seed=7, prefix="U")
+    pred = model.predict(unseen, coverage=0.9)
+    assert pred.columns == list(PREDICTION_COLUMNS)
+    assert pred.height == unseen.height
+    assert pred.get_column("sample_id").to_list() == unseen.get_column("sample_id").to_list()
+    # a noiseless 1-RC relation is easy: well under 2 % (measured data: docs/validation.md)
+    assert _mape(pred, unseen) < 2.0
+    ok = pred.filter(~pl.col("out_of_domain"))
+    assert (ok["soh_lower_percent"] <= ok["soh_percent"]).all()
+    assert (ok["soh_percent"] <= ok["soh_upper_percent"]).all()
+    assert set(pred.get_column("family")) == {"NMC"}
+
+
+def test_higher_coverage_gives_wider_intervals(model: SohModel) -> None:
+    unseen = pulse_samples(5, seed=8, prefix="U")
+    w80 = model.predict(unseen, coverage=0.8)
+    w95 = model.predict(unseen, coverage=0.95)
+    width = pl.col("soh_upper_percent") - pl.col("soh_lower_percent")
+    assert (w95.select(width) >= w80.select(width)).to_series().all()
+
+
+def test_each_format_is_calibrated_on_its_own_residuals(model: SohModel) -> None:
+    nmc = model.families["NMC"]
+    assert nmc.summary["format_cells"] == {"NMC622-2.0Ah": 24, "NMC622-20.0Ah": 36}
+    own = nmc.calibration_set("NMC622-2.0Ah")
+    assert len(own) == 24 * 5  # 24 cells × 5 SOC levels
+    assert len(nmc.calibration_set("NMC622-7.0Ah")) == len(nmc.residuals)  # unknown: pooled
+
+
+def test_unknown_family_gets_no_number(model: SohModel) -> None:
+    lmo = pulse_samples(2, chemistry_name="LMO", seed=9, prefix="M")
+    pred = model.predict(lmo)
+    assert pred.get_column("soh_percent").null_count() == lmo.height
+    assert pred.get_column("out_of_domain").all()
+    assert "no pulse model for chemistry family LMO" in pred.get_column("reason")[0]
+
+
+def test_out_of_domain_is_widened_or_refused(model: SohModel) -> None:
+    # a different cell design: three times the resistance of anything trained on
+    odd = pulse_samples(4, seed=10, prefix="X", r_ohm_ah=0.12)
+    widened = model.predict(odd, out_of_domain="widen")
+    assert widened.get_column("out_of_domain").all()
+    assert widened.get_column("reason").str.contains("beyond the training domain").all()
+    width = (widened["soh_upper_percent"] - widened["soh_lower_percent"]).min()
+    inside = model.predict(pulse_samples(4, seed=11, prefix="U")).filter(~pl.col("out_of_domain"))
+    assert inside.height
+    assert width > (inside["soh_upper_percent"] - inside["soh_lower_percent"]).max()
+    refused = model.predict(odd, out_of_domain="refuse")
+    assert refused.get_column("soh_percent").null_count() == odd.height
+
+
+def test_soc_outside_trained_range_is_flagged(model: SohModel) -> None:
+    high = pulse_samples(2, seed=12, socs=(80.0,), prefix="H")
+    pred = model.predict(high)
+    assert pred.get_column("out_of_domain").all()
+    assert pred.get_column("reason").str.contains("SOC 80 % outside the trained 10–50 %").all()
+
+
+def test_reference_units_calibrate_a_new_batch(model: SohModel) -> None:
+    batch = pulse_samples(25, seed=13, prefix="B", r_ohm_ah=0.12).with_columns(
+        pl.lit("delivery-7").alias("batch")
+    )
+    refs, rest = batch.head(12 * 5), batch.tail(13 * 5)  # 12 reference cells, 13 to estimate
+    before = model.predict(rest)
+    after = model.predict(rest, references=refs)
+    assert before.get_column("out_of_domain").all()
+    assert not after.get_column("out_of_domain").any()
+    assert after.get_column("reason").str.contains("calibrated on 12 reference units").all()
+    assert _mape(after, rest) < _mape(before, rest)
+    with pytest.raises(EstimationError, match="measure at least 9 units"):
+        model.predict(rest, references=batch.head(5 * 5))
+
+
+def test_save_and_load_round_trip(model: SohModel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    unseen = pulse_samples(3, seed=14, prefix="U")
+    path = model.save(tmp_path / "m.soh.npz")
+    loaded = SohModel.load(path)
+    assert loaded.card["name"] == "test-pulse"
+    assert loaded.method.config() == model.method.config()
+    assert loaded.predict(unseen).equals(model.predict(unseen))
+
+
+def test_corrupt_model_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.soh.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SchemaError, match="not an Echelon SOH model"):
+        SohModel.load(bad)
+
+
+def test_bad_rows_are_all_reported(model: SohModel) -> None:
+    rows = pulse_samples(3, seed=15, prefix="U")
+    bad = rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("u5_v")).alias("u5_v"),
+        pl.when(pl.int_range(pl.len()) == 4)
+        .then(pl.col("u7_v") * 1000)  # mV by mistake
+        .otherwise(pl.col("u7_v"))
+        .alias("u7_v"),
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("LPF"))
+        .otherwise(pl.col("chemistry"))
+        .alias("chemistry"),
+    )
+    with pytest.raises(SchemaError) as info:
+        model.predict(bad, source="batch.csv")
+    text = str(info.value)
+    assert "batch.csv" in text
+    assert "row 3, column 'u5_v'" in text
+    assert "row 5, column 'u7_v'" in text
+    assert "convert mV to V" in text
+    assert "did you mean 'LFP'" in text
+
+
+def test_missing_columns_and_duplicates() -> None:
+    rows = pulse_samples(2, seed=16).drop("u9_v")
+    with pytest.raises(SchemaError, match=r"missing column\(s\) \['u9_v'\]"):
+        fit_soh_model(rows)
+    dup = pulse_samples(3, seed=17)
+    dup = dup.with_columns(pl.lit("same").alias("sample_id"))
+    with pytest.raises(SchemaError, match="is empty or repeated"):
+        fit_soh_model(dup)
+    with pytest.raises(SchemaError, match="labels are needed"):
+        fit_soh_model(pulse_samples(3, seed=18).drop("soh_percent"))
+
+
+def test_wrong_protocol_is_refused(model: SohModel) -> None:
+    rows = pulse_samples(2, seed=19)
+    flipped = rows.with_columns(pl.col("u1_v") + 0.2)  # "+ pulse" below the OCV: not PulseBat
+    with pytest.raises(SchemaError, match="breaks the pulse protocol"):
+        model.predict(flipped)
+
+
+def test_conformal_quantile_rank() -> None:
+    scores = np.arange(1.0, 10.0)  # 9 residuals: the 90 % quantile is the largest
+    assert conformal_quantile(scores, 0.9) == 9.0
+    assert conformal_quantile(np.arange(1.0, 20.0), 0.9) == 18.0  # ⌈20 × 0.9⌉ = 18th
+    assert min_calibration_size(0.9) == 9
+    with pytest.raises(EstimationError, match="need at least 9"):
+        conformal_quantile(np.arange(8.0), 0.9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=12), min_size=2, max_size=30),
+    k=st.integers(min_value=2, max_value=10),
+)
+def test_group_folds_partition_rows_without_splitting_a_group(sizes: list[int], k: int) -> None:
+    groups = np.repeat([f"g{i}" for i in range(len(sizes))], sizes)
+    folds = group_folds(groups, k, seed=1)
+    rows = np.concatenate(folds)
+    assert sorted(rows.tolist()) == list(range(len(groups)))
+    owner = {g: i for i, fold in enumerate(folds) for g in set(groups[fold])}
+    assert sum(len(set(groups[f])) for f in folds) == len(owner)  # each group in one fold
+
+
+def test_cross_validation_scores_every_row_once(training: pl.DataFrame) -> None:
+    nmc = training.filter(pl.col("nominal_capacity_ah") == 20.0).head(20 * 5)  # 20 cells
+    cells = cross_validate(nmc, split="cells", n_folds=4)
+    assert sorted(cells.predictions["sample_id"]) == sorted(nmc["sample_id"])
+    soc = cross_validate(nmc, split="soc", n_folds=3)
+    assert sorted(soc.predictions["sample_id"]) == sorted(nmc["sample_id"])
+    overall = cells.metrics.filter(pl.col("level") == "all").row(0, named=True)
+    assert overall["n_samples"] + overall["n_refused"] == nmc.height
+    assert 0.0 <= overall["coverage"] <= 1.0
+    assert overall["mape_percent"] < 4.0
+
+
+def test_leave_one_batch_out_with_references(training: pl.DataFrame) -> None:
+    result = cross_validate(training, split="chemistry", references=10)
+    by_batch = result.metrics.filter(pl.col("level") == "batch")
+    # each held-out batch is scored without its 10 reference cells (5 rows each)
+    counts = dict(
+        zip(by_batch["group"], by_batch["n_samples"] + by_batch["n_refused"], strict=True)
+    )
+    assert counts == {"NMC622-20.0Ah": 130, "NMC622-2.0Ah": 70, "LFP-50.0Ah": 100}
