@@ -43,8 +43,16 @@ def test_small_batch_end_to_end(registry: Registry, small_batch: SynthBatch) -> 
     assert merged.height >= 25
     # capacity-test SOH recovers the simulated truth: the test discharges at C/2 to the cut-off,
     # which strands < 1.5 % of capacity behind the ohmic drop of these synthetic units
-    error = (merged["soh_percent"] - merged["true_soh_percent"]).abs()
+    capacity = merged.filter(pl.col("soh_method") == "capacity_test")
+    error = (capacity["soh_percent"] - capacity["true_soh_percent"]).abs()
     assert error.max() < 1.5
+    # units with only the short pulse test get the pulse estimator's SOH with its interval
+    pulse = merged.filter(pl.col("soh_method").str.starts_with("pulse:"))
+    assert pulse.height > 0
+    assert pulse["short_test_only"].all()
+    assert (pulse["soh_lower_percent"] <= pulse["soh_percent"]).all()
+    assert (pulse["soh_percent"] <= pulse["soh_upper_percent"]).all()
+    assert capacity.height + pulse.height == merged.height
     # every tested unit that passed the gate is graded and routed; packs are dismantled
     tested = frame.filter(pl.col("soh_percent").is_not_null() & (pl.col("gate") == "pass"))
     assert tested["grade"].null_count() == 0

@@ -60,9 +60,44 @@ def _pulse_family(method: PulseMethod, name: str) -> Callable[[], SohModel]:
     return train
 
 
+EIS_DATA = [
+    "eis_zhang2020: battery-data-commons/mrs-sp22-tutorial @ 64b420d (MIT); Y. Zhang et al., Nat. "
+    "Commun. 11, 1706 (2020), doi:10.1038/s41467-020-15235-7 — Eunicell LR2032 LCO coin cells, "
+    "8 cells, 1343 state-V spectra at 25 °C; SOH relative to each cell's first-cycle capacity",
+    "eis_soh: chrisw-17/rapid-SOH-prediction @ dab41f2 (MIT) — Warwick: 24 LG M50 21700 cells "
+    "(NMC811, re-distributed from Faraji-Niri et al., J. Energy Storage 58 (2023) 106295) at "
+    "15/25/35 °C and 5 SOC levels; Stanford: 3 LG M50T cells (Pozzato et al., Data in Brief 41 "
+    "(2022) 107995) at 3 SOC levels; SOH as stated in the files",
+]
+EIS_NOTES = (
+    "Two cell models only (a coin cell and a 21700 NMC811 cell). Cells of another make or "
+    "another laboratory's set-up are out of domain (docs/validation.md: Warwick → Köln RMSE "
+    "6.5 points): calibrate with reference units. A measurement temperature not seen in "
+    "training triples the error."
+)
+
+
+def _eis() -> SohModel:
+    from echelon.estimation.validation_eis import eis_soh_samples, zhang_samples
+
+    root = _datasets()
+    samples = pl.concat(
+        [
+            zhang_samples(root),
+            eis_soh_samples(root, "Warwick"),
+            eis_soh_samples(root, "Stanford"),
+        ],
+        how="diagonal_relaxed",
+    )
+    model = fit_soh_model(samples, method="eis", name="eis-lco-nmc811", progress=print)
+    model.card.update({"data": EIS_DATA, "notes": EIS_NOTES, "validation": "docs/validation.md"})
+    return model
+
+
 TRAINERS: dict[str, Callable[[], SohModel]] = {
     "pulse-u21": _pulse_family(PulseMethod(21), "pulse-u21"),
     "relaxation-u21": _pulse_family(RelaxationMethod(21), "relaxation-u21"),
+    "eis-lco-nmc811": _eis,
 }
 
 

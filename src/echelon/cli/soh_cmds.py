@@ -58,9 +58,11 @@ CoverageOption = Annotated[
 ]
 
 
-def _read(data: list[Path], chemistry: str | None, nominal: float | None) -> pl.DataFrame:
+def _read(
+    data: list[Path], chemistry: str | None, nominal: float | None, method: str | None = None
+) -> pl.DataFrame:
     with console.status(f"reading {len(data)} file(s)"):
-        return read_samples(data, chemistry=chemistry, nominal_capacity_ah=nominal)
+        return read_samples(data, chemistry=chemistry, nominal_capacity_ah=nominal, method=method)
 
 
 def _metrics_table(table: pl.DataFrame, title: str) -> Table:
@@ -125,7 +127,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="Seed of folds and subsamples.")] = 0,
 ) -> None:
     """Train a SOH model on labelled data; intervals are calibrated by grouped cross-validation."""
-    samples = _read(data, chemistry, nominal_capacity_ah)
+    samples = _read(data, chemistry, nominal_capacity_ah, method)
     with console.status("fitting") as status:
         model = fit_soh_model(
             samples,
@@ -190,7 +192,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate SOH estimates against measured labels (MAPE, RMSE, worst case, coverage, width)."""
     trained = load_model(model)
-    samples = _read(data, chemistry, nominal_capacity_ah)
+    samples = _read(data, chemistry, nominal_capacity_ah, trained.method.name)
     if split is None:
         result = _evaluate_fixed(trained, samples, coverage)
     else:
@@ -248,8 +250,9 @@ def predict_cmd(
 ) -> None:
     """Predict SOH [%] with an interval; writes sample_id, soh_percent, soh_lower_percent, …"""
     trained = load_model(model)
-    samples = _read(data, chemistry, nominal_capacity_ah)
-    refs = _read(references, chemistry, nominal_capacity_ah) if references else None
+    name = trained.method.name
+    samples = _read(data, chemistry, nominal_capacity_ah, name)
+    refs = _read(references, chemistry, nominal_capacity_ah, name) if references else None
     pred = trained.predict(samples, coverage=coverage, out_of_domain=out_of_domain, references=refs)
     output.parent.mkdir(parents=True, exist_ok=True)
     pred.select(PREDICTION_COLUMNS).write_csv(output)

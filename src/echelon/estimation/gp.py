@@ -53,7 +53,15 @@ def _rq(d2: Array, signal: float, length: float, shape: float) -> Array:
 
 
 def _nlml(log_theta: Array, d2: Array, y: Array) -> tuple[float, Array]:
-    """Negative log marginal likelihood and its gradient in the log hyper-parameters."""
+    """Negative log marginal likelihood and its gradient (non-finite → a large penalty)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        nll, grad = _nlml_raw(log_theta, d2, y)
+    if not (np.isfinite(nll) and np.isfinite(grad).all()):
+        return 1e25, np.zeros(4)
+    return nll, grad
+
+
+def _nlml_raw(log_theta: Array, d2: Array, y: Array) -> tuple[float, Array]:
     signal, length, shape, noise = np.exp(log_theta)
     base = 1.0 + d2 / (2.0 * shape * length**2)
     kf = signal * base ** (-shape)

@@ -54,6 +54,9 @@ DEFAULT_COVERAGE: Final = 0.9
 CV_FOLDS: Final = 5
 MIN_FORMAT_CELLS: Final = 10
 """Training cells a format needs for intervals of its own (else the family's pooled residuals)."""
+FORMAT_TOLERANCE: Final = 0.10
+"""Rated capacities within ±10 % of a trained one count as that format (cells of one product
+spread by a few per cent when each cell's reference capacity is its rating, as in the EIS sets)."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 SOH_BOUNDS: Final = (0.0, 150.0)
@@ -132,8 +135,14 @@ class FamilyModel:
         return self.residuals
 
     def mean(self, x: Array) -> Array:
-        """Point estimate [%] of feature rows ``x``."""
-        return x[:, 0].copy() if self.gp is None else self.gp.predict(x)
+        """Point estimate [%] of feature rows ``x``.
+
+        A GP far from its data extrapolates freely; estimates are clipped to the SOH range the
+        family was trained on (nothing in the data supports a value outside it).
+        """
+        if self.gp is None:
+            return x[:, 0].copy()
+        return clip_to(self.gp.predict(x), self.summary.get("soh_percent_range"))
 
     def distance(self, x: Array) -> Array:
         """k-NN distance of ``x`` to the training samples (0 for the identity method)."""
@@ -141,6 +150,11 @@ class FamilyModel:
             return np.zeros(len(x))
         z = (x - self.gp.x_mean) / self.gp.x_scale
         return knn_distance(z, self.gp.x_train)
+
+
+def clip_to(values: Array, bounds: list[float] | None) -> Array:
+    """``values`` clipped to ``[bounds[0], bounds[1]]`` (unchanged without bounds)."""
+    return values if not bounds else np.clip(values, bounds[0], bounds[1])
 
 
 def fit_family(
@@ -154,7 +168,8 @@ def fit_family(
     oof = np.empty(len(y))
     for test in group_folds(cells, n_folds, seed=seed):
         train = np.setdiff1d(np.arange(len(y)), test)
-        oof[test] = fit_gp(x[train], y[train], log_theta=gp.log_theta).predict(x[test])
+        fold = fit_gp(x[train], y[train], log_theta=gp.log_theta)
+        oof[test] = clip_to(fold.predict(x[test]), [float(y[train].min()), float(y[train].max())])
     return gp, np.abs(oof - y), domain_threshold(gp.x_train, cells)
 
 
@@ -250,6 +265,7 @@ class SohModel:
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
             ood[rows[beyond]] = True
+            self._format_check(table, rows, model, ood, reasons)
             self._soc_check(table, rows, model, ood, reasons)
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
@@ -333,6 +349,30 @@ class SohModel:
             return np.abs(point) * relative_uncertainty()
         widths = {k: conformal_quantile(model.calibration_set(str(k)), coverage) for k in set(keys)}
         return np.array([widths[k] for k in keys], dtype=np.float64)
+
+    @staticmethod
+    def _format_check(
+        table: pl.DataFrame,
+        rows: npt.NDArray[np.intp],
+        model: FamilyModel,
+        ood: npt.NDArray[np.bool_],
+        reasons: list[str | None],
+    ) -> None:
+        """A chemistry and rated capacity never trained on is another cell model: out of domain."""
+        trained = list(model.summary.get("format_cells", {}))
+        if not trained:
+            return
+        known = [(k.rsplit("-", 1)[0], float(k.rsplit("-", 1)[1][:-2])) for k in trained]
+        chem = table.get_column(CHEMISTRY).to_numpy()[rows]
+        nominal = table.get_column(NOMINAL).to_numpy()[rows].astype(np.float64)
+        for r, c, q in zip(rows, chem, nominal, strict=True):
+            if any(c == kc and abs(q - kq) <= FORMAT_TOLERANCE * kq for kc, kq in known):
+                continue
+            ood[r] = True
+            reasons[r] = (
+                f"{c} {q:g} Ah is not a format the model was trained on ({', '.join(trained)}): "
+                "another cell model; calibrate the batch with capacity-tested reference units"
+            )
 
     @staticmethod
     def _soc_check(
@@ -578,7 +618,10 @@ def fit_soh_model(
 def _leave_batch_out(
     x: Array, y: Array, batches: npt.NDArray[np.str_], gp: GaussianProcess
 ) -> list[Array]:
-    """Absolute residuals of each batch predicted by a model of the family's other batches."""
+    """Absolute residuals of each batch predicted by a model of the family's other batches.
+
+    Predictions are clipped to the other batches' SOH range, as :meth:`FamilyModel.mean` does.
+    """
     out: list[Array] = []
     unique = np.unique(batches)
     if len(unique) < 2:
@@ -586,5 +629,6 @@ def _leave_batch_out(
     for batch in unique:
         test = batches == batch
         other = fit_gp(x[~test], y[~test], log_theta=gp.log_theta)
-        out.append(np.abs(other.predict(x[test]) - y[test]))
+        bounds = [float(y[~test].min()), float(y[~test].max())]
+        out.append(np.abs(clip_to(other.predict(x[test]), bounds) - y[test]))
     return out

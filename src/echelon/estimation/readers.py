@@ -62,10 +62,14 @@ class ReadOptions:
         Catalogue chemistry of every row (overrides the file).
     nominal_capacity_ah : float, optional
         Rated capacity [A·h] (raw test files carry none).
+    method : str, optional
+        The method the samples are for; readers of raw files that several methods could use
+        (a CC segment is in every test) answer only for theirs.
     """
 
     chemistry: str | None = None
     nominal_capacity_ah: float | None = None
+    method: str | None = None
 
 
 SampleReader = Callable[[Path, ReadOptions], "pl.DataFrame | None"]
@@ -229,6 +233,10 @@ SAMPLE_READERS: list[tuple[str, SampleReader | str]] = [
     ("sample table (CSV/Parquet with a sample_id column)", _table),
     ("EIS spectrum file", "echelon.estimation.eis:read_eis_samples"),
     (
+        "raw partial-charge test (only with --method partial_charge)",
+        "echelon.estimation.partial:read_partial_samples",
+    ),
+    (
         "raw pulse-test file (any tester format Echelon reads)",
         "echelon.estimation.pulse_raw:read_pulse_samples",
     ),
@@ -252,6 +260,7 @@ def read_samples(
     *,
     chemistry: str | None = None,
     nominal_capacity_ah: float | None = None,
+    method: str | None = None,
 ) -> pl.DataFrame:
     """One sample table from one or several files (formats detected per file).
 
@@ -263,6 +272,8 @@ def read_samples(
         Chemistry of every row (overrides what the files say).
     nominal_capacity_ah : float, optional
         Rated capacity [A·h] for files that do not carry it (raw test files).
+    method : str, optional
+        The estimation method the samples are for (selects readers of raw files).
 
     Raises
     ------
@@ -271,7 +282,7 @@ def read_samples(
     """
     if isinstance(paths, str | Path):
         paths = [paths]
-    options = ReadOptions(chemistry, nominal_capacity_ah)
+    options = ReadOptions(chemistry, nominal_capacity_ah, method)
     frames = []
     for item in paths:
         path = Path(item)

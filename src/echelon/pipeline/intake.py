@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +24,13 @@ from echelon._parallel import process_pool
 from echelon.domain import Measurement, Status
 from echelon.domain.enums import LEVEL_RANK
 from echelon.errors import ManifestError, Problem
+from echelon.estimation.model import SohModel
+from echelon.estimation.zoo import load_model
 from echelon.grading import GradingProfile, decisions_from_row, grade_by_region
 from echelon.grading.table import battery_fields
 from echelon.io.base import sha256_file
 from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
+from echelon.pipeline.short_test import estimate_short_tests
 from echelon.pipeline.unit import UnitOutcome, process_unit
 from echelon.registry import (
     PendingEvent,
@@ -40,6 +43,8 @@ from echelon.registry import (
 from echelon.registry.chain import canonical_json
 from echelon.routing import Economics, RoutingInputs
 
+DEFAULT_SOH_MODELS = ("pulse-u21", "eis-lco-nmc811")
+"""Shipped short-test models, best first: pulse, then EIS (echelon.estimation.zoo)."""
 WRITE_CHUNK = 250
 """Units per commit (each unit still atomic: all its rows or none)."""
 
@@ -225,6 +230,7 @@ def intake(
     workers: int = 2,
     executor: Executor | None = None,
     as_of: dt.date | None = None,
+    soh_models: Sequence[SohModel | str] = DEFAULT_SOH_MODELS,
     progress: Progress | None = None,
 ) -> IntakeReport:
     """Take a manifest's units into the registry.
@@ -247,6 +253,10 @@ def intake(
         Any ``concurrent.futures.Executor`` (e.g. a Dask client's) to process units.
     as_of : date, optional
         Date for calendar-expiry checks (default: today).
+    soh_models : sequence of SohModel or str
+        Short-test estimators tried in order for units without a capacity test (shipped model
+        names or model files; empty: such units get no SOH). See
+        :mod:`echelon.pipeline.short_test`.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -288,6 +298,10 @@ def intake(
     finally:
         if own and pool is not None:
             pool.shutdown()
+
+    for soh_model in soh_models:
+        model = soh_model if isinstance(soh_model, SohModel) else load_model(soh_model)
+        estimate_short_tests(todo, outcomes, model)
 
     gradable = [
         u

@@ -21,12 +21,15 @@ from echelon.diagnostics import (
     pulse_resistances,
     step_table,
 )
+from echelon.diagnostics.eis import SPECTRUM, spectra
 from echelon.domain import Measurement, TestKind, TestRun
-from echelon.errors import EchelonError, InputError, ReaderError
+from echelon.errors import DiagnosticsError, EchelonError, InputError, ReaderError, SchemaError
 from echelon.estimation import SohEstimate, soh_from_capacity
+from echelon.estimation.methods import u_column
+from echelon.estimation.pulse_raw import pulse_points
 from echelon.io import read
 from echelon.io.base import sha256_file
-from echelon.io.bdf import CURRENT, TIME
+from echelon.io.bdf import CURRENT, FREQUENCY, TIME, Z_IMAG, Z_REAL
 from echelon.io.manifest import ManifestUnit, TestFileRef
 from echelon.registry.store import Store
 
@@ -42,6 +45,13 @@ class UnitOutcome:
     measurements : list of Measurement
         From the manifest (method ``manifest``) and from the tester files.
     soh : SohEstimate or None
+    pulse_features : dict or None
+        Per-cell PulseBat turning-point voltages (``u1_v`` … ``u21_v``) of a pulse test that
+        follows that protocol: the short-test SOH estimator's input
+        (:mod:`echelon.pipeline.short_test`).
+    eis_spectrum : dict or None
+        The first impedance sweep of an EIS file: ``frequency_hz``, ``z_real_ohm`` and
+        ``z_imag_ohm`` lists (the EIS estimator's input).
     error : str or None
         What failed, with the file and stage, if anything did.
     """
@@ -50,6 +60,8 @@ class UnitOutcome:
     test_runs: list[TestRun] = field(default_factory=list)
     measurements: list[Measurement] = field(default_factory=list)
     soh: SohEstimate | None = None
+    pulse_features: dict[str, float] | None = None
+    eis_spectrum: dict[str, list[float]] | None = None
     error: str | None = None
 
 
@@ -101,9 +113,42 @@ def _diagnose(
     return out
 
 
+def _pulsebat_features(
+    frame: pl.DataFrame, unit: ManifestUnit, path: Path
+) -> dict[str, float] | None:
+    """Per-cell U1–U21 of the first 5 s PulseBat block, or ``None`` if the test is not one."""
+    try:
+        blocks = pulse_points(
+            frame,
+            nominal_capacity_ah=unit.battery.nominal_capacity_ah,
+            incomplete="drop",
+            source=path,
+        )
+    except (SchemaError, DiagnosticsError):
+        return None  # another pulse protocol (e.g. a single DCIR pulse): not for the estimator
+    if blocks.height == 0:
+        return None
+    series = unit.battery.series_count or 1
+    first = blocks.row(0, named=True)
+    return {u_column(i): float(first[u_column(i)]) / series for i in range(1, 22)}
+
+
+def _first_spectrum(store: Store, bdf_sha: str) -> dict[str, list[float]] | None:
+    """The first sweep of a stored impedance run, as the EIS method's list columns."""
+    sweeps = spectra(store.read_bdf(bdf_sha))
+    first = sweeps.filter(pl.col(SPECTRUM) == 1)
+    if first.height < 5:
+        return None
+    return {
+        "frequency_hz": first.get_column(FREQUENCY).to_list(),
+        "z_real_ohm": first.get_column(Z_REAL).to_list(),
+        "z_imag_ohm": first.get_column(Z_IMAG).to_list(),
+    }
+
+
 def _process_file(
     unit: ManifestUnit, ref: TestFileRef, store: Store
-) -> tuple[TestRun, list[Measurement]]:
+) -> tuple[TestRun, list[Measurement], dict[str, float] | None]:
     if not ref.path.is_file():
         raise ReaderError(ref.path, ["file not found; check the test_files entry in the manifest"])
     source_sha = sha256_file(ref.path)
@@ -134,7 +179,11 @@ def _process_file(
             "unmapped_columns": ";".join(metadata.unmapped_columns),
         },
     )
-    return run, _diagnose(bid, kind, frame, steps, source_sha)
+    if kind in (TestKind.PULSE, TestKind.HPPC):
+        features = _pulsebat_features(frame, unit, ref.path)
+        if features is not None:  # a short SOH test, not a DCIR test
+            return run, _diagnose(bid, TestKind.OTHER, frame, steps, source_sha), features
+    return run, _diagnose(bid, kind, frame, steps, source_sha), None
 
 
 def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
@@ -163,9 +212,13 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
     try:
         for ref in unit.test_files:
             stage = f"{ref.path.name}"
-            run, measured = _process_file(unit, ref, store)
+            run, measured, features = _process_file(unit, ref, store)
             outcome.test_runs.append(run)
             outcome.measurements.extend(measured)
+            if features is not None:
+                outcome.pulse_features = features
+            if run.kind is TestKind.EIS and outcome.eis_spectrum is None:
+                outcome.eis_spectrum = _first_spectrum(store, run.bdf_sha256)
         stage = "estimating SOH"
         capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
         manifest_capacity = unit.measurements.get("measured_capacity_ah")

@@ -14,6 +14,7 @@ import polars as pl
 from echelon._parallel import process_pool
 from echelon.synth.ecm import capacity_test, pulse_test
 from echelon.synth.population import SynthUnit, simulate_population
+from echelon.synth.pulsebat import pulsebat_test
 from echelon.synth.writers import truncate_file, write_arbin_csv_file, write_bdf_csv_file
 
 TESTS_DIR = "tests"
@@ -31,21 +32,30 @@ class SynthBatch:
 
 
 def _write_unit_files(unit: SynthUnit, folder: Path, arrival: dt.date) -> list[tuple[str, str]]:
-    """Simulate and write one unit's capacity and pulse tests; returns ``(kind, relative path)``."""
+    """Simulate and write one unit's tests; returns ``(kind, relative path)``.
+
+    A tested unit gets a capacity test (unless it is short-test only), a DCIR pulse test and a
+    PulseBat-protocol pulse test (file ``<id>_pulsebat.csv``, kind ``pulse``).
+    """
     if not unit.tested or unit.ecm is None:
         return []
     rng = np.random.default_rng(unit.seed)
     nominal = unit.battery.nominal_capacity_ah
-    tests = {
-        "capacity": capacity_test(
+    tests: dict[str, pl.DataFrame] = {}
+    if not unit.short_test_only:
+        tests["capacity"] = capacity_test(
             unit.ecm,
             soc0=unit.arrival_soc,
             rate_c=unit.rate_c,
             nominal_capacity_ah=nominal,
             rng=rng,
-        ),
-        "pulse": pulse_test(unit.ecm, soc0=unit.arrival_soc, nominal_capacity_ah=nominal, rng=rng),
-    }
+        )
+    tests["pulse"] = pulse_test(
+        unit.ecm, soc0=unit.arrival_soc, nominal_capacity_ah=nominal, rng=rng
+    )
+    tests["pulsebat"] = pulsebat_test(
+        unit.ecm, soc0=unit.arrival_soc, nominal_capacity_ah=nominal, rng=rng
+    )
     start = dt.datetime.combine(arrival, dt.time(8, 0)) + dt.timedelta(
         minutes=int(rng.integers(600))
     )
@@ -59,7 +69,7 @@ def _write_unit_files(unit: SynthUnit, folder: Path, arrival: dt.date) -> list[t
             write_bdf_csv_file(frame, path)
         if unit.corrupt_file and index == 0:
             truncate_file(path)
-        written.append((kind, relative.as_posix()))
+        written.append(("pulse" if kind == "pulsebat" else kind, relative.as_posix()))
     return written
 
 
@@ -159,6 +169,7 @@ def write_batch(
                 "true_capacity_ah": u.ecm.capacity_ah if u.ecm else None,
                 "true_r0_ohm": u.ecm.r0_ohm if u.ecm else None,
                 "arrival_soc": round(u.arrival_soc, 4),
+                "short_test_only": u.short_test_only,
                 "defects": ";".join(u.defects),
             }
             for u in units

@@ -51,6 +51,8 @@ class SynthUnit:
         Injected defects (for the truth file).
     corrupt_file : bool
         One of its test files will be written truncated.
+    short_test_only : bool
+        Tested with the short pulse test only (no full capacity test).
     seed : int
         Seed for its own noise (independent of generation order).
     """
@@ -67,11 +69,12 @@ class SynthUnit:
     defects: tuple[str, ...] = ()
     corrupt_file: bool = False
     seed: int = 0
+    short_test_only: bool = False
 
 
 def _archetypes(catalog_dir: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     doc = load_table("synth_archetypes", catalog_dir=catalog_dir)
-    return doc["archetype"], doc["defects"]
+    return doc["archetype"], doc["defects"] | doc.get("testing", {})
 
 
 def _dates(rng: np.random.Generator, arrival: dt.date, expired: bool) -> tuple[dt.date, dt.date]:
@@ -315,6 +318,9 @@ def _unit(
     corrupt = tested and bool(rng.random() < defects["corrupt_file"])
     if corrupt:
         found.append("corrupt_file")
+    seed = int(rng.integers(2**31))
+    # drawn from the unit's own seed: the population's random stream is unchanged
+    short = tested and bool(np.random.default_rng([seed, 1]).random() < defects["short_test_share"])
     return SynthUnit(
         battery=battery,
         archetype=name,
@@ -327,5 +333,6 @@ def _unit(
         measured=measured,
         defects=tuple(found),
         corrupt_file=corrupt,
-        seed=int(rng.integers(2**31)),
+        seed=seed,
+        short_test_only=short,
     )

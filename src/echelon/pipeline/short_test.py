@@ -1,0 +1,126 @@
+"""SOH of units that had only a short test (pulse or EIS), estimated batch by batch.
+
+The pipeline's rule is: the best available estimator per unit — a capacity test if the unit had
+one, else its pulse test, else its impedance spectrum, else nothing (the grader then asks for a
+retest). Estimates use the shipped models (``pulse-u21`` and ``eis-lco-nmc811`` by default,
+:mod:`echelon.estimation.zoo`). A delivery is one
+batch per chemistry, model and rated capacity; units of the batch that had *both* a capacity
+test and a pulse test are its reference units: with at least 9 of them (for 90 % intervals) the
+batch is calibrated on them (:mod:`echelon.estimation.calibration`), which is what makes an
+estimate usable for a cell model no public data covers. Without enough references the model's
+own estimate is used, out-of-domain rows with their widened interval. (The same for spectra:
+units with a capacity test and an EIS file are the references of the EIS estimate.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from echelon.errors import EstimationError
+from echelon.estimation import SohEstimate
+from echelon.estimation.conformal import min_calibration_size
+from echelon.estimation.model import SohModel
+from echelon.estimation.samples import BATCH, CELL_ID, CHEMISTRY, NOMINAL, SAMPLE_ID, SOH
+from echelon.io.manifest import ManifestUnit
+from echelon.pipeline.unit import UnitOutcome
+
+COVERAGE = 0.9
+
+
+def _batch(unit: ManifestUnit) -> str:
+    b = unit.battery
+    return f"{b.chemistry.value}|{b.model or '?'}|{b.nominal_capacity_ah:g}Ah"
+
+
+def _inputs(out: UnitOutcome, method: str) -> dict[str, Any] | None:
+    return out.pulse_features if method in ("pulse", "relaxation") else out.eis_spectrum
+
+
+def _rows(
+    units: Sequence[ManifestUnit], outcomes: dict[str, UnitOutcome], method: str
+) -> pl.DataFrame:
+    rows = []
+    for unit in units:
+        out = outcomes[unit.battery.battery_id]
+        inputs = _inputs(out, method)
+        if out.error is not None or inputs is None:
+            continue
+        labelled = out.soh is not None and out.soh.method == "capacity_test"
+        rows.append(
+            {
+                SAMPLE_ID: unit.battery.battery_id,
+                CELL_ID: unit.battery.battery_id,
+                CHEMISTRY: unit.battery.chemistry.value,
+                NOMINAL: unit.battery.nominal_capacity_ah,
+                BATCH: _batch(unit),
+                SOH: out.soh.soh_percent if labelled and out.soh else None,
+                **inputs,
+            }
+        )
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def estimate_short_tests(
+    units: Sequence[ManifestUnit],
+    outcomes: dict[str, UnitOutcome],
+    model: SohModel,
+    *,
+    coverage: float = COVERAGE,
+) -> int:
+    """Set ``outcome.soh`` of every unit with the model's inputs and no SOH yet.
+
+    Parameters
+    ----------
+    units : sequence of ManifestUnit
+        The units processed in this intake.
+    outcomes : dict
+        Their outcomes by battery id (modified in place).
+    model : SohModel
+        Pulse, relaxation or EIS model (the units' pulse features or spectra are used).
+    coverage : float
+        Coverage of the intervals.
+
+    Returns
+    -------
+    int
+        Units that received a short-test estimate.
+    """
+    name = model.method.name
+    table = _rows(units, outcomes, name)
+    if table.height == 0 or SOH not in table.columns:
+        return 0
+    unestimated = [b for b, o in outcomes.items() if o.soh is None]
+    targets = table.filter(pl.col(SOH).is_null() & pl.col(SAMPLE_ID).is_in(unestimated))
+    if targets.height == 0:
+        return 0
+    refs = table.filter(pl.col(SOH).is_not_null())
+    counts = refs.group_by(BATCH).len()
+    enough = counts.filter(pl.col("len") >= min_calibration_size(coverage)).get_column(BATCH)
+    refs = refs.filter(pl.col(BATCH).is_in(enough.implode()))
+    try:
+        pred = model.predict(
+            targets.drop(SOH), coverage=coverage, references=refs if refs.height else None
+        )
+    except EstimationError:  # a batch the references cannot calibrate: use the model alone
+        pred = model.predict(targets.drop(SOH), coverage=coverage)
+    done = 0
+    for row in pred.iter_rows(named=True):
+        if row["soh_percent"] is None or not np.isfinite(row["soh_percent"]):
+            continue
+        calibrated = bool(row["reason"]) and "calibrated on" in str(row["reason"])
+        method = f"{name}:{model.name}" + ("+references" if calibrated else "")
+        method += "+out-of-domain" if row["out_of_domain"] else ""
+        outcomes[row[SAMPLE_ID]].soh = SohEstimate(
+            soh_percent=float(row["soh_percent"]),
+            soh_lower_percent=float(row["soh_lower_percent"]),
+            soh_upper_percent=float(row["soh_upper_percent"]),
+            coverage=coverage,
+            method=method,
+            out_of_domain=bool(row["out_of_domain"]),
+        )
+        done += 1
+    return done
