@@ -16,7 +16,11 @@ from tests.conftest import REAL_DATA
 
 from echelon.estimation.evaluate import cross_validate
 from echelon.estimation.methods import PulseMethod, RelaxationMethod
-from echelon.estimation.validation import pulse_samples, random_soc_evaluation
+from echelon.estimation.validation import (
+    pulse_samples,
+    random_soc_evaluation,
+    random_soc_new_format,
+)
 from echelon.reports.regroup_charts import save_chart
 from echelon.reports.soh_charts import parity_chart
 
@@ -91,8 +95,50 @@ def test_random_soc_lfp(record: Any) -> None:
     print(metrics)
 
 
+@pytest.mark.parametrize("references", [0, 10])
+def test_random_soc_new_format(references: int, record: Any) -> None:
+    _predictions, metrics = random_soc_new_format(
+        datasets(), method=PulseMethod(21), references=references
+    )
+    publish(f"random_soc_new_format_refs{references}", metrics, record)
+    print(metrics)
+
+
 def test_relaxation_unseen_cells(record: Any) -> None:
     samples = pulse_samples(datasets(), collection="pulsebat+lfp")
     result = cross_validate(samples, method=RelaxationMethod(21), split="cells", n_folds=5)
     publish("relaxation_cells", result.metrics, record)
     print(result.metrics)
+
+
+def _eis_partial_data(name: str) -> Path:
+    if not (REAL_DATA / name).is_dir():
+        pytest.skip(f"dataset {name!r} not found under {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["zhang_loco", "zhang_leak", "warwick_cells", "warwick_unseen_temperature", "eis_soh_transfer"],
+)
+def test_eis(name: str, record: Any) -> None:
+    from echelon.estimation import validation_eis
+
+    root = _eis_partial_data("eis_zhang2020" if name.startswith("zhang") else "eis_soh")
+    table = getattr(validation_eis, name)(root)
+    (DOCS / "data").mkdir(exist_ok=True)
+    table.write_csv(DOCS / "data" / f"soh_eis_{name}.csv", float_precision=4)
+    record(f"soh_eis_{name}", rows=table.height)
+    print(table)
+
+
+@pytest.mark.parametrize("name", ["nasa_leave_one_cell_out", "calce_within_cell", "cross_dataset"])
+def test_partial_charge(name: str, record: Any) -> None:
+    from echelon.estimation import validation_partial
+
+    root = _eis_partial_data("nasa")
+    table = getattr(validation_partial, name)(root)
+    (DOCS / "data").mkdir(exist_ok=True)
+    table.write_csv(DOCS / "data" / f"soh_partial_{name}.csv", float_precision=4)
+    record(f"soh_partial_{name}", rows=table.height)
+    print(table)

@@ -105,6 +105,7 @@ def main(names: list[str]) -> None:
     """Train and write the named models (all when none are named)."""
     for name in names or list(TRAINERS):
         model = TRAINERS[name]()
+        model.card["version"] = model.card["created"].replace("-", ".")
         path = model.save(MODELS_DIR / f"{name}{SUFFIX}")
         rows = [
             {"family": f, **m.summary.get("cross_validation", {}), "cells": m.summary["n_cells"]}

@@ -278,9 +278,14 @@ def models_cmd(
     if name is not None:
         model = load_model(name)
         console.print(_model_table(model, f"{model.name} ({model.method.name})"))
-        for key in ("created", "data", "calibration", "validation", "notes"):
-            if key in model.card:
-                console.print(f"[bold]{key}[/]: {model.card[key]}")
+        for key in ("version", "created", "data", "calibration", "validation", "notes"):
+            value = model.card.get(key)
+            if isinstance(value, list):
+                console.print(f"[bold]{key}[/]:")
+                for item in value:
+                    console.print(f"  • {item}")
+            elif value is not None:
+                console.print(f"[bold]{key}[/]: {value}")
         return
     table = Table(title="SOH models")
     for header in ("name", "method", "families", "created"):

@@ -11,13 +11,15 @@ short-test samples and labels, three estimators are scored by leave-one-referenc
 ``source+offset``
     the trained model plus the batch's mean residual (a systematic shift, e.g. another
     tester or another capacity definition);
+``source+linear``
+    a straight line through the trained model's estimates (shift and scale);
 ``references``
     a ridge regression on the method's features fitted to the references alone.
 
-The one with the smallest mean absolute error is kept, and its leave-one-out residuals on the
-references are the conformal calibration set of the batch's intervals. The choice among three
-makes the intervals slightly optimistic; coverage on held-out units is reported in
-docs/validation.md.
+The one with the smallest mean absolute error is kept. The conformal calibration set of the
+batch's intervals is the residual of the *whole procedure* on each reference cell left out —
+the choice among candidates is redone without that cell — so choosing on a few units does not
+make the intervals optimistic. Coverage on held-out units: docs/validation.md.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ import numpy.typing as npt
 import polars as pl
 
 from echelon.errors import EstimationError
-from echelon.estimation.conformal import conformal_quantile, min_calibration_size
+from echelon.estimation.conformal import conformal_quantile, group_folds, min_calibration_size
 from echelon.estimation.samples import BATCH, CELL_ID, SOH
 
 Array = npt.NDArray[np.float64]
-Kind = Literal["source", "source+offset", "references"]
-RIDGE_ALPHAS: Final = tuple(float(a) for a in np.logspace(-3, 4, 15))
+Kind = Literal["source", "source+offset", "source+linear", "references"]
+RIDGE_ALPHAS: Final = tuple(float(a) for a in np.logspace(-3, 4, 8))
 """Ridge penalties tried (on standardised features), chosen by leave-one-cell-out error."""
+MAX_FOLDS: Final = 10
+"""Leave-one-cell-out up to this many reference cells, grouped folds beyond."""
+MAX_SLOPE: Final = 3.0
+"""Largest slope of ``source+linear`` (a batch's SOH spread at most 3× the model's)."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,81 @@ def fit_ridge(x: Array, y: Array, alpha: float) -> Ridge:
 
 
 def _loco(x: Array, y: Array, cells: npt.NDArray[np.str_], predict: Any) -> Array:
-    """Leave-one-cell-out predictions: ``predict(train_rows, test_rows)`` for each cell."""
+    """Out-of-fold predictions ``predict(train_rows, test_rows)``: leave one cell out, or
+    :data:`MAX_FOLDS` folds grouped by cell when there are more cells (same purpose, bounded
+    cost: the nested choice is quadratic in the number of folds)."""
+    del x
     out = np.empty(len(y))
-    for cell in np.unique(cells):
-        test = cells == cell
-        out[test] = predict(np.flatnonzero(~test), np.flatnonzero(test))
+    everything = np.arange(len(y))
+    for test in group_folds(cells, min(MAX_FOLDS, len(np.unique(cells)))):
+        out[test] = predict(np.setdiff1d(everything, test), test)
     return out
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One calibrated estimator of a batch: ``kind`` and its parameters."""
+
+    kind: Kind
+    offset: float = 0.0
+    slope: float = 1.0
+    ridge: Ridge | None = None
+
+    def predict(self, x: Array, source: Array | None) -> Array:
+        """Point estimates at feature rows ``x`` (``source``: the trained model's estimates)."""
+        if self.kind == "references":
+            assert self.ridge is not None
+            return self.ridge.predict(x)
+        assert source is not None
+        out: Array = self.offset + self.slope * source
+        return out
+
+
+def _fit(kind: Kind, x: Array, y: Array, source: Array | None, alpha: float) -> Fitted:
+    if kind == "references":
+        return Fitted(kind, ridge=fit_ridge(x, y, alpha))
+    assert source is not None
+    if kind == "source":
+        return Fitted(kind)
+    if kind == "source+offset":
+        return Fitted(kind, offset=float(np.mean(y - source)))
+    spread = float(np.var(source))
+    slope = float(np.cov(source, y, bias=True)[0, 1] / spread) if spread > 0 else 1.0
+    slope = min(max(slope, 0.0), MAX_SLOPE)
+    return Fitted(kind, offset=float(np.mean(y) - slope * np.mean(source)), slope=slope)
+
+
+def choose(
+    x: Array, y: Array, cells: npt.NDArray[np.str_], source: Array | None
+) -> tuple[Fitted, dict[str, float]]:
+    """The candidate with the smallest leave-one-cell-out MAE, refitted on every row.
+
+    Returns
+    -------
+    (fitted, maes)
+        The chosen estimator and every candidate's leave-one-cell-out MAE [SOH points].
+    """
+    kinds: list[Kind] = ["references"]
+    if source is not None:
+        kinds = ["source", "source+offset", "source+linear", "references"]
+    maes: dict[str, float] = {}
+    best_alpha: dict[str, float] = {}
+    for kind in kinds:
+        alphas = RIDGE_ALPHAS if kind == "references" else (0.0,)
+        for alpha in alphas:
+            loo = _loco(
+                x,
+                y,
+                cells,
+                lambda tr, te, k=kind, a=alpha: _fit(
+                    k, x[tr], y[tr], None if source is None else source[tr], a
+                ).predict(x[te], None if source is None else source[te]),
+            )
+            mae = float(np.mean(np.abs(loo - y)))
+            if mae < maes.get(kind, np.inf):
+                maes[kind], best_alpha[kind] = mae, alpha
+    kind = cast(Kind, min(maes, key=maes.__getitem__))
+    return _fit(kind, x, y, source, best_alpha[kind]), maes
 
 
 @dataclass(frozen=True)
@@ -81,34 +156,31 @@ class BatchCalibration:
     Attributes
     ----------
     batch : str
-    kind : {"source", "source+offset", "references"}
-        The estimator kept.
-    offset : float
-        Added to the source model (``source+offset``) [SOH points].
-    ridge : Ridge or None
-        The reference-only regression (``references``).
+    fitted : Fitted
+        The estimator kept (chosen on all references).
     residuals : ndarray
-        Absolute leave-one-cell-out residuals of the kept estimator on the references.
+        Absolute residuals of the *whole procedure* (choice included) on each reference cell
+        left out: the choice is redone without that cell, so the intervals carry the cost of
+        choosing among candidates on a few units.
     n_reference_cells : int
     mae_points : dict of str to float
-        Leave-one-cell-out mean absolute error of every candidate.
+        Leave-one-cell-out mean absolute error of every candidate on all references.
     """
 
     batch: str
-    kind: Kind
-    offset: float
-    ridge: Ridge | None
+    fitted: Fitted
     residuals: Array
     n_reference_cells: int
     mae_points: dict[str, float]
 
+    @property
+    def kind(self) -> Kind:
+        """The estimator kept."""
+        return self.fitted.kind
+
     def predict(self, x: Array, source: Array | None) -> Array:
         """Point estimates of a batch's rows (``source``: the trained model's, or ``None``)."""
-        if self.kind == "references":
-            assert self.ridge is not None
-            return self.ridge.predict(x)
-        assert source is not None
-        return source + self.offset
+        return self.fitted.predict(x, source)
 
     def half_width(self, coverage: float) -> float:
         """Interval half-width at ``coverage`` [SOH points]."""
@@ -160,32 +232,16 @@ def calibrate_batch(
             f"batch {batch}: {n_cells} reference unit(s) cannot calibrate a {coverage:.0%} "
             f"interval; measure at least {need} units of the batch with a capacity test"
         )
-    candidates: dict[str, Array] = {}
-    if source is not None:
-        candidates["source"] = source
-        candidates["source+offset"] = _loco(
-            x, y, cells, lambda tr, te: source[te] + float(np.mean(y[tr] - source[tr]))
-        )
-    best_alpha, best_mae = RIDGE_ALPHAS[0], np.inf
-    ridge_loo = np.empty(0)
-    for alpha in RIDGE_ALPHAS:
-        loo = _loco(x, y, cells, lambda tr, te, a=alpha: fit_ridge(x[tr], y[tr], a).predict(x[te]))
-        mae = float(np.mean(np.abs(loo - y)))
-        if mae < best_mae:
-            best_alpha, best_mae, ridge_loo = alpha, mae, loo
-    candidates["references"] = ridge_loo
-    maes = {k: float(np.mean(np.abs(v - y))) for k, v in candidates.items()}
-    kind = cast(Kind, min(maes, key=maes.__getitem__))
-    offset = float(np.mean(y - source)) if kind == "source+offset" and source is not None else 0.0
-    return BatchCalibration(
-        batch=batch,
-        kind=kind,
-        offset=offset,
-        ridge=fit_ridge(x, y, best_alpha) if kind == "references" else None,
-        residuals=np.abs(candidates[kind] - y),
-        n_reference_cells=n_cells,
-        mae_points=maes,
+    fitted, maes = choose(x, y, cells, source)
+    nested = _loco(
+        x,
+        y,
+        cells,
+        lambda tr, te: choose(x[tr], y[tr], cells[tr], None if source is None else source[tr])[
+            0
+        ].predict(x[te], None if source is None else source[te]),
     )
+    return BatchCalibration(batch, fitted, np.abs(nested - y), n_cells, maes)
 
 
 def reference_batches(references: pl.DataFrame) -> dict[str, npt.NDArray[np.intp]]:

@@ -35,6 +35,8 @@ from echelon.estimation.samples import BATCH, CELL_ID, SAMPLE_ID, SOC, SOH
 
 Split = Literal["cells", "soc", "chemistry"]
 SPLITS: Final = ("cells", "soc", "chemistry")
+MIN_SCORED_CELLS: Final = 5
+"""A held-out batch needs this many cells besides its references to be scored."""
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``."""
 
@@ -157,7 +159,8 @@ def cross_validate(
         Nominal coverage of the intervals.
     references : int
         ``chemistry`` split only: reference units drawn (seeded) from each held-out batch to
-        calibrate it (:mod:`echelon.estimation.calibration`); they are not scored.
+        calibrate it (:mod:`echelon.estimation.calibration`); they are not scored. A batch with
+        fewer than ``references`` + :data:`MIN_SCORED_CELLS` cells is not scored.
     seed : int
     progress : callable, optional
 
@@ -199,7 +202,10 @@ def cross_validate(
         model = fit_soh_model(table[train], method=method, seed=seed)
         refs = None
         if references and split == "chemistry":
-            chosen = rng.choice(np.unique(cells[test]), size=references, replace=False)
+            candidates = np.unique(cells[test])
+            if len(candidates) < references + MIN_SCORED_CELLS:
+                continue  # too few cells to spare the references: the batch is not scored
+            chosen = rng.choice(candidates, size=references, replace=False)
             is_ref = np.isin(cells[test], chosen)
             refs, test = table[test[is_ref]], test[~is_ref]
         pred = model.predict(table[test], coverage=coverage, references=refs)

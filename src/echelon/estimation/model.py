@@ -152,6 +152,39 @@ class FamilyModel:
         return knn_distance(z, self.gp.x_train)
 
 
+def format_reasons(
+    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
+) -> dict[int, str]:
+    """Rows of a chemistry and rated capacity never trained on (another cell model), and why."""
+    trained = list(model.summary.get("format_cells", {}))
+    if not trained:
+        return {}
+    known = [(k.rsplit("-", 1)[0], float(k.rsplit("-", 1)[1][:-2])) for k in trained]
+    chem = table.get_column(CHEMISTRY).to_numpy()[rows]
+    nominal = table.get_column(NOMINAL).to_numpy()[rows].astype(np.float64)
+    return {
+        int(r): f"{c} {q:g} Ah is not a format the model was trained on ({', '.join(trained)}): "
+        "another cell model; calibrate the batch with capacity-tested reference units"
+        for r, c, q in zip(rows, chem, nominal, strict=True)
+        if not any(c == kc and abs(q - kq) <= FORMAT_TOLERANCE * kq for kc, kq in known)
+    }
+
+
+def soc_reasons(
+    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
+) -> dict[int, str]:
+    """Rows tested at a SOC more than 2.5 points outside the trained range, and why."""
+    trained = model.summary.get("soc_percent_range")
+    if trained is None or SOC not in table.columns:
+        return {}
+    soc = table.get_column(SOC).to_numpy()[rows].astype(np.float64)
+    outside = (soc < trained[0] - 2.5) | (soc > trained[1] + 2.5)
+    return {
+        int(r): f"SOC {v:.0f} % outside the trained {trained[0]:.0f}–{trained[1]:.0f} %"
+        for r, v in zip(rows[outside], soc[outside], strict=True)
+    }
+
+
 def clip_to(values: Array, bounds: list[float] | None) -> Array:
     """``values`` clipped to ``[bounds[0], bounds[1]]`` (unchanged without bounds)."""
     return values if not bounds else np.clip(values, bounds[0], bounds[1])
@@ -265,8 +298,10 @@ class SohModel:
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
             ood[rows[beyond]] = True
-            self._format_check(table, rows, model, ood, reasons)
-            self._soc_check(table, rows, model, ood, reasons)
+            for check in (format_reasons, soc_reasons):
+                for row, why in check(table, rows, model).items():
+                    ood[row] = True
+                    reasons[row] = why
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
         self._batch_check(table, ood, reasons)
@@ -349,50 +384,6 @@ class SohModel:
             return np.abs(point) * relative_uncertainty()
         widths = {k: conformal_quantile(model.calibration_set(str(k)), coverage) for k in set(keys)}
         return np.array([widths[k] for k in keys], dtype=np.float64)
-
-    @staticmethod
-    def _format_check(
-        table: pl.DataFrame,
-        rows: npt.NDArray[np.intp],
-        model: FamilyModel,
-        ood: npt.NDArray[np.bool_],
-        reasons: list[str | None],
-    ) -> None:
-        """A chemistry and rated capacity never trained on is another cell model: out of domain."""
-        trained = list(model.summary.get("format_cells", {}))
-        if not trained:
-            return
-        known = [(k.rsplit("-", 1)[0], float(k.rsplit("-", 1)[1][:-2])) for k in trained]
-        chem = table.get_column(CHEMISTRY).to_numpy()[rows]
-        nominal = table.get_column(NOMINAL).to_numpy()[rows].astype(np.float64)
-        for r, c, q in zip(rows, chem, nominal, strict=True):
-            if any(c == kc and abs(q - kq) <= FORMAT_TOLERANCE * kq for kc, kq in known):
-                continue
-            ood[r] = True
-            reasons[r] = (
-                f"{c} {q:g} Ah is not a format the model was trained on ({', '.join(trained)}): "
-                "another cell model; calibrate the batch with capacity-tested reference units"
-            )
-
-    @staticmethod
-    def _soc_check(
-        table: pl.DataFrame,
-        rows: npt.NDArray[np.intp],
-        model: FamilyModel,
-        ood: npt.NDArray[np.bool_],
-        reasons: list[str | None],
-    ) -> None:
-        trained = model.summary.get("soc_percent_range")
-        if trained is None or SOC not in table.columns:
-            return
-        soc = table.get_column(SOC).to_numpy()[rows].astype(np.float64)
-        outside = (soc < trained[0] - 2.5) | (soc > trained[1] + 2.5)
-        for r in rows[outside]:
-            ood[r] = True
-            reasons[r] = (
-                f"SOC {soc[np.flatnonzero(rows == r)[0]]:.0f} % outside the trained "
-                f"{trained[0]:.0f}–{trained[1]:.0f} %"
-            )
 
     @staticmethod
     def _batch_check(

@@ -169,3 +169,49 @@ def random_soc_evaluation(
         progress(n_folds, n_folds)
     predictions = pl.concat(parts)
     return predictions, summary(predictions)
+
+
+def random_soc_new_format(
+    datasets: Path | str,
+    *,
+    method: str | Method = "pulse",
+    references: int = 10,
+    coverage: float = DEFAULT_COVERAGE,
+    seed: int = 0,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each LFP capacity group as a new delivery: random-SOC rows, optionally with references.
+
+    The model is trained on the grid rows of the *other two* LFP groups (no cell of the tested
+    group is seen, no pairing needed); the tested group's random-SOC rows are predicted
+    zero-shot (``references=0``) or after calibrating on ``references`` of them drawn at random
+    (seeded; they are not scored).
+
+    Returns
+    -------
+    (predictions, metrics)
+    """
+    root = Path(datasets)
+    grid = pulse_samples(root, collection="lfp")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for group, rel in PULSEBAT_LFP.items():
+        train = grid.filter(pl.col("group") != group)
+        test = read_pulsebat_workbook(root / rel, sheets=[RANDOM_SHEET])
+        refs = None
+        if references:
+            chosen = rng.choice(test.height, size=references, replace=False)
+            mask = np.zeros(test.height, dtype=bool)
+            mask[chosen] = True
+            refs, test = test.filter(pl.Series(mask)), test.filter(pl.Series(~mask))
+        model = fit_soh_model(train, method=method, seed=seed)
+        pred = model.predict(test, coverage=coverage, references=refs)
+        parts.append(
+            pred.with_columns(
+                test.get_column(BATCH),
+                test.get_column(SOC),
+                test.get_column(SOH).alias("soh_true_percent"),
+                pl.lit(group).alias("fold"),
+            )
+        )
+    predictions = pl.concat(parts)
+    return predictions, summary(predictions)
