@@ -3,9 +3,9 @@
 ``route_table`` lists, for every graded unit, each second-life application it may serve with its
 fit (series configuration in the voltage window, resistance against the application's R_max,
 energy) and value, then chooses the application of highest value — or recycling when that is worth
-more. Applications, regulations, prices and costs are catalogue data; the two placeholder models
-(:func:`expected_second_life_years`, :func:`recycling_value_usd`) keep stable signatures for the
-lifetime and recycling modules that will replace them.
+more. Applications, regulations, prices and costs are catalogue data; the two value inputs
+(:func:`expected_second_life_years` from ``echelon.lifetime``, :func:`recycling_value_usd` from
+``echelon.recycling``) keep the stable signatures of the placeholders they replaced.
 """
 
 from echelon.routing.applications import (

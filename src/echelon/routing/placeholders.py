@@ -43,32 +43,36 @@ def life_curves(
 ) -> dict[tuple[str, str], npt.NDArray[np.float64]]:
     """Median years to end of life on :data:`LIFE_SOH_GRID` per (chemistry, application).
 
-    One call of :func:`echelon.lifetime.expected_life_years` for all pairs not yet cached (fixed
-    seed, so reproducible), made non-decreasing in SOH (more capacity never means a shorter life:
-    this removes Monte-Carlo wiggles between grid points); cached for the process.
+    One call of :func:`echelon.lifetime.expected_life_years` per pair not yet cached, each with
+    the catalogue's fixed seed, so a pair's curve is the same whatever else the batch holds or
+    the process computed before (reproducible decisions); made non-decreasing in SOH (more
+    capacity never means a shorter life: this removes Monte-Carlo wiggles between grid points);
+    cached for the process.
     """
-    todo = [p for p in pairs if (str(catalog_dir), *p) not in _LIFE_CACHE]
+    todo = sorted({p for p in pairs if (str(catalog_dir), *p) not in _LIFE_CACHE})
     if todo:
         from echelon.lifetime import expected_life_years
 
         n = len(LIFE_SOH_GRID)
-        grid = pl.DataFrame(
-            {
-                "battery_id": [f"g{k}" for k in range(n * len(todo))],
-                "chemistry": [chem for chem, _ in todo for _ in range(n)],
-                "application": [app for _, app in todo for _ in range(n)],
-                "soh_percent": np.tile(LIFE_SOH_GRID, len(todo)),
-            }
-        ).with_columns(pl.col("soh_percent").alias("soh_lower_percent"))  # already a lower bound
-        out = expected_life_years(
-            grid,
-            n_samples=LIFE_SAMPLES,
-            horizon_years=horizon_years,
-            catalog_dir=catalog_dir,
-        )
-        years = out.get_column("years_to_eol").fill_null(0.0).to_numpy().reshape(len(todo), n)
-        for k, pair in enumerate(todo):
-            _LIFE_CACHE[(str(catalog_dir), *pair)] = np.maximum.accumulate(years[k])
+        for chem, app in todo:
+            # one call per pair with the catalogue's fixed seed: a pair's curve never depends on
+            # which other pairs a batch holds, nor on what the process computed before
+            grid = pl.DataFrame(
+                {
+                    "battery_id": [f"g{k}" for k in range(n)],
+                    "chemistry": [chem] * n,
+                    "application": [app] * n,
+                    "soh_percent": LIFE_SOH_GRID,
+                }
+            ).with_columns(pl.col("soh_percent").alias("soh_lower_percent"))  # a lower bound
+            out = expected_life_years(
+                grid,
+                n_samples=LIFE_SAMPLES,
+                horizon_years=horizon_years,
+                catalog_dir=catalog_dir,
+            )
+            years = out.get_column("years_to_eol").fill_null(0.0).to_numpy()
+            _LIFE_CACHE[(str(catalog_dir), chem, app)] = np.maximum.accumulate(years)
     return {p: _LIFE_CACHE[(str(catalog_dir), *p)] for p in pairs}
 
 
