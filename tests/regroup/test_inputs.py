@@ -144,3 +144,22 @@ def test_bad_constraints_files_are_clear(tmp_path: Path) -> None:
         load_constraints(path)
     with pytest.raises(ConfigError, match="not found"):
         load_constraints(tmp_path / "none.toml")
+
+
+def test_ungraded_inventory_says_how_to_build_anyway(tmp_path: Path) -> None:
+    from echelon.errors import InfeasibleError
+    from echelon.regroup import PackSpec, regroup
+
+    rows = [f"c{i},LFP,{90 + i % 7}.0,0.00{10 + i % 5}" for i in range(20)]
+    path = tmp_path / "ungraded.csv"
+    path.write_text("battery_id,chemistry,capacity_ah,dcir_ohm\n" + "\n".join(rows) + "\n")
+    inventory = read_inventory(path)
+    with pytest.raises(InfeasibleError, match='allowed_grades = "none"') as info:
+        regroup(inventory, PackSpec(series=4, parallel=2))
+    assert info.value.binding_constraint == "allowed_grades"
+    lifted = tmp_path / "no_grades.toml"
+    lifted.write_text('allowed_grades = "none"\n')
+    result = regroup(
+        inventory, PackSpec(series=4, parallel=2), constraints=load_constraints(lifted)
+    )
+    assert result.packs.height == 2

@@ -358,7 +358,17 @@ def check_size_feasible(
         c.allowed_grades is not None
         and _possible(inventory, inst, settings, allowed_grades=None) >= wanted
     ):
-        binding, advice = "allowed_grades", "allow more grades or add units"
+        ungraded = "grade" not in inventory.columns or inventory.get_column("grade").null_count()
+        binding, advice = (
+            "allowed_grades",
+            "allow more grades or add units"
+            + (
+                "; units without a grade are excluded: grade them (echelon grade) or set "
+                'allowed_grades = "none" in the constraints file to ignore grades'
+                if ungraded
+                else ""
+            ),
+        )
     elif (
         c.max_self_discharge_spread_mv_per_day is not None
         and _possible(inventory, inst, settings, max_self_discharge_spread_mv_per_day=None)
