@@ -105,16 +105,14 @@ def summary(predictions: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([p.select(columns) for p in parts]).sort("level", "group")
 
 
-def _scored(
-    table: pl.DataFrame, rows: npt.NDArray[np.intp], pred: pl.DataFrame, fold: int
-) -> pl.DataFrame:
-    held = table[rows]
+def with_truth(held: pl.DataFrame, pred: pl.DataFrame, fold: int | str) -> pl.DataFrame:
+    """Predictions of the rows ``held`` with their batch, SOC, measured SOH and fold."""
     return pred.with_columns(
         held.get_column(BATCH),
         (
             held.get_column(SOC)
             if SOC in held.columns
-            else pl.Series(SOC, [None] * len(rows), pl.Float64)
+            else pl.Series(SOC, [None] * held.height, pl.Float64)
         ),
         held.get_column(SOH).alias("soh_true_percent"),
         pl.lit(fold).alias("fold"),
@@ -209,7 +207,7 @@ def cross_validate(
             is_ref = np.isin(cells[test], chosen)
             refs, test = table[test[is_ref]], test[~is_ref]
         pred = model.predict(table[test], coverage=coverage, references=refs)
-        parts.append(_scored(table, test, pred, fold))
+        parts.append(with_truth(table[test], pred, fold))
     if progress:
         progress(len(plans), len(plans), "done")
     predictions = pl.concat(parts).sort(SAMPLE_ID)

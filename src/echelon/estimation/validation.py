@@ -23,11 +23,11 @@ from typing import Final, Literal
 import numpy as np
 import polars as pl
 
-from echelon.estimation.evaluate import summary
+from echelon.estimation.evaluate import summary, with_truth
 from echelon.estimation.methods import Method
 from echelon.estimation.model import DEFAULT_COVERAGE, fit_soh_model
 from echelon.estimation.readers import RANDOM_SHEET, read_pulsebat_workbook
-from echelon.estimation.samples import BATCH, CELL_ID, SOC, SOH
+from echelon.estimation.samples import CELL_ID
 
 PULSEBAT: Final[dict[str, str]] = {
     "LMO-10Ah": "pulsebat/processed_features_W5000/10Ah LMO/LMO_10Ah_W_5000.xlsx",
@@ -157,14 +157,7 @@ def random_soc_evaluation(
         train = ranks.join(near, on=["group", "rank"], how="anti").drop("rank")
         model = fit_soh_model(train, method=method, seed=seed)
         pred = model.predict(test.drop("rank"), coverage=coverage)
-        parts.append(
-            pred.with_columns(
-                test.get_column(BATCH),
-                test.get_column(SOC),
-                test.get_column(SOH).alias("soh_true_percent"),
-                pl.lit(k).alias("fold"),
-            )
-        )
+        parts.append(with_truth(test, pred, k))
     if progress:
         progress(n_folds, n_folds)
     predictions = pl.concat(parts)
@@ -205,13 +198,6 @@ def random_soc_new_format(
             refs, test = test.filter(pl.Series(mask)), test.filter(pl.Series(~mask))
         model = fit_soh_model(train, method=method, seed=seed)
         pred = model.predict(test, coverage=coverage, references=refs)
-        parts.append(
-            pred.with_columns(
-                test.get_column(BATCH),
-                test.get_column(SOC),
-                test.get_column(SOH).alias("soh_true_percent"),
-                pl.lit(group).alias("fold"),
-            )
-        )
+        parts.append(with_truth(test, pred, group))
     predictions = pl.concat(parts)
     return predictions, summary(predictions)
