@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class EchelonError(Exception):
@@ -49,6 +53,24 @@ class Problem:
         if self.column is not None:
             where.append(f"column {self.column!r}")
         return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+MAX_ROW_PROBLEMS = 200
+"""Problems listed per check at most (a table with thousands of bad rows stays readable)."""
+
+
+def row_problems(values: pl.Series, invalid: pl.Series, what: str) -> list[Problem]:
+    """One :class:`Problem` per row where ``invalid`` holds: 1-based row, column = the series'
+    name, the value quoted (``(empty)`` for a null), then ``what``."""
+    rows = invalid.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list()
+    return [
+        Problem(
+            f"{'(empty)' if values[i] is None else repr(values[i])} {what}",
+            row=i + 1,
+            column=values.name,
+        )
+        for i in rows
+    ]
 
 
 class InputError(EchelonError):

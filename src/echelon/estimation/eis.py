@@ -63,9 +63,9 @@ import numpy as np
 import polars as pl
 
 from echelon.diagnostics.eis import fit_circuit
-from echelon.errors import DiagnosticsError, EstimationError, Problem
+from echelon.errors import MAX_ROW_PROBLEMS, DiagnosticsError, EstimationError, Problem
 from echelon.estimation.methods import Array, Method
-from echelon.estimation.samples import MAX_PROBLEMS, NOMINAL, numeric_problems
+from echelon.estimation.samples import NOMINAL, numeric_problems
 
 if TYPE_CHECKING:
     from echelon.estimation.readers import ReadOptions
@@ -274,7 +274,7 @@ class EisMethod(Method):
             problems += numeric_problems(
                 samples, [TEMPERATURE], *TEMPERATURE_RANGE_C, required=True
             )
-        return problems[:MAX_PROBLEMS]
+        return problems[:MAX_ROW_PROBLEMS]
 
     def features(self, samples: pl.DataFrame) -> Array:
         grid = np.asarray(self.grid_hz)
@@ -354,7 +354,7 @@ def spectrum_problems(
     problems: list[Problem] = []
     low, high = min(grid_hz), max(grid_hz)
     for i in range(samples.height):
-        if len(problems) >= MAX_PROBLEMS:
+        if len(problems) >= MAX_ROW_PROBLEMS:
             break
         problems += _row_problems(samples, i, (low, high), tolerance, min_points_in_grid)
     return problems

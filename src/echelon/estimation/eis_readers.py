@@ -212,6 +212,11 @@ def _float(fields: dict[str, str], key: str) -> float | None:
     return float(fields[key]) if key in fields else None
 
 
+def _soc(fields: dict[str, str], dataset: Dataset | None) -> float | None:
+    """SOC [%] from the file name, else the dataset's (``None`` when neither says)."""
+    return _float(fields, "soc") if "soc" in fields else (dataset.soc_percent if dataset else None)
+
+
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMA)
 
@@ -326,9 +331,7 @@ def read_impedance_text(path: Path, options: ReadOptions) -> pl.DataFrame:
         CELL_ID: _cell_id(dataset, fields, path),
         CHEMISTRY: _chemistry(path, options, dataset),
         NOMINAL: _nominal(path, options, nominal_from_file),
-        SOC: _float(fields, "soc")
-        if "soc" in fields
-        else (dataset.soc_percent if dataset else None),
+        SOC: _soc(fields, dataset),
         SOH: soh,
         MEASURED: measured,
         TEMPERATURE: _float(fields, "temperature"),
@@ -464,9 +467,7 @@ def read_tester_impedance(path: Path, options: ReadOptions) -> pl.DataFrame | No
                 CELL_ID: _cell_id(dataset, fields, path),
                 CHEMISTRY: _chemistry(path, options, dataset),
                 NOMINAL: _nominal(path, options, None),
-                SOC: _float(fields, "soc")
-                if "soc" in fields
-                else (dataset.soc_percent if dataset else None),
+                SOC: _soc(fields, dataset),
                 TEMPERATURE: float(part.get_column(temperature).mean())  # type: ignore[arg-type]
                 if temperature and part.get_column(temperature).null_count() < part.height
                 else _float(fields, "temperature"),

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from echelon.errors import EstimationError, Problem
-from echelon.estimation.samples import NOMINAL, bad_rows, numeric_problems
+from echelon.errors import EstimationError, Problem, row_problems
+from echelon.estimation.samples import NOMINAL, numeric_problems
 
 Array = npt.NDArray[np.float64]
 Regressor = Literal["gp", "identity"]
@@ -172,7 +172,7 @@ def protocol_problems(samples: pl.DataFrame) -> list[Problem]:
     for a, b, op, what in checks:
         left, right = samples.get_column(u_column(a)), samples.get_column(u_column(b))
         invalid = ~(left > right) if op == ">" else ~(left < right)
-        out += bad_rows(
+        out += row_problems(
             left,
             invalid,
             f"breaks the pulse protocol: {what} (expected PulseBat order: rest, +pulse, rest, "

@@ -51,7 +51,14 @@ import polars as pl
 from scipy.ndimage import gaussian_filter1d
 
 from echelon.diagnostics.ica import SMOOTHING_V, VOLTAGE_STEP_V
-from echelon.errors import EstimationError, Problem, ReaderError, SchemaError
+from echelon.errors import (
+    MAX_ROW_PROBLEMS,
+    EstimationError,
+    Problem,
+    ReaderError,
+    SchemaError,
+    row_problems,
+)
 from echelon.estimation.methods import CELL_VOLTAGE_RANGE_V, Method
 from echelon.estimation.samples import (
     CELL_ID,
@@ -59,7 +66,6 @@ from echelon.estimation.samples import (
     NOMINAL,
     SAMPLE_ID,
     SOURCE,
-    bad_rows,
     family_of,
     numeric_problems,
 )
@@ -109,7 +115,6 @@ DEFAULT_WINDOWS_V: Final[dict[str, dict[Direction, tuple[float, float]]]] = {
 }
 """Default voltage window [V] per chemistry family and direction (cell level, at 0.5–1 C)."""
 LIST_SPLIT: Final = re.compile(r"[;,\s]+")
-MAX_PROBLEMS: Final = 200
 
 
 def window_key(family: str, direction: str) -> str:
@@ -370,13 +375,13 @@ class PartialChargeMethod(Method):
             return problems
         direction = pl.Series(_directions(samples), dtype=pl.String)
         invalid = ~direction.is_in(DIRECTIONS) | direction.is_null()
-        problems += bad_rows(
+        problems += row_problems(
             samples.get_column(DIRECTION), invalid, "is not a direction: write charge or discharge"
         )
         if CURRENT in self.required_columns():
             problems += numeric_problems(samples, [CURRENT], -1e5, 1e5, required=True)
             current = samples.get_column(CURRENT).cast(pl.Float64, strict=False)
-            problems += bad_rows(samples.get_column(CURRENT), current == 0, "is zero")
+            problems += row_problems(samples.get_column(CURRENT), current == 0, "is zero")
         families = _row_families(samples)
         curves = zip(
             curve_column(samples, VOLTAGE),
@@ -393,7 +398,7 @@ class PartialChargeMethod(Method):
                 found = (DIRECTION, f"{found[1]} for {fam} (windows: {known})")
             if found is not None:
                 problems.append(Problem(found[1], row=row, column=found[0]))
-            if len(problems) >= MAX_PROBLEMS:
+            if len(problems) >= MAX_ROW_PROBLEMS:
                 break
         return problems
 

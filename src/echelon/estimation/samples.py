@@ -31,7 +31,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
-from echelon.errors import Problem, SchemaError
+from echelon.errors import Problem, SchemaError, row_problems
 
 SAMPLE_ID: Final = "sample_id"
 CELL_ID: Final = "cell_id"
@@ -50,7 +50,6 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
     SOH: (1.0, 150.0),
 }
 """Plausible range of the common numeric columns (outside → a problem naming the row)."""
-MAX_PROBLEMS: Final = 200
 
 
 def format_key() -> pl.Expr:
@@ -69,19 +68,6 @@ def family_of(name: str) -> str:
     return chemistry_record(name).family
 
 
-def bad_rows(values: pl.Series, invalid: pl.Series, what: str) -> list[Problem]:
-    """One :class:`Problem` per row where ``invalid`` holds (1-based rows, value quoted)."""
-    rows = invalid.fill_null(False).arg_true().head(MAX_PROBLEMS).to_list()
-    return [
-        Problem(
-            f"{'(empty)' if values[i] is None else repr(values[i])} {what}",
-            row=i + 1,
-            column=values.name,
-        )
-        for i in rows
-    ]
-
-
 def numeric_problems(
     frame: pl.DataFrame, columns: Iterable[str], lo: float, hi: float, *, required: bool
 ) -> list[Problem]:
@@ -94,7 +80,7 @@ def numeric_problems(
         if values.dtype == pl.String:
             as_number = values.str.strip_chars().cast(pl.Float64, strict=False)
             text = values.str.strip_chars()
-            out += bad_rows(
+            out += row_problems(
                 values, as_number.is_null() & text.is_not_null() & (text != ""), "is not a number"
             )
             values = as_number
@@ -106,7 +92,9 @@ def numeric_problems(
         if required:
             invalid = invalid | values.is_null()
         span = f"outside [{lo:g}, {hi:g}]"
-        out += bad_rows(values, invalid, f"is missing, NaN or {span}" if required else f"is {span}")
+        out += row_problems(
+            values, invalid, f"is missing, NaN or {span}" if required else f"is {span}"
+        )
     return out
 
 
@@ -153,7 +141,7 @@ def validate_samples(
     if frame.height == 0:
         raise SchemaError(source, ["the table has no rows", *problems])
     ids = frame.get_column(SAMPLE_ID).cast(pl.String)
-    problems += bad_rows(ids, ids.is_null() | ids.is_duplicated(), "is empty or repeated")
+    problems += row_problems(ids, ids.is_null() | ids.is_duplicated(), "is empty or repeated")
     names = frame.get_column(CHEMISTRY).cast(pl.String)
     canonical: dict[str, str] = {}
     for name in names.unique().drop_nulls().to_list():
@@ -162,7 +150,7 @@ def validate_samples(
         except ValueError as exc:
             first = problems_at(names, name)
             problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
-    problems += bad_rows(names, names.is_null(), "is empty: give the chemistry")
+    problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
     problems += numeric_problems(frame, [NOMINAL], *RANGES[NOMINAL], required=True)
     problems += numeric_problems(frame, [SOC], *RANGES[SOC], required=False)
     problems += numeric_problems(frame, [SOH], *RANGES[SOH], required=labelled)

@@ -16,10 +16,9 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
-from echelon.errors import Problem, SchemaError
+from echelon.errors import Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
 
-MAX_PROBLEMS: Final = 200
 RANGES: Final[dict[str, tuple[float, float]]] = {
     "soh_percent": (0.0, 150.0),
     "soh_lower_percent": (0.0, 150.0),
@@ -52,15 +51,7 @@ def _as_text(path: Path) -> pl.DataFrame:
 
 
 def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
-    rows = frame.with_row_index("__row").filter(invalid.fill_null(False))
-    return [
-        Problem(
-            f"{'(empty)' if value is None else repr(value)} {what}",
-            row=int(index) + 1,
-            column=column,
-        )
-        for index, value in rows.select("__row", pl.col(column)).head(MAX_PROBLEMS).iter_rows()
-    ]
+    return row_problems(frame.get_column(column), frame.select(invalid).to_series(), what)
 
 
 def _vocabulary(
