@@ -11,10 +11,9 @@ from rich.table import Table
 
 from echelon.cli._common import console, stage_progress
 from echelon.cli._errors import guarded
-from echelon.estimation.evaluate import Evaluation, cross_validate, summary
-from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model
+from echelon.estimation.evaluate import Evaluation, cross_validate, summary, with_truth
+from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model, prepare
 from echelon.estimation.readers import read_samples
-from echelon.estimation.samples import BATCH, SOC, SOH
 from echelon.estimation.zoo import available_models, load_model
 from echelon.reports.regroup_charts import save_chart
 from echelon.reports.soh_charts import parity_chart
@@ -146,14 +145,8 @@ def train_cmd(
 
 def _evaluate_fixed(model: SohModel, samples: pl.DataFrame, coverage: float) -> Evaluation:
     """Score a trained model on labelled data it was not trained on."""
-    pred = model.predict(samples, coverage=coverage)
-    table = samples.with_columns(pl.col(SOH).cast(pl.Float64))
-    scored = pred.with_columns(
-        table.get_column(BATCH) if BATCH in table.columns else pl.col("family").alias(BATCH),
-        table.get_column(SOC) if SOC in table.columns else pl.lit(None, pl.Float64).alias(SOC),
-        table.get_column(SOH).alias("soh_true_percent"),
-        pl.lit(0).alias("fold"),
-    )
+    table = prepare(samples, model.method, labelled=True, source="<DATA>")
+    scored = with_truth(table, model.predict(table, coverage=coverage), 0)
     return Evaluation(scored, summary(scored), "held-out data", model.method.name, coverage)
 
 

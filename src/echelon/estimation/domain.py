@@ -11,19 +11,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from echelon.estimation.gp import sq_dist
+
 Array = npt.NDArray[np.float64]
 
 K_NEIGHBOURS = 5
 """Neighbours averaged in the distance."""
 THRESHOLD_QUANTILE = 0.99
 """Quantile of in-domain (other-cell) distances used as the out-of-domain threshold."""
-
-
-def _sq_dist(a: Array, b: Array) -> Array:
-    aa = np.einsum("ij,ij->i", a, a)[:, None]
-    bb = np.einsum("ij,ij->i", b, b)[None, :]
-    out: Array = np.maximum(aa + bb - 2.0 * (a @ b.T), 0.0)
-    return out
 
 
 def knn_distance(
@@ -43,7 +38,7 @@ def knn_distance(
     k = max(1, min(k, len(train) - 1))
     out = np.empty(len(query))
     for start in range(0, len(query), chunk):
-        d2 = _sq_dist(query[start : start + chunk], train)
+        d2 = sq_dist(query[start : start + chunk], train)
         if query_groups is not None and train_groups is not None:
             same = query_groups[start : start + chunk, None] == train_groups[None, :]
             d2 = np.where(same, np.inf, d2)

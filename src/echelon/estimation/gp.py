@@ -41,7 +41,8 @@ STARTS: tuple[tuple[float, float, float, float], ...] = ((1.0, 1.0, 1.0, 1.0), (
 """Starting points of the likelihood search (the best optimum is kept)."""
 
 
-def _sq_dist(a: Array, b: Array) -> Array:
+def sq_dist(a: Array, b: Array) -> Array:
+    """Squared Euclidean distances between the rows of ``a`` and ``b`` (clipped at 0)."""
     aa = np.einsum("ij,ij->i", a, a)[:, None]
     bb = np.einsum("ij,ij->i", b, b)[None, :]
     out: Array = np.maximum(aa + bb - 2.0 * (a @ b.T), 0.0)
@@ -117,7 +118,7 @@ class GaussianProcess:
         out = np.empty(len(z))
         for start in range(0, len(z), chunk):
             block = z[start : start + chunk]
-            kx = _rq(_sq_dist(block, self.x_train), signal, length, shape)
+            kx = _rq(sq_dist(block, self.x_train), signal, length, shape)
             out[start : start + chunk] = kx @ self.weights
         return self.y_mean + self.y_scale * out
 
@@ -197,7 +198,7 @@ def fit_gp(
     if log_theta is None:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(t), size=min(len(t), max_fit_samples), replace=False)
-        d2 = _sq_dist(z[rows], z[rows])
+        d2 = sq_dist(z[rows], z[rows])
         best = None
         for start in STARTS:
             result = minimize(
@@ -213,7 +214,7 @@ def fit_gp(
         assert best is not None
         log_theta = np.asarray(best.x, dtype=np.float64)
     signal, length, shape, noise = np.exp(log_theta)
-    k = _rq(_sq_dist(z, z), signal, length, shape) + noise * np.eye(len(t))
+    k = _rq(sq_dist(z, z), signal, length, shape) + noise * np.eye(len(t))
     try:
         factor = cho_factor(k, lower=True, check_finite=False)
     except np.linalg.LinAlgError as exc:

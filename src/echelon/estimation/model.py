@@ -230,6 +230,20 @@ class SohModel:
         """Model name from its card (``unnamed`` if none)."""
         return str(self.card.get("name", "unnamed"))
 
+    def point_estimates(self, samples: pl.DataFrame) -> Array:
+        """The trained regressor's point estimate [%] of every row, with no interval, domain
+        check or calibration (``NaN`` for a family the model has none for): for validation
+        studies that also score rows :meth:`predict` would widen or refuse."""
+        table = prepare(samples, self.method, labelled=False, source="<samples>")
+        x = self.method.features(table)
+        fam = families(table)
+        out = np.full(table.height, np.nan)
+        for name, part in self.families.items():
+            rows = fam == name
+            if rows.any():
+                out[rows] = part.mean(x[rows])
+        return out
+
     def predict(
         self,
         samples: pl.DataFrame,
@@ -366,8 +380,6 @@ class SohModel:
             )
             rows = np.flatnonzero(batches == batch)
             if not len(rows):
-                continue
-            if cal.kind != "references" and model is None:  # pragma: no cover - by construction
                 continue
             point[rows] = cal.predict(x[rows], None if model is None else model.mean(x[rows]))
             half[rows] = cal.half_width(coverage)

@@ -214,10 +214,24 @@ def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     return read_pulsebat_workbook(path, chemistry=options.chemistry)
 
 
+def _header(path: Path) -> list[str]:
+    """Column names of a CSV/Parquet file from its header alone (``[]`` if it has none)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return pl.read_csv(path, n_rows=0).columns
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError):
+        pass  # not a plain table: maybe a tester export with a preamble
+    return []
+
+
 def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     """A CSV/Parquet table with a ``sample_id`` column (others may be raw tester files)."""
+    if SAMPLE_ID not in _header(path):
+        return None
     frame = read_table(path)
-    if frame is None or SAMPLE_ID not in frame.columns:
+    if frame is None:
         return None
     if options.chemistry is not None:
         frame = frame.with_columns(pl.lit(options.chemistry).alias(CHEMISTRY))

@@ -40,7 +40,7 @@ import polars as pl
 from echelon.estimation.conformal import group_folds
 from echelon.estimation.eis import EisMethod, Representation, log_grid, read_eis_samples
 from echelon.estimation.gp import fit_gp
-from echelon.estimation.model import DEFAULT_COVERAGE, SohModel, families, fit_soh_model, prepare
+from echelon.estimation.model import DEFAULT_COVERAGE, fit_soh_model
 from echelon.estimation.readers import ReadOptions
 from echelon.estimation.samples import CELL_ID, SAMPLE_ID, SOH
 
@@ -74,20 +74,6 @@ def eis_soh_samples(
         for path in sorted((Path(datasets) / EIS_SOH / subset).glob("*.txt"))
     ]
     return pl.concat([f for f in frames if f is not None])
-
-
-def _family_means(model: SohModel, samples: pl.DataFrame) -> npt.NDArray[np.float64]:
-    """The model's point estimate [%] of every row, out-of-domain rows included."""
-    table = prepare(samples, model.method, labelled=False, source="<validation>")
-    x = model.method.features(table)
-    fam = families(table)
-    out = np.full(table.height, np.nan)
-    for name in np.unique(fam):
-        fitted = model.families.get(str(name))
-        if fitted is not None:
-            rows = np.flatnonzero(fam == name)
-            out[rows] = fitted.mean(x[rows])
-    return out
 
 
 def run_plans(
@@ -129,7 +115,7 @@ def run_plans(
             pred.with_columns(
                 held.get_column(CELL_ID),
                 held.get_column(SOH).alias("soh_true_percent"),
-                pl.Series("soh_mean_percent", _family_means(model, held)),
+                pl.Series("soh_mean_percent", model.point_estimates(held)),
                 held.get_column("nominal_capacity_ah"),
                 (
                     held.get_column(TEMPERATURE)

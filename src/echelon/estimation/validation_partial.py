@@ -38,7 +38,7 @@ import polars as pl
 
 from echelon.estimation.conformal import group_folds
 from echelon.estimation.gp import fit_gp
-from echelon.estimation.model import SohModel, families, fit_soh_model, prepare
+from echelon.estimation.model import SohModel, fit_soh_model
 from echelon.estimation.partial import (
     Direction,
     PartialChargeMethod,
@@ -198,24 +198,11 @@ def calce_samples(
 # --- metrics and selection ---------------------------------------------------------------------
 
 
-def point_estimates(model: SohModel, samples: pl.DataFrame) -> Array:
-    """The model's point estimate [%] on every row (also rows ``predict`` would refuse)."""
-    table = prepare(samples, model.method, labelled=False, source="<validation>")
-    x = model.method.features(table)
-    fam = families(table)
-    out = np.full(table.height, np.nan)
-    for name, part in model.families.items():
-        rows = fam == name
-        if rows.any():
-            out[rows] = part.mean(x[rows])
-    return out
-
-
 def metrics(model: SohModel, test: pl.DataFrame, *, coverage: float = COVERAGE) -> dict[str, float]:
     """MAPE [%], RMSE and worst error [SOH points] on all rows; interval coverage and mean width
     [SOH points] on the rows :meth:`SohModel.predict` answers; shares answered / out of domain."""
     truth = test.get_column(SOH).to_numpy().astype(np.float64)
-    point = point_estimates(model, test)
+    point = model.point_estimates(test)
     pred = model.predict(test, coverage=coverage, out_of_domain="widen")
     lower = pred.get_column("soh_lower_percent").to_numpy().astype(np.float64)
     upper = pred.get_column("soh_upper_percent").to_numpy().astype(np.float64)
@@ -383,7 +370,7 @@ def _pooled_metrics(folds: list[tuple[SohModel, pl.DataFrame]]) -> dict[str, flo
     truth, point, lower, upper, ood = [], [], [], [], []
     for model, test in folds:
         truth.append(test.get_column(SOH).to_numpy().astype(np.float64))
-        point.append(point_estimates(model, test))
+        point.append(model.point_estimates(test))
         pred = model.predict(test, coverage=COVERAGE)
         lower.append(pred.get_column("soh_lower_percent").to_numpy().astype(np.float64))
         upper.append(pred.get_column("soh_upper_percent").to_numpy().astype(np.float64))

@@ -133,9 +133,9 @@ def _pulsebat_features(
     return {u_column(i): float(first[u_column(i)]) / series for i in range(1, 22)}
 
 
-def _first_spectrum(store: Store, bdf_sha: str) -> dict[str, list[float]] | None:
-    """The first sweep of a stored impedance run, as the EIS method's list columns."""
-    sweeps = spectra(store.read_bdf(bdf_sha))
+def _first_spectrum(frame: pl.DataFrame) -> dict[str, list[float]] | None:
+    """The first sweep of an impedance run, as the EIS method's list columns."""
+    sweeps = spectra(frame)
     first = sweeps.filter(pl.col(SPECTRUM) == 1)
     if first.height < 5:
         return None
@@ -146,9 +146,17 @@ def _first_spectrum(store: Store, bdf_sha: str) -> dict[str, list[float]] | None
     }
 
 
-def _process_file(
-    unit: ManifestUnit, ref: TestFileRef, store: Store
-) -> tuple[TestRun, list[Measurement], dict[str, float] | None]:
+@dataclass
+class _FileResult:
+    """What one tester file gives a unit: its run, measurements and short-test inputs."""
+
+    run: TestRun
+    measurements: list[Measurement]
+    pulse_features: dict[str, float] | None = None
+    eis_spectrum: dict[str, list[float]] | None = None
+
+
+def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileResult:
     if not ref.path.is_file():
         raise ReaderError(ref.path, ["file not found; check the test_files entry in the manifest"])
     source_sha = sha256_file(ref.path)
@@ -182,8 +190,10 @@ def _process_file(
     if kind in (TestKind.PULSE, TestKind.HPPC):
         features = _pulsebat_features(frame, unit, ref.path)
         if features is not None:  # a short SOH test, not a DCIR test
-            return run, _diagnose(bid, TestKind.OTHER, frame, steps, source_sha), features
-    return run, _diagnose(bid, kind, frame, steps, source_sha), None
+            measured = _diagnose(bid, TestKind.OTHER, frame, steps, source_sha)
+            return _FileResult(run, measured, pulse_features=features)
+    spectrum = _first_spectrum(frame) if kind is TestKind.EIS else None
+    return _FileResult(run, _diagnose(bid, kind, frame, steps, source_sha), eis_spectrum=spectrum)
 
 
 def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
@@ -212,13 +222,13 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
     try:
         for ref in unit.test_files:
             stage = f"{ref.path.name}"
-            run, measured, features = _process_file(unit, ref, store)
-            outcome.test_runs.append(run)
-            outcome.measurements.extend(measured)
-            if features is not None:
-                outcome.pulse_features = features
-            if run.kind is TestKind.EIS and outcome.eis_spectrum is None:
-                outcome.eis_spectrum = _first_spectrum(store, run.bdf_sha256)
+            result = _process_file(unit, ref, store)
+            outcome.test_runs.append(result.run)
+            outcome.measurements.extend(result.measurements)
+            if result.pulse_features is not None:  # the last pulse test wins
+                outcome.pulse_features = result.pulse_features
+            if outcome.eis_spectrum is None:  # the first sweep of the first EIS file
+                outcome.eis_spectrum = result.eis_spectrum
         stage = "estimating SOH"
         capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
         manifest_capacity = unit.measurements.get("measured_capacity_ah")
