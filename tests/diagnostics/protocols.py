@@ -13,13 +13,19 @@ CAPACITY_AH = 2.0
 
 
 def cell(
-    r0: float = 0.03, *, r2: float | None = None, capacity: float = CAPACITY_AH
+    r0: float = 0.03,
+    *,
+    r1: float | None = None,
+    r2: float | None = None,
+    capacity: float = CAPACITY_AH,
+    chem: str = "NMC811",
 ) -> EcmParameters:
-    rec = chemistry("NMC811")
+    """A simulated single cell of ``chem`` (R1 = 0.6 R0 and R2 = 0.8 R0 unless given)."""
+    rec = chemistry(chem)
     return EcmParameters(
         capacity_ah=capacity,
         r0_ohm=r0,
-        r1_ohm=0.6 * r0,
+        r1_ohm=0.6 * r0 if r1 is None else r1,
         tau1_s=2.0,
         r2_ohm=0.8 * r0 if r2 is None else r2,
         tau2_s=60.0,

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from echelon.catalog import chemistry
 from echelon.diagnostics import (
     classify_test,
     dcir_ohm,
@@ -26,22 +25,11 @@ from echelon.domain import TestKind
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CURRENT, TIME, VOLTAGE
 from echelon.synth import EcmParameters, capacity_test, pulse_test
+from tests.diagnostics.protocols import cell
 
 
 def params(r0: float = 0.03, capacity: float = 2.0, chem: str = "NMC811") -> EcmParameters:
-    rec = chemistry(chem)
-    return EcmParameters(
-        capacity_ah=capacity,
-        r0_ohm=r0,
-        r1_ohm=0.6 * r0,
-        tau1_s=2.0,
-        r2_ohm=0.8 * r0,
-        tau2_s=60.0,
-        series_count=1,
-        ocv=rec.ocv,
-        v_min_v=rec.discharge_cutoff_v,
-        v_max_v=rec.charge_cutoff_v,
-    )
+    return cell(r0, capacity=capacity, chem=chem)
 
 
 def test_step_types_of_a_capacity_test() -> None:

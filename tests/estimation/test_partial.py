@@ -278,21 +278,11 @@ def test_windows_follow_the_training_segments() -> None:
 
 
 def _tester_file(tmp_path: Path) -> Path:
-    from echelon.synth import EcmParameters, capacity_test
+    from echelon.synth import capacity_test
     from echelon.synth.writers import write_arbin_csv_file
+    from tests.diagnostics.protocols import cell as protocol_cell
 
-    cell = EcmParameters(
-        capacity_ah=1.7,
-        r0_ohm=0.03,
-        r1_ohm=0.02,
-        tau1_s=2.0,
-        r2_ohm=0.02,
-        tau2_s=60.0,
-        series_count=1,
-        ocv=chemistry("NMC622").ocv,
-        v_min_v=2.7,
-        v_max_v=4.2,
-    )
+    cell = protocol_cell(0.03, r1=0.02, r2=0.02, capacity=1.7, chem="NMC622")
     frame = capacity_test(
         cell, soc0=0.5, rate_c=0.5, nominal_capacity_ah=NOMINAL_AH, rng=np.random.default_rng(1)
     )

@@ -11,7 +11,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from echelon.catalog import chemistry
 from echelon.errors import EchelonWarning, ReaderError, SchemaError
 from echelon.estimation.methods import PulseMethod
 from echelon.estimation.model import prepare
@@ -26,6 +25,7 @@ from echelon.io import bdf
 from echelon.synth.ecm import EcmParameters, capacity_test, pulse_test
 from echelon.synth.pulsebat import pulsebat_test
 from echelon.synth.writers import truncate_file, write_arbin_csv_file, write_bdf_csv_file
+from tests.diagnostics.protocols import cell as protocol_cell
 
 NOMINAL_AH = 2.0
 FIVE_AMPLITUDES = (0.5, 1.0, 1.5, 2.0, 2.5)
@@ -38,19 +38,7 @@ U_ALL = [f"u{i}_v" for i in range(1, 42)]
 @pytest.fixture(scope="module")
 def cell() -> EcmParameters:
     """A 2 Ah NMC cell at SOH 90 % with 30 mΩ ohmic resistance (a simulation setting)."""
-    rec = chemistry("NMC622")
-    return EcmParameters(
-        capacity_ah=1.8,
-        r0_ohm=0.03,
-        r1_ohm=0.015,
-        tau1_s=2.0,
-        r2_ohm=0.02,
-        tau2_s=60.0,
-        series_count=1,
-        ocv=rec.ocv,
-        v_min_v=rec.discharge_cutoff_v,
-        v_max_v=rec.charge_cutoff_v,
-    )
+    return protocol_cell(0.03, r1=0.015, r2=0.02, capacity=1.8, chem="NMC622")
 
 
 @pytest.fixture(scope="module")

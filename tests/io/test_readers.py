@@ -11,27 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from echelon.catalog import chemistry
 from echelon.errors import ReaderError
 from echelon.io import RunMetadata, available_readers, detect_reader, get_reader, read
 from echelon.io.bdf import CURRENT, TIME, VOLTAGE, write_bdf_csv, write_bdf_parquet
-from echelon.synth import EcmParameters, pulse_test
+from echelon.synth import pulse_test
 from echelon.synth.writers import truncate_file, write_arbin_csv_file
+from tests.diagnostics.protocols import cell
 
 
 def sample_frame() -> pl.DataFrame:
-    params = EcmParameters(
-        capacity_ah=2.0,
-        r0_ohm=0.03,
-        r1_ohm=0.02,
-        tau1_s=2.0,
-        r2_ohm=0.02,
-        tau2_s=60.0,
-        series_count=1,
-        ocv=chemistry("NMC811").ocv,
-        v_min_v=2.7,
-        v_max_v=4.2,
-    )
+    params = cell(0.03, r1=0.02, r2=0.02)
     return pulse_test(params, soc0=0.5, nominal_capacity_ah=2.0, rng=np.random.default_rng(1))
 
 
