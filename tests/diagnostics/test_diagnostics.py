@@ -150,3 +150,39 @@ def test_segment_ampere_hours_conserve_charge(
         assert direct == pytest.approx(float(np.trapezoid(currents, times) / 3600.0), abs=1e-12)
     assert net == pytest.approx(direct, abs=1e-9)
     assert table["n_points"].sum() == n
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(st.sampled_from([-2.0, -0.004, 0.0, 0.003, 1.5]), min_size=2, max_size=120),
+    st.integers(min_value=2, max_value=7),
+    st.integers(min_value=1, max_value=40),
+    st.sampled_from(["hold", "trapezoid", "exclude"]),
+)
+def test_threaded_segmentation_equals_one_pass(
+    currents: list[float], threads: int, min_rows: int, transitions: str
+) -> None:
+    """Rows split over threads at any row (mid-segment too) give bit-for-bit the single-pass
+    segment table: each chunk reads its predecessor's last row, and reductions run over whole
+    segments."""
+    import echelon._parallel as parallel
+
+    n = len(currents)
+    rng = np.random.default_rng(n)
+    data = pl.DataFrame(
+        {
+            TIME: np.cumsum(rng.uniform(0.5, 5.0, n)),
+            VOLTAGE: rng.uniform(3.0, 4.2, n),
+            CURRENT: currents,
+            "step_id": np.repeat(np.arange(n), 3)[:n],
+            "cycle_count": np.repeat(np.arange(n), 11)[:n],
+            "surface_temperature_celsius": rng.uniform(20.0, 30.0, n),
+        }
+    )
+    single = step_table(data, transitions=transitions)  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "PARALLEL_MIN_ROWS", min_rows)
+        patch.setattr(parallel, "worker_threads", lambda: threads)
+        assert len(parallel.row_chunks(n)) == min(threads, max(1, n // min_rows))
+        split = step_table(data, transitions=transitions)  # type: ignore[arg-type]
+    assert split.equals(single)

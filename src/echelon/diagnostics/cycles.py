@@ -9,16 +9,16 @@ of the number of cycles (peer tools that filter the whole frame once per cycle a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import polars as pl
-from numpy.typing import NDArray
 
 from echelon.diagnostics.segments import (
     MODE,
     REST_CURRENT_FRACTION,
     Arrays,
     Transitions,
+    column_arrays,
     segment_table,
     take_arrays,
 )
@@ -135,21 +135,17 @@ def as_lazy(data: pl.DataFrame | pl.LazyFrame | Path | str) -> pl.LazyFrame:
     return data.lazy() if isinstance(data, pl.DataFrame) else data
 
 
-def _single(column: pl.Series) -> NDArray[Any]:
-    """One column as a contiguous array (a multi-chunk column is copied once, then dropped)."""
-    return (column.rechunk() if column.n_chunks() > 1 else column).to_numpy()
-
-
 def _arrays(data: pl.DataFrame | pl.LazyFrame | Path | str, wanted: list[str]) -> Arrays:
     """The wanted columns as contiguous numpy arrays, each held once in memory: a Parquet file
-    is read column by column (zero-copy), a frame is viewed, a lazy frame collected."""
+    is read with only those columns (columns decoded in parallel; zero-copy when the file has
+    one row group, as Echelon writes them), a frame is viewed, a lazy frame collected."""
     if isinstance(data, Path | str):
         names = pl.read_parquet_schema(data)
         return {
-            c: _single(pl.read_parquet(data, columns=[c]).to_series()) for c in wanted if c in names
+            c: take_arrays(pl.read_parquet(data, columns=[c]))[c] for c in wanted if c in names
         }
     if isinstance(data, pl.DataFrame):
-        return {c: _single(data.get_column(c)) for c in wanted if c in data.columns}
+        return column_arrays(data, tuple(wanted))
     columns = data.collect_schema().names()
     return take_arrays(data.select([c for c in wanted if c in columns]).collect())
 

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from echelon._parallel import row_chunks, run_chunks
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 Transitions = Literal["hold", "trapezoid", "exclude"]
@@ -41,7 +42,7 @@ def rest_threshold(current: F64, fraction: float = REST_CURRENT_FRACTION) -> flo
 Arrays = dict[str, NDArray[Any]]
 
 
-def _columns(frame: pl.DataFrame | Arrays, names: tuple[str, ...]) -> Arrays:
+def column_arrays(frame: pl.DataFrame | Arrays, names: tuple[str, ...]) -> Arrays:
     """The frame's columns as numpy arrays (one contiguous buffer each; zero-copy when the
     column is a single chunk without nulls)."""
     if isinstance(frame, dict):
@@ -117,38 +118,48 @@ def segment(
 
     Under each rule the segments' increments add up to the file's integral under that rule.
     """
-    arrays = _columns(frame, (TIME, VOLTAGE, CURRENT, *keys))
+    arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, *keys))
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     n = t.size
     threshold = rest_threshold(i, rest_fraction)
-    mode = (i > threshold).view(np.int8)
-    mode -= (i < -threshold).view(np.int8)
+    key_values = [arrays[key] for key in keys if key in arrays]
+    mode = np.empty(n, dtype=np.int8)
     first = np.empty(n, dtype=bool)
-    if n:
-        first[0] = True
-        np.not_equal(mode[1:], mode[:-1], out=first[1:])
-    for key in keys:
-        values = arrays.get(key)
-        if values is not None and n > 1:
-            first[1:] |= values[1:] != values[:-1]
-    starts = np.flatnonzero(first)
-    dq = np.zeros(n)  # becomes A·h per interval; only two row-sized float temporaries
-    de = np.zeros(n)  # becomes W·h per interval
-    if n > 1:
-        gap = t[starts[1:]] - t[starts[1:] - 1]  # step-change intervals, before dq is reused
-        np.subtract(t[1:], t[:-1], out=dq[1:])  # dt
-        np.add(i[1:], i[:-1], out=de[1:])
-        de *= 0.5 / 3600.0  # mean current of each interval [A/3600]
-        dq *= de  # A·h per interval (trapezoid)
-        np.add(v[1:], v[:-1], out=de[1:])
-        de *= 0.5  # mean voltage of each interval
-        later = starts[1:]  # row 0 has no interval
+    dq = np.empty(n)  # becomes A·h per interval; only two row-sized float temporaries
+    de = np.empty(n)  # becomes W·h per interval
+
+    def modes(a: int, b: int) -> None:
+        np.greater(i[a:b], threshold, out=mode[a:b].view(bool))
+        mode[a:b] -= (i[a:b] < -threshold).view(np.int8)
+
+    def increments(a: int, b: int) -> NDArray[np.int64]:
+        """Boundaries and increments of rows [a, b) (reads row a − 1): the chunk's starts."""
+        if a == 0 and n:
+            first[0], dq[0], de[0] = True, 0.0, 0.0  # row 0 has no interval
+        lo = max(a, 1)
+        np.not_equal(mode[lo:b], mode[lo - 1 : b - 1], out=first[lo:b])
+        for values in key_values:
+            first[lo:b] |= values[lo:b] != values[lo - 1 : b - 1]
+        dq_, de_ = dq[lo:b], de[lo:b]
+        np.subtract(t[lo:b], t[lo - 1 : b - 1], out=dq_)  # dt
+        np.add(i[lo:b], i[lo - 1 : b - 1], out=de_)
+        de_ *= 0.5 / 3600.0  # mean current of each interval [A/3600]
+        dq_ *= de_  # A·h per interval (trapezoid)
+        np.add(v[lo:b], v[lo - 1 : b - 1], out=de_)
+        de_ *= 0.5  # mean voltage of each interval
+        starts = np.flatnonzero(first[a:b]) + a
+        later = starts[starts > 0]  # intervals that end at a segment's first row
         if transitions == "hold":
-            dq[later] = i[later] * gap / 3600.0
+            dq[later] = i[later] * (t[later] - t[later - 1]) / 3600.0
             de[later] = v[later]
         elif transitions == "exclude":
             dq[later] = 0.0
-        de *= dq  # W·h = V × A·h
+        de_ *= dq_  # W·h = V × A·h
+        return starts
+
+    chunks = row_chunks(n)  # rows split over threads: numpy releases the GIL in these passes
+    run_chunks(modes, chunks)  # every mode first: a chunk's boundary reads its predecessor's
+    starts = np.concatenate(run_chunks(increments, chunks)) if n else np.empty(0, np.int64)
     return Segmentation(starts, mode, first, dq, de, threshold)
 
 
@@ -175,6 +186,37 @@ def _midpoint_voltage(t: F64, v: F64, starts: NDArray[np.int64], last: NDArray[n
     return v[np.clip(index, starts, last)]
 
 
+def _reductions(
+    seg: Segmentation, i: F64, v: F64, temperature: NDArray[Any] | None
+) -> dict[str, F64]:
+    """Per-segment sums and extremes, computed by threads over whole-segment row ranges.
+
+    Overwrites ``seg.dq_ah`` and ``seg.de_wh`` with their magnitudes (see :func:`_split_reduce`).
+    """
+    starts, n = seg.starts, i.size
+    row_edges = [a for a, _ in row_chunks(n)[1:]]
+    edges = np.unique(np.concatenate([[0], np.searchsorted(starts, row_edges), [starts.size]]))
+    temp = None if temperature is None else temperature.astype(np.float64, copy=False)
+
+    def reduce(s0: int, s1: int) -> dict[str, F64]:
+        r0, r1 = int(starts[s0]), int(starts[s1]) if s1 < starts.size else n
+        local = starts[s0:s1] - r0
+        out: dict[str, F64] = {}
+        out["charge_ah"], out["discharge_ah"] = _split_reduce(seg.dq_ah[r0:r1], local)
+        out["charge_wh"], out["discharge_wh"] = _split_reduce(seg.de_wh[r0:r1], local)
+        out["_current_sum"] = np.add.reduceat(i[r0:r1], local)
+        out["min_voltage_v"] = np.minimum.reduceat(v[r0:r1], local)
+        out["max_voltage_v"] = np.maximum.reduceat(v[r0:r1], local)
+        if temp is not None:
+            out["min_temperature_c"] = np.minimum.reduceat(temp[r0:r1], local)
+            out["max_temperature_c"] = np.maximum.reduceat(temp[r0:r1], local)
+            out["_temperature_sum"] = np.add.reduceat(temp[r0:r1], local)
+        return out
+
+    parts = run_chunks(reduce, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
 def segment_table(
     frame: pl.DataFrame | Arrays,
     *,
@@ -183,7 +225,7 @@ def segment_table(
     keys: tuple[str, ...] = (STEP, CYCLE),
 ) -> pl.DataFrame:
     """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`)."""
-    arrays = _columns(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
+    arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
     seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     starts = seg.starts
@@ -191,8 +233,8 @@ def segment_table(
         return pl.DataFrame()
     counts = np.diff(np.append(starts, t.size))
     last = starts + counts - 1
-    charge_ah, discharge_ah = _split_reduce(seg.dq_ah, starts)
-    charge_wh, discharge_wh = _split_reduce(seg.de_wh, starts)
+    temperature = arrays.get(SURFACE_T)
+    sums = _reductions(seg, i, v, temperature)
     end_s = t[last]
     columns: dict[str, object] = {
         SEGMENT: np.arange(starts.size, dtype=np.int64),
@@ -200,30 +242,25 @@ def segment_table(
         "start_s": t[starts],
         "end_s": end_s,
         "n_points": counts.astype(np.uint32),
-        "mean_current_a": np.add.reduceat(i, starts) / counts,
+        "mean_current_a": sums.pop("_current_sum") / counts,
         "start_current_a": i[starts],
         "end_current_a": i[last],
         "start_voltage_v": v[starts],
         "end_voltage_v": v[last],
-        "min_voltage_v": np.minimum.reduceat(v, starts),
-        "max_voltage_v": np.maximum.reduceat(v, starts),
+        "min_voltage_v": sums.pop("min_voltage_v"),
+        "max_voltage_v": sums.pop("max_voltage_v"),
         "midpoint_voltage_v": _midpoint_voltage(t, v, starts, last),
-        "charge_ah": charge_ah,
-        "discharge_ah": discharge_ah,
-        "charge_wh": charge_wh,
-        "discharge_wh": discharge_wh,
+        **{k: sums.pop(k) for k in ("charge_ah", "discharge_ah", "charge_wh", "discharge_wh")},
         # a segment starts where the previous one ended: its duration spans the gap
         "duration_s": end_s - np.concatenate([t[:1], end_s[:-1]]),
     }
     cycle = arrays.get(CYCLE) if CYCLE in keys else None
     if cycle is not None:
         columns[CYCLE] = cycle[starts]
-    temperature = arrays.get(SURFACE_T)
     if temperature is not None:
-        temp = temperature.astype(np.float64, copy=False)
-        columns["min_temperature_c"] = np.minimum.reduceat(temp, starts)
-        columns["max_temperature_c"] = np.maximum.reduceat(temp, starts)
-        columns["mean_temperature_c"] = np.add.reduceat(temp, starts) / counts
+        columns["min_temperature_c"] = sums.pop("min_temperature_c")
+        columns["max_temperature_c"] = sums.pop("max_temperature_c")
+        columns["mean_temperature_c"] = sums.pop("_temperature_sum") / counts
     table = pl.DataFrame(columns)
     return table.with_columns(pl.col("end_voltage_v").shift(1).alias("voltage_before_v"))
 

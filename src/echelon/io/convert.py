@@ -27,7 +27,13 @@ from echelon.io.base import (
     sha256_file,
     with_start_time,
 )
-from echelon.io.bdf import METADATA_KEY, UNIX_TIME, bdf_problems, required_columns
+from echelon.io.bdf import (
+    METADATA_KEY,
+    PARQUET_COMPRESSION,
+    UNIX_TIME,
+    bdf_problems,
+    required_columns,
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ def convert_to_bdf(
                 metadata = with_start_time(metadata, first[0] if first.len() else None)
             lazy.select(ordered).sink_parquet(
                 tmp,
-                compression="zstd",
+                compression=PARQUET_COMPRESSION,
                 metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
                 engine="streaming",
             )
