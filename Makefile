@@ -14,11 +14,12 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - run the benchmarks (slow); numbers go to docs/performance.md"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml plugins/echelon-mpr/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Echelon needs Python >= 3.11; set PYTHON=python3.11 (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e plugins/echelon-mpr  # GPL .mpr plug-in, for its tests
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,13 +29,13 @@ test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks plugins
+	$(BIN)/ruff format --check src tests benchmarks plugins
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks plugins
+	$(BIN)/ruff check --fix src tests benchmarks plugins
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -m bench -p no:xdist -s
