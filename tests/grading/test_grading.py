@@ -249,6 +249,18 @@ def test_unrecognised_chemistry_is_recycled_with_a_note() -> None:
     assert "did you mean" in row["reasons"]
 
 
+@pytest.mark.parametrize("spelling", ["NMC", "nmc", "NCM", "Ternary", "ternary lithium", "Li-NMC"])
+def test_a_family_only_nmc_spelling_is_graded_as_the_generic_nmc_with_a_note(
+    spelling: str,
+) -> None:
+    row = grade_one(chemistry=spelling)
+    assert (row["chemistry"], row["family"]) == ("NMC622", "NMC")
+    assert (row["gate"], row["grade"]) == ("pass", "A")
+    assert row["route"] not in {"recycle", "retest"}
+    assert f"chemistry {spelling!r} names no composition: graded as NMC622" in row["reasons"]
+    assert row["reasons"] == grade_one(chemistry=spelling)["reasons"]  # reproducible
+
+
 def test_allowed_applications_follow_chemistry_and_origin() -> None:
     automotive = set(grade_one()["allowed_applications"].split(";"))
     stationary = set(
