@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from echelon.catalog import chemistries, chemistry, load_table, resolve_chemistry, table_names
+from echelon.catalog import (
+    chemistries,
+    chemistry,
+    generic_chemistry,
+    load_table,
+    resolve_chemistry,
+    table_names,
+)
 from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Chemistry
 from echelon.errors import CatalogError
@@ -83,4 +90,30 @@ def test_broken_chemistry_record_names_it(tmp_path: Path) -> None:
 def test_resolve_chemistry_rejects_garbage_with_hint() -> None:
     with pytest.raises(ValueError, match="use 'unknown'"):
         resolve_chemistry("banana")
+    with pytest.raises(ValueError, match="did you mean"):
+        resolve_chemistry("NMX622")
     assert np.isfinite(chemistry(Chemistry.LCO).nominal_voltage_v)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["NMC", "NCM", "ncm", "ternary", "Ternary Li-ion", "NMC/graphite"]
+)
+def test_family_only_nmc_spellings_resolve_to_the_generic_nmc(spelling: str) -> None:
+    assert resolve_chemistry(spelling) is Chemistry.NMC622
+    assert generic_chemistry(spelling) is Chemistry.NMC622
+    assert "Generic NMC" in chemistry(Chemistry.NMC622).source  # the assumption, with its sources
+    assert chemistry(Chemistry.NMC622).as_of == "2026-12-06"
+
+
+def test_specific_spellings_are_not_generic() -> None:
+    assert generic_chemistry("NMC811") is None
+    assert generic_chemistry("NCM523") is None
+    assert resolve_chemistry("NCM811") is Chemistry.NMC811
+
+
+def test_a_spelling_naming_two_chemistries_is_refused(tmp_path: Path) -> None:
+    text = packaged_table_path("chemistries").read_text()
+    clash = text.replace('generic_aliases = ["NMC", ', 'generic_aliases = ["NCM811", "NMC", ', 1)
+    (tmp_path / "chemistries.toml").write_text(clash)
+    with pytest.raises(CatalogError, match="'NCM811' names both"):
+        resolve_chemistry("NMC", catalog_dir=tmp_path)

@@ -16,6 +16,7 @@ from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Application
 from echelon.errors import ConfigError
 from echelon.grading import decisions_from_row, grade_table, load_profile
+from echelon.routing import routing_inputs
 
 AS_OF = dt.date(2026, 11, 22)
 PROFILE = load_profile("baseline")
@@ -47,8 +48,33 @@ def unit(**kw: Any) -> dict[str, Any]:
     return base
 
 
-def grade_one(**kw: Any) -> dict[str, Any]:
-    return grade_table(pl.DataFrame([unit(**kw)]), profile=PROFILE, as_of=AS_OF).row(0, named=True)
+def grade_one(*, catalog_dir: Path | None = None, **kw: Any) -> dict[str, Any]:
+    frame = grade_table(
+        pl.DataFrame([unit(**kw)]), profile=PROFILE, as_of=AS_OF, catalog_dir=catalog_dir
+    )
+    return frame.row(0, named=True)
+
+
+def catalog_without_peak(folder: Path, apps: set[str] | None = None) -> Path:
+    """A catalogue folder whose applications table knows no peak current for ``apps`` (all when
+    None): R_max cannot be computed there, so the ratio-to-new fallback applies."""
+    section = ""
+    lines = []
+    for line in packaged_table_path("applications").read_text(encoding="utf-8").splitlines():
+        if line.startswith("[application."):
+            section = line.strip("[]").split(".")[1]
+        if line.startswith("peak_c_rate") and (apps is None or section in apps):
+            continue
+        lines.append(line)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "applications.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def no_peak(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Catalogue folder without any application peak current (ratio-to-new fallback only)."""
+    return catalog_without_peak(tmp_path_factory.mktemp("no_peak"))
 
 
 def test_healthy_unit_passes_to_grade_a() -> None:
@@ -131,15 +157,58 @@ def test_lfp_reaches_grade_c_down_to_50_percent() -> None:
 @pytest.mark.parametrize(
     ("ratio", "grade"), [(1.5, "A"), (1.51, "B"), (2.0, "B"), (2.4, "C"), (2.6, "D")]
 )
-def test_resistance_ratio_bands(ratio: float, grade: str) -> None:
-    assert grade_one(dcir_ohm=0.010 * ratio)["grade"] == grade
+def test_resistance_ratio_bands_are_the_fallback_without_a_known_peak(
+    ratio: float, grade: str, no_peak: Path
+) -> None:
+    row = grade_one(dcir_ohm=0.010 * ratio, catalog_dir=no_peak)
+    assert (row["grade"], row["resistance_criterion"]) == (grade, "ratio_to_new")
+    assert row["resistance_ratio_grade"] == grade
+
+
+@pytest.mark.parametrize("ratio", [1.51, 2.0, 2.4, 2.6])
+def test_with_a_known_peak_the_ratio_to_new_does_not_set_the_grade(ratio: float) -> None:
+    """R_max from the application is the criterion; the ratio-to-new is only the fallback."""
+    row = grade_one(dcir_ohm=0.010 * ratio)  # 15–26 mΩ: within the R_max of ess and ev_reman
+    assert (row["grade"], row["resistance_criterion"]) == ("A", "application_r_max")
+    assert row["resistance_ratio_grade"] != "A"  # still reported, not applied
+    assert {"ess", "ev_reman"} <= set(row["allowed_applications"].split(";"))
+
+
+def test_missing_reference_does_not_cap_the_grade_when_r_max_applies() -> None:
+    row = grade_one(reference_dcir_ohm=None)
+    assert row["resistance_ratio"] is None
+    assert (row["grade"], row["resistance_criterion"]) == ("A", "application_r_max")
+    assert "ev_reman" in row["allowed_applications"].split(";")  # mobility: grade A only
+    assert "reference_dcir_ohm" not in row["unchecked"]
+    assert "capped" not in row["reasons"]
+    grade = decisions_from_row(row, PROFILE)[1]
+    reason = next(r for r in grade.reasons if r.rule == "grade.resistance")
+    # the criterion used and the numbers compared: DCIR, each R_max, the margin, the profile
+    assert reason.observed == pytest.approx(0.010)
+    assert "application R_max" in reason.message
+    assert "DCIR 10 mΩ" in reason.message
+    assert "ev_reman ≤ 51.2 mΩ (3 C)" in reason.message  # 0.8 × 12 × headroom / (3 C × 53.4 Ah)
+    assert "80% × (OCV − V_min,load)/I_peak" in reason.message
+    assert "grading_baseline@3" in reason.message
+
+
+def test_missing_reference_caps_at_b_in_the_ratio_fallback(no_peak: Path) -> None:
+    row = grade_one(reference_dcir_ohm=None, catalog_dir=no_peak)
+    assert (row["grade"], row["resistance_criterion"]) == ("B", "ratio_to_new")
+    assert "reference_dcir_ohm" in row["unchecked"]
+    assert "grade capped at B" in row["reasons"]
+    grade = decisions_from_row(row, routing_inputs(PROFILE, catalog_dir=no_peak))[1]
+    messages = [r.message for r in grade.reasons if r.rule.endswith(".resistance")]
+    assert len(messages) == 3  # one per band
+    assert all("ratio-to-new (fallback: no application of applications@" in m for m in messages)
+    assert all("capped at B (grading_baseline@3)" in m for m in messages)
 
 
 def test_missing_resistance_caps_at_b_with_a_reason() -> None:
     row = grade_one(dcir_ohm=None)
-    assert row["grade"] == "B"
+    assert (row["grade"], row["resistance_criterion"]) == ("B", "ratio_to_new")
     grade = decisions_from_row(row, PROFILE)[1]
-    assert any("capped at B" in r.message for r in grade.reasons)
+    assert any("capped at B" in r.message and "no DCIR" in r.message for r in grade.reasons)
 
 
 def test_missing_soh_is_ungraded_and_sent_to_retest() -> None:
@@ -148,13 +217,20 @@ def test_missing_soh_is_ungraded_and_sent_to_retest() -> None:
     assert "no SOH" in row["reasons"]
 
 
-def test_reference_resistance_falls_back_to_batch_median() -> None:
+def test_reference_resistance_falls_back_to_batch_median(no_peak: Path) -> None:
     rows = [unit(battery_id=f"U{i}", reference_dcir_ohm=None, dcir_ohm=0.010) for i in range(6)]
     rows.append(unit(battery_id="HOT", reference_dcir_ohm=None, dcir_ohm=0.030))
-    out = grade_table(pl.DataFrame(rows), profile=PROFILE, as_of=AS_OF)
+    out = grade_table(pl.DataFrame(rows), profile=PROFILE, as_of=AS_OF, catalog_dir=no_peak)
     hot = out.filter(pl.col("battery_id") == "HOT").row(0, named=True)
     assert hot["resistance_ratio"] == pytest.approx(3.0)
-    assert hot["grade"] == "D"
+    assert hot["grade"] == "D"  # the fallback: R/R_ref 3.0 is beyond grade C's 2.5
+    # with the applications' peaks known, each application's R_max decides instead
+    out = grade_table(pl.DataFrame(rows), profile=PROFILE, as_of=AS_OF)
+    hot = out.filter(pl.col("battery_id") == "HOT").row(0, named=True)
+    assert (hot["grade"], hot["resistance_ratio_grade"]) == ("A", "D")
+    allowed = set(hot["allowed_applications"].split(";"))
+    assert "ev_reman" in allowed  # 30 mΩ ≤ its R_max of 51.2 mΩ
+    assert "lsv" not in allowed  # 30 mΩ > its R_max of 19.8 mΩ
 
 
 def test_self_discharge_batch_outlier() -> None:
@@ -171,6 +247,18 @@ def test_unrecognised_chemistry_is_recycled_with_a_note() -> None:
     assert row["chemistry"] == "unknown"
     assert row["route"] == "recycle"
     assert "did you mean" in row["reasons"]
+
+
+@pytest.mark.parametrize("spelling", ["NMC", "nmc", "NCM", "Ternary", "ternary lithium", "Li-NMC"])
+def test_a_family_only_nmc_spelling_is_graded_as_the_generic_nmc_with_a_note(
+    spelling: str,
+) -> None:
+    row = grade_one(chemistry=spelling)
+    assert (row["chemistry"], row["family"]) == ("NMC622", "NMC")
+    assert (row["gate"], row["grade"]) == ("pass", "A")
+    assert row["route"] not in {"recycle", "retest"}
+    assert f"chemistry {spelling!r} names no composition: graded as NMC622" in row["reasons"]
+    assert row["reasons"] == grade_one(chemistry=spelling)["reasons"]  # reproducible
 
 
 def test_allowed_applications_follow_chemistry_and_origin() -> None:
@@ -316,18 +404,25 @@ def test_unknown_or_missing_level_quarantines_with_its_reason(level: str | None)
     assert "is not cell, module or pack" in row["reasons"]
 
 
-def test_rules_without_their_input_pass_with_a_note_never_silently() -> None:
+@pytest.mark.parametrize("peak_known", [True, False])
+def test_rules_without_their_input_pass_with_a_note_never_silently(
+    peak_known: bool, no_peak: Path
+) -> None:
+    row_catalog = None if peak_known else no_peak
     row = grade_one(
-        self_discharge_mv_per_day=None, calendar_expiry_date=None, reference_dcir_ohm=None
+        self_discharge_mv_per_day=None,
+        calendar_expiry_date=None,
+        reference_dcir_ohm=None,
+        catalog_dir=row_catalog,
     )
     assert row["gate"] == "pass"
+    # the new-cell reference is only needed by the ratio-to-new fallback
     assert set(row["unchecked"].split(";")) == {
         "calendar_expiry_date",
         "self_discharge_mv_per_day",
         "plating_signature",
-        "reference_dcir_ohm",
-    }
-    gate = decisions_from_row(row, PROFILE)[0]
+    } | (set() if peak_known else {"reference_dcir_ohm"})
+    gate = decisions_from_row(row, routing_inputs(PROFILE, catalog_dir=row_catalog))[0]
     notes = {r.rule: r.message for r in gate.reasons if "not checked" in r.message}
     assert set(notes) == {
         "gate.calendar_expiry",
@@ -335,8 +430,11 @@ def test_rules_without_their_input_pass_with_a_note_never_silently() -> None:
         "gate.self_discharge_outlier",
         "gate.lithium_plating",
     }
-    assert row["grade"] == "B"  # no R/R_ref: capped at B, with the reason in the text
-    assert "grade capped at B" in row["reasons"]
+    if peak_known:
+        assert row["grade"] == "A"  # each application's R_max is checked by the router
+    else:
+        assert row["grade"] == "B"  # no R/R_ref: capped at B, with the reason in the text
+        assert "grade capped at B" in row["reasons"]
 
 
 FIELDS = [
@@ -376,8 +474,15 @@ def test_missing_fields_never_crash_and_never_pass_silently(
         # reused: every input the reuse relies on was there (SOH from the estimate or its bound)
         assert not {"nominal_capacity_ah", "ocv_v", "chemistry", "level"} & missing
         assert not {"soh_percent", "soh_lower_percent"} <= missing
-    if "dcir_ohm" in missing or "reference_dcir_ohm" in missing:
-        assert row["grade"] in {None, "B", "C", "D"}  # never certified A without R/R_ref
+    if "dcir_ohm" in missing or (
+        "reference_dcir_ohm" in missing and row["resistance_criterion"] == "ratio_to_new"
+    ):
+        # never certified A without a resistance criterion: no DCIR, or no R_max and no R/R_ref
+        assert row["grade"] in {None, "B", "C", "D"}
+    if row["grade"] == "A":
+        assert row["resistance_criterion"] == "application_r_max" or (
+            row["resistance_ratio"] is not None
+        )
     for field in missing & {"self_discharge_mv_per_day", "calendar_expiry_date"}:
         if row["gate"] == "pass":
             assert field in row["unchecked"]

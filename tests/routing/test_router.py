@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from echelon.catalog import chemistry
 from echelon.grading import decisions_from_row, grade_table, load_profile
 from echelon.routing import MISFIT_BITS, load_economics, routing_inputs
-from tests.grading.test_grading import unit
+from tests.grading.test_grading import catalog_without_peak, unit
 
 AS_OF = dt.date(2026, 11, 22)
 BITS = MISFIT_BITS
@@ -135,7 +136,53 @@ def test_resistance_limit_is_derived_from_the_peak_current() -> None:
     assert just_under["misfit__ess"] == 0
     assert just_over["misfit__ess"] & BITS["resistance"]
     reasons = decisions_from_row(just_over, profile)[-1].reasons
-    assert "> R_max" in next(r.message for r in reasons if r.rule == "route.ess")
+    message = next(r.message for r in reasons if r.rule == "route.ess")
+    # the numbers compared: R measured, R_max and its terms, the margin and the profile version
+    i_peak = 1.0 * capacity_ah
+    assert f"DCIR {expected * 1.001 * 1e3:.3g} mΩ > R_max {expected * 1e3:.3g} mΩ" in message
+    assert f"80% × 12 cells × {ocv - v_load:.3f} V (OCV − V_min,load per cell)" in message
+    assert f"/ {i_peak:.1f} A (I_peak = 1 C × 60 Ah × SOH 89.0 %, at 20% SOC" in message
+    assert "grading_baseline@3" in message
+    fits = decisions_from_row(just_under, profile)[-1].reasons
+    assert "≤ R_max" in next(r.message for r in fits if r.rule == "route.ess")
+
+
+def test_without_a_reference_a_unit_is_routed_by_each_application_r_max() -> None:
+    """No new-cell reference, peaks known: not capped at B, so mobility applications stay open,
+    each admitted or refused by its own R_max (ev_reman 51.2 mΩ at 3 C, lsv 19.8 mΩ at 2 C)."""
+    row = route_one(module(reference_dcir_ohm=None, dcir_ohm=0.030))
+    assert (row["grade"], row["resistance_criterion"]) == ("A", "application_r_max")
+    assert row["misfit__ev_reman"] == 0
+    assert row["misfit__lsv"] == BITS["resistance"]
+    assert row["route"] == "ev_reman"
+    reasons = decisions_from_row(row, load_profile("baseline"))[-1].reasons
+    lsv = next(r.message for r in reasons if r.rule == "route.lsv")
+    assert lsv.startswith("lsv: DCIR 30 mΩ > R_max 19.8 mΩ = 80% × 12 cells")
+
+
+@pytest.mark.parametrize(
+    ("ratio", "ratio_grade", "fits"),
+    [(1.0, "A", True), (2.0, "B", True), (2.4, "C", False), (2.6, "D", False)],
+)
+def test_an_application_without_a_known_peak_falls_back_to_the_ratio_to_new(
+    ratio: float, ratio_grade: str, fits: bool, tmp_path: Path
+) -> None:
+    """ess without a peak current: no R_max for it, so the unit's ratio-to-new grade must be one
+    that may serve ess (grade B or better); the other applications keep their R_max."""
+    folder = catalog_without_peak(tmp_path, {"ess"})
+    row = route_one(module(dcir_ohm=0.010 * ratio), catalog_dir=folder)
+    assert (row["grade"], row["resistance_criterion"]) == ("A", "application_r_max")
+    assert row["rmax_v__ess"] is None
+    assert "rmax_ohm__ess" not in row
+    assert row["resistance_ratio_grade"] == ratio_grade
+    assert bool(row["misfit__ess"] & BITS["resistance"]) is not fits
+    assert row["misfit__ev_reman"] == 0  # 10–26 mΩ ≤ its R_max of 51.2 mΩ
+    inputs = routing_inputs(load_profile("baseline"), catalog_dir=folder)
+    ess = next(r for r in decisions_from_row(row, inputs)[-1].reasons if r.rule == "route.ess")
+    assert "ratio-to-new fallback" in ess.message
+    if not fits:
+        expected = f"R/R_ref {ratio:.2f} gives resistance grade {ratio_grade}, ess needs grade B"
+        assert expected in ess.message
 
 
 def test_value_is_usable_energy_times_years_times_price_minus_costs() -> None:
@@ -232,7 +279,7 @@ def test_route_decision_records_rules_numbers_profile_and_prices() -> None:
     row = route_one(module(), "cn", economics=econ)
     inputs = routing_inputs(profile, economics=econ)
     route = decisions_from_row(row, inputs)[-1]
-    assert (route.profile, route.profile_version) == ("grading_cn", "1")
+    assert (route.profile, route.profile_version) == ("grading_cn", "2")
     assert route.inputs["economics"] == "routing_economics@1 (price.ess=9.5)"
     assert route.inputs["jurisdiction"] == "CN"
     rules = [r.rule for r in route.reasons]

@@ -12,6 +12,7 @@ from echelon.catalog.chemistry import (
     OcvTable,
     chemistries,
     chemistry,
+    generic_chemistry,
     resolve_chemistry,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "OcvTable",
     "chemistries",
     "chemistry",
+    "generic_chemistry",
     "load_table",
     "resolve_chemistry",
     "resolve_table_path",

@@ -68,6 +68,11 @@ class ChemistryRecord(BaseModel):
         Operating window [V].
     ocv_min_v, ocv_max_v : float
         Protection limits [V]; a resting voltage outside them fails the safety gate.
+    aliases : tuple of str
+        Other spellings of exactly this chemistry.
+    generic_aliases : tuple of str
+        Spellings of a family without its composition (``NMC``, ``ternary``) that the catalogue
+        reads as this record (an assumption stated in ``source``; the grading table notes it).
     has_reuse_standard : bool
         Whether reuse standards (GB/T 34015, IEC 63338) cover the chemistry.
     is_estimate : bool
@@ -81,6 +86,7 @@ class ChemistryRecord(BaseModel):
     family: str
     description: str
     aliases: tuple[str, ...] = ()
+    generic_aliases: tuple[str, ...] = ()
     nominal_voltage_v: float = Field(gt=0)
     charge_cutoff_v: float = Field(gt=0)
     discharge_cutoff_v: float = Field(gt=0)
@@ -133,9 +139,33 @@ def chemistry(name: Chemistry | str, *, catalog_dir: Path | None = None) -> Chem
 def _alias_map(catalog_dir: Path | None) -> dict[str, Chemistry]:
     mapping: dict[str, Chemistry] = {}
     for key, record in _records(catalog_dir).items():
-        for spelling in (key.value, key.name, *record.aliases):
-            mapping[normalise_token(spelling)] = key
+        for spelling in (key.value, key.name, *record.aliases, *record.generic_aliases):
+            token = normalise_token(spelling)
+            if mapping.get(token, key) != key:
+                raise CatalogError(
+                    f"chemistries table: spelling {spelling!r} names both {mapping[token].value} "
+                    f"and {key.value}"
+                )
+            mapping[token] = key
     return mapping
+
+
+@functools.lru_cache(maxsize=8)
+def _generic_map(catalog_dir: Path | None) -> dict[str, Chemistry]:
+    return {
+        normalise_token(spelling): key
+        for key, record in _records(catalog_dir).items()
+        for spelling in record.generic_aliases
+    }
+
+
+def generic_chemistry(text: str, *, catalog_dir: Path | None = None) -> Chemistry | None:
+    """The record a family-only spelling (``NMC``, ``NCM``, ``ternary``) is read as, else None.
+
+    Such spellings resolve (:func:`resolve_chemistry`) to the record whose ``generic_aliases``
+    list them; callers use this to say so (e.g. the grading table's ``chemistry_note``).
+    """
+    return _generic_map(catalog_dir).get(normalise_token(text))
 
 
 def resolve_chemistry(text: str, *, catalog_dir: Path | None = None) -> Chemistry:

@@ -39,6 +39,7 @@ OUTPUT_COLUMNS = [
     "profile",
     "soh_basis_percent",
     "resistance_ratio",
+    "resistance_criterion",
     "best_application",
     "reuse_value_usd",
     "recycle_value_usd",

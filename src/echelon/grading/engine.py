@@ -19,6 +19,11 @@ import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
+from echelon.grading.resistance import (
+    RATIO_TO_NEW,
+    resistance_reasons,
+    with_resistance_criterion,
+)
 from echelon.grading.table import prepare_table
 from echelon.routing import (
     Economics,
@@ -28,6 +33,7 @@ from echelon.routing import (
     route_summary,
     route_table,
     routing_inputs,
+    with_configuration,
 )
 
 GRADES: Final = [g.value for g in Grade]
@@ -249,18 +255,6 @@ def _grade_index(basis: pl.Expr, profile: GradingProfile) -> pl.Expr:
     return expr
 
 
-def _resistance_index(ratio: pl.Expr, profile: GradingProfile) -> pl.Expr:
-    cap = GRADES.index(profile.grading.cap_without_resistance.value)
-    expr = pl.lit(len(profile.grade), dtype=pl.Int64)
-    for index in reversed(range(len(profile.grade))):
-        expr = (
-            pl.when(ratio <= profile.grade[index].resistance_ratio_max)
-            .then(pl.lit(index, dtype=pl.Int64))
-            .otherwise(expr)
-        )
-    return pl.when(ratio.is_null()).then(pl.lit(cap, dtype=pl.Int64)).otherwise(expr)
-
-
 def _messages_where_fired(frame: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Add ``msg__<rule>`` columns, formatted only on the rows where some rule fired."""
     fired = frame.select(pl.any_horizontal([pl.col(f"fail__{r.name}") for r in rules]))
@@ -288,10 +282,16 @@ def _grade_note(profile: GradingProfile) -> pl.Expr:
     )
     by_r = (
         pl.when(pl.col("resistance_ratio").is_null())
-        .then(pl.lit(f"grade capped at {cap}: no resistance ratio (DCIR or reference missing)"))
+        .then(
+            pl.lit(
+                f"grade capped at {cap}: no resistance ratio (DCIR or reference missing) and no "
+                "application R_max computable (ratio-to-new fallback)"
+            )
+        )
         .otherwise(
             pl.format(
-                "grade {}: R/R_ref {} above the next band",
+                "grade {}: R/R_ref {} above the next band (ratio-to-new fallback: no "
+                "application R_max computable)",
                 pl.col("grade"),
                 pl.col("resistance_ratio").round(2),
             )
@@ -307,8 +307,9 @@ def _grade_note(profile: GradingProfile) -> pl.Expr:
 
 
 def _gate_and_grade(
-    table: pl.DataFrame, profile: GradingProfile, *, as_of: dt.date, catalog_dir: Path | None
+    table: pl.DataFrame, inputs: RoutingInputs, *, as_of: dt.date, catalog_dir: Path | None
 ) -> pl.DataFrame:
+    profile = inputs.profile
     frame = _with_batch_statistics(prepare_table(table, catalog_dir=catalog_dir), profile)
     rules = gate_rules(profile, as_of=as_of)
     frame = frame.with_columns(
@@ -338,7 +339,10 @@ def _gate_and_grade(
         r_ref.alias("reference_resistance_ohm"),
     ).with_columns(
         _grade_index(pl.col("soh_basis_percent"), profile).alias("soh_grade_index"),
-        _resistance_index(pl.col("resistance_ratio"), profile).alias("resistance_grade_index"),
+    )
+    # application R_max where computable, ratio-to-new as the fallback (grading.resistance)
+    frame = with_resistance_criterion(
+        with_configuration(frame, inputs), profile, inputs.applications
     )
     worst = pl.max_horizontal("soh_grade_index", "resistance_grade_index")
     grade = (
@@ -355,9 +359,11 @@ def _gate_and_grade(
         [pl.when(pl.any_horizontal(cols)).then(pl.lit(f)) for f, cols in fields.items()]
         + [
             pl.when(pl.col("dcir_ohm").is_null()).then(pl.lit("dcir_ohm")),
-            pl.when(pl.col("dcir_ohm").is_not_null() & pl.col("resistance_ratio").is_null()).then(
-                pl.lit("reference_dcir_ohm")
-            ),
+            pl.when(
+                pl.col("dcir_ohm").is_not_null()
+                & pl.col("resistance_ratio").is_null()
+                & (pl.col("resistance_criterion") == RATIO_TO_NEW)
+            ).then(pl.lit("reference_dcir_ohm")),
         ],
         separator=";",
         ignore_nulls=True,
@@ -415,7 +421,10 @@ def grade_table(
     -------
     pl.DataFrame
         The prepared table plus ``gate`` (``pass``/``quarantine``), ``grade`` (A–D, empty when
-        no SOH is available), ``soh_basis_percent``, ``resistance_ratio``, ``unchecked``
+        no SOH is available), ``soh_basis_percent``, ``resistance_ratio``,
+        ``resistance_criterion`` (``application_r_max`` where an application's R_max can be
+        computed for the unit, else the ``ratio_to_new`` fallback; see
+        :mod:`echelon.grading.resistance`), ``resistance_ratio_grade``, ``unchecked``
         (fields missing, so their rules were not applied), ``profile``, ``jurisdiction``,
         per-rule ``fail__*``/``msg__*``/``unchecked__*``, ``reasons`` (fired rules, the grade's
         limiting criterion and the route's reason, ``; ``-separated) and, when routing, the
@@ -428,15 +437,15 @@ def grade_table(
         else load_profile(profile, catalog_dir=catalog_dir)
     )
     day = as_of or dt.datetime.now(dt.UTC).date()
-    frame = _gate_and_grade(table, prof, as_of=day, catalog_dir=catalog_dir)
+    econ = (
+        economics
+        if isinstance(economics, Economics) or economics is None
+        else load_economics(economics, catalog_dir=catalog_dir)
+    )
+    inputs = routing_inputs(prof, economics=econ, catalog_dir=catalog_dir)
+    frame = _gate_and_grade(table, inputs, as_of=day, catalog_dir=catalog_dir)
     rules = [r.name for r in gate_rules(prof, as_of=day)]
     if route:
-        econ = (
-            economics
-            if isinstance(economics, Economics) or economics is None
-            else load_economics(economics, catalog_dir=catalog_dir)
-        )
-        inputs = routing_inputs(prof, economics=econ, catalog_dir=catalog_dir)
         frame = route_table(frame, inputs=inputs, break_even=break_even)
     else:
         frame = frame.with_columns(
@@ -541,6 +550,9 @@ def decisions_from_row(
             "soh_percent",
             "soh_lower_percent",
             "dcir_ohm",
+            "reference_dcir_ohm",
+            "resistance_criterion",
+            "resistance_ratio",
             "ocv_v",
             "self_discharge_mv_per_day",
             "insulation_mohm",
@@ -562,7 +574,7 @@ def decisions_from_row(
             Decision(
                 kind="grade",
                 outcome=row["grade"],
-                reasons=_grade_reasons(row, prof),
+                reasons=_grade_reasons(row, inputs),
                 inputs=inputs_seen,
                 **common,
             )
@@ -583,7 +595,8 @@ def _gate_reason(row: dict[str, Any], name: str) -> Reason:
     return Reason(rule=name, passed=not fired, message=message)
 
 
-def _grade_reasons(row: dict[str, Any], profile: GradingProfile) -> tuple[Reason, ...]:
+def _grade_reasons(row: dict[str, Any], inputs: RoutingInputs) -> tuple[Reason, ...]:
+    profile = inputs.profile
     reasons = []
     basis = row.get("soh_basis_percent")
     family = row.get("family") or "unknown"
@@ -611,28 +624,5 @@ def _grade_reasons(row: dict[str, Any], profile: GradingProfile) -> tuple[Reason
                 else "no SOH",
             )
         )
-        ratio = row.get("resistance_ratio")
-        if ratio is None:
-            reasons.append(
-                Reason(
-                    rule=f"grade.{band.name.value}.resistance",
-                    passed=band.name.value >= profile.grading.cap_without_resistance.value,
-                    field="resistance_ratio",
-                    message=f"no resistance ratio (no DCIR or reference): grade capped at "
-                    f"{profile.grading.cap_without_resistance.value}",
-                )
-            )
-        else:
-            r_ok = ratio <= band.resistance_ratio_max
-            reasons.append(
-                Reason(
-                    rule=f"grade.{band.name.value}.resistance",
-                    passed=r_ok,
-                    field="resistance_ratio",
-                    observed=round(float(ratio), 3),
-                    limit=band.resistance_ratio_max,
-                    message=f"R/R_ref {ratio:.2f} {'≤' if r_ok else '>'} "
-                    f"{band.resistance_ratio_max} (grade {band.name.value})",
-                )
-            )
+    reasons += resistance_reasons(row, profile, inputs.applications)
     return tuple(reasons)

@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from echelon.catalog import chemistries, resolve_chemistry
+from echelon.catalog import chemistries, generic_chemistry, resolve_chemistry
 from echelon.domain import Battery, Chemistry
 
 GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -108,9 +108,12 @@ def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl
     """Add missing columns, cast types, resolve chemistry spellings and join chemistry attributes.
 
     An unrecognised or missing chemistry becomes ``unknown`` (routed to recycling) and is reported
-    in ``chemistry_note``; it never stops the batch. Adds ``series_count`` (derived from the
-    nominal voltage when not given; 1 for a cell) and ``unit_voltage_v`` (nominal voltage, else
-    series count × the chemistry's nominal cell voltage). Row order is kept.
+    in ``chemistry_note``, with the closest known spelling; it never stops the batch. A spelling
+    of a family without its composition (``NMC``, ``NCM``, ``ternary``) is read as the
+    catalogue's generic record of that family (``NMC622``) and noted likewise. Adds
+    ``series_count`` (derived from the nominal voltage when not given; 1 for a cell) and
+    ``unit_voltage_v`` (nominal voltage, else series count × the chemistry's nominal cell
+    voltage). Row order is kept.
     """
     exprs = []
     for column, dtype in GRADING_SCHEMA.items():
@@ -125,6 +128,13 @@ def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl
     for text in spellings:
         try:
             resolved[text] = resolve_chemistry(text, catalog_dir=catalog_dir).value
+            generic = generic_chemistry(text, catalog_dir=catalog_dir)
+            if generic is not None:
+                family = chemistries(catalog_dir=catalog_dir)[generic].family
+                notes[text] = (
+                    f"chemistry {text!r} names no composition: graded as {generic.value}, the "
+                    f"catalogue's generic {family} (assumption; see its source)"
+                )
         except ValueError as exc:
             resolved[text] = Chemistry.UNKNOWN.value
             notes[text] = str(exc)

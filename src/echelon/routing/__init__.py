@@ -24,8 +24,10 @@ from echelon.routing.router import (
     ROUTE_BASES,
     RoutingInputs,
     configuration_table,
+    rmax_ohm,
     route_table,
     routing_inputs,
+    with_configuration,
 )
 
 __all__ = [
@@ -43,10 +45,12 @@ __all__ = [
     "load_economics",
     "parse_overrides",
     "recycling_value_usd",
+    "rmax_ohm",
     "route_decision",
     "route_summary",
     "route_table",
     "routing_inputs",
     "series_options",
     "window_fractions",
+    "with_configuration",
 ]

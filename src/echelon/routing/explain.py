@@ -120,12 +120,7 @@ def _misfit_messages(
                 f"{option.cells_max} cells in series for {_window_text(spec)}"
             )
     if bits & MISFIT_BITS["resistance"]:
-        rmax = _rmax_ohm(app, spec, row)
-        out.append(
-            f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ > R_max {rmax * 1e3:.3g} mΩ "
-            f"({inputs.profile.routing.resistance_margin:.0%} × (OCV − V_min,load)/I_peak at "
-            f"{spec.peak_c_rate:g} C, {spec.power_soc:.0%} SOC)"
-        )
+        out.append(_resistance_misfit(app, spec, row, inputs))
     if bits & MISFIT_BITS["energy"]:
         string_kwh = (
             row[f"units_series__{app}"] * row["nominal_kwh"] * row["soh_basis_percent"] / 100
@@ -163,6 +158,36 @@ def _rmax_ohm(app: str, spec: ApplicationSpec, row: dict[str, Any]) -> float:
     return float(row[f"rmax_v__{app}"]) / (float(spec.peak_c_rate or 0) * float(capacity_ah))
 
 
+def _resistance_misfit(
+    app: str, spec: ApplicationSpec, row: dict[str, Any], inputs: RoutingInputs
+) -> str:
+    """Why the resistance criterion refuses an application, with every number compared."""
+    profile = inputs.profile
+    if spec.peak_c_rate is None:
+        ratio = row.get("resistance_ratio")
+        grades = ", ".join(sorted(g.value for g, names in profile.route.items() if app in names))
+        measured = (
+            f"R/R_ref {ratio:.2f}"
+            if ratio is not None
+            else f"no R/R_ref (capped at {profile.grading.cap_without_resistance.value})"
+        )
+        return (
+            f"no peak current known for {app}: ratio-to-new fallback — {measured} gives "
+            f"resistance grade {row.get('resistance_ratio_grade')}, {app} needs grade {grades} "
+            f"or better ({profile.label})"
+        )
+    margin = profile.routing.resistance_margin
+    series = int(row["series_count"])  # R_max is the unit's: its own cells in series
+    headroom_v = float(row[f"rmax_v__{app}"]) / (margin * series)
+    i_peak_a = spec.peak_c_rate * row["nominal_capacity_ah"] * row["soh_basis_percent"] / 100.0
+    return (
+        f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ > R_max {_rmax_ohm(app, spec, row) * 1e3:.3g} mΩ = "
+        f"{margin:.0%} × {series} cells × {headroom_v:.3f} V (OCV − V_min,load per cell) / "
+        f"{i_peak_a:.1f} A (I_peak = {spec.peak_c_rate:g} C × {row['nominal_capacity_ah']:g} Ah "
+        f"× SOH {row['soh_basis_percent']:.1f} %, at {spec.power_soc:.0%} SOC; {profile.label})"
+    )
+
+
 def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason]:
     """The conditions regulations of the jurisdiction attach to the chosen application."""
     app = row.get("route")
@@ -192,7 +217,14 @@ def _fit_message(
     if spec.peak_c_rate is not None:
         parts.append(
             f"DCIR {row['dcir_ohm'] * 1e3:.3g} mΩ ≤ R_max {_rmax_ohm(app, spec, row) * 1e3:.3g} mΩ "
-            f"at {spec.peak_c_rate:g} C"
+            f"at {spec.peak_c_rate:g} C (margin {inputs.profile.routing.resistance_margin:.0%})"
+        )
+    else:
+        ratio = row.get("resistance_ratio")
+        parts.append(
+            "no peak current known: ratio-to-new fallback, resistance grade "
+            f"{row.get('resistance_ratio_grade')}"
+            + (f" (R/R_ref {ratio:.2f})" if ratio is not None else " (no R/R_ref)")
         )
     price = inputs.economics.price_for(app, inputs.jurisdiction)
     parts.append(

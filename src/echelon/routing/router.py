@@ -6,8 +6,10 @@ whole graded table:
 * **permission** — the grade may serve it (profile route table), level, chemistry family and
   origin are accepted, and no regulation of the profile's jurisdiction forbids it;
 * **fit** — a series count of the unit's cells fits the voltage window (≥ ``min_window_fraction`` of
-  capacity usable), the DCIR is within R_max = margin × (OCV − V_min,load)/I_peak, and a series
-  string stays within the application's energy limit;
+  capacity usable), the resistance criterion of the application holds — DCIR ≤ R_max = margin ×
+  (OCV − V_min,load)/I_peak where its peak current is known, else (fallback) the unit's
+  ratio-to-new grade (``resistance_ratio_grade``) may serve it — and a series string stays within
+  the application's energy limit;
 * **value** — usable kWh × expected second-life years × price − repurposing − testing [USD];
   usable kWh = rated kWh × SOH × usable window share (× the application's derate for a
   non-preferred chemistry, e.g. NMC floated at reduced SOC in a UPS).
@@ -57,7 +59,9 @@ MISFIT_BITS: Final[dict[str, int]] = {
 }
 """Bits of ``misfit__<app>``: grade not permitted; level/family/origin not accepted; forbidden by a
 regulation; no series count fits the voltage window; DCIR above R_max; series string above the
-energy limit; data missing to decide (SOH, rated energy, series count or DCIR)."""
+energy limit; data missing to decide (SOH, rated energy, series count or DCIR). For an
+application without a known peak current the resistance bit means the ratio-to-new fallback
+(``resistance_ratio_grade``) does not permit it."""
 
 BISECTION_STEPS: Final = 14
 """Bisection steps for the break-even SOH (interval 100 % / 2¹⁴ ≈ 0.006 %)."""
@@ -157,6 +161,38 @@ def configuration_table(pairs: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFr
     return pl.DataFrame(rows, schema=schema)
 
 
+def with_configuration(frame: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFrame:
+    """Join the series configuration of every application (:func:`configuration_table`) once.
+
+    A frame that already carries the columns (the grade stage joins them to decide its
+    resistance criterion) is returned unchanged.
+    """
+    first = next(iter(inputs.applications.application))
+    if f"rmax_v__{first}" in frame.columns:
+        return frame
+    pairs = frame.select("chemistry", "series_count").drop_nulls().unique()
+    return frame.join(
+        configuration_table(pairs, inputs),
+        on=["chemistry", "series_count"],
+        how="left",
+        maintain_order="left",
+    )
+
+
+def rmax_ohm(app: str, spec: ApplicationSpec) -> pl.Expr:
+    """R_max of one application for each unit [Ω] (null where it cannot be computed).
+
+    R_max = ``rmax_v__<app>`` / I_peak with I_peak = C-rate × rated capacity × SOH basis [A];
+    null when the application has no known peak current, no series count of the unit fits its
+    window, or the rated capacity or SOH is missing. Needs :func:`with_configuration`.
+    """
+    if spec.peak_c_rate is None:
+        return pl.lit(None, dtype=pl.Float64)
+    capacity_ah = pl.col("nominal_capacity_ah") * pl.col("soh_basis_percent") / 100.0
+    i_peak_a = spec.peak_c_rate * capacity_ah
+    return pl.when(i_peak_a > 0).then(pl.col(f"rmax_v__{app}") / i_peak_a)
+
+
 def _regulation_forbids(app: str, inputs: RoutingInputs) -> pl.Expr:
     forbids: pl.Expr = pl.lit(False)
     for reg in inputs.applications.regulations(inputs.jurisdiction):
@@ -179,7 +215,6 @@ def _misfit(app: str, spec: ApplicationSpec, inputs: RoutingInputs) -> pl.Expr:
     """Bit mask of failed checks for one application (0 = allowed and fits)."""
     bits = MISFIT_BITS
     soh = pl.col("soh_basis_percent")
-    capacity_ah = pl.col("nominal_capacity_ah") * soh / 100.0
     unit_ok = pl.col("level").is_in([lvl.value for lvl in spec.levels]) & pl.col("family").is_in(
         list(spec.families)
     )
@@ -194,9 +229,14 @@ def _misfit(app: str, spec: ApplicationSpec, inputs: RoutingInputs) -> pl.Expr:
     voltage_bad = pl.col(f"units_series__{app}").is_null() & pl.col("series_count").is_not_null()
     checks.append((voltage_bad, bits["voltage"]))
     if spec.peak_c_rate is not None:
-        rmax = pl.col(f"rmax_v__{app}") / (spec.peak_c_rate * capacity_ah)
+        # the application's own limit: R_max from its peak current (issue 5, §9a note 2)
+        rmax = rmax_ohm(app, spec)
         checks.append(((pl.col("dcir_ohm") > rmax).fill_null(False), bits["resistance"]))
         missing = missing | pl.col("dcir_ohm").is_null()
+    else:
+        # no peak known: the ratio-to-new band is the fallback (its grade, capped when missing)
+        permitted = pl.col("resistance_ratio_grade").is_in(_grades_for(app, inputs.profile))
+        checks.append((~permitted.fill_null(False), bits["resistance"]))
     if spec.string_energy_max_kwh is not None:
         string_kwh = pl.col(f"units_series__{app}") * nominal_kwh() * soh / 100.0
         too_big = (string_kwh > spec.string_energy_max_kwh).fill_null(False)
@@ -315,7 +355,8 @@ def route_table(
     ----------
     graded : pl.DataFrame
         Output of the gate and grade stage (:func:`echelon.grading.grade_table` with
-        ``route=False``): ``gate``, ``grade``, ``soh_basis_percent``, the prepared table's columns.
+        ``route=False``): ``gate``, ``grade``, ``soh_basis_percent``, ``resistance_ratio_grade``,
+        the prepared table's columns.
     inputs : RoutingInputs
         Profile, applications catalogue and economics (:func:`routing_inputs`).
     break_even : bool
@@ -334,14 +375,7 @@ def route_table(
         ``break_even_soh_percent``, ``economics``, ``applications_table``.
     """
     apps = list(inputs.applications.application)
-    pairs = graded.select("chemistry", "series_count").drop_nulls().unique()
-    frame = graded.join(
-        configuration_table(pairs, inputs),
-        on=["chemistry", "series_count"],
-        how="left",
-        maintain_order="left",
-    )
-    frame = _value_columns(frame, inputs)
+    frame = _value_columns(with_configuration(graded, inputs), inputs)
     frame = frame.with_columns(
         *[
             _misfit(app, spec, inputs).alias(f"misfit__{app}")
