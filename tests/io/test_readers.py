@@ -126,3 +126,21 @@ def test_fuzz_truncation_never_crashes(tmp_path: Path, cut: float, name: str) ->
         return
     # a cut exactly at a line end leaves a shorter but valid file
     assert 0 < result.height <= data.height
+
+
+def test_file_digests_are_remembered_but_never_stale(tmp_path: Path) -> None:
+    """A remembered digest is reused only for the same path, size and modification time."""
+    import hashlib
+    import os
+
+    from echelon.io.base import sha256_file
+
+    path = tmp_path / "run.csv"
+    path.write_bytes(b"a" * 1000)
+    first = sha256_file(path)
+    assert first == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert sha256_file(path) == first
+    stat = path.stat()
+    path.write_bytes(b"b" * 1000)  # same size, new content, then a later mtime
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert sha256_file(path) == hashlib.sha256(b"b" * 1000).hexdigest()
