@@ -445,6 +445,7 @@ def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, f
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
     order = rng.permutation(len(refs))[: int(cfg["conformal_max_cells"])]
+    cuts = int(cfg["conformal_cuts_per_cell"])
     cases = []
     for j in order:
         target = refs[j]
@@ -453,7 +454,7 @@ def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, f
         if truth is None or not others:
             continue
         inner = _with_refs(core, others)
-        for frac in rng.uniform(0.3, 0.7, int(cfg["conformal_cuts_per_cell"])):
+        for frac in rng.uniform(0.3, 0.7, cuts):
             cut = target.cycle[max(int(frac * target.cycle.size) - 1, int(cfg["min_points"]))]
             if cut >= truth:
                 continue
@@ -530,14 +531,23 @@ def reference_set(
     _, segments, cases = best
     floor = float(cfg["interval_floor_log"])
     if len(cases) >= int(cfg["conformal_min_cases"]):
-        factor = float(
-            np.quantile([e / (h + floor) for e, h in cases], float(cfg["conformal_quantile"]))
+        factor = conformal_factor(
+            np.array([e / (h + floor) for e, h in cases]), float(cfg["conformal_quantile"])
         )
     else:
         factor = float(cfg["conformal_default"])
     return ReferenceSet(
         usable, threshold, core.misfit, core.scale_log_sd, segments, factor, len(cases)
     )
+
+
+def conformal_factor(scores: Array, coverage: float) -> float:
+    """Split-conformal quantile of normalised scores with the finite-sample correction: the
+    ⌈(m + 1)·coverage⌉-th smallest of ``m`` scores (the largest when there are too few), so
+    that the interval covers a new exchangeable case with probability ≥ ``coverage``."""
+    m = scores.size
+    rank = min(int(np.ceil((m + 1) * coverage)), m)
+    return float(np.sort(scores)[rank - 1])
 
 
 def ensemble_forecast(
