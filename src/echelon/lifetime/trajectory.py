@@ -169,8 +169,9 @@ def clean_history(
             floor=float(cfg["step_floor"]),
             window=int(cfg["regeneration_window"]),
         )
+        pending_only = cfg["drop_transients"] == "pending"
         for step in steps:
-            if step.transient:
+            if step.transient and (step.stop == index.size or not pending_only):
                 keep[index[step.start : step.stop]] = False
     smooth = median_filter(y[keep], size=int(cfg["smooth_window"]), mode="nearest")
     return History(n, y, keep, np.asarray(smooth, dtype=np.float64), steps)
