@@ -54,6 +54,7 @@ from scipy.ndimage import median_filter
 from scipy.optimize import least_squares
 
 from echelon.errors import EstimationError
+from echelon.estimation.conformal import conformal_quantile, min_calibration_size
 from echelon.lifetime.params import settings
 
 Array = npt.NDArray[np.float64]
@@ -435,14 +436,22 @@ def _raw_ensemble(unit: History, refs: ReferenceSet, cfg: dict[str, Any]) -> Arr
     return weighted_quantiles(post[0], post[1], (0.05, 0.5, 0.95))
 
 
-def _log_halfwidth(q: Array, now: float) -> float:
-    lo, hi = max(q[0] - now, 1.0), max(q[2] - now, 1.0)
-    return float((np.log(hi) - np.log(lo)) / 2)
+def _resolution(now: float, cfg: dict[str, Any]) -> float:
+    """Cycles added to the remaining life before taking logs (``resolution_fraction`` × the
+    unit's age, at least one cycle): a remaining life of a few cycles is not resolved more finely
+    than that, so intervals near the threshold do not explode in log space."""
+    return max(float(cfg["resolution_fraction"]) * now, 1.0)
+
+
+def _log_remaining(cycles: float, now: float, c: float) -> float:
+    return float(np.log(max(cycles - now, 0.0) + c))
 
 
 def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, float]]:
     """Forecast each reference from the others at random 30–70 % cut-offs (grouped by cell):
-    (|ln error of remaining life|, ln half-width of the raw posterior interval) per case."""
+    per case, the |error| of the median and the conformalised-quantile score
+    ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior interval, both in
+    ln(remaining life + resolution)."""
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
     order = rng.permutation(len(refs))[: int(cfg["conformal_max_cells"])]
@@ -467,8 +476,12 @@ def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, f
             if q is None:
                 continue
             now = part.cycle[-1]
-            err = abs(np.log(truth - now) - np.log(max(q[1] - now, 1.0)))
-            cases.append((float(err), _log_halfwidth(q, now)))
+            c = _resolution(now, cfg)
+            lo, mid, hi = (
+                _log_remaining(float(x), now, c) for x in (q[0], max(q[1], now + 1), q[2])
+            )
+            true = _log_remaining(truth, now, c)
+            cases.append((abs(true - mid), max(lo - true, true - hi)))
     return cases
 
 
@@ -501,8 +514,9 @@ def reference_set(
 
     With at least ``tune_min_references`` references the likelihood's discrepancy segments are
     chosen from ``discrepancy_segments_grid`` by the smallest median inner error (else the default);
-    the conformal factor is the ``conformal_quantile`` of the normalised inner errors — both from
-    the references alone (inner leave-one-cell-out).
+    the interval's widening is the split-conformal quantile (finite-sample rank) of the inner
+    cases' conformalised-quantile scores — both from the references alone (inner
+    leave-one-cell-out); with fewer cases than a 90 % quantile needs, ``conformal_default``.
     """
     cfg = settings(catalog_dir).trajectory
     usable = tuple(r for r in refs if r.reaches(threshold) is not None)
@@ -530,25 +544,14 @@ def reference_set(
             best = (score, float(segments), cases)
     assert best is not None
     _, segments, cases = best
-    floor = float(cfg["interval_floor_log"])
-    if len(cases) >= int(cfg["conformal_min_cases"]):
-        factor = conformal_factor(
-            np.array([e / (h + floor) for e, h in cases]), float(cfg["conformal_quantile"])
-        )
+    coverage = float(cfg["conformal_quantile"])
+    if len(cases) >= min_calibration_size(coverage):
+        factor = conformal_quantile(np.array([score for _, score in cases]), coverage)
     else:
         factor = float(cfg["conformal_default"])
     return ReferenceSet(
         usable, threshold, core.misfit, core.scale_log_sd, segments, factor, len(cases)
     )
-
-
-def conformal_factor(scores: Array, coverage: float) -> float:
-    """Split-conformal quantile of normalised scores with the finite-sample correction: the
-    ⌈(m + 1)·coverage⌉-th smallest of ``m`` scores (the largest when there are too few), so
-    that the interval covers a new exchangeable case with probability ≥ ``coverage``."""
-    m = scores.size
-    rank = min(int(np.ceil((m + 1) * coverage)), m)
-    return float(np.sort(scores)[rank - 1])
 
 
 def ensemble_forecast(
@@ -564,11 +567,13 @@ def ensemble_forecast(
         return None
     now = float(unit.cycle[-1])
     remaining = max(q[1] - now, 1.0)
-    half = refs.conformal * (_log_halfwidth(q, now) + float(cfg["interval_floor_log"]))
+    c = _resolution(now, cfg)
+    lo = _log_remaining(float(q[0]), now, c) - refs.conformal
+    hi = _log_remaining(float(q[2]), now, c) + refs.conformal
     return CycleForecast(
         cycles=now + remaining,
-        cycles_lower=now + remaining * float(np.exp(-half)),
-        cycles_upper=now + remaining * float(np.exp(half)),
+        cycles_lower=now + min(max(float(np.exp(lo)) - c, 0.0), remaining),
+        cycles_upper=now + max(float(np.exp(hi)) - c, remaining),
         method="ensemble",
         references=len(refs.refs),
         note=None,

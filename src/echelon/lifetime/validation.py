@@ -316,7 +316,7 @@ def with_baselines(frame: pl.DataFrame, all_cells: dict[str, History]) -> pl.Dat
         lives = [h.reaches(thr) for k, h in all_cells.items() if k != row["battery_id"]]
         known = [x for x in lives if x is not None]
         pop.append(max(float(np.median(known)), row["cutoff_cycle"] + 1) if known else None)
-        part = all_cells[row["battery_id"]].truncate(row["cutoff_cycle"])
+        part = all_cells[row["battery_id"]].truncate(row["cutoff_cycle"], transients=False)
         n, y = part.n, part.y
         tail = n >= n[-1] - 0.25 * (n[-1] - n[0])
         slope, icpt = np.polyfit(n[tail], y[tail], 1)
