@@ -3,8 +3,9 @@
 **Reference-ensemble forecaster** (Bayesian similarity). Given the unit's history up to now and a
 set of reference trajectories that reach the threshold (units of the same family that already aged
 further: the fleet in the same table, or a lab's reference data), every reference ``r`` and
-time-scale ``s`` on a log grid is a hypothesis "this unit ages like ``r`` running ``s`` × faster,
-offset by ``o``":
+time-scale ``s`` on a log grid gives two hypotheses: *offset-aligned*, "this unit ages like ``r``
+running ``s`` × faster, offset by ``o``", and *level-aligned*, "from the cycle at which ``r`` had
+the unit's present SOH, the unit ages like ``r`` running ``s`` × faster":
 
 * ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights
   ``exp((n − n_now)/(τ n_now))``: the present level matters most);
@@ -13,13 +14,18 @@ offset by ``o``":
   length reduced for the residuals' lag-1 autocorrelation); ``d`` is the median misfit between
   aligned references — a shape discrepancy between cells, which averages out only over ``K``
   independent stretches ("discrepancy segments");
-* the prior on ``ln s`` is normal with the spread of the references' lives (empirical Bayes);
-* each hypothesis predicts the cycle at which the unit reaches the threshold: where ``r + o`` does,
-  divided by ``s``.
+* the prior on ``ln s`` is normal with the spread of the references' lives shrunk towards a
+  catalogue spread (empirical Bayes with pseudo-references: a few lives cannot tell their spread);
+* each hypothesis predicts the cycle at which the unit reaches the threshold (references are
+  continued past their last check-up at their last fade rate).
 
-The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range widened
-in ln(remaining life) by a split-conformal factor computed on the references themselves (each
-reference forecast from the others at random 30–70 % cut-offs, grouped by cell), so its coverage is
+Before fitting, isolated outliers are removed (Hampel filter) and so are the raised check-ups of
+transient capacity recoveries — regeneration after rests (:func:`capacity_steps`).
+
+The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range in
+ln(remaining life + resolution), widened as a conformalised quantile (Romano et al. 2019) by the
+split-conformal quantile of inner cases computed on the references themselves (each reference
+forecast from the others at random 30–70 % cut-offs, grouped by cell), so its coverage is
 calibrated without touching the unit being forecast. With enough references ``K`` is chosen the
 same way (smallest inner error over a grid); otherwise the catalogue default applies.
 
@@ -39,6 +45,8 @@ P. M. Attia et al., "Knees in lithium-ion battery aging trajectories", J. Electr
 (2022) 060517.
 
 V. Vovk et al., Algorithmic Learning in a Random World (2005) (split-conformal intervals).
+
+Y. Romano, E. Patterson, E. Candès, "Conformalized quantile regression", NeurIPS 2019.
 """
 
 from __future__ import annotations

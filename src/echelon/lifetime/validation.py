@@ -14,9 +14,12 @@ The datasets are read in place with polars (``../shared/datasets``; see each ``P
 Protocol (:func:`backtest`): leave-one-cell-out — the references and the interval calibration use
 the other cells of the dataset only. Cut-offs a user could observe: a random fraction of the cell's
 record drawn uniformly from 30–70 % (several draws per cell), or the first cycle at which the
-trailing median SOH falls to a level. The truth is the first cycle at which the cleaned, smoothed
-trajectory (the same filter the forecaster uses) reaches the threshold. Cells that never reach it
-are censored; cut-offs at or after the truth are not scored.
+trailing median SOH falls to a level. The truth is the first cycle at which the whole record,
+cleaned by the Hampel filter and smoothed by a running median, reaches the threshold — a fixed
+definition (``histories(frame, transients=False)``) that does not move when the forecaster's own
+cleaning (regeneration transients) changes. Cells that never reach it are censored; cut-offs at or
+after the truth are not scored. The random cut-offs come from ``numpy.random.default_rng(seed)``
+(``seed = 0`` in docs/validation.md), drawn per cell in cell order.
 """
 
 from __future__ import annotations
