@@ -6,8 +6,8 @@ vectorised over thousands of units (BLAST-Lite ≈ 0.5 s per unit in peer-tools.
 
 BLAST-Lite runs in its own virtual environment (it needs numpy < 2); create it with
 
-    python3 -m venv /work/wt/peers/blast-venv
-    /work/wt/peers/blast-venv/bin/pip install blast-lite
+    python3 -m venv /work/peer-venvs/blast
+    /work/peer-venvs/blast/bin/pip install blast-lite 'numpy<2'
 
 or point ``ECHELON_BLAST_PYTHON`` at another interpreter that has it. The comparison skips cleanly
 when neither exists.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 from echelon.lifetime import duty, model_table
@@ -32,7 +33,8 @@ from echelon.lifetime.simulator import simulate, simulate_hourly
 pytestmark = pytest.mark.bench
 YEARS = 10
 RUNNER = Path(__file__).parent / "peers" / "blast_runner.py"
-DEFAULT_BLAST = Path("/work/wt/peers/blast-venv/bin/python")
+IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+DEFAULT_BLAST = Path("/work/peer-venvs/blast/bin/python")
 REAL_DATA = Path(
     os.environ.get(
         "ECHELON_REAL_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
@@ -159,6 +161,7 @@ def test_blast_lite_side_by_side(tmp_path: Path, record: Any) -> None:
 
 def test_lifetime_validation_on_real_data(record: Any) -> None:
     from echelon.lifetime.validation import markdown_table, run_validation
+    from echelon.reports.lifetime import remaining_life_backtest_chart, save_chart
 
     if not REAL_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {REAL_DATA} (set ECHELON_REAL_DATA)")
@@ -166,6 +169,18 @@ def test_lifetime_validation_on_real_data(record: Any) -> None:
     run = run_validation(REAL_DATA, draws=10, seed=0, progress=print)
     print(markdown_table(run.summary))
     print("\n".join(run.notes))
+    scored = run.cases.filter(
+        pl.col("status") == "scored",
+        pl.col("method") == "ensemble",
+        pl.col("cutoff") == "random_fraction",
+        pl.col("pred_cycle").is_not_null(),
+    )
+    save_chart(
+        remaining_life_backtest_chart(
+            scored, title="Remaining cycles from random 30–70 % cut-offs (leave one cell out)"
+        ),
+        IMG / "validation_lifetime_remaining.png",
+    )
     record(
         "lifetime_validation",
         seconds=round(time.perf_counter() - start, 1),

@@ -230,9 +230,10 @@ def _forecast_one(
                 "not a fade trajectory; check the capacity column and nominal capacity"
             ),
         )
+    steps = step_note(hist)
     forecast = ensemble_forecast(hist, refs) if refs is not None else None
     if forecast is not None:
-        return "forecast", forecast, None
+        return "forecast", forecast, steps
     n_refs = 0 if refs is None else len(refs.refs)
     reason = (
         f"{n_refs} reference trajector{'y' if n_refs == 1 else 'ies'} of the same family reach "
@@ -244,7 +245,34 @@ def _forecast_one(
         )
     except EstimationError as exc:
         return "no_forecast", None, str(exc)
-    return "fallback", fb, reason
+    return "fallback", fb, "; ".join(x for x in (reason, steps) if x)
+
+
+def step_note(hist: History) -> str | None:
+    """What the forecast did with the history's capacity step-ups (``None`` without any).
+
+    Transient recoveries (regeneration after rests) are left out of the fit; a raised level
+    that had not fallen back within the catalogue ``regeneration_window`` is kept and named, so
+    that a level shift (changed test conditions or nominal capacity) does not pass unnoticed.
+    """
+    transient = [s for s in hist.steps if s.transient]
+    lasting = [s for s in hist.steps if not s.transient]
+    parts = []
+    if transient:
+        more = ", …" if len(transient) > 5 else ""
+        at = ", ".join(f"{s.cycle:g}" for s in transient[:5]) + more
+        parts.append(
+            f"{len(transient)} transient capacity recover{'y' if len(transient) == 1 else 'ies'} "
+            f"(regeneration after a rest?) at cycle {at} left out of the fit"
+        )
+    for s in lasting[:3]:
+        parts.append(
+            f"capacity steps up by {s.rise_percent:.1f} SOH points at cycle {s.cycle:g} and had "
+            "not fallen back after "
+            f"{int(settings().trajectory['regeneration_window'])} check-ups (slow regeneration "
+            "or a level shift: check the test conditions and the nominal capacity)"
+        )
+    return "; ".join(parts) or None
 
 
 def forecast_histories(

@@ -3,8 +3,9 @@
 **Reference-ensemble forecaster** (Bayesian similarity). Given the unit's history up to now and a
 set of reference trajectories that reach the threshold (units of the same family that already aged
 further: the fleet in the same table, or a lab's reference data), every reference ``r`` and
-time-scale ``s`` on a log grid is a hypothesis "this unit ages like ``r`` running ``s`` × faster,
-offset by ``o``":
+time-scale ``s`` on a log grid gives two hypotheses: *offset-aligned*, "this unit ages like ``r``
+running ``s`` × faster, offset by ``o``", and *level-aligned*, "from the cycle at which ``r`` had
+the unit's present SOH, the unit ages like ``r`` running ``s`` × faster":
 
 * ``o`` is the recency-weighted mean difference between the unit and ``r(s·n)`` (weights
   ``exp((n − n_now)/(τ n_now))``: the present level matters most);
@@ -13,13 +14,18 @@ offset by ``o``":
   length reduced for the residuals' lag-1 autocorrelation); ``d`` is the median misfit between
   aligned references — a shape discrepancy between cells, which averages out only over ``K``
   independent stretches ("discrepancy segments");
-* the prior on ``ln s`` is normal with the spread of the references' lives (empirical Bayes);
-* each hypothesis predicts the cycle at which the unit reaches the threshold: where ``r + o`` does,
-  divided by ``s``.
+* the prior on ``ln s`` is normal with the spread of the references' lives shrunk towards a
+  catalogue spread (empirical Bayes with pseudo-references: a few lives cannot tell their spread);
+* each hypothesis predicts the cycle at which the unit reaches the threshold (references are
+  continued past their last check-up at their last fade rate).
 
-The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range widened
-in ln(remaining life) by a split-conformal factor computed on the references themselves (each
-reference forecast from the others at random 30–70 % cut-offs, grouped by cell), so its coverage is
+Before fitting, isolated outliers are removed (Hampel filter) and so are the raised check-ups of
+transient capacity recoveries — regeneration after rests (:func:`capacity_steps`).
+
+The posterior-weighted median is the forecast. The interval is the posterior's 5–95 % range in
+ln(remaining life + resolution), widened as a conformalised quantile (Romano et al. 2019) by the
+split-conformal quantile of inner cases computed on the references themselves (each reference
+forecast from the others at random 30–70 % cut-offs, grouped by cell), so its coverage is
 calibrated without touching the unit being forecast. With enough references ``K`` is chosen the
 same way (smallest inner error over a grid); otherwise the catalogue default applies.
 
@@ -39,6 +45,8 @@ P. M. Attia et al., "Knees in lithium-ion battery aging trajectories", J. Electr
 (2022) 060517.
 
 V. Vovk et al., Algorithmic Learning in a Random World (2005) (split-conformal intervals).
+
+Y. Romano, E. Patterson, E. Candès, "Conformalized quantile regression", NeurIPS 2019.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from scipy.ndimage import median_filter
 from scipy.optimize import least_squares
 
 from echelon.errors import EstimationError
+from echelon.estimation.conformal import conformal_quantile, min_calibration_size
 from echelon.lifetime.params import settings
 
 Array = npt.NDArray[np.float64]
@@ -73,12 +82,15 @@ class History:
         Points kept by the outlier filter (regeneration spikes, anomalous runs removed).
     smooth : array
         Running-median trajectory of the kept points (same length as ``cycle[keep]``).
+    steps : tuple of CapacityStep
+        Capacity step-ups found in the history (regeneration after rests, level shifts).
     """
 
     cycle: Array
     soh: Array
     keep: npt.NDArray[np.bool_]
     smooth: Array
+    steps: tuple[CapacityStep, ...] = ()
 
     @property
     def n(self) -> Array:
@@ -100,10 +112,14 @@ class History:
         below = np.nonzero(self.smooth <= threshold)[0]
         return float(self.n[below[0]]) if below.size else None
 
-    def truncate(self, last_cycle: float, *, catalog_dir: Path | None = None) -> History:
+    def truncate(
+        self, last_cycle: float, *, transients: bool = True, catalog_dir: Path | None = None
+    ) -> History:
         """The history up to and including ``last_cycle`` (cleaned again on its own)."""
         mask = self.cycle <= last_cycle
-        return clean_history(self.cycle[mask], self.soh[mask], catalog_dir=catalog_dir)
+        return clean_history(
+            self.cycle[mask], self.soh[mask], transients=transients, catalog_dir=catalog_dir
+        )
 
 
 def hampel_keep(y: Array, *, window: int, sigmas: float, floor: float) -> npt.NDArray[np.bool_]:
@@ -113,8 +129,14 @@ def hampel_keep(y: Array, *, window: int, sigmas: float, floor: float) -> npt.ND
     return np.asarray(np.abs(y - med) <= sigmas * mad + floor, dtype=np.bool_)
 
 
-def clean_history(cycle: Array, soh: Array, *, catalog_dir: Path | None = None) -> History:
+def clean_history(
+    cycle: Array, soh: Array, *, transients: bool = True, catalog_dir: Path | None = None
+) -> History:
     """Validate and clean a capacity history.
+
+    Isolated outliers are removed with a Hampel filter; then, with ``transients``, the raised
+    check-ups after each capacity step-up that falls back (regeneration after a rest) are left
+    out too (:func:`capacity_steps`). A running median of the kept points is the trajectory.
 
     Raises
     ------
@@ -146,8 +168,96 @@ def clean_history(cycle: Array, soh: Array, *, catalog_dir: Path | None = None) 
         sigmas=float(cfg["hampel_sigmas"]),
         floor=float(cfg["hampel_floor"]),
     )
+    steps: tuple[CapacityStep, ...] = ()
+    if transients:
+        index = np.nonzero(keep)[0]
+        steps = capacity_steps(
+            n[index],
+            y[index],
+            sigmas=float(cfg["step_sigmas"]),
+            floor=float(cfg["step_floor"]),
+            window=int(cfg["regeneration_window"]),
+        )
+        pending_only = cfg["drop_transients"] == "pending"
+        for step in steps:
+            if step.transient and (step.stop == index.size or not pending_only):
+                keep[index[step.start : step.stop]] = False
     smooth = median_filter(y[keep], size=int(cfg["smooth_window"]), mode="nearest")
-    return History(n, y, keep, np.asarray(smooth, dtype=np.float64))
+    return History(n, y, keep, np.asarray(smooth, dtype=np.float64), steps)
+
+
+@dataclass(frozen=True)
+class CapacityStep:
+    """A step up of the capacity between two consecutive check-ups.
+
+    Attributes
+    ----------
+    cycle : float
+        Cycle of the first raised check-up.
+    rise_percent : float
+        Rise over the previous check-up [SOH points].
+    transient : bool
+        The capacity falls back to the level before the step within the window (regeneration
+        after a rest, or the history ends before it could): the raised points ``start:stop`` are
+        left out of the fit. ``False``: the raised level persists (a level shift).
+    start, stop : int
+        Index range (into the points it was detected on) of the raised points.
+    """
+
+    cycle: float
+    rise_percent: float
+    transient: bool
+    start: int
+    stop: int
+
+
+def capacity_steps(
+    cycle: Array, soh: Array, *, sigmas: float, floor: float, window: int
+) -> tuple[CapacityStep, ...]:
+    """Find capacity step-ups and tell transient recoveries from persistent level shifts.
+
+    A step is a rise between consecutive check-ups larger than the median change by ``sigmas``
+    robust deviations of the changes and by at least ``floor`` (SOH fraction). It is transient
+    when the capacity falls back to or below the last level before the step within ``window``
+    check-ups, or when the history ends first (the usual case right after a rest); otherwise the
+    raised level persists.
+
+    Parameters
+    ----------
+    cycle, soh : array
+        Check-ups (outliers already removed), SOH as a fraction of nominal.
+    sigmas : float
+        Robust deviations of the cycle-to-cycle changes that make a step.
+    floor : float
+        Smallest step [SOH fraction].
+    window : int
+        Check-ups within which a transient falls back.
+
+    Returns
+    -------
+    tuple of CapacityStep
+        In cycle order.
+    """
+    if soh.size < 3:
+        return ()
+    d = np.diff(soh)
+    centre = float(np.median(d))
+    spread = float(np.median(np.abs(d - centre))) * 1.4826
+    limit = centre + max(sigmas * spread, floor)
+    out: list[CapacityStep] = []
+    i = 1
+    while i < soh.size:
+        if d[i - 1] <= limit:
+            i += 1
+            continue
+        before = soh[i - 1]
+        j = i
+        while j < soh.size and j - i < window and soh[j] > before:
+            j += 1
+        transient = j == soh.size or soh[j] <= before
+        out.append(CapacityStep(float(cycle[i]), float(d[i - 1] * 100.0), transient, i, j))
+        i = max(j, i + 1)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -226,6 +336,43 @@ class ReferenceSet:
     calibration_cases: int
 
 
+def _offset_hypotheses(
+    unit: History, ref: History, s: Array, w: Array, threshold: float, extension: float
+) -> tuple[Array, Array, Array]:
+    """ "The unit ages like ``ref`` ``s`` × faster from cycle 0, offset by a constant":
+    (cycle at the threshold, weighted mean squared residual, valid) per scale."""
+    n, y = unit.n, unit.y
+    yr = np.interp(s[:, None] * n[None, :], ref.n, ref.smooth)
+    offset = (y[None, :] - yr) @ w
+    msr = ((y[None, :] - yr - offset[:, None]) ** 2) @ w
+    n_ref, env = extended_envelope(ref, extension)
+    level = threshold - offset
+    # cycle where the reference's envelope falls to the level (envelope is non-increasing)
+    at = np.interp(-level, -env, n_ref)
+    return at / s, msr, level >= env[-1]
+
+
+def _shift_hypotheses(
+    unit: History, ref: History, s: Array, w: Array, threshold: float, extension: float
+) -> tuple[Array, Array, Array]:
+    """ "From the cycle at which ``ref`` had the unit's present SOH, the unit ages like ``ref``
+    ``s`` × faster": (cycle at the threshold, weighted mean squared residual, valid) per scale.
+    Aligning on the present level (a shift in time, not in capacity) lets units that started
+    higher or lower than the reference follow its fade from where they are now."""
+    n, y = unit.n, unit.y
+    now = float(unit.cycle[-1])
+    n_ref, env = extended_envelope(ref, extension)
+    level = float(unit.smooth[-1])
+    valid = np.full(s.size, level <= env[0] and threshold >= env[-1] and level > threshold)
+    here = float(np.interp(-level, -env, n_ref))
+    at = float(np.interp(-threshold, -env, n_ref))
+    x = here + s[:, None] * (n[None, :] - n[-1])
+    valid &= x[:, 0] >= ref.n[0]
+    yr = np.interp(x, ref.n, ref.smooth)
+    msr = ((y[None, :] - yr) ** 2) @ w
+    return now + (at - here) / s, msr, valid
+
+
 def _posterior(
     unit: History, refs: ReferenceSet, cfg: dict[str, Any]
 ) -> tuple[Array, Array] | None:
@@ -239,31 +386,46 @@ def _posterior(
     w /= w.sum()
     scales = _scales(cfg)
     prior = -(np.log(scales) ** 2) / (2 * refs.scale_log_sd**2)
+    extension = float(cfg["reference_extension"])
+    families = {"offset": _offset_hypotheses, "shift": _shift_hypotheses}
     eols: list[Array] = []
     logw: list[Array] = []
     for ref in refs.refs:
         ok = scales * n[-1] <= ref.n[-1]
-        if not ok.any():
-            continue
-        s = scales[ok]
-        yr = np.interp(s[:, None] * n[None, :], ref.n, ref.smooth)
-        offset = (y[None, :] - yr) @ w
-        resid = y[None, :] - yr - offset[:, None]
-        loglik = -((resid**2) @ w) / (2 * sig2)
-        env = ref.envelope
-        level = refs.threshold - offset
-        reach = level >= env[-1]
-        # cycle where the reference's envelope falls to the level (envelope is non-increasing)
-        at = np.interp(-level, -env, ref.n)
-        eol = np.maximum(at / s, n[-1] + 1.0)
-        eols.append(eol[reach])
-        logw.append((loglik + prior[ok])[reach])
-    if not eols or sum(e.size for e in eols) == 0:
+        for name in cfg["alignments"]:
+            eol, msr, valid = families[name](unit, ref, scales, w, refs.threshold, extension)
+            valid = valid & ok if name == "offset" else valid
+            eols.append(np.maximum(eol, unit.cycle[-1] + 1.0)[valid])
+            logw.append((-msr / (2 * sig2) + prior)[valid])
+    if sum(e.size for e in eols) == 0:
         return None
     e = np.concatenate(eols)
     lw = np.concatenate(logw)
     wt = np.exp(lw - lw.max())
     return e, wt / wt.sum()
+
+
+def extended_envelope(ref: History, fraction: float) -> tuple[Array, Array]:
+    """A reference's non-increasing envelope, continued past its last check-up.
+
+    The continuation follows the fade rate of the last quarter of the record (at least the mean
+    rate over the whole record) for ``fraction`` × the record's length, so that a unit aligned
+    with a vertical offset can still reach the threshold on a reference that stops just below it.
+
+    Returns
+    -------
+    cycles, envelope : array
+    """
+    n, env = ref.n, ref.envelope
+    if fraction <= 0 or n.size < 4:
+        return n, env
+    tail = n >= n[-1] - 0.25 * (n[-1] - n[0])
+    rate = max(-np.polyfit(n[tail], env[tail], 1)[0], (env[0] - env[-1]) / (n[-1] - n[0]), 1e-6)
+    extra = np.linspace(n[-1], n[-1] + fraction * (n[-1] - n[0]), 9)[1:]
+    return (
+        np.concatenate([n, extra]),
+        np.concatenate([env, env[-1] - rate * (extra - n[-1])]),
+    )
 
 
 def weighted_quantiles(values: Array, weights: Array, qs: Sequence[float]) -> Array:
@@ -282,17 +444,26 @@ def _raw_ensemble(unit: History, refs: ReferenceSet, cfg: dict[str, Any]) -> Arr
     return weighted_quantiles(post[0], post[1], (0.05, 0.5, 0.95))
 
 
-def _log_halfwidth(q: Array, now: float) -> float:
-    lo, hi = max(q[0] - now, 1.0), max(q[2] - now, 1.0)
-    return float((np.log(hi) - np.log(lo)) / 2)
+def _resolution(now: float, cfg: dict[str, Any]) -> float:
+    """Cycles added to the remaining life before taking logs (``resolution_fraction`` × the
+    unit's age, at least one cycle): a remaining life of a few cycles is not resolved more finely
+    than that, so intervals near the threshold do not explode in log space."""
+    return max(float(cfg["resolution_fraction"]) * now, 1.0)
+
+
+def _log_remaining(cycles: float, now: float, c: float) -> float:
+    return float(np.log(max(cycles - now, 0.0) + c))
 
 
 def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, float]]:
     """Forecast each reference from the others at random 30–70 % cut-offs (grouped by cell):
-    (|ln error of remaining life|, ln half-width of the raw posterior interval) per case."""
+    per case, the |error| of the median and the conformalised-quantile score
+    ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior interval, both in
+    ln(remaining life + resolution)."""
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
     order = rng.permutation(len(refs))[: int(cfg["conformal_max_cells"])]
+    cuts = int(cfg["conformal_cuts_per_cell"])
     cases = []
     for j in order:
         target = refs[j]
@@ -301,7 +472,7 @@ def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, f
         if truth is None or not others:
             continue
         inner = _with_refs(core, others)
-        for frac in rng.uniform(0.3, 0.7, int(cfg["conformal_cuts_per_cell"])):
+        for frac in rng.uniform(0.3, 0.7, cuts):
             cut = target.cycle[max(int(frac * target.cycle.size) - 1, int(cfg["min_points"]))]
             if cut >= truth:
                 continue
@@ -312,19 +483,36 @@ def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, f
             q = _raw_ensemble(part, inner, cfg)
             if q is None:
                 continue
-            now = part.n[-1]
-            err = abs(np.log(truth - now) - np.log(max(q[1] - now, 1.0)))
-            cases.append((float(err), _log_halfwidth(q, now)))
+            now = part.cycle[-1]
+            c = _resolution(now, cfg)
+            lo, mid, hi = (
+                _log_remaining(float(x), now, c) for x in (q[0], max(q[1], now + 1), q[2])
+            )
+            true = _log_remaining(truth, now, c)
+            cases.append((abs(true - mid), max(lo - true, true - hi)))
     return cases
 
 
+def scale_prior_sd(log_lives: Array, *, prior_sd: float, prior_cells: float) -> float:
+    """Spread (sd of ln) of the time-scale prior: the references' spread of ln(life), shrunk
+    towards ``prior_sd`` with the weight of ``prior_cells`` pseudo-references (a few references
+    cannot tell their population's spread; two lives that happen to agree would otherwise make
+    the prior falsely sharp)."""
+    dof = max(log_lives.size - 1, 0)
+    var = float(np.var(log_lives, ddof=1)) if dof else 0.0
+    return float(np.sqrt((dof * var + prior_cells * prior_sd**2) / (dof + prior_cells)))
+
+
 def _with_refs(core: ReferenceSet, refs: tuple[History, ...]) -> ReferenceSet:
+    cfg = settings().trajectory
     lives = [r.reaches(core.threshold) for r in refs]
     logs = np.log([life for life in lives if life is not None and life > 0])
-    sd = float(np.std(logs)) if logs.size > 1 else 0.5
-    return ReferenceSet(
-        refs, core.threshold, core.misfit, max(sd, 0.1), core.segments, float("nan"), 0
+    sd = scale_prior_sd(
+        logs,
+        prior_sd=float(cfg["scale_prior_log_sd"]),
+        prior_cells=float(cfg["scale_prior_cells"]),
     )
+    return ReferenceSet(refs, core.threshold, core.misfit, sd, core.segments, float("nan"), 0)
 
 
 def reference_set(
@@ -334,8 +522,9 @@ def reference_set(
 
     With at least ``tune_min_references`` references the likelihood's discrepancy segments are
     chosen from ``discrepancy_segments_grid`` by the smallest median inner error (else the default);
-    the conformal factor is the ``conformal_quantile`` of the normalised inner errors — both from
-    the references alone (inner leave-one-cell-out).
+    the interval's widening is the split-conformal quantile (finite-sample rank) of the inner
+    cases' conformalised-quantile scores — both from the references alone (inner
+    leave-one-cell-out); with fewer cases than a 90 % quantile needs, ``conformal_default``.
     """
     cfg = settings(catalog_dir).trajectory
     usable = tuple(r for r in refs if r.reaches(threshold) is not None)
@@ -363,11 +552,9 @@ def reference_set(
             best = (score, float(segments), cases)
     assert best is not None
     _, segments, cases = best
-    floor = float(cfg["interval_floor_log"])
-    if len(cases) >= int(cfg["conformal_min_cases"]):
-        factor = float(
-            np.quantile([e / (h + floor) for e, h in cases], float(cfg["conformal_quantile"]))
-        )
+    coverage = float(cfg["conformal_quantile"])
+    if len(cases) >= min_calibration_size(coverage):
+        factor = conformal_quantile(np.array([score for _, score in cases]), coverage)
     else:
         factor = float(cfg["conformal_default"])
     return ReferenceSet(
@@ -386,13 +573,15 @@ def ensemble_forecast(
     q = _raw_ensemble(unit, refs, cfg)
     if q is None:
         return None
-    now = float(unit.n[-1])
+    now = float(unit.cycle[-1])
     remaining = max(q[1] - now, 1.0)
-    half = refs.conformal * (_log_halfwidth(q, now) + float(cfg["interval_floor_log"]))
+    c = _resolution(now, cfg)
+    lo = _log_remaining(float(q[0]), now, c) - refs.conformal
+    hi = _log_remaining(float(q[2]), now, c) + refs.conformal
     return CycleForecast(
         cycles=now + remaining,
-        cycles_lower=now + remaining * float(np.exp(-half)),
-        cycles_upper=now + remaining * float(np.exp(half)),
+        cycles_lower=now + min(max(float(np.exp(lo)) - c, 0.0), remaining),
+        cycles_upper=now + max(float(np.exp(hi)) - c, remaining),
         method="ensemble",
         references=len(refs.refs),
         note=None,

@@ -14,9 +14,12 @@ The datasets are read in place with polars (``../shared/datasets``; see each ``P
 Protocol (:func:`backtest`): leave-one-cell-out — the references and the interval calibration use
 the other cells of the dataset only. Cut-offs a user could observe: a random fraction of the cell's
 record drawn uniformly from 30–70 % (several draws per cell), or the first cycle at which the
-trailing median SOH falls to a level. The truth is the first cycle at which the cleaned, smoothed
-trajectory (the same filter the forecaster uses) reaches the threshold. Cells that never reach it
-are censored; cut-offs at or after the truth are not scored.
+trailing median SOH falls to a level. The truth is the first cycle at which the whole record,
+cleaned by the Hampel filter and smoothed by a running median, reaches the threshold — a fixed
+definition (``histories(frame, transients=False)``) that does not move when the forecaster's own
+cleaning (regeneration transients) changes. Cells that never reach it are censored; cut-offs at or
+after the truth are not scored. The random cut-offs come from ``numpy.random.default_rng(seed)``
+(``seed = 0`` in docs/validation.md), drawn per cell in cell order.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 from scipy.ndimage import median_filter
+from scipy.stats import beta
 
 from echelon.errors import EstimationError
 from echelon.lifetime.params import model_for
@@ -120,14 +124,19 @@ LOADERS: dict[str, tuple[str, Callable[[Path], pl.DataFrame]]] = {
 """Dataset name → (folder under the shared datasets, loader)."""
 
 
-def histories(frame: pl.DataFrame) -> dict[str, History]:
-    """Cleaned histories (SOH = capacity ÷ nominal) of every cell in a loaded dataset."""
+def histories(frame: pl.DataFrame, *, transients: bool = True) -> dict[str, History]:
+    """Cleaned histories (SOH = capacity ÷ nominal) of every cell in a loaded dataset.
+
+    ``transients=True`` is the forecaster's view (regeneration transients left out);
+    ``transients=False`` is the fixed definition of the truth (Hampel filter and running median
+    only), which does not change when the forecaster's cleaning does.
+    """
     out = {}
     for (cell,), part in frame.sort("battery_id", "cycle").group_by(
         "battery_id", maintain_order=True
     ):
         soh = (part["capacity_ah"] / part["nominal_capacity_ah"]).to_numpy()
-        out[str(cell)] = clean_history(part["cycle"].to_numpy(), soh)
+        out[str(cell)] = clean_history(part["cycle"].to_numpy(), soh, transients=transients)
     return out
 
 
@@ -219,6 +228,7 @@ def backtest(
     list of Case
     """
     all_cells = histories(frame)
+    truths = histories(frame, transients=False)
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
     cache = {} if ref_cache is None else ref_cache
@@ -229,7 +239,7 @@ def backtest(
         others = [h for k, h in all_cells.items() if k != cell_id]
         for thr in thresholds_percent:
             threshold = thr / 100.0
-            truth = cell.reaches(threshold)
+            truth = truths[cell_id].reaches(threshold)
             refs = None
             if method == "ensemble":
                 if (cell_id, thr) not in cache:
@@ -243,9 +253,10 @@ def backtest(
             )
             for cut in cuts:
                 part = cell.truncate(cut)
+                seen = truths[cell_id].truncate(cut, transients=False)
                 if truth is None:
                     status = "censored"
-                elif truth <= cut or part.smooth[-1] <= threshold:
+                elif truth <= cut or seen.smooth[-1] <= threshold:
                     status = "passed"
                 else:
                     status = "scored"
@@ -308,7 +319,7 @@ def with_baselines(frame: pl.DataFrame, all_cells: dict[str, History]) -> pl.Dat
         lives = [h.reaches(thr) for k, h in all_cells.items() if k != row["battery_id"]]
         known = [x for x in lives if x is not None]
         pop.append(max(float(np.median(known)), row["cutoff_cycle"] + 1) if known else None)
-        part = all_cells[row["battery_id"]].truncate(row["cutoff_cycle"])
+        part = all_cells[row["battery_id"]].truncate(row["cutoff_cycle"], transients=False)
         n, y = part.n, part.y
         tail = n >= n[-1] - 0.25 * (n[-1] - n[0])
         slope, icpt = np.polyfit(n[tail], y[tail], 1)
@@ -368,10 +379,50 @@ def summarise(frame: pl.DataFrame) -> pl.DataFrame:
             metrics.append(
                 _ape(base).mean().alias(f"{base.removesuffix('_cycle')}_mape_remaining_percent")
             )
+    metrics.append(
+        (
+            (pl.col("pred_lower") <= pl.col("true_cycle"))
+            & (pl.col("true_cycle") <= pl.col("pred_upper"))
+        )
+        .sum()
+        .alias("covered")
+    )
+    metrics.append(pl.len().alias("n_forecast"))
     result = scored.group_by(keys).agg(metrics)
+    low, high = clopper_pearson(
+        result["covered"].to_numpy().astype(np.int64),
+        result["n_forecast"].to_numpy().astype(np.int64),
+    )
+    result = result.with_columns(
+        pl.Series("coverage_ci_low_percent", 100.0 * low, dtype=pl.Float64),
+        pl.Series("coverage_ci_high_percent", 100.0 * high, dtype=pl.Float64),
+    ).drop("covered", "n_forecast")
     return counts.join(result, on=keys, how="left").sort(
         keys, descending=[False, False, True, True]
     )
+
+
+def clopper_pearson(
+    successes: npt.NDArray[np.int64], trials: npt.NDArray[np.int64], *, level: float = 0.95
+) -> tuple[Array, Array]:
+    """Exact (Clopper–Pearson) binomial interval of a proportion, per element.
+
+    The back-test's cases are not independent (several cut-offs per cell), so this interval is
+    the *narrowest* honest statement about coverage; with cell-level dependence the uncertainty
+    is larger.
+
+    Returns
+    -------
+    lower, upper : array
+        Bounds of the proportion (0–1).
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    alpha = 1.0 - level
+    with np.errstate(invalid="ignore"):
+        lower = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        upper = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -416,7 +467,7 @@ def run_validation(
             notes.append("calce: dropped re-submitted workbooks " + ", ".join(f for _, f in dup))
         chem = frame["chemistry"].drop_nulls()
         exponent = model_for(str(chem[0]))[0].cycle.exponent if chem.len() else 1.0
-        cells = histories(frame)
+        cells = histories(frame, transients=False)
         cache: dict[tuple[str, float], ReferenceSet] = {}
         for method, cutoff in CONFIGURATIONS:
             if progress is not None:
@@ -445,6 +496,8 @@ def markdown_table(summary: pl.DataFrame) -> str:
         "mape_total_percent": "total-life MAPE %",
         "mae_cycles": "MAE cycles",
         "coverage_90_percent": "90 % coverage %",
+        "coverage_ci_low_percent": "coverage 95 % CI low",
+        "coverage_ci_high_percent": "coverage 95 % CI high",
         "median_relative_width": "median rel. width",
         "population_mape_remaining_percent": "population baseline MAPE %",
         "linear_mape_remaining_percent": "linear baseline MAPE %",

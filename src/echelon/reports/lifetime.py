@@ -78,3 +78,60 @@ def save_chart(spec: dict[str, Any], path: Path) -> Path:
     else:
         path.write_bytes(vlc.vegalite_to_png(spec, scale=2))
     return path
+
+
+def remaining_life_backtest_chart(cases: pl.DataFrame, *, title: str) -> dict[str, Any]:
+    """Vega-Lite spec: predicted vs true remaining cycles of back-test cases, one panel per
+    dataset and threshold, with the 90 % interval as a vertical bar and the identity line.
+
+    Parameters
+    ----------
+    cases : pl.DataFrame
+        Scored cases of :func:`echelon.lifetime.validation.cases_frame` (``dataset``,
+        ``threshold_percent``, ``cutoff_cycle``, ``true_cycle``, ``pred_cycle``, ``pred_lower``,
+        ``pred_upper``).
+    title : str
+        Chart title.
+    """
+    data = cases.select(
+        pl.format("{} to {} %", "dataset", pl.col("threshold_percent").cast(pl.Int64)).alias(
+            "panel"
+        ),
+        pl.col("battery_id").alias("cell"),
+        (pl.col("true_cycle") - pl.col("cutoff_cycle")).alias("true_remaining_cycles"),
+        (pl.col("pred_cycle") - pl.col("cutoff_cycle")).alias("predicted_remaining_cycles"),
+        (pl.col("pred_lower") - pl.col("cutoff_cycle")).alias("lower_cycles"),
+        # clip the drawn upper bound at 3 × the largest true remaining life of the panel
+        pl.min_horizontal(
+            pl.col("pred_upper") - pl.col("cutoff_cycle"),
+            3
+            * (pl.col("true_cycle") - pl.col("cutoff_cycle"))
+            .max()
+            .over("dataset", "threshold_percent"),
+        ).alias("upper_cycles"),
+    )
+    base = alt.Chart()
+    bars = base.mark_rule(opacity=0.35).encode(
+        x=alt.X("true_remaining_cycles:Q", title="true remaining cycles"),
+        y=alt.Y("lower_cycles:Q", title="predicted remaining cycles (90 % interval)"),
+        y2="upper_cycles:Q",
+        color=alt.Color("cell:N", legend=None),
+    )
+    points = base.mark_point(filled=True, size=25).encode(
+        x="true_remaining_cycles:Q",
+        y="predicted_remaining_cycles:Q",
+        color="cell:N",
+        tooltip=["cell", "true_remaining_cycles", "predicted_remaining_cycles"],
+    )
+    identity = base.mark_line(color="black", strokeDash=[4, 3]).encode(
+        x="true_remaining_cycles:Q", y="true_remaining_cycles:Q"
+    )
+    chart = (
+        alt.layer(bars, points, identity, data=data)
+        .properties(width=220, height=200)
+        .facet(facet=alt.Facet("panel:N", title=None), columns=3)
+        .resolve_scale(x="independent", y="independent")
+        .properties(title=title)
+    )
+    spec: dict[str, Any] = chart.to_dict()
+    return spec
