@@ -6,8 +6,8 @@ vectorised over thousands of units (BLAST-Lite ≈ 0.5 s per unit in peer-tools.
 
 BLAST-Lite runs in its own virtual environment (it needs numpy < 2); create it with
 
-    python3 -m venv /work/peer-venvs/blast
-    /work/peer-venvs/blast/bin/pip install blast-lite 'numpy<2'
+    python3 -m venv ../peers/blast-venv        # next to the repository, as the readers' peers
+    ../peers/blast-venv/bin/pip install blast-lite 'numpy<2'
 
 or point ``ECHELON_BLAST_PYTHON`` at another interpreter that has it. The comparison skips cleanly
 when neither exists.
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.bench
 YEARS = 10
 RUNNER = Path(__file__).parent / "peers" / "blast_runner.py"
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
-DEFAULT_BLAST = Path("/work/peer-venvs/blast/bin/python")
+PEERS = Path(os.environ.get("ECHELON_PEER_VENVS", Path(__file__).resolve().parents[2] / "peers"))
+DEFAULT_BLAST = PEERS / "blast-venv" / "bin" / "python"
 REAL_DATA = Path(
     os.environ.get(
         "ECHELON_REAL_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
