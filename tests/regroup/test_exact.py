@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 
 from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup import PackSpec, RegroupConstraints, regroup, validate_inventory
+from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.exact import cpsat_available
+from echelon.regroup.heuristic import heuristic
+from echelon.regroup.instance import (
+    build_instance,
+    pack_violations,
+    plan_objective,
+    strongest_pack_values,
+)
+from echelon.regroup.spec import RegroupSettings
 
 
 def _inventory(q: list[float], r: list[float]) -> pl.DataFrame:
@@ -142,3 +151,53 @@ def test_cpsat_without_ortools_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.2)
     with pytest.raises(ConfigError, match=r"echelon\[optim\]"):
         regroup(inv, PackSpec(series=2, parallel=2), constraints=limits, method="cpsat")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    q=st.lists(st.floats(5.0, 30.0), min_size=8, max_size=8),
+    layout=st.sampled_from([(2, 2), (4, 2), (2, 4), (2, 3), (3, 2)]),
+)
+def test_strongest_pack_values_bound_every_plan(q: list[float], layout: tuple[int, int]) -> None:
+    # without pack limits the brute-force optimum of one or more packs never beats the bound
+    series, parallel = layout
+    values = strongest_pack_values(np.asarray(q), series=series, parallel=parallel)
+    if values.size == 0:
+        return
+    truth = brute_force(np.asarray(q), np.ones(8), series, parallel, None)
+    assert truth <= values.sum() * (1 + 1e-12) + 1e-12
+    # never looser than equal blocks
+    assert values.sum() <= sum(sorted(q, reverse=True)[: series * parallel * values.size]) / series
+
+
+def test_pair_bound_proves_a_4s2p_plan_the_equal_block_bound_could_not() -> None:
+    # 15 cells near 21 Ah and two weak ones: two 4S2P packs need one weak cell, whose pair is at
+    # most 18.56 + 21.19 Ah. Equal blocks put the bound 2.1 % above the optimum; the pair bound
+    # (top 16 cells paired largest with smallest) proves the plan within 0.1 %.
+    q = [21.19, 21.17, 21.16, 21.14, 21.13, 21.12, 21.11, 21.1, 21.08, 21.07]
+    q += [21.06, 21.04, 21.03, 21.02, 21.0, 18.56, 17.9]
+    inv = _inventory(q, [0.003] * len(q))
+    spec = PackSpec(series=4, parallel=2)
+    result = regroup(inv, spec, constraints=RegroupConstraints(same_model=False), method="milp")
+    equal_blocks = sum(sorted(q, reverse=True)[:16]) / 4
+    assert (equal_blocks - result.usable_capacity_ah) / result.usable_capacity_ah > 0.02
+    assert result.usable_capacity_ah == pytest.approx(21.19 + 18.56 + 21.12 + 21.13)
+    assert result.gap is not None
+    assert result.gap <= 1e-3
+    assert result.best_bound == pytest.approx(result.bound.capacity_ah)
+
+
+def test_annealing_keeps_a_valid_plan_and_never_loses() -> None:
+    rng = np.random.default_rng(4)
+    q = rng.uniform(20, 30, 40).tolist()
+    r = rng.uniform(0.010, 0.020, 40).tolist()
+    limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.4)
+    spec = PackSpec(series=4, parallel=2)
+    inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())
+    start = heuristic(inst).packs
+    annealed = anneal_packs(inst, start, moves=20_000, seed=1)
+    units = np.concatenate([pk.ravel() for pk in annealed])
+    assert units.size == np.unique(units).size == len(start) * 8
+    assert all(pk.shape == (4, 2) and not pack_violations(inst, pk) for pk in annealed)
+    assert plan_objective(inst, annealed) >= plan_objective(inst, start) - 1e-9
+    assert anneal_packs(inst, start, moves=20_000, seed=1)[0].tolist() == annealed[0].tolist()
