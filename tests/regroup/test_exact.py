@@ -15,6 +15,7 @@ from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup import PackSpec, RegroupConstraints, regroup, validate_inventory
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.exact import cpsat_available
+from echelon.regroup.formation import formation_model
 from echelon.regroup.heuristic import heuristic
 from echelon.regroup.instance import (
     build_instance,
@@ -201,3 +202,25 @@ def test_annealing_keeps_a_valid_plan_and_never_loses() -> None:
     assert all(pk.shape == (4, 2) and not pack_violations(inst, pk) for pk in annealed)
     assert plan_objective(inst, annealed) >= plan_objective(inst, start) - 1e-9
     assert anneal_packs(inst, start, moves=20_000, seed=1)[0].tolist() == annealed[0].tolist()
+
+
+def test_string_model_is_exact_and_encodes_plans() -> None:
+    # P = 1 with a tight resistance window: the anchored string model solves to optimality and a
+    # heuristic plan maps to a feasible solution of the model worth exactly its usable capacity
+    rng = np.random.default_rng(8)
+    q = rng.uniform(20, 30, 48).tolist()
+    r = rng.uniform(0.010, 0.030, 48).tolist()
+    limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.25)
+    spec = PackSpec(series=4, parallel=1)
+    inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())
+    model = formation_model(inst)
+    assert model.kind == "strings"
+    plan = heuristic(inst).packs
+    x = model.encode(plan)
+    rows = model.matrix @ x
+    assert np.all(rows >= model.row_lower - 1e-9)
+    assert np.all(rows <= model.row_upper + 1e-9)
+    assert float(model.objective @ x) == pytest.approx(plan_objective(inst, plan))
+    result = regroup(_inventory(q, r), spec, constraints=limits, method="milp", time_limit_s=30)
+    assert result.proven_optimal
+    assert result.usable_capacity_ah >= plan_objective(inst, plan) - 1e-9
