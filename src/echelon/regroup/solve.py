@@ -43,9 +43,9 @@ from echelon.regroup.spec import (
 Progress = Callable[[str, int, int], None]
 IMPROVE_BUDGET = 50_000
 """Unit exchanges evaluated by the local search (each re-balances two packs)."""
-ANNEAL_MOVES_PER_UNIT_SQUARED = 100
-ANNEAL_MAX_MOVES = 1_000_000
-"""Exchanges tried by the annealing that follows an exact solve: 100 N², at most 10⁶ (~10 s)."""
+ANNEAL_MOVES_PER_UNIT_SQUARED = 250
+ANNEAL_MAX_MOVES = 2_500_000
+"""Exchanges tried by the annealing after an exact solve: 250 N², at most 2.5·10⁶ (~15 s)."""
 ANNEAL_TIME_SHARE = 0.25
 """Share of the time limit kept for the annealing when the exact solver may use all of it."""
 IMPROVE_MAX_UNITS = 2_000
