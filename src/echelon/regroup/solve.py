@@ -47,7 +47,7 @@ ANNEAL_MOVES_PER_UNIT_SQUARED = 250
 ANNEAL_MAX_MOVES = 2_500_000
 """Exchanges tried by the annealing after an exact solve: 250 N², at most 2.5·10⁶ (~15 s)."""
 ANNEAL_TIME_SHARE = 0.25
-"""Share of the time limit kept for the annealing when the exact solver may use all of it."""
+"""Share of the time limit for the annealing (kept from the exact solver when ``P ≥ 2``)."""
 IMPROVE_MAX_UNITS = 2_000
 """The heuristic's plan is polished by the exchange search up to this many eligible units."""
 PACK_LIMITS = (
@@ -250,7 +250,8 @@ def _solve(
     proven = solved.proven_optimal and inst.spec.parallel == 1 and exact_kept
     best_bound = min(bound, np.inf if solved.dual_bound is None else solved.dual_bound)
     if not proven and plan_objective(inst, best) < best_bound * (1 - 1e-9):
-        left_s = max(time_limit_s - (time.perf_counter() - started), 1.0)
+        left_s = time_limit_s - (time.perf_counter() - started)
+        left_s = max(min(left_s, ANNEAL_TIME_SHARE * time_limit_s), 1.0)
         annealed = _annealed(inst, best, seed=seed, time_limit_s=left_s)
         if plan_objective(inst, annealed) > plan_objective(inst, best) * (1 + 1e-12):
             best, label = annealed, f"{label}+anneal"
