@@ -314,6 +314,11 @@ def anchor_model(inst: Instance) -> FormationModel:
         if _pack_count(inst, members) == 0:
             continue
         for w, units, rows in _anchor_windows(inst, members, rank):
+            if len(b.objective) > MAX_VARIABLES:
+                raise ConfigError(
+                    f"the exact string model exceeds {MAX_VARIABLES:,} variables; use method "
+                    "'heuristic' for this inventory"
+                )
             value = inst.weight(g) * float(inst.capacity_ah[w])
             tau = b.new(rows.shape[0], [value] * rows.shape[0])
             y = b.new(units.size - 1)
