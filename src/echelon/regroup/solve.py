@@ -47,7 +47,7 @@ ANNEAL_MOVES_PER_UNIT_SQUARED = 250
 ANNEAL_MAX_MOVES = 2_500_000
 """Exchanges tried by the annealing after an exact solve: 250 N², at most 2.5·10⁶ (~15 s)."""
 ANNEAL_TIME_SHARE = 0.25
-"""Share of the time limit for the annealing (kept from the exact solver when ``P ≥ 2``)."""
+"""Share of the time limit kept from the exact solver for the annealing after it."""
 IMPROVE_MAX_UNITS = 2_000
 """The heuristic's plan is polished by the exchange search up to this many eligible units."""
 PACK_LIMITS = (
@@ -229,7 +229,7 @@ def _solve(
         fast.notes.append("the heuristic's plan meets the upper bound: no exact solve needed")
         return fast
     started = time.perf_counter()
-    solver_s = time_limit_s * (1 - ANNEAL_TIME_SHARE) if inst.spec.parallel > 1 else time_limit_s
+    solver_s = time_limit_s * (1 - ANNEAL_TIME_SHARE)
     try:
         if method == "cpsat":
             solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast)
@@ -349,9 +349,10 @@ def regroup(
         ``regroup``), else runs the heuristic. The exact methods also run the heuristic and keep
         the better plan.
     time_limit_s : float, optional
-        Limit of the exact solvers [s] (default from the catalogue).
+        Time limit of the exact method [s] (default from the catalogue): ¾ for the solver, up to
+        ¼ for the annealing after it.
     seed : int
-        Seed of the random and k-means baselines.
+        Seed of the random and k-means baselines and of the exact method's annealing.
     pack_prefix : str, optional
         Pack ids are ``<prefix>-0001``…; default ``RG-<8 hex digits of the plan>`` (stable for
         the same plan).
