@@ -39,6 +39,12 @@ def _inventory(q: list[float], r: list[float]) -> pl.DataFrame:
     )
 
 
+def _uncorrelated(seed: int, n: int) -> tuple[list[float], list[float]]:
+    """Capacities 20–30 A·h and DCIR 10–30 mΩ drawn independently (resistance windows bind)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(20, 30, n).tolist(), rng.uniform(0.010, 0.030, n).tolist()
+
+
 def brute_force(
     q: np.ndarray, r: np.ndarray, series: int, parallel: int, rho: float | None
 ) -> float:
@@ -118,9 +124,7 @@ def test_series_strings_are_proven_optimal() -> None:
 
 def test_milp_beats_the_heuristic_when_resistance_binds() -> None:
     # resistance and capacity uncorrelated and a tight ratio: pack formation needs a real search
-    rng = np.random.default_rng(11)
-    q = rng.uniform(20, 30, 48).tolist()
-    r = rng.uniform(0.010, 0.030, 48).tolist()
+    q, r = _uncorrelated(11, 48)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.3)
     spec = PackSpec(series=3, parallel=2)
     fast = regroup(_inventory(q, r), spec, constraints=limits, method="heuristic")
@@ -189,9 +193,7 @@ def test_pair_bound_proves_a_4s2p_plan_the_equal_block_bound_could_not() -> None
 
 
 def test_annealing_keeps_a_valid_plan_and_never_loses() -> None:
-    rng = np.random.default_rng(4)
-    q = rng.uniform(20, 30, 40).tolist()
-    r = rng.uniform(0.010, 0.020, 40).tolist()
+    q, r = _uncorrelated(4, 40)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.4)
     spec = PackSpec(series=4, parallel=2)
     inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())
@@ -207,9 +209,7 @@ def test_annealing_keeps_a_valid_plan_and_never_loses() -> None:
 def test_string_model_is_exact_and_encodes_plans() -> None:
     # P = 1 with a tight resistance window: the anchored string model solves to optimality and a
     # heuristic plan maps to a feasible solution of the model worth exactly its usable capacity
-    rng = np.random.default_rng(8)
-    q = rng.uniform(20, 30, 48).tolist()
-    r = rng.uniform(0.010, 0.030, 48).tolist()
+    q, r = _uncorrelated(8, 48)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.25)
     spec = PackSpec(series=4, parallel=1)
     inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())

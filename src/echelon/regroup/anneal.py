@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from echelon.regroup.heuristic import snake_order
+from echelon.regroup.heuristic import balance_blocks, snake_order
 from echelon.regroup.instance import Instance, IntArray
 
 TEMPERATURE_FRACTION = 2e-3
@@ -88,8 +88,9 @@ def anneal_packs(
     Returns
     -------
     list of ndarray, shape (S, P)
-        The best plan met, blocks dealt in snake order; never worse than the input by the
-        snake value (same number of packs per group, every limit met).
+        The best plan met, each pack dealt into blocks by the heuristic's balancing (snake
+        order, then swaps); never worse than the input by the snake value (same number of packs
+        per group, every limit met).
     """
     if not packs or moves <= 0:
         return packs
@@ -159,14 +160,10 @@ def anneal_packs(
         if total > best_total * (1 + 1e-12):
             best_total = sum(values)
             best = [list(units) for units in current]
-    return [_dealt(inst, units, snake) for units in best]
+    return [_dealt(inst, np.asarray(units, dtype=np.int64)) for units in best]
 
 
-def _dealt(inst: Instance, units: list[int], snake: list[int]) -> IntArray:
-    """A pack's units dealt into blocks in snake order (``S × P``)."""
+def _dealt(inst: Instance, units: IntArray) -> IntArray:
+    """A pack's units dealt into blocks by the heuristic's balancing (``S × P``)."""
     s, p = inst.spec.series, inst.spec.parallel
-    ordered = sorted(units, key=lambda u: -float(inst.capacity_ah[u]))
-    blocks: list[list[int]] = [[] for _ in range(s)]
-    for block, u in zip(snake, ordered, strict=True):
-        blocks[block].append(u)
-    return np.asarray(blocks, dtype=np.int64).reshape(s, p)
+    return units[balance_blocks(inst.capacity_ah[units], series=s, parallel=p)]

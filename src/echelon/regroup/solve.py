@@ -16,7 +16,7 @@ import polars as pl
 from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
-from echelon.regroup.exact import balanced, cpsat_plan, milp_plan
+from echelon.regroup.exact import cpsat_plan, milp_plan
 from echelon.regroup.heuristic import heuristic
 from echelon.regroup.improve import improve_packs
 from echelon.regroup.instance import (
@@ -267,11 +267,10 @@ def _solve(
 def _annealed(
     inst: Instance, packs: list[IntArray], *, seed: int, time_limit_s: float
 ) -> list[IntArray]:
-    """The plan after simulated annealing, its packs re-balanced and polished by exchanges."""
+    """The plan after simulated annealing, polished by the exchange search."""
     moves = min(ANNEAL_MAX_MOVES, ANNEAL_MOVES_PER_UNIT_SQUARED * inst.n_units**2)
     annealed = anneal_packs(inst, packs, moves=moves, seed=seed, time_limit_s=time_limit_s)
-    units = [pk.ravel() for pk in annealed]
-    return improve_packs(inst, balanced(inst, units), budget=IMPROVE_BUDGET)
+    return improve_packs(inst, annealed, budget=IMPROVE_BUDGET)
 
 
 def _ordered_packs(inst: Instance, plan: Plan) -> list[np.ndarray[Any, Any]]:
