@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 
 from echelon.errors import ConfigError, InfeasibleError
 from echelon.regroup import PackSpec, RegroupConstraints, regroup, validate_inventory
+from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.exact import cpsat_available
+from echelon.regroup.formation import formation_model
+from echelon.regroup.heuristic import heuristic
+from echelon.regroup.instance import (
+    build_instance,
+    pack_violations,
+    plan_objective,
+    strongest_pack_values,
+)
+from echelon.regroup.spec import RegroupSettings
 
 
 def _inventory(q: list[float], r: list[float]) -> pl.DataFrame:
@@ -27,6 +37,12 @@ def _inventory(q: list[float], r: list[float]) -> pl.DataFrame:
             }
         )
     )
+
+
+def _uncorrelated(seed: int, n: int) -> tuple[list[float], list[float]]:
+    """Capacities 20–30 A·h and DCIR 10–30 mΩ drawn independently (resistance windows bind)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(20, 30, n).tolist(), rng.uniform(0.010, 0.030, n).tolist()
 
 
 def brute_force(
@@ -108,9 +124,7 @@ def test_series_strings_are_proven_optimal() -> None:
 
 def test_milp_beats_the_heuristic_when_resistance_binds() -> None:
     # resistance and capacity uncorrelated and a tight ratio: pack formation needs a real search
-    rng = np.random.default_rng(11)
-    q = rng.uniform(20, 30, 48).tolist()
-    r = rng.uniform(0.010, 0.030, 48).tolist()
+    q, r = _uncorrelated(11, 48)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.3)
     spec = PackSpec(series=3, parallel=2)
     fast = regroup(_inventory(q, r), spec, constraints=limits, method="heuristic")
@@ -142,3 +156,71 @@ def test_cpsat_without_ortools_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.2)
     with pytest.raises(ConfigError, match=r"echelon\[optim\]"):
         regroup(inv, PackSpec(series=2, parallel=2), constraints=limits, method="cpsat")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    q=st.lists(st.floats(5.0, 30.0), min_size=8, max_size=8),
+    layout=st.sampled_from([(2, 2), (4, 2), (2, 4), (2, 3), (3, 2)]),
+)
+def test_strongest_pack_values_bound_every_plan(q: list[float], layout: tuple[int, int]) -> None:
+    # without pack limits the brute-force optimum of one or more packs never beats the bound
+    series, parallel = layout
+    values = strongest_pack_values(np.asarray(q), series=series, parallel=parallel)
+    if values.size == 0:
+        return
+    truth = brute_force(np.asarray(q), np.ones(8), series, parallel, None)
+    assert truth <= values.sum() * (1 + 1e-12) + 1e-12
+    # never looser than equal blocks
+    assert values.sum() <= sum(sorted(q, reverse=True)[: series * parallel * values.size]) / series
+
+
+def test_pair_bound_proves_a_4s2p_plan_the_equal_block_bound_could_not() -> None:
+    # 15 cells near 21 Ah and two weak ones: two 4S2P packs need one weak cell, whose pair is at
+    # most 18.56 + 21.19 Ah. Equal blocks put the bound 2.1 % above the optimum; the pair bound
+    # (top 16 cells paired largest with smallest) proves the plan within 0.1 %.
+    q = [21.19, 21.17, 21.16, 21.14, 21.13, 21.12, 21.11, 21.1, 21.08, 21.07]
+    q += [21.06, 21.04, 21.03, 21.02, 21.0, 18.56, 17.9]
+    inv = _inventory(q, [0.003] * len(q))
+    spec = PackSpec(series=4, parallel=2)
+    result = regroup(inv, spec, constraints=RegroupConstraints(same_model=False), method="milp")
+    equal_blocks = sum(sorted(q, reverse=True)[:16]) / 4
+    assert (equal_blocks - result.usable_capacity_ah) / result.usable_capacity_ah > 0.02
+    assert result.usable_capacity_ah == pytest.approx(21.19 + 18.56 + 21.12 + 21.13)
+    assert result.gap is not None
+    assert result.gap <= 1e-3
+    assert result.best_bound == pytest.approx(result.bound.capacity_ah)
+
+
+def test_annealing_keeps_a_valid_plan_and_never_loses() -> None:
+    q, r = _uncorrelated(4, 40)
+    limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.4)
+    spec = PackSpec(series=4, parallel=2)
+    inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())
+    start = heuristic(inst).packs
+    annealed = anneal_packs(inst, start, moves=20_000, seed=1)
+    units = np.concatenate([pk.ravel() for pk in annealed])
+    assert units.size == np.unique(units).size == len(start) * 8
+    assert all(pk.shape == (4, 2) and not pack_violations(inst, pk) for pk in annealed)
+    assert plan_objective(inst, annealed) >= plan_objective(inst, start) - 1e-9
+    assert anneal_packs(inst, start, moves=20_000, seed=1)[0].tolist() == annealed[0].tolist()
+
+
+def test_string_model_is_exact_and_encodes_plans() -> None:
+    # P = 1 with a tight resistance window: the anchored string model solves to optimality and a
+    # heuristic plan maps to a feasible solution of the model worth exactly its usable capacity
+    q, r = _uncorrelated(8, 48)
+    limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.25)
+    spec = PackSpec(series=4, parallel=1)
+    inst, _ = build_instance(_inventory(q, r), spec, limits, settings=RegroupSettings.load())
+    model = formation_model(inst)
+    assert model.kind == "strings"
+    plan = heuristic(inst).packs
+    x = model.encode(plan)
+    rows = model.matrix @ x
+    assert np.all(rows >= model.row_lower - 1e-9)
+    assert np.all(rows <= model.row_upper + 1e-9)
+    assert float(model.objective @ x) == pytest.approx(plan_objective(inst, plan))
+    result = regroup(_inventory(q, r), spec, constraints=limits, method="milp", time_limit_s=30)
+    assert result.proven_optimal
+    assert result.usable_capacity_ah >= plan_objective(inst, plan) - 1e-9

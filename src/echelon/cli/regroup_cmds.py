@@ -134,9 +134,12 @@ def regroup_cmd(
     ] = "capacity",
     method: Annotated[MethodOption, typer.Option(help="Optimiser or baseline.")] = "auto",
     time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0.1, help="Exact solvers' limit [s].")
+        float | None,
+        typer.Option(
+            "--time-limit", min=0.1, help="Exact method's limit [s] (solver ¾, annealing ¼)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random and k-means baselines.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the baselines and of the annealing.")] = 0,
     pack_prefix: Annotated[
         str | None, typer.Option(help="Pack ids <prefix>-0001… (default RG-<plan hash>).")
     ] = None,

@@ -232,10 +232,11 @@ def plan_objective(inst: Instance, packs: Sequence[IntArray]) -> float:
 class UpperBound:
     """A proven upper bound on what the inventory can give under the spec.
 
-    Usable capacity of a pack is at most its total capacity ÷ S (equal blocks), so no plan beats
-    the sum of the best ``S × P`` units of each group, in whole packs, ÷ S; for ``P = 1`` the
-    j-th best string is at most the ``(j·S)``-th largest unit (the exact optimum without
-    pack-level limits). Pack-level limits are relaxed, so the bound holds for every constraint
+    Per group, the j-th best pack is bounded by :func:`strongest_pack_values`: the best ``S·j``
+    blocks of the group's strongest units (for ``P = 1`` the ``(j·S)``-th largest unit, the
+    exact optimum without pack-level limits; for ``P = 2`` the top ``2S·j`` units paired
+    largest with smallest), and the j best packs together by the best ``S·P·j`` units ÷ S
+    (equal blocks). Pack-level limits are relaxed, so the bound holds for every constraint
     setting.
 
     Attributes
@@ -264,21 +265,72 @@ def max_packs_per_group(inst: Instance) -> list[int]:
     return [int(np.sum(inst.group == g)) // n for g in range(len(inst.groups))]
 
 
+def strongest_pack_values(capacity_ah: FloatArray, *, series: int, parallel: int) -> FloatArray:
+    """Upper bounds ``v_j`` on the usable capacity of the j-th best pack of one group [A·h].
+
+    With the group's capacities sorted ``q_1 ≥ q_2 ≥ …``, for each ``j`` (1…number of whole
+    packs):
+
+    * the j best packs hold ``S·j`` disjoint blocks whose sums are all at least the j-th best
+      pack's usable capacity ``u_j``, so ``u_j ≤ t_j``, the largest smallest-block-sum of any
+      ``S·j`` disjoint blocks of ``P`` units. For ``P = 1`` it is ``q_{S·j}``; for ``P = 2`` it
+      is exact, ``t_j = min_{i ≤ S·j} (q_i + q_{2S·j+1−i})`` (the top ``2S·j`` units paired
+      largest with smallest maximise the smallest pair sum); for ``P ≥ 3`` the block of the
+      weakest of ``S·P·j`` units holds at most ``q_{S·P·j} + q_1 + … + q_{P−1}``;
+    * the j best packs hold at most the best ``S·P·j`` units, so
+      ``u_1 + … + u_j ≤ (q_1 + … + q_{S·P·j}) / S`` (equal blocks).
+
+    ``v_j`` takes each term as large as both allow, in order (the greedy optimum of these
+    constraints), so ``Σ_{j ≤ k} v_j`` bounds any k packs of the group. Pack-level limits are
+    ignored, so the bound holds for every constraint setting.
+
+    Parameters
+    ----------
+    capacity_ah : ndarray
+        Capacities of the group's units [A·h], any order.
+    series, parallel : int
+        ``S`` and ``P``.
+
+    Returns
+    -------
+    ndarray, shape (number of whole packs,)
+        ``v_j`` [A·h].
+    """
+    s, p = series, parallel
+    n = s * p
+    q = np.sort(np.asarray(capacity_ah, dtype=np.float64))[::-1]
+    kmax = q.size // n
+    prefix = np.concatenate([[0.0], np.cumsum(q)])
+    out = np.zeros(kmax)
+    used = 0.0
+    for j in range(1, kmax + 1):
+        if p == 1:
+            out[j - 1] = q[j * s - 1]
+            continue
+        top = q[: n * j]
+        if p == 2:
+            threshold = float((top[: s * j] + top[::-1][: s * j]).min())
+        else:
+            threshold = float(top[-1] + prefix[p - 1])
+        value = min(threshold, prefix[n * j] / s - used)
+        out[j - 1] = value
+        used += value
+    return out
+
+
 def _marginals(inst: Instance, energy: bool) -> list[tuple[float, float, float, int]]:
     """Per (group, j-th pack): (objective gain, capacity gain, energy gain, group), sorted.
 
-    The j-th best pack of a group holds ``S × P`` units; with ``P ≥ 2`` its usable capacity is at
-    most the sum of the group's j-th best ``S × P`` units ÷ S; with ``P = 1`` (a string of single
-    units) at most the ``(j·S)``-th largest capacity, since the j best strings hold ``j·S`` units
-    at least as large as their weakest one.
+    The gains are :func:`strongest_pack_values`; any plan's k-th best pack of a group adds at
+    most the sum of the group's first k gains, so the K largest gains over all groups bound any
+    plan of K packs.
     """
-    n, s, p = inst.spec.units_per_pack, inst.spec.series, inst.spec.parallel
+    s, p = inst.spec.series, inst.spec.parallel
     out = []
-    for g, kmax in enumerate(max_packs_per_group(inst)):
-        q = np.sort(inst.capacity_ah[inst.group == g])[::-1]
+    for g in range(len(inst.groups)):
         volts = float(inst.group_voltage_v[g]) * s
-        for j in range(kmax):
-            cap = float(q[(j + 1) * n - 1]) if p == 1 else float(q[j * n : (j + 1) * n].sum()) / s
+        caps = strongest_pack_values(inst.capacity_ah[inst.group == g], series=s, parallel=p)
+        for cap in caps.tolist():
             out.append((cap * volts if energy else cap, cap, cap * volts, g))
     out.sort(key=lambda t: -t[0])
     return out
@@ -287,9 +339,9 @@ def _marginals(inst: Instance, energy: bool) -> list[tuple[float, float, float, 
 def upper_bound(inst: Instance) -> UpperBound:
     """The capacity (and energy) upper bound for the instance's spec.
 
-    The j-th pack of a group can add at most (sum of its j-th best ``S×P`` units) ÷ S, a
-    non-increasing sequence per group, so taking the largest gains over all groups is the exact
-    optimum of the relaxation for any number of packs.
+    The j-th best pack of a group adds at most :func:`strongest_pack_values`'s ``v_j``
+    (given the packs before it); a plan of K packs is at most the K largest gains over all
+    groups.
     """
     total = sum(max_packs_per_group(inst))
     k = total if inst.spec.packs is None else min(inst.spec.packs, total)
