@@ -141,7 +141,7 @@ def _arrays(data: pl.DataFrame | pl.LazyFrame | Path | str, wanted: list[str]) -
     one row group, as Echelon writes them), a frame is viewed, a lazy frame collected."""
     if isinstance(data, Path | str):
         names = pl.read_parquet_schema(data)
-        return {c: take_arrays(pl.read_parquet(data, columns=[c]))[c] for c in wanted if c in names}
+        return take_arrays(pl.read_parquet(data, columns=[c for c in wanted if c in names]))
     if isinstance(data, pl.DataFrame):
         return column_arrays(data, tuple(wanted))
     columns = data.collect_schema().names()
