@@ -275,6 +275,30 @@ def test_temperature_feature_requires_the_column(table: pl.DataFrame) -> None:
         prepare(table, EisMethod(temperature=True), labelled=True, source="t")
 
 
+def test_a_test_far_from_every_trained_temperature_is_out_of_domain(
+    table: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Spectra taken at 15 and 35 °C train the model; a cell measured at 25 °C is inside the
+    tolerance of neither (10 °C away) and is flagged, one at 33 °C is not — and the trained
+    temperatures survive a save/load."""
+    at = table.with_columns(
+        pl.when(pl.col("cell_id").str.extract(r"(\d+)").cast(pl.Int64) % 2 == 0)
+        .then(15.0)
+        .otherwise(35.0)
+        .alias("temperature_c")
+    )
+    model = SohModel.load(fit_soh_model(at, method="eis", transfer=False).save(tmp_path / "t.npz"))
+    assert model.families["NMC"].summary["temperature_c_trained"] == [15.0, 35.0]
+    test = synthetic(2, 3, seed=5, prefix="T").with_columns(
+        pl.Series("temperature_c", [25.0, 25.0, 25.0, 33.0, 33.0, 33.0])
+    )
+    pred = model.predict(test, out_of_domain="refuse")
+    reasons = pred.get_column("reason").to_list()
+    assert all("measured at 25 °C" in str(r) for r in reasons[:3])
+    assert pred.get_column("soh_percent").head(3).is_null().all()  # refused
+    assert not any("measured at" in str(r) for r in reasons[3:])
+
+
 def test_ecm_needs_enough_points_in_the_band(table: pl.DataFrame) -> None:
     row = table.row(0, named=True)
     keep = [i for i, _ in enumerate(row[FREQUENCY]) if i % 7 == 0]  # 0.7-decade spacing

@@ -65,7 +65,7 @@ import polars as pl
 from echelon.diagnostics.eis import fit_circuit
 from echelon.errors import MAX_ROW_PROBLEMS, DiagnosticsError, EstimationError, Problem
 from echelon.estimation.methods import Array, Method
-from echelon.estimation.samples import NOMINAL, numeric_problems
+from echelon.estimation.samples import NOMINAL, TEMPERATURE, numeric_problems
 
 if TYPE_CHECKING:
     from echelon.estimation.readers import ReadOptions
@@ -73,7 +73,6 @@ if TYPE_CHECKING:
 FREQUENCY: Final = "frequency_hz"
 Z_REAL: Final = "z_real_ohm"
 Z_IMAG: Final = "z_imag_ohm"
-TEMPERATURE: Final = "temperature_c"
 SPECTRUM_COLUMNS: Final = (FREQUENCY, Z_REAL, Z_IMAG)
 
 Representation = Literal["mod_phase", "re_im", "ecm"]

@@ -43,7 +43,7 @@ import numpy as np
 import polars as pl
 
 from echelon.errors import ReaderError, SchemaError
-from echelon.estimation.eis import FREQUENCY, TEMPERATURE, Z_IMAG, Z_REAL
+from echelon.estimation.eis import FREQUENCY, Z_IMAG, Z_REAL
 from echelon.estimation.readers import ReadOptions
 from echelon.estimation.samples import (
     BATCH,
@@ -54,6 +54,7 @@ from echelon.estimation.samples import (
     SOC,
     SOH,
     SOURCE,
+    TEMPERATURE,
 )
 from echelon.io import bdf
 from echelon.io.base import sniff

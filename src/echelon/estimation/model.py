@@ -43,6 +43,7 @@ from echelon.estimation.samples import (
     SAMPLE_ID,
     SOC,
     SOH,
+    TEMPERATURE,
     family_of,
     validate_samples,
 )
@@ -57,6 +58,12 @@ MIN_FORMAT_CELLS: Final = 10
 FORMAT_TOLERANCE: Final = 0.10
 """Rated capacities within ±10 % of a trained one count as that format (cells of one product
 spread by a few per cent when each cell's reference capacity is its rating, as in the EIS sets)."""
+TEMPERATURE_TOLERANCE_C: Final = 5.0
+"""A test more than this far from every temperature in training is out of domain. Engineering
+assumption (2026-12-06), half the 10 °C spacing of the Warwick EIS data, on which a temperature left
+out of training triples the error and drops the 90 % interval coverage to 0.24–0.58
+(docs/validation.md#eis): impedance is strongly temperature dependent (Arrhenius-like charge
+transfer), so a spectrum is only comparable with spectra taken near its own temperature."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 SOH_BOUNDS: Final = (0.0, 150.0)
@@ -183,6 +190,30 @@ def soc_reasons(
         int(r): f"SOC {v:.0f} % outside the trained {trained[0]:.0f}–{trained[1]:.0f} %"
         for r, v in zip(rows[outside], soc[outside], strict=True)
     }
+
+
+def temperature_reasons(
+    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
+) -> dict[int, str]:
+    """Rows measured more than :data:`TEMPERATURE_TOLERANCE_C` from every trained temperature."""
+    trained = model.summary.get("temperature_c_trained")
+    if not trained or TEMPERATURE not in table.columns:
+        return {}
+    measured = table.get_column(TEMPERATURE).cast(pl.Float64).to_numpy()[rows]
+    gap = np.min(np.abs(measured[:, None] - np.asarray(trained)[None, :]), axis=1)
+    outside = np.isfinite(gap) & (gap > TEMPERATURE_TOLERANCE_C)
+    known = ", ".join(f"{t:g}" for t in trained)
+    return {
+        int(r): f"measured at {t:g} °C, more than {TEMPERATURE_TOLERANCE_C:g} °C from every "
+        f"trained temperature ({known} °C): measure at a trained temperature"
+        for r, t in zip(rows[outside], measured[outside], strict=True)
+    }
+
+
+def _temperatures(values: pl.Series) -> list[float] | None:
+    """Distinct test temperatures, to the degree (``None`` if none is recorded)."""
+    finite = values.cast(pl.Float64).drop_nulls().drop_nans()
+    return sorted({float(round(v)) for v in finite.to_list()}) or None
 
 
 def clip_to(values: Array, bounds: list[float] | None) -> Array:
@@ -312,7 +343,7 @@ class SohModel:
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
             ood[rows[beyond]] = True
-            for check in (format_reasons, soc_reasons):
+            for check in (format_reasons, soc_reasons, temperature_reasons):
                 for row, why in check(table, rows, model).items():
                     ood[row] = True
                     reasons[row] = why
@@ -580,6 +611,9 @@ def fit_soh_model(
             "nominal_capacity_ah_range": _range(table.get_column(NOMINAL).gather(rows)),
             "soc_percent_range": _range(table.get_column(SOC).gather(rows))
             if SOC in table.columns
+            else None,
+            "temperature_c_trained": _temperatures(table.get_column(TEMPERATURE).gather(rows))
+            if TEMPERATURE in table.columns
             else None,
             "format_cells": {
                 str(k): len(set(cells[rows][formats[rows] == k])) for k in np.unique(formats[rows])

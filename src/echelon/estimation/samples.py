@@ -41,6 +41,8 @@ SOC: Final = "soc_percent"
 SOH: Final = "soh_percent"
 BATCH: Final = "batch"
 SOURCE: Final = "source"
+TEMPERATURE: Final = "temperature_c"
+"""Optional (required by the EIS method): cell temperature during the test [°C]."""
 FORMAT: Final = "format_key"
 """Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)

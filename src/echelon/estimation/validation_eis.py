@@ -42,7 +42,7 @@ from echelon.estimation.eis import EisMethod, Representation, log_grid, read_eis
 from echelon.estimation.gp import fit_gp
 from echelon.estimation.model import DEFAULT_COVERAGE, fit_soh_model
 from echelon.estimation.readers import ReadOptions
-from echelon.estimation.samples import CELL_ID, SAMPLE_ID, SOH
+from echelon.estimation.samples import CELL_ID, SAMPLE_ID, SOH, TEMPERATURE
 
 ZHANG_TABLE: Final = "eis_zhang2020/data_eis_zhang2020.csv"
 EIS_SOH: Final = "eis_soh"
@@ -52,7 +52,6 @@ KOELN_CHEMISTRY_ASSUMED: Final = "NMC811"
 read as NMC811 only so that the transfer experiment applies the NMC model to them."""
 WARWICK_T: Final = (15.0, 25.0, 35.0)
 """Measurement temperatures of the Warwick set [°C]."""
-TEMPERATURE: Final = "temperature_c"
 Plan = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
 """(training rows, test rows) of one fold."""
 
