@@ -249,7 +249,9 @@ def _solve(
     exact_kept = better and plan_objective(inst, polished) <= plan_objective(inst, solved.packs)
     proven = solved.proven_optimal and inst.spec.parallel == 1 and exact_kept
     best_bound = min(bound, np.inf if solved.dual_bound is None else solved.dual_bound)
-    if not proven and plan_objective(inst, best) < best_bound * (1 - 1e-9):
+    value = plan_objective(inst, best)
+    gap = best_bound / value - 1.0 if value > 0 else np.inf
+    if not proven and gap > settings.gap_tolerance_fraction:
         left_s = time_limit_s - (time.perf_counter() - started)
         left_s = max(min(left_s, ANNEAL_TIME_SHARE * time_limit_s), 1.0)
         annealed = _annealed(inst, best, seed=seed, time_limit_s=left_s)

@@ -257,6 +257,9 @@ class RegroupSettings(BaseModel):
         ``method="auto"`` solves the exact MILP up to this many eligible units.
     time_limit_s : float
         Time limit of the exact solvers [s].
+    gap_tolerance_fraction : float
+        The exact method stops improving a plan (no annealing) once its proven gap — (best bound −
+        usable) ÷ usable — is at most this.
     kmeans_clusters : int
         Clusters of the k-means baseline.
     """
@@ -268,6 +271,7 @@ class RegroupSettings(BaseModel):
     passive_balancing_c_rate: float = Field(gt=0.0)
     exact_max_units: int = Field(ge=0)
     time_limit_s: float = Field(gt=0.0)
+    gap_tolerance_fraction: float = Field(ge=0.0, lt=1.0)
     kmeans_clusters: int = Field(ge=1)
 
     @classmethod
@@ -281,6 +285,7 @@ class RegroupSettings(BaseModel):
                 passive_balancing_c_rate=_value(table, "physics", "passive_balancing_c_rate"),
                 exact_max_units=_value(table, "solver", "exact_max_units"),
                 time_limit_s=_value(table, "solver", "time_limit_s"),
+                gap_tolerance_fraction=_value(table, "solver", "gap_tolerance_fraction"),
                 kmeans_clusters=_value(table, "solver", "kmeans_clusters"),
             )
         except ValidationError as exc:
