@@ -237,3 +237,41 @@ def test_neware_binary_needs_the_optional_decoder(
     data, meta = read(path)
     assert meta.reader == "neware_nda"
     assert np.allclose(data[CURRENT].to_numpy(), frame[CURRENT].to_numpy())
+
+
+def test_nebula_step_paused_by_the_tester_ends_after_its_duration() -> None:
+    """A 180 s, 10 A charge whose stamps span 2 h (a tester pause, as PulseBat LMO B2 step 2026)
+    integrates to 0.5 A·h, not 20 A·h: the step ends after its logged duration and the pause
+    becomes a zero-current sample at the end stamp."""
+    from echelon.diagnostics import step_table
+    from echelon.io.nebula import NEBULA_COLUMNS, steps_to_samples
+
+    steps = pl.LazyFrame(
+        {
+            "工步序号": [1.0, 2.0],
+            "循环": [1.0, 1.0],
+            "绝对时间": ["2026-01-01 00:00:00.000", "2026-01-01 02:00:00.000"],
+            "结束时间": ["2026-01-01 02:00:00.000", "2026-01-01 02:10:00.000"],
+            "持续时间(h:min:s:ms)": ["00:03:00.000", "00:10:00.000"],
+            "起始电压(V)": [3.60, 3.70],
+            "结束电压(V)": [3.68, 3.69],
+            "起始电流(A)": [10.0, 0.0],
+            "结束电流(A)": [10.0, 0.0],
+            "充电容量(Ah)": [0.5, 0.0],
+            "放电容量(Ah)": [0.0, 0.0],
+        }
+    )
+    samples = steps_to_samples(steps).collect()
+    assert samples.height == 5  # start, end after 180 s, pause; start and end of the rest
+    assert samples["电流(A)"].to_list() == [10.0, 10.0, 0.0, 0.0, 0.0]
+    stamps = samples["时间"].to_list()
+    assert (stamps[1] - stamps[0]).total_seconds() == 180.0
+    assert (stamps[2] - stamps[0]).total_seconds() == 7200.0
+    bdf_frame = samples.select(
+        ((pl.col("时间") - pl.col("时间").first()).dt.total_milliseconds() / 1e3).alias(TIME),
+        pl.col("电压(V)").alias(VOLTAGE),
+        pl.col("电流(A)").alias(CURRENT),
+        pl.col("工步序号").cast(pl.Int64).alias("step_id"),
+    )
+    assert "持续时间(h:min:s:ms)" not in NEBULA_COLUMNS  # read, never stored
+    assert step_table(bdf_frame)["charge_ah"].sum() == pytest.approx(0.5, rel=1e-9)

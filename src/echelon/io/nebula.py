@@ -22,10 +22,13 @@ from typing import Final
 import polars as pl
 
 from echelon.io import bdf, xlsx
-from echelon.io.columnmap import ColumnMapReader, ColumnSpec, RawTable
+from echelon.io.columnmap import ColumnMapReader, ColumnSpec, RawTable, duration_seconds
 
 START: Final = "绝对时间"
 END: Final = "结束时间"
+DURATION: Final = "持续时间(h:min:s:ms)"
+PAUSE_MIN_S: Final = 1.0
+"""A step whose wall-clock span exceeds its logged duration by more than this was paused."""
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S%.f"
 STEP_COLUMNS: Final = ("工步序号", "循环", "通道")
 EDGES: Final[dict[str, tuple[str, str]]] = {
@@ -65,27 +68,61 @@ def _edge_value(column: str, *, end: bool) -> pl.Expr:
     if source == "":
         return pl.lit(0.0)
     if column == "时间":
-        return pl.col(source).cast(pl.String).str.to_datetime(TIME_FORMAT, strict=False)
+        return _timestamp(source)
     return pl.col(source)
 
 
+def _timestamp(column: str) -> pl.Expr:
+    return pl.col(column).cast(pl.String).str.to_datetime(TIME_FORMAT, strict=False)
+
+
+def _active_end(names: list[str]) -> pl.Expr:
+    """When a step stopped running: its start plus its logged duration, or its end stamp.
+
+    A tester pause inside a step (PulseBat LMO B2, step 2026: 3 min of charge over 2 h 8 min of
+    wall clock) stretches the stamps but not the duration."""
+    end = _timestamp(END)
+    if DURATION not in names:
+        return end
+    ran = _timestamp(START) + pl.duration(milliseconds=duration_seconds(pl.col(DURATION)) * 1e3)
+    return pl.min_horizontal(end, ran).fill_null(end)
+
+
 def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
-    """Two samples per step (start, end), in file order; other columns carried for reporting."""
+    """Two samples per step (start, end), in file order; other columns carried for reporting.
+
+    A step paused by the tester (wall-clock span longer than its duration by more than
+    :data:`PAUSE_MIN_S`) ends after its duration and gets a third sample at its end stamp with
+    zero current — the pause is a rest, so nothing is integrated over it.
+    """
     names = steps.collect_schema().names()
     present = [c for c, pair in EDGES.items() if all(s in names for s in pair if s)]
     edge_sources = {s for c in present for s in EDGES[c] if s}
     carried = [c for c in names if c not in edge_sources]
     timed = steps.with_row_index("_row").filter(pl.col(START).is_not_null())
+    active_end = _active_end(names)
 
-    def side(*, end: bool) -> pl.LazyFrame:
-        return timed.select(
+    def side(edge: int) -> pl.LazyFrame:
+        values = {c: _edge_value(c, end=edge > 0) for c in present}
+        if "时间" in values and edge == 1:
+            values["时间"] = active_end
+        if edge == 2 and "电流(A)" in values:
+            values["电流(A)"] = pl.lit(0.0)
+        frame = (
+            timed
+            if edge < 2
+            else timed.filter(
+                (_timestamp(END) - active_end).dt.total_milliseconds() > PAUSE_MIN_S * 1e3
+            )
+        )
+        return frame.select(
             pl.col("_row"),
-            pl.lit(1 if end else 0, dtype=pl.UInt8).alias("_edge"),
-            *(_edge_value(c, end=end).alias(c) for c in present),
+            pl.lit(edge, dtype=pl.UInt8).alias("_edge"),
+            *(value.alias(c) for c, value in values.items()),
             *carried,
         )
 
-    samples = pl.concat([side(end=False), side(end=True)]).sort("_row", "_edge")
+    samples = pl.concat([side(0), side(1), side(2)]).sort("_row", "_edge")
     # a zero-length step ends where it starts: keep its start only
     later = pl.col("时间") > pl.col("时间").shift(1)
     keep = (pl.col("_edge") == 0) | later.fill_null(True)
