@@ -275,3 +275,34 @@ def test_nebula_step_paused_by_the_tester_ends_after_its_duration() -> None:
     )
     assert "持续时间(h:min:s:ms)" not in NEBULA_COLUMNS  # read, never stored
     assert step_table(bdf_frame)["charge_ah"].sum() == pytest.approx(0.5, rel=1e-9)
+
+
+def test_nebula_gap_between_steps_integrates_nothing() -> None:
+    """A 10 A, 60 s charge that starts 1 h after the previous step ended (PulseBat has gaps of
+    hours to days where placeholder steps have no time): the gap ends with a zero-current sample of
+    the earlier step, so the file integrates to 10 A × 60 s, not 10 A × 3,660 s."""
+    from echelon.diagnostics import step_table
+    from echelon.io.nebula import steps_to_samples
+
+    steps = pl.LazyFrame(
+        {
+            "工步序号": [1.0, 2.0],
+            "绝对时间": ["2026-01-01 00:00:00.000", "2026-01-01 01:10:00.000"],
+            "结束时间": ["2026-01-01 00:10:00.000", "2026-01-01 01:11:00.000"],
+            "起始电压(V)": [3.60, 3.62],
+            "结束电压(V)": [3.61, 3.70],
+            "起始电流(A)": [0.0, 10.0],
+            "结束电流(A)": [0.0, 10.0],
+        }
+    )
+    samples = steps_to_samples(steps).collect()
+    assert samples["电流(A)"].to_list() == [0.0, 0.0, 0.0, 10.0, 10.0]
+    assert samples["工步序号"].to_list() == [1.0, 1.0, 1.0, 2.0, 2.0]  # the gap closes step 1
+    assert samples["电压(V)"][2] == 3.62  # at the next step's start voltage
+    frame = samples.select(
+        ((pl.col("时间") - pl.col("时间").first()).dt.total_milliseconds() / 1e3).alias(TIME),
+        pl.col("电压(V)").alias(VOLTAGE),
+        pl.col("电流(A)").alias(CURRENT),
+        pl.col("工步序号").cast(pl.Int64).alias("step_id"),
+    )
+    assert step_table(frame)["charge_ah"].sum() == pytest.approx(10.0 * 60.0 / 3600.0, rel=1e-4)

@@ -93,7 +93,12 @@ def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
 
     A step paused by the tester (wall-clock span longer than its duration by more than
     :data:`PAUSE_MIN_S`) ends after its duration and gets a third sample at its end stamp with
-    zero current — the pause is a rest, so nothing is integrated over it.
+    zero current — the pause is a rest, so nothing is integrated over it. Likewise a gap of more
+    than :data:`PAUSE_MIN_S` between one step's end and the next step's start (hours to days in
+    PulseBat, where the authors' placeholder rows have no time) ends with a zero-current sample
+    of the earlier step 1 ms before the next starts, at the next step's start voltage: a sample
+    integration rule that holds the next step's current back over the gap (``hold``) then counts
+    nothing there.
     """
     names = steps.collect_schema().names()
     present = [c for c, pair in EDGES.items() if all(s in names for s in pair if s)]
@@ -117,12 +122,37 @@ def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
         )
         return frame.select(
             pl.col("_row"),
-            pl.lit(edge, dtype=pl.UInt8).alias("_edge"),
+            pl.lit(edge, dtype=pl.Int8).alias("_edge"),
             *(value.alias(c) for c, value in values.items()),
             *carried,
         )
 
-    samples = pl.concat([side(0), side(1), side(2)]).sort("_row", "_edge")
+    def gap_side() -> pl.LazyFrame:
+        gap = _timestamp(START) - _timestamp(END).shift(1)
+        values = {c: pl.col(EDGES[c][1]).shift(1) if EDGES[c][0] == "" else None for c in present}
+        values["时间"] = _timestamp(START) - pl.duration(milliseconds=1)
+        for column in ("电压(V)", "温度1(℃)"):
+            if column in present:
+                values[column] = pl.col(EDGES[column][0])
+        if "电流(A)" in present:
+            values["电流(A)"] = pl.lit(0.0)
+        return (
+            timed.with_columns(gap.dt.total_milliseconds().alias("_gap_ms"))
+            .select(
+                pl.col("_row"),
+                pl.lit(-1, dtype=pl.Int8).alias("_edge"),
+                pl.col("_gap_ms"),
+                *(value.alias(c) for c, value in values.items() if value is not None),
+                *(pl.col(c).shift(1) for c in carried),
+            )
+            .filter(pl.col("_gap_ms") > PAUSE_MIN_S * 1e3)
+            .drop("_gap_ms")
+        )
+
+    parts = [side(0), side(1), side(2)]
+    if "时间" in present:
+        parts.append(gap_side().select(parts[0].collect_schema().names()))
+    samples = pl.concat(parts).sort("_row", "_edge")
     # a zero-length step ends where it starts: keep its start only
     later = pl.col("时间") > pl.col("时间").shift(1)
     keep = (pl.col("_edge") == 0) | later.fill_null(True)
