@@ -239,6 +239,16 @@ def test_neware_binary_needs_the_optional_decoder(
     assert np.allclose(data[CURRENT].to_numpy(), frame[CURRENT].to_numpy())
 
 
+def _as_bdf(samples: pl.DataFrame) -> pl.DataFrame:
+    """NEBULA samples (before the column map) as the BDF columns a step table needs."""
+    return samples.select(
+        ((pl.col("时间") - pl.col("时间").first()).dt.total_milliseconds() / 1e3).alias(TIME),
+        pl.col("电压(V)").alias(VOLTAGE),
+        pl.col("电流(A)").alias(CURRENT),
+        pl.col("工步序号").cast(pl.Int64).alias("step_id"),
+    )
+
+
 def test_nebula_step_paused_by_the_tester_ends_after_its_duration() -> None:
     """A 180 s, 10 A charge whose stamps span 2 h (a tester pause, as PulseBat LMO B2 step 2026)
     integrates to 0.5 A·h, not 20 A·h: the step ends after its logged duration and the pause
@@ -267,14 +277,8 @@ def test_nebula_step_paused_by_the_tester_ends_after_its_duration() -> None:
     stamps = samples["时间"].to_list()
     assert (stamps[1] - stamps[0]).total_seconds() == 180.0
     assert (stamps[2] - stamps[0]).total_seconds() == 7200.0
-    bdf_frame = samples.select(
-        ((pl.col("时间") - pl.col("时间").first()).dt.total_milliseconds() / 1e3).alias(TIME),
-        pl.col("电压(V)").alias(VOLTAGE),
-        pl.col("电流(A)").alias(CURRENT),
-        pl.col("工步序号").cast(pl.Int64).alias("step_id"),
-    )
     assert "持续时间(h:min:s:ms)" not in NEBULA_COLUMNS  # read, never stored
-    assert step_table(bdf_frame)["charge_ah"].sum() == pytest.approx(0.5, rel=1e-9)
+    assert step_table(_as_bdf(samples))["charge_ah"].sum() == pytest.approx(0.5, rel=1e-9)
 
 
 def test_nebula_gap_between_steps_integrates_nothing() -> None:
@@ -299,10 +303,5 @@ def test_nebula_gap_between_steps_integrates_nothing() -> None:
     assert samples["电流(A)"].to_list() == [0.0, 0.0, 0.0, 10.0, 10.0]
     assert samples["工步序号"].to_list() == [1.0, 1.0, 1.0, 2.0, 2.0]  # the gap closes step 1
     assert samples["电压(V)"][2] == 3.62  # at the next step's start voltage
-    frame = samples.select(
-        ((pl.col("时间") - pl.col("时间").first()).dt.total_milliseconds() / 1e3).alias(TIME),
-        pl.col("电压(V)").alias(VOLTAGE),
-        pl.col("电流(A)").alias(CURRENT),
-        pl.col("工步序号").cast(pl.Int64).alias("step_id"),
-    )
-    assert step_table(frame)["charge_ah"].sum() == pytest.approx(10.0 * 60.0 / 3600.0, rel=1e-4)
+    charge_ah = step_table(_as_bdf(samples))["charge_ah"].sum()
+    assert charge_ah == pytest.approx(10.0 * 60.0 / 3600.0, rel=1e-4)
