@@ -162,7 +162,8 @@ def test_blast_lite_side_by_side(tmp_path: Path, record: Any) -> None:
 
 def test_lifetime_validation_on_real_data(record: Any) -> None:
     from echelon.lifetime.validation import markdown_table, run_validation
-    from echelon.reports.lifetime import remaining_life_backtest_chart, save_chart
+    from echelon.reports.charts import save_chart
+    from echelon.reports.lifetime import remaining_life_backtest_chart
 
     if not REAL_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {REAL_DATA} (set ECHELON_REAL_DATA)")

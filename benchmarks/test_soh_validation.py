@@ -21,7 +21,7 @@ from echelon.estimation.validation import (
     random_soc_evaluation,
     random_soc_new_format,
 )
-from echelon.reports.regroup_charts import save_chart
+from echelon.reports.charts import save_chart
 from echelon.reports.soh_charts import parity_chart
 
 pytestmark = pytest.mark.bench

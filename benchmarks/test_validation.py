@@ -32,7 +32,8 @@ from echelon.diagnostics import (
 from echelon.errors import DiagnosticsError
 from echelon.io import read
 from echelon.io.bdf import CYCLE, frame_sha256
-from echelon.reports.diagnostic_charts import hppc_chart, save_chart
+from echelon.reports.charts import save_chart
+from echelon.reports.diagnostic_charts import hppc_chart
 
 pytestmark = pytest.mark.bench
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"

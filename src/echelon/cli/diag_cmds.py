@@ -15,12 +15,12 @@ from echelon.diagnostics import cycle_summary, hppc_table, incremental_capacity
 from echelon.diagnostics.eis import spectra
 from echelon.errors import ConfigError, DiagnosticsError
 from echelon.io import read
+from echelon.reports.charts import save_chart
 from echelon.reports.diagnostic_charts import (
     capacity_chart,
     dqdv_chart,
     hppc_chart,
     nyquist_chart,
-    save_chart,
 )
 
 ReaderOption = Annotated[

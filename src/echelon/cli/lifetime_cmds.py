@@ -14,7 +14,8 @@ from echelon.cli._common import DbOption, console, open_db, stage_progress
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.lifetime import forecast_histories, forecast_unit, read_history
 from echelon.registry import BatteryRecord, Registry, battery_record
-from echelon.reports.lifetime import fade_trajectory_chart, save_chart
+from echelon.reports.charts import save_chart
+from echelon.reports.lifetime import fade_trajectory_chart
 
 APPLICATION_HELP = "ess, ups, telecom, fcr, ebike, auto12v, lsv or ev_reman."
 

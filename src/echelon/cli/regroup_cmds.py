@@ -23,7 +23,8 @@ from echelon.regroup import (
     regroup,
 )
 from echelon.regroup.record import record_packs
-from echelon.reports.regroup_charts import block_capacity_chart, save_chart
+from echelon.reports.charts import save_chart
+from echelon.reports.regroup_charts import block_capacity_chart
 
 LABELS = {"heuristic": "building packs"}
 MethodOption = Literal["auto", "heuristic", "milp", "cpsat", "random", "sort_chunk", "kmeans"]

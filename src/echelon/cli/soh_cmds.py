@@ -15,7 +15,7 @@ from echelon.estimation.evaluate import Evaluation, cross_validate, summary, wit
 from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model, prepare
 from echelon.estimation.readers import read_samples
 from echelon.estimation.zoo import available_models, load_model
-from echelon.reports.regroup_charts import save_chart
+from echelon.reports.charts import save_chart
 from echelon.reports.soh_charts import parity_chart
 
 soh_app = typer.Typer(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import altair as alt
 import polars as pl
+import vl_convert as vlc
+
+from echelon.errors import ConfigError
 
 GRADE_ORDER = ["A", "B", "C", "D", "ungraded"]
 GRADE_COLOURS = ["#1a9850", "#91cf60", "#fee08b", "#d73027", "#bdbdbd"]
@@ -161,3 +165,28 @@ def soh_band_chart(
         alt.layer(band_layer, interval, marker).properties(width=520, height=40).to_dict()
     )
     return spec
+
+
+def save_chart(spec: dict[str, Any], path: Path | str, *, scale: float = 2.0) -> Path:
+    """Write a Vega-Lite spec as ``.png``, ``.svg`` or self-contained ``.html`` (by suffix).
+
+    Raises
+    ------
+    ConfigError
+        For any other suffix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    version = vega_lite_version()
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        path.write_bytes(vlc.vegalite_to_png(spec, vl_version=version, scale=scale))
+    elif suffix == ".svg":
+        path.write_text(vlc.vegalite_to_svg(spec, vl_version=version), encoding="utf-8")
+    elif suffix == ".html":
+        path.write_text(
+            vlc.vegalite_to_html(spec, vl_version=version, bundle=True), encoding="utf-8"
+        )
+    else:
+        raise ConfigError(f"{path}: charts are written as .png, .svg or .html, not {suffix!r}")
+    return path

@@ -3,15 +3,10 @@ them as PNG, SVG or self-contained HTML through vl-convert (no browser, no netwo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import altair as alt
 import polars as pl
-import vl_convert as vlc
-
-from echelon.errors import ConfigError
-from echelon.reports.charts import vega_lite_version
 
 ChartKind = Literal["capacity", "dqdv", "hppc", "nyquist"]
 MAX_CURVES = 12
@@ -126,26 +121,3 @@ def nyquist_chart(spectra: pl.DataFrame, *, title: str = "Nyquist plot") -> dict
     )
     spec: dict[str, Any] = chart.to_dict()
     return spec
-
-
-def save_chart(spec: dict[str, Any], path: Path | str, *, scale: float = 2.0) -> Path:
-    """Write a Vega-Lite spec as ``.png``, ``.svg`` or self-contained ``.html``.
-
-    Raises
-    ------
-    ConfigError
-        For any other suffix.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    version = vega_lite_version()
-    suffix = path.suffix.lower()
-    if suffix == ".png":
-        path.write_bytes(vlc.vegalite_to_png(spec, vl_version=version, scale=scale))
-    elif suffix == ".svg":
-        path.write_text(vlc.vegalite_to_svg(spec, vl_version=version))
-    elif suffix == ".html":
-        path.write_text(vlc.vegalite_to_html(spec, vl_version=version, bundle=True))
-    else:
-        raise ConfigError(f"{path}: charts are written as .png, .svg or .html, not {suffix!r}")
-    return path

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import altair as alt
 import polars as pl
-import vl_convert as vlc
 
 
 def fade_trajectory_chart(
@@ -68,16 +66,6 @@ def fade_trajectory_chart(
     chart = alt.layer(*layers).properties(width=520, height=300, title=title)
     spec: dict[str, Any] = chart.to_dict()
     return spec
-
-
-def save_chart(spec: dict[str, Any], path: Path) -> Path:
-    """Write a Vega-Lite spec as a static PNG or SVG (by suffix) with vl-convert."""
-    path = Path(path)
-    if path.suffix.lower() == ".svg":
-        path.write_text(vlc.vegalite_to_svg(spec))
-    else:
-        path.write_bytes(vlc.vegalite_to_png(spec, scale=2))
-    return path
 
 
 def remaining_life_backtest_chart(cases: pl.DataFrame, *, title: str) -> dict[str, Any]:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import altair as alt
 import polars as pl
-import vl_convert as vlc
-
-from echelon.errors import ConfigError
-from echelon.reports.charts import vega_lite_version
 
 MAX_PACKS_SHOWN = 60
 
@@ -89,21 +84,3 @@ def block_capacity_chart(
     chart = alt.vconcat(usable, alt.layer(ticks, zero)).resolve_scale(color="independent")
     spec: dict[str, Any] = chart.to_dict()
     return spec
-
-
-def save_chart(spec: dict[str, Any], path: Path | str) -> Path:
-    """Write a Vega-Lite spec as ``.svg``, ``.png`` or ``.html`` (chosen by the suffix)."""
-    target = Path(path)
-    suffix = target.suffix.lower()
-    version = vega_lite_version()
-    if suffix == ".svg":
-        target.write_text(vlc.vegalite_to_svg(spec, vl_version=version), encoding="utf-8")
-    elif suffix == ".png":
-        target.write_bytes(vlc.vegalite_to_png(spec, vl_version=version, scale=2))
-    elif suffix == ".html":
-        target.write_text(
-            vlc.vegalite_to_html(spec, vl_version=version, bundle=True), encoding="utf-8"
-        )
-    else:
-        raise ConfigError(f"{target}: unsupported chart type {suffix!r}; use .svg, .png or .html")
-    return target
