@@ -198,14 +198,22 @@ def calce_samples(
 # --- metrics and selection ---------------------------------------------------------------------
 
 
-def metrics(model: SohModel, test: pl.DataFrame, *, coverage: float = COVERAGE) -> dict[str, float]:
-    """MAPE [%], RMSE and worst error [SOH points] on all rows; interval coverage and mean width
-    [SOH points] on the rows :meth:`SohModel.predict` answers; shares answered / out of domain."""
-    truth = test.get_column(SOH).to_numpy().astype(np.float64)
-    point = model.point_estimates(test)
+Scored = tuple[Array, Array, Array, Array, Array]
+"""Measured SOH, point estimate, interval lower and upper bounds [%], out-of-domain flags."""
+
+
+def _scored(model: SohModel, test: pl.DataFrame, coverage: float) -> Scored:
     pred = model.predict(test, coverage=coverage, out_of_domain="widen")
-    lower = pred.get_column("soh_lower_percent").to_numpy().astype(np.float64)
-    upper = pred.get_column("soh_upper_percent").to_numpy().astype(np.float64)
+    return (
+        test.get_column(SOH).to_numpy().astype(np.float64),
+        model.point_estimates(test),
+        pred.get_column("soh_lower_percent").to_numpy().astype(np.float64),
+        pred.get_column("soh_upper_percent").to_numpy().astype(np.float64),
+        pred.get_column("out_of_domain").to_numpy(),
+    )
+
+
+def _scores(truth: Array, point: Array, lower: Array, upper: Array, ood: Array) -> dict[str, float]:
     answered = np.isfinite(lower) & np.isfinite(upper)
     error = point - truth
     inside = (lower[answered] <= truth[answered]) & (truth[answered] <= upper[answered])
@@ -222,8 +230,14 @@ def metrics(model: SohModel, test: pl.DataFrame, *, coverage: float = COVERAGE) 
         if answered.any()
         else float("nan"),
         "answered": float(answered.mean()),
-        "out_of_domain": float(pred.get_column("out_of_domain").to_numpy().mean()),
+        "out_of_domain": float(ood.mean()),
     }
+
+
+def metrics(model: SohModel, test: pl.DataFrame, *, coverage: float = COVERAGE) -> dict[str, float]:
+    """MAPE [%], RMSE and worst error [SOH points] on all rows; interval coverage and mean width
+    [SOH points] on the rows :meth:`SohModel.predict` answers; shares answered / out of domain."""
+    return _scores(*_scored(model, test, coverage))
 
 
 def candidates(family: str, direction: Direction) -> list[PartialChargeMethod]:
@@ -367,30 +381,9 @@ def _table(
 
 def _pooled_metrics(folds: list[tuple[SohModel, pl.DataFrame]]) -> dict[str, float]:
     """:func:`metrics` of several folds pooled row by row."""
-    truth, point, lower, upper, ood = [], [], [], [], []
-    for model, test in folds:
-        truth.append(test.get_column(SOH).to_numpy().astype(np.float64))
-        point.append(model.point_estimates(test))
-        pred = model.predict(test, coverage=COVERAGE)
-        lower.append(pred.get_column("soh_lower_percent").to_numpy().astype(np.float64))
-        upper.append(pred.get_column("soh_upper_percent").to_numpy().astype(np.float64))
-        ood.append(pred.get_column("out_of_domain").to_numpy())
-    y, p, lo, hi = (np.concatenate(a) for a in (truth, point, lower, upper))
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    e = p - y
-    return {
-        "n_samples": float(len(y)),
-        "soh_min_percent": float(y.min()),
-        "soh_max_percent": float(y.max()),
-        "mape_percent": float(np.mean(np.abs(e) / y) * 100.0),
-        "rmse_soh_points": float(np.sqrt(np.mean(e**2))),
-        "max_abs_error_soh_points": float(np.abs(e).max()),
-        "bias_soh_points": float(e.mean()),
-        "coverage": float(((lo[ok] <= y[ok]) & (y[ok] <= hi[ok])).mean()) if ok.any() else np.nan,
-        "mean_width_soh_points": float(np.mean(hi[ok] - lo[ok])) if ok.any() else np.nan,
-        "answered": float(ok.mean()),
-        "out_of_domain": float(np.concatenate(ood).mean()),
-    }
+    parts = [_scored(model, test, COVERAGE) for model, test in folds]
+    pooled = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    return _scores(*pooled)
 
 
 def calce_within_cell(
