@@ -1,17 +1,24 @@
 """Per-cycle summary of an already-converted ``.bdf.parquet`` (throughput and peak memory).
 
 Prints one JSON line: best wall and CPU seconds over ``repeats`` runs, rows per second, the bytes
-of the columns the summary reads, and the peak RSS increase over the process after imports.
+of the columns the summary reads, and the peak RSS increase over the process after imports. An
+optional third argument picks the segment kernel (``numpy`` or ``numba``, see
+``echelon.diagnostics._fused``); the first run's time is reported apart (with numba it includes
+loading — or, on a cold cache, compiling — the kernel).
 """
 
 import json
+import os
 import sys
 import time
+
+if len(sys.argv) > 3:
+    os.environ["ECHELON_KERNEL"] = sys.argv[3]
 
 import polars as pl
 from _measure import PeakRss
 
-from echelon.diagnostics import cycle_summary
+from echelon.diagnostics import _fused, cycle_summary
 
 path, repeats = sys.argv[1], int(sys.argv[2])
 needed = ["test_time_second", "voltage_volt", "current_ampere", "step_id", "cycle_count"]
@@ -32,10 +39,12 @@ best = min(wall)
 print(
     json.dumps(
         {
+            "kernel": "numba" if _fused.use_fused(rows) else "numpy",
             "rows": rows,
             "cycles": cycles,
             "best_wall_s": round(best, 3),
             "median_wall_s": round(sorted(wall)[len(wall) // 2], 3),
+            "first_wall_s": round(wall[0], 3),
             "best_cpu_s": round(min(cpu), 3),
             "rows_per_s_wall": round(rows / best),
             "raw_column_mb": round(raw_bytes / 1e6, 1),

@@ -7,6 +7,8 @@ expected pulse resistance are known analytically; tolerances below say what limi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import polars as pl
@@ -152,24 +154,12 @@ def test_segment_ampere_hours_conserve_charge(
     assert table["n_points"].sum() == n
 
 
-@settings(deadline=None, max_examples=60)
-@given(
-    st.lists(st.sampled_from([-2.0, -0.004, 0.0, 0.003, 1.5]), min_size=2, max_size=120),
-    st.integers(min_value=2, max_value=7),
-    st.integers(min_value=1, max_value=40),
-    st.sampled_from(["hold", "trapezoid", "exclude"]),
-)
-def test_threaded_segmentation_equals_one_pass(
-    currents: list[float], threads: int, min_rows: int, transitions: str
-) -> None:
-    """Rows split over threads at any row (mid-segment too) give bit-for-bit the single-pass
-    segment table: each chunk reads its predecessor's last row, and reductions run over whole
-    segments."""
-    import echelon._parallel as parallel
-
+def random_rows(currents: list[float]) -> pl.DataFrame:
+    """A BDF frame with the given currents, random times/voltages/temperatures, and steps and
+    cycles that change every 3 and 11 rows (segments cut by keys as well as by current)."""
     n = len(currents)
     rng = np.random.default_rng(n)
-    data = pl.DataFrame(
+    return pl.DataFrame(
         {
             TIME: np.cumsum(rng.uniform(0.5, 5.0, n)),
             VOLTAGE: rng.uniform(3.0, 4.2, n),
@@ -179,10 +169,43 @@ def test_threaded_segmentation_equals_one_pass(
             "surface_temperature_celsius": rng.uniform(20.0, 30.0, n),
         }
     )
-    single = step_table(data, transitions=transitions)  # type: ignore[arg-type]
+
+
+CURRENTS = st.lists(st.sampled_from([-2.0, -0.004, 0.0, 0.003, 1.5]), min_size=2, max_size=120)
+
+
+@contextmanager
+def split_rows(threads: int, min_rows: int) -> Iterator[None]:
+    """Row chunks of at least ``min_rows`` rows over ``threads`` threads."""
+    import echelon._parallel as parallel
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(parallel, "PARALLEL_MIN_ROWS", min_rows)
         patch.setattr(parallel, "worker_threads", lambda: threads)
-        assert len(parallel.row_chunks(n)) == min(threads, max(1, n // min_rows))
-        split = step_table(data, transitions=transitions)  # type: ignore[arg-type]
+        yield
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    CURRENTS,
+    st.integers(min_value=2, max_value=7),
+    st.integers(min_value=1, max_value=40),
+    st.sampled_from(["hold", "trapezoid", "exclude"]),
+)
+def test_threaded_segmentation_equals_one_pass(
+    currents: list[float], threads: int, min_rows: int, transitions: str
+) -> None:
+    """numpy kernel: rows split over threads at any row (mid-segment too) give bit-for-bit the
+    single-pass segment table: each chunk reads its predecessor's last row, and reductions run
+    over whole segments."""
+    import echelon._parallel as parallel
+
+    data = random_rows(currents)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ECHELON_KERNEL", "numpy")
+        single = step_table(data, transitions=transitions)  # type: ignore[arg-type]
+        with split_rows(threads, min_rows):
+            n = data.height
+            assert len(parallel.row_chunks(n)) == min(threads, max(1, n // min_rows))
+            split = step_table(data, transitions=transitions)  # type: ignore[arg-type]
     assert split.equals(single)

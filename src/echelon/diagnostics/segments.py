@@ -18,6 +18,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from echelon._parallel import row_chunks, run_chunks
+from echelon.diagnostics import _fused
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 Transitions = Literal["hold", "trapezoid", "exclude"]
@@ -226,19 +227,31 @@ def segment_table(
 ) -> pl.DataFrame:
     """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`)."""
     arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
-    seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
-    starts = seg.starts
-    if starts.size == 0:
+    temperature = arrays.get(SURFACE_T)
+    if t.size == 0:
         return pl.DataFrame()
+    if len(keys) <= 2 and _fused.use_fused(t.size):
+        starts, modes, sums = _fused.fused_reductions(
+            arrays,
+            time=TIME,
+            voltage=VOLTAGE,
+            current=CURRENT,
+            temperature=SURFACE_T,
+            keys=keys,
+            threshold=rest_threshold(i, rest_fraction),
+            transitions=transitions,
+        )
+    else:
+        seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
+        starts, modes = seg.starts, seg.mode[seg.starts]
+        sums = _reductions(seg, i, v, temperature)
     counts = np.diff(np.append(starts, t.size))
     last = starts + counts - 1
-    temperature = arrays.get(SURFACE_T)
-    sums = _reductions(seg, i, v, temperature)
     end_s = t[last]
     columns: dict[str, object] = {
         SEGMENT: np.arange(starts.size, dtype=np.int64),
-        MODE: seg.mode[starts],
+        MODE: modes,
         "start_s": t[starts],
         "end_s": end_s,
         "n_points": counts.astype(np.uint32),
