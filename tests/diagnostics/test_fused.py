@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
@@ -96,22 +97,37 @@ def test_fused_kernel_on_a_real_arbin_file(
 
 def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     """``ECHELON_KERNEL=numpy`` turns the fused kernel off, ``numba`` on at any size (or says
-    how to install it); by default only large inputs use it, and only when numba is there."""
-    large, small = _fused.AUTO_MIN_ROWS, _fused.AUTO_MIN_ROWS - 1
+    how to install it); by default a process loads it only for a very large input, and uses it
+    from a million rows once loaded."""
+    huge, large, small = _fused.AUTO_MIN_ROWS, _fused.WARM_MIN_ROWS, _fused.WARM_MIN_ROWS - 1
     monkeypatch.setenv(_fused.KERNEL_ENV, "numpy")
-    assert not _fused.use_fused(large)
+    assert not _fused.use_fused(huge)
     monkeypatch.setenv(_fused.KERNEL_ENV, "fortran")
     with pytest.raises(ConfigError, match="'numpy', 'numba' or 'auto'"):
-        _fused.use_fused(large)
+        _fused.use_fused(huge)
     monkeypatch.delenv(_fused.KERNEL_ENV)
     have_numba = importlib.util.find_spec("numba") is not None
-    assert _fused.use_fused(large) is have_numba
+    assert _fused.use_fused(huge) is have_numba
     assert not _fused.use_fused(small)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(_fused, "_compiled", _Loaded(loaded=False))
     assert not _fused.use_fused(large)
+    monkeypatch.setattr(_fused, "_compiled", _Loaded(loaded=True))
+    assert _fused.use_fused(large) is have_numba
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert not _fused.use_fused(huge)
     monkeypatch.setenv(_fused.KERNEL_ENV, "numba")
     with pytest.raises(ConfigError, match=r"echelon\[fast\]"):
         _fused.use_fused(small)
+
+
+class _Loaded:
+    """Stands in for the cached ``_compiled``: whether the kernel is loaded in the process."""
+
+    def __init__(self, *, loaded: bool) -> None:
+        self.loaded = loaded
+
+    def cache_info(self) -> functools._CacheInfo:
+        return functools._CacheInfo(0, 0, None, int(self.loaded))
 
 
 @needs_numba

@@ -50,33 +50,38 @@ FIELDS: Final = SUM_FIELDS + MIN_FIELDS + MAX_FIELDS
 """Rows of the kernel's output table, in order."""
 
 
-AUTO_MIN_ROWS: Final = 1_000_000
-"""Unless ``ECHELON_KERNEL`` says otherwise, the fused kernel is used from this many rows: importing
-numba and loading the cached kernel cost ≈ 0.3 s once per process (1.5 s to compile on a cold
-cache), which a summary of a million rows repays in a long-running process and which is small
-next to reading such a file; a small file's summary never imports numba."""
+AUTO_MIN_ROWS: Final = 50_000_000
+"""Unless ``ECHELON_KERNEL`` says otherwise, a process loads the fused kernel for an input of this
+many rows: importing numba and loading the cached kernel cost ≈ 0.3 s once per process (1.5 s to
+compile on a cold cache), and the fused pass saves ≈ 3–10 ms per million rows over the numpy
+kernel (docs/performance.md, 2026-12-07): a one-off summary repays the import from about here."""
+WARM_MIN_ROWS: Final = 1_000_000
+"""Once the kernel is loaded in the process, it is used from this many rows (below, the numpy
+kernel's passes are too short for the difference to matter)."""
 
 
 def use_fused(rows: int) -> bool:
     """Whether a segmentation of ``rows`` rows runs the fused kernel.
 
     ``ECHELON_KERNEL=numpy``: never; ``ECHELON_KERNEL=numba``: always (an error names the extra
-    to install when numba is missing); unset: when numba is installed and ``rows`` ≥
-    :data:`AUTO_MIN_ROWS`.
+    to install when numba is missing); unset or ``auto``: when numba is installed and ``rows`` ≥
+    :data:`AUTO_MIN_ROWS`, or ≥ :data:`WARM_MIN_ROWS` once the kernel is loaded in this process.
+    A long-running service that summarises many large files sets ``ECHELON_KERNEL=numba``.
     """
     choice = os.environ.get(KERNEL_ENV, "").strip().lower()
     if choice == "numpy":
         return False
-    found = importlib.util.find_spec("numba") is not None
-    if choice == "numba":
-        if not found:
-            raise ConfigError(
-                f"{KERNEL_ENV}=numba but numba is not installed: pip install 'echelon[fast]'"
-            )
-        return True
-    if choice not in ("", "auto"):
+    if choice not in ("", "auto", "numba"):
         raise ConfigError(f"{KERNEL_ENV}={choice!r}: use 'numpy', 'numba' or 'auto'")
-    return found and rows >= AUTO_MIN_ROWS
+    found = importlib.util.find_spec("numba") is not None
+    if choice == "numba" and not found:
+        raise ConfigError(
+            f"{KERNEL_ENV}=numba but numba is not installed: pip install 'echelon[fast]'"
+        )
+    if choice == "numba":
+        return True
+    loaded = _compiled.cache_info().currsize > 0
+    return found and rows >= (WARM_MIN_ROWS if loaded else AUTO_MIN_ROWS)
 
 
 def _kernel_source(
