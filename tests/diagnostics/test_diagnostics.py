@@ -7,7 +7,7 @@ expected pulse resistance are known analytically; tolerances below say what limi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -174,6 +174,18 @@ def random_rows(currents: list[float]) -> pl.DataFrame:
 CURRENTS = st.lists(st.sampled_from([-2.0, -0.004, 0.0, 0.003, 1.5]), min_size=2, max_size=120)
 
 
+def row_splits(test: Callable[..., None]) -> Callable[..., None]:
+    """Runs ``test(currents, threads, min_rows, transitions)`` over hypothesis cases of kernels
+    whose rows are split in chunks."""
+    cases = given(
+        CURRENTS,
+        st.integers(min_value=2, max_value=7),  # threads
+        st.integers(min_value=1, max_value=40),  # minimum rows per chunk
+        st.sampled_from(["hold", "trapezoid", "exclude"]),
+    )
+    return settings(deadline=None, max_examples=60)(cases(test))  # type: ignore[no-any-return]
+
+
 @contextmanager
 def split_rows(threads: int, min_rows: int) -> Iterator[None]:
     """Row chunks of at least ``min_rows`` rows over ``threads`` threads."""
@@ -185,13 +197,7 @@ def split_rows(threads: int, min_rows: int) -> Iterator[None]:
         yield
 
 
-@settings(deadline=None, max_examples=60)
-@given(
-    CURRENTS,
-    st.integers(min_value=2, max_value=7),
-    st.integers(min_value=1, max_value=40),
-    st.sampled_from(["hold", "trapezoid", "exclude"]),
-)
+@row_splits
 def test_threaded_segmentation_equals_one_pass(
     currents: list[float], threads: int, min_rows: int, transitions: str
 ) -> None:

@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from echelon.diagnostics import _fused, step_table
 from echelon.errors import ConfigError
 from echelon.io import read
-from tests.diagnostics.test_diagnostics import CURRENTS, random_rows, split_rows
+from tests.diagnostics.test_diagnostics import random_rows, row_splits, split_rows
 
 needs_numba = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None,
@@ -51,13 +49,7 @@ def assert_same(reference: pl.DataFrame, fused: pl.DataFrame) -> None:
 
 
 @needs_numba
-@settings(deadline=None, max_examples=60)
-@given(
-    CURRENTS,
-    st.integers(min_value=1, max_value=7),
-    st.integers(min_value=1, max_value=40),
-    st.sampled_from(["hold", "trapezoid", "exclude"]),
-)
+@row_splits
 def test_fused_kernel_equals_numpy_kernel(
     currents: list[float], threads: int, min_rows: int, transitions: str
 ) -> None:
