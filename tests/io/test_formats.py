@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import types
@@ -305,3 +306,17 @@ def test_nebula_gap_between_steps_integrates_nothing() -> None:
     assert samples["电压(V)"][2] == 3.62  # at the next step's start voltage
     charge_ah = step_table(_as_bdf(samples))["charge_ah"].sum()
     assert charge_ah == pytest.approx(10.0 * 60.0 / 3600.0, rel=1e-4)
+
+
+def test_neware_column_map_covers_the_installed_decoder() -> None:
+    """Every column fastnda returns by default (its ``DTYPE_MAP``) is mapped to BDF or knowingly
+    ignored, so a real ``.nda``/``.ndax`` loses nothing silently. (No real Neware binary file is
+    available to these tests; the decoding itself is fastnda's.)"""
+    dicts = pytest.importorskip("fastnda.dicts", reason="fastnda not installed (echelon[neware])")
+    from echelon.io.neware import NDA_COLUMNS, NDA_IGNORED
+
+    assert set(dicts.DTYPE_MAP) <= set(NDA_COLUMNS) | NDA_IGNORED
+    assert {"total_time_s", "voltage_V", "current_mA"} <= set(NDA_COLUMNS)
+    import fastnda
+
+    assert "raw" in str(inspect.signature(fastnda.read).parameters["cycle_mode"].annotation)
