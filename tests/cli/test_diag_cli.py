@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echelon.cli import app
+from echelon.cli._console import PIPED_WIDTH, SafeConsole
 from echelon.io.bdf import write_bdf_csv
 from tests.diagnostics.protocols import cell, cycling, hppc
 from tests.io import formats
@@ -72,3 +74,31 @@ def test_plot_errors_have_exit_codes(files: dict[str, Path], tmp_path: Path) -> 
         app, ["plot", str(files["cycling"]), "--kind", "capacity", "-o", str(tmp_path / "c.pdf")]
     )
     assert bad_suffix.exit_code == 7
+
+
+def test_brackets_in_messages_and_headers_are_printed(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Units in brackets survive the console: a table header ``duration [h]`` and an error that
+    names the column ``U [mV]`` (rich would take ``[h]`` and ``[mV]`` for style tags)."""
+    result = runner.invoke(app, ["summarize", str(files["cycling"])])
+    assert result.exit_code == 0, result.output
+    assert "[h]" in result.output  # the header may wrap before it on a narrow console
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        formats.GENERIC_MAP_YAML.replace(
+            "{bdf: voltage_volt, unit: mV}", "{bdf: voltage_volt, unit: V}"
+        )
+    )
+    path = tmp_path / "acme.csv"
+    formats.generic_csv(pl.read_csv(files["cycling"]).head(50), path)
+    result = runner.invoke(app, ["read", str(path), "--map", str(mapping)])
+    assert result.exit_code == 3, result.output
+    assert "column 'U [mV]': mixed units" in result.output
+
+
+def test_piped_output_is_not_cut_to_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert SafeConsole(file=io.StringIO()).width == PIPED_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert SafeConsole(file=io.StringIO()).width == 100

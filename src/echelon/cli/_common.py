@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,10 +18,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from echelon.cli._console import console as console  # re-exported: the commands import it here
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
-
-console = Console()
 
 DbOption = Annotated[
     str | None,

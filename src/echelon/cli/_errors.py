@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
+from echelon.cli._console import stderr as stderr  # re-exported
 from echelon.errors import (
     CatalogError,
     ChainError,
@@ -50,7 +50,6 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 """Exception class → exit code, most specific first (documented in docs/cli.md)."""
 
-stderr = Console(stderr=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 

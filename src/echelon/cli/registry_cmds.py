@@ -58,7 +58,11 @@ def batteries_cmd(
         print(frame.write_json())
         return
     shown = frame if limit == 0 else frame.head(limit)
-    table = Table(*LIST_COLUMNS, title=f"{frame.height} batteries")
+    table = Table(title=f"{frame.height} batteries")
+    id_width = max(len(str(v)) for v in shown.get_column("battery_id"))
+    for name in LIST_COLUMNS:  # the id is never cut, whatever the terminal's width
+        is_id = name == "battery_id"
+        table.add_column(name, no_wrap=is_id, min_width=id_width if is_id else None)
     for row in shown.iter_rows():
         table.add_row(
             *["" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
