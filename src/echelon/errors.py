@@ -20,6 +20,11 @@ class EchelonError(Exception):
     """Base class of every error Echelon raises on purpose."""
 
 
+class UsageError(EchelonError):
+    """A value given for an option or argument is not one of those offered (an unknown reader or
+    model name, a choice not on the list); the message lists the valid ones. Exit code 2."""
+
+
 class ConfigError(EchelonError):
     """A setting, profile or catalogue override is invalid."""
 

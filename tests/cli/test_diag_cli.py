@@ -64,7 +64,7 @@ def test_plot_every_kind(
 
 def test_plot_errors_have_exit_codes(files: dict[str, Path], tmp_path: Path) -> None:
     bad_kind = runner.invoke(app, ["plot", str(files["cycling"]), "--kind", "pie", "-o", "x.png"])
-    assert bad_kind.exit_code == 7  # configuration / usage of a choice
+    assert bad_kind.exit_code == 2  # usage: a choice not offered
     no_pulses = runner.invoke(
         app, ["plot", str(files["cycling"]), "--kind", "hppc", "-o", str(tmp_path / "h.png")]
     )
@@ -73,7 +73,12 @@ def test_plot_errors_have_exit_codes(files: dict[str, Path], tmp_path: Path) -> 
     bad_suffix = runner.invoke(
         app, ["plot", str(files["cycling"]), "--kind", "capacity", "-o", str(tmp_path / "c.pdf")]
     )
-    assert bad_suffix.exit_code == 7
+    assert bad_suffix.exit_code == 2
+    assert ".png, .svg, .html" in bad_suffix.output
+    bad_reader = runner.invoke(app, ["read", str(files["cycling"]), "--reader", "nasa"])
+    assert bad_reader.exit_code == 2
+    assert "no reader named 'nasa'; available:" in bad_reader.output
+    assert "nasa_pcoe_csv" in bad_reader.output
 
 
 def test_brackets_in_messages_and_headers_are_printed(

@@ -22,6 +22,7 @@ from echelon.errors import (
     NotFoundError,
     RecyclingError,
     RegistryError,
+    UsageError,
 )
 
 EXIT_OK = 0
@@ -36,6 +37,7 @@ EXIT_ANALYSIS = 8
 EXIT_PARTIAL = 10
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (UsageError, EXIT_USAGE),
     (InputError, EXIT_INPUT),  # ReaderError, SchemaError, ManifestError
     (NotFoundError, EXIT_NOT_FOUND),
     (ChainError, EXIT_VERIFY),

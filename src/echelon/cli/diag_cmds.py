@@ -12,10 +12,11 @@ from rich.table import Table
 from echelon.cli._common import console
 from echelon.cli._errors import guarded
 from echelon.diagnostics import cycle_summary, hppc_table, incremental_capacity
+from echelon.diagnostics.cycles import CycleSource
 from echelon.diagnostics.eis import spectra
-from echelon.errors import ConfigError, DiagnosticsError
+from echelon.errors import DiagnosticsError, UsageError
 from echelon.io import read
-from echelon.reports.charts import save_chart
+from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.diagnostic_charts import (
     capacity_chart,
     dqdv_chart,
@@ -31,6 +32,7 @@ MapOption = Annotated[
     typer.Option("--map", help="YAML/TOML column map describing the file (docs/readers.md)."),
 ]
 SHOWN_ROWS = 8
+PlotKind = Literal["capacity", "dqdv", "hppc", "nyquist"]
 
 
 def _load(file: Path, reader: str | None, column_map: Path | None) -> pl.DataFrame:
@@ -74,16 +76,14 @@ def summarize_cmd(
         typer.Option("-o", "--output", help="Write the per-cycle table (.csv or .parquet)."),
     ] = None,
     cycles: Annotated[
-        str, typer.Option(help="Cycle numbers: auto (file's, else detected), file or detect.")
+        CycleSource, typer.Option(help="Cycle numbers: the file's if any (auto), file or detect.")
     ] = "auto",
     reader: ReaderOption = None,
     column_map: MapOption = None,
 ) -> None:
     """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures."""
-    if cycles not in ("auto", "file", "detect"):
-        raise ConfigError(f"--cycles must be auto, file or detect, not {cycles!r}")
     frame = _load(file, reader, column_map)
-    summary = cycle_summary(frame, cycles=cycles)  # type: ignore[arg-type]
+    summary = cycle_summary(frame, cycles=cycles)
     _print_summary(summary)
     console.print(f"{summary.height} cycles, {frame.height:,} rows")
     if output is not None:
@@ -95,15 +95,12 @@ def summarize_cmd(
         console.print(f"[green]✓[/] {output}")
 
 
-PlotKind = Literal["capacity", "dqdv", "hppc", "nyquist"]
-
-
 @guarded
 def plot_cmd(
     file: Annotated[
         Path, typer.Argument(help="Tester file (any supported format) or .bdf.parquet.")
     ],
-    kind: Annotated[str, typer.Option("--kind", help="capacity, dqdv, hppc or nyquist.")],
+    kind: Annotated[PlotKind, typer.Option("--kind", help="What to plot.")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Chart file: .png, .svg or .html.")
     ],
@@ -118,8 +115,11 @@ def plot_cmd(
     column_map: MapOption = None,
 ) -> None:
     """Plot a diagnostic of one file: capacity fade, dQ/dV, HPPC resistance or Nyquist."""
-    if kind not in ("capacity", "dqdv", "hppc", "nyquist"):
-        raise ConfigError(f"--kind must be capacity, dqdv, hppc or nyquist, not {kind!r}")
+    if output.suffix.lower() not in CHART_SUFFIXES:  # before reading the file
+        raise UsageError(
+            f"-o {output}: charts are written as {', '.join(CHART_SUFFIXES)}, "
+            f"not {output.suffix or 'a file without a suffix'}"
+        )
     frame = _load(file, reader, column_map)
     title = f"{file.name}"
     if kind == "capacity":

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from echelon.errors import EstimationError
+from echelon.errors import UsageError
 from echelon.estimation.methods import CapacityMethod
 from echelon.estimation.model import FamilyModel, SohModel
 
@@ -67,7 +67,7 @@ def load_model(name_or_path: str | Path) -> SohModel:
 
     Raises
     ------
-    EstimationError
+    UsageError
         If it is neither (listing the names available).
     """
     text = str(name_or_path)
@@ -79,7 +79,7 @@ def load_model(name_or_path: str | Path) -> SohModel:
     if path.is_file():
         return SohModel.load(path)
     names = ", ".join([*_shipped(), "capacity"])
-    raise EstimationError(
+    raise UsageError(
         f"no SOH model named or stored at {text!r}; shipped models: {names} "
         "(or train one with `echelon soh train`)"
     )

@@ -22,7 +22,7 @@ from typing import Final, Protocol, runtime_checkable
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from echelon.errors import Problem, ReaderError
+from echelon.errors import Problem, ReaderError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +205,9 @@ def get_reader(name: str) -> Reader:
     for reader in readers:
         if reader.name == name:
             return reader
-    raise ReaderError(
-        name, [f"no reader named {name!r}; available: {', '.join(r.name for r in readers)}"]
+    raise UsageError(
+        f"no reader named {name!r}; available: {', '.join(r.name for r in readers)} "
+        "(`echelon readers` lists them)"
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import altair as alt
 import polars as pl
@@ -13,6 +13,10 @@ from echelon.errors import ConfigError
 
 GRADE_ORDER = ["A", "B", "C", "D", "ungraded"]
 GRADE_COLOURS = ["#1a9850", "#91cf60", "#fee08b", "#d73027", "#bdbdbd"]
+
+
+CHART_SUFFIXES: Final = (".png", ".svg", ".html")
+"""Chart files :func:`save_chart` writes, by suffix."""
 
 
 def usable_energy_kwh(frame: pl.DataFrame) -> pl.Expr:
@@ -188,5 +192,7 @@ def save_chart(spec: dict[str, Any], path: Path | str, *, scale: float = 2.0) ->
             vlc.vegalite_to_html(spec, vl_version=version, bundle=True), encoding="utf-8"
         )
     else:
-        raise ConfigError(f"{path}: charts are written as .png, .svg or .html, not {suffix!r}")
+        raise ConfigError(
+            f"{path}: charts are written as {', '.join(CHART_SUFFIXES)}, not {suffix!r}"
+        )
     return path
