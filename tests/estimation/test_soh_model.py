@@ -213,3 +213,38 @@ def test_leave_one_batch_out_with_references(training: pl.DataFrame) -> None:
         zip(by_batch["group"], by_batch["n_samples"] + by_batch["n_refused"], strict=True)
     )
     assert counts == {"NMC622-20.0Ah": 130, "NMC622-2.0Ah": 70, "LFP-50.0Ah": 100}
+
+
+def test_a_feature_constant_in_training_does_not_blow_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One rated capacity in training: a new rated capacity gives a finite distance, flags the
+    row as another format, and an estimate that still depends on the pulses (it used to be
+    the family mean for every row, at a distance of ~1e13)."""
+    from echelon.estimation.gp import GaussianProcess
+
+    train = pulse_samples(10, nominal_capacity_ah=10.0, seed=3)  # 50 rows of log(10 Ah)
+    assert np.log(train["nominal_capacity_ah"].to_numpy()).std() > 0  # round-off, ~4e-16
+    model = fit_soh_model(train, method="pulse", seed=0)
+    gp = model.families["NMC"].gp
+    assert gp is not None
+    assert gp.x_scale[-1] == 1.0  # log(nominal capacity): constant in training, unit scale
+    new = pulse_samples(4, nominal_capacity_ah=25.0, seed=9)
+    pred = model.predict(new)
+    distance = pred["domain_distance"].to_numpy()
+    assert np.isfinite(distance).all()
+    assert distance.max() < 100
+    assert pred["out_of_domain"].all()
+    assert "not a format the model was trained on" in pred["reason"][0]
+    estimates = model.point_estimates(new)  # (a one-batch model refuses such rows)
+    assert np.unique(np.round(estimates, 6)).size > 1
+    # a model file written before the fix (round-off scale, shifted training column) loads to
+    # the same in-domain estimates and a finite distance for the new format
+    arrays = gp.to_arrays("")
+    column = np.arange(gp.x_scale.size) == gp.x_scale.size - 1
+    arrays["x_scale"] = np.where(column, 3.7e-14, gp.x_scale)
+    arrays["x_train"] = np.where(column, -1.0, gp.x_train)
+    legacy = GaussianProcess.from_arrays(arrays, "")
+    x_in = model.method.features(train.head(20))
+    np.testing.assert_allclose(legacy.predict(x_in), gp.predict(x_in), rtol=1e-12)
+    x_new = model.method.features(new)
+    assert np.isfinite(legacy.predict(x_new)).all()
+    np.testing.assert_allclose(legacy.predict(x_new), gp.predict(x_new), rtol=1e-9)

@@ -85,6 +85,19 @@ def _nlml_raw(log_theta: Array, d2: Array, y: Array) -> tuple[float, Array]:
     return nll, grad
 
 
+CONSTANT_RELATIVE_SCALE = 1e-9
+"""A feature whose training spread is below this fraction of its magnitude (at least 1) is
+constant in training (one rated capacity, say): it gets unit scale instead of its round-off
+spread, so a new value of it standardises to its plain difference, not to ~1e13."""
+
+
+def constant_columns(x_mean: Array, x_scale: Array) -> npt.NDArray[np.bool_]:
+    """Which features were constant in training (see :data:`CONSTANT_RELATIVE_SCALE`)."""
+    return np.asarray(
+        x_scale <= CONSTANT_RELATIVE_SCALE * np.maximum(1.0, np.abs(x_mean)), dtype=bool
+    )
+
+
 @dataclass(frozen=True)
 class GaussianProcess:
     """A fitted GP regressor (posterior mean only; intervals come from conformal calibration).
@@ -137,12 +150,21 @@ class GaussianProcess:
     def from_arrays(cls, arrays: Any, prefix: str) -> GaussianProcess:
         """Inverse of :meth:`to_arrays`."""
         y = np.asarray(arrays[f"{prefix}y"], dtype=np.float64)
+        x_mean = np.asarray(arrays[f"{prefix}x_mean"], dtype=np.float64)
+        x_scale = np.asarray(arrays[f"{prefix}x_scale"], dtype=np.float64)
+        x_train = np.array(arrays[f"{prefix}x_train"], dtype=np.float64)
+        # files written before 2026-12-07 kept a round-off scale (~1e-14) for a feature constant
+        # in training: a new value of it standardised to ~1e13. Its training column is constant,
+        # so giving it unit scale and centring it changes no distance between training rows.
+        constant = constant_columns(x_mean, x_scale)
+        x_scale = np.where(constant, 1.0, x_scale)
+        x_train[:, constant] = 0.0
         return cls(
-            x_mean=np.asarray(arrays[f"{prefix}x_mean"], dtype=np.float64),
-            x_scale=np.asarray(arrays[f"{prefix}x_scale"], dtype=np.float64),
+            x_mean=x_mean,
+            x_scale=x_scale,
             y_mean=float(y[0]),
             y_scale=float(y[1]),
-            x_train=np.asarray(arrays[f"{prefix}x_train"], dtype=np.float64),
+            x_train=x_train,
             weights=np.asarray(arrays[f"{prefix}weights"], dtype=np.float64),
             log_theta=np.asarray(arrays[f"{prefix}log_theta"], dtype=np.float64),
         )
@@ -190,7 +212,7 @@ def fit_gp(
         raise EstimationError("training inputs contain NaN or infinite values")
     x_mean = x.mean(axis=0)
     x_scale = x.std(axis=0)
-    x_scale = np.where(x_scale > 0, x_scale, 1.0)
+    x_scale = np.where(constant_columns(x_mean, x_scale), 1.0, x_scale)
     y_mean = float(y.mean())
     y_scale = float(y.std()) or 1.0
     z = (x - x_mean) / x_scale
