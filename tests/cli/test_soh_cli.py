@@ -113,3 +113,14 @@ def test_errors_have_exit_codes(trained: Path, tmp_path: Path) -> None:
     )
     assert missing.exit_code == 3
     assert "file not found" in missing.output
+
+
+def test_evaluate_on_a_trained_batch_says_it_may_not_be_held_out(
+    trained: Path, tables: tuple[Path, Path]
+) -> None:
+    """Scoring a model on its own training file must not be called held-out without a word."""
+    result = runner.invoke(app, ["soh", "evaluate", "--model", str(trained), str(tables[0])])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output
+    assert "trained on batch(es)" in result.output
+    assert "held-out data" not in result.output

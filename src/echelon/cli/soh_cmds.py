@@ -14,6 +14,7 @@ from echelon.cli._errors import guarded
 from echelon.estimation.evaluate import Evaluation, cross_validate, summary, with_truth
 from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model, prepare
 from echelon.estimation.readers import read_samples
+from echelon.estimation.samples import BATCH
 from echelon.estimation.zoo import available_models, load_model
 from echelon.reports.charts import save_chart
 from echelon.reports.soh_charts import parity_chart
@@ -144,10 +145,23 @@ def train_cmd(
 
 
 def _evaluate_fixed(model: SohModel, samples: pl.DataFrame, coverage: float) -> Evaluation:
-    """Score a trained model on labelled data it was not trained on."""
+    """Score a trained model on labelled data, saying so when the data's batches are batches
+    the model was trained on (then it is held out only if its cells were not in training)."""
     table = prepare(samples, model.method, labelled=True, source="<DATA>")
     scored = with_truth(table, model.predict(table, coverage=coverage), 0)
-    return Evaluation(scored, summary(scored), "held-out data", model.method.name, coverage)
+    trained = {b for part in model.card.get("training", {}).values() for b in part["batches"]}
+    seen = sorted(trained & set(table.get_column(BATCH).cast(pl.String).to_list()))
+    split = "held-out data"
+    if seen:
+        split = f"data of trained batches {', '.join(seen)}"
+        console.print(
+            f"[yellow]warning:[/] {model.name} was trained on batch(es) {', '.join(seen)}: "
+            "these scores are held-out only if DATA's cells were not in its training data "
+            "(its card lists the data: `echelon soh models NAME`); use --split to "
+            "cross-validate by cell instead",
+            highlight=False,
+        )
+    return Evaluation(scored, summary(scored), split, model.method.name, coverage)
 
 
 @soh_app.command("evaluate")
