@@ -72,7 +72,8 @@ def _forecast_registered(
     )
     save_chart(spec, out / "fade_trajectory.png")
     console.print(
-        f"[bold]{battery_id}[/] ({result.chemistry}, SOH {result.soh_percent:.1f} %) in "
+        f"[bold]{battery_id}[/] ({result.chemistry}, SOH {result.soh_percent:.1f} %"
+        f"{' of its weakest block' if result.blocks else ''}) in "
         f"[bold]{result.application}[/] reaches {result.eol_soh_percent:g} % in "
         f"[bold]{result.years_to_eol:.1f}[/] years (90 %: {result.years_to_eol_lower:.1f}–"
         f"{result.years_to_eol_upper:.1f}); after {result.years:g} years SOH "
@@ -134,7 +135,13 @@ def forecast_cmd(
     application: Annotated[str | None, typer.Option(help=APPLICATION_HELP)] = None,
     years: Annotated[
         float | None,
-        typer.Option(min=0.5, max=40.0, help="Horizon of the fade trajectory, in years."),
+        typer.Option(
+            min=0.5,
+            max=40.0,
+            help="Horizon of the fade trajectory, in years (default: the upper bound of the "
+            "90 % interval of the years to the threshold, rounded up, within 5–40).",
+            show_default=False,
+        ),
     ] = None,
     out: Annotated[
         Path | None,
