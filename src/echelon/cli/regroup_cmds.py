@@ -228,8 +228,11 @@ def regroup_cmd(
         for note in result.notes:
             console.print(f"  note: {note}")
         if compare_baselines:
-            table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
-            table.write_csv(sidecar(output, "compare", ".csv"))
+            with console.status("comparing with the baselines (each solved as above)"):
+                table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
+            compared = sidecar(output, "compare", ".csv")
+            table.write_csv(compared)
+            paths.append(compared)
             console.print(
                 frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
             )
