@@ -56,8 +56,16 @@ def test_time_must_increase(times: list[float], row: int, kind: str) -> None:
 
 
 def test_millivolts_written_as_volts_are_flagged() -> None:
-    with pytest.raises(ReaderError, match="wrong unit"):
-        validate_bdf(frame().with_columns(pl.lit(3600.0).alias(VOLTAGE)), "f.csv")
+    """One problem per column, counting every row, quoting the first few: not one line per row."""
+    bad = frame().with_columns(pl.lit(3600.0).alias(VOLTAGE))
+    with pytest.raises(ReaderError) as caught:
+        validate_bdf(bad, "f.csv")
+    problems = caught.value.problems
+    assert len(problems) == 1
+    assert problems[0].column == VOLTAGE
+    assert f"{bad.height:,} of {bad.height:,} rows exceed" in problems[0].message
+    assert "row 1: 3600.0" in problems[0].message
+    assert "mV or mA as V or A?" in problems[0].message
 
 
 def test_text_in_numeric_column_is_located() -> None:

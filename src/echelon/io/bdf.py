@@ -173,20 +173,46 @@ def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
                     column=TIME,
                 )
             )
-        for name, limit in PLAUSIBLE_LIMITS.items():
-            value = rec[name]
-            if value is not None and abs(value) > limit:
-                others.append(
-                    Problem(
-                        f"|value| {value} exceeds {limit}: wrong unit (mV or mA written as V or "
-                        "A?); fix the column map's unit",
-                        row=row,
-                        column=name,
-                    )
-                )
     if missing:  # time order means nothing where values are missing
         return missing[:MAX_PROBLEMS]
-    return others[: MAX_PROBLEMS * 2]
+    return others[: MAX_PROBLEMS * 2] + _magnitude_problems(lazy, flagged, n_rows)
+
+
+MAGNITUDE_EXAMPLES = 3
+"""Rows quoted per column whose magnitudes are implausible (the count says how many there are)."""
+
+
+def _magnitude_problems(lazy: pl.LazyFrame, flagged: pl.DataFrame, n_rows: int) -> list[Problem]:
+    """One problem per column with implausible magnitudes: how many rows, the first few, and
+    the likely cause (a unit written as another)."""
+    over = {
+        name: flagged.filter(pl.col(name).abs() > limit) for name, limit in PLAUSIBLE_LIMITS.items()
+    }
+    over = {name: rows for name, rows in over.items() if rows.height}
+    if not over:
+        return []
+    counts = (  # a second pass over the file, only when something is wrong
+        lazy.select((pl.col(name).abs() > PLAUSIBLE_LIMITS[name]).sum() for name in over)
+        .collect()
+        .row(0, named=True)
+    )
+    problems = []
+    for name, rows in over.items():
+        examples = ", ".join(
+            f"row {r}: {v}"
+            for r, v in rows.select("row", name).head(MAGNITUDE_EXAMPLES).iter_rows()
+        )
+        problems.append(
+            Problem(
+                f"{counts[name]:,} of {n_rows:,} rows exceed |{PLAUSIBLE_LIMITS[name]}| ({examples}"
+                f"{', …' if counts[name] > MAGNITUDE_EXAMPLES else ''}): a unit written as "
+                "another (mV or mA as V or A?). With --map, set the column's unit (unit: mV); "
+                "if the file's header names a unit the data do not follow, read it with a "
+                "column map (docs/readers.md)",
+                column=name,
+            )
+        )
+    return problems
 
 
 def _impedance_problems(lazy: pl.LazyFrame, required: tuple[str, ...]) -> list[Problem]:
