@@ -231,3 +231,17 @@ def test_fuzz_every_reader_fails_only_with_reader_errors(
         except EchelonError:
             continue
         assert frame.height > 0
+
+
+def test_a_missing_column_is_named(tmp_path: Path) -> None:
+    """A NASA PCoE file without its voltage column: detection names the closest format and what
+    its header lacks; forcing that reader says which column is missing."""
+    path = tmp_path / "dis_1.csv"
+    path.write_text(
+        "current,temperature,current_load,voltage_load,discharge_time\n"
+        "-0.004,24.27,0.0006,0.0,0.0\n-2.01,24.3,2.0,3.1,9.4\n"
+    )
+    with pytest.raises(ReaderError, match="closest: nasa_pcoe_csv, whose header lacks voltage"):
+        read(path)
+    with pytest.raises(ReaderError, match=r"not found \(missing: voltage\)"):
+        read(path, reader="nasa_pcoe_csv")

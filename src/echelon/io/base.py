@@ -243,9 +243,26 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
         [
             "no reader recognises this file (tried "
             + ", ".join(r.name for r in candidates)
-            + "); pass --reader NAME or describe its columns with a generic column map"
+            + f"){closest_format(path, candidates)}; pass --reader NAME or describe its "
+            "columns with a generic column map"
         ],
     )
+
+
+def closest_format(path: Path, readers: Sequence[Reader]) -> str:
+    """``"; closest: NAME, whose header lacks …"`` for the reader whose header signature the
+    file matches best (at least half of it), else ``""``."""
+    best: tuple[int, str, frozenset[str]] | None = None
+    for reader in readers:
+        header_gap = getattr(reader, "header_gap", None)
+        gap = header_gap(path) if header_gap is not None else None
+        if gap is None or not gap[1] or len(gap[0]) < len(gap[1]):
+            continue
+        if best is None or len(gap[0]) > best[0]:
+            best = (len(gap[0]), reader.name, gap[1])
+    if best is None:
+        return ""
+    return f"; closest: {best[1]}, whose header lacks {', '.join(sorted(best[2]))}"
 
 
 READ_ERRORS: tuple[type[Exception], ...] = (pl.exceptions.PolarsError, OSError, ValueError)

@@ -29,6 +29,8 @@ from echelon.io import xlsx
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import COLUMN_DTYPES, CURRENT, TIME, UNIX_TIME
 from echelon.io.text import (
+    HEADER_SEARCH_LINES,
+    SEPARATORS,
     TextLayout,
     check_field_counts,
     check_last_line,
@@ -262,6 +264,23 @@ class ColumnMapReader:
             return False
         return not self.signature_any or bool(self.signature_any & present)
 
+    def header_gap(self, path: Path) -> tuple[frozenset[str], frozenset[str]] | None:
+        """For a delimited text file this reader might have read: the signature columns found
+        on the line of its head that has most of them, and those missing (``None`` when the
+        suffix does not match, the file is not text, or no signature column is there)."""
+        if self.format != "text" or path.suffix.lower() not in self.suffixes:
+            return None
+        head = head_lines(path)
+        if head is None:
+            return None
+        separators = [self.separator] if self.separator else list(SEPARATORS)
+        best: frozenset[str] = frozenset()
+        for line in head[0][:HEADER_SEARCH_LINES]:
+            for separator in separators:
+                found = self.signature & frozenset(split_fields(line, separator))
+                best = found if len(found) > len(best) else best
+        return (best, self.signature - best) if best else None
+
     def _layout(self, path: Path) -> TextLayout | None:
         return detect_layout(
             path,
@@ -303,9 +322,14 @@ class ColumnMapReader:
     def _raw_text(self, path: Path) -> RawTable:
         layout = self._layout(path)
         if layout is None:
+            gap = self.header_gap(path)
+            missing = f" (missing: {', '.join(sorted(gap[1]))})" if gap and gap[1] else ""
             raise ReaderError(
                 path,
-                [f"{self.name}: header with {', '.join(sorted(self.signature))} not found"],
+                [
+                    f"{self.name}: header with {', '.join(sorted(self.signature))} not found"
+                    f"{missing}"
+                ],
             )
         found = head_lines(path)
         check_field_counts(path, found[0] if found else [], layout)

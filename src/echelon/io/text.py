@@ -26,6 +26,8 @@ HEAD_BYTES: Final = 65536
 TAIL_BYTES: Final = 65536
 SEPARATORS: Final = ("\t", ";", ",", "|")
 CHECK_LINES: Final = 50
+HEADER_SEARCH_LINES: Final = 200
+"""Lines of a file's head searched for its header (preambles come before it)."""
 """Data lines after the header whose field counts are checked."""
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
@@ -226,7 +228,9 @@ def detect_layout(
     lines, encoding = found
     if not lines:
         return None
-    candidates = [header_line] if header_line is not None else range(min(len(lines), 200))
+    candidates = (
+        [header_line] if header_line is not None else range(min(len(lines), HEADER_SEARCH_LINES))
+    )
     for index in candidates:
         if index is None or index >= len(lines):
             continue
