@@ -49,10 +49,29 @@ def test_intake_list_show_verify(small_batch: SynthBatch, db: str) -> None:
     if graded.height:
         only_a = runner.invoke(app, ["batteries", "--db", db, "--grade", "A", "--format", "json"])
         assert len(json.loads(only_a.output)) == graded.height
+    # filters: spellings the manifest accepts, a family, and values that are not offered
+    lfp = frame.filter(pl.col("chemistry") == "LFP").height
+    by_alias = runner.invoke(app, ["batteries", "--db", db, "--chemistry", "LiFePO4", "--format",
+                                   "csv"])  # fmt: skip
+    assert by_alias.exit_code == 0, by_alias.output
+    assert (pl.read_csv(by_alias.output.encode()).height if lfp else 0) == lfp
+    nmc = frame.filter(pl.col("chemistry").str.starts_with("NMC")).height
+    by_family = runner.invoke(app, ["batteries", "--db", db, "--chemistry", "nmc", "--format",
+                                    "csv"])  # fmt: skip
+    assert (pl.read_csv(by_family.output.encode()).height if nmc else 0) == nmc
+    for option, value in (("--status", "bogus"), ("--chemistry", "kryptonite")):
+        refused = runner.invoke(app, ["batteries", "--db", db, option, value])
+        assert refused.exit_code == 2, refused.output
+    routed = runner.invoke(app, ["batteries", "--db", db, "--status", "ROUTED", "--format", "csv"])
+    assert (
+        pl.read_csv(routed.output.encode()).height
+        == frame.filter(pl.col("status") == "routed").height
+    )
     some_id = frame.filter(pl.col("status") == "routed")["battery_id"][0]
     shown = runner.invoke(app, ["show", some_id, "--db", db])
     assert shown.exit_code == 0
     assert "decision · grade" in shown.output
+    assert "gate.level: gate.level" not in shown.output  # the rule is named once
     assert "history" in shown.output
     as_json = json.loads(runner.invoke(app, ["show", some_id, "--db", db, "--json"]).output)
     assert as_json["battery"]["battery_id"] == some_id

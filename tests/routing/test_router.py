@@ -314,3 +314,15 @@ def test_a_higher_price_never_turns_reuse_into_recycling(
     if base["route"] not in {"recycle", "retest"}:
         assert higher["route"] not in {"recycle", "retest"}
         assert higher["value_usd"] >= base["value_usd"]
+
+
+def test_money_in_explanations_puts_the_sign_first() -> None:
+    from echelon.routing.explain import _usd
+
+    assert [_usd(v) for v in (-41.2, -7.0, 7.0, 1234.4, None)] == [
+        "-$41",
+        "-$7.00",
+        "$7.00",
+        "$1,234",
+        "?",
+    ]

@@ -186,3 +186,20 @@ def resolve_chemistry(text: str, *, catalog_dir: Path | None = None) -> Chemistr
         f"unknown chemistry {text!r}{suggest(text, names)}; allowed: {', '.join(names)} "
         "(use 'unknown' if it cannot be identified)"
     )
+
+
+def chemistries_matching(text: str, *, catalog_dir: Path | None = None) -> list[Chemistry]:
+    """The chemistries a user's spelling selects: a family-only spelling (``NMC``, ``ternary``)
+    every chemistry of that family, any other accepted spelling (``LiFePO4``) its chemistry.
+
+    Raises
+    ------
+    ValueError
+        For an unknown spelling (listing the accepted ones), as :func:`resolve_chemistry`.
+    """
+    generic = generic_chemistry(text, catalog_dir=catalog_dir)
+    records = _records(catalog_dir)
+    if generic is not None:
+        family = records[generic].family
+        return [key for key, record in records.items() if record.family == family]
+    return [resolve_chemistry(text, catalog_dir=catalog_dir)]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
+import polars as pl
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from echelon.catalog.chemistry import chemistries_matching
 from echelon.cli._common import DbOption, console, open_db, stage_progress
 from echelon.cli._errors import EXIT_VERIFY, guarded
+from echelon.domain.enums import Grade, Level, Status
+from echelon.errors import UsageError
 from echelon.registry import BatteryRecord, battery_record, list_batteries, verify
 
 LIST_COLUMNS = [
@@ -30,12 +34,14 @@ LIST_COLUMNS = [
 @guarded
 def batteries_cmd(
     status: Annotated[
-        str | None,
-        typer.Option(help="received, tested, graded, routed, quarantined, failed, dismantled, …"),
+        Status | None, typer.Option(case_sensitive=False, help="Derived status.")
     ] = None,
-    grade: Annotated[str | None, typer.Option(help="A, B, C or D.")] = None,
-    chemistry: Annotated[str | None, typer.Option(help="e.g. LFP, NMC622.")] = None,
-    level: Annotated[str | None, typer.Option(help="cell, module or pack.")] = None,
+    grade: Annotated[Grade | None, typer.Option(case_sensitive=False, help="Latest grade.")] = None,
+    chemistry: Annotated[
+        str | None,
+        typer.Option(help="e.g. LFP, LiFePO4, NMC622; a family (NMC, ternary) selects all of it."),
+    ] = None,
+    level: Annotated[Level | None, typer.Option(case_sensitive=False, help="Level.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Rows to show in the table (0 = all).")] = 50,
     format: Annotated[
         Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
@@ -45,8 +51,17 @@ def batteries_cmd(
     """List registered batteries with their derived status, grade and route."""
     with open_db(db) as registry:
         frame = list_batteries(
-            registry, status=status, grade=grade, chemistry=chemistry, level=level
+            registry,
+            status=None if status is None else status.value,
+            grade=None if grade is None else grade.value,
+            level=None if level is None else level.value,
         )
+    if chemistry is not None and frame.height:
+        try:
+            chosen = [c.value for c in chemistries_matching(chemistry)]
+        except ValueError as exc:
+            raise UsageError(f"--chemistry: {exc}") from None
+        frame = frame.filter(pl.col("chemistry").is_in(chosen))
     if frame.height == 0:
         console.print("no batteries match")
         return
@@ -112,7 +127,8 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
             mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
             if r.passed and "not checked" in r.message:
                 mark = "[yellow]![/]"
-            lines.append(f"  {mark} {r.rule}: {r.message}")
+            message = r.message.removeprefix(f"{r.rule}: ")  # "gate.level: ok" names it already
+            lines.append(f"  {mark} {r.rule}: {message}")
         out.append(Panel("\n".join(lines), title=f"decision · {d.kind}"))
     if rec.test_runs:
         table = Table("kind", "reader", "rows", "duration [h]", "raw sha256", title="test runs")

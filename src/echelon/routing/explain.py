@@ -18,7 +18,11 @@ from echelon.routing.router import MISFIT_BITS, RoutingInputs
 
 
 def _usd(value: float | None) -> str:
-    return "?" if value is None else f"${value:,.0f}" if abs(value) >= 10 else f"${value:,.2f}"
+    """``$1,234``, ``$7.00``, ``-$41`` (the sign before the currency)."""
+    if value is None:
+        return "?"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.0f}" if abs(value) >= 10 else f"{sign}${abs(value):,.2f}"
 
 
 def route_summary() -> pl.Expr:
