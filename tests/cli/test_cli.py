@@ -113,6 +113,11 @@ def test_failed_units_give_exit_10(small_batch: SynthBatch, tmp_path: Path, db: 
     result = runner.invoke(app, ["intake", str(path), "--db", db, "--workers", "0"])
     assert result.exit_code == 10
     assert "file not found" in result.output
+    flat = " ".join(result.output.split())
+    assert (
+        "1 units: 0 recorded, 0 already registered (skipped), 1 failed (1 recorded as failed)"
+        in flat
+    )
 
 
 def test_show_unknown_is_exit_4(db: str) -> None:

@@ -113,10 +113,13 @@ def _report(
 
 
 def _print_outcome(report: IntakeReport) -> None:
+    # a unit that failed is recorded too (status failed, with its error) unless the write failed
+    recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures)
     console.print(
-        f"[bold]{report.units}[/] units: [green]{report.written} written[/], "
+        f"[bold]{report.units}[/] units: [green]{report.written - recorded_failed} recorded[/], "
         f"{report.skipped} already registered (skipped), "
-        f"[{'red' if report.failed else 'green'}]{report.failed} failed[/] "
+        f"[{'red' if report.failed else 'green'}]{report.failed} failed[/]"
+        f"{f' ({recorded_failed} recorded as failed)' if recorded_failed else ''} "
         f"in {report.seconds:.1f} s"
     )
     for bid, error in report.failures[:10]:

@@ -294,6 +294,25 @@ def parse_failure(chosen: Reader, path: Path, exc: Exception) -> ReaderError:
     )
 
 
+_UNMAPPED_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+"""(reader, unmapped columns) already warned about in this process."""
+
+
+def _warn_unmapped(path: Path, reader: str, columns: Sequence[str]) -> None:
+    """Warn once per process per reader and set of columns (a batch of files from one tester
+    names them once); later files log it at debug level. Each file's metadata lists them."""
+    key = (reader, tuple(columns))
+    first = key not in _UNMAPPED_WARNED
+    _UNMAPPED_WARNED.add(key)
+    log.log(
+        logging.WARNING if first else logging.DEBUG,
+        "%s: columns without a BDF equivalent (kept in the raw file only): %s%s",
+        path,
+        ", ".join(columns),
+        f" (not repeated for other {reader} files with these columns)" if first else "",
+    )
+
+
 def read(
     path: Path | str,
     *,
@@ -337,11 +356,7 @@ def read(
     except READ_ERRORS as exc:
         raise parse_failure(chosen, path, exc) from exc
     if metadata.unmapped_columns:
-        log.warning(
-            "%s: columns without a BDF equivalent (kept in the raw file only): %s",
-            path,
-            ", ".join(metadata.unmapped_columns),
-        )
+        _warn_unmapped(path, chosen.name, metadata.unmapped_columns)
     frame = validate_bdf(frame, path)
     if UNIX_TIME in frame.columns:
         metadata = with_start_time(metadata, frame.get_column(UNIX_TIME)[0])
