@@ -129,3 +129,14 @@ def test_a_copied_profile_loads_by_path(tmp_path: Path) -> None:
     shutil.copy(packaged_table_path("grading_cn"), copy)
     assert load_profile(copy) == load_profile("cn")
     assert load_table("grading_cn")["meta"]["jurisdiction"] == "CN"
+
+
+def test_an_unknown_profile_lists_the_profiles() -> None:
+    """Not the catalogue's internal table names: the profiles a user can pass (exit 2)."""
+    from echelon.errors import UsageError
+    from echelon.grading.profile import load_profile, profile_names
+
+    assert {"baseline", "eu", "cn", "us"} <= set(profile_names())
+    with pytest.raises(UsageError, match=r"no grading profile named 'xx'; available: baseline, cn"):
+        load_profile("xx")
+    assert load_profile("EU").meta.jurisdiction == load_profile("eu").meta.jurisdiction

@@ -9,16 +9,17 @@ does not define are clear errors.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from echelon.catalog import FAMILIES, load_table
-from echelon.catalog._loader import load_toml_file
+from echelon.catalog._loader import CATALOG_DIR_ENV, load_toml_file, table_names
 from echelon.catalog.models import StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
-from echelon.errors import CatalogError, ConfigError
+from echelon.errors import CatalogError, ConfigError, UsageError
 
 _Strict = StrictModel
 
@@ -179,6 +180,15 @@ def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None
             )
 
 
+def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
+    """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides)."""
+    names = {t.removeprefix("grading_") for t in table_names() if t.startswith("grading_")}
+    folder = catalog_dir or (Path(env) if (env := os.environ.get(CATALOG_DIR_ENV)) else None)
+    if folder is not None:
+        names |= {p.stem.removeprefix("grading_") for p in Path(folder).glob("grading_*.toml")}
+    return sorted(names)
+
+
 def load_profile(
     name_or_path: str | Path = "baseline", *, catalog_dir: Path | None = None
 ) -> GradingProfile:
@@ -203,6 +213,12 @@ def load_profile(
     if text.endswith(".toml") or Path(text).is_file():
         doc = load_toml_file(Path(text))
     else:
+        names = profile_names(catalog_dir=catalog_dir)
+        if text.lower() not in names:
+            raise UsageError(
+                f"no grading profile named {text!r}; available: {', '.join(names)} "
+                "(or the path of a .toml profile)"
+            )
         doc = load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir)
     profile = validated(GradingProfile, doc, what=f"grading profile {text}")
     _check_routes(profile, text, catalog_dir)
