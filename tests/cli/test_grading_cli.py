@@ -80,7 +80,8 @@ def test_grade_prints_a_summary_without_output(table: Path) -> None:
     [
         (["--profile", "fr"], 7, "no catalogue table named 'grading_fr'"),
         (["--set", "price.bess=3"], 7, "did you mean 'ess'"),
-        (["-o", "decisions.xlsx"], 7, "write .csv or .parquet"),
+        (["-o", "decisions.xlsx"], 2, "give a .csv or .parquet file"),
+        (["--as-of", "22/11/2026"], 2, "'22/11/2026' is not a YYYY-MM-DD date"),
     ],
 )
 def test_grade_refuses_bad_options_with_a_reason(
@@ -90,6 +91,13 @@ def test_grade_refuses_bad_options_with_a_reason(
     result = runner.invoke(app, ["grade", str(table), *args])
     assert result.exit_code == code
     assert fragment in " ".join(result.output.split())
+
+
+def test_grade_checks_the_output_type_before_grading(table: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["grade", str(table), "-o", str(tmp_path / "d.xlsx")])
+    assert result.exit_code == 2  # a bad option value (docs/cli.md), not a configuration error
+    assert "Decisions" not in result.output  # refused before any unit was graded
+    assert list(tmp_path.iterdir()) == [table]
 
 
 def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from echelon.cli._common import (
     open_db,
 )
 from echelon.cli._errors import guarded
-from echelon.errors import ConfigError
 from echelon.grading import grade_by_region, load_profile
 from echelon.grading.reader import read_grading_table
 from echelon.registry import battery_record
@@ -78,13 +77,36 @@ def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
     ).select(OUTPUT_COLUMNS)
 
 
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+"""File types ``echelon grade -o`` writes."""
+
+
+def _check_output(path: Path | None) -> None:
+    """Refuse an output type ``grade`` cannot write before any work is done (exit code 2)."""
+    if path is not None and path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise typer.BadParameter(
+            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
+            "give a .csv or .parquet file",
+            param_hint="-o/--output",
+        )
+
+
+def _as_of_date(text: str | None) -> dt.date | None:
+    """The ``--as-of`` date (exit code 2 when it is not YYYY-MM-DD)."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a YYYY-MM-DD date", param_hint="--as-of"
+        ) from None
+
+
 def _write_table(frame: pl.DataFrame, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"-o {path}: write .csv or .parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         frame.write_csv(partial)
     else:
         frame.write_parquet(partial)
@@ -131,7 +153,8 @@ def grade_cmd(
     limit: Annotated[int, typer.Option(min=0, help="Rows to print when no -o is given.")] = 20,
 ) -> None:
     """Gate, grade and route every unit of a measurements table (stateless: no registry)."""
-    day = dt.date.fromisoformat(as_of) if as_of else None
+    _check_output(output)
+    day = _as_of_date(as_of)
     units = read_grading_table(table)
     graded, _ = grade_by_region(
         units,
