@@ -110,6 +110,16 @@ def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None
     assert "did you mean 'module'" in text
 
 
+def test_grade_names_the_missing_id_column_and_what_to_rename(tmp_path: Path) -> None:
+    bad = tmp_path / "g_bad.csv"
+    bad.write_text("id,chemistry,level\nU1,LFP,cell\n")
+    result = runner.invoke(app, ["grade", str(bad)])
+    assert result.exit_code == 3
+    text = " ".join(result.output.split())
+    assert "column 'battery_id': required column missing (the table has 'id', 'chemistry'" in text
+    assert "rename 'id'" in text
+
+
 def test_applications_lists_requirements_and_restrictions() -> None:
     result = runner.invoke(app, ["applications", "--profile", "cn"])
     assert result.exit_code == 0, result.output

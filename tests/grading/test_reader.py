@@ -68,7 +68,7 @@ def test_every_bad_cell_is_reported_with_row_and_column(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("t.xlsx", "x", "unsupported table format"),
-        ("t.csv", "chemistry\nLFP\n", "required column missing"),
+        ("t.csv", "chemistry\nLFP\n", "column 'battery_id': required column missing"),
         ("missing.csv", None, "no such file"),
         ("empty.csv", "battery_id,soh_percent\n", "no rows"),
     ],

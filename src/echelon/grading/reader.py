@@ -74,6 +74,16 @@ def _vocabulary(
     return mapping, failed
 
 
+def _missing_id_problem(columns: list[str]) -> Problem:
+    """Say that ``battery_id`` is missing, which columns there are and which one to rename."""
+    shown = ", ".join(repr(c) for c in columns[:8]) + (", …" if len(columns) > 8 else "")
+    return Problem(
+        f"required column missing (the table has {shown}); name the column that "
+        f"identifies each unit 'battery_id', e.g. rename {columns[0]!r} if that is it",
+        column="battery_id",
+    )
+
+
 def read_grading_table(path: Path | str) -> pl.DataFrame:
     """Read and check a measurements table (CSV or Parquet) for :func:`grade_table`.
 
@@ -101,9 +111,7 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
     if text.height == 0:
         raise SchemaError(path, [Problem("the table has no rows: nothing to grade")])
     if "battery_id" not in text.columns:
-        raise SchemaError(
-            path, [Problem("required column missing; the first column should name each unit")]
-        )
+        raise SchemaError(path, [_missing_id_problem(text.columns)])
     ids = pl.col("battery_id").str.strip_chars()
     problems += _bad_cells(
         text, "battery_id", ids.is_null() | (ids == ""), "— every unit needs a battery_id"
