@@ -120,6 +120,32 @@ def test_grade_names_the_missing_id_column_and_what_to_rename(tmp_path: Path) ->
     assert "rename 'id'" in text
 
 
+def test_grade_warns_once_about_columns_the_whole_table_lacks(tmp_path: Path) -> None:
+    listing = tmp_path / "units.csv"  # like `echelon batteries --format csv`: no OCV, rating, …
+    listing.write_text(
+        "battery_id,level,chemistry,model,status,gate,grade,route,soh_percent,dcir_ohm\n"
+        "C1,cell,LFP,X,routed,pass,A,ess,91,0.002\nC2,cell,LFP,X,routed,pass,B,ess,75,0.003\n"
+    )
+    result = runner.invoke(app, ["grade", str(listing), "--profile", "cn"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert text.count("column ocv_v absent: every unit fails the safety gate's OCV check") == 1
+    assert "column has_traceability absent" in text
+    assert "column nominal_capacity_ah absent" in text
+    assert "soh_percent" not in text.split("Decisions")[0]  # present: no warning about it
+
+
+def test_grade_does_not_warn_about_a_complete_table(tmp_path: Path) -> None:
+    full = pl.read_csv(TABLE.encode(), infer_schema=False).with_columns(
+        pl.lit("false").alias("plating_signature")
+    )
+    path = tmp_path / "full.csv"
+    full.write_csv(path)
+    result = runner.invoke(app, ["grade", str(path), "--profile", "eu"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
 def test_applications_lists_requirements_and_restrictions() -> None:
     result = runner.invoke(app, ["applications", "--profile", "cn"])
     assert result.exit_code == 0, result.output

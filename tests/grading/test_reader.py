@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from echelon.errors import SchemaError
-from echelon.grading.reader import read_grading_table
+from echelon.grading.reader import absent_columns, read_grading_table
 
 HEADER = "battery_id,chemistry,level,nominal_capacity_ah,soh_percent,soh_lower_percent,dcir_ohm,"
 HEADER += "visual_flags,has_traceability,calendar_expiry_date,region\n"
@@ -81,3 +81,14 @@ def test_unreadable_tables_say_why(
         path.write_text(content)
     with pytest.raises(SchemaError, match=message):
         read_grading_table(path)
+
+
+def test_absent_columns_name_the_whole_table_fallback(tmp_path: Path) -> None:
+    # ocv_v is absent, insulation_mohm empty in every row, soh_percent present
+    path = tmp_path / "t.csv"
+    path.write_text("battery_id,level,soh_percent,insulation_mohm\nU1,pack,90,\nU2,pack,,\n")
+    notes = absent_columns(read_grading_table(path))
+    assert any(n.startswith("column ocv_v absent: every unit fails the safety gate") for n in notes)
+    assert any(n.startswith("column insulation_mohm empty: every pack fails") for n in notes)
+    assert not any("measured_capacity_ah" in n for n in notes)  # soh_percent is given
+    assert len(notes) == len(set(notes))  # one line per column, not per row

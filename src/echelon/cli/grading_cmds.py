@@ -20,9 +20,9 @@ from echelon.cli._common import (
     economics_from_options,
     open_db,
 )
-from echelon.cli._errors import guarded
+from echelon.cli._errors import guarded, stderr
 from echelon.grading import grade_by_region, load_profile
-from echelon.grading.reader import read_grading_table
+from echelon.grading.reader import absent_columns, read_grading_table
 from echelon.registry import battery_record
 from echelon.reports.certificate import certificate_event, write_certificate
 from echelon.routing import fits_summary, load_applications
@@ -113,6 +113,21 @@ def _write_table(frame: pl.DataFrame, path: Path) -> None:
     partial.replace(path)
 
 
+def _warn_absent(path: Path, units: pl.DataFrame) -> None:
+    """Say once, on stderr, which expected columns the whole table lacks and what that does."""
+    notes = absent_columns(units)
+    if not notes:
+        return
+    stderr.print(
+        f"[yellow]warning:[/] {path}: expected grading columns absent from the whole table "
+        "(docs/grading.md, missing fields); every unit is graded without them:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in notes:
+        stderr.print(f"  - {note}", highlight=False, markup=False, soft_wrap=True)
+
+
 def _summary(frame: pl.DataFrame) -> Table:
     table = Table("route", "units", "grade A/B/C/D", "value [USD]", title="Decisions")
     per = (
@@ -156,6 +171,7 @@ def grade_cmd(
     _check_output(output)
     day = _as_of_date(as_of)
     units = read_grading_table(table)
+    _warn_absent(table, units)
     graded, _ = grade_by_region(
         units,
         profile=profile,

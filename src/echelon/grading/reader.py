@@ -33,6 +33,29 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
     "series_count": (1, 1000),
 }
 """Plausible range of each numeric column (outside → a problem naming the row)."""
+ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
+    ("chemistry",): "every unit's chemistry is unknown → gate.reuse_standard → quarantine → "
+    "recycle",
+    ("level",): "level-dependent rules cannot be applied: gate.level quarantines every unit → "
+    "recycle",
+    ("ocv_v",): "every unit fails the safety gate's OCV check (gate.ocv_measured) → quarantine → "
+    "recycle",
+    ("has_traceability",): "traceability counts as absent: every unit of a level the profile "
+    "requires it for is quarantined → recycle",
+    ("insulation_mohm",): "every pack fails gate.insulation → quarantine → recycle (not checked "
+    "for cells and modules)",
+    ("soh_percent", "measured_capacity_ah"): "no unit has an SOH: no grade, route retest",
+    ("nominal_capacity_ah",): "no unit's value or voltage fit can be computed → retest",
+    ("nominal_voltage_v", "series_count"): "cells in series unknown for modules and packs: no "
+    "voltage fit → retest",
+    ("dcir_ohm",): "no application R_max can be checked: grades capped at B, applications with "
+    "a peak-power requirement cannot be certified",
+    ("calendar_expiry_date",): "calendar expiry not checked for any unit (listed in unchecked)",
+    ("self_discharge_mv_per_day",): "self-discharge not checked for any unit (listed in unchecked)",
+    ("plating_signature",): "lithium plating not checked for any unit (listed in unchecked)",
+}
+"""Grading columns whose absence from a whole table changes every decision, and how (the
+conservative fallbacks of docs/grading.md); a tuple warns only when all its columns are absent."""
 TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
 FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
 
@@ -171,3 +194,28 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(path, problems)
     return typed
+
+
+def absent_columns(table: pl.DataFrame) -> list[str]:
+    """Warnings for the expected grading columns a whole table lacks, or leaves empty in every row.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        A table as returned by :func:`read_grading_table`.
+
+    Returns
+    -------
+    list of str
+        One line per entry of :data:`ABSENT_EFFECT` whose columns are all absent (or empty):
+        which columns, and what that does to every unit's decision. Empty when nothing is missing.
+    """
+    empty = {c for c in table.columns if table.get_column(c).null_count() == table.height}
+    notes = []
+    for columns, effect in ABSENT_EFFECT.items():
+        missing = [c for c in columns if c not in table.columns or c in empty]
+        if len(missing) < len(columns):
+            continue
+        how = [f"{c} {'empty' if c in empty else 'absent'}" for c in missing]
+        notes.append(f"column{'s' if len(how) > 1 else ''} {' and '.join(how)}: {effect}")
+    return notes
