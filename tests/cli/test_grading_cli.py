@@ -146,6 +146,22 @@ def test_grade_does_not_warn_about_a_complete_table(tmp_path: Path) -> None:
     assert "warning" not in result.output
 
 
+def test_grade_refuses_implausible_values_like_intake(tmp_path: Path) -> None:
+    bad = tmp_path / "m.csv"
+    bad.write_text(
+        TABLE.replace("M1,NMC622,module,60,43.2,90,,88,", "M1,NMC622,module,60,43.2,0.9,,0.88,")
+    )
+    result = runner.invoke(app, ["grade", str(bad), "--profile", "cn"])
+    assert result.exit_code == 3  # bad input, nothing graded (as for every unreadable cell)
+    text = " ".join(result.output.split())
+    assert str(bad) in text
+    assert (
+        "row 1, column 'soh_percent': 0.9 outside the plausible range [1.5, 150] "
+        "(wrong unit? SOH written as a fraction: write 90)" in text
+    )
+    assert "Decisions" not in text
+
+
 def test_applications_lists_requirements_and_restrictions() -> None:
     result = runner.invoke(app, ["applications", "--profile", "cn"])
     assert result.exit_code == 0, result.output

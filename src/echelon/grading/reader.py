@@ -2,9 +2,11 @@
 
 The table is CSV or Parquet with the documented columns of :mod:`echelon.grading.table` (any may
 be empty). Every cell is checked at once: values that cannot be read (a word in a number column,
-an unknown level or visual flag, an impossible SOH) are reported together with their row and
-column, and nothing is graded. Empty cells are fine — the grader handles missing values
-conservatively and says so.
+an unknown level or visual flag) or are implausible (outside the ranges of
+:data:`echelon.domain.plausible.PLAUSIBLE` for the unit's level, e.g. an SOH written as a fraction
+or a DCIR in mΩ written as Ω — the intake manifest's check) are reported together with their row,
+column and the likely unit mistake, and nothing is graded. Empty cells are fine — the grader
+handles missing values conservatively and says so.
 """
 
 from __future__ import annotations
@@ -16,23 +18,10 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
-from echelon.errors import Problem, SchemaError, row_problems
+from echelon.domain.plausible import PLAUSIBLE, implausible
+from echelon.errors import MAX_ROW_PROBLEMS, Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
 
-RANGES: Final[dict[str, tuple[float, float]]] = {
-    "soh_percent": (0.0, 150.0),
-    "soh_lower_percent": (0.0, 150.0),
-    "nominal_capacity_ah": (1e-6, 1e6),
-    "nominal_voltage_v": (1e-3, 2000.0),
-    "measured_capacity_ah": (0.0, 1e6),
-    "dcir_ohm": (0.0, 1e3),
-    "reference_dcir_ohm": (1e-9, 1e3),
-    "ocv_v": (0.0, 2000.0),
-    "self_discharge_mv_per_day": (0.0, 1e5),
-    "insulation_mohm": (0.0, 1e9),
-    "series_count": (1, 1000),
-}
-"""Plausible range of each numeric column (outside → a problem naming the row)."""
 ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
     ("chemistry",): "every unit's chemistry is unknown → gate.reuse_standard → quarantine → "
     "recycle",
@@ -75,6 +64,30 @@ def _as_text(path: Path) -> pl.DataFrame:
 
 def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
     return row_problems(frame.get_column(column), frame.select(invalid).to_series(), what)
+
+
+def _implausible_cells(typed: pl.DataFrame) -> list[Problem]:
+    """Numbers outside :data:`~echelon.domain.plausible.PLAUSIBLE` for the row's level, each with
+    the likely unit mistake (the same check and message as the intake manifest)."""
+    problems: list[Problem] = []
+    levels = (
+        typed.get_column("level")
+        if "level" in typed.columns
+        else pl.Series("level", [None] * typed.height, dtype=pl.String)
+    )
+    for column, rng in PLAUSIBLE.items():
+        if column not in typed.columns:
+            continue
+        value = typed.get_column(column).cast(pl.Float64)
+        high = levels.replace_strict(
+            dict(rng.high_by_level), default=rng.high, return_dtype=pl.Float64
+        ).fill_null(rng.high)
+        outside = value.is_not_null() & ~((value >= rng.low) & (value <= high))
+        for i in outside.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list():
+            why = implausible(column, float(value[i]), level=levels[i])
+            if why is not None:
+                problems.append(Problem(why, row=i + 1, column=column))
+    return problems
 
 
 def _vocabulary(
@@ -150,10 +163,6 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
             value = raw.cast(dtype, strict=False)
             kind = "whole number" if dtype == pl.Int64() else "number"
             problems += _bad_cells(text, column, given & value.is_null(), f"is not a {kind}")
-            if column in RANGES:
-                lo, hi = RANGES[column]
-                outside = value.is_not_null() & ((value < lo) | (value > hi))
-                problems += _bad_cells(text, column, outside, f"is outside [{lo:g}, {hi:g}]")
         elif dtype == pl.Boolean():
             low = raw.str.to_lowercase()
             value = pl.when(low.is_in(TRUE)).then(True).when(low.is_in(FALSE)).then(False)
@@ -190,6 +199,7 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
             except ValueError as exc:
                 problems += _bad_cells(typed, column, pl.col(column) == spelling, f"— {exc}")
         typed = typed.with_columns(pl.col(column).replace(mapping))
+    problems += _implausible_cells(typed)
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(path, problems)
