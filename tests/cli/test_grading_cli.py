@@ -80,7 +80,8 @@ def test_grade_prints_a_summary_without_output(table: Path) -> None:
     [
         (["--profile", "fr"], 7, "no catalogue table named 'grading_fr'"),
         (["--set", "price.bess=3"], 7, "did you mean 'ess'"),
-        (["-o", "decisions.xlsx"], 7, "write .csv or .parquet"),
+        (["-o", "decisions.xlsx"], 2, "give a .csv or .parquet file"),
+        (["--as-of", "22/11/2026"], 2, "'22/11/2026' is not a YYYY-MM-DD date"),
     ],
 )
 def test_grade_refuses_bad_options_with_a_reason(
@@ -92,6 +93,13 @@ def test_grade_refuses_bad_options_with_a_reason(
     assert fragment in " ".join(result.output.split())
 
 
+def test_grade_checks_the_output_type_before_grading(table: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["grade", str(table), "-o", str(tmp_path / "d.xlsx")])
+    assert result.exit_code == 2  # a bad option value (docs/cli.md), not a configuration error
+    assert "Decisions" not in result.output  # refused before any unit was graded
+    assert list(tmp_path.iterdir()) == [table]
+
+
 def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("battery_id,level,soh_percent\nU1,modul,abc\n")
@@ -100,6 +108,58 @@ def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None
     text = " ".join(result.output.split())
     assert "row 1, column 'soh_percent': 'abc' is not a number" in text
     assert "did you mean 'module'" in text
+
+
+def test_grade_names_the_missing_id_column_and_what_to_rename(tmp_path: Path) -> None:
+    bad = tmp_path / "g_bad.csv"
+    bad.write_text("id,chemistry,level\nU1,LFP,cell\n")
+    result = runner.invoke(app, ["grade", str(bad)])
+    assert result.exit_code == 3
+    text = " ".join(result.output.split())
+    assert "column 'battery_id': required column missing (the table has 'id', 'chemistry'" in text
+    assert "rename 'id'" in text
+
+
+def test_grade_warns_once_about_columns_the_whole_table_lacks(tmp_path: Path) -> None:
+    listing = tmp_path / "units.csv"  # like `echelon batteries --format csv`: no OCV, rating, …
+    listing.write_text(
+        "battery_id,level,chemistry,model,status,gate,grade,route,soh_percent,dcir_ohm\n"
+        "C1,cell,LFP,X,routed,pass,A,ess,91,0.002\nC2,cell,LFP,X,routed,pass,B,ess,75,0.003\n"
+    )
+    result = runner.invoke(app, ["grade", str(listing), "--profile", "cn"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert text.count("column ocv_v absent: every unit fails the safety gate's OCV check") == 1
+    assert "column has_traceability absent" in text
+    assert "column nominal_capacity_ah absent" in text
+    assert "soh_percent" not in text.split("Decisions")[0]  # present: no warning about it
+
+
+def test_grade_does_not_warn_about_a_complete_table(tmp_path: Path) -> None:
+    full = pl.read_csv(TABLE.encode(), infer_schema=False).with_columns(
+        pl.lit("false").alias("plating_signature")
+    )
+    path = tmp_path / "full.csv"
+    full.write_csv(path)
+    result = runner.invoke(app, ["grade", str(path), "--profile", "eu"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+def test_grade_refuses_implausible_values_like_intake(tmp_path: Path) -> None:
+    bad = tmp_path / "m.csv"
+    bad.write_text(
+        TABLE.replace("M1,NMC622,module,60,43.2,90,,88,", "M1,NMC622,module,60,43.2,0.9,,0.88,")
+    )
+    result = runner.invoke(app, ["grade", str(bad), "--profile", "cn"])
+    assert result.exit_code == 3  # bad input, nothing graded (as for every unreadable cell)
+    text = " ".join(result.output.split())
+    assert str(bad) in text
+    assert (
+        "row 1, column 'soh_percent': 0.9 outside the plausible range [1.5, 150] "
+        "(wrong unit? SOH written as a fraction: write 90)" in text
+    )
+    assert "Decisions" not in text
 
 
 def test_applications_lists_requirements_and_restrictions() -> None:

@@ -115,6 +115,46 @@ def test_registry_lot_round_trip(small_batch: SynthBatch, tmp_path: Path) -> Non
     )
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "value.csv").read_text() == (out / "value.csv").read_text()
+    # a recorded lot is reported as recorded: another process is refused, not silently ignored
+    other = tmp_path / "pyro"
+    refused = runner.invoke(
+        app, ["recycle", "lot:LOT-CLI", "--process", "pyro", "--db", db, "-o", str(other)]
+    )
+    assert refused.exit_code == 2, refused.output
+    text = " ".join(refused.output.split())
+    assert "--process pyro (recorded: hydro)" in text
+    assert "--no-record" in text  # says how to value the same units under pyro
+    assert not other.exists()
+    same = runner.invoke(
+        app,
+        [
+            "recycle",
+            "lot:LOT-CLI",
+            "--process",
+            "hydro",
+            "--year",
+            "2028",
+            "--db",
+            db,
+            "-o",
+            str(tmp_path / "same"),
+        ],
+    )
+    assert same.exit_code == 0, same.output
+    what_if = runner.invoke(
+        app,
+        [
+            "recycle",
+            str(out / "units.csv"),
+            "--process",
+            "mechanical",
+            "--no-record",
+            "-o",
+            str(other),
+        ],
+    )
+    assert what_if.exit_code == 0, what_if.output  # the lot's units.csv is a lot table
+    assert "process mechanical" in " ".join(what_if.output.split())
     lots = runner.invoke(app, ["recycle-lots", "--db", db])
     assert "LOT-CLI" in lots.output
     year = runner.invoke(

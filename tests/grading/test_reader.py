@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from echelon.errors import SchemaError
-from echelon.grading.reader import read_grading_table
+from echelon.grading.reader import absent_columns, read_grading_table
 
 HEADER = "battery_id,chemistry,level,nominal_capacity_ah,soh_percent,soh_lower_percent,dcir_ohm,"
 HEADER += "visual_flags,has_traceability,calendar_expiry_date,region\n"
@@ -50,7 +50,7 @@ def test_every_bad_cell_is_reported_with_row_and_column(tmp_path: Path) -> None:
     text = str(info.value)
     for fragment in (
         "row 1, column 'nominal_capacity_ah': 'sixty' is not a number",
-        "row 1, column 'soh_percent': '190' is outside [0, 150]",
+        "row 1, column 'soh_percent': 190 outside the plausible range [1.5, 150] (wrong unit?)",
         "row 1, column 'has_traceability': 'maybe'",
         "row 1, column 'calendar_expiry_date': '2030-13-01' is not a YYYY-MM-DD date",
         "row 1, column 'level'",
@@ -68,7 +68,7 @@ def test_every_bad_cell_is_reported_with_row_and_column(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("t.xlsx", "x", "unsupported table format"),
-        ("t.csv", "chemistry\nLFP\n", "required column missing"),
+        ("t.csv", "chemistry\nLFP\n", "column 'battery_id': required column missing"),
         ("missing.csv", None, "no such file"),
         ("empty.csv", "battery_id,soh_percent\n", "no rows"),
     ],
@@ -81,3 +81,38 @@ def test_unreadable_tables_say_why(
         path.write_text(content)
     with pytest.raises(SchemaError, match=message):
         read_grading_table(path)
+
+
+def test_absent_columns_name_the_whole_table_fallback(tmp_path: Path) -> None:
+    # ocv_v is absent, insulation_mohm empty in every row, soh_percent present
+    path = tmp_path / "t.csv"
+    path.write_text("battery_id,level,soh_percent,insulation_mohm\nU1,pack,90,\nU2,pack,,\n")
+    notes = absent_columns(read_grading_table(path))
+    assert any(n.startswith("column ocv_v absent: every unit fails the safety gate") for n in notes)
+    assert any(n.startswith("column insulation_mohm empty: every pack fails") for n in notes)
+    assert not any("measured_capacity_ah" in n for n in notes)  # soh_percent is given
+    assert len(notes) == len(set(notes))  # one line per column, not per row
+
+
+def test_implausible_values_name_the_likely_unit_mistake(tmp_path: Path) -> None:
+    # the same ranges and messages as the intake manifest (echelon.domain.plausible)
+    path = write(
+        tmp_path,
+        "M1,NMC622,module,60,0.9,0.88,0.012,,yes,,EU\n"  # SOH as a fraction
+        "C1,LFP,cell,100,90,,12,,yes,,EU\n"  # mΩ written as Ω
+        "M2,NMC622,module,60000,90,,0.012,,yes,,EU\n"  # mAh written as Ah
+        "P1,NMC622,pack,60,90,,12,,yes,,EU\n",  # 12 Ω is plausible for a pack
+    )
+    with pytest.raises(SchemaError) as info:
+        read_grading_table(path)
+    problems = {(p.row, p.column): p.message for p in info.value.problems}
+    assert problems == {
+        (1, "soh_percent"): "0.9 outside the plausible range [1.5, 150] "
+        "(wrong unit? SOH written as a fraction: write 90)",
+        (1, "soh_lower_percent"): "0.88 outside the plausible range [1.5, 150] "
+        "(wrong unit? SOH written as a fraction: write 88)",
+        (2, "dcir_ohm"): "12 outside the plausible range [0, 5] for a cell "
+        "(wrong unit? mΩ written as Ω: write 0.012)",
+        (3, "nominal_capacity_ah"): "60000 outside the plausible range [0.001, 5000] for a module "
+        "(wrong unit? mAh written as Ah: write 60)",
+    }

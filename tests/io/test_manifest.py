@@ -95,7 +95,8 @@ def test_all_problems_are_reported_together(tmp_path: Path) -> None:
         "did you mean 'NMC811'",
         "row 1, column 'nominal_capacity_ah'",
         "row 1, column 'ocv_v': not a number",
-        "row 2, column 'ocv_v': 3300.0 outside the plausible range",
+        "row 2, column 'ocv_v': 3300 outside the plausible range [0, 2000] "
+        "(wrong unit? mV written as V: write 3.3)",
         "row 2, column 'battery_id': duplicate battery_id 'A'",
         "row 3, column 'has_traceability'",
         "row 3, column 'calendar_expiry_date'",
@@ -142,3 +143,30 @@ def test_unreadable_manifests(tmp_path: Path, name: str, content: str, message: 
     (tmp_path / name).write_text(content)
     with pytest.raises(ManifestError, match=message):
         read_manifest(tmp_path / name)
+
+
+def test_implausible_values_for_the_level_name_the_unit_mistake(tmp_path: Path) -> None:
+    rows = [
+        {
+            "battery_id": "C1",
+            "level": "cell",
+            "chemistry": "LFP",
+            "nominal_capacity_ah": "100",
+            "dcir_ohm": "12",
+        },
+        {
+            "battery_id": "M1",
+            "level": "module",
+            "chemistry": "LFP",
+            "nominal_capacity_ah": "60000",
+            "dcir_ohm": "12",
+        },
+    ]
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "units.csv", rows))
+    text = str(info.value)
+    assert "row 1, column 'dcir_ohm': 12 outside the plausible range [0, 5] for a cell " in text
+    assert "mΩ written as Ω: write 0.012" in text
+    assert "row 2, column 'nominal_capacity_ah': 60000 outside the plausible range" in text
+    assert "mAh written as Ah: write 60" in text
+    assert "row 2, column 'dcir_ohm'" not in text  # 12 Ω is plausible for a module

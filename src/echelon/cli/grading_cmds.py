@@ -20,10 +20,9 @@ from echelon.cli._common import (
     economics_from_options,
     open_db,
 )
-from echelon.cli._errors import guarded
-from echelon.errors import ConfigError
+from echelon.cli._errors import guarded, stderr
 from echelon.grading import grade_by_region, load_profile
-from echelon.grading.reader import read_grading_table
+from echelon.grading.reader import absent_columns, read_grading_table
 from echelon.registry import battery_record
 from echelon.reports.certificate import certificate_event, write_certificate
 from echelon.routing import fits_summary, load_applications
@@ -78,17 +77,55 @@ def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
     ).select(OUTPUT_COLUMNS)
 
 
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+"""File types ``echelon grade -o`` writes."""
+
+
+def _check_output(path: Path | None) -> None:
+    """Refuse an output type ``grade`` cannot write before any work is done (exit code 2)."""
+    if path is not None and path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise typer.BadParameter(
+            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
+            "give a .csv or .parquet file",
+            param_hint="-o/--output",
+        )
+
+
+def _as_of_date(text: str | None) -> dt.date | None:
+    """The ``--as-of`` date (exit code 2 when it is not YYYY-MM-DD)."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a YYYY-MM-DD date", param_hint="--as-of"
+        ) from None
+
+
 def _write_table(frame: pl.DataFrame, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"-o {path}: write .csv or .parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         frame.write_csv(partial)
     else:
         frame.write_parquet(partial)
     partial.replace(path)
+
+
+def _warn_absent(path: Path, units: pl.DataFrame) -> None:
+    """Say once, on stderr, which expected columns the whole table lacks and what that does."""
+    notes = absent_columns(units)
+    if not notes:
+        return
+    stderr.print(
+        f"[yellow]warning:[/] {path}: expected grading columns absent from the whole table "
+        "(docs/grading.md, missing fields); every unit is graded without them:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in notes:
+        stderr.print(f"  - {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _summary(frame: pl.DataFrame) -> Table:
@@ -131,8 +168,10 @@ def grade_cmd(
     limit: Annotated[int, typer.Option(min=0, help="Rows to print when no -o is given.")] = 20,
 ) -> None:
     """Gate, grade and route every unit of a measurements table (stateless: no registry)."""
-    day = dt.date.fromisoformat(as_of) if as_of else None
+    _check_output(output)
+    day = _as_of_date(as_of)
     units = read_grading_table(table)
+    _warn_absent(table, units)
     graded, _ = grade_by_region(
         units,
         profile=profile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import polars as pl
 import typer
@@ -84,9 +84,13 @@ def recycle_cmd(
         ),
     ],
     process: Annotated[
-        Literal["hydro", "pyro", "direct", "mechanical"],
-        typer.Option(help="Recycling route (mechanical: pre-treatment only, black mass sold)."),
-    ] = "hydro",
+        Literal["hydro", "pyro", "direct", "mechanical"] | None,
+        typer.Option(
+            help="Recycling route (mechanical: pre-treatment only, black mass sold). "
+            "Default: hydro; a recorded lot keeps its own.",
+            show_default=False,
+        ),
+    ] = None,
     year: Annotated[
         int | None, typer.Option(help="Reporting year for EU targets and dated prices.")
     ] = None,
@@ -97,13 +101,19 @@ def recycle_cmd(
         "recycling"
     ),
     location: Annotated[
-        Literal["US", "California", "China", "Korea"],
-        typer.Option(help="Utility prices and electricity GHG (EverBatt locations)."),
-    ] = "US",
+        Literal["US", "California", "China", "Korea"] | None,
+        typer.Option(
+            help="Utility prices and electricity GHG (EverBatt locations). Default: US.",
+            show_default=False,
+        ),
+    ] = None,
     dismantle: Annotated[
-        Literal["none", "modules", "cells"],
-        typer.Option(help="Remove pack/module hardware by hand before shredding."),
-    ] = "none",
+        Literal["none", "modules", "cells"] | None,
+        typer.Option(
+            help="Remove pack/module hardware by hand before shredding. Default: none.",
+            show_default=False,
+        ),
+    ] = None,
     lot_id: Annotated[
         str | None, typer.Option("--lot-id", help="Lot id (default: derived).")
     ] = None,
@@ -130,6 +140,18 @@ def recycle_cmd(
             )
         with open_db(db) as registry:
             result = load_lot(registry, where.value)
+        _refuse_changes_to_a_recorded_lot(
+            result.meta,
+            {
+                "--process": process,
+                "--year": year,
+                "--location": location,
+                "--dismantle": dismantle,
+                "--prices": prices,
+                "--lot-id": lot_id,
+            },
+            output,
+        )
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -146,11 +168,11 @@ def recycle_cmd(
                     )
             result = recycle_lot(
                 units,
-                process=process,
+                process=process or "hydro",
                 year=year,
                 prices=prices,
-                location=location,
-                dismantle=dismantle,
+                location=location or "US",
+                dismantle=dismantle or "none",
                 lot_id=lot_id,
             )
     _print_result(result)
@@ -158,6 +180,46 @@ def recycle_cmd(
     if where.kind != "lot" and (record if record is not None else where.kind == "registry"):
         _record(result, db, discharge_method)
     console.print(f"[green]✓[/] outputs in {output}: " + ", ".join(p.name for p in paths.values()))
+
+
+RECORDED_AS: dict[str, str] = {
+    "--process": "process",
+    "--year": "reporting_year",
+    "--location": "location",
+    "--dismantle": "dismantle",
+}
+"""Options of a new lot and the ``meta`` key a recorded lot keeps their value under."""
+
+
+def _refuse_changes_to_a_recorded_lot(
+    meta: dict[str, Any], given: dict[str, object], output: Path
+) -> None:
+    """Refuse options that would change a recorded lot's result (exit code 2).
+
+    ``lot:<id>`` rewrites the report of what was recorded (the units were recycled and their
+    passports ended under that process); computing it differently under the same lot id would
+    give a report that contradicts the registry. The message shows how to value the same units
+    another way without recording: the ``units.csv`` this command writes is a lot table.
+    """
+    changed = [
+        f"{option} {value} (recorded: {meta.get(RECORDED_AS[option], '?')})"
+        if option in RECORDED_AS
+        else f"{option} {value}"
+        for option, value in given.items()
+        if value is not None
+        and (option not in RECORDED_AS or str(value) != str(meta.get(RECORDED_AS[option])))
+    ]
+    if not changed:
+        return
+    lot = meta["lot_id"]
+    raise typer.BadParameter(
+        f"lot {lot} is recorded: lot:{lot} rewrites its report as recorded (process "
+        f"{meta['process']}, reporting year {meta['reporting_year']}) and cannot be changed by "
+        f"{', '.join(changed)}. To value the same units another way without recording, run "
+        f"`echelon recycle lot:{lot} -o {output}`, then `echelon recycle {output / 'units.csv'} "
+        "--no-record …` with the options you want.",
+        param_hint="TABLE_OR_LOT",
+    )
 
 
 def _record(result: LotResult, db: str | None, discharge_method: str) -> None:

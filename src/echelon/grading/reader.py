@@ -2,9 +2,11 @@
 
 The table is CSV or Parquet with the documented columns of :mod:`echelon.grading.table` (any may
 be empty). Every cell is checked at once: values that cannot be read (a word in a number column,
-an unknown level or visual flag, an impossible SOH) are reported together with their row and
-column, and nothing is graded. Empty cells are fine — the grader handles missing values
-conservatively and says so.
+an unknown level or visual flag) or are implausible (outside the ranges of
+:data:`echelon.domain.plausible.PLAUSIBLE` for the unit's level, e.g. an SOH written as a fraction
+or a DCIR in mΩ written as Ω — the intake manifest's check) are reported together with their row,
+column and the likely unit mistake, and nothing is graded. Empty cells are fine — the grader
+handles missing values conservatively and says so.
 """
 
 from __future__ import annotations
@@ -16,23 +18,33 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
-from echelon.errors import Problem, SchemaError, row_problems
+from echelon.domain.plausible import PLAUSIBLE, implausible
+from echelon.errors import MAX_ROW_PROBLEMS, Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
 
-RANGES: Final[dict[str, tuple[float, float]]] = {
-    "soh_percent": (0.0, 150.0),
-    "soh_lower_percent": (0.0, 150.0),
-    "nominal_capacity_ah": (1e-6, 1e6),
-    "nominal_voltage_v": (1e-3, 2000.0),
-    "measured_capacity_ah": (0.0, 1e6),
-    "dcir_ohm": (0.0, 1e3),
-    "reference_dcir_ohm": (1e-9, 1e3),
-    "ocv_v": (0.0, 2000.0),
-    "self_discharge_mv_per_day": (0.0, 1e5),
-    "insulation_mohm": (0.0, 1e9),
-    "series_count": (1, 1000),
+ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
+    ("chemistry",): "every unit's chemistry is unknown → gate.reuse_standard → quarantine → "
+    "recycle",
+    ("level",): "level-dependent rules cannot be applied: gate.level quarantines every unit → "
+    "recycle",
+    ("ocv_v",): "every unit fails the safety gate's OCV check (gate.ocv_measured) → quarantine → "
+    "recycle",
+    ("has_traceability",): "traceability counts as absent: every unit of a level the profile "
+    "requires it for is quarantined → recycle",
+    ("insulation_mohm",): "every pack fails gate.insulation → quarantine → recycle (not checked "
+    "for cells and modules)",
+    ("soh_percent", "measured_capacity_ah"): "no unit has an SOH: no grade, route retest",
+    ("nominal_capacity_ah",): "no unit's value or voltage fit can be computed → retest",
+    ("nominal_voltage_v", "series_count"): "cells in series unknown for modules and packs: no "
+    "voltage fit → retest",
+    ("dcir_ohm",): "no application R_max can be checked: grades capped at B, applications with "
+    "a peak-power requirement cannot be certified",
+    ("calendar_expiry_date",): "calendar expiry not checked for any unit (listed in unchecked)",
+    ("self_discharge_mv_per_day",): "self-discharge not checked for any unit (listed in unchecked)",
+    ("plating_signature",): "lithium plating not checked for any unit (listed in unchecked)",
 }
-"""Plausible range of each numeric column (outside → a problem naming the row)."""
+"""Grading columns whose absence from a whole table changes every decision, and how (the
+conservative fallbacks of docs/grading.md); a tuple warns only when all its columns are absent."""
 TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
 FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
 
@@ -54,6 +66,30 @@ def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) ->
     return row_problems(frame.get_column(column), frame.select(invalid).to_series(), what)
 
 
+def _implausible_cells(typed: pl.DataFrame) -> list[Problem]:
+    """Numbers outside :data:`~echelon.domain.plausible.PLAUSIBLE` for the row's level, each with
+    the likely unit mistake (the same check and message as the intake manifest)."""
+    problems: list[Problem] = []
+    levels = (
+        typed.get_column("level")
+        if "level" in typed.columns
+        else pl.Series("level", [None] * typed.height, dtype=pl.String)
+    )
+    for column, rng in PLAUSIBLE.items():
+        if column not in typed.columns:
+            continue
+        value = typed.get_column(column).cast(pl.Float64)
+        high = levels.replace_strict(
+            dict(rng.high_by_level), default=rng.high, return_dtype=pl.Float64
+        ).fill_null(rng.high)
+        outside = value.is_not_null() & ~((value >= rng.low) & (value <= high))
+        for i in outside.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list():
+            why = implausible(column, float(value[i]), level=levels[i])
+            if why is not None:
+                problems.append(Problem(why, row=i + 1, column=column))
+    return problems
+
+
 def _vocabulary(
     frame: pl.DataFrame, column: str, parse: Callable[[str], Any]
 ) -> tuple[dict[str, str], list[str]]:
@@ -72,6 +108,16 @@ def _vocabulary(
             else value.value
         )
     return mapping, failed
+
+
+def _missing_id_problem(columns: list[str]) -> Problem:
+    """Say that ``battery_id`` is missing, which columns there are and which one to rename."""
+    shown = ", ".join(repr(c) for c in columns[:8]) + (", …" if len(columns) > 8 else "")
+    return Problem(
+        f"required column missing (the table has {shown}); name the column that "
+        f"identifies each unit 'battery_id', e.g. rename {columns[0]!r} if that is it",
+        column="battery_id",
+    )
 
 
 def read_grading_table(path: Path | str) -> pl.DataFrame:
@@ -101,9 +147,7 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
     if text.height == 0:
         raise SchemaError(path, [Problem("the table has no rows: nothing to grade")])
     if "battery_id" not in text.columns:
-        raise SchemaError(
-            path, [Problem("required column missing; the first column should name each unit")]
-        )
+        raise SchemaError(path, [_missing_id_problem(text.columns)])
     ids = pl.col("battery_id").str.strip_chars()
     problems += _bad_cells(
         text, "battery_id", ids.is_null() | (ids == ""), "— every unit needs a battery_id"
@@ -119,10 +163,6 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
             value = raw.cast(dtype, strict=False)
             kind = "whole number" if dtype == pl.Int64() else "number"
             problems += _bad_cells(text, column, given & value.is_null(), f"is not a {kind}")
-            if column in RANGES:
-                lo, hi = RANGES[column]
-                outside = value.is_not_null() & ((value < lo) | (value > hi))
-                problems += _bad_cells(text, column, outside, f"is outside [{lo:g}, {hi:g}]")
         elif dtype == pl.Boolean():
             low = raw.str.to_lowercase()
             value = pl.when(low.is_in(TRUE)).then(True).when(low.is_in(FALSE)).then(False)
@@ -159,7 +199,33 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
             except ValueError as exc:
                 problems += _bad_cells(typed, column, pl.col(column) == spelling, f"— {exc}")
         typed = typed.with_columns(pl.col(column).replace(mapping))
+    problems += _implausible_cells(typed)
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(path, problems)
     return typed
+
+
+def absent_columns(table: pl.DataFrame) -> list[str]:
+    """Warnings for the expected grading columns a whole table lacks, or leaves empty in every row.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        A table as returned by :func:`read_grading_table`.
+
+    Returns
+    -------
+    list of str
+        One line per entry of :data:`ABSENT_EFFECT` whose columns are all absent (or empty):
+        which columns, and what that does to every unit's decision. Empty when nothing is missing.
+    """
+    empty = {c for c in table.columns if table.get_column(c).null_count() == table.height}
+    notes = []
+    for columns, effect in ABSENT_EFFECT.items():
+        missing = [c for c in columns if c not in table.columns or c in empty]
+        if len(missing) < len(columns):
+            continue
+        how = [f"{c} {'empty' if c in empty else 'absent'}" for c in missing]
+        notes.append(f"column{'s' if len(how) > 1 else ''} {' and '.join(how)}: {effect}")
+    return notes

@@ -36,20 +36,24 @@ import polars as pl
 from pydantic import ValidationError
 
 from echelon.domain import Battery, Level, TestKind, check_parent_level
-from echelon.domain.parse import parse_choice, suggest
+from echelon.domain.parse import parse_choice, parse_level, suggest
+from echelon.domain.plausible import implausible
 from echelon.errors import ManifestError, Problem
 from echelon.io.base import sha256_file
 
 REQUIRED: Final = ("battery_id", "chemistry", "level", "nominal_capacity_ah")
 BATTERY_FIELDS: Final = tuple(Battery.model_fields)
-MEASUREMENT_COLUMNS: Final[dict[str, tuple[float, float]]] = {
-    "ocv_v": (0.0, 2000.0),
-    "dcir_ohm": (0.0, 100.0),
-    "measured_capacity_ah": (0.0, 1e6),
-    "self_discharge_mv_per_day": (0.0, 1e4),
-    "insulation_mohm": (0.0, 1e6),
-}
-"""Measurement columns and their plausible [min, max] ranges (outside → error: wrong unit?)."""
+MEASUREMENT_COLUMNS: Final = (
+    "ocv_v",
+    "dcir_ohm",
+    "measured_capacity_ah",
+    "self_discharge_mv_per_day",
+    "insulation_mohm",
+)
+"""Measurement columns; their plausible ranges are :data:`echelon.domain.plausible.PLAUSIBLE`
+(outside → an error naming the likely unit mistake), as are the nameplate's."""
+NAMEPLATE_CHECKED: Final = ("nominal_capacity_ah", "nominal_voltage_v")
+"""Nameplate fields checked against the same plausible ranges once the row is parsed."""
 TEST_FILES: Final = "test_files"
 KNOWN_COLUMNS: Final = frozenset({*BATTERY_FIELDS, *MEASUREMENT_COLUMNS, TEST_FILES})
 _TRUE = {"true", "yes", "y", "1", "t"}
@@ -139,6 +143,17 @@ def _parse_bool(value: Any) -> bool:
     raise ValueError(f"not a yes/no value: {value!r} (use true/false)")
 
 
+def _level_or_none(value: Any) -> str | None:
+    """The level of a raw row for the plausible ranges (``None`` if blank or unreadable: the
+    row's level problem is reported by the battery's validation)."""
+    if _blank(value):
+        return None
+    try:
+        return parse_level(str(value)).value
+    except ValueError:
+        return None
+
+
 def _parse_test_files(text: str, base: Path) -> tuple[TestFileRef, ...]:
     refs = []
     for entry in text.split(";"):
@@ -197,8 +212,9 @@ def _parse_row(
                 problems.append(Problem(str(exc), row=row, column=name))
                 continue
         fields[name] = value.strip() if isinstance(value, str) else value
+    level = _level_or_none(raw.get("level"))
     measurements: dict[str, float] = {}
-    for name, (low, high) in MEASUREMENT_COLUMNS.items():
+    for name in MEASUREMENT_COLUMNS:
         value = raw.get(name)
         if _blank(value):
             continue
@@ -207,14 +223,9 @@ def _parse_row(
         except (TypeError, ValueError):
             problems.append(Problem(f"not a number: {value!r}", row=row, column=name))
             continue
-        if not math.isfinite(number) or not low <= number <= high:
-            problems.append(
-                Problem(
-                    f"{number} outside the plausible range [{low}, {high}] (wrong unit?)",
-                    row=row,
-                    column=name,
-                )
-            )
+        why = implausible(name, number, level=level)
+        if why is not None:
+            problems.append(Problem(why, row=row, column=name))
             continue
         measurements[name] = number
     tests: tuple[TestFileRef, ...] = ()
@@ -228,6 +239,11 @@ def _parse_row(
     except ValidationError as exc:
         problems.extend(_row_problems(exc, row))
         return None, problems
+    for name in NAMEPLATE_CHECKED:
+        number = getattr(battery, name)
+        why = None if number is None else implausible(name, number, level=battery.level.value)
+        if why is not None:
+            problems.append(Problem(why, row=row, column=name))
     attributes = {k: v for k, v in raw.items() if k.startswith("x_") and not _blank(v)}
     unit = ManifestUnit(row, battery, tests, measurements, attributes)
     return (None if problems else unit), problems

@@ -1,0 +1,124 @@
+"""Plausible ranges of measured and nameplate numbers, and the unit mistake a value outside hints.
+
+One table for every reader of such numbers — the intake manifest (:mod:`echelon.io.manifest`) and
+the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`) — so a value is
+refused the same way wherever it is typed: a milliohm written as ohms, a milliamp-hour as
+amp-hours, an SOH as a fraction. A value outside its range is an error naming the row and
+column, with the likely mistake and the value it would then be.
+
+The limits are sanity bounds, not grading thresholds *[assumption]*: wide enough for every
+lithium cell, module and pack a repurposer or recycler receives (consumer and medical cells to
+large ESS cells of ≈ 1,200 Ah; modules of a few large cells in parallel; a pack of a few modules
+in parallel), and narrow enough that a value 1000× off is caught.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A likely unit mistake: what it is and the factor that corrects a value.
+
+    Attributes
+    ----------
+    what : str
+        E.g. ``"mΩ written as Ω"``.
+    factor : float
+        Multiply the given value by this to get the value in the column's unit.
+    """
+
+    what: str
+    factor: float
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """The plausible [low, high] of one column, optionally with a tighter high per level.
+
+    Attributes
+    ----------
+    low, high : float
+        Bounds in the column's unit (inclusive).
+    high_by_level : mapping of str to float
+        A tighter ``high`` for a level (``cell``, ``module``, ``pack``).
+    below, above : Mistake or None
+        The likely unit mistake behind a value below ``low`` / above the high.
+    """
+
+    low: float
+    high: float
+    high_by_level: Mapping[str, float] = field(default_factory=dict)
+    below: Mistake | None = None
+    above: Mistake | None = None
+
+    def high_for(self, level: str | None) -> float:
+        """The high bound for a unit of ``level`` (the general one when unknown)."""
+        return self.high_by_level.get(level or "", self.high)
+
+
+MILLI_OHM: Final = Mistake("mΩ written as Ω", 1e-3)
+MILLI_AH: Final = Mistake("mAh written as Ah", 1e-3)
+MILLI_VOLT: Final = Mistake("mV written as V", 1e-3)
+KILO_OHM: Final = Mistake("kΩ written as MΩ", 1e-3)
+FRACTION: Final = Mistake("SOH written as a fraction", 100.0)
+
+CAPACITY_AH_BY_LEVEL: Final = {"cell": 1500.0, "module": 5000.0, "pack": 20000.0}
+"""Highest plausible rated or measured capacity [Ah] per level *[assumption]*: the largest ESS
+cells are ≈ 1,200 Ah; a module or pack puts a few of them (or many small cells) in parallel."""
+DCIR_OHM_BY_LEVEL: Final = {"cell": 5.0, "module": 20.0}
+"""Highest plausible DC internal resistance [Ω] per level *[assumption]*: small consumer cells
+are ≈ 0.05–0.5 Ω new, a few times that worn; a module has tens of them in series."""
+
+PLAUSIBLE: Final[dict[str, PlausibleRange]] = {
+    "soh_percent": PlausibleRange(1.5, 150.0, below=FRACTION),
+    "soh_lower_percent": PlausibleRange(1.5, 150.0, below=FRACTION),
+    "nominal_capacity_ah": PlausibleRange(1e-3, 1e5, CAPACITY_AH_BY_LEVEL, above=MILLI_AH),
+    "measured_capacity_ah": PlausibleRange(0.0, 1e5, CAPACITY_AH_BY_LEVEL, above=MILLI_AH),
+    "nominal_voltage_v": PlausibleRange(1e-3, 2000.0, above=MILLI_VOLT),
+    "ocv_v": PlausibleRange(0.0, 2000.0, above=MILLI_VOLT),
+    "dcir_ohm": PlausibleRange(0.0, 100.0, DCIR_OHM_BY_LEVEL, above=MILLI_OHM),
+    "reference_dcir_ohm": PlausibleRange(1e-9, 100.0, DCIR_OHM_BY_LEVEL, above=MILLI_OHM),
+    "self_discharge_mv_per_day": PlausibleRange(0.0, 1e4),
+    "insulation_mohm": PlausibleRange(0.0, 1e6, above=KILO_OHM),
+    "series_count": PlausibleRange(1, 1000),
+}
+"""Plausible range of each numeric column (outside → an error with the likely unit mistake)."""
+
+
+def implausible(column: str, value: float, *, level: str | None = None) -> str | None:
+    """Why ``value`` is implausible for ``column`` (a unit of ``level``), or ``None`` if it is not.
+
+    Parameters
+    ----------
+    column : str
+        A key of :data:`PLAUSIBLE` (other columns are never implausible).
+    value : float
+        In the column's unit.
+    level : str, optional
+        ``cell``, ``module`` or ``pack``: selects a tighter high bound where one exists.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"12 outside the plausible range [0, 5] for a cell (wrong unit? mΩ written as Ω:
+        write 0.012)"``; the correction is offered only when it lands inside the range.
+    """
+    rng = PLAUSIBLE.get(column)
+    if rng is None:
+        return None
+    high = rng.high_for(level)
+    if math.isfinite(value) and rng.low <= value <= high:
+        return None
+    mistake = rng.below if value < rng.low else rng.above if value > high else None
+    hint = "wrong unit?"
+    if mistake is not None and math.isfinite(value):
+        fixed = value * mistake.factor
+        if rng.low <= fixed <= high:
+            hint = f"wrong unit? {mistake.what}: write {fixed:g}"
+    where = f" for a {level}" if level and high != rng.high else ""
+    return f"{value:g} outside the plausible range [{rng.low:g}, {high:g}]{where} ({hint})"
