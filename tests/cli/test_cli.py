@@ -163,3 +163,14 @@ def test_demo_refuses_a_foreign_folder_with_exit_2(tmp_path: Path, db: str) -> N
     assert result.exit_code == 2
     assert "was not made by `echelon demo`" in result.output
     assert (tmp_path / "out" / "batch" / "notes.txt").exists()  # nothing deleted
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "echelon", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "echelon" in done.stdout.lower()
