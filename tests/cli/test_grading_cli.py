@@ -47,7 +47,7 @@ def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profil
     assert rows["X1"]["route"] == "recycle"
     assert "OCV not measured" in rows["X1"]["reasons"]
     assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0)  # from measured capacity
-    assert set(frame["profile"]) == {f"grading_{profile}@2"}
+    assert set(frame["profile"]) == {f"grading_{profile}@3"}
     # CN: packs need traceability data (MIIT 2021); the EU and US do not
     assert (rows["P1"]["gate"] == "quarantine") is (profile == "cn")
     for row in rows.values():
@@ -197,7 +197,7 @@ def test_intake_grades_with_the_region_profile_then_certifies(
     for fragment in (
         "Grading certificate",
         some_id,
-        "grading_eu@2",
+        "grading_eu@3",
         "Safety gate",
         "gate.ocv_window",
         "<svg",

@@ -248,3 +248,24 @@ def test_a_feature_constant_in_training_does_not_blow_up(tmp_path) -> None:  # t
     x_new = model.method.features(new)
     assert np.isfinite(legacy.predict(x_new)).all()
     np.testing.assert_allclose(legacy.predict(x_new), gp.predict(x_new), rtol=1e-9)
+
+
+def test_an_estimate_beyond_the_trained_soh_range_is_refused(
+    model: SohModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clipping an extrapolated estimate to the trained range gives every such cell the range's
+    edge (a batch unlike any trained one all at 100.9 %): beyond the range by more than the
+    interval, there is no estimate, whatever the out-of-domain policy."""
+    from echelon.estimation.gp import GaussianProcess
+
+    low, high = model.families["NMC"].summary["soh_percent_range"]
+    rows = pulse_samples(3, seed=11).head(3)  # each its own batch: no batch-level flag
+    rows = rows.with_columns(pl.Series("batch", ["b1", "b2", "b3"]))
+    fake = np.array([high - 1.0, high + 40.0, low - 40.0])
+    monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: fake[: len(x)])
+    for policy in ("widen", "refuse"):
+        pred = model.predict(rows, out_of_domain=policy)  # type: ignore[arg-type]
+        assert pred["soh_percent"][0] == pytest.approx(high - 1.0)
+        assert pred["soh_percent"][1:].is_null().all()
+        assert pred["out_of_domain"][1:].all()
+        assert all("the model extrapolates" in r for r in pred["reason"][1:])

@@ -189,7 +189,7 @@ def test_missing_reference_does_not_cap_the_grade_when_r_max_applies() -> None:
     assert "DCIR 10 mΩ" in reason.message
     assert "ev_reman ≤ 51.2 mΩ (3 C)" in reason.message  # 0.8 × 12 × headroom / (3 C × 53.4 Ah)
     assert "80% × (OCV − V_min,load)/I_peak" in reason.message
-    assert "grading_baseline@3" in reason.message
+    assert "grading_baseline@4" in reason.message
 
 
 def test_missing_reference_caps_at_b_in_the_ratio_fallback(no_peak: Path) -> None:
@@ -201,7 +201,36 @@ def test_missing_reference_caps_at_b_in_the_ratio_fallback(no_peak: Path) -> Non
     messages = [r.message for r in grade.reasons if r.rule.endswith(".resistance")]
     assert len(messages) == 3  # one per band
     assert all("ratio-to-new (fallback: no application of applications@" in m for m in messages)
-    assert all("capped at B (grading_baseline@3)" in m for m in messages)
+    assert all("capped at B (grading_baseline@4)" in m for m in messages)
+
+
+def test_an_out_of_domain_soh_estimate_caps_at_b() -> None:
+    """A widened out-of-domain interval is not calibrated (docs/validation.md: 0.54–0.79 coverage
+    on three of five new formats): no mobility grade on it, whatever its lower bound."""
+    assert grade_one()["grade"] == "A"
+    row = grade_one(soh_out_of_domain=True)
+    assert row["grade"] == "B"
+    assert "ev_reman" not in row["allowed_applications"].split(";")
+    assert "grade capped at B: the SOH is an estimate out of its model's domain" in row["reasons"]
+    grade = decisions_from_row(row, PROFILE)[1]
+    domain = [r for r in grade.reasons if r.rule == "grade.soh_domain"]
+    assert len(domain) == 1
+    assert not domain[0].passed
+    assert "grading_baseline@4" in domain[0].message
+    # a unit graded C by its SOH is not lowered further, and the cap is reported as not biting
+    low = grade_one(soh_percent=66.0, soh_lower_percent=65.0, soh_out_of_domain=True)
+    assert low["grade"] == "C"
+    assert [r.passed for r in decisions_from_row(low, PROFILE)[1].reasons
+            if r.rule == "grade.soh_domain"] == [True]  # fmt: skip
+
+
+def test_a_profile_without_the_domain_cap_grades_on_the_lower_bound(tmp_path: Path) -> None:
+    text = packaged_table_path("grading_baseline").read_text()
+    assert 'cap_out_of_domain = "B"' in text
+    path = tmp_path / "mine.toml"
+    path.write_text(text.replace('cap_out_of_domain = "B"\n', ""))
+    frame = grade_table(pl.DataFrame([unit(soh_out_of_domain=True)]), profile=path, as_of=AS_OF)
+    assert frame["grade"][0] == "A"
 
 
 def test_missing_resistance_caps_at_b_with_a_reason() -> None:

@@ -84,15 +84,15 @@ def test_profile_is_chosen_by_region_and_order_is_kept() -> None:
     graded, inputs = grade_by_region(pl.DataFrame(rows), as_of=AS_OF)
     assert graded["battery_id"].to_list() == list("ABCDE")
     assert graded["profile"].to_list() == [
-        "grading_cn@2",
-        "grading_us@2",
-        "grading_eu@2",
-        "grading_baseline@3",
-        "grading_baseline@3",
+        "grading_cn@3",
+        "grading_us@3",
+        "grading_eu@3",
+        "grading_baseline@4",
+        "grading_baseline@4",
     ]
     assert set(inputs) == set(graded["profile"])
     forced, _ = grade_by_region(pl.DataFrame(rows), profile="us", as_of=AS_OF)
-    assert set(forced["profile"]) == {"grading_us@2"}
+    assert set(forced["profile"]) == {"grading_us@3"}
     empty, _ = grade_by_region(pl.DataFrame(rows).clear(), as_of=AS_OF)
     assert empty.height == 0
     assert "route" in empty.columns

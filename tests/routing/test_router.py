@@ -142,7 +142,7 @@ def test_resistance_limit_is_derived_from_the_peak_current() -> None:
     assert f"DCIR {expected * 1.001 * 1e3:.3g} mΩ > R_max {expected * 1e3:.3g} mΩ" in message
     assert f"80% × 12 cells × {ocv - v_load:.3f} V (OCV − V_min,load per cell)" in message
     assert f"/ {i_peak:.1f} A (I_peak = 1 C × 60 Ah × SOH 89.0 %, at 20% SOC" in message
-    assert "grading_baseline@3" in message
+    assert "grading_baseline@4" in message
     fits = decisions_from_row(just_under, profile)[-1].reasons
     assert "≤ R_max" in next(r.message for r in fits if r.rule == "route.ess")
 
@@ -279,7 +279,7 @@ def test_route_decision_records_rules_numbers_profile_and_prices() -> None:
     row = route_one(module(), "cn", economics=econ)
     inputs = routing_inputs(profile, economics=econ)
     route = decisions_from_row(row, inputs)[-1]
-    assert (route.profile, route.profile_version) == ("grading_cn", "2")
+    assert (route.profile, route.profile_version) == ("grading_cn", "3")
     assert route.inputs["economics"] == "routing_economics@1 (price.ess=9.5)"
     assert route.inputs["jurisdiction"] == "CN"
     rules = [r.rule for r in route.reasons]

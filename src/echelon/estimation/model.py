@@ -177,6 +177,26 @@ def format_reasons(
     }
 
 
+def extrapolation_reasons(
+    model: FamilyModel, x: Array, rows: npt.NDArray[np.intp], half: Array
+) -> dict[int, str]:
+    """Rows whose unclipped estimate lies beyond the SOH range the family was trained on by more
+    than the row's own interval: the regressor extrapolates, so the clipped value at the range's
+    edge carries no information (a batch of cells unlike any trained one can all land there)."""
+    bounds = model.summary.get("soh_percent_range")
+    if model.gp is None or bounds is None:
+        return {}
+    raw = model.gp.predict(x)
+    low, high = float(bounds[0]), float(bounds[1])
+    beyond = (raw < low - half) | (raw > high + half)
+    return {
+        int(r): f"the model extrapolates: its estimate {v:.1f} % lies beyond the trained SOH range "
+        f"{low:.1f}–{high:.1f} % by more than the interval (±{h:.1f}); no estimate — run a "
+        "capacity test or calibrate the batch with reference units"
+        for r, v, h in zip(rows[beyond], raw[beyond], half[beyond], strict=True)
+    }
+
+
 def soc_reasons(
     table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
 ) -> dict[int, str]:
@@ -349,6 +369,10 @@ class SohModel:
                     reasons[row] = why
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
+            for row, why in extrapolation_reasons(model, x[rows], rows, half[rows]).items():
+                ood[row] = True
+                point[row] = np.nan  # no estimate, whatever the out-of-domain policy
+                reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
         self._batch_check(table, ood, reasons)
         if references is not None:
             self._calibrate(table, x, references, coverage, (point, half, ood, reasons))

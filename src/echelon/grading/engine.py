@@ -271,6 +271,18 @@ def _messages_where_fired(frame: pl.DataFrame, rules: list[Rule]) -> pl.DataFram
     )
 
 
+def _domain_grade_index(profile: GradingProfile) -> pl.Expr:
+    """Best grade index an out-of-domain SOH estimate allows (0 = A: no cap)."""
+    cap = profile.grading.cap_out_of_domain
+    if cap is None:
+        return pl.lit(0, dtype=pl.Int64)
+    return (
+        pl.when(pl.col("soh_out_of_domain").fill_null(False))
+        .then(pl.lit(GRADES.index(cap.value), dtype=pl.Int64))
+        .otherwise(pl.lit(0, dtype=pl.Int64))
+    )
+
+
 def _grade_note(profile: GradingProfile) -> pl.Expr:
     """Why a passed unit is not grade A: the criterion that set its grade."""
     soh_i, r_i = pl.col("soh_grade_index"), pl.col("resistance_grade_index")
@@ -297,9 +309,16 @@ def _grade_note(profile: GradingProfile) -> pl.Expr:
             )
         )
     )
+    d_i = pl.col("domain_grade_index")
+    by_domain = pl.lit(
+        f"grade capped at {profile.grading.cap_out_of_domain}: the SOH is an estimate out of its "
+        "model's domain (a capacity test or reference units lift the cap)"
+    )
     return (
         pl.when((pl.col("gate") != "pass") | pl.col("grade").is_null() | (pl.col("grade") == "A"))
         .then(pl.lit(None, dtype=pl.String))
+        .when((d_i > soh_i) & (d_i >= r_i))
+        .then(by_domain)
         .when(r_i > soh_i)
         .then(by_r)
         .otherwise(by_soh)
@@ -344,7 +363,8 @@ def _gate_and_grade(
     frame = with_resistance_criterion(
         with_configuration(frame, inputs), profile, inputs.applications
     )
-    worst = pl.max_horizontal("soh_grade_index", "resistance_grade_index")
+    frame = frame.with_columns(_domain_grade_index(profile).alias("domain_grade_index"))
+    worst = pl.max_horizontal("soh_grade_index", "resistance_grade_index", "domain_grade_index")
     grade = (
         pl.when(pl.col("gate") == "quarantine")
         .then(pl.lit("D"))
@@ -622,6 +642,19 @@ def _grade_reasons(row: dict[str, Any], inputs: RoutingInputs) -> tuple[Reason, 
                 f"{band.name.value})"
                 if basis is not None
                 else "no SOH",
+            )
+        )
+    cap = profile.grading.cap_out_of_domain
+    if cap is not None and row.get("soh_out_of_domain"):
+        reasons.append(
+            Reason(
+                rule="grade.soh_domain",
+                passed=max(row.get("soh_grade_index") or 0, row.get("resistance_grade_index") or 0)
+                >= GRADES.index(cap.value),  # failed where the cap lowered the grade
+                field="soh_out_of_domain",
+                message=f"SOH estimated out of its model's domain: grade capped at {cap.value} "
+                f"(its widened interval is not calibrated; a capacity test or reference units "
+                f"lift the cap; {profile.label})",
             )
         )
     reasons += resistance_reasons(row, profile, inputs.applications)

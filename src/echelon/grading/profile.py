@@ -61,6 +61,9 @@ class GradingOptions(_Strict):
     cap_without_resistance: Grade
     reference_resistance_min_group: int = Field(ge=2)
     use_soh_lower_bound: bool
+    cap_out_of_domain: Grade | None = None
+    """Best grade for a unit whose SOH is an estimate flagged out of its model's domain (its
+    widened interval is not a calibrated one); ``None``: no cap."""
 
 
 Jurisdiction = Literal["EU", "CN", "US", "none"]

@@ -2,7 +2,8 @@
 
 Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
 ``origin_application``, ``region``, ``series_count``, ``nominal_capacity_ah``,
-``nominal_voltage_v``, ``soh_percent``, ``soh_lower_percent``, ``measured_capacity_ah``,
+``nominal_voltage_v``, ``soh_percent``, ``soh_lower_percent``, ``soh_out_of_domain`` (the SOH is
+an estimate its model flagged out of domain), ``measured_capacity_ah``,
 ``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
 ``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
 ``calendar_expiry_date``, ``plating_signature``.
@@ -31,6 +32,7 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "nominal_voltage_v": pl.Float64(),
     "soh_percent": pl.Float64(),
     "soh_lower_percent": pl.Float64(),
+    "soh_out_of_domain": pl.Boolean(),
     "measured_capacity_ah": pl.Float64(),
     "dcir_ohm": pl.Float64(),
     "reference_dcir_ohm": pl.Float64(),

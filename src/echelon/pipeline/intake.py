@@ -139,6 +139,7 @@ def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome
             | {
                 "soh_percent": out.soh.soh_percent if out.soh else None,
                 "soh_lower_percent": out.soh.soh_lower_percent if out.soh else None,
+                "soh_out_of_domain": out.soh.out_of_domain if out.soh else None,
                 "dcir_ohm": latest["dcir_ohm"].value if "dcir_ohm" in latest else None,
                 "ocv_v": ocv.value if ocv else None,
                 "self_discharge_mv_per_day": latest["self_discharge_mv_per_day"].value
