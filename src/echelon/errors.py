@@ -7,10 +7,11 @@ Every message says what was wrong, where (file, row, column or battery id) and w
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
@@ -165,3 +166,13 @@ class InfeasibleError(EchelonError):
     def __init__(self, message: str, *, binding_constraint: str) -> None:
         self.binding_constraint = binding_constraint
         super().__init__(message)
+
+
+def check_choice(option: str, value: object, choices: Any) -> None:
+    """Raise :class:`UsageError` unless ``value`` is one of ``choices`` (a ``Literal`` type or a
+    sequence), naming the option and the valid values."""
+    allowed = typing.get_args(choices) or tuple(choices)
+    if value not in allowed:
+        raise UsageError(
+            f"{option}={value!r} is not offered; use one of {', '.join(map(repr, allowed))}"
+        )

@@ -22,6 +22,7 @@ from echelon.diagnostics.segments import (
     segment_table,
     take_arrays,
 )
+from echelon.errors import check_choice
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 CycleSource = Literal["auto", "file", "detect"]
@@ -158,6 +159,7 @@ def cycle_segments(
     """The columns a segmentation needs (as numpy arrays, only those columns read) and the
     segment table with a ``cycle_count`` on each segment (the file's, or detected — see
     :func:`cycle_summary`)."""
+    check_choice("cycles", cycles, CycleSource)
     columns = as_lazy(data).collect_schema().names()
     use_file = CYCLE in columns and cycles in ("auto", "file")
     wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]

@@ -29,6 +29,7 @@ import polars as pl
 from echelon.diagnostics._interp import interpolate_at
 from echelon.diagnostics.cycles import cycle_segments
 from echelon.diagnostics.segments import MODE, SEGMENT, segment_rows
+from echelon.errors import UsageError, check_choice
 from echelon.io.bdf import CYCLE, STEP, VOLTAGE
 
 Direction = Literal["discharge", "charge"]
@@ -118,6 +119,11 @@ def incremental_capacity(
         (delivered since the start of the half-cycle) and ``dq_dv_ah_per_v`` (positive for
         both directions: the magnitude of dQ/dV).
     """
+    check_choice("direction", direction, Direction)
+    if not voltage_step_v > 0 or not smoothing_v >= 0:
+        raise UsageError(
+            f"voltage_step_v={voltage_step_v!r} must be > 0 and smoothing_v={smoothing_v!r} ≥ 0 [V]"
+        )
     main, samples = _main_segments(data, direction)
     if main.height == 0:
         return pl.DataFrame(

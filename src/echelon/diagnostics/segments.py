@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from echelon._parallel import row_chunks, run_chunks
 from echelon.diagnostics import _fused
+from echelon.errors import check_choice
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 Transitions = Literal["hold", "trapezoid", "exclude"]
@@ -119,6 +120,7 @@ def segment(
 
     Under each rule the segments' increments add up to the file's integral under that rule.
     """
+    check_choice("transitions", transitions, Transitions)
     arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, *keys))
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     n = t.size
@@ -226,6 +228,7 @@ def segment_table(
     keys: tuple[str, ...] = (STEP, CYCLE),
 ) -> pl.DataFrame:
     """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`)."""
+    check_choice("transitions", transitions, Transitions)
     arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     temperature = arrays.get(SURFACE_T)

@@ -20,12 +20,12 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args
 
 import polars as pl
 
 from echelon._version import __version__
-from echelon.errors import RecyclingError
+from echelon.errors import RecyclingError, check_choice
 from echelon.recycling.catalog import (
     REST,
     composition_catalog,
@@ -441,13 +441,18 @@ def _lot_id(units: pl.DataFrame, process: str) -> str:
     return f"LOT-{dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
 
 
+Location = Literal["US", "California", "China", "Korea"]
+LOCATIONS: Final = get_args(Location)
+"""Locations with utility prices and a grid GHG factor (EverBatt 'Geographic Par.')."""
+
+
 def recycle_lot(
     units: pl.DataFrame | Path | str,
     *,
     process: Process = "hydro",
     year: int | None = None,
     prices: PriceTable | Path | str | None = None,
-    location: Literal["US", "California", "China", "Korea"] = "US",
+    location: Location = "US",
     dismantle: Dismantle = "none",
     lot_id: str | None = None,
     catalog_dir: Path | None = None,
@@ -485,6 +490,9 @@ def recycle_lot(
     PriceError
         When a product or input of the lot has no price.
     """
+    check_choice("process", process, Process)
+    check_choice("dismantle", dismantle, Dismantle)
+    check_choice("location", location, LOCATIONS)
     year = year or dt.date.today().year
     prepared, notes, source = _as_units(units, catalog_dir)
     table = (

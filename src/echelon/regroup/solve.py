@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from echelon.errors import ConfigError, InfeasibleError
+from echelon.errors import ConfigError, InfeasibleError, check_choice
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
@@ -372,6 +372,7 @@ def regroup(
         When the inventory cannot give the packs asked for (or any pack), naming the binding
         constraint.
     """
+    check_choice("method", method, Method)
     start = time.perf_counter()
     settings = RegroupSettings.load(catalog_dir=catalog_dir)
     constraints = constraints or RegroupConstraints.defaults(catalog_dir=catalog_dir)
