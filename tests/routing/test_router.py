@@ -317,9 +317,9 @@ def test_a_higher_price_never_turns_reuse_into_recycling(
 
 
 def test_money_in_explanations_puts_the_sign_first() -> None:
-    from echelon.routing.explain import _usd
+    from echelon.routing.explain import usd_text
 
-    assert [_usd(v) for v in (-41.2, -7.0, 7.0, 1234.4, None)] == [
+    assert [usd_text(v) for v in (-41.2, -7.0, 7.0, 1234.4, None)] == [
         "-$41",
         "-$7.00",
         "$7.00",

@@ -127,8 +127,7 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
             mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
             if r.passed and "not checked" in r.message:
                 mark = "[yellow]![/]"
-            message = r.message.removeprefix(f"{r.rule}: ")  # "gate.level: ok" names it already
-            lines.append(f"  {mark} {r.rule}: {message}")
+            lines.append(f"  {mark} {r.rule}: {r.detail}")
         out.append(Panel("\n".join(lines), title=f"decision · {d.kind}"))
     if rec.test_runs:
         table = Table("kind", "reader", "rows", "duration [h]", "raw sha256", title="test runs")

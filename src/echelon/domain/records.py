@@ -117,6 +117,11 @@ class Reason(BaseModel):
     observed: JsonScalar = None
     limit: JsonScalar = None
 
+    @property
+    def detail(self) -> str:
+        """The message without a leading ``"<rule>: "`` (for displays that name the rule)."""
+        return self.message.removeprefix(f"{self.rule}: ")
+
 
 class Decision(BaseModel):
     """A typed, explainable decision (gate, grade or route) with the profile that produced it.

@@ -23,6 +23,7 @@ from echelon.errors import NotFoundError
 from echelon.registry import BatteryRecord, PendingEvent
 from echelon.reports.batch import _environment
 from echelon.reports.charts import soh_band_chart, vega_lite_version
+from echelon.routing.explain import usd_text
 
 CERTIFICATE_EVENT = "certificate_issued"
 """Event kind recorded when a certificate is issued (payload: ``sha256``, ``file``, …)."""
@@ -65,7 +66,7 @@ def _reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict
     rows = []
     for reason in ordered:
         state = "fail" if not reason.passed else "note" if "not checked" in reason.message else "ok"
-        rows.append({"rule": reason.rule, "state": state, "message": reason.message})
+        rows.append({"rule": reason.rule, "state": state, "message": reason.detail})
     return rows
 
 
@@ -131,6 +132,7 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
             grade=grade,
             route=route,
             route_inputs=route.inputs if route else {},
+            value_text=usd_text(route.inputs.get("value_usd")) if route else "—",
             gate_rows=_reason_rows(gate.reasons, fired_first=True) if gate else [],
             grade_rows=_reason_rows(grade.reasons, fired_first=False) if grade else [],
             app_rows=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -135,8 +136,11 @@ def soh_band_chart(
     edges = sorted(band_minimums.items(), key=lambda kv: -kv[1])
     names: list[str] = []
     bands: list[dict[str, Any]] = []
-    top = 105.0
-    for grade, minimum in [*edges, ("D", 30.0)]:
+    values = [v for v in (soh_percent, lower_percent, upper_percent) if v is not None]
+    left = min(30.0, 5.0 * math.floor(min(values) / 5.0))  # the axis holds the whole interval
+    right = max(105.0, 5.0 * math.ceil(max(values) / 5.0))
+    top = right
+    for grade, minimum in [*edges, ("D", left)]:
         names.append(grade)
         bands.append({"grade": grade, "from": minimum, "to": top})
         top = minimum
@@ -145,7 +149,7 @@ def soh_band_chart(
         alt.Chart(pl.DataFrame(bands))
         .mark_rect(opacity=0.55)
         .encode(
-            x=alt.X("from:Q", title="state of health [%]", scale=alt.Scale(domain=[30, 105])),
+            x=alt.X("from:Q", title="state of health [%]", scale=alt.Scale(domain=[left, right])),
             x2="to:Q",
             color=alt.Color(
                 "grade:N",

@@ -17,7 +17,7 @@ from echelon.routing.applications import ApplicationSpec, series_options
 from echelon.routing.router import MISFIT_BITS, RoutingInputs
 
 
-def _usd(value: float | None) -> str:
+def usd_text(value: float | None) -> str:
     """``$1,234``, ``$7.00``, ``-$41`` (the sign before the currency)."""
     if value is None:
         return "?"
@@ -233,8 +233,8 @@ def _fit_message(
     price = inputs.economics.price_for(app, inputs.jurisdiction)
     parts.append(
         f"{row[f'usable_kwh__{app}']:.3g} kWh usable × {row[f'years__{app}']:.1f} y × "
-        f"${price:g}/(kWh·y) − {_usd(row['repurposing_cost_usd'])} repurposing − "
-        f"{_usd(row['testing_cost_usd'])} testing = {_usd(row[f'value__{app}'])}"
+        f"${price:g}/(kWh·y) − {usd_text(row['repurposing_cost_usd'])} repurposing − "
+        f"{usd_text(row['testing_cost_usd'])} testing = {usd_text(row[f'value__{app}'])}"
     )
     return " · ".join(parts)
 
@@ -289,11 +289,11 @@ def _choice_message(row: dict[str, Any]) -> str:
     price_text = f"${flip_price:.2f}/(kWh·y) (now ${price:g})" if flip_price is not None else "none"
     if row["route"] == "recycle":
         return (
-            f"recycling {_usd(recycle)} > best reuse {best} {_usd(reuse)}; reuse would win at a "
-            f"price ≥ {price_text} or at {soh_text}"
+            f"recycling {usd_text(recycle)} > best reuse {best} {usd_text(reuse)}; reuse would "
+            f"win at a price ≥ {price_text} or at {soh_text}"
         )
     return (
-        f"{best}: reuse {_usd(reuse)} ≥ recycling {_usd(recycle)}; the decision flips to "
+        f"{best}: reuse {usd_text(reuse)} ≥ recycling {usd_text(recycle)}; the decision flips to "
         f"recycling below a price of {price_text} or below {soh_text}"
     )
 
@@ -327,7 +327,7 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
             Reason(
                 rule="route.recycling_value",
                 passed=True,
-                message=f"recycling value {_usd(recycle)} = {mass:.3g} kg cells × "
+                message=f"recycling value {usd_text(recycle)} = {mass:.3g} kg cells × "
                 f"${table.usd_per_kg_cells(chem):.2f}/kg (placeholder table, "
                 f"{inputs.economics.label})",
                 field="recycle_value_usd",
