@@ -132,7 +132,7 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
             grade=grade,
             route=route,
             route_inputs=route.inputs if route else {},
-            value_text=usd_text(route.inputs.get("value_usd")) if route else "—",
+            value_text=usd_text(_number(route.inputs.get("value_usd"))) if route else "—",
             gate_rows=_reason_rows(gate.reasons, fired_first=True) if gate else [],
             grade_rows=_reason_rows(grade.reasons, fired_first=False) if grade else [],
             app_rows=[
@@ -189,3 +189,8 @@ def certificate_event(cert: Certificate, *, file_name: str) -> PendingEvent:
             "reflects_hash": cert.chain_head[1],
         },
     )
+
+
+def _number(value: object) -> float | None:
+    """A recorded input as a float (``None`` when absent or not a number)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
