@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from echelon._parallel import row_chunks, run_chunks
 from echelon.diagnostics import _fused
-from echelon.errors import check_choice
+from echelon.errors import DiagnosticsError, check_choice
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
 Transitions = Literal["hold", "trapezoid", "exclude"]
@@ -46,9 +46,26 @@ Arrays = dict[str, NDArray[Any]]
 
 def column_arrays(frame: pl.DataFrame | Arrays, names: tuple[str, ...]) -> Arrays:
     """The frame's columns as numpy arrays (one contiguous buffer each; zero-copy when the
-    column is a single chunk without nulls)."""
+    column is a single chunk without nulls).
+
+    Raises
+    ------
+    DiagnosticsError
+        When time, voltage or current is missing, or the data is not a frame (naming what to do).
+    """
     if isinstance(frame, dict):
         return frame
+    if not isinstance(frame, pl.DataFrame):
+        raise DiagnosticsError(
+            f"expected a BDF frame (polars DataFrame), got {type(frame).__name__}: read the file "
+            "with echelon.io.read(path) first"
+        )
+    missing = [c for c in (TIME, VOLTAGE, CURRENT) if c not in frame.columns]
+    if missing:
+        raise DiagnosticsError(
+            f"the frame has no {', '.join(missing)} column: diagnostics need BDF columns — read "
+            "the file with echelon.io.read(path), or rename the columns to their BDF names"
+        )
     out = {}
     for name in names:
         if name in frame.columns:

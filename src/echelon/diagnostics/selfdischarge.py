@@ -74,7 +74,11 @@ def self_discharge_k(times: list[float] | list[dt.datetime], ocv_v: list[float])
     """
     t = np.array([_seconds(x) for x in times], dtype=float)
     v = np.asarray(ocv_v, dtype=float)
-    if t.size < 2 or t.size != v.size:
+    if t.size != v.size:
+        raise DiagnosticsError(
+            f"self-discharge: {t.size} times but {v.size} OCV readings; give one time per reading"
+        )
+    if t.size < 2:
         raise DiagnosticsError("self-discharge needs at least two (time, OCV) readings")
     days = (t - t.min()) / SECONDS_PER_DAY
     span = float(days.max())

@@ -18,6 +18,7 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
+from echelon.errors import UsageError
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
 from echelon.grading.resistance import (
     RATIO_TO_NEW,
@@ -411,7 +412,7 @@ def grade_table(
     table: pl.DataFrame,
     *,
     profile: GradingProfile | str | Path = "baseline",
-    as_of: dt.date | None = None,
+    as_of: dt.date | str | None = None,
     catalog_dir: Path | None = None,
     economics: Economics | str | Path | None = None,
     route: bool = True,
@@ -425,8 +426,9 @@ def grade_table(
         Grading table (see :mod:`echelon.grading.table` for columns; any may be missing/empty).
     profile : GradingProfile, str or Path
         Profile object, catalogue name (``baseline``, ``eu``, ``cn``, ``us``) or TOML path.
-    as_of : date, optional
-        Date against which calendar expiry is checked (default: today, UTC).
+    as_of : date or str, optional
+        Date against which calendar expiry is checked (``YYYY-MM-DD`` accepted; default:
+        today, UTC).
     catalog_dir : Path, optional
         Catalogue override folder.
     economics : Economics, str or Path, optional
@@ -456,6 +458,11 @@ def grade_table(
         if isinstance(profile, GradingProfile)
         else load_profile(profile, catalog_dir=catalog_dir)
     )
+    if isinstance(as_of, str):
+        try:
+            as_of = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise UsageError(f"as_of={as_of!r} is not a YYYY-MM-DD date") from None
     day = as_of or dt.datetime.now(dt.UTC).date()
     econ = (
         economics

@@ -1,5 +1,5 @@
-"""Library functions refuse an option value they do not offer (UsageError, listing the valid
-ones) instead of running something else."""
+"""Library functions refuse bad arguments clearly: an option value they do not offer (UsageError,
+listing the valid ones), a frame without BDF columns, mismatched inputs, a date as text."""
 
 from __future__ import annotations
 
@@ -37,3 +37,34 @@ def test_a_value_not_offered_is_refused(call: Callable[[Any], Any], fragment: st
     frame = cycling(cell(), cycles=1)
     with pytest.raises(UsageError, match=fragment.replace("(", r"\(")):
         call(frame)
+
+
+def test_diagnostics_say_what_they_need() -> None:
+    from echelon.errors import DiagnosticsError
+
+    with pytest.raises(DiagnosticsError, match=r"got str: read the file with echelon.io.read"):
+        discharge_capacity("cells/B1.csv")  # type: ignore[arg-type]
+    frame = cycling(cell(), cycles=1).drop("voltage_volt")
+    with pytest.raises(DiagnosticsError, match="the frame has no voltage_volt column"):
+        discharge_capacity(frame)
+
+
+def test_self_discharge_names_mismatched_lengths() -> None:
+    from echelon.diagnostics import self_discharge_k
+    from echelon.errors import DiagnosticsError
+
+    with pytest.raises(DiagnosticsError, match="3 times but 2 OCV readings"):
+        self_discharge_k([0.0, 86400.0, 172800.0], [3.6, 3.5])
+
+
+def test_grade_table_takes_an_iso_date() -> None:
+    import polars as pl
+
+    from echelon.grading import grade_table
+    from tests.grading.test_grading import unit
+
+    table = pl.DataFrame([unit()])
+    as_text = grade_table(table, as_of="2026-11-22")
+    assert as_text["grade"][0] == "A"
+    with pytest.raises(UsageError, match="not a YYYY-MM-DD date"):
+        grade_table(table, as_of="22/11/2026")
