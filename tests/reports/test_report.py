@@ -72,6 +72,13 @@ def test_report_renders_and_table_sorts(
     page.fill("#filter", "LFP")
     visible = page.locator("#units tbody tr:visible").count()
     assert visible == frame.filter(pl.col("chemistry") == "LFP").height
+    page.fill("#filter", "lfp recycle")  # every word must match, anywhere in the row
+    both = frame.filter((pl.col("chemistry") == "LFP") & (pl.col("route") == "recycle")).height
+    assert page.locator("#units tbody tr:visible").count() == both
+    page.fill("#filter", "")
+    page.focus("th:has-text('SOH [%]')")  # sortable from the keyboard
+    page.keyboard.press("Enter")
+    assert page.get_attribute("th:has-text('SOH [%]')", "aria-sort") == "ascending"
     page.screenshot(path=str(tmp_path / "report.png"))
     assert not errors
 

@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jinja2
 import polars as pl
@@ -107,14 +107,22 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+DECIMALS: Final = {"dcir_mohm": 2, "usable_kwh": 3, "soh_percent": 1, "soh_lower_percent": 1}
+"""Fixed decimals per number column of the unit table (a column reads evenly)."""
+
+
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    no_soh = pl.col("soh_percent").is_null() & pl.col("soh_lower_percent").is_null()
     table = frame.with_columns(
-        (pl.col("dcir_ohm") * 1000.0).round(2).alias("dcir_mohm"),
-        usable_energy_kwh(frame).round(3).alias("usable_kwh"),
-        pl.col("soh_percent").round(1),
-        pl.col("soh_lower_percent").round(1),
+        (pl.col("dcir_ohm") * 1000.0).alias("dcir_mohm"),
+        pl.when(no_soh).then(None).otherwise(usable_energy_kwh(frame)).alias("usable_kwh"),
     )
-    return table.select([c for c, _, _ in TABLE_COLUMNS]).to_dicts()
+    rows = table.select([c for c, _, _ in TABLE_COLUMNS]).to_dicts()
+    for row in rows:
+        for column, places in DECIMALS.items():
+            if row.get(column) is not None:
+                row[column] = f"{row[column]:.{places}f}"
+    return rows
 
 
 def batch_report_html(

@@ -27,7 +27,7 @@ LOSS_LABELS = {
     "flue_dust": "flue dust",
     "off_gas": "burned / off-gas",
 }
-WIDTH, HEIGHT, NODE_W, GAP = 780.0, 460.0, 14.0, 8.0
+WIDTH, HEIGHT, NODE_W, GAP = 600.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
 
 
 @dataclass
@@ -163,7 +163,7 @@ def sankey_spec(
         for n in nodes.values()
     ]
     return {
-        "$schema": "https://vega.github.io/schema/vega/v5.json",
+        "$schema": "https://vega.github.io/schema/vega/v6.json",  # the Vega the reports embed
         "description": title,
         "width": WIDTH,
         "height": HEIGHT,
