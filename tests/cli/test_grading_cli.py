@@ -100,22 +100,22 @@ def test_grade_checks_the_output_type_before_grading(table: Path, tmp_path: Path
     assert list(tmp_path.iterdir()) == [table]
 
 
+def _refused(path: Path, content: str) -> str:
+    """Grade a table that must be refused as bad input (exit 3); the output on one line."""
+    path.write_text(content)
+    result = runner.invoke(app, ["grade", str(path)])
+    assert result.exit_code == 3, result.output
+    return " ".join(result.output.split())
+
+
 def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.csv"
-    bad.write_text("battery_id,level,soh_percent\nU1,modul,abc\n")
-    result = runner.invoke(app, ["grade", str(bad)])
-    assert result.exit_code == 3
-    text = " ".join(result.output.split())
+    text = _refused(tmp_path / "bad.csv", "battery_id,level,soh_percent\nU1,modul,abc\n")
     assert "row 1, column 'soh_percent': 'abc' is not a number" in text
     assert "did you mean 'module'" in text
 
 
 def test_grade_names_the_missing_id_column_and_what_to_rename(tmp_path: Path) -> None:
-    bad = tmp_path / "g_bad.csv"
-    bad.write_text("id,chemistry,level\nU1,LFP,cell\n")
-    result = runner.invoke(app, ["grade", str(bad)])
-    assert result.exit_code == 3
-    text = " ".join(result.output.split())
+    text = _refused(tmp_path / "g_bad.csv", "id,chemistry,level\nU1,LFP,cell\n")
     assert "column 'battery_id': required column missing (the table has 'id', 'chemistry'" in text
     assert "rename 'id'" in text
 

@@ -148,19 +148,13 @@ def test_unreadable_manifests(tmp_path: Path, name: str, content: str, message: 
 def test_implausible_values_for_the_level_name_the_unit_mistake(tmp_path: Path) -> None:
     rows = [
         {
-            "battery_id": "C1",
-            "level": "cell",
+            "battery_id": bid,
+            "level": level,
             "chemistry": "LFP",
-            "nominal_capacity_ah": "100",
+            "nominal_capacity_ah": capacity,
             "dcir_ohm": "12",
-        },
-        {
-            "battery_id": "M1",
-            "level": "module",
-            "chemistry": "LFP",
-            "nominal_capacity_ah": "60000",
-            "dcir_ohm": "12",
-        },
+        }
+        for bid, level, capacity in (("C1", "cell", "100"), ("M1", "module", "60000"))
     ]
     with pytest.raises(ManifestError) as info:
         read_manifest(write_csv(tmp_path / "units.csv", rows))
