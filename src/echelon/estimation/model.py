@@ -147,9 +147,11 @@ class FamilyModel:
         A GP far from its data extrapolates freely; estimates are clipped to the SOH range the
         family was trained on (nothing in the data supports a value outside it).
         """
-        if self.gp is None:
-            return x[:, 0].copy()
-        return clip_to(self.gp.predict(x), self.summary.get("soh_percent_range"))
+        return clip_to(self.raw_mean(x), self.summary.get("soh_percent_range"))
+
+    def raw_mean(self, x: Array) -> Array:
+        """The regressor's estimate [%] before clipping (the feature itself for the identity)."""
+        return x[:, 0].copy() if self.gp is None else self.gp.predict(x)
 
     def distance(self, x: Array) -> Array:
         """k-NN distance of ``x`` to the training samples (0 for the identity method)."""
@@ -178,7 +180,7 @@ def format_reasons(
 
 
 def extrapolation_reasons(
-    model: FamilyModel, x: Array, rows: npt.NDArray[np.intp], half: Array
+    model: FamilyModel, raw: Array, rows: npt.NDArray[np.intp], half: Array
 ) -> dict[int, str]:
     """Rows whose unclipped estimate lies beyond the SOH range the family was trained on by more
     than the row's own interval: the regressor extrapolates, so the clipped value at the range's
@@ -186,7 +188,6 @@ def extrapolation_reasons(
     bounds = model.summary.get("soh_percent_range")
     if model.gp is None or bounds is None:
         return {}
-    raw = model.gp.predict(x)
     low, high = float(bounds[0]), float(bounds[1])
     beyond = (raw < low - half) | (raw > high + half)
     return {
@@ -354,7 +355,8 @@ class SohModel:
                         "test (--references) or run a capacity test"
                     )
                 continue
-            point[rows] = model.mean(x[rows])
+            raw = model.raw_mean(x[rows])
+            point[rows] = clip_to(raw, model.summary.get("soh_percent_range"))
             dist[rows] = model.distance(x[rows])
             beyond = dist[rows] > model.threshold
             for r in rows[beyond]:
@@ -369,7 +371,7 @@ class SohModel:
                     reasons[row] = why
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
-            for row, why in extrapolation_reasons(model, x[rows], rows, half[rows]).items():
+            for row, why in extrapolation_reasons(model, raw, rows, half[rows]).items():
                 ood[row] = True
                 point[row] = np.nan  # no estimate, whatever the out-of-domain policy
                 reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
