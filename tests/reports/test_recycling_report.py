@@ -63,5 +63,20 @@ def test_report_renders_the_mass_flow(result: LotResult, tmp_path: Path, browser
     page.wait_for_selector("#chart-sankey svg, #chart-sankey canvas", timeout=15000)
     assert page.locator("#compliance tbody tr").count() == 5
     assert page.locator("#mass-balance tbody tr").count() == result.mass_balance.height
+    # the page fits a 1280 px window (the mass-flow chart with its labels included)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1320
+    # the units table sorts by net value (numbers with thousands separators) and filters
+    page.click("#units th:has-text('net [USD]')")
+    net = [
+        float(t.replace(",", ""))
+        for t in page.locator("#units tbody td:nth-child(9)").all_inner_texts()
+    ]
+    assert net == sorted(net)
+    total = page.locator("#units tbody tr").count()
+    first_chemistry = page.locator("#units tbody td:nth-child(3)").first.inner_text()
+    page.fill("#filter", first_chemistry)
+    shown = page.locator("#units tbody tr:visible").count()
+    assert 0 < shown <= total
+    assert f"{shown} of {total} units" in page.inner_text("#count")
     page.screenshot(path=str(tmp_path / "recycling.png"), full_page=True)
     assert not errors

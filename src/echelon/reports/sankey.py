@@ -27,7 +27,7 @@ LOSS_LABELS = {
     "flue_dust": "flue dust",
     "off_gas": "burned / off-gas",
 }
-WIDTH, HEIGHT, NODE_W, GAP = 600.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
+WIDTH, HEIGHT, NODE_W, GAP = 480.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
 
 
 @dataclass
