@@ -27,7 +27,7 @@ LOSS_LABELS = {
     "flue_dust": "flue dust",
     "off_gas": "burned / off-gas",
 }
-WIDTH, HEIGHT, NODE_W, GAP = 480.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
+WIDTH, HEIGHT, NODE_W, GAP = 560.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
 
 
 @dataclass
@@ -159,6 +159,7 @@ def sankey_spec(
             "y": n.y,
             "h": max(n.h, 1.0),
             "right": n.column == 3,
+            "middle": n.column in (1, 2),  # process stages: labelled above, clear of the inputs'
         }
         for n in nodes.values()
     ]
@@ -167,7 +168,7 @@ def sankey_spec(
         "description": title,
         "width": WIDTH,
         "height": HEIGHT,
-        "padding": {"left": 150, "right": 250, "top": 30, "bottom": 10},
+        "padding": {"left": 150, "right": 250, "top": 46, "bottom": 10},
         "title": {"text": title, "anchor": "start"},
         "data": [{"name": "nodes", "values": node_rows}, {"name": "links", "values": link_rows}],
         "scales": [
@@ -217,10 +218,15 @@ def sankey_spec(
                 "from": {"data": "nodes"},
                 "encode": {
                     "enter": {
-                        "x": {"signal": f"datum.right ? datum.x + {NODE_W + 4} : datum.x - 4"},
-                        "y": {"signal": "datum.y + datum.h / 2"},
-                        "align": {"signal": "datum.right ? 'left' : 'right'"},
-                        "baseline": {"value": "middle"},
+                        "x": {
+                            "signal": f"datum.middle ? datum.x + {NODE_W / 2} : datum.right ? "
+                            f"datum.x + {NODE_W + 4} : datum.x - 4"
+                        },
+                        "y": {"signal": "datum.middle ? datum.y - 4 : datum.y + datum.h / 2"},
+                        "align": {
+                            "signal": "datum.middle ? 'center' : datum.right ? 'left' : 'right'"
+                        },
+                        "baseline": {"signal": "datum.middle ? 'bottom' : 'middle'"},
                         "fontSize": {"value": 11},
                         "text": {"signal": "datum.name + ' (' + format(datum.kg, ',.0f') + ' kg)'"},
                     }
