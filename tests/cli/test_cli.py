@@ -44,7 +44,7 @@ def test_intake_list_show_verify(small_batch: SynthBatch, db: str) -> None:
     listed = runner.invoke(app, ["batteries", "--db", db, "--format", "csv"])
     frame = pl.read_csv(listed.output.encode())
     assert frame.height == 40
-    assert {"status", "grade", "route"} <= set(frame.columns)
+    assert {"status", "grade", "route", "soh_percent", "soh_method"} <= set(frame.columns)
     graded = frame.filter(pl.col("grade") == "A")
     if graded.height:
         only_a = runner.invoke(app, ["batteries", "--db", db, "--grade", "A", "--format", "json"])

@@ -27,6 +27,7 @@ LIST_COLUMNS = [
     "grade",
     "route",
     "soh_percent",
+    "soh_method",  # e.g. pulse:pulse-u21+out-of-domain — how far to trust the SOH
     "dcir_ohm",
 ]
 
