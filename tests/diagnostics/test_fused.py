@@ -92,6 +92,7 @@ def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     how to install it); by default a process loads it only for a very large input, and uses it
     from a million rows once loaded."""
     huge, large, small = _fused.AUTO_MIN_ROWS, _fused.WARM_MIN_ROWS, _fused.WARM_MIN_ROWS - 1
+    monkeypatch.setattr(_fused, "_numpy_rows", 0)
     monkeypatch.setenv(_fused.KERNEL_ENV, "numpy")
     assert not _fused.use_fused(huge)
     monkeypatch.setenv(_fused.KERNEL_ENV, "fortran")
@@ -105,6 +106,13 @@ def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _fused.use_fused(large)
     monkeypatch.setattr(_fused, "_compiled", _Loaded(loaded=True))
     assert _fused.use_fused(large) is have_numba
+    # not loaded, but the process has summarised enough large inputs to repay loading it
+    monkeypatch.setattr(_fused, "_compiled", _Loaded(loaded=False))
+    monkeypatch.setattr(_fused, "_numpy_rows", 0)
+    if have_numba:
+        calls = [_fused.use_fused(large) for _ in range(huge // large + 1)]
+        assert not calls[0]
+        assert calls[-1]  # switched by itself once 50 M rows of large inputs went through numpy
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert not _fused.use_fused(huge)
     monkeypatch.setenv(_fused.KERNEL_ENV, "numba")

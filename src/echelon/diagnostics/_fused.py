@@ -58,6 +58,10 @@ kernel (docs/performance.md, 2026-12-07): a one-off summary repays the import fr
 WARM_MIN_ROWS: Final = 1_000_000
 """Once the kernel is loaded in the process, it is used from this many rows (below, the numpy
 kernel's passes are too short for the difference to matter)."""
+_numpy_rows = 0
+"""Rows of large inputs (≥ :data:`WARM_MIN_ROWS`) this process has segmented with the numpy
+kernel: once they add up to :data:`AUTO_MIN_ROWS`, the process has shown it summarises enough to
+repay loading the fused kernel (a service or batch job), and loads it."""
 
 
 def use_fused(rows: int) -> bool:
@@ -65,8 +69,9 @@ def use_fused(rows: int) -> bool:
 
     ``ECHELON_KERNEL=numpy``: never; ``ECHELON_KERNEL=numba``: always (an error names the extra
     to install when numba is missing); unset or ``auto``: when numba is installed and ``rows`` ≥
-    :data:`AUTO_MIN_ROWS`, or ≥ :data:`WARM_MIN_ROWS` once the kernel is loaded in this process.
-    A long-running service that summarises many large files sets ``ECHELON_KERNEL=numba``.
+    :data:`AUTO_MIN_ROWS`, or ≥ :data:`WARM_MIN_ROWS` once the kernel is loaded in this process or
+    the process has already segmented :data:`AUTO_MIN_ROWS` rows of large inputs with numpy (a
+    service or batch job summarising many large files switches by itself).
     """
     choice = os.environ.get(KERNEL_ENV, "").strip().lower()
     if choice == "numpy":
@@ -80,8 +85,14 @@ def use_fused(rows: int) -> bool:
         )
     if choice == "numba":
         return True
+    global _numpy_rows
     loaded = _compiled.cache_info().currsize > 0
-    return found and rows >= (WARM_MIN_ROWS if loaded else AUTO_MIN_ROWS)
+    busy = _numpy_rows >= AUTO_MIN_ROWS  # many large inputs already: the import pays off
+    if found and rows >= (WARM_MIN_ROWS if loaded or busy else AUTO_MIN_ROWS):
+        return True
+    if rows >= WARM_MIN_ROWS:
+        _numpy_rows += rows
+    return False
 
 
 def _kernel_source(
