@@ -74,7 +74,8 @@ def hppc_chart(
     table: pl.DataFrame, *, column: str = "dcir_10s_ohm", title: str | None = None
 ) -> dict[str, Any]:
     """Pulse resistance against SOC from :func:`~echelon.diagnostics.hppc_table` (several
-    temperatures: concatenate tables; colour is the temperature, dash the pulse direction)."""
+    temperatures: concatenate tables; colour is the temperature, dash and marker shape the pulse
+    direction, so the legend tells them apart)."""
     data = table.select(
         "soc",
         "kind",
@@ -88,7 +89,8 @@ def hppc_chart(
             x=alt.X("soc:Q", title="state of charge [-]", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("r_mohm:Q", title="resistance [mΩ]", scale=alt.Scale(zero=False)),
             color=alt.Color("temperature:N", title="T [°C]"),
-            strokeDash=alt.StrokeDash("kind:N", title="pulse"),
+            strokeDash=alt.StrokeDash("kind:N", legend=None),  # the shape legend names both
+            shape=alt.Shape("kind:N", title="pulse"),
             tooltip=["soc", "kind", "temperature", alt.Tooltip("r_mohm:Q", format=".3f")],
         )
         .properties(width=520, height=300)
