@@ -28,6 +28,8 @@ LOSS_LABELS = {
     "off_gas": "burned / off-gas",
 }
 WIDTH, HEIGHT, NODE_W, GAP = 560.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
+LABEL_PITCH = 13.0
+"""Least vertical distance between the tops of two nodes of a column [px] (an 11 px label each)."""
 
 
 @dataclass
@@ -92,15 +94,15 @@ def _layout(links: list[tuple[str, str, float]], losses: set[str]) -> dict[str, 
     per_column: dict[int, list[_Node]] = defaultdict(list)
     for node in nodes.values():
         per_column[node.column].append(node)
-    scale = min(
-        (HEIGHT - GAP * (len(ns) - 1)) / sum(n.value for n in ns) for ns in per_column.values()
+    scale = min(  # room for every node's gap or label pitch, whichever is larger
+        (HEIGHT - LABEL_PITCH * len(ns)) / sum(n.value for n in ns) for ns in per_column.values()
     )
     for column, ns in per_column.items():
         ns.sort(key=lambda n: (n.kind == "loss", -n.value))
         y = 0.0
         for node in ns:
             node.x, node.y, node.h = x_of[column], y, node.value * scale
-            y += node.h + GAP
+            y += max(node.h + GAP, LABEL_PITCH)  # tiny nodes' labels do not overlap
     return nodes
 
 
