@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -105,6 +106,7 @@ def test_registry_lot_round_trip(small_batch: SynthBatch, tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert "recorded lot LOT-CLI" in result.output
+    assert json.loads((out / "lot.json").read_text())["meta"]["source"] == "registry: route:recycle"
     listed = runner.invoke(
         app, ["batteries", "--db", db, "--status", "recycled", "--format", "csv"]
     )

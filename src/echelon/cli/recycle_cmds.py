@@ -174,6 +174,7 @@ def recycle_cmd(
                 location=location or "US",
                 dismantle=dismantle or "none",
                 lot_id=lot_id,
+                source=f"registry: {where.value}" if where.kind == "registry" else None,
             )
     _print_result(result)
     paths = write_lot_outputs(result, output)

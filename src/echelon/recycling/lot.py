@@ -455,6 +455,7 @@ def recycle_lot(
     location: Location = "US",
     dismantle: Dismantle = "none",
     lot_id: str | None = None,
+    source: str | None = None,
     catalog_dir: Path | None = None,
 ) -> LotResult:
     """Mass balance, value and EU compliance of a lot of units.
@@ -475,6 +476,8 @@ def recycle_lot(
         Hardware of packs and modules removed by hand before shredding.
     lot_id : str, optional
         Default: ``LOT-<date>-<hash of the battery ids and process>``.
+    source : str, optional
+        Where the units came from, for the report (default: the file, or ``<table>``).
     catalog_dir : Path, optional
 
     Returns
@@ -494,7 +497,8 @@ def recycle_lot(
     check_choice("dismantle", dismantle, Dismantle)
     check_choice("location", location, LOCATIONS)
     year = year or dt.date.today().year
-    prepared, notes, source = _as_units(units, catalog_dir)
+    prepared, notes, found = _as_units(units, catalog_dir)
+    source = source or found
     table = (
         prices
         if isinstance(prices, PriceTable)
