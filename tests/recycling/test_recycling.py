@@ -452,3 +452,24 @@ def test_compositions_load_from_an_override_folder(
     assert default is not None
     assert math.isclose(heavier - default, 0.035, rel_tol=1e-9)
     assert composition_catalog().chemistries["Li-metal"].is_estimate
+
+
+def test_value_lines_give_the_unit_of_their_quantity() -> None:
+    """Revenue and cost lines alike: ``unit`` is what ``quantity`` counts, the price is USD per
+    it (a salt sold per kg of its metal reads 'kg Co', not 'USD/kg Co')."""
+    from echelon.recycling import recycle_lot
+
+    lot = pl.DataFrame(
+        {
+            "battery_id": ["A", "B"],
+            "chemistry": ["NMC622", "NMC622"],
+            "level": ["cell", "cell"],
+            "mass_kg": [0.5, 0.5],
+        }
+    )
+    lines = recycle_lot(lot, process="hydro", year=2027).value.filter(
+        pl.col("category").is_in(["revenue", "cost"])
+    )
+    assert not lines["unit"].str.starts_with("USD").any()
+    cobalt = lines.filter(pl.col("item") == "cobalt_salt")
+    assert cobalt["unit"].to_list() == ["kg Co"]

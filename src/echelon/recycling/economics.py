@@ -116,9 +116,8 @@ def revenue_lines(balance: FeedBalance, prices: PriceTable) -> list[Line]:
         spec = catalog.products[product.split(":", 1)[0]]
         sold = kg if spec.priced_per == "basis" else kg * spec.product_kg_per_kg.value
         price = prices.price(product)
-        lines.append(
-            Line("revenue", product, stage, sold, prices.entries[product].unit, price, sold * price)
-        )
+        unit = prices.entries[product].unit.removeprefix("USD/")  # of the quantity: "kg Co"
+        lines.append(Line("revenue", product, stage, sold, unit, price, sold * price))
     return lines
 
 
