@@ -10,6 +10,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
+from echelon.domain import Application
 from echelon.errors import ConfigError
 
 GRADE_ORDER = ["A", "B", "C", "D", "ungraded"]
@@ -85,11 +86,19 @@ def soh_histogram(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 def routes(frame: pl.DataFrame) -> dict[str, Any]:
-    """Two bar charts: units and usable kWh per route."""
+    """Two bar charts: units and usable kWh per route (a second life's bars in blue; the energy
+    still held by units sent to recycling or elsewhere in grey, so it is not read as reused)."""
+    reuse = [a.value for a in Application]
     data = (
         frame.with_columns(disposition(), usable_energy_kwh(frame).alias("kwh"))
         .group_by("route")
         .agg(pl.len().alias("units"), pl.col("kwh").sum().round(2).alias("usable_kwh"))
+        .with_columns(
+            pl.when(pl.col("route").is_in(reuse))
+            .then(pl.lit("second life"))
+            .otherwise(pl.lit("not reused"))
+            .alias("use")
+        )
         .sort("units", descending=True)
     )
     base = alt.Chart(data).encode(
@@ -101,8 +110,15 @@ def routes(frame: pl.DataFrame) -> dict[str, Any]:
         .properties(width=240, height=200, title="Routes by count")
     )
     by_energy = (
-        base.mark_bar(color="#74add1")
-        .encode(x=alt.X("usable_kwh:Q", title="usable energy [kWh]"))
+        base.mark_bar()
+        .encode(
+            x=alt.X("usable_kwh:Q", title="usable energy [kWh]"),
+            color=alt.Color(
+                "use:N",
+                scale=alt.Scale(domain=["second life", "not reused"], range=["#74add1", "#bdbdbd"]),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+        )
         .properties(width=240, height=200, title="Routes by usable kWh")
     )
     spec: dict[str, Any] = alt.hconcat(by_count, by_energy).to_dict()
