@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from echelon._parallel import row_chunks, run_chunks
 from echelon.errors import ConfigError
+from echelon.io.bdf import CURRENT, SURFACE_T, TIME, VOLTAGE
 
 F64 = NDArray[np.float64]
 KERNEL_ENV: Final = "ECHELON_KERNEL"
@@ -201,23 +202,9 @@ def _merge(
     return np.concatenate(starts), np.concatenate(modes), np.concatenate(tables, axis=1)
 
 
-def _continues(i: F64, keys: list[NDArray[Any]], threshold: float, row: int) -> bool:
-    """Whether ``row`` (> 0) belongs to the same segment as ``row - 1``."""
-
-    def mode(x: float) -> int:
-        return 1 if x > threshold else (-1 if x < -threshold else 0)
-
-    same_keys = all(key[row] == key[row - 1] for key in keys)
-    return mode(i[row]) == mode(i[row - 1]) and bool(same_keys)
-
-
 def fused_reductions(
     arrays: dict[str, NDArray[Any]],
     *,
-    time: str,
-    voltage: str,
-    current: str,
-    temperature: str,
     keys: tuple[str, ...],
     threshold: float,
     transitions: str,
@@ -227,9 +214,8 @@ def fused_reductions(
     Parameters
     ----------
     arrays : dict of numpy arrays
-        Columns by name; ``temperature`` and ``keys`` may be missing.
-    time, voltage, current, temperature : str
-        Column names (time [s], voltage [V], current [A], temperature [°C]).
+        BDF columns by name: time [s], voltage [V], current [A], and surface temperature [°C]
+        and ``keys`` when the file has them.
     keys : tuple of str
         Columns whose change starts a new segment (step, cycle); at most two.
     threshold : float
@@ -248,9 +234,9 @@ def fused_reductions(
         raise ValueError("the fused kernel takes at most two segment keys")
     empty = np.empty(0)
     k1, k2 = [*present, empty, empty][:2]
-    temp_in = arrays.get(temperature)
+    temp_in = arrays.get(SURFACE_T)
     temp = empty if temp_in is None else np.ascontiguousarray(temp_in, dtype=np.float64)
-    t, v, i = (np.ascontiguousarray(arrays[c], dtype=np.float64) for c in (time, voltage, current))
+    t, v, i = (np.ascontiguousarray(arrays[c], dtype=np.float64) for c in (TIME, VOLTAGE, CURRENT))
     kernel = _compiled()
     code = TRANSITION_CODES[transitions]
     chunks = row_chunks(i.size)
@@ -263,7 +249,13 @@ def fused_reductions(
 
     parts = [part for chunk in run_chunks(work, chunks) for part in chunk]
     firsts = [lo for a, b in chunks for lo in range(a, b, KERNEL_ROWS)]
-    continued = [lo > 0 and _continues(i, present, threshold, lo) for lo in firsts]
+    # a piece continues the previous one's last segment when its first row keeps that segment's
+    # mode (the kernel's own output) and every key
+    continued = [False] + [
+        bool(parts[k - 1][1][-1] == parts[k][1][0])
+        and all(key[lo] == key[lo - 1] for key in present)
+        for k, lo in enumerate(firsts[1:], start=1)
+    ]
     starts, modes, table = _merge(parts, continued)
     sums = {name: table[row] for row, name in enumerate(FIELDS)}
     if temp_in is None:

@@ -254,10 +254,6 @@ def segment_table(
     if len(keys) <= 2 and _fused.use_fused(t.size):
         starts, modes, sums = _fused.fused_reductions(
             arrays,
-            time=TIME,
-            voltage=VOLTAGE,
-            current=CURRENT,
-            temperature=SURFACE_T,
             keys=keys,
             threshold=rest_threshold(i, rest_fraction),
             transitions=transitions,
