@@ -32,13 +32,19 @@ def table_names() -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.toml"))
 
 
+def override_dir(catalog_dir: Path | None = None) -> Path | None:
+    """The user's catalogue override folder: ``catalog_dir``, else ``ECHELON_CATALOG_DIR``."""
+    if catalog_dir is not None:
+        return Path(catalog_dir)
+    # the ECHELON_CATALOG_DIR setting (echelon.settings.Settings.catalog_dir), read directly:
+    # tables are loaded in hot loops and building the settings object each time is costly
+    env = os.environ.get(CATALOG_DIR_ENV)
+    return Path(env) if env else None
+
+
 def resolve_table_path(name: str, *, catalog_dir: Path | None = None) -> Path:
     """The file a table name loads from: the user override if present, else the packaged one."""
-    if catalog_dir is None:
-        # the ECHELON_CATALOG_DIR setting (echelon.settings.Settings.catalog_dir), read directly:
-        # tables are loaded in hot loops and building the settings object each time is costly
-        env = os.environ.get(CATALOG_DIR_ENV)
-        catalog_dir = Path(env) if env else None
+    catalog_dir = override_dir(catalog_dir)
     if catalog_dir is not None:
         candidate = Path(catalog_dir) / f"{name}.toml"
         if candidate.is_file():

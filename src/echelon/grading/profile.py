@@ -9,14 +9,13 @@ does not define are clear errors.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from echelon.catalog import FAMILIES, load_table
-from echelon.catalog._loader import CATALOG_DIR_ENV, load_toml_file, table_names
+from echelon.catalog._loader import load_toml_file, override_dir, table_names
 from echelon.catalog.models import StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
 from echelon.errors import CatalogError, ConfigError, UsageError
@@ -186,7 +185,7 @@ def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None
 def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
     """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides)."""
     names = {t.removeprefix("grading_") for t in table_names() if t.startswith("grading_")}
-    folder = catalog_dir or (Path(env) if (env := os.environ.get(CATALOG_DIR_ENV)) else None)
+    folder = override_dir(catalog_dir)
     if folder is not None:
         names |= {p.stem.removeprefix("grading_") for p in Path(folder).glob("grading_*.toml")}
     return sorted(names)
