@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-import polars as pl
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from echelon.catalog.chemistry import chemistries_matching
 from echelon.cli._common import DbOption, console, open_db, stage_progress
 from echelon.cli._errors import EXIT_VERIFY, guarded
 from echelon.domain.enums import Grade, Level, Status
-from echelon.errors import UsageError
 from echelon.registry import BatteryRecord, battery_record, list_batteries, verify
 
 LIST_COLUMNS = [
@@ -55,14 +52,9 @@ def batteries_cmd(
             registry,
             status=None if status is None else status.value,
             grade=None if grade is None else grade.value,
+            chemistry=chemistry,
             level=None if level is None else level.value,
         )
-    if chemistry is not None and frame.height:
-        try:
-            chosen = [c.value for c in chemistries_matching(chemistry)]
-        except ValueError as exc:
-            raise UsageError(f"--chemistry: {exc}") from None
-        frame = frame.filter(pl.col("chemistry").is_in(chosen))
     if frame.height == 0:
         console.print("no batteries match")
         return

@@ -9,8 +9,9 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
 
+from echelon.catalog.chemistry import chemistries_matching
 from echelon.domain import Battery, Decision, Event, Measurement, TestRun
-from echelon.errors import NotFoundError
+from echelon.errors import NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
 
@@ -144,18 +145,23 @@ def list_batteries(
     chemistry: str | None = None,
     level: str | None = None,
 ) -> pl.DataFrame:
-    """Batteries filtered by derived status, latest grade, chemistry and level."""
+    """Batteries filtered by derived status, latest grade, chemistry and level.
+
+    ``chemistry`` takes any accepted spelling (``LiFePO4``) or a family (``NMC``, ``ternary``:
+    every chemistry of it); an unknown one raises :class:`~echelon.errors.UsageError`.
+    """
     frame = units_frame(registry)
     if frame.height == 0:
         return frame
-    for column, value in (
-        ("status", status),
-        ("grade", grade),
-        ("chemistry", chemistry),
-        ("level", level),
-    ):
+    for column, value in (("status", status), ("grade", grade), ("level", level)):
         if value is not None:
             frame = frame.filter(pl.col(column).str.to_lowercase() == value.lower())
+    if chemistry is not None:
+        try:
+            chosen = [c.value for c in chemistries_matching(chemistry)]
+        except ValueError as exc:
+            raise UsageError(f"chemistry: {exc}") from None
+        frame = frame.filter(pl.col("chemistry").is_in(chosen))
     return frame
 
 
