@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from echelon.cli._common import (
     open_db,
 )
 from echelon.cli._errors import guarded, stderr
+from echelon.domain.parse import parse_date
 from echelon.grading import grade_by_region, load_profile
 from echelon.grading.reader import absent_columns, read_grading_table
 from echelon.registry import battery_record
@@ -91,18 +91,6 @@ def _check_output(path: Path | None) -> None:
         )
 
 
-def _as_of_date(text: str | None) -> dt.date | None:
-    """The ``--as-of`` date (exit code 2 when it is not YYYY-MM-DD)."""
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a YYYY-MM-DD date", param_hint="--as-of"
-        ) from None
-
-
 def _write_table(frame: pl.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
@@ -169,7 +157,7 @@ def grade_cmd(
 ) -> None:
     """Gate, grade and route every unit of a measurements table (stateless: no registry)."""
     _check_output(output)
-    day = _as_of_date(as_of)
+    day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     units = read_grading_table(table)
     _warn_absent(table, units)
     graded, _ = grade_by_region(

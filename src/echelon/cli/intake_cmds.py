@@ -24,6 +24,7 @@ from echelon.cli._common import (
     stage_progress,
 )
 from echelon.cli._errors import EXIT_PARTIAL, guarded
+from echelon.domain.parse import parse_date
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
@@ -146,7 +147,7 @@ def demo_cmd(
     profile: ProfileOption = None,
 ) -> None:
     """Simulate a batch of retired batteries and take it through the whole pipeline."""
-    arrival = dt.date.fromisoformat(date) if date else dt.date.today()
+    arrival = parse_date(date, option="--date") if date else dt.date.today()
     folder = out / "batch"
     if folder.exists() and (folder / SYNTH_MARKER).exists():
         shutil.rmtree(folder)

@@ -6,6 +6,7 @@ catalogue data); this module covers the other vocabularies.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Iterable, Mapping
@@ -13,6 +14,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from echelon.domain.enums import CellFormat, Level, OriginApplication, Region, VisualFlag
+from echelon.errors import UsageError
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -132,3 +134,12 @@ def parse_visual_flags(text: str | Iterable[str] | None) -> frozenset[VisualFlag
             continue
         flags.add(parse_choice(VisualFlag, token, aliases=_FLAG_ALIASES))
     return frozenset(flags)
+
+
+def parse_date(text: str, *, option: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date given for ``option``; :class:`~echelon.errors.UsageError` naming
+    the option otherwise."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}={text!r} is not a YYYY-MM-DD date") from None

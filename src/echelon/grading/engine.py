@@ -18,7 +18,7 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
-from echelon.errors import UsageError
+from echelon.domain.parse import parse_date
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
 from echelon.grading.resistance import (
     RATIO_TO_NEW,
@@ -459,10 +459,7 @@ def grade_table(
         else load_profile(profile, catalog_dir=catalog_dir)
     )
     if isinstance(as_of, str):
-        try:
-            as_of = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise UsageError(f"as_of={as_of!r} is not a YYYY-MM-DD date") from None
+        as_of = parse_date(as_of, option="as_of")
     day = as_of or dt.datetime.now(dt.UTC).date()
     econ = (
         economics
