@@ -27,7 +27,7 @@ LOSS_LABELS = {
     "flue_dust": "flue dust",
     "off_gas": "burned / off-gas",
 }
-WIDTH, HEIGHT, NODE_W, GAP = 560.0, 460.0, 14.0, 8.0  # fits a 1250 px page with its labels
+WIDTH, HEIGHT, NODE_W, GAP = 560.0, 460.0, 14.0, 8.0  # ≈ 850 px with a lot's labels
 LABEL_PITCH = 13.0
 """Least vertical distance between the tops of two nodes of a column [px] (an 11 px label each)."""
 
@@ -170,7 +170,9 @@ def sankey_spec(
         "description": title,
         "width": WIDTH,
         "height": HEIGHT,
-        "padding": {"left": 150, "right": 250, "top": 46, "bottom": 10},
+        # the default autosize ("pad") already widens the view to hold the labels and title;
+        # padding is added outside that, so it is only a margin
+        "padding": 10,
         "title": {"text": title, "anchor": "start"},
         "data": [{"name": "nodes", "values": node_rows}, {"name": "links", "values": link_rows}],
         "scales": [
