@@ -31,6 +31,15 @@ def test_chart_specs_encode_the_data(frame: pl.DataFrame) -> None:
     assert sum(r["units"] for r in route_data) == frame.height
 
 
+def test_charts_fit_their_box_where_vega_lite_allows(frame: pl.DataFrame) -> None:
+    """A single view takes its container's width; concat and facet keep their fixed size."""
+    from echelon.reports.batch import _fit_width
+
+    assert _fit_width(grade_distribution(frame))["width"] == "container"
+    for spec in (routes(frame), soh_histogram(frame)):
+        assert _fit_width(spec) == spec
+
+
 def test_summary_numbers(frame: pl.DataFrame) -> None:
     numbers = summary_numbers(frame)
     assert numbers["units"] == frame.height
@@ -97,3 +106,35 @@ def test_vega_bundle_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.Monke
     batch._vega_bundle.cache_clear()
     assert batch._vega_bundle() == "// marker"
     batch._vega_bundle.cache_clear()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 1280])
+def test_report_fits_the_window(
+    frame: pl.DataFrame, tmp_path: Path, browser: object, width: int
+) -> None:
+    """The page does not scroll sideways on a phone or a desktop; its tables stay.
+
+    Charts and tables wider than the window scroll inside their own box, and a long error
+    (a path has nowhere to break) wraps in its cell.
+    """
+    error = "cannot read /data/incoming/2026-11-22/tester-exports/rack-07/cell_0042_cycle_0001.ndax"
+    path = write_batch_report(tmp_path / "report.html", frame, failures=[("X-1", error)])
+    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    for chart in ("grades", "routes", "soh"):
+        page.wait_for_selector(f"#chart-{chart} svg, #chart-{chart} canvas", timeout=15000)
+    scroll_width, window_width = page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll_width <= window_width + 1
+    assert page.locator("#units").is_visible()
+    assert page.locator("#units tbody tr").count() == frame.height
+    assert page.locator("#failures").is_visible()
+    assert page.locator("#failures tbody tr").count() == 1
+    grades = page.locator("#chart-grades svg.marks").bounding_box()  # sized to its box
+    assert grades is not None
+    assert 250 <= grades["width"] <= window_width
+    assert not errors

@@ -107,6 +107,21 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+COMPOSITE_KEYS: Final = ("hconcat", "vconcat", "concat", "facet", "repeat")
+"""Vega-Lite keys of composite views, which cannot take their container's width."""
+
+
+def _fit_width(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec sized to its container's width (``width: "container"``), where Vega-Lite allows it.
+
+    Single and layered views fit their box (axes and title included); composite views (concat,
+    facet, repeat) keep their fixed size, and the report scrolls them inside their own box.
+    """
+    if any(key in spec for key in COMPOSITE_KEYS):
+        return spec
+    return spec | {"width": "container", "autosize": {"type": "fit-x", "contains": "padding"}}
+
+
 DECIMALS: Final = {"dcir_mohm": 2, "usable_kwh": 3, "soh_percent": 1, "soh_lower_percent": 1}
 """Fixed decimals per number column of the unit table (a column reads evenly)."""
 
@@ -165,7 +180,7 @@ def batch_report_html(
         columns=TABLE_COLUMNS,
         rows=_rows(frame),
         failures=list(failures),
-        charts_json={k: _script_json(v) for k, v in charts.items()},
+        charts_json={k: _script_json(_fit_width(v)) for k, v in charts.items()},
         vega_bundle=_vega_bundle(),
     )
 
