@@ -80,3 +80,35 @@ def test_report_renders_the_mass_flow(result: LotResult, tmp_path: Path, browser
     assert f"{shown} of {total} units" in page.inner_text("#count")
     page.screenshot(path=str(tmp_path / "recycling.png"), full_page=True)
     assert not errors
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 1280])
+def test_report_fits_the_window(
+    result: LotResult, tmp_path: Path, browser: object, width: int
+) -> None:
+    """The page does not scroll sideways on a phone or a desktop; its tables stay.
+
+    The mass-flow chart and the tables wider than the window scroll inside their own box.
+    """
+    path = write_lot_outputs(result, tmp_path, svg=False)["report"]
+    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#chart-sankey svg, #chart-sankey canvas", timeout=15000)
+    scroll_width, window_width = page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll_width <= window_width + 1
+    tables = {
+        "compliance": result.compliance.height,
+        "value": result.value.height,
+        "mass-balance": result.mass_balance.height,
+        "inputs": result.inputs.height,
+        "units": result.units.height,
+    }
+    for table, rows in tables.items():
+        assert page.locator(f"#{table}").is_visible(), table
+        assert page.locator(f"#{table} tbody tr").count() == rows, table
+    assert not errors
