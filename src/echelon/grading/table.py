@@ -111,6 +111,9 @@ def to_grading_table(units: pl.DataFrame) -> pl.DataFrame:
         for column, sources in MEASURED_FROM.items()
         if (present := [pl.col(q) for q in sources if q in units.columns])
     ]
+    if "visual_flags" in units.columns:  # the registry's "" (no flags) as an empty cell
+        flags = pl.col("visual_flags").cast(pl.String)
+        derived.append(pl.when(flags != "").then(flags).alias("visual_flags"))
     if "soh_method" in units.columns:
         method = pl.col("soh_method").cast(pl.String)
         derived.append(method.str.ends_with(SOH_OUT_OF_DOMAIN_TAG).alias("soh_out_of_domain"))
