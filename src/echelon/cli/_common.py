@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.progress import (
     BarColumn,
@@ -67,6 +68,37 @@ def economics_from_options(path: Path | None, overrides: list[str] | None) -> Ec
     if path is None and not overrides:
         return None
     return load_economics(path or "routing_economics", overrides=parse_overrides(overrides or []))
+
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+"""File types a command's ``-o`` table output can be (``grade``, ``batteries``)."""
+
+
+def check_table_output(path: Path | None) -> None:
+    """Refuse an ``-o`` file that is not ``.csv`` or ``.parquet`` before any work is done.
+
+    Raises
+    ------
+    typer.BadParameter
+        Exit code 2, naming the file and the suffixes accepted.
+    """
+    if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
+        raise typer.BadParameter(
+            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
+            "give a .csv or .parquet file",
+            param_hint="-o/--output",
+        )
+
+
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` as CSV or Parquet (by suffix), atomically: the file appears complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    if path.suffix.lower() == ".csv":
+        frame.write_csv(partial)
+    else:
+        frame.write_parquet(partial)
+    partial.replace(path)
 
 
 def open_db(url: str | None) -> Registry:

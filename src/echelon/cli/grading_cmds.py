@@ -15,9 +15,11 @@ from echelon.cli._common import (
     EconomicsOption,
     ProfileOption,
     SetOption,
+    check_table_output,
     console,
     economics_from_options,
     open_db,
+    write_table,
 )
 from echelon.cli._errors import guarded, stderr
 from echelon.domain.parse import parse_date
@@ -77,30 +79,6 @@ def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
     ).select(OUTPUT_COLUMNS)
 
 
-OUTPUT_SUFFIXES = (".csv", ".parquet")
-"""File types ``echelon grade -o`` writes."""
-
-
-def _check_output(path: Path | None) -> None:
-    """Refuse an output type ``grade`` cannot write before any work is done (exit code 2)."""
-    if path is not None and path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise typer.BadParameter(
-            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
-            "give a .csv or .parquet file",
-            param_hint="-o/--output",
-        )
-
-
-def _write_table(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(partial)
-    else:
-        frame.write_parquet(partial)
-    partial.replace(path)
-
-
 def _warn_absent(path: Path, units: pl.DataFrame) -> None:
     """Say once, on stderr, which expected columns the whole table lacks and what that does."""
     notes = absent_columns(units)
@@ -156,7 +134,7 @@ def grade_cmd(
     limit: Annotated[int, typer.Option(min=0, help="Rows to print when no -o is given.")] = 20,
 ) -> None:
     """Gate, grade and route every unit of a measurements table (stateless: no registry)."""
-    _check_output(output)
+    check_table_output(output)
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     units = read_grading_table(table)
     _warn_absent(table, units)
@@ -169,7 +147,7 @@ def grade_cmd(
     out = decisions_frame(graded)
     console.print(_summary(out))
     if output is not None:
-        _write_table(out, output)
+        write_table(out, output)
         console.print(f"[green]✓[/] {out.height} decisions → {output}")
         return
     shown = out.select("battery_id", "gate", "grade", "route", "value_usd", "reasons").head(limit)

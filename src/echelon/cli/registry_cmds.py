@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    DbOption,
+    check_table_output,
+    console,
+    open_db,
+    stage_progress,
+    write_table,
+)
 from echelon.cli._errors import EXIT_VERIFY, guarded
 from echelon.domain.enums import Grade, Level, Status
+from echelon.errors import NotFoundError
+from echelon.grading import to_grading_table
 from echelon.registry import BatteryRecord, battery_record, list_batteries, verify
 
 LIST_COLUMNS = [
@@ -29,6 +39,20 @@ LIST_COLUMNS = [
 ]
 
 
+Format = Literal["table", "csv", "json", "grading"]
+
+
+def _no_units(registry: str, filters: dict[str, str | None]) -> str:
+    """Why nothing was exported: the filters given match nothing, or the registry is empty."""
+    given = [f"--{name} {value}" for name, value in filters.items() if value is not None]
+    if given:
+        return f"no batteries in {registry} match {' '.join(given)}: no grading table written"
+    return (
+        f"the registry {registry} holds no batteries: no grading table written (take units in "
+        "with `echelon intake MANIFEST`, or pass --db)"
+    )
+
+
 @guarded
 def batteries_cmd(
     status: Annotated[
@@ -42,24 +66,55 @@ def batteries_cmd(
     level: Annotated[Level | None, typer.Option(case_sensitive=False, help="Level.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Rows to show in the table (0 = all).")] = 50,
     format: Annotated[
-        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+        Format,
+        typer.Option(
+            "--format",
+            help="table, csv or json: the listing; grading: a measurements table of the units' "
+            "latest measurements that `echelon grade` reads (docs/grading.md).",
+        ),
     ] = "table",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the rows to a .csv or .parquet file (by its suffix) instead of printing "
+            "them: the grading table with --format grading, else the listing.",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """List registered batteries with their derived status, grade and route."""
-    with open_db(db) as registry:
-        frame = list_batteries(
-            registry,
-            status=None if status is None else status.value,
-            grade=None if grade is None else grade.value,
-            chemistry=chemistry,
-            level=None if level is None else level.value,
+    """List registered batteries with their derived status, grade and route, or export them as
+    a grading table to re-grade under another profile or prices (`echelon grade`)."""
+    check_table_output(output)
+    if output is not None and format == "json":
+        raise typer.BadParameter(
+            "-o writes .csv or .parquet; print JSON to stdout instead", param_hint="--format"
         )
-    if frame.height == 0:
+    filters = {
+        "status": None if status is None else status.value,
+        "grade": None if grade is None else grade.value,
+        "chemistry": chemistry,
+        "level": None if level is None else level.value,
+    }
+    with open_db(db) as registry:
+        frame = list_batteries(registry, **filters)
+        url = registry.url
+    if format == "grading":
+        if frame.height == 0:
+            raise NotFoundError(_no_units(url, filters))
+        frame = to_grading_table(frame)
+    elif frame.height == 0:
         console.print("no batteries match")
         return
-    frame = frame.select(LIST_COLUMNS)
-    if format == "csv":
+    else:
+        frame = frame.select(LIST_COLUMNS)
+    if output is not None:
+        write_table(frame, output)
+        what = "grading table" if format == "grading" else "listing"
+        console.print(f"[green]✓[/] {frame.height} batteries → {output} ({what})")
+        return
+    if format in ("csv", "grading"):
         print(frame.write_csv(), end="")
         return
     if format == "json":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from echelon.domain.enums import TestKind
 
 JsonScalar = str | int | float | bool | None
+SOH_OUT_OF_DOMAIN_TAG: Final = "+out-of-domain"
+"""Ending of an ``soh_percent`` measurement's method when its model flagged the input out of
+its domain (``pulse:pulse-u21+out-of-domain``): the registry's record of ``soh_out_of_domain``."""
 
 
 class TestRun(BaseModel):

@@ -2,7 +2,8 @@
 
 ``grade_table`` evaluates every rule as one vectorised expression over a table of units and routes
 them (:mod:`echelon.routing`); ``grade_by_region`` picks each unit's profile from its region;
-``decisions_from_row`` turns a graded row into typed decisions with every rule's reason.
+``decisions_from_row`` turns a graded row into typed decisions with every rule's reason;
+``to_grading_table`` builds the table to grade from units' records and latest measurements.
 """
 
 from echelon.grading.engine import decisions_from_row, gate_rules, grade_by_region, grade_table
@@ -12,7 +13,7 @@ from echelon.grading.profile import (
     load_profile,
     profile_for_region,
 )
-from echelon.grading.table import GRADING_SCHEMA, prepare_table
+from echelon.grading.table import GRADING_SCHEMA, prepare_table, to_grading_table
 
 __all__ = [
     "GRADING_SCHEMA",
@@ -25,4 +26,5 @@ __all__ = [
     "load_profile",
     "prepare_table",
     "profile_for_region",
+    "to_grading_table",
 ]

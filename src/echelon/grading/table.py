@@ -6,7 +6,8 @@ Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
 an estimate its model flagged out of domain), ``measured_capacity_ah``,
 ``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
 ``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
-``calendar_expiry_date``, ``plating_signature``.
+``calendar_expiry_date``, ``plating_signature``. :func:`to_grading_table` builds it from units'
+records and latest measurements (the intake's batch, or registered units).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import polars as pl
 
 from echelon.catalog import chemistries, generic_chemistry, resolve_chemistry
 from echelon.domain import Battery, Chemistry
+from echelon.domain.records import SOH_OUT_OF_DOMAIN_TAG
 
 GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "battery_id": pl.String(),
@@ -45,6 +47,16 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "plating_signature": pl.Boolean(),
 }
 """Every column the grader reads, with its type; missing columns are added as empty."""
+MEASURED_FROM: Final[dict[str, tuple[str, ...]]] = {
+    "measured_capacity_ah": ("capacity_ah", "measured_capacity_ah"),
+    "dcir_ohm": ("dcir_ohm",),
+    "ocv_v": ("ocv_v", "rest_voltage_v"),
+    "self_discharge_mv_per_day": ("self_discharge_mv_per_day",),
+    "insulation_mohm": ("insulation_mohm",),
+}
+"""Grading columns a unit's measured quantities fill, the first one present winning: a capacity
+test's capacity before the manifest's (the order the SOH is computed in), an OCV measured on
+arrival before the rest voltage that opens a tester file."""
 
 
 def battery_fields(battery: Battery) -> dict[str, Any]:
@@ -64,6 +76,48 @@ def battery_fields(battery: Battery) -> dict[str, Any]:
         "has_traceability": battery.has_traceability,
         "calendar_expiry_date": battery.calendar_expiry_date,
     }
+
+
+def to_grading_table(units: pl.DataFrame) -> pl.DataFrame:
+    """The grading table of units known by their record and their latest measurements.
+
+    The intake grades the table this builds from a batch's records and test results, and
+    ``echelon batteries --format grading`` writes it for registered units, so a unit exported
+    from the registry is graded from the same inputs as at its intake.
+
+    Parameters
+    ----------
+    units : pl.DataFrame
+        One row per unit: the battery record's columns (those of :func:`battery_fields`, as the
+        registry's ``batteries`` table holds them); the latest value of each measured quantity in
+        a column named after it (the quantities of :data:`MEASURED_FROM`); the SOH estimate as
+        ``soh_percent``, ``soh_lower_percent`` and ``soh_method`` (whose ending
+        :data:`~echelon.domain.records.SOH_OUT_OF_DOMAIN_TAG` gives ``soh_out_of_domain``).
+        :func:`echelon.registry.list_batteries` returns such a frame. Absent columns are empty;
+        other columns are ignored.
+
+    Returns
+    -------
+    pl.DataFrame
+        Exactly the columns of :data:`GRADING_SCHEMA`, in its order and types, one row per unit
+        in input order: a table :func:`~echelon.grading.reader.read_grading_table` reads back
+        and :func:`~echelon.grading.grade_by_region` grades. What no record or measurement gives
+        (``reference_dcir_ohm``, ``plating_signature``) stays empty.
+    """
+    if units.height == 0:
+        return pl.DataFrame(schema=GRADING_SCHEMA)
+    derived = [
+        pl.coalesce(present).alias(column)
+        for column, sources in MEASURED_FROM.items()
+        if (present := [pl.col(q) for q in sources if q in units.columns])
+    ]
+    if "visual_flags" in units.columns:  # the registry's "" (no flags) as an empty cell
+        flags = pl.col("visual_flags").cast(pl.String)
+        derived.append(pl.when(flags != "").then(flags).alias("visual_flags"))
+    if "soh_method" in units.columns:
+        method = pl.col("soh_method").cast(pl.String)
+        derived.append(method.str.ends_with(SOH_OUT_OF_DOMAIN_TAG).alias("soh_out_of_domain"))
+    return _with_grading_columns(units.with_columns(derived)).select(list(GRADING_SCHEMA))
 
 
 def chemistry_frame(*, catalog_dir: Path | None = None) -> pl.DataFrame:
@@ -106,6 +160,17 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(dtype, strict=False).alias(column)
 
 
+def _with_grading_columns(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with every :data:`GRADING_SCHEMA` column, of its type (absent ones empty)."""
+    exprs = []
+    for column, dtype in GRADING_SCHEMA.items():
+        if column not in table.columns:
+            exprs.append(pl.lit(None, dtype=dtype).alias(column))
+        elif table.schema[column] != dtype:
+            exprs.append(_cast(column, dtype))
+    return table.with_columns(exprs) if exprs else table
+
+
 def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl.DataFrame:
     """Add missing columns, cast types, resolve chemistry spellings and join chemistry attributes.
 
@@ -117,13 +182,7 @@ def prepare_table(table: pl.DataFrame, *, catalog_dir: Path | None = None) -> pl
     ``unit_voltage_v`` (nominal voltage, else series count × the chemistry's nominal cell
     voltage). Row order is kept.
     """
-    exprs = []
-    for column, dtype in GRADING_SCHEMA.items():
-        if column not in table.columns:
-            exprs.append(pl.lit(None, dtype=dtype).alias(column))
-        elif table.schema[column] != dtype:
-            exprs.append(_cast(column, dtype))
-    frame = table.with_columns(exprs) if exprs else table
+    frame = _with_grading_columns(table)
     spellings = frame.get_column("chemistry").drop_nulls().unique().to_list()
     resolved: dict[str, str] = {}
     notes: dict[str, str] = {}

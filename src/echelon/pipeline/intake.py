@@ -27,7 +27,7 @@ from echelon.errors import ManifestError, Problem
 from echelon.estimation.model import SohModel
 from echelon.estimation.zoo import load_model
 from echelon.grading import GradingProfile, decisions_from_row, grade_by_region
-from echelon.grading.table import battery_fields
+from echelon.grading.table import battery_fields, to_grading_table
 from echelon.io.base import sha256_file
 from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
 from echelon.pipeline.short_test import estimate_short_tests
@@ -128,33 +128,23 @@ def _map(
 
 
 def _grading_rows(units: Iterable[ManifestUnit], outcomes: dict[str, UnitOutcome]) -> pl.DataFrame:
+    """The batch's grading table: each unit's record, latest measurements (the last of a quantity
+    wins, as in the registry) and SOH, through the same mapping as registered units' export."""
     rows = []
     for unit in units:
-        b = unit.battery
-        out = outcomes[b.battery_id]
-        latest: dict[str, Measurement] = {m.quantity: m for m in out.measurements}
-        ocv = latest.get("ocv_v") or latest.get("rest_voltage_v")
-        rows.append(
-            battery_fields(b)
-            | {
-                "soh_percent": out.soh.soh_percent if out.soh else None,
-                "soh_lower_percent": out.soh.soh_lower_percent if out.soh else None,
-                "soh_out_of_domain": out.soh.out_of_domain if out.soh else None,
-                "dcir_ohm": latest["dcir_ohm"].value if "dcir_ohm" in latest else None,
-                "ocv_v": ocv.value if ocv else None,
-                "self_discharge_mv_per_day": latest["self_discharge_mv_per_day"].value
-                if "self_discharge_mv_per_day" in latest
-                else None,
-                "insulation_mohm": latest["insulation_mohm"].value
-                if "insulation_mohm" in latest
-                else None,
+        out = outcomes[unit.battery.battery_id]
+        latest = {m.quantity: m.value for m in out.measurements}
+        soh = (
+            {
+                "soh_percent": out.soh.soh_percent,
+                "soh_lower_percent": out.soh.soh_lower_percent,
+                "soh_method": out.soh.method,
             }
+            if out.soh
+            else {}
         )
-    return pl.DataFrame(
-        rows,
-        schema_overrides={"calendar_expiry_date": pl.Date, "has_traceability": pl.Boolean},
-        infer_schema_length=None,
-    )
+        rows.append(battery_fields(unit.battery) | latest | soh)
+    return to_grading_table(pl.DataFrame(rows, infer_schema_length=None))
 
 
 def _events(

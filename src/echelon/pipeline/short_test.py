@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from echelon.domain.records import SOH_OUT_OF_DOMAIN_TAG
 from echelon.errors import EstimationError
 from echelon.estimation import SohEstimate
 from echelon.estimation.conformal import min_calibration_size
@@ -113,7 +114,7 @@ def estimate_short_tests(
             continue
         calibrated = bool(row["reason"]) and "calibrated on" in str(row["reason"])
         method = f"{name}:{model.name}" + ("+references" if calibrated else "")
-        method += "+out-of-domain" if row["out_of_domain"] else ""
+        method += SOH_OUT_OF_DOMAIN_TAG if row["out_of_domain"] else ""
         outcomes[row[SAMPLE_ID]].soh = SohEstimate(
             soh_percent=float(row["soh_percent"]),
             soh_lower_percent=float(row["soh_lower_percent"]),

@@ -21,7 +21,12 @@ SUMMARY_QUANTITIES = (
     "dcir_ohm",
     "ocv_v",
     "self_discharge_mv_per_day",
+    "measured_capacity_ah",
+    "rest_voltage_v",
+    "insulation_mohm",
 )
+"""Quantities whose latest value :func:`units_frame` gives: the listing's and every one the
+grading table is filled from (:data:`echelon.grading.table.MEASURED_FROM`)."""
 
 
 def _latest_status(battery_id: str | None = None) -> Select[Any]:
@@ -86,8 +91,10 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     """One row per battery: nameplate, derived status, latest gate/grade/route and key measurements.
 
     Columns: the ``batteries`` columns, ``status``, ``gate``, ``grade``, ``route``, and for each of
-    ``soh_percent``, ``capacity_ah``, ``dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day`` its
-    latest value (``soh_lower_percent``/``soh_upper_percent``/``soh_method`` too).
+    :data:`SUMMARY_QUANTITIES` its latest value (``soh_lower_percent``/``soh_upper_percent``/
+    ``soh_method`` too): a capacity test's ``capacity_ah`` and the manifest's
+    ``measured_capacity_ah``, ``dcir_ohm``, ``ocv_v`` and ``rest_voltage_v`` (the rest that opens
+    a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``.
     """
     with registry.engine.connect() as conn:
         batteries = pl.DataFrame(
