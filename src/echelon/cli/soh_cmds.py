@@ -69,7 +69,7 @@ def _metrics_table(table: pl.DataFrame, title: str) -> Table:
     out = Table(title=title)
     for header in ("level", "group", "cells", "samples", "MAPE %", "RMSE pts", "worst pts"):
         out.add_column(header, justify="left" if header in ("level", "group") else "right")
-    for header in ("coverage", "mean width pts", "out of domain", "refused"):
+    for header in ("coverage", "95 % CI (by cell)", "mean width pts", "out of domain", "refused"):
         out.add_column(header, justify="right")
     for row in table.iter_rows(named=True):
         out.add_row(
@@ -81,6 +81,7 @@ def _metrics_table(table: pl.DataFrame, title: str) -> Table:
             f"{row['rmse_points']:.2f}",
             f"{row['worst_points']:.1f}",
             f"{row['coverage']:.1%}",
+            f"{row['coverage_ci_low']:.0%}–{row['coverage_ci_high']:.0%}",
             f"{row['mean_width_points']:.1f}",
             f"{row['ood_share']:.1%}",
             str(row["n_refused"]),

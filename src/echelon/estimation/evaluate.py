@@ -14,7 +14,9 @@ Splits (no physical cell is ever on both sides):
     of the held-out batch measured by a capacity test (excluded from the scores).
 
 Metrics per group: MAPE [%], RMSE and worst absolute error [SOH points], empirical coverage of
-the intervals, their mean width [SOH points], and the share of rows flagged out of domain.
+the intervals with a 95 % interval from a bootstrap over cells (the rows of one cell share its
+deviation from the model, so they are not independent cases), their mean width [SOH points], and
+the share of rows flagged out of domain.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from echelon.estimation.samples import BATCH, CELL_ID, SAMPLE_ID, SOC, SOH
 
 Split = Literal["cells", "soc", "chemistry"]
 SPLITS: Final = ("cells", "soc", "chemistry")
+COVERAGE_CI_DRAWS: Final = 2000
+"""Bootstrap resamples of cells behind ``coverage_ci_low`` / ``coverage_ci_high``."""
 MIN_SCORED_CELLS: Final = 5
 """A held-out batch needs this many cells besides its references to be scored."""
 Progress = Callable[[int, int, str], None]
@@ -87,12 +91,57 @@ def metrics(predictions: pl.DataFrame, by: str | None = None) -> pl.DataFrame:
         pl.col("out_of_domain").mean().alias("ood_share"),
     ]
     refused = predictions.filter(pl.col("soh_percent").is_null())
+    per_cell = scored.group_by([*([by] if by else []), CELL_ID]).agg(
+        inside.sum().alias("hits"), pl.len().alias("rows")
+    )
     if by is None:
         out = scored.select(aggs).with_columns(pl.lit("all").alias("group"))
-        return out.with_columns(pl.lit(refused.height, dtype=pl.UInt32).alias("n_refused"))
+        out = out.with_columns(pl.lit(refused.height, dtype=pl.UInt32).alias("n_refused"))
+        return out.with_columns(*_coverage_ci_columns([per_cell]))
     out = scored.group_by(by).agg(aggs).rename({by: "group"})
     counts = refused.group_by(by).len("n_refused").rename({by: "group"})
-    return out.join(counts, on="group", how="left").with_columns(pl.col("n_refused").fill_null(0))
+    out = out.join(counts, on="group", how="left").with_columns(pl.col("n_refused").fill_null(0))
+    parts = [per_cell.filter(pl.col(by) == group) for group in out.get_column("group")]
+    return out.with_columns(*_coverage_ci_columns(parts))
+
+
+def coverage_interval(
+    hits: npt.ArrayLike, rows: npt.ArrayLike, *, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a coverage whose cases come in clusters (cells).
+
+    Parameters
+    ----------
+    hits, rows : array_like
+        Per cell: rows whose interval holds the truth, and rows scored.
+    level : float
+        Confidence level of the interval.
+    seed : int
+        Seed of the :data:`COVERAGE_CI_DRAWS` resamples of cells (with replacement).
+
+    Returns
+    -------
+    tuple of float
+        (low, high); ``(nan, nan)`` without cells. With few cells (≲ 20) a percentile
+        bootstrap is itself too narrow, so read it as a lower bound on the uncertainty.
+    """
+    h = np.asarray(hits, dtype=np.float64)
+    n = np.asarray(rows, dtype=np.float64)
+    if h.size == 0 or n.sum() <= 0:
+        return float("nan"), float("nan")
+    pick = np.random.default_rng(seed).integers(0, h.size, size=(COVERAGE_CI_DRAWS, h.size))
+    share = h[pick].sum(axis=1) / np.maximum(n[pick].sum(axis=1), 1.0)
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(share, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def _coverage_ci_columns(per_cell: list[pl.DataFrame]) -> list[pl.Series]:
+    bounds = [coverage_interval(p.get_column("hits"), p.get_column("rows")) for p in per_cell]
+    return [
+        pl.Series("coverage_ci_low", [b[0] for b in bounds], dtype=pl.Float64),
+        pl.Series("coverage_ci_high", [b[1] for b in bounds], dtype=pl.Float64),
+    ]
 
 
 def summary(predictions: pl.DataFrame) -> pl.DataFrame:
@@ -101,7 +150,8 @@ def summary(predictions: pl.DataFrame) -> pl.DataFrame:
     for level in ("family", BATCH):
         parts.append(metrics(predictions, level).with_columns(pl.lit(level).alias("level")))
     columns = ["level", "group", "n_samples", "n_cells", "n_refused", "mape_percent"]
-    columns += ["rmse_points", "worst_points", "coverage", "mean_width_points", "ood_share"]
+    columns += ["rmse_points", "worst_points", "coverage", "coverage_ci_low", "coverage_ci_high"]
+    columns += ["mean_width_points", "ood_share"]
     return pl.concat([p.select(columns) for p in parts]).sort("level", "group")
 
 
