@@ -1,12 +1,12 @@
 """Plausible ranges of measured and nameplate numbers, and the unit mistake a value outside hints.
 
 One table for every reader of such numbers — the intake manifest (:mod:`echelon.io.manifest`),
-the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`) and the regrouping
-inventory (:mod:`echelon.regroup.inventory`) — so a value is refused the same way wherever it is
-typed: a milliohm written as ohms, a milliamp-hour as amp-hours, an SOH as a fraction. A value
-outside its range is an error naming the row and column, with the likely mistake and the value it
-would then be. :func:`implausible` checks one value, :func:`implausible_cells` a column of a
-table.
+the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`), the regrouping
+inventory (:mod:`echelon.regroup.inventory`) and the SOH sample table
+(:mod:`echelon.estimation.samples`) — so a value is refused the same way wherever it is typed: a
+milliohm written as ohms, a milliamp-hour as amp-hours, an SOH as a fraction. A value outside its
+range is an error naming the row and column, with the likely mistake and the value it would then
+be. :func:`implausible` checks one value, :func:`implausible_cells` a column of a table.
 
 The limits are sanity bounds, not grading thresholds *[assumption]*: wide enough for every
 lithium cell, module and pack a repurposer or recycler receives (consumer and medical cells to
