@@ -92,3 +92,26 @@ def test_a_word_for_a_number_is_one_problem(table: pl.DataFrame) -> None:
     assert [(p.row, p.column, p.message) for p in info.value.problems] == [
         (1, "nominal_capacity_ah", "'twenty' is not a number")
     ]
+
+
+def test_the_capacity_method_names_a_capacity_in_mah(tmp_path: Path) -> None:
+    table = tmp_path / "caps.csv"
+    pl.DataFrame(
+        {
+            "sample_id": ["a", "b", "c"],
+            "chemistry": ["LFP"] * 3,
+            "nominal_capacity_ah": [280.0] * 3,
+            "measured_capacity_ah": [250.0, 250_000.0, None],
+        }
+    ).write_csv(table)
+    result = CliRunner().invoke(app, ["soh", "predict", "--model", "capacity", str(table)])
+    assert result.exit_code == 3
+    text = " ".join(result.output.split())
+    assert str(table) in text
+    assert (
+        "row 2, column 'measured_capacity_ah': 250000 outside the plausible range [0, 100000] "
+        "(wrong unit? mAh written as Ah: write 250)" in text
+    )
+    assert (
+        "row 3, column 'measured_capacity_ah': (empty) is empty: give the measured capacity" in text
+    )
