@@ -36,7 +36,15 @@ def test_without_levels_the_general_bound_applies() -> None:
 
 
 def test_nan_and_infinity_are_outside_and_the_list_is_capped() -> None:
-    values = pl.Series("soh_percent", [float("nan"), float("inf"), 90.0])
-    assert [p.row for p in implausible_cells(values, PLAUSIBLE["soh_percent"])] == [1, 2]
+    values = pl.Series("soh_percent", [float("nan"), float("inf"), 90.0, -float("inf")])
+    problems = implausible_cells(values, PLAUSIBLE["soh_percent"])
+    assert [(p.row, p.message) for p in problems] == [
+        (1, "nan is not a finite number; the plausible range is [1.5, 150]"),
+        (2, "inf is not a finite number; the plausible range is [1.5, 150]"),
+        (4, "-inf is not a finite number; the plausible range is [1.5, 150]"),
+    ]
+    assert implausible("dcir_ohm", float("nan"), level="cell") == (
+        "nan is not a finite number; the plausible range is [0, 5] for a cell"
+    )
     many = pl.Series("soh_percent", [0.9] * (MAX_ROW_PROBLEMS + 5))
     assert len(implausible_cells(many, PLAUSIBLE["soh_percent"])) == MAX_ROW_PROBLEMS

@@ -82,15 +82,18 @@ class PlausibleRange:
         str or None
             E.g. ``"12 outside the plausible range [0, 5] for a cell (wrong unit? mΩ written as
             Ω: write 0.012)"``; the correction is offered only when it lands inside the range.
+            NaN or an infinity: ``"nan is not a finite number; the plausible range is […]"``.
         """
         high = self.high_for(level)
         if math.isfinite(value) and self.low <= value <= high:
             return None
         where = f" for a {level}" if level and high != self.high else ""
         span = f"[{self.low:g}, {high:g}]{where}"
+        if not math.isfinite(value):  # no unit mistake gives a NaN or an infinity
+            return f"{value:g} is not a finite number; the plausible range is {span}"
         mistake = self.below if value < self.low else self.above
         hint = "wrong unit?"
-        if mistake is not None and math.isfinite(value):
+        if mistake is not None:
             fixed = value * mistake.factor
             if self.low <= fixed <= high:
                 hint = f"wrong unit? {mistake.what}: write {fixed:g}"
