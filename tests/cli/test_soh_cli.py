@@ -105,6 +105,7 @@ def test_errors_have_exit_codes(trained: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["soh", "predict", "--model", str(trained), str(bad)])
     assert result.exit_code == 3
     assert "u3_v" in result.output
+    assert str(bad) in "".join(result.output.split())  # the error names the file
     unknown = runner.invoke(app, ["soh", "predict", "--model", "no-such-model", str(bad)])
     assert unknown.exit_code == 2  # usage: a name not offered
     assert "pulse-u21" in unknown.output  # lists what is available

@@ -55,9 +55,48 @@ def test_every_bad_row_is_reported_with_row_and_column(tmp_path: Path) -> None:
     assert "row 2, column 'grade'" in text
     assert "row 3, column 'battery_id'" in text
     assert "empty battery_id" in text
-    assert "row 3, column 'dcir_ohm'" in text
-    assert "check the unit" in text
-    assert "row 3, column 'capacity_ah'" in text
+    assert "row 3, column 'dcir_ohm': 250 outside the plausible range [0, 100] (wrong unit?" in text
+    assert "row 3, column 'capacity_ah': -3 outside the plausible range" in text
+
+
+def test_implausible_values_name_the_unit_mistake_as_the_grade_table_does(tmp_path: Path) -> None:
+    # the ranges and messages of echelon.domain.plausible (intake manifest, `echelon grade`)
+    path = tmp_path / "inv.csv"
+    path.write_text(
+        "battery_id,chemistry,level,capacity_ah,dcir_ohm,soh_percent,soh_lower_percent\n"
+        "C1,LFP,cell,2.5,0.02,0.9,0.85\n"  # SOH as a fraction (the lower bound may be below 1.5)
+        "C2,LFP,cell,2.5,12,90,88\n"  # mΩ written as Ω
+        "M1,NMC622,module,60000,0.012,90,88\n"  # mAh written as Ah
+        "M2,NMC622,module,60,12,90,0\n"  # 12 Ω is plausible for a module; a clipped lower bound
+    )
+    with pytest.raises(SchemaError) as info:
+        read_inventory(path)
+    assert str(path) in str(info.value)
+    assert {(p.row, p.column): p.message for p in info.value.problems} == {
+        (1, "soh_percent"): "0.9 outside the plausible range [1.5, 150] "
+        "(wrong unit? SOH written as a fraction: write 90)",
+        (2, "dcir_ohm"): "12 outside the plausible range [0, 5] for a cell "
+        "(wrong unit? mΩ written as Ω: write 0.012)",
+        (3, "capacity_ah"): "60000 outside the plausible range [0, 5000] for a module "
+        "(wrong unit? mAh written as Ah: write 60)",
+    }
+
+
+def test_a_zero_capacity_or_resistance_cannot_be_regrouped() -> None:
+    frame = pl.DataFrame(
+        {
+            "battery_id": ["a", "b"],
+            "chemistry": ["LFP", "LFP"],
+            "capacity_ah": [0.0, 2.5],
+            "dcir_ohm": [0.02, 0.0],
+        }
+    )
+    with pytest.raises(SchemaError) as info:
+        validate_inventory(frame, source="inv.csv")
+    problems = {(p.row, p.column): p.message for p in info.value.problems}
+    assert set(problems) == {(1, "capacity_ah"), (2, "dcir_ohm")}
+    assert problems[1, "capacity_ah"].startswith("0 cannot be regrouped: a unit without capacity")
+    assert problems[2, "dcir_ohm"].startswith("0 cannot be regrouped: a parallel block's")
 
 
 def test_missing_column_and_unsupported_file(tmp_path: Path) -> None:

@@ -65,6 +65,11 @@ def _read(
         return read_samples(data, chemistry=chemistry, nominal_capacity_ah=nominal, method=method)
 
 
+def _named(data: list[Path]) -> str:
+    """The DATA files, as validation errors name them."""
+    return ", ".join(str(p) for p in data)
+
+
 def _metrics_table(table: pl.DataFrame, title: str) -> Table:
     out = Table(title=title)
     for header in ("level", "group", "cells", "samples", "MAPE %", "RMSE pts", "worst pts"):
@@ -136,7 +141,7 @@ def train_cmd(
             n_folds=folds,
             seed=seed,
             name=name or output.name.removesuffix(".soh.npz").removesuffix(".npz"),
-            source=", ".join(str(p) for p in data),
+            source=_named(data),
             progress=lambda message: status.update(message),
         )
     model.card["data"] = [str(p) for p in data]
@@ -261,7 +266,13 @@ def predict_cmd(
     name = trained.method.name
     samples = _read(data, chemistry, nominal_capacity_ah, name)
     refs = _read(references, chemistry, nominal_capacity_ah, name) if references else None
-    pred = trained.predict(samples, coverage=coverage, out_of_domain=out_of_domain, references=refs)
+    pred = trained.predict(
+        samples,
+        coverage=coverage,
+        out_of_domain=out_of_domain,
+        references=refs,
+        source=_named(data),
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     pred.select(PREDICTION_COLUMNS).write_csv(output)
     ood = int(pred.get_column("out_of_domain").sum())

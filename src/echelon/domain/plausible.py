@@ -1,10 +1,12 @@
 """Plausible ranges of measured and nameplate numbers, and the unit mistake a value outside hints.
 
-One table for every reader of such numbers — the intake manifest (:mod:`echelon.io.manifest`) and
-the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`) — so a value is
-refused the same way wherever it is typed: a milliohm written as ohms, a milliamp-hour as
-amp-hours, an SOH as a fraction. A value outside its range is an error naming the row and
-column, with the likely mistake and the value it would then be.
+One table for every reader of such numbers — the intake manifest (:mod:`echelon.io.manifest`),
+the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`), the regrouping
+inventory (:mod:`echelon.regroup.inventory`) and the SOH sample table
+(:mod:`echelon.estimation.samples`) — so a value is refused the same way wherever it is typed: a
+milliohm written as ohms, a milliamp-hour as amp-hours, an SOH as a fraction. A value outside its
+range is an error naming the row and column, with the likely mistake and the value it would then
+be. :func:`implausible` checks one value, :func:`implausible_cells` a column of a table.
 
 The limits are sanity bounds, not grading thresholds *[assumption]*: wide enough for every
 lithium cell, module and pack a repurposer or recycler receives (consumer and medical cells to
@@ -17,7 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from echelon.errors import MAX_ROW_PROBLEMS, Problem
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,38 @@ class PlausibleRange:
     def high_for(self, level: str | None) -> float:
         """The high bound for a unit of ``level`` (the general one when unknown)."""
         return self.high_by_level.get(level or "", self.high)
+
+    def implausible(self, value: float, *, level: str | None = None) -> str | None:
+        """Why ``value`` is outside this range for a unit of ``level``, or ``None`` if it is not.
+
+        Parameters
+        ----------
+        value : float
+            In the column's unit.
+        level : str, optional
+            ``cell``, ``module`` or ``pack``: selects a tighter high bound where one exists.
+
+        Returns
+        -------
+        str or None
+            E.g. ``"12 outside the plausible range [0, 5] for a cell (wrong unit? mΩ written as
+            Ω: write 0.012)"``; the correction is offered only when it lands inside the range.
+            NaN or an infinity: ``"nan is not a finite number; the plausible range is […]"``.
+        """
+        high = self.high_for(level)
+        if math.isfinite(value) and self.low <= value <= high:
+            return None
+        where = f" for a {level}" if level and high != self.high else ""
+        span = f"[{self.low:g}, {high:g}]{where}"
+        if not math.isfinite(value):  # no unit mistake gives a NaN or an infinity
+            return f"{value:g} is not a finite number; the plausible range is {span}"
+        mistake = self.below if value < self.low else self.above
+        hint = "wrong unit?"
+        if mistake is not None:
+            fixed = value * mistake.factor
+            if self.low <= fixed <= high:
+                hint = f"wrong unit? {mistake.what}: write {fixed:g}"
+        return f"{value:g} outside the plausible range {span} ({hint})"
 
 
 MILLI_OHM: Final = Mistake("mΩ written as Ω", 1e-3)
@@ -105,20 +144,42 @@ def implausible(column: str, value: float, *, level: str | None = None) -> str |
     Returns
     -------
     str or None
-        E.g. ``"12 outside the plausible range [0, 5] for a cell (wrong unit? mΩ written as Ω:
-        write 0.012)"``; the correction is offered only when it lands inside the range.
+        See :meth:`PlausibleRange.implausible`.
     """
     rng = PLAUSIBLE.get(column)
-    if rng is None:
-        return None
-    high = rng.high_for(level)
-    if math.isfinite(value) and rng.low <= value <= high:
-        return None
-    mistake = rng.below if value < rng.low else rng.above if value > high else None
-    hint = "wrong unit?"
-    if mistake is not None and math.isfinite(value):
-        fixed = value * mistake.factor
-        if rng.low <= fixed <= high:
-            hint = f"wrong unit? {mistake.what}: write {fixed:g}"
-    where = f" for a {level}" if level and high != rng.high else ""
-    return f"{value:g} outside the plausible range [{rng.low:g}, {high:g}]{where} ({hint})"
+    return None if rng is None else rng.implausible(value, level=level)
+
+
+def implausible_cells(
+    values: pl.Series, rng: PlausibleRange, levels: pl.Series | None = None
+) -> list[Problem]:
+    """A problem for every row of a column whose value is outside ``rng`` (nulls are not checked).
+
+    Parameters
+    ----------
+    values : pl.Series
+        The column's numbers (its name is the problems' column); NaN and infinities are outside.
+    rng : PlausibleRange
+        Usually ``PLAUSIBLE[column]``; a reader whose column has a genuinely different bound
+        passes its own (and says why where it defines it).
+    levels : pl.Series, optional
+        Each row's level (``cell``, ``module``, ``pack``; other values and nulls get the general
+        high bound).
+
+    Returns
+    -------
+    list of Problem
+        1-based row, the column, and :meth:`PlausibleRange.implausible`'s message; at most
+        :data:`~echelon.errors.MAX_ROW_PROBLEMS`.
+    """
+    outside = values.is_not_null() & ~((values >= rng.low) & (values <= rng.high))
+    if levels is not None:
+        for name, high in rng.high_by_level.items():
+            outside = outside | ((levels == name) & (values > high))
+    problems: list[Problem] = []
+    for i in outside.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list():
+        level = None if levels is None else levels[i]
+        why = rng.implausible(float(values[i]), level=level)
+        if why is not None:
+            problems.append(Problem(why, row=i + 1, column=values.name))
+    return problems

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import polars as pl
 
 from echelon.errors import EstimationError, Problem, row_problems
-from echelon.estimation.samples import NOMINAL, numeric_problems
+from echelon.estimation.samples import NOMINAL, numeric_problems, plausible_problems
 
 Array = npt.NDArray[np.float64]
 Regressor = Literal["gp", "identity"]
@@ -220,8 +220,8 @@ class CapacityMethod(Method):
 
     def check(self, samples: pl.DataFrame) -> list[Problem]:
         problems = self.missing_problems(samples)
-        return problems or numeric_problems(
-            samples, ["measured_capacity_ah"], 0.0, 1e5, required=True
+        return problems or plausible_problems(
+            samples, "measured_capacity_ah", missing="is empty: give the measured capacity [A·h]"
         )
 
     def features(self, samples: pl.DataFrame) -> Array:

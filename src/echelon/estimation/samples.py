@@ -31,6 +31,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
+from echelon.domain.plausible import PLAUSIBLE, implausible_cells
 from echelon.errors import Problem, SchemaError, row_problems
 
 SAMPLE_ID: Final = "sample_id"
@@ -46,12 +47,10 @@ TEMPERATURE: Final = "temperature_c"
 FORMAT: Final = "format_key"
 """Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
-RANGES: Final[dict[str, tuple[float, float]]] = {
-    NOMINAL: (1e-4, 1e5),
-    SOC: (0.0, 100.0),
-    SOH: (1.0, 150.0),
-}
-"""Plausible range of the common numeric columns (outside → a problem naming the row)."""
+SOC_RANGE: Final = (0.0, 100.0)
+"""Range of ``soc_percent`` [%]: SOC's definition, not a sanity bound, so not a column of
+:data:`echelon.domain.plausible.PLAUSIBLE` (which holds ``nominal_capacity_ah`` and
+``soh_percent``); no unit mistake shows in it, as a fraction (0.5) is also a valid SOC (0.5 %)."""
 
 
 def format_key() -> pl.Expr:
@@ -70,26 +69,37 @@ def family_of(name: str) -> str:
     return chemistry_record(name).family
 
 
+def _numbers(frame: pl.DataFrame, column: str) -> tuple[pl.Series | None, pl.Series, list[Problem]]:
+    """A column as Float64 (text parsed; ``None`` for a non-numeric type), where a cell is given,
+    and the problems of its cells that are not numbers."""
+    values = frame.get_column(column)
+    if values.dtype == pl.String:
+        text = values.str.strip_chars()
+        given = text.is_not_null() & (text != "")
+        numbers = text.cast(pl.Float64, strict=False)
+        return numbers, given, row_problems(values, given & numbers.is_null(), "is not a number")
+    if not values.dtype.is_numeric():
+        problem = Problem(f"has type {values.dtype}, expected numbers", column=column)
+        return None, values.is_not_null(), [problem]
+    return values.cast(pl.Float64), values.is_not_null(), []
+
+
 def numeric_problems(
     frame: pl.DataFrame, columns: Iterable[str], lo: float, hi: float, *, required: bool
 ) -> list[Problem]:
-    """Problems for cells of ``columns`` that are non-numeric, NaN, or outside ``[lo, hi]``."""
+    """Problems for cells of ``columns`` that are non-numeric, NaN, or outside ``[lo, hi]``.
+
+    For a column of :data:`echelon.domain.plausible.PLAUSIBLE` use :func:`plausible_problems`
+    (the same range and unit-mistake hint as every other reader).
+    """
     out: list[Problem] = []
     for column in columns:
         if column not in frame.columns:
             continue
-        values = frame.get_column(column)
-        if values.dtype == pl.String:
-            as_number = values.str.strip_chars().cast(pl.Float64, strict=False)
-            text = values.str.strip_chars()
-            out += row_problems(
-                values, as_number.is_null() & text.is_not_null() & (text != ""), "is not a number"
-            )
-            values = as_number
-        elif not values.dtype.is_numeric():
-            out.append(Problem(f"has type {values.dtype}, expected numbers", column=column))
+        values, _, problems = _numbers(frame, column)
+        out += problems
+        if values is None:
             continue
-        values = values.cast(pl.Float64)
         invalid = values.is_nan() | (values < lo) | (values > hi)
         if required:
             invalid = invalid | values.is_null()
@@ -97,6 +107,37 @@ def numeric_problems(
         out += row_problems(
             values, invalid, f"is missing, NaN or {span}" if required else f"is {span}"
         )
+    return out
+
+
+def plausible_problems(frame: pl.DataFrame, column: str, *, missing: str | None) -> list[Problem]:
+    """Problems for a column of :data:`echelon.domain.plausible.PLAUSIBLE`.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        Sample table (a column it lacks has no problems).
+    column : str
+        E.g. ``nominal_capacity_ah``, ``soh_percent``, ``measured_capacity_ah``.
+    missing : str or None
+        What to say of an empty cell (e.g. ``"is empty: give the rated capacity [A·h]"``), or
+        ``None`` when the column may be empty.
+
+    Returns
+    -------
+    list of Problem
+        Cells that are not numbers, empty (when required), or outside the plausible range with
+        the likely unit mistake (``"0.9 outside the plausible range [1.5, 150] (wrong unit? SOH
+        written as a fraction: write 90)"``, as the intake manifest and ``echelon grade`` say).
+    """
+    if column not in frame.columns:
+        return []
+    values, given, out = _numbers(frame, column)
+    if values is None:
+        return out
+    out += implausible_cells(values, PLAUSIBLE[column])
+    if missing is not None:
+        out += row_problems(values, ~given, missing)
     return out
 
 
@@ -131,7 +172,8 @@ def validate_samples(
     ------
     SchemaError
         Listing every problem (missing columns, duplicate ids, unknown chemistries with a
-        suggestion, NaN or absurd values, missing labels) at once.
+        suggestion, NaN or implausible values — rated capacity and SOH with the likely unit
+        mistake, as in :mod:`echelon.domain.plausible` —, missing labels) at once.
     """
     problems: list[Problem] = list(feature_problems or [])
     required = [SAMPLE_ID, CHEMISTRY, NOMINAL] + ([SOH] if labelled else [])
@@ -153,9 +195,12 @@ def validate_samples(
             first = problems_at(names, name)
             problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
     problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
-    problems += numeric_problems(frame, [NOMINAL], *RANGES[NOMINAL], required=True)
-    problems += numeric_problems(frame, [SOC], *RANGES[SOC], required=False)
-    problems += numeric_problems(frame, [SOH], *RANGES[SOH], required=labelled)
+    unlabelled = "is empty: give the measured SOH (labels are needed to train or evaluate)"
+    problems += plausible_problems(
+        frame, NOMINAL, missing="is empty: give the rated capacity [A·h]"
+    )
+    problems += numeric_problems(frame, [SOC], *SOC_RANGE, required=False)
+    problems += plausible_problems(frame, SOH, missing=unlabelled if labelled else None)
     if problems:
         raise SchemaError(source, problems)
     out = frame.with_columns(

@@ -18,8 +18,8 @@ from typing import Any, Final
 import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
-from echelon.domain.plausible import PLAUSIBLE, implausible
-from echelon.errors import MAX_ROW_PROBLEMS, Problem, SchemaError, row_problems
+from echelon.domain.plausible import PLAUSIBLE, implausible_cells
+from echelon.errors import Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
 
 ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
@@ -69,24 +69,12 @@ def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) ->
 def _implausible_cells(typed: pl.DataFrame) -> list[Problem]:
     """Numbers outside :data:`~echelon.domain.plausible.PLAUSIBLE` for the row's level, each with
     the likely unit mistake (the same check and message as the intake manifest)."""
+    levels = typed.get_column("level") if "level" in typed.columns else None
     problems: list[Problem] = []
-    levels = (
-        typed.get_column("level")
-        if "level" in typed.columns
-        else pl.Series("level", [None] * typed.height, dtype=pl.String)
-    )
     for column, rng in PLAUSIBLE.items():
-        if column not in typed.columns:
-            continue
-        value = typed.get_column(column).cast(pl.Float64)
-        high = levels.replace_strict(
-            dict(rng.high_by_level), default=rng.high, return_dtype=pl.Float64
-        ).fill_null(rng.high)
-        outside = value.is_not_null() & ~((value >= rng.low) & (value <= high))
-        for i in outside.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list():
-            why = implausible(column, float(value[i]), level=levels[i])
-            if why is not None:
-                problems.append(Problem(why, row=i + 1, column=column))
+        if column in typed.columns:
+            values = typed.get_column(column).cast(pl.Float64)
+            problems += implausible_cells(values, rng, levels)
     return problems
 
 

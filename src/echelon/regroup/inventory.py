@@ -9,7 +9,12 @@ optional
     ``capacity_lower_ah``/``capacity_upper_ah`` [A·h] (capacity interval), or
     ``soh_percent`` with ``soh_lower_percent``/``soh_upper_percent`` (the interval is then scaled
     from the SOH interval), ``ocv_v`` [V] (resting voltage, for OCV pre-matching),
-    ``nominal_voltage_v`` [V] (of the unit; default: the chemistry's cell voltage), ``level``.
+    ``nominal_voltage_v`` [V] (of the unit; default: the chemistry's cell voltage), ``level``
+    (``cell``, ``module``, ``pack``: selects the tighter plausible ranges).
+
+Numbers are checked against the plausible ranges of :mod:`echelon.domain.plausible` (those of the
+intake manifest and ``echelon grade``, with the likely unit mistake); :data:`NUMERIC` and
+:data:`POSITIVE` say where the inventory's bounds differ and why.
 
 An inventory is a CSV or Parquet file (:func:`read_inventory`), a polars frame
 (:func:`validate_inventory`) or the registry's routed units (:func:`inventory_from_registry`).
@@ -18,7 +23,7 @@ An inventory is a CSV or Parquet file (:func:`read_inventory`), a polars frame
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -27,24 +32,37 @@ import polars as pl
 from echelon.catalog import resolve_chemistry
 from echelon.domain import Chemistry, Grade, Status
 from echelon.domain.parse import suggest
+from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells
 from echelon.errors import Problem, SchemaError
 from echelon.registry import Registry, units_frame
 
 REQUIRED: Final = ("battery_id", "chemistry", "capacity_ah", "dcir_ohm")
-NUMERIC: Final[dict[str, tuple[float, float, bool]]] = {
-    # column: (lowest, highest, lowest is exclusive)
-    "capacity_ah": (0.0, 1e6, True),
-    "dcir_ohm": (0.0, 100.0, True),
-    "self_discharge_mv_per_day": (0.0, 1e4, False),
-    "capacity_lower_ah": (0.0, 1e6, False),
-    "capacity_upper_ah": (0.0, 1e6, True),
-    "soh_percent": (0.0, 200.0, True),
-    "soh_lower_percent": (0.0, 200.0, False),
-    "soh_upper_percent": (0.0, 200.0, True),
-    "ocv_v": (0.0, 2000.0, False),
-    "nominal_voltage_v": (0.0, 2000.0, True),
+NUMERIC: Final[dict[str, PlausibleRange]] = {
+    "capacity_ah": PLAUSIBLE["measured_capacity_ah"],
+    "dcir_ohm": PLAUSIBLE["dcir_ohm"],
+    "self_discharge_mv_per_day": PLAUSIBLE["self_discharge_mv_per_day"],
+    "capacity_lower_ah": PLAUSIBLE["measured_capacity_ah"],
+    "capacity_upper_ah": PLAUSIBLE["measured_capacity_ah"],
+    "soh_percent": PLAUSIBLE["soh_percent"],
+    # The lower end of an estimate's interval, not a measured SOH: Echelon's SOH models clip it
+    # at 0 % (echelon.estimation.model.SOH_BOUNDS), so a lower bound below PLAUSIBLE's 1.5 % is
+    # what the registry and `echelon soh predict` hold for a wide interval, not a fraction.
+    "soh_lower_percent": replace(PLAUSIBLE["soh_lower_percent"], low=0.0, below=None),
+    "soh_upper_percent": PLAUSIBLE["soh_percent"],
+    "ocv_v": PLAUSIBLE["ocv_v"],
+    "nominal_voltage_v": PLAUSIBLE["nominal_voltage_v"],
 }
-"""Numeric columns and their plausible ranges (outside → error: wrong unit?)."""
+"""Numeric columns and their plausible ranges: those of the same quantity in
+:data:`echelon.domain.plausible.PLAUSIBLE` (outside → an error with the likely unit mistake)."""
+POSITIVE: Final = {
+    "capacity_ah": "a unit without capacity adds nothing to a pack; give the measured capacity "
+    "or remove the row",
+    "dcir_ohm": "a parallel block's resistance is 1 / Σ 1/R; give the measured DCIR or remove "
+    "the row",
+}
+"""Columns that must be above 0 to regroup, and why: 0 is inside their plausible range (a dead
+cell can measure 0 A·h at intake or grading) but not a value a pack can be built from
+(``capacity_upper_ah`` is then above 0 too: the interval must contain ``capacity_ah``)."""
 TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level")
 COLUMNS: Final = (*TEXT, *NUMERIC)
 """Columns of a validated inventory, in order (optional ones are null when absent)."""
@@ -117,30 +135,22 @@ def _text(frame: pl.DataFrame, column: str) -> pl.Series:
     return series.set(series == "", None)
 
 
-def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Series:
+def _numeric(
+    frame: pl.DataFrame, column: str, levels: pl.Series, problems: list[Problem]
+) -> pl.Series:
     if column not in frame.columns:
         return pl.Series(column, [None] * frame.height, dtype=pl.Float64)
     raw = frame.get_column(column)
     text = raw.cast(pl.String).str.strip_chars()
     text = text.set(text == "", None)
-    values = text.cast(pl.Float64, strict=False)
-    low, high, exclusive = NUMERIC[column]
+    values = text.cast(pl.Float64, strict=False).alias(column)
     bad_number = text.is_not_null() & values.is_null()
-    not_finite = values.is_not_null() & ~values.is_finite()
-    too_low = (values <= low) if exclusive else (values < low)
-    out_of_range = values.is_finite() & (too_low | (values > high))
     for idx in bad_number.arg_true().to_list():
         problems.append(Problem(f"{text[idx]!r} is not a number", row=idx + 1, column=column))
-    for idx in (not_finite | out_of_range).fill_null(False).arg_true().to_list():
-        bound = f"{'>' if exclusive else '≥'} {low:g} and ≤ {high:g}"
-        problems.append(
-            Problem(
-                f"{values[idx]!r} outside the plausible range ({bound}); check the unit",
-                row=idx + 1,
-                column=column,
-            )
-        )
-    return values.fill_nan(None).alias(column)
+    problems += implausible_cells(values, NUMERIC[column], levels)
+    if column in POSITIVE:
+        _flag(problems, values == 0.0, column, f"0 cannot be regrouped: {POSITIVE[column]}")
+    return values.fill_nan(None)
 
 
 def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
@@ -208,15 +218,16 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     )
     chem_text = _text(frame, "chemistry")
     _flag(problems, chem_text.is_null(), "chemistry", "empty chemistry")
+    levels = _text(frame, "level").str.to_lowercase()
     columns: dict[str, pl.Series] = {
         "battery_id": ids,
         "chemistry": _chemistries(chem_text, problems),
         "model": _text(frame, "model"),
         "grade": _grades(_text(frame, "grade"), problems),
-        "level": _text(frame, "level").str.to_lowercase(),
+        "level": levels,
     }
     for column in NUMERIC:
-        columns[column] = _numeric(frame, column, problems)
+        columns[column] = _numeric(frame, column, levels, problems)
     for column in ("capacity_ah", "dcir_ohm"):
         empty = columns[column].is_null() & frame.get_column(column).is_null()
         _flag(problems, empty, column, "empty value (required)")
