@@ -109,10 +109,30 @@ def test_implausible_values_name_the_likely_unit_mistake(tmp_path: Path) -> None
     assert problems == {
         (1, "soh_percent"): "0.9 outside the plausible range [1.5, 150] "
         "(wrong unit? SOH written as a fraction: write 90)",
-        (1, "soh_lower_percent"): "0.88 outside the plausible range [1.5, 150] "
-        "(wrong unit? SOH written as a fraction: write 88)",
         (2, "dcir_ohm"): "12 outside the plausible range [0, 5] for a cell "
         "(wrong unit? mΩ written as Ω: write 0.012)",
         (3, "nominal_capacity_ah"): "60000 outside the plausible range [0.001, 5000] for a module "
         "(wrong unit? mAh written as Ah: write 60)",
     }
+
+
+def test_a_dead_unit_and_a_clipped_lower_bound_are_plausible(tmp_path: Path) -> None:
+    """SOH 0 (nothing left reads 0 in any unit) and a lower bound clipped at 0 % (as the SOH
+    models and `soh predict` write it) are read; 0.4 is still taken for a fraction."""
+    path = write(
+        tmp_path,
+        "D1,LFP,cell,100,0,0,0.002,,yes,,EU\nW1,LFP,cell,100,62,0,0.002,,yes,,EU\n",
+    )
+    table = read_grading_table(path)
+    assert table.get_column("soh_percent").to_list() == [0.0, 62.0]
+    assert table.get_column("soh_lower_percent").to_list() == [0.0, 0.0]
+    bad = write(tmp_path, "F1,LFP,cell,100,0.4,0,0.002,,yes,,EU\n")
+    with pytest.raises(SchemaError) as info:
+        read_grading_table(bad)
+    assert [(p.column, p.message) for p in info.value.problems] == [
+        (
+            "soh_percent",
+            "0.4 outside the plausible range [1.5, 150] "
+            "(wrong unit? SOH written as a fraction: write 40)",
+        )
+    ]

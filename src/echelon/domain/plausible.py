@@ -55,6 +55,9 @@ class PlausibleRange:
         A tighter ``high`` for a level (``cell``, ``module``, ``pack``).
     below, above : Mistake or None
         The likely unit mistake behind a value below ``low`` / above the high.
+    zero_ok : bool
+        0 is plausible although below ``low``: nothing left (a dead unit's SOH) reads 0 in any
+        unit, so it cannot be a unit mistake.
     """
 
     low: float
@@ -62,6 +65,7 @@ class PlausibleRange:
     high_by_level: Mapping[str, float] = field(default_factory=dict)
     below: Mistake | None = None
     above: Mistake | None = None
+    zero_ok: bool = False
 
     def high_for(self, level: str | None) -> float:
         """The high bound for a unit of ``level`` (the general one when unknown)."""
@@ -85,7 +89,7 @@ class PlausibleRange:
             NaN or an infinity: ``"nan is not a finite number; the plausible range is […]"``.
         """
         high = self.high_for(level)
-        if math.isfinite(value) and self.low <= value <= high:
+        if math.isfinite(value) and (self.low <= value <= high or (self.zero_ok and value == 0)):
             return None
         where = f" for a {level}" if level and high != self.high else ""
         span = f"[{self.low:g}, {high:g}]{where}"
@@ -114,8 +118,11 @@ DCIR_OHM_BY_LEVEL: Final = {"cell": 5.0, "module": 20.0}
 are ≈ 0.05–0.5 Ω new, a few times that worn; a module has tens of them in series."""
 
 PLAUSIBLE: Final[dict[str, PlausibleRange]] = {
-    "soh_percent": PlausibleRange(1.5, 150.0, below=FRACTION),
-    "soh_lower_percent": PlausibleRange(1.5, 150.0, below=FRACTION),
+    "soh_percent": PlausibleRange(1.5, 150.0, below=FRACTION, zero_ok=True),
+    # the lower end of an estimate's interval, not a measured SOH: Echelon's SOH models clip it at
+    # 0 % (echelon.estimation.model.SOH_BOUNDS), so a small lower bound is a wide interval, not a
+    # fraction (a fraction is caught on soh_percent)
+    "soh_lower_percent": PlausibleRange(0.0, 150.0),
     "nominal_capacity_ah": PlausibleRange(1e-3, 1e5, CAPACITY_AH_BY_LEVEL, above=MILLI_AH),
     "measured_capacity_ah": PlausibleRange(0.0, 1e5, CAPACITY_AH_BY_LEVEL, above=MILLI_AH),
     "nominal_voltage_v": PlausibleRange(1e-3, 2000.0, above=MILLI_VOLT),
@@ -150,6 +157,20 @@ def implausible(column: str, value: float, *, level: str | None = None) -> str |
     return None if rng is None else rng.implausible(value, level=level)
 
 
+def outside_rows(
+    values: pl.Series, rng: PlausibleRange, levels: pl.Series | None = None
+) -> list[int]:
+    """0-based rows of a column whose value is outside ``rng`` (see :func:`implausible_cells`)."""
+    inside = (values >= rng.low) & (values <= rng.high)
+    if rng.zero_ok:
+        inside = inside | (values == 0)
+    outside = values.is_not_null() & ~inside
+    if levels is not None:
+        for name, high in rng.high_by_level.items():
+            outside = outside | ((levels == name) & (values > high))
+    return list(outside.fill_null(False).arg_true().to_list())
+
+
 def implausible_cells(
     values: pl.Series, rng: PlausibleRange, levels: pl.Series | None = None
 ) -> list[Problem]:
@@ -172,12 +193,8 @@ def implausible_cells(
         1-based row, the column, and :meth:`PlausibleRange.implausible`'s message; at most
         :data:`~echelon.errors.MAX_ROW_PROBLEMS`.
     """
-    outside = values.is_not_null() & ~((values >= rng.low) & (values <= rng.high))
-    if levels is not None:
-        for name, high in rng.high_by_level.items():
-            outside = outside | ((levels == name) & (values > high))
     problems: list[Problem] = []
-    for i in outside.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list():
+    for i in outside_rows(values, rng, levels)[:MAX_ROW_PROBLEMS]:
         level = None if levels is None else levels[i]
         why = rng.implausible(float(values[i]), level=level)
         if why is not None:

@@ -23,7 +23,7 @@ An inventory is a CSV or Parquet file (:func:`read_inventory`), a polars frame
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +32,7 @@ import polars as pl
 from echelon.catalog import resolve_chemistry
 from echelon.domain import Chemistry, Grade, Status
 from echelon.domain.parse import suggest
-from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells
+from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError
 from echelon.registry import Registry, units_frame
 
@@ -44,10 +44,7 @@ NUMERIC: Final[dict[str, PlausibleRange]] = {
     "capacity_lower_ah": PLAUSIBLE["measured_capacity_ah"],
     "capacity_upper_ah": PLAUSIBLE["measured_capacity_ah"],
     "soh_percent": PLAUSIBLE["soh_percent"],
-    # The lower end of an estimate's interval, not a measured SOH: Echelon's SOH models clip it
-    # at 0 % (echelon.estimation.model.SOH_BOUNDS), so a lower bound below PLAUSIBLE's 1.5 % is
-    # what the registry and `echelon soh predict` hold for a wide interval, not a fraction.
-    "soh_lower_percent": replace(PLAUSIBLE["soh_lower_percent"], low=0.0, below=None),
+    "soh_lower_percent": PLAUSIBLE["soh_lower_percent"],
     "soh_upper_percent": PLAUSIBLE["soh_percent"],
     "ocv_v": PLAUSIBLE["ocv_v"],
     "nominal_voltage_v": PLAUSIBLE["nominal_voltage_v"],
@@ -324,6 +321,7 @@ def inventory_from_registry(
         .then(pl.lit("no dcir_ohm measurement"))
         .alias("reason")
     )
+    chosen = chosen.with_columns(pl.coalesce("reason", _unusable_values(chosen)))
     skipped = chosen.filter(pl.col("reason").is_not_null()).select("battery_id", "reason")
     usable = chosen.filter(pl.col("reason").is_null()).select(
         "battery_id",
@@ -341,6 +339,25 @@ def inventory_from_registry(
         "nominal_voltage_v",
     )
     return RegistryInventory(validate_inventory(usable, source=registry.url), skipped)
+
+
+def _unusable_values(frame: pl.DataFrame) -> pl.Series:
+    """Per registered unit, why its recorded numbers cannot go into an inventory (``None`` if
+    they can): outside their plausible range, or a capacity or resistance of 0 (a dead unit).
+    Such a unit is skipped with the reason instead of refusing the whole selection."""
+    reasons: list[str | None] = [None] * frame.height
+    levels = frame.get_column("level").cast(pl.String)
+    for column, rng in NUMERIC.items():
+        if column not in frame.columns:
+            continue
+        values = frame.get_column(column).cast(pl.Float64)
+        for i in outside_rows(values, rng, levels):
+            reasons[i] = reasons[i] or f"{column}: {rng.implausible(values[i], level=levels[i])}"
+    for column, why in POSITIVE.items():
+        values = frame.get_column(column).cast(pl.Float64)
+        for i in (values <= 0).fill_null(False).arg_true().to_list():
+            reasons[i] = reasons[i] or f"{column} = {values[i]:g}: {why.split(';')[0]}"
+    return pl.Series("reason", reasons, pl.String)
 
 
 def _empty_inventory() -> pl.DataFrame:

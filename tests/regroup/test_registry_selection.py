@@ -1,0 +1,63 @@
+"""Selecting registered units as an inventory: a unit whose numbers cannot be regrouped is
+skipped with its reason, and the rest are still selected."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+
+from echelon.regroup import inventory
+
+
+def _units(**overrides: list[object]) -> pl.DataFrame:
+    n = 4
+    columns: dict[str, list[object]] = {
+        "battery_id": [f"C{i}" for i in range(n)],
+        "status": ["routed"] * n,
+        "chemistry": ["LFP"] * n,
+        "model": ["X"] * n,
+        "route": ["ess"] * n,
+        "grade": ["B"] * n,
+        "level": ["cell"] * n,
+        "capacity_ah": [None] * n,
+        "nominal_capacity_ah": [100.0] * n,
+        "soh_percent": [88.0, 86.0, 90.0, 87.0],
+        "soh_lower_percent": [85.0, 0.0, 87.0, 84.0],  # a lower bound clipped at 0 is fine
+        "soh_upper_percent": [91.0, 89.0, 93.0, 90.0],
+        "dcir_ohm": [0.001, 0.0011, 0.0012, 0.001],
+        "self_discharge_mv_per_day": [1.0] * n,
+        "ocv_v": [3.3] * n,
+        "nominal_voltage_v": [3.2] * n,
+    }
+    columns.update(overrides)
+    return pl.DataFrame(columns, strict=False)
+
+
+def _select(monkeypatch: pytest.MonkeyPatch, frame: pl.DataFrame) -> inventory.RegistryInventory:
+    monkeypatch.setattr(inventory, "units_frame", lambda registry: frame)
+    return inventory.inventory_from_registry(SimpleNamespace(url="sqlite:///t.db"))  # type: ignore[arg-type]
+
+
+def test_every_plausible_unit_is_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    selected = _select(monkeypatch, _units())
+    assert selected.inventory.get_column("battery_id").to_list() == ["C0", "C1", "C2", "C3"]
+    assert selected.skipped.height == 0
+
+
+def test_a_dead_or_implausible_unit_is_skipped_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _units(
+        soh_percent=[88.0, 0.0, 90.0, 87.0],  # C1: dead (0 % is plausible, 0 Ah is not usable)
+        soh_lower_percent=[85.0, 0.0, 87.0, 84.0],
+        soh_upper_percent=[91.0, 3.0, 93.0, 90.0],
+        dcir_ohm=[0.001, 0.0011, 12.0, 0.001],  # C2: 12 Ω for a cell
+    )
+    selected = _select(monkeypatch, frame)
+    assert selected.inventory.get_column("battery_id").to_list() == ["C0", "C3"]
+    reasons = dict(selected.skipped.iter_rows())
+    assert reasons["C1"].startswith("capacity_ah = 0: a unit without capacity adds nothing")
+    assert reasons["C2"] == (
+        "dcir_ohm: 12 outside the plausible range [0, 5] for a cell "
+        "(wrong unit? mΩ written as Ω: write 0.012)"
+    )
