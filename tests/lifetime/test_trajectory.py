@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from echelon.catalog import load_table
+from echelon.catalog._loader import packaged_table_path
 from echelon.errors import EstimationError
 from echelon.lifetime import clean_history, ensemble_forecast, knee_indicators, reference_set
 from echelon.lifetime.trajectory import fallback_forecast, weighted_quantiles
@@ -108,3 +112,42 @@ def test_weighted_quantiles() -> None:
     v = np.array([1.0, 2.0, 3.0, 4.0])
     assert weighted_quantiles(v, np.full(4, 0.25), [0.5])[0] == pytest.approx(2.5)
     assert weighted_quantiles(v, np.array([0.0, 0.0, 0.0, 1.0]), [0.05, 0.95]).tolist() == [4, 4]
+
+
+def _override(folder: Path, **values: int) -> Path:
+    """A catalogue folder whose ``lifetime_forecasting`` differs from the packaged one in
+    ``values`` (keys of its ``[trajectory]`` section)."""
+    lines = []
+    for line in packaged_table_path("lifetime_forecasting").read_text("utf-8").splitlines():
+        key = line.split("=", 1)[0].strip()
+        lines.append(f"{key} = {values[key]}" if key in values else line)
+    (folder / "lifetime_forecasting.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_calibration_uses_more_references_than_the_grid_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The discrepancy grid search forecasts ``tune_max_cells`` references; the interval of the
+    chosen setting is calibrated on up to ``conformal_max_cells`` of them (more inner cases,
+    a less conservative finite-sample rank)."""
+    from echelon.lifetime import trajectory
+
+    calls: list[tuple[int, int]] = []
+    real = trajectory._inner_cases
+
+    def spy(core, cfg, max_cells):  # type: ignore[no-untyped-def]
+        cases = real(core, cfg, max_cells)
+        calls.append((max_cells, len(cases)))
+        return cases
+
+    monkeypatch.setattr(trajectory, "_inner_cases", spy)
+    cells = list(histories(fleet(LIVES)).values())
+    folder = _override(tmp_path, tune_max_cells=3, tune_min_references=3)
+    refs = reference_set(cells, 0.80, catalog_dir=folder)
+    grid = load_table("lifetime_forecasting", catalog_dir=folder)["trajectory"]
+    searched, final = calls[:-1], calls[-1]
+    assert len(searched) == len(grid["discrepancy_segments_grid"])
+    assert {m for m, _ in searched} == {3}
+    assert final[0] == grid["conformal_max_cells"] > 3
+    assert refs.calibration_cases == final[1] > max(n for _, n in searched)

@@ -455,14 +455,16 @@ def _log_remaining(cycles: float, now: float, c: float) -> float:
     return float(np.log(max(cycles - now, 0.0) + c))
 
 
-def _inner_cases(core: ReferenceSet, cfg: dict[str, Any]) -> list[tuple[float, float]]:
-    """Forecast each reference from the others at random 30–70 % cut-offs (grouped by cell):
-    per case, the |error| of the median and the conformalised-quantile score
-    ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior interval, both in
-    ln(remaining life + resolution)."""
+def _inner_cases(
+    core: ReferenceSet, cfg: dict[str, Any], max_cells: int
+) -> list[tuple[float, float]]:
+    """Forecast up to ``max_cells`` references (a seeded draw) from the others at random 30–70 %
+    cut-offs (grouped by cell): per case, the |error| of the median and the
+    conformalised-quantile score ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior
+    interval, both in ln(remaining life + resolution)."""
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
-    order = rng.permutation(len(refs))[: int(cfg["conformal_max_cells"])]
+    order = rng.permutation(len(refs))[:max_cells]
     cuts = int(cfg["conformal_cuts_per_cell"])
     cases = []
     for j in order:
@@ -521,10 +523,12 @@ def reference_set(
     """Build and calibrate a reference set for ``threshold`` (references that reach it only).
 
     With at least ``tune_min_references`` references the likelihood's discrepancy segments are
-    chosen from ``discrepancy_segments_grid`` by the smallest median inner error (else the default);
-    the interval's widening is the split-conformal quantile (finite-sample rank) of the inner
-    cases' conformalised-quantile scores — both from the references alone (inner
-    leave-one-cell-out); with fewer cases than a 90 % quantile needs, ``conformal_default``.
+    chosen from ``discrepancy_segments_grid`` by the smallest median inner error over up to
+    ``tune_max_cells`` references (else the default); the interval's widening is the
+    split-conformal quantile (finite-sample rank) of the conformalised-quantile scores of the
+    chosen setting over up to ``conformal_max_cells`` references — both from the references alone
+    (inner leave-one-cell-out); with fewer cases than a 90 % quantile needs,
+    ``conformal_default``.
     """
     cfg = settings(catalog_dir).trajectory
     usable = tuple(r for r in refs if r.reaches(threshold) is not None)
@@ -546,12 +550,17 @@ def reference_set(
         trial = ReferenceSet(
             usable, threshold, core.misfit, core.scale_log_sd, float(segments), 0.0, 0
         )
-        cases = _inner_cases(trial, cfg)
+        cases = _inner_cases(trial, cfg, int(cfg["tune_max_cells"]))
         score = float(np.median([c[0] for c in cases])) if cases else np.inf
         if best is None or score < best[0]:
             best = (score, float(segments), cases)
     assert best is not None
     _, segments, cases = best
+    if len(usable) > int(cfg["tune_max_cells"]):
+        # more cells than the grid search used: calibrate the chosen setting on more of them,
+        # so the finite-sample rank (⌈(n + 1) · 0.9⌉ of n) is not needlessly conservative
+        chosen = ReferenceSet(usable, threshold, core.misfit, core.scale_log_sd, segments, 0.0, 0)
+        cases = _inner_cases(chosen, cfg, int(cfg["conformal_max_cells"]))
     coverage = float(cfg["conformal_quantile"])
     if len(cases) >= min_calibration_size(coverage):
         factor = conformal_quantile(np.array([score for _, score in cases]), coverage)
