@@ -148,7 +148,7 @@ def grade_cmd(
     console.print(_summary(out))
     if output is not None:
         write_table(out, output)
-        console.print(f"[green]✓[/] {out.height} decisions → {output}")
+        console.print(f"[green]✓[/] {out.height} decisions → {output}", soft_wrap=True)
         return
     shown = out.select("battery_id", "gate", "grade", "route", "value_usd", "reasons").head(limit)
     listing = Table(*shown.columns, title=f"first {shown.height} of {out.height} units")
@@ -179,7 +179,8 @@ def certificate_cmd(
             registry.append_events(battery_id, [certificate_event(cert, file_name=output.name)])
     console.print(
         f"[green]✓[/] certificate of {battery_id} → {output}  (sha256 {cert.sha256[:16]}…"
-        f"{', recorded in the chain' if record else ''})"
+        f"{', recorded in the chain' if record else ''})",
+        soft_wrap=True,
     )
 
 

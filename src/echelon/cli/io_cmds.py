@@ -39,7 +39,8 @@ def read_cmd(
     meta = result.metadata
     console.print(
         f"[green]✓[/] {file} → {target}  ({meta.reader}, {result.n_rows:,} rows, "
-        f"sha256 {result.sha256[:12]}…)"
+        f"sha256 {result.sha256[:12]}…)",
+        soft_wrap=True,
     )
     console.print(f"  columns: {', '.join(result.columns)}")
     if meta.unmapped_columns:

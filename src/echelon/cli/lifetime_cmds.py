@@ -108,7 +108,8 @@ def _forecast_table(history: Path, until_soh: float, references: Path | None, ou
     console.print(
         f"{result.height} units: "
         + ", ".join(f"{r['len']} {r['status']}" for r in counts.iter_rows(named=True))
-        + f" → {out}"
+        + f" → {out}",
+        soft_wrap=True,
     )
     table = Table("battery_id", "status", "cycles to threshold", "90 % interval", "knee", "note",
                   title=f"until SOH {until_soh:g} %")  # fmt: skip

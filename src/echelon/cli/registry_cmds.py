@@ -112,7 +112,7 @@ def batteries_cmd(
     if output is not None:
         write_table(frame, output)
         what = "grading table" if format == "grading" else "listing"
-        console.print(f"[green]✓[/] {frame.height} batteries → {output} ({what})")
+        console.print(f"[green]✓[/] {frame.height} batteries → {output} ({what})", soft_wrap=True)
         return
     if format in ("csv", "grading"):
         print(frame.write_csv(), end="")
