@@ -137,22 +137,9 @@ PLAUSIBLE: Final[dict[str, PlausibleRange]] = {
 
 
 def implausible(column: str, value: float, *, level: str | None = None) -> str | None:
-    """Why ``value`` is implausible for ``column`` (a unit of ``level``), or ``None`` if it is not.
-
-    Parameters
-    ----------
-    column : str
-        A key of :data:`PLAUSIBLE` (other columns are never implausible).
-    value : float
-        In the column's unit.
-    level : str, optional
-        ``cell``, ``module`` or ``pack``: selects a tighter high bound where one exists.
-
-    Returns
-    -------
-    str or None
-        See :meth:`PlausibleRange.implausible`.
-    """
+    """Why ``value`` is implausible for ``column`` (a unit of ``level``), or ``None`` if it is not:
+    :meth:`PlausibleRange.implausible` of ``PLAUSIBLE[column]`` (a column not in
+    :data:`PLAUSIBLE` is never implausible)."""
     rng = PLAUSIBLE.get(column)
     return None if rng is None else rng.implausible(value, level=level)
 
