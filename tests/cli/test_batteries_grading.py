@@ -150,3 +150,12 @@ def test_the_listing_can_be_written_to_a_file_too(eu_db: str, tmp_path: Path) ->
     written, shown = pl.read_parquet(out), listing(eu_db)
     assert written.columns == shown.columns
     assert written.select(DECIDED).equals(shown.select(DECIDED))
+
+
+def test_a_listing_without_match_says_so_on_stderr_only(tmp_path: Path) -> None:
+    """`batteries --format csv > file` with no match leaves the file empty, not a sentence."""
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(app, ["batteries", "--db", empty, "--format", "csv"])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "no batteries match" in result.stderr

@@ -18,7 +18,7 @@ from echelon.cli._common import (
     stage_progress,
     write_table,
 )
-from echelon.cli._errors import EXIT_VERIFY, guarded
+from echelon.cli._errors import EXIT_VERIFY, guarded, stderr
 from echelon.domain.enums import Grade, Level, Status
 from echelon.errors import NotFoundError
 from echelon.grading import to_grading_table
@@ -105,7 +105,7 @@ def batteries_cmd(
             raise NotFoundError(_no_units(url, filters))
         frame = to_grading_table(frame)
     elif frame.height == 0:
-        console.print("no batteries match")
+        stderr.print("no batteries match")  # not into a redirected CSV or JSON listing
         return
     else:
         frame = frame.select(LIST_COLUMNS)
