@@ -58,3 +58,12 @@ def test_metrics_report_the_interval_per_group() -> None:
     assert b["coverage_ci_low"] < b["coverage"] < b["coverage_ci_high"] == 1.0
     overall = metrics(frame).row(0, named=True)
     assert overall["coverage_ci_low"] < overall["coverage"] < overall["coverage_ci_high"]
+
+
+def test_the_interval_does_not_depend_on_row_order_or_grouping() -> None:
+    frame = _predictions([(10, 10), (7, 10), (9, 10), (10, 10), (4, 10), (8, 10)], batch="A")
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=3)
+    overall = metrics(frame).select("coverage_ci_low", "coverage_ci_high").row(0)
+    assert metrics(shuffled).select("coverage_ci_low", "coverage_ci_high").row(0) == overall
+    by_batch = metrics(shuffled, "batch").select("coverage_ci_low", "coverage_ci_high").row(0)
+    assert by_batch == overall  # one batch: the same cells, the same draws

@@ -91,8 +91,9 @@ def metrics(predictions: pl.DataFrame, by: str | None = None) -> pl.DataFrame:
         pl.col("out_of_domain").mean().alias("ood_share"),
     ]
     refused = predictions.filter(pl.col("soh_percent").is_null())
-    per_cell = scored.group_by([*([by] if by else []), CELL_ID]).agg(
-        inside.sum().alias("hits"), pl.len().alias("rows")
+    keys = [*([by] if by else []), CELL_ID]
+    per_cell = (  # sorted: the same cells give the same bootstrap draws, whatever the grouping
+        scored.group_by(keys).agg(inside.sum().alias("hits"), pl.len().alias("rows")).sort(keys)
     )
     if by is None:
         out = scored.select(aggs).with_columns(pl.lit("all").alias("group"))
