@@ -174,3 +174,25 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "echelon" in done.stdout.lower()
+
+
+def test_intake_as_of_dates_the_calendar_expiry_check(tmp_path: Path) -> None:
+    """A unit that expires on 2026-06-30 passes an intake dated before that and fails the gate
+    of one dated after; a date that is not YYYY-MM-DD is a usage error (exit 2)."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,has_traceability,"
+        "calendar_expiry_date\n"
+        "E1,cell,LFP,100,3.3,yes,2026-06-30\n"
+    )
+    outcomes = {}
+    for day in ("2026-01-15", "2026-12-01"):
+        db = f"sqlite:///{tmp_path / (day + '.db')}"
+        result = runner.invoke(app, ["intake", str(path), "--db", db, "--as-of", day])
+        assert result.exit_code == 0, result.output
+        shown = runner.invoke(app, ["show", "E1", "--db", db])
+        outcomes[day] = " ".join(shown.output.split())
+    assert "calendar-expiry" not in outcomes["2026-01-15"]
+    assert "past the OEM calendar-expiry date 2026-06-30" in outcomes["2026-12-01"]
+    bad = runner.invoke(app, ["intake", str(path), "--as-of", "30/06/2026"])
+    assert bad.exit_code == 2

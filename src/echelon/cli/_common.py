@@ -52,6 +52,12 @@ EconomicsOption = Annotated[
         show_default=False,
     ),
 ]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Date for calendar-expiry checks YYYY-MM-DD (default today)."),
+]
+"""Parse with :func:`echelon.domain.parse.parse_date` (``option="--as-of"``): exit 2 if not a
+date."""
 SetOption = Annotated[
     list[str] | None,
     typer.Option(

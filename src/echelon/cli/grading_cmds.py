@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from echelon.cli._common import (
+    AsOfOption,
     DbOption,
     EconomicsOption,
     ProfileOption,
@@ -127,10 +128,7 @@ def grade_cmd(
     ] = None,
     economics: EconomicsOption = None,
     overrides: SetOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Date for calendar-expiry checks YYYY-MM-DD (default today)."),
-    ] = None,
+    as_of: AsOfOption = None,
     limit: Annotated[int, typer.Option(min=0, help="Rows to print when no -o is given.")] = 20,
 ) -> None:
     """Gate, grade and route every unit of a measurements table (stateless: no registry)."""

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from echelon.cli._common import (
+    AsOfOption,
     DbOption,
     EconomicsOption,
     ProfileOption,
@@ -202,8 +203,10 @@ def intake_cmd(
     economics: EconomicsOption = None,
     overrides: SetOption = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Take a manifest's units and tester files into the registry (idempotent)."""
+    day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
     registry = open_db(db)
     with registry, stage_progress(LABELS) as progress:
@@ -213,6 +216,7 @@ def intake_cmd(
             workers=workers,
             profile=profile,
             economics=econ,
+            as_of=day,
             progress=progress,
         )
         _print_outcome(result)
