@@ -67,9 +67,9 @@ def test_every_bad_cell_is_reported_with_row_and_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("t.xlsx", "x", "unsupported table format"),
+        ("t.xlsx", "x", "workbook, not a CSV file: save the sheet as CSV"),
         ("t.csv", "chemistry\nLFP\n", "column 'battery_id': required column missing"),
-        ("missing.csv", None, "no such file"),
+        ("missing.csv", None, "measurements table file not found"),
         ("empty.csv", "battery_id,soh_percent\n", "no rows"),
     ],
 )
@@ -136,3 +136,17 @@ def test_a_dead_unit_and_a_clipped_lower_bound_are_plausible(tmp_path: Path) -> 
             "(wrong unit? SOH written as a fraction: write 40)",
         )
     ]
+
+
+def test_a_european_excel_export_reads_as_the_comma_table(tmp_path: Path) -> None:
+    comma = write(tmp_path, "U1,NMC622,module,60,90.5,88,0.0105,,yes,2030-01-01,eu\n")
+    excel = tmp_path / "excel.csv"
+    rows = comma.read_text().replace(",", ";").replace("90.5", "90,5").replace("0.0105", "0,0105")
+    excel.write_bytes(b"\xef\xbb\xbf" + rows.replace("\n", "\r\n").encode() + b";;;;;;;;;;\r\n")
+    assert read_grading_table(excel).equals(read_grading_table(comma))
+
+
+def test_missing_value_words_are_empty_cells(tmp_path: Path) -> None:
+    path = write(tmp_path, "U1,LFP,cell,100,NA,n/a,-,,,,\n")
+    row = read_grading_table(path).row(0, named=True)
+    assert (row["soh_percent"], row["soh_lower_percent"], row["dcir_ohm"]) == (None, None, None)

@@ -133,7 +133,7 @@ def test_parent_level_checked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("m.xlsx", "x", "unsupported manifest type"),
+        ("m.xlsx", "x", "workbook, not a CSV file: save the sheet as CSV"),
         ("m.json", "[1, 2]", "list of objects"),
         ("m.json", "{not json", "cannot parse"),
         ("m.csv", "battery_id,level,chemistry,nominal_capacity_ah\n", "no rows"),
@@ -164,3 +164,19 @@ def test_implausible_values_for_the_level_name_the_unit_mistake(tmp_path: Path) 
     assert "row 2, column 'nominal_capacity_ah': 60000 outside the plausible range" in text
     assert "mAh written as Ah: write 60" in text
     assert "row 2, column 'dcir_ohm'" not in text  # 12 Ω is plausible for a module
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "gbk"])
+def test_excel_exports_read_as_the_plain_csv(tmp_path: Path, encoding: str) -> None:
+    plain = write_csv(tmp_path / "m.csv", GOOD)
+    text = pl.DataFrame(GOOD).write_csv(separator=";").replace("44.1", "44,1")  # quotes test_files
+    exported = tmp_path / "excel.csv"
+    exported.write_bytes(text.replace("\n", "\r\n").encode(encoding))
+    assert read_manifest(exported).units == read_manifest(plain).units
+
+
+def test_missing_value_words_in_a_measurement_are_empty(tmp_path: Path) -> None:
+    rows = [dict(GOOD[0], ocv_v="n/a"), dict(GOOD[1], ocv_v="NA", x_bay="-")]
+    units = read_manifest(write_csv(tmp_path / "m.csv", rows)).units
+    assert [u.measurements for u in units] == [{}, {}]
+    assert units[1].attributes == {"x_bay": "-"}  # a custom column keeps what it says

@@ -120,9 +120,9 @@ def test_read_history(tmp_path: Path) -> None:
     assert read_history(tmp_path / "h.csv").height == t.height
     assert read_history(tmp_path / "h.parquet").height == t.height
     (tmp_path / "h.xlsx").write_text("x")
-    with pytest.raises(SchemaError, match="unsupported file type"):
+    with pytest.raises(SchemaError, match="workbook, not a CSV file: save the sheet as CSV"):
         read_history(tmp_path / "h.xlsx")
-    with pytest.raises(SchemaError, match="no such file"):
+    with pytest.raises(SchemaError, match="history table file not found"):
         read_history(tmp_path / "missing.csv")
 
 
@@ -130,3 +130,27 @@ def test_unknown_chemistry_is_said() -> None:
     t = table().with_columns(pl.lit("unobtainium").alias("chemistry"))
     out = forecast_histories(t, until_soh_percent=80)
     assert "not in the catalogue" in out.filter(pl.col("battery_id") == "YOUNG")["note"][0]
+
+
+def test_trailing_empty_lines_are_not_a_unit(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(table().write_csv() + "\n\n\n")
+    history = read_history(path)
+    assert history.height == table().height
+    out = forecast_histories(history, until_soh_percent=80)
+    assert out.height == table()["battery_id"].n_unique()  # no unit with an empty id
+
+
+def test_a_european_history_reads_as_the_plain_one(tmp_path: Path) -> None:
+    t = table()
+    plain, excel = tmp_path / "h.csv", tmp_path / "excel.csv"
+    t.write_csv(plain)
+    text = t.write_csv(separator=";").replace(".", ",")
+    excel.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert read_history(excel).equals(read_history(plain))
+
+
+def test_padded_numbers_are_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("battery_id, cycle, soh_percent\nA, 0 , 100\nA, 100 , 95 \n")
+    assert read_history(path)["cycle"].cast(pl.Float64).to_list() == [0.0, 100.0]

@@ -19,6 +19,8 @@ from echelon.recycling import (
     element_table,
     feed_balance,
     load_prices,
+    prepare_units,
+    read_units_table,
     recycle_lot,
     recycled_content_check,
     recycled_content_minimums,
@@ -473,3 +475,18 @@ def test_value_lines_give_the_unit_of_their_quantity() -> None:
     assert not lines["unit"].str.starts_with("USD").any()
     cobalt = lines.filter(pl.col("item") == "cobalt_salt")
     assert cobalt["unit"].to_list() == ["kg Co"]
+
+
+def test_a_european_lot_table_reads_as_the_plain_one(tmp_path: Path) -> None:
+    plain, excel = tmp_path / "lot.csv", tmp_path / "excel.csv"
+    plain.write_text(
+        "battery_id,chemistry,level,mass_kg,nominal_capacity_ah,nominal_voltage_v\n"
+        "A1,NMC811,cell,1200.5,,NA\nB1,LFP,pack,,100,355.2\nC1,NCM622,module,-,50,48\n"
+    )
+    text = (
+        plain.read_text().replace(",", ";").replace("1200.5", "1.200,5").replace("355.2", "355,2")
+    )
+    excel.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() + b";;;;;\r\n")
+    read = [prepare_units(read_units_table(p), source=p)[0] for p in (plain, excel)]
+    assert read[0]["mass_kg"][0] == 1200.5
+    assert read[1].equals(read[0])

@@ -109,7 +109,7 @@ def test_missing_column_and_unsupported_file(tmp_path: Path) -> None:
         )
     other = tmp_path / "inv.xlsx"
     other.write_text("x")
-    with pytest.raises(SchemaError, match=r"use \.csv or \.parquet"):
+    with pytest.raises(SchemaError, match=r"workbook, not a CSV file: save the sheet as CSV"):
         read_inventory(other)
     with pytest.raises(SchemaError, match="not found"):
         read_inventory(tmp_path / "missing.csv")
@@ -202,3 +202,21 @@ def test_ungraded_inventory_says_how_to_build_anyway(tmp_path: Path) -> None:
         inventory, PackSpec(series=4, parallel=2), constraints=load_constraints(lifted)
     )
     assert result.packs.height == 2
+
+
+def test_a_chinese_excel_export_reads_as_the_plain_inventory(tmp_path: Path) -> None:
+    plain = tmp_path / "inv.csv"
+    plain.write_text(GOOD)
+    exported = tmp_path / "库存.csv"
+    text = GOOD.replace(",", "\t").replace("M1", "模组1").replace("\n", "\r\n") + "\t\t\t\r\n"
+    exported.write_bytes(text.encode("gbk"))
+    inv = read_inventory(exported)
+    assert inv["model"].to_list() == ["模组1", "模组1"]
+    assert inv.drop("model").equals(read_inventory(plain).drop("model"))
+
+
+def test_an_inventory_with_a_header_only_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "inv.csv"
+    path.write_text(GOOD.splitlines()[0] + "\n")
+    with pytest.raises(SchemaError, match="the inventory has a header but no rows"):
+        read_inventory(path)

@@ -21,6 +21,7 @@ from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
 from echelon.errors import Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
+from echelon.io.table import read_table
 
 ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
     ("chemistry",): "every unit's chemistry is unknown → gate.reuse_standard → quarantine → "
@@ -50,16 +51,11 @@ FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
 
 
 def _as_text(path: Path) -> pl.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pl.read_csv(path, infer_schema=False, null_values=[""])
-        if suffix in (".parquet", ".pq"):
-            frame = pl.read_parquet(path)
-            return frame.with_columns(pl.all().cast(pl.String))
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SchemaError(path, [f"cannot read the table: {exc}"]) from exc
-    raise SchemaError(path, [f"unsupported table format {suffix!r}: use .csv or .parquet"])
+    """The table's cells as text (:func:`~echelon.io.table.read_table`: separators, decimal
+    commas, encodings and missing-value words resolved; unreadable files refused)."""
+    numeric = [c for c, t in GRADING_SCHEMA.items() if t in (pl.Float64(), pl.Int64())]
+    frame = read_table(path, what="measurements table", numeric=numeric)
+    return frame.with_columns(pl.all().cast(pl.String))
 
 
 def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
@@ -128,12 +124,8 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
         Naming the file and every bad cell (row, column, value) at once.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SchemaError(path, ["no such file"])
     text = _as_text(path)
     problems: list[Problem] = []
-    if text.height == 0:
-        raise SchemaError(path, [Problem("the table has no rows: nothing to grade")])
     if "battery_id" not in text.columns:
         raise SchemaError(path, [_missing_id_problem(text.columns)])
     ids = pl.col("battery_id").str.strip_chars()

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import polars as pl
 from pydantic import ValidationError
 
 from echelon.domain import Battery, Level, TestKind, check_parent_level
@@ -40,9 +39,16 @@ from echelon.domain.parse import parse_choice, parse_level, suggest
 from echelon.domain.plausible import implausible
 from echelon.errors import ManifestError, Problem
 from echelon.io.base import sha256_file
+from echelon.io.table import read_table
 
 REQUIRED: Final = ("battery_id", "chemistry", "level", "nominal_capacity_ah")
 BATTERY_FIELDS: Final = tuple(Battery.model_fields)
+NUMERIC_FIELDS: Final = tuple(
+    name
+    for name, info in Battery.model_fields.items()
+    if info.annotation in (float, int, float | None, int | None)
+)
+"""Nameplate fields read as numbers (decimal commas and missing-value words resolved)."""
 MEASUREMENT_COLUMNS: Final = (
     "ocv_v",
     "dcir_ohm",
@@ -103,25 +109,17 @@ class Manifest:
 
 def _load_rows(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
+    if suffix != ".json":
+        numeric = (*NUMERIC_FIELDS, *MEASUREMENT_COLUMNS)
+        return read_table(path, what="manifest", numeric=numeric, error=ManifestError).to_dicts()
     try:
-        if suffix == ".parquet":
-            return pl.read_parquet(path).to_dicts()
-        if suffix == ".json":
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            rows = doc.get("units") if isinstance(doc, dict) else doc
-            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise ManifestError(
-                    path, ['JSON manifest must be a list of objects or {"units": [...]}']
-                )
-            return rows
-        if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else ","
-            return pl.read_csv(path, infer_schema=False, separator=sep).to_dicts()
-    except (pl.exceptions.PolarsError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ManifestError(path, [f"cannot parse the manifest: {exc}"]) from exc
-    raise ManifestError(
-        path, [f"unsupported manifest type {suffix!r}; use .csv, .parquet or .json"]
-    )
+    rows = doc.get("units") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ManifestError(path, ['JSON manifest must be a list of objects or {"units": [...]}'])
+    return rows
 
 
 def _blank(value: Any) -> bool:
@@ -293,7 +291,7 @@ def read_manifest(path: Path | str) -> Manifest:
         levels, …). Nothing should be imported from a manifest that fails.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.suffix.lower() == ".json" and not path.is_file():
         raise ManifestError(path, ["manifest file not found"])
     rows = _load_rows(path)
     if not rows:

@@ -25,6 +25,7 @@ import polars as pl
 
 from echelon.catalog import resolve_chemistry
 from echelon.errors import EstimationError, Problem, SchemaError
+from echelon.io.table import read_table
 from echelon.lifetime.params import model_for, settings
 from echelon.lifetime.second_life import family_of
 from echelon.lifetime.trajectory import (
@@ -61,6 +62,18 @@ FORECAST_SCHEMA: dict[str, pl.DataType] = {
 """Columns of the forecast table (``status``: forecast, fallback, reached, no_forecast)."""
 
 
+HISTORY_NUMERIC = (
+    "cycle",
+    "equivalent_full_cycles",
+    "capacity_ah",
+    "soh_percent",
+    "nominal_capacity_ah",
+    "time_day",
+    "temperature_celsius",
+)
+"""Columns of a history table read as numbers."""
+
+
 def read_history(path: Path) -> pl.DataFrame:
     """Read a history table (CSV or Parquet) without interpreting it.
 
@@ -69,17 +82,7 @@ def read_history(path: Path) -> pl.DataFrame:
     SchemaError
         Unreadable file or unsupported suffix, naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SchemaError(path, ["no such file"])
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-        if path.suffix.lower() in (".csv", ".txt"):
-            return pl.read_csv(path, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SchemaError(path, [f"cannot read the table: {exc}"]) from exc
-    raise SchemaError(path, [f"unsupported file type {path.suffix!r}: use .csv or .parquet"])
+    return read_table(path, what="history table", numeric=HISTORY_NUMERIC)
 
 
 def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Expr:

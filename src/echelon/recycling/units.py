@@ -28,6 +28,7 @@ import polars as pl
 from echelon.catalog import resolve_chemistry
 from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import EchelonWarning, Problem, SchemaError
+from echelon.io.table import read_table
 from echelon.recycling.catalog import LEVELS
 from echelon.recycling.composition import unit_composition
 
@@ -69,22 +70,19 @@ def read_units_table(path: Path | str) -> pl.DataFrame:
         If the file cannot be parsed.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    if path.suffix.lower() != ".json":
+        return read_table(path, what="lot table", numeric=NUMERIC)
     try:
-        if suffix == ".parquet":
-            return pl.read_parquet(path)
-        if suffix == ".json":
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            rows = doc.get("units") if isinstance(doc, dict) else doc
-            if not isinstance(rows, list):
-                raise SchemaError(path, ['JSON lot must be a list of objects or {"units": [...]}'])
-            return pl.DataFrame(rows, infer_schema_length=None)
-        if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else ","
-            return pl.read_csv(path, infer_schema=False, separator=sep)
-    except (pl.exceptions.PolarsError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise SchemaError(path, [f"cannot parse the lot table: {exc}"]) from exc
-    raise SchemaError(path, [f"unsupported lot table type {suffix!r}; use .csv, .parquet or .json"])
+    rows = doc.get("units") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list):
+        raise SchemaError(path, ['JSON lot must be a list of objects or {"units": [...]}'])
+    try:
+        return pl.DataFrame(rows, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise SchemaError(path, [f"cannot parse the lot table: {exc}"]) from exc
 
 
 def _resolve_chemistries(values: list[str | None]) -> dict[str | None, tuple[str, str | None]]:

@@ -34,6 +34,7 @@ from echelon.domain import Chemistry, Grade, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError
+from echelon.io.table import read_table
 from echelon.registry import Registry, units_frame
 
 REQUIRED: Final = ("battery_id", "chemistry", "capacity_ah", "dcir_ohm")
@@ -97,22 +98,7 @@ def read_inventory(path: Path | str) -> pl.DataFrame:
         Naming the file and every bad row and column at once.
     """
     file = Path(path)
-    if not file.is_file():
-        raise SchemaError(file, ["inventory file not found; check the path"])
-    suffix = file.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pl.read_parquet(file)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            frame = pl.read_csv(
-                file, infer_schema=False, separator="\t" if suffix == ".tsv" else ","
-            )
-        else:
-            raise SchemaError(
-                file, [f"unsupported inventory type {suffix!r}; use .csv or .parquet"]
-            )
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise SchemaError(file, [f"cannot parse the inventory: {exc}"]) from exc
+    frame = read_table(file, what="inventory", numeric=tuple(NUMERIC))
     return validate_inventory(frame, source=file)
 
 

@@ -1,0 +1,298 @@
+"""User tables — manifests, measurement tables, inventories, histories, lot tables — read one way.
+
+Every command that takes a table a person made (``intake``, ``grade``, ``regroup``,
+``forecast --history``, ``recycle``) reads it with :func:`read_table`, so a spreadsheet export
+that one command accepts the others accept too:
+
+* CSV in UTF-8 (with or without the byte-order mark Excel writes), UTF-16 (Excel's "Unicode
+  text"), GB18030/GBK or Windows-1252/Latin-1; CRLF or LF line ends;
+* ``,``, ``;``, tab or ``|`` separators, detected from the header line;
+* decimal commas (``3,7``) in the numeric columns of a file that does not separate fields with
+  commas, and thousands separators where they cannot be misread (``1,200.5``, ``1.200,5``);
+* cells padded with blanks, and ``NA``, ``n/a``, ``-``, ``NaN``, ``null``, ``#N/A`` as missing
+  numbers;
+* trailing empty lines (``;;;;`` rows included) are not rows.
+
+Everything else is refused with an :class:`~echelon.errors.InputError` naming the file, the row and
+the column where there is one, and what to do: a folder, an empty file, a header without rows, a
+workbook (``.xlsx``, even renamed ``.csv``), a truncated Parquet file, a row with more fields than
+the header, a header naming a column twice, a number with a unit in the cell (``3.7 V``) and a
+thousands separator that could be a decimal mark (``1,200``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.errors import InputError, Problem, SchemaError, row_problems
+from echelon.io.text import SEPARATORS
+
+TEXT_SUFFIXES: Final = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+WORKBOOK_SUFFIXES: Final = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
+WORKBOOK_MAGIC: Final = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+"""ZIP (xlsx, ods) and OLE (xls) signatures: a workbook saved with a ``.csv`` name."""
+BOMS: Final = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+MISSING: Final = frozenset({"na", "n/a", "n.a.", "-", "--", "—", "nan", "null", "none", "#n/a"})
+"""Cell texts that mean "no value" in a numeric column (compared lower-case)."""
+SAVE_AS_CSV: Final = "save the sheet as CSV (Excel: File › Save As › CSV UTF-8) or Parquet"
+
+_COMMA_DECIMAL = r"^[-+]?\d+,\d+(?:[eE][-+]?\d+)?$"
+_POINT_DECIMAL = r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$"
+_GROUPED_POINT = r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$"  # 1,200.5
+_GROUPED_COMMA = r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$"  # 1.200,5
+_GROUPS_COMMA = r"^[-+]?\d{1,3}(?:,\d{3})+$"  # 1,200: thousands, or 1.2 with a decimal comma
+_GROUPS_POINT = r"^[-+]?\d{1,3}(?:\.\d{3})+$"  # 1.200: 1.2, or thousands with a decimal comma
+_WITH_UNIT = r"^[-+]?[\d.,]*\d\s*[^\d\s.,+\-].*$"
+"""A number followed by a unit or a word (``3.7 V``, ``90%``, ``3,7 V``); ``1e-3`` casts."""
+
+
+def read_table(
+    path: Path | str,
+    *,
+    what: str = "table",
+    numeric: Collection[str] = (),
+    error: type[InputError] = SchemaError,
+) -> pl.DataFrame:
+    """Read a user's CSV/TSV or Parquet table; text cells stripped, empty cells null.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.pq``).
+    what : str
+        What the table is, for messages ("manifest", "inventory", …).
+    numeric : collection of str
+        Columns the caller reads as numbers: in these (when they hold text) missing-value words
+        become null, decimal commas and unambiguous thousands separators are resolved, and a unit
+        in the cell or an ambiguous separator is reported.
+    error : type of InputError
+        Exception raised (the caller's: :class:`~echelon.errors.ManifestError` for manifests).
+
+    Returns
+    -------
+    pl.DataFrame
+        CSV: every column a string. Parquet: the file's types; text columns normalised likewise.
+
+    Raises
+    ------
+    InputError
+        Of type ``error``, naming the file, the row and column where there is one, and what to do.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    _check_file(path, what, error)
+    if suffix in PARQUET_SUFFIXES:
+        frame, separator = _read_parquet(path, error), None
+    elif suffix in TEXT_SUFFIXES:
+        frame, separator = _read_text(path, error, tab=suffix == ".tsv")
+    else:
+        raise error(
+            path, [f"unsupported {what} file type {suffix!r}: give a .csv or .parquet file"]
+        )
+    if frame.height == 0:
+        raise error(path, [f"the {what} has a header but no rows: add one row per unit"])
+    frame, problems = _numbers(frame, [c for c in numeric if c in frame.columns], separator)
+    if problems:
+        problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+        raise error(path, problems)
+    return frame
+
+
+def _check_file(path: Path, what: str, error: type[InputError]) -> None:
+    """Refuse what is not a readable file of a table: missing, a folder, empty, a workbook."""
+    if path.is_dir():
+        raise error(path, [f"is a folder: give the {what} file inside it"])
+    if not path.is_file():
+        raise error(path, [f"{what} file not found; check the path"])
+    size = path.stat().st_size
+    if size == 0:
+        raise error(path, [f"the file is empty (0 bytes): export the {what} again"])
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if path.suffix.lower() in WORKBOOK_SUFFIXES or (
+        path.suffix.lower() in TEXT_SUFFIXES and magic in WORKBOOK_MAGIC
+    ):
+        raise error(path, [f"is a spreadsheet workbook, not a CSV file: {SAVE_AS_CSV}"])
+
+
+def _read_parquet(path: Path, error: type[InputError]) -> pl.DataFrame:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PAR1":
+        raise error(path, ["not a Parquet file (it does not start with PAR1): give a .parquet "
+                           "file, or name a CSV file .csv"])  # fmt: skip
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise error(
+            path,
+            [f"the Parquet file cannot be read ({str(exc).splitlines()[0]}): it is truncated or "
+             "corrupt; copy or export it again"],
+        ) from exc  # fmt: skip
+
+
+def decode_table(data: bytes) -> str | None:
+    """Text of a table file's bytes, or ``None`` if it is not text in an encoding we know.
+
+    A byte-order mark decides (UTF-8, UTF-16); otherwise UTF-8, then Windows-1252 when every
+    non-ASCII character stands alone between ASCII ones (``Müller``, ``Köln``: a Chinese
+    GBK text read as Windows-1252 gives runs of two or more), then GB18030.
+    """
+    for bom, codec in BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError:
+                return None
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        latin = data.decode("cp1252")
+    except UnicodeDecodeError:
+        latin = None
+    if latin is not None and not re.search(r"[^\x00-\x7f]{2}", latin):
+        return latin
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        return latin
+
+
+def _separator(header: str, *, tab: bool) -> str:
+    """The separator of a header line: the most frequent candidate outside quotes."""
+    if tab:
+        return "\t"
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {s: unquoted.count(s) for s in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: counts[s])
+    return best if counts[best] else ","
+
+
+def _read_text(path: Path, error: type[InputError], *, tab: bool) -> tuple[pl.DataFrame, str]:
+    text = decode_table(path.read_bytes())
+    if text is None:
+        raise error(path, ["not a text table (binary data, or an encoding other than UTF-8, "
+                           f"UTF-16, GB18030 or Windows-1252): {SAVE_AS_CSV}"])  # fmt: skip
+    lines = text.splitlines()
+    header = next((line for line in lines if line.strip()), None)
+    if header is None:
+        raise error(path, ["the file holds only empty lines: export the table again"])
+    separator = _separator(header, tab=tab)
+    text = text[text.index(header) :]  # blank lines above the header are not rows
+    names = [n.strip() for n in next(csv.reader([header], delimiter=separator))]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise error(path, [Problem("named twice in the header: keep one column of each name",
+                                   column=n) for n in repeated])  # fmt: skip
+    unnamed = [f"column_{i}" for i, n in enumerate(names, start=1) if not n]
+    try:
+        frame = pl.read_csv(text.encode("utf-8"), separator=separator, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise error(
+            path, [_ragged_row(text, separator) or f"cannot read the table: {exc}"]
+        ) from exc
+    frame = frame.rename(
+        dict(zip(frame.columns, [n or f"column_{i}" for i, n in enumerate(names, 1)], strict=True))
+    )
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
+    frame = frame.drop(c for c in unnamed if frame.get_column(c).null_count() == frame.height)
+    filled = frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series().arg_true()
+    rows = int(filled[-1]) + 1 if filled.len() else 0  # trailing empty lines are not rows
+    return frame.head(rows), separator
+
+
+def _ragged_row(text: str, separator: str) -> Problem | None:
+    """The first data row with more fields than the header (``None`` if there is none)."""
+    rows = csv.reader(io.StringIO(text), delimiter=separator)
+    expected = len(next(rows, []))
+    for row_number, fields in enumerate(rows, start=1):
+        while fields and not fields[-1].strip():
+            fields = fields[:-1]
+        if len(fields) > expected:
+            return Problem(
+                f"{len(fields)} fields where the header has {expected} (separator "
+                f"{separator!r}): a value holding the separator must be in double quotes; "
+                "fix the row or export the table again",
+                row=row_number,
+            )
+    return None
+
+
+def _numbers(
+    frame: pl.DataFrame, columns: list[str], separator: str | None
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Normalise the text cells of numeric ``columns`` to decimal-point numbers, or report them."""
+    text = [c for c in columns if frame.schema[c] == pl.String]
+    if not text:
+        return frame, []
+    frame = frame.with_columns(
+        pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(MISSING))
+        .then(None)
+        .otherwise(pl.col(c).str.strip_chars())
+        .alias(c)
+        for c in text
+    )
+    comma = separator != "," and _decimal_comma(frame, text)
+    mixed = (
+        "has a decimal comma in a comma-separated file: use a decimal point, or separate the "
+        "fields with ';'"
+        if separator == ","
+        else "has a decimal comma where other numbers have a decimal point: use one decimal mark"
+    )
+    problems: list[Problem] = []
+    fixed = []
+    for column in text:
+        value = pl.col(column)
+        is_number = value.cast(pl.Float64, strict=False).is_not_null()
+        checks = [
+            (value.str.contains(_GROUPS_POINT if comma else _GROUPS_COMMA),
+             f"has an ambiguous separator ({'1.200' if comma else '1,200'} is 1.2 or 1200): "
+             "write the number without thousands separators"),
+            (value.str.contains(_WITH_UNIT) & ~is_number,
+             "has a unit or text after the number: write the number alone, in the unit the "
+             "column's name says"),
+        ]  # fmt: skip
+        if comma:
+            grouped = value.str.contains(_GROUPED_COMMA)
+            value = pl.when(grouped).then(value.str.replace_all(".", "", literal=True))
+            value = value.otherwise(pl.col(column)).str.replace(",", ".", literal=True)
+        else:
+            checks.append((value.str.contains(_COMMA_DECIMAL), mixed))
+            grouped = value.str.contains(_GROUPED_POINT)
+            value = pl.when(grouped).then(value.str.replace_all(",", "", literal=True))
+            value = value.otherwise(pl.col(column))
+        seen = pl.lit(False)
+        for mask, message in checks:
+            flagged = frame.select((mask & ~seen).alias("m")).to_series()
+            problems += row_problems(frame.get_column(column), flagged, message)
+            seen = seen | mask
+        fixed.append(value.alias(column))
+    return frame.with_columns(fixed), problems
+
+
+def _decimal_comma(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether the numbers use a decimal comma: some ``3,7`` cells and no ``3.7`` ones."""
+    commas = points = 0
+    for column in columns:
+        values = frame.get_column(column).drop_nulls()
+        comma = values.str.contains(_COMMA_DECIMAL) | values.str.contains(_GROUPED_COMMA)
+        point = values.str.contains(_POINT_DECIMAL) & ~values.str.contains(_GROUPS_POINT)
+        commas += int(comma.sum())
+        points += int(point.sum())
+    return commas > 0 and points == 0
