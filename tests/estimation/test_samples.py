@@ -115,3 +115,19 @@ def test_the_capacity_method_names_a_capacity_in_mah(tmp_path: Path) -> None:
     assert (
         "row 3, column 'measured_capacity_ah': (empty) is empty: give the measured capacity" in text
     )
+
+
+def test_a_european_spreadsheet_export_reads_like_the_plain_csv(
+    table: pl.DataFrame, tmp_path: Path
+) -> None:
+    """';'-separated, decimal commas, a UTF-8 byte-order mark and CRLF (Excel in Europe): the
+    same sample table as the plain CSV, typed the same way."""
+    plain = tmp_path / "plain.csv"
+    table.write_csv(plain)
+    europe = tmp_path / "europe.csv"
+    text = table.write_csv(separator=";").replace(".", ",").replace("\n", "\r\n")
+    europe.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    read = read_samples(europe).drop("source")
+    expected = read_samples(plain).drop("source")
+    assert read.schema == expected.schema
+    assert read.equals(expected)

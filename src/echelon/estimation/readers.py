@@ -40,6 +40,8 @@ from echelon.estimation.samples import (
     SOURCE,
     format_key,
 )
+from echelon.io.table import PARQUET_SUFFIXES, TEXT_SUFFIXES, table_columns, typed
+from echelon.io.table import read_table as read_user_table
 from echelon.io.xlsx import looks_like_workbook, open_workbook, sheet_frame
 
 PULSEBAT_MATERIALS: Final[dict[str, str]] = {"NMC": "NMC622", "LMO": "LMO", "LFP": "LFP"}
@@ -195,17 +197,19 @@ def _pulsebat_sheet(
     return out.with_columns(format_key().alias(BATCH))
 
 
+TEXT_COLUMNS: Final = frozenset({SAMPLE_ID, CELL_ID, CHEMISTRY, BATCH, SOURCE, "sheet"})
+"""Sample-table columns that hold text; every other column is read as numbers."""
+
+
 def read_table(path: Path) -> pl.DataFrame | None:
-    """A sample table in CSV or Parquet (``None`` for other suffixes)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pl.read_csv(path, infer_schema_length=10_000)
-        if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SchemaError(path, [f"cannot read the table: {exc}"]) from exc
-    return None
+    """A sample table in CSV or Parquet (``None`` for other suffixes), read like every user table
+    (:func:`echelon.io.table.read_table`: any common encoding and separator, decimal commas,
+    missing-value words) with its number columns typed."""
+    if path.suffix.lower() not in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES):
+        return None
+    numbers = [c for c in table_columns(path) if c not in TEXT_COLUMNS]
+    frame = read_user_table(path, what="sample table", numeric=numbers)
+    return typed(frame, numbers)
 
 
 def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
@@ -214,21 +218,9 @@ def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     return read_pulsebat_workbook(path, chemistry=options.chemistry)
 
 
-def _header(path: Path) -> list[str]:
-    """Column names of a CSV/Parquet file from its header alone (``[]`` if it has none)."""
-    try:
-        if path.suffix.lower() == ".csv":
-            return pl.read_csv(path, n_rows=0).columns
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return list(pl.read_parquet_schema(path))
-    except (pl.exceptions.PolarsError, OSError):
-        pass  # not a plain table: maybe a tester export with a preamble
-    return []
-
-
 def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     """A CSV/Parquet table with a ``sample_id`` column (others may be raw tester files)."""
-    if SAMPLE_ID not in _header(path):
+    if SAMPLE_ID not in table_columns(path):
         return None
     frame = read_table(path)
     if frame is None:

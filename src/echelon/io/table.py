@@ -110,6 +110,43 @@ def read_table(
     return frame
 
 
+def table_columns(path: Path | str) -> list[str]:
+    """Column names of a CSV/TSV or Parquet table from its header alone (``[]`` when the file is
+    not such a table: missing, binary, a workbook, a tester export that starts otherwise).
+
+    Decoded and split like :func:`read_table`, so a ``;``-separated or UTF-16 header is seen."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            return list(pl.read_parquet_schema(path))
+        if suffix not in TEXT_SUFFIXES or not path.is_file():
+            return []
+        with path.open("rb") as fh:
+            text = decode_table(fh.read(65536))
+    except (pl.exceptions.PolarsError, OSError):
+        return []
+    header = next((line for line in (text or "").splitlines() if line.strip()), None)
+    if header is None:
+        return []
+    separator = _separator(header, tab=suffix == ".tsv")
+    return [n.strip() for n in next(csv.reader([header], delimiter=separator))]
+
+
+def typed(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
+    """``frame`` with each text column of ``columns`` cast to Float64 when every value is a
+    number (as a CSV reader's type inference would; other columns are left as text)."""
+    casts = []
+    for column in columns:
+        values = frame.get_column(column)
+        if values.dtype != pl.String:
+            continue
+        numbers = values.cast(pl.Float64, strict=False)
+        if numbers.null_count() == values.null_count():
+            casts.append(numbers.alias(column))
+    return frame.with_columns(casts) if casts else frame
+
+
 def _check_file(path: Path, what: str, error: type[InputError]) -> None:
     """Refuse what is not a readable file of a table: missing, a folder, empty, a workbook."""
     if path.is_dir():
