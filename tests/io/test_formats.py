@@ -118,6 +118,17 @@ def test_biologic_decimal_comma_and_preamble(tmp_path: Path) -> None:
     assert "ox/red" in str(meta.extra["not_stored"])
 
 
+def test_biologic_windows_1252_temperature_is_read(tmp_path: Path) -> None:
+    """EC-Lab writes Windows-1252: ``Temperature/°C`` must not be decoded as GB18030 (where
+    ``°C`` is one Chinese character) and left unmapped."""
+    path = tmp_path / "cp1252.mpt"
+    formats.biologic_mpt(sample_frame(), path)
+    assert "Temperature/°C".encode("cp1252") in path.read_bytes()
+    data, meta = read(path)
+    assert meta.unmapped_columns == []
+    assert np.allclose(data[SURFACE_T].to_numpy(), sample_frame()[SURFACE_T].to_numpy(), atol=1e-4)
+
+
 def test_biologic_impedance_file_keeps_im_z_sign(tmp_path: Path) -> None:
     path = tmp_path / "peis.mpt"
     table = formats.biologic_eis_mpt(path)

@@ -32,7 +32,7 @@ from typing import Final
 import polars as pl
 
 from echelon.errors import InputError, Problem, SchemaError, row_problems
-from echelon.io.text import SEPARATORS
+from echelon.io.text import SEPARATORS, western_text
 
 TEXT_SUFFIXES: Final = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
@@ -199,16 +199,16 @@ def decode_table(data: bytes) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    try:
-        latin = data.decode("cp1252")
-    except UnicodeDecodeError:
-        latin = None
-    if latin is not None and not re.search(r"[^\x00-\x7f]{2}", latin):
-        return latin
+    western = western_text(data)
+    if western is not None:
+        return western
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError:
-        return latin
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return None
 
 
 def _separator(header: str, *, tab: bool) -> str:

@@ -32,7 +32,21 @@ HEADER_SEARCH_LINES: Final = 200
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
 ENCODINGS: Final = ("utf-8-sig", "gb18030", "cp1252")
-"""Tried in order; GBK/GB18030 covers Chinese testers' exports (Neware, NEBULA)."""
+"""Tried in order — after a Windows-1252 text whose non-ASCII characters stand alone
+(:func:`western_text`); GBK/GB18030 covers Chinese testers' exports (Neware, NEBULA)."""
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2}")
+
+
+def western_text(data: bytes) -> str | None:
+    """``data`` as Windows-1252 when every non-ASCII character stands alone between ASCII ones
+    (``Temperature/°C``, ``µA``, ``Müller``: a European tester's or spreadsheet's export), else
+    ``None``. GB18030 would also decode such bytes — ``°C`` as one Chinese character — but a
+    Chinese text read as Windows-1252 gives runs of two or more non-ASCII characters."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return None if _NON_ASCII_RUN.search(text) else text
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,12 @@ def decode_head(head: bytes) -> tuple[str, str] | None:
     """
     if b"\x00" in head:
         return None
+    try:
+        return head.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        western = western_text(head)
+        if western is not None:
+            return western, "cp1252"
     for encoding in ENCODINGS:
         try:
             return head.decode(encoding), encoding
