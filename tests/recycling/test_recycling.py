@@ -490,3 +490,20 @@ def test_a_european_lot_table_reads_as_the_plain_one(tmp_path: Path) -> None:
     read = [prepare_units(read_units_table(p), source=p)[0] for p in (plain, excel)]
     assert read[0]["mass_kg"][0] == 1200.5
     assert read[1].equals(read[0])
+
+
+def test_a_european_price_csv_reads_like_the_plain_one(tmp_path: Path) -> None:
+    """A ';'-separated price table with a decimal comma (Excel in Europe) gives the same prices
+    as the plain CSV; before, it was refused ('missing column(s) [item, value]')."""
+    lfp = lot(battery_id=["L1"], chemistry=["LFP"], level=["cell"], mass_kg=[1000.0])
+    plain = Path(__file__).with_name("cheap_lithium.csv")
+    europe = tmp_path / "cheap_lithium_eu.csv"
+    lines = plain.read_text(encoding="utf-8").splitlines()
+    europe.write_text(
+        "\r\n".join(line.replace(",", ";").replace(";2.0;", ";2,0;") for line in lines),
+        encoding="utf-8-sig",
+    )
+    expected = recycle_lot(lfp, process="hydro", year=2028, prices=plain)
+    read = recycle_lot(lfp, process="hydro", year=2028, prices=europe)
+    assert read.summary("revenue") == pytest.approx(expected.summary("revenue"))
+    assert read.summary("revenue") < recycle_lot(lfp, process="hydro", year=2028).summary("revenue")

@@ -30,6 +30,7 @@ import polars as pl
 from echelon.catalog import load_table
 from echelon.domain.parse import suggest
 from echelon.errors import PriceError, Problem, SchemaError
+from echelon.io.table import read_table
 
 PAYABLE_KEYS = ("ni", "co", "li")
 
@@ -199,10 +200,7 @@ def _read_override(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:
             raise SchemaError(path, toml_problems)
         return doc
     if suffix == ".csv":
-        try:
-            frame = pl.read_csv(path, infer_schema=False)
-        except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-            raise SchemaError(path, [f"cannot parse the CSV: {exc}"]) from exc
+        frame = read_table(path, what="price table", numeric=["value"])  # as every user table
         missing = [c for c in ("item", "value") if c not in frame.columns]
         if missing:
             raise SchemaError(path, [Problem(f"missing column(s) {missing}; need item, value")])
