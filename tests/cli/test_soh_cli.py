@@ -106,6 +106,12 @@ def test_errors_have_exit_codes(trained: Path, tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "u3_v" in result.output
     assert str(bad) in "".join(result.output.split())  # the error names the file
+    for split in ([], ["--split", "cells"]):  # evaluate names it too, with or without a split
+        evaluated = runner.invoke(
+            app, ["soh", "evaluate", "--model", str(trained), str(bad), *split]
+        )
+        assert evaluated.exit_code == 3
+        assert str(bad) in "".join(evaluated.output.split())
     unknown = runner.invoke(app, ["soh", "predict", "--model", "no-such-model", str(bad)])
     assert unknown.exit_code == 2  # usage: a name not offered
     assert "pulse-u21" in unknown.output  # lists what is available

@@ -150,10 +150,12 @@ def train_cmd(
     console.print(f"wrote {path}")
 
 
-def _evaluate_fixed(model: SohModel, samples: pl.DataFrame, coverage: float) -> Evaluation:
+def _evaluate_fixed(
+    model: SohModel, samples: pl.DataFrame, coverage: float, source: str
+) -> Evaluation:
     """Score a trained model on labelled data, saying so when the data's batches are batches
     the model was trained on (then it is held out only if its cells were not in training)."""
-    table = prepare(samples, model.method, labelled=True, source="<DATA>")
+    table = prepare(samples, model.method, labelled=True, source=source)
     scored = with_truth(table, model.predict(table, coverage=coverage), 0)
     trained = {b for part in model.card.get("training", {}).values() for b in part["batches"]}
     seen = sorted(trained & set(table.get_column(BATCH).cast(pl.String).to_list()))
@@ -207,7 +209,7 @@ def evaluate_cmd(
     trained = load_model(model)
     samples = _read(data, chemistry, nominal_capacity_ah, trained.method.name)
     if split is None:
-        result = _evaluate_fixed(trained, samples, coverage)
+        result = _evaluate_fixed(trained, samples, coverage, _named(data))
     else:
         with stage_progress({"cv": f"{split} split"}) as bars:
             result = cross_validate(
@@ -219,6 +221,7 @@ def evaluate_cmd(
                 references=references,
                 seed=seed,
                 progress=lambda done, total, _: bars("cv", done, total),
+                source=_named(data),
             )
     title = f"{result.method}: {result.split} ({coverage:.0%} intervals)"
     console.print(_metrics_table(result.metrics, title))

@@ -191,6 +191,7 @@ def cross_validate(
     references: int = 0,
     seed: int = 0,
     progress: Progress | None = None,
+    source: str = "<evaluation>",
 ) -> Evaluation:
     """Score a method on a labelled sample table with a grouped split.
 
@@ -212,6 +213,8 @@ def cross_validate(
         fewer than ``references`` + :data:`MIN_SCORED_CELLS` cells is not scored.
     seed : int
     progress : callable, optional
+    source : str
+        Named in validation errors (the files the table was read from).
 
     Returns
     -------
@@ -221,7 +224,7 @@ def cross_validate(
         raise EstimationError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if isinstance(method, str):
         method = method_class(method).for_samples(samples)
-    table = prepare(samples, method, labelled=True, source="<evaluation>")
+    table = prepare(samples, method, labelled=True, source=source)
     table = table.with_columns(pl.Series("family", families(table)))
     cells = np.asarray(table.get_column(CELL_ID).to_list(), dtype=str)
     plans: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], int]] = []
