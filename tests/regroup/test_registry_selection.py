@@ -61,3 +61,19 @@ def test_a_dead_or_implausible_unit_is_skipped_not_fatal(monkeypatch: pytest.Mon
         "dcir_ohm: 12 outside the plausible range [0, 5] for a cell "
         "(wrong unit? mΩ written as Ω: write 0.012)"
     )
+
+
+def test_an_soh_of_zero_does_not_scale_a_capacity_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A measured capacity with an SOH of 0 (a clipped estimate) has no relative width to scale:
+    its interval stays empty instead of [nan, inf] refusing the whole selection."""
+    frame = _units(
+        capacity_ah=[None, 80.0, None, None],
+        soh_percent=[88.0, 0.0, 90.0, 87.0],
+        soh_lower_percent=[85.0, 0.0, 87.0, 84.0],
+        soh_upper_percent=[91.0, 0.0, 93.0, 90.0],
+    )
+    selected = _select(monkeypatch, frame)
+    assert selected.inventory.get_column("battery_id").to_list() == ["C0", "C1", "C2", "C3"]
+    c1 = selected.inventory.filter(pl.col("battery_id") == "C1").row(0, named=True)
+    assert c1["capacity_ah"] == 80.0
+    assert c1["capacity_lower_ah"] is None and c1["capacity_upper_ah"] is None

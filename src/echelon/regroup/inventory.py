@@ -234,8 +234,9 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
 
 
 def _fill_interval(frame: pl.DataFrame) -> pl.DataFrame:
-    """Capacity interval from the SOH interval where only that is given (same relative width)."""
-    scale = pl.col("capacity_ah") / pl.col("soh_percent")
+    """Capacity interval from the SOH interval where only that is given (same relative width;
+    not from an SOH of 0, which has no relative width: the interval then stays empty)."""
+    scale = pl.when(pl.col("soh_percent") > 0).then(pl.col("capacity_ah") / pl.col("soh_percent"))
     return frame.with_columns(
         pl.coalesce(pl.col("capacity_lower_ah"), pl.col("soh_lower_percent") * scale).alias(
             "capacity_lower_ah"
