@@ -154,3 +154,36 @@ def test_unnamed_empty_columns_are_dropped(tmp_path: Path) -> None:
     frame = read_table(path, numeric=NUMERIC)
     assert frame.columns == ["battery_id", "ocv_v", "column_4"]
     assert frame["ocv_v"].to_list() == ["3.7", "3.6"]
+
+
+@pytest.mark.parametrize(
+    ("body", "cell"),
+    [
+        pytest.param("B1\t1,200\nB2\t15,000\n", "1,200", id="tab-thousands-commas"),
+        pytest.param("B1;1.200\nB2;350\n", "1.200", id="semicolon-thousands-points"),
+    ],
+)
+def test_thousands_alone_are_ambiguous_not_decimals(tmp_path: Path, body: str, cell: str) -> None:
+    """With no cell that shows the decimal mark, 1,200 and 1.200 are refused, never read as 1.2
+    (a US tab export of whole masses was read 1000× too small)."""
+    path = tmp_path / "t.csv"
+    sep = "\t" if "\t" in body else ";"
+    path.write_text(f"battery_id{sep}capacity_ah\n" + body)
+    with pytest.raises(SchemaError, match=rf"row 1, column 'capacity_ah': '{cell}' has an ambig"):
+        read_table(path, numeric=NUMERIC)
+
+
+def test_other_cells_decide_what_1_200_means(tmp_path: Path) -> None:
+    comma = tmp_path / "comma.csv"
+    comma.write_text("battery_id;capacity_ah;ocv_v\nB1;1,200;3,7\n")  # 3,7: decimal commas
+    assert read_table(comma, numeric=NUMERIC).row(0) == ("B1", "1.200", "3.7")
+    point = tmp_path / "point.csv"
+    point.write_text("battery_id;capacity_ah;ocv_v\nB1;1.200;3.7\n")  # 3.7: decimal points
+    assert read_table(point, numeric=NUMERIC).row(0) == ("B1", "1.200", "3.7")
+
+
+def test_scientific_numbers_with_a_decimal_comma(tmp_path: Path) -> None:
+    """European Excel's scientific format (2,5E-1) is a number, not 'a unit after the number'."""
+    path = tmp_path / "t.csv"
+    path.write_text("battery_id;capacity_ah;ocv_v\nB1;9,0E+01;3,0E-02\n")
+    assert read_table(path, numeric=NUMERIC).row(0) == ("B1", "9.0E+01", "3.0E-02")

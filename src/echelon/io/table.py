@@ -52,8 +52,8 @@ _COMMA_DECIMAL = r"^[-+]?\d+,\d+(?:[eE][-+]?\d+)?$"
 _POINT_DECIMAL = r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$"
 _GROUPED_POINT = r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$"  # 1,200.5
 _GROUPED_COMMA = r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$"  # 1.200,5
-_GROUPS_COMMA = r"^[-+]?\d{1,3}(?:,\d{3})+$"  # 1,200: thousands, or 1.2 with a decimal comma
-_GROUPS_POINT = r"^[-+]?\d{1,3}(?:\.\d{3})+$"  # 1.200: 1.2, or thousands with a decimal comma
+_AMBIGUOUS_COMMA = r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+$"  # 1,200: thousands, or 1.2 (decimal comma)
+_AMBIGUOUS_POINT = r"^[-+]?[1-9]\d{0,2}(?:\.\d{3})+$"  # 1.200: 1.2, or 1200 (thousands point)
 _WITH_UNIT = r"^[-+]?[\d.,]*\d\s*[^\d\s.,+\-].*$"
 """A number followed by a unit or a word (``3.7 V``, ``90%``, ``3,7 V``); ``1e-3`` casts."""
 
@@ -285,35 +285,43 @@ def _numbers(
         .alias(c)
         for c in text
     )
-    comma = separator != "," and _decimal_comma(frame, text)
+    mark = "point" if separator == "," else _decimal_mark(frame, text)
     mixed = (
         "has a decimal comma in a comma-separated file: use a decimal point, or separate the "
         "fields with ';'"
         if separator == ","
         else "has a decimal comma where other numbers have a decimal point: use one decimal mark"
     )
+    ambiguous = (
+        "has an ambiguous separator ({} is 1.2 or 1200): write the number without thousands "
+        "separators"
+    )
     problems: list[Problem] = []
     fixed = []
     for column in text:
-        value = pl.col(column)
-        is_number = value.cast(pl.Float64, strict=False).is_not_null()
-        checks = [
-            (value.str.contains(_GROUPS_POINT if comma else _GROUPS_COMMA),
-             f"has an ambiguous separator ({'1.200' if comma else '1,200'} is 1.2 or 1200): "
-             "write the number without thousands separators"),
-            (value.str.contains(_WITH_UNIT) & ~is_number,
-             "has a unit or text after the number: write the number alone, in the unit the "
-             "column's name says"),
-        ]  # fmt: skip
-        if comma:
-            grouped = value.str.contains(_GROUPED_COMMA)
-            value = pl.when(grouped).then(value.str.replace_all(".", "", literal=True))
-            value = value.otherwise(pl.col(column)).str.replace(",", ".", literal=True)
-        else:
-            checks.append((value.str.contains(_COMMA_DECIMAL), mixed))
-            grouped = value.str.contains(_GROUPED_POINT)
-            value = pl.when(grouped).then(value.str.replace_all(",", "", literal=True))
-            value = value.otherwise(pl.col(column))
+        raw = pl.col(column)
+        checks = []
+        if mark != "comma":  # 1,200: thousands, unless other cells show a decimal comma
+            checks.append((raw.str.contains(_AMBIGUOUS_COMMA), ambiguous.format("1,200")))
+        if mark != "point":  # 1.200: a decimal, unless other cells show a decimal comma
+            checks.append((raw.str.contains(_AMBIGUOUS_POINT), ambiguous.format("1.200")))
+        value: pl.Expr = raw
+        if mark == "comma":  # 1.200,5 → 1200,5 → 1200.5
+            grouped = raw.str.contains(_GROUPED_COMMA)
+            value = pl.when(grouped).then(raw.str.replace_all(".", "", literal=True)).otherwise(raw)
+            value = value.str.replace(",", ".", literal=True)
+        elif mark == "point":  # 1,200.5 → 1200.5
+            checks.append((raw.str.contains(_COMMA_DECIMAL), mixed))
+            grouped = raw.str.contains(_GROUPED_POINT)
+            value = pl.when(grouped).then(raw.str.replace_all(",", "", literal=True)).otherwise(raw)
+        is_number = value.cast(pl.Float64, strict=False).is_not_null()  # after the decimal mark
+        checks.append(
+            (
+                raw.str.contains(_WITH_UNIT) & ~is_number,
+                "has a unit or text after the number: write the number alone, in the unit the "
+                "column's name says",
+            )
+        )
         seen = pl.lit(False)
         for mask, message in checks:
             flagged = frame.select((mask & ~seen).alias("m")).to_series()
@@ -323,13 +331,18 @@ def _numbers(
     return frame.with_columns(fixed), problems
 
 
-def _decimal_comma(frame: pl.DataFrame, columns: list[str]) -> bool:
-    """Whether the numbers use a decimal comma: some ``3,7`` cells and no ``3.7`` ones."""
+def _decimal_mark(frame: pl.DataFrame, columns: list[str]) -> str | None:
+    """The decimal mark the numbers show — ``"comma"`` (``3,7``, ``1.200,5``), ``"point"``
+    (``3.7``, ``1,200.5``) or ``None`` — counting only cells that cannot be read both ways:
+    ``1,200`` and ``1.200`` (three digits after one mark) say nothing. Both marks: ``"point"``
+    (the comma cells are then reported)."""
     commas = points = 0
     for column in columns:
         values = frame.get_column(column).drop_nulls()
         comma = values.str.contains(_COMMA_DECIMAL) | values.str.contains(_GROUPED_COMMA)
-        point = values.str.contains(_POINT_DECIMAL) & ~values.str.contains(_GROUPS_POINT)
-        commas += int(comma.sum())
-        points += int(point.sum())
-    return commas > 0 and points == 0
+        point = values.str.contains(_POINT_DECIMAL) | values.str.contains(_GROUPED_POINT)
+        commas += int((comma & ~values.str.contains(_AMBIGUOUS_COMMA)).sum())
+        points += int((point & ~values.str.contains(_AMBIGUOUS_POINT)).sum())
+    if points:
+        return "point"
+    return "comma" if commas else None
