@@ -32,21 +32,31 @@ HEADER_SEARCH_LINES: Final = 200
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
 ENCODINGS: Final = ("utf-8-sig", "gb18030", "cp1252")
-"""Tried in order — after a Windows-1252 text whose non-ASCII characters stand alone
-(:func:`western_text`); GBK/GB18030 covers Chinese testers' exports (Neware, NEBULA)."""
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2}")
+"""Tried in order — after UTF-8 and a text that reads as Windows-1252 (:func:`western_text`);
+GBK/GB18030 covers Chinese testers' exports (Neware, NEBULA)."""
+_DOUBLE_BYTE = re.compile(rb"[\x81-\xfe][\x40-\xfe]")
+GB2312_COMMON_SHARE: Final = 0.5
+"""Share of double-byte pairs that are common Chinese characters above which bytes are GB18030."""
 
 
 def western_text(data: bytes) -> str | None:
-    """``data`` as Windows-1252 when every non-ASCII character stands alone between ASCII ones
-    (``Temperature/°C``, ``µA``, ``Müller``: a European tester's or spreadsheet's export), else
-    ``None``. GB18030 would also decode such bytes — ``°C`` as one Chinese character — but a
-    Chinese text read as Windows-1252 gives runs of two or more non-ASCII characters."""
+    """``data`` as Windows-1252 when it reads as a European text, else ``None``.
+
+    GB18030 decodes almost any bytes — ``°C`` as one Chinese character, ``Größe`` as two — so
+    the choice is made on what the double-byte pairs would be in GB18030: in a Chinese text
+    nearly all are GB2312 level-1 characters (lead byte B0–D7, trail A1–FE; 0.95 in Neware and
+    NEBULA headers) or have a trail byte 80–A0 (GBK's traditional and extension characters), in
+    a Windows-1252 text of accented letters (E0–FF, DF) and symbols (``°``, ``µ``) almost none.
+    """
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         return None
-    return None if _NON_ASCII_RUN.search(text) else text
+    pairs = _DOUBLE_BYTE.findall(data)
+    common = sum(
+        1 for p in pairs if (0xB0 <= p[0] <= 0xD7 and p[1] >= 0xA1) or 0x80 <= p[1] <= 0xA0
+    )
+    return text if not pairs or common / len(pairs) < GB2312_COMMON_SHARE else None
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,9 @@ def decode_head(head: bytes) -> tuple[str, str] | None:
         return None
     try:
         return head.decode("utf-8-sig"), "utf-8-sig"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a UTF-8 character cut by the head's end
+            return head[: exc.start].decode("utf-8-sig"), "utf-8-sig"
         western = western_text(head)
         if western is not None:
             return western, "cp1252"
