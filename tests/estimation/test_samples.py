@@ -131,3 +131,15 @@ def test_a_european_spreadsheet_export_reads_like_the_plain_csv(
     expected = read_samples(plain).drop("source")
     assert read.schema == expected.schema
     assert read.equals(expected)
+
+
+def test_text_columns_of_a_sample_table_stay_text(table: pl.DataFrame, tmp_path: Path) -> None:
+    """A column of codes or names (model 18650A, an operator) is kept as text, not refused as
+    'a unit after the number'; the number columns are still typed."""
+    path = tmp_path / "extra.csv"
+    table.with_columns(pl.lit("18650A").alias("model"), pl.lit("Anna").alias("operator")).write_csv(
+        path
+    )
+    read = read_samples(path)
+    assert read.get_column("model").unique().to_list() == ["18650A"]
+    assert read.schema["soh_percent"] == pl.Float64

@@ -204,12 +204,12 @@ TEXT_COLUMNS: Final = frozenset({SAMPLE_ID, CELL_ID, CHEMISTRY, BATCH, SOURCE, "
 def read_table(path: Path) -> pl.DataFrame | None:
     """A sample table in CSV or Parquet (``None`` for other suffixes), read like every user table
     (:func:`echelon.io.table.read_table`: any common encoding and separator, decimal commas,
-    missing-value words) with its number columns typed."""
+    missing-value words) with its number columns typed; a column of codes or names (``model``,
+    ``operator``) stays text."""
     if path.suffix.lower() not in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES):
         return None
-    numbers = [c for c in table_columns(path) if c not in TEXT_COLUMNS]
-    frame = read_user_table(path, what="sample table", numeric=numbers)
-    return typed(frame, numbers)
+    frame = read_user_table(path, what="sample table", numeric="auto")
+    return typed(frame, [c for c in frame.columns if c not in TEXT_COLUMNS])
 
 
 def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:

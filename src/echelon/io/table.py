@@ -27,7 +27,7 @@ import io
 import re
 from collections.abc import Collection
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import polars as pl
 
@@ -54,6 +54,7 @@ _GROUPED_POINT = r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$"  # 1,200.5
 _GROUPED_COMMA = r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$"  # 1.200,5
 _AMBIGUOUS_COMMA = r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+$"  # 1,200: thousands, or 1.2 (decimal comma)
 _AMBIGUOUS_POINT = r"^[-+]?[1-9]\d{0,2}(?:\.\d{3})+$"  # 1.200: 1.2, or 1200 (thousands point)
+_NUMBER_LIKE = r"^[-+]?[\d.,]*\d(?:[eE][-+]?\d+)?$"
 _WITH_UNIT = r"^[-+]?[\d.,]*\d\s*[^\d\s.,+\-].*$"
 """A number followed by a unit or a word (``3.7 V``, ``90%``, ``3,7 V``); ``1e-3`` casts."""
 
@@ -62,7 +63,7 @@ def read_table(
     path: Path | str,
     *,
     what: str = "table",
-    numeric: Collection[str] = (),
+    numeric: Collection[str] | Literal["auto"] = (),
     error: type[InputError] = SchemaError,
 ) -> pl.DataFrame:
     """Read a user's CSV/TSV or Parquet table; text cells stripped, empty cells null.
@@ -76,7 +77,9 @@ def read_table(
     numeric : collection of str
         Columns the caller reads as numbers: in these (when they hold text) missing-value words
         become null, decimal commas and unambiguous thousands separators are resolved, and a unit
-        in the cell or an ambiguous separator is reported.
+        in the cell or an ambiguous separator is reported. ``"auto"``: the text columns whose
+        every cell is a number or a missing-value word (a table whose number columns are not
+        known in advance; a column of codes or names stays text).
     error : type of InputError
         Exception raised (the caller's: :class:`~echelon.errors.ManifestError` for manifests).
 
@@ -103,7 +106,10 @@ def read_table(
         )
     if frame.height == 0:
         raise error(path, [f"the {what} has a header but no rows: add one row per unit"])
-    frame, problems = _numbers(frame, [c for c in numeric if c in frame.columns], separator)
+    columns = (
+        _number_like(frame) if numeric == "auto" else [c for c in numeric if c in frame.columns]
+    )
+    frame, problems = _numbers(frame, columns, separator)
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise error(path, problems)
@@ -329,6 +335,21 @@ def _numbers(
             seen = seen | mask
         fixed.append(value.alias(column))
     return frame.with_columns(fixed), problems
+
+
+def _number_like(frame: pl.DataFrame) -> list[str]:
+    """Text columns whose every non-empty cell is a number (either decimal mark, grouped or
+    scientific) or a missing-value word."""
+    out = []
+    for column in frame.columns:
+        values = frame.get_column(column)
+        if values.dtype != pl.String:
+            continue
+        given = values.drop_nulls().str.strip_chars()
+        given = given.filter(~given.str.to_lowercase().is_in(MISSING))
+        if given.len() and bool(given.str.contains(_NUMBER_LIKE).all()):
+            out.append(column)
+    return out
 
 
 def _decimal_mark(frame: pl.DataFrame, columns: list[str]) -> str | None:
