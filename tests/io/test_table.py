@@ -187,3 +187,21 @@ def test_scientific_numbers_with_a_decimal_comma(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("battery_id;capacity_ah;ocv_v\nB1;9,0E+01;3,0E-02\n")
     assert read_table(path, numeric=NUMERIC).row(0) == ("B1", "9.0E+01", "3.0E-02")
+
+
+def test_rows_polars_would_refuse_are_read_or_located(tmp_path: Path) -> None:
+    """A separator ending one data row, an inch mark inside a value and Excel's 'sep=;' line are
+    read; a quote never closed is an error at the row it opens (not the CSV library's text)."""
+    trail = tmp_path / "trail.csv"
+    trail.write_text("battery_id;capacity_ah\nB1;2,5\nB2;3,5;\n")
+    assert read_table(trail, numeric=NUMERIC)["capacity_ah"].to_list() == ["2.5", "3.5"]
+    inch = tmp_path / "inch.csv"
+    inch.write_text('battery_id,model\nB1,12" module\n')
+    assert read_table(inch).row(0) == ("B1", '12" module')
+    excel = tmp_path / "excel.csv"
+    excel.write_text("sep=;\nbattery_id;capacity_ah\nB1;2,5\n")
+    assert read_table(excel, numeric=NUMERIC).row(0) == ("B1", "2.5")
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('battery_id,model\nB1,"x, y"\nB2,"never closed\nB3,z\n')
+    with pytest.raises(SchemaError, match=r"row 2: unreadable quoting .* must close it"):
+        read_table(quoted)

@@ -236,45 +236,56 @@ def _read_text(path: Path, error: type[InputError], *, tab: bool) -> tuple[pl.Da
     header = next((line for line in lines if line.strip()), None)
     if header is None:
         raise error(path, ["the file holds only empty lines: export the table again"])
-    separator = _separator(header, tab=tab)
-    text = text[text.index(header) :]  # blank lines above the header are not rows
-    names = [n.strip() for n in next(csv.reader([header], delimiter=separator))]
+    excel = re.fullmatch(r'"?sep=(.)"?', header.strip())  # Excel's "sep=;" first line
+    if excel:
+        lines = lines[lines.index(header) + 1 :]
+        header = next((line for line in lines if line.strip()), "")
+    separator = excel.group(1) if excel else _separator(header, tab=tab)
+    records = _records(lines[lines.index(header) :] if header else [], separator, path, error)
+    names = [n.strip() for n in records[0]] if records else []
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
         raise error(path, [Problem("named twice in the header: keep one column of each name",
                                    column=n) for n in repeated])  # fmt: skip
-    unnamed = [f"column_{i}" for i, n in enumerate(names, start=1) if not n]
-    try:
-        frame = pl.read_csv(text.encode("utf-8"), separator=separator, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        raise error(
-            path, [_ragged_row(text, separator) or f"cannot read the table: {exc}"]
-        ) from exc
-    frame = frame.rename(
-        dict(zip(frame.columns, [n or f"column_{i}" for i, n in enumerate(names, 1)], strict=True))
-    )
+    columns = [n or f"column_{i}" for i, n in enumerate(names, start=1)]
+    body = records[1:]
+    width = len(columns)
+    for row_number, fields in enumerate(body, start=1):
+        while len(fields) > width and not fields[-1].strip():
+            fields.pop()  # trailing empty fields (a separator at the end of the row)
+        if len(fields) > width:
+            raise error(path, [Problem(
+                f"{len(fields)} fields where the header has {width} (separator {separator!r}): "
+                "a value holding the separator must be in double quotes; fix the row or export "
+                "the table again", row=row_number)])  # fmt: skip
+        fields.extend([""] * (width - len(fields)))
+    frame = pl.DataFrame(body, schema=dict.fromkeys(columns, pl.String), orient="row")
     frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
+    unnamed = [c for c, n in zip(columns, names, strict=True) if not n]
     frame = frame.drop(c for c in unnamed if frame.get_column(c).null_count() == frame.height)
     filled = frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series().arg_true()
     rows = int(filled[-1]) + 1 if filled.len() else 0  # trailing empty lines are not rows
     return frame.head(rows), separator
 
 
-def _ragged_row(text: str, separator: str) -> Problem | None:
-    """The first data row with more fields than the header (``None`` if there is none)."""
-    rows = csv.reader(io.StringIO(text), delimiter=separator)
-    expected = len(next(rows, []))
-    for row_number, fields in enumerate(rows, start=1):
-        while fields and not fields[-1].strip():
-            fields = fields[:-1]
-        if len(fields) > expected:
-            return Problem(
-                f"{len(fields)} fields where the header has {expected} (separator "
-                f"{separator!r}): a value holding the separator must be in double quotes; "
-                "fix the row or export the table again",
-                row=row_number,
-            )
-    return None
+def _records(
+    lines: list[str], separator: str, path: Path, error: type[InputError]
+) -> list[list[str]]:
+    """The fields of every non-blank line (quoted fields may hold the separator or a line break);
+    an opening quote never closed is an error naming the row it starts on."""
+    records: list[list[str]] = []
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=separator, strict=True)
+    try:
+        for fields in reader:
+            if fields:
+                records.append(fields)
+    except csv.Error as exc:
+        why = (
+            f"unreadable quoting ({exc}): a double quote that opens a value must close it; "
+            "fix the row or export the table again"
+        )
+        raise error(path, [Problem(why, row=max(len(records), 1))]) from exc
+    return records
 
 
 def _numbers(
