@@ -76,4 +76,5 @@ def test_an_soh_of_zero_does_not_scale_a_capacity_interval(monkeypatch: pytest.M
     assert selected.inventory.get_column("battery_id").to_list() == ["C0", "C1", "C2", "C3"]
     c1 = selected.inventory.filter(pl.col("battery_id") == "C1").row(0, named=True)
     assert c1["capacity_ah"] == 80.0
-    assert c1["capacity_lower_ah"] is None and c1["capacity_upper_ah"] is None
+    assert c1["capacity_lower_ah"] is None
+    assert c1["capacity_upper_ah"] is None
