@@ -269,3 +269,21 @@ def test_an_estimate_beyond_the_trained_soh_range_is_refused(
         assert pred["soh_percent"][1:].is_null().all()
         assert pred["out_of_domain"][1:].all()
         assert all("the model extrapolates" in r for r in pred["reason"][1:])
+
+
+def test_grouped_conformal_quantile_counts_groups_not_scores() -> None:
+    """Dunn et al. (2023) pooled CDF: every group weighs the same however many scores it has, and
+    the finite-sample rank ⌈(K + 1)c⌉/K counts the K groups."""
+    from echelon.estimation.conformal import grouped_conformal_quantile
+
+    # ten groups of one score each: the ordinary rank, ⌈11 · 0.9⌉ = 10th of 10
+    one_each = np.arange(1.0, 11.0)
+    assert grouped_conformal_quantile(one_each, np.arange(10), 0.9) == 10.0
+    assert conformal_quantile(one_each, 0.9) == 10.0
+    # one group repeating a small score 100 times does not pull the quantile down
+    scores = np.r_[np.full(100, 0.5), np.arange(2.0, 11.0)]
+    groups = np.r_[np.zeros(100), np.arange(1, 10)]
+    assert grouped_conformal_quantile(scores, groups, 0.9) == 10.0
+    assert conformal_quantile(scores, 0.9) < 10.0  # counted one by one, it would
+    with pytest.raises(EstimationError, match="cannot give a 90% interval"):
+        grouped_conformal_quantile(np.arange(8.0), np.arange(8), 0.9)

@@ -47,6 +47,39 @@ def conformal_quantile(abs_residuals: Array, coverage: float) -> float:
     return float(scores[rank - 1])
 
 
+def grouped_conformal_quantile(
+    scores: npt.ArrayLike, groups: npt.ArrayLike, coverage: float
+) -> float:
+    """Conformal quantile of scores that come in exchangeable groups (cells), not one by one.
+
+    The pooled CDF method of Dunn, Wasserman & Ramdas, "Distribution-free prediction sets for
+    two-layer hierarchical models", *J. Am. Stat. Assoc.* 118 (2023) 2491–2502,
+    doi:10.1080/01621459.2022.2060112: each of the ``K`` groups weighs ``1/K`` (its scores
+    ``1/(K m_k)`` each), and the quantile is taken at ``⌈(K + 1) c⌉ / K`` — the finite-sample
+    correction counts groups, not scores, since the scores of one group are not independent.
+
+    Raises
+    ------
+    EstimationError
+        For fewer groups than :func:`min_calibration_size` (too few for ``coverage``).
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(groups).astype(str)
+    unique, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    k = len(unique)
+    level = math.ceil((k + 1) * coverage - 1e-9) / k if k else math.inf
+    if level > 1.0:
+        raise EstimationError(
+            f"{k} group(s) cannot give a {coverage:.0%} interval: need at least "
+            f"{min_calibration_size(coverage)}"
+        )
+    weights = 1.0 / (k * counts[inverse])
+    order = np.argsort(values, kind="stable")
+    cdf = np.cumsum(weights[order])
+    at = min(int(np.searchsorted(cdf, level - 1e-12)), len(values) - 1)
+    return float(values[order][at])
+
+
 def group_folds(
     groups: npt.ArrayLike, n_folds: int, *, seed: int = 0
 ) -> list[npt.NDArray[np.intp]]:

@@ -62,7 +62,11 @@ from scipy.ndimage import median_filter
 from scipy.optimize import least_squares
 
 from echelon.errors import EstimationError
-from echelon.estimation.conformal import conformal_quantile, min_calibration_size
+from echelon.estimation.conformal import (
+    conformal_quantile,
+    grouped_conformal_quantile,
+    min_calibration_size,
+)
 from echelon.lifetime.params import settings
 
 Array = npt.NDArray[np.float64]
@@ -457,11 +461,11 @@ def _log_remaining(cycles: float, now: float, c: float) -> float:
 
 def _inner_cases(
     core: ReferenceSet, cfg: dict[str, Any], max_cells: int
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, int]]:
     """Forecast up to ``max_cells`` references (a seeded draw) from the others at random 30–70 %
     cut-offs (grouped by cell): per case, the |error| of the median and the
     conformalised-quantile score ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior
-    interval, both in ln(remaining life + resolution)."""
+    interval, both in ln(remaining life + resolution), and the reference it comes from."""
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
     order = rng.permutation(len(refs))[:max_cells]
@@ -491,7 +495,7 @@ def _inner_cases(
                 _log_remaining(float(x), now, c) for x in (q[0], max(q[1], now + 1), q[2])
             )
             true = _log_remaining(truth, now, c)
-            cases.append((abs(true - mid), max(lo - true, true - hi)))
+            cases.append((abs(true - mid), max(lo - true, true - hi), int(j)))
     return cases
 
 
@@ -545,7 +549,7 @@ def reference_set(
     grid = cfg["discrepancy_segments_grid"]
     if len(usable) < int(cfg["tune_min_references"]):
         grid = [cfg["discrepancy_segments_default"]]
-    best: tuple[float, float, list[tuple[float, float]]] | None = None
+    best: tuple[float, float, list[tuple[float, float, int]]] | None = None
     for segments in grid:
         trial = ReferenceSet(
             usable, threshold, core.misfit, core.scale_log_sd, float(segments), 0.0, 0
@@ -562,8 +566,13 @@ def reference_set(
         chosen = ReferenceSet(usable, threshold, core.misfit, core.scale_log_sd, segments, 0.0, 0)
         cases = _inner_cases(chosen, cfg, int(cfg["conformal_max_cells"]))
     coverage = float(cfg["conformal_quantile"])
-    if len(cases) >= min_calibration_size(coverage):
-        factor = conformal_quantile(np.array([score for _, score in cases]), coverage)
+    scores = np.array([score for _, score, _ in cases])
+    cells = [cell for _, _, cell in cases]
+    if len(set(cells)) >= min_calibration_size(coverage):
+        # a reference's cut-offs share its deviation: the finite-sample rank counts references
+        factor = grouped_conformal_quantile(scores, cells, coverage)
+    elif len(cases) >= min_calibration_size(coverage):
+        factor = conformal_quantile(scores, coverage)  # too few references to count them alone
     else:
         factor = float(cfg["conformal_default"])
     return ReferenceSet(
