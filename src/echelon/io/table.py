@@ -32,12 +32,14 @@ from typing import Final, Literal
 import polars as pl
 
 from echelon.errors import InputError, Problem, SchemaError, row_problems
-from echelon.io.text import SEPARATORS, western_text
+from echelon.io.base import sniff
+from echelon.io.text import HEAD_BYTES, decode_bytes, separators_of
+from echelon.io.xlsx import OLE_MAGIC, ZIP_MAGIC
 
 TEXT_SUFFIXES: Final = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 WORKBOOK_SUFFIXES: Final = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
-WORKBOOK_MAGIC: Final = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+WORKBOOK_MAGIC: Final = (ZIP_MAGIC, OLE_MAGIC)
 """ZIP (xlsx, ods) and OLE (xls) signatures: a workbook saved with a ``.csv`` name."""
 BOMS: Final = (
     (b"\xef\xbb\xbf", "utf-8"),
@@ -95,9 +97,9 @@ def read_table(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    _check_file(path, what, error)
+    magic = _check_file(path, what, error)
     if suffix in PARQUET_SUFFIXES:
-        frame, separator = _read_parquet(path, error), None
+        frame, separator = _read_parquet(path, magic, error), None
     elif suffix in TEXT_SUFFIXES:
         frame, separator = _read_text(path, error, tab=suffix == ".tsv")
     else:
@@ -128,8 +130,7 @@ def table_columns(path: Path | str) -> list[str]:
             return list(pl.read_parquet_schema(path))
         if suffix not in TEXT_SUFFIXES or not path.is_file():
             return []
-        with path.open("rb") as fh:
-            text = decode_table(fh.read(65536))
+        text = decode_table(sniff(path, HEAD_BYTES))
     except (pl.exceptions.PolarsError, OSError):
         return []
     header = next((line for line in (text or "").splitlines() if line.strip()), None)
@@ -153,8 +154,9 @@ def typed(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
     return frame.with_columns(casts) if casts else frame
 
 
-def _check_file(path: Path, what: str, error: type[InputError]) -> None:
-    """Refuse what is not a readable file of a table: missing, a folder, empty, a workbook."""
+def _check_file(path: Path, what: str, error: type[InputError]) -> bytes:
+    """Refuse what is not a readable file of a table (missing, a folder, empty, a workbook);
+    return its first four bytes."""
     if path.is_dir():
         raise error(path, [f"is a folder: give the {what} file inside it"])
     if not path.is_file():
@@ -162,17 +164,15 @@ def _check_file(path: Path, what: str, error: type[InputError]) -> None:
     size = path.stat().st_size
     if size == 0:
         raise error(path, [f"the file is empty (0 bytes): export the {what} again"])
-    with path.open("rb") as fh:
-        magic = fh.read(4)
+    magic = sniff(path, 4)
     if path.suffix.lower() in WORKBOOK_SUFFIXES or (
         path.suffix.lower() in TEXT_SUFFIXES and magic in WORKBOOK_MAGIC
     ):
         raise error(path, [f"is a spreadsheet workbook, not a CSV file: {SAVE_AS_CSV}"])
+    return magic
 
 
-def _read_parquet(path: Path, error: type[InputError]) -> pl.DataFrame:
-    with path.open("rb") as fh:
-        magic = fh.read(4)
+def _read_parquet(path: Path, magic: bytes, error: type[InputError]) -> pl.DataFrame:
     if magic != b"PAR1":
         raise error(path, ["not a Parquet file (it does not start with PAR1): give a .parquet "
                            "file, or name a CSV file .csv"])  # fmt: skip
@@ -189,9 +189,8 @@ def _read_parquet(path: Path, error: type[InputError]) -> pl.DataFrame:
 def decode_table(data: bytes) -> str | None:
     """Text of a table file's bytes, or ``None`` if it is not text in an encoding we know.
 
-    A byte-order mark decides (UTF-8, UTF-16); otherwise UTF-8, then Windows-1252 when every
-    non-ASCII character stands alone between ASCII ones (``Müller``, ``Köln``: a Chinese
-    GBK text read as Windows-1252 gives runs of two or more), then GB18030.
+    A byte-order mark decides (UTF-8, UTF-16); otherwise the rule of tester files
+    (:func:`echelon.io.text.decode_bytes`: UTF-8, a European Windows-1252 text, GB18030).
     """
     for bom, codec in BOMS:
         if data.startswith(bom):
@@ -199,32 +198,16 @@ def decode_table(data: bytes) -> str | None:
                 return data[len(bom) :].decode(codec)
             except UnicodeDecodeError:
                 return None
-    if b"\x00" in data:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    western = western_text(data)
-    if western is not None:
-        return western
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return None
+    decoded = decode_bytes(data)
+    return None if decoded is None else decoded[0]
 
 
 def _separator(header: str, *, tab: bool) -> str:
     """The separator of a header line: the most frequent candidate outside quotes."""
     if tab:
         return "\t"
-    unquoted = re.sub(r'"[^"]*"', "", header)
-    counts = {s: unquoted.count(s) for s in SEPARATORS}
-    best = max(SEPARATORS, key=lambda s: counts[s])
-    return best if counts[best] else ","
+    present = separators_of(re.sub(r'"[^"]*"', "", header))
+    return present[0] if present else ","
 
 
 def _read_text(path: Path, error: type[InputError], *, tab: bool) -> tuple[pl.DataFrame, str]:

@@ -108,28 +108,31 @@ def read_tail(path: Path, n_bytes: int = TAIL_BYTES) -> bytes:
         return fh.read()
 
 
-def decode_head(head: bytes) -> tuple[str, str] | None:
-    """``(text, encoding)`` of a file head, or ``None`` if it is binary (NUL bytes, undecodable).
+def decode_bytes(data: bytes, *, cut_ok: bool = False) -> tuple[str, str] | None:
+    """``(text, encoding)`` of a file's bytes, or ``None`` if they are binary (NUL bytes) or
+    undecodable: UTF-8, else Windows-1252 when they read as a European text
+    (:func:`western_text`), else GB18030, else Windows-1252.
 
-    A multi-byte character cut at the end of the head is tolerated.
+    With ``cut_ok`` (a file's head), a multi-byte character cut at the end is tolerated.
     """
-    if b"\x00" in head:
+    if b"\x00" in data:
         return None
-    try:
-        return head.decode("utf-8-sig"), "utf-8-sig"
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(head) - 4:  # a UTF-8 character cut by the head's end
-            return head[: exc.start].decode("utf-8-sig"), "utf-8-sig"
-        western = western_text(head)
-        if western is not None:
-            return western, "cp1252"
     for encoding in ENCODINGS:
+        if encoding == "gb18030":
+            western = western_text(data)
+            if western is not None:
+                return western, "cp1252"
         try:
-            return head.decode(encoding), encoding
+            return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a character cut by the head's end
-                return head[: exc.start].decode(encoding), encoding
+            if cut_ok and exc.start >= len(data) - 4:  # a character cut by the head's end
+                return data[: exc.start].decode(encoding), encoding
     return None
+
+
+def decode_head(head: bytes) -> tuple[str, str] | None:
+    """:func:`decode_bytes` of a file head (a character cut at its end is tolerated)."""
+    return decode_bytes(head, cut_ok=True)
 
 
 def head_lines(path: Path, n_bytes: int = HEAD_BYTES) -> tuple[list[str], str] | None:
@@ -266,7 +269,7 @@ def detect_layout(
     for index in candidates:
         if index is None or index >= len(lines):
             continue
-        seps = [separator] if separator else _separators_of(lines[index])
+        seps = [separator] if separator else separators_of(lines[index])
         for sep in seps:
             fields = split_fields(lines[index], sep)
             if is_header(fields):
@@ -284,7 +287,7 @@ def detect_layout(
                     encoding=encoding,
                 )
     if headerless_names is not None and is_headerless_row is not None:
-        for sep in [separator] if separator else _separators_of(lines[0]):
+        for sep in [separator] if separator else separators_of(lines[0]):
             fields = split_fields(lines[0], sep)
             if is_headerless_row(fields):
                 names = list(headerless_names)
@@ -300,7 +303,7 @@ def detect_layout(
     return None
 
 
-def _separators_of(line: str) -> list[str]:
+def separators_of(line: str) -> list[str]:
     """Separators present in a line, most frequent first."""
     present = [s for s in SEPARATORS if s in line]
     return sorted(present, key=line.count, reverse=True)
