@@ -136,8 +136,8 @@ def test_calibration_uses_more_references_than_the_grid_search(
     calls: list[tuple[int, int]] = []
     real = trajectory._inner_cases
 
-    def spy(core, cfg, max_cells):  # type: ignore[no-untyped-def]
-        cases = real(core, cfg, max_cells)
+    def spy(core, cfg, max_cells, *known):  # type: ignore[no-untyped-def]
+        cases = real(core, cfg, max_cells, *known)
         calls.append((max_cells, len(cases)))
         return cases
 

@@ -460,25 +460,35 @@ def _log_remaining(cycles: float, now: float, c: float) -> float:
 
 
 def _inner_cases(
-    core: ReferenceSet, cfg: dict[str, Any], max_cells: int
+    core: ReferenceSet,
+    cfg: dict[str, Any],
+    max_cells: int,
+    known: Sequence[tuple[float, float, int]] = (),
+    known_cells: int = 0,
 ) -> list[tuple[float, float, int]]:
     """Forecast up to ``max_cells`` references (a seeded draw) from the others at random 30–70 %
     cut-offs (grouped by cell): per case, the |error| of the median and the
     conformalised-quantile score ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior
-    interval, both in ln(remaining life + resolution), and the reference it comes from."""
+    interval, both in ln(remaining life + resolution), and the reference it comes from.
+
+    ``known`` are the cases of the first ``known_cells`` references of the same draw, already
+    forecast with the same settings (the grid search's): they are kept, not forecast again."""
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     refs = core.refs
     order = rng.permutation(len(refs))[:max_cells]
     cuts = int(cfg["conformal_cuts_per_cell"])
-    cases = []
-    for j in order:
+    cases = list(known)
+    for i, j in enumerate(order):
         target = refs[j]
         others = tuple(r for k, r in enumerate(refs) if k != j)
         truth = target.reaches(core.threshold)
         if truth is None or not others:
             continue
+        fractions = rng.uniform(0.3, 0.7, cuts)  # drawn either way: the draw stays the same
+        if i < known_cells:
+            continue
         inner = _with_refs(core, others)
-        for frac in rng.uniform(0.3, 0.7, cuts):
+        for frac in fractions:
             cut = target.cycle[max(int(frac * target.cycle.size) - 1, int(cfg["min_points"]))]
             if cut >= truth:
                 continue
@@ -564,7 +574,8 @@ def reference_set(
         # more cells than the grid search used: calibrate the chosen setting on more of them,
         # so the finite-sample rank (⌈(n + 1) · 0.9⌉ of n) is not needlessly conservative
         chosen = ReferenceSet(usable, threshold, core.misfit, core.scale_log_sd, segments, 0.0, 0)
-        cases = _inner_cases(chosen, cfg, int(cfg["conformal_max_cells"]))
+        tuned = int(cfg["tune_max_cells"])
+        cases = _inner_cases(chosen, cfg, int(cfg["conformal_max_cells"]), cases, tuned)
     coverage = float(cfg["conformal_quantile"])
     scores = np.array([score for _, score, _ in cases])
     cells = [cell for _, _, cell in cases]
