@@ -95,6 +95,18 @@ def test_random_soc_lfp(record: Any) -> None:
     print(metrics)
 
 
+@pytest.mark.parametrize("references", [10, 20])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_soc_lfp_with_references(references: int, seed: int, record: Any) -> None:
+    predictions, metrics = random_soc_evaluation(
+        datasets(), method=PulseMethod(21), references=references, seed=seed
+    )
+    name = f"random_soc_lfp_refs{references}_seed{seed}"
+    title = f"Pulse U1–U21, random-SOC sheet, {references} reference units per group"
+    publish(name, metrics, record, predictions if seed == 0 else None, title)
+    print(metrics)
+
+
 @pytest.mark.parametrize("references", [0, 10])
 def test_random_soc_new_format(references: int, record: Any) -> None:
     _predictions, metrics = random_soc_new_format(

@@ -9,12 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from echelon.estimation.evaluate import cross_validate
 from echelon.estimation.readers import read_samples
-from echelon.estimation.validation import PULSEBAT, PULSEBAT_LFP, random_soc_pairs
+from echelon.estimation.validation import (
+    PULSEBAT,
+    PULSEBAT_LFP,
+    random_soc_fold,
+    random_soc_pairs,
+)
 from echelon.estimation.zoo import load_model
 
 pytestmark = pytest.mark.real_data
@@ -53,6 +59,28 @@ def test_random_soc_rows_pair_with_grid_cells(real_dataset: Dataset) -> None:
     )
     shift = (joined["measured_capacity_ah"] / joined["grid_ah"] - 1.0) * 100
     assert -3.5 < shift.median() < -1.0  # type: ignore[operator]
+
+
+def test_random_soc_references_are_new_to_the_model(real_dataset: Dataset) -> None:
+    root = real_dataset("pulsebat_lfp").parent
+    rows = read_samples(root / PULSEBAT_LFP["LFP-20Ah"]).with_columns(pl.lit("g").alias("group"))
+    grid = rows.filter(pl.col("sheet") != "SOC TEST RANDOM")
+    random = rows.filter(pl.col("sheet") == "SOC TEST RANDOM")
+    pairs = random_soc_pairs(grid, random)
+    random = random.join(pairs.select("sample_id", "rank"), on="sample_id")
+    grid = grid.join(pairs.select("cell_id", "rank"), on="cell_id", how="left")
+    rng = np.random.default_rng(0)
+    train, test, refs = random_soc_fold(grid, random, 3, 10, 1, 10, rng)
+    assert refs.height == 10
+    assert set(refs["sample_id"]).isdisjoint(test["sample_id"])
+    held = np.concatenate([test["rank"].to_numpy(), refs["rank"].to_numpy()])
+    trained = train["rank"].drop_nulls().unique().to_numpy()
+    # no trained cell within one rank of a tested or reference unit (mispairing buffer)
+    assert np.min(np.abs(trained[:, None] - held[None, :])) > 1
+    assert train.height > 0.35 * grid.height  # 20 of 102 units held, each with its neighbours
+    none, _, no_refs = random_soc_fold(grid, random, 3, 10, 1, 0, rng)
+    assert no_refs.height == 0
+    assert none.height > train.height
 
 
 def test_unseen_nmc_cells_within_target(real_dataset: Dataset) -> None:

@@ -4,7 +4,7 @@ Retired units arrive in batches of one make and model, often one no model was tr
 pulse response of one cell model says little about another's SOH (docs/validation.md: zero-shot
 transfer between PulseBat groups is no better than guessing the batch mean). What a facility
 does have is a handful of units of the batch measured with a full capacity test. With their
-short-test samples and labels, three estimators are scored by leave-one-reference-cell-out:
+short-test samples and labels, four estimators are scored by leave-one-reference-cell-out:
 
 ``source``
     the trained model as is (its error on the references is a true held-out error);
@@ -16,16 +16,21 @@ short-test samples and labels, three estimators are scored by leave-one-referenc
 ``references``
     a ridge regression on the method's features fitted to the references alone.
 
-The one with the smallest mean absolute error is kept. The conformal calibration set of the
-batch's intervals is the residual of the *whole procedure* on each reference cell left out —
-the choice among candidates is redone without that cell — so choosing on a few units does not
-make the intervals optimistic. Coverage on held-out units: docs/validation.md.
+They are ordered from simplest to most flexible, and the simplest whose leave-one-cell-out mean
+absolute error is within one standard error of the smallest is kept — the one-standard-error rule
+of Breiman et al. (1984) and Hastie, Tibshirani & Friedman, *The Elements of Statistical
+Learning* (2nd ed. 2009, §7.10): on ten units the smallest error is itself noisy, and taking it
+favours the flexible candidates, whose error on new units is the largest. The conformal
+calibration set of the batch's intervals is the residual of the *whole procedure* on each
+reference cell left out — the choice among candidates is redone without that cell — so choosing
+on a few units does not make the intervals optimistic. Coverage on held-out units:
+docs/validation.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -119,7 +124,11 @@ def _fit(kind: Kind, x: Array, y: Array, source: Array | None, alpha: float) -> 
 def choose(
     x: Array, y: Array, cells: npt.NDArray[np.str_], source: Array | None
 ) -> tuple[Fitted, dict[str, float]]:
-    """The candidate with the smallest leave-one-cell-out MAE, refitted on every row.
+    """The simplest candidate within one standard error of the best, refitted on every row.
+
+    Candidates are tried from simplest to most flexible (``source``, ``source+offset``,
+    ``source+linear``, ``references``); the standard error is that of the best candidate's
+    per-cell mean absolute error over the reference cells.
 
     Returns
     -------
@@ -130,6 +139,7 @@ def choose(
     if source is not None:
         kinds = ["source", "source+offset", "source+linear", "references"]
     maes: dict[str, float] = {}
+    per_cell: dict[str, Array] = {}
     best_alpha: dict[str, float] = {}
     for kind in kinds:
         alphas = RIDGE_ALPHAS if kind == "references" else (0.0,)
@@ -145,8 +155,19 @@ def choose(
             mae = float(np.mean(np.abs(loo - y)))
             if mae < maes.get(kind, np.inf):
                 maes[kind], best_alpha[kind] = mae, alpha
-    kind = cast(Kind, min(maes, key=maes.__getitem__))
+                per_cell[kind] = _cell_means(np.abs(loo - y), cells)
+    best = min(maes, key=maes.__getitem__)
+    errors = per_cell[best]
+    tolerance = float(np.std(errors, ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
+    kind = next(k for k in kinds if maes[k] <= maes[best] + tolerance)
     return _fit(kind, x, y, source, best_alpha[kind]), maes
+
+
+def _cell_means(values: Array, cells: npt.NDArray[np.str_]) -> Array:
+    """Mean of ``values`` per cell (in the order of :func:`numpy.unique`)."""
+    _, index = np.unique(cells, return_inverse=True)
+    out: Array = np.bincount(index, weights=values) / np.bincount(index)
+    return out
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def random_soc_evaluation(
     n_folds: int = 10,
     buffer: int = 1,
     coverage: float = DEFAULT_COVERAGE,
+    references: int = 0,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -125,6 +126,11 @@ def random_soc_evaluation(
 
     Fold ``k`` tests the random rows whose capacity rank ``r`` has ``r mod n_folds == k`` and
     trains on the grid rows of every cell whose rank is more than ``buffer`` from each of them.
+    With ``references`` > 0, that many random-SOC rows of each group outside the fold (drawn
+    at random, seeded, not scored) calibrate the fold's model as reference units measured
+    with a capacity test (:mod:`echelon.estimation.calibration`); the grid rows of their
+    cells, with the same ``buffer``, are left out of training too, so that a reference is as
+    new to the model as a tested unit.
 
     Returns
     -------
@@ -145,23 +151,60 @@ def random_soc_evaluation(
     pairs = random_soc_pairs(grid, random)
     random = random.join(pairs.select("sample_id", "rank"), on="sample_id", how="inner")
     ranks = grid.join(pairs.select(CELL_ID, "rank"), on=CELL_ID, how="left")
+    rng = np.random.default_rng(seed)
     parts = []
     for k in range(n_folds):
         if progress:
             progress(k, n_folds)
-        test = random.filter(pl.col("rank") % n_folds == k)
-        held = test.select("group", "rank")
-        near = pl.concat(
-            [held.with_columns(pl.col("rank") + d) for d in range(-buffer, buffer + 1)]
-        ).unique()
-        train = ranks.join(near, on=["group", "rank"], how="anti").drop("rank")
-        model = fit_soh_model(train, method=method, seed=seed)
-        pred = model.predict(test.drop("rank"), coverage=coverage)
+        train, test, refs = random_soc_fold(ranks, random, k, n_folds, buffer, references, rng)
+        model = fit_soh_model(train.drop("rank"), method=method, seed=seed)
+        pred = model.predict(
+            test.drop("rank"),
+            coverage=coverage,
+            references=refs.drop("rank") if references else None,
+        )
         parts.append(with_truth(test, pred, k))
     if progress:
         progress(n_folds, n_folds)
     predictions = pl.concat(parts)
     return predictions, summary(predictions)
+
+
+def random_soc_fold(
+    grid: pl.DataFrame,
+    random: pl.DataFrame,
+    k: int,
+    n_folds: int,
+    buffer: int,
+    references: int,
+    rng: np.random.Generator,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Training grid rows, tested random rows and reference random rows of fold ``k``.
+
+    ``grid`` and ``random`` carry ``group`` and the capacity ``rank`` of
+    :func:`random_soc_pairs`. The tested rows have ``rank mod n_folds == k``; ``references``
+    rows per group are drawn from the others; training keeps the grid rows of cells more than
+    ``buffer`` ranks from every tested and every reference row.
+    """
+    test = random.filter(pl.col("rank") % n_folds == k)
+    refs = _draw_references(random.filter(pl.col("rank") % n_folds != k), references, rng)
+    held = pl.concat([test.select("group", "rank"), refs.select("group", "rank")])
+    near = pl.concat(
+        [held.with_columns(pl.col("rank") + d) for d in range(-buffer, buffer + 1)]
+    ).unique()
+    return grid.join(near, on=["group", "rank"], how="anti"), test, refs
+
+
+def _draw_references(rows: pl.DataFrame, per_group: int, rng: np.random.Generator) -> pl.DataFrame:
+    """``per_group`` rows of each group drawn at random (none when ``per_group`` is 0)."""
+    if not per_group:
+        return rows.clear()
+    parts = []
+    for group in rows.get_column("group").unique().sort():
+        mine = rows.filter(pl.col("group") == group)
+        chosen = np.sort(rng.choice(mine.height, size=min(per_group, mine.height), replace=False))
+        parts.append(mine.filter(pl.Series(np.isin(np.arange(mine.height), chosen))))
+    return pl.concat(parts)
 
 
 def random_soc_new_format(

@@ -1,0 +1,45 @@
+"""Choice among the reference-unit estimators (one-standard-error rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from echelon.estimation.calibration import choose
+
+Array = npt.NDArray[np.float64]
+
+
+def _batch(seed: int) -> tuple[Array, Array, npt.NDArray[np.str_], Array]:
+    """Ten reference cells, two tests each: the trained model reads 4 points high with a
+    2-point spread per cell; six features carry nothing."""
+    rng = np.random.default_rng(seed)
+    cells = np.repeat(np.array([f"c{i}" for i in range(10)]), 2)
+    truth = rng.uniform(70, 95, 10).repeat(2)
+    source = truth + rng.normal(0, 2, 10).repeat(2) - 4 + rng.normal(0, 0.5, 20)
+    return rng.normal(size=(20, 6)), truth, cells, source
+
+
+def test_a_flexible_candidate_only_slightly_better_by_chance_is_not_kept() -> None:
+    x, y, cells, source = _batch(9)  # a draw where the line beats the offset by 0.02 points
+    fitted, maes = choose(x, y, cells, source)
+    assert maes["source+linear"] < maes["source+offset"]
+    assert fitted.kind == "source+offset"
+    assert abs(fitted.offset - float(np.mean(y - source))) < 1e-12
+
+
+def test_the_simple_correction_is_kept_on_most_draws() -> None:
+    kinds = [choose(*_batch(seed))[0].kind for seed in range(30)]
+    assert kinds.count("source+offset") >= 24
+    assert "references" not in kinds
+
+
+def test_a_clearly_better_flexible_candidate_is_kept() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3))
+    y = 85 + 5 * x[:, 0] - 3 * x[:, 1] + rng.normal(0, 0.3, 40)
+    cells = np.repeat(np.array([f"c{i}" for i in range(20)]), 2)
+    source = rng.uniform(70, 95, 40)  # a trained model with no skill on this batch
+    fitted, maes = choose(x, y, cells, source)
+    assert fitted.kind == "references"
+    assert maes["references"] < 1.0 < maes["source+offset"]
