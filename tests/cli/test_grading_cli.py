@@ -114,6 +114,28 @@ def test_grade_refuses_a_bad_table_naming_row_and_column(tmp_path: Path) -> None
     assert "did you mean 'module'" in text
 
 
+def test_grade_reads_numbers_written_with_their_columns_unit(tmp_path: Path, table: Path) -> None:
+    """Cells typed as '90 %', '44.0 V', '500 MΩ' grade as the bare numbers do; a DCIR in mΩ in
+    the Ω column is refused (exit 3) with the number to write, never converted silently."""
+    rows = TABLE.splitlines()
+    rows[1] = "M1,NMC622,module,60 Ah,43.2V,90 %,,88%,0.012 Ω,44.0 V,10 mV/d,,,yes,2035-01-01"
+    rows[3] = "P1,NMC811,pack,150 Ah,355 V,85%,,,0.1 Ohm,370V,,500 MΩ,,,"
+    with_units = tmp_path / "with_units.csv"
+    with_units.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    decisions = []
+    for path in (table, with_units):
+        out = tmp_path / f"{path.stem}-decisions.csv"
+        result = runner.invoke(app, ["grade", str(path), "--profile", "eu", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        decisions.append(pl.read_csv(out))
+    assert decisions[1].equals(decisions[0])
+    text = _refused(tmp_path / "mohm.csv", TABLE.replace(",0.015,", ",15 mΩ,"))
+    assert (
+        "row 2, column 'dcir_ohm': '15 mΩ' is in mΩ, not in Ω as the column's name says: "
+        "write 0.015" in text
+    )
+
+
 def test_grade_names_the_missing_id_column_and_what_to_rename(tmp_path: Path) -> None:
     text = _refused(tmp_path / "g_bad.csv", "id,chemistry,level\nU1,LFP,cell\n")
     assert "column 'battery_id': required column missing (the table has 'id', 'chemistry'" in text

@@ -3,13 +3,14 @@ with the file, row and column named and what to do."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from echelon.errors import ManifestError, SchemaError
-from echelon.io.table import read_table
+from echelon.io.table import NAME_UNITS, cell_unit, column_unit, read_table
 
 HEADER = ["battery_id", "model", "capacity_ah", "ocv_v"]
 ROWS = [["B1", "Müller", "100", "3.31"], ["B2", "宁德时代", "60.5", "3.65"]]
@@ -78,7 +79,7 @@ def test_missing_words_stay_in_text_columns(tmp_path: Path) -> None:
 
 
 BAD_CELLS = [
-    pytest.param("B1,3.7 V\n", "row 1, column 'ocv_v': '3.7 V' has a unit", id="unit"),
+    pytest.param("B1,3.7 Vdc\n", "row 1, column 'ocv_v': '3.7 Vdc' has a unit", id="word"),
     pytest.param("B1,90%\n", "row 1, column 'ocv_v': '90%' has a unit", id="percent"),
     pytest.param('B1,"1,200"\n', r"'1,200' has an ambiguous separator", id="thousands"),
     pytest.param('B1,"3,7"\n', "decimal comma in a comma-separated file", id="decimal-comma"),
@@ -205,3 +206,161 @@ def test_rows_polars_would_refuse_are_read_or_located(tmp_path: Path) -> None:
     quoted.write_text('battery_id,model\nB1,"x, y"\nB2,"never closed\nB3,z\n')
     with pytest.raises(SchemaError, match=r"row 2: unreadable quoting .* must close it"):
         read_table(quoted)
+
+
+def one_column(tmp_path: Path, column: str, cells: list[str], sep: str = ",") -> Path:
+    path = tmp_path / "t.csv"
+    rows = [f"B{i}{sep}{cell}" for i, cell in enumerate(cells, start=1)]
+    path.write_text("\n".join([f"battery_id{sep}{column}", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+THE_COLUMNS_UNIT = [
+    ("capacity_ah", ["2.5 Ah", "2.5Ah", "2.5 AH", "2.5 A·h"], "2.5"),
+    ("nominal_energy_wh", ["100 Wh", "100Wh", "100 wh"], "100"),
+    ("energy_kwh", ["1.5 kWh", "1.5 kwh", "1.5 KWH"], "1.5"),
+    ("ocv_v", ["3.7 V", "3.7V", "3.7 v", "3.7 volts"], "3.7"),
+    ("current_a", ["2 A", "2A"], "2"),
+    ("soh_percent", ["95%", "95 %", "95 ％", "95\u202f%", "95\u00a0%"], "95"),
+    ("dcir_ohm", ["0.012 Ω", "0.012Ω", "0.012 \u2126", "0.012 Ohm", "0.012 ohm"], "0.012"),
+    ("dcir_mohm", ["12 mΩ", "12 mOhm"], "12"),
+    ("insulation_mohm", ["500 MΩ", "500 MOhm", "500 Mohm"], "500"),
+    ("mass_kg", ["12 kg", "12kg", "12 KG"], "12"),
+    ("mass_g", ["350 g"], "350"),
+    ("temperature_celsius", ["25 °C", "25°C", "25 C", "25 ℃", "-5 °C"], None),
+    ("time_day", ["30 d", "30 days", "30d"], "30"),
+    ("expected_years", ["2 y", "2 years", "2 yr"], "2"),
+    ("pulse_width_s", ["0.5 s"], "0.5"),
+    ("self_discharge_mv_per_day", ["3 mV/d", "3 mV/day"], "3"),
+    ("price_eur", ["12 €", "12 EUR", "12 eur"], "12"),
+    ("value_usd", ["12 USD", "12 $"], "12"),
+    ("value_cny", ["12 元", "12 RMB", "12 ¥"], "12"),
+]
+
+
+@pytest.mark.parametrize(("column", "cells", "number"), THE_COLUMNS_UNIT)
+def test_the_unit_the_columns_name_says_is_dropped(
+    tmp_path: Path, column: str, cells: list[str], number: str | None
+) -> None:
+    """Written with or without a space, in any case where case does not change the unit."""
+    frame = read_table(one_column(tmp_path, column, cells), numeric=[column])
+    expected = [number or cell.split()[0].rstrip("°C℃") for cell in cells]
+    assert frame[column].to_list() == expected
+
+
+def test_cells_with_and_without_the_unit_mix(tmp_path: Path) -> None:
+    path = one_column(tmp_path, "capacity_ah", ["2.5 Ah", "3", "NA", "4.5Ah", ""])
+    cells = read_table(path, numeric=NUMERIC)["capacity_ah"].to_list()
+    assert cells == ["2.5", "3", None, "4.5", None]
+
+
+OTHER_UNITS = [
+    ("capacity_ah", "2500 mAh", "is in mAh, not in Ah as the column's name says: write 2.5"),
+    ("capacity_ah", "2500 MAH", "is in mAh, not in Ah as the column's name says: write 2.5"),
+    ("ocv_v", "3700 mV", "is in mV, not in V as the column's name says: write 3.7"),
+    ("dcir_ohm", "25 mΩ", "is in mΩ, not in Ω as the column's name says: write 0.025"),
+    ("dcir_ohm", "25mOhm", "is in mΩ, not in Ω as the column's name says: write 0.025"),
+    ("insulation_mohm", "500 kΩ", "is in kΩ, not in MΩ as the column's name says: write 0.5"),
+    ("insulation_mohm", "1 mΩ", "is in mΩ, not in MΩ as the column's name says: write 1e-09"),
+    ("nominal_energy_wh", "2.5 kWh", "is in kWh, not in Wh as the column's name says: write 2500"),
+    ("mass_kg", "350 g", "is in g, not in kg as the column's name says: write 0.35"),
+    ("mass_kg", "10 lb", "is in lb, not in kg as the column's name says: write 4.5359237"),
+    ("temperature_celsius", "77 °F", "is in °F, not in °C as the column's name says: write 25"),
+    ("temperature_celsius", "298.15 K", "is in K, not in °C as the column's name says: write 25"),
+    ("time_day", "2 y", "is in y, not in d as the column's name says: write 730.5"),
+    ("value_usd", "12 €", "is in EUR, not in USD as the column's name says: convert it to USD"),
+]
+
+
+@pytest.mark.parametrize(("column", "cell", "message"), OTHER_UNITS)
+def test_another_unit_of_the_quantity_is_refused_with_the_number_to_write(
+    tmp_path: Path, column: str, cell: str, message: str
+) -> None:
+    """Never converted silently (a 1000x mistake is one unread prefix away): the message says
+    the number to write, at the file, row and column."""
+    path = one_column(tmp_path, column, ["1", cell])
+    with pytest.raises(SchemaError) as info:
+        read_table(path, numeric=[column])
+    text = str(info.value)
+    assert f"{path}: 1 problem(s)" in text
+    assert f"row 2, column {column!r}: {cell!r} {message}" in text
+    assert "name the column" not in text  # the command reads no such column
+
+
+def test_renaming_is_suggested_only_to_a_column_the_command_reads(tmp_path: Path) -> None:
+    path = one_column(tmp_path, "capacity_ah", ["2500 mAh"])
+    with pytest.raises(SchemaError, match=r"write 2\.5, or name the column 'capacity_mah' if all"):
+        read_table(path, numeric=["capacity_ah", "capacity_mah"])
+
+
+OTHER_TEXT = [
+    ("ocv_v", "3.7 Vdc"),  # a word Echelon does not know
+    ("ocv_v", "3.7 V approx"),
+    ("ocv_v", "95 %"),  # a unit of another quantity
+    ("soh_percent", "3.7 V"),
+    ("series_count", "14 s"),  # a name declaring no unit
+    ("price_usd_per_kg", "12 kg"),  # "_kg" inside a "_per_" name declares nothing
+    ("insulation_mohm", "500 mohm"),  # mΩ or MΩ? (insulation_mohm is in MΩ)
+    ("dcir_ohm", "25 MOHM"),
+    ("capacity_ah", "2.5 Ah Ah"),
+]
+
+
+@pytest.mark.parametrize(("column", "cell"), OTHER_TEXT)
+def test_other_text_after_a_number_is_refused(tmp_path: Path, column: str, cell: str) -> None:
+    """As before units were read, and alone: the voltage beside it, in V, is not."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"battery_id;voltage_v;{column}\nB1;3,7 V;{cell}\n", encoding="utf-8")
+    match = f"row 1, column {column!r}: {cell!r} has a unit or text after the number: write"
+    with pytest.raises(SchemaError, match=re.escape(match)) as info:
+        read_table(path, numeric=["voltage_v", column])
+    assert f"{path}: 1 problem(s)" in str(info.value)
+
+
+def test_decimal_commas_with_units(tmp_path: Path) -> None:
+    """As without units: 3,7 V reads 3.7 where the fields are not separated by commas, and
+    1,200 Ah is as ambiguous as 1,200."""
+    path = one_column(tmp_path, "ocv_v", ["3,7 V", "3,65V", "1.200,5 V", "4"], sep=";")
+    assert read_table(path, numeric=NUMERIC)["ocv_v"].to_list() == ["3.7", "3.65", "1200.5", "4"]
+    kwh = one_column(tmp_path, "nominal_energy_wh", ["2,5 kWh", "900,5"], sep=";")
+    with pytest.raises(SchemaError, match=r"row 1, .*'2,5 kWh' is in kWh, .* write 2500$"):
+        read_table(kwh, numeric=["nominal_energy_wh"])
+    alone = one_column(tmp_path, "capacity_ah", ["1,200 Ah"], sep=";")
+    with pytest.raises(SchemaError, match=r"'1,200 Ah' has an ambiguous separator"):
+        read_table(alone, numeric=NUMERIC)
+    comma = tmp_path / "comma.csv"
+    comma.write_text('battery_id,ocv_v\nB1,"3,7 V"\n')
+    with pytest.raises(SchemaError, match=r"'3,7 V' has a decimal comma in a comma-separated"):
+        read_table(comma, numeric=NUMERIC)
+
+
+def test_auto_number_columns_may_carry_their_unit(tmp_path: Path) -> None:
+    """A sample table's number columns are found by their cells: '82 %' in soh_percent is a
+    number, '12 V' in a column whose name says no unit is text."""
+    path = tmp_path / "t.csv"
+    path.write_text("sample_id;soh_percent;model\nS1;82 %;12 V\nS2;90,5;24 V\n")
+    frame = read_table(path, numeric="auto")
+    assert frame.rows() == [("S1", "82", "12 V"), ("S2", "90.5", "24 V")]
+
+
+def test_the_unit_table() -> None:
+    """Each spelling names one unit; names declare the unit of their longest ending."""
+    spellings = [s for u in set(NAME_UNITS.values()) for s in u.spellings]
+    assert len(spellings) == len(set(spellings))
+    assert all(cell_unit(s) == u for u in NAME_UNITS.values() for s in u.spellings)
+    assert cell_unit("mohm") is None  # mΩ in dcir_mohm, MΩ in insulation_mohm
+    assert cell_unit("mAh") != cell_unit("Ah")
+    units = {
+        "self_discharge_mv_per_day": "mV/d",
+        "max_self_discharge_spread_mv_per_day": "mV/d",
+        "insulation_mohm": "MΩ",
+        "dcir_mohm": "mΩ",
+        "usable_kwh": "kWh",
+        "soh_lower_percent": "%",
+    }
+    for name, symbol in units.items():
+        unit = column_unit(name)
+        assert unit is not None
+        assert unit.symbol == symbol
+    for name in ("series_count", "price_usd_per_kg", "kg_per_kwh", "cycle", "model"):
+        assert column_unit(name) is None

@@ -9,6 +9,9 @@ that one command accepts the others accept too:
 * ``,``, ``;``, tab or ``|`` separators, detected from the header line;
 * decimal commas (``3,7``) in the numeric columns of a file that does not separate fields with
   commas, and thousands separators where they cannot be misread (``1,200.5``, ``1.200,5``);
+* a number followed by the unit the column's name says (``3.7 V`` or ``3.7V`` in ``ocv_v``,
+  ``95 %`` in ``soh_percent``; the name endings and spellings are :data:`NAME_UNITS`), mixed with
+  bare numbers or not;
 * cells padded with blanks, and ``NA``, ``n/a``, ``-``, ``NaN``, ``null``, ``#N/A`` as missing
   numbers;
 * trailing empty lines (``;;;;`` rows included) are not rows.
@@ -16,8 +19,10 @@ that one command accepts the others accept too:
 Everything else is refused with an :class:`~echelon.errors.InputError` naming the file, the row and
 the column where there is one, and what to do: a folder, an empty file, a header without rows, a
 workbook (``.xlsx``, even renamed ``.csv``), a truncated Parquet file, a row with more fields than
-the header, a header naming a column twice, a number with a unit in the cell (``3.7 V``) and a
-thousands separator that could be a decimal mark (``1,200``).
+the header, a header naming a column twice, a number in another unit of the column's quantity
+(``2500 mAh`` in ``capacity_ah``: never converted, the message says the number to write), any other
+text after a number (``3.7 V`` in ``soh_percent``, ``3.7 V`` in a column whose name says no unit)
+and a thousands separator that could be a decimal mark (``1,200``).
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
 import polars as pl
 
-from echelon.errors import InputError, Problem, SchemaError, row_problems
+from echelon.errors import MAX_ROW_PROBLEMS, InputError, Problem, SchemaError, row_problems
 from echelon.io.base import sniff
 from echelon.io.text import HEAD_BYTES, decode_bytes, separators_of
 from echelon.io.xlsx import OLE_MAGIC, ZIP_MAGIC
@@ -57,8 +64,84 @@ _GROUPED_COMMA = r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$"  # 1.200,5
 _AMBIGUOUS_COMMA = r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+$"  # 1,200: thousands, or 1.2 (decimal comma)
 _AMBIGUOUS_POINT = r"^[-+]?[1-9]\d{0,2}(?:\.\d{3})+$"  # 1.200: 1.2, or 1200 (thousands point)
 _NUMBER_LIKE = r"^[-+]?[\d.,]*\d(?:[eE][-+]?\d+)?$"
-_WITH_UNIT = r"^[-+]?[\d.,]*\d\s*[^\d\s.,+\-].*$"
-"""A number followed by a unit or a word (``3.7 V``, ``90%``, ``3,7 V``); ``1e-3`` casts."""
+_WITH_UNIT = r"^([-+]?[\d.,]*\d(?:[eE][-+]?\d+)?)\s*([^\d\s.,+\-].*)$"
+"""A number (group 1) followed by a unit or a word (group 2): ``3.7 V``, ``90%``, ``3,7 V``,
+``1.5e3 mAh``; ``1e-3`` matches too (1 and ``e-3``) but casts."""
+
+
+@dataclass(frozen=True)
+class CellUnit:
+    """A unit a number in a cell may carry.
+
+    Attributes
+    ----------
+    spellings : tuple of str
+        How it is written; messages use the first. A cell's unit is compared with them exactly,
+        then without regard to case where that names one unit only (``AH``, ``kwh``, ``MV`` for
+        mV; not ``MOHM``, which could be mΩ or MΩ). Cells are NFKC-normalised first (``℃`` is
+        ``°C``, ``％`` is ``%``, the ohm sign is Ω).
+    quantity : str
+        What it measures: a cell in another unit of the column's quantity is refused with the
+        number to write.
+    scale : float or None
+        Its size in the quantity's reference unit (``None``: no fixed factor, as for currencies).
+    offset : float
+        Added after scaling (°F and K to °C).
+    """
+
+    spellings: tuple[str, ...]
+    quantity: str
+    scale: float | None = 1.0
+    offset: float = 0.0
+
+    @property
+    def symbol(self) -> str:
+        """How messages write the unit."""
+        return self.spellings[0]
+
+
+_SECOND: Final = CellUnit(("s", "sec"), "time")
+_DAY: Final = CellUnit(("d", "day", "days"), "time", 86_400.0)
+NAME_UNITS: Final[dict[str, CellUnit]] = {
+    "_ah": CellUnit(("Ah", "A·h", "A.h"), "charge"),
+    "_mah": CellUnit(("mAh", "mA·h"), "charge", 1e-3),
+    "_wh": CellUnit(("Wh", "W·h"), "energy"),
+    "_kwh": CellUnit(("kWh", "kW·h"), "energy", 1e3),
+    "_v": CellUnit(("V", "volt", "volts"), "voltage"),
+    "_mv": CellUnit(("mV",), "voltage", 1e-3),
+    "_kv": CellUnit(("kV",), "voltage", 1e3),
+    "_a": CellUnit(("A", "amp", "amps"), "current"),
+    "_ma": CellUnit(("mA",), "current", 1e-3),
+    "_ohm": CellUnit(("Ω", "Ohm", "ohms"), "resistance"),
+    "_mohm": CellUnit(("mΩ", "mOhm"), "resistance", 1e-3),
+    "_kohm": CellUnit(("kΩ", "kOhm"), "resistance", 1e3),
+    "insulation_mohm": CellUnit(("MΩ", "MOhm", "Mohm"), "resistance", 1e6),
+    "_percent": CellUnit(("%", "percent"), "percent"),
+    "_kg": CellUnit(("kg",), "mass"),
+    "_g": CellUnit(("g",), "mass", 1e-3),
+    "_lb": CellUnit(("lb", "lbs"), "mass", 0.453_592_37),
+    "_celsius": CellUnit(("°C", "C", "degC"), "temperature"),
+    "_kelvin": CellUnit(("K",), "temperature", 1.0, -273.15),
+    "_fahrenheit": CellUnit(("°F", "F", "degF"), "temperature", 5 / 9, -160 / 9),
+    "_s": _SECOND,
+    "_seconds": _SECOND,
+    "_minutes": CellUnit(("min",), "time", 60.0),
+    "_hours": CellUnit(("h", "hr", "hours"), "time", 3_600.0),
+    "_day": _DAY,
+    "_days": _DAY,
+    "_years": CellUnit(("y", "yr", "years"), "time", 365.25 * 86_400.0),
+    "_mv_per_day": CellUnit(("mV/d", "mV/day"), "self-discharge"),
+    "_eur": CellUnit(("EUR", "€"), "money", None),
+    "_usd": CellUnit(("USD", "$", "US$"), "money", None),
+    "_cny": CellUnit(("CNY", "RMB", "¥", "元"), "money", None),
+}
+"""The unit a column's name declares, by how the name ends (the longest ending that fits:
+``self_discharge_mv_per_day`` is in mV/d, not days; a name with ``_per_`` declares a unit only
+through an ending that holds it, so ``price_usd_per_kg`` declares none). A number followed by
+this unit is read as the number; by another unit of the same quantity, refused with the number
+to write. ``_mohm`` is mΩ (``dcir_mohm``), but ``insulation_mohm`` is MΩ (an insulation
+resistance); lowercase ``mohm`` in a cell is therefore no spelling of either. Scales are
+definitions (a Julian year of 365.25 days, the international pound), not reference data."""
 
 
 def read_table(
@@ -78,10 +161,12 @@ def read_table(
         What the table is, for messages ("manifest", "inventory", …).
     numeric : collection of str
         Columns the caller reads as numbers: in these (when they hold text) missing-value words
-        become null, decimal commas and unambiguous thousands separators are resolved, and a unit
-        in the cell or an ambiguous separator is reported. ``"auto"``: the text columns whose
-        every cell is a number or a missing-value word (a table whose number columns are not
-        known in advance; a column of codes or names stays text).
+        become null, decimal commas and unambiguous thousands separators are resolved, the unit
+        the column's name declares is dropped (``3.7 V`` in ``ocv_v``), and another unit, other
+        text after the number or an ambiguous separator is reported. ``"auto"``: the text columns
+        whose every cell is a number (with a unit of the column's quantity or not) or a
+        missing-value word (a table whose number columns are not known in advance; a column of
+        codes or names stays text).
     error : type of InputError
         Exception raised (the caller's: :class:`~echelon.errors.ManifestError` for manifests).
 
@@ -111,7 +196,8 @@ def read_table(
     columns = (
         _number_like(frame) if numeric == "auto" else [c for c in numeric if c in frame.columns]
     )
-    frame, problems = _numbers(frame, columns, separator)
+    free = () if numeric == "auto" else set(numeric) - set(frame.columns)
+    frame, problems = _numbers(frame, columns, separator, free=free)
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise error(path, problems)
@@ -152,6 +238,34 @@ def typed(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
         if numbers.null_count() == values.null_count():
             casts.append(numbers.alias(column))
     return frame.with_columns(casts) if casts else frame
+
+
+def column_unit(name: str) -> CellUnit | None:
+    """The unit a column's name declares (:data:`NAME_UNITS`: ``capacity_ah`` → Ah,
+    ``self_discharge_mv_per_day`` → mV/d), or ``None`` (``series_count``, ``price_usd_per_kg``)."""
+    ending = _unit_ending(name)
+    return None if ending is None else NAME_UNITS[ending]
+
+
+def cell_unit(text: str) -> CellUnit | None:
+    """The unit ``text`` (what follows a number in a cell) names among :data:`NAME_UNITS`, or
+    ``None``: an exact spelling, else one that differs in case only if no other unit's does."""
+    key = unicodedata.normalize("NFKC", text).strip()
+    units = set(NAME_UNITS.values())
+    exact = [u for u in units if key in u.spellings]
+    if exact:
+        return exact[0]
+    folded = [u for u in units if key.casefold() in {s.casefold() for s in u.spellings}]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _unit_ending(name: str) -> str | None:
+    """The longest :data:`NAME_UNITS` ending of ``name``; none for a ``_per_`` name unless the
+    ending holds the ``_per_``."""
+    ending = max((e for e in NAME_UNITS if name.endswith(e)), key=len, default=None)
+    if ending is None or ("_per_" in name and "_per_" not in ending):
+        return None
+    return ending
 
 
 def _check_file(path: Path, what: str, error: type[InputError]) -> bytes:
@@ -272,19 +386,23 @@ def _records(
 
 
 def _numbers(
-    frame: pl.DataFrame, columns: list[str], separator: str | None
+    frame: pl.DataFrame, columns: list[str], separator: str | None, *, free: Collection[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
-    """Normalise the text cells of numeric ``columns`` to decimal-point numbers, or report them."""
+    """Normalise the text cells of numeric ``columns`` to decimal-point numbers without the unit
+    their column's name declares, or report them. ``free``: number columns the command reads
+    that the table lacks (a column in another unit may be renamed to one)."""
     text = [c for c in columns if frame.schema[c] == pl.String]
     if not text:
         return frame, []
-    frame = frame.with_columns(
+    shown = frame.with_columns(  # the cells as written, for messages
         pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(MISSING))
         .then(None)
         .otherwise(pl.col(c).str.strip_chars())
         .alias(c)
         for c in text
     )
+    units = {c: _unit_spellings(shown.get_column(c)) for c in text}
+    frame = shown.with_columns(_without_unit(c, units[c]) for c in text)
     mark = "point" if separator == "," else _decimal_mark(frame, text)
     mixed = (
         "has a decimal comma in a comma-separated file: use a decimal point, or separate the "
@@ -325,15 +443,84 @@ def _numbers(
         seen = pl.lit(False)
         for mask, message in checks:
             flagged = frame.select((mask & ~seen).alias("m")).to_series()
-            problems += row_problems(frame.get_column(column), flagged, message)
+            problems += row_problems(shown.get_column(column), flagged, message)
             seen = seen | mask
+        numbers = frame.select(value.cast(pl.Float64, strict=False)).to_series()
+        reported = frame.select(seen).to_series()
+        problems += _other_units(shown.get_column(column), numbers, reported, units[column], free)
         fixed.append(value.alias(column))
     return frame.with_columns(fixed), problems
 
 
+def _unit_spellings(values: pl.Series) -> dict[str, CellUnit]:
+    """The texts after the numbers of ``values`` that name a unit of the quantity the series'
+    name declares, with the unit each names (``{}`` when the name declares none)."""
+    declared = column_unit(values.name)
+    if declared is None:
+        return {}
+    written = values.str.extract(_WITH_UNIT, 2).drop_nulls().unique().to_list()
+    return {
+        text: unit
+        for text in written
+        if (unit := cell_unit(text)) is not None and unit.quantity == declared.quantity
+    }
+
+
+def _without_unit(column: str, spellings: Collection[str]) -> pl.Expr:
+    """``column``'s cells, the number alone where a cell holds a number and one of ``spellings``."""
+    cell = pl.col(column)
+    unit = cell.str.extract(_WITH_UNIT, 2)
+    number = cell.str.extract(_WITH_UNIT, 1)
+    return pl.when(unit.is_in(list(spellings))).then(number).otherwise(cell).alias(column)
+
+
+def _other_units(
+    cells: pl.Series,
+    numbers: pl.Series,
+    reported: pl.Series,
+    spellings: dict[str, CellUnit],
+    free: Collection[str],
+) -> list[Problem]:
+    """A problem for each cell (not already ``reported``) whose number is in another unit of its
+    column's quantity, saying the number to write (``numbers``: the cells' numbers)."""
+    declared = column_unit(cells.name)
+    others = {text: unit for text, unit in spellings.items() if unit != declared}
+    if declared is None or not others:
+        return []
+    stem = cells.name.removesuffix(_unit_ending(cells.name) or "")
+    renamed = {  # the column the command reads in that unit, if the table lacks it
+        unit: next((stem + e for e, u in NAME_UNITS.items() if u == unit and stem + e in free), "")
+        for unit in others.values()
+    }
+    written = cells.str.extract(_WITH_UNIT, 2)
+    flagged = written.is_in(list(others)) & ~reported
+    problems = []
+    for i in flagged.arg_true().head(MAX_ROW_PROBLEMS).to_list():
+        unit = others[written[i]]
+        if unit.scale is None or declared.scale is None:
+            todo = f"convert it to {declared.symbol}"
+        elif numbers[i] is None:
+            todo = f"write the number in {declared.symbol}"
+        else:
+            to = (numbers[i] * unit.scale + unit.offset - declared.offset) / declared.scale
+            todo = f"write {to:.12g}"
+        if name := renamed[unit]:
+            todo += f", or name the column {name!r} if all its numbers are in {unit.symbol}"
+        problems.append(
+            Problem(
+                f"{cells[i]!r} is in {unit.symbol}, not in {declared.symbol} as the column's "
+                f"name says: {todo}",
+                row=i + 1,
+                column=cells.name,
+            )
+        )
+    return problems
+
+
 def _number_like(frame: pl.DataFrame) -> list[str]:
     """Text columns whose every non-empty cell is a number (either decimal mark, grouped or
-    scientific) or a missing-value word."""
+    scientific; followed by a unit of the quantity the column's name declares or not) or a
+    missing-value word."""
     out = []
     for column in frame.columns:
         values = frame.get_column(column)
@@ -341,7 +528,8 @@ def _number_like(frame: pl.DataFrame) -> list[str]:
             continue
         given = values.drop_nulls().str.strip_chars()
         given = given.filter(~given.str.to_lowercase().is_in(MISSING))
-        if given.len() and bool(given.str.contains(_NUMBER_LIKE).all()):
+        bare = given.to_frame().select(_without_unit(column, _unit_spellings(given))).to_series()
+        if bare.len() and bool(bare.str.contains(_NUMBER_LIKE).all()):
             out.append(column)
     return out
 
