@@ -80,6 +80,7 @@ _UNITS: Final[tuple[Unit, ...]] = (
     Unit("mOhm", "resistance", 1e-3),
     Unit("uOhm", "resistance", 1e-6),
     Unit("kOhm", "resistance", 1e3),
+    Unit("MOhm", "resistance", 1e6),
     Unit("Hz", "frequency", 1.0),
     Unit("mHz", "frequency", 1e-3),
     Unit("kHz", "frequency", 1e3),
@@ -139,6 +140,7 @@ _ALIASES: Final[dict[str, str]] = {
     "mO": "mOhm",
     "µΩ": "uOhm",
     "kΩ": "kOhm",
+    "MΩ": "MOhm",
     "hz": "Hz",
     "-": "1",
 }
@@ -173,12 +175,9 @@ def parse_unit(text: str) -> Unit | None:
     if key in _ALIASES:
         return UNITS[_ALIASES[key]]
     lowered = key.lower()
-    for table in (UNITS, _ALIASES):
-        matches = {s for s in table if s.lower() == lowered}
-        if len(matches) == 1:  # unambiguous without case (``MAH``, ``Hours``)
-            symbol = matches.pop()
-            return UNITS[_ALIASES.get(symbol, symbol)]
-    return None
+    spellings = [s for table in (UNITS, _ALIASES) for s in table if s.lower() == lowered]
+    matches = {UNITS[_ALIASES.get(s, s)] for s in spellings}  # ``MOHM``: mΩ and MΩ
+    return matches.pop() if len(matches) == 1 else None  # unambiguous (``MAH``, ``Hours``)
 
 
 _HEADER_UNIT = re.compile(r"(?:\(([^()]*)\)|\[([^\[\]]*)\]|/\s*([^/()\[\]]+))\s*$")
