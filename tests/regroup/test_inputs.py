@@ -220,3 +220,17 @@ def test_an_inventory_with_a_header_only_is_an_input_error(tmp_path: Path) -> No
     path.write_text(GOOD.splitlines()[0] + "\n")
     with pytest.raises(SchemaError, match="the inventory has a header but no rows"):
         read_inventory(path)
+
+
+def test_an_unknown_level_is_named_not_ignored(tmp_path: Path) -> None:
+    # a typo would silently drop the cell's tighter plausible ranges (12 Ω passes as a module's)
+    path = tmp_path / "inv.csv"
+    path.write_text(
+        "battery_id,chemistry,level,capacity_ah,dcir_ohm\nC1,LFP,celll,2.5,0.02\nC2,LFP,Cell,2.5,0.02\n"
+    )
+    with pytest.raises(SchemaError) as info:
+        read_inventory(path)
+    assert [(p.row, p.column) for p in info.value.problems] == [(1, "level")]
+    assert "unknown level 'celll' (did you mean 'cell'?); allowed: cell, module, pack or empty" in (
+        str(info.value)
+    )

@@ -30,7 +30,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.domain import Chemistry, Grade, Status
+from echelon.domain import Chemistry, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError
@@ -147,20 +147,23 @@ def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
     return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _grades(series: pl.Series, problems: list[Problem]) -> pl.Series:
-    allowed = [g.value for g in Grade]
-    upper = series.str.to_uppercase()
-    bad = upper.is_not_null() & ~upper.is_in(allowed)
+def _one_of(
+    series: pl.Series, problems: list[Problem], column: str, allowed: list[str]
+) -> pl.Series:
+    """``series`` in the case of ``allowed`` (grades upper, levels lower); another word is a
+    problem naming the row, with a suggestion."""
+    normal = series.str.to_uppercase() if allowed[0].isupper() else series.str.to_lowercase()
+    bad = normal.is_not_null() & ~normal.is_in(allowed)
     _flag(
         problems,
         bad,
-        "grade",
+        column,
         lambda i: (
-            f"unknown grade {series[i]!r}{suggest(str(series[i]), allowed)}; "
+            f"unknown {column} {series[i]!r}{suggest(str(series[i]), allowed)}; "
             f"allowed: {', '.join(allowed)} or empty"
         ),
     )
-    return upper
+    return normal
 
 
 def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>") -> pl.DataFrame:
@@ -201,12 +204,13 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     )
     chem_text = _text(frame, "chemistry")
     _flag(problems, chem_text.is_null(), "chemistry", "empty chemistry")
-    levels = _text(frame, "level").str.to_lowercase()
+    # a typo in level would silently lose the level's tighter plausible ranges
+    levels = _one_of(_text(frame, "level"), problems, "level", [v.value for v in Level])
     columns: dict[str, pl.Series] = {
         "battery_id": ids,
         "chemistry": _chemistries(chem_text, problems),
         "model": _text(frame, "model"),
-        "grade": _grades(_text(frame, "grade"), problems),
+        "grade": _one_of(_text(frame, "grade"), problems, "grade", [g.value for g in Grade]),
         "level": levels,
     }
     for column in NUMERIC:
