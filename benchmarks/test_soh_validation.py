@@ -131,7 +131,14 @@ def _eis_partial_data(name: str) -> Path:
 
 @pytest.mark.parametrize(
     "name",
-    ["zhang_loco", "zhang_leak", "warwick_cells", "warwick_unseen_temperature", "eis_soh_transfer"],
+    [
+        "zhang_loco",
+        "zhang_leak",
+        "zhang_published_split",
+        "warwick_cells",
+        "warwick_unseen_temperature",
+        "eis_soh_transfer",
+    ],
 )
 def test_eis(name: str, record: Any) -> None:
     from echelon.estimation import validation_eis

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from echelon.estimation.calibration import choose
+from echelon.estimation.calibration import calibrate_batch, choose
 
 Array = npt.NDArray[np.float64]
 
@@ -43,3 +43,23 @@ def test_a_clearly_better_flexible_candidate_is_kept() -> None:
     fitted, maes = choose(x, y, cells, source)
     assert fitted.kind == "references"
     assert maes["references"] < 1.0 < maes["source+offset"]
+
+
+def test_a_ridge_on_the_references_never_answers_outside_their_soh_range() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20, 3))
+    y = 85 + 4 * x[:, 0] + rng.normal(0, 0.3, 20)
+    cells = np.array([f"c{i}" for i in range(20)])
+    cal = calibrate_batch(x, y, cells, None, batch="new", coverage=0.9)
+    assert cal.kind == "references"
+    assert cal.fitted.bounds == (float(y.min()), float(y.max()))
+    unlike = np.array([[-40.0, 0.0, 0.0], [0.0, 0.0, 0.0], [float(x[:, 0].max()) + 0.05, 0.0, 0.0]])
+    raw = cal.fitted.predict(unlike, None)
+    assert raw[0] < 0  # what the ridge would say: a negative SOH
+    point = cal.predict(unlike, None)
+    assert np.all((point >= y.min()) & (point <= y.max()))
+    half = cal.half_width(0.9)
+    refused = cal.extrapolations(unlike, None, half)
+    assert list(refused) == [0]  # the middle unit is inside; the third only just beyond
+    assert "extrapolates" in refused[0]
+    assert f"±{half:.1f}" in refused[0]

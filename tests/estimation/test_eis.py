@@ -467,3 +467,23 @@ def test_warwick_unseen_cells_at_25c(real_dataset: Callable[[str], Path]) -> Non
     # 6 cells scatters around that, so the bound is loose
     assert est.height >= 0.8 * test.height
     assert float((err**2).mean() ** 0.5) < 4.0  # type: ignore[operator]
+
+
+def test_r2_of_the_capacity_estimates_is_computed_in_mah() -> None:
+    from echelon.estimation.validation_eis import _r2
+
+    truth_ah = np.array([0.030, 0.032, 0.034, 0.036])
+    frame = pl.DataFrame(
+        {
+            "soh_percent": [80.0, 90.0, 90.0, None],  # the last unit refused: not scored
+            "nominal_capacity_ah": [0.0375, 0.0375, 0.0375, 0.0375],
+            "measured_capacity_ah": truth_ah,
+        }
+    )
+    guess = np.array([0.030, 0.03375, 0.03375])
+    expected = 1 - np.sum((guess - truth_ah[:3]) ** 2) / np.sum((truth_ah[:3] - 0.032) ** 2)
+    assert _r2(frame) == pytest.approx(expected)
+    perfect = frame.with_columns(
+        (pl.col("measured_capacity_ah") / 0.0375 * 100).alias("soh_percent")
+    )
+    assert _r2(perfect) == pytest.approx(1.0)

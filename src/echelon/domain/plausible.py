@@ -120,7 +120,7 @@ are ≈ 0.05–0.5 Ω new, a few times that worn; a module has tens of them in s
 PLAUSIBLE: Final[dict[str, PlausibleRange]] = {
     "soh_percent": PlausibleRange(1.5, 150.0, below=FRACTION, zero_ok=True),
     # the lower end of an estimate's interval, not a measured SOH: Echelon's SOH models clip it at
-    # 0 % (echelon.estimation.model.SOH_BOUNDS), so a small lower bound is a wide interval, not a
+    # 0 % (echelon.estimation.samples.SOH_BOUNDS), so a small lower bound is a wide interval, not a
     # fraction (a fraction is caught on soh_percent)
     "soh_lower_percent": PlausibleRange(0.0, 150.0),
     "nominal_capacity_ah": PlausibleRange(1e-3, 1e5, CAPACITY_AH_BY_LEVEL, above=MILLI_AH),

@@ -38,7 +38,7 @@ import polars as pl
 
 from echelon.errors import EstimationError
 from echelon.estimation.conformal import conformal_quantile, group_folds, min_calibration_size
-from echelon.estimation.samples import BATCH, CELL_ID, SOH
+from echelon.estimation.samples import BATCH, CELL_ID, SOH, SOH_BOUNDS
 
 Array = npt.NDArray[np.float64]
 Kind = Literal["source", "source+offset", "source+linear", "references"]
@@ -90,12 +90,21 @@ def _loco(x: Array, y: Array, cells: npt.NDArray[np.str_], predict: Any) -> Arra
 
 @dataclass(frozen=True)
 class Fitted:
-    """One calibrated estimator of a batch: ``kind`` and its parameters."""
+    """One calibrated estimator of a batch: ``kind``, its parameters and the SOH range it knows.
+
+    ``bounds`` is the SOH range [%] it knows: the references' measured range for the ridge on
+    the references alone (fitted on ten units, it extrapolates to absurd values — a negative
+    SOH — on a unit unlike them), the plausible :data:`~echelon.estimation.samples.SOH_BOUNDS`
+    for the corrections of the trained model, whose own estimates stay within its trained range.
+    A batch's final estimates are clipped to it (:meth:`BatchCalibration.predict`); the nested
+    residuals that size the intervals are not, so they keep the cost of extrapolating.
+    """
 
     kind: Kind
     offset: float = 0.0
     slope: float = 1.0
     ridge: Ridge | None = None
+    bounds: tuple[float, float] = SOH_BOUNDS
 
     def predict(self, x: Array, source: Array | None) -> Array:
         """Point estimates at feature rows ``x`` (``source``: the trained model's estimates)."""
@@ -109,7 +118,7 @@ class Fitted:
 
 def _fit(kind: Kind, x: Array, y: Array, source: Array | None, alpha: float) -> Fitted:
     if kind == "references":
-        return Fitted(kind, ridge=fit_ridge(x, y, alpha))
+        return Fitted(kind, ridge=fit_ridge(x, y, alpha), bounds=(float(y.min()), float(y.max())))
     assert source is not None
     if kind == "source":
         return Fitted(kind)
@@ -200,12 +209,28 @@ class BatchCalibration:
         return self.fitted.kind
 
     def predict(self, x: Array, source: Array | None) -> Array:
-        """Point estimates of a batch's rows (``source``: the trained model's, or ``None``)."""
-        return self.fitted.predict(x, source)
+        """Point estimates of a batch's rows (``source``: the trained model's, or ``None``),
+        within the SOH range the kept estimator knows (``fitted.bounds``)."""
+        return np.clip(self.fitted.predict(x, source), *self.fitted.bounds)
 
     def half_width(self, coverage: float) -> float:
         """Interval half-width at ``coverage`` [SOH points]."""
         return conformal_quantile(self.residuals, coverage)
+
+    def extrapolations(self, x: Array, source: Array | None, half: float) -> dict[int, str]:
+        """Rows (indices into ``x``) whose unclipped estimate lies beyond the SOH range the kept
+        estimator knows by more than the interval's half-width ``half``, and why: the clipped
+        value at the range's edge carries no information, so they get no number (the rule of
+        the trained models, :func:`echelon.estimation.model.extrapolation_reasons`)."""
+        raw = self.fitted.predict(x, source)
+        low, high = self.fitted.bounds
+        beyond = np.flatnonzero((raw < low - half) | (raw > high + half))
+        return {
+            int(r): f"the calibration ({self.kind}) extrapolates: its estimate {raw[r]:.1f} % lies "
+            f"beyond {low:.1f}–{high:.1f} % by more than the interval (±{half:.1f}); no estimate "
+            "— run a capacity test, or add reference units like this one"
+            for r in beyond
+        }
 
     def describe(self) -> str:
         """One line for a prediction's ``reason``."""

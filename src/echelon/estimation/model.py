@@ -43,6 +43,7 @@ from echelon.estimation.samples import (
     SAMPLE_ID,
     SOC,
     SOH,
+    SOH_BOUNDS,
     TEMPERATURE,
     family_of,
     validate_samples,
@@ -66,7 +67,6 @@ out of training triples the error and drops the 90 % interval coverage to 0.24â€
 transfer), so a spectrum is only comparable with spectra taken near its own temperature."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
-SOH_BOUNDS: Final = (0.0, 150.0)
 PREDICTION_COLUMNS: Final = (
     SAMPLE_ID,
     CELL_ID,
@@ -438,11 +438,15 @@ class SohModel:
             rows = np.flatnonzero(batches == batch)
             if not len(rows):
                 continue
-            point[rows] = cal.predict(x[rows], None if model is None else model.mean(x[rows]))
-            half[rows] = cal.half_width(coverage)
+            source_rows = None if model is None else model.mean(x[rows])
+            point[rows] = cal.predict(x[rows], source_rows)
+            half[rows] = width = cal.half_width(coverage)
             ood[rows] = False
             for r in rows:
                 reasons[r] = cal.describe()
+            for i, why in cal.extrapolations(x[rows], source_rows, width).items():
+                point[rows[i]] = np.nan
+                reasons[rows[i]] = f"{cal.describe()}; {why}"
 
     def _half_width(
         self, model: FamilyModel, point: Array, keys: npt.NDArray[Any], coverage: float

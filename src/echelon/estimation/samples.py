@@ -47,6 +47,8 @@ TEMPERATURE: Final = "temperature_c"
 FORMAT: Final = "format_key"
 """Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
+SOH_BOUNDS: Final = (0.0, 150.0)
+"""Every SOH estimate and interval bound is clipped to this range [%]."""
 SOC_RANGE: Final = (0.0, 100.0)
 """Range of ``soc_percent`` [%]: SOC's definition, not a sanity bound, so not a column of
 :data:`echelon.domain.plausible.PLAUSIBLE` (which holds ``nominal_capacity_ah`` and
