@@ -36,3 +36,20 @@ def test_a_megohm_header_is_not_read_as_milliohms() -> None:
     assert unit.scale == 1e6
     with pytest.raises(ValueError, match="resistance"):
         conversion("MOhm", "voltage_volt")
+
+
+@pytest.mark.parametrize(
+    ("text", "symbol"),
+    [
+        ("m\u2126", "mOhm"),
+        ("M\u2126", "MOhm"),
+        ("\u03bcA", "uA"),
+        ("\u00b5A", "uA"),
+        ("\u03bc\u03a9", "uOhm"),
+    ],
+)
+def test_the_ohm_sign_and_both_micro_signs_are_read(text: str, symbol: str) -> None:
+    unit = parse_unit(text)
+    assert unit is not None
+    assert unit.symbol == symbol
+    assert unit_in_header(f"R ({text})") == unit

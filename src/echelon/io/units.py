@@ -14,6 +14,7 @@ than in a catalogue table.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -167,17 +168,26 @@ DIMENSION_OF: Final[dict[str, Dimension]] = {
 """The physical dimension of every BDF column (what a source unit must match)."""
 
 
+_SPELLINGS: Final[dict[str, str]] = {
+    unicodedata.normalize("NFKC", s): _ALIASES.get(s, s) for s in (*UNITS, *_ALIASES)
+}
+"""Every spelling, NFKC-normalised (the ohm sign U+2126 is Ω, the micro sign µ is Greek μ), and
+the symbol it names."""
+
+
 def parse_unit(text: str) -> Unit | None:
-    """The unit a string names (``"mA"``, ``"mA.h"``, ``"°F"``, ``"hours"``), or ``None``."""
-    key = text.strip()
-    if key in UNITS:
-        return UNITS[key]
-    if key in _ALIASES:
-        return UNITS[_ALIASES[key]]
+    """The unit a string names (``"mA"``, ``"mA.h"``, ``"°F"``, ``"hours"``), or ``None``.
+
+    Compared after NFKC normalisation (``mΩ`` with the ohm sign or Omega, ``µA`` or ``μA``),
+    exactly first, then without case where that names one unit only (``MAH``; not ``MOHM``,
+    which could be mΩ or MΩ).
+    """
+    key = unicodedata.normalize("NFKC", text.strip())
+    if key in _SPELLINGS:
+        return UNITS[_SPELLINGS[key]]
     lowered = key.lower()
-    spellings = [s for table in (UNITS, _ALIASES) for s in table if s.lower() == lowered]
-    matches = {UNITS[_ALIASES.get(s, s)] for s in spellings}  # ``MOHM``: mΩ and MΩ
-    return matches.pop() if len(matches) == 1 else None  # unambiguous (``MAH``, ``Hours``)
+    matches = {UNITS[symbol] for s, symbol in _SPELLINGS.items() if s.lower() == lowered}
+    return matches.pop() if len(matches) == 1 else None
 
 
 _HEADER_UNIT = re.compile(r"(?:\(([^()]*)\)|\[([^\[\]]*)\]|/\s*([^/()\[\]]+))\s*$")
