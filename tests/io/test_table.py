@@ -364,3 +364,12 @@ def test_the_unit_table() -> None:
         assert unit.symbol == symbol
     for name in ("series_count", "price_usd_per_kg", "kg_per_kwh", "cycle", "model"):
         assert column_unit(name) is None
+
+
+@pytest.mark.parametrize("cell", ["1.2.3 V", "3..7 V"])
+def test_a_malformed_number_before_the_unit_is_quoted_as_written(tmp_path: Path, cell: str) -> None:
+    path = one_column(tmp_path, "ocv_v", [cell, "3.7 V"])
+    with pytest.raises(SchemaError) as info:
+        read_table(path, numeric=["ocv_v"])
+    assert [(p.row, p.column) for p in info.value.problems] == [(1, "ocv_v")]
+    assert f"{cell!r} is not a number followed by its unit" in str(info.value)

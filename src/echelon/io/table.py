@@ -433,6 +433,14 @@ def _numbers(
             grouped = raw.str.contains(_GROUPED_POINT)
             value = pl.when(grouped).then(raw.str.replace_all(",", "", literal=True)).otherwise(raw)
         is_number = value.cast(pl.Float64, strict=False).is_not_null()  # after the decimal mark
+        stripped = (shown.get_column(column) != frame.get_column(column)).fill_null(False)
+        checks.append(  # '1.2.3 Ah': quote the cell as written, not what is left without 'Ah'
+            (
+                pl.lit(stripped) & ~is_number,
+                "is not a number followed by its unit: write the number in digits with one "
+                "decimal mark",
+            )
+        )
         checks.append(
             (
                 raw.str.contains(_WITH_UNIT) & ~is_number,
