@@ -95,15 +95,19 @@ def test_random_soc_lfp(record: Any) -> None:
     print(metrics)
 
 
+@pytest.mark.parametrize("calibrate", [True, False])
 @pytest.mark.parametrize("references", [10, 20])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_random_soc_lfp_with_references(references: int, seed: int, record: Any) -> None:
+def test_random_soc_lfp_with_references(
+    references: int, seed: int, calibrate: bool, record: Any
+) -> None:
+    """``calibrate=False``: the control (references drawn and left out of training, unused)."""
     predictions, metrics = random_soc_evaluation(
-        datasets(), method=PulseMethod(21), references=references, seed=seed
+        datasets(), method=PulseMethod(21), references=references, calibrate=calibrate, seed=seed
     )
-    name = f"random_soc_lfp_refs{references}_seed{seed}"
+    name = f"random_soc_lfp_refs{references}_seed{seed}" + ("" if calibrate else "_control")
     title = f"Pulse U1–U21, random-SOC sheet, {references} reference units per group"
-    publish(name, metrics, record, predictions if seed == 0 else None, title)
+    publish(name, metrics, record, predictions if seed == 0 and calibrate else None, title)
     print(metrics)
 
 

@@ -63,3 +63,22 @@ def test_a_ridge_on_the_references_never_answers_outside_their_soh_range() -> No
     assert list(refused) == [0]  # the middle unit is inside; the third only just beyond
     assert "extrapolates" in refused[0]
     assert f"±{half:.1f}" in refused[0]
+
+
+def test_drawing_more_references_than_a_group_has_is_an_error_not_a_crash() -> None:
+    import polars as pl
+    import pytest
+
+    from echelon.errors import EstimationError
+    from echelon.estimation.validation import _draw_references
+
+    rows = pl.DataFrame({"group": ["a"] * 12 + ["b"] * 5, "rank": list(range(12)) + list(range(5))})
+    rng = np.random.default_rng(0)
+    drawn = _draw_references(rows.filter(pl.col("group") == "a"), 10, rng)
+    assert drawn.height == 10
+    assert drawn["rank"].is_unique().all()
+    with pytest.raises(EstimationError, match="group b has 5 rows outside the fold"):
+        _draw_references(rows, 10, rng)
+    with pytest.raises(EstimationError, match="use 2 or more folds"):
+        _draw_references(rows.clear(), 10, rng)
+    assert _draw_references(rows, 0, rng).is_empty()

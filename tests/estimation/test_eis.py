@@ -483,6 +483,10 @@ def test_r2_of_the_capacity_estimates_is_computed_in_mah() -> None:
     guess = np.array([0.030, 0.03375, 0.03375])
     expected = 1 - np.sum((guess - truth_ah[:3]) ** 2) / np.sum((truth_ah[:3] - 0.032) ** 2)
     assert _r2(frame) == pytest.approx(expected)
+    everything = frame.with_columns(pl.Series("soh_mean_percent", [80.0, 90.0, 90.0, 100.0]))
+    guess = np.array([0.030, 0.03375, 0.03375, 0.0375])
+    expected = 1 - np.sum((guess - truth_ah) ** 2) / np.sum((truth_ah - truth_ah.mean()) ** 2)
+    assert _r2(everything, all_rows=True) == pytest.approx(expected)
     perfect = frame.with_columns(
         (pl.col("measured_capacity_ah") / 0.0375 * 100).alias("soh_percent")
     )

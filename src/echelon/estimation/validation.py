@@ -23,6 +23,7 @@ from typing import Final, Literal
 import numpy as np
 import polars as pl
 
+from echelon.errors import EstimationError
 from echelon.estimation.evaluate import summary, with_truth
 from echelon.estimation.methods import Method
 from echelon.estimation.model import DEFAULT_COVERAGE, fit_soh_model
@@ -119,6 +120,7 @@ def random_soc_evaluation(
     buffer: int = 1,
     coverage: float = DEFAULT_COVERAGE,
     references: int = 0,
+    calibrate: bool = True,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -130,7 +132,15 @@ def random_soc_evaluation(
     at random, seeded, not scored) calibrate the fold's model as reference units measured
     with a capacity test (:mod:`echelon.estimation.calibration`); the grid rows of their
     cells, with the same ``buffer``, are left out of training too, so that a reference is as
-    new to the model as a tested unit.
+    new to the model as a tested unit. ``calibrate=False`` is the control: the same references
+    are drawn and left out of training, but the model predicts without them (what the smaller
+    training set alone does). ``seed`` draws the references and seeds the model's fit.
+
+    Raises
+    ------
+    EstimationError
+        If a group has fewer rows outside a fold than ``references``, or ``n_folds`` < 2 with
+        references.
 
     Returns
     -------
@@ -161,7 +171,7 @@ def random_soc_evaluation(
         pred = model.predict(
             test.drop("rank"),
             coverage=coverage,
-            references=refs.drop("rank") if references else None,
+            references=refs.drop("rank") if references and calibrate else None,
         )
         parts.append(with_truth(test, pred, k))
     if progress:
@@ -199,10 +209,19 @@ def _draw_references(rows: pl.DataFrame, per_group: int, rng: np.random.Generato
     """``per_group`` rows of each group drawn at random (none when ``per_group`` is 0)."""
     if not per_group:
         return rows.clear()
+    if rows.is_empty():
+        raise EstimationError(
+            "no rows outside the fold to draw reference units from: use 2 or more folds"
+        )
     parts = []
     for group in rows.get_column("group").unique().sort():
         mine = rows.filter(pl.col("group") == group)
-        chosen = np.sort(rng.choice(mine.height, size=min(per_group, mine.height), replace=False))
+        if mine.height < per_group:
+            raise EstimationError(
+                f"group {group} has {mine.height} rows outside the fold, fewer than the "
+                f"{per_group} reference units asked for: ask for fewer, or use more folds"
+            )
+        chosen = np.sort(rng.choice(mine.height, size=per_group, replace=False))
         parts.append(mine.filter(pl.Series(np.isin(np.arange(mine.height), chosen))))
     return pl.concat(parts)
 

@@ -244,7 +244,8 @@ def zhang_published_split(
     Adds ``r2_capacity``, the coefficient of determination of the capacity estimates [mA·h]
     (the paper's metric, R² = 0.88 on 25C05 at state V, read second-hand — docs/validation.md):
     an estimate is SOH × the cell's first-cycle capacity (the label's reference), the truth the
-    measured capacity.
+    measured capacity; ``r2_capacity_all_rows`` scores refused rows too (with the model's mean),
+    as the paper scores every spectrum.
 
     Returns
     -------
@@ -262,17 +263,21 @@ def zhang_published_split(
     groups += [(str(c), pred.filter(pl.col(CELL_ID) == c)) for c in sorted(set(cells[~train]))]
     return _metrics(
         [
-            score(part, "Zhang 2020 split", name) | {"r2_capacity": _r2(part)}
+            score(part, "Zhang 2020 split", name)
+            | {"r2_capacity": _r2(part), "r2_capacity_all_rows": _r2(part, all_rows=True)}
             for name, part in groups
         ]
     )
 
 
-def _r2(predictions: pl.DataFrame) -> float:
-    """R² of the capacity estimates (SOH × first-cycle capacity) on the rows with an estimate."""
-    est = predictions.filter(pl.col("soh_percent").is_not_null())
+def _r2(predictions: pl.DataFrame, *, all_rows: bool = False) -> float:
+    """R² of the capacity estimates (SOH × first-cycle capacity): on the rows with an estimate,
+    or with ``all_rows`` on every row, the model's mean standing for refused ones (as the
+    published figure, which refuses nothing)."""
+    column = "soh_mean_percent" if all_rows else "soh_percent"
+    est = predictions.filter(pl.col(column).is_not_null())
     truth = est.get_column("measured_capacity_ah").to_numpy()
-    guess = est.get_column("soh_percent").to_numpy() / 100.0 * est["nominal_capacity_ah"].to_numpy()
+    guess = est.get_column(column).to_numpy() / 100.0 * est["nominal_capacity_ah"].to_numpy()
     return float(1.0 - np.sum((guess - truth) ** 2) / np.sum((truth - truth.mean()) ** 2))
 
 
