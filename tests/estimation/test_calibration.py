@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from echelon.estimation.calibration import calibrate_batch, choose
 
@@ -62,7 +63,11 @@ def test_a_ridge_on_the_references_never_answers_outside_their_soh_range() -> No
     refused = cal.extrapolations(unlike, None, half)
     assert list(refused) == [0]  # the middle unit is inside; the third only just beyond
     assert "extrapolates" in refused[0]
-    assert f"±{half:.1f}" in refused[0]
+    # the margin: the interval, or how far a left-out reference lay beyond the others (here more)
+    ordered = np.sort(y)
+    reach = max(ordered[1] - ordered[0], ordered[-1] - ordered[-2])
+    assert cal.reach_points == pytest.approx(reach)
+    assert f"by more than {max(half, reach):.1f} points" in refused[0]
 
 
 def test_drawing_more_references_than_a_group_has_is_an_error_not_a_crash() -> None:

@@ -195,6 +195,10 @@ class BatchCalibration:
     n_reference_cells : int
     mae_points : dict of str to float
         Leave-one-cell-out mean absolute error of every candidate on all references.
+    reach_points : float
+        How far beyond the other references' SOH range a left-out reference lay (the largest
+        such distance [SOH points]): the nested residuals, and so the intervals, have been
+        tested on extrapolations that far.
     """
 
     batch: str
@@ -202,6 +206,7 @@ class BatchCalibration:
     residuals: Array
     n_reference_cells: int
     mae_points: dict[str, float]
+    reach_points: float = 0.0
 
     @property
     def kind(self) -> Kind:
@@ -219,16 +224,20 @@ class BatchCalibration:
 
     def extrapolations(self, x: Array, source: Array | None, half: float) -> dict[int, str]:
         """Rows (indices into ``x``) whose unclipped estimate lies beyond the SOH range the kept
-        estimator knows by more than the interval's half-width ``half``, and why: the clipped
-        value at the range's edge carries no information, so they get no number (the rule of
-        the trained models, :func:`echelon.estimation.model.extrapolation_reasons`)."""
+        estimator knows by more than the interval's half-width ``half`` and more than
+        :attr:`reach_points`, and why: the clipped value at the range's edge carries no
+        information, so they get no number (the rule of the trained models,
+        :func:`echelon.estimation.model.extrapolation_reasons`, with the calibration's own
+        tested reach)."""
         raw = self.fitted.predict(x, source)
         low, high = self.fitted.bounds
-        beyond = np.flatnonzero((raw < low - half) | (raw > high + half))
+        margin = max(half, self.reach_points)
+        beyond = np.flatnonzero((raw < low - margin) | (raw > high + margin))
         return {
             int(r): f"the calibration ({self.kind}) extrapolates: its estimate {raw[r]:.1f} % lies "
-            f"beyond {low:.1f}–{high:.1f} % by more than the interval (±{half:.1f}); no estimate "
-            "— run a capacity test, or add reference units like this one"
+            f"beyond {low:.1f}–{high:.1f} % by more than {margin:.1f} points (the interval, or how "
+            "far the references were tested beyond each other); no estimate — run a capacity "
+            "test, or add reference units like this one"
             for r in beyond
         }
 
@@ -287,7 +296,11 @@ def calibrate_batch(
             0
         ].predict(x[te], None if source is None else source[te]),
     )
-    return BatchCalibration(batch, fitted, np.abs(nested - y), n_cells, maes)
+    reach = max(
+        max(float(y[~c].min() - y[c].min()), float(y[c].max() - y[~c].max()), 0.0)
+        for c in (cells == cell for cell in np.unique(cells))
+    )
+    return BatchCalibration(batch, fitted, np.abs(nested - y), n_cells, maes, reach)
 
 
 def reference_batches(references: pl.DataFrame) -> dict[str, npt.NDArray[np.intp]]:
