@@ -442,11 +442,12 @@ class SohModel:
             point[rows] = cal.predict(x[rows], source_rows)
             half[rows] = width = cal.half_width(coverage)
             ood[rows] = False
+            note = cal.describe()
             for r in rows:
-                reasons[r] = cal.describe()
+                reasons[r] = note
             for i, why in cal.extrapolations(x[rows], source_rows, width).items():
                 point[rows[i]] = np.nan
-                reasons[rows[i]] = f"{cal.describe()}; {why}"
+                reasons[rows[i]] = f"{note}; {why}"
 
     def _half_width(
         self, model: FamilyModel, point: Array, keys: npt.NDArray[Any], coverage: float

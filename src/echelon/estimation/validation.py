@@ -221,9 +221,17 @@ def _draw_references(rows: pl.DataFrame, per_group: int, rng: np.random.Generato
                 f"group {group} has {mine.height} rows outside the fold, fewer than the "
                 f"{per_group} reference units asked for: ask for fewer, or use more folds"
             )
-        chosen = np.sort(rng.choice(mine.height, size=per_group, replace=False))
-        parts.append(mine.filter(pl.Series(np.isin(np.arange(mine.height), chosen))))
+        parts.append(_draw(mine, per_group, rng)[0])
     return pl.concat(parts)
+
+
+def _draw(
+    rows: pl.DataFrame, n: int, rng: np.random.Generator
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``n`` rows drawn at random and the rest, both in their original order."""
+    drawn = np.zeros(rows.height, dtype=bool)
+    drawn[rng.choice(rows.height, size=n, replace=False)] = True
+    return rows.filter(pl.Series(drawn)), rows.filter(pl.Series(~drawn))
 
 
 def random_soc_new_format(
@@ -254,10 +262,7 @@ def random_soc_new_format(
         test = read_pulsebat_workbook(root / rel, sheets=[RANDOM_SHEET])
         refs = None
         if references:
-            chosen = rng.choice(test.height, size=references, replace=False)
-            mask = np.zeros(test.height, dtype=bool)
-            mask[chosen] = True
-            refs, test = test.filter(pl.Series(mask)), test.filter(pl.Series(~mask))
+            refs, test = _draw(test, references, rng)
         model = fit_soh_model(train, method=method, seed=seed)
         pred = model.predict(test, coverage=coverage, references=refs)
         parts.append(with_truth(test, pred, group))
