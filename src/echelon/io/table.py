@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import polars as pl
 from echelon.errors import MAX_ROW_PROBLEMS, InputError, Problem, SchemaError, row_problems
 from echelon.io.base import sniff
 from echelon.io.text import HEAD_BYTES, decode_bytes, separators_of
+from echelon.io.units import normal_spellings, spelled
 from echelon.io.xlsx import OLE_MAGIC, ZIP_MAGIC
 
 TEXT_SUFFIXES: Final = (".csv", ".tsv", ".txt")
@@ -240,6 +240,11 @@ def typed(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
     return frame.with_columns(casts) if casts else frame
 
 
+_CELL_SPELLINGS: Final = normal_spellings(
+    (s, unit) for unit in NAME_UNITS.values() for s in unit.spellings
+)
+
+
 def column_unit(name: str) -> CellUnit | None:
     """The unit a column's name declares (:data:`NAME_UNITS`: ``capacity_ah`` → Ah,
     ``self_discharge_mv_per_day`` → mV/d), or ``None`` (``series_count``, ``price_usd_per_kg``)."""
@@ -250,13 +255,7 @@ def column_unit(name: str) -> CellUnit | None:
 def cell_unit(text: str) -> CellUnit | None:
     """The unit ``text`` (what follows a number in a cell) names among :data:`NAME_UNITS`, or
     ``None``: an exact spelling, else one that differs in case only if no other unit's does."""
-    key = unicodedata.normalize("NFKC", text).strip()
-    units = set(NAME_UNITS.values())
-    exact = [u for u in units if key in u.spellings]
-    if exact:
-        return exact[0]
-    folded = [u for u in units if key.casefold() in {s.casefold() for s in u.spellings}]
-    return folded[0] if len(folded) == 1 else None
+    return spelled(text, _CELL_SPELLINGS)
 
 
 def _unit_ending(name: str) -> str | None:

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from echelon.io import bdf
+
+T = TypeVar("T")
 
 Dimension = Literal[
     "time",
@@ -168,26 +171,36 @@ DIMENSION_OF: Final[dict[str, Dimension]] = {
 """The physical dimension of every BDF column (what a source unit must match)."""
 
 
-_SPELLINGS: Final[dict[str, str]] = {
-    unicodedata.normalize("NFKC", s): _ALIASES.get(s, s) for s in (*UNITS, *_ALIASES)
-}
-"""Every spelling, NFKC-normalised (the ohm sign U+2126 is Ω, the micro sign µ is Greek μ), and
-the symbol it names."""
+def spelled(text: str, spellings: Mapping[str, T]) -> T | None:
+    """What ``text`` names in ``spellings`` (keys NFKC-normalised, see :func:`normal_spellings`).
+
+    Compared after NFKC normalisation (``mΩ`` with the ohm sign or Omega, ``µA`` or ``μA``),
+    exactly first, then without case where that names one thing only (``MAH``; not ``MOHM``,
+    which could be mΩ or MΩ). Tester units and the units of user-table cells
+    (:mod:`echelon.io.table`) are matched by this one rule.
+    """
+    key = unicodedata.normalize("NFKC", text.strip())
+    if key in spellings:
+        return spellings[key]
+    folded = key.casefold()
+    matches = {value for s, value in spellings.items() if s.casefold() == folded}
+    return matches.pop() if len(matches) == 1 else None
+
+
+def normal_spellings(pairs: Iterable[tuple[str, T]]) -> dict[str, T]:
+    """``{spelling: value}`` with NFKC-normalised keys, for :func:`spelled`."""
+    return {unicodedata.normalize("NFKC", s): value for s, value in pairs}
+
+
+_SPELLINGS: Final = normal_spellings((s, UNITS[_ALIASES.get(s, s)]) for s in (*UNITS, *_ALIASES))
+"""Every spelling of a tester unit, NFKC-normalised (the ohm sign U+2126 is Ω, the micro sign
+µ is Greek μ), and the unit it names."""
 
 
 def parse_unit(text: str) -> Unit | None:
-    """The unit a string names (``"mA"``, ``"mA.h"``, ``"°F"``, ``"hours"``), or ``None``.
-
-    Compared after NFKC normalisation (``mΩ`` with the ohm sign or Omega, ``µA`` or ``μA``),
-    exactly first, then without case where that names one unit only (``MAH``; not ``MOHM``,
-    which could be mΩ or MΩ).
-    """
-    key = unicodedata.normalize("NFKC", text.strip())
-    if key in _SPELLINGS:
-        return UNITS[_SPELLINGS[key]]
-    lowered = key.lower()
-    matches = {UNITS[symbol] for s, symbol in _SPELLINGS.items() if s.lower() == lowered}
-    return matches.pop() if len(matches) == 1 else None
+    """The unit a string names (``"mA"``, ``"mA.h"``, ``"°F"``, ``"hours"``), or ``None``
+    (matched by :func:`spelled`)."""
+    return spelled(text, _SPELLINGS)
 
 
 _HEADER_UNIT = re.compile(r"(?:\(([^()]*)\)|\[([^\[\]]*)\]|/\s*([^/()\[\]]+))\s*$")
