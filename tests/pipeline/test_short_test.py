@@ -80,6 +80,24 @@ def test_unknown_family_gets_no_estimate() -> None:
     units, outcomes = _units(lco, capacity_tested=0, model="Y-4")
     assert estimate_short_tests(units, outcomes, load_model("pulse-u21")) == 0
     assert all(outcomes[u.battery.battery_id].soh is None for u in units)
+    # the refusal is kept with its reason, for the unit's history (a soh_refused event)
+    for u in units:
+        [(method, why)] = outcomes[u.battery.battery_id].soh_refusals
+        assert method == "pulse:pulse-u21"
+        assert "no pulse model for chemistry family LCO" in why
+
+
+def test_a_refusal_becomes_a_soh_refused_event() -> None:
+    from echelon.pipeline.intake import _events
+
+    battery = Battery(battery_id="R-1", level="cell", chemistry="LCO", nominal_capacity_ah=4.0)
+    out = UnitOutcome("R-1", soh_refusals=[("pulse:pulse-u21", "no pulse model for LCO")])
+    events = _events(ManifestUnit(row=1, battery=battery), out, None, {}, [])
+    refused = [e for e in events if e.kind == "soh_refused"]
+    assert [e.payload for e in refused] == [
+        {"method": "pulse:pulse-u21", "reason": "no pulse model for LCO"}
+    ]
+    assert all(e.status is None for e in refused)  # the unit's status is not changed by it
 
 
 def test_units_with_only_a_spectrum_get_the_eis_estimate() -> None:

@@ -66,6 +66,9 @@ class IntakeReport:
     written, skipped, failed : int
         Units recorded now, already registered with identical inputs, and recorded as failed.
     failures : list of (battery_id, error)
+    soh_refused : list of (battery_id, method, reason)
+        Units a short-test SOH model gave no estimate, with the model and its reason (such a
+        unit is graded without SOH, route ``retest``, unless another model estimated it).
     graded : pl.DataFrame
         Gate/grade/route table of the units processed now.
     seconds : float
@@ -79,6 +82,7 @@ class IntakeReport:
     skipped: int = 0
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    soh_refused: list[tuple[str, str, str]] = field(default_factory=list)
     graded: pl.DataFrame = field(default_factory=pl.DataFrame)
     seconds: float = 0.0
 
@@ -184,6 +188,10 @@ def _events(
                 {"measurements": [measurement_row(m) for m in measurements]},
             )
         )
+    events += [
+        PendingEvent("soh_refused", None, {"method": method, "reason": reason})
+        for method, reason in out.soh_refusals
+    ]
     if out.error is not None:
         events.append(PendingEvent("failed", Status.FAILED, {"error": out.error}))
         return events
@@ -325,6 +333,7 @@ def intake(
         )
         if out.error:
             report.failures.append((bid, out.error))
+        report.soh_refused += [(bid, method, why) for method, why in out.soh_refusals]
     for start_index in range(0, len(writes), WRITE_CHUNK):
         chunk = writes[start_index : start_index + WRITE_CHUNK]
         for result in registry.record_units(chunk):

@@ -88,7 +88,9 @@ def estimate_short_tests(
     Returns
     -------
     int
-        Units that received a short-test estimate.
+        Units that received a short-test estimate. A unit the model refused gets none; the
+        refusal and its reason are appended to its ``soh_refusals`` (the intake records them as
+        ``soh_refused`` events, so the unit's history says why it has no SOH).
     """
     name = model.method.name
     table = _rows(units, outcomes, name)
@@ -110,10 +112,11 @@ def estimate_short_tests(
         pred = model.predict(targets.drop(SOH), coverage=coverage)
     done = 0
     for row in pred.iter_rows(named=True):
-        if row["soh_percent"] is None or not np.isfinite(row["soh_percent"]):
-            continue
         calibrated = bool(row["reason"]) and "calibrated on" in str(row["reason"])
         method = f"{name}:{model.name}" + ("+references" if calibrated else "")
+        if row["soh_percent"] is None or not np.isfinite(row["soh_percent"]):
+            outcomes[row[SAMPLE_ID]].soh_refusals.append((method, row["reason"] or "no estimate"))
+            continue
         method += SOH_OUT_OF_DOMAIN_TAG if row["out_of_domain"] else ""
         outcomes[row[SAMPLE_ID]].soh = SohEstimate(
             soh_percent=float(row["soh_percent"]),

@@ -54,6 +54,9 @@ class UnitOutcome:
         ``z_imag_ohm`` lists (the EIS estimator's input).
     error : str or None
         What failed, with the file and stage, if anything did.
+    soh_refusals : list of (str, str)
+        Short-test estimates a model refused for this unit: ``(method, reason)``
+        (:mod:`echelon.pipeline.short_test`); recorded as ``soh_refused`` events.
     """
 
     battery_id: str
@@ -63,6 +66,7 @@ class UnitOutcome:
     pulse_features: dict[str, float] | None = None
     eis_spectrum: dict[str, list[float]] | None = None
     error: str | None = None
+    soh_refusals: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _rest_voltage(steps: pl.DataFrame | None) -> float | None:

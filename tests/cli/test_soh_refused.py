@@ -1,0 +1,45 @@
+"""A unit whose short-test SOH was refused: ``show`` and the intake summary say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.cli.intake_cmds import _print_outcome
+from echelon.domain import Battery
+from echelon.pipeline.intake import IntakeReport
+from echelon.registry import PendingEvent, UnitWrite, open_registry
+
+runner = CliRunner()
+WHY = "no pulse model for chemistry family LCO (trained: LFP, LMO, NMC)"
+
+
+def test_show_lists_the_refused_estimate_with_its_reason(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    battery = Battery(battery_id="LCO-1", level="cell", chemistry="LCO", nominal_capacity_ah=4.0)
+    event = PendingEvent("soh_refused", None, {"method": "pulse:pulse-u21", "reason": WHY})
+    with open_registry(url, store_dir=tmp_path / "store") as reg:
+        reg.record_units([UnitWrite(battery, "f" * 64, "m" * 64, "ok", events=[event])])
+    shown = runner.invoke(app, ["show", "LCO-1", "--db", url], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "SOH estimates refused" in shown.output
+    assert f"pulse:pulse-u21: {WHY}" in shown.output
+    assert "soh_refused" in shown.output  # in the hash-chained history too
+    verified = runner.invoke(app, ["verify", "--db", url])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_intake_summary_counts_and_names_refusals() -> None:
+    from echelon.cli._console import console
+
+    report = IntakeReport(manifest=Path("m.csv"), units=12, written=12)
+    report.soh_refused = [(f"LCO-{i}", "pulse:pulse-u21", WHY) for i in range(12)]
+    with console.capture() as captured:
+        _print_outcome(report)
+    text = captured.get()
+    assert "12 short-test SOH estimate(s) refused" in text
+    assert f"LCO-0 (pulse:pulse-u21): {WHY}" in text
+    assert "LCO-10" not in text
+    assert "… and 2 more" in text
