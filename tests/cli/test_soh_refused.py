@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from echelon.cli import app
@@ -16,13 +18,24 @@ runner = CliRunner()
 WHY = "no pulse model for chemistry family LCO (trained: LFP, LMO, NMC)"
 
 
+@pytest.fixture(autouse=True)
+def wide_console() -> Iterator[None]:
+    """Lines as long as the messages (the console otherwise wraps at the terminal's width)."""
+    from echelon.cli._console import console
+
+    before = console.width
+    console.width = 200
+    yield
+    console.width = before
+
+
 def test_show_lists_the_refused_estimate_with_its_reason(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     battery = Battery(battery_id="LCO-1", level="cell", chemistry="LCO", nominal_capacity_ah=4.0)
     event = PendingEvent("soh_refused", None, {"method": "pulse:pulse-u21", "reason": WHY})
     with open_registry(url, store_dir=tmp_path / "store") as reg:
         reg.record_units([UnitWrite(battery, "f" * 64, "m" * 64, "ok", events=[event])])
-    shown = runner.invoke(app, ["show", "LCO-1", "--db", url], terminal_width=200)
+    shown = runner.invoke(app, ["show", "LCO-1", "--db", url])
     assert shown.exit_code == 0, shown.output
     assert "SOH estimates refused" in shown.output
     assert f"pulse:pulse-u21: {WHY}" in shown.output

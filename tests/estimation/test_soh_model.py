@@ -82,6 +82,9 @@ def test_out_of_domain_is_widened_or_refused(model: SohModel) -> None:
     widened = model.predict(odd, out_of_domain="widen")
     assert widened.get_column("out_of_domain").all()
     assert widened.get_column("reason").str.contains("beyond the training domain").all()
+    # far from training at a trained SOC: not explained by the SOC, so the transfer error
+    # (echelon.estimation.shift), even though the rows carry a trained batch's name
+    assert widened.get_column("reason").str.contains("widened to the transfer error").all()
     width = (widened["soh_upper_percent"] - widened["soh_lower_percent"]).min()
     inside = model.predict(pulse_samples(4, seed=11, prefix="U")).filter(~pl.col("out_of_domain"))
     assert inside.height

@@ -34,6 +34,7 @@ from echelon.estimation.conformal import group_folds
 from echelon.estimation.methods import Method, method_class
 from echelon.estimation.model import DEFAULT_COVERAGE, families, fit_soh_model, prepare
 from echelon.estimation.samples import BATCH, CELL_ID, SAMPLE_ID, SOC, SOH
+from echelon.estimation.shift import SOC_GRID_PERCENT, soc_level_groups
 
 Split = Literal["cells", "soc", "chemistry"]
 SPLITS: Final = ("cells", "soc", "chemistry")
@@ -174,11 +175,10 @@ def _soc_groups(table: pl.DataFrame, k: int) -> npt.NDArray[np.intp]:
     if SOC not in table.columns or table.get_column(SOC).null_count():
         raise EstimationError("the soc split needs soc_percent on every row")
     soc = table.get_column(SOC).to_numpy().astype(np.float64)
-    levels = np.unique(np.round(soc / 5.0) * 5.0)  # the 5 % grid of PulseBat-style protocols
+    levels = np.unique(np.round(soc / SOC_GRID_PERCENT))
     if len(levels) < k:
         raise EstimationError(f"the soc split needs ≥ {k} SOC levels (found {len(levels)})")
-    group_of_level = {float(level): i % k for i, level in enumerate(levels)}
-    return np.array([group_of_level[float(v)] for v in np.round(soc / 5.0) * 5.0])
+    return soc_level_groups(soc, k)
 
 
 def cross_validate(

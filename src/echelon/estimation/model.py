@@ -31,7 +31,14 @@ import polars as pl
 from echelon._version import __version__
 from echelon.errors import EstimationError, SchemaError
 from echelon.estimation.conformal import conformal_quantile, group_folds
-from echelon.estimation.domain import domain_threshold, knn_distance
+from echelon.estimation.domain import (
+    domain_threshold,
+    format_reasons,
+    knn_distance,
+    nearest_trained_soc,
+    soc_reasons,
+    temperature_reasons,
+)
 from echelon.estimation.gp import GaussianProcess, fit_gp
 from echelon.estimation.methods import Method, method_class
 from echelon.estimation.samples import (
@@ -48,6 +55,7 @@ from echelon.estimation.samples import (
     family_of,
     validate_samples,
 )
+from echelon.estimation.shift import SOC_GRID_PERCENT, soc_shift_residuals
 
 Array = npt.NDArray[np.float64]
 OutOfDomain = Literal["widen", "refuse"]
@@ -56,15 +64,8 @@ DEFAULT_COVERAGE: Final = 0.9
 CV_FOLDS: Final = 5
 MIN_FORMAT_CELLS: Final = 10
 """Training cells a format needs for intervals of its own (else the family's pooled residuals)."""
-FORMAT_TOLERANCE: Final = 0.10
-"""Rated capacities within ±10 % of a trained one count as that format (cells of one product
-spread by a few per cent when each cell's reference capacity is its rating, as in the EIS sets)."""
-TEMPERATURE_TOLERANCE_C: Final = 5.0
-"""A test more than this far from every temperature in training is out of domain. Engineering
-assumption (2026-12-06), half the 10 °C spacing of the Warwick EIS data, on which a temperature left
-out of training triples the error and drops the 90 % interval coverage to 0.24–0.58
-(docs/validation.md#eis): impedance is strongly temperature dependent (Arrhenius-like charge
-transfer), so a spectrum is only comparable with spectra taken near its own temperature."""
+MIN_SHIFT_RESIDUALS: Final = 10
+"""Shift residuals a family needs before they size its out-of-domain intervals."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 PREDICTION_COLUMNS: Final = (
@@ -125,6 +126,11 @@ class FamilyModel:
     summary : dict
         ``n_samples``, ``n_cells``, ``batches``, ``chemistries`` and the ranges of
         ``soh_percent``, ``nominal_capacity_ah`` and ``soc_percent`` seen in training.
+    shift_residuals, shift_formats : ndarray
+        Absolute errors on training cells and SOC levels both left out
+        (:func:`echelon.estimation.shift.soc_shift_residuals`) and the format of each: they size
+        the widened interval of an out-of-domain row of a *trained* batch, per format as the
+        in-domain residuals (empty: the transfer error is used).
     """
 
     family: str
@@ -133,13 +139,21 @@ class FamilyModel:
     residual_formats: npt.NDArray[np.str_]
     threshold: float
     summary: dict[str, Any]
+    shift_residuals: Array = field(default_factory=lambda: np.zeros(0))
+    shift_formats: npt.NDArray[np.str_] = field(default_factory=lambda: np.zeros(0, dtype=str))
 
-    def calibration_set(self, key: str) -> Array:
-        """Residuals that size the interval of a row of format ``key``."""
+    def calibration_set(self, key: str, *, shift: bool = False) -> Array:
+        """Residuals that size the interval of a row of format ``key``: the in-domain ones, or
+        with ``shift`` those of a row out of domain within a trained batch."""
+        residuals, formats = (
+            (self.shift_residuals, self.shift_formats)
+            if shift
+            else (self.residuals, self.residual_formats)
+        )
         if self.summary.get("format_cells", {}).get(key, 0) >= MIN_FORMAT_CELLS:
-            own: Array = self.residuals[self.residual_formats == key]
+            own: Array = residuals[formats == key]
             return own
-        return self.residuals
+        return residuals
 
     def mean(self, x: Array) -> Array:
         """Point estimate [%] of feature rows ``x``.
@@ -161,24 +175,6 @@ class FamilyModel:
         return knn_distance(z, self.gp.x_train)
 
 
-def format_reasons(
-    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
-) -> dict[int, str]:
-    """Rows of a chemistry and rated capacity never trained on (another cell model), and why."""
-    trained = list(model.summary.get("format_cells", {}))
-    if not trained:
-        return {}
-    known = [(k.rsplit("-", 1)[0], float(k.rsplit("-", 1)[1][:-2])) for k in trained]
-    chem = table.get_column(CHEMISTRY).to_numpy()[rows]
-    nominal = table.get_column(NOMINAL).to_numpy()[rows].astype(np.float64)
-    return {
-        int(r): f"{c} {q:g} Ah is not a format the model was trained on ({', '.join(trained)}): "
-        "another cell model; calibrate the batch with capacity-tested reference units"
-        for r, c, q in zip(rows, chem, nominal, strict=True)
-        if not any(c == kc and abs(q - kq) <= FORMAT_TOLERANCE * kq for kc, kq in known)
-    }
-
-
 def extrapolation_reasons(
     model: FamilyModel, raw: Array, rows: npt.NDArray[np.intp], half: Array
 ) -> dict[int, str]:
@@ -198,41 +194,9 @@ def extrapolation_reasons(
     }
 
 
-def soc_reasons(
-    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
-) -> dict[int, str]:
-    """Rows tested at a SOC more than 2.5 points outside the trained range, and why."""
-    trained = model.summary.get("soc_percent_range")
-    if trained is None or SOC not in table.columns:
-        return {}
-    soc = table.get_column(SOC).to_numpy()[rows].astype(np.float64)
-    outside = (soc < trained[0] - 2.5) | (soc > trained[1] + 2.5)
-    return {
-        int(r): f"SOC {v:.0f} % outside the trained {trained[0]:.0f}–{trained[1]:.0f} %"
-        for r, v in zip(rows[outside], soc[outside], strict=True)
-    }
-
-
-def temperature_reasons(
-    table: pl.DataFrame, rows: npt.NDArray[np.intp], model: FamilyModel
-) -> dict[int, str]:
-    """Rows measured more than :data:`TEMPERATURE_TOLERANCE_C` from every trained temperature."""
-    trained = model.summary.get("temperature_c_trained")
-    if not trained or TEMPERATURE not in table.columns:
-        return {}
-    measured = table.get_column(TEMPERATURE).cast(pl.Float64).to_numpy()[rows]
-    gap = np.min(np.abs(measured[:, None] - np.asarray(trained)[None, :]), axis=1)
-    outside = np.isfinite(gap) & (gap > TEMPERATURE_TOLERANCE_C)
-    known = ", ".join(f"{t:g}" for t in trained)
-    return {
-        int(r): f"measured at {t:g} °C, more than {TEMPERATURE_TOLERANCE_C:g} °C from every "
-        f"trained temperature ({known} °C): measure at a trained temperature"
-        for r, t in zip(rows[outside], measured[outside], strict=True)
-    }
-
-
-def _temperatures(values: pl.Series) -> list[float] | None:
-    """Distinct test temperatures, to the degree (``None`` if none is recorded)."""
+def _distinct(values: pl.Series) -> list[float] | None:
+    """Distinct values rounded to the unit — SOC levels [%], test temperatures [°C] — or
+    ``None`` if none is recorded."""
     finite = values.cast(pl.Float64).drop_nulls().drop_nans()
     return sorted({float(round(v)) for v in finite.to_list()}) or None
 
@@ -342,12 +306,16 @@ class SohModel:
         n = table.height
         point, half, dist = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         ood = np.zeros(n, dtype=bool)
+        # out of domain for a reason the shift error does not cover: another batch, format or
+        # temperature, or features far from training at a trained SOC (not explained by the SOC)
+        foreign = np.zeros(n, dtype=bool)
         reasons: list[str | None] = [None] * n
+        batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
         for name in np.unique(fam):
             rows = np.flatnonzero(fam == name)
             model = self.families.get(str(name)) or self.families.get("*")
             if model is None:
-                ood[rows] = True
+                ood[rows] = foreign[rows] = True
                 for r in rows:
                     reasons[r] = (
                         f"no {self.method.name} model for chemistry family {name} (trained: "
@@ -364,21 +332,35 @@ class SohModel:
                     f"features beyond the training domain of {name} (distance "
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
-            ood[rows[beyond]] = True
-            for check in (format_reasons, soc_reasons, temperature_reasons):
-                for row, why in check(table, rows, model).items():
+            ood[rows[beyond]] = foreign[rows[beyond]] = True
+            trained = set(model.summary.get("batches", []))
+            untrained = np.array([b not in trained for b in batches[rows]], dtype=bool)
+            found = {
+                check: check(table, rows, model.summary)
+                for check in (format_reasons, soc_reasons, temperature_reasons)
+            }
+            for flagged in found.values():
+                for row, why in flagged.items():
                     ood[row] = True
                     reasons[row] = why
+            # far from training *because* of an untrained SOC: the shift error covers it, up to
+            # the one grid step its nested split leaves between a row and the trained levels
+            foreign[list(found[soc_reasons])] = False
+            soc, nearest = nearest_trained_soc(table, rows, model.summary)
+            foreign[rows[np.abs(soc - nearest) > SOC_GRID_PERCENT]] = True
+            foreign[[*found[format_reasons], *found[temperature_reasons]]] = True
+            foreign[rows] |= untrained
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
             for row, why in extrapolation_reasons(model, raw, rows, half[rows]).items():
                 ood[row] = True
                 point[row] = np.nan  # no estimate, whatever the out-of-domain policy
                 reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
-        self._batch_check(table, ood, reasons)
+        self._batch_check(table, ood, foreign, reasons)
         if references is not None:
             self._calibrate(table, x, references, coverage, (point, half, ood, reasons))
-        self._widen(point, half, ood, reasons, coverage, out_of_domain)
+        keys = np.asarray(table.get_column(FORMAT).to_list(), dtype=str)
+        self._widen(point, half, (ood, foreign, fam, keys), reasons, coverage, out_of_domain)
         lower = np.clip(point - half, *SOH_BOUNDS)
         upper = np.clip(point + half, *SOH_BOUNDS)
         return pl.DataFrame(
@@ -461,7 +443,10 @@ class SohModel:
 
     @staticmethod
     def _batch_check(
-        table: pl.DataFrame, ood: npt.NDArray[np.bool_], reasons: list[str | None]
+        table: pl.DataFrame,
+        ood: npt.NDArray[np.bool_],
+        foreign: npt.NDArray[np.bool_],
+        reasons: list[str | None],
     ) -> None:
         batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
         for batch in np.unique(batches):
@@ -473,18 +458,38 @@ class SohModel:
                         f"batch {batch} lies outside the training domain ({share:.0%} of its "
                         "rows are beyond it)"
                     )
+                foreign[rows[~ood[rows]]] = True
                 ood[rows] = True
 
     def _widen(
         self,
         point: Array,
         half: Array,
-        ood: npt.NDArray[np.bool_],
+        flags: tuple[
+            npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.str_], npt.NDArray[np.str_]
+        ],
         reasons: list[str | None],
         coverage: float,
         policy: OutOfDomain,
     ) -> None:
+        """Widen (or refuse) the out-of-domain rows: a row of a trained batch that is new only
+        in its SOC to its family's shift error (of its format, as in-domain intervals), any other
+        to the transfer error."""
+        ood, foreign, fam, keys = flags
         rows = np.flatnonzero(ood & np.isfinite(point))
+        if not len(rows) or policy == "refuse":
+            self._widen_to(point, half, rows, reasons, None, "refused (--out-of-domain refuse)")
+            return
+        left = []
+        for r in rows:
+            model = self.families.get(str(fam[r]))
+            shift = None if model is None else model.calibration_set(str(keys[r]), shift=True)
+            if foreign[r] or shift is None or len(shift) < MIN_SHIFT_RESIDUALS:
+                left.append(r)
+                continue
+            width = conformal_quantile(shift, coverage)
+            self._widen_to(point, half, np.array([r]), reasons, width, "the shift error")
+        rows = np.asarray(left, dtype=np.intp)
         if not len(rows):
             return
         transfer = (
@@ -492,20 +497,32 @@ class SohModel:
             if len(self.transfer_residuals) >= 10
             else None
         )
-        if policy == "refuse" or transfer is None:
-            why = (
-                "refused (--out-of-domain refuse)"
-                if policy == "refuse"
-                else "no transfer error known to size a wider interval"
-            )
+        what = (
+            "the transfer error"
+            if transfer is not None
+            else "no transfer error known to size a wider interval"
+        )
+        self._widen_to(point, half, rows, reasons, transfer, what)
+
+    @staticmethod
+    def _widen_to(
+        point: Array,
+        half: Array,
+        rows: npt.NDArray[np.intp],
+        reasons: list[str | None],
+        width: float | None,
+        what: str,
+    ) -> None:
+        """Widen ``rows`` to ``width`` (``None``: refuse them), saying so with ``what``."""
+        if width is None:
             point[rows] = np.nan
             half[rows] = np.nan
             for r in rows:
-                reasons[r] = f"{reasons[r]}; {why}"
+                reasons[r] = f"{reasons[r]}; {what}"
             return
-        half[rows] = np.maximum(half[rows], transfer)
+        half[rows] = np.maximum(half[rows], width)
         for r in rows:
-            reasons[r] = f"{reasons[r]}; interval widened to the transfer error ±{transfer:.1f}"
+            reasons[r] = f"{reasons[r]}; interval widened to {what} ±{width:.1f}"
 
     def save(self, path: Path | str) -> Path:
         """Write the model to ``path`` (``.npz``; parent folders created)."""
@@ -524,6 +541,8 @@ class SohModel:
             prefix = f"f{i}_"
             arrays[f"{prefix}residuals"] = model.residuals
             arrays[f"{prefix}residual_formats"] = model.residual_formats
+            arrays[f"{prefix}shift_residuals"] = model.shift_residuals
+            arrays[f"{prefix}shift_formats"] = model.shift_formats
             if model.gp is not None:
                 arrays.update(model.gp.to_arrays(prefix))
             header["families"][name] = {
@@ -566,6 +585,12 @@ class SohModel:
                 residual_formats=np.asarray(arrays[f"{body['prefix']}residual_formats"], dtype=str),
                 threshold=float(body["threshold"]),
                 summary=body["summary"],
+                shift_residuals=np.asarray(  # absent from models written before 2026-12-07
+                    arrays.get(f"{body['prefix']}shift_residuals", np.zeros(0)), dtype=np.float64
+                ),
+                shift_formats=np.asarray(
+                    arrays.get(f"{body['prefix']}shift_formats", np.zeros(0)), dtype=str
+                ),
             )
             for name, body in header["families"].items()
         }
@@ -627,6 +652,11 @@ def fit_soh_model(
     cells = np.asarray(table.get_column(CELL_ID).to_list(), dtype=str)
     batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
     formats = np.asarray(table.get_column(FORMAT).to_list(), dtype=str)
+    soc = (
+        table.get_column(SOC).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if SOC in table.columns
+        else None
+    )
     fitted: dict[str, FamilyModel] = {}
     transfer_res: list[Array] = []
     for family in np.unique(fam):
@@ -643,7 +673,10 @@ def fit_soh_model(
             "soc_percent_range": _range(table.get_column(SOC).gather(rows))
             if SOC in table.columns
             else None,
-            "temperature_c_trained": _temperatures(table.get_column(TEMPERATURE).gather(rows))
+            "soc_levels_trained": _distinct(table.get_column(SOC).gather(rows))
+            if SOC in table.columns
+            else None,
+            "temperature_c_trained": _distinct(table.get_column(TEMPERATURE).gather(rows))
             if TEMPERATURE in table.columns
             else None,
             "format_cells": {
@@ -665,9 +698,15 @@ def fit_soh_model(
             "worst_points": float(residuals.max()),
             "half_width_90_points": conformal_quantile(residuals, 0.9),
         }
+        shift = soc_shift_residuals(
+            x[rows], y[rows], cells[rows], None if soc is None else soc[rows], gp,
+            n_folds=n_folds, seed=seed,
+        )  # fmt: skip
+        kept = np.isfinite(shift)
         fitted[str(family)] = FamilyModel(
-            str(family), gp, residuals, formats[rows], threshold, summary
-        )
+            str(family), gp, residuals, formats[rows], threshold, summary,
+            shift[kept], formats[rows][kept],
+        )  # fmt: skip
         if transfer and method.regressor == "gp":
             transfer_res += _leave_batch_out(x[rows], y[rows], batches[rows], gp)
     card = {
