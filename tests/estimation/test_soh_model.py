@@ -93,6 +93,21 @@ def test_out_of_domain_is_widened_or_refused(model: SohModel) -> None:
     assert refused.get_column("soh_percent").null_count() == odd.height
 
 
+def test_a_batch_never_trained_on_is_out_of_domain_by_name(model: SohModel) -> None:
+    # the same format and features as trained cells, but declared as another delivery: the
+    # features cannot vouch for another make (docs/validation.md#eis, Warwick -> Stanford)
+    unseen = pulse_samples(4, seed=15, prefix="U")
+    same = model.predict(unseen)
+    inside = ~same.get_column("out_of_domain")
+    assert inside.sum() >= 15
+    other = model.predict(unseen.with_columns(pl.lit("delivery-9").alias("batch")))
+    assert other.get_column("out_of_domain").all()
+    reason = other.get_column("reason").filter(inside)
+    assert reason.str.contains("batch delivery-9 was not in training").all()
+    assert reason.str.contains("widened to the transfer error").all()
+    assert other["soh_percent"].to_list() == same["soh_percent"].to_list()  # same estimate
+
+
 def test_soc_outside_trained_range_is_flagged(model: SohModel) -> None:
     high = pulse_samples(2, seed=12, socs=(80.0,), prefix="H")
     pred = model.predict(high)
@@ -262,13 +277,14 @@ def test_an_estimate_beyond_the_trained_soh_range_is_refused(
     from echelon.estimation.gp import GaussianProcess
 
     low, high = model.families["NMC"].summary["soh_percent_range"]
-    rows = pulse_samples(3, seed=11).head(3)  # each its own batch: no batch-level flag
+    rows = pulse_samples(3, seed=11).head(3)  # each its own batch: no batch-share flag
     rows = rows.with_columns(pl.Series("batch", ["b1", "b2", "b3"]))
     fake = np.array([high - 1.0, high + 40.0, low - 40.0])
     monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: fake[: len(x)])
     for policy in ("widen", "refuse"):
         pred = model.predict(rows, out_of_domain=policy)  # type: ignore[arg-type]
-        assert pred["soh_percent"][0] == pytest.approx(high - 1.0)
+        if policy == "widen":  # (b1 is a batch never trained on: out of domain, widened)
+            assert pred["soh_percent"][0] == pytest.approx(high - 1.0)
         assert pred["soh_percent"][1:].is_null().all()
         assert pred["out_of_domain"][1:].all()
         assert all("the model extrapolates" in r for r in pred["reason"][1:])

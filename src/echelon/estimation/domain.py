@@ -141,3 +141,19 @@ def temperature_reasons(
         f"trained temperature ({known} °C): measure at a trained temperature"
         for r, t in zip(rows[outside], measured[outside], strict=True)
     }
+
+
+def batch_reason(batch: str, trained: set[str]) -> str:
+    """Why a row of a batch the model was not trained on is out of domain, whatever its features.
+
+    A batch is one delivery of one make and model (the ``batch`` column; by default the format).
+    Features cannot tell two makes of the same format apart reliably: the Warwick LG M50 EIS
+    model covered 0.48–0.56 of another laboratory's LG M50T cells while none of their spectra
+    looked unusual (docs/validation.md#eis), so a batch never trained on is out of domain by
+    name, and gets the transfer error (or reference units).
+    """
+    known = ", ".join(sorted(trained))
+    return (
+        f"batch {batch} was not in training ({known}): another delivery, make or laboratory — "
+        "calibrate it with capacity-tested reference units (--references)"
+    )

@@ -32,6 +32,7 @@ from echelon._version import __version__
 from echelon.errors import EstimationError, SchemaError
 from echelon.estimation.conformal import conformal_quantile, group_folds
 from echelon.estimation.domain import (
+    batch_reason,
     domain_threshold,
     format_reasons,
     knn_distance,
@@ -333,8 +334,8 @@ class SohModel:
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
             ood[rows[beyond]] = foreign[rows[beyond]] = True
-            trained = set(model.summary.get("batches", []))
-            untrained = np.array([b not in trained for b in batches[rows]], dtype=bool)
+            trained = set(model.summary.get("batches") or [])
+            untrained = np.array([bool(trained) and b not in trained for b in batches[rows]])
             found = {
                 check: check(table, rows, model.summary)
                 for check in (format_reasons, soc_reasons, temperature_reasons)
@@ -350,6 +351,9 @@ class SohModel:
             foreign[rows[np.abs(soc - nearest) > SOC_GRID_PERCENT]] = True
             foreign[[*found[format_reasons], *found[temperature_reasons]]] = True
             foreign[rows] |= untrained
+            for r in rows[untrained & ~ood[rows]]:  # a trained format, but another delivery
+                reasons[r] = batch_reason(str(batches[r]), trained)
+            ood[rows[untrained]] = True
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
             for row, why in extrapolation_reasons(model, raw, rows, half[rows]).items():

@@ -8,8 +8,10 @@ batch per chemistry, model and rated capacity; units of the batch that had *both
 test and a pulse test are its reference units: with at least 9 of them (for 90 % intervals) the
 batch is calibrated on them (:mod:`echelon.estimation.calibration`), which is what makes an
 estimate usable for a cell model no public data covers. Without enough references the model's
-own estimate is used, out-of-domain rows with their widened interval. (The same for spectra:
-units with a capacity test and an EIS file are the references of the EIS estimate.)
+own estimate is used with the interval widened to its transfer error: a delivery is a batch the
+shipped model was not trained on, so it is out of domain by name
+(:mod:`echelon.estimation.domain`). (The same for spectra: units with a capacity test and an EIS
+file are the references of the EIS estimate.)
 """
 
 from __future__ import annotations
