@@ -52,7 +52,7 @@ def test_intake_summary_counts_and_names_refusals() -> None:
     with console.capture() as captured:
         _print_outcome(report)
     text = captured.get()
-    assert "12 short-test SOH estimate(s) refused" in text
+    assert "12 short-test SOH estimate(s) refused, units left without SOH" in text
     assert f"LCO-0 (pulse:pulse-u21): {WHY}" in text
     assert "LCO-10" not in text
     assert "… and 2 more" in text

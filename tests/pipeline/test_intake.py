@@ -198,3 +198,39 @@ def test_profile_override_and_economics_reach_every_decision(
         route = next(d for d in decisions if d.kind == "route")
         assert route.inputs["economics"] == "routing_economics@1 (price.ups=12)"
         assert route.inputs["jurisdiction"] == "US"
+
+
+def test_a_refused_short_test_is_reported_and_kept_in_history(
+    sqlite_registry: Registry, small_batch: SynthBatch
+) -> None:
+    # a pulse model of one family only: the pulse-only units of the other families are refused
+    from echelon.estimation.model import fit_soh_model
+    from tests.estimation.synthetic_pulse import pulse_samples
+
+    lmo_only = fit_soh_model(pulse_samples(12, chemistry_name="LMO", seed=5, prefix="M"))
+    report = intake(
+        small_batch.manifest,
+        registry=sqlite_registry,
+        workers=0,
+        as_of=ARRIVAL,
+        soh_models=[lmo_only],
+    )
+    assert report.soh_refused, "the batch has pulse-only units outside the LMO family"
+    frame = units_frame(sqlite_registry)
+    refused_ids = [bid for bid, _, _ in report.soh_refused]
+    gated = frame.filter(pl.col("battery_id").is_in(refused_ids))["gate"].to_list()
+    assert "pass" in gated  # (some are graded below, not only quarantined)
+    reasons = [why for _, _, why in report.soh_refused]
+    assert any("no pulse model for chemistry family" in why for why in reasons)
+    for bid, method, why in report.soh_refused:
+        assert method == "pulse:pulse-custom"
+        assert why
+        row = frame.filter(pl.col("battery_id") == bid).row(0, named=True)
+        assert row["soh_percent"] is None
+        if row["gate"] == "pass":  # (a quarantined unit is graded D and recycled anyway)
+            assert row["grade"] is None
+            assert row["route"] == "retest"
+        events = battery_record(sqlite_registry, bid).events
+        refused = [e.payload for e in events if e.kind == "soh_refused"]
+        assert refused == [{"method": method, "reason": why}]
+    assert verify(sqlite_registry).ok

@@ -164,7 +164,7 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
         out.append(table)
     refusals = [e.payload for e in rec.events if e.kind == "soh_refused"]
     if refusals:
-        text = "\n".join(f"[red]✗[/] {p.get('method')}: {p.get('reason')}" for p in refusals)
+        text = "\n".join(f"[yellow]![/] {p.get('method')}: {p.get('reason')}" for p in refusals)
         out.append(Panel(text, title="SOH estimates refused"))
     for d in rec.decisions:
         lines = [f"[bold]{d.kind}: {d.outcome}[/]  (profile {d.profile}@{d.profile_version})"]

@@ -249,8 +249,8 @@ def predict_cmd(
         Literal["widen", "refuse"],
         typer.Option(
             "--out-of-domain",
-            help="Outside the training domain: widen the interval to the transfer error, or "
-            "refuse (no number).",
+            help="Outside the training domain: widen the interval (to the shift error for an "
+            "untrained SOC of a trained batch, else the transfer error), or refuse (no number).",
         ),
     ] = "widen",
     references: Annotated[

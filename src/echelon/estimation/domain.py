@@ -15,8 +15,7 @@ import numpy.typing as npt
 import polars as pl
 
 from echelon.estimation.gp import sq_dist
-from echelon.estimation.samples import CHEMISTRY, NOMINAL, SOC, TEMPERATURE
-from echelon.estimation.shift import SOC_GRID_PERCENT
+from echelon.estimation.samples import CHEMISTRY, NOMINAL, SOC, SOC_GRID_PERCENT, TEMPERATURE
 
 Array = npt.NDArray[np.float64]
 
@@ -110,7 +109,7 @@ def soc_reasons(
     table: pl.DataFrame, rows: npt.NDArray[np.intp], summary: dict[str, Any]
 ) -> dict[int, str]:
     """Rows tested at a SOC the model never saw, and why: more than half a grid step
-    (:data:`~echelon.estimation.shift.SOC_GRID_PERCENT`) from every trained SOC level — outside
+    (:data:`~echelon.estimation.samples.SOC_GRID_PERCENT`) from every trained SOC level — outside
     the trained range, or inside it at a gap in the trained levels."""
     soc, nearest = nearest_trained_soc(table, rows, summary)
     flagged = np.abs(soc - nearest) > SOC_GRID_PERCENT / 2.0  # False where NaN
@@ -155,5 +154,5 @@ def batch_reason(batch: str, trained: set[str]) -> str:
     known = ", ".join(sorted(trained))
     return (
         f"batch {batch} was not in training ({known}): another delivery, make or laboratory — "
-        "calibrate it with capacity-tested reference units (--references)"
+        "calibrate it with capacity-tested reference units"
     )

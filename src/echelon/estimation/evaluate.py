@@ -33,8 +33,8 @@ from echelon.errors import EstimationError
 from echelon.estimation.conformal import group_folds
 from echelon.estimation.methods import Method, method_class
 from echelon.estimation.model import DEFAULT_COVERAGE, families, fit_soh_model, prepare
-from echelon.estimation.samples import BATCH, CELL_ID, SAMPLE_ID, SOC, SOH
-from echelon.estimation.shift import SOC_GRID_PERCENT, soc_level_groups
+from echelon.estimation.samples import BATCH, CELL_ID, SAMPLE_ID, SOC, SOC_GRID_PERCENT, SOH
+from echelon.estimation.shift import soc_level_groups
 
 Split = Literal["cells", "soc", "chemistry"]
 SPLITS: Final = ("cells", "soc", "chemistry")

@@ -30,8 +30,9 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import EstimationError, SchemaError
-from echelon.estimation.conformal import conformal_quantile, group_folds
+from echelon.estimation.conformal import conformal_quantile, group_folds, min_calibration_size
 from echelon.estimation.domain import (
+    THRESHOLD_QUANTILE,
     batch_reason,
     domain_threshold,
     format_reasons,
@@ -50,13 +51,14 @@ from echelon.estimation.samples import (
     NOMINAL,
     SAMPLE_ID,
     SOC,
+    SOC_GRID_PERCENT,
     SOH,
     SOH_BOUNDS,
     TEMPERATURE,
     family_of,
     validate_samples,
 )
-from echelon.estimation.shift import SOC_GRID_PERCENT, soc_shift_residuals
+from echelon.estimation.shift import soc_shift_residuals
 
 Array = npt.NDArray[np.float64]
 OutOfDomain = Literal["widen", "refuse"]
@@ -66,7 +68,8 @@ CV_FOLDS: Final = 5
 MIN_FORMAT_CELLS: Final = 10
 """Training cells a format needs for intervals of its own (else the family's pooled residuals)."""
 MIN_SHIFT_RESIDUALS: Final = 10
-"""Shift residuals a family needs before they size its out-of-domain intervals."""
+"""Shift or transfer residuals needed before they size out-of-domain intervals (and at least
+:func:`~echelon.estimation.conformal.min_calibration_size` for the coverage asked)."""
 BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 PREDICTION_COLUMNS: Final = (
@@ -279,9 +282,11 @@ class SohModel:
         coverage : float
             Nominal coverage of the interval (split conformal), e.g. 0.9.
         out_of_domain : {"widen", "refuse"}
-            For rows outside the training domain (new chemistry family, features beyond the
-            domain threshold, SOC outside the trained range, or a batch mostly out of domain):
-            widen the interval to the transfer error, or refuse (no number).
+            For rows outside the training domain (new chemistry family, a batch not trained
+            on, another format or temperature, features beyond the domain threshold, an
+            untrained SOC, or a batch mostly out of domain): widen the interval — to the
+            family's shift error for a trained batch at an untrained SOC, else to the transfer
+            error — or refuse (no number).
         references : pl.DataFrame, optional
             Labelled samples of reference units (capacity-tested) from the same batches
             (``batch`` column): rows of those batches are estimated by the calibration of
@@ -320,8 +325,8 @@ class SohModel:
                 for r in rows:
                     reasons[r] = (
                         f"no {self.method.name} model for chemistry family {name} (trained: "
-                        f"{', '.join(self.families)}); measure reference units with a capacity "
-                        "test (--references) or run a capacity test"
+                        f"{', '.join(self.families)}); calibrate the batch with "
+                        "capacity-tested reference units, or run a capacity test"
                     )
                 continue
             raw = model.raw_mean(x[rows])
@@ -343,10 +348,13 @@ class SohModel:
             for flagged in found.values():
                 for row, why in flagged.items():
                     ood[row] = True
-                    reasons[row] = why
-            # far from training *because* of an untrained SOC: the shift error covers it, up to
-            # the one grid step its nested split leaves between a row and the trained levels
-            foreign[list(found[soc_reasons])] = False
+                    reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
+            # far from training *because* of an untrained SOC — no farther than a change of SOC
+            # alone moved the rows of the nested split — the shift error covers it, up to the one
+            # grid step that split leaves between a row and the trained levels
+            reach = model.summary.get("shift_domain_threshold", -np.inf)
+            for row in found[soc_reasons]:
+                foreign[row] = bool(dist[row] > reach)
             soc, nearest = nearest_trained_soc(table, rows, model.summary)
             foreign[rows[np.abs(soc - nearest) > SOC_GRID_PERCENT]] = True
             foreign[[*found[format_reasons], *found[temperature_reasons]]] = True
@@ -357,7 +365,7 @@ class SohModel:
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
             for row, why in extrapolation_reasons(model, raw, rows, half[rows]).items():
-                ood[row] = True
+                ood[row] = foreign[row] = True  # (counts toward the batch check)
                 point[row] = np.nan  # no estimate, whatever the out-of-domain policy
                 reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
         self._batch_check(table, ood, foreign, reasons)
@@ -452,18 +460,21 @@ class SohModel:
         foreign: npt.NDArray[np.bool_],
         reasons: list[str | None],
     ) -> None:
+        """A batch most of whose rows are out of domain for reasons other than their SOC (which
+        says nothing about the batch) is foreign as a whole: all its rows get the transfer error."""
         batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
         for batch in np.unique(batches):
             rows = np.flatnonzero(batches == batch)
-            share = ood[rows].mean()
+            alien = ood[rows] & foreign[rows]
+            share = alien.mean()
             if len(rows) >= 2 and BATCH_OOD_FRACTION < share < 1.0:
-                for r in rows[~ood[rows]]:
-                    reasons[r] = (
-                        f"batch {batch} lies outside the training domain ({share:.0%} of its "
-                        "rows are beyond it)"
-                    )
-                foreign[rows[~ood[rows]]] = True
-                ood[rows] = True
+                why = (
+                    f"batch {batch} lies outside the training domain ({share:.0%} of its rows "
+                    "are beyond it)"
+                )
+                for r in rows[~alien]:
+                    reasons[r] = f"{reasons[r]}; {why}" if reasons[r] else why
+                foreign[rows] = ood[rows] = True
 
     def _widen(
         self,
@@ -488,7 +499,8 @@ class SohModel:
         for r in rows:
             model = self.families.get(str(fam[r]))
             shift = None if model is None else model.calibration_set(str(keys[r]), shift=True)
-            if foreign[r] or shift is None or len(shift) < MIN_SHIFT_RESIDUALS:
+            enough = max(MIN_SHIFT_RESIDUALS, min_calibration_size(coverage))
+            if foreign[r] or shift is None or len(shift) < enough:
                 left.append(r)
                 continue
             width = conformal_quantile(shift, coverage)
@@ -496,15 +508,15 @@ class SohModel:
         rows = np.asarray(left, dtype=np.intp)
         if not len(rows):
             return
-        transfer = (
-            conformal_quantile(self.transfer_residuals, coverage)
-            if len(self.transfer_residuals) >= 10
-            else None
-        )
+        n = len(self.transfer_residuals)
+        known = n >= max(MIN_SHIFT_RESIDUALS, min_calibration_size(coverage))
+        transfer = conformal_quantile(self.transfer_residuals, coverage) if known else None
         what = (
             "the transfer error"
-            if transfer is not None
+            if known
             else "no transfer error known to size a wider interval"
+            if n < MIN_SHIFT_RESIDUALS
+            else f"the transfer error's {n} residuals cannot size a {coverage:.1%} interval"
         )
         self._widen_to(point, half, rows, reasons, transfer, what)
 
@@ -702,11 +714,13 @@ def fit_soh_model(
             "worst_points": float(residuals.max()),
             "half_width_90_points": conformal_quantile(residuals, 0.9),
         }
-        shift = soc_shift_residuals(
+        shift, moved = soc_shift_residuals(
             x[rows], y[rows], cells[rows], None if soc is None else soc[rows], gp,
             n_folds=n_folds, seed=seed,
         )  # fmt: skip
         kept = np.isfinite(shift)
+        if kept.any():  # how far a change of SOC alone moves a row (k-NN distance)
+            summary["shift_domain_threshold"] = float(np.quantile(moved[kept], THRESHOLD_QUANTILE))
         fitted[str(family)] = FamilyModel(
             str(family), gp, residuals, formats[rows], threshold, summary,
             shift[kept], formats[rows][kept],

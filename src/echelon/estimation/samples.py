@@ -39,6 +39,8 @@ CELL_ID: Final = "cell_id"
 CHEMISTRY: Final = "chemistry"
 NOMINAL: Final = "nominal_capacity_ah"
 SOC: Final = "soc_percent"
+SOC_GRID_PERCENT: Final = 5.0
+"""SOC levels are compared on the 5 % grid of PulseBat-style protocols (Tao et al. 2024)."""
 SOH: Final = "soh_percent"
 BATCH: Final = "batch"
 SOURCE: Final = "source"

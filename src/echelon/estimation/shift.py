@@ -18,17 +18,15 @@ at a SOC level it did not see.
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 import numpy.typing as npt
 
 from echelon.estimation.conformal import group_folds
+from echelon.estimation.domain import knn_distance
 from echelon.estimation.gp import GaussianProcess, fit_gp
+from echelon.estimation.samples import SOC_GRID_PERCENT
 
 Array = npt.NDArray[np.float64]
-SOC_GRID_PERCENT: Final = 5.0
-"""SOC levels are compared on the 5 % grid of PulseBat-style protocols (Tao et al. 2024)."""
 
 
 def soc_level_groups(soc: Array, k: int) -> npt.NDArray[np.intp]:
@@ -52,8 +50,9 @@ def soc_shift_residuals(
     *,
     n_folds: int,
     seed: int = 0,
-) -> Array:
-    """Absolute errors [SOH points] on cells and SOC levels both left out of training.
+) -> tuple[Array, Array]:
+    """Absolute errors [SOH points] on cells and SOC levels both left out of training, and how far
+    those rows lay from the rows that were kept.
 
     Parameters
     ----------
@@ -72,18 +71,21 @@ def soc_shift_residuals(
 
     Returns
     -------
-    ndarray
-        One value per row: its residual for the rows of the diagonal folds (about 1/k of the
-        rows), ``NaN`` for the others — all ``NaN`` when the data have fewer than two SOC levels
-        or two cells.
+    residuals, distances : ndarray
+        One value per row for the rows of the diagonal folds (about 1/k of the rows), ``NaN`` for
+        the others — all ``NaN`` when the data have fewer than two SOC levels or two cells. The
+        distance is the k-NN distance (:func:`echelon.estimation.domain.knn_distance`, in the
+        family GP's standardised features) to the fold's training rows: how far a change of SOC
+        alone moves a row, which bounds the rows the shift error may size.
     """
-    out = np.full(len(y), np.nan)
+    out, far = np.full(len(y), np.nan), np.full(len(y), np.nan)
     if soc is None or not np.all(np.isfinite(soc)):
-        return out
+        return out, far
     n_levels = len(np.unique(np.round(soc / SOC_GRID_PERCENT)))
     k = min(n_folds, n_levels, len(np.unique(cells)))
     if k < 2:
-        return out
+        return out, far
+    z = (x - gp.x_mean) / gp.x_scale
     groups = soc_level_groups(soc, k)
     for j, held_cells in enumerate(group_folds(cells, k, seed=seed)):
         in_fold = np.zeros(len(y), dtype=bool)
@@ -95,4 +97,5 @@ def soc_shift_residuals(
         fold = fit_gp(x[train], y[train], log_theta=gp.log_theta)
         low, high = float(y[train].min()), float(y[train].max())
         out[test] = np.abs(np.clip(fold.predict(x[test]), low, high) - y[test])
-    return out
+        far[test] = knn_distance(z[test], z[train])
+    return out, far

@@ -67,8 +67,9 @@ class IntakeReport:
         Units recorded now, already registered with identical inputs, and recorded as failed.
     failures : list of (battery_id, error)
     soh_refused : list of (battery_id, method, reason)
-        Units a short-test SOH model gave no estimate, with the model and its reason (such a
-        unit is graded without SOH, route ``retest``, unless another model estimated it).
+        Units left without SOH because a short-test SOH model refused them, with the model and
+        its reason (graded without SOH, route ``retest``). A refusal followed by another
+        model's estimate is only in the unit's history (``soh_refused`` event).
     graded : pl.DataFrame
         Gate/grade/route table of the units processed now.
     seconds : float
@@ -333,7 +334,8 @@ def intake(
         )
         if out.error:
             report.failures.append((bid, out.error))
-        report.soh_refused += [(bid, method, why) for method, why in out.soh_refusals]
+        if out.soh is None:  # (a unit another model estimated keeps the refusal in its history)
+            report.soh_refused += [(bid, method, why) for method, why in out.soh_refusals]
     for start_index in range(0, len(writes), WRITE_CHUNK):
         chunk = writes[start_index : start_index + WRITE_CHUNK]
         for result in registry.record_units(chunk):
