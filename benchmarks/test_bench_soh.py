@@ -55,6 +55,22 @@ def test_prediction_speed(record: Any) -> None:
     assert model.predict(rows.head(100)).height == 100
 
 
+def test_prediction_speed_of_a_new_delivery(record: Any) -> None:
+    """The same rows named as a delivery the model was not trained on: every row out of domain
+    (by name), widened to the transfer error — the intake's case without reference units."""
+    model = load_model("pulse-u21")
+    rows = _rows(ROWS).with_columns(pl.lit("delivery").alias("batch"))
+    seconds = _best(lambda: model.predict(rows))
+    ms_per_unit = 1000.0 * seconds / ROWS
+    record(
+        "soh_predict_new_delivery",
+        rows=ROWS,
+        seconds=round(seconds, 3),
+        ms_per_unit=round(ms_per_unit, 4),
+    )
+    assert model.predict(rows.head(100))["out_of_domain"].all()
+
+
 def test_calibrated_batch_speed(record: Any) -> None:
     model = load_model("pulse-u21")
     rows = _rows(2_000).with_columns(pl.lit("delivery").alias("batch"))
