@@ -54,6 +54,22 @@ def test_predict_writes_the_contract_columns(
     assert (pred["soh_lower_percent"] <= pred["soh_upper_percent"]).all()
 
 
+def test_predict_names_the_delivery(
+    trained: Path, tables: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # the same cells as a delivery the model was not trained on: out of domain by name
+    out = tmp_path / "delivery.csv"
+    args = ["soh", "predict", "--model", str(trained), str(tables[1]), "-o", str(out),
+            "--batch", "delivery-7"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    pred = pl.read_csv(out)
+    assert pred["out_of_domain"].all()
+    assert pred["reason"].str.contains("batch delivery-7 was not in training").all()
+    # a single-batch model knows no transfer error: no number, rather than a confident one
+    assert pred["soh_percent"].null_count() == pred.height
+
+
 def test_evaluate_with_a_split(trained: Path, tables: tuple[Path, Path], tmp_path: Path) -> None:
     metrics, plot = tmp_path / "metrics.csv", tmp_path / "parity.svg"
     args = ["soh", "evaluate", "--model", str(trained), str(tables[0]), "--split", "cells",

@@ -49,10 +49,11 @@ def test_intake_summary_counts_and_names_refusals() -> None:
 
     report = IntakeReport(manifest=Path("m.csv"), units=12, written=12)
     report.soh_refused = [(f"LCO-{i}", "pulse:pulse-u21", WHY) for i in range(12)]
+    report.soh_refused.append(("LCO-0", "eis:eis-lco-nmc811", "no spectrum band"))  # 2 models
     with console.capture() as captured:
         _print_outcome(report)
     text = captured.get()
-    assert "12 short-test SOH estimate(s) refused, units left without SOH" in text
+    assert "12 unit(s) left without SOH: their short-test estimate was refused" in text
     assert f"LCO-0 (pulse:pulse-u21): {WHY}" in text
     assert "LCO-10" not in text
-    assert "… and 2 more" in text
+    assert "… and 3 more" in text

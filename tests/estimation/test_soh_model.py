@@ -108,6 +108,17 @@ def test_a_batch_never_trained_on_is_out_of_domain_by_name(model: SohModel) -> N
     assert other["soh_percent"].to_list() == same["soh_percent"].to_list()  # same estimate
 
 
+def test_an_empty_batch_cell_is_the_default_batch(model: SohModel) -> None:
+    # (an EIS file the reader does not recognise has no batch; an empty CSV cell neither)
+    unseen = pulse_samples(2, seed=16, prefix="U")
+    blank = unseen.with_columns(
+        pl.Series("batch", [None, ""] * (unseen.height // 2), dtype=pl.String)
+    )
+    pred = model.predict(blank)
+    assert pred.equals(model.predict(unseen))
+    assert not pred["reason"].fill_null("").str.contains("batch None").any()
+
+
 def test_soc_outside_trained_range_is_flagged(model: SohModel) -> None:
     high = pulse_samples(2, seed=12, socs=(80.0,), prefix="H")
     pred = model.predict(high)
@@ -277,17 +288,21 @@ def test_an_estimate_beyond_the_trained_soh_range_is_refused(
     from echelon.estimation.gp import GaussianProcess
 
     low, high = model.families["NMC"].summary["soh_percent_range"]
-    rows = pulse_samples(3, seed=11).head(3)  # each its own batch: no batch-share flag
-    rows = rows.with_columns(pl.Series("batch", ["b1", "b2", "b3"]))
-    fake = np.array([high - 1.0, high + 40.0, low - 40.0])
-    monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: fake[: len(x)])
+    rows = pulse_samples(3, seed=11).head(3)  # a trained batch (its format's name)
+    fake = {"values": np.zeros(0)}
+    monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: fake["values"])
     for policy in ("widen", "refuse"):
-        pred = model.predict(rows, out_of_domain=policy)  # type: ignore[arg-type]
-        if policy == "widen":  # (b1 is a batch never trained on: out of domain, widened)
-            assert pred["soh_percent"][0] == pytest.approx(high - 1.0)
-        assert pred["soh_percent"][1:].is_null().all()
-        assert pred["out_of_domain"][1:].all()
-        assert all("the model extrapolates" in r for r in pred["reason"][1:])
+        # separate calls: two extrapolating rows out of three would flag their batch as a whole
+        fake["values"] = np.array([high - 1.0])
+        inside = model.predict(rows.head(1), out_of_domain=policy)  # type: ignore[arg-type]
+        assert inside["soh_percent"][0] == pytest.approx(high - 1.0)
+        assert not inside["out_of_domain"][0]
+        fake["values"] = np.array([high + 40.0, low - 40.0])
+        pred = model.predict(rows.tail(2), out_of_domain=policy)  # type: ignore[arg-type]
+        assert pred["soh_percent"].is_null().all()
+        assert pred["out_of_domain"].all()
+        assert all("the model extrapolates" in r for r in pred["reason"])
+        assert not pred["reason"].str.contains("was not in training").any()
 
 
 def test_grouped_conformal_quantile_counts_groups_not_scores() -> None:

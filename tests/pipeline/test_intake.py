@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from echelon.errors import ManifestError
+from echelon.estimation.model import SohModel
 from echelon.pipeline import intake
 from echelon.registry import Registry, battery_record, units_frame, verify
 from echelon.synth import SynthBatch
@@ -200,14 +201,20 @@ def test_profile_override_and_economics_reach_every_decision(
         assert route.inputs["jurisdiction"] == "US"
 
 
-def test_a_refused_short_test_is_reported_and_kept_in_history(
-    sqlite_registry: Registry, small_batch: SynthBatch
-) -> None:
-    # a pulse model of one family only: the pulse-only units of the other families are refused
+@pytest.fixture(scope="module")
+def lmo_only() -> SohModel:
+    # a pulse model of one LMO batch (10 Ah, as the synthetic batch's LMO units): it knows no
+    # transfer error, so it refuses other families and — by name — every delivery of its own
     from echelon.estimation.model import fit_soh_model
     from tests.estimation.synthetic_pulse import pulse_samples
 
-    lmo_only = fit_soh_model(pulse_samples(12, chemistry_name="LMO", seed=5, prefix="M"))
+    rows = pulse_samples(12, chemistry_name="LMO", nominal_capacity_ah=10.0, seed=5, prefix="M")
+    return fit_soh_model(rows)
+
+
+def test_a_refused_short_test_is_reported_and_kept_in_history(
+    sqlite_registry: Registry, small_batch: SynthBatch, lmo_only: SohModel
+) -> None:
     report = intake(
         small_batch.manifest,
         registry=sqlite_registry,
@@ -215,13 +222,17 @@ def test_a_refused_short_test_is_reported_and_kept_in_history(
         as_of=ARRIVAL,
         soh_models=[lmo_only],
     )
-    assert report.soh_refused, "the batch has pulse-only units outside the LMO family"
+    assert report.soh_refused, "the batch has pulse-only units"
     frame = units_frame(sqlite_registry)
     refused_ids = [bid for bid, _, _ in report.soh_refused]
     gated = frame.filter(pl.col("battery_id").is_in(refused_ids))["gate"].to_list()
     assert "pass" in gated  # (some are graded below, not only quarantined)
     reasons = [why for _, _, why in report.soh_refused]
     assert any("no pulse model for chemistry family" in why for why in reasons)
+    lmo = frame.filter(pl.col("chemistry") == "LMO")["battery_id"].to_list()
+    by_name = [why for bid, _, why in report.soh_refused if bid in lmo]
+    assert by_name, "the synthetic batch has pulse-only LMO units"
+    assert all("was not in training (LMO-10.0Ah)" in why for why in by_name)
     for bid, method, why in report.soh_refused:
         assert method == "pulse:pulse-custom"
         assert why
@@ -234,3 +245,26 @@ def test_a_refused_short_test_is_reported_and_kept_in_history(
         refused = [e.payload for e in events if e.kind == "soh_refused"]
         assert refused == [{"method": method, "reason": why}]
     assert verify(sqlite_registry).ok
+
+
+def test_a_refusal_another_model_answers_stays_in_history_only(
+    sqlite_registry: Registry, small_batch: SynthBatch, lmo_only: SohModel
+) -> None:
+    report = intake(
+        small_batch.manifest,
+        registry=sqlite_registry,
+        workers=0,
+        as_of=ARRIVAL,
+        soh_models=[lmo_only, "pulse-u21"],
+    )
+    frame = units_frame(sqlite_registry)
+    summary = {bid for bid, _, _ in report.soh_refused}
+    estimated_later = []
+    for bid in frame.filter(pl.col("soh_method").str.starts_with("pulse:pulse-u21"))["battery_id"]:
+        events = battery_record(sqlite_registry, bid).events
+        if any(e.kind == "soh_refused" for e in events):
+            estimated_later.append(bid)
+    assert estimated_later, "units the LMO model refused and pulse-u21 estimated"
+    assert not summary & set(estimated_later)  # not reported as left without SOH
+    for bid in summary:
+        assert frame.filter(pl.col("battery_id") == bid)["soh_percent"][0] is None

@@ -131,9 +131,10 @@ def _print_outcome(report: IntakeReport) -> None:
     if len(report.failures) > 10:
         console.print(f"  … and {len(report.failures) - 10} more (see the report)")
     if report.soh_refused:
+        units = len({bid for bid, _, _ in report.soh_refused})
         console.print(
-            f"[yellow]{len(report.soh_refused)}[/] short-test SOH estimate(s) refused, units "
-            "left without SOH (graded `retest`; `echelon show ID` keeps the reason):"
+            f"[yellow]{units}[/] unit(s) left without SOH: their short-test estimate was refused "
+            "(not graded; `echelon show ID` keeps the reason):"
         )
     for bid, method, why in report.soh_refused[:10]:
         console.print(f"  [yellow]![/] {bid} ({method}): {why}", highlight=False)

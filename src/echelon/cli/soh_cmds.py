@@ -263,12 +263,24 @@ def predict_cmd(
     ] = None,
     chemistry: ChemistryOption = None,
     nominal_capacity_ah: NominalOption = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="The delivery DATA (and --references) belong to. A batch the model was not "
+            "trained on is out of domain whatever its features (another make of a trained "
+            "format included). Default: a batch column, else chemistry + rated capacity.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict SOH [%] with an interval; writes sample_id, soh_percent, soh_lower_percent, …"""
     trained = load_model(model)
     name = trained.method.name
     samples = _read(data, chemistry, nominal_capacity_ah, name)
     refs = _read(references, chemistry, nominal_capacity_ah, name) if references else None
+    if batch is not None:
+        samples = samples.with_columns(pl.lit(batch).alias("batch"))
+        refs = None if refs is None else refs.with_columns(pl.lit(batch).alias("batch"))
     pred = trained.predict(
         samples,
         coverage=coverage,

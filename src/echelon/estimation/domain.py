@@ -142,7 +142,7 @@ def temperature_reasons(
     }
 
 
-def batch_reason(batch: str, trained: set[str]) -> str:
+def batch_reason(batch: str, trained: set[str], needed: int) -> str:
     """Why a row of a batch the model was not trained on is out of domain, whatever its features.
 
     A batch is one delivery of one make and model (the ``batch`` column; by default the format).
@@ -154,5 +154,5 @@ def batch_reason(batch: str, trained: set[str]) -> str:
     known = ", ".join(sorted(trained))
     return (
         f"batch {batch} was not in training ({known}): another delivery, make or laboratory — "
-        "calibrate it with capacity-tested reference units"
+        f"calibrate it with at least {needed} capacity-tested reference units"
     )

@@ -339,8 +339,9 @@ class SohModel:
                     f"{dist[r]:.2f} > {model.threshold:.2f})"
                 )
             ood[rows[beyond]] = foreign[rows[beyond]] = True
-            trained = set(model.summary.get("batches") or [])
-            untrained = np.array([bool(trained) and b not in trained for b in batches[rows]])
+            trained = set(model.summary.get("batches") or [])  # (a direct measurement: none)
+            named = bool(trained) and model.gp is not None
+            untrained = np.array([named and b not in trained for b in batches[rows]], dtype=bool)
             found = {
                 check: check(table, rows, model.summary)
                 for check in (format_reasons, soc_reasons, temperature_reasons)
@@ -352,15 +353,19 @@ class SohModel:
             # far from training *because* of an untrained SOC — no farther than a change of SOC
             # alone moved the rows of the nested split — the shift error covers it, up to the one
             # grid step that split leaves between a row and the trained levels
-            reach = model.summary.get("shift_domain_threshold", -np.inf)
+            reach = max(model.summary.get("shift_domain_threshold", -np.inf), model.threshold)
+            if "shift_domain_threshold" not in model.summary:  # files before 2026-12-07
+                reach = -np.inf
             for row in found[soc_reasons]:
                 foreign[row] = bool(dist[row] > reach)
             soc, nearest = nearest_trained_soc(table, rows, model.summary)
             foreign[rows[np.abs(soc - nearest) > SOC_GRID_PERCENT]] = True
             foreign[[*found[format_reasons], *found[temperature_reasons]]] = True
             foreign[rows] |= untrained
-            for r in rows[untrained & ~ood[rows]]:  # a trained format, but another delivery
-                reasons[r] = batch_reason(str(batches[r]), trained)
+            needed = min_calibration_size(coverage)
+            for r in rows[untrained]:  # whatever else is flagged: the batch decides the width
+                why = batch_reason(str(batches[r]), trained, needed)
+                reasons[r] = f"{reasons[r]}; {why}" if reasons[r] else why
             ood[rows[untrained]] = True
             keys = table.get_column(FORMAT).to_numpy()[rows]
             half[rows] = self._half_width(model, point[rows], keys, coverage)
@@ -493,7 +498,9 @@ class SohModel:
         ood, foreign, fam, keys = flags
         rows = np.flatnonzero(ood & np.isfinite(point))
         if not len(rows) or policy == "refuse":
-            self._widen_to(point, half, rows, reasons, None, "refused (--out-of-domain refuse)")
+            self._widen_to(
+                point, half, rows, reasons, None, "refused (out-of-domain policy: refuse)"
+            )
             return
         left = []
         for r in rows:

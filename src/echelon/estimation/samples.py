@@ -223,7 +223,11 @@ def validate_samples(
     out = out.with_columns(format_key().alias(FORMAT))
     if BATCH not in out.columns:
         out = out.with_columns(pl.col(FORMAT).alias(BATCH))
-    return out.with_columns(pl.col(CELL_ID).cast(pl.String), pl.col(BATCH).cast(pl.String))
+    batch = pl.col(BATCH).cast(pl.String)  # an empty cell: the default too, not "None"
+    batch = pl.when(batch.str.strip_chars() == "").then(None).otherwise(batch)
+    return out.with_columns(
+        pl.col(CELL_ID).cast(pl.String), batch.fill_null(pl.col(FORMAT)).alias(BATCH)
+    )
 
 
 def problems_at(values: pl.Series, value: str) -> int:
