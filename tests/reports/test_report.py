@@ -54,6 +54,20 @@ def test_report_is_self_contained(frame: pl.DataFrame) -> None:
     assert "a &lt;b&gt;bad&lt;/b&gt; file" in html  # errors are escaped
 
 
+def test_report_lists_units_whose_short_test_was_refused(frame: pl.DataFrame) -> None:
+    refused = [
+        ("P-1", "pulse:pulse-u21", "batch d was not in training (<LFP-20.0Ah>)"),
+        ("P-1", "eis:eis-lco-nmc811", "no spectrum"),
+        ("P-2", "pulse:pulse-u21", "SOC 80 % outside the trained 5–50 %"),
+    ]
+    html = batch_report_html(frame, soh_refused=refused)
+    assert "Short-test SOH refused (2 units)" in html  # units, not (unit, model) pairs
+    table = html.split('id="soh-refused"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 3  # header and one row per refusal
+    assert "(&lt;LFP-20.0Ah&gt;)" in table  # reasons are escaped
+    assert 'id="soh-refused"' not in batch_report_html(frame)  # no section without refusals
+
+
 @pytest.mark.browser
 def test_report_renders_and_table_sorts(
     frame: pl.DataFrame, tmp_path: Path, browser: object

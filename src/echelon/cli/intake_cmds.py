@@ -111,7 +111,13 @@ def _report(
         (r["battery_id"], "see `echelon show`")
         for r in frame.filter(pl.col("status") == "failed").iter_rows(named=True)
     ]
-    return write_batch_report(out / "report.html", frame, failures=failures, notes=notes)
+    return write_batch_report(
+        out / "report.html",
+        frame,
+        failures=failures,
+        soh_refused=report.soh_refused,
+        notes=notes,
+    )
 
 
 def _print_outcome(report: IntakeReport) -> None:
@@ -236,6 +242,7 @@ def intake_cmd(
                 report,
                 frame,
                 failures=result.failures,
+                soh_refused=result.soh_refused,
                 notes=[f"registry {registry.url}", f"manifest {manifest}"],
             )
             console.print(f"  report: {report}")

@@ -145,6 +145,7 @@ def batch_report_html(
     *,
     title: str = "Echelon intake report",
     failures: Sequence[tuple[str, str]] = (),
+    soh_refused: Sequence[tuple[str, str, str]] = (),
     notes: Sequence[str] = (),
 ) -> str:
     """Render the batch report.
@@ -157,6 +158,9 @@ def batch_report_html(
         Page title.
     failures : sequence of (battery_id, error)
         Units recorded as failed, shown with their errors.
+    soh_refused : sequence of (battery_id, method, reason)
+        Units left without SOH because their short-test model refused them
+        (:attr:`echelon.pipeline.IntakeReport.soh_refused`), shown with the reason.
     notes : sequence of str
         Free-text lines shown under the title (e.g. the database and manifest).
 
@@ -180,6 +184,7 @@ def batch_report_html(
         columns=TABLE_COLUMNS,
         rows=_rows(frame),
         failures=list(failures),
+        soh_refused=list(soh_refused),
         charts_json={k: _script_json(_fit_width(v)) for k, v in charts.items()},
         vega_bundle=_vega_bundle(),
     )
