@@ -11,7 +11,7 @@ import pytest
 
 from echelon.errors import ManifestError
 from echelon.estimation.model import SohModel
-from echelon.pipeline import intake
+from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, battery_record, units_frame, verify
 from echelon.synth import SynthBatch
 from echelon.synth.writers import truncate_file
@@ -212,16 +212,16 @@ def lmo_only() -> SohModel:
     return fit_soh_model(rows)
 
 
+def _intake_with(
+    registry: Registry, batch: SynthBatch, models: list[SohModel | str]
+) -> IntakeReport:
+    return intake(batch.manifest, registry=registry, workers=0, as_of=ARRIVAL, soh_models=models)
+
+
 def test_a_refused_short_test_is_reported_and_kept_in_history(
     sqlite_registry: Registry, small_batch: SynthBatch, lmo_only: SohModel
 ) -> None:
-    report = intake(
-        small_batch.manifest,
-        registry=sqlite_registry,
-        workers=0,
-        as_of=ARRIVAL,
-        soh_models=[lmo_only],
-    )
+    report = _intake_with(sqlite_registry, small_batch, [lmo_only])
     assert report.soh_refused, "the batch has pulse-only units"
     frame = units_frame(sqlite_registry)
     refused_ids = [bid for bid, _, _ in report.soh_refused]
@@ -250,13 +250,7 @@ def test_a_refused_short_test_is_reported_and_kept_in_history(
 def test_a_refusal_another_model_answers_stays_in_history_only(
     sqlite_registry: Registry, small_batch: SynthBatch, lmo_only: SohModel
 ) -> None:
-    report = intake(
-        small_batch.manifest,
-        registry=sqlite_registry,
-        workers=0,
-        as_of=ARRIVAL,
-        soh_models=[lmo_only, "pulse-u21"],
-    )
+    report = _intake_with(sqlite_registry, small_batch, [lmo_only, "pulse-u21"])
     frame = units_frame(sqlite_registry)
     summary = {bid for bid, _, _ in report.soh_refused}
     estimated_later = []

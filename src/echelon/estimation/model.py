@@ -198,6 +198,11 @@ def extrapolation_reasons(
     }
 
 
+def add_reason(reasons: list[str | None], row: int, why: str) -> None:
+    """Append ``why`` to the reasons of ``row`` (every flag of a row is kept, joined by "; ")."""
+    reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
+
+
 def _distinct(values: pl.Series) -> list[float] | None:
     """Distinct values rounded to the unit — SOC levels [%], test temperatures [°C] — or
     ``None`` if none is recorded."""
@@ -317,6 +322,7 @@ class SohModel:
         foreign = np.zeros(n, dtype=bool)
         reasons: list[str | None] = [None] * n
         batches = np.asarray(table.get_column(BATCH).to_list(), dtype=str)
+        keys = np.asarray(table.get_column(FORMAT).to_list(), dtype=str)
         for name in np.unique(fam):
             rows = np.flatnonzero(fam == name)
             model = self.families.get(str(name)) or self.families.get("*")
@@ -349,13 +355,12 @@ class SohModel:
             for flagged in found.values():
                 for row, why in flagged.items():
                     ood[row] = True
-                    reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
+                    add_reason(reasons, row, why)
             # far from training *because* of an untrained SOC — no farther than a change of SOC
             # alone moved the rows of the nested split — the shift error covers it, up to the one
             # grid step that split leaves between a row and the trained levels
-            reach = max(model.summary.get("shift_domain_threshold", -np.inf), model.threshold)
-            if "shift_domain_threshold" not in model.summary:  # files before 2026-12-07
-                reach = -np.inf
+            shift_reach = model.summary.get("shift_domain_threshold")  # (none before 2026-12-07)
+            reach = -np.inf if shift_reach is None else max(shift_reach, model.threshold)
             for row in found[soc_reasons]:
                 foreign[row] = bool(dist[row] > reach)
             soc, nearest = nearest_trained_soc(table, rows, model.summary)
@@ -364,19 +369,16 @@ class SohModel:
             foreign[rows] |= untrained
             needed = min_calibration_size(coverage)
             for r in rows[untrained]:  # whatever else is flagged: the batch decides the width
-                why = batch_reason(str(batches[r]), trained, needed)
-                reasons[r] = f"{reasons[r]}; {why}" if reasons[r] else why
+                add_reason(reasons, r, batch_reason(str(batches[r]), trained, needed))
             ood[rows[untrained]] = True
-            keys = table.get_column(FORMAT).to_numpy()[rows]
-            half[rows] = self._half_width(model, point[rows], keys, coverage)
+            half[rows] = self._half_width(model, point[rows], keys[rows], coverage)
             for row, why in extrapolation_reasons(model, raw, rows, half[rows]).items():
                 ood[row] = foreign[row] = True  # (counts toward the batch check)
                 point[row] = np.nan  # no estimate, whatever the out-of-domain policy
-                reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
+                add_reason(reasons, row, why)
         self._batch_check(table, ood, foreign, reasons)
         if references is not None:
             self._calibrate(table, x, references, coverage, (point, half, ood, reasons))
-        keys = np.asarray(table.get_column(FORMAT).to_list(), dtype=str)
         self._widen(point, half, (ood, foreign, fam, keys), reasons, coverage, out_of_domain)
         lower = np.clip(point - half, *SOH_BOUNDS)
         upper = np.clip(point + half, *SOH_BOUNDS)
@@ -478,7 +480,7 @@ class SohModel:
                     "are beyond it)"
                 )
                 for r in rows[~alien]:
-                    reasons[r] = f"{reasons[r]}; {why}" if reasons[r] else why
+                    add_reason(reasons, int(r), why)
                 foreign[rows] = ood[rows] = True
 
     def _widen(
@@ -502,21 +504,21 @@ class SohModel:
                 point, half, rows, reasons, None, "refused (out-of-domain policy: refuse)"
             )
             return
-        left = []
-        for r in rows:
-            model = self.families.get(str(fam[r]))
-            shift = None if model is None else model.calibration_set(str(keys[r]), shift=True)
-            enough = max(MIN_SHIFT_RESIDUALS, min_calibration_size(coverage))
-            if foreign[r] or shift is None or len(shift) < enough:
-                left.append(r)
-                continue
+        enough = max(MIN_SHIFT_RESIDUALS, min_calibration_size(coverage))
+        shifted = rows[~foreign[rows]]
+        for family, key in {(str(fam[r]), str(keys[r])) for r in shifted}:
+            model = self.families.get(family)
+            shift = None if model is None else model.calibration_set(key, shift=True)
+            if shift is None or len(shift) < enough:
+                continue  # (left to the transfer error)
+            these = shifted[(fam[shifted] == family) & (keys[shifted] == key)]
             width = conformal_quantile(shift, coverage)
-            self._widen_to(point, half, np.array([r]), reasons, width, "the shift error")
-        rows = np.asarray(left, dtype=np.intp)
+            self._widen_to(point, half, these, reasons, width, "the shift error")
+            rows = np.setdiff1d(rows, these)
         if not len(rows):
             return
         n = len(self.transfer_residuals)
-        known = n >= max(MIN_SHIFT_RESIDUALS, min_calibration_size(coverage))
+        known = n >= enough
         transfer = conformal_quantile(self.transfer_residuals, coverage) if known else None
         what = (
             "the transfer error"
@@ -541,11 +543,11 @@ class SohModel:
             point[rows] = np.nan
             half[rows] = np.nan
             for r in rows:
-                reasons[r] = f"{reasons[r]}; {what}"
+                add_reason(reasons, int(r), what)
             return
         half[rows] = np.maximum(half[rows], width)
         for r in rows:
-            reasons[r] = f"{reasons[r]}; interval widened to {what} ±{width:.1f}"
+            add_reason(reasons, int(r), f"interval widened to {what} ±{width:.1f}")
 
     def save(self, path: Path | str) -> Path:
         """Write the model to ``path`` (``.npz``; parent folders created)."""
