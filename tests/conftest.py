@@ -36,6 +36,8 @@ def _find_real_data() -> Path:
 
 
 REAL_DATA = _find_real_data()
+BATTERYPASS = REAL_DATA.parent / "standards" / "batterypass-1.2.0"
+"""The Battery Pass v1.2.0 JSON schemas, read in place (``../shared/standards``)."""
 PG_ENV = "ECHELON_TEST_DATABASE_URL"
 ARRIVAL = dt.date(2026, 11, 22)
 """Fixed arrival date so synthetic batches are identical on every run."""
@@ -55,6 +57,17 @@ def real_dataset() -> Callable[[str], Path]:
         return path
 
     return get
+
+
+@pytest.fixture
+def batterypass_dir() -> Path:
+    """The Battery Pass v1.2.0 schema folder, or skip with the reason."""
+    if not (BATTERYPASS / "Performance").is_dir():
+        pytest.skip(
+            f"Battery Pass v1.2.0 schemas not found at {BATTERYPASS} (../shared/standards absent, "
+            "e.g. outside this project's CI)"
+        )
+    return BATTERYPASS
 
 
 def _postgres_registry(tmp_path: Path) -> Iterator[Registry]:

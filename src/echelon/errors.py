@@ -147,6 +147,10 @@ class PriceError(ConfigError):
     """A price needed to value a lot is missing or invalid in the price table or override file."""
 
 
+class PassportError(EchelonError):
+    """A passport cannot be issued: required data missing, or the battery's passport has ended."""
+
+
 class EchelonWarning(UserWarning):
     """A result was computed with a conservative fallback the caller should know about."""
 

@@ -16,6 +16,7 @@ from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cm
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.lifetime_cmds import forecast_cmd
+from echelon.cli.passport_cmds import passport_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 from echelon.cli.regroup_cmds import regroup_cmd
@@ -52,6 +53,7 @@ app.command("batteries")(batteries_cmd)
 app.command("show")(show_cmd)
 app.command("grade")(grade_cmd)
 app.command("certificate")(certificate_cmd)
+app.command("passport")(passport_cmd)
 app.command("applications")(applications_cmd)
 app.command("verify")(verify_cmd)
 app.command("read")(read_cmd)

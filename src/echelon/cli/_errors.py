@@ -20,6 +20,7 @@ from echelon.errors import (
     InfeasibleError,
     InputError,
     NotFoundError,
+    PassportError,
     RecyclingError,
     RegistryError,
     UsageError,
@@ -47,6 +48,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (DiagnosticsError, EXIT_ANALYSIS),
     (EstimationError, EXIT_ANALYSIS),
     (RecyclingError, EXIT_ANALYSIS),
+    (PassportError, EXIT_ANALYSIS),
     (InfeasibleError, EXIT_ANALYSIS),
     (EchelonError, EXIT_INTERNAL),
 ]

@@ -1,0 +1,108 @@
+"""``echelon passport``: the Battery Pass v1.2.0 passport of one battery in the registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from echelon.cli._common import DbOption, console, open_db
+from echelon.cli._errors import guarded
+from echelon.domain.parse import parse_date
+from echelon.errors import PassportError
+from echelon.passport import SECTION_MODELS, build_passport, load_passport_data, schema_dir
+from echelon.passport.build import Passport
+from echelon.passport.export import check_against_schemas, passport_event, write_passport
+from echelon.passport.schemas import ENV_VAR
+from echelon.registry import battery_record
+
+
+def _summary(passport: Passport) -> Table:
+    table = Table(title=f"passport of {passport.battery_id} ({passport.status})")
+    for header in ("section", "state", "missing or invalid (first 4)"):
+        table.add_column(header, overflow="fold")
+    for name in SECTION_MODELS:
+        problems = passport.missing.get(name, [])
+        state = "[green]complete[/]" if not problems else f"[red]{len(problems)} missing[/]"
+        shown = "; ".join(p.removeprefix(f"{name}.") for p in problems[:4])
+        more = f" … +{len(problems) - 4}" if len(problems) > 4 else ""
+        table.add_row(name, state, shown + more)
+    return table
+
+
+@guarded
+def passport_cmd(
+    battery_id: Annotated[str, typer.Argument(help="Battery id.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="JSON file to write (default: ID.passport.json)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="The facility's passport data (JSON, YAML or TOML): operator, per-model and "
+            "per-battery members Echelon does not measure (docs/passport.md).",
+        ),
+    ] = None,
+    in_service: Annotated[
+        str | None,
+        typer.Option("--in-service", help="Date put into service in its new use (YYYY-MM-DD)."),
+    ] = None,
+    access: Annotated[
+        Literal["full", "legitimate-interest", "public"],
+        typer.Option(help="Access group of the view written (EU 2023/1542 Annex XIII)."),
+    ] = "full",
+    schemas: Annotated[
+        Path | None,
+        typer.Option(
+            "--schemas",
+            help=f"Battery Pass v1.2.0 schema folder to validate against (default ${ENV_VAR}).",
+        ),
+    ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Write the complete sections when others lack data (listed in the file).",
+        ),
+    ] = False,
+    db: DbOption = None,
+    record: Annotated[
+        bool,
+        typer.Option("--record/--no-record", help="Record the passport's SHA-256 in the chain."),
+    ] = True,
+) -> None:
+    """Write the Battery Pass passport of one battery: measured state, status, lineage."""
+    facility = load_passport_data(data) if data is not None else None
+    date = parse_date(in_service, option="--in-service") if in_service else None
+    target = output or Path(f"{battery_id.replace('/', '_')}.passport.json")
+    with open_db(db) as registry:
+        passport = build_passport(battery_record(registry, battery_id), facility, in_service=date)
+        console.print(_summary(passport))
+        for note in passport.notes:
+            console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        if not passport.complete and not allow_incomplete:
+            raise PassportError(
+                f"{battery_id}: {len(passport.missing)} of 7 sections lack required members "
+                f"({', '.join(passport.missing)}); nothing written. Give them in --data FILE "
+                "(docs/passport.md), or pass --allow-incomplete to write the complete sections "
+                "with the missing members listed"
+            )
+        if schemas is not None or os.environ.get(ENV_VAR):
+            check_against_schemas(passport, schema_dir(schemas))
+        sha256, _ = write_passport(target, passport, access=access)
+        if record:
+            registry.append_events(
+                battery_id,
+                [passport_event(passport, sha256=sha256, file_name=target.name, access=access)],
+            )
+    console.print(
+        f"[green]✓[/] passport of {battery_id} → {target}  ({passport.status}, "
+        f"{len(passport.sections)}/7 sections, sha256 {sha256[:16]}…"
+        f"{', recorded in the chain' if record else ''})",
+        soft_wrap=True,
+    )

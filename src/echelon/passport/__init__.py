@@ -1,0 +1,34 @@
+"""Battery passports: the Battery Pass v1.2.0 view of a battery in the registry.
+
+See docs/passport.md.
+"""
+
+from echelon.passport.build import (
+    Passport,
+    build_passport,
+    canonical_json,
+    sha256_of,
+)
+from echelon.passport.data import PassportData, load_passport_data
+from echelon.passport.model import (
+    BATTERYPASS_VERSION,
+    SECTION_MODELS,
+    SectionName,
+    aspect_urn,
+)
+from echelon.passport.schemas import schema_dir, schema_problems
+
+__all__ = [
+    "BATTERYPASS_VERSION",
+    "SECTION_MODELS",
+    "Passport",
+    "PassportData",
+    "SectionName",
+    "aspect_urn",
+    "build_passport",
+    "canonical_json",
+    "load_passport_data",
+    "schema_dir",
+    "schema_problems",
+    "sha256_of",
+]

@@ -1,0 +1,503 @@
+"""Build a battery's passport from its registry record and the facility's passport data.
+
+Echelon fills what it knows and nothing else:
+
+* **identity and status** — ``productIdentifier`` (the battery id), ``batteryStatus`` from the
+  route (a second life → ``Repurposed``, ``Reused`` or ``Remanufactured``; recycling or a failed
+  safety gate → ``Waste``; no decision yet → ``Original``), ``batteryCategory`` of the new use, a
+  new ``batteryPassportIdentifier`` for a battery placed on the market again (Art. 77(7); linked to
+  the original passport), the facility as ``operatorInformation``;
+* **the nameplate**, where the data file is silent — rated capacity, nominal voltage, rated energy,
+  manufacturing date, chemistry;
+* **its measurements**, dated by the event that recorded them — remaining capacity, capacity fade
+  (100 − SOH), remaining energy and state of certified energy (capacity test), internal resistance
+  increase (against the data file's initial resistance), negative events (safety-gate findings).
+
+Everything else comes from the data file (:mod:`echelon.passport.data`). A section with a required
+member that neither provides is **incomplete**: it is not exported, and each missing member is
+named — the export never fills a placeholder.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from echelon.catalog import chemistry, load_table
+from echelon.domain import Decision
+from echelon.errors import PassportError, check_choice
+from echelon.passport.data import PassportData
+from echelon.passport.model import (
+    BATTERYPASS_VERSION,
+    SECTION_MODELS,
+    SectionName,
+    aspect_urn,
+)
+from echelon.registry import BatteryRecord
+
+Access = Literal["full", "legitimate-interest", "public"]
+NEW_PASSPORT = ("Repurposed", "Reused", "Remanufactured")
+"""Statuses under which a battery placed on the market again gets a new passport (Art. 77(7))."""
+
+
+@dataclass(frozen=True)
+class Passport:
+    """A battery's passport as of one moment of its event chain.
+
+    Attributes
+    ----------
+    battery_id : str
+    status : str
+        ``batteryStatus``.
+    identifier : str or None
+        ``batteryPassportIdentifier`` (``None`` when it could not be set).
+    predecessor : str or None
+        The original passport a new passport links to (from the data file).
+    sections : dict
+        Complete sections (valid against the model of the standard), by section name.
+    missing : dict
+        Incomplete sections → every missing or invalid member, ``path: reason``.
+    provenance : dict
+        Member path → where its value came from.
+    chain_head : tuple of (int, str)
+        ``(seq, hash)`` of the last event the passport reflects.
+    issued_at : datetime
+    """
+
+    battery_id: str
+    status: str
+    identifier: str | None
+    predecessor: str | None
+    sections: dict[SectionName, dict[str, Any]]
+    missing: dict[SectionName, list[str]]
+    provenance: dict[str, str]
+    chain_head: tuple[int, str]
+    issued_at: dt.datetime
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every section is complete."""
+        return not self.missing
+
+    def document(self, *, access: Access = "full") -> dict[str, Any]:
+        """The composite passport: one member per complete section, plus ``passportMetadata``.
+
+        ``access`` filters the members by Annex XIII access group (catalogue ``passport``):
+        ``public`` drops what only persons with a legitimate interest, the Commission or the
+        authorities may read; ``legitimate-interest`` drops the authorities' part; ``full`` is the
+        operator's whole record. A filtered view no longer validates against the schemas, whose
+        members are all required: it is a view, not a passport to exchange.
+        """
+        check_choice("access", access, ("full", "legitimate-interest", "public"))
+        sections = {name: copy.deepcopy(body) for name, body in self.sections.items()}
+        dropped = _restrict(sections, access)
+        meta: dict[str, Any] = {
+            "batteryId": self.battery_id,
+            "batteryPassportIdentifier": self.identifier,
+            "predecessorPassportIdentifier": self.predecessor,
+            "batteryStatus": self.status,
+            "batteryPassVersion": BATTERYPASS_VERSION,
+            "aspectModels": {name: aspect_urn(name) for name in SECTION_MODELS},
+            "issuedAt": self.issued_at.isoformat(timespec="seconds"),
+            "chainHead": {"seq": self.chain_head[0], "hash": self.chain_head[1]},
+            "access": access,
+            "withheld": dropped,
+            "incomplete": self.missing,
+            "provenance": self.provenance,
+            "notes": self.notes,
+        }
+        document: dict[str, Any] = {str(name): body for name, body in sections.items()}
+        document["passportMetadata"] = meta
+        return document
+
+
+def canonical_json(document: dict[str, Any]) -> str:
+    """The document as sorted, indented JSON (what is written and hashed)."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def sha256_of(document: dict[str, Any]) -> str:
+    """SHA-256 of :func:`canonical_json` encoded as UTF-8."""
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def _restrict(sections: dict[SectionName, dict[str, Any]], access: Access) -> list[str]:
+    table = load_table("passport")["access"]
+    groups = {
+        "full": [],
+        "legitimate-interest": ["authorities"],
+        "public": ["authorities", "legitimate_interest", "legitimate_interest_and_commission"],
+    }[access]
+    dropped = []
+    for group in groups:
+        for path in table[group]:
+            section, *members = path.split(".")
+            node: Any = dict(sections).get(section)
+            for member in members[:-1]:
+                node = node.get(member) if isinstance(node, dict) else None
+            if isinstance(node, dict) and members[-1] in node:
+                del node[members[-1]]
+                dropped.append(path)
+    return sorted(dropped)
+
+
+def _timestamp(recorded_at: str | dt.datetime) -> str:
+    """A registry time as the schemas' ``Timestamp`` (UTC, seconds, ``Z``)."""
+    when = (
+        recorded_at
+        if isinstance(recorded_at, dt.datetime)
+        else dt.datetime.fromisoformat(recorded_at)
+    )
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merged member by member, anything else replaced by ``over``."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _get(doc: dict[str, Any], path: str) -> Any:
+    node: Any = doc
+    for member in path.split("."):
+        node = node.get(member) if isinstance(node, dict) else None
+    return node
+
+
+class _Sheet:
+    """Values Echelon sets, with where each came from."""
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Any] = {}  # used where the data file is silent
+        self.overrides: dict[str, Any] = {}  # Echelon's own record wins
+        self.provenance: dict[str, str] = {}
+
+    def put(self, path: str, value: Any, source: str, *, override: bool) -> None:
+        target = self.overrides if override else self.defaults
+        *parents, leaf = path.split(".")
+        node = target
+        for member in parents:
+            node = node.setdefault(member, {})
+        node[leaf] = value
+        self.provenance[path] = source
+
+
+def _latest(decisions: list[Decision]) -> dict[str, Decision]:
+    out: dict[str, Decision] = {}
+    for decision in decisions:
+        out[decision.kind] = decision
+    return out
+
+
+def _status(record: BatteryRecord) -> tuple[str, str | None, str]:
+    """``(batteryStatus, category, why)`` from the latest gate and route decisions."""
+    table = load_table("passport")
+    by_app, by_origin = table["category"]["by_application"], table["category"]["by_origin"]
+    origin_category = by_origin.get(record.battery.origin_application.value)
+    latest = _latest(record.decisions)
+    gate, route = latest.get("gate"), latest.get("route")
+    if any(event.kind == "assembled" for event in record.events):
+        return "Repurposed", None, "a pack assembled from second-life units (echelon regroup)"
+    if gate is not None and gate.outcome == "quarantine":
+        return "Waste", origin_category, "failed the safety gate (quarantined)"
+    if route is None or route.outcome == "retest":
+        return "Original", origin_category, "no second-life decision yet"
+    if route.outcome == "recycle":
+        return "Waste", origin_category, "routed to recycling"
+    category = by_app.get(route.outcome)
+    if route.outcome in table["status"]["remanufacturing"]:
+        return "Remanufactured", category, f"routed to {route.outcome}"
+    same = category is not None and category == origin_category
+    return ("Reused" if same else "Repurposed"), category, f"routed to {route.outcome}"
+
+
+def _measured_at(record: BatteryRecord) -> dict[str, str]:
+    """Quantity → time of the latest event that recorded it."""
+    out: dict[str, str] = {}
+    for event in record.events:
+        rows = (event.payload.get("rows") or {}).get("measurements") or []
+        for row in rows:
+            out[row["quantity"]] = _timestamp(event.recorded_at)
+    return out
+
+
+def _identity(
+    sheet: _Sheet, record: BatteryRecord, data: PassportData, supplied: dict[str, Any]
+) -> tuple[str, str | None, str | None, list[str]]:
+    battery = record.battery
+    status, category, why = _status(record)
+    notes: list[str] = []
+    gpi = "GeneralProductInformation"
+    sheet.put(f"{gpi}.productIdentifier", battery.battery_id, "registry: battery id", override=True)
+    sheet.put(f"{gpi}.batteryStatus", status, f"registry: {why}", override=True)
+    if category is not None:
+        sheet.put(f"{gpi}.batteryCategory", category, f"catalogue passport: {why}", override=False)
+    else:
+        notes.append(
+            f"batteryCategory: not derived ({why}): the use is not recorded or is outside the "
+            "passport's categories (lmt, ev, industrial, stationary; Art. 77(1)); give it in the "
+            "data file if the battery needs a passport"
+        )
+    if data.operator is not None:
+        sheet.put(
+            f"{gpi}.operatorInformation",
+            data.operator,
+            f"data file {data.source}: operator",
+            override=True,
+        )
+    original = _get(supplied, f"{gpi}.batteryPassportIdentifier") or data.batteries.get(
+        battery.battery_id, {}
+    ).get("originalPassportIdentifier")
+    identifier: str | None = original
+    if status in NEW_PASSPORT:
+        digest = hashlib.sha256(f"{battery.battery_id}|{status}".encode()).hexdigest()[:24]
+        identifier = f"urn:{data.namespace}:{digest}"
+        sheet.put(
+            f"{gpi}.batteryPassportIdentifier",
+            identifier,
+            f"minted: a new passport for a battery {status.lower()} (Art. 77(7))",
+            override=True,
+        )
+    elif original is not None:
+        sheet.put(
+            f"{gpi}.batteryPassportIdentifier",
+            original,
+            f"data file: the original passport, kept while the battery is {status.lower()}",
+            override=False,
+        )
+    else:
+        notes.append(
+            f"batteryPassportIdentifier: a battery whose status is {status} keeps its original "
+            "passport (Art. 77(7)); give originalPassportIdentifier for it in the data file"
+        )
+    if battery.manufacture_date is not None:
+        sheet.put(
+            f"{gpi}.manufacturingDate",
+            _timestamp(dt.datetime.combine(battery.manufacture_date, dt.time())),
+            "manifest: manufacture_date",
+            override=False,
+        )
+    return status, identifier, original if status in NEW_PASSPORT else None, notes
+
+
+def _nameplate(sheet: _Sheet, record: BatteryRecord) -> None:
+    battery = record.battery
+    tech = "Performance.batteryTechicalProperties"
+    sheet.put(f"{tech}.ratedCapacity", battery.nominal_capacity_ah, "manifest", override=False)
+    if battery.nominal_voltage_v is not None:
+        sheet.put(f"{tech}.nominalVoltage", battery.nominal_voltage_v, "manifest", override=False)
+    if battery.nominal_energy_wh is not None:
+        sheet.put(
+            f"{tech}.ratedEnergy", battery.nominal_energy_wh / 1000, "manifest", override=False
+        )
+    record_ = chemistry(battery.chemistry)
+    sheet.put(
+        "MaterialComposition.batteryChemistry",
+        {"shortName": battery.chemistry.value, "clearName": record_.description},
+        "manifest chemistry; clear name from catalogue chemistries",
+        override=False,
+    )
+
+
+def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
+    """Measured state → ``batteryCondition`` (Echelon's measurements override the data file)."""
+    battery = record.battery
+    when = _measured_at(record)
+    latest = {m.quantity: m for m in record.measurements}
+    cond = "Performance.batteryCondition"
+    soh = latest.get("soh_percent")
+    if soh is not None:
+        interval = (
+            f" [{soh.lower:.1f}, {soh.upper:.1f}]"
+            if soh.lower is not None and soh.upper is not None
+            else ""
+        )
+        sheet.put(
+            f"{cond}.capacityFade",
+            {"capacityFadeValue": round(100 - soh.value, 3), "lastUpdate": when["soh_percent"]},
+            f"echelon: 100 − SOH {soh.value:.1f} %{interval} ({soh.method})",
+            override=True,
+        )
+    capacity = latest.get("capacity_ah")
+    if capacity is not None:
+        value, source = capacity.value, f"echelon: measured ({capacity.method})"
+        at = when["capacity_ah"]
+    elif soh is not None:
+        value = soh.value / 100 * battery.nominal_capacity_ah
+        source, at = f"echelon: SOH × rated capacity ({soh.method})", when["soh_percent"]
+    if capacity is not None or soh is not None:
+        sheet.put(
+            f"{cond}.remainingCapacity",
+            {"remainingCapacityValue": round(value, 4), "lastUpdate": at},
+            source,
+            override=True,
+        )
+    energy = latest.get("energy_wh")
+    if energy is not None:
+        kwh, at = energy.value / 1000, when["energy_wh"]
+        sheet.put(
+            f"{cond}.remainingEnergy",
+            {"remainingEnergyalue": round(kwh, 6), "lastUpdate": at},
+            f"echelon: discharge energy of the capacity test ({energy.method})",
+            override=True,
+        )
+        rated_path = "Performance.batteryTechicalProperties.ratedEnergy"
+        rated = _get(supplied, rated_path)
+        rated = rated if rated is not None else _get(sheet.defaults, rated_path)
+        if rated:
+            sheet.put(
+                f"{cond}.stateOfCertifiedEnergy",
+                {"stateOfCertifiedEnergyValue": round(100 * kwh / rated, 3), "lastUpdate": at},
+                "echelon: measured discharge energy ÷ rated energy",
+                override=True,
+            )
+    dcir = latest.get("dcir_ohm")
+    initial = (
+        _get(supplied, "Performance.batteryTechicalProperties.initialInternalResistance") or []
+    )
+    r0 = [r["ohmicResistance"] for r in initial if r.get("batteryComponent") == battery.level.value]
+    if dcir is not None and r0 and r0[0]:
+        increase = 100 * (dcir.value - r0[0]) / r0[0]
+        sheet.put(
+            f"{cond}.internalResistanceIncrease",
+            [
+                {
+                    "internalResistanceIncreaseValue": round(increase, 2),
+                    "lastUpdate": when["dcir_ohm"],
+                    "batteryComponent": battery.level.value,
+                }
+            ],
+            f"echelon: DCIR {dcir.value:.4g} Ω ({dcir.method}) vs initial {r0[0]:.4g} Ω",
+            override=True,
+        )
+    _negative_events(sheet, record, supplied)
+
+
+def _negative_events(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
+    """Safety-gate findings are negative events; first-life ones come from the data file."""
+    path = "Performance.batteryCondition.negativeEvents"
+    gate_event = next((e for e in reversed(record.events) if e.kind == "gated"), None)
+    gate = _latest(record.decisions).get("gate")
+    found = [
+        {
+            "negativeEvent": f"{r.rule}: {r.message}",
+            "lastUpdate": _timestamp(gate_event.recorded_at),
+        }
+        for r in (gate.reasons if gate is not None else ())
+        if not r.passed and gate_event is not None
+    ]
+    earlier = _get(supplied, path)
+    if found or earlier is not None:
+        sources = [
+            *(["data file (first life)"] if earlier is not None else []),
+            *(["echelon: failed safety-gate rules at intake"] if found else []),
+        ]
+        sheet.put(path, [*(earlier or []), *found], " + ".join(sources), override=True)
+
+
+def _section_problems(exc: ValidationError, section: str) -> list[str]:
+    out = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in (section, *error["loc"]))
+        reason = "missing" if error["type"] == "missing" else error["msg"]
+        out.append(f"{where}: {reason}")
+    return out
+
+
+def build_passport(
+    record: BatteryRecord,
+    data: PassportData | None = None,
+    *,
+    in_service: dt.date | None = None,
+    issued_at: dt.datetime | None = None,
+) -> Passport:
+    """Build the passport of one battery.
+
+    Parameters
+    ----------
+    record : BatteryRecord
+        From :func:`echelon.registry.battery_record`.
+    data : PassportData, optional
+        The facility's data file (:func:`echelon.passport.load_passport_data`).
+    in_service : date, optional
+        Date the battery is put into service in its new use (``puttingIntoService``).
+    issued_at : datetime, optional
+        Time of issue (default now, UTC).
+
+    Returns
+    -------
+    Passport
+        Complete sections and, for the others, every missing member.
+
+    Raises
+    ------
+    PassportError
+        When the battery has been recycled: its passport has ceased to exist (Art. 77(8)).
+    """
+    data = data or PassportData()
+    battery = record.battery
+    if record.status == "recycled":
+        raise PassportError(
+            f"{battery.battery_id} was recycled: its passport ceased to exist (EU 2023/1542 "
+            "Art. 77(8)); its history stays in the registry (`echelon show`)"
+        )
+    supplied = _merge(
+        data.models.get(battery.model or "", {}),
+        {
+            k: v
+            for k, v in data.batteries.get(battery.battery_id, {}).items()
+            if k in SECTION_MODELS
+        },
+    )
+    sheet = _Sheet()
+    status, identifier, predecessor, notes = _identity(sheet, record, data, supplied)
+    _nameplate(sheet, record)
+    _condition(sheet, record, supplied)
+    if in_service is not None:
+        sheet.put(
+            "GeneralProductInformation.puttingIntoService",
+            _timestamp(dt.datetime.combine(in_service, dt.time())),
+            "given at export (--in-service)",
+            override=True,
+        )
+    merged = _merge(_merge(sheet.defaults, supplied), sheet.overrides)
+    provenance = {
+        **{f"{k}": f"data file {data.source}" for k in supplied},
+        **sheet.provenance,
+    }
+    sections: dict[SectionName, dict[str, Any]] = {}
+    missing: dict[SectionName, list[str]] = {}
+    for name, model in SECTION_MODELS.items():
+        try:
+            body = model.model_validate(merged.get(name, {}))
+        except ValidationError as exc:
+            missing[name] = _section_problems(exc, name)
+            continue
+        sections[name] = body.model_dump(mode="json", exclude_none=True)
+    head = record.events[-1]
+    return Passport(
+        battery_id=battery.battery_id,
+        status=status,
+        identifier=identifier,
+        predecessor=predecessor,
+        sections=sections,
+        missing=missing,
+        provenance=dict(sorted(provenance.items())),
+        chain_head=(head.seq, head.hash),
+        issued_at=issued_at or dt.datetime.now(dt.UTC),
+        notes=notes,
+    )

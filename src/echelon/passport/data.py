@@ -1,0 +1,149 @@
+"""The facility's passport data file: what Echelon does not measure.
+
+A battery passport holds much that no test can tell — the manufacturer, the carbon footprint, the
+materials, the dismantling manuals, the BMS's counters of a unit's first life. The facility gets
+those from the original manufacturer's passport or its documentation and gives them in one file
+(JSON, YAML or TOML), in the Battery Pass's own member names::
+
+    namespace: acme                      # of the passport identifiers Echelon mints (a–z, 0–9)
+    operator:                            # the facility: operatorInformation of every passport
+      contactName: ACME Second Life GmbH
+      identifier: DE-ACME-0001
+      postalAddress: {addressCountry: DE, postalCode: "10719", streetAddress: Hindenburgstr. 10}
+    models:                              # per battery model (the manifest's `model` column)
+      B-M12S1P-60:
+        GeneralProductInformation: {batteryMass: 31.5, …}
+        CarbonFootprint: {…}
+    batteries:                           # per battery id: individual data (first-life BMS counters)
+      EVB-P0001-M07:
+        Performance: {batteryCondition: {numberOfFullCycles: {…}, …}}
+
+Every member is checked when the passport is built, against Echelon's model of the standard.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from echelon.errors import InputError
+from echelon.passport.model import SECTION_MODELS, ContactInformation
+
+NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]+$")
+_TOP = ("namespace", "operator", "models", "batteries")
+_BATTERY_EXTRA = ("originalPassportIdentifier",)
+
+
+@dataclass(frozen=True)
+class PassportData:
+    """What the facility knows of its batteries besides its own measurements.
+
+    Attributes
+    ----------
+    namespace : str
+        Namespace of the passport identifiers Echelon mints (``urn:<namespace>:<hex>``).
+    operator : dict or None
+        The facility's ``ContactInformationEntity`` (``operatorInformation``).
+    models : dict
+        Battery model → section → partial section object.
+    batteries : dict
+        Battery id → section → partial section object, and optionally
+        ``originalPassportIdentifier`` (the first-life passport a new passport links to).
+    source : str
+        Where the data came from (for messages and provenance).
+    """
+
+    namespace: str = "echelon"
+    operator: dict[str, Any] | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batteries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "no data file"
+
+
+def _parse(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8-sig")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return json.loads(text)
+    if suffix == ".toml":
+        return tomllib.loads(text)
+    if suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text)
+    raise InputError(path, ["unknown file type: give a .json, .yaml/.yml or .toml file"])
+
+
+def _unknown(key: str, allowed: tuple[str, ...] | list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
+    return f"{where}: unknown member {key!r}{hint}"
+
+
+def _entries(doc: dict[str, Any], group: str, extra: tuple[str, ...]) -> list[str]:
+    problems = []
+    entries = doc.get(group) or {}
+    if not isinstance(entries, dict):
+        return [f"{group}: expected a mapping of names to sections"]
+    for name, sections in entries.items():
+        if not isinstance(sections, dict):
+            problems.append(f"{group}.{name}: expected a mapping of sections")
+            continue
+        allowed = [*SECTION_MODELS, *extra]
+        for key, value in sections.items():
+            if key not in allowed:
+                problems.append(_unknown(key, allowed, f"{group}.{name}"))
+            elif key in SECTION_MODELS and not isinstance(value, dict):
+                problems.append(f"{group}.{name}.{key}: expected an object")
+    return problems
+
+
+def load_passport_data(path: Path | str) -> PassportData:
+    """Read and check a passport data file (JSON, YAML or TOML).
+
+    Raises
+    ------
+    InputError
+        Naming the file and every unknown or malformed member (with the closest known name).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(file, ["file not found"])
+    try:
+        doc = _parse(file)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(file, [f"not valid {file.suffix.lstrip('.')}: {exc}"]) from exc
+    if not isinstance(doc, dict):
+        raise InputError(file, ["expected a mapping with namespace, operator, models, batteries"])
+    problems = [_unknown(k, _TOP, "top level") for k in doc if k not in _TOP]
+    namespace = str(doc.get("namespace", "echelon"))
+    if not NAMESPACE_PATTERN.match(namespace):
+        problems.append(
+            f"namespace: {namespace!r} must be lower-case letters and digits only (the Battery "
+            "Pass identifier pattern ^urn:[a-z0-9]+:[a-z0-9]+$)"
+        )
+    operator = doc.get("operator")
+    if operator is not None:
+        try:
+            ContactInformation.model_validate(operator)
+        except ValidationError as exc:
+            problems += [
+                f"operator.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ]
+    problems += _entries(doc, "models", ())
+    problems += _entries(doc, "batteries", _BATTERY_EXTRA)
+    if problems:
+        raise InputError(file, problems)
+    return PassportData(
+        namespace=namespace,
+        operator=operator,
+        models={str(k): v for k, v in (doc.get("models") or {}).items()},
+        batteries={str(k): v for k, v in (doc.get("batteries") or {}).items()},
+        source=str(file),
+    )
