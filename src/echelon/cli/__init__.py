@@ -12,6 +12,7 @@ import typer
 
 from echelon._version import __version__
 from echelon.cli.diag_cmds import plot_cmd, summarize_cmd
+from echelon.cli.flows_cmds import flows_cmd
 from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
 from echelon.cli.intake_cmds import demo_cmd, intake_cmd
 from echelon.cli.io_cmds import read_cmd, readers_cmd
@@ -62,6 +63,7 @@ app.command("regroup")(regroup_cmd)
 app.command("recycle")(recycle_cmd)
 app.command("recycle-lots")(recycle_lots_cmd)
 app.command("forecast")(forecast_cmd)
+app.command("flows")(flows_cmd)
 app.command("summarize")(summarize_cmd)
 app.command("plot")(plot_cmd)
 app.add_typer(soh_app, name="soh")

@@ -1,0 +1,114 @@
+"""``echelon flows``: retired-battery flows from a table of batteries put on the market."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from echelon.cli._common import check_table_output, console, write_table
+from echelon.cli._errors import guarded
+from echelon.flows import forecast_flows
+from echelon.reports.charts import save_chart
+from echelon.reports.flows import flows_chart
+
+
+def _summary(totals: pl.DataFrame, step: int) -> Table:
+    table = Table(title="retired-battery flows (all regions, segments and chemistries)")
+    headers = {
+        "year": "year",
+        "retired_kwh": "retired GWh",
+        "to_second_life_kwh": "→ 2nd life GWh",
+        "to_recycling_kwh": "→ recycling GWh",
+        "stock_second_life_kwh": "2nd-life stock GWh",
+        "to_recycling_t": "feed kt",
+        "Li_t": "Li t",
+        "Co_t": "Co t",
+        "Ni_t": "Ni t",
+        "feed_value_usd": "feed M USD",
+    }
+    for header in headers.values():
+        table.add_column(header, justify="right")
+    first = int(totals["year"].min())  # type: ignore[arg-type]
+    shown = totals.filter((pl.col("year") - first) % step == 0)
+    for row in shown.iter_rows(named=True):
+        cells = []
+        for column in headers:
+            value = row[column]
+            if value is None:
+                cells.append("–")
+            elif column == "year":
+                cells.append(str(value))
+            elif column.endswith("_kwh"):
+                cells.append(f"{value / 1e6:,.2f}")
+            elif column == "to_recycling_t":
+                cells.append(f"{value / 1e3:,.1f}")
+            elif column.endswith("_usd"):
+                cells.append(f"{value / 1e6:,.1f}")
+            else:
+                cells.append(f"{value:,.0f}")
+        table.add_row(*cells)
+    return table
+
+
+@guarded
+def flows_cmd(
+    sales: Annotated[
+        Path,
+        typer.Argument(
+            help="Sales table (CSV/Parquet): year, chemistry, gwh|kwh|units(+pack_kwh), "
+            "optional segment, region, lifetime_mean_years/lifetime_sd_years."
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Flows per year as .csv or .parquet.")
+    ] = None,
+    until: Annotated[
+        int | None, typer.Option(help="Last year (default: last sales year + 30).")
+    ] = None,
+    process: Annotated[
+        Literal["hydro", "pyro", "direct", "mechanical"],
+        typer.Option(help="Recycling process that values the feed."),
+    ] = "hydro",
+    price_year: Annotated[
+        int | None, typer.Option(help="Year of the catalogue prices (default: this year).")
+    ] = None,
+    second_life_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Share of young retired units repurposed (default 0.5)."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Chart of the flows (.png, .svg or .html).")
+    ] = None,
+    every: Annotated[int, typer.Option(min=1, help="Years between rows shown.")] = 5,
+) -> None:
+    """Forecast the batteries leaving use, going to a second life and to recycling: GWh, tonnes,
+    contained metals and value per year."""
+    check_table_output(output)
+    forecast = forecast_flows(
+        sales,
+        until=until,
+        process=process,
+        price_year=price_year,
+        second_life_share=second_life_share,
+    )
+    console.print(_summary(forecast.totals(), every))
+    meta = forecast.meta
+    console.print(
+        f"lifetimes: {'; '.join(f'{k}: {v}' for k, v in meta['lifetimes'].items())}; "
+        f"second life: {meta['second_life']['share']:.0%} of units retired at ≤ "
+        f"{meta['second_life']['max_age_years']} years, {meta['second_life']['lifetime']}; "
+        f"value at {meta['price_year']} prices ({meta['process']})",
+        soft_wrap=True,
+    )
+    if output is not None:
+        write_table(forecast.frame, output)
+        console.print(f"[green]✓[/] {forecast.frame.height} rows → {output}")
+    if plot is not None:
+        save_chart(flows_chart(forecast.frame, title=f"Retired batteries from {sales.name}"), plot)
+        console.print(f"[green]✓[/] chart → {plot}")

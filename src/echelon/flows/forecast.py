@@ -1,0 +1,210 @@
+"""Retired-battery flows from a sales table: volumes, second life, recycling feed, contents, value.
+
+For each (region, segment, chemistry, lifetime) the cohort model (:mod:`echelon.flows.cohort`)
+moves the energy (and unit count) put on the market through first use, the second-life branch and
+recycling. The recycling feed is then turned into pack mass and contained elements with the
+recycling module's EverBatt 2023 pack compositions (``recycling_composition``), and valued with a
+one-kWh recycling lot of the chemistry (:func:`echelon.recycling.recycle_lot`) at the prices of
+one year — today's prices, not a price forecast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from echelon.catalog import load_table
+from echelon.errors import check_choice
+from echelon.flows.cohort import cohort_flows
+from echelon.flows.lifetimes import Lifetime
+from echelon.flows.sales import normalise_sales, read_sales, sum_or_null
+from echelon.recycling import recycle_lot
+from echelon.recycling.composition import composition_table, element_table, unit_composition
+from echelon.recycling.flows import Process
+
+ELEMENTS = ("Li", "Co", "Ni", "Mn", "Cu", "Al")
+"""Elements reported in the recycling feed [t], with graphite."""
+FLOWS = (
+    "put_on_market",
+    "retired",
+    "to_second_life",
+    "retired_second_life",
+    "to_recycling",
+    "stock_first_life",
+    "stock_second_life",
+)
+
+
+@dataclass(frozen=True)
+class FlowForecast:
+    """The forecast: one row per (year, region, segment, chemistry) and its settings.
+
+    Attributes
+    ----------
+    frame : pl.DataFrame
+        ``year``, ``region``, ``segment``, ``chemistry``; ``<flow>_kwh`` and ``<flow>_units``
+        for every flow of :data:`FLOWS`; ``to_recycling_t`` (pack mass), ``<element>_t`` and
+        ``graphite_t`` in the recycling feed; ``feed_value_usd`` (what the feed fetches from a
+        recycler, EverBatt 2023 feed-price rule) and ``recycling_net_value_usd`` (the recycler's
+        net value by ``process``).
+    meta : dict
+        Lifetimes used, second-life settings, process, price year, sources.
+    """
+
+    frame: pl.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def totals(self, by: str = "year") -> pl.DataFrame:
+        """Flows summed over everything but ``by`` (default: per year)."""
+        numbers = [c for c in self.frame.columns if c.endswith(("_kwh", "_units", "_t", "_usd"))]
+        return (
+            self.frame.group_by(by, maintain_order=True)
+            .agg(pl.col(c).sum() for c in numbers)
+            .sort(by)
+        )
+
+
+def _lifetime(row: dict[str, Any], segments: dict[str, Any]) -> Lifetime:
+    if row["lifetime_mean_years"] is not None:
+        return Lifetime(
+            row["lifetime_distribution"], row["lifetime_mean_years"], row["lifetime_sd_years"]
+        )
+    seg = segments[row["segment"]]
+    return Lifetime(seg["distribution"], seg["mean_years"], seg["sd_years"])
+
+
+@lru_cache(maxsize=64)
+def _per_kwh(chemistry: str, process: Process, price_year: int) -> dict[str, float]:
+    """Pack mass, contents and value per kWh of a chemistry's packs."""
+    comp = unit_composition(chemistry, "pack")
+    out = {"t": (comp.kg_per_kwh or 0.0) / 1000}
+    elements = element_table(level="pack", chemistries=[chemistry])
+    for element in ELEMENTS:
+        kg = elements.filter(pl.col("element") == element)["kg_per_kwh"].sum()
+        out[f"{element}_t"] = float(kg) / 1000
+    materials = composition_table(level="pack", chemistries=[chemistry])
+    graphite = materials.filter(pl.col("material") == "graphite")["kg_per_kwh"].sum()
+    out["graphite_t"] = float(graphite) / 1000
+    lot = recycle_lot(
+        pl.DataFrame(
+            {
+                "battery_id": ["flows-1kWh"],
+                "chemistry": [chemistry],
+                "level": ["pack"],
+                "nominal_energy_wh": [1000.0],
+            }
+        ),
+        process=process,
+        year=price_year,
+    )
+    out["feed_value_usd"] = lot.summary("feed_price")
+    out["recycling_net_value_usd"] = lot.summary("net_value")
+    return out
+
+
+def forecast_flows(
+    sales: pl.DataFrame | Path | str,
+    *,
+    until: int | None = None,
+    process: Process = "hydro",
+    price_year: int | None = None,
+    second_life_share: float | None = None,
+) -> FlowForecast:
+    """Forecast retired-battery flows from the batteries put on the market.
+
+    Parameters
+    ----------
+    sales : pl.DataFrame or path
+        The sales table (:mod:`echelon.flows.sales`).
+    until : int, optional
+        Last year reported (default: the last sales year + 30).
+    process : {"hydro", "pyro", "direct", "mechanical"}
+        Recycling process that values the feed.
+    price_year : int, optional
+        Year of the catalogue prices used (default: this year).
+    second_life_share : float, optional
+        Share of young retired units repurposed (default: catalogue ``flows``, 0.5).
+
+    Returns
+    -------
+    FlowForecast
+    """
+    check_choice("process", process, Process)
+    table = normalise_sales(sales) if isinstance(sales, pl.DataFrame) else read_sales(sales)
+    flows_table = load_table("flows")
+    segments, second = flows_table["segment"], flows_table["second_life"]
+    share = second["share"] if second_life_share is None else second_life_share
+    second_life = Lifetime(
+        second["distribution"], second["mean_total_age_years"], second["sd_years"]
+    )
+    sold_years = table["year"].to_numpy()
+    first_year, latest = int(sold_years.min()), int(sold_years.max())
+    last_year = until if until is not None else latest + 30
+    years = np.arange(first_year, last_year + 1)
+    price_year = price_year or dt.date.today().year
+    keys = ["region", "segment", "chemistry", "lifetime_distribution", "lifetime_mean_years",
+            "lifetime_sd_years"]  # fmt: skip
+    parts: list[pl.DataFrame] = []
+    lifetimes: dict[str, str] = {}
+    for group in table.partition_by(keys, maintain_order=True):
+        row = group.row(0, named=True)
+        lifetime = _lifetime(row, segments)
+        lifetimes[f"{row['region']}/{row['segment']}/{row['chemistry']}"] = (
+            f"{lifetime.distribution} {lifetime.mean_years:g} ± {lifetime.sd_years:g} years"
+        )
+        columns: dict[str, Any] = {
+            "year": years,
+            "region": row["region"],
+            "segment": row["segment"],
+            "chemistry": row["chemistry"],
+        }
+        for quantity in ("kwh", "units"):
+            inflow = np.zeros(years.size)
+            given = group.filter(pl.col(quantity).is_not_null() & (pl.col("year") <= last_year))
+            np.add.at(inflow, given["year"].to_numpy() - first_year, given[quantity].to_numpy())
+            known = given.height > 0
+            result = cohort_flows(
+                inflow,
+                lifetime,
+                second_life=second_life,
+                second_life_share=share,
+                second_life_max_age_years=int(second["max_age_years"]),
+            )
+            values = {"put_on_market": inflow, **vars(result)}
+            for name in FLOWS:
+                columns[f"{name}_{quantity}"] = values[name] if known else None
+        per = _per_kwh(row["chemistry"], process, price_year)
+        for name, factor in per.items():
+            target = name if name.endswith(("_t", "_usd")) else f"to_recycling_{name}"
+            energy = columns["to_recycling_kwh"]  # None: units without energy are not weighed
+            columns[target] = None if energy is None else energy * factor
+        parts.append(pl.DataFrame(columns))
+    frame = pl.concat(parts, how="diagonal_relaxed")
+    group_keys = ["year", "region", "segment", "chemistry"]
+    numbers = [c for c in frame.columns if c not in group_keys]
+    frame = (
+        frame.group_by(group_keys, maintain_order=True)
+        .agg(sum_or_null(c) for c in numbers)
+        .sort(group_keys)
+    )
+    meta = {
+        "years": [first_year, last_year],
+        "lifetimes": lifetimes,
+        "second_life": {
+            "share": share,
+            "max_age_years": second["max_age_years"],
+            "lifetime": f"{second_life.distribution} total age {second_life.mean_years:g} ± "
+            f"{second_life.sd_years:g} years",
+        },
+        "process": process,
+        "price_year": price_year,
+        "source": flows_table["meta"]["source"],
+        "catalogue": f"flows@{flows_table['meta']['version']}",
+    }
+    return FlowForecast(frame, meta)

@@ -1,0 +1,181 @@
+"""The sales table: batteries put on the market per year — its contract and validation.
+
+One row per (year, chemistry[, segment, region]) with the quantity put on the market:
+
+required
+    ``year`` (calendar year), ``chemistry`` (any spelling Echelon accepts: ``NMC622``, ``LFP``, …)
+quantity (at least one)
+    ``gwh`` or ``kwh`` (nameplate energy), or ``units`` with ``pack_kwh`` (energy per unit);
+    ``units`` alone is counted but has no energy, mass or value
+optional
+    ``segment`` (catalogue ``flows``: ``ev``, ``ev_large``, ``ev_independent``; default ``ev``),
+    ``region`` (any label; flows are kept apart per region), and a lifetime of the row's own:
+    ``lifetime_mean_years`` and ``lifetime_sd_years`` (both), ``lifetime_distribution``
+    (``logistic``, ``normal``, ``weibull``; default ``logistic``)
+
+Rows that share year, region, segment, chemistry and lifetime are added up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from echelon.catalog import load_table, resolve_chemistry
+from echelon.domain.parse import suggest
+from echelon.errors import EchelonError, Problem, SchemaError, row_problems
+from echelon.flows.lifetimes import DISTRIBUTIONS
+from echelon.io.table import read_table
+
+NUMERIC: Final = ("year", "gwh", "kwh", "units", "pack_kwh", "lifetime_mean_years",
+                  "lifetime_sd_years")  # fmt: skip
+KNOWN: Final = (*NUMERIC, "chemistry", "segment", "region", "lifetime_distribution")
+SALES_SCHEMA: Final = {
+    "year": pl.Int64,
+    "region": pl.String,
+    "segment": pl.String,
+    "chemistry": pl.String,
+    "kwh": pl.Float64,
+    "units": pl.Float64,
+    "lifetime_distribution": pl.String,
+    "lifetime_mean_years": pl.Float64,
+    "lifetime_sd_years": pl.Float64,
+}
+"""Columns of a normalised sales table."""
+
+
+def sum_or_null(column: str) -> pl.Expr:
+    """Sum of a column in an aggregation, null when every value is null (not 0)."""
+    return pl.when(pl.col(column).count() > 0).then(pl.col(column).sum()).alias(column)
+
+
+def _chemistry(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return str(resolve_chemistry(text).value)
+    except (ValueError, EchelonError):
+        return None
+
+
+def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> pl.DataFrame:
+    """Check a sales table and return it in :data:`SALES_SCHEMA` (quantities in kWh and units).
+
+    Raises
+    ------
+    SchemaError
+        Every missing column, unknown column, non-number, negative quantity, unknown chemistry or
+        segment, and incomplete lifetime, named by row and column.
+    """
+    if frame.height == 0:
+        raise SchemaError(source, ["the table has no rows: give one row per year and chemistry"])
+    problems: list[Problem] = []
+    cols = frame.columns
+    for column in ("year", "chemistry"):
+        if column not in cols:
+            problems.append(Problem("required column missing", column=column))
+    if not {"gwh", "kwh", "units"} & set(cols):
+        problems.append(Problem("give 'gwh', 'kwh' or 'units' (with 'pack_kwh')", column="gwh"))
+    for column in cols:
+        if column not in KNOWN:
+            problems.append(Problem(f"unknown column{suggest(column, KNOWN)}", column=column))
+    if problems:
+        raise SchemaError(source, problems)
+    numbers: dict[str, pl.Series] = {}
+    for column in NUMERIC:
+        if column not in cols:
+            numbers[column] = pl.Series(column, [None] * frame.height, pl.Float64)
+            continue
+        values = frame.get_column(column)
+        cast = values.cast(pl.Float64, strict=False)
+        problems += row_problems(values, values.is_not_null() & cast.is_null(), "is not a number")
+        problems += row_problems(values, cast < 0, "is negative")
+        numbers[column] = cast
+    year = numbers["year"]
+    problems += row_problems(
+        frame.get_column("year"),
+        year.is_null() | (year % 1 != 0) | (year < 1950) | (year > 2200),
+        "is not a calendar year (e.g. 2026)",
+    )
+    frame_kwh = pl.DataFrame(numbers).select(
+        pl.coalesce(pl.col("gwh") * 1e6, "kwh", pl.col("units") * pl.col("pack_kwh")).alias("kwh"),
+        "units",
+    )
+    problems += row_problems(
+        frame.get_column(next(c for c in ("gwh", "kwh", "units") if c in cols)),
+        frame_kwh["kwh"].is_null() & frame_kwh["units"].is_null(),
+        "no quantity: give gwh, kwh, or units (with pack_kwh for energy)",
+    )
+    chem_text = frame.get_column("chemistry").cast(pl.String)
+    chemistry = chem_text.map_elements(_chemistry, return_dtype=pl.String)
+    problems += row_problems(
+        chem_text,
+        chemistry.is_null(),
+        "is not a chemistry Echelon knows (LFP, NMC622, NCA, LMO, … or 'unknown')",
+    )
+    segments = load_table("flows")["segment"]
+    segment = (
+        frame.get_column("segment").cast(pl.String).fill_null("ev")
+        if "segment" in cols
+        else pl.Series("segment", ["ev"] * frame.height)
+    )
+    own_mean, own_sd = numbers["lifetime_mean_years"], numbers["lifetime_sd_years"]
+    own = own_mean.is_not_null() & own_sd.is_not_null()
+    problems += row_problems(
+        segment,
+        ~segment.is_in(list(segments)) & ~own,
+        f"is not a segment with a lifetime ({', '.join(segments)}); or give "
+        "lifetime_mean_years and lifetime_sd_years",
+    )
+    problems += row_problems(
+        own_mean,
+        own_mean.is_null() != own_sd.is_null(),
+        "needs lifetime_mean_years and lifetime_sd_years together",
+    )
+    problems += row_problems(own_mean, own_mean == 0, "is not a lifetime: give years > 0")
+    problems += row_problems(own_sd, own_sd == 0, "is not a spread: give years > 0")
+    distribution = (
+        frame.get_column("lifetime_distribution").cast(pl.String).fill_null("logistic")
+        if "lifetime_distribution" in cols
+        else pl.Series("lifetime_distribution", ["logistic"] * frame.height)
+    )
+    problems += row_problems(
+        distribution,
+        ~distribution.is_in(list(DISTRIBUTIONS)),
+        f"is not one of {', '.join(DISTRIBUTIONS)}",
+    )
+    if problems:
+        raise SchemaError(source, problems)
+    region = (
+        frame.get_column("region").cast(pl.String).fill_null("all")
+        if "region" in cols
+        else pl.Series("region", ["all"] * frame.height)
+    )
+    out = pl.DataFrame(
+        {
+            "year": year.cast(pl.Int64),
+            "region": region,
+            "segment": segment,
+            "chemistry": chemistry,
+            "kwh": frame_kwh["kwh"],
+            "units": frame_kwh["units"],
+            "lifetime_distribution": distribution,
+            "lifetime_mean_years": own_mean,
+            "lifetime_sd_years": own_sd,
+        },
+        schema=SALES_SCHEMA,
+    ).with_columns(  # a segment's own distribution comes from the catalogue
+        pl.when(pl.col("lifetime_mean_years").is_not_null())
+        .then(pl.col("lifetime_distribution"))
+        .otherwise(None)
+        .alias("lifetime_distribution")
+    )
+    keys = [c for c in SALES_SCHEMA if c not in ("kwh", "units")]
+    return out.group_by(keys, maintain_order=True).agg(sum_or_null("kwh"), sum_or_null("units"))
+
+
+def read_sales(path: Path | str) -> pl.DataFrame:
+    """Read and check a sales table file (CSV or Parquet)."""
+    return normalise_sales(read_table(path, what="sales table", numeric=NUMERIC), source=path)

@@ -1,0 +1,171 @@
+"""Sales tables in, flows out: validation, conservation, mass and value, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.errors import SchemaError
+from echelon.flows import forecast_flows, normalise_sales
+from echelon.recycling.composition import element_table, unit_composition
+
+SALES = """year,region,segment,chemistry,gwh
+2018,EU,ev,NMC622,20
+2019,EU,ev,NMC 622,25
+2020,EU,ev,LiFePO4,5
+2022,EU,ev_large,LFP,10
+2022,EU,ev_large,LFP,2
+2021,US,ev,NMC811,60
+"""
+runner = CliRunner()
+
+
+@pytest.fixture
+def sales(tmp_path: Path) -> Path:
+    path = tmp_path / "sales.csv"
+    path.write_text(SALES)
+    return path
+
+
+def test_sales_are_normalised_and_added_up(sales: Path) -> None:
+    from echelon.flows import read_sales
+
+    table = read_sales(sales)
+    assert set(table["chemistry"]) == {"NMC622", "LFP", "NMC811"}  # spellings resolved
+    large = table.filter(pl.col("segment") == "ev_large")
+    assert large.height == 1
+    assert large["kwh"][0] == pytest.approx(12e6)  # two rows of the same key added, GWh → kWh
+
+
+@pytest.mark.parametrize(
+    ("csv", "fragment"),
+    [
+        ("year,gwh\n2020,1\n", "column 'chemistry': required column missing"),
+        ("year,chemistry\n2020,LFP\n", "give 'gwh', 'kwh' or 'units'"),
+        ("year,chemistry,gwh,colour\n2020,LFP,1,red\n", "column 'colour': unknown column"),
+        ("year,chemistry,gwhs\n2020,LFP,1\n", "did you mean 'gwh'?"),
+        ("year,chemistry,gwh\n2020,LFP,lots\n", "row 1, column 'gwh': 'lots' is not a number"),
+        ("year,chemistry,gwh\n2020,LFP,-3\n", "row 1, column 'gwh': '-3' is negative"),
+        ("year,chemistry,gwh\n20.5,LFP,1\n", "is not a calendar year"),
+        ("year,chemistry,gwh\n2020,unobtainium,1\n", "'unobtainium' is not a chemistry"),
+        ("year,chemistry,gwh,segment\n2020,LFP,1,bus\n", "'bus' is not a segment with a lifetime"),
+        (
+            "year,chemistry,gwh,lifetime_mean_years\n2020,LFP,1,10\n",
+            "needs lifetime_mean_years and lifetime_sd_years together",
+        ),
+        (
+            "year,chemistry,gwh,lifetime_mean_years,lifetime_sd_years,lifetime_distribution\n"
+            "2020,LFP,1,10,3,gamma\n",
+            "'gamma' is not one of logistic, normal, weibull",
+        ),
+        ("year,chemistry,units\n2020,LFP,\n", "no quantity"),
+    ],
+)
+def test_a_bad_sales_table_names_row_and_column(tmp_path: Path, csv: str, fragment: str) -> None:
+    from echelon.flows import read_sales
+
+    path = tmp_path / "bad.csv"
+    path.write_text(csv)
+    with pytest.raises(SchemaError) as caught:
+        read_sales(path)
+    assert str(path) in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_flows_conserve_energy_and_carry_mass_and_value(sales: Path) -> None:
+    forecast = forecast_flows(sales, until=2130, price_year=2026)
+    totals = forecast.totals()
+    sold = totals["put_on_market_kwh"].sum()
+    assert sold == pytest.approx(122e6)
+    assert totals["retired_kwh"].sum() == pytest.approx(sold, rel=1e-9)  # everything returns
+    assert totals["to_recycling_kwh"].sum() == pytest.approx(sold, rel=1e-9)
+    nmc = forecast.frame.filter(pl.col("chemistry") == "NMC622")
+    per_kwh = unit_composition("NMC622", "pack").kg_per_kwh
+    assert per_kwh is not None
+    assert nmc["to_recycling_t"].sum() == pytest.approx(45e6 * per_kwh / 1000, rel=1e-9)
+    li = element_table(level="pack", chemistries=["NMC622"]).filter(pl.col("element") == "Li")
+    assert nmc["Li_t"].sum() == pytest.approx(45e6 * li["kg_per_kwh"][0] / 1000, rel=1e-9)
+    lfp_value = forecast.frame.filter(pl.col("chemistry") == "LFP")["feed_value_usd"].sum()
+    nmc_value = nmc["feed_value_usd"].sum()
+    assert lfp_value < 0 < nmc_value  # EverBatt 2023: LFP feed is paid for, NMC feed earns
+    # the ev_large LFP (8 ± 4 years) comes back sooner than ev LFP (15 ± 4 years)
+    lfp = forecast.frame.filter(pl.col("chemistry") == "LFP")
+    mean_year = {
+        seg: (part["year"] * part["retired_kwh"]).sum() / part["retired_kwh"].sum()
+        for (seg,), part in lfp.group_by("segment")
+    }
+    assert mean_year["ev_large"] - 2022 == pytest.approx(8.0, abs=0.3)
+    assert mean_year["ev"] - 2020 == pytest.approx(15.0, abs=0.3)
+
+
+def test_units_without_energy_are_counted_but_not_weighed(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "year": [2020, 2020],
+            "chemistry": ["LFP", "NMC811"],
+            "units": [1000.0, 500.0],
+            "pack_kwh": [None, 60.0],
+        }
+    )
+    forecast = forecast_flows(frame, until=2080, price_year=2026)
+    lfp = forecast.frame.filter(pl.col("chemistry") == "LFP")
+    assert lfp["retired_units"].sum() == pytest.approx(1000.0)
+    assert lfp["retired_kwh"].null_count() == lfp.height  # no energy given: none invented
+    assert lfp["to_recycling_t"].null_count() == lfp.height
+    nmc = forecast.frame.filter(pl.col("chemistry") == "NMC811")
+    assert nmc["retired_kwh"].sum() == pytest.approx(30_000.0)
+
+
+def test_own_lifetimes_override_the_segment() -> None:
+    frame = normalise_sales(
+        pl.DataFrame(
+            {
+                "year": [2020],
+                "chemistry": ["LFP"],
+                "kwh": [1.0],
+                "lifetime_mean_years": [5.0],
+                "lifetime_sd_years": [1.0],
+                "lifetime_distribution": ["normal"],
+            }
+        )
+    )
+    forecast = forecast_flows(frame, until=2060, price_year=2026)
+    assert forecast.meta["lifetimes"] == {"all/ev/LFP": "normal 5 ± 1 years"}
+    part = forecast.frame
+    assert (part["year"] * part["retired_kwh"]).sum() - 2020 == pytest.approx(5.0, abs=0.01)
+
+
+def test_echelon_flows_command(sales: Path, tmp_path: Path) -> None:
+    out, chart = tmp_path / "flows.csv", tmp_path / "flows.svg"
+    result = runner.invoke(
+        app,
+        [
+            "flows",
+            str(sales),
+            "--until",
+            "2050",
+            "--price-year",
+            "2026",
+            "-o",
+            str(out),
+            "--plot",
+            str(chart),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "retired-battery flows" in result.output
+    written = pl.read_csv(out)
+    assert {"year", "chemistry", "retired_kwh", "to_recycling_t", "Li_t", "feed_value_usd"} <= set(
+        written.columns
+    )
+    assert written["year"].max() == 2050
+    assert "<svg" in chart.read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("year,chemistry,gwh\n2020,LFP,x\n")
+    refused = runner.invoke(app, ["flows", str(bad)])
+    assert refused.exit_code == 3
+    assert "row 1, column 'gwh'" in refused.output
