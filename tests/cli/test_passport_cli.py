@@ -100,8 +100,10 @@ def test_passport_is_written_validated_and_recorded(
     )
     assert result.exit_code == 0, result.output
     view = json.loads(public.read_text())
-    assert "batteryCondition" not in view["Performance"]
-    assert "Performance.batteryCondition" in view["passportMetadata"]["withheld"]
+    assert list(view["Performance"]["batteryCondition"]) == [
+        "roundTripEfficiencyat50PerCentCycleLife"  # the one public member of the condition
+    ]
+    assert "Performance.batteryCondition.capacityFade" in view["passportMetadata"]["withheld"]
 
 
 def test_missing_data_writes_nothing_and_says_what_is_missing(
@@ -111,7 +113,7 @@ def test_missing_data_writes_nothing_and_says_what_is_missing(
     out = tmp_path / "p.json"
     result = runner.invoke(app, ["passport", battery_id, "--db", db, "-o", str(out)])
     assert result.exit_code == 8, result.output
-    assert "7 sections lack required members" in result.output
+    assert "7 sections lack required or valid members" in result.output
     assert "--allow-incomplete" in result.output
     assert not out.exists()
     with open_registry(db) as registry:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from echelon.domain import Decision, OriginApplication
-from echelon.errors import InputError, PassportError
+from echelon.domain import Decision, Measurement, OriginApplication, Reason
+from echelon.errors import InputError, PassportError, UsageError
 from echelon.passport import (
     SECTION_MODELS,
     PassportData,
     build_passport,
+    canonical_json,
     load_passport_data,
     schema_problems,
 )
@@ -128,7 +129,7 @@ def test_a_complete_passport_validates_against_every_schema(
     )
     increase = condition["internalResistanceIncrease"][0]
     assert increase["internalResistanceIncreaseValue"] == pytest.approx(
-        100 * (_measured(record, "dcir_ohm") - 0.01) / 0.01, abs=0.01
+        100 * (_measured(record, "dcir_100ms_ohm") - 0.01) / 0.01, abs=0.01
     )
     assert increase["batteryComponent"] == record.battery.level.value
     # first-life BMS counters come from the data file, untouched
@@ -157,7 +158,9 @@ def test_missing_data_is_named_never_filled(registry: Registry) -> None:
     assert not any("batteryStatus" in p or "productIdentifier" in p for p in gpi)
 
 
-def _with_route(record: BatteryRecord, outcome: str, *, gate: str = "pass") -> BatteryRecord:
+def _with_route(
+    record: BatteryRecord, outcome: str, *, gate: str = "pass", soh: float = 80.0
+) -> BatteryRecord:
     def decision(kind: str, value: str) -> Decision:
         return Decision(
             battery_id=record.battery.battery_id,
@@ -167,8 +170,13 @@ def _with_route(record: BatteryRecord, outcome: str, *, gate: str = "pass") -> B
             profile_version="1",
         )
 
+    measured = Measurement(
+        battery_id=record.battery.battery_id, quantity="soh_percent", value=soh, method="test"
+    )
     return dataclasses.replace(
-        record, decisions=[decision("gate", gate), decision("route", outcome)]
+        record,
+        decisions=[decision("gate", gate), decision("route", outcome)],
+        measurements=[*record.measurements, measured],
     )
 
 
@@ -181,24 +189,34 @@ def test_status_and_category_follow_the_route(registry: Registry) -> None:
         ),
     )
     data = PassportData(
-        batteries={record.battery.battery_id: {"originalPassportIdentifier": "urn:x:1"}}
+        namespace="acme",
+        batteries={record.battery.battery_id: {"originalPassportIdentifier": "urn:x:1"}},
     )
 
-    def status(outcome: str, gate: str = "pass") -> tuple[str, str | None, str | None]:
-        p = build_passport(_with_route(origin, outcome, gate=gate), data, issued_at=ISSUED)
-        category = p.provenance.get("GeneralProductInformation.batteryCategory")
-        return p.status, p.identifier, category
+    def status(outcome: str, gate: str = "pass", soh: float = 80.0) -> tuple[str, str | None]:
+        p = build_passport(_with_route(origin, outcome, gate=gate, soh=soh), data, issued_at=ISSUED)
+        return p.status, p.identifier
 
     assert status("ess")[0] == "Reused"  # stationary → stationary
     assert status("ups")[0] == "Repurposed"  # stationary → industrial
-    assert status("ev_reman")[0] == "Remanufactured"
-    assert status("ess")[1] != status("ups")[1]  # a new life, a new identifier
-    assert status("recycle")[:2] == ("Waste", "urn:x:1")  # no new passport (Art. 77(7))
-    assert status("ess", gate="quarantine")[:2] == ("Waste", "urn:x:1")
-    assert status("retest")[:2] == ("Original", "urn:x:1")
+    assert status("ess")[1] != status("ups")[1]  # another status, another passport
+    assert status("recycle") == ("Waste", "urn:x:1")  # no new passport (Art. 77(7))
+    assert status("ess", gate="quarantine") == ("Waste", "urn:x:1")
+    assert status("retest") == ("Original", "urn:x:1")
+    # remanufactured only when the capacity is restored to ≥ 90 % (Art. 3(1))
+    reman = build_passport(_with_route(origin, "ev_reman", soh=93.0), data, issued_at=ISSUED)
+    assert reman.status == "Remanufactured"
+    assert any("within 3 %" in n for n in reman.notes)
+    worn = build_passport(_with_route(origin, "ev_reman", soh=83.0), data, issued_at=ISSUED)
+    assert worn.status == "Repurposed"  # stationary origin, EV use
+    assert any("below the 90 %" in n for n in worn.notes)
     starter = build_passport(_with_route(origin, "auto12v"), data, issued_at=ISSUED)
     assert any("outside the passport's categories" in n for n in starter.notes)
     assert starter.status == "Repurposed"
+    assert (
+        "GeneralProductInformation.batteryCategory: missing"
+        in starter.missing["GeneralProductInformation"]
+    )
     # a pack built from second-life units by `echelon regroup --record` is a repurposed battery
     assembled = record.events[-1].model_copy(update={"kind": "assembled"})
     pack = build_passport(
@@ -208,16 +226,95 @@ def test_status_and_category_follow_the_route(registry: Registry) -> None:
     )
     assert pack.status == "Repurposed"
     assert any("assembled from second-life units" in n for n in pack.notes)
-    assert (
-        "GeneralProductInformation.batteryCategory: missing"
-        in starter.missing["GeneralProductInformation"]
+
+
+def test_a_new_decision_gets_a_new_identifier_and_each_facility_its_own(
+    registry: Registry,
+) -> None:
+    record = _with_route(_second_life(registry), "ups")
+    data = PassportData(namespace="acme")
+    first = build_passport(record, data, issued_at=ISSUED)
+    again = build_passport(record, data, issued_at=ISSUED)
+    assert first.identifier == again.identifier  # the same decision: the same passport
+    routed = next(e for e in reversed(record.events) if e.kind == "routed")
+    rerouted = routed.model_copy(update={"seq": record.events[-1].seq + 1, "hash": "f" * 64})
+    later = build_passport(
+        dataclasses.replace(record, events=[*record.events, rerouted]), data, issued_at=ISSUED
     )
+    assert later.identifier != first.identifier
+    other = build_passport(record, PassportData(namespace="other"), issued_at=ISSUED)
+    assert other.identifier is not None
+    assert other.identifier.startswith("urn:other:")
+    assert other.identifier.split(":")[2] != first.identifier.split(":")[2]
+    # no namespace: no identifier is minted, and the note says what to give
+    anonymous = build_passport(record, PassportData(), issued_at=ISSUED)
+    assert anonymous.identifier is None
+    assert any("namespace" in n for n in anonymous.notes)
+    assert any("cannot be linked" in n for n in anonymous.notes)
 
 
-def test_a_recycled_battery_has_no_passport(registry: Registry) -> None:
+def test_only_findings_on_the_unit_are_negative_events(registry: Registry) -> None:
+    record = _second_life(registry)
+    gate = Decision(
+        battery_id=record.battery.battery_id,
+        kind="gate",
+        outcome="quarantine",
+        reasons=(
+            Reason(rule="gate.visual_damage", passed=False, message="swelling found"),
+            Reason(rule="gate.traceability", passed=False, message="no traceability data"),
+            Reason(rule="gate.insulation", passed=True, message="insulation fine"),
+        ),
+        profile="test",
+        profile_version="1",
+    )
+    passport = build_passport(dataclasses.replace(record, decisions=[gate]), issued_at=ISSUED)
+    assert passport.status == "Waste"
+    events = passport.provenance["Performance.batteryCondition.negativeEvents"]
+    assert "safety-gate findings" in events
+    # the incomplete Performance section does not hide the value: rebuild the merged member
+    data = _facility_data(record)
+    full = build_passport(dataclasses.replace(record, decisions=[gate]), data, issued_at=ISSUED)
+    listed = full.sections["Performance"]["batteryCondition"]["negativeEvents"]
+    assert [e["negativeEvent"] for e in listed] == ["gate.visual_damage: swelling found"]
+
+
+def test_provenance_names_the_layer_that_won(registry: Registry) -> None:
+    record = _second_life(registry)
+    data = _facility_data(record)
+    model = record.battery.model or ""
+    tech = data.models[model]["Performance"]["batteryTechicalProperties"]
+    stated = dataclasses.replace(
+        data,
+        models={
+            model: {
+                **data.models[model],
+                "Performance": {
+                    **data.models[model]["Performance"],
+                    "batteryTechicalProperties": {**tech, "ratedCapacity": 50.0},
+                },
+            }
+        },
+    )
+    no_capacity = dataclasses.replace(
+        record, measurements=[m for m in record.measurements if m.quantity != "capacity_ah"]
+    )
+    passport = build_passport(no_capacity, stated, in_service=dt.date(2027, 3, 1), issued_at=ISSUED)
+    tech_out = passport.sections["Performance"]["batteryTechicalProperties"]
+    assert tech_out["ratedCapacity"] == 50.0
+    source = passport.provenance["Performance.batteryTechicalProperties.ratedCapacity"]
+    assert source.startswith("data file")
+    remaining = passport.sections["Performance"]["batteryCondition"]["remainingCapacity"]
+    soh = _measured(record, "soh_percent")
+    assert remaining["remainingCapacityValue"] == pytest.approx(soh / 100 * 50.0, abs=1e-3)
+
+
+def test_a_recycled_or_dismantled_battery_has_no_passport(registry: Registry) -> None:
     record = dataclasses.replace(_second_life(registry), status="recycled")
     with pytest.raises(PassportError, match=r"Art\. 77\(8\)"):
         build_passport(record)
+    pack = dataclasses.replace(record, status="dismantled", children=["M1", "M2"])
+    with pytest.raises(PassportError, match="dismantled into M1, M2"):
+        build_passport(pack)
 
 
 def test_access_groups_withhold_what_annex_xiii_restricts(registry: Registry) -> None:
@@ -228,19 +325,56 @@ def test_access_groups_withhold_what_annex_xiii_restricts(registry: Registry) ->
     full = passport.document(access="full")
     public = passport.document(access="public")
     interest = passport.document(access="legitimate-interest")
-    assert "batteryCondition" in full["Performance"]
-    assert "batteryCondition" not in public["Performance"]
+    condition = public["Performance"]["batteryCondition"]
+    assert list(condition) == ["roundTripEfficiencyat50PerCentCycleLife"]  # public (#68)
+    assert "remainingCapacity" in full["Performance"]["batteryCondition"]
     assert "batteryStatus" not in public["GeneralProductInformation"]
-    assert "batteryMaterials" not in public["MaterialComposition"]
+    # critical raw materials are public (#32); where and how much is not (#33)
+    materials = public["MaterialComposition"]["batteryMaterials"]
+    assert all(set(m) == {"batteryMaterialName", "batteryMaterialIdentifier",
+                          "isCriticalRawMaterial"} for m in materials)  # fmt: skip
+    assert "batteryMaterialMass" in full["MaterialComposition"]["batteryMaterials"][0]
+    # the extinguishing agent is public (#15), the safety instructions are not (#39)
+    assert public["Circularity"]["safetyMeasures"] == {"extinguishingAgent": ["water"]}
     assert "resultOfTestReport" in full["Labels"]  # notified bodies and authorities only
     assert "resultOfTestReport" not in interest["Labels"]
     assert "resultOfTestReport" not in public["Labels"]
-    assert "batteryCondition" in interest["Performance"]
+    assert "remainingCapacity" in interest["Performance"]["batteryCondition"]
     assert full["passportMetadata"]["withheld"] == []
-    assert "Performance.batteryCondition" in public["passportMetadata"]["withheld"]
+    assert "Performance.batteryCondition.capacityFade" in public["passportMetadata"]["withheld"]
     assert interest["passportMetadata"]["withheld"] == ["Labels.resultOfTestReport"]
     # the view is a copy: the passport itself keeps every member
-    assert "batteryCondition" in passport.sections["Performance"]
+    assert "remainingCapacity" in passport.sections["Performance"]["batteryCondition"]
+    with pytest.raises(UsageError, match="access='everyone'"):
+        passport.document(access="everyone")  # type: ignore[arg-type]
+
+
+def test_every_status_validates_against_the_schemas(
+    registry: Registry, batterypass_dir: Path
+) -> None:
+    record = _second_life(registry)
+    data = dataclasses.replace(
+        _facility_data(record),
+        batteries={
+            record.battery.battery_id: {
+                **next(iter(_facility_data(record).batteries.values())),
+            }
+        },
+    )
+    for outcome, gate, soh in [("ess", "pass", 80.0), ("ups", "pass", 80.0),
+                               ("ev_reman", "pass", 95.0), ("recycle", "pass", 60.0),
+                               ("ess", "quarantine", 80.0)]:  # fmt: skip
+        built = build_passport(
+            _with_route(record, outcome, gate=gate, soh=soh),
+            data,
+            in_service=dt.date(2027, 3, 1),
+            issued_at=ISSUED,
+        )
+        assert built.missing == {}, (outcome, built.missing)
+        check_against_schemas(built, batterypass_dir)
+    assert canonical_json(built.document())  # finite numbers only
+    with pytest.raises(ValueError, match="Out of range float values"):
+        canonical_json({"x": float("nan")})
 
 
 def test_the_schema_check_fails_on_a_wrong_value(registry: Registry, batterypass_dir: Path) -> None:
@@ -270,6 +404,33 @@ def test_the_schema_check_fails_on_a_wrong_value(registry: Registry, batterypass
         ("models: {X: {CarbonFootprints: {}}}\n", "did you mean 'CarbonFootprint'?"),
         ("operator: {contactName: A}\n", "operator.identifier: Field required"),
         ("models: [1, 2\n", "not valid yaml"),
+        (
+            "models: {X: {GeneralProductInformation: {batteryMas: 3}}}\n",
+            "models.X.GeneralProductInformation.batteryMas: unknown member (did you mean "
+            "'batteryMass'?)",
+        ),
+        (
+            "models: {X: {GeneralProductInformation: {batteryMass: .nan}}}\n",
+            "batteryMass: Input should be a finite number",
+        ),
+        (
+            "models: {X: {GeneralProductInformation: {batteryMass: true}}}\n",
+            "batteryMass: Input should be a valid number",
+        ),
+        (
+            "batteries: {B: {Performance: {batteryCondition: {stateOfCharge: "
+            "{stateOfChargeValue: 40, lastUpdate: 2026-11-02T08:00:00Z}}}}}\n",
+            "quote the timestamp",
+        ),
+        (
+            "operator: {contactName: A, identifier: B, emailAddress: a@b.de, postalAddress: "
+            "{addressCountry: DE, postalCode: '1', streetAddress: x}}\n",
+            "leave emailAddress out, give webAddress",
+        ),
+        (
+            "batteries: {B: {originalPassportIdentifier: 'ABC-1'}}\n",
+            "is not a Battery Pass passport",
+        ),
     ],
 )
 def test_a_bad_data_file_is_refused_with_its_name(tmp_path: Path, text: str, expected: str) -> None:
@@ -283,9 +444,18 @@ def test_a_bad_data_file_is_refused_with_its_name(tmp_path: Path, text: str, exp
 
 def test_the_example_data_file_loads_in_every_format(tmp_path: Path) -> None:
     import json
-    import tomllib  # noqa: F401  (TOML is read by the loader; JSON written here)
 
     example = load_passport_data(EXAMPLE)
+    as_toml = tmp_path / "facility.toml"
+    as_toml.write_text(
+        'namespace = "acme"\n[operator]\ncontactName = "ACME"\nidentifier = "DE-1"\n'
+        '[operator.postalAddress]\naddressCountry = "DE"\npostalCode = "10719"\n'
+        'streetAddress = "Hindenburgstr. 10"\n'
+        '[models.M1.GeneralProductInformation]\nbatteryMass = 18.4\nwarrentyPeriod = "--12"\n'
+    )
+    toml = load_passport_data(as_toml)
+    assert toml.namespace == "acme"
+    assert toml.models["M1"]["GeneralProductInformation"]["batteryMass"] == 18.4
     as_json = tmp_path / "facility.json"
     as_json.write_text(
         json.dumps(
@@ -300,3 +470,23 @@ def test_the_example_data_file_loads_in_every_format(tmp_path: Path) -> None:
     again = load_passport_data(as_json)
     assert again.models == example.models
     assert again.operator == example.operator
+
+
+def test_a_misspelt_access_path_in_an_override_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo must not silently publish a restricted member."""
+    from echelon.catalog import resolve_table_path
+    from echelon.errors import ConfigError
+    from echelon.passport.catalog import passport_catalog
+
+    text = resolve_table_path("passport").read_text()
+    (tmp_path / "passport.toml").write_text(
+        text.replace('"Performance.batteryCondition.capacityFade"', '"Performance.batteryConditon"')
+    )
+    monkeypatch.setenv("ECHELON_CATALOG_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="has no member 'batteryConditon'"):
+        passport_catalog()
+    (tmp_path / "passport.toml").write_text(text.replace('ess = "stationary"', 'ess = "bus"'))
+    with pytest.raises(ConfigError, match="by_application"):
+        passport_catalog()

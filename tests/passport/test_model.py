@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from echelon.passport import SECTION_MODELS, SectionName, aspect_urn
+from echelon.passport.model import DATE_TIME_PATTERN, URI_PATTERN, DateTime, Uri
 from echelon.passport.schemas import SCHEMA_FILES, load_json
 
 
@@ -66,6 +68,9 @@ def _compare(
     for key in ("pattern", "minimum", "maximum"):
         if key in t and t[key] != o.get(key):
             problems.append(f"{path}: {key} {o.get(key)!r} ≠ {t[key]!r}")
+    formats = {"uri": URI_PATTERN, "date-time": DATE_TIME_PATTERN}
+    if "format" in t and o.get("pattern") != formats.get(t["format"], "?"):
+        problems.append(f"{path}: format {t['format']!r} not enforced (pattern {o.get('pattern')})")
     kind = {"number": {"number", "integer"}, "string": {"string"}, "boolean": {"boolean"}}
     if t.get("type") in kind and o.get("type") not in kind[t["type"]]:
         problems.append(f"{path}: type {o.get('type')} ≠ {t['type']}")
@@ -97,4 +102,55 @@ def test_the_comparison_sees_a_difference(batterypass_dir: Path) -> None:
     theirs = load_json(batterypass_dir / SCHEMA_FILES["SupplyChainDueDiligence"])
     ours = broken.model_json_schema()
     problems = _compare(ours, theirs, ours.get("$defs", {}), theirs["components"]["schemas"], "")
-    assert problems == [": required members differ: ['thirdPartyAussurances']"]
+    assert problems == [
+        ": required members differ: ['thirdPartyAussurances']",
+        ".thirdPartyAussurances: format 'uri' not enforced (pattern None)",
+    ]
+
+
+def checker_conforms(value: str, fmt: str) -> bool:
+    """jsonschema's own format check (needs jsonschema[format-nongpl], a dev dependency)."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker()
+    assert fmt in checker.checkers, "install jsonschema[format-nongpl] (dev extra)"
+    return bool(checker.conforms(value, fmt))
+
+
+def ours_accept(annotation: object, value: str) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2018-11-01T00:00:00Z", True),
+        ("2025-06-17T11:14:27.698+02:00", True),
+        ("2018-11-01T00:00:00", False),  # RFC 3339 needs the offset
+        ("2018-11-01T24:00:00Z", False),
+        ("xx 2018-11-01T00:00:00Z yy", False),
+    ],
+)
+def test_date_times_are_rfc_3339_as_the_schema_format_requires(value: str, valid: bool) -> None:
+    """Our model and the schema's format checker (rfc3339-validator) agree on date-times."""
+    assert checker_conforms(value, "date-time") is valid
+    assert ours_accept(DateTime, value) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("https://cells.example/doc.pdf", True),
+        ("urn:excells:4f2a9c0d", True),
+        ("C:\\docs\\report.pdf", False),
+        ("https://x/<a>{b}", False),
+        ("not a uri", False),
+    ],
+)
+def test_uris_are_checked_as_the_schema_format_requires(value: str, valid: bool) -> None:
+    assert checker_conforms(value, "uri") is valid
+    assert ours_accept(Uri, value) is valid

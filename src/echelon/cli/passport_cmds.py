@@ -87,8 +87,8 @@ def passport_cmd(
             console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
         if not passport.complete and not allow_incomplete:
             raise PassportError(
-                f"{battery_id}: {len(passport.missing)} of 7 sections lack required members "
-                f"({', '.join(passport.missing)}); nothing written. Give them in --data FILE "
+                f"{battery_id}: {len(passport.missing)} of 7 sections lack required or valid "
+                f"members ({', '.join(passport.missing)}); nothing written. Give them in --data FILE "
                 "(docs/passport.md), or pass --allow-incomplete to write the complete sections "
                 "with the missing members listed"
             )

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from echelon.errors import UsageError, check_choice
 
@@ -60,23 +61,39 @@ class Lifetime:
         if not (math.isfinite(self.sd_years) and self.sd_years > 0):
             raise UsageError(f"sd_years={self.sd_years!r}: give a positive number of years")
 
-    def _frozen(self) -> stats.rv_continuous:
+    @cached_property
+    def _scale(self) -> tuple[float, float]:
+        """``(location, scale)`` for logistic and normal, ``(shape, scale)`` for Weibull."""
         if self.distribution == "logistic":
-            return stats.logistic(self.mean_years, self.sd_years * math.sqrt(3) / math.pi)
+            return self.mean_years, self.sd_years * math.sqrt(3) / math.pi
         if self.distribution == "normal":
-            return stats.norm(self.mean_years, self.sd_years)
-        shape, scale = weibull_from_moments(self.mean_years, self.sd_years)
-        return stats.weibull_min(shape, scale=scale)
+            return self.mean_years, self.sd_years
+        return weibull_from_moments(self.mean_years, self.sd_years)
+
+    def _raw_cdf(self, age_years: NDArray[np.float64]) -> NDArray[np.float64]:
+        a, b = self._scale
+        if self.distribution == "logistic":
+            return np.asarray(special.expit((age_years - a) / b), dtype=np.float64)
+        if self.distribution == "normal":
+            return np.asarray(special.ndtr((age_years - a) / b), dtype=np.float64)
+        positive = np.maximum(age_years, 0.0)
+        return np.asarray(-np.expm1(-((positive / b) ** a)), dtype=np.float64)
+
+    def _raw_quantile(self, probability: float) -> float:
+        a, b = self._scale
+        if self.distribution == "logistic":
+            return float(a + b * special.logit(probability))
+        if self.distribution == "normal":
+            return float(a + b * special.ndtri(probability))
+        return float(b * (-math.log1p(-probability)) ** (1 / a))
 
     def cdf(self, age_years: NDArray[np.float64] | float) -> NDArray[np.float64]:
         """P(lifetime ≤ age), truncated at zero."""
-        dist = self._frozen()
-        at_zero = float(dist.cdf(0.0))
+        at_zero = float(self._raw_cdf(np.zeros(1))[0])
         ages = np.maximum(np.asarray(age_years, dtype=np.float64), 0.0)
-        return np.asarray((dist.cdf(ages) - at_zero) / (1.0 - at_zero), dtype=np.float64)
+        return (self._raw_cdf(ages) - at_zero) / (1.0 - at_zero)
 
     def quantile(self, probability: float) -> float:
         """The age [years] by which ``probability`` of the units have left their use."""
-        dist = self._frozen()
-        at_zero = float(dist.cdf(0.0))
-        return float(dist.ppf(at_zero + probability * (1.0 - at_zero)))
+        at_zero = float(self._raw_cdf(np.zeros(1))[0])
+        return self._raw_quantile(at_zero + probability * (1.0 - at_zero))

@@ -25,13 +25,14 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
-from echelon.catalog import chemistry, load_table
-from echelon.domain import Decision
+from echelon.catalog import chemistry
 from echelon.errors import PassportError, check_choice
+from echelon.passport.access import ACCESS, Access, restrict
+from echelon.passport.catalog import PassportCatalog, passport_catalog
 from echelon.passport.data import PassportData
 from echelon.passport.model import (
     BATTERYPASS_VERSION,
@@ -39,11 +40,8 @@ from echelon.passport.model import (
     SectionName,
     aspect_urn,
 )
+from echelon.passport.status import latest_decisions, passport_status
 from echelon.registry import BatteryRecord
-
-Access = Literal["full", "legitimate-interest", "public"]
-NEW_PASSPORT = ("Repurposed", "Reused", "Remanufactured")
-"""Statuses under which a battery placed on the market again gets a new passport (Art. 77(7))."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,7 @@ class Passport:
     chain_head: tuple[int, str]
     issued_at: dt.datetime
     notes: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -95,9 +94,11 @@ class Passport:
         operator's whole record. A filtered view no longer validates against the schemas, whose
         members are all required: it is a view, not a passport to exchange.
         """
-        check_choice("access", access, ("full", "legitimate-interest", "public"))
-        sections = {name: copy.deepcopy(body) for name, body in self.sections.items()}
-        dropped = _restrict(sections, access)
+        check_choice("access", access, ACCESS)
+        sections: dict[str, Any] = {
+            name: copy.deepcopy(body) for name, body in self.sections.items()
+        }
+        dropped = restrict(sections, access, passport_catalog())
         meta: dict[str, Any] = {
             "batteryId": self.battery_id,
             "batteryPassportIdentifier": self.identifier,
@@ -112,40 +113,23 @@ class Passport:
             "incomplete": self.missing,
             "provenance": self.provenance,
             "notes": self.notes,
+            "components": self.components,
         }
-        document: dict[str, Any] = {str(name): body for name, body in sections.items()}
+        document = dict(sections)
         document["passportMetadata"] = meta
         return document
 
 
 def canonical_json(document: dict[str, Any]) -> str:
     """The document as sorted, indented JSON (what is written and hashed)."""
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 def sha256_of(document: dict[str, Any]) -> str:
     """SHA-256 of :func:`canonical_json` encoded as UTF-8."""
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
-
-
-def _restrict(sections: dict[SectionName, dict[str, Any]], access: Access) -> list[str]:
-    table = load_table("passport")["access"]
-    groups = {
-        "full": [],
-        "legitimate-interest": ["authorities"],
-        "public": ["authorities", "legitimate_interest", "legitimate_interest_and_commission"],
-    }[access]
-    dropped = []
-    for group in groups:
-        for path in table[group]:
-            section, *members = path.split(".")
-            node: Any = dict(sections).get(section)
-            for member in members[:-1]:
-                node = node.get(member) if isinstance(node, dict) else None
-            if isinstance(node, dict) and members[-1] in node:
-                del node[members[-1]]
-                dropped.append(path)
-    return sorted(dropped)
 
 
 def _timestamp(recorded_at: str | dt.datetime) -> str:
@@ -196,35 +180,6 @@ class _Sheet:
         self.provenance[path] = source
 
 
-def _latest(decisions: list[Decision]) -> dict[str, Decision]:
-    out: dict[str, Decision] = {}
-    for decision in decisions:
-        out[decision.kind] = decision
-    return out
-
-
-def _status(record: BatteryRecord) -> tuple[str, str | None, str]:
-    """``(batteryStatus, category, why)`` from the latest gate and route decisions."""
-    table = load_table("passport")
-    by_app, by_origin = table["category"]["by_application"], table["category"]["by_origin"]
-    origin_category = by_origin.get(record.battery.origin_application.value)
-    latest = _latest(record.decisions)
-    gate, route = latest.get("gate"), latest.get("route")
-    if any(event.kind == "assembled" for event in record.events):
-        return "Repurposed", None, "a pack assembled from second-life units (echelon regroup)"
-    if gate is not None and gate.outcome == "quarantine":
-        return "Waste", origin_category, "failed the safety gate (quarantined)"
-    if route is None or route.outcome == "retest":
-        return "Original", origin_category, "no second-life decision yet"
-    if route.outcome == "recycle":
-        return "Waste", origin_category, "routed to recycling"
-    category = by_app.get(route.outcome)
-    if route.outcome in table["status"]["remanufacturing"]:
-        return "Remanufactured", category, f"routed to {route.outcome}"
-    same = category is not None and category == origin_category
-    return ("Reused" if same else "Repurposed"), category, f"routed to {route.outcome}"
-
-
 def _measured_at(record: BatteryRecord) -> dict[str, str]:
     """Quantity → time of the latest event that recorded it."""
     out: dict[str, str] = {}
@@ -236,21 +191,26 @@ def _measured_at(record: BatteryRecord) -> dict[str, str]:
 
 
 def _identity(
-    sheet: _Sheet, record: BatteryRecord, data: PassportData, supplied: dict[str, Any]
+    sheet: _Sheet,
+    record: BatteryRecord,
+    data: PassportData,
+    supplied: dict[str, Any],
+    catalog: PassportCatalog,
 ) -> tuple[str, str | None, str | None, list[str]]:
     battery = record.battery
-    status, category, why = _status(record)
-    notes: list[str] = []
     gpi = "GeneralProductInformation"
+    original = _get(supplied, f"{gpi}.batteryPassportIdentifier") or data.batteries.get(
+        battery.battery_id, {}
+    ).get("originalPassportIdentifier")
+    decided = passport_status(record, catalog, namespace=data.namespace, original=original)
     sheet.put(f"{gpi}.productIdentifier", battery.battery_id, "registry: battery id", override=True)
-    sheet.put(f"{gpi}.batteryStatus", status, f"registry: {why}", override=True)
-    if category is not None:
-        sheet.put(f"{gpi}.batteryCategory", category, f"catalogue passport: {why}", override=False)
-    else:
-        notes.append(
-            f"batteryCategory: not derived ({why}): the use is not recorded or is outside the "
-            "passport's categories (lmt, ev, industrial, stationary; Art. 77(1)); give it in the "
-            "data file if the battery needs a passport"
+    sheet.put(f"{gpi}.batteryStatus", decided.status, f"registry: {decided.why}", override=True)
+    if decided.category is not None:
+        sheet.put(
+            f"{gpi}.batteryCategory",
+            decided.category,
+            f"catalogue passport: {decided.why}",
+            override=False,
         )
     if data.operator is not None:
         sheet.put(
@@ -259,30 +219,19 @@ def _identity(
             f"data file {data.source}: operator",
             override=True,
         )
-    original = _get(supplied, f"{gpi}.batteryPassportIdentifier") or data.batteries.get(
-        battery.battery_id, {}
-    ).get("originalPassportIdentifier")
-    identifier: str | None = original
-    if status in NEW_PASSPORT:
-        digest = hashlib.sha256(f"{battery.battery_id}|{status}".encode()).hexdigest()[:24]
-        identifier = f"urn:{data.namespace}:{digest}"
+    if decided.identifier is not None and decided.identifier != original:
         sheet.put(
             f"{gpi}.batteryPassportIdentifier",
-            identifier,
-            f"minted: a new passport for a battery {status.lower()} (Art. 77(7))",
+            decided.identifier,
+            f"minted: a new passport for a battery {decided.status.lower()} (Art. 77(7))",
             override=True,
         )
-    elif original is not None:
+    elif decided.identifier is not None:
         sheet.put(
             f"{gpi}.batteryPassportIdentifier",
-            original,
-            f"data file: the original passport, kept while the battery is {status.lower()}",
+            decided.identifier,
+            f"data file: the original passport, kept while the battery is {decided.status.lower()}",
             override=False,
-        )
-    else:
-        notes.append(
-            f"batteryPassportIdentifier: a battery whose status is {status} keeps its original "
-            "passport (Art. 77(7)); give originalPassportIdentifier for it in the data file"
         )
     if battery.manufacture_date is not None:
         sheet.put(
@@ -291,7 +240,7 @@ def _identity(
             "manifest: manufacture_date",
             override=False,
         )
-    return status, identifier, original if status in NEW_PASSPORT else None, notes
+    return decided.status, decided.identifier, decided.predecessor, decided.notes
 
 
 def _nameplate(sheet: _Sheet, record: BatteryRecord) -> None:
@@ -304,18 +253,26 @@ def _nameplate(sheet: _Sheet, record: BatteryRecord) -> None:
         sheet.put(
             f"{tech}.ratedEnergy", battery.nominal_energy_wh / 1000, "manifest", override=False
         )
-    record_ = chemistry(battery.chemistry)
     sheet.put(
         "MaterialComposition.batteryChemistry",
-        {"shortName": battery.chemistry.value, "clearName": record_.description},
+        {
+            "shortName": battery.chemistry.value,
+            "clearName": chemistry(battery.chemistry).description,
+        },
         "manifest chemistry; clear name from catalogue chemistries",
         override=False,
     )
 
 
+def _rated(sheet: _Sheet, supplied: dict[str, Any], member: str) -> Any:
+    """A rated value as the passport will state it: the data file's, else the nameplate's."""
+    path = f"Performance.batteryTechicalProperties.{member}"
+    value = _get(supplied, path)
+    return value if value is not None else _get(sheet.defaults, path)
+
+
 def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
     """Measured state → ``batteryCondition`` (Echelon's measurements override the data file)."""
-    battery = record.battery
     when = _measured_at(record)
     latest = {m.quantity: m for m in record.measurements}
     cond = "Performance.batteryCondition"
@@ -333,17 +290,22 @@ def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -
             override=True,
         )
     capacity = latest.get("capacity_ah")
+    rated_ah = _rated(sheet, supplied, "ratedCapacity")
     if capacity is not None:
-        value, source = capacity.value, f"echelon: measured ({capacity.method})"
-        at = when["capacity_ah"]
-    elif soh is not None:
-        value = soh.value / 100 * battery.nominal_capacity_ah
-        source, at = f"echelon: SOH × rated capacity ({soh.method})", when["soh_percent"]
-    if capacity is not None or soh is not None:
         sheet.put(
             f"{cond}.remainingCapacity",
-            {"remainingCapacityValue": round(value, 4), "lastUpdate": at},
-            source,
+            {"remainingCapacityValue": round(capacity.value, 4), "lastUpdate": when["capacity_ah"]},
+            f"echelon: measured ({capacity.method})",
+            override=True,
+        )
+    elif soh is not None and isinstance(rated_ah, int | float):
+        sheet.put(
+            f"{cond}.remainingCapacity",
+            {
+                "remainingCapacityValue": round(soh.value / 100 * rated_ah, 4),
+                "lastUpdate": when["soh_percent"],
+            },
+            f"echelon: SOH ({soh.method}) × the stated rated capacity {rated_ah:g} A·h",
             override=True,
         )
     energy = latest.get("energy_wh")
@@ -355,67 +317,94 @@ def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -
             f"echelon: discharge energy of the capacity test ({energy.method})",
             override=True,
         )
-        rated_path = "Performance.batteryTechicalProperties.ratedEnergy"
-        rated = _get(supplied, rated_path)
-        rated = rated if rated is not None else _get(sheet.defaults, rated_path)
-        if rated:
+        rated = _rated(sheet, supplied, "ratedEnergy")
+        if isinstance(rated, int | float) and rated > 0:
             sheet.put(
                 f"{cond}.stateOfCertifiedEnergy",
                 {"stateOfCertifiedEnergyValue": round(100 * kwh / rated, 3), "lastUpdate": at},
-                "echelon: measured discharge energy ÷ rated energy",
+                f"echelon: measured discharge energy ÷ the stated rated energy {rated:g} kWh",
                 override=True,
             )
-    dcir = latest.get("dcir_ohm")
-    initial = (
-        _get(supplied, "Performance.batteryTechicalProperties.initialInternalResistance") or []
-    )
-    r0 = [r["ohmicResistance"] for r in initial if r.get("batteryComponent") == battery.level.value]
-    if dcir is not None and r0 and r0[0]:
-        increase = 100 * (dcir.value - r0[0]) / r0[0]
-        sheet.put(
-            f"{cond}.internalResistanceIncrease",
-            [
-                {
-                    "internalResistanceIncreaseValue": round(increase, 2),
-                    "lastUpdate": when["dcir_ohm"],
-                    "batteryComponent": battery.level.value,
-                }
-            ],
-            f"echelon: DCIR {dcir.value:.4g} Ω ({dcir.method}) vs initial {r0[0]:.4g} Ω",
-            override=True,
-        )
+    _resistance(sheet, record, supplied, latest, when)
     _negative_events(sheet, record, supplied)
 
 
+def _resistance(
+    sheet: _Sheet,
+    record: BatteryRecord,
+    supplied: dict[str, Any],
+    latest: dict[str, Any],
+    when: dict[str, str],
+) -> None:
+    """Resistance increase from the shortest (100 ms) pulse resistance, the closest Echelon has to
+    the initial *ohmic* resistance the data file states; without it, nothing."""
+    level = record.battery.level.value
+    dcir = latest.get("dcir_100ms_ohm")
+    initial = _get(supplied, "Performance.batteryTechicalProperties.initialInternalResistance")
+    r0 = [
+        r.get("ohmicResistance")
+        for r in (initial if isinstance(initial, list) else [])
+        if isinstance(r, dict) and r.get("batteryComponent") == level
+    ]
+    if dcir is None or not r0 or not isinstance(r0[0], int | float) or r0[0] <= 0:
+        return
+    sheet.put(
+        "Performance.batteryCondition.internalResistanceIncrease",
+        [
+            {
+                "internalResistanceIncreaseValue": round(100 * (dcir.value - r0[0]) / r0[0], 2),
+                "lastUpdate": when["dcir_100ms_ohm"],
+                "batteryComponent": level,
+            }
+        ],
+        f"echelon: 100 ms pulse resistance {dcir.value:.4g} Ω ({dcir.method}) vs the stated "
+        f"initial ohmic resistance {r0[0]:.4g} Ω",
+        override=True,
+    )
+
+
 def _negative_events(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
-    """Safety-gate findings are negative events; first-life ones come from the data file."""
+    """Safety-gate findings on the unit are negative events; first-life ones come from the data
+    file."""
     path = "Performance.batteryCondition.negativeEvents"
+    rules = set(passport_catalog().negative_events.gate_rules)
     gate_event = next((e for e in reversed(record.events) if e.kind == "gated"), None)
-    gate = _latest(record.decisions).get("gate")
+    gate = latest_decisions(record.decisions).get("gate")
     found = [
         {
             "negativeEvent": f"{r.rule}: {r.message}",
             "lastUpdate": _timestamp(gate_event.recorded_at),
         }
         for r in (gate.reasons if gate is not None else ())
-        if not r.passed and gate_event is not None
+        if not r.passed and r.rule in rules and gate_event is not None
     ]
     earlier = _get(supplied, path)
     if found or earlier is not None:
         sources = [
             *(["data file (first life)"] if earlier is not None else []),
-            *(["echelon: failed safety-gate rules at intake"] if found else []),
+            *(["echelon: safety-gate findings at intake"] if found else []),
         ]
-        sheet.put(path, [*(earlier or []), *found], " + ".join(sources), override=True)
+        listed = earlier if isinstance(earlier, list) else []
+        sheet.put(path, [*listed, *found], " + ".join(sources), override=True)
 
 
 def _section_problems(exc: ValidationError, section: str) -> list[str]:
     out = []
     for error in exc.errors():
         where = ".".join(str(p) for p in (section, *error["loc"]))
-        reason = "missing" if error["type"] == "missing" else error["msg"]
+        reason = "missing" if error["type"] == "missing" else f"invalid: {error['msg']}"
         out.append(f"{where}: {reason}")
     return out
+
+
+def _provenance(sheet: _Sheet, supplied: dict[str, Any], source: str) -> dict[str, str]:
+    """Member → where its value came from, after the merge: a nameplate default the data file
+    overrides is credited to the data file."""
+    out = dict.fromkeys(supplied, f"data file {source}")
+    for path, origin in sheet.provenance.items():
+        from_file = _get(supplied, path) is not None and _get(sheet.overrides, path) is None
+        out[path] = f"data file {source}" if from_file else origin
+    return dict(sorted(out.items()))
 
 
 def build_passport(
@@ -441,12 +430,13 @@ def build_passport(
     Returns
     -------
     Passport
-        Complete sections and, for the others, every missing member.
+        Complete sections and, for the others, every missing or invalid member.
 
     Raises
     ------
     PassportError
-        When the battery has been recycled: its passport has ceased to exist (Art. 77(8)).
+        When the battery has been recycled (its passport ceased to exist, Art. 77(8)) or
+        dismantled (its modules carry on, each with its own passport).
     """
     data = data or PassportData()
     battery = record.battery
@@ -455,6 +445,12 @@ def build_passport(
             f"{battery.battery_id} was recycled: its passport ceased to exist (EU 2023/1542 "
             "Art. 77(8)); its history stays in the registry (`echelon show`)"
         )
+    if record.status == "dismantled":
+        raise PassportError(
+            f"{battery.battery_id} was dismantled into {', '.join(record.children) or 'its parts'}:"
+            " issue their passports; the pack's history stays in the registry (`echelon show`)"
+        )
+    catalog = passport_catalog()
     supplied = _merge(
         data.models.get(battery.model or "", {}),
         {
@@ -464,7 +460,7 @@ def build_passport(
         },
     )
     sheet = _Sheet()
-    status, identifier, predecessor, notes = _identity(sheet, record, data, supplied)
+    status, identifier, predecessor, notes = _identity(sheet, record, data, supplied, catalog)
     _nameplate(sheet, record)
     _condition(sheet, record, supplied)
     if in_service is not None:
@@ -475,10 +471,6 @@ def build_passport(
             override=True,
         )
     merged = _merge(_merge(sheet.defaults, supplied), sheet.overrides)
-    provenance = {
-        **{f"{k}": f"data file {data.source}" for k in supplied},
-        **sheet.provenance,
-    }
     sections: dict[SectionName, dict[str, Any]] = {}
     missing: dict[SectionName, list[str]] = {}
     for name, model in SECTION_MODELS.items():
@@ -496,8 +488,9 @@ def build_passport(
         predecessor=predecessor,
         sections=sections,
         missing=missing,
-        provenance=dict(sorted(provenance.items())),
+        provenance=_provenance(sheet, supplied, data.source),
         chain_head=(head.seq, head.hash),
         issued_at=issued_at or dt.datetime.now(dt.UTC),
         notes=notes,
+        components=list(record.children),
     )

@@ -23,10 +23,12 @@ Every member is checked when the passport is built, against Echelon's model of t
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from echelon.errors import InputError
-from echelon.passport.model import SECTION_MODELS, ContactInformation
+from echelon.passport.model import PASSPORT_ID_PATTERN, SECTION_MODELS, ContactInformation, Part
 
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]+$")
 _TOP = ("namespace", "operator", "models", "batteries")
@@ -48,8 +50,9 @@ class PassportData:
 
     Attributes
     ----------
-    namespace : str
-        Namespace of the passport identifiers Echelon mints (``urn:<namespace>:<hex>``).
+    namespace : str or None
+        The facility's namespace of the passport identifiers Echelon mints
+        (``urn:<namespace>:<hex>``); without it no new identifier is minted.
     operator : dict or None
         The facility's ``ContactInformationEntity`` (``operatorInformation``).
     models : dict
@@ -61,7 +64,7 @@ class PassportData:
         Where the data came from (for messages and provenance).
     """
 
-    namespace: str = "echelon"
+    namespace: str | None = None
     operator: dict[str, Any] | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     batteries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -86,6 +89,58 @@ def _unknown(key: str, allowed: tuple[str, ...] | list[str], where: str) -> str:
     return f"{where}: unknown member {key!r}{hint}"
 
 
+def _model_at(model: type[Part], loc: tuple[int | str, ...]) -> type[Part] | None:
+    """The section object model at a validation error's location (list indices skipped)."""
+    current: type[Part] | None = model
+    for step in loc:
+        if isinstance(step, int) or current is None:
+            continue
+        field = current.model_fields.get(step)
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        nested = [a for c in candidates for a in (c, *typing.get_args(c))]
+        current = next((a for a in nested if isinstance(a, type) and issubclass(a, Part)), None)
+    return current
+
+
+def _hint(error: Any, model: type[Part]) -> str:
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        known = list(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        return f"unknown member (did you mean {close[0]!r}?)" if close else "unknown member"
+    if isinstance(error.get("input"), dt.date):
+        return (
+            f'{error["msg"]}: quote the timestamp ("2026-11-02T08:00:00Z"); YAML and TOML read '
+            "an unquoted one as a date"
+        )
+    if str(loc[-1]) == "emailAddress" and error["type"] == "string_pattern_mismatch":
+        return (
+            "does not match the standard's pattern, which lost its backslashes upstream and "
+            "accepts only 'w', '.' and '-' around the '@': leave emailAddress out, give webAddress"
+        )
+    return str(error["msg"])
+
+
+def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
+    """What is wrong in partial section objects (missing members are fine in the file)."""
+    problems = []
+    for name, body in sections.items():
+        model = SECTION_MODELS.get(name)  # type: ignore[call-overload]
+        if model is None or not isinstance(body, dict):
+            continue
+        try:
+            model.model_validate(body)
+        except ValidationError as exc:
+            for error in exc.errors():
+                if error["type"] != "missing":
+                    path = ".".join(str(p) for p in (where, name, *error["loc"]))
+                    problems.append(f"{path}: {_hint(error, model)}")
+    return problems
+
+
 def _entries(doc: dict[str, Any], group: str, extra: tuple[str, ...]) -> list[str]:
     problems = []
     entries = doc.get(group) or {}
@@ -101,6 +156,14 @@ def _entries(doc: dict[str, Any], group: str, extra: tuple[str, ...]) -> list[st
                 problems.append(_unknown(key, allowed, f"{group}.{name}"))
             elif key in SECTION_MODELS and not isinstance(value, dict):
                 problems.append(f"{group}.{name}.{key}: expected an object")
+            elif key == "originalPassportIdentifier" and not (
+                isinstance(value, str) and re.match(PASSPORT_ID_PATTERN, value)
+            ):
+                problems.append(
+                    f"{group}.{name}.{key}: {value!r} is not a Battery Pass passport identifier "
+                    "(urn:<letters and digits>:<letters and digits>)"
+                )
+        problems += _section_problems(sections, f"{group}.{name}")
     return problems
 
 
@@ -122,8 +185,8 @@ def load_passport_data(path: Path | str) -> PassportData:
     if not isinstance(doc, dict):
         raise InputError(file, ["expected a mapping with namespace, operator, models, batteries"])
     problems = [_unknown(k, _TOP, "top level") for k in doc if k not in _TOP]
-    namespace = str(doc.get("namespace", "echelon"))
-    if not NAMESPACE_PATTERN.match(namespace):
+    namespace = None if doc.get("namespace") is None else str(doc["namespace"])
+    if namespace is not None and not NAMESPACE_PATTERN.match(namespace):
         problems.append(
             f"namespace: {namespace!r} must be lower-case letters and digits only (the Battery "
             "Pass identifier pattern ^urn:[a-z0-9]+:[a-z0-9]+$)"
@@ -134,7 +197,8 @@ def load_passport_data(path: Path | str) -> PassportData:
             ContactInformation.model_validate(operator)
         except ValidationError as exc:
             problems += [
-                f"operator.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                f"operator.{'.'.join(str(p) for p in e['loc'])}: {_hint(e, ContactInformation)}"
+                for e in exc.errors()
             ]
     problems += _entries(doc, "models", ())
     problems += _entries(doc, "batteries", _BATTERY_EXTRA)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from echelon.errors import PassportError
-from echelon.passport.build import Access, Passport, canonical_json, sha256_of
+from echelon.passport.access import Access
+from echelon.passport.build import Passport, canonical_json, sha256_of
 from echelon.passport.model import BATTERYPASS_VERSION, aspect_urn
 from echelon.passport.schemas import schema_problems
 from echelon.registry import PendingEvent

@@ -38,19 +38,26 @@ CONTACT_EMAIL_PATTERN = r"^[w.-]+@[w.-]+.[A-Za-z]{2,}$"
 """GeneralProductInformation's e-mail pattern, verbatim: upstream lost the backslashes, so it
 accepts only the letter ``w``, dots and dashes before and after the ``@`` (an upstream defect; the
 attribute is optional — leave it out and give ``webAddress``)."""
-URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$"
-"""An absolute URI (scheme ``:`` rest), the schemas' ``format: uri``."""
+URI_PATTERN = r'^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>"{}|\\^`]+$'
+"""An absolute URI (scheme ``:`` then RFC 3986 characters only), the schemas' ``format: uri``."""
+DATE_TIME_PATTERN = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+"""RFC 3339 ``date-time`` (with its offset), the schemas' ``format: date-time``."""
 
 Timestamp = Annotated[str, StringConstraints(pattern=TIMESTAMP_PATTERN)]
 Uri = Annotated[str, StringConstraints(pattern=URI_PATTERN)]
+DateTime = Annotated[str, StringConstraints(pattern=DATE_TIME_PATTERN)]
 Cas = Annotated[str, StringConstraints(pattern=CAS_PATTERN)]
 Component = Literal["pack", "module", "cell"]
 
 
 class Part(BaseModel):
-    """An object of a Battery Pass section: unknown members refused."""
+    """An object of a Battery Pass section: unknown members, NaN and infinities refused, no
+    coercion (a ``true`` is not a number, a date is not a string)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # --- shared entities -----------------------------------------------------------------------------
@@ -91,7 +98,7 @@ class GeneralProductInformation(Part):
     batteryPassportIdentifier: Annotated[str, StringConstraints(pattern=PASSPORT_ID_PATTERN)]
     batteryCategory: Literal["lmt", "ev", "industrial", "stationary"]
     manufacturerInformation: ContactInformation
-    manufacturingDate: Timestamp
+    manufacturingDate: DateTime
     batteryStatus: Literal["Original", "Repurposed", "Reused", "Remanufactured", "Waste"]
     batteryMass: float
     manufacturingPlace: PostalAddress
@@ -270,12 +277,12 @@ class TechnicalProperties(Part):
     ratedMaximumPower: float
     powerCapabilityRatio: float
     ratedEnergy: float
-    expectedNumberOfCycles: int = Field(ge=-(2**63), le=2**63 - 1)
+    expectedNumberOfCycles: float = Field(ge=-(2**63), le=2**63 - 1)
     initialSelfDischarge: float
     roundtripEfficiency: float
     ratedCapacity: float
     initialInternalResistance: list[InitialResistance]
-    expectedLifetime: int = Field(ge=-(2**15), le=2**15 - 1)
+    expectedLifetime: float = Field(ge=-(2**15), le=2**15 - 1)
     cRate: float | None = None
     nominalVoltage: float
     minimumVoltage: float
