@@ -89,8 +89,8 @@ def passport_cmd(
             raise PassportError(
                 f"{battery_id}: {len(passport.missing)} of 7 sections lack required or valid "
                 f"members ({', '.join(passport.missing)}); nothing written. Give them in "
-                "--data FILE (docs/passport.md), or pass --allow-incomplete to write the complete sections "
-                "with the missing members listed"
+                "--data FILE (docs/passport.md), or pass --allow-incomplete to write the "
+                "complete sections with the missing members listed"
             )
         if schemas is not None or os.environ.get(ENV_VAR):
             check_against_schemas(passport, schema_dir(schemas))
