@@ -87,7 +87,8 @@ def test_the_model_is_linear_and_time_invariant() -> None:
     fa, fb, fab = (cohort_flows(x, life, **kw) for x in (a, b, 2 * a + b))  # type: ignore[arg-type]
     assert np.allclose(fab.to_recycling, 2 * fa.to_recycling + fb.to_recycling)
     shifted = cohort_flows(np.concatenate([[0.0], a[:-1]]), life, **kw)  # type: ignore[arg-type]
-    assert np.allclose(shifted.retired[1:], fa.retired[:-1])
+    for name in ("retired", "to_second_life", "retired_second_life", "stock_second_life"):
+        assert np.allclose(getattr(shifted, name)[1:], getattr(fa, name)[:-1])
 
 
 def test_a_second_life_ends_after_the_age_it_starts_at() -> None:
@@ -106,7 +107,10 @@ def test_a_second_life_ends_after_the_age_it_starts_at() -> None:
     assert observed == pytest.approx(expected, abs=0.05)  # rounding to whole years: ≤ 0.05
 
 
-def test_leaving_probabilities_sum_to_one() -> None:
+def test_leaving_probabilities_are_the_year_bins_of_the_distribution() -> None:
     p = leaving_probabilities(Lifetime("logistic", 15, 4), 20)
-    assert p.sum() == pytest.approx(1.0)
-    assert p[-1] > p[-2]  # the last year takes every older unit
+    logistic = stats.logistic(15, 4 * np.sqrt(3) / np.pi)  # independent implementation
+    z = logistic.cdf(0.0)
+    bins = [(logistic.cdf(a + 0.5) - max(logistic.cdf(a - 0.5), z)) / (1 - z) for a in range(20)]
+    assert np.allclose(p[:20], bins, atol=1e-12)
+    assert p[20] == pytest.approx(logistic.sf(19.5) / (1 - z))  # the last year takes the rest

@@ -12,7 +12,7 @@ from rich.table import Table
 from echelon.cli._common import check_table_output, console, write_table
 from echelon.cli._errors import guarded
 from echelon.flows import forecast_flows
-from echelon.reports.charts import save_chart
+from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.flows import flows_chart
 
 
@@ -74,7 +74,8 @@ def flows_cmd(
         typer.Option(help="Recycling process that values the feed."),
     ] = "hydro",
     price_year: Annotated[
-        int | None, typer.Option(help="Year of the catalogue prices (default: this year).")
+        int | None,
+        typer.Option(help="Prices dated on or before this year, where dated (default: this year)."),
     ] = None,
     second_life_share: Annotated[
         float | None,
@@ -90,6 +91,10 @@ def flows_cmd(
     """Forecast the batteries leaving use, going to a second life and to recycling: GWh, tonnes,
     contained metals and value per year."""
     check_table_output(output)
+    if plot is not None and plot.suffix.lower() not in CHART_SUFFIXES:
+        raise typer.BadParameter(
+            f"{plot}: charts are written as {', '.join(CHART_SUFFIXES)}", param_hint="--plot"
+        )
     forecast = forecast_flows(
         sales,
         until=until,
@@ -99,13 +104,16 @@ def flows_cmd(
     )
     console.print(_summary(forecast.totals(), every))
     meta = forecast.meta
+    second = meta["second_life"]
     console.print(
-        f"lifetimes: {'; '.join(f'{k}: {v}' for k, v in meta['lifetimes'].items())}; "
-        f"second life: {meta['second_life']['share']:.0%} of units retired at ≤ "
-        f"{meta['second_life']['max_age_years']} years, {meta['second_life']['lifetime']}; "
-        f"value at {meta['price_year']} prices ({meta['process']})",
+        f"lifetimes: {'; '.join(meta['lifetimes'])}\nsecond life: {second['share']:.0%} of the "
+        f"healthy batteries leaving first use at ≤ {second['max_age_years']} years, "
+        f"{second['lifetime']}\nvalue: {', '.join(meta['prices'])} for {meta['price_year']}, "
+        f"process {meta['process']}",
         soft_wrap=True,
     )
+    for note in meta["notes"]:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     if output is not None:
         write_table(forecast.frame, output)
         console.print(f"[green]✓[/] {forecast.frame.height} rows → {output}")

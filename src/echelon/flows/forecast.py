@@ -11,6 +11,7 @@ one year — today's prices, not a price forecast.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from echelon.catalog import load_table
-from echelon.errors import check_choice
+from echelon.catalog import load_table, resolve_table_path
+from echelon.errors import UsageError, check_choice
 from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
 from echelon.flows.sales import normalise_sales, read_sales, sum_or_null
@@ -33,6 +34,7 @@ ELEMENTS = ("Li", "Co", "Ni", "Mn", "Cu", "Al")
 FLOWS = (
     "put_on_market",
     "retired",
+    "available",
     "to_second_life",
     "retired_second_life",
     "to_recycling",
@@ -49,10 +51,11 @@ class FlowForecast:
     ----------
     frame : pl.DataFrame
         ``year``, ``region``, ``segment``, ``chemistry``; ``<flow>_kwh`` and ``<flow>_units``
-        for every flow of :data:`FLOWS`; ``to_recycling_t`` (pack mass), ``<element>_t`` and
-        ``graphite_t`` in the recycling feed; ``feed_value_usd`` (what the feed fetches from a
-        recycler, EverBatt 2023 feed-price rule) and ``recycling_net_value_usd`` (the recycler's
-        net value by ``process``).
+        for every flow of :data:`FLOWS` (``available``: of ``retired``, with a healthy battery);
+        ``to_recycling_t`` (pack mass), ``<element>_t`` and ``graphite_t`` in the recycling feed;
+        ``feed_value_usd`` (what the feed fetches from a recycler, EverBatt 2023 feed-price rule)
+        and ``recycling_net_value_usd`` (the recycler's revenue − processing cost by ``process``,
+        before paying for the feed: the recycling module's ``net_value``).
     meta : dict
         Lifetimes used, second-life settings, process, price year, sources.
     """
@@ -70,18 +73,49 @@ class FlowForecast:
         )
 
 
-def _lifetime(row: dict[str, Any], segments: dict[str, Any]) -> Lifetime:
+def _lifetimes(row: dict[str, Any], segments: dict[str, Any]) -> tuple[Lifetime, Lifetime | None]:
+    """``(battery, vehicle)`` lifetimes of a sales row: its own (no vehicle) or its segment's."""
     if row["lifetime_mean_years"] is not None:
-        return Lifetime(
+        own = Lifetime(
             row["lifetime_distribution"], row["lifetime_mean_years"], row["lifetime_sd_years"]
         )
+        return own, None
     seg = segments[row["segment"]]
-    return Lifetime(seg["distribution"], seg["mean_years"], seg["sd_years"])
+    vehicle = (
+        Lifetime(seg["vehicle_distribution"], seg["vehicle_mean_years"], seg["vehicle_sd_years"])
+        if "vehicle_mean_years" in seg
+        else None
+    )
+    return Lifetime(seg["distribution"], seg["mean_years"], seg["sd_years"]), vehicle
+
+
+def _describe(battery: Lifetime, vehicle: Lifetime | None) -> str:
+    text = f"battery {battery.distribution} {battery.mean_years:g} ± {battery.sd_years:g} years"
+    if vehicle is not None:
+        text += f", vehicle {vehicle.distribution} {vehicle.mean_years:g} ± {vehicle.sd_years:g}"
+    return text
+
+
+RECYCLING_TABLES = (
+    "recycling_composition",
+    "recycling_processes",
+    "recycling_prices",
+    "recycling_emissions",
+)
+
+
+def _catalogue_stamp() -> tuple[tuple[str, int], ...]:
+    """The recycling tables in use and their modification times (the value cache's key)."""
+    paths = [resolve_table_path(name) for name in RECYCLING_TABLES]
+    return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
 
 
 @lru_cache(maxsize=64)
-def _per_kwh(chemistry: str, process: Process, price_year: int) -> dict[str, float]:
-    """Pack mass, contents and value per kWh of a chemistry's packs."""
+def _per_kwh(
+    chemistry: str, process: Process, price_year: int, stamp: tuple[tuple[str, int], ...]
+) -> tuple[dict[str, float], str, tuple[str, ...]]:
+    """Pack mass, contents and value per kWh of a chemistry's packs, the price origin and the
+    recycling module's warnings (``stamp``: catalogue files, so an override is not missed)."""
     comp = unit_composition(chemistry, "pack")
     out = {"t": (comp.kg_per_kwh or 0.0) / 1000}
     elements = element_table(level="pack", chemistries=[chemistry])
@@ -91,21 +125,24 @@ def _per_kwh(chemistry: str, process: Process, price_year: int) -> dict[str, flo
     materials = composition_table(level="pack", chemistries=[chemistry])
     graphite = materials.filter(pl.col("material") == "graphite")["kg_per_kwh"].sum()
     out["graphite_t"] = float(graphite) / 1000
-    lot = recycle_lot(
-        pl.DataFrame(
-            {
-                "battery_id": ["flows-1kWh"],
-                "chemistry": [chemistry],
-                "level": ["pack"],
-                "nominal_energy_wh": [1000.0],
-            }
-        ),
-        process=process,
-        year=price_year,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lot = recycle_lot(
+            pl.DataFrame(
+                {
+                    "battery_id": ["flows-1kWh"],
+                    "chemistry": [chemistry],
+                    "level": ["pack"],
+                    "nominal_energy_wh": [1000.0],
+                }
+            ),
+            process=process,
+            year=price_year,
+        )
     out["feed_value_usd"] = lot.summary("feed_price")
     out["recycling_net_value_usd"] = lot.summary("net_value")
-    return out
+    notes = tuple(dict.fromkeys([*lot.warnings, *(str(w.message) for w in caught)]))
+    return out, str(lot.meta["prices"]), notes
 
 
 def forecast_flows(
@@ -136,6 +173,9 @@ def forecast_flows(
     FlowForecast
     """
     check_choice("process", process, Process)
+    price_year = dt.date.today().year if price_year is None else price_year
+    if not 1950 <= price_year <= 2200:
+        raise UsageError(f"price_year={price_year}: give a calendar year (1950–2200)")
     table = normalise_sales(sales) if isinstance(sales, pl.DataFrame) else read_sales(sales)
     flows_table = load_table("flows")
     segments, second = flows_table["segment"], flows_table["second_life"]
@@ -146,17 +186,23 @@ def forecast_flows(
     sold_years = table["year"].to_numpy()
     first_year, latest = int(sold_years.min()), int(sold_years.max())
     last_year = until if until is not None else latest + 30
+    if not first_year <= last_year <= 2200:
+        raise UsageError(
+            f"until={last_year}: give a year from the first sales year ({first_year}) to 2200"
+        )
     years = np.arange(first_year, last_year + 1)
-    price_year = price_year or dt.date.today().year
+    stamp = _catalogue_stamp()
+    prices: set[str] = set()
+    notes: list[str] = []
     keys = ["region", "segment", "chemistry", "lifetime_distribution", "lifetime_mean_years",
             "lifetime_sd_years"]  # fmt: skip
     parts: list[pl.DataFrame] = []
-    lifetimes: dict[str, str] = {}
+    lifetimes: list[str] = []
     for group in table.partition_by(keys, maintain_order=True):
         row = group.row(0, named=True)
-        lifetime = _lifetime(row, segments)
-        lifetimes[f"{row['region']}/{row['segment']}/{row['chemistry']}"] = (
-            f"{lifetime.distribution} {lifetime.mean_years:g} ± {lifetime.sd_years:g} years"
+        lifetime, vehicle = _lifetimes(row, segments)
+        lifetimes.append(
+            f"{row['region']}/{row['segment']}/{row['chemistry']}: {_describe(lifetime, vehicle)}"
         )
         columns: dict[str, Any] = {
             "year": years,
@@ -172,6 +218,7 @@ def forecast_flows(
             result = cohort_flows(
                 inflow,
                 lifetime,
+                vehicle=vehicle,
                 second_life=second_life,
                 second_life_share=share,
                 second_life_max_age_years=int(second["max_age_years"]),
@@ -179,7 +226,9 @@ def forecast_flows(
             values = {"put_on_market": inflow, **vars(result)}
             for name in FLOWS:
                 columns[f"{name}_{quantity}"] = values[name] if known else None
-        per = _per_kwh(row["chemistry"], process, price_year)
+        per, origin, warned = _per_kwh(row["chemistry"], process, price_year, stamp)
+        prices.add(origin)
+        notes += [f"{row['chemistry']}: {w}" for w in warned]
         for name, factor in per.items():
             target = name if name.endswith(("_t", "_usd")) else f"to_recycling_{name}"
             energy = columns["to_recycling_kwh"]  # None: units without energy are not weighed
@@ -204,6 +253,8 @@ def forecast_flows(
         },
         "process": process,
         "price_year": price_year,
+        "prices": sorted(prices),
+        "notes": list(dict.fromkeys(notes)),
         "source": flows_table["meta"]["source"],
         "catalogue": f"flows@{flows_table['meta']['version']}",
     }

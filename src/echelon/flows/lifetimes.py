@@ -21,6 +21,8 @@ from scipy import optimize, special
 from echelon.errors import UsageError, check_choice
 
 Distribution = Literal["logistic", "normal", "weibull"]
+WEIBULL_CV = (0.02, 10.0)
+"""Coefficients of variation a Weibull lifetime can take here (shape ≈ 0.2 to 70)."""
 DISTRIBUTIONS: tuple[Distribution, ...] = ("logistic", "normal", "weibull")
 
 
@@ -60,6 +62,12 @@ class Lifetime:
             raise UsageError(f"mean_years={self.mean_years!r}: give a positive number of years")
         if not (math.isfinite(self.sd_years) and self.sd_years > 0):
             raise UsageError(f"sd_years={self.sd_years!r}: give a positive number of years")
+        spread = self.sd_years / self.mean_years
+        if self.distribution == "weibull" and not WEIBULL_CV[0] <= spread <= WEIBULL_CV[1]:
+            raise UsageError(
+                f"a Weibull lifetime of {self.mean_years:g} ± {self.sd_years:g} years: the spread "
+                f"(sd ÷ mean = {spread:.3g}) must lie in {WEIBULL_CV[0]}–{WEIBULL_CV[1]}"
+            )
 
     @cached_property
     def _scale(self) -> tuple[float, float]:

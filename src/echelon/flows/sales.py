@@ -25,8 +25,15 @@ import polars as pl
 
 from echelon.catalog import load_table, resolve_chemistry
 from echelon.domain.parse import suggest
-from echelon.errors import EchelonError, Problem, SchemaError, row_problems
-from echelon.flows.lifetimes import DISTRIBUTIONS
+from echelon.errors import (
+    MAX_ROW_PROBLEMS,
+    EchelonError,
+    Problem,
+    SchemaError,
+    UsageError,
+    row_problems,
+)
+from echelon.flows.lifetimes import DISTRIBUTIONS, Lifetime
 from echelon.io.table import read_table
 
 NUMERIC: Final = ("year", "gwh", "kwh", "units", "pack_kwh", "lifetime_mean_years",
@@ -60,18 +67,10 @@ def _chemistry(text: str | None) -> str | None:
         return None
 
 
-def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> pl.DataFrame:
-    """Check a sales table and return it in :data:`SALES_SCHEMA` (quantities in kWh and units).
-
-    Raises
-    ------
-    SchemaError
-        Every missing column, unknown column, non-number, negative quantity, unknown chemistry or
-        segment, and incomplete lifetime, named by row and column.
-    """
+def _columns(frame: pl.DataFrame, source: Path | str) -> None:
+    problems = []
     if frame.height == 0:
-        raise SchemaError(source, ["the table has no rows: give one row per year and chemistry"])
-    problems: list[Problem] = []
+        problems.append(Problem("the table has no rows: give one row per year and chemistry"))
     cols = frame.columns
     for column in ("year", "chemistry"):
         if column not in cols:
@@ -83,46 +82,68 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
             problems.append(Problem(f"unknown column{suggest(column, KNOWN)}", column=column))
     if problems:
         raise SchemaError(source, problems)
+
+
+def _numbers(frame: pl.DataFrame, problems: list[Problem]) -> dict[str, pl.Series]:
     numbers: dict[str, pl.Series] = {}
     for column in NUMERIC:
-        if column not in cols:
+        if column not in frame.columns:
             numbers[column] = pl.Series(column, [None] * frame.height, pl.Float64)
             continue
         values = frame.get_column(column)
         cast = values.cast(pl.Float64, strict=False)
         problems += row_problems(values, values.is_not_null() & cast.is_null(), "is not a number")
+        problems += row_problems(
+            values, cast.is_nan() | cast.is_infinite(), "is not a finite number"
+        )
         problems += row_problems(values, cast < 0, "is negative")
-        numbers[column] = cast
+        numbers[column] = cast.fill_nan(None)
     year = numbers["year"]
     problems += row_problems(
         frame.get_column("year"),
         year.is_null() | (year % 1 != 0) | (year < 1950) | (year > 2200),
-        "is not a calendar year (e.g. 2026)",
+        "is not a calendar year (1950–2200)",
     )
-    frame_kwh = pl.DataFrame(numbers).select(
+    return numbers
+
+
+def _quantities(
+    frame: pl.DataFrame, numbers: dict[str, pl.Series], problems: list[Problem]
+) -> pl.DataFrame:
+    """kWh and units per row; conflicting or missing quantities are problems."""
+    given = pl.DataFrame(numbers)
+    both = given.select(pl.col("gwh").is_not_null() & pl.col("kwh").is_not_null()).to_series()
+    problems += row_problems(
+        frame.get_column("gwh") if "gwh" in frame.columns else numbers["gwh"],
+        both,
+        "and kwh are both given: give one energy",
+    )
+    out = given.select(
         pl.coalesce(pl.col("gwh") * 1e6, "kwh", pl.col("units") * pl.col("pack_kwh")).alias("kwh"),
         "units",
     )
     problems += row_problems(
-        frame.get_column(next(c for c in ("gwh", "kwh", "units") if c in cols)),
-        frame_kwh["kwh"].is_null() & frame_kwh["units"].is_null(),
+        frame.get_column(next(c for c in ("gwh", "kwh", "units") if c in frame.columns)),
+        out["kwh"].is_null() & out["units"].is_null(),
         "no quantity: give gwh, kwh, or units (with pack_kwh for energy)",
     )
-    chem_text = frame.get_column("chemistry").cast(pl.String)
-    chemistry = chem_text.map_elements(_chemistry, return_dtype=pl.String)
-    problems += row_problems(
-        chem_text,
-        chemistry.is_null(),
-        "is not a chemistry Echelon knows (LFP, NMC622, NCA, LMO, … or 'unknown')",
-    )
+    problems += row_problems(out["kwh"], out["kwh"].is_infinite(), "kWh is too large")
+    return out
+
+
+def _lifetime_problems(
+    frame: pl.DataFrame, numbers: dict[str, pl.Series], problems: list[Problem]
+) -> tuple[pl.Series, pl.Series]:
+    """``(segment, distribution)``; unknown segments and bad own lifetimes are problems."""
     segments = load_table("flows")["segment"]
+    cols = frame.columns
     segment = (
         frame.get_column("segment").cast(pl.String).fill_null("ev")
         if "segment" in cols
         else pl.Series("segment", ["ev"] * frame.height)
     )
-    own_mean, own_sd = numbers["lifetime_mean_years"], numbers["lifetime_sd_years"]
-    own = own_mean.is_not_null() & own_sd.is_not_null()
+    mean, sd = numbers["lifetime_mean_years"], numbers["lifetime_sd_years"]
+    own = mean.is_not_null() & sd.is_not_null()
     problems += row_problems(
         segment,
         ~segment.is_in(list(segments)) & ~own,
@@ -130,40 +151,95 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
         "lifetime_mean_years and lifetime_sd_years",
     )
     problems += row_problems(
-        own_mean,
-        own_mean.is_null() != own_sd.is_null(),
-        "needs lifetime_mean_years and lifetime_sd_years together",
+        mean, mean.is_null() != sd.is_null(), "needs lifetime_mean_years and lifetime_sd_years"
     )
-    problems += row_problems(own_mean, own_mean == 0, "is not a lifetime: give years > 0")
-    problems += row_problems(own_sd, own_sd == 0, "is not a spread: give years > 0")
-    distribution = (
-        frame.get_column("lifetime_distribution").cast(pl.String).fill_null("logistic")
+    given = (
+        frame.get_column("lifetime_distribution").cast(pl.String)
         if "lifetime_distribution" in cols
-        else pl.Series("lifetime_distribution", ["logistic"] * frame.height)
+        else pl.Series("lifetime_distribution", [None] * frame.height, pl.String)
     )
+    problems += row_problems(
+        given, given.is_not_null() & ~own, "needs lifetime_mean_years and lifetime_sd_years"
+    )
+    distribution = given.fill_null("logistic")
     problems += row_problems(
         distribution,
         ~distribution.is_in(list(DISTRIBUTIONS)),
         f"is not one of {', '.join(DISTRIBUTIONS)}",
     )
+    for i in own.arg_true().head(MAX_ROW_PROBLEMS).to_list():
+        if distribution[i] not in DISTRIBUTIONS:
+            continue
+        try:
+            Lifetime(distribution[i], float(mean[i]), float(sd[i]))
+        except UsageError as exc:
+            problems.append(Problem(str(exc), row=i + 1, column="lifetime_mean_years"))
+    return segment, distribution
+
+
+def _mixed_groups(out: pl.DataFrame, problems: list[Problem]) -> None:
+    """Within one (region, segment, chemistry, lifetime) every row gives energy, or none does;
+    likewise unit counts — a partial series would be mistaken for zero sales."""
+    keys = [c for c in SALES_SCHEMA if c not in ("year", "kwh", "units")]
+    for quantity in ("kwh", "units"):
+        indexed = out.with_row_index("_row")
+        partial = indexed.filter(
+            pl.col(quantity).is_not_null().any().over(keys)
+            & pl.col(quantity).is_null().all().not_()
+            & pl.col(quantity).is_null()
+        )
+        for row in partial.head(MAX_ROW_PROBLEMS).iter_rows(named=True):
+            problems.append(
+                Problem(
+                    f"no {'energy' if quantity == 'kwh' else 'unit count'} while other rows of "
+                    f"{row['region']}/{row['segment']}/{row['chemistry']} give one: give it in "
+                    "every row of the series or in none",
+                    row=int(row["_row"]) + 1,
+                    column="gwh" if quantity == "kwh" else "units",
+                )
+            )
+
+
+def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> pl.DataFrame:
+    """Check a sales table and return it in :data:`SALES_SCHEMA` (quantities in kWh and units).
+
+    Raises
+    ------
+    SchemaError
+        Every missing or unknown column, non-number, non-finite or negative quantity, conflicting
+        quantities, unknown chemistry or segment, incomplete or impossible lifetime, and series that
+        give energy (or counts) in some rows only, named by row and column.
+    """
+    _columns(frame, source)
+    problems: list[Problem] = []
+    numbers = _numbers(frame, problems)
+    quantities = _quantities(frame, numbers, problems)
+    chem_text = frame.get_column("chemistry").cast(pl.String)
+    chemistry = chem_text.map_elements(_chemistry, return_dtype=pl.String)
+    problems += row_problems(
+        chem_text,
+        chemistry.is_null(),
+        "is not a chemistry Echelon knows (LFP, NMC622, NCA, LMO, … or 'unknown')",
+    )
+    segment, distribution = _lifetime_problems(frame, numbers, problems)
     if problems:
         raise SchemaError(source, problems)
     region = (
         frame.get_column("region").cast(pl.String).fill_null("all")
-        if "region" in cols
+        if "region" in frame.columns
         else pl.Series("region", ["all"] * frame.height)
     )
     out = pl.DataFrame(
         {
-            "year": year.cast(pl.Int64),
+            "year": numbers["year"].cast(pl.Int64),
             "region": region,
             "segment": segment,
             "chemistry": chemistry,
-            "kwh": frame_kwh["kwh"],
-            "units": frame_kwh["units"],
+            "kwh": quantities["kwh"],
+            "units": quantities["units"],
             "lifetime_distribution": distribution,
-            "lifetime_mean_years": own_mean,
-            "lifetime_sd_years": own_sd,
+            "lifetime_mean_years": numbers["lifetime_mean_years"],
+            "lifetime_sd_years": numbers["lifetime_sd_years"],
         },
         schema=SALES_SCHEMA,
     ).with_columns(  # a segment's own distribution comes from the catalogue
@@ -172,6 +248,9 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
         .otherwise(None)
         .alias("lifetime_distribution")
     )
+    _mixed_groups(out, problems)
+    if problems:
+        raise SchemaError(source, problems)
     keys = [c for c in SALES_SCHEMA if c not in ("kwh", "units")]
     return out.group_by(keys, maintain_order=True).agg(sum_or_null("kwh"), sum_or_null("units"))
 
