@@ -219,19 +219,16 @@ def _identity(
             f"data file {data.source}: operator",
             override=True,
         )
-    if decided.identifier is not None and decided.identifier != original:
+    if decided.identifier is not None:
+        minted = decided.identifier != original
+        state = decided.status.lower()
         sheet.put(
             f"{gpi}.batteryPassportIdentifier",
             decided.identifier,
-            f"minted: a new passport for a battery {decided.status.lower()} (Art. 77(7))",
-            override=True,
-        )
-    elif decided.identifier is not None:
-        sheet.put(
-            f"{gpi}.batteryPassportIdentifier",
-            decided.identifier,
-            f"data file: the original passport, kept while the battery is {decided.status.lower()}",
-            override=False,
+            f"minted: a new passport for a battery {state} (Art. 77(7))"
+            if minted
+            else f"data file: the original passport, kept while the battery is {state}",
+            override=minted,
         )
     if battery.manufacture_date is not None:
         sheet.put(
