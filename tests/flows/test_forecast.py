@@ -68,7 +68,9 @@ def test_sales_are_normalised_and_added_up(sales: Path) -> None:
         ("year,chemistry,units\n2020,LFP,\n", "no quantity"),
         ("year,chemistry,gwh\n2020,LFP,inf\n", "'inf' is not a finite number"),
         ("year,chemistry,gwh\n2020,LFP,NaN\n", "row 1, column 'gwh': (empty) no quantity"),
-        ("year,chemistry,gwh,kwh\n2020,LFP,1,5\n", "and kwh are both given"),
+        ("year,chemistry,gwh,kwh\n2020,LFP,1,5\n", "given together: give the energy once"),
+        ("year,chemistry,kwh,units,pack_kwh\n2020,LFP,100,10,60\n", "give the energy once"),
+        ("year,chemistry,units,pack_kwh\n2020,LFP,,60\n", "'pack_kwh': 60.0 needs units"),
         (
             "year,chemistry,gwh,lifetime_distribution\n2020,LFP,1,weibull\n",
             "'weibull' needs lifetime_mean_years and lifetime_sd_years",
@@ -163,23 +165,64 @@ def test_units_without_energy_are_counted_but_not_weighed(tmp_path: Path) -> Non
     assert nmc["retired_kwh"].sum() == pytest.approx(30_000.0)
 
 
-def test_own_lifetimes_override_the_segment() -> None:
+def test_own_lifetimes_keep_a_named_segment_s_vehicle() -> None:
     frame = normalise_sales(
         pl.DataFrame(
             {
-                "year": [2020],
-                "chemistry": ["LFP"],
-                "kwh": [1.0],
-                "lifetime_mean_years": [5.0],
-                "lifetime_sd_years": [1.0],
-                "lifetime_distribution": ["normal"],
+                "year": [2020, 2020],
+                "chemistry": ["LFP", "NMC811"],
+                "kwh": [1.0, 1.0],
+                "segment": [None, "ev"],
+                "lifetime_mean_years": [5.0, 15.0],
+                "lifetime_sd_years": [1.0, 4.0],
+                "lifetime_distribution": ["normal", "logistic"],
             }
         )
     )
-    forecast = forecast_flows(frame, until=2060, price_year=2026)
-    assert forecast.meta["lifetimes"] == ["all/ev/LFP: battery normal 5 ± 1 years"]
-    part = forecast.frame
-    assert (part["year"] * part["retired_kwh"]).sum() - 2020 == pytest.approx(5.0, abs=0.01)
+    assert frame["segment"].to_list() == ["custom", "ev"]
+    forecast = forecast_flows(frame, until=2100, price_year=2026)
+    assert forecast.meta["lifetimes"] == [
+        "all/custom/LFP: battery normal 5 ± 1 years",
+        "all/ev/NMC811: battery logistic 15 ± 4 years, vehicle logistic 17 ± 4",
+    ]
+    custom = forecast.frame.filter(pl.col("segment") == "custom")
+    assert (custom["year"] * custom["retired_kwh"]).sum() - 2020 == pytest.approx(5.0, abs=0.01)
+    # restating the catalogue's battery lifetime under `ev` changes nothing: the vehicle stays
+    ev = forecast.frame.filter(pl.col("segment") == "ev")
+    catalogue = forecast_flows(
+        pl.DataFrame({"year": [2020], "chemistry": ["NMC811"], "kwh": [1.0]}),
+        until=2100,
+        price_year=2026,
+    ).frame
+    assert ev["to_second_life_kwh"].sum() == pytest.approx(catalogue["to_second_life_kwh"].sum())
+
+
+def test_a_series_mixing_lifetimes_must_give_energy_throughout() -> None:
+    rows = pl.DataFrame(
+        {
+            "year": [2020, 2021],
+            "chemistry": ["LFP", "LFP"],
+            "kwh": [100.0, None],
+            "units": [None, 10.0],
+            "lifetime_mean_years": [10.0, None],
+            "lifetime_sd_years": [3.0, None],
+            "segment": ["ev", "ev"],
+        }
+    )
+    with pytest.raises(SchemaError, match="no energy while other rows of all/ev/LFP give one"):
+        normalise_sales(rows)
+
+
+def test_every_row_s_lifetime_is_checked(tmp_path: Path) -> None:
+    lines = ["year,chemistry,gwh,lifetime_mean_years,lifetime_sd_years,lifetime_distribution"]
+    lines += [f"{2000 + i % 50},LFP,1,10,3,normal" for i in range(259)]
+    lines.append("2020,LFP,1,10,500,weibull")
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    from echelon.flows import read_sales
+
+    with pytest.raises(SchemaError, match=r"row 260, column 'lifetime_mean_years'"):
+        read_sales(path)
 
 
 def test_echelon_flows_command(sales: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,6 +344,13 @@ def test_access_groups_withhold_what_annex_xiii_restricts(registry: Registry) ->
     assert full["passportMetadata"]["withheld"] == []
     assert "Performance.batteryCondition.capacityFade" in public["passportMetadata"]["withheld"]
     assert interest["passportMetadata"]["withheld"] == ["Labels.resultOfTestReport"]
+    # the metadata of a view tells no more than its sections: no status, no SOH in notes
+    meta = public["passportMetadata"]
+    assert "batteryStatus" not in meta
+    assert meta["notes"] == []
+    assert not any("capacityFade" in path for path in meta["provenance"])
+    assert "SOH" not in json.dumps(meta)
+    assert interest["passportMetadata"]["batteryStatus"] == passport.status
     # the view is a copy: the passport itself keeps every member
     assert "remainingCapacity" in passport.sections["Performance"]["batteryCondition"]
     with pytest.raises(UsageError, match="access='everyone'"):
@@ -443,8 +451,6 @@ def test_a_bad_data_file_is_refused_with_its_name(tmp_path: Path, text: str, exp
 
 
 def test_the_example_data_file_loads_in_every_format(tmp_path: Path) -> None:
-    import json
-
     example = load_passport_data(EXAMPLE)
     as_toml = tmp_path / "facility.toml"
     as_toml.write_text(
@@ -489,4 +495,21 @@ def test_a_misspelt_access_path_in_an_override_is_refused(
         passport_catalog()
     (tmp_path / "passport.toml").write_text(text.replace('ess = "stationary"', 'ess = "bus"'))
     with pytest.raises(ConfigError, match="by_application"):
+        passport_catalog()
+    wrong_list = text.replace(
+        '"Circularity.safetyMeasures.safetyInstructions"',
+        '"Circularity.safetyMeasures[].safetyInstructions"',
+    )
+    (tmp_path / "passport.toml").write_text(wrong_list)
+    with pytest.raises(ConfigError, match="'safetyMeasures' is not a list"):
+        passport_catalog()
+    no_items = text.replace(
+        '"MaterialComposition.batteryMaterials[].batteryMaterialMass"',
+        '"MaterialComposition.batteryMaterials.batteryMaterialMass"',
+    )
+    (tmp_path / "passport.toml").write_text(no_items)
+    with pytest.raises(ConfigError, match="'batteryMaterials' is a list"):
+        passport_catalog()
+    (tmp_path / "passport.toml").write_text(text.replace('"gate.insulation"', '"gate.insulaton"'))
+    with pytest.raises(ConfigError, match="unknown gate rules"):
         passport_catalog()

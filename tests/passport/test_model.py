@@ -133,6 +133,8 @@ def ours_accept(annotation: object, value: str) -> bool:
         ("2018-11-01T00:00:00", False),  # RFC 3339 needs the offset
         ("2018-11-01T24:00:00Z", False),
         ("xx 2018-11-01T00:00:00Z yy", False),
+        ("2021-02-31T00:00:00Z", False),  # no such day
+        ("2021-03-01T23:59:60Z", False),  # not a leap second
     ],
 )
 def test_date_times_are_rfc_3339_as_the_schema_format_requires(value: str, valid: bool) -> None:
@@ -149,6 +151,10 @@ def test_date_times_are_rfc_3339_as_the_schema_format_requires(value: str, valid
         ("C:\\docs\\report.pdf", False),
         ("https://x/<a>{b}", False),
         ("not a uri", False),
+        ("https://x/%zz", False),
+        ("http://x/ä", False),
+        ("http://[::1", False),
+        ("a:b#c#d", False),
     ],
 )
 def test_uris_are_checked_as_the_schema_format_requires(value: str, valid: bool) -> None:

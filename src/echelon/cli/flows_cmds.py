@@ -80,7 +80,10 @@ def flows_cmd(
     second_life_share: Annotated[
         float | None,
         typer.Option(
-            min=0.0, max=1.0, help="Share of young retired units repurposed (default 0.5)."
+            min=0.0,
+            max=1.0,
+            help="Share of the healthy batteries leaving first use young enough that are "
+            "repurposed (default 0.5).",
         ),
     ] = None,
     plot: Annotated[

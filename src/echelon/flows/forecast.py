@@ -74,18 +74,19 @@ class FlowForecast:
 
 
 def _lifetimes(row: dict[str, Any], segments: dict[str, Any]) -> tuple[Lifetime, Lifetime | None]:
-    """``(battery, vehicle)`` lifetimes of a sales row: its own (no vehicle) or its segment's."""
-    if row["lifetime_mean_years"] is not None:
-        own = Lifetime(
-            row["lifetime_distribution"], row["lifetime_mean_years"], row["lifetime_sd_years"]
-        )
-        return own, None
-    seg = segments[row["segment"]]
+    """``(battery, vehicle)`` lifetimes of a sales row: its own battery lifetime or its segment's,
+    and its segment's vehicle lifetime (none for ``custom`` rows or segments without one)."""
+    seg = segments.get(row["segment"], {})
     vehicle = (
         Lifetime(seg["vehicle_distribution"], seg["vehicle_mean_years"], seg["vehicle_sd_years"])
         if "vehicle_mean_years" in seg
         else None
     )
+    if row["lifetime_mean_years"] is not None:
+        own = Lifetime(
+            row["lifetime_distribution"], row["lifetime_mean_years"], row["lifetime_sd_years"]
+        )
+        return own, vehicle
     return Lifetime(seg["distribution"], seg["mean_years"], seg["sd_years"]), vehicle
 
 
@@ -166,7 +167,8 @@ def forecast_flows(
     price_year : int, optional
         Year of the catalogue prices used (default: this year).
     second_life_share : float, optional
-        Share of young retired units repurposed (default: catalogue ``flows``, 0.5).
+        Share of the healthy batteries leaving first use young enough that are repurposed
+        (default: catalogue ``flows``, 0.5).
 
     Returns
     -------

@@ -9,9 +9,10 @@ quantity (at least one)
     ``units`` alone is counted but has no energy, mass or value
 optional
     ``segment`` (catalogue ``flows``: ``ev``, ``ev_large``, ``ev_independent``; default ``ev``),
-    ``region`` (any label; flows are kept apart per region), and a lifetime of the row's own:
-    ``lifetime_mean_years`` and ``lifetime_sd_years`` (both), ``lifetime_distribution``
-    (``logistic``, ``normal``, ``weibull``; default ``logistic``)
+    ``region`` (any label; flows are kept apart per region), and a battery lifetime of the row's
+    own: ``lifetime_mean_years`` and ``lifetime_sd_years`` (both), ``lifetime_distribution``
+    (``logistic``, ``normal``, ``weibull``; default ``logistic``) — with a segment named, its
+    vehicle lifetime still applies; without one the row is segment ``custom``, with no vehicle
 
 Rows that share year, region, segment, chemistry and lifetime are added up.
 """
@@ -36,6 +37,8 @@ from echelon.errors import (
 from echelon.flows.lifetimes import DISTRIBUTIONS, Lifetime
 from echelon.io.table import read_table
 
+CUSTOM: Final = "custom"
+"""Segment label of rows with their own lifetime and no segment (no vehicle lifetime)."""
 NUMERIC: Final = ("year", "gwh", "kwh", "units", "pack_kwh", "lifetime_mean_years",
                   "lifetime_sd_years")  # fmt: skip
 KNOWN: Final = (*NUMERIC, "chemistry", "segment", "region", "lifetime_distribution")
@@ -112,11 +115,18 @@ def _quantities(
 ) -> pl.DataFrame:
     """kWh and units per row; conflicting or missing quantities are problems."""
     given = pl.DataFrame(numbers)
-    both = given.select(pl.col("gwh").is_not_null() & pl.col("kwh").is_not_null()).to_series()
+    energy = pl.col("gwh").is_not_null().cast(pl.Int8) + pl.col("kwh").is_not_null().cast(pl.Int8)
+    energies = given.select(energy + pl.col("pack_kwh").is_not_null().cast(pl.Int8)).to_series()
     problems += row_problems(
         frame.get_column("gwh") if "gwh" in frame.columns else numbers["gwh"],
-        both,
-        "and kwh are both given: give one energy",
+        energies > 1,
+        "and kwh or pack_kwh are given together: give the energy once (gwh, kwh, or units "
+        "with pack_kwh)",
+    )
+    problems += row_problems(
+        numbers["pack_kwh"],
+        numbers["pack_kwh"].is_not_null() & numbers["units"].is_null(),
+        "needs units (the energy per unit)",
     )
     out = given.select(
         pl.coalesce(pl.col("gwh") * 1e6, "kwh", pl.col("units") * pl.col("pack_kwh")).alias("kwh"),
@@ -137,16 +147,20 @@ def _lifetime_problems(
     """``(segment, distribution)``; unknown segments and bad own lifetimes are problems."""
     segments = load_table("flows")["segment"]
     cols = frame.columns
-    segment = (
-        frame.get_column("segment").cast(pl.String).fill_null("ev")
-        if "segment" in cols
-        else pl.Series("segment", ["ev"] * frame.height)
-    )
     mean, sd = numbers["lifetime_mean_years"], numbers["lifetime_sd_years"]
     own = mean.is_not_null() & sd.is_not_null()
+    named = (
+        frame.get_column("segment").cast(pl.String)
+        if "segment" in cols
+        else pl.Series("segment", [None] * frame.height, pl.String)
+    )
+    # no segment: the catalogue's ``ev``, or ``custom`` for a row with its own lifetime
+    segment = pl.select(
+        pl.coalesce(named, pl.when(own).then(pl.lit(CUSTOM)).otherwise(pl.lit("ev")))
+    ).to_series()
     problems += row_problems(
         segment,
-        ~segment.is_in(list(segments)) & ~own,
+        ~segment.is_in([*segments, CUSTOM]) & ~own,
         f"is not a segment with a lifetime ({', '.join(segments)}); or give "
         "lifetime_mean_years and lifetime_sd_years",
     )
@@ -167,20 +181,22 @@ def _lifetime_problems(
         ~distribution.is_in(list(DISTRIBUTIONS)),
         f"is not one of {', '.join(DISTRIBUTIONS)}",
     )
-    for i in own.arg_true().head(MAX_ROW_PROBLEMS).to_list():
-        if distribution[i] not in DISTRIBUTIONS:
+    combos = pl.DataFrame({"d": distribution, "m": mean, "s": sd}).filter(own)
+    for d, m, sdev in combos.unique().iter_rows():
+        if d not in DISTRIBUTIONS:
             continue
         try:
-            Lifetime(distribution[i], float(mean[i]), float(sd[i]))
+            Lifetime(d, float(m), float(sdev))
         except UsageError as exc:
-            problems.append(Problem(str(exc), row=i + 1, column="lifetime_mean_years"))
+            bad = own & (distribution == d) & (mean == m) & (sd == sdev)
+            problems += row_problems(mean, bad, f"is not a usable lifetime: {exc}")
     return segment, distribution
 
 
 def _mixed_groups(out: pl.DataFrame, problems: list[Problem]) -> None:
-    """Within one (region, segment, chemistry, lifetime) every row gives energy, or none does;
+    """Within one output series (region, segment, chemistry) every row gives energy, or none does;
     likewise unit counts — a partial series would be mistaken for zero sales."""
-    keys = [c for c in SALES_SCHEMA if c not in ("year", "kwh", "units")]
+    keys = ["region", "segment", "chemistry"]  # the output's series, whatever their lifetimes
     for quantity in ("kwh", "units"):
         indexed = out.with_row_index("_row")
         partial = indexed.filter(

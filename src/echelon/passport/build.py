@@ -99,6 +99,7 @@ class Passport:
             name: copy.deepcopy(body) for name, body in self.sections.items()
         }
         dropped = restrict(sections, access, passport_catalog())
+        full = access == "full"
         meta: dict[str, Any] = {
             "batteryId": self.battery_id,
             "batteryPassportIdentifier": self.identifier,
@@ -111,10 +112,17 @@ class Passport:
             "access": access,
             "withheld": dropped,
             "incomplete": self.missing,
-            "provenance": self.provenance,
-            "notes": self.notes,
+            # a view keeps the provenance of what it shows only, and no notes (they quote SOH)
+            "provenance": {
+                path: origin
+                for path, origin in self.provenance.items()
+                if full or _get(sections, path) is not None
+            },
+            "notes": self.notes if full else [],
             "components": self.components,
         }
+        if "GeneralProductInformation.batteryStatus" in dropped:
+            del meta["batteryStatus"]
         document = dict(sections)
         document["passportMetadata"] = meta
         return document

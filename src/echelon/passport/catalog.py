@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ AccessGroup = Literal["legitimate_interest", "legitimate_interest_and_commission
 
 
 def _model_at(model: type[BaseModel], members: list[str], path: str) -> None:
-    """Raise ValueError unless ``members`` name a member of ``model`` (``x[]`` = items of x)."""
+    """Raise ValueError unless ``members`` name a member of ``model`` (``x[]``: items of x)."""
     if not members:
         return
     head, rest = members[0], members[1:]
@@ -26,13 +27,25 @@ def _model_at(model: type[BaseModel], members: list[str], path: str) -> None:
     if field is None:
         raise ValueError(f"{path}: {model.__name__} has no member {name!r}")
     annotation = field.annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    inner = args[0] if head.endswith("[]") and args else annotation
+    options = [a for a in (annotation, *typing.get_args(annotation)) if a is not type(None)]
+    lists = [a for a in options if typing.get_origin(a) is list]
+    if head.endswith("[]") and not lists:
+        raise ValueError(f"{path}: {name!r} is not a list: write {name!r} without '[]'")
+    if not head.endswith("[]") and lists and rest:
+        raise ValueError(f"{path}: {name!r} is a list: write '{name}[]' to reach its items")
+    inner = typing.get_args(lists[0])[0] if head.endswith("[]") else options[0]
     if rest:
-        target = inner if isinstance(inner, type) and issubclass(inner, Part) else None
-        if target is None:
-            raise ValueError(f"{path}: {name!r} has no members (write '{name}[]' for list items)")
-        _model_at(target, rest, path)
+        if not (isinstance(inner, type) and issubclass(inner, Part)):
+            raise ValueError(f"{path}: {name!r} has no members")
+        _model_at(inner, rest, path)
+
+
+def _check_paths(paths: list[str]) -> None:
+    for path in paths:
+        section, *members = path.split(".")
+        if section not in SECTION_MODELS:
+            raise ValueError(f"{path}: no section {section!r}")
+        _model_at(SECTION_MODELS[section], members, path)
 
 
 class Categories(StrictModel):
@@ -54,6 +67,30 @@ class NegativeEvents(StrictModel):
 
     gate_rules: list[str]
 
+    @field_validator("gate_rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        from echelon.grading import load_profile
+        from echelon.grading.engine import gate_rules
+
+        known = {r.name for r in gate_rules(load_profile("baseline"), as_of=dt.date.today())}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown gate rules {unknown}; the gate's rules: {sorted(known)}")
+        return value
+
+
+class Levels(StrictModel):
+    """Members that belong to one battery (given per battery, never per model)."""
+
+    individual: list[str]
+
+    @field_validator("individual")
+    @classmethod
+    def _paths_exist(cls, value: list[str]) -> list[str]:
+        _check_paths(value)
+        return value
+
 
 class PassportCatalog(StrictModel):
     """The ``passport`` catalogue table."""
@@ -62,17 +99,14 @@ class PassportCatalog(StrictModel):
     category: Categories
     status: Statuses
     negative_events: NegativeEvents
+    levels: Levels
     access: dict[AccessGroup, list[str]]
 
     @field_validator("access")
     @classmethod
     def _paths_exist(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for paths in value.values():
-            for path in paths:
-                section, *members = path.split(".")
-                if section not in SECTION_MODELS:
-                    raise ValueError(f"{path}: no section {section!r}")
-                _model_at(SECTION_MODELS[section], members, path)
+            _check_paths(paths)
         return value
 
 

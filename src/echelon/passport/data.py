@@ -106,6 +106,8 @@ def _model_at(model: type[Part], loc: tuple[int | str, ...]) -> type[Part] | Non
 
 def _hint(error: Any, model: type[Part]) -> str:
     loc = tuple(error["loc"])
+    if error["type"] == "missing" and any(isinstance(step, int) for step in loc):
+        return "missing in a list item (a list is taken whole: give every required member)"
     if error["type"] == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         known = list(parent.model_fields) if parent is not None else []
@@ -135,9 +137,28 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
             model.model_validate(body)
         except ValidationError as exc:
             for error in exc.errors():
-                if error["type"] != "missing":
+                in_list = any(isinstance(step, int) for step in error["loc"])
+                if error["type"] != "missing" or in_list:  # a list is replaced whole on merge
                     path = ".".join(str(p) for p in (where, name, *error["loc"]))
                     problems.append(f"{path}: {_hint(error, model)}")
+    return problems
+
+
+def _individual_problems(sections: dict[str, Any], where: str) -> list[str]:
+    """Members of one battery given for a whole model (catalogue ``passport``, ``[levels]``)."""
+    from echelon.passport.catalog import passport_catalog
+
+    problems = []
+    for path in passport_catalog().levels.individual:
+        section, *members = path.split(".")
+        node: Any = sections.get(section)
+        for member in members:
+            node = node.get(member) if isinstance(node, dict) else None
+        if node is not None:
+            problems.append(
+                f"{where}.{path}: belongs to one battery, not to a model: give it under "
+                "batteries.<id> (under models every unit would share it)"
+            )
     return problems
 
 
@@ -164,6 +185,8 @@ def _entries(doc: dict[str, Any], group: str, extra: tuple[str, ...]) -> list[st
                     "(urn:<letters and digits>:<letters and digits>)"
                 )
         problems += _section_problems(sections, f"{group}.{name}")
+        if group == "models":
+            problems += _individual_problems(sections, f"{group}.{name}")
     return problems
 
 

@@ -20,9 +20,10 @@ DIN DKE SPEC 99100:2025-02. As of 2026-12-07.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 TIMESTAMP_PATTERN = (
     r"-?([1-9][0-9]{3,}|0[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
@@ -46,9 +47,34 @@ DATE_TIME_PATTERN = (
 )
 """RFC 3339 ``date-time`` (with its offset), the schemas' ``format: date-time``."""
 
+
+@lru_cache(maxsize=1)
+def _format_checker() -> Any:
+    import jsonschema  # the schemas' own checkers (jsonschema[format-nongpl])
+
+    return jsonschema.FormatChecker()
+
+
+def _conforms(kind: str, what: str) -> AfterValidator:
+    """The JSON Schema ``format`` check, as the standard's validator makes it."""
+
+    def check(value: str) -> str:
+        if not _format_checker().conforms(value, kind):
+            raise ValueError(f"not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
 Timestamp = Annotated[str, StringConstraints(pattern=TIMESTAMP_PATTERN)]
-Uri = Annotated[str, StringConstraints(pattern=URI_PATTERN)]
-DateTime = Annotated[str, StringConstraints(pattern=DATE_TIME_PATTERN)]
+Uri = Annotated[
+    str, StringConstraints(pattern=URI_PATTERN), _conforms("uri", "an RFC 3986 absolute URI")
+]
+DateTime = Annotated[
+    str,
+    StringConstraints(pattern=DATE_TIME_PATTERN),
+    _conforms("date-time", "an RFC 3339 date-time with its offset (e.g. 2018-11-01T00:00:00Z)"),
+]
 Cas = Annotated[str, StringConstraints(pattern=CAS_PATTERN)]
 Component = Literal["pack", "module", "cell"]
 
