@@ -478,38 +478,39 @@ def test_the_example_data_file_loads_in_every_format(tmp_path: Path) -> None:
     assert again.operator == example.operator
 
 
-def test_a_misspelt_access_path_in_an_override_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("packaged", "override", "message"),
+    [
+        (
+            '"Performance.batteryCondition.capacityFade"',
+            '"Performance.batteryConditon"',
+            "has no member 'batteryConditon'",
+        ),
+        ('ess = "stationary"', 'ess = "bus"', "by_application"),
+        (
+            '"Circularity.safetyMeasures.safetyInstructions"',
+            '"Circularity.safetyMeasures[].safetyInstructions"',
+            "'safetyMeasures' is not a list",
+        ),
+        (
+            '"MaterialComposition.batteryMaterials[].batteryMaterialMass"',
+            '"MaterialComposition.batteryMaterials.batteryMaterialMass"',
+            "'batteryMaterials' is a list",
+        ),
+        ('"gate.insulation"', '"gate.insulaton"', "unknown gate rules"),
+    ],
+)
+def test_a_misspelt_override_of_the_passport_table_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packaged: str, override: str, message: str
 ) -> None:
-    """A typo must not silently publish a restricted member."""
+    """A typo must not silently publish a restricted member or drop an event."""
     from echelon.catalog import resolve_table_path
     from echelon.errors import ConfigError
     from echelon.passport.catalog import passport_catalog
 
     text = resolve_table_path("passport").read_text()
-    (tmp_path / "passport.toml").write_text(
-        text.replace('"Performance.batteryCondition.capacityFade"', '"Performance.batteryConditon"')
-    )
+    assert packaged in text
+    (tmp_path / "passport.toml").write_text(text.replace(packaged, override))
     monkeypatch.setenv("ECHELON_CATALOG_DIR", str(tmp_path))
-    with pytest.raises(ConfigError, match="has no member 'batteryConditon'"):
-        passport_catalog()
-    (tmp_path / "passport.toml").write_text(text.replace('ess = "stationary"', 'ess = "bus"'))
-    with pytest.raises(ConfigError, match="by_application"):
-        passport_catalog()
-    wrong_list = text.replace(
-        '"Circularity.safetyMeasures.safetyInstructions"',
-        '"Circularity.safetyMeasures[].safetyInstructions"',
-    )
-    (tmp_path / "passport.toml").write_text(wrong_list)
-    with pytest.raises(ConfigError, match="'safetyMeasures' is not a list"):
-        passport_catalog()
-    no_items = text.replace(
-        '"MaterialComposition.batteryMaterials[].batteryMaterialMass"',
-        '"MaterialComposition.batteryMaterials.batteryMaterialMass"',
-    )
-    (tmp_path / "passport.toml").write_text(no_items)
-    with pytest.raises(ConfigError, match="'batteryMaterials' is a list"):
-        passport_catalog()
-    (tmp_path / "passport.toml").write_text(text.replace('"gate.insulation"', '"gate.insulaton"'))
-    with pytest.raises(ConfigError, match="unknown gate rules"):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         passport_catalog()
