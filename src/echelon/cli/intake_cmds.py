@@ -202,11 +202,12 @@ def demo_cmd(
             out,
             [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
         )
+    shown = ids[1] if len(ids) > 1 else ids[0]
     console.print(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
         f"{batch.n_files} tester files → registry {registry.url}\n"
         f"  report: [bold]{path}[/]   next: `echelon batteries --grade A`, "
-        f"`echelon show {ids[1] if len(ids) > 1 else ids[0]}`, `echelon verify`"
+        f"`echelon show {shown}`, `echelon passport {shown} --allow-incomplete`, `echelon verify`"
     )
 
 
