@@ -207,7 +207,8 @@ def demo_cmd(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
         f"{batch.n_files} tester files → registry {registry.url}\n"
         f"  report: [bold]{path}[/]   next: `echelon batteries --grade A`, "
-        f"`echelon show {shown}`, `echelon passport {shown} --allow-incomplete`, `echelon verify`"
+        f"`echelon show {shown}`, `echelon passport {shown} --allow-incomplete --no-record`, "
+        "`echelon verify`"
     )
 
 
