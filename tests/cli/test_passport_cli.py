@@ -109,24 +109,35 @@ def test_passport_is_written_validated_and_recorded(
 def test_missing_data_writes_nothing_and_says_what_is_missing(
     intaken: tuple[str, str, Path], tmp_path: Path
 ) -> None:
-    db, battery_id, _ = intaken
+    db, battery_id, data = intaken
     out = tmp_path / "p.json"
     result = runner.invoke(app, ["passport", battery_id, "--db", db, "-o", str(out)])
     assert result.exit_code == 8, result.output
-    assert "7 sections lack required or valid members" in result.output
+    assert "no section is complete" in result.output
+    assert not out.exists()
+    # no battery-level data: Performance (first-life counters) stays incomplete
+    partial = tmp_path / "partial.yaml"
+    document = yaml.safe_load(data.read_text())
+    document.pop("batteries")
+    partial.write_text(yaml.safe_dump(document))
+    args = ["passport", battery_id, "--db", db, "--data", str(partial), "-o", str(out)]
+    result = runner.invoke(app, [*args, "--in-service", "2027-03-01"])
+    assert result.exit_code == 8, result.output
+    assert "1 of 7 sections lack required or valid members (Performance)" in result.output
     assert "--allow-incomplete" in result.output
     assert not out.exists()
     with open_registry(db) as registry:
         assert battery_record(registry, battery_id).events[-1].kind != "passport_issued"
-
-    result = runner.invoke(
-        app, ["passport", battery_id, "--db", db, "-o", str(out), "--allow-incomplete"]
-    )
+    result = runner.invoke(app, [*args, "--allow-incomplete"])
     assert result.exit_code == 0, result.output
     meta = json.loads(out.read_text())["passportMetadata"]
+    incomplete = meta["incomplete"]
+    assert set(incomplete) == {"GeneralProductInformation", "Performance"}
     assert (
-        "CarbonFootprint.batteryCarbonFootprint: missing" in meta["incomplete"]["CarbonFootprint"]
+        "GeneralProductInformation.puttingIntoService: missing"
+        in incomplete["GeneralProductInformation"]
     )
+    assert "Performance.batteryCondition.energyThroughput: missing" in incomplete["Performance"]
 
 
 def test_bad_arguments(intaken: tuple[str, str, Path], tmp_path: Path) -> None:
@@ -141,3 +152,12 @@ def test_bad_arguments(intaken: tuple[str, str, Path], tmp_path: Path) -> None:
     refused = runner.invoke(app, ["passport", battery_id, "--db", db, "--data", str(bad)])
     assert refused.exit_code == 3
     assert "did you mean 'operator'" in refused.output
+    yaml_out = tmp_path / "x.yaml"
+    wrong = runner.invoke(app, ["passport", battery_id, "--db", db, "-o", str(yaml_out)])
+    assert wrong.exit_code == 2  # a usage error, before anything is built
+    assert not yaml_out.exists()
+    no_schemas = runner.invoke(
+        app, ["passport", battery_id, "--db", db, "--schemas", str(tmp_path / "nowhere")]
+    )
+    assert no_schemas.exit_code == 7  # refused before anything is built
+    assert "not a Battery Pass v1.2.0 folder" in no_schemas.output

@@ -187,6 +187,9 @@ def test_own_lifetimes_keep_a_named_segment_s_vehicle() -> None:
     ]
     custom = forecast.frame.filter(pl.col("segment") == "custom")
     assert (custom["year"] * custom["retired_kwh"]).sum() - 2020 == pytest.approx(5.0, abs=0.01)
+    # no vehicle: a battery leaves at the end of its life and is recycled, as Busch et al. do
+    assert custom["to_second_life_kwh"].sum() == 0.0
+    assert any("all/custom/LFP: no vehicle lifetime" in n for n in forecast.meta["notes"])
     # restating the catalogue's battery lifetime under `ev` changes nothing: the vehicle stays
     ev = forecast.frame.filter(pl.col("segment") == "ev")
     catalogue = forecast_flows(
@@ -316,3 +319,21 @@ def test_a_price_override_is_not_hidden_by_the_cache(
     monkeypatch.setenv("ECHELON_CATALOG_DIR", str(folder))
     after = forecast_flows(sales, until=2060, price_year=2026)
     assert after.frame.filter(lfp)["feed_value_usd"].sum() == pytest.approx(2 * value, rel=1e-6)
+
+
+def test_headers_in_any_case_and_one_note_for_undated_prices(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    path.write_text("Year,Chemistry,GWh\n2020,NMC622,1\n")
+    forecast = forecast_flows(path, until=2040, price_year=2022)
+    assert forecast.frame["put_on_market_kwh"].sum() == pytest.approx(1e6)
+    undated = [n for n in forecast.meta["notes"] if "no price dated on or before" in n]
+    assert len(undated) == 1
+    assert undated[0].split(" prices (")[0].isdigit()
+
+
+def test_the_console_names_series_without_energy(tmp_path: Path) -> None:
+    path = tmp_path / "mix.csv"
+    path.write_text("year,chemistry,gwh,units\n2020,NMC622,1,\n2020,LFP,,200000\n")
+    result = runner.invoke(app, ["flows", str(path), "--until", "2040", "--price-year", "2026"])
+    assert result.exit_code == 0, result.output
+    assert "all/ev/LFP" in " ".join(result.output.split())

@@ -366,6 +366,8 @@ def test_every_status_validates_against_the_schemas(
         batteries={
             record.battery.battery_id: {
                 **next(iter(_facility_data(record).batteries.values())),
+                # the first life's putting into service: kept by Original and Waste batteries
+                "GeneralProductInformation": {"puttingIntoService": "2019-05-01T00:00:00Z"},
             }
         },
     )
@@ -514,3 +516,75 @@ def test_a_misspelt_override_of_the_passport_table_is_refused(
     monkeypatch.setenv("ECHELON_CATALOG_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match=re.escape(message)):
         passport_catalog()
+
+
+def test_a_unit_quarantined_for_missing_input_is_not_waste(registry: Registry) -> None:
+    record = _second_life(registry)
+    missing = Decision(
+        battery_id=record.battery.battery_id,
+        kind="gate",
+        outcome="quarantine",
+        reasons=(Reason(rule="gate.ocv_measured", passed=False, message="no OCV"),),
+        profile="test",
+        profile_version="1",
+    )
+    route = Decision(
+        battery_id=record.battery.battery_id,
+        kind="route",
+        outcome="recycle",
+        profile="test",
+        profile_version="1",
+    )
+    passport = build_passport(
+        dataclasses.replace(record, decisions=[missing, route]), issued_at=ISSUED
+    )
+    assert passport.status == "Original"
+    assert any("missing or invalid input (gate.ocv_measured)" in n for n in passport.notes)
+
+
+def test_estimates_are_not_called_measurements(registry: Registry) -> None:
+    record = _second_life(registry)
+    estimated = [
+        m.model_copy(update={"method": "estimator:regroup_physics"})
+        if m.quantity in ("capacity_ah", "energy_wh")
+        else m
+        for m in record.measurements
+    ]
+    passport = build_passport(
+        dataclasses.replace(record, measurements=estimated),
+        _facility_data(record),
+        issued_at=ISSUED,
+    )
+    source = passport.provenance["Performance.batteryCondition.remainingCapacity"]
+    assert source == "echelon: estimated (estimator:regroup_physics)"
+    # an estimated energy is neither a remaining energy nor a state of certified energy
+    assert "Performance.batteryCondition.stateOfCertifiedEnergy" not in passport.provenance
+    assert "Performance.batteryCondition.remainingEnergy" not in passport.provenance
+
+
+def test_notes_for_a_data_file_without_this_unit_and_a_misplaced_in_service(
+    registry: Registry,
+) -> None:
+    record = _second_life(registry)
+    model = record.battery.model or ""
+    data = PassportData(namespace="acme", models={model + "X": {}}, source="facility.yaml")
+    passport = build_passport(record, data, issued_at=ISSUED)
+    assert any(f"closest: {model + 'X'!r}" in n for n in passport.notes)
+    waste = build_passport(
+        _with_route(record, "recycle"), data, in_service=dt.date(2027, 3, 1), issued_at=ISSUED
+    )
+    assert any("--in-service ignored" in n for n in waste.notes)
+    assert "GeneralProductInformation.puttingIntoService" not in waste.provenance
+
+
+def test_a_view_names_layers_not_reasons(registry: Registry) -> None:
+    record = _second_life(registry)
+    passport = build_passport(
+        record, _facility_data(record), in_service=dt.date(2027, 3, 1), issued_at=ISSUED
+    )
+    layers = set(passport.document(access="public")["passportMetadata"]["provenance"].values())
+    assert layers <= {"data file", "registry", "minted", "manifest", "catalogue",
+                      "given at export", "echelon measurement"}  # fmt: skip
+    text = json.dumps(passport.document(access="public")["passportMetadata"])
+    assert "routed to" not in text
+    assert str(EXAMPLE) not in text

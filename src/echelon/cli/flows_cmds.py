@@ -115,6 +115,19 @@ def flows_cmd(
         f"process {meta['process']}",
         soft_wrap=True,
     )
+    frame = forecast.frame
+    counted = (
+        frame.group_by("region", "segment", "chemistry")
+        .agg(pl.col("put_on_market_kwh").is_null().all().alias("no_energy"))
+        .filter("no_energy")
+    )
+    if counted.height:
+        series = ", ".join(f"{r}/{s}/{c}" for r, s, c, _ in counted.iter_rows())
+        console.print(
+            f"[yellow]note:[/] given as unit counts only, so not in the GWh, tonnes and value "
+            f"columns: {series} (give pack_kwh to include them; their counts are in the file)",
+            soft_wrap=True,
+        )
     for note in meta["notes"]:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     if output is not None:

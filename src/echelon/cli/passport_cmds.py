@@ -77,6 +77,11 @@ def passport_cmd(
     ] = True,
 ) -> None:
     """Write the Battery Pass passport of one battery: measured state, status, lineage."""
+    if output is not None and output.suffix.lower() != ".json":
+        raise typer.BadParameter(
+            f"{output}: a passport is written as JSON; give a .json file", param_hint="-o/--output"
+        )
+    folder = schema_dir(schemas) if schemas is not None or os.environ.get(ENV_VAR) else None
     facility = load_passport_data(data) if data is not None else None
     date = parse_date(in_service, option="--in-service") if in_service else None
     target = output or Path(f"{battery_id.replace('/', '_')}.passport.json")
@@ -85,24 +90,44 @@ def passport_cmd(
         console.print(_summary(passport))
         for note in passport.notes:
             console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
-        if not passport.complete and not allow_incomplete:
-            raise PassportError(
-                f"{battery_id}: {len(passport.missing)} of 7 sections lack required or valid "
-                f"members ({', '.join(passport.missing)}); nothing written. Give them in "
-                "--data FILE (docs/passport.md), or pass --allow-incomplete to write the "
-                "complete sections with the missing members listed"
-            )
-        if schemas is not None or os.environ.get(ENV_VAR):
-            check_against_schemas(passport, schema_dir(schemas))
+        if not passport.sections or (not passport.complete and not allow_incomplete):
+            raise PassportError(_incomplete_message(passport, allow_incomplete))
+        if folder is not None:
+            check_against_schemas(passport, folder)
         sha256, _ = write_passport(target, passport, access=access)
         if record:
             registry.append_events(
                 battery_id,
                 [passport_event(passport, sha256=sha256, file_name=target.name, access=access)],
             )
+    validated = ""
+    if folder is not None:
+        validated = ", sections valid against the schemas" + (
+            "" if access == "full" else f" (the {access} view itself omits required members)"
+        )
     console.print(
         f"[green]✓[/] passport of {battery_id} → {target}  ({passport.status}, "
         f"{len(passport.sections)}/7 sections, sha256 {sha256[:16]}…"
-        f"{', recorded in the chain' if record else ''})",
+        f"{', recorded in the chain' if record else ''}{validated})",
         soft_wrap=True,
     )
+
+
+def _incomplete_message(passport: Passport, allow_incomplete: bool) -> str:
+    problems = [p for section in passport.missing.values() for p in section]
+    where = ["--data FILE (docs/passport.md)"]
+    if any("puttingIntoService" in p for p in problems):
+        where.append("--in-service DATE")
+    head = (
+        f"{passport.battery_id}: no section is complete"
+        if not passport.sections
+        else f"{passport.battery_id}: {len(passport.missing)} of 7 sections lack required or "
+        f"valid members ({', '.join(passport.missing)})"
+    )
+    tail = (
+        ""
+        if allow_incomplete
+        else ", or pass --allow-incomplete to write the complete sections with every missing "
+        "member listed"
+    )
+    return f"{head}; nothing written. Give them with {' and '.join(where)}{tail}"

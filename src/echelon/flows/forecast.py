@@ -11,6 +11,7 @@ one year — today's prices, not a price forecast.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -95,6 +96,26 @@ def _describe(battery: Lifetime, vehicle: Lifetime | None) -> str:
     if vehicle is not None:
         text += f", vehicle {vehicle.distribution} {vehicle.mean_years:g} ± {vehicle.sd_years:g}"
     return text
+
+
+UNDATED = re.compile(r"^(?P<item>\S+): (?P<rest>no price dated on or before .*)$")
+
+
+def _summarise(notes: list[str]) -> list[str]:
+    """Notes once each; the price table's "no price dated on or before …" notes as one line."""
+    undated: dict[str, list[str]] = {}
+    out = []
+    for note in dict.fromkeys(notes):
+        match = UNDATED.match(note)
+        if match:
+            undated.setdefault(match["rest"], []).append(match["item"])
+        else:
+            out.append(note)
+    for rest, items in undated.items():
+        out.append(
+            f"{len(items)} prices ({', '.join(items[:4])}{', …' if len(items) > 4 else ''}): {rest}"
+        )
+    return out
 
 
 RECYCLING_TABLES = (
@@ -206,6 +227,11 @@ def forecast_flows(
         lifetimes.append(
             f"{row['region']}/{row['segment']}/{row['chemistry']}: {_describe(lifetime, vehicle)}"
         )
+        if vehicle is None:
+            notes.append(
+                f"{row['region']}/{row['segment']}/{row['chemistry']}: no vehicle lifetime, so its "
+                "batteries leave at the end of their life and go to recycling (no second life)"
+            )
         columns: dict[str, Any] = {
             "year": years,
             "region": row["region"],
@@ -222,7 +248,9 @@ def forecast_flows(
                 lifetime,
                 vehicle=vehicle,
                 second_life=second_life,
-                second_life_share=share,
+                # without a vehicle a battery leaves at the end of its life: a failed battery,
+                # recycled (Busch et al.); only healthy batteries of scrapped vehicles are reused
+                second_life_share=share if vehicle is not None else 0.0,
                 second_life_max_age_years=int(second["max_age_years"]),
             )
             values = {"put_on_market": inflow, **vars(result)}
@@ -230,7 +258,7 @@ def forecast_flows(
                 columns[f"{name}_{quantity}"] = values[name] if known else None
         per, origin, warned = _per_kwh(row["chemistry"], process, price_year, stamp)
         prices.add(origin)
-        notes += [f"{row['chemistry']}: {w}" for w in warned]
+        notes += [w if UNDATED.search(w) else f"{row['chemistry']}: {w}" for w in warned]
         for name, factor in per.items():
             target = name if name.endswith(("_t", "_usd")) else f"to_recycling_{name}"
             energy = columns["to_recycling_kwh"]  # None: units without energy are not weighed
@@ -256,7 +284,7 @@ def forecast_flows(
         "process": process,
         "price_year": price_year,
         "prices": sorted(prices),
-        "notes": list(dict.fromkeys(notes)),
+        "notes": _summarise(notes),
         "source": flows_table["meta"]["source"],
         "catalogue": f"flows@{flows_table['meta']['version']}",
     }

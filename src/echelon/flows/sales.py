@@ -117,8 +117,9 @@ def _quantities(
     given = pl.DataFrame(numbers)
     energy = pl.col("gwh").is_not_null().cast(pl.Int8) + pl.col("kwh").is_not_null().cast(pl.Int8)
     energies = given.select(energy + pl.col("pack_kwh").is_not_null().cast(pl.Int8)).to_series()
+    energy_column = next(c for c in ("gwh", "kwh", "pack_kwh", "units") if c in frame.columns)
     problems += row_problems(
-        frame.get_column("gwh") if "gwh" in frame.columns else numbers["gwh"],
+        frame.get_column(energy_column),
         energies > 1,
         "and kwh or pack_kwh are given together: give the energy once (gwh, kwh, or units "
         "with pack_kwh)",
@@ -193,12 +194,12 @@ def _lifetime_problems(
     return segment, distribution
 
 
-def _mixed_groups(out: pl.DataFrame, problems: list[Problem]) -> None:
+def _mixed_groups(out: pl.DataFrame, problems: list[Problem], energy_column: str) -> None:
     """Within one output series (region, segment, chemistry) every row gives energy, or none does;
     likewise unit counts — a partial series would be mistaken for zero sales."""
     keys = ["region", "segment", "chemistry"]  # the output's series, whatever their lifetimes
     for quantity in ("kwh", "units"):
-        indexed = out.with_row_index("_row")
+        indexed = out.with_row_index("_row").with_columns(_column=pl.lit(energy_column))
         partial = indexed.filter(
             pl.col(quantity).is_not_null().any().over(keys)
             & pl.col(quantity).is_null().all().not_()
@@ -211,7 +212,7 @@ def _mixed_groups(out: pl.DataFrame, problems: list[Problem]) -> None:
                     f"{row['region']}/{row['segment']}/{row['chemistry']} give one: give it in "
                     "every row of the series or in none",
                     row=int(row["_row"]) + 1,
-                    column="gwh" if quantity == "kwh" else "units",
+                    column=row["_column"] if quantity == "kwh" else "units",
                 )
             )
 
@@ -226,6 +227,9 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
         quantities, unknown chemistry or segment, incomplete or impossible lifetime, and series that
         give energy (or counts) in some rows only, named by row and column.
     """
+    frame = frame.rename(  # headers in any case: ``Year``, ``GWh``
+        {c: c.strip().lower() for c in frame.columns if c.strip().lower() in KNOWN}
+    )
     _columns(frame, source)
     problems: list[Problem] = []
     numbers = _numbers(frame, problems)
@@ -264,7 +268,8 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
         .otherwise(None)
         .alias("lifetime_distribution")
     )
-    _mixed_groups(out, problems)
+    energy_column = next(c for c in ("gwh", "kwh", "pack_kwh", "units") if c in frame.columns)
+    _mixed_groups(out, problems, energy_column)
     if problems:
         raise SchemaError(source, problems)
     keys = [c for c in SALES_SCHEMA if c not in ("kwh", "units")]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from echelon.catalog import chemistry
+from echelon.domain import Battery
 from echelon.errors import PassportError, check_choice
 from echelon.passport.access import ACCESS, Access, restrict
 from echelon.passport.catalog import PassportCatalog, passport_catalog
@@ -40,7 +42,7 @@ from echelon.passport.model import (
     SectionName,
     aspect_urn,
 )
-from echelon.passport.status import latest_decisions, passport_status
+from echelon.passport.status import NEW_PASSPORT, latest_decisions, passport_status
 from echelon.registry import BatteryRecord
 
 
@@ -112,9 +114,10 @@ class Passport:
             "access": access,
             "withheld": dropped,
             "incomplete": self.missing,
-            # a view keeps the provenance of what it shows only, and no notes (they quote SOH)
+            # a view keeps the provenance of what it shows only, as the layer it came from (the
+            # reasons can quote status, route or SOH), and no notes
             "provenance": {
-                path: origin
+                path: origin if full else _layer(origin)
                 for path, origin in self.provenance.items()
                 if full or _get(sections, path) is not None
             },
@@ -126,6 +129,14 @@ class Passport:
         document = dict(sections)
         document["passportMetadata"] = meta
         return document
+
+
+def _layer(origin: str) -> str:
+    """The layer a value came from, without its reasons (for views of a passport)."""
+    for layer in ("data file", "registry", "minted", "manifest", "catalogue", "given at export"):
+        if origin.startswith(layer):
+            return layer
+    return "echelon measurement" if origin.startswith("echelon") else "echelon"
 
 
 def canonical_json(document: dict[str, Any]) -> str:
@@ -177,6 +188,7 @@ class _Sheet:
         self.defaults: dict[str, Any] = {}  # used where the data file is silent
         self.overrides: dict[str, Any] = {}  # Echelon's own record wins
         self.provenance: dict[str, str] = {}
+        self.notes: list[str] = []
 
     def put(self, path: str, value: Any, source: str, *, override: bool) -> None:
         target = self.overrides if override else self.defaults
@@ -269,6 +281,11 @@ def _nameplate(sheet: _Sheet, record: BatteryRecord) -> None:
     )
 
 
+def _kind(method: str) -> str:
+    """``measured`` for a test's value, ``estimated`` for a model's (``estimator:…``)."""
+    return "estimated" if method.startswith("estimator") else "measured"
+
+
 def _rated(sheet: _Sheet, supplied: dict[str, Any], member: str) -> Any:
     """A rated value as the passport will state it: the data file's, else the nameplate's."""
     path = f"Performance.batteryTechicalProperties.{member}"
@@ -300,7 +317,7 @@ def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -
         sheet.put(
             f"{cond}.remainingCapacity",
             {"remainingCapacityValue": round(capacity.value, 4), "lastUpdate": when["capacity_ah"]},
-            f"echelon: measured ({capacity.method})",
+            f"echelon: {_kind(capacity.method)} ({capacity.method})",
             override=True,
         )
     elif soh is not None and isinstance(rated_ah, int | float):
@@ -314,12 +331,12 @@ def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -
             override=True,
         )
     energy = latest.get("energy_wh")
-    if energy is not None:
+    if energy is not None and _kind(energy.method) == "measured":
         kwh, at = energy.value / 1000, when["energy_wh"]
         sheet.put(
             f"{cond}.remainingEnergy",
             {"remainingEnergyalue": round(kwh, 6), "lastUpdate": at},
-            f"echelon: discharge energy of the capacity test ({energy.method})",
+            f"echelon: measured discharge energy ({energy.method})",
             override=True,
         )
         rated = _rated(sheet, supplied, "ratedEnergy")
@@ -353,6 +370,12 @@ def _resistance(
     ]
     if dcir is None or not r0 or not isinstance(r0[0], int | float) or r0[0] <= 0:
         return
+    if dcir.value < r0[0]:
+        sheet.notes.append(
+            f"internalResistanceIncrease: the 100 ms pulse resistance {dcir.value:.4g} Ω is below "
+            f"the stated initial {r0[0]:.4g} Ω; check that both are the same kind of resistance "
+            "(pulse length, temperature, SOC) before publishing a negative increase"
+        )
     sheet.put(
         "Performance.batteryCondition.internalResistanceIncrease",
         [
@@ -391,6 +414,23 @@ def _negative_events(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, A
         ]
         listed = earlier if isinstance(earlier, list) else []
         sheet.put(path, [*listed, *found], " + ".join(sources), override=True)
+
+
+def _data_file_notes(battery: Battery, data: PassportData) -> list[str]:
+    """A data file with no entry for this battery's model or id: say so, with the closest key."""
+    if data.source == PassportData().source:
+        return []
+    if (battery.model or "") in data.models or battery.battery_id in data.batteries:
+        return []
+    hints = [
+        f"{what} {key!r} (closest: {close[0]!r})" if close else f"{what} {key!r}"
+        for what, key, keys in (
+            ("model", battery.model or "", data.models),
+            ("battery", battery.battery_id, data.batteries),
+        )
+        for close in [difflib.get_close_matches(key, list(keys), n=1)]
+    ]
+    return [f"{data.source} has no entry for {' nor '.join(hints)}"]
 
 
 def _section_problems(exc: ValidationError, section: str) -> list[str]:
@@ -468,13 +508,19 @@ def build_passport(
     status, identifier, predecessor, notes = _identity(sheet, record, data, supplied, catalog)
     _nameplate(sheet, record)
     _condition(sheet, record, supplied)
-    if in_service is not None:
+    if in_service is not None and status in NEW_PASSPORT:
         sheet.put(
             "GeneralProductInformation.puttingIntoService",
             _timestamp(dt.datetime.combine(in_service, dt.time())),
             "given at export (--in-service)",
             override=True,
         )
+    elif in_service is not None:
+        notes.append(
+            f"--in-service ignored: it dates the new use of a battery placed on the market again; "
+            f"a battery whose status is {status} keeps its first putting into service"
+        )
+    notes += sheet.notes + _data_file_notes(battery, data)
     merged = _merge(_merge(sheet.defaults, supplied), sheet.overrides)
     sections: dict[SectionName, dict[str, Any]] = {}
     missing: dict[SectionName, list[str]] = {}

@@ -55,11 +55,29 @@ class Categories(StrictModel):
     by_origin: dict[OriginApplication, Category]
 
 
+def _gate_rule_names(value: list[str]) -> list[str]:
+    from echelon.grading import load_profile
+    from echelon.grading.engine import gate_rules
+
+    known = {r.name for r in gate_rules(load_profile("baseline"), as_of=dt.date.today())}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"unknown gate rules {unknown}; the gate's rules: {sorted(known)}")
+    return value
+
+
 class Statuses(StrictModel):
-    """Remanufacturing applications and the SOH they require."""
+    """Remanufacturing applications and the SOH they require; gate rules whose failure means
+    missing input, not a finding (the status stays Original)."""
 
     remanufacturing: list[Application]
     remanufactured_min_soh_percent: float
+    pending_gate_rules: list[str]
+
+    @field_validator("pending_gate_rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        return _gate_rule_names(value)
 
 
 class NegativeEvents(StrictModel):
@@ -70,14 +88,7 @@ class NegativeEvents(StrictModel):
     @field_validator("gate_rules")
     @classmethod
     def _known_rules(cls, value: list[str]) -> list[str]:
-        from echelon.grading import load_profile
-        from echelon.grading.engine import gate_rules
-
-        known = {r.name for r in gate_rules(load_profile("baseline"), as_of=dt.date.today())}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown gate rules {unknown}; the gate's rules: {sorted(known)}")
-        return value
+        return _gate_rule_names(value)
 
 
 class Levels(StrictModel):

@@ -61,6 +61,13 @@ def _status(
         why = "a pack assembled from second-life units (echelon regroup)"
         return "Repurposed", None, why, assembled, []
     if gate is not None and gate.outcome == "quarantine":
+        failed = sorted(r.rule for r in gate.reasons if not r.passed)
+        if failed and set(failed) <= set(catalog.status.pending_gate_rules):
+            note = (
+                f"quarantined for missing or invalid input ({', '.join(failed)}), not for a "
+                "finding on the unit: no second-life decision yet; complete it and grade again"
+            )
+            return "Original", origin_category, "quarantined for missing input", None, [note]
         return "Waste", origin_category, "failed the safety gate (quarantined)", None, []
     if route is None or route.outcome == "retest":
         return "Original", origin_category, "no second-life decision yet", None, []
