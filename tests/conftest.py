@@ -133,6 +133,29 @@ def small_batch(tmp_path_factory: pytest.TempPathFactory) -> SynthBatch:
     return write_batch(folder, n=40, seed=7, arrival_date=ARRIVAL, workers=0)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless Chromium driven by Playwright (skipped when /usr/bin/chromium is absent)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 ODD_ID = "PT/00001#A:1+x"
 """A battery id with the characters a URL treats specially (``/``, ``#``, ``:``, ``+``)."""
 

@@ -45,6 +45,8 @@ def create_app(db_url: str | None = None, *, passport_data: Path | None = None) 
     InputError
         When the passport data file is invalid (every problem listed).
     """
+    from echelon.web import error_page, web_router  # the dashboard is an adapter on this app
+
     data = load_passport_data(passport_data) if passport_data is not None else None
     registry = open_registry(db_url)
 
@@ -57,6 +59,7 @@ def create_app(db_url: str | None = None, *, passport_data: Path | None = None) 
 
     app = FastAPI(title="Echelon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.echelon = AppState(registry, data)
-    install_error_handlers(app)
+    install_error_handlers(app, html=error_page)
     app.include_router(router)
+    app.include_router(web_router)
     return app
