@@ -162,6 +162,7 @@ def test_passport_views_list_incomplete_sections_and_never_fill_them(
     assert meta["batteryId"] == "PT-00001"
     assert meta["incomplete"]  # no passport data given: sections lack members
     assert not set(meta["incomplete"]) & set(document)  # an incomplete section is not written
+    assert ("batteryStatus" in meta) == (access != "public")  # Annex XIII(4), section or not
     expected = build_passport(battery_record(_registry(api_client), "PT-00001")).document(
         access=access  # type: ignore[arg-type]
     )
