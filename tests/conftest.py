@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
     from echelon.registry import Registry
     from echelon.synth import SynthBatch
 
@@ -129,3 +131,68 @@ def small_batch(tmp_path_factory: pytest.TempPathFactory) -> SynthBatch:
 
     folder = tmp_path_factory.mktemp("batch")
     return write_batch(folder, n=40, seed=7, arrival_date=ARRIVAL, workers=0)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless Chromium driven by Playwright (skipped when /usr/bin/chromium is absent)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+ODD_ID = "PT/00001#A:1+x"
+"""A battery id with the characters a URL treats specially (``/``, ``#``, ``:``, ``+``)."""
+
+
+@pytest.fixture(scope="session")
+def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a SQLite registry filled by intake of ``small_batch``, plus :data:`ODD_ID` (PT-00001's
+    manifest row and tester files under that id). Read-only: tests must not write to it."""
+    import polars as pl
+
+    from echelon.pipeline import intake
+    from echelon.registry import open_registry
+
+    folder = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{folder / 'served.db'}"
+    base = small_batch.manifest.parent
+    row = pl.read_csv(small_batch.manifest, infer_schema_length=0).filter(
+        pl.col("battery_id") == "PT-00001"
+    )
+    files = ";".join(
+        f"{kind}:{base / path}"
+        for kind, path in (ref.split(":", 1) for ref in row.item(0, "test_files").split(";"))
+    )
+    odd = folder / "odd.csv"
+    row.with_columns(battery_id=pl.lit(ODD_ID), test_files=pl.lit(files)).write_csv(odd)
+    with open_registry(url, store_dir=folder / "store") as registry:
+        intake(small_batch.manifest, registry=registry, workers=0)
+        intake(odd, registry=registry, workers=0)
+    return url
+
+
+@pytest.fixture(scope="module")
+def api_client(served_registry: str) -> Iterator[TestClient]:
+    """A FastAPI TestClient on :func:`create_app` of the served registry."""
+    from fastapi.testclient import TestClient
+
+    from echelon.api import create_app
+
+    with TestClient(create_app(served_registry)) as client:
+        yield client

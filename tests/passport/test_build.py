@@ -357,6 +357,16 @@ def test_access_groups_withhold_what_annex_xiii_restricts(registry: Registry) ->
         passport.document(access="everyone")  # type: ignore[arg-type]
 
 
+def test_a_view_withholds_the_status_even_when_its_section_is_incomplete(
+    registry: Registry,
+) -> None:
+    passport = build_passport(_second_life(registry), issued_at=ISSUED)  # no data file
+    assert "GeneralProductInformation" in passport.missing  # the status has no section to leave
+    assert "batteryStatus" not in passport.document(access="public")["passportMetadata"]
+    interest = passport.document(access="legitimate-interest")["passportMetadata"]
+    assert interest["batteryStatus"] == passport.status
+
+
 def test_every_status_validates_against_the_schemas(
     registry: Registry, batterypass_dir: Path
 ) -> None:

@@ -21,6 +21,7 @@ from echelon.cli.passport_cmds import passport_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
 from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
 from echelon.cli.regroup_cmds import regroup_cmd
+from echelon.cli.serve_cmds import serve_cmd
 from echelon.cli.soh_cmds import soh_app
 
 app = typer.Typer(
@@ -64,6 +65,7 @@ app.command("recycle")(recycle_cmd)
 app.command("recycle-lots")(recycle_lots_cmd)
 app.command("forecast")(forecast_cmd)
 app.command("flows")(flows_cmd)
+app.command("serve")(serve_cmd)
 app.command("summarize")(summarize_cmd)
 app.command("plot")(plot_cmd)
 app.add_typer(soh_app, name="soh")

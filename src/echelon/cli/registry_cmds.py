@@ -22,22 +22,13 @@ from echelon.cli._errors import EXIT_VERIFY, guarded, stderr
 from echelon.domain.enums import Grade, Level, Status
 from echelon.errors import NotFoundError
 from echelon.grading import to_grading_table
-from echelon.registry import BatteryRecord, battery_record, list_batteries, verify
-
-LIST_COLUMNS = [
-    "battery_id",
-    "level",
-    "chemistry",
-    "model",
-    "status",
-    "gate",
-    "grade",
-    "route",
-    "soh_percent",
-    "soh_method",  # e.g. pulse:pulse-u21+out-of-domain — how far to trust the SOH
-    "dcir_ohm",
-]
-
+from echelon.registry import (
+    LIST_COLUMNS,
+    BatteryRecord,
+    battery_record,
+    list_batteries,
+    verify,
+)
 
 Format = Literal["table", "csv", "json", "grading"]
 
@@ -213,16 +204,7 @@ def show_cmd(
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
     if as_json:
-        doc = {
-            "battery": rec.battery.model_dump(mode="json"),
-            "status": rec.status,
-            "children": rec.children,
-            "measurements": [m.model_dump(mode="json") for m in rec.measurements],
-            "decisions": [d.model_dump(mode="json") for d in rec.decisions],
-            "test_runs": [t.model_dump(mode="json") for t in rec.test_runs],
-            "events": [e.model_dump(mode="json") for e in rec.events],
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(rec.to_json(), indent=2))
         return
     for part in _record_panels(rec):
         console.print(part)

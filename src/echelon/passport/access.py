@@ -32,6 +32,13 @@ def _drop(node: Any, members: list[str]) -> bool:
     return any(dropped)
 
 
+def withheld(access: Access, catalog: PassportCatalog) -> set[str]:
+    """Every member path the ``access`` view withholds, whether a passport has the member or not
+    (an incomplete section is not exported, but its withheld members stay withheld elsewhere,
+    e.g. the status in ``passportMetadata``)."""
+    return {path for group in WITHHELD_FROM[access] for path in catalog.access.get(group, [])}  # type: ignore[call-overload]
+
+
 def restrict(sections: dict[str, Any], access: Access, catalog: PassportCatalog) -> list[str]:
     """Remove, in place, the members ``access`` may not read; returns their paths."""
     dropped = []

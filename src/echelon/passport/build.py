@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from echelon.catalog import chemistry
 from echelon.domain import Battery
 from echelon.errors import PassportError, check_choice
-from echelon.passport.access import ACCESS, Access, restrict
+from echelon.passport.access import ACCESS, Access, restrict, withheld
 from echelon.passport.catalog import PassportCatalog, passport_catalog
 from echelon.passport.data import PassportData
 from echelon.passport.model import (
@@ -100,7 +100,8 @@ class Passport:
         sections: dict[str, Any] = {
             name: copy.deepcopy(body) for name, body in self.sections.items()
         }
-        dropped = restrict(sections, access, passport_catalog())
+        catalog = passport_catalog()
+        dropped = restrict(sections, access, catalog)
         full = access == "full"
         meta: dict[str, Any] = {
             "batteryId": self.battery_id,
@@ -124,8 +125,8 @@ class Passport:
             "notes": self.notes if full else [],
             "components": self.components,
         }
-        if "GeneralProductInformation.batteryStatus" in dropped:
-            del meta["batteryStatus"]
+        if "GeneralProductInformation.batteryStatus" in withheld(access, catalog):
+            del meta["batteryStatus"]  # withheld even where its section is incomplete
         document = dict(sections)
         document["passportMetadata"] = meta
         return document

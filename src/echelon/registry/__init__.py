@@ -13,6 +13,7 @@ from echelon.registry.core import (
     open_registry,
 )
 from echelon.registry.queries import (
+    LIST_COLUMNS,
     BatteryRecord,
     battery_record,
     events_frame,
@@ -24,6 +25,7 @@ from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify
 
 __all__ = [
+    "LIST_COLUMNS",
     "AssemblyWrite",
     "BatteryRecord",
     "ChainProblem",

@@ -182,6 +182,23 @@ class Registry:
         """Release connections."""
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Check that the database answers (a health check).
+
+        Raises
+        ------
+        RegistryError
+            Naming the URL and the driver's reason.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except OperationalError as exc:
+            raise RegistryError(
+                f"the registry at {self.url} does not answer: {exc.orig}; check that the "
+                "database file or server is reachable"
+            ) from exc
+
     def __enter__(self) -> Registry:
         return self
 

@@ -28,6 +28,22 @@ SUMMARY_QUANTITIES = (
 """Quantities whose latest value :func:`units_frame` gives: the listing's and every one the
 grading table is filled from (:data:`echelon.grading.table.MEASURED_FROM`)."""
 
+LIST_COLUMNS = (
+    "battery_id",
+    "level",
+    "chemistry",
+    "model",
+    "status",
+    "gate",
+    "grade",
+    "route",
+    "soh_percent",
+    "soh_method",  # e.g. pulse:pulse-u21+out-of-domain — how far to trust the SOH
+    "dcir_ohm",
+)
+"""Columns of the battery listing (``echelon batteries``, ``GET /api/batteries``), taken from
+:func:`list_batteries`."""
+
 
 def _latest_status(battery_id: str | None = None) -> Select[Any]:
     inner = select(
@@ -225,6 +241,20 @@ class BatteryRecord:
     measurements: list[Measurement]
     decisions: list[Decision]
     children: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-ready data: ``battery``, ``status``, ``children``,
+        ``measurements``, ``decisions`` (with every reason), ``test_runs`` and ``events`` (what
+        ``echelon show --json`` prints and ``GET /api/batteries/{id}`` returns)."""
+        return {
+            "battery": self.battery.model_dump(mode="json"),
+            "status": self.status,
+            "children": self.children,
+            "measurements": [m.model_dump(mode="json") for m in self.measurements],
+            "decisions": [d.model_dump(mode="json") for d in self.decisions],
+            "test_runs": [t.model_dump(mode="json") for t in self.test_runs],
+            "events": [e.model_dump(mode="json") for e in self.events],
+        }
 
 
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:

@@ -61,7 +61,9 @@ def _latest(decisions: list[Decision]) -> dict[str, Decision]:
     return out
 
 
-def _reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict[str, Any]]:
+def reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict[str, Any]]:
+    """A decision's reasons for display: ``rule``, ``state`` (``fail``, ``note`` for a rule not
+    checked, else ``ok``) and ``message``; rules that fired first when ``fired_first``."""
     ordered = sorted(reasons, key=lambda r: r.passed) if fired_first else list(reasons)
     rows = []
     for reason in ordered:
@@ -70,8 +72,12 @@ def _reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict
     return rows
 
 
-def _soh_chart(record: BatteryRecord, grade: Decision | None) -> str | None:
+def soh_band_svg(record: BatteryRecord) -> str | None:
+    """The unit's latest SOH and its interval against the grade bands of its latest grade
+    decision, as SVG (:func:`echelon.reports.charts.soh_band_chart`); ``None`` without an SOH,
+    a grade decision or SOH bands in it."""
     soh = [m for m in record.measurements if m.quantity == "soh_percent"]
+    grade = _latest(record.decisions).get("grade")
     if not soh or grade is None:
         return None
     bands = {
@@ -119,7 +125,7 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
     when = issued_at or dt.datetime.now(dt.UTC)
     head = record.events[-1]
     gate, grade, route = latest.get("gate"), latest.get("grade"), latest.get("route")
-    route_rows = _reason_rows(route.reasons, fired_first=False) if route else []
+    route_rows = reason_rows(route.reasons, fired_first=False) if route else []
     html = (
         _environment()
         .get_template("certificate.html.j2")
@@ -133,8 +139,8 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
             route=route,
             route_inputs=route.inputs if route else {},
             value_text=usd_text(_number(route.inputs.get("value_usd"))) if route else "—",
-            gate_rows=_reason_rows(gate.reasons, fired_first=True) if gate else [],
-            grade_rows=_reason_rows(grade.reasons, fired_first=False) if grade else [],
+            gate_rows=reason_rows(gate.reasons, fired_first=True) if gate else [],
+            grade_rows=reason_rows(grade.reasons, fired_first=False) if grade else [],
             app_rows=[
                 r
                 for r in route_rows
@@ -148,7 +154,7 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
                 or r["rule"] in ("route.recycling_value", "route.choice")
             ],
             measurements=record.measurements,
-            soh_svg=_soh_chart(record, grade),
+            soh_svg=soh_band_svg(record),
             head_seq=head.seq,
             head_hash=head.hash,
             events=record.events,

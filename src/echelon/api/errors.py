@@ -1,0 +1,95 @@
+"""One place that maps Echelon's exceptions to HTTP status codes (as the CLI maps them to exit
+codes in :data:`echelon.cli._errors.EXIT_CODES`).
+
+Every error answers with its message, which says what was wrong and what to do: JSON
+``{"error": "NotFoundError", "detail": "…"}`` under ``/api``, an HTML page elsewhere (the
+dashboard). Request validation (a query value of the wrong type or not offered, e.g. ``access``)
+is FastAPI's: 422 with its ``detail`` list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from echelon.errors import (
+    CatalogError,
+    ChainError,
+    ConfigError,
+    EchelonError,
+    InputError,
+    NotFoundError,
+    PassportError,
+    RegistryError,
+    UsageError,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api"
+"""Paths answered with JSON errors; every other path is the dashboard's (HTML errors)."""
+
+HTTP_STATUS: list[tuple[type[BaseException], int]] = [
+    (UsageError, 422),  # a query value not offered (status, grade, chemistry, …)
+    (InputError, 422),  # a user file (the passport data file) is invalid
+    (NotFoundError, 404),  # unknown battery id; the message names close matches
+    (PassportError, 409),  # no passport in the battery's state (recycled, dismantled)
+    (ChainError, 500),  # a chain that does not verify (GET /api/verify reports it with 200)
+    (RegistryError, 503),  # the database cannot be reached (exit code 5)
+    (ConfigError, 500),  # a catalogue table or setting is invalid: the message says which
+    (CatalogError, 500),
+    (EchelonError, 500),
+]
+"""Exception class → HTTP status, most specific first (documented in docs/web.md)."""
+
+HtmlErrorPage = Callable[[Request, int, str], Response]
+"""Renders an error for a dashboard page: ``(request, status, message) → response``."""
+
+
+def status_for(exc: BaseException) -> int:
+    """HTTP status of an exception (500 for anything unexpected)."""
+    for cls, status in HTTP_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -> None:
+    """Answer every :class:`~echelon.errors.EchelonError` with :func:`status_for` and its
+    message, and anything else with 500 naming the bug (the traceback goes to the log).
+
+    Parameters
+    ----------
+    app : FastAPI
+    html : callable, optional
+        Error page for paths outside :data:`API_PREFIX`; JSON everywhere when ``None``.
+    """
+
+    def answer(request: Request, status: int, error: str, message: str) -> Response:
+        if html is not None and not _is_api(request):
+            return html(request, status, message)
+        return JSONResponse({"error": error, "detail": message}, status_code=status)
+
+    async def on_echelon_error(request: Request, exc: Exception) -> Response:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return answer(request, status, type(exc).__name__, str(exc))
+
+    async def on_internal_error(request: Request, exc: Exception) -> Response:
+        message = (
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in Echelon; the "
+            "server's log has the traceback: please report it."
+        )
+        return answer(request, 500, "InternalError", message)
+
+    app.add_exception_handler(EchelonError, on_echelon_error)
+    app.add_exception_handler(Exception, on_internal_error)

@@ -1,0 +1,159 @@
+"""The read-only JSON endpoints under ``/api`` (each one calls library functions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+import polars as pl
+import polars.selectors as cs
+from fastapi import APIRouter, Query, Response
+
+from echelon._version import __version__
+from echelon.api.state import State
+from echelon.domain.enums import Grade, Level, Status
+from echelon.domain.parse import parse_choice
+from echelon.errors import UsageError
+from echelon.passport import build_passport
+from echelon.passport.access import Access
+from echelon.registry import LIST_COLUMNS, Registry, battery_record, list_batteries, verify
+
+router = APIRouter(prefix="/api")
+
+MAX_PROBLEMS: Final = 100
+"""Chain problems listed by ``GET /api/verify`` at most (``problems_total`` counts them all)."""
+DEFAULT_LIMIT: Final = 1000
+"""Rows ``GET /api/batteries`` returns unless ``limit`` says otherwise (0 = all)."""
+
+
+def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
+    """A filter value as its vocabulary spells it (any case); ``None`` or ``""`` → no filter.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the closest value and every allowed one.
+    """
+    if not value:
+        return None
+    try:
+        return parse_choice(enum, value).value
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def battery_list(
+    registry: Registry, filters: Mapping[str, str | None] | None = None
+) -> pl.DataFrame:
+    """The listing's columns (:data:`~echelon.registry.LIST_COLUMNS`) of the batteries selected
+    by ``filters`` (``status``, ``grade``, ``chemistry``, ``level``; empty or ``None``: any), as
+    ``echelon batteries`` lists them; status, grade and level in any case."""
+    given = filters or {}
+    frame = list_batteries(
+        registry,
+        status=choice("status", given.get("status"), Status),
+        grade=choice("grade", given.get("grade"), Grade),
+        chemistry=given.get("chemistry") or None,
+        level=choice("level", given.get("level"), Level),
+    )
+    if frame.height == 0:  # an empty registry's frame has no derived columns
+        return pl.DataFrame(schema=dict.fromkeys(LIST_COLUMNS, pl.String))
+    return frame.select(LIST_COLUMNS).with_columns(cs.float().fill_nan(None))
+
+
+def _values(enum: type[StrEnum]) -> dict[str, Any]:
+    return {"enum": [m.value for m in enum]}
+
+
+@router.get("/health", summary="The server and its registry answer")
+def health(state: State) -> dict[str, Any]:
+    """``ok`` when the registry's database answers (503 otherwise)."""
+    state.registry.ping()
+    return {
+        "status": "ok",
+        "version": __version__,
+        "registry": state.registry.url,
+        "passport_data": state.passport_data.source if state.passport_data else None,
+    }
+
+
+@router.get("/batteries", summary="Registered batteries (like `echelon batteries`)")
+def batteries(
+    state: State,
+    response: Response,
+    status: Annotated[
+        str | None,
+        Query(description="Derived status (any case).", json_schema_extra=_values(Status)),
+    ] = None,
+    grade: Annotated[
+        str | None, Query(description="Latest grade (any case).", json_schema_extra=_values(Grade))
+    ] = None,
+    chemistry: Annotated[
+        str | None,
+        Query(
+            description="Any accepted spelling (LFP, LiFePO4, NMC622) or a family (NMC, "
+            "ternary: all of it)."
+        ),
+    ] = None,
+    level: Annotated[
+        str | None,
+        Query(description="cell, module or pack (any case).", json_schema_extra=_values(Level)),
+    ] = None,
+    limit: Annotated[int, Query(ge=0, description="Rows to return (0 = all).")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, description="Rows to skip (sorted by battery id).")] = 0,
+) -> list[dict[str, Any]]:
+    """One object per battery with the fields of ``echelon batteries --format json``, sorted by
+    battery id. The header ``X-Total-Count`` counts every battery the filters select."""
+    filters = {"status": status, "grade": grade, "chemistry": chemistry, "level": level}
+    frame = battery_list(state.registry, filters)
+    response.headers["X-Total-Count"] = str(frame.height)
+    return frame.slice(offset, limit or None).to_dicts()
+
+
+@router.get(
+    "/batteries/{battery_id:path}/passport",
+    summary="A battery's Battery Pass v1.2.0 passport view (nothing recorded)",
+)
+def passport(
+    state: State,
+    battery_id: str,
+    access: Annotated[
+        Access, Query(description="Access group of the view (EU 2023/1542 Annex XIII).")
+    ] = "public",
+    in_service: Annotated[
+        dt.date | None, Query(description="Date put into service in its new use (YYYY-MM-DD).")
+    ] = None,
+) -> dict[str, Any]:
+    """The passport document as ``echelon passport --access … --allow-incomplete --no-record``
+    writes it: the complete sections and ``passportMetadata``, whose ``incomplete`` lists every
+    missing member of the other sections (never a placeholder). Built on request from the
+    registry and the server's ``--passport-data``; a GET records nothing in the chain. 409 for
+    a recycled or dismantled battery, which has no passport of its own."""
+    record = battery_record(state.registry, battery_id)
+    built = build_passport(record, state.passport_data, in_service=in_service)
+    return built.document(access=access)
+
+
+@router.get("/batteries/{battery_id:path}", summary="One battery (like `echelon show --json`)")
+def battery(state: State, battery_id: str) -> dict[str, Any]:
+    """Identity, status, children, measurements, decisions with every reason, test runs and the
+    hash-chained events. 404 for an unknown id, naming similar ids."""
+    return battery_record(state.registry, battery_id).to_json()
+
+
+@router.get("/verify", summary="Verify every event chain (like `echelon verify`)")
+def verify_chains(state: State) -> dict[str, Any]:
+    """Re-hash every battery's chain and compare the tables with it. Always 200: ``ok`` says
+    whether everything verifies, ``first_broken`` names the first broken event."""
+    report = verify(state.registry)
+    return {
+        "ok": report.ok,
+        "batteries": report.batteries,
+        "events": report.events,
+        "first_broken": str(report.first_broken) if report.first_broken else None,
+        "problems_total": len(report.problems),
+        "problems": [asdict(p) | {"text": str(p)} for p in report.problems[:MAX_PROBLEMS]],
+    }

@@ -1,0 +1,138 @@
+"""The dashboard's pages and the table fragment its filters load."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Final
+from urllib.parse import quote
+
+import jinja2
+import polars as pl
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from echelon._version import __version__
+from echelon.api.routes import battery_list
+from echelon.api.state import State
+from echelon.domain.enums import Grade, Level, Status
+from echelon.passport.access import ACCESS
+from echelon.registry import battery_record
+from echelon.reports.certificate import reason_rows, soh_band_svg
+
+web_router = APIRouter(include_in_schema=False)
+
+TABLE_ROWS: Final = 500
+"""Rows the dashboard's table shows at most (the API pages through all of them)."""
+NONE: Final = "—"
+"""How a battery without a status or grade is counted."""
+
+
+def id_path(battery_id: str) -> str:
+    """A battery id as a URL path: ``#``, ``?``, ``%`` and spaces escaped, ``/`` and ``:`` kept."""
+    return quote(battery_id, safe="/:+")
+
+
+def _number(value: Any, places: int = 1) -> str:
+    return "" if value is None else f"{value:.{places}f}"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("echelon.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["id_path"] = id_path
+    env.filters["number"] = _number
+    return env
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = (
+        _environment()
+        .get_template(template)
+        .render(root=request.scope.get("root_path", ""), version=__version__, **context)
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The dashboard's page for an error (the status and Echelon's message)."""
+    return _render(request, "error.html.j2", status_code=status, status=status, message=message)
+
+
+def _counts(frame: pl.DataFrame, column: str, order: list[str]) -> list[tuple[str, int]]:
+    """``(value, count)`` of a column in the vocabulary's order, blanks counted as ``—``."""
+    counted = dict(frame.get_column(column).fill_null(NONE).value_counts().iter_rows())
+    return [(value, counted[value]) for value in [*order, NONE] if counted.get(value)]
+
+
+def _filters(request: Request) -> dict[str, str | None]:
+    query = request.query_params
+    return {name: query.get(name) or None for name in ("status", "grade", "chemistry", "level")}
+
+
+def _table(frame: pl.DataFrame, filters: dict[str, str | None]) -> dict[str, Any]:
+    """The table's context: the first :data:`TABLE_ROWS` rows of the batteries selected."""
+    return {
+        "rows": frame.head(TABLE_ROWS).to_dicts(),
+        "matching": frame.height,
+        "shown": min(frame.height, TABLE_ROWS),
+        "filters": filters,
+    }
+
+
+@web_router.get("/", response_class=HTMLResponse)
+def index(request: Request, state: State) -> HTMLResponse:
+    """Counts per status and grade, the filters and the table of batteries."""
+    filters = _filters(request)
+    everything = battery_list(state.registry)
+    chosen = battery_list(state.registry, filters) if any(filters.values()) else everything
+    return _render(
+        request,
+        "index.html.j2",
+        total=everything.height,
+        status_counts=_counts(everything, "status", [s.value for s in Status]),
+        grade_counts=_counts(everything, "grade", [g.value for g in Grade]),
+        options={
+            "status": [s.value for s in Status],
+            "grade": [g.value for g in Grade],
+            "chemistry": sorted(everything.get_column("chemistry").drop_nulls().unique()),
+            "level": [level.value for level in Level],
+        },
+        table=_table(chosen, filters),
+    )
+
+
+@web_router.get("/fragments/batteries", response_class=HTMLResponse)
+def batteries_fragment(request: Request, state: State) -> HTMLResponse:
+    """The table alone, for the filters to swap in without reloading the page."""
+    filters = _filters(request)
+    chosen = battery_list(state.registry, filters)
+    return _render(request, "_batteries.html.j2", table=_table(chosen, filters))
+
+
+@web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
+def battery_page(request: Request, state: State, battery_id: str) -> HTMLResponse:
+    """One battery: identity, SOH and its band chart, decisions with reasons, tests, history."""
+    record = battery_record(state.registry, battery_id)
+    soh = [m for m in record.measurements if m.quantity == "soh_percent"]
+    decisions = [
+        {"decision": d, "rows": reason_rows(d.reasons, fired_first=d.kind != "route")}
+        for d in record.decisions
+    ]
+    return _render(
+        request,
+        "battery.html.j2",
+        record=record,
+        battery=record.battery,
+        soh=soh[-1] if soh else None,
+        soh_svg=soh_band_svg(record),
+        decisions=decisions,
+        latest={d.kind: d for d in record.decisions},  # the latest of each kind
+        refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
+        access_groups=ACCESS,
+    )

@@ -1,0 +1,154 @@
+"""The dashboard's pages, rendered by the server (no browser): counts, filters, the table
+fragment, a battery's page, errors as HTML pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from echelon.api import create_app
+from echelon.passport.access import ACCESS
+from echelon.registry import Registry, battery_record, list_batteries
+from echelon.web.pages import id_path
+from tests.conftest import ODD_ID
+
+ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
+
+
+def _registry(client: TestClient) -> Registry:
+    registry: Registry = client.app.state.echelon.registry  # type: ignore[attr-defined]
+    return registry
+
+
+def _rows(html: str) -> list[tuple[str, str]]:
+    """``(status, grade)`` of every battery row of the table."""
+    return ROW.findall(html)
+
+
+def test_index_counts_statuses_and_grades_and_lists_every_battery(api_client: TestClient) -> None:
+    response = api_client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    everything = list_batteries(_registry(api_client))
+    assert "41 batteries in the registry" in html
+    for status, n in everything.get_column("status").value_counts().iter_rows():
+        assert f'href="/?status={status}"><b>{n}</b>{status}</a>' in html
+    for grade, n in everything.get_column("grade").drop_nulls().value_counts().iter_rows():
+        assert f'<b class="grade-{grade}">{n}</b>grade {grade}' in html
+    assert len(_rows(html)) == 41
+    for battery_id in everything.get_column("battery_id"):
+        assert f'href="/battery/{id_path(battery_id)}"' in html
+    for name in ("status", "grade", "chemistry", "level"):
+        assert f'<select name="{name}" id="f-{name}">' in html
+
+
+def test_index_with_filters_lists_only_what_they_select(api_client: TestClient) -> None:
+    html = api_client.get("/?status=routed&grade=A").text
+    expected = list_batteries(_registry(api_client), status="routed", grade="A").height
+    assert _rows(html) == [("routed", "A")] * expected
+    assert f"{expected} batteries match status routed, grade A" in html
+    assert '<option value="routed" selected>' in html  # the form shows the filters in force
+    assert "41 batteries in the registry" in html  # the counts stay those of the registry
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("grade=A", {"grade": "A"}),
+        ("chemistry=LFP&level=module", {"chemistry": "LFP", "level": "module"}),
+        ("status=", {}),  # "any": no filter
+    ],
+)
+def test_the_fragment_is_the_table_alone(
+    api_client: TestClient, query: str, filters: dict[str, str]
+) -> None:
+    response = api_client.get(f"/fragments/batteries?{query}")
+    assert response.status_code == 200
+    html = response.text
+    assert "<html" not in html
+    assert html.count('id="battery-table"') == 1
+    expected = list_batteries(_registry(api_client), **filters)
+    assert len(_rows(html)) == expected.height
+    if "grade" in filters:
+        assert {grade for _, grade in _rows(html)} == {"A"}
+
+
+def test_a_filter_matching_nothing_says_so(api_client: TestClient) -> None:
+    html = api_client.get("/fragments/batteries?status=recycled").text
+    assert "0 batteries match status recycled" in html
+    assert "No battery matches these filters." in html
+
+
+@pytest.mark.parametrize("path", ["/?grade=Z", "/fragments/batteries?status=bogus"])
+def test_a_bad_filter_is_a_422_page(api_client: TestClient, path: str) -> None:
+    response = api_client.get(path)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'class="error" role="alert"' in response.text
+    assert "allowed:" in response.text
+
+
+def test_a_battery_page_shows_identity_soh_decisions_history_and_views(
+    api_client: TestClient,
+) -> None:
+    record = battery_record(_registry(api_client), "PT-00001")
+    response = api_client.get("/battery/PT-00001")
+    assert response.status_code == 200
+    html = response.text
+    assert '<h1 id="battery-id">PT-00001</h1>' in html
+    assert f'<b id="status">{record.status}</b>' in html
+    soh = [m for m in record.measurements if m.quantity == "soh_percent"][-1]
+    assert f"{soh.value:.1f} %, interval [{soh.lower:.1f}, {soh.upper:.1f}] %" in html
+    assert '<div class="chart" id="soh-chart"><svg' in html  # the band chart, inline SVG
+    for decision in record.decisions:
+        assert f"{decision.kind}: {decision.outcome}" in html
+        for reason in decision.reasons:
+            assert str(escape(reason.detail)) in html
+    assert html.count('<tr><td class="num">') >= len(record.events)
+    for event in record.events:
+        assert event.hash in html
+    for access in ACCESS:
+        assert f'href="/api/batteries/PT-00001/passport?access={access}"' in html
+    assert 'href="/api/batteries/PT-00001"' in html
+
+
+def test_a_battery_page_for_an_id_with_slash_hash_colon_plus(api_client: TestClient) -> None:
+    path = id_path(ODD_ID)
+    assert path == "PT/00001%23A:1+x"
+    for url in (f"/battery/{path}", "/battery/" + quote(ODD_ID, safe="")):
+        response = api_client.get(url)
+        assert response.status_code == 200
+        assert f'<h1 id="battery-id">{ODD_ID}</h1>' in response.text
+        assert f'href="/api/batteries/{path}/passport?access=public"' in response.text
+    assert api_client.get(f"/api/batteries/{path}/passport?access=public").status_code == 200
+
+
+def test_a_unit_without_soh_or_grade_has_no_chart(api_client: TestClient) -> None:
+    registry = _registry(api_client)
+    frame = list_batteries(registry)
+    battery_id = frame.filter(frame.get_column("soh_percent").is_null()).item(0, "battery_id")
+    html = api_client.get(f"/battery/{id_path(battery_id)}").text
+    assert "No SOH recorded." in html
+    assert "soh-chart" not in html
+
+
+def test_an_unknown_battery_is_a_404_page_naming_similar_ids(api_client: TestClient) -> None:
+    response = api_client.get("/battery/ZZ-00003")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no battery &#39;ZZ-00003&#39;" in response.text
+    assert "similar ids: " in response.text
+
+
+def test_an_empty_registry_has_an_empty_dashboard(tmp_path: Path) -> None:
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}")) as client:
+        html = client.get("/").text
+        assert "0 batteries in the registry" in html
+        assert "No battery matches these filters." in html
+        assert client.get("/fragments/batteries?grade=A").status_code == 200
