@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from echelon.cli._console import console as console  # re-exported: the commands import it here
+from echelon.io.atomic import write_atomic
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
 
@@ -98,13 +99,8 @@ def check_table_output(path: Path | None) -> None:
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
     """Write ``frame`` as CSV or Parquet (by suffix), atomically: the file appears complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(partial)
-    else:
-        frame.write_parquet(partial)
-    partial.replace(path)
+    csv = path.suffix.lower() == ".csv"
+    write_atomic(path, frame.write_csv if csv else frame.write_parquet)
 
 
 def open_db(url: str | None) -> Registry:

@@ -41,8 +41,9 @@ from echelon.passport.model import (
     SECTION_MODELS,
     SectionName,
     aspect_urn,
+    member_at,
 )
-from echelon.passport.status import NEW_PASSPORT, latest_decisions, passport_status
+from echelon.passport.status import NEW_PASSPORT, passport_status
 from echelon.registry import BatteryRecord
 
 
@@ -120,7 +121,7 @@ class Passport:
             "provenance": {
                 path: origin if full else _layer(origin)
                 for path, origin in self.provenance.items()
-                if full or _get(sections, path) is not None
+                if full or member_at(sections, path) is not None
             },
             "notes": self.notes if full else [],
             "components": self.components,
@@ -175,13 +176,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _get(doc: dict[str, Any], path: str) -> Any:
-    node: Any = doc
-    for member in path.split("."):
-        node = node.get(member) if isinstance(node, dict) else None
-    return node
-
-
 class _Sheet:
     """Values Echelon sets, with where each came from."""
 
@@ -220,7 +214,7 @@ def _identity(
 ) -> tuple[str, str | None, str | None, list[str]]:
     battery = record.battery
     gpi = "GeneralProductInformation"
-    original = _get(supplied, f"{gpi}.batteryPassportIdentifier") or data.batteries.get(
+    original = member_at(supplied, f"{gpi}.batteryPassportIdentifier") or data.batteries.get(
         battery.battery_id, {}
     ).get("originalPassportIdentifier")
     decided = passport_status(record, catalog, namespace=data.namespace, original=original)
@@ -290,11 +284,13 @@ def _kind(method: str) -> str:
 def _rated(sheet: _Sheet, supplied: dict[str, Any], member: str) -> Any:
     """A rated value as the passport will state it: the data file's, else the nameplate's."""
     path = f"Performance.batteryTechicalProperties.{member}"
-    value = _get(supplied, path)
-    return value if value is not None else _get(sheet.defaults, path)
+    value = member_at(supplied, path)
+    return value if value is not None else member_at(sheet.defaults, path)
 
 
-def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
+def _condition(
+    sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any], catalog: PassportCatalog
+) -> None:
     """Measured state → ``batteryCondition`` (Echelon's measurements override the data file)."""
     when = _measured_at(record)
     latest = {m.quantity: m for m in record.measurements}
@@ -349,7 +345,7 @@ def _condition(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -
                 override=True,
             )
     _resistance(sheet, record, supplied, latest, when)
-    _negative_events(sheet, record, supplied)
+    _negative_events(sheet, record, supplied, catalog)
 
 
 def _resistance(
@@ -363,7 +359,7 @@ def _resistance(
     the initial *ohmic* resistance the data file states; without it, nothing."""
     level = record.battery.level.value
     dcir = latest.get("dcir_100ms_ohm")
-    initial = _get(supplied, "Performance.batteryTechicalProperties.initialInternalResistance")
+    initial = member_at(supplied, "Performance.batteryTechicalProperties.initialInternalResistance")
     r0 = [
         r.get("ohmicResistance")
         for r in (initial if isinstance(initial, list) else [])
@@ -392,13 +388,15 @@ def _resistance(
     )
 
 
-def _negative_events(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any]) -> None:
+def _negative_events(
+    sheet: _Sheet, record: BatteryRecord, supplied: dict[str, Any], catalog: PassportCatalog
+) -> None:
     """Safety-gate findings on the unit are negative events; first-life ones come from the data
     file."""
     path = "Performance.batteryCondition.negativeEvents"
-    rules = set(passport_catalog().negative_events.gate_rules)
-    gate_event = next((e for e in reversed(record.events) if e.kind == "gated"), None)
-    gate = latest_decisions(record.decisions).get("gate")
+    rules = set(catalog.negative_events.gate_rules)
+    gate_event = record.last_event("gated")
+    gate = record.latest_decisions().get("gate")
     found = [
         {
             "negativeEvent": f"{r.rule}: {r.message}",
@@ -407,7 +405,7 @@ def _negative_events(sheet: _Sheet, record: BatteryRecord, supplied: dict[str, A
         for r in (gate.reasons if gate is not None else ())
         if not r.passed and r.rule in rules and gate_event is not None
     ]
-    earlier = _get(supplied, path)
+    earlier = member_at(supplied, path)
     if found or earlier is not None:
         sources = [
             *(["data file (first life)"] if earlier is not None else []),
@@ -448,7 +446,9 @@ def _provenance(sheet: _Sheet, supplied: dict[str, Any], source: str) -> dict[st
     overrides is credited to the data file."""
     out = dict.fromkeys(supplied, f"data file {source}")
     for path, origin in sheet.provenance.items():
-        from_file = _get(supplied, path) is not None and _get(sheet.overrides, path) is None
+        from_file = (
+            member_at(supplied, path) is not None and member_at(sheet.overrides, path) is None
+        )
         out[path] = f"data file {source}" if from_file else origin
     return dict(sorted(out.items()))
 
@@ -508,7 +508,7 @@ def build_passport(
     sheet = _Sheet()
     status, identifier, predecessor, notes = _identity(sheet, record, data, supplied, catalog)
     _nameplate(sheet, record)
-    _condition(sheet, record, supplied)
+    _condition(sheet, record, supplied, catalog)
     if in_service is not None and status in NEW_PASSPORT:
         sheet.put(
             "GeneralProductInformation.puttingIntoService",

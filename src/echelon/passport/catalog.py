@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
-from echelon.catalog import load_table
+from echelon.catalog import resolve_table_path
+from echelon.catalog._loader import load_toml_file
 from echelon.catalog.models import StrictModel, TableMeta, validated
 from echelon.domain.enums import Application, OriginApplication
 from echelon.passport.model import SECTION_MODELS, Part
@@ -121,13 +124,19 @@ class PassportCatalog(StrictModel):
         return value
 
 
+@functools.lru_cache(maxsize=8)
+def _validated(path: Path, mtime_ns: int) -> PassportCatalog:
+    return validated(PassportCatalog, load_toml_file(path), what="catalogue table passport")
+
+
 def passport_catalog() -> PassportCatalog:
-    """The validated ``passport`` table (the packaged one or the user's override).
+    """The validated ``passport`` table (the packaged one or the user's override), validated
+    once per file version.
 
     Raises
     ------
     ConfigError
         Naming every invalid key, e.g. a misspelt member path or an unknown category.
     """
-    doc: dict[str, Any] = load_table("passport")
-    return validated(PassportCatalog, doc, what="catalogue table passport")
+    path = resolve_table_path("passport")
+    return _validated(path, path.stat().st_mtime_ns)

@@ -37,7 +37,14 @@ import yaml
 from pydantic import ValidationError
 
 from echelon.errors import InputError
-from echelon.passport.model import PASSPORT_ID_PATTERN, SECTION_MODELS, ContactInformation, Part
+from echelon.passport.catalog import passport_catalog
+from echelon.passport.model import (
+    PASSPORT_ID_PATTERN,
+    SECTION_MODELS,
+    ContactInformation,
+    Part,
+    member_at,
+)
 
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]+$")
 _TOP = ("namespace", "operator", "models", "batteries")
@@ -146,15 +153,9 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
 
 def _individual_problems(sections: dict[str, Any], where: str) -> list[str]:
     """Members of one battery given for a whole model (catalogue ``passport``, ``[levels]``)."""
-    from echelon.passport.catalog import passport_catalog
-
     problems = []
     for path in passport_catalog().levels.individual:
-        section, *members = path.split(".")
-        node: Any = sections.get(section)
-        for member in members:
-            node = node.get(member) if isinstance(node, dict) else None
-        if node is not None:
+        if member_at(sections, path) is not None:
             problems.append(
                 f"{where}.{path}: belongs to one battery, not to a model: give it under "
                 "batteries.<id> (under models every unit would share it)"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from echelon.errors import PassportError
+from echelon.io.atomic import write_text_atomic
 from echelon.passport.access import Access
 from echelon.passport.build import Passport, canonical_json, sha256_of
 from echelon.passport.model import BATTERYPASS_VERSION, aspect_urn
@@ -41,11 +42,7 @@ def write_passport(
 ) -> tuple[str, dict[str, Any]]:
     """Write the composite passport as JSON, atomically; returns ``(sha256, document)``."""
     document = passport.document(access=access)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(canonical_json(document), encoding="utf-8")
-    partial.replace(target)
+    write_text_atomic(path, canonical_json(document))
     return sha256_of(document), document
 
 

@@ -493,6 +493,14 @@ SECTION_MODELS: dict[SectionName, type[Part]] = {
 BATTERYPASS_VERSION = "1.2.0"
 
 
+def member_at(document: dict[str, Any], path: str) -> Any:
+    """The value at a dotted member path (``Section.member.sub``) of a document, or ``None``."""
+    node: Any = document
+    for member in path.split("."):
+        node = node.get(member) if isinstance(node, dict) else None
+    return node
+
+
 def aspect_urn(section: SectionName) -> str:
     """The SAMM aspect-model URN of a section, version pinned (e.g. ``…Performance:1.2.0#…``)."""
     return (

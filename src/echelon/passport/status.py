@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from echelon.domain import Decision, Event
+from echelon.domain import Event
 from echelon.passport.catalog import PassportCatalog
 from echelon.registry import BatteryRecord
 
@@ -37,26 +37,14 @@ class PassportStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def latest_decisions(decisions: list[Decision]) -> dict[str, Decision]:
-    """The latest decision of each kind (decisions are in recording order)."""
-    out: dict[str, Decision] = {}
-    for decision in decisions:
-        out[decision.kind] = decision
-    return out
-
-
-def _last_event(record: BatteryRecord, kind: str) -> Event | None:
-    return next((e for e in reversed(record.events) if e.kind == kind), None)
-
-
 def _status(
     record: BatteryRecord, catalog: PassportCatalog
 ) -> tuple[str, str | None, str, Event | None, list[str]]:
     by_origin = catalog.category.by_origin
     origin_category = by_origin.get(record.battery.origin_application)
-    latest = latest_decisions(record.decisions)
+    latest = record.latest_decisions()
     gate, route = latest.get("gate"), latest.get("route")
-    assembled = _last_event(record, "assembled")
+    assembled = record.last_event("assembled")
     if assembled is not None:
         why = "a pack assembled from second-life units (echelon regroup)"
         return "Repurposed", None, why, assembled, []
@@ -73,7 +61,7 @@ def _status(
         return "Original", origin_category, "no second-life decision yet", None, []
     if route.outcome == "recycle":
         return "Waste", origin_category, "routed to recycling", None, []
-    routed = _last_event(record, "routed")
+    routed = record.last_event("routed")
     category = next(
         (c for app, c in catalog.category.by_application.items() if app.value == route.outcome),
         None,

@@ -242,6 +242,14 @@ class BatteryRecord:
     decisions: list[Decision]
     children: list[str]
 
+    def latest_decisions(self) -> dict[str, Decision]:
+        """The latest decision of each kind (``gate``, ``grade``, ``route``)."""
+        return {d.kind: d for d in self.decisions}  # decisions are in recording order
+
+    def last_event(self, kind: str) -> Event | None:
+        """The latest event of a kind, or ``None``."""
+        return next((e for e in reversed(self.events) if e.kind == kind), None)
+
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-ready data: ``battery``, ``status``, ``children``,
         ``measurements``, ``decisions`` (with every reason), ``test_runs`` and ``events`` (what

@@ -18,8 +18,9 @@ from typing import Any
 import vl_convert as vlc
 
 from echelon._version import __version__
-from echelon.domain import Decision, Reason
+from echelon.domain import Reason
 from echelon.errors import NotFoundError
+from echelon.io.atomic import write_text_atomic
 from echelon.registry import BatteryRecord, PendingEvent
 from echelon.reports.batch import _environment
 from echelon.reports.charts import soh_band_chart, vega_lite_version
@@ -53,14 +54,6 @@ class Certificate:
     chain_head: tuple[int, str]
 
 
-def _latest(decisions: list[Decision]) -> dict[str, Decision]:
-    """The latest decision of each kind (decisions are in recording order)."""
-    out: dict[str, Decision] = {}
-    for decision in decisions:
-        out[decision.kind] = decision
-    return out
-
-
 def reason_rows(reasons: tuple[Reason, ...], *, fired_first: bool) -> list[dict[str, Any]]:
     """A decision's reasons for display: ``rule``, ``state`` (``fail``, ``note`` for a rule not
     checked, else ``ok``) and ``message``; rules that fired first when ``fired_first``."""
@@ -77,7 +70,7 @@ def soh_band_svg(record: BatteryRecord) -> str | None:
     decision, as SVG (:func:`echelon.reports.charts.soh_band_chart`); ``None`` without an SOH,
     a grade decision or SOH bands in it."""
     soh = [m for m in record.measurements if m.quantity == "soh_percent"]
-    grade = _latest(record.decisions).get("grade")
+    grade = record.latest_decisions().get("grade")
     if not soh or grade is None:
         return None
     bands = {
@@ -116,7 +109,7 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
     NotFoundError
         When the battery has no gate decision yet (nothing to certify).
     """
-    latest = _latest(record.decisions)
+    latest = record.latest_decisions()
     if "gate" not in latest:
         raise NotFoundError(
             f"{record.battery.battery_id} has no grading decision (status {record.status}); "
@@ -174,11 +167,7 @@ def write_certificate(
 ) -> Certificate:
     """Write :func:`certificate_html` to ``path`` atomically (folders created)."""
     cert = certificate_html(record, issued_at=issued_at)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(cert.html, encoding="utf-8")
-    partial.replace(target)
+    write_text_atomic(path, cert.html)
     return cert
 
 

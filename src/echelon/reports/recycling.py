@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import polars as pl
 import vl_convert as vlc
 
 from echelon._version import __version__
+from echelon.io.atomic import write_atomic
 from echelon.recycling.catalog import process_catalog
 from echelon.recycling.lot import LotResult
 from echelon.reports.batch import _environment, _script_json, _vega_bundle
@@ -93,16 +92,6 @@ def recycling_report_html(result: LotResult, *, title: str | None = None) -> str
     )
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_lot_outputs(
     result: LotResult, directory: Path | str, *, svg: bool = True
 ) -> dict[str, Path]:
@@ -119,14 +108,14 @@ def write_lot_outputs(
     for name in ("mass_balance", "value", "compliance", "inputs", "units"):
         frame: pl.DataFrame = getattr(result, name)
         paths[name] = out / f"{name}.csv"
-        _write_atomic(paths[name], frame.write_csv)
+        write_atomic(paths[name], frame.write_csv)
     paths["lot"] = out / "lot.json"
-    _write_atomic(paths["lot"], lambda p: p.write_text(result.to_json(), encoding="utf-8"))
+    write_atomic(paths["lot"], lambda p: p.write_text(result.to_json(), encoding="utf-8"))
     if svg:
         paths["svg"] = out / "mass_flow.svg"
         chart = str(vlc.vega_to_svg(lot_sankey(result)))
-        _write_atomic(paths["svg"], lambda p: p.write_text(chart, encoding="utf-8"))
+        write_atomic(paths["svg"], lambda p: p.write_text(chart, encoding="utf-8"))
     paths["report"] = out / "report.html"
     html = recycling_report_html(result)
-    _write_atomic(paths["report"], lambda p: p.write_text(html, encoding="utf-8"))
+    write_atomic(paths["report"], lambda p: p.write_text(html, encoding="utf-8"))
     return paths

@@ -132,7 +132,7 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         soh=soh[-1] if soh else None,
         soh_svg=soh_band_svg(record),
         decisions=decisions,
-        latest={d.kind: d for d in record.decisions},  # the latest of each kind
+        latest=record.latest_decisions(),
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
         access_groups=ACCESS,
     )
