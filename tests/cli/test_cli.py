@@ -176,6 +176,21 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert "echelon" in done.stdout.lower()
 
 
+def test_cli_start_does_not_import_the_slow_optional_modules() -> None:
+    """Starting the CLI imports neither Alembic (needed only when a database is opened) nor
+    rfc3987-syntax (jsonschema's IRI checker, which builds a grammar at import: 4-7 s on every
+    start before 2026-12-07). A structural check of the import graph, not a timing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, echelon.cli; "
+        "print(sorted(m for m in ('alembic', 'rfc3987_syntax') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_intake_as_of_dates_the_calendar_expiry_check(tmp_path: Path) -> None:
     """A unit that expires on 2026-06-30 passes an intake dated before that and fails the gate
     of one dated after; a date that is not YYYY-MM-DD is a usage error (exit 2)."""

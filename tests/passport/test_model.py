@@ -109,11 +109,11 @@ def test_the_comparison_sees_a_difference(batterypass_dir: Path) -> None:
 
 
 def checker_conforms(value: str, fmt: str) -> bool:
-    """jsonschema's own format check (needs jsonschema[format-nongpl], a dev dependency)."""
+    """jsonschema's own format check (rfc3986-validator, rfc3339-validator: dependencies)."""
     import jsonschema
 
     checker = jsonschema.FormatChecker()
-    assert fmt in checker.checkers, "install jsonschema[format-nongpl] (dev extra)"
+    assert fmt in checker.checkers, "install rfc3986-validator, rfc3339-validator"
     return bool(checker.conforms(value, fmt))
 
 

@@ -50,7 +50,7 @@ DATE_TIME_PATTERN = (
 
 @lru_cache(maxsize=1)
 def _format_checker() -> Any:
-    import jsonschema  # the schemas' own checkers (jsonschema[format-nongpl])
+    import jsonschema  # the schemas' own checkers (rfc3986-validator, rfc3339-validator)
 
     return jsonschema.FormatChecker()
 

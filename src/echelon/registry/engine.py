@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from echelon.errors import RegistryError
+
+if TYPE_CHECKING:  # Alembic is imported when a database is opened, not when the CLI starts
+    from alembic.config import Config
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -76,6 +75,8 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("echelon.registry") / "migrations")
@@ -85,6 +86,8 @@ def _alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -103,6 +106,9 @@ def migrate(engine: Engine) -> str:
     RegistryError
         When the database cannot be reached or migrated.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     head = head_revision()
     try:
         with engine.begin() as connection:
