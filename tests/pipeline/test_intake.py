@@ -97,6 +97,33 @@ def test_one_bad_file_fails_one_unit_only(
     assert verify(sqlite_registry).ok
 
 
+def test_a_capacity_test_logged_in_ma_fails_its_unit_only(
+    sqlite_registry: Registry, small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    """Currents written in mA (1000× the capacity): before 2026-12-07 the unit got an SOH of
+    tens of thousands of per cent and grade A. Now it fails, naming its file and the likely
+    mistake, and the rest of the batch is recorded."""
+    manifest = copy_batch(small_batch, tmp_path)
+    tests = tmp_path / "batch" / "tests"
+    peaks = {  # the files in Echelon's own CSV layout (others are other testers' formats)
+        path: pl.read_csv(path).get_column("current_ampere").abs().max()
+        for path in sorted(tests.glob("*_capacity.csv"))
+        if "current_ampere" in pl.read_csv(path, n_rows=0).columns
+    }
+    cap = min(peaks, key=lambda p: peaks[p])  # type: ignore[arg-type,return-value]
+    victim = cap.name.removesuffix("_capacity.csv")
+    frame = pl.read_csv(cap)
+    frame.with_columns(pl.col("current_ampere") * 1000.0).write_csv(cap)
+    report = intake(manifest, registry=sqlite_registry, workers=0, as_of=ARRIVAL)
+    assert [f[0] for f in report.failures] == [victim]
+    why = report.failures[0][1]
+    assert f"estimating SOH from {cap.name}" in why
+    assert "mA" in why
+    assert report.written == 40
+    assert battery_record(sqlite_registry, victim).status == "failed"
+    assert verify(sqlite_registry).ok
+
+
 def test_crash_mid_batch_then_rerun_completes(
     sqlite_registry: Registry, small_batch: SynthBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:

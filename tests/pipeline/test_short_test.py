@@ -121,3 +121,36 @@ def test_units_with_only_a_spectrum_get_the_eis_estimate() -> None:
     assert all(
         e is not None and e.method.startswith("eis:eis-lco-nmc811+references") for e in estimated
     )
+
+
+def test_one_unusable_unit_is_refused_and_its_batch_still_estimated(cells: pl.DataFrame) -> None:
+    """A pulse response logged in mV (one target) and one reference's too: each is named and set
+    aside, and the rest of the batch gets exactly the estimates it gets without them — one bad
+    unit never spoils a batch (before 2026-12-07 the SchemaError of the whole table aborted the
+    intake)."""
+    units, outcomes = _units(cells, capacity_tested=13, model="Z-50c")
+    bad = [units[0].battery.battery_id, units[-1].battery.battery_id]  # a reference, a target
+    for bid in bad:
+        features = outcomes[bid].pulse_features
+        assert features is not None
+        features.update({c: v * 1000.0 for c, v in features.items()})
+    estimate_short_tests(units, outcomes, load_model("pulse-u21"))
+    target = outcomes[bad[1]]
+    assert target.soh is None
+    [(method, why)] = target.soh_refusals
+    assert method == "pulse:pulse-u21"
+    assert why.startswith("its pulse inputs cannot be used: u1_v")
+    assert "… and 19 more" in why  # u1_v … u21_v, not 21 copies of the same advice
+    reference = outcomes[bad[0]]
+    assert reference.soh is not None
+    assert reference.soh.method == "capacity_test"
+    assert reference.soh_refusals == []
+    good, alone = _units(cells, capacity_tested=13, model="Z-50c")
+    kept = [u for u in good if u.battery.battery_id not in bad]
+    estimate_short_tests(kept, {u.battery.battery_id: alone[u.battery.battery_id] for u in kept},
+                         load_model("pulse-u21"))  # fmt: skip
+    for unit in kept:
+        bid = unit.battery.battery_id
+        assert outcomes[bid].soh == alone[bid].soh
+        assert outcomes[bid].soh_refusals == alone[bid].soh_refusals
+    assert sum(outcomes[u.battery.battery_id].soh is not None for u in kept[12:]) >= 14

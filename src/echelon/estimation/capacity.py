@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from echelon.catalog import load_table
+from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import EstimationError
 
 
@@ -69,7 +70,9 @@ def soh_from_capacity(
     Raises
     ------
     EstimationError
-        For non-positive or non-finite capacities.
+        For non-positive or non-finite capacities, and for a measured capacity so far above the
+        rated one that the SOH is implausible (above ``PLAUSIBLE["soh_percent"]``, 150 %): a
+        tester file logged in mA or mAh, or the wrong rated capacity — never a confident SOH.
     """
     if not (measured_capacity_ah >= 0 and nominal_capacity_ah > 0):
         raise EstimationError(
@@ -81,6 +84,20 @@ def soh_from_capacity(
         load_table("soh_capacity_test", catalog_dir=catalog_dir)["relative_uncertainty"]["coverage"]
     )
     soh = 100.0 * measured_capacity_ah / nominal_capacity_ah
+    high = PLAUSIBLE["soh_percent"].high
+    if soh > high:
+        hint = ""
+        if soh / 1000.0 <= high:
+            hint = (
+                f" — a current logged in mA or a capacity in mA·h would give this (÷ 1000: "
+                f"{measured_capacity_ah / 1000.0:g} A·h, SOH {soh / 1000.0:.1f} %): check the "
+                "tester file's units (a column map declares them: docs/readers.md)"
+            )
+        raise EstimationError(
+            f"the measured capacity {measured_capacity_ah:g} A·h is {soh:.0f} % of the rated "
+            f"{nominal_capacity_ah:g} A·h, above the plausible {high:g} %{hint}; or the rated "
+            "capacity in the manifest is wrong"
+        )
     return SohEstimate(
         soh_percent=soh,
         soh_lower_percent=soh * (1.0 - relative),

@@ -23,10 +23,10 @@ import numpy as np
 import polars as pl
 
 from echelon.domain.records import SOH_OUT_OF_DOMAIN_TAG
-from echelon.errors import EstimationError
+from echelon.errors import EstimationError, SchemaError
 from echelon.estimation import SohEstimate
 from echelon.estimation.conformal import min_calibration_size
-from echelon.estimation.model import SohModel
+from echelon.estimation.model import SohModel, prepare
 from echelon.estimation.samples import BATCH, CELL_ID, CHEMISTRY, NOMINAL, SAMPLE_ID, SOH
 from echelon.io.manifest import ManifestUnit
 from echelon.pipeline.unit import UnitOutcome
@@ -67,6 +67,31 @@ def _rows(
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+def _unusable(table: pl.DataFrame, model: SohModel) -> dict[str, str]:
+    """Units whose own inputs the model cannot take, and why — checked unit by unit only when
+    the whole table fails, so that one unit's implausible pulse response never refuses the rest
+    of its batch nor, as a reference, stops its calibration. (Labels are capacity-test SOHs,
+    checked when they were measured.)"""
+    inputs = table.drop(SOH)
+    try:
+        prepare(inputs, model.method, labelled=False, source="<short tests>")
+    except SchemaError:
+        pass
+    else:
+        return {}
+    bad: dict[str, str] = {}
+    for i in range(inputs.height):
+        row = inputs.slice(i, 1)
+        try:
+            prepare(row, model.method, labelled=False, source="<unit>")
+        except SchemaError as exc:
+            said = [p.message if p.column is None else f"{p.column}: {p.message}"
+                    for p in exc.problems]  # fmt: skip
+            more = f"; … and {len(said) - 3} more" if len(said) > 3 else ""
+            bad[str(row.item(0, SAMPLE_ID))] = "; ".join(said[:3]) + more
+    return bad
+
+
 def estimate_short_tests(
     units: Sequence[ManifestUnit],
     outcomes: dict[str, UnitOutcome],
@@ -98,6 +123,13 @@ def estimate_short_tests(
     table = _rows(units, outcomes, name)
     if table.height == 0 or SOH not in table.columns:
         return 0
+    bad = _unusable(table, model)
+    for unit, why in bad.items():
+        if outcomes[unit].soh is None:  # a reference keeps its capacity test; it is just not used
+            outcomes[unit].soh_refusals.append(
+                (f"{name}:{model.name}", f"its {name} inputs cannot be used: {why}")
+            )
+    table = table.filter(~pl.col(SAMPLE_ID).is_in(list(bad)))
     unestimated = [b for b, o in outcomes.items() if o.soh is None]
     targets = table.filter(pl.col(SOH).is_null() & pl.col(SAMPLE_ID).is_in(unestimated))
     if targets.height == 0:

@@ -223,22 +223,26 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
     outcome = UnitOutcome(bid, measurements=list(from_manifest))
     store = Store(store_root)
     stage = "reading"
+    capacity_file = ""
     try:
         for ref in unit.test_files:
             stage = f"{ref.path.name}"
             result = _process_file(unit, ref, store)
             outcome.test_runs.append(result.run)
             outcome.measurements.extend(result.measurements)
+            if any(m.quantity == "capacity_ah" for m in result.measurements):
+                capacity_file = ref.path.name  # the last capacity test is the unit's SOH
             if result.pulse_features is not None:  # the last pulse test wins
                 outcome.pulse_features = result.pulse_features
             if outcome.eis_spectrum is None:  # the first sweep of the first EIS file
                 outcome.eis_spectrum = result.eis_spectrum
-        stage = "estimating SOH"
         capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
         manifest_capacity = unit.measurements.get("measured_capacity_ah")
         if capacities:
+            stage = f"estimating SOH from {capacity_file}"
             outcome.soh = soh_from_capacity(capacities[-1].value, unit.battery.nominal_capacity_ah)
         elif manifest_capacity is not None:
+            stage = "estimating SOH from the manifest's measured_capacity_ah"
             outcome.soh = soh_from_capacity(manifest_capacity, unit.battery.nominal_capacity_ah)
     except InputError as exc:  # names its file already
         return UnitOutcome(bid, error=str(exc), measurements=from_manifest)
