@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -148,6 +151,69 @@ def test_deleted_event_and_edited_projection_are_found(registry: Registry) -> No
     assert "decisions rows differ" in messages[("A-1", 2)]
 
 
+@pytest.mark.parametrize(
+    ("sql", "where", "says"),
+    [
+        ("UPDATE events SET payload = '{not json' WHERE battery_id = 'A-1' AND seq = 1",
+         ("A-1", 1), "edited"),
+        ("UPDATE events SET payload = '[1, 2]' WHERE battery_id = 'A-1' AND seq = 0",
+         ("A-1", 0), "edited"),
+    ],
+)  # fmt: skip
+def test_an_event_edited_into_invalid_json_is_named_not_a_crash(
+    registry: Registry, sql: str, where: tuple[str, int], says: str
+) -> None:
+    """What verify exists to find must not crash it (it raised JSONDecodeError/AttributeError
+    before 2026-12-07: `echelon verify` and /api/verify answered "internal error")."""
+    registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(registry, sql)
+    report = verify(registry)
+    located = [p.message for p in report.problems if (p.battery_id, p.seq) == where]
+    assert any(says in message for message in located), located
+    assert all(p.battery_id == "A-1" for p in report.problems)
+
+
+def test_a_projected_json_value_edited_into_invalid_json_is_named(
+    sqlite_registry: Registry,
+) -> None:
+    """(SQLite only: PostgreSQL's json type cannot hold invalid JSON.)"""
+    sqlite_registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(sqlite_registry, "UPDATE decisions SET reasons = '[{oops' WHERE battery_id = 'A-2'")
+    problems = verify(sqlite_registry).problems
+    assert {(p.battery_id, p.seq) for p in problems} == {("A-2", 2)}
+    assert any("decisions.reasons is not valid JSON" in p.message for p in problems)
+
+
+def test_verify_reads_one_snapshot_while_a_writer_goes_on(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event committed by another connection between verify's reads of the events and of
+    the projected tables is not seen half: before 2026-12-07 every verify during a write
+    reported "measurements rows differ" (the reads were separate transactions)."""
+    verify_module = importlib.import_module("echelon.registry.verify")
+
+    registry.record_units([unit("A-1")])
+    original = verify_module._check_projections
+    extra = PendingEvent(
+        "measured",
+        None,
+        {},
+        {"measurements": [measurement_row(Measurement(
+            battery_id="A-1", quantity="ocv_v", value=3.3, method="race"))]},
+    )  # fmt: skip
+
+    def write_then_check(*args: object, **kwargs: object) -> object:
+        registry.append_events("A-1", [extra])  # another connection, committed
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify_module, "_check_projections", write_then_check)
+    report = verify(registry)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.events == 3  # the snapshot before the write
+    monkeypatch.undo()
+    assert verify(registry).events == 4
+
+
 def test_edited_battery_row_is_found(registry: Registry) -> None:
     registry.record_units([unit("A-1")])
     _raw(registry, "UPDATE batteries SET nominal_capacity_ah = 30 WHERE battery_id = 'A-1'")
@@ -238,3 +304,22 @@ def test_append_events_many_is_one_atomic_batch(registry: Registry) -> None:
     assert [e.kind for e in battery_record(registry, "A-2").events][-1] == "graded"
     with pytest.raises(RegistryError, match="appears twice"):
         registry.append_events_many([("A-2", note), ("A-2", note)])
+
+
+def test_a_corrupt_or_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    """Random bytes, or another application's database: a RegistryError (CLI exit 5) naming the
+    file — before 2026-12-07 "internal error … This is a bug", and a foreign database got
+    Echelon's tables added to it."""
+    from echelon.registry import open_registry
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(RegistryError, match=r"corrupt\.db: file is not a database"):
+        open_registry(f"sqlite:///{corrupt}")
+    assert corrupt.read_bytes() == bytes(range(256)) * 16
+    foreign = tmp_path / "notes.db"
+    with sa.create_engine(f"sqlite:///{foreign}").begin() as conn:
+        conn.execute(sa.text("CREATE TABLE notes (x TEXT)"))
+    with pytest.raises(RegistryError, match=r"not an Echelon registry: it holds tables \(notes\)"):
+        open_registry(f"sqlite:///{foreign}")
+    assert sa.inspect(sa.create_engine(f"sqlite:///{foreign}")).get_table_names() == ["notes"]

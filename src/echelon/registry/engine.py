@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from echelon.errors import RegistryError
 
@@ -93,6 +93,19 @@ def head_revision() -> str:
     return head
 
 
+def _refuse_foreign(connection: Connection) -> None:
+    """Refuse a database that holds tables but no Echelon schema version: another application's
+    (migrating would add Echelon's tables to it)."""
+    tables = sorted(inspect(connection).get_table_names())
+    if tables:
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise RegistryError(
+            f"{connection.engine.url.render_as_string(hide_password=True)} is not an Echelon "
+            f"registry: it holds tables ({shown}) but no Echelon schema version; point --db / "
+            "ECHELON_DB_URL at an Echelon registry or at a new, empty database"
+        )
+
+
 def migrate(engine: Engine) -> str:
     """Bring the database schema to the newest revision (no-op when current).
 
@@ -113,13 +126,17 @@ def migrate(engine: Engine) -> str:
     try:
         with engine.begin() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
+            if current is None:
+                _refuse_foreign(connection)
             if current != head:
                 config = _alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-    except OperationalError as exc:
+    except DatabaseError as exc:  # unreachable, or not a database (a corrupt or foreign file)
         raise RegistryError(
             f"cannot open the registry at {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.orig}; check --db / ECHELON_DB_URL and that the server is running"
+            f"{exc.orig}; check --db / ECHELON_DB_URL, that the server is running and, for "
+            "SQLite, that the file is an Echelon registry (a corrupt file: restore it from a "
+            "backup)"
         ) from exc
     return head

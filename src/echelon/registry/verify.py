@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import JSON, Connection, Table, Text, cast, select
 
 from echelon.registry.chain import GENESIS, canonical_json, event_hash
 from echelon.registry.core import PROJECTIONS, Registry
@@ -50,6 +51,16 @@ class VerifyReport:
     def first_broken(self) -> ChainProblem | None:
         """The first problem found (chains are checked in battery-id order)."""
         return self.problems[0] if self.problems else None
+
+
+def _payload(ev: Any) -> dict[str, Any] | None:
+    """An event's payload, or ``None`` when it is not a JSON object (edited in the database:
+    the chain check reports the event; the projection checks must not crash on it)."""
+    try:
+        payload = json.loads(ev.payload)
+    except (TypeError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def _check_chain(events: list[Any]) -> list[ChainProblem]:
@@ -105,14 +116,28 @@ def _check_projections(
     for bid, evs in events.items():
         for ev in evs:
             event_ids[(bid, ev.seq)] = ev.id
-            rows = json.loads(ev.payload).get("rows", {})
-            for table, table_rows in rows.items():
+            payload = _payload(ev)
+            if payload is None:
+                problems.append(
+                    ChainProblem(bid, ev.seq, ev.id, "payload is not a JSON object (event edited)")
+                )
+                continue
+            for table, table_rows in payload.get("rows", {}).items():
                 recorded[(bid, ev.seq, table)] = sorted(canonical_json(r) for r in table_rows)
     stored: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     for table_name, table in PROJECTIONS.items():
-        for row in conn.execute(select(table).where(table.c.battery_id.in_(ids))):
+        for row in conn.execute(_as_text(table).where(table.c.battery_id.in_(ids))):
             data = dict(row._mapping)
             key = (data["battery_id"], data["event_seq"], table_name)
+            bad = _decode_json(table, data)
+            if bad:
+                bid, seq = key[:2]
+                problems.append(
+                    ChainProblem(
+                        bid, seq, event_ids.get((bid, seq)),
+                        f"{table_name}.{bad} is not valid JSON (edited in the database)",
+                    )
+                )  # fmt: skip
             stored[key].append(canonical_json({k: v for k, v in data.items() if k not in _SKIP}))
     for key in sorted(set(recorded) | set(stored)):
         if sorted(stored.get(key, [])) != recorded.get(key, []):
@@ -126,6 +151,25 @@ def _check_projections(
                 )
             )
     return problems
+
+
+def _as_text(table: Table) -> Any:
+    """``SELECT`` of ``table`` with its JSON columns as text, decoded by :func:`_decode_json`
+    (the JSON type's own decoding would raise on a value edited into invalid JSON)."""
+    return select(
+        *(cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in table.columns)
+    )
+
+
+def _decode_json(table: Table, data: dict[str, Any]) -> str | None:
+    """Decode ``data``'s JSON columns in place; the first column that is not valid JSON."""
+    bad = None
+    for column in (c.name for c in table.columns if isinstance(c.type, JSON)):
+        try:
+            data[column] = None if data[column] is None else json.loads(data[column])
+        except ValueError:
+            bad = bad or column
+    return bad
 
 
 def _check_battery_rows(
@@ -151,10 +195,13 @@ def _check_battery_rows(
                 )
             )
             continue
-        recorded = dict(json.loads(received[-1].payload)["battery"])
+        first = _payload(received[-1])
+        if first is None or not isinstance(first.get("battery"), dict):
+            continue  # an edited received event: the chain check names it
+        recorded = dict(first["battery"])
         # genealogy changes recorded after intake (a unit built into a new pack)
         for later in (e for e in evs if e.seq > received[-1].seq):
-            recorded.update(json.loads(later.payload).get("battery_update", {}))
+            recorded.update((_payload(later) or {}).get("battery_update", {}))
         for key, value in recorded.items():
             actual = getattr(row, key)
             if key == "visual_flags":
@@ -176,6 +223,24 @@ def _check_battery_rows(
     return problems
 
 
+@contextmanager
+def _snapshot(registry: Registry) -> Iterator[Connection]:
+    """One read transaction for the whole check, so that the events and the projected tables
+    are read from the same committed state while writers go on (without it every run during a
+    write reported rows that differ from their events). SQLite: an explicit ``BEGIN`` (the
+    driver starts none for reads; in WAL mode the snapshot is taken at the first read);
+    PostgreSQL: ``REPEATABLE READ``."""
+    sqlite = registry.engine.dialect.name == "sqlite"
+    options = {} if sqlite else {"isolation_level": "REPEATABLE READ"}
+    with registry.engine.connect().execution_options(**options) as conn:
+        if sqlite:
+            conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.rollback()  # read only: nothing to keep
+
+
 def verify(
     registry: Registry, *, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
@@ -193,7 +258,7 @@ def verify(
         ``ok`` when every chain verifies; otherwise the problems, first broken event first.
     """
     report = VerifyReport()
-    with registry.engine.connect() as conn:
+    with _snapshot(registry) as conn:
         ids = sorted(
             set(conn.execute(select(EventRow.battery_id).distinct()).scalars())
             | set(conn.execute(select(BatteryRow.battery_id)).scalars())
