@@ -33,4 +33,3 @@ def test_a_capacity_far_above_the_rated_one_is_refused_with_the_likely_unit_mist
     with pytest.raises(EstimationError, match="above the plausible 150 %; or the rated") as err:
         soh_from_capacity(3.2, 2.0)  # not a factor 1000: no unit hint
     assert "mA" not in str(err.value)
-
