@@ -451,6 +451,17 @@ def test_the_schema_check_fails_on_a_wrong_value(registry: Registry, batterypass
             "batteries: {B: {originalPassportIdentifier: 'ABC-1'}}\n",
             "is not a Battery Pass passport",
         ),
+        # values the schemas accept but no battery has (2026-12-07: they were published)
+        (
+            "models: {X: {GeneralProductInformation: {batteryMass: -18400}}}\n",
+            "models.X.GeneralProductInformation.batteryMass: -18400 kg is outside the plausible "
+            "range [0.001, 100000] kg",
+        ),
+        (
+            "batteries: {B: {Performance: {batteryCondition: {stateOfCharge: "
+            "{stateOfChargeValue: 4200}}}}}\n",
+            "stateOfChargeValue: 4200 % is outside the plausible range [0, 100] %",
+        ),
     ],
 )
 def test_a_bad_data_file_is_refused_with_its_name(tmp_path: Path, text: str, expected: str) -> None:
@@ -598,3 +609,36 @@ def test_a_view_names_layers_not_reasons(registry: Registry) -> None:
     text = json.dumps(passport.document(access="public")["passportMetadata"])
     assert "routed to" not in text
     assert str(EXAMPLE) not in text
+
+
+def test_a_view_says_nothing_about_the_restricted_members_a_unit_lacks() -> None:
+    """Whether a unit's negative events are missing is legitimate-interest information: before
+    2026-12-07 a public view's ``incomplete`` named the missing ``negativeEvents`` (units with a
+    gate finding have them), and ``withheld`` listed only the restricted members the unit has."""
+    from echelon.passport.build import Passport
+
+    def passport(missing: list[str]) -> Passport:
+        return Passport(
+            battery_id="X-1", status="Repurposed", identifier=None, predecessor=None,
+            sections={}, missing={"Performance": missing} if missing else {}, provenance={},
+            chain_head=(0, "0" * 64), issued_at=ISSUED,
+        )  # fmt: skip
+
+    lacking = passport([
+        "Performance.batteryCondition.negativeEvents: missing",
+        "Performance.batteryCondition.roundTripEfficiencyat50PerCentCycleLife: missing",
+        "Performance.batteryCondition.remainingCapacity.0.value: invalid: not a number",
+    ])  # fmt: skip
+    having = passport(
+        ["Performance.batteryCondition.roundTripEfficiencyat50PerCentCycleLife: missing"]
+    )
+    for access in ("public", "legitimate-interest"):
+        views = [p.document(access=access)["passportMetadata"] for p in (lacking, having)]  # type: ignore[arg-type]
+        assert views[0]["withheld"] == views[1]["withheld"]
+        if access == "public":
+            assert views[0]["incomplete"] == views[1]["incomplete"] == {"Performance": [
+                "Performance.batteryCondition.roundTripEfficiencyat50PerCentCycleLife: missing"
+            ]}  # fmt: skip
+            assert "Performance.batteryCondition.negativeEvents" in views[0]["withheld"]
+    full = lacking.document(access="full")["passportMetadata"]
+    assert len(full["incomplete"]["Performance"]) == 3  # the operator sees everything

@@ -104,6 +104,7 @@ class Passport:
         catalog = passport_catalog()
         dropped = restrict(sections, access, catalog)
         full = access == "full"
+        hidden = withheld(access, catalog)  # all of them: which ones a unit has is not public
         meta: dict[str, Any] = {
             "batteryId": self.battery_id,
             "batteryPassportIdentifier": self.identifier,
@@ -114,8 +115,11 @@ class Passport:
             "issuedAt": self.issued_at.isoformat(timespec="seconds"),
             "chainHead": {"seq": self.chain_head[0], "hash": self.chain_head[1]},
             "access": access,
-            "withheld": dropped,
-            "incomplete": self.missing,
+            "withheld": dropped if full else sorted(hidden),
+            "incomplete": {
+                name: [p for p in problems if not _under(p.split(": ", 1)[0], hidden)]
+                for name, problems in self.missing.items()
+            },
             # a view keeps the provenance of what it shows only, as the layer it came from (the
             # reasons can quote status, route or SOH), and no notes
             "provenance": {
@@ -126,11 +130,24 @@ class Passport:
             "notes": self.notes if full else [],
             "components": self.components,
         }
-        if "GeneralProductInformation.batteryStatus" in withheld(access, catalog):
+        if "GeneralProductInformation.batteryStatus" in hidden:
             del meta["batteryStatus"]  # withheld even where its section is incomplete
         document = dict(sections)
         document["passportMetadata"] = meta
         return document
+
+
+def _under(path: str, paths: set[str]) -> bool:
+    """``path`` (``a.b.0.c``, as validation locates it) is one of ``paths`` (``a.b[].c``, as the
+    catalogue names members) or inside one."""
+    parts: list[str] = []
+    for part in path.split("."):
+        if part.isdigit() and parts:
+            parts[-1] += "[]"
+        else:
+            parts.append(part)
+    dotted = ".".join(parts)
+    return any(dotted == p or dotted.startswith((p + ".", p + "[]")) for p in paths)
 
 
 def _layer(origin: str) -> str:

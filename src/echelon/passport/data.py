@@ -151,6 +151,40 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+PLAUSIBLE_MEMBERS: dict[str, tuple[float, float, str]] = {
+    "GeneralProductInformation.batteryMass": (1e-3, 1e5, "kg"),
+    "Performance.batteryTechicalProperties.ratedCapacity": (1e-3, 1e5, "A·h"),
+    "Performance.batteryTechicalProperties.nominalVoltage": (1e-3, 2000.0, "V"),
+    "Performance.batteryTechicalProperties.minimumVoltage": (1e-3, 2000.0, "V"),
+    "Performance.batteryTechicalProperties.maximumVoltage": (1e-3, 2000.0, "V"),
+    "Performance.batteryCondition.stateOfCharge.stateOfChargeValue": (0.0, 100.0, "%"),
+    "Performance.batteryCondition.capacityFade.capacityFadeValue": (0.0, 100.0, "%"),
+    "Performance.batteryCondition.stateOfCertifiedEnergy.stateOfCertifiedEnergyValue": (
+        0.0,
+        150.0,
+        "%",
+    ),
+}
+"""Sanity bounds of a few physical members *[assumption]*, the same spirit and limits as
+:data:`echelon.domain.plausible.PLAUSIBLE` (capacity, voltage; a mass from a phone cell to a
+container of ESS racks): the schemas bound none of them, so a negative mass or a 4,200 % state of
+charge would pass them and be published."""
+
+
+def _implausible(sections: dict[str, Any], where: str) -> list[str]:
+    """Members of :data:`PLAUSIBLE_MEMBERS` outside their bounds."""
+    problems = []
+    for path, (low, high, unit) in PLAUSIBLE_MEMBERS.items():
+        value = member_at(sections, path)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and not low <= value <= high:
+            problems.append(
+                f"{where}.{path}: {value:g} {unit} is outside the plausible range "
+                f"[{low:g}, {high:g}] {unit} (wrong unit?)"
+            )
+    return problems
+
+
 def _individual_problems(sections: dict[str, Any], where: str) -> list[str]:
     """Members of one battery given for a whole model (catalogue ``passport``, ``[levels]``)."""
     problems = []
@@ -186,6 +220,7 @@ def _entries(doc: dict[str, Any], group: str, extra: tuple[str, ...]) -> list[st
                     "(urn:<letters and digits>:<letters and digits>)"
                 )
         problems += _section_problems(sections, f"{group}.{name}")
+        problems += _implausible(sections, f"{group}.{name}")
         if group == "models":
             problems += _individual_problems(sections, f"{group}.{name}")
     return problems
