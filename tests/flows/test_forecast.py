@@ -346,6 +346,22 @@ def test_the_console_names_series_without_energy(tmp_path: Path) -> None:
     assert "all/ev/LFP" in " ".join(result.output.split())
 
 
+def test_a_bad_quantity_is_reported_once(tmp_path: Path) -> None:
+    """A quantity that is not a number, not finite or implausible is that row's one problem, not
+    also "no quantity" or "too large"."""
+    from echelon.flows import read_sales
+
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "year,chemistry,gwh,units,pack_kwh\n2018,LFP,,,\n2019,LFP,abc,,\n2020,LFP,inf,,\n"
+        "2021,LFP,,,60\n2022,LFP,1e305,,\n"
+    )
+    with pytest.raises(SchemaError) as caught:
+        read_sales(path)
+    rows = [p.row for p in caught.value.problems]
+    assert sorted(rows) == [1, 2, 3, 4, 5], caught.value
+
+
 def test_the_plausibility_bound_is_a_catalogue_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -102,7 +102,7 @@ def _numbers(frame: pl.DataFrame, problems: list[Problem]) -> dict[str, pl.Serie
             values, cast.is_nan() | cast.is_infinite(), "is not a finite number"
         )
         problems += row_problems(values, cast < 0, "is negative")
-        numbers[column] = cast.fill_nan(None)
+        numbers[column] = cast.set(cast.is_nan() | cast.is_infinite(), None)
     year = numbers["year"]
     problems += row_problems(
         frame.get_column("year"),
@@ -135,9 +135,17 @@ def _quantities(
         pl.coalesce(pl.col("gwh") * 1e6, "kwh", pl.col("units") * pl.col("pack_kwh")).alias("kwh"),
         "units",
     )
+    # a quantity that was written but is bad is already reported: not "no quantity" as well
+    written = frame.select(
+        pl.any_horizontal(
+            pl.col(c).is_not_null()
+            for c in ("gwh", "kwh", "units", "pack_kwh")
+            if c in frame.columns
+        )
+    ).to_series()
     problems += row_problems(
         frame.get_column(next(c for c in ("gwh", "kwh", "units") if c in frame.columns)),
-        out["kwh"].is_null() & out["units"].is_null(),
+        out["kwh"].is_null() & out["units"].is_null() & ~written,
         "no quantity: give gwh, kwh, or units (with pack_kwh for energy)",
     )
     _implausible(frame, numbers, out["kwh"], problems)
