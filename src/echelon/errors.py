@@ -79,6 +79,11 @@ def row_problems(values: pl.Series, invalid: pl.Series, what: str) -> list[Probl
     ]
 
 
+def problems_at(values: pl.Series, value: str) -> int:
+    """1-based row of the first occurrence of ``value`` in ``values``."""
+    return int(values.eq(value).arg_true()[0]) + 1
+
+
 class InputError(EchelonError):
     """Base of errors about a user-supplied file; carries the file and every problem found.
 

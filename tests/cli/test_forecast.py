@@ -124,3 +124,36 @@ def test_forecast_history_bad_table_exit_3(tmp_path: Path) -> None:
     result = runner.invoke(app, ["forecast", "--history", str(tmp_path / "h.csv")])
     assert result.exit_code == 3
     assert "cycle" in result.output
+
+
+def test_forecast_history_unknown_chemistry_exit_3(tmp_path: Path) -> None:
+    young = fleet([540.0], seed=5).filter(pl.col("cycle") <= 300)
+    table = pl.concat(
+        [fleet([400.0, 450.0, 500.0]), young.with_columns(pl.lit("YOUNG").alias("battery_id"))]
+    ).with_columns(pl.lit("Sodium-ion").alias("chemistry"))
+    table.write_csv(tmp_path / "h.csv")
+    result = runner.invoke(
+        app, ["forecast", "--history", str(tmp_path / "h.csv"), "-o", str(tmp_path / "f.csv")]
+    )
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())  # the console wraps long lines
+    assert "h.csv" in text
+    assert "row 1" in text
+    assert "'Sodium-ion'" in text
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_forecast_history_with_sparse_check_ups(tmp_path: Path) -> None:
+    """Every 50th cycle: a short-lived reference has only 8 check-ups (was an internal error)."""
+    young = fleet([540.0], seed=5, step=50.0).filter(pl.col("cycle") <= 400)
+    table = pl.concat(
+        [
+            fleet([350.0, 400.0, 450.0, 500.0, 560.0, 600.0, 650.0], step=50.0),
+            young.with_columns(pl.lit("YOUNG").alias("battery_id")),
+        ]
+    )
+    table.write_csv(tmp_path / "h.csv")
+    out = tmp_path / "f.csv"
+    result = runner.invoke(app, ["forecast", "--history", str(tmp_path / "h.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pl.read_csv(out).filter(pl.col("battery_id") == "YOUNG")["status"][0] == "forecast"

@@ -85,6 +85,13 @@ def test_sales_are_normalised_and_added_up(sales: Path) -> None:
             "row 2, column 'gwh': no energy while other rows of all/ev/LFP give one",
         ),
         ("year,chemistry,gwh\n", "has a header but no rows"),
+        (
+            "year,region,segment,chemistry,gwh\n2018,EU,ev,NMC622,20000000\n",
+            "row 1, column 'gwh': '20000000' puts more than 10,000 GWh on the market in one row",
+        ),
+        ("year,chemistry,kwh\n2020,LFP,20000000000\n", "column 'kwh': '20000000000' puts more"),
+        ("year,chemistry,units,pack_kwh\n2020,LFP,200000000,75\n", "'units': '200000000' puts"),
+        ("year,chemistry,gwh\n2020,LFP,1e305\n", "'1e305' puts more than 10,000 GWh"),
     ],
 )
 def test_a_bad_sales_table_names_row_and_column(tmp_path: Path, csv: str, fragment: str) -> None:
@@ -337,3 +344,49 @@ def test_the_console_names_series_without_energy(tmp_path: Path) -> None:
     result = runner.invoke(app, ["flows", str(path), "--until", "2040", "--price-year", "2026"])
     assert result.exit_code == 0, result.output
     assert "all/ev/LFP" in " ".join(result.output.split())
+
+
+def test_a_bad_quantity_is_reported_once(tmp_path: Path) -> None:
+    """A quantity that is not a number, not finite or implausible is that row's one problem, not
+    also "no quantity" or "too large"."""
+    from echelon.flows import read_sales
+
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "year,chemistry,gwh,units,pack_kwh\n2018,LFP,,,\n2019,LFP,abc,,\n2020,LFP,inf,,\n"
+        "2021,LFP,,,60\n2022,LFP,1e305,,\n"
+    )
+    with pytest.raises(SchemaError) as caught:
+        read_sales(path)
+    rows = [p.row for p in caught.value.problems]
+    assert sorted(rows) == [1, 2, 3, 4, 5], caught.value
+
+
+def test_the_plausibility_bound_is_a_catalogue_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echelon.catalog import resolve_table_path
+
+    rows = pl.DataFrame({"year": [2024], "chemistry": ["LFP"], "gwh": [10_000.0]})
+    assert normalise_sales(rows)["kwh"][0] == pytest.approx(1e10)  # at the bound: accepted
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    text = resolve_table_path("flows").read_text()
+    assert "max_gwh_per_row = 10000.0" in text
+    (folder / "flows.toml").write_text(text.replace("max_gwh_per_row = 10000.0",
+                                                    "max_gwh_per_row = 1000.0"))  # fmt: skip
+    monkeypatch.setenv("ECHELON_CATALOG_DIR", str(folder))
+    with pytest.raises(SchemaError, match="puts more than 1,000 GWh"):
+        normalise_sales(rows)
+
+
+def test_echelon_flows_refuses_an_absurd_row_with_exit_3(tmp_path: Path) -> None:
+    path = tmp_path / "absurd.csv"
+    path.write_text("year,region,segment,chemistry,gwh\n2018,EU,ev,NMC622,20000000\n")
+    out = tmp_path / "flows.csv"
+    result = runner.invoke(app, ["flows", str(path), "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "absurd.csv" in text
+    assert "row 1, column 'gwh'" in text
+    assert not out.exists()

@@ -126,10 +126,31 @@ def test_read_history(tmp_path: Path) -> None:
         read_history(tmp_path / "missing.csv")
 
 
-def test_unknown_chemistry_is_said() -> None:
-    t = table().with_columns(pl.lit("unobtainium").alias("chemistry"))
-    out = forecast_histories(t, until_soh_percent=80)
-    assert "not in the catalogue" in out.filter(pl.col("battery_id") == "YOUNG")["note"][0]
+def test_unknown_chemistry_is_refused_with_its_row_and_the_closest_name() -> None:
+    """A misspelt chemistry on one unit is a schema error (as in every other table), not a
+    forecast of that unit against references of another spelling."""
+    t = table().with_columns(
+        pl.when(pl.col("battery_id") == "YOUNG")
+        .then(pl.lit("NMX811"))
+        .otherwise(pl.lit("NMC811"))
+        .alias("chemistry")
+    )
+    first = int(t["battery_id"].eq("YOUNG").arg_true()[0]) + 1
+    with pytest.raises(SchemaError) as err:
+        forecast_histories(t, until_soh_percent=80, source="h.csv")
+    text = str(err.value)
+    assert "h.csv" in text
+    assert f"row {first}, column 'chemistry'" in text
+    assert "'NMX811'" in text
+    assert "did you mean 'NMC811'" in text
+    assert "'NMC811' (" not in text  # the known spelling is not reported
+
+
+def test_an_unknown_chemistry_in_the_references_is_refused() -> None:
+    refs = fleet(LIVES).with_columns(pl.lit("Sodium-ion").alias("chemistry"))
+    young = table().filter(pl.col("battery_id") == "YOUNG")
+    with pytest.raises(SchemaError, match="row 1, column 'chemistry': unknown chemistry"):
+        forecast_histories(young, until_soh_percent=80, references=refs)
 
 
 def test_trailing_empty_lines_are_not_a_unit(tmp_path: Path) -> None:

@@ -151,3 +151,20 @@ def test_calibration_uses_more_references_than_the_grid_search(
     assert {m for m, _ in searched} == {3}
     assert final[0] == grid["conformal_max_cells"] > 3
     assert refs.calibration_cases == final[1] > max(n for _, n in searched)
+
+
+def test_a_reference_too_short_for_an_inner_case_is_skipped() -> None:
+    """A sparse check-up history (here every 50th cycle) leaves a short-lived reference with
+    ``min_points`` check-ups: the inner cases need a cut-off after ``min_points`` check-ups and
+    before the end, so that reference is not forecast from the others (it used to index past
+    its end: IndexError); it is still a reference of the unit being forecast."""
+    sparse = fleet([350.0, *LIVES], step=50.0)  # the first unit: 8 check-ups, reaches 80 %
+    cells = list(histories(sparse).values())
+    assert cells[0].cycle.size == 8
+    refs = reference_set(cells, 0.80)
+    assert len(refs.refs) == len(LIVES) + 1
+    assert refs.calibration_cases > 0
+    part = cells[-1].truncate(400.0)
+    fc = ensemble_forecast(part, refs)
+    assert fc is not None
+    assert fc.cycles_lower < 650.0 < fc.cycles_upper

@@ -32,7 +32,7 @@ import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
-from echelon.errors import Problem, SchemaError, row_problems
+from echelon.errors import Problem, SchemaError, problems_at, row_problems
 
 SAMPLE_ID: Final = "sample_id"
 CELL_ID: Final = "cell_id"
@@ -228,8 +228,3 @@ def validate_samples(
     return out.with_columns(
         pl.col(CELL_ID).cast(pl.String), batch.fill_null(pl.col(FORMAT)).alias(BATCH)
     )
-
-
-def problems_at(values: pl.Series, value: str) -> int:
-    """1-based row of the first occurrence of ``value`` in ``values``."""
-    return int(values.eq(value).arg_true()[0]) + 1

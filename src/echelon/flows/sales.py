@@ -14,7 +14,9 @@ optional
     (``logistic``, ``normal``, ``weibull``; default ``logistic``) — with a segment named, its
     vehicle lifetime still applies; without one the row is segment ``custom``, with no vehicle
 
-Rows that share year, region, segment, chemistry and lifetime are added up.
+Rows that share year, region, segment, chemistry and lifetime are added up. A row whose energy
+exceeds the catalogue's ``flows`` ``[sales] max_gwh_per_row`` (10,000 GWh: ten times the world's
+battery demand in 2024, IEA Global EV Outlook 2025) is refused as a unit mix-up.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def _numbers(frame: pl.DataFrame, problems: list[Problem]) -> dict[str, pl.Serie
             values, cast.is_nan() | cast.is_infinite(), "is not a finite number"
         )
         problems += row_problems(values, cast < 0, "is negative")
-        numbers[column] = cast.fill_nan(None)
+        numbers[column] = cast.set(cast.is_nan() | cast.is_infinite(), None)
     year = numbers["year"]
     problems += row_problems(
         frame.get_column("year"),
@@ -133,13 +135,41 @@ def _quantities(
         pl.coalesce(pl.col("gwh") * 1e6, "kwh", pl.col("units") * pl.col("pack_kwh")).alias("kwh"),
         "units",
     )
+    # a quantity that was written but is bad is already reported: not "no quantity" as well
+    written = frame.select(
+        pl.any_horizontal(
+            pl.col(c).is_not_null()
+            for c in ("gwh", "kwh", "units", "pack_kwh")
+            if c in frame.columns
+        )
+    ).to_series()
     problems += row_problems(
         frame.get_column(next(c for c in ("gwh", "kwh", "units") if c in frame.columns)),
-        out["kwh"].is_null() & out["units"].is_null(),
+        out["kwh"].is_null() & out["units"].is_null() & ~written,
         "no quantity: give gwh, kwh, or units (with pack_kwh for energy)",
     )
-    problems += row_problems(out["kwh"], out["kwh"].is_infinite(), "kWh is too large")
+    _implausible(frame, numbers, out["kwh"], problems)
     return out
+
+
+def _implausible(
+    frame: pl.DataFrame, numbers: dict[str, pl.Series], kwh: pl.Series, problems: list[Problem]
+) -> None:
+    """A row whose energy exceeds the catalogue's ``[sales] max_gwh_per_row`` (flows table) is a
+    problem, named in the column that gives it (``gwh``, ``kwh`` or ``units`` × ``pack_kwh``)."""
+    limit_gwh = float(load_table("flows")["sales"]["max_gwh_per_row"])
+    above = kwh > limit_gwh * 1e6
+    what = (
+        f"puts more than {limit_gwh:,.0f} GWh on the market in one row (all the world's batteries "
+        "were about 1,000 GWh in 2024; catalogue flows [sales] max_gwh_per_row): check the unit "
+        "(MWh or kWh given as GWh, Wh as kWh?)"
+    )
+    for column in ("gwh", "kwh", "units"):  # the coalesce order of the energy
+        if column in frame.columns:
+            problems += row_problems(
+                frame.get_column(column), above & numbers[column].is_not_null(), what
+            )
+            above = above & numbers[column].is_null()
 
 
 def _lifetime_problems(

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.errors import EstimationError, Problem, SchemaError
+from echelon.errors import EstimationError, Problem, SchemaError, problems_at
 from echelon.io.table import read_table
 from echelon.lifetime.params import model_for, settings
 from echelon.lifetime.second_life import family_of
@@ -95,6 +95,22 @@ def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Ex
     return cast
 
 
+def _chemistry_problems(names: pl.Series) -> list[Problem]:
+    """One problem per unknown chemistry spelling, at its first row, with the closest known name
+    (:func:`echelon.catalog.resolve_chemistry`, as every other table)."""
+    problems = []
+    for name in names.drop_nulls().unique(maintain_order=True).to_list():
+        try:
+            resolve_chemistry(name)
+        except ValueError as exc:
+            count = int(names.eq(name).sum())
+            more = f"; {count} rows give it" if count > 1 else ""
+            problems.append(
+                Problem(f"{exc}{more}", row=problems_at(names, name), column="chemistry")
+            )
+    return problems
+
+
 def normalise_history(frame: pl.DataFrame, *, source: Path | str = "<table>") -> pl.DataFrame:
     """Check the history contract and return ``battery_id``, ``cycle``, ``soh`` (fraction of
     nominal),
@@ -103,7 +119,8 @@ def normalise_history(frame: pl.DataFrame, *, source: Path | str = "<table>") ->
     Raises
     ------
     SchemaError
-        Missing required columns or non-numeric values, every problem named with row and column.
+        Missing required columns, non-numeric values or an unknown chemistry, every problem
+        named with row and column.
     """
     problems: list[Problem] = []
     cols = set(frame.columns)
@@ -121,6 +138,8 @@ def normalise_history(frame: pl.DataFrame, *, source: Path | str = "<table>") ->
     for c in ("capacity_ah", "soh_percent", "nominal_capacity_ah", "time_day",
               "temperature_celsius"):  # fmt: skip
         exprs[c] = _numeric(frame, c, problems) if c in cols else pl.lit(None, pl.Float64)
+    if "chemistry" in cols:
+        problems += _chemistry_problems(frame.get_column("chemistry").cast(pl.String))
     if problems:
         raise SchemaError(source, problems)
     chem = pl.col("chemistry").cast(pl.String) if "chemistry" in cols else pl.lit(None, pl.String)
@@ -166,14 +185,6 @@ def _units(frame: pl.DataFrame) -> list[_Unit]:
         except EstimationError as exc:
             problem = str(exc)
         notes = [str(n) for n in part["soh_note"].drop_nulls().head(1)]
-        if chem.len():
-            try:
-                resolve_chemistry(str(chem[0]))
-            except ValueError:
-                notes.append(
-                    f"chemistry {chem[0]!r} is not in the catalogue: only units with the same "
-                    "spelling are its references"
-                )
         out.append(
             _Unit(
                 str(bid),

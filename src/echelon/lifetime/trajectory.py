@@ -470,6 +470,9 @@ def _inner_cases(
     cut-offs (grouped by cell): per case, the |error| of the median and the
     conformalised-quantile score ``max(lo − truth, truth − hi)`` of the raw 5–95 % posterior
     interval, both in ln(remaining life + resolution), and the reference it comes from.
+    A cut-off keeps at least ``min_points + 1`` check-ups and leaves at least one out, so a
+    reference with ``min_points`` check-ups or fewer (a sparse history) gives no inner case; it
+    stays a reference of the others.
 
     ``known`` are the cases of the first ``known_cells`` references of the same draw, already
     forecast with the same settings (the grid search's): they are kept, not forecast again."""
@@ -487,9 +490,12 @@ def _inner_cases(
         fractions = rng.uniform(0.3, 0.7, cuts)  # drawn either way: the draw stays the same
         if i < known_cells:
             continue
+        size, first = target.cycle.size, int(cfg["min_points"])
+        if size <= first:
+            continue  # too short to cut: no inner case (the draw above stays the same)
         inner = _with_refs(core, others)
         for frac in fractions:
-            cut = target.cycle[max(int(frac * target.cycle.size) - 1, int(cfg["min_points"]))]
+            cut = target.cycle[max(int(frac * size) - 1, first)]
             if cut >= truth:
                 continue
             try:
