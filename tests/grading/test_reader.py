@@ -116,6 +116,21 @@ def test_implausible_values_name_the_likely_unit_mistake(tmp_path: Path) -> None
     }
 
 
+def test_a_measured_capacity_far_above_the_rated_one_is_refused(tmp_path: Path) -> None:
+    """1,400 A·h of a 2 A·h cell is each plausible alone but an SOH of 70,000 % (graded A before
+    2026-12-07); 3 A·h of 2 A·h (150 %) is still read."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "battery_id,chemistry,level,nominal_capacity_ah,measured_capacity_ah,has_traceability\n"
+        "G1,NMC622,cell,2,1400,yes\nG2,NMC622,cell,2,3,yes\n"
+    )
+    with pytest.raises(SchemaError) as info:
+        read_grading_table(path)
+    [problem] = info.value.problems
+    assert (problem.row, problem.column) == (1, "measured_capacity_ah")
+    assert problem.message.startswith("1400 A·h is 70000 % of the rated capacity, above the")
+
+
 def test_a_dead_unit_and_a_clipped_lower_bound_are_plausible(tmp_path: Path) -> None:
     """SOH 0 (nothing left reads 0 in any unit) and a lower bound clipped at 0 % (as the SOH
     models and `soh predict` write it) are read; 0.4 is still taken for a fraction."""

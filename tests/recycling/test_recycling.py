@@ -282,6 +282,17 @@ def test_unknown_chemistry_warns_and_is_never_zero() -> None:
         unit_recycling_value(units)
 
 
+def test_a_capacity_in_mah_is_refused_not_valued() -> None:
+    """A 2,500 mAh phone cell written as 2,500 A·h was booked at 9 kWh before 2026-12-07."""
+    units = lot(battery_id=["P"], chemistry=["LCO"], level=["cell"], nominal_capacity_ah=[2500.0],
+                nominal_voltage_v=[3.7])  # fmt: skip
+    with pytest.raises(SchemaError) as info:
+        recycle_lot(units, process="hydro")
+    [problem] = info.value.problems
+    assert (problem.row, problem.column) == (1, "nominal_capacity_ah")
+    assert "for a cell (wrong unit? mAh written as Ah: write 2.5)" in problem.message
+
+
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
@@ -289,6 +300,12 @@ def test_unknown_chemistry_warns_and_is_never_zero() -> None:
         ("mass_kg", 0.0, "zero mass"),
         ("level", "crate", "unknown level 'crate'"),
         ("battery_id", "A", "duplicate battery_id"),
+        # unit mistakes (2026-12-07: were valued — a 2 t "cell" of 2e6 g, a 9 kWh phone cell)
+        (
+            "mass_kg",
+            2e6,
+            r"2e\+06 outside the plausible range \[0\.0001, 1e\+06\] \(wrong unit\? g ",
+        ),
     ],
 )
 def test_bad_lots_are_refused_with_row_and_column(column: str, value: object, message: str) -> None:

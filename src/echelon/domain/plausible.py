@@ -2,9 +2,10 @@
 
 One table for every reader of such numbers — the intake manifest (:mod:`echelon.io.manifest`),
 the measurements table of ``echelon grade`` (:mod:`echelon.grading.reader`), the regrouping
-inventory (:mod:`echelon.regroup.inventory`) and the SOH sample table
-(:mod:`echelon.estimation.samples`) — so a value is refused the same way wherever it is typed: a
-milliohm written as ohms, a milliamp-hour as amp-hours, an SOH as a fraction. A value outside its
+inventory (:mod:`echelon.regroup.inventory`), the SOH sample table
+(:mod:`echelon.estimation.samples`) and the recycling lot table (:mod:`echelon.recycling.units`)
+— so a value is refused the same way wherever it is typed: a milliohm written as ohms, a
+milliamp-hour as amp-hours, an SOH as a fraction, grams as kilograms. A value outside its
 range is an error naming the row and column, with the likely mistake and the value it would then
 be. :func:`implausible` checks one value, :func:`implausible_cells` a column of a table.
 
@@ -113,6 +114,7 @@ FRACTION: Final = Mistake("SOH written as a fraction", 100.0)
 CAPACITY_AH_BY_LEVEL: Final = {"cell": 1500.0, "module": 5000.0, "pack": 20000.0}
 """Highest plausible rated or measured capacity [Ah] per level *[assumption]*: the largest ESS
 cells are ≈ 1,200 Ah; a module or pack puts a few of them (or many small cells) in parallel."""
+GRAM: Final = Mistake("g written as kg", 1e-3)
 DCIR_OHM_BY_LEVEL: Final = {"cell": 5.0, "module": 20.0}
 """Highest plausible DC internal resistance [Ω] per level *[assumption]*: small consumer cells
 are ≈ 0.05–0.5 Ω new, a few times that worn; a module has tens of them in series."""
@@ -132,6 +134,9 @@ PLAUSIBLE: Final[dict[str, PlausibleRange]] = {
     "self_discharge_mv_per_day": PlausibleRange(0.0, 1e4),
     "insulation_mohm": PlausibleRange(0.0, 1e6, above=KILO_OHM),
     "series_count": PlausibleRange(1, 1000),
+    # a row of a recycling lot: one unit, or loose cells or black mass by weight (up to 1,000 t);
+    # no bound per level, as a "cell" row of a tonne of loose cells is a real lot
+    "mass_kg": PlausibleRange(1e-4, 1e6, above=GRAM),
 }
 """Plausible range of each numeric column (outside → an error with the likely unit mistake)."""
 

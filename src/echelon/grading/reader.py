@@ -19,7 +19,7 @@ import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
-from echelon.errors import Problem, SchemaError, row_problems
+from echelon.errors import MAX_ROW_PROBLEMS, Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
 from echelon.io.table import read_table
 
@@ -71,6 +71,19 @@ def _implausible_cells(typed: pl.DataFrame) -> list[Problem]:
         if column in typed.columns:
             values = typed.get_column(column).cast(pl.Float64)
             problems += implausible_cells(values, rng, levels)
+    if {"measured_capacity_ah", "nominal_capacity_ah"} <= set(typed.columns):
+        measured = typed.get_column("measured_capacity_ah").cast(pl.Float64)
+        ratio = 100.0 * measured / typed.get_column("nominal_capacity_ah").cast(pl.Float64)
+        high = PLAUSIBLE["soh_percent"].high
+        for i in (ratio > high).fill_null(False).arg_true().to_list()[:MAX_ROW_PROBLEMS]:
+            problems.append(
+                Problem(
+                    f"{measured[i]:g} A·h is {ratio[i]:.0f} % of the rated capacity, above the "
+                    f"plausible SOH {high:g} % (mAh written as Ah, or the wrong rated capacity?)",
+                    row=i + 1,
+                    column="measured_capacity_ah",
+                )
+            )
     return problems
 
 

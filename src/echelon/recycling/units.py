@@ -27,6 +27,7 @@ import polars as pl
 
 from echelon.catalog import resolve_chemistry
 from echelon.domain.parse import normalise_token, suggest
+from echelon.domain.plausible import PLAUSIBLE, implausible_cells
 from echelon.errors import EchelonWarning, Problem, SchemaError
 from echelon.io.table import read_table
 from echelon.recycling.catalog import LEVELS
@@ -212,6 +213,9 @@ def prepare_units(
             "and nominal_voltage_v (or nominal_energy_wh)"
         )
         problems.append(Problem(why, row=i + 1, column="mass_kg"))
+    for col in ("mass_kg", "nominal_capacity_ah", "nominal_voltage_v"):  # a unit mistake
+        positive = numbers[col].set(numbers[col] <= 0, None)  # (reported above)
+        problems += implausible_cells(positive.alias(col), PLAUSIBLE[col], level)
     for i in (numbers["residual_voltage_v"] < 0).fill_null(False).arg_true().head(50).to_list():
         problems.append(
             Problem("negative residual voltage", row=i + 1, column="residual_voltage_v")
