@@ -28,7 +28,7 @@ def test_a_capacity_far_above_the_rated_one_is_refused_with_the_likely_unit_mist
     """A capacity test logged in mA gives 1000× the capacity: no SOH of 74,435 % (graded A before
     2026-12-07), but an error that names the mA reading; 150 % is still an SOH."""
     assert soh_from_capacity(3.0, 2.0).soh_percent == pytest.approx(150.0)
-    with pytest.raises(EstimationError, match=r"1488\.7 A·h is 74435 % .* ÷ 1000: 1\.4887 A·h"):
+    with pytest.raises(EstimationError, match=r"1488\.7 A·h is 74435 % .*÷ 1000: 1\.4887 A·h"):
         soh_from_capacity(1488.7, 2.0)
     with pytest.raises(EstimationError, match="above the plausible 150 %; or the rated") as err:
         soh_from_capacity(3.2, 2.0)  # not a factor 1000: no unit hint
