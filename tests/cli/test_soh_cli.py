@@ -171,3 +171,15 @@ def test_a_word_in_a_workbook_number_cell_is_bad_input_naming_the_cell(
         assert str(bad) in text
         assert "sheet'SOC10',spreadsheetrow3,column'U3':'abc'isnotanumber" in text
         assert "internal error" not in result.output
+
+
+def test_a_model_option_that_is_not_a_model_file_says_how_to_get_one(
+    tables: tuple[Path, Path],
+) -> None:
+    result = runner.invoke(app, ["soh", "predict", "--model", str(tables[0]), str(tables[1])])
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "not an Echelon SOH model file" in text
+    assert "echelon soh train" in text
+    assert "pulse-u21" in text
+    assert "allow_pickle" not in text
