@@ -43,19 +43,24 @@ class Problem:
     message : str
         What is wrong and what to do about it.
     row : int or None
-        1-based data row (header excluded) in the file, or ``None`` when not row-specific.
+        1-based data row (header excluded) in the file, or ``None`` when not row-specific; with
+        ``sheet``, the row number a spreadsheet program shows (the header is row 1 when it is
+        the sheet's first line).
     column : str or None
         Column / field name, or ``None``.
+    sheet : str or None
+        Workbook sheet, or ``None`` for a file without sheets.
     """
 
     message: str
     row: int | None = None
     column: str | None = None
+    sheet: str | None = None
 
     def __str__(self) -> str:
-        where = []
+        where = [] if self.sheet is None else [f"sheet {self.sheet!r}"]
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"row {self.row}" if self.sheet is None else f"spreadsheet row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
         return f"{', '.join(where)}: {self.message}" if where else self.message

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echelon.cli import app
-from tests.estimation.synthetic_pulse import pulse_samples
+from tests.estimation.synthetic_pulse import pulse_samples, pulsebat_workbook
 
 runner = CliRunner()
 
@@ -147,3 +147,39 @@ def test_evaluate_on_a_trained_batch_says_it_may_not_be_held_out(
     assert "warning:" in result.output
     assert "trained on batch(es)" in result.output
     assert "held-out data" not in result.output
+
+
+def test_a_word_in_a_workbook_number_cell_is_bad_input_naming_the_cell(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Was "internal error: InvalidOperationError … This is a bug" (exit 1) in every command."""
+    samples = pulse_samples(4, seed=2, socs=(10.0, 20.0))
+    bad = pulsebat_workbook(tmp_path / "bad.xlsx", samples, cells={("SOC10", 3, "U3"): "abc"})
+    good = pulsebat_workbook(tmp_path / "good.xlsx", samples)
+    out = str(tmp_path / "p.csv")
+    commands = [
+        ["soh", "predict", "--model", str(trained), str(bad), "-o", out],
+        ["soh", "predict", "--model", str(trained), str(good), "--references", str(bad)],
+        ["soh", "evaluate", "--model", str(trained), str(bad)],
+        ["soh", "evaluate", "--model", str(trained), str(bad), "--split", "cells"],
+        ["soh", "train", str(bad), "-o", str(tmp_path / "m.soh.npz")],
+    ]
+    for command in commands:
+        result = runner.invoke(app, command)
+        assert result.exit_code == 3, (command, result.output)
+        text = "".join(result.output.split())
+        assert str(bad) in text
+        assert "sheet'SOC10',spreadsheetrow3,column'U3':'abc'isnotanumber" in text
+        assert "internal error" not in result.output
+
+
+def test_a_model_option_that_is_not_a_model_file_says_how_to_get_one(
+    tables: tuple[Path, Path],
+) -> None:
+    result = runner.invoke(app, ["soh", "predict", "--model", str(tables[0]), str(tables[1])])
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "not an Echelon SOH model file" in text
+    assert "echelon soh train" in text
+    assert "pulse-u21" in text
+    assert "allow_pickle" not in text

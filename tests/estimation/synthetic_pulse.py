@@ -8,10 +8,15 @@ cell's actual SOC, and the RC branch carries over from pulse to rest exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
 import numpy as np
 import polars as pl
 
 from echelon.catalog import chemistry
+from echelon.estimation.samples import family_of
 
 AMPLITUDES_C = (0.5, 1.0, 1.5)
 PULSE_S = 5.0
@@ -69,3 +74,68 @@ def pulse_samples(
             }
             rows.append(row)
     return pl.DataFrame(rows)
+
+
+Cell = str | float | None
+"""A workbook cell as written (text where a number belongs, for bad-input tests)."""
+
+
+def pulsebat_workbook(
+    path: Path,
+    samples: pl.DataFrame,
+    *,
+    layout: Literal["grid", "all", "both"] = "grid",
+    cells: Mapping[tuple[str, int, str], Cell] | None = None,
+    blank_after: int | None = None,
+    points: int = 21,
+) -> Path:
+    """Write ``samples`` (of :func:`pulse_samples`) as a PulseBat-format feature workbook.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.xlsx`` to write.
+    samples : pl.DataFrame
+        Sample table with ``u1_v`` … ``u21_v``.
+    layout : {"grid", "all", "both"}
+        One ``SOC<n>`` sheet per SOC level, one ``SOC ALL`` sheet, or both (as published).
+    cells : mapping, optional
+        ``(sheet, spreadsheet row, column) → value`` overwrites (row 1 is the header; rows
+        counted before ``blank_after`` moves them).
+    blank_after : int, optional
+        Leave an empty line after this spreadsheet row of every sheet (rows below move down).
+    points : int
+        Write ``U1`` … ``U<points>`` only.
+    """
+    import xlsxwriter
+
+    header = ["Mat", "ID", "Qn", "Q", "SOH", "Pt", "SOC", *(f"U{i}" for i in range(1, points + 1))]
+    rows = [
+        [
+            family_of(r["chemistry"]),
+            r["cell_id"],
+            r["nominal_capacity_ah"],
+            r["soh_percent"] / 100.0 * r["nominal_capacity_ah"],
+            r["soh_percent"] / 100.0,
+            PULSE_S,
+            r["soc_percent"],
+            *(r[f"u{i}_v"] for i in range(1, points + 1)),
+        ]
+        for r in samples.iter_rows(named=True)
+    ]
+    sheets: dict[str, list[list[Cell]]] = {}
+    if layout in ("all", "both"):
+        sheets["SOC ALL"] = rows
+    if layout in ("grid", "both"):
+        for row in rows:
+            sheets.setdefault(f"SOC{row[6]:.0f}", []).append(row)
+    for (sheet, number, column), value in (cells or {}).items():
+        sheets[sheet][number - 2][header.index(column)] = value
+    with xlsxwriter.Workbook(path) as book:
+        for name, body in sheets.items():
+            sheet = book.add_worksheet(name)
+            sheet.write_row(0, 0, header)
+            for i, row in enumerate(body):
+                line = i + 1 if blank_after is None or i + 2 <= blank_after else i + 2
+                sheet.write_row(line, 0, row)
+    return path

@@ -84,10 +84,10 @@ def soh_from_capacity(
         load_table("soh_capacity_test", catalog_dir=catalog_dir)["relative_uncertainty"]["coverage"]
     )
     soh = 100.0 * measured_capacity_ah / nominal_capacity_ah
-    high = PLAUSIBLE["soh_percent"].high
+    low, high = PLAUSIBLE["soh_percent"].low, PLAUSIBLE["soh_percent"].high
     if soh > high:
         hint = ""
-        if soh / 1000.0 <= high:
+        if low <= soh / 1000.0 <= high:
             hint = (
                 f" — a current logged in mA or a capacity in mA·h would give this (÷ 1000: "
                 f"{measured_capacity_ah / 1000.0:g} A·h, SOH {soh / 1000.0:.1f} %): check the "

@@ -43,6 +43,7 @@ from echelon.estimation.domain import (
 )
 from echelon.estimation.gp import GaussianProcess, fit_gp
 from echelon.estimation.methods import Method, method_class
+from echelon.estimation.model_file import model_arrays, not_a_model
 from echelon.estimation.samples import (
     BATCH,
     CELL_ID,
@@ -590,15 +591,28 @@ class SohModel:
         SchemaError
             If the file is not an Echelon SOH model or is corrupt.
         """
+        path = Path(path)
+        arrays, header = model_arrays(path)
+        found = header.get("format_version")
+        if found is None:
+            raise SchemaError(path, [not_a_model("its header is not a model's")])
+        if found != FORMAT_VERSION:
+            raise SchemaError(
+                path,
+                [
+                    f"model format {found} (this Echelon reads {FORMAT_VERSION}): train the "
+                    f"model again with `echelon soh train`"
+                ],
+            )
         try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-            header = json.loads(str(arrays["header"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise SchemaError(path, [f"not an Echelon SOH model file: {exc}"]) from exc
-        if header.get("format_version") != FORMAT_VERSION:
-            found = header.get("format_version")
-            raise SchemaError(path, [f"model format {found} (this Echelon reads {FORMAT_VERSION})"])
+            return cls._from_arrays(arrays, header)
+        except (KeyError, TypeError, ValueError, AttributeError, EstimationError) as exc:
+            raise SchemaError(
+                path, [not_a_model(f"its model header is damaged ({type(exc).__name__}: {exc})")]
+            ) from exc
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, Any], header: dict[str, Any]) -> SohModel:
         method = method_class(header["method"]).from_config(header["method_config"])
         fams = {
             name: FamilyModel(

@@ -5,8 +5,10 @@ Accepted inputs (selected automatically, in this order):
 * **PulseBat-format feature workbooks** (``.xlsx`` with sheets ``SOC5`` … ``SOC90`` and
   optionally ``SOC TEST RANDOM``; columns ``Qn``, ``Q``, ``SOH``, ``SOC``, ``U1`` … ``U21``/
   ``U41``), as published with S. Tao et al., *Nat. Commun.* 15 (2024),
-  doi:10.1038/s41467-024-54454-0. ``SOC ALL`` repeats the other sheets and is skipped. Labels
-  (``SOH``, ``Q``) are optional for prediction.
+  doi:10.1038/s41467-024-54454-0. ``SOC ALL`` (every SOC level in one sheet, with the ``SOC``
+  column) repeats the other sheets and is skipped, or read when it is the only PulseBat sheet.
+  Labels (``SOH``, ``Q``) are optional for prediction. The workbook's cells are checked as it is
+  read, and errors name its sheet, row (as a spreadsheet program numbers it) and column.
 * **Sample tables** (``.csv``, ``.parquet``) already in the contract of
   :mod:`echelon.estimation.samples`.
 * Raw test files (pulse tests through the tester readers; EIS spectra) — readers registered in
@@ -27,8 +29,8 @@ from typing import Final
 
 import polars as pl
 
-from echelon.errors import SchemaError
-from echelon.estimation.methods import u_column
+from echelon.errors import Problem, SchemaError
+from echelon.estimation.methods import PulseMethod, method_class, u_column
 from echelon.estimation.samples import (
     BATCH,
     CELL_ID,
@@ -39,6 +41,8 @@ from echelon.estimation.samples import (
     SOH,
     SOURCE,
     format_key,
+    sample_problems,
+    text_problems,
 )
 from echelon.io.table import PARQUET_SUFFIXES, TEXT_SUFFIXES, table_columns, typed
 from echelon.io.table import read_table as read_user_table
@@ -48,7 +52,20 @@ PULSEBAT_MATERIALS: Final[dict[str, str]] = {"NMC": "NMC622", "LMO": "LMO", "LFP
 """PulseBat ``Mat`` → catalogue chemistry. PulseBat names the cathode only "NMC"; it is entered as
 NMC622 [assumption], as in the grading and regrouping validations (docs/validation.md)."""
 RANDOM_SHEET: Final = "SOC TEST RANDOM"
+ALL_SHEET: Final = "SOC ALL"
 GRID_SHEET: Final = re.compile(r"^SOC\s*(\d+)$")
+PULSEBAT_NEEDS: Final = ("Qn", "SOC", "U1")
+PULSEBAT_POINTS: Final = 21
+"""Fewest turning-point voltages (``U1`` … ``U21``) a PulseBat sheet has (the published set)."""
+PULSEBAT_LAYOUT: Final = (
+    "a PulseBat workbook has sheets named SOC<n> (SOC5 … SOC90, one per SOC level) or one "
+    f"{ALL_SHEET!r} sheet with every level, each with columns Qn, SOC, U1 … U21 (or U41) and, "
+    "to train or evaluate, Q"
+)
+WORKBOOK_COLUMNS: Final = {NOMINAL: "Qn", SOC: "SOC", SOH: "Q", CHEMISTRY: "Mat"}
+"""Sample-table column → the PulseBat column it is read from (``u<i>_v`` ← ``U<i>``), so errors
+name the workbook's own column; ``soh_percent`` is ``Q`` ÷ ``Qn`` × 100."""
+ROW: Final = "__spreadsheet_row"
 WIDTH_IN_NAME: Final = re.compile(r"_W_(\d+)", re.IGNORECASE)
 LAB_CELL_ID: Final = re.compile(r"^([A-Za-z]+\d+)-(\d+)$")
 """2.1 Ah NMC ids ``D3-100`` = physical cell ``D3`` after 100 ageing cycles: one cell, many rows."""
@@ -79,10 +96,19 @@ SampleReader = Callable[[Path, ReadOptions], "pl.DataFrame | None"]
 
 
 def is_pulsebat_workbook(path: Path) -> bool:
-    """A workbook with at least one ``SOC<n>`` sheet."""
+    """A workbook with at least one ``SOC<n>`` sheet or a ``SOC ALL`` sheet."""
     if not looks_like_workbook(path):
         return False
-    return any(GRID_SHEET.match(s) for s in open_workbook(path).sheet_names)
+    return bool(_pulsebat_sheets(open_workbook(path).sheet_names))
+
+
+def _pulsebat_sheets(names: Sequence[str]) -> list[str]:
+    """The sheets read by default: every ``SOC<n>`` sheet and ``SOC TEST RANDOM``, or ``SOC ALL``
+    when there is no ``SOC<n>`` sheet (it repeats them otherwise)."""
+    grid = [s for s in names if GRID_SHEET.match(s) or s == RANDOM_SHEET]
+    if any(GRID_SHEET.match(s) for s in grid):
+        return grid
+    return [s for s in names if s == ALL_SHEET] or grid
 
 
 def _material(frame: pl.DataFrame, path: Path, chemistry: str | None) -> pl.Expr:
@@ -112,7 +138,11 @@ def _cell_ids(frame: pl.DataFrame, stem: str) -> pl.Expr:
 
 
 def read_pulsebat_workbook(
-    path: Path | str, *, chemistry: str | None = None, sheets: Sequence[str] | None = None
+    path: Path | str,
+    *,
+    chemistry: str | None = None,
+    sheets: Sequence[str] | None = None,
+    method: str = "pulse",
 ) -> pl.DataFrame:
     """Sample table of a PulseBat-format feature workbook.
 
@@ -123,7 +153,11 @@ def read_pulsebat_workbook(
     chemistry : str, optional
         Catalogue chemistry of every row (default: from column ``Mat`` or the file name).
     sheets : sequence of str, optional
-        Sheets to read (default: every ``SOC<n>`` sheet and ``SOC TEST RANDOM``).
+        Sheets to read (default: every ``SOC<n>`` sheet and ``SOC TEST RANDOM``; ``SOC ALL`` when
+        there is no ``SOC<n>`` sheet).
+    method : str
+        The method the samples are for: the turning-point voltages are checked as a
+        ``pulse`` or ``relaxation`` model would check them (no check for other methods).
 
     Returns
     -------
@@ -138,36 +172,58 @@ def read_pulsebat_workbook(
     Raises
     ------
     SchemaError
-        If no sheet has the columns the format needs.
+        If no sheet has the columns the format needs, or cells are not numbers or are
+        implausible — every such cell named by sheet, spreadsheet row and workbook column.
     """
     path = Path(path)
     book = open_workbook(path)
-    names = sheets or [s for s in book.sheet_names if GRID_SHEET.match(s) or s == RANDOM_SHEET]
-    frames = []
+    names = sheets or _pulsebat_sheets(book.sheet_names)
+    frames, problems = [], []
     for sheet in names:
         if sheet not in book.sheet_names:
             raise SchemaError(path, [f"no sheet {sheet!r} (sheets: {book.sheet_names})"])
-        raw, _ = sheet_frame(book, sheet, 0)
+        raw, _ = sheet_frame(book, sheet, 0, row_numbers=ROW)
         if raw.height == 0:
             continue
-        missing = [c for c in ("Qn", "SOC", "U1") if c not in raw.columns]
+        missing = [c for c in PULSEBAT_NEEDS if c not in raw.columns]
+        points = [c for c in raw.columns if re.fullmatch(r"U\d+", c)]
+        if not missing and len(points) < PULSEBAT_POINTS:
+            missing = [f"U{i}" for i in range(1, PULSEBAT_POINTS + 1) if f"U{i}" not in points]
         if missing:
-            raise SchemaError(path, [f"sheet {sheet!r} lacks PulseBat column(s) {missing}"])
-        frames.append(_pulsebat_sheet(raw, path, sheet, chemistry))
+            columns = [c for c in raw.columns if c != ROW]
+            raise SchemaError(
+                path,
+                [
+                    Problem(
+                        f"lacks PulseBat column(s) {missing} (has {columns}); {PULSEBAT_LAYOUT}",
+                        sheet=sheet,
+                    )
+                ],
+            )
+        frame, found = _pulsebat_sheet(raw, path, sheet, chemistry, method)
+        frames.append(frame)
+        problems += found
+    if problems:
+        raise SchemaError(path, problems)
     if not frames:
-        raise SchemaError(path, ["no PulseBat sheet with rows (expected sheets SOC5 … SOC90)"])
-    return pl.concat(frames, how="diagonal_relaxed")
+        raise SchemaError(
+            path, [f"no PulseBat sheet with rows (sheets: {book.sheet_names}); {PULSEBAT_LAYOUT}"]
+        )
+    return pl.concat(frames, how="diagonal_relaxed").drop(ROW)
 
 
 def _pulsebat_sheet(
-    raw: pl.DataFrame, path: Path, sheet: str, chemistry: str | None
-) -> pl.DataFrame:
+    raw: pl.DataFrame, path: Path, sheet: str, chemistry: str | None, method: str
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """One sheet's samples, and the problems of its cells (named as in the workbook)."""
     stem = path.stem
     raw = raw.filter(pl.col("U1").is_not_null())
     n_points = max(int(c[1:]) for c in raw.columns if re.fullmatch(r"U\d+", c))
+    numeric = ["Qn", "Q", "SOC", "Pt", *(f"U{i}" for i in range(1, n_points + 1))]
+    problems = text_problems(raw, numeric)
     width = WIDTH_IN_NAME.search(path.name)
     width_s = (
-        pl.col("Pt").cast(pl.Float64)
+        _number("Pt")
         if "Pt" in raw.columns
         else pl.lit(int(width.group(1)) / 1000.0 if width else None, dtype=pl.Float64)
     )
@@ -181,20 +237,62 @@ def _pulsebat_sheet(
             else _cell_ids(raw, stem)
         ).alias(CELL_ID),
         _material(raw, path, chemistry).alias(CHEMISTRY),
-        pl.col("Qn").cast(pl.Float64).alias(NOMINAL),
-        pl.col("SOC").cast(pl.Float64).alias(SOC),
-        (100.0 * pl.col("Q").cast(pl.Float64) / pl.col("Qn").cast(pl.Float64)).alias(SOH)
+        _number("Qn").alias(NOMINAL),
+        _number("SOC").alias(SOC),
+        (100.0 * _number("Q") / _number("Qn")).alias(SOH)
         if labelled
         else pl.lit(None, dtype=pl.Float64).alias(SOH),
-        (pl.col("Q").cast(pl.Float64) if labelled else pl.lit(None, pl.Float64)).alias(
-            "measured_capacity_ah"
-        ),
+        (_number("Q") if labelled else pl.lit(None, pl.Float64)).alias("measured_capacity_ah"),
         width_s.alias("pulse_width_s"),
         pl.lit(sheet).alias("sheet"),
         pl.lit(str(path)).alias(SOURCE),
-        *(pl.col(f"U{i}").cast(pl.Float64).alias(u_column(i)) for i in range(1, n_points + 1)),
+        *(_number(f"U{i}").alias(u_column(i)) for i in range(1, n_points + 1)),
+        pl.col(ROW),
     )
-    return out.with_columns(format_key().alias(BATCH))
+    out = out.with_columns(format_key().alias(BATCH))
+    checks = sample_problems(out)
+    kind = method_class(method)
+    if issubclass(kind, PulseMethod):
+        checks += kind.for_samples(out).check(out)
+    columns = dict(WORKBOOK_COLUMNS, **{u_column(i): f"U{i}" for i in range(1, n_points + 1)})
+    if chemistry is not None or "Mat" not in raw.columns:
+        del columns[CHEMISTRY]  # not a cell of the workbook
+    problems += _in_workbook(checks, columns, problems)
+    problems = [
+        Problem(p.message, None if p.row is None else int(raw[ROW][p.row - 1]), p.column, sheet)
+        for p in problems
+    ]
+    return out, problems
+
+
+def _number(column: str) -> pl.Expr:
+    """A workbook column as numbers; a text cell becomes empty (and is reported as text)."""
+    return pl.col(column).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _in_workbook(
+    problems: list[Problem], columns: dict[str, str], text: list[Problem]
+) -> list[Problem]:
+    """Problems of the sample table as problems of the sheet's cells (still indexed by the
+    sheet's data rows): the workbook's column names, a derived SOH said to be ``Q`` ÷ ``Qn``, and
+    nothing more about a cell already reported as text, or about an SOH whose ``Q`` or ``Qn`` is
+    reported. A hint without a row (``voltages must be per cell``) stays only with a row it is
+    about."""
+    seen = {(p.row, p.column) for p in text}
+    out: list[Problem] = []
+    for p in problems:
+        column = columns.get(p.column or "", p.column)
+        message = p.message
+        if p.column == SOH:
+            if {(p.row, "Q"), (p.row, "Qn")} & seen:
+                continue
+            message = f"SOH = 100 × Q ÷ Qn: {message}"
+        if p.row is not None and (p.row, column) in seen:
+            continue
+        seen.add((p.row, column))
+        out.append(Problem(message, p.row, column))
+    about_rows = any(p.row is not None for p in out)
+    return [p for p in out if p.row is not None or about_rows]
 
 
 TEXT_COLUMNS: Final = frozenset({SAMPLE_ID, CELL_ID, CHEMISTRY, BATCH, SOURCE, "sheet"})
@@ -215,7 +313,9 @@ def read_table(path: Path) -> pl.DataFrame | None:
 def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     if not is_pulsebat_workbook(path):
         return None
-    return read_pulsebat_workbook(path, chemistry=options.chemistry)
+    return read_pulsebat_workbook(
+        path, chemistry=options.chemistry, method=options.method or PulseMethod.name
+    )
 
 
 def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
@@ -301,7 +401,11 @@ def read_samples(
                 break
         else:
             accepted = "; ".join(name for name, _ in SAMPLE_READERS)
-            raise SchemaError(path, [f"not a format `echelon soh` reads (accepted: {accepted})"])
+            why = f"not a format `echelon soh` reads (accepted: {accepted})"
+            if looks_like_workbook(path):
+                names = open_workbook(path).sheet_names
+                why += f"; {PULSEBAT_LAYOUT}; this workbook has sheet(s) {names}"
+            raise SchemaError(path, [why])
     if not frames:
         raise SchemaError("<no files>", ["give at least one data file"])
     return pl.concat(frames, how="diagonal_relaxed")

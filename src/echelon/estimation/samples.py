@@ -188,25 +188,12 @@ def validate_samples(
         raise SchemaError(source, problems)
     if frame.height == 0:
         raise SchemaError(source, ["the table has no rows", *problems])
-    ids = frame.get_column(SAMPLE_ID).cast(pl.String)
-    problems += row_problems(ids, ids.is_null() | ids.is_duplicated(), "is empty or repeated")
-    names = frame.get_column(CHEMISTRY).cast(pl.String)
-    canonical: dict[str, str] = {}
-    for name in names.unique().drop_nulls().to_list():
-        try:
-            canonical[name] = chemistry_record(name).name.value
-        except ValueError as exc:
-            first = problems_at(names, name)
-            problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
-    problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
-    unlabelled = "is empty: give the measured SOH (labels are needed to train or evaluate)"
-    problems += plausible_problems(
-        frame, NOMINAL, missing="is empty: give the rated capacity [A·h]"
-    )
-    problems += numeric_problems(frame, [SOC], *SOC_RANGE, required=False)
-    problems += plausible_problems(frame, SOH, missing=unlabelled if labelled else None)
+    found, canonical = _common_problems(frame, labelled=labelled)
+    problems += found
     if problems:
         raise SchemaError(source, problems)
+    ids = frame.get_column(SAMPLE_ID).cast(pl.String)
+    names = frame.get_column(CHEMISTRY).cast(pl.String)
     out = frame.with_columns(
         ids.alias(SAMPLE_ID),
         names.replace_strict(canonical, default=None).alias(CHEMISTRY),
@@ -228,3 +215,40 @@ def validate_samples(
     return out.with_columns(
         pl.col(CELL_ID).cast(pl.String), batch.fill_null(pl.col(FORMAT)).alias(BATCH)
     )
+
+
+def sample_problems(frame: pl.DataFrame) -> list[Problem]:
+    """What :func:`validate_samples` refuses in the common columns of an unlabelled table with
+    every required column (empty or repeated ids, unknown chemistries, rated capacity, SOC and
+    SOH cells), listed rather than raised, for readers that name the file's own rows."""
+    return _common_problems(frame, labelled=False)[0]
+
+
+def _common_problems(
+    frame: pl.DataFrame, *, labelled: bool
+) -> tuple[list[Problem], dict[str, str]]:
+    """Problems of the common columns, and each chemistry spelling's catalogue name."""
+    problems: list[Problem] = []
+    ids = frame.get_column(SAMPLE_ID).cast(pl.String)
+    problems += row_problems(ids, ids.is_null() | ids.is_duplicated(), "is empty or repeated")
+    names = frame.get_column(CHEMISTRY).cast(pl.String)
+    canonical: dict[str, str] = {}
+    for name in names.unique().drop_nulls().to_list():
+        try:
+            canonical[name] = chemistry_record(name).name.value
+        except ValueError as exc:
+            first = problems_at(names, name)
+            problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
+    problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
+    unlabelled = "is empty: give the measured SOH (labels are needed to train or evaluate)"
+    problems += plausible_problems(
+        frame, NOMINAL, missing="is empty: give the rated capacity [A·h]"
+    )
+    problems += numeric_problems(frame, [SOC], *SOC_RANGE, required=False)
+    problems += plausible_problems(frame, SOH, missing=unlabelled if labelled else None)
+    return problems, canonical
+
+
+def text_problems(frame: pl.DataFrame, columns: Iterable[str]) -> list[Problem]:
+    """Cells of ``columns`` (those ``frame`` has) that hold text other than a number."""
+    return [p for c in columns if c in frame.columns for p in _numbers(frame, c)[2]]

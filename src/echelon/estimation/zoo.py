@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from echelon.errors import UsageError
+from echelon.errors import Problem, SchemaError, UsageError
 from echelon.estimation.methods import CapacityMethod
 from echelon.estimation.model import FamilyModel, SohModel
 
@@ -69,6 +69,8 @@ def load_model(name_or_path: str | Path) -> SohModel:
     ------
     UsageError
         If it is neither (listing the names available).
+    SchemaError
+        If the file is not an Echelon SOH model (saying how to get one, and the names).
     """
     text = str(name_or_path)
     if text == "capacity":
@@ -76,9 +78,14 @@ def load_model(name_or_path: str | Path) -> SohModel:
     if text in _shipped():
         return _load_shipped(text)
     path = Path(name_or_path)
-    if path.is_file():
-        return SohModel.load(path)
     names = ", ".join([*_shipped(), "capacity"])
+    if path.is_file():
+        try:
+            return SohModel.load(path)
+        except SchemaError as exc:
+            shipped = f", or give a shipped model's name: {names} (`echelon soh models`)"
+            hinted = [Problem(p.message + shipped, p.row, p.column) for p in exc.problems]
+            raise SchemaError(path, hinted) from exc
     raise UsageError(
         f"no SOH model named or stored at {text!r}; shipped models: {names} "
         "(or train one with `echelon soh train`)"

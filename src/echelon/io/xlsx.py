@@ -140,23 +140,32 @@ def _series(name: str, values: Sequence[Cell]) -> pl.Series:
     return pl.Series(name, [None if v == "" else _label(v) for v in values], pl.String)
 
 
-def sheet_frame(workbook: Workbook, sheet: str, header_row: int) -> tuple[pl.DataFrame, list[str]]:
+def sheet_frame(
+    workbook: Workbook, sheet: str, header_row: int, *, row_numbers: str | None = None
+) -> tuple[pl.DataFrame, list[str]]:
     """A sheet below its header row as a polars frame, and the header as written.
 
     Column names are made unique (repeats suffixed); trailing empty header cells are dropped
-    along with their (empty) columns; fully empty rows are dropped.
+    along with their (empty) columns; fully empty rows are dropped. With ``row_numbers``, a
+    column of that name holds each row's number as a spreadsheet program shows it (1-based,
+    counted from the sheet's first line), for errors that name the row.
     """
     rows = workbook.rows(sheet)
     header = [_label(c) for c in rows[header_row]]
     while header and not header[-1]:
         header.pop()
-    body = [r for r in rows[header_row + 1 :] if any(c != "" for c in r)]
+    first = header_row + 1
+    kept = [(first + i + 1, r) for i, r in enumerate(rows[first:]) if any(c != "" for c in r)]
     names = unique_names(header)
     width = len(names)
-    columns = list(zip(*(r[:width] + [""] * (width - len(r)) for r in body), strict=True))
+    columns = list(zip(*(r[:width] + [""] * (width - len(r)) for _, r in kept), strict=True))
     if not columns:
-        return pl.DataFrame({n: [] for n in names}), header
-    return pl.DataFrame([_series(n, c) for n, c in zip(names, columns, strict=True)]), header
+        frame = pl.DataFrame({n: [] for n in names})
+    else:
+        frame = pl.DataFrame([_series(n, c) for n, c in zip(names, columns, strict=True)])
+    if row_numbers is not None:
+        frame = frame.with_columns(pl.Series(row_numbers, [n for n, _ in kept], pl.Int64))
+    return frame, header
 
 
 def sheets_frame(
