@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from echelon.errors import (
     CatalogError,
@@ -38,7 +39,8 @@ HTTP_STATUS: list[tuple[type[BaseException], int]] = [
     (NotFoundError, 404),  # unknown battery id; the message names close matches
     (PassportError, 409),  # no passport in the battery's state (recycled, dismantled)
     (ChainError, 500),  # a chain that does not verify (GET /api/verify reports it with 200)
-    (RegistryError, 503),  # the database cannot be reached (exit code 5)
+    (RegistryError, 503),  # the database cannot be reached (exit code 5); also a database error
+    # raised while answering (sqlalchemy's DBAPIError: server down, database renamed, …)
     (ConfigError, 500),  # a catalogue table or setting is invalid: the message says which
     (CatalogError, 500),
     (EchelonError, 500),
@@ -57,6 +59,18 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
+def unavailable(exc: DBAPIError) -> RegistryError:
+    """The :class:`~echelon.errors.RegistryError` (503) a database error raised while answering
+    becomes: the registry stopped answering (server down, database renamed or locked, …)."""
+    cause = exc.orig if exc.orig is not None else exc
+    reason = next(iter(str(cause).strip().splitlines()), "")
+    return RegistryError(
+        f"registry unavailable: the database did not answer ({type(cause).__name__}"
+        f"{': ' + reason if reason else ''}); check that the database file or server is "
+        "reachable — GET /api/health says when it answers again"
+    )
+
+
 def _is_api(request: Request) -> bool:
     path = request.url.path
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
@@ -64,7 +78,8 @@ def _is_api(request: Request) -> bool:
 
 def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -> None:
     """Answer every :class:`~echelon.errors.EchelonError` with :func:`status_for` and its
-    message, and anything else with 500 naming the bug (the traceback goes to the log).
+    message, a database error raised while answering with 503 (:func:`unavailable`), and
+    anything else with 500 naming the bug (the traceback goes to the log).
 
     Parameters
     ----------
@@ -84,6 +99,10 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         return answer(request, status, type(exc).__name__, str(exc))
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DBAPIError)
+        return await on_echelon_error(request, unavailable(exc))
+
     async def on_internal_error(request: Request, exc: Exception) -> Response:
         message = (
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in Echelon; the "
@@ -92,4 +111,5 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
         return answer(request, 500, "InternalError", message)
 
     app.add_exception_handler(EchelonError, on_echelon_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_internal_error)
