@@ -112,9 +112,27 @@ def test_a_filter_value_not_offered_is_422_listing_the_valid_ones(
         assert word in body["detail"]
 
 
-@pytest.mark.parametrize("query", ["limit=-1", "offset=-2", "limit=many"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=-1",
+        "offset=-2",
+        "limit=many",
+        "limit=1000000001",
+        "limit=99999999999999999999999",  # was an OverflowError (500) in the slice
+        "offset=99999999999999999999&limit=1",
+    ],
+)
 def test_bad_paging_is_422(api_client: TestClient, query: str) -> None:
-    assert api_client.get(f"/api/batteries?{query}").status_code == 422
+    response = api_client.get(f"/api/batteries?{query}")
+    assert response.status_code == 422
+    assert query.split("=")[0] in json.dumps(response.json()["detail"])
+
+
+def test_the_largest_paging_values_are_accepted(api_client: TestClient) -> None:
+    response = api_client.get("/api/batteries?limit=1000000000&offset=1000000000")
+    assert response.status_code == 200
+    assert response.json() == []
 
 
 @pytest.mark.parametrize("battery_id", ["PT-00001", "EVB-P0001-M01", ODD_ID])

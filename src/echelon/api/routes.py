@@ -27,6 +27,9 @@ MAX_PROBLEMS: Final = 100
 """Chain problems listed by ``GET /api/verify`` at most (``problems_total`` counts them all)."""
 DEFAULT_LIMIT: Final = 1000
 """Rows ``GET /api/batteries`` returns unless ``limit`` says otherwise (0 = all)."""
+MAX_ROWS: Final = 1_000_000_000
+"""Largest ``limit`` and ``offset`` of ``GET /api/batteries`` (a larger value is 422, not an
+overflow): far beyond any registry, well inside a 64-bit row index."""
 
 
 def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
@@ -102,8 +105,12 @@ def batteries(
         str | None,
         Query(description="cell, module or pack (any case).", json_schema_extra=_values(Level)),
     ] = None,
-    limit: Annotated[int, Query(ge=0, description="Rows to return (0 = all).")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip (sorted by battery id).")] = 0,
+    limit: Annotated[
+        int, Query(ge=0, le=MAX_ROWS, description="Rows to return (0 = all).")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_ROWS, description="Rows to skip (sorted by battery id).")
+    ] = 0,
 ) -> list[dict[str, Any]]:
     """One object per battery with the fields of ``echelon batteries --format json``, sorted by
     battery id. The header ``X-Total-Count`` counts every battery the filters select."""
