@@ -170,3 +170,67 @@ def test_a_postgresql_database_renamed_while_serving_is_503_and_recovers() -> No
             for database in (name, f"{name}_moved"):
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/nothing", "/api/health/x"])
+def test_an_unknown_api_path_is_a_json_404(api_client: TestClient, path: str) -> None:
+    response = api_client.get(path)
+    assert response.status_code == 404
+    body = response.json()
+    assert list(body) == ["error", "detail"]  # the documented body, not Starlette's {"detail"}
+    assert body["error"] == "NotFound"
+    assert f"nothing at {path}" in body["detail"]
+    assert "/openapi.json" in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/nothing", "/batteries", "/fragments", "/api-docs"])
+def test_an_unknown_dashboard_path_is_a_404_page(api_client: TestClient, path: str) -> None:
+    response = api_client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'class="error" role="alert">nothing at ' + path in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "html"),
+    [
+        ("POST", "/api/batteries", False),
+        ("DELETE", "/api/batteries/PT-00001", False),
+        ("PUT", "/api/verify", False),
+        ("POST", "/", True),
+        ("POST", "/battery/PT-00001", True),
+    ],
+)
+def test_a_write_method_is_405_saying_the_server_is_read_only(
+    api_client: TestClient, method: str, path: str, html: bool
+) -> None:
+    response = api_client.request(method, path)
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"]
+    if html:
+        assert response.headers["content-type"].startswith("text/html")
+        text = response.text
+    else:
+        assert response.json()["error"] == "MethodNotAllowed"
+        text = response.json()["detail"]
+    assert f"{method} is not allowed on {path}: the server is read-only" in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/battery/PT-00001", "/fragments/batteries", "/api/health", "/api/batteries",
+     "/api/batteries/PT-00001", "/openapi.json"],
+)  # fmt: skip
+def test_head_answers_like_get_without_a_body(api_client: TestClient, path: str) -> None:
+    get = api_client.get(path)
+    head = api_client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_head_of_an_unknown_battery_is_404(api_client: TestClient) -> None:
+    response = api_client.head("/api/batteries/ZZ-00003")
+    assert response.status_code == 404
+    assert response.content == b""

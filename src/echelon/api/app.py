@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from echelon._version import __version__
 from echelon.api.errors import install_error_handlers
+from echelon.api.middleware import HeadAsGet
 from echelon.api.routes import router
 from echelon.api.state import AppState
 from echelon.passport import load_passport_data
@@ -60,6 +61,7 @@ def create_app(db_url: str | None = None, *, passport_data: Path | None = None) 
     app = FastAPI(title="Echelon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.echelon = AppState(registry, data)
     install_error_handlers(app, html=error_page)
+    app.add_middleware(HeadAsGet)
     app.include_router(router)
     app.include_router(web_router)
     return app

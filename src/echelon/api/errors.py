@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from echelon.errors import (
     CatalogError,
@@ -76,9 +78,34 @@ def _is_api(request: Request) -> bool:
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
+def http_message(request: Request, exc: HTTPException) -> str:
+    """What a routing error means for this server: no such path (404), a method other than
+    ``GET``/``HEAD`` on a read-only server (405), else the exception's own detail."""
+    path = request.url.path
+    if exc.status_code == 404:
+        where = (
+            "the API's endpoints are listed in /openapi.json"
+            if _is_api(request)
+            else "the dashboard is at /, the API under /api (endpoints listed in /openapi.json)"
+        )
+        return f"nothing at {path}: {where}"
+    if exc.status_code == 405:
+        return f"{request.method} is not allowed on {path}: the server is read-only (GET, HEAD)"
+    return str(exc.detail)
+
+
+def _error_name(status: int) -> str:
+    """``NotFound`` for 404, ``MethodNotAllowed`` for 405, …"""
+    try:
+        return "".join(HTTPStatus(status).phrase.split())
+    except ValueError:
+        return "HTTPError"
+
+
 def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -> None:
     """Answer every :class:`~echelon.errors.EchelonError` with :func:`status_for` and its
-    message, a database error raised while answering with 503 (:func:`unavailable`), and
+    message, a database error raised while answering with 503 (:func:`unavailable`), a routing
+    error (unknown path, method not allowed) with its status and :func:`http_message`, and
     anything else with 500 naming the bug (the traceback goes to the log).
 
     Parameters
@@ -99,6 +126,13 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         return answer(request, status, type(exc).__name__, str(exc))
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        response = answer(request, status, _error_name(status), http_message(request, exc))
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
+
     async def on_database_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DBAPIError)
         return await on_echelon_error(request, unavailable(exc))
@@ -112,4 +146,5 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
 
     app.add_exception_handler(EchelonError, on_echelon_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Exception, on_internal_error)
