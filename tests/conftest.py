@@ -156,6 +156,8 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+LOCAL = "http://localhost"
+"""Base URL of the tests' clients: the app answers only its allowed hosts (``testserver`` is not)."""
 ODD_ID = "PT/00001#A:1+x"
 """A battery id with the characters a URL treats specially (``/``, ``#``, ``:``, ``+``)."""
 
@@ -194,5 +196,5 @@ def api_client(served_registry: str) -> Iterator[TestClient]:
 
     from echelon.api import create_app
 
-    with TestClient(create_app(served_registry)) as client:
+    with TestClient(create_app(served_registry), base_url=LOCAL) as client:
         yield client

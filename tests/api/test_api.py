@@ -16,7 +16,7 @@ from echelon.cli import app as cli
 from echelon.errors import InputError
 from echelon.passport import build_passport, load_passport_data
 from echelon.registry import LIST_COLUMNS, Registry, battery_record, list_batteries, verify
-from tests.conftest import ODD_ID
+from tests.conftest import LOCAL, ODD_ID
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "passport-data.yaml"
 runner = CliRunner()
@@ -224,7 +224,8 @@ def test_a_dismantled_battery_has_no_passport_409(api_client: TestClient) -> Non
 
 
 def test_passport_data_given_to_the_app_fills_the_passport(served_registry: str) -> None:
-    with TestClient(create_app(served_registry, passport_data=EXAMPLE)) as client:
+    app = create_app(served_registry, passport_data=EXAMPLE)
+    with TestClient(app, base_url=LOCAL) as client:
         assert client.get("/api/health").json()["passport_data"] == str(EXAMPLE)
         document = client.get(f"{_url('PT-00001')}/passport?access=full").json()
         record = battery_record(_registry(client), "PT-00001")
@@ -268,11 +269,18 @@ def test_openapi_documents_every_endpoint(api_client: TestClient) -> None:
         "/api/verify",
     } <= set(paths)
     assert not any(p.startswith(("/battery", "/fragments")) or p == "/" for p in paths)
-    assert api_client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_documentation_page_loads_from_a_cdn(api_client: TestClient, path: str) -> None:
+    response = api_client.get(path)  # Swagger UI and ReDoc load their scripts from jsDelivr
+    assert response.status_code == 404
+    assert "cdn" not in response.text
+    assert 'href="/openapi.json"' in api_client.get("/").text  # the dashboard links the schema
 
 
 def test_an_empty_registry_lists_nothing(tmp_path: Path) -> None:
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}")) as client:
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}"), base_url=LOCAL) as client:
         response = client.get("/api/batteries?status=routed")
         assert response.status_code == 200
         assert response.json() == []

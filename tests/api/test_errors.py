@@ -24,7 +24,7 @@ from echelon.errors import (
     RegistryError,
     UsageError,
 )
-from tests.conftest import PG_ENV
+from tests.conftest import LOCAL, PG_ENV
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,9 @@ def test_server_errors_are_500_with_a_message(
         raise raised
 
     monkeypatch.setattr("echelon.api.routes.verify", fail)
-    client = TestClient(api_client.app, raise_server_exceptions=False)  # not entered: no lifespan
+    client = TestClient(
+        api_client.app, base_url=LOCAL, raise_server_exceptions=False
+    )  # no lifespan
     response = client.get("/api/verify")
     assert response.status_code == 500
     assert response.json()["error"] == error
@@ -155,7 +157,7 @@ def test_a_postgresql_database_renamed_while_serving_is_503_and_recovers() -> No
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     served = sa.make_url(url).set(database=name).render_as_string(hide_password=False)
     try:
-        with TestClient(create_app(served), base_url="http://localhost") as client:
+        with TestClient(create_app(served), base_url=LOCAL) as client:
             assert client.get("/api/batteries").status_code == 200
             rename(name, f"{name}_moved")
             for path in ("/api/batteries", "/api/batteries/X-1", "/api/verify", "/battery/X-1"):
