@@ -91,6 +91,7 @@ def test_server_errors_are_500_with_a_message(
     )  # no lifespan
     response = client.get("/api/verify")
     assert response.status_code == 500
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert response.json()["error"] == error
     for word in words:
         assert word in response.json()["detail"]

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from echelon.api.middleware import secure
 from echelon.errors import (
     CatalogError,
     ChainError,
@@ -142,7 +143,9 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in Echelon; the "
             "server's log has the traceback: please report it."
         )
-        return answer(request, 500, "InternalError", message)
+        response = answer(request, 500, "InternalError", message)
+        secure(response.headers)  # answered outside the middleware that secures the others
+        return response
 
     app.add_exception_handler(EchelonError, on_echelon_error)
     app.add_exception_handler(DBAPIError, on_database_error)

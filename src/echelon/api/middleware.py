@@ -34,9 +34,15 @@ def host_names(hosts: Iterable[str] = ()) -> list[str]:
     return names
 
 
+def secure(headers: MutableHeaders) -> None:
+    """Set :data:`NOSNIFF`, and :data:`DEFAULT_CSP` unless a policy is set already."""
+    headers.update(NOSNIFF)
+    headers.setdefault("content-security-policy", DEFAULT_CSP)
+
+
 class SecurityHeaders:
-    """Add :data:`NOSNIFF` to every response, and :data:`DEFAULT_CSP` to those without a
-    ``Content-Security-Policy`` (the dashboard's pages set their own, with a nonce)."""
+    """:func:`secure` every response (the dashboard's pages set their own policy, with a nonce;
+    a 500 for a bug is answered outside every middleware, and secured by its handler)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,9 +54,7 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.update(NOSNIFF)
-                headers.setdefault("content-security-policy", DEFAULT_CSP)
+                secure(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, with_headers)
