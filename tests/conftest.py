@@ -157,36 +157,61 @@ def browser() -> Iterator[object]:
 
 
 LOCAL = "http://localhost"
-"""Base URL of the tests' clients: the app answers only its allowed hosts (``testserver`` is not)."""
+"""Base URL of the tests' clients: the app answers its allowed hosts only (not ``testserver``)."""
 ODD_ID = "PT/00001#A:1+x"
 """A battery id with the characters a URL treats specially (``/``, ``#``, ``:``, ``+``)."""
 
 
-@pytest.fixture(scope="session")
-def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a SQLite registry filled by intake of ``small_batch``, plus :data:`ODD_ID` (PT-00001's
-    manifest row and tester files under that id). Read-only: tests must not write to it."""
+def intake_as(batch: SynthBatch, registry: Registry, battery_ids: list[str], folder: Path) -> None:
+    """Take PT-00001's manifest row and tester files of ``batch`` in again under each of
+    ``battery_ids`` (ids with characters a URL treats specially)."""
     import polars as pl
 
     from echelon.pipeline import intake
-    from echelon.registry import open_registry
 
-    folder = tmp_path_factory.mktemp("served")
-    url = f"sqlite:///{folder / 'served.db'}"
-    base = small_batch.manifest.parent
-    row = pl.read_csv(small_batch.manifest, infer_schema_length=0).filter(
+    base = batch.manifest.parent
+    row = pl.read_csv(batch.manifest, infer_schema_length=0).filter(
         pl.col("battery_id") == "PT-00001"
     )
     files = ";".join(
         f"{kind}:{base / path}"
         for kind, path in (ref.split(":", 1) for ref in row.item(0, "test_files").split(";"))
     )
-    odd = folder / "odd.csv"
-    row.with_columns(battery_id=pl.lit(ODD_ID), test_files=pl.lit(files)).write_csv(odd)
+    manifest = folder / "again.csv"
+    pl.concat(
+        [row.with_columns(battery_id=pl.lit(i), test_files=pl.lit(files)) for i in battery_ids]
+    ).write_csv(manifest)
+    intake(manifest, registry=registry, workers=0)
+
+
+@pytest.fixture(scope="session")
+def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a SQLite registry filled by intake of ``small_batch``, plus :data:`ODD_ID` (PT-00001's
+    manifest row and tester files under that id). Read-only: tests must not write to it (copy it
+    with :func:`registry_copy`)."""
+    from echelon.pipeline import intake
+    from echelon.registry import open_registry
+
+    folder = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{folder / 'served.db'}"
     with open_registry(url, store_dir=folder / "store") as registry:
         intake(small_batch.manifest, registry=registry, workers=0)
-        intake(odd, registry=registry, workers=0)
+        intake_as(small_batch, registry, [ODD_ID], folder)
     return url
+
+
+def registry_copy(served_registry: str, folder: Path) -> str:
+    """URL of a copy of the served registry's database in ``folder`` (to write to)."""
+    import sqlite3
+    from contextlib import closing
+
+    copy = folder / "copy.db"
+    with (
+        closing(sqlite3.connect(served_registry.removeprefix("sqlite:///"))) as source,
+        closing(sqlite3.connect(copy)) as target,
+    ):
+        source.backup(target)  # consistent while the served registry is open elsewhere (WAL)
+    return f"sqlite:///{copy}"
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,24 @@ fragment, a battery's page, errors as HTML pages."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
+from hypothesis import given
+from hypothesis import strategies as st
 from markupsafe import escape
 
 from echelon.api import create_app
+from echelon.domain.battery import BATTERY_ID_PATTERN
 from echelon.passport.access import ACCESS
-from echelon.registry import Registry, battery_record, list_batteries
+from echelon.registry import Registry, battery_record, list_batteries, open_registry
+from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
-from tests.conftest import LOCAL, ODD_ID
+from tests.conftest import LOCAL, ODD_ID, intake_as, registry_copy
 
 ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
 
@@ -152,3 +158,69 @@ def test_an_empty_registry_has_an_empty_dashboard(tmp_path: Path) -> None:
         assert "0 batteries in the registry" in html
         assert "No battery matches these filters." in html
         assert client.get("/fragments/batteries?grade=A").status_code == 200
+
+
+DOTTED = ["a/../../etc/passwd", "x/../../api/verify", "b/./c", "d/.."]
+"""Ids with ``.`` and ``..`` path segments, which a browser resolves in a link written as is."""
+
+
+@pytest.fixture(scope="module")
+def dotted_client(
+    served_registry: str, small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A client on a copy of the served registry that also holds the :data:`DOTTED` ids."""
+    folder = tmp_path_factory.mktemp("dotted")
+    url = registry_copy(served_registry, folder)
+    with open_registry(url, store_dir=folder / "store") as registry:
+        intake_as(small_batch, registry, DOTTED, folder)
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        yield client
+
+
+def _follow(client: TestClient, page: str, href: str) -> Response:
+    """GET ``href`` as a browser resolves it on ``page`` (dot segments removed)."""
+    return client.get(urljoin(f"{LOCAL}{page}", href))
+
+
+@pytest.mark.parametrize("battery_id", DOTTED)
+def test_links_to_an_id_with_dot_segments_lead_to_its_own_pages(
+    dotted_client: TestClient, battery_id: str
+) -> None:
+    index = dotted_client.get("/").text
+    (href,) = re.findall(rf'<a href="([^"]+)">{re.escape(battery_id)}</a>', index)
+    assert "%2F" in href  # "/" encoded: no segment for a browser to resolve
+    page = _follow(dotted_client, "/", href)
+    assert page.status_code == 200
+    assert f'<h1 id="battery-id">{battery_id}</h1>' in page.text
+    views = re.findall(r'<a href="(/api/batteries/[^"]+)">', page.text)
+    assert len(views) == 1 + len(ACCESS)  # the record and a passport view per access group
+    for view in views:
+        response = _follow(dotted_client, href, view)
+        assert response.status_code in (200, 409), view  # 409: no complete passport section
+        body = response.json()
+        if "battery" in body:
+            assert body["battery"]["battery_id"] == battery_id, view
+        elif "passportMetadata" in body:
+            assert body["passportMetadata"]["batteryId"] == battery_id, view
+        else:
+            assert body["detail"].startswith(battery_id), view
+
+
+SEGMENTS = st.one_of(
+    st.sampled_from([".", "..", ""]), st.from_regex(r"[A-Za-z0-9._:#+-]{1,4}", fullmatch=True)
+)
+IDS = st.one_of(
+    st.from_regex(BATTERY_ID_PATTERN, fullmatch=True),
+    st.lists(SEGMENTS, min_size=1, max_size=8).map(lambda parts: "/".join(["A", *parts])),
+)
+"""Any valid id, and ids made of segments, dot segments often among them."""
+
+
+@given(battery_id=IDS)
+def test_a_browser_resolves_every_id_path_to_itself(battery_id: str) -> None:
+    path = f"/battery/{id_path(battery_id)}"
+    resolved = urlsplit(urljoin(f"{LOCAL}/", path))
+    assert resolved.path == path  # nothing removed or moved
+    assert unquote(resolved.path) == f"/battery/{battery_id}"  # the route's battery_id
+    assert not resolved.fragment
+    assert not resolved.query

@@ -39,9 +39,16 @@ def page_csp(nonce: str) -> str:
     )
 
 
+DOT_SEGMENTS: Final = frozenset({".", ".."})
+"""Path segments a browser resolves in a link (RFC 3986 §5.2.4) before requesting it."""
+
+
 def id_path(battery_id: str) -> str:
-    """A battery id as a URL path: ``#``, ``?``, ``%`` and spaces escaped, ``/`` and ``:`` kept."""
-    return quote(battery_id, safe="/:+")
+    """A battery id as a URL path: ``#``, ``?``, ``%`` and spaces escaped, ``:`` and ``+`` kept,
+    ``/`` kept unless a segment of the id is ``.`` or ``..`` — then every ``/`` is ``%2F``, so a
+    browser cannot resolve ``A/../B`` to ``B`` (or to another endpoint); the routes decode it."""
+    dotted = not DOT_SEGMENTS.isdisjoint(battery_id.split("/"))
+    return quote(battery_id, safe=":+" if dotted else "/:+")
 
 
 def _number(value: Any, places: int = 1) -> str:
