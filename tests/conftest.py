@@ -214,6 +214,46 @@ def registry_copy(served_registry: str, folder: Path) -> str:
     return f"sqlite:///{copy}"
 
 
+TAMPERED: dict[str, list[str]] = {
+    "PT-00001": [  # the reviewer's case: an outcome edited in the database
+        "UPDATE decisions SET outcome = 'A' WHERE battery_id = 'PT-00001' AND kind = 'grade'"
+    ],
+    "PT-00002": [  # an event edited, past the append-only trigger
+        "DROP TRIGGER events_append_only_update",
+        "UPDATE events SET recorded_at = '2020-01-01T00:00:00.000000Z' "
+        "WHERE battery_id = 'PT-00002' AND seq = 1",
+    ],
+}
+"""SQL run on a copy of the served registry behind Echelon's back, by the battery it alters."""
+TAMPER_PROBLEMS = {
+    "PT-00001": "decisions rows differ from what the event recorded",
+    "PT-00002": "content does not match its hash (event edited)",
+}
+"""The problem :func:`echelon.registry.verify` finds in each :data:`TAMPERED` battery."""
+
+
+@pytest.fixture(scope="module")
+def tampered_client(
+    served_registry: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A client on a copy of the served registry altered by :data:`TAMPERED`."""
+    import sqlite3
+    from contextlib import closing
+
+    from fastapi.testclient import TestClient
+
+    from echelon.api import create_app
+
+    url = registry_copy(served_registry, tmp_path_factory.mktemp("tampered"))
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        for statements in TAMPERED.values():
+            for sql in statements:
+                conn.execute(sql)
+        conn.commit()
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        yield client
+
+
 @pytest.fixture(scope="module")
 def api_client(served_registry: str) -> Iterator[TestClient]:
     """A FastAPI TestClient on :func:`create_app` of the served registry."""

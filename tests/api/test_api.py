@@ -142,6 +142,7 @@ def test_one_battery_is_the_cli_show_json(
     response = api_client.get(_url(battery_id))
     assert response.status_code == 200
     record = response.json()
+    assert record.pop("chain") == {"ok": True, "problems": []}  # the API's own member
     assert record == _cli_json("show", battery_id, "--json", "--db", served_registry)
     assert record["battery"]["battery_id"] == battery_id
     assert {"gate", "grade", "route"} <= {d["kind"] for d in record["decisions"]}
@@ -153,6 +154,7 @@ def test_an_id_with_an_encoded_slash_is_the_same_battery(api_client: TestClient)
     plain = api_client.get(_url(ODD_ID)).json()
     encoded = api_client.get("/api/batteries/" + quote(ODD_ID, safe="")).json()  # %2F, %3A, …
     assert encoded == plain
+    assert plain["battery"]["battery_id"] == ODD_ID
 
 
 def test_an_unknown_id_is_404_naming_similar_ids(api_client: TestClient) -> None:

@@ -36,7 +36,7 @@ from tests.conftest import LOCAL, PG_ENV
         (NotFoundError("no battery"), 404),
         (PassportError("recycled"), 409),
         (RegistryError("server down"), 503),
-        (ChainError("broken"), 500),  # a RegistryError, but not an unreachable one
+        (ChainError("broken"), 409),  # a RegistryError, but not an unreachable one
         (ConfigError("bad profile"), 500),
         (CatalogError("missing table"), 500),
         (DiagnosticsError("no discharge"), 500),

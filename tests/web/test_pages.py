@@ -21,7 +21,7 @@ from echelon.passport.access import ACCESS
 from echelon.registry import Registry, battery_record, list_batteries, open_registry
 from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
-from tests.conftest import LOCAL, ODD_ID, intake_as, registry_copy
+from tests.conftest import LOCAL, ODD_ID, TAMPER_PROBLEMS, TAMPERED, intake_as, registry_copy
 
 ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
 
@@ -224,3 +224,21 @@ def test_a_browser_resolves_every_id_path_to_itself(battery_id: str) -> None:
     assert unquote(resolved.path) == f"/battery/{battery_id}"  # the route's battery_id
     assert not resolved.fragment
     assert not resolved.query
+
+
+@pytest.mark.parametrize("battery_id", sorted(TAMPERED))
+def test_a_tampered_battery_page_warns_naming_the_problem(
+    tampered_client: TestClient, battery_id: str
+) -> None:
+    response = tampered_client.get(f"/battery/{battery_id}")
+    assert response.status_code == 200
+    html = response.text
+    warning = re.search(r'<div class="warning" role="alert" id="chain-warning">(.*?)</div>', html)
+    assert warning
+    assert "does not verify" in warning[1]
+    assert str(escape(TAMPER_PROBLEMS[battery_id])) in warning[1]
+    assert html.index("chain-warning") < html.index("<h2>")  # at the top of the page
+
+
+def test_an_untouched_battery_page_has_no_warning(tampered_client: TestClient) -> None:
+    assert "chain-warning" not in tampered_client.get("/battery/PT-00003").text

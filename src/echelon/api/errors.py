@@ -41,7 +41,7 @@ HTTP_STATUS: list[tuple[type[BaseException], int]] = [
     (InputError, 422),  # a user file (the passport data file) is invalid
     (NotFoundError, 404),  # unknown battery id; the message names close matches
     (PassportError, 409),  # no passport in the battery's state (recycled, dismantled)
-    (ChainError, 500),  # a chain that does not verify (GET /api/verify reports it with 200)
+    (ChainError, 409),  # a passport of a chain that does not verify (GET /api/verify: 200)
     (RegistryError, 503),  # the database cannot be reached (exit code 5); also a database error
     # raised while answering (sqlalchemy's DBAPIError: server down, database renamed, …)
     (ConfigError, 500),  # a catalogue table or setting is invalid: the message says which

@@ -217,3 +217,38 @@ def verify(
                 progress(min(start + CHUNK, len(ids)), len(ids))
     report.problems.sort(key=lambda p: (p.battery_id, -1 if p.seq is None else p.seq))
     return report
+
+
+def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
+    """Re-hash one battery's event chain and check its projected rows and its battery row against
+    the chain: the checks :func:`verify` runs on every battery, on one (what is served of a
+    battery is checked with it).
+
+    Parameters
+    ----------
+    registry : Registry
+    battery_id : str
+        A registered battery (:func:`~echelon.registry.battery_record` finds it).
+
+    Returns
+    -------
+    VerifyReport
+        ``batteries`` 1, ``events`` of its chain; ``ok`` when it verifies, otherwise the problems
+        in chain order (those of the battery row, without an event, first).
+    """
+    with registry.engine.connect() as conn:
+        chain = list(
+            conn.execute(
+                select(EventRow.__table__)
+                .where(EventRow.battery_id == battery_id)
+                .order_by(EventRow.seq)
+            )
+        )
+        events: dict[str, list[Any]] = {battery_id: chain}
+        problems = [
+            *_check_chain(chain),
+            *_check_projections(conn, [battery_id], events),
+            *_check_battery_rows(conn, [battery_id], events),
+        ]
+    problems.sort(key=lambda p: -1 if p.seq is None else p.seq)
+    return VerifyReport(batteries=1, events=len(chain), problems=problems)

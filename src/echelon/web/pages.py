@@ -17,7 +17,7 @@ from echelon.api.routes import battery_list
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.passport.access import ACCESS
-from echelon.registry import battery_record
+from echelon.registry import battery_record, verify_battery
 from echelon.reports.certificate import reason_rows, soh_band_svg
 
 web_router = APIRouter(include_in_schema=False)
@@ -141,7 +141,8 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
 
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
 def battery_page(request: Request, state: State, battery_id: str) -> HTMLResponse:
-    """One battery: identity, SOH and its band chart, decisions with reasons, tests, history."""
+    """One battery: identity, SOH and its band chart, decisions with reasons, tests, history;
+    a warning naming every problem when its event chain does not verify."""
     record = battery_record(state.registry, battery_id)
     soh = [m for m in record.measurements if m.quantity == "soh_percent"]
     decisions = [
@@ -157,6 +158,7 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         soh_svg=soh_band_svg(record),
         decisions=decisions,
         latest=record.latest_decisions(),
+        chain=verify_battery(state.registry, battery_id),
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
         access_groups=ACCESS,
     )
