@@ -156,6 +156,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+PASSPORT_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "passport-data.yaml"
 LOCAL = "http://localhost"
 """Base URL of the tests' clients: the app answers its allowed hosts only (not ``testserver``)."""
 ODD_ID = "PT/00001#A:1+x"
@@ -200,6 +201,28 @@ def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFa
     return url
 
 
+@pytest.fixture(scope="session")
+def passport_data(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A facility data file (docs/passport.md) for PT-00001's model, from the example's first
+    model: the sections it completes are exported, Performance (no battery-level data) is not."""
+    import polars as pl
+    import yaml
+
+    from echelon.passport import load_passport_data
+
+    example = load_passport_data(PASSPORT_EXAMPLE)
+    manifest = pl.read_csv(small_batch.manifest, infer_schema_length=0)
+    model = manifest.filter(pl.col("battery_id") == "PT-00001").item(0, "model")
+    path = tmp_path_factory.mktemp("facility") / "facility.yaml"
+    document = {
+        "namespace": example.namespace,
+        "operator": example.operator,
+        "models": {model: next(iter(example.models.values()))},
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
 def registry_copy(served_registry: str, folder: Path) -> str:
     """URL of a copy of the served registry's database in ``folder`` (to write to)."""
     import sqlite3
@@ -234,9 +257,10 @@ TAMPER_PROBLEMS = {
 
 @pytest.fixture(scope="module")
 def tampered_client(
-    served_registry: str, tmp_path_factory: pytest.TempPathFactory
+    served_registry: str, passport_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    """A client on a copy of the served registry altered by :data:`TAMPERED`."""
+    """A client on a copy of the served registry altered by :data:`TAMPERED`, with
+    :func:`passport_data`."""
     import sqlite3
     from contextlib import closing
 
@@ -250,8 +274,20 @@ def tampered_client(
             for sql in statements:
                 conn.execute(sql)
         conn.commit()
-    with TestClient(create_app(url), base_url=LOCAL) as client:
+    with TestClient(create_app(url, passport_data=passport_data), base_url=LOCAL) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def passport_client(served_registry: str, passport_data: Path) -> Iterator[TestClient]:
+    """A FastAPI TestClient on :func:`create_app` of the served registry and
+    :func:`passport_data`."""
+    from fastapi.testclient import TestClient
+
+    from echelon.api import create_app
+
+    with TestClient(create_app(served_registry, passport_data=passport_data), base_url=LOCAL) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

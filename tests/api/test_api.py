@@ -18,7 +18,6 @@ from echelon.passport import build_passport, load_passport_data
 from echelon.registry import LIST_COLUMNS, Registry, battery_record, list_batteries, verify
 from tests.conftest import LOCAL, ODD_ID
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "passport-data.yaml"
 runner = CliRunner()
 
 
@@ -172,18 +171,20 @@ def test_an_unknown_id_is_404_naming_similar_ids(api_client: TestClient) -> None
 
 @pytest.mark.parametrize("access", ["public", "legitimate-interest", "full"])
 def test_passport_views_list_incomplete_sections_and_never_fill_them(
-    api_client: TestClient, access: str
+    passport_client: TestClient, passport_data: Path, access: str
 ) -> None:
-    response = api_client.get(f"{_url('PT-00001')}/passport?access={access}")
+    response = passport_client.get(f"{_url('PT-00001')}/passport?access={access}")
     assert response.status_code == 200
     document = response.json()
     meta = document["passportMetadata"]
     assert meta["access"] == access
     assert meta["batteryId"] == "PT-00001"
-    assert meta["incomplete"]  # no passport data given: sections lack members
+    assert "Performance" in meta["incomplete"]  # no battery-level data: members missing
     assert not set(meta["incomplete"]) & set(document)  # an incomplete section is not written
+    assert "CarbonFootprint" in document  # the model's data completes others
     assert ("batteryStatus" in meta) == (access != "public")  # Annex XIII(4), section or not
-    expected = build_passport(battery_record(_registry(api_client), "PT-00001")).document(
+    record = battery_record(_registry(passport_client), "PT-00001")
+    expected = build_passport(record, load_passport_data(passport_data)).document(
         access=access  # type: ignore[arg-type]
     )
     meta.pop("issuedAt")
@@ -191,50 +192,90 @@ def test_passport_views_list_incomplete_sections_and_never_fill_them(
     assert document == expected
 
 
-def test_passport_defaults_to_the_public_view(api_client: TestClient) -> None:
-    document = api_client.get(f"{_url(ODD_ID)}/passport").json()
+def test_passport_defaults_to_the_public_view(passport_client: TestClient) -> None:
+    document = passport_client.get(f"{_url(ODD_ID)}/passport").json()
     assert document["passportMetadata"]["access"] == "public"
     assert document["passportMetadata"]["batteryId"] == ODD_ID
 
 
-def test_a_passport_get_records_nothing(api_client: TestClient) -> None:
-    registry = _registry(api_client)
+@pytest.mark.parametrize(
+    ("given", "access"),
+    [("FULL", "full"), ("Public", "public"), ("legitimate_interest", "legitimate-interest")],
+)
+def test_the_access_group_is_taken_in_any_case(
+    passport_client: TestClient, given: str, access: str
+) -> None:
+    response = passport_client.get(f"{_url('PT-00001')}/passport?access={given}")
+    assert response.status_code == 200  # as status, grade and level are
+    assert response.json()["passportMetadata"]["access"] == access
+
+
+def test_a_passport_get_records_nothing(passport_client: TestClient) -> None:
+    registry = _registry(passport_client)
     before = len(battery_record(registry, "PT-00001").events)
     total = verify(registry).events
     for access in ("public", "legitimate-interest", "full"):
-        assert api_client.get(f"{_url('PT-00001')}/passport?access={access}").status_code == 200
+        response = passport_client.get(f"{_url('PT-00001')}/passport?access={access}")
+        assert response.status_code == 200
     assert len(battery_record(registry, "PT-00001").events) == before
     assert verify(registry).events == total
-    kinds = [e["kind"] for e in api_client.get(_url("PT-00001")).json()["events"]]
+    kinds = [e["kind"] for e in passport_client.get(_url("PT-00001")).json()["events"]]
     assert "passport_issued" not in kinds
 
 
-@pytest.mark.parametrize("query", ["access=secret", "access=FULL", "in_service=2027-02-30"])
-def test_a_bad_passport_query_is_422(api_client: TestClient, query: str) -> None:
-    response = api_client.get(f"{_url('PT-00001')}/passport?{query}")
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("access=secret", ["access", "'secret'", "full, legitimate-interest, public"]),
+        ("access=pubilc", ["did you mean 'public'?"]),
+        ("in_service=2027-02-30", ["in_service"]),
+    ],
+)
+def test_a_bad_passport_query_is_422(
+    passport_client: TestClient, query: str, words: list[str]
+) -> None:
+    response = passport_client.get(f"{_url('PT-00001')}/passport?{query}")
     assert response.status_code == 422
-    assert query.split("=")[0] in json.dumps(response.json()["detail"])
+    for word in words:
+        assert word in json.dumps(response.json()["detail"])
 
 
-def test_a_dismantled_battery_has_no_passport_409(api_client: TestClient) -> None:
-    dismantled = list_batteries(_registry(api_client), status="dismantled")
+def test_no_complete_section_is_409_as_the_cli_refuses(
+    api_client: TestClient, served_registry: str, tmp_path: Path
+) -> None:
+    response = api_client.get(f"{_url('PT-00001')}/passport?access=full")  # no passport data
+    assert response.status_code == 409
+    body = response.json()
+    assert body["error"] == "PassportError"
+    detail = body["detail"]
+    assert detail.startswith("PT-00001: no section is complete (GeneralProductInformation, ")
+    assert "no view returned" in detail
+    assert "the server's --passport-data FILE" in detail
+    args = ["passport", "PT-00001", "--db", served_registry, "--allow-incomplete", "--no-record"]
+    result = runner.invoke(cli, [*args, "-o", str(tmp_path / "p.json")])
+    assert result.exit_code == 8  # the CLI writes nothing either, for the same reason
+    assert detail.split(";")[0] in " ".join(result.output.split())
+
+
+def test_a_dismantled_battery_has_no_passport_409(passport_client: TestClient) -> None:
+    dismantled = list_batteries(_registry(passport_client), status="dismantled")
     battery_id = dismantled.item(0, "battery_id")
-    response = api_client.get(f"{_url(battery_id)}/passport")
+    response = passport_client.get(f"{_url(battery_id)}/passport")
     assert response.status_code == 409
     assert response.json()["error"] == "PassportError"
     assert "dismantled" in response.json()["detail"]
 
 
-def test_passport_data_given_to_the_app_fills_the_passport(served_registry: str) -> None:
-    app = create_app(served_registry, passport_data=EXAMPLE)
-    with TestClient(app, base_url=LOCAL) as client:
-        assert client.get("/api/health").json()["passport_data"] == str(EXAMPLE)
-        document = client.get(f"{_url('PT-00001')}/passport?access=full").json()
-        record = battery_record(_registry(client), "PT-00001")
-    expected = build_passport(record, load_passport_data(EXAMPLE)).document(access="full")
+def test_passport_data_given_to_the_app_fills_the_passport(
+    passport_client: TestClient, passport_data: Path
+) -> None:
+    assert passport_client.get("/api/health").json()["passport_data"] == str(passport_data)
+    document = passport_client.get(f"{_url('PT-00001')}/passport?access=full").json()
+    record = battery_record(_registry(passport_client), "PT-00001")
+    expected = build_passport(record, load_passport_data(passport_data)).document(access="full")
     provenance = document["passportMetadata"]["provenance"]
     assert provenance == expected["passportMetadata"]["provenance"]
-    assert any(str(EXAMPLE) in origin for origin in provenance.values())
+    assert any(str(passport_data) in origin for origin in provenance.values())
 
 
 def test_an_invalid_passport_data_file_stops_the_app_at_creation(

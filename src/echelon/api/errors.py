@@ -3,7 +3,7 @@ codes in :data:`echelon.cli._errors.EXIT_CODES`).
 
 Every error answers with its message, which says what was wrong and what to do: JSON
 ``{"error": "NotFoundError", "detail": "…"}`` under ``/api``, an HTML page elsewhere (the
-dashboard). Request validation (a query value of the wrong type or not offered, e.g. ``access``)
+dashboard). Request validation (a query value of the wrong type or out of range, e.g. ``limit``)
 is FastAPI's: 422 with its ``detail`` list.
 """
 

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Query, Response
 from echelon._version import __version__
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
-from echelon.domain.parse import parse_choice
-from echelon.errors import ChainError, UsageError
-from echelon.passport import build_passport
-from echelon.passport.access import Access
+from echelon.domain.parse import normalise_token, parse_choice, suggest
+from echelon.errors import ChainError, PassportError, UsageError
+from echelon.passport import build_passport, incomplete_message
+from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
     LIST_COLUMNS,
     ChainProblem,
@@ -56,6 +56,23 @@ def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
         return parse_choice(enum, value).value
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
+
+
+def access_group(value: str) -> Access:
+    """An access group as the passport spells it, from any case (``FULL``, ``legitimate_interest``).
+
+    Raises
+    ------
+    UsageError
+        Naming the closest group and every allowed one.
+    """
+    for group in ACCESS:
+        if normalise_token(group) == normalise_token(value):
+            return group
+    raise UsageError(
+        f"access: unknown access group {value!r}{suggest(value, ACCESS)}; allowed: "
+        f"{', '.join(ACCESS)}"
+    )
 
 
 def battery_list(
@@ -161,7 +178,11 @@ def passport(
     state: State,
     battery_id: str,
     access: Annotated[
-        Access, Query(description="Access group of the view (EU 2023/1542 Annex XIII).")
+        str,
+        Query(
+            description="Access group of the view (EU 2023/1542 Annex XIII; any case).",
+            json_schema_extra={"enum": list(ACCESS)},
+        ),
     ] = "public",
     in_service: Annotated[
         dt.date | None, Query(description="Date put into service in its new use (YYYY-MM-DD).")
@@ -170,13 +191,24 @@ def passport(
     """The passport document as ``echelon passport --access … --allow-incomplete --no-record``
     writes it: the complete sections and ``passportMetadata``, whose ``incomplete`` lists every
     missing member of the other sections (never a placeholder). Built on request from the
-    registry and the server's ``--passport-data``; a GET records nothing in the chain. 409 for
-    a recycled or dismantled battery, which has no passport of its own, and for a battery whose
-    event chain does not verify (its data may have been altered outside Echelon)."""
+    registry and the server's ``--passport-data``; a GET records nothing in the chain. 409 when
+    no section is complete (the command writes nothing either), for a recycled or dismantled
+    battery, which has no passport of its own, and for a battery whose event chain does not
+    verify (its data may have been altered outside Echelon)."""
+    group = access_group(access)
     record = battery_record(state.registry, battery_id)
     verified(verify_battery(state.registry, battery_id), battery_id)
     built = build_passport(record, state.passport_data, in_service=in_service)
-    return built.document(access=access)
+    if not built.sections:
+        raise PassportError(
+            incomplete_message(
+                built,
+                data="the server's --passport-data FILE",
+                in_service="in_service=YYYY-MM-DD",
+                outcome="no view returned",
+            )
+        )
+    return built.document(access=group)
 
 
 @router.get("/batteries/{battery_id:path}", summary="One battery (like `echelon show --json`)")
