@@ -329,3 +329,32 @@ def test_an_empty_registry_lists_nothing(tmp_path: Path) -> None:
         assert response.json() == []
         assert response.headers["x-total-count"] == "0"
         assert client.get("/api/verify").json()["batteries"] == 0
+
+
+@pytest.mark.parametrize("path", ["%25", "_", "%25%25%25", "A_", "%5C"])
+def test_like_wildcards_in_an_unknown_id_match_themselves(
+    api_client: TestClient, path: str
+) -> None:
+    """``%`` and ``_`` are not wildcards in the "similar ids" hint (no id holds either)."""
+    for url in (f"/api/batteries/{path}", f"/api/batteries/{path}/passport"):
+        response = api_client.get(url)
+        assert response.status_code == 404
+        assert "similar ids" not in response.json()["detail"]
+
+
+def test_an_empty_id_is_404_naming_no_battery(api_client: TestClient) -> None:
+    detail = api_client.get("/api/batteries/").json()["detail"]
+    assert detail.startswith("no battery ''")
+    assert "similar ids" not in detail  # was any five ids
+
+
+@pytest.mark.parametrize("length", [129, 5000])
+def test_an_id_longer_than_any_is_404_without_echoing_it(
+    api_client: TestClient, length: int
+) -> None:
+    response = api_client.get("/api/batteries/" + "A" * length)
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert f"({length:,} characters): a battery id has at most 128" in detail
+    assert len(detail) < 120
+    assert api_client.get("/battery/" + "A" * length).status_code == 404
