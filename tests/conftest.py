@@ -156,35 +156,138 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+PASSPORT_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "passport-data.yaml"
+LOCAL = "http://localhost"
+"""Base URL of the tests' clients: the app answers its allowed hosts only (not ``testserver``)."""
 ODD_ID = "PT/00001#A:1+x"
 """A battery id with the characters a URL treats specially (``/``, ``#``, ``:``, ``+``)."""
 
 
-@pytest.fixture(scope="session")
-def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a SQLite registry filled by intake of ``small_batch``, plus :data:`ODD_ID` (PT-00001's
-    manifest row and tester files under that id). Read-only: tests must not write to it."""
+def intake_as(batch: SynthBatch, registry: Registry, battery_ids: list[str], folder: Path) -> None:
+    """Take PT-00001's manifest row and tester files of ``batch`` in again under each of
+    ``battery_ids`` (ids with characters a URL treats specially)."""
     import polars as pl
 
     from echelon.pipeline import intake
-    from echelon.registry import open_registry
 
-    folder = tmp_path_factory.mktemp("served")
-    url = f"sqlite:///{folder / 'served.db'}"
-    base = small_batch.manifest.parent
-    row = pl.read_csv(small_batch.manifest, infer_schema_length=0).filter(
+    base = batch.manifest.parent
+    row = pl.read_csv(batch.manifest, infer_schema_length=0).filter(
         pl.col("battery_id") == "PT-00001"
     )
     files = ";".join(
         f"{kind}:{base / path}"
         for kind, path in (ref.split(":", 1) for ref in row.item(0, "test_files").split(";"))
     )
-    odd = folder / "odd.csv"
-    row.with_columns(battery_id=pl.lit(ODD_ID), test_files=pl.lit(files)).write_csv(odd)
+    manifest = folder / "again.csv"
+    pl.concat(
+        [row.with_columns(battery_id=pl.lit(i), test_files=pl.lit(files)) for i in battery_ids]
+    ).write_csv(manifest)
+    intake(manifest, registry=registry, workers=0)
+
+
+@pytest.fixture(scope="session")
+def served_registry(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a SQLite registry filled by intake of ``small_batch``, plus :data:`ODD_ID` (PT-00001's
+    manifest row and tester files under that id). Read-only: tests must not write to it (copy it
+    with :func:`registry_copy`)."""
+    from echelon.pipeline import intake
+    from echelon.registry import open_registry
+
+    folder = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{folder / 'served.db'}"
     with open_registry(url, store_dir=folder / "store") as registry:
         intake(small_batch.manifest, registry=registry, workers=0)
-        intake(odd, registry=registry, workers=0)
+        intake_as(small_batch, registry, [ODD_ID], folder)
     return url
+
+
+@pytest.fixture(scope="session")
+def passport_data(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A facility data file (docs/passport.md) for PT-00001's model, from the example's first
+    model: the sections it completes are exported, Performance (no battery-level data) is not."""
+    import polars as pl
+    import yaml
+
+    from echelon.passport import load_passport_data
+
+    example = load_passport_data(PASSPORT_EXAMPLE)
+    manifest = pl.read_csv(small_batch.manifest, infer_schema_length=0)
+    model = manifest.filter(pl.col("battery_id") == "PT-00001").item(0, "model")
+    path = tmp_path_factory.mktemp("facility") / "facility.yaml"
+    document = {
+        "namespace": example.namespace,
+        "operator": example.operator,
+        "models": {model: next(iter(example.models.values()))},
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def registry_copy(served_registry: str, folder: Path) -> str:
+    """URL of a copy of the served registry's database in ``folder`` (to write to)."""
+    import sqlite3
+    from contextlib import closing
+
+    copy = folder / "copy.db"
+    with (
+        closing(sqlite3.connect(served_registry.removeprefix("sqlite:///"))) as source,
+        closing(sqlite3.connect(copy)) as target,
+    ):
+        source.backup(target)  # consistent while the served registry is open elsewhere (WAL)
+    return f"sqlite:///{copy}"
+
+
+TAMPERED: dict[str, list[str]] = {
+    "PT-00001": [  # the reviewer's case: an outcome edited in the database
+        "UPDATE decisions SET outcome = 'A' WHERE battery_id = 'PT-00001' AND kind = 'grade'"
+    ],
+    "PT-00002": [  # an event edited, past the append-only trigger
+        "DROP TRIGGER events_append_only_update",
+        "UPDATE events SET recorded_at = '2020-01-01T00:00:00.000000Z' "
+        "WHERE battery_id = 'PT-00002' AND seq = 1",
+    ],
+}
+"""SQL run on a copy of the served registry behind Echelon's back, by the battery it alters."""
+TAMPER_PROBLEMS = {
+    "PT-00001": "decisions rows differ from what the event recorded",
+    "PT-00002": "content does not match its hash (event edited)",
+}
+"""The problem :func:`echelon.registry.verify` finds in each :data:`TAMPERED` battery."""
+
+
+@pytest.fixture(scope="module")
+def tampered_client(
+    served_registry: str, passport_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A client on a copy of the served registry altered by :data:`TAMPERED`, with
+    :func:`passport_data`."""
+    import sqlite3
+    from contextlib import closing
+
+    from fastapi.testclient import TestClient
+
+    from echelon.api import create_app
+
+    url = registry_copy(served_registry, tmp_path_factory.mktemp("tampered"))
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        for statements in TAMPERED.values():
+            for sql in statements:
+                conn.execute(sql)
+        conn.commit()
+    with TestClient(create_app(url, passport_data=passport_data), base_url=LOCAL) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def passport_client(served_registry: str, passport_data: Path) -> Iterator[TestClient]:
+    """A FastAPI TestClient on :func:`create_app` of the served registry and
+    :func:`passport_data`."""
+    from fastapi.testclient import TestClient
+
+    from echelon.api import create_app
+
+    with TestClient(create_app(served_registry, passport_data=passport_data), base_url=LOCAL) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -194,5 +297,5 @@ def api_client(served_registry: str) -> Iterator[TestClient]:
 
     from echelon.api import create_app
 
-    with TestClient(create_app(served_registry)) as client:
+    with TestClient(create_app(served_registry), base_url=LOCAL) as client:
         yield client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -158,4 +159,13 @@ def test_a_listing_without_match_says_so_on_stderr_only(tmp_path: Path) -> None:
     result = runner.invoke(app, ["batteries", "--db", empty, "--format", "csv"])
     assert result.exit_code == 0
     assert result.stdout == ""
+    assert "no batteries match" in result.stderr
+
+
+def test_a_json_listing_without_match_is_an_empty_list(tmp_path: Path) -> None:
+    """As `GET /api/batteries` answers `[]`: a JSON reader gets a document, not nothing."""
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(app, ["batteries", "--db", empty, "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
     assert "no batteries match" in result.stderr

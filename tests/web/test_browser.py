@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +51,9 @@ def test_filter_then_open_a_battery(
         page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(  # a Content-Security-Policy violation is logged as a console error
+            "console", lambda msg: errors.append(msg.text) if msg.type == "error" else None
+        )
         page.goto(base_url + "/")
         rows = page.locator("#battery-table tbody tr[data-status]")
         expect(rows).to_have_count(41)
@@ -80,3 +85,18 @@ def test_filter_then_open_a_battery(
     page.go_back()
     expect(page.locator("#f-status")).to_have_value("routed")  # the filters survive "back"
     assert not errors
+
+
+def test_uvicorn_refuses_another_host(base_url: str) -> None:
+    """DNS rebinding through the real server: a page on attacker.example rebound to 127.0.0.1."""
+    request = urllib.request.Request(base_url + "/api/health", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    with urllib.request.urlopen(base_url + "/api/health", timeout=30) as answered:
+        assert answered.status == 200
+        assert answered.headers["x-content-type-options"] == "nosniff"
+    head = urllib.request.Request(base_url + "/", method="HEAD")
+    with urllib.request.urlopen(head, timeout=30) as probed:  # an uptime probe
+        assert probed.status == 200
+        assert probed.read() == b""

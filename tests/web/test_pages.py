@@ -4,18 +4,24 @@ fragment, a battery's page, errors as HTML pages."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
+from hypothesis import given
+from hypothesis import strategies as st
 from markupsafe import escape
 
 from echelon.api import create_app
+from echelon.domain.battery import BATTERY_ID_PATTERN
 from echelon.passport.access import ACCESS
-from echelon.registry import Registry, battery_record, list_batteries
+from echelon.registry import Registry, battery_record, list_batteries, open_registry
+from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
-from tests.conftest import ODD_ID
+from tests.conftest import LOCAL, ODD_ID, TAMPER_PROBLEMS, TAMPERED, intake_as, registry_copy
 
 ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
 
@@ -126,7 +132,8 @@ def test_a_battery_page_for_an_id_with_slash_hash_colon_plus(api_client: TestCli
         assert response.status_code == 200
         assert f'<h1 id="battery-id">{ODD_ID}</h1>' in response.text
         assert f'href="/api/batteries/{path}/passport?access=public"' in response.text
-    assert api_client.get(f"/api/batteries/{path}/passport?access=public").status_code == 200
+    passport = api_client.get(f"/api/batteries/{path}/passport?access=public")
+    assert passport.json()["detail"].startswith(f"{ODD_ID}: no section is complete")  # its own
 
 
 def test_a_unit_without_soh_or_grade_has_no_chart(api_client: TestClient) -> None:
@@ -147,8 +154,92 @@ def test_an_unknown_battery_is_a_404_page_naming_similar_ids(api_client: TestCli
 
 
 def test_an_empty_registry_has_an_empty_dashboard(tmp_path: Path) -> None:
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}")) as client:
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}"), base_url=LOCAL) as client:
         html = client.get("/").text
         assert "0 batteries in the registry" in html
         assert "No battery matches these filters." in html
         assert client.get("/fragments/batteries?grade=A").status_code == 200
+
+
+DOTTED = ["a/../../etc/passwd", "x/../../api/verify", "b/./c", "d/.."]
+"""Ids with ``.`` and ``..`` path segments, which a browser resolves in a link written as is."""
+
+
+@pytest.fixture(scope="module")
+def dotted_client(
+    served_registry: str, small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A client on a copy of the served registry that also holds the :data:`DOTTED` ids."""
+    folder = tmp_path_factory.mktemp("dotted")
+    url = registry_copy(served_registry, folder)
+    with open_registry(url, store_dir=folder / "store") as registry:
+        intake_as(small_batch, registry, DOTTED, folder)
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        yield client
+
+
+def _follow(client: TestClient, page: str, href: str) -> Response:
+    """GET ``href`` as a browser resolves it on ``page`` (dot segments removed)."""
+    return client.get(urljoin(f"{LOCAL}{page}", href))
+
+
+@pytest.mark.parametrize("battery_id", DOTTED)
+def test_links_to_an_id_with_dot_segments_lead_to_its_own_pages(
+    dotted_client: TestClient, battery_id: str
+) -> None:
+    index = dotted_client.get("/").text
+    (href,) = re.findall(rf'<a href="([^"]+)">{re.escape(battery_id)}</a>', index)
+    assert "%2F" in href  # "/" encoded: no segment for a browser to resolve
+    page = _follow(dotted_client, "/", href)
+    assert page.status_code == 200
+    assert f'<h1 id="battery-id">{battery_id}</h1>' in page.text
+    views = re.findall(r'<a href="(/api/batteries/[^"]+)">', page.text)
+    assert len(views) == 1 + len(ACCESS)  # the record and a passport view per access group
+    for view in views:
+        response = _follow(dotted_client, href, view)
+        assert response.status_code in (200, 409), view  # 409: no complete passport section
+        body = response.json()
+        if "battery" in body:
+            assert body["battery"]["battery_id"] == battery_id, view
+        elif "passportMetadata" in body:
+            assert body["passportMetadata"]["batteryId"] == battery_id, view
+        else:
+            assert body["detail"].startswith(battery_id), view
+
+
+SEGMENTS = st.one_of(
+    st.sampled_from([".", "..", ""]), st.from_regex(r"[A-Za-z0-9._:#+-]{1,4}", fullmatch=True)
+)
+IDS = st.one_of(
+    st.from_regex(BATTERY_ID_PATTERN, fullmatch=True),
+    st.lists(SEGMENTS, min_size=1, max_size=8).map(lambda parts: "/".join(["A", *parts])),
+)
+"""Any valid id, and ids made of segments, dot segments often among them."""
+
+
+@given(battery_id=IDS)
+def test_a_browser_resolves_every_id_path_to_itself(battery_id: str) -> None:
+    path = f"/battery/{id_path(battery_id)}"
+    resolved = urlsplit(urljoin(f"{LOCAL}/", path))
+    assert resolved.path == path  # nothing removed or moved
+    assert unquote(resolved.path) == f"/battery/{battery_id}"  # the route's battery_id
+    assert not resolved.fragment
+    assert not resolved.query
+
+
+@pytest.mark.parametrize("battery_id", sorted(TAMPERED))
+def test_a_tampered_battery_page_warns_naming_the_problem(
+    tampered_client: TestClient, battery_id: str
+) -> None:
+    response = tampered_client.get(f"/battery/{battery_id}")
+    assert response.status_code == 200
+    html = response.text
+    warning = re.search(r'<div class="warning" role="alert" id="chain-warning">(.*?)</div>', html)
+    assert warning
+    assert "does not verify" in warning[1]
+    assert str(escape(TAMPER_PROBLEMS[battery_id])) in warning[1]
+    assert html.index("chain-warning") < html.index("<h2>")  # at the top of the page
+
+
+def test_an_untouched_battery_page_has_no_warning(tampered_client: TestClient) -> None:
+    assert "chain-warning" not in tampered_client.get("/battery/PT-00003").text

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from echelon._version import __version__
 from echelon.api.errors import install_error_handlers
+from echelon.api.middleware import HeadAsGet, SecurityHeaders, host_names
 from echelon.api.routes import router
 from echelon.api.state import AppState
 from echelon.passport import load_passport_data
@@ -21,9 +23,19 @@ views by access group (built on request, never recorded); chain verification. Th
 at `/`. See docs/web.md."""
 
 
-def create_app(db_url: str | None = None, *, passport_data: Path | None = None) -> FastAPI:
-    """The Echelon web app: the JSON API (``/api/…``, OpenAPI docs at ``/docs``) and the
-    dashboard (``/``, ``/battery/{id}``).
+def create_app(
+    db_url: str | None = None,
+    *,
+    passport_data: Path | None = None,
+    allowed_hosts: Sequence[str] = (),
+) -> FastAPI:
+    """The Echelon web app: the JSON API (``/api/…``, its OpenAPI schema at ``/openapi.json``)
+    and the dashboard (``/``, ``/battery/{id}``).
+
+    Requests whose ``Host`` header is not ``localhost``, ``127.0.0.1``, ``[::1]`` or one of
+    ``allowed_hosts`` are refused (400), so a web page on another site cannot read the registry
+    through DNS rebinding. The interactive documentation pages (``/docs``, ``/redoc``) are off:
+    they load their scripts from a CDN.
 
     Parameters
     ----------
@@ -33,6 +45,9 @@ def create_app(db_url: str | None = None, *, passport_data: Path | None = None) 
     passport_data : Path, optional
         The facility's passport data file (JSON, YAML or TOML; docs/passport.md) the passport
         views are built with; read and checked here.
+    allowed_hosts : sequence of str, optional
+        Further ``Host`` names answered: the address the server is bound to, and the names and
+        addresses clients reach it by (``*.example.com``: every subdomain; ``*``: any host).
 
     Returns
     -------
@@ -57,9 +72,21 @@ def create_app(db_url: str | None = None, *, passport_data: Path | None = None) 
         finally:
             registry.close()
 
-    app = FastAPI(title="Echelon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Echelon",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the schema is /openapi.json
+        redoc_url=None,
+    )
     app.state.echelon = AppState(registry, data)
     install_error_handlers(app, html=error_page)
+    app.add_middleware(HeadAsGet)  # the last added runs first: host check, headers, HEAD
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=host_names(allowed_hosts), www_redirect=False
+    )
+    app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(web_router)
     return app

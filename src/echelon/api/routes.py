@@ -15,18 +15,31 @@ from fastapi import APIRouter, Query, Response
 from echelon._version import __version__
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
-from echelon.domain.parse import parse_choice
-from echelon.errors import UsageError
-from echelon.passport import build_passport
-from echelon.passport.access import Access
-from echelon.registry import LIST_COLUMNS, Registry, battery_record, list_batteries, verify
+from echelon.domain.parse import normalise_token, parse_choice, suggest
+from echelon.errors import ChainError, PassportError, UsageError
+from echelon.passport import build_passport, incomplete_message
+from echelon.passport.access import ACCESS, Access
+from echelon.registry import (
+    LIST_COLUMNS,
+    ChainProblem,
+    Registry,
+    VerifyReport,
+    battery_record,
+    list_batteries,
+    verify,
+    verify_battery,
+)
 
 router = APIRouter(prefix="/api")
 
 MAX_PROBLEMS: Final = 100
-"""Chain problems listed by ``GET /api/verify`` at most (``problems_total`` counts them all)."""
+"""Chain problems listed by ``GET /api/verify`` (``problems_total`` counts them all) and by a
+battery's ``chain`` at most."""
 DEFAULT_LIMIT: Final = 1000
 """Rows ``GET /api/batteries`` returns unless ``limit`` says otherwise (0 = all)."""
+MAX_ROWS: Final = 1_000_000_000
+"""Largest ``limit`` and ``offset`` of ``GET /api/batteries`` (a larger value is 422, not an
+overflow): far beyond any registry, well inside a 64-bit row index."""
 
 
 def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
@@ -43,6 +56,23 @@ def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
         return parse_choice(enum, value).value
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
+
+
+def access_group(value: str) -> Access:
+    """An access group as the passport spells it, from any case (``FULL``, ``legitimate_interest``).
+
+    Raises
+    ------
+    UsageError
+        Naming the closest group and every allowed one.
+    """
+    for group in ACCESS:
+        if normalise_token(group) == normalise_token(value):
+            return group
+    raise UsageError(
+        f"access: unknown access group {value!r}{suggest(value, ACCESS)}; allowed: "
+        f"{', '.join(ACCESS)}"
+    )
 
 
 def battery_list(
@@ -62,6 +92,29 @@ def battery_list(
     if frame.height == 0:  # an empty registry's frame has no derived columns
         return pl.DataFrame(schema=dict.fromkeys(LIST_COLUMNS, pl.String))
     return frame.select(LIST_COLUMNS).with_columns(cs.float().fill_nan(None))
+
+
+def problems_json(problems: list[ChainProblem]) -> list[dict[str, Any]]:
+    """The first :data:`MAX_PROBLEMS` chain problems, each with its fields and its ``text``."""
+    return [asdict(p) | {"text": str(p)} for p in problems[:MAX_PROBLEMS]]
+
+
+def verified(report: VerifyReport, battery_id: str) -> None:
+    """Nothing when ``report`` (of one battery's chain) is ok.
+
+    Raises
+    ------
+    ChainError
+        Naming the first problem: nothing is built from a chain that does not verify.
+    """
+    if report.ok:
+        return
+    more = len(report.problems) - 1
+    raise ChainError(
+        f"{battery_id}: the event chain does not verify — {report.first_broken}"
+        f"{f' (and {more} more problem(s))' if more else ''}; its data may have been altered "
+        "outside Echelon, so no passport is built from it (`echelon verify` lists every problem)"
+    )
 
 
 def _values(enum: type[StrEnum]) -> dict[str, Any]:
@@ -102,8 +155,12 @@ def batteries(
         str | None,
         Query(description="cell, module or pack (any case).", json_schema_extra=_values(Level)),
     ] = None,
-    limit: Annotated[int, Query(ge=0, description="Rows to return (0 = all).")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip (sorted by battery id).")] = 0,
+    limit: Annotated[
+        int, Query(ge=0, le=MAX_ROWS, description="Rows to return (0 = all).")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_ROWS, description="Rows to skip (sorted by battery id).")
+    ] = 0,
 ) -> list[dict[str, Any]]:
     """One object per battery with the fields of ``echelon batteries --format json``, sorted by
     battery id. The header ``X-Total-Count`` counts every battery the filters select."""
@@ -121,7 +178,11 @@ def passport(
     state: State,
     battery_id: str,
     access: Annotated[
-        Access, Query(description="Access group of the view (EU 2023/1542 Annex XIII).")
+        str,
+        Query(
+            description="Access group of the view (EU 2023/1542 Annex XIII; any case).",
+            json_schema_extra={"enum": list(ACCESS)},
+        ),
     ] = "public",
     in_service: Annotated[
         dt.date | None, Query(description="Date put into service in its new use (YYYY-MM-DD).")
@@ -130,18 +191,35 @@ def passport(
     """The passport document as ``echelon passport --access … --allow-incomplete --no-record``
     writes it: the complete sections and ``passportMetadata``, whose ``incomplete`` lists every
     missing member of the other sections (never a placeholder). Built on request from the
-    registry and the server's ``--passport-data``; a GET records nothing in the chain. 409 for
-    a recycled or dismantled battery, which has no passport of its own."""
+    registry and the server's ``--passport-data``; a GET records nothing in the chain. 409 when
+    no section is complete (the command writes nothing either), for a recycled or dismantled
+    battery, which has no passport of its own, and for a battery whose event chain does not
+    verify (its data may have been altered outside Echelon)."""
+    group = access_group(access)
     record = battery_record(state.registry, battery_id)
+    verified(verify_battery(state.registry, battery_id), battery_id)
     built = build_passport(record, state.passport_data, in_service=in_service)
-    return built.document(access=access)
+    if not built.sections:
+        raise PassportError(
+            incomplete_message(
+                built,
+                data="the server's --passport-data FILE",
+                in_service="in_service=YYYY-MM-DD",
+                outcome="no view returned",
+            )
+        )
+    return built.document(access=group)
 
 
 @router.get("/batteries/{battery_id:path}", summary="One battery (like `echelon show --json`)")
 def battery(state: State, battery_id: str) -> dict[str, Any]:
     """Identity, status, children, measurements, decisions with every reason, test runs and the
-    hash-chained events. 404 for an unknown id, naming similar ids."""
-    return battery_record(state.registry, battery_id).to_json()
+    hash-chained events, and ``chain``: whether the battery's chain verifies (``ok``) and its
+    ``problems`` — the data of a chain that does not may have been altered outside Echelon. 404
+    for an unknown id, naming similar ids."""
+    record = battery_record(state.registry, battery_id)
+    chain = verify_battery(state.registry, battery_id)
+    return record.to_json() | {"chain": {"ok": chain.ok, "problems": problems_json(chain.problems)}}
 
 
 @router.get("/verify", summary="Verify every event chain (like `echelon verify`)")
@@ -155,5 +233,5 @@ def verify_chains(state: State) -> dict[str, Any]:
         "events": report.events,
         "first_broken": str(report.first_broken) if report.first_broken else None,
         "problems_total": len(report.problems),
-        "problems": [asdict(p) | {"text": str(p)} for p in report.problems[:MAX_PROBLEMS]],
+        "problems": problems_json(report.problems),
     }

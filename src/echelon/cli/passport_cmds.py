@@ -13,7 +13,13 @@ from echelon.cli._common import DbOption, console, open_db
 from echelon.cli._errors import guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import PassportError
-from echelon.passport import SECTION_MODELS, build_passport, load_passport_data, schema_dir
+from echelon.passport import (
+    SECTION_MODELS,
+    build_passport,
+    incomplete_message,
+    load_passport_data,
+    schema_dir,
+)
 from echelon.passport.build import Passport
 from echelon.passport.export import check_against_schemas, passport_event, write_passport
 from echelon.passport.schemas import ENV_VAR
@@ -114,20 +120,12 @@ def passport_cmd(
 
 
 def _incomplete_message(passport: Passport, allow_incomplete: bool) -> str:
-    problems = [p for section in passport.missing.values() for p in section]
-    where = ["--data FILE (docs/passport.md)"]
-    if any("puttingIntoService" in p for p in problems):
-        where.append("--in-service DATE")
-    head = (
-        f"{passport.battery_id}: no section is complete"
-        if not passport.sections
-        else f"{passport.battery_id}: {len(passport.missing)} of 7 sections lack required or "
-        f"valid members ({', '.join(passport.missing)})"
+    message = incomplete_message(
+        passport, data="--data FILE", in_service="--in-service DATE", outcome="nothing written"
     )
-    tail = (
-        ""
-        if allow_incomplete
-        else ", or pass --allow-incomplete to write the complete sections with every missing "
+    if allow_incomplete:
+        return message
+    return (
+        f"{message}, or pass --allow-incomplete to write the complete sections with every missing "
         "member listed"
     )
-    return f"{head}; nothing written. Give them with {' and '.join(where)}{tail}"

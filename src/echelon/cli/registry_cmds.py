@@ -97,6 +97,8 @@ def batteries_cmd(
         frame = to_grading_table(frame)
     elif frame.height == 0:
         stderr.print("no batteries match")  # not into a redirected CSV or JSON listing
+        if format == "json":
+            print("[]")  # a JSON document all the same, as GET /api/batteries answers
         return
     else:
         frame = frame.select(LIST_COLUMNS)

@@ -25,7 +25,9 @@ from echelon.domain.parse import (
     parse_visual_flags,
 )
 
-BATTERY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#+-]{0,127}$"
+BATTERY_ID_MAX_LENGTH = 128
+"""Characters a battery id has at most."""
+BATTERY_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:/#+-]{{0,{BATTERY_ID_MAX_LENGTH - 1}}}$"
 
 
 class Battery(BaseModel):

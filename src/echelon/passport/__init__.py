@@ -7,6 +7,7 @@ from echelon.passport.build import (
     Passport,
     build_passport,
     canonical_json,
+    incomplete_message,
     sha256_of,
 )
 from echelon.passport.data import PassportData, load_passport_data
@@ -27,6 +28,7 @@ __all__ = [
     "aspect_urn",
     "build_passport",
     "canonical_json",
+    "incomplete_message",
     "load_passport_data",
     "schema_dir",
     "schema_problems",

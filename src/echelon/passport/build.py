@@ -150,6 +150,24 @@ def _under(path: str, paths: set[str]) -> bool:
     return any(dotted == p or dotted.startswith((p + ".", p + "[]")) for p in paths)
 
 
+def incomplete_message(passport: Passport, *, data: str, in_service: str, outcome: str) -> str:
+    """Why ``passport`` is not exported: which sections lack required or valid members, what was
+    not done (``outcome``), and where to give them — ``data`` (the facility's data file) and,
+    when the date put into service is missing, ``in_service`` (as the caller's option says it)."""
+    problems = [p for section in passport.missing.values() for p in section]
+    where = [f"{data} (docs/passport.md)"]
+    if any("puttingIntoService" in p for p in problems):
+        where.append(in_service)
+    sections = ", ".join(passport.missing)
+    head = (
+        f"{passport.battery_id}: no section is complete ({sections} lack required or valid members)"
+        if not passport.sections
+        else f"{passport.battery_id}: {len(passport.missing)} of {len(SECTION_MODELS)} sections "
+        f"lack required or valid members ({sections})"
+    )
+    return f"{head}; {outcome}. Give them with {' and '.join(where)}"
+
+
 def _layer(origin: str) -> str:
     """The layer a value came from, without its reasons (for views of a passport)."""
     for layer in ("data file", "registry", "minted", "manifest", "catalogue", "given at export"):

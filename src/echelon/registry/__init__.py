@@ -22,7 +22,7 @@ from echelon.registry.queries import (
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
-from echelon.registry.verify import ChainProblem, VerifyReport, verify
+from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_battery
 
 __all__ = [
     "LIST_COLUMNS",
@@ -44,4 +44,5 @@ __all__ = [
     "test_run_row",
     "units_frame",
     "verify",
+    "verify_battery",
 ]

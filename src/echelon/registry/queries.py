@@ -11,6 +11,7 @@ from sqlalchemy import Connection, FromClause, Select, func, select
 
 from echelon.catalog.chemistry import chemistries_matching
 from echelon.domain import Battery, Decision, Event, Measurement, TestRun
+from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
 from echelon.errors import NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
@@ -265,27 +266,41 @@ class BatteryRecord:
         }
 
 
+def _like_literal(text: str) -> str:
+    """``text`` matched literally in a ``LIKE`` pattern with escape character ``\\``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     """The full record of one battery (history, measurements, decisions with reasons).
 
     Raises
     ------
     NotFoundError
-        With close matches when the id is unknown.
+        With close matches when the id is unknown (ids ending alike); without looking it up
+        when it is longer than any id can be.
     """
+    if len(battery_id) > BATTERY_ID_MAX_LENGTH:  # not looked up, nor echoed in full
+        raise NotFoundError(
+            f"no battery {battery_id[:32]!r}… ({len(battery_id):,} characters): a battery id has "
+            f"at most {BATTERY_ID_MAX_LENGTH}"
+        )
     with registry.engine.connect() as conn:
         row = conn.execute(
             select(BatteryRow.__table__).where(BatteryRow.battery_id == battery_id)
         ).first()
         if row is None:
+            tail = battery_id[-6:]
             like = (
                 conn.execute(
                     select(BatteryRow.battery_id)
-                    .where(BatteryRow.battery_id.like(f"%{battery_id[-6:]}%"))
+                    .where(BatteryRow.battery_id.like(f"%{_like_literal(tail)}%", escape="\\"))
                     .limit(5)
                 )
                 .scalars()
                 .all()
+                if tail
+                else []
             )
             hint = f"; similar ids: {', '.join(like)}" if like else ""
             raise NotFoundError(f"no battery {battery_id!r} in {registry.url}{hint}")

@@ -223,6 +223,22 @@ def _check_battery_rows(
     return problems
 
 
+def _check_ids(conn: Connection, ids: list[str], report: VerifyReport) -> None:
+    """Check the chains, projected rows and battery rows of ``ids``; add to ``report``."""
+    events: dict[str, list[Any]] = defaultdict(list)
+    for ev in conn.execute(
+        select(EventRow.__table__)
+        .where(EventRow.battery_id.in_(ids))
+        .order_by(EventRow.battery_id, EventRow.seq)
+    ):
+        events[ev.battery_id].append(ev)
+    for bid in ids:
+        report.events += len(events.get(bid, []))
+        report.problems.extend(_check_chain(events.get(bid, [])))
+    report.problems.extend(_check_projections(conn, ids, events))
+    report.problems.extend(_check_battery_rows(conn, ids, events))
+
+
 @contextmanager
 def _snapshot(registry: Registry) -> Iterator[Connection]:
     """One read transaction for the whole check, so that the events and the projected tables
@@ -265,20 +281,32 @@ def verify(
         )
         report.batteries = len(ids)
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            events: dict[str, list[Any]] = defaultdict(list)
-            for ev in conn.execute(
-                select(EventRow.__table__)
-                .where(EventRow.battery_id.in_(chunk))
-                .order_by(EventRow.battery_id, EventRow.seq)
-            ):
-                events[ev.battery_id].append(ev)
-            for bid in chunk:
-                report.events += len(events.get(bid, []))
-                report.problems.extend(_check_chain(events.get(bid, [])))
-            report.problems.extend(_check_projections(conn, chunk, events))
-            report.problems.extend(_check_battery_rows(conn, chunk, events))
+            _check_ids(conn, ids[start : start + CHUNK], report)
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
     report.problems.sort(key=lambda p: (p.battery_id, -1 if p.seq is None else p.seq))
+    return report
+
+
+def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
+    """Re-hash one battery's event chain and check its projected rows and its battery row against
+    the chain: the checks :func:`verify` runs on every battery, on one (what is served of a
+    battery is checked with it).
+
+    Parameters
+    ----------
+    registry : Registry
+    battery_id : str
+        A registered battery (:func:`~echelon.registry.battery_record` finds it).
+
+    Returns
+    -------
+    VerifyReport
+        ``batteries`` 1, ``events`` of its chain; ``ok`` when it verifies, otherwise the problems
+        in chain order (those of the battery row, without an event, first).
+    """
+    report = VerifyReport(batteries=1)
+    with _snapshot(registry) as conn:
+        _check_ids(conn, [battery_id], report)
+    report.problems.sort(key=lambda p: -1 if p.seq is None else p.seq)
     return report

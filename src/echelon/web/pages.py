@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from echelon.api.routes import battery_list
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.passport.access import ACCESS
-from echelon.registry import battery_record
+from echelon.registry import battery_record, verify_battery
 from echelon.reports.certificate import reason_rows, soh_band_svg
 
 web_router = APIRouter(include_in_schema=False)
@@ -27,9 +28,27 @@ NONE: Final = "—"
 """How a battery without a status or grade is counted."""
 
 
+def page_csp(nonce: str) -> str:
+    """The ``Content-Security-Policy`` of a dashboard page: its own inline ``<style>`` and
+    ``<script>`` (carrying ``nonce``) and requests to its own origin, nothing else — no other
+    script, style, image source, frame or form target."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+DOT_SEGMENTS: Final = frozenset({".", ".."})
+"""Path segments a browser resolves in a link (RFC 3986 §5.2.4) before requesting it."""
+
+
 def id_path(battery_id: str) -> str:
-    """A battery id as a URL path: ``#``, ``?``, ``%`` and spaces escaped, ``/`` and ``:`` kept."""
-    return quote(battery_id, safe="/:+")
+    """A battery id as a URL path: ``#``, ``?``, ``%`` and spaces escaped, ``:`` and ``+`` kept,
+    ``/`` kept unless a segment of the id is ``.`` or ``..`` — then every ``/`` is ``%2F``, so a
+    browser cannot resolve ``A/../B`` to ``B`` (or to another endpoint); the routes decode it."""
+    dotted = not DOT_SEGMENTS.isdisjoint(battery_id.split("/"))
+    return quote(battery_id, safe=":+" if dotted else "/:+")
 
 
 def _number(value: Any, places: int = 1) -> str:
@@ -51,12 +70,17 @@ def _environment() -> jinja2.Environment:
 def _render(
     request: Request, template: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)  # a new one for every page
     html = (
         _environment()
         .get_template(template)
-        .render(root=request.scope.get("root_path", ""), version=__version__, **context)
+        .render(
+            root=request.scope.get("root_path", ""), version=__version__, nonce=nonce, **context
+        )
     )
-    return HTMLResponse(html, status_code=status_code)
+    return HTMLResponse(
+        html, status_code=status_code, headers={"content-security-policy": page_csp(nonce)}
+    )
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -117,7 +141,8 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
 
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
 def battery_page(request: Request, state: State, battery_id: str) -> HTMLResponse:
-    """One battery: identity, SOH and its band chart, decisions with reasons, tests, history."""
+    """One battery: identity, SOH and its band chart, decisions with reasons, tests, history;
+    a warning naming every problem when its event chain does not verify."""
     record = battery_record(state.registry, battery_id)
     soh = [m for m in record.measurements if m.quantity == "soh_percent"]
     decisions = [
@@ -133,6 +158,7 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         soh_svg=soh_band_svg(record),
         decisions=decisions,
         latest=record.latest_decisions(),
+        chain=verify_battery(state.registry, battery_id),
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
         access_groups=ACCESS,
     )
