@@ -323,3 +323,20 @@ def test_a_corrupt_or_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -
     with pytest.raises(RegistryError, match=r"not an Echelon registry: it holds tables \(notes\)"):
         open_registry(f"sqlite:///{foreign}")
     assert sa.inspect(sa.create_engine(f"sqlite:///{foreign}")).get_table_names() == ["notes"]
+
+
+def test_a_record_edited_into_invalid_json_is_a_chain_error_not_a_crash(
+    sqlite_registry: Registry,
+) -> None:
+    """`echelon show`, the API and the dashboard read a battery through battery_record: rows
+    edited into something Echelon never writes are a ChainError (exit 6, HTTP 409) that says to
+    run verify — before 2026-12-07 an "internal error … This is a bug"."""
+    from echelon.errors import ChainError
+
+    sqlite_registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(sqlite_registry, "UPDATE decisions SET reasons = '[{oops' WHERE battery_id = 'A-2'")
+    with pytest.raises(ChainError, match=r"A-2: its records .* run `echelon verify`"):
+        battery_record(sqlite_registry, "A-2")
+    _raw(sqlite_registry, "UPDATE events SET payload = '[1, 2]' WHERE battery_id = 'A-1'")
+    with pytest.raises(ChainError, match="A-1: its records in the registry cannot be read"):
+        battery_record(sqlite_registry, "A-1")

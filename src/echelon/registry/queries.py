@@ -12,7 +12,7 @@ from sqlalchemy import Connection, FromClause, Select, func, select
 from echelon.catalog.chemistry import chemistries_matching
 from echelon.domain import Battery, Decision, Event, Measurement, TestRun
 from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
-from echelon.errors import NotFoundError, UsageError
+from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
 
@@ -304,55 +304,65 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
             )
             hint = f"; similar ids: {', '.join(like)}" if like else ""
             raise NotFoundError(f"no battery {battery_id!r} in {registry.url}{hint}")
-        data = dict(row._mapping)
-        data.pop("attributes")
-        data.pop("registered_at")
-        battery = Battery.model_validate(data)
-        events = [
-            Event(
-                battery_id=e.battery_id,
-                seq=e.seq,
-                kind=e.kind,
-                payload=json.loads(e.payload),
-                recorded_at=e.recorded_at,
-                prev_hash=e.prev_hash,
-                hash=e.hash,
-            )
-            for e in conn.execute(
-                select(EventRow.__table__)
-                .where(EventRow.battery_id == battery_id)
-                .order_by(EventRow.seq)
-            )
-        ]
-        status = conn.execute(_latest_status(battery_id)).first()
-        runs = [
-            TestRun.model_validate(
-                {
-                    **row,
-                    "metadata": {
-                        k: v
-                        for k, v in row["run_metadata"].items()
-                        if not isinstance(v, (dict, list))
-                    },
-                }
-            )
-            for row in _rows_of(conn, TestRunRow.__table__, battery_id)
-        ]
-        measurements = [
-            Measurement.model_validate(row)
-            for row in _rows_of(conn, MeasurementRow.__table__, battery_id)
-        ]
-        decisions = [
-            Decision.model_validate(row)
-            for row in _rows_of(conn, DecisionRow.__table__, battery_id)
-        ]
-        children = list(
-            conn.execute(
-                select(BatteryRow.battery_id)
-                .where(BatteryRow.parent_id == battery_id)
-                .order_by(BatteryRow.battery_id)
-            ).scalars()
+        try:
+            return _read_record(conn, row, battery_id)
+        except (ValueError, TypeError, AttributeError) as exc:  # JSON, validation: not ours
+            detail = str(exc).splitlines()[0]
+            raise ChainError(
+                f"{battery_id}: its records in the registry cannot be read ({detail}): the "
+                "database was edited outside Echelon — run `echelon verify`"
+            ) from exc
+
+
+def _read_record(conn: Connection, row: Any, battery_id: str) -> BatteryRecord:
+    """The record of a registered battery from its rows (raises on rows not as Echelon wrote
+    them: invalid JSON, values outside the domain models)."""
+    data = dict(row._mapping)
+    data.pop("attributes")
+    data.pop("registered_at")
+    battery = Battery.model_validate(data)
+    events = [
+        Event(
+            battery_id=e.battery_id,
+            seq=e.seq,
+            kind=e.kind,
+            payload=json.loads(e.payload),
+            recorded_at=e.recorded_at,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
         )
+        for e in conn.execute(
+            select(EventRow.__table__)
+            .where(EventRow.battery_id == battery_id)
+            .order_by(EventRow.seq)
+        )
+    ]
+    status = conn.execute(_latest_status(battery_id)).first()
+    runs = [
+        TestRun.model_validate(
+            {
+                **row,
+                "metadata": {
+                    k: v for k, v in row["run_metadata"].items() if not isinstance(v, (dict, list))
+                },
+            }
+        )
+        for row in _rows_of(conn, TestRunRow.__table__, battery_id)
+    ]
+    measurements = [
+        Measurement.model_validate(row)
+        for row in _rows_of(conn, MeasurementRow.__table__, battery_id)
+    ]
+    decisions = [
+        Decision.model_validate(row) for row in _rows_of(conn, DecisionRow.__table__, battery_id)
+    ]
+    children = list(
+        conn.execute(
+            select(BatteryRow.battery_id)
+            .where(BatteryRow.parent_id == battery_id)
+            .order_by(BatteryRow.battery_id)
+        ).scalars()
+    )
     return BatteryRecord(
         battery, status[1] if status else None, events, runs, measurements, decisions, children
     )
