@@ -92,6 +92,7 @@ def test_uvicorn_refuses_another_host(base_url: str) -> None:
     request = urllib.request.Request(base_url + "/api/health", headers={"Host": "attacker.example"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
+    refused.value.close()  # an HTTPError holds the response's socket
     assert refused.value.code == 400
     with urllib.request.urlopen(base_url + "/api/health", timeout=30) as answered:
         assert answered.status == 200
