@@ -56,8 +56,31 @@ def test_truncated_workbook(tmp_path: Path) -> None:
     path = tmp_path / "a.xlsx"
     formats.arbin_xlsx(sample_frame(), path)
     truncate_file(path, 0.5)
-    with pytest.raises(ReaderError, match=r"a\.xlsx"):
+    with pytest.raises(ReaderError, match=r"a\.xlsx") as caught:
         read(path)
+    # said as such since 2026-12-07 (was "no reader recognises this file")
+    assert "not a readable .xlsx workbook: a zip archive cut short" in str(caught.value)
+    assert "truncated or corrupt" in str(caught.value)
+
+
+def test_a_csv_under_an_xlsx_name_is_said_to_be_one(tmp_path: Path) -> None:
+    path = tmp_path / "b.xlsx"
+    path.write_text(bdf_text([0.0, 1.0], ["3.6", "3.6"], [0.0, 0.0]))
+    with pytest.raises(ReaderError, match=r"does not start like a workbook .*a CSV: rename it"):
+        read(path)
+
+
+def test_more_missing_values_than_listed_are_counted(tmp_path: Path) -> None:
+    """Twenty problems are listed; the rest are counted per column, not left unsaid."""
+    path = tmp_path / "c.csv"
+    times = [float(t) for t in range(50)]
+    path.write_text(bdf_text(times, ["3.6"] * 10 + ["nan"] * 40, [0.0] * 50))
+    with pytest.raises(ReaderError) as caught:
+        read(path)
+    problems = caught.value.problems
+    assert len(problems) == 21
+    assert problems[-1].column == VOLTAGE
+    assert problems[-1].message.startswith("… 40 of 50 rows in all have no value or NaN here")
 
 
 HEADER = f"{TIME},{VOLTAGE},{CURRENT}"

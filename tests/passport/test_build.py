@@ -451,6 +451,11 @@ def test_the_schema_check_fails_on_a_wrong_value(registry: Registry, batterypass
             "batteries: {B: {originalPassportIdentifier: 'ABC-1'}}\n",
             "is not a Battery Pass passport",
         ),
+        (  # said in words since 2026-12-07 (was the pattern's regular expression)
+            "batteries: {B: {Performance: {batteryCondition: {stateOfCharge: "
+            "{stateOfChargeValue: 40, lastUpdate: 'yesterday'}}}}}\n",
+            "lastUpdate: 'yesterday' is not a timestamp: write it as in \"2026-11-02T08:00:00Z\"",
+        ),
         # values the schemas accept but no battery has (2026-12-07: they were published)
         (
             "models: {X: {GeneralProductInformation: {batteryMass: -18400}}}\n",

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -236,6 +237,20 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
             [
                 f"binary data (NUL bytes) within the first {len(head):,} bytes of a text file: "
                 "the file is corrupt or not a tester export; copy or export it again"
+            ],
+        )
+    if path.suffix.lower() in (".xlsx", ".xlsm") and not zipfile.is_zipfile(path):
+        why = (
+            "a zip archive cut short (its directory at the end is missing)"
+            if head.startswith(b"PK")
+            else "it does not start like a workbook (an .xlsx file is a zip archive)"
+        )
+        raise ReaderError(
+            path,
+            [
+                f"not a readable .xlsx workbook: {why}; the file is truncated or corrupt (copy "
+                "or export it again), or another format under an .xlsx name (a CSV: rename it "
+                ".csv)"
             ],
         )
     raise ReaderError(

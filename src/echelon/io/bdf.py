@@ -174,8 +174,25 @@ def bdf_problems(lazy: pl.LazyFrame, *, n_rows: int) -> list[Problem]:
                 )
             )
     if missing:  # time order means nothing where values are missing
-        return missing[:MAX_PROBLEMS]
+        return missing[:MAX_PROBLEMS] + _missing_counts(lazy, len(missing), n_rows)
     return others[: MAX_PROBLEMS * 2] + _magnitude_problems(lazy, flagged, n_rows)
+
+
+def _missing_counts(lazy: pl.LazyFrame, listed: int, n_rows: int) -> list[Problem]:
+    """When more missing values were found than are listed, how many there are per column (a
+    second pass, only then), so that "20 problems" is not read as all of them."""
+    if listed <= MAX_PROBLEMS:
+        return []
+    counts = lazy.select(_missing(c).sum() for c in REQUIRED_COLUMNS).collect().row(0, named=True)
+    return [
+        Problem(
+            f"… {int(count):,} of {n_rows:,} rows in all have no value or NaN here (the first "
+            f"{MAX_PROBLEMS} problems are listed above): drop those rows or export the file again",
+            column=name,
+        )
+        for name, count in counts.items()
+        if count
+    ]
 
 
 MAGNITUDE_EXAMPLES = 3

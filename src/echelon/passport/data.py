@@ -41,6 +41,7 @@ from echelon.passport.catalog import passport_catalog
 from echelon.passport.model import (
     PASSPORT_ID_PATTERN,
     SECTION_MODELS,
+    TIMESTAMP_PATTERN,
     ContactInformation,
     Part,
     member_at,
@@ -129,6 +130,11 @@ def _hint(error: Any, model: type[Part]) -> str:
         return (
             "does not match the standard's pattern, which lost its backslashes upstream and "
             "accepts only 'w', '.' and '-' around the '@': leave emailAddress out, give webAddress"
+        )
+    if (error.get("ctx") or {}).get("pattern") == TIMESTAMP_PATTERN:
+        return (
+            f'{error.get("input")!r} is not a timestamp: write it as in "2026-11-02T08:00:00Z" '
+            "(date, T, time, and Z or an offset such as +01:00)"
         )
     return str(error["msg"])
 
