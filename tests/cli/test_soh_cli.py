@@ -183,3 +183,23 @@ def test_a_model_option_that_is_not_a_model_file_says_how_to_get_one(
     assert "echelon soh train" in text
     assert "pulse-u21" in text
     assert "allow_pickle" not in text
+
+
+def test_a_bad_reference_table_is_named(
+    trained: Path, tables: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Errors in --references name that file (they said `<references>` before 2026-12-07)."""
+    refs = tmp_path / "my-references.csv"
+    frame = pulse_samples(10, seed=9, prefix="R")
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(500.0).otherwise(pl.col("soh_percent"))
+        .alias("soh_percent")
+    ).write_csv(refs)  # fmt: skip
+    out = tmp_path / "p.csv"
+    args = ["soh", "predict", "--model", str(trained), str(tables[1]), "-o", str(out),
+            "--references", str(refs)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "my-references.csv" in result.output
+    assert "<references>" not in result.output
+    assert not out.exists()

@@ -287,6 +287,7 @@ def predict_cmd(
         out_of_domain=out_of_domain,
         references=refs,
         source=_named(data),
+        references_source=_named(references or []),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     pred.select(PREDICTION_COLUMNS).write_csv(output)

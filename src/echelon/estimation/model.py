@@ -278,6 +278,7 @@ class SohModel:
         out_of_domain: OutOfDomain = "widen",
         references: pl.DataFrame | None = None,
         source: Path | str = "<samples>",
+        references_source: Path | str = "<references>",
     ) -> pl.DataFrame:
         """SOH [%] with an interval at ``coverage`` for every row of a sample table.
 
@@ -298,8 +299,8 @@ class SohModel:
             (``batch`` column): rows of those batches are estimated by the calibration of
             :mod:`echelon.estimation.calibration` instead (at least 9 reference units per
             batch for 90 %).
-        source : path-like or str
-            Named in validation errors.
+        source, references_source : path-like or str
+            Named in validation errors of ``samples`` and ``references``.
 
         Returns
         -------
@@ -379,7 +380,8 @@ class SohModel:
                 add_reason(reasons, row, why)
         self._batch_check(table, ood, foreign, reasons)
         if references is not None:
-            self._calibrate(table, x, references, coverage, (point, half, ood, reasons))
+            refs = prepare(references, self.method, labelled=True, source=references_source)
+            self._calibrate(table, x, refs, coverage, (point, half, ood, reasons))
         self._widen(point, half, (ood, foreign, fam, keys), reasons, coverage, out_of_domain)
         lower = np.clip(point - half, *SOH_BOUNDS)
         upper = np.clip(point + half, *SOH_BOUNDS)
@@ -409,7 +411,8 @@ class SohModel:
         coverage: float,
         state: tuple[Array, Array, npt.NDArray[np.bool_], list[str | None]],
     ) -> None:
-        """Re-estimate the rows of every batch that has reference units."""
+        """Re-estimate the rows of every batch that has reference units (``references``:
+        validated)."""
         from echelon.estimation.calibration import (
             calibrate_batch,
             reference_batches,
@@ -417,7 +420,7 @@ class SohModel:
         )
 
         point, half, ood, reasons = state
-        refs = prepare(references, self.method, labelled=True, source="<references>")
+        refs = references
         x_ref = self.method.features(refs)
         y_ref = refs.get_column(SOH).to_numpy().astype(np.float64)
         fam_ref = families(refs)
