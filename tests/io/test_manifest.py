@@ -180,3 +180,34 @@ def test_missing_value_words_in_a_measurement_are_empty(tmp_path: Path) -> None:
     units = read_manifest(write_csv(tmp_path / "m.csv", rows)).units
     assert [u.measurements for u in units] == [{}, {}]
     assert units[1].attributes == {"x_bay": "-"}  # a custom column keeps what it says
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("battery_id", "is empty: give the unit's id"),
+        ("chemistry", "is empty: give the chemistry from the label or datasheet (LFP, NMC111"),
+        ("level", "is empty: give the level (cell, module or pack)"),
+        ("nominal_capacity_ah", "is empty: give the rated capacity of the whole unit in A·h"),
+    ],
+)
+def test_an_empty_required_cell_says_what_to_give(
+    tmp_path: Path, column: str, expected: str
+) -> None:
+    row = {"battery_id": "C1", "level": "cell", "chemistry": "LFP", "nominal_capacity_ah": "3"}
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "m.csv", [row, {**row, "battery_id": "C2", column: ""}]))
+    assert info.value.problems[0].row == 2
+    assert info.value.problems[0].column == column
+    assert expected in info.value.problems[0].message
+    assert "Field required" not in str(info.value)
+    assert "(got {" not in str(info.value)
+
+
+def test_a_json_row_without_a_required_key_says_what_to_give(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    row = {"battery_id": "C1", "level": "cell", "chemistry": "LFP", "nominal_capacity_ah": 3}
+    without = {k: v for k, v in row.items() if k != "chemistry"}
+    path.write_text(json.dumps([row, {**without, "battery_id": "C2"}]))
+    with pytest.raises(ManifestError, match="row 2, column 'chemistry': is empty: give"):
+        read_manifest(path)

@@ -34,7 +34,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from echelon.domain import Battery, Level, TestKind, check_parent_level
+from echelon.domain import Battery, Chemistry, Level, TestKind, check_parent_level
+from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
 from echelon.domain.parse import parse_choice, parse_level, suggest
 from echelon.domain.plausible import implausible
 from echelon.errors import ManifestError, Problem
@@ -61,6 +62,17 @@ MEASUREMENT_COLUMNS: Final = (
 NAMEPLATE_CHECKED: Final = ("nominal_capacity_ah", "nominal_voltage_v")
 """Nameplate fields checked against the same plausible ranges once the row is parsed."""
 TEST_FILES: Final = "test_files"
+EMPTY_REQUIRED: Final = {
+    "battery_id": f"give the unit's id (1–{BATTERY_ID_MAX_LENGTH} characters: letters, digits and "
+    ". _ : / # + -, unique in the file)",
+    "chemistry": "give the chemistry from the label or datasheet ("
+    f"{', '.join(c.value for c in Chemistry if c is not Chemistry.UNKNOWN)}; "
+    "'unknown' if it cannot be identified)",
+    "level": "give the level (cell, module or pack)",
+    "nominal_capacity_ah": "give the rated capacity of the whole unit in A·h (from the label or "
+    "datasheet)",
+}
+"""What to write in a required column left empty (or a JSON row without the key)."""
 KNOWN_COLUMNS: Final = frozenset({*BATTERY_FIELDS, *MEASUREMENT_COLUMNS, TEST_FILES})
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
@@ -173,6 +185,10 @@ def _row_problems(exc: ValidationError, row: int) -> list[Problem]:
     for err in exc.errors():
         loc = err.get("loc") or ()
         column = str(loc[0]) if loc else None
+        if err.get("type") == "missing" and column is not None:
+            hint = EMPTY_REQUIRED.get(column, "give a value")
+            problems.append(Problem(f"is empty: {hint}", row=row, column=column))
+            continue
         message = err.get("msg", "invalid value").removeprefix("Value error, ")
         if "input" in err and column is not None:
             message = f"{message} (got {err['input']!r})"
