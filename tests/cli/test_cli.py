@@ -211,3 +211,25 @@ def test_intake_as_of_dates_the_calendar_expiry_check(tmp_path: Path) -> None:
     assert "past the OEM calendar-expiry date 2026-06-30" in outcomes["2026-12-01"]
     bad = runner.invoke(app, ["intake", str(path), "--as-of", "30/06/2026"])
     assert bad.exit_code == 2
+
+
+def test_read_of_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "cap.csv").write_text("x")
+    result = runner.invoke(app, ["read", str(tmp_path)])
+    assert result.exit_code == 3
+    flat = " ".join(result.output.split())
+    assert "is a folder, not a tester file (it holds 1 file(s), e.g. 'cap.csv')" in flat
+    assert "not found" not in flat
+
+
+def test_a_folder_in_test_files_says_it_is_a_folder(tmp_path: Path, db: str) -> None:
+    (tmp_path / "tests").mkdir()
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,test_files\nA,cell,LFP,2,tests\n"
+    )
+    result = runner.invoke(app, ["intake", str(path), "--db", db, "--workers", "0"])
+    assert result.exit_code == 10
+    flat = " ".join(result.output.split())
+    assert "is a folder, not a tester file (it is empty)" in flat
+    assert "name its tester files in test_files, separated by ';'" in flat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -180,3 +181,90 @@ def test_missing_value_words_in_a_measurement_are_empty(tmp_path: Path) -> None:
     units = read_manifest(write_csv(tmp_path / "m.csv", rows)).units
     assert [u.measurements for u in units] == [{}, {}]
     assert units[1].attributes == {"x_bay": "-"}  # a custom column keeps what it says
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("battery_id", "is empty: give the unit's id"),
+        ("chemistry", "is empty: give the chemistry from the label or datasheet (LFP, NMC111"),
+        ("level", "is empty: give the level (cell, module or pack)"),
+        ("nominal_capacity_ah", "is empty: give the rated capacity of the whole unit in A·h"),
+    ],
+)
+def test_an_empty_required_cell_says_what_to_give(
+    tmp_path: Path, column: str, expected: str
+) -> None:
+    row = {"battery_id": "C1", "level": "cell", "chemistry": "LFP", "nominal_capacity_ah": "3"}
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "m.csv", [row, {**row, "battery_id": "C2", column: ""}]))
+    assert info.value.problems[0].row == 2
+    assert info.value.problems[0].column == column
+    assert expected in info.value.problems[0].message
+    assert "Field required" not in str(info.value)
+    assert "(got {" not in str(info.value)
+
+
+def test_a_json_row_without_a_required_key_says_what_to_give(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    row = {"battery_id": "C1", "level": "cell", "chemistry": "LFP", "nominal_capacity_ah": 3}
+    without = {k: v for k, v in row.items() if k != "chemistry"}
+    path.write_text(json.dumps([row, {**without, "battery_id": "C2"}]))
+    with pytest.raises(ManifestError, match="row 2, column 'chemistry': is empty: give"):
+        read_manifest(path)
+
+
+def _unit(bid: str, parent: str, level: str, **extra: str) -> dict[str, str]:
+    base = {"battery_id": bid, "parent_id": parent, "level": level, "chemistry": "NMC622"}
+    return (
+        base
+        | {"nominal_capacity_ah": "20", "series_count": "1" if level == "cell" else "4"}
+        | extra
+    )
+
+
+def test_genealogy_problems_come_with_the_row_problems(tmp_path: Path) -> None:
+    rows = [
+        _unit("C1", "", "cell", test_files="capacty:c1.csv"),  # row problem
+        _unit("C2", "NOPARENT", "cell"),  # unknown parent
+        _unit("M1", "M2", "module", chemistry="NMX811"),  # cycle through an invalid row
+        _unit("M2", "M1", "module"),
+        _unit("C3", "C1", "cell", ocv_v="abc"),  # parent a cell, row otherwise invalid
+        _unit("C4", "OLDPACK", "cell"),  # registered parent
+        _unit("C5", "OLDCELL", "cell"),  # registered parent of the wrong level
+    ]
+    registered = {"OLDPACK": "pack", "OLDCELL": "cell"}
+    asked: list[set[str]] = []
+
+    def lookup(ids: Collection[str]) -> dict[str, str]:
+        asked.append(set(ids))
+        return {i: registered[i] for i in ids if i in registered}
+
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "m.csv", rows), registered=lookup)
+    found = {(p.row, p.column): p.message for p in info.value.problems}
+    assert "unknown TestKind 'capacty'" in found[(1, "test_files")]
+    assert "parent 'NOPARENT' is neither in this manifest nor registered" in found[(2, "parent_id")]
+    assert "unknown chemistry 'NMX811'" in found[(3, "chemistry")]
+    assert "M1 → M2 → M1 is a cycle" in found[(3, "parent_id")]
+    assert "M2 → M1 → M2 is a cycle" in found[(4, "parent_id")]
+    assert found[(5, "parent_id")].startswith("parent is a cell but C3 is a cell")
+    assert (5, "ocv_v") in found
+    assert (6, "parent_id") not in found
+    assert found[(7, "parent_id")].startswith("parent is a cell but C5 is a cell")
+    assert asked == [{"NOPARENT", "OLDPACK", "OLDCELL"}]
+
+
+def test_a_cycle_with_an_unreadable_level_is_named(tmp_path: Path) -> None:
+    rows = [_unit("M1", "P1", "modul"), _unit("P1", "M1", "pack")]
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "m.csv", rows))
+    found = {(p.row, p.column): p.message for p in info.value.problems}
+    assert "M1 → P1 → M1 is a cycle: a unit cannot contain itself" in found[(1, "parent_id")]
+    assert "P1 → M1 → P1 is a cycle: a unit cannot contain itself" in found[(2, "parent_id")]
+    assert (1, "level") in found
+
+
+def test_without_a_registry_parents_outside_the_manifest_are_not_checked(tmp_path: Path) -> None:
+    manifest = read_manifest(write_csv(tmp_path / "m.csv", [_unit("C1", "ELSEWHERE", "cell")]))
+    assert manifest.units[0].battery.parent_id == "ELSEWHERE"

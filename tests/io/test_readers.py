@@ -144,3 +144,15 @@ def test_file_digests_are_remembered_but_never_stale(tmp_path: Path) -> None:
     path.write_bytes(b"b" * 1000)  # same size, new content, then a later mtime
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert sha256_file(path) == hashlib.sha256(b"b" * 1000).hexdigest()
+
+
+def test_a_folder_is_named_as_one_with_what_it_holds(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    with pytest.raises(ReaderError, match=r"is a folder, not a tester file \(it is empty\)"):
+        read(tmp_path / "tests")
+    (tmp_path / "tests" / "b.csv").write_text("x")
+    (tmp_path / "tests" / "a.csv").write_text("x")
+    with pytest.raises(ReaderError) as info:
+        read(tmp_path / "tests")
+    assert "it holds 2 file(s), e.g. 'a.csv'): give one file inside it" in str(info.value)
+    assert "not found" not in str(info.value)

@@ -289,3 +289,21 @@ def test_a_refusal_another_model_answers_stays_in_history_only(
     assert not summary & set(estimated_later)  # not reported as left without SOH
     for bid in summary:
         assert frame.filter(pl.col("battery_id") == bid)["soh_percent"][0] is None
+
+
+def test_unknown_parent_is_reported_with_the_row_problems(
+    sqlite_registry: Registry, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.csv"
+    cell = {"level": "cell", "chemistry": "NMC622", "nominal_capacity_ah": "2", "parent_id": ""}
+    pl.DataFrame(
+        [
+            cell | {"battery_id": "K5", "test_files": "capacty:tests/good_cap.csv"},
+            cell | {"battery_id": "K8", "parent_id": "NOPARENT"},
+        ]
+    ).write_csv(path)
+    with pytest.raises(ManifestError) as info:
+        intake(path, registry=sqlite_registry, workers=0)
+    assert [(p.row, p.column) for p in info.value.problems] == [(1, "test_files"), (2, "parent_id")]
+    assert "parent 'NOPARENT' is neither in this manifest nor registered" in str(info.value)
+    assert units_frame(sqlite_registry).height == 0

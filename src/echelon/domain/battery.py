@@ -177,9 +177,17 @@ class Battery(BaseModel):
 
 def check_parent_level(child: Battery, parent_level: Level) -> str | None:
     """A message if ``parent_level`` cannot contain ``child`` (parents are larger assemblies)."""
-    if LEVEL_RANK[parent_level] <= LEVEL_RANK[child.level]:
+    return parent_level_message(child.battery_id, child.level, parent_level)
+
+
+def parent_level_message(child_id: str, child_level: Level, parent_level: Level) -> str | None:
+    """A message if a ``parent_level`` unit cannot contain unit ``child_id`` of ``child_level``.
+
+    The same check as :func:`check_parent_level` for a unit not (yet) validated as a whole.
+    """
+    if LEVEL_RANK[parent_level] <= LEVEL_RANK[child_level]:
         return (
-            f"parent is a {parent_level.value} but {child.battery_id} is a {child.level.value}: "
+            f"parent is a {parent_level.value} but {child_id} is a {child_level.value}: "
             "a parent must be a larger assembly (pack → module → cell)"
         )
     return None

@@ -212,18 +212,47 @@ def get_reader(name: str) -> Reader:
     )
 
 
+def require_file(
+    path: Path,
+    *,
+    hint: str = "check the path in the manifest or command",
+    folder_hint: str = "give one file inside it",
+) -> None:
+    """Refuse a path that is not a file: a folder is named as one, with what it holds.
+
+    Parameters
+    ----------
+    path : Path
+        The tester file given.
+    hint : str
+        What to do when nothing is at ``path``.
+    folder_hint : str
+        What to do when ``path`` is a folder.
+
+    Raises
+    ------
+    ReaderError
+        When ``path`` is a folder or does not exist.
+    """
+    if path.is_dir():
+        files = sorted(p.name for p in path.iterdir() if p.is_file())
+        holds = f"it holds {len(files)} file(s), e.g. {files[0]!r}" if files else "it is empty"
+        raise ReaderError(path, [f"is a folder, not a tester file ({holds}): {folder_hint}"])
+    if not path.is_file():
+        raise ReaderError(path, [f"file not found; {hint}"])
+
+
 def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader:
     """The first reader that recognises ``path``.
 
     Raises
     ------
     ReaderError
-        When the file does not exist, is empty, or no reader recognises it (the message lists
-        the readers tried).
+        When the file does not exist, is a folder, is empty, or no reader recognises it (the
+        message lists the readers tried).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ReaderError(path, ["file not found; check the path in the manifest or command"])
+    require_file(path)
     if path.stat().st_size == 0:
         raise ReaderError(path, ["file is empty (0 bytes); re-export it from the tester"])
     candidates = list(readers) if readers is not None else available_readers()
@@ -363,8 +392,7 @@ def read(
 
     path = Path(path)
     chosen = chosen_reader(path, reader, column_map)
-    if not path.is_file():
-        raise ReaderError(path, ["file not found; check the path in the manifest or command"])
+    require_file(path)
     try:
         lazy, metadata = chosen.read(path)
         frame = lazy.collect()

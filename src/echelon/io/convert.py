@@ -24,6 +24,7 @@ from echelon.io.base import (
     RunMetadata,
     chosen_reader,
     parse_failure,
+    require_file,
     sha256_file,
     with_start_time,
 )
@@ -93,8 +94,7 @@ def convert_to_bdf(
     """
     path, output = Path(path), Path(output)
     chosen = chosen_reader(path, reader, column_map)
-    if not path.is_file():
-        raise ReaderError(path, ["file not found; check the path"])
+    require_file(path, hint="check the path")
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=output.parent)
     os.close(fd)

@@ -27,14 +27,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from pydantic import ValidationError
 
-from echelon.domain import Battery, Level, TestKind, check_parent_level
+from echelon.domain import Battery, Chemistry, Level, TestKind
+from echelon.domain.battery import (
+    BATTERY_ID_MAX_LENGTH,
+    BATTERY_ID_PATTERN,
+    parent_level_message,
+)
 from echelon.domain.parse import parse_choice, parse_level, suggest
 from echelon.domain.plausible import implausible
 from echelon.errors import ManifestError, Problem
@@ -61,7 +68,21 @@ MEASUREMENT_COLUMNS: Final = (
 NAMEPLATE_CHECKED: Final = ("nominal_capacity_ah", "nominal_voltage_v")
 """Nameplate fields checked against the same plausible ranges once the row is parsed."""
 TEST_FILES: Final = "test_files"
+EMPTY_REQUIRED: Final = {
+    "battery_id": f"give the unit's id (1–{BATTERY_ID_MAX_LENGTH} characters: letters, digits and "
+    ". _ : / # + -, unique in the file)",
+    "chemistry": "give the chemistry from the label or datasheet ("
+    f"{', '.join(c.value for c in Chemistry if c is not Chemistry.UNKNOWN)}; "
+    "'unknown' if it cannot be identified)",
+    "level": "give the level (cell, module or pack)",
+    "nominal_capacity_ah": "give the rated capacity of the whole unit in A·h (from the label or "
+    "datasheet)",
+}
+"""What to write in a required column left empty (or a JSON row without the key)."""
 KNOWN_COLUMNS: Final = frozenset({*BATTERY_FIELDS, *MEASUREMENT_COLUMNS, TEST_FILES})
+RegisteredLookup = Callable[[Collection[str]], Mapping[str, str]]
+"""``lookup(battery_ids) -> {battery_id: level}`` for the ids already registered (e.g.
+:meth:`echelon.registry.Registry.existing_batteries`)."""
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 
@@ -141,15 +162,21 @@ def _parse_bool(value: Any) -> bool:
     raise ValueError(f"not a yes/no value: {value!r} (use true/false)")
 
 
-def _level_or_none(value: Any) -> str | None:
-    """The level of a raw row for the plausible ranges (``None`` if blank or unreadable: the
-    row's level problem is reported by the battery's validation)."""
+def _parsed_level(value: Any) -> Level | None:
+    """The level of a raw cell (``None`` if blank or unreadable: the row's level problem is
+    reported by the battery's validation)."""
     if _blank(value):
         return None
     try:
-        return parse_level(str(value)).value
+        return parse_level(str(value))
     except ValueError:
         return None
+
+
+def _level_or_none(value: Any) -> str | None:
+    """The level name of a raw row for the plausible ranges (``None`` if blank or unreadable)."""
+    level = _parsed_level(value)
+    return None if level is None else level.value
 
 
 def _parse_test_files(text: str, base: Path) -> tuple[TestFileRef, ...]:
@@ -173,6 +200,10 @@ def _row_problems(exc: ValidationError, row: int) -> list[Problem]:
     for err in exc.errors():
         loc = err.get("loc") or ()
         column = str(loc[0]) if loc else None
+        if err.get("type") == "missing" and column is not None:
+            hint = EMPTY_REQUIRED.get(column, "give a value")
+            problems.append(Problem(f"is empty: {hint}", row=row, column=column))
+            continue
         message = err.get("msg", "invalid value").removeprefix("Value error, ")
         if "input" in err and column is not None:
             message = f"{message} (got {err['input']!r})"
@@ -259,25 +290,140 @@ def _duplicate_problems(rows: list[dict[str, Any]]) -> list[Problem]:
     return problems
 
 
-def _genealogy_problems(units: list[ManifestUnit]) -> list[Problem]:
+@dataclass(frozen=True)
+class GenealogyNode:
+    """What the genealogy checks need of a row: id, parent and level (``None`` if unreadable)."""
+
+    row: int
+    battery_id: str
+    parent_id: str | None
+    level: Level | None
+
+
+def _raw_nodes(rows: list[dict[str, Any]]) -> list[GenealogyNode]:
+    """Nodes of the rows with an id, whether or not the rest of the row is valid (a parent id
+    that is not a valid id is left out: the row's validation reports it)."""
+    nodes = []
+    for row, raw in enumerate(rows, start=1):
+        bid, parent = (str(raw.get(k) or "").strip() for k in ("battery_id", "parent_id"))
+        if not bid:
+            continue
+        valid_parent = parent if re.fullmatch(BATTERY_ID_PATTERN, parent) else None
+        nodes.append(GenealogyNode(row, bid, valid_parent, _parsed_level(raw.get("level"))))
+    return nodes
+
+
+def unit_nodes(units: Iterable[ManifestUnit]) -> list[GenealogyNode]:
+    """Nodes of validated manifest units."""
+    return [
+        GenealogyNode(u.row, u.battery.battery_id, u.battery.parent_id, u.battery.level)
+        for u in units
+    ]
+
+
+def _cycles(first: Mapping[str, GenealogyNode]) -> dict[str, str]:
+    """``{battery_id: "A → B → A"}`` for the ids on a parent cycle of two or more units."""
+    found: dict[str, str] = {}
+    done: set[str] = set()
+    for start in first:
+        path: list[str] = []
+        index: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node in first and node not in done and node not in index:
+            index[node] = len(path)
+            path.append(node)
+            node = first[node].parent_id
+        if node is not None and node in index and len(path) - index[node] > 1:
+            loop = path[index[node] :]
+            for i, bid in enumerate(loop):
+                found[bid] = " → ".join([*loop[i:], *loop[:i], bid])
+        done.update(path)
+    return found
+
+
+def _registered_levels(
+    wanted: set[str], registered: RegisteredLookup | None
+) -> dict[str, Level | None] | None:
+    if registered is None:
+        return None
+    found = registered(wanted) if wanted else {}
+    return {bid: _parsed_level(level) for bid, level in found.items()}
+
+
+def genealogy_problems(
+    nodes: list[GenealogyNode], registered: RegisteredLookup | None = None
+) -> list[Problem]:
+    """Parent problems: unknown parents, parent cycles and parents that are not larger assemblies.
+
+    Parameters
+    ----------
+    nodes : list of GenealogyNode
+        The manifest's rows (a row whose other fields are invalid is still checked as far as its
+        id, parent and level allow).
+    registered : callable, optional
+        Registry lookup for parents outside the manifest; without it they are not checked.
+
+    Returns
+    -------
+    list of Problem
+        On column ``parent_id`` of the child's row. A unit naming itself is left to the row's
+        validation.
+    """
+    first: dict[str, GenealogyNode] = {}
+    for node in nodes:
+        first.setdefault(node.battery_id, node)
+    cycles = _cycles(first)
+    outside = {n.parent_id for n in nodes if n.parent_id and n.parent_id not in first}
+    known = _registered_levels(outside, registered)
     problems: list[Problem] = []
-    levels: dict[str, Level] = {u.battery.battery_id: u.battery.level for u in units}
-    for unit in units:
-        parent = unit.battery.parent_id
-        if parent is not None and parent in levels:
-            message = check_parent_level(unit.battery, levels[parent])
-            if message:
-                problems.append(Problem(message, row=unit.row, column="parent_id"))
+    for node in nodes:
+        parent = node.parent_id
+        if parent is None or parent == node.battery_id:
+            continue
+        if node.battery_id in cycles:
+            message = _cycle_message(node, first[parent].level, cycles[node.battery_id])
+        elif parent in first:
+            message = _level_message(node, first[parent].level)
+        elif known is None:
+            message = None
+        elif parent in known:
+            message = _level_message(node, known[parent])
+        else:
+            message = (
+                f"parent {parent!r} is neither in this manifest nor registered; "
+                "add its row (level pack/module) or fix the id"
+            )
+        if message:
+            problems.append(Problem(message, row=node.row, column="parent_id"))
     return problems
 
 
-def read_manifest(path: Path | str) -> Manifest:
+def _level_message(node: GenealogyNode, parent_level: Level | None) -> str | None:
+    if node.level is None or parent_level is None:
+        return None  # (an unreadable level is reported by the row's validation)
+    return parent_level_message(node.battery_id, node.level, parent_level)
+
+
+def _cycle_message(node: GenealogyNode, parent_level: Level | None, cycle: str) -> str | None:
+    """On a cycle's rows whose parent is not a larger assembly, or whose levels are unreadable
+    (a cycle has at least one such row); the cycle's other rows are right as they are."""
+    if node.level is None or parent_level is None:
+        return f"{cycle} is a cycle: a unit cannot contain itself; fix the parent_id of one of them"
+    message = parent_level_message(node.battery_id, node.level, parent_level)
+    return None if message is None else f"{message} ({cycle} is a cycle)"
+
+
+def read_manifest(path: Path | str, *, registered: RegisteredLookup | None = None) -> Manifest:
     """Read and validate an intake manifest.
 
     Parameters
     ----------
     path : path-like
         ``.csv``, ``.parquet`` or ``.json`` file.
+    registered : callable, optional
+        ``registered(battery_ids) -> {battery_id: level}`` for the ids already registered
+        (:meth:`echelon.registry.Registry.existing_batteries`): parents outside the manifest are
+        then checked with the rows (unknown, or not a larger assembly); without it they are not.
 
     Returns
     -------
@@ -288,7 +434,8 @@ def read_manifest(path: Path | str) -> Manifest:
     ManifestError
         Listing every problem found (missing or unknown columns with suggestions, unknown
         chemistry with the closest name, negative capacity, duplicate ids, bad dates, parent
-        levels, …). Nothing should be imported from a manifest that fails.
+        levels, parent cycles, unknown parents, …): genealogy problems come with the row
+        problems. Nothing should be imported from a manifest that fails.
     """
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_file():
@@ -308,7 +455,7 @@ def read_manifest(path: Path | str) -> Manifest:
         if unit is not None:
             units.append(unit)
     problems.extend(_duplicate_problems(rows))
-    problems.extend(_genealogy_problems(units))
+    problems.extend(genealogy_problems(_raw_nodes(rows), registered))
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     if problems:
         raise ManifestError(path, problems)

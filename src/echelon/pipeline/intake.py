@@ -23,13 +23,19 @@ import polars as pl
 from echelon._parallel import process_pool
 from echelon.domain import Measurement, Status
 from echelon.domain.enums import LEVEL_RANK
-from echelon.errors import ManifestError, Problem
+from echelon.errors import ManifestError
 from echelon.estimation.model import SohModel
 from echelon.estimation.zoo import load_model
 from echelon.grading import GradingProfile, decisions_from_row, grade_by_region
 from echelon.grading.table import battery_fields, to_grading_table
 from echelon.io.base import sha256_file
-from echelon.io.manifest import Manifest, ManifestUnit, read_manifest
+from echelon.io.manifest import (
+    Manifest,
+    ManifestUnit,
+    genealogy_problems,
+    read_manifest,
+    unit_nodes,
+)
 from echelon.pipeline.short_test import estimate_short_tests
 from echelon.pipeline.unit import UnitOutcome, process_unit
 from echelon.registry import (
@@ -104,19 +110,8 @@ def fingerprint(unit: ManifestUnit) -> str:
 
 
 def _check_parents(manifest: Manifest, registry: Registry) -> None:
-    in_manifest = {u.battery.battery_id for u in manifest.units}
-    wanted = {u.battery.parent_id for u in manifest.units if u.battery.parent_id} - in_manifest
-    registered = registry.existing_batteries(wanted) if wanted else {}
-    problems = [
-        Problem(
-            f"parent {u.battery.parent_id!r} is neither in this manifest nor registered; "
-            "add its row (level pack/module) or fix the id",
-            row=u.row,
-            column="parent_id",
-        )
-        for u in manifest.units
-        if u.battery.parent_id in wanted and u.battery.parent_id not in registered
-    ]
+    """The genealogy check of a manifest validated without the registry (parents outside it)."""
+    problems = genealogy_problems(unit_nodes(manifest.units), registry.existing_batteries)
     if problems:
         raise ManifestError(manifest.path, problems)
 
@@ -270,8 +265,11 @@ def intake(
         When the manifest is invalid (nothing is imported).
     """
     start = time.perf_counter()
-    parsed = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
-    _check_parents(parsed, registry)
+    if isinstance(manifest, Manifest):
+        parsed = manifest
+        _check_parents(parsed, registry)
+    else:  # parents outside the manifest checked with its rows
+        parsed = read_manifest(manifest, registered=registry.existing_batteries)
     report = IntakeReport(parsed.path, len(parsed), [u.battery.battery_id for u in parsed.units])
     prints = {u.battery.battery_id: fingerprint(u) for u in parsed.units}
     known = registry.known_fingerprints(prints)

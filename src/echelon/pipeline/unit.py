@@ -23,12 +23,12 @@ from echelon.diagnostics import (
 )
 from echelon.diagnostics.eis import SPECTRUM, spectra
 from echelon.domain import Measurement, TestKind, TestRun
-from echelon.errors import DiagnosticsError, EchelonError, InputError, ReaderError, SchemaError
+from echelon.errors import DiagnosticsError, EchelonError, InputError, SchemaError
 from echelon.estimation import SohEstimate, soh_from_capacity
 from echelon.estimation.methods import u_column
 from echelon.estimation.pulse_raw import pulse_points
 from echelon.io import read
-from echelon.io.base import sha256_file
+from echelon.io.base import require_file, sha256_file
 from echelon.io.bdf import CURRENT, FREQUENCY, TIME, Z_IMAG, Z_REAL
 from echelon.io.manifest import ManifestUnit, TestFileRef
 from echelon.registry.store import Store
@@ -161,8 +161,11 @@ class _FileResult:
 
 
 def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileResult:
-    if not ref.path.is_file():
-        raise ReaderError(ref.path, ["file not found; check the test_files entry in the manifest"])
+    require_file(
+        ref.path,
+        hint="check the test_files entry in the manifest",
+        folder_hint="name its tester files in test_files, separated by ';'",
+    )
     source_sha = sha256_file(ref.path)
     store.put_raw(ref.path, source_sha)
     frame, metadata = read(ref.path)
