@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -209,7 +210,7 @@ def test_a_write_method_is_405_saying_the_server_is_read_only(
 ) -> None:
     response = api_client.request(method, path)
     assert response.status_code == 405
-    assert "GET" in response.headers["allow"]
+    assert response.headers["allow"] == "GET, HEAD"  # HEAD is answered on every GET route
     if html:
         assert response.headers["content-type"].startswith("text/html")
         text = response.text
@@ -237,3 +238,29 @@ def test_head_of_an_unknown_battery_is_404(api_client: TestClient) -> None:
     response = api_client.head("/api/batteries/ZZ-00003")
     assert response.status_code == 404
     assert response.content == b""
+
+
+def test_a_sqlite_file_moved_while_serving_is_503_never_recreated_and_recovers(
+    served_registry: str, tmp_path: Path
+) -> None:
+    """The file moved away (a disk unmounted, a mistaken mv): 503 everywhere, /api/health too;
+    no empty registry is made at its path; moved back, the server answers again without a
+    restart (before 2026-12-07: health 200, an empty file created, 503 until restarted)."""
+    from tests.conftest import registry_copy
+
+    url = registry_copy(served_registry, tmp_path)
+    path = Path(url.removeprefix("sqlite:///"))
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        assert client.get("/api/batteries?limit=1").status_code == 200
+        aside = [(p, p.with_name(p.name + ".aside")) for p in tmp_path.glob("copy.db*")]
+        for now, later in aside:
+            now.rename(later)
+        # new connections from here on (a pooled one keeps the moved file open)
+        client.app.state.echelon.registry.engine.dispose()  # type: ignore[attr-defined]
+        for route in ("/api/batteries?limit=1", "/api/batteries/PT-00001", "/api/health"):
+            assert client.get(route).status_code == 503, route
+        assert not path.exists()  # never created again
+        for now, later in aside:
+            later.rename(now)
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/api/batteries/PT-00001").status_code == 200

@@ -86,3 +86,22 @@ def test_a_page_runs_only_its_own_inline_script_and_style(
     assert not re.search(r" on[a-z]+=", html)  # so would an event handler attribute
     again = api_client.get(path).headers["content-security-policy"]
     assert again != csp  # a new nonce on every page
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        ("*example.com", "a wildcard must be '*' or lead a domain"),
+        ("lab.example:8000", "has a port: give the host alone ('lab.example')"),
+        ("http://lab.example", "is a URL: give the host name alone"),
+    ],
+)
+def test_an_allowed_host_that_can_never_match_is_refused_at_start(
+    served_registry: str, host: str, says: str
+) -> None:
+    """Before 2026-12-07 these started a server that answered every request with 400 (or, for
+    the wildcard, a bare 500)."""
+    from echelon.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(says)):
+        create_app(served_registry, allowed_hosts=[host])

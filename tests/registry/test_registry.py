@@ -340,3 +340,17 @@ def test_a_record_edited_into_invalid_json_is_a_chain_error_not_a_crash(
     _raw(sqlite_registry, "UPDATE events SET payload = '[1, 2]' WHERE battery_id = 'A-1'")
     with pytest.raises(ChainError, match="A-1: its records in the registry cannot be read"):
         battery_record(sqlite_registry, "A-1")
+
+
+def test_a_listing_over_a_value_edited_into_text_is_a_chain_error(
+    sqlite_registry: Registry,
+) -> None:
+    """The listing (`echelon batteries`, /api/batteries, the dashboard) said "internal error"
+    for every user when one measurement was edited into text; now a ChainError (exit 6, 409)."""
+    from echelon.errors import ChainError
+
+    sqlite_registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(sqlite_registry, "UPDATE measurements SET value = 'abc' WHERE battery_id = 'A-2'")
+    with pytest.raises(ChainError, match=r"never writes .*run `echelon verify`"):
+        list_batteries(sqlite_registry)
+    assert any(p.battery_id == "A-2" for p in verify(sqlite_registry).problems)

@@ -55,6 +55,9 @@ def create_app(
 
     Raises
     ------
+    UsageError
+        For an allowed host that can never match a ``Host`` header (a URL, a port, a wildcard
+        not leading a domain).
     RegistryError
         When the registry cannot be opened.
     InputError
@@ -62,6 +65,7 @@ def create_app(
     """
     from echelon.web import error_page, web_router  # the dashboard is an adapter on this app
 
+    hosts = host_names(allowed_hosts)  # a host that can never match: refused before opening
     data = load_passport_data(passport_data) if passport_data is not None else None
     registry = open_registry(db_url)
 
@@ -83,9 +87,7 @@ def create_app(
     app.state.echelon = AppState(registry, data)
     install_error_handlers(app, html=error_page)
     app.add_middleware(HeadAsGet)  # the last added runs first: host check, headers, HEAD
-    app.add_middleware(
-        TrustedHostMiddleware, allowed_hosts=host_names(allowed_hosts), www_redirect=False
-    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(web_router)

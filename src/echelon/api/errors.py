@@ -132,10 +132,15 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorPage | None = None) -
         status = exc.status_code
         response = answer(request, status, _error_name(status), http_message(request, exc))
         response.headers.update(exc.headers or {})  # a 405's Allow
+        if status == 405:  # HEAD is answered on every GET route (api.middleware)
+            response.headers["allow"] = "GET, HEAD"
         return response
 
     async def on_database_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DBAPIError)
+        state = getattr(request.app.state, "echelon", None)
+        if state is not None:  # reconnect on the next request: pooled connections may be stale
+            state.registry.engine.dispose()
         return await on_echelon_error(request, unavailable(exc))
 
     async def on_internal_error(request: Request, exc: Exception) -> Response:

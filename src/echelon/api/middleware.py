@@ -8,6 +8,8 @@ from typing import Final
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from echelon.errors import UsageError
+
 LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
 """``Host`` names always answered: this machine's (the default bind address is 127.0.0.1)."""
 WILDCARD_ADDRESSES: Final = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -27,11 +29,30 @@ def host_names(hosts: Iterable[str] = ()) -> list[str]:
         name = host.strip().lower()
         if name in WILDCARD_ADDRESSES:
             continue
+        _check_host(name)
         if ":" in name and not name.startswith("["):
             name = f"[{name}]"
         if name not in names:
             names.append(name)
     return names
+
+
+def _check_host(name: str) -> None:
+    """Refuse an allowed host that could never match a ``Host`` header (it would start a server
+    that answers every request with 400, or with a 500 for a malformed wildcard)."""
+    if "://" in name or "/" in name:
+        raise UsageError(
+            f"allowed host {name!r} is a URL: give the host name alone (e.g. 'lab.example')"
+        )
+    if name.count(":") == 1 and not name.startswith("["):
+        raise UsageError(
+            f"allowed host {name!r} has a port: give the host alone ({name.split(':')[0]!r}); "
+            "any port is answered"
+        )
+    if "*" in name and name != "*" and not (name.startswith("*.") and "*" not in name[2:]):
+        raise UsageError(
+            f"allowed host {name!r}: a wildcard must be '*' or lead a domain, as '*.example.com'"
+        )
 
 
 def secure(headers: MutableHeaders) -> None:

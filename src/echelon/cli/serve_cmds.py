@@ -51,9 +51,10 @@ def serve_cmd(
     with closing(bind(host, port)) as sock:  # a taken port fails before the registry opens
         hosts = [host, *(allowed_host or [])]
         app = create_app(db, passport_data=passport_data, allowed_hosts=hosts)
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6
         console.print(
             f"[green]serving[/] {app.state.echelon.registry.url} on "
-            f"http://{host}:{sock.getsockname()[1]}/ (API /api, schema /openapi.json); "
+            f"http://{shown}:{sock.getsockname()[1]}/ (API /api, schema /openapi.json); "
             "Ctrl+C stops",
             soft_wrap=True,
             highlight=False,

@@ -191,9 +191,10 @@ class Registry:
             Naming the URL and the driver's reason.
         """
         try:
-            with self.engine.connect() as conn:
-                conn.execute(select(1))
+            with self.engine.connect() as conn:  # a table of the registry, not just SELECT 1
+                conn.execute(select(BatteryRow.battery_id).limit(1))
         except OperationalError as exc:
+            self.engine.dispose()  # the next check reconnects: pooled connections may be stale
             raise RegistryError(
                 f"the registry at {self.url} does not answer: {exc.orig}; check that the "
                 "database file or server is reachable"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -29,6 +31,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+
+
+def _existing_file_only(engine: Engine) -> None:
+    """Open an existing SQLite file so that it is never created again: if it goes away while
+    the registry is open (moved, deleted, its disk unmounted), a reconnect fails instead of
+    making an empty registry at its path (``mode=rw``). A new file is created on the first open
+    as before. The engine's URL is unchanged (messages show what the user gave)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or not Path(database).is_file():
+        return
+    target = f"file:{quote(str(Path(database).resolve()))}?mode=rw"
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[:] = [target]
+        cparams["uri"] = True
 
 
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
@@ -71,6 +89,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         ) from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
+        _existing_file_only(engine)
     return engine
 
 

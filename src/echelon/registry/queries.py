@@ -112,7 +112,24 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     ``soh_method`` too): a capacity test's ``capacity_ah`` and the manifest's
     ``measured_capacity_ah``, ``dcir_ohm``, ``ocv_v`` and ``rest_voltage_v`` (the rest that opens
     a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``.
+
+    Raises
+    ------
+    ChainError
+        When a row holds a value Echelon never writes (the database was edited outside it).
     """
+    try:
+        return _units_frame(registry)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0]
+        raise ChainError(
+            f"the registry holds a value Echelon never writes ({type(exc).__name__}: {detail}): "
+            "the database was edited outside Echelon — run `echelon verify`, which names the "
+            "battery and the event"
+        ) from exc
+
+
+def _units_frame(registry: Registry) -> pl.DataFrame:
     with registry.engine.connect() as conn:
         batteries = pl.DataFrame(
             [dict(r._mapping) for r in conn.execute(select(BatteryRow.__table__))],
