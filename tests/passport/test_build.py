@@ -647,3 +647,17 @@ def test_a_view_says_nothing_about_the_restricted_members_a_unit_lacks() -> None
             assert "Performance.batteryCondition.negativeEvents" in views[0]["withheld"]
     full = lacking.document(access="full")["passportMetadata"]
     assert len(full["incomplete"]["Performance"]) == 3  # the operator sees everything
+
+
+def test_the_incomplete_message_says_when_the_data_file_has_no_entry_for_the_unit() -> None:
+    """The usual cause of a passport with nothing complete, said where the refusal is."""
+    from echelon.passport.build import Passport, incomplete_message
+
+    passport = Passport(
+        battery_id="ESS-3", status="Original", identifier=None, predecessor=None, sections={},
+        missing={"Labels": ["Labels.x: missing"]}, provenance={}, chain_head=(0, "0" * 64),
+        issued_at=ISSUED, notes=["f.yaml has no entry for model 'F-48' nor battery 'ESS-3'"],
+    )  # fmt: skip
+    message = incomplete_message(passport, data="--data FILE", in_service="-", outcome="no view")
+    assert message.endswith("(docs/passport.md) (f.yaml has no entry for model 'F-48' nor "
+                            "battery 'ESS-3')")  # fmt: skip

@@ -165,7 +165,9 @@ def incomplete_message(passport: Passport, *, data: str, in_service: str, outcom
         else f"{passport.battery_id}: {len(passport.missing)} of {len(SECTION_MODELS)} sections "
         f"lack required or valid members ({sections})"
     )
-    return f"{head}; {outcome}. Give them with {' and '.join(where)}"
+    unlisted = [n for n in passport.notes if " has no entry for " in n]  # the usual cause
+    because = f" ({unlisted[0]})" if unlisted else ""
+    return f"{head}; {outcome}. Give them with {' and '.join(where)}{because}"
 
 
 def _layer(origin: str) -> str:
