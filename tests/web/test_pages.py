@@ -243,3 +243,16 @@ def test_a_tampered_battery_page_warns_naming_the_problem(
 
 def test_an_untouched_battery_page_has_no_warning(tampered_client: TestClient) -> None:
     assert "chain-warning" not in tampered_client.get("/battery/PT-00003").text
+
+
+def test_counts_add_up_with_a_value_outside_the_vocabulary() -> None:
+    """A grade the vocabulary does not know (edited in, or from a newer profile) is counted
+    after the known ones, not dropped (59 of 60 were counted before 2026-12-07)."""
+    import polars as pl
+
+    from echelon.web.pages import _counts
+
+    frame = pl.DataFrame({"grade": ["A", "B", None, "Z", "A"]})
+    counts = _counts(frame, "grade", ["A", "B", "C", "D"])
+    assert counts[-1] == ("Z", 1)
+    assert sum(n for _, n in counts) == frame.height

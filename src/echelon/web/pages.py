@@ -89,9 +89,12 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 def _counts(frame: pl.DataFrame, column: str, order: list[str]) -> list[tuple[str, int]]:
-    """``(value, count)`` of a column in the vocabulary's order, blanks counted as ``—``."""
+    """``(value, count)`` of a column in the vocabulary's order, blanks counted as ``—``, then
+    any value outside the vocabulary (so that the counts always add up to the batteries)."""
     counted = dict(frame.get_column(column).fill_null(NONE).value_counts().iter_rows())
-    return [(value, counted[value]) for value in [*order, NONE] if counted.get(value)]
+    known = [*order, NONE]
+    others = sorted(str(v) for v in counted if v not in known)
+    return [(value, counted[value]) for value in [*known, *others] if counted.get(value)]
 
 
 def _filters(request: Request) -> dict[str, str | None]:
