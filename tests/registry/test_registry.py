@@ -354,3 +354,18 @@ def test_a_listing_over_a_value_edited_into_text_is_a_chain_error(
     with pytest.raises(ChainError, match=r"never writes .*run `echelon verify`"):
         list_batteries(sqlite_registry)
     assert any(p.battery_id == "A-2" for p in verify(sqlite_registry).problems)
+
+
+def test_a_batterys_check_covers_the_rows_that_name_it_as_parent(registry: Registry) -> None:
+    """A pack's page lists as its parts every row whose parent_id names it: a row re-parented
+    behind Echelon's back shows on the pack's check too (before 2026-12-07 only on the part's)."""
+    from echelon.registry import verify_battery
+
+    registry.record_units([unit("A-1"), unit("A-2")])
+    assert verify_battery(registry, "A-1").ok
+    _raw(registry, "UPDATE batteries SET parent_id = 'A-1' WHERE battery_id = 'A-2'")
+    report = verify_battery(registry, "A-1")
+    assert report.batteries == 2
+    [problem] = report.problems
+    assert problem.battery_id == "A-2"
+    assert "batteries.parent_id = 'A-1' differs from the received event" in problem.message

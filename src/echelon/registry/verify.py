@@ -290,8 +290,9 @@ def verify(
 
 def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
     """Re-hash one battery's event chain and check its projected rows and its battery row against
-    the chain: the checks :func:`verify` runs on every battery, on one (what is served of a
-    battery is checked with it).
+    the chain — and the same for every battery whose row names it as parent, since its page and
+    record list them as its parts: the checks :func:`verify` runs on every battery, on these
+    (what is served of a battery is checked with it).
 
     Parameters
     ----------
@@ -302,11 +303,20 @@ def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
     Returns
     -------
     VerifyReport
-        ``batteries`` 1, ``events`` of its chain; ``ok`` when it verifies, otherwise the problems
-        in chain order (those of the battery row, without an event, first).
+        ``batteries`` checked (1 + its parts), ``events`` of their chains; ``ok`` when they
+        verify, otherwise the problems, the battery's own first, each in chain order (those of a
+        battery row, without an event, first).
     """
-    report = VerifyReport(batteries=1)
+    report = VerifyReport()
     with _snapshot(registry) as conn:
-        _check_ids(conn, [battery_id], report)
-    report.problems.sort(key=lambda p: -1 if p.seq is None else p.seq)
+        parts = sorted(
+            conn.execute(
+                select(BatteryRow.battery_id).where(BatteryRow.parent_id == battery_id)
+            ).scalars()
+        )
+        ids = [battery_id, *parts]
+        report.batteries = len(ids)
+        _check_ids(conn, ids, report)
+    order = {bid: i for i, bid in enumerate(ids)}
+    report.problems.sort(key=lambda p: (order.get(p.battery_id, 0), -1 if p.seq is None else p.seq))
     return report
