@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import InputError
 from echelon.passport.catalog import passport_catalog
 from echelon.passport.model import (
@@ -157,24 +158,26 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+_CAPACITY = (PLAUSIBLE["nominal_capacity_ah"].low, PLAUSIBLE["nominal_capacity_ah"].high, "A·h")
+_VOLTAGE = (PLAUSIBLE["nominal_voltage_v"].low, PLAUSIBLE["nominal_voltage_v"].high, "V")
 PLAUSIBLE_MEMBERS: dict[str, tuple[float, float, str]] = {
     "GeneralProductInformation.batteryMass": (1e-3, 1e5, "kg"),
-    "Performance.batteryTechicalProperties.ratedCapacity": (1e-3, 1e5, "A·h"),
-    "Performance.batteryTechicalProperties.nominalVoltage": (1e-3, 2000.0, "V"),
-    "Performance.batteryTechicalProperties.minimumVoltage": (1e-3, 2000.0, "V"),
-    "Performance.batteryTechicalProperties.maximumVoltage": (1e-3, 2000.0, "V"),
+    "Performance.batteryTechicalProperties.ratedCapacity": _CAPACITY,
+    "Performance.batteryTechicalProperties.nominalVoltage": _VOLTAGE,
+    "Performance.batteryTechicalProperties.minimumVoltage": _VOLTAGE,
+    "Performance.batteryTechicalProperties.maximumVoltage": _VOLTAGE,
     "Performance.batteryCondition.stateOfCharge.stateOfChargeValue": (0.0, 100.0, "%"),
     "Performance.batteryCondition.capacityFade.capacityFadeValue": (0.0, 100.0, "%"),
     "Performance.batteryCondition.stateOfCertifiedEnergy.stateOfCertifiedEnergyValue": (
         0.0,
-        150.0,
+        PLAUSIBLE["soh_percent"].high,
         "%",
     ),
 }
-"""Sanity bounds of a few physical members *[assumption]*, the same spirit and limits as
-:data:`echelon.domain.plausible.PLAUSIBLE` (capacity, voltage; a mass from a phone cell to a
-container of ESS racks): the schemas bound none of them, so a negative mass or a 4,200 % state of
-charge would pass them and be published."""
+"""Sanity bounds of a few physical members *[assumption]*: capacity, voltage and the SOCE's top
+from :data:`echelon.domain.plausible.PLAUSIBLE` (the manifest's general bounds), a mass from a
+phone cell to a container of ESS racks. The schemas bound none of them, so a negative mass or a
+4,200 % state of charge would pass them and be published."""
 
 
 def _implausible(sections: dict[str, Any], where: str) -> list[str]:

@@ -121,12 +121,22 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     try:
         return _units_frame(registry)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0]
-        raise ChainError(
-            f"the registry holds a value Echelon never writes ({type(exc).__name__}: {detail}): "
-            "the database was edited outside Echelon — run `echelon verify`, which names the "
-            "battery and the event"
+        raise _edited(
+            "the registry holds a value Echelon never writes",
+            exc,
+            "run `echelon verify`, which names the battery and the event",
+            kind=True,
         ) from exc
+
+
+def _edited(head: str, exc: Exception, then: str, *, kind: bool = False) -> ChainError:
+    """The error for rows not as Echelon wrote them: ``head``, the first line of ``exc`` (after
+    its type name with ``kind``), that the database was edited outside Echelon, and ``then`` what
+    to do."""
+    detail = next(iter(str(exc).splitlines()), "")
+    if kind:
+        detail = f"{type(exc).__name__}: {detail}"
+    return ChainError(f"{head} ({detail}): the database was edited outside Echelon — {then}")
 
 
 def _units_frame(registry: Registry) -> pl.DataFrame:
@@ -324,10 +334,10 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
         try:
             return _read_record(conn, row, battery_id)
         except (ValueError, TypeError, AttributeError) as exc:  # JSON, validation: not ours
-            detail = str(exc).splitlines()[0]
-            raise ChainError(
-                f"{battery_id}: its records in the registry cannot be read ({detail}): the "
-                "database was edited outside Echelon — run `echelon verify`"
+            raise _edited(
+                f"{battery_id}: its records in the registry cannot be read",
+                exc,
+                "run `echelon verify`",
             ) from exc
 
 
