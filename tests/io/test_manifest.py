@@ -268,3 +268,27 @@ def test_a_cycle_with_an_unreadable_level_is_named(tmp_path: Path) -> None:
 def test_without_a_registry_parents_outside_the_manifest_are_not_checked(tmp_path: Path) -> None:
     manifest = read_manifest(write_csv(tmp_path / "m.csv", [_unit("C1", "ELSEWHERE", "cell")]))
     assert manifest.units[0].battery.parent_id == "ELSEWHERE"
+
+
+def test_checks_across_columns_name_their_column_and_values_are_not_repeated(
+    tmp_path: Path,
+) -> None:
+    base = {"level": "cell", "chemistry": "LFP", "nominal_capacity_ah": "2.5"}
+    rows = [
+        {**base, "battery_id": "A1", "chemistry": "NMX811"},
+        {**base, "battery_id": "A2", "parent_id": "A2"},
+        {**base, "battery_id": "A3", "series_count": "3"},
+        {
+            **base,
+            "battery_id": "A4",
+            "manufacture_date": "2020-01-01",
+            "calendar_expiry_date": "2019-01-01",
+        },
+    ]
+    with pytest.raises(ManifestError) as info:
+        read_manifest(write_csv(tmp_path / "bad.csv", rows))
+    problems = {(p.row, p.column): p.message for p in info.value.problems}
+    assert problems[(1, "chemistry")].count("NMX811") == 1
+    assert "own parent" in problems[(2, "parent_id")]
+    assert "series_count" in problems[(3, "series_count")]
+    assert "before manufacture_date" in problems[(4, "calendar_expiry_date")]

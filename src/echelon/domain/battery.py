@@ -139,7 +139,7 @@ class Battery(BaseModel):
         if self.parent_id is not None and self.parent_id == self.battery_id:
             raise ValueError("parent_id equals battery_id: a unit cannot be its own parent")
         if self.level is Level.CELL and (self.series_count, self.parallel_count) != (1, 1):
-            raise ValueError("a cell has series_count = parallel_count = 1")
+            raise ValueError("series_count and parallel_count of a cell are 1")
         if (
             self.manufacture_date
             and self.calendar_expiry_date

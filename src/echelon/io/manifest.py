@@ -205,7 +205,9 @@ def _row_problems(exc: ValidationError, row: int) -> list[Problem]:
             problems.append(Problem(f"is empty: {hint}", row=row, column=column))
             continue
         message = err.get("msg", "invalid value").removeprefix("Value error, ")
-        if "input" in err and column is not None:
+        if column is None and message.split(" ", 1)[0] in BATTERY_FIELDS:
+            column = message.split(" ", 1)[0]  # a check across columns names its column first
+        elif "input" in err and column is not None and repr(err["input"]) not in message:
             message = f"{message} (got {err['input']!r})"
         problems.append(Problem(message, row=row, column=column))
     return problems
