@@ -7,6 +7,7 @@ Every message says what was wrong, where (file, row, column or battery id) and w
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,16 +73,54 @@ MAX_ROW_PROBLEMS = 200
 
 def row_problems(values: pl.Series, invalid: pl.Series, what: str) -> list[Problem]:
     """One :class:`Problem` per row where ``invalid`` holds: 1-based row, column = the series'
-    name, the value quoted (``(empty)`` for a null), then ``what``."""
+    name, the value quoted (``(empty)`` for a null, unless ``what`` says ``is empty``), then
+    ``what``."""
     rows = invalid.fill_null(False).arg_true().head(MAX_ROW_PROBLEMS).to_list()
+    empty = "" if what.startswith("is empty") else "(empty) "
     return [
         Problem(
-            f"{'(empty)' if values[i] is None else repr(values[i])} {what}",
+            f"{empty if values[i] is None else repr(values[i]) + ' '}{what}",
             row=i + 1,
             column=values.name,
         )
         for i in rows
     ]
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")
+_NUMBER_AND_UNIT = re.compile(r"([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*[^\d\s.,+-][^\d]*")
+
+
+def not_a_number(text: object) -> str:
+    """``'<text>' is not a number``, with the likely fix when the text says it: a decimal comma
+    (``'31,5'``: write 31.5) or a unit in the cell (``'3.3 V'``: write 3.3 in a column named for
+    its unit)."""
+    message = f"{text!r} is not a number"
+    value = str(text).strip()
+    if _DECIMAL_COMMA.fullmatch(value):
+        hint = f"a decimal comma? write {value.replace('.', '').replace(',', '.')}"
+        if re.fullmatch(r"[+-]?\d{1,3},\d{3}", value):
+            hint += f"; a thousands separator? write {value.replace(',', '')}"
+        return f"{message} ({hint})"
+    if _NUMBER_AND_UNIT.fullmatch(value):
+        return f"{message} (a unit in the cell? write the number alone, in the column's unit)"
+    return message
+
+
+def parse_numbers(values: pl.Series) -> tuple[pl.Series, list[Problem]]:
+    """Text cells as numbers: Float64 (blank → null) and one :class:`Problem` per cell that is
+    given but not a number (:func:`not_a_number`, at most :data:`MAX_ROW_PROBLEMS`), 1-based row,
+    column = the series' name."""
+    import polars as pl
+
+    if values.dtype.is_numeric():
+        return values.cast(pl.Float64), []
+    text = values.cast(pl.String).str.strip_chars()
+    text = text.set(text == "", None)
+    numbers = text.cast(pl.Float64, strict=False).alias(values.name)
+    bad = (text.is_not_null() & numbers.is_null()).arg_true().head(MAX_ROW_PROBLEMS).to_list()
+    problems = [Problem(not_a_number(text[i]), row=i + 1, column=values.name) for i in bad]
+    return numbers, problems
 
 
 def problems_at(values: pl.Series, value: str) -> int:

@@ -41,6 +41,55 @@ def test_text_in_a_number_cell_names_sheet_spreadsheet_row_and_column(
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("3,31", "(a decimal comma? write 3.31)"),
+        ("3.31 V", "(a unit in the cell? write the number alone, in the column's unit)"),
+    ],
+)
+def test_a_number_written_as_text_gets_its_likely_fix(
+    samples: pl.DataFrame, tmp_path: Path, text: str, hint: str
+) -> None:
+    path = pulsebat_workbook(tmp_path / "wb.xlsx", samples, cells={("SOC20", 4, "U3"): text})
+    assert _problems(path) == [
+        Problem(f"{text!r} is not a number {hint}", row=4, column="U3", sheet="SOC20")
+    ]
+
+
+def test_an_empty_label_to_train_with_is_named_by_sheet_row_and_workbook_column(
+    samples: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Was reported at training as 'row <n of the joined table>, column soh_percent'; to
+    predict, an empty Q is no problem (labels are optional)."""
+    path = pulsebat_workbook(tmp_path / "wb.xlsx", samples, cells={("SOC20", 3, "Q"): None})
+    with pytest.raises(SchemaError) as info:
+        read_samples(path, labelled=True)
+    assert info.value.problems == [
+        Problem(
+            "is empty: give the measured capacity [A·h] (labels are needed to train or evaluate)",
+            row=3,
+            column="Q",
+            sheet="SOC20",
+        )
+    ]
+    assert read_samples(path).get_column("soh_percent").null_count() == 1
+
+
+def test_an_empty_label_in_the_second_table_is_named_by_its_own_row(
+    samples: pl.DataFrame, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    samples.head(4).write_csv(first)
+    blank = pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise(pl.col("soh_percent"))
+    samples.tail(4).with_columns(blank.alias("soh_percent")).write_csv(second)
+    with pytest.raises(SchemaError) as info:
+        read_samples([first, second], labelled=True)
+    assert info.value.path == second
+    assert [(p.row, p.column) for p in info.value.problems] == [(2, "soh_percent")]
+    assert read_samples([first, second]).height == 8
+
+
 def test_rows_are_the_spreadsheet_rows_below_an_empty_line(
     samples: pl.DataFrame, tmp_path: Path
 ) -> None:

@@ -46,7 +46,7 @@ def test_an_soh_fraction_and_a_capacity_in_mah_name_the_mistake(
         (3, "soh_percent"): "200 outside the plausible range [1.5, 150] (wrong unit?)",
         (4, "nominal_capacity_ah"): "200000 outside the plausible range [0.001, 100000] "
         "(wrong unit? mAh written as Ah: write 200)",
-        (5, "nominal_capacity_ah"): "(empty) is empty: give the rated capacity [A·h]",
+        (5, "nominal_capacity_ah"): "is empty: give the rated capacity [A·h]",
         # SOC's own range: its definition, no unit mistake to name
         (6, "soc_percent"): "120.0 is outside [0, 100]",
     }
@@ -56,7 +56,9 @@ def test_labels_are_required_only_to_train_and_checked_whenever_given(
     table: pl.DataFrame,
 ) -> None:
     unlabelled = _with(table, "soh_percent", {0: None})
-    with pytest.raises(SchemaError, match=r"row 1, column 'soh_percent': \(empty\) is empty"):
+    with pytest.raises(
+        SchemaError, match=r"row 1, column 'soh_percent': is empty: give the measured"
+    ):
         validate_samples(unlabelled, labelled=True)
     assert validate_samples(unlabelled).height == table.height
     with pytest.raises(SchemaError, match="SOH written as a fraction: write 85"):
@@ -112,9 +114,7 @@ def test_the_capacity_method_names_a_capacity_in_mah(tmp_path: Path) -> None:
         "row 2, column 'measured_capacity_ah': 250000 outside the plausible range [0, 100000] "
         "(wrong unit? mAh written as Ah: write 250)" in text
     )
-    assert (
-        "row 3, column 'measured_capacity_ah': (empty) is empty: give the measured capacity" in text
-    )
+    assert "row 3, column 'measured_capacity_ah': is empty: give the measured capacity" in text
 
 
 def test_a_european_spreadsheet_export_reads_like_the_plain_csv(

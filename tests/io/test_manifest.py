@@ -95,7 +95,7 @@ def test_all_problems_are_reported_together(tmp_path: Path) -> None:
         "row 1, column 'chemistry'",
         "did you mean 'NMC811'",
         "row 1, column 'nominal_capacity_ah'",
-        "row 1, column 'ocv_v': not a number",
+        "row 1, column 'ocv_v': 'abc' is not a number",
         "row 2, column 'ocv_v': 3300 outside the plausible range [0, 2000] "
         "(wrong unit? mV written as V: write 3.3)",
         "row 2, column 'battery_id': duplicate battery_id 'A'",

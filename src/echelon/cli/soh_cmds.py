@@ -59,10 +59,21 @@ CoverageOption = Annotated[
 
 
 def _read(
-    data: list[Path], chemistry: str | None, nominal: float | None, method: str | None = None
+    data: list[Path],
+    chemistry: str | None,
+    nominal: float | None,
+    method: str | None = None,
+    *,
+    labelled: bool = False,
 ) -> pl.DataFrame:
     with console.status(f"reading {len(data)} file(s)"):
-        return read_samples(data, chemistry=chemistry, nominal_capacity_ah=nominal, method=method)
+        return read_samples(
+            data,
+            chemistry=chemistry,
+            nominal_capacity_ah=nominal,
+            method=method,
+            labelled=labelled,
+        )
 
 
 def _named(data: list[Path]) -> str:
@@ -133,7 +144,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="Seed of folds and subsamples.")] = 0,
 ) -> None:
     """Train a SOH model on labelled data; intervals are calibrated by grouped cross-validation."""
-    samples = _read(data, chemistry, nominal_capacity_ah, method)
+    samples = _read(data, chemistry, nominal_capacity_ah, method, labelled=True)
     with console.status("fitting") as status:
         model = fit_soh_model(
             samples,
@@ -207,7 +218,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate SOH estimates against measured labels (MAPE, RMSE, worst case, coverage, width)."""
     trained = load_model(model)
-    samples = _read(data, chemistry, nominal_capacity_ah, trained.method.name)
+    samples = _read(data, chemistry, nominal_capacity_ah, trained.method.name, labelled=True)
     if split is None:
         result = _evaluate_fixed(trained, samples, coverage, _named(data))
     else:
@@ -277,7 +288,11 @@ def predict_cmd(
     trained = load_model(model)
     name = trained.method.name
     samples = _read(data, chemistry, nominal_capacity_ah, name)
-    refs = _read(references, chemistry, nominal_capacity_ah, name) if references else None
+    refs = (
+        _read(references, chemistry, nominal_capacity_ah, name, labelled=True)
+        if references
+        else None
+    )
     if batch is not None:
         samples = samples.with_columns(pl.lit(batch).alias("batch"))
         refs = None if refs is None else refs.with_columns(pl.lit(batch).alias("batch"))

@@ -29,12 +29,13 @@ from typing import Final
 
 import polars as pl
 
-from echelon.errors import Problem, SchemaError
+from echelon.errors import Problem, SchemaError, row_problems
 from echelon.estimation.methods import PulseMethod, method_class, u_column
 from echelon.estimation.samples import (
     BATCH,
     CELL_ID,
     CHEMISTRY,
+    LABELS_NEEDED,
     NOMINAL,
     SAMPLE_ID,
     SOC,
@@ -84,11 +85,15 @@ class ReadOptions:
     method : str, optional
         The method the samples are for; readers of raw files that several methods could use
         (a CC segment is in every test) answer only for theirs.
+    labelled : bool
+        The samples are to train or evaluate with: an empty label is a problem of the file's
+        own row (sheet, spreadsheet row and column for a workbook).
     """
 
     chemistry: str | None = None
     nominal_capacity_ah: float | None = None
     method: str | None = None
+    labelled: bool = False
 
 
 SampleReader = Callable[[Path, ReadOptions], "pl.DataFrame | None"]
@@ -143,6 +148,7 @@ def read_pulsebat_workbook(
     chemistry: str | None = None,
     sheets: Sequence[str] | None = None,
     method: str = "pulse",
+    labelled: bool = False,
 ) -> pl.DataFrame:
     """Sample table of a PulseBat-format feature workbook.
 
@@ -158,6 +164,9 @@ def read_pulsebat_workbook(
     method : str
         The method the samples are for: the turning-point voltages are checked as a
         ``pulse`` or ``relaxation`` model would check them (no check for other methods).
+    labelled : bool
+        Every row needs its ``Q`` (to train or evaluate); an empty one is named by sheet and
+        spreadsheet row.
 
     Returns
     -------
@@ -200,7 +209,7 @@ def read_pulsebat_workbook(
                     )
                 ],
             )
-        frame, found = _pulsebat_sheet(raw, path, sheet, chemistry, method)
+        frame, found = _pulsebat_sheet(raw, path, sheet, chemistry, method, labelled)
         frames.append(frame)
         problems += found
     if problems:
@@ -213,7 +222,12 @@ def read_pulsebat_workbook(
 
 
 def _pulsebat_sheet(
-    raw: pl.DataFrame, path: Path, sheet: str, chemistry: str | None, method: str
+    raw: pl.DataFrame,
+    path: Path,
+    sheet: str,
+    chemistry: str | None,
+    method: str,
+    need_labels: bool,
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """One sheet's samples, and the problems of its cells (named as in the workbook)."""
     stem = path.stem
@@ -250,7 +264,7 @@ def _pulsebat_sheet(
         pl.col(ROW),
     )
     out = out.with_columns(format_key().alias(BATCH))
-    checks = sample_problems(out)
+    checks = sample_problems(out, labelled=need_labels and labelled)
     kind = method_class(method)
     if issubclass(kind, PulseMethod):
         checks += kind.for_samples(out).check(out)
@@ -286,7 +300,10 @@ def _in_workbook(
         if p.column == SOH:
             if {(p.row, "Q"), (p.row, "Qn")} & seen:
                 continue
-            message = f"SOH = 100 × Q ÷ Qn: {message}"
+            if message.startswith("is empty"):
+                message = f"is empty: give the measured capacity [A·h] ({LABELS_NEEDED})"
+            else:
+                message = f"SOH = 100 × Q ÷ Qn: {message}"
         if p.row is not None and (p.row, column) in seen:
             continue
         seen.add((p.row, column))
@@ -314,7 +331,10 @@ def _pulsebat(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     if not is_pulsebat_workbook(path):
         return None
     return read_pulsebat_workbook(
-        path, chemistry=options.chemistry, method=options.method or PulseMethod.name
+        path,
+        chemistry=options.chemistry,
+        method=options.method or PulseMethod.name,
+        labelled=options.labelled,
     )
 
 
@@ -331,6 +351,11 @@ def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
         frame = frame.with_columns(pl.lit(options.nominal_capacity_ah).alias(NOMINAL))
     if SOURCE not in frame.columns:
         frame = frame.with_columns(pl.lit(str(path)).alias(SOURCE))
+    if options.labelled and SOH in frame.columns:
+        empty = frame.get_column(SOH).is_null()
+        if empty.any():  # named by this file's own rows (the joined table's are not the user's)
+            missing = f"is empty: give the measured SOH ({LABELS_NEEDED})"
+            raise SchemaError(path, row_problems(frame.get_column(SOH), empty, missing))
     return frame
 
 
@@ -367,6 +392,7 @@ def read_samples(
     chemistry: str | None = None,
     nominal_capacity_ah: float | None = None,
     method: str | None = None,
+    labelled: bool = False,
 ) -> pl.DataFrame:
     """One sample table from one or several files (formats detected per file).
 
@@ -380,6 +406,9 @@ def read_samples(
         Rated capacity [A·h] for files that do not carry it (raw test files).
     method : str, optional
         The estimation method the samples are for (selects readers of raw files).
+    labelled : bool
+        The samples are to train or evaluate with: a workbook's or sample table's empty label is
+        named by that file's own row (and sheet).
 
     Raises
     ------
@@ -388,7 +417,7 @@ def read_samples(
     """
     if isinstance(paths, str | Path):
         paths = [paths]
-    options = ReadOptions(chemistry, nominal_capacity_ah, method)
+    options = ReadOptions(chemistry, nominal_capacity_ah, method, labelled)
     frames = []
     for item in paths:
         path = Path(item)

@@ -32,7 +32,7 @@ import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
-from echelon.errors import Problem, SchemaError, problems_at, row_problems
+from echelon.errors import Problem, SchemaError, parse_numbers, problems_at, row_problems
 
 SAMPLE_ID: Final = "sample_id"
 CELL_ID: Final = "cell_id"
@@ -49,6 +49,7 @@ TEMPERATURE: Final = "temperature_c"
 FORMAT: Final = "format_key"
 """Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
+LABELS_NEEDED: Final = "labels are needed to train or evaluate"
 SOH_BOUNDS: Final = (0.0, 150.0)
 """Every SOH estimate and interval bound is clipped to this range [%]."""
 SOC_RANGE: Final = (0.0, 100.0)
@@ -79,9 +80,8 @@ def _numbers(frame: pl.DataFrame, column: str) -> tuple[pl.Series | None, pl.Ser
     values = frame.get_column(column)
     if values.dtype == pl.String:
         text = values.str.strip_chars()
-        given = text.is_not_null() & (text != "")
-        numbers = text.cast(pl.Float64, strict=False)
-        return numbers, given, row_problems(values, given & numbers.is_null(), "is not a number")
+        numbers, problems = parse_numbers(values)
+        return numbers, text.is_not_null() & (text != ""), problems
     if not values.dtype.is_numeric():
         problem = Problem(f"has type {values.dtype}, expected numbers", column=column)
         return None, values.is_not_null(), [problem]
@@ -183,7 +183,7 @@ def validate_samples(
     required = [SAMPLE_ID, CHEMISTRY, NOMINAL] + ([SOH] if labelled else [])
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        hint = " (labels are needed to train or evaluate)" if SOH in missing else ""
+        hint = f" ({LABELS_NEEDED})" if SOH in missing else ""
         problems.insert(0, Problem(f"missing required column(s) {missing}{hint}"))
         raise SchemaError(source, problems)
     if frame.height == 0:
@@ -217,11 +217,12 @@ def validate_samples(
     )
 
 
-def sample_problems(frame: pl.DataFrame) -> list[Problem]:
-    """What :func:`validate_samples` refuses in the common columns of an unlabelled table with
-    every required column (empty or repeated ids, unknown chemistries, rated capacity, SOC and
-    SOH cells), listed rather than raised, for readers that name the file's own rows."""
-    return _common_problems(frame, labelled=False)[0]
+def sample_problems(frame: pl.DataFrame, *, labelled: bool = False) -> list[Problem]:
+    """What :func:`validate_samples` refuses in the common columns of a table with every
+    required column (empty or repeated ids, unknown chemistries, rated capacity, SOC and SOH
+    cells; empty SOH cells when ``labelled``), listed rather than raised, for readers that name
+    the file's own rows."""
+    return _common_problems(frame, labelled=labelled)[0]
 
 
 def _common_problems(
@@ -240,7 +241,7 @@ def _common_problems(
             first = problems_at(names, name)
             problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
     problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
-    unlabelled = "is empty: give the measured SOH (labels are needed to train or evaluate)"
+    unlabelled = f"is empty: give the measured SOH ({LABELS_NEEDED})"
     problems += plausible_problems(
         frame, NOMINAL, missing="is empty: give the rated capacity [A·h]"
     )

@@ -34,6 +34,7 @@ from echelon.errors import (
     Problem,
     SchemaError,
     UsageError,
+    parse_numbers,
     row_problems,
 )
 from echelon.flows.lifetimes import DISTRIBUTIONS, Lifetime
@@ -96,8 +97,8 @@ def _numbers(frame: pl.DataFrame, problems: list[Problem]) -> dict[str, pl.Serie
             numbers[column] = pl.Series(column, [None] * frame.height, pl.Float64)
             continue
         values = frame.get_column(column)
-        cast = values.cast(pl.Float64, strict=False)
-        problems += row_problems(values, values.is_not_null() & cast.is_null(), "is not a number")
+        cast, found = parse_numbers(values)
+        problems += found
         problems += row_problems(
             values, cast.is_nan() | cast.is_infinite(), "is not a finite number"
         )

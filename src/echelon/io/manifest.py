@@ -44,7 +44,7 @@ from echelon.domain.battery import (
 )
 from echelon.domain.parse import parse_choice, parse_level, suggest
 from echelon.domain.plausible import implausible
-from echelon.errors import ManifestError, Problem
+from echelon.errors import ManifestError, Problem, not_a_number
 from echelon.io.base import sha256_file
 from echelon.io.table import read_table
 
@@ -252,7 +252,7 @@ def _parse_row(
         try:
             number = float(str(value))
         except (TypeError, ValueError):
-            problems.append(Problem(f"not a number: {value!r}", row=row, column=name))
+            problems.append(Problem(not_a_number(value), row=row, column=name))
             continue
         why = implausible(name, number, level=level)
         if why is not None:

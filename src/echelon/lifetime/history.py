@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.errors import EstimationError, Problem, SchemaError, problems_at
+from echelon.errors import EstimationError, Problem, SchemaError, parse_numbers, problems_at
 from echelon.io.table import read_table
 from echelon.lifetime.params import model_for, settings
 from echelon.lifetime.second_life import family_of
@@ -86,13 +86,9 @@ def read_history(path: Path) -> pl.DataFrame:
 
 
 def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Expr:
-    cast = pl.col(column).cast(pl.Float64, strict=False)
-    bad = frame.with_row_index("_row").filter(cast.is_null() & pl.col(column).is_not_null())
-    for row in bad.head(10).iter_rows(named=True):
-        problems.append(
-            Problem(f"{row[column]!r} is not a number", row=int(row["_row"]) + 1, column=column)
-        )
-    return cast
+    numbers, found = parse_numbers(frame.get_column(column))
+    problems += found
+    return pl.lit(numbers)
 
 
 def _chemistry_problems(names: pl.Series) -> list[Problem]:

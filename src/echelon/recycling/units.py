@@ -28,7 +28,7 @@ import polars as pl
 from echelon.catalog import resolve_chemistry
 from echelon.domain.parse import normalise_token, suggest
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
-from echelon.errors import EchelonWarning, Problem, SchemaError
+from echelon.errors import EchelonWarning, Problem, SchemaError, parse_numbers
 from echelon.io.table import read_table
 from echelon.recycling.catalog import LEVELS
 from echelon.recycling.composition import unit_composition
@@ -105,14 +105,8 @@ def _resolve_chemistries(values: list[str | None]) -> dict[str | None, tuple[str
 def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Series:
     if column not in frame.columns:
         return pl.Series(column, [None] * frame.height, dtype=pl.Float64)
-    raw = frame.get_column(column)
-    if raw.dtype.is_numeric():
-        return raw.cast(pl.Float64)
-    text = raw.cast(pl.String).str.strip_chars()
-    values = text.cast(pl.Float64, strict=False)
-    bad = (text.is_not_null() & (text != "") & values.is_null()).arg_true()
-    for i in bad.head(50).to_list():
-        problems.append(Problem(f"not a number: {text[i]!r}", row=i + 1, column=column))
+    values, found = parse_numbers(frame.get_column(column))
+    problems += found
     return values
 
 

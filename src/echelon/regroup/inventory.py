@@ -33,7 +33,7 @@ from echelon.catalog import resolve_chemistry
 from echelon.domain import Chemistry, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
-from echelon.errors import Problem, SchemaError
+from echelon.errors import Problem, SchemaError, parse_numbers
 from echelon.io.table import read_table
 from echelon.registry import Registry, units_frame
 
@@ -123,13 +123,8 @@ def _numeric(
 ) -> pl.Series:
     if column not in frame.columns:
         return pl.Series(column, [None] * frame.height, dtype=pl.Float64)
-    raw = frame.get_column(column)
-    text = raw.cast(pl.String).str.strip_chars()
-    text = text.set(text == "", None)
-    values = text.cast(pl.Float64, strict=False).alias(column)
-    bad_number = text.is_not_null() & values.is_null()
-    for idx in bad_number.arg_true().to_list():
-        problems.append(Problem(f"{text[idx]!r} is not a number", row=idx + 1, column=column))
+    values, found = parse_numbers(frame.get_column(column))
+    problems += found
     problems += implausible_cells(values, NUMERIC[column], levels)
     if column in POSITIVE:
         _flag(problems, values == 0.0, column, f"0 cannot be regrouped: {POSITIVE[column]}")
