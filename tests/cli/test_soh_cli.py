@@ -203,3 +203,15 @@ def test_a_bad_reference_table_is_named(
     assert "my-references.csv" in result.output
     assert "<references>" not in result.output
     assert not out.exists()
+
+
+@pytest.mark.filterwarnings("default::echelon.errors.EchelonWarning")
+def test_echelon_warnings_are_one_warning_line(trained: Path, tmp_path: Path) -> None:
+    """An EchelonWarning was printed in Python's 'file.py:123: EchelonWarning: …' form."""
+    samples = pulse_samples(4, seed=2, socs=(10.0, 20.0))
+    book = pulsebat_workbook(tmp_path / "wb.xlsx", samples, random_sheet=True)
+    result = runner.invoke(app, ["soh", "evaluate", "--model", str(trained), str(book)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: " in text and "sheet 'SOC TEST RANDOM' left out" in text
+    assert "EchelonWarning" not in text and ".py:" not in text

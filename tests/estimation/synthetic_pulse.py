@@ -88,6 +88,7 @@ def pulsebat_workbook(
     cells: Mapping[tuple[str, int, str], Cell] | None = None,
     blank_after: int | None = None,
     points: int = 21,
+    random_sheet: bool = False,
 ) -> Path:
     """Write ``samples`` (of :func:`pulse_samples`) as a PulseBat-format feature workbook.
 
@@ -106,6 +107,9 @@ def pulsebat_workbook(
         Leave an empty line after this spreadsheet row of every sheet (rows below move down).
     points : int
         Write ``U1`` … ``U<points>`` only.
+    random_sheet : bool
+        Also a ``SOC TEST RANDOM`` sheet: the first SOC level's rows at 3 % SOC more, without
+        ``ID`` (as published).
     """
     import xlsxwriter
 
@@ -129,6 +133,11 @@ def pulsebat_workbook(
     if layout in ("grid", "both"):
         for row in rows:
             sheets.setdefault(f"SOC{row[6]:.0f}", []).append(row)
+    if random_sheet:
+        first = min(row[6] for row in rows)
+        sheets["SOC TEST RANDOM"] = [
+            [*row[:6], row[6] + 3.0, *row[7:]] for row in rows if row[6] == first
+        ]
     for (sheet, number, column), value in (cells or {}).items():
         sheets[sheet][number - 2][header.index(column)] = value
     with xlsxwriter.Workbook(path) as book:

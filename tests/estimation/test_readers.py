@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from echelon.errors import Problem, SchemaError
+from echelon.errors import EchelonWarning, Problem, SchemaError
 from echelon.estimation.readers import read_pulsebat_workbook, read_samples
 from tests.estimation.synthetic_pulse import Cell, pulse_samples, pulsebat_workbook
 
@@ -88,6 +88,19 @@ def test_an_empty_label_in_the_second_table_is_named_by_its_own_row(
     assert info.value.path == second
     assert [(p.row, p.column) for p in info.value.problems] == [(2, "soh_percent")]
     assert read_samples([first, second]).height == 8
+
+
+def test_the_random_soc_sheet_is_left_out_to_train_and_read_to_predict(
+    samples: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Its rows name no cell: read as cells of their own, they doubled the cell count and could
+    sit across a split by cell from their own cells' grid rows."""
+    path = pulsebat_workbook(tmp_path / "wb.xlsx", samples, random_sheet=True)
+    assert read_samples(path).filter(pl.col("sheet") == "SOC TEST RANDOM").height == 4
+    with pytest.warns(EchelonWarning, match="'SOC TEST RANDOM' left out"):
+        labelled = read_samples(path, labelled=True)
+    assert labelled.get_column("sheet").unique().sort().to_list() == ["SOC10", "SOC20"]
+    assert labelled.get_column("cell_id").n_unique() == 4
 
 
 def test_rows_are_the_spreadsheet_rows_below_an_empty_line(

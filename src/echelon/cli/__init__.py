@@ -8,9 +8,12 @@ but some units failed (recorded as failed).
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from echelon._version import __version__
+from echelon.cli._console import show_warning
 from echelon.cli.diag_cmds import plot_cmd, summarize_cmd
 from echelon.cli.flows_cmds import flows_cmd
 from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
@@ -47,6 +50,7 @@ def _root(
     ),
 ) -> None:
     """Echelon command-line interface."""
+    warnings.showwarning = show_warning
 
 
 app.command("demo")(demo_cmd)

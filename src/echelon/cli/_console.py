@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Any, Final
 
 from rich.console import Console
 from rich.text import Text
+
+_python_show_warning = warnings.showwarning
 
 STYLE_TAGS: Final = frozenset({"", "bold", "bold red", "green", "red", "yellow", "dim", "italic"})
 """Tags the CLI writes on purpose (``[green]✓[/]``); anything else in brackets is text."""
@@ -56,3 +59,21 @@ class SafeConsole(Console):
 
 console = SafeConsole()
 stderr = SafeConsole(stderr=True)
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the CLI: Echelon's own warnings as one ``warning:`` line on
+    stderr (not Python's file:line form); others as Python shows them."""
+    from echelon.errors import EchelonWarning
+
+    if issubclass(category, EchelonWarning):
+        stderr.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Final
 
 import polars as pl
 
-from echelon.errors import Problem, SchemaError, row_problems
+from echelon.errors import EchelonWarning, Problem, SchemaError, row_problems
 from echelon.estimation.methods import PulseMethod, method_class, u_column
 from echelon.estimation.samples import (
     BATCH,
@@ -66,6 +67,11 @@ PULSEBAT_LAYOUT: Final = (
 WORKBOOK_COLUMNS: Final = {NOMINAL: "Qn", SOC: "SOC", SOH: "Q", CHEMISTRY: "Mat"}
 """Sample-table column → the PulseBat column it is read from (``u<i>_v`` ← ``U<i>``), so errors
 name the workbook's own column; ``soh_percent`` is ``Q`` ÷ ``Qn`` × 100."""
+RANDOM_LEFT_OUT: Final = (
+    f"sheet {RANDOM_SHEET!r} left out: its rows do not say which cell each is, so they cannot be "
+    "kept on one side of a split by cell, nor counted as cells; train or evaluate on it alone "
+    "with a workbook holding only that sheet"
+)
 ROW: Final = "__spreadsheet_row"
 WIDTH_IN_NAME: Final = re.compile(r"_W_(\d+)", re.IGNORECASE)
 LAB_CELL_ID: Final = re.compile(r"^([A-Za-z]+\d+)-(\d+)$")
@@ -166,7 +172,9 @@ def read_pulsebat_workbook(
         ``pulse`` or ``relaxation`` model would check them (no check for other methods).
     labelled : bool
         Every row needs its ``Q`` (to train or evaluate); an empty one is named by sheet and
-        spreadsheet row.
+        spreadsheet row. By default the ``SOC TEST RANDOM`` sheet is then left out when the
+        workbook has ``SOC<n>`` sheets, with an :class:`~echelon.errors.EchelonWarning`
+        (:data:`RANDOM_LEFT_OUT`).
 
     Returns
     -------
@@ -187,6 +195,9 @@ def read_pulsebat_workbook(
     path = Path(path)
     book = open_workbook(path)
     names = sheets or _pulsebat_sheets(book.sheet_names)
+    if labelled and sheets is None and RANDOM_SHEET in names and len(names) > 1:
+        names = [s for s in names if s != RANDOM_SHEET]
+        warnings.warn(f"{path}: {RANDOM_LEFT_OUT}", EchelonWarning, stacklevel=2)
     frames, problems = [], []
     for sheet in names:
         if sheet not in book.sheet_names:
