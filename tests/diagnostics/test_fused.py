@@ -62,17 +62,23 @@ def test_fused_kernel_equals_numpy_kernel(
 
 
 @needs_numba
-def test_fused_kernel_propagates_nan_like_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A NaN temperature makes its segment's extremes and mean NaN, as np.minimum does — also
-    when the segment is cut by a chunk edge."""
-    data = random_rows([1.5] * 30 + [-2.0] * 30)
+def test_fused_kernel_skips_missing_temperatures_like_numpy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Missing temperatures (NaN or null) are skipped by both kernels alike — also when the
+    segment is cut by a chunk edge, and when one part of it has no sample at all."""
+    data = random_rows([1.5] * 30 + [-2.0] * 30).drop("step_id", "cycle_count")  # 2 segments
     temperature = data["surface_temperature_celsius"].to_numpy().copy()
     temperature[[5, 44]] = np.nan
+    temperature[20:30] = np.nan  # the second chunk's part of the first segment
     data = data.with_columns(pl.Series("surface_temperature_celsius", temperature))
-    with split_rows(2, 20):
-        reference, fused = tables(data, monkeypatch)
-    assert reference["min_temperature_c"].is_nan().sum() > 0
-    assert_same(reference, fused)
+    for frame in (data, data.with_columns(pl.col("surface_temperature_celsius").fill_nan(None))):
+        with split_rows(3, 20):
+            reference, fused = tables(frame, monkeypatch)
+        assert reference["n_temperature_points"].to_list() == [19, 29]
+        assert reference["min_temperature_c"].is_nan().sum() == 0
+        assert reference["min_temperature_c"][0] == pytest.approx(np.nanmin(temperature[:30]))
+        assert_same(reference, fused)
 
 
 @needs_numba

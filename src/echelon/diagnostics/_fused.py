@@ -41,6 +41,7 @@ SUM_FIELDS: Final = (
     "discharge_wh",
     "_current_sum",
     "_temperature_sum",
+    "_temperature_count",
 )
 MIN_FIELDS: Final = ("min_voltage_v", "min_temperature_c")
 MAX_FIELDS: Final = ("max_voltage_v", "max_temperature_c")
@@ -117,7 +118,7 @@ def _kernel_source(
     modes = np.empty(rows, np.int8)
     out = np.empty((len(FIELDS), rows))
     k = -1
-    q_pos = q_neg = e_pos = e_neg = i_sum = t_sum = 0.0
+    q_pos = q_neg = e_pos = e_neg = i_sum = t_sum = t_count = 0.0
     v_min = v_max = t_min = t_max = 0.0
     before = max(a - 1, 0)  # the previous row (row 0 has no interval: its increments are 0)
     x_prev, t_prev, v_prev = i[before], t[before], v[before]
@@ -143,11 +144,11 @@ def _kernel_source(
                 dq = de = 0.0
             if k >= 0:
                 out[0, k], out[1, k], out[2, k], out[3, k] = q_pos, q_neg, e_pos, e_neg
-                out[4, k], out[5, k] = i_sum, t_sum
-                out[6, k], out[7, k], out[8, k], out[9, k] = v_min, t_min, v_max, t_max
+                out[4, k], out[5, k], out[6, k] = i_sum, t_sum, t_count
+                out[7, k], out[8, k], out[9, k], out[10, k] = v_min, t_min, v_max, t_max
             k += 1
             starts[k], modes[k] = r, mode
-            q_pos = q_neg = e_pos = e_neg = i_sum = t_sum = 0.0
+            q_pos = q_neg = e_pos = e_neg = i_sum = t_sum = t_count = 0.0
             v_min = v_max = y
             if has_temp:
                 t_min = t_max = temp[r]
@@ -156,19 +157,21 @@ def _kernel_source(
         e_pos += max(de, 0.0)
         e_neg += max(-de, 0.0)
         i_sum += x
-        # extremes as np.minimum/np.maximum: a NaN sticks
+        # voltage extremes as np.minimum/np.maximum: a NaN sticks
         v_min = y if (y < v_min or y != y) else v_min
         v_max = y if (y > v_max or y != y) else v_max
-        if has_temp:
+        if has_temp:  # temperature as np.fmin/np.fmax: a missing (NaN) sample is skipped
             z = temp[r]
-            t_sum += z
-            t_min = z if (z < t_min or z != z) else t_min
-            t_max = z if (z > t_max or z != z) else t_max
+            if z == z:
+                t_sum += z
+                t_count += 1.0
+                t_min = z if (z < t_min or t_min != t_min) else t_min
+                t_max = z if (z > t_max or t_max != t_max) else t_max
         mode_prev, x_prev, t_prev, v_prev = mode, x, time_s, y
     if k >= 0:
         out[0, k], out[1, k], out[2, k], out[3, k] = q_pos, q_neg, e_pos, e_neg
-        out[4, k], out[5, k] = i_sum, t_sum
-        out[6, k], out[7, k], out[8, k], out[9, k] = v_min, t_min, v_max, t_max
+        out[4, k], out[5, k], out[6, k] = i_sum, t_sum, t_count
+        out[7, k], out[8, k], out[9, k], out[10, k] = v_min, t_min, v_max, t_max
     n_seg = k + 1
     return starts[:n_seg].copy(), modes[:n_seg].copy(), out[:, :n_seg].copy()
 
@@ -192,8 +195,12 @@ def _merge(
         if joined and s.size:
             last, head = tables[-1][:, -1], table[:, 0]  # ``last`` is a view: updated in place
             last[:n_sum] += head[:n_sum]
-            last[n_sum:n_min] = np.minimum(last[n_sum:n_min], head[n_sum:n_min])
-            last[n_min:] = np.maximum(last[n_min:], head[n_min:])
+            # voltage: a NaN sticks (np.minimum); temperature: a part without samples is
+            # skipped (np.fmin), as in the kernel
+            last[n_sum] = np.minimum(last[n_sum], head[n_sum])
+            last[n_sum + 1] = np.fmin(last[n_sum + 1], head[n_sum + 1])
+            last[n_min] = np.maximum(last[n_min], head[n_min])
+            last[n_min + 1] = np.fmax(last[n_min + 1], head[n_min + 1])
             s, m, table = s[1:], m[1:], table[:, 1:]
         if s.size:  # a chunk inside one segment leaves nothing after the merge
             starts.append(s)
@@ -259,6 +266,6 @@ def fused_reductions(
     starts, modes, table = _merge(parts, continued)
     sums = {name: table[row] for row, name in enumerate(FIELDS)}
     if temp_in is None:
-        for name in ("_temperature_sum", "min_temperature_c", "max_temperature_c"):
+        for name in [name for name in FIELDS if "temperature" in name]:
             del sums[name]
     return starts, modes, sums

@@ -80,7 +80,10 @@ def _per_cycle(segments: pl.LazyFrame, temperatures: bool) -> pl.LazyFrame:
         temps = [
             pl.col("min_temperature_c").min(),
             pl.col("max_temperature_c").max(),
-            (pl.col("_t_sum").sum() / pl.col("n_points").sum()).alias("mean_temperature_c"),
+            # the mean of the samples logged; null for a cycle without any
+            pl.when(pl.col("n_temperature_points").sum() > 0)
+            .then(pl.col("_t_sum").sum() / pl.col("n_temperature_points").sum())
+            .alias("mean_temperature_c"),
         ]
     # per-segment helper columns first, so the per-cycle step is plain sums (fast group-by)
     helpers = [
@@ -92,7 +95,9 @@ def _per_cycle(segments: pl.LazyFrame, temperatures: bool) -> pl.LazyFrame:
         pl.when(mode == -1).then(pl.col("discharge_ah")).otherwise(zero).alias("_q_discharging"),
     ]
     if temperatures:
-        helpers.append((pl.col("mean_temperature_c") * pl.col("n_points")).alias("_t_sum"))
+        helpers.append(
+            (pl.col("mean_temperature_c") * pl.col("n_temperature_points")).alias("_t_sum")
+        )
     return (
         segments.with_columns(helpers)
         .group_by(CYCLE, maintain_order=True)

@@ -10,13 +10,16 @@ the pulse (G. L. Plett, *Battery Management Systems, Vol. I*, Artech House, 2015
 is a bounded non-linear least-squares problem (``scipy.optimize.least_squares``, trust-region
 reflective); standard errors come from the Jacobian at the optimum, ``cov = s²·(JᵀJ)⁻¹`` with
 ``s² = RSS / (n − p)`` — the usual asymptotic estimate, optimistic when residuals are correlated
-(they are, with sensor quantisation), so read it as a lower bound.
+(they are, with sensor quantisation), so read it as a lower bound. The inverse is taken through
+the SVD of the column-scaled Jacobian: a combination of parameters the pulse cannot separate (a
+slow τ₂ against the drift on a short pulse) gives those parameters a huge or infinite error, never
+the near-zero one an unscaled pseudo-inverse returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 import polars as pl
@@ -30,6 +33,12 @@ from echelon.io.bdf import TIME, VOLTAGE
 
 Order = Literal[1, 2]
 MIN_POINTS = 6
+UNIDENTIFIABLE_RCOND: Final = 1e-7
+"""A direction of the column-scaled Jacobian whose singular value is below this fraction of the
+largest is not identified by the data (well above the ≈ 1.5e-8 relative noise of a
+finite-difference Jacobian)."""
+NULL_LOADING: Final = 1e-4
+"""A parameter loading more than this on an unidentified direction has an infinite error."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,9 @@ class EcmFit:
     drift_v_per_s : float
         Fitted OCV slope during the pulse [V/s] (0 when not fitted).
     stderr : dict of str to float
-        Standard error of each parameter (``r0_ohm``, ``r1_ohm``, ``tau1_s``, …).
+        Standard error of each parameter (``r0_ohm``, ``r1_ohm``, ``tau1_s``, …); ``inf`` for a
+        parameter the pulse cannot identify (see :func:`_standard_errors`). An error larger than
+        its value means the same in practice: the data do not pin the parameter down.
     rmse_v : float
         Root-mean-square residual [V].
     r_squared : float
@@ -58,6 +69,10 @@ class EcmFit:
         Samples fitted.
     current_a : float
         Pulse current [A].
+    at_bound : tuple of str
+        Parameters that ended on a bound of the fit (a resistance at 0, a time constant at its
+        floor or at 20 × the pulse duration): the optimum lies outside the model's range, and
+        their standard errors do not describe it.
     """
 
     order: int
@@ -71,6 +86,7 @@ class EcmFit:
     n_points: int
     current_a: float
     stderr: dict[str, float] = field(default_factory=dict)
+    at_bound: tuple[str, ...] = ()
 
 
 def thevenin_voltage(
@@ -177,10 +193,10 @@ def fit_thevenin(
         names += [f"r{k + 1}_ohm", f"tau{k + 1}_s"]
     if drift:
         names.append("drift_v_per_s")
+    if order == 2 and order_idx[0] == 1:  # pairs were swapped: swap their names too
+        names[1:5] = ["r2_ohm", "tau2_s", "r1_ohm", "tau1_s"]
     errors = dict(zip(names, stderr, strict=True))
-    if order == 2 and order_idx[0] == 1:  # pairs were swapped: swap their errors too
-        errors["r1_ohm"], errors["r2_ohm"] = errors["r2_ohm"], errors["r1_ohm"]
-        errors["tau1_s"], errors["tau2_s"] = errors["tau2_s"], errors["tau1_s"]
+    at_bound = tuple(sorted(name for name, a in zip(names, result.active_mask, strict=True) if a))
     total = float(np.sum((v - v.mean()) ** 2))
     return EcmFit(
         order=order,
@@ -194,16 +210,36 @@ def fit_thevenin(
         n_points=n,
         current_a=current_a,
         stderr=errors,
+        at_bound=at_bound,
     )
 
 
 def _standard_errors(jac: NDArray[np.float64], rss: float, n: int, p: int) -> list[float]:
+    """Asymptotic standard errors ``sqrt(diag(s²·(JᵀJ)⁻¹))`` of a least-squares fit, ``inf`` for
+    a parameter the data cannot identify.
+
+    The Jacobian's columns are scaled to unit norm before the SVD, so parameters in different
+    units (Ω, s, V/s) do not make the problem look singular, and a direction whose scaled
+    singular value is below :data:`UNIDENTIFIABLE_RCOND` of the largest — zero but for the
+    finite-difference noise of the Jacobian — gets an infinite variance, not the zero a
+    pseudo-inverse would give it. A parameter with a loading above :data:`NULL_LOADING` on such a
+    direction (or whose column is zero: it does not change the model) has ``inf`` error.
+    """
     dof = max(n - p, 1)
+    norms = np.linalg.norm(jac, axis=0)
+    scale = np.where(norms > 0, norms, 1.0)
     try:
-        cov = np.linalg.pinv(jac.T @ jac) * (rss / dof)
+        _, singular, vt = np.linalg.svd(jac / scale, full_matrices=False)
     except np.linalg.LinAlgError:
         return [float("nan")] * p
-    return [float(np.sqrt(max(c, 0.0))) for c in np.diag(cov)]
+    if singular.size == 0 or not np.all(np.isfinite(singular)) or singular[0] == 0:
+        return [float("inf")] * p
+    null = singular < UNIDENTIFIABLE_RCOND * singular[0]
+    v = vt.T  # columns: right singular vectors
+    variance = (v[:, ~null] ** 2) @ (1.0 / singular[~null] ** 2) * (rss / dof) / scale**2
+    unidentified = np.any(np.abs(v[:, null]) > NULL_LOADING, axis=1) | (norms == 0)
+    errors = np.where(unidentified, np.inf, np.sqrt(variance))
+    return [float(e) for e in errors]
 
 
 def pulse_ecm(

@@ -116,7 +116,8 @@ class EisFit:
         ``alpha`` (CPE exponent, 1 = ideal capacitor), ``sigma_ohm_s_half`` (Warburg
         coefficient [Ω·s^−½]).
     stderr : dict of str to float
-        Standard error of each parameter.
+        Standard error of each parameter: ``inf`` when the spectrum cannot identify it, 0 for
+        ``l_henry`` held at 0 (``inductance=False``).
     chi_square : float
         Σ of squared |Z|-normalised residuals (real and imaginary).
     rms_relative : float
@@ -198,9 +199,11 @@ def fit_circuit(
         residual, x0 / scale, bounds=(lower / scale, upper / scale), method="trf"
     )
     values = result.x * scale
-    n_res, p = 2 * f.size, len(PARAMETERS) - (0 if inductance else 1)
+    free = np.array([inductance or name != "l_henry" for name in PARAMETERS])
+    n_res, p = 2 * f.size, int(free.sum())
     rss = float(result.fun @ result.fun)
-    errors = np.array(_standard_errors(result.jac, rss, n_res, p)) * scale
+    errors = np.zeros(len(PARAMETERS))  # a parameter held fixed has no error
+    errors[free] = np.array(_standard_errors(result.jac[:, free], rss, n_res, p)) * scale[free]
     stacked = np.concatenate([z.real, z.imag]) / np.concatenate([modulus, modulus])
     total = float(np.sum((stacked - stacked.mean()) ** 2))
     return EisFit(

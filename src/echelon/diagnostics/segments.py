@@ -206,6 +206,27 @@ def _midpoint_voltage(t: F64, v: F64, starts: NDArray[np.int64], last: NDArray[n
     return v[np.clip(index, starts, last)]
 
 
+def _temperature_reductions(temp: F64, starts: NDArray[np.int64]) -> dict[str, F64]:
+    """Per-segment min, max, sum and count of the temperature samples that were logged: a
+    missing sample (NaN, a null in the frame) is skipped; a segment without any has NaN extremes
+    and a count of 0."""
+    total = np.add.reduceat(temp, starts)
+    if not np.isnan(total).any():  # the common case: nothing missing, no extra pass
+        return {
+            "min_temperature_c": np.minimum.reduceat(temp, starts),
+            "max_temperature_c": np.maximum.reduceat(temp, starts),
+            "_temperature_sum": total,
+            "_temperature_count": np.diff(np.append(starts, temp.size)).astype(np.float64),
+        }
+    missing = np.isnan(temp)
+    return {
+        "min_temperature_c": np.fmin.reduceat(temp, starts),
+        "max_temperature_c": np.fmax.reduceat(temp, starts),
+        "_temperature_sum": np.add.reduceat(np.where(missing, 0.0, temp), starts),
+        "_temperature_count": np.add.reduceat(~missing, starts, dtype=np.float64),
+    }
+
+
 def _reductions(
     seg: Segmentation, i: F64, v: F64, temperature: NDArray[Any] | None
 ) -> dict[str, F64]:
@@ -228,9 +249,7 @@ def _reductions(
         out["min_voltage_v"] = np.minimum.reduceat(v[r0:r1], local)
         out["max_voltage_v"] = np.maximum.reduceat(v[r0:r1], local)
         if temp is not None:
-            out["min_temperature_c"] = np.minimum.reduceat(temp[r0:r1], local)
-            out["max_temperature_c"] = np.maximum.reduceat(temp[r0:r1], local)
-            out["_temperature_sum"] = np.add.reduceat(temp[r0:r1], local)
+            out.update(_temperature_reductions(temp[r0:r1], local))
         return out
 
     parts = run_chunks(reduce, list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
@@ -287,10 +306,17 @@ def segment_table(
     if cycle is not None:
         columns[CYCLE] = cycle[starts]
     if temperature is not None:
+        logged = sums.pop("_temperature_count")
         columns["min_temperature_c"] = sums.pop("min_temperature_c")
         columns["max_temperature_c"] = sums.pop("max_temperature_c")
-        columns["mean_temperature_c"] = sums.pop("_temperature_sum") / counts
+        columns["mean_temperature_c"] = sums.pop("_temperature_sum") / np.maximum(logged, 1.0)
+        columns["n_temperature_points"] = logged.astype(np.uint32)
     table = pl.DataFrame(columns)
+    if temperature is not None:  # a segment without any temperature sample: null, not NaN
+        table = table.with_columns(
+            pl.when(pl.col("n_temperature_points") > 0).then(pl.col(name)).alias(name)
+            for name in ("min_temperature_c", "max_temperature_c", "mean_temperature_c")
+        )
     return table.with_columns(pl.col("end_voltage_v").shift(1).alias("voltage_before_v"))
 
 

@@ -15,6 +15,7 @@ from typing import Final
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
@@ -24,6 +25,10 @@ SECONDS_PER_DAY: Final = 86400.0
 SETTLE_S: Final = 3600.0
 """The voltage is taken as OCV only this long after the current stopped (relaxation)."""
 MIN_STORAGE_S: Final = 6 * 3600.0
+MIN_RESOLUTION_A: Final = 1e-3
+"""A current this small is rest whatever the tester's resolution."""
+MIN_GRID_VALUES: Final = 10
+"""Distinct logged currents needed before their smallest step is read as the tester's resolution."""
 
 
 @dataclass(frozen=True)
@@ -91,29 +96,60 @@ def self_discharge_k(times: list[float] | list[dt.datetime], ocv_v: list[float])
     return SelfDischarge(float(-slope), stderr, span, int(t.size))
 
 
+def current_resolution_a(current_a: NDArray[np.float64]) -> float:
+    """The tester's current resolution [A] as the file shows it: the smallest step between
+    distinct logged currents, when they sit on a visible grid, and at least 1 mA.
+
+    A file with fewer than :data:`MIN_GRID_VALUES` distinct currents shows no grid (a synthetic
+    protocol at a few set-points): its resolution is taken as 1 mA. A floating-point log without
+    quantisation has steps far below 1 mA, so 1 mA again.
+    """
+    values = np.unique(np.asarray(current_a, dtype=float))
+    values = values[np.isfinite(values)]
+    if values.size < MIN_GRID_VALUES:
+        return MIN_RESOLUTION_A
+    return max(float(np.min(np.diff(values))), MIN_RESOLUTION_A)
+
+
 def self_discharge_from_rest(
     frame: pl.DataFrame, *, settle_s: float = SETTLE_S, min_storage_s: float = MIN_STORAGE_S
 ) -> SelfDischarge:
     """K [mV/day] from the longest rest of a file (a storage test logged by the tester).
 
-    The OCV readings are every sample of the rest from ``settle_s`` after it began to its end
-    (the relaxation before that is not self-discharge); the slope is fitted through them.
+    The OCV readings are the samples of the rest (the first of the longest, in file order) from
+    ``settle_s`` after it began to its end (the relaxation before that is not self-discharge)
+    whose current is within the tester's resolution (:func:`current_resolution_a`): a Bitrode at
+    rest reads 0.00 or 0.01 A, and both are rest. The slope is fitted through them.
 
     Raises
     ------
     DiagnosticsError
-        If the file has no rest of at least ``settle_s + min_storage_s``.
+        If the file has no rest of at least ``settle_s + min_storage_s``, or if more than half of
+        that rest's samples carry a current above the resolution (a small load inside the step
+        dead-band is not storage).
     """
     steps = step_table(frame)
-    rests = steps.filter(pl.col("step_type") == "rest").sort("duration_s", descending=True)
+    rests = steps.filter(pl.col("step_type") == "rest").sort(
+        "duration_s", descending=True, maintain_order=True
+    )
     if rests.height == 0 or rests.get_column("duration_s")[0] < settle_s + min_storage_s:
         raise DiagnosticsError(
             f"no rest of ≥ {(settle_s + min_storage_s) / 3600:g} h: not a storage test"
         )
     longest = rests.row(0, named=True)
     window = frame.filter(
-        (pl.col(TIME) >= longest["start_s"] + settle_s)
-        & (pl.col(TIME) <= longest["end_s"])
-        & (pl.col(CURRENT).abs() <= abs(float(longest["mean_current_a"])) + 1e-3)
+        (pl.col(TIME) >= longest["start_s"] + settle_s) & (pl.col(TIME) <= longest["end_s"])
     )
-    return self_discharge_k(window.get_column(TIME).to_list(), window.get_column(VOLTAGE).to_list())
+    resolution = current_resolution_a(frame.get_column(CURRENT).to_numpy())
+    readings = window.filter(pl.col(CURRENT).abs() <= resolution + 1e-9)
+    if 2 * readings.height < window.height:
+        median = float(np.median(window.get_column(CURRENT).to_numpy()))
+        raise DiagnosticsError(
+            f"the longest rest ({longest['start_s']:g}–{longest['end_s']:g} s) carries a median "
+            f"current of {median:.4g} A, above the tester's resolution of {resolution:.4g} A in "
+            f"{window.height - readings.height} of its {window.height} samples: a small load, "
+            "not a storage rest"
+        )
+    return self_discharge_k(
+        readings.get_column(TIME).to_list(), readings.get_column(VOLTAGE).to_list()
+    )

@@ -99,7 +99,10 @@ BDF_LABELS: Final[dict[str, str]] = {
 """Human-readable BDF labels (as some tools write them in CSV headers) → machine names."""
 
 PLAUSIBLE_LIMITS: Final = {VOLTAGE: 2000.0, CURRENT: 20000.0}
-"""Absolute values above these are taken as a unit error (e.g. mV written as V)."""
+"""Absolute values above these are taken as a unit error. They catch mV written as V for any cell
+that reaches 2 V, but mA written as A only above 20 A of real current: without the cell's rating a
+read cannot tell a small cell's mA from a large cell's A. A capacity 1000 × too large is refused
+later, against the rated capacity (:func:`echelon.estimation.capacity.soh_from_capacity`)."""
 
 MAX_PROBLEMS: Final = 20
 METADATA_KEY: Final = "echelon.run_metadata"

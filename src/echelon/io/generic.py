@@ -20,7 +20,9 @@ For a tester Echelon has no reader for, write down which column is which and in 
 
 Units are converted (:mod:`echelon.io.units`: s/min/h/d, V/mV, A/mA, Ah/mAh, Wh/mWh/J,
 °C/°F/K, Ω/mΩ, Hz/kHz …); a unit written in the header (``U [mV]``) that contradicts the map is
-an error ("mixed units"), and so is a unit of the wrong dimension (``mAh`` for a voltage).
+an error ("mixed units"), and so is a unit of the wrong dimension (``mAh`` for a voltage). An
+entry without ``unit:`` takes the unit its header states, when that is a unit of the column's
+dimension (``"I [mA]": {bdf: current_ampere}`` reads milliamperes).
 Every column not mapped or ignored is named in the warning that :func:`echelon.io.read` logs.
 """
 
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from echelon.errors import ColumnMapError, Problem
 from echelon.io.bdf import COLUMN_DTYPES
 from echelon.io.columnmap import ColumnMapReader, ColumnSpec
+from echelon.io.units import DIMENSION_OF, unit_in_header
 from echelon.io.xlsx import XLSX_SUFFIXES
 
 
@@ -96,11 +99,25 @@ def _load_document(path: Path) -> dict[str, Any]:
     return data
 
 
+def header_unit(column: str, target: str) -> str | None:
+    """The unit a column's header states (``I [mA]``: ``mA``) when it is one of ``target``'s
+    dimension, else ``None`` (``Temperature (C)`` reads as coulombs: not a unit for a
+    temperature, so the header's annotation is not taken as one)."""
+    stated = unit_in_header(column)
+    if stated is None or stated.dimension != DIMENSION_OF.get(target):
+        return None
+    return stated.symbol
+
+
 def _spec(path: Path, column: str, entry: ColumnEntry) -> ColumnSpec:
+    # a number column without ``unit:`` is in the unit its header states, if any (I [mA]: mA)
+    unit = entry.unit
+    if unit is None and entry.parse == "number":
+        unit = header_unit(column, entry.bdf)
     try:
         spec = (
-            ColumnSpec.with_unit(entry.bdf, entry.unit, parse=entry.parse, format=entry.format)
-            if entry.unit is not None
+            ColumnSpec.with_unit(entry.bdf, unit, parse=entry.parse, format=entry.format)
+            if unit is not None
             else ColumnSpec(entry.bdf, parse=entry.parse, format=entry.format)
         )
     except ValueError as exc:

@@ -1,0 +1,77 @@
+"""Self-discharge from a logged storage rest: a current within the tester's resolution is rest, a
+small load inside the step dead-band is not (synthetic known answers and the Nissan Leaf file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from echelon.diagnostics import self_discharge_from_rest
+from echelon.diagnostics.selfdischarge import current_resolution_a
+from echelon.errors import DiagnosticsError
+from echelon.io import read
+from echelon.io.bdf import CURRENT, TIME, VOLTAGE
+
+K_MV_PER_DAY = 3.0
+
+
+def storage_file(rest_current_a: np.ndarray, grid_a: float) -> pl.DataFrame:
+    """A 1 h discharge ramping through currents on a ``grid_a`` grid (so the file shows its
+    resolution), then a 2-day rest at 60 s sampling whose voltage falls by 3 mV/day and whose
+    current reads ``rest_current_a``."""
+    t_load = np.arange(0.0, 3600.0, 10.0)
+    i_load = -np.round(np.linspace(2.0, 1.0, t_load.size) / grid_a) * grid_a
+    t_rest = 3600.0 + np.arange(rest_current_a.size) * 60.0
+    v_rest = 3.7 - K_MV_PER_DAY * 1e-3 * (t_rest - t_rest[0]) / 86400.0
+    return pl.DataFrame(
+        {
+            TIME: np.concatenate([t_load, t_rest]),
+            VOLTAGE: np.concatenate([np.linspace(3.9, 3.6, t_load.size), v_rest]),
+            CURRENT: np.concatenate([i_load, rest_current_a]),
+        }
+    )
+
+
+def test_readings_at_the_tester_resolution_are_rest() -> None:
+    """A Bitrode at rest reads 0.00 A or 0.01 A (its resolution); the 0.01 A share grows with
+    time, as in the Nissan Leaf storage. Every settled sample is an OCV reading (the filter
+    ``|I| ≤ |mean I| + 1 mA`` kept only the 0.00 A ones)."""
+    n = 2 * 1440 + 1
+    rng = np.random.default_rng(2)
+    ticks = rng.random(n) < np.linspace(0.2, 0.6, n)
+    data = storage_file(np.where(ticks, 0.01, 0.0), grid_a=0.01)
+    assert current_resolution_a(data.get_column(CURRENT).to_numpy()) == pytest.approx(0.01)
+    k = self_discharge_from_rest(data)
+    settled = data.filter(pl.col(TIME) >= 3600.0 + 3600.0).height
+    assert k.n_readings == settled
+    assert k.k_mv_per_day == pytest.approx(K_MV_PER_DAY, rel=1e-6)
+
+
+def test_a_small_load_inside_the_dead_band_is_not_storage() -> None:
+    """A 2 A file has a rest dead-band of 20 mA: a 15 mA load logged on a 1 mA grid falls in a
+    rest segment, but is 15 resolution steps: refused, not fitted as self-discharge."""
+    n = 2 * 1440 + 1
+    data = storage_file(np.full(n, -0.015), grid_a=0.001)
+    with pytest.raises(DiagnosticsError, match="not a storage rest"):
+        self_discharge_from_rest(data)
+
+
+def test_resolution_of_an_unquantised_or_set_point_file_is_one_milliampere() -> None:
+    assert current_resolution_a(np.array([0.0, 1.0, -1.0, 2.0])) == 1e-3
+    noisy = np.random.default_rng(0).normal(0.0, 0.003, 500)
+    assert current_resolution_a(noisy) == 1e-3
+
+
+@pytest.mark.real_data
+def test_nissan_leaf_storage_uses_every_rest_reading(real_dataset: Callable[[str], Path]) -> None:
+    """The 48 h rest of the cycling file: 1535 samples at 0.00 A and 1285 at 0.01 A after the
+    first hour. With only the 0.00 A ones K was 9.640 ± 0.054 mV/day."""
+    path = real_dataset("nissan_leaf") / "NissanLeaf-cell-Cycling-10C-24C-40C.csv"
+    k = self_discharge_from_rest(read(path)[0])
+    assert k.n_readings == 2820
+    assert k.k_mv_per_day == pytest.approx(9.370, abs=0.001)
+    assert k.stderr_mv_per_day == pytest.approx(0.038, abs=0.001)
