@@ -157,3 +157,23 @@ def test_dqdv_refuses_step_level_data() -> None:
 
     with pytest.raises(DiagnosticsError, match="step-level data"):
         incremental_capacity(_step_level_frame())
+
+
+def test_inverted_current_sign_is_refused_by_the_capacity_functions() -> None:
+    """A file whose current sign is flipped: its 'discharge' is the CC charge (the voltage
+    rises to the upper cut-off) and its 'charge' the discharge (the voltage falls). The capacity
+    functions refuse it instead of reporting the charge as the capacity."""
+    from echelon.diagnostics import discharge_capacity
+
+    data = cycling(cell(), cycles=1)
+    assert discharge_capacity(data).end_voltage_v == pytest.approx(2.7, abs=0.01)
+    flipped = data.with_columns(-pl.col("current_ampere"))
+    with pytest.raises(DiagnosticsError, match=r"current sign looks inverted.*invert: true"):
+        discharge_capacity(flipped)
+    with pytest.raises(DiagnosticsError, match="current sign looks inverted"):
+        capacity_at_rate(flipped, rate_c=0.5, nominal_capacity_ah=CAPACITY_AH)
+    # without the CC charge the flipped CV phase is the only, flat, 'discharge': the flipped
+    # discharge, a 'charge' that lowers the voltage, still gives the sign away
+    cc_charge = data["step_id"].unique(maintain_order=True)[1]
+    with pytest.raises(DiagnosticsError, match=r"the charge from .* lowers the voltage"):
+        discharge_capacity(flipped.filter(pl.col("step_id") != cc_charge))
