@@ -154,6 +154,33 @@ def test_pulsebat_step_tables_read_with_tester_capacities(real_dataset: Dataset)
         assert step_table(data).height > 100
 
 
+def test_pulsebat_step_tables_give_each_steps_charge_and_energy(real_dataset: Dataset) -> None:
+    """Every step of the nine NEBULA step files: Echelon's charge and energy are the file's (a
+    CC-CV charge was integrated as a straight ramp, 0.65–2.35× its charge, before 2026-12-07)."""
+    from echelon.io import xlsx
+
+    folder = real_dataset("pulsebat") / "workstep_layer"
+    files = sorted(folder.glob("*/*.xlsx"))
+    assert len(files) == 9
+    for path in files:
+        frame, _ = read(path)
+        table = step_table(frame)
+        book = xlsx.open_workbook(path)
+        raw, _ = xlsx.sheet_frame(book, book.sheet_names[0], 0)
+        raw = raw.filter(pl.col("绝对时间").is_not_null())
+        pairs = {
+            "charge_ah": "充电容量(Ah)",
+            "discharge_ah": "放电容量(Ah)",
+            "charge_wh": "充电能量(Wh)",
+            "discharge_wh": "放电能量(Wh)",
+        }
+        for ours, theirs in pairs.items():
+            expected = float(raw.get_column(theirs).abs().sum())
+            assert table[ours].sum() == pytest.approx(expected, rel=1e-9), (path.name, ours)
+        cv = table.filter(pl.col("step_type") == "cv_charge")
+        assert cv["charge_ah"][0] == pytest.approx(float(raw["充电容量(Ah)"][1]), rel=1e-9)
+
+
 def test_bitrode_discharge_matches_its_own_counter(real_dataset: Dataset) -> None:
     path = real_dataset("nissan_leaf") / "1C-Discharge-Bitrode-data.csv"
     frame, _ = read(path)

@@ -117,3 +117,63 @@ def test_relaxation_time_constant_of_a_single_rc_cell() -> None:
     assert row["dv_total_v"] > 0  # voltage recovers after a discharge
     assert 0.0 < row["ohmic_fraction"] < 1.0
     assert row["dv_10s_v"] > row["dv_1s_v"] > 0
+
+
+def _step_level_frame() -> pl.DataFrame:
+    """Two samples per step, as a NEBULA step table reads: a 30 ms, 25 A pulse 0.5 s after a
+    rest, and a 60 s rest; the tester's per-step counters hold the pulse's 0.0002 A·h."""
+    return pl.DataFrame(
+        {
+            "test_time_second": [0.0, 600.0, 600.5, 600.53, 601.0, 661.0],
+            "voltage_volt": [3.60, 3.60, 3.70, 3.71, 3.65, 3.62],
+            "current_ampere": [0.0, 0.0, 25.0, 25.0, 0.0, 0.0],
+            "step_id": [1, 1, 2, 2, 3, 3],
+            "charging_capacity_ah": [0.0, 0.0, 0.0, 0.0002, 0.0, 0.0],
+            "discharging_capacity_ah": [0.0] * 6,
+            "charging_energy_wh": [0.0, 0.0, 0.0, 0.0007, 0.0, 0.0],
+            "discharging_energy_wh": [0.0] * 6,
+        }
+    )
+
+
+def test_step_level_data_takes_each_steps_charge_from_the_tester_counters() -> None:
+    """On step-level data the interval between two steps' samples is not the step's, and the
+    course inside a step is not in the samples: a step's charge and energy are the tester's
+    (integrating under ``hold`` would give 25 A × 0.53 s = 0.0037 A·h for a 0.0002 A·h pulse)."""
+    data = _step_level_frame()
+    table = step_table(data)
+    pulse = table.filter(pl.col("step_type") == "pulse_charge")
+    assert pulse["charge_ah"].to_list() == [pytest.approx(0.0002)]
+    assert pulse["charge_wh"].to_list() == [pytest.approx(0.0007)]
+    assert table["charge_ah"].sum() == pytest.approx(0.0002)
+    assert cycle_summary(data)["charge_ah"].to_list() == [pytest.approx(0.0002)]
+    # a sample-level file (more samples per step) is integrated, as before
+    dense = step_table(data.drop("charging_capacity_ah", "discharging_capacity_ah"))
+    assert dense["charge_ah"].sum() == pytest.approx(25.0 * 0.53 / 3600.0)
+
+
+def test_dqdv_refuses_step_level_data() -> None:
+    from echelon.diagnostics import incremental_capacity
+
+    with pytest.raises(DiagnosticsError, match="step-level data"):
+        incremental_capacity(_step_level_frame())
+
+
+def test_inverted_current_sign_is_refused_by_the_capacity_functions() -> None:
+    """A file whose current sign is flipped: its 'discharge' is the CC charge (the voltage
+    rises to the upper cut-off) and its 'charge' the discharge (the voltage falls). The capacity
+    functions refuse it instead of reporting the charge as the capacity."""
+    from echelon.diagnostics import discharge_capacity
+
+    data = cycling(cell(), cycles=1)
+    assert discharge_capacity(data).end_voltage_v == pytest.approx(2.7, abs=0.01)
+    flipped = data.with_columns(-pl.col("current_ampere"))
+    with pytest.raises(DiagnosticsError, match=r"current sign looks inverted.*invert: true"):
+        discharge_capacity(flipped)
+    with pytest.raises(DiagnosticsError, match="current sign looks inverted"):
+        capacity_at_rate(flipped, rate_c=0.5, nominal_capacity_ah=CAPACITY_AH)
+    # without the CC charge the flipped CV phase is the only, flat, 'discharge': the flipped
+    # discharge, a 'charge' that lowers the voltage, still gives the sign away
+    cc_charge = data["step_id"].unique(maintain_order=True)[1]
+    with pytest.raises(DiagnosticsError, match=r"the charge from .* lowers the voltage"):
+        discharge_capacity(flipped.filter(pl.col("step_id") != cc_charge))

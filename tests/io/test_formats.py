@@ -342,3 +342,37 @@ def test_neware_column_map_covers_the_installed_decoder() -> None:
     import fastnda
 
     assert "raw" in str(inspect.signature(fastnda.read).parameters["cycle_mode"].annotation)
+
+
+def test_nebula_cc_cv_step_integrates_to_its_charge() -> None:
+    """A CC-CV charge (25 A → 1.25 A over 3,543 s, 1.6597 A·h CC + 4.3919 A·h CV, PulseBat LMO
+    B101 step 2) integrates to its 6.0516 A·h, not to the 12.9 A·h of a straight ramp between
+    its start and end: the CC→CV corner comes after 1.6597 A·h at 25 A, at the CV voltage."""
+    from echelon.diagnostics import step_table
+    from echelon.io.nebula import steps_to_samples
+
+    steps = pl.LazyFrame(
+        {
+            "工步序号": [1.0],
+            "绝对时间": ["2026-01-01 00:00:00.000"],
+            "结束时间": ["2026-01-01 00:59:03.000"],
+            "起始电压(V)": [4.0072],
+            "结束电压(V)": [4.1999],
+            "起始电流(A)": [25.0004],
+            "结束电流(A)": [1.2493],
+            "充电容量(Ah)": [6.0516],
+            "放电容量(Ah)": [0.0],
+            "恒流容量(Ah)": [1.6597],
+            "恒压容量(Ah)": [4.3919],
+        }
+    )
+    samples = steps_to_samples(steps).collect()
+    assert samples.height == 4  # start, CC→CV corner, CV knee, end
+    stamps = samples["时间"].to_list()
+    assert (stamps[1] - stamps[0]).total_seconds() == pytest.approx(1.6597 * 3600 / 25.0004)
+    assert samples["电压(V)"].to_list()[1:] == [4.1999] * 3
+    assert samples["电流(A)"][1] == 25.0004
+    assert samples["累计充电容量(Ah)"][1] == pytest.approx(1.6597, rel=1e-9)
+    table = step_table(_as_bdf(samples))
+    assert table["step_type"].to_list() == ["cv_charge"]
+    assert table["charge_ah"][0] == pytest.approx(6.0516, rel=1e-6)

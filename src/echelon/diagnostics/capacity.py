@@ -14,6 +14,54 @@ from echelon.io.bdf import CYCLE, VOLTAGE
 
 MIN_CAPACITY_DISCHARGE_S = 600.0
 """A discharge shorter than 10 min is not a capacity measurement."""
+MAX_WRONG_WAY_V = 0.05
+"""A discharge of ≥ 10 min during which the voltage rises by more than this (or a charge during
+which it falls by more) has its current sign inverted: a cell's voltage falls while it delivers
+charge. On every real file Echelon reads in ../shared/datasets (699 files, 2026-12-07), long
+discharges fell by ≥ 31 mV and long charges (CV phases included) fell by ≤ 0.5 mV."""
+
+
+def check_current_sign(table: pl.DataFrame, discharges: pl.DataFrame) -> None:
+    """Refuse a result when its discharges raised the voltage, or the file's charges lowered it:
+    the current sign looks inverted.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        The file's step table (:func:`~echelon.diagnostics.steps.step_table`).
+    discharges : pl.DataFrame
+        The rows of ``table`` a result is measured on.
+
+    Raises
+    ------
+    DiagnosticsError
+        Naming the first wrong-way segment and how to flip the sign.
+    """
+    change = pl.col("end_voltage_v") - pl.col("start_voltage_v")
+    long_charges = (pl.col(MODE) == 1) & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
+    wrong = pl.concat(
+        [
+            discharges.filter(change > MAX_WRONG_WAY_V).with_columns(
+                pl.lit("discharge").alias("_as")
+            ),
+            table.filter(long_charges & (change < -MAX_WRONG_WAY_V)).with_columns(
+                pl.lit("charge").alias("_as")
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
+    if wrong.height == 0:
+        return
+    first = wrong.row(0, named=True)
+    verb = "raises" if first["_as"] == "discharge" else "lowers"
+    raise DiagnosticsError(
+        f"the current sign looks inverted: the {first['_as']} from {first['start_s']:g} s "
+        f"(segment {first[SEGMENT]}, {first['duration_s']:.0f} s) {verb} the voltage from "
+        f"{first['start_voltage_v']:.3f} to {first['end_voltage_v']:.3f} V, the opposite of "
+        "what a cell does (BDF current is positive when charging). Read the file with a column "
+        "map that sets 'invert: true' on its current column (docs/readers.md), or negate "
+        "current_ampere in the frame"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +137,8 @@ def discharge_capacity(
     Raises
     ------
     DiagnosticsError
-        If the file holds no discharge of at least 10 minutes.
+        If the file holds no discharge of at least 10 minutes, or if the voltage rose during
+        it (an inverted current sign, :func:`check_current_sign`).
 
     Notes
     -----
@@ -107,6 +156,7 @@ def discharge_capacity(
             f"(segments: {', '.join(table.get_column('step_type').unique(maintain_order=True))})"
         )
     best = candidates.sort("discharge_ah", descending=True).row(0, named=True)
+    check_current_sign(table, candidates.filter(pl.col(SEGMENT) == best[SEGMENT]))
     capacity, energy = float(best["discharge_ah"]), float(best["discharge_wh"])
     if to_voltage_v is not None:
         capacity, energy = _to_voltage(frame, int(best[SEGMENT]), to_voltage_v, transitions)
@@ -148,16 +198,23 @@ def capacity_at_rate(
         One row per matching discharge of ≥ 10 min: ``cycle_count`` (when the file has
         cycles), ``start_s``, ``capacity_ah``, ``energy_wh``, ``current_a``, ``rate_c``,
         ``end_voltage_v``. Empty when no discharge is at that rate.
+
+    Raises
+    ------
+    DiagnosticsError
+        If the voltage rose during a matching discharge (an inverted current sign).
     """
     target_a = rate_c * nominal_capacity_ah
     table = step_table(frame, transitions=transitions)
     current = pl.col("mean_current_a").abs()
     keys = [CYCLE] if CYCLE in table.columns else []
-    return table.filter(
+    matched = table.filter(
         (pl.col(MODE) == -1)
         & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
         & ((current - target_a).abs() <= tolerance * target_a)
-    ).select(
+    )
+    check_current_sign(table, matched)
+    return matched.select(
         *keys,
         "start_s",
         pl.col("discharge_ah").alias("capacity_ah"),

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 import polars as pl
 
+from echelon.diagnostics._steplevel import COUNTERS, is_step_level
 from echelon.diagnostics.segments import (
     MODE,
     REST_CURRENT_FRACTION,
@@ -169,6 +170,8 @@ def cycle_segments(
     use_file = CYCLE in columns and cycles in ("auto", "file")
     wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]
     arrays = _arrays(data, wanted)
+    if is_step_level(arrays.get(STEP)):  # a step's charge is in the counters, read only then
+        arrays |= _arrays(data, [TIME, *COUNTERS.values()])
     keys = (STEP, CYCLE) if use_file else (STEP,)
     segments = segment_table(
         arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys

@@ -27,9 +27,10 @@ import numpy as np
 import polars as pl
 
 from echelon.diagnostics._interp import interpolate_at
+from echelon.diagnostics._steplevel import is_step_level
 from echelon.diagnostics.cycles import cycle_segments
 from echelon.diagnostics.segments import MODE, SEGMENT, segment_rows
-from echelon.errors import UsageError, check_choice
+from echelon.errors import DiagnosticsError, UsageError, check_choice
 from echelon.io.bdf import CYCLE, STEP, VOLTAGE
 
 Direction = Literal["discharge", "charge"]
@@ -44,6 +45,12 @@ def _main_segments(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows (segment, V, cumulative capacity) of each cycle's largest CC segment of a direction."""
     arrays, segments = cycle_segments(data)
+    if is_step_level(arrays.get(STEP)):
+        raise DiagnosticsError(
+            "step-level data (a tester's step table: a few samples per step) holds no curve "
+            "inside the steps, so dQ/dV and dV/dQ cannot be computed from it: use the test's "
+            "sample-level (record) export"
+        )
     frame = pl.DataFrame(arrays)
     rows = segment_rows(frame, keys=(STEP, CYCLE) if CYCLE in frame.columns else (STEP,))
     sign = -1 if direction == "discharge" else 1
@@ -118,6 +125,11 @@ def incremental_capacity(
         Long table: ``cycle_count``, ``voltage_v`` (grid, ascending), ``capacity_ah``
         (delivered since the start of the half-cycle) and ``dq_dv_ah_per_v`` (positive for
         both directions: the magnitude of dQ/dV).
+
+    Raises
+    ------
+    DiagnosticsError
+        On step-level data (a tester's step table), which holds no curve inside the steps.
     """
     check_choice("direction", direction, Direction)
     if not voltage_step_v > 0 or not smoothing_v >= 0:

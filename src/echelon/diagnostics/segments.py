@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from echelon._parallel import row_chunks, run_chunks
 from echelon.diagnostics import _fused
+from echelon.diagnostics._steplevel import counter_totals
 from echelon.errors import DiagnosticsError, check_choice
 from echelon.io.bdf import CURRENT, CYCLE, STEP, SURFACE_T, TIME, VOLTAGE
 
@@ -281,6 +282,7 @@ def segment_table(
         seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
         starts, modes = seg.starts, seg.mode[seg.starts]
         sums = _reductions(seg, i, v, temperature)
+    sums.update(counter_totals(frame, arrays, starts, keys))  # step-level: the tester's counters
     counts = np.diff(np.append(starts, t.size))
     last = starts + counts - 1
     end_s = t[last]

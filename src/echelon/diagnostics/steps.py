@@ -104,7 +104,9 @@ def step_table(
     Notes
     -----
     Ampere-hours are the integral of current over time within the segment; counters in the
-    file are not trusted because they reset differently per vendor.
+    file are not trusted because they reset differently per vendor — except on step-level data
+    (a tester's step table, :mod:`echelon.diagnostics._steplevel`), whose samples do not hold a
+    step's course: there a step's charge and energy are its counters' change.
     """
     table = segment_table(frame, rest_fraction=rest_fraction, transitions=transitions)
     threshold = rest_threshold_a(frame, fraction=rest_fraction)

@@ -57,10 +57,11 @@ NEBULA_COLUMNS: dict[str, ColumnSpec] = {
 NEBULA_IGNORED = frozenset(
     {"步次", "原始步次", "循环步骤号", "通道", "工步类型", "状态", "结果"}
     | {"相对时间(h:min:s.ms)", "持续时间(h:min:s:ms)", "净放电容量(Ah)", "总容量(Ah)"}
-    | {"净放电能量(Wh)", "总能量(Wh)"}
+    | {"净放电能量(Wh)", "总能量(Wh)", "恒流容量(Ah)", "恒压容量(Ah)"}
 )
 """Step counters, channel (→ metadata), step type and state (→ sign of the current), durations
-and net/total capacities (derived from the stored columns)."""
+and net/total capacities (derived from the stored columns); CC and CV capacities (→ the samples
+of a CC-CV step, :func:`steps_to_samples`)."""
 
 
 def _edge_value(column: str, *, end: bool) -> pl.Expr:
@@ -88,11 +89,68 @@ def _active_end(names: list[str]) -> pl.Expr:
     return pl.min_horizontal(end, ran).fill_null(end)
 
 
+CC_AH: Final = "恒流容量(Ah)"
+CV_AH: Final = "恒压容量(Ah)"
+COUNTERS: Final = ("累计充电容量(Ah)", "累计放电容量(Ah)", "累计充电能量(Wh)", "累计放电能量(Wh)")
+START_EDGE, CORNER_EDGE, KNEE_EDGE, END_EDGE, PAUSE_EDGE = 0, 1, 2, 3, 4
+"""Order of a step's samples: start, CC→CV corner, CV knee, end, pause end."""
+
+
+def _seconds(expr: pl.Expr) -> pl.Expr:
+    return expr.dt.total_milliseconds() / 1e3
+
+
+def _cv_shape(active_end: pl.Expr) -> dict[str, pl.Expr]:
+    """Where a CC-CV step's constant-voltage phase starts and where its knee sits [s from start].
+
+    The CC phase runs at the start current for ``恒流容量 / |I|``; the CV phase then holds the end
+    voltage while the current falls to the end current. Its charge (``恒压容量``) fixes one knee
+    of a two-piece linear current: a ramp to the end current, then flat (or flat at the start
+    current, then a ramp, in the unusual case of a CV charge above the straight ramp's), so the
+    step's samples integrate (trapezoid) to the file's charge. Null where the file has no such
+    phase or its numbers cannot be reproduced this way.
+    """
+    start_a, end_a = pl.col("起始电流(A)").abs(), pl.col("结束电流(A)").abs()
+    cc_ah, cv_ah = pl.col(CC_AH).fill_null(0.0), pl.col(CV_AH).fill_null(0.0)
+    span_s = _seconds(active_end - _timestamp(START))
+    corner_s = cc_ah * 3600.0 / start_a
+    cv_s = span_s - corner_s
+    cv_as = cv_ah * 3600.0
+    ramp_as = 0.5 * (start_a + end_a) * cv_s
+    drop_a = start_a - end_a
+    below = cv_as <= ramp_as  # a convex decay: ramp down to the end current, then flat
+    knee_s = pl.when(below).then(cv_as - end_a * cv_s).otherwise(cv_as - ramp_as) * 2.0 / drop_a
+    valid = (
+        (cc_ah > 0)
+        & (cv_ah > 0)
+        & (start_a > 0)
+        & (drop_a > 0)
+        & (cv_s > 0)
+        & (cv_as >= end_a * cv_s)
+        & (cv_as <= start_a * cv_s)
+    )
+    knee_ah = pl.when(below).then(0.5 * (start_a + end_a)).otherwise(start_a) * knee_s / 3600.0
+    return {
+        "valid": valid,
+        "corner_s": corner_s,
+        "knee_s": corner_s + knee_s,
+        "knee_current": pl.when(below).then(pl.col("结束电流(A)")).otherwise(pl.col("起始电流(A)")),
+        "corner_fraction": cc_ah / (cc_ah + cv_ah),
+        "knee_fraction": (cc_ah + knee_ah) / (cc_ah + cv_ah),
+    }
+
+
 def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
     """Two samples per step (start, end), in file order; other columns carried for reporting.
 
+    A CC-CV step (``恒流容量`` and ``恒压容量`` both positive) gets two more samples: the CC→CV
+    corner, after ``恒流容量 / |start current|`` at the end voltage, and a knee of the CV
+    current (:func:`_cv_shape`), so that its samples integrate to the step's charge instead of a
+    straight ramp from the CC current to the end current (PulseBat LMO B101: 6.05 A·h, not
+    12.9 A·h). The counters at these samples are the step's totals times the charge fraction.
+
     A step paused by the tester (wall-clock span longer than its duration by more than
-    :data:`PAUSE_MIN_S`) ends after its duration and gets a third sample at its end stamp with
+    :data:`PAUSE_MIN_S`) ends after its duration and gets a sample at its end stamp with
     zero current — the pause is a rest, so nothing is integrated over it. Likewise a gap of more
     than :data:`PAUSE_MIN_S` between one step's end and the next step's start (hours to days in
     PulseBat, where the authors' placeholder rows have no time) ends with a zero-current sample
@@ -108,18 +166,29 @@ def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
     active_end = _active_end(names)
 
     def side(edge: int) -> pl.LazyFrame:
-        values = {c: _edge_value(c, end=edge > 0) for c in present}
-        if "时间" in values and edge == 1:
+        values = {c: _edge_value(c, end=edge > START_EDGE) for c in present}
+        frame = timed
+        if "时间" in values and edge == END_EDGE:
             values["时间"] = active_end
-        if edge == 2 and "电流(A)" in values:
-            values["电流(A)"] = pl.lit(0.0)
-        frame = (
-            timed
-            if edge < 2
-            else timed.filter(
-                (_timestamp(END) - active_end).dt.total_milliseconds() > PAUSE_MIN_S * 1e3
-            )
-        )
+        if edge == PAUSE_EDGE:
+            if "电流(A)" in values:
+                values["电流(A)"] = pl.lit(0.0)
+            paused = _seconds(_timestamp(END) - active_end) > PAUSE_MIN_S
+            frame = timed.filter(paused)
+        if edge in (CORNER_EDGE, KNEE_EDGE):
+            shape = _cv_shape(active_end)
+            at = "corner" if edge == CORNER_EDGE else "knee"
+            offset_s, fraction = shape[f"{at}_s"], shape[f"{at}_fraction"]
+            values["时间"] = _timestamp(START) + pl.duration(milliseconds=offset_s * 1e3)
+            values["电流(A)"] = pl.col("起始电流(A)") if at == "corner" else shape["knee_current"]
+            for column in COUNTERS:
+                if column in values:
+                    values[column] = _edge_value(column, end=True) * fraction
+            if "温度1(℃)" in values:
+                share = offset_s / _seconds(active_end - _timestamp(START))
+                start_c, end_c = (pl.col(s) for s in EDGES["温度1(℃)"])
+                values["温度1(℃)"] = start_c + (end_c - start_c) * share
+            frame = timed.filter(shape["valid"].fill_null(False))
         return frame.select(
             pl.col("_row"),
             pl.lit(edge, dtype=pl.Int8).alias("_edge"),
@@ -149,13 +218,16 @@ def steps_to_samples(steps: pl.LazyFrame) -> pl.LazyFrame:
             .drop("_gap_ms")
         )
 
-    parts = [side(0), side(1), side(2)]
+    edges = [START_EDGE, END_EDGE, PAUSE_EDGE]
+    if {"时间", "电流(A)"} <= set(present) and {CC_AH, CV_AH} <= set(names):
+        edges += [CORNER_EDGE, KNEE_EDGE]
+    parts = [side(edge) for edge in edges]
     if "时间" in present:
         parts.append(gap_side().select(parts[0].collect_schema().names()))
     samples = pl.concat(parts).sort("_row", "_edge")
     # a zero-length step ends where it starts: keep its start only
     later = pl.col("时间") > pl.col("时间").shift(1)
-    keep = (pl.col("_edge") == 0) | later.fill_null(True)
+    keep = (pl.col("_edge") == START_EDGE) | later.fill_null(True)
     return samples.filter(keep).drop("_row", "_edge")
 
 
