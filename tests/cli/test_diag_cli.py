@@ -107,3 +107,18 @@ def test_piped_output_is_not_cut_to_80_columns(monkeypatch: pytest.MonkeyPatch) 
     assert SafeConsole(file=io.StringIO()).width == PIPED_WIDTH
     monkeypatch.setenv("COLUMNS", "100")
     assert SafeConsole(file=io.StringIO()).width == 100
+
+
+@pytest.mark.parametrize("command", [["summarize"], ["plot", "--kind", "capacity"]])
+def test_a_refused_diagnostic_names_its_file(tmp_path: Path, command: list[str]) -> None:
+    """A flipped current sign: summarize printed CE 1.004 and energy efficiency 1.04; the
+    refusal now comes with the file's name."""
+    flipped = tmp_path / "flipped.csv"
+    write_bdf_csv(cycling(cell(), cycles=1).with_columns(-pl.col("current_ampere")), flipped)
+    args = [*command, str(flipped)]
+    if command[0] == "plot":
+        args += ["-o", str(tmp_path / "c.svg")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8, result.output
+    text = " ".join(result.output.split())
+    assert f"{flipped}: the current sign looks inverted" in text.replace("\n", "")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import polars as pl
 import typer
@@ -83,7 +85,8 @@ def summarize_cmd(
 ) -> None:
     """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures."""
     frame = _load(file, reader, column_map)
-    summary = cycle_summary(frame, cycles=cycles)
+    with _about(file):
+        summary = cycle_summary(frame, cycles=cycles)
     _print_summary(summary)
     console.print(f"{summary.height} cycles, {frame.height:,} rows")
     if output is not None:
@@ -121,7 +124,29 @@ def plot_cmd(
             f"not {output.suffix or 'a file without a suffix'}"
         )
     frame = _load(file, reader, column_map)
-    title = f"{file.name}"
+    with _about(file):
+        spec = _chart(frame, kind, file.name, temperature_c, capacity_ah)
+    save_chart(spec, output)
+    console.print(f"[green]✓[/] {output}")
+
+
+@contextmanager
+def _about(file: Path) -> Iterator[None]:
+    """A diagnostic's refusal names the file it is about."""
+    try:
+        yield
+    except DiagnosticsError as exc:
+        raise DiagnosticsError(f"{file}: {exc}") from exc
+
+
+def _chart(
+    frame: pl.DataFrame,
+    kind: PlotKind,
+    title: str,
+    temperature_c: float | None,
+    capacity_ah: float | None,
+) -> dict[str, Any]:
+    """The Vega-Lite spec of one diagnostic chart of ``frame``."""
     if kind == "capacity":
         spec = capacity_chart(cycle_summary(frame), title=f"Discharge capacity — {title}")
     elif kind == "dqdv":
@@ -134,5 +159,4 @@ def plot_cmd(
         spec = hppc_chart(table, title=f"HPPC 10 s resistance — {title}")
     else:
         spec = nyquist_chart(spectra(frame), title=f"Nyquist — {title}")
-    save_chart(spec, output)
-    console.print(f"[green]✓[/] {output}")
+    return spec

@@ -14,6 +14,7 @@ from typing import Final, Literal
 import polars as pl
 
 from echelon.diagnostics._steplevel import COUNTERS, is_step_level
+from echelon.diagnostics.capacity import MIN_CAPACITY_DISCHARGE_S, check_current_sign
 from echelon.diagnostics.segments import (
     MODE,
     REST_CURRENT_FRACTION,
@@ -215,6 +216,9 @@ def cycle_summary(
 
     Notes
     -----
+    A file whose long discharges raise the voltage (or long charges lower it) is refused: its
+    current sign looks inverted (:func:`~echelon.diagnostics.capacity.check_current_sign`).
+
     Coulombic efficiency is discharge ÷ charge within the cycle, so it is meaningful for cycles
     that charge then discharge (or the reverse) to the same limits; partial cycles at file
     boundaries show up as outliers and are easy to filter on ``discharge_ah``.
@@ -223,6 +227,8 @@ def cycle_summary(
     _, segments = cycle_segments(
         data, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
     )
+    long = (pl.col(MODE) == -1) & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
+    check_current_sign(segments, segments.filter(long))
     summary = _per_cycle(segments.lazy(), SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
     extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]
