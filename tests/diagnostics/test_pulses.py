@@ -49,3 +49,35 @@ def test_rest_threshold_is_set_by_two_samples() -> None:
     assert rest_threshold(current) == pytest.approx(0.02)  # −9 is a spike; two samples reach 2
     assert rest_threshold(current[1:2]) == pytest.approx(0.09)  # one sample: the largest
     assert np.isnan(rest_threshold(np.array([1.0, np.nan, 2.0, 2.0])))
+
+
+def pulses_at(
+    starts_s: list[float], *, current_a: float = 22.5, drop_v: float = 0.045
+) -> pl.DataFrame:
+    """Identical 10 s charge pulses (0.1 s logging, times written to 0.1 s as a Bitrode does)
+    from rest at 4.0 V, each after 60 s of rest logged every second."""
+    parts = []
+    for start in starts_s:
+        rest = np.round(start - 0.1 - np.arange(60, -1, -1.0), 1)
+        pulse = np.round(start + 0.1 * np.arange(100), 1)
+        after = np.round(pulse[-1] + np.arange(1.0, 61.0), 1)
+        parts.append(
+            pl.DataFrame(
+                {
+                    TIME: np.concatenate([rest, pulse, after]),
+                    CURRENT: np.concatenate([0.0 * rest, 0.0 * pulse + current_a, 0.0 * after]),
+                    VOLTAGE: np.concatenate(
+                        [0.0 * rest + 4.0, 0.0 * pulse + 4.0 + drop_v, 0.0 * after + 4.0]
+                    ),
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+def test_identical_pulses_get_the_same_10s_resistance_whatever_the_float_rounding() -> None:
+    # 25034.9 + 10.0 > 25044.8 + 0.1 in floating point: the 10 s value was dropped for some pulses
+    starts = [25034.9, 29795.0, 34555.1, 44075.3, 48835.4, 53595.5, 58355.6, 1000.3, 2000.7]
+    table = pulse_table(pulses_at(starts))
+    assert table.height == len(starts)
+    assert table["dcir_10s_ohm"].to_list() == pytest.approx([0.045 / 22.5] * len(starts))

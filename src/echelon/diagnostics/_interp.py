@@ -9,12 +9,16 @@ pulse or a rest starts, capacity on a voltage grid (dQ/dV) and voltage on a capa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import polars as pl
 
 from echelon.io.bdf import TIME, VOLTAGE
 
 SEGMENT = "segment"
+TIME_SLACK: Final = 0.01
+"""Two times closer than this fraction of the segment's sampling period are the same time: time
+stamps such as 25034.9 s and 25044.8 s carry float rounding that a bare comparison sees."""
 
 
 def interpolate_at(
@@ -69,6 +73,12 @@ def interpolate_at(
     return both.with_columns(value.alias(y)).drop("_x0", "_y0", "_x1", "_y1")
 
 
+def sampling_period_s(samples: pl.DataFrame) -> pl.DataFrame:
+    """``segment`` and ``period_s``: the median interval between a segment's samples [s] (null
+    for a one-sample segment)."""
+    return samples.group_by(SEGMENT).agg(pl.col(TIME).diff().median().alias("period_s"))
+
+
 def voltages_after_start(
     samples: pl.DataFrame,
     segments: pl.DataFrame,
@@ -89,7 +99,9 @@ def voltages_after_start(
     end_tolerance : float
         A delay may exceed the segment's last sample by this fraction of itself (the value is
         then the last sample's): a pulse of exactly 10 s logged from 1 ms after its start still
-        has a 10 s value.
+        has a 10 s value. Times within :data:`TIME_SLACK` of a sampling period of the segment's
+        last sample count as equal, so float rounding of the time stamps (25034.9 + 10.0 >
+        25044.8 + 0.1) cannot drop a value.
 
     Returns
     -------
@@ -98,11 +110,13 @@ def voltages_after_start(
         where the segment ends before the delay.
     """
     delays = pl.DataFrame({"delay_s": sorted({float(d) for d in delays_s})})
+    slack = TIME_SLACK * pl.col("period_s").fill_null(0.0)
     targets = (
         segments.select(SEGMENT, "start_s", "end_s")
+        .join(sampling_period_s(samples), on=SEGMENT, how="left")
         .join(delays, how="cross")
         .with_columns((pl.col("start_s") + pl.col("delay_s")).alias("_t"))
-        .filter(pl.col("_t") <= pl.col("end_s") + end_tolerance * pl.col("delay_s"))
+        .filter(pl.col("_t") <= pl.col("end_s") + end_tolerance * pl.col("delay_s") + slack)
         .with_columns(pl.min_horizontal("_t", "end_s").alias("_t"))
         .select(SEGMENT, "delay_s", "_t")
     )
