@@ -8,7 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from echelon.diagnostics import classify_test, pulse_table, step_table
+from echelon.diagnostics import (
+    classify_test,
+    pulse_ecm,
+    pulse_table,
+    relaxation_features,
+    step_table,
+)
+from echelon.diagnostics.resistance import dcir_column
 from echelon.diagnostics.segments import rest_threshold
 from echelon.diagnostics.steps import rest_threshold_a
 from echelon.domain import TestKind
@@ -81,3 +88,64 @@ def test_identical_pulses_get_the_same_10s_resistance_whatever_the_float_roundin
     table = pulse_table(pulses_at(starts))
     assert table.height == len(starts)
     assert table["dcir_10s_ohm"].to_list() == pytest.approx([0.045 / 22.5] * len(starts))
+
+
+def relaxing(rest_period_s: float) -> pl.DataFrame:
+    """600 s at −10 A and 3.9 V logged every second (the last sample at t = 0), then a rest
+    logged every ``rest_period_s`` from t = ``rest_period_s``: V(t) = 4.0 − 0.05·exp(−t/30 s)."""
+    load = np.arange(-600.0, 1.0)
+    rest = np.arange(rest_period_s, 3600.0 + 1e-9, rest_period_s)
+    return pl.DataFrame(
+        {
+            TIME: np.concatenate([load, rest]) + 1000.0,
+            CURRENT: np.concatenate([np.full(load.size, -10.0), np.zeros(rest.size)]),
+            VOLTAGE: np.concatenate([np.full(load.size, 3.9), 4.0 - 0.05 * np.exp(-rest / 30.0)]),
+        }
+    )
+
+
+def relaxation_after_the_load(data: pl.DataFrame) -> dict[str, float | None]:
+    rests = relaxation_features(data, times_s=(1.0, 10.0, 60.0, 300.0))
+    return rests.filter(pl.col("after") == "discharge").row(0, named=True)
+
+
+def test_relaxation_is_measured_from_the_load_end_not_the_first_rest_sample() -> None:
+    def rise(t: float) -> float:  # V(t) − V(load end)
+        return 0.1 - 0.05 * float(np.exp(-t / 30.0))
+
+    # a rest logged every 60 s (Bitrode HPPC files): 60 s of relaxation happened unseen
+    row = relaxation_after_the_load(relaxing(60.0))
+    assert (row["onset_s"], row["start_s"], row["first_sample_delay_s"]) == (1000.0, 1060.0, 60.0)
+    assert (row["dv_1s_v"], row["dv_10s_v"]) == (None, None)  # not logged: no value
+    assert row["dv_60s_v"] == pytest.approx(rise(60.0))  # was V(61 s) − V(60 s)
+    assert row["dv_300s_v"] == pytest.approx(rise(300.0))
+    assert row["ohmic_fraction"] is None  # 60 s after the load stopped the share is not ohmic
+    # logged every second: every delay has its value, the same function of the time since the load
+    row = relaxation_after_the_load(relaxing(1.0))
+    assert row["first_sample_delay_s"] == 1.0
+    for t in (1.0, 10.0, 60.0, 300.0):
+        assert row[f"dv_{t:g}s_v"] == pytest.approx(rise(t))
+    assert row["ohmic_fraction"] == pytest.approx(rise(1.0) / rise(3600.0))
+
+
+def test_pulse_delays_count_from_the_last_resting_sample_and_need_a_sample() -> None:
+    # a 30 A discharge pulse logged every 0.5 s from 0.5 s after the last resting sample (the
+    # Nissan Leaf HPPC files): V = 4.0 − 0.03·(1 + t/10) at t after the onset
+    rest = np.arange(0.0, 61.0)
+    pulse = 60.0 + np.arange(0.5, 30.0 + 1e-9, 0.5)
+    after = 90.0 + np.arange(1.0, 41.0)
+    data = pl.DataFrame(
+        {
+            TIME: np.concatenate([rest, pulse, after]),
+            CURRENT: np.concatenate([0.0 * rest, np.full(pulse.size, -30.0), 0.0 * after]),
+            VOLTAGE: np.concatenate(
+                [0.0 * rest + 4.0, 4.0 - 0.03 * (1 + (pulse - 60.0) / 10.0), 0.0 * after + 4.0]
+            ),
+        }
+    )
+    row = pulse_table(data, times_s=(0.1, 0.5, 1.0, 10.0, 30.0)).row(0, named=True)
+    assert (row["onset_s"], row["first_sample_delay_s"], row["duration_s"]) == (60.0, 0.5, 30.0)
+    assert row["dcir_100ms_ohm"] is None  # 0.1 s after the onset nothing was logged yet
+    for t in (0.5, 1.0, 10.0, 30.0):  # R(t) = 1 mΩ·(1 + t/10), t from the onset
+        assert row[dcir_column(t)] == pytest.approx(1e-3 * (1 + t / 10.0))
+    assert pulse_ecm(data, order=1).n_points == pulse.size

@@ -216,6 +216,9 @@ def pulse_ecm(
 ) -> EcmFit:
     """Fit the Thevenin model to the ``pulse``-th pulse (1-based, file order) of a file.
 
+    Time is counted from the pulse's onset, its last resting sample (as in
+    :func:`~echelon.diagnostics.pulse_table`), so the first pulse sample sits at its true delay.
+
     Raises
     ------
     DiagnosticsError
@@ -227,7 +230,7 @@ def pulse_ecm(
         raise DiagnosticsError(f"pulse {pulse} asked for, the file has {pulses.height}")
     chosen = pulses.row(pulse - 1, named=True)
     samples = with_segments(frame).filter(pl.col(SEGMENT) == chosen[SEGMENT])
-    t = samples.get_column(TIME).to_numpy() - float(chosen["start_s"])
+    t = samples.get_column(TIME).to_numpy() - float(chosen["onset_s"])  # the hold rule's step
     return fit_thevenin(
         t,
         samples.get_column(VOLTAGE).to_numpy(),

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from echelon.diagnostics._interp import voltages_after_start
+from echelon.diagnostics._interp import at_column, values_after_onset
 from echelon.diagnostics.steps import SEGMENT, step_table, with_segments
 from echelon.errors import DiagnosticsError
+from echelon.io.bdf import VOLTAGE
 
 DEFAULT_TIMES_S: tuple[float, ...] = (0.1, 1.0, 10.0)
-"""Resistance is reported at these times after the pulse start (s)."""
+"""Resistance is reported at these times after the pulse's onset (s)."""
 END_TOLERANCE = 0.01
 """A requested time may exceed the last pulse sample by this fraction of itself."""
 PULSE_TYPES = ("pulse_charge", "pulse_discharge")
@@ -29,14 +30,15 @@ class PulseResistance:
     Attributes
     ----------
     start_s : float
-        Pulse start [s] (test time).
+        First pulse sample [s] (test time).
     current_a : float
         Mean pulse current [A] (negative = discharge).
     voltage_before_v : float
         Resting voltage just before the pulse [V] (≈ OCV).
     resistance_ohm : dict of float to float
-        ``{t: R(t)}`` with ``R(t) = |V(t0 + t) − V_before| / |I|`` [Ω], for every requested
-        ``t`` that lies within the pulse.
+        ``{t: R(t)}`` with ``R(t) = |V(t0 + t) − V_before| / |I|`` [Ω], ``t0`` the pulse's
+        onset (last resting sample), for every requested ``t`` that lies within the pulse's
+        samples.
     """
 
     start_s: float
@@ -60,24 +62,34 @@ def pulse_table(
 ) -> pl.DataFrame:
     """Every pulse of a file with its DCIR at ``times_s`` and at its end (columnar).
 
+    Times are counted from the pulse's onset: the last resting sample, after which the current
+    is taken to change (the ``hold`` rule of :func:`~echelon.diagnostics.step_table`). A
+    resistance at a time before the pulse's first sample is null: nothing was logged then.
+
     Returns
     -------
     pl.DataFrame
-        One row per pulse (file order): ``segment``, ``start_s``, ``duration_s``,
-        ``current_a``, ``voltage_before_v``, ``end_voltage_v``, ``dcir_<t>_ohm`` for each
-        requested time (null when the pulse is shorter) and ``dcir_end_ohm``.
+        One row per pulse (file order): ``segment``, ``onset_s`` (last resting sample),
+        ``start_s`` (first pulse sample), ``end_s``, ``first_sample_delay_s`` (``start_s −
+        onset_s``), ``duration_s`` (onset to last sample), ``current_a``,
+        ``voltage_before_v``, ``end_voltage_v``, ``dcir_<t>_ohm`` for each requested time (null
+        when the pulse is shorter or its first sample comes later) and ``dcir_end_ohm``.
     """
     steps = steps if steps is not None else step_table(frame)
-    pulses = steps.filter(
-        pl.col("step_type").is_in(PULSE_TYPES) & pl.col("voltage_before_v").is_not_null()
-    ).select(
-        SEGMENT,
-        "start_s",
-        "end_s",
-        "duration_s",
-        pl.col("mean_current_a").alias("current_a"),
-        "voltage_before_v",
-        "end_voltage_v",
+    pulses = (
+        steps.with_columns(pl.col("end_s").shift(1).alias("onset_s"))
+        .filter(pl.col("step_type").is_in(PULSE_TYPES) & pl.col("voltage_before_v").is_not_null())
+        .select(
+            SEGMENT,
+            "onset_s",
+            "start_s",
+            "end_s",
+            (pl.col("start_s") - pl.col("onset_s")).alias("first_sample_delay_s"),
+            "duration_s",
+            pl.col("mean_current_a").alias("current_a"),
+            "voltage_before_v",
+            "end_voltage_v",
+        )
     )
     if pulses.height == 0:
         return pulses
@@ -85,10 +97,14 @@ def pulse_table(
         pl.col(SEGMENT).is_in(pulses.get_column(SEGMENT).implode())
     )
     times = sorted({float(t) for t in times_s})
-    at = voltages_after_start(samples, pulses, times, end_tolerance=END_TOLERANCE)
+    at = values_after_onset(samples, pulses, times, end_tolerance=END_TOLERANCE)
     before, current = pl.col("voltage_before_v"), pl.col("current_a").abs()
     wide = at.join(pulses.select(SEGMENT, "voltage_before_v", "current_a"), on=SEGMENT).select(
-        SEGMENT, *(((pl.col(str(t)) - before).abs() / current).alias(dcir_column(t)) for t in times)
+        SEGMENT,
+        *(
+            ((pl.col(at_column(VOLTAGE, t)) - before).abs() / current).alias(dcir_column(t))
+            for t in times
+        ),
     )
     end_r = (pl.col("end_voltage_v") - pl.col("voltage_before_v")).abs() / pl.col("current_a").abs()
     return pulses.join(wide, on=SEGMENT, how="left").with_columns(end_r.alias("dcir_end_ohm"))
@@ -107,7 +123,9 @@ def pulse_resistances(
     frame : pl.DataFrame
         Validated BDF frame containing rest → pulse sequences.
     times_s : sequence of float
-        Times after the pulse start [s]; voltages are interpolated linearly between samples.
+        Times after the pulse's onset (its last resting sample) [s]; voltages are
+        interpolated linearly between the pulse's samples, and a time before its first sample
+        has no value.
     steps : pl.DataFrame, optional
         Precomputed :func:`~echelon.diagnostics.steps.step_table` of ``frame``.
 
