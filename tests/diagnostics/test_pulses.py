@@ -10,7 +10,9 @@ import pytest
 
 from echelon.diagnostics import (
     classify_test,
+    dcir_ohm,
     pulse_ecm,
+    pulse_resistances,
     pulse_table,
     relaxation_features,
     step_table,
@@ -149,3 +151,67 @@ def test_pulse_delays_count_from_the_last_resting_sample_and_need_a_sample() -> 
     for t in (0.5, 1.0, 10.0, 30.0):  # R(t) = 1 mΩ·(1 + t/10), t from the onset
         assert row[dcir_column(t)] == pytest.approx(1e-3 * (1 + t / 10.0))
     assert pulse_ecm(data, order=1).n_points == pulse.size
+
+
+def clamped_pulse(resistance_ohm: float = 2e-3) -> pl.DataFrame:
+    """Rest at 10 mA and 4.0 V, then a 10 s charge pulse logged every 0.1 s that ramps up
+    (9.6 A), holds 22.5 A and is clamped by the voltage limit down to 16.1 A; the cell is a pure
+    resistance, V = 4.0 + R·(I − 0.01), then a 10 s discharge pulse at a constant 30 A."""
+    rest = np.arange(0.0, 60.1, 1.0)
+    t = np.round(60.0 + 0.1 * np.arange(1, 101), 1)
+    current = np.where(t <= 62.0, 22.5, 22.5 - (22.5 - 16.1) * (t - 62.0) / 8.0)
+    current[0] = 9.6
+    pause = np.round(70.0 + np.arange(1.0, 61.0), 1)
+    discharge = np.round(130.0 + 0.1 * np.arange(1, 101), 1)
+    tail = np.round(140.0 + np.arange(1.0, 61.0), 1)
+    currents = [0.01 + 0 * rest, current, 0.01 + 0 * pause, -30.0 + 0 * discharge, 0.01 + 0 * tail]
+    return pl.DataFrame(
+        {
+            TIME: np.concatenate([rest, t, pause, discharge, tail]),
+            CURRENT: np.concatenate(currents),
+            VOLTAGE: 4.0 + resistance_ohm * (np.concatenate(currents) - 0.01),
+        }
+    )
+
+
+def test_resistance_of_a_pulse_whose_current_varies_uses_the_current_at_each_instant() -> None:
+    data = clamped_pulse(2e-3)
+    table = pulse_table(data, times_s=(0.1, 0.2, 1.0, 5.0, 10.0))
+    charge, discharge = table.row(0, named=True), table.row(1, named=True)
+    # R = ΔV(t)/ΔI(t) is the cell's 2 mΩ at every time; ΔV/mean(I) was 1.2 to 2.4 mΩ
+    for column in ("dcir_100ms_ohm", "dcir_200ms_ohm", "dcir_1s_ohm", "dcir_5s_ohm"):
+        assert charge[column] == pytest.approx(2e-3)
+    assert charge["dcir_10s_ohm"] == pytest.approx(2e-3)
+    assert charge["dcir_end_ohm"] == pytest.approx(2e-3)
+    assert charge["current_varies"] is True
+    assert discharge["current_varies"] is False
+    assert discharge["dcir_10s_ohm"] == pytest.approx(2e-3)
+    # the reference DCIR is the constant-current discharge pulse's
+    assert dcir_ohm(data) == pytest.approx(2e-3)
+    assert [p.current_varies for p in pulse_resistances(data)] == [True, False]
+
+
+def test_a_ramping_first_sample_does_not_flag_a_constant_current_pulse() -> None:
+    # a Bitrode logs the first sample of a 22.5 A pulse at 21.87 A
+    flat = clamped_pulse().with_columns(
+        pl.when((pl.col(TIME) > 60.05) & (pl.col(TIME) < 70.05))
+        .then(pl.when(pl.col(TIME) < 60.15).then(21.87).otherwise(22.5))
+        .otherwise(pl.col(CURRENT))
+        .alias(CURRENT)
+    )
+    assert pulse_table(flat)["current_varies"].to_list() == [False, False]
+
+
+def test_the_hppc_chart_leaves_out_pulses_whose_current_varies() -> None:
+    from echelon.reports.diagnostic_charts import hppc_chart
+
+    table = pl.DataFrame(
+        {
+            "soc": [0.9, 0.8],
+            "kind": ["charge", "charge"],
+            "dcir_10s_ohm": [0.003, 0.002],
+            "temperature_c": [25.0, 25.0],
+            "current_varies": [True, False],
+        }
+    )
+    assert [row["soc"] for row in hppc_chart(table)["datasets"].popitem()[1]] == [0.8]

@@ -50,8 +50,9 @@ def hppc_table(
     pl.DataFrame
         One row per pulse: ``pulse`` (1, 2, …), ``kind`` (``discharge``/``charge``),
         ``start_s``, ``soc`` [0–1], ``current_a``, ``duration_s``, ``voltage_before_v``,
-        ``dcir_<t>_ohm`` per requested time, ``dcir_end_ohm`` (at the pulse's end) and
-        ``temperature_c``.
+        ``current_varies`` (not a constant-current pulse, e.g. held at the voltage limit: see
+        :func:`~echelon.diagnostics.pulse_table`), ``dcir_<t>_ohm`` per requested time,
+        ``dcir_end_ohm`` (at the pulse's end) and ``temperature_c``.
 
     Raises
     ------
@@ -113,6 +114,7 @@ def hppc_table(
             "current_a",
             "duration_s",
             "voltage_before_v",
+            "current_varies",
             *columns,
             "dcir_end_ohm",
             (temperature if temperature is not None else pl.lit(None, pl.Float64)).alias(
