@@ -11,6 +11,7 @@ import pytest
 from echelon.diagnostics import (
     classify_test,
     dcir_ohm,
+    hppc_table,
     pulse_ecm,
     pulse_resistances,
     pulse_table,
@@ -22,6 +23,8 @@ from echelon.diagnostics.segments import rest_threshold
 from echelon.diagnostics.steps import rest_threshold_a
 from echelon.domain import TestKind
 from echelon.io.bdf import CURRENT, TIME, VOLTAGE
+from echelon.synth.ecm import ProtocolRecorder
+from tests.diagnostics.protocols import CAPACITY_AH, cell
 
 
 def log(*parts: tuple[float, float, float, float]) -> pl.DataFrame:
@@ -215,3 +218,27 @@ def test_the_hppc_chart_leaves_out_pulses_whose_current_varies() -> None:
         }
     )
     assert [row["soc"] for row in hppc_chart(table)["datasets"].popitem()[1]] == [0.8]
+
+
+def test_hppc_table_and_pulse_ecm_number_pulses_alike() -> None:
+    # a 4 A pre-conditioning pulse before the full charge, then two HPPC levels with 2 A pulses
+    rec = ProtocolRecorder(cell(), 0.3, np.random.default_rng(1))
+    rec.rest(600.0, 10.0)
+    rec.constant_current(-4.0, sample_s=0.1, max_s=10.0)
+    rec.rest(600.0, 1.0)
+    rec.constant_current(1.0, sample_s=10.0, max_s=4 * 3600, stop_above_v=4.2)
+    rec.constant_voltage_charge(1.0, 0.04, sample_s=10.0)
+    for _ in range(2):
+        rec.rest(3600.0, 10.0)
+        rec.constant_current(-2.0, sample_s=0.1, max_s=10.0)
+        rec.rest(40.0, 0.5)
+        rec.constant_current(-1.0, sample_s=5.0, max_s=0.15 * 2 * 3600)
+    data = rec.frame()
+    table = hppc_table(data, capacity_ah=CAPACITY_AH)
+    assert table["pulse"].to_list() == [2, 3]  # pulse 1 is the pre-conditioning one
+    assert pulse_table(data)["pulse"].to_list() == [1, 2, 3]
+    first = table.row(0, named=True)
+    fit = pulse_ecm(data, pulse=first["pulse"], order=1)
+    assert (fit.pulse, fit.start_s) == (2, first["start_s"])
+    assert fit.current_a == pytest.approx(-2.0, rel=1e-3)  # not the −4 A pre-conditioning pulse
+    assert pulse_ecm(data, pulse=1, order=1).current_a == pytest.approx(-4.0, rel=1e-3)

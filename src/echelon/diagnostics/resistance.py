@@ -79,7 +79,9 @@ def pulse_table(
     Returns
     -------
     pl.DataFrame
-        One row per pulse (file order): ``segment``, ``onset_s`` (last resting sample),
+        One row per pulse (file order): ``segment``, ``pulse`` (1, 2, … in file order: the
+        number :func:`~echelon.diagnostics.hppc_table` and
+        :func:`~echelon.diagnostics.pulse_ecm` use), ``onset_s`` (last resting sample),
         ``start_s`` (first pulse sample), ``end_s``, ``first_sample_delay_s`` (``start_s −
         onset_s``), ``duration_s`` (onset to last sample), ``current_a`` (mean),
         ``current_before_a`` and ``voltage_before_v`` (last resting sample), ``end_voltage_v``,
@@ -97,6 +99,7 @@ def pulse_table(
         .filter(pl.col("step_type").is_in(PULSE_TYPES) & pl.col("voltage_before_v").is_not_null())
         .select(
             SEGMENT,
+            pl.int_range(1, pl.len() + 1).alias("pulse"),
             "onset_s",
             "start_s",
             "end_s",
