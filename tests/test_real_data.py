@@ -22,6 +22,7 @@ from echelon.diagnostics import (
     hppc_table,
     ica_peaks,
     incremental_capacity,
+    pulse_table,
     step_table,
     track_peaks,
 )
@@ -114,6 +115,20 @@ def test_nissan_leaf_hppc_resistance_falls_with_temperature(real_dataset: Datase
     assert (curves[10] > curves[25]).all()
     assert (curves[25] >= curves[40]).all()
     assert 1.0e-3 < curves[25].mean() < 4.0e-3  # ≈ 2 mΩ for a 33 Ah EV cell
+
+
+def test_nissan_leaf_regen_pulse_held_at_the_voltage_limit(real_dataset: Dataset) -> None:
+    """The 25 °C file's first regen pulse reaches 4.2 V: 9.6 → 22.5 → 16.1 A. Its resistance is
+    ΔV/ΔI at each instant (hand values 1.582, 1.822 and 2.852 mΩ 0.2 s, 1.1 s after the onset and
+    at the end, with ΔI from 0 A instead of the resting 10 mA) and it is flagged; the other
+    identical 10 s pulses all have a 10 s value."""
+    frame, _ = read(real_dataset("nissan_leaf") / "NissanLeaf-cell-Low-Current-HPPC-25C-2.csv")
+    table = pulse_table(frame, times_s=(0.2, 1.1, 10.0))
+    assert table["current_varies"].to_list() == [False, True] + [False] * 18
+    row = table.row(1, named=True)
+    got = [row[c] * 1e3 for c in ("dcir_200ms_ohm", "dcir_1.1s_ohm", "dcir_end_ohm")]
+    assert got == pytest.approx([1.582, 1.822, 2.852], abs=2e-3)
+    assert table["dcir_10s_ohm"].null_count() == 0
 
 
 def main_peak(frame: pl.DataFrame) -> pl.DataFrame:

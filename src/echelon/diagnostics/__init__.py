@@ -23,6 +23,7 @@ from echelon.diagnostics.resistance import (
     dcir_ohm,
     pulse_resistances,
     pulse_table,
+    reference_pulse,
 )
 from echelon.diagnostics.selfdischarge import (
     SelfDischarge,
@@ -54,6 +55,7 @@ __all__ = [
     "pulse_ecm",
     "pulse_resistances",
     "pulse_table",
+    "reference_pulse",
     "relaxation_features",
     "self_discharge_from_rest",
     "self_discharge_k",

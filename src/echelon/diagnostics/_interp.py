@@ -9,12 +9,16 @@ pulse or a rest starts, capacity on a voltage grid (dQ/dV) and voltage on a capa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import polars as pl
 
 from echelon.io.bdf import TIME, VOLTAGE
 
 SEGMENT = "segment"
+TIME_SLACK: Final = 0.01
+"""Two times closer than this fraction of the segment's sampling period are the same time: time
+stamps such as 25034.9 s and 25044.8 s carry float rounding that a bare comparison sees."""
 
 
 def interpolate_at(
@@ -23,11 +27,11 @@ def interpolate_at(
     *,
     by: str,
     x: str,
-    y: str,
+    y: str | Sequence[str],
     target: str,
     extrapolate: bool = False,
 ) -> pl.DataFrame:
-    """``targets`` with a column ``y`` interpolated linearly from ``samples`` within ``by``.
+    """``targets`` with column(s) ``y`` interpolated linearly from ``samples`` within ``by``.
 
     Parameters
     ----------
@@ -36,8 +40,10 @@ def interpolate_at(
     targets : pl.DataFrame
         Columns ``by`` and ``target`` (the ``x`` at which ``y`` is wanted), plus any others
         (kept).
-    by, x, y, target : str
+    by, x, target : str
         Column names.
+    y : str or sequence of str
+        Column(s) to interpolate (from the same pair of samples).
     extrapolate : bool
         Hold the first/last sample's value outside a group's range (else null there).
 
@@ -46,11 +52,14 @@ def interpolate_at(
     pl.DataFrame
         ``targets`` (sorted by ``by``, ``target``) with ``y`` added.
     """
+    ys = [y] if isinstance(y, str) else list(y)
     both = targets.sort(by, target)
-    right = samples.select(by, pl.col(x).alias("_x"), pl.col(y).alias("_y")).sort(by, "_x")
+    right = samples.select(
+        by, pl.col(x).alias("_x"), *(pl.col(c).alias(f"_y{k}_") for k, c in enumerate(ys))
+    ).sort(by, "_x")
     for side, strategy in (("0", "backward"), ("1", "forward")):  # the samples either side
         both = both.join_asof(
-            right.rename({"_x": f"_x{side}", "_y": f"_y{side}"}),
+            right.rename({name: name + side for name in right.columns if name != by}),
             left_on=target,
             right_on=f"_x{side}",
             by=by,
@@ -58,57 +67,96 @@ def interpolate_at(
             check_sortedness=False,
         )
     span = pl.col("_x1") - pl.col("_x0")
-    inside = (
-        pl.col("_y0") + (pl.col("_y1") - pl.col("_y0")) * (pl.col(target) - pl.col("_x0")) / span
-    )
-    value = pl.when(span > 0).then(inside).otherwise(pl.coalesce("_y0", "_y1"))
-    if not extrapolate:
-        value = (
-            pl.when(pl.col("_x0").is_null() | pl.col("_x1").is_null()).then(None).otherwise(value)
-        )
-    return both.with_columns(value.alias(y)).drop("_x0", "_y0", "_x1", "_y1")
+    weight = (pl.col(target) - pl.col("_x0")) / span
+    outside = pl.col("_x0").is_null() | pl.col("_x1").is_null()
+    values = []
+    for k, name in enumerate(ys):
+        y0, y1 = pl.col(f"_y{k}_0"), pl.col(f"_y{k}_1")
+        value = pl.when(span > 0).then(y0 + (y1 - y0) * weight).otherwise(pl.coalesce(y0, y1))
+        if not extrapolate:
+            value = pl.when(outside).then(None).otherwise(value)
+        values.append(value.alias(name))
+    helpers = [f"_x{side}" for side in "01"] + [f"_y{k}_{s}" for k in range(len(ys)) for s in "01"]
+    return both.with_columns(values).drop(helpers)
 
 
-def voltages_after_start(
+def sampling_period_s(samples: pl.DataFrame) -> pl.DataFrame:
+    """``segment`` and ``period_s``: the median interval between a segment's samples [s] (null
+    for a one-sample segment)."""
+    return samples.group_by(SEGMENT).agg(pl.col(TIME).diff().median().alias("period_s"))
+
+
+def at_column(column: str, delay_s: float) -> str:
+    """Name of ``column`` at ``delay_s`` in :func:`values_after_onset`'s result."""
+    return f"{column}@{float(delay_s)!r}"
+
+
+def values_after_onset(
     samples: pl.DataFrame,
     segments: pl.DataFrame,
     delays_s: Sequence[float],
     *,
+    columns: Sequence[str] = (VOLTAGE,),
     end_tolerance: float = 0.0,
 ) -> pl.DataFrame:
-    """Voltage of each segment at ``start_s + delay`` for every delay (one column per delay).
+    """Values of each segment at ``onset_s + delay`` for every delay and column.
+
+    The onset is when the current changed: the previous segment's last sample, after which the
+    step is taken to change (the ``hold`` rule of
+    :func:`~echelon.diagnostics.segments.segment`). A value is reported only where a sample of
+    the segment lies at or before the time: a delay shorter than the gap between the onset and
+    the segment's first sample is null (nothing was logged then), not an interpolation towards
+    the previous segment's sample.
 
     Parameters
     ----------
     samples : pl.DataFrame
-        Rows with ``segment``, ``test_time_second`` and ``voltage_volt``.
+        Rows with ``segment``, ``test_time_second`` and ``columns``.
     segments : pl.DataFrame
-        ``segment``, ``start_s`` and ``end_s`` of the segments wanted.
+        ``segment``, ``onset_s``, ``start_s`` (first sample) and ``end_s`` (last sample).
     delays_s : sequence of float
-        Delays after each segment's first sample [s].
+        Delays after each segment's onset [s].
+    columns : sequence of str
+        Columns to interpolate (linearly between the segment's samples).
     end_tolerance : float
         A delay may exceed the segment's last sample by this fraction of itself (the value is
-        then the last sample's): a pulse of exactly 10 s logged from 1 ms after its start still
-        has a 10 s value.
+        then the last sample's). Times within :data:`TIME_SLACK` of a sampling period of the
+        segment's first or last sample count as equal, so float rounding of the time stamps
+        (25034.9 + 10.0 > 25044.8 + 0.1) cannot drop a value.
 
     Returns
     -------
     pl.DataFrame
-        ``segment`` and one column per delay named ``str(float(delay))``, voltages [V]; null
-        where the segment ends before the delay.
+        ``segment`` and one column per delay and column named :func:`at_column`; null where the
+        segment ends before the delay or its first sample comes after it.
     """
     delays = pl.DataFrame({"delay_s": sorted({float(d) for d in delays_s})})
+    gap = pl.col("start_s") - pl.col("onset_s")
+    slack = TIME_SLACK * pl.coalesce("period_s", gap, pl.lit(0.0))
     targets = (
-        segments.select(SEGMENT, "start_s", "end_s")
+        segments.select(SEGMENT, "onset_s", "start_s", "end_s")
+        .join(sampling_period_s(samples), on=SEGMENT, how="left")
         .join(delays, how="cross")
-        .with_columns((pl.col("start_s") + pl.col("delay_s")).alias("_t"))
-        .filter(pl.col("_t") <= pl.col("end_s") + end_tolerance * pl.col("delay_s"))
-        .with_columns(pl.min_horizontal("_t", "end_s").alias("_t"))
+        .with_columns((pl.col("onset_s") + pl.col("delay_s")).alias("_t"))
+        .filter(
+            (pl.col("_t") >= pl.col("start_s") - slack)
+            & (pl.col("_t") <= pl.col("end_s") + end_tolerance * pl.col("delay_s") + slack)
+        )
+        .with_columns(pl.col("_t").clip(pl.col("start_s"), pl.col("end_s")))
         .select(SEGMENT, "delay_s", "_t")
     )
-    at = interpolate_at(samples, targets, by=SEGMENT, x=TIME, y=VOLTAGE, target="_t")
-    wide = segments.select(SEGMENT).join(
-        at.pivot("delay_s", index=SEGMENT, values=VOLTAGE), on=SEGMENT, how="left"
+    at = interpolate_at(samples, targets, by=SEGMENT, x=TIME, y=list(columns), target="_t")
+    wide = segments.select(SEGMENT)
+    for column in columns:
+        pivot = at.pivot("delay_s", index=SEGMENT, values=column)
+        wide = wide.join(
+            pivot.rename(
+                {str(d): at_column(column, d) for d in delays["delay_s"] if str(d) in pivot.columns}
+            ),
+            on=SEGMENT,
+            how="left",
+        )
+    names = [at_column(c, d) for c in columns for d in delays.get_column("delay_s")]
+    return wide.with_columns(
+        pl.lit(None, pl.Float64).alias(c) for c in names if c not in wide.columns
     )
-    missing = [str(d) for d in delays.get_column("delay_s") if str(d) not in wide.columns]
-    return wide.with_columns(pl.lit(None, pl.Float64).alias(c) for c in missing)

@@ -18,7 +18,7 @@ the near-zero one an unscaled pseudo-inverse returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -73,6 +73,14 @@ class EcmFit:
         Parameters that ended on a bound of the fit (a resistance at 0, a time constant at its
         floor or at 20 × the pulse duration): the optimum lies outside the model's range, and
         their standard errors do not describe it.
+    pulse : int or None
+        Number of the fitted pulse in the file (``pulse`` of
+        :func:`~echelon.diagnostics.pulse_table` and :func:`~echelon.diagnostics.hppc_table`);
+        ``None`` from :func:`fit_thevenin`.
+    start_s : float or None
+        Test time of the fitted pulse's first sample [s] (``start_s`` of those tables).
+    current_varies : bool
+        The pulse's current was not constant (the model assumes it is): read the fit with care.
     """
 
     order: int
@@ -87,6 +95,9 @@ class EcmFit:
     current_a: float
     stderr: dict[str, float] = field(default_factory=dict)
     at_bound: tuple[str, ...] = ()
+    pulse: int | None = None
+    start_s: float | None = None
+    current_varies: bool = False
 
 
 def thevenin_voltage(
@@ -250,7 +261,12 @@ def pulse_ecm(
     drift: bool = True,
     steps: pl.DataFrame | None = None,
 ) -> EcmFit:
-    """Fit the Thevenin model to the ``pulse``-th pulse (1-based, file order) of a file.
+    """Fit the Thevenin model to pulse number ``pulse`` of a file (1-based, file order: the
+    ``pulse`` column of :func:`~echelon.diagnostics.pulse_table` and
+    :func:`~echelon.diagnostics.hppc_table`; the fit says which in ``pulse`` and ``start_s``).
+
+    Time is counted from the pulse's onset, its last resting sample (as in
+    :func:`~echelon.diagnostics.pulse_table`), so the first pulse sample sits at its true delay.
 
     Raises
     ------
@@ -261,14 +277,20 @@ def pulse_ecm(
     pulses = pulse_table(frame, times_s=(), steps=steps)
     if not 1 <= pulse <= pulses.height:
         raise DiagnosticsError(f"pulse {pulse} asked for, the file has {pulses.height}")
-    chosen = pulses.row(pulse - 1, named=True)
+    chosen = pulses.row(pulse - 1, named=True)  # pulse_table's rows are pulses 1, 2, … in order
     samples = with_segments(frame).filter(pl.col(SEGMENT) == chosen[SEGMENT])
-    t = samples.get_column(TIME).to_numpy() - float(chosen["start_s"])
-    return fit_thevenin(
+    t = samples.get_column(TIME).to_numpy() - float(chosen["onset_s"])  # the hold rule's step
+    fit = fit_thevenin(
         t,
         samples.get_column(VOLTAGE).to_numpy(),
         current_a=float(chosen["current_a"]),
         v_before_v=float(chosen["voltage_before_v"]),
         order=order,
         drift=drift,
+    )
+    return replace(
+        fit,
+        pulse=int(chosen["pulse"]),
+        start_s=float(chosen["start_s"]),
+        current_varies=bool(chosen["current_varies"]),
     )

@@ -48,10 +48,14 @@ def hppc_table(
     Returns
     -------
     pl.DataFrame
-        One row per pulse: ``pulse`` (1, 2, …), ``kind`` (``discharge``/``charge``),
+        One row per pulse: ``pulse`` (its number in the whole file, as in
+        :func:`~echelon.diagnostics.pulse_table` and :func:`~echelon.diagnostics.pulse_ecm`:
+        it starts above 1 when pre-conditioning pulses precede the full charge),
+        ``kind`` (``discharge``/``charge``),
         ``start_s``, ``soc`` [0–1], ``current_a``, ``duration_s``, ``voltage_before_v``,
-        ``dcir_<t>_ohm`` per requested time, ``dcir_end_ohm`` (at the pulse's end) and
-        ``temperature_c``.
+        ``current_varies`` (not a constant-current pulse, e.g. held at the voltage limit: see
+        :func:`~echelon.diagnostics.pulse_table`), ``dcir_<t>_ohm`` per requested time,
+        ``dcir_end_ohm`` (at the pulse's end) and ``temperature_c``.
 
     Raises
     ------
@@ -103,7 +107,7 @@ def hppc_table(
         )
         .sort(SEGMENT)
         .select(
-            pl.int_range(1, pl.len() + 1).alias("pulse"),
+            "pulse",
             pl.when(pl.col("current_a") < 0)
             .then(pl.lit("discharge"))
             .otherwise(pl.lit("charge"))
@@ -113,6 +117,7 @@ def hppc_table(
             "current_a",
             "duration_s",
             "voltage_before_v",
+            "current_varies",
             *columns,
             "dcir_end_ohm",
             (temperature if temperature is not None else pl.lit(None, pl.Float64)).alias(

@@ -10,6 +10,7 @@ Temporaries are few and reused, so the peak memory stays within about twice the 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -31,14 +32,51 @@ REST_CURRENT_FRACTION: Final = 0.01
 of real testers (NASA PCoE rests read up to 6.5 mA at a 2 A peak, 0.33 %) and well below a CV
 charge's termination current (C/20 = 5 % of a 1 C peak)."""
 MIN_REST_CURRENT_A: Final = 1e-3
+PEAK_MIN_SAMPLES: Final = 2
+"""The peak current that sets the rest dead-band is the largest |I| that at least this many samples
+reach — the fewest a pulse has (a start and an end reading, as in step-layer files): a one-sample
+transient (NASA PCoE charge files open with a single −4 A sample before a 1.5 A charge) cannot
+widen the dead-band."""
 F64 = NDArray[np.float64]
 
 
-def rest_threshold(current: F64, fraction: float = REST_CURRENT_FRACTION) -> float:
-    """Current magnitude [A] below which a row is rest (``fraction`` of the peak, ≥ 1 mA)."""
+def _top_magnitudes(values: F64, k: int) -> list[float]:
+    """The ``k`` largest positive values and the ``k`` largest negative magnitudes of ``values``
+    (as magnitudes; each list shorter when ``values`` is), by max/min passes over views with the
+    positions already taken left out: no copy of the column."""
+    out: list[float] = []
+    for sign, pick in ((1.0, np.argmax), (-1.0, np.argmin)):
+        taken: list[int] = []
+        for _ in range(min(k, values.size)):
+            best, where = -np.inf, -1
+            for a, b in itertools.pairwise([-1, *sorted(taken), values.size]):
+                if b - a > 1:
+                    i = a + 1 + int(pick(values[a + 1 : b]))
+                    if not sign * values[i] <= best:  # NaN wins, as in values.max()
+                        best, where = sign * float(values[i]), i
+            taken.append(where)
+            out.append(best)
+    return out
+
+
+def rest_threshold(
+    current: F64, fraction: float = REST_CURRENT_FRACTION, *, min_samples: int = PEAK_MIN_SAMPLES
+) -> float:
+    """Current magnitude [A] below which a row is rest: ``fraction`` of the peak |I|, ≥ 1 mA.
+
+    The peak is the ``min_samples``-th largest |I| of the file (the largest that many samples
+    reach; the largest when the file is shorter), so a single-sample spike does not set it.
+    Computed in threads over row chunks, a few max passes each.
+    """
     if current.size == 0:
         return MIN_REST_CURRENT_A
-    peak = max(float(current.max()), -float(current.min()))
+    chunks = run_chunks(
+        lambda a, b: _top_magnitudes(current[a:b], min_samples), row_chunks(current.size)
+    )
+    magnitudes = sorted(itertools.chain.from_iterable(chunks), reverse=True)
+    if any(np.isnan(m) for m in magnitudes):
+        return float("nan")  # as the max of a column with NaN: no row is rest
+    peak = magnitudes[min_samples - 1 if current.size >= min_samples else 0]
     return max(peak * fraction, MIN_REST_CURRENT_A)
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from echelon.diagnostics.segments import (
     MODE,
+    PEAK_MIN_SAMPLES,
     REST_CURRENT_FRACTION,
     SEGMENT,
     Transitions,
@@ -52,12 +53,16 @@ StepType = Literal[
 ]
 PULSE_MAX_DURATION_S: Final = 60.0
 """Charge/discharge segments no longer than this that start from rest are pulses."""
+PULSE_MIN_POINTS: Final = PEAK_MIN_SAMPLES
+"""A pulse has at least two samples (a start and an end reading, as step-layer files log it): a
+one-sample current transient is not a pulse (its "resistance" would be one reading)."""
 CV_CURRENT_DECAY: Final = 0.6
 """A charge segment whose end current is below this fraction of its start current is CV."""
 
 
 def rest_threshold_a(frame: pl.DataFrame, *, fraction: float = REST_CURRENT_FRACTION) -> float:
-    """Current magnitude [A] below which a row is rest (``fraction`` of the peak, ≥ 1 mA)."""
+    """Current magnitude [A] below which a row is rest (``fraction`` of the peak, ≥ 1 mA; the
+    peak is the largest |I| that two samples reach, so one spike cannot set it)."""
     return rest_threshold(frame.get_column(CURRENT).to_numpy(), fraction)
 
 
@@ -114,12 +119,21 @@ def step_table(
 
 
 def classify_steps(table: pl.LazyFrame, threshold_a: float) -> pl.LazyFrame:
-    """Add ``step_type`` to a segment table (rest, CC/CV charge, CC discharge, pulses)."""
+    """Add ``step_type`` to a segment table (rest, CC/CV charge, CC discharge, pulses).
+
+    A pulse is a charge or discharge segment of at most :data:`PULSE_MAX_DURATION_S` and at
+    least :data:`PULSE_MIN_POINTS` samples that starts from rest; a shorter transient keeps the
+    type of a charge or discharge segment.
+    """
     is_rest = pl.col("mean_current_a").abs() <= threshold_a
     prev_rest = (pl.col("mean_current_a").shift(1).abs() <= threshold_a).fill_null(True)
     # a pulse starts from rest (its resistance is measured from the resting voltage); what follows
     # may be a rest or, in HPPC, the next pulse or the SOC-adjusting discharge
-    short = (pl.col("duration_s") <= PULSE_MAX_DURATION_S) & prev_rest
+    short = (
+        (pl.col("duration_s") <= PULSE_MAX_DURATION_S)
+        & (pl.col("n_points") >= PULSE_MIN_POINTS)
+        & prev_rest
+    )
     charging = pl.col("mean_current_a") > 0
     decaying = pl.col("end_current_a").abs() < CV_CURRENT_DECAY * pl.col("start_current_a").abs()
     step_type = (

@@ -19,6 +19,7 @@ from echelon.diagnostics import (
     discharge_capacity,
     nyquist_features,
     pulse_resistances,
+    reference_pulse,
     step_table,
 )
 from echelon.diagnostics.eis import SPECTRUM, spectra
@@ -106,7 +107,7 @@ def _diagnose(
     elif kind in (TestKind.PULSE, TestKind.HPPC):
         pulses = pulse_resistances(frame, steps=steps)
         add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), "pulse_dcir_10s")
-        first = next((p for p in pulses if p.current_a < 0), None)
+        first = reference_pulse(pulses)  # the pulse dcir_ohm reads
         if first is not None:
             for delay, name in ((0.1, "dcir_100ms_ohm"), (1.0, "dcir_1s_ohm")):
                 if delay in first.resistance_ohm:

@@ -75,7 +75,11 @@ def hppc_chart(
 ) -> dict[str, Any]:
     """Pulse resistance against SOC from :func:`~echelon.diagnostics.hppc_table` (several
     temperatures: concatenate tables; colour is the temperature, dash and marker shape the pulse
-    direction, so the legend tells them apart)."""
+    direction, so the legend tells them apart). Pulses flagged ``current_varies`` (not held at a
+    constant current, e.g. clamped at the voltage limit) are left out: their resistance is not
+    comparable with their neighbours'."""
+    if "current_varies" in table.columns:
+        table = table.filter(~pl.col("current_varies"))
     data = table.select(
         "soc",
         "kind",
