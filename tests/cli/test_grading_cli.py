@@ -80,6 +80,7 @@ def test_grade_prints_a_summary_without_output(table: Path) -> None:
     [
         (["--profile", "fr"], 2, "no grading profile named 'fr'; available: baseline"),
         (["--set", "price.bess=3"], 7, "did you mean 'ess'"),
+        (["--set", "price.ess=inf"], 7, "inf is not a finite number"),
         (["-o", "decisions.xlsx"], 2, "give a .csv or .parquet file"),
         (["--as-of", "22/11/2026"], 2, "'22/11/2026' is not a YYYY-MM-DD date"),
     ],

@@ -141,6 +141,14 @@ def test_malformed_set_items_are_refused(item: str) -> None:
         parse_overrides([item])
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e300"])
+def test_set_numbers_must_be_finite(text: str) -> None:
+    with pytest.raises(ConfigError, match="not a finite number"):
+        parse_overrides([f"price.ess={text}"])
+    with pytest.raises(ConfigError, match="not a finite number"):  # the library path too
+        load_economics(overrides={"price.ess": float(text)})
+
+
 @pytest.mark.parametrize(
     ("app", "chemistry", "soh", "years"),
     [

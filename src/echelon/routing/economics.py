@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from echelon.errors import ConfigError
 JURISDICTIONS = ("EU", "CN", "US", "none")
 SHORTHAND = {"price": "usd_per_kwh_year", "labour": "usd_per_hour"}
 """``--set price.ess=9`` means ``price.ess.usd_per_kwh_year``; ``labour.EU=45`` its hourly rate."""
+OVERRIDE_MAX_ABS = 1e9
+"""Largest magnitude a ``--set`` number may have: no price, rate, cost or fee of the table comes
+within five orders of magnitude of it (a larger number is a typo), and money columns derived from
+it must stay printable as whole dollars (int64 ends at 9.2e18)."""
 
 
 _Strict = StrictModel
@@ -227,13 +232,25 @@ def _set_path(doc: dict[str, Any], key: str, value: float) -> None:
         node = node[part]
 
 
+def _checked_number(what: str, value: float) -> float:
+    """``value`` when finite and within :data:`OVERRIDE_MAX_ABS`, else a :class:`ConfigError`."""
+    if not math.isfinite(value) or abs(value) > OVERRIDE_MAX_ABS:
+        raise ConfigError(
+            f"{what}: {value:g} is not a finite number within ±{OVERRIDE_MAX_ABS:g}; give the "
+            "price or cost itself, e.g. price.ess=9.5"
+        )
+    return value
+
+
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
     """Parse ``KEY=NUMBER`` strings (from ``--set``) into a mapping.
 
     Raises
     ------
     ConfigError
-        Naming the malformed item.
+        Naming the malformed item: no ``=``, not a number, or not finite (``inf``, ``nan``) or
+        beyond :data:`OVERRIDE_MAX_ABS` — refused before any work is done, so no decision can
+        record such a number. Negative prices and rates are refused by the table's validation.
     """
     out: dict[str, float] = {}
     for item in items:
@@ -241,11 +258,12 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
         try:
             if not sep or not key.strip():
                 raise ValueError
-            out[key.strip()] = float(text)
+            value = float(text)
         except ValueError:
             raise ConfigError(
                 f"--set {item!r}: expected KEY=NUMBER, e.g. price.ess=9.5 or labour.EU=45"
             ) from None
+        out[key.strip()] = _checked_number(f"--set {item!r}", value)
     return out
 
 
@@ -254,7 +272,7 @@ def _economics_from_doc(
 ) -> Economics:
     data = copy.deepcopy(doc)
     for key, value in overrides.items():
-        _set_path(data, key, float(value))
+        _set_path(data, key, _checked_number(f"economics override {key!r}", float(value)))
     data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
     return validated(Economics, data, what=f"economics table {origin}")
 
