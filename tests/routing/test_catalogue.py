@@ -141,6 +141,50 @@ def test_malformed_set_items_are_refused(item: str) -> None:
         parse_overrides([item])
 
 
+@pytest.mark.parametrize(
+    ("line", "replacement", "messages"),
+    [
+        (  # a negative price and a misspelt jurisdiction: neither may pass unnoticed
+            "usd_per_kwh_year = 8.0",
+            "usd_per_kwh_year = 8.0\nby_jurisdiction = { EU = -50.0, eu = 99.0 }",
+            [
+                "price.ess.by_jurisdiction.EU: Input should be greater than or equal to 0",
+                "price.ess.by_jurisdiction.eu.[key]: Input should be 'EU', 'CN', 'US' or 'none'",
+            ],
+        ),
+        (
+            'source = "[assumption] no EU labour rate',
+            'source = " "',
+            ["labour.EU.source: String should have at least 1 character"],
+        ),
+        (
+            'as_of = "2026-11-22"',
+            'as_of = "someday"',
+            ["meta.as_of: Value error, as_of 'someday' is not a date"],
+        ),
+        (
+            "payable_source = ",
+            'payable_source = ""',
+            ["recycling.payable_source: String should have at least 1 character"],
+        ),
+    ],
+)
+def test_an_edited_economics_table_is_validated(
+    tmp_path: Path, line: str, replacement: str, messages: list[str]
+) -> None:
+    """The first line starting with ``line`` is replaced; the error names the file and keys."""
+    lines = packaged_table_path("routing_economics").read_text().splitlines()
+    at = next(i for i, text in enumerate(lines) if text.startswith(line))
+    lines[at] = replacement
+    path = tmp_path / "mine.toml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ConfigError) as caught:
+        load_economics(path)
+    assert str(path) in str(caught.value)  # the file is named
+    for message in messages:  # and every key at fault
+        assert message in str(caught.value)
+
+
 @pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e300"])
 def test_set_numbers_must_be_finite(text: str) -> None:
     with pytest.raises(ConfigError, match="not a finite number"):

@@ -17,19 +17,27 @@ import functools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 import polars as pl
 from pydantic import Field, model_validator
 
 from echelon.catalog import load_table
 from echelon.catalog._loader import load_toml_file
-from echelon.catalog.models import Sourced, StrictModel, TableMeta, validated
+from echelon.catalog.models import (
+    AsOfDate,
+    Sourced,
+    SourceText,
+    StrictModel,
+    TableMeta,
+    validated,
+)
 from echelon.domain import Chemistry, Level
 from echelon.domain.parse import suggest
 from echelon.errors import ConfigError
 
-JURISDICTIONS = ("EU", "CN", "US", "none")
+Jurisdiction = Literal["EU", "CN", "US", "none"]
+JURISDICTIONS: tuple[str, ...] = get_args(Jurisdiction)
 SHORTHAND = {"price": "usd_per_kwh_year", "labour": "usd_per_hour"}
 """``--set price.ess=9`` means ``price.ess.usd_per_kwh_year``; ``labour.EU=45`` its hourly rate."""
 OVERRIDE_MAX_ABS = 1e9
@@ -44,27 +52,36 @@ _Strict = StrictModel
 class EconomicsMeta(TableMeta):
     """Provenance of the economics table and its currency."""
 
+    as_of: AsOfDate
+    source: SourceText
     currency: str
 
 
-class Price(Sourced):
+class _Dated(Sourced):
+    """A row of the economics table: its numbers name a source and an as-of date."""
+
+    source: SourceText
+    as_of: AsOfDate
+
+
+class Price(_Dated):
     """Reuse price of an application: value of one usable kWh per year of service."""
 
     usd_per_kwh_year: float = Field(ge=0)
-    by_jurisdiction: dict[str, float] = Field(default_factory=dict)
+    by_jurisdiction: dict[Jurisdiction, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
     def for_jurisdiction(self, jurisdiction: str) -> float:
         """Price [USD/(kWh·year)] in a jurisdiction."""
-        return self.by_jurisdiction.get(jurisdiction, self.usd_per_kwh_year)
+        return self.by_jurisdiction.get(cast(Jurisdiction, jurisdiction), self.usd_per_kwh_year)
 
 
-class Labour(Sourced):
+class Labour(_Dated):
     """Labour rate of a jurisdiction."""
 
     usd_per_hour: float = Field(ge=0)
 
 
-class Repurposing(Sourced):
+class Repurposing(_Dated):
     """Repurposing cost of one unit of a level: labour (per unit and per kWh) + materials."""
 
     labour_hours: float = Field(ge=0)
@@ -72,7 +89,7 @@ class Repurposing(Sourced):
     materials_usd_per_kwh: float = Field(ge=0)
 
 
-class Testing(Sourced):
+class Testing(_Dated):
     """Qualification-test cost of one unit of a level."""
 
     tester_hours: float = Field(ge=0)
@@ -80,14 +97,14 @@ class Testing(Sourced):
     labour_hours: float = Field(ge=0)
 
 
-class MetalPrices(Sourced):
+class MetalPrices(_Dated):
     """Prices of the paid metals in black mass [USD/kg]."""
 
     Ni: float = Field(ge=0)
     Co: float = Field(ge=0)
 
 
-class RecyclingChemistry(Sourced):
+class RecyclingChemistry(_Dated):
     """Placeholder recycling data of one chemistry (see :func:`recycling_value_usd`)."""
 
     cell_kg_per_kwh: float = Field(gt=0)
@@ -100,10 +117,10 @@ class Recycling(_Strict):
     """Placeholder recycling-value table (replaced by ``echelon.recycling``)."""
 
     payable_fraction: float = Field(ge=0, le=1)
-    payable_source: str
+    payable_source: SourceText
     black_mass_kg_per_kg_cells: float = Field(gt=0, le=1)
-    black_mass_source: str
-    as_of: str
+    black_mass_source: SourceText
+    as_of: AsOfDate
     metal_usd_per_kg: MetalPrices
     chemistry: dict[str, RecyclingChemistry]
 
@@ -145,7 +162,7 @@ class Economics(_Strict):
 
     meta: EconomicsMeta
     price: dict[str, Price]
-    labour: dict[str, Labour]
+    labour: dict[Jurisdiction, Labour]
     repurposing: dict[Level, Repurposing]
     testing: dict[Level, Testing]
     recycling: Recycling
@@ -185,7 +202,7 @@ class Economics(_Strict):
 
     def labour_rate(self, jurisdiction: str) -> float:
         """Labour rate [USD/hour] of a jurisdiction."""
-        return self.labour[jurisdiction].usd_per_hour
+        return self.labour[cast(Jurisdiction, jurisdiction)].usd_per_hour
 
     def unit_costs(self, jurisdiction: str) -> dict[str, tuple[float, float, float]]:
         """Per level: (repurposing USD per unit, repurposing USD per nominal kWh, testing USD
