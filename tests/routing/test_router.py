@@ -326,3 +326,31 @@ def test_money_in_explanations_puts_the_sign_first() -> None:
         "$1,234",
         "?",
     ]
+
+
+def test_set_overrides_apply_to_the_table_the_profile_names(tmp_path: Path) -> None:
+    """A profile routing with its own economics table keeps it when ``--set`` is given: the
+    overrides change that table's numbers (they used to swap in the packaged table)."""
+    from echelon.catalog._loader import packaged_table_path
+    from echelon.routing.economics import overrides_for_profiles
+
+    own = tmp_path / "facility_econ.toml"
+    text = packaged_table_path("routing_economics").read_text()
+    own.write_text(text.replace("usd_per_kwh_year = 9.0", "usd_per_kwh_year = 30.0", 1))
+    eu = load_profile("eu")
+    profile = eu.model_copy(
+        update={"routing": eu.routing.model_copy(update={"economics": str(own)})}
+    )
+    plain = routing_inputs(profile).economics
+    assert plain.price_for("ups", "EU") == 30.0
+    overridden = routing_inputs(profile, economics=overrides_for_profiles({"labour.EU": 55.0}))
+    assert overridden.economics.price_for("ups", "EU") == 30.0  # the profile's own price kept
+    assert overridden.economics.labour_rate("EU") == 55.0
+    assert overridden.economics.label == f"{plain.label} (labour.EU=55)"
+    graded = grade_table(
+        pl.DataFrame([module()]),
+        profile=profile,
+        as_of=AS_OF,
+        economics=overrides_for_profiles({"labour.EU": 55.0}),
+    )
+    assert graded["economics"][0] == f"{plain.label} (labour.EU=55)"

@@ -158,6 +158,12 @@ class Economics(_Strict):
         Placeholder recycling-value table.
     overrides : tuple of str
         ``key=value`` overrides applied to the table for this run.
+    override_values : dict
+        The same overrides as numbers.
+    follows_profile : bool
+        True for overrides given without a table of their own (``--set`` without
+        ``--economics``): :func:`economics_in_force` applies them to the table each grading
+        profile names rather than to this one.
     """
 
     meta: EconomicsMeta
@@ -167,6 +173,8 @@ class Economics(_Strict):
     testing: dict[Level, Testing]
     recycling: Recycling
     overrides: tuple[str, ...] = ()
+    override_values: dict[str, float] = Field(default_factory=dict)
+    follows_profile: bool = False
 
     @model_validator(mode="after")
     def _complete(self) -> Economics:
@@ -291,6 +299,7 @@ def _economics_from_doc(
     for key, value in overrides.items():
         _set_path(data, key, _checked_number(f"economics override {key!r}", float(value)))
     data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
+    data["override_values"] = dict(overrides)
     return validated(Economics, data, what=f"economics table {origin}")
 
 
@@ -331,6 +340,45 @@ def load_economics(
     """
     items = tuple(sorted((overrides or {}).items()))
     return _load_cached(str(name_or_path), catalog_dir, items)
+
+
+def overrides_for_profiles(
+    overrides: Mapping[str, float], *, catalog_dir: Path | None = None
+) -> Economics:
+    """Per-run overrides for the table each grading profile names (``--set`` alone).
+
+    The overrides are checked now against the ``routing_economics`` table (a misspelt key fails
+    before any work is done); :func:`economics_in_force` applies them to the profile's table.
+
+    Raises
+    ------
+    ConfigError
+        For an override naming no number of ``routing_economics`` or making it invalid.
+    """
+    checked = load_economics(overrides=overrides, catalog_dir=catalog_dir)
+    return checked.model_copy(update={"follows_profile": True})
+
+
+def economics_in_force(
+    table: str, economics: Economics | None, *, catalog_dir: Path | None = None
+) -> Economics:
+    """The economics a profile routes with: ``economics`` if given, else its own ``table``.
+
+    Parameters
+    ----------
+    table : str
+        The table the profile names (``profile.routing.economics``).
+    economics : Economics, optional
+        The run's table; when it only carries overrides (:func:`overrides_for_profiles`), they
+        are applied to ``table``.
+    catalog_dir : Path, optional
+        Catalogue override folder.
+    """
+    if economics is None:
+        return load_economics(table, catalog_dir=catalog_dir)
+    if economics.follows_profile:
+        return load_economics(table, overrides=economics.override_values, catalog_dir=catalog_dir)
+    return economics
 
 
 def nominal_kwh() -> pl.Expr:

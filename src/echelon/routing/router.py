@@ -40,7 +40,7 @@ from echelon.routing.applications import (
 from echelon.routing.economics import (
     Economics,
     cost_expressions,
-    load_economics,
+    economics_in_force,
     nominal_kwh,
 )
 from echelon.routing.placeholders import expected_second_life_years, recycling_value_usd
@@ -91,11 +91,15 @@ def routing_inputs(
     economics: Economics | None = None,
     catalog_dir: Path | None = None,
 ) -> RoutingInputs:
-    """Resolve the catalogue and economics a profile names (unless given)."""
+    """Resolve the catalogue and economics a profile names (unless given).
+
+    Overrides without a table of their own (:func:`.economics.overrides_for_profiles`,
+    ``--set`` alone) apply to the economics table the profile names.
+    """
     return RoutingInputs(
         profile,
         applications or load_applications(profile.routing.applications, catalog_dir=catalog_dir),
-        economics or load_economics(profile.routing.economics, catalog_dir=catalog_dir),
+        economics_in_force(profile.routing.economics, economics, catalog_dir=catalog_dir),
     )
 
 
