@@ -185,6 +185,19 @@ def test_an_edited_economics_table_is_validated(
         assert message in str(caught.value)
 
 
+def test_an_application_without_a_duty_is_a_configuration_error() -> None:
+    """A custom application with no ``lifetime_duties`` entry was credited 0.0 years without a
+    word, so it could never be chosen; now the missing entry is named."""
+    custom = CATALOG.model_copy(
+        update={"application": {**CATALOG.application, "forklift": CATALOG.application["ups"]}}
+    )
+    units = pl.DataFrame({"application": ["forklift"], "chemistry": ["LFP"], "soh_percent": [85.0]})
+    with pytest.raises(ConfigError, match=r"forklift .* add \[duty\.forklift\]"):
+        expected_second_life_years(units, applications=custom)
+    no_model = units.with_columns(pl.lit("Li-S").alias("chemistry"))  # no life model: no duty
+    assert expected_second_life_years(no_model, applications=custom).to_list() == [0.0]
+
+
 @pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e300"])
 def test_set_numbers_must_be_finite(text: str) -> None:
     with pytest.raises(ConfigError, match="not a finite number"):

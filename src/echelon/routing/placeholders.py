@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from echelon.errors import EchelonWarning
+from echelon.errors import ConfigError, EchelonWarning, EstimationError
 from echelon.routing.applications import ApplicationCatalog, load_applications
 from echelon.routing.economics import Economics, load_economics
 
@@ -76,6 +76,33 @@ def life_curves(
     return {p: _LIFE_CACHE[(str(catalog_dir), *p)] for p in pairs}
 
 
+def _check_duties(apps: list[str], *, catalog_dir: Path | None) -> None:
+    """Refuse applications without a duty in ``lifetime_duties`` (they would get no years).
+
+    Raises
+    ------
+    ConfigError
+        Naming each application and the ``[duty.<application>]`` entry to add.
+    """
+    from echelon.lifetime.duty import duty_names, resolve_application
+
+    missing = []
+    for app in apps:
+        try:
+            resolve_application(app, catalog_dir=catalog_dir)
+        except EstimationError:
+            missing.append(app)
+    if missing:
+        entries = ", ".join(f"[duty.{app}]" for app in missing)
+        raise ConfigError(
+            f"application(s) {', '.join(missing)} of the applications catalogue have no duty in "
+            f"the lifetime_duties table, so no second-life years (and no reuse value) can be "
+            f"credited: add {entries} (copy one of {', '.join(duty_names(catalog_dir=catalog_dir))}"
+            " in lifetime_duties.toml of ECHELON_CATALOG_DIR and adapt it), or remove the "
+            "application"
+        )
+
+
 def expected_second_life_years(
     units: pl.DataFrame,
     *,
@@ -109,6 +136,12 @@ def expected_second_life_years(
         ``expected_second_life_years`` [years], Float64, one per row; 0 when the SOH is already
         at or below the end of life, null when the application or SOH is unknown.
 
+    Raises
+    ------
+    ConfigError
+        When an application of the catalogue has no duty in the ``lifetime_duties`` table (it
+        was credited 0 years silently, so it could never be chosen).
+
     References
     ----------
     docs/lifetime.md; second-life-domain.md §4.4 (BLAST-Lite models [S65]), §4.5 (durations).
@@ -130,6 +163,7 @@ def expected_second_life_years(
         if app in caps
     ]
     modelled = [p for p in pairs if p[0] not in NO_LIFE_MODEL]
+    _check_duties(sorted({app for _, app in modelled}), catalog_dir=catalog_dir)
     horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
     curves = life_curves(modelled, horizon_years=horizon, catalog_dir=catalog_dir)
     for chem, app in pairs:
