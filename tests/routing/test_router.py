@@ -354,3 +354,37 @@ def test_set_overrides_apply_to_the_table_the_profile_names(tmp_path: Path) -> N
         economics=overrides_for_profiles({"labour.EU": 55.0}),
     )
     assert graded["economics"][0] == f"{plain.label} (labour.EU=55)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({}, "30% of its contained Ni + Co value at Ni $16.85/kg, Co $50.35/kg"),
+        (
+            {"recycling.metal_usd_per_kg.Ni": 1000.0, "recycling.metal_usd_per_kg.Co": 1000.0},
+            "Ni $1,000.00/kg, Co $1,000.00/kg (recycling_prices@1 (metal:Co=1000, metal:Ni=1000)",
+        ),
+    ],
+)
+def test_the_recycling_value_reason_is_the_arithmetic_that_gave_it(
+    overrides: dict[str, float], fragment: str
+) -> None:
+    """``show`` and the certificate printed an old placeholder product that did not give the
+    value ($14 = 8.27 kg × $1.51/kg; × $60.01/kg with Ni and Co at 1000, still $14); now the
+    mass × price per kg is the value, and the override moves it."""
+    import re
+
+    econ = load_economics(overrides=overrides)
+    row = route_one(module(), "eu", economics=econ)
+    route = decisions_from_row(row, routing_inputs(load_profile("eu"), economics=econ))[-1]
+    reason = next(r for r in route.reasons if r.rule == "route.recycling_value")
+    found = re.search(
+        r"= ([\d.]+) kg \(module, cells and hardware\) × \$([\d.,]+)/kg", reason.message
+    )
+    assert found is not None, reason.message
+    mass, per_kg = float(found[1]), float(found[2].replace(",", ""))
+    assert mass * per_kg == pytest.approx(row["recycle_value_usd"], rel=2e-3)
+    assert reason.observed == pytest.approx(row["recycle_value_usd"], abs=0.01)
+    assert fragment in reason.message
+    base = route_one(module(), "eu")["recycle_value_usd"]
+    assert (row["recycle_value_usd"] > 30 * base) == bool(overrides)  # the override is applied

@@ -23,7 +23,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from echelon.catalog import load_table
-from echelon.catalog._loader import load_toml_file
+from echelon.catalog._loader import load_toml_file, packaged_table_path
 from echelon.catalog.models import (
     AsOfDate,
     Sourced,
@@ -105,7 +105,8 @@ class MetalPrices(_Dated):
 
 
 class RecyclingChemistry(_Dated):
-    """Placeholder recycling data of one chemistry (see :func:`recycling_value_usd`)."""
+    """Fallback recycling data of one chemistry (``fixed_usd_per_kg`` also sets the router's feed
+    price, :meth:`Economics.feed_price_overrides`)."""
 
     cell_kg_per_kwh: float = Field(gt=0)
     black_mass_ni: float = Field(default=0.0, ge=0, le=1)
@@ -114,7 +115,9 @@ class RecyclingChemistry(_Dated):
 
 
 class Recycling(_Strict):
-    """Placeholder recycling-value table (replaced by ``echelon.recycling``)."""
+    """Recycling prices the router applies to the EverBatt feed price
+    (:meth:`Economics.feed_price_overrides`) and the fallback table for units the recycling
+    model cannot value."""
 
     payable_fraction: float = Field(ge=0, le=1)
     payable_source: SourceText
@@ -133,7 +136,7 @@ class Recycling(_Strict):
         return self
 
     def usd_per_kg_cells(self, chemistry: str) -> float:
-        """Placeholder recycling value per kg of cells [USD/kg] (negative: the owner pays)."""
+        """Fallback recycling value per kg of cells [USD/kg] (negative: the owner pays)."""
         rec = self.chemistry[chemistry]
         if rec.fixed_usd_per_kg is not None:
             return rec.fixed_usd_per_kg
@@ -155,7 +158,7 @@ class Economics(_Strict):
     repurposing, testing : dict
         Cost model per level.
     recycling : Recycling
-        Placeholder recycling-value table.
+        Recycling prices and the fallback recycling-value table.
     overrides : tuple of str
         ``key=value`` overrides applied to the table for this run.
     override_values : dict
@@ -211,6 +214,31 @@ class Economics(_Strict):
     def labour_rate(self, jurisdiction: str) -> float:
         """Labour rate [USD/hour] of a jurisdiction."""
         return self.labour[cast(Jurisdiction, jurisdiction)].usd_per_hour
+
+    def feed_price_overrides(self) -> dict[str, float]:
+        """The recycling feed-price parameters this table changes, by :func:`feed_price_key`
+        name: ``{"metal:Ni": 18.0, "battery_share": 0.4, "fixed:LFP": -3.0}``.
+
+        A ``[recycling]`` metal price, ``payable_fraction`` or ``fixed_usd_per_kg`` that differs
+        from the packaged ``routing_economics`` table — set with ``--set``, in an ``--economics``
+        file, a profile's own table or a copy in ``ECHELON_CATALOG_DIR`` — replaces that
+        parameter of the EverBatt feed price the router pays units with; unchanged numbers
+        leave the ``recycling_prices`` table's in force.
+        """
+        mine, packaged = self.recycling, _packaged().recycling
+        out = {
+            f"metal:{metal}": getattr(mine.metal_usd_per_kg, metal)
+            for metal in ("Ni", "Co")
+            if getattr(mine.metal_usd_per_kg, metal) != getattr(packaged.metal_usd_per_kg, metal)
+        }
+        if mine.payable_fraction != packaged.payable_fraction:
+            out["battery_share"] = mine.payable_fraction
+        for chem, rec in mine.chemistry.items():
+            if rec.fixed_usd_per_kg is not None and (
+                rec.fixed_usd_per_kg != packaged.chemistry[chem].fixed_usd_per_kg
+            ):
+                out[f"fixed:{chem}"] = rec.fixed_usd_per_kg
+        return out
 
     def unit_costs(self, jurisdiction: str) -> dict[str, tuple[float, float, float]]:
         """Per level: (repurposing USD per unit, repurposing USD per nominal kWh, testing USD
@@ -292,11 +320,47 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+FEED_PRICE_KEYS: dict[str, str] = {
+    "recycling.metal_usd_per_kg.Ni": "metal:Ni",
+    "recycling.metal_usd_per_kg.Co": "metal:Co",
+    "recycling.payable_fraction": "battery_share",
+}
+"""``--set`` keys of ``[recycling]`` that change the router's recycling value (the EverBatt feed
+price, :func:`echelon.routing.placeholders.recycling_value_usd`), with the price they replace;
+``recycling.chemistry.<chemistry>.fixed_usd_per_kg`` replaces that chemistry's fixed feed price."""
+
+
+def feed_price_key(key: str) -> str | None:
+    """The feed-price parameter an override key sets (``metal:Ni``, ``battery_share``,
+    ``fixed:LFP``), or None for a key outside ``[recycling]``.
+
+    Raises
+    ------
+    ConfigError
+        For a ``[recycling]`` key that only the fallback table reads (cell mass per kWh,
+        black-mass yield and grades): it would be recorded on every decision yet change none.
+    """
+    if not key.startswith("recycling."):
+        return None
+    if key in FEED_PRICE_KEYS:
+        return FEED_PRICE_KEYS[key]
+    parts = key.split(".")
+    if len(parts) == 4 and parts[1] == "chemistry" and parts[3] == "fixed_usd_per_kg":
+        return f"fixed:{parts[2]}"
+    raise ConfigError(
+        f"economics override {key!r} changes only the fallback recycling table, which values "
+        "no unit the recycling model can value (every unit with a rated energy): the router "
+        "pays the EverBatt feed price on the unit's own composition. Override its prices "
+        f"instead: {', '.join(FEED_PRICE_KEYS)}, recycling.chemistry.<chemistry>.fixed_usd_per_kg"
+    )
+
+
 def _economics_from_doc(
     doc: dict[str, Any], origin: str, overrides: Mapping[str, float]
 ) -> Economics:
     data = copy.deepcopy(doc)
     for key, value in overrides.items():
+        feed_price_key(key)  # refuses a key that would change no routed unit
         _set_path(data, key, _checked_number(f"economics override {key!r}", float(value)))
     data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
     data["override_values"] = dict(overrides)
@@ -312,6 +376,11 @@ def _load_cached(
     else:
         doc = load_table(name, catalog_dir=catalog_dir)
     return _economics_from_doc(doc, name, dict(overrides))
+
+
+def _packaged() -> Economics:
+    """The packaged ``routing_economics`` table (not a copy in ``ECHELON_CATALOG_DIR``)."""
+    return load_economics(packaged_table_path("routing_economics"))
 
 
 def load_economics(
