@@ -233,3 +233,21 @@ def test_a_folder_in_test_files_says_it_is_a_folder(tmp_path: Path, db: str) -> 
     flat = " ".join(result.output.split())
     assert "is a folder, not a tester file (it is empty)" in flat
     assert "name its tester files in test_files, separated by ';'" in flat
+
+
+def test_intake_refuses_a_non_finite_set_before_recording(tmp_path: Path) -> None:
+    """``--set price.ess=inf`` is a configuration error (exit 7) and no unit is recorded: the
+    append-only registry cannot take back a decision worth $inf."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,has_traceability\n"
+        "E1,cell,LFP,100,3.3,yes\n"
+    )
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    result = runner.invoke(app, ["intake", str(path), "--db", db, "--set", "price.ess=inf"])
+    assert result.exit_code == 7, result.output
+    assert "not a finite number" in " ".join(result.output.split())
+    assert (
+        not (tmp_path / "r.db").exists()
+        or "E1" not in runner.invoke(app, ["batteries", "--db", db]).output
+    )

@@ -80,6 +80,7 @@ def test_grade_prints_a_summary_without_output(table: Path) -> None:
     [
         (["--profile", "fr"], 2, "no grading profile named 'fr'; available: baseline"),
         (["--set", "price.bess=3"], 7, "did you mean 'ess'"),
+        (["--set", "price.ess=inf"], 7, "inf is not a finite number"),
         (["-o", "decisions.xlsx"], 2, "give a .csv or .parquet file"),
         (["--as-of", "22/11/2026"], 2, "'22/11/2026' is not a YYYY-MM-DD date"),
     ],
@@ -233,3 +234,34 @@ def test_intake_grades_with_the_region_profile_then_certifies(
         assert verify(registry).ok
     missing = runner.invoke(app, ["certificate", "NOPE-1", "--db", db, "-o", str(cert)])
     assert missing.exit_code == 4
+
+
+def test_set_keeps_the_economics_table_a_profile_names(
+    table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A facility profile routes with its own price table (ups 30 USD/(kWh·y)); ``--set
+    labour.EU=55`` overrides that table's labour rate and keeps its prices (it used to swap
+    every price back to the packaged table's, ups 9)."""
+    from echelon.catalog._loader import packaged_table_path
+
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    profile = packaged_table_path("grading_eu").read_text()
+    (folder / "grading_fac.toml").write_text(
+        profile.replace('name = "grading_eu"', 'name = "grading_fac"').replace(
+            'economics = "routing_economics"', 'economics = "facility_econ"'
+        )
+    )
+    econ = packaged_table_path("routing_economics").read_text()
+    (folder / "facility_econ.toml").write_text(
+        econ.replace('name = "routing_economics"', 'name = "facility_econ"').replace(
+            "usd_per_kwh_year = 9.0", "usd_per_kwh_year = 30.0", 1
+        )
+    )
+    monkeypatch.setenv("ECHELON_CATALOG_DIR", str(folder))
+    out = tmp_path / "d.csv"
+    args = ["grade", str(table), "--profile", "fac", "--set", "labour.EU=55", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv(out)
+    assert set(frame["economics"]) == {"facility_econ@1 (labour.EU=55)"}

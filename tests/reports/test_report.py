@@ -152,3 +152,28 @@ def test_report_fits_the_window(
     assert grades is not None
     assert 250 <= grades["width"] <= window_width
     assert not errors
+
+
+def test_usable_kwh_is_the_route_decisions(
+    sqlite_registry: Registry, small_batch: SynthBatch
+) -> None:
+    """The report credited rated Ah × V × SOH point (2.203 kWh for a module the decision, ``show``
+    and the certificate give 1.67 kWh) and counted quarantined units; it now shows the router's
+    number for units routed to reuse and nothing for the rest."""
+    from echelon.domain import NON_REUSE_ROUTES
+    from echelon.reports.batch import _rows
+
+    report = intake(small_batch.manifest, registry=sqlite_registry, workers=0, as_of=ARRIVAL)
+    frame = units_frame(sqlite_registry)
+    graded = report.graded.select("battery_id", "route", pl.col("usable_kwh").alias("decided"))
+    joined = frame.join(graded, on="battery_id", how="inner", suffix="_graded")
+    reused = ~pl.col("route").is_in(list(NON_REUSE_ROUTES))
+    assert joined.filter(reused).height > 0
+    for row in joined.filter(reused).iter_rows(named=True):
+        assert row["usable_kwh"] == pytest.approx(row["decided"], abs=1e-4)
+    assert joined.filter(~reused)["usable_kwh"].is_null().all()  # quarantined, recycled, retest
+    expected = round(float(joined.filter(reused)["usable_kwh"].sum()), 1)
+    assert summary_numbers(frame)["reuse_kwh"] == expected
+    rows = {r["battery_id"]: r for r in _rows(frame)}
+    for row in joined.filter(pl.col("route") == "recycle").iter_rows(named=True):
+        assert rows[row["battery_id"]]["usable_kwh"] is None

@@ -26,7 +26,12 @@ from echelon.routing import (
     series_options,
     window_fractions,
 )
-from echelon.routing.placeholders import LIFE_SAMPLES, LIFE_SOH_GRID, table_recycling_value_usd
+from echelon.routing.placeholders import (
+    LIFE_SAMPLES,
+    LIFE_SOH_GRID,
+    recycling_value_frame,
+    table_recycling_value_usd,
+)
 
 CATALOG = load_applications()
 ECON = load_economics()
@@ -139,6 +144,134 @@ def test_bad_overrides_are_explained(overrides: dict[str, float], message: str) 
 def test_malformed_set_items_are_refused(item: str) -> None:
     with pytest.raises(ConfigError, match="KEY=NUMBER"):
         parse_overrides([item])
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement", "messages"),
+    [
+        (  # a negative price and a misspelt jurisdiction: neither may pass unnoticed
+            "usd_per_kwh_year = 8.0",
+            "usd_per_kwh_year = 8.0\nby_jurisdiction = { EU = -50.0, eu = 99.0 }",
+            [
+                "price.ess.by_jurisdiction.EU: Input should be greater than or equal to 0",
+                "price.ess.by_jurisdiction.eu.[key]: Input should be 'EU', 'CN', 'US' or 'none'",
+            ],
+        ),
+        (
+            'source = "[assumption] no EU labour rate',
+            'source = " "',
+            ["labour.EU.source: String should have at least 1 character"],
+        ),
+        (
+            'as_of = "2026-11-22"',
+            'as_of = "someday"',
+            ["meta.as_of: Value error, as_of 'someday' is not a date"],
+        ),
+        (
+            "payable_source = ",
+            'payable_source = ""',
+            ["recycling.payable_source: String should have at least 1 character"],
+        ),
+    ],
+)
+def test_an_edited_economics_table_is_validated(
+    tmp_path: Path, line: str, replacement: str, messages: list[str]
+) -> None:
+    """The first line starting with ``line`` is replaced; the error names the file and keys."""
+    lines = packaged_table_path("routing_economics").read_text().splitlines()
+    at = next(i for i, text in enumerate(lines) if text.startswith(line))
+    lines[at] = replacement
+    path = tmp_path / "mine.toml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ConfigError) as caught:
+        load_economics(path)
+    assert str(path) in str(caught.value)  # the file is named
+    for message in messages:  # and every key at fault
+        assert message in str(caught.value)
+
+
+def test_recycling_price_overrides_move_the_routers_recycling_value() -> None:
+    """``--set recycling.*`` prices were recorded on every decision yet changed no value: the
+    router's feed price ignored them. Each now replaces its feed-price parameter."""
+    units = pl.DataFrame(
+        {
+            "chemistry": ["NMC622", "LFP"],
+            "level": ["module", "module"],
+            "nominal_capacity_ah": [60.0, 100.0],
+            "unit_voltage_v": [43.2, 51.2],
+        }
+    )
+    base = recycling_value_frame(units)
+    nmc_base, lfp_base = base["recycle_value_usd"].to_list()
+    assert base["recycle_basis"].to_list() == ["feed_price", "feed_price"]
+    ni = recycling_value_usd(
+        units, economics=load_economics(overrides={"recycling.metal_usd_per_kg.Ni": 1000.0})
+    ).to_list()
+    assert ni[0] > 20 * nmc_base
+    assert ni[1] == pytest.approx(lfp_base)  # LFP: a fixed feed price, no metal credit
+    share = recycling_value_usd(
+        units, economics=load_economics(overrides={"recycling.payable_fraction": 0.6})
+    ).to_list()
+    assert share[0] == pytest.approx(2 * nmc_base)  # 60 % instead of 30 % of Ni + Co value
+    fee = recycling_value_frame(
+        units, economics=load_economics(overrides={"recycling.chemistry.LFP.fixed_usd_per_kg": -5})
+    )
+    assert fee["recycle_value_usd"][1] == pytest.approx(lfp_base * 2.5)  # -5 instead of -2 USD/kg
+    assert fee["recycle_usd_per_kg"][1] == pytest.approx(-5.0)
+    assert fee["recycle_value_usd"][1] == pytest.approx(
+        fee["recycle_mass_kg"][1] * fee["recycle_usd_per_kg"][1]
+    )
+
+
+def test_an_edited_tables_recycling_prices_move_the_value_too(tmp_path: Path) -> None:
+    """The ``[recycling]`` prices of an ``--economics`` copy apply as a ``--set`` does."""
+    units = pl.DataFrame(
+        {"chemistry": ["NMC622"], "level": ["module"], "nominal_capacity_ah": [60.0],
+         "unit_voltage_v": [43.2]}
+    )  # fmt: skip
+    path = tmp_path / "mine.toml"
+    text = packaged_table_path("routing_economics").read_text()
+    path.write_text(text.replace("Ni = 16.85", "Ni = 1000.0"))
+    edited = recycling_value_usd(units, economics=load_economics(path))[0]
+    by_set = recycling_value_usd(
+        units, economics=load_economics(overrides={"recycling.metal_usd_per_kg.Ni": 1000.0})
+    )[0]
+    assert edited == pytest.approx(by_set)
+    assert edited > 20 * recycling_value_usd(units)[0]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "recycling.black_mass_kg_per_kg_cells",
+        "recycling.chemistry.NMC622.cell_kg_per_kwh",
+        "recycling.chemistry.NMC622.black_mass_ni",
+    ],
+)
+def test_fallback_only_recycling_overrides_are_refused(key: str) -> None:
+    with pytest.raises(ConfigError, match="changes only the fallback recycling table"):
+        load_economics(overrides={key: 0.5})
+
+
+def test_an_application_without_a_duty_is_a_configuration_error() -> None:
+    """A custom application with no ``lifetime_duties`` entry was credited 0.0 years without a
+    word, so it could never be chosen; now the missing entry is named."""
+    custom = CATALOG.model_copy(
+        update={"application": {**CATALOG.application, "forklift": CATALOG.application["ups"]}}
+    )
+    units = pl.DataFrame({"application": ["forklift"], "chemistry": ["LFP"], "soh_percent": [85.0]})
+    with pytest.raises(ConfigError, match=r"forklift .* add \[duty\.forklift\]"):
+        expected_second_life_years(units, applications=custom)
+    no_model = units.with_columns(pl.lit("Li-S").alias("chemistry"))  # no life model: no duty
+    assert expected_second_life_years(no_model, applications=custom).to_list() == [0.0]
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e300"])
+def test_set_numbers_must_be_finite(text: str) -> None:
+    with pytest.raises(ConfigError, match="not a finite number"):
+        parse_overrides([f"price.ess={text}"])
+    with pytest.raises(ConfigError, match="not a finite number"):  # the library path too
+        load_economics(overrides={"price.ess": float(text)})
 
 
 @pytest.mark.parametrize(

@@ -326,3 +326,65 @@ def test_money_in_explanations_puts_the_sign_first() -> None:
         "$1,234",
         "?",
     ]
+
+
+def test_set_overrides_apply_to_the_table_the_profile_names(tmp_path: Path) -> None:
+    """A profile routing with its own economics table keeps it when ``--set`` is given: the
+    overrides change that table's numbers (they used to swap in the packaged table)."""
+    from echelon.catalog._loader import packaged_table_path
+    from echelon.routing.economics import overrides_for_profiles
+
+    own = tmp_path / "facility_econ.toml"
+    text = packaged_table_path("routing_economics").read_text()
+    own.write_text(text.replace("usd_per_kwh_year = 9.0", "usd_per_kwh_year = 30.0", 1))
+    eu = load_profile("eu")
+    profile = eu.model_copy(
+        update={"routing": eu.routing.model_copy(update={"economics": str(own)})}
+    )
+    plain = routing_inputs(profile).economics
+    assert plain.price_for("ups", "EU") == 30.0
+    overridden = routing_inputs(profile, economics=overrides_for_profiles({"labour.EU": 55.0}))
+    assert overridden.economics.price_for("ups", "EU") == 30.0  # the profile's own price kept
+    assert overridden.economics.labour_rate("EU") == 55.0
+    assert overridden.economics.label == f"{plain.label} (labour.EU=55)"
+    graded = grade_table(
+        pl.DataFrame([module()]),
+        profile=profile,
+        as_of=AS_OF,
+        economics=overrides_for_profiles({"labour.EU": 55.0}),
+    )
+    assert graded["economics"][0] == f"{plain.label} (labour.EU=55)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({}, "30% of its contained Ni + Co value at Ni $16.85/kg, Co $50.35/kg"),
+        (
+            {"recycling.metal_usd_per_kg.Ni": 1000.0, "recycling.metal_usd_per_kg.Co": 1000.0},
+            "Ni $1,000.00/kg, Co $1,000.00/kg (recycling_prices@1 (metal:Co=1000, metal:Ni=1000)",
+        ),
+    ],
+)
+def test_the_recycling_value_reason_is_the_arithmetic_that_gave_it(
+    overrides: dict[str, float], fragment: str
+) -> None:
+    """``show`` and the certificate printed an old placeholder product that did not give the
+    value ($14 = 8.27 kg × $1.51/kg; × $60.01/kg with Ni and Co at 1000, still $14); now the
+    mass × price per kg is the value, and the override moves it."""
+    import re
+
+    econ = load_economics(overrides=overrides)
+    row = route_one(module(), "eu", economics=econ)
+    route = decisions_from_row(row, routing_inputs(load_profile("eu"), economics=econ))[-1]
+    reason = next(r for r in route.reasons if r.rule == "route.recycling_value")
+    found = re.search(
+        r"= ([\d.]+) kg \(module, cells and hardware\) × \$([\d.,]+)/kg", reason.message
+    )
+    assert found is not None, reason.message
+    mass, per_kg = float(found[1]), float(found[2].replace(",", ""))
+    assert mass * per_kg == pytest.approx(row["recycle_value_usd"], rel=2e-3)
+    assert reason.observed == pytest.approx(row["recycle_value_usd"], abs=0.01)
+    assert fragment in reason.message
+    base = route_one(module(), "eu")["recycle_value_usd"]
+    assert (row["recycle_value_usd"] > 30 * base) == bool(overrides)  # the override is applied

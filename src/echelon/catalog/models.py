@@ -7,13 +7,35 @@ with ``extra="forbid"``; :func:`validated` turns every validation problem into o
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import datetime as dt
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from echelon.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _as_of_date(text: str) -> str:
+    """``text`` when it is a date ``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY`` (else ValueError)."""
+    value = text.strip()
+    try:
+        if len(value) == 4 and value.isdigit():
+            return value
+        dt.date.fromisoformat(value + "-01" if len(value) == 7 else value)
+    except ValueError:
+        raise ValueError(
+            f"as_of {text!r} is not a date: write YYYY-MM-DD, YYYY-MM or YYYY"
+        ) from None
+    return value
+
+
+SourceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+"""Where a number comes from: not empty (a user's copy of a table must say where its numbers are
+from, as the packaged tables do)."""
+AsOfDate = Annotated[str, AfterValidator(_as_of_date)]
+"""The date a number is valid for, ``YYYY-MM-DD`` (or ``YYYY-MM``, ``YYYY``), kept as text."""
 
 
 class StrictModel(BaseModel):

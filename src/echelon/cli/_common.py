@@ -23,6 +23,7 @@ from echelon.cli._console import console as console  # re-exported: the commands
 from echelon.io.atomic import write_atomic
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
+from echelon.routing.economics import overrides_for_profiles
 
 DbOption = Annotated[
     str | None,
@@ -71,10 +72,15 @@ SetOption = Annotated[
 
 
 def economics_from_options(path: Path | None, overrides: list[str] | None) -> Economics | None:
-    """The economics of ``--economics``/``--set`` (None: each profile's default table)."""
-    if path is None and not overrides:
-        return None
-    return load_economics(path or "routing_economics", overrides=parse_overrides(overrides or []))
+    """The economics of ``--economics``/``--set`` (None: each profile's own table).
+
+    ``--set`` without ``--economics`` overrides numbers of the table each profile names (its
+    ``[routing] economics``), not of the packaged one.
+    """
+    values = parse_overrides(overrides or [])
+    if path is None:
+        return overrides_for_profiles(values) if values else None
+    return load_economics(path, overrides=values)
 
 
 TABLE_SUFFIXES = (".csv", ".parquet")

@@ -558,7 +558,7 @@ def unit_recycling_value(
     *,
     process: Process | str = "hydro",
     year: int | None = None,
-    prices: Path | None = None,
+    prices: Path | PriceTable | None = None,
     location: Literal["US", "California", "China", "Korea"] = "US",
     untreatable: Literal["raise", "null"] = "raise",
 ) -> pl.DataFrame:
@@ -572,8 +572,8 @@ def unit_recycling_value(
     process : {"hydro", "pyro", "direct", "mechanical"}
     year : int, optional
         Selects dated prices (default: this year).
-    prices : Path, optional
-        Price override file (TOML or CSV).
+    prices : Path or PriceTable, optional
+        Price override file (TOML or CSV), or the prices themselves (``year`` is then unused).
     location : {"US", "California", "China", "Korea"}
     untreatable : {"raise", "null"}
         What to do with units whose chemistry the process cannot treat: raise
@@ -594,7 +594,7 @@ def unit_recycling_value(
     year = year or dt.date.today().year
     prepared, _ = prepare_units(units)
     warn_unknown(prepared)
-    table = load_prices(prices, year=year)
+    table = prices if isinstance(prices, PriceTable) else load_prices(prices, year=year)
     groups = prepared.group_by("chemistry_used", "level").agg(
         pl.len().alias("units"), pl.col("mass_kg").sum(), pl.col("energy_kwh").sum()
     )

@@ -10,7 +10,7 @@ import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
 
 from echelon.catalog.chemistry import chemistries_matching
-from echelon.domain import Battery, Decision, Event, Measurement, TestRun
+from echelon.domain import NON_REUSE_ROUTES, Battery, Decision, Event, Measurement, TestRun
 from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
 from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
@@ -65,6 +65,7 @@ def _latest_decisions() -> Select[Any]:
         DecisionRow.battery_id,
         DecisionRow.kind,
         DecisionRow.outcome,
+        DecisionRow.inputs,
         func.row_number()
         .over(
             partition_by=(DecisionRow.battery_id, DecisionRow.kind),
@@ -72,7 +73,18 @@ def _latest_decisions() -> Select[Any]:
         )
         .label("rn"),
     ).subquery()
-    return select(ranked.c.battery_id, ranked.c.kind, ranked.c.outcome).where(ranked.c.rn == 1)
+    return select(ranked.c.battery_id, ranked.c.kind, ranked.c.outcome, ranked.c.inputs).where(
+        ranked.c.rn == 1
+    )
+
+
+def _reuse_kwh(row: dict[str, Any]) -> float | None:
+    """The usable kWh a route decision credits: its chosen application's (rated kWh × SOH lower
+    bound × usable window × derate, recorded by the router); None unless the route is a reuse."""
+    if row["kind"] != "route" or row["outcome"] in NON_REUSE_ROUTES:
+        return None
+    value = (row["inputs"] or {}).get("usable_kwh")
+    return None if value is None else float(value)
 
 
 def _latest_measurements(quantities: tuple[str, ...]) -> Select[Any]:
@@ -111,7 +123,9 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     :data:`SUMMARY_QUANTITIES` its latest value (``soh_lower_percent``/``soh_upper_percent``/
     ``soh_method`` too): a capacity test's ``capacity_ah`` and the manifest's
     ``measured_capacity_ah``, ``dcir_ohm``, ``ocv_v`` and ``rest_voltage_v`` (the rest that opens
-    a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``.
+    a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``; ``usable_kwh``, the usable
+    energy the latest route decision credits its application with (rated kWh × SOH lower bound ×
+    usable window × derate, the router's number), null unless the unit is routed to reuse.
 
     Raises
     ------
@@ -151,9 +165,18 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
             [dict(r._mapping) for r in conn.execute(_latest_status())],
             schema={"battery_id": pl.String, "status": pl.String},
         )
+        latest = [dict(r._mapping) for r in conn.execute(_latest_decisions())]
         decisions = pl.DataFrame(
-            [dict(r._mapping) for r in conn.execute(_latest_decisions())],
+            [{k: r[k] for k in ("battery_id", "kind", "outcome")} for r in latest],
             schema={"battery_id": pl.String, "kind": pl.String, "outcome": pl.String},
+        )
+        usable = pl.DataFrame(
+            [
+                {"battery_id": r["battery_id"], "usable_kwh": _reuse_kwh(r)}
+                for r in latest
+                if r["kind"] == "route"
+            ],
+            schema={"battery_id": pl.String, "usable_kwh": pl.Float64},
         )
         measures = pl.DataFrame(
             [dict(r._mapping) for r in conn.execute(_latest_measurements(SUMMARY_QUANTITIES))],
@@ -185,6 +208,7 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
     for kind in ("gate", "grade", "route"):
         if kind not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(kind))
+    frame = frame.join(usable, on="battery_id", how="left")
     return frame.sort("battery_id")
 
 

@@ -36,7 +36,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("soh_percent", "SOH [%]", "num"),
     ("soh_lower_percent", "SOH lower [%]", "num"),
     ("dcir_mohm", "DCIR [mΩ]", "num"),
-    ("usable_kwh", "usable [kWh]", "num"),
+    ("usable_kwh", "usable to reuse [kWh]", "num"),
 ]
 """(column, header, sort type) of the unit table."""
 
@@ -127,11 +127,7 @@ DECIMALS: Final = {"dcir_mohm": 2, "usable_kwh": 3, "soh_percent": 1, "soh_lower
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    no_soh = pl.col("soh_percent").is_null() & pl.col("soh_lower_percent").is_null()
-    table = frame.with_columns(
-        (pl.col("dcir_ohm") * 1000.0).alias("dcir_mohm"),
-        pl.when(no_soh).then(None).otherwise(usable_energy_kwh(frame)).alias("usable_kwh"),
-    )
+    table = frame.with_columns((pl.col("dcir_ohm") * 1000.0).alias("dcir_mohm"))
     rows = table.select([c for c, _, _ in TABLE_COLUMNS]).to_dicts()
     for row in rows:
         for column, places in DECIMALS.items():

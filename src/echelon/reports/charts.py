@@ -22,15 +22,14 @@ CHART_SUFFIXES: Final = (".png", ".svg", ".html")
 
 
 def usable_energy_kwh(frame: pl.DataFrame) -> pl.Expr:
-    """Usable energy [kWh] = nominal Ah × nominal V × SOH (0 when SOH is unknown)."""
+    """Usable energy to reuse [kWh]: what the route decision credits (0 when not reused).
+
+    The ``usable_kwh`` of :func:`echelon.registry.units_frame` — the router's number for the chosen
+    application (rated kWh × SOH lower bound × usable window × derate), as the decision, ``show``
+    and the certificate give it; quarantined, recycled and retest units hold none.
+    """
     del frame
-    return (
-        pl.col("nominal_capacity_ah")
-        * pl.col("nominal_voltage_v").fill_null(0.0)
-        * pl.col("soh_percent").fill_null(0.0)
-        / 100.0
-        / 1000.0
-    )
+    return pl.col("usable_kwh").fill_null(0.0)
 
 
 def disposition() -> pl.Expr:
@@ -86,8 +85,8 @@ def soh_histogram(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 def routes(frame: pl.DataFrame) -> dict[str, Any]:
-    """Two bar charts: units and usable kWh per route (a second life's bars in blue; the energy
-    still held by units sent to recycling or elsewhere in grey, so it is not read as reused)."""
+    """Two bar charts: units and usable kWh per route (the energy the route decisions credit to a
+    second life; units sent to recycling or elsewhere hold none)."""
     reuse = [a.value for a in Application]
     data = (
         frame.with_columns(disposition(), usable_energy_kwh(frame).alias("kwh"))

@@ -18,7 +18,11 @@ from echelon.routing.applications import (
 )
 from echelon.routing.economics import Economics, load_economics, parse_overrides
 from echelon.routing.explain import fits_summary, route_decision, route_summary
-from echelon.routing.placeholders import expected_second_life_years, recycling_value_usd
+from echelon.routing.placeholders import (
+    expected_second_life_years,
+    recycling_value_frame,
+    recycling_value_usd,
+)
 from echelon.routing.router import (
     MISFIT_BITS,
     ROUTE_BASES,
@@ -44,6 +48,7 @@ __all__ = [
     "load_applications",
     "load_economics",
     "parse_overrides",
+    "recycling_value_frame",
     "recycling_value_usd",
     "rmax_ohm",
     "route_decision",

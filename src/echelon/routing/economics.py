@@ -14,23 +14,36 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 import polars as pl
 from pydantic import Field, model_validator
 
 from echelon.catalog import load_table
-from echelon.catalog._loader import load_toml_file
-from echelon.catalog.models import Sourced, StrictModel, TableMeta, validated
+from echelon.catalog._loader import load_toml_file, packaged_table_path
+from echelon.catalog.models import (
+    AsOfDate,
+    Sourced,
+    SourceText,
+    StrictModel,
+    TableMeta,
+    validated,
+)
 from echelon.domain import Chemistry, Level
 from echelon.domain.parse import suggest
 from echelon.errors import ConfigError
 
-JURISDICTIONS = ("EU", "CN", "US", "none")
+Jurisdiction = Literal["EU", "CN", "US", "none"]
+JURISDICTIONS: tuple[str, ...] = get_args(Jurisdiction)
 SHORTHAND = {"price": "usd_per_kwh_year", "labour": "usd_per_hour"}
 """``--set price.ess=9`` means ``price.ess.usd_per_kwh_year``; ``labour.EU=45`` its hourly rate."""
+OVERRIDE_MAX_ABS = 1e9
+"""Largest magnitude a ``--set`` number may have: no price, rate, cost or fee of the table comes
+within five orders of magnitude of it (a larger number is a typo), and money columns derived from
+it must stay printable as whole dollars (int64 ends at 9.2e18)."""
 
 
 _Strict = StrictModel
@@ -39,27 +52,36 @@ _Strict = StrictModel
 class EconomicsMeta(TableMeta):
     """Provenance of the economics table and its currency."""
 
+    as_of: AsOfDate
+    source: SourceText
     currency: str
 
 
-class Price(Sourced):
+class _Dated(Sourced):
+    """A row of the economics table: its numbers name a source and an as-of date."""
+
+    source: SourceText
+    as_of: AsOfDate
+
+
+class Price(_Dated):
     """Reuse price of an application: value of one usable kWh per year of service."""
 
     usd_per_kwh_year: float = Field(ge=0)
-    by_jurisdiction: dict[str, float] = Field(default_factory=dict)
+    by_jurisdiction: dict[Jurisdiction, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
     def for_jurisdiction(self, jurisdiction: str) -> float:
         """Price [USD/(kWh·year)] in a jurisdiction."""
-        return self.by_jurisdiction.get(jurisdiction, self.usd_per_kwh_year)
+        return self.by_jurisdiction.get(cast(Jurisdiction, jurisdiction), self.usd_per_kwh_year)
 
 
-class Labour(Sourced):
+class Labour(_Dated):
     """Labour rate of a jurisdiction."""
 
     usd_per_hour: float = Field(ge=0)
 
 
-class Repurposing(Sourced):
+class Repurposing(_Dated):
     """Repurposing cost of one unit of a level: labour (per unit and per kWh) + materials."""
 
     labour_hours: float = Field(ge=0)
@@ -67,7 +89,7 @@ class Repurposing(Sourced):
     materials_usd_per_kwh: float = Field(ge=0)
 
 
-class Testing(Sourced):
+class Testing(_Dated):
     """Qualification-test cost of one unit of a level."""
 
     tester_hours: float = Field(ge=0)
@@ -75,15 +97,16 @@ class Testing(Sourced):
     labour_hours: float = Field(ge=0)
 
 
-class MetalPrices(Sourced):
+class MetalPrices(_Dated):
     """Prices of the paid metals in black mass [USD/kg]."""
 
     Ni: float = Field(ge=0)
     Co: float = Field(ge=0)
 
 
-class RecyclingChemistry(Sourced):
-    """Placeholder recycling data of one chemistry (see :func:`recycling_value_usd`)."""
+class RecyclingChemistry(_Dated):
+    """Fallback recycling data of one chemistry (``fixed_usd_per_kg`` also sets the router's feed
+    price, :meth:`Economics.feed_price_overrides`)."""
 
     cell_kg_per_kwh: float = Field(gt=0)
     black_mass_ni: float = Field(default=0.0, ge=0, le=1)
@@ -92,13 +115,15 @@ class RecyclingChemistry(Sourced):
 
 
 class Recycling(_Strict):
-    """Placeholder recycling-value table (replaced by ``echelon.recycling``)."""
+    """Recycling prices the router applies to the EverBatt feed price
+    (:meth:`Economics.feed_price_overrides`) and the fallback table for units the recycling
+    model cannot value."""
 
     payable_fraction: float = Field(ge=0, le=1)
-    payable_source: str
+    payable_source: SourceText
     black_mass_kg_per_kg_cells: float = Field(gt=0, le=1)
-    black_mass_source: str
-    as_of: str
+    black_mass_source: SourceText
+    as_of: AsOfDate
     metal_usd_per_kg: MetalPrices
     chemistry: dict[str, RecyclingChemistry]
 
@@ -111,7 +136,7 @@ class Recycling(_Strict):
         return self
 
     def usd_per_kg_cells(self, chemistry: str) -> float:
-        """Placeholder recycling value per kg of cells [USD/kg] (negative: the owner pays)."""
+        """Fallback recycling value per kg of cells [USD/kg] (negative: the owner pays)."""
         rec = self.chemistry[chemistry]
         if rec.fixed_usd_per_kg is not None:
             return rec.fixed_usd_per_kg
@@ -133,18 +158,26 @@ class Economics(_Strict):
     repurposing, testing : dict
         Cost model per level.
     recycling : Recycling
-        Placeholder recycling-value table.
+        Recycling prices and the fallback recycling-value table.
     overrides : tuple of str
         ``key=value`` overrides applied to the table for this run.
+    override_values : dict
+        The same overrides as numbers.
+    follows_profile : bool
+        True for overrides given without a table of their own (``--set`` without
+        ``--economics``): :func:`economics_in_force` applies them to the table each grading
+        profile names rather than to this one.
     """
 
     meta: EconomicsMeta
     price: dict[str, Price]
-    labour: dict[str, Labour]
+    labour: dict[Jurisdiction, Labour]
     repurposing: dict[Level, Repurposing]
     testing: dict[Level, Testing]
     recycling: Recycling
     overrides: tuple[str, ...] = ()
+    override_values: dict[str, float] = Field(default_factory=dict)
+    follows_profile: bool = False
 
     @model_validator(mode="after")
     def _complete(self) -> Economics:
@@ -180,7 +213,32 @@ class Economics(_Strict):
 
     def labour_rate(self, jurisdiction: str) -> float:
         """Labour rate [USD/hour] of a jurisdiction."""
-        return self.labour[jurisdiction].usd_per_hour
+        return self.labour[cast(Jurisdiction, jurisdiction)].usd_per_hour
+
+    def feed_price_overrides(self) -> dict[str, float]:
+        """The recycling feed-price parameters this table changes, by :func:`feed_price_key`
+        name: ``{"metal:Ni": 18.0, "battery_share": 0.4, "fixed:LFP": -3.0}``.
+
+        A ``[recycling]`` metal price, ``payable_fraction`` or ``fixed_usd_per_kg`` that differs
+        from the packaged ``routing_economics`` table — set with ``--set``, in an ``--economics``
+        file, a profile's own table or a copy in ``ECHELON_CATALOG_DIR`` — replaces that
+        parameter of the EverBatt feed price the router pays units with; unchanged numbers
+        leave the ``recycling_prices`` table's in force.
+        """
+        mine, packaged = self.recycling, _packaged().recycling
+        out = {
+            f"metal:{metal}": getattr(mine.metal_usd_per_kg, metal)
+            for metal in ("Ni", "Co")
+            if getattr(mine.metal_usd_per_kg, metal) != getattr(packaged.metal_usd_per_kg, metal)
+        }
+        if mine.payable_fraction != packaged.payable_fraction:
+            out["battery_share"] = mine.payable_fraction
+        for chem, rec in mine.chemistry.items():
+            if rec.fixed_usd_per_kg is not None and (
+                rec.fixed_usd_per_kg != packaged.chemistry[chem].fixed_usd_per_kg
+            ):
+                out[f"fixed:{chem}"] = rec.fixed_usd_per_kg
+        return out
 
     def unit_costs(self, jurisdiction: str) -> dict[str, tuple[float, float, float]]:
         """Per level: (repurposing USD per unit, repurposing USD per nominal kWh, testing USD
@@ -227,13 +285,25 @@ def _set_path(doc: dict[str, Any], key: str, value: float) -> None:
         node = node[part]
 
 
+def _checked_number(what: str, value: float) -> float:
+    """``value`` when finite and within :data:`OVERRIDE_MAX_ABS`, else a :class:`ConfigError`."""
+    if not math.isfinite(value) or abs(value) > OVERRIDE_MAX_ABS:
+        raise ConfigError(
+            f"{what}: {value:g} is not a finite number within ±{OVERRIDE_MAX_ABS:g}; give the "
+            "price or cost itself, e.g. price.ess=9.5"
+        )
+    return value
+
+
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
     """Parse ``KEY=NUMBER`` strings (from ``--set``) into a mapping.
 
     Raises
     ------
     ConfigError
-        Naming the malformed item.
+        Naming the malformed item: no ``=``, not a number, or not finite (``inf``, ``nan``) or
+        beyond :data:`OVERRIDE_MAX_ABS` — refused before any work is done, so no decision can
+        record such a number. Negative prices and rates are refused by the table's validation.
     """
     out: dict[str, float] = {}
     for item in items:
@@ -241,12 +311,48 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
         try:
             if not sep or not key.strip():
                 raise ValueError
-            out[key.strip()] = float(text)
+            value = float(text)
         except ValueError:
             raise ConfigError(
                 f"--set {item!r}: expected KEY=NUMBER, e.g. price.ess=9.5 or labour.EU=45"
             ) from None
+        out[key.strip()] = _checked_number(f"--set {item!r}", value)
     return out
+
+
+FEED_PRICE_KEYS: dict[str, str] = {
+    "recycling.metal_usd_per_kg.Ni": "metal:Ni",
+    "recycling.metal_usd_per_kg.Co": "metal:Co",
+    "recycling.payable_fraction": "battery_share",
+}
+"""``--set`` keys of ``[recycling]`` that change the router's recycling value (the EverBatt feed
+price, :func:`echelon.routing.placeholders.recycling_value_usd`), with the price they replace;
+``recycling.chemistry.<chemistry>.fixed_usd_per_kg`` replaces that chemistry's fixed feed price."""
+
+
+def feed_price_key(key: str) -> str | None:
+    """The feed-price parameter an override key sets (``metal:Ni``, ``battery_share``,
+    ``fixed:LFP``), or None for a key outside ``[recycling]``.
+
+    Raises
+    ------
+    ConfigError
+        For a ``[recycling]`` key that only the fallback table reads (cell mass per kWh,
+        black-mass yield and grades): it would be recorded on every decision yet change none.
+    """
+    if not key.startswith("recycling."):
+        return None
+    if key in FEED_PRICE_KEYS:
+        return FEED_PRICE_KEYS[key]
+    parts = key.split(".")
+    if len(parts) == 4 and parts[1] == "chemistry" and parts[3] == "fixed_usd_per_kg":
+        return f"fixed:{parts[2]}"
+    raise ConfigError(
+        f"economics override {key!r} changes only the fallback recycling table, which values "
+        "no unit the recycling model can value (every unit with a rated energy): the router "
+        "pays the EverBatt feed price on the unit's own composition. Override its prices "
+        f"instead: {', '.join(FEED_PRICE_KEYS)}, recycling.chemistry.<chemistry>.fixed_usd_per_kg"
+    )
 
 
 def _economics_from_doc(
@@ -254,8 +360,10 @@ def _economics_from_doc(
 ) -> Economics:
     data = copy.deepcopy(doc)
     for key, value in overrides.items():
-        _set_path(data, key, float(value))
+        feed_price_key(key)  # refuses a key that would change no routed unit
+        _set_path(data, key, _checked_number(f"economics override {key!r}", float(value)))
     data["overrides"] = tuple(f"{k}={v:g}" for k, v in overrides.items())
+    data["override_values"] = dict(overrides)
     return validated(Economics, data, what=f"economics table {origin}")
 
 
@@ -268,6 +376,11 @@ def _load_cached(
     else:
         doc = load_table(name, catalog_dir=catalog_dir)
     return _economics_from_doc(doc, name, dict(overrides))
+
+
+def _packaged() -> Economics:
+    """The packaged ``routing_economics`` table (not a copy in ``ECHELON_CATALOG_DIR``)."""
+    return load_economics(packaged_table_path("routing_economics"))
 
 
 def load_economics(
@@ -296,6 +409,45 @@ def load_economics(
     """
     items = tuple(sorted((overrides or {}).items()))
     return _load_cached(str(name_or_path), catalog_dir, items)
+
+
+def overrides_for_profiles(
+    overrides: Mapping[str, float], *, catalog_dir: Path | None = None
+) -> Economics:
+    """Per-run overrides for the table each grading profile names (``--set`` alone).
+
+    The overrides are checked now against the ``routing_economics`` table (a misspelt key fails
+    before any work is done); :func:`economics_in_force` applies them to the profile's table.
+
+    Raises
+    ------
+    ConfigError
+        For an override naming no number of ``routing_economics`` or making it invalid.
+    """
+    checked = load_economics(overrides=overrides, catalog_dir=catalog_dir)
+    return checked.model_copy(update={"follows_profile": True})
+
+
+def economics_in_force(
+    table: str, economics: Economics | None, *, catalog_dir: Path | None = None
+) -> Economics:
+    """The economics a profile routes with: ``economics`` if given, else its own ``table``.
+
+    Parameters
+    ----------
+    table : str
+        The table the profile names (``profile.routing.economics``).
+    economics : Economics, optional
+        The run's table; when it only carries overrides (:func:`overrides_for_profiles`), they
+        are applied to ``table``.
+    catalog_dir : Path, optional
+        Catalogue override folder.
+    """
+    if economics is None:
+        return load_economics(table, catalog_dir=catalog_dir)
+    if economics.follows_profile:
+        return load_economics(table, overrides=economics.override_values, catalog_dir=catalog_dir)
+    return economics
 
 
 def nominal_kwh() -> pl.Expr:

@@ -14,6 +14,8 @@ import polars as pl
 
 from echelon.domain import NON_REUSE_ROUTES, Decision, Reason
 from echelon.routing.applications import ApplicationSpec, series_options
+from echelon.routing.economics import Economics
+from echelon.routing.placeholders import recycling_price_table
 from echelon.routing.router import MISFIT_BITS, RoutingInputs
 
 
@@ -298,6 +300,42 @@ def _choice_message(row: dict[str, Any]) -> str:
     )
 
 
+def recycling_value_text(row: dict[str, Any], economics: Economics) -> str:
+    """The recycling value of a routed row as the product that gave it, with its prices.
+
+    ``recycle_mass_kg`` × ``recycle_usd_per_kg`` = ``recycle_value_usd``, and where the price per
+    kg comes from: the EverBatt feed price (a fixed price for the chemistry, or the share of the
+    contained Ni + Co value at the metal prices in force, overrides included) or the fallback
+    table of the economics.
+    """
+    value, mass, per_kg = (
+        row["recycle_value_usd"],
+        row["recycle_mass_kg"],
+        row["recycle_usd_per_kg"],
+    )
+    sign = "-" if per_kg < 0 else ""
+    price = f"{sign}${abs(per_kg):,.2f}/kg"
+    head = f"recycling value {usd_text(value)} = {mass:.3g} kg"
+    chem = row.get("chemistry") or "unknown"
+    if row.get("recycle_basis") != "feed_price":
+        return (
+            f"{head} cells × {price} (fallback table of {economics.label}: the "
+            f"recycling model cannot value this {row.get('level') or 'unit'})"
+        )
+    prices = recycling_price_table(economics)
+    if chem in prices.fixed_feed_usd_per_kg:
+        how = f"the fixed feed price of {chem}"
+    else:
+        how = (
+            f"{prices.battery_share:.0%} of its contained Ni + Co value at Ni "
+            f"${prices.price('metal:Ni'):,.2f}/kg, Co ${prices.price('metal:Co'):,.2f}/kg"
+        )
+    return (
+        f"{head} ({row.get('level') or 'unit'}, cells and hardware) × {price}: "
+        f"EverBatt 2023 feed price, {how} ({prices.origin}; hydrometallurgy)"
+    )
+
+
 def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
     """The route :class:`Decision` of one routed row, with every application's reason.
 
@@ -320,16 +358,11 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
     ]
     recycle = row.get("recycle_value_usd")
     if recycle is not None:
-        table = inputs.economics.recycling
-        chem = row["chemistry"] if row["chemistry"] in table.chemistry else "unknown"
-        mass = row["nominal_kwh"] * table.chemistry[chem].cell_kg_per_kwh
         reasons.append(
             Reason(
                 rule="route.recycling_value",
                 passed=True,
-                message=f"recycling value {usd_text(recycle)} = {mass:.3g} kg cells × "
-                f"${table.usd_per_kg_cells(chem):.2f}/kg (placeholder table, "
-                f"{inputs.economics.label})",
+                message=recycling_value_text(row, inputs.economics),
                 field="recycle_value_usd",
                 observed=round(float(recycle), 2),
             )

@@ -12,6 +12,8 @@ keep the signature, the input columns it reads and the output's meaning.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import warnings
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from echelon.errors import EchelonWarning
+from echelon.errors import ConfigError, EchelonWarning, EstimationError
+from echelon.recycling.prices import PriceEntry, PriceTable, load_prices
 from echelon.routing.applications import ApplicationCatalog, load_applications
 from echelon.routing.economics import Economics, load_economics
 
@@ -76,6 +79,33 @@ def life_curves(
     return {p: _LIFE_CACHE[(str(catalog_dir), *p)] for p in pairs}
 
 
+def _check_duties(apps: list[str], *, catalog_dir: Path | None) -> None:
+    """Refuse applications without a duty in ``lifetime_duties`` (they would get no years).
+
+    Raises
+    ------
+    ConfigError
+        Naming each application and the ``[duty.<application>]`` entry to add.
+    """
+    from echelon.lifetime.duty import duty_names, resolve_application
+
+    missing = []
+    for app in apps:
+        try:
+            resolve_application(app, catalog_dir=catalog_dir)
+        except EstimationError:
+            missing.append(app)
+    if missing:
+        entries = ", ".join(f"[duty.{app}]" for app in missing)
+        raise ConfigError(
+            f"application(s) {', '.join(missing)} of the applications catalogue have no duty in "
+            f"the lifetime_duties table, so no second-life years (and no reuse value) can be "
+            f"credited: add {entries} (copy one of {', '.join(duty_names(catalog_dir=catalog_dir))}"
+            " in lifetime_duties.toml of ECHELON_CATALOG_DIR and adapt it), or remove the "
+            "application"
+        )
+
+
 def expected_second_life_years(
     units: pl.DataFrame,
     *,
@@ -109,6 +139,12 @@ def expected_second_life_years(
         ``expected_second_life_years`` [years], Float64, one per row; 0 when the SOH is already
         at or below the end of life, null when the application or SOH is unknown.
 
+    Raises
+    ------
+    ConfigError
+        When an application of the catalogue has no duty in the ``lifetime_duties`` table (it
+        was credited 0 years silently, so it could never be chosen).
+
     References
     ----------
     docs/lifetime.md; second-life-domain.md §4.4 (BLAST-Lite models [S65]), §4.5 (durations).
@@ -130,6 +166,7 @@ def expected_second_life_years(
         if app in caps
     ]
     modelled = [p for p in pairs if p[0] not in NO_LIFE_MODEL]
+    _check_duties(sorted({app for _, app in modelled}), catalog_dir=catalog_dir)
     horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
     curves = life_curves(modelled, horizon_years=horizon, catalog_dir=catalog_dir)
     for chem, app in pairs:
@@ -144,20 +181,67 @@ def expected_second_life_years(
     return pl.Series(YEARS_COLUMN, years, dtype=pl.Float64).fill_nan(None)
 
 
-def recycling_value_usd(
+RECYCLING_FRAME_COLUMNS = (
+    "recycle_value_usd",
+    "recycle_mass_kg",
+    "recycle_usd_per_kg",
+    "recycle_basis",
+)
+"""Columns of :func:`recycling_value_frame`: the value [USD], the mass it is paid on [kg], the
+price per kg [USD/kg] and the basis (``feed_price``: EverBatt feed price on the unit's own
+composition and mass; ``table``: the fallback table on its cells)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _price_table(overrides: tuple[tuple[str, float], ...], year: int | None) -> PriceTable:
+    table = load_prices(year=year)
+    given = dict(overrides)
+    entries = dict(table.entries)
+    for item in ("metal:Ni", "metal:Co"):
+        if item in given:
+            old = entries[item]
+            entries[item] = PriceEntry(item, given[item], old.unit, "--set override", old.as_of)
+    fixed = dict(table.fixed_feed_usd_per_kg)
+    fixed |= {k.removeprefix("fixed:"): v for k, v in given.items() if k.startswith("fixed:")}
+    if not given:
+        return table
+    shown = ", ".join(f"{k}={v:g}" for k, v in overrides)
+    return dataclasses.replace(
+        table,
+        entries=entries,
+        battery_share=given.get("battery_share", table.battery_share),
+        fixed_feed_usd_per_kg=fixed,
+        origin=f"{table.origin} ({shown})",
+    )
+
+
+def recycling_price_table(
+    economics: Economics | None = None, *, year: int | None = None
+) -> PriceTable:
+    """The recycling prices the router pays units with: ``recycling_prices`` for ``year`` (default
+    this year) with the run's feed-price overrides (:meth:`Economics.feed_price_overrides`:
+    ``--set recycling.metal_usd_per_kg.Ni=…``, ``….Co``, ``recycling.payable_fraction`` as the
+    share of the contained Ni + Co value paid for batteries, and
+    ``recycling.chemistry.<chemistry>.fixed_usd_per_kg`` as that chemistry's fixed feed price)."""
+    overrides = economics.feed_price_overrides() if economics is not None else {}
+    return _price_table(tuple(sorted(overrides.items())), year)
+
+
+def recycling_value_frame(
     units: pl.DataFrame,
     *,
     economics: Economics | None = None,
     catalog_dir: Path | None = None,
-) -> pl.Series:
-    """What a recycler pays the owner for a unit [USD] (negative: the owner pays).
+) -> pl.DataFrame:
+    """What a recycler pays the owner for each unit, with the mass and price per kg it is paid on.
 
     The recycler's gate (feed) price of the unit from :func:`echelon.recycling.unit_recycling_value`
     — EverBatt 2023 purchase convention on the unit's composition (cells, module and pack
-    hardware), hydrometallurgical process, dated prices of the current year. Units it cannot value
-    (unknown rated energy, or a chemistry the process cannot treat) fall back to
-    :func:`table_recycling_value_usd`. The recycler's own net value (products − process cost) is
-    reported by ``echelon recycle``, not here: the router decides for the unit's owner.
+    hardware), hydrometallurgical process, the prices of :func:`recycling_price_table` (the
+    current year's dated prices with the run's overrides). Units it cannot value (unknown rated
+    energy, or a chemistry the process cannot treat) fall back to
+    :func:`table_recycling_value_usd`. The recycler's own net value (products − process cost)
+    is reported by ``echelon recycle``, not here: the router decides for the unit's owner.
 
     Parameters
     ----------
@@ -165,14 +249,17 @@ def recycling_value_usd(
         Columns ``chemistry``, ``nominal_capacity_ah`` [A·h], ``unit_voltage_v`` (rated voltage
         [V] of the unit) and ``level`` (``cell`` when absent).
     economics : Economics, optional
-        For the fallback table (default: the packaged ``routing_economics``).
+        The run's feed-price overrides and the fallback table (default: the packaged
+        ``routing_economics``).
     catalog_dir : Path, optional
         Catalogue override folder.
 
     Returns
     -------
-    pl.Series
-        ``recycling_value_usd`` [USD], Float64, one per row; null when the rated energy is unknown.
+    pl.DataFrame
+        :data:`RECYCLING_FRAME_COLUMNS`, one row per unit: ``recycle_value_usd`` [USD] (negative:
+        the owner pays), ``recycle_mass_kg`` [kg], ``recycle_usd_per_kg`` [USD/kg] and
+        ``recycle_basis``; nulls when the rated energy is unknown.
     """
     from echelon.recycling import unit_recycling_value
 
@@ -190,24 +277,80 @@ def recycling_value_usd(
         & pl.col("nominal_voltage_v").is_not_null()
         & pl.col("level").is_in(["cell", "module", "pack"])
     )
-    fallback = table_recycling_value_usd(units, economics=economics, catalog_dir=catalog_dir)
+    econ = economics or load_economics(catalog_dir=catalog_dir)
+    fallback = _table_recycling(units, econ)
     if known.height == 0:
         return fallback
     with warnings.catch_warnings():
         # unknown chemistries are booked with the conservative composition; the gate already
         # records the unknown chemistry as a reason, so the recycling warning is not repeated
         warnings.simplefilter("ignore", EchelonWarning)
-        priced = unit_recycling_value(known, process="hydro", untreatable="null")
+        priced = unit_recycling_value(
+            known, process="hydro", untreatable="null", prices=recycling_price_table(econ)
+        )
     feed = frame.select("battery_id").join(
-        priced.select("battery_id", "feed_price_usd"),
+        priced.select("battery_id", "mass_kg", "feed_price_usd"),
         on="battery_id",
         how="left",
         maintain_order="left",
     )
-    return (
-        pl.DataFrame({"feed": feed.get_column("feed_price_usd"), "fallback": fallback})
-        .select(pl.coalesce("feed", "fallback").alias(RECYCLING_COLUMN))
-        .get_column(RECYCLING_COLUMN)
+    paid = feed.get_column("feed_price_usd").is_not_null()
+    by_feed = pl.DataFrame(
+        {
+            "recycle_value_usd": feed.get_column("feed_price_usd"),
+            "recycle_mass_kg": feed.get_column("mass_kg"),
+            "recycle_usd_per_kg": feed.get_column("feed_price_usd") / feed.get_column("mass_kg"),
+            "recycle_basis": pl.Series([None] * frame.height, dtype=pl.String).set(
+                paid, "feed_price"
+            ),
+        }
+    )
+    return pl.DataFrame(
+        [
+            by_feed.get_column(c).zip_with(paid, fallback.get_column(c))
+            for c in RECYCLING_FRAME_COLUMNS
+        ]
+    )
+
+
+def recycling_value_usd(
+    units: pl.DataFrame,
+    *,
+    economics: Economics | None = None,
+    catalog_dir: Path | None = None,
+) -> pl.Series:
+    """What a recycler pays the owner for a unit [USD] (negative: the owner pays).
+
+    The ``recycle_value_usd`` column of :func:`recycling_value_frame` (see there), as the
+    ``recycling_value_usd`` series.
+
+    Returns
+    -------
+    pl.Series
+        ``recycling_value_usd`` [USD], Float64, one per row; null when the rated energy is unknown.
+    """
+    out = recycling_value_frame(units, economics=economics, catalog_dir=catalog_dir)
+    return out.get_column("recycle_value_usd").alias(RECYCLING_COLUMN)
+
+
+def _table_recycling(units: pl.DataFrame, economics: Economics) -> pl.DataFrame:
+    """The fallback table's value, cell mass and price per kg (:data:`RECYCLING_FRAME_COLUMNS`)."""
+    table = economics.recycling
+    per_kg = {chem: table.usd_per_kg_cells(chem) for chem in table.chemistry}
+    kg_per_kwh = {chem: rec.cell_kg_per_kwh for chem, rec in table.chemistry.items()}
+    chem = pl.col("chemistry").cast(pl.String).fill_null("unknown")
+    mass_kg = (
+        pl.col("nominal_capacity_ah")
+        * pl.col("unit_voltage_v")
+        / 1000.0
+        * chem.replace_strict(kg_per_kwh, default=kg_per_kwh["unknown"], return_dtype=pl.Float64)
+    )
+    usd_per_kg = chem.replace_strict(per_kg, default=per_kg["unknown"], return_dtype=pl.Float64)
+    return units.select(
+        (mass_kg * usd_per_kg).alias("recycle_value_usd"),
+        mass_kg.alias("recycle_mass_kg"),
+        pl.when(mass_kg.is_not_null()).then(usd_per_kg).alias("recycle_usd_per_kg"),
+        pl.when(mass_kg.is_not_null()).then(pl.lit("table")).alias("recycle_basis"),
     )
 
 
@@ -247,16 +390,5 @@ def table_recycling_value_usd(
     feed fees), §5.2 (payables); second-life-domain.md §5.1 ([S48][S49]).
     """
     econ = economics or load_economics(catalog_dir=catalog_dir)
-    table = econ.recycling
-    per_kg = {chem: table.usd_per_kg_cells(chem) for chem in table.chemistry}
-    kg_per_kwh = {chem: rec.cell_kg_per_kwh for chem, rec in table.chemistry.items()}
-    chem = pl.col("chemistry").cast(pl.String).fill_null("unknown")
-    unknown = "unknown"
-    mass_kg = (
-        pl.col("nominal_capacity_ah")
-        * pl.col("unit_voltage_v")
-        / 1000.0
-        * chem.replace_strict(kg_per_kwh, default=kg_per_kwh[unknown], return_dtype=pl.Float64)
-    )
-    value = mass_kg * chem.replace_strict(per_kg, default=per_kg[unknown], return_dtype=pl.Float64)
-    return units.select(value.alias(RECYCLING_COLUMN)).get_column(RECYCLING_COLUMN)
+    out = _table_recycling(units, econ).get_column("recycle_value_usd")
+    return out.alias(RECYCLING_COLUMN)

@@ -40,10 +40,10 @@ from echelon.routing.applications import (
 from echelon.routing.economics import (
     Economics,
     cost_expressions,
-    load_economics,
+    economics_in_force,
     nominal_kwh,
 )
-from echelon.routing.placeholders import expected_second_life_years, recycling_value_usd
+from echelon.routing.placeholders import expected_second_life_years, recycling_value_frame
 
 if TYPE_CHECKING:
     from echelon.grading.profile import GradingProfile
@@ -91,11 +91,15 @@ def routing_inputs(
     economics: Economics | None = None,
     catalog_dir: Path | None = None,
 ) -> RoutingInputs:
-    """Resolve the catalogue and economics a profile names (unless given)."""
+    """Resolve the catalogue and economics a profile names (unless given).
+
+    Overrides without a table of their own (:func:`.economics.overrides_for_profiles`,
+    ``--set`` alone) apply to the economics table the profile names.
+    """
     return RoutingInputs(
         profile,
         applications or load_applications(profile.routing.applications, catalog_dir=catalog_dir),
-        economics or load_economics(profile.routing.economics, catalog_dir=catalog_dir),
+        economics_in_force(profile.routing.economics, economics, catalog_dir=catalog_dir),
     )
 
 
@@ -368,7 +372,9 @@ def route_table(
         ``graded`` plus, per application ``<app>``: ``misfit__<app>`` (bit mask,
         :data:`MISFIT_BITS`), ``units_series__``, ``cells_series__``, ``window__``, ``rmax_v__``,
         ``usable_kwh__``, ``years__``, ``value__``; and ``best_application``,
-        ``reuse_value_usd``, ``recycle_value_usd``, ``route``, ``route_basis``
+        ``reuse_value_usd``, ``recycle_value_usd`` (with ``recycle_mass_kg``,
+        ``recycle_usd_per_kg`` and ``recycle_basis`` it is computed from,
+        :func:`~echelon.routing.placeholders.recycling_value_frame`), ``route``, ``route_basis``
         (:data:`ROUTE_BASES`), ``value_usd`` (of the chosen route), ``allowed_applications``
         (``;``-separated, catalogue order), ``expected_years``, ``usable_kwh``,
         ``price_usd_per_kwh_year``, ``break_even_price_usd_per_kwh_year``,
@@ -381,8 +387,7 @@ def route_table(
             _misfit(app, spec, inputs).alias(f"misfit__{app}")
             for app, spec in inputs.applications.application.items()
         ],
-        recycling_value_usd(frame, economics=inputs.economics).alias("recycle_value_usd"),
-    )
+    ).hstack(recycling_value_frame(frame, economics=inputs.economics))
     best, best_value = _best(apps)
     frame = frame.with_columns(best.alias("best_application"), best_value.alias("reuse_value_usd"))
     only_missing = pl.any_horizontal(
