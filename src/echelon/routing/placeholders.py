@@ -116,8 +116,10 @@ def expected_second_life_years(
 
     The median years until the unit reaches the application's end-of-life SOH, from the
     semi-empirical calendar + cycle ageing model of its chemistry under the application's duty
-    (:func:`echelon.lifetime.expected_life_years`: first-life priors by origin, Monte Carlo),
-    evaluated once per (chemistry, application) on a 5 % SOH grid and interpolated linearly, then
+    (:func:`echelon.lifetime.expected_life_years`, Monte Carlo), evaluated once per (chemistry,
+    application) on a 5 % SOH grid and interpolated linearly — with the default first-life prior:
+    the unit's age and origin are not used, so a unit's forecast (``echelon forecast ID``, which
+    uses them) can differ a lot (docs/routing.md) —, then
     capped at the application's ``max_years`` (the longest second life reported, catalogue
     ``applications`` ``[*.life]``) so value is not credited beyond observed second lives.
 
