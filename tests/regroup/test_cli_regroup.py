@@ -99,3 +99,31 @@ def test_from_registry_builds_and_records_packs(small_batch: SynthBatch, tmp_pat
     # the same plan again: nothing new (its units are regrouped now, so the plan is empty)
     again = runner.invoke(app, args)
     assert again.exit_code in (0, 8), again.output
+
+
+def test_from_registry_refuses_a_filter_typo_as_batteries_does(
+    served_registry: str, tmp_path: Path
+) -> None:
+    """``--status routd`` is a usage error (exit 2) naming ``routed``, worded as `batteries`
+    words it — not "inventory_size — add units" (exit 8); nothing is written."""
+    out = tmp_path / "packs.csv"
+    for option, value, hint in (
+        ("--status", "routd", "did you mean 'routed'?"),
+        ("--route", "stationary_storage", "allowed: ess, ups"),
+        ("--grade", "A,E", "unknown grade 'E'"),
+        ("--level", "rack", "did you mean 'pack'?"),
+        ("--chemistry", "LFPP", "did you mean 'LFP'?"),
+    ):
+        args = ["regroup", "--from-registry", option, value, "-s", "2", "-p", "1",
+                "--db", served_registry, "-o", str(out)]  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (option, result.output)
+        assert hint in result.output
+        assert "inventory_size" not in result.output
+        assert not out.exists()
+    listed = runner.invoke(app, ["batteries", "--status", "routd", "--db", served_registry])
+    args = ["regroup", "--from-registry", "--status", "routd", "-s", "2", "-p", "1",
+            "--db", served_registry, "-o", str(out)]  # fmt: skip
+    regrouped = runner.invoke(app, args)
+    assert listed.exit_code == regrouped.exit_code == 2
+    assert listed.output == regrouped.output

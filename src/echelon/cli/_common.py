@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from echelon.cli._console import console as console  # re-exported: the commands import it here
+from echelon.domain import Grade, Level, Status
 from echelon.io.atomic import write_atomic
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
@@ -52,6 +53,20 @@ EconomicsOption = Annotated[
         help="Prices and costs TOML (copy of catalogue table routing_economics).",
         show_default=False,
     ),
+]
+GRADES = ", ".join(g.value for g in Grade)
+"""The grades a ``--grade`` filter takes, for its help."""
+STATUS_HELP = f"Derived status: {', '.join(s.value for s in Status)} (any case)."
+StatusFilter = Annotated[str | None, typer.Option(help=STATUS_HELP)]
+"""``--status`` of ``batteries`` (``regroup --from-registry`` takes the same, default routed):
+checked by :func:`echelon.registry.select_units`, which names the closest value of a typo."""
+ChemistryFilter = Annotated[
+    str | None,
+    typer.Option(help="e.g. LFP, LiFePO4, NMC622; a family (NMC, ternary) selects all of it."),
+]
+LevelFilter = Annotated[
+    str | None,
+    typer.Option(help=f"Level: {', '.join(v.value for v in Level)} (any case)."),
 ]
 AsOfOption = Annotated[
     str | None,

@@ -11,7 +11,16 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    GRADES,
+    STATUS_HELP,
+    ChemistryFilter,
+    DbOption,
+    LevelFilter,
+    console,
+    open_db,
+    stage_progress,
+)
 from echelon.cli._errors import guarded
 from echelon.regroup import (
     PackSpec,
@@ -153,16 +162,17 @@ def regroup_cmd(
     from_registry: Annotated[
         bool, typer.Option("--from-registry", help="Take the inventory from the registry.")
     ] = False,
-    status: Annotated[str, typer.Option(help="--from-registry: status to select.")] = "routed",
-    chemistry: Annotated[str | None, typer.Option(help="--from-registry: chemistry.")] = None,
-    model: Annotated[str | None, typer.Option(help="--from-registry: model.")] = None,
+    status: Annotated[str, typer.Option(help=STATUS_HELP)] = "routed",
+    chemistry: ChemistryFilter = None,
+    model: Annotated[str | None, typer.Option(help="Model (any case).")] = None,
     route: Annotated[
-        str | None, typer.Option(help="--from-registry: route (e.g. stationary_storage).")
+        str | None,
+        typer.Option(help="Route: an application (e.g. ess, ups, telecom), recycle or retest."),
     ] = None,
     grade: Annotated[
-        str | None, typer.Option(help="--from-registry: grades, comma-separated.")
+        str | None, typer.Option(help=f"Latest grades, comma-separated ({GRADES}).")
     ] = None,
-    level: Annotated[str | None, typer.Option(help="--from-registry: cell or module.")] = None,
+    level: LevelFilter = None,
     record: Annotated[
         bool, typer.Option("--record", help="--from-registry: record the packs as build events.")
     ] = False,
@@ -173,6 +183,9 @@ def regroup_cmd(
     Writes OUTPUT (battery_id, pack_id, block, …), OUTPUT_summary.csv (per pack: usable capacity,
     energy, spreads, bound), OUTPUT_run.json (totals, the upper bound, the gap) and
     OUTPUT_excluded.csv (units not used, with the reason).
+
+    With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
+    units, as `echelon batteries` does (a value not offered exits 2).
     """
     if (inventory is None) == (not from_registry):
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
