@@ -127,3 +127,28 @@ def test_from_registry_refuses_a_filter_typo_as_batteries_does(
     regrouped = runner.invoke(app, args)
     assert listed.exit_code == regrouped.exit_code == 2
     assert listed.output == regrouped.output
+
+
+def test_a_second_run_leaves_only_its_own_files(tmp_path: Path) -> None:
+    """Run 1 (--compare) excludes units; run 2 to the same -o uses them all: its
+    packs_excluded.csv is a header, the first run's packs_compare.csv is gone, and a file
+    regroup does not write is left alone."""
+    inventory = tmp_path / "inventory.csv"
+    synthetic_inventory(30, seed=2).write_csv(inventory)
+    out = tmp_path / "out" / "packs.csv"
+    first = ["regroup", str(inventory), "-s", "4", "-p", "3", "-o", str(out), "--compare"]
+    assert runner.invoke(app, first).exit_code == 0
+    excluded = out.with_name("packs_excluded.csv")
+    assert pl.read_csv(excluded).height > 0
+    assert out.with_name("packs_compare.csv").exists()
+    mine = out.with_name("packs_notes.txt")
+    mine.write_text("the operator's own file\n")
+    second = runner.invoke(app, ["regroup", str(inventory), "-s", "1", "-p", "1", "-o", str(out)])
+    assert second.exit_code == 0, second.output
+    assert json.loads(out.with_name("packs_run.json").read_text())["units_excluded"] == 0
+    assert excluded.read_text().splitlines() == ["battery_id,reason"]
+    assert not out.with_name("packs_compare.csv").exists()
+    assert mine.read_text() == "the operator's own file\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "packs.csv", "packs_excluded.csv", "packs_notes.txt", "packs_run.json", "packs_summary.csv"
+    ]  # fmt: skip
