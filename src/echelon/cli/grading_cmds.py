@@ -16,6 +16,7 @@ from echelon.cli._common import (
     EconomicsOption,
     ProfileOption,
     SetOption,
+    check_output,
     check_table_output,
     console,
     economics_from_options,
@@ -170,6 +171,7 @@ def certificate_cmd(
     ] = True,
 ) -> None:
     """Write the grading certificate of one battery (decisions, reasons, chain head)."""
+    check_output(output, (".html",))
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
         cert = write_certificate(output, rec)

@@ -18,6 +18,7 @@ from echelon.cli._common import (
     ChemistryFilter,
     DbOption,
     LevelFilter,
+    check_output,
     console,
     open_db,
     stage_progress,
@@ -34,7 +35,7 @@ from echelon.regroup import (
     regroup,
 )
 from echelon.regroup.record import record_packs
-from echelon.reports.charts import save_chart
+from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.regroup_charts import block_capacity_chart
 
 LABELS = {"heuristic": "building packs"}
@@ -206,6 +207,8 @@ def regroup_cmd(
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
     if record and not from_registry:
         raise typer.BadParameter("--record needs --from-registry (the units must be registered)")
+    check_output(output, (".csv",))
+    check_output(plot, CHART_SUFFIXES, option="--plot")
     spec = PackSpec(series=series, parallel=parallel, packs=packs, objective=objective)
     limits = load_constraints(constraints)
     registry = open_db(db) if from_registry else None
