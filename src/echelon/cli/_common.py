@@ -38,12 +38,12 @@ WorkersOption = Annotated[
 ]
 
 
+PROFILES_HELP = "Grading profile: eu, cn, us, baseline or a TOML path"
+"""The start of every ``--profile`` help; each command says its own default."""
 ProfileOption = Annotated[
     str | None,
     typer.Option(
-        "--profile",
-        help="Grading profile: eu, cn, us, baseline or a TOML path (default: each unit's region).",
-        show_default=False,
+        "--profile", help=f"{PROFILES_HELP} (default: each unit's region).", show_default=False
     ),
 ]
 EconomicsOption = Annotated[

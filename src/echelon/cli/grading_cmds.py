@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from echelon.cli._common import (
+    PROFILES_HELP,
     AsOfOption,
     DbOption,
     EconomicsOption,
@@ -185,9 +186,14 @@ def certificate_cmd(
 
 
 @guarded
-def applications_cmd(profile: ProfileOption = None) -> None:
+def applications_cmd(
+    profile: Annotated[
+        str,
+        typer.Option("--profile", help=f"{PROFILES_HELP}: whose grades and regulations are shown."),
+    ] = "baseline",
+) -> None:
     """List the second-life applications, their requirements and a profile's regulations."""
-    prof = load_profile(profile or "baseline")
+    prof = load_profile(profile)
     catalog = load_applications(prof.routing.applications)
     table = Table(title=f"Applications ({catalog.label}; grades from {prof.label})")
     headers = ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty", "°C")
