@@ -251,3 +251,39 @@ def test_intake_refuses_a_non_finite_set_before_recording(tmp_path: Path) -> Non
         not (tmp_path / "r.db").exists()
         or "E1" not in runner.invoke(app, ["batteries", "--db", db]).output
     )
+
+
+OUTPUT_CASES = [
+    ("regroup {t}/inv.csv -s 2 -p 1 --plot {t}/p.pdf", "give a .png, .svg or .html file"),
+    ("regroup {t}/inv.csv -s 2 -p 1 -o {t}/packs.parquet", "cannot write .parquet; give a .csv"),
+    ("recycle {t}/lot.csv -o {t}/afile", "afile is a file, not a folder"),
+    ("recycle {t}/lot.csv -o {t}/afile/sub", "afile is a file, not a folder"),
+    ("recycle-lots --year 2028 -o {t}/c.txt --db {db}", "give a .csv file"),
+    ("certificate X-1 -o {t}/cert.txt --db {db}", "cannot write .txt; give a .html file"),
+    ("passport X-1 -o {t}/p.txt --db {db}", "give a .json file"),
+    ("flows {t}/sales.csv --plot {t}/f.pdf", "give a .png, .svg or .html file"),
+    ("plot {t}/cap.csv --kind capacity -o {t}/x.pdf", "cannot write .pdf"),
+    ("summarize {t}/cap.csv -o {t}/x.xlsx", "give a .csv or .parquet file"),
+    ("soh predict {t}/d.csv --model {t}/m.soh.npz -o {t}/p.xlsx", "give a .csv file"),
+    ("soh evaluate {t}/d.csv --model {t}/m.soh.npz --plot {t}/p.pdf", "cannot write .pdf"),
+    ("intake {t}/manifest.csv --db {db} --report {t}/r.pdf", "give a .html file"),
+    ("demo --db {db} --out {t}/afile", "afile is a file, not a folder"),
+    ("forecast --history {t}/h.csv -o {t}/f.xlsx", "give a .csv or .parquet file"),
+    ("forecast X-1 --application ess -o {t}/afile --db {db}", "afile is a file, not a folder"),
+]
+"""Commands with an output they cannot write, and the words of the refusal. The inputs do not
+exist: a command that looked at them before its outputs would exit 3 or 4, not 2."""
+
+
+@pytest.mark.parametrize(("command", "fragment"), OUTPUT_CASES)
+def test_an_output_a_command_cannot_write_is_refused_before_any_work(
+    tmp_path: Path, command: str, fragment: str
+) -> None:
+    """docs/cli.md: an output suffix the command cannot write (or a folder that is a file) exits 2,
+    checked before any work is done — nothing is read, solved or written, no database created."""
+    (tmp_path / "afile").write_text("")
+    args = command.format(t=tmp_path, db=f"sqlite:///{tmp_path / 'none.db'}").split()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert fragment in " ".join(result.output.replace("│", " ").split())
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]

@@ -74,7 +74,7 @@ def test_plot_errors_have_exit_codes(files: dict[str, Path], tmp_path: Path) -> 
         app, ["plot", str(files["cycling"]), "--kind", "capacity", "-o", str(tmp_path / "c.pdf")]
     )
     assert bad_suffix.exit_code == 2
-    assert ".png, .svg, .html" in bad_suffix.output
+    assert "give a .png, .svg or .html file" in " ".join(bad_suffix.output.split())
     bad_reader = runner.invoke(app, ["read", str(files["cycling"]), "--reader", "nasa"])
     assert bad_reader.exit_code == 2
     assert "no reader named 'nasa'; available:" in bad_reader.output

@@ -192,6 +192,14 @@ def test_applications_lists_requirements_and_restrictions() -> None:
         assert fragment in result.output
 
 
+def test_applications_help_gives_its_real_default() -> None:
+    """The command has no units: its --profile default is baseline, not "each unit's region"."""
+    shown = " ".join(runner.invoke(app, ["applications", "--help"]).output.split())
+    assert "each unit's region" not in shown
+    assert "[default: baseline]" in shown
+    assert "grading_baseline@" in runner.invoke(app, ["applications"]).output
+
+
 def test_intake_grades_with_the_region_profile_then_certifies(
     small_batch: SynthBatch, tmp_path: Path
 ) -> None:

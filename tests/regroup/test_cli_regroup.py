@@ -99,3 +99,56 @@ def test_from_registry_builds_and_records_packs(small_batch: SynthBatch, tmp_pat
     # the same plan again: nothing new (its units are regrouped now, so the plan is empty)
     again = runner.invoke(app, args)
     assert again.exit_code in (0, 8), again.output
+
+
+def test_from_registry_refuses_a_filter_typo_as_batteries_does(
+    served_registry: str, tmp_path: Path
+) -> None:
+    """``--status routd`` is a usage error (exit 2) naming ``routed``, worded as `batteries`
+    words it — not "inventory_size — add units" (exit 8); nothing is written."""
+    out = tmp_path / "packs.csv"
+    for option, value, hint in (
+        ("--status", "routd", "did you mean 'routed'?"),
+        ("--route", "stationary_storage", "allowed: ess, ups"),
+        ("--grade", "A,E", "unknown grade 'E'"),
+        ("--level", "rack", "did you mean 'pack'?"),
+        ("--chemistry", "LFPP", "did you mean 'LFP'?"),
+    ):
+        args = ["regroup", "--from-registry", option, value, "-s", "2", "-p", "1",
+                "--db", served_registry, "-o", str(out)]  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (option, result.output)
+        assert hint in result.output
+        assert "inventory_size" not in result.output
+        assert not out.exists()
+    listed = runner.invoke(app, ["batteries", "--status", "routd", "--db", served_registry])
+    args = ["regroup", "--from-registry", "--status", "routd", "-s", "2", "-p", "1",
+            "--db", served_registry, "-o", str(out)]  # fmt: skip
+    regrouped = runner.invoke(app, args)
+    assert listed.exit_code == regrouped.exit_code == 2
+    assert listed.output == regrouped.output
+
+
+def test_a_second_run_leaves_only_its_own_files(tmp_path: Path) -> None:
+    """Run 1 (--compare) excludes units; run 2 to the same -o uses them all: its
+    packs_excluded.csv is a header, the first run's packs_compare.csv is gone, and a file
+    regroup does not write is left alone."""
+    inventory = tmp_path / "inventory.csv"
+    synthetic_inventory(30, seed=2).write_csv(inventory)
+    out = tmp_path / "out" / "packs.csv"
+    first = ["regroup", str(inventory), "-s", "4", "-p", "3", "-o", str(out), "--compare"]
+    assert runner.invoke(app, first).exit_code == 0
+    excluded = out.with_name("packs_excluded.csv")
+    assert pl.read_csv(excluded).height > 0
+    assert out.with_name("packs_compare.csv").exists()
+    mine = out.with_name("packs_notes.txt")
+    mine.write_text("the operator's own file\n")
+    second = runner.invoke(app, ["regroup", str(inventory), "-s", "1", "-p", "1", "-o", str(out)])
+    assert second.exit_code == 0, second.output
+    assert json.loads(out.with_name("packs_run.json").read_text())["units_excluded"] == 0
+    assert excluded.read_text().splitlines() == ["battery_id,reason"]
+    assert not out.with_name("packs_compare.csv").exists()
+    assert mine.read_text() == "the operator's own file\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "packs.csv", "packs_excluded.csv", "packs_notes.txt", "packs_run.json", "packs_summary.csv"
+    ]  # fmt: skip

@@ -3,6 +3,7 @@ skipped with its reason, and the rest are still selected."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import polars as pl
@@ -78,3 +79,37 @@ def test_an_soh_of_zero_does_not_scale_a_capacity_interval(monkeypatch: pytest.M
     assert c1["capacity_ah"] == 80.0
     assert c1["capacity_lower_ah"] is None
     assert c1["capacity_upper_ah"] is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"route": "stationary_storage"}, "unknown route 'stationary_storage'; allowed: ess, ups"),
+        ({"status": "routd"}, "status: unknown status 'routd' (did you mean 'routed'?)"),
+        ({"grades": ("B", "E")}, "grade: unknown grade 'E'; allowed: A, B, C, D"),
+        ({"level": "rack"}, "level: unknown level 'rack' (did you mean 'pack'?)"),
+        ({"chemistry": "LFPP"}, "chemistry: unknown chemistry 'LFPP' (did you mean 'LFP'?)"),
+    ],
+)
+def test_a_filter_value_not_offered_is_refused_with_the_closest_one(
+    monkeypatch: pytest.MonkeyPatch, filters: dict[str, object], message: str
+) -> None:
+    """A typo is a usage error naming the closest value (as ``echelon batteries`` says), not an
+    empty selection blamed on the stock."""
+    from echelon.errors import UsageError
+
+    monkeypatch.setattr(inventory, "units_frame", lambda registry: _units())
+    registry = SimpleNamespace(url="sqlite:///t.db")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        inventory.inventory_from_registry(registry, **filters)  # type: ignore[arg-type]
+
+
+def test_filters_take_any_case_and_a_facility_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _units(route=["ess", "ess", "forklift", "ups"], model=["X", "x", "X", "X"])
+    monkeypatch.setattr(inventory, "units_frame", lambda registry: frame)
+    registry = SimpleNamespace(url="sqlite:///t.db")
+    select = inventory.inventory_from_registry
+    ess = select(registry, route="ESS", status="ROUTED", level="Cell", grades=("b",))  # type: ignore[arg-type]
+    assert ess.inventory.get_column("battery_id").to_list() == ["C0", "C1"]
+    forklift = select(registry, route="forklift", chemistry="LiFePO4")  # type: ignore[arg-type]
+    assert forklift.inventory.get_column("battery_id").to_list() == ["C2"]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Response
 from echelon._version import __version__
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
-from echelon.domain.parse import normalise_token, parse_choice, suggest
+from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import ChainError, PassportError, UsageError
 from echelon.passport import build_passport, incomplete_message
 from echelon.passport.access import ACCESS, Access
@@ -40,22 +40,6 @@ DEFAULT_LIMIT: Final = 1000
 MAX_ROWS: Final = 1_000_000_000
 """Largest ``limit`` and ``offset`` of ``GET /api/batteries`` (a larger value is 422, not an
 overflow): far beyond any registry, well inside a 64-bit row index."""
-
-
-def choice(option: str, value: str | None, enum: type[StrEnum]) -> str | None:
-    """A filter value as its vocabulary spells it (any case); ``None`` or ``""`` → no filter.
-
-    Raises
-    ------
-    UsageError
-        Naming the option, the closest value and every allowed one.
-    """
-    if not value:
-        return None
-    try:
-        return parse_choice(enum, value).value
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
 
 
 def access_group(value: str) -> Access:
@@ -84,10 +68,10 @@ def battery_list(
     given = filters or {}
     frame = list_batteries(
         registry,
-        status=choice("status", given.get("status"), Status),
-        grade=choice("grade", given.get("grade"), Grade),
+        status=given.get("status") or None,
+        grade=given.get("grade") or None,
         chemistry=given.get("chemistry") or None,
-        level=choice("level", given.get("level"), Level),
+        level=given.get("level") or None,
     )
     if frame.height == 0:  # an empty registry's frame has no derived columns
         return pl.DataFrame(schema=dict.fromkeys(LIST_COLUMNS, pl.String))

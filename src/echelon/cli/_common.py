@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from echelon.cli._console import console as console  # re-exported: the commands import it here
+from echelon.domain import Grade, Level, Status
 from echelon.io.atomic import write_atomic
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
@@ -38,12 +39,12 @@ WorkersOption = Annotated[
 ]
 
 
+PROFILES_HELP = "Grading profile: eu, cn, us, baseline or a TOML path"
+"""The start of every ``--profile`` help; each command says its own default."""
 ProfileOption = Annotated[
     str | None,
     typer.Option(
-        "--profile",
-        help="Grading profile: eu, cn, us, baseline or a TOML path (default: each unit's region).",
-        show_default=False,
+        "--profile", help=f"{PROFILES_HELP} (default: each unit's region).", show_default=False
     ),
 ]
 EconomicsOption = Annotated[
@@ -53,6 +54,20 @@ EconomicsOption = Annotated[
         help="Prices and costs TOML (copy of catalogue table routing_economics).",
         show_default=False,
     ),
+]
+GRADES = ", ".join(g.value for g in Grade)
+"""The grades a ``--grade`` filter takes, for its help."""
+STATUS_HELP = f"Derived status: {', '.join(s.value for s in Status)} (any case)."
+StatusFilter = Annotated[str | None, typer.Option(help=STATUS_HELP)]
+"""``--status`` of ``batteries`` (``regroup --from-registry`` takes the same, default routed):
+checked by :func:`echelon.registry.select_units`, which names the closest value of a typo."""
+ChemistryFilter = Annotated[
+    str | None,
+    typer.Option(help="e.g. LFP, LiFePO4, NMC622; a family (NMC, ternary) selects all of it."),
+]
+LevelFilter = Annotated[
+    str | None,
+    typer.Option(help=f"Level: {', '.join(v.value for v in Level)} (any case)."),
 ]
 AsOfOption = Annotated[
     str | None,
@@ -87,20 +102,79 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 """File types a command's ``-o`` table output can be (``grade``, ``batteries``)."""
 
 
+def _either(suffixes: Sequence[str]) -> str:
+    """``.csv or .parquet``; ``.png, .svg or .html``."""
+    return " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if suffixes[1:] else suffixes)
+
+
+def _check_folder(folder: Path, path: Path, option: str) -> None:
+    """Refuse ``folder`` (to be created for ``path``) when it, or a folder above it, is a file."""
+    for above in (folder, *folder.parents):
+        if above.exists():
+            if not above.is_dir():
+                where = "" if above == path else f"{path}: "
+                raise typer.BadParameter(
+                    f"{where}{above} is a file, not a folder", param_hint=option
+                )
+            return
+
+
+def check_output(
+    path: Path | None, suffixes: Sequence[str], *, option: str = "-o/--output"
+) -> None:
+    """Refuse an output file the command cannot write, before any work is done.
+
+    Parameters
+    ----------
+    path : Path, optional
+        The file given (None: no such output, nothing to check).
+    suffixes : sequence of str
+        The suffixes (lower case, with the dot) the command writes.
+    option : str
+        The option that names the file, for the message.
+
+    Raises
+    ------
+    typer.BadParameter
+        Exit code 2: a suffix not in ``suffixes`` (naming the accepted ones), a path that is a
+        folder, or one under a file.
+    """
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        raise typer.BadParameter(
+            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
+            f"give a {_either(suffixes)} file",
+            param_hint=option,
+        )
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{path} is a folder; give a {_either(suffixes)} file", param_hint=option
+        )
+    _check_folder(path.parent, path, option)
+
+
+def check_output_folder(path: Path, *, option: str = "-o/--output") -> None:
+    """Refuse an output folder that is a file (or lies under one), before any work is done.
+
+    Raises
+    ------
+    typer.BadParameter
+        Exit code 2, naming the file in the way.
+    """
+    _check_folder(path, path, option)
+
+
 def check_table_output(path: Path | None) -> None:
-    """Refuse an ``-o`` file that is not ``.csv`` or ``.parquet`` before any work is done.
+    """Refuse an ``-o`` file that is not ``.csv`` or ``.parquet`` before any work is done
+    (:func:`check_output` with :data:`TABLE_SUFFIXES`).
 
     Raises
     ------
     typer.BadParameter
         Exit code 2, naming the file and the suffixes accepted.
     """
-    if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
-        raise typer.BadParameter(
-            f"{path}: cannot write {path.suffix or 'a file without a suffix'}; "
-            "give a .csv or .parquet file",
-            param_hint="-o/--output",
-        )
+    check_output(path, TABLE_SUFFIXES)
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:

@@ -11,12 +11,12 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import console
+from echelon.cli._common import check_output, check_table_output, console, write_table
 from echelon.cli._errors import guarded
 from echelon.diagnostics import cycle_summary, hppc_table, incremental_capacity
 from echelon.diagnostics.cycles import CycleSource
 from echelon.diagnostics.eis import spectra
-from echelon.errors import DiagnosticsError, UsageError
+from echelon.errors import DiagnosticsError
 from echelon.io import read
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.diagnostic_charts import (
@@ -84,17 +84,14 @@ def summarize_cmd(
     column_map: MapOption = None,
 ) -> None:
     """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures."""
+    check_table_output(output)
     frame = _load(file, reader, column_map)
     with _about(file):
         summary = cycle_summary(frame, cycles=cycles)
     _print_summary(summary)
     console.print(f"{summary.height} cycles, {frame.height:,} rows")
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if output.suffix.lower() == ".parquet":
-            summary.write_parquet(output)
-        else:
-            summary.write_csv(output)
+        write_table(summary, output)
         console.print(f"[green]✓[/] {output}")
 
 
@@ -118,11 +115,7 @@ def plot_cmd(
     column_map: MapOption = None,
 ) -> None:
     """Plot a diagnostic of one file: capacity fade, dQ/dV, HPPC resistance or Nyquist."""
-    if output.suffix.lower() not in CHART_SUFFIXES:  # before reading the file
-        raise UsageError(
-            f"-o {output}: charts are written as {', '.join(CHART_SUFFIXES)}, "
-            f"not {output.suffix or 'a file without a suffix'}"
-        )
+    check_output(output, CHART_SUFFIXES)  # before reading the file
     frame = _load(file, reader, column_map)
     with _about(file):
         spec = _chart(frame, kind, file.name, temperature_c, capacity_ah)

@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import check_table_output, console, write_table
+from echelon.cli._common import check_output, check_table_output, console, write_table
 from echelon.cli._errors import guarded
 from echelon.flows import forecast_flows
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
@@ -94,10 +94,7 @@ def flows_cmd(
     """Forecast the batteries leaving use, going to a second life and to recycling: GWh, tonnes,
     contained metals and value per year."""
     check_table_output(output)
-    if plot is not None and plot.suffix.lower() not in CHART_SUFFIXES:
-        raise typer.BadParameter(
-            f"{plot}: charts are written as {', '.join(CHART_SUFFIXES)}", param_hint="--plot"
-        )
+    check_output(plot, CHART_SUFFIXES, option="--plot")
     forecast = forecast_flows(
         sales,
         until=until,

@@ -11,11 +11,13 @@ import typer
 from rich.table import Table
 
 from echelon.cli._common import (
+    PROFILES_HELP,
     AsOfOption,
     DbOption,
     EconomicsOption,
     ProfileOption,
     SetOption,
+    check_output,
     check_table_output,
     console,
     economics_from_options,
@@ -170,6 +172,7 @@ def certificate_cmd(
     ] = True,
 ) -> None:
     """Write the grading certificate of one battery (decisions, reasons, chain head)."""
+    check_output(output, (".html",))
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
         cert = write_certificate(output, rec)
@@ -183,9 +186,14 @@ def certificate_cmd(
 
 
 @guarded
-def applications_cmd(profile: ProfileOption = None) -> None:
+def applications_cmd(
+    profile: Annotated[
+        str,
+        typer.Option("--profile", help=f"{PROFILES_HELP}: whose grades and regulations are shown."),
+    ] = "baseline",
+) -> None:
     """List the second-life applications, their requirements and a profile's regulations."""
-    prof = load_profile(profile or "baseline")
+    prof = load_profile(profile)
     catalog = load_applications(prof.routing.applications)
     table = Table(title=f"Applications ({catalog.label}; grades from {prof.label})")
     headers = ("id", "grades", "levels", "families", "window [V]", "peak [C]", "duty", "°C")

@@ -19,6 +19,8 @@ from echelon.cli._common import (
     ProfileOption,
     SetOption,
     WorkersOption,
+    check_output,
+    check_output_folder,
     console,
     economics_from_options,
     open_db,
@@ -164,6 +166,7 @@ def demo_cmd(
     profile: ProfileOption = None,
 ) -> None:
     """Simulate a batch of retired batteries and take it through the whole pipeline."""
+    check_output_folder(out, option="--out")
     arrival = parse_date(date, option="--date") if date else dt.date.today()
     folder = out / "batch"
     if folder.exists() and (folder / SYNTH_MARKER).exists():
@@ -224,6 +227,7 @@ def intake_cmd(
     as_of: AsOfOption = None,
 ) -> None:
     """Take a manifest's units and tester files into the registry (idempotent)."""
+    check_output(report, (".html",), option="--report")
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
     registry = open_db(db)

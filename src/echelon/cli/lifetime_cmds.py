@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    DbOption,
+    check_output_folder,
+    check_table_output,
+    console,
+    open_db,
+    stage_progress,
+    write_table,
+)
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.lifetime import forecast_histories, forecast_unit, read_history
 from echelon.registry import BatteryRecord, Registry, battery_record
@@ -99,11 +107,7 @@ def _forecast_table(history: Path, until_soh: float, references: Path | None, ou
             source=history,
             progress=lambda d, t: progress("forecast", d, t),
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        result.write_parquet(out)
-    else:
-        result.write_csv(out)
+    write_table(result, out)
     counts = result.group_by("status").len().sort("status")
     console.print(
         f"{result.height} units: "
@@ -168,6 +172,7 @@ def forecast_cmd(
     if (battery_id is None) == (history is None):
         raise _usage("give a battery ID or --history TABLE (not both)")
     if history is not None:
+        check_table_output(out)
         _forecast_table(history, until_soh, references, out or Path("forecast.csv"))
         return
     assert battery_id is not None
@@ -179,4 +184,5 @@ def forecast_cmd(
         raise _usage(f"--date {date!r}: {exc}") from exc
     if out is None:
         out = Path("forecast") / battery_id.replace("/", "_")
+    check_output_folder(out, option="--out")
     _forecast_registered(battery_id, application, years, out, db, as_of)

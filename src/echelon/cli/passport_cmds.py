@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db
+from echelon.cli._common import DbOption, check_output, console, open_db
 from echelon.cli._errors import guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import PassportError
@@ -83,10 +83,7 @@ def passport_cmd(
     ] = True,
 ) -> None:
     """Write the Battery Pass passport of one battery: measured state, status, lineage."""
-    if output is not None and output.suffix.lower() != ".json":
-        raise typer.BadParameter(
-            f"{output}: a passport is written as JSON; give a .json file", param_hint="-o/--output"
-        )
+    check_output(output, (".json",))
     folder = schema_dir(schemas) if schemas is not None or os.environ.get(ENV_VAR) else None
     facility = load_passport_data(data) if data is not None else None
     date = parse_date(in_service, option="--in-service") if in_service else None

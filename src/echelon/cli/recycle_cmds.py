@@ -11,9 +11,15 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    DbOption,
+    check_output,
+    check_output_folder,
+    console,
+    open_db,
+    stage_progress,
+)
 from echelon.cli._errors import guarded
-from echelon.errors import ConfigError
 from echelon.recycling import (
     LotResult,
     load_lot,
@@ -132,6 +138,7 @@ def recycle_cmd(
     db: DbOption = None,
 ) -> None:
     """Mass balance, value and EU compliance of a recycling lot; writes CSVs and report.html."""
+    check_output_folder(output)
     where = parse_source(source)
     if where.kind == "lot":
         if record:
@@ -251,6 +258,7 @@ def recycle_lots_cmd(
     db: DbOption = None,
 ) -> None:
     """List recorded recycling lots, or the compliance of a reporting year."""
+    check_output(output, (".csv",))
     with open_db(db) as registry:
         if year is None:
             lots = lots_frame(registry)
@@ -275,8 +283,6 @@ def recycle_lots_cmd(
         _compliance_table(compliance, f"EU 2023/1542, reporting year {year}: {lots.height} lot(s)")
     )
     if output is not None:
-        if output.suffix.lower() != ".csv":
-            raise ConfigError(f"{output}: give a .csv file for the year's compliance")
         output.parent.mkdir(parents=True, exist_ok=True)
         compliance.write_csv(output)
         console.print(f"[green]✓[/] {output}")

@@ -11,7 +11,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from echelon.cli._common import (
+    GRADES,
+    ChemistryFilter,
     DbOption,
+    LevelFilter,
+    StatusFilter,
     check_table_output,
     console,
     open_db,
@@ -19,7 +23,6 @@ from echelon.cli._common import (
     write_table,
 )
 from echelon.cli._errors import EXIT_VERIFY, guarded, stderr
-from echelon.domain.enums import Grade, Level, Status
 from echelon.errors import NotFoundError
 from echelon.grading import to_grading_table
 from echelon.registry import (
@@ -46,15 +49,10 @@ def _no_units(registry: str, filters: dict[str, str | None]) -> str:
 
 @guarded
 def batteries_cmd(
-    status: Annotated[
-        Status | None, typer.Option(case_sensitive=False, help="Derived status.")
-    ] = None,
-    grade: Annotated[Grade | None, typer.Option(case_sensitive=False, help="Latest grade.")] = None,
-    chemistry: Annotated[
-        str | None,
-        typer.Option(help="e.g. LFP, LiFePO4, NMC622; a family (NMC, ternary) selects all of it."),
-    ] = None,
-    level: Annotated[Level | None, typer.Option(case_sensitive=False, help="Level.")] = None,
+    status: StatusFilter = None,
+    grade: Annotated[str | None, typer.Option(help=f"Latest grade: {GRADES}.")] = None,
+    chemistry: ChemistryFilter = None,
+    level: LevelFilter = None,
     limit: Annotated[int, typer.Option(min=0, help="Rows to show in the table (0 = all).")] = 50,
     format: Annotated[
         Format,
@@ -82,12 +80,7 @@ def batteries_cmd(
         raise typer.BadParameter(
             "-o writes .csv or .parquet; print JSON to stdout instead", param_hint="--format"
         )
-    filters = {
-        "status": None if status is None else status.value,
-        "grade": None if grade is None else grade.value,
-        "chemistry": chemistry,
-        "level": None if level is None else level.value,
-    }
+    filters = {"status": status, "grade": grade, "chemistry": chemistry, "level": level}
     with open_db(db) as registry:
         frame = list_batteries(registry, **filters)
         url = registry.url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,8 +12,19 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import DbOption, console, open_db, stage_progress
+from echelon.cli._common import (
+    GRADES,
+    STATUS_HELP,
+    ChemistryFilter,
+    DbOption,
+    LevelFilter,
+    check_output,
+    console,
+    open_db,
+    stage_progress,
+)
 from echelon.cli._errors import guarded
+from echelon.io.atomic import write_atomic
 from echelon.regroup import (
     PackSpec,
     RegroupResult,
@@ -23,7 +35,7 @@ from echelon.regroup import (
     regroup,
 )
 from echelon.regroup.record import record_packs
-from echelon.reports.charts import save_chart
+from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.regroup_charts import block_capacity_chart
 
 LABELS = {"heuristic": "building packs"}
@@ -35,17 +47,29 @@ def sidecar(output: Path, name: str, suffix: str) -> Path:
     return output.with_name(f"{output.stem}_{name}{suffix}")
 
 
-def write_outputs(result: RegroupResult, output: Path) -> list[Path]:
-    """Write ``packs.csv`` and, beside it, the pack summary, run summary and excluded units."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    written = [output, sidecar(output, "summary", ".csv"), sidecar(output, "run", ".json")]
-    result.assignment.write_csv(written[0])
-    result.packs.write_csv(written[1])
-    written[2].write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
-    if result.excluded.height:
-        written.append(sidecar(output, "excluded", ".csv"))
-        result.excluded.write_csv(written[-1])
-    return written
+def write_outputs(result: RegroupResult, output: Path, compared: pl.DataFrame | None) -> list[Path]:
+    """Write ``packs.csv`` and, beside it, the pack summary, run summary, excluded units (header
+    only when every unit is used) and, when given, the comparison with the baselines.
+
+    Every file appears complete (written atomically). A ``packs_compare.csv`` left by an earlier
+    run to the same ``output`` is removed when ``compared`` is None, so the files beside
+    ``packs.csv`` are always this run's; no other file is touched.
+    """
+    files: list[tuple[Path, Callable[[Path], object]]] = [
+        (output, result.assignment.write_csv),
+        (sidecar(output, "summary", ".csv"), result.packs.write_csv),
+        (
+            sidecar(output, "run", ".json"),
+            lambda tmp: tmp.write_text(json.dumps(result.summary(), indent=2, default=str) + "\n"),
+        ),
+        (sidecar(output, "excluded", ".csv"), result.excluded.write_csv),
+    ]
+    stale = sidecar(output, "compare", ".csv")
+    if compared is not None:
+        files.append((stale, compared.write_csv))
+    else:
+        stale.unlink(missing_ok=True)
+    return [write_atomic(path, write) for path, write in files]
 
 
 def frame_table(
@@ -153,16 +177,17 @@ def regroup_cmd(
     from_registry: Annotated[
         bool, typer.Option("--from-registry", help="Take the inventory from the registry.")
     ] = False,
-    status: Annotated[str, typer.Option(help="--from-registry: status to select.")] = "routed",
-    chemistry: Annotated[str | None, typer.Option(help="--from-registry: chemistry.")] = None,
-    model: Annotated[str | None, typer.Option(help="--from-registry: model.")] = None,
+    status: Annotated[str, typer.Option(help=STATUS_HELP)] = "routed",
+    chemistry: ChemistryFilter = None,
+    model: Annotated[str | None, typer.Option(help="Model (any case).")] = None,
     route: Annotated[
-        str | None, typer.Option(help="--from-registry: route (e.g. stationary_storage).")
+        str | None,
+        typer.Option(help="Route: an application (e.g. ess, ups, telecom), recycle or retest."),
     ] = None,
     grade: Annotated[
-        str | None, typer.Option(help="--from-registry: grades, comma-separated.")
+        str | None, typer.Option(help=f"Latest grades, comma-separated ({GRADES}).")
     ] = None,
-    level: Annotated[str | None, typer.Option(help="--from-registry: cell or module.")] = None,
+    level: LevelFilter = None,
     record: Annotated[
         bool, typer.Option("--record", help="--from-registry: record the packs as build events.")
     ] = False,
@@ -172,12 +197,18 @@ def regroup_cmd(
 
     Writes OUTPUT (battery_id, pack_id, block, …), OUTPUT_summary.csv (per pack: usable capacity,
     energy, spreads, bound), OUTPUT_run.json (totals, the upper bound, the gap) and
-    OUTPUT_excluded.csv (units not used, with the reason).
+    OUTPUT_excluded.csv (units not used, with the reason; header only when all are used) and,
+    with --compare, OUTPUT_compare.csv (an earlier run's is removed without --compare).
+
+    With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
+    units, as `echelon batteries` does (a value not offered exits 2).
     """
     if (inventory is None) == (not from_registry):
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
     if record and not from_registry:
         raise typer.BadParameter("--record needs --from-registry (the units must be registered)")
+    check_output(output, (".csv",))
+    check_output(plot, CHART_SUFFIXES, option="--plot")
     spec = PackSpec(series=series, parallel=parallel, packs=packs, objective=objective)
     limits = load_constraints(constraints)
     registry = open_db(db) if from_registry else None
@@ -215,7 +246,6 @@ def regroup_cmd(
             )
         if registry is not None and selected.skipped.height:
             result = _with_skipped(result, selected.skipped)
-        paths = write_outputs(result, output)
         console.print(totals_table(result))
         gap = "—" if result.gap is None else f"{result.gap:.3%}"
         unit = "W·h" if spec.objective == "energy" else "A·h"
@@ -227,15 +257,14 @@ def regroup_cmd(
         )
         for note in result.notes:
             console.print(f"  note: {note}")
+        table = None
         if compare_baselines:
             with console.status("comparing with the baselines (each solved as above)"):
                 table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
-            compared = sidecar(output, "compare", ".csv")
-            table.write_csv(compared)
-            paths.append(compared)
             console.print(
                 frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
             )
+        paths = write_outputs(result, output, table)
         if plot is not None:
             save_chart(block_capacity_chart(result.blocks, result.packs), plot)
             paths.append(plot)

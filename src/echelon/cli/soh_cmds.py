@@ -9,14 +9,14 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import console, stage_progress
+from echelon.cli._common import check_output, console, stage_progress
 from echelon.cli._errors import guarded
 from echelon.estimation.evaluate import Evaluation, cross_validate, summary, with_truth
 from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model, prepare
 from echelon.estimation.readers import read_samples
 from echelon.estimation.samples import BATCH
 from echelon.estimation.zoo import available_models, load_model
-from echelon.reports.charts import save_chart
+from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.soh_charts import parity_chart
 
 soh_app = typer.Typer(
@@ -217,6 +217,9 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Seed of folds and reference draws.")] = 0,
 ) -> None:
     """Evaluate SOH estimates against measured labels (MAPE, RMSE, worst case, coverage, width)."""
+    check_output(output, (".csv",))
+    check_output(predictions, (".csv",), option="--predictions")
+    check_output(plot, CHART_SUFFIXES, option="--plot")
     trained = load_model(model)
     samples = _read(data, chemistry, nominal_capacity_ah, trained.method.name, labelled=True)
     if split is None:
@@ -285,6 +288,7 @@ def predict_cmd(
     ] = None,
 ) -> None:
     """Predict SOH [%] with an interval; writes sample_id, soh_percent, soh_lower_percent, …"""
+    check_output(output, (".csv",))
     trained = load_model(model)
     name = trained.method.name
     samples = _read(data, chemistry, nominal_capacity_ah, name)

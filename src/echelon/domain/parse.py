@@ -59,6 +59,37 @@ def parse_choice(enum: type[E], text: str, *, aliases: Mapping[str, E] | None = 
     )
 
 
+def parse_filter(option: str, value: str | None, choices: Iterable[str]) -> str | None:
+    """A filter value as ``choices`` spell it (any case or separators); ``None`` or ``""`` → no
+    filter.
+
+    Parameters
+    ----------
+    option : str
+        The filter's name, as the message gives it (``status``, ``route``).
+    value : str, optional
+        The user's spelling.
+    choices : iterable of str
+        The values the filter can take, in the order the message lists them.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the closest value and every allowed one.
+    """
+    if not value:
+        return None
+    allowed = list(dict.fromkeys(choices))
+    key = normalise_token(value)
+    for choice in allowed:
+        if normalise_token(choice) == key:
+            return choice
+    raise UsageError(
+        f"{option}: unknown {option} {value!r}{suggest(value, allowed)}; "
+        f"allowed: {', '.join(allowed)}"
+    )
+
+
 _ORIGIN_ALIASES: dict[str, OriginApplication] = {
     normalise_token(k): v
     for k, v in {

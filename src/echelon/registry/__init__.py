@@ -18,6 +18,7 @@ from echelon.registry.queries import (
     battery_record,
     events_frame,
     list_batteries,
+    select_units,
     units_frame,
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
@@ -41,6 +42,7 @@ __all__ = [
     "list_batteries",
     "measurement_row",
     "open_registry",
+    "select_units",
     "test_run_row",
     "units_frame",
     "verify",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,20 @@ import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
 
 from echelon.catalog.chemistry import chemistries_matching
-from echelon.domain import NON_REUSE_ROUTES, Battery, Decision, Event, Measurement, TestRun
+from echelon.domain import (
+    NON_REUSE_ROUTES,
+    Application,
+    Battery,
+    Decision,
+    Event,
+    Grade,
+    Level,
+    Measurement,
+    Status,
+    TestRun,
+)
 from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
+from echelon.domain.parse import parse_filter
 from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
@@ -222,22 +235,77 @@ def list_batteries(
 ) -> pl.DataFrame:
     """Batteries filtered by derived status, latest grade, chemistry and level.
 
-    ``chemistry`` takes any accepted spelling (``LiFePO4``) or a family (``NMC``, ``ternary``:
-    every chemistry of it); an unknown one raises :class:`~echelon.errors.UsageError`.
+    The filters are those of :func:`select_units` (``grade``: one grade).
+
+    Raises
+    ------
+    UsageError
+        For a filter value not offered, naming the closest value and every allowed one.
     """
-    frame = units_frame(registry)
-    if frame.height == 0:
-        return frame
-    for column, value in (("status", status), ("grade", grade), ("level", level)):
-        if value is not None:
-            frame = frame.filter(pl.col(column).str.to_lowercase() == value.lower())
-    if chemistry is not None:
+    return select_units(
+        units_frame(registry),
+        status=status,
+        grades=None if grade is None else (grade,),
+        chemistry=chemistry,
+        level=level,
+    )
+
+
+def select_units(
+    frame: pl.DataFrame,
+    *,
+    status: str | None = None,
+    grades: Sequence[str] | None = None,
+    chemistry: str | None = None,
+    level: str | None = None,
+    route: str | None = None,
+) -> pl.DataFrame:
+    """The rows of a :func:`units_frame` that match every filter given (``None`` or ``""``: any).
+
+    Every value is checked before the frame is looked at, so a typo is refused whether or not
+    any unit would match it.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        One row per battery, as :func:`units_frame` returns it.
+    status, level : str, optional
+        A :class:`~echelon.domain.Status` or :class:`~echelon.domain.Level` value, any case.
+    grades : sequence of str, optional
+        Latest grades (``A``…``D``, any case); a unit with any of them matches.
+    chemistry : str, optional
+        Any accepted spelling (``LiFePO4``) or a family (``NMC``, ``ternary``: every chemistry
+        of it).
+    route : str, optional
+        A second-life application (``ess``, ``ups``…), ``recycle``, ``retest``, or any route
+        recorded in the frame (an application of a facility's own catalogue).
+
+    Raises
+    ------
+    UsageError
+        For a value not offered, naming the filter, the closest value and every allowed one.
+    """
+    routes = [*(a.value for a in Application), *NON_REUSE_ROUTES]
+    if "route" in frame.columns:
+        routes += sorted(frame.get_column("route").drop_nulls().unique().to_list())
+    wanted: dict[str, list[str]] = {}
+    for column, values, choices in (
+        ("status", [status], [s.value for s in Status]),
+        ("grade", list(grades or []), [g.value for g in Grade]),
+        ("level", [level], [v.value for v in Level]),
+        ("route", [route], routes),
+    ):
+        chosen = [parse_filter(column, value, choices) for value in values]
+        if any(value is not None for value in chosen):
+            wanted[column] = [value for value in chosen if value is not None]
+    if chemistry:
         try:
-            chosen = [c.value for c in chemistries_matching(chemistry)]
+            wanted["chemistry"] = [c.value for c in chemistries_matching(chemistry)]
         except ValueError as exc:
             raise UsageError(f"chemistry: {exc}") from None
-        frame = frame.filter(pl.col("chemistry").is_in(chosen))
-    return frame
+    if frame.height == 0 or not wanted:
+        return frame
+    return frame.filter(*[pl.col(column).is_in(values) for column, values in wanted.items()])
 
 
 def events_frame(

@@ -33,9 +33,9 @@ from echelon.catalog import resolve_chemistry
 from echelon.domain import Chemistry, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
-from echelon.errors import Problem, SchemaError, parse_numbers
+from echelon.errors import Problem, SchemaError, UsageError, parse_numbers
 from echelon.io.table import read_table
-from echelon.registry import Registry, units_frame
+from echelon.registry import Registry, select_units, units_frame
 
 REQUIRED: Final = ("battery_id", "chemistry", "capacity_ah", "dcir_ohm")
 NUMERIC: Final[dict[str, PlausibleRange]] = {
@@ -267,32 +267,35 @@ def inventory_from_registry(
     registry : Registry
     status : str
         Derived status to select (``routed`` by default: graded, gate passed, route chosen).
-    chemistry, model, route, level : str, optional
-        Further filters (chemistry spelling resolved by the catalogue; model matched exactly,
-        ignoring case).
+    chemistry, route, level : str, optional
+        Further filters, checked and matched as :func:`echelon.registry.select_units` does (the
+        filters of ``echelon batteries``): any case; a chemistry family selects all of it.
+    model : str, optional
+        Model, matched exactly, ignoring case.
     grades : tuple of str, optional
         Latest grades to select.
 
     Returns
     -------
     RegistryInventory
+
+    Raises
+    ------
+    UsageError
+        For a filter value not offered (``--route stationary_storage``, ``--status routd``),
+        naming the closest value and every allowed one — before the registry's units are used.
     """
+    if not status:
+        raise UsageError("status: give the status to select (routed: a second-life route chosen)")
     frame = units_frame(registry)
+    chosen = select_units(
+        frame, status=status, grades=grades, chemistry=chemistry, level=level, route=route
+    )
     empty_skipped = pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
     if frame.height == 0:
         return RegistryInventory(validate_inventory(_empty_inventory()), empty_skipped)
-    conditions = [pl.col("status") == status]
-    if chemistry is not None:
-        conditions.append(pl.col("chemistry") == resolve_chemistry(chemistry).value)
     if model is not None:
-        conditions.append(pl.col("model").str.to_lowercase() == model.strip().lower())
-    if route is not None:
-        conditions.append(pl.col("route") == route)
-    if grades is not None:
-        conditions.append(pl.col("grade").is_in([g.upper() for g in grades]))
-    if level is not None:
-        conditions.append(pl.col("level") == level.lower())
-    chosen = frame.filter(pl.all_horizontal(conditions))
+        chosen = chosen.filter(pl.col("model").str.to_lowercase() == model.strip().lower())
     capacity = pl.coalesce(
         pl.col("capacity_ah"), pl.col("soh_percent") * pl.col("nominal_capacity_ah") / 100.0
     )
