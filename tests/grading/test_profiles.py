@@ -140,3 +140,15 @@ def test_an_unknown_profile_lists_the_profiles() -> None:
     with pytest.raises(UsageError, match=r"no grading profile named 'xx'; available: baseline, cn"):
         load_profile("xx")
     assert load_profile("EU").meta.jurisdiction == load_profile("eu").meta.jurisdiction
+
+
+def test_a_profile_is_loaded_in_any_case_as_it_is_listed(tmp_path: Path) -> None:
+    """``grading_Facility.toml`` was listed as 'Facility' but loadable under no spelling."""
+    from echelon.grading.profile import profile_names
+
+    shutil.copy(packaged_table_path("grading_eu"), tmp_path / "grading_Facility.toml")
+    assert "Facility" in profile_names(catalog_dir=tmp_path)
+    eu = load_profile("eu")
+    for spelling in ("Facility", "facility", "FACILITY"):
+        assert load_profile(spelling, catalog_dir=tmp_path) == eu
+    assert load_profile("Baseline", catalog_dir=tmp_path) == load_profile("baseline")

@@ -182,13 +182,19 @@ def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None
             )
 
 
-def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
-    """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides)."""
-    names = {t.removeprefix("grading_") for t in table_names() if t.startswith("grading_")}
+def _profile_tables(catalog_dir: Path | None) -> dict[str, str]:
+    """Profile name, as its file spells it → the ``grading_<name>`` table to load."""
+    tables = {t.removeprefix("grading_"): t for t in table_names() if t.startswith("grading_")}
     folder = override_dir(catalog_dir)
     if folder is not None:
-        names |= {p.stem.removeprefix("grading_") for p in Path(folder).glob("grading_*.toml")}
-    return sorted(names)
+        tables |= {p.stem.removeprefix("grading_"): p.stem for p in folder.glob("grading_*.toml")}
+    return tables
+
+
+def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
+    """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides),
+    as their files spell them; :func:`load_profile` matches them in any case."""
+    return sorted(_profile_tables(catalog_dir))
 
 
 def load_profile(
@@ -199,8 +205,9 @@ def load_profile(
     Parameters
     ----------
     name_or_path : str or Path
-        A catalogue profile name (``baseline``, ``eu``, ``cn``, ``us`` → table
-        ``grading_<name>``) or a path to a TOML file of the same shape (copy a packaged profile
+        A catalogue profile name in any case (``baseline``, ``eu``, ``cn``, ``us`` → table
+        ``grading_<name>``; a ``grading_<Name>.toml`` of the override folder) or a path to a
+        TOML file of the same shape (copy a packaged profile
         to start).
     catalog_dir : Path, optional
         Catalogue override folder.
@@ -215,13 +222,20 @@ def load_profile(
     if text.endswith(".toml") or Path(text).is_file():
         doc = load_toml_file(Path(text))
     else:
-        names = profile_names(catalog_dir=catalog_dir)
-        if text.lower() not in names:
+        tables = _profile_tables(catalog_dir)
+        matches = sorted(n for n in tables if n.lower() == text.lower())
+        if not matches:
             raise UsageError(
-                f"no grading profile named {text!r}; available: {', '.join(names)} "
+                f"no grading profile named {text!r}; available: {', '.join(sorted(tables))} "
                 "(or the path of a .toml profile)"
             )
-        doc = load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir)
+        if len(matches) > 1:
+            raise ConfigError(
+                f"grading profile {text!r} is ambiguous: files "
+                f"{', '.join(f'{tables[m]}.toml' for m in matches)} differ only in case; "
+                "keep one"
+            )
+        doc = load_table(tables[matches[0]], catalog_dir=catalog_dir)
     profile = validated(GradingProfile, doc, what=f"grading profile {text}")
     _check_routes(profile, text, catalog_dir)
     return profile
