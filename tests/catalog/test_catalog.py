@@ -153,3 +153,24 @@ def test_a_close_misspelling_warns_but_a_custom_table_does_not(tmp_path: Path) -
     with pytest.warns(EchelonWarning, match=r"aplications.toml .*did you mean applications.toml"):
         load_table("chemistries", catalog_dir=tmp_path)
     assert load_table("facility_econ", catalog_dir=tmp_path)["meta"]["name"] == "applications"
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"source": "", "as_of": "2026"}, "source: empty source"),
+        ({"source": "x", "as_of": "someday"}, "as_of: as_of 'someday' is not a date"),
+        ({"source": "x", "as_of": ""}, "as_of: as_of '' is not a date"),
+    ],
+)
+def test_a_number_without_source_or_date_is_refused(record: dict[str, str], message: str) -> None:
+    from echelon.catalog.models import Sourced, TableMeta, validated
+    from echelon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"my table is invalid:\n  - {message}"):
+        validated(Sourced, record, what="my table")
+    meta = {"name": "t", "version": "1", **record}
+    with pytest.raises(ConfigError, match=message):
+        validated(TableMeta, meta, what="my table")
+    for as_of in ("2023", "2025-07", "2026-11-22"):
+        assert validated(Sourced, {"source": "x", "as_of": as_of}, what="t").as_of == as_of

@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from echelon.catalog import FAMILIES, load_table
 from echelon.catalog._loader import load_toml_file, override_dir, table_names
-from echelon.catalog.models import StrictModel, TableMeta, validated
+from echelon.catalog.models import Source, StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
+from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import CatalogError, ConfigError, UsageError
 
 _Strict = StrictModel
@@ -27,16 +28,27 @@ class GateLimits(_Strict):
     """Safety-gate limits (see the baseline profile for sources)."""
 
     require_traceability_levels: tuple[Level, ...]
-    traceability_source: str
+    traceability_source: Source
     self_discharge_max_percent_per_day: float = Field(gt=0)
-    self_discharge_source: str
+    self_discharge_source: Source
     self_discharge_outlier_sigma: float = Field(gt=0)
     self_discharge_outlier_min_group: int = Field(ge=3)
     insulation_min_ohm_per_volt: float = Field(ge=0)
     require_insulation_levels: tuple[Level, ...]
-    insulation_source: str
+    insulation_source: Source
     zero_volt_threshold_v_per_cell: float = Field(ge=0)
-    ocv_source: str
+    ocv_source: Source
+
+
+def _soh_percent(value: float) -> float:
+    """A band minimum below the plausible SOH (1.5 %, as the measurements reader uses) but above
+    0 is a fraction written where a percent belongs (0.8 for 80 %)."""
+    if 0 < value < PLAUSIBLE["soh_percent"].low:
+        raise ValueError(
+            f"SOH minimum {value:g} % looks like a fraction; bands are in percent (write "
+            f"{value * 100:g} for {value * 100:g} %)"
+        )
+    return value
 
 
 class GradeBand(_Strict):
@@ -46,8 +58,23 @@ class GradeBand(_Strict):
     soh_min_percent: float = Field(ge=0, le=150)
     resistance_ratio_max: float = Field(gt=0)
     meaning: str
-    source: str
+    source: Source
     soh_min_percent_by_family: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("soh_min_percent")
+    @classmethod
+    def _percent(cls, value: float) -> float:
+        return _soh_percent(value)
+
+    @field_validator("soh_min_percent_by_family")
+    @classmethod
+    def _percents(cls, values: dict[str, float]) -> dict[str, float]:
+        for family, value in values.items():
+            try:
+                _soh_percent(value)
+            except ValueError as exc:
+                raise ValueError(f"{family}: {exc}") from None
+        return values
 
     def soh_min_for(self, family: str) -> float:
         """Minimum SOH [%] for a chemistry family."""
@@ -99,7 +126,7 @@ class RoutingOptions(_Strict):
     economics: str = "routing_economics"
     resistance_margin: float = Field(gt=0, le=1)
     min_window_fraction: float = Field(gt=0, le=1)
-    source: str
+    source: Source
 
 
 class Meta(TableMeta):

@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from echelon.catalog import load_table
+from echelon.catalog.models import as_of_date
 from echelon.domain.parse import suggest
 from echelon.errors import PriceError, Problem, SchemaError
 from echelon.io.table import read_table
@@ -55,16 +56,7 @@ class PriceEntry:
     @property
     def date(self) -> dt.date:
         """``as_of`` as a date (a bare year means 1 January of that year)."""
-        return _as_date(self.as_of)
-
-
-def _as_date(text: str) -> dt.date:
-    text = str(text).strip()
-    if len(text) == 4 and text.isdigit():
-        return dt.date(int(text), 1, 1)
-    if len(text) == 7:
-        return dt.date.fromisoformat(text + "-01")
-    return dt.date.fromisoformat(text)
+        return as_of_date(self.as_of)
 
 
 @dataclass(frozen=True)
@@ -208,15 +200,9 @@ def _provenance(
         )
         return problems, None
     try:
-        return problems, _as_date(text)
-    except ValueError:
-        problems.append(
-            Problem(
-                f"as_of {text!r} is not a date; write YYYY, YYYY-MM or YYYY-MM-DD",
-                row=row,
-                column=f"{where}as_of",
-            )
-        )
+        return problems, as_of_date(text)
+    except ValueError as exc:
+        problems.append(Problem(str(exc), row=row, column=f"{where}as_of"))
         return problems, None
 
 
