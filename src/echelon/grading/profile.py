@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from echelon.catalog import FAMILIES, load_table
+from echelon.catalog import FAMILIES, chemistries, load_table
 from echelon.catalog._loader import load_toml_file, override_dir, table_names
 from echelon.catalog.models import Source, StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
@@ -38,6 +38,19 @@ class GateLimits(_Strict):
     insulation_source: Source
     zero_volt_threshold_v_per_cell: float = Field(ge=0)
     ocv_source: Source
+
+    @field_validator("zero_volt_threshold_v_per_cell")
+    @classmethod
+    def _per_cell_volts(cls, value: float) -> float:
+        # a threshold above every chemistry's upper OCV limit would quarantine every unit as a
+        # "0 V unit": a unit mistake (mV), not a limit
+        top = max(record.ocv_max_v for record in chemistries().values())
+        if value > top:
+            raise ValueError(
+                f"{value:g} V per cell is above every chemistry's upper OCV limit ({top:g} V, "
+                f"catalogue chemistries): millivolts? write {value / 1000:g} for {value:g} mV"
+            )
+        return value
 
 
 def _soh_percent(value: float) -> float:
