@@ -20,7 +20,7 @@ from echelon.catalog import (
 )
 from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Chemistry
-from echelon.errors import CatalogError
+from echelon.errors import CatalogError, EchelonWarning
 
 
 def test_every_chemistry_has_a_record_with_source_and_date() -> None:
@@ -117,3 +117,60 @@ def test_a_spelling_naming_two_chemistries_is_refused(tmp_path: Path) -> None:
     (tmp_path / "chemistries.toml").write_text(clash)
     with pytest.raises(CatalogError, match="'NCM811' names both"):
         resolve_chemistry("NMC", catalog_dir=tmp_path)
+
+
+def test_a_missing_override_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a folder that does not exist was ignored and the packaged tables used silently."""
+    with pytest.raises(CatalogError, match="no such folder"):
+        load_table("chemistries", catalog_dir=tmp_path / "nope")
+    monkeypatch.setenv("ECHELON_CATALOG_DIR", str(tmp_path / "nope"))
+    with pytest.raises(CatalogError, match=r"ECHELON_CATALOG_DIR=.*nope: no such folder"):
+        load_table("chemistries")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [
+        ("routing-economics.toml", "routing_economics.toml"),
+        ("grading_EU.toml", "grading_eu.toml"),
+        ("Soh Capacity Test.toml", "soh_capacity_test.toml"),
+    ],
+)
+def test_a_near_miss_file_name_in_the_override_folder_is_refused(
+    tmp_path: Path, file_name: str, expected: str
+) -> None:
+    """Before, such a file was ignored without a word and the packaged table used."""
+    (tmp_path / file_name).write_text('[meta]\nname = "x"\nversion = "1"\nas_of = "2026"\n')
+    with pytest.raises(CatalogError, match=f"{file_name} → {expected}: .*rename the file"):
+        load_table("chemistries", catalog_dir=tmp_path)
+
+
+def test_a_close_misspelling_warns_but_a_custom_table_does_not(tmp_path: Path) -> None:
+    shutil.copy(packaged_table_path("applications"), tmp_path / "aplications.toml")
+    shutil.copy(packaged_table_path("applications"), tmp_path / "facility_econ.toml")
+    with pytest.warns(EchelonWarning, match=r"aplications.toml .*did you mean applications.toml"):
+        load_table("chemistries", catalog_dir=tmp_path)
+    assert load_table("facility_econ", catalog_dir=tmp_path)["meta"]["name"] == "applications"
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"source": "", "as_of": "2026"}, "source: empty source"),
+        ({"source": "x", "as_of": "someday"}, "as_of: as_of 'someday' is not a date"),
+        ({"source": "x", "as_of": ""}, "as_of: as_of '' is not a date"),
+    ],
+)
+def test_a_number_without_source_or_date_is_refused(record: dict[str, str], message: str) -> None:
+    from echelon.catalog.models import Sourced, TableMeta, validated
+    from echelon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"my table is invalid:\n  - {message}"):
+        validated(Sourced, record, what="my table")
+    meta = {"name": "t", "version": "1", **record}
+    with pytest.raises(ConfigError, match=message):
+        validated(TableMeta, meta, what="my table")
+    for as_of in ("2023", "2025-07", "2026-11-22"):
+        assert validated(Sourced, {"source": "x", "as_of": as_of}, what="t").as_of == as_of

@@ -74,7 +74,7 @@ def test_bad_input_gets_a_clear_error(
     table = tmp_path / "bad.csv"
     table.write_text(content)
     prices = tmp_path / "prices.csv"
-    prices.write_text("item,value\nsteel_scrap,\n")
+    prices.write_text("item,value,source,as_of\nsteel_scrap,,a quote,2026\n")
     args = [a.replace("PRICES", str(prices)) for a in args]
     result = runner.invoke(app, ["recycle", str(table), *args, "-o", str(tmp_path / "o")])
     assert result.exit_code == code, result.output

@@ -515,3 +515,31 @@ def test_missing_fields_never_crash_and_never_pass_silently(
     for field in missing & {"self_discharge_mv_per_day", "calendar_expiry_date"}:
         if row["gate"] == "pass":
             assert field in row["unchecked"]
+
+
+def test_the_zero_volt_threshold_decides_below_it_not_at_it() -> None:
+    """``zero_volt_threshold_v_per_cell`` changed only the message before: a unit inside its
+    chemistry's window passed whatever the threshold."""
+    ocv_v = 12 * 3.75  # 3.75 V per cell, inside the NMC622 window
+
+    def graded(threshold: float) -> dict[str, Any]:
+        gate = PROFILE.gate.model_copy(update={"zero_volt_threshold_v_per_cell": threshold})
+        profile = PROFILE.model_copy(update={"gate": gate})
+        frame = grade_table(pl.DataFrame([unit(ocv_v=ocv_v)]), profile=profile, as_of=AS_OF)
+        return frame.row(0, named=True)
+
+    assert graded(3.75)["gate"] == "pass"  # "below the threshold": equal passes
+    raised = graded(3.76)
+    assert raised["gate"] == "quarantine"
+    assert raised["fail__gate.ocv_window"] is True
+    assert "0 V unit: 3.75 V per cell" in raised["reasons"]
+
+
+def test_a_zero_volt_threshold_in_millivolts_is_refused(tmp_path: Path) -> None:
+    text = packaged_table_path("grading_eu").read_text()
+    path = tmp_path / "mv.toml"
+    path.write_text(
+        text.replace("zero_volt_threshold_v_per_cell = 0.5", "zero_volt_threshold_v_per_cell = 500")
+    )
+    with pytest.raises(ConfigError, match=r"zero_volt_threshold_v_per_cell: 500 V .*write 0.5"):
+        load_profile(path)

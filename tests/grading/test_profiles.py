@@ -111,6 +111,15 @@ def test_profile_is_chosen_by_region_and_order_is_kept() -> None:
         (('jurisdiction = "EU"', 'jurisdiction = "FR"'), "jurisdiction"),
         (("resistance_margin = 0.8", "resistance_margin = 1.5"), "resistance_margin"),
         (("[routing]\n", "[routing]\nmargin = 1\n"), "margin"),
+        # before, these were accepted: fractional bands made a 59.99 % unit grade A
+        (
+            ("soh_min_percent = 80.0", "soh_min_percent = 0.8"),
+            r"grade.0.soh_min_percent: .*write 80",
+        ),
+        (("LFP = 50.0", "LFP = 0.5"), r"soh_min_percent_by_family: LFP: .*write 50 for 50 %"),
+        (('as_of = "2026-11-22"', 'as_of = "someday"'), r"meta.as_of: as_of 'someday' is not a"),
+        (('source = "shared/', 'source = "  "\n# "'), r"meta.source: empty source"),
+        (('ocv_source = "', 'ocv_source = ""\n# "'), r"gate.ocv_source: empty source"),
     ],
 )
 def test_an_edited_profile_is_validated_when_loaded(
@@ -140,3 +149,15 @@ def test_an_unknown_profile_lists_the_profiles() -> None:
     with pytest.raises(UsageError, match=r"no grading profile named 'xx'; available: baseline, cn"):
         load_profile("xx")
     assert load_profile("EU").meta.jurisdiction == load_profile("eu").meta.jurisdiction
+
+
+def test_a_profile_is_loaded_in_any_case_as_it_is_listed(tmp_path: Path) -> None:
+    """``grading_Facility.toml`` was listed as 'Facility' but loadable under no spelling."""
+    from echelon.grading.profile import profile_names
+
+    shutil.copy(packaged_table_path("grading_eu"), tmp_path / "grading_Facility.toml")
+    assert "Facility" in profile_names(catalog_dir=tmp_path)
+    eu = load_profile("eu")
+    for spelling in ("Facility", "facility", "FACILITY"):
+        assert load_profile(spelling, catalog_dir=tmp_path) == eu
+    assert load_profile("Baseline", catalog_dir=tmp_path) == load_profile("baseline")

@@ -339,12 +339,12 @@ def test_mass_that_cannot_be_estimated_is_an_error() -> None:
 
 def test_missing_prices_are_clear_errors(tmp_path: Path) -> None:
     blank = tmp_path / "prices.csv"
-    blank.write_text("item,value\ncobalt_salt,\n")
+    blank.write_text("item,value,source,as_of\ncobalt_salt,,a quote,2026\n")
     with pytest.raises(SchemaError, match="missing or non-numeric price") as info:
         load_prices(blank)
     assert info.value.problems[0].row == 1
     typo = tmp_path / "typo.csv"
-    typo.write_text("item,value\ncobalt_slat,40\n")
+    typo.write_text("item,value,source,as_of\ncobalt_slat,40,a quote,2026\n")
     with pytest.raises(SchemaError, match="did you mean 'cobalt_salt'"):
         load_prices(typo)
     table = load_prices(year=2028)
@@ -355,6 +355,7 @@ def test_missing_prices_are_clear_errors(tmp_path: Path) -> None:
 def test_dated_prices_follow_the_reporting_year(tmp_path: Path) -> None:
     dated = tmp_path / "li.toml"
     dated.write_text(
+        '[price.lithium_carbonate_crude]\nsource = "an offtake contract"\n'
         '[[price.lithium_carbonate_crude.dated]]\nvalue = 20.0\nas_of = "2022-06-30"\n'
         '[[price.lithium_carbonate_crude.dated]]\nvalue = 5.0\nas_of = "2025-06-30"\n'
     )

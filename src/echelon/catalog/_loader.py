@@ -8,14 +8,17 @@ table of the same name.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
+import stat
 import tomllib
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from echelon.errors import CatalogError
+from echelon.errors import CatalogError, EchelonWarning
 
 REQUIRED_META = ("name", "version", "as_of")
 CATALOG_DIR_ENV = "ECHELON_CATALOG_DIR"
@@ -33,20 +36,79 @@ def table_names() -> list[str]:
 
 
 def override_dir(catalog_dir: Path | None = None) -> Path | None:
-    """The user's catalogue override folder: ``catalog_dir``, else ``ECHELON_CATALOG_DIR``."""
-    if catalog_dir is not None:
-        return Path(catalog_dir)
-    # the ECHELON_CATALOG_DIR setting (echelon.settings.Settings.catalog_dir), read directly:
-    # tables are loaded in hot loops and building the settings object each time is costly
-    env = os.environ.get(CATALOG_DIR_ENV)
-    return Path(env) if env else None
+    """The user's catalogue override folder: ``catalog_dir``, else ``ECHELON_CATALOG_DIR``.
+
+    Raises
+    ------
+    CatalogError
+        If the folder does not exist, or holds a ``.toml`` whose name differs from a packaged
+        table's only in case, ``-`` or spaces (e.g. ``routing-economics.toml``): such a file
+        would be ignored, so the packaged table would be used without a word.
+    """
+    if catalog_dir is None:
+        # the ECHELON_CATALOG_DIR setting (echelon.settings.Settings.catalog_dir), read directly:
+        # tables are loaded in hot loops and building the settings object each time is costly
+        env = os.environ.get(CATALOG_DIR_ENV)
+        if not env:
+            return None
+        folder, given = Path(env), f"{CATALOG_DIR_ENV}={env}"
+    else:
+        folder, given = Path(catalog_dir), f"catalogue folder {catalog_dir}"
+    try:
+        info = folder.stat()
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        raise CatalogError(
+            f"{given}: no such folder; give an existing folder of catalogue overrides "
+            "(or unset it to use the packaged tables)"
+        )
+    _check_file_names(folder, info.st_mtime_ns)
+    return folder
+
+
+def _normal_name(stem: str) -> str:
+    return "_".join(stem.lower().replace("-", " ").replace("_", " ").split())
+
+
+@functools.lru_cache(maxsize=16)
+def _check_file_names(folder: Path, mtime_ns: int) -> None:
+    """Refuse near-miss table names in an override folder; warn about close misspellings.
+
+    Checked once per folder state (``mtime_ns`` is part of the cache key only).
+    """
+    del mtime_ns
+    packaged = table_names()
+    by_normal = {_normal_name(name): name for name in packaged}
+    stems = sorted(p.stem for p in folder.glob("*.toml"))
+    wrong = [
+        f"{stem}.toml → {by_normal[_normal_name(stem)]}.toml"
+        for stem in stems
+        if stem not in packaged and _normal_name(stem) in by_normal
+    ]
+    if wrong:
+        raise CatalogError(
+            f"catalogue folder {folder}: {', '.join(wrong)}: tables are loaded by their exact "
+            "name, so the packaged table would be used instead; rename the file"
+        )
+    for stem in stems:
+        if stem in packaged or stem.startswith("grading_"):
+            continue  # a profile, or a table a profile names (e.g. its own economics)
+        close = difflib.get_close_matches(stem, packaged, n=1, cutoff=0.85)
+        if close:
+            warnings.warn(
+                f"catalogue folder {folder}: {stem}.toml overrides no packaged table (did you "
+                f"mean {close[0]}.toml?); it is used only where a profile names {stem!r}",
+                EchelonWarning,
+                stacklevel=3,
+            )
 
 
 def resolve_table_path(name: str, *, catalog_dir: Path | None = None) -> Path:
     """The file a table name loads from: the user override if present, else the packaged one."""
-    catalog_dir = override_dir(catalog_dir)
-    if catalog_dir is not None:
-        candidate = Path(catalog_dir) / f"{name}.toml"
+    folder = override_dir(catalog_dir)
+    if folder is not None:
+        candidate = folder / f"{name}.toml"
         if candidate.is_file():
             return candidate
     path = packaged_table_path(name)

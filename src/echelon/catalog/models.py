@@ -10,32 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from echelon.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def _as_of_date(text: str) -> str:
-    """``text`` when it is a date ``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY`` (else ValueError)."""
-    value = text.strip()
-    try:
-        if len(value) == 4 and value.isdigit():
-            return value
-        dt.date.fromisoformat(value + "-01" if len(value) == 7 else value)
-    except ValueError:
-        raise ValueError(
-            f"as_of {text!r} is not a date: write YYYY-MM-DD, YYYY-MM or YYYY"
-        ) from None
-    return value
-
-
-SourceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-"""Where a number comes from: not empty (a user's copy of a table must say where its numbers are
-from, as the packaged tables do)."""
-AsOfDate = Annotated[str, AfterValidator(_as_of_date)]
-"""The date a number is valid for, ``YYYY-MM-DD`` (or ``YYYY-MM``, ``YYYY``), kept as text."""
 
 
 class StrictModel(BaseModel):
@@ -44,21 +23,62 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def as_of_date(text: str) -> dt.date:
+    """An as-of date written ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (a bare year or month
+    means its first day).
+
+    Raises
+    ------
+    ValueError
+        For anything else (``"someday"``, ``"2026/01/15"``).
+    """
+    text = str(text).strip()
+    try:
+        if len(text) == 4 and text.isdigit():
+            return dt.date(int(text), 1, 1)
+        if len(text) == 7:
+            return dt.date.fromisoformat(text + "-01")
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"as_of {text!r} is not a date; write YYYY, YYYY-MM or YYYY-MM-DD"
+        ) from None
+
+
+def _dated(text: str) -> str:
+    as_of_date(text)
+    return text
+
+
+def _named(text: str) -> str:
+    if not text.strip():
+        raise ValueError("empty source: name where the number comes from (document, clause, date)")
+    return text
+
+
+AsOf = Annotated[str, AfterValidator(_dated)]
+"""An as-of date as written in a table (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), checked."""
+
+Source = Annotated[str, AfterValidator(_named)]
+"""Where a number comes from; never blank."""
+
+
 class Sourced(StrictModel):
     """A record whose numbers carry their source and as-of date."""
 
-    source: str
-    as_of: str
+    source: Source
+    as_of: AsOf
 
 
 class TableMeta(StrictModel):
-    """Provenance of a table: name, version, as-of date, description and source."""
+    """Provenance of a table: name, version, as-of date, description and source (optional, but
+    not blank when given)."""
 
     name: str
     version: str
-    as_of: str
+    as_of: AsOf
     description: str = ""
-    source: str = ""
+    source: Source = ""
 
 
 def validated(model: type[M], doc: dict[str, Any], *, what: str) -> M:
@@ -83,7 +103,7 @@ def validated(model: type[M], doc: dict[str, Any], *, what: str) -> M:
     except ValidationError as exc:
         lines = [
             f"  - {'.'.join(str(p) for p in err.get('loc', ())) or '(table)'}: "
-            f"{err.get('msg', 'invalid')}"
+            f"{err.get('msg', 'invalid').removeprefix('Value error, ')}"
             for err in exc.errors()
         ]
         raise ConfigError(f"{what} is invalid:\n" + "\n".join(lines)) from exc

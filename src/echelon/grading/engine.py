@@ -172,7 +172,11 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
         Rule(
             "gate.ocv_window",
             "ocv_v",
-            ((ocv_cell < pl.col("ocv_min_v")) | (ocv_cell > pl.col("ocv_max_v"))).fill_null(False),
+            (
+                (ocv_cell < pl.col("ocv_min_v")).fill_null(False)
+                | (ocv_cell > pl.col("ocv_max_v")).fill_null(False)
+                | (ocv_cell < g.zero_volt_threshold_v_per_cell).fill_null(False)
+            ),
             pl.when(ocv_cell < g.zero_volt_threshold_v_per_cell)
             .then(pl.format("0 V unit: {} V per cell", ocv_cell.round(3)))
             .otherwise(

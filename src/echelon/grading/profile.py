@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from echelon.catalog import FAMILIES, load_table
+from echelon.catalog import FAMILIES, chemistries, load_table
 from echelon.catalog._loader import load_toml_file, override_dir, table_names
-from echelon.catalog.models import StrictModel, TableMeta, validated
+from echelon.catalog.models import Source, StrictModel, TableMeta, validated
 from echelon.domain import Grade, Level, Region
+from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import CatalogError, ConfigError, UsageError
 
 _Strict = StrictModel
@@ -27,16 +28,40 @@ class GateLimits(_Strict):
     """Safety-gate limits (see the baseline profile for sources)."""
 
     require_traceability_levels: tuple[Level, ...]
-    traceability_source: str
+    traceability_source: Source
     self_discharge_max_percent_per_day: float = Field(gt=0)
-    self_discharge_source: str
+    self_discharge_source: Source
     self_discharge_outlier_sigma: float = Field(gt=0)
     self_discharge_outlier_min_group: int = Field(ge=3)
     insulation_min_ohm_per_volt: float = Field(ge=0)
     require_insulation_levels: tuple[Level, ...]
-    insulation_source: str
+    insulation_source: Source
     zero_volt_threshold_v_per_cell: float = Field(ge=0)
-    ocv_source: str
+    ocv_source: Source
+
+    @field_validator("zero_volt_threshold_v_per_cell")
+    @classmethod
+    def _per_cell_volts(cls, value: float) -> float:
+        # a threshold above every chemistry's upper OCV limit would quarantine every unit as a
+        # "0 V unit": a unit mistake (mV), not a limit
+        top = max(record.ocv_max_v for record in chemistries().values())
+        if value > top:
+            raise ValueError(
+                f"{value:g} V per cell is above every chemistry's upper OCV limit ({top:g} V, "
+                f"catalogue chemistries): millivolts? write {value / 1000:g} for {value:g} mV"
+            )
+        return value
+
+
+def _soh_percent(value: float) -> float:
+    """A band minimum below the plausible SOH (1.5 %, as the measurements reader uses) but above
+    0 is a fraction written where a percent belongs (0.8 for 80 %)."""
+    if 0 < value < PLAUSIBLE["soh_percent"].low:
+        raise ValueError(
+            f"SOH minimum {value:g} % looks like a fraction; bands are in percent (write "
+            f"{value * 100:g} for {value * 100:g} %)"
+        )
+    return value
 
 
 class GradeBand(_Strict):
@@ -46,8 +71,23 @@ class GradeBand(_Strict):
     soh_min_percent: float = Field(ge=0, le=150)
     resistance_ratio_max: float = Field(gt=0)
     meaning: str
-    source: str
+    source: Source
     soh_min_percent_by_family: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("soh_min_percent")
+    @classmethod
+    def _percent(cls, value: float) -> float:
+        return _soh_percent(value)
+
+    @field_validator("soh_min_percent_by_family")
+    @classmethod
+    def _percents(cls, values: dict[str, float]) -> dict[str, float]:
+        for family, value in values.items():
+            try:
+                _soh_percent(value)
+            except ValueError as exc:
+                raise ValueError(f"{family}: {exc}") from None
+        return values
 
     def soh_min_for(self, family: str) -> float:
         """Minimum SOH [%] for a chemistry family."""
@@ -99,7 +139,7 @@ class RoutingOptions(_Strict):
     economics: str = "routing_economics"
     resistance_margin: float = Field(gt=0, le=1)
     min_window_fraction: float = Field(gt=0, le=1)
-    source: str
+    source: Source
 
 
 class Meta(TableMeta):
@@ -182,13 +222,19 @@ def _check_routes(profile: GradingProfile, origin: str, catalog_dir: Path | None
             )
 
 
-def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
-    """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides)."""
-    names = {t.removeprefix("grading_") for t in table_names() if t.startswith("grading_")}
+def _profile_tables(catalog_dir: Path | None) -> dict[str, str]:
+    """Profile name, as its file spells it → the ``grading_<name>`` table to load."""
+    tables = {t.removeprefix("grading_"): t for t in table_names() if t.startswith("grading_")}
     folder = override_dir(catalog_dir)
     if folder is not None:
-        names |= {p.stem.removeprefix("grading_") for p in Path(folder).glob("grading_*.toml")}
-    return sorted(names)
+        tables |= {p.stem.removeprefix("grading_"): p.stem for p in folder.glob("grading_*.toml")}
+    return tables
+
+
+def profile_names(*, catalog_dir: Path | None = None) -> list[str]:
+    """Names of the grading profiles (packaged ``grading_<name>`` tables and user overrides),
+    as their files spell them; :func:`load_profile` matches them in any case."""
+    return sorted(_profile_tables(catalog_dir))
 
 
 def load_profile(
@@ -199,8 +245,9 @@ def load_profile(
     Parameters
     ----------
     name_or_path : str or Path
-        A catalogue profile name (``baseline``, ``eu``, ``cn``, ``us`` → table
-        ``grading_<name>``) or a path to a TOML file of the same shape (copy a packaged profile
+        A catalogue profile name in any case (``baseline``, ``eu``, ``cn``, ``us`` → table
+        ``grading_<name>``; a ``grading_<Name>.toml`` of the override folder) or a path to a
+        TOML file of the same shape (copy a packaged profile
         to start).
     catalog_dir : Path, optional
         Catalogue override folder.
@@ -215,13 +262,20 @@ def load_profile(
     if text.endswith(".toml") or Path(text).is_file():
         doc = load_toml_file(Path(text))
     else:
-        names = profile_names(catalog_dir=catalog_dir)
-        if text.lower() not in names:
+        tables = _profile_tables(catalog_dir)
+        matches = sorted(n for n in tables if n.lower() == text.lower())
+        if not matches:
             raise UsageError(
-                f"no grading profile named {text!r}; available: {', '.join(names)} "
+                f"no grading profile named {text!r}; available: {', '.join(sorted(tables))} "
                 "(or the path of a .toml profile)"
             )
-        doc = load_table(f"grading_{text.lower()}", catalog_dir=catalog_dir)
+        if len(matches) > 1:
+            raise ConfigError(
+                f"grading profile {text!r} is ambiguous: files "
+                f"{', '.join(f'{tables[m]}.toml' for m in matches)} differ only in case; "
+                "keep one"
+            )
+        doc = load_table(tables[matches[0]], catalog_dir=catalog_dir)
     profile = validated(GradingProfile, doc, what=f"grading profile {text}")
     _check_routes(profile, text, catalog_dir)
     return profile

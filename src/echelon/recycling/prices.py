@@ -4,12 +4,16 @@ The default set is the ``recycling_prices`` catalogue table (EverBatt 2023 defau
 An override file replaces or adds items:
 
 TOML
-    ``[price.<item>]`` tables with ``value`` (and ``unit``, ``source``, ``as_of``), optionally
+    ``[price.<item>]`` tables with ``value``, ``source``, ``as_of`` (and ``unit``), optionally
     several ``[[price.<item>.dated]]`` entries; ``[payable.<chemistry>]`` and ``[feed_price]``
     like the table.
 CSV
-    columns ``item``, ``value`` and optionally ``unit``, ``source``, ``as_of`` — repeat an item
+    columns ``item``, ``value``, ``source``, ``as_of`` and optionally ``unit`` — repeat an item
     with different ``as_of`` dates for a price history.
+
+Every price carries a source and a date; a price per another mass unit is converted exactly to
+the catalogue's unit (anything else is refused); prices are ≥ 0, payables and shares fractions;
+unknown keys and a repeated item + date are refused (docs/recycling.md, "Value").
 
 For a reporting year, each item takes its latest entry dated on or before 31 December of that year
 (the earliest entry, with a note, if all are later).
@@ -20,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +32,15 @@ from typing import Any
 import polars as pl
 
 from echelon.catalog import load_table
+from echelon.catalog.models import as_of_date
 from echelon.domain.parse import suggest
 from echelon.errors import PriceError, Problem, SchemaError
 from echelon.io.table import read_table
+from echelon.recycling.catalog import composition_catalog
 
 PAYABLE_KEYS = ("ni", "co", "li")
+SHARE_KEYS = ("battery_share_of_co_ni_value", "black_mass_share_of_co_ni_value")
+_PRICE_KEYS = ("value", "unit", "source", "as_of", "basis")
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,7 @@ class PriceEntry:
     @property
     def date(self) -> dt.date:
         """``as_of`` as a date (a bare year means 1 January of that year)."""
-        return _as_date(self.as_of)
-
-
-def _as_date(text: str) -> dt.date:
-    text = str(text).strip()
-    if len(text) == 4 and text.isdigit():
-        return dt.date(int(text), 1, 1)
-    if len(text) == 7:
-        return dt.date.fromisoformat(text + "-01")
-    return dt.date.fromisoformat(text)
+        return as_of_date(self.as_of)
 
 
 @dataclass(frozen=True)
@@ -139,34 +138,322 @@ class PriceTable:
 def _entries_of(
     item: str, body: Mapping[str, Any], default_unit: str, origin: str
 ) -> list[PriceEntry]:
+    """The catalogue's entries for an item (a value and/or ``dated`` entries)."""
     dated = list(body.get("dated", []))
     if "value" in body:
         dated.append(body)
-    entries = []
-    for d in dated:
-        value = d.get("value")
-        if value is None or value == "" or not _finite(value):
-            raise PriceError(f"{origin}: price {item!r} has no finite value ({value!r})")
-        entries.append(
-            PriceEntry(
-                item,
-                float(value),
-                str(d.get("unit", body.get("unit", default_unit))),
-                str(d.get("source", body.get("source", origin))),
-                str(d.get("as_of", body.get("as_of", ""))),
-            )
+    return [
+        PriceEntry(
+            item,
+            float(d["value"]),
+            str(d.get("unit", body.get("unit", default_unit))),
+            str(d.get("source", body.get("source", origin))),
+            str(d.get("as_of", body.get("as_of", ""))),
         )
-    return entries
+        for d in dated
+    ]
 
 
 def _finite(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
 
 
-def _check_item(item: str, known: Mapping[str, Any], path: Path, row: int | None) -> Problem | None:
+def _unknown_keys(keys: Iterable[str], allowed: Iterable[str], where: str) -> list[Problem]:
+    allowed = list(allowed)
+    return [
+        Problem(
+            f"unknown key {key!r}{suggest(key, allowed)}; use {', '.join(allowed)}",
+            column=f"{where}.{key}" if where else key,
+        )
+        for key in keys
+        if key not in allowed
+    ]
+
+
+def _provenance(
+    source: Any, as_of: Any, *, row: int | None, where: str
+) -> tuple[list[Problem], dt.date | None]:
+    """Problems with a price's ``source`` and ``as_of``, and the date when it is valid."""
+    problems = []
+    if not str(source or "").strip():
+        problems.append(
+            Problem(
+                "no source: every price names where it comes from (a contract, quote or index)",
+                row=row,
+                column=f"{where}source",
+            )
+        )
+    text = str(as_of or "").strip()
+    if not text:
+        problems.append(
+            Problem(
+                "no as_of date: every price carries the date it holds for (YYYY, YYYY-MM or "
+                "YYYY-MM-DD)",
+                row=row,
+                column=f"{where}as_of",
+            )
+        )
+        return problems, None
+    try:
+        return problems, as_of_date(text)
+    except ValueError as exc:
+        problems.append(Problem(str(exc), row=row, column=f"{where}as_of"))
+        return problems, None
+
+
+MASS_UNITS_KG = {"kg": 1.0, "g": 1e-3, "t": 1000.0, "tonne": 1000.0, "lb": 0.45359237}
+"""Mass units a price may be given per [kg]: exact by definition (lb: international pound);
+``short ton`` is the catalogue's ``units.kg_per_short_ton``."""
+
+
+def _split_unit(unit: str, masses: Mapping[str, float]) -> tuple[str, str | None, str]:
+    """``"USD/t Co"`` → (``"USD"``, ``"t"``, ``"Co"``); a unit not per mass → (currency, None,
+    the rest, e.g. ``"kWh"``)."""
+    currency, _, per = (" ".join(unit.split())).partition("/")
+    per = per.strip()
+    for mass in sorted(masses, key=len, reverse=True):
+        if per.lower() == mass or per.lower().startswith(mass + " "):
+            return currency.strip().upper(), mass, per[len(mass) :].strip()
+    return currency.strip().upper(), None, per
+
+
+def _in_unit(
+    value: float, unit: str, target: str, masses: Mapping[str, float]
+) -> tuple[float, str | None]:
+    """``value`` [``unit``] converted to ``target`` (mass units only), or a problem message."""
+    currency, mass, basis = _split_unit(unit, masses)
+    want_currency, want_mass, want_basis = _split_unit(target, masses)
+    if currency != want_currency:
+        return value, (
+            f"unit {unit!r}: prices are in {want_currency} (the catalogue's currency); convert "
+            f"to {target}"
+        )
+    if want_mass is None or mass is None:
+        if (mass, basis.lower()) == (want_mass, want_basis.lower()):
+            return value, None
+        return value, (
+            f"unit {unit!r} is not the catalogue's {target!r}; only mass units "
+            f"({', '.join(masses)}) are converted"
+        )
+    if basis.lower() != want_basis.lower():
+        per = f"kg of {want_basis}" if want_basis else "kg of the product itself"
+        return value, (
+            f"unit {unit!r}: this item is priced per {per} ({target}); write USD/<mass>"
+            f"{' ' + want_basis if want_basis else ''}"
+        )
+    return value * masses[want_mass] / masses[mass], None
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What an override is checked against: the catalogue's items and units, chemistries."""
+
+    units: Mapping[str, str]
+    masses: Mapping[str, float]
+    chemistries: frozenset[str]
+
+
+def _price_entry(
+    item: str, entry: Mapping[str, Any], ctx: _Context, *, row: int | None, where: str
+) -> tuple[PriceEntry | None, dt.date | None, list[Problem]]:
+    """One checked override price, in the catalogue's unit, with its date and problems."""
+    value = entry.get("value")
+    problems, date = _provenance(entry.get("source"), entry.get("as_of"), row=row, where=where)
+    if value is None or value == "" or not _finite(value):
+        problems.append(
+            Problem(f"missing or non-numeric price {value!r}", row=row, column=f"{where}value")
+        )
+        return None, date, problems
+    if float(value) < 0:
+        problems.append(
+            Problem(
+                f"negative price {float(value)}; prices are ≥ 0 (a feed the recycler is paid "
+                "to take goes in [feed_price] fixed_usd_per_kg)",
+                row=row,
+                column=f"{where}value",
+            )
+        )
+    target = ctx.units.get(item, "USD/kg")
+    unit = str(entry.get("unit") or target).strip()
+    number, message = _in_unit(float(value), unit, target, ctx.masses)
+    if message is not None:
+        problems.append(Problem(message, row=row, column=f"{where}unit"))
+    if problems:
+        return None, date, problems
+    source = str(entry["source"]).strip()
+    if unit != target:
+        source += f" (given as {float(value):g} {unit})"
+    return PriceEntry(item, number, target, source, str(entry["as_of"]).strip()), date, []
+
+
+def _duplicates(
+    dated: list[tuple[PriceEntry, dt.date, int | None, str]],
+) -> list[Problem]:
+    """One problem per price repeating an item and date (``(entry, date, row, where)``)."""
+    first: dict[tuple[str, dt.date], int | str | None] = {}
+    problems = []
+    for entry, date, row, where in dated:
+        key = (entry.item, date)
+        if key in first:
+            earlier = first[key]
+            at = f"row {earlier}" if isinstance(earlier, int) else f"{earlier or 'above'}"
+            problems.append(
+                Problem(
+                    f"{entry.item} dated {date} again (first at {at}); give one price per item "
+                    "and date",
+                    row=row,
+                    column=f"{where}as_of",
+                )
+            )
+        else:
+            first[key] = row if row is not None else where.rstrip(".")
+    return problems
+
+
+def _sourced_number(
+    body: Any, where: str, *, fraction: bool = True
+) -> tuple[float | None, list[Problem]]:
+    """A ``{value, source, as_of}`` number; a payable or share (``fraction``) is in [0, 1]."""
+    if not isinstance(body, Mapping):
+        return None, [
+            Problem(
+                f'write {{ value = {body!r}, source = "…", as_of = "YYYY-MM-DD" }}',
+                column=where,
+            )
+        ]
+    problems = _unknown_keys(body, ("value", "source", "as_of"), where)
+    problems += _provenance(body.get("source"), body.get("as_of"), row=None, where=f"{where}.")[0]
+    value: Any = body.get("value")
+    if not _finite(value):
+        return None, [*problems, Problem(f"missing or non-numeric {value!r}", column=where)]
+    number = float(value)
+    if fraction and not 0 <= number <= 1:
+        hint = f" (a percentage? write {number / 100:g})" if 1 < number <= 100 else ""
+        problems.append(Problem(f"{number:g} is not a fraction in [0, 1]{hint}", column=where))
+    return (None if problems else number), problems
+
+
+def _toml_prices(
+    doc: Mapping[str, Any], ctx: _Context
+) -> tuple[dict[str, list[PriceEntry]], list[Problem]]:
+    problems: list[Problem] = []
+    prices: dict[str, list[PriceEntry]] = {}
+    dated: list[tuple[PriceEntry, dt.date, int | None, str]] = []
+    for item, body in doc.get("price", {}).items():
+        where = f"price.{item}"
+        if not isinstance(body, Mapping):
+            problems.append(Problem("write a [price.<item>] table with value, …", column=where))
+            continue
+        problems += _unknown_keys(body, (*_PRICE_KEYS, "dated"), where)
+        entries = list(body.get("dated", []))
+        if "value" in body:
+            entries.append(body)
+        if not entries:
+            problems.append(Problem("no value (nor dated entries)", column=where))
+        for i, entry in enumerate(entries):
+            at = f"{where}.dated[{i}]" if entry is not body else where
+            if entry is not body:
+                problems += _unknown_keys(entry, _PRICE_KEYS, at)
+            merged = {k: entry.get(k, body.get(k)) for k in _PRICE_KEYS if k != "value"}
+            merged["value"] = entry.get("value")
+            price, date, found = _price_entry(item, merged, ctx, row=None, where=f"{at}.")
+            problems += found
+            if price is not None and date is not None:
+                prices.setdefault(item, []).append(price)
+                dated.append((price, date, None, f"{at}."))
+    return prices, problems + _duplicates(dated)
+
+
+def _toml_payables(
+    doc: Mapping[str, Any], ctx: _Context
+) -> tuple[dict[str, dict[str, float]], list[Problem]]:
+    problems: list[Problem] = []
+    payables: dict[str, dict[str, float]] = {}
+    for chem, body in doc.get("payable", {}).items():
+        where = f"payable.{chem}"
+        if chem != "default" and chem not in ctx.chemistries:
+            problems.append(
+                Problem(
+                    f"unknown chemistry {chem!r}{suggest(chem, ctx.chemistries)}; use default or "
+                    f"one of {', '.join(sorted(ctx.chemistries))}",
+                    column=where,
+                )
+            )
+            continue
+        keys = (*PAYABLE_KEYS, "lce_kg_per_kg_li") if chem == "default" else PAYABLE_KEYS
+        problems += _unknown_keys(body, keys, where)
+        for key in keys:
+            if key in body:
+                number, found = _sourced_number(
+                    body[key], f"{where}.{key}", fraction=key != "lce_kg_per_kg_li"
+                )
+                problems += found
+                if number is not None:
+                    payables.setdefault(chem, {})[key] = number
+    return payables, problems
+
+
+def _toml_feed(doc: Mapping[str, Any], ctx: _Context) -> tuple[dict[str, Any], list[Problem]]:
+    body = doc.get("feed_price", {})
+    problems = _unknown_keys(body, (*SHARE_KEYS, "fixed_usd_per_kg"), "feed_price")
+    feed: dict[str, Any] = {}
+    for key in SHARE_KEYS:
+        if key in body:
+            number, found = _sourced_number(body[key], f"feed_price.{key}")
+            problems += found
+            if number is not None:
+                feed[key] = number
+    fixed: dict[str, float] = {}
+    for chem, value in body.get("fixed_usd_per_kg", {}).items():
+        where = f"feed_price.fixed_usd_per_kg.{chem}"
+        if chem not in ctx.chemistries:
+            problems.append(
+                Problem(f"unknown chemistry {chem!r}{suggest(chem, ctx.chemistries)}", column=where)
+            )
+            continue
+        number, found = _sourced_number(value, where, fraction=False)  # < 0: paid to take
+        problems += found
+        if number is not None:
+            fixed[chem] = number
+    if fixed:
+        feed["fixed_usd_per_kg"] = fixed
+    return feed, problems
+
+
+def _csv_prices(path: Path, ctx: _Context) -> tuple[dict[str, list[PriceEntry]], list[Problem]]:
+    frame = read_table(path, what="price table", numeric=["value"])  # as every user table
+    missing = [c for c in ("item", "value", "source", "as_of") if c not in frame.columns]
+    if missing:
+        return {}, [
+            Problem(
+                f"missing column(s) {missing}; need item, value, source, as_of (and optionally "
+                "unit): every price carries its source and date"
+            )
+        ]
+    problems = _unknown_keys(
+        [c for c in frame.columns if c not in ("item", "basis")], _PRICE_KEYS, ""
+    )
+    prices: dict[str, list[PriceEntry]] = {}
+    dated: list[tuple[PriceEntry, dt.date, int | None, str]] = []
+    for row, rec in enumerate(frame.iter_rows(named=True), start=1):
+        item = (rec["item"] or "").strip()
+        if (problem := _check_item(item, ctx.units, row)) is not None:
+            problems.append(problem)
+            continue
+        price, date, found = _price_entry(item, rec, ctx, row=row, where="")
+        problems += found
+        if price is not None and date is not None:
+            prices.setdefault(item, []).append(price)
+            dated.append((price, date, row, ""))
+    return prices, problems + _duplicates(dated)
+
+
+def _check_item(item: str, known: Mapping[str, Any], row: int | None) -> Problem | None:
     if item in known or item.startswith("cathode_material:"):
         return None
     return Problem(
@@ -178,54 +465,47 @@ def _check_item(item: str, known: Mapping[str, Any], path: Path, row: int | None
     )
 
 
-def _read_override(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:
-    """Parse an override file into the table's layout (``price``, ``payable``, ``feed_price``)."""
+@dataclass(frozen=True)
+class _Override:
+    """A checked override file: prices (in the catalogue's units), payables, feed-price rule."""
+
+    prices: dict[str, list[PriceEntry]]
+    payables: dict[str, dict[str, float]]
+    feed: dict[str, Any]
+
+
+def _read_override(path: Path, ctx: _Context) -> _Override:
+    """Read and check an override file; every problem in one :class:`SchemaError`."""
     if not path.is_file():
         raise SchemaError(path, ["price file not found; give a .toml or .csv price table"])
     suffix = path.suffix.lower()
-    if suffix == ".toml":
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SchemaError(path, [f"not valid TOML: {exc}"]) from exc
-        toml_problems = [
-            p for item in doc.get("price", {}) if (p := _check_item(item, known, path, None))
-        ]
-        extra = set(doc) - {"meta", "price", "payable", "feed_price"}
-        if extra:
-            toml_problems.append(
-                Problem(f"unknown sections {sorted(extra)}; use price, payable, feed_price")
-            )
-        if toml_problems:
-            raise SchemaError(path, toml_problems)
-        return doc
     if suffix == ".csv":
-        frame = read_table(path, what="price table", numeric=["value"])  # as every user table
-        missing = [c for c in ("item", "value") if c not in frame.columns]
-        if missing:
-            raise SchemaError(path, [Problem(f"missing column(s) {missing}; need item, value")])
-        problems: list[Problem] = []
-        prices: dict[str, dict[str, Any]] = {}
-        for row, rec in enumerate(frame.iter_rows(named=True), start=1):
-            item = (rec["item"] or "").strip()
-            if (problem := _check_item(item, known, path, row)) is not None:
-                problems.append(problem)
-                continue
-            if not _finite(rec["value"]):
-                problems.append(
-                    Problem(
-                        f"missing or non-numeric price {rec['value']!r}", row=row, column="value"
-                    )
-                )
-                continue
-            entry = {k: rec[k] for k in ("unit", "source", "as_of") if rec.get(k)}
-            entry["value"] = float(rec["value"])
-            entry.setdefault("source", f"{path.name} row {row}")
-            prices.setdefault(item, {"dated": []})["dated"].append(entry)
+        prices, problems = _csv_prices(path, ctx)
         if problems:
             raise SchemaError(path, problems)
-        return {"price": prices}
-    raise SchemaError(path, [f"unsupported price file type {suffix!r}; use .toml or .csv"])
+        return _Override(prices, {}, {})
+    if suffix != ".toml":
+        raise SchemaError(path, [f"unsupported price file type {suffix!r}; use .toml or .csv"])
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError(path, [f"not valid TOML: {exc}"]) from exc
+    problems = [p for item in doc.get("price", {}) if (p := _check_item(item, ctx.units, None))]
+    extra = set(doc) - {"meta", "price", "payable", "feed_price"}
+    if extra:
+        problems.append(
+            Problem(f"unknown sections {sorted(extra)}; use price, payable, feed_price")
+        )
+    known = {
+        k: v for k, v in doc.get("price", {}).items() if _check_item(k, ctx.units, None) is None
+    }
+    prices, found = _toml_prices({"price": known}, ctx)
+    payables, found_payables = _toml_payables(doc, ctx)
+    feed, found_feed = _toml_feed(doc, ctx)
+    problems += found + found_payables + found_feed
+    if problems:
+        raise SchemaError(path, problems)
+    return _Override(prices, payables, feed)
 
 
 def load_prices(
@@ -267,28 +547,22 @@ def load_prices(
     fixed = {k: float(v["value"]) for k, v in feed.get("fixed_usd_per_kg", {}).items()}
     if path is not None:
         path = Path(path)
-        override = _read_override(path, items)
+        ctx = _Context(
+            units={k: v[0].unit for k, v in items.items()},
+            masses={**MASS_UNITS_KG, "short ton": float(doc["units"]["kg_per_short_ton"]["value"])},
+            chemistries=frozenset(composition_catalog(catalog_dir).chemistries),
+        )
+        override = _read_override(path, ctx)
         origin += f" overridden by {path}"
-        for item, body in override.get("price", {}).items():
-            items[item] = _entries_of(
-                item, body, items[item][0].unit if item in items else "USD/kg", str(path)
-            )
-        for chem, body in override.get("payable", {}).items():
+        items.update(override.prices)
+        for chem, body in override.payables.items():
             base = dict(payables.get(chem, payables["default"]))
-            for key, value in body.items():
-                if key in PAYABLE_KEYS:
-                    base[key] = float(value["value"] if isinstance(value, dict) else value)
+            base.update({k: v for k, v in body.items() if k in PAYABLE_KEYS})
             payables[chem] = base
-        for key, value in override.get("feed_price", {}).items():
-            number = value["value"] if isinstance(value, dict) and "value" in value else value
-            if key == "battery_share_of_co_ni_value":
-                battery_share = float(number)
-            elif key == "black_mass_share_of_co_ni_value":
-                bm_share = float(number)
-            elif key == "fixed_usd_per_kg":
-                fixed = {
-                    k: float(v["value"] if isinstance(v, dict) else v) for k, v in value.items()
-                }
+        lce = override.payables.get("default", {}).get("lce_kg_per_kg_li", lce)
+        battery_share = override.feed.get(SHARE_KEYS[0], battery_share)
+        bm_share = override.feed.get(SHARE_KEYS[1], bm_share)
+        fixed = override.feed.get("fixed_usd_per_kg", fixed)
     end = dt.date(year or dt.date.today().year, 12, 31)
     entries: dict[str, PriceEntry] = {}
     notes: list[str] = []

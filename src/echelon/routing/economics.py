@@ -25,9 +25,9 @@ from pydantic import Field, model_validator
 from echelon.catalog import load_table
 from echelon.catalog._loader import load_toml_file, packaged_table_path
 from echelon.catalog.models import (
-    AsOfDate,
+    AsOf,
+    Source,
     Sourced,
-    SourceText,
     StrictModel,
     TableMeta,
     validated,
@@ -52,16 +52,13 @@ _Strict = StrictModel
 class EconomicsMeta(TableMeta):
     """Provenance of the economics table and its currency."""
 
-    as_of: AsOfDate
-    source: SourceText
+    as_of: AsOf
+    source: Source
     currency: str
 
 
 class _Dated(Sourced):
     """A row of the economics table: its numbers name a source and an as-of date."""
-
-    source: SourceText
-    as_of: AsOfDate
 
 
 class Price(_Dated):
@@ -120,10 +117,10 @@ class Recycling(_Strict):
     model cannot value."""
 
     payable_fraction: float = Field(ge=0, le=1)
-    payable_source: SourceText
+    payable_source: Source
     black_mass_kg_per_kg_cells: float = Field(gt=0, le=1)
-    black_mass_source: SourceText
-    as_of: AsOfDate
+    black_mass_source: Source
+    as_of: AsOf
     metal_usd_per_kg: MetalPrices
     chemistry: dict[str, RecyclingChemistry]
 
