@@ -160,17 +160,17 @@ def test_malformed_set_items_are_refused(item: str) -> None:
         (
             'source = "[assumption] no EU labour rate',
             'source = " "',
-            ["labour.EU.source: String should have at least 1 character"],
+            ["labour.EU.source: empty source: name where the number comes from"],
         ),
         (
             'as_of = "2026-11-22"',
             'as_of = "someday"',
-            ["meta.as_of: Value error, as_of 'someday' is not a date"],
+            ["meta.as_of: as_of 'someday' is not a date"],
         ),
         (
             "payable_source = ",
             'payable_source = ""',
-            ["recycling.payable_source: String should have at least 1 character"],
+            ["recycling.payable_source: empty source: name where the number comes from"],
         ),
     ],
 )
