@@ -43,6 +43,7 @@ def _unit_row(rec: BatteryRecord) -> dict[str, Any]:
         "soh_lower_percent": lower,
         "manufacture_date": b.manufacture_date,
         "origin_application": b.origin_application.value,
+        "status": rec.status,
     }
 
 
@@ -56,11 +57,12 @@ def _registry_unit(
 
 def _forecast_registered(
     battery_id: str, application: str, years: float | None, out: Path, db: str | None,
-    as_of: dt.date,
+    as_of: dt.date, until_soh: float | None,
 ) -> None:  # fmt: skip
     with open_db(db) as registry:
         unit, blocks = _registry_unit(registry, battery_id)
-    result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of)
+    result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of,
+                           eol_soh_percent=until_soh)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "forecast.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
     result.band.write_csv(out / "trajectory.csv")
@@ -83,9 +85,28 @@ def _forecast_registered(
     )
     if result.blocks:
         console.print(f"  combined from {len(result.blocks)} blocks: {', '.join(result.blocks)}")
+    if result.blocks_excluded:
+        console.print(
+            f"  [yellow]left out[/] {len(result.blocks_excluded)} blocks without an SOH: "
+            f"{', '.join(result.blocks_excluded)}",
+            highlight=False,
+        )
     for note in result.notes:
         console.print(f"  [yellow]note:[/] {note}", highlight=False)
     console.print(f"  wrote {out / 'forecast.json'}, trajectory.csv, fade_trajectory.png")
+
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def _check_out(out: Path | None, *, table: bool) -> None:
+    """Refuse an output path that cannot be written, before anything is computed."""
+    if out is None:
+        return
+    if table and (out.is_dir() or out.suffix.lower() not in TABLE_SUFFIXES):
+        raise _usage(f"-o {out}: with --history, give a file ending in .csv or .parquet")
+    if not table and out.exists() and not out.is_dir():
+        raise _usage(f"-o {out}: with a battery ID, give a folder (it gets forecast.json, …)")
 
 
 def _forecast_table(history: Path, until_soh: float, references: Path | None, out: Path) -> None:
@@ -153,8 +174,14 @@ def forecast_cmd(
         typer.Option(help="Table of observed trajectories (CSV or Parquet), one row per check-up."),
     ] = None,
     until_soh: Annotated[
-        float, typer.Option("--until-soh", help="Threshold SOH [%] for --history.")
-    ] = 80.0,
+        float | None,
+        typer.Option(
+            "--until-soh",
+            help="Threshold SOH [%]: for --history (default 80), or instead of the "
+            "application's end-of-life SOH for an ID.",
+            show_default=False,
+        ),
+    ] = None,
     references: Annotated[
         Path | None,
         typer.Option(help="Extra reference trajectories for --history (same format)."),
@@ -167,10 +194,19 @@ def forecast_cmd(
     """Forecast the years (or cycles) until a unit reaches its application's threshold."""
     if (battery_id is None) == (history is None):
         raise _usage("give a battery ID or --history TABLE (not both)")
+    _check_out(out, table=history is not None)
     if history is not None:
-        _forecast_table(history, until_soh, references, out or Path("forecast.csv"))
+        given = {"--application": application, "--years": years, "--date": date}
+        unused = [name for name, value in given.items() if value is not None]
+        if unused:
+            verb = "apply" if len(unused) > 1 else "applies"
+            raise _usage(f"{', '.join(unused)} {verb} to a battery ID, not to --history")
+        threshold = 80.0 if until_soh is None else until_soh
+        _forecast_table(history, threshold, references, out or Path("forecast.csv"))
         return
     assert battery_id is not None
+    if references is not None:
+        raise _usage("--references applies to --history, not to a battery ID")
     if application is None:
         raise _usage(f"--application is required with an ID ({APPLICATION_HELP})")
     try:
@@ -179,4 +215,4 @@ def forecast_cmd(
         raise _usage(f"--date {date!r}: {exc}") from exc
     if out is None:
         out = Path("forecast") / battery_id.replace("/", "_")
-    _forecast_registered(battery_id, application, years, out, db, as_of)
+    _forecast_registered(battery_id, application, years, out, db, as_of, until_soh)
