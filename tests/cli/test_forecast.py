@@ -157,3 +157,70 @@ def test_forecast_history_with_sparse_check_ups(tmp_path: Path) -> None:
     result = runner.invoke(app, ["forecast", "--history", str(tmp_path / "h.csv"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert pl.read_csv(out).filter(pl.col("battery_id") == "YOUNG")["status"][0] == "forecast"
+
+
+def test_until_soh_sets_the_threshold_of_a_registered_unit(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "u"
+    args = ["forecast", "CELL-1", "--application", "ess", "--until-soh", "70", "-o", str(out),
+            "--db", db, "--date", "2026-11-22"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "reaches 70 %" in result.output
+    assert json.loads((out / "forecast.json").read_text())["eol_soh_percent"] == 70.0
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["CELL-1", "--application", "ess", "--references", "r.csv"], "--references applies"),
+        (["--history", "h.csv", "--application", "ess"], "--application applies to a battery"),
+        (["--history", "h.csv", "--years", "3", "--date", "2026-01-01"], "--years, --date apply"),
+        (["--history", "h.csv", "-o", "f.xlsx"], "give a file ending in .csv or .parquet"),
+    ],
+)
+def test_options_that_do_not_apply_are_refused(
+    db: str, args: list[str], text: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["forecast", *args, "--db", db])
+    assert result.exit_code == 2, result.output
+    assert text in " ".join(result.output.split())
+
+
+def test_an_output_folder_for_a_history_is_refused_before_computing(tmp_path: Path) -> None:
+    table = fleet([400.0, 450.0, 500.0])
+    table.write_csv(tmp_path / "h.csv")
+    result = runner.invoke(
+        app, ["forecast", "--history", str(tmp_path / "h.csv"), "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "give a file ending in .csv or .parquet" in " ".join(result.output.split())
+
+
+def test_a_pack_names_its_blocks_without_soh(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    made = dt.date(2017, 6, 1)
+    pack = Battery(
+        battery_id="PACK-2",
+        level="pack",
+        chemistry="NMC622",
+        nominal_capacity_ah=60,
+        series_count=96,
+        origin_application="automotive",
+        manufacture_date=made,
+    )
+    modules = [
+        Battery(battery_id=f"PACK-2-M{i}", level="module", parent_id="PACK-2", chemistry="NMC622",
+                nominal_capacity_ah=60, origin_application="automotive", manufacture_date=made)
+        for i in range(3)
+    ]  # fmt: skip
+    with open_registry(url, store_dir=tmp_path / "store") as reg:
+        reg.record_units([_unit(pack, None), _unit(modules[0], 84.0), _unit(modules[1], None),
+                          _unit(modules[2], 82.0)])  # fmt: skip
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["forecast", "PACK-2", "--application", "ess", "-o", str(out),
+                                 "--db", url, "--date", "2026-11-22"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "left out 1 blocks without an SOH: PACK-2-M1" in " ".join(result.output.split())
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["blocks"] == ["PACK-2-M0", "PACK-2-M2"]
+    assert summary["blocks_excluded"] == ["PACK-2-M1"]

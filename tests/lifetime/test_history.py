@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -175,3 +176,49 @@ def test_padded_numbers_are_numbers(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text("battery_id, cycle, soh_percent\nA, 0 , 100\nA, 100 , 95 \n")
     assert read_history(path)["cycle"].cast(pl.Float64).to_list() == [0.0, 100.0]
+
+
+def test_soh_written_as_a_fraction_is_refused_with_the_fix() -> None:
+    frame = table().with_columns(pl.col("soh_percent") / 100)
+    with pytest.raises(SchemaError, match=r"row 1, column 'soh_percent': .*fraction: write 99"):
+        forecast_histories(frame, until_soh_percent=80)
+
+
+def test_negative_cycles_are_refused_by_row() -> None:
+    frame = table().with_columns(
+        pl.when(pl.col("battery_id") == "YOUNG").then(pl.col("cycle") - 200).otherwise("cycle")
+    )
+    with pytest.raises(SchemaError, match=r"row \d+, column 'cycle': -195.0 is negative"):
+        forecast_histories(frame, until_soh_percent=80)
+
+
+@pytest.mark.parametrize("kind", ["flat", "shuffled"])
+def test_a_history_without_fade_is_not_forecast(kind: str) -> None:
+    young = table().filter(pl.col("battery_id") == "YOUNG")
+    rng = np.random.default_rng(3)
+    soh = young["soh_percent"].to_numpy()
+    soh = 100 + rng.normal(0, 0.3, soh.size) if kind == "flat" else rng.permutation(soh)
+    frame = pl.concat([table().filter(pl.col("battery_id") != "YOUNG"),
+                       young.with_columns(pl.Series("soh_percent", soh))])  # fmt: skip
+    row = forecast_histories(frame, until_soh_percent=80).row(-1, named=True)
+    assert (row["battery_id"], row["status"]) == ("YOUNG", "no_forecast")
+    assert row["cycles_to_threshold"] is None
+    assert "no significant capacity fade" in row["note"]
+
+
+def test_chemistry_unknown_is_compatible_with_every_family() -> None:
+    frame = table().with_columns(
+        pl.when(pl.col("battery_id") == "YOUNG").then(pl.lit("unknown")).otherwise(pl.lit("LFP"))
+        .alias("chemistry")
+    )  # fmt: skip
+    young = forecast_histories(frame, until_soh_percent=80).row(-1, named=True)
+    assert (young["status"], young["references"]) == ("forecast", 5)
+
+
+def test_messages_name_the_cycle_of_a_gap_or_a_repeated_check_up() -> None:
+    frame = table().with_columns(
+        pl.when((pl.col("battery_id") == "YOUNG") & (pl.col("cycle") == 100.0))
+        .then(None).otherwise(pl.col("soh_percent")).alias("soh_percent")
+    )  # fmt: skip
+    note = forecast_histories(frame, until_soh_percent=80)["note"][-1]
+    assert "missing or not a number at cycle 100;" in note

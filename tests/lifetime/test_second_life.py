@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from echelon.errors import EstimationError
-from echelon.lifetime import expected_life_years, forecast_unit, pack_life_years
+from echelon.lifetime import Duty, duty, expected_life_years, forecast_unit, pack_life_years
 from echelon.lifetime.second_life import LIFE_COLUMNS, quantiles
 
 AS_OF = dt.date(2026, 11, 22)
@@ -147,3 +147,107 @@ def test_second_life_lmo_model_uses_its_own_basis() -> None:
     assert years[1] == 0.0  # below the 70 % e-bike threshold already
     # knee onset of the LMO family: 65 % (catalogue lifetime_forecasting [knee.soh_onset_percent])
     assert out["knee_risk"].to_list() == ["low", "elevated"]
+
+
+UNIT = {"battery_id": "U", "chemistry": "NMC622", "soh_percent": 85.0, "age_years": 6.0,
+        "origin_application": "automotive"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"soh_percent": float("nan")}, "SOH nan is not a finite number"),
+        ({"soh_percent": 0.85}, "SOH written as a fraction: write 85"),
+        ({"soh_percent": 150.0}, "SOH 150 % is above 110 %"),
+        ({"age_years": -3.0}, "age -3 years is negative"),
+        ({"age_years": None, "manufacture_date": "2030-01-01"}, "after the as-of date 2026-11-22"),
+        ({"origin_application": "automotiv"}, "did you mean 'automotive'"),
+    ],
+)
+def test_invalid_single_soh_inputs_are_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(EstimationError, match=message):
+        forecast_unit({**UNIT, **change}, application="ess", as_of=AS_OF, n_samples=32)
+    row = {**UNIT, **change}
+    row.pop("manufacture_date", None)
+    if "manufacture_date" in change:
+        row["age_years"] = -3.9
+    out = expected_life_years(pl.DataFrame([row]), application="ess", n_samples=32)
+    assert out["years_to_eol"][0] is None
+    assert out["lifetime_note"][0]
+
+
+def test_origin_spelling_is_parsed_not_defaulted() -> None:
+    rows = [
+        UNIT,
+        {**UNIT, "origin_application": "Automotive"},
+        {**UNIT, "origin_application": "EV"},
+    ]
+    frame = pl.DataFrame(rows).with_columns(pl.lit("U").alias("battery_id"))
+    years = expected_life_years(frame, application="ess", n_samples=64)["years_to_eol"].to_list()
+    assert years[0] == years[1] == years[2]  # same unit, same prior, same draws
+
+
+def test_a_unit_does_not_depend_on_the_other_units_of_the_call() -> None:
+    odd = {**UNIT, "soh_percent": 60.5, "age_years": 0.5}
+    alone = expected_life_years(pl.DataFrame([UNIT]), application="ess", n_samples=128)
+    batch = pl.DataFrame([odd | {"battery_id": "ODD"}, UNIT, odd | {"battery_id": "ODD2"}])
+    mixed = expected_life_years(batch, application="ess", n_samples=128)
+    assert mixed.row(1) == alone.row(0)
+    assert "ageing speed outside" in mixed["lifetime_note"][0]
+    assert "ageing speed outside" not in (alone["lifetime_note"][0] or "")
+
+
+def test_a_user_duty_is_forecast_through_the_public_api() -> None:
+    mine = Duty.from_summary(efc_per_year=180, mean_soc=0.6, dod=0.5, temperature_celsius=30,
+                             eol_soh_percent=65)  # fmt: skip
+    f = forecast_unit(UNIT, application=mine, as_of=AS_OF, n_samples=64)
+    assert (f.application, f.eol_soh_percent) == ("user", 65.0)
+    hot = duty("ess").with_temperature(mean_celsius=40)
+    out = expected_life_years(pl.DataFrame([UNIT]), application=hot, n_samples=64)
+    cool = expected_life_years(pl.DataFrame([UNIT]), application="ess", n_samples=64)
+    assert out["years_to_eol"][0] < cool["years_to_eol"][0]
+    no_eol = Duty.from_summary(efc_per_year=180, mean_soc=0.6, dod=0.5, temperature_celsius=30)
+    with pytest.raises(EstimationError, match="give eol_soh_percent="):
+        forecast_unit(UNIT, application=no_eol, n_samples=32)
+
+
+def test_soh_band_stays_within_0_and_100_percent_and_ends_at_the_horizon() -> None:
+    wide = {**UNIT, "chemistry": "NMC622", "soh_percent": 87.2, "soh_lower_percent": 68.85}
+    f = forecast_unit(wide, application="telecom", as_of=AS_OF, n_samples=128)
+    assert f.band["soh_lower_percent"].min() >= 0.0
+    assert f.band["soh_upper_percent"].max() <= 100.0
+    assert f.soh_after_years[0] >= 0.0
+    short = forecast_unit(UNIT, application="ess", years=0.5, as_of=AS_OF, n_samples=32)
+    assert short.band["year"][-1] == pytest.approx(0.5)
+
+
+def test_pack_notes_the_blocks_left_out_and_refuses_when_none_is_measured() -> None:
+    unit = {"battery_id": "P", "chemistry": "NMC622", "age_years": 6.0}
+    blocks = [{"battery_id": "M1", "soh_percent": 86.0}, {"battery_id": "M2", "soh_percent": None},
+              {"battery_id": "M3", "soh_percent": 84.0, "status": "quarantined"}]  # fmt: skip
+    f = forecast_unit(unit, application="ess", blocks=blocks, as_of=AS_OF, n_samples=32)
+    assert f.blocks == ["M1", "M3"]
+    assert f.blocks_excluded == ["M2"]
+    assert any("1 of 3 blocks have no SOH measurement and are left out: M2" in n for n in f.notes)
+    assert any("quarantined blocks included with their SOH: M3" in n for n in f.notes)
+    assert f.summary()["blocks_excluded"] == ["M2"]
+    with pytest.raises(EstimationError, match="none of its 1 blocks has an SOH"):
+        forecast_unit(unit, application="ess", blocks=blocks[1:2], n_samples=32)
+
+
+def test_a_duty_the_unit_cannot_deliver_is_noted() -> None:
+    deep = Duty.from_summary(efc_per_year=200, mean_soc=0.5, dod=1.0, temperature_celsius=25,
+                             eol_soh_percent=60)  # fmt: skip
+    shallow = Duty.from_summary(efc_per_year=200, mean_soc=0.5, dod=0.5, temperature_celsius=25,
+                                eol_soh_percent=60)  # fmt: skip
+    f = forecast_unit(UNIT, application=deep, as_of=AS_OF, n_samples=32)
+    assert any("duty not fully met" in n and "from the start" in n for n in f.notes)
+    g = forecast_unit(UNIT, application=shallow, as_of=AS_OF, n_samples=32)
+    assert not any("duty not fully met" in n for n in g.notes)
+
+
+def test_threshold_override() -> None:
+    f = forecast_unit(UNIT, application="ess", eol_soh_percent=70, as_of=AS_OF, n_samples=32)
+    g = forecast_unit(UNIT, application="ess", as_of=AS_OF, n_samples=32)
+    assert f.eol_soh_percent == 70.0
+    assert f.years_to_eol < g.years_to_eol

@@ -72,14 +72,25 @@ def test_flat_history_cannot_be_extrapolated() -> None:
     ("cycle", "soh", "message"),
     [
         ([1, 2, 3], [0.9, 0.89, 0.88], "at least 8"),
-        ([1, 2, 3, 3, 4, 5, 6, 7, 8], [0.9] * 9, "strictly increasing"),
-        (list(range(10)), [0.9] * 9 + [float("nan")], "numbers"),
-        (list(range(10)), [90.0] * 10, "between 0 and 150 %"),
+        ([1, 2, 3, 3, 4, 5, 6, 7, 8], [0.9] * 9, "cycle 3 follows cycle 3 .duplicated"),
+        (list(range(10)), [0.9] * 9 + [float("nan")], "not a number at cycle 9;"),
+        (list(range(10)), [90.0] * 10, "SOH 9000 % at cycle 0 .and 9 more. is outside 0–150 %"),
+        (list(range(10)), [0.9] * 5 + [0.0] * 5, "5 check-up.s. with a capacity above 0"),
     ],
 )
 def test_bad_histories_are_refused(cycle: list[float], soh: list[float], message: str) -> None:
     with pytest.raises(EstimationError, match=message):
         clean_history(np.array(cycle, dtype=float), np.array(soh, dtype=float))
+
+
+def test_zero_capacity_check_ups_are_left_out_before_the_filter() -> None:
+    cycle = np.arange(1.0, 101.0)
+    soh = 1.0 - 0.001 * cycle
+    soh[[20, 21, 70]] = 0.0  # partial cycles at file boundaries (CALCE's cycle summaries)
+    hist = clean_history(cycle, soh)
+    assert not hist.keep[[20, 21, 70]].any()
+    assert hist.keep.sum() == 97
+    assert hist.smooth.min() > 0.89
 
 
 def test_outlier_filter_removes_spikes_and_dips() -> None:

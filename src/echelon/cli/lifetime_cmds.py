@@ -51,6 +51,7 @@ def _unit_row(rec: BatteryRecord) -> dict[str, Any]:
         "soh_lower_percent": lower,
         "manufacture_date": b.manufacture_date,
         "origin_application": b.origin_application.value,
+        "status": rec.status,
     }
 
 
@@ -64,11 +65,12 @@ def _registry_unit(
 
 def _forecast_registered(
     battery_id: str, application: str, years: float | None, out: Path, db: str | None,
-    as_of: dt.date,
+    as_of: dt.date, until_soh: float | None,
 ) -> None:  # fmt: skip
     with open_db(db) as registry:
         unit, blocks = _registry_unit(registry, battery_id)
-    result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of)
+    result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of,
+                           eol_soh_percent=until_soh)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "forecast.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
     result.band.write_csv(out / "trajectory.csv")
@@ -91,6 +93,12 @@ def _forecast_registered(
     )
     if result.blocks:
         console.print(f"  combined from {len(result.blocks)} blocks: {', '.join(result.blocks)}")
+    if result.blocks_excluded:
+        console.print(
+            f"  [yellow]left out[/] {len(result.blocks_excluded)} blocks without an SOH: "
+            f"{', '.join(result.blocks_excluded)}",
+            highlight=False,
+        )
     for note in result.notes:
         console.print(f"  [yellow]note:[/] {note}", highlight=False)
     console.print(f"  wrote {out / 'forecast.json'}, trajectory.csv, fade_trajectory.png")
@@ -157,8 +165,14 @@ def forecast_cmd(
         typer.Option(help="Table of observed trajectories (CSV or Parquet), one row per check-up."),
     ] = None,
     until_soh: Annotated[
-        float, typer.Option("--until-soh", help="Threshold SOH [%] for --history.")
-    ] = 80.0,
+        float | None,
+        typer.Option(
+            "--until-soh",
+            help="Threshold SOH [%]: for --history (default 80), or instead of the "
+            "application's end-of-life SOH for an ID.",
+            show_default=False,
+        ),
+    ] = None,
     references: Annotated[
         Path | None,
         typer.Option(help="Extra reference trajectories for --history (same format)."),
@@ -173,9 +187,17 @@ def forecast_cmd(
         raise _usage("give a battery ID or --history TABLE (not both)")
     if history is not None:
         check_table_output(out)
-        _forecast_table(history, until_soh, references, out or Path("forecast.csv"))
+        given = {"--application": application, "--years": years, "--date": date}
+        unused = [name for name, value in given.items() if value is not None]
+        if unused:
+            verb = "apply" if len(unused) > 1 else "applies"
+            raise _usage(f"{', '.join(unused)} {verb} to a battery ID, not to --history")
+        threshold = 80.0 if until_soh is None else until_soh
+        _forecast_table(history, threshold, references, out or Path("forecast.csv"))
         return
     assert battery_id is not None
+    if references is not None:
+        raise _usage("--references applies to --history, not to a battery ID")
     if application is None:
         raise _usage(f"--application is required with an ID ({APPLICATION_HELP})")
     try:
@@ -185,4 +207,4 @@ def forecast_cmd(
     if out is None:
         out = Path("forecast") / battery_id.replace("/", "_")
     check_output_folder(out, option="--out")
-    _forecast_registered(battery_id, application, years, out, db, as_of)
+    _forecast_registered(battery_id, application, years, out, db, as_of, until_soh)

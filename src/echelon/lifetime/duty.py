@@ -371,7 +371,7 @@ def resolve_application(name: str, *, catalog_dir: Path | None = None) -> str:
     known = sorted(duties)
     raise EstimationError(
         f"unknown application or duty {name!r}{suggest(name, known)}; known: {', '.join(known)} "
-        "(or describe the duty with Duty.from_summary / Duty.from_timeseries)"
+        "(in Python, application= also takes a Duty from Duty.from_summary / Duty.from_timeseries)"
     )
 
 

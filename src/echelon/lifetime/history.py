@@ -22,9 +22,19 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.stats import kendalltau
 
 from echelon.catalog import resolve_chemistry
-from echelon.errors import EstimationError, Problem, SchemaError, parse_numbers, problems_at
+from echelon.domain.enums import Chemistry
+from echelon.domain.plausible import PLAUSIBLE, implausible_cells
+from echelon.errors import (
+    EstimationError,
+    Problem,
+    SchemaError,
+    parse_numbers,
+    problems_at,
+    row_problems,
+)
 from echelon.io.table import read_table
 from echelon.lifetime.params import model_for, settings
 from echelon.lifetime.second_life import family_of
@@ -85,10 +95,22 @@ def read_history(path: Path) -> pl.DataFrame:
     return read_table(path, what="history table", numeric=HISTORY_NUMERIC)
 
 
-def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Expr:
+def _numeric(frame: pl.DataFrame, column: str, problems: list[Problem]) -> pl.Series:
     numbers, found = parse_numbers(frame.get_column(column))
     problems += found
-    return pl.lit(numbers)
+    return numbers
+
+
+def _range_problems(numbers: dict[str, pl.Series]) -> list[Problem]:
+    """Negative cycles (the output counts from cycle 0) and implausible ``soh_percent`` values
+    (an SOH written as a fraction: :data:`echelon.domain.plausible.PLAUSIBLE`), by row."""
+    cycles = numbers["cycle"]
+    problems = row_problems(
+        cycles, cycles < 0, "is negative: cycles are counted from 0, the unit's first cycle"
+    )
+    if "soh_percent" in numbers:
+        problems += implausible_cells(numbers["soh_percent"], PLAUSIBLE["soh_percent"])
+    return problems
 
 
 def _chemistry_problems(names: pl.Series) -> list[Problem]:
@@ -115,8 +137,9 @@ def normalise_history(frame: pl.DataFrame, *, source: Path | str = "<table>") ->
     Raises
     ------
     SchemaError
-        Missing required columns, non-numeric values or an unknown chemistry, every problem
-        named with row and column.
+        Missing required columns, non-numeric values, an unknown chemistry, a negative cycle or
+        an ``soh_percent`` outside the plausible range (an SOH written as a fraction: 0.85 for
+        85 %), every problem named with row and column.
     """
     problems: list[Problem] = []
     cols = set(frame.columns)
@@ -130,14 +153,19 @@ def normalise_history(frame: pl.DataFrame, *, source: Path | str = "<table>") ->
     if problems:
         raise SchemaError(source, problems)
     assert cycle_col is not None
-    exprs: dict[str, pl.Expr] = {"cycle": _numeric(frame, cycle_col, problems)}
+    numbers = {"cycle": _numeric(frame, cycle_col, problems)}
     for c in ("capacity_ah", "soh_percent", "nominal_capacity_ah", "time_day",
               "temperature_celsius"):  # fmt: skip
-        exprs[c] = _numeric(frame, c, problems) if c in cols else pl.lit(None, pl.Float64)
+        if c in cols:
+            numbers[c] = _numeric(frame, c, problems)
     if "chemistry" in cols:
         problems += _chemistry_problems(frame.get_column("chemistry").cast(pl.String))
+    if not problems:
+        problems += _range_problems(numbers)
     if problems:
         raise SchemaError(source, problems)
+    exprs = {c: pl.lit(numbers[c]) if c in numbers else pl.lit(None, pl.Float64)
+             for c in ("cycle", *HISTORY_NUMERIC[2:])}  # fmt: skip
     chem = pl.col("chemistry").cast(pl.String) if "chemistry" in cols else pl.lit(None, pl.String)
     out = frame.select(
         pl.col("battery_id").cast(pl.String),
@@ -168,11 +196,18 @@ class _Unit:
     soh_note: str | None
 
 
+def _family(chemistry: pl.Series) -> str | None:
+    """Chemistry family of a unit's rows; ``None`` (compatible with every family) when blank or
+    ``unknown``, the spelling the docs ask for an unidentified chemistry."""
+    chem = chemistry.drop_nulls()
+    family = family_of(str(chem[0])) if chem.len() else None
+    return None if family == Chemistry.UNKNOWN.value else family
+
+
 def _units(frame: pl.DataFrame) -> list[_Unit]:
     out = []
     for (bid,), part in frame.group_by("battery_id", maintain_order=True):
-        chem = part["chemistry"].drop_nulls()
-        family = family_of(str(chem[0])) if chem.len() else None
+        family = _family(part["chemistry"])
         cycle = part["cycle"].to_numpy().astype(np.float64)
         soh = part["soh"].to_numpy().astype(np.float64)
         hist, problem = None, None
@@ -240,6 +275,9 @@ def _forecast_one(
                 "not a fade trajectory; check the capacity column and nominal capacity"
             ),
         )
+    flat = no_fade_note(hist)
+    if flat is not None:
+        return "no_forecast", None, flat
     steps = step_note(hist)
     forecast = ensemble_forecast(hist, refs) if refs is not None else None
     if forecast is not None:
@@ -256,6 +294,38 @@ def _forecast_one(
     except EstimationError as exc:
         return "no_forecast", None, str(exc)
     return "fallback", fb, "; ".join(x for x in (reason, steps) if x)
+
+
+def no_fade_note(hist: History, *, catalog_dir: Path | None = None) -> str | None:
+    """Why a history shows no capacity fade to forecast from (``None`` when it does).
+
+    The criterion is a one-sided Kendall rank test of a falling SOH over the kept check-ups: a
+    p-value at or above the catalogue ``no_fade_p_value`` (0.01) means the history is no more
+    ordered than noise — a flat history, or capacities in random order — and any forecast
+    would extrapolate a fade that is not there. It ignores the size of the fade: a small but
+    steady fade passes (and gets a long forecast with its interval).
+    """
+    limit = float(settings(catalog_dir).trajectory["no_fade_p_value"])
+    test = kendalltau(hist.n, hist.y, alternative="less")
+    p_value = float(test.pvalue)
+    if np.isfinite(p_value) and p_value < limit:
+        return None
+    fade = float(hist.smooth[0] - hist.smooth[-1]) * 100.0
+    return (
+        f"no significant capacity fade over the history (Kendall τ = {float(test.statistic):.2f}, "
+        f"p = {p_value:.2g} ≥ {limit:g}; smoothed SOH {fade:+.1f} points lower at the end): "
+        "nothing to extrapolate; measure again later or check that the rows are in cycle order"
+    )
+
+
+def zero_note(hist: History) -> str | None:
+    """The check-ups with zero capacity (partial cycles) left out of the fit, or ``None``."""
+    zero = hist.cycle[hist.soh == 0]
+    if not zero.size:
+        return None
+    more = ", …" if zero.size > 5 else ""
+    at = ", ".join(f"{c:g}" for c in zero[:5]) + more
+    return f"{zero.size} check-up(s) with zero capacity (partial cycles?) at cycle {at} left out"
 
 
 def step_note(hist: History) -> str | None:
@@ -355,7 +425,8 @@ def forecast_histories(
                 fade_acceleration_ratio=knee.fade_acceleration_ratio,
                 knee_risk=knee.knee_risk,
                 knee_onset_cycle=knee.knee_onset_cycle,
-                note="; ".join(x for x in (note, unit.soh_note) if x) or None,
+                note="; ".join(x for x in (note, zero_note(unit.history), unit.soh_note) if x)
+                or None,
             )
             if fc is not None:
                 row.update(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from echelon.catalog import chemistry, load_table
 from echelon.domain import Chemistry
+from echelon.domain.parse import parse_origin
 from echelon.errors import CatalogError, EstimationError
 
 CalendarForm = Literal["arrhenius_soc", "arrhenius_anode_potential", "linear_ocv_arrhenius"]
@@ -247,7 +248,36 @@ def settings(catalog_dir: Path | None = None) -> Settings:
         raise _refuse("lifetime_forecasting", "sections", exc) from exc
 
 
+def origin_key(origin: str | None) -> str | None:
+    """The canonical origin application of a spelling (``None`` for a missing one).
+
+    Matching ignores case and separators and knows the usual aliases (``EV``, ``e-bike``,
+    ``BESS``: :func:`echelon.domain.parse.parse_origin`).
+
+    Raises
+    ------
+    EstimationError
+        An unknown spelling, with the closest known origin (an unknown origin used to fall back
+        silently to the ``default`` prior, about 3× the life of ``automotive``).
+    """
+    if origin is None or not str(origin).strip():
+        return None
+    try:
+        return parse_origin(str(origin)).value
+    except ValueError as exc:
+        raise EstimationError(f"origin_application: {exc}") from None
+
+
 def first_life_prior(origin: str | None, *, catalog_dir: Path | None = None) -> dict[str, Any]:
-    """First-life prior of an origin application (``default`` when unknown)."""
+    """First-life prior of an origin application (any spelling :func:`origin_key` reads).
+
+    Origins without a prior of their own (medical, industrial, aerospace/defence, other) and a
+    missing origin get ``default``.
+
+    Raises
+    ------
+    EstimationError
+        An unknown origin spelling.
+    """
     table = settings(catalog_dir).first_life
-    return table.get(origin or "default", table["default"])
+    return table.get(origin_key(origin) or "default", table["default"])

@@ -19,6 +19,7 @@ its weakest block: :func:`pack_life_years` combines block samples by their minim
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,16 @@ import polars as pl
 
 from echelon.catalog import chemistry, load_table
 from echelon.errors import EstimationError
-from echelon.lifetime.duty import Duty, duty, resolve_application
-from echelon.lifetime.params import AgeingModel, first_life_prior, model_for, model_table, settings
+from echelon.lifetime.duty import Duty
+from echelon.lifetime.inputs import resolve_target, threshold_problem, unit_problem
+from echelon.lifetime.params import (
+    AgeingModel,
+    first_life_prior,
+    model_for,
+    model_table,
+    origin_key,
+    settings,
+)
 from echelon.lifetime.simulator import (
     DAYS_PER_YEAR,
     aggregate,
@@ -59,6 +68,10 @@ class UnitInputs:
         Equivalent full cycles of the first life; ``nan`` = unknown (prior used).
     origin : list of str or None
         First-life origin application (selects the prior).
+    keys : list of str, optional
+        A name per unit (its battery id) that seeds the unit's own random stream, so its samples
+        do not depend on the other units of the call or its position among them (default: the
+        position).
     """
 
     soh_percent: Array
@@ -66,6 +79,7 @@ class UnitInputs:
     age_years: Array
     efc_first_life: Array
     origin: list[str | None]
+    keys: list[str] | None = None
 
     @property
     def n(self) -> int:
@@ -86,8 +100,9 @@ class LifeSamples:
     path_years : array (records,) or None
         When paths were requested: the times of ``soh_paths`` [years].
     soh_paths : array (n, samples, records) or None
-        SOH [%] of every sample over ``path_years``.
-    notes : list of str
+        SOH [%] of every sample over ``path_years`` (0–100 %).
+    notes : list of list of str
+        Notes of each unit (its own samples only).
     """
 
     years: Array
@@ -95,7 +110,7 @@ class LifeSamples:
     horizon_years: float
     path_years: Array | None = None
     soh_paths: Array | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[list[str]] = field(default_factory=list)
 
 
 def quantiles(samples: Array, qs: tuple[float, ...] = QUANTILES) -> Array:
@@ -129,8 +144,29 @@ def _first_life_rates(
     return float(rates.k_cal[0]), k_cyc, prior
 
 
-def _lognormal(rng: np.random.Generator, median: float, gsd: float, size: Any) -> Array:
-    return np.asarray(median * np.exp(rng.normal(0.0, np.log(gsd), size)), dtype=np.float64)
+SOH_DRAW_PERCENT = (1.0, 100.0)
+"""Range of the SOH draws [%]: a draw above nominal would be a negative fade."""
+
+
+def unit_normals(keys: list[str], samples: int, seed: int) -> Array:
+    """Standard normal draws ``(units, 4, samples)``, each unit's from its own stream seeded by
+    ``seed`` and its key (BLAKE2b of the key): the same unit gets the same draws in any batch."""
+    out = np.empty((len(keys), 4, samples))
+    for i, key in enumerate(keys):
+        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+        out[i] = np.random.default_rng([seed, digest]).standard_normal((4, samples))
+    return out
+
+
+def _lognormal(z: Array, median: float, gsd: float) -> Array:
+    return np.asarray(median * np.exp(z * np.log(gsd)), dtype=np.float64)
+
+
+def _at_times(time: Array, values: Array, grid: Array) -> Array:
+    """``values`` (last axis along ``time``) linearly interpolated at ``grid`` (within ``time``)."""
+    j = np.clip(np.searchsorted(time, grid, side="right") - 1, 0, time.size - 2)
+    w = (grid - time[j]) / (time[j + 1] - time[j])
+    return np.asarray(values[..., j] * (1 - w) + values[..., j + 1] * w, dtype=np.float64)
 
 
 def _solve_speed(
@@ -186,22 +222,21 @@ def life_samples(
     cfg = settings(catalog_dir).single_soh
     s = int(n_samples or cfg["n_samples"])
     horizon = float(horizon_years or cfg["horizon_years"])
-    rng = np.random.default_rng(int(cfg["seed"] if seed is None else seed))
     n = inputs.n
     shape = (n, s)
+    keys = inputs.keys or [f"#{i}" for i in range(n)]
+    z = unit_normals(keys, s, int(cfg["seed"] if seed is None else seed))
     soh = (
         np.clip(
-            inputs.soh_percent[:, None]
-            + inputs.soh_sd_percent[:, None] * rng.standard_normal(shape),
-            1.0,
-            120.0,
+            inputs.soh_percent[:, None] + inputs.soh_sd_percent[:, None] * z[:, 0],
+            *SOH_DRAW_PERCENT,
         )
         / 100.0
     )
-    transfer = np.exp(rng.normal(0.0, float(cfg["transfer_log_sd"]), shape))
-    notes: list[str] = []
+    transfer = np.exp(float(cfg["transfer_log_sd"]) * z[:, 1])
+    notes: list[list[str]] = [[] for _ in range(n)]
     if model.basis == "second_life_start":
-        speed = np.exp(rng.normal(0.0, float(cfg["acceleration_log_sd"]), shape))
+        speed = np.exp(float(cfg["acceleration_log_sd"]) * z[:, 2])
         loss_cal0 = np.zeros(shape)
         loss_cyc0 = np.zeros(shape)
         max_loss = 1.0 - (eol_soh_percent / 100.0) / soh
@@ -214,11 +249,10 @@ def life_samples(
             rows = np.array([o == origin for o in inputs.origin])
             kc, ky, prior = _first_life_rates(model, origin, catalog_dir=catalog_dir)
             k_cal1[rows], k_cyc1[rows] = kc, ky
-            m = int(rows.sum())
-            drawn_age = _lognormal(rng, prior["age_years_median"], prior["age_years_gsd"], (m, s))
+            drawn_age = _lognormal(z[rows, 2], prior["age_years_median"], prior["age_years_gsd"])
             known_age = inputs.age_years[rows][:, None]
             age[rows] = np.where(np.isfinite(known_age), known_age, drawn_age)
-            rate = _lognormal(rng, prior["efc_per_year_median"], prior["efc_per_year_gsd"], (m, s))
+            rate = _lognormal(z[rows, 3], prior["efc_per_year_median"], prior["efc_per_year_gsd"])
             known_efc = inputs.efc_first_life[rows][:, None]
             efc[rows] = np.where(np.isfinite(known_efc), known_efc, rate * age[rows])
         days = np.maximum(age, 1e-3) * DAYS_PER_YEAR
@@ -228,10 +262,10 @@ def life_samples(
         loss_cal0 = k_cal1[:, None] * (speed * days) ** model.calendar.exponent
         loss_cyc0 = k_cyc1[:, None] * (speed * x) ** model.cycle.exponent
         max_loss = loss_cal0 + loss_cyc0 + (soh - eol_soh_percent / 100.0)
-        clipped = float(np.mean((speed <= 0.021) | (speed >= 49.0)))
-        if clipped > 0.2:
-            notes.append(
-                f"{clipped:.0%} of samples need an ageing speed outside 0.02–50× the model's "
+        clipped = np.mean((speed <= 0.021) | (speed >= 49.0), axis=1)
+        for i in np.nonzero(clipped > 0.2)[0]:
+            notes[i].append(
+                f"{clipped[i]:.0%} of samples need an ageing speed outside 0.02–50× the model's "
                 "cell to explain the SOH with the age/throughput prior: check age and origin"
             )
     anode = model_table(catalog_dir).anode_potential
@@ -265,10 +299,56 @@ def life_samples(
         paths = soh[:, :, None] * (1.0 - loss)
     else:
         paths = soh[:, :, None] - (loss - loss[:, :, :1])
-    return LifeSamples(years, eol_soh_percent, horizon, traj.time_years, paths * 100.0, notes)
+    # the simulation runs whole steps: end the record at band_years exactly
+    grid = np.append(traj.time_years[traj.time_years < band_years], band_years)
+    paths = _at_times(traj.time_years, np.maximum(paths, 0.0), grid)
+    return LifeSamples(years, eol_soh_percent, horizon, grid, paths * 100.0, notes)
 
 
-def _validity_note(model: AgeingModel, target: Duty) -> str | None:
+def duty_shortfall_note(
+    target: Duty, model: AgeingModel, *, soh_percent: float, eol_soh_percent: float
+) -> str | None:
+    """Whether the unit stops delivering the duty's energy before its end of life, or ``None``.
+
+    The duty's daily depth of discharge is a share of the capacity the model's fade is counted
+    on (nominal; for a second-life model, the capacity at the start of the second life). With
+    conserved throughput a faded unit swings deeper; once the day's swing exceeds its capacity
+    it can only deliver part of that day's energy, and the undelivered part does not age it
+    (:func:`echelon.lifetime.simulator._coupling`). The forecast's *life* still ends at the
+    application's SOH threshold (the choice documented in docs/lifetime.md), so a deeper duty
+    can show a longer life; this note says when that happens and how much energy the unit
+    still delivers at its end of life.
+    """
+    stress = target.stressors()
+    dod = np.asarray(stress.dod, dtype=np.float64).ravel()
+    efc = np.asarray(stress.efc, dtype=np.float64).ravel()
+    scale = soh_percent / 100.0 if model.basis == "second_life_start" else 1.0
+    end = eol_soh_percent / 100.0 / scale  # capacity at the end of life on the model's basis
+    deepest = float(dod.max()) if dod.size else 0.0
+    if deepest <= end or not efc.sum() > 0:
+        return None
+    share = float((efc * np.minimum(1.0, end / np.maximum(dod, 1e-12))).sum() / efc.sum())
+    below = deepest * scale * 100.0  # the SOH under which the deepest day is not met
+    when = (
+        "from the start"
+        if below >= soh_percent
+        else f"once its SOH falls below {below:.0f} % (before its {eol_soh_percent:g} % threshold)"
+    )
+    basis = (
+        "of its capacity at the start of its second life"
+        if model.basis == "second_life_start"
+        else "of nominal capacity"
+    )
+    return (
+        f"duty not fully met: its deepest daily swing ({deepest * 100:.0f} % {basis}) exceeds "
+        f"the unit's capacity {when}; at its end of life it delivers {share * 100:.1f} % of the "
+        "duty's yearly energy, and the years are for that reduced duty (energy not delivered "
+        "does not age the unit)"
+    )
+
+
+def validity_note(model: AgeingModel, target: Duty) -> str | None:
+    """A note when the duty's mean temperature is outside the model's tested range."""
     stats = target.stats()
     t = stats["mean_temperature_celsius"]
     lo, hi = model.validity_temperature_celsius
@@ -322,7 +402,7 @@ def _knee_risk(soh_percent: float, family: str, *, catalog_dir: Path | None) -> 
 def expected_life_years(
     units: pl.DataFrame,
     *,
-    application: str | None = None,
+    application: str | Duty | None = None,
     n_samples: int | None = None,
     horizon_years: float | None = None,
     as_of: dt.date | None = None,
@@ -337,9 +417,11 @@ def expected_life_years(
         ``soh_lower_percent`` (lower bound of the SOH's 90 % interval; default: capacity-test
         uncertainty), ``application`` (canonical id per row), ``age_years`` or ``manufacture_date``,
         ``origin_application``, ``efc_first_life``.
-    application : str, optional
+    application : str or Duty, optional
         Application for every unit (``ess``, ``ups``, ``telecom``, ``fcr``, ``ebike``, ``auto12v``,
-        ``lsv``, ``ev_reman``; route-table names accepted); overrides the ``application`` column.
+        ``lsv``, ``ev_reman``; route-table names accepted), or a user duty
+        (:meth:`Duty.from_summary`, :meth:`Duty.from_timeseries`, :meth:`Duty.with_temperature`)
+        with its ``eol_soh_percent``; overrides the ``application`` column.
     n_samples : int, optional
         Monte-Carlo samples per unit (catalogue default 256).
     horizon_years : float, optional
@@ -354,8 +436,12 @@ def expected_life_years(
     pl.DataFrame
         ``battery_id``, ``years_to_eol`` (median), ``years_to_eol_lower`` / ``_upper`` (5 % / 95 %),
         ``eol_soh_percent``, ``knee_risk`` (``low``/``elevated``/``unknown``) and ``lifetime_note``
-        (why a value is missing or capped). Units without a usable chemistry, SOH or application
-        get null years and the reason; years beyond the horizon are capped at it (noted).
+        (why a value is missing or capped). Units without a usable chemistry, SOH or application,
+        or with an invalid input (an SOH that is not finite, implausible — a fraction — or above
+        110 %, a negative age or a manufacture date after ``as_of``, an unknown origin spelling)
+        get null years and the reason; years beyond the horizon are capped at it (noted). A
+        unit's samples and notes do not depend on the other units of the call (each unit has its
+        own random stream, seeded from its ``battery_id``).
 
     Raises
     ------
@@ -376,48 +462,55 @@ def expected_life_years(
     n = units.height
     soh = _column_or(units, "soh_percent", pl.Float64()).to_numpy().astype(np.float64)
     lower = _column_or(units, "soh_lower_percent", pl.Float64()).to_numpy().astype(np.float64)
-    apps = (
+    apps: list[Any] = (
         [application] * n
         if application is not None
         else _column_or(units, "application", pl.String()).to_list()
     )
     chems = _column_or(units, "chemistry", pl.String()).to_list()
-    origins = _column_or(units, "origin_application", pl.String()).to_list()
-    efc1 = _column_or(units, "efc_first_life", pl.Float64()).to_numpy().astype(np.float64)
+    ids = units.get_column("battery_id").cast(pl.String).to_list()
     inputs_all = UnitInputs(
         soh_percent=soh,
         soh_sd_percent=soh_sd(soh, lower, catalog_dir=catalog_dir),
         age_years=_age_years(units, as_of),
-        efc_first_life=efc1,
-        origin=origins,
+        efc_first_life=_column_or(units, "efc_first_life", pl.Float64()).to_numpy().astype(float),
+        origin=_column_or(units, "origin_application", pl.String()).to_list(),
+        keys=[str(k) for k in ids],
     )
     out: dict[str, list[Any]] = {k: [None] * n for k in LIFE_COLUMNS if k != "battery_id"}
     groups: dict[tuple[str, str, float], list[int]] = {}
+    targets: dict[str, Duty] = {}
     families: list[str] = [""] * n
     for i in range(n):
         try:
             if apps[i] is None:
                 raise EstimationError("no application given")
-            key_app = resolve_application(str(apps[i]), catalog_dir=catalog_dir)
+            key_app, target = resolve_target(apps[i], catalog_dir=catalog_dir)
             if chems[i] is None:
                 raise EstimationError("no chemistry given")
             model, proxy = model_for(str(chems[i]), catalog_dir=catalog_dir)
             if not np.isfinite(soh[i]):
                 raise EstimationError("no SOH measurement")
+            why = unit_problem(soh[i], inputs_all.age_years[i], catalog_dir=catalog_dir)
+            if why is not None:
+                raise EstimationError(why)
+            origin_key(inputs_all.origin[i])
+            families[i] = family_of(str(chems[i]), catalog_dir=catalog_dir)
+            why = threshold_problem(target, families[i])
+            if why is not None:
+                raise EstimationError(why)
         except EstimationError as exc:
             out["lifetime_note"][i] = str(exc)
             continue
-        families[i] = family_of(str(chems[i]), catalog_dir=catalog_dir)
-        eol = duty(key_app, catalog_dir=catalog_dir).eol_for_family(families[i])
-        if eol is None:
-            out["lifetime_note"][i] = f"duty {key_app!r} has no end-of-life threshold"
-            continue
+        eol = target.eol_for_family(families[i])
+        assert eol is not None
+        targets[key_app] = target
         groups.setdefault((model.key, key_app, eol), []).append(i)
         out["lifetime_note"][i] = proxy
     table = model_table(catalog_dir)
     for (model_key, key_app, eol), rows in groups.items():
         model = table.models[model_key]
-        target = duty(key_app, catalog_dir=catalog_dir)
+        target = targets[key_app]
         idx = np.asarray(rows)
         sub = UnitInputs(
             soh_percent=inputs_all.soh_percent[idx],
@@ -425,6 +518,7 @@ def expected_life_years(
             age_years=inputs_all.age_years[idx],
             efc_first_life=inputs_all.efc_first_life[idx],
             origin=[inputs_all.origin[i] for i in rows],
+            keys=[ids[i] for i in rows],
         )
         result = life_samples(
             sub,
@@ -436,9 +530,13 @@ def expected_life_years(
             catalog_dir=catalog_dir,
         )
         q = quantiles(result.years)
-        validity = _validity_note(model, target)
+        validity = validity_note(model, target)
         for j, i in enumerate(rows):
-            notes = [x for x in (out["lifetime_note"][i], validity, *result.notes) if x]
+            shortfall = duty_shortfall_note(
+                target, model, soh_percent=float(soh[i]), eol_soh_percent=eol
+            )
+            notes = [x for x in (out["lifetime_note"][i], validity, *result.notes[j], shortfall)
+                     if x]  # fmt: skip
             if soh[i] <= eol:
                 notes.append(f"SOH {soh[i]:.1f} % is already at or below the {eol:g} % threshold")
             capped = np.isinf(q[j])

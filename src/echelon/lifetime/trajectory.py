@@ -133,6 +133,18 @@ def hampel_keep(y: Array, *, window: int, sigmas: float, floor: float) -> npt.ND
     return np.asarray(np.abs(y - med) <= sigmas * mad + floor, dtype=np.bool_)
 
 
+def _more(count: int) -> str:
+    return f" (and {count - 1} more)" if count > 1 else ""
+
+
+def _where(cycle: Array, mask: npt.NDArray[np.bool_]) -> str:
+    """``cycle 12`` (``check-up 4`` when the cycle itself is missing) of the first masked point,
+    with how many more there are."""
+    first = int(np.nonzero(mask)[0][0])
+    at = f"cycle {cycle[first]:g}" if np.isfinite(cycle[first]) else f"check-up {first + 1}"
+    return at + _more(int(mask.sum()))
+
+
 def clean_history(
     cycle: Array, soh: Array, *, transients: bool = True, catalog_dir: Path | None = None
 ) -> History:
@@ -146,7 +158,12 @@ def clean_history(
     ------
     EstimationError
         Fewer than ``min_points`` check-ups, cycles not strictly increasing, SOH not finite or
-        outside 0–1.5.
+        outside 0–1.5; each names the cycle.
+
+    Notes
+    -----
+    A check-up with zero capacity (a partial cycle at a file boundary, as in CALCE's cycle
+    summaries) is left out like an outlier (``keep`` is ``False``), before the Hampel filter.
     """
     cfg = settings(catalog_dir).trajectory
     n = np.asarray(cycle, dtype=np.float64)
@@ -158,20 +175,40 @@ def clean_history(
             f"history has {n.size} check-up(s); at least {cfg['min_points']} are needed to "
             "forecast a trajectory"
         )
-    if not (np.all(np.isfinite(n)) and np.all(np.isfinite(y))):
-        raise EstimationError("history: cycle and capacity must be numbers (no gaps)")
-    if np.any(np.diff(n) <= 0):
-        raise EstimationError("history: cycles must be strictly increasing (duplicated check-up?)")
-    if np.any(y <= 0) or np.any(y > 1.5):
+    gaps = ~(np.isfinite(n) & np.isfinite(y))
+    if gaps.any():
         raise EstimationError(
-            "history: SOH must be between 0 and 150 % of nominal (wrong nominal capacity?)"
+            f"history: capacity or cycle missing or not a number at {_where(n, gaps)}; "
+            "every check-up needs both (leave out the rows without a measurement)"
         )
-    keep = hampel_keep(
-        y,
+    repeated = np.diff(n) <= 0
+    if repeated.any():
+        at = np.nonzero(repeated)[0] + 1
+        raise EstimationError(
+            f"history: cycles must be strictly increasing; cycle {n[at[0]]:g} follows cycle "
+            f"{n[at[0] - 1]:g}{_more(at.size)} (duplicated check-up?)"
+        )
+    outside = (y < 0) | (y > 1.5)
+    if outside.any():
+        first = int(np.nonzero(outside)[0][0])
+        raise EstimationError(
+            f"history: SOH {y[first] * 100:.4g} % at cycle {n[first]:g}{_more(int(outside.sum()))} "
+            "is outside 0–150 % of nominal (wrong nominal capacity?)"
+        )
+    measured = np.nonzero(y > 0)[0]  # a 0-Ah check-up is a partial cycle, not a measured fade
+    keep = np.zeros(y.size, dtype=np.bool_)
+    keep[measured] = hampel_keep(
+        y[measured],
         window=int(cfg["hampel_window"]),
         sigmas=float(cfg["hampel_sigmas"]),
         floor=float(cfg["hampel_floor"]),
     )
+    if measured.size < int(cfg["min_points"]):
+        raise EstimationError(
+            f"history has {measured.size} check-up(s) with a capacity above 0 "
+            f"({y.size - measured.size} at 0: partial cycles?); at least {cfg['min_points']} "
+            "are needed"
+        )
     steps: tuple[CapacityStep, ...] = ()
     if transients:
         index = np.nonzero(keep)[0]

@@ -19,14 +19,17 @@ import numpy as np
 import polars as pl
 
 from echelon.errors import EstimationError
-from echelon.lifetime.duty import duty, resolve_application
-from echelon.lifetime.params import model_for, settings
+from echelon.lifetime.duty import Duty
+from echelon.lifetime.inputs import resolve_target, threshold_problem, unit_problem
+from echelon.lifetime.params import model_for, origin_key, settings
 from echelon.lifetime.second_life import (
     UnitInputs,
+    duty_shortfall_note,
     family_of,
     life_samples,
     quantiles,
     soh_sd,
+    validity_note,
 )
 from echelon.lifetime.simulator import DAYS_PER_YEAR
 
@@ -50,6 +53,8 @@ class UnitForecast:
         ``year``, ``soh_lower_percent``, ``soh_percent``, ``soh_upper_percent``.
     blocks : list of str
         Blocks combined (empty for a single unit).
+    blocks_excluded : list of str
+        Blocks left out for want of an SOH measurement.
     notes : list of str
     """
 
@@ -65,6 +70,7 @@ class UnitForecast:
     years: float
     band: pl.DataFrame
     blocks: list[str] = field(default_factory=list)
+    blocks_excluded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -82,28 +88,89 @@ class UnitForecast:
             "years": self.years,
             "soh_after_years_percent": list(self.soh_after_years),
             "blocks": self.blocks,
+            "blocks_excluded": self.blocks_excluded,
             "notes": self.notes,
         }
 
 
 def _age(row: Mapping[str, Any], as_of: dt.date) -> float:
-    """Age [years] from ``manufacture_date`` or ``age_years`` (``nan`` when unknown)."""
+    """Age [years] from ``manufacture_date`` or ``age_years`` (``nan`` when unknown).
+
+    Raises
+    ------
+    EstimationError
+        A manufacture date after ``as_of`` (it used to count as age 0).
+    """
     made = row.get("manufacture_date")
     if isinstance(made, str) and made:
-        made = dt.date.fromisoformat(made)
+        try:
+            made = dt.date.fromisoformat(made)
+        except ValueError:
+            raise EstimationError(
+                f"{row.get('battery_id')}: manufacture_date {made!r} is not a YYYY-MM-DD date"
+            ) from None
     if isinstance(made, dt.date):
-        return max((as_of - made).days / DAYS_PER_YEAR, 0.0)
+        if made > as_of:
+            raise EstimationError(
+                f"{row.get('battery_id')}: manufacture_date {made} is after the as-of date "
+                f"{as_of} (a typo, or give as_of / --date)"
+            )
+        return (as_of - made).days / DAYS_PER_YEAR
     age = row.get("age_years")
     return float(age) if age is not None else float("nan")
+
+
+def _members(
+    unit: Mapping[str, Any], blocks: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The members forecast (blocks with an SOH, else the unit itself) and the notes on the
+    blocks left out or quarantined.
+
+    Raises
+    ------
+    EstimationError
+        Neither a block nor the unit has an SOH.
+    """
+    measured = [b for b in blocks if b.get("soh_percent") is not None]
+    notes = []
+    left_out = [str(b.get("battery_id")) for b in blocks if b.get("soh_percent") is None]
+    if measured and left_out:
+        notes.append(
+            f"{len(left_out)} of {len(blocks)} blocks have no SOH measurement and are left out: "
+            f"{', '.join(left_out)} — the weakest block may be among them; test them for a "
+            "forecast of the whole assembly"
+        )
+    quarantined = [str(b.get("battery_id")) for b in measured if b.get("status") == "quarantined"]
+    if quarantined:
+        notes.append(f"quarantined blocks included with their SOH: {', '.join(quarantined)}")
+    if blocks and not measured:
+        if unit.get("soh_percent") is None:
+            raise EstimationError(
+                f"{unit['battery_id']}: none of its {len(blocks)} blocks has an SOH measurement "
+                f"({', '.join(left_out)}) and it has none of its own; test the blocks first "
+                "(echelon intake)"
+            )
+        notes.append(
+            f"none of its {len(blocks)} blocks has an SOH measurement: the assembly's own SOH "
+            "is used"
+        )
+    members = [{**unit, **{k: v for k, v in b.items() if v is not None}} for b in measured]
+    if not members and unit.get("soh_percent") is None:
+        raise EstimationError(
+            f"{unit['battery_id']}: no SOH measurement; take a capacity test in first "
+            "(echelon intake) or give soh_percent"
+        )
+    return members or [dict(unit)], notes
 
 
 def forecast_unit(
     unit: Mapping[str, Any],
     *,
-    application: str,
+    application: str | Duty,
     years: float | None = None,
     blocks: Sequence[Mapping[str, Any]] = (),
     as_of: dt.date | None = None,
+    eol_soh_percent: float | None = None,
     n_samples: int | None = None,
     catalog_dir: Path | None = None,
 ) -> UnitForecast:
@@ -113,49 +180,60 @@ def forecast_unit(
     ----------
     unit : mapping
         ``battery_id``, ``chemistry``, ``soh_percent``; optional ``soh_lower_percent``,
-        ``manufacture_date`` (or ``age_years``), ``origin_application``, ``efc_first_life``.
-    application : str
-        Canonical application id or alias.
+        ``manufacture_date`` (or ``age_years``), ``origin_application`` (any spelling
+        :func:`echelon.domain.parse.parse_origin` reads), ``efc_first_life``.
+    application : str or Duty
+        Canonical application id or alias, or a user duty (:meth:`Duty.from_summary`,
+        :meth:`Duty.from_timeseries`, a catalogue duty :meth:`Duty.with_temperature`) with its
+        ``eol_soh_percent`` (or pass ``eol_soh_percent=``).
     years : float, optional
-        Horizon of the SOH band [years] (default: the 95 % bound of the years, 5–40).
+        Horizon of the SOH band [years] (default: the 95 % bound of the years, 5–40); the band
+        ends at it exactly.
     blocks : sequence of mapping
-        Blocks of a series assembly (same keys as ``unit``); when given and each has an SOH,
-        the forecast combines them (weakest block) instead of using the unit's own SOH.
+        Blocks of a series assembly (same keys as ``unit``, optional ``status``); the blocks
+        with an SOH are combined (weakest block) instead of using the unit's own SOH, and the
+        notes name the blocks left out (no SOH) and the quarantined ones.
     as_of : date, optional
         Date for ages from ``manufacture_date`` (default: today).
+    eol_soh_percent : float, optional
+        End-of-life threshold [%] instead of the application's (a warranty's 70 %).
 
     Raises
     ------
     EstimationError
-        Unknown chemistry or application, no SOH measurement.
+        Unknown chemistry, application or origin; no SOH measurement (neither a block nor the
+        unit); an SOH that is not finite, implausible (a fraction: the message says what to
+        write) or above 110 %; a negative age or a manufacture date after ``as_of``; a
+        threshold outside 1–100 % or a user duty without one.
     """
-    key = resolve_application(application, catalog_dir=catalog_dir)
-    target = duty(key, catalog_dir=catalog_dir)
+    key, target = resolve_target(application, catalog_dir=catalog_dir)
     ref = as_of or dt.date.today()
-    members: list[dict[str, Any]] = [
-        {**unit, **{k: v for k, v in b.items() if v is not None}}
-        for b in blocks
-        if b.get("soh_percent") is not None
-    ] or [dict(unit)]
-    if members[0].get("soh_percent") is None:
-        raise EstimationError(
-            f"{unit['battery_id']}: no SOH measurement; take a capacity test in first "
-            "(echelon intake) or give soh_percent"
-        )
+    members, block_notes = _members(unit, blocks)
     chem = str(unit.get("chemistry") or members[0].get("chemistry"))
     model, proxy = model_for(chem, catalog_dir=catalog_dir)
     family = family_of(chem, catalog_dir=catalog_dir)
-    eol = target.eol_for_family(family)
+    if eol_soh_percent is not None and not 1.0 <= eol_soh_percent <= 100.0:
+        raise EstimationError(f"threshold {eol_soh_percent:g} % must be between 1 and 100 %")
+    eol = eol_soh_percent if eol_soh_percent is not None else target.eol_for_family(family)
     if eol is None:
-        raise EstimationError(f"application {key!r} has no end-of-life threshold")
+        raise EstimationError(str(threshold_problem(target, family)))
     soh = np.array([float(m["soh_percent"]) for m in members])
+    age = np.array([_age(m, ref) for m in members])
+    for m, value, years_old in zip(members, soh, age, strict=True):
+        why = unit_problem(float(value), float(years_old), catalog_dir=catalog_dir)
+        if why is not None:
+            raise EstimationError(f"{m['battery_id']}: {why}")
+    origins = [m.get("origin_application") or unit.get("origin_application") for m in members]
+    for o in origins:
+        origin_key(o)
     lower = np.array([float(m.get("soh_lower_percent") or np.nan) for m in members])
     inputs = UnitInputs(
         soh_percent=soh,
         soh_sd_percent=soh_sd(soh, lower, catalog_dir=catalog_dir),
-        age_years=np.array([_age(m, ref) for m in members]),
+        age_years=age,
         efc_first_life=np.array([float(m.get("efc_first_life") or np.nan) for m in members]),
-        origin=[m.get("origin_application") or unit.get("origin_application") for m in members],
+        origin=origins,
+        keys=[str(m["battery_id"]) for m in members],
     )
     first = life_samples(inputs, model, target, eol_soh_percent=eol, n_samples=n_samples,
                          catalog_dir=catalog_dir)  # fmt: skip
@@ -177,7 +255,16 @@ def forecast_unit(
             "soh_upper_percent": band_q[:, 2],
         }
     )
-    notes = [x for x in (proxy, *first.notes) if x]
+    weakest = int(np.argmin(soh))
+    measured_blocks = any(b.get("soh_percent") is not None for b in blocks)
+    notes = [x for x in (proxy, validity_note(model, target)) if x]
+    notes += [note for unit_notes in first.notes for note in unit_notes if note not in notes]
+    notes += block_notes
+    shortfall = duty_shortfall_note(
+        target, model, soh_percent=float(soh[weakest]), eol_soh_percent=eol
+    )
+    if shortfall:
+        notes.append(shortfall)
     if len(members) > 1:
         notes.append(
             f"assembly of {len(members)} blocks: each sample is its weakest block "
@@ -201,6 +288,7 @@ def forecast_unit(
         soh_after_years=(float(band_q[-1, 0]), float(band_q[-1, 1]), float(band_q[-1, 2])),
         years=horizon,
         band=band,
-        blocks=[str(m["battery_id"]) for m in members] if len(members) > 1 else [],
+        blocks=[str(m["battery_id"]) for m in members] if measured_blocks else [],
+        blocks_excluded=[str(b.get("battery_id")) for b in blocks if b.get("soh_percent") is None],
         notes=notes,
     )
