@@ -28,24 +28,34 @@ def _unit(battery: Battery, soh: float | None) -> UnitWrite:
     return UnitWrite(battery, uuid.uuid4().hex * 2, "m" * 64, "ok", events=events)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    made = dt.date(2017, 6, 1)
+MADE = dt.date(2017, 6, 1)
+
+
+def _pack(pack_id: str) -> tuple[Battery, list[Battery]]:
+    """An NMC622 EV pack made in 2017 and its three modules."""
     pack = Battery(
-        battery_id="PACK-1",
+        battery_id=pack_id,
         level="pack",
         chemistry="NMC622",
         nominal_capacity_ah=60,
         series_count=96,
         origin_application="automotive",
-        manufacture_date=made,
+        manufacture_date=MADE,
     )
     modules = [
-        Battery(battery_id=f"PACK-1-M{i}", level="module", parent_id="PACK-1", chemistry="NMC622",
-                nominal_capacity_ah=60, origin_application="automotive", manufacture_date=made)
+        Battery(battery_id=f"{pack_id}-M{i}", level="module", parent_id=pack_id,
+                chemistry="NMC622", nominal_capacity_ah=60, origin_application="automotive",
+                manufacture_date=MADE)
         for i in range(3)
     ]  # fmt: skip
+    return pack, modules
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    made = MADE
+    pack, modules = _pack("PACK-1")
     cell = Battery(battery_id="CELL-1", level="cell", chemistry="LFP", nominal_capacity_ah=20,
                    origin_application="automotive", manufacture_date=made)  # fmt: skip
     bare = Battery(battery_id="BARE-1", level="cell", chemistry="LFP", nominal_capacity_ah=20)
@@ -198,21 +208,7 @@ def test_an_output_folder_for_a_history_is_refused_before_computing(tmp_path: Pa
 
 def test_a_pack_names_its_blocks_without_soh(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    made = dt.date(2017, 6, 1)
-    pack = Battery(
-        battery_id="PACK-2",
-        level="pack",
-        chemistry="NMC622",
-        nominal_capacity_ah=60,
-        series_count=96,
-        origin_application="automotive",
-        manufacture_date=made,
-    )
-    modules = [
-        Battery(battery_id=f"PACK-2-M{i}", level="module", parent_id="PACK-2", chemistry="NMC622",
-                nominal_capacity_ah=60, origin_application="automotive", manufacture_date=made)
-        for i in range(3)
-    ]  # fmt: skip
+    pack, modules = _pack("PACK-2")
     with open_registry(url, store_dir=tmp_path / "store") as reg:
         reg.record_units([_unit(pack, None), _unit(modules[0], 84.0), _unit(modules[1], None),
                           _unit(modules[2], 82.0)])  # fmt: skip
