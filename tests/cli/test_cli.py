@@ -233,6 +233,13 @@ def test_a_folder_in_test_files_says_it_is_a_folder(tmp_path: Path, db: str) -> 
     flat = " ".join(result.output.split())
     assert "is a folder, not a tester file (it is empty)" in flat
     assert "name its tester files in test_files, separated by ';'" in flat
+    # show says why the unit failed (it listed only a 'failed' event)
+    shown = runner.invoke(app, ["show", "A", "--db", db])
+    assert shown.exit_code == 0, shown.output
+    flat = " ".join(shown.output.replace("│", "").split())
+    assert "intake failed" in flat
+    assert "is a folder, not a tester file" in flat
+    assert "run the intake again" in flat
 
 
 def test_intake_refuses_a_non_finite_set_before_recording(tmp_path: Path) -> None:

@@ -148,6 +148,11 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
             )
             table.add_row(m.quantity, f"{m.value:.6g}", interval, m.method)
         out.append(table)
+    failures = [e.payload for e in rec.events if e.kind == "failed"]
+    if failures and rec.status == "failed":
+        text = "\n".join(f"[red]✗[/] {p.get('error')}" for p in failures[-1:])
+        text += "\nfix the file and run the intake again: the fixed unit is taken in"
+        out.append(Panel(text, title="intake failed"))
     refusals = [e.payload for e in rec.events if e.kind == "soh_refused"]
     if refusals:
         text = "\n".join(f"[yellow]![/] {p.get('method')}: {p.get('reason')}" for p in refusals)
