@@ -125,3 +125,18 @@ def test_valid_toml_payables_and_shares_apply(tmp_path: Path) -> None:
     assert table.payable("NMC811") == {"ni": 0.95, "co": 0.7, "li": 0.04}
     assert table.battery_share == 0.5
     assert table.fixed_feed_usd_per_kg == {"LFP": -3.0}
+
+
+def test_a_catalogue_copy_with_a_price_that_is_not_a_number_names_the_item(
+    tmp_path: Path,
+) -> None:
+    """Was a bare ValueError (exit 1, internal error) since the override checks landed."""
+    from echelon.catalog._loader import packaged_table_path
+    from echelon.errors import PriceError
+
+    text = packaged_table_path("recycling_prices").read_text(encoding="utf-8")
+    bad = text.replace("value = 1.117477786", 'value = "n/a"', 1)
+    assert bad != text
+    (tmp_path / "recycling_prices.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(PriceError, match=r"price 'aluminium_scrap' has no finite value \('n/a'\)"):
+        load_prices(catalog_dir=tmp_path)

@@ -142,6 +142,9 @@ def _entries_of(
     dated = list(body.get("dated", []))
     if "value" in body:
         dated.append(body)
+    for d in dated:
+        if not _finite(d.get("value")):
+            raise PriceError(f"{origin}: price {item!r} has no finite value ({d.get('value')!r})")
     return [
         PriceEntry(
             item,
