@@ -277,6 +277,10 @@ OUTPUT_CASES = [
     ("demo --db {db} --out {t}/afile", "afile is a file, not a folder"),
     ("forecast --history {t}/h.csv -o {t}/f.xlsx", "give a .csv or .parquet file"),
     ("forecast X-1 --application ess -o {t}/afile --db {db}", "afile is a file, not a folder"),
+    ("read {t}/cap.csv -o {t}/out.csv", "cannot write .csv; give a .parquet file"),
+    ("recycle-lots -o {t}/c.csv --db {db}", "give --year too"),
+    ("forecast --history {t}/h.csv -o {t}/f.json", "Invalid value for -o/--out"),
+    ("soh train {t}/d.csv -o {t}/m.json", "cannot write .json; give a .npz file"),
 ]
 """Commands with an output they cannot write, and the words of the refusal. The inputs do not
 exist: a command that looked at them before its outputs would exit 3 or 4, not 2."""

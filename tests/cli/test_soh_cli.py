@@ -43,12 +43,12 @@ def test_predict_writes_the_contract_columns(
     )
     assert result.exit_code == 0, result.output
     pred = pl.read_csv(out)
-    assert pred.columns[:5] == [
+    assert pred.columns[:5] == [  # the contract's four first, in its order (cell_id was 2nd)
         "sample_id",
-        "cell_id",
         "soh_percent",
         "soh_lower_percent",
         "soh_upper_percent",
+        "cell_id",
     ]
     assert pred.height == 4 * 5
     assert (pred["soh_lower_percent"] <= pred["soh_upper_percent"]).all()

@@ -165,16 +165,16 @@ def check_output_folder(path: Path, *, option: str = "-o/--output") -> None:
     _check_folder(path, path, option)
 
 
-def check_table_output(path: Path | None) -> None:
+def check_table_output(path: Path | None, *, option: str = "-o/--output") -> None:
     """Refuse an ``-o`` file that is not ``.csv`` or ``.parquet`` before any work is done
-    (:func:`check_output` with :data:`TABLE_SUFFIXES`).
+    (:func:`check_output` with :data:`TABLE_SUFFIXES`; ``option`` names it in the message).
 
     Raises
     ------
     typer.BadParameter
         Exit code 2, naming the file and the suffixes accepted.
     """
-    check_output(path, TABLE_SUFFIXES)
+    check_output(path, TABLE_SUFFIXES, option=option)
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:

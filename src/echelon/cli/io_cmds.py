@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from echelon.cli._common import console
+from echelon.cli._common import check_output, console
 from echelon.cli._errors import guarded
 from echelon.io import available_readers
 from echelon.io.convert import convert_to_bdf
@@ -34,6 +34,7 @@ def read_cmd(
     Text exports are streamed (files larger than memory convert), validated in the written
     Parquet, and the output only appears when the whole file is valid.
     """
+    check_output(output, (".parquet",))
     target = output or Path(file.name.split(".")[0] + ".bdf.parquet")
     result = convert_to_bdf(file, target, reader=reader, column_map=column_map)
     meta = result.metadata

@@ -186,7 +186,7 @@ def forecast_cmd(
     if (battery_id is None) == (history is None):
         raise _usage("give a battery ID or --history TABLE (not both)")
     if history is not None:
-        check_table_output(out)
+        check_table_output(out, option="-o/--out")
         given = {"--application": application, "--years": years, "--date": date}
         unused = [name for name, value in given.items() if value is not None]
         if unused:
@@ -206,5 +206,5 @@ def forecast_cmd(
         raise _usage(f"--date {date!r}: {exc}") from exc
     if out is None:
         out = Path("forecast") / battery_id.replace("/", "_")
-    check_output_folder(out, option="--out")
+    check_output_folder(out, option="-o/--out")
     _forecast_registered(battery_id, application, years, out, db, as_of, until_soh)

@@ -258,6 +258,10 @@ def recycle_lots_cmd(
     db: DbOption = None,
 ) -> None:
     """List recorded recycling lots, or the compliance of a reporting year."""
+    if output is not None and year is None:
+        raise typer.BadParameter(
+            "-o writes a reporting year's compliance: give --year too", param_hint="-o/--output"
+        )
     check_output(output, (".csv",))
     with open_db(db) as registry:
         if year is None:

@@ -144,6 +144,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="Seed of folds and subsamples.")] = 0,
 ) -> None:
     """Train a SOH model on labelled data; intervals are calibrated by grouped cross-validation."""
+    check_output(output, (".npz",))
     samples = _read(data, chemistry, nominal_capacity_ah, method, labelled=True)
     with console.status("fitting") as status:
         model = fit_soh_model(

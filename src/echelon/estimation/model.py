@@ -75,10 +75,10 @@ BATCH_OOD_FRACTION: Final = 0.5
 """A batch with more than this share of out-of-domain rows is out of domain as a whole."""
 PREDICTION_COLUMNS: Final = (
     SAMPLE_ID,
-    CELL_ID,
     "soh_percent",
     "soh_lower_percent",
     "soh_upper_percent",
+    CELL_ID,
     "coverage",
     "method",
     "family",
@@ -86,7 +86,8 @@ PREDICTION_COLUMNS: Final = (
     "domain_distance",
     "reason",
 )
-"""Columns of :meth:`SohModel.predict` (``soh_percent`` … are the CLI's contract)."""
+"""Columns of :meth:`SohModel.predict`; the first four, in this order, are the CLI's contract
+(``predictions.csv``)."""
 Progress = Callable[[str], None]
 
 
@@ -388,10 +389,10 @@ class SohModel:
         return pl.DataFrame(
             {
                 SAMPLE_ID: table.get_column(SAMPLE_ID),
-                CELL_ID: table.get_column(CELL_ID),
                 "soh_percent": point,
                 "soh_lower_percent": lower,
                 "soh_upper_percent": upper,
+                CELL_ID: table.get_column(CELL_ID),
                 "coverage": np.full(n, coverage),
                 "method": [self.method.name] * n,
                 "family": fam.tolist(),
@@ -400,7 +401,7 @@ class SohModel:
                 "reason": pl.Series(reasons, dtype=pl.String),
             }
         ).with_columns(
-            pl.col(c).fill_nan(None) for c in (*PREDICTION_COLUMNS[2:5], "domain_distance")
+            pl.col(c).fill_nan(None) for c in (*PREDICTION_COLUMNS[1:4], "domain_distance")
         )
 
     def _calibrate(
