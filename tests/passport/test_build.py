@@ -601,6 +601,14 @@ def test_notes_for_a_data_file_without_this_unit_and_a_misplaced_in_service(
     )
     assert any("--in-service ignored" in n for n in waste.notes)
     assert "GeneralProductInformation.puttingIntoService" not in waste.provenance
+    # its refusal does not then ask for --in-service: only the data file can date it
+    from echelon.passport.build import incomplete_message
+
+    message = incomplete_message(waste, data="--data FILE", in_service="--in-service DATE",
+                                 outcome="nothing written")  # fmt: skip
+    assert "puttingIntoService" in " ".join(p for ps in waste.missing.values() for p in ps)
+    assert "--in-service DATE" not in message
+    assert "GeneralProductInformation.puttingIntoService, a timestamp" in message
 
 
 def test_a_view_names_layers_not_reasons(registry: Registry) -> None:

@@ -157,7 +157,14 @@ def incomplete_message(passport: Passport, *, data: str, in_service: str, outcom
     problems = [p for section in passport.missing.values() for p in section]
     where = [f"{data} (docs/passport.md)"]
     if any("puttingIntoService" in p for p in problems):
-        where.append(in_service)
+        if passport.status in NEW_PASSPORT:
+            where.append(in_service)
+        else:  # its first putting into service: only the data file can give it
+            where[0] += (
+                " — its GeneralProductInformation.puttingIntoService, a timestamp such as "
+                "2013-04-01T00:00:00Z, since a battery whose status is "
+                f"{passport.status} keeps its first putting into service"
+            )
     sections = ", ".join(passport.missing)
     head = (
         f"{passport.battery_id}: no section is complete ({sections} lack required or valid members)"
