@@ -45,6 +45,10 @@ def test_summary_numbers(frame: pl.DataFrame) -> None:
     assert numbers["units"] == frame.height
     assert numbers["to_reuse"] + numbers["to_recycle"] <= frame.height
     assert numbers["tested"] == frame["soh_percent"].is_not_null().sum()
+    # a short-test model's estimate is not a measurement (the card said "with measured SOH")
+    estimated = frame["soh_percent"].is_not_null() & (frame["soh_method"] != "capacity_test")
+    assert estimated.sum() > 0  # the demo batch has short-test estimates
+    assert numbers["measured"] == numbers["tested"] - estimated.sum()
 
 
 def test_report_is_self_contained(frame: pl.DataFrame) -> None:

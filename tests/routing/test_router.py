@@ -388,3 +388,12 @@ def test_the_recycling_value_reason_is_the_arithmetic_that_gave_it(
     assert fragment in reason.message
     base = route_one(module(), "eu")["recycle_value_usd"]
     assert (row["recycle_value_usd"] > 30 * base) == bool(overrides)  # the override is applied
+
+
+def test_an_ungraded_unit_is_said_to_be_not_graded() -> None:
+    """Its route reasons said 'grade none may not serve it'."""
+    row = route_one(module(soh_percent=None, soh_lower_percent=None, soh_upper_percent=None))
+    route = decisions_from_row(row, load_profile("baseline"))[-1]
+    reason = next(r for r in route.reasons if r.rule == "route.ess")
+    assert "not graded: it may not serve it" in reason.message
+    assert "grade none" not in reason.message

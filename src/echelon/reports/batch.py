@@ -85,7 +85,9 @@ def _cache_dir() -> Path:
 
 
 def summary_numbers(frame: pl.DataFrame) -> dict[str, Any]:
-    """Headline numbers of a batch: units, tested, per status/gate, usable kWh to reuse."""
+    """Headline numbers of a batch: units, with an SOH (``tested``) and of those measured by a
+    capacity test (``measured``; the rest are a short-test model's estimates), per status/gate,
+    usable kWh to reuse."""
     status = frame.get_column("status").fill_null("unknown")
     energy = frame.select(usable_energy_kwh(frame).alias("kwh"), "route")
     reuse = energy.filter(
@@ -94,6 +96,12 @@ def summary_numbers(frame: pl.DataFrame) -> dict[str, Any]:
     return {
         "units": frame.height,
         "tested": int(frame.get_column("soh_percent").is_not_null().sum()),
+        "measured": int(
+            (
+                frame.get_column("soh_percent").is_not_null()
+                & (frame.get_column("soh_method") == "capacity_test")
+            ).sum()
+        ),
         "quarantined": int((frame.get_column("gate") == "quarantine").sum()),
         "failed": int((status == "failed").sum()),
         "to_reuse": reuse.height,

@@ -91,7 +91,9 @@ def _misfit_messages(
     if bits & MISFIT_BITS["grade"]:
         grades = [g for g, names in inputs.profile.route.items() if app in names]
         allowed = ", ".join(sorted(g.value for g in grades)) or "none"
-        out.append(f"grade {row.get('grade') or 'none'} may not serve it (grades {allowed} and up)")
+        grade = row.get("grade")
+        graded = f"grade {grade} may not" if grade else "not graded: it may not"
+        out.append(f"{graded} serve it (grades {allowed} and up)")
     if bits & MISFIT_BITS["unit"]:
         level, family = row.get("level"), row.get("family")
         if level not in {lvl.value for lvl in spec.levels}:
