@@ -254,6 +254,17 @@ def test_value_per_tonne_and_per_kwh(mixed: pl.DataFrame) -> None:
     assert net["usd_per_kwh"] == pytest.approx(net["value_usd"] / result.meta["energy_kwh"])
 
 
+def test_no_value_per_kwh_when_black_mass_has_no_energy(mixed: pl.DataFrame) -> None:
+    """Its value per kWh credited the black mass's revenue to the cells' energy."""
+    black = lot(battery_id=["B1"], chemistry=["LFP"], level=["black_mass"], mass_kg=[120.0])
+    result = recycle_lot(pl.concat([mixed, black], how="diagonal_relaxed"), process="hydro",
+                         year=2028)  # fmt: skip
+    net = result.value.filter(pl.col("item") == "net_value").row(0, named=True)
+    assert net["usd_per_kwh"] is None
+    assert net["usd_per_tonne"] is not None
+    assert any("no USD/kWh: 1 unit(s) (black_mass)" in n for n in result.warnings)
+
+
 def test_lfp_lots_can_be_worth_less_than_nothing() -> None:
     lfp = lot(battery_id=["L1"], chemistry=["LFP"], level=["cell"], mass_kg=[1000.0])
     smelted = recycle_lot(lfp, process="pyro", year=2028)

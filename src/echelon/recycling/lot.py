@@ -513,7 +513,15 @@ def recycle_lot(
     lines = _lines(balances, table, location, catalog_dir)
     mass_balance, flows = _mass_balance(groups, balances, catalog_dir)
     mass_kg = float(groups.get_column("mass_kg").sum())
+    no_energy = prepared.filter(pl.col("energy_kwh").is_null())
     kwh = float(groups.get_column("energy_kwh").sum()) or None
+    if no_energy.height:  # black mass has a mass but no energy: a USD/kWh would leave it out
+        kwh = None
+        levels = ", ".join(sorted(no_energy.get_column("level").cast(pl.String).unique()))
+        notes.append(
+            f"no USD/kWh: {no_energy.height} unit(s) ({levels}) have a mass but no energy, and "
+            "value per kWh of the rest would credit their value to the others' energy"
+        )
     if len({c for c, _ in balances}) > 1 and process == "direct":
         notes.append(
             "direct recycling of several chemistries assumes they are processed in separate "
