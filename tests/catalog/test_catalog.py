@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,6 @@ def test_a_number_without_source_or_date_is_refused(record: dict[str, str], mess
         validated(TableMeta, meta, what="my table")
     for as_of in ("2023", "2025-07", "2026-11-22"):
         assert validated(Sourced, {"source": "x", "as_of": as_of}, what="t").as_of == as_of
+    # an unquoted TOML date is a date too (recycle --prices took it; the tables refused it)
+    record = tomllib.loads('source = "x"\nas_of = 2026-01-15\n')
+    assert validated(Sourced, record, what="t").as_of == "2026-01-15"

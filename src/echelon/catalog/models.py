@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from echelon.errors import ConfigError
 
@@ -56,8 +56,14 @@ def _named(text: str) -> str:
     return text
 
 
-AsOf = Annotated[str, AfterValidator(_dated)]
-"""An as-of date as written in a table (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), checked."""
+def _date_text(value: Any) -> Any:
+    """A TOML date literal (``as_of = 2026-01-15``, unquoted) as its ISO text."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+AsOf = Annotated[str, BeforeValidator(_date_text), AfterValidator(_dated)]
+"""An as-of date as written in a table (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, quoted or a TOML
+date literal), checked."""
 
 Source = Annotated[str, AfterValidator(_named)]
 """Where a number comes from; never blank."""
