@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -220,3 +221,41 @@ def test_a_pack_names_its_blocks_without_soh(tmp_path: Path) -> None:
     summary = json.loads((out / "forecast.json").read_text())
     assert summary["blocks"] == ["PACK-2-M0", "PACK-2-M2"]
     assert summary["blocks_excluded"] == ["PACK-2-M1"]
+
+
+def test_a_threshold_beyond_the_horizon_is_not_reached(db: str, tmp_path: Path) -> None:
+    """Before 2026-12-07: "reaches 1 % in 40.0 years (90 %: 40.0–40.0)" — the horizon, not a
+    year the unit reaches the threshold in."""
+    out = tmp_path / "f"
+    args = ["forecast", "CELL-1", "--application", "ess", "--until-soh", "1", "-o", str(out),
+            "--db", db, "--date", "2026-11-22"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "does not reach 1 % within 40 years (the horizon); after 40 years SOH" in text
+    assert "reaches 1 % in" not in text
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["beyond_horizon"] is True
+    assert summary["horizon_years"] == 40.0
+    assert summary["capped"] == {
+        "years_to_eol_lower": True, "years_to_eol": True, "years_to_eol_upper": True
+    }  # fmt: skip
+
+
+def test_a_partly_capped_interval_says_beyond() -> None:
+    from echelon.cli.lifetime_cmds import _years_to_threshold
+    from echelon.lifetime import UnitForecast
+
+    base = UnitForecast(battery_id="X", application="ess", chemistry="LFP", soh_percent=90.0,
+                        eol_soh_percent=60.0, years_to_eol=31.2, years_to_eol_lower=20.4,
+                        years_to_eol_upper=40.0, soh_after_years=(50.0, 62.0, 70.0), years=40.0,
+                        band=pl.DataFrame(), capped=(False, False, True))  # fmt: skip
+    assert _years_to_threshold(base) == (
+        "reaches 60 % in [bold]31.2[/] years (90 %: 20.4–beyond 40)"
+    )
+    median = replace(base, years_to_eol=40.0, capped=(False, True, True))
+    assert _years_to_threshold(median) == (
+        "does not reach 60 % within 40 years (the horizon; 90 %: 20.4–beyond 40 years)"
+    )
+    assert median.summary()["beyond_horizon"] is True
+    assert base.summary()["beyond_horizon"] is False

@@ -45,6 +45,11 @@ class UnitForecast:
         The application's end-of-life threshold [%].
     years_to_eol, years_to_eol_lower, years_to_eol_upper : float
         Median and 90 % interval [years] (capped at the horizon, see ``notes``).
+    horizon_years : float
+        The simulation horizon the years are capped at [years].
+    capped : tuple of bool
+        (lower, median, upper): the value is the horizon, read "``horizon_years`` or more" (the
+        threshold is not reached within the horizon).
     soh_after_years : tuple of float
         SOH [%] after ``years`` years: (5 %, 50 %, 95 %).
     years : float
@@ -72,6 +77,13 @@ class UnitForecast:
     blocks: list[str] = field(default_factory=list)
     blocks_excluded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    horizon_years: float = 40.0
+    capped: tuple[bool, bool, bool] = (False, False, False)
+
+    @property
+    def beyond_horizon(self) -> bool:
+        """The median does not reach the threshold within the horizon."""
+        return self.capped[1]
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (without the band)."""
@@ -85,6 +97,15 @@ class UnitForecast:
             "years_to_eol_lower": self.years_to_eol_lower,
             "years_to_eol_upper": self.years_to_eol_upper,
             "interval": "90 % (5th–95th percentile of the Monte-Carlo samples)",
+            "horizon_years": self.horizon_years,
+            "beyond_horizon": self.beyond_horizon,
+            "capped": dict(
+                zip(
+                    ("years_to_eol_lower", "years_to_eol", "years_to_eol_upper"),
+                    self.capped,
+                    strict=True,
+                )
+            ),
             "years": self.years,
             "soh_after_years_percent": list(self.soh_after_years),
             "blocks": self.blocks,
@@ -291,4 +312,6 @@ def forecast_unit(
         blocks=[str(m["battery_id"]) for m in members] if measured_blocks else [],
         blocks_excluded=[str(b.get("battery_id")) for b in blocks if b.get("soh_percent") is None],
         notes=notes,
+        horizon_years=float(first.horizon_years),
+        capped=(bool(capped[0]), bool(capped[1]), bool(capped[2])),
     )
