@@ -259,3 +259,34 @@ def test_a_partly_capped_interval_says_beyond() -> None:
     )
     assert median.summary()["beyond_horizon"] is True
     assert base.summary()["beyond_horizon"] is False
+
+
+def test_a_pack_takes_a_module_without_soh_from_its_weakest_cell(tmp_path: Path) -> None:
+    """Before 2026-12-07: "none of its 3 blocks has an SOH measurement" although the modules'
+    cells had one (``forecast`` of a module already used its cells)."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    pack, modules = _pack("PACK-3")
+    cells = [
+        Battery(battery_id=f"{m.battery_id}-C{j}", level="cell", parent_id=m.battery_id,
+                chemistry="NMC622", nominal_capacity_ah=60, origin_application="automotive",
+                manufacture_date=MADE)
+        for m in modules[:2]
+        for j in range(2)
+    ]  # fmt: skip
+    soh = {"PACK-3-M0-C0": 88.0, "PACK-3-M0-C1": 83.0, "PACK-3-M1-C0": 86.0, "PACK-3-M1-C1": None}
+    with open_registry(url, store_dir=tmp_path / "store") as reg:
+        reg.record_units([_unit(pack, None), *(_unit(m, None) for m in modules),
+                          *(_unit(c, soh[c.battery_id]) for c in cells)])  # fmt: skip
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["forecast", "PACK-3", "--application", "ess", "-o", str(out),
+                                 "--db", url, "--date", "2026-11-22"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["blocks"] == ["PACK-3-M0", "PACK-3-M1"]
+    assert summary["blocks_excluded"] == ["PACK-3-M2"]  # no cells, no SOH
+    assert summary["soh_percent"] == 83.0  # M0's weakest cell
+    text = " ".join(result.output.split())
+    assert (
+        "take their weakest part's: PACK-3-M0 from PACK-3-M0-C1, PACK-3-M1 from PACK-3-M1-C0"
+        in text
+    )

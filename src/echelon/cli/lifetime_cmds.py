@@ -59,8 +59,26 @@ def _registry_unit(
     registry: Registry, battery_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rec = battery_record(registry, battery_id)
-    blocks = [_unit_row(battery_record(registry, child)) for child in rec.children]
+    blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks
+
+
+def _block_row(registry: Registry, battery_id: str) -> dict[str, Any]:
+    """A block's row; a block without an SOH of its own takes that of its weakest part (the
+    lowest SOH among its children, each resolved the same way: a pack's module from its cells),
+    with ``soh_from`` naming the part it is taken from."""
+    rec = battery_record(registry, battery_id)
+    row = _unit_row(rec)
+    if row["soh_percent"] is not None or not rec.children:
+        return row
+    parts = [_block_row(registry, child) for child in rec.children]
+    measured = [p for p in parts if p["soh_percent"] is not None]
+    if measured:
+        weakest = min(measured, key=lambda p: float(p["soh_percent"]))
+        row["soh_percent"] = weakest["soh_percent"]
+        row["soh_lower_percent"] = weakest["soh_lower_percent"]
+        row["soh_from"] = weakest.get("soh_from") or weakest["battery_id"]
+    return row
 
 
 def _forecast_registered(

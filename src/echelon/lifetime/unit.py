@@ -161,6 +161,11 @@ def _members(
             f"{', '.join(left_out)} — the weakest block may be among them; test them for a "
             "forecast of the whole assembly"
         )
+    derived = [f"{b['battery_id']} from {b['soh_from']}" for b in measured if b.get("soh_from")]
+    if derived:
+        notes.append(
+            "blocks without an SOH of their own take their weakest part's: " + ", ".join(derived)
+        )
     quarantined = [str(b.get("battery_id")) for b in measured if b.get("status") == "quarantined"]
     if quarantined:
         notes.append(f"quarantined blocks included with their SOH: {', '.join(quarantined)}")
@@ -211,9 +216,11 @@ def forecast_unit(
         Horizon of the SOH band [years] (default: the 95 % bound of the years, 5–40); the band
         ends at it exactly.
     blocks : sequence of mapping
-        Blocks of a series assembly (same keys as ``unit``, optional ``status``); the blocks
-        with an SOH are combined (weakest block) instead of using the unit's own SOH, and the
-        notes name the blocks left out (no SOH) and the quarantined ones.
+        Blocks of a series assembly (same keys as ``unit``, optional ``status`` and
+        ``soh_from``: the part a block's SOH was taken from, when it has none of its own); the
+        blocks with an SOH are combined (weakest block) instead of using the unit's own SOH, and
+        the notes name the blocks left out (no SOH), those whose SOH is a part's, and the
+        quarantined ones.
     as_of : date, optional
         Date for ages from ``manufacture_date`` (default: today).
     eol_soh_percent : float, optional
