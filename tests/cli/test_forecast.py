@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -220,3 +221,72 @@ def test_a_pack_names_its_blocks_without_soh(tmp_path: Path) -> None:
     summary = json.loads((out / "forecast.json").read_text())
     assert summary["blocks"] == ["PACK-2-M0", "PACK-2-M2"]
     assert summary["blocks_excluded"] == ["PACK-2-M1"]
+
+
+def test_a_threshold_beyond_the_horizon_is_not_reached(db: str, tmp_path: Path) -> None:
+    """Before 2026-12-07: "reaches 1 % in 40.0 years (90 %: 40.0–40.0)" — the horizon, not a
+    year the unit reaches the threshold in."""
+    out = tmp_path / "f"
+    args = ["forecast", "CELL-1", "--application", "ess", "--until-soh", "1", "-o", str(out),
+            "--db", db, "--date", "2026-11-22"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "does not reach 1 % within 40 years (the horizon); after 40 years SOH" in text
+    assert "reaches 1 % in" not in text
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["beyond_horizon"] is True
+    assert summary["horizon_years"] == 40.0
+    assert summary["capped"] == {
+        "years_to_eol_lower": True, "years_to_eol": True, "years_to_eol_upper": True
+    }  # fmt: skip
+
+
+def test_a_partly_capped_interval_says_beyond() -> None:
+    from echelon.cli.lifetime_cmds import _years_to_threshold
+    from echelon.lifetime import UnitForecast
+
+    base = UnitForecast(battery_id="X", application="ess", chemistry="LFP", soh_percent=90.0,
+                        eol_soh_percent=60.0, years_to_eol=31.2, years_to_eol_lower=20.4,
+                        years_to_eol_upper=40.0, soh_after_years=(50.0, 62.0, 70.0), years=40.0,
+                        band=pl.DataFrame(), capped=(False, False, True))  # fmt: skip
+    assert _years_to_threshold(base) == (
+        "reaches 60 % in [bold]31.2[/] years (90 %: 20.4–beyond 40)"
+    )
+    median = replace(base, years_to_eol=40.0, capped=(False, True, True))
+    assert _years_to_threshold(median) == (
+        "does not reach 60 % within 40 years (the horizon; 90 %: 20.4–beyond 40 years)"
+    )
+    assert median.summary()["beyond_horizon"] is True
+    assert base.summary()["beyond_horizon"] is False
+
+
+def test_a_pack_takes_a_module_without_soh_from_its_weakest_cell(tmp_path: Path) -> None:
+    """Before 2026-12-07: "none of its 3 blocks has an SOH measurement" although the modules'
+    cells had one (``forecast`` of a module already used its cells)."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    pack, modules = _pack("PACK-3")
+    cells = [
+        Battery(battery_id=f"{m.battery_id}-C{j}", level="cell", parent_id=m.battery_id,
+                chemistry="NMC622", nominal_capacity_ah=60, origin_application="automotive",
+                manufacture_date=MADE)
+        for m in modules[:2]
+        for j in range(2)
+    ]  # fmt: skip
+    soh = {"PACK-3-M0-C0": 88.0, "PACK-3-M0-C1": 83.0, "PACK-3-M1-C0": 86.0, "PACK-3-M1-C1": None}
+    with open_registry(url, store_dir=tmp_path / "store") as reg:
+        reg.record_units([_unit(pack, None), *(_unit(m, None) for m in modules),
+                          *(_unit(c, soh[c.battery_id]) for c in cells)])  # fmt: skip
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["forecast", "PACK-3", "--application", "ess", "-o", str(out),
+                                 "--db", url, "--date", "2026-11-22"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "forecast.json").read_text())
+    assert summary["blocks"] == ["PACK-3-M0", "PACK-3-M1"]
+    assert summary["blocks_excluded"] == ["PACK-3-M2"]  # no cells, no SOH
+    assert summary["soh_percent"] == 83.0  # M0's weakest cell
+    text = " ".join(result.output.split())
+    assert (
+        "take their weakest part's: PACK-3-M0 from PACK-3-M0-C1, PACK-3-M1 from PACK-3-M1-C0"
+        in text
+    )

@@ -78,14 +78,15 @@ def test_from_registry_builds_and_records_packs(small_batch: SynthBatch, tmp_pat
     with open_registry(url) as registry:
         intake(small_batch.manifest, registry=registry, workers=0, as_of=ARRIVAL)
     out = tmp_path / "packs.csv"
-    args = ["regroup", "--from-registry", "--series", "2", "--parallel", "2", "--record",
+    args = ["regroup", "--from-registry", "--series", "3", "--parallel", "1", "--record",
             "--db", url, "-o", str(out)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "recorded" in result.output
     packs = pl.read_csv(out)
     excluded = pl.read_csv(out.with_name("packs_excluded.csv"))
-    assert "a pack cannot be a unit of a new pack" in excluded["reason"].to_list()
+    # the batch's packs are routed to recycling: not selected (nor listed) without --route recycle
+    assert "a pack cannot be a unit of a new pack" not in excluded["reason"].to_list()
     with open_registry(url) as registry:
         first = packs.row(0, named=True)
         pack = battery_record(registry, first["pack_id"])
@@ -152,3 +153,24 @@ def test_a_second_run_leaves_only_its_own_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "packs.csv", "packs_excluded.csv", "packs_notes.txt", "packs_run.json", "packs_summary.csv"
     ]  # fmt: skip
+
+
+def test_a_failed_run_writes_the_skipped_units_it_names(
+    served_registry: str, tmp_path: Path
+) -> None:
+    """Every selected unit skipped (packs cannot be units of a new pack): the run is infeasible
+    (exit 8), yet the excluded file it names holds the reasons and the error counts them.
+    (Packs routed to recycling are selected only when that route is named.)"""
+    out = tmp_path / "packs.csv"
+    args = ["regroup", "--from-registry", "--route", "recycle", "--level", "pack",
+            "-s", "2", "-p", "1", "--db", served_registry, "-o", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8, result.output
+    excluded = out.with_name("packs_excluded.csv")
+    assert f"see {excluded}" in result.output.replace("\n", "")
+    skipped = pl.read_csv(excluded)
+    assert skipped.height > 0
+    assert set(skipped["reason"]) == {"a pack cannot be a unit of a new pack"}
+    message = " ".join(result.output.split())
+    assert f"{skipped.height} selected unit(s) were skipped before regrouping" in message
+    assert not out.exists()

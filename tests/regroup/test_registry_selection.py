@@ -113,3 +113,20 @@ def test_filters_take_any_case_and_a_facility_route(monkeypatch: pytest.MonkeyPa
     assert ess.inventory.get_column("battery_id").to_list() == ["C0", "C1"]
     forklift = select(registry, route="forklift", chemistry="LiFePO4")  # type: ignore[arg-type]
     assert forklift.inventory.get_column("battery_id").to_list() == ["C2"]
+
+
+def test_units_routed_to_recycling_or_retest_are_not_selected_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``routed`` includes the non-reuse routes: a pack of second-life units is built only from
+    units routed to a second-life application, unless the route is named explicitly."""
+    frame = _units(route=["ess", "recycle", "retest", "ups"], grade=["B", "D", "C", "B"])
+    selected = _select(monkeypatch, frame)
+    assert selected.inventory.get_column("battery_id").to_list() == ["C0", "C3"]
+    assert selected.skipped.height == 0
+    monkeypatch.setattr(inventory, "units_frame", lambda registry: frame)
+    named = inventory.inventory_from_registry(
+        SimpleNamespace(url="sqlite:///t.db"),  # type: ignore[arg-type]
+        route="recycle",
+    )
+    assert named.inventory.get_column("battery_id").to_list() == ["C1"]

@@ -20,7 +20,7 @@ from echelon.cli._common import (
     write_table,
 )
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
-from echelon.lifetime import forecast_histories, forecast_unit, read_history
+from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
 from echelon.registry import BatteryRecord, Registry, battery_record
 from echelon.reports.charts import save_chart
 from echelon.reports.lifetime import fade_trajectory_chart
@@ -59,8 +59,26 @@ def _registry_unit(
     registry: Registry, battery_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rec = battery_record(registry, battery_id)
-    blocks = [_unit_row(battery_record(registry, child)) for child in rec.children]
+    blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks
+
+
+def _block_row(registry: Registry, battery_id: str) -> dict[str, Any]:
+    """A block's row; a block without an SOH of its own takes that of its weakest part (the
+    lowest SOH among its children, each resolved the same way: a pack's module from its cells),
+    with ``soh_from`` naming the part it is taken from."""
+    rec = battery_record(registry, battery_id)
+    row = _unit_row(rec)
+    if row["soh_percent"] is not None or not rec.children:
+        return row
+    parts = [_block_row(registry, child) for child in rec.children]
+    measured = [p for p in parts if p["soh_percent"] is not None]
+    if measured:
+        weakest = min(measured, key=lambda p: float(p["soh_percent"]))
+        row["soh_percent"] = weakest["soh_percent"]
+        row["soh_lower_percent"] = weakest["soh_lower_percent"]
+        row["soh_from"] = weakest.get("soh_from") or weakest["battery_id"]
+    return row
 
 
 def _forecast_registered(
@@ -84,9 +102,8 @@ def _forecast_registered(
     console.print(
         f"[bold]{battery_id}[/] ({result.chemistry}, SOH {result.soh_percent:.1f} %"
         f"{' of its weakest block' if result.blocks else ''}) in "
-        f"[bold]{result.application}[/] reaches {result.eol_soh_percent:g} % in "
-        f"[bold]{result.years_to_eol:.1f}[/] years (90 %: {result.years_to_eol_lower:.1f}–"
-        f"{result.years_to_eol_upper:.1f}); after {result.years:g} years SOH "
+        f"[bold]{result.application}[/] {_years_to_threshold(result)}; after {result.years:g} "
+        "years SOH "
         f"{result.soh_after_years[1]:.1f} % ({result.soh_after_years[0]:.1f}–"
         f"{result.soh_after_years[2]:.1f})",
         highlight=False,
@@ -102,6 +119,19 @@ def _forecast_registered(
     for note in result.notes:
         console.print(f"  [yellow]note:[/] {note}", highlight=False)
     console.print(f"  wrote {out / 'forecast.json'}, trajectory.csv, fade_trajectory.png")
+
+
+def _years_to_threshold(result: UnitForecast) -> str:
+    """ "reaches 60 % in 5.3 years (90 %: 0.7–9.5)", or, beyond the simulation horizon, "does not
+    reach 60 % within 40 years (the horizon)" — a capped bound is "beyond 40", not "40.0"."""
+    eol, horizon = f"{result.eol_soh_percent:g} %", f"{result.horizon_years:g}"
+    lower_capped, median_capped, upper_capped = result.capped
+    lower = f"beyond {horizon}" if lower_capped else f"{result.years_to_eol_lower:.1f}"
+    if median_capped:
+        interval = "" if lower_capped else f"; 90 %: {lower}–beyond {horizon} years"
+        return f"does not reach {eol} within {horizon} years (the horizon{interval})"
+    upper = f"beyond {horizon}" if upper_capped else f"{result.years_to_eol_upper:.1f}"
+    return f"reaches {eol} in [bold]{result.years_to_eol:.1f}[/] years (90 %: {lower}–{upper})"
 
 
 def _forecast_table(history: Path, until_soh: float, references: Path | None, out: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import polars as pl
 import typer
@@ -24,6 +24,7 @@ from echelon.cli._common import (
     stage_progress,
 )
 from echelon.cli._errors import guarded
+from echelon.errors import EchelonError, InfeasibleError
 from echelon.io.atomic import write_atomic
 from echelon.regroup import (
     PackSpec,
@@ -233,17 +234,22 @@ def regroup_cmd(
             frame = read_inventory(inventory)
             source = str(inventory)
         console.print(f"inventory: {frame.height:,} units from {source}")
-        with stage_progress(LABELS) as progress:
-            result = regroup(
-                frame,
-                spec,
-                constraints=limits,
-                method=method,
-                time_limit_s=time_limit,
-                seed=seed,
-                pack_prefix=pack_prefix,
-                progress=progress,
-            )
+        try:
+            with stage_progress(LABELS) as progress:
+                result = regroup(
+                    frame,
+                    spec,
+                    constraints=limits,
+                    method=method,
+                    time_limit_s=time_limit,
+                    seed=seed,
+                    pack_prefix=pack_prefix,
+                    progress=progress,
+                )
+        except EchelonError as exc:
+            if registry is None or not selected.skipped.height:
+                raise
+            _write_skipped(selected.skipped, output, exc)
         if registry is not None and selected.skipped.height:
             result = _with_skipped(result, selected.skipped)
         console.print(totals_table(result))
@@ -278,6 +284,21 @@ def regroup_cmd(
     finally:
         if registry is not None:
             registry.close()
+
+
+def _write_skipped(skipped: pl.DataFrame, output: Path, exc: EchelonError) -> NoReturn:
+    """A run that failed still writes the excluded file it named (the units skipped at
+    selection, with the reason; no other output is written), and an infeasible run's message
+    counts them beside the units its inventory excluded."""
+    where = sidecar(output, "excluded", ".csv")
+    write_atomic(where, skipped.write_csv)
+    note = (
+        f"; besides, {skipped.height} selected unit(s) were skipped before regrouping "
+        f"(reasons in {where})"
+    )
+    if isinstance(exc, InfeasibleError):
+        raise InfeasibleError(f"{exc}{note}", binding_constraint=exc.binding_constraint) from exc
+    raise exc
 
 
 def _with_skipped(result: RegroupResult, skipped: pl.DataFrame) -> RegroupResult:

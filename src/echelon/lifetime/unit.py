@@ -45,6 +45,11 @@ class UnitForecast:
         The application's end-of-life threshold [%].
     years_to_eol, years_to_eol_lower, years_to_eol_upper : float
         Median and 90 % interval [years] (capped at the horizon, see ``notes``).
+    horizon_years : float
+        The simulation horizon the years are capped at [years].
+    capped : tuple of bool
+        (lower, median, upper): the value is the horizon, read "``horizon_years`` or more" (the
+        threshold is not reached within the horizon).
     soh_after_years : tuple of float
         SOH [%] after ``years`` years: (5 %, 50 %, 95 %).
     years : float
@@ -72,6 +77,13 @@ class UnitForecast:
     blocks: list[str] = field(default_factory=list)
     blocks_excluded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    horizon_years: float = 40.0
+    capped: tuple[bool, bool, bool] = (False, False, False)
+
+    @property
+    def beyond_horizon(self) -> bool:
+        """The median does not reach the threshold within the horizon."""
+        return self.capped[1]
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (without the band)."""
@@ -85,6 +97,15 @@ class UnitForecast:
             "years_to_eol_lower": self.years_to_eol_lower,
             "years_to_eol_upper": self.years_to_eol_upper,
             "interval": "90 % (5th–95th percentile of the Monte-Carlo samples)",
+            "horizon_years": self.horizon_years,
+            "beyond_horizon": self.beyond_horizon,
+            "capped": dict(
+                zip(
+                    ("years_to_eol_lower", "years_to_eol", "years_to_eol_upper"),
+                    self.capped,
+                    strict=True,
+                )
+            ),
             "years": self.years,
             "soh_after_years_percent": list(self.soh_after_years),
             "blocks": self.blocks,
@@ -140,6 +161,11 @@ def _members(
             f"{', '.join(left_out)} — the weakest block may be among them; test them for a "
             "forecast of the whole assembly"
         )
+    derived = [f"{b['battery_id']} from {b['soh_from']}" for b in measured if b.get("soh_from")]
+    if derived:
+        notes.append(
+            "blocks without an SOH of their own take their weakest part's: " + ", ".join(derived)
+        )
     quarantined = [str(b.get("battery_id")) for b in measured if b.get("status") == "quarantined"]
     if quarantined:
         notes.append(f"quarantined blocks included with their SOH: {', '.join(quarantined)}")
@@ -190,9 +216,11 @@ def forecast_unit(
         Horizon of the SOH band [years] (default: the 95 % bound of the years, 5–40); the band
         ends at it exactly.
     blocks : sequence of mapping
-        Blocks of a series assembly (same keys as ``unit``, optional ``status``); the blocks
-        with an SOH are combined (weakest block) instead of using the unit's own SOH, and the
-        notes name the blocks left out (no SOH) and the quarantined ones.
+        Blocks of a series assembly (same keys as ``unit``, optional ``status`` and
+        ``soh_from``: the part a block's SOH was taken from, when it has none of its own); the
+        blocks with an SOH are combined (weakest block) instead of using the unit's own SOH, and
+        the notes name the blocks left out (no SOH), those whose SOH is a part's, and the
+        quarantined ones.
     as_of : date, optional
         Date for ages from ``manufacture_date`` (default: today).
     eol_soh_percent : float, optional
@@ -291,4 +319,6 @@ def forecast_unit(
         blocks=[str(m["battery_id"]) for m in members] if measured_blocks else [],
         blocks_excluded=[str(b.get("battery_id")) for b in blocks if b.get("soh_percent") is None],
         notes=notes,
+        horizon_years=float(first.horizon_years),
+        capped=(bool(capped[0]), bool(capped[1]), bool(capped[2])),
     )

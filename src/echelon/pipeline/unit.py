@@ -79,7 +79,13 @@ def _rest_voltage(steps: pl.DataFrame | None) -> float | None:
 
 
 def _diagnose(
-    battery_id: str, kind: TestKind, frame: pl.DataFrame, steps: pl.DataFrame | None, sha: str
+    battery_id: str,
+    kind: TestKind,
+    frame: pl.DataFrame,
+    steps: pl.DataFrame | None,
+    sha: str,
+    *,
+    rest_label: TestKind | None = None,
 ) -> list[Measurement]:
     out: list[Measurement] = []
 
@@ -114,7 +120,7 @@ def _diagnose(
                     add(name, first.resistance_ohm[delay], f"pulse_dcir_{name.split('_')[1]}")
     rest_v = _rest_voltage(steps)
     if rest_v is not None:
-        add("rest_voltage_v", rest_v, f"{kind.value}_test_initial_rest")
+        add("rest_voltage_v", rest_v, f"{(rest_label or kind).value}_test_initial_rest")
     return out
 
 
@@ -195,13 +201,34 @@ def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileRe
             "unmapped_columns": ";".join(metadata.unmapped_columns),
         },
     )
+    also = _capacity_inside(bid, ref.kind, frame, steps, source_sha)
     if kind in (TestKind.PULSE, TestKind.HPPC):
         features = _pulsebat_features(frame, unit, ref.path)
         if features is not None:  # a short SOH test, not a DCIR test
-            measured = _diagnose(bid, TestKind.OTHER, frame, steps, source_sha)
-            return _FileResult(run, measured, pulse_features=features)
+            measured = _diagnose(bid, TestKind.OTHER, frame, steps, source_sha, rest_label=kind)
+            return _FileResult(run, measured + also, pulse_features=features)
     spectrum = _first_spectrum(frame) if kind is TestKind.EIS else None
-    return _FileResult(run, _diagnose(bid, kind, frame, steps, source_sha), eis_spectrum=spectrum)
+    measured = _diagnose(bid, kind, frame, steps, source_sha)
+    return _FileResult(run, measured + also, eis_spectrum=spectrum)
+
+
+def _capacity_inside(
+    battery_id: str,
+    declared: TestKind | None,
+    frame: pl.DataFrame,
+    steps: pl.DataFrame | None,
+    sha: str,
+) -> list[Measurement]:
+    """The capacity test a file declared as another kind holds (e.g. a PulseBat step file with
+    its calibrated full discharge, declared ``pulse:``): a declared kind says what the file was
+    run for, it does not hide the best SOH measurement the unit has."""
+    if declared is None or declared in (TestKind.CAPACITY, TestKind.CYCLING) or steps is None:
+        return []
+    found = classify_test(frame, steps=steps)
+    if found not in (TestKind.CAPACITY, TestKind.CYCLING):
+        return []
+    measured = _diagnose(battery_id, found, frame, steps, sha)
+    return [m for m in measured if m.method == "capacity_test"]
 
 
 def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:

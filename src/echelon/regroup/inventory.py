@@ -30,7 +30,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.domain import Chemistry, Grade, Level, Status
+from echelon.domain import NON_REUSE_ROUTES, Chemistry, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError, UsageError, parse_numbers
@@ -256,7 +256,11 @@ def inventory_from_registry(
     grades: tuple[str, ...] | None = None,
     level: str | None = None,
 ) -> RegistryInventory:
-    """Select units from the registry as an inventory (default: every routed unit).
+    """Select units from the registry as an inventory (default: every unit routed to a
+    second-life application).
+
+    Units routed to ``recycle`` or ``retest`` (:data:`echelon.domain.NON_REUSE_ROUTES`) are
+    never selected unless ``route`` names that route explicitly.
 
     Capacity is the latest measured ``capacity_ah`` (else SOH × nominal capacity), resistance the
     latest ``dcir_ohm``; the SOH interval gives the capacity interval; grade and model come from
@@ -267,7 +271,10 @@ def inventory_from_registry(
     registry : Registry
     status : str
         Derived status to select (``routed`` by default: graded, gate passed, route chosen).
-    chemistry, route, level : str, optional
+    route : str, optional
+        Route to select (checked as the other filters are). Without it, every route but
+        ``recycle`` and ``retest``.
+    chemistry, level : str, optional
         Further filters, checked and matched as :func:`echelon.registry.select_units` does (the
         filters of ``echelon batteries``): any case; a chemistry family selects all of it.
     model : str, optional
@@ -296,6 +303,12 @@ def inventory_from_registry(
         return RegistryInventory(validate_inventory(_empty_inventory()), empty_skipped)
     if model is not None:
         chosen = chosen.filter(pl.col("model").str.to_lowercase() == model.strip().lower())
+    if not route:
+        # A unit routed to recycling or to a re-test has no second life to be packed for; only a
+        # route named explicitly (``--route retest``) takes such units.
+        chosen = chosen.filter(
+            pl.col("route").is_null() | ~pl.col("route").is_in(list(NON_REUSE_ROUTES))
+        )
     capacity = pl.coalesce(
         pl.col("capacity_ah"), pl.col("soh_percent") * pl.col("nominal_capacity_ah") / 100.0
     )
