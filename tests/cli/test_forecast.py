@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -223,13 +224,26 @@ def test_a_pack_names_its_blocks_without_soh(tmp_path: Path) -> None:
     assert summary["blocks_excluded"] == ["PACK-2-M1"]
 
 
-def test_a_threshold_beyond_the_horizon_is_not_reached(db: str, tmp_path: Path) -> None:
+def test_a_threshold_beyond_the_horizon_is_not_reached(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before 2026-12-07: "reaches 1 % in 40.0 years (90 %: 40.0–40.0)" — the horizon, not a
-    year the unit reaches the threshold in."""
+    year the unit reaches the threshold in; the chart marked it on the threshold line."""
+    import echelon.cli.lifetime_cmds as cmds
+
+    charted: dict[str, object] = {}
+    chart = cmds.fade_trajectory_chart
+
+    def spy(band: pl.DataFrame, **kwargs: Any) -> dict[str, Any]:
+        charted.update(kwargs)
+        return chart(band, **kwargs)
+
+    monkeypatch.setattr(cmds, "fade_trajectory_chart", spy)
     out = tmp_path / "f"
     args = ["forecast", "CELL-1", "--application", "ess", "--until-soh", "1", "-o", str(out),
             "--db", db, "--date", "2026-11-22"]  # fmt: skip
     result = runner.invoke(app, args)
+    assert charted["years_to_eol"] is None
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "does not reach 1 % within 40 years (the horizon); after 40 years SOH" in text

@@ -96,7 +96,9 @@ def _forecast_registered(
         result.band,
         eol_soh_percent=result.eol_soh_percent,
         title=f"{battery_id} in {result.application}: SOH with 90 % band",
-        years_to_eol=(result.years_to_eol_lower, result.years_to_eol, result.years_to_eol_upper),
+        years_to_eol=None  # not reached within the horizon: no point on the threshold line
+        if result.beyond_horizon
+        else (result.years_to_eol_lower, result.years_to_eol, result.years_to_eol_upper),
     )
     save_chart(spec, out / "fade_trajectory.png")
     console.print(
