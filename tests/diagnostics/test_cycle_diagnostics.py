@@ -121,35 +121,47 @@ def test_relaxation_time_constant_of_a_single_rc_cell() -> None:
 
 def _step_level_frame() -> pl.DataFrame:
     """Two samples per step, as a NEBULA step table reads: a 30 ms, 25 A pulse 0.5 s after a
-    rest, and a 60 s rest; the tester's per-step counters hold the pulse's 0.0002 A·h."""
+    rest (its counters read 2 counts of 0.1 mA·h), a 60 s rest, and a 1 h CC-CV charge whose CV
+    phase is not in the samples (its counters hold 1.2 A·h, 4.8 W·h)."""
     return pl.DataFrame(
         {
-            "test_time_second": [0.0, 600.0, 600.5, 600.53, 601.0, 661.0],
-            "voltage_volt": [3.60, 3.60, 3.70, 3.71, 3.65, 3.62],
-            "current_ampere": [0.0, 0.0, 25.0, 25.0, 0.0, 0.0],
-            "step_id": [1, 1, 2, 2, 3, 3],
-            "charging_capacity_ah": [0.0, 0.0, 0.0, 0.0002, 0.0, 0.0],
-            "discharging_capacity_ah": [0.0] * 6,
-            "charging_energy_wh": [0.0, 0.0, 0.0, 0.0007, 0.0, 0.0],
-            "discharging_energy_wh": [0.0] * 6,
+            "test_time_second": [0.0, 600.0, 600.5, 600.53, 601.0, 661.0, 661.5, 4261.5],
+            "voltage_volt": [3.60, 3.60, 3.70, 3.71, 3.65, 3.62, 3.70, 4.20],
+            "current_ampere": [0.0, 0.0, 25.0, 25.0, 0.0, 0.0, 2.0, 0.5],
+            "step_id": [1, 1, 2, 2, 3, 3, 4, 4],
+            "charging_capacity_ah": [0.0, 0.0, 0.0, 0.0002, 0.0, 0.0, 0.0, 1.2],
+            "discharging_capacity_ah": [0.0] * 8,
+            "charging_energy_wh": [0.0, 0.0, 0.0, 0.0007, 0.0, 0.0, 0.0, 4.8],
+            "discharging_energy_wh": [0.0] * 8,
         }
     )
 
 
 def test_step_level_data_takes_each_steps_charge_from_the_tester_counters() -> None:
     """On step-level data the interval between two steps' samples is not the step's, and the
-    course inside a step is not in the samples: a step's charge and energy are the tester's
-    (integrating under ``hold`` would give 25 A × 0.53 s = 0.0037 A·h for a 0.0002 A·h pulse)."""
+    course inside a step is not in the samples: a long step's charge and energy are the
+    tester's counters (integrating the CC-CV step would give a straight ramp from 2 A to 0.5 A);
+    a pulse the counters resolve to 2 counts is integrated within the step (25 A × 0.03 s; its
+    counters' 0.0007 W·h ÷ 0.0002 A·h would be 3.5 V; under ``hold`` the 0.5 s before it would
+    count: 25 A × 0.53 s)."""
     data = _step_level_frame()
     table = step_table(data)
     pulse = table.filter(pl.col("step_type") == "pulse_charge")
-    assert pulse["charge_ah"].to_list() == [pytest.approx(0.0002)]
-    assert pulse["charge_wh"].to_list() == [pytest.approx(0.0007)]
-    assert table["charge_ah"].sum() == pytest.approx(0.0002)
-    assert cycle_summary(data)["charge_ah"].to_list() == [pytest.approx(0.0002)]
+    assert pulse["charge_ah"].to_list() == [pytest.approx(25.0 * 0.03 / 3600.0)]
+    assert pulse["charge_wh"].to_list() == [pytest.approx(25.0 * 0.03 / 3600.0 * 3.705)]
+    long = table.filter(pl.col("step_type") == "cv_charge")
+    assert long["charge_ah"].to_list() == [pytest.approx(1.2)]
+    assert long["charge_wh"].to_list() == [pytest.approx(4.8)]
+    total = 1.2 + 25.0 * 0.03 / 3600.0
+    assert table["charge_ah"].sum() == pytest.approx(total)
+    summary = cycle_summary(data)
+    assert summary["charge_ah"].to_list() == [pytest.approx(total)]
+    assert 3.70 <= summary["mean_charge_voltage_v"][0] <= 4.20
     # a sample-level file (more samples per step) is integrated, as before
     dense = step_table(data.drop("charging_capacity_ah", "discharging_capacity_ah"))
-    assert dense["charge_ah"].sum() == pytest.approx(25.0 * 0.53 / 3600.0)
+    assert dense["charge_ah"].sum() == pytest.approx(
+        (25.0 * 0.53 + 2.0 * 0.5 + 1.25 * 3600.0) / 3600.0
+    )
 
 
 def test_dqdv_refuses_step_level_data() -> None:
