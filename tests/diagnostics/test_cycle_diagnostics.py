@@ -187,9 +187,46 @@ def test_inverted_current_sign_is_refused_by_the_capacity_functions() -> None:
     # without the CC charge the flipped CV phase is the only, flat, 'discharge': the flipped
     # discharge, a 'charge' that lowers the voltage, still gives the sign away
     cc_charge = data["step_id"].unique(maintain_order=True)[1]
-    with pytest.raises(DiagnosticsError, match=r"the charge from .* lowers the voltage"):
+    with pytest.raises(DiagnosticsError, match=r"the charge from t = .*, step \d+\) lowers the"):
         discharge_capacity(flipped.filter(pl.col("step_id") != cc_charge))
     # the per-cycle summary too (it gave CE 1.004 and energy efficiency 1.04 on a flipped file)
     assert cycle_summary(data).height == 1
     with pytest.raises(DiagnosticsError, match="current sign looks inverted"):
         cycle_summary(flipped)
+
+
+def test_a_trickle_charge_that_relaxes_the_voltage_is_no_inverted_sign() -> None:
+    """A C/50 trickle for 30 min after a 1 C CC charge relaxes the voltage 4.20 → 4.13 V while
+    it charges: the file (whose 1 h discharge falls, as it should) is summarised, not refused as
+    inverted; a charge at a substantial rate that lowers the voltage still is."""
+    t1, t2 = np.arange(0, 3000, 5.0), np.arange(3000, 4800, 5.0)
+    t3, t4 = np.arange(4800, 5400, 5.0), np.arange(5400, 9000, 5.0)
+    data = pl.DataFrame(
+        {
+            "test_time_second": np.concatenate([t1, t2, t3, t4]),
+            "voltage_volt": np.concatenate(
+                [
+                    np.linspace(3.6, 4.2, t1.size),
+                    4.13 + 0.07 * np.exp(-(t2 - 3000) / 300),
+                    np.full(t3.size, 4.12),
+                    np.linspace(4.0, 3.0, t4.size),
+                ]
+            ),
+            "current_ampere": np.repeat(
+                [1.0, 0.02, 0.0, -1.0], [t1.size, t2.size, t3.size, t4.size]
+            ),
+            "step_id": np.repeat([1, 2, 3, 4], [t1.size, t2.size, t3.size, t4.size]),
+        }
+    )
+    summary = cycle_summary(data)
+    assert summary["discharge_ah"].to_list() == [pytest.approx(1.0, rel=0.01)]
+    hard = data.with_columns(
+        pl.when(pl.col("step_id") == 2)
+        .then(0.5)
+        .otherwise(pl.col("current_ampere"))
+        .alias("current_ampere")
+    )
+    with pytest.raises(
+        DiagnosticsError, match=r"the charge from t = 3000 s .*step 2, cycle 1\) lowers"
+    ):
+        cycle_summary(hard.filter(pl.col("step_id") != 4))

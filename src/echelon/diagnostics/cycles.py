@@ -224,11 +224,11 @@ def cycle_summary(
     boundaries show up as outliers and are easy to filter on ``discharge_ah``.
     """
     columns = as_lazy(data).collect_schema().names()
-    _, segments = cycle_segments(
+    arrays, segments = cycle_segments(
         data, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
     )
     long = (pl.col(MODE) == -1) & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
-    check_current_sign(segments, segments.filter(long))
+    check_current_sign(segments, segments.filter(long), arrays)
     summary = _per_cycle(segments.lazy(), SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
     extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]
