@@ -142,11 +142,11 @@ def counter_totals(
         integral of the samples within the step. Charge and energy of a segment come from the
         same source, so energy ÷ charge is a voltage.
     """
-    if not is_step_level(arrays.get(STEP)):
-        return {}
     found = {name: _column(frame, column) for name, column in COUNTERS.items()}
-    counters = {name: np.asarray(c, dtype=np.float64) for name, c in found.items() if c is not None}
-    if len(counters) < len(COUNTERS) or any(np.isnan(c).any() for c in counters.values()):
+    if any(c is None for c in found.values()) or not is_step_level(arrays.get(STEP)):
+        return {}  # the counters first: a file without them is not scanned for its steps
+    counters = {name: np.asarray(c, dtype=np.float64) for name, c in found.items()}
+    if any(np.isnan(c).any() for c in counters.values()):
         return {}
     n = next(iter(arrays.values())).size
     last = np.append(starts[1:], n) - 1

@@ -171,7 +171,8 @@ def cycle_segments(
     use_file = CYCLE in columns and cycles in ("auto", "file")
     wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]
     arrays = _arrays(data, wanted)
-    if is_step_level(arrays.get(STEP)):  # a step's charge is in the counters, read only then
+    counters = all(name in columns for name in COUNTERS.values())
+    if counters and is_step_level(arrays.get(STEP)):  # a step's charge may be in the counters
         arrays |= _arrays(data, [TIME, *COUNTERS.values()])
     keys = (STEP, CYCLE) if use_file else (STEP,)
     segments = segment_table(
