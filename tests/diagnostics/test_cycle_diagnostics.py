@@ -121,35 +121,47 @@ def test_relaxation_time_constant_of_a_single_rc_cell() -> None:
 
 def _step_level_frame() -> pl.DataFrame:
     """Two samples per step, as a NEBULA step table reads: a 30 ms, 25 A pulse 0.5 s after a
-    rest, and a 60 s rest; the tester's per-step counters hold the pulse's 0.0002 A·h."""
+    rest (its counters read 2 counts of 0.1 mA·h), a 60 s rest, and a 1 h CC-CV charge whose CV
+    phase is not in the samples (its counters hold 1.2 A·h, 4.8 W·h)."""
     return pl.DataFrame(
         {
-            "test_time_second": [0.0, 600.0, 600.5, 600.53, 601.0, 661.0],
-            "voltage_volt": [3.60, 3.60, 3.70, 3.71, 3.65, 3.62],
-            "current_ampere": [0.0, 0.0, 25.0, 25.0, 0.0, 0.0],
-            "step_id": [1, 1, 2, 2, 3, 3],
-            "charging_capacity_ah": [0.0, 0.0, 0.0, 0.0002, 0.0, 0.0],
-            "discharging_capacity_ah": [0.0] * 6,
-            "charging_energy_wh": [0.0, 0.0, 0.0, 0.0007, 0.0, 0.0],
-            "discharging_energy_wh": [0.0] * 6,
+            "test_time_second": [0.0, 600.0, 600.5, 600.53, 601.0, 661.0, 661.5, 4261.5],
+            "voltage_volt": [3.60, 3.60, 3.70, 3.71, 3.65, 3.62, 3.70, 4.20],
+            "current_ampere": [0.0, 0.0, 25.0, 25.0, 0.0, 0.0, 2.0, 0.5],
+            "step_id": [1, 1, 2, 2, 3, 3, 4, 4],
+            "charging_capacity_ah": [0.0, 0.0, 0.0, 0.0002, 0.0, 0.0, 0.0, 1.2],
+            "discharging_capacity_ah": [0.0] * 8,
+            "charging_energy_wh": [0.0, 0.0, 0.0, 0.0007, 0.0, 0.0, 0.0, 4.8],
+            "discharging_energy_wh": [0.0] * 8,
         }
     )
 
 
 def test_step_level_data_takes_each_steps_charge_from_the_tester_counters() -> None:
     """On step-level data the interval between two steps' samples is not the step's, and the
-    course inside a step is not in the samples: a step's charge and energy are the tester's
-    (integrating under ``hold`` would give 25 A × 0.53 s = 0.0037 A·h for a 0.0002 A·h pulse)."""
+    course inside a step is not in the samples: a long step's charge and energy are the
+    tester's counters (integrating the CC-CV step would give a straight ramp from 2 A to 0.5 A);
+    a pulse the counters resolve to 2 counts is integrated within the step (25 A × 0.03 s; its
+    counters' 0.0007 W·h ÷ 0.0002 A·h would be 3.5 V; under ``hold`` the 0.5 s before it would
+    count: 25 A × 0.53 s)."""
     data = _step_level_frame()
     table = step_table(data)
     pulse = table.filter(pl.col("step_type") == "pulse_charge")
-    assert pulse["charge_ah"].to_list() == [pytest.approx(0.0002)]
-    assert pulse["charge_wh"].to_list() == [pytest.approx(0.0007)]
-    assert table["charge_ah"].sum() == pytest.approx(0.0002)
-    assert cycle_summary(data)["charge_ah"].to_list() == [pytest.approx(0.0002)]
+    assert pulse["charge_ah"].to_list() == [pytest.approx(25.0 * 0.03 / 3600.0)]
+    assert pulse["charge_wh"].to_list() == [pytest.approx(25.0 * 0.03 / 3600.0 * 3.705)]
+    long = table.filter(pl.col("step_type") == "cv_charge")
+    assert long["charge_ah"].to_list() == [pytest.approx(1.2)]
+    assert long["charge_wh"].to_list() == [pytest.approx(4.8)]
+    total = 1.2 + 25.0 * 0.03 / 3600.0
+    assert table["charge_ah"].sum() == pytest.approx(total)
+    summary = cycle_summary(data)
+    assert summary["charge_ah"].to_list() == [pytest.approx(total)]
+    assert 3.70 <= summary["mean_charge_voltage_v"][0] <= 4.20
     # a sample-level file (more samples per step) is integrated, as before
     dense = step_table(data.drop("charging_capacity_ah", "discharging_capacity_ah"))
-    assert dense["charge_ah"].sum() == pytest.approx(25.0 * 0.53 / 3600.0)
+    assert dense["charge_ah"].sum() == pytest.approx(
+        (25.0 * 0.53 + 2.0 * 0.5 + 1.25 * 3600.0) / 3600.0
+    )
 
 
 def test_dqdv_refuses_step_level_data() -> None:
@@ -175,9 +187,46 @@ def test_inverted_current_sign_is_refused_by_the_capacity_functions() -> None:
     # without the CC charge the flipped CV phase is the only, flat, 'discharge': the flipped
     # discharge, a 'charge' that lowers the voltage, still gives the sign away
     cc_charge = data["step_id"].unique(maintain_order=True)[1]
-    with pytest.raises(DiagnosticsError, match=r"the charge from .* lowers the voltage"):
+    with pytest.raises(DiagnosticsError, match=r"the charge from t = .*, step \d+\) lowers the"):
         discharge_capacity(flipped.filter(pl.col("step_id") != cc_charge))
     # the per-cycle summary too (it gave CE 1.004 and energy efficiency 1.04 on a flipped file)
     assert cycle_summary(data).height == 1
     with pytest.raises(DiagnosticsError, match="current sign looks inverted"):
         cycle_summary(flipped)
+
+
+def test_a_trickle_charge_that_relaxes_the_voltage_is_no_inverted_sign() -> None:
+    """A C/50 trickle for 30 min after a 1 C CC charge relaxes the voltage 4.20 → 4.13 V while
+    it charges: the file (whose 1 h discharge falls, as it should) is summarised, not refused as
+    inverted; a charge at a substantial rate that lowers the voltage still is."""
+    t1, t2 = np.arange(0, 3000, 5.0), np.arange(3000, 4800, 5.0)
+    t3, t4 = np.arange(4800, 5400, 5.0), np.arange(5400, 9000, 5.0)
+    data = pl.DataFrame(
+        {
+            "test_time_second": np.concatenate([t1, t2, t3, t4]),
+            "voltage_volt": np.concatenate(
+                [
+                    np.linspace(3.6, 4.2, t1.size),
+                    4.13 + 0.07 * np.exp(-(t2 - 3000) / 300),
+                    np.full(t3.size, 4.12),
+                    np.linspace(4.0, 3.0, t4.size),
+                ]
+            ),
+            "current_ampere": np.repeat(
+                [1.0, 0.02, 0.0, -1.0], [t1.size, t2.size, t3.size, t4.size]
+            ),
+            "step_id": np.repeat([1, 2, 3, 4], [t1.size, t2.size, t3.size, t4.size]),
+        }
+    )
+    summary = cycle_summary(data)
+    assert summary["discharge_ah"].to_list() == [pytest.approx(1.0, rel=0.01)]
+    hard = data.with_columns(
+        pl.when(pl.col("step_id") == 2)
+        .then(0.5)
+        .otherwise(pl.col("current_ampere"))
+        .alias("current_ampere")
+    )
+    with pytest.raises(
+        DiagnosticsError, match=r"the charge from t = 3000 s .*step 2, cycle 1\) lowers"
+    ):
+        cycle_summary(hard.filter(pl.col("step_id") != 4))

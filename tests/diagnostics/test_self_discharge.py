@@ -1,5 +1,5 @@
-"""Self-discharge from a logged storage rest: a current within the tester's resolution is rest, a
-small load inside the step dead-band is not (synthetic known answers and the Nissan Leaf file)."""
+"""Self-discharge from a logged storage rest: a current within the tester's resolution or the step
+table's rest dead-band is rest (synthetic known answers and the Nissan Leaf file)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,22 @@ def test_readings_at_the_tester_resolution_are_rest() -> None:
     assert k.k_mv_per_day == pytest.approx(K_MV_PER_DAY, rel=1e-6)
 
 
-def test_a_small_load_inside_the_dead_band_is_not_storage() -> None:
-    """A 2 A file has a rest dead-band of 20 mA: a 15 mA load logged on a 1 mA grid falls in a
-    rest segment, but is 15 resolution steps: refused, not fitted as self-discharge."""
+def test_a_float_logged_offset_inside_the_dead_band_is_rest() -> None:
+    """A tester's zero offset logged as a float (3 ± 1 mA; NASA PCoE rests read up to 6.5 mA)
+    shows no grid, so its resolution is 1 mA; the step table calls it rest (dead-band 20 mA on
+    this 2 A file), and so does the fit: every settled sample is a reading (it was refused as a
+    small load on 2026-12-07)."""
     n = 2 * 1440 + 1
-    data = storage_file(np.full(n, -0.015), grid_a=0.001)
-    with pytest.raises(DiagnosticsError, match="not a storage rest"):
+    offset = 0.003 + np.random.default_rng(0).normal(0.0, 0.001, n)
+    data = storage_file(offset, grid_a=0.001)
+    k = self_discharge_from_rest(data)
+    assert k.n_readings == data.filter(pl.col(TIME) >= 3600.0 + 3600.0).height
+    assert k.k_mv_per_day == pytest.approx(K_MV_PER_DAY, rel=1e-6)
+
+
+def test_a_rest_must_be_long_enough() -> None:
+    data = storage_file(np.zeros(60), grid_a=0.001)
+    with pytest.raises(DiagnosticsError, match="not a storage test"):
         self_discharge_from_rest(data)
 
 

@@ -4,13 +4,16 @@ tester's cut-off or to a common cut-off voltage, and capacity per cycle at a ref
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from echelon.diagnostics.segments import MODE, SEGMENT, Transitions, segment_rows
 from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
-from echelon.io.bdf import CYCLE, VOLTAGE
+from echelon.io.bdf import CYCLE, STEP, TIME, VOLTAGE
 
 MIN_CAPACITY_DISCHARGE_S = 600.0
 """A discharge shorter than 10 min is not a capacity measurement."""
@@ -19,11 +22,29 @@ MAX_WRONG_WAY_V = 0.05
 which it falls by more) has its current sign inverted: a cell's voltage falls while it delivers
 charge. On every real file Echelon reads in ../shared/datasets (699 files, 2026-12-07), long
 discharges fell by ≥ 31 mV and long charges (CV phases included) fell by ≤ 0.5 mV."""
+MIN_SIGN_CHARGE_FRACTION = 0.1
+"""A charge judges the current sign only when its mean current is at least this fraction of the
+largest mean current of the file's long (≥ 10 min) segments: a trickle or top-off charge
+(C/50) right after a CC charge relaxes the voltage by tens of mV (4.20 → 4.13 V) while it
+charges, which a charge at a substantial rate cannot."""
 
 
-def check_current_sign(table: pl.DataFrame, discharges: pl.DataFrame) -> None:
-    """Refuse a result when its discharges raised the voltage, or the file's charges lowered it:
-    the current sign looks inverted.
+def _step_at(frame: pl.DataFrame | dict[str, NDArray[Any]] | None, time_s: float) -> int | None:
+    """The file's step number at ``time_s`` (None without a frame or step column)."""
+    if frame is None or STEP not in frame or TIME not in frame:
+        return None
+    t, step = (np.asarray(frame[name]) for name in (TIME, STEP))
+    return int(step[min(int(np.searchsorted(t, time_s)), t.size - 1)])
+
+
+def check_current_sign(
+    table: pl.DataFrame,
+    discharges: pl.DataFrame,
+    frame: pl.DataFrame | dict[str, NDArray[Any]] | None = None,
+) -> None:
+    """Refuse a result when its discharges raised the voltage, or the file's charges at a
+    substantial rate (:data:`MIN_SIGN_CHARGE_FRACTION`) lowered it: the current sign looks
+    inverted.
 
     Parameters
     ----------
@@ -31,36 +52,43 @@ def check_current_sign(table: pl.DataFrame, discharges: pl.DataFrame) -> None:
         The file's step table (:func:`~echelon.diagnostics.steps.step_table`).
     discharges : pl.DataFrame
         The rows of ``table`` a result is measured on.
+    frame : pl.DataFrame or dict of arrays, optional
+        The file (or its columns), to name the file's step number in the message.
 
     Raises
     ------
     DiagnosticsError
-        Naming the first wrong-way segment and how to flip the sign.
+        Naming the first wrong-way discharge or charge (its test time, and the file's step and
+        cycle numbers when known) and how to flip the sign.
     """
     change = pl.col("end_voltage_v") - pl.col("start_voltage_v")
-    long_charges = (pl.col(MODE) == 1) & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
-    wrong = pl.concat(
-        [
-            discharges.filter(change > MAX_WRONG_WAY_V).with_columns(
-                pl.lit("discharge").alias("_as")
-            ),
-            table.filter(long_charges & (change < -MAX_WRONG_WAY_V)).with_columns(
-                pl.lit("charge").alias("_as")
-            ),
-        ],
-        how="diagonal_relaxed",
-    )
+    wrong = discharges.filter(change > MAX_WRONG_WAY_V)
+    kind = "discharge"
+    if wrong.height == 0:
+        long = pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S
+        rate = pl.col("mean_current_a").abs()
+        substantial = rate >= MIN_SIGN_CHARGE_FRACTION * rate.filter(long).max()
+        wrong = table.filter((pl.col(MODE) == 1) & long & substantial & (change < -MAX_WRONG_WAY_V))
+        kind = "charge"
     if wrong.height == 0:
         return
     first = wrong.row(0, named=True)
-    verb = "raises" if first["_as"] == "discharge" else "lowers"
+    verb = "raises" if kind == "discharge" else "lowers"
+    where = "".join(
+        f", {label} {value}"
+        for label, value in (
+            ("step", _step_at(frame, first["start_s"])),
+            ("cycle", first.get(CYCLE)),
+        )
+        if value is not None
+    )
     raise DiagnosticsError(
-        f"the current sign looks inverted: the {first['_as']} from {first['start_s']:g} s "
-        f"(segment {first[SEGMENT]}, {first['duration_s']:.0f} s) {verb} the voltage from "
-        f"{first['start_voltage_v']:.3f} to {first['end_voltage_v']:.3f} V, the opposite of "
-        "what a cell does (BDF current is positive when charging). Read the file with a column "
-        "map that sets 'invert: true' on its current column (docs/readers.md), or negate "
-        "current_ampere in the frame"
+        f"the current sign looks inverted: the {kind} from t = {first['start_s']:g} s to "
+        f"{first['end_s']:g} s ({first['duration_s']:.0f} s at {first['mean_current_a']:.4g} A"
+        f"{where}) {verb} the voltage from {first['start_voltage_v']:.3f} to "
+        f"{first['end_voltage_v']:.3f} V, the opposite of what a cell does (BDF current is "
+        "positive when charging). Read the file with a column map that sets 'invert: true' on "
+        "its current column (docs/readers.md), or negate current_ampere in the frame"
     )
 
 
@@ -156,7 +184,7 @@ def discharge_capacity(
             f"(segments: {', '.join(table.get_column('step_type').unique(maintain_order=True))})"
         )
     best = candidates.sort("discharge_ah", descending=True).row(0, named=True)
-    check_current_sign(table, candidates.filter(pl.col(SEGMENT) == best[SEGMENT]))
+    check_current_sign(table, candidates.filter(pl.col(SEGMENT) == best[SEGMENT]), frame)
     capacity, energy = float(best["discharge_ah"]), float(best["discharge_wh"])
     if to_voltage_v is not None:
         capacity, energy = _to_voltage(frame, int(best[SEGMENT]), to_voltage_v, transitions)
@@ -213,7 +241,7 @@ def capacity_at_rate(
         & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
         & ((current - target_a).abs() <= tolerance * target_a)
     )
-    check_current_sign(table, matched)
+    check_current_sign(table, matched, frame)
     return matched.select(
         *keys,
         "start_s",

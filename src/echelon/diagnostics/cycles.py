@@ -171,7 +171,8 @@ def cycle_segments(
     use_file = CYCLE in columns and cycles in ("auto", "file")
     wanted = [TIME, VOLTAGE, CURRENT, STEP, SURFACE_T, *([CYCLE] if use_file else [])]
     arrays = _arrays(data, wanted)
-    if is_step_level(arrays.get(STEP)):  # a step's charge is in the counters, read only then
+    counters = all(name in columns for name in COUNTERS.values())
+    if counters and is_step_level(arrays.get(STEP)):  # a step's charge may be in the counters
         arrays |= _arrays(data, [TIME, *COUNTERS.values()])
     keys = (STEP, CYCLE) if use_file else (STEP,)
     segments = segment_table(
@@ -224,11 +225,11 @@ def cycle_summary(
     boundaries show up as outliers and are easy to filter on ``discharge_ah``.
     """
     columns = as_lazy(data).collect_schema().names()
-    _, segments = cycle_segments(
+    arrays, segments = cycle_segments(
         data, cycles=cycles, transitions=transitions, rest_fraction=rest_fraction
     )
     long = (pl.col(MODE) == -1) & (pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
-    check_current_sign(segments, segments.filter(long))
+    check_current_sign(segments, segments.filter(long), arrays)
     summary = _per_cycle(segments.lazy(), SURFACE_T in columns)
     ordered = [c for c in SUMMARY_COLUMNS if c != "cycle_count"]
     extra = ["min_temperature_c", "max_temperature_c", "mean_temperature_c"]

@@ -158,6 +158,7 @@ def segment(
     rest_fraction: float = REST_CURRENT_FRACTION,
     transitions: Transitions = "hold",
     keys: tuple[str, ...] = (STEP, CYCLE),
+    threshold_a: float | None = None,
 ) -> Segmentation:
     """Segment boundaries and per-row charge/energy increments of a BDF frame.
 
@@ -175,12 +176,14 @@ def segment(
         not counted: a segment holds only the charge between its own samples.
 
     Under each rule the segments' increments add up to the file's integral under that rule.
+    ``threshold_a``, when given, is the rest dead-band already computed from ``rest_fraction``
+    (:func:`rest_threshold`), not computed again.
     """
     check_choice("transitions", transitions, Transitions)
     arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, *keys))
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
     n = t.size
-    threshold = rest_threshold(i, rest_fraction)
+    threshold = rest_threshold(i, rest_fraction) if threshold_a is None else threshold_a
     key_values = [arrays[key] for key in keys if key in arrays]
     mode = np.empty(n, dtype=np.int8)
     first = np.empty(n, dtype=bool)
@@ -301,8 +304,10 @@ def segment_table(
     rest_fraction: float = REST_CURRENT_FRACTION,
     transitions: Transitions = "hold",
     keys: tuple[str, ...] = (STEP, CYCLE),
+    threshold_a: float | None = None,
 ) -> pl.DataFrame:
-    """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`)."""
+    """One row per segment, in file order (see :func:`echelon.diagnostics.step_table`);
+    ``threshold_a`` as in :func:`segment`."""
     check_choice("transitions", transitions, Transitions)
     arrays = column_arrays(frame, (TIME, VOLTAGE, CURRENT, SURFACE_T, *keys))
     t, v, i = arrays[TIME], arrays[VOLTAGE], arrays[CURRENT]
@@ -313,11 +318,17 @@ def segment_table(
         starts, modes, sums = _fused.fused_reductions(
             arrays,
             keys=keys,
-            threshold=rest_threshold(i, rest_fraction),
+            threshold=rest_threshold(i, rest_fraction) if threshold_a is None else threshold_a,
             transitions=transitions,
         )
     else:
-        seg = segment(arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys)
+        seg = segment(
+            arrays,
+            rest_fraction=rest_fraction,
+            transitions=transitions,
+            keys=keys,
+            threshold_a=threshold_a,
+        )
         starts, modes = seg.starts, seg.mode[seg.starts]
         sums = _reductions(seg, i, v, temperature)
     sums.update(counter_totals(frame, arrays, starts, keys))  # step-level: the tester's counters

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from echelon.diagnostics.steps import step_table
+from echelon.diagnostics.steps import rest_threshold_a, step_table
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CURRENT, TIME, VOLTAGE
 
@@ -118,15 +118,17 @@ def self_discharge_from_rest(
 
     The OCV readings are the samples of the rest (the first of the longest, in file order) from
     ``settle_s`` after it began to its end (the relaxation before that is not self-discharge)
-    whose current is within the tester's resolution (:func:`current_resolution_a`): a Bitrode at
-    rest reads 0.00 or 0.01 A, and both are rest. The slope is fitted through them.
+    whose current is within the tester's resolution (:func:`current_resolution_a`: a Bitrode at
+    rest reads 0.00 or 0.01 A, and both are rest) or within the rest dead-band the step table
+    used (:func:`~echelon.diagnostics.steps.rest_threshold_a`: a tester's zero offset logged as
+    a float, 3–6.5 mA on NASA PCoE rests), whichever is wider — what the step table calls rest
+    is a reading. The slope is fitted through them.
 
     Raises
     ------
     DiagnosticsError
         If the file has no rest of at least ``settle_s + min_storage_s``, or if more than half of
-        that rest's samples carry a current above the resolution (a small load inside the step
-        dead-band is not storage).
+        that rest's samples carry a current above both the resolution and the dead-band.
     """
     steps = step_table(frame)
     rests = steps.filter(pl.col("step_type") == "rest").sort(
@@ -141,14 +143,15 @@ def self_discharge_from_rest(
         (pl.col(TIME) >= longest["start_s"] + settle_s) & (pl.col(TIME) <= longest["end_s"])
     )
     resolution = current_resolution_a(frame.get_column(CURRENT).to_numpy())
-    readings = window.filter(pl.col(CURRENT).abs() <= resolution + 1e-9)
+    limit = max(resolution, rest_threshold_a(frame))
+    readings = window.filter(pl.col(CURRENT).abs() <= limit + 1e-9)
     if 2 * readings.height < window.height:
         median = float(np.median(window.get_column(CURRENT).to_numpy()))
         raise DiagnosticsError(
             f"the longest rest ({longest['start_s']:g}–{longest['end_s']:g} s) carries a median "
-            f"current of {median:.4g} A, above the tester's resolution of {resolution:.4g} A in "
-            f"{window.height - readings.height} of its {window.height} samples: a small load, "
-            "not a storage rest"
+            f"current of {median:.4g} A, above the tester's resolution and the rest dead-band "
+            f"({limit:.4g} A) in {window.height - readings.height} of its {window.height} "
+            "samples: a load, not a storage rest"
         )
     return self_discharge_k(
         readings.get_column(TIME).to_list(), readings.get_column(VOLTAGE).to_list()

@@ -19,6 +19,7 @@ from echelon.diagnostics.segments import (
     REST_CURRENT_FRACTION,
     SEGMENT,
     Transitions,
+    column_arrays,
     rest_threshold,
     segment,
     segment_ids,
@@ -113,8 +114,11 @@ def step_table(
     (a tester's step table, :mod:`echelon.diagnostics._steplevel`), whose samples do not hold a
     step's course: there a step's charge and energy are its counters' change.
     """
-    table = segment_table(frame, rest_fraction=rest_fraction, transitions=transitions)
-    threshold = rest_threshold_a(frame, fraction=rest_fraction)
+    current = column_arrays(frame, (CURRENT,))[CURRENT]  # refuses a non-BDF frame
+    threshold = rest_threshold(current, rest_fraction)  # once: the segments use it too
+    table = segment_table(
+        frame, rest_fraction=rest_fraction, transitions=transitions, threshold_a=threshold
+    )
     return classify_steps(table.lazy(), threshold).collect()
 
 
