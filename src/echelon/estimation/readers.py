@@ -36,6 +36,7 @@ from echelon.estimation.samples import (
     BATCH,
     CELL_ID,
     CHEMISTRY,
+    EMPTY_LABEL,
     LABELS_NEEDED,
     NOMINAL,
     SAMPLE_ID,
@@ -365,8 +366,7 @@ def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     if options.labelled and SOH in frame.columns:
         empty = frame.get_column(SOH).is_null()
         if empty.any():  # named by this file's own rows (the joined table's are not the user's)
-            missing = f"is empty: give the measured SOH ({LABELS_NEEDED})"
-            raise SchemaError(path, row_problems(frame.get_column(SOH), empty, missing))
+            raise SchemaError(path, row_problems(frame.get_column(SOH), empty, EMPTY_LABEL))
     return frame
 
 

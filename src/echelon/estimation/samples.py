@@ -50,6 +50,8 @@ FORMAT: Final = "format_key"
 """Derived: ``<chemistry>-<nominal capacity>Ah``, one cell model/format (Mondrian intervals)."""
 COMMON: Final = (SAMPLE_ID, CELL_ID, CHEMISTRY, NOMINAL, SOC, SOH, BATCH, SOURCE)
 LABELS_NEEDED: Final = "labels are needed to train or evaluate"
+EMPTY_LABEL: Final = f"is empty: give the measured SOH ({LABELS_NEEDED})"
+"""What an empty ``soh_percent`` cell is told when labels are needed."""
 SOH_BOUNDS: Final = (0.0, 150.0)
 """Every SOH estimate and interval bound is clipped to this range [%]."""
 SOC_RANGE: Final = (0.0, 100.0)
@@ -241,12 +243,11 @@ def _common_problems(
             first = problems_at(names, name)
             problems.append(Problem(str(exc), row=first, column=CHEMISTRY))
     problems += row_problems(names, names.is_null(), "is empty: give the chemistry")
-    unlabelled = f"is empty: give the measured SOH ({LABELS_NEEDED})"
     problems += plausible_problems(
         frame, NOMINAL, missing="is empty: give the rated capacity [A·h]"
     )
     problems += numeric_problems(frame, [SOC], *SOC_RANGE, required=False)
-    problems += plausible_problems(frame, SOH, missing=unlabelled if labelled else None)
+    problems += plausible_problems(frame, SOH, missing=EMPTY_LABEL if labelled else None)
     return problems, canonical
 
 
