@@ -30,7 +30,7 @@ import polars as pl
 
 from echelon.catalog import chemistry, load_table
 from echelon.errors import EstimationError
-from echelon.lifetime.duty import Duty
+from echelon.lifetime.duty import DayStressors, Duty
 from echelon.lifetime.inputs import resolve_target, threshold_problem, unit_problem
 from echelon.lifetime.params import (
     AgeingModel,
@@ -306,7 +306,12 @@ def life_samples(
 
 
 def duty_shortfall_note(
-    target: Duty, model: AgeingModel, *, soh_percent: float, eol_soh_percent: float
+    target: Duty,
+    model: AgeingModel,
+    *,
+    soh_percent: float,
+    eol_soh_percent: float,
+    stress: DayStressors | None = None,
 ) -> str | None:
     """Whether the unit stops delivering the duty's energy before its end of life, or ``None``.
 
@@ -319,7 +324,7 @@ def duty_shortfall_note(
     can show a longer life; this note says when that happens and how much energy the unit
     still delivers at its end of life.
     """
-    stress = target.stressors()
+    stress = target.stressors() if stress is None else stress  # a batch passes it once
     dod = np.asarray(stress.dod, dtype=np.float64).ravel()
     efc = np.asarray(stress.efc, dtype=np.float64).ravel()
     scale = soh_percent / 100.0 if model.basis == "second_life_start" else 1.0
@@ -531,9 +536,10 @@ def expected_life_years(
         )
         q = quantiles(result.years)
         validity = validity_note(model, target)
+        stress = target.stressors()
         for j, i in enumerate(rows):
             shortfall = duty_shortfall_note(
-                target, model, soh_percent=float(soh[i]), eol_soh_percent=eol
+                target, model, soh_percent=float(soh[i]), eol_soh_percent=eol, stress=stress
             )
             notes = [x for x in (out["lifetime_note"][i], validity, *result.notes[j], shortfall)
                      if x]  # fmt: skip

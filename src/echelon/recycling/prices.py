@@ -267,7 +267,7 @@ def _price_entry(
     """One checked override price, in the catalogue's unit, with its date and problems."""
     value = entry.get("value")
     problems, date = _provenance(entry.get("source"), entry.get("as_of"), row=row, where=where)
-    if value is None or value == "" or not _finite(value):
+    if not _finite(value):
         problems.append(
             Problem(f"missing or non-numeric price {value!r}", row=row, column=f"{where}value")
         )
@@ -493,15 +493,14 @@ def _read_override(path: Path, ctx: _Context) -> _Override:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SchemaError(path, [f"not valid TOML: {exc}"]) from exc
-    problems = [p for item in doc.get("price", {}) if (p := _check_item(item, ctx.units, None))]
+    checked = {k: (v, _check_item(k, ctx.units, None)) for k, v in doc.get("price", {}).items()}
+    problems = [p for _, p in checked.values() if p is not None]
     extra = set(doc) - {"meta", "price", "payable", "feed_price"}
     if extra:
         problems.append(
             Problem(f"unknown sections {sorted(extra)}; use price, payable, feed_price")
         )
-    known = {
-        k: v for k, v in doc.get("price", {}).items() if _check_item(k, ctx.units, None) is None
-    }
+    known = {k: v for k, (v, p) in checked.items() if p is None}
     prices, found = _toml_prices({"price": known}, ctx)
     payables, found_payables = _toml_payables(doc, ctx)
     feed, found_feed = _toml_feed(doc, ctx)

@@ -92,9 +92,10 @@ def _latest_decisions() -> Select[Any]:
 
 
 def _reuse_kwh(row: dict[str, Any]) -> float | None:
-    """The usable kWh a route decision credits: its chosen application's (rated kWh × SOH lower
-    bound × usable window × derate, recorded by the router); None unless the route is a reuse."""
-    if row["kind"] != "route" or row["outcome"] in NON_REUSE_ROUTES:
+    """The usable kWh a route decision (``row``) credits: its chosen application's (rated kWh ×
+    SOH lower bound × usable window × derate, recorded by the router); None unless the route is a
+    reuse."""
+    if row["outcome"] in NON_REUSE_ROUTES:
         return None
     value = (row["inputs"] or {}).get("usable_kwh")
     return None if value is None else float(value)

@@ -52,16 +52,11 @@ _Strict = StrictModel
 class EconomicsMeta(TableMeta):
     """Provenance of the economics table and its currency."""
 
-    as_of: AsOf
-    source: Source
+    source: Source  # required here (optional in TableMeta)
     currency: str
 
 
-class _Dated(Sourced):
-    """A row of the economics table: its numbers name a source and an as-of date."""
-
-
-class Price(_Dated):
+class Price(Sourced):
     """Reuse price of an application: value of one usable kWh per year of service."""
 
     usd_per_kwh_year: float = Field(ge=0)
@@ -72,13 +67,13 @@ class Price(_Dated):
         return self.by_jurisdiction.get(cast(Jurisdiction, jurisdiction), self.usd_per_kwh_year)
 
 
-class Labour(_Dated):
+class Labour(Sourced):
     """Labour rate of a jurisdiction."""
 
     usd_per_hour: float = Field(ge=0)
 
 
-class Repurposing(_Dated):
+class Repurposing(Sourced):
     """Repurposing cost of one unit of a level: labour (per unit and per kWh) + materials."""
 
     labour_hours: float = Field(ge=0)
@@ -86,7 +81,7 @@ class Repurposing(_Dated):
     materials_usd_per_kwh: float = Field(ge=0)
 
 
-class Testing(_Dated):
+class Testing(Sourced):
     """Qualification-test cost of one unit of a level."""
 
     tester_hours: float = Field(ge=0)
@@ -94,14 +89,14 @@ class Testing(_Dated):
     labour_hours: float = Field(ge=0)
 
 
-class MetalPrices(_Dated):
+class MetalPrices(Sourced):
     """Prices of the paid metals in black mass [USD/kg]."""
 
     Ni: float = Field(ge=0)
     Co: float = Field(ge=0)
 
 
-class RecyclingChemistry(_Dated):
+class RecyclingChemistry(Sourced):
     """Fallback recycling data of one chemistry (``fixed_usd_per_kg`` also sets the router's feed
     price, :meth:`Economics.feed_price_overrides`)."""
 

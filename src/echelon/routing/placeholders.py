@@ -50,10 +50,12 @@ def life_curves(
     the catalogue's fixed seed, so a pair's curve is the same whatever else the batch holds or
     the process computed before (reproducible decisions); made non-decreasing in SOH (more
     capacity never means a shorter life: this removes Monte-Carlo wiggles between grid points);
-    cached for the process.
+    cached for the process. The applications of the pairs not yet cached are checked to have a
+    duty first (:func:`_check_duties`, ``ConfigError``): a cached pair always had one.
     """
     todo = sorted({p for p in pairs if (str(catalog_dir), *p) not in _LIFE_CACHE})
     if todo:
+        _check_duties(sorted({app for _, app in todo}), catalog_dir=catalog_dir)
         from echelon.lifetime import expected_life_years
 
         n = len(LIFE_SOH_GRID)
@@ -168,7 +170,6 @@ def expected_second_life_years(
         if app in caps
     ]
     modelled = [p for p in pairs if p[0] not in NO_LIFE_MODEL]
-    _check_duties(sorted({app for _, app in modelled}), catalog_dir=catalog_dir)
     horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
     curves = life_curves(modelled, horizon_years=horizon, catalog_dir=catalog_dir)
     for chem, app in pairs:
@@ -198,6 +199,8 @@ composition and mass; ``table``: the fallback table on its cells)."""
 def _price_table(overrides: tuple[tuple[str, float], ...], year: int | None) -> PriceTable:
     table = load_prices(year=year)
     given = dict(overrides)
+    if not given:
+        return table
     entries = dict(table.entries)
     for item in ("metal:Ni", "metal:Co"):
         if item in given:
@@ -205,8 +208,6 @@ def _price_table(overrides: tuple[tuple[str, float], ...], year: int | None) -> 
             entries[item] = PriceEntry(item, given[item], old.unit, "--set override", old.as_of)
     fixed = dict(table.fixed_feed_usd_per_kg)
     fixed |= {k.removeprefix("fixed:"): v for k, v in given.items() if k.startswith("fixed:")}
-    if not given:
-        return table
     shown = ", ".join(f"{k}={v:g}" for k, v in overrides)
     return dataclasses.replace(
         table,
