@@ -267,7 +267,7 @@ def _price_entry(
     """One checked override price, in the catalogue's unit, with its date and problems."""
     value = entry.get("value")
     problems, date = _provenance(entry.get("source"), entry.get("as_of"), row=row, where=where)
-    if not _finite(value):
+    if value is None or not _finite(value):  # (None: for the type checker)
         problems.append(
             Problem(f"missing or non-numeric price {value!r}", row=row, column=f"{where}value")
         )
@@ -332,7 +332,7 @@ def _sourced_number(
     problems = _unknown_keys(body, ("value", "source", "as_of"), where)
     problems += _provenance(body.get("source"), body.get("as_of"), row=None, where=f"{where}.")[0]
     value: Any = body.get("value")
-    if not _finite(value):
+    if value is None or not _finite(value):  # (None: for the type checker)
         return None, [*problems, Problem(f"missing or non-numeric {value!r}", column=where)]
     number = float(value)
     if fraction and not 0 <= number <= 1:
