@@ -36,6 +36,11 @@ def suggest(text: str, choices: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def _unknown(what: str, text: str, allowed: list[str]) -> str:
+    """``unknown <what> '<text>' (did you mean …?); allowed: …``."""
+    return f"unknown {what} {text!r}{suggest(text, allowed)}; allowed: {', '.join(allowed)}"
+
+
 def parse_choice(enum: type[E], text: str, *, aliases: Mapping[str, E] | None = None) -> E:
     """Parse ``text`` into a member of ``enum``.
 
@@ -53,10 +58,7 @@ def parse_choice(enum: type[E], text: str, *, aliases: Mapping[str, E] | None = 
             return member
     if aliases and key in aliases:
         return aliases[key]
-    allowed = [m.value for m in enum]
-    raise ValueError(
-        f"unknown {enum.__name__} {text!r}{suggest(text, allowed)}; allowed: {', '.join(allowed)}"
-    )
+    raise ValueError(_unknown(enum.__name__, text, [m.value for m in enum]))
 
 
 def parse_filter(option: str, value: str | None, choices: Iterable[str]) -> str | None:
@@ -84,10 +86,7 @@ def parse_filter(option: str, value: str | None, choices: Iterable[str]) -> str 
     for choice in allowed:
         if normalise_token(choice) == key:
             return choice
-    raise UsageError(
-        f"{option}: unknown {option} {value!r}{suggest(value, allowed)}; "
-        f"allowed: {', '.join(allowed)}"
-    )
+    raise UsageError(f"{option}: {_unknown(option, value, allowed)}")
 
 
 _ORIGIN_ALIASES: dict[str, OriginApplication] = {
