@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from echelon.diagnostics.steps import rest_threshold_a, step_table
+from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
-from echelon.io.bdf import CURRENT, TIME, VOLTAGE
+from echelon.io.bdf import TIME, VOLTAGE
 
 SECONDS_PER_DAY: Final = 86400.0
 SETTLE_S: Final = 3600.0
@@ -117,18 +117,16 @@ def self_discharge_from_rest(
     """K [mV/day] from the longest rest of a file (a storage test logged by the tester).
 
     The OCV readings are the samples of the rest (the first of the longest, in file order) from
-    ``settle_s`` after it began to its end (the relaxation before that is not self-discharge)
-    whose current is within the tester's resolution (:func:`current_resolution_a`: a Bitrode at
-    rest reads 0.00 or 0.01 A, and both are rest) or within the rest dead-band the step table
-    used (:func:`~echelon.diagnostics.steps.rest_threshold_a`: a tester's zero offset logged as
-    a float, 3–6.5 mA on NASA PCoE rests), whichever is wider — what the step table calls rest
-    is a reading. The slope is fitted through them.
+    ``settle_s`` after it began to its end (the relaxation before that is not self-discharge):
+    every sample the step table calls rest — within its dead-band
+    (:func:`~echelon.diagnostics.steps.rest_threshold_a`), which holds a tester's zero offset
+    (3–6.5 mA on NASA PCoE rests) and a Bitrode's 0.00/0.01 A readings — is a reading. The slope
+    is fitted through them.
 
     Raises
     ------
     DiagnosticsError
-        If the file has no rest of at least ``settle_s + min_storage_s``, or if more than half of
-        that rest's samples carry a current above both the resolution and the dead-band.
+        If the file has no rest of at least ``settle_s + min_storage_s``.
     """
     steps = step_table(frame)
     rests = steps.filter(pl.col("step_type") == "rest").sort(
@@ -139,20 +137,9 @@ def self_discharge_from_rest(
             f"no rest of ≥ {(settle_s + min_storage_s) / 3600:g} h: not a storage test"
         )
     longest = rests.row(0, named=True)
-    window = frame.filter(
+    readings = frame.filter(  # every row of a rest step lies within the dead-band
         (pl.col(TIME) >= longest["start_s"] + settle_s) & (pl.col(TIME) <= longest["end_s"])
     )
-    resolution = current_resolution_a(frame.get_column(CURRENT).to_numpy())
-    limit = max(resolution, rest_threshold_a(frame))
-    readings = window.filter(pl.col(CURRENT).abs() <= limit + 1e-9)
-    if 2 * readings.height < window.height:
-        median = float(np.median(window.get_column(CURRENT).to_numpy()))
-        raise DiagnosticsError(
-            f"the longest rest ({longest['start_s']:g}–{longest['end_s']:g} s) carries a median "
-            f"current of {median:.4g} A, above the tester's resolution and the rest dead-band "
-            f"({limit:.4g} A) in {window.height - readings.height} of its {window.height} "
-            "samples: a load, not a storage rest"
-        )
     return self_discharge_k(
         readings.get_column(TIME).to_list(), readings.get_column(VOLTAGE).to_list()
     )
