@@ -84,7 +84,6 @@ def counter_resolution(counter: NDArray[np.float64]) -> float:
 def _within_step(
     arrays: dict[str, NDArray[Any]],
     starts: NDArray[np.int64],
-    last: NDArray[np.int64],
     same: NDArray[np.bool_],
 ) -> dict[str, NDArray[np.float64]]:
     """Charge [A·h] and energy [W·h] of each segment from its samples, by direction: the
@@ -142,9 +141,10 @@ def counter_totals(
         integral of the samples within the step. Charge and energy of a segment come from the
         same source, so energy ÷ charge is a voltage.
     """
+    names = frame.keys() if isinstance(frame, dict) else frame.columns
+    if not all(c in names for c in COUNTERS.values()) or not is_step_level(arrays.get(STEP)):
+        return {}  # the counters' names first: a file without them is not scanned for its steps
     found = {name: _column(frame, column) for name, column in COUNTERS.items()}
-    if any(c is None for c in found.values()) or not is_step_level(arrays.get(STEP)):
-        return {}  # the counters first: a file without them is not scanned for its steps
     counters = {name: np.asarray(c, dtype=np.float64) for name, c in found.items()}
     if any(np.isnan(c).any() for c in counters.values()):
         return {}
@@ -163,5 +163,5 @@ def counter_totals(
         resolved &= np.maximum(change[pair[0]], change[pair[1]]) >= MIN_COUNTS * resolution
     if resolved.all():
         return change
-    samples = _within_step(arrays, starts, last, same)
+    samples = _within_step(arrays, starts, same)
     return {name: np.where(resolved, change[name], samples[name]) for name in change}

@@ -173,7 +173,7 @@ def cycle_segments(
     arrays = _arrays(data, wanted)
     counters = all(name in columns for name in COUNTERS.values())
     if counters and is_step_level(arrays.get(STEP)):  # a step's charge may be in the counters
-        arrays |= _arrays(data, [TIME, *COUNTERS.values()])
+        arrays |= _arrays(data, list(COUNTERS.values()))
     keys = (STEP, CYCLE) if use_file else (STEP,)
     segments = segment_table(
         arrays, rest_fraction=rest_fraction, transitions=transitions, keys=keys

@@ -91,7 +91,8 @@ def _active_end(names: list[str]) -> pl.Expr:
 
 CC_AH: Final = "恒流容量(Ah)"
 CV_AH: Final = "恒压容量(Ah)"
-COUNTERS: Final = ("累计充电容量(Ah)", "累计放电容量(Ah)", "累计充电能量(Wh)", "累计放电能量(Wh)")
+COUNTERS: Final = tuple(column for column, (start, _) in EDGES.items() if start == "")
+"""The cumulative counters: the sample columns that start every step at zero."""
 START_EDGE, CORNER_EDGE, KNEE_EDGE, END_EDGE, PAUSE_EDGE = 0, 1, 2, 3, 4
 """Order of a step's samples: start, CC→CV corner, CV knee, end, pause end."""
 

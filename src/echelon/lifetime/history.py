@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import kendalltau
 
 from echelon.catalog import resolve_chemistry
 from echelon.domain.enums import Chemistry
@@ -306,6 +305,8 @@ def no_fade_note(hist: History, *, catalog_dir: Path | None = None) -> str | Non
     steady fade passes (and gets a long forecast with its interval).
     """
     limit = float(settings(catalog_dir).trajectory["no_fade_p_value"])
+    from scipy.stats import kendalltau  # here: scipy.stats would slow every CLI start by 0.3 s
+
     test = kendalltau(hist.n, hist.y, alternative="less")
     p_value = float(test.pvalue)
     if np.isfinite(p_value) and p_value < limit:
