@@ -80,6 +80,16 @@ def interpolate_at(
     return both.with_columns(values).drop(helpers)
 
 
+ONSET_COLUMNS: Final = (
+    pl.col("end_s").shift(1).alias("onset_s"),
+    pl.col("end_current_a").shift(1).alias("current_before_a"),
+)
+"""Of a step-table row: when its load changed (the previous segment's last sample, ``onset_s``)
+and the current before it (``current_before_a``)."""
+FIRST_SAMPLE_DELAY: Final = (pl.col("start_s") - pl.col("onset_s")).alias("first_sample_delay_s")
+"""Of a step-table row with ``onset_s``: how long after the change its first sample came."""
+
+
 def sampling_period_s(samples: pl.DataFrame) -> pl.DataFrame:
     """``segment`` and ``period_s``: the median interval between a segment's samples [s] (null
     for a one-sample segment)."""

@@ -15,7 +15,12 @@ from typing import Final
 
 import polars as pl
 
-from echelon.diagnostics._interp import at_column, values_after_onset
+from echelon.diagnostics._interp import (
+    FIRST_SAMPLE_DELAY,
+    ONSET_COLUMNS,
+    at_column,
+    values_after_onset,
+)
 from echelon.diagnostics.steps import MODE, SEGMENT, step_table, with_segments
 from echelon.io.bdf import TIME, VOLTAGE
 
@@ -69,11 +74,7 @@ def relaxation_features(
     """
     steps = steps if steps is not None else step_table(frame)
     rests = (
-        steps.with_columns(
-            pl.col(MODE).shift(1).alias("_mode_before"),
-            pl.col("end_current_a").shift(1).alias("current_before_a"),
-            pl.col("end_s").shift(1).alias("onset_s"),
-        )
+        steps.with_columns(pl.col(MODE).shift(1).alias("_mode_before"), *ONSET_COLUMNS)
         .filter(
             (pl.col("step_type") == "rest")
             & (pl.col("_mode_before") != 0)
@@ -89,7 +90,7 @@ def relaxation_features(
             "onset_s",
             "start_s",
             "end_s",
-            (pl.col("start_s") - pl.col("onset_s")).alias("first_sample_delay_s"),
+            FIRST_SAMPLE_DELAY,
             "duration_s",
             "current_before_a",
             pl.col("voltage_before_v").alias("voltage_load_end_v"),

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from echelon.diagnostics._interp import at_column, values_after_onset
+from echelon.diagnostics._interp import (
+    FIRST_SAMPLE_DELAY,
+    ONSET_COLUMNS,
+    at_column,
+    values_after_onset,
+)
 from echelon.diagnostics.steps import SEGMENT, step_table, with_segments
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CURRENT, VOLTAGE
@@ -92,10 +97,7 @@ def pulse_table(
     """
     steps = steps if steps is not None else step_table(frame)
     pulses = (
-        steps.with_columns(
-            pl.col("end_s").shift(1).alias("onset_s"),
-            pl.col("end_current_a").shift(1).alias("current_before_a"),
-        )
+        steps.with_columns(*ONSET_COLUMNS)
         .filter(pl.col("step_type").is_in(PULSE_TYPES) & pl.col("voltage_before_v").is_not_null())
         .select(
             SEGMENT,
@@ -103,7 +105,7 @@ def pulse_table(
             "onset_s",
             "start_s",
             "end_s",
-            (pl.col("start_s") - pl.col("onset_s")).alias("first_sample_delay_s"),
+            FIRST_SAMPLE_DELAY,
             "duration_s",
             pl.col("mean_current_a").alias("current_a"),
             "current_before_a",
