@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from echelon.domain import NON_REUSE_ROUTES, Decision, Reason
+from echelon.recycling.prices import PriceTable
 from echelon.routing.applications import ApplicationSpec, series_options
 from echelon.routing.economics import Economics
 from echelon.routing.placeholders import recycling_price_table
@@ -302,13 +303,16 @@ def _choice_message(row: dict[str, Any]) -> str:
     )
 
 
-def recycling_value_text(row: dict[str, Any], economics: Economics) -> str:
+def recycling_value_text(
+    row: dict[str, Any], economics: Economics, prices: PriceTable | None = None
+) -> str:
     """The recycling value of a routed row as the product that gave it, with its prices.
 
     ``recycle_mass_kg`` × ``recycle_usd_per_kg`` = ``recycle_value_usd``, and where the price per
     kg comes from: the EverBatt feed price (a fixed price for the chemistry, or the share of the
     contained Ni + Co value at the metal prices in force, overrides included) or the fallback
-    table of the economics.
+    table of the economics. ``prices``: :func:`recycling_price_table` of ``economics`` when the
+    caller has it (a batch builds it once).
     """
     value, mass, per_kg = (
         row["recycle_value_usd"],
@@ -324,7 +328,7 @@ def recycling_value_text(row: dict[str, Any], economics: Economics) -> str:
             f"{head} cells × {price} (fallback table of {economics.label}: the "
             f"recycling model cannot value this {row.get('level') or 'unit'})"
         )
-    prices = recycling_price_table(economics)
+    prices = recycling_price_table(economics) if prices is None else prices
     if chem in prices.fixed_feed_usd_per_kg:
         how = f"the fixed feed price of {chem}"
     else:
@@ -364,7 +368,7 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
             Reason(
                 rule="route.recycling_value",
                 passed=True,
-                message=recycling_value_text(row, inputs.economics),
+                message=recycling_value_text(row, inputs.economics, inputs.recycling_prices),
                 field="recycle_value_usd",
                 observed=round(float(recycle), 2),
             )

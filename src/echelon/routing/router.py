@@ -21,6 +21,7 @@ or ``recycle`` when recycling is worth more or nothing fits; ``retest`` when dat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -43,10 +44,15 @@ from echelon.routing.economics import (
     economics_in_force,
     nominal_kwh,
 )
-from echelon.routing.placeholders import expected_second_life_years, recycling_value_frame
+from echelon.routing.placeholders import (
+    expected_second_life_years,
+    recycling_price_table,
+    recycling_value_frame,
+)
 
 if TYPE_CHECKING:
     from echelon.grading.profile import GradingProfile
+    from echelon.recycling.prices import PriceTable
 
 MISFIT_BITS: Final[dict[str, int]] = {
     "grade": 1,
@@ -82,6 +88,12 @@ class RoutingInputs:
     def jurisdiction(self) -> str:
         """The profile's jurisdiction (``EU``, ``CN``, ``US`` or ``none``)."""
         return self.profile.meta.jurisdiction
+
+    @functools.cached_property
+    def recycling_prices(self) -> PriceTable:
+        """The recycling prices units are paid with (:func:`.placeholders.recycling_price_table`
+        of the economics), built once per batch, not once per routed unit."""
+        return recycling_price_table(self.economics)
 
 
 def routing_inputs(
