@@ -193,8 +193,8 @@ def test_a_unit_does_not_depend_on_the_other_units_of_the_call() -> None:
     batch = pl.DataFrame([odd | {"battery_id": "ODD"}, UNIT, odd | {"battery_id": "ODD2"}])
     mixed = expected_life_years(batch, application="ess", n_samples=128)
     assert mixed.row(1) == alone.row(0)
-    assert "ageing speed outside" in mixed["lifetime_note"][0]
-    assert "ageing speed outside" not in (alone["lifetime_note"][0] or "")
+    assert "hardly explained" in mixed["lifetime_note"][0]
+    assert "hardly explained" not in (alone["lifetime_note"][0] or "")
 
 
 def test_a_user_duty_is_forecast_through_the_public_api() -> None:

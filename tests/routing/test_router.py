@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from echelon.catalog import chemistry
 from echelon.grading import decisions_from_row, grade_table, load_profile
 from echelon.routing import MISFIT_BITS, load_economics, routing_inputs
+from echelon.routing.placeholders import expected_second_life_years
 from tests.grading.test_grading import catalog_without_peak, unit
 
 AS_OF = dt.date(2026, 11, 22)
@@ -190,7 +191,10 @@ def test_value_is_usable_energy_times_years_times_price_minus_costs() -> None:
     econ = load_economics()
     kwh = 60.0 * 43.2 / 1000
     usable = kwh * 0.89 * row["window__ess"]
-    years = min(10.0, (1 - 50 / 89) * 100 / 4.1)  # NMC fade in daily-cycling ESS
+    # the lifetime model's median years at the SOH lower bound, capped at the longest ess life
+    grid = pl.DataFrame({"application": ["ess"], "chemistry": ["NMC622"], "soh_percent": [89.0]})
+    years = min(10.0, expected_second_life_years(grid)[0])
+    assert 0.0 < years < 10.0
     rate = econ.labour_rate("none")
     repurposing = (0.2 + 0.06 * kwh) * rate + 28.0 * kwh
     testing = 3.0 * 1.0 + 0.1 * rate

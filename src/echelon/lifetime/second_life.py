@@ -3,13 +3,13 @@
 A retired unit has one SOH (with its interval), a chemistry, often an age and an origin, rarely a
 throughput. The forecaster (Monte Carlo, vectorised over units × samples):
 
-1. draws the SOH from its interval, the age (known, or the origin's prior) and the first-life
-   throughput (the origin's prior, ``lifetime_forecasting`` table);
-2. finds the unit's *ageing speed* ``a`` — the factor on time and throughput that makes the
-   chemistry's semi-empirical model reproduce the measured fade under the first-life conditions — so
-   the first-life calendar and cycle losses become the initial states (models fitted on second-life
-   cells, basis ``second_life_start``, draw ``a`` from a log-normal prior instead);
-3. perturbs ``a`` for the change of duty (``transfer_log_sd``) and continues the states under the
+1. samples the unit's first-life state — its *ageing speed* ``a`` (the factor on time and
+   throughput relative to the chemistry model's cell), age and throughput — from their posterior
+   given the measured SOH (:mod:`echelon.lifetime.posterior`: priors by origin from the
+   ``lifetime_forecasting`` table, a known age or throughput used as given); the first-life
+   calendar and cycle losses become the initial states (models fitted on second-life cells, basis
+   ``second_life_start``, draw ``a`` from its log-normal prior and start from the SOH draw);
+2. perturbs ``a`` for the change of duty (``transfer_log_sd``) and continues the states under the
    new duty (:mod:`echelon.lifetime.simulator`) until the SOH reaches the application's threshold.
 
 The spread of the resulting years is the forecast interval. A series pack reaches its threshold with
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from echelon.lifetime.params import (
     origin_key,
     settings,
 )
+from echelon.lifetime.posterior import SPEED_RANGE, FirstLifeState, first_life_state
 from echelon.lifetime.simulator import (
     DAYS_PER_YEAR,
     aggregate,
@@ -85,6 +87,19 @@ class UnitInputs:
     def n(self) -> int:
         """Number of units."""
         return int(self.soh_percent.shape[0])
+
+    def take(self, rows: npt.NDArray[np.intp] | list[int]) -> UnitInputs:
+        """The units at ``rows`` (keys default to their positions in ``self``)."""
+        idx = np.asarray(rows, dtype=np.intp)
+        keys = self.keys or [f"#{i}" for i in range(self.n)]
+        return UnitInputs(
+            soh_percent=self.soh_percent[idx],
+            soh_sd_percent=self.soh_sd_percent[idx],
+            age_years=self.age_years[idx],
+            efc_first_life=self.efc_first_life[idx],
+            origin=[self.origin[i] for i in idx],
+            keys=[keys[i] for i in idx],
+        )
 
 
 @dataclass(frozen=True)
@@ -148,13 +163,13 @@ SOH_DRAW_PERCENT = (1.0, 100.0)
 """Range of the SOH draws [%]: a draw above nominal would be a negative fade."""
 
 
-def unit_normals(keys: list[str], samples: int, seed: int) -> Array:
-    """Standard normal draws ``(units, 4, samples)``, each unit's from its own stream seeded by
+def unit_normals(keys: list[str], samples: int, seed: int, rows: int = 4) -> Array:
+    """Standard normal draws ``(units, rows, samples)``, each unit's from its own stream seeded by
     ``seed`` and its key (BLAKE2b of the key): the same unit gets the same draws in any batch."""
-    out = np.empty((len(keys), 4, samples))
+    out = np.empty((len(keys), rows, samples))
     for i, key in enumerate(keys):
         digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-        out[i] = np.random.default_rng([seed, digest]).standard_normal((4, samples))
+        out[i] = np.random.default_rng([seed, digest]).standard_normal((rows, samples))
     return out
 
 
@@ -169,21 +184,80 @@ def _at_times(time: Array, values: Array, grid: Array) -> Array:
     return np.asarray(values[..., j] * (1 - w) + values[..., j + 1] * w, dtype=np.float64)
 
 
-def _solve_speed(
-    target: Array, k_cal: Array, days: Array, k_cyc: Array, x: Array, model: AgeingModel
-) -> Array:
-    """Ageing speed ``a`` with ``k_cal (a·days)^pc + k_cyc (a·x)^py = target`` (bisection, ln a)."""
-    lo = np.full(target.shape, np.log(0.02))
-    hi = np.full(target.shape, np.log(50.0))
-    pc, py = model.calendar.exponent, model.cycle.exponent
-    for _ in range(48):
-        mid = (lo + hi) / 2
-        a = np.exp(mid)
-        loss = k_cal * (a * days) ** pc + k_cyc * (a * x) ** py
-        too_much = loss > target
-        hi = np.where(too_much, mid, hi)
-        lo = np.where(too_much, lo, mid)
-    return np.asarray(np.exp((lo + hi) / 2), dtype=np.float64)
+def _first_life(
+    inputs: UnitInputs, model: AgeingModel, z: Array, samples: int, *, catalog_dir: Path | None
+) -> FirstLifeState:
+    """Posterior first-life state of each unit (:mod:`echelon.lifetime.posterior`).
+
+    ``z`` holds the unit's standard normals ``(n, 7, candidates)``: rows 0 SOH, 2 age, 3
+    throughput rate, 4 speed, 5 start capacity, 6 (first column) the resampling offset.
+    """
+    cfg = settings(catalog_dir).single_soh
+    n, m = inputs.n, z.shape[2]
+    k_cal1 = np.empty(n)
+    k_cyc1 = np.empty(n)
+    age = np.empty((n, m))
+    efc = np.empty((n, m))
+    for origin in sorted(set(inputs.origin), key=str):
+        rows = np.array([o == origin for o in inputs.origin])
+        kc, ky, prior = _first_life_rates(model, origin, catalog_dir=catalog_dir)
+        k_cal1[rows], k_cyc1[rows] = kc, ky
+        drawn_age = _lognormal(z[rows, 2], prior["age_years_median"], prior["age_years_gsd"])
+        known_age = inputs.age_years[rows][:, None]
+        age[rows] = np.where(np.isfinite(known_age), known_age, drawn_age)
+        rate = _lognormal(z[rows, 3], prior["efc_per_year_median"], prior["efc_per_year_gsd"])
+        known_efc = inputs.efc_first_life[rows][:, None]
+        efc[rows] = np.where(np.isfinite(known_efc), known_efc, rate * age[rows])
+    start = cfg["start_capacity"]
+    return first_life_state(
+        inputs.soh_percent / 100.0,
+        inputs.soh_sd_percent / 100.0,
+        model=model,
+        k_cal=k_cal1,
+        k_cyc=k_cyc1,
+        days=np.maximum(age, 1e-3) * DAYS_PER_YEAR,
+        throughput=efc * model.cycle.throughput_per_efc,
+        start_capacity=(float(start["mean"]), float(start["sd"])),
+        z_speed=z[:, 4],
+        z_soh=z[:, 0],
+        z_start=z[:, 5],
+        u=np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in z[:, 6, 0]]) % 1.0,
+        speed_log_sd=float(cfg["acceleration_log_sd"]),
+        samples=samples,
+        upper_tail_dof=float(cfg["speed_prior_upper_dof"]),
+    )
+
+
+def _first_life_with_retry(
+    inputs: UnitInputs, model: AgeingModel, z: Array, samples: int, *, seed: int,
+    catalog_dir: Path | None,
+) -> tuple[FirstLifeState, list[list[str]]]:  # fmt: skip
+    """:func:`_first_life`, again with ``posterior_retry_factor`` × the candidates (fresh draws
+    from each unit's stream) for units whose effective sample size is under
+    ``min_effective_samples``; units still under it are noted."""
+    cfg = settings(catalog_dir).single_soh
+    floor = float(cfg["min_effective_samples"])
+    state = _first_life(inputs, model, z, samples, catalog_dir=catalog_dir)
+    low = np.nonzero(state.effective_samples < floor)[0]
+    if low.size:
+        sub = inputs.take(low)
+        more = z.shape[2] * int(cfg["posterior_retry_factor"])
+        z_more = unit_normals(sub.keys or [], more, seed + 1, rows=7)
+        again = _first_life(sub, model, z_more, samples, catalog_dir=catalog_dir)
+        for name in ("speed", "soh", "loss_cal", "loss_cyc", "effective_samples"):
+            getattr(state, name)[low] = getattr(again, name)
+    lo, hi = SPEED_RANGE
+    at_limit = np.mean((state.speed < 1.5 * lo) | (state.speed > hi / 1.5), axis=1)
+    notes: list[list[str]] = [[] for _ in range(inputs.n)]
+    for i in np.nonzero((state.effective_samples < floor) | (at_limit > 0.2))[0]:
+        ess = state.effective_samples[i]
+        notes[i].append(
+            f"SOH {inputs.soh_percent[i]:.1f} % is {'not' if ess == 0 else 'hardly'} explained "
+            "by the model with the age/throughput prior of its origin and an ageing speed "
+            f"within {lo:g}–{hi:g}× the model's cell (effective sample size {ess:.0f}, "
+            f"{at_limit[i]:.0%} of samples near a speed limit): check age and origin"
+        )
+    return state, notes
 
 
 def life_samples(
@@ -225,49 +299,27 @@ def life_samples(
     n = inputs.n
     shape = (n, s)
     keys = inputs.keys or [f"#{i}" for i in range(n)]
-    z = unit_normals(keys, s, int(cfg["seed"] if seed is None else seed))
-    soh = (
-        np.clip(
-            inputs.soh_percent[:, None] + inputs.soh_sd_percent[:, None] * z[:, 0],
-            *SOH_DRAW_PERCENT,
-        )
-        / 100.0
-    )
-    transfer = np.exp(float(cfg["transfer_log_sd"]) * z[:, 1])
+    seed_ = int(cfg["seed"] if seed is None else seed)
     notes: list[list[str]] = [[] for _ in range(n)]
     if model.basis == "second_life_start":
+        z = unit_normals(keys, s, seed_, rows=3)
+        soh = np.clip(
+            inputs.soh_percent[:, None] + inputs.soh_sd_percent[:, None] * z[:, 0],
+            *SOH_DRAW_PERCENT,
+        ) / 100.0  # fmt: skip
         speed = np.exp(float(cfg["acceleration_log_sd"]) * z[:, 2])
         loss_cal0 = np.zeros(shape)
         loss_cyc0 = np.zeros(shape)
         max_loss = 1.0 - (eol_soh_percent / 100.0) / soh
     else:
-        k_cal1 = np.empty(n)
-        k_cyc1 = np.empty(n)
-        age = np.empty(shape)
-        efc = np.empty(shape)
-        for origin in sorted(set(inputs.origin), key=str):
-            rows = np.array([o == origin for o in inputs.origin])
-            kc, ky, prior = _first_life_rates(model, origin, catalog_dir=catalog_dir)
-            k_cal1[rows], k_cyc1[rows] = kc, ky
-            drawn_age = _lognormal(z[rows, 2], prior["age_years_median"], prior["age_years_gsd"])
-            known_age = inputs.age_years[rows][:, None]
-            age[rows] = np.where(np.isfinite(known_age), known_age, drawn_age)
-            rate = _lognormal(z[rows, 3], prior["efc_per_year_median"], prior["efc_per_year_gsd"])
-            known_efc = inputs.efc_first_life[rows][:, None]
-            efc[rows] = np.where(np.isfinite(known_efc), known_efc, rate * age[rows])
-        days = np.maximum(age, 1e-3) * DAYS_PER_YEAR
-        x = efc * model.cycle.throughput_per_efc
-        lost = np.maximum(1.0 - soh, 1e-4)
-        speed = _solve_speed(lost, k_cal1[:, None], days, k_cyc1[:, None], x, model)
-        loss_cal0 = k_cal1[:, None] * (speed * days) ** model.calendar.exponent
-        loss_cyc0 = k_cyc1[:, None] * (speed * x) ** model.cycle.exponent
+        z = unit_normals(keys, s * int(cfg["posterior_candidates"]), seed_, rows=7)
+        state, notes = _first_life_with_retry(
+            inputs, model, z, s, seed=seed_, catalog_dir=catalog_dir
+        )
+        soh, speed = state.soh, state.speed
+        loss_cal0, loss_cyc0 = state.loss_cal, state.loss_cyc
         max_loss = loss_cal0 + loss_cyc0 + (soh - eol_soh_percent / 100.0)
-        clipped = np.mean((speed <= 0.021) | (speed >= 49.0), axis=1)
-        for i in np.nonzero(clipped > 0.2)[0]:
-            notes[i].append(
-                f"{clipped[i]:.0%} of samples need an ageing speed outside 0.02–50× the model's "
-                "cell to explain the SOH with the age/throughput prior: check age and origin"
-            )
+    transfer = np.exp(float(cfg["transfer_log_sd"]) * z[:, 1, :s])
     anode = model_table(catalog_dir).anode_potential
     rates = aggregate(
         day_rates(model, target.stressors(), anode),
@@ -516,15 +568,7 @@ def expected_life_years(
     for (model_key, key_app, eol), rows in groups.items():
         model = table.models[model_key]
         target = targets[key_app]
-        idx = np.asarray(rows)
-        sub = UnitInputs(
-            soh_percent=inputs_all.soh_percent[idx],
-            soh_sd_percent=inputs_all.soh_sd_percent[idx],
-            age_years=inputs_all.age_years[idx],
-            efc_first_life=inputs_all.efc_first_life[idx],
-            origin=[inputs_all.origin[i] for i in rows],
-            keys=[ids[i] for i in rows],
-        )
+        sub = inputs_all.take(rows)
         result = life_samples(
             sub,
             model,
