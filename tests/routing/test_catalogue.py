@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,25 @@ def test_an_edited_tables_recycling_prices_move_the_value_too(tmp_path: Path) ->
     )[0]
     assert edited == pytest.approx(by_set)
     assert edited > 20 * recycling_value_usd(units)[0]
+
+
+def test_the_catalogue_folders_recycling_prices_are_read_again_when_edited(
+    tmp_path: Path,
+) -> None:
+    """The router's price table was cached without its catalogue folder: a folder's own
+    recycling_prices.toml was ignored, and an edited one was not seen until a restart."""
+    units = pl.DataFrame(
+        {"chemistry": ["NMC622"], "level": ["module"], "nominal_capacity_ah": [60.0],
+         "unit_voltage_v": [43.2]}
+    )  # fmt: skip
+    packaged = packaged_table_path("recycling_prices").read_text()
+    table = tmp_path / "recycling_prices.toml"
+    table.write_text(packaged)
+    base = recycling_value_usd(units)[0]
+    assert recycling_value_usd(units, catalog_dir=tmp_path)[0] == pytest.approx(base)
+    table.write_text(packaged.replace("value = 16.853\n", "value = 1000.0\n"))
+    os.utime(table, ns=(1, 2))  # a different modification time, however fast the edit
+    assert recycling_value_usd(units, catalog_dir=tmp_path)[0] > 20 * base
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from echelon.catalog import resolve_table_path
 from echelon.errors import ConfigError, EchelonWarning, EstimationError
 from echelon.recycling.prices import PriceEntry, PriceTable, load_prices
 from echelon.routing.applications import ApplicationCatalog, load_applications
@@ -196,8 +197,15 @@ composition and mass; ``table``: the fallback table on its cells)."""
 
 
 @functools.lru_cache(maxsize=16)
-def _price_table(overrides: tuple[tuple[str, float], ...], year: int | None) -> PriceTable:
-    table = load_prices(year=year)
+def _price_table(
+    overrides: tuple[tuple[str, float], ...],
+    year: int | None,
+    catalog_dir: Path | None,
+    source: tuple[str, int],
+) -> PriceTable:
+    # ``source`` (the table file and its modification time) is part of the key only: an edited
+    # recycling_prices.toml in the catalogue folder is read again, not served from the cache
+    table = load_prices(year=year, catalog_dir=catalog_dir)
     given = dict(overrides)
     if not given:
         return table
@@ -219,15 +227,21 @@ def _price_table(overrides: tuple[tuple[str, float], ...], year: int | None) -> 
 
 
 def recycling_price_table(
-    economics: Economics | None = None, *, year: int | None = None
+    economics: Economics | None = None,
+    *,
+    year: int | None = None,
+    catalog_dir: Path | None = None,
 ) -> PriceTable:
     """The recycling prices the router pays units with: ``recycling_prices`` for ``year`` (default
-    this year) with the run's feed-price overrides (:meth:`Economics.feed_price_overrides`:
+    this year; the catalogue folder's own table when it has one, read again when the file
+    changes) with the run's feed-price overrides (:meth:`Economics.feed_price_overrides`:
     ``--set recycling.metal_usd_per_kg.Ni=…``, ``….Co``, ``recycling.payable_fraction`` as the
     share of the contained Ni + Co value paid for batteries, and
     ``recycling.chemistry.<chemistry>.fixed_usd_per_kg`` as that chemistry's fixed feed price)."""
     overrides = economics.feed_price_overrides() if economics is not None else {}
-    return _price_table(tuple(sorted(overrides.items())), year)
+    path = resolve_table_path("recycling_prices", catalog_dir=catalog_dir)
+    source = (str(path.resolve()), path.stat().st_mtime_ns)
+    return _price_table(tuple(sorted(overrides.items())), year, catalog_dir, source)
 
 
 def recycling_value_frame(
@@ -289,7 +303,10 @@ def recycling_value_frame(
         # records the unknown chemistry as a reason, so the recycling warning is not repeated
         warnings.simplefilter("ignore", EchelonWarning)
         priced = unit_recycling_value(
-            known, process="hydro", untreatable="null", prices=recycling_price_table(econ)
+            known,
+            process="hydro",
+            untreatable="null",
+            prices=recycling_price_table(econ, catalog_dir=catalog_dir),
         )
     feed = frame.select("battery_id").join(
         priced.select("battery_id", "mass_kg", "feed_price_usd"),

@@ -83,6 +83,7 @@ class RoutingInputs:
     profile: GradingProfile
     applications: ApplicationCatalog
     economics: Economics
+    catalog_dir: Path | None = None
 
     @property
     def jurisdiction(self) -> str:
@@ -93,7 +94,7 @@ class RoutingInputs:
     def recycling_prices(self) -> PriceTable:
         """The recycling prices units are paid with (:func:`.placeholders.recycling_price_table`
         of the economics), built once per batch, not once per routed unit."""
-        return recycling_price_table(self.economics)
+        return recycling_price_table(self.economics, catalog_dir=self.catalog_dir)
 
 
 def routing_inputs(
@@ -112,6 +113,7 @@ def routing_inputs(
         profile,
         applications or load_applications(profile.routing.applications, catalog_dir=catalog_dir),
         economics_in_force(profile.routing.economics, economics, catalog_dir=catalog_dir),
+        catalog_dir,
     )
 
 
