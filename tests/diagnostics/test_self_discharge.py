@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from echelon.diagnostics import self_discharge_from_rest
-from echelon.diagnostics.selfdischarge import current_resolution_a
 from echelon.errors import DiagnosticsError
 from echelon.io import read
 from echelon.io.bdf import CURRENT, TIME, VOLTAGE
@@ -44,7 +43,6 @@ def test_readings_at_the_tester_resolution_are_rest() -> None:
     rng = np.random.default_rng(2)
     ticks = rng.random(n) < np.linspace(0.2, 0.6, n)
     data = storage_file(np.where(ticks, 0.01, 0.0), grid_a=0.01)
-    assert current_resolution_a(data.get_column(CURRENT).to_numpy()) == pytest.approx(0.01)
     k = self_discharge_from_rest(data)
     settled = data.filter(pl.col(TIME) >= 3600.0 + 3600.0).height
     assert k.n_readings == settled
@@ -68,12 +66,6 @@ def test_a_rest_must_be_long_enough() -> None:
     data = storage_file(np.zeros(60), grid_a=0.001)
     with pytest.raises(DiagnosticsError, match="not a storage test"):
         self_discharge_from_rest(data)
-
-
-def test_resolution_of_an_unquantised_or_set_point_file_is_one_milliampere() -> None:
-    assert current_resolution_a(np.array([0.0, 1.0, -1.0, 2.0])) == 1e-3
-    noisy = np.random.default_rng(0).normal(0.0, 0.003, 500)
-    assert current_resolution_a(noisy) == 1e-3
 
 
 @pytest.mark.real_data

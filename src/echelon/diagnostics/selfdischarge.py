@@ -15,7 +15,6 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-from numpy.typing import NDArray
 
 from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
@@ -25,10 +24,6 @@ SECONDS_PER_DAY: Final = 86400.0
 SETTLE_S: Final = 3600.0
 """The voltage is taken as OCV only this long after the current stopped (relaxation)."""
 MIN_STORAGE_S: Final = 6 * 3600.0
-MIN_RESOLUTION_A: Final = 1e-3
-"""A current this small is rest whatever the tester's resolution."""
-MIN_GRID_VALUES: Final = 10
-"""Distinct logged currents needed before their smallest step is read as the tester's resolution."""
 
 
 @dataclass(frozen=True)
@@ -94,21 +89,6 @@ def self_discharge_k(times: list[float] | list[dt.datetime], ocv_v: list[float])
         coef, cov = np.polyfit(days, v * 1000.0, 1, cov=True)
         slope, stderr = coef[0], float(np.sqrt(cov[0, 0]))
     return SelfDischarge(float(-slope), stderr, span, int(t.size))
-
-
-def current_resolution_a(current_a: NDArray[np.float64]) -> float:
-    """The tester's current resolution [A] as the file shows it: the smallest step between
-    distinct logged currents, when they sit on a visible grid, and at least 1 mA.
-
-    A file with fewer than :data:`MIN_GRID_VALUES` distinct currents shows no grid (a synthetic
-    protocol at a few set-points): its resolution is taken as 1 mA. A floating-point log without
-    quantisation has steps far below 1 mA, so 1 mA again.
-    """
-    values = np.unique(np.asarray(current_a, dtype=float))
-    values = values[np.isfinite(values)]
-    if values.size < MIN_GRID_VALUES:
-        return MIN_RESOLUTION_A
-    return max(float(np.min(np.diff(values))), MIN_RESOLUTION_A)
 
 
 def self_discharge_from_rest(
