@@ -24,9 +24,9 @@ def test_contract_columns_and_types() -> None:
     out = expected_life_years(frame, application="ess", n_samples=64)
     assert out.schema == pl.Schema(LIFE_COLUMNS)
     assert out["battery_id"].to_list() == ["a", "b"]
-    row = out.row(0, named=True)
-    assert row["years_to_eol_lower"] < row["years_to_eol"] < row["years_to_eol_upper"]
-    assert row["eol_soh_percent"] == 60.0
+    row = out.row(1, named=True)  # the NMC622 unit: its interval is within the 40-year horizon
+    assert row["years_to_eol_lower"] < row["years_to_eol"] < row["years_to_eol_upper"] < 40.0
+    assert out["eol_soh_percent"].to_list() == [60.0, 60.0]
 
 
 def test_more_health_lasts_longer_and_lfp_outlasts_nmc_on_float() -> None:
@@ -193,8 +193,8 @@ def test_a_unit_does_not_depend_on_the_other_units_of_the_call() -> None:
     batch = pl.DataFrame([odd | {"battery_id": "ODD"}, UNIT, odd | {"battery_id": "ODD2"}])
     mixed = expected_life_years(batch, application="ess", n_samples=128)
     assert mixed.row(1) == alone.row(0)
-    assert "hardly explained" in mixed["lifetime_note"][0]
-    assert "hardly explained" not in (alone["lifetime_note"][0] or "")
+    assert "not explained" in mixed["lifetime_note"][0]
+    assert "not explained" not in (alone["lifetime_note"][0] or "")
 
 
 def test_a_user_duty_is_forecast_through_the_public_api() -> None:
@@ -251,3 +251,12 @@ def test_threshold_override() -> None:
     g = forecast_unit(UNIT, application="ess", as_of=AS_OF, n_samples=32)
     assert f.eol_soh_percent == 70.0
     assert f.years_to_eol < g.years_to_eol
+
+
+def test_a_first_life_throughput_of_zero_is_a_value_not_unknown() -> None:
+    unit = {**UNIT, "battery_id": "E0", "efc_first_life": 0.0}
+    one = forecast_unit(unit, application="ess", n_samples=64)
+    many = expected_life_years(pl.DataFrame([unit]), application="ess", n_samples=64)
+    unknown = forecast_unit({**unit, "efc_first_life": None}, application="ess", n_samples=64)
+    assert one.years_to_eol == pytest.approx(many["years_to_eol"][0])
+    assert one.years_to_eol != pytest.approx(unknown.years_to_eol, rel=0.1)

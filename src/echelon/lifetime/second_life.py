@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,8 @@ class LifeSamples:
     path_years : array (records,) or None
         When paths were requested: the times of ``soh_paths`` [years].
     soh_paths : array (n, samples, records) or None
-        SOH [%] of every sample over ``path_years`` (0–100 %).
+        SOH [%] of every sample over ``path_years`` (floored at 0 %; it starts at the sample's true
+        SOH, which may exceed 100 % for a unit measured above its rating).
     notes : list of list of str
         Notes of each unit (its own samples only).
     """
@@ -163,13 +164,19 @@ SOH_DRAW_PERCENT = (1.0, 100.0)
 """Range of the SOH draws [%]: a draw above nominal would be a negative fade."""
 
 
+def unit_rng(key: str, seed: int, stream: int = 0) -> np.random.Generator:
+    """The random generator of one unit: seeded by ``seed``, its key (BLAKE2b of the key) and a
+    stream number, so the same unit gets the same draws in any batch."""
+    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    return np.random.default_rng([seed, digest, stream])
+
+
 def unit_normals(keys: list[str], samples: int, seed: int, rows: int = 4) -> Array:
-    """Standard normal draws ``(units, rows, samples)``, each unit's from its own stream seeded by
-    ``seed`` and its key (BLAKE2b of the key): the same unit gets the same draws in any batch."""
+    """Standard normal draws ``(units, rows, samples)``, each unit's from its own stream
+    (:func:`unit_rng`)."""
     out = np.empty((len(keys), rows, samples))
     for i, key in enumerate(keys):
-        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-        out[i] = np.random.default_rng([seed, digest]).standard_normal((rows, samples))
+        out[i] = unit_rng(key, seed).standard_normal((rows, samples))
     return out
 
 
@@ -185,15 +192,24 @@ def _at_times(time: Array, values: Array, grid: Array) -> Array:
 
 
 def _first_life(
-    inputs: UnitInputs, model: AgeingModel, z: Array, samples: int, *, catalog_dir: Path | None
+    inputs: UnitInputs,
+    model: AgeingModel,
+    z: Array,
+    samples: int,
+    *,
+    seed: int,
+    catalog_dir: Path | None,
 ) -> FirstLifeState:
     """Posterior first-life state of each unit (:mod:`echelon.lifetime.posterior`).
 
     ``z`` holds the unit's standard normals ``(n, 7, candidates)``: rows 0 SOH, 2 age, 3
-    throughput rate, 4 speed, 5 start capacity, 6 (first column) the resampling offset.
+    throughput rate, 4 speed, 5 start capacity, 6 (first column) the resampling offset; the
+    chi-square draws of the speed prior's upper tail come from stream 1 of each unit's
+    :func:`unit_rng` with ``seed``. ``inputs.keys`` must be set.
     """
     cfg = settings(catalog_dir).single_soh
     n, m = inputs.n, z.shape[2]
+    dof = float(cfg["speed_prior_upper_dof"])
     k_cal1 = np.empty(n)
     k_cyc1 = np.empty(n)
     age = np.empty((n, m))
@@ -224,7 +240,8 @@ def _first_life(
         u=np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in z[:, 6, 0]]) % 1.0,
         speed_log_sd=float(cfg["acceleration_log_sd"]),
         samples=samples,
-        upper_tail_dof=float(cfg["speed_prior_upper_dof"]),
+        upper_tail_dof=dof,
+        chi2=np.stack([unit_rng(k, seed, 1).chisquare(dof, m) for k in inputs.keys or []]),
     )
 
 
@@ -234,28 +251,35 @@ def _first_life_with_retry(
 ) -> tuple[FirstLifeState, list[list[str]]]:  # fmt: skip
     """:func:`_first_life`, again with ``posterior_retry_factor`` × the candidates (fresh draws
     from each unit's stream) for units whose effective sample size is under
-    ``min_effective_samples``; units still under it are noted."""
+    ``min_effective_share`` of the samples; notes for units the model cannot explain (misfit
+    over ``max_misfit_sd``, or samples crowding at a speed limit) and for units still under
+    ``min_effective_samples``."""
     cfg = settings(catalog_dir).single_soh
-    floor = float(cfg["min_effective_samples"])
-    state = _first_life(inputs, model, z, samples, catalog_dir=catalog_dir)
-    low = np.nonzero(state.effective_samples < floor)[0]
+    state = _first_life(inputs, model, z, samples, seed=seed, catalog_dir=catalog_dir)
+    low = np.nonzero(state.effective_samples < float(cfg["min_effective_share"]) * samples)[0]
     if low.size:
         sub = inputs.take(low)
         more = z.shape[2] * int(cfg["posterior_retry_factor"])
         z_more = unit_normals(sub.keys or [], more, seed + 1, rows=7)
-        again = _first_life(sub, model, z_more, samples, catalog_dir=catalog_dir)
-        for name in ("speed", "soh", "loss_cal", "loss_cyc", "effective_samples"):
+        again = _first_life(sub, model, z_more, samples, seed=seed + 1, catalog_dir=catalog_dir)
+        for name in ("speed", "soh", "loss_cal", "loss_cyc", "effective_samples", "misfit_sd"):
             getattr(state, name)[low] = getattr(again, name)
     lo, hi = SPEED_RANGE
     at_limit = np.mean((state.speed < 1.5 * lo) | (state.speed > hi / 1.5), axis=1)
     notes: list[list[str]] = [[] for _ in range(inputs.n)]
-    for i in np.nonzero((state.effective_samples < floor) | (at_limit > 0.2))[0]:
-        ess = state.effective_samples[i]
+    misfit = state.misfit_sd
+    for i in np.nonzero((misfit > float(cfg["max_misfit_sd"])) | (at_limit > 0.2))[0]:
         notes[i].append(
-            f"SOH {inputs.soh_percent[i]:.1f} % is {'not' if ess == 0 else 'hardly'} explained "
-            "by the model with the age/throughput prior of its origin and an ageing speed "
-            f"within {lo:g}–{hi:g}× the model's cell (effective sample size {ess:.0f}, "
-            f"{at_limit[i]:.0%} of samples near a speed limit): check age and origin"
+            f"SOH {inputs.soh_percent[i]:.1f} % is not explained by the {model.key} model with "
+            f"the age/throughput prior of its origin and an ageing speed within {lo:g}–{hi:g}× "
+            f"the model's cell ({misfit[i]:.1f} standard deviations from the nearest fade it "
+            f"produces; {at_limit[i]:.0%} of samples at a speed limit): check age, origin and "
+            "chemistry"
+        )
+    for i in np.nonzero(state.effective_samples < float(cfg["min_effective_samples"]))[0]:
+        notes[i].append(
+            f"the first-life state rests on {state.effective_samples[i]:.0f} effective samples: "
+            "the interval is rough"
         )
     return state, notes
 
@@ -299,6 +323,7 @@ def life_samples(
     n = inputs.n
     shape = (n, s)
     keys = inputs.keys or [f"#{i}" for i in range(n)]
+    inputs = replace(inputs, keys=keys)
     seed_ = int(cfg["seed"] if seed is None else seed)
     notes: list[list[str]] = [[] for _ in range(n)]
     if model.basis == "second_life_start":

@@ -189,6 +189,11 @@ def _members(
     return members or [dict(unit)], notes
 
 
+def _number(value: Any) -> float:
+    """``value`` as a float, ``nan`` when missing (0 is a value: a unit never cycled)."""
+    return float("nan") if value is None else float(value)
+
+
 def forecast_unit(
     unit: Mapping[str, Any],
     *,
@@ -254,12 +259,12 @@ def forecast_unit(
     origins = [m.get("origin_application") or unit.get("origin_application") for m in members]
     for o in origins:
         origin_key(o)
-    lower = np.array([float(m.get("soh_lower_percent") or np.nan) for m in members])
+    lower = np.array([_number(m.get("soh_lower_percent")) for m in members])
     inputs = UnitInputs(
         soh_percent=soh,
         soh_sd_percent=soh_sd(soh, lower, catalog_dir=catalog_dir),
         age_years=age,
-        efc_first_life=np.array([float(m.get("efc_first_life") or np.nan) for m in members]),
+        efc_first_life=np.array([_number(m.get("efc_first_life")) for m in members]),
         origin=origins,
         keys=[str(m["battery_id"]) for m in members],
     )
