@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from echelon.cli import app
 from echelon.domain import Battery, Measurement
+from echelon.recycling import record_lot, recycle_lot
 from echelon.registry import PendingEvent, UnitWrite, measurement_row, open_registry
 from tests.lifetime.fleet import fleet
 
@@ -112,6 +113,21 @@ def test_forecast_errors(db: str, args: list[str], code: int, text: str) -> None
     result = runner.invoke(app, [*args, "--db", db])
     assert result.exit_code == code, result.output
     assert text in result.output
+
+
+def test_forecast_of_a_recycled_unit_is_refused(db: str, tmp_path: Path) -> None:
+    with open_registry(db, store_dir=tmp_path / "store") as reg:
+        lot = pl.DataFrame({"battery_id": ["CELL-1"], "chemistry": ["LFP"], "level": ["cell"],
+                            "nominal_capacity_ah": [20.0], "nominal_voltage_v": [3.2]})  # fmt: skip
+        record_lot(reg, recycle_lot(lot, process="hydro", year=2027, lot_id="LOT-END"))
+    out = tmp_path / "f"
+    args = ["forecast", "CELL-1", "--application", "ess", "-o", str(out), "--db", db]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8, result.output  # analysis impossible (docs/cli.md)
+    text = " ".join(result.output.split())
+    assert "CELL-1 was recycled in lot LOT-END on 20" in text
+    assert "no second life to forecast" in text
+    assert not out.exists()
 
 
 def test_forecast_history_table(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -172,3 +173,56 @@ def test_registry_lot_round_trip(small_batch: SynthBatch, tmp_path: Path) -> Non
 def verify_ok(db: str) -> bool:
     result = runner.invoke(app, ["verify", "--db", db])
     return result.exit_code == 0
+
+
+def test_a_recording_is_checked_before_anything_is_written(
+    small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    taken = runner.invoke(app, ["intake", str(small_batch.manifest), "--db", db, "--workers", "0"])
+    assert taken.exit_code in (0, 10), taken.output
+
+    def recycle(source: Path | str, out: str, *args: str) -> tuple[int, str]:
+        result = runner.invoke(
+            app, ["recycle", str(source), *args, "--db", db, "-o", str(tmp_path / out)]
+        )
+        return result.exit_code, " ".join(result.output.split())
+
+    code, text = recycle("route:recycle", "rec1", "--year", "2027", "--lot-id", "LOT-C1")
+    assert code == 0, text
+    units = tmp_path / "rec1" / "units.csv"
+    recorded = hashlib.sha256((tmp_path / "rec1" / "lot.json").read_bytes()).hexdigest()
+    assert f"lot record sha256 {recorded[:12]}" in text
+
+    # the reviewer's cases, each refused with nothing written: a table the registry contradicts
+    mismatch = tmp_path / "mism.csv"
+    mismatch.write_text("battery_id,chemistry,level,mass_kg\nEB-00002,LFP,cell,500\n")
+    code, text = recycle(mismatch, "mism", "--record", "--year", "2028")
+    assert code == 3, text
+    assert "row 1, column 'chemistry': 'LFP' but EB-00002 is registered as NMC811" in text
+    # the recorded lot under another year and prices
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,value,unit,source,as_of\ncobalt_salt,30.0,USD/kg Co,a quote,2026-01\n")
+    args = ["--year", "2028", "--prices", str(prices), "--lot-id", "LOT-C1", "--record"]
+    code, text = recycle(units, "y28", *args)
+    assert code == 2, text
+    assert "reporting_year 2028 (recorded: 2027)" in text
+    # its units under another process (another lot), units not registered
+    code, text = recycle(units, "mech", "--process", "mechanical", "--record")
+    assert code == 8, text
+    assert "already recycled in another lot" in text
+    ghost = tmp_path / "ghost.csv"
+    ghost.write_text("battery_id,chemistry,level,mass_kg\nGHOST-1,LFP,cell,1\n")
+    code, text = recycle(ghost, "ghost", "--record")
+    assert code == 4, text
+    for refused in ("mism", "y28", "mech", "ghost"):
+        assert not (tmp_path / refused).exists(), refused
+
+    # the same lot again: "already recorded", the recorded lot's hash and report
+    code, text = recycle(units, "same", "--year", "2027", "--lot-id", "LOT-C1", "--record")
+    assert code == 0, text
+    assert "lot LOT-C1 is already recorded" in text
+    assert f"lot record sha256 {recorded[:12]}" in text
+    written = hashlib.sha256((tmp_path / "same" / "lot.json").read_bytes()).hexdigest()
+    assert written == recorded
+    assert verify_ok(db)

@@ -12,6 +12,7 @@ import pytest
 from echelon.errors import ManifestError
 from echelon.estimation.model import SohModel
 from echelon.pipeline import IntakeReport, intake
+from echelon.recycling import record_lot, recycle_lot, registry_units
 from echelon.registry import Registry, battery_record, units_frame, verify
 from echelon.synth import SynthBatch
 from echelon.synth.writers import truncate_file
@@ -307,3 +308,44 @@ def test_unknown_parent_is_reported_with_the_row_problems(
     assert [(p.row, p.column) for p in info.value.problems] == [(1, "test_files"), (2, "parent_id")]
     assert "parent 'NOPARENT' is neither in this manifest nor registered" in str(info.value)
     assert units_frame(sqlite_registry).height == 0
+
+
+def test_a_recycled_unit_is_not_taken_in_again(
+    sqlite_registry: Registry, small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    registry = sqlite_registry
+    manifest = copy_batch(small_batch, tmp_path)
+    intake(manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    units = registry_units(registry, "route:recycle").head(1)
+    recycled = units["battery_id"][0]
+    record_lot(registry, recycle_lot(units, process="hydro", year=2027, lot_id="LOT-GONE"))
+    history = [e.hash for e in battery_record(registry, recycled).events]
+    rows = pl.read_csv(manifest, infer_schema=False)
+    other = rows.filter(
+        (pl.col("battery_id") != recycled)
+        & pl.col("ocv_v").is_not_null()
+        & pl.col("parent_id").is_null()
+    )["battery_id"][0]
+    # the reviewer's case: the unit's manifest row again with changed values (a new fingerprint)
+    changed = rows.with_columns(
+        pl.when(pl.col("battery_id").is_in([recycled, other]) & pl.col("ocv_v").is_not_null())
+        .then((pl.col("ocv_v").cast(pl.Float64) + 0.01).cast(pl.String))
+        .otherwise(pl.col("ocv_v"))
+        .alias("ocv_v"),
+        pl.when(pl.col("battery_id") == recycled)
+        .then(pl.lit("9.99"))
+        .otherwise(pl.col("insulation_mohm"))
+        .alias("insulation_mohm"),
+    )
+    changed.write_csv(manifest)
+    report = intake(manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    assert [bid for bid, _ in report.refused] == [recycled]
+    assert report.failures == report.refused  # a failure of its own, nothing else failed
+    reason = report.refused[0][1]
+    assert "recycled in lot LOT-GONE on 20" in reason
+    assert "Art. 77(8)" in reason
+    assert report.written == 1  # the other changed unit is taken in as usual
+    assert [e.hash for e in battery_record(registry, recycled).events] == history
+    assert battery_record(registry, recycled).status == "recycled"
+    assert battery_record(registry, other).events[-1].kind != "received"
+    assert verify(registry).ok

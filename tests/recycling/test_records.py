@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from echelon.errors import NotFoundError, RecyclingError
+from echelon.domain import Battery
+from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
 from echelon.pipeline import intake
 from echelon.recycling import (
     load_lot,
@@ -18,9 +21,38 @@ from echelon.recycling import (
     registry_units,
     year_compliance,
 )
-from echelon.registry import Registry, battery_record, events_frame, units_frame, verify
+from echelon.recycling import records as records_module
+from echelon.registry import (
+    AssemblyWrite,
+    Registry,
+    UnitWrite,
+    battery_record,
+    events_frame,
+    units_frame,
+    verify,
+)
 from echelon.synth import SynthBatch
 from tests.conftest import ARRIVAL
+
+
+def _rows(registry: Registry, ids: list[str]) -> pl.DataFrame:
+    """Registered units as a lot table (mass estimated from the registered nameplate)."""
+    return (
+        units_frame(registry)
+        .filter(pl.col("battery_id").is_in(ids))
+        .select(
+            "battery_id",
+            "chemistry",
+            "level",
+            "nominal_capacity_ah",
+            "nominal_voltage_v",
+            pl.lit(None, dtype=pl.Float64).alias("mass_kg"),
+        )
+    )
+
+
+def _recycled_events(registry: Registry) -> int:
+    return events_frame(registry, kind="recycled").height
 
 
 @pytest.fixture
@@ -97,11 +129,161 @@ def test_unregistered_or_charged_units_are_refused(taken_in: Registry) -> None:
     with pytest.raises(NotFoundError, match="not registered"):
         record_lot(registry, recycle_lot(ghost, process="hydro"))
     one = units_frame(registry).filter(pl.col("level") == "cell").head(1)
-    charged = one.select("battery_id", "chemistry", "level").with_columns(
-        pl.lit(1.0).alias("mass_kg"), pl.lit(3.9).alias("residual_voltage_v")
+    charged = _rows(registry, one["battery_id"].to_list()).with_columns(
+        pl.lit(3.9).alias("residual_voltage_v")
     )
     with pytest.raises(RecyclingError, match="not discharged"):
         record_lot(registry, recycle_lot(charged, process="hydro"))
     with pytest.raises(RecyclingError, match="unknown discharge method"):
         record_lot(registry, recycle_lot(charged, process="hydro"), discharge_method="freezing")
     assert battery_record(registry, one["battery_id"][0]).status != "recycled"
+
+
+def test_a_table_that_contradicts_the_registry_is_refused(taken_in: Registry) -> None:
+    # the reviewer's case: a registered 432 Wh NMC811 e-bike pack (≈ 2.1 kg) as a 500 kg LFP cell
+    registry = taken_in
+    wrong = pl.DataFrame(
+        {
+            "battery_id": ["EB-00001", "EB-00002"],
+            "chemistry": ["NMC811", "LFP"],
+            "level": ["pack", "cell"],
+            "mass_kg": [3.0, 500.0],
+        }
+    )
+    with pytest.raises(SchemaError) as caught:
+        record_lot(registry, recycle_lot(wrong, process="hydro", year=2028))
+    problems = {(p.row, p.column): p.message for p in caught.value.problems}
+    assert set(problems) == {(2, "chemistry"), (2, "level"), (2, "mass_kg")}
+    assert "registered as NMC811" in problems[(2, "chemistry")]
+    assert "registered as a pack" in problems[(2, "level")]
+    assert "about 2.11 kg" in problems[(2, "mass_kg")]
+    assert _recycled_events(registry) == 0  # nothing written, not even EB-00001's row
+    # a mass estimated from the row's own nameplate is checked the same way, named by its column
+    big = pl.DataFrame(
+        {
+            "battery_id": ["EB-00003"],
+            "chemistry": ["NCM811"],
+            "level": ["pack"],
+            "nominal_capacity_ah": [1200.0],
+            "nominal_voltage_v": [36.0],
+        }
+    )
+    with pytest.raises(SchemaError, match="estimated from this row's nominal energy") as caught:
+        record_lot(registry, recycle_lot(big, process="hydro", year=2028))
+    assert caught.value.problems[0].column == "nominal_capacity_ah"
+    # any spelling of the registered chemistry, and a real pack's mass (1.4 × EverBatt's) pass
+    ok = wrong.head(1).with_columns(pl.lit("NCM 811").alias("chemistry"))
+    assert record_lot(registry, recycle_lot(ok, process="hydro", year=2028)).written == 1
+
+
+def _assemble(registry: Registry, pack_id: str, modules: list[str]) -> None:
+    """Build ``modules`` into a new registered pack (as ``echelon regroup --record`` does)."""
+    pack = Battery(
+        battery_id=pack_id,
+        level="pack",
+        chemistry="NMC622",
+        nominal_capacity_ah=60.0,
+        nominal_voltage_v=43.2 * len(modules),
+        series_count=12 * len(modules),
+    )
+    unit = UnitWrite(battery=pack, fingerprint=f"fp-{pack_id}", manifest_sha256="1" * 64,
+                     outcome="ok")  # fmt: skip
+    assembly = AssemblyWrite(unit=unit, children={m: {"block": 1} for m in modules})
+    assert registry.record_assemblies([assembly])[0].result == "written"
+
+
+def test_packs_and_their_parts_are_not_recycled_twice(taken_in: Registry) -> None:
+    registry = taken_in
+    pack, m = "EVB-P0001", [f"EVB-P0001-M0{i}" for i in range(1, 9)]
+    lot = 0
+
+    def record(ids: list[str]) -> None:
+        nonlocal lot
+        lot += 1
+        result = recycle_lot(_rows(registry, ids), process="hydro", lot_id=f"LOT-G{lot}")
+        record_lot(registry, result)
+
+    # the reviewer's case: modules recycled, then the dismantled pack recorded whole
+    record([m[2], m[3]])
+    with pytest.raises(RecyclingError) as caught:
+        record([pack])
+    message = str(caught.value)
+    assert f"{pack} was dismantled into {m[0]}" in message
+    assert f"its part(s) {m[2]}, {m[3]} were already recycled (lot LOT-G1 on" in message
+    # a pack regrouped from modules: a module recycled first, or in the same lot, refuses the
+    # pack; a module of a recycled pack is refused (it was recycled with it)
+    _assemble(registry, "REG-1", [m[0], m[1]])
+    _assemble(registry, "REG-2", [m[4], m[5]])
+    with pytest.raises(RecyclingError, match=f"REG-2 and its part\\(s\\) {m[5]} are all in"):
+        record(["REG-2", m[5]])
+    record([m[0]])
+    with pytest.raises(RecyclingError, match=f"REG-1: its part\\(s\\) {m[0]} were already"):
+        record(["REG-1"])
+    record(["REG-2"])
+    with pytest.raises(RecyclingError, match=f"{m[4]}: its pack REG-2 was recycled in lot"):
+        record([m[4]])
+    recycled = set(events_frame(registry, kind="recycled")["battery_id"])
+    assert recycled == {m[2], m[3], m[0], "REG-2"}  # the refused lots wrote nothing
+    assert verify(registry).ok
+
+
+def test_a_recorded_lot_is_recorded_again_only_as_it_was(
+    taken_in: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = taken_in
+    units = registry_units(registry, "route:recycle")
+    first = recycle_lot(units, process="hydro", year=2027, lot_id="LOT-R")
+    # interrupted after the first chunk: the re-run completes it under the same lot record
+    monkeypatch.setattr(records_module, "RECORD_CHUNK", 2)
+    calls = 0
+    append = registry.append_events_many
+
+    def crash_after_one(batch: Any) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("killed")
+        return append(batch)
+
+    monkeypatch.setattr(registry, "append_events_many", crash_after_one)
+    with pytest.raises(RuntimeError, match="killed"):
+        record_lot(registry, first)
+    monkeypatch.undo()
+    stored = sorted(registry.store.root.rglob("*.json"))
+    resumed = record_lot(registry, recycle_lot(units, process="hydro", year=2027, lot_id="LOT-R"))
+    assert (resumed.written, resumed.skipped) == (units.height - 2, 2)
+    assert sorted(registry.store.root.rglob("*.json")) == stored  # no second lot record
+    shas = {json.loads(p)["lot_sha256"] for p in events_frame(registry, kind="recycled")["payload"]}
+    assert shas == {resumed.lot_sha256}
+
+    # the reviewer's case: the same units under the same lot id, another year and prices
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,value,unit,source,as_of\ncobalt_salt,30.0,USD/kg Co,a quote,2026-01\n")
+    other = recycle_lot(units, process="hydro", year=2028, prices=prices, lot_id="LOT-R")
+    with pytest.raises(UsageError) as caught:
+        record_lot(registry, other)
+    message = str(caught.value)
+    assert "reporting_year 2028 (recorded: 2027)" in message
+    assert f"overridden by {prices}" in message
+    assert "lot:LOT-R" in message
+    for changed in (
+        recycle_lot(units, process="hydro", year=2027, prices=prices, lot_id="LOT-R"),
+        recycle_lot(units, process="hydro", year=2027, dismantle="modules", lot_id="LOT-R"),
+        recycle_lot(units, process="hydro", year=2027, location="China", lot_id="LOT-R"),
+        recycle_lot(units.head(3), process="hydro", year=2027, lot_id="LOT-R"),
+    ):
+        with pytest.raises(UsageError, match="cannot be recorded again with"):
+            record_lot(registry, changed)
+    # the same lot again: nothing written, and the recorded lot record named
+    again = record_lot(registry, recycle_lot(units, process="hydro", year=2027, lot_id="LOT-R"))
+    assert (again.written, again.skipped, again.lot_sha256) == (
+        0,
+        units.height,
+        resumed.lot_sha256,
+    )
+    assert sorted(registry.store.root.rglob("*.json")) == stored
+    years = {
+        json.loads(p)["reporting_year"] for p in events_frame(registry, kind="recycled")["payload"]
+    }
+    assert years == {2027}
+    assert verify(registry).ok

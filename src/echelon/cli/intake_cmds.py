@@ -124,7 +124,10 @@ def _report(
 
 def _print_outcome(report: IntakeReport) -> None:
     # a unit that failed is recorded too (status failed, with its error) unless the write failed
-    recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures)
+    # or the unit was refused (recycled: nothing of it is written)
+    recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures) - len(
+        report.refused
+    )
     console.print(
         f"[bold]{report.units}[/] units: [green]{report.written - recorded_failed} recorded[/], "
         f"{report.skipped} already registered (skipped), "

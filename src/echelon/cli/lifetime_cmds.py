@@ -20,7 +20,9 @@ from echelon.cli._common import (
     write_table,
 )
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
+from echelon.errors import EstimationError
 from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
+from echelon.recycling.records import ended_passport
 from echelon.registry import BatteryRecord, Registry, battery_record
 from echelon.reports.charts import save_chart
 from echelon.reports.lifetime import fade_trajectory_chart
@@ -59,6 +61,13 @@ def _registry_unit(
     registry: Registry, battery_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rec = battery_record(registry, battery_id)
+    recycled = rec.last_event("recycled")
+    if recycled is not None:  # recycled is final: no second life to forecast
+        ended = ended_passport(recycled.payload.get("lot_id"), recycled.recorded_at)
+        raise EstimationError(
+            f"{battery_id} was {ended}: it has no second life to forecast; its history stays in "
+            f"the registry (`echelon show {battery_id}`)"
+        )
     blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks
 

@@ -25,7 +25,8 @@ from echelon.recycling import (
     load_lot,
     lots_frame,
     parse_source,
-    record_lot,
+    plan_record,
+    record_planned,
     recycle_lot,
     registry_units,
     year_compliance,
@@ -183,10 +184,11 @@ def recycle_cmd(
                 lot_id=lot_id,
                 source=f"registry: {where.value}" if where.kind == "registry" else None,
             )
-    _print_result(result)
-    paths = write_lot_outputs(result, output)
     if where.kind != "lot" and (record if record is not None else where.kind == "registry"):
-        _record(result, db, discharge_method)
+        result = _record(result, db, discharge_method)  # refused: nothing printed or written
+    else:
+        _print_result(result)
+    paths = write_lot_outputs(result, output)
     console.print(f"[green]✓[/] outputs in {output}: " + ", ".join(p.name for p in paths.values()))
 
 
@@ -230,20 +232,32 @@ def _refuse_changes_to_a_recorded_lot(
     )
 
 
-def _record(result: LotResult, db: str | None, discharge_method: str) -> None:
-    with open_db(db) as registry, stage_progress({"record": "recording lot"}) as progress:
-        report = record_lot(
-            registry,
-            result,
-            discharge_method=discharge_method,
-            discharged_on=dt.date.today(),
-            progress=lambda d, t: progress("record", d, t),
+def _record(result: LotResult, db: str | None, discharge_method: str) -> LotResult:
+    """Check the lot against the registry, print it and record it; returns what is recorded
+    (the recorded lot when its id was recorded before with the same options and units)."""
+    with open_db(db) as registry:
+        plan = plan_record(registry, result, discharge_method=discharge_method)
+        _print_result(plan.result)
+        with stage_progress({"record": "recording lot"}) as progress:
+            report = record_planned(
+                registry,
+                plan,
+                discharged_on=dt.date.today(),
+                progress=lambda d, t: progress("record", d, t),
+            )
+    sha = f"lot record sha256 {report.lot_sha256[:12]}…"
+    if report.written == 0:
+        console.print(
+            f"[green]✓[/] lot {report.lot_id} is already recorded in {registry.url} with these "
+            f"options: its {report.skipped} unit(s) are recycled; nothing recorded; {sha}"
         )
-    console.print(
-        f"[green]✓[/] recorded lot {report.lot_id} in {registry.url}: {report.written} unit(s) "
-        f"discharged and recycled (passport ended), {report.skipped} already recorded; lot record "
-        f"sha256 {report.lot_sha256[:12]}…"
-    )
+    else:
+        again = f", {report.skipped} recorded before" if report.skipped else ""
+        console.print(
+            f"[green]✓[/] recorded lot {report.lot_id} in {registry.url}: {report.written} "
+            f"unit(s) discharged and recycled (passport ended){again}; {sha}"
+        )
+    return plan.result
 
 
 @guarded

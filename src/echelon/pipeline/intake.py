@@ -38,6 +38,7 @@ from echelon.io.manifest import (
 )
 from echelon.pipeline.short_test import estimate_short_tests
 from echelon.pipeline.unit import UnitOutcome, process_unit
+from echelon.recycling.records import ended_passport, recycled_units
 from echelon.registry import (
     PendingEvent,
     Registry,
@@ -72,6 +73,11 @@ class IntakeReport:
     written, skipped, failed : int
         Units recorded now, already registered with identical inputs, and recorded as failed.
     failures : list of (battery_id, error)
+        Units that failed: recorded as failed with their error, or not written (``refused``,
+        a registry write that failed).
+    refused : list of (battery_id, reason)
+        Changed rows of units that were recycled (recycled is final, their passport ended):
+        nothing of them is written; listed in ``failures`` too.
     soh_refused : list of (battery_id, method, reason)
         Units left without SOH because a short-test SOH model refused them, with the model and
         its reason (graded without SOH, route ``retest``). A refusal followed by another
@@ -89,6 +95,7 @@ class IntakeReport:
     skipped: int = 0
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
     soh_refused: list[tuple[str, str, str]] = field(default_factory=list)
     graded: pl.DataFrame = field(default_factory=pl.DataFrame)
     seconds: float = 0.0
@@ -114,6 +121,19 @@ def _check_parents(manifest: Manifest, registry: Registry) -> None:
     problems = genealogy_problems(unit_nodes(manifest.units), registry.existing_batteries)
     if problems:
         raise ManifestError(manifest.path, problems)
+
+
+def _recycled(registry: Registry, battery_ids: list[str]) -> list[tuple[str, str]]:
+    """``(battery_id, reason)`` of the units that were recycled: recycled is final (EU 2023/1542
+    Art. 77(8): the passport ends), so a changed manifest row does not take such a unit in again
+    (it would come back to life: received, graded, routed, and could be recycled twice)."""
+    done = recycled_units(registry, battery_ids).unique(
+        "battery_id", keep="first", maintain_order=True
+    )
+    return [
+        (bid, f"{ended_passport(lot, at)}; its changed manifest row is not taken in")
+        for bid, lot, at in done.select("battery_id", "lot_id", "recorded_at").iter_rows()
+    ]
 
 
 def _map(
@@ -279,6 +299,10 @@ def intake(
         if prints[u.battery.battery_id] not in known.get(u.battery.battery_id, set())
     ]
     report.skipped = len(parsed) - len(todo)
+    report.refused = _recycled(registry, [u.battery.battery_id for u in todo])
+    report.failures += report.refused
+    refused = {bid for bid, _ in report.refused}
+    todo = [u for u in todo if u.battery.battery_id not in refused]
     parents = {u.battery.parent_id for u in parsed.units if u.battery.parent_id}
     children: dict[str, list[str]] = {}
     for u in parsed.units:

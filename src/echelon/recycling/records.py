@@ -11,8 +11,12 @@ Recording a lot appends two events to every unit's hash-chained log (through
     SHA-256 of the lot record. The battery passport ends here (Regulation (EU) 2023/1542
     Art. 77(8)); a recycled unit is refused by any later lot.
 
-Units are written in chunks of :data:`RECORD_CHUNK` per transaction
-(:meth:`~echelon.registry.Registry.append_events_many`).
+Nothing is written before the whole lot is checked (:func:`plan_record`): every unit registered,
+each row agreeing with the registered unit (chemistry, level, mass:
+:mod:`echelon.recycling.reconcile`), no unit recycled in another lot, no pack recycled twice
+with its parts, every unit discharged; a lot id already recorded is recorded again only with the
+same options and units, which changes nothing. Units are then written in chunks of
+:data:`RECORD_CHUNK` per transaction (:meth:`~echelon.registry.Registry.append_events_many`).
 
 The lot record (:class:`~echelon.recycling.lot.LotResult` as JSON) is kept byte for byte in the
 registry's content-addressed store, so ``echelon recycle lot:<id>`` rewrites the same report years
@@ -38,15 +42,18 @@ import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
-from echelon.errors import NotFoundError, RecyclingError
+from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
 from echelon.recycling.catalog import process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
+from echelon.recycling.reconcile import genealogy_conflicts, identity_problems, lot_differences
 from echelon.registry import PendingEvent, Registry, events_frame, units_frame
 
 RECORD_CHUNK = 500
 """Units recorded per registry transaction."""
 PASSPORT_END = "ended: the battery is recycled (Regulation (EU) 2023/1542 Art. 77(8))"
+GENEALOGY = ("battery_id", "parent_id", "level", "status")
+"""Columns of :func:`~echelon.registry.units_frame` the genealogy check reads."""
 TABLE_COLUMNS = (
     "battery_id",
     "chemistry",
@@ -102,19 +109,25 @@ def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
         raise NotFoundError(f"unknown selector {selector!r}; use route:recycle or status:<status>")
     if chosen.height == 0:
         raise NotFoundError(f"no unit to recycle matches {selector!r} in {registry.url}")
-    cell_v = {c: chemistry_record(c).nominal_voltage_v for c in chosen["chemistry"].unique()}
+    voltage, energy = _nameplate(chosen)
+    return chosen.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("mass_kg"),
+        energy.alias("nominal_energy_wh"),
+        voltage.alias("nominal_voltage_v"),
+    ).select(TABLE_COLUMNS)
+
+
+def _nameplate(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """Nominal voltage and energy of registered units: as registered, else capacity × the
+    chemistry's nominal cell voltage × cells in series (the voltage), capacity × voltage (the
+    energy)."""
+    cell_v = {c: chemistry_record(c).nominal_voltage_v for c in frame["chemistry"].unique()}
     voltage = pl.coalesce(
         "nominal_voltage_v",
         pl.col("chemistry").replace_strict(cell_v, return_dtype=pl.Float64)
         * pl.col("series_count"),
     )
-    return chosen.with_columns(
-        pl.lit(None, dtype=pl.Float64).alias("mass_kg"),
-        pl.coalesce("nominal_energy_wh", pl.col("nominal_capacity_ah") * voltage).alias(
-            "nominal_energy_wh"
-        ),
-        voltage.alias("nominal_voltage_v"),
-    ).select(TABLE_COLUMNS)
+    return voltage, pl.coalesce("nominal_energy_wh", pl.col("nominal_capacity_ah") * voltage)
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,42 @@ class RecordReport:
     skipped: int
 
 
-def _recycled_payloads(registry: Registry, battery_ids: list[str] | None = None) -> pl.DataFrame:
+@dataclass(frozen=True)
+class RecordPlan:
+    """A lot checked against the registry and ready to record (:func:`plan_record`).
+
+    Attributes
+    ----------
+    result : LotResult
+        What is recorded: the lot given, or, when its id is already recorded with the same
+        options and units, the recorded lot (its report as recorded).
+    todo : tuple of str
+        Units to record.
+    skipped : tuple of str
+        Units this lot recorded before (a re-run, or a recording interrupted part-way).
+    lot_sha256 : str or None
+        SHA-256 of the recorded lot record; ``None`` for a new lot.
+    limits : dict
+        ``{battery_id: (residual V, limit V)}`` of the discharge check.
+    discharge_method : str
+    """
+
+    result: LotResult
+    todo: tuple[str, ...]
+    skipped: tuple[str, ...]
+    lot_sha256: str | None
+    limits: dict[str, tuple[float | None, float | None]]
+    discharge_method: str
+
+    @property
+    def lot_id(self) -> str:
+        """The lot's id."""
+        return str(self.result.meta["lot_id"])
+
+
+def recycled_units(registry: Registry, battery_ids: list[str] | None = None) -> pl.DataFrame:
+    """``recycled`` events (of some units): ``battery_id``, ``lot_id``, ``lot_sha256``,
+    ``process``, ``reporting_year``, ``recorded_at``, in the order they were recorded."""
     events = events_frame(registry, kind="recycled", battery_ids=battery_ids)
     rows = []
     for bid, payload, recorded_at in events.select(
@@ -157,15 +205,24 @@ def _recycled_payloads(registry: Registry, battery_ids: list[str] | None = None)
     )
 
 
+def ended_passport(lot_id: object, recorded_at: object) -> str:
+    """``recycled in lot <lot> on <date>: its passport ended (…Art. 77(8)) …``: why a unit
+    is not taken in, forecast or given a passport again."""
+    return (
+        f"recycled in lot {lot_id} on {str(recorded_at)[:10]}: its passport ended (EU 2023/1542 "
+        "Art. 77(8)) and recycled is final"
+    )
+
+
 def _discharge_limits(
-    result: LotResult, registry: Registry
+    result: LotResult, registered: pl.DataFrame
 ) -> dict[str, tuple[float | None, float | None]]:
     """``{battery_id: (residual V, limit V)}``; refuses units above the limit."""
-    units = result.units
-    registered = units_frame(registry).select(
-        "battery_id", pl.col("series_count").alias("reg_series")
+    units = result.units.join(
+        registered.select("battery_id", pl.col("series_count").alias("reg_series")),
+        on="battery_id",
+        how="left",
     )
-    units = units.join(registered, on="battery_id", how="left")
     out: dict[str, tuple[float | None, float | None]] = {}
     problems = []
     for bid, chem, residual, series, reg_series in units.select(
@@ -187,6 +244,196 @@ def _discharge_limits(
     return out
 
 
+def plan_record(
+    registry: Registry,
+    result: LotResult,
+    *,
+    discharge_method: str = "external_circuit",
+    catalog_dir: Path | None = None,
+) -> RecordPlan:
+    """Check a lot against the registry before anything is written (:func:`record_lot`).
+
+    Parameters
+    ----------
+    registry : Registry
+    result : LotResult
+        From :func:`echelon.recycling.recycle_lot`.
+    discharge_method : str
+        ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
+    catalog_dir : Path, optional
+
+    Returns
+    -------
+    RecordPlan
+        The units to record; when the lot id is recorded already (same options and units), the
+        recorded lot and its record's SHA-256, and the units it holds are skipped.
+
+    Raises
+    ------
+    NotFoundError
+        Units not registered.
+    SchemaError
+        Rows that contradict the registered units (chemistry, level, mass:
+        :func:`echelon.recycling.reconcile.identity_problems`), each row and column named.
+    UsageError
+        The lot id is recorded with other options, prices or units (the recorded ones named).
+    RecyclingError
+        Units recycled in another lot, a dismantled pack, a pack a part of which is recycled or
+        in the lot, a part of a recycled pack, units not discharged, an unknown discharge method.
+    """
+    spec = process_catalog(catalog_dir).discharge
+    if discharge_method not in spec.methods:
+        raise RecyclingError(
+            f"unknown discharge method {discharge_method!r}; use {', '.join(spec.methods)}"
+        )
+    lot_id = str(result.meta["lot_id"])
+    ids = result.units.get_column("battery_id").to_list()
+    frame = units_frame(registry)  # one read: identity, genealogy and the discharge limits
+    registered = frame.filter(pl.col("battery_id").is_in(ids))
+    known = set(registered.get_column("battery_id"))
+    missing = [b for b in ids if b not in known]
+    if missing:
+        raise NotFoundError(
+            f"{len(missing)} unit(s) of lot {lot_id} are not registered: {', '.join(missing[:10])}"
+            " — take them in first, or run without --record"
+        )
+    _, energy = _nameplate(registered)
+    identity = registered.select(
+        "battery_id",
+        pl.col("chemistry").alias("reg_chemistry"),
+        pl.col("level").alias("reg_level"),
+        energy.alias("reg_energy_wh"),
+    )
+    problems = identity_problems(result.units, identity, catalog_dir=catalog_dir)
+    if problems:
+        raise SchemaError(str(result.meta.get("source") or "<lot>"), problems)
+    done = recycled_units(registry)
+    here = done.filter(pl.col("lot_id") == lot_id)
+    sha = None
+    if here.height:
+        recorded = load_lot(registry, lot_id)
+        _refuse_another_lot_under(lot_id, recorded, result)
+        result, sha = recorded, str(here.get_column("lot_sha256")[0])
+    elsewhere = done.filter(pl.col("battery_id").is_in(ids) & (pl.col("lot_id") != lot_id))
+    if elsewhere.height:
+        lots = elsewhere.group_by("lot_id", "process", "reporting_year", maintain_order=True).agg(
+            pl.col("battery_id"), pl.col("recorded_at").min()
+        )
+        listed = "; ".join(
+            f"{', '.join(units[:10])}{f' and {len(units) - 10} more' if len(units) > 10 else ''} "
+            f"in lot {lot} ({process}, reporting year {year}, recorded {str(at)[:10]})"
+            for lot, process, year, units, at in lots.head(5).iter_rows()
+        )
+        raise RecyclingError(
+            f"{elsewhere.height} unit(s) were already recycled in another lot (their passport has "
+            f"ended): {listed}"
+        )
+    conflicts = genealogy_conflicts(ids, frame.select(GENEALOGY), done)
+    if conflicts:
+        raise RecyclingError(
+            f"lot {lot_id} would recycle units twice, with their packs or parts: "
+            f"{'; '.join(conflicts[:10])}"
+            + (f" … and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
+        )
+    skip = set(here.get_column("battery_id"))
+    return RecordPlan(
+        result=result,
+        todo=tuple(b for b in ids if b not in skip),
+        skipped=tuple(b for b in ids if b in skip),
+        lot_sha256=sha,
+        limits=_discharge_limits(result, registered),
+        discharge_method=discharge_method,
+    )
+
+
+def _refuse_another_lot_under(lot_id: str, recorded: LotResult, lot: LotResult) -> None:
+    """Refuse recording ``lot`` under the id of a recorded lot it differs from (exit code 2)."""
+    changes = lot_differences(recorded, lot)
+    if not changes:
+        return
+    meta = recorded.meta
+    raise UsageError(
+        f"lot {lot_id} is recorded (process {meta['process']}, reporting year "
+        f"{meta['reporting_year']}, location {meta['location']}, dismantle {meta['dismantle']}, "
+        f"prices {meta['prices']}, {meta['units']} unit(s)): its units were recycled, and their "
+        f"passports ended, under those options, so it cannot be recorded again with "
+        f"{'; '.join(changes)}. Its report as recorded: `echelon recycle lot:{lot_id}`; to value "
+        "the same units another way, run the lot table with --no-record"
+    )
+
+
+def record_planned(
+    registry: Registry,
+    plan: RecordPlan,
+    *,
+    discharged_on: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RecordReport:
+    """Write a :class:`RecordPlan`: the lot record in the store (a new lot), then the discharge
+    and ``recycled`` events of each unit to record, :data:`RECORD_CHUNK` units per transaction.
+
+    Parameters
+    ----------
+    registry : Registry
+    plan : RecordPlan
+        From :func:`plan_record` on the same registry.
+    discharged_on : date, optional
+        Default: today.
+    progress : callable, optional
+        ``progress(done, total)``.
+    """
+    spec = process_catalog().discharge
+    result = plan.result
+    sha = plan.lot_sha256 or _store_lot(registry, result)
+    on = (discharged_on or dt.date.today()).isoformat()
+    todo = set(plan.todo)
+    rows = result.units.select(
+        "battery_id",
+        "mass_kg",
+        "chemistry_used",
+        "composition_estimate",
+        "recovered_value_usd",
+        "process_cost_usd",
+        "net_value_usd",
+    ).filter(pl.col("battery_id").is_in(todo))
+    batch: list[tuple[str, list[PendingEvent]]] = []
+    for i, row in enumerate(rows.iter_rows(named=True), start=1):
+        residual, limit = plan.limits[row["battery_id"]]
+        discharged = PendingEvent(
+            "discharged",
+            None,
+            {
+                "standard": spec.standard,
+                "method": plan.discharge_method,
+                "discharged_on": on,
+                "residual_voltage_v": residual,
+                "limit_v": limit,
+                "lot_id": plan.lot_id,
+            },
+        )
+        recycled = PendingEvent(
+            "recycled",
+            Status.RECYCLED,
+            {
+                **row,
+                "lot_id": plan.lot_id,
+                "lot_sha256": sha,
+                "process": result.meta["process"],
+                "reporting_year": result.meta["reporting_year"],
+                "passport": PASSPORT_END,
+            },
+        )
+        batch.append((row["battery_id"], [discharged, recycled]))
+        if len(batch) == RECORD_CHUNK or i == rows.height:
+            # one transaction per chunk: every unit's two events land together or not at all,
+            # and a re-run skips the units already recorded
+            registry.append_events_many(batch)
+            batch = []
+            if progress:
+                progress(i, rows.height)
+    return RecordReport(plan.lot_id, sha, rows.height, len(plan.skipped))
+
+
 def record_lot(
     registry: Registry,
     result: LotResult,
@@ -196,6 +443,8 @@ def record_lot(
     progress: Callable[[int, int], None] | None = None,
 ) -> RecordReport:
     """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
+
+    Everything is checked first (:func:`plan_record`); a lot refused writes nothing.
 
     Parameters
     ----------
@@ -213,90 +462,15 @@ def record_lot(
     -------
     RecordReport
         Units written, and units skipped because this lot already recorded them (re-runs are
-        idempotent).
+        idempotent; the SHA-256 is then the recorded lot record's).
 
     Raises
     ------
-    NotFoundError
-        If units are not registered.
-    RecyclingError
-        If units were recycled in another lot, are not discharged, or the method is unknown.
+    NotFoundError, SchemaError, UsageError, RecyclingError
+        As :func:`plan_record`.
     """
-    spec = process_catalog().discharge
-    if discharge_method not in spec.methods:
-        raise RecyclingError(
-            f"unknown discharge method {discharge_method!r}; use {', '.join(spec.methods)}"
-        )
-    lot_id = str(result.meta["lot_id"])
-    ids = result.units.get_column("battery_id").to_list()
-    known = registry.existing_batteries(ids)
-    missing = [b for b in ids if b not in known]
-    if missing:
-        raise NotFoundError(
-            f"{len(missing)} unit(s) of lot {lot_id} are not registered: {', '.join(missing[:10])}"
-            " — take them in first, or run without --record"
-        )
-    done = _recycled_payloads(registry, ids)
-    elsewhere = done.filter(pl.col("lot_id") != lot_id)
-    if elsewhere.height:
-        listed = ", ".join(
-            f"{b} ({lot})"
-            for b, lot in elsewhere.select("battery_id", "lot_id").head(10).iter_rows()
-        )
-        raise RecyclingError(
-            f"{elsewhere.height} unit(s) were already recycled in another lot (their passport has "
-            f"ended): {listed}"
-        )
-    skip = set(done.get_column("battery_id"))
-    limits = _discharge_limits(result, registry)
-    sha = _store_lot(registry, result)
-    on = (discharged_on or dt.date.today()).isoformat()
-    rows = result.units.select(
-        "battery_id",
-        "mass_kg",
-        "chemistry_used",
-        "composition_estimate",
-        "recovered_value_usd",
-        "process_cost_usd",
-        "net_value_usd",
-    ).iter_rows(named=True)
-    todo = [r for r in rows if r["battery_id"] not in skip]
-    batch: list[tuple[str, list[PendingEvent]]] = []
-    for i, row in enumerate(todo, start=1):
-        residual, limit = limits[row["battery_id"]]
-        discharged = PendingEvent(
-            "discharged",
-            None,
-            {
-                "standard": spec.standard,
-                "method": discharge_method,
-                "discharged_on": on,
-                "residual_voltage_v": residual,
-                "limit_v": limit,
-                "lot_id": lot_id,
-            },
-        )
-        recycled = PendingEvent(
-            "recycled",
-            Status.RECYCLED,
-            {
-                **row,
-                "lot_id": lot_id,
-                "lot_sha256": sha,
-                "process": result.meta["process"],
-                "reporting_year": result.meta["reporting_year"],
-                "passport": PASSPORT_END,
-            },
-        )
-        batch.append((row["battery_id"], [discharged, recycled]))
-        if len(batch) == RECORD_CHUNK or i == len(todo):
-            # one transaction per chunk: every unit's two events land together or not at all,
-            # and a re-run skips the units already recorded
-            registry.append_events_many(batch)
-            batch = []
-            if progress:
-                progress(i, len(todo))
-    return RecordReport(lot_id, sha, len(todo), len(skip))
+    plan = plan_record(registry, result, discharge_method=discharge_method)
+    return record_planned(registry, plan, discharged_on=discharged_on, progress=progress)
 
 
 def _store_lot(registry: Registry, result: LotResult) -> str:
@@ -310,7 +484,7 @@ def lots_frame(registry: Registry) -> pl.DataFrame:
     """Recorded lots: ``lot_id``, ``process``, ``reporting_year``, ``units``, ``recorded_at``,
     ``lot_sha256``."""
     return (
-        _recycled_payloads(registry)
+        recycled_units(registry)
         .group_by("lot_id", "lot_sha256", "process", "reporting_year")
         .agg(pl.len().alias("units"), pl.col("recorded_at").min())
         .sort("recorded_at", "lot_id")
