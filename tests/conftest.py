@@ -223,6 +223,15 @@ def passport_data(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFact
     return path
 
 
+def empty_registry(folder: Path) -> str:
+    """URL of a new, empty SQLite registry in ``folder`` (the server opens existing files only)."""
+    from echelon.registry import open_registry
+
+    url = f"sqlite:///{folder / 'empty.db'}"
+    open_registry(url, store_dir=folder / "store").close()
+    return url
+
+
 def registry_copy(served_registry: str, folder: Path) -> str:
     """URL of a copy of the served registry's database in ``folder`` (to write to)."""
     import sqlite3

@@ -21,7 +21,15 @@ from echelon.passport.access import ACCESS
 from echelon.registry import Registry, battery_record, list_batteries, open_registry
 from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
-from tests.conftest import LOCAL, ODD_ID, TAMPER_PROBLEMS, TAMPERED, intake_as, registry_copy
+from tests.conftest import (
+    LOCAL,
+    ODD_ID,
+    TAMPER_PROBLEMS,
+    TAMPERED,
+    empty_registry,
+    intake_as,
+    registry_copy,
+)
 
 ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
 
@@ -154,7 +162,7 @@ def test_an_unknown_battery_is_a_404_page_naming_similar_ids(api_client: TestCli
 
 
 def test_an_empty_registry_has_an_empty_dashboard(tmp_path: Path) -> None:
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}"), base_url=LOCAL) as client:
+    with TestClient(create_app(empty_registry(tmp_path)), base_url=LOCAL) as client:
         html = client.get("/").text
         assert "0 batteries in the registry" in html
         assert "No battery matches these filters." in html

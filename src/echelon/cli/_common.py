@@ -183,9 +183,19 @@ def write_table(frame: pl.DataFrame, path: Path) -> None:
     write_atomic(path, frame.write_csv if csv else frame.write_parquet)
 
 
-def open_db(url: str | None) -> Registry:
-    """Open the registry named by ``--db`` (or the default)."""
-    return open_registry(url)
+def open_db(url: str | None, *, create: bool = False) -> Registry:
+    """Open the registry named by ``--db`` (or the default).
+
+    Parameters
+    ----------
+    url : str, optional
+        ``--db`` (None: ``ECHELON_DB_URL``, else ``sqlite:///echelon.db``).
+    create : bool
+        Create a new, empty SQLite registry when the file does not exist (``intake``,
+        ``demo``); every other command refuses a missing file (exit 5) rather than read an empty
+        registry made at a mistyped path.
+    """
+    return open_registry(url, create=create)
 
 
 class StageProgress:

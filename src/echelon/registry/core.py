@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from echelon.domain import Battery, Status
 from echelon.errors import RegistryError
 from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
-from echelon.registry.engine import make_engine, migrate
+from echelon.registry.engine import make_engine, migrate, refuse_missing_file
 from echelon.registry.schema import (
     Base,
     BatteryRow,
@@ -639,6 +639,7 @@ def open_registry(
     *,
     store_dir: Path | str | None = None,
     schema: str | None = None,
+    create: bool = True,
 ) -> Registry:
     """Open (and migrate) a registry.
 
@@ -650,16 +651,28 @@ def open_registry(
         File store root; default from settings, else beside the SQLite file.
     schema : str, optional
         PostgreSQL schema (``search_path``), e.g. to isolate a test run.
+    create : bool
+        Create a SQLite file that does not exist (an empty registry). ``False`` for everything
+        that only reads or adds to existing units: a mistyped path is refused instead of
+        becoming a new, empty registry.
 
     Returns
     -------
     Registry
+
+    Raises
+    ------
+    RegistryError
+        For an unreachable database, a file that is not an Echelon registry, or (``create=False``)
+        a SQLite file that does not exist.
     """
     from echelon.settings import get_settings
 
     settings = get_settings()
     db_url = url or settings.db_url
     engine = make_engine(db_url, schema=schema)
+    if not create:
+        refuse_missing_file(engine)
     migrate(engine)
     root = Path(store_dir) if store_dir else settings.store_dir or default_store_dir(db_url)
     return Registry(engine, Store(root))
