@@ -176,7 +176,7 @@ def demo_cmd(
             f"{folder} exists and was not made by `echelon demo`; choose --out"
         )
     start = time.perf_counter()
-    registry = open_db(db, create=True)
+    registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         batch = write_batch(
             folder,
@@ -230,7 +230,7 @@ def intake_cmd(
     check_output(report, (".html",), option="--report")
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
-    registry = open_db(db, create=True)
+    registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
             manifest,

@@ -28,7 +28,7 @@ from echelon.registry.schema import (
     EventRow,
     IntakeRow,
 )
-from echelon.registry.store import Store
+from echelon.registry.store import Store, server_store_problem
 from echelon.settings import default_store_dir
 
 log = logging.getLogger(__name__)
@@ -165,13 +165,34 @@ class Registry:
     ----------
     engine : Engine
         SQLAlchemy engine (see :func:`open_registry`).
-    store : Store
-        Content-addressed store for raw files and time series.
+    store : Store or None
+        Content-addressed store for raw files and time series; ``None`` when none is set for
+        a server database (see :attr:`store`).
+    store_problem : str, optional
+        Why there is no store, and what to do (the message of :attr:`store`).
     """
 
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Engine, store: Store | None, *, store_problem: str = "") -> None:
         self.engine = engine
-        self.store = store
+        self._store = store
+        self._store_problem = store_problem
+
+    @property
+    def store(self) -> Store:
+        """The file store (raw tester files, time series, recycling lot records).
+
+        Raises
+        ------
+        RegistryError
+            For a server database opened without a store: only commands that read or write
+            files need one, and a default folder relative to where each command runs would
+            split them between working directories.
+        """
+        if self._store is None:
+            raise RegistryError(
+                self._store_problem or f"the registry at {self.url} has no file store"
+            )
+        return self._store
 
     @property
     def url(self) -> str:
@@ -648,7 +669,9 @@ def open_registry(
     url : str, optional
         Database URL; default from settings (``ECHELON_DB_URL``, else ``sqlite:///echelon.db``).
     store_dir : path-like, optional
-        File store root; default from settings, else beside the SQLite file.
+        File store root; default from settings (``ECHELON_STORE_DIR``), else beside the SQLite
+        file. A server database has no default: without an absolute store, the registry opens
+        but :attr:`Registry.store` refuses (commands that only read rows need none).
     schema : str, optional
         PostgreSQL schema (``search_path``), e.g. to isolate a test run.
     create : bool
@@ -675,4 +698,10 @@ def open_registry(
         refuse_missing_file(engine)
     migrate(engine)
     root = Path(store_dir) if store_dir else settings.store_dir or default_store_dir(db_url)
+    problem = server_store_problem(
+        engine.url, root, "store_dir" if store_dir else "ECHELON_STORE_DIR"
+    )
+    if problem:
+        return Registry(engine, None, store_problem=problem)
+    assert root is not None
     return Registry(engine, Store(root))
