@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from echelon.errors import RegistryError
 from echelon.pipeline import intake
-from echelon.registry import list_batteries, open_registry
+from echelon.registry import Registry, UnitWrite, list_batteries, open_registry, verify
 from echelon.registry.store import server_store_problem
 from echelon.settings import default_store_dir
 from echelon.synth import SynthBatch
 from tests.conftest import postgres_schema
+from tests.registry.test_registry import unit
 
 SERVER = "postgresql+psycopg://postgres@db.example:5432/echelon"
 
@@ -74,3 +77,47 @@ def test_a_postgresql_registry_uses_the_same_store_from_every_folder(
             pytest.raises(RegistryError, match="'relative-store' is a relative path"),
         ):
             registry.store  # noqa: B018
+
+
+def test_units_a_concurrent_intake_took_in_first_are_skipped_not_failed(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two intakes of one manifest at once: the other commits between this one's fingerprint
+    check and its write (was: every unit an error with the raw uq_intakes_battery_fp message
+    and a logged warning on PostgreSQL; the retry did not check the fingerprints again)."""
+    theirs = [unit(f"R-{i}") for i in range(4)]
+    registry.record_units(theirs)  # the other intake, committed first
+    ours = [*theirs, unit("R-new")]
+    monkeypatch.setattr(registry, "known_fingerprints", lambda _ids: {})  # checked before that
+    with caplog.at_level(logging.WARNING):
+        results = registry.record_units(ours)
+    assert [r.result for r in results] == ["skipped"] * 4 + ["written"]
+    assert all(r.error is None for r in results)
+    assert not caplog.records
+    assert verify(registry).ok
+    assert list_batteries(registry).height == 5
+
+
+def test_a_unit_taken_in_during_the_retry_is_skipped(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other intake commits while this one retries unit by unit: the unit whose write then
+    clashes is skipped too (PostgreSQL; a SQLite retry holds the write lock, so no other intake
+    commits then)."""
+    if registry.engine.dialect.name == "sqlite":
+        pytest.skip("a SQLite retry holds the write lock: no other writer commits meanwhile")
+    before, other = unit("S-0"), unit("S-2")
+    registry.record_units([before])  # makes the bulk write fail: retried unit by unit
+    write = Registry._write
+
+    def racing(self: Registry, conn: Connection, units: list[UnitWrite]) -> list[int]:
+        if units == [other]:  # the other intake commits just before this unit's write
+            monkeypatch.undo()
+            registry.record_units([other])
+        return write(self, conn, units)
+
+    monkeypatch.setattr(Registry, "_write", racing)
+    monkeypatch.setattr(registry, "known_fingerprints", lambda _ids: {})
+    results = registry.record_units([before, unit("S-1"), other])
+    assert [r.result for r in results] == ["skipped", "written", "skipped"]
+    assert verify(registry).ok

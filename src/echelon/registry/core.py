@@ -231,18 +231,8 @@ class Registry:
 
     def known_fingerprints(self, battery_ids: Iterable[str]) -> dict[str, set[str]]:
         """Fingerprints already taken in, per battery id (for idempotent intake)."""
-        ids = list(battery_ids)
-        found: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids, 500):
-                rows = conn.execute(
-                    select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
-                        IntakeRow.battery_id.in_(chunk)
-                    )
-                )
-                for bid, fp in rows:
-                    found.setdefault(bid, set()).add(fp)
-        return found
+            return _fingerprints(conn, list(battery_ids))
 
     def existing_batteries(self, battery_ids: Iterable[str]) -> dict[str, str]:
         """``{battery_id: level}`` for the ids that are registered."""
@@ -286,21 +276,34 @@ class Registry:
                             unit.battery.battery_id, "written", count
                         )
             except (IntegrityError, OperationalError) as exc:
-                log.warning("bulk write failed (%s); retrying unit by unit", exc.orig)
+                # e.g. the same units taken in by a concurrent intake: not a failure (yet)
+                log.info("bulk write failed (%s); retrying unit by unit", exc.orig)
                 results.update(self._write_one_by_one(todo))
         return [results[u.battery.battery_id] for u in units]
 
     def _write_one_by_one(self, units: Sequence[UnitWrite]) -> dict[str, WriteResult]:
+        """Write units one by one inside savepoints, after checking their fingerprints again:
+        a unit another writer took in with the same fingerprint meanwhile (two intakes of one
+        manifest at once) is ``skipped``, as if it had been registered before, never an error."""
         results: dict[str, WriteResult] = {}
         with self.engine.begin() as conn:
+            known = _fingerprints(conn, [u.battery.battery_id for u in units])
             for unit in units:
                 bid = unit.battery.battery_id
+                if unit.fingerprint in known.get(bid, set()):
+                    results[bid] = WriteResult(bid, "skipped")
+                    continue
                 try:
                     with conn.begin_nested():
                         (count,) = self._write(conn, [unit])
                     results[bid] = WriteResult(bid, "written", count)
                 except (IntegrityError, OperationalError) as exc:
-                    results[bid] = WriteResult(bid, "error", error=str(exc.orig))
+                    taken = unit.fingerprint in _fingerprints(conn, [bid]).get(bid, set())
+                    results[bid] = (
+                        WriteResult(bid, "skipped")
+                        if taken
+                        else WriteResult(bid, "error", error=str(exc.orig))
+                    )
         return results
 
     def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -648,6 +651,20 @@ def _event_row(
         for table, table_rows in pending.rows.items()
     }
     return event, rows
+
+
+def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str]]:
+    """The intake fingerprints recorded for each of ``battery_ids`` (as ``conn`` sees them)."""
+    found: dict[str, set[str]] = {}
+    for chunk in _chunks(battery_ids, 500):
+        rows = conn.execute(
+            select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
+                IntakeRow.battery_id.in_(chunk)
+            )
+        )
+        for bid, fp in rows:
+            found.setdefault(bid, set()).add(fp)
+    return found
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
