@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
@@ -23,7 +24,7 @@ from echelon.domain import (
     Status,
     TestRun,
 )
-from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
+from echelon.domain.battery import BATTERY_ID_MAX_LENGTH, BATTERY_ID_PATTERN
 from echelon.domain.parse import parse_filter
 from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
@@ -386,6 +387,23 @@ class BatteryRecord:
         }
 
 
+ID_CHARACTERS: Final = "A-Za-z0-9._:/#+-"
+"""The characters of :data:`~echelon.domain.battery.BATTERY_ID_PATTERN`, as a class."""
+
+
+def _impossible(battery_id: str) -> str:
+    """Why ``battery_id`` cannot name a battery (it does not match the id pattern): empty, the
+    characters no id holds, or its first character."""
+    if not battery_id:
+        return "the id is empty"
+    odd = sorted({c for c in battery_id if not re.fullmatch(f"[{ID_CHARACTERS}]", c)})
+    if odd:
+        return "a battery id holds only letters, digits and . _ : / # + -, not " + ", ".join(
+            repr(c) for c in odd
+        )
+    return f"a battery id starts with a letter or digit, not {battery_id[0]!r}"
+
+
 def _like_literal(text: str) -> str:
     """``text`` matched literally in a ``LIKE`` pattern with escape character ``\\``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -398,13 +416,16 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     ------
     NotFoundError
         With close matches when the id is unknown (ids ending alike); without looking it up
-        when it is longer than any id can be.
+        when no battery can have it (longer than any id, or a character no id holds, e.g. a
+        NUL byte, which PostgreSQL refuses to compare).
     """
     if len(battery_id) > BATTERY_ID_MAX_LENGTH:  # not looked up, nor echoed in full
         raise NotFoundError(
             f"no battery {battery_id[:32]!r}… ({len(battery_id):,} characters): a battery id has "
             f"at most {BATTERY_ID_MAX_LENGTH}"
         )
+    if not re.fullmatch(BATTERY_ID_PATTERN, battery_id):  # e.g. a NUL byte: not looked up
+        raise NotFoundError(f"no battery {battery_id!r}: {_impossible(battery_id)}")
     with registry.engine.connect() as conn:
         row = conn.execute(
             select(BatteryRow.__table__).where(BatteryRow.battery_id == battery_id)
