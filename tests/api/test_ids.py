@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from echelon.api import create_app
+from echelon.cli import app as cli
 from echelon.registry import open_registry
 from tests.conftest import LOCAL, postgres_schema
 from tests.registry.test_registry import unit
@@ -70,3 +72,17 @@ def test_an_id_no_battery_can_have_is_404_on_both_databases(
         assert "\x00" not in page.text
         assert ids_client.get("/api/health").status_code == 200
     assert not caplog.records
+
+
+def test_similar_ids_match_any_case_in_one_order_on_both_databases(
+    ids_client: TestClient, ids_url: str
+) -> None:
+    """PostgreSQL's LIKE is case-sensitive and its order was unspecified (no ORDER BY): the
+    hint differed between the databases."""
+    detail = ids_client.get("/api/batteries/leaf-cell-1").json()["detail"]
+    assert detail.endswith("; similar ids: LEAF-CELL-1")
+    detail = ids_client.get("/api/batteries/ZZ-00003").json()["detail"]
+    assert detail.endswith("; similar ids: EB-00003, PT-00003, ab-00003, CEG-00003, CEH-00003")
+    shown = CliRunner().invoke(cli, ["show", "leaf-cell-1", "--db", ids_url])
+    assert shown.exit_code == 4
+    assert "similar ids: LEAF-CELL-1" in shown.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Sequence
@@ -404,6 +405,37 @@ def _impossible(battery_id: str) -> str:
     return f"a battery id starts with a letter or digit, not {battery_id[0]!r}"
 
 
+SIMILAR_SHOWN: Final = 5
+"""Similar ids an unknown id's message names at most."""
+SIMILAR_RANKED: Final = 50
+"""Candidates (those of the closest length) ranked for the message."""
+
+
+def _similar_ids(conn: Connection, battery_id: str) -> list[str]:
+    """Registered ids holding the last six characters of ``battery_id`` in any case (a typo
+    early in the id; ``leaf-cell-1`` finds ``LEAF-CELL-1``), most similar first, then by id —
+    the same list on SQLite and PostgreSQL (their ``LIKE`` differ in case, their default
+    orders in collation: both are set here)."""
+    tail = battery_id[-6:].lower()
+    if not tail:
+        return []
+    column = BatteryRow.battery_id
+    binary = "C" if conn.dialect.name == "postgresql" else "BINARY"
+    candidates = conn.execute(
+        select(column)
+        .where(func.lower(column).like(f"%{_like_literal(tail)}%", escape="\\"))
+        .order_by(func.abs(func.length(column) - len(battery_id)), column.collate(binary))
+        .limit(SIMILAR_RANKED)
+    ).scalars()
+    wanted = battery_id.lower()
+
+    def similarity(candidate: str) -> float:
+        return difflib.SequenceMatcher(None, wanted, candidate.lower()).ratio()
+
+    ranked = sorted(candidates, key=lambda candidate: (-similarity(candidate), candidate))
+    return ranked[:SIMILAR_SHOWN]
+
+
 def _like_literal(text: str) -> str:
     """``text`` matched literally in a ``LIKE`` pattern with escape character ``\\``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -431,18 +463,7 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
             select(BatteryRow.__table__).where(BatteryRow.battery_id == battery_id)
         ).first()
         if row is None:
-            tail = battery_id[-6:]
-            like = (
-                conn.execute(
-                    select(BatteryRow.battery_id)
-                    .where(BatteryRow.battery_id.like(f"%{_like_literal(tail)}%", escape="\\"))
-                    .limit(5)
-                )
-                .scalars()
-                .all()
-                if tail
-                else []
-            )
+            like = _similar_ids(conn, battery_id)
             hint = f"; similar ids: {', '.join(like)}" if like else ""
             raise NotFoundError(f"no battery {battery_id!r} in {registry.url}{hint}")
         try:
