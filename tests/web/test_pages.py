@@ -18,6 +18,7 @@ from markupsafe import escape
 from echelon.api import create_app
 from echelon.domain.battery import BATTERY_ID_PATTERN
 from echelon.passport.access import ACCESS
+from echelon.pipeline import intake
 from echelon.registry import Registry, battery_record, list_batteries, open_registry
 from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
@@ -264,3 +265,28 @@ def test_counts_add_up_with_a_value_outside_the_vocabulary() -> None:
     counts = _counts(frame, "grade", ["A", "B", "C", "D"])
     assert counts[-1] == ("Z", 1)
     assert sum(n for _, n in counts) == frame.height
+
+
+def test_the_page_of_a_unit_whose_intake_failed_says_why(
+    tmp_path: Path, api_client: TestClient
+) -> None:
+    """As `echelon show` does in its "intake failed" panel (the page listed only the `failed`
+    event)."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,test_files\n"
+        f"F-1,cell,LFP,2,3.3,capacity:{tmp_path / 'missing.csv'}\n"
+    )
+    url = f"sqlite:///{tmp_path / 'failed.db'}"
+    with open_registry(url, store_dir=tmp_path / "store") as registry:
+        intake(manifest, registry=registry, workers=0)
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        html = client.get("/battery/F-1").text
+    failed = re.search(
+        r'<div class="warning" role="alert" id="intake-failed">(.*?)</div>', html, re.S
+    )
+    assert failed
+    assert f"{tmp_path / 'missing.csv'}: 1 problem(s)" in failed[1]
+    assert "file not found; check the test_files entry in the manifest" in failed[1]
+    assert "Fix the file and run the intake again" in failed[1]
+    assert "intake-failed" not in api_client.get("/battery/PT-00001").text

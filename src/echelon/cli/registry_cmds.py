@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -32,6 +33,7 @@ from echelon.registry import (
     list_batteries,
     verify,
 )
+from echelon.registry.queries import RETAKE_FAILED
 
 Format = Literal["table", "csv", "json", "grading"]
 
@@ -148,10 +150,9 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
             )
             table.add_row(m.quantity, f"{m.value:.6g}", interval, m.method)
         out.append(table)
-    failures = [e.payload for e in rec.events if e.kind == "failed"]
-    if failures and rec.status == "failed":
-        text = "\n".join(f"[red]✗[/] {p.get('error')}" for p in failures[-1:])
-        text += "\nfix the file and run the intake again: the fixed unit is taken in"
+    failure = rec.intake_failure()
+    if failure is not None:
+        text = f"[red]✗[/] {escape(failure)}\n{RETAKE_FAILED}"
         out.append(Panel(text, title="intake failed"))
     refusals = [e.payload for e in rec.events if e.kind == "soh_refused"]
     if refusals:

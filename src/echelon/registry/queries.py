@@ -31,6 +31,9 @@ from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
 
+RETAKE_FAILED: Final = "fix the file and run the intake again: the fixed unit is taken in"
+"""What to do about a unit whose intake failed (``echelon show`` and its web page say it)."""
+
 SUMMARY_QUANTITIES = (
     "soh_percent",
     "capacity_ah",
@@ -372,6 +375,14 @@ class BatteryRecord:
     def last_event(self, kind: str) -> Event | None:
         """The latest event of a kind, or ``None``."""
         return next((e for e in reversed(self.events) if e.kind == kind), None)
+
+    def intake_failure(self) -> str | None:
+        """Why the unit's intake failed — the error of its latest ``failed`` event (a tester
+        file missing or unreadable, …) — while its status is ``failed``; else ``None``."""
+        failed = self.last_event("failed") if self.status == "failed" else None
+        if failed is None:
+            return None
+        return str(failed.payload.get("error") or "no reason was recorded")
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-ready data: ``battery``, ``status``, ``children``,

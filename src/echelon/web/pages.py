@@ -18,6 +18,7 @@ from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.passport.access import ACCESS
 from echelon.registry import battery_record, verify_battery
+from echelon.registry.queries import RETAKE_FAILED
 from echelon.reports.certificate import reason_rows, soh_band_svg
 
 web_router = APIRouter(include_in_schema=False)
@@ -163,5 +164,7 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         latest=record.latest_decisions(),
         chain=verify_battery(state.registry, battery_id),
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
+        failure=record.intake_failure(),
+        retake_failed=RETAKE_FAILED,
         access_groups=ACCESS,
     )
