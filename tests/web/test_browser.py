@@ -101,3 +101,29 @@ def test_uvicorn_refuses_another_host(base_url: str) -> None:
     with urllib.request.urlopen(head, timeout=30) as probed:  # an uptime probe
         assert probed.status == 200
         assert probed.read() == b""
+
+
+@pytest.mark.browser
+def test_filters_given_as_aliases_stay_when_another_changes(
+    browser: object, base_url: str, served_registry: str
+) -> None:
+    """A link with `grade=a&level=MODULE` filtered the table but its dropdowns showed "any", so
+    changing the status dropped the other two without a word."""
+    from playwright.sync_api import expect
+
+    from echelon.registry import open_registry
+
+    with open_registry(served_registry) as registry:
+        expected = list_batteries(registry, status="routed", grade="A", level="module").height
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(base_url + "/?grade=a&level=MODULE")
+    expect(page.locator("#f-grade")).to_have_value("A")
+    expect(page.locator("#f-level")).to_have_value("module")
+    page.select_option("#f-status", "routed")
+    expect(page.locator("#matching")).to_contain_text(
+        f"{expected} {'battery matches' if expected == 1 else 'batteries match'} status routed, "
+        "grade A, level module"
+    )
+    assert page.url == f"{base_url}/?status=routed&grade=A&level=module"
+    rows = page.locator("#battery-table tbody tr[data-status]")
+    expect(rows).to_have_count(expected)

@@ -72,6 +72,36 @@ def test_index_with_filters_lists_only_what_they_select(api_client: TestClient) 
     assert "41 batteries in the registry" in html  # the counts stay those of the registry
 
 
+def _selected(html: str) -> dict[str, str]:
+    """``{filter: (value, label)}`` of the options the form shows as selected."""
+    return {
+        name: (value, label)
+        for name, body in re.findall(r'<select name="(\w+)" id="f-\w+">(.*?)</select>', html, re.S)
+        for value, label in re.findall(r'<option value="([^"]*)" selected>([^<]*)<', body)
+    }
+
+
+def test_filters_given_as_aliases_show_the_values_they_select(api_client: TestClient) -> None:
+    """The dropdowns showed "any" for `grade=a` (the table was filtered), so changing one of them
+    dropped the others without a word."""
+    html = api_client.get("/?status=ROUTED&grade=a&chemistry=lifepo4&level=MODULE").text
+    assert _selected(html) == {
+        "status": ("routed", "routed"),
+        "grade": ("A", "A"),
+        "chemistry": ("LFP", "LFP"),
+        "level": ("module", "module"),
+    }
+    expected = list_batteries(
+        _registry(api_client), status="routed", grade="A", chemistry="LFP", level="module"
+    ).height
+    assert len(_rows(html)) == expected
+    assert "match status routed, grade A, chemistry LFP, level module" in html
+    family = api_client.get("/?chemistry=ternary").text  # a family: every NMC chemistry
+    assert _selected(family) == {"chemistry": ("NMC", "NMC (every NMC)")}
+    nmc = list_batteries(_registry(api_client), chemistry="NMC").height
+    assert f"{nmc} batteries match chemistry NMC" in family
+
+
 @pytest.mark.parametrize(
     ("query", "filters"),
     [

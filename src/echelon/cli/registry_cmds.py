@@ -28,12 +28,12 @@ from echelon.errors import NotFoundError
 from echelon.grading import to_grading_table
 from echelon.registry import (
     LIST_COLUMNS,
+    RETAKE_FAILED,
     BatteryRecord,
     battery_record,
     list_batteries,
     verify,
 )
-from echelon.registry.queries import RETAKE_FAILED
 
 Format = Literal["table", "csv", "json", "grading"]
 

@@ -14,10 +14,13 @@ from echelon.registry.core import (
 )
 from echelon.registry.queries import (
     LIST_COLUMNS,
+    LISTING_FILTERS,
+    RETAKE_FAILED,
     BatteryRecord,
     battery_record,
     events_frame,
     list_batteries,
+    listing_filters,
     select_units,
     units_frame,
 )
@@ -26,7 +29,9 @@ from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_battery
 
 __all__ = [
+    "LISTING_FILTERS",
     "LIST_COLUMNS",
+    "RETAKE_FAILED",
     "AssemblyWrite",
     "BatteryRecord",
     "ChainProblem",
@@ -40,6 +45,7 @@ __all__ = [
     "decision_row",
     "events_frame",
     "list_batteries",
+    "listing_filters",
     "measurement_row",
     "open_registry",
     "select_units",

@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
 
-from echelon.catalog.chemistry import chemistries_matching
+from echelon.catalog.chemistry import chemistries_matching, filter_spelling
 from echelon.domain import (
     NON_REUSE_ROUTES,
     Application,
@@ -255,6 +255,39 @@ def list_batteries(
         chemistry=chemistry,
         level=level,
     )
+
+
+LISTING_FILTERS: Final = ("status", "grade", "chemistry", "level")
+"""The filters of the battery listing (``echelon batteries``, the API and the dashboard)."""
+
+
+def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The listing's filters (:data:`LISTING_FILTERS`) as the listing spells the values they
+    select: ``status=ROUTED`` → ``routed``, ``grade=a`` → ``A``, ``level=MODULE`` →
+    ``module``, ``chemistry=lifepo4`` → ``LFP`` and ``ternary`` → ``NMC`` (the family); empty
+    or missing: ``None``. Selecting with them selects what the values given select.
+
+    Raises
+    ------
+    UsageError
+        For a value not offered, as :func:`select_units` words it.
+    """
+    choices = {
+        "status": [s.value for s in Status],
+        "grade": [g.value for g in Grade],
+        "level": [v.value for v in Level],
+    }
+    out: dict[str, str | None] = {}
+    for name in LISTING_FILTERS:
+        value = given.get(name) or None
+        if name != "chemistry":
+            out[name] = parse_filter(name, value, choices[name])
+            continue
+        try:
+            out[name] = None if value is None else filter_spelling(value)
+        except ValueError as exc:
+            raise UsageError(f"chemistry: {exc}") from None
+    return out
 
 
 def select_units(
