@@ -320,3 +320,22 @@ def test_the_page_of_a_unit_whose_intake_failed_says_why(
     assert "file not found; check the test_files entry in the manifest" in failed[1]
     assert "Fix the file and run the intake again" in failed[1]
     assert "intake-failed" not in api_client.get("/battery/PT-00001").text
+
+
+@pytest.mark.parametrize(
+    ("given", "location"),
+    [
+        ("PT-00001", "/battery/PT-00001"),
+        ("  PT-00001 \t", "/battery/PT-00001"),  # pasted or scanned with blanks around
+        (ODD_ID, "/battery/PT/00001%23A:1+x"),
+        ("a/../b", "/battery/a%2F..%2Fb"),
+        ("", "/"),
+    ],
+)
+def test_the_search_box_opens_the_page_of_the_id_given(
+    api_client: TestClient, given: str, location: str
+) -> None:
+    assert 'action="/battery" role="search"' in api_client.get("/").text
+    response = api_client.get("/battery", params={"id": given}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == location

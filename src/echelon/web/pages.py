@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import secrets
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import jinja2
 import polars as pl
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from echelon._version import __version__
 from echelon.api.routes import battery_list
@@ -160,6 +160,19 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
     filters = _filters(request)
     chosen = battery_list(state.registry, filters)
     return _render(request, "_batteries.html.j2", table=_table(chosen, filters))
+
+
+@web_router.get("/battery", response_class=RedirectResponse)
+def find_battery(
+    request: Request, battery_id: Annotated[str, Query(alias="id")] = ""
+) -> RedirectResponse:
+    """The header's search box (a plain ``GET`` form, ``?id=``): 303 to the battery's page
+    (the id trimmed, as :func:`id_path` writes it; an unknown id's page names similar ids), or
+    to the dashboard when no id is given."""
+    root = request.scope.get("root_path", "")
+    wanted = battery_id.strip()
+    target = f"{root}/battery/{id_path(wanted)}" if wanted else f"{root}/"
+    return RedirectResponse(target, status_code=303)
 
 
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
