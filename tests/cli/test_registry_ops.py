@@ -9,8 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from echelon.cli import app
+from echelon.registry import list_batteries, open_registry
 from echelon.synth import SynthBatch
 from tests.conftest import postgres_schema
+from tests.registry.test_registry import unit
 
 runner = CliRunner()
 
@@ -79,3 +81,36 @@ def test_stations_of_a_postgresql_registry_share_one_store(
         assert again.exit_code == 0, again.output
         assert (stations[1] / "out2" / "lot.json").is_file()
     assert not any((s / "echelon-store").exists() for s in stations)
+
+
+def test_backup_copies_a_registry_in_use_and_its_store(tmp_path: Path) -> None:
+    """`cp echelon.db` while a server has it open loses what is still in echelon.db-wal; the
+    backup copies the database online, then its store, and verifies the copy."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    tester_file = tmp_path / "cap.csv"
+    tester_file.write_text("time_s,voltage_v\n0,3.3\n")
+    with open_registry(url, store_dir=tmp_path / "live-store") as registry:
+        held = registry.engine.connect()  # as a server holds it
+        registry.record_units([unit(f"B-{i}") for i in range(30)])
+        digest = registry.store.put_raw(tester_file)
+        assert (tmp_path / "live.db-wal").stat().st_size > 0  # the units are in the log
+        args = ["backup", str(tmp_path / "bak"), "--db", url]
+        made = runner.invoke(app, args, env={"ECHELON_STORE_DIR": str(tmp_path / "live-store")})
+        again = runner.invoke(app, args)
+        held.close()
+    assert made.exit_code == 0, made.output
+    flat = " ".join(made.output.split())
+    assert f"to {tmp_path / 'bak' / 'live.db'} and its file store (1 files)" in flat
+    assert "✓ verified 90 events of 30 batteries" in flat
+    with open_registry(f"sqlite:///{tmp_path / 'bak' / 'live.db'}", create=False) as copy:
+        assert list_batteries(copy).height == 30
+        assert copy.store.raw_path(digest, ".csv").read_bytes() == tester_file.read_bytes()
+    assert again.exit_code == 2  # a backup never overwrites another
+    assert "exists: give a new or empty folder" in " ".join(again.output.split())
+
+
+def test_backup_of_a_postgresql_registry_points_to_pg_dump() -> None:
+    with postgres_schema() as (url, schema):
+        result = runner.invoke(app, ["backup", "bak", "--db", _in_schema(url, schema)])
+    assert result.exit_code == 2
+    assert "back up a PostgreSQL registry with pg_dump" in " ".join(result.output.split())

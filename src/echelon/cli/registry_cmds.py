@@ -1,4 +1,4 @@
-"""``echelon batteries``, ``echelon show`` and ``echelon verify``."""
+"""``echelon batteries``, ``echelon show``, ``echelon verify`` and ``echelon backup``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from echelon.cli._common import (
     DbOption,
     LevelFilter,
     StatusFilter,
+    check_output_folder,
     check_table_output,
     console,
     open_db,
@@ -30,8 +31,11 @@ from echelon.registry import (
     LIST_COLUMNS,
     RETAKE_FAILED,
     BatteryRecord,
+    VerifyReport,
+    backup,
     battery_record,
     list_batteries,
+    open_registry,
     verify,
 )
 
@@ -216,6 +220,12 @@ def verify_cmd(db: DbOption = None) -> None:
     """Re-hash every battery's event chain and check the tables against it."""
     with open_db(db) as registry, stage_progress({"verify": "verifying chains"}) as progress:
         report = verify(registry, progress=lambda d, t: progress("verify", d, t))
+    _print_verified(report)
+
+
+def _print_verified(report: VerifyReport) -> None:
+    """``verify``'s verdict: the events and batteries verified, or the first problems (then
+    exit code 6)."""
     if report.ok:
         console.print(
             f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries"
@@ -229,3 +239,23 @@ def verify_cmd(db: DbOption = None) -> None:
     for problem in report.problems[1:10]:
         console.print(f"  - {problem}", highlight=False)
     raise typer.Exit(EXIT_VERIFY)
+
+
+@guarded
+def backup_cmd(
+    folder: Annotated[Path, typer.Argument(help="New or empty folder for the copies.")],
+    db: DbOption = None,
+) -> None:
+    """Copy a SQLite registry (consistent while it is in use) and then its file store into
+    FOLDER, and verify the copy. For PostgreSQL use pg_dump (docs/registry.md#backups)."""
+    check_output_folder(folder, option="FOLDER")
+    with open_db(db) as registry:
+        made = backup(registry, folder)
+    console.print(
+        f"[green]✓ backed up[/] {registry.url} to {made.database} and its file store "
+        f"({made.files:,} files) to {made.store}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    with open_registry(f"sqlite:///{made.database}", store_dir=made.store, create=False) as copy:
+        _print_verified(verify(copy))

@@ -4,6 +4,7 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
+from echelon.registry.backup import Backup, backup
 from echelon.registry.core import (
     AssemblyWrite,
     PendingEvent,
@@ -33,6 +34,7 @@ __all__ = [
     "LIST_COLUMNS",
     "RETAKE_FAILED",
     "AssemblyWrite",
+    "Backup",
     "BatteryRecord",
     "ChainProblem",
     "PendingEvent",
@@ -41,6 +43,7 @@ __all__ = [
     "UnitWrite",
     "VerifyReport",
     "WriteResult",
+    "backup",
     "battery_record",
     "decision_row",
     "events_frame",
