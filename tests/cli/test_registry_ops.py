@@ -27,6 +27,7 @@ READING = [
     ["recycle", "route:recycle", "--process", "hydro", "-o", "OUT"],
     ["regroup", "--from-registry", "-s", "2", "-p", "1"],
     ["serve", "--port", "0"],
+    ["backup", "OUT"],
 ]
 """Commands that need registered units: none may make a new, empty registry."""
 
