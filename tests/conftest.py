@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,9 +73,10 @@ def batterypass_dir() -> Path:
     return BATTERYPASS
 
 
-def _postgres_registry(tmp_path: Path) -> Iterator[Registry]:
-    from echelon.registry import open_registry
-
+@contextmanager
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """``(url, schema)``: a new schema on the test server, dropped afterwards (skips when
+    :data:`PG_ENV` is not set)."""
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(
@@ -87,14 +89,23 @@ def _postgres_registry(tmp_path: Path) -> Iterator[Registry]:
     admin = sa.create_engine(url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    registry = open_registry(url, store_dir=tmp_path / "store", schema=schema)
     try:
-        yield registry
+        yield url, schema
     finally:
-        registry.close()
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _postgres_registry(tmp_path: Path) -> Iterator[Registry]:
+    from echelon.registry import open_registry
+
+    with postgres_schema() as (url, schema):
+        registry = open_registry(url, store_dir=tmp_path / "store", schema=schema)
+        try:
+            yield registry
+        finally:
+            registry.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -221,6 +232,15 @@ def passport_data(small_batch: SynthBatch, tmp_path_factory: pytest.TempPathFact
     }
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
+
+
+def empty_registry(folder: Path) -> str:
+    """URL of a new, empty SQLite registry in ``folder`` (the server opens existing files only)."""
+    from echelon.registry import open_registry
+
+    url = f"sqlite:///{folder / 'empty.db'}"
+    open_registry(url, store_dir=folder / "store").close()
+    return url
 
 
 def registry_copy(served_registry: str, folder: Path) -> str:

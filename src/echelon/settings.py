@@ -24,9 +24,12 @@ class Settings(BaseSettings):
         SQLAlchemy URL of the registry. Default: SQLite file ``./echelon.db``. PostgreSQL:
         ``postgresql+psycopg://user@host:5432/dbname`` (needs the ``postgres`` extra).
     store_dir : Path or None
-        Folder for content-addressed files (raw tester files and ``.bdf.parquet`` time series).
-        Default: next to a SQLite database (``echelon.db`` → ``echelon-store/``), else
-        ``./echelon-store``.
+        Folder for content-addressed files (raw tester files, ``.bdf.parquet`` time series,
+        recycling lot records). Default: next to a SQLite database (``echelon.db`` →
+        ``echelon-store/``). A server database (PostgreSQL) has no default: set
+        ``ECHELON_STORE_DIR`` to an absolute path every station reaches, or the commands that
+        read or write files refuse to run (a folder beside each working directory would split
+        the files).
     catalog_dir : Path or None
         Optional folder whose ``*.toml`` files override the packaged catalogue records by name.
     workers : int
@@ -47,8 +50,8 @@ def get_settings(**overrides: object) -> Settings:
     return Settings(**clean)  # type: ignore[arg-type]
 
 
-def default_store_dir(db_url: str) -> Path:
-    """Where content-addressed files live for a given database URL.
+def default_store_dir(db_url: str) -> Path | None:
+    """Where content-addressed files live for a given database URL, when no store is set.
 
     Parameters
     ----------
@@ -57,12 +60,15 @@ def default_store_dir(db_url: str) -> Path:
 
     Returns
     -------
-    Path
-        ``<db stem>-store`` beside a SQLite file; ``./echelon-store`` for in-memory SQLite or a
-        server database.
+    Path or None
+        ``<db stem>-store`` beside a SQLite file; ``./echelon-store`` for in-memory SQLite;
+        ``None`` for a server database, whose store must be set (``ECHELON_STORE_DIR``): a
+        default relative to the working directory would put each station's files elsewhere.
     """
     prefix = "sqlite:///"
     if db_url.startswith(prefix) and db_url[len(prefix) :] not in ("", ":memory:"):
         db_path = Path(db_url[len(prefix) :])
         return db_path.with_name(db_path.stem + "-store")
-    return Path("echelon-store")
+    if db_url.startswith("sqlite:"):
+        return Path("echelon-store")
+    return None

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from echelon.api import create_app
 from echelon.cli import app as cli
-from echelon.errors import InputError
+from echelon.errors import InputError, RegistryError
 from echelon.passport import build_passport, load_passport_data
 from echelon.registry import LIST_COLUMNS, Registry, battery_record, list_batteries, verify
-from tests.conftest import LOCAL, ODD_ID
+from tests.conftest import LOCAL, ODD_ID, empty_registry
 
 runner = CliRunner()
 
@@ -323,12 +323,19 @@ def test_no_documentation_page_loads_from_a_cdn(api_client: TestClient, path: st
 
 
 def test_an_empty_registry_lists_nothing(tmp_path: Path) -> None:
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}"), base_url=LOCAL) as client:
+    with TestClient(create_app(empty_registry(tmp_path)), base_url=LOCAL) as client:
         response = client.get("/api/batteries?status=routed")
         assert response.status_code == 200
         assert response.json() == []
         assert response.headers["x-total-count"] == "0"
         assert client.get("/api/verify").json()["batteries"] == 0
+
+
+def test_a_missing_registry_file_is_refused_never_created(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.db"
+    with pytest.raises(RegistryError, match=f"no registry at {typo}: the file does not exist"):
+        create_app(f"sqlite:///{typo}")
+    assert not typo.exists()  # was an empty registry served as healthy
 
 
 @pytest.mark.parametrize("path", ["%25", "_", "%25%25%25", "A_", "%5C"])

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from echelon.cli import app
 from echelon.grading import GRADING_SCHEMA
+from tests.conftest import empty_registry
 
 runner = CliRunner()
 DAY = "2026-11-22"
@@ -114,7 +115,7 @@ def test_an_empty_registry_or_no_match_exits_4_and_writes_nothing(
     eu_db: str, tmp_path: Path
 ) -> None:
     table = tmp_path / "none.csv"
-    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = empty_registry(tmp_path)
     result = runner.invoke(
         app, ["batteries", "--db", empty, "--format", "grading", "-o", str(table)]
     )
@@ -155,7 +156,7 @@ def test_the_listing_can_be_written_to_a_file_too(eu_db: str, tmp_path: Path) ->
 
 def test_a_listing_without_match_says_so_on_stderr_only(tmp_path: Path) -> None:
     """`batteries --format csv > file` with no match leaves the file empty, not a sentence."""
-    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = empty_registry(tmp_path)
     result = runner.invoke(app, ["batteries", "--db", empty, "--format", "csv"])
     assert result.exit_code == 0
     assert result.stdout == ""
@@ -164,7 +165,7 @@ def test_a_listing_without_match_says_so_on_stderr_only(tmp_path: Path) -> None:
 
 def test_a_json_listing_without_match_is_an_empty_list(tmp_path: Path) -> None:
     """As `GET /api/batteries` answers `[]`: a JSON reader gets a document, not nothing."""
-    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = empty_registry(tmp_path)
     result = runner.invoke(app, ["batteries", "--db", empty, "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []

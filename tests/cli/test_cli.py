@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from echelon.cli import app
+from echelon.registry import open_registry
 from echelon.synth import SynthBatch
 
 runner = CliRunner()
@@ -121,6 +122,7 @@ def test_failed_units_give_exit_10(small_batch: SynthBatch, tmp_path: Path, db: 
 
 
 def test_show_unknown_is_exit_4(db: str) -> None:
+    open_registry(db).close()  # an empty registry (a missing file is exit 5)
     result = runner.invoke(app, ["show", "NOPE-1", "--db", db])
     assert result.exit_code == 4
     assert "no battery 'NOPE-1'" in result.output
@@ -131,7 +133,11 @@ def test_bad_db_url_is_exit_5(tmp_path: Path) -> None:
     assert result.exit_code == 5
     missing = runner.invoke(app, ["batteries", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"])
     assert missing.exit_code == 5
-    assert "cannot open the registry" in missing.output
+    assert "no registry at" in missing.output
+    unwritable = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db",
+                                     f"sqlite:///{tmp_path}/no/such/dir/x.db"])  # fmt: skip
+    assert unwritable.exit_code == 5
+    assert "cannot open the registry" in unwritable.output
 
 
 def test_read_converts_to_bdf_parquet(small_batch: SynthBatch, tmp_path: Path) -> None:

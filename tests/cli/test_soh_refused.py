@@ -57,3 +57,23 @@ def test_intake_summary_counts_and_names_refusals() -> None:
     assert f"LCO-0 (pulse:pulse-u21): {WHY}" in text
     assert "LCO-10" not in text
     assert "… and 3 more" in text
+
+
+@pytest.mark.parametrize(
+    ("report_file", "where"),
+    [
+        (None, "`echelon batteries --status failed` lists them; --report FILE.html gives every"),
+        (Path("out/report.html"), "see out/report.html"),
+    ],
+)
+def test_intake_summary_says_where_the_other_failures_are(
+    report_file: Path | None, where: str
+) -> None:
+    """ "… and 110 more (see the report)" was printed when no report was asked for."""
+    from echelon.cli._console import console
+
+    report = IntakeReport(manifest=Path("m.csv"), units=12, written=12)
+    report.failures = [(f"F-{i}", "file not found") for i in range(12)]
+    with console.capture() as captured:
+        _print_outcome(report, report_file=report_file)
+    assert f"… and 2 more ({where}" in captured.get()

@@ -101,3 +101,49 @@ def test_uvicorn_refuses_another_host(base_url: str) -> None:
     with urllib.request.urlopen(head, timeout=30) as probed:  # an uptime probe
         assert probed.status == 200
         assert probed.read() == b""
+
+
+@pytest.mark.browser
+def test_filters_given_as_aliases_stay_when_another_changes(
+    browser: object, base_url: str, served_registry: str
+) -> None:
+    """A link with `grade=a&level=MODULE` filtered the table but its dropdowns showed "any", so
+    changing the status dropped the other two without a word."""
+    from playwright.sync_api import expect
+
+    from echelon.registry import open_registry
+
+    with open_registry(served_registry) as registry:
+        expected = list_batteries(registry, status="routed", grade="A", level="module").height
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(base_url + "/?grade=a&level=MODULE")
+    expect(page.locator("#f-grade")).to_have_value("A")
+    expect(page.locator("#f-level")).to_have_value("module")
+    page.select_option("#f-status", "routed")
+    expect(page.locator("#matching")).to_contain_text(
+        f"{expected} {'battery matches' if expected == 1 else 'batteries match'} status routed, "
+        "grade A, level module"
+    )
+    assert page.url == f"{base_url}/?status=routed&grade=A&level=module"
+    rows = page.locator("#battery-table tbody tr[data-status]")
+    expect(rows).to_have_count(expected)
+
+
+@pytest.mark.browser
+def test_the_search_box_opens_a_battery(browser: object, base_url: str) -> None:
+    """Floor staff type (or scan) an id into the header's box: its page opens; an unknown id's
+    page names similar ids."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(base_url + "/")
+    page.fill("#find-id", " PT-00002 ")
+    page.press("#find-id", "Enter")
+    page.wait_for_url("**/battery/PT-00002")
+    expect(page.locator("#battery-id")).to_have_text("PT-00002")
+    assert not errors  # no Content-Security-Policy violation (a form to its own origin)
+    page.fill("#find-id", "pt-00002")  # the box is on every page
+    page.press("#find-id", "Enter")
+    expect(page.locator(".error")).to_contain_text("similar ids: PT-00002")  # a 404 page

@@ -18,10 +18,19 @@ from markupsafe import escape
 from echelon.api import create_app
 from echelon.domain.battery import BATTERY_ID_PATTERN
 from echelon.passport.access import ACCESS
+from echelon.pipeline import intake
 from echelon.registry import Registry, battery_record, list_batteries, open_registry
 from echelon.synth import SynthBatch
 from echelon.web.pages import id_path
-from tests.conftest import LOCAL, ODD_ID, TAMPER_PROBLEMS, TAMPERED, intake_as, registry_copy
+from tests.conftest import (
+    LOCAL,
+    ODD_ID,
+    TAMPER_PROBLEMS,
+    TAMPERED,
+    empty_registry,
+    intake_as,
+    registry_copy,
+)
 
 ROW = re.compile(r'<tr data-status="([^"]*)" data-grade="([^"]*)">')
 
@@ -61,6 +70,36 @@ def test_index_with_filters_lists_only_what_they_select(api_client: TestClient) 
     assert f"{expected} batteries match status routed, grade A" in html
     assert '<option value="routed" selected>' in html  # the form shows the filters in force
     assert "41 batteries in the registry" in html  # the counts stay those of the registry
+
+
+def _selected(html: str) -> dict[str, str]:
+    """``{filter: (value, label)}`` of the options the form shows as selected."""
+    return {
+        name: (value, label)
+        for name, body in re.findall(r'<select name="(\w+)" id="f-\w+">(.*?)</select>', html, re.S)
+        for value, label in re.findall(r'<option value="([^"]*)" selected>([^<]*)<', body)
+    }
+
+
+def test_filters_given_as_aliases_show_the_values_they_select(api_client: TestClient) -> None:
+    """The dropdowns showed "any" for `grade=a` (the table was filtered), so changing one of them
+    dropped the others without a word."""
+    html = api_client.get("/?status=ROUTED&grade=a&chemistry=lifepo4&level=MODULE").text
+    assert _selected(html) == {
+        "status": ("routed", "routed"),
+        "grade": ("A", "A"),
+        "chemistry": ("LFP", "LFP"),
+        "level": ("module", "module"),
+    }
+    expected = list_batteries(
+        _registry(api_client), status="routed", grade="A", chemistry="LFP", level="module"
+    ).height
+    assert len(_rows(html)) == expected
+    assert "match status routed, grade A, chemistry LFP, level module" in html
+    family = api_client.get("/?chemistry=ternary").text  # a family: every NMC chemistry
+    assert _selected(family) == {"chemistry": ("NMC", "NMC (every NMC)")}
+    nmc = list_batteries(_registry(api_client), chemistry="NMC").height
+    assert f"{nmc} batteries match chemistry NMC" in family
 
 
 @pytest.mark.parametrize(
@@ -154,7 +193,7 @@ def test_an_unknown_battery_is_a_404_page_naming_similar_ids(api_client: TestCli
 
 
 def test_an_empty_registry_has_an_empty_dashboard(tmp_path: Path) -> None:
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'empty.db'}"), base_url=LOCAL) as client:
+    with TestClient(create_app(empty_registry(tmp_path)), base_url=LOCAL) as client:
         html = client.get("/").text
         assert "0 batteries in the registry" in html
         assert "No battery matches these filters." in html
@@ -256,3 +295,47 @@ def test_counts_add_up_with_a_value_outside_the_vocabulary() -> None:
     counts = _counts(frame, "grade", ["A", "B", "C", "D"])
     assert counts[-1] == ("Z", 1)
     assert sum(n for _, n in counts) == frame.height
+
+
+def test_the_page_of_a_unit_whose_intake_failed_says_why(
+    tmp_path: Path, api_client: TestClient
+) -> None:
+    """As `echelon show` does in its "intake failed" panel (the page listed only the `failed`
+    event)."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,test_files\n"
+        f"F-1,cell,LFP,2,3.3,capacity:{tmp_path / 'missing.csv'}\n"
+    )
+    url = f"sqlite:///{tmp_path / 'failed.db'}"
+    with open_registry(url, store_dir=tmp_path / "store") as registry:
+        intake(manifest, registry=registry, workers=0)
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        html = client.get("/battery/F-1").text
+    failed = re.search(
+        r'<div class="warning" role="alert" id="intake-failed">(.*?)</div>', html, re.S
+    )
+    assert failed
+    assert f"{tmp_path / 'missing.csv'}: 1 problem(s)" in failed[1]
+    assert "file not found; check the test_files entry in the manifest" in failed[1]
+    assert "Fix the file and run the intake again" in failed[1]
+    assert "intake-failed" not in api_client.get("/battery/PT-00001").text
+
+
+@pytest.mark.parametrize(
+    ("given", "location"),
+    [
+        ("PT-00001", "/battery/PT-00001"),
+        ("  PT-00001 \t", "/battery/PT-00001"),  # pasted or scanned with blanks around
+        (ODD_ID, "/battery/PT/00001%23A:1+x"),
+        ("a/../b", "/battery/a%2F..%2Fb"),
+        ("", "/"),
+    ],
+)
+def test_the_search_box_opens_the_page_of_the_id_given(
+    api_client: TestClient, given: str, location: str
+) -> None:
+    assert 'action="/battery" role="search"' in api_client.get("/").text
+    response = api_client.get("/battery", params={"id": given}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == location

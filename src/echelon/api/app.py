@@ -41,7 +41,8 @@ def create_app(
     ----------
     db_url : str, optional
         Registry URL (default ``ECHELON_DB_URL``, else ``sqlite:///echelon.db``). It is opened
-        (and migrated, like every command does) here and closed when the app shuts down.
+        (and migrated, like every command does) here and closed when the app shuts down; a
+        SQLite file that does not exist is refused, never created.
     passport_data : Path, optional
         The facility's passport data file (JSON, YAML or TOML; docs/passport.md) the passport
         views are built with; read and checked here.
@@ -59,7 +60,7 @@ def create_app(
         For an allowed host that can never match a ``Host`` header (a URL, a port, a wildcard
         not leading a domain).
     RegistryError
-        When the registry cannot be opened.
+        When the registry cannot be opened, or its SQLite file does not exist.
     InputError
         When the passport data file is invalid (every problem listed).
     """
@@ -67,7 +68,7 @@ def create_app(
 
     hosts = host_names(allowed_hosts)  # a host that can never match: refused before opening
     data = load_passport_data(passport_data) if passport_data is not None else None
-    registry = open_registry(db_url)
+    registry = open_registry(db_url, create=False)  # a mistyped path is no empty registry
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

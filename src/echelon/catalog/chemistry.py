@@ -203,3 +203,21 @@ def chemistries_matching(text: str, *, catalog_dir: Path | None = None) -> list[
         family = records[generic].family
         return [key for key, record in records.items() if record.family == family]
     return [resolve_chemistry(text, catalog_dir=catalog_dir)]
+
+
+def filter_spelling(text: str, *, catalog_dir: Path | None = None) -> str:
+    """How a listing's chemistry filter names what ``text`` selects (:func:`chemistries_matching`):
+    the family for a family-only spelling (``ternary``, ``ncm`` → ``NMC``), else the chemistry
+    (``LiFePO4`` → ``LFP``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown spelling, as :func:`resolve_chemistry`.
+    """
+    generic = generic_chemistry(text, catalog_dir=catalog_dir)
+    if generic is None:
+        return resolve_chemistry(text, catalog_dir=catalog_dir).value
+    family = _records(catalog_dir)[generic].family
+    # the family's name selects it unless a catalogue override dropped it from generic_aliases
+    return family if generic_chemistry(family, catalog_dir=catalog_dir) == generic else text

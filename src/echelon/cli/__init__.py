@@ -22,7 +22,7 @@ from echelon.cli.io_cmds import read_cmd, readers_cmd
 from echelon.cli.lifetime_cmds import forecast_cmd
 from echelon.cli.passport_cmds import passport_cmd
 from echelon.cli.recycle_cmds import recycle_cmd, recycle_lots_cmd
-from echelon.cli.registry_cmds import batteries_cmd, show_cmd, verify_cmd
+from echelon.cli.registry_cmds import backup_cmd, batteries_cmd, show_cmd, verify_cmd
 from echelon.cli.regroup_cmds import regroup_cmd
 from echelon.cli.serve_cmds import serve_cmd
 from echelon.cli.soh_cmds import soh_app
@@ -62,6 +62,7 @@ app.command("certificate")(certificate_cmd)
 app.command("passport")(passport_cmd)
 app.command("applications")(applications_cmd)
 app.command("verify")(verify_cmd)
+app.command("backup")(backup_cmd)
 app.command("read")(read_cmd)
 app.command("readers")(readers_cmd)
 app.command("regroup")(regroup_cmd)

@@ -21,6 +21,7 @@ from rich.progress import (
 
 from echelon.cli._console import console as console  # re-exported: the commands import it here
 from echelon.domain import Grade, Level, Status
+from echelon.errors import RegistryError
 from echelon.io.atomic import write_atomic
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
@@ -183,9 +184,35 @@ def write_table(frame: pl.DataFrame, path: Path) -> None:
     write_atomic(path, frame.write_csv if csv else frame.write_parquet)
 
 
-def open_db(url: str | None) -> Registry:
-    """Open the registry named by ``--db`` (or the default)."""
-    return open_registry(url)
+def open_db(url: str | None, *, create: bool = False, store: bool = False) -> Registry:
+    """Open the registry named by ``--db`` (or the default).
+
+    Parameters
+    ----------
+    url : str, optional
+        ``--db`` (None: ``ECHELON_DB_URL``, else ``sqlite:///echelon.db``).
+    create : bool
+        Create a new, empty SQLite registry when the file does not exist (``intake``,
+        ``demo``); every other command refuses a missing file (exit 5) rather than read an empty
+        registry made at a mistyped path.
+    store : bool
+        The command reads or writes the file store (``intake``, ``demo``, ``recycle``'s lot
+        records): refuse a server database without one now, before any work is done.
+
+    Raises
+    ------
+    RegistryError
+        Exit code 5: the database cannot be opened, its SQLite file does not exist (unless
+        ``create``), or (``store``) it has no usable file store.
+    """
+    registry = open_registry(url, create=create)
+    if store:
+        try:
+            registry.store  # noqa: B018 - refuses a server database without ECHELON_STORE_DIR
+        except RegistryError:
+            registry.close()
+            raise
+    return registry
 
 
 class StageProgress:

@@ -122,7 +122,9 @@ def _report(
     )
 
 
-def _print_outcome(report: IntakeReport) -> None:
+def _print_outcome(report: IntakeReport, *, report_file: Path | None = None) -> None:
+    """The intake's counts, the first ten failures and SOH refusals; the rest are in
+    ``report_file`` when one is written, else ``echelon batteries --status failed`` lists them."""
     # a unit that failed is recorded too (status failed, with its error) unless the write failed
     # or the unit was refused (recycled: nothing of it is written)
     recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures) - len(
@@ -140,7 +142,13 @@ def _print_outcome(report: IntakeReport) -> None:
         detail = f" {lines[1].strip()}" if len(lines) > 1 else ""
         console.print(f"  [red]✗[/] {bid}: {lines[0]}{detail}", highlight=False)
     if len(report.failures) > 10:
-        console.print(f"  … and {len(report.failures) - 10} more (see the report)")
+        where = (
+            f"see {report_file}"
+            if report_file is not None
+            else "`echelon batteries --status failed` lists them; --report FILE.html gives "
+            "every error"
+        )
+        console.print(f"  … and {len(report.failures) - 10} more ({where})", highlight=False)
     if report.soh_refused:
         units = len({bid for bid, _, _ in report.soh_refused})
         console.print(
@@ -179,7 +187,7 @@ def demo_cmd(
             f"{folder} exists and was not made by `echelon demo`; choose --out"
         )
     start = time.perf_counter()
-    registry = open_db(db)
+    registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         batch = write_batch(
             folder,
@@ -200,7 +208,7 @@ def demo_cmd(
             progress=progress,
         )
         ids = report.battery_ids
-        _print_outcome(report)
+        _print_outcome(report, report_file=out / "report.html")
         path = _report(
             registry,
             report,
@@ -233,7 +241,7 @@ def intake_cmd(
     check_output(report, (".html",), option="--report")
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
-    registry = open_db(db)
+    registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
             manifest,
@@ -244,7 +252,7 @@ def intake_cmd(
             as_of=day,
             progress=progress,
         )
-        _print_outcome(result)
+        _print_outcome(result, report_file=report)
         if report is not None:
             frame = units_frame(registry).filter(pl.col("battery_id").is_in(result.battery_ids))
             write_batch_report(

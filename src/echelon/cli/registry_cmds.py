@@ -1,4 +1,4 @@
-"""``echelon batteries``, ``echelon show`` and ``echelon verify``."""
+"""``echelon batteries``, ``echelon show``, ``echelon verify`` and ``echelon backup``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -16,6 +17,7 @@ from echelon.cli._common import (
     DbOption,
     LevelFilter,
     StatusFilter,
+    check_output_folder,
     check_table_output,
     console,
     open_db,
@@ -27,9 +29,13 @@ from echelon.errors import NotFoundError
 from echelon.grading import to_grading_table
 from echelon.registry import (
     LIST_COLUMNS,
+    RETAKE_FAILED,
     BatteryRecord,
+    VerifyReport,
+    backup,
     battery_record,
     list_batteries,
+    open_registry,
     verify,
 )
 
@@ -148,10 +154,9 @@ def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
             )
             table.add_row(m.quantity, f"{m.value:.6g}", interval, m.method)
         out.append(table)
-    failures = [e.payload for e in rec.events if e.kind == "failed"]
-    if failures and rec.status == "failed":
-        text = "\n".join(f"[red]✗[/] {p.get('error')}" for p in failures[-1:])
-        text += "\nfix the file and run the intake again: the fixed unit is taken in"
+    failure = rec.intake_failure()
+    if failure is not None:
+        text = f"[red]✗[/] {escape(failure)}\n{RETAKE_FAILED}"
         out.append(Panel(text, title="intake failed"))
     refusals = [e.payload for e in rec.events if e.kind == "soh_refused"]
     if refusals:
@@ -215,6 +220,12 @@ def verify_cmd(db: DbOption = None) -> None:
     """Re-hash every battery's event chain and check the tables against it."""
     with open_db(db) as registry, stage_progress({"verify": "verifying chains"}) as progress:
         report = verify(registry, progress=lambda d, t: progress("verify", d, t))
+    _print_verified(report)
+
+
+def _print_verified(report: VerifyReport) -> None:
+    """``verify``'s verdict: the events and batteries verified, or the first problems (then
+    exit code 6)."""
     if report.ok:
         console.print(
             f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries"
@@ -228,3 +239,23 @@ def verify_cmd(db: DbOption = None) -> None:
     for problem in report.problems[1:10]:
         console.print(f"  - {problem}", highlight=False)
     raise typer.Exit(EXIT_VERIFY)
+
+
+@guarded
+def backup_cmd(
+    folder: Annotated[Path, typer.Argument(help="New or empty folder for the copies.")],
+    db: DbOption = None,
+) -> None:
+    """Copy a SQLite registry (consistent while it is in use) and then its file store into
+    FOLDER, and verify the copy. For PostgreSQL use pg_dump (docs/registry.md#backups)."""
+    check_output_folder(folder, option="FOLDER")
+    with open_db(db) as registry:
+        made = backup(registry, folder)
+    console.print(
+        f"[green]✓ backed up[/] {registry.url} to {made.database} and its file store "
+        f"({made.files:,} files) to {made.store}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    with open_registry(f"sqlite:///{made.database}", store_dir=made.store, create=False) as copy:
+        _print_verified(verify(copy))

@@ -4,6 +4,7 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
+from echelon.registry.backup import Backup, backup
 from echelon.registry.core import (
     AssemblyWrite,
     PendingEvent,
@@ -14,10 +15,13 @@ from echelon.registry.core import (
 )
 from echelon.registry.queries import (
     LIST_COLUMNS,
+    LISTING_FILTERS,
+    RETAKE_FAILED,
     BatteryRecord,
     battery_record,
     events_frame,
     list_batteries,
+    listing_filters,
     select_units,
     units_frame,
 )
@@ -26,8 +30,11 @@ from echelon.registry.store import Store
 from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_battery
 
 __all__ = [
+    "LISTING_FILTERS",
     "LIST_COLUMNS",
+    "RETAKE_FAILED",
     "AssemblyWrite",
+    "Backup",
     "BatteryRecord",
     "ChainProblem",
     "PendingEvent",
@@ -36,10 +43,12 @@ __all__ = [
     "UnitWrite",
     "VerifyReport",
     "WriteResult",
+    "backup",
     "battery_record",
     "decision_row",
     "events_frame",
     "list_batteries",
+    "listing_filters",
     "measurement_row",
     "open_registry",
     "select_units",

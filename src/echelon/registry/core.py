@@ -21,14 +21,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from echelon.domain import Battery, Status
 from echelon.errors import RegistryError
 from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
-from echelon.registry.engine import make_engine, migrate
+from echelon.registry.engine import make_engine, migrate, refuse_missing_file
 from echelon.registry.schema import (
     Base,
     BatteryRow,
     EventRow,
     IntakeRow,
 )
-from echelon.registry.store import Store
+from echelon.registry.store import Store, server_store_problem
 from echelon.settings import default_store_dir
 
 log = logging.getLogger(__name__)
@@ -165,13 +165,34 @@ class Registry:
     ----------
     engine : Engine
         SQLAlchemy engine (see :func:`open_registry`).
-    store : Store
-        Content-addressed store for raw files and time series.
+    store : Store or None
+        Content-addressed store for raw files and time series; ``None`` when none is set for
+        a server database (see :attr:`store`).
+    store_problem : str, optional
+        Why there is no store, and what to do (the message of :attr:`store`).
     """
 
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Engine, store: Store | None, *, store_problem: str = "") -> None:
         self.engine = engine
-        self.store = store
+        self._store = store
+        self._store_problem = store_problem
+
+    @property
+    def store(self) -> Store:
+        """The file store (raw tester files, time series, recycling lot records).
+
+        Raises
+        ------
+        RegistryError
+            For a server database opened without a store: only commands that read or write
+            files need one, and a default folder relative to where each command runs would
+            split them between working directories.
+        """
+        if self._store is None:
+            raise RegistryError(
+                self._store_problem or f"the registry at {self.url} has no file store"
+            )
+        return self._store
 
     @property
     def url(self) -> str:
@@ -210,18 +231,8 @@ class Registry:
 
     def known_fingerprints(self, battery_ids: Iterable[str]) -> dict[str, set[str]]:
         """Fingerprints already taken in, per battery id (for idempotent intake)."""
-        ids = list(battery_ids)
-        found: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids, 500):
-                rows = conn.execute(
-                    select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
-                        IntakeRow.battery_id.in_(chunk)
-                    )
-                )
-                for bid, fp in rows:
-                    found.setdefault(bid, set()).add(fp)
-        return found
+            return _fingerprints(conn, list(battery_ids))
 
     def existing_batteries(self, battery_ids: Iterable[str]) -> dict[str, str]:
         """``{battery_id: level}`` for the ids that are registered."""
@@ -265,21 +276,34 @@ class Registry:
                             unit.battery.battery_id, "written", count
                         )
             except (IntegrityError, OperationalError) as exc:
-                log.warning("bulk write failed (%s); retrying unit by unit", exc.orig)
+                # e.g. the same units taken in by a concurrent intake: not a failure (yet)
+                log.info("bulk write failed (%s); retrying unit by unit", exc.orig)
                 results.update(self._write_one_by_one(todo))
         return [results[u.battery.battery_id] for u in units]
 
     def _write_one_by_one(self, units: Sequence[UnitWrite]) -> dict[str, WriteResult]:
+        """Write units one by one inside savepoints, after checking their fingerprints again:
+        a unit another writer took in with the same fingerprint meanwhile (two intakes of one
+        manifest at once) is ``skipped``, as if it had been registered before, never an error."""
         results: dict[str, WriteResult] = {}
         with self.engine.begin() as conn:
+            known = _fingerprints(conn, [u.battery.battery_id for u in units])
             for unit in units:
                 bid = unit.battery.battery_id
+                if unit.fingerprint in known.get(bid, set()):
+                    results[bid] = WriteResult(bid, "skipped")
+                    continue
                 try:
                     with conn.begin_nested():
                         (count,) = self._write(conn, [unit])
                     results[bid] = WriteResult(bid, "written", count)
                 except (IntegrityError, OperationalError) as exc:
-                    results[bid] = WriteResult(bid, "error", error=str(exc.orig))
+                    taken = unit.fingerprint in _fingerprints(conn, [bid]).get(bid, set())
+                    results[bid] = (
+                        WriteResult(bid, "skipped")
+                        if taken
+                        else WriteResult(bid, "error", error=str(exc.orig))
+                    )
         return results
 
     def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -629,6 +653,20 @@ def _event_row(
     return event, rows
 
 
+def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str]]:
+    """The intake fingerprints recorded for each of ``battery_ids`` (as ``conn`` sees them)."""
+    found: dict[str, set[str]] = {}
+    for chunk in _chunks(battery_ids, 500):
+        rows = conn.execute(
+            select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
+                IntakeRow.battery_id.in_(chunk)
+            )
+        )
+        for bid, fp in rows:
+            found.setdefault(bid, set()).add(fp)
+    return found
+
+
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -639,6 +677,7 @@ def open_registry(
     *,
     store_dir: Path | str | None = None,
     schema: str | None = None,
+    create: bool = True,
 ) -> Registry:
     """Open (and migrate) a registry.
 
@@ -647,19 +686,39 @@ def open_registry(
     url : str, optional
         Database URL; default from settings (``ECHELON_DB_URL``, else ``sqlite:///echelon.db``).
     store_dir : path-like, optional
-        File store root; default from settings, else beside the SQLite file.
+        File store root; default from settings (``ECHELON_STORE_DIR``), else beside the SQLite
+        file. A server database has no default: without an absolute store, the registry opens
+        but :attr:`Registry.store` refuses (commands that only read rows need none).
     schema : str, optional
         PostgreSQL schema (``search_path``), e.g. to isolate a test run.
+    create : bool
+        Create a SQLite file that does not exist (an empty registry). ``False`` for everything
+        that only reads or adds to existing units: a mistyped path is refused instead of
+        becoming a new, empty registry.
 
     Returns
     -------
     Registry
+
+    Raises
+    ------
+    RegistryError
+        For an unreachable database, a file that is not an Echelon registry, or (``create=False``)
+        a SQLite file that does not exist.
     """
     from echelon.settings import get_settings
 
     settings = get_settings()
     db_url = url or settings.db_url
     engine = make_engine(db_url, schema=schema)
+    if not create:
+        refuse_missing_file(engine)
     migrate(engine)
     root = Path(store_dir) if store_dir else settings.store_dir or default_store_dir(db_url)
+    problem = server_store_problem(
+        engine.url, root, "store_dir" if store_dir else "ECHELON_STORE_DIR"
+    )
+    if problem:
+        return Registry(engine, None, store_problem=problem)
+    assert root is not None
     return Registry(engine, Store(root))

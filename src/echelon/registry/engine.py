@@ -93,6 +93,28 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     return engine
 
 
+def refuse_missing_file(engine: Engine) -> None:
+    """Refuse a SQLite registry file that does not exist (a mistyped ``--db`` path): opening it
+    would create an empty registry there and report it healthy.
+
+    Raises
+    ------
+    RegistryError
+        Naming the file and how to create a registry (``echelon intake`` or ``echelon demo``).
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return
+    database = engine.url.database
+    if not database or database == ":memory:" or Path(database).exists():
+        return
+    url = engine.url.render_as_string(hide_password=True)
+    raise RegistryError(
+        f"no registry at {Path(database).resolve()}: the file does not exist; check the path "
+        f"given with --db / ECHELON_DB_URL, or create a registry there with `echelon intake "
+        f"MANIFEST --db {url}` (or `echelon demo`)"
+    )
+
+
 def _alembic_config() -> Config:
     from alembic.config import Config
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import Connection, FromClause, Select, func, select
 
-from echelon.catalog.chemistry import chemistries_matching
+from echelon.catalog.chemistry import chemistries_matching, filter_spelling
 from echelon.domain import (
     NON_REUSE_ROUTES,
     Application,
@@ -23,11 +25,14 @@ from echelon.domain import (
     Status,
     TestRun,
 )
-from echelon.domain.battery import BATTERY_ID_MAX_LENGTH
+from echelon.domain.battery import BATTERY_ID_MAX_LENGTH, BATTERY_ID_PATTERN
 from echelon.domain.parse import parse_filter
 from echelon.errors import ChainError, NotFoundError, UsageError
 from echelon.registry.core import Registry
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
+
+RETAKE_FAILED: Final = "fix the file and run the intake again: the fixed unit is taken in"
+"""What to do about a unit whose intake failed (``echelon show`` and its web page say it)."""
 
 SUMMARY_QUANTITIES = (
     "soh_percent",
@@ -252,6 +257,39 @@ def list_batteries(
     )
 
 
+LISTING_FILTERS: Final = ("status", "grade", "chemistry", "level")
+"""The filters of the battery listing (``echelon batteries``, the API and the dashboard)."""
+
+
+def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The listing's filters (:data:`LISTING_FILTERS`) as the listing spells the values they
+    select: ``status=ROUTED`` → ``routed``, ``grade=a`` → ``A``, ``level=MODULE`` →
+    ``module``, ``chemistry=lifepo4`` → ``LFP`` and ``ternary`` → ``NMC`` (the family); empty
+    or missing: ``None``. Selecting with them selects what the values given select.
+
+    Raises
+    ------
+    UsageError
+        For a value not offered, as :func:`select_units` words it.
+    """
+    choices = {
+        "status": [s.value for s in Status],
+        "grade": [g.value for g in Grade],
+        "level": [v.value for v in Level],
+    }
+    out: dict[str, str | None] = {}
+    for name in LISTING_FILTERS:
+        value = given.get(name) or None
+        if name != "chemistry":
+            out[name] = parse_filter(name, value, choices[name])
+            continue
+        try:
+            out[name] = None if value is None else filter_spelling(value)
+        except ValueError as exc:
+            raise UsageError(f"chemistry: {exc}") from None
+    return out
+
+
 def select_units(
     frame: pl.DataFrame,
     *,
@@ -371,6 +409,14 @@ class BatteryRecord:
         """The latest event of a kind, or ``None``."""
         return next((e for e in reversed(self.events) if e.kind == kind), None)
 
+    def intake_failure(self) -> str | None:
+        """Why the unit's intake failed — the error of its latest ``failed`` event (a tester
+        file missing or unreadable, …) — while its status is ``failed``; else ``None``."""
+        failed = self.last_event("failed") if self.status == "failed" else None
+        if failed is None:
+            return None
+        return str(failed.payload.get("error") or "no reason was recorded")
+
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-ready data: ``battery``, ``status``, ``children``,
         ``measurements``, ``decisions`` (with every reason), ``test_runs`` and ``events`` (what
@@ -386,6 +432,54 @@ class BatteryRecord:
         }
 
 
+ID_CHARACTERS: Final = "A-Za-z0-9._:/#+-"
+"""The characters of :data:`~echelon.domain.battery.BATTERY_ID_PATTERN`, as a class."""
+
+
+def _impossible(battery_id: str) -> str:
+    """Why ``battery_id`` cannot name a battery (it does not match the id pattern): empty, the
+    characters no id holds, or its first character."""
+    if not battery_id:
+        return "the id is empty"
+    odd = sorted({c for c in battery_id if not re.fullmatch(f"[{ID_CHARACTERS}]", c)})
+    if odd:
+        return "a battery id holds only letters, digits and . _ : / # + -, not " + ", ".join(
+            repr(c) for c in odd
+        )
+    return f"a battery id starts with a letter or digit, not {battery_id[0]!r}"
+
+
+SIMILAR_SHOWN: Final = 5
+"""Similar ids an unknown id's message names at most."""
+SIMILAR_RANKED: Final = 50
+"""Candidates (those of the closest length) ranked for the message."""
+
+
+def _similar_ids(conn: Connection, battery_id: str) -> list[str]:
+    """Registered ids holding the last six characters of ``battery_id`` in any case (a typo
+    early in the id; ``leaf-cell-1`` finds ``LEAF-CELL-1``), most similar first, then by id —
+    the same list on SQLite and PostgreSQL (their ``LIKE`` differ in case, their default
+    orders in collation: both are set here)."""
+    tail = battery_id[-6:].lower()
+    if not tail:
+        return []
+    column = BatteryRow.battery_id
+    binary = "C" if conn.dialect.name == "postgresql" else "BINARY"
+    candidates = conn.execute(
+        select(column)
+        .where(func.lower(column).like(f"%{_like_literal(tail)}%", escape="\\"))
+        .order_by(func.abs(func.length(column) - len(battery_id)), column.collate(binary))
+        .limit(SIMILAR_RANKED)
+    ).scalars()
+    wanted = battery_id.lower()
+
+    def similarity(candidate: str) -> float:
+        return difflib.SequenceMatcher(None, wanted, candidate.lower()).ratio()
+
+    ranked = sorted(candidates, key=lambda candidate: (-similarity(candidate), candidate))
+    return ranked[:SIMILAR_SHOWN]
+
+
 def _like_literal(text: str) -> str:
     """``text`` matched literally in a ``LIKE`` pattern with escape character ``\\``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -398,30 +492,22 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     ------
     NotFoundError
         With close matches when the id is unknown (ids ending alike); without looking it up
-        when it is longer than any id can be.
+        when no battery can have it (longer than any id, or a character no id holds, e.g. a
+        NUL byte, which PostgreSQL refuses to compare).
     """
     if len(battery_id) > BATTERY_ID_MAX_LENGTH:  # not looked up, nor echoed in full
         raise NotFoundError(
             f"no battery {battery_id[:32]!r}… ({len(battery_id):,} characters): a battery id has "
             f"at most {BATTERY_ID_MAX_LENGTH}"
         )
+    if not re.fullmatch(BATTERY_ID_PATTERN, battery_id):  # e.g. a NUL byte: not looked up
+        raise NotFoundError(f"no battery {battery_id!r}: {_impossible(battery_id)}")
     with registry.engine.connect() as conn:
         row = conn.execute(
             select(BatteryRow.__table__).where(BatteryRow.battery_id == battery_id)
         ).first()
         if row is None:
-            tail = battery_id[-6:]
-            like = (
-                conn.execute(
-                    select(BatteryRow.battery_id)
-                    .where(BatteryRow.battery_id.like(f"%{_like_literal(tail)}%", escape="\\"))
-                    .limit(5)
-                )
-                .scalars()
-                .all()
-                if tail
-                else []
-            )
+            like = _similar_ids(conn, battery_id)
             hint = f"; similar ids: {', '.join(like)}" if like else ""
             raise NotFoundError(f"no battery {battery_id!r} in {registry.url}{hint}")
         try:

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy.engine import URL
 
 from echelon.io.base import RunMetadata, sha256_file
 from echelon.io.bdf import write_bdf_parquet
@@ -79,3 +80,36 @@ class Store:
     def read_bdf(self, sha256: str) -> pl.DataFrame:
         """Load a stored time series."""
         return pl.read_parquet(self.bdf_path(sha256))
+
+
+def server_store_problem(url: URL, root: Path | None, given_as: str) -> str:
+    """Why the registry at ``url`` cannot use ``root`` as its file store ("" when it can).
+
+    A SQLite registry always can (its default store lies beside the file). A server database
+    cannot without a store (``root`` None) or with a relative one: each working directory would
+    hold a part of the files.
+
+    Parameters
+    ----------
+    url : sqlalchemy.engine.URL
+        The database's URL.
+    root : Path or None
+        The store's folder, if one is set.
+    given_as : str
+        Where ``root`` was given (``ECHELON_STORE_DIR``, ``store_dir``), for the message.
+    """
+    if url.get_backend_name() == "sqlite" or (root is not None and root.is_absolute()):
+        return ""
+    shown = url.render_as_string(hide_password=True)
+    why = (
+        "no file store is set"
+        if root is None
+        else f"its file store {given_as}={str(root)!r} is a relative path"
+    )
+    return (
+        f"the registry at {shown} is a server database and {why}: its raw tester files and "
+        "recycling lot records must live in one folder that every station uses, not beside "
+        "each working directory; set ECHELON_STORE_DIR to that folder's absolute path (e.g. "
+        "`export ECHELON_STORE_DIR=/srv/echelon-store`, on a share every station mounts) and "
+        "run the command again (docs/registry.md#file-store)"
+    )

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import functools
 import secrets
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import jinja2
 import polars as pl
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from echelon._version import __version__
 from echelon.api.routes import battery_list
 from echelon.api.state import State
+from echelon.catalog.chemistry import chemistries_matching
 from echelon.domain.enums import Grade, Level, Status
 from echelon.passport.access import ACCESS
-from echelon.registry import battery_record, verify_battery
+from echelon.registry import (
+    LISTING_FILTERS,
+    RETAKE_FAILED,
+    battery_record,
+    listing_filters,
+    verify_battery,
+)
 from echelon.reports.certificate import reason_rows, soh_band_svg
 
 web_router = APIRouter(include_in_schema=False)
@@ -98,8 +105,21 @@ def _counts(frame: pl.DataFrame, column: str, order: list[str]) -> list[tuple[st
 
 
 def _filters(request: Request) -> dict[str, str | None]:
+    """The request's filters as the listing spells them (``grade=a`` → ``A``, ``chemistry=
+    lifepo4`` → ``LFP``), so the form shows what they select and keeps it when one changes."""
     query = request.query_params
-    return {name: query.get(name) or None for name in ("status", "grade", "chemistry", "level")}
+    return listing_filters({name: query.get(name) for name in LISTING_FILTERS})
+
+
+def _chemistry_options(frame: pl.DataFrame, chosen: str | None) -> list[tuple[str, str]]:
+    """``(value, label)`` of the chemistry filter: the registry's chemistries and the one
+    chosen when none of them is it (a family such as ``NMC`` selects all of its own)."""
+    present = sorted(frame.get_column("chemistry").drop_nulls().unique())
+    options = [(c, c) for c in present]
+    if chosen and chosen not in present:
+        family = len(chemistries_matching(chosen)) > 1
+        options.append((chosen, f"{chosen} (every {chosen})" if family else chosen))
+    return options
 
 
 def _table(frame: pl.DataFrame, filters: dict[str, str | None]) -> dict[str, Any]:
@@ -125,10 +145,10 @@ def index(request: Request, state: State) -> HTMLResponse:
         status_counts=_counts(everything, "status", [s.value for s in Status]),
         grade_counts=_counts(everything, "grade", [g.value for g in Grade]),
         options={
-            "status": [s.value for s in Status],
-            "grade": [g.value for g in Grade],
-            "chemistry": sorted(everything.get_column("chemistry").drop_nulls().unique()),
-            "level": [level.value for level in Level],
+            "status": [(s.value, s.value) for s in Status],
+            "grade": [(g.value, g.value) for g in Grade],
+            "chemistry": _chemistry_options(everything, filters["chemistry"]),
+            "level": [(level.value, level.value) for level in Level],
         },
         table=_table(chosen, filters),
     )
@@ -140,6 +160,19 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
     filters = _filters(request)
     chosen = battery_list(state.registry, filters)
     return _render(request, "_batteries.html.j2", table=_table(chosen, filters))
+
+
+@web_router.get("/battery", response_class=RedirectResponse)
+def find_battery(
+    request: Request, battery_id: Annotated[str, Query(alias="id")] = ""
+) -> RedirectResponse:
+    """The header's search box (a plain ``GET`` form, ``?id=``): 303 to the battery's page
+    (the id trimmed, as :func:`id_path` writes it; an unknown id's page names similar ids), or
+    to the dashboard when no id is given."""
+    root = request.scope.get("root_path", "")
+    wanted = battery_id.strip()
+    target = f"{root}/battery/{id_path(wanted)}" if wanted else f"{root}/"
+    return RedirectResponse(target, status_code=303)
 
 
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
@@ -163,5 +196,7 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         latest=record.latest_decisions(),
         chain=verify_battery(state.registry, battery_id),
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
+        failure=record.intake_failure(),
+        retake_failed=RETAKE_FAILED,
         access_groups=ACCESS,
     )

@@ -1,0 +1,98 @@
+"""A consistent copy of a SQLite registry and its file store, taken while others use it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from echelon.errors import UsageError
+from echelon.registry.core import Registry
+
+TEMPORARY = ".tmp-*"
+"""Names of files the store writes under before renaming them (never part of a backup)."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    """Where :func:`backup` put the copies.
+
+    Attributes
+    ----------
+    database : Path
+        The copy of the database (``FOLDER/<name>.db``).
+    store : Path
+        The copy of the file store (``FOLDER/<name>-store``, where a registry opened from the
+        copied database finds it by default).
+    files : int
+        Files copied into ``store``.
+    """
+
+    database: Path
+    store: Path
+    files: int
+
+
+def backup(registry: Registry, folder: Path | str) -> Backup:
+    """Copy a SQLite registry and then its file store into ``folder``.
+
+    The database is copied with SQLite's online backup, consistent while others read and write
+    (a ``cp`` of the file misses what is still in its write-ahead log); the store is copied after
+    it, so it holds every file the copied database names (a file is stored before the event that
+    names it).
+
+    Parameters
+    ----------
+    registry : Registry
+        An open SQLite registry.
+    folder : path-like
+        Where to put the copies (created if needed); must not hold a copy already.
+
+    Returns
+    -------
+    Backup
+
+    Raises
+    ------
+    UsageError
+        For a registry that is not a SQLite file (back up PostgreSQL with ``pg_dump``), or a
+        folder that already holds a backup of it (a backup never overwrites another).
+    """
+    url = registry.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        raise UsageError(
+            f"echelon backup copies a SQLite registry file, not {registry.url}: back up a "
+            "PostgreSQL registry with pg_dump, then copy its ECHELON_STORE_DIR "
+            "(docs/registry.md#backups)"
+        )
+    source = Path(str(url.database))
+    target = Path(folder) / source.name
+    store = target.with_name(f"{source.stem}-store")
+    taken = [p for p in (target, store) if p.exists()]
+    if taken:
+        raise UsageError(
+            f"{taken[0]} exists: give a new or empty folder (a backup never overwrites another)"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    raw = registry.engine.raw_connection()
+    try:
+        live = raw.driver_connection
+        assert isinstance(live, sqlite3.Connection)  # the sqlite3 driver's connection
+        copy = sqlite3.connect(partial)
+        try:
+            live.backup(copy)
+        finally:
+            copy.close()
+        os.replace(partial, target)
+    finally:
+        raw.close()
+        partial.unlink(missing_ok=True)
+    root = registry.store.root
+    if root.is_dir():
+        shutil.copytree(root, store, ignore=shutil.ignore_patterns(TEMPORARY))
+    else:  # nothing stored yet
+        store.mkdir()
+    return Backup(target, store, sum(1 for p in store.rglob("*") if p.is_file()))
