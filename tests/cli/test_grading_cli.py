@@ -56,6 +56,40 @@ def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profil
             assert row["value_usd"] == pytest.approx(row["reuse_value_usd"])
 
 
+@pytest.mark.parametrize(
+    ("profile", "conditions"),
+    [
+        ("cn", {"cn.nea_large_ess", "cn.miit_2021"}),
+        ("us", {"us.ul1974", "us.ul9540", "us.same_model"}),
+        ("eu", {"eu.new_product"}),
+        ("baseline", set()),
+    ],
+)
+def test_grade_output_names_the_route_conditions(
+    tmp_path: Path, profile: str, conditions: set[str]
+) -> None:
+    """An EV module routed to ESS carries its jurisdiction's conditions (CN: small/distributed
+    ESS only) in the grading table, as the route decision does."""
+    units = tmp_path / "ev.csv"
+    units.write_text(
+        "battery_id,chemistry,level,nominal_capacity_ah,nominal_voltage_v,soh_percent,"
+        "soh_lower_percent,dcir_ohm,ocv_v,insulation_mohm,has_traceability,origin_application,"
+        "series_count\nE1,NMC622,module,60,43.2,75,74,0.012,44.0,500,yes,automotive,12\n"
+    )
+    out = tmp_path / "d.csv"
+    args = ["grade", str(units), "--profile", profile, "--set", "price.ess=60", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    row = pl.read_csv(out).row(0, named=True)
+    assert row["route"] == "ess"
+    listed = row["route_conditions"] or ""
+    assert {item.split(":", 1)[0].strip() for item in listed.split(";") if ":" in item} == (
+        conditions
+    )
+    if profile == "cn":
+        assert "small or distributed ESS only" in listed
+
+
 def test_grade_takes_parquet_and_price_overrides(tmp_path: Path, table: Path) -> None:
     parquet = tmp_path / "units.parquet"
     pl.read_csv(table).write_parquet(parquet)
