@@ -307,3 +307,24 @@ def test_set_keeps_the_economics_table_a_profile_names(
     assert result.exit_code == 0, result.output
     frame = pl.read_csv(out)
     assert set(frame["economics"]) == {"facility_econ@1 (labour.EU=55)"}
+
+
+def test_grade_names_the_profile_and_says_when_it_fell_back_to_baseline(
+    tmp_path: Path, table: Path
+) -> None:
+    """No region column and no --profile: the baseline profile, said on stderr and named in
+    the summary (it was silent)."""
+    result = runner.invoke(app, ["grade", str(table)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "no region column and no --profile" in text
+    assert "baseline profile grading_baseline@4" in text
+    assert "Decisions (profile grading_baseline@4)" in text
+    chosen = runner.invoke(app, ["grade", str(table), "--profile", "cn"])
+    assert "no region column" not in chosen.output
+    assert "Decisions (profile grading_cn@3)" in " ".join(chosen.output.split())
+    regions = tmp_path / "regions.csv"
+    pl.read_csv(table).with_columns(region=pl.lit("EU")).write_csv(regions)
+    by_region = runner.invoke(app, ["grade", str(regions)])
+    assert "no region column" not in by_region.output
+    assert "Decisions (profile grading_eu@3)" in " ".join(by_region.output.split())

@@ -102,8 +102,32 @@ def _warn_absent(path: Path, units: pl.DataFrame) -> None:
         stderr.print(f"  - {note}", highlight=False, markup=False, soft_wrap=True)
 
 
+def _warn_baseline(units: pl.DataFrame, profile: str | None) -> None:
+    """Say on stderr that a table without regions, graded without ``--profile``, gets the
+    jurisdiction-neutral baseline profile (no regulatory restriction applies)."""
+    if profile is not None or (
+        "region" in units.columns and units.get_column("region").drop_nulls().len() > 0
+    ):
+        return
+    stderr.print(
+        "note: no region column and no --profile: graded with the jurisdiction-neutral "
+        f"baseline profile {load_profile('baseline').label} (no regulatory restrictions; "
+        "--profile eu|cn|us for a jurisdiction's rules)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def _summary(frame: pl.DataFrame) -> Table:
-    table = Table("route", "units", "grade A/B/C/D", "value [USD]", title="Decisions")
+    profiles = ", ".join(sorted(frame.get_column("profile").drop_nulls().unique().to_list()))
+    table = Table(
+        "route",
+        "units",
+        "grade A/B/C/D",
+        "value [USD]",
+        title=f"Decisions (profile {profiles or 'none'})",
+    )
     per = (
         frame.group_by("route")
         .agg(
@@ -143,6 +167,7 @@ def grade_cmd(
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     units = read_grading_table(table)
     _warn_absent(table, units)
+    _warn_baseline(units, profile)
     graded, inputs = grade_by_region(
         units,
         profile=profile,
