@@ -56,6 +56,40 @@ def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profil
             assert row["value_usd"] == pytest.approx(row["reuse_value_usd"])
 
 
+@pytest.mark.parametrize(
+    ("profile", "conditions"),
+    [
+        ("cn", {"cn.nea_large_ess", "cn.miit_2021"}),
+        ("us", {"us.ul1974", "us.ul9540", "us.same_model"}),
+        ("eu", {"eu.new_product"}),
+        ("baseline", set()),
+    ],
+)
+def test_grade_output_names_the_route_conditions(
+    tmp_path: Path, profile: str, conditions: set[str]
+) -> None:
+    """An EV module routed to ESS carries its jurisdiction's conditions (CN: small/distributed
+    ESS only) in the grading table, as the route decision does."""
+    units = tmp_path / "ev.csv"
+    units.write_text(
+        "battery_id,chemistry,level,nominal_capacity_ah,nominal_voltage_v,soh_percent,"
+        "soh_lower_percent,dcir_ohm,ocv_v,insulation_mohm,has_traceability,origin_application,"
+        "series_count\nE1,NMC622,module,60,43.2,75,74,0.012,44.0,500,yes,automotive,12\n"
+    )
+    out = tmp_path / "d.csv"
+    args = ["grade", str(units), "--profile", profile, "--set", "price.ess=60", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    row = pl.read_csv(out).row(0, named=True)
+    assert row["route"] == "ess"
+    listed = row["route_conditions"] or ""
+    assert {item.split(":", 1)[0].strip() for item in listed.split(";") if ":" in item} == (
+        conditions
+    )
+    if profile == "cn":
+        assert "small or distributed ESS only" in listed
+
+
 def test_grade_takes_parquet_and_price_overrides(tmp_path: Path, table: Path) -> None:
     parquet = tmp_path / "units.parquet"
     pl.read_csv(table).write_parquet(parquet)
@@ -273,3 +307,24 @@ def test_set_keeps_the_economics_table_a_profile_names(
     assert result.exit_code == 0, result.output
     frame = pl.read_csv(out)
     assert set(frame["economics"]) == {"facility_econ@1 (labour.EU=55)"}
+
+
+def test_grade_names_the_profile_and_says_when_it_fell_back_to_baseline(
+    tmp_path: Path, table: Path
+) -> None:
+    """No region column and no --profile: the baseline profile, said on stderr and named in
+    the summary (it was silent)."""
+    result = runner.invoke(app, ["grade", str(table)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "no region column and no --profile" in text
+    assert "baseline profile grading_baseline@4" in text
+    assert "Decisions (profile grading_baseline@4)" in text
+    chosen = runner.invoke(app, ["grade", str(table), "--profile", "cn"])
+    assert "no region column" not in chosen.output
+    assert "Decisions (profile grading_cn@3)" in " ".join(chosen.output.split())
+    regions = tmp_path / "regions.csv"
+    pl.read_csv(table).with_columns(region=pl.lit("EU")).write_csv(regions)
+    by_region = runner.invoke(app, ["grade", str(regions)])
+    assert "no region column" not in by_region.output
+    assert "Decisions (profile grading_eu@3)" in " ".join(by_region.output.split())

@@ -305,6 +305,32 @@ def test_an_estimate_beyond_the_trained_soh_range_is_refused(
         assert not pred["reason"].str.contains("was not in training").any()
 
 
+def test_an_out_of_domain_estimate_clipped_to_the_trained_edge_is_refused(
+    model: SohModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of domain, an estimate past the trained SOH range by less than its interval was
+    clipped to the edge (EB-00013: 100.9 %, lower bound 82.6 %, true SOH 60 %): refused now; in
+    domain the same value is clipped as before."""
+    from echelon.estimation.gp import GaussianProcess
+
+    high = model.families["NMC"].summary["soh_percent_range"][1]
+    rows = pulse_samples(3, seed=11).head(1)
+    monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: np.array([high + 0.5]))
+    inside = model.predict(rows)
+    assert not inside["out_of_domain"][0]
+    assert inside["soh_percent"][0] == pytest.approx(high)
+    new = rows.with_columns(batch=pl.lit("new-delivery"))
+    for policy in ("widen", "refuse"):
+        pred = model.predict(new, out_of_domain=policy)  # type: ignore[arg-type]
+        assert pred["out_of_domain"][0]
+        assert pred["soh_percent"][0] is None
+        assert pred["soh_lower_percent"][0] is None
+        assert "extrapolates out of its domain" in pred["reason"][0]
+    monkeypatch.setattr(GaussianProcess, "predict", lambda self, x, **kw: np.array([high - 1.0]))
+    kept = model.predict(new)
+    assert kept["soh_percent"][0] == pytest.approx(high - 1.0)
+
+
 def test_grouped_conformal_quantile_counts_groups_not_scores() -> None:
     """Dunn et al. (2023) pooled CDF: every group weighs the same however many scores it has, and
     the finite-sample rank ⌈(K + 1)c⌉/K counts the K groups."""

@@ -122,6 +122,35 @@ def test_each_gate_rule_quarantines_with_its_reason(
     assert rule in {r.rule for r in gate.fired}
 
 
+def test_passed_gate_rules_carry_the_numbers_compared() -> None:
+    """A passed gate rule read "gate.ocv_window: ok" with observed and limit null; now it names
+    the value and the limit it was compared with (docs/grading.md, explanations)."""
+    row = grade_one(plating_signature=False)
+    gate = {r.rule: r for r in decisions_from_row(row, PROFILE)[0].reasons}
+    assert all(r.passed for r in gate.values())
+    window = gate["gate.ocv_window"]
+    assert window.observed == pytest.approx(44.0 / 12, abs=1e-3)
+    assert (
+        window.limit == f"[{row['ocv_min_v']}, {row['ocv_max_v']}] V per cell, ≥ 0.5 V (0 V unit)"
+    )
+    assert "3.667 V per cell" in window.message
+    insulation = gate["gate.insulation"]
+    assert insulation.observed == pytest.approx(200e6 / row["unit_voltage_v"], abs=0.1)
+    assert insulation.limit == PROFILE.gate.insulation_min_ohm_per_volt
+    sd = gate["gate.self_discharge"]
+    assert sd.limit == PROFILE.gate.self_discharge_max_percent_per_day
+    assert sd.observed == pytest.approx(1.0 / row["ocv_slope_mv_per_percent"], abs=1e-3)
+    expiry = gate["gate.calendar_expiry"]
+    assert (expiry.observed, expiry.limit) == ("2035-01-01", "on or after 2026-11-22")
+    trace = gate["gate.traceability"]
+    assert trace.observed is True
+    levels = ", ".join(lvl.value for lvl in PROFILE.gate.require_traceability_levels)
+    assert trace.limit == f"required for {levels}"
+    assert gate["gate.lithium_plating"].observed is False
+    for reason in gate.values():
+        assert reason.observed is not None, reason
+
+
 def test_cells_need_traceability_but_packs_do_not() -> None:
     assert (
         grade_one(level="cell", series_count=1, ocv_v=3.7, has_traceability=False)["gate"]

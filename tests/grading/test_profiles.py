@@ -117,6 +117,18 @@ def test_profile_is_chosen_by_region_and_order_is_kept() -> None:
             r"grade.0.soh_min_percent: .*write 80",
         ),
         (("LFP = 50.0", "LFP = 0.5"), r"soh_min_percent_by_family: LFP: .*write 50 for 50 %"),
+        # before, these unit slips were accepted too (5 %/day as 0.05, 100 Ω/V as 0.1 kΩ/V)
+        (
+            (
+                "self_discharge_max_percent_per_day = 5.0",
+                "self_discharge_max_percent_per_day = 0.05",
+            ),
+            r"gate.self_discharge_max_percent_per_day: .*wrong unit\? .*write 5",
+        ),
+        (
+            ("insulation_min_ohm_per_volt = 100.0", "insulation_min_ohm_per_volt = 0.1"),
+            r"gate.insulation_min_ohm_per_volt: .*kΩ/V written for Ω/V: write 100",
+        ),
         (('as_of = "2026-11-22"', 'as_of = "someday"'), r"meta.as_of: as_of 'someday' is not a"),
         (('source = "shared/', 'source = "  "\n# "'), r"meta.source: empty source"),
         (('ocv_source = "', 'ocv_source = ""\n# "'), r"gate.ocv_source: empty source"),

@@ -30,7 +30,7 @@ from echelon.grading import grade_by_region, load_profile
 from echelon.grading.reader import absent_columns, read_grading_table
 from echelon.registry import battery_record
 from echelon.reports.certificate import certificate_event, write_certificate
-from echelon.routing import fits_summary, load_applications
+from echelon.routing import RoutingInputs, fits_summary, load_applications, route_conditions
 
 OUTPUT_COLUMNS = [
     "battery_id",
@@ -53,14 +53,18 @@ OUTPUT_COLUMNS = [
     "break_even_price_usd_per_kwh_year",
     "break_even_soh_percent",
     "application_fits",
+    "route_conditions",
     "unchecked",
     "economics",
 ]
 """Columns of ``echelon grade -o`` (the first seven are the documented contract)."""
 
 
-def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
-    """The output table of ``echelon grade`` from a graded, routed frame."""
+def decisions_frame(
+    graded: pl.DataFrame, inputs: dict[str, RoutingInputs] | None = None
+) -> pl.DataFrame:
+    """The output table of ``echelon grade`` from a graded, routed frame (``inputs``: the routing
+    inputs per profile label, for the ``route_conditions`` column; empty without them)."""
     apps = [c.removeprefix("misfit__") for c in graded.columns if c.startswith("misfit__")]
     rounded = [
         pl.col(c).round(2)
@@ -76,6 +80,7 @@ def decisions_frame(graded: pl.DataFrame) -> pl.DataFrame:
     ]
     return graded.with_columns(
         fits_summary(apps).alias("application_fits"),
+        route_conditions(graded, inputs or {}),
         *rounded,
         pl.col("resistance_ratio").round(3),
         pl.col("usable_kwh").round(4),
@@ -97,8 +102,32 @@ def _warn_absent(path: Path, units: pl.DataFrame) -> None:
         stderr.print(f"  - {note}", highlight=False, markup=False, soft_wrap=True)
 
 
+def _warn_baseline(units: pl.DataFrame, profile: str | None) -> None:
+    """Say on stderr that a table without regions, graded without ``--profile``, gets the
+    jurisdiction-neutral baseline profile (no regulatory restriction applies)."""
+    if profile is not None or (
+        "region" in units.columns and units.get_column("region").drop_nulls().len() > 0
+    ):
+        return
+    stderr.print(
+        "note: no region column and no --profile: graded with the jurisdiction-neutral "
+        f"baseline profile {load_profile('baseline').label} (no regulatory restrictions; "
+        "--profile eu|cn|us for a jurisdiction's rules)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def _summary(frame: pl.DataFrame) -> Table:
-    table = Table("route", "units", "grade A/B/C/D", "value [USD]", title="Decisions")
+    profiles = ", ".join(sorted(frame.get_column("profile").drop_nulls().unique().to_list()))
+    table = Table(
+        "route",
+        "units",
+        "grade A/B/C/D",
+        "value [USD]",
+        title=f"Decisions (profile {profiles or 'none'})",
+    )
     per = (
         frame.group_by("route")
         .agg(
@@ -138,13 +167,14 @@ def grade_cmd(
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     units = read_grading_table(table)
     _warn_absent(table, units)
-    graded, _ = grade_by_region(
+    _warn_baseline(units, profile)
+    graded, inputs = grade_by_region(
         units,
         profile=profile,
         economics=economics_from_options(economics, overrides),
         as_of=day,
     )
-    out = decisions_frame(graded)
+    out = decisions_frame(graded, inputs)
     console.print(_summary(out))
     if output is not None:
         write_table(out, output)

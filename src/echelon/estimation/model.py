@@ -200,6 +200,37 @@ def extrapolation_reasons(
     }
 
 
+RANGE: Final = "soh_percent_range"
+"""Model-card key of the SOH range a family was trained on [%]."""
+
+
+def edge_reasons(
+    families: dict[str, FamilyModel],
+    fam: npt.NDArray[np.str_],
+    raw: Array,
+    ood: npt.NDArray[np.bool_],
+) -> dict[int, str]:
+    """Out-of-domain rows whose unclipped estimate ``raw`` lies beyond the SOH range their family
+    was trained on, by however little: the clipped value is the range's edge, not an estimate,
+    and the widened interval around that edge is not calibrated for the row (a batch of grade-D
+    e-bike packs all "at 100.9 %", lower bound 82.6 %; since 2026-12-08). In domain a value just
+    past the edge is the regressor's noise, and clipping it stays."""
+    found: dict[int, str] = {}
+    for r in np.flatnonzero(ood & np.isfinite(raw)):
+        model = families.get(str(fam[r])) or families.get("*")
+        bounds = None if model is None or model.gp is None else model.summary.get(RANGE)
+        if bounds is None or float(bounds[0]) <= raw[r] <= float(bounds[1]):
+            continue
+        low, high = float(bounds[0]), float(bounds[1])
+        found[int(r)] = (
+            f"the model extrapolates out of its domain: its estimate {raw[r]:.1f} % lies beyond "
+            f"the trained SOH range {low:.1f}–{high:.1f} %, so the range's "
+            "edge it would be clipped to carries no information; no estimate — run a capacity "
+            "test or calibrate the batch with reference units"
+        )
+    return found
+
+
 def add_reason(reasons: list[str | None], row: int, why: str) -> None:
     """Append ``why`` to the reasons of ``row`` (every flag of a row is kept, joined by "; ")."""
     reasons[row] = f"{reasons[row]}; {why}" if reasons[row] else why
@@ -319,6 +350,7 @@ class SohModel:
         fam = families(table)
         n = table.height
         point, half, dist = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        raw_all = np.full(n, np.nan)
         ood = np.zeros(n, dtype=bool)
         # out of domain for a reason the shift error does not cover: another batch, format or
         # temperature, or features far from training at a trained SOC (not explained by the SOC)
@@ -338,7 +370,7 @@ class SohModel:
                         "capacity-tested reference units, or run a capacity test"
                     )
                 continue
-            raw = model.raw_mean(x[rows])
+            raw = raw_all[rows] = model.raw_mean(x[rows])
             point[rows] = clip_to(raw, model.summary.get("soh_percent_range"))
             dist[rows] = model.distance(x[rows])
             beyond = dist[rows] > model.threshold
@@ -383,6 +415,9 @@ class SohModel:
         if references is not None:
             refs = prepare(references, self.method, labelled=True, source=references_source)
             self._calibrate(table, x, refs, coverage, (point, half, ood, reasons))
+        for row, why in edge_reasons(self.families, fam, raw_all, ood & np.isfinite(point)).items():
+            point[row] = np.nan  # no estimate, whatever the out-of-domain policy
+            add_reason(reasons, row, why)
         self._widen(point, half, (ood, foreign, fam, keys), reasons, coverage, out_of_domain)
         lower = np.clip(point - half, *SOH_BOUNDS)
         upper = np.clip(point + half, *SOH_BOUNDS)

@@ -19,6 +19,7 @@ import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
 from echelon.domain.parse import parse_date
+from echelon.grading.gate_numbers import GATE_NUMBERS
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
 from echelon.grading.resistance import (
     RATIO_TO_NEW,
@@ -480,7 +481,9 @@ def grade_table(
             pl.lit(None, dtype=pl.String).alias(c)
             for c in ("route", "route_basis", "best_application")
         )
-    return frame.with_columns(_reasons(rules, prof, routed=route).alias("reasons"))
+    return frame.with_columns(
+        _reasons(rules, prof, routed=route).alias("reasons"), pl.lit(day).alias("gate_as_of")
+    )
 
 
 def grade_by_region(
@@ -569,7 +572,7 @@ def decisions_from_row(
     prof = inputs.profile
     bid = str(row["battery_id"])
     rule_names = [k.removeprefix("fail__") for k in row if k.startswith("fail__")]
-    gate_reasons = tuple(_gate_reason(row, name) for name in rule_names)
+    gate_reasons = tuple(_gate_reason(row, name, prof) for name in rule_names)
     inputs_seen = {
         k: row.get(k)
         for k in (
@@ -612,15 +615,23 @@ def decisions_from_row(
     return decisions
 
 
-def _gate_reason(row: dict[str, Any], name: str) -> Reason:
+def _gate_reason(row: dict[str, Any], name: str, profile: GradingProfile) -> Reason:
+    """One gate rule's reason: its message and, for every rule with a known comparison, the
+    field, the observed value and the limit (``gate_numbers``), fired or passed."""
     fired = bool(row[f"fail__{name}"])
+    numbers = GATE_NUMBERS.get(name)
+    field, observed, limit, text = (
+        (None, None, None, "") if numbers is None else numbers(row, profile)
+    )
     if fired:
         message = str(row[f"msg__{name}"])
     elif row.get(f"unchecked__{name}"):
         message = f"{name}: not checked — input missing (a measurement would tighten this)"
     else:
-        message = f"{name}: ok"
-    return Reason(rule=name, passed=not fired, message=message)
+        message = f"{name}: ok — {text}" if text else f"{name}: ok"
+    return Reason(
+        rule=name, passed=not fired, message=message, field=field, observed=observed, limit=limit
+    )
 
 
 def _grade_reasons(row: dict[str, Any], inputs: RoutingInputs) -> tuple[Reason, ...]:

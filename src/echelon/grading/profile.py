@@ -10,7 +10,7 @@ does not define are clear errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,12 @@ from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import CatalogError, ConfigError, UsageError
 
 _Strict = StrictModel
+
+
+SELF_DISCHARGE_PERCENT_PER_DAY: Final = (0.5, 100.0)
+"""Plausible gate limit on self-discharge [%/day] (packaged: 5, McKinsey 2019 [S20])."""
+INSULATION_MIN_OHM_PER_VOLT: Final = 10.0
+"""Smallest plausible non-zero insulation minimum [Ω/V] (packaged: 100, GB 18384 as reported)."""
 
 
 class GateLimits(_Strict):
@@ -38,6 +44,33 @@ class GateLimits(_Strict):
     insulation_source: Source
     zero_volt_threshold_v_per_cell: float = Field(ge=0)
     ocv_source: Source
+
+    @field_validator("self_discharge_max_percent_per_day")
+    @classmethod
+    def _self_discharge_percent(cls, value: float) -> float:
+        # the packaged limit is 5 %/day (McKinsey 2019 [S20], as of 2026-11-22); a healthy Li-ion
+        # cell loses ~0.03-0.1 %/day, so a limit below 0.5 %/day would quarantine healthy units:
+        # a fraction (0.05 for 5 %) written where a percent belongs
+        if value < SELF_DISCHARGE_PERCENT_PER_DAY[0] or value > SELF_DISCHARGE_PERCENT_PER_DAY[1]:
+            raise ValueError(
+                f"{value:g} %/day outside the plausible range {SELF_DISCHARGE_PERCENT_PER_DAY} "
+                f"(reference 5 %/day, McKinsey 2019 [S20]); wrong unit? a fraction written for a "
+                f"percent: write {value * 100:g}"
+            )
+        return value
+
+    @field_validator("insulation_min_ohm_per_volt")
+    @classmethod
+    def _insulation_ohm_per_volt(cls, value: float) -> float:
+        # the packaged limit is 100 Ω/V (GB 18384 as reported, as of 2026-11-22; UN ECE R100 also
+        # 100 Ω/V DC, 500 Ω/V AC): a minimum in (0, 10) Ω/V is kΩ/V written for Ω/V (0 disables)
+        if 0 < value < INSULATION_MIN_OHM_PER_VOLT:
+            raise ValueError(
+                f"{value:g} Ω/V is below the plausible {INSULATION_MIN_OHM_PER_VOLT:g} Ω/V "
+                "(reference 100 Ω/V, GB 18384 as reported); wrong unit? kΩ/V written for Ω/V: "
+                f"write {value * 1000:g}"
+            )
+        return value
 
     @field_validator("zero_volt_threshold_v_per_cell")
     @classmethod

@@ -17,7 +17,12 @@ from echelon.routing.applications import (
     window_fractions,
 )
 from echelon.routing.economics import Economics, load_economics, parse_overrides
-from echelon.routing.explain import fits_summary, route_decision, route_summary
+from echelon.routing.explain import (
+    fits_summary,
+    route_conditions,
+    route_decision,
+    route_summary,
+)
 from echelon.routing.placeholders import (
     expected_second_life_years,
     recycling_value_frame,
@@ -51,6 +56,7 @@ __all__ = [
     "recycling_value_frame",
     "recycling_value_usd",
     "rmax_ohm",
+    "route_conditions",
     "route_decision",
     "route_summary",
     "route_table",

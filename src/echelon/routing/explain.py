@@ -213,6 +213,35 @@ def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason
     ]
 
 
+def route_conditions(graded: pl.DataFrame, inputs: dict[str, RoutingInputs]) -> pl.Series:
+    """Column ``route_conditions``: the conditions the jurisdiction's regulations attach to each
+    row's route, as ``rule: text`` joined by ``"; "`` (empty when none; a ``;`` inside a text
+    becomes ``,`` so the column splits on ``;``), the conditions :func:`condition_reasons`
+    records on the route decision (there with their sources).
+
+    Parameters
+    ----------
+    graded : pl.DataFrame
+        Graded, routed rows with a ``profile`` column (the profile label).
+    inputs : dict of str to RoutingInputs
+        Routing inputs per profile label, as :func:`echelon.grading.grade_by_region` returns.
+    """
+    texts = []
+    for row in graded.select("profile", "route", "level", "origin_application").iter_rows(
+        named=True
+    ):
+        resolved = inputs.get(row["profile"])
+        found = [] if resolved is None else condition_reasons(row, resolved)
+        texts.append("; ".join(f"{r.rule.removeprefix('condition.')}: {_short(r)}" for r in found))
+    return pl.Series("route_conditions", texts, dtype=pl.String)
+
+
+def _short(reason: Reason) -> str:
+    """A condition's text without the ``condition (XX):`` prefix and the source."""
+    text = reason.message.split("): ", 1)[-1]
+    return text.rsplit(" — source: ", 1)[0].replace(";", ",")
+
+
 def _fit_message(
     app: str, spec: ApplicationSpec, row: dict[str, Any], inputs: RoutingInputs
 ) -> str:
