@@ -16,6 +16,7 @@ from echelon.cli._common import (
     DbOption,
     LevelFilter,
     StatusFilter,
+    check_output,
     check_table_output,
     console,
     open_db,
@@ -30,6 +31,9 @@ from echelon.registry import (
     BatteryRecord,
     battery_record,
     list_batteries,
+    load_anchor,
+    save_anchor,
+    take_anchor,
     verify,
 )
 
@@ -211,20 +215,59 @@ def show_cmd(
 
 
 @guarded
-def verify_cmd(db: DbOption = None) -> None:
-    """Re-hash every battery's event chain and check the tables against it."""
+def verify_cmd(
+    db: DbOption = None,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            help="An anchor file written earlier by --write-anchor: every chain it lists must "
+            "still hold the anchored event (finds chains rewritten or batteries deleted since).",
+        ),
+    ] = None,
+    write_anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-anchor",
+            help="Write every chain's head and the registry digest to this JSON file when "
+            "everything verifies: keep it off the database (docs/registry.md).",
+        ),
+    ] = None,
+) -> None:
+    """Re-hash every battery's event chain and check its head, the write log and the tables."""
+    check_output(write_anchor, (".json",), option="--write-anchor")
+    earlier = load_anchor(anchor) if anchor is not None else None
     with open_db(db) as registry, stage_progress({"verify": "verifying chains"}) as progress:
-        report = verify(registry, progress=lambda d, t: progress("verify", d, t))
-    if report.ok:
+        report = verify(registry, anchor=earlier, progress=lambda d, t: progress("verify", d, t))
+        url = registry.url
+    if not report.ok:
+        first = report.first_broken
         console.print(
-            f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries"
+            f"[bold red]✗ chain broken[/]: {len(report.problems)} problem(s); first: {first}",
+            highlight=False,
         )
-        return
-    first = report.first_broken
+        for problem in report.problems[1:10]:
+            console.print(f"  - {problem}", highlight=False)
+        if write_anchor is not None:
+            stderr.print(f"no anchor written to {write_anchor}: the registry does not verify")
+        raise typer.Exit(EXIT_VERIFY)
     console.print(
-        f"[bold red]✗ chain broken[/]: {len(report.problems)} problem(s); first: {first}",
+        f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries "
+        f"(registry digest {report.digest[:16]}…)",
         highlight=False,
     )
-    for problem in report.problems[1:10]:
-        console.print(f"  - {problem}", highlight=False)
-    raise typer.Exit(EXIT_VERIFY)
+    if earlier is not None:
+        console.print(
+            f"[green]✓[/] the {report.anchored:,} chains of the anchor of {earlier.taken} "
+            f"hold their anchored events ({report.batteries - report.anchored:,} batteries are "
+            "newer)",
+            highlight=False,
+        )
+    if write_anchor is not None:
+        save_anchor(take_anchor(report.heads, url), write_anchor)
+        console.print(
+            f"[green]✓[/] anchor → {write_anchor} (digest {report.digest}); keep it off this "
+            "database: `echelon verify --anchor` checks against it",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -4,6 +4,7 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
+from echelon.registry.anchor import Anchor, load_anchor, save_anchor, take_anchor
 from echelon.registry.core import (
     AssemblyWrite,
     PendingEvent,
@@ -27,6 +28,7 @@ from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_b
 
 __all__ = [
     "LIST_COLUMNS",
+    "Anchor",
     "AssemblyWrite",
     "BatteryRecord",
     "ChainProblem",
@@ -40,9 +42,12 @@ __all__ = [
     "decision_row",
     "events_frame",
     "list_batteries",
+    "load_anchor",
     "measurement_row",
     "open_registry",
+    "save_anchor",
     "select_units",
+    "take_anchor",
     "test_run_row",
     "units_frame",
     "verify",

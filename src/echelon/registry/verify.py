@@ -1,4 +1,5 @@
-"""Re-verification of every battery's event chain and of the tables projected from it."""
+"""Re-verification of every battery's event chain, of its head record, of the registry's write
+log, of the tables projected from the chains, and optionally against an anchor file."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import JSON, Connection, Table, Text, cast, select
 
-from echelon.registry.chain import GENESIS, canonical_json, event_hash
+from echelon.registry.anchor import Anchor
+from echelon.registry.chain import GENESIS, add_digests, canonical_json, event_hash, heads_digest
 from echelon.registry.core import PROJECTIONS, Registry
+from echelon.registry.heads import HEADS, Head, head_problem, log_totals, recorded_heads
 from echelon.registry.schema import BatteryRow, EventRow
 
 CHUNK = 1000
 _SKIP = ("id", "battery_id", "event_seq")
+REGISTRY: Final = "(registry)"
+"""``battery_id`` of a problem of the registry as a whole (its write log)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,15 @@ class VerifyReport:
     batteries: int = 0
     events: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
+    heads: dict[str, Head] = field(default_factory=dict)
+    """Each checked battery's last event (``seq``, hash), for an anchor file."""
+    anchored: int = 0
+    """Batteries checked against an anchor file."""
+
+    @property
+    def digest(self) -> str:
+        """The registry digest of :attr:`heads` (what an anchor of this state states)."""
+        return heads_digest((bid, seq, h) for bid, (seq, h) in self.heads.items())
 
     @property
     def ok(self) -> bool:
@@ -223,8 +237,11 @@ def _check_battery_rows(
     return problems
 
 
-def _check_ids(conn: Connection, ids: list[str], report: VerifyReport) -> None:
-    """Check the chains, projected rows and battery rows of ``ids``; add to ``report``."""
+def _check_ids(
+    conn: Connection, ids: list[str], report: VerifyReport, anchor: Anchor | None = None
+) -> dict[str, Head]:
+    """Check the chains, head records, projected rows and battery rows of ``ids`` (and their
+    chains against ``anchor``); add to ``report``. Returns the head records read."""
     events: dict[str, list[Any]] = defaultdict(list)
     for ev in conn.execute(
         select(EventRow.__table__)
@@ -232,11 +249,83 @@ def _check_ids(conn: Connection, ids: list[str], report: VerifyReport) -> None:
         .order_by(EventRow.battery_id, EventRow.seq)
     ):
         events[ev.battery_id].append(ev)
+    recorded = recorded_heads(conn, ids)
     for bid in ids:
-        report.events += len(events.get(bid, []))
-        report.problems.extend(_check_chain(events.get(bid, [])))
+        chain = events.get(bid, [])
+        report.events += len(chain)
+        report.problems.extend(_check_chain(chain))
+        last = (chain[-1].seq, chain[-1].hash) if chain else None
+        if last is not None:
+            report.heads[bid] = last
+        problem = head_problem(last, recorded.get(bid))
+        if problem is not None:
+            report.problems.append(ChainProblem(bid, None, None, problem))
+        if anchor is not None and bid in anchor.heads:
+            report.anchored += 1
+            report.problems.extend(_check_anchored(bid, chain, anchor))
     report.problems.extend(_check_projections(conn, ids, events))
     report.problems.extend(_check_battery_rows(conn, ids, events))
+    return recorded
+
+
+def _check_anchored(battery_id: str, chain: list[Any], anchor: Anchor) -> list[ChainProblem]:
+    """The problem of a chain that no longer holds the event ``anchor`` names."""
+    seq, digest = anchor.heads[battery_id]
+    when = f"the anchor of {anchor.taken}"
+    if not chain:
+        message = f"gone from the registry: {when} lists its chain up to #{seq}"
+        return [ChainProblem(battery_id, None, None, f"{message} (its record was deleted since)")]
+    if chain[-1].seq < seq:
+        return [
+            ChainProblem(
+                battery_id,
+                None,
+                None,
+                f"its chain ends at #{chain[-1].seq}, before #{seq} of {when}: events were "
+                "deleted since",
+            )
+        ]
+    event = next((ev for ev in chain if ev.seq == seq), None)
+    if event is None or event.hash != digest:
+        return [
+            ChainProblem(
+                battery_id,
+                seq,
+                None if event is None else event.id,
+                f"differs from {when}: the chain was rewritten since",
+            )
+        ]
+    return []
+
+
+def _check_log(conn: Connection, recorded: dict[str, Head]) -> list[ChainProblem]:
+    """The problems of the registry as a whole: the head records do not add up to what the
+    writes recorded (``chain_log``)."""
+    batteries, events, digests = log_totals(conn)
+    held = (len(recorded), sum(seq + 1 for seq, _ in recorded.values()))
+    if held != (batteries, events):
+        return [
+            ChainProblem(
+                REGISTRY,
+                None,
+                None,
+                f"the writes recorded {batteries:,} batteries with {events:,} events, the chain "
+                f"heads hold {held[0]:,} with {held[1]:,}: batteries (or their head records) were "
+                "deleted outside Echelon — `echelon verify --anchor FILE` with an earlier anchor "
+                "names them",
+            )
+        ]
+    if heads_digest((b, seq, h) for b, (seq, h) in recorded.items()) != add_digests(digests):
+        return [
+            ChainProblem(
+                REGISTRY,
+                None,
+                None,
+                "the chain heads do not add up to the registry digest the writes recorded: head "
+                "records were edited outside Echelon",
+            )
+        ]
+    return []
 
 
 @contextmanager
@@ -258,33 +347,49 @@ def _snapshot(registry: Registry) -> Iterator[Connection]:
 
 
 def verify(
-    registry: Registry, *, progress: Callable[[int, int], None] | None = None
+    registry: Registry,
+    *,
+    anchor: Anchor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """Re-hash every event chain and check the projected tables against the chain.
+    """Re-hash every event chain, compare each chain's end with its head record, the head
+    records with the registry's write log, and the projected tables with the chains.
 
     Parameters
     ----------
     registry : Registry
+    anchor : Anchor, optional
+        An anchor taken earlier (:func:`~echelon.registry.anchor.load_anchor`): every chain it
+        lists must still hold the anchored event at the anchored ``seq``.
     progress : callable, optional
         Called as ``progress(done_batteries, total_batteries)``.
 
     Returns
     -------
     VerifyReport
-        ``ok`` when every chain verifies; otherwise the problems, first broken event first.
+        ``ok`` when every chain verifies; otherwise the problems, first broken event first
+        (those of the registry as a whole last).
     """
     report = VerifyReport()
+    recorded: dict[str, Head] = {}
     with _snapshot(registry) as conn:
         ids = sorted(
             set(conn.execute(select(EventRow.battery_id).distinct()).scalars())
             | set(conn.execute(select(BatteryRow.battery_id)).scalars())
+            | set(conn.execute(select(HEADS.c.battery_id)).scalars())
         )
         report.batteries = len(ids)
         for start in range(0, len(ids), CHUNK):
-            _check_ids(conn, ids[start : start + CHUNK], report)
+            recorded.update(_check_ids(conn, ids[start : start + CHUNK], report, anchor))
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
+        whole = _check_log(conn, recorded)
+    if anchor is not None:  # batteries deleted outright since the anchor
+        for bid in sorted(set(anchor.heads) - set(ids)):
+            report.anchored += 1
+            report.problems.extend(_check_anchored(bid, [], anchor))
     report.problems.sort(key=lambda p: (p.battery_id, -1 if p.seq is None else p.seq))
+    report.problems.extend(whole)
     return report
 
 
