@@ -16,7 +16,7 @@ from echelon._version import __version__
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.domain.parse import normalise_token, suggest
-from echelon.errors import ChainError, PassportError, UsageError
+from echelon.errors import PassportError, UsageError
 from echelon.passport import build_passport, incomplete_message
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
@@ -26,6 +26,7 @@ from echelon.registry import (
     VerifyReport,
     battery_record,
     list_batteries,
+    refuse_unverified,
     verify,
     verify_battery,
 )
@@ -89,16 +90,10 @@ def verified(report: VerifyReport, battery_id: str) -> None:
     Raises
     ------
     ChainError
-        Naming the first problem: nothing is built from a chain that does not verify.
+        Naming the first problem: nothing is built from a chain that does not verify
+        (:func:`~echelon.registry.refuse_unverified`).
     """
-    if report.ok:
-        return
-    more = len(report.problems) - 1
-    raise ChainError(
-        f"{battery_id}: the event chain does not verify — {report.first_broken}"
-        f"{f' (and {more} more problem(s))' if more else ''}; its data may have been altered "
-        "outside Echelon, so no passport is built from it (`echelon verify` lists every problem)"
-    )
+    refuse_unverified(report, [battery_id], refused="no passport is built from it")
 
 
 def _values(enum: type[StrEnum]) -> dict[str, Any]:

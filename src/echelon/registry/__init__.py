@@ -24,7 +24,14 @@ from echelon.registry.queries import (
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
-from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_battery
+from echelon.registry.verify import (
+    ChainProblem,
+    VerifyReport,
+    refuse_unverified,
+    verify,
+    verify_batteries,
+    verify_battery,
+)
 
 __all__ = [
     "LIST_COLUMNS",
@@ -45,11 +52,13 @@ __all__ = [
     "load_anchor",
     "measurement_row",
     "open_registry",
+    "refuse_unverified",
     "save_anchor",
     "select_units",
     "take_anchor",
     "test_run_row",
     "units_frame",
     "verify",
+    "verify_batteries",
     "verify_battery",
 ]

@@ -1,0 +1,112 @@
+"""Commands that issue records refuse a unit whose event chain does not verify, as the API's
+passport view does: before 2026-12-08 `echelon passport` and `echelon certificate` published
+values edited in the database (and recorded that they did), and `echelon recycle` appended
+events to such units."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.registry import events_frame, list_batteries, open_registry
+from tests.conftest import registry_copy
+
+runner = CliRunner()
+
+
+def _tamper(url: str, *statements: str) -> None:
+    """Run SQL on a SQLite registry behind Echelon's back."""
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+
+
+def _events(url: str) -> int:
+    with open_registry(url) as registry:
+        return events_frame(registry).height
+
+
+def _text(output: str) -> str:
+    """``output`` with the console's line wrapping undone."""
+    return " ".join(output.split())
+
+
+@pytest.fixture
+def copy(served_registry: str, tmp_path: Path) -> str:
+    """URL of a copy of the served registry (40 units and one with an odd id) to alter."""
+    return registry_copy(served_registry, tmp_path)
+
+
+def test_passport_refuses_a_measurement_edited_in_the_database(
+    copy: str, passport_data: Path, tmp_path: Path
+) -> None:
+    _tamper(
+        copy,
+        "UPDATE measurements SET value = 59.9 WHERE battery_id = 'PT-00001' "
+        "AND quantity IN ('capacity_ah', 'soh_percent')",
+    )
+    before = _events(copy)
+    out = tmp_path / "passport.json"
+    for record in ("--record", "--no-record"):
+        result = runner.invoke(
+            app,
+            ["passport", "PT-00001", "--db", copy, "--data", str(passport_data),
+             "--in-service", "2027-03-01", "--allow-incomplete", "-o", str(out), record],
+        )  # fmt: skip
+        assert result.exit_code == 6, result.output
+        text = _text(result.output)
+        assert "PT-00001: the event chain does not verify — PT-00001 event #" in text
+        assert "measurements rows differ from what the event recorded" in text
+        assert "so no passport is written or recorded (`echelon verify` lists" in text
+    assert not out.exists()
+    assert _events(copy) == before  # no passport_issued event
+
+
+def test_certificate_refuses_a_grade_edited_in_the_database(copy: str, tmp_path: Path) -> None:
+    _tamper(
+        copy, "UPDATE decisions SET outcome = 'A' WHERE battery_id = 'PT-00001' AND kind = 'grade'"
+    )
+    before = _events(copy)
+    out = tmp_path / "cert.html"
+    result = runner.invoke(app, ["certificate", "PT-00001", "--db", copy, "-o", str(out)])
+    assert result.exit_code == 6, result.output
+    assert "decisions rows differ from what the event recorded" in _text(result.output)
+    assert "so no certificate is written or recorded" in _text(result.output)
+    assert not out.exists()
+    assert _events(copy) == before
+
+
+def test_recycle_refuses_units_whose_chains_do_not_verify(copy: str, tmp_path: Path) -> None:
+    with open_registry(copy) as registry:
+        to_recycle = list_batteries(registry).filter(pl.col("route") == "recycle")
+    edited, cut = to_recycle["battery_id"].to_list()[:2]
+    _tamper(
+        copy,
+        f"UPDATE measurements SET value = 99.0 WHERE battery_id = '{edited}'",
+        "DROP TRIGGER events_append_only_delete",
+        f"DELETE FROM events WHERE battery_id = '{cut}' AND kind = 'routed'",
+    )
+    before = _events(copy)
+    out = tmp_path / "lot"
+    result = runner.invoke(app, ["recycle", "route:recycle", "--db", copy, "-o", str(out)])
+    assert result.exit_code == 6, result.output
+    text = _text(result.output)
+    assert f"2 of the {to_recycle.height} units' chains do not verify" in text
+    assert edited in text
+    assert cut in text
+    assert "so the lot is neither reported nor recorded" in text
+    assert not out.exists()
+    table = tmp_path / "lot.csv"  # a table naming a registered unit, to be recorded
+    table.write_text(f"battery_id,chemistry,level,mass_kg\n{cut},LFP,cell,1\n")
+    recorded = runner.invoke(app, ["recycle", str(table), "--db", copy, "--record", "-o", str(out)])
+    assert recorded.exit_code == 6, recorded.output
+    assert f"{cut}: the event chain does not verify" in _text(recorded.output)
+    assert "its head record says" in _text(recorded.output)
+    assert _events(copy) == before
