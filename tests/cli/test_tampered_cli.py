@@ -5,6 +5,7 @@ events to such units."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -110,3 +111,55 @@ def test_recycle_refuses_units_whose_chains_do_not_verify(copy: str, tmp_path: P
     assert f"{cut}: the event chain does not verify" in _text(recorded.output)
     assert "its head record says" in _text(recorded.output)
     assert _events(copy) == before
+
+
+def test_listings_and_show_flag_a_grade_edited_in_the_database(copy: str) -> None:
+    """Before 2026-12-08 a grade edited from D to A was listed and shown as A without a flag
+    (only the battery's web page warned)."""
+    _tamper(
+        copy, "UPDATE decisions SET outcome = 'A' WHERE battery_id = 'PT-00001' AND kind = 'grade'"
+    )
+    listed = runner.invoke(app, ["batteries", "--db", copy, "--grade", "A"])
+    assert listed.exit_code == 0, listed.output
+    text = _text(listed.output)
+    assert "warning: 1 listed unit(s) show values their event chain does not prove" in text
+    assert "PT-00001: grade A differs from what event #" in text
+    as_csv = runner.invoke(app, ["batteries", "--db", copy, "--format", "csv"])
+    frame = pl.read_csv(as_csv.stdout.encode())
+    warned = frame.filter(pl.col("warning").is_not_null())
+    assert warned["battery_id"].to_list() == ["PT-00001"]
+    shown = runner.invoke(app, ["show", "PT-00001", "--db", copy])
+    assert shown.exit_code == 0
+    assert _text(shown.output).startswith("╭")
+    assert "This battery's event chain does not verify" in _text(shown.output)
+    assert "- PT-00001 event #" in _text(shown.output)  # the problem (wrapped in its panel)
+    as_json = json.loads(runner.invoke(app, ["show", "PT-00001", "--db", copy, "--json"]).stdout)
+    assert as_json["chain"]["ok"] is False
+    assert as_json["chain"]["problems"][0]["battery_id"] == "PT-00001"
+    clean = runner.invoke(app, ["show", "PT-00003", "--db", copy])
+    assert "does not verify" not in clean.output
+
+
+def test_one_value_edited_into_text_does_not_take_the_listing_down(copy: str) -> None:
+    """Before 2026-12-08 every listing failed (exit 6) with polars' internals in the message,
+    even one whose filter excludes the unit."""
+    _tamper(
+        copy,
+        "UPDATE measurements SET value = 'abc' WHERE battery_id = 'PT-00002' "
+        "AND quantity = 'soh_percent'",
+    )
+    with open_registry(copy) as registry:
+        listed = list_batteries(registry)
+    chemistry = listed.filter(pl.col("battery_id") == "PT-00002")["chemistry"][0]
+    other = listed.filter(pl.col("chemistry") != chemistry)
+    excluded = runner.invoke(app, ["batteries", "--db", copy, "--chemistry", other["chemistry"][0]])
+    assert excluded.exit_code == 0, excluded.output
+    assert "PT-00002" not in excluded.output
+    listed = runner.invoke(app, ["batteries", "--db", copy, "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    row = next(r for r in json.loads(listed.stdout) if r["battery_id"] == "PT-00002")
+    assert row["soh_percent"] is None
+    assert row["warning"].startswith("measurements.value = 'abc' is not a number")
+    assert "PT-00002: measurements.value = 'abc' is not a number" in _text(listed.stderr)
+    for internal in ("ComputeError", "infer_schema_length", "append value"):
+        assert internal not in listed.output

@@ -349,20 +349,6 @@ def test_a_record_edited_into_invalid_json_is_a_chain_error_not_a_crash(
         battery_record(sqlite_registry, "A-1")
 
 
-def test_a_listing_over_a_value_edited_into_text_is_a_chain_error(
-    sqlite_registry: Registry,
-) -> None:
-    """The listing (`echelon batteries`, /api/batteries, the dashboard) said "internal error"
-    for every user when one measurement was edited into text; now a ChainError (exit 6, 409)."""
-    from echelon.errors import ChainError
-
-    sqlite_registry.record_units([unit("A-1"), unit("A-2")])
-    _raw(sqlite_registry, "UPDATE measurements SET value = 'abc' WHERE battery_id = 'A-2'")
-    with pytest.raises(ChainError, match=r"never writes .*run `echelon verify`"):
-        list_batteries(sqlite_registry)
-    assert any(p.battery_id == "A-2" for p in verify(sqlite_registry).problems)
-
-
 def test_a_batterys_check_covers_the_rows_that_name_it_as_parent(registry: Registry) -> None:
     """A pack's page lists as its parts every row whose parent_id names it: a row re-parented
     behind Echelon's back shows on the pack's check too (before 2026-12-07 only on the part's)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -25,6 +24,7 @@ from echelon.registry import (
     Registry,
     VerifyReport,
     battery_record,
+    flag_listed,
     list_batteries,
     refuse_unverified,
     verify,
@@ -81,7 +81,7 @@ def battery_list(
 
 def problems_json(problems: list[ChainProblem]) -> list[dict[str, Any]]:
     """The first :data:`MAX_PROBLEMS` chain problems, each with its fields and its ``text``."""
-    return [asdict(p) | {"text": str(p)} for p in problems[:MAX_PROBLEMS]]
+    return [p.to_json() for p in problems[:MAX_PROBLEMS]]
 
 
 def verified(report: VerifyReport, battery_id: str) -> None:
@@ -142,11 +142,13 @@ def batteries(
     ] = 0,
 ) -> list[dict[str, Any]]:
     """One object per battery with the fields of ``echelon batteries --format json``, sorted by
-    battery id. The header ``X-Total-Count`` counts every battery the filters select."""
+    battery id. The header ``X-Total-Count`` counts every battery the filters select. ``warning``
+    names what the battery's chain does not prove of the values returned (null: nothing found
+    by the listing's check of the batteries returned; ``/api/verify`` checks everything)."""
     filters = {"status": status, "grade": grade, "chemistry": chemistry, "level": level}
     frame = battery_list(state.registry, filters)
     response.headers["X-Total-Count"] = str(frame.height)
-    return frame.slice(offset, limit or None).to_dicts()
+    return flag_listed(state.registry, frame.slice(offset, limit or None)).to_dicts()
 
 
 @router.get(
@@ -198,7 +200,7 @@ def battery(state: State, battery_id: str) -> dict[str, Any]:
     for an unknown id, naming similar ids."""
     record = battery_record(state.registry, battery_id)
     chain = verify_battery(state.registry, battery_id)
-    return record.to_json() | {"chain": {"ok": chain.ok, "problems": problems_json(chain.problems)}}
+    return record.to_json() | {"chain": chain.chain_json(MAX_PROBLEMS)}
 
 
 @router.get("/verify", summary="Verify every event chain (like `echelon verify`)")

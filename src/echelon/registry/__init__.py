@@ -13,6 +13,7 @@ from echelon.registry.core import (
     WriteResult,
     open_registry,
 )
+from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.queries import (
     LIST_COLUMNS,
     BatteryRecord,
@@ -48,7 +49,9 @@ __all__ = [
     "battery_record",
     "decision_row",
     "events_frame",
+    "flag_listed",
     "list_batteries",
+    "listing_warnings",
     "load_anchor",
     "measurement_row",
     "open_registry",

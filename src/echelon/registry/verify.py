@@ -3,20 +3,22 @@ log, of the tables projected from the chains, and optionally against an anchor f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import JSON, Connection, Table, Text, cast, select
+from sqlalchemy import Connection, select
 
 from echelon.errors import ChainError
 from echelon.registry.anchor import Anchor
 from echelon.registry.chain import GENESIS, add_digests, canonical_json, event_hash, heads_digest
-from echelon.registry.core import PROJECTIONS, Registry
+from echelon.registry.core import BATTERIES, PROJECTIONS, Registry
 from echelon.registry.heads import HEADS, Head, head_problem, log_totals, recorded_heads
+from echelon.registry.readable import as_text, decode_row
 from echelon.registry.schema import BatteryRow, EventRow
 
 CHUNK = 1000
@@ -39,6 +41,10 @@ class ChainProblem:
         ident = f" (events.id={self.event_id})" if self.event_id is not None else ""
         return f"{where}{ident}: {self.message}"
 
+    def to_json(self) -> dict[str, Any]:
+        """``battery_id``, ``seq``, ``event_id``, ``message`` and ``text`` (the line printed)."""
+        return asdict(self) | {"text": str(self)}
+
 
 @dataclass
 class VerifyReport:
@@ -51,6 +57,11 @@ class VerifyReport:
     """Each checked battery's last event (``seq``, hash), for an anchor file."""
     anchored: int = 0
     """Batteries checked against an anchor file."""
+
+    def chain_json(self, limit: int = 100) -> dict[str, Any]:
+        """``{"ok": …, "problems": [...]}`` with the first ``limit`` problems
+        (:meth:`ChainProblem.to_json`): a record's ``chain`` (API, ``echelon show --json``)."""
+        return {"ok": self.ok, "problems": [p.to_json() for p in self.problems[:limit]]}
 
     @property
     def digest(self) -> str:
@@ -141,16 +152,16 @@ def _check_projections(
                 recorded[(bid, ev.seq, table)] = sorted(canonical_json(r) for r in table_rows)
     stored: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     for table_name, table in PROJECTIONS.items():
-        for row in conn.execute(_as_text(table).where(table.c.battery_id.in_(ids))):
+        for row in conn.execute(as_text(table).where(table.c.battery_id.in_(ids))):
             data = dict(row._mapping)
             key = (data["battery_id"], data["event_seq"], table_name)
-            bad = _decode_json(table, data)
+            bad = decode_row(table, data)
             if bad:
                 bid, seq = key[:2]
                 problems.append(
                     ChainProblem(
                         bid, seq, event_ids.get((bid, seq)),
-                        f"{table_name}.{bad} is not valid JSON (edited in the database)",
+                        f"{table_name}.{bad[0]} (edited in the database)",
                     )
                 )  # fmt: skip
             stored[key].append(canonical_json({k: v for k, v in data.items() if k not in _SKIP}))
@@ -168,33 +179,15 @@ def _check_projections(
     return problems
 
 
-def _as_text(table: Table) -> Any:
-    """``SELECT`` of ``table`` with its JSON columns as text, decoded by :func:`_decode_json`
-    (the JSON type's own decoding would raise on a value edited into invalid JSON)."""
-    return select(
-        *(cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in table.columns)
-    )
-
-
-def _decode_json(table: Table, data: dict[str, Any]) -> str | None:
-    """Decode ``data``'s JSON columns in place; the first column that is not valid JSON."""
-    bad = None
-    for column in (c.name for c in table.columns if isinstance(c.type, JSON)):
-        try:
-            data[column] = None if data[column] is None else json.loads(data[column])
-        except ValueError:
-            bad = bad or column
-    return bad
-
-
 def _check_battery_rows(
     conn: Connection, ids: list[str], events: dict[str, list[Any]]
 ) -> list[ChainProblem]:
     problems = []
-    rows = {
-        r.battery_id: r
-        for r in conn.execute(select(BatteryRow.__table__).where(BatteryRow.battery_id.in_(ids)))
-    }
+    rows: dict[str, dict[str, Any]] = {}
+    unreadable: dict[str, list[str]] = {}
+    for r in conn.execute(as_text(BATTERIES).where(BATTERIES.c.battery_id.in_(ids))):
+        rows[r.battery_id] = dict(r._mapping)
+        unreadable[r.battery_id] = decode_row(BATTERIES, rows[r.battery_id])
     for bid, evs in events.items():
         received = [e for e in evs if e.kind == "received"]
         row = rows.get(bid)
@@ -213,15 +206,25 @@ def _check_battery_rows(
         first = _payload(received[-1])
         if first is None or not isinstance(first.get("battery"), dict):
             continue  # an edited received event: the chain check names it
+        if unreadable[bid]:
+            problems.append(
+                ChainProblem(
+                    bid,
+                    received[-1].seq,
+                    received[-1].id,
+                    f"batteries.{unreadable[bid][0]} (edited in the database)",
+                )
+            )
+            continue
         recorded = dict(first["battery"])
         # genealogy changes recorded after intake (a unit built into a new pack)
         for later in (e for e in evs if e.seq > received[-1].seq):
             recorded.update((_payload(later) or {}).get("battery_update", {}))
         for key, value in recorded.items():
-            actual = getattr(row, key)
+            actual = row.get(key)
             if key == "visual_flags":
                 actual = sorted(f for f in (actual or "").split(";") if f)
-            elif hasattr(actual, "isoformat"):
+            elif isinstance(actual, dt.date):
                 actual = actual.isoformat()
             if actual != value and not (isinstance(value, float) and actual == value):
                 problems.append(
@@ -330,7 +333,7 @@ def _check_log(conn: Connection, recorded: dict[str, Head]) -> list[ChainProblem
 
 
 @contextmanager
-def _snapshot(registry: Registry) -> Iterator[Connection]:
+def read_snapshot(registry: Registry) -> Iterator[Connection]:
     """One read transaction for the whole check, so that the events and the projected tables
     are read from the same committed state while writers go on (without it every run during a
     write reported rows that differ from their events). SQLite: an explicit ``BEGIN`` (the
@@ -373,7 +376,7 @@ def verify(
     """
     report = VerifyReport()
     recorded: dict[str, Head] = {}
-    with _snapshot(registry) as conn:
+    with read_snapshot(registry) as conn:
         ids = sorted(
             set(conn.execute(select(EventRow.battery_id).distinct()).scalars())
             | set(conn.execute(select(BatteryRow.battery_id)).scalars())
@@ -414,7 +417,7 @@ def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
         battery row, without an event, first).
     """
     report = VerifyReport()
-    with _snapshot(registry) as conn:
+    with read_snapshot(registry) as conn:
         parts = sorted(
             conn.execute(
                 select(BatteryRow.battery_id).where(BatteryRow.parent_id == battery_id)
@@ -439,7 +442,7 @@ def verify_batteries(registry: Registry, battery_ids: Sequence[str]) -> VerifyRe
     """
     ids = list(dict.fromkeys(battery_ids))
     report = VerifyReport(batteries=len(ids))
-    with _snapshot(registry) as conn:
+    with read_snapshot(registry) as conn:
         for start in range(0, len(ids), CHUNK):
             _check_ids(conn, ids[start : start + CHUNK], report)
     order = {bid: i for i, bid in enumerate(ids)}

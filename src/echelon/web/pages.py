@@ -17,7 +17,7 @@ from echelon.api.routes import battery_list
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.passport.access import ACCESS
-from echelon.registry import battery_record, verify_battery
+from echelon.registry import Registry, battery_record, flag_listed, verify_battery
 from echelon.reports.certificate import reason_rows, soh_band_svg
 
 web_router = APIRouter(include_in_schema=False)
@@ -102,10 +102,15 @@ def _filters(request: Request) -> dict[str, str | None]:
     return {name: query.get(name) or None for name in ("status", "grade", "chemistry", "level")}
 
 
-def _table(frame: pl.DataFrame, filters: dict[str, str | None]) -> dict[str, Any]:
-    """The table's context: the first :data:`TABLE_ROWS` rows of the batteries selected."""
+def _table(
+    registry: Registry, frame: pl.DataFrame, filters: dict[str, str | None]
+) -> dict[str, Any]:
+    """The table's context: the first :data:`TABLE_ROWS` rows of the batteries selected, each
+    with its ``warning`` (:func:`~echelon.registry.flag_listed`), and those that have one."""
+    rows = flag_listed(registry, frame.head(TABLE_ROWS)).to_dicts()
     return {
-        "rows": frame.head(TABLE_ROWS).to_dicts(),
+        "rows": rows,
+        "flagged": [r for r in rows if r["warning"]],
         "matching": frame.height,
         "shown": min(frame.height, TABLE_ROWS),
         "filters": filters,
@@ -130,7 +135,7 @@ def index(request: Request, state: State) -> HTMLResponse:
             "chemistry": sorted(everything.get_column("chemistry").drop_nulls().unique()),
             "level": [level.value for level in Level],
         },
-        table=_table(chosen, filters),
+        table=_table(state.registry, chosen, filters),
     )
 
 
@@ -139,7 +144,7 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
     """The table alone, for the filters to swap in without reloading the page."""
     filters = _filters(request)
     chosen = battery_list(state.registry, filters)
-    return _render(request, "_batteries.html.j2", table=_table(chosen, filters))
+    return _render(request, "_batteries.html.j2", table=_table(state.registry, chosen, filters))
 
 
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
