@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -16,7 +15,7 @@ from echelon._version import __version__
 from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.domain.parse import normalise_token, suggest
-from echelon.errors import ChainError, PassportError, UsageError
+from echelon.errors import PassportError, UsageError
 from echelon.passport import build_passport, incomplete_message
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
@@ -25,7 +24,9 @@ from echelon.registry import (
     Registry,
     VerifyReport,
     battery_record,
+    flag_listed,
     list_batteries,
+    refuse_unverified,
     verify,
     verify_battery,
 )
@@ -80,7 +81,7 @@ def battery_list(
 
 def problems_json(problems: list[ChainProblem]) -> list[dict[str, Any]]:
     """The first :data:`MAX_PROBLEMS` chain problems, each with its fields and its ``text``."""
-    return [asdict(p) | {"text": str(p)} for p in problems[:MAX_PROBLEMS]]
+    return [p.to_json() for p in problems[:MAX_PROBLEMS]]
 
 
 def verified(report: VerifyReport, battery_id: str) -> None:
@@ -89,16 +90,10 @@ def verified(report: VerifyReport, battery_id: str) -> None:
     Raises
     ------
     ChainError
-        Naming the first problem: nothing is built from a chain that does not verify.
+        Naming the first problem: nothing is built from a chain that does not verify
+        (:func:`~echelon.registry.refuse_unverified`).
     """
-    if report.ok:
-        return
-    more = len(report.problems) - 1
-    raise ChainError(
-        f"{battery_id}: the event chain does not verify — {report.first_broken}"
-        f"{f' (and {more} more problem(s))' if more else ''}; its data may have been altered "
-        "outside Echelon, so no passport is built from it (`echelon verify` lists every problem)"
-    )
+    refuse_unverified(report, [battery_id], refused="no passport is built from it")
 
 
 def _values(enum: type[StrEnum]) -> dict[str, Any]:
@@ -147,11 +142,13 @@ def batteries(
     ] = 0,
 ) -> list[dict[str, Any]]:
     """One object per battery with the fields of ``echelon batteries --format json``, sorted by
-    battery id. The header ``X-Total-Count`` counts every battery the filters select."""
+    battery id. The header ``X-Total-Count`` counts every battery the filters select. ``warning``
+    names what the battery's chain does not prove of the values returned (null: nothing found
+    by the listing's check of the batteries returned; ``/api/verify`` checks everything)."""
     filters = {"status": status, "grade": grade, "chemistry": chemistry, "level": level}
     frame = battery_list(state.registry, filters)
     response.headers["X-Total-Count"] = str(frame.height)
-    return frame.slice(offset, limit or None).to_dicts()
+    return flag_listed(state.registry, frame.slice(offset, limit or None)).to_dicts()
 
 
 @router.get(
@@ -203,7 +200,7 @@ def battery(state: State, battery_id: str) -> dict[str, Any]:
     for an unknown id, naming similar ids."""
     record = battery_record(state.registry, battery_id)
     chain = verify_battery(state.registry, battery_id)
-    return record.to_json() | {"chain": {"ok": chain.ok, "problems": problems_json(chain.problems)}}
+    return record.to_json() | {"chain": chain.chain_json(MAX_PROBLEMS)}
 
 
 @router.get("/verify", summary="Verify every event chain (like `echelon verify`)")

@@ -28,7 +28,7 @@ from echelon.cli._errors import guarded, stderr
 from echelon.domain.parse import parse_date
 from echelon.grading import grade_by_region, load_profile
 from echelon.grading.reader import absent_columns, read_grading_table
-from echelon.registry import battery_record
+from echelon.registry import battery_record, refuse_unverified, verify_battery
 from echelon.reports.certificate import certificate_event, write_certificate
 from echelon.routing import RoutingInputs, fits_summary, load_applications, route_conditions
 
@@ -205,6 +205,11 @@ def certificate_cmd(
     check_output(output, (".html",))
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
+        refuse_unverified(
+            verify_battery(registry, battery_id),
+            [battery_id],
+            refused="no certificate is written or recorded",
+        )
         cert = write_certificate(output, rec)
         if record:
             registry.append_events(battery_id, [certificate_event(cert, file_name=output.name)])

@@ -23,7 +23,7 @@ from echelon.passport import (
 from echelon.passport.build import Passport
 from echelon.passport.export import check_against_schemas, passport_event, write_passport
 from echelon.passport.schemas import ENV_VAR
-from echelon.registry import battery_record
+from echelon.registry import battery_record, refuse_unverified, verify_battery
 
 
 def _summary(passport: Passport) -> Table:
@@ -89,7 +89,13 @@ def passport_cmd(
     date = parse_date(in_service, option="--in-service") if in_service else None
     target = output or Path(f"{battery_id.replace('/', '_')}.passport.json")
     with open_db(db) as registry:
-        passport = build_passport(battery_record(registry, battery_id), facility, in_service=date)
+        unit = battery_record(registry, battery_id)
+        refuse_unverified(
+            verify_battery(registry, battery_id),
+            [battery_id],
+            refused="no passport is written or recorded",
+        )
+        passport = build_passport(unit, facility, in_service=date)
         console.print(_summary(passport))
         for note in passport.notes:
             console.print(f"[yellow]note:[/] {note}", soft_wrap=True)

@@ -31,6 +31,7 @@ from echelon.recycling import (
     registry_units,
     year_compliance,
 )
+from echelon.registry import refuse_unverified, verify_batteries
 from echelon.reports.recycling import write_lot_outputs
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
@@ -184,7 +185,10 @@ def recycle_cmd(
                 lot_id=lot_id,
                 source=f"registry: {where.value}" if where.kind == "registry" else None,
             )
-    if where.kind != "lot" and (record if record is not None else where.kind == "registry"):
+    recording = where.kind != "lot" and (record if record is not None else where.kind == "registry")
+    if where.kind == "registry" or recording:
+        _refuse_broken_chains(result, db, recording)
+    if recording:
         result = _record(result, db, discharge_method)  # refused: nothing printed or written
     else:
         _print_result(result)
@@ -230,6 +234,17 @@ def _refuse_changes_to_a_recorded_lot(
         "--no-record …` with the options you want.",
         param_hint="TABLE_OR_LOT",
     )
+
+
+def _refuse_broken_chains(result: LotResult, db: str | None, recording: bool) -> None:
+    """Refuse (``ChainError``, exit 6) a lot whose units were read from, or are to be recorded
+    in, the registry when a unit's chain does not verify: no report from, and no event on, data
+    that may have been altered outside Echelon."""
+    ids = result.units.get_column("battery_id").to_list()
+    with open_db(db) as registry:
+        known = list(registry.existing_batteries(ids))
+        refused = "the lot is neither reported nor recorded" if recording else "no report written"
+        refuse_unverified(verify_batteries(registry, known), known, refused=refused)
 
 
 def _record(result: LotResult, db: str | None, discharge_method: str) -> LotResult:

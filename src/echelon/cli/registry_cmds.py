@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
+import polars as pl
 import typer
 from rich.markup import escape
 from rich.panel import Panel
@@ -17,6 +18,7 @@ from echelon.cli._common import (
     DbOption,
     LevelFilter,
     StatusFilter,
+    check_output,
     check_output_folder,
     check_table_output,
     console,
@@ -34,9 +36,14 @@ from echelon.registry import (
     VerifyReport,
     backup,
     battery_record,
+    flag_listed,
     list_batteries,
+    load_anchor,
     open_registry,
+    save_anchor,
+    take_anchor,
     verify,
+    verify_battery,
 )
 
 Format = Literal["table", "csv", "json", "grading"]
@@ -87,35 +94,46 @@ def batteries_cmd(
             "-o writes .csv or .parquet; print JSON to stdout instead", param_hint="--format"
         )
     filters = {"status": status, "grade": grade, "chemistry": chemistry, "level": level}
+    as_table = format == "table" and output is None
     with open_db(db) as registry:
         frame = list_batteries(registry, **filters)
         url = registry.url
-    if format == "grading":
-        if frame.height == 0:
-            raise NotFoundError(_no_units(url, filters))
-        frame = to_grading_table(frame)
-    elif frame.height == 0:
+        # the listing's check, on the rows printed: a table's first rows, else every row
+        shown = flag_listed(registry, frame.head(limit) if as_table and limit else frame)
+    if format == "grading" and frame.height == 0:
+        raise NotFoundError(_no_units(url, filters))
+    if frame.height == 0:
         stderr.print("no batteries match")  # not into a redirected CSV or JSON listing
         if format == "json":
             print("[]")  # a JSON document all the same, as GET /api/batteries answers
         return
+    if as_table:
+        _print_table(shown, frame.height)
     else:
+        _write_listing(to_grading_table(shown) if format == "grading" else shown, format, output)
+    _warn_flagged(shown)
+
+
+def _write_listing(frame: pl.DataFrame, format: Format, output: Path | None) -> None:
+    """The listing (or grading table) as CSV or JSON on stdout, or to ``output``."""
+    if format != "grading":
         frame = frame.select(LIST_COLUMNS)
     if output is not None:
         write_table(frame, output)
         what = "grading table" if format == "grading" else "listing"
         console.print(f"[green]✓[/] {frame.height} batteries → {output} ({what})", soft_wrap=True)
-        return
-    if format in ("csv", "grading"):
-        print(frame.write_csv(), end="")
-        return
-    if format == "json":
+    elif format == "json":
         print(frame.write_json())
-        return
-    shown = frame if limit == 0 else frame.head(limit)
-    table = Table(title=f"{frame.height} batteries")
+    else:
+        print(frame.write_csv(), end="")
+
+
+def _print_table(shown: pl.DataFrame, total: int) -> None:
+    """The first rows of a listing of ``total`` batteries as a table (warnings: on stderr)."""
+    shown = shown.select(c for c in LIST_COLUMNS if c != "warning")
+    table = Table(title=f"{total} batteries")
     id_width = max(len(str(v)) for v in shown.get_column("battery_id"))
-    for name in LIST_COLUMNS:  # the id is never cut, whatever the terminal's width
+    for name in shown.columns:  # the id is never cut, whatever the terminal's width
         is_id = name == "battery_id"
         table.add_column(name, no_wrap=is_id, min_width=id_width if is_id else None)
     for row in shown.iter_rows():
@@ -123,8 +141,49 @@ def batteries_cmd(
             *["" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
         )
     console.print(table)
-    if shown.height < frame.height:
-        console.print(f"… {frame.height - shown.height} more (use --limit 0 or --format csv)")
+    if shown.height < total:
+        console.print(f"… {total - shown.height} more (use --limit 0 or --format csv)")
+
+
+SHOWN_WARNINGS: Final = 10
+"""Units a listing's warning names one a line at most (the ``warning`` column has them all)."""
+
+
+def _warn_flagged(frame: pl.DataFrame) -> None:
+    """On stderr, the listed units whose ``warning`` is set (values their chain does not prove)."""
+    if frame.height == 0 or "warning" not in frame.columns:
+        return
+    flagged = frame.filter(pl.col("warning").is_not_null()).select("battery_id", "warning")
+    if flagged.height == 0:
+        return
+    stderr.print(
+        f"[bold red]warning:[/] {flagged.height} listed unit(s) show values their event chain "
+        "does not prove (they may have been altered outside Echelon; `echelon verify` checks "
+        "every chain):",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for battery_id, warning in flagged.head(SHOWN_WARNINGS).iter_rows():
+        stderr.print(f"  - {battery_id}: {warning}", highlight=False, markup=False, soft_wrap=True)
+    if flagged.height > SHOWN_WARNINGS:
+        stderr.print(
+            f"  … and {flagged.height - SHOWN_WARNINGS} more (the listing's warning column names "
+            "them)"
+        )
+
+
+def _chain_panel(chain: VerifyReport) -> Panel:
+    """The warning ``show`` prints first for a battery whose chain does not verify (as its web
+    page does)."""
+    lines = [
+        "[bold]This battery's event chain does not verify: what is shown may have been altered "
+        "outside Echelon.[/] No passport or certificate is issued from it until it verifies; "
+        "`echelon verify` checks every chain.",
+        *(f"  - {escape(str(p))}" for p in chain.problems[:SHOWN_WARNINGS]),
+    ]
+    if len(chain.problems) > SHOWN_WARNINGS:
+        lines.append(f"  … and {len(chain.problems) - SHOWN_WARNINGS} more (`echelon verify`)")
+    return Panel("\n".join(lines), title="chain does not verify", style="red")
 
 
 def _record_panels(rec: BatteryRecord) -> list[Panel | Table]:
@@ -205,40 +264,81 @@ def show_cmd(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show one battery: identity, status, measurements, decisions with reasons, history."""
+    """Show one battery: identity, status, measurements, decisions with reasons, history, and
+    a warning first when its event chain does not verify."""
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
+        chain = verify_battery(registry, battery_id)
     if as_json:
-        print(json.dumps(rec.to_json(), indent=2))
+        print(json.dumps(rec.to_json() | {"chain": chain.chain_json()}, indent=2))
         return
-    for part in _record_panels(rec):
+    for part in [*([] if chain.ok else [_chain_panel(chain)]), *_record_panels(rec)]:
         console.print(part)
 
 
 @guarded
-def verify_cmd(db: DbOption = None) -> None:
-    """Re-hash every battery's event chain and check the tables against it."""
+def verify_cmd(
+    db: DbOption = None,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            help="An anchor file written earlier by --write-anchor: every chain it lists must "
+            "still hold the anchored event (finds chains rewritten or batteries deleted since).",
+        ),
+    ] = None,
+    write_anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-anchor",
+            help="Write every chain's head and the registry digest to this JSON file when "
+            "everything verifies: keep it off the database (docs/registry.md).",
+        ),
+    ] = None,
+) -> None:
+    """Re-hash every battery's event chain and check its head, the write log and the tables."""
+    check_output(write_anchor, (".json",), option="--write-anchor")
+    earlier = load_anchor(anchor) if anchor is not None else None
     with open_db(db) as registry, stage_progress({"verify": "verifying chains"}) as progress:
-        report = verify(registry, progress=lambda d, t: progress("verify", d, t))
+        report = verify(registry, anchor=earlier, progress=lambda d, t: progress("verify", d, t))
+        url = registry.url
+    if not report.ok and write_anchor is not None:
+        stderr.print(f"no anchor written to {write_anchor}: the registry does not verify")
     _print_verified(report)
+    if earlier is not None:
+        console.print(
+            f"[green]✓[/] the {report.anchored:,} chains of the anchor of {earlier.taken} "
+            f"hold their anchored events ({report.batteries - report.anchored:,} batteries are "
+            "newer)",
+            highlight=False,
+        )
+    if write_anchor is not None:
+        save_anchor(take_anchor(report.heads, url), write_anchor)
+        console.print(
+            f"[green]✓[/] anchor → {write_anchor} (digest {report.digest}); keep it off this "
+            "database: `echelon verify --anchor` checks against it",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_verified(report: VerifyReport) -> None:
     """``verify``'s verdict: the events and batteries verified, or the first problems (then
     exit code 6)."""
-    if report.ok:
+    if not report.ok:
         console.print(
-            f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries"
+            f"[bold red]✗ chain broken[/]: {len(report.problems)} problem(s); first: "
+            f"{report.first_broken}",
+            highlight=False,
         )
-        return
-    first = report.first_broken
+        for problem in report.problems[1:10]:
+            console.print(f"  - {problem}", highlight=False)
+        raise typer.Exit(EXIT_VERIFY)
     console.print(
-        f"[bold red]✗ chain broken[/]: {len(report.problems)} problem(s); first: {first}",
+        f"[green]✓ verified[/] {report.events:,} events of {report.batteries:,} batteries "
+        f"(registry digest {report.digest[:16]}…)",
         highlight=False,
     )
-    for problem in report.problems[1:10]:
-        console.print(f"  - {problem}", highlight=False)
-    raise typer.Exit(EXIT_VERIFY)
 
 
 @guarded

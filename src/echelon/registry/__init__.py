@@ -4,6 +4,7 @@ Open with :func:`open_registry` (SQLite by default, PostgreSQL by URL); reach it
 functions exported here.
 """
 
+from echelon.registry.anchor import Anchor, load_anchor, save_anchor, take_anchor
 from echelon.registry.backup import Backup, backup
 from echelon.registry.core import (
     AssemblyWrite,
@@ -13,6 +14,7 @@ from echelon.registry.core import (
     WriteResult,
     open_registry,
 )
+from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.queries import (
     LIST_COLUMNS,
     LISTING_FILTERS,
@@ -27,12 +29,20 @@ from echelon.registry.queries import (
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
 from echelon.registry.store import Store
-from echelon.registry.verify import ChainProblem, VerifyReport, verify, verify_battery
+from echelon.registry.verify import (
+    ChainProblem,
+    VerifyReport,
+    refuse_unverified,
+    verify,
+    verify_batteries,
+    verify_battery,
+)
 
 __all__ = [
     "LISTING_FILTERS",
     "LIST_COLUMNS",
     "RETAKE_FAILED",
+    "Anchor",
     "AssemblyWrite",
     "Backup",
     "BatteryRecord",
@@ -47,13 +57,20 @@ __all__ = [
     "battery_record",
     "decision_row",
     "events_frame",
+    "flag_listed",
     "list_batteries",
     "listing_filters",
+    "listing_warnings",
+    "load_anchor",
     "measurement_row",
     "open_registry",
+    "refuse_unverified",
+    "save_anchor",
     "select_units",
+    "take_anchor",
     "test_run_row",
     "units_frame",
     "verify",
+    "verify_batteries",
     "verify_battery",
 ]

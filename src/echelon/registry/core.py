@@ -19,9 +19,10 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from echelon.domain import Battery, Status
-from echelon.errors import RegistryError
+from echelon.errors import ChainError, RegistryError
 from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
 from echelon.registry.engine import make_engine, migrate, refuse_missing_file
+from echelon.registry.heads import Head, advance_heads, recorded_heads, refuse_broken_heads
 from echelon.registry.schema import (
     Base,
     BatteryRow,
@@ -250,8 +251,9 @@ class Registry:
         """Write a batch of units: one commit, each unit atomic.
 
         Units whose fingerprint is already registered are skipped. The batch is written with
-        bulk inserts; if that fails (e.g. a concurrent writer), it is retried unit by unit inside
-        savepoints so that one bad unit never spoils the others.
+        bulk inserts; if that fails (e.g. a concurrent writer, or a registered unit whose chain
+        and head record differ), it is retried unit by unit inside savepoints so that one bad
+        unit never spoils the others (it is an ``error``).
 
         Returns
         -------
@@ -275,9 +277,9 @@ class Registry:
                         results[unit.battery.battery_id] = WriteResult(
                             unit.battery.battery_id, "written", count
                         )
-            except (IntegrityError, OperationalError) as exc:
+            except (IntegrityError, OperationalError, ChainError) as exc:
                 # e.g. the same units taken in by a concurrent intake: not a failure (yet)
-                log.info("bulk write failed (%s); retrying unit by unit", exc.orig)
+                log.info("bulk write failed (%s); retrying unit by unit", getattr(exc, "orig", exc))
                 results.update(self._write_one_by_one(todo))
         return [results[u.battery.battery_id] for u in units]
 
@@ -304,10 +306,20 @@ class Registry:
                         if taken
                         else WriteResult(bid, "error", error=str(exc.orig))
                     )
+                except ChainError as exc:  # its chain was cut or rewritten: nothing appended
+                    results[bid] = WriteResult(bid, "error", error=str(exc))
         return results
 
-    def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, tuple[int, str]]:
-        heads: dict[str, tuple[int, str]] = {}
+    def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, Head]:
+        """The last event (``seq``, hash) of each battery that has events.
+
+        Raises
+        ------
+        ChainError
+            When a battery's last event and its head record differ (events cut off the end of
+            its chain, or a chain rewritten, outside Echelon): appending would hide it.
+        """
+        heads: dict[str, Head] = {}
         for chunk in _chunks(battery_ids, 500):
             last = (
                 select(EventRow.battery_id, func.max(EventRow.seq).label("seq"))
@@ -319,6 +331,7 @@ class Registry:
                 last, (EventRow.battery_id == last.c.battery_id) & (EventRow.seq == last.c.seq)
             )
             heads.update({bid: (seq, h) for bid, seq, h in conn.execute(stmt)})
+        refuse_broken_heads(heads, recorded_heads(conn, battery_ids), battery_ids)
         return heads
 
     def _write(self, conn: Connection, units: Sequence[UnitWrite]) -> list[int]:
@@ -382,6 +395,9 @@ class Registry:
         ------
         RegistryError
             If the battery is not registered, or a concurrent writer took the same position.
+        ChainError
+            If its chain's last event and its head record differ (events cut off outside
+            Echelon): appending would hide the cut.
         """
         now = utc_now()
         try:
@@ -417,6 +433,8 @@ class Registry:
         ------
         RegistryError
             If a battery is not registered or appears twice.
+        ChainError
+            If a battery's chain and its head record differ: nothing of the batch is written.
         """
         ids = [bid for bid, _ in batch]
         if len(set(ids)) != len(ids):
@@ -575,11 +593,14 @@ class _EventBatch:
         default_factory=lambda: {k: [] for k in PROJECTIONS}
     )
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    old_heads: dict[str, Head] = field(default_factory=dict)
+    new_heads: dict[str, Head] = field(default_factory=dict)
 
     def add(
         self, battery_id: str, head: tuple[int, str], pending_events: Sequence[PendingEvent]
     ) -> tuple[int, str]:
         """Chain ``pending_events`` after ``head`` (seq, hash); returns the new head."""
+        self.old_heads.setdefault(battery_id, head)
         seq, prev = head
         for pending in pending_events:
             seq += 1
@@ -590,16 +611,19 @@ class _EventBatch:
                 self.projections[table].extend(table_rows)
             if pending.battery_update:
                 self.updates.append((battery_id, pending.battery_update))
+        self.new_heads[battery_id] = (seq, prev)
         return seq, prev
 
     def flush(self, conn: Connection) -> None:
-        """Insert the events and projections, then apply the genealogy changes (in order)."""
+        """Insert the events and projections, apply the genealogy changes (in order), and record
+        the new chain heads and the write (:func:`~echelon.registry.heads.advance_heads`)."""
         if self.events:
             conn.execute(insert(EVENTS), self.events)
         for table, table_rows in self.projections.items():
             if table_rows:
                 conn.execute(insert(PROJECTIONS[table]), table_rows)
         _apply_updates(conn, self.updates)
+        advance_heads(conn, self.old_heads, self.new_heads, self.now)
 
 
 def _apply_updates(conn: Connection, updates: list[tuple[str, dict[str, Any]]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,18 @@ def _existing_file_only(engine: Engine) -> None:
         cparams["uri"] = True
 
 
+class _AbortedPipelineFilter(logging.Filter):
+    """Drops psycopg's "error ignored terminating <Pipeline …>: pipeline aborted" warning: it
+    follows a failed bulk write, which the registry retries unit by unit (a concurrent intake's
+    units are then skipped), so it is no problem of the user's and not worth a warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_PIPELINE_FILTER = _AbortedPipelineFilter()
+
+
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
     """A SQLAlchemy engine for a registry URL.
 
@@ -73,8 +86,10 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         connect_args["timeout"] = 30
-    elif schema and parsed.get_backend_name() == "postgresql":
-        connect_args["options"] = f"-csearch_path={schema}"
+    elif parsed.get_backend_name() == "postgresql":
+        logging.getLogger("psycopg").addFilter(_PIPELINE_FILTER)  # idempotent
+        if schema:
+            connect_args["options"] = f"-csearch_path={schema}"
     try:
         engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except NoSuchModuleError as exc:

@@ -5,12 +5,27 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
-from sqlalchemy import Connection, FromClause, Select, func, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    Float,
+    FromClause,
+    Integer,
+    Select,
+    Table,
+    Text,
+    cast,
+    func,
+    select,
+)
+from sqlalchemy.types import TypeEngine
 
 from echelon.catalog.chemistry import chemistries_matching, filter_spelling
 from echelon.domain import (
@@ -28,11 +43,14 @@ from echelon.domain import (
 from echelon.domain.battery import BATTERY_ID_MAX_LENGTH, BATTERY_ID_PATTERN
 from echelon.domain.parse import parse_filter
 from echelon.errors import ChainError, NotFoundError, UsageError
-from echelon.registry.core import Registry
+from echelon.registry.core import BATTERIES, PROJECTIONS, Registry
+from echelon.registry.readable import as_text, decode_row
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
 
 RETAKE_FAILED: Final = "fix the file and run the intake again: the fixed unit is taken in"
 """What to do about a unit whose intake failed (``echelon show`` and its web page say it)."""
+DECISIONS: Final = PROJECTIONS["decisions"]
+MEASUREMENTS: Final = PROJECTIONS["measurements"]
 
 SUMMARY_QUANTITIES = (
     "soh_percent",
@@ -59,9 +77,11 @@ LIST_COLUMNS = (
     "soh_percent",
     "soh_method",  # e.g. pulse:pulse-u21+out-of-domain — how far to trust the SOH
     "dcir_ohm",
+    "warning",  # what the battery's chain does not prove of the values listed (null: nothing)
 )
 """Columns of the battery listing (``echelon batteries``, ``GET /api/batteries``), taken from
-:func:`list_batteries`."""
+:func:`list_batteries` (``warning``: values unreadable, and those the listing's check of its
+rows, :func:`~echelon.registry.flag_listed`, finds)."""
 
 
 def _latest_status(battery_id: str | None = None) -> Select[Any]:
@@ -79,11 +99,13 @@ def _latest_status(battery_id: str | None = None) -> Select[Any]:
 
 
 def _latest_decisions() -> Select[Any]:
+    """The latest decision of each kind per battery, ``inputs`` as text (an edited value must
+    not fail the read: :func:`_decisions` decodes it)."""
     ranked = select(
         DecisionRow.battery_id,
         DecisionRow.kind,
         DecisionRow.outcome,
-        DecisionRow.inputs,
+        cast(DecisionRow.inputs, Text).label("inputs"),
         func.row_number()
         .over(
             partition_by=(DecisionRow.battery_id, DecisionRow.kind),
@@ -99,10 +121,18 @@ def _latest_decisions() -> Select[Any]:
 def _reuse_kwh(row: dict[str, Any]) -> float | None:
     """The usable kWh a route decision (``row``) credits: its chosen application's (rated kWh ×
     SOH lower bound × usable window × derate, recorded by the router); None unless the route is a
-    reuse."""
+    reuse.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a value that is not a number (edited in the database).
+    """
     if row["outcome"] in NON_REUSE_ROUTES:
         return None
     value = (row["inputs"] or {}).get("usable_kwh")
+    if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
+        raise TypeError(f"usable_kwh {value!r} is not a number")
     return None if value is None else float(value)
 
 
@@ -146,37 +176,94 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     energy the latest route decision credits its application with (rated kWh × SOH lower bound ×
     usable window × derate, the router's number), null unless the unit is routed to reuse.
 
+    ``warning`` names, per battery, the values read as null because they are not of their
+    column's type (edited in the database: ``measurements.value = 'abc' is not a number``); one
+    such row does not fail the frame.
+
     Raises
     ------
     ChainError
-        When a row holds a value Echelon never writes (the database was edited outside it).
+        When the rows cannot be read at all (the database was edited outside Echelon).
     """
     try:
         return _units_frame(registry)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-        raise _edited(
-            "the registry holds a value Echelon never writes",
-            exc,
-            "run `echelon verify`, which names the battery and the event",
-            kind=True,
+        raise ChainError(
+            "the registry holds values Echelon never writes and the listing cannot be read: the "
+            "database was edited outside Echelon — run `echelon verify`, which names the battery "
+            "and the event"
         ) from exc
 
 
-def _edited(head: str, exc: Exception, then: str, *, kind: bool = False) -> ChainError:
-    """The error for rows not as Echelon wrote them: ``head``, the first line of ``exc`` (after
-    its type name with ``kind``), that the database was edited outside Echelon, and ``then`` what
-    to do."""
+def _edited(head: str, exc: Exception, then: str) -> ChainError:
+    """The error for rows not as Echelon wrote them: ``head``, the first line of ``exc``, that the
+    database was edited outside Echelon, and ``then`` what to do."""
     detail = next(iter(str(exc).splitlines()), "")
-    if kind:
-        detail = f"{type(exc).__name__}: {detail}"
     return ChainError(f"{head} ({detail}): the database was edited outside Echelon — {then}")
 
 
+POLARS_TYPES: Final[tuple[tuple[type[TypeEngine[Any]], pl.DataType], ...]] = (
+    (Float, pl.Float64()),
+    (Integer, pl.Int64()),
+    (Boolean, pl.Boolean()),
+    (Date, pl.Date()),
+)
+"""Frame dtype of a column type (others: text)."""
+
+
+def _frame_of(rows: list[dict[str, Any]], table: Table, omit: tuple[str, ...]) -> pl.DataFrame:
+    """``rows`` of ``table`` (decoded by :func:`~echelon.registry.readable.decode_row`) as a
+    frame with the dtypes of the table's columns (none inferred from the values)."""
+    schema = {
+        c.name: next((d for t, d in POLARS_TYPES if isinstance(c.type, t)), pl.String())
+        for c in table.columns
+        if c.name not in omit
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _read(
+    conn: Connection, stmt: Select[Any], table: Table, flags: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The rows of ``stmt`` (columns of ``table``) decoded, each value not of its column's type
+    read as null and named in ``flags`` under its battery."""
+    rows = []
+    for row in conn.execute(stmt):
+        data = dict(row._mapping)
+        for problem in decode_row(table, data):
+            flags[data["battery_id"]].append(f"{table.name}.{problem}")
+        rows.append(data)
+    return rows
+
+
+def _decisions(rows: list[dict[str, Any]], flags: dict[str, list[str]]) -> pl.DataFrame:
+    """The latest decisions (``kind``, ``outcome``) and the usable kWh of the routes."""
+    for row in rows:
+        for problem in decode_row(DECISIONS, row):
+            flags[row["battery_id"]].append(f"decisions.{problem} ({row['kind']})")
+        try:
+            row["usable_kwh"] = _reuse_kwh(row) if row["kind"] == "route" else None
+        except (TypeError, ValueError) as exc:
+            flags[row["battery_id"]].append(f"decisions.inputs: {exc} (route)")
+            row["usable_kwh"] = None
+    return pl.DataFrame(
+        [{k: r[k] for k in ("battery_id", "kind", "outcome", "usable_kwh")} for r in rows],
+        schema={
+            "battery_id": pl.String,
+            "kind": pl.String,
+            "outcome": pl.String,
+            "usable_kwh": pl.Float64,
+        },
+        orient="row",
+    )
+
+
 def _units_frame(registry: Registry) -> pl.DataFrame:
+    flags: dict[str, list[str]] = defaultdict(list)
+    omit = ("attributes",)
     with registry.engine.connect() as conn:
-        batteries = pl.DataFrame(
-            [dict(r._mapping) for r in conn.execute(select(BatteryRow.__table__))],
-            infer_schema_length=None,
+        batteries = _frame_of(
+            _read(conn, as_text(BATTERIES, omit=omit), BATTERIES, flags), BATTERIES, omit
         )
         if batteries.height == 0:
             return batteries
@@ -184,31 +271,15 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
             [dict(r._mapping) for r in conn.execute(_latest_status())],
             schema={"battery_id": pl.String, "status": pl.String},
         )
-        latest = [dict(r._mapping) for r in conn.execute(_latest_decisions())]
-        decisions = pl.DataFrame(
-            [{k: r[k] for k in ("battery_id", "kind", "outcome")} for r in latest],
-            schema={"battery_id": pl.String, "kind": pl.String, "outcome": pl.String},
+        latest = _decisions([dict(r._mapping) for r in conn.execute(_latest_decisions())], flags)
+        decisions = latest.select("battery_id", "kind", "outcome")
+        usable = latest.filter(pl.col("kind") == "route").select("battery_id", "usable_kwh")
+        measures = _frame_of(
+            _read(conn, _latest_measurements(SUMMARY_QUANTITIES), MEASUREMENTS, flags),
+            MEASUREMENTS,
+            ("id", "event_seq", "source_sha256"),
         )
-        usable = pl.DataFrame(
-            [
-                {"battery_id": r["battery_id"], "usable_kwh": _reuse_kwh(r)}
-                for r in latest
-                if r["kind"] == "route"
-            ],
-            schema={"battery_id": pl.String, "usable_kwh": pl.Float64},
-        )
-        measures = pl.DataFrame(
-            [dict(r._mapping) for r in conn.execute(_latest_measurements(SUMMARY_QUANTITIES))],
-            schema={
-                "battery_id": pl.String,
-                "quantity": pl.String,
-                "value": pl.Float64,
-                "lower": pl.Float64,
-                "upper": pl.Float64,
-                "method": pl.String,
-            },
-        )
-    frame = batteries.drop("attributes").join(status, on="battery_id", how="left")
+    frame = batteries.join(status, on="battery_id", how="left")
     for kind in ("gate", "grade", "route"):
         part = decisions.filter(pl.col("kind") == kind).select(
             "battery_id", pl.col("outcome").alias(kind)
@@ -228,7 +299,28 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
         if kind not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(kind))
     frame = frame.join(usable, on="battery_id", how="left")
-    return frame.sort("battery_id")
+    return with_warnings(frame.sort("battery_id"), flags)
+
+
+def with_warnings(frame: pl.DataFrame, found: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """``frame`` with ``found`` (battery id → problems) added to its ``warning`` column (made when
+    absent; problems joined by ``; ``, each once)."""
+    if "warning" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("warning"))
+    if not found:
+        return frame
+    known = dict(frame.select("battery_id", "warning").iter_rows())
+    merged = {
+        bid: "; ".join(dict.fromkeys([*([known[bid]] if known.get(bid) else []), *problems]))
+        for bid, problems in found.items()
+        if bid in known and problems
+    }
+    return frame.with_columns(
+        pl.col("battery_id")
+        .replace_strict(merged, default=None, return_dtype=pl.String)
+        .fill_null(pl.col("warning"))
+        .alias("warning")
+    )
 
 
 def list_batteries(

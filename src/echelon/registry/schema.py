@@ -93,6 +93,33 @@ class EventRow(Base):
     hash: Mapped[str] = mapped_column(HASH)
 
 
+class ChainHeadRow(Base):
+    """The head of one battery's chain (its last event's ``seq`` and hash), written by the writer
+    in the transaction that appends the events: events cut off the end of a chain no longer
+    match it."""
+
+    __tablename__ = "chain_heads"
+
+    battery_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(HASH)
+
+
+class ChainLogRow(Base):
+    """One write to the registry (append-only): the events and new batteries it added and the
+    change it made to the registry digest (:func:`echelon.registry.chain.heads_digest`). The
+    sums over every write must equal what the chain heads hold: a battery deleted outright, or
+    a head record edited, no longer adds up."""
+
+    __tablename__ = "chain_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batteries: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(HASH)
+    recorded_at: Mapped[str] = mapped_column(TIMESTAMP)
+
+
 class IntakeRow(Base):
     """Manifest rows (by fingerprint) taken in per battery: makes re-runs idempotent."""
 

@@ -1,22 +1,30 @@
-"""Re-verification of every battery's event chain and of the tables projected from it."""
+"""Re-verification of every battery's event chain, of its head record, of the registry's write
+log, of the tables projected from the chains, and optionally against an anchor file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
 
-from sqlalchemy import JSON, Connection, Table, Text, cast, select
+from sqlalchemy import Connection, select
 
-from echelon.registry.chain import GENESIS, canonical_json, event_hash
-from echelon.registry.core import PROJECTIONS, Registry
+from echelon.errors import ChainError
+from echelon.registry.anchor import Anchor
+from echelon.registry.chain import GENESIS, add_digests, canonical_json, event_hash, heads_digest
+from echelon.registry.core import BATTERIES, PROJECTIONS, Registry
+from echelon.registry.heads import HEADS, Head, head_problem, log_totals, recorded_heads
+from echelon.registry.readable import as_text, decode_row
 from echelon.registry.schema import BatteryRow, EventRow
 
 CHUNK = 1000
 _SKIP = ("id", "battery_id", "event_seq")
+REGISTRY: Final = "(registry)"
+"""``battery_id`` of a problem of the registry as a whole (its write log)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class ChainProblem:
         ident = f" (events.id={self.event_id})" if self.event_id is not None else ""
         return f"{where}{ident}: {self.message}"
 
+    def to_json(self) -> dict[str, Any]:
+        """``battery_id``, ``seq``, ``event_id``, ``message`` and ``text`` (the line printed)."""
+        return asdict(self) | {"text": str(self)}
+
 
 @dataclass
 class VerifyReport:
@@ -41,6 +53,20 @@ class VerifyReport:
     batteries: int = 0
     events: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
+    heads: dict[str, Head] = field(default_factory=dict)
+    """Each checked battery's last event (``seq``, hash), for an anchor file."""
+    anchored: int = 0
+    """Batteries checked against an anchor file."""
+
+    def chain_json(self, limit: int = 100) -> dict[str, Any]:
+        """``{"ok": …, "problems": [...]}`` with the first ``limit`` problems
+        (:meth:`ChainProblem.to_json`): a record's ``chain`` (API, ``echelon show --json``)."""
+        return {"ok": self.ok, "problems": [p.to_json() for p in self.problems[:limit]]}
+
+    @property
+    def digest(self) -> str:
+        """The registry digest of :attr:`heads` (what an anchor of this state states)."""
+        return heads_digest((bid, seq, h) for bid, (seq, h) in self.heads.items())
 
     @property
     def ok(self) -> bool:
@@ -126,16 +152,16 @@ def _check_projections(
                 recorded[(bid, ev.seq, table)] = sorted(canonical_json(r) for r in table_rows)
     stored: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     for table_name, table in PROJECTIONS.items():
-        for row in conn.execute(_as_text(table).where(table.c.battery_id.in_(ids))):
+        for row in conn.execute(as_text(table).where(table.c.battery_id.in_(ids))):
             data = dict(row._mapping)
             key = (data["battery_id"], data["event_seq"], table_name)
-            bad = _decode_json(table, data)
+            bad = decode_row(table, data)
             if bad:
                 bid, seq = key[:2]
                 problems.append(
                     ChainProblem(
                         bid, seq, event_ids.get((bid, seq)),
-                        f"{table_name}.{bad} is not valid JSON (edited in the database)",
+                        f"{table_name}.{bad[0]} (edited in the database)",
                     )
                 )  # fmt: skip
             stored[key].append(canonical_json({k: v for k, v in data.items() if k not in _SKIP}))
@@ -153,33 +179,15 @@ def _check_projections(
     return problems
 
 
-def _as_text(table: Table) -> Any:
-    """``SELECT`` of ``table`` with its JSON columns as text, decoded by :func:`_decode_json`
-    (the JSON type's own decoding would raise on a value edited into invalid JSON)."""
-    return select(
-        *(cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in table.columns)
-    )
-
-
-def _decode_json(table: Table, data: dict[str, Any]) -> str | None:
-    """Decode ``data``'s JSON columns in place; the first column that is not valid JSON."""
-    bad = None
-    for column in (c.name for c in table.columns if isinstance(c.type, JSON)):
-        try:
-            data[column] = None if data[column] is None else json.loads(data[column])
-        except ValueError:
-            bad = bad or column
-    return bad
-
-
 def _check_battery_rows(
     conn: Connection, ids: list[str], events: dict[str, list[Any]]
 ) -> list[ChainProblem]:
     problems = []
-    rows = {
-        r.battery_id: r
-        for r in conn.execute(select(BatteryRow.__table__).where(BatteryRow.battery_id.in_(ids)))
-    }
+    rows: dict[str, dict[str, Any]] = {}
+    unreadable: dict[str, list[str]] = {}
+    for r in conn.execute(as_text(BATTERIES).where(BATTERIES.c.battery_id.in_(ids))):
+        rows[r.battery_id] = dict(r._mapping)
+        unreadable[r.battery_id] = decode_row(BATTERIES, rows[r.battery_id])
     for bid, evs in events.items():
         received = [e for e in evs if e.kind == "received"]
         row = rows.get(bid)
@@ -198,15 +206,25 @@ def _check_battery_rows(
         first = _payload(received[-1])
         if first is None or not isinstance(first.get("battery"), dict):
             continue  # an edited received event: the chain check names it
+        if unreadable[bid]:
+            problems.append(
+                ChainProblem(
+                    bid,
+                    received[-1].seq,
+                    received[-1].id,
+                    f"batteries.{unreadable[bid][0]} (edited in the database)",
+                )
+            )
+            continue
         recorded = dict(first["battery"])
         # genealogy changes recorded after intake (a unit built into a new pack)
         for later in (e for e in evs if e.seq > received[-1].seq):
             recorded.update((_payload(later) or {}).get("battery_update", {}))
         for key, value in recorded.items():
-            actual = getattr(row, key)
+            actual = row.get(key)
             if key == "visual_flags":
                 actual = sorted(f for f in (actual or "").split(";") if f)
-            elif hasattr(actual, "isoformat"):
+            elif isinstance(actual, dt.date):
                 actual = actual.isoformat()
             if actual != value and not (isinstance(value, float) and actual == value):
                 problems.append(
@@ -223,8 +241,11 @@ def _check_battery_rows(
     return problems
 
 
-def _check_ids(conn: Connection, ids: list[str], report: VerifyReport) -> None:
-    """Check the chains, projected rows and battery rows of ``ids``; add to ``report``."""
+def _check_ids(
+    conn: Connection, ids: list[str], report: VerifyReport, anchor: Anchor | None = None
+) -> dict[str, Head]:
+    """Check the chains, head records, projected rows and battery rows of ``ids`` (and their
+    chains against ``anchor``); add to ``report``. Returns the head records read."""
     events: dict[str, list[Any]] = defaultdict(list)
     for ev in conn.execute(
         select(EventRow.__table__)
@@ -232,15 +253,87 @@ def _check_ids(conn: Connection, ids: list[str], report: VerifyReport) -> None:
         .order_by(EventRow.battery_id, EventRow.seq)
     ):
         events[ev.battery_id].append(ev)
+    recorded = recorded_heads(conn, ids)
     for bid in ids:
-        report.events += len(events.get(bid, []))
-        report.problems.extend(_check_chain(events.get(bid, [])))
+        chain = events.get(bid, [])
+        report.events += len(chain)
+        report.problems.extend(_check_chain(chain))
+        last = (chain[-1].seq, chain[-1].hash) if chain else None
+        if last is not None:
+            report.heads[bid] = last
+        problem = head_problem(last, recorded.get(bid))
+        if problem is not None:
+            report.problems.append(ChainProblem(bid, None, None, problem))
+        if anchor is not None and bid in anchor.heads:
+            report.anchored += 1
+            report.problems.extend(_check_anchored(bid, chain, anchor))
     report.problems.extend(_check_projections(conn, ids, events))
     report.problems.extend(_check_battery_rows(conn, ids, events))
+    return recorded
+
+
+def _check_anchored(battery_id: str, chain: list[Any], anchor: Anchor) -> list[ChainProblem]:
+    """The problem of a chain that no longer holds the event ``anchor`` names."""
+    seq, digest = anchor.heads[battery_id]
+    when = f"the anchor of {anchor.taken}"
+    if not chain:
+        message = f"gone from the registry: {when} lists its chain up to #{seq}"
+        return [ChainProblem(battery_id, None, None, f"{message} (its record was deleted since)")]
+    if chain[-1].seq < seq:
+        return [
+            ChainProblem(
+                battery_id,
+                None,
+                None,
+                f"its chain ends at #{chain[-1].seq}, before #{seq} of {when}: events were "
+                "deleted since",
+            )
+        ]
+    event = next((ev for ev in chain if ev.seq == seq), None)
+    if event is None or event.hash != digest:
+        return [
+            ChainProblem(
+                battery_id,
+                seq,
+                None if event is None else event.id,
+                f"differs from {when}: the chain was rewritten since",
+            )
+        ]
+    return []
+
+
+def _check_log(conn: Connection, recorded: dict[str, Head]) -> list[ChainProblem]:
+    """The problems of the registry as a whole: the head records do not add up to what the
+    writes recorded (``chain_log``)."""
+    batteries, events, digests = log_totals(conn)
+    held = (len(recorded), sum(seq + 1 for seq, _ in recorded.values()))
+    if held != (batteries, events):
+        return [
+            ChainProblem(
+                REGISTRY,
+                None,
+                None,
+                f"the writes recorded {batteries:,} batteries with {events:,} events, the chain "
+                f"heads hold {held[0]:,} with {held[1]:,}: batteries (or their head records) were "
+                "deleted outside Echelon — `echelon verify --anchor FILE` with an earlier anchor "
+                "names them",
+            )
+        ]
+    if heads_digest((b, seq, h) for b, (seq, h) in recorded.items()) != add_digests(digests):
+        return [
+            ChainProblem(
+                REGISTRY,
+                None,
+                None,
+                "the chain heads do not add up to the registry digest the writes recorded: head "
+                "records were edited outside Echelon",
+            )
+        ]
+    return []
 
 
 @contextmanager
-def _snapshot(registry: Registry) -> Iterator[Connection]:
+def read_snapshot(registry: Registry) -> Iterator[Connection]:
     """One read transaction for the whole check, so that the events and the projected tables
     are read from the same committed state while writers go on (without it every run during a
     write reported rows that differ from their events). SQLite: an explicit ``BEGIN`` (the
@@ -258,33 +351,49 @@ def _snapshot(registry: Registry) -> Iterator[Connection]:
 
 
 def verify(
-    registry: Registry, *, progress: Callable[[int, int], None] | None = None
+    registry: Registry,
+    *,
+    anchor: Anchor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """Re-hash every event chain and check the projected tables against the chain.
+    """Re-hash every event chain, compare each chain's end with its head record, the head
+    records with the registry's write log, and the projected tables with the chains.
 
     Parameters
     ----------
     registry : Registry
+    anchor : Anchor, optional
+        An anchor taken earlier (:func:`~echelon.registry.anchor.load_anchor`): every chain it
+        lists must still hold the anchored event at the anchored ``seq``.
     progress : callable, optional
         Called as ``progress(done_batteries, total_batteries)``.
 
     Returns
     -------
     VerifyReport
-        ``ok`` when every chain verifies; otherwise the problems, first broken event first.
+        ``ok`` when every chain verifies; otherwise the problems, first broken event first
+        (those of the registry as a whole last).
     """
     report = VerifyReport()
-    with _snapshot(registry) as conn:
+    recorded: dict[str, Head] = {}
+    with read_snapshot(registry) as conn:
         ids = sorted(
             set(conn.execute(select(EventRow.battery_id).distinct()).scalars())
             | set(conn.execute(select(BatteryRow.battery_id)).scalars())
+            | set(conn.execute(select(HEADS.c.battery_id)).scalars())
         )
         report.batteries = len(ids)
         for start in range(0, len(ids), CHUNK):
-            _check_ids(conn, ids[start : start + CHUNK], report)
+            recorded.update(_check_ids(conn, ids[start : start + CHUNK], report, anchor))
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
+        whole = _check_log(conn, recorded)
+    if anchor is not None:  # batteries deleted outright since the anchor
+        for bid in sorted(set(anchor.heads) - set(ids)):
+            report.anchored += 1
+            report.problems.extend(_check_anchored(bid, [], anchor))
     report.problems.sort(key=lambda p: (p.battery_id, -1 if p.seq is None else p.seq))
+    report.problems.extend(whole)
     return report
 
 
@@ -308,7 +417,7 @@ def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
         battery row, without an event, first).
     """
     report = VerifyReport()
-    with _snapshot(registry) as conn:
+    with read_snapshot(registry) as conn:
         parts = sorted(
             conn.execute(
                 select(BatteryRow.battery_id).where(BatteryRow.parent_id == battery_id)
@@ -320,3 +429,58 @@ def verify_battery(registry: Registry, battery_id: str) -> VerifyReport:
     order = {bid: i for i, bid in enumerate(ids)}
     report.problems.sort(key=lambda p: (order.get(p.battery_id, 0), -1 if p.seq is None else p.seq))
     return report
+
+
+def verify_batteries(registry: Registry, battery_ids: Sequence[str]) -> VerifyReport:
+    """The checks :func:`verify` runs on every battery, on ``battery_ids`` only (in one read
+    transaction; their parts are not added, unlike :func:`verify_battery`).
+
+    Returns
+    -------
+    VerifyReport
+        The problems in the order of ``battery_ids``, each battery's in chain order.
+    """
+    ids = list(dict.fromkeys(battery_ids))
+    report = VerifyReport(batteries=len(ids))
+    with read_snapshot(registry) as conn:
+        for start in range(0, len(ids), CHUNK):
+            _check_ids(conn, ids[start : start + CHUNK], report)
+    order = {bid: i for i, bid in enumerate(ids)}
+    report.problems.sort(key=lambda p: (order.get(p.battery_id, 0), -1 if p.seq is None else p.seq))
+    return report
+
+
+def refuse_unverified(report: VerifyReport, battery_ids: Sequence[str], *, refused: str) -> None:
+    """Nothing when ``report`` (of ``battery_ids``' chains) is ok.
+
+    Parameters
+    ----------
+    report : VerifyReport
+        From :func:`verify_battery` or :func:`verify_batteries`.
+    battery_ids : sequence of str
+        The batteries the caller acts on (named in the message).
+    refused : str
+        What is not done, e.g. ``"no passport is built from it"``.
+
+    Raises
+    ------
+    ChainError
+        Naming the first problem (and how many more), that the data may have been altered
+        outside Echelon, what is refused and that ``echelon verify`` lists every problem: nothing
+        is issued from, or recorded in, a chain that does not verify.
+    """
+    if report.ok:
+        return
+    more = len(report.problems) - 1
+    also = f" (and {more} more problem(s))" if more else ""
+    broken = list(dict.fromkeys(p.battery_id for p in report.problems))
+    if len(battery_ids) == 1:
+        head, whose = f"{battery_ids[0]}: the event chain does not verify", "its"
+    else:
+        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        head = f"{len(broken)} of the {len(battery_ids)} units' chains do not verify ({shown})"
+        whose = "their"
+    raise ChainError(
+        f"{head} — {report.first_broken}{also}; {whose} data may have been altered outside "
+        f"Echelon, so {refused} (`echelon verify` lists every problem)"
+    )

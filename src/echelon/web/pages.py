@@ -21,7 +21,9 @@ from echelon.passport.access import ACCESS
 from echelon.registry import (
     LISTING_FILTERS,
     RETAKE_FAILED,
+    Registry,
     battery_record,
+    flag_listed,
     listing_filters,
     verify_battery,
 )
@@ -122,10 +124,15 @@ def _chemistry_options(frame: pl.DataFrame, chosen: str | None) -> list[tuple[st
     return options
 
 
-def _table(frame: pl.DataFrame, filters: dict[str, str | None]) -> dict[str, Any]:
-    """The table's context: the first :data:`TABLE_ROWS` rows of the batteries selected."""
+def _table(
+    registry: Registry, frame: pl.DataFrame, filters: dict[str, str | None]
+) -> dict[str, Any]:
+    """The table's context: the first :data:`TABLE_ROWS` rows of the batteries selected, each
+    with its ``warning`` (:func:`~echelon.registry.flag_listed`), and those that have one."""
+    rows = flag_listed(registry, frame.head(TABLE_ROWS)).to_dicts()
     return {
-        "rows": frame.head(TABLE_ROWS).to_dicts(),
+        "rows": rows,
+        "flagged": [r for r in rows if r["warning"]],
         "matching": frame.height,
         "shown": min(frame.height, TABLE_ROWS),
         "filters": filters,
@@ -150,7 +157,7 @@ def index(request: Request, state: State) -> HTMLResponse:
             "chemistry": _chemistry_options(everything, filters["chemistry"]),
             "level": [(level.value, level.value) for level in Level],
         },
-        table=_table(chosen, filters),
+        table=_table(state.registry, chosen, filters),
     )
 
 
@@ -159,7 +166,7 @@ def batteries_fragment(request: Request, state: State) -> HTMLResponse:
     """The table alone, for the filters to swap in without reloading the page."""
     filters = _filters(request)
     chosen = battery_list(state.registry, filters)
-    return _render(request, "_batteries.html.j2", table=_table(chosen, filters))
+    return _render(request, "_batteries.html.j2", table=_table(state.registry, chosen, filters))
 
 
 @web_router.get("/battery", response_class=RedirectResponse)
