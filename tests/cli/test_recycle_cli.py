@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import polars as pl
@@ -172,3 +174,23 @@ def test_registry_lot_round_trip(small_batch: SynthBatch, tmp_path: Path) -> Non
 def verify_ok(db: str) -> bool:
     result = runner.invoke(app, ["verify", "--db", db])
     return result.exit_code == 0
+
+
+def test_outputs_get_the_usual_permissions(table: Path, tmp_path: Path) -> None:
+    # the atomic writes used to leave every output 0600 (tempfile.mkstemp) whatever the umask
+    sales = tmp_path / "sales.csv"
+    sales.write_text("year,chemistry,gwh\n2020,NMC811,1\n")
+    old = os.umask(0o022)
+    try:
+        recycled = runner.invoke(app, ["recycle", str(table), "-o", str(tmp_path / "out")])
+        flows = runner.invoke(
+            app, ["flows", str(sales), "--until", "2030", "-o", str(tmp_path / "flows.csv")]
+        )
+    finally:
+        os.umask(old)
+    assert recycled.exit_code == 0, recycled.output
+    assert flows.exit_code == 0, flows.output
+    written = [*(tmp_path / "out").iterdir(), tmp_path / "flows.csv"]
+    assert len(written) == 9
+    modes = {p.name: oct(stat.S_IMODE(os.stat(p).st_mode)) for p in written}
+    assert set(modes.values()) == {"0o644"}, modes
