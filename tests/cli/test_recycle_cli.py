@@ -194,3 +194,48 @@ def test_outputs_get_the_usual_permissions(table: Path, tmp_path: Path) -> None:
     assert len(written) == 9
     modes = {p.name: oct(stat.S_IMODE(os.stat(p).st_mode)) for p in written}
     assert set(modes.values()) == {"0o644"}, modes
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "/proc/nope"], "cannot write in /proc"),
+        (["-o", "/sys/kernel/nope"], "cannot write in /sys/kernel"),
+        (["--year=-5"], "-5: give a year from 2000 to 2100"),
+        (["--year", "99999"], "99999: give a year from 2000 to 2100"),
+        (["--year", "0"], "0: give a year from 2000 to 2100"),  # was taken as this year
+    ],
+)
+def test_bad_output_folders_and_years_are_usage_errors_before_any_work(
+    table: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    # they used to crash after the lot was computed: "internal error … This is a bug" (exit 1)
+    if args[0] == "-o" and not Path(args[1]).parent.is_dir():
+        pytest.skip(f"no {Path(args[1]).parent} here")
+    if "-o" not in args:
+        args = [*args, "-o", str(tmp_path / "out")]
+    result = runner.invoke(app, ["recycle", str(table), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "lot LOT-" not in result.output  # refused before the lot is computed
+    assert not (tmp_path / "out").exists()
+    if args[0].startswith("--year"):
+        db = f"sqlite:///{tmp_path}/r.db"
+        lots = runner.invoke(app, ["recycle-lots", *args[:-2], "--db", db])
+        assert lots.exit_code == 2, lots.output
+        assert "give a year from 2000 to 2100" in lots.output
+
+
+def test_the_library_refuses_a_year_outside_the_range() -> None:
+    from echelon.errors import UsageError
+    from echelon.recycling import load_prices, recycle_lot
+
+    lot = pl.DataFrame(
+        {"battery_id": ["A"], "chemistry": ["LFP"], "level": ["cell"], "mass_kg": [1.0]}
+    )
+    for year in (0, -5, 99_999):
+        with pytest.raises(UsageError, match=f"year={year}: give a reporting year from 2000"):
+            recycle_lot(lot, year=year)
+    with pytest.raises(UsageError, match="year=1999"):
+        load_prices(year=1999)
+    assert recycle_lot(lot, year=2100).meta["reporting_year"] == 2100

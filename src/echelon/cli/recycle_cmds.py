@@ -15,6 +15,7 @@ from echelon.cli._common import (
     DbOption,
     check_output,
     check_output_folder,
+    check_year,
     console,
     open_db,
     stage_progress,
@@ -98,7 +99,11 @@ def recycle_cmd(
         ),
     ] = None,
     year: Annotated[
-        int | None, typer.Option(help="Reporting year for EU targets and dated prices.")
+        int | None,
+        typer.Option(
+            callback=check_year,
+            help="Reporting year for EU targets and dated prices, 2000–2100 (default: this year).",
+        ),
     ] = None,
     prices: Annotated[
         Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
@@ -250,7 +255,10 @@ def _record(result: LotResult, db: str | None, discharge_method: str) -> None:
 def recycle_lots_cmd(
     year: Annotated[
         int | None,
-        typer.Option(help="Show the EU 2023/1542 verdicts of all lots of this reporting year."),
+        typer.Option(
+            callback=check_year,
+            help="Show the EU 2023/1542 verdicts of all lots of this reporting year (2000–2100).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="With --year: write compliance.csv here.")

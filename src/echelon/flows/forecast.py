@@ -27,6 +27,7 @@ from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
 from echelon.flows.sales import normalise_sales, read_sales, sum_or_null
 from echelon.recycling import recycle_lot
+from echelon.recycling.compliance import REPORTING_YEARS
 from echelon.recycling.composition import composition_table, element_table, unit_composition
 from echelon.recycling.flows import Process
 
@@ -186,7 +187,7 @@ def forecast_flows(
     process : {"hydro", "pyro", "direct", "mechanical"}
         Recycling process that values the feed.
     price_year : int, optional
-        Year of the catalogue prices used (default: this year).
+        Year of the catalogue prices used, 2000–2100 (default: this year).
     second_life_share : float, optional
         Share of the healthy batteries leaving first use young enough that are repurposed
         (default: catalogue ``flows``, 0.5).
@@ -197,8 +198,9 @@ def forecast_flows(
     """
     check_choice("process", process, Process)
     price_year = dt.date.today().year if price_year is None else price_year
-    if not 1950 <= price_year <= 2200:
-        raise UsageError(f"price_year={price_year}: give a calendar year (1950–2200)")
+    first, last = REPORTING_YEARS  # the years a recycling lot is valued in
+    if not first <= price_year <= last:
+        raise UsageError(f"price_year={price_year}: give a year from {first} to {last}")
     table = normalise_sales(sales) if isinstance(sales, pl.DataFrame) else read_sales(sales)
     flows_table = load_table("flows")
     segments, second = flows_table["segment"], flows_table["second_life"]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from echelon.errors import UsageError
 from echelon.recycling.catalog import Target, regulation
 from echelon.recycling.composition import element_table
 
@@ -43,6 +44,25 @@ COMPLIANCE_SCHEMA = {
 """Columns of ``compliance.csv``."""
 DECIMALS = 6
 """Percentages are compared after rounding to this many decimals (a 90.0 % yield meets 90 %)."""
+REPORTING_YEARS = (2000, 2100)
+"""First and last reporting year accepted (the Regulation's targets run 2025–2031, the packaged
+prices are dated 2023; a year outside is a typo, and ``0`` is not "this year")."""
+
+
+def reporting_year(year: int | None) -> int:
+    """The reporting year to use: ``year``, or this year when None.
+
+    Raises
+    ------
+    UsageError
+        For a year outside :data:`REPORTING_YEARS` (the option and the range named).
+    """
+    if year is None:
+        return dt.date.today().year
+    first, last = REPORTING_YEARS
+    if isinstance(year, bool) or not isinstance(year, int) or not first <= year <= last:
+        raise UsageError(f"year={year!r}: give a reporting year from {first} to {last}")
+    return year
 
 
 def binding_target(targets: tuple[Target, ...], year: int) -> tuple[Target | None, Target | None]:

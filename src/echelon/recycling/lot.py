@@ -32,7 +32,7 @@ from echelon.recycling.catalog import (
     emission_factors,
     process_catalog,
 )
-from echelon.recycling.compliance import compliance_frame
+from echelon.recycling.compliance import compliance_frame, reporting_year
 from echelon.recycling.composition import family, unit_composition
 from echelon.recycling.economics import (
     Line,
@@ -467,7 +467,7 @@ def recycle_lot(
     process : {"hydro", "pyro", "direct", "mechanical"}
         Recycling route (``mechanical``: pre-treatment only, black mass sold).
     year : int, optional
-        Reporting year for the EU targets and dated prices (default: this year).
+        Reporting year for the EU targets and dated prices, 2000–2100 (default: this year).
     prices : PriceTable or path, optional
         A loaded price table or an override file (default: the catalogue's prices).
     location : {"US", "California", "China", "Korea"}
@@ -486,6 +486,8 @@ def recycle_lot(
 
     Raises
     ------
+    UsageError
+        For a year outside 2000–2100, an unknown process, dismantling level or location.
     SchemaError
         For a bad lot table (every bad row and column named).
     RecyclingError
@@ -496,7 +498,7 @@ def recycle_lot(
     check_choice("process", process, Process)
     check_choice("dismantle", dismantle, Dismantle)
     check_choice("location", location, LOCATIONS)
-    year = year or dt.date.today().year
+    year = reporting_year(year)
     prepared, notes, found = _as_units(units, catalog_dir)
     source = source or found
     table = (
@@ -579,7 +581,7 @@ def unit_recycling_value(
         ``nominal_capacity_ah`` × ``nominal_voltage_v`` (the lot TABLE contract).
     process : {"hydro", "pyro", "direct", "mechanical"}
     year : int, optional
-        Selects dated prices (default: this year).
+        Selects dated prices, 2000–2100 (default: this year).
     prices : Path or PriceTable, optional
         Price override file (TOML or CSV), or the prices themselves (``year`` is then unused).
     location : {"US", "California", "China", "Korea"}
@@ -599,7 +601,7 @@ def unit_recycling_value(
     EchelonWarning
         For units booked with the conservative ``unknown`` composition.
     """
-    year = year or dt.date.today().year
+    year = reporting_year(year)
     prepared, _ = prepare_units(units)
     warn_unknown(prepared)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices, year=year)

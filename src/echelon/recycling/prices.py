@@ -37,6 +37,7 @@ from echelon.domain.parse import suggest
 from echelon.errors import PriceError, Problem, SchemaError
 from echelon.io.table import read_table
 from echelon.recycling.catalog import composition_catalog
+from echelon.recycling.compliance import reporting_year
 
 PAYABLE_KEYS = ("ni", "co", "li")
 SHARE_KEYS = ("battery_share_of_co_ni_value", "black_mass_share_of_co_ni_value")
@@ -523,12 +524,14 @@ def load_prices(
     path : path-like, optional
         Override file (TOML or CSV, see the module docstring).
     year : int, optional
-        Reporting year selecting dated entries (default: the current year).
+        Reporting year selecting dated entries, 2000–2100 (default: the current year).
     catalog_dir : Path, optional
         Folder of catalogue overrides.
 
     Raises
     ------
+    UsageError
+        For a year outside 2000–2100.
     SchemaError
         For an unreadable override file or unknown items (with row and column).
     PriceError
@@ -565,7 +568,7 @@ def load_prices(
         battery_share = override.feed.get(SHARE_KEYS[0], battery_share)
         bm_share = override.feed.get(SHARE_KEYS[1], bm_share)
         fixed = override.feed.get("fixed_usd_per_kg", fixed)
-    end = dt.date(year or dt.date.today().year, 12, 31)
+    end = dt.date(reporting_year(year), 12, 31)
     entries: dict[str, PriceEntry] = {}
     notes: list[str] = []
     for item, candidates in items.items():
