@@ -60,7 +60,7 @@ def test_recycle_a_table_writes_the_contract_files(table: Path, tmp_path: Path) 
             "battery_id,chemistry,level,mass_kg\nA,unknown,cell,1\n",
             ["--process", "direct"],
             8,
-            "cannot treat unknown",
+            "cannot treat 1 unit(s) of the lot:\n  - unknown (1): A — direct: ",
         ),
         (
             "battery_id,chemistry,level,mass_kg\nA,LFP,cell,1\n",

@@ -400,7 +400,7 @@ def test_unit_recycling_value_contract() -> None:
     assert row["net_value_usd"] == pytest.approx(
         row["recovered_value_usd"] - row["process_cost_usd"]
     )
-    with pytest.warns(EchelonWarning), pytest.raises(RecyclingError, match="cannot treat unknown"):
+    with pytest.warns(EchelonWarning), pytest.raises(RecyclingError, match="unknown \\(1\\): C — "):
         unit_recycling_value(units, process="direct")
     with pytest.warns(EchelonWarning):
         partial = unit_recycling_value(units, process="direct", untreatable="null")

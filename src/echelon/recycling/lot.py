@@ -50,6 +50,7 @@ from echelon.recycling.flows import (
     check_conservation,
     feed_balance,
     input_elements,
+    untreatable_message,
 )
 from echelon.recycling.prices import PriceTable, load_prices
 from echelon.recycling.units import prepare_units, read_units_table, warn_unknown
@@ -147,6 +148,22 @@ def _as_units(
     path = Path(units)
     prepared, notes = prepare_units(read_units_table(path), source=path, catalog_dir=catalog_dir)
     return prepared, notes, str(path)
+
+
+def _check_treatable(units: pl.DataFrame, process: str, catalog_dir: Path | None) -> None:
+    """Refuse a lot with units ``process`` cannot treat, naming every one by battery id.
+
+    Raises
+    ------
+    RecyclingError
+        Listing, per chemistry, its units and the stage's reason.
+    """
+    ids: dict[str, list[str]] = defaultdict(list)
+    for chem, battery_id in units.select("chemistry_used", "battery_id").iter_rows():
+        ids[chem].append(battery_id)
+    message = untreatable_message(process, ids, catalog_dir=catalog_dir)
+    if message is not None:
+        raise RecyclingError(message)
 
 
 def _balances(
@@ -501,6 +518,7 @@ def recycle_lot(
     year = reporting_year(year)
     prepared, notes, found = _as_units(units, catalog_dir)
     source = source or found
+    _check_treatable(prepared, process, catalog_dir)
     table = (
         prices
         if isinstance(prices, PriceTable)
@@ -615,6 +633,8 @@ def unit_recycling_value(
         groups = groups.filter(pl.Series(ok))
     if process not in PROCESSES:
         raise RecyclingError(f"unknown process {process!r}; use one of {', '.join(PROCESSES)}")
+    if untreatable == "raise":
+        _check_treatable(prepared, process, None)
     balances = _balances(groups, process, "none", None)  # type: ignore[arg-type]
     valued = _per_unit(prepared, _lines(balances, table, location))
     return valued.select(*UNIT_VALUE_COLUMNS, "feed_price_usd")

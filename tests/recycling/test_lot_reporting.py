@@ -1,0 +1,68 @@
+"""What a lot tells its reader: untreatable units, assumed compositions, prices and verdicts."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from echelon.errors import RecyclingError
+from echelon.recycling import recycle_lot
+
+EXOTIC = pl.DataFrame(
+    {
+        "battery_id": ["X1", "X2", "X3", "X4", "X5"],
+        "chemistry": ["Li-S", "Li-metal", "LMO-NMC", "NMC811", "Li-S"],
+        "level": ["cell", "cell", "module", "cell", "pack"],
+        "mass_kg": [10.0, 10.0, 20.0, 10.0, 100.0],
+    }
+)
+
+
+def test_every_untreatable_unit_is_named_once_with_its_reason() -> None:
+    # only the first chemistry was named, as "1 LMO-NMC module(s) in the lot", without ids
+    with pytest.raises(RecyclingError) as direct:
+        recycle_lot(EXOTIC, process="direct", year=2027)
+    lines = str(direct.value).splitlines()
+    assert lines[0] == "process 'direct' cannot treat 3 unit(s) of the lot:"
+    assert lines[1].startswith("  - LMO-NMC (1): X3 — direct: a blended cathode")
+    assert lines[2].startswith("  - Li-S (2): X1, X5 — direct: a Li–S cell has no")
+    assert len(lines) == 4  # Li-metal and NMC811 can be relithiated: not named
+    with pytest.raises(RecyclingError) as pyro:
+        recycle_lot(EXOTIC, process="pyro", year=2027)
+    assert "cannot treat 2 unit(s)" in str(pyro.value)
+    assert "Li-S (2): X1, X5 — pyro: " in str(pyro.value)
+    assert "LMO-NMC" not in str(pyro.value)
+
+
+def test_many_untreatable_units_are_counted_after_the_first_twenty() -> None:
+    ids = [f"U{i:03d}" for i in range(25)]
+    units = pl.DataFrame(
+        {"battery_id": ids, "chemistry": ["unknown"] * 25, "level": ["cell"] * 25,
+         "mass_kg": [1.0] * 25}
+    )  # fmt: skip
+    with pytest.raises(RecyclingError, match=r"unknown \(25\): U000, .*, U019 … \(\+5\) — "):
+        recycle_lot(units, process="direct", year=2027)
+
+
+def test_a_family_without_composition_is_marked_and_noted() -> None:
+    # "NMC" was booked as NMC622 with composition_estimate = false and no word
+    units = pl.DataFrame(
+        {
+            "battery_id": ["G1", "G2", "G3"],
+            "chemistry": ["NMC", "NMC811", "ternary"],
+            "level": ["cell"] * 3,
+            "mass_kg": [500.0, 500.0, 1.0],
+        }
+    )
+    result = recycle_lot(units, process="hydro", year=2027)
+    booked = dict(zip(result.units["battery_id"], result.units["chemistry_used"], strict=True))
+    assert booked == {"G1": "NMC622", "G2": "NMC811", "G3": "NMC622"}
+    estimate = dict(
+        zip(result.units["battery_id"], result.units["composition_estimate"], strict=True)
+    )
+    assert estimate == {"G1": True, "G2": False, "G3": True}
+    notes = [w for w in result.warnings if "names no composition" in w]
+    assert len(notes) == 2
+    assert any(n.startswith("chemistry 'NMC' names no composition: 1 unit(s) (rows 1) valued as "
+                            "NMC622") for n in notes)  # fmt: skip
+    assert any("'ternary'" in n and "(rows 3)" in n for n in notes)
