@@ -66,7 +66,7 @@ def test_recycle_a_table_writes_the_contract_files(table: Path, tmp_path: Path) 
             "battery_id,chemistry,level,mass_kg\nA,LFP,cell,1\n",
             ["--prices", "PRICES"],
             3,
-            "missing or non-numeric",
+            "row 1, column 'value': no value: give a number in USD/kg",
         ),
     ],
 )
@@ -239,3 +239,19 @@ def test_the_library_refuses_a_year_outside_the_range() -> None:
     with pytest.raises(UsageError, match="year=1999"):
         load_prices(year=1999)
     assert recycle_lot(lot, year=2100).meta["reporting_year"] == 2100
+
+
+def test_a_price_per_tonne_written_per_kg_is_one_warning_line(table: Path, tmp_path: Path) -> None:
+    # 30000 USD/kg Co was taken silently (net 729,665 USD/t)
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,value,unit,source,as_of\ncobalt_salt,30000,USD/kg Co,x,2026-01-15\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["recycle", str(table), "--prices", str(prices), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # (a long line may wrap on a narrow console)
+    assert said.count("warning: cobalt_salt: the price 30000 USD/kg Co") == 1, result.output
+    assert said.count("a price per tonne written per kg?") == 1
+    assert any(
+        "per tonne written per kg" in w
+        for w in json.loads((out / "lot.json").read_text())["warnings"]
+    )

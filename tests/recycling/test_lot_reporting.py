@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 from echelon.errors import RecyclingError
-from echelon.recycling import recycle_lot
+from echelon.recycling import LotResult, recycle_lot
+from echelon.reports.recycling import write_lot_outputs
 
 EXOTIC = pl.DataFrame(
     {
@@ -66,3 +69,43 @@ def test_a_family_without_composition_is_marked_and_noted() -> None:
     assert any(n.startswith("chemistry 'NMC' names no composition: 1 unit(s) (rows 1) valued as "
                             "NMC622") for n in notes)  # fmt: skip
     assert any("'ternary'" in n and "(rows 3)" in n for n in notes)
+
+
+def test_price_provenance_reaches_lot_json_value_csv_and_the_report(tmp_path: Path) -> None:
+    # value.csv, lot.json and report.html said nothing of the source, date or unit given
+    prices = tmp_path / "prices_t.csv"
+    prices.write_text(
+        "item,value,unit,source,as_of\n"
+        "cobalt_salt,30000,USD/t Co,Fastmarkets standard grade low end,2026-01-15\n"
+    )
+    units = pl.DataFrame(
+        {"battery_id": ["C1"], "chemistry": ["NMC811"], "level": ["cell"], "mass_kg": [1000.0]}
+    )
+    result = recycle_lot(units, process="hydro", year=2027, prices=prices)
+    assert result.meta["prices"] == f"recycling_prices@1 overridden by {prices}"
+    assert result.meta["price_overrides"] == [
+        {
+            "item": "cobalt_salt",
+            "value": 30.0,
+            "unit": "USD/kg Co",
+            "value_given": 30000.0,
+            "unit_given": "USD/t Co",
+            "source": "Fastmarkets standard grade low end (given as 30000 USD/t Co)",
+            "as_of": "2026-01-15",
+            "used": True,
+        }
+    ]
+    paths = write_lot_outputs(result, tmp_path / "out", svg=False)
+    value = pl.read_csv(paths["value"])
+    assert value.columns[-1] == "price_source"
+    cobalt = value.filter(pl.col("item") == "cobalt_salt").row(0, named=True)
+    assert cobalt["price_source"] == (
+        "Fastmarkets standard grade low end (given as 30000 USD/t Co), as of 2026-01-15"
+    )
+    electricity = value.filter(pl.col("item") == "electricity")["price_source"][0]
+    assert "as of" in electricity  # the catalogue's own prices name theirs too
+    again = LotResult.from_json(paths["lot"].read_text())
+    assert again.meta["price_overrides"] == result.meta["price_overrides"]
+    html = paths["report"].read_text()
+    assert "<td>30000 USD/t Co</td><td>Fastmarkets standard grade low end" in html
+    assert '<td class="date">2026-01-15</td>' in html

@@ -351,7 +351,7 @@ def test_mass_that_cannot_be_estimated_is_an_error() -> None:
 def test_missing_prices_are_clear_errors(tmp_path: Path) -> None:
     blank = tmp_path / "prices.csv"
     blank.write_text("item,value,source,as_of\ncobalt_salt,,a quote,2026\n")
-    with pytest.raises(SchemaError, match="missing or non-numeric price") as info:
+    with pytest.raises(SchemaError, match="no value: give a number in USD/kg Co") as info:
         load_prices(blank)
     assert info.value.problems[0].row == 1
     typo = tmp_path / "typo.csv"

@@ -300,14 +300,17 @@ def _mass_balance(
 
 
 def _scaled_lines(
-    groups: pl.DataFrame, lines: dict[tuple[str, str], dict[str, Any]], category: str
+    groups: pl.DataFrame,
+    lines: dict[tuple[str, str], dict[str, Any]],
+    category: str,
+    prices: PriceTable,
 ) -> list[dict[str, Any]]:
     acc: dict[tuple[str, str, str], dict[str, Any]] = {}
     for chem, level, mass in groups.select("chemistry_used", "level", "mass_kg").iter_rows():
         for line in lines[(chem, level)][category]:
             line = line if isinstance(line, Line) else Line(**line)
             key = (line.item, line.stage, line.unit)
-            entry = acc.setdefault(key, {"quantity": 0.0, "value": 0.0})
+            entry = acc.setdefault(key, {"quantity": 0.0, "value": 0.0, "price": line.price_item})
             entry["quantity"] += line.quantity * mass
             entry["value"] += line.value * mass
     return [
@@ -319,6 +322,7 @@ def _scaled_lines(
             "unit": unit,
             "price_usd_per_unit": e["value"] / e["quantity"] if e["quantity"] else None,
             "value_usd": e["value"],
+            "price_source": prices.entries[e["price"]].provenance if e["price"] else None,
         }
         for (item, stage, unit), e in sorted(acc.items())
     ]
@@ -371,10 +375,14 @@ def _inputs_frame(
 def _value_frame(
     groups: pl.DataFrame,
     lines: dict[tuple[str, str], dict[str, Any]],
+    prices: PriceTable,
     mass_kg: float,
     kwh: float | None,
 ) -> pl.DataFrame:
-    rows = _scaled_lines(groups, lines, "revenue") + _scaled_lines(groups, lines, "cost")
+    rows = [
+        *_scaled_lines(groups, lines, "revenue", prices),
+        *_scaled_lines(groups, lines, "cost", prices),
+    ]
     totals = dict.fromkeys(("revenue_usd", "cost_usd", "feed_usd", "black_mass_usd"), 0.0)
     for chem, level, mass in groups.select("chemistry_used", "level", "mass_kg").iter_rows():
         for k in totals:
@@ -410,12 +418,15 @@ def _value_frame(
                 "unit": note,
                 "price_usd_per_unit": None,
                 "value_usd": value,
+                "price_source": None,
             }
         )
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    return frame.with_columns(
+    return frame.select(
+        pl.exclude("price_source"),
         (pl.col("value_usd") / (mass_kg / 1000.0)).alias("usd_per_tonne"),
         (pl.col("value_usd") / kwh if kwh else pl.lit(None, dtype=pl.Float64)).alias("usd_per_kwh"),
+        pl.col("price_source").cast(pl.String),  # last: where each line's price comes from
     )
 
 
@@ -559,6 +570,7 @@ def recycle_lot(
         "mass_kg": mass_kg,
         "energy_kwh": kwh,
         "prices": table.origin,
+        "price_overrides": table.override_records(),
         "catalogue": {
             "recycling_composition": composition_catalog(catalog_dir).version,
             "recycling_processes": process_catalog(catalog_dir).version,
@@ -571,7 +583,7 @@ def recycle_lot(
         meta=meta,
         units=_per_unit(prepared, lines),
         mass_balance=mass_balance,
-        value=_value_frame(groups, lines, mass_kg, kwh),
+        value=_value_frame(groups, lines, table, mass_kg, kwh),
         compliance=compliance_frame(
             mass_balance, year=year, applicable=process != "mechanical", catalog_dir=catalog_dir
         ),

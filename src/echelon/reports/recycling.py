@@ -83,6 +83,7 @@ def recycling_report_html(result: LotResult, *, title: str | None = None) -> str
         compliance=result.compliance.to_dicts(),
         warnings=result.warnings,
         value=result.value.to_dicts(),
+        price_overrides=result.meta.get("price_overrides", []),  # (lots recorded before: none)
         mass_balance=result.mass_balance.to_dicts(),
         inputs=result.inputs.to_dicts(),
         units=result.units.head(UNITS_IN_REPORT).to_dicts(),
