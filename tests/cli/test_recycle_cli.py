@@ -255,3 +255,39 @@ def test_a_price_per_tonne_written_per_kg_is_one_warning_line(table: Path, tmp_p
         "per tonne written per kg" in w
         for w in json.loads((out / "lot.json").read_text())["warnings"]
     )
+
+
+def test_a_result_just_below_its_target_is_not_shown_as_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 64.97 % was shown as "65.0 | 65 | fail" and "65.0 % recycling efficiency (fail vs 65 %)"
+    from echelon.cli._console import console
+    from echelon.recycling import recycle_lot
+
+    monkeypatch.setattr(console, "width", 200)  # one line per table row, whatever the terminal
+
+    def efficiency(level: str) -> float:
+        one = pl.DataFrame(
+            {"battery_id": ["a"], "chemistry": ["NMC811"], "level": [level], "mass_kg": [1.0]}
+        )
+        return float(recycle_lot(one, year=2029).compliance["value_percent"][0])
+
+    cells, black_mass = efficiency("cell"), efficiency("black_mass")  # ≈ 63.1 %, 73.0 %
+    share = (64.97 - cells) / (black_mass - cells)  # efficiency is linear in the mass shares
+    lot = tmp_path / "lot.csv"
+    lot.write_text(
+        "battery_id,chemistry,level,mass_kg\n"
+        f"C,NMC811,cell,{1000 * (1 - share)!r}\nB,NMC811,black_mass,{1000 * share!r}\n"
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["recycle", str(lot), "--year", "2029", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "recycling efficiency" in line)
+    cells_shown = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells_shown[2:5] == ["64.97", "65", "fail (−0.03 points)"], row
+    html = (out / "report.html").read_text()
+    assert (
+        '<b class="fail">64.97 %</b>recycling efficiency (fail vs 65 % in 2029: −0.03 points)'
+        in html
+    )
+    assert '<td class="num">64.97</td><td class="num">65</td>' in html

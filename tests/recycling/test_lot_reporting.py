@@ -109,3 +109,26 @@ def test_price_provenance_reaches_lot_json_value_csv_and_the_report(tmp_path: Pa
     html = paths["report"].read_text()
     assert "<td>30000 USD/t Co</td><td>Fastmarkets standard grade low end" in html
     assert '<td class="date">2026-01-15</td>' in html
+
+
+@pytest.mark.parametrize(
+    ("value", "targets", "shown", "margin"),
+    [
+        (64.97, (65.0, 70.0), "64.97", "−0.03 points"),  # was "65.0": read as a pass
+        (64.9999, (65.0, None), "64.9999", "−0.0001 points"),
+        (65.04, (65.0, 70.0), "65.04", "+0.04 points"),  # within 0.1 points: two decimals
+        (63.09, (65.0, 70.0), "63.1", "−1.9 points"),
+        (90.0, (90.0, 95.0), "90.00", "±0 points"),
+        (89.96, (None, 90.0), "89.96", None),  # against the next target when none binds yet
+        (None, (65.0, None), "", None),
+    ],
+)
+def test_a_result_is_never_shown_on_the_wrong_side_of_a_target(
+    value: float | None, targets: tuple[float | None, float | None], shown: str, margin: str | None
+) -> None:
+    from echelon.recycling.compliance import margin_text, result_text
+
+    row = {"value_percent": value, "target_percent": targets[0], "next_target_percent": targets[1]}
+    assert result_text(row) == shown
+    if margin is not None:
+        assert margin_text(value - targets[0]) == margin  # type: ignore[operator]

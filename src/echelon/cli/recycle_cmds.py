@@ -31,6 +31,7 @@ from echelon.recycling import (
     registry_units,
     year_compliance,
 )
+from echelon.recycling.compliance import margin_text, result_text
 from echelon.reports.recycling import write_lot_outputs
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
@@ -39,9 +40,12 @@ VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
 def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
     table = Table("metric", "element", "result %", "target %", "verdict", "next", title=title)
     for r in frame.iter_rows(named=True):
-        value = "" if r["value_percent"] is None else f"{r['value_percent']:.1f}"
+        value = result_text(r)  # 64.97 against 65 is not shown as "65.0"
         target = "" if r["target_percent"] is None else f"{r['target_percent']:g}"
         style = VERDICT_STYLE.get(r["verdict"], "yellow")
+        verdict = r["verdict"].replace("_", " ")
+        if r["verdict"] in ("pass", "fail"):
+            verdict += f" ({margin_text(r['margin_points'])})"
         upcoming = (
             f"{r['next_target_percent']:g} % by {r['next_deadline']}: {r['next_verdict']}"
             if r["next_deadline"]
@@ -52,7 +56,7 @@ def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
             r["element"],
             value,
             target,
-            f"[{style}]{r['verdict'].replace('_', ' ')}[/]",
+            f"[{style}]{verdict}[/]",
             upcoming,
         )
     return table

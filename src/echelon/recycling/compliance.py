@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -63,6 +64,43 @@ def reporting_year(year: int | None) -> int:
     if isinstance(year, bool) or not isinstance(year, int) or not first <= year <= last:
         raise UsageError(f"year={year!r}: give a reporting year from {first} to {last}")
     return year
+
+
+def percent_text(value: float | None, *targets: float | None) -> str:
+    """A percentage as shown beside its targets, never on the wrong side of one.
+
+    One decimal; two within 0.1 points of a target; more while fewer would round the value onto
+    or across a target it is on the other side of (64.97 % against 65 % is "64.97", not "65.0",
+    which reads as a pass). Empty for None.
+    """
+    if value is None:
+        return ""
+    given = [t for t in targets if t is not None]
+    meets = [round(value, DECIMALS) >= t for t in given]
+    decimals = 2 if any(abs(value - t) < 0.1 for t in given) else 1
+    while decimals < DECIMALS and any(
+        (round(value, decimals) >= t) != m for t, m in zip(given, meets, strict=True)
+    ):
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def result_text(row: Mapping[str, Any]) -> str:
+    """A compliance row's result as shown (:func:`percent_text` against its two targets)."""
+    return percent_text(row["value_percent"], row["target_percent"], row["next_target_percent"])
+
+
+def margin_text(margin: float | None) -> str:
+    """The margin to a target in points, signed: ``−0.03 points``, ``+28.10 points``."""
+    if margin is None:
+        return ""
+    size = abs(round(margin, DECIMALS))  # as the verdict compares
+    if size == 0:
+        return "±0 points"
+    decimals = 1 if size >= 0.1 else 2
+    while round(size, decimals) == 0:
+        decimals += 1
+    return f"{'−' if margin < 0 else '+'}{size:.{decimals}f} points"
 
 
 def binding_target(targets: tuple[Target, ...], year: int) -> tuple[Target | None, Target | None]:
