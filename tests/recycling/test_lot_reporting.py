@@ -132,3 +132,25 @@ def test_a_result_is_never_shown_on_the_wrong_side_of_a_target(
     assert result_text(row) == shown
     if margin is not None:
         assert margin_text(value - targets[0]) == margin  # type: ignore[operator]
+
+
+def test_the_chart_and_the_mass_balance_name_lithium_as_lithium() -> None:
+    # the chart showed "Li2CO3 (crude) (26 kg)" and mass_balance.csv 26 kg of "Li2CO3 (crude)"
+    # while value.csv sold 138 kg of Li2CO3: the flows count the lithium, not the carbonate
+    from echelon.reports.recycling import lot_sankey
+
+    units = pl.DataFrame(
+        {"battery_id": ["C1"], "chemistry": ["NMC811"], "level": ["cell"], "mass_kg": [1000.0]}
+    )
+    result = recycle_lot(units, process="hydro", year=2027)
+    li = result.mass_balance.filter(pl.col("material") == "Li").row(0, named=True)
+    assert li["product"] == "Li in Li2CO3 (crude)"
+    sold = result.value.filter(pl.col("item") == "lithium_carbonate_crude").row(0, named=True)
+    assert sold["unit"] == "kg Li2CO3"
+    assert sold["quantity"] == pytest.approx(li["recovered_kg"] * 37 / 7, rel=1e-12)
+    cam = result.mass_balance.filter(pl.col("material") == "cam:NMC811")["product"][0]
+    assert "Li in Li2CO3 (crude)" in cam
+    assert "CoSO4 (Co²⁺ in salt)" in cam  # salts already name their basis: unchanged
+    names = [n["name"] for n in lot_sankey(result)["data"][0]["values"]]
+    assert "Li in Li2CO3 (crude)" in names
+    assert "Li2CO3 (crude)" not in names

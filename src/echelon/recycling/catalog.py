@@ -300,6 +300,26 @@ class ProcessCatalog(_Frozen):
     processes: dict[str, ProcessDefinition]
     discharge: Discharge
 
+    def flow_label(self, product: str) -> str:
+        """The name of a product's mass in the flows, the chart and the mass balance.
+
+        They count the element or material recovered, so a product sold by its own, different
+        mass is named by what they count: ``Li in Li2CO3 (crude)`` (EverBatt ships Li × 37/7 kg
+        of crude Li2CO3). Salts sold by their metal content already say so in their name
+        (``CoSO4 (Co²⁺ in salt)``); other products weigh what is recovered.
+        """
+        spec = self.products[product]
+        if spec.priced_per == "basis" or spec.product_kg_per_kg.value == 1.0:
+            return spec.name
+        basis = sorted(
+            key
+            for stage in self.stages.values()
+            for yields in (stage.element_recovery, stage.material_recovery, stage.scrap)
+            for key, y in yields.items()
+            if y.product == product
+        )
+        return f"{'/'.join(dict.fromkeys(basis)) or 'recovered mass'} in {spec.name}"
+
     @model_validator(mode="after")
     def _references(self) -> ProcessCatalog:
         problems = []

@@ -241,7 +241,7 @@ def _mass_balance(
         for f in bal.flows:
             kg = f.kg * mass
             recovered = f.destination == PRODUCT
-            name = catalog.products[f.product.split(":", 1)[0]].name if f.product else ""
+            name = catalog.flow_label(f.product.split(":", 1)[0]) if f.product else ""
             keys = [("material", f.material)]
             if f.component != REST:
                 keys.append(("element", f.component))

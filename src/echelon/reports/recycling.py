@@ -22,9 +22,10 @@ UNITS_IN_REPORT = 1000
 
 
 def product_names() -> dict[str, str]:
-    """Product key → label (cathode products keep their chemistry)."""
-    names = {k: p.name for k, p in process_catalog().products.items()}
-    return names | {"": ""}
+    """Product key → label of its mass in the flows (``Li in Li2CO3 (crude)``: the chart shows
+    the recovered element, as the mass balance; :meth:`ProcessCatalog.flow_label`)."""
+    catalog = process_catalog()
+    return {k: catalog.flow_label(k) for k in catalog.products} | {"": ""}
 
 
 def _label(product: str) -> str:
