@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from pathlib import Path
 
 import polars as pl
@@ -154,3 +156,32 @@ def test_the_chart_and_the_mass_balance_name_lithium_as_lithium() -> None:
     names = [n["name"] for n in lot_sankey(result)["data"][0]["values"]]
     assert "Li in Li2CO3 (crude)" in names
     assert "Li2CO3 (crude)" not in names
+
+
+def test_recycled_content_refuses_impossible_shares_and_unknown_elements() -> None:
+    # Co 120 % passed, Li −1 % failed and "Xx" got "no_minimum"
+    from echelon.errors import UsageError
+    from echelon.recycling import recycled_content_check
+
+    on = dt.date(2032, 1, 1)
+    with pytest.raises(UsageError) as caught:
+        recycled_content_check({"Co": 120.0, "Li": -1.0, "Xx": 3.0, "Ni": math.nan},
+                               placed_on_market=on)  # fmt: skip
+    said = str(caught.value)
+    assert "no Art. 8 recycled-content minimum for 'Xx'; give shares of Co, Li, Ni, Pb" in said
+    assert "shares are percentages from 0 to 100: Co 120.0, Li -1.0, Ni nan" in said
+    edges = recycled_content_check({"Co": 100.0, "Li": 0.0, "Ni": 6.0}, placed_on_market=on)
+    assert edges["verdict"].to_list() == ["pass", "fail", "pass"]
+
+
+def test_the_lead_minimum_is_not_applied_to_lithium_batteries() -> None:
+    # a lithium battery got Pb "missing" against 85 %
+    from echelon.recycling import recycled_content_check, recycled_content_minimums
+
+    on = dt.date(2032, 1, 1)
+    assert recycled_content_minimums(on) == {"Co": 16.0, "Li": 6.0, "Ni": 6.0}
+    check = recycled_content_check({"Co": 18.0, "Li": 7.0, "Ni": 7.0}, placed_on_market=on)
+    assert check["element"].to_list() == ["Co", "Li", "Ni"]
+    given = recycled_content_check({"Co": 18.0, "Pb": 90.0}, placed_on_market=on)
+    pb = given.filter(pl.col("element") == "Pb").row(0, named=True)
+    assert (pb["minimum_percent"], pb["verdict"]) == (None, "not_applicable")

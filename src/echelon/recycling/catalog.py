@@ -377,6 +377,10 @@ class Regulation(_Frozen):
     recycling_efficiency: tuple[Target, ...]
     material_recovery: dict[str, tuple[Target, ...]]
     recycled_content: dict[str, tuple[Target, ...]]
+    recycled_content_batteries: dict[str, Literal["lithium-based", "lead-based"]] = Field(
+        default_factory=dict
+    )
+    """The batteries an element's recycled-content minimum is for (absent: lithium-based)."""
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -536,6 +540,9 @@ def _regulation(path: Path, mtime_ns: int) -> Regulation:
             },
             recycled_content={
                 k: targets(v["minimums"], "from") for k, v in doc["recycled_content"].items()
+            },
+            recycled_content_batteries={
+                k: v.get("batteries", "lithium-based") for k, v in doc["recycled_content"].items()
             },
         )
 
