@@ -248,9 +248,17 @@ def test_a_price_per_tonne_written_per_kg_is_one_warning_line(table: Path, tmp_p
     out = tmp_path / "out"
     result = runner.invoke(app, ["recycle", str(table), "--prices", str(prices), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    said = " ".join(result.output.split())  # (a long line may wrap on a narrow console)
-    assert said.count("warning: cobalt_salt: the price 30000 USD/kg Co") == 1, result.output
-    assert said.count("a price per tonne written per kg?") == 1
+    lines = [line for line in result.output.splitlines() if "cobalt_salt" in line]
+    assert len(lines) == 1, result.output  # one line, not wrapped
+    assert (
+        lines[0]
+        .strip()
+        .startswith("warning: cobalt_salt: the price 30000 USD/kg Co (as of 2026-01-15) is")
+    )
+    assert (
+        "596× above the catalogue's 50.3535 USD/kg Co: a price per tonne written per kg?"
+        in lines[0]
+    )
     assert any(
         "per tonne written per kg" in w
         for w in json.loads((out / "lot.json").read_text())["warnings"]

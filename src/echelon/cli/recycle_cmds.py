@@ -79,8 +79,8 @@ def _print_result(result: LotResult) -> None:
             result.compliance, f"EU 2023/1542, reporting year {meta['reporting_year']}"
         )
     )
-    for note in result.warnings:
-        console.print(f"  [yellow]warning:[/] {note}", highlight=False)
+    for note in result.warnings:  # one line each, however narrow the terminal
+        console.print(f"  [yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
 
 
 @guarded
