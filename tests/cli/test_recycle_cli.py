@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import polars as pl
@@ -59,13 +61,13 @@ def test_recycle_a_table_writes_the_contract_files(table: Path, tmp_path: Path) 
             "battery_id,chemistry,level,mass_kg\nA,unknown,cell,1\n",
             ["--process", "direct"],
             8,
-            "cannot treat unknown",
+            "cannot treat 1 unit(s) of the lot:\n  - unknown (1): A — direct: ",
         ),
         (
             "battery_id,chemistry,level,mass_kg\nA,LFP,cell,1\n",
             ["--prices", "PRICES"],
             3,
-            "missing or non-numeric",
+            "row 1, column 'value': no value: give a number in USD/kg",
         ),
     ],
 )
@@ -226,3 +228,128 @@ def test_a_recording_is_checked_before_anything_is_written(
     written = hashlib.sha256((tmp_path / "same" / "lot.json").read_bytes()).hexdigest()
     assert written == recorded
     assert verify_ok(db)
+
+
+def test_outputs_get_the_usual_permissions(table: Path, tmp_path: Path) -> None:
+    # the atomic writes used to leave every output 0600 (tempfile.mkstemp) whatever the umask
+    sales = tmp_path / "sales.csv"
+    sales.write_text("year,chemistry,gwh\n2020,NMC811,1\n")
+    old = os.umask(0o022)
+    try:
+        recycled = runner.invoke(app, ["recycle", str(table), "-o", str(tmp_path / "out")])
+        flows = runner.invoke(
+            app, ["flows", str(sales), "--until", "2030", "-o", str(tmp_path / "flows.csv")]
+        )
+    finally:
+        os.umask(old)
+    assert recycled.exit_code == 0, recycled.output
+    assert flows.exit_code == 0, flows.output
+    written = [*(tmp_path / "out").iterdir(), tmp_path / "flows.csv"]
+    assert len(written) == 9
+    modes = {p.name: oct(stat.S_IMODE(os.stat(p).st_mode)) for p in written}
+    assert set(modes.values()) == {"0o644"}, modes
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "/proc/nope"], "cannot write in /proc"),
+        (["-o", "/sys/kernel/nope"], "cannot write in /sys/kernel"),
+        (["--year=-5"], "-5: give a year from 2000 to 2100"),
+        (["--year", "99999"], "99999: give a year from 2000 to 2100"),
+        (["--year", "0"], "0: give a year from 2000 to 2100"),  # was taken as this year
+    ],
+)
+def test_bad_output_folders_and_years_are_usage_errors_before_any_work(
+    table: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    # they used to crash after the lot was computed: "internal error … This is a bug" (exit 1)
+    if args[0] == "-o" and not Path(args[1]).parent.is_dir():
+        pytest.skip(f"no {Path(args[1]).parent} here")
+    if "-o" not in args:
+        args = [*args, "-o", str(tmp_path / "out")]
+    result = runner.invoke(app, ["recycle", str(table), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "lot LOT-" not in result.output  # refused before the lot is computed
+    assert not (tmp_path / "out").exists()
+    if args[0].startswith("--year"):
+        db = f"sqlite:///{tmp_path}/r.db"
+        lots = runner.invoke(app, ["recycle-lots", *args[:-2], "--db", db])
+        assert lots.exit_code == 2, lots.output
+        assert "give a year from 2000 to 2100" in lots.output
+
+
+def test_the_library_refuses_a_year_outside_the_range() -> None:
+    from echelon.errors import UsageError
+    from echelon.recycling import load_prices, recycle_lot
+
+    lot = pl.DataFrame(
+        {"battery_id": ["A"], "chemistry": ["LFP"], "level": ["cell"], "mass_kg": [1.0]}
+    )
+    for year in (0, -5, 99_999):
+        with pytest.raises(UsageError, match=f"year={year}: give a reporting year from 2000"):
+            recycle_lot(lot, year=year)
+    with pytest.raises(UsageError, match="year=1999"):
+        load_prices(year=1999)
+    assert recycle_lot(lot, year=2100).meta["reporting_year"] == 2100
+
+
+def test_a_price_per_tonne_written_per_kg_is_one_warning_line(table: Path, tmp_path: Path) -> None:
+    # 30000 USD/kg Co was taken silently (net 729,665 USD/t)
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,value,unit,source,as_of\ncobalt_salt,30000,USD/kg Co,x,2026-01-15\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["recycle", str(table), "--prices", str(prices), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "cobalt_salt" in line]
+    assert len(lines) == 1, result.output  # one line, not wrapped
+    assert (
+        lines[0]
+        .strip()
+        .startswith("warning: cobalt_salt: the price 30000 USD/kg Co (as of 2026-01-15) is")
+    )
+    assert (
+        "596× above the catalogue's 50.3535 USD/kg Co: a price per tonne written per kg?"
+        in lines[0]
+    )
+    assert any(
+        "per tonne written per kg" in w
+        for w in json.loads((out / "lot.json").read_text())["warnings"]
+    )
+
+
+def test_a_result_just_below_its_target_is_not_shown_as_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 64.97 % was shown as "65.0 | 65 | fail" and "65.0 % recycling efficiency (fail vs 65 %)"
+    from echelon.cli._console import console
+    from echelon.recycling import recycle_lot
+
+    monkeypatch.setattr(console, "width", 200)  # one line per table row, whatever the terminal
+
+    def efficiency(level: str) -> float:
+        one = pl.DataFrame(
+            {"battery_id": ["a"], "chemistry": ["NMC811"], "level": [level], "mass_kg": [1.0]}
+        )
+        return float(recycle_lot(one, year=2029).compliance["value_percent"][0])
+
+    cells, black_mass = efficiency("cell"), efficiency("black_mass")  # ≈ 63.1 %, 73.0 %
+    share = (64.97 - cells) / (black_mass - cells)  # efficiency is linear in the mass shares
+    lot = tmp_path / "lot.csv"
+    lot.write_text(
+        "battery_id,chemistry,level,mass_kg\n"
+        f"C,NMC811,cell,{1000 * (1 - share)!r}\nB,NMC811,black_mass,{1000 * share!r}\n"
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["recycle", str(lot), "--year", "2029", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "recycling efficiency" in line)
+    cells_shown = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells_shown[2:5] == ["64.97", "65", "fail (−0.03 points)"], row
+    html = (out / "report.html").read_text()
+    assert (
+        '<b class="fail">64.97 %</b>recycling efficiency (fail vs 65 % in 2029: −0.03 points)'
+        in html
+    )
+    assert '<td class="num">64.97</td><td class="num">65</td>' in html

@@ -390,3 +390,40 @@ def test_echelon_flows_refuses_an_absurd_row_with_exit_3(tmp_path: Path) -> None
     assert "absurd.csv" in text
     assert "row 1, column 'gwh'" in text
     assert not out.exists()
+
+
+CHEMISTRIES = "year,chemistry,gwh\n2020,NMC811,1\n2020,unknown,1\n2021,LMO-NMC,1\n2021,NMC,1\n"
+
+
+def test_chemistry_notes_name_the_sales_rows_once(tmp_path: Path) -> None:
+    # they named the 1 kWh lot's "(rows 1)", repeated "LMO-NMC: LMO-NMC:", and said nothing of
+    # "NMC" being valued as NMC622
+    path = tmp_path / "sales.csv"
+    path.write_text(CHEMISTRIES)
+    notes = forecast_flows(path, until=2030, price_year=2026).meta["notes"]
+    text = "\n".join(notes)
+    assert "rows 1)" not in text
+    assert "LMO-NMC: LMO-NMC" not in text
+    assert any(n.startswith("sales row 2 (unknown): the conservative 'unknown'") for n in notes)
+    assert any(n.startswith("sales row 3 (LMO-NMC): a flagged estimate") for n in notes)
+    assert any(
+        n.startswith("sales row 4: chemistry 'NMC' names no composition: valued as NMC622")
+        for n in notes
+    )
+
+
+def test_rows_a_process_cannot_treat_are_named_by_row(tmp_path: Path) -> None:
+    # "1 unknown pack(s) in the lot", the first chemistry only, no row
+    from echelon.errors import RecyclingError
+
+    path = tmp_path / "sales.csv"
+    path.write_text(CHEMISTRIES)
+    with pytest.raises(RecyclingError) as caught:
+        forecast_flows(path, until=2030, price_year=2026, process="direct")
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "process 'direct' cannot treat 2 sales row(s):"
+    assert lines[1].startswith("  - LMO-NMC (1): row 3 — direct: ")
+    assert lines[2].startswith("  - unknown (1): row 2 — direct: ")
+    result = runner.invoke(app, ["flows", str(path), "--process", "direct"])
+    assert result.exit_code == 8, result.output
+    assert "row 3 — direct" in result.output

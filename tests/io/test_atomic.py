@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from echelon.io.atomic import write_atomic, write_text_atomic
+from echelon.io.base import RunMetadata
+from echelon.io.bdf import write_bdf_parquet
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -23,3 +28,24 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
     write_text_atomic(target, "second")
     assert target.read_text() == "second"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_files_get_the_usual_permissions_of_a_new_file(tmp_path: Path, umask: int) -> None:
+    # mkstemp's 0600 used to be kept by the rename: outputs readable by their owner only
+    old = os.umask(umask)
+    try:
+        text = write_text_atomic(tmp_path / "a" / "report.html", "<html/>")
+        table = write_atomic(tmp_path / "t.parquet", pl.DataFrame({"x": [1]}).write_parquet)
+        bdf = tmp_path / "run.bdf.parquet"
+        frame = pl.DataFrame({"test_time_second": [0.0], "voltage_volt": [3.7]})
+        write_bdf_parquet(
+            frame,
+            bdf,
+            RunMetadata(source_path="a", source_sha256="0" * 64, reader="test", reader_version="0"),
+        )
+    finally:
+        os.umask(old)
+    for path in (text, table, bdf):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+    assert {p.name for p in tmp_path.iterdir()} == {"a", "t.parquet", "run.bdf.parquet"}

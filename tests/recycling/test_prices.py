@@ -3,6 +3,8 @@ provenance, dates) before any price is used."""
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,57 @@ def test_a_catalogue_copy_with_a_price_that_is_not_a_number_names_the_item(
     (tmp_path / "recycling_prices.toml").write_text(bad, encoding="utf-8")
     with pytest.raises(PriceError, match=r"price 'aluminium_scrap' has no finite value \('n/a'\)"):
         load_prices(catalog_dir=tmp_path)
+
+
+def test_a_catalogue_folder_s_table_is_named_in_the_origin(tmp_path: Path) -> None:
+    # an edited recycling_prices.toml in a catalogue folder was reported as the packaged table
+    from echelon.catalog._loader import packaged_table_path
+
+    text = packaged_table_path("recycling_prices").read_text(encoding="utf-8")
+    (tmp_path / "recycling_prices.toml").write_text(text, encoding="utf-8")
+    assert load_prices(year=2028).origin == "recycling_prices@1"
+    origin = load_prices(year=2028, catalog_dir=tmp_path).origin
+    assert origin == f"recycling_prices@1 from {tmp_path / 'recycling_prices.toml'}"
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("cobalt_salt,30000,USD/kg Co,x,2026-01-15", "596× above the catalogue's 50.3535 USD/kg Co"
+         ": a price per tonne written per kg?"),
+        ("copper_scrap,0.05,USD/t,x,2026", "142,232× below the catalogue's 7.11162 USD/kg: a price "
+         "per kg written per tonne?"),
+    ],
+)  # fmt: skip
+def test_a_price_far_from_the_catalogue_s_is_warned(tmp_path: Path, row: str, said: str) -> None:
+    from echelon.errors import EchelonWarning
+
+    path = _file(tmp_path, "p.csv", HEADER + row + "\n")
+    with pytest.warns(EchelonWarning, match=re.escape(said)):
+        table = load_prices(path, year=2028)
+    assert sum(said in note for note in table.notes) == 1
+    ordinary = _file(tmp_path, "q.csv", HEADER + "cobalt_salt,30000,USD/t Co,x,2026-01-15\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 30 USD/kg Co is a price, not a slip
+        assert not load_prices(ordinary, year=2028).notes
+
+
+def test_toml_problems_are_located_by_key_and_empty_values_say_so(tmp_path: Path) -> None:
+    # TOML problems read "column 'price.cobalt_salt.valeu'", an empty or NaN value "missing or
+    # non-numeric price None", and an empty file was taken as no override at all
+    toml = _file(
+        tmp_path,
+        "p.toml",
+        '[price.cobalt_salt]\nvaleu = 30\nsource = "x"\nas_of = "2026"\n'
+        '[price.nickel_salt]\nvalue = nan\nsource = "x"\nas_of = "2026"\n',
+    )
+    problems = _problems(toml)
+    assert problems[0].startswith("key 'price.cobalt_salt.valeu': unknown key 'valeu'")
+    assert "key 'price.nickel_salt.value': nan is not a finite number" in problems
+    assert not any("column" in p for p in problems)
+    csv = _file(tmp_path, "p.csv", HEADER + "cobalt_salt,,,x,2026\nnickel_salt,NaN,,x,2026\n")
+    assert _problems(csv) == [
+        "row 1, column 'value': no value: give a number in USD/kg Co",
+        "row 2, column 'value': no value: give a number in USD/kg Ni",
+    ]
+    assert "the file sets no price" in _problems(_file(tmp_path, "empty.toml", ""))[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from echelon.cli._console import console as console  # re-exported: the commands
 from echelon.domain import Grade, Level, Status
 from echelon.errors import RegistryError
 from echelon.io.atomic import write_atomic
+from echelon.recycling.compliance import REPORTING_YEARS
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
 from echelon.routing.economics import overrides_for_profiles
@@ -109,14 +111,25 @@ def _either(suffixes: Sequence[str]) -> str:
 
 
 def _check_folder(folder: Path, path: Path, option: str) -> None:
-    """Refuse ``folder`` (to be created for ``path``) when it, or a folder above it, is a file."""
+    """Refuse ``folder`` (to be created for ``path``) when it, or a folder above it, is a file,
+    or when the nearest existing folder takes no new file (``/proc``, a read-only mount, no
+    permission): found by creating a nameless temporary file there, which leaves nothing."""
     for above in (folder, *folder.parents):
         if above.exists():
+            where = "" if above == path else f"{path}: "
             if not above.is_dir():
-                where = "" if above == path else f"{path}: "
                 raise typer.BadParameter(
                     f"{where}{above} is a file, not a folder", param_hint=option
                 )
+            try:
+                with tempfile.TemporaryFile(dir=above):
+                    pass
+            except OSError as exc:
+                raise typer.BadParameter(
+                    f"{where}cannot write in {above} ({exc.strerror or exc}); give a folder you "
+                    "can write to",
+                    param_hint=option,
+                ) from None
             return
 
 
@@ -138,7 +151,7 @@ def check_output(
     ------
     typer.BadParameter
         Exit code 2: a suffix not in ``suffixes`` (naming the accepted ones), a path that is a
-        folder, or one under a file.
+        folder, one under a file, or one where no file can be written.
     """
     if path is None:
         return
@@ -156,14 +169,30 @@ def check_output(
 
 
 def check_output_folder(path: Path, *, option: str = "-o/--output") -> None:
-    """Refuse an output folder that is a file (or lies under one), before any work is done.
+    """Refuse an output folder that is a file (or lies under one), or where no file can be
+    written (``/proc/…``, a read-only mount, no permission), before any work is done.
 
     Raises
     ------
     typer.BadParameter
-        Exit code 2, naming the file in the way.
+        Exit code 2, naming the file in the way or the folder that cannot be written.
     """
     _check_folder(path, path, option)
+
+
+def check_year(value: int | None) -> int | None:
+    """Typer callback of a year option (``recycle``, ``recycle-lots``, ``flows --price-year``).
+
+    Raises
+    ------
+    typer.BadParameter
+        Exit code 2, before any work, for a year outside
+        :data:`~echelon.recycling.compliance.REPORTING_YEARS` (the range named).
+    """
+    first, last = REPORTING_YEARS
+    if value is not None and not first <= value <= last:
+        raise typer.BadParameter(f"{value}: give a year from {first} to {last}")
+    return value
 
 
 def check_table_output(path: Path | None, *, option: str = "-o/--output") -> None:

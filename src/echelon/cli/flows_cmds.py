@@ -9,7 +9,13 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from echelon.cli._common import check_output, check_table_output, console, write_table
+from echelon.cli._common import (
+    check_output,
+    check_table_output,
+    check_year,
+    console,
+    write_table,
+)
 from echelon.cli._errors import guarded
 from echelon.flows import forecast_flows
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
@@ -75,7 +81,11 @@ def flows_cmd(
     ] = "hydro",
     price_year: Annotated[
         int | None,
-        typer.Option(help="Prices dated on or before this year, where dated (default: this year)."),
+        typer.Option(
+            callback=check_year,
+            help="Prices dated on or before this year, where dated; 2000–2100 (default: this "
+            "year).",
+        ),
     ] = None,
     second_life_share: Annotated[
         float | None,

@@ -15,6 +15,7 @@ from echelon.cli._common import (
     DbOption,
     check_output,
     check_output_folder,
+    check_year,
     console,
     open_db,
     stage_progress,
@@ -31,6 +32,7 @@ from echelon.recycling import (
     registry_units,
     year_compliance,
 )
+from echelon.recycling.compliance import margin_text, result_text
 from echelon.registry import refuse_unverified, verify_batteries
 from echelon.reports.recycling import write_lot_outputs
 
@@ -40,9 +42,12 @@ VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
 def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
     table = Table("metric", "element", "result %", "target %", "verdict", "next", title=title)
     for r in frame.iter_rows(named=True):
-        value = "" if r["value_percent"] is None else f"{r['value_percent']:.1f}"
+        value = result_text(r)  # 64.97 against 65 is not shown as "65.0"
         target = "" if r["target_percent"] is None else f"{r['target_percent']:g}"
         style = VERDICT_STYLE.get(r["verdict"], "yellow")
+        verdict = r["verdict"].replace("_", " ")
+        if r["verdict"] in ("pass", "fail"):
+            verdict += f" ({margin_text(r['margin_points'])})"
         upcoming = (
             f"{r['next_target_percent']:g} % by {r['next_deadline']}: {r['next_verdict']}"
             if r["next_deadline"]
@@ -53,7 +58,7 @@ def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
             r["element"],
             value,
             target,
-            f"[{style}]{r['verdict'].replace('_', ' ')}[/]",
+            f"[{style}]{verdict}[/]",
             upcoming,
         )
     return table
@@ -76,8 +81,8 @@ def _print_result(result: LotResult) -> None:
             result.compliance, f"EU 2023/1542, reporting year {meta['reporting_year']}"
         )
     )
-    for note in result.warnings:
-        console.print(f"  [yellow]warning:[/] {note}", highlight=False)
+    for note in result.warnings:  # one line each, however narrow the terminal
+        console.print(f"  [yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
 
 
 @guarded
@@ -100,7 +105,11 @@ def recycle_cmd(
         ),
     ] = None,
     year: Annotated[
-        int | None, typer.Option(help="Reporting year for EU targets and dated prices.")
+        int | None,
+        typer.Option(
+            callback=check_year,
+            help="Reporting year for EU targets and dated prices, 2000–2100 (default: this year).",
+        ),
     ] = None,
     prices: Annotated[
         Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
@@ -279,7 +288,10 @@ def _record(result: LotResult, db: str | None, discharge_method: str) -> LotResu
 def recycle_lots_cmd(
     year: Annotated[
         int | None,
-        typer.Option(help="Show the EU 2023/1542 verdicts of all lots of this reporting year."),
+        typer.Option(
+            callback=check_year,
+            help="Show the EU 2023/1542 verdicts of all lots of this reporting year (2000–2100).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="With --year: write compliance.csv here.")

@@ -22,13 +22,15 @@ import numpy as np
 import polars as pl
 
 from echelon.catalog import load_table, resolve_table_path
-from echelon.errors import UsageError, check_choice
+from echelon.errors import RecyclingError, UsageError, check_choice
 from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
-from echelon.flows.sales import normalise_sales, read_sales, sum_or_null
+from echelon.flows.sales import chemistry_rows, normalise_sales, read_sales_table, sum_or_null
 from echelon.recycling import recycle_lot
+from echelon.recycling.compliance import REPORTING_YEARS
 from echelon.recycling.composition import composition_table, element_table, unit_composition
-from echelon.recycling.flows import Process
+from echelon.recycling.flows import Process, untreatable_message
+from echelon.recycling.units import prepare_units
 
 ELEMENTS = ("Li", "Co", "Ni", "Mn", "Cu", "Al")
 """Elements reported in the recycling feed [t], with graphite."""
@@ -147,24 +149,71 @@ def _per_kwh(
     materials = composition_table(level="pack", chemistries=[chemistry])
     graphite = materials.filter(pl.col("material") == "graphite")["kg_per_kwh"].sum()
     out["graphite_t"] = float(graphite) / 1000
+    one_kwh = pl.DataFrame(
+        {
+            "battery_id": ["flows-1kWh"],
+            "chemistry": [chemistry],
+            "level": ["pack"],
+            "nominal_energy_wh": [1000.0],
+        }
+    )
+    # prepared here so the lot's notes about its one unit's composition (which name "rows 1"
+    # of that lot) are left out: forecast_flows notes the sales rows instead
+    prepared, _ = prepare_units(one_kwh)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lot = recycle_lot(
-            pl.DataFrame(
-                {
-                    "battery_id": ["flows-1kWh"],
-                    "chemistry": [chemistry],
-                    "level": ["pack"],
-                    "nominal_energy_wh": [1000.0],
-                }
-            ),
-            process=process,
-            year=price_year,
-        )
+        lot = recycle_lot(prepared, process=process, year=price_year)
     out["feed_value_usd"] = lot.summary("feed_price")
     out["recycling_net_value_usd"] = lot.summary("net_value")
     notes = tuple(dict.fromkeys([*lot.warnings, *(str(w.message) for w in caught)]))
     return out, str(lot.meta["prices"]), notes
+
+
+def _rows_text(rows: list[int]) -> str:
+    """``sales row 3``; ``sales rows 2, 5, 9``; the first ten, then a count."""
+    shown = ", ".join(map(str, rows[:10])) + (f" … (+{len(rows) - 10})" if len(rows) > 10 else "")
+    return f"sales row{'s' if len(rows) > 1 else ''} {shown}"
+
+
+def _chemistry_notes(rows: pl.DataFrame, process: Process) -> list[str]:
+    """Notes on the compositions the sales rows are valued with, naming the rows.
+
+    Raises
+    ------
+    RecyclingError
+        When ``process`` cannot treat a chemistry of the table: every row named, with the reason.
+    """
+    by_key = {
+        key: group["row"].to_list()
+        for (key,), group in rows.group_by("chemistry", maintain_order=True)
+    }
+    message = untreatable_message(
+        process, {k: [f"row {r}" for r in v] for k, v in by_key.items()}, what="sales row(s)"
+    )
+    if message is not None:
+        raise RecyclingError(message)
+    notes = []
+    for (written, key), group in rows.filter("generic").group_by(
+        "written", "chemistry", maintain_order=True
+    ):
+        notes.append(
+            f"{_rows_text(group['row'].to_list())}: chemistry {written!r} names no composition: "
+            f"valued as {key}, the catalogue's generic composition of the family (an "
+            "assumption); give the exact chemistry (e.g. NMC811) for real tonnes and value"
+        )
+    for key, numbers in by_key.items():
+        if key == "unknown":
+            notes.append(
+                f"{_rows_text(numbers)} (unknown): the conservative 'unknown' pack composition "
+                "(no Ni/Co/Mn credit, least lithium); identify the chemistry for real tonnes "
+                "and value"
+            )
+            continue
+        comp = unit_composition(key, "pack")
+        if comp.is_estimate:
+            notes.append(f"{_rows_text(numbers)} ({key}): a flagged estimate composition — "
+                         f"{comp.caveat}")  # fmt: skip
+    return notes
 
 
 def forecast_flows(
@@ -186,7 +235,7 @@ def forecast_flows(
     process : {"hydro", "pyro", "direct", "mechanical"}
         Recycling process that values the feed.
     price_year : int, optional
-        Year of the catalogue prices used (default: this year).
+        Year of the catalogue prices used, 2000–2100 (default: this year).
     second_life_share : float, optional
         Share of the healthy batteries leaving first use young enough that are repurposed
         (default: catalogue ``flows``, 0.5).
@@ -197,9 +246,12 @@ def forecast_flows(
     """
     check_choice("process", process, Process)
     price_year = dt.date.today().year if price_year is None else price_year
-    if not 1950 <= price_year <= 2200:
-        raise UsageError(f"price_year={price_year}: give a calendar year (1950–2200)")
-    table = normalise_sales(sales) if isinstance(sales, pl.DataFrame) else read_sales(sales)
+    first, last = REPORTING_YEARS  # the years a recycling lot is valued in
+    if not first <= price_year <= last:
+        raise UsageError(f"price_year={price_year}: give a year from {first} to {last}")
+    given = sales if isinstance(sales, pl.DataFrame) else read_sales_table(sales)
+    table = normalise_sales(given, source="<table>" if isinstance(sales, pl.DataFrame) else sales)
+    notes = _chemistry_notes(chemistry_rows(given), process)
     flows_table = load_table("flows")
     segments, second = flows_table["segment"], flows_table["second_life"]
     share = second["share"] if second_life_share is None else second_life_share
@@ -216,7 +268,6 @@ def forecast_flows(
     years = np.arange(first_year, last_year + 1)
     stamp = _catalogue_stamp()
     prices: set[str] = set()
-    notes: list[str] = []
     keys = ["region", "segment", "chemistry", "lifetime_distribution", "lifetime_mean_years",
             "lifetime_sd_years"]  # fmt: skip
     parts: list[pl.DataFrame] = []

@@ -26,7 +26,7 @@ from typing import Final
 
 import polars as pl
 
-from echelon.catalog import load_table, resolve_chemistry
+from echelon.catalog import generic_chemistry, load_table, resolve_chemistry
 from echelon.domain.parse import suggest
 from echelon.errors import (
     MAX_ROW_PROBLEMS,
@@ -71,6 +71,40 @@ def _chemistry(text: str | None) -> str | None:
         return str(resolve_chemistry(text).value)
     except (ValueError, EchelonError):
         return None
+
+
+def _known_headers(frame: pl.DataFrame) -> pl.DataFrame:
+    """The known columns named in lower case (headers in any case: ``Year``, ``GWh``)."""
+    return frame.rename({c: c.strip().lower() for c in frame.columns if c.strip().lower() in KNOWN})
+
+
+def chemistry_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """The chemistry of every row of a sales table, by its row number.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        The sales table as given (checked by :func:`normalise_sales`), before rows are added up.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``row`` (1-based, as errors count them), ``written`` (the spelling given),
+        ``chemistry`` (the catalogue key, null if unknown) and ``generic`` (a family named
+        without its composition, e.g. ``NMC``, read as the catalogue's generic record).
+    """
+    written = _known_headers(frame).get_column("chemistry").cast(pl.String)
+    spellings = written.drop_nulls().unique().to_list()
+    keys = {t: _chemistry(t) for t in spellings}
+    generic = {t: generic_chemistry(t) is not None for t in spellings}
+    return pl.DataFrame(
+        {
+            "row": pl.int_range(1, frame.height + 1, eager=True),
+            "written": written,
+            "chemistry": written.replace_strict(keys, default=None, return_dtype=pl.String),
+            "generic": written.replace_strict(generic, default=False, return_dtype=pl.Boolean),
+        }
+    )
 
 
 def _columns(frame: pl.DataFrame, source: Path | str) -> None:
@@ -258,9 +292,7 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
         quantities, unknown chemistry or segment, incomplete or impossible lifetime, and series that
         give energy (or counts) in some rows only, named by row and column.
     """
-    frame = frame.rename(  # headers in any case: ``Year``, ``GWh``
-        {c: c.strip().lower() for c in frame.columns if c.strip().lower() in KNOWN}
-    )
+    frame = _known_headers(frame)
     _columns(frame, source)
     problems: list[Problem] = []
     numbers = _numbers(frame, problems)
@@ -307,6 +339,11 @@ def normalise_sales(frame: pl.DataFrame, *, source: Path | str = "<table>") -> p
     return out.group_by(keys, maintain_order=True).agg(sum_or_null("kwh"), sum_or_null("units"))
 
 
+def read_sales_table(path: Path | str) -> pl.DataFrame:
+    """Read a sales table file (CSV or Parquet) as given, unchecked (see :func:`read_sales`)."""
+    return read_table(path, what="sales table", numeric=NUMERIC)
+
+
 def read_sales(path: Path | str) -> pl.DataFrame:
     """Read and check a sales table file (CSV or Parquet)."""
-    return normalise_sales(read_table(path, what="sales table", numeric=NUMERIC), source=path)
+    return normalise_sales(read_sales_table(path), source=path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -23,6 +22,7 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import Problem, ReaderError
+from echelon.io.atomic import temporary_beside
 from echelon.io.base import RunMetadata, sha256_file, sniff
 from echelon.io.text import (
     TextLayout,
@@ -339,11 +339,10 @@ def write_bdf_parquet(frame: pl.DataFrame, path: Path | str, metadata: RunMetada
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_beside(path, suffix=".parquet")  # 0666 less the umask, not 0600
     try:
         frame.write_parquet(
-            tmp_name,
+            tmp,
             compression=PARQUET_COMPRESSION,
             row_group_size=ROW_GROUP_ROWS,
             metadata={
@@ -351,10 +350,10 @@ def write_bdf_parquet(frame: pl.DataFrame, path: Path | str, metadata: RunMetada
                 "echelon.version": __version__,
             },
         )
-        digest = sha256_file(Path(tmp_name))
-        os.replace(tmp_name, path)
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return digest
 

@@ -10,7 +10,6 @@ only then renames it into place — an invalid file never leaves a ``.bdf.parque
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import ReaderError
+from echelon.io.atomic import temporary_beside
 from echelon.io.base import (
     READ_ERRORS,
     Reader,
@@ -96,9 +96,7 @@ def convert_to_bdf(
     chosen = chosen_reader(path, reader, column_map)
     require_file(path, hint="check the path")
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_beside(output, suffix=".parquet")  # 0666 less the umask, not 0600
     try:
         try:
             lazy, metadata = chosen.read(path)

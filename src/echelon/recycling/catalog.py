@@ -300,6 +300,26 @@ class ProcessCatalog(_Frozen):
     processes: dict[str, ProcessDefinition]
     discharge: Discharge
 
+    def flow_label(self, product: str) -> str:
+        """The name of a product's mass in the flows, the chart and the mass balance.
+
+        They count the element or material recovered, so a product sold by its own, different
+        mass is named by what they count: ``Li in Li2CO3 (crude)`` (EverBatt ships Li × 37/7 kg
+        of crude Li2CO3). Salts sold by their metal content already say so in their name
+        (``CoSO4 (Co²⁺ in salt)``); other products weigh what is recovered.
+        """
+        spec = self.products[product]
+        if spec.priced_per == "basis" or spec.product_kg_per_kg.value == 1.0:
+            return spec.name
+        basis = sorted(
+            key
+            for stage in self.stages.values()
+            for yields in (stage.element_recovery, stage.material_recovery, stage.scrap)
+            for key, y in yields.items()
+            if y.product == product
+        )
+        return f"{'/'.join(dict.fromkeys(basis)) or 'recovered mass'} in {spec.name}"
+
     @model_validator(mode="after")
     def _references(self) -> ProcessCatalog:
         problems = []
@@ -357,6 +377,10 @@ class Regulation(_Frozen):
     recycling_efficiency: tuple[Target, ...]
     material_recovery: dict[str, tuple[Target, ...]]
     recycled_content: dict[str, tuple[Target, ...]]
+    recycled_content_batteries: dict[str, Literal["lithium-based", "lead-based"]] = Field(
+        default_factory=dict
+    )
+    """The batteries an element's recycled-content minimum is for (absent: lithium-based)."""
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -516,6 +540,9 @@ def _regulation(path: Path, mtime_ns: int) -> Regulation:
             },
             recycled_content={
                 k: targets(v["minimums"], "from") for k, v in doc["recycled_content"].items()
+            },
+            recycled_content_batteries={
+                k: v.get("batteries", "lithium-based") for k, v in doc["recycled_content"].items()
             },
         )
 

@@ -16,12 +16,15 @@ reporting years after YYYY (see the ``eu_battery_regulation`` table for both ass
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from echelon.recycling.catalog import Target, regulation
+from echelon.errors import UsageError
+from echelon.recycling.catalog import Regulation, Target, regulation
 from echelon.recycling.composition import element_table
 
 COMPLIANCE_SCHEMA = {
@@ -43,6 +46,62 @@ COMPLIANCE_SCHEMA = {
 """Columns of ``compliance.csv``."""
 DECIMALS = 6
 """Percentages are compared after rounding to this many decimals (a 90.0 % yield meets 90 %)."""
+REPORTING_YEARS = (2000, 2100)
+"""First and last reporting year accepted (the Regulation's targets run 2025–2031, the packaged
+prices are dated 2023; a year outside is a typo, and ``0`` is not "this year")."""
+
+
+def reporting_year(year: int | None) -> int:
+    """The reporting year to use: ``year``, or this year when None.
+
+    Raises
+    ------
+    UsageError
+        For a year outside :data:`REPORTING_YEARS` (the option and the range named).
+    """
+    if year is None:
+        return dt.date.today().year
+    first, last = REPORTING_YEARS
+    if isinstance(year, bool) or not isinstance(year, int) or not first <= year <= last:
+        raise UsageError(f"year={year!r}: give a reporting year from {first} to {last}")
+    return year
+
+
+def percent_text(value: float | None, *targets: float | None) -> str:
+    """A percentage as shown beside its targets, never on the wrong side of one.
+
+    One decimal; two within 0.1 points of a target; more while fewer would round the value onto
+    or across a target it is on the other side of (64.97 % against 65 % is "64.97", not "65.0",
+    which reads as a pass). Empty for None.
+    """
+    if value is None:
+        return ""
+    given = [t for t in targets if t is not None]
+    meets = [round(value, DECIMALS) >= t for t in given]
+    decimals = 2 if any(abs(value - t) < 0.1 for t in given) else 1
+    while decimals < DECIMALS and any(
+        (round(value, decimals) >= t) != m for t, m in zip(given, meets, strict=True)
+    ):
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def result_text(row: Mapping[str, Any]) -> str:
+    """A compliance row's result as shown (:func:`percent_text` against its two targets)."""
+    return percent_text(row["value_percent"], row["target_percent"], row["next_target_percent"])
+
+
+def margin_text(margin: float | None) -> str:
+    """The margin to a target in points, signed: ``−0.03 points``, ``+28.10 points``."""
+    if margin is None:
+        return ""
+    size = abs(round(margin, DECIMALS))  # as the verdict compares
+    if size == 0:
+        return "±0 points"
+    decimals = 1 if size >= 0.1 else 2
+    while round(size, decimals) == 0:
+        decimals += 1
+    return f"{'−' if margin < 0 else '+'}{size:.{decimals}f} points"
 
 
 def binding_target(targets: tuple[Target, ...], year: int) -> tuple[Target | None, Target | None]:
@@ -152,13 +211,48 @@ def compliance_frame(
 
 
 def recycled_content_minimums(on: dt.date, *, catalog_dir: Path | None = None) -> dict[str, float]:
-    """Minimum recycled-content shares [%] in force on a date (empty before 18 Aug 2031)."""
+    """Minimum recycled-content shares [%] for lithium-based batteries placed on the market on a
+    date (empty before 18 Aug 2031). The lead minimum is for lead-based batteries: not here."""
+    reg = regulation(catalog_dir)
     out = {}
-    for element, targets in regulation(catalog_dir).recycled_content.items():
-        in_force = [t for t in targets if t.date <= on]
+    for element in _lithium_based(reg):
+        in_force = [t for t in reg.recycled_content[element] if t.date <= on]
         if in_force:
             out[element] = in_force[-1].percent
     return out
+
+
+def _lithium_based(reg: Regulation) -> list[str]:
+    """Elements whose recycled-content minimum is for lithium-based batteries (not Pb), in the
+    table's order."""
+    return [
+        e for e in reg.recycled_content if reg.recycled_content_batteries.get(e) != "lead-based"
+    ]
+
+
+def _checked_shares(shares: Mapping[str, float], elements: Iterable[str]) -> dict[str, float]:
+    """``shares`` as floats, refusing unknown elements and shares that are not in 0–100 %."""
+    known = sorted(elements)
+    unknown = [e for e in shares if e not in known]
+    bad = []
+    for element, share in shares.items():
+        try:
+            number = float(share)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(share, bool) or not 0.0 <= number <= 100.0:  # NaN fails too
+            bad.append(f"{element} {share!r}")
+    problems = []
+    if unknown:
+        problems.append(
+            f"no Art. 8 recycled-content minimum for {', '.join(map(repr, unknown))}; give "
+            f"shares of {', '.join(known)}"
+        )
+    if bad:
+        problems.append(f"shares are percentages from 0 to 100: {', '.join(bad)}")
+    if problems:
+        raise UsageError("recycled_content_check: " + "; ".join(problems))
+    return {e: float(v) for e, v in shares.items()}
 
 
 def recycled_content_check(
@@ -167,12 +261,13 @@ def recycled_content_check(
     placed_on_market: dt.date,
     catalog_dir: Path | None = None,
 ) -> pl.DataFrame:
-    """Compare a battery model's recycled-content shares with the Art. 8 minimums.
+    """Compare a lithium-based battery model's recycled-content shares with the Art. 8 minimums.
 
     Parameters
     ----------
     shares_percent : mapping
-        Recycled share per element [%] (``{"Co": 18.0, "Li": 7.5, "Ni": 6.2}``).
+        Recycled share per element [%] (``{"Co": 18.0, "Li": 7.5, "Ni": 6.2}``), each from 0 to
+        100, for elements with an Art. 8 minimum (Co, Li, Ni; Pb).
     placed_on_market : date
         Date the battery is placed on the market.
 
@@ -180,14 +275,27 @@ def recycled_content_check(
     -------
     pl.DataFrame
         ``element``, ``share_percent``, ``minimum_percent``, ``verdict`` (``pass``, ``fail``,
-        ``no_minimum`` before the dates, ``missing`` when a required share is not given).
+        ``no_minimum`` before the dates, ``missing`` when a required share is not given,
+        ``not_applicable`` for a Pb share: the lead minimum is for lead-based batteries, whose
+        active materials hold lead — ``eu_battery_regulation``, an assumption noted there).
+
+    Raises
+    ------
+    UsageError
+        Naming every element without an Art. 8 minimum and every share outside 0–100 (or not a
+        number).
     """
+    reg = regulation(catalog_dir)
+    shares = _checked_shares(shares_percent, reg.recycled_content)
     minimums = recycled_content_minimums(placed_on_market, catalog_dir=catalog_dir)
+    lithium = set(_lithium_based(reg))
     rows = []
-    for element in sorted(set(minimums) | set(shares_percent)):
-        share = shares_percent.get(element)
+    for element in sorted(lithium | set(shares)):
+        share = shares.get(element)
         minimum = minimums.get(element)
-        if minimum is None:
+        if element not in lithium:
+            verdict = "not_applicable"
+        elif minimum is None:
             verdict = "no_minimum"
         elif share is None:
             verdict = "missing"

@@ -50,6 +50,9 @@ class Line:
         USD per unit (revenue, cost) or kg CO2e per unit (ghg).
     value : float
         USD (revenue, cost) or kg CO2e (ghg) per kg of feed.
+    price_item : str or None
+        The price table's item the price is (``US:electricity`` for ``electricity``); None when
+        the price is not one of the table's (black-mass payables, fixed costs, labour, GHG).
     """
 
     category: str
@@ -59,6 +62,7 @@ class Line:
     unit: str
     price: float | None
     value: float
+    price_item: str | None = None
 
 
 def black_mass_value_usd(
@@ -117,7 +121,7 @@ def revenue_lines(balance: FeedBalance, prices: PriceTable) -> list[Line]:
         sold = kg if spec.priced_per == "basis" else kg * spec.product_kg_per_kg.value
         price = prices.price(product)
         unit = prices.entries[product].unit.removeprefix("USD/")  # of the quantity: "kg Co"
-        lines.append(Line("revenue", product, stage, sold, unit, price, sold * price))
+        lines.append(Line("revenue", product, stage, sold, unit, price, sold * price, product))
     return lines
 
 
@@ -125,23 +129,25 @@ def cost_lines(balance: FeedBalance, prices: PriceTable, *, location: str) -> li
     """Operating costs per kg of feed."""
     units = prices.units
     lines = [
-        Line("cost", reagent, stage, kg, "kg", prices.price(reagent), kg * prices.price(reagent))
-        for (stage, reagent), kg in balance.reagents_kg.items()
+        Line("cost", r, stage, kg, "kg", prices.price(r), kg * prices.price(r), r)
+        for (stage, r), kg in balance.reagents_kg.items()
         if kg
     ]
     for (stage, carrier), mj in balance.energy_mj.items():
+        item = f"{location}:{carrier}"
         if carrier == "natural_gas" and mj:
-            price = prices.price(f"{location}:natural_gas")
+            price = prices.price(item)
             mmbtu = mj / units["mj_per_mmbtu"]
-            lines.append(Line("cost", carrier, stage, mmbtu, "MMBtu", price, mmbtu * price))
+            lines.append(Line("cost", carrier, stage, mmbtu, "MMBtu", price, mmbtu * price, item))
         elif carrier == "electricity" and mj:
-            price = prices.price(f"{location}:electricity")
+            price = prices.price(item)
             kwh = mj / units["mj_per_kwh"]
-            lines.append(Line("cost", carrier, stage, kwh, "kWh", price, kwh * price))
+            lines.append(Line("cost", carrier, stage, kwh, "kWh", price, kwh * price, item))
     for stage, gal in balance.water_gal.items():
-        for item in ("water", "wastewater"):
-            price = prices.price(f"{location}:{item}")
-            lines.append(Line("cost", item, stage, gal, "gal", price, gal * price))
+        for name in ("water", "wastewater"):
+            item = f"{location}:{name}"
+            price = prices.price(item)
+            lines.append(Line("cost", name, stage, gal, "gal", price, gal * price, item))
     landfill: dict[str, float] = {}
     for f in balance.flows:
         if f.destination in LANDFILLED:
@@ -149,7 +155,18 @@ def cost_lines(balance: FeedBalance, prices: PriceTable, *, location: str) -> li
     tip = prices.price(f"{location}:landfill")
     for stage, kg in landfill.items():
         tons = kg / units["kg_per_short_ton"]
-        lines.append(Line("cost", "landfill", stage, tons, "short ton", tip, tons * tip))
+        lines.append(
+            Line(
+                "cost",
+                "landfill",
+                stage,
+                tons,
+                "short ton",
+                tip,
+                tons * tip,
+                f"{location}:landfill",
+            )
+        )
     for stage, usd in balance.fixed_cost_usd.items():
         lines.append(Line("cost", "fixed_operating", stage, 1.0, "kg feed", usd, usd))
     if balance.labour_hours:

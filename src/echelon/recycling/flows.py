@@ -23,7 +23,7 @@ or a routing bug.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -249,6 +249,55 @@ def cannot_treat(process: str, chemistry: str, *, catalog_dir: Path | None = Non
         if reason is not None:
             return f"{stage_name}: {reason}"
     return None
+
+
+SHOWN_PER_CHEMISTRY = 20
+"""Units (or rows) named per chemistry in :func:`untreatable_message`; the rest are counted."""
+
+
+def untreatable_message(
+    process: str,
+    units: Mapping[str, Sequence[str]],
+    *,
+    what: str = "unit(s) of the lot",
+    catalog_dir: Path | None = None,
+) -> str | None:
+    """Why ``process`` cannot treat some of ``units``, every one named, or None when it can.
+
+    Parameters
+    ----------
+    process : str
+    units : mapping of str to sequence of str
+        Catalogue chemistry → the labels of its units (battery ids, ``row 3``, …).
+    what : str
+        What the labels are, for the message's first line.
+
+    Returns
+    -------
+    str or None
+        One line per chemistry the process cannot treat: its units (the first
+        :data:`SHOWN_PER_CHEMISTRY`, then a count) and the stage's reason, once.
+    """
+    lines, count = [], 0
+    for chemistry in sorted(units):
+        reason = cannot_treat(process, chemistry, catalog_dir=catalog_dir)
+        labels = list(units[chemistry])
+        if reason is None or not labels:
+            continue
+        count += len(labels)
+        shown = ", ".join(labels[:SHOWN_PER_CHEMISTRY])
+        if len(labels) > SHOWN_PER_CHEMISTRY:
+            shown += f" … (+{len(labels) - SHOWN_PER_CHEMISTRY})"
+        lines.append(f"  - {chemistry} ({len(labels)}): {shown} — {reason}")
+    if not lines:
+        return None
+    return "\n".join(
+        [
+            f"process {process!r} cannot treat {count} {what}:",
+            *lines,
+            "treat them with another process, or leave them out",
+        ]
+    )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -32,7 +32,7 @@ from echelon.recycling.catalog import (
     emission_factors,
     process_catalog,
 )
-from echelon.recycling.compliance import compliance_frame
+from echelon.recycling.compliance import compliance_frame, reporting_year
 from echelon.recycling.composition import family, unit_composition
 from echelon.recycling.economics import (
     Line,
@@ -50,6 +50,7 @@ from echelon.recycling.flows import (
     check_conservation,
     feed_balance,
     input_elements,
+    untreatable_message,
 )
 from echelon.recycling.prices import PriceTable, load_prices
 from echelon.recycling.units import prepare_units, read_units_table, warn_unknown
@@ -149,6 +150,22 @@ def _as_units(
     return prepared, notes, str(path)
 
 
+def _check_treatable(units: pl.DataFrame, process: str, catalog_dir: Path | None) -> None:
+    """Refuse a lot with units ``process`` cannot treat, naming every one by battery id.
+
+    Raises
+    ------
+    RecyclingError
+        Listing, per chemistry, its units and the stage's reason.
+    """
+    ids: dict[str, list[str]] = defaultdict(list)
+    for chem, battery_id in units.select("chemistry_used", "battery_id").iter_rows():
+        ids[chem].append(battery_id)
+    message = untreatable_message(process, ids, catalog_dir=catalog_dir)
+    if message is not None:
+        raise RecyclingError(message)
+
+
 def _balances(
     groups: pl.DataFrame, process: Process, dismantle: Dismantle, catalog_dir: Path | None
 ) -> dict[tuple[str, str], FeedBalance]:
@@ -224,7 +241,7 @@ def _mass_balance(
         for f in bal.flows:
             kg = f.kg * mass
             recovered = f.destination == PRODUCT
-            name = catalog.products[f.product.split(":", 1)[0]].name if f.product else ""
+            name = catalog.flow_label(f.product.split(":", 1)[0]) if f.product else ""
             keys = [("material", f.material)]
             if f.component != REST:
                 keys.append(("element", f.component))
@@ -283,14 +300,17 @@ def _mass_balance(
 
 
 def _scaled_lines(
-    groups: pl.DataFrame, lines: dict[tuple[str, str], dict[str, Any]], category: str
+    groups: pl.DataFrame,
+    lines: dict[tuple[str, str], dict[str, Any]],
+    category: str,
+    prices: PriceTable,
 ) -> list[dict[str, Any]]:
     acc: dict[tuple[str, str, str], dict[str, Any]] = {}
     for chem, level, mass in groups.select("chemistry_used", "level", "mass_kg").iter_rows():
         for line in lines[(chem, level)][category]:
             line = line if isinstance(line, Line) else Line(**line)
             key = (line.item, line.stage, line.unit)
-            entry = acc.setdefault(key, {"quantity": 0.0, "value": 0.0})
+            entry = acc.setdefault(key, {"quantity": 0.0, "value": 0.0, "price": line.price_item})
             entry["quantity"] += line.quantity * mass
             entry["value"] += line.value * mass
     return [
@@ -302,6 +322,7 @@ def _scaled_lines(
             "unit": unit,
             "price_usd_per_unit": e["value"] / e["quantity"] if e["quantity"] else None,
             "value_usd": e["value"],
+            "price_source": prices.entries[e["price"]].provenance if e["price"] else None,
         }
         for (item, stage, unit), e in sorted(acc.items())
     ]
@@ -354,10 +375,14 @@ def _inputs_frame(
 def _value_frame(
     groups: pl.DataFrame,
     lines: dict[tuple[str, str], dict[str, Any]],
+    prices: PriceTable,
     mass_kg: float,
     kwh: float | None,
 ) -> pl.DataFrame:
-    rows = _scaled_lines(groups, lines, "revenue") + _scaled_lines(groups, lines, "cost")
+    rows = [
+        *_scaled_lines(groups, lines, "revenue", prices),
+        *_scaled_lines(groups, lines, "cost", prices),
+    ]
     totals = dict.fromkeys(("revenue_usd", "cost_usd", "feed_usd", "black_mass_usd"), 0.0)
     for chem, level, mass in groups.select("chemistry_used", "level", "mass_kg").iter_rows():
         for k in totals:
@@ -393,12 +418,15 @@ def _value_frame(
                 "unit": note,
                 "price_usd_per_unit": None,
                 "value_usd": value,
+                "price_source": None,
             }
         )
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    return frame.with_columns(
+    return frame.select(
+        pl.exclude("price_source"),
         (pl.col("value_usd") / (mass_kg / 1000.0)).alias("usd_per_tonne"),
         (pl.col("value_usd") / kwh if kwh else pl.lit(None, dtype=pl.Float64)).alias("usd_per_kwh"),
+        pl.col("price_source").cast(pl.String),  # last: where each line's price comes from
     )
 
 
@@ -467,7 +495,7 @@ def recycle_lot(
     process : {"hydro", "pyro", "direct", "mechanical"}
         Recycling route (``mechanical``: pre-treatment only, black mass sold).
     year : int, optional
-        Reporting year for the EU targets and dated prices (default: this year).
+        Reporting year for the EU targets and dated prices, 2000–2100 (default: this year).
     prices : PriceTable or path, optional
         A loaded price table or an override file (default: the catalogue's prices).
     location : {"US", "California", "China", "Korea"}
@@ -486,6 +514,8 @@ def recycle_lot(
 
     Raises
     ------
+    UsageError
+        For a year outside 2000–2100, an unknown process, dismantling level or location.
     SchemaError
         For a bad lot table (every bad row and column named).
     RecyclingError
@@ -496,9 +526,10 @@ def recycle_lot(
     check_choice("process", process, Process)
     check_choice("dismantle", dismantle, Dismantle)
     check_choice("location", location, LOCATIONS)
-    year = year or dt.date.today().year
+    year = reporting_year(year)
     prepared, notes, found = _as_units(units, catalog_dir)
     source = source or found
+    _check_treatable(prepared, process, catalog_dir)
     table = (
         prices
         if isinstance(prices, PriceTable)
@@ -539,6 +570,7 @@ def recycle_lot(
         "mass_kg": mass_kg,
         "energy_kwh": kwh,
         "prices": table.origin,
+        "price_overrides": table.override_records(),
         "catalogue": {
             "recycling_composition": composition_catalog(catalog_dir).version,
             "recycling_processes": process_catalog(catalog_dir).version,
@@ -551,7 +583,7 @@ def recycle_lot(
         meta=meta,
         units=_per_unit(prepared, lines),
         mass_balance=mass_balance,
-        value=_value_frame(groups, lines, mass_kg, kwh),
+        value=_value_frame(groups, lines, table, mass_kg, kwh),
         compliance=compliance_frame(
             mass_balance, year=year, applicable=process != "mechanical", catalog_dir=catalog_dir
         ),
@@ -579,7 +611,7 @@ def unit_recycling_value(
         ``nominal_capacity_ah`` × ``nominal_voltage_v`` (the lot TABLE contract).
     process : {"hydro", "pyro", "direct", "mechanical"}
     year : int, optional
-        Selects dated prices (default: this year).
+        Selects dated prices, 2000–2100 (default: this year).
     prices : Path or PriceTable, optional
         Price override file (TOML or CSV), or the prices themselves (``year`` is then unused).
     location : {"US", "California", "China", "Korea"}
@@ -599,7 +631,7 @@ def unit_recycling_value(
     EchelonWarning
         For units booked with the conservative ``unknown`` composition.
     """
-    year = year or dt.date.today().year
+    year = reporting_year(year)
     prepared, _ = prepare_units(units)
     warn_unknown(prepared)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices, year=year)
@@ -613,6 +645,8 @@ def unit_recycling_value(
         groups = groups.filter(pl.Series(ok))
     if process not in PROCESSES:
         raise RecyclingError(f"unknown process {process!r}; use one of {', '.join(PROCESSES)}")
+    if untreatable == "raise":
+        _check_treatable(prepared, process, None)
     balances = _balances(groups, process, "none", None)  # type: ignore[arg-type]
     valued = _per_unit(prepared, _lines(balances, table, location))
     return valued.select(*UNIT_VALUE_COLUMNS, "feed_price_usd")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,14 @@ from typing import Any
 
 import polars as pl
 
-from echelon.catalog import load_table
+from echelon.catalog import resolve_table_path
+from echelon.catalog._loader import load_toml_file, packaged_table_path
 from echelon.catalog.models import as_of_date
 from echelon.domain.parse import suggest
-from echelon.errors import PriceError, Problem, SchemaError
+from echelon.errors import EchelonWarning, PriceError, Problem, SchemaError
 from echelon.io.table import read_table
 from echelon.recycling.catalog import composition_catalog
+from echelon.recycling.compliance import reporting_year
 
 PAYABLE_KEYS = ("ni", "co", "li")
 SHARE_KEYS = ("battery_share_of_co_ni_value", "black_mass_share_of_co_ni_value")
@@ -52,11 +55,19 @@ class PriceEntry:
     unit: str
     source: str
     as_of: str
+    given_value: float | None = None
+    """The value as an override file wrote it, in ``given_unit`` (None: a catalogue price)."""
+    given_unit: str | None = None
 
     @property
     def date(self) -> dt.date:
         """``as_of`` as a date (a bare year means 1 January of that year)."""
         return as_of_date(self.as_of)
+
+    @property
+    def provenance(self) -> str:
+        """``<source>, as of <as_of>`` (the source of a converted price says what was given)."""
+        return f"{self.source}, as of {self.as_of}" if self.as_of else self.source
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,14 @@ class PriceTable:
     fixed_feed_usd_per_kg : dict
         Chemistries with a fixed feed price (EverBatt: LFP −2 USD/kg).
     origin : str
-        Where the prices came from (catalogue version, override file).
+        Where the prices came from: the table's version, the catalogue folder's file when the
+        table is not the packaged one, the override file.
     units : dict
         Conversions the prices need (``kg_per_short_ton``, ``mj_per_mmbtu``, ``mj_per_kwh``).
     notes : tuple of str
-        Selection notes (e.g. a price dated after the reporting year).
+        Selection notes (e.g. a price dated after the reporting year, an implausible price).
+    overrides : tuple of PriceEntry
+        Every price the override file gave, in file order (each dated entry of a history).
     """
 
     entries: dict[str, PriceEntry]
@@ -91,6 +105,7 @@ class PriceTable:
     origin: str
     units: dict[str, float]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    overrides: tuple[PriceEntry, ...] = field(default_factory=tuple)
 
     def price(self, item: str) -> float:
         """Price of an item [USD per its unit].
@@ -111,6 +126,30 @@ class PriceTable:
     def payable(self, chemistry: str) -> dict[str, float]:
         """Black-mass payables (fractions of the metal value) for a chemistry."""
         return self.payables.get(chemistry, self.payables["default"])
+
+    def override_records(self) -> list[dict[str, Any]]:
+        """The override file's prices as records (for ``lot.json``).
+
+        Returns
+        -------
+        list of dict
+            ``item``; ``value`` and ``unit``: as used, in the catalogue's unit; ``value_given``
+            and ``unit_given``: as the file wrote them; ``source``; ``as_of``; ``used``: the
+            entry is the item's price for the reporting year.
+        """
+        return [
+            {
+                "item": e.item,
+                "value": e.value,
+                "unit": e.unit,
+                "value_given": e.given_value,
+                "unit_given": e.given_unit,
+                "source": e.source,
+                "as_of": e.as_of,
+                "used": self.entries.get(e.item) is e,
+            }
+            for e in self.overrides
+        ]
 
     def frame(self) -> pl.DataFrame:
         """The selected prices as a table (``item``, ``value``, ``unit``, ``as_of``, ``source``)."""
@@ -267,10 +306,9 @@ def _price_entry(
     """One checked override price, in the catalogue's unit, with its date and problems."""
     value = entry.get("value")
     problems, date = _provenance(entry.get("source"), entry.get("as_of"), row=row, where=where)
+    target = ctx.units.get(item, "USD/kg")
     if value is None or not _finite(value):  # (None: for the type checker)
-        problems.append(
-            Problem(f"missing or non-numeric price {value!r}", row=row, column=f"{where}value")
-        )
+        problems.append(Problem(_no_number(value, target), row=row, column=f"{where}value"))
         return None, date, problems
     if float(value) < 0:
         problems.append(
@@ -281,7 +319,6 @@ def _price_entry(
                 column=f"{where}value",
             )
         )
-    target = ctx.units.get(item, "USD/kg")
     unit = str(entry.get("unit") or target).strip()
     number, message = _in_unit(float(value), unit, target, ctx.masses)
     if message is not None:
@@ -291,7 +328,46 @@ def _price_entry(
     source = str(entry["source"]).strip()
     if unit != target:
         source += f" (given as {float(value):g} {unit})"
-    return PriceEntry(item, number, target, source, str(entry["as_of"]).strip()), date, []
+    as_of = str(entry["as_of"]).strip()
+    price = PriceEntry(item, number, target, source, as_of, float(value), unit)
+    return price, date, []
+
+
+def _no_number(value: Any, unit: str | None = None) -> str:
+    """What is wrong with a price or fraction that is not a finite number."""
+    if value is None or not str(value).strip():
+        return f"no value: give a number{f' in {unit}' if unit else ''}"
+    return f"{value!r} is not a finite number"
+
+
+PLAUSIBLE_FACTOR = 100.0
+"""An override more than this many times above or below every catalogue price of its item is
+noted as implausible (a price per tonne written per kg is 1,000× too high)."""
+
+
+def _implausible(
+    given: Mapping[str, list[PriceEntry]], catalogue: Mapping[str, list[PriceEntry]]
+) -> list[str]:
+    """One note per override price more than :data:`PLAUSIBLE_FACTOR` × off every catalogue
+    price of its item (both in the catalogue's unit), with the likely unit slip."""
+    notes = []
+    for item, entries in given.items():
+        known = [e.value for e in catalogue.get(item, []) if e.value > 0]
+        for entry in entries:
+            if not known or entry.value <= 0:
+                continue
+            ratio = min((entry.value / k for k in known), key=lambda r: abs(math.log(r)))
+            if 1 / PLAUSIBLE_FACTOR <= ratio <= PLAUSIBLE_FACTOR:
+                continue
+            near = min(known, key=lambda k: abs(math.log(entry.value / k)))
+            slip = "per tonne written per kg" if ratio > 1 else "per kg written per tonne"
+            as_given = f"{entry.given_value:g} {entry.given_unit}"
+            notes.append(
+                f"{item}: the price {as_given} (as of {entry.as_of}) is "
+                f"{ratio if ratio > 1 else 1 / ratio:,.0f}× {'above' if ratio > 1 else 'below'} "
+                f"the catalogue's {near:g} {entry.unit}: a price {slip}? Check its unit"
+            )
+    return notes
 
 
 def _duplicates(
@@ -333,7 +409,7 @@ def _sourced_number(
     problems += _provenance(body.get("source"), body.get("as_of"), row=None, where=f"{where}.")[0]
     value: Any = body.get("value")
     if value is None or not _finite(value):  # (None: for the type checker)
-        return None, [*problems, Problem(f"missing or non-numeric {value!r}", column=where)]
+        return None, [*problems, Problem(_no_number(value), column=f"{where}.value")]
     number = float(value)
     if fraction and not 0 <= number <= 1:
         hint = f" (a percentage? write {number / 100:g})" if 1 < number <= 100 else ""
@@ -456,7 +532,9 @@ def _csv_prices(path: Path, ctx: _Context) -> tuple[dict[str, list[PriceEntry]],
     return prices, problems + _duplicates(dated)
 
 
-def _check_item(item: str, known: Mapping[str, Any], row: int | None) -> Problem | None:
+def _check_item(
+    item: str, known: Mapping[str, Any], row: int | None, column: str = "item"
+) -> Problem | None:
     if item in known or item.startswith("cathode_material:"):
         return None
     return Problem(
@@ -464,8 +542,15 @@ def _check_item(item: str, known: Mapping[str, Any], row: int | None) -> Problem
         "recycling_prices table (e.g. cobalt_salt, metal:Ni, US:electricity, "
         "cathode_material:NMC811)",
         row=row,
-        column="item",
+        column=column,
     )
+
+
+def _as_keys(problems: list[Problem]) -> list[Problem]:
+    """A TOML file's problems located by key (``key 'price.cobalt_salt.value'``), not column."""
+    return [
+        Problem(f"key {p.column!r}: {p.message}") if p.column is not None else p for p in problems
+    ]
 
 
 @dataclass(frozen=True)
@@ -493,12 +578,23 @@ def _read_override(path: Path, ctx: _Context) -> _Override:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SchemaError(path, [f"not valid TOML: {exc}"]) from exc
-    checked = {k: (v, _check_item(k, ctx.units, None)) for k, v in doc.get("price", {}).items()}
+    checked = {
+        k: (v, _check_item(k, ctx.units, None, f"price.{k}"))
+        for k, v in doc.get("price", {}).items()
+    }
     problems = [p for _, p in checked.values() if p is not None]
     extra = set(doc) - {"meta", "price", "payable", "feed_price"}
     if extra:
         problems.append(
             Problem(f"unknown sections {sorted(extra)}; use price, payable, feed_price")
+        )
+    if not any(doc.get(section) for section in ("price", "payable", "feed_price")):
+        problems.append(
+            Problem(
+                "the file sets no price: give [price.<item>] tables with value, unit, source "
+                "and as_of (or [payable.<chemistry>], [feed_price]); without --prices the "
+                "catalogue's prices are used"
+            )
         )
     known = {k: v for k, (v, p) in checked.items() if p is None}
     prices, found = _toml_prices({"price": known}, ctx)
@@ -506,7 +602,7 @@ def _read_override(path: Path, ctx: _Context) -> _Override:
     feed, found_feed = _toml_feed(doc, ctx)
     problems += found + found_payables + found_feed
     if problems:
-        raise SchemaError(path, problems)
+        raise SchemaError(path, _as_keys(problems))
     return _Override(prices, payables, feed)
 
 
@@ -523,19 +619,24 @@ def load_prices(
     path : path-like, optional
         Override file (TOML or CSV, see the module docstring).
     year : int, optional
-        Reporting year selecting dated entries (default: the current year).
+        Reporting year selecting dated entries, 2000–2100 (default: the current year).
     catalog_dir : Path, optional
         Folder of catalogue overrides.
 
     Raises
     ------
+    UsageError
+        For a year outside 2000–2100.
     SchemaError
         For an unreadable override file or unknown items (with row and column).
     PriceError
         For an item without a finite value.
     """
-    doc = load_table("recycling_prices", catalog_dir=catalog_dir)
+    table_path = resolve_table_path("recycling_prices", catalog_dir=catalog_dir)
+    doc = load_toml_file(table_path)
     origin = f"recycling_prices@{doc['meta']['version']}"
+    if table_path != packaged_table_path("recycling_prices"):  # a catalogue folder's own
+        origin += f" from {table_path}"
     items: dict[str, list[PriceEntry]] = {
         k: _entries_of(k, v, "USD/kg", origin) for k, v in doc["price"].items()
     }
@@ -547,6 +648,8 @@ def load_prices(
     battery_share = float(feed["battery_share_of_co_ni_value"]["value"])
     bm_share = float(feed["black_mass_share_of_co_ni_value"]["value"])
     fixed = {k: float(v["value"]) for k, v in feed.get("fixed_usd_per_kg", {}).items()}
+    notes: list[str] = []
+    overrides: tuple[PriceEntry, ...] = ()
     if path is not None:
         path = Path(path)
         ctx = _Context(
@@ -556,6 +659,11 @@ def load_prices(
         )
         override = _read_override(path, ctx)
         origin += f" overridden by {path}"
+        implausible = _implausible(override.prices, items)
+        for note in implausible:
+            warnings.warn(f"{path}: {note}", EchelonWarning, stacklevel=2)
+        notes += implausible
+        overrides = tuple(e for entries in override.prices.values() for e in entries)
         items.update(override.prices)
         for chem, body in override.payables.items():
             base = dict(payables.get(chem, payables["default"]))
@@ -565,9 +673,8 @@ def load_prices(
         battery_share = override.feed.get(SHARE_KEYS[0], battery_share)
         bm_share = override.feed.get(SHARE_KEYS[1], bm_share)
         fixed = override.feed.get("fixed_usd_per_kg", fixed)
-    end = dt.date(year or dt.date.today().year, 12, 31)
+    end = dt.date(reporting_year(year), 12, 31)
     entries: dict[str, PriceEntry] = {}
-    notes: list[str] = []
     for item, candidates in items.items():
         ordered = sorted(candidates, key=lambda e: e.date if e.as_of else dt.date.min)
         eligible = [e for e in ordered if not e.as_of or e.date <= end]
@@ -586,4 +693,5 @@ def load_prices(
         origin=origin,
         units={k: float(v["value"]) for k, v in doc["units"].items()},
         notes=tuple(notes),
+        overrides=overrides,
     )

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from echelon.catalog import resolve_chemistry
+from echelon.catalog import generic_chemistry, resolve_chemistry
 from echelon.domain.parse import normalise_token, suggest
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
 from echelon.errors import EchelonWarning, Problem, SchemaError, parse_numbers
@@ -86,19 +86,30 @@ def read_units_table(path: Path | str) -> pl.DataFrame:
         raise SchemaError(path, [f"cannot parse the lot table: {exc}"]) from exc
 
 
-def _resolve_chemistries(values: list[str | None]) -> dict[str | None, tuple[str, str | None]]:
-    """``{spelling: (catalogue key, warning or None)}`` for the distinct spellings."""
+def _resolve_chemistries(
+    values: list[str | None], catalog_dir: Path | None = None
+) -> dict[str | None, tuple[str, str | None]]:
+    """``{spelling: (catalogue key, warning or None)}`` for the distinct spellings.
+
+    A family named without its composition (``NMC``, ``ternary``) resolves to the catalogue's
+    generic record of that family (``NMC622``, an assumption): its warning says so.
+    """
     out: dict[str | None, tuple[str, str | None]] = {}
     for text in values:
         if text is None or not str(text).strip():
             out[text] = ("unknown", "no chemistry given")
             continue
         try:
-            key = resolve_chemistry(str(text)).value
+            key = resolve_chemistry(str(text), catalog_dir=catalog_dir).value
         except ValueError:
             out[text] = ("unknown", f"chemistry {text!r} is not known")
             continue
-        out[text] = (key, "chemistry 'unknown'" if key == "unknown" else None)
+        if key == "unknown":
+            out[text] = (key, "chemistry 'unknown'")
+        elif generic_chemistry(str(text), catalog_dir=catalog_dir) is not None:
+            out[text] = (key, f"chemistry {text!r} names no composition")
+        else:
+            out[text] = (key, None)
     return out
 
 
@@ -157,7 +168,7 @@ def prepare_units(
     numbers = {c: _numeric(table, c, problems) for c in NUMERIC}
 
     chemistry = table.get_column("chemistry").cast(pl.String)
-    resolved = _resolve_chemistries(chemistry.unique().to_list())
+    resolved = _resolve_chemistries(chemistry.unique().to_list(), catalog_dir)
     chem_key = chemistry.replace_strict(
         {k: v[0] for k, v in resolved.items() if k is not None}, default="unknown"
     )
@@ -251,9 +262,14 @@ def prepare_units(
         },
     )
     units = frame.join(lookup, on=["chemistry_used", "level"], how="left", maintain_order="left")
+    generic = [k for k, (key, why) in resolved.items() if why is not None and key != "unknown"]
     units = units.with_columns(
         pl.coalesce("mass_given", pl.col("energy_wh") / 1000.0 * pl.col("kg_per_kwh")).alias(
             "mass_kg"
+        ),
+        # a family's generic record is an assumption about the composition, as flagged ones are
+        (pl.col("composition_estimate") | pl.col("chemistry").is_in(generic)).alias(
+            "composition_estimate"
         ),
         pl.col("mass_given").is_null().alias("mass_estimated"),
         pl.coalesce(
@@ -271,7 +287,7 @@ def _warnings(
     comps: dict[tuple[str, str], Any],
 ) -> list[str]:
     notes = []
-    for text, (_, why) in resolved.items():
+    for text, (key, why) in resolved.items():
         if why is None:
             continue
         rows = (
@@ -279,6 +295,13 @@ def _warnings(
         )
         shown = ", ".join(str(i + 1) for i in rows.head(10).to_list())
         more = f" … (+{rows.len() - 10})" if rows.len() > 10 else ""
+        if key != "unknown":  # a family without its composition: its generic record
+            notes.append(
+                f"{why}: {rows.len()} unit(s) (rows {shown}{more}) valued as {key}, the "
+                "catalogue's generic composition of the family (an assumption, marked "
+                "composition_estimate); give the exact chemistry (e.g. NMC811) for a real balance"
+            )
+            continue
         notes.append(
             f"{why}: {rows.len()} unit(s) (rows {shown}{more}) booked with the conservative "
             "'unknown' composition (no Ni/Co/Mn credit, least lithium); identify the chemistry for "

@@ -12,6 +12,7 @@ import vl_convert as vlc
 from echelon._version import __version__
 from echelon.io.atomic import write_atomic
 from echelon.recycling.catalog import process_catalog
+from echelon.recycling.compliance import margin_text, result_text
 from echelon.recycling.lot import LotResult
 from echelon.reports.batch import _environment, _script_json, _vega_bundle
 from echelon.reports.sankey import sankey_spec
@@ -21,9 +22,10 @@ UNITS_IN_REPORT = 1000
 
 
 def product_names() -> dict[str, str]:
-    """Product key → label (cathode products keep their chemistry)."""
-    names = {k: p.name for k, p in process_catalog().products.items()}
-    return names | {"": ""}
+    """Product key → label of its mass in the flows (``Li in Li2CO3 (crude)``: the chart shows
+    the recovered element, as the mass balance; :meth:`ProcessCatalog.flow_label`)."""
+    catalog = process_catalog()
+    return {k: catalog.flow_label(k) for k in catalog.products} | {"": ""}
 
 
 def _label(product: str) -> str:
@@ -44,13 +46,16 @@ def _efficiency(result: LotResult) -> dict[str, str]:
     value = row["value_percent"]
     verdict = row["verdict"]
     if verdict in ("pass", "fail"):
-        text = f"{verdict} vs {row['target_percent']:g} % in {row['reporting_year']}"
+        text = (
+            f"{verdict} vs {row['target_percent']:g} % in {row['reporting_year']}: "
+            f"{margin_text(row['margin_points'])}"
+        )
     elif verdict == "not_yet_binding":
         text = f"{row['next_target_percent']:g} % binds after {row['next_deadline']}"
     else:
         text = verdict.replace("_", " ")
     return {
-        "value": "n/a" if value is None else f"{value:.1f} %",
+        "value": "n/a" if value is None else f"{result_text(row)} %",
         "verdict": verdict,
         "verdict_text": text,
     }
@@ -80,9 +85,10 @@ def recycling_report_html(result: LotResult, *, title: str | None = None) -> str
         value_verdict=verdict,
         efficiency=_efficiency(result),
         ghg_per_kg=float(ghg.get_column("per_kg_feed")[0] or 0.0),
-        compliance=result.compliance.to_dicts(),
+        compliance=[r | {"value_text": result_text(r)} for r in result.compliance.to_dicts()],
         warnings=result.warnings,
         value=result.value.to_dicts(),
+        price_overrides=result.meta.get("price_overrides", []),  # (lots recorded before: none)
         mass_balance=result.mass_balance.to_dicts(),
         inputs=result.inputs.to_dicts(),
         units=result.units.head(UNITS_IN_REPORT).to_dicts(),
