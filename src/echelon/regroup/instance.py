@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from echelon.domain import Chemistry
+from echelon.domain import Chemistry, Gate
 from echelon.errors import InfeasibleError
 from echelon.regroup.physics import chemistry_constants
 from echelon.regroup.spec import PackSpec, RegroupConstraints, RegroupSettings
@@ -148,7 +148,12 @@ def build_instance(
     """
     c = constraints
     rules: list[tuple[pl.Expr, str | pl.Expr]] = [
-        (pl.col("chemistry") == Chemistry.UNKNOWN.value, "chemistry unknown: cannot be regrouped")
+        (
+            pl.col("gate") == Gate.QUARANTINE.value,
+            "quarantined at the safety gate (gate = quarantine): never placed in a pack, "
+            "whatever allowed_grades says",
+        ),
+        (pl.col("chemistry") == Chemistry.UNKNOWN.value, "chemistry unknown: cannot be regrouped"),
     ]
     if c.allowed_grades is not None:
         allowed = ",".join(g.value for g in c.allowed_grades)

@@ -10,7 +10,8 @@ optional
     ``soh_percent`` with ``soh_lower_percent``/``soh_upper_percent`` (the interval is then scaled
     from the SOH interval), ``ocv_v`` [V] (resting voltage, for OCV pre-matching),
     ``nominal_voltage_v`` [V] (of the unit; default: the chemistry's cell voltage), ``level``
-    (``cell``, ``module``, ``pack``: selects the tighter plausible ranges).
+    (``cell``, ``module``, ``pack``: selects the tighter plausible ranges), ``gate`` (``pass`` or
+    ``quarantine``: the latest safety-gate decision; a quarantined unit is never placed).
 
 Numbers are checked against the plausible ranges of :mod:`echelon.domain.plausible` (those of the
 intake manifest and ``echelon grade``, with the likely unit mistake); :data:`NUMERIC` and
@@ -30,7 +31,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.domain import NON_REUSE_ROUTES, Chemistry, Grade, Level, Status
+from echelon.domain import NON_REUSE_ROUTES, Chemistry, Gate, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError, UsageError, parse_numbers
@@ -61,7 +62,9 @@ POSITIVE: Final = {
 """Columns that must be above 0 to regroup, and why: 0 is inside their plausible range (a dead
 cell can measure 0 A·h at intake or grading) but not a value a pack can be built from
 (``capacity_upper_ah`` is then above 0 too: the interval must contain ``capacity_ah``)."""
-TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level")
+TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
+NEVER_PACKED: Final = (Status.QUARANTINED.value, Status.FAILED.value, Status.RECYCLED.value)
+"""Registry statuses whose units are never placed in a pack, whatever the filters say."""
 COLUMNS: Final = (*TEXT, *NUMERIC)
 """Columns of a validated inventory, in order (optional ones are null when absent)."""
 
@@ -207,6 +210,7 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
         "model": _text(frame, "model"),
         "grade": _one_of(_text(frame, "grade"), problems, "grade", [g.value for g in Grade]),
         "level": levels,
+        "gate": _one_of(_text(frame, "gate"), problems, "gate", [g.value for g in Gate]),
     }
     for column in NUMERIC:
         columns[column] = _numeric(frame, column, levels, problems)
@@ -309,12 +313,18 @@ def inventory_from_registry(
         chosen = chosen.filter(
             pl.col("route").is_null() | ~pl.col("route").is_in(list(NON_REUSE_ROUTES))
         )
+    if "gate" not in chosen.columns:
+        chosen = chosen.with_columns(pl.lit(None, dtype=pl.String).alias("gate"))
     capacity = pl.coalesce(
         pl.col("capacity_ah"), pl.col("soh_percent") * pl.col("nominal_capacity_ah") / 100.0
     )
     chosen = chosen.with_columns(capacity.alias("capacity_ah")).with_columns(
         pl.when(pl.col("chemistry") == Chemistry.UNKNOWN.value)
         .then(pl.lit("chemistry unknown"))
+        .when(pl.col("gate") == Gate.QUARANTINE.value)
+        .then(pl.lit("quarantined at the safety gate: never placed in a pack"))
+        .when(pl.col("status").is_in(list(NEVER_PACKED)))
+        .then(pl.format("status {}: never placed in a pack", pl.col("status")))
         .when(pl.col("level") == "pack")
         .then(pl.lit("a pack cannot be a unit of a new pack"))
         .when(pl.col("capacity_ah").is_null())
@@ -331,6 +341,7 @@ def inventory_from_registry(
         "model",
         "grade",
         "level",
+        "gate",
         "capacity_ah",
         "dcir_ohm",
         "self_discharge_mv_per_day",
