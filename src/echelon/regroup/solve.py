@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from echelon.errors import ConfigError, InfeasibleError, check_choice
+from echelon.errors import ConfigError, InfeasibleError, UsageError, check_choice
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
+from echelon.regroup.formation import check_exact_size
 from echelon.regroup.heuristic import heuristic
 from echelon.regroup.improve import improve_packs
 from echelon.regroup.instance import (
@@ -211,6 +212,8 @@ def _solve(
         return sort_chunk_plan(inst)
     if method == "kmeans":
         return kmeans_plan(inst, clusters=settings.kmeans_clusters, seed=seed)
+    if method in ("milp", "cpsat"):
+        check_exact_size(inst)  # before the heuristic and the model: refuse in seconds
     fast = heuristic(
         inst, progress=None if progress is None else lambda d, t: progress("heuristic", d, t)
     )
@@ -235,7 +238,7 @@ def _solve(
             solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast)
         else:
             solved = milp_plan(inst, time_limit_s=solver_s)
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         if method != "auto":
             raise
         fast.notes.append(f"exact solve skipped: {exc}")
