@@ -3,7 +3,8 @@
 Column contract (``docs/regroup.md``)
 
 required
-    ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h], ``dcir_ohm`` [Ω]
+    ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h] (measured; ``measured_capacity_ah``, as
+    grading tables name it, is accepted), ``dcir_ohm`` [Ω]
 optional
     ``model``, ``self_discharge_mv_per_day`` [mV/day], ``grade`` (A–D),
     ``capacity_lower_ah``/``capacity_upper_ah`` [A·h] (capacity interval), or
@@ -62,6 +63,11 @@ POSITIVE: Final = {
 """Columns that must be above 0 to regroup, and why: 0 is inside their plausible range (a dead
 cell can measure 0 A·h at intake or grading) but not a value a pack can be built from
 (``capacity_upper_ah`` is then above 0 too: the interval must contain ``capacity_ah``)."""
+CAPACITY_HINT: Final = (
+    "the measured capacity [A·h]; a grading table's 'measured_capacity_ah' is accepted as it; "
+    "not 'nominal_capacity_ah', the nameplate, which would build packs from capacity the units "
+    "no longer hold; or take measured units with --from-registry"
+)
 TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
 NEVER_PACKED: Final = (Status.QUARANTINED.value, Status.FAILED.value, Status.RECYCLED.value)
 """Registry statuses whose units are never placed in a pack, whatever the filters say."""
@@ -184,9 +190,16 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     SchemaError
         Listing every problem (row numbers are 1-based data rows, header excluded).
     """
+    if "capacity_ah" not in frame.columns and "measured_capacity_ah" in frame.columns:
+        frame = frame.rename({"measured_capacity_ah": "capacity_ah"})  # a grading table's name
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        hints = "; ".join(f"{c!r}{suggest(c, frame.columns)}" for c in missing)
+        hints = "; ".join(
+            f"{c!r} ({CAPACITY_HINT})"
+            if c == "capacity_ah"
+            else f"{c!r}{suggest(c, frame.columns)}"
+            for c in missing
+        )
         raise SchemaError(
             source,
             [Problem(f"required column missing: {hints}; required: {', '.join(REQUIRED)}")],
