@@ -64,3 +64,32 @@ def test_voltage_groups_hold_without_same_model_and_model_is_kept() -> None:
     reason = result.excluded.filter(pl.col("battery_id") == "C1")["reason"][0]
     assert reason.startswith("only 1 unit(s) of LFP cell 3.2 V")
     assert "needs 2" in reason
+
+
+def test_generic_chemistry_names_are_kept_apart_and_said() -> None:
+    inventory = validate_inventory(
+        pl.DataFrame(
+            {
+                "battery_id": ["G1", "G2", "G3", "G4", "G5", "G6"],
+                "chemistry": ["ternary", "ternary", "NMC622", "NCM622", "NMC", "NMC"],
+                "capacity_ah": 50.0,
+                "dcir_ohm": 0.02,
+                "grade": "A",
+            }
+        )
+    )
+    result = regroup(inventory, PackSpec(series=2, parallel=1))
+    stated = dict(
+        zip(result.assignment["battery_id"], result.assignment["chemistry_stated"], strict=True)
+    )
+    assert stated == {
+        "G1": "ternary",
+        "G2": "ternary",
+        "G3": "NMC622",
+        "G4": "NMC622",
+        "G5": "NMC",
+        "G6": "NMC",
+    }
+    for _, units in result.assignment.group_by("pack_id"):
+        assert units["chemistry_stated"].n_unique() == 1
+    assert any("'ternary' names no composition" in note for note in result.notes)

@@ -32,6 +32,7 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
+from echelon.catalog.chemistry import generic_chemistry
 from echelon.domain import NON_REUSE_ROUTES, Chemistry, Gate, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
@@ -71,8 +72,10 @@ CAPACITY_HINT: Final = (
 TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
 NEVER_PACKED: Final = (Status.QUARANTINED.value, Status.FAILED.value, Status.RECYCLED.value)
 """Registry statuses whose units are never placed in a pack, whatever the filters say."""
-COLUMNS: Final = (*TEXT, *NUMERIC)
-"""Columns of a validated inventory, in order (optional ones are null when absent)."""
+COLUMNS: Final = (*TEXT, "chemistry_generic", *NUMERIC)
+"""Columns of a validated inventory, in order (optional ones are null when absent).
+``chemistry_generic`` is the stated spelling when it names no composition (``NMC``,
+``ternary``: read as the catalogue's generic record), else null."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,14 @@ def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
     return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def _generic(series: pl.Series) -> pl.Series:
+    """The stated spelling where it names no composition (``ternary``), else null."""
+    generic = {
+        text: text for text in series.drop_nulls().unique().to_list() if generic_chemistry(text)
+    }
+    return series.replace_strict(generic, default=None, return_dtype=pl.String)
+
+
 def _one_of(
     series: pl.Series, problems: list[Problem], column: str, allowed: list[str]
 ) -> pl.Series:
@@ -220,6 +231,7 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     columns: dict[str, pl.Series] = {
         "battery_id": ids,
         "chemistry": _chemistries(chem_text, problems),
+        "chemistry_generic": _generic(chem_text),
         "model": _text(frame, "model"),
         "grade": _one_of(_text(frame, "grade"), problems, "grade", [g.value for g in Grade]),
         "level": levels,

@@ -397,13 +397,14 @@ def regroup(
     assignment = assignment_frame(inst, ordered, prefix=prefix)
     assigned = set(assignment["battery_id"].to_list())
     assignment = assignment.join(
-        inventory.select("battery_id", "model"), on="battery_id", how="left"
+        inventory.select("battery_id", "model", "chemistry_generic"), on="battery_id", how="left"
     ).select(
         "battery_id",
         "pack_id",
         "block",
         "position",
         "chemistry",
+        pl.coalesce("chemistry_generic", "chemistry").alias("chemistry_stated"),
         "model",
         "capacity_ah",
         "dcir_ohm",
@@ -428,6 +429,13 @@ def regroup(
     best_bound = min(bounds)
     gap = (best_bound - objective) / objective if objective > 0 else None
     notes = list(plan.notes)
+    for key in inst.groups:
+        if key.stated is not None and assignment.height:
+            notes.append(
+                f"chemistry {key.stated!r} names no composition: its packs were computed as "
+                f"{key.chemistry}, the catalogue's generic record (assumption), and hold only "
+                f"units stated as {key.stated!r}"
+            )
     if constraints.same_model and any(key[1] is None for key in inst.groups):
         notes.append(
             "units without a model were grouped together: the same-model rule could not be "
