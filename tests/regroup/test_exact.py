@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from echelon.errors import ConfigError, InfeasibleError
+from echelon.errors import ConfigError, InfeasibleError, UsageError
 from echelon.regroup import PackSpec, RegroupConstraints, regroup, validate_inventory
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.exact import cpsat_available
@@ -135,17 +135,28 @@ def test_milp_beats_the_heuristic_when_resistance_binds() -> None:
     assert exact.gap <= 0.01
 
 
-def test_exact_refuses_huge_models_and_auto_falls_back() -> None:
+def test_exact_refuses_huge_models_up_front_as_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Too large for the exact model: refused before the heuristic runs and before any model
+    is built (it took 46 s, and 247 s for the pack types, as a configuration error)."""
+    import echelon.regroup.solve as solve
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the heuristic ran before the size check")
+
     rng = np.random.default_rng(2)
     n = 1500
     inv = _inventory(rng.uniform(20, 30, n).tolist(), rng.uniform(0.01, 0.02, n).tolist())
-    with pytest.raises(ConfigError, match="heuristic"):
-        regroup(
-            inv,
-            PackSpec(series=2, parallel=1),
-            method="milp",
-            constraints=RegroupConstraints(same_model=False, max_resistance_ratio=1.2),
-        )
+    limits = RegroupConstraints(same_model=False, max_resistance_ratio=1.2)
+    monkeypatch.setattr(solve, "heuristic", never)
+    with pytest.raises(UsageError, match=r"too many for the exact model \(units"):
+        regroup(inv, PackSpec(series=2, parallel=1), method="milp", constraints=limits)
+    limits = RegroupConstraints(
+        same_model=False, max_resistance_ratio=1.2, capacity_tolerance_fraction=0.2
+    )
+    with pytest.raises(UsageError, match="too many for the exact model's pack types"):
+        regroup(inv, PackSpec(series=20, parallel=2), method="cpsat", constraints=limits)
 
 
 def test_cpsat_without_ortools_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -234,3 +234,15 @@ def test_an_unknown_level_is_named_not_ignored(tmp_path: Path) -> None:
     assert "unknown level 'celll' (did you mean 'cell'?); allowed: cell, module, pack or empty" in (
         str(info.value)
     )
+
+
+def test_missing_capacity_points_to_the_measured_capacity_not_the_nameplate() -> None:
+    base = {"battery_id": ["U1"], "chemistry": ["LFP"], "dcir_ohm": [0.01]}
+    with pytest.raises(SchemaError) as info:
+        validate_inventory(pl.DataFrame({**base, "nominal_capacity_ah": [100.0]}))
+    message = str(info.value)
+    assert "did you mean 'nominal_capacity_ah'" not in message
+    assert "'measured_capacity_ah' is accepted" in message
+    assert "--from-registry" in message
+    graded = validate_inventory(pl.DataFrame({**base, "measured_capacity_ah": [91.5]}))
+    assert graded["capacity_ah"].to_list() == [91.5]

@@ -130,3 +130,48 @@ def test_units_routed_to_recycling_or_retest_are_not_selected_by_default(
         route="recycle",
     )
     assert named.inventory.get_column("battery_id").to_list() == ["C1"]
+
+
+def test_quarantined_failed_or_recycled_units_are_never_selected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A unit quarantined at the safety gate (or failed, recycled) is skipped with the reason,
+    even when ``--status quarantined`` selects it and ``allowed_grades`` is lifted."""
+    frame = _units(
+        status=["quarantined", "routed", "failed", "recycled"],
+        gate=["quarantine", "quarantine", "pass", "pass"],
+    )
+    monkeypatch.setattr(inventory, "units_frame", lambda registry: frame)
+    selected = inventory.inventory_from_registry(
+        SimpleNamespace(url="sqlite:///t.db"),  # type: ignore[arg-type]
+        status="quarantined",
+    )
+    assert selected.inventory.height == 0
+    reasons = dict(selected.skipped.iter_rows())
+    assert reasons["C0"] == "quarantined at the safety gate: never placed in a pack"
+    everyone = _select(monkeypatch, frame.with_columns(status=pl.lit("routed")))
+    assert everyone.inventory.get_column("battery_id").to_list() == ["C2", "C3"]
+    assert dict(everyone.skipped.iter_rows())["C1"].startswith("quarantined at the safety gate")
+
+
+def test_a_table_unit_marked_quarantine_is_never_placed() -> None:
+    from echelon.regroup import PackSpec, regroup, validate_inventory
+    from echelon.regroup.spec import RegroupConstraints
+
+    table = validate_inventory(
+        pl.DataFrame(
+            {
+                "battery_id": ["Q1", "P1", "P2"],
+                "chemistry": "LFP",
+                "capacity_ah": [100.0, 99.0, 98.0],
+                "dcir_ohm": 0.01,
+                "gate": ["Quarantine", "pass", None],
+            }
+        )
+    )
+    result = regroup(
+        table, PackSpec(series=2, parallel=1), constraints=RegroupConstraints(same_model=False)
+    )
+    assert set(result.assignment["battery_id"]) == {"P1", "P2"}
+    reason = dict(result.excluded.iter_rows())["Q1"]
+    assert reason.startswith("quarantined at the safety gate (gate = quarantine)")

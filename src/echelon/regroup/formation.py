@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from echelon.errors import ConfigError
+from echelon.errors import UsageError
 from echelon.regroup.instance import FloatArray, Instance, IntArray
 
 BoolArray = npt.NDArray[np.bool_]
@@ -42,6 +42,9 @@ MAX_VARIABLES = 1_000_000
 """Refuse formulations larger than this (use the heuristic)."""
 MAX_TYPES = 5_000
 """Refuse window-type enumerations larger than this."""
+MAX_ENUMERATION = 1_000_000_000
+"""Refuse, before enumerating, a window-type join that could hold more unit flags than this
+(one byte each: ~1 GB): (windows of each limit multiplied) × units of the group."""
 
 
 @dataclass
@@ -168,7 +171,7 @@ def pack_types(inst: Instance, members: IntArray) -> BoolArray:
         joined = joined[joined.sum(axis=1) >= n]
         sets = np.unique(joined, axis=0) if joined.size else joined
         if sets.shape[0] > MAX_TYPES:
-            raise ConfigError(
+            raise UsageError(
                 f"{sets.shape[0]:,} pack types to enumerate (limit {MAX_TYPES:,}); use method "
                 "'heuristic' for this inventory"
             )
@@ -315,7 +318,7 @@ def anchor_model(inst: Instance) -> FormationModel:
             continue
         for w, units, rows in _anchor_windows(inst, members, rank):
             if len(b.objective) > MAX_VARIABLES:
-                raise ConfigError(
+                raise UsageError(
                     f"the exact string model exceeds {MAX_VARIABLES:,} variables; use method "
                     "'heuristic' for this inventory"
                 )
@@ -371,18 +374,58 @@ def anchor_model(inst: Instance) -> FormationModel:
     return b.model(decode, encode, kind="strings")
 
 
+def _windows_holding_a_pack(values: FloatArray, width: float, n: int) -> int:
+    """Windows ``[v_a, v_a + width]`` anchored at a unit that hold at least ``n`` units."""
+    v = np.sort(values)
+    start = np.searchsorted(v, v - 1e-12, side="left")
+    end = np.searchsorted(v, v + width + 1e-12, side="right")
+    return int(np.sum(end - start >= n))
+
+
+def check_exact_size(inst: Instance) -> None:
+    """Refuse, before any model is built, an instance too large for the exact formulation.
+
+    Cheap (sorting only): the string model's size for ``P = 1`` (units × packs), and for
+    ``P ≥ 2`` the window-type enumeration's worst case — the windows of every limit that hold a
+    pack, multiplied, times the units of the group.
+
+    Raises
+    ------
+    UsageError
+        Naming the size and the limit, and advising method ``heuristic``.
+    """
+    n = inst.spec.units_per_pack
+    if inst.n_units * max(1, inst.n_units // n) > MAX_VARIABLES:
+        raise UsageError(
+            f"{inst.n_units:,} eligible units are too many for the exact model (units × packs "
+            f"> {MAX_VARIABLES:,}); use method 'heuristic' (or 'auto') for this inventory"
+        )
+    if inst.spec.parallel == 1:
+        return
+    for g, key in enumerate(inst.groups):
+        members = inst.members(g)
+        if members.size < n:
+            continue
+        rows = 1
+        for values, width, _ in windows_of(inst):
+            rows *= max(1, _windows_holding_a_pack(values[members], width, n))
+        if rows * members.size > MAX_ENUMERATION:
+            raise UsageError(
+                f"group {key.chemistry} {key.voltage_v:g} V/{key.model or '(no model)'}: "
+                f"{members.size:,} units with {rows:,} window combinations are too many for the "
+                "exact model's pack types; use method 'heuristic' (or 'auto') for this "
+                "inventory, or lift a pack limit"
+            )
+
+
 def formation_model(inst: Instance) -> FormationModel:
     """The formation model of the instance: :func:`anchor_model` for ``P = 1`` (strings),
     else the window-type model (see the module docstring).
 
     Raises
     ------
-    ConfigError
-        When the model would be too large for an exact solve.
+    UsageError
+        When the model would be too large for an exact solve (:func:`check_exact_size`).
     """
-    n = inst.spec.units_per_pack
-    if inst.n_units * max(1, inst.n_units // n) > MAX_VARIABLES:
-        raise ConfigError(
-            f"{inst.n_units:,} units are too many for the exact model; use method 'heuristic'"
-        )
+    check_exact_size(inst)
     return anchor_model(inst) if inst.spec.parallel == 1 else type_model(inst)

@@ -1,22 +1,24 @@
 """The optimisation instance: eligible units in compatible groups, plans, constraint checks and the
 capacity upper bound.
 
-Units are *eligible* when their chemistry is known and their grade (and model) pass the unit-level
-constraints; they are *compatible* when they share chemistry and (by default) model family — only
-compatible units may share a pack. Pack-level limits (resistance ratio, capacity tolerance,
-self-discharge spread) are checked on whole packs by :func:`pack_violations`.
+Units are *eligible* when their chemistry is known, they are not quarantined and their grade (and
+model) pass the unit-level constraints; they are *compatible* when they share chemistry, level and
+nominal voltage (always: paralleling units of different voltage is unsafe) and, by default, model
+family — only compatible units may share a pack. Pack-level limits (resistance ratio, capacity
+tolerance, self-discharge spread) are checked on whole packs by :func:`pack_violations`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from echelon.domain import Chemistry
+from echelon.domain import Chemistry, Gate
 from echelon.errors import InfeasibleError
 from echelon.regroup.physics import chemistry_constants
 from echelon.regroup.spec import PackSpec, RegroupConstraints, RegroupSettings
@@ -24,6 +26,33 @@ from echelon.regroup.spec import PackSpec, RegroupConstraints, RegroupSettings
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 UNGROUPED_MODEL = "(no model)"
+VOLTAGE_DECIMALS = 2
+"""Nominal unit voltages are compared rounded to 0.01 V (one group per voltage)."""
+
+
+class GroupKey(NamedTuple):
+    """What the units of one compatibility group share.
+
+    Attributes
+    ----------
+    chemistry : str
+        Canonical chemistry.
+    model : str or None
+        Model family (``None``: units without a model, or ``same_model`` off).
+    level : str or None
+        ``cell``, ``module`` or ``pack`` (``None`` when the inventory does not say).
+    voltage_v : float
+        Nominal voltage of one unit [V] (given, else the chemistry's cell voltage).
+    stated : str or None
+        A chemistry spelling that names no composition (``ternary``), kept apart from units
+        whose composition is known.
+    """
+
+    chemistry: str
+    model: str | None
+    level: str | None = None
+    voltage_v: float = float("nan")
+    stated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,9 +66,10 @@ class Instance:
         Unit values (self-discharge NaN when unknown).
     group : ndarray of int, shape (N,)
         Index into ``groups``.
-    groups : list of tuple (chemistry, model family or None)
+    groups : list of GroupKey
+        Chemistry, model family, level, nominal unit voltage (and generic spelling) per group.
     group_voltage_v : ndarray, shape (G,)
-        Nominal voltage of one unit of each group [V] (median; weights the energy objective).
+        Nominal voltage of one unit of each group [V] (weights the energy objective).
     spec : PackSpec
     constraints : RegroupConstraints
     """
@@ -49,7 +79,7 @@ class Instance:
     dcir_ohm: FloatArray
     self_discharge_mv_per_day: FloatArray
     group: IntArray
-    groups: list[tuple[str, str | None]]
+    groups: list[GroupKey]
     group_voltage_v: FloatArray
     spec: PackSpec
     constraints: RegroupConstraints
@@ -118,7 +148,12 @@ def build_instance(
     """
     c = constraints
     rules: list[tuple[pl.Expr, str | pl.Expr]] = [
-        (pl.col("chemistry") == Chemistry.UNKNOWN.value, "chemistry unknown: cannot be regrouped")
+        (
+            pl.col("gate") == Gate.QUARANTINE.value,
+            "quarantined at the safety gate (gate = quarantine): never placed in a pack, "
+            "whatever allowed_grades says",
+        ),
+        (pl.col("chemistry") == Chemistry.UNKNOWN.value, "chemistry unknown: cannot be regrouped"),
     ]
     if c.allowed_grades is not None:
         allowed = ",".join(g.value for g in c.allowed_grades)
@@ -151,21 +186,37 @@ def build_instance(
     for key, model in sorted(zip(families, models, strict=True), key=lambda km: str(km[1])):
         if key is not None and key not in shown:
             shown[key] = key if key in c.model_families else model
-    keys = list(zip(eligible.get_column("chemistry").to_list(), families, strict=True))
-    groups = sorted(set(keys), key=lambda k: (k[0], k[1] or ""))
-    index = {k: i for i, k in enumerate(groups)}
-    groups = [(chem, shown.get(fam)) for chem, fam in groups]
     consts = chemistry_constants(settings.reference_soc)
-    volts = eligible.with_columns(
+    eligible = eligible.with_columns(
         pl.coalesce(
             pl.col("nominal_voltage_v"),
             pl.col("chemistry").replace_strict(
                 {k: v.cell_nominal_voltage_v for k, v in consts.items()}, return_dtype=pl.Float64
             ),
-        ).alias("v"),
-        pl.Series("g", [index[k] for k in keys], dtype=pl.Int64),
+        )
+        .round(VOLTAGE_DECIMALS)
+        .alias("v")
     )
-    medians = volts.group_by("g").agg(pl.col("v").median()).sort("g")["v"].to_numpy()
+    stated = (
+        eligible.get_column("chemistry_generic").to_list()
+        if "chemistry_generic" in eligible.columns
+        else [None] * eligible.height
+    )
+    keys = [
+        GroupKey(chem, fam, level, float(volt), generic)
+        for chem, fam, level, volt, generic in zip(
+            eligible.get_column("chemistry").to_list(),
+            families,
+            eligible.get_column("level").to_list(),
+            eligible.get_column("v").to_list(),
+            stated,
+            strict=True,
+        )
+    ]
+    order = sorted(set(keys), key=lambda k: (k[0], k[4] or "", k[2] or "", k[3], k[1] or ""))
+    index = {k: i for i, k in enumerate(order)}
+    groups = [key._replace(model=shown.get(key.model)) for key in order]
+    volts = eligible.with_columns(pl.Series("g", [index[k] for k in keys], dtype=pl.Int64))
     instance = Instance(
         battery_id=eligible.get_column("battery_id").to_numpy().astype(object),
         capacity_ah=eligible.get_column("capacity_ah").to_numpy().astype(np.float64),
@@ -176,17 +227,19 @@ def build_instance(
         .to_numpy(),
         group=volts.get_column("g").to_numpy().astype(np.int64),
         groups=groups,
-        group_voltage_v=np.asarray(medians, dtype=np.float64),
+        group_voltage_v=np.array([key.voltage_v for key in groups], dtype=np.float64),
         spec=spec,
         constraints=c,
     )
     return instance, excluded
 
 
-def group_label(key: tuple[str, str | None]) -> str:
-    """``chemistry/model`` label of a group."""
-    chem, model = key
-    return f"{chem}/{model if model is not None else UNGROUPED_MODEL}"
+def group_label(key: GroupKey) -> str:
+    """Label of a group: ``chemistry[ (as 'spelling')] [level] voltage V/model``."""
+    chem = key.chemistry if key.stated is None else f"{key.chemistry} (as {key.stated!r})"
+    level = f" {key.level}" if key.level else ""
+    model = key.model if key.model is not None else UNGROUPED_MODEL
+    return f"{chem}{level} {key.voltage_v:g} V/{model}"
 
 
 # ------------------------------------------------------------------------------ constraint checks
@@ -197,8 +250,13 @@ def pack_violations(inst: Instance, pack: IntArray) -> list[str]:
     units = pack.ravel()
     out = []
     if np.unique(inst.group[units]).size > 1:
-        chems = {inst.groups[g][0] for g in inst.group[units]}
-        out.append("chemistry" if len(chems) > 1 else "same_model")
+        keys = [inst.groups[g] for g in np.unique(inst.group[units])]
+        if len({(k.chemistry, k.stated) for k in keys}) > 1:
+            out.append("chemistry")
+        if len({(k.level, k.voltage_v) for k in keys}) > 1:
+            out.append("nominal_voltage")
+        if len({k.model for k in keys}) > 1:
+            out.append("same_model")
     c = inst.constraints
     r = inst.dcir_ohm[units]
     if c.max_resistance_ratio is not None and r.max() > c.max_resistance_ratio * r.min() * (
@@ -396,6 +454,12 @@ def check_size_feasible(
     ask = f"{wanted} pack(s) of {spec.series}S{spec.parallel}P = {n} units each"
     have = f"the inventory allows {possible} ({_largest_group(counts)}; {excluded.height} excluded)"
     binding, advice = "inventory_size", "add units or choose a smaller layout"
+    if len({(k.level, k.voltage_v) for k in inst.groups}) > 1:
+        advice += (
+            "; units of different level or nominal voltage never share a pack (groups: "
+            + ", ".join(f"{label} {size}" for label, size in counts.items())
+            + ")"
+        )
     c = inst.constraints
     if c.same_model and _possible(inventory, inst, settings, same_model=False) >= wanted:
         binding, advice = (

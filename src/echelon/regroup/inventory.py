@@ -3,14 +3,16 @@
 Column contract (``docs/regroup.md``)
 
 required
-    ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h], ``dcir_ohm`` [Ω]
+    ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h] (measured; ``measured_capacity_ah``, as
+    grading tables name it, is accepted), ``dcir_ohm`` [Ω]
 optional
     ``model``, ``self_discharge_mv_per_day`` [mV/day], ``grade`` (A–D),
     ``capacity_lower_ah``/``capacity_upper_ah`` [A·h] (capacity interval), or
     ``soh_percent`` with ``soh_lower_percent``/``soh_upper_percent`` (the interval is then scaled
     from the SOH interval), ``ocv_v`` [V] (resting voltage, for OCV pre-matching),
     ``nominal_voltage_v`` [V] (of the unit; default: the chemistry's cell voltage), ``level``
-    (``cell``, ``module``, ``pack``: selects the tighter plausible ranges).
+    (``cell``, ``module``, ``pack``: selects the tighter plausible ranges), ``gate`` (``pass`` or
+    ``quarantine``: the latest safety-gate decision; a quarantined unit is never placed).
 
 Numbers are checked against the plausible ranges of :mod:`echelon.domain.plausible` (those of the
 intake manifest and ``echelon grade``, with the likely unit mistake); :data:`NUMERIC` and
@@ -30,7 +32,8 @@ from typing import Final
 import polars as pl
 
 from echelon.catalog import resolve_chemistry
-from echelon.domain import NON_REUSE_ROUTES, Chemistry, Grade, Level, Status
+from echelon.catalog.chemistry import generic_chemistry
+from echelon.domain import NON_REUSE_ROUTES, Chemistry, Gate, Grade, Level, Status
 from echelon.domain.parse import suggest
 from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cells, outside_rows
 from echelon.errors import Problem, SchemaError, UsageError, parse_numbers
@@ -61,9 +64,18 @@ POSITIVE: Final = {
 """Columns that must be above 0 to regroup, and why: 0 is inside their plausible range (a dead
 cell can measure 0 A·h at intake or grading) but not a value a pack can be built from
 (``capacity_upper_ah`` is then above 0 too: the interval must contain ``capacity_ah``)."""
-TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level")
-COLUMNS: Final = (*TEXT, *NUMERIC)
-"""Columns of a validated inventory, in order (optional ones are null when absent)."""
+CAPACITY_HINT: Final = (
+    "the measured capacity [A·h]; a grading table's 'measured_capacity_ah' is accepted as it; "
+    "not 'nominal_capacity_ah', the nameplate, which would build packs from capacity the units "
+    "no longer hold; or take measured units with --from-registry"
+)
+TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
+NEVER_PACKED: Final = (Status.QUARANTINED.value, Status.FAILED.value, Status.RECYCLED.value)
+"""Registry statuses whose units are never placed in a pack, whatever the filters say."""
+COLUMNS: Final = (*TEXT, "chemistry_generic", *NUMERIC)
+"""Columns of a validated inventory, in order (optional ones are null when absent).
+``chemistry_generic`` is the stated spelling when it names no composition (``NMC``,
+``ternary``: read as the catalogue's generic record), else null."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,14 @@ def _chemistries(series: pl.Series, problems: list[Problem]) -> pl.Series:
     return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def _generic(series: pl.Series) -> pl.Series:
+    """The stated spelling where it names no composition (``ternary``), else null."""
+    generic = {
+        text: text for text in series.drop_nulls().unique().to_list() if generic_chemistry(text)
+    }
+    return series.replace_strict(generic, default=None, return_dtype=pl.String)
+
+
 def _one_of(
     series: pl.Series, problems: list[Problem], column: str, allowed: list[str]
 ) -> pl.Series:
@@ -181,9 +201,16 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     SchemaError
         Listing every problem (row numbers are 1-based data rows, header excluded).
     """
+    if "capacity_ah" not in frame.columns and "measured_capacity_ah" in frame.columns:
+        frame = frame.rename({"measured_capacity_ah": "capacity_ah"})  # a grading table's name
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        hints = "; ".join(f"{c!r}{suggest(c, frame.columns)}" for c in missing)
+        hints = "; ".join(
+            f"{c!r} ({CAPACITY_HINT})"
+            if c == "capacity_ah"
+            else f"{c!r}{suggest(c, frame.columns)}"
+            for c in missing
+        )
         raise SchemaError(
             source,
             [Problem(f"required column missing: {hints}; required: {', '.join(REQUIRED)}")],
@@ -204,9 +231,11 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     columns: dict[str, pl.Series] = {
         "battery_id": ids,
         "chemistry": _chemistries(chem_text, problems),
+        "chemistry_generic": _generic(chem_text),
         "model": _text(frame, "model"),
         "grade": _one_of(_text(frame, "grade"), problems, "grade", [g.value for g in Grade]),
         "level": levels,
+        "gate": _one_of(_text(frame, "gate"), problems, "gate", [g.value for g in Gate]),
     }
     for column in NUMERIC:
         columns[column] = _numeric(frame, column, levels, problems)
@@ -309,12 +338,18 @@ def inventory_from_registry(
         chosen = chosen.filter(
             pl.col("route").is_null() | ~pl.col("route").is_in(list(NON_REUSE_ROUTES))
         )
+    if "gate" not in chosen.columns:
+        chosen = chosen.with_columns(pl.lit(None, dtype=pl.String).alias("gate"))
     capacity = pl.coalesce(
         pl.col("capacity_ah"), pl.col("soh_percent") * pl.col("nominal_capacity_ah") / 100.0
     )
     chosen = chosen.with_columns(capacity.alias("capacity_ah")).with_columns(
         pl.when(pl.col("chemistry") == Chemistry.UNKNOWN.value)
         .then(pl.lit("chemistry unknown"))
+        .when(pl.col("gate") == Gate.QUARANTINE.value)
+        .then(pl.lit("quarantined at the safety gate: never placed in a pack"))
+        .when(pl.col("status").is_in(list(NEVER_PACKED)))
+        .then(pl.format("status {}: never placed in a pack", pl.col("status")))
         .when(pl.col("level") == "pack")
         .then(pl.lit("a pack cannot be a unit of a new pack"))
         .when(pl.col("capacity_ah").is_null())
@@ -331,6 +366,7 @@ def inventory_from_registry(
         "model",
         "grade",
         "level",
+        "gate",
         "capacity_ah",
         "dcir_ohm",
         "self_discharge_mv_per_day",

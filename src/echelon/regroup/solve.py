@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from echelon.errors import ConfigError, InfeasibleError, check_choice
+from echelon.errors import ConfigError, InfeasibleError, UsageError, check_choice
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
+from echelon.regroup.formation import check_exact_size
 from echelon.regroup.heuristic import heuristic
 from echelon.regroup.improve import improve_packs
 from echelon.regroup.instance import (
@@ -211,6 +212,8 @@ def _solve(
         return sort_chunk_plan(inst)
     if method == "kmeans":
         return kmeans_plan(inst, clusters=settings.kmeans_clusters, seed=seed)
+    if method in ("milp", "cpsat"):
+        check_exact_size(inst)  # before the heuristic and the model: refuse in seconds
     fast = heuristic(
         inst, progress=None if progress is None else lambda d, t: progress("heuristic", d, t)
     )
@@ -235,7 +238,7 @@ def _solve(
             solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast)
         else:
             solved = milp_plan(inst, time_limit_s=solver_s)
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         if method != "auto":
             raise
         fast.notes.append(f"exact solve skipped: {exc}")
@@ -393,19 +396,15 @@ def regroup(
     prefix = pack_prefix or _pack_prefix(inst, ordered)
     assignment = assignment_frame(inst, ordered, prefix=prefix)
     assigned = set(assignment["battery_id"].to_list())
-    family = {
-        str(inst.battery_id[i]): inst.groups[int(inst.group[i])][1] for i in range(inst.n_units)
-    }
-    assignment = assignment.with_columns(
-        pl.col("battery_id")
-        .replace_strict(family, default=None, return_dtype=pl.String)
-        .alias("model")
+    assignment = assignment.join(
+        inventory.select("battery_id", "model", "chemistry_generic"), on="battery_id", how="left"
     ).select(
         "battery_id",
         "pack_id",
         "block",
         "position",
         "chemistry",
+        pl.coalesce("chemistry_generic", "chemistry").alias("chemistry_stated"),
         "model",
         "capacity_ah",
         "dcir_ohm",
@@ -414,9 +413,7 @@ def regroup(
         assignment, inventory, series=spec.series, parallel=spec.parallel, catalog_dir=catalog_dir
     )
     packs = pack_physics(tensor, settings=settings, catalog_dir=catalog_dir).with_columns(
-        pl.Series(
-            "model", [inst.groups[int(inst.group[pk[0, 0]])][1] for pk in ordered], dtype=pl.String
-        ),
+        pl.Series("model", _pack_models(inst, inventory, ordered), dtype=pl.String),
         pl.Series(
             "group",
             [group_label(inst.groups[int(inst.group[pk[0, 0]])]) for pk in ordered],
@@ -426,19 +423,19 @@ def regroup(
             "violations", [",".join(pack_violations(inst, pk)) for pk in ordered], dtype=pl.String
         ),
     )
-    unused = [str(b) for b in inst.battery_id.tolist() if str(b) not in assigned]
-    left = pl.DataFrame(
-        {
-            "battery_id": unused,
-            "reason": ["not needed or not placeable in a pack meeting the limits"] * len(unused),
-        },
-        schema={"battery_id": pl.String, "reason": pl.String},
-    )
+    left = _unused(inst, assigned)
     objective = plan_objective(inst, plan.packs)
     bounds = [bound.objective] + ([plan.dual_bound] if plan.dual_bound is not None else [])
     best_bound = min(bounds)
     gap = (best_bound - objective) / objective if objective > 0 else None
     notes = list(plan.notes)
+    for key in inst.groups:
+        if key.stated is not None and assignment.height:
+            notes.append(
+                f"chemistry {key.stated!r} names no composition: its packs were computed as "
+                f"{key.chemistry}, the catalogue's generic record (assumption), and hold only "
+                f"units stated as {key.stated!r}"
+            )
     if constraints.same_model and any(key[1] is None for key in inst.groups):
         notes.append(
             "units without a model were grouped together: the same-model rule could not be "
@@ -460,6 +457,41 @@ def regroup(
         seconds=time.perf_counter() - start,
         notes=notes,
     )
+
+
+def _pack_models(
+    inst: Instance, inventory: pl.DataFrame, packs: Sequence[np.ndarray[Any, Any]]
+) -> list[str | None]:
+    """Per pack, its model family, else the distinct models of its units joined by ``+``."""
+    model = dict(zip(inventory["battery_id"].to_list(), inventory["model"].to_list(), strict=True))
+    out: list[str | None] = []
+    for pack in packs:
+        family = inst.groups[int(inst.group[pack[0, 0]])].model
+        found = sorted({m for u in pack.ravel() if (m := model.get(str(inst.battery_id[u])))})
+        out.append(family if family is not None else "+".join(found) or None)
+    return out
+
+
+def _unused(inst: Instance, assigned: set[str]) -> pl.DataFrame:
+    """Eligible units left out of every pack, with the reason: their group is smaller than one
+    pack, or they were not needed or not placeable in a pack meeting the limits."""
+    n = inst.spec.units_per_pack
+    layout = f"{inst.spec.series}S{inst.spec.parallel}P"
+    sizes = np.bincount(inst.group, minlength=len(inst.groups))
+    ids, reasons = [], []
+    for i, bid in enumerate(inst.battery_id.tolist()):
+        if str(bid) in assigned:
+            continue
+        g = int(inst.group[i])
+        ids.append(str(bid))
+        reasons.append(
+            f"only {sizes[g]} unit(s) of {group_label(inst.groups[g])} (units of one pack share "
+            f"chemistry, level and nominal voltage); a {layout} pack needs {n}"
+            if sizes[g] < n
+            else "not needed or not placeable in a pack meeting the limits"
+        )
+    schema = {"battery_id": pl.String, "reason": pl.String}
+    return pl.DataFrame({"battery_id": ids, "reason": reasons}, schema=schema)
 
 
 def _mean(frame: pl.DataFrame, column: str) -> float | None:
