@@ -66,11 +66,17 @@ def test_batch_with_enough_references_is_calibrated(cells: pl.DataFrame) -> None
 def test_batch_without_enough_references_is_out_of_domain(cells: pl.DataFrame) -> None:
     units, outcomes = _units(cells, capacity_tested=4, model="Z-50b")
     estimate_short_tests(units, outcomes, load_model("pulse-u21"))
-    estimated = [outcomes[u.battery.battery_id].soh for u in units[4:]]
-    flagged = [e for e in estimated if e is not None]
-    assert flagged, "out-of-domain units get a widened estimate, not silence"
+    rest = [outcomes[u.battery.battery_id] for u in units[4:]]
+    flagged = [o.soh for o in rest if o.soh is not None]
+    refused = [why for o in rest if o.soh is None for _, why in o.soh_refusals]
+    # never silence and never a confident number: a widened estimate, or a refusal saying why
+    assert len(flagged) + len(refused) == len(rest)
     assert all(e.out_of_domain and e.method.endswith("+out-of-domain") for e in flagged)
     assert all(e.soh_upper_percent - e.soh_lower_percent > 10.0 for e in flagged)
+    # this synthetic 50 Ah delivery reads 112–118 % (true 66–98 %): past the trained range, so
+    # refused since 2026-12-07 (it used to be clipped to the range's top and widened)
+    assert refused
+    assert all("beyond the trained SOH range" in why for why in refused)
 
 
 def test_unknown_family_gets_no_estimate() -> None:
