@@ -1,5 +1,5 @@
 """The listing under /api and the dashboard flag the batteries whose listed values their event
-chains do not prove, and survive a value edited into another type (before 2026-12-08: shown
+chains do not prove, and survive a value edited into another type (before 2026-12-07: shown
 without a flag; and a 409 for every listing, library internals in the message)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Commands that issue records refuse a unit whose event chain does not verify, as the API's
-passport view does: before 2026-12-08 `echelon passport` and `echelon certificate` published
+passport view does: before 2026-12-07 `echelon passport` and `echelon certificate` published
 values edited in the database (and recorded that they did), and `echelon recycle` appended
 events to such units."""
 
@@ -114,7 +114,7 @@ def test_recycle_refuses_units_whose_chains_do_not_verify(copy: str, tmp_path: P
 
 
 def test_listings_and_show_flag_a_grade_edited_in_the_database(copy: str) -> None:
-    """Before 2026-12-08 a grade edited from D to A was listed and shown as A without a flag
+    """Before 2026-12-07 a grade edited from D to A was listed and shown as A without a flag
     (only the battery's web page warned)."""
     _tamper(
         copy, "UPDATE decisions SET outcome = 'A' WHERE battery_id = 'PT-00001' AND kind = 'grade'"
@@ -141,7 +141,7 @@ def test_listings_and_show_flag_a_grade_edited_in_the_database(copy: str) -> Non
 
 
 def test_one_value_edited_into_text_does_not_take_the_listing_down(copy: str) -> None:
-    """Before 2026-12-08 every listing failed (exit 6) with polars' internals in the message,
+    """Before 2026-12-07 every listing failed (exit 6) with polars' internals in the message,
     even one whose filter excludes the unit."""
     _tamper(
         copy,

@@ -36,7 +36,7 @@ def _cut(registry: Registry, battery_id: str, from_seq: int) -> None:
 
 
 def test_events_cut_off_the_end_of_a_chain_are_found(registry: Registry) -> None:
-    """Before 2026-12-08 a chain cut after its last intact event verified: nothing was left to
+    """Before 2026-12-07 a chain cut after its last intact event verified: nothing was left to
     disagree with (the unit graded before now showed as received)."""
     registry.record_units([unit("A-1"), unit("A-2")])
     _cut(registry, "A-1", 2)

@@ -1,6 +1,6 @@
 """Listings over rows edited behind Echelon's back: one unreadable value no longer takes the
 listing down, and the values a listing shows are checked against the events that recorded them
-(before 2026-12-08 a grade edited from D to A was listed as A without a flag)."""
+(before 2026-12-07 a grade edited from D to A was listed as A without a flag)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _warnings(frame: pl.DataFrame) -> dict[str, str]:
 def test_a_value_edited_into_another_type_spoils_only_its_battery(
     sqlite_registry: Registry, sql: str, says: str
 ) -> None:
-    """(SQLite only: PostgreSQL's typed columns cannot hold them.) Before 2026-12-08 the whole
+    """(SQLite only: PostgreSQL's typed columns cannot hold them.) Before 2026-12-07 the whole
     listing failed with polars' "could not append value … infer_schema_length" (exit 6, 409 for
     every listing), and verify crashed on a date edited into text."""
     sqlite_registry.record_units([unit("A-1"), unit("A-2")])

@@ -213,7 +213,7 @@ def edge_reasons(
     """Out-of-domain rows whose unclipped estimate ``raw`` lies beyond the SOH range their family
     was trained on, by however little: the clipped value is the range's edge, not an estimate,
     and the widened interval around that edge is not calibrated for the row (a batch of grade-D
-    e-bike packs all "at 100.9 %", lower bound 82.6 %; since 2026-12-08). In domain a value just
+    e-bike packs all "at 100.9 %", lower bound 82.6 %; since 2026-12-07). In domain a value just
     past the edge is the regressor's noise, and clipping it stays."""
     found: dict[int, str] = {}
     for r in np.flatnonzero(ood & np.isfinite(raw)):

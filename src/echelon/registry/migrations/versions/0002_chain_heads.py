@@ -6,7 +6,7 @@ migration ran cannot be told from one that ended there.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-08
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations
