@@ -35,6 +35,12 @@ from echelon.regroup import (
     read_inventory,
     regroup,
 )
+from echelon.regroup.application import (
+    VIOLATION,
+    application_window,
+    flagged,
+    route_application,
+)
 from echelon.regroup.record import record_packs
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.regroup_charts import block_capacity_chart
@@ -189,6 +195,13 @@ def regroup_cmd(
         str | None, typer.Option(help=f"Latest grades, comma-separated ({GRADES}).")
     ] = None,
     level: LevelFilter = None,
+    application: Annotated[
+        str | None,
+        typer.Option(
+            help="Application the packs are for (e.g. ups): packs outside its voltage window are "
+            "flagged application_voltage (default: the one --route names, if any)."
+        ),
+    ] = None,
     record: Annotated[
         bool, typer.Option("--record", help="--from-registry: record the packs as build events.")
     ] = False,
@@ -203,6 +216,9 @@ def regroup_cmd(
 
     With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
     units, as `echelon batteries` does (a value not offered exits 2).
+
+    Packs outside the voltage window of --application (else of the application --route names)
+    get the violation application_voltage and a warning; an unknown application exits 2.
     """
     if (inventory is None) == (not from_registry):
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
@@ -212,6 +228,9 @@ def regroup_cmd(
     check_output(plot, CHART_SUFFIXES, option="--plot")
     spec = PackSpec(series=series, parallel=parallel, packs=packs, objective=objective)
     limits = load_constraints(constraints)
+    target = application or (route_application(route) if from_registry else None)
+    if target is not None:
+        application_window(target)  # an unknown application exits 2 before any work
     registry = open_db(db) if from_registry else None
     try:
         if registry is not None:
@@ -245,6 +264,7 @@ def regroup_cmd(
                     seed=seed,
                     pack_prefix=pack_prefix,
                     progress=progress,
+                    application=target,
                 )
         except EchelonError as exc:
             if registry is None or not selected.skipped.height:
@@ -263,10 +283,18 @@ def regroup_cmd(
         )
         for note in result.notes:
             console.print(f"  note: {note}")
+        _warn_outside_window(result)
         table = None
         if compare_baselines:
             with console.status("comparing with the baselines (each solved as above)"):
-                table = compare(frame, spec, constraints=limits, seed=seed, time_limit_s=time_limit)
+                table = compare(
+                    frame,
+                    spec,
+                    constraints=limits,
+                    seed=seed,
+                    time_limit_s=time_limit,
+                    application=target,
+                )
             console.print(
                 frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
             )
@@ -284,6 +312,19 @@ def regroup_cmd(
     finally:
         if registry is not None:
             registry.close()
+
+
+def _warn_outside_window(result: RegroupResult) -> None:
+    """One warning line when packs fall outside the application's voltage window."""
+    if result.application is None or not result.packs_outside_window:
+        return
+    volts = result.packs.filter(flagged())["nominal_voltage_v"].to_numpy()
+    low, high = f"{volts.min():.4g}", f"{volts.max():.4g}"
+    console.print(
+        f"[yellow]warning:[/] {result.packs_outside_window} of {result.packs.height} pack(s) "
+        f"outside the voltage window ({result.application.label}; packs at "
+        f"{low if low == high else f'{low}–{high}'} V nominal): flagged {VIOLATION} in violations"
+    )
 
 
 def _write_skipped(skipped: pl.DataFrame, output: Path, exc: EchelonError) -> NoReturn:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,13 @@ import polars as pl
 
 from echelon.errors import ConfigError, InfeasibleError, UsageError, check_choice
 from echelon.regroup.anneal import anneal_packs
+from echelon.regroup.application import (
+    VIOLATION,
+    ApplicationWindow,
+    application_window,
+    flagged,
+    outside_window,
+)
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
 from echelon.regroup.formation import check_exact_size
@@ -70,7 +77,9 @@ class RegroupResult:
         ``capacity_ah``, ``dcir_ohm``.
     packs : pl.DataFrame
         One row per pack: the columns of :func:`echelon.regroup.physics.pack_physics`, plus
-        ``group`` and ``violations`` (constraints the pack breaks; empty for the optimisers).
+        ``group`` and ``violations`` (constraints the pack breaks, comma-separated; the optimisers
+        keep the pack limits, but a pack outside the application's voltage window gets
+        ``application_voltage`` whatever the method).
     blocks : pl.DataFrame
         One row per block (:func:`echelon.regroup.physics.block_physics`).
     excluded : pl.DataFrame
@@ -90,6 +99,8 @@ class RegroupResult:
         ``bound.objective`` and ``dual_bound``.
     seconds : float
     notes : list of str
+    application : ApplicationWindow or None
+        The application the packs were checked against (``None``: not checked).
     """
 
     assignment: pl.DataFrame
@@ -106,6 +117,7 @@ class RegroupResult:
     best_bound: float
     seconds: float
     notes: list[str] = field(default_factory=list)
+    application: ApplicationWindow | None = None
 
     @property
     def usable_capacity_ah(self) -> float:
@@ -132,6 +144,13 @@ class RegroupResult:
         """Packs that break a constraint (always 0 for the optimisers)."""
         return int((self.packs["violations"] != "").sum()) if self.packs.height else 0
 
+    @property
+    def packs_outside_window(self) -> int:
+        """Packs outside the application's voltage window (violation ``application_voltage``)."""
+        if not self.packs.height:
+            return 0
+        return int(self.packs.select(flagged().sum()).item())
+
     def summary(self) -> dict[str, Any]:
         """Run-level numbers as a JSON-ready dict (the ``*_run.json`` sidecar)."""
         compliant = (
@@ -156,6 +175,8 @@ class RegroupResult:
             "dual_bound": self.dual_bound,
             "best_bound": self.best_bound,
             "violating_packs": self.violating_packs,
+            "application": None if self.application is None else asdict(self.application),
+            "packs_outside_application_window": self.packs_outside_window,
             "usable_capacity_in_compliant_packs_ah": float(compliant["usable_capacity_ah"].sum())
             if compliant.height
             else 0.0,
@@ -335,6 +356,7 @@ def regroup(
     pack_prefix: str | None = None,
     catalog_dir: Path | None = None,
     progress: Progress | None = None,
+    application: str | None = None,
 ) -> RegroupResult:
     """Build packs from an inventory.
 
@@ -364,6 +386,10 @@ def regroup(
         Catalogue overrides.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    application : str, optional
+        Canonical application id (catalogue ``applications``) the packs are for: a pack outside
+        its voltage window (:mod:`echelon.regroup.application`) gets the violation
+        ``application_voltage``. Default: not checked.
 
     Returns
     -------
@@ -371,11 +397,16 @@ def regroup(
 
     Raises
     ------
+    UsageError
+        For an application the catalogue does not offer (listing the valid ones).
     InfeasibleError
         When the inventory cannot give the packs asked for (or any pack), naming the binding
         constraint.
     """
     check_choice("method", method, Method)
+    window = (
+        None if application is None else application_window(application, catalog_dir=catalog_dir)
+    )
     start = time.perf_counter()
     settings = RegroupSettings.load(catalog_dir=catalog_dir)
     constraints = constraints or RegroupConstraints.defaults(catalog_dir=catalog_dir)
@@ -419,10 +450,23 @@ def regroup(
             [group_label(inst.groups[int(inst.group[pk[0, 0]])]) for pk in ordered],
             dtype=pl.String,
         ),
-        pl.Series(
-            "violations", [",".join(pack_violations(inst, pk)) for pk in ordered], dtype=pl.String
-        ),
     )
+    off = (
+        np.zeros(len(ordered), dtype=bool)
+        if window is None
+        else outside_window(
+            window,
+            tensor.chemistry,
+            tensor.cells_in_series.mean(axis=2).sum(axis=1),
+            packs["nominal_voltage_v"].to_numpy(),
+            catalog_dir=catalog_dir,
+        )
+    )
+    violations = [
+        ",".join([*pack_violations(inst, pk), *([VIOLATION] if out else [])])
+        for pk, out in zip(ordered, off.tolist(), strict=True)
+    ]
+    packs = packs.with_columns(pl.Series("violations", violations, dtype=pl.String))
     left = _unused(inst, assigned)
     objective = plan_objective(inst, plan.packs)
     bounds = [bound.objective] + ([plan.dual_bound] if plan.dual_bound is not None else [])
@@ -456,6 +500,7 @@ def regroup(
         best_bound=best_bound,
         seconds=time.perf_counter() - start,
         notes=notes,
+        application=window,
     )
 
 
@@ -509,8 +554,12 @@ def compare(
     seed: int = 0,
     time_limit_s: float | None = None,
     catalog_dir: Path | None = None,
+    application: str | None = None,
 ) -> pl.DataFrame:
     """Run several methods on one inventory and tabulate them side by side.
+
+    ``application`` is passed to :func:`regroup`: packs outside its voltage window count among
+    the violating packs.
 
     Returns
     -------
@@ -529,6 +578,7 @@ def compare(
             seed=seed,
             time_limit_s=time_limit_s,
             catalog_dir=catalog_dir,
+            application=application,
         )
         summary = result.summary()
         rows.append(
