@@ -46,7 +46,9 @@ def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profil
     assert "visual damage: swelling" in rows["Q1"]["reasons"]
     assert rows["X1"]["route"] == "recycle"
     assert "OCV not measured" in rows["X1"]["reasons"]
-    assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0)  # from measured capacity
+    # from the measured capacity, with the capacity test's uncertainty (as at intake)
+    assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0 * 0.99)
+    assert rows["M2"]["soh_source"] == "capacity_test"
     assert set(frame["profile"]) == {f"grading_{profile}@3"}
     # CN: packs need traceability data (MIIT 2021); the EU and US do not
     assert (rows["P1"]["gate"] == "quarantine") is (profile == "cn")

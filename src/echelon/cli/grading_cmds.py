@@ -42,6 +42,7 @@ OUTPUT_COLUMNS = [
     "reasons",
     "profile",
     "soh_basis_percent",
+    "soh_source",
     "resistance_ratio",
     "resistance_criterion",
     "best_application",
