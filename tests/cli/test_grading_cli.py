@@ -228,6 +228,25 @@ def test_applications_lists_requirements_and_restrictions() -> None:
         assert fragment in result.output
 
 
+def test_applications_shows_an_application_the_profile_forbids_with_no_grade() -> None:
+    """CN forbids e-bike reuse (GB 43854-2024): the listing showed it allowed for grade A."""
+
+    def grades(profile: str) -> str:
+        """The e-bike row's grades cell, its folded lines joined."""
+        lines = runner.invoke(app, ["applications", "--profile", profile]).output.splitlines()
+        at = next(i for i, line in enumerate(lines) if "│ ebike" in line)
+        cell = [lines[at].split("│")[2]]
+        for line in lines[at + 1 :]:
+            cells = line.split("│")
+            if len(cells) < 3 or cells[1].strip():
+                break
+            cell.append(cells[2])
+        return "".join("".join(cell).split())
+
+    assert grades("cn") == "—(forbidden:cn.gb43854_ebike)"
+    assert grades("baseline") == "A"
+
+
 def test_applications_help_gives_its_real_default() -> None:
     """The command has no units: its --profile default is baseline, not "each unit's region"."""
     shown = " ".join(runner.invoke(app, ["applications", "--help"]).output.split())
