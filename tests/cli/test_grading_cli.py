@@ -46,7 +46,9 @@ def test_grade_writes_the_documented_columns(tmp_path: Path, table: Path, profil
     assert "visual damage: swelling" in rows["Q1"]["reasons"]
     assert rows["X1"]["route"] == "recycle"
     assert "OCV not measured" in rows["X1"]["reasons"]
-    assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0)  # from measured capacity
+    # from the measured capacity, with the capacity test's uncertainty (as at intake)
+    assert rows["M2"]["soh_basis_percent"] == pytest.approx(78.0 * 0.99)
+    assert rows["M2"]["soh_source"] == "capacity_test"
     assert set(frame["profile"]) == {f"grading_{profile}@3"}
     # CN: packs need traceability data (MIIT 2021); the EU and US do not
     assert (rows["P1"]["gate"] == "quarantine") is (profile == "cn")
@@ -224,6 +226,25 @@ def test_applications_lists_requirements_and_restrictions() -> None:
     assert result.exit_code == 0, result.output
     for fragment in ("auto12v", "telecom", "cn.gb43854_ebike", "forbid"):
         assert fragment in result.output
+
+
+def test_applications_shows_an_application_the_profile_forbids_with_no_grade() -> None:
+    """CN forbids e-bike reuse (GB 43854-2024): the listing showed it allowed for grade A."""
+
+    def grades(profile: str) -> str:
+        """The e-bike row's grades cell, its folded lines joined."""
+        lines = runner.invoke(app, ["applications", "--profile", profile]).output.splitlines()
+        at = next(i for i, line in enumerate(lines) if "│ ebike" in line)
+        cell = [lines[at].split("│")[2]]
+        for line in lines[at + 1 :]:
+            cells = line.split("│")
+            if len(cells) < 3 or cells[1].strip():
+                break
+            cell.append(cells[2])
+        return "".join("".join(cell).split())
+
+    assert grades("cn") == "—(forbidden:cn.gb43854_ebike)"
+    assert grades("baseline") == "A"
 
 
 def test_applications_help_gives_its_real_default() -> None:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from echelon.catalog._loader import packaged_table_path
 from echelon.domain import Application
-from echelon.errors import ConfigError
+from echelon.errors import ConfigError, SchemaError
+from echelon.estimation.capacity import relative_uncertainty, soh_from_capacity
 from echelon.grading import decisions_from_row, grade_table, load_profile
 from echelon.routing import routing_inputs
 
@@ -450,8 +451,43 @@ def test_grading_can_stop_before_routing() -> None:
 
 def test_measured_capacity_gives_the_soh_when_no_estimate() -> None:
     row = grade_one(soh_percent=None, soh_lower_percent=None, measured_capacity_ah=45.0)
-    assert row["soh_basis_percent"] == pytest.approx(75.0)
+    assert row["soh_estimate_percent"] == pytest.approx(75.0)
+    assert row["soh_basis_percent"] == pytest.approx(75.0 * (1 - relative_uncertainty()))
+    assert (row["grade"], row["soh_source"]) == ("B", "capacity_test")
+
+
+def test_measured_capacity_has_the_intake_capacity_test_uncertainty() -> None:
+    """48.45 of 60 A·h is 80.75 %: A on the point, B on the lower bound intake computes."""
+    row = grade_one(soh_percent=None, soh_lower_percent=None, measured_capacity_ah=48.45)
+    intake = soh_from_capacity(48.45, 60.0)
+    assert row["soh_basis_percent"] == pytest.approx(intake.soh_lower_percent)
     assert row["grade"] == "B"
+    assert "from the measured capacity 48.45 A·h" in row["reasons"]
+
+
+def test_measured_capacity_replaces_a_conflicting_estimate_and_says_so() -> None:
+    row = grade_one(soh_percent=90.0, soh_lower_percent=88.0, measured_capacity_ah=45.0)
+    assert row["soh_estimate_percent"] == pytest.approx(75.0)
+    assert row["soh_basis_percent"] == pytest.approx(
+        soh_from_capacity(45.0, 60.0).soh_lower_percent
+    )
+    assert (row["grade"], row["soh_source"]) == ("B", "capacity_test")
+    assert "replaces the given estimate soh_percent 90.0 %" in row["reasons"]
+
+
+def test_measured_capacity_lifts_the_out_of_domain_cap() -> None:
+    row = grade_one(soh_out_of_domain=True, measured_capacity_ah=55.0)
+    assert row["grade"] == "A"
+    assert not any(
+        r.rule == "grade.soh_domain" for r in decisions_from_row(row, PROFILE)[1].reasons
+    )
+
+
+def test_a_capacity_giving_no_soh_is_refused_naming_row_and_field() -> None:
+    with pytest.raises(SchemaError) as info:
+        grade_one(measured_capacity_ah=-1.0)
+    problem = info.value.problems[0]
+    assert (problem.row, problem.column) == (1, "measured_capacity_ah")
 
 
 @pytest.mark.parametrize("level", [None, "modul", "rack"])

@@ -141,6 +141,21 @@ def test_bad_overrides_are_explained(overrides: dict[str, float], message: str) 
         load_economics(overrides=overrides)
 
 
+@pytest.mark.parametrize("key", ["grade.A.soh_min_percent", "gate.ocv_measured", "pricee.ess"])
+def test_a_key_outside_the_economics_table_points_to_its_prefixes_and_profile_files(
+    key: str,
+) -> None:
+    """``--set grade.A.soh_min_percent=85`` said "(top) has no 'grade'": now it says what
+    ``--set`` takes and where profile thresholds are edited."""
+    with pytest.raises(ConfigError) as caught:
+        load_economics(overrides={key: 85.0})
+    message = str(caught.value)
+    assert "--set takes keys of the economics table only" in message
+    assert "price., recycling., repurposing., testing." in message
+    assert '"Editing a profile"' in message
+    assert "(top)" not in message
+
+
 @pytest.mark.parametrize("item", ["price.ess", "=3", "price.ess=cheap"])
 def test_malformed_set_items_are_refused(item: str) -> None:
     with pytest.raises(ConfigError, match="KEY=NUMBER"):

@@ -42,6 +42,7 @@ OUTPUT_COLUMNS = [
     "reasons",
     "profile",
     "soh_basis_percent",
+    "soh_source",
     "resistance_ratio",
     "resistance_criterion",
     "best_application",
@@ -235,7 +236,14 @@ def applications_cmd(
     for header in headers:
         table.add_column(header, overflow="fold")
     for name, spec in catalog.application.items():
-        grades = [g.value for g in sorted(prof.route) if name in prof.applications_for(g)]
+        grades = ",".join(g.value for g in sorted(prof.route) if name in prof.applications_for(g))
+        for rule in catalog.forbidding(name, prof.meta.jurisdiction):
+            scope = ",".join(x.value for x in (*rule.levels, *rule.origins))
+            grades = (
+                f"{grades} (forbidden for {scope}: {rule.rule})"
+                if scope
+                else f"— (forbidden: {rule.rule})"
+            )
         window = (
             f"{spec.voltage_min_v:g}–{spec.voltage_max_v:g}"
             if spec.voltage_min_v is not None
@@ -243,7 +251,7 @@ def applications_cmd(
         )
         table.add_row(
             name,
-            ",".join(grades) or "—",
+            grades or "—",
             ",".join(lvl.value for lvl in spec.levels),
             ",".join(spec.families),
             window,

@@ -19,6 +19,8 @@ import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
 from echelon.domain.parse import parse_date
+from echelon.errors import EstimationError, Problem, SchemaError
+from echelon.estimation.capacity import soh_from_capacity
 from echelon.grading.gate_numbers import GATE_NUMBERS
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
 from echelon.grading.resistance import (
@@ -283,7 +285,10 @@ def _domain_grade_index(profile: GradingProfile) -> pl.Expr:
     if cap is None:
         return pl.lit(0, dtype=pl.Int64)
     return (
-        pl.when(pl.col("soh_out_of_domain").fill_null(False))
+        pl.when(
+            pl.col("soh_out_of_domain").fill_null(False)
+            & pl.col("soh_source").ne_missing(CAPACITY_TEST)
+        )
         .then(pl.lit(GRADES.index(cap.value), dtype=pl.Int64))
         .otherwise(pl.lit(0, dtype=pl.Int64))
     )
@@ -331,11 +336,103 @@ def _grade_note(profile: GradingProfile) -> pl.Expr:
     )
 
 
+CAPACITY_TEST: Final = "capacity_test"
+"""``soh_source`` of a unit whose SOH comes from its ``measured_capacity_ah``."""
+
+
+def _with_capacity_soh(frame: pl.DataFrame, *, catalog_dir: Path | None) -> pl.DataFrame:
+    """Add ``capacity_soh_percent`` and ``capacity_soh_lower_percent``: the SOH and its lower
+    bound from ``measured_capacity_ah`` ÷ ``nominal_capacity_ah``, as the intake computes them
+    (:func:`~echelon.estimation.capacity.soh_from_capacity`: the catalogue's capacity-test
+    uncertainty, table ``soh_capacity_test``); empty where either capacity is.
+
+    Raises
+    ------
+    SchemaError
+        Naming the row and field of every capacity that gives no SOH (negative, or implausibly
+        far above the rated capacity).
+    """
+    pairs = frame.select("measured_capacity_ah", "nominal_capacity_ah").rows()
+    estimates: dict[tuple[float, float], tuple[float, float]] = {}
+    problems: list[Problem] = []
+    for row, (measured, nominal) in enumerate(pairs, start=1):
+        if measured is None or nominal is None or (measured, nominal) in estimates:
+            continue
+        try:
+            soh = soh_from_capacity(measured, nominal, catalog_dir=catalog_dir)
+        except EstimationError as exc:
+            problems.append(Problem(str(exc), row=row, column="measured_capacity_ah"))
+            continue
+        estimates[(measured, nominal)] = (soh.soh_percent, soh.soh_lower_percent)
+    if problems:
+        raise SchemaError("grading table", problems)
+    per_row = [estimates.get(p, (None, None)) for p in pairs]
+    return frame.with_columns(
+        pl.Series("capacity_soh_percent", [e[0] for e in per_row], dtype=pl.Float64),
+        pl.Series("capacity_soh_lower_percent", [e[1] for e in per_row], dtype=pl.Float64),
+    )
+
+
+def _soh_columns(profile: GradingProfile) -> list[pl.Expr]:
+    """``soh_source``, ``soh_estimate_percent`` and ``soh_basis_percent``: a measured capacity
+    wins over a given estimate (the estimate is what a capacity test replaces)."""
+    measured = pl.col("capacity_soh_percent").is_not_null()
+    soh = pl.coalesce(pl.col("capacity_soh_percent"), pl.col("soh_percent"))
+    lower = (
+        pl.when(measured)
+        .then(pl.col("capacity_soh_lower_percent"))
+        .otherwise(pl.col("soh_lower_percent"))
+    )
+    basis = pl.coalesce(lower, soh) if profile.grading.use_soh_lower_bound else soh
+    source = (
+        pl.when(measured)
+        .then(pl.lit(CAPACITY_TEST))
+        .when(pl.col("soh_percent").is_not_null())
+        .then(pl.lit("estimate"))
+    )
+    return [
+        source.alias("soh_source"),
+        soh.alias("soh_estimate_percent"),
+        basis.alias("soh_basis_percent"),
+    ]
+
+
+def _soh_note() -> pl.Expr:
+    """Say where the SOH came from: none, or a measured capacity (replacing a given estimate)."""
+    replaced = pl.format(
+        " — it replaces the given estimate soh_percent {} %",
+        pl.col("soh_percent").round(1),
+    )
+    return (
+        pl.when(pl.col("soh_basis_percent").is_null())
+        .then(pl.lit("no SOH: run a capacity or pulse test, then grade"))
+        .when(pl.col("soh_source") == CAPACITY_TEST)
+        .then(
+            pl.concat_str(
+                pl.format(
+                    "SOH {} % (basis {} %) from the measured capacity {} A·h of the rated {} A·h "
+                    "(capacity test, catalogue soh_capacity_test uncertainty)",
+                    pl.col("soh_estimate_percent").round(2),
+                    pl.col("soh_basis_percent").round(2),
+                    pl.col("measured_capacity_ah"),
+                    pl.col("nominal_capacity_ah"),
+                ),
+                pl.when((pl.col("soh_percent") - pl.col("soh_estimate_percent")).abs() >= 0.005)
+                .then(replaced)
+                .otherwise(pl.lit("")),
+            )
+        )
+    )
+
+
 def _gate_and_grade(
     table: pl.DataFrame, inputs: RoutingInputs, *, as_of: dt.date, catalog_dir: Path | None
 ) -> pl.DataFrame:
     profile = inputs.profile
-    frame = _with_batch_statistics(prepare_table(table, catalog_dir=catalog_dir), profile)
+    frame = _with_capacity_soh(
+        _with_batch_statistics(prepare_table(table, catalog_dir=catalog_dir), profile),
+        catalog_dir=catalog_dir,
+    )
     rules = gate_rules(profile, as_of=as_of)
     frame = frame.with_columns(
         *[r.fail.alias(f"fail__{r.name}") for r in rules],
@@ -343,23 +440,13 @@ def _gate_and_grade(
     )
     frame = _messages_where_fired(frame, rules)
     quarantine = pl.any_horizontal([pl.col(f"fail__{r.name}") for r in rules])
-    soh = pl.coalesce(
-        pl.col("soh_percent"),
-        100.0 * pl.col("measured_capacity_ah") / pl.col("nominal_capacity_ah"),
-    )
-    basis = (
-        pl.coalesce(pl.col("soh_lower_percent"), soh)
-        if profile.grading.use_soh_lower_bound
-        else soh
-    )
     enough = pl.col("batch_dcir_count") >= profile.grading.reference_resistance_min_group
     r_ref = pl.coalesce(
         pl.col("reference_dcir_ohm"), pl.when(enough).then(pl.col("batch_dcir_median_ohm"))
     )
     frame = frame.with_columns(
         pl.when(quarantine).then(pl.lit("quarantine")).otherwise(pl.lit("pass")).alias("gate"),
-        soh.alias("soh_estimate_percent"),
-        basis.alias("soh_basis_percent"),
+        *_soh_columns(profile),
         (pl.col("dcir_ohm") / r_ref).alias("resistance_ratio"),
         r_ref.alias("reference_resistance_ohm"),
     ).with_columns(
@@ -404,10 +491,7 @@ def _gate_and_grade(
 
 def _reasons(rules: list[str], profile: GradingProfile, *, routed: bool) -> pl.Expr:
     fired = [pl.col(f"msg__{name}") for name in rules]
-    soh_note = pl.when(pl.col("soh_basis_percent").is_null()).then(
-        pl.lit("no SOH: run a capacity or pulse test, then grade")
-    )
-    parts = [*fired, soh_note, pl.col("chemistry_note"), _grade_note(profile)]
+    parts = [*fired, _soh_note(), pl.col("chemistry_note"), _grade_note(profile)]
     return pl.concat_str(
         [*parts, route_summary()] if routed else parts, separator="; ", ignore_nulls=True
     )
@@ -664,7 +748,7 @@ def _grade_reasons(row: dict[str, Any], inputs: RoutingInputs) -> tuple[Reason, 
             )
         )
     cap = profile.grading.cap_out_of_domain
-    if cap is not None and row.get("soh_out_of_domain"):
+    if cap is not None and row.get("soh_out_of_domain") and row.get("soh_source") != CAPACITY_TEST:
         reasons.append(
             Reason(
                 rule="grade.soh_domain",

@@ -156,6 +156,16 @@ class ApplicationCatalog(_Strict):
         """The restrictions of one jurisdiction (none for ``none``)."""
         return tuple(r for r in self.regulation if r.jurisdiction == jurisdiction)
 
+    def forbidding(self, application: str, jurisdiction: str) -> tuple[Regulation, ...]:
+        """The ``forbid`` rules of one jurisdiction that cover ``application`` (for some or all
+        levels and origins: each rule's ``levels``/``origins`` say which; the router removes the
+        application for the units they match)."""
+        return tuple(
+            r
+            for r in self.regulations(jurisdiction)
+            if r.effect == "forbid" and (not r.applications or application in r.applications)
+        )
+
 
 @functools.lru_cache(maxsize=16)
 def _load_cached(name: str, catalog_dir: Path | None) -> ApplicationCatalog:

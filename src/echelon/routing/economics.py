@@ -248,12 +248,27 @@ class Economics(_Strict):
         return out
 
 
+def _not_an_economics_key(key: str, part: str, doc: dict[str, Any]) -> str:
+    """Why ``key`` cannot be set: ``--set`` takes keys of the economics table only (its valid
+    prefixes listed); grading-profile thresholds are edited in a profile file."""
+    prefixes = ", ".join(f"{k}." for k in sorted(doc) if k != "meta" and isinstance(doc[k], dict))
+    return (
+        f"economics override {key!r}: --set takes keys of the economics table only, starting "
+        f"with {prefixes} (e.g. price.ess=9.5, labour.EU=45){suggest(part, sorted(doc))}; "
+        f"{part!r} is not one of them. Thresholds of a grading profile (gate.*, grade.*, "
+        "grading.*, route.*) are not run-time overrides: copy the profile's file, edit it and "
+        'pass --profile PATH (docs/grading.md, "Editing a profile")'
+    )
+
+
 def _set_path(doc: dict[str, Any], key: str, value: float) -> None:
     parts = key.split(".")
     node: Any = doc
     for depth, part in enumerate(parts):
+        if depth == 0 and part not in node:
+            raise ConfigError(_not_an_economics_key(key, part, doc))
         if not isinstance(node, dict) or part not in node:
-            here = ".".join(parts[:depth]) or "(top)"
+            here = ".".join(parts[:depth])
             options = sorted(node) if isinstance(node, dict) else []
             raise ConfigError(
                 f"economics override {key!r}: {here} has no {part!r}{suggest(part, options)}; "

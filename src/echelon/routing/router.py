@@ -213,9 +213,7 @@ def rmax_ohm(app: str, spec: ApplicationSpec) -> pl.Expr:
 
 def _regulation_forbids(app: str, inputs: RoutingInputs) -> pl.Expr:
     forbids: pl.Expr = pl.lit(False)
-    for reg in inputs.applications.regulations(inputs.jurisdiction):
-        if reg.effect != "forbid" or (reg.applications and app not in reg.applications):
-            continue
+    for reg in inputs.applications.forbidding(app, inputs.jurisdiction):
         match: pl.Expr = pl.lit(True)
         if reg.levels:
             match = match & pl.col("level").is_in([lvl.value for lvl in reg.levels])
