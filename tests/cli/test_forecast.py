@@ -130,6 +130,26 @@ def test_forecast_of_a_recycled_unit_is_refused(db: str, tmp_path: Path) -> None
     assert not out.exists()
 
 
+def test_forecast_of_a_pack_with_a_recycled_part_is_refused(db: str, tmp_path: Path) -> None:
+    # review 2026-12-07: the pack was forecast from its modules, the recycled one included
+    with open_registry(db, store_dir=tmp_path / "store") as reg:
+        lot = pl.DataFrame({"battery_id": ["PACK-1-M1"], "chemistry": ["NMC622"],
+                            "level": ["module"], "nominal_capacity_ah": [60.0],
+                            "nominal_voltage_v": [3.6]})  # fmt: skip
+        record_lot(reg, recycle_lot(lot, process="hydro", year=2027, lot_id="LOT-M1"))
+    out = tmp_path / "p"
+    args = ["forecast", "PACK-1", "--application", "ess", "-o", str(out), "--db", db]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 8, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "PACK-1 is no longer the assembly it was: 1 of its parts were recycled (PACK-1-M1)" in (
+        text
+    )
+    assert not out.exists()
+    kept = ["forecast", "PACK-1-M0", "--application", "ess", "-o", str(out), "--db", db]
+    assert runner.invoke(app, kept).exit_code == 0  # its other parts still are forecast
+
+
 def test_forecast_history_table(tmp_path: Path) -> None:
     lives = [400.0, 450.0, 500.0, 560.0, 600.0]
     young = fleet([540.0], seed=5).filter(pl.col("cycle") <= 300)

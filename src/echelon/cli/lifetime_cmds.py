@@ -68,8 +68,28 @@ def _registry_unit(
             f"{battery_id} was {ended}: it has no second life to forecast; its history stays in "
             f"the registry (`echelon show {battery_id}`)"
         )
+    gone = _recycled_parts(registry, rec)
+    if gone:
+        raise EstimationError(
+            f"{battery_id} is no longer the assembly it was: {len(gone)} of its parts were "
+            f"recycled ({', '.join(gone[:10])}{' …' if len(gone) > 10 else ''}); forecast its "
+            "remaining parts one by one, or rebuild it (`echelon regroup`) and forecast the new "
+            "pack"
+        )
     blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks
+
+
+def _recycled_parts(registry: Registry, rec: BatteryRecord) -> list[str]:
+    """Ids of the parts of an assembly (at any depth) recorded as recycled."""
+    out: list[str] = []
+    for child in rec.children:
+        part = battery_record(registry, child)
+        if part.last_event("recycled") is not None:
+            out.append(child)
+        else:
+            out += _recycled_parts(registry, part)
+    return out
 
 
 def _block_row(registry: Registry, battery_id: str) -> dict[str, Any]:
