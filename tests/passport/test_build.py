@@ -316,6 +316,15 @@ def test_a_recycled_or_dismantled_battery_has_no_passport(registry: Registry) ->
     pack = dataclasses.replace(record, status="dismantled", children=["M1", "M2"])
     with pytest.raises(PassportError, match="dismantled into M1, M2"):
         build_passport(pack)
+    # a unit taken in again after its recycling (possible before 2026-12-07): status routed,
+    # but a recycled event in its chain — still no passport
+    live = _second_life(registry)
+    last = live.events[-1]
+    recycled = last.model_copy(update={"seq": last.seq + 1, "kind": "recycled", "payload": {}})
+    again = dataclasses.replace(live, events=[*live.events[:-1], recycled, last])
+    assert again.status != "recycled"
+    with pytest.raises(PassportError, match=r"Art\. 77\(8\)"):
+        build_passport(again)
 
 
 def test_access_groups_withhold_what_annex_xiii_restricts(registry: Registry) -> None:

@@ -530,7 +530,9 @@ def build_passport(
     """
     data = data or PassportData()
     battery = record.battery
-    if record.status == "recycled":
+    if record.status == "recycled" or record.last_event("recycled") is not None:
+        # the event, not only the status: a registry from before 2026-12-07 could take a
+        # recycled unit in again (status back to routed); recycled is final
         raise PassportError(
             f"{battery.battery_id} was recycled: its passport ceased to exist (EU 2023/1542 "
             "Art. 77(8)); its history stays in the registry (`echelon show`)"
