@@ -148,6 +148,13 @@ def test_forecast_of_a_pack_with_a_recycled_part_is_refused(db: str, tmp_path: P
     assert not out.exists()
     kept = ["forecast", "PACK-1-M0", "--application", "ess", "-o", str(out), "--db", db]
     assert runner.invoke(app, kept).exit_code == 0  # its other parts still are forecast
+    # nor a passport: a regrouped pack of recycled modules got a Repurposed one listing them
+    doc = tmp_path / "pack.passport.json"
+    args = ["passport", "PACK-1", "--allow-incomplete", "--no-record", "-o", str(doc), "--db", db]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 8, refused.output
+    assert "PACK-1 is no longer the assembly it was" in " ".join(refused.output.split())
+    assert not doc.exists()
 
 
 def test_forecast_history_table(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import PassportError, UsageError
-from echelon.passport import build_passport, incomplete_message
+from echelon.passport import build_passport, incomplete_message, refuse_recycled_parts
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
     LIST_COLUMNS,
@@ -26,6 +26,7 @@ from echelon.registry import (
     battery_record,
     flag_listed,
     list_batteries,
+    recycled_parts,
     refuse_unverified,
     verify,
     verify_battery,
@@ -179,6 +180,7 @@ def passport(
     group = access_group(access)
     record = battery_record(state.registry, battery_id)
     verified(verify_battery(state.registry, battery_id), battery_id)
+    refuse_recycled_parts(battery_id, recycled_parts(state.registry, record))
     built = build_passport(record, state.passport_data, in_service=in_service)
     if not built.sections:
         raise PassportError(

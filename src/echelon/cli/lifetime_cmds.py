@@ -23,7 +23,7 @@ from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.errors import EstimationError
 from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
 from echelon.recycling.records import ended_passport
-from echelon.registry import BatteryRecord, Registry, battery_record
+from echelon.registry import BatteryRecord, Registry, battery_record, recycled_parts
 from echelon.reports.charts import save_chart
 from echelon.reports.lifetime import fade_trajectory_chart
 
@@ -68,7 +68,7 @@ def _registry_unit(
             f"{battery_id} was {ended}: it has no second life to forecast; its history stays in "
             f"the registry (`echelon show {battery_id}`)"
         )
-    gone = _recycled_parts(registry, rec)
+    gone = recycled_parts(registry, rec)
     if gone:
         raise EstimationError(
             f"{battery_id} is no longer the assembly it was: {len(gone)} of its parts were "
@@ -78,18 +78,6 @@ def _registry_unit(
         )
     blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks
-
-
-def _recycled_parts(registry: Registry, rec: BatteryRecord) -> list[str]:
-    """Ids of the parts of an assembly (at any depth) recorded as recycled."""
-    out: list[str] = []
-    for child in rec.children:
-        part = battery_record(registry, child)
-        if part.last_event("recycled") is not None:
-            out.append(child)
-        else:
-            out += _recycled_parts(registry, part)
-    return out
 
 
 def _block_row(registry: Registry, battery_id: str) -> dict[str, Any]:

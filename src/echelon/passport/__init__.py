@@ -8,6 +8,7 @@ from echelon.passport.build import (
     build_passport,
     canonical_json,
     incomplete_message,
+    refuse_recycled_parts,
     sha256_of,
 )
 from echelon.passport.data import PassportData, load_passport_data
@@ -30,6 +31,7 @@ __all__ = [
     "canonical_json",
     "incomplete_message",
     "load_passport_data",
+    "refuse_recycled_parts",
     "schema_dir",
     "schema_problems",
     "sha256_of",

@@ -497,6 +497,19 @@ def _provenance(sheet: _Sheet, supplied: dict[str, Any], source: str) -> dict[st
     return dict(sorted(out.items()))
 
 
+def refuse_recycled_parts(battery_id: str, parts: list[str]) -> None:
+    """Refuse a passport for an assembly some of whose parts were recycled (``PassportError``):
+    it is no longer the battery the passport would describe (until 2026-12-07 a regrouped pack
+    of recycled modules got a Repurposed passport listing them as components)."""
+    if parts:
+        shown = ", ".join(parts[:10]) + (" …" if len(parts) > 10 else "")
+        raise PassportError(
+            f"{battery_id} is no longer the assembly it was: {len(parts)} of its parts were "
+            f"recycled ({shown}); issue the passports of its remaining parts, or rebuild it "
+            "(`echelon regroup --record`) and issue the new pack's"
+        )
+
+
 def build_passport(
     record: BatteryRecord,
     data: PassportData | None = None,

@@ -24,6 +24,7 @@ from echelon.registry.queries import (
     events_frame,
     list_batteries,
     listing_filters,
+    recycled_parts,
     select_units,
     units_frame,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "load_anchor",
     "measurement_row",
     "open_registry",
+    "recycled_parts",
     "refuse_unverified",
     "save_anchor",
     "select_units",

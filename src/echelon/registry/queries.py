@@ -577,6 +577,20 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
+    """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
+    their chain): an assembly with such parts is no longer the one it was, and gets neither a
+    forecast nor a passport."""
+    out: list[str] = []
+    for child in record.children:
+        part = battery_record(registry, child)
+        if part.last_event("recycled") is not None:
+            out.append(child)
+        else:
+            out += recycled_parts(registry, part)
+    return out
+
+
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     """The full record of one battery (history, measurements, decisions with reasons).
 
