@@ -23,7 +23,13 @@ from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.errors import EstimationError
 from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
 from echelon.recycling.records import ended_passport
-from echelon.registry import BatteryRecord, Registry, battery_record, recycled_parts
+from echelon.registry import (
+    BatteryRecord,
+    Registry,
+    battery_record,
+    no_longer_whole,
+    recycled_parts,
+)
 from echelon.reports.charts import save_chart
 from echelon.reports.lifetime import fade_trajectory_chart
 
@@ -71,10 +77,12 @@ def _registry_unit(
     gone = recycled_parts(registry, rec)
     if gone:
         raise EstimationError(
-            f"{battery_id} is no longer the assembly it was: {len(gone)} of its parts were "
-            f"recycled ({', '.join(gone[:10])}{' …' if len(gone) > 10 else ''}); forecast its "
-            "remaining parts one by one, or rebuild it (`echelon regroup`) and forecast the new "
-            "pack"
+            no_longer_whole(
+                battery_id,
+                gone,
+                "forecast its remaining parts one by one, or rebuild it (`echelon regroup`) and "
+                "forecast the new pack",
+            )
         )
     blocks = [_block_row(registry, child) for child in rec.children]
     return _unit_row(rec), blocks

@@ -44,7 +44,7 @@ from echelon.passport.model import (
     member_at,
 )
 from echelon.passport.status import NEW_PASSPORT, passport_status
-from echelon.registry import BatteryRecord
+from echelon.registry import BatteryRecord, no_longer_whole
 
 
 @dataclass(frozen=True)
@@ -502,11 +502,13 @@ def refuse_recycled_parts(battery_id: str, parts: list[str]) -> None:
     it is no longer the battery the passport would describe (until 2026-12-07 a regrouped pack
     of recycled modules got a Repurposed passport listing them as components)."""
     if parts:
-        shown = ", ".join(parts[:10]) + (" …" if len(parts) > 10 else "")
         raise PassportError(
-            f"{battery_id} is no longer the assembly it was: {len(parts)} of its parts were "
-            f"recycled ({shown}); issue the passports of its remaining parts, or rebuild it "
-            "(`echelon regroup --record`) and issue the new pack's"
+            no_longer_whole(
+                battery_id,
+                parts,
+                "issue the passports of its remaining parts, or rebuild it "
+                "(`echelon regroup --record`) and issue the new pack's",
+            )
         )
 
 

@@ -580,15 +580,43 @@ def _like_literal(text: str) -> str:
 def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
     """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
     their chain): an assembly with such parts is no longer the one it was, and gets neither a
-    forecast nor a passport."""
+    forecast nor a passport. A recycled part's own parts are not looked into. Two queries per
+    level of the genealogy (children, their recycled events), not a record per part."""
     out: list[str] = []
-    for child in record.children:
-        part = battery_record(registry, child)
-        if part.last_event("recycled") is not None:
-            out.append(child)
-        else:
-            out += recycled_parts(registry, part)
+    level = list(record.children)
+    with registry.engine.connect() as conn:
+        while level:
+            recycled = set(
+                conn.execute(
+                    select(EventRow.battery_id)
+                    .where(EventRow.battery_id.in_(level), EventRow.kind == "recycled")
+                    .distinct()
+                ).scalars()
+            )
+            out += [bid for bid in level if bid in recycled]
+            intact = [bid for bid in level if bid not in recycled]
+            level = (
+                list(
+                    conn.execute(
+                        select(BatteryRow.battery_id)
+                        .where(BatteryRow.parent_id.in_(intact))
+                        .order_by(BatteryRow.battery_id)
+                    ).scalars()
+                )
+                if intact
+                else []
+            )
     return out
+
+
+def no_longer_whole(battery_id: str, parts: list[str], advice: str) -> str:
+    """The message refusing an assembly some of whose ``parts`` were recycled, ending with
+    ``advice`` (what to do instead)."""
+    shown = ", ".join(parts[:10]) + (" …" if len(parts) > 10 else "")
+    return (
+        f"{battery_id} is no longer the assembly it was: {len(parts)} of its parts were "
+        f"recycled ({shown}); {advice}"
+    )
 
 
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:

@@ -197,11 +197,7 @@ def build_instance(
         .round(VOLTAGE_DECIMALS)
         .alias("v")
     )
-    stated = (
-        eligible.get_column("chemistry_generic").to_list()
-        if "chemistry_generic" in eligible.columns
-        else [None] * eligible.height
-    )
+    stated = eligible.get_column("chemistry_generic").to_list()  # validate_inventory adds it
     keys = [
         GroupKey(chem, fam, level, float(volt), generic)
         for chem, fam, level, volt, generic in zip(
