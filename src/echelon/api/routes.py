@@ -20,9 +20,7 @@ from echelon.passport import build_passport, incomplete_message, refuse_recycled
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
     LIST_COLUMNS,
-    ChainProblem,
     Registry,
-    VerifyReport,
     battery_record,
     flag_listed,
     list_batteries,
@@ -78,23 +76,6 @@ def battery_list(
     if frame.height == 0:  # an empty registry's frame has no derived columns
         return pl.DataFrame(schema=dict.fromkeys(LIST_COLUMNS, pl.String))
     return frame.select(LIST_COLUMNS).with_columns(cs.float().fill_nan(None))
-
-
-def problems_json(problems: list[ChainProblem]) -> list[dict[str, Any]]:
-    """The first :data:`MAX_PROBLEMS` chain problems, each with its fields and its ``text``."""
-    return [p.to_json() for p in problems[:MAX_PROBLEMS]]
-
-
-def verified(report: VerifyReport, battery_id: str) -> None:
-    """Nothing when ``report`` (of one battery's chain) is ok.
-
-    Raises
-    ------
-    ChainError
-        Naming the first problem: nothing is built from a chain that does not verify
-        (:func:`~echelon.registry.refuse_unverified`).
-    """
-    refuse_unverified(report, [battery_id], refused="no passport is built from it")
 
 
 def _values(enum: type[StrEnum]) -> dict[str, Any]:
@@ -179,7 +160,8 @@ def passport(
     verify (its data may have been altered outside Echelon)."""
     group = access_group(access)
     record = battery_record(state.registry, battery_id)
-    verified(verify_battery(state.registry, battery_id), battery_id)
+    report = verify_battery(state.registry, battery_id)
+    refuse_unverified(report, [battery_id], refused="no passport is built from it")
     refuse_recycled_parts(battery_id, recycled_parts(state.registry, record))
     built = build_passport(record, state.passport_data, in_service=in_service)
     if not built.sections:
@@ -216,5 +198,5 @@ def verify_chains(state: State) -> dict[str, Any]:
         "events": report.events,
         "first_broken": str(report.first_broken) if report.first_broken else None,
         "problems_total": len(report.problems),
-        "problems": problems_json(report.problems),
+        "problems": report.chain_json(MAX_PROBLEMS)["problems"],
     }
