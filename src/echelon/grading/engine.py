@@ -19,8 +19,9 @@ import polars as pl
 
 from echelon.domain import Decision, Grade, Level, Reason
 from echelon.domain.parse import parse_date
+from echelon.domain.plausible import PLAUSIBLE
 from echelon.errors import EstimationError, Problem, SchemaError
-from echelon.estimation.capacity import soh_from_capacity
+from echelon.estimation.capacity import relative_uncertainty, soh_from_capacity
 from echelon.grading.gate_numbers import GATE_NUMBERS
 from echelon.grading.profile import PROFILE_FOR_REGION, GradingProfile, load_profile
 from echelon.grading.resistance import (
@@ -352,24 +353,42 @@ def _with_capacity_soh(frame: pl.DataFrame, *, catalog_dir: Path | None) -> pl.D
         Naming the row and field of every capacity that gives no SOH (negative, or implausibly
         far above the rated capacity).
     """
-    pairs = frame.select("measured_capacity_ah", "nominal_capacity_ah").rows()
-    estimates: dict[tuple[float, float], tuple[float, float]] = {}
+    measured, nominal = pl.col("measured_capacity_ah"), pl.col("nominal_capacity_ah")
+    soh = 100.0 * measured / nominal  # as soh_from_capacity computes it
+    usual = (
+        measured.is_finite() & nominal.is_finite() & (measured >= 0) & (nominal > 0)
+        & (soh <= PLAUSIBLE["soh_percent"].high)
+    )  # fmt: skip
+    relative = relative_uncertainty(catalog_dir=catalog_dir)
+    out = frame.with_columns(
+        soh.alias("capacity_soh_percent"),
+        (soh * (1.0 - relative)).alias("capacity_soh_lower_percent"),
+        (measured.is_not_null() & nominal.is_not_null() & ~usual.fill_null(False)).alias("_odd"),
+    )
+    odd = out.get_column("_odd").to_list()
+    if not any(odd):
+        return out.drop("_odd")
+    # the rare rows outside the usual range go through soh_from_capacity: its verdict and message
+    values = out.select("capacity_soh_percent", "capacity_soh_lower_percent").to_dict(
+        as_series=False
+    )
     problems: list[Problem] = []
-    for row, (measured, nominal) in enumerate(pairs, start=1):
-        if measured is None or nominal is None or (measured, nominal) in estimates:
-            continue
+    pairs = frame.select("measured_capacity_ah", "nominal_capacity_ah").rows()
+    for i in (i for i, flag in enumerate(odd) if flag):
         try:
-            soh = soh_from_capacity(measured, nominal, catalog_dir=catalog_dir)
+            estimate = soh_from_capacity(*pairs[i], catalog_dir=catalog_dir)
         except EstimationError as exc:
-            problems.append(Problem(str(exc), row=row, column="measured_capacity_ah"))
+            problems.append(Problem(str(exc), row=i + 1, column="measured_capacity_ah"))
             continue
-        estimates[(measured, nominal)] = (soh.soh_percent, soh.soh_lower_percent)
+        values["capacity_soh_percent"][i] = estimate.soh_percent
+        values["capacity_soh_lower_percent"][i] = estimate.soh_lower_percent
     if problems:
         raise SchemaError("grading table", problems)
-    per_row = [estimates.get(p, (None, None)) for p in pairs]
-    return frame.with_columns(
-        pl.Series("capacity_soh_percent", [e[0] for e in per_row], dtype=pl.Float64),
-        pl.Series("capacity_soh_lower_percent", [e[1] for e in per_row], dtype=pl.Float64),
+    return out.drop("_odd").with_columns(
+        pl.Series("capacity_soh_percent", values["capacity_soh_percent"], dtype=pl.Float64),
+        pl.Series(
+            "capacity_soh_lower_percent", values["capacity_soh_lower_percent"], dtype=pl.Float64
+        ),
     )
 
 
