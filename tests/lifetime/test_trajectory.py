@@ -11,6 +11,7 @@ from echelon.catalog import load_table
 from echelon.catalog._loader import packaged_table_path
 from echelon.errors import EstimationError
 from echelon.lifetime import clean_history, ensemble_forecast, knee_indicators, reference_set
+from echelon.lifetime.params import settings
 from echelon.lifetime.trajectory import fallback_forecast, weighted_quantiles
 from tests.lifetime.fleet import fleet, soh_curve
 
@@ -51,21 +52,40 @@ def test_references_that_never_reach_the_threshold_are_not_used() -> None:
     assert ensemble_forecast(part, refs) is None
 
 
-def test_fallback_has_a_reason_and_a_wide_interval() -> None:
+def test_fallback_extrapolates_a_linear_fade_exactly_with_a_wide_interval() -> None:
     cycle = np.arange(5.0, 300.0, 5.0)
-    hist = clean_history(cycle, 1.0 - 0.1 * (cycle / 500.0) ** 0.8)
-    fc = fallback_forecast(hist, 0.8, exponent_prior=0.8, reason="no references")
-    truth = 500.0 * 2 ** (1 / 0.8)  # 0.1 (n/500)^0.8 = 0.2
-    assert fc.cycles == pytest.approx(truth, rel=0.1)
-    assert fc.cycles_upper / fc.cycles_lower > 2.0
+    hist = clean_history(cycle, 1.0 - 0.0004 * cycle)  # 80 % at cycle 500
+    fc = fallback_forecast(hist, 0.8, reason="no references")
+    assert fc.cycles == pytest.approx(500.0, rel=1e-3)
+    assert fc.cycles_lower < 500.0 < fc.cycles_upper
+    half = settings().fallback["fallback_log_halfwidth"]
+    remaining = fc.cycles - hist.cycle[-1]
+    assert fc.cycles_upper - hist.cycle[-1] == pytest.approx(remaining * np.exp(half))
     assert fc.note == "no references"
+    assert fc.method == "fallback"
+
+
+def test_fallback_carries_on_the_faster_recent_rate_of_an_accelerating_fade() -> None:
+    cycle = np.arange(2.0, 301.0, 2.0)
+    soh = np.where(cycle < 200, 1.0 - 0.0002 * cycle, 0.96 - 0.0008 * (cycle - 200))
+    fc = fallback_forecast(clean_history(cycle, soh), 0.8, reason="x")
+    # 88 % at cycle 300, falling 0.08 % per cycle: 80 % at cycle 400 (the average rate since
+    # cycle 0, 0.04 %/cycle, would say 600)
+    assert fc.cycles == pytest.approx(400.0, rel=0.02)
+
+
+def test_fallback_does_not_let_a_slowing_fade_run_on_for_ever() -> None:
+    cycle = np.arange(5.0, 300.0, 5.0)
+    hist = clean_history(cycle, 1.0 - 0.1 * (cycle / 500.0) ** 0.5)  # 80 % at cycle 2,000
+    fc = fallback_forecast(hist, 0.8, reason="x")
+    assert fc.cycles < 2000.0 < fc.cycles_upper  # the average rate since cycle 0: shorter
 
 
 def test_flat_history_cannot_be_extrapolated() -> None:
     cycle = np.arange(1.0, 50.0)
     hist = clean_history(cycle, np.full(cycle.size, 0.95))
     with pytest.raises(EstimationError, match="no capacity fade"):
-        fallback_forecast(hist, 0.8, exponent_prior=1.0, reason="x")
+        fallback_forecast(hist, 0.8, reason="x")
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from echelon.errors import (
     row_problems,
 )
 from echelon.io.table import read_table
-from echelon.lifetime.params import model_for, settings
+from echelon.lifetime.params import settings
 from echelon.lifetime.second_life import family_of
 from echelon.lifetime.trajectory import (
     CycleForecast,
@@ -246,15 +246,6 @@ def _years(unit: _Unit, cycles: float) -> float | None:
     return float((t[-1] + (cycles - c[-1]) / rate) / DAYS_PER_YEAR)
 
 
-def _exponent_prior(family: str | None) -> float:
-    if family is None:
-        return 1.0
-    try:
-        return model_for(family)[0].cycle.exponent
-    except EstimationError:
-        return 1.0
-
-
 def _forecast_one(
     unit: _Unit, refs: ReferenceSet | None, threshold: float
 ) -> tuple[str, CycleForecast | None, str | None]:
@@ -284,12 +275,11 @@ def _forecast_one(
     n_refs = 0 if refs is None else len(refs.refs)
     reason = (
         f"{n_refs} reference trajector{'y' if n_refs == 1 else 'ies'} of the same family reach "
-        f"{threshold * 100:g} %: power-law extrapolation with a wide interval"
+        f"{threshold * 100:g} %: linear extrapolation at the faster of the average and recent "
+        "fade rates, with a wide interval (too long if a knee is coming)"
     )
     try:
-        fb = fallback_forecast(
-            hist, threshold, exponent_prior=_exponent_prior(unit.family), reason=reason
-        )
+        fb = fallback_forecast(hist, threshold, reason=reason)
     except EstimationError as exc:
         return "no_forecast", None, str(exc)
     return "fallback", fb, "; ".join(x for x in (reason, steps) if x)

@@ -29,9 +29,9 @@ forecast from the others at random 30–70 % cut-offs, grouped by cell), so its 
 calibrated without touching the unit being forecast. With enough references ``K`` is chosen the
 same way (smallest inner error over a grid); otherwise the catalogue default applies.
 
-**Fallback**: with fewer than ``min_references`` usable references, a power law ``y0 − a n^z`` is
-fitted with a prior on ``z`` centred on the chemistry's cycle-ageing exponent, and the interval is
-wide; the reason is reported.
+**Fallback**: with fewer than ``min_references`` usable references, the history is extrapolated
+linearly at the faster of its average and its recent fade rate, with a wide interval; the reason is
+reported.
 
 **Knee risk**: the ratio of the recent fade rate (last 20 % of the history) to the preceding 40 %;
 ≥ 1.5 is *elevated*, ≥ 2.5 *high* (catalogue ``knee``) [S42][S43].
@@ -59,7 +59,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import median_filter
-from scipy.optimize import least_squares
 
 from echelon.errors import EstimationError
 from echelon.estimation.conformal import (
@@ -660,15 +659,42 @@ def ensemble_forecast(
     )
 
 
+def fallback_rates(unit: History, *, recent_fraction: float) -> tuple[float, float]:
+    """The two fade rates [SOH fraction per cycle] the fallback extrapolates with.
+
+    Returns
+    -------
+    average : float
+        From the higher of 100 % and the median of the first five check-ups at cycle 0 to the
+        smoothed SOH now, over the cycles since cycle 0.
+    recent : float
+        Least-squares slope (negated) of the smoothed trajectory over the last
+        ``recent_fraction`` of the cycles (at least the last three check-ups).
+    """
+    n, y, smooth = unit.n, unit.y, unit.smooth
+    start = max(1.0, float(np.median(y[: min(5, y.size)])))
+    average = (start - float(smooth[-1])) / max(float(n[-1]), 1.0)
+    recent_mask = n >= n[-1] * (1.0 - recent_fraction)
+    if recent_mask.sum() < 3:
+        recent_mask = np.arange(n.size) >= n.size - 3
+    recent = -float(np.polyfit(n[recent_mask], smooth[recent_mask], 1)[0])
+    return average, recent
+
+
 def fallback_forecast(
     unit: History,
     threshold: float,
     *,
-    exponent_prior: float,
     reason: str,
     catalog_dir: Path | None = None,
 ) -> CycleForecast:
-    """Power-law extrapolation ``y0 − a n^z`` with a prior on ``z`` and a wide interval.
+    """Linear extrapolation at the faster of the average and the recent fade rate, with a wide
+    interval (±``fallback_log_halfwidth`` in ln remaining life).
+
+    Capacity fade in cycling does not slow down on the way to 80 % or 70 % (it is linear or
+    accelerates towards a knee), so the faster rate is carried on. Without references no model
+    can see a knee coming: the back-tests in docs/validation.md show this forecast too long on
+    cells with knees.
 
     Raises
     ------
@@ -676,30 +702,17 @@ def fallback_forecast(
         The history shows no fade to extrapolate (capacity flat or rising).
     """
     cfg = settings(catalog_dir).fallback
-    n, y = unit.n, unit.y
-    sd = float(cfg["exponent_prior_sd"])
-    scale = float(n[-1])
-
-    def residuals(p: Array) -> Array:
-        y0, log_a, z = p
-        model = y0 - np.exp(log_a) * (n / scale) ** z
-        return np.concatenate(
-            [(model - y) / max(_noise(y, 9)[0], 1e-3), [(z - exponent_prior) / sd]]
-        )
-
-    start = np.array([float(np.median(y[: min(5, y.size)])), np.log(0.05), exponent_prior])
-    fit = least_squares(
-        residuals, start, bounds=([0.3, -20.0, 0.1], [1.6, 3.0, 4.0]), loss="soft_l1"
-    )
-    y0, log_a, z = fit.x
-    fade = np.exp(log_a)
-    if fade < 1e-4:
+    average, recent = fallback_rates(unit, recent_fraction=float(cfg["recent_fraction"]))
+    rate = max(average, recent)
+    first = float(np.median(unit.y[: min(5, unit.y.size)]))
+    own = (first - float(unit.smooth[-1])) / max(float(unit.n[-1] - unit.n[0]), 1.0)
+    if max(own, recent) < float(cfg["min_rate_per_cycle"]):
+        # a start below 100 % is not fade the history shows
         raise EstimationError(
             "history shows no capacity fade to extrapolate (flat or rising); measure again later"
         )
-    eol = scale * max((y0 - threshold) / fade, 0.0) ** (1.0 / z)
-    now = float(n[-1])
-    remaining = max(eol - now, 1.0)
+    now = float(unit.cycle[-1])
+    remaining = max((float(unit.smooth[-1]) - threshold) / rate, 1.0)
     half = float(cfg["fallback_log_halfwidth"])
     return CycleForecast(
         cycles=now + remaining,

@@ -36,7 +36,6 @@ from scipy.ndimage import median_filter
 from scipy.stats import beta
 
 from echelon.errors import EstimationError
-from echelon.lifetime.params import model_for
 from echelon.lifetime.trajectory import (
     CycleForecast,
     History,
@@ -172,15 +171,13 @@ class Case:
 
 
 def _forecast_or_none(
-    part: History, refs: ReferenceSet | None, threshold: float, family_exponent: float
+    part: History, refs: ReferenceSet | None, threshold: float
 ) -> CycleForecast | None:
     try:
         out = ensemble_forecast(part, refs) if refs is not None else None
         if out is not None:
             return out
-        return fallback_forecast(
-            part, threshold, exponent_prior=family_exponent, reason="back-test fallback"
-        )
+        return fallback_forecast(part, threshold, reason="back-test fallback")
     except EstimationError:
         return None
 
@@ -194,7 +191,6 @@ def backtest(
     draws: int = 10,
     seed: int = 0,
     method: Literal["ensemble", "fallback"] = "ensemble",
-    family_exponent: float = 1.0,
     level_above_threshold_percent: float = 8.0,
     cells: list[str] | None = None,
     ref_cache: dict[tuple[str, float], ReferenceSet] | None = None,
@@ -215,8 +211,6 @@ def backtest(
         ``level_above_threshold_percent``.
     method : {"ensemble", "fallback"}
         Reference ensemble (other cells as references) or the single-unit fallback.
-    family_exponent : float
-        Exponent prior of the fallback.
     cells : list of str, optional
         Test only these cells (references are still all other cells).
     ref_cache : dict, optional
@@ -262,7 +256,7 @@ def backtest(
                     status = "scored"
                 forecast = None
                 if status != "passed":
-                    forecast = _forecast_or_none(part, refs, threshold, family_exponent)
+                    forecast = _forecast_or_none(part, refs, threshold)
                 cases.append(
                     Case(dataset, cell_id, thr, cut, truth, status, method, cutoff, forecast)
                 )
@@ -465,15 +459,13 @@ def run_validation(
             raw = pl.read_csv(root / folder / "CS2_35-38_cycle_summary.csv")
             dup = duplicated_workbooks(raw)
             notes.append("calce: dropped re-submitted workbooks " + ", ".join(f for _, f in dup))
-        chem = frame["chemistry"].drop_nulls()
-        exponent = model_for(str(chem[0]))[0].cycle.exponent if chem.len() else 1.0
         cells = histories(frame, transients=False)
         cache: dict[tuple[str, float], ReferenceSet] = {}
         for method, cutoff in CONFIGURATIONS:
             if progress is not None:
                 progress(f"{name}: {method}, {cutoff}")
             cases = backtest(name, frame, cutoff=cutoff, draws=draws, seed=seed, method=method,
-                             family_exponent=exponent, ref_cache=cache)  # fmt: skip
+                             ref_cache=cache)  # fmt: skip
             parts.append(with_baselines(cases_frame(cases), cells))
     cases_all = pl.concat(parts) if parts else cases_frame([])
     return ValidationRun(cases_all, summarise(cases_all), notes)
