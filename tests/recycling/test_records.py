@@ -287,3 +287,38 @@ def test_a_recorded_lot_is_recorded_again_only_as_it_was(
     }
     assert years == {2027}
     assert verify(registry).ok
+
+
+def test_a_lot_is_recorded_with_the_catalogue_it_was_checked_against(
+    taken_in: Registry, tmp_path: Path
+) -> None:
+    # a custom catalogue (another discharge standard, a higher LFP cut-off) is the one recorded,
+    # not the packaged one
+    registry = taken_in
+    packaged = Path(records_module.__file__).parents[1] / "catalog" / "data"
+    processes = (packaged / "recycling_processes.toml").read_text(encoding="utf-8")
+    assert processes.count('standard = "GB/T 33598.3-2021') == 1
+    (tmp_path / "recycling_processes.toml").write_text(
+        processes.replace('standard = "GB/T 33598.3-2021', 'standard = "PLANT-STD-7 (test)', 1),
+        encoding="utf-8",
+    )
+    chemistries = (packaged / "chemistries.toml").read_text(encoding="utf-8")
+    lfp = chemistries.index("[chemistry.LFP]")
+    cutoff = chemistries.index("discharge_cutoff_v = 2.5", lfp)
+    (tmp_path / "chemistries.toml").write_text(
+        chemistries[:cutoff] + "discharge_cutoff_v = 3.0" + chemistries[cutoff + 24 :],
+        encoding="utf-8",
+    )
+    frame = units_frame(registry)
+    module = frame.filter((pl.col("level") == "module") & (pl.col("chemistry") == "LFP")).head(1)
+    bid, cells = module["battery_id"][0], module["series_count"][0]
+    residual = 2.8 * cells  # above the packaged cut-off (2.5 V a cell), below the custom 3.0 V
+    rows = _rows(registry, [bid]).with_columns(pl.lit(residual).alias("residual_voltage_v"))
+    lot = recycle_lot(rows, process="hydro", lot_id="LOT-CAT", catalog_dir=tmp_path)
+    with pytest.raises(RecyclingError, match="not discharged"):
+        record_lot(registry, lot)
+    plan = records_module.plan_record(registry, lot, catalog_dir=tmp_path)
+    records_module.record_planned(registry, plan)
+    discharged = battery_record(registry, bid).events[-2].payload
+    assert discharged["standard"].startswith("PLANT-STD-7 (test)")
+    assert discharged["limit_v"] == pytest.approx(3.0 * cells)

@@ -43,7 +43,7 @@ import polars as pl
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
 from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
-from echelon.recycling.catalog import process_catalog
+from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
 from echelon.recycling.reconcile import genealogy_conflicts, identity_problems, lot_differences
@@ -117,11 +117,14 @@ def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
     ).select(TABLE_COLUMNS)
 
 
-def _nameplate(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+def _nameplate(frame: pl.DataFrame, catalog_dir: Path | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Nominal voltage and energy of registered units: as registered, else capacity × the
     chemistry's nominal cell voltage × cells in series (the voltage), capacity × voltage (the
     energy)."""
-    cell_v = {c: chemistry_record(c).nominal_voltage_v for c in frame["chemistry"].unique()}
+    cell_v = {
+        c: chemistry_record(c, catalog_dir=catalog_dir).nominal_voltage_v
+        for c in frame["chemistry"].unique()
+    }
     voltage = pl.coalesce(
         "nominal_voltage_v",
         pl.col("chemistry").replace_strict(cell_v, return_dtype=pl.Float64)
@@ -158,6 +161,9 @@ class RecordPlan:
     limits : dict
         ``{battery_id: (residual V, limit V)}`` of the discharge check.
     discharge_method : str
+    discharge : Discharge
+        The discharge rules of the catalogue the lot was checked against (its standard is
+        recorded on every unit's ``discharged`` event).
     """
 
     result: LotResult
@@ -166,6 +172,7 @@ class RecordPlan:
     lot_sha256: str | None
     limits: dict[str, tuple[float | None, float | None]]
     discharge_method: str
+    discharge: Discharge
 
     @property
     def lot_id(self) -> str:
@@ -215,7 +222,7 @@ def ended_passport(lot_id: object, recorded_at: object) -> str:
 
 
 def _discharge_limits(
-    result: LotResult, registered: pl.DataFrame
+    result: LotResult, registered: pl.DataFrame, catalog_dir: Path | None
 ) -> dict[str, tuple[float | None, float | None]]:
     """``{battery_id: (residual V, limit V)}``; refuses units above the limit."""
     units = result.units.join(
@@ -232,7 +239,7 @@ def _discharge_limits(
             out[bid] = (None, None)
             continue
         cells = series or reg_series or 1
-        limit = chemistry_record(chem).discharge_cutoff_v * cells
+        limit = chemistry_record(chem, catalog_dir=catalog_dir).discharge_cutoff_v * cells
         out[bid] = (residual, limit)
         if residual > limit:
             problems.append(f"{bid}: residual {residual:g} V > {limit:g} V ({cells} × cut-off)")
@@ -261,6 +268,8 @@ def plan_record(
     discharge_method : str
         ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
     catalog_dir : Path, optional
+        Catalogue overrides (default: ``ECHELON_CATALOG_DIR``): the discharge rules and the
+        chemistries' cut-off voltages the lot is checked against and recorded with.
 
     Returns
     -------
@@ -297,7 +306,7 @@ def plan_record(
             f"{len(missing)} unit(s) of lot {lot_id} are not registered: {', '.join(missing[:10])}"
             " — take them in first, or run without --record"
         )
-    _, energy = _nameplate(registered)
+    _, energy = _nameplate(registered, catalog_dir)
     identity = registered.select(
         "battery_id",
         pl.col("chemistry").alias("reg_chemistry"),
@@ -341,8 +350,9 @@ def plan_record(
         todo=tuple(b for b in ids if b not in skip),
         skipped=tuple(b for b in ids if b in skip),
         lot_sha256=sha,
-        limits=_discharge_limits(result, registered),
+        limits=_discharge_limits(result, registered, catalog_dir),
         discharge_method=discharge_method,
+        discharge=spec,
     )
 
 
@@ -382,7 +392,7 @@ def record_planned(
     progress : callable, optional
         ``progress(done, total)``.
     """
-    spec = process_catalog().discharge
+    spec = plan.discharge
     result = plan.result
     sha = plan.lot_sha256 or _store_lot(registry, result)
     on = (discharged_on or dt.date.today()).isoformat()
@@ -441,6 +451,7 @@ def record_lot(
     discharge_method: str = "external_circuit",
     discharged_on: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    catalog_dir: Path | None = None,
 ) -> RecordReport:
     """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
 
@@ -457,6 +468,8 @@ def record_lot(
         Default: today.
     progress : callable, optional
         ``progress(done, total)``.
+    catalog_dir : Path, optional
+        Catalogue overrides, as :func:`plan_record`.
 
     Returns
     -------
@@ -469,7 +482,7 @@ def record_lot(
     NotFoundError, SchemaError, UsageError, RecyclingError
         As :func:`plan_record`.
     """
-    plan = plan_record(registry, result, discharge_method=discharge_method)
+    plan = plan_record(registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir)
     return record_planned(registry, plan, discharged_on=discharged_on, progress=progress)
 
 
