@@ -85,18 +85,29 @@ def parse_source(text: str) -> Source:
     return Source("table", text)
 
 
-def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
+def registry_units(
+    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Registered units as a lot table (the TABLE contract), e.g. ``route:recycle``.
 
     The nominal energy is the registered energy, else capacity × voltage, else capacity × the
     chemistry's nominal cell voltage × cells in series; the mass is estimated from it.
+
+    Parameters
+    ----------
+    registry : Registry
+    selector : str
+        ``route:recycle`` or ``status:<status>``.
+    frame : pl.DataFrame, optional
+        The registry's :func:`~echelon.registry.units_frame`, when the caller has read it
+        already (it is then passed on to :func:`plan_record`: one read of the registry).
 
     Raises
     ------
     NotFoundError
         If no registered unit matches.
     """
-    frame = units_frame(registry)
+    frame = units_frame(registry) if frame is None else frame
     if frame.height == 0:
         raise NotFoundError(f"the registry {registry.url} holds no batteries")
     status = pl.col("status").fill_null("")
@@ -257,6 +268,7 @@ def plan_record(
     *,
     discharge_method: str = "external_circuit",
     catalog_dir: Path | None = None,
+    frame: pl.DataFrame | None = None,
 ) -> RecordPlan:
     """Check a lot against the registry before anything is written (:func:`record_lot`).
 
@@ -270,6 +282,9 @@ def plan_record(
     catalog_dir : Path, optional
         Catalogue overrides (default: ``ECHELON_CATALOG_DIR``): the discharge rules and the
         chemistries' cut-off voltages the lot is checked against and recorded with.
+    frame : pl.DataFrame, optional
+        The registry's :func:`~echelon.registry.units_frame`, when already read (e.g. by
+        :func:`registry_units` for the same lot); default: read here.
 
     Returns
     -------
@@ -297,7 +312,8 @@ def plan_record(
         )
     lot_id = str(result.meta["lot_id"])
     ids = result.units.get_column("battery_id").to_list()
-    frame = units_frame(registry)  # one read: identity, genealogy and the discharge limits
+    if frame is None:  # one read: identity, genealogy and the discharge limits
+        frame = units_frame(registry)
     registered = frame.filter(pl.col("battery_id").is_in(ids))
     known = set(registered.get_column("battery_id"))
     missing = [b for b in ids if b not in known]
