@@ -24,13 +24,14 @@ from echelon.cli._common import (
 from echelon.cli._errors import guarded
 from echelon.recycling import (
     LotResult,
+    left_out_note,
     load_lot,
     lots_frame,
     parse_source,
     plan_record,
     record_planned,
     recycle_lot,
-    registry_units,
+    select_registry_units,
     year_compliance,
 )
 from echelon.recycling.compliance import margin_text, result_text
@@ -181,7 +182,14 @@ def recycle_cmd(
                 if where.kind == "registry":
                     assert registry is not None
                     frame = units_frame(registry)  # read once: the selection and the checks
-                    units: pl.DataFrame | Path = registry_units(registry, where.value, frame=frame)
+                    selection = select_registry_units(registry, where.value, frame=frame)
+                    if selection.left_out:
+                        console.print(
+                            f"  [yellow]note:[/] {left_out_note(selection.left_out)}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
+                    units: pl.DataFrame | Path = selection.units
                 else:
                     units = Path(where.value)
                     if not units.exists():

@@ -25,7 +25,8 @@ later and :func:`year_compliance` sums the lots of a reporting year.
 Sources a lot can name (``echelon recycle SOURCE``): a table file; ``route:recycle`` (or
 ``recycle``) — registered units whose latest route is ``recycle`` and that are not recycled
 (dismantled packs are represented by their modules); ``status:<status>`` — registered units with
-that status; ``lot:<id>`` — a recorded lot.
+that status; ``lot:<id>`` — a recorded lot. A selector leaves out units no longer whole (a part
+of a recycled pack, a pack with recycled parts), naming them (:func:`select_registry_units`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageErro
 from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
-from echelon.recycling.reconcile import genealogy_conflicts, identity_problems, lot_differences
+from echelon.recycling.reconcile import (
+    genealogy_conflicts,
+    identity_problems,
+    lot_differences,
+    not_whole,
+)
 from echelon.registry import PendingEvent, Registry, events_frame, units_frame
 
 RECORD_CHUNK = 500
@@ -85,13 +91,34 @@ def parse_source(text: str) -> Source:
     return Source("table", text)
 
 
-def registry_units(
+@dataclass(frozen=True)
+class Selection:
+    """Registered units a selector names (:func:`select_registry_units`).
+
+    Attributes
+    ----------
+    units : pl.DataFrame
+        The lot table (the TABLE contract).
+    left_out : dict
+        ``{battery_id: why}``: units the selector matches that are no longer whole
+        (:func:`echelon.recycling.reconcile.not_whole`), left out of ``units``.
+    """
+
+    units: pl.DataFrame
+    left_out: dict[str, str]
+
+
+def select_registry_units(
     registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
-) -> pl.DataFrame:
+) -> Selection:
     """Registered units as a lot table (the TABLE contract), e.g. ``route:recycle``.
 
     The nominal energy is the registered energy, else capacity × voltage, else capacity × the
-    chemistry's nominal cell voltage × cells in series; the mass is estimated from it.
+    chemistry's nominal cell voltage × cells in series; the mass is estimated from it. Units no
+    longer whole are left out, and named in :attr:`Selection.left_out`: a part of a recycled
+    pack (it went with it), a pack some of whose parts were recycled, a unit with a ``recycled``
+    event — a lot holding them would be refused (:func:`plan_record`). A table naming them is
+    still refused.
 
     Parameters
     ----------
@@ -105,7 +132,7 @@ def registry_units(
     Raises
     ------
     NotFoundError
-        If no registered unit matches.
+        If no registered unit matches (naming those left out, if any).
     """
     frame = units_frame(registry) if frame is None else frame
     if frame.height == 0:
@@ -118,14 +145,42 @@ def registry_units(
         chosen = frame.filter(keep & (status == selector.split(":", 1)[1]))
     else:
         raise NotFoundError(f"unknown selector {selector!r}; use route:recycle or status:<status>")
+    left_out = (
+        not_whole(chosen["battery_id"].to_list(), frame.select(GENEALOGY), recycled_units(registry))
+        if chosen.height
+        else {}
+    )
+    chosen = chosen.filter(~pl.col("battery_id").is_in(list(left_out)))
     if chosen.height == 0:
-        raise NotFoundError(f"no unit to recycle matches {selector!r} in {registry.url}")
+        raise NotFoundError(
+            f"no unit to recycle matches {selector!r} in {registry.url}"
+            + (f"; {left_out_note(left_out)}" if left_out else "")
+        )
     voltage, energy = _nameplate(chosen)
-    return chosen.with_columns(
+    units = chosen.with_columns(
         pl.lit(None, dtype=pl.Float64).alias("mass_kg"),
         energy.alias("nominal_energy_wh"),
         voltage.alias("nominal_voltage_v"),
     ).select(TABLE_COLUMNS)
+    return Selection(units, left_out)
+
+
+def registry_units(
+    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The lot table of :func:`select_registry_units` (units no longer whole left out)."""
+    return select_registry_units(registry, selector, frame=frame).units
+
+
+def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
+    """``left out N unit(s) no longer whole: <why>; …`` (at most ``shown`` named)."""
+    whys = list(left_out.values())
+    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
+    return (
+        f"left out {len(whys)} unit(s) no longer whole (a lot holding them would be refused): "
+        + "; ".join(whys[:shown])
+        + more
+    )
 
 
 def _nameplate(frame: pl.DataFrame, catalog_dir: Path | None = None) -> tuple[pl.Expr, pl.Expr]:
