@@ -377,3 +377,36 @@ def test_route_recycle_leaves_out_units_no_longer_whole(
     ) in result.output
     assert "recorded lot" in result.output
     assert "EVB-P0001-M02" not in pl.read_csv(out / "units.csv")["battery_id"].to_list()
+
+
+def test_output_closed_early_stops_quietly(table: Path, tmp_path: Path) -> None:
+    # `echelon recycle … | head -1` exited 1 (Echelon's internal-error code) without a word, and
+    # a command writing with print() reported "internal error: BrokenPipeError"
+    import subprocess
+    import sys
+
+    from echelon.registry import open_registry
+
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_registry(db, create=True).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    for args in (
+        ["recycle", str(table), "--year", "2027", "-o", str(tmp_path / "out")],  # rich console
+        ["batteries", "--db", db, "--format", "json"],  # print()
+    ):
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before the command writes anything
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "echelon", *args],
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == 141, (args, done.stderr)
+        assert "error" not in done.stderr, args  # batteries says "no batteries match" there
+        assert "Traceback" not in done.stderr, args
