@@ -39,6 +39,18 @@ from echelon.registry import Registry, refuse_unverified, units_frame, verify_ba
 from echelon.reports.recycling import write_lot_outputs
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
+PricesOption = Annotated[
+    Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
+]
+"""``--prices`` of ``recycle`` and ``flows``."""
+LocationOption = Annotated[
+    Literal["US", "California", "China", "Korea"] | None,
+    typer.Option(
+        help="Utility prices and electricity GHG (EverBatt locations). Default: US.",
+        show_default=False,
+    ),
+]
+"""``--location`` of ``recycle`` and ``flows`` (None: US; a recorded lot keeps its own)."""
 
 
 def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
@@ -113,19 +125,11 @@ def recycle_cmd(
             help="Reporting year for EU targets and dated prices, 2000–2100 (default: this year).",
         ),
     ] = None,
-    prices: Annotated[
-        Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
-    ] = None,
+    prices: PricesOption = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the outputs.")] = Path(
         "recycling"
     ),
-    location: Annotated[
-        Literal["US", "California", "China", "Korea"] | None,
-        typer.Option(
-            help="Utility prices and electricity GHG (EverBatt locations). Default: US.",
-            show_default=False,
-        ),
-    ] = None,
+    location: LocationOption = None,
     dismantle: Annotated[
         Literal["none", "modules", "cells"] | None,
         typer.Option(
