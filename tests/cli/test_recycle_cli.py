@@ -353,3 +353,60 @@ def test_a_result_just_below_its_target_is_not_shown_as_the_target(
         in html
     )
     assert '<td class="num">64.97</td><td class="num">65</td>' in html
+
+
+def test_route_recycle_leaves_out_units_no_longer_whole(
+    small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    from echelon.recycling import record_lot, recycle_lot
+    from echelon.registry import open_registry
+    from tests.recycling.test_records import _assemble, _rows
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    taken = runner.invoke(app, ["intake", str(small_batch.manifest), "--db", db, "--workers", "0"])
+    assert taken.exit_code in (0, 10), taken.output
+    with open_registry(db) as registry:  # a pack rebuilt from M01 and M02, recycled
+        _assemble(registry, "REG-A", ["EVB-P0001-M01", "EVB-P0001-M02"])
+        record_lot(registry, recycle_lot(_rows(registry, ["REG-A"]), process="hydro"))
+    out = tmp_path / "lot"
+    result = runner.invoke(app, ["recycle", "route:recycle", "--db", db, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: left out 1 unit(s) no longer whole (a lot holding them would be refused): "
+        "EVB-P0001-M02: its pack REG-A was recycled in lot"
+    ) in result.output
+    assert "recorded lot" in result.output
+    assert "EVB-P0001-M02" not in pl.read_csv(out / "units.csv")["battery_id"].to_list()
+
+
+def test_output_closed_early_stops_quietly(table: Path, tmp_path: Path) -> None:
+    # `echelon recycle … | head -1` exited 1 (Echelon's internal-error code) without a word, and
+    # a command writing with print() reported "internal error: BrokenPipeError"
+    import subprocess
+    import sys
+
+    from echelon.registry import open_registry
+
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_registry(db, create=True).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    for args in (
+        ["recycle", str(table), "--year", "2027", "-o", str(tmp_path / "out")],  # rich console
+        ["batteries", "--db", db, "--format", "json"],  # print()
+    ):
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before the command writes anything
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "echelon", *args],
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == 141, (args, done.stderr)
+        assert "error" not in done.stderr, args  # batteries says "no batteries match" there
+        assert "Traceback" not in done.stderr, args

@@ -427,3 +427,39 @@ def test_rows_a_process_cannot_treat_are_named_by_row(tmp_path: Path) -> None:
     result = runner.invoke(app, ["flows", str(path), "--process", "direct"])
     assert result.exit_code == 8, result.output
     assert "row 3 — direct" in result.output
+
+
+def test_echelon_flows_takes_prices_and_location_as_recycle_does(
+    sales: Path, tmp_path: Path
+) -> None:
+    # flows valued the feed at the catalogue's prices in the US only: no --prices, no --location
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,value,unit,source,as_of\ncobalt_salt,30.0,USD/kg Co,a quote,2026-01\n")
+
+    def net_value(*args: str) -> tuple[dict[str, float], str]:
+        out = tmp_path / f"flows{len(list(tmp_path.glob('flows*.csv')))}.csv"
+        result = runner.invoke(
+            app, ["flows", str(sales), "--until", "2050", "--price-year", "2026", "-o", str(out),
+                  *args],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        frame = pl.read_csv(out).group_by("chemistry").agg(pl.col("recycling_net_value_usd").sum())
+        return dict(frame.iter_rows()), " ".join(result.output.split())
+
+    default, said = net_value()
+    assert "location US" in said
+    priced, said = net_value("--prices", str(prices))
+    assert f"overridden by {prices}" in said
+    assert priced["NMC622"] < default["NMC622"]  # cobalt salt at 30 instead of the catalogue's
+    assert priced["LFP"] == pytest.approx(default["LFP"], rel=1e-12)  # no cobalt in LFP
+    china, said = net_value("--location", "China")
+    assert "location China" in said
+    assert china["LFP"] != pytest.approx(default["LFP"], rel=1e-6)  # other utility prices
+    library = forecast_flows(sales, until=2050, price_year=2026, location="China").frame
+    lfp = library.filter(pl.col("chemistry") == "LFP")["recycling_net_value_usd"].sum()
+    assert lfp == pytest.approx(china["LFP"], rel=1e-9)
+    missing = runner.invoke(app, ["flows", str(sales), "--prices", str(tmp_path / "no.csv")])
+    assert missing.exit_code == 3
+    assert "price file not found" in missing.output
+    with pytest.raises(UsageError, match="location='Mars'"):
+        forecast_flows(sales, location="Mars")  # type: ignore[arg-type]

@@ -185,3 +185,34 @@ def test_the_lead_minimum_is_not_applied_to_lithium_batteries() -> None:
     given = recycled_content_check({"Co": 18.0, "Pb": 90.0}, placed_on_market=on)
     pb = given.filter(pl.col("element") == "Pb").row(0, named=True)
     assert (pb["minimum_percent"], pb["verdict"]) == (None, "not_applicable")
+
+
+def test_cobalt_and_nickel_minimums_are_not_applied_to_batteries_without_them() -> None:
+    # an LFP battery's Co and Ni read "missing" against 16 % and 6 %
+    from echelon.errors import UsageError
+    from echelon.recycling import recycled_content_check
+
+    on = dt.date(2032, 1, 1)
+
+    def verdicts(chemistry: str | None) -> dict[str, tuple[str, str | None]]:
+        check = recycled_content_check({"Li": 7.0}, placed_on_market=on, chemistry=chemistry)
+        return {r["element"]: (r["verdict"], r["reason"]) for r in check.iter_rows(named=True)}
+
+    absent = {
+        "Co": ("not_applicable", "no Co in the active material"),
+        "Li": ("pass", None),
+        "Ni": ("not_applicable", "no Ni in the active material"),
+    }
+    assert verdicts("LFP") == verdicts("LiFePO4") == absent
+    assert verdicts("LMO") == absent
+    lco = verdicts("LCO")
+    assert lco["Co"] == ("missing", None)
+    assert lco["Ni"] == ("not_applicable", "no Ni in the active material")
+    # a cathode that holds them, or one not known, or no chemistry: every minimum applies
+    for chemistry in ("NMC811", "unknown", None):
+        assert verdicts(chemistry)["Co"] == ("missing", None), chemistry
+    with pytest.raises(UsageError, match="chemistry='banana'"):
+        recycled_content_check({"Li": 7.0}, placed_on_market=on, chemistry="banana")
+    given = recycled_content_check({"Co": 5.0}, placed_on_market=on, chemistry="LFP")
+    co = given.filter(pl.col("element") == "Co").row(0, named=True)
+    assert (co["minimum_percent"], co["verdict"]) == (None, "not_applicable")

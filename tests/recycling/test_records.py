@@ -19,6 +19,7 @@ from echelon.recycling import (
     record_lot,
     recycle_lot,
     registry_units,
+    select_registry_units,
     year_compliance,
 )
 from echelon.recycling import records as records_module
@@ -286,4 +287,75 @@ def test_a_recorded_lot_is_recorded_again_only_as_it_was(
         json.loads(p)["reporting_year"] for p in events_frame(registry, kind="recycled")["payload"]
     }
     assert years == {2027}
+    assert verify(registry).ok
+
+
+def test_a_lot_is_recorded_with_the_catalogue_it_was_checked_against(
+    taken_in: Registry, tmp_path: Path
+) -> None:
+    # a custom catalogue (another discharge standard, a higher LFP cut-off) is the one recorded,
+    # not the packaged one
+    registry = taken_in
+    packaged = Path(records_module.__file__).parents[1] / "catalog" / "data"
+    processes = (packaged / "recycling_processes.toml").read_text(encoding="utf-8")
+    assert processes.count('standard = "GB/T 33598.3-2021') == 1
+    (tmp_path / "recycling_processes.toml").write_text(
+        processes.replace('standard = "GB/T 33598.3-2021', 'standard = "PLANT-STD-7 (test)', 1),
+        encoding="utf-8",
+    )
+    chemistries = (packaged / "chemistries.toml").read_text(encoding="utf-8")
+    lfp = chemistries.index("[chemistry.LFP]")
+    cutoff = chemistries.index("discharge_cutoff_v = 2.5", lfp)
+    (tmp_path / "chemistries.toml").write_text(
+        chemistries[:cutoff] + "discharge_cutoff_v = 3.0" + chemistries[cutoff + 24 :],
+        encoding="utf-8",
+    )
+    frame = units_frame(registry)
+    module = frame.filter((pl.col("level") == "module") & (pl.col("chemistry") == "LFP")).head(1)
+    bid, cells = module["battery_id"][0], module["series_count"][0]
+    residual = 2.8 * cells  # above the packaged cut-off (2.5 V a cell), below the custom 3.0 V
+    rows = _rows(registry, [bid]).with_columns(pl.lit(residual).alias("residual_voltage_v"))
+    lot = recycle_lot(rows, process="hydro", lot_id="LOT-CAT", catalog_dir=tmp_path)
+    with pytest.raises(RecyclingError, match="not discharged"):
+        record_lot(registry, lot)
+    plan = records_module.plan_record(registry, lot, catalog_dir=tmp_path)
+    records_module.record_planned(registry, plan)
+    discharged = battery_record(registry, bid).events[-2].payload
+    assert discharged["standard"].startswith("PLANT-STD-7 (test)")
+    assert discharged["limit_v"] == pytest.approx(3.0 * cells)
+
+
+def test_a_selection_leaves_out_units_no_longer_whole(taken_in: Registry) -> None:
+    registry = taken_in
+    m = [f"EVB-P0001-M0{i}" for i in range(1, 9)]  # M02, M04 and M06 are routed to recycling
+    _assemble(registry, "REG-A", [m[0], m[1]])
+    record_lot(registry, recycle_lot(_rows(registry, ["REG-A"]), process="hydro", lot_id="LOT-A"))
+    _assemble(registry, "REG-B", [m[3], m[4]])
+    record_lot(registry, recycle_lot(_rows(registry, [m[4]]), process="hydro", lot_id="LOT-B"))
+
+    # the reviewer's case: M02 went with its recycled pack REG-A; route:recycle selected it, and
+    # the lot was then refused naming it
+    selection = select_registry_units(registry, "route:recycle")
+    assert list(selection.left_out) == [m[1]]
+    assert selection.left_out[m[1]].startswith(f"{m[1]}: its pack REG-A was recycled in lot LOT-A")
+    chosen = set(selection.units["battery_id"])
+    assert m[1] not in chosen
+    assert {m[3], m[5]} <= chosen  # M04's pack REG-B is not recycled
+    assert set(registry_units(registry, "route:recycle")["battery_id"]) == chosen
+    report = record_lot(registry, recycle_lot(selection.units, process="hydro", lot_id="LOT-C"))
+    assert report.written == len(chosen)
+    # an assembly some of whose parts were recycled (M05, and M04 in LOT-C) is left out of a
+    # status selection too
+    status = units_frame(registry).filter(pl.col("battery_id") == "REG-B")["status"][0]
+    with pytest.raises(NotFoundError) as caught:
+        select_registry_units(registry, f"status:{status}")
+    message = str(caught.value)
+    assert "left out 1 unit(s) no longer whole" in message
+    assert (
+        f"REG-B is no longer the assembly it was: 2 of its parts were recycled ({m[3]}, {m[4]})"
+        in message
+    )
+    # naming it explicitly is still refused, with the reason
+    with pytest.raises(RecyclingError, match=f"{m[1]}: its pack REG-A was recycled in lot LOT-A"):
+        record_lot(registry, recycle_lot(_rows(registry, [m[1]]), process="hydro"))
     assert verify(registry).ok

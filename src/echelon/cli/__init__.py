@@ -3,7 +3,7 @@
 Exit codes: 0 ok; 1 internal error; 2 usage; 3 bad input (manifest, tester file); 4 not found;
 5 registry unavailable; 6 chain verification failed; 7 configuration/catalogue error;
 8 analysis impossible (incl. a recycling process that cannot treat a lot); 10 intake finished
-but some units failed (recorded as failed).
+but some units failed (recorded as failed); 141 standard output closed early (``… | head``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import warnings
 import typer
 
 from echelon._version import __version__
-from echelon.cli._console import show_warning
+from echelon.cli._console import pipe_closed, show_warning
 from echelon.cli.diag_cmds import plot_cmd, summarize_cmd
 from echelon.cli.flows_cmds import flows_cmd
 from echelon.cli.grading_cmds import applications_cmd, certificate_cmd, grade_cmd
@@ -39,7 +39,10 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"echelon {__version__}")
+        try:
+            print(f"echelon {__version__}", flush=True)
+        except BrokenPipeError:
+            pipe_closed()
         raise typer.Exit
 
 

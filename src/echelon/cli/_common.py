@@ -22,9 +22,9 @@ from rich.progress import (
 
 from echelon.cli._console import console as console  # re-exported: the commands import it here
 from echelon.domain import Grade, Level, Status
-from echelon.errors import RegistryError
+from echelon.errors import RegistryError, UsageError
 from echelon.io.atomic import write_atomic
-from echelon.recycling.compliance import REPORTING_YEARS
+from echelon.recycling.compliance import REPORTING_YEARS, reporting_year
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
 from echelon.routing.economics import overrides_for_profiles
@@ -186,13 +186,16 @@ def check_year(value: int | None) -> int | None:
     Raises
     ------
     typer.BadParameter
-        Exit code 2, before any work, for a year outside
-        :data:`~echelon.recycling.compliance.REPORTING_YEARS` (the range named).
+        Exit code 2, before any work, for a year
+        :func:`~echelon.recycling.compliance.reporting_year` refuses (the range named).
     """
-    first, last = REPORTING_YEARS
-    if value is not None and not first <= value <= last:
-        raise typer.BadParameter(f"{value}: give a year from {first} to {last}")
-    return value
+    if value is None:
+        return None
+    try:
+        return reporting_year(value)
+    except UsageError:
+        first, last = REPORTING_YEARS
+        raise typer.BadParameter(f"{value}: give a year from {first} to {last}") from None
 
 
 def check_table_output(path: Path | None, *, option: str = "-o/--output") -> None:

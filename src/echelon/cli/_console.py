@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import warnings
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from rich.console import Console
 from rich.text import Text
@@ -42,6 +43,26 @@ PIPED_WIDTH: Final = 200
 ``COLUMNS`` overrides."""
 
 
+EXIT_PIPE_CLOSED: Final = 141
+"""Exit code when standard output is closed before the command is done (``echelon recycle … |
+head -1``): 128 + SIGPIPE, what a shell reports for a program a closed pipe stopped. Nothing is
+printed: the reader chose to stop reading. Python (and rich, click) would exit 1, Echelon's code
+for an internal error."""
+
+
+def pipe_closed() -> NoReturn:
+    """Stop quietly because standard output was closed by its reader: later writes, and the
+    flush at exit, go to ``/dev/null`` (no ``BrokenPipeError`` message); exit
+    :data:`EXIT_PIPE_CLOSED`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (tests capture it): nothing to flush
+        pass
+    raise SystemExit(EXIT_PIPE_CLOSED)
+
+
 class SafeConsole(Console):
     """A rich console whose markup is limited to :data:`STYLE_TAGS`, and that does not cut
     tables to 80 columns when its output is piped."""
@@ -50,6 +71,11 @@ class SafeConsole(Console):
         super().__init__(**options)
         if not self.is_terminal and "COLUMNS" not in os.environ and "width" not in options:
             self.width = PIPED_WIDTH
+
+    def on_broken_pipe(self) -> None:
+        """Standard output was closed early: stop quietly (:func:`pipe_closed`)."""
+        self.quiet = True
+        pipe_closed()
 
     def render_str(self, text: str, **options: Any) -> Text:
         if options.get("markup") is not False:

@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
+from echelon.cli._console import pipe_closed
 from echelon.cli._console import stderr as stderr  # re-exported
 from echelon.errors import (
     CatalogError,
@@ -83,6 +84,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
                 raise
             stderr.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(exit_code_for(exc)) from None
+        except BrokenPipeError:  # stdout closed early (`… | head -1`): not an error
+            pipe_closed()
         except KeyboardInterrupt:
             stderr.print("[yellow]interrupted[/]: committed units are complete; re-run to finish")
             raise typer.Exit(130) from None

@@ -17,6 +17,7 @@ from echelon.cli._common import (
     write_table,
 )
 from echelon.cli._errors import guarded
+from echelon.cli.recycle_cmds import LocationOption, PricesOption
 from echelon.flows import forecast_flows
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.flows import flows_chart
@@ -96,6 +97,8 @@ def flows_cmd(
             "repurposed (default 0.5).",
         ),
     ] = None,
+    prices: PricesOption = None,
+    location: LocationOption = None,
     plot: Annotated[
         Path | None, typer.Option(help="Chart of the flows (.png, .svg or .html).")
     ] = None,
@@ -111,6 +114,8 @@ def flows_cmd(
         process=process,
         price_year=price_year,
         second_life_share=second_life_share,
+        prices=prices,
+        location=location or "US",
     )
     console.print(_summary(forecast.totals(), every))
     meta = forecast.meta
@@ -119,7 +124,7 @@ def flows_cmd(
         f"lifetimes: {'; '.join(meta['lifetimes'])}\nsecond life: {second['share']:.0%} of the "
         f"healthy batteries leaving first use at ≤ {second['max_age_years']} years, "
         f"{second['lifetime']}\nvalue: {', '.join(meta['prices'])} for {meta['price_year']}, "
-        f"process {meta['process']}",
+        f"process {meta['process']}, location {meta['location']}",
         soft_wrap=True,
     )
     frame = forecast.frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,20 +24,33 @@ from echelon.cli._common import (
 from echelon.cli._errors import guarded
 from echelon.recycling import (
     LotResult,
+    left_out_note,
     load_lot,
     lots_frame,
     parse_source,
     plan_record,
     record_planned,
     recycle_lot,
-    registry_units,
+    select_registry_units,
     year_compliance,
 )
 from echelon.recycling.compliance import margin_text, result_text
-from echelon.registry import refuse_unverified, verify_batteries
+from echelon.registry import Registry, refuse_unverified, units_frame, verify_batteries
 from echelon.reports.recycling import write_lot_outputs
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
+PricesOption = Annotated[
+    Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
+]
+"""``--prices`` of ``recycle`` and ``flows``."""
+LocationOption = Annotated[
+    Literal["US", "California", "China", "Korea"] | None,
+    typer.Option(
+        help="Utility prices and electricity GHG (EverBatt locations). Default: US.",
+        show_default=False,
+    ),
+]
+"""``--location`` of ``recycle`` and ``flows`` (None: US; a recorded lot keeps its own)."""
 
 
 def _compliance_table(frame: pl.DataFrame, title: str) -> Table:
@@ -111,19 +125,11 @@ def recycle_cmd(
             help="Reporting year for EU targets and dated prices, 2000–2100 (default: this year).",
         ),
     ] = None,
-    prices: Annotated[
-        Path | None, typer.Option(help="Price override file (.toml or .csv: item, value).")
-    ] = None,
+    prices: PricesOption = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the outputs.")] = Path(
         "recycling"
     ),
-    location: Annotated[
-        Literal["US", "California", "China", "Korea"] | None,
-        typer.Option(
-            help="Utility prices and electricity GHG (EverBatt locations). Default: US.",
-            show_default=False,
-        ),
-    ] = None,
+    location: LocationOption = None,
     dismantle: Annotated[
         Literal["none", "modules", "cells"] | None,
         typer.Option(
@@ -151,56 +157,70 @@ def recycle_cmd(
     """Mass balance, value and EU compliance of a recycling lot; writes CSVs and report.html."""
     check_output_folder(output)
     where = parse_source(source)
-    if where.kind == "lot":
-        if record:
-            raise typer.BadParameter(
-                "a recorded lot cannot be recorded again", param_hint="--record"
-            )
-        with open_db(db) as registry:
-            result = load_lot(registry, where.value)
-        _refuse_changes_to_a_recorded_lot(
-            result.meta,
-            {
-                "--process": process,
-                "--year": year,
-                "--location": location,
-                "--dismantle": dismantle,
-                "--prices": prices,
-                "--lot-id": lot_id,
-            },
-            output,
-        )
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if where.kind == "registry":
-                with open_db(db) as registry:
-                    units: pl.DataFrame | Path = registry_units(registry, where.value)
-            else:
-                units = Path(where.value)
-                if not units.exists():
-                    raise typer.BadParameter(
-                        f"{units} does not exist (give a table file, route:recycle, "
-                        "status:<s> or lot:<id>)",
-                        param_hint="TABLE_OR_LOT",
-                    )
-            result = recycle_lot(
-                units,
-                process=process or "hydro",
-                year=year,
-                prices=prices,
-                location=location or "US",
-                dismantle=dismantle or "none",
-                lot_id=lot_id,
-                source=f"registry: {where.value}" if where.kind == "registry" else None,
-            )
+    if where.kind == "lot" and record:
+        raise typer.BadParameter("a recorded lot cannot be recorded again", param_hint="--record")
     recording = where.kind != "lot" and (record if record is not None else where.kind == "registry")
-    if where.kind == "registry" or recording:
-        _refuse_broken_chains(result, db, recording)
-    if recording:
-        result = _record(result, db, discharge_method)  # refused: nothing printed or written
-    else:
-        _print_result(result)
+    with ExitStack() as stack:
+        # the registry is opened once: here for registry units and lots, after the lot is valued
+        # for a table to record (a table valued without recording never opens it)
+        registry = stack.enter_context(open_db(db)) if where.kind != "table" else None
+        frame = None
+        if where.kind == "lot":
+            assert registry is not None
+            result = load_lot(registry, where.value)
+            _refuse_changes_to_a_recorded_lot(
+                result.meta,
+                {
+                    "--process": process,
+                    "--year": year,
+                    "--location": location,
+                    "--dismantle": dismantle,
+                    "--prices": prices,
+                    "--lot-id": lot_id,
+                },
+                output,
+            )
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if where.kind == "registry":
+                    assert registry is not None
+                    frame = units_frame(registry)  # read once: the selection and the checks
+                    selection = select_registry_units(registry, where.value, frame=frame)
+                    if selection.left_out:
+                        console.print(
+                            f"  [yellow]note:[/] {left_out_note(selection.left_out)}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
+                    units: pl.DataFrame | Path = selection.units
+                else:
+                    units = Path(where.value)
+                    if not units.exists():
+                        raise typer.BadParameter(
+                            f"{units} does not exist (give a table file, route:recycle, "
+                            "status:<s> or lot:<id>)",
+                            param_hint="TABLE_OR_LOT",
+                        )
+                result = recycle_lot(
+                    units,
+                    process=process or "hydro",
+                    year=year,
+                    prices=prices,
+                    location=location or "US",
+                    dismantle=dismantle or "none",
+                    lot_id=lot_id,
+                    source=f"registry: {where.value}" if where.kind == "registry" else None,
+                )
+        if recording and registry is None:
+            registry = stack.enter_context(open_db(db))
+        if registry is not None and (where.kind == "registry" or recording):
+            _refuse_broken_chains(result, registry, recording)
+        if registry is not None and recording:
+            # refused: nothing printed or written
+            result = _record(result, registry, discharge_method, frame)
+        else:
+            _print_result(result)
     paths = write_lot_outputs(result, output)
     console.print(f"[green]✓[/] outputs in {output}: " + ", ".join(p.name for p in paths.values()))
 
@@ -245,30 +265,31 @@ def _refuse_changes_to_a_recorded_lot(
     )
 
 
-def _refuse_broken_chains(result: LotResult, db: str | None, recording: bool) -> None:
+def _refuse_broken_chains(result: LotResult, registry: Registry, recording: bool) -> None:
     """Refuse (``ChainError``, exit 6) a lot whose units were read from, or are to be recorded
     in, the registry when a unit's chain does not verify: no report from, and no event on, data
     that may have been altered outside Echelon."""
     ids = result.units.get_column("battery_id").to_list()
-    with open_db(db) as registry:
-        known = list(registry.existing_batteries(ids))
-        refused = "the lot is neither reported nor recorded" if recording else "no report written"
-        refuse_unverified(verify_batteries(registry, known), known, refused=refused)
+    known = list(registry.existing_batteries(ids))
+    refused = "the lot is neither reported nor recorded" if recording else "no report written"
+    refuse_unverified(verify_batteries(registry, known), known, refused=refused)
 
 
-def _record(result: LotResult, db: str | None, discharge_method: str) -> LotResult:
-    """Check the lot against the registry, print it and record it; returns what is recorded
-    (the recorded lot when its id was recorded before with the same options and units)."""
-    with open_db(db) as registry:
-        plan = plan_record(registry, result, discharge_method=discharge_method)
-        _print_result(plan.result)
-        with stage_progress({"record": "recording lot"}) as progress:
-            report = record_planned(
-                registry,
-                plan,
-                discharged_on=dt.date.today(),
-                progress=lambda d, t: progress("record", d, t),
-            )
+def _record(
+    result: LotResult, registry: Registry, discharge_method: str, frame: pl.DataFrame | None
+) -> LotResult:
+    """Check the lot against the registry (``frame``: its units, when read already), print it
+    and record it; returns what is recorded (the recorded lot when its id was recorded before
+    with the same options and units)."""
+    plan = plan_record(registry, result, discharge_method=discharge_method, frame=frame)
+    _print_result(plan.result)
+    with stage_progress({"record": "recording lot"}) as progress:
+        report = record_planned(
+            registry,
+            plan,
+            discharged_on=dt.date.today(),
+            progress=lambda d, t: progress("record", d, t),
+        )
     sha = f"lot record sha256 {report.lot_sha256[:12]}…"
     if report.written == 0:
         console.print(

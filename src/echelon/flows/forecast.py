@@ -26,10 +26,11 @@ from echelon.errors import RecyclingError, UsageError, check_choice
 from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
 from echelon.flows.sales import chemistry_rows, normalise_sales, read_sales_table, sum_or_null
-from echelon.recycling import recycle_lot
+from echelon.recycling import load_prices, recycle_lot
 from echelon.recycling.compliance import REPORTING_YEARS
 from echelon.recycling.composition import composition_table, element_table, unit_composition
 from echelon.recycling.flows import Process, untreatable_message
+from echelon.recycling.lot import LOCATIONS, Location
 from echelon.recycling.units import prepare_units
 
 ELEMENTS = ("Li", "Co", "Ni", "Mn", "Cu", "Al")
@@ -128,18 +129,26 @@ RECYCLING_TABLES = (
 )
 
 
-def _catalogue_stamp() -> tuple[tuple[str, int], ...]:
-    """The recycling tables in use and their modification times (the value cache's key)."""
+def _catalogue_stamp(prices: Path | None = None) -> tuple[tuple[str, int], ...]:
+    """The recycling tables in use, and the price override file, with their modification times
+    (the value cache's key)."""
     paths = [resolve_table_path(name) for name in RECYCLING_TABLES]
+    paths += [] if prices is None else [prices]
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
 
 
 @lru_cache(maxsize=64)
 def _per_kwh(
-    chemistry: str, process: Process, price_year: int, stamp: tuple[tuple[str, int], ...]
+    chemistry: str,
+    process: Process,
+    price_year: int,
+    stamp: tuple[tuple[str, int], ...],
+    prices: Path | None = None,
+    location: Location = "US",
 ) -> tuple[dict[str, float], str, tuple[str, ...]]:
     """Pack mass, contents and value per kWh of a chemistry's packs, the price origin and the
-    recycling module's warnings (``stamp``: catalogue files, so an override is not missed)."""
+    recycling module's warnings (``stamp``: catalogue and price files, so an override is not
+    missed)."""
     comp = unit_composition(chemistry, "pack")
     out = {"t": (comp.kg_per_kwh or 0.0) / 1000}
     elements = element_table(level="pack", chemistries=[chemistry])
@@ -162,7 +171,9 @@ def _per_kwh(
     prepared, _ = prepare_units(one_kwh)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lot = recycle_lot(prepared, process=process, year=price_year)
+        lot = recycle_lot(
+            prepared, process=process, year=price_year, prices=prices, location=location
+        )
     out["feed_value_usd"] = lot.summary("feed_price")
     out["recycling_net_value_usd"] = lot.summary("net_value")
     notes = tuple(dict.fromkeys([*lot.warnings, *(str(w.message) for w in caught)]))
@@ -223,6 +234,8 @@ def forecast_flows(
     process: Process = "hydro",
     price_year: int | None = None,
     second_life_share: float | None = None,
+    prices: Path | str | None = None,
+    location: Location = "US",
 ) -> FlowForecast:
     """Forecast retired-battery flows from the batteries put on the market.
 
@@ -239,16 +252,25 @@ def forecast_flows(
     second_life_share : float, optional
         Share of the healthy batteries leaving first use young enough that are repurposed
         (default: catalogue ``flows``, 0.5).
+    prices : path, optional
+        Price override file (.toml or .csv: item, value), as ``echelon recycle --prices``
+        (default: the catalogue's ``recycling_prices``).
+    location : {"US", "California", "China", "Korea"}
+        Utility prices of the recycling process (EverBatt locations), as ``recycle_lot``.
 
     Returns
     -------
     FlowForecast
     """
     check_choice("process", process, Process)
+    check_choice("location", location, LOCATIONS)
     price_year = dt.date.today().year if price_year is None else price_year
     first, last = REPORTING_YEARS  # the years a recycling lot is valued in
     if not first <= price_year <= last:
         raise UsageError(f"price_year={price_year}: give a year from {first} to {last}")
+    price_file = None if prices is None else Path(prices)
+    if price_file is not None:
+        load_prices(price_file, year=price_year)  # a bad file is refused before any work
     given = sales if isinstance(sales, pl.DataFrame) else read_sales_table(sales)
     table = normalise_sales(given, source="<table>" if isinstance(sales, pl.DataFrame) else sales)
     notes = _chemistry_notes(chemistry_rows(given), process)
@@ -266,8 +288,8 @@ def forecast_flows(
             f"until={last_year}: give a year from the first sales year ({first_year}) to 2200"
         )
     years = np.arange(first_year, last_year + 1)
-    stamp = _catalogue_stamp()
-    prices: set[str] = set()
+    stamp = _catalogue_stamp(price_file)
+    origins: set[str] = set()
     keys = ["region", "segment", "chemistry", "lifetime_distribution", "lifetime_mean_years",
             "lifetime_sd_years"]  # fmt: skip
     parts: list[pl.DataFrame] = []
@@ -307,8 +329,10 @@ def forecast_flows(
             values = {"put_on_market": inflow, **vars(result)}
             for name in FLOWS:
                 columns[f"{name}_{quantity}"] = values[name] if known else None
-        per, origin, warned = _per_kwh(row["chemistry"], process, price_year, stamp)
-        prices.add(origin)
+        per, origin, warned = _per_kwh(
+            row["chemistry"], process, price_year, stamp, price_file, location
+        )
+        origins.add(origin)
         notes += [w if UNDATED.search(w) else f"{row['chemistry']}: {w}" for w in warned]
         for name, factor in per.items():
             target = name if name.endswith(("_t", "_usd")) else f"to_recycling_{name}"
@@ -333,8 +357,9 @@ def forecast_flows(
             f"{second_life.sd_years:g} years",
         },
         "process": process,
+        "location": location,
         "price_year": price_year,
-        "prices": sorted(prices),
+        "prices": sorted(origins),
         "notes": _summarise(notes),
         "source": flows_table["meta"]["source"],
         "catalogue": f"flows@{flows_table['meta']['version']}",

@@ -34,7 +34,9 @@ from echelon.recycling.prices import PriceTable, load_prices
 from echelon.recycling.records import (
     RecordPlan,
     RecordReport,
+    Selection,
     Source,
+    left_out_note,
     load_lot,
     lots_frame,
     parse_source,
@@ -43,6 +45,7 @@ from echelon.recycling.records import (
     record_planned,
     recycled_units,
     registry_units,
+    select_registry_units,
     year_compliance,
 )
 from echelon.recycling.units import prepare_units, read_units_table
@@ -57,6 +60,7 @@ __all__ = [
     "Process",
     "RecordPlan",
     "RecordReport",
+    "Selection",
     "Source",
     "UnitComposition",
     "cannot_treat",
@@ -64,6 +68,7 @@ __all__ = [
     "composition_table",
     "element_table",
     "feed_balance",
+    "left_out_note",
     "load_lot",
     "load_prices",
     "lots_frame",
@@ -79,6 +84,7 @@ __all__ = [
     "recycled_content_supply",
     "recycled_units",
     "registry_units",
+    "select_registry_units",
     "unit_composition",
     "unit_recycling_value",
     "year_compliance",

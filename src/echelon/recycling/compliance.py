@@ -23,9 +23,10 @@ from typing import Any
 
 import polars as pl
 
+from echelon.catalog import resolve_chemistry
 from echelon.errors import UsageError
 from echelon.recycling.catalog import Regulation, Target, regulation
-from echelon.recycling.composition import element_table
+from echelon.recycling.composition import active_material_elements, element_table
 
 COMPLIANCE_SCHEMA = {
     "metric": pl.String,
@@ -259,6 +260,7 @@ def recycled_content_check(
     shares_percent: Mapping[str, float],
     *,
     placed_on_market: dt.date,
+    chemistry: str | None = None,
     catalog_dir: Path | None = None,
 ) -> pl.DataFrame:
     """Compare a lithium-based battery model's recycled-content shares with the Art. 8 minimums.
@@ -270,31 +272,46 @@ def recycled_content_check(
         100, for elements with an Art. 8 minimum (Co, Li, Ni; Pb).
     placed_on_market : date
         Date the battery is placed on the market.
+    chemistry : str, optional
+        The model's chemistry (any accepted spelling: ``LFP``, ``LiFePO4``, ``NCM811``):
+        an element its active materials do not hold (Co and Ni of LFP or LMO) is
+        ``not_applicable`` rather than ``missing``. Without it (or for ``unknown``), every
+        lithium-battery minimum applies.
 
     Returns
     -------
     pl.DataFrame
         ``element``, ``share_percent``, ``minimum_percent``, ``verdict`` (``pass``, ``fail``,
         ``no_minimum`` before the dates, ``missing`` when a required share is not given,
-        ``not_applicable`` for a Pb share: the lead minimum is for lead-based batteries, whose
-        active materials hold lead — ``eu_battery_regulation``, an assumption noted there).
+        ``not_applicable`` for an element the battery's active materials hold none of — a Pb
+        share: the lead minimum is for lead-based batteries, whose active materials hold lead;
+        the Co and Ni of an LFP battery — ``eu_battery_regulation``, an assumption noted there),
+        ``reason`` (why a row is ``not_applicable``, e.g. ``no Co in the active material``).
 
     Raises
     ------
     UsageError
         Naming every element without an Art. 8 minimum and every share outside 0–100 (or not a
-        number).
+        number), or a chemistry that is not known.
     """
     reg = regulation(catalog_dir)
     shares = _checked_shares(shares_percent, reg.recycled_content)
     minimums = recycled_content_minimums(placed_on_market, catalog_dir=catalog_dir)
     lithium = set(_lithium_based(reg))
+    held = _active_elements(chemistry, catalog_dir)
     rows = []
     for element in sorted(lithium | set(shares)):
         share = shares.get(element)
         minimum = minimums.get(element)
+        reason = None
         if element not in lithium:
-            verdict = "not_applicable"
+            verdict, reason = "not_applicable", "the lead minimum is for lead-based batteries"
+        elif held is not None and element not in held:
+            verdict, reason, minimum = (
+                "not_applicable",
+                f"no {element} in the active material",
+                None,
+            )
         elif minimum is None:
             verdict = "no_minimum"
         elif share is None:
@@ -307,6 +324,7 @@ def recycled_content_check(
                 "share_percent": share,
                 "minimum_percent": minimum,
                 "verdict": verdict,
+                "reason": reason,
             }
         )
     return pl.DataFrame(
@@ -316,8 +334,20 @@ def recycled_content_check(
             "share_percent": pl.Float64,
             "minimum_percent": pl.Float64,
             "verdict": pl.String,
+            "reason": pl.String,
         },
     )
+
+
+def _active_elements(chemistry: str | None, catalog_dir: Path | None) -> frozenset[str] | None:
+    """The elements ``chemistry``'s active materials hold (None: not given, or not known)."""
+    if chemistry is None:
+        return None
+    try:
+        key = resolve_chemistry(chemistry, catalog_dir=catalog_dir).value
+    except ValueError as exc:
+        raise UsageError(f"recycled_content_check: chemistry={chemistry!r}: {exc}") from None
+    return active_material_elements(key, catalog_dir=catalog_dir)
 
 
 def recycled_content_supply(

@@ -324,6 +324,30 @@ def unit_composition(
     return _cached(chemistry, level, catalog_dir, tables)
 
 
+ACTIVE_MATERIALS = ("cam", "graphite", "li_metal", "sulfur")
+"""Material families that are a cell's active materials (cathode and anode), whose cobalt,
+lithium and nickel Art. 8 of Regulation (EU) 2023/1542 asks recycled shares of."""
+
+
+def active_material_elements(
+    chemistry: str, *, catalog_dir: Path | None = None
+) -> frozenset[str] | None:
+    """Tracked elements a ``chemistry`` cell's active materials hold (:data:`ACTIVE_MATERIALS`):
+    ``{"Fe", "Li", "P"}`` for LFP, ``{"Co", "Li", "Mn", "Ni"}`` for NMC811.
+
+    Returns
+    -------
+    frozenset of str or None
+        ``None`` when the cathode is not identified (``unknown``): what it holds is not known.
+    """
+    catalog = composition_catalog(catalog_dir)
+    cell = unit_composition(chemistry, "cell", catalog_dir=catalog_dir).fractions
+    active = [m for m, kg in cell.items() if family(m) in ACTIVE_MATERIALS and kg > 0]
+    if f"cam:{UNKNOWN_CATHODE}" in active:
+        return None
+    return frozenset(e for m in active for e, kg in material_elements(m, catalog).items() if kg > 0)
+
+
 def composition_table(
     *,
     level: str = "cell",

@@ -11,6 +11,9 @@ them and refuses the lot before anything is written when one finds a problem:
 :func:`genealogy_conflicts`
     packs and modules recycled twice: a dismantled pack recorded whole, a unit whose part was
     already recycled (or is in the same lot), a part whose assembly was recycled.
+:func:`not_whole`
+    the units no longer whole (recycled, gone with their assembly, or missing recycled parts):
+    a registry selection (``route:recycle``) leaves them out.
 :func:`lot_differences`
     what a lot recorded under the same id was recorded with (process, reporting year, location,
     dismantling, prices, units): the same lot cannot be recorded again under other options.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -30,6 +34,7 @@ from echelon.domain import Status
 from echelon.errors import Problem
 from echelon.recycling.composition import unit_composition
 from echelon.recycling.lot import LotResult
+from echelon.registry import no_longer_whole
 
 MASS_TOLERANCE: Final = 3.0
 """A row's mass more than this factor above or below the registered unit's mass (its nominal
@@ -132,6 +137,62 @@ def identity_problems(
     return sorted(problems, key=lambda p: (p.row or 0, p.column or ""))
 
 
+@dataclass(frozen=True)
+class _Genealogy:
+    """The registered genealogy and the ``recycled`` events, indexed for walking up and down."""
+
+    parent: dict[str, str | None]
+    level: dict[str, str]
+    status: dict[str, str | None]
+    children: dict[str, list[str]]
+    done: dict[str, tuple[str, str]]
+    """``{battery_id: (lot id, date recorded)}`` of the recycled units."""
+
+    @classmethod
+    def of(cls, genealogy: pl.DataFrame, recycled: pl.DataFrame) -> _Genealogy:
+        tree = cls({}, {}, {}, defaultdict(list), {})
+        for bid, par, lvl, st in genealogy.select(
+            "battery_id", "parent_id", "level", "status"
+        ).iter_rows():
+            tree.parent[bid], tree.level[bid], tree.status[bid] = par, lvl, st
+            if par is not None:
+                tree.children[par].append(bid)
+        for bid, lot, at in recycled.select("battery_id", "lot_id", "recorded_at").iter_rows():
+            tree.done.setdefault(bid, (lot, str(at)[:10]))
+        return tree
+
+    def recycled_with(self, bid: str) -> str | None:
+        """``<bid>: its pack <id> was recycled in lot … on …, with <bid> in it`` when an
+        assembly above the unit was recycled."""
+        ancestor, seen = self.parent.get(bid), {bid}
+        while ancestor is not None and ancestor not in seen:
+            if ancestor in self.done:
+                lot, on = self.done[ancestor]
+                return (
+                    f"{bid}: its {self.level.get(ancestor, 'assembly')} {ancestor} was recycled "
+                    f"in lot {lot} on {on}, with {bid} in it"
+                )
+            seen.add(ancestor)
+            ancestor = self.parent.get(ancestor)
+        return None
+
+    def descendants(self, bid: str, in_lot: set[str]) -> tuple[list[str], list[str]]:
+        """A unit's descendants already recycled, and those in ``in_lot`` (sorted)."""
+        recycled, here, seen = [], [], {bid}
+        stack = list(self.children.get(bid, ()))
+        while stack:
+            child = stack.pop()
+            if child in seen:
+                continue
+            seen.add(child)
+            if child in self.done:
+                recycled.append(child)
+            elif child in in_lot:
+                here.append(child)
+            stack.extend(self.children.get(child, ()))
+        return sorted(recycled), sorted(here)
+
+
 def genealogy_conflicts(
     battery_ids: Sequence[str], genealogy: pl.DataFrame, recycled: pl.DataFrame
 ) -> list[str]:
@@ -153,75 +214,65 @@ def genealogy_conflicts(
         assembly a part of which was recycled or is in the same lot (its mass would be counted
         twice), a part of an assembly that was recycled (it went with it).
     """
-    parent: dict[str, str | None] = {}
-    level: dict[str, str] = {}
-    status: dict[str, str | None] = {}
-    children: dict[str, list[str]] = defaultdict(list)
-    for bid, par, lvl, st in genealogy.select(
-        "battery_id", "parent_id", "level", "status"
-    ).iter_rows():
-        parent[bid], level[bid], status[bid] = par, lvl, st
-        if par is not None:
-            children[par].append(bid)
-    done: dict[str, tuple[str, str]] = {}
-    for bid, lot, at in recycled.select("battery_id", "lot_id", "recorded_at").iter_rows():
-        done.setdefault(bid, (lot, str(at)[:10]))
+    tree = _Genealogy.of(genealogy, recycled)
     in_lot = set(battery_ids)
     out = []
     for bid in battery_ids:
-        if status.get(bid) == Status.DISMANTLED.value:
+        level = tree.level.get(bid, "unit")
+        if tree.status.get(bid) == Status.DISMANTLED.value:
             out.append(
-                f"{bid} was dismantled into {_listed(sorted(children[bid])) or 'its parts'}: its "
-                "parts carry on as registered units; record the parts you recycle, not the "
-                f"{level.get(bid, 'unit')} whole"
+                f"{bid} was dismantled into {_listed(sorted(tree.children[bid])) or 'its parts'}: "
+                "its parts carry on as registered units; record the parts you recycle, not the "
+                f"{level} whole"
             )
-        ancestor, seen = parent.get(bid), {bid}
-        while ancestor is not None and ancestor not in seen:
-            if ancestor in done:
-                lot, on = done[ancestor]
-                out.append(
-                    f"{bid}: its {level.get(ancestor, 'assembly')} {ancestor} was recycled in lot "
-                    f"{lot} on {on}, with {bid} in it"
-                )
-                break
-            seen.add(ancestor)
-            ancestor = parent.get(ancestor)
-        recycled_parts, parts_here = _descendants(bid, children, done, in_lot)
+        gone_with = tree.recycled_with(bid)
+        if gone_with:
+            out.append(gone_with)
+        recycled_parts, parts_here = tree.descendants(bid, in_lot)
         if recycled_parts:
-            lots = sorted({f"lot {done[p][0]} on {done[p][1]}" for p in recycled_parts})
+            lots = sorted({f"lot {tree.done[p][0]} on {tree.done[p][1]}" for p in recycled_parts})
             out.append(
                 f"{bid}: its part(s) {_listed(recycled_parts)} were already recycled "
-                f"({'; '.join(lots)}): recording the {level.get(bid, 'unit')} whole would count "
-                "them twice"
+                f"({'; '.join(lots)}): recording the {level} whole would count them twice"
             )
         if parts_here:
             out.append(
                 f"{bid} and its part(s) {_listed(parts_here)} are all in the lot: they would be "
-                f"counted twice; keep the {level.get(bid, 'unit')} or its parts"
+                f"counted twice; keep the {level} or its parts"
             )
     return out
 
 
-def _descendants(
-    bid: str,
-    children: dict[str, list[str]],
-    done: dict[str, tuple[str, str]],
-    in_lot: set[str],
-) -> tuple[list[str], list[str]]:
-    """A unit's descendants already recycled, and those in the same lot (sorted)."""
-    recycled, here, seen = [], [], {bid}
-    stack = list(children.get(bid, ()))
-    while stack:
-        child = stack.pop()
-        if child in seen:
-            continue
-        seen.add(child)
-        if child in done:
-            recycled.append(child)
-        elif child in in_lot:
-            here.append(child)
-        stack.extend(children.get(child, ()))
-    return sorted(recycled), sorted(here)
+def not_whole(
+    battery_ids: Sequence[str], genealogy: pl.DataFrame, recycled: pl.DataFrame
+) -> dict[str, str]:
+    """Units that are no longer whole, and why: recycled themselves, part of an assembly that was
+    recycled (it went with it), or an assembly some of whose parts were recycled
+    (:func:`echelon.registry.no_longer_whole`). A lot of them is refused
+    (:func:`genealogy_conflicts`); a selection of registry units leaves them out.
+
+    Parameters
+    ----------
+    battery_ids, genealogy, recycled
+        As :func:`genealogy_conflicts`.
+
+    Returns
+    -------
+    dict
+        ``{battery_id: why}`` of the units of ``battery_ids`` that are no longer whole, in their
+        order.
+    """
+    tree = _Genealogy.of(genealogy, recycled)
+    out: dict[str, str] = {}
+    for bid in battery_ids:
+        if bid in tree.done:
+            lot, on = tree.done[bid]
+            out[bid] = f"{bid} was recycled in lot {lot} on {on}"
+        elif gone_with := tree.recycled_with(bid):
+            out[bid] = gone_with
+        elif parts := tree.descendants(bid, set())[0]:
+            out[bid] = no_longer_whole(bid, parts, "record its remaining parts instead")
+    return out
 
 
 def _close(a: float | None, b: float | None) -> bool:

@@ -25,7 +25,8 @@ later and :func:`year_compliance` sums the lots of a reporting year.
 Sources a lot can name (``echelon recycle SOURCE``): a table file; ``route:recycle`` (or
 ``recycle``) — registered units whose latest route is ``recycle`` and that are not recycled
 (dismantled packs are represented by their modules); ``status:<status>`` — registered units with
-that status; ``lot:<id>`` — a recorded lot.
+that status; ``lot:<id>`` — a recorded lot. A selector leaves out units no longer whole (a part
+of a recycled pack, a pack with recycled parts), naming them (:func:`select_registry_units`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,15 @@ import polars as pl
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
 from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
-from echelon.recycling.catalog import process_catalog
+from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
-from echelon.recycling.reconcile import genealogy_conflicts, identity_problems, lot_differences
+from echelon.recycling.reconcile import (
+    genealogy_conflicts,
+    identity_problems,
+    lot_differences,
+    not_whole,
+)
 from echelon.registry import PendingEvent, Registry, events_frame, units_frame
 
 RECORD_CHUNK = 500
@@ -85,18 +91,50 @@ def parse_source(text: str) -> Source:
     return Source("table", text)
 
 
-def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Selection:
+    """Registered units a selector names (:func:`select_registry_units`).
+
+    Attributes
+    ----------
+    units : pl.DataFrame
+        The lot table (the TABLE contract).
+    left_out : dict
+        ``{battery_id: why}``: units the selector matches that are no longer whole
+        (:func:`echelon.recycling.reconcile.not_whole`), left out of ``units``.
+    """
+
+    units: pl.DataFrame
+    left_out: dict[str, str]
+
+
+def select_registry_units(
+    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
+) -> Selection:
     """Registered units as a lot table (the TABLE contract), e.g. ``route:recycle``.
 
     The nominal energy is the registered energy, else capacity × voltage, else capacity × the
-    chemistry's nominal cell voltage × cells in series; the mass is estimated from it.
+    chemistry's nominal cell voltage × cells in series; the mass is estimated from it. Units no
+    longer whole are left out, and named in :attr:`Selection.left_out`: a part of a recycled
+    pack (it went with it), a pack some of whose parts were recycled, a unit with a ``recycled``
+    event — a lot holding them would be refused (:func:`plan_record`). A table naming them is
+    still refused.
+
+    Parameters
+    ----------
+    registry : Registry
+    selector : str
+        ``route:recycle`` or ``status:<status>``.
+    frame : pl.DataFrame, optional
+        The registry's :func:`~echelon.registry.units_frame`, when the caller has read it
+        already (it is then passed on to :func:`plan_record`: one read of the registry).
 
     Raises
     ------
     NotFoundError
-        If no registered unit matches.
+        If no registered unit matches (naming those left out, if any).
     """
-    frame = units_frame(registry)
+    frame = units_frame(registry) if frame is None else frame
     if frame.height == 0:
         raise NotFoundError(f"the registry {registry.url} holds no batteries")
     status = pl.col("status").fill_null("")
@@ -107,21 +145,52 @@ def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
         chosen = frame.filter(keep & (status == selector.split(":", 1)[1]))
     else:
         raise NotFoundError(f"unknown selector {selector!r}; use route:recycle or status:<status>")
+    left_out = (
+        not_whole(chosen["battery_id"].to_list(), frame.select(GENEALOGY), recycled_units(registry))
+        if chosen.height
+        else {}
+    )
+    chosen = chosen.filter(~pl.col("battery_id").is_in(list(left_out)))
     if chosen.height == 0:
-        raise NotFoundError(f"no unit to recycle matches {selector!r} in {registry.url}")
+        raise NotFoundError(
+            f"no unit to recycle matches {selector!r} in {registry.url}"
+            + (f"; {left_out_note(left_out)}" if left_out else "")
+        )
     voltage, energy = _nameplate(chosen)
-    return chosen.with_columns(
+    units = chosen.with_columns(
         pl.lit(None, dtype=pl.Float64).alias("mass_kg"),
         energy.alias("nominal_energy_wh"),
         voltage.alias("nominal_voltage_v"),
     ).select(TABLE_COLUMNS)
+    return Selection(units, left_out)
 
 
-def _nameplate(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+def registry_units(
+    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The lot table of :func:`select_registry_units` (units no longer whole left out)."""
+    return select_registry_units(registry, selector, frame=frame).units
+
+
+def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
+    """``left out N unit(s) no longer whole: <why>; …`` (at most ``shown`` named)."""
+    whys = list(left_out.values())
+    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
+    return (
+        f"left out {len(whys)} unit(s) no longer whole (a lot holding them would be refused): "
+        + "; ".join(whys[:shown])
+        + more
+    )
+
+
+def _nameplate(frame: pl.DataFrame, catalog_dir: Path | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Nominal voltage and energy of registered units: as registered, else capacity × the
     chemistry's nominal cell voltage × cells in series (the voltage), capacity × voltage (the
     energy)."""
-    cell_v = {c: chemistry_record(c).nominal_voltage_v for c in frame["chemistry"].unique()}
+    cell_v = {
+        c: chemistry_record(c, catalog_dir=catalog_dir).nominal_voltage_v
+        for c in frame["chemistry"].unique()
+    }
     voltage = pl.coalesce(
         "nominal_voltage_v",
         pl.col("chemistry").replace_strict(cell_v, return_dtype=pl.Float64)
@@ -158,6 +227,9 @@ class RecordPlan:
     limits : dict
         ``{battery_id: (residual V, limit V)}`` of the discharge check.
     discharge_method : str
+    discharge : Discharge
+        The discharge rules of the catalogue the lot was checked against (its standard is
+        recorded on every unit's ``discharged`` event).
     """
 
     result: LotResult
@@ -166,6 +238,7 @@ class RecordPlan:
     lot_sha256: str | None
     limits: dict[str, tuple[float | None, float | None]]
     discharge_method: str
+    discharge: Discharge
 
     @property
     def lot_id(self) -> str:
@@ -215,7 +288,7 @@ def ended_passport(lot_id: object, recorded_at: object) -> str:
 
 
 def _discharge_limits(
-    result: LotResult, registered: pl.DataFrame
+    result: LotResult, registered: pl.DataFrame, catalog_dir: Path | None
 ) -> dict[str, tuple[float | None, float | None]]:
     """``{battery_id: (residual V, limit V)}``; refuses units above the limit."""
     units = result.units.join(
@@ -232,7 +305,7 @@ def _discharge_limits(
             out[bid] = (None, None)
             continue
         cells = series or reg_series or 1
-        limit = chemistry_record(chem).discharge_cutoff_v * cells
+        limit = chemistry_record(chem, catalog_dir=catalog_dir).discharge_cutoff_v * cells
         out[bid] = (residual, limit)
         if residual > limit:
             problems.append(f"{bid}: residual {residual:g} V > {limit:g} V ({cells} × cut-off)")
@@ -250,6 +323,7 @@ def plan_record(
     *,
     discharge_method: str = "external_circuit",
     catalog_dir: Path | None = None,
+    frame: pl.DataFrame | None = None,
 ) -> RecordPlan:
     """Check a lot against the registry before anything is written (:func:`record_lot`).
 
@@ -261,6 +335,11 @@ def plan_record(
     discharge_method : str
         ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
     catalog_dir : Path, optional
+        Catalogue overrides (default: ``ECHELON_CATALOG_DIR``): the discharge rules and the
+        chemistries' cut-off voltages the lot is checked against and recorded with.
+    frame : pl.DataFrame, optional
+        The registry's :func:`~echelon.registry.units_frame`, when already read (e.g. by
+        :func:`registry_units` for the same lot); default: read here.
 
     Returns
     -------
@@ -288,7 +367,8 @@ def plan_record(
         )
     lot_id = str(result.meta["lot_id"])
     ids = result.units.get_column("battery_id").to_list()
-    frame = units_frame(registry)  # one read: identity, genealogy and the discharge limits
+    if frame is None:  # one read: identity, genealogy and the discharge limits
+        frame = units_frame(registry)
     registered = frame.filter(pl.col("battery_id").is_in(ids))
     known = set(registered.get_column("battery_id"))
     missing = [b for b in ids if b not in known]
@@ -297,7 +377,7 @@ def plan_record(
             f"{len(missing)} unit(s) of lot {lot_id} are not registered: {', '.join(missing[:10])}"
             " — take them in first, or run without --record"
         )
-    _, energy = _nameplate(registered)
+    _, energy = _nameplate(registered, catalog_dir)
     identity = registered.select(
         "battery_id",
         pl.col("chemistry").alias("reg_chemistry"),
@@ -341,8 +421,9 @@ def plan_record(
         todo=tuple(b for b in ids if b not in skip),
         skipped=tuple(b for b in ids if b in skip),
         lot_sha256=sha,
-        limits=_discharge_limits(result, registered),
+        limits=_discharge_limits(result, registered, catalog_dir),
         discharge_method=discharge_method,
+        discharge=spec,
     )
 
 
@@ -382,7 +463,7 @@ def record_planned(
     progress : callable, optional
         ``progress(done, total)``.
     """
-    spec = process_catalog().discharge
+    spec = plan.discharge
     result = plan.result
     sha = plan.lot_sha256 or _store_lot(registry, result)
     on = (discharged_on or dt.date.today()).isoformat()
@@ -441,6 +522,7 @@ def record_lot(
     discharge_method: str = "external_circuit",
     discharged_on: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    catalog_dir: Path | None = None,
 ) -> RecordReport:
     """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
 
@@ -457,6 +539,8 @@ def record_lot(
         Default: today.
     progress : callable, optional
         ``progress(done, total)``.
+    catalog_dir : Path, optional
+        Catalogue overrides, as :func:`plan_record`.
 
     Returns
     -------
@@ -469,7 +553,7 @@ def record_lot(
     NotFoundError, SchemaError, UsageError, RecyclingError
         As :func:`plan_record`.
     """
-    plan = plan_record(registry, result, discharge_method=discharge_method)
+    plan = plan_record(registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir)
     return record_planned(registry, plan, discharged_on=discharged_on, progress=progress)
 
 
