@@ -417,6 +417,7 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
         "break_even_price_usd_per_kwh_year",
         "break_even_soh_percent",
         "soh_basis_percent",
+        "soh_source",
     )
     seen: dict[str, Any] = {
         k: round(v, 4) if isinstance(v, float) else v for k, v in ((k, row.get(k)) for k in keys)
