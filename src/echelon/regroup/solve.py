@@ -255,10 +255,11 @@ def _solve(
     started = time.perf_counter()
     solver_s = time_limit_s * (1 - ANNEAL_TIME_SHARE)
     try:
+        checked = method != "auto"  # milp and cpsat ran check_exact_size above
         if method == "cpsat":
-            solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast)
+            solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast, size_checked=checked)
         else:
-            solved = milp_plan(inst, time_limit_s=solver_s)
+            solved = milp_plan(inst, time_limit_s=solver_s, size_checked=checked)
     except (ConfigError, UsageError) as exc:
         if method != "auto":
             raise
