@@ -198,8 +198,9 @@ def regroup_cmd(
     application: Annotated[
         str | None,
         typer.Option(
-            help="Application the packs are for (e.g. ups): packs outside its voltage window are "
-            "flagged application_voltage (default: the one --route names, if any)."
+            help="Application the packs are for (e.g. ups): units whose packs would be outside its "
+            "voltage window are left out, with the --series that would fit (default: the one "
+            "--route names, if any)."
         ),
     ] = None,
     record: Annotated[
@@ -217,8 +218,9 @@ def regroup_cmd(
     With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
     units, as `echelon batteries` does (a value not offered exits 2).
 
-    Packs outside the voltage window of --application (else of the application --route names)
-    get the violation application_voltage and a warning; an unknown application exits 2.
+    Units whose packs would be outside the voltage window of --application (else of the
+    application --route names) are left out, each with the --series that would fit (exit 8 when
+    too few are left); an unknown application exits 2.
     """
     if (inventory is None) == (not from_registry):
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")

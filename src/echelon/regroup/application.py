@@ -6,6 +6,11 @@ in a DC window ``voltage_min_v``–``voltage_max_v``. A pack breaks the window
 is usable inside it (:func:`echelon.routing.applications.window_fractions`): the pack's range
 from ``cells × discharge cut-off`` to ``cells × charge cut-off`` misses the window, or an
 application that imposes its charge voltage would push the cells above their charge cut-off.
+
+The series count decides a pack's voltage and every pack of one group of units (same chemistry and
+unit voltage) has the same, so the optimisers have no choice to make: :func:`window_misfits` leaves
+out, before any pack is built, the units whose packs would be outside the window, each with the
+``--series`` that would fit, and :func:`echelon.regroup.regroup` refuses a run they leave short.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from echelon.catalog import chemistries
+from echelon.domain import Gate
 from echelon.errors import check_choice
 from echelon.routing.applications import ApplicationSpec, load_applications, window_fractions
 
@@ -126,3 +133,138 @@ def outside_window(
         | (usable <= 0.0),
         dtype=bool,
     )
+
+
+def fitting_series(
+    window: ApplicationWindow,
+    chemistry: str,
+    unit_voltage_v: float,
+    cells_per_unit: int,
+    *,
+    catalog_dir: Path | None = None,
+) -> list[int]:
+    """Units in series (1, 2, …) whose pack lies inside the application's voltage window.
+
+    Parameters
+    ----------
+    window : ApplicationWindow
+        An application with a window (every count fits one without).
+    chemistry : str
+        Canonical chemistry of the units.
+    unit_voltage_v : float
+        Nominal voltage of one unit [V].
+    cells_per_unit : int
+        Cells in series in one unit.
+    """
+    if window.voltage_max_v is None:
+        return [1]
+    top = max(1, int(window.voltage_max_v * (1 + 1e-9) // unit_voltage_v))
+    counts = np.arange(1, top + 1)
+    off = outside_window(
+        window,
+        [chemistry] * top,
+        counts * cells_per_unit,
+        counts * unit_voltage_v,
+        catalog_dir=catalog_dir,
+    )
+    return [int(c) for c in counts[~off]]
+
+
+def _ranges(counts: list[int]) -> str:
+    """``4, 8–10``: consecutive counts as ranges."""
+    spans: list[list[int]] = []
+    for c in counts:
+        if spans and c == spans[-1][1] + 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in spans)
+
+
+def window_misfits(
+    inventory: pl.DataFrame,
+    window: ApplicationWindow,
+    series: int,
+    *,
+    catalog_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Units a pack of ``series`` of them in series would put outside the application's window.
+
+    A unit's voltage is its ``nominal_voltage_v`` (else its chemistry's cell voltage) and its cells
+    in series that voltage over the cell's, as the pack physics count them. Quarantined units and
+    units of unknown chemistry are left to the inventory's own exclusions.
+
+    Parameters
+    ----------
+    inventory : pl.DataFrame
+        A validated inventory (:func:`echelon.regroup.validate_inventory`).
+    window : ApplicationWindow
+    series : int
+        Units in series per pack (``--series``).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``battery_id``, ``reason``: what the pack would be, why it is outside the window and the
+        ``--series`` that would fit (or that none does); empty when every pack fits.
+    """
+    schema = {"battery_id": pl.String, "reason": pl.String}
+    if window.voltage_min_v is None:
+        return pl.DataFrame(schema=schema)
+    cell_v = {
+        c.value: rec.nominal_voltage_v for c, rec in chemistries(catalog_dir=catalog_dir).items()
+    }
+    units = (
+        inventory.filter(
+            pl.col("chemistry").is_in(list(cell_v))
+            & pl.col("gate").ne_missing(Gate.QUARANTINE.value)
+        )
+        .with_columns(
+            pl.coalesce(
+                pl.col("nominal_voltage_v"),
+                pl.col("chemistry").replace_strict(cell_v, return_dtype=pl.Float64),
+            ).alias("_unit_v")
+        )
+        .with_columns(
+            (
+                pl.col("_unit_v")
+                / pl.col("chemistry").replace_strict(cell_v, return_dtype=pl.Float64)
+            )
+            .round(0)
+            .clip(lower_bound=1)
+            .cast(pl.Int64)
+            .alias("_cells")
+        )
+    )
+    reasons: dict[tuple[str, float, int], str] = {}
+    for chem, volt, cells in units.select("chemistry", "_unit_v", "_cells").unique().rows():
+        if not outside_window(
+            window, [chem], [series * cells], [series * volt], catalog_dir=catalog_dir
+        )[0]:
+            continue
+        fits = fitting_series(window, chem, volt, cells, catalog_dir=catalog_dir)
+        advice = (
+            f"--series {_ranges(fits)} would fit"
+            if fits
+            else "no series count of these units fits: regroup them for another application"
+        )
+        reasons[(chem, volt, cells)] = (
+            f"outside the voltage window ({window.label}): {series} of these {volt:g} V {chem} "
+            f"units in series make a {series * cells}S pack of {series * volt:.4g} V nominal; "
+            f"{advice}"
+        )
+    if not reasons:
+        return pl.DataFrame(schema=schema)
+    keyed = pl.DataFrame(
+        [(*key, text) for key, text in reasons.items()],
+        schema={
+            "chemistry": pl.String,
+            "_unit_v": pl.Float64,
+            "_cells": pl.Int64,
+            "reason": pl.String,
+        },
+        orient="row",
+    )
+    return units.join(
+        keyed, on=["chemistry", "_unit_v", "_cells"], how="inner", maintain_order="left"
+    ).select("battery_id", "reason")

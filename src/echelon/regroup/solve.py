@@ -21,6 +21,7 @@ from echelon.regroup.application import (
     application_window,
     flagged,
     outside_window,
+    window_misfits,
 )
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
@@ -35,6 +36,7 @@ from echelon.regroup.instance import (
     build_instance,
     check_size_feasible,
     group_label,
+    max_packs_per_group,
     pack_violations,
     plan_objective,
     upper_bound,
@@ -78,8 +80,9 @@ class RegroupResult:
     packs : pl.DataFrame
         One row per pack: the columns of :func:`echelon.regroup.physics.pack_physics`, plus
         ``group`` and ``violations`` (constraints the pack breaks, comma-separated; the optimisers
-        keep the pack limits, but a pack outside the application's voltage window gets
-        ``application_voltage`` whatever the method).
+        keep the pack limits; units whose packs would be outside the application's voltage
+        window are left out, and a pack outside it all the same gets ``application_voltage``
+        whatever the method).
     blocks : pl.DataFrame
         One row per block (:func:`echelon.regroup.physics.block_physics`).
     excluded : pl.DataFrame
@@ -388,9 +391,11 @@ def regroup(
     progress : callable, optional
         ``progress(stage, done, total)``.
     application : str, optional
-        Canonical application id (catalogue ``applications``) the packs are for: a pack outside
-        its voltage window (:mod:`echelon.regroup.application`) gets the violation
-        ``application_voltage``. Default: not checked.
+        Canonical application id (catalogue ``applications``) the packs are for: units whose
+        packs of ``spec.series`` in series would be outside its voltage window are left out
+        (``excluded``, with the series counts that would fit;
+        :func:`~echelon.regroup.application.window_misfits`), and a pack outside it all the same
+        gets the violation ``application_voltage``. Default: not checked.
 
     Returns
     -------
@@ -402,7 +407,8 @@ def regroup(
         For an application the catalogue does not offer (listing the valid ones).
     InfeasibleError
         When the inventory cannot give the packs asked for (or any pack), naming the binding
-        constraint.
+        constraint (``application_voltage`` when the units left out for the application's
+        window leave it short, with the series counts that would fit).
     """
     check_choice("method", method, Method)
     window = (
@@ -411,7 +417,17 @@ def regroup(
     start = time.perf_counter()
     settings = RegroupSettings.load(catalog_dir=catalog_dir)
     constraints = constraints or RegroupConstraints.defaults(catalog_dir=catalog_dir)
+    misfits = (
+        pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
+        if window is None
+        else window_misfits(inventory, window, spec.series, catalog_dir=catalog_dir)
+    )
+    if misfits.height:
+        inventory = inventory.filter(~pl.col("battery_id").is_in(misfits["battery_id"].implode()))
     inst, excluded = build_instance(inventory, spec, constraints, settings=settings)
+    if misfits.height:
+        _check_window_left_enough(inst, misfits, window)
+        excluded = pl.concat([misfits, excluded])
     check_size_feasible(inventory, inst, excluded, settings=settings)
     bound = upper_bound(inst)
     plan = _solve(
@@ -474,6 +490,11 @@ def regroup(
     best_bound = min(bounds)
     gap = (best_bound - objective) / objective if objective > 0 else None
     notes = list(plan.notes)
+    if misfits.height:
+        notes.append(
+            f"{misfits.height} unit(s) left out (excluded, with the reason): "
+            + "; ".join(misfits["reason"].unique(maintain_order=True))
+        )
     for key in inst.groups:
         if key.stated is not None and assignment.height:
             notes.append(
@@ -502,6 +523,23 @@ def regroup(
         seconds=time.perf_counter() - start,
         notes=notes,
         application=window,
+    )
+
+
+def _check_window_left_enough(
+    inst: Instance, misfits: pl.DataFrame, window: ApplicationWindow | None
+) -> None:
+    """Refuse a run that the units left out for the application's window leave without the
+    packs asked for (or any pack), with what those packs would be and the series that fit."""
+    spec = inst.spec
+    wanted, possible = spec.packs or 1, sum(max_packs_per_group(inst))
+    if possible >= wanted or window is None:
+        return
+    reasons = "; ".join(misfits["reason"].unique(maintain_order=True).to_list())
+    raise InfeasibleError(
+        f"{wanted} pack(s) of {spec.series}S{spec.parallel}P asked for {window.application}, "
+        f"{possible} possible: {misfits.height} unit(s) left out — {reasons}",
+        binding_constraint=VIOLATION,
     )
 
 
