@@ -557,23 +557,43 @@ def _pack_models(
 
 
 def _unused(inst: Instance, assigned: set[str]) -> pl.DataFrame:
-    """Eligible units left out of every pack, with the reason: their group is smaller than one
-    pack, or they were not needed or not placeable in a pack meeting the limits."""
+    """Eligible units left out of every pack, with the reason and what to do: their group is
+    smaller than one pack, its units left over are fewer than one pack, they were not needed
+    for the packs asked for, or not placeable in a pack meeting the limits."""
     n = inst.spec.units_per_pack
     layout = f"{inst.spec.series}S{inst.spec.parallel}P"
     sizes = np.bincount(inst.group, minlength=len(inst.groups))
+    used = np.array([str(b) in assigned for b in inst.battery_id.tolist()], dtype=bool)
+    left = np.bincount(inst.group[~used], minlength=len(inst.groups))
+    limits = ", ".join(name for name in PACK_LIMITS if getattr(inst.constraints, name) is not None)
     ids, reasons = [], []
-    for i, bid in enumerate(inst.battery_id.tolist()):
-        if str(bid) in assigned:
-            continue
+    for i in np.flatnonzero(~used).tolist():
         g = int(inst.group[i])
-        ids.append(str(bid))
-        reasons.append(
-            f"only {sizes[g]} unit(s) of {group_label(inst.groups[g])} (units of one pack share "
-            f"chemistry, level and nominal voltage); a {layout} pack needs {n}"
-            if sizes[g] < n
-            else "not needed or not placeable in a pack meeting the limits"
-        )
+        label = group_label(inst.groups[g])
+        ids.append(str(inst.battery_id[i]))
+        if sizes[g] < n:
+            why = (
+                f"only {sizes[g]} unit(s) of {label} (units of one pack share chemistry, level "
+                f"and nominal voltage); a {layout} pack needs {n}: add units of this group or "
+                "choose a smaller layout"
+            )
+        elif left[g] < n:
+            why = (
+                f"one of the {left[g]} unit(s) of {label} left over, fewer than the {n} of a "
+                f"{layout} pack: add units of this group to build one more"
+            )
+        elif inst.spec.packs is not None:
+            why = (
+                f"not needed for the {inst.spec.packs} pack(s) asked for, or not placeable in a "
+                f"pack meeting the limits ({limits or 'none set'}): ask for more packs (--packs) "
+                "to use it"
+            )
+        else:
+            why = (
+                f"not placeable in a {layout} pack meeting the limits ({limits or 'none set'}): "
+                "relax them in the constraints file to use it"
+            )
+        reasons.append(why)
     schema = {"battery_id": pl.String, "reason": pl.String}
     return pl.DataFrame({"battery_id": ids, "reason": reasons}, schema=schema)
 
