@@ -5,14 +5,20 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from echelon.catalog import chemistries
+from echelon.domain import Chemistry
 from echelon.errors import InfeasibleError, UsageError
-from echelon.regroup import PackSpec, regroup
+from echelon.grading import load_profile
+from echelon.regroup import PackSpec, regroup, validate_inventory
 from echelon.regroup.application import (
     application_window,
     fitting_series,
     outside_window,
+    peak_rmax_ohm,
     route_application,
 )
+from echelon.routing import routing_inputs
+from echelon.routing.router import configuration_table
 from tests.regroup.conftest import synthetic_inventory
 
 
@@ -92,3 +98,40 @@ def test_fitting_series_of_an_imposed_charge_window() -> None:
     car = application_window("auto12v")
     assert fitting_series(car, "LFP", 3.2, 1) == [4]
     assert fitting_series(car, "NMC622", 3.7, 1) == []
+
+
+def test_a_pack_gets_the_routers_r_max_with_the_load_voltage_dip() -> None:
+    """A 4S LFP pack for auto12v has the R_max the router gives a 4S LFP module of the same
+    capacity: the 5 C cranking current may pull the system to load_voltage_min_v (8.0 V), not
+    only to the window's 10.5 V (R_max 13.7 mΩ at 60 A·h: 4 × 3 mΩ cells pass, 4 × 5 mΩ do not)."""
+    inputs = routing_inputs(load_profile("baseline"))
+    config = configuration_table(pl.DataFrame({"chemistry": ["LFP"], "series_count": [4]}), inputs)
+    router_rmax_ohm = config["rmax_v__auto12v"][0] / (5.0 * 60.0)
+    car = application_window("auto12v")
+    pack = peak_rmax_ohm(car, ["LFP"], [4], [60.0], margin=0.8)
+    assert pack[0] == pytest.approx(router_rmax_ohm)
+    ocv = float(chemistries()[Chemistry.LFP].ocv.ocv(0.5))
+    assert pack[0] == pytest.approx(0.8 * 4 * (ocv - 8.0 / 4) / 300.0)
+
+
+@pytest.mark.parametrize(("dcir_ohm", "flagged"), [(0.003, False), (0.005, True)])
+def test_regroup_flags_packs_above_the_applications_r_max(dcir_ohm: float, flagged: bool) -> None:
+    inventory = validate_inventory(
+        pl.DataFrame(
+            {
+                "battery_id": [f"C{i}" for i in range(8)],
+                "chemistry": "LFP",
+                "capacity_ah": 60.0,
+                "dcir_ohm": dcir_ohm,
+                "grade": "A",
+            }
+        )
+    )
+    result = regroup(inventory, PackSpec(series=4, parallel=1), application="auto12v")
+    assert result.packs.height == 2
+    assert result.packs_over_peak_rmax == (2 if flagged else 0)
+    assert result.summary()["packs_over_application_rmax"] == result.packs_over_peak_rmax
+    assert (result.packs["violations"] == "application_peak_current").all() is flagged
+    assert result.packs["application_rmax_ohm"].to_list() == pytest.approx(
+        [peak_rmax_ohm(application_window("auto12v"), ["LFP"], [4], [60.0], margin=0.8)[0]] * 2
+    )

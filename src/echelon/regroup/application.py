@@ -23,17 +23,21 @@ import numpy.typing as npt
 import polars as pl
 
 from echelon.catalog import chemistries
-from echelon.domain import Gate
+from echelon.domain import Chemistry, Gate
 from echelon.errors import check_choice
 from echelon.routing.applications import ApplicationSpec, load_applications, window_fractions
+from echelon.routing.router import load_cell_voltage_v
 
 VIOLATION = "application_voltage"
 """Name of the violation a pack outside the application's voltage window gets."""
+PEAK_VIOLATION = "application_peak_current"
+"""Name of the violation a pack whose resistance exceeds the application's R_max gets."""
 
 
-def flagged() -> pl.Expr:
-    """Whether a pack's ``violations`` (comma-separated) include :data:`VIOLATION`."""
-    return pl.col("violations").str.split(",").list.contains(VIOLATION)
+def flagged(violation: str = VIOLATION) -> pl.Expr:
+    """Whether a pack's ``violations`` (comma-separated) include ``violation`` (default
+    :data:`VIOLATION`)."""
+    return pl.col("violations").str.split(",").list.contains(violation)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,61 @@ def outside_window(
         | (usable <= 0.0),
         dtype=bool,
     )
+
+
+def peak_rmax_ohm(
+    window: ApplicationWindow,
+    chemistry: list[str],
+    cells_in_series: npt.ArrayLike,
+    usable_capacity_ah: npt.ArrayLike,
+    *,
+    margin: float,
+    catalog_dir: Path | None = None,
+) -> npt.NDArray[np.float64]:
+    """Per pack, the largest resistance that still delivers the application's peak current [Ω].
+
+    The router's R_max (docs/routing.md) for a whole pack: margin × cells × (OCV at the
+    application's power SOC − lowest per-cell voltage under the peak load) / I_peak, with
+    I_peak = ``peak_c_rate`` × the pack's usable capacity and the lowest voltage under load the
+    application's ``load_voltage_min_v`` (a transient dip, e.g. cranking) spread over the cells,
+    else its ``voltage_min_v``, not below the discharge cut-off.
+
+    Parameters
+    ----------
+    window : ApplicationWindow
+    chemistry : list of str
+        Canonical chemistry of each pack.
+    cells_in_series : array_like, shape (K,)
+        Cells in series of each pack.
+    usable_capacity_ah : array_like, shape (K,)
+        Usable capacity of each pack [A·h].
+    margin : float
+        Share of the voltage headroom allowed for the IR drop (profile ``resistance_margin``).
+
+    Returns
+    -------
+    ndarray of float, shape (K,)
+        NaN for every pack when the application knows no peak current.
+    """
+    capacity = np.asarray(usable_capacity_ah, dtype=np.float64)
+    spec = window.spec(catalog_dir)
+    if spec.peak_c_rate is None:
+        return np.full(capacity.shape, np.nan)
+    records = chemistries(catalog_dir=catalog_dir)
+    cells = np.rint(np.asarray(cells_in_series, dtype=np.float64)).astype(int)
+    headroom_v = np.array(
+        [
+            float(records[Chemistry(chem)].ocv.ocv(spec.power_soc))
+            - load_cell_voltage_v(spec, Chemistry(chem), int(n))
+            for chem, n in zip(chemistry, cells, strict=True)
+        ],
+        dtype=np.float64,
+    )
+    i_peak_a = spec.peak_c_rate * capacity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            i_peak_a > 0, margin * cells * np.maximum(headroom_v, 0.0) / i_peak_a, np.nan
+        )
 
 
 def fitting_series(

@@ -14,13 +14,16 @@ import numpy as np
 import polars as pl
 
 from echelon.errors import ConfigError, InfeasibleError, UsageError, check_choice
+from echelon.grading.profile import load_profile
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.application import (
+    PEAK_VIOLATION,
     VIOLATION,
     ApplicationWindow,
     application_window,
     flagged,
     outside_window,
+    peak_rmax_ohm,
     window_misfits,
 )
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
@@ -154,6 +157,14 @@ class RegroupResult:
             return 0
         return int(self.packs.select(flagged().sum()).item())
 
+    @property
+    def packs_over_peak_rmax(self) -> int:
+        """Packs whose resistance exceeds the application's R_max at its peak current
+        (violation ``application_peak_current``)."""
+        if not self.packs.height:
+            return 0
+        return int(self.packs.select(flagged(PEAK_VIOLATION).sum()).item())
+
     def summary(self) -> dict[str, Any]:
         """Run-level numbers as a JSON-ready dict (the ``*_run.json`` sidecar)."""
         compliant = (
@@ -180,6 +191,7 @@ class RegroupResult:
             "violating_packs": self.violating_packs,
             "application": None if self.application is None else asdict(self.application),
             "packs_outside_application_window": self.packs_outside_window,
+            "packs_over_application_rmax": self.packs_over_peak_rmax,
             "usable_capacity_in_compliant_packs_ah": float(compliant["usable_capacity_ah"].sum())
             if compliant.height
             else 0.0,
@@ -479,11 +491,29 @@ def regroup(
             catalog_dir=catalog_dir,
         )
     )
+    rmax = (
+        np.full(len(ordered), np.nan)
+        if window is None
+        else peak_rmax_ohm(
+            window,
+            tensor.chemistry,
+            tensor.cells_in_series.mean(axis=2).sum(axis=1),
+            packs["usable_capacity_ah"].to_numpy(),
+            margin=load_profile(catalog_dir=catalog_dir).routing.resistance_margin,
+            catalog_dir=catalog_dir,
+        )
+    )
+    weak = packs["pack_resistance_ohm"].to_numpy() > rmax  # False where R_max is unknown
     violations = [
-        ",".join([*pack_violations(inst, pk), *([VIOLATION] if out else [])])
-        for pk, out in zip(ordered, off.tolist(), strict=True)
+        ",".join(
+            [*pack_violations(inst, pk), *([VIOLATION] if out else []), *([PEAK_VIOLATION] * w)]
+        )
+        for pk, out, w in zip(ordered, off.tolist(), weak.tolist(), strict=True)
     ]
-    packs = packs.with_columns(pl.Series("violations", violations, dtype=pl.String))
+    packs = packs.with_columns(
+        pl.Series("violations", violations, dtype=pl.String),
+        pl.Series("application_rmax_ohm", rmax, dtype=pl.Float64).fill_nan(None),
+    )
     left = _unused(inst, assigned)
     objective = plan_objective(inst, plan.packs)
     bounds = [bound.objective] + ([plan.dual_bound] if plan.dual_bound is not None else [])
