@@ -483,6 +483,20 @@ def test_measured_capacity_lifts_the_out_of_domain_cap() -> None:
     )
 
 
+@pytest.mark.parametrize(("measured_ah", "source"), [(45.0, "capacity_test"), (None, "estimate")])
+def test_recorded_grade_and_route_decisions_say_which_soh_they_used(
+    measured_ah: float | None, source: str
+) -> None:
+    """The decisions the registry stores carry ``soh_source`` (as the output column does), so a
+    recorded grade or route says whether it rests on a measured capacity or an estimate."""
+    row = grade_one(soh_percent=90.0, soh_lower_percent=88.0, measured_capacity_ah=measured_ah)
+    decisions = {d.kind: d for d in decisions_from_row(row, PROFILE)}
+    assert decisions["grade"].inputs["soh_source"] == source
+    assert decisions["grade"].inputs["measured_capacity_ah"] == measured_ah
+    assert decisions["grade"].inputs["soh_basis_percent"] == row["soh_basis_percent"]
+    assert decisions["route"].inputs["soh_source"] == source
+
+
 def test_a_capacity_giving_no_soh_is_refused_naming_row_and_field() -> None:
     with pytest.raises(SchemaError) as info:
         grade_one(measured_capacity_ah=-1.0)

@@ -86,7 +86,7 @@ def test_from_registry_builds_and_records_packs(small_batch: SynthBatch, tmp_pat
     packs = pl.read_csv(out)
     excluded = pl.read_csv(out.with_name("packs_excluded.csv"))
     # the batch's packs are routed to recycling: not selected (nor listed) without --route recycle
-    assert "a pack cannot be a unit of a new pack" not in excluded["reason"].to_list()
+    assert not excluded["reason"].str.starts_with("a pack cannot be a unit of a new pack").any()
     with open_registry(url) as registry:
         first = packs.row(0, named=True)
         pack = battery_record(registry, first["pack_id"])
@@ -170,34 +170,38 @@ def test_a_failed_run_writes_the_skipped_units_it_names(
     assert f"see {excluded}" in result.output.replace("\n", "")
     skipped = pl.read_csv(excluded)
     assert skipped.height > 0
-    assert set(skipped["reason"]) == {"a pack cannot be a unit of a new pack"}
+    assert set(skipped["reason"]) == {
+        "a pack cannot be a unit of a new pack: regroup its modules instead"
+    }
     message = " ".join(result.output.split())
     assert f"{skipped.height} selected unit(s) were skipped before regrouping" in message
     assert not out.exists()
 
 
-def test_packs_outside_the_application_window_are_flagged_and_warned(tmp_path: Path) -> None:
-    """10S LFP (32 V) is below the UPS window (40–600 V): every pack is flagged
-    ``application_voltage`` in the summary and the run file, with one warning line; 14S (44.8 V)
-    fits; an unknown application exits 2 listing the valid ones."""
+def test_packs_outside_the_application_window_are_refused_with_the_series_that_fit(
+    tmp_path: Path,
+) -> None:
+    """10S LFP (32 V) is below the UPS window (40–600 V): the run exits 8 naming the series that
+    fit and writes no packs (before 2026-12-07 it built them and flagged application_voltage);
+    14S (44.8 V) fits, with no warning and no violation; an unknown application exits 2 listing
+    the valid ones."""
     inventory = tmp_path / "inventory.csv"
     synthetic_inventory(60, seed=2).write_csv(inventory)
     low, fits = tmp_path / "low.csv", tmp_path / "fits.csv"
     base = ["regroup", str(inventory), "-p", "1", "--application", "ups"]
     result = runner.invoke(app, [*base, "-s", "10", "-o", str(low)])
-    assert result.exit_code == 0, result.output
-    summary = pl.read_csv(low.with_name("low_summary.csv"))
-    assert summary["violations"].to_list() == ["application_voltage"] * summary.height
-    run = json.loads(low.with_name("low_run.json").read_text())
-    assert run["packs_outside_application_window"] == run["violating_packs"] == summary.height
-    assert run["application"]["voltage_max_v"] == 600.0
-    warning = " ".join(result.output.split())
-    assert f"warning: {summary.height} of {summary.height} pack(s) outside" in warning
-    assert "ups: 40–600 V; packs at 32 V nominal" in warning
+    assert result.exit_code == 8, result.output
+    message = " ".join(result.output.split())
+    assert "outside the voltage window (ups: 40–600 V)" in message
+    assert "10S pack of 32 V nominal; --series 13–187 would fit" in message
+    assert not low.exists()
     result = runner.invoke(app, [*base, "-s", "14", "-o", str(fits)])
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
     assert pl.read_csv(fits.with_name("fits_summary.csv"))["violations"].fill_null("").eq("").all()
+    run = json.loads(fits.with_name("fits_run.json").read_text())
+    assert run["packs_outside_application_window"] == 0
+    assert run["application"]["voltage_max_v"] == 600.0
     result = runner.invoke(app, [*base[:-1], "upz", "-s", "14", "-o", str(fits)])
     assert result.exit_code == 2
     assert "'ess', 'ev_reman', 'lsv', 'telecom', 'ups'" in " ".join(result.output.split())

@@ -9,6 +9,7 @@ import pytest
 from echelon.errors import InfeasibleError
 from echelon.regroup import PackSpec, regroup, validate_inventory
 from echelon.regroup.spec import RegroupConstraints
+from tests.regroup.conftest import synthetic_inventory
 
 
 def _mixed_voltage() -> pl.DataFrame:
@@ -93,3 +94,32 @@ def test_generic_chemistry_names_are_kept_apart_and_said() -> None:
     for _, units in result.assignment.group_by("pack_id"):
         assert units["chemistry_stated"].n_unique() == 1
     assert any("'ternary' names no composition" in note for note in result.notes)
+
+
+def test_every_unit_left_out_is_listed_with_the_reason_and_what_to_do() -> None:
+    """60 cells as 14S1P: 4 packs, the 4 cells left over say so (they were 'not needed or not
+    placeable in a pack meeting the limits' before 2026-12-07); with --packs 2 the others were
+    not needed; a grade outside allowed_grades says how to allow it."""
+    inventory = synthetic_inventory(60, seed=2)
+    result = regroup(inventory, PackSpec(series=14, parallel=1))
+    reasons = result.excluded["reason"].unique().to_list()
+    assert reasons == [
+        "one of the 4 unit(s) of LFP 3.2 V/M1 left over, fewer than the 14 of a 14S1P pack: add "
+        "units of this group to build one more"
+    ]
+    two = regroup(inventory, PackSpec(series=14, parallel=1, packs=2))
+    assert two.excluded.height == 32
+    assert set(two.excluded["reason"]) == {
+        "not needed for the 2 pack(s) asked for, or not placeable in a pack meeting the limits "
+        "(max_resistance_ratio, capacity_tolerance_fraction): ask for more packs (--packs) to "
+        "use it"
+    }
+    graded = regroup(
+        inventory,
+        PackSpec(series=14, parallel=1),
+        constraints=RegroupConstraints(allowed_grades=("A", "B")),
+    )
+    assert set(graded.excluded["reason"]) >= {
+        "grade C not in allowed_grades (A,B): add it to allowed_grades in the constraints file "
+        "to use the unit"
+    }

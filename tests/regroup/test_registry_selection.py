@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from echelon.regroup import inventory
+from echelon.regroup.instance import QUARANTINED
 
 
 def _units(**overrides: list[object]) -> pl.DataFrame:
@@ -148,7 +149,19 @@ def test_quarantined_failed_or_recycled_units_are_never_selected(
     )
     assert selected.inventory.height == 0
     reasons = dict(selected.skipped.iter_rows())
-    assert reasons["C0"] == "quarantined at the safety gate: never placed in a pack"
+    assert reasons["C0"] == QUARANTINED  # as for a table unit marked quarantine
+    assert reasons["C0"].endswith("discharge it and send it to recycling")
+    for status, unit, what in (
+        ("failed", "C2", "fix what its intake failed on and run the intake again"),
+        ("recycled", "C3", "its materials were recovered: it is no longer a unit"),
+    ):
+        chosen = inventory.inventory_from_registry(
+            SimpleNamespace(url="sqlite:///t.db"),  # type: ignore[arg-type]
+            status=status,
+        )
+        assert dict(chosen.skipped.iter_rows())[unit] == (
+            f"status {status}: never placed in a pack; {what}"
+        )
     everyone = _select(monkeypatch, frame.with_columns(status=pl.lit("routed")))
     assert everyone.inventory.get_column("battery_id").to_list() == ["C2", "C3"]
     assert dict(everyone.skipped.iter_rows())["C1"].startswith("quarantined at the safety gate")
@@ -174,4 +187,4 @@ def test_a_table_unit_marked_quarantine_is_never_placed() -> None:
     )
     assert set(result.assignment["battery_id"]) == {"P1", "P2"}
     reason = dict(result.excluded.iter_rows())["Q1"]
-    assert reason.startswith("quarantined at the safety gate (gate = quarantine)")
+    assert reason == QUARANTINED

@@ -36,6 +36,7 @@ from echelon.regroup import (
     regroup,
 )
 from echelon.regroup.application import (
+    PEAK_VIOLATION,
     VIOLATION,
     application_window,
     flagged,
@@ -198,8 +199,9 @@ def regroup_cmd(
     application: Annotated[
         str | None,
         typer.Option(
-            help="Application the packs are for (e.g. ups): packs outside its voltage window are "
-            "flagged application_voltage (default: the one --route names, if any)."
+            help="Application the packs are for (e.g. ups): units whose packs would be outside its "
+            "voltage window are left out, with the --series that would fit (default: the one "
+            "--route names, if any)."
         ),
     ] = None,
     record: Annotated[
@@ -217,8 +219,9 @@ def regroup_cmd(
     With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
     units, as `echelon batteries` does (a value not offered exits 2).
 
-    Packs outside the voltage window of --application (else of the application --route names)
-    get the violation application_voltage and a warning; an unknown application exits 2.
+    Units whose packs would be outside the voltage window of --application (else of the
+    application --route names) are left out, each with the --series that would fit (exit 8 when
+    too few are left); an unknown application exits 2.
     """
     if (inventory is None) == (not from_registry):
         raise typer.BadParameter("give an INVENTORY file or --from-registry (not both)")
@@ -284,6 +287,7 @@ def regroup_cmd(
         for note in result.notes:
             console.print(f"  note: {note}")
         _warn_outside_window(result)
+        _warn_peak_current(result)
         table = None
         if compare_baselines:
             with console.status("comparing with the baselines (each solved as above)"):
@@ -324,6 +328,19 @@ def _warn_outside_window(result: RegroupResult) -> None:
         f"[yellow]warning:[/] {result.packs_outside_window} of {result.packs.height} pack(s) "
         f"outside the voltage window ({result.application.label}; packs at "
         f"{low if low == high else f'{low}–{high}'} V nominal): flagged {VIOLATION} in violations"
+    )
+
+
+def _warn_peak_current(result: RegroupResult) -> None:
+    """One warning line when packs cannot deliver the application's peak current."""
+    if result.application is None or not result.packs_over_peak_rmax:
+        return
+    console.print(
+        f"[yellow]warning:[/] {result.packs_over_peak_rmax} of {result.packs.height} pack(s) "
+        f"above the resistance R_max of {result.application.application} at its peak current "
+        f"(pack_resistance_ohm > application_rmax_ohm in the summary): flagged {PEAK_VIOLATION} "
+        "in violations; build them from units of lower DCIR, or for an application of lower peak "
+        "current"
     )
 
 

@@ -38,7 +38,9 @@ def formation_value(inst: Instance, packs: list[IntArray]) -> float:
     return total
 
 
-def milp_plan(inst: Instance, *, time_limit_s: float, mip_rel_gap: float = 1e-4) -> Plan:
+def milp_plan(
+    inst: Instance, *, time_limit_s: float, mip_rel_gap: float = 1e-4, size_checked: bool = False
+) -> Plan:
     """Solve pack formation with scipy's MILP (HiGHS branch and cut), then balance the packs.
 
     Parameters
@@ -48,13 +50,15 @@ def milp_plan(inst: Instance, *, time_limit_s: float, mip_rel_gap: float = 1e-4)
         Wall-clock limit [s]; the best solution and the dual bound so far are returned.
     mip_rel_gap : float
         Relative gap at which HiGHS stops (default 0.01 %).
+    size_checked : bool
+        The caller ran :func:`~echelon.regroup.formation.check_exact_size` on ``inst`` already.
 
     Returns
     -------
     Plan
         ``dual_bound``: HiGHS's bound (objective units), an upper bound of the real objective.
     """
-    model = formation_model(inst)
+    model = formation_model(inst, size_checked=size_checked)
     if model.empty:
         return Plan([], method="milp", dual_bound=0.0, proven_optimal=True)
     start = time.perf_counter()
@@ -89,13 +93,19 @@ def cpsat_available() -> bool:
 
 
 def cpsat_plan(
-    inst: Instance, *, time_limit_s: float, hint: Plan | None = None, workers: int = 2
+    inst: Instance,
+    *,
+    time_limit_s: float,
+    hint: Plan | None = None,
+    workers: int = 2,
+    size_checked: bool = False,
 ) -> Plan:
     """Solve pack formation with OR-Tools CP-SAT (the optional ``optim`` extra).
 
     Same model as :func:`milp_plan`; objective coefficients are scaled to integers and rounded
     *up*, so CP-SAT's bound stays a valid bound on the real objective; the heuristic's plan is
-    a solution hint.
+    a solution hint. ``size_checked``: the caller ran
+    :func:`~echelon.regroup.formation.check_exact_size` on ``inst`` already.
 
     Raises
     ------
@@ -109,7 +119,7 @@ def cpsat_plan(
         )
     from echelon.regroup._cpsat import solve_cpsat
 
-    model: FormationModel = formation_model(inst)
+    model: FormationModel = formation_model(inst, size_checked=size_checked)
     if model.empty:
         return Plan([], method="cpsat", dual_bound=0.0, proven_optimal=True)
     warm: FloatArray | None = None if hint is None else model.encode(hint.packs)

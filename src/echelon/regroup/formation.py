@@ -418,14 +418,21 @@ def check_exact_size(inst: Instance) -> None:
             )
 
 
-def formation_model(inst: Instance) -> FormationModel:
+def formation_model(inst: Instance, *, size_checked: bool = False) -> FormationModel:
     """The formation model of the instance: :func:`anchor_model` for ``P = 1`` (strings),
     else the window-type model (see the module docstring).
+
+    Parameters
+    ----------
+    inst : Instance
+    size_checked : bool
+        The caller ran :func:`check_exact_size` on ``inst`` already (it is not run again).
 
     Raises
     ------
     UsageError
         When the model would be too large for an exact solve (:func:`check_exact_size`).
     """
-    check_exact_size(inst)
+    if not size_checked:
+        check_exact_size(inst)
     return anchor_model(inst) if inst.spec.parallel == 1 else type_model(inst)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,18 @@ IntArray = npt.NDArray[np.int64]
 UNGROUPED_MODEL = "(no model)"
 VOLTAGE_DECIMALS = 2
 """Nominal unit voltages are compared rounded to 0.01 V (one group per voltage)."""
+
+
+QUARANTINED: Final = (
+    "quarantined at the safety gate (gate = quarantine): never placed in a pack, whatever the "
+    "filters and allowed_grades say; discharge it and send it to recycling"
+)
+"""Why a quarantined unit is left out (inventory file or registry selection)."""
+UNKNOWN_CHEMISTRY: Final = (
+    "chemistry unknown: units of one pack must share a chemistry; record its chemistry, then "
+    "regroup"
+)
+"""Why a unit of unknown chemistry is left out (inventory file or registry selection)."""
 
 
 class GroupKey(NamedTuple):
@@ -148,29 +160,43 @@ def build_instance(
     """
     c = constraints
     rules: list[tuple[pl.Expr, str | pl.Expr]] = [
-        (
-            pl.col("gate") == Gate.QUARANTINE.value,
-            "quarantined at the safety gate (gate = quarantine): never placed in a pack, "
-            "whatever allowed_grades says",
-        ),
-        (pl.col("chemistry") == Chemistry.UNKNOWN.value, "chemistry unknown: cannot be regrouped"),
+        (pl.col("gate") == Gate.QUARANTINE.value, QUARANTINED),
+        (pl.col("chemistry") == Chemistry.UNKNOWN.value, UNKNOWN_CHEMISTRY),
     ]
     if c.allowed_grades is not None:
         allowed = ",".join(g.value for g in c.allowed_grades)
-        rules.append((pl.col("grade").is_null(), f"no grade (allowed_grades = {allowed})"))
+        rules.append(
+            (
+                pl.col("grade").is_null(),
+                f"no grade (allowed_grades = {allowed}): grade it (echelon grade), or set "
+                'allowed_grades = "none" in the constraints file to ignore grades',
+            )
+        )
         rules.append(
             (
                 ~pl.col("grade").is_in(allowed.split(",")),
-                pl.format("grade {} not in allowed_grades ({})", pl.col("grade"), pl.lit(allowed)),
+                pl.format(
+                    "grade {} not in allowed_grades ({}): add it to allowed_grades in the "
+                    "constraints file to use the unit",
+                    pl.col("grade"),
+                    pl.lit(allowed),
+                ),
             )
         )
     if c.same_model and c.unknown_model == "exclude":
-        rules.append((pl.col("model").is_null(), "no model (same_model, unknown_model = exclude)"))
+        rules.append(
+            (
+                pl.col("model").is_null(),
+                "no model (same_model, unknown_model = exclude): give its model, or set "
+                'unknown_model = "group" in the constraints file',
+            )
+        )
     if c.max_self_discharge_spread_mv_per_day is not None:
         rules.append(
             (
                 pl.col("self_discharge_mv_per_day").is_null(),
-                "no self_discharge_mv_per_day (max_self_discharge_spread_mv_per_day set)",
+                "no self_discharge_mv_per_day (max_self_discharge_spread_mv_per_day set): measure "
+                'it, or set max_self_discharge_spread_mv_per_day = "none" in the constraints file',
             )
         )
     reason: pl.Expr = pl.lit(None, dtype=pl.String)

@@ -39,6 +39,7 @@ from echelon.domain.plausible import PLAUSIBLE, PlausibleRange, implausible_cell
 from echelon.errors import Problem, SchemaError, UsageError, parse_numbers
 from echelon.io.table import read_table
 from echelon.registry import Registry, select_units, units_frame
+from echelon.regroup.instance import QUARANTINED, UNKNOWN_CHEMISTRY
 
 REQUIRED: Final = ("battery_id", "chemistry", "capacity_ah", "dcir_ohm")
 NUMERIC: Final[dict[str, PlausibleRange]] = {
@@ -70,8 +71,13 @@ CAPACITY_HINT: Final = (
     "no longer hold; or take measured units with --from-registry"
 )
 TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
-NEVER_PACKED: Final = (Status.QUARANTINED.value, Status.FAILED.value, Status.RECYCLED.value)
-"""Registry statuses whose units are never placed in a pack, whatever the filters say."""
+NEVER_PACKED: Final = {
+    Status.QUARANTINED.value: "discharge it and send it to recycling",
+    Status.FAILED.value: "fix what its intake failed on and run the intake again",
+    Status.RECYCLED.value: "its materials were recovered: it is no longer a unit",
+}
+"""Registry statuses whose units are never placed in a pack, whatever the filters say, and what
+to do about each."""
 COLUMNS: Final = (*TEXT, "chemistry_generic", *NUMERIC)
 """Columns of a validated inventory, in order (optional ones are null when absent).
 ``chemistry_generic`` is the stated spelling when it names no composition (``NMC``,
@@ -345,17 +351,23 @@ def inventory_from_registry(
     )
     chosen = chosen.with_columns(capacity.alias("capacity_ah")).with_columns(
         pl.when(pl.col("chemistry") == Chemistry.UNKNOWN.value)
-        .then(pl.lit("chemistry unknown"))
+        .then(pl.lit(UNKNOWN_CHEMISTRY))
         .when(pl.col("gate") == Gate.QUARANTINE.value)
-        .then(pl.lit("quarantined at the safety gate: never placed in a pack"))
+        .then(pl.lit(QUARANTINED))
         .when(pl.col("status").is_in(list(NEVER_PACKED)))
-        .then(pl.format("status {}: never placed in a pack", pl.col("status")))
+        .then(
+            pl.format(
+                "status {}: never placed in a pack; {}",
+                pl.col("status"),
+                pl.col("status").replace_strict(NEVER_PACKED, default=None),
+            )
+        )
         .when(pl.col("level") == "pack")
-        .then(pl.lit("a pack cannot be a unit of a new pack"))
+        .then(pl.lit("a pack cannot be a unit of a new pack: regroup its modules instead"))
         .when(pl.col("capacity_ah").is_null())
-        .then(pl.lit("no capacity or SOH measurement"))
+        .then(pl.lit("no capacity or SOH measurement: test its capacity, then regroup"))
         .when(pl.col("dcir_ohm").is_null())
-        .then(pl.lit("no dcir_ohm measurement"))
+        .then(pl.lit("no dcir_ohm measurement: measure its DCIR (pulse test), then regroup"))
         .alias("reason")
     )
     chosen = chosen.with_columns(pl.coalesce("reason", _unusable_values(chosen)))

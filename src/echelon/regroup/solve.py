@@ -14,13 +14,17 @@ import numpy as np
 import polars as pl
 
 from echelon.errors import ConfigError, InfeasibleError, UsageError, check_choice
+from echelon.grading.profile import load_profile
 from echelon.regroup.anneal import anneal_packs
 from echelon.regroup.application import (
+    PEAK_VIOLATION,
     VIOLATION,
     ApplicationWindow,
     application_window,
     flagged,
     outside_window,
+    peak_rmax_ohm,
+    window_misfits,
 )
 from echelon.regroup.baselines import kmeans_plan, random_plan, sort_chunk_plan
 from echelon.regroup.exact import cpsat_plan, milp_plan
@@ -35,6 +39,7 @@ from echelon.regroup.instance import (
     build_instance,
     check_size_feasible,
     group_label,
+    max_packs_per_group,
     pack_violations,
     plan_objective,
     upper_bound,
@@ -78,8 +83,9 @@ class RegroupResult:
     packs : pl.DataFrame
         One row per pack: the columns of :func:`echelon.regroup.physics.pack_physics`, plus
         ``group`` and ``violations`` (constraints the pack breaks, comma-separated; the optimisers
-        keep the pack limits, but a pack outside the application's voltage window gets
-        ``application_voltage`` whatever the method).
+        keep the pack limits; units whose packs would be outside the application's voltage
+        window are left out, and a pack outside it all the same gets ``application_voltage``
+        whatever the method).
     blocks : pl.DataFrame
         One row per block (:func:`echelon.regroup.physics.block_physics`).
     excluded : pl.DataFrame
@@ -151,6 +157,14 @@ class RegroupResult:
             return 0
         return int(self.packs.select(flagged().sum()).item())
 
+    @property
+    def packs_over_peak_rmax(self) -> int:
+        """Packs whose resistance exceeds the application's R_max at its peak current
+        (violation ``application_peak_current``)."""
+        if not self.packs.height:
+            return 0
+        return int(self.packs.select(flagged(PEAK_VIOLATION).sum()).item())
+
     def summary(self) -> dict[str, Any]:
         """Run-level numbers as a JSON-ready dict (the ``*_run.json`` sidecar)."""
         compliant = (
@@ -177,6 +191,7 @@ class RegroupResult:
             "violating_packs": self.violating_packs,
             "application": None if self.application is None else asdict(self.application),
             "packs_outside_application_window": self.packs_outside_window,
+            "packs_over_application_rmax": self.packs_over_peak_rmax,
             "usable_capacity_in_compliant_packs_ah": float(compliant["usable_capacity_ah"].sum())
             if compliant.height
             else 0.0,
@@ -255,10 +270,11 @@ def _solve(
     started = time.perf_counter()
     solver_s = time_limit_s * (1 - ANNEAL_TIME_SHARE)
     try:
+        checked = method != "auto"  # milp and cpsat ran check_exact_size above
         if method == "cpsat":
-            solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast)
+            solved = cpsat_plan(inst, time_limit_s=solver_s, hint=fast, size_checked=checked)
         else:
-            solved = milp_plan(inst, time_limit_s=solver_s)
+            solved = milp_plan(inst, time_limit_s=solver_s, size_checked=checked)
     except (ConfigError, UsageError) as exc:
         if method != "auto":
             raise
@@ -387,9 +403,11 @@ def regroup(
     progress : callable, optional
         ``progress(stage, done, total)``.
     application : str, optional
-        Canonical application id (catalogue ``applications``) the packs are for: a pack outside
-        its voltage window (:mod:`echelon.regroup.application`) gets the violation
-        ``application_voltage``. Default: not checked.
+        Canonical application id (catalogue ``applications``) the packs are for: units whose
+        packs of ``spec.series`` in series would be outside its voltage window are left out
+        (``excluded``, with the series counts that would fit;
+        :func:`~echelon.regroup.application.window_misfits`), and a pack outside it all the same
+        gets the violation ``application_voltage``. Default: not checked.
 
     Returns
     -------
@@ -401,7 +419,8 @@ def regroup(
         For an application the catalogue does not offer (listing the valid ones).
     InfeasibleError
         When the inventory cannot give the packs asked for (or any pack), naming the binding
-        constraint.
+        constraint (``application_voltage`` when the units left out for the application's
+        window leave it short, with the series counts that would fit).
     """
     check_choice("method", method, Method)
     window = (
@@ -410,7 +429,17 @@ def regroup(
     start = time.perf_counter()
     settings = RegroupSettings.load(catalog_dir=catalog_dir)
     constraints = constraints or RegroupConstraints.defaults(catalog_dir=catalog_dir)
+    misfits = (
+        pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
+        if window is None
+        else window_misfits(inventory, window, spec.series, catalog_dir=catalog_dir)
+    )
+    if misfits.height:
+        inventory = inventory.filter(~pl.col("battery_id").is_in(misfits["battery_id"].implode()))
     inst, excluded = build_instance(inventory, spec, constraints, settings=settings)
+    if misfits.height:
+        _check_window_left_enough(inst, misfits, window)
+        excluded = pl.concat([misfits, excluded])
     check_size_feasible(inventory, inst, excluded, settings=settings)
     bound = upper_bound(inst)
     plan = _solve(
@@ -462,17 +491,40 @@ def regroup(
             catalog_dir=catalog_dir,
         )
     )
+    rmax = (
+        np.full(len(ordered), np.nan)
+        if window is None
+        else peak_rmax_ohm(
+            window,
+            tensor.chemistry,
+            tensor.cells_in_series.mean(axis=2).sum(axis=1),
+            packs["usable_capacity_ah"].to_numpy(),
+            margin=load_profile(catalog_dir=catalog_dir).routing.resistance_margin,
+            catalog_dir=catalog_dir,
+        )
+    )
+    weak = packs["pack_resistance_ohm"].to_numpy() > rmax  # False where R_max is unknown
     violations = [
-        ",".join([*pack_violations(inst, pk), *([VIOLATION] if out else [])])
-        for pk, out in zip(ordered, off.tolist(), strict=True)
+        ",".join(
+            [*pack_violations(inst, pk), *([VIOLATION] if out else []), *([PEAK_VIOLATION] * w)]
+        )
+        for pk, out, w in zip(ordered, off.tolist(), weak.tolist(), strict=True)
     ]
-    packs = packs.with_columns(pl.Series("violations", violations, dtype=pl.String))
+    packs = packs.with_columns(
+        pl.Series("violations", violations, dtype=pl.String),
+        pl.Series("application_rmax_ohm", rmax, dtype=pl.Float64).fill_nan(None),
+    )
     left = _unused(inst, assigned)
     objective = plan_objective(inst, plan.packs)
     bounds = [bound.objective] + ([plan.dual_bound] if plan.dual_bound is not None else [])
     best_bound = min(bounds)
     gap = (best_bound - objective) / objective if objective > 0 else None
     notes = list(plan.notes)
+    if misfits.height:
+        notes.append(
+            f"{misfits.height} unit(s) left out (excluded, with the reason): "
+            + "; ".join(misfits["reason"].unique(maintain_order=True))
+        )
     for key in inst.groups:
         if key.stated is not None and assignment.height:
             notes.append(
@@ -504,6 +556,23 @@ def regroup(
     )
 
 
+def _check_window_left_enough(
+    inst: Instance, misfits: pl.DataFrame, window: ApplicationWindow | None
+) -> None:
+    """Refuse a run that the units left out for the application's window leave without the
+    packs asked for (or any pack), with what those packs would be and the series that fit."""
+    spec = inst.spec
+    wanted, possible = spec.packs or 1, sum(max_packs_per_group(inst))
+    if possible >= wanted or window is None:
+        return
+    reasons = "; ".join(misfits["reason"].unique(maintain_order=True).to_list())
+    raise InfeasibleError(
+        f"{wanted} pack(s) of {spec.series}S{spec.parallel}P asked for {window.application}, "
+        f"{possible} possible: {misfits.height} unit(s) left out — {reasons}",
+        binding_constraint=VIOLATION,
+    )
+
+
 def _pack_models(
     inst: Instance, inventory: pl.DataFrame, packs: Sequence[np.ndarray[Any, Any]]
 ) -> list[str | None]:
@@ -518,23 +587,43 @@ def _pack_models(
 
 
 def _unused(inst: Instance, assigned: set[str]) -> pl.DataFrame:
-    """Eligible units left out of every pack, with the reason: their group is smaller than one
-    pack, or they were not needed or not placeable in a pack meeting the limits."""
+    """Eligible units left out of every pack, with the reason and what to do: their group is
+    smaller than one pack, its units left over are fewer than one pack, they were not needed
+    for the packs asked for, or not placeable in a pack meeting the limits."""
     n = inst.spec.units_per_pack
     layout = f"{inst.spec.series}S{inst.spec.parallel}P"
     sizes = np.bincount(inst.group, minlength=len(inst.groups))
+    used = np.array([str(b) in assigned for b in inst.battery_id.tolist()], dtype=bool)
+    left = np.bincount(inst.group[~used], minlength=len(inst.groups))
+    limits = ", ".join(name for name in PACK_LIMITS if getattr(inst.constraints, name) is not None)
     ids, reasons = [], []
-    for i, bid in enumerate(inst.battery_id.tolist()):
-        if str(bid) in assigned:
-            continue
+    for i in np.flatnonzero(~used).tolist():
         g = int(inst.group[i])
-        ids.append(str(bid))
-        reasons.append(
-            f"only {sizes[g]} unit(s) of {group_label(inst.groups[g])} (units of one pack share "
-            f"chemistry, level and nominal voltage); a {layout} pack needs {n}"
-            if sizes[g] < n
-            else "not needed or not placeable in a pack meeting the limits"
-        )
+        label = group_label(inst.groups[g])
+        ids.append(str(inst.battery_id[i]))
+        if sizes[g] < n:
+            why = (
+                f"only {sizes[g]} unit(s) of {label} (units of one pack share chemistry, level "
+                f"and nominal voltage); a {layout} pack needs {n}: add units of this group or "
+                "choose a smaller layout"
+            )
+        elif left[g] < n:
+            why = (
+                f"one of the {left[g]} unit(s) of {label} left over, fewer than the {n} of a "
+                f"{layout} pack: add units of this group to build one more"
+            )
+        elif inst.spec.packs is not None:
+            why = (
+                f"not needed for the {inst.spec.packs} pack(s) asked for, or not placeable in a "
+                f"pack meeting the limits ({limits or 'none set'}): ask for more packs (--packs) "
+                "to use it"
+            )
+        else:
+            why = (
+                f"not placeable in a {layout} pack meeting the limits ({limits or 'none set'}): "
+                "relax them in the constraints file to use it"
+            )
+        reasons.append(why)
     schema = {"battery_id": pl.String, "reason": pl.String}
     return pl.DataFrame({"battery_id": ids, "reason": reasons}, schema=schema)
 

@@ -14,7 +14,7 @@ import polars as pl
 
 from echelon.domain import NON_REUSE_ROUTES, Decision, Reason
 from echelon.recycling.prices import PriceTable
-from echelon.routing.applications import ApplicationSpec, series_options
+from echelon.routing.applications import ApplicationSpec, Regulation, series_options
 from echelon.routing.economics import Economics
 from echelon.routing.placeholders import recycling_price_table
 from echelon.routing.router import MISFIT_BITS, RoutingInputs
@@ -197,19 +197,29 @@ def _resistance_misfit(
     )
 
 
+def _conditions(route: Any, level: Any, origin: Any, inputs: RoutingInputs) -> list[Regulation]:
+    """The ``condition`` rules of the jurisdiction that cover a route for a unit of this level and
+    origin (none for a route that is not a catalogue application)."""
+    if route not in inputs.applications.application:
+        return []
+    return [
+        reg
+        for reg in inputs.applications.regulations(inputs.jurisdiction)
+        if reg.effect == "condition" and reg.applies_to(route, level=level, origin=origin)
+    ]
+
+
 def condition_reasons(row: dict[str, Any], inputs: RoutingInputs) -> list[Reason]:
     """The conditions regulations of the jurisdiction attach to the chosen application."""
-    app = row.get("route")
     return [
         Reason(
             rule=f"condition.{reg.rule}",
             passed=True,
             message=f"condition ({reg.jurisdiction}): {reg.message} — source: {reg.source}",
         )
-        for reg in inputs.applications.regulations(inputs.jurisdiction)
-        if app in inputs.applications.application
-        and reg.effect == "condition"
-        and reg.applies_to(app, level=row.get("level"), origin=row.get("origin_application"))
+        for reg in _conditions(
+            row.get("route"), row.get("level"), row.get("origin_application"), inputs
+        )
     ]
 
 
@@ -219,6 +229,8 @@ def route_conditions(graded: pl.DataFrame, inputs: dict[str, RoutingInputs]) -> 
     becomes ``,`` so the column splits on ``;``), the conditions :func:`condition_reasons`
     records on the route decision (there with their sources).
 
+    The rules are matched once per distinct (profile, route, level, origin), not per row.
+
     Parameters
     ----------
     graded : pl.DataFrame
@@ -226,20 +238,14 @@ def route_conditions(graded: pl.DataFrame, inputs: dict[str, RoutingInputs]) -> 
     inputs : dict of str to RoutingInputs
         Routing inputs per profile label, as :func:`echelon.grading.grade_by_region` returns.
     """
-    texts = []
-    for row in graded.select("profile", "route", "level", "origin_application").iter_rows(
-        named=True
-    ):
-        resolved = inputs.get(row["profile"])
-        found = [] if resolved is None else condition_reasons(row, resolved)
-        texts.append("; ".join(f"{r.rule.removeprefix('condition.')}: {_short(r)}" for r in found))
-    return pl.Series("route_conditions", texts, dtype=pl.String)
-
-
-def _short(reason: Reason) -> str:
-    """A condition's text without the ``condition (XX):`` prefix and the source."""
-    text = reason.message.split("): ", 1)[-1]
-    return text.rsplit(" — source: ", 1)[0].replace(";", ",")
+    keys = graded.select("profile", "route", "level", "origin_application").rows()
+    texts: dict[tuple[Any, ...], str] = {}
+    for key in set(keys):
+        profile, route, level, origin = key
+        resolved = inputs.get(profile)
+        found = [] if resolved is None else _conditions(route, level, origin, resolved)
+        texts[key] = "; ".join(f"{reg.rule}: {reg.message.replace(';', ',')}" for reg in found)
+    return pl.Series("route_conditions", [texts[key] for key in keys], dtype=pl.String)
 
 
 def _fit_message(
@@ -417,6 +423,7 @@ def route_decision(row: dict[str, Any], inputs: RoutingInputs) -> Decision:
         "break_even_price_usd_per_kwh_year",
         "break_even_soh_percent",
         "soh_basis_percent",
+        "soh_source",
     )
     seen: dict[str, Any] = {
         k: round(v, 4) if isinstance(v, float) else v for k, v in ((k, row.get(k)) for k in keys)

@@ -117,8 +117,10 @@ def routing_inputs(
     )
 
 
-def _load_cell_voltage(spec: ApplicationSpec, chemistry: Chemistry, cells: int) -> float:
-    """Lowest per-cell voltage allowed under the peak load [V]."""
+def load_cell_voltage_v(spec: ApplicationSpec, chemistry: Chemistry, cells: int) -> float:
+    """Lowest per-cell voltage allowed under the peak load [V], with ``cells`` in series: the
+    application's ``load_voltage_min_v`` spread over them (a transient dip may pass the cut-off),
+    else its ``voltage_min_v`` spread over them, not below the discharge cut-off."""
     rec = chemistries()[chemistry]
     if spec.load_voltage_min_v is not None:
         return spec.load_voltage_min_v / cells  # a transient (cranking) dip may pass the cut-off
@@ -159,7 +161,7 @@ def configuration_table(pairs: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFr
                 share = float(window_fractions(spec, chem, [cells])[0])
                 if spec.peak_c_rate is not None:
                     ocv = float(records[chem].ocv.ocv(spec.power_soc))
-                    headroom = ocv - _load_cell_voltage(spec, chem, cells)
+                    headroom = ocv - load_cell_voltage_v(spec, chem, cells)
                     rmax = margin * series * max(headroom, 0.0)
             row |= {
                 f"units_series__{name}": units,
