@@ -351,6 +351,34 @@ def list_batteries(
 
 LISTING_FILTERS: Final = ("status", "grade", "chemistry", "level")
 """The filters of the battery listing (``echelon batteries``, the API and the dashboard)."""
+FILTER_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
+    "status": tuple(s.value for s in Status),
+    "grade": tuple(g.value for g in Grade),
+    "level": tuple(v.value for v in Level),
+}
+"""The values of the enumerated filters of :func:`listing_filters` and :func:`select_units`, in
+the order a refusal lists them (``chemistry`` is checked against the catalogue, ``route`` against
+the applications and the routes recorded)."""
+
+
+def _filter_value(
+    name: str, value: str | None, choices: Mapping[str, Sequence[str]] = FILTER_CHOICES
+) -> str | None:
+    """A filter value as the units frame spells it (``None`` or ``""``: no filter): one of
+    ``choices[name]`` in any case or separators, or for ``chemistry`` the chemistry or family it
+    selects (``lifepo4`` → ``LFP``, ``ternary`` → ``NMC``, :func:`filter_spelling`).
+
+    Raises
+    ------
+    UsageError
+        For a value not offered, naming the filter, the closest value and every allowed one.
+    """
+    if name != "chemistry":
+        return parse_filter(name, value, choices[name])
+    try:
+        return filter_spelling(value) if value else None
+    except ValueError as exc:
+        raise UsageError(f"chemistry: {exc}") from None
 
 
 def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -364,22 +392,7 @@ def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
     UsageError
         For a value not offered, as :func:`select_units` words it.
     """
-    choices = {
-        "status": [s.value for s in Status],
-        "grade": [g.value for g in Grade],
-        "level": [v.value for v in Level],
-    }
-    out: dict[str, str | None] = {}
-    for name in LISTING_FILTERS:
-        value = given.get(name) or None
-        if name != "chemistry":
-            out[name] = parse_filter(name, value, choices[name])
-            continue
-        try:
-            out[name] = None if value is None else filter_spelling(value)
-        except ValueError as exc:
-            raise UsageError(f"chemistry: {exc}") from None
-    return out
+    return {name: _filter_value(name, given.get(name) or None) for name in LISTING_FILTERS}
 
 
 def select_units(
@@ -419,21 +432,20 @@ def select_units(
     routes = [*(a.value for a in Application), *NON_REUSE_ROUTES]
     if "route" in frame.columns:
         routes += sorted(frame.get_column("route").drop_nulls().unique().to_list())
+    choices = {**FILTER_CHOICES, "route": routes}
     wanted: dict[str, list[str]] = {}
-    for column, values, choices in (
-        ("status", [status], [s.value for s in Status]),
-        ("grade", list(grades or []), [g.value for g in Grade]),
-        ("level", [level], [v.value for v in Level]),
-        ("route", [route], routes),
+    for column, values in (
+        ("status", [status]),
+        ("grade", list(grades or [])),
+        ("level", [level]),
+        ("route", [route]),
     ):
-        chosen = [parse_filter(column, value, choices) for value in values]
+        chosen = [_filter_value(column, value, choices) for value in values]
         if any(value is not None for value in chosen):
             wanted[column] = [value for value in chosen if value is not None]
-    if chemistry:
-        try:
-            wanted["chemistry"] = [c.value for c in chemistries_matching(chemistry)]
-        except ValueError as exc:
-            raise UsageError(f"chemistry: {exc}") from None
+    spelled = _filter_value("chemistry", chemistry)
+    if spelled is not None:  # (what the spelling given selects, :func:`listing_filters`)
+        wanted["chemistry"] = [c.value for c in chemistries_matching(spelled)]
     if frame.height == 0 or not wanted:
         return frame
     return frame.filter(*[pl.col(column).is_in(values) for column, values in wanted.items()])
