@@ -195,7 +195,7 @@ def units_frame(registry: Registry) -> pl.DataFrame:
         ) from exc
 
 
-def _edited(head: str, exc: Exception, then: str) -> ChainError:
+def edited_error(head: str, exc: Exception, then: str) -> ChainError:
     """The error for rows not as Echelon wrote them: ``head``, the first line of ``exc``, that the
     database was edited outside Echelon, and ``then`` what to do."""
     detail = next(iter(str(exc).splitlines()), "")
@@ -589,48 +589,6 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
-    """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
-    their chain): an assembly with such parts is no longer the one it was, and gets neither a
-    forecast nor a passport. A recycled part's own parts are not looked into. Two queries per
-    level of the genealogy (children, their recycled events), not a record per part."""
-    out: list[str] = []
-    level = list(record.children)
-    with registry.engine.connect() as conn:
-        while level:
-            recycled = set(
-                conn.execute(
-                    select(EventRow.battery_id)
-                    .where(EventRow.battery_id.in_(level), EventRow.kind == "recycled")
-                    .distinct()
-                ).scalars()
-            )
-            out += [bid for bid in level if bid in recycled]
-            intact = [bid for bid in level if bid not in recycled]
-            level = (
-                list(
-                    conn.execute(
-                        select(BatteryRow.battery_id)
-                        .where(BatteryRow.parent_id.in_(intact))
-                        .order_by(BatteryRow.battery_id)
-                    ).scalars()
-                )
-                if intact
-                else []
-            )
-    return out
-
-
-def no_longer_whole(battery_id: str, parts: list[str], advice: str) -> str:
-    """The message refusing an assembly some of whose ``parts`` were recycled, ending with
-    ``advice`` (what to do instead)."""
-    shown = ", ".join(parts[:10]) + (" …" if len(parts) > 10 else "")
-    return (
-        f"{battery_id} is no longer the assembly it was: {len(parts)} of its parts were "
-        f"recycled ({shown}); {advice}"
-    )
-
-
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     """The full record of one battery (history, measurements, decisions with reasons).
 
@@ -659,7 +617,7 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
         try:
             return _read_record(conn, row, battery_id)
         except (ValueError, TypeError, AttributeError) as exc:  # JSON, validation: not ours
-            raise _edited(
+            raise edited_error(
                 f"{battery_id}: its records in the registry cannot be read",
                 exc,
                 "run `echelon verify`",
