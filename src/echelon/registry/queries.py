@@ -21,8 +21,11 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    case,
     cast,
     func,
+    null,
+    or_,
     select,
 )
 from sqlalchemy.types import TypeEngine
@@ -98,9 +101,12 @@ def _latest_status(battery_id: str | None = None) -> Select[Any]:
     return select(ranked.c.battery_id, ranked.c.status).where(ranked.c.rn == 1)
 
 
-def _latest_decisions() -> Select[Any]:
-    """The latest decision of each kind per battery, ``inputs`` as text (an edited value must
-    not fail the read: :func:`_decisions` decodes it)."""
+def _latest_decisions(dialect: str) -> Select[Any]:
+    """The latest decision of each kind per battery, with the ``inputs`` (as text: an edited
+    value must not fail the read, :func:`_decisions` decodes it) of a route, the only ones read
+    (:func:`_reuse_kwh`), and of any other decision only when they are not valid JSON, for its
+    warning: SQLite checks that in C (``json_valid``, RFC 8259: what it accepts Python decodes
+    too); PostgreSQL's JSON column holds nothing else."""
     ranked = select(
         DecisionRow.battery_id,
         DecisionRow.kind,
@@ -113,9 +119,15 @@ def _latest_decisions() -> Select[Any]:
         )
         .label("rn"),
     ).subquery()
-    return select(ranked.c.battery_id, ranked.c.kind, ranked.c.outcome, ranked.c.inputs).where(
-        ranked.c.rn == 1
-    )
+    read = ranked.c.kind == "route"
+    if dialect == "sqlite":
+        read = or_(read, func.json_valid(ranked.c.inputs) == 0)
+    return select(
+        ranked.c.battery_id,
+        ranked.c.kind,
+        ranked.c.outcome,
+        case((read, ranked.c.inputs), else_=null()).label("inputs"),
+    ).where(ranked.c.rn == 1)
 
 
 def _reuse_kwh(row: dict[str, Any]) -> float | None:
@@ -271,7 +283,8 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
             [dict(r._mapping) for r in conn.execute(_latest_status())],
             schema={"battery_id": pl.String, "status": pl.String},
         )
-        latest = _decisions([dict(r._mapping) for r in conn.execute(_latest_decisions())], flags)
+        rows = conn.execute(_latest_decisions(conn.dialect.name))
+        latest = _decisions([dict(r._mapping) for r in rows], flags)
         decisions = latest.select("battery_id", "kind", "outcome")
         usable = latest.filter(pl.col("kind") == "route").select("battery_id", "usable_kwh")
         measures = _frame_of(
