@@ -17,7 +17,6 @@ from echelon.domain.enums import Grade, Level, Status
 from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import PassportError, UsageError
 from echelon.passport import (
-    Passport,
     build_passport,
     incomplete_message,
     refuse_ended,
@@ -168,21 +167,7 @@ def passport(
     verify (its data may have been altered outside Echelon)."""
     group = access_group(access)
     record = battery_record(state.registry, battery_id)
-    chain = verify_battery(state.registry, battery_id)
-    return served_passport(state, record, chain, in_service=in_service).document(access=group)
-
-
-def served_passport(
-    state: State, record: BatteryRecord, chain: VerifyReport, *, in_service: dt.date | None = None
-) -> Passport:
-    """The passport the API serves of ``record`` (``chain``: the report of its chain).
-
-    Raises
-    ------
-    ChainError, PassportError
-        As :func:`refuse_passport`; and ``PassportError`` when no section is complete.
-    """
-    refuse_passport(state, record, chain)
+    refuse_passport(state, record, verify_battery(state.registry, battery_id))
     built = build_passport(record, state.passport_data, in_service=in_service)
     if not built.sections:
         raise PassportError(
@@ -193,7 +178,7 @@ def served_passport(
                 outcome="no view returned",
             )
         )
-    return built
+    return built.document(access=group)
 
 
 def refuse_passport(state: State, record: BatteryRecord, chain: VerifyReport) -> None:
