@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echelon.cli import app
+from echelon.domain import Battery
 from echelon.registry import list_batteries, open_registry
 from echelon.synth import SynthBatch
 from tests.conftest import postgres_schema
@@ -115,3 +116,27 @@ def test_backup_of_a_postgresql_registry_points_to_pg_dump() -> None:
         result = runner.invoke(app, ["backup", "bak", "--db", _in_schema(url, schema)])
     assert result.exit_code == 2
     assert "back up a PostgreSQL registry with pg_dump" in " ".join(result.output.split())
+
+
+def test_show_names_the_country_of_origin_apart_from_the_regulatory_region(
+    tmp_path: Path,
+) -> None:
+    """Before 2026-12-07 the header read "region EU, US": the facility's regulatory region and
+    the unit's country of origin as if both were regions."""
+    from dataclasses import replace
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    abroad = unit("X-1")
+    abroad = replace(
+        abroad,
+        battery=Battery.model_validate(
+            abroad.battery.model_dump()
+            | {"region": "EU", "country": "US", "origin_application": "automotive"}
+        ),
+    )
+    with open_registry(db, store_dir=tmp_path / "store") as registry:
+        registry.record_units([abroad, unit("X-2")])
+    shown = " ".join(runner.invoke(app, ["show", "X-1", "--db", db]).output.split())
+    assert "origin: automotive, from US; regulatory region EU; made" in shown
+    plain = " ".join(runner.invoke(app, ["show", "X-2", "--db", db]).output.split())
+    assert "origin: other; regulatory region other; made" in plain

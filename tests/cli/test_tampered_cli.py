@@ -163,3 +163,26 @@ def test_one_value_edited_into_text_does_not_take_the_listing_down(copy: str) ->
     assert "PT-00002: measurements.value = 'abc' is not a number" in _text(listed.stderr)
     for internal in ("ComputeError", "infer_schema_length", "append value"):
         assert internal not in listed.output
+
+
+def test_regroup_record_refuses_a_unit_whose_rows_were_edited(copy: str, tmp_path: Path) -> None:
+    """Before 2026-12-07 `regroup --record` built a pack of a unit whose rows were edited in the
+    database (its chain head intact) and appended a ``regrouped`` event to it."""
+    out = tmp_path / "packs.csv"
+    args = ["regroup", "--from-registry", "-s", "2", "-p", "1", "--db", copy, "-o", str(out)]
+    planned = runner.invoke(app, args)
+    assert planned.exit_code == 0, planned.output
+    member = pl.read_csv(out)["battery_id"][0]
+    _tamper(  # (a value the plan does not read: the same plan, now to be recorded)
+        copy, f"UPDATE decisions SET profile_version = '9' WHERE battery_id = '{member}'"
+    )
+    before = _events(copy)
+    result = runner.invoke(app, [*args, "--record"])
+    assert result.exit_code == 6, result.output
+    text = _text(result.output)
+    members = pl.read_csv(out).height
+    assert f"1 of the {members} units' chains do not verify" in text
+    assert f"({member})" in text
+    assert "decisions rows differ from what the event recorded" in text
+    assert "so no pack is recorded" in text
+    assert _events(copy) == before

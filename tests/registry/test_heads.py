@@ -196,3 +196,20 @@ def test_the_migration_builds_the_heads_of_an_existing_registry(registry: Regist
     assert (after.heads, after.digest) == (before.heads, before.digest)
     registry.append_events("A-1", NOTE)  # and the writer goes on from them
     assert verify(registry).ok
+
+
+def test_a_re_test_of_a_unit_with_an_edited_row_is_refused(registry: Registry) -> None:
+    """Before 2026-12-07 a re-test (a new fingerprint) appended to a unit whose projected rows
+    were edited while its chain head stayed intact, so its new events vouched for the edit."""
+    registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(registry, "UPDATE measurements SET value = 95.0 WHERE battery_id = :b", b="A-1")
+    before = len(battery_record(registry, "A-1").events)
+    results = registry.record_units(
+        [unit("A-1", fingerprint="e" * 64), unit("A-2", fingerprint="e" * 64), unit("A-3")]
+    )
+    assert [r.result for r in results] == ["error", "written", "written"]
+    error = str(results[0].error)
+    assert error.startswith("A-1: the event chain does not verify — A-1 event #1")
+    assert "measurements rows differ from what the event recorded" in error
+    assert "so nothing is recorded on it" in error
+    assert len(battery_record(registry, "A-1").events) == before

@@ -94,3 +94,17 @@ def test_units_frame_has_a_warning_column_even_when_all_is_well(registry: Regist
     frame = units_frame(registry)
     assert frame["warning"].to_list() == [None]
     assert "attributes" not in frame.columns
+
+
+def test_decision_inputs_valid_to_python_but_not_strict_json_are_not_flagged(
+    sqlite_registry: Registry,
+) -> None:
+    """The listing reads a gate's or grade's inputs only when SQLite's ``json_valid`` refuses
+    them (since 2026-12-07): a NaN, which Python's JSON writes and reads, is no edit."""
+    sqlite_registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(sqlite_registry, "UPDATE decisions SET inputs = '{\"x\": NaN}' WHERE battery_id = 'A-2'")
+    assert _warnings(list_batteries(sqlite_registry)) == {}
+    _raw(sqlite_registry, "UPDATE decisions SET inputs = '{x: 1}' WHERE battery_id = 'A-2'")
+    assert _warnings(list_batteries(sqlite_registry)) == {
+        "A-2": "decisions.inputs is not valid JSON (grade)"
+    }

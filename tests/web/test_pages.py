@@ -339,3 +339,55 @@ def test_the_search_box_opens_the_page_of_the_id_given(
     response = api_client.get("/battery", params={"id": given}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == location
+
+
+def _passport_links(html: str) -> list[str]:
+    return re.findall(r'href="(/api/batteries/[^"]+/passport\?access=[^"]+)"', html)
+
+
+def test_a_battery_page_links_a_passport_only_where_one_can_be_made(tmp_path: Path) -> None:
+    """Before 2026-12-07 every battery page linked three passport views, also where the passport
+    API refuses whatever the data (409): a recycled unit, an assembly with a recycled part."""
+    import polars as pl
+
+    from echelon.domain import Battery
+    from echelon.recycling import record_lot, recycle_lot
+    from echelon.registry import UnitWrite
+
+    def unit(bid: str, level: str = "module", parent: str | None = "PACK") -> UnitWrite:
+        battery = Battery(battery_id=bid, level=level, parent_id=parent, chemistry="NMC622",
+                          nominal_capacity_ah=60.0, nominal_voltage_v=3.6)  # fmt: skip
+        return UnitWrite(battery, f"fp-{bid}", "0" * 64, "ok")
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_registry(url, store_dir=tmp_path / "store") as registry:
+        registry.record_units([unit("PACK", "pack", None), unit("PACK-M0"), unit("PACK-M1")])
+        lot = pl.DataFrame({"battery_id": ["PACK-M1"], "chemistry": ["NMC622"],
+                            "level": ["module"], "nominal_capacity_ah": [60.0],
+                            "nominal_voltage_v": [3.6]})  # fmt: skip
+        record_lot(registry, recycle_lot(lot, process="hydro", year=2027, lot_id="LOT-1"))
+    refused = {
+        "PACK": "PACK is no longer the assembly it was: 1 of its parts were recycled (PACK-M1)",
+        "PACK-M1": "PACK-M1 was recycled: its passport ceased to exist",
+    }
+    with TestClient(create_app(url), base_url=LOCAL) as client:
+        for bid, why in refused.items():
+            html = client.get(f"/battery/{bid}").text
+            assert _passport_links(html) == [], bid
+            (said,) = re.findall(r'no passport: <span id="no-passport">([^<]*)</span>', html)
+            assert said.startswith(str(escape(why))), said
+            api = client.get(f"/api/batteries/{bid}/passport")
+            assert api.status_code == 409
+            assert api.json()["detail"].startswith(why)
+        kept = client.get("/battery/PACK-M0").text
+        assert len(_passport_links(kept)) == len(ACCESS)  # (its views 409 for want of data)
+        assert "no-passport" not in kept
+
+
+def test_a_tampered_battery_page_links_no_passport(tampered_client: TestClient) -> None:
+    for bid in TAMPERED:
+        html = tampered_client.get(f"/battery/{bid}").text
+        assert _passport_links(html) == [], bid
+        assert f"{bid}: the event chain does not verify" in html
+        assert tampered_client.get(f"/api/batteries/{bid}/passport").status_code == 409
+    assert len(_passport_links(tampered_client.get("/battery/PT-00003").text)) == len(ACCESS)

@@ -16,11 +16,18 @@ from echelon.api.state import State
 from echelon.domain.enums import Grade, Level, Status
 from echelon.domain.parse import normalise_token, suggest
 from echelon.errors import PassportError, UsageError
-from echelon.passport import build_passport, incomplete_message, refuse_recycled_parts
+from echelon.passport import (
+    build_passport,
+    incomplete_message,
+    refuse_ended,
+    refuse_recycled_parts,
+)
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
     LIST_COLUMNS,
+    BatteryRecord,
     Registry,
+    VerifyReport,
     battery_record,
     flag_listed,
     list_batteries,
@@ -160,9 +167,7 @@ def passport(
     verify (its data may have been altered outside Echelon)."""
     group = access_group(access)
     record = battery_record(state.registry, battery_id)
-    report = verify_battery(state.registry, battery_id)
-    refuse_unverified(report, [battery_id], refused="no passport is built from it")
-    refuse_recycled_parts(battery_id, recycled_parts(state.registry, record))
+    refuse_passport(state, record, verify_battery(state.registry, battery_id))
     built = build_passport(record, state.passport_data, in_service=in_service)
     if not built.sections:
         raise PassportError(
@@ -174,6 +179,22 @@ def passport(
             )
         )
     return built.document(access=group)
+
+
+def refuse_passport(state: State, record: BatteryRecord, chain: VerifyReport) -> None:
+    """Nothing when the battery of ``record`` can have a passport, whatever the data given.
+
+    Raises
+    ------
+    ChainError
+        When its event chain (``chain``: its report) does not verify.
+    PassportError
+        For an assembly with a recycled part, or a recycled or dismantled battery.
+    """
+    battery_id = record.battery.battery_id
+    refuse_unverified(chain, [battery_id], refused="no passport is built from it")
+    refuse_recycled_parts(battery_id, recycled_parts(state.registry, record))
+    refuse_ended(record)
 
 
 @router.get("/batteries/{battery_id:path}", summary="One battery (like `echelon show --json`)")

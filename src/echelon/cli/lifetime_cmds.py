@@ -20,6 +20,7 @@ from echelon.cli._common import (
     write_table,
 )
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
+from echelon.domain import Battery, Measurement
 from echelon.errors import EstimationError
 from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
 from echelon.recycling.records import ended_passport
@@ -28,6 +29,7 @@ from echelon.registry import (
     Registry,
     battery_record,
     no_longer_whole,
+    parts_of,
     recycled_parts,
 )
 from echelon.reports.charts import save_chart
@@ -42,24 +44,21 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _latest_soh(rec: BatteryRecord) -> tuple[float | None, float | None]:
-    soh = [m for m in rec.measurements if m.quantity == "soh_percent"]
-    if not soh:
-        return None, None
-    return soh[-1].value, soh[-1].lower
-
-
 def _unit_row(rec: BatteryRecord) -> dict[str, Any]:
-    b = rec.battery
-    value, lower = _latest_soh(rec)
+    soh = [m for m in rec.measurements if m.quantity == "soh_percent"]
+    return _row(rec.battery, rec.status, soh[-1] if soh else None)
+
+
+def _row(battery: Battery, status: str | None, soh: Measurement | None) -> dict[str, Any]:
+    """A forecast's row of a unit: its nameplate, ``status`` and latest SOH measurement."""
     return {
-        "battery_id": b.battery_id,
-        "chemistry": b.chemistry.value,
-        "soh_percent": value,
-        "soh_lower_percent": lower,
-        "manufacture_date": b.manufacture_date,
-        "origin_application": b.origin_application.value,
-        "status": rec.status,
+        "battery_id": battery.battery_id,
+        "chemistry": battery.chemistry.value,
+        "soh_percent": None if soh is None else soh.value,
+        "soh_lower_percent": None if soh is None else soh.lower,
+        "manufacture_date": battery.manufacture_date,
+        "origin_application": battery.origin_application.value,
+        "status": status,
     }
 
 
@@ -84,26 +83,34 @@ def _registry_unit(
                 "forecast the new pack",
             )
         )
-    blocks = [_block_row(registry, child) for child in rec.children]
-    return _unit_row(rec), blocks
+    return _unit_row(rec), _block_rows(registry, battery_id)
 
 
-def _block_row(registry: Registry, battery_id: str) -> dict[str, Any]:
-    """A block's row; a block without an SOH of its own takes that of its weakest part (the
-    lowest SOH among its children, each resolved the same way: a pack's module from its cells),
-    with ``soh_from`` naming the part it is taken from."""
-    rec = battery_record(registry, battery_id)
-    row = _unit_row(rec)
-    if row["soh_percent"] is not None or not rec.children:
+def _block_rows(registry: Registry, battery_id: str) -> list[dict[str, Any]]:
+    """The rows of an assembly's blocks; a block without an SOH of its own takes that of its
+    weakest part (the lowest SOH among its children, each resolved the same way: a pack's
+    module from its cells), with ``soh_from`` naming the part it is taken from. The genealogy is
+    read a level at a time (:func:`~echelon.registry.parts_of`), and below a block only while
+    it has no SOH."""
+    parts: dict[str, list[dict[str, Any]]] = {}
+    level = [battery_id]
+    while level:
+        found = parts_of(registry, level)
+        for part in found:
+            parts.setdefault(part.parent_id, []).append(_row(part.battery, part.status, part.soh))
+        level = [p.battery.battery_id for p in found if p.soh is None]
+
+    def resolved(row: dict[str, Any]) -> dict[str, Any]:
+        below = [resolved(p) for p in parts.get(row["battery_id"], [])]
+        measured = [p for p in below if p["soh_percent"] is not None]
+        if row["soh_percent"] is None and measured:
+            weakest = min(measured, key=lambda p: float(p["soh_percent"]))
+            row["soh_percent"] = weakest["soh_percent"]
+            row["soh_lower_percent"] = weakest["soh_lower_percent"]
+            row["soh_from"] = weakest.get("soh_from") or weakest["battery_id"]
         return row
-    parts = [_block_row(registry, child) for child in rec.children]
-    measured = [p for p in parts if p["soh_percent"] is not None]
-    if measured:
-        weakest = min(measured, key=lambda p: float(p["soh_percent"]))
-        row["soh_percent"] = weakest["soh_percent"]
-        row["soh_lower_percent"] = weakest["soh_lower_percent"]
-        row["soh_from"] = weakest.get("soh_from") or weakest["battery_id"]
-    return row
+
+    return [resolved(row) for row in parts.get(battery_id, [])]
 
 
 def _forecast_registered(

@@ -278,7 +278,7 @@ def pulse_ecm(
     if not 1 <= pulse <= pulses.height:
         raise DiagnosticsError(f"pulse {pulse} asked for, the file has {pulses.height}")
     chosen = pulses.row(pulse - 1, named=True)  # pulse_table's rows are pulses 1, 2, … in order
-    samples = with_segments(frame).filter(pl.col(SEGMENT) == chosen[SEGMENT])
+    samples = _segment_rows(frame, steps, int(chosen[SEGMENT]))
     t = samples.get_column(TIME).to_numpy() - float(chosen["onset_s"])  # the hold rule's step
     fit = fit_thevenin(
         t,
@@ -294,3 +294,18 @@ def pulse_ecm(
         start_s=float(chosen["start_s"]),
         current_varies=bool(chosen["current_varies"]),
     )
+
+
+def _segment_rows(frame: pl.DataFrame, steps: pl.DataFrame, segment: int) -> pl.DataFrame:
+    """The rows of ``segment``: a slice of the frame, at the rows the step table counts before
+    it (``n_points``, file order), not a second segmentation of the file. A step table whose
+    counts do not add up to the frame's rows (not this frame's) is not trusted: the frame is
+    segmented again."""
+    counts = steps.select(
+        pl.col("n_points").cast(pl.Int64).sum().alias("all"),
+        pl.col("n_points").filter(pl.col(SEGMENT) < segment).cast(pl.Int64).sum().alias("before"),
+        pl.col("n_points").filter(pl.col(SEGMENT) == segment).cast(pl.Int64).sum().alias("own"),
+    ).row(0, named=True)
+    if counts["all"] != frame.height:
+        return with_segments(frame).filter(pl.col(SEGMENT) == segment)
+    return frame.slice(counts["before"], counts["own"])

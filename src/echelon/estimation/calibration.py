@@ -227,7 +227,7 @@ class BatchCalibration:
         estimator knows by more than the interval's half-width ``half`` and more than
         :attr:`reach_points`, and why: the clipped value at the range's edge carries no
         information, so they get no number (the rule of the trained models,
-        :func:`echelon.estimation.model.extrapolation_reasons`, with the calibration's own
+        :func:`echelon.estimation.family.extrapolation_reasons`, with the calibration's own
         tested reach)."""
         raw = self.fitted.predict(x, source)
         low, high = self.fitted.bounds

@@ -15,8 +15,9 @@ from typing import Any, Final
 import numpy as np
 
 from echelon.errors import Problem, SchemaError, UsageError
+from echelon.estimation.family import FamilyModel
 from echelon.estimation.methods import CapacityMethod
-from echelon.estimation.model import FamilyModel, SohModel
+from echelon.estimation.model import SohModel
 
 MODELS_DIR: Final = Path(__file__).parent / "models"
 SUFFIX: Final = ".soh.npz"

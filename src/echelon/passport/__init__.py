@@ -8,6 +8,7 @@ from echelon.passport.build import (
     build_passport,
     canonical_json,
     incomplete_message,
+    refuse_ended,
     refuse_recycled_parts,
     sha256_of,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "canonical_json",
     "incomplete_message",
     "load_passport_data",
+    "refuse_ended",
     "refuse_recycled_parts",
     "schema_dir",
     "schema_problems",

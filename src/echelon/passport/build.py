@@ -512,6 +512,25 @@ def refuse_recycled_parts(battery_id: str, parts: list[str]) -> None:
         )
 
 
+def refuse_ended(record: BatteryRecord) -> None:
+    """Refuse a passport (``PassportError``) for a battery that has none of its own: recycled
+    (its passport ceased to exist, Art. 77(8)) or dismantled (its parts carry on, each with its
+    own passport)."""
+    battery = record.battery
+    if record.status == "recycled" or record.last_event("recycled") is not None:
+        # the event, not only the status: a registry from before 2026-12-07 could take a
+        # recycled unit in again (status back to routed); recycled is final
+        raise PassportError(
+            f"{battery.battery_id} was recycled: its passport ceased to exist (EU 2023/1542 "
+            "Art. 77(8)); its history stays in the registry (`echelon show`)"
+        )
+    if record.status == "dismantled":
+        raise PassportError(
+            f"{battery.battery_id} was dismantled into {', '.join(record.children) or 'its parts'}:"
+            " issue their passports; the pack's history stays in the registry (`echelon show`)"
+        )
+
+
 def build_passport(
     record: BatteryRecord,
     data: PassportData | None = None,
@@ -545,18 +564,7 @@ def build_passport(
     """
     data = data or PassportData()
     battery = record.battery
-    if record.status == "recycled" or record.last_event("recycled") is not None:
-        # the event, not only the status: a registry from before 2026-12-07 could take a
-        # recycled unit in again (status back to routed); recycled is final
-        raise PassportError(
-            f"{battery.battery_id} was recycled: its passport ceased to exist (EU 2023/1542 "
-            "Art. 77(8)); its history stays in the registry (`echelon show`)"
-        )
-    if record.status == "dismantled":
-        raise PassportError(
-            f"{battery.battery_id} was dismantled into {', '.join(record.children) or 'its parts'}:"
-            " issue their passports; the pack's history stays in the registry (`echelon show`)"
-        )
+    refuse_ended(record)
     catalog = passport_catalog()
     supplied = _merge(
         data.models.get(battery.model or "", {}),

@@ -106,10 +106,7 @@ def _diagnose(
             if features[name] is not None:
                 add(f"eis_{name}", float(features[name]), "eis_nyquist")
     elif kind in (TestKind.CAPACITY, TestKind.CYCLING):
-        cap = discharge_capacity(frame, steps=steps)
-        add("capacity_ah", cap.capacity_ah, "capacity_test")
-        add("energy_wh", cap.energy_wh, "capacity_test")
-        add("capacity_test_current_a", abs(cap.current_a), "capacity_test")
+        out += _capacity_test(battery_id, frame, steps, sha)
     elif kind in (TestKind.PULSE, TestKind.HPPC):
         pulses = pulse_resistances(frame, steps=steps)
         add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), "pulse_dcir_10s")
@@ -122,6 +119,22 @@ def _diagnose(
     if rest_v is not None:
         add("rest_voltage_v", rest_v, f"{(rest_label or kind).value}_test_initial_rest")
     return out
+
+
+def _capacity_test(
+    battery_id: str, frame: pl.DataFrame, steps: pl.DataFrame | None, sha: str
+) -> list[Measurement]:
+    """The capacity, energy and current of a file's capacity test (method ``capacity_test``)."""
+    cap = discharge_capacity(frame, steps=steps)
+    return [
+        Measurement(battery_id=battery_id, quantity=quantity, value=value,
+                    method="capacity_test", source_sha256=sha)
+        for quantity, value in (
+            ("capacity_ah", cap.capacity_ah),
+            ("energy_wh", cap.energy_wh),
+            ("capacity_test_current_a", abs(cap.current_a)),
+        )
+    ]  # fmt: skip
 
 
 def _pulsebat_features(
@@ -224,11 +237,9 @@ def _capacity_inside(
     run for, it does not hide the best SOH measurement the unit has."""
     if declared is None or declared in (TestKind.CAPACITY, TestKind.CYCLING) or steps is None:
         return []
-    found = classify_test(frame, steps=steps)
-    if found not in (TestKind.CAPACITY, TestKind.CYCLING):
+    if classify_test(frame, steps=steps) not in (TestKind.CAPACITY, TestKind.CYCLING):
         return []
-    measured = _diagnose(battery_id, found, frame, steps, sha)
-    return [m for m in measured if m.method == "capacity_test"]
+    return _capacity_test(battery_id, frame, steps, sha)  # (the rest voltage: the file diagnosis)
 
 
 def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:

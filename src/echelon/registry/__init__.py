@@ -14,6 +14,7 @@ from echelon.registry.core import (
     WriteResult,
     open_registry,
 )
+from echelon.registry.genealogy import Part, no_longer_whole, parts_of, recycled_parts
 from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.queries import (
     LIST_COLUMNS,
@@ -24,8 +25,6 @@ from echelon.registry.queries import (
     events_frame,
     list_batteries,
     listing_filters,
-    no_longer_whole,
-    recycled_parts,
     select_units,
     units_frame,
 )
@@ -49,6 +48,7 @@ __all__ = [
     "Backup",
     "BatteryRecord",
     "ChainProblem",
+    "Part",
     "PendingEvent",
     "Registry",
     "Store",
@@ -67,6 +67,7 @@ __all__ = [
     "measurement_row",
     "no_longer_whole",
     "open_registry",
+    "parts_of",
     "recycled_parts",
     "refuse_unverified",
     "save_anchor",

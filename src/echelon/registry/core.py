@@ -335,9 +335,16 @@ class Registry:
         return heads
 
     def _write(self, conn: Connection, units: Sequence[UnitWrite]) -> list[int]:
-        """Insert units' rows with bulk statements; returns events written per unit."""
+        """Insert units' rows with bulk statements; returns events written per unit.
+
+        Raises
+        ------
+        ChainError
+            When a registered unit's chain does not verify (:func:`_refuse_unverified`).
+        """
         ids = [u.battery.battery_id for u in units]
         heads = self._chain_heads(conn, ids)
+        _refuse_unverified(conn, [bid for bid in ids if bid in heads], "nothing is recorded on it")
         existing = set(heads)
         now = utc_now()
         new_batteries, changed, intakes = [], [], []
@@ -508,6 +515,7 @@ class Registry:
             with self.engine.begin() as conn:
                 heads = self._chain_heads(conn, children)
                 self._check_children(conn, children, heads)
+                _refuse_unverified(conn, children, "no pack is recorded")
                 for assembly in todo:
                     results[assembly.unit.battery.battery_id] = self._write_assembly(
                         conn, assembly, heads, now
@@ -567,6 +575,16 @@ class Registry:
             )
             _append(conn, child, heads[child], [event], now)
         return WriteResult(aid, "written", count)
+
+
+def _refuse_unverified(conn: Connection, battery_ids: list[str], refused: str) -> None:
+    """Refuse (``ChainError``) to write to registered batteries whose chains do not verify — a
+    projected row edited with the chain head intact included: an event appended to it would
+    vouch for data that may have been altered outside Echelon. Only ``battery_ids`` are checked
+    (:func:`~echelon.registry.verify.refuse_unverified_writes`)."""
+    from echelon.registry.verify import refuse_unverified_writes  # (verify reads core's tables)
+
+    refuse_unverified_writes(conn, battery_ids, refused=refused)
 
 
 def _append(

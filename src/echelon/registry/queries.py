@@ -21,8 +21,11 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    case,
     cast,
     func,
+    null,
+    or_,
     select,
 )
 from sqlalchemy.types import TypeEngine
@@ -98,9 +101,12 @@ def _latest_status(battery_id: str | None = None) -> Select[Any]:
     return select(ranked.c.battery_id, ranked.c.status).where(ranked.c.rn == 1)
 
 
-def _latest_decisions() -> Select[Any]:
-    """The latest decision of each kind per battery, ``inputs`` as text (an edited value must
-    not fail the read: :func:`_decisions` decodes it)."""
+def _latest_decisions(dialect: str) -> Select[Any]:
+    """The latest decision of each kind per battery, with the ``inputs`` (as text: an edited
+    value must not fail the read, :func:`_decisions` decodes it) of a route, the only ones read
+    (:func:`_reuse_kwh`), and of any other decision only when they are not valid JSON, for its
+    warning: SQLite checks that in C (``json_valid``, RFC 8259: what it accepts Python decodes
+    too); PostgreSQL's JSON column holds nothing else."""
     ranked = select(
         DecisionRow.battery_id,
         DecisionRow.kind,
@@ -113,9 +119,15 @@ def _latest_decisions() -> Select[Any]:
         )
         .label("rn"),
     ).subquery()
-    return select(ranked.c.battery_id, ranked.c.kind, ranked.c.outcome, ranked.c.inputs).where(
-        ranked.c.rn == 1
-    )
+    read = ranked.c.kind == "route"
+    if dialect == "sqlite":
+        read = or_(read, func.json_valid(ranked.c.inputs) == 0)
+    return select(
+        ranked.c.battery_id,
+        ranked.c.kind,
+        ranked.c.outcome,
+        case((read, ranked.c.inputs), else_=null()).label("inputs"),
+    ).where(ranked.c.rn == 1)
 
 
 def _reuse_kwh(row: dict[str, Any]) -> float | None:
@@ -195,7 +207,7 @@ def units_frame(registry: Registry) -> pl.DataFrame:
         ) from exc
 
 
-def _edited(head: str, exc: Exception, then: str) -> ChainError:
+def edited_error(head: str, exc: Exception, then: str) -> ChainError:
     """The error for rows not as Echelon wrote them: ``head``, the first line of ``exc``, that the
     database was edited outside Echelon, and ``then`` what to do."""
     detail = next(iter(str(exc).splitlines()), "")
@@ -271,7 +283,8 @@ def _units_frame(registry: Registry) -> pl.DataFrame:
             [dict(r._mapping) for r in conn.execute(_latest_status())],
             schema={"battery_id": pl.String, "status": pl.String},
         )
-        latest = _decisions([dict(r._mapping) for r in conn.execute(_latest_decisions())], flags)
+        rows = conn.execute(_latest_decisions(conn.dialect.name))
+        latest = _decisions([dict(r._mapping) for r in rows], flags)
         decisions = latest.select("battery_id", "kind", "outcome")
         usable = latest.filter(pl.col("kind") == "route").select("battery_id", "usable_kwh")
         measures = _frame_of(
@@ -351,6 +364,34 @@ def list_batteries(
 
 LISTING_FILTERS: Final = ("status", "grade", "chemistry", "level")
 """The filters of the battery listing (``echelon batteries``, the API and the dashboard)."""
+FILTER_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
+    "status": tuple(s.value for s in Status),
+    "grade": tuple(g.value for g in Grade),
+    "level": tuple(v.value for v in Level),
+}
+"""The values of the enumerated filters of :func:`listing_filters` and :func:`select_units`, in
+the order a refusal lists them (``chemistry`` is checked against the catalogue, ``route`` against
+the applications and the routes recorded)."""
+
+
+def _filter_value(
+    name: str, value: str | None, choices: Mapping[str, Sequence[str]] = FILTER_CHOICES
+) -> str | None:
+    """A filter value as the units frame spells it (``None`` or ``""``: no filter): one of
+    ``choices[name]`` in any case or separators, or for ``chemistry`` the chemistry or family it
+    selects (``lifepo4`` → ``LFP``, ``ternary`` → ``NMC``, :func:`filter_spelling`).
+
+    Raises
+    ------
+    UsageError
+        For a value not offered, naming the filter, the closest value and every allowed one.
+    """
+    if name != "chemistry":
+        return parse_filter(name, value, choices[name])
+    try:
+        return filter_spelling(value) if value else None
+    except ValueError as exc:
+        raise UsageError(f"chemistry: {exc}") from None
 
 
 def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -364,22 +405,7 @@ def listing_filters(given: Mapping[str, str | None]) -> dict[str, str | None]:
     UsageError
         For a value not offered, as :func:`select_units` words it.
     """
-    choices = {
-        "status": [s.value for s in Status],
-        "grade": [g.value for g in Grade],
-        "level": [v.value for v in Level],
-    }
-    out: dict[str, str | None] = {}
-    for name in LISTING_FILTERS:
-        value = given.get(name) or None
-        if name != "chemistry":
-            out[name] = parse_filter(name, value, choices[name])
-            continue
-        try:
-            out[name] = None if value is None else filter_spelling(value)
-        except ValueError as exc:
-            raise UsageError(f"chemistry: {exc}") from None
-    return out
+    return {name: _filter_value(name, given.get(name) or None) for name in LISTING_FILTERS}
 
 
 def select_units(
@@ -419,21 +445,20 @@ def select_units(
     routes = [*(a.value for a in Application), *NON_REUSE_ROUTES]
     if "route" in frame.columns:
         routes += sorted(frame.get_column("route").drop_nulls().unique().to_list())
+    choices = {**FILTER_CHOICES, "route": routes}
     wanted: dict[str, list[str]] = {}
-    for column, values, choices in (
-        ("status", [status], [s.value for s in Status]),
-        ("grade", list(grades or []), [g.value for g in Grade]),
-        ("level", [level], [v.value for v in Level]),
-        ("route", [route], routes),
+    for column, values in (
+        ("status", [status]),
+        ("grade", list(grades or [])),
+        ("level", [level]),
+        ("route", [route]),
     ):
-        chosen = [parse_filter(column, value, choices) for value in values]
+        chosen = [_filter_value(column, value, choices) for value in values]
         if any(value is not None for value in chosen):
             wanted[column] = [value for value in chosen if value is not None]
-    if chemistry:
-        try:
-            wanted["chemistry"] = [c.value for c in chemistries_matching(chemistry)]
-        except ValueError as exc:
-            raise UsageError(f"chemistry: {exc}") from None
+    spelled = _filter_value("chemistry", chemistry)
+    if spelled is not None:  # (what the spelling given selects, :func:`listing_filters`)
+        wanted["chemistry"] = [c.value for c in chemistries_matching(spelled)]
     if frame.height == 0 or not wanted:
         return frame
     return frame.filter(*[pl.col(column).is_in(values) for column, values in wanted.items()])
@@ -577,48 +602,6 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
-    """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
-    their chain): an assembly with such parts is no longer the one it was, and gets neither a
-    forecast nor a passport. A recycled part's own parts are not looked into. Two queries per
-    level of the genealogy (children, their recycled events), not a record per part."""
-    out: list[str] = []
-    level = list(record.children)
-    with registry.engine.connect() as conn:
-        while level:
-            recycled = set(
-                conn.execute(
-                    select(EventRow.battery_id)
-                    .where(EventRow.battery_id.in_(level), EventRow.kind == "recycled")
-                    .distinct()
-                ).scalars()
-            )
-            out += [bid for bid in level if bid in recycled]
-            intact = [bid for bid in level if bid not in recycled]
-            level = (
-                list(
-                    conn.execute(
-                        select(BatteryRow.battery_id)
-                        .where(BatteryRow.parent_id.in_(intact))
-                        .order_by(BatteryRow.battery_id)
-                    ).scalars()
-                )
-                if intact
-                else []
-            )
-    return out
-
-
-def no_longer_whole(battery_id: str, parts: list[str], advice: str) -> str:
-    """The message refusing an assembly some of whose ``parts`` were recycled, ending with
-    ``advice`` (what to do instead)."""
-    shown = ", ".join(parts[:10]) + (" …" if len(parts) > 10 else "")
-    return (
-        f"{battery_id} is no longer the assembly it was: {len(parts)} of its parts were "
-        f"recycled ({shown}); {advice}"
-    )
-
-
 def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
     """The full record of one battery (history, measurements, decisions with reasons).
 
@@ -647,7 +630,7 @@ def battery_record(registry: Registry, battery_id: str) -> BatteryRecord:
         try:
             return _read_record(conn, row, battery_id)
         except (ValueError, TypeError, AttributeError) as exc:  # JSON, validation: not ours
-            raise _edited(
+            raise edited_error(
                 f"{battery_id}: its records in the registry cannot be read",
                 exc,
                 "run `echelon verify`",

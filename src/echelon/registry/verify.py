@@ -441,13 +441,34 @@ def verify_batteries(registry: Registry, battery_ids: Sequence[str]) -> VerifyRe
         The problems in the order of ``battery_ids``, each battery's in chain order.
     """
     ids = list(dict.fromkeys(battery_ids))
-    report = VerifyReport(batteries=len(ids))
     with read_snapshot(registry) as conn:
-        for start in range(0, len(ids), CHUNK):
-            _check_ids(conn, ids[start : start + CHUNK], report)
+        return _check_listed(conn, ids)
+
+
+def _check_listed(conn: Connection, ids: list[str]) -> VerifyReport:
+    """The checks of :func:`verify` on ``ids`` read through ``conn``, the problems in the order
+    of ``ids``, each battery's in chain order."""
+    report = VerifyReport(batteries=len(ids))
+    for start in range(0, len(ids), CHUNK):
+        _check_ids(conn, ids[start : start + CHUNK], report)
     order = {bid: i for i, bid in enumerate(ids)}
     report.problems.sort(key=lambda p: (order.get(p.battery_id, 0), -1 if p.seq is None else p.seq))
     return report
+
+
+def refuse_unverified_writes(conn: Connection, battery_ids: Sequence[str], *, refused: str) -> None:
+    """Refuse to write to registered batteries whose chains do not verify: the checks of
+    :func:`verify` on ``battery_ids`` only, read in the writer's transaction ``conn`` (a
+    projected row edited while the chain head is intact is found here, not only a cut chain).
+
+    Raises
+    ------
+    ChainError
+        As :func:`refuse_unverified`, with ``refused``.
+    """
+    ids = list(dict.fromkeys(battery_ids))
+    if ids:
+        refuse_unverified(_check_listed(conn, ids), ids, refused=refused)
 
 
 def refuse_unverified(report: VerifyReport, battery_ids: Sequence[str], *, refused: str) -> None:

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from echelon._version import __version__
-from echelon.api.routes import battery_list
+from echelon.api.routes import battery_list, refuse_passport
 from echelon.api.state import State
 from echelon.catalog.chemistry import chemistries_matching
 from echelon.domain.enums import Grade, Level, Status
+from echelon.errors import ChainError, PassportError
 from echelon.passport.access import ACCESS
 from echelon.registry import (
     LISTING_FILTERS,
@@ -185,8 +186,16 @@ def find_battery(
 @web_router.get("/battery/{battery_id:path}", response_class=HTMLResponse)
 def battery_page(request: Request, state: State, battery_id: str) -> HTMLResponse:
     """One battery: identity, SOH and its band chart, decisions with reasons, tests, history;
-    a warning naming every problem when its event chain does not verify."""
+    a warning naming every problem when its event chain does not verify; links to its passport
+    views unless the passport API refuses the battery whatever the data (its chain does not
+    verify, it was recycled or dismantled, a part of it was recycled), else why."""
     record = battery_record(state.registry, battery_id)
+    chain = verify_battery(state.registry, battery_id)
+    try:  # no link where the passport API refuses whatever the data (incomplete data: it says)
+        refuse_passport(state, record, chain)
+        no_passport = None
+    except (ChainError, PassportError) as exc:
+        no_passport = str(exc)
     soh = [m for m in record.measurements if m.quantity == "soh_percent"]
     decisions = [
         {"decision": d, "rows": reason_rows(d.reasons, fired_first=d.kind != "route")}
@@ -201,7 +210,8 @@ def battery_page(request: Request, state: State, battery_id: str) -> HTMLRespons
         soh_svg=soh_band_svg(record),
         decisions=decisions,
         latest=record.latest_decisions(),
-        chain=verify_battery(state.registry, battery_id),
+        chain=chain,
+        no_passport=no_passport,
         refusals=[e.payload for e in record.events if e.kind == "soh_refused"],
         failure=record.intake_failure(),
         retake_failed=RETAKE_FAILED,
