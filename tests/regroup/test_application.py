@@ -18,6 +18,7 @@ from echelon.regroup.application import (
     route_application,
 )
 from echelon.routing import routing_inputs
+from echelon.routing.applications import series_options, window_fractions
 from echelon.routing.router import configuration_table
 from tests.regroup.conftest import synthetic_inventory
 
@@ -57,7 +58,7 @@ def test_regroup_refuses_packs_outside_the_window_naming_the_series_that_fit() -
         with pytest.raises(InfeasibleError) as info:
             regroup(inventory, PackSpec(series=10, parallel=1), method=method, application="ups")
         assert info.value.binding_constraint == "application_voltage"
-        assert "10S pack of 32 V nominal; --series 13–187 would fit" in str(info.value)
+        assert "10S pack of 32 V nominal; --series 13–181 would fit" in str(info.value)
     fits = regroup(inventory, PackSpec(series=14, parallel=1), application="ups")
     assert fits.packs.height == 4
     assert fits.packs_outside_window == 0
@@ -134,4 +135,21 @@ def test_regroup_flags_packs_above_the_applications_r_max(dcir_ohm: float, flagg
     assert (result.packs["violations"] == "application_peak_current").all() is flagged
     assert result.packs["application_rmax_ohm"].to_list() == pytest.approx(
         [peak_rmax_ohm(application_window("auto12v"), ["LFP"], [4], [60.0], margin=0.8)[0]] * 2
+    )
+
+
+def test_a_pack_needs_the_routers_usable_share_of_the_window() -> None:
+    """15S NMC622 (54.75 V nominal) lies inside telecom's 40.5–57 V window but only 66 % of its
+    capacity is usable there: the router needs 80 % (``min_window_fraction``) and routes no such
+    unit to telecom, so regroup must not build such a pack for it either (it built it: only a
+    share of 0 counted as outside)."""
+    telecom = application_window("telecom")
+    spec = telecom.spec()
+    minimum = load_profile().routing.min_window_fraction
+    share = float(window_fractions(spec, "NMC622", [15])[0])
+    assert 0.0 < share < minimum
+    assert outside_window(telecom, ["NMC622"], [15], [15 * 3.65]).tolist() == [True]
+    option = series_options(spec, "NMC622", min_fraction=minimum)
+    assert fitting_series(telecom, "NMC622", 3.65, 1) == list(
+        range(option.cells_min, option.cells_max + 1)
     )

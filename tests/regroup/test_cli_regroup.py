@@ -193,7 +193,7 @@ def test_packs_outside_the_application_window_are_refused_with_the_series_that_f
     assert result.exit_code == 8, result.output
     message = " ".join(result.output.split())
     assert "outside the voltage window (ups: 40–600 V)" in message
-    assert "10S pack of 32 V nominal; --series 13–187 would fit" in message
+    assert "10S pack of 32 V nominal; --series 13–181 would fit" in message
     assert not low.exists()
     result = runner.invoke(app, [*base, "-s", "14", "-o", str(fits)])
     assert result.exit_code == 0, result.output

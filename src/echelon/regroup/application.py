@@ -2,10 +2,11 @@
 
 A pack is built for one second-life application (catalogue ``applications``): its equipment works
 in a DC window ``voltage_min_v``–``voltage_max_v``. A pack breaks the window
-(violation ``application_voltage``) when its nominal voltage lies outside it, or when no capacity
-is usable inside it (:func:`echelon.routing.applications.window_fractions`): the pack's range
-from ``cells × discharge cut-off`` to ``cells × charge cut-off`` misses the window, or an
-application that imposes its charge voltage would push the cells above their charge cut-off.
+(violation ``application_voltage``) when its nominal voltage lies outside it, or when less than the
+router's ``min_window_fraction`` of its capacity (grading profile, baseline: 80 %) is usable inside
+it (:func:`echelon.routing.applications.window_fractions`), the router's own fit rule: the pack's
+range from ``cells × discharge cut-off`` to ``cells × charge cut-off`` covers too little of it, or
+an application that imposes its charge voltage would push the cells above their charge cut-off.
 
 The series count decides a pack's voltage and every pack of one group of units (same chemistry and
 unit voltage) has the same, so the optimisers have no choice to make: :func:`window_misfits` leaves
@@ -25,6 +26,7 @@ import polars as pl
 from echelon.catalog import chemistries
 from echelon.domain import Chemistry, Gate
 from echelon.errors import check_choice
+from echelon.grading.profile import load_profile
 from echelon.routing.applications import ApplicationSpec, load_applications, window_fractions
 from echelon.routing.router import load_cell_voltage_v
 
@@ -125,6 +127,7 @@ def outside_window(
     if window.voltage_min_v is None or window.voltage_max_v is None:
         return np.zeros(nominal.shape, dtype=bool)
     spec = window.spec(catalog_dir)
+    min_fraction = load_profile(catalog_dir=catalog_dir).routing.min_window_fraction
     cells = np.rint(np.asarray(cells_in_series, dtype=np.float64))
     usable = np.array(
         [window_fractions(spec, chem, [n])[0] for chem, n in zip(chemistry, cells, strict=True)],
@@ -134,7 +137,7 @@ def outside_window(
     return np.asarray(
         (nominal < window.voltage_min_v * (1 - tol))
         | (nominal > window.voltage_max_v * (1 + tol))
-        | (usable <= 0.0),
+        | (usable < min_fraction - tol),
         dtype=bool,
     )
 
