@@ -126,6 +126,7 @@ DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
     ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%.f"),
     ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"),
     ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
+    ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S%.f"),
     ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p"),
     ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
 )
@@ -229,6 +230,11 @@ class ColumnMapReader:
     loader : callable or None
         ``loader(path) -> pl.DataFrame`` for ``format="frame"``: a binary format decoded by a
         library (Neware ``.nda``), whose columns the map then converts.
+    canonical : callable or None
+        ``canonical(header) -> name`` applied to each header name before it is looked up in
+        ``columns``, ``signature``, ``ignored`` and ``state_column``, for a vendor whose
+        software versions spell the same column differently (Arbin: ``Test Time (s)`` and
+        ``Test_Time(s)``); messages and metadata keep the names as the file writes them.
     """
 
     name: str
@@ -254,12 +260,17 @@ class ColumnMapReader:
     metadata_sheets: tuple[str, ...] = ()
     transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     loader: Callable[[Path], pl.DataFrame] | None = None
+    canonical: Callable[[str], str] | None = None
 
     # ---- detection -------------------------------------------------------------------------
 
+    def key(self, name: str) -> str:
+        """The name ``name`` is looked up under in the map (:attr:`canonical` of it, if set)."""
+        return self.canonical(name) if self.canonical is not None else name
+
     def is_header(self, fields: list[str]) -> bool:
         """Whether a row of fields is this format's header (signature columns present)."""
-        present = set(fields)
+        present = {self.key(f) for f in fields}
         if not self.signature <= present:
             return False
         return not self.signature_any or bool(self.signature_any & present)
@@ -277,7 +288,7 @@ class ColumnMapReader:
         best: frozenset[str] = frozenset()
         for line in head[0][:HEADER_SEARCH_LINES]:
             for separator in separators:
-                found = self.signature & frozenset(split_fields(line, separator))
+                found = self.signature & frozenset(map(self.key, split_fields(line, separator)))
                 best = found if len(found) > len(best) else best
         return (best, self.signature - best) if best else None
 
@@ -316,7 +327,7 @@ class ColumnMapReader:
     # ---- reading ---------------------------------------------------------------------------
 
     def _numeric(self, column: str) -> bool:
-        spec = self.columns.get(column)
+        spec = self.columns.get(self.key(column))
         return spec is not None and spec.parse == "number"
 
     def _raw_text(self, path: Path) -> RawTable:
@@ -399,7 +410,7 @@ class ColumnMapReader:
     def _check_units(self, path: Path, raw: RawTable) -> None:
         problems = []
         for column in raw.raw_columns:
-            spec = self.columns.get(column)
+            spec = self.columns.get(self.key(column))
             stated = unit_in_header(column)
             if spec is None or spec.unit is None or stated is None:
                 continue
@@ -420,14 +431,15 @@ class ColumnMapReader:
         produced: dict[str, pl.Expr] = {}
         unmapped: list[str] = []
         specs = dict(self.columns)
-        names = dict(zip(raw.raw_columns, raw.columns, strict=True))
+        names = {self.key(r): c for r, c in zip(raw.raw_columns, raw.columns, strict=True)}
         state_name = names.get(self.state_column) if self.state_column else None
         for column, fmt in self.datetime_columns.items():
             specs.setdefault(column, ColumnSpec(UNIX_TIME, parse="datetime", format=fmt))
         for name, raw_name in zip(raw.columns, raw.raw_columns, strict=True):
-            spec = specs.get(raw_name)
+            spec = specs.get(self.key(raw_name))
             if spec is None:
-                if raw_name not in self.ignored and raw_name != self.state_column:
+                key = self.key(raw_name)
+                if key not in self.ignored and key != self.state_column:
                     unmapped.append(raw_name)
                 continue
             if spec.target in produced:  # an alternative column for the same quantity
@@ -488,7 +500,7 @@ class ColumnMapReader:
                     fields[key] = value
                 elif isinstance(value, str | int | float | bool) or value is None:
                     extra[key] = value
-        not_stored = [c for c in raw.raw_columns if c in self.ignored]
+        not_stored = [c for c in raw.raw_columns if self.key(c) in self.ignored]
         if not_stored:
             extra["not_stored"] = ", ".join(not_stored)
         if raw.sheets_skipped:

@@ -1,0 +1,62 @@
+"""Layouts of real tester exports seen in peer projects' test data, each reproduced by a small
+fixture written here (no third-party file is copied): where the layout was seen is cited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from echelon.io import detect_reader, read
+from echelon.io.bdf import CURRENT, SURFACE_T, TIME, UNIX_TIME, VOLTAGE
+
+# Arbin MITS Pro CSV export with spaced column names, a byte-order mark, CRLF line ends and a tab
+# before each timestamp (layout described in battery-data-alliance/battery-data-format,
+# arbin_sample_files.md, "Format A").
+ARBIN_SPACED = (
+    "\ufeffData Point,Date Time,Test Time (s),Step Time (s),Cycle Index,Step Index,TC_Counter1,"
+    "Current (A),Voltage (V),Power (W),Charge Capacity (Ah),Discharge Capacity (Ah),"
+    "Charge Energy (Wh),Discharge Energy (Wh),ACR (Ohm),dV/dt (V/s),Internal Resistance (Ohm),"
+    "Aux_Temperature_1 (C)\r\n"
+    "1,\t10/10/2023 16:09:14.661,0,0,1,1,0,0,3.6012,0,0,0,0,0,0,0,0,24.1\r\n"
+    "2,\t10/10/2023 16:09:24.661,10,10,1,1,0,0,3.6013,0,0,0,0,0,0,0,0,24.1\r\n"
+    "3,\t10/10/2023 16:09:34.912,20.251,0,1,2,0,-1.25,3.5101,-4.39,0,0.0001,0,0,0.02,0,0.021,"
+    "24.2\r\n"
+)
+
+
+def test_arbin_mits_pro_spaced_names(tmp_path: Path) -> None:
+    path = tmp_path / "cell_Channel_1.csv"
+    path.write_bytes(ARBIN_SPACED.encode("utf-8"))
+    assert detect_reader(path).name == "arbin_csv"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == [0.0, 10.0, 20.251]
+    assert frame[VOLTAGE].to_list() == [3.6012, 3.6013, 3.5101]
+    assert frame[CURRENT].to_list() == [0.0, 0.0, -1.25]
+    assert frame[SURFACE_T].to_list() == [24.1, 24.1, 24.2]
+    assert frame["internal_resistance_ohm"][2] == pytest.approx(0.021)
+    # the fractional seconds of "Date Time" are kept (the format was not among the guessed ones)
+    start = dt.datetime(2023, 10, 10, 16, 9, 14, 661000, tzinfo=dt.UTC).timestamp()
+    assert frame[UNIX_TIME].to_list() == pytest.approx([start, start + 10.0, start + 20.251])
+    assert meta.start_time == dt.datetime(2023, 10, 10, 16, 9, 14, 661000)
+    # names reported as the file writes them
+    assert meta.unmapped_columns == ["TC_Counter1", "ACR (Ohm)"]
+    assert "Step Time (s)" in str(meta.extra["not_stored"])
+
+
+def test_arbin_workbook_style_names_without_cycle_index(tmp_path: Path) -> None:
+    # Arbin exports without Cycle_Index and with "Internal Resistance(Ohm)" / "Surface_Temp(degC)"
+    # (battery-data-alliance/battery-data-format, arbin_sample_files.md, "Format B", A123 files)
+    path = tmp_path / "a123.csv"
+    path.write_text(
+        "Date_Time,Test_Time(s),Step_Time(s),Step_Index,Voltage(V),Current(A),"
+        "Internal Resistance(Ohm),Surface_Temp(degC)\n"
+        "2021-03-01 10:00:00,0,0,1,3.3,0,0.01,25.0\n"
+        "2021-03-01 10:00:01,1,1,1,3.29,-2.3,0.01,25.1\n"
+    )
+    frame, meta = read(path)
+    assert meta.reader == "arbin_csv"
+    assert frame[SURFACE_T].to_list() == [25.0, 25.1]
+    assert frame["internal_resistance_ohm"].to_list() == [0.01, 0.01]
+    assert meta.unmapped_columns == []
