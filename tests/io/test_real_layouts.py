@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from echelon.errors import ReaderError
 from echelon.io import detect_reader, read
 from echelon.io.bdf import CURRENT, SURFACE_T, TIME, UNIX_TIME, VOLTAGE
 
@@ -60,3 +61,33 @@ def test_arbin_workbook_style_names_without_cycle_index(tmp_path: Path) -> None:
     assert frame[SURFACE_T].to_list() == [25.0, 25.1]
     assert frame["internal_resistance_ohm"].to_list() == [0.01, 0.01]
     assert meta.unmapped_columns == []
+
+
+# A MIMS text export under the test's numbered name, with the one-line preamble of BEEP's Maccor
+# files (TRI-AMDD/beep, beep/tests/test_files/PreDiag_000229_000229_truncated.034).
+MACCOR_NUMBERED = (
+    "Today's Date 09/01/2020  Date of Test:\t12/16/2019\t Filename:\tE:\\data\\Cell_000229.034 "
+    "Procedure: Cell_000229.000\tComment/Barcode: 000229\n"
+    "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\t"
+    "WF Chg Cap\tVAR1\n"
+    "1\t0\t1\t0.0000\t0.0000\t0.0\t0.0\t0.0000\t3.4592\tR\t0\t12/16/2019 14:03:25\tN/A\t0.0\n"
+    "2\t0\t1\t30.0000\t30.0000\t0.0\t0.0\t0.0000\t3.4591\tR\t1\t12/16/2019 14:03:55\tN/A\t0.0\n"
+    "3\t0\t2\t31.0000\t1.0000\t0.0003\t0.001\t1.0000\t3.4012\tD\t0\t12/16/2019 14:03:56\tN/A\t0.0\n"
+)
+
+
+def test_maccor_export_with_a_numbered_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "Cell_000229.034"
+    path.write_text(MACCOR_NUMBERED)
+    assert detect_reader(path).name == "maccor_txt"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == [0.0, 30.0, 31.0]
+    assert frame[CURRENT].to_list() == [0.0, 0.0, -1.0]  # D: discharge, negative in BDF
+    assert meta.extra["procedure"] == "Cell_000229.000"
+
+
+def test_maccor_binary_raw_file_says_to_export_text(tmp_path: Path) -> None:
+    path = tmp_path / "Cell_000229.001"
+    path.write_bytes(b"MACCOR\x00\x01\x02" * 64)
+    with pytest.raises(ReaderError, match=r"Maccor raw data file.*export the test from MIMS"):
+        detect_reader(path)

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import re
 import threading
 import zipfile
 from collections import OrderedDict
@@ -260,6 +261,15 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
         if reader.can_read(path):
             return reader
     head = sniff(path)
+    if b"\x00" in head and re.fullmatch(r"\.\d{3}", path.suffix):
+        raise ReaderError(
+            path,
+            [
+                "binary data under a numbered suffix: a Maccor raw data file, which Echelon does "
+                "not decode; export the test from MIMS as text (Export Data, tab-delimited) and "
+                "read the export"
+            ],
+        )
     if b"\x00" in head and path.suffix.lower() in (".csv", ".txt", ".tsv", ".mpt", ".dat"):
         raise ReaderError(
             path,

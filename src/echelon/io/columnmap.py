@@ -192,6 +192,9 @@ class ColumnMapReader:
         If not empty, at least one of these must also be present.
     suffixes : tuple of str
         Accepted file suffixes (lower case).
+    suffix_pattern : str or None
+        Regular expression a suffix may match instead (Maccor names its exports after the test
+        file, ``.000`` to ``.999``).
     format : {"text", "xlsx"}
         Delimited text or a workbook.
     separator : str or None
@@ -242,6 +245,7 @@ class ColumnMapReader:
     signature: frozenset[str]
     signature_any: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = (".csv",)
+    suffix_pattern: str | None = None
     format: Literal["text", "xlsx", "frame"] = "text"
     separator: str | None = ","
     datetime_columns: Mapping[str, str | None] = field(default_factory=dict)
@@ -279,7 +283,7 @@ class ColumnMapReader:
         """For a delimited text file this reader might have read: the signature columns found
         on the line of its head that has most of them, and those missing (``None`` when the
         suffix does not match, the file is not text, or no signature column is there)."""
-        if self.format != "text" or path.suffix.lower() not in self.suffixes:
+        if self.format != "text" or not self.takes_suffix(path):
             return None
         head = head_lines(path)
         if head is None:
@@ -291,6 +295,16 @@ class ColumnMapReader:
                 found = self.signature & frozenset(map(self.key, split_fields(line, separator)))
                 best = found if len(found) > len(best) else best
         return (best, self.signature - best) if best else None
+
+    def takes_suffix(self, path: Path) -> bool:
+        """Whether the suffix of ``path`` is in :attr:`suffixes` or :attr:`suffix_pattern`."""
+        suffix = path.suffix.lower()
+        if suffix in self.suffixes:
+            return True
+        return (
+            self.suffix_pattern is not None
+            and re.fullmatch(self.suffix_pattern, suffix) is not None
+        )
 
     def _layout(self, path: Path) -> TextLayout | None:
         return detect_layout(
@@ -308,7 +322,7 @@ class ColumnMapReader:
     def can_read(self, path: Path) -> bool:
         """Suffix matches and the header (or a header-less first row) is recognised."""
         path = Path(path)
-        if path.suffix.lower() not in self.suffixes:
+        if not self.takes_suffix(path):
             return False
         if self.format == "frame":
             return True

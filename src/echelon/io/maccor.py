@@ -1,6 +1,8 @@
 """Maccor text exports (MIMS "Export data" as tab-separated text).
 
-The first line is a metadata line (``Today's Date``, ``Date of Test:``, ``Filename:``,
+Exports are text files named ``*.txt`` or, as MIMS names them after the test, with a
+three-digit suffix (``PreDiag_000229.034``: BEEP's Maccor test files). The first line is a
+metadata line (``Today's Date``, ``Date of Test:``, ``Filename:``,
 ``Procedure:``, ``Comment/Barcode:``), then the header ``Rec#  Cyc#  Step  Test (Sec)  Step (Sec)
 Amp-hr  Watt-hr  Amps  Volts  State  ES  DPt Time …``. Maccor logs the current **unsigned**; the
 ``State`` column says ``C`` (charge), ``D`` (discharge), ``R`` (rest) or ``O`` (other), so the
@@ -37,6 +39,7 @@ def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like 
         columns=MACCOR_COLUMNS,
         signature=frozenset({"Rec#", "Cyc#", "Step", "Amps", "Volts", "State"}),
         suffixes=(".txt", ".csv", ".tsv", ".dat"),
+        suffix_pattern=r"\.\d{3}",  # MIMS names an export after its test: cell_07.034
         separator=None,
         ignored=MACCOR_IGNORED,
         instrument="Maccor",
