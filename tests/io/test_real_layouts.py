@@ -91,3 +91,21 @@ def test_maccor_binary_raw_file_says_to_export_text(tmp_path: Path) -> None:
     path.write_bytes(b"MACCOR\x00\x01\x02" * 64)
     with pytest.raises(ReaderError, match=r"Maccor raw data file.*export the test from MIMS"):
         detect_reader(path)
+
+
+def test_neware_bts8_with_cumulative_time(tmp_path: Path) -> None:
+    # BTS 8 record table whose test time is "Cumulative Time" and which logs specific capacities
+    # per direction (jepegit/cellpy, testdata/data/neware_uio.csv)
+    path = tmp_path / "neware.csv"
+    path.write_text(
+        "DataPoint,Cycle Index,Step Index,Step Type,Time,Cumulative Time,Current(A),Voltage(V),"
+        "Chg. Cap.(Ah),Chg. Spec. Cap.(mAh/g),DChg. Cap.(Ah),Date,Contact resistance(mO)\n"
+        "1,1,1,Rest,00:00:00,00:00:00,0.00000000,2.9170,0,0.00,0,2022-05-18 16:27:52,0\n"
+        "2,1,1,Rest,00:01:00,00:01:00,0.00000000,2.9176,0,0.00,0,2022-05-18 16:28:52,0\n"
+        "3,1,2,CC Chg,00:00:30,00:01:30,0.50000000,3.1010,0.0042,1.20,0,2022-05-18 16:29:22,0\n"
+    )
+    assert detect_reader(path).name == "neware_csv"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == [0.0, 60.0, 90.0]
+    assert frame[CURRENT].to_list() == [0.0, 0.0, 0.5]
+    assert meta.unmapped_columns == ["Contact resistance(mO)"]
