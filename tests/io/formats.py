@@ -368,9 +368,28 @@ def generic_csv(frame: pl.DataFrame, path: Path) -> None:
     path.write_text(text.replace(".", ","))
 
 
+def battery_archive_csv(frame: pl.DataFrame, path: Path) -> None:
+    """Battery Archive time series: Arbin-like spaced names, no step index, two temperatures."""
+    charge, discharge = _counters(frame)
+    frame.select(
+        _stamp(frame).dt.strftime("%Y-%m-%d %H:%M:%S%.3f").alias("Date_Time"),
+        pl.col(bdf.TIME).alias("Test_Time (s)"),
+        pl.col(bdf.CYCLE).alias("Cycle_Index"),
+        pl.col(bdf.CURRENT).alias("Current (A)"),
+        pl.col(bdf.VOLTAGE).alias("Voltage (V)"),
+        charge.alias("Charge_Capacity (Ah)"),
+        discharge.alias("Discharge_Capacity (Ah)"),
+        pl.lit(0.0).alias("Charge_Energy (Wh)"),
+        pl.lit(0.0).alias("Discharge_Energy (Wh)"),
+        pl.lit(25.0).alias("Environment_Temperature (C)"),
+        pl.col(bdf.SURFACE_T).alias("Cell_Temperature (C)"),
+    ).write_csv(path, float_precision=6)
+
+
 Writer = Callable[[pl.DataFrame, Path], object]
 WRITERS: dict[str, tuple[str, Writer]] = {
     "arbin_xlsx": ("a.xlsx", arbin_xlsx),
+    "battery_archive_csv": ("a_timeseries.csv", battery_archive_csv),
     "maccor_txt": ("a.txt", maccor_txt),
     "neware_csv": ("a.csv", neware_csv),
     "neware_bts7_csv": ("a.csv", neware_bts7_csv),

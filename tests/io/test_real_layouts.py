@@ -10,7 +10,7 @@ import pytest
 
 from echelon.errors import ReaderError
 from echelon.io import detect_reader, read
-from echelon.io.bdf import CURRENT, SURFACE_T, TIME, UNIX_TIME, VOLTAGE
+from echelon.io.bdf import AMBIENT_T, CURRENT, SURFACE_T, TIME, UNIX_TIME, VOLTAGE
 
 # Arbin MITS Pro CSV export with spaced column names, a byte-order mark, CRLF line ends and a tab
 # before each timestamp (layout described in battery-data-alliance/battery-data-format,
@@ -109,3 +109,22 @@ def test_neware_bts8_with_cumulative_time(tmp_path: Path) -> None:
     assert frame[TIME].to_list() == [0.0, 60.0, 90.0]
     assert frame[CURRENT].to_list() == [0.0, 0.0, 0.5]
     assert meta.unmapped_columns == ["Contact resistance(mO)"]
+
+
+def test_battery_archive_time_series(tmp_path: Path) -> None:
+    # batteryarchive.org time series: no step index, ambient and cell temperature (header as in
+    # the Battery Archive schema audits of peer projects, e.g. celljar's BatteryArchive tests)
+    path = tmp_path / "SNL_18650_LFP_25C_0-100_0.5-1C_a_timeseries.csv"
+    path.write_text(
+        "Date_Time,Test_Time (s),Cycle_Index,Current (A),Voltage (V),Charge_Capacity (Ah),"
+        "Discharge_Capacity (Ah),Charge_Energy (Wh),Discharge_Energy (Wh),"
+        "Environment_Temperature (C),Cell_Temperature (C)\n"
+        "2018-08-28 11:41:22,0.0,1,0.0,3.2953,0.0,0.0,0.0,0.0,25.1,25.6\n"
+        "2018-08-28 11:41:32,10.0,1,0.55,3.3421,0.0015,0.0,0.005,0.0,25.1,25.6\n"
+    )
+    assert detect_reader(path).name == "battery_archive_csv"
+    frame, meta = read(path)
+    assert frame[CURRENT].to_list() == [0.0, 0.55]
+    assert frame[AMBIENT_T].to_list() == [25.1, 25.1]
+    assert frame[SURFACE_T].to_list() == [25.6, 25.6]
+    assert meta.unmapped_columns == []

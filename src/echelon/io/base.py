@@ -137,6 +137,7 @@ def sniff(path: Path, n_bytes: int = SNIFF_BYTES) -> bytes:
 
 def _builtin_readers() -> list[Reader]:
     from echelon.io.arbin import ArbinCsvReader, ArbinXlsxReader
+    from echelon.io.batteryarchive import BatteryArchiveCsvReader
     from echelon.io.bdf import BdfCsvReader, BdfParquetReader
     from echelon.io.biologic import BiologicMptReader
     from echelon.io.bitrode import BitrodeCsvReader
@@ -155,6 +156,7 @@ def _builtin_readers() -> list[Reader]:
         BdfCsvReader(),
         ArbinCsvReader(),
         ArbinXlsxReader(),
+        BatteryArchiveCsvReader(),
         MaccorTextReader(),
         NewareCsvReader(),
         NewareBts7CsvReader(),
