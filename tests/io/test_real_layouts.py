@@ -128,3 +128,30 @@ def test_battery_archive_time_series(tmp_path: Path) -> None:
     assert frame[AMBIENT_T].to_list() == [25.1, 25.1]
     assert frame[SURFACE_T].to_list() == [25.6, 25.6]
     assert meta.unmapped_columns == []
+
+
+def test_maccor_start_time_written_out_or_as_a_date_only(tmp_path: Path) -> None:
+    # "Date of Test:" with the month written out (jepegit/cellpy, testdata/data/maccor_001.txt,
+    # whose elapsed times read "  0d 00:00:5.05") and as a date only (BEEP's .034 above): the start
+    # is the stated instant, or the first sample's wall clock on the stated day
+    header = (
+        "Rec#\tCyc#\tStep\tTestTime\tStepTime\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+    )
+    rows = (
+        "1\t0\t1\t  0d 00:00:0\t  0d 00:00:0\t0.0\t0.0\t0.0\t3.4625\tR\t0\t12/11/2020 12:22:12\n"
+        "2\t0\t2\t  0d 00:00:5.05\t  0d 00:00:0.05\t0.0\t0.0\t0.504\t3.4162\tD\t0\t"
+        "12/11/2020 12:22:17\n"
+    )
+    spelled = tmp_path / "spelled.txt"
+    spelled.write_text(
+        "Today's Date:\t14 December 2020\tDate of Test:\t11 December 2020, 12:22:12 PM\n"
+        "Filename:\tM50_0deg_01\tTester Channel:\t1\nProcedure:\tM50.000\tDescription:\t\n"
+        + header
+        + rows
+    )
+    frame, meta = read(spelled)
+    assert frame[TIME].to_list() == [0.0, 5.05]
+    assert meta.start_time == dt.datetime(2020, 12, 11, 12, 22, 12)
+    date_only = tmp_path / "date_only.txt"
+    date_only.write_text("Today's Date 12/14/2020  Date of Test:\t12/11/2020\n" + header + rows)
+    assert read(date_only)[1].start_time == dt.datetime(2020, 12, 11, 12, 22, 12)

@@ -419,8 +419,13 @@ def read(
 
 
 def with_start_time(metadata: RunMetadata, first_unix_s: float | None) -> RunMetadata:
-    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none."""
-    if metadata.start_time is not None or first_unix_s is None:
+    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none, or
+    only the date of it (a midnight start on the first sample's day: Maccor's ``Date of Test:
+    12/16/2019`` for a test whose first sample is at 14:03:25)."""
+    if first_unix_s is None:
         return metadata
     start = dt.datetime.fromtimestamp(float(first_unix_s), dt.UTC).replace(tzinfo=None)
+    stated = metadata.start_time
+    if stated is not None and (stated.time() != dt.time() or stated.date() != start.date()):
+        return metadata
     return metadata.model_copy(update={"start_time": start})

@@ -51,5 +51,11 @@ def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like 
             "procedure": r"Procedure:\s*([^\t]+)",
             "barcode": r"Comment/Barcode:\s*([^\t]+)",
         },
-        start_time_formats=("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y"),
+        start_time_formats=(
+            "%m/%d/%Y %I:%M:%S %p",
+            "%m/%d/%Y %H:%M:%S",
+            "%m/%d/%Y",
+            "%d %B %Y, %I:%M:%S %p",  # 11 December 2020, 12:22:12 PM (cellpy's maccor_001.txt)
+            "%d %B %Y",
+        ),
     )
