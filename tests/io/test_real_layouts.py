@@ -155,3 +155,28 @@ def test_maccor_start_time_written_out_or_as_a_date_only(tmp_path: Path) -> None
     date_only = tmp_path / "date_only.txt"
     date_only.write_text("Today's Date 12/14/2020  Date of Test:\t12/11/2020\n" + header + rows)
     assert read(date_only)[1].start_time == dt.datetime(2020, 12, 11, 12, 22, 12)
+
+
+def test_maccor_export_with_bracketed_names_and_decimal_commas(tmp_path: Path) -> None:
+    # the MIMS export whose columns read "Rec, Cycle P, Cycle C, …, Current [A], Voltage [V], Md,
+    # ES, DPT Time", written with decimal commas in Latin-1 after a preamble (jepegit/cellpy,
+    # cellpy/readers/instruments/configurations/maccor_txt_four.py, "data from KIT")
+    preamble = "".join(f"Zeile {i}:\tÜbersicht\n" for i in range(1, 12))
+    text = (
+        preamble
+        + "Rec\tCycle P\tCycle C\tStep\tTestTime\tStepTime\tCap. [Ah]\tEner. [Wh]\tCurrent [A]\t"
+        "Voltage [V]\tMd\tES\tDPT Time\n"
+        "1\t0\t0\t1\t0,000\t0,000\t0,0000\t0,0000\t0,0000\t3,6011\tR\t0\t21.04.2021 10:00:00\n"
+        "2\t0\t0\t1\t10,000\t10,000\t0,0000\t0,0000\t0,0000\t3,6012\tR\t1\t21.04.2021 10:00:10\n"
+        "3\t0\t1\t2\t11,000\t1,000\t0,0006\t0,0021\t2,0000\t3,5102\tD\t0\t21.04.2021 10:00:11\n"
+    )
+    path = tmp_path / "KIT_cell.txt"
+    path.write_bytes(text.encode("latin-1"))
+    assert detect_reader(path).name == "maccor_txt"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == [0.0, 10.0, 11.0]
+    assert frame[VOLTAGE].to_list() == [3.6011, 3.6012, 3.5102]
+    assert frame[CURRENT].to_list() == [0.0, 0.0, -2.0]  # Md "D": discharge
+    assert frame["cycle_count"].to_list() == [0, 0, 1]  # from "Cycle C"
+    assert meta.start_time == dt.datetime(2021, 4, 21, 10, 0, 0)
+    assert meta.unmapped_columns == []

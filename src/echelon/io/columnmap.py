@@ -104,9 +104,11 @@ _DURATION = re.compile(
 )
 
 
-def duration_seconds(expr: pl.Expr) -> pl.Expr:
-    """Seconds from ``[d-]h:mm:ss[.fff]`` text (plain numbers are taken as seconds)."""
+def duration_seconds(expr: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
+    """Seconds from ``[d-]h:mm:ss[.fff]`` text (plain numbers are taken as seconds, written with
+    a decimal comma if ``decimal_comma``)."""
     text = expr.cast(pl.String).str.strip_chars()
+    plain = text.str.replace(",", ".", literal=True) if decimal_comma else text
     parts = text.str.extract_groups(_DURATION.pattern)
     frac = parts.struct.field("4").str.replace(r"[,:]", ".")
     seconds = (
@@ -115,7 +117,7 @@ def duration_seconds(expr: pl.Expr) -> pl.Expr:
         + parts.struct.field("3").cast(pl.Float64, strict=False) * 60.0
         + frac.cast(pl.Float64, strict=False)
     )
-    return pl.coalesce(seconds, text.cast(pl.Float64, strict=False))
+    return pl.coalesce(seconds, plain.cast(pl.Float64, strict=False))
 
 
 DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
@@ -462,7 +464,8 @@ class ColumnMapReader:
             if spec.parse == "datetime" and spec.format is None and schema[name] == pl.String:
                 guessed = guess_datetime_format(_samples(raw, name))
                 spec = ColumnSpec(spec.target, parse="datetime", format=guessed)
-            converted = self._convert(pl.col(name), spec, schema[name], state_name)
+            comma = raw.layout is not None and raw.layout.decimal_comma
+            converted = self._convert(pl.col(name), spec, schema[name], state_name, comma)
             produced[spec.target] = converted
             exprs.append(converted.alias(spec.target))
         if TIME not in produced and UNIX_TIME in produced:  # elapsed time from the wall clock
@@ -471,12 +474,21 @@ class ColumnMapReader:
         return exprs, unmapped
 
     def _convert(
-        self, col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType, state_name: str | None
+        self,
+        col: pl.Expr,
+        spec: ColumnSpec,
+        dtype: pl.DataType,
+        state_name: str | None,
+        decimal_comma: bool = False,
     ) -> pl.Expr:
         if spec.parse == "datetime":
             value = _epoch_seconds(col, dtype, spec.format)
         elif spec.parse == "duration":
-            value = duration_seconds(col) if dtype == pl.String else col.cast(pl.Float64)
+            value = (
+                duration_seconds(col, decimal_comma=decimal_comma)
+                if dtype == pl.String
+                else col.cast(pl.Float64)
+            )
         else:
             value = col.cast(pl.Float64, strict=False)
         if spec.scale != 1.0 or spec.offset != 0.0:

@@ -28,8 +28,30 @@ MACCOR_COLUMNS: dict[str, ColumnSpec] = {
     "Temp 1": ColumnSpec(bdf.SURFACE_T),
     "Watts": ColumnSpec(bdf.POWER),
 }
-MACCOR_IGNORED = frozenset({"Rec#", "Step (Sec)", "StepTime", "Amp-hr", "Watt-hr", "ES", "State"})
-"""Row counter, step time, per-step Ah/Wh accumulators, end status and state (→ current sign)."""
+MACCOR_IGNORED = frozenset(
+    {"Rec#", "Step (Sec)", "StepTime", "Amp-hr", "Watt-hr", "ES", "State", "Cycle P"}
+)
+"""Row counter, step time, per-step Ah/Wh accumulators, end status, state (→ current sign) and
+the procedure's loop counter."""
+MACCOR_ALIASES: dict[str, str] = {
+    "Rec": "Rec#",
+    "Cycle C": "Cyc#",
+    "Current [A]": "Amps",
+    "Voltage [V]": "Volts",
+    "Md": "State",
+    "DPT Time": "DPt Time",
+    "Cap. [Ah]": "Amp-hr",
+    "Ener. [Wh]": "Watt-hr",
+}
+"""Names of the MIMS export used at KIT and elsewhere (``Rec``, ``Cycle P``, ``Cycle C``,
+``Step``, ``TestTime``, ``StepTime``, ``Cap. [Ah]``, ``Ener. [Wh]``, ``Current [A]``,
+``Voltage [V]``, ``Md``, ``ES``, ``DPT Time``; decimal commas, Latin-1: cellpy's
+``maccor_txt_four`` configuration) → the names of the classic export."""
+
+
+def maccor_name(header: str) -> str:
+    """A Maccor column name in the spelling of :data:`MACCOR_COLUMNS`."""
+    return MACCOR_ALIASES.get(header, header)
 
 
 def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like its product)
@@ -43,6 +65,7 @@ def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like 
         separator=None,
         ignored=MACCOR_IGNORED,
         instrument="Maccor",
+        canonical=maccor_name,
         state_column="State",
         charge_states=frozenset({"C"}),
         discharge_states=frozenset({"D"}),
