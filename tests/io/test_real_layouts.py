@@ -180,3 +180,22 @@ def test_maccor_export_with_bracketed_names_and_decimal_commas(tmp_path: Path) -
     assert frame["cycle_count"].to_list() == [0, 0, 1]  # from "Cycle C"
     assert meta.start_time == dt.datetime(2021, 4, 21, 10, 0, 0)
     assert meta.unmapped_columns == []
+
+
+def test_biologic_cell_voltage_is_ewe_minus_ece_when_ece_is_recorded(tmp_path: Path) -> None:
+    # EC-Lab v11.61 GCPL with "Record Ece": Ewe/V (working electrode vs reference) comes before
+    # Ewe-Ece/V (the cell) and the current is only "<I>/mA" (dgbowl/yadg,
+    # tests/test_x_eclab/gcpl.issue_226.I.mpt)
+    path = tmp_path / "gcpl_C02.mpt"
+    path.write_text(
+        "EC-Lab ASCII FILE\nNb header lines : 6\n\nGalvanostatic Cycling with Potential "
+        "Limitation\n\n"
+        "mode\tNs\ttime/s\tEwe/V\tEce/V\t<I>/mA\tcycle number\tEwe-Ece/V\t\n"
+        "1\t1\t4.8200E-002\t-5.0306384E-002\t-9.4320464E-001\t0.0000000E+000\t0\t8.9289826E-001\n"
+        "1\t1\t1.0048E+001\t-1.3842598E-003\t-9.8784536E-001\t1.2000817E-001\t0\t9.8646110E-001\n",
+        encoding="cp1252",
+    )
+    frame, meta = read(path)
+    assert frame[VOLTAGE].to_list() == [0.89289826, 0.9864611]
+    assert frame[CURRENT].to_list() == pytest.approx([0.0, 1.2000817e-4])
+    assert meta.unmapped_columns == ["Ewe/V", "Ece/V"]

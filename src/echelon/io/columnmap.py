@@ -178,6 +178,23 @@ def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
     return [f[index] for f in fields if len(f) > index]
 
 
+def _first_in_map_order(
+    specs: Mapping[str, ColumnSpec], columns: list[tuple[str, str]]
+) -> dict[str, str]:
+    """For each BDF target, the file column (of ``(column, map key)`` pairs) whose key comes
+    first in ``specs``: where a file has several columns for one quantity, the map's order says
+    which is read (BioLogic: ``Ecell/V``, then ``Ewe-Ece/V``, then ``Ewe/V``), not the file's."""
+    order = {key: rank for rank, key in enumerate(specs)}
+    chosen: dict[str, tuple[int, str]] = {}
+    for column, key in columns:
+        if key not in specs:
+            continue
+        target = specs[key].target
+        if target not in chosen or order[key] < chosen[target][0]:
+            chosen[target] = (order[key], column)
+    return {target: column for target, (_, column) in chosen.items()}
+
+
 @dataclass(frozen=True)
 class ColumnMapReader:
     """A reader for tester exports described by a column map.
@@ -451,6 +468,9 @@ class ColumnMapReader:
         state_name = names.get(self.state_column) if self.state_column else None
         for column, fmt in self.datetime_columns.items():
             specs.setdefault(column, ColumnSpec(UNIX_TIME, parse="datetime", format=fmt))
+        chosen = _first_in_map_order(
+            specs, [(c, self.key(r)) for c, r in zip(raw.columns, raw.raw_columns, strict=True)]
+        )
         for name, raw_name in zip(raw.columns, raw.raw_columns, strict=True):
             spec = specs.get(self.key(raw_name))
             if spec is None:
@@ -458,7 +478,7 @@ class ColumnMapReader:
                 if key not in self.ignored and key != self.state_column:
                     unmapped.append(raw_name)
                 continue
-            if spec.target in produced:  # an alternative column for the same quantity
+            if chosen[spec.target] != name:  # an alternative column for the same quantity
                 unmapped.append(raw_name)
                 continue
             if spec.parse == "datetime" and spec.format is None and schema[name] == pl.String:
