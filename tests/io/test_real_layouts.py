@@ -144,14 +144,15 @@ def test_maccor_start_time_written_out_or_as_a_date_only(tmp_path: Path) -> None
     )
     spelled = tmp_path / "spelled.txt"
     spelled.write_text(
-        "Today's Date:\t14 December 2020\tDate of Test:\t11 December 2020, 12:22:12 PM\n"
+        "Today's Date:\t14 December 2020\tDate of Test:\t11 December 2020, 12:22:10 PM\n"
         "Filename:\tM50_0deg_01\tTester Channel:\t1\nProcedure:\tM50.000\tDescription:\t\n"
         + header
         + rows
     )
     frame, meta = read(spelled)
     assert frame[TIME].to_list() == [0.0, 5.05]
-    assert meta.start_time == dt.datetime(2020, 12, 11, 12, 22, 12)
+    assert meta.start_time == dt.datetime(2020, 12, 11, 12, 22, 10)  # the preamble's, not 12:22:12
+    assert meta.extra["procedure"] == "M50.000"
     date_only = tmp_path / "date_only.txt"
     date_only.write_text("Today's Date 12/14/2020  Date of Test:\t12/11/2020\n" + header + rows)
     assert read(date_only)[1].start_time == dt.datetime(2020, 12, 11, 12, 22, 12)

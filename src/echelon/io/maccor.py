@@ -70,9 +70,11 @@ def MaccorTextReader() -> ColumnMapReader:  # noqa: N802  (a factory named like 
         charge_states=frozenset({"C"}),
         discharge_states=frozenset({"D"}),
         metadata_patterns={
-            "start_time": r"Date of Test:\s*([^\t]+)",
-            "procedure": r"Procedure:\s*([^\t]+)",
-            "barcode": r"Comment/Barcode:\s*([^\t]+)",
+            # a value ends at a tab or at the end of its line (cellpy's maccor_001.txt has three
+            # preamble lines; "[^\t]+" ran on into the next one and the date did not parse)
+            "start_time": r"Date of Test:[ \t]*([^\t\r\n]+)",
+            "procedure": r"Procedure:[ \t]*([^\t\r\n]+)",
+            "barcode": r"Comment/Barcode:[ \t]*([^\t\r\n]+)",
         },
         start_time_formats=(
             "%m/%d/%Y %I:%M:%S %p",
