@@ -200,3 +200,29 @@ def test_biologic_cell_voltage_is_ewe_minus_ece_when_ece_is_recorded(tmp_path: P
     assert frame[VOLTAGE].to_list() == [0.89289826, 0.9864611]
     assert frame[CURRENT].to_list() == pytest.approx([0.0, 1.2000817e-4])
     assert meta.unmapped_columns == ["Ewe/V", "Ece/V"]
+
+
+MACCOR_GROUPED = (
+    "Today's Date 09/01/2020  Date of Test:\t12/19/2019\tFilename:\tC:\\data\\WMG_07.034\n"
+    "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+    "1,233\t12\t5\t262,923.5000\t600.0000\t1.2345\t4.1234\t1.0000\t3.9123\tC\t0\t"
+    "12/19/2019 3:05:28 PM\n"
+    "1,234\t12\t5\t262,933.5000\t610.0000\t1.2373\t4.1334\t1.0000\t3.9133\tC\t0\t"
+    "12/19/2019 3:05:38 PM\n"
+    "1,235\t12\t6\t{time}\t1.0000\t1,001.5\t4.1334\t1,000.0000\t3.8133\tD\t0\t"
+    "12/19/2019 3:05:39 PM\n"
+)
+
+
+def test_numbers_with_thousands_separators(tmp_path: Path) -> None:
+    # Maccor text exported under an English Windows locale writes "262,923.5000" (jepegit/cellpy,
+    # cellpy/readers/instruments/configurations/maccor_txt_three.py: thousands=",", WMG/UBham)
+    path = tmp_path / "WMG_07.txt"
+    path.write_text(MACCOR_GROUPED.format(time="262,934.5000"))
+    frame, _ = read(path)
+    assert frame[TIME].to_list() == [262923.5, 262933.5, 262934.5]
+    assert frame[CURRENT].to_list() == [1.0, 1.0, -1000.0]
+    bad = tmp_path / "WMG_08.txt"
+    bad.write_text(MACCOR_GROUPED.format(time="262,93x.5000"))
+    with pytest.raises(ReaderError, match=r"row 3, column 'Test \(Sec\)': '262,93x.5000' is not"):
+        read(bad)

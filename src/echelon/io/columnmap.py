@@ -178,6 +178,17 @@ def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
     return [f[index] for f in fields if len(f) > index]
 
 
+def _grouped_number(column: str, layout: TextLayout) -> pl.Expr:
+    """A text column of numbers with thousands separators (``262,923.5``) as Float64; a value
+    that is still no number fails the cast (and is then located by ``explain``)."""
+    text = (
+        pl.col(column).str.strip_chars().str.replace_all(layout.thousands or "", "", literal=True)
+    )
+    if layout.decimal_comma:
+        text = text.str.replace(",", ".", literal=True)
+    return pl.when(text == "").then(None).otherwise(text).cast(pl.Float64).alias(column)
+
+
 def _first_in_map_order(
     specs: Mapping[str, ColumnSpec], columns: list[tuple[str, str]]
 ) -> dict[str, str]:
@@ -378,10 +389,13 @@ class ColumnMapReader:
         found = head_lines(path)
         check_field_counts(path, found[0] if found else [], layout)
         check_last_line(path, layout)
-        schema = {
-            c: (pl.Float64 if self._numeric(raw) else pl.String)
+        numeric = [
+            c
             for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
-        }
+            if self._numeric(raw)
+        ]
+        number_type = pl.String if layout.thousands else pl.Float64  # grouped: cleaned below
+        schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
         source: Path | bytes = path
         if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
             source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
@@ -399,6 +413,8 @@ class ColumnMapReader:
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"{self.name}: not a readable delimited file: {exc}"]) from exc
+        if layout.thousands:
+            lazy = lazy.with_columns(_grouped_number(c, layout) for c in numeric)
         return RawTable(
             lazy, layout.columns, layout.raw_columns, layout.preamble, layout, source=path
         )

@@ -82,6 +82,8 @@ class TextLayout:
         Lines before the header (instrument metadata in some formats).
     encoding : str
         Python codec that decoded the head.
+    thousands : str or None
+        Thousands separator the numbers carry (``262,923.5000``: ``","``), or ``None``.
     """
 
     header_line: int | None
@@ -92,6 +94,7 @@ class TextLayout:
     raw_columns: list[str]
     preamble: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
+    thousands: str | None = None
 
     @property
     def utf8(self) -> bool:
@@ -182,6 +185,20 @@ def detect_decimal_comma(rows: list[list[str]]) -> bool:
             elif _DECIMAL_POINT.match(value):
                 points += 1
     return commas > 0 and points == 0
+
+
+def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool) -> str | None:
+    """The thousands separator of the numbers, or ``None``: ``,`` when some field is a number
+    grouped by commas with a decimal point (``262,923.5000``, ``1,233`` — Maccor exports under
+    an English Windows locale, cellpy's ``maccor_txt_three`` configuration), ``.`` when grouped
+    by points with a decimal comma (``1.001,5``); never the field separator itself."""
+    mark, decimal = (".", ",") if decimal_comma else (",", ".")
+    if mark == separator:
+        return None
+    grouped = re.compile(
+        rf"^\s*[-+]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}})+(?:{re.escape(decimal)}\d+)?\s*$"
+    )
+    return mark if any(grouped.match(value) for row in rows for value in row) else None
 
 
 def check_field_counts(
@@ -276,11 +293,13 @@ def detect_layout(
                 raw = fields[: _trimmed_count(fields)]
                 data = lines[index + 1 : index + 1 + CHECK_LINES]
                 rows = [split_fields(d, sep) for d in data]
+                comma = detect_decimal_comma(rows) if sep != "," else False
                 return TextLayout(
                     header_line=index,
                     data_line=index + 1,
                     separator=sep,
-                    decimal_comma=detect_decimal_comma(rows) if sep != "," else False,
+                    decimal_comma=comma,
+                    thousands=detect_thousands(rows, sep, comma),
                     columns=unique_names(raw),
                     raw_columns=raw,
                     preamble=lines[:index],
@@ -366,10 +385,12 @@ def locate_bad_numbers(path: Path, layout: TextLayout, numeric: Sequence[str]) -
     problems = []
     for column in numeric:
         values = pl.col(column).str.strip_chars()
+        if layout.thousands:
+            values = values.str.replace_all(layout.thousands, "", literal=True)
         if layout.decimal_comma:
             values = values.str.replace(",", ".", literal=True)
         bad = (
-            text.select(values.alias("v"))
+            text.select(values.alias("v"), pl.col(column).str.strip_chars().alias("written"))
             .with_row_index("row", offset=1)
             .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
             .filter(pl.col("v").cast(pl.Float64, strict=False).is_null())
@@ -377,7 +398,7 @@ def locate_bad_numbers(path: Path, layout: TextLayout, numeric: Sequence[str]) -
             .collect()
         )
         if bad.height:
-            row, value = bad.row(0)
+            row, _, value = bad.row(0)  # the value as the file writes it
             problems.append(
                 Problem(
                     f"{value!r} is not a number (line {row + layout.data_line} of the file); "
