@@ -226,3 +226,22 @@ def test_numbers_with_thousands_separators(tmp_path: Path) -> None:
     bad.write_text(MACCOR_GROUPED.format(time="262,93x.5000"))
     with pytest.raises(ReaderError, match=r"row 3, column 'Test \(Sec\)': '262,93x.5000' is not"):
         read(bad)
+
+
+def test_bdf_csv_labels_in_other_units(tmp_path: Path) -> None:
+    # a BDF CSV written by another tool: test time in hours, "Charge Capacity / Ah" for
+    # "Charging Capacity / Ah", label columns BDF does not define (jepegit/cellpy,
+    # testdata/data/batmo_bdf.csv); a current in mA is converted the same way
+    path = tmp_path / "batmo_bdf.csv"
+    path.write_text(
+        "Test Time / h,Current / mA,Voltage / V,Step Type / 1,Cycle Count / 1,Step Index / 1,"
+        "Charge Capacity / Ah,Discharge Capacity / Ah\n"
+        "0.5,-6.05,3.3112,discharge,1,1,0,0.0030\n"
+        "1.0,0,3.3105,rest,1,2,0,0.0030\n"
+    )
+    assert detect_reader(path).name == "bdf_csv"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == [1800.0, 3600.0]
+    assert frame[CURRENT].to_list() == pytest.approx([-0.00605, 0.0])
+    assert frame["discharging_capacity_ah"].to_list() == [0.003, 0.003]
+    assert meta.unmapped_columns == ["Step Type / 1"]
