@@ -245,3 +245,28 @@ def test_bdf_csv_labels_in_other_units(tmp_path: Path) -> None:
     assert frame[CURRENT].to_list() == pytest.approx([-0.00605, 0.0])
     assert frame["discharging_capacity_ah"].to_list() == [0.003, 0.003]
     assert meta.unmapped_columns == ["Step Type / 1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        # Arbin MITS Pro .res: a Microsoft Access database (galvani reads these with mdbtools)
+        ("cell.res", b"\x00\x01\x00\x00Standard Jet DB\x00" + bytes(200), "Arbin MITS Pro .res"),
+        # Neware export with cycle, step and record levels in one table (jepegit/cellpy,
+        # testdata/data/nw_regular_export_ife_example.csv)
+        (
+            "levels.csv",
+            b"Cycle Index,Chg. Cap.(Ah),DChg. Cap.(Ah)\n,Step Index,Step Number,Step Type\n"
+            b",,DataPoint,Time,Total Time,Current(A),Voltage(V)\n1,0.02,0.33,1,1,Rest\n"
+            b",,1,00:00:00,00:00:00,0.0,4.3185\n",
+            "export the record level alone",
+        ),
+    ],
+)
+def test_known_unread_kinds_say_what_to_export(
+    tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ReaderError, match=says):
+        detect_reader(path)

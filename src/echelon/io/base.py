@@ -263,6 +263,11 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
         if reader.can_read(path):
             return reader
     head = sniff(path)
+    from echelon.io.hints import unsupported_kind  # hints → text → this module
+
+    kind = unsupported_kind(head)
+    if kind is not None:
+        raise ReaderError(path, [f"no reader recognises this file: it is {kind}"])
     if b"\x00" in head and re.fullmatch(r"\.\d{3}", path.suffix):
         raise ReaderError(
             path,
