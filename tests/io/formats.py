@@ -386,6 +386,30 @@ def battery_archive_csv(frame: pl.DataFrame, path: Path) -> None:
     ).write_csv(path, float_precision=6)
 
 
+def novonix_csv(frame: pl.DataFrame, path: Path) -> None:
+    """Novonix data file: [Summary] and [Protocol] blocks, then each table line in quotes."""
+    table = frame.select(
+        _stamp(frame).dt.strftime("%Y-%m-%d %I:%M:%S %p").alias("Date and Time"),
+        pl.col(bdf.CYCLE).alias("Cycle Number"),
+        pl.lit(0).alias("Step Type"),
+        (pl.col(bdf.TIME) / 3600.0).alias("Run Time (h)"),
+        pl.lit(0.0).alias("Step Time (h)"),
+        pl.col(bdf.CURRENT).alias("Current (A)"),
+        pl.col(bdf.VOLTAGE).alias("Potential (V)"),
+        pl.lit(0.0).alias("Capacity (Ah)"),
+        pl.col(bdf.SURFACE_T).alias("Temperature (°C)"),
+        pl.lit(23.4).alias("Circuit Temperature (°C)"),
+        pl.col(bdf.STEP).alias("Step Number"),
+    ).write_csv(float_precision=9)
+    preamble = (
+        "[Summary]\nNovonix HPC data file\nNovonix\nChannel: 03\nCell: a.csv\n"
+        f"Started: {START:%Y-%m-%d %I:%M:%S %p}\nVersion: 2.2.1.6\n[End Summary]\n"
+        "[Protocol]\n[0: Open_circuit_storage:]\n   [End step when step time > 2 minutes]\n"
+        "[End Protocol]\n[Data]\n"
+    )
+    path.write_text(preamble + "".join(f'"{line}"\n' for line in table.splitlines()))
+
+
 Writer = Callable[[pl.DataFrame, Path], object]
 WRITERS: dict[str, tuple[str, Writer]] = {
     "arbin_xlsx": ("a.xlsx", arbin_xlsx),
@@ -398,5 +422,6 @@ WRITERS: dict[str, tuple[str, Writer]] = {
     "bitrode_csv": ("a.csv", bitrode_csv),
     "nasa_pcoe_csv": ("a.csv", nasa_csv),
     "nebula_steps_xlsx": ("a.xlsx", nebula_steps_xlsx),
+    "novonix_csv": ("a.csv", novonix_csv),
 }
 """Reader name → (file name, writer) for every vendor layout written from a BDF frame."""

@@ -270,3 +270,34 @@ def test_known_unread_kinds_say_what_to_export(
     path.write_bytes(content)
     with pytest.raises(ReaderError, match=says):
         detect_reader(path)
+
+
+def test_novonix_file_with_quoted_lines(tmp_path: Path) -> None:
+    # Novonix HPC data file: summary and protocol blocks, then a table whose every line is one
+    # quoted string, run time in hours (TRI-AMDD/beep,
+    # beep/tests/test_files/raw/test_Nova_Form-CH01-01_short.csv); it was refused before
+    path = tmp_path / "Form-CH01-01.csv"
+    path.write_text(
+        "[Summary]\nNovonix HPC data file\nNovonix\nChannel: 01\nCell: Form-CH01-01.csv\n"
+        "Protocol: Formation.pro1\nStarted: 2022-04-11 10:58:07 AM\nVersion: 2.2.1.6\n"
+        "[End Summary]\n[Protocol]\n"
+        '"   [During CC, Save data when Δt > 1 minutes or when ΔV > 0.005 V]"\n'
+        "[End Protocol]\n[Data]\n"
+        '"Date and Time,Cycle Number,Step Type,Run Time (h),Step Time (h),Current (A),'
+        "Potential (V),Capacity (Ah),Temperature (°C),Circuit Temperature (°C),Energy (Wh),"
+        'dVdt (I/h),dIdt (V/h),Step Number,Step position"\n'
+        '"2022-04-11 10:58:07 AM,1,0,0.0000000,0.0000000,0.0000000000,3.1373641,0.0,38.929,23.366,'
+        '0.0,0.0,0.0,1,0"\n'
+        '"2022-04-11 01:00:07 PM,1,1,2.0333333,0.0333333,0.2400000000,3.5112345,0.008,39.101,23.4,'
+        '0.028,0.0,0.0,2,1"\n',
+        encoding="utf-8",
+    )
+    assert detect_reader(path).name == "novonix_csv"
+    frame, meta = read(path)
+    assert frame[TIME].to_list() == pytest.approx([0.0, 7320.0])
+    assert frame[VOLTAGE].to_list() == [3.1373641, 3.5112345]
+    assert frame[CURRENT].to_list() == [0.0, 0.24]
+    start = dt.datetime(2022, 4, 11, 10, 58, 7)
+    assert frame[UNIX_TIME][1] - frame[UNIX_TIME][0] == 7320.0  # 01:00:07 PM is 13:00:07
+    assert (meta.start_time, meta.channel, meta.instrument) == (start, "01", "Novonix")
+    assert meta.unmapped_columns == []

@@ -150,6 +150,7 @@ def _builtin_readers() -> list[Reader]:
         NewareNdaReader,
         NewareXlsxReader,
     )
+    from echelon.io.novonix import NovonixCsvReader
 
     return [
         BdfParquetReader(),
@@ -165,6 +166,7 @@ def _builtin_readers() -> list[Reader]:
         BiologicMptReader(),
         BitrodeCsvReader(),
         NasaCycleCsvReader(),
+        NovonixCsvReader(),
         NebulaStepXlsxReader(),
     ]
 

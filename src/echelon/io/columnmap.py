@@ -38,6 +38,7 @@ from echelon.io.text import (
     head_lines,
     locate_bad_numbers,
     split_fields,
+    unquoted_lines,
 )
 from echelon.io.units import conversion, unit_in_header
 
@@ -130,6 +131,7 @@ DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
     ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
     ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S%.f"),
     ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p"),
+    ("%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M:%S %p"),
     ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
 )
 """Wall-clock layouts tried on a column's first values when a map gives no format (an explicit
@@ -399,6 +401,8 @@ class ColumnMapReader:
         source: Path | bytes = path
         if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
             source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
+        if layout.line_quoted:  # "a,b,c" would scan as one field: unquote (in memory) first
+            source = unquoted_lines(source if isinstance(source, bytes) else path.read_bytes())
         try:
             lazy = pl.scan_csv(
                 source,

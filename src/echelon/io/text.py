@@ -84,6 +84,9 @@ class TextLayout:
         Python codec that decoded the head.
     thousands : str or None
         Thousands separator the numbers carry (``262,923.5000``: ``","``), or ``None``.
+    line_quoted : bool
+        Whether every line is enclosed whole in double quotes (``"a,b,c"``: Novonix), which the
+        scanner would take for one field; such lines are unquoted before scanning.
     """
 
     header_line: int | None
@@ -95,6 +98,7 @@ class TextLayout:
     preamble: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
     thousands: str | None = None
+    line_quoted: bool = False
 
     @property
     def utf8(self) -> bool:
@@ -201,6 +205,18 @@ def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool)
     return mark if any(grouped.match(value) for row in rows for value in row) else None
 
 
+def is_line_quoted(line: str, separator: str) -> bool:
+    """Whether ``line`` is one quoted string holding separators (``"a,b,c"``), not fields."""
+    text = line.strip()
+    inner = text[1:-1]
+    return len(text) > 1 and text[0] == text[-1] == '"' and '"' not in inner and separator in inner
+
+
+def unquoted_lines(data: bytes) -> bytes:
+    """``data`` with the double quotes around each whole line removed (UTF-8 bytes)."""
+    return re.sub(rb'(?m)^"([^"\r\n]*)"(\r?)$', rb"\1\2", data)
+
+
 def check_field_counts(
     path: Path, lines: list[str], layout: TextLayout, *, n_lines: int = CHECK_LINES
 ) -> None:
@@ -300,6 +316,7 @@ def detect_layout(
                     separator=sep,
                     decimal_comma=comma,
                     thousands=detect_thousands(rows, sep, comma),
+                    line_quoted=is_line_quoted(lines[index], sep),
                     columns=unique_names(raw),
                     raw_columns=raw,
                     preamble=lines[:index],
