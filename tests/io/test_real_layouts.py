@@ -301,3 +301,20 @@ def test_novonix_file_with_quoted_lines(tmp_path: Path) -> None:
     assert frame[UNIX_TIME][1] - frame[UNIX_TIME][0] == 7320.0  # 01:00:07 PM is 13:00:07
     assert (meta.start_time, meta.channel, meta.instrument) == (start, "01", "Novonix")
     assert meta.unmapped_columns == []
+
+
+def test_placeholders_and_padded_numbers_are_read(tmp_path: Path) -> None:
+    # Neware BTS 7 writes a tab and "-" where it has no DCIR (TRI-AMDD/beep's Neware reader
+    # replaces "\t-" before parsing); numbers padded with blanks are numbers too
+    path = tmp_path / "record_file.csv"
+    path.write_text(
+        "Record ID,Realtime,Time(h:min:s.ms),Step ID,Cycle ID,Current(mA),Voltage(V),"
+        "Capacitance_Chg(mAh),Capacitance_DChg(mAh),Engy_Chg(mWh),Engy_DChg(mWh),DCIR(O)\n"
+        "1,2019-05-08 10:00:00,0:00:00.000,1,1,0.0 ,3.5012,0,0,0,0,\t-\n"
+        "2,2019-05-08 10:00:10,0:00:10.000,2,1,1000.0,3.6112 ,2.7,0,9.8,0,0.0213\n"
+    )
+    frame, meta = read(path)
+    assert meta.reader == "neware_bts7_csv"
+    assert frame[VOLTAGE].to_list() == [3.5012, 3.6112]
+    assert frame[CURRENT].to_list() == [0.0, 1.0]
+    assert frame["internal_resistance_ohm"].to_list() == [None, 0.0213]

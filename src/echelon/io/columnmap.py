@@ -37,6 +37,7 @@ from echelon.io.text import (
     detect_layout,
     head_lines,
     locate_bad_numbers,
+    number_text,
     split_fields,
     unquoted_lines,
 )
@@ -178,17 +179,6 @@ def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
     lines = found[0][raw.layout.data_line : raw.layout.data_line + n]
     fields = (split_fields(line, raw.layout.separator) for line in lines if line.strip())
     return [f[index] for f in fields if len(f) > index]
-
-
-def _grouped_number(column: str, layout: TextLayout) -> pl.Expr:
-    """A text column of numbers with thousands separators (``262,923.5``) as Float64; a value
-    that is still no number fails the cast (and is then located by ``explain``)."""
-    text = (
-        pl.col(column).str.strip_chars().str.replace_all(layout.thousands or "", "", literal=True)
-    )
-    if layout.decimal_comma:
-        text = text.str.replace(",", ".", literal=True)
-    return pl.when(text == "").then(None).otherwise(text).cast(pl.Float64).alias(column)
 
 
 def _first_in_map_order(
@@ -396,7 +386,7 @@ class ColumnMapReader:
             for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
             if self._numeric(raw)
         ]
-        number_type = pl.String if layout.thousands else pl.Float64  # grouped: cleaned below
+        number_type = pl.String if layout.clean_numbers else pl.Float64  # String: cleaned below
         schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
         source: Path | bytes = path
         if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
@@ -417,8 +407,10 @@ class ColumnMapReader:
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"{self.name}: not a readable delimited file: {exc}"]) from exc
-        if layout.thousands:
-            lazy = lazy.with_columns(_grouped_number(c, layout) for c in numeric)
+        if layout.clean_numbers:  # a cell still no number fails the cast; ``explain`` locates it
+            lazy = lazy.with_columns(
+                number_text(c, layout).cast(pl.Float64).alias(c) for c in numeric
+            )
         return RawTable(
             lazy, layout.columns, layout.raw_columns, layout.preamble, layout, source=path
         )
