@@ -261,6 +261,13 @@ def test_bdf_csv_labels_in_other_units(tmp_path: Path) -> None:
             b",,1,00:00:00,00:00:00,0.0,4.3185\n",
             "export the record level alone",
         ),
+        # the BTS 7 spelling of the same nested layout
+        (
+            "levels7.csv",
+            b"Cycle ID,,,,\n,Step ID,,,\n,,Record ID,Time(h:min:s.ms),Voltage(V)\n1,,,,\n"
+            b",1,,,\n,,1,0:00:01.0,3.20\n",
+            "export the record level alone",
+        ),
     ],
 )
 def test_known_unread_kinds_say_what_to_export(

@@ -13,9 +13,14 @@ from echelon.io.text import decode_head
 
 ACCESS_MAGIC: Final = (b"Standard Jet DB", b"Standard ACE DB")
 """Bytes 4–18 of a Microsoft Access database (Arbin MITS Pro's ``.res`` files are ones)."""
-NEWARE_LEVELS: Final = ("Cycle Index", ",Step Index", ",,DataPoint")
-"""Starts of the three header lines of a Neware BTS export holding cycle, step and record rows
-in one table (jepegit/cellpy, ``testdata/data/nw_regular_export_ife_example.csv``)."""
+NEWARE_LEVELS: Final = (
+    ("Cycle Index", ",Step Index", ",,DataPoint"),
+    ("Cycle ID", ",Step ID", ",,Record ID"),
+)
+"""Starts of the three header lines of a Neware BTS 8 / BTS 7 export holding cycle, step and
+record rows in one table (BTS 8: jepegit/cellpy,
+``testdata/data/nw_regular_export_ife_example.csv``; BTS 7: the nested layout BEEP's Neware
+documentation describes)."""
 
 
 def unsupported_kind(head: bytes) -> str | None:
@@ -31,8 +36,9 @@ def unsupported_kind(head: bytes) -> str | None:
     if decoded is None:
         return None
     lines = [line.strip('"\ufeff') for line in decoded[0].splitlines()[:3]]
-    if len(lines) == 3 and all(
-        line.startswith(start) for line, start in zip(lines, NEWARE_LEVELS, strict=True)
+    if len(lines) == 3 and any(
+        all(line.startswith(start) for line, start in zip(lines, levels, strict=True))
+        for levels in NEWARE_LEVELS
     ):
         return (
             "a Neware BTS export with cycle, step and record rows in one table, which Echelon "
