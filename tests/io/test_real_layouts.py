@@ -325,3 +325,17 @@ def test_placeholders_and_padded_numbers_are_read(tmp_path: Path) -> None:
     assert frame[VOLTAGE].to_list() == [3.5012, 3.6112]
     assert frame[CURRENT].to_list() == [0.0, 1.0]
     assert frame["internal_resistance_ohm"].to_list() == [None, 0.0213]
+
+
+def test_biologic_device_without_its_serial_number(tmp_path: Path) -> None:
+    # EC-Lab v11 writes "Device : VMP3 (SN 0858)" and "Run on channel : 2 (SN 21643)"
+    # (dgbowl/yadg, tests/test_x_eclab/gcpl.issue_226.I.mpt)
+    path = tmp_path / "gcpl_C02.mpt"
+    path.write_text(
+        "EC-Lab ASCII FILE\nNb header lines : 7\n\nRun on channel : 2 (SN 21643)\n"
+        "Device : VMP3 (SN 0858)\nAcquisition started on : 08/04/2025 09:35:26.748\n"
+        "mode\ttime/s\tEcell/V\tI/mA\n1\t0.0\t3.2\t0.0\n1\t1.0\t3.21\t0.1\n"
+    )
+    _, meta = read(path)
+    assert (meta.instrument, meta.channel) == ("VMP3", "2")
+    assert meta.start_time == dt.datetime(2025, 8, 4, 9, 35, 26, 748000)

@@ -73,7 +73,8 @@ def BiologicMptReader() -> ColumnMapReader:  # noqa: N802
         metadata_patterns={
             "start_time": r"^Acquisition started on\s*:\s*(.+)$",
             "channel": r"^Run on channel\s*:\s*(\S+)",
-            "instrument": r"^Device\s*:\s*(.+?)\s*(?:s/n.*)?$",
+            # "VMP3 s/n 0001" in older EC-Lab, "VMP3 (SN 0858)" in v11 (yadg's test files)
+            "instrument": r"^Device\s*:\s*(.+?)\s*(?:\(?\s*(?:[sS]/[nN]|SN)\b.*)?$",
         },
         start_time_formats=(
             "%m/%d/%Y %H:%M:%S.%f",
