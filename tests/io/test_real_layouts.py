@@ -339,3 +339,22 @@ def test_biologic_device_without_its_serial_number(tmp_path: Path) -> None:
     _, meta = read(path)
     assert (meta.instrument, meta.channel) == ("VMP3", "2")
     assert meta.start_time == dt.datetime(2025, 8, 4, 9, 35, 26, 748000)
+
+
+def test_header_after_a_long_protocol_block(tmp_path: Path) -> None:
+    # a Novonix protocol of 80 steps, four lines each, puts the table's header past line 300
+    steps = "".join(
+        f"[{i}: Constant_current_charge: 5 C/xx to 4.2 V]\n   [End step when voltage > 4.2 V]\n"
+        f"   [Save data when Δt > 1 seconds]\n   [StepLimits 0 60 0 50]\n"
+        for i in range(80)
+    )
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "[Summary]\nNovonix\nChannel: 02\nStarted: 2022-04-11 10:58:07 AM\n[End Summary]\n"
+        "[Protocol]\n" + steps + "[End Protocol]\n[Data]\n"
+        "Date and Time,Cycle Number,Run Time (h),Current (A),Potential (V),Step Number\n"
+        "2022-04-11 10:58:07 AM,1,0.0,0.0,3.1,1\n2022-04-11 10:58:08 AM,1,0.0002778,0.1,3.2,2\n",
+        encoding="utf-8",
+    )
+    assert detect_reader(path).name == "novonix_csv"
+    assert read(path)[0][VOLTAGE].to_list() == [3.1, 3.2]

@@ -26,9 +26,11 @@ HEAD_BYTES: Final = 65536
 TAIL_BYTES: Final = 65536
 SEPARATORS: Final = ("\t", ";", ",", "|")
 CHECK_LINES: Final = 50
-HEADER_SEARCH_LINES: Final = 200
-"""Lines of a file's head searched for its header (preambles come before it)."""
 """Data lines after the header whose field counts are checked."""
+HEADER_SEARCH_LINES: Final = 2000
+"""Lines of a file's head (at most :data:`HEAD_BYTES`) searched for its header: preambles come
+before it, and a Novonix protocol block runs to four lines a step (200 lines, the limit until
+2026-12-07, is a 50-step protocol)."""
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
 ENCODINGS: Final = ("utf-8-sig", "gb18030", "cp1252")
