@@ -368,9 +368,52 @@ def generic_csv(frame: pl.DataFrame, path: Path) -> None:
     path.write_text(text.replace(".", ","))
 
 
+def battery_archive_csv(frame: pl.DataFrame, path: Path) -> None:
+    """Battery Archive time series: Arbin-like spaced names, no step index, two temperatures."""
+    charge, discharge = _counters(frame)
+    frame.select(
+        _stamp(frame).dt.strftime("%Y-%m-%d %H:%M:%S%.3f").alias("Date_Time"),
+        pl.col(bdf.TIME).alias("Test_Time (s)"),
+        pl.col(bdf.CYCLE).alias("Cycle_Index"),
+        pl.col(bdf.CURRENT).alias("Current (A)"),
+        pl.col(bdf.VOLTAGE).alias("Voltage (V)"),
+        charge.alias("Charge_Capacity (Ah)"),
+        discharge.alias("Discharge_Capacity (Ah)"),
+        pl.lit(0.0).alias("Charge_Energy (Wh)"),
+        pl.lit(0.0).alias("Discharge_Energy (Wh)"),
+        pl.lit(25.0).alias("Environment_Temperature (C)"),
+        pl.col(bdf.SURFACE_T).alias("Cell_Temperature (C)"),
+    ).write_csv(path, float_precision=6)
+
+
+def novonix_csv(frame: pl.DataFrame, path: Path) -> None:
+    """Novonix data file: [Summary] and [Protocol] blocks, then each table line in quotes."""
+    table = frame.select(
+        _stamp(frame).dt.strftime("%Y-%m-%d %I:%M:%S %p").alias("Date and Time"),
+        pl.col(bdf.CYCLE).alias("Cycle Number"),
+        pl.lit(0).alias("Step Type"),
+        (pl.col(bdf.TIME) / 3600.0).alias("Run Time (h)"),
+        pl.lit(0.0).alias("Step Time (h)"),
+        pl.col(bdf.CURRENT).alias("Current (A)"),
+        pl.col(bdf.VOLTAGE).alias("Potential (V)"),
+        pl.lit(0.0).alias("Capacity (Ah)"),
+        pl.col(bdf.SURFACE_T).alias("Temperature (°C)"),
+        pl.lit(23.4).alias("Circuit Temperature (°C)"),
+        pl.col(bdf.STEP).alias("Step Number"),
+    ).write_csv(float_precision=9)
+    preamble = (
+        "[Summary]\nNovonix HPC data file\nNovonix\nChannel: 03\nCell: a.csv\n"
+        f"Started: {START:%Y-%m-%d %I:%M:%S %p}\nVersion: 2.2.1.6\n[End Summary]\n"
+        "[Protocol]\n[0: Open_circuit_storage:]\n   [End step when step time > 2 minutes]\n"
+        "[End Protocol]\n[Data]\n"
+    )
+    path.write_text(preamble + "".join(f'"{line}"\n' for line in table.splitlines()))
+
+
 Writer = Callable[[pl.DataFrame, Path], object]
 WRITERS: dict[str, tuple[str, Writer]] = {
     "arbin_xlsx": ("a.xlsx", arbin_xlsx),
+    "battery_archive_csv": ("a_timeseries.csv", battery_archive_csv),
     "maccor_txt": ("a.txt", maccor_txt),
     "neware_csv": ("a.csv", neware_csv),
     "neware_bts7_csv": ("a.csv", neware_bts7_csv),
@@ -379,5 +422,6 @@ WRITERS: dict[str, tuple[str, Writer]] = {
     "bitrode_csv": ("a.csv", bitrode_csv),
     "nasa_pcoe_csv": ("a.csv", nasa_csv),
     "nebula_steps_xlsx": ("a.xlsx", nebula_steps_xlsx),
+    "novonix_csv": ("a.csv", novonix_csv),
 }
 """Reader name → (file name, writer) for every vendor layout written from a BDF frame."""

@@ -9,11 +9,17 @@ metadata as ``sheets_not_read``).
 
 Capacity and energy counters are cumulative within a file, and ``Cycle_Index`` restarts in each
 file (CALCE PROVENANCE): Echelon's diagnostics integrate the current rather than trust counters.
+
+Newer MITS Pro CSV exports spell the same columns with spaces (``Data Point``, ``Date Time``,
+``Test Time (s)``, ``Cycle Index``, ``Current (A)``, ``Aux_Temperature_1 (C)``; layout described
+in battery-data-alliance/battery-data-format ``arbin_sample_files.md``); :func:`arbin_name`
+reduces either spelling to the one of the map.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Final
 
@@ -31,8 +37,11 @@ ARBIN_COLUMNS: dict[str, ColumnSpec] = {
     "Charge_Energy(Wh)": ColumnSpec(bdf.CHARGE_WH),
     "Discharge_Energy(Wh)": ColumnSpec(bdf.DISCHARGE_WH),
     "Internal_Resistance(Ohm)": ColumnSpec(bdf.RESISTANCE),
-    "Temperature (C)_1": ColumnSpec(bdf.SURFACE_T),
+    "Power(W)": ColumnSpec(bdf.POWER),
+    "Temperature(C)_1": ColumnSpec(bdf.SURFACE_T),
     "Aux_Temperature_1(C)": ColumnSpec(bdf.SURFACE_T),
+    "Aux_Temperature(°)_1": ColumnSpec(bdf.SURFACE_T),
+    "Surface_Temp(degC)": ColumnSpec(bdf.SURFACE_T),
     "Date_Time": ColumnSpec(bdf.UNIX_TIME, parse="datetime"),
     # the unit-less names of MITS 7 CSV exports (as in the Severson et al. 2019 raw files and
     # BEEP's Arbin schema); DateTime there is seconds since the Unix epoch
@@ -50,12 +59,25 @@ ARBIN_COLUMNS: dict[str, ColumnSpec] = {
 
 ARBIN_IGNORED = frozenset(
     {"Data_Point", "Step_Time(s)", "dV/dt(V/s)", "Is_FC_Data", "Step_Time", "dV/dt"}
+    | {"Capacity(Ah)", "dQ/dV(Ah/V)", "dV/dQ(V/Ah)"}
 )
-"""Row counter, step time and derivative: derived from the BDF columns, so not stored."""
-ARBIN_SIGNATURE: Final = frozenset({"Step_Index", "Cycle_Index"})
+"""Row counter, step time, net capacity and derivatives: derived from the BDF columns, so not
+stored."""
+ARBIN_SIGNATURE: Final = frozenset({"Step_Index"})
 ARBIN_TIME: Final = frozenset({"Test_Time(s)", "Test_Time"})
-"""An Arbin header has the step and cycle indices and one of the test-time columns."""
+"""An Arbin header has the step index and one of the test-time columns (``Cycle_Index`` is
+absent from some workbook exports, e.g. the A123 ones in battery-data-format's
+``arbin_sample_files.md``)."""
 INFO_SHEET: Final = "Info"
+_BEFORE_UNIT = re.compile(r"\s+(?=\()")
+
+
+def arbin_name(header: str) -> str:
+    """An Arbin column name in the spelling of :data:`ARBIN_COLUMNS`: no blank before a unit in
+    brackets, other blanks as underscores (``Test Time (s)`` → ``Test_Time(s)``,
+    ``Aux_Temperature_1 (C)`` → ``Aux_Temperature_1(C)``, ``Internal Resistance(Ohm)`` →
+    ``Internal_Resistance(Ohm)``)."""
+    return re.sub(r"\s+", "_", _BEFORE_UNIT.sub("", header.strip()))
 
 
 def ArbinCsvReader() -> ColumnMapReader:  # noqa: N802  (a factory named like the class it returns)
@@ -68,6 +90,7 @@ def ArbinCsvReader() -> ColumnMapReader:  # noqa: N802  (a factory named like th
         suffixes=(".csv",),
         ignored=ARBIN_IGNORED,
         instrument="Arbin",
+        canonical=arbin_name,
     )
 
 
@@ -110,6 +133,7 @@ def ArbinXlsxReader() -> ColumnMapReader:  # noqa: N802
         sheets=r"^Channel",
         ignored=ARBIN_IGNORED,
         instrument="Arbin",
+        canonical=arbin_name,
         metadata_hook=arbin_info,
         metadata_sheets=(INFO_SHEET,),
     )

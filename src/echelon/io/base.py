@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import re
 import threading
 import zipfile
 from collections import OrderedDict
@@ -136,6 +137,7 @@ def sniff(path: Path, n_bytes: int = SNIFF_BYTES) -> bytes:
 
 def _builtin_readers() -> list[Reader]:
     from echelon.io.arbin import ArbinCsvReader, ArbinXlsxReader
+    from echelon.io.batteryarchive import BatteryArchiveCsvReader
     from echelon.io.bdf import BdfCsvReader, BdfParquetReader
     from echelon.io.biologic import BiologicMptReader
     from echelon.io.bitrode import BitrodeCsvReader
@@ -148,12 +150,14 @@ def _builtin_readers() -> list[Reader]:
         NewareNdaReader,
         NewareXlsxReader,
     )
+    from echelon.io.novonix import NovonixCsvReader
 
     return [
         BdfParquetReader(),
         BdfCsvReader(),
         ArbinCsvReader(),
         ArbinXlsxReader(),
+        BatteryArchiveCsvReader(),
         MaccorTextReader(),
         NewareCsvReader(),
         NewareBts7CsvReader(),
@@ -162,6 +166,7 @@ def _builtin_readers() -> list[Reader]:
         BiologicMptReader(),
         BitrodeCsvReader(),
         NasaCycleCsvReader(),
+        NovonixCsvReader(),
         NebulaStepXlsxReader(),
     ]
 
@@ -260,6 +265,20 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
         if reader.can_read(path):
             return reader
     head = sniff(path)
+    from echelon.io.hints import unsupported_kind  # hints → text → this module
+
+    kind = unsupported_kind(head)
+    if kind is not None:
+        raise ReaderError(path, [f"no reader recognises this file: it is {kind}"])
+    if b"\x00" in head and re.fullmatch(r"\.\d{3}", path.suffix):
+        raise ReaderError(
+            path,
+            [
+                "binary data under a numbered suffix: a Maccor raw data file, which Echelon does "
+                "not decode; export the test from MIMS as text (Export Data, tab-delimited) and "
+                "read the export"
+            ],
+        )
     if b"\x00" in head and path.suffix.lower() in (".csv", ".txt", ".tsv", ".mpt", ".dat"):
         raise ReaderError(
             path,
@@ -407,8 +426,13 @@ def read(
 
 
 def with_start_time(metadata: RunMetadata, first_unix_s: float | None) -> RunMetadata:
-    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none."""
-    if metadata.start_time is not None or first_unix_s is None:
+    """``metadata`` with ``start_time`` from the first wall-clock sample if the file had none, or
+    only the date of it (a midnight start on the first sample's day: Maccor's ``Date of Test:
+    12/16/2019`` for a test whose first sample is at 14:03:25)."""
+    if first_unix_s is None:
         return metadata
     start = dt.datetime.fromtimestamp(float(first_unix_s), dt.UTC).replace(tzinfo=None)
+    stated = metadata.start_time
+    if stated is not None and (stated.time() != dt.time() or stated.date() != start.date()):
+        return metadata
     return metadata.model_copy(update={"start_time": start})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Final
 
@@ -365,9 +366,55 @@ def read_run_metadata(path: Path | str) -> RunMetadata | None:
     return RunMetadata.model_validate_json(raw) if raw else None
 
 
+_LABEL: Final = re.compile(r"^(.+?)\s+/\s+(\S+)$")
+_LABEL_NAMES: Final[dict[str, str]] = {
+    **{label.split(" / ")[0].lower(): column for label, column in BDF_LABELS.items()},
+    # the "Charge Capacity / Ah" spelling of other tools' BDF exports (cellpy's batmo_bdf.csv)
+    "charge capacity": CHARGE_AH,
+    "discharge capacity": DISCHARGE_AH,
+    "charge energy": CHARGE_WH,
+    "discharge energy": DISCHARGE_WH,
+}
+
+
+def bdf_label(column: str) -> tuple[str, float, float] | None:
+    """``(machine name, scale, offset)`` of a human-readable BDF label, ``None`` if it is none:
+    ``Voltage / V`` → ``(voltage_volt, 1, 0)``; a label in another unit of the quantity is
+    converted, ``Test Time / h`` → ``(test_time_second, 3600, 0)``, ``Current / mA`` → ``1e-3``."""
+    text = column.strip()
+    if text in BDF_LABELS:
+        return BDF_LABELS[text], 1.0, 0.0
+    match = _LABEL.match(text)
+    target = _LABEL_NAMES.get(match.group(1).lower()) if match else None
+    if match is None or target is None:
+        return None
+    from echelon.io.units import conversion  # units imports this module
+
+    try:
+        unit = conversion(match.group(2), target)
+    except ValueError:
+        return None
+    return target, unit.scale, unit.offset
+
+
 def normalise_bdf_header(columns: list[str]) -> dict[str, str]:
     """Renames that turn human-readable BDF labels into machine names (machine names kept)."""
-    return {c: BDF_LABELS[c.strip()] for c in columns if c.strip() in BDF_LABELS}
+    return {c: label[0] for c in columns if (label := bdf_label(c)) is not None}
+
+
+def labelled_columns(columns: list[str]) -> list[pl.Expr]:
+    """Each column under its machine name, converted from the unit its label states (columns
+    that are no label pass unchanged)."""
+    out = []
+    for column in columns:
+        label = bdf_label(column)
+        if label is None:
+            out.append(pl.col(column))
+            continue
+        target, scale, offset = label
+        value = pl.col(column) * scale + offset if (scale, offset) != (1.0, 0.0) else pl.col(column)
+        out.append(value.alias(target))
+    return out
 
 
 class BdfParquetReader:
@@ -395,11 +442,11 @@ class BdfParquetReader:
             else RunMetadata.for_file(path, self)
         )
         renames = normalise_bdf_header(columns)
-        return lazy.rename(renames) if renames else lazy, meta
+        return lazy.select(labelled_columns(columns)) if renames else lazy, meta
 
 
 def _is_bdf_header(fields: list[str]) -> bool:
-    names = set(fields) | {BDF_LABELS[c] for c in fields if c in BDF_LABELS}
+    names = set(fields) | set(normalise_bdf_header(fields).values())
     return all(c in names for c in REQUIRED_COLUMNS)
 
 
@@ -453,8 +500,8 @@ class BdfCsvReader:
         ]
         meta = RunMetadata.for_file(path, self, unmapped_columns=unmapped)
         kept = [
-            pl.col(c).alias(n)
-            for c, n in zip(layout.columns, named, strict=True)
+            expr
+            for expr, n in zip(labelled_columns(layout.columns), named, strict=True)
             if n in COLUMN_DTYPES
         ]
         return lazy.select(kept), meta

@@ -18,8 +18,12 @@ from echelon.io.columnmap import ColumnMapReader, ColumnSpec
 
 BIOLOGIC_COLUMNS: dict[str, ColumnSpec] = {
     "time/s": ColumnSpec(bdf.TIME),
-    "Ewe/V": ColumnSpec(bdf.VOLTAGE),
+    # the cell's voltage, in this order of preference: a battery cycler's Ecell; Ewe-Ece when
+    # the counter electrode is recorded too (EC-Lab "Record Ece", potential control Ewe-Ece:
+    # Ewe is then the working electrode against the reference, not the cell); else Ewe
     "Ecell/V": ColumnSpec(bdf.VOLTAGE),
+    "Ewe-Ece/V": ColumnSpec(bdf.VOLTAGE),
+    "Ewe/V": ColumnSpec(bdf.VOLTAGE),
     "<Ewe>/V": ColumnSpec(bdf.VOLTAGE),
     "I/mA": ColumnSpec.with_unit(bdf.CURRENT, "mA"),
     "<I>/mA": ColumnSpec.with_unit(bdf.CURRENT, "mA"),
@@ -69,7 +73,8 @@ def BiologicMptReader() -> ColumnMapReader:  # noqa: N802
         metadata_patterns={
             "start_time": r"^Acquisition started on\s*:\s*(.+)$",
             "channel": r"^Run on channel\s*:\s*(\S+)",
-            "instrument": r"^Device\s*:\s*(.+?)\s*(?:s/n.*)?$",
+            # "VMP3 s/n 0001" in older EC-Lab, "VMP3 (SN 0858)" in v11 (yadg's test files)
+            "instrument": r"^Device\s*:\s*(.+?)\s*(?:\(?\s*(?:[sS]/[nN]|SN)\b.*)?$",
         },
         start_time_formats=(
             "%m/%d/%Y %H:%M:%S.%f",

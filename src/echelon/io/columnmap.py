@@ -37,7 +37,9 @@ from echelon.io.text import (
     detect_layout,
     head_lines,
     locate_bad_numbers,
+    number_text,
     split_fields,
+    unquoted_lines,
 )
 from echelon.io.units import conversion, unit_in_header
 
@@ -104,9 +106,11 @@ _DURATION = re.compile(
 )
 
 
-def duration_seconds(expr: pl.Expr) -> pl.Expr:
-    """Seconds from ``[d-]h:mm:ss[.fff]`` text (plain numbers are taken as seconds)."""
+def duration_seconds(expr: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
+    """Seconds from ``[d-]h:mm:ss[.fff]`` text (plain numbers are taken as seconds, written with
+    a decimal comma if ``decimal_comma``)."""
     text = expr.cast(pl.String).str.strip_chars()
+    plain = text.str.replace(",", ".", literal=True) if decimal_comma else text
     parts = text.str.extract_groups(_DURATION.pattern)
     frac = parts.struct.field("4").str.replace(r"[,:]", ".")
     seconds = (
@@ -115,7 +119,7 @@ def duration_seconds(expr: pl.Expr) -> pl.Expr:
         + parts.struct.field("3").cast(pl.Float64, strict=False) * 60.0
         + frac.cast(pl.Float64, strict=False)
     )
-    return pl.coalesce(seconds, text.cast(pl.Float64, strict=False))
+    return pl.coalesce(seconds, plain.cast(pl.Float64, strict=False))
 
 
 DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
@@ -126,7 +130,9 @@ DATETIME_FORMATS: tuple[tuple[str, str], ...] = (
     ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%.f"),
     ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"),
     ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
+    ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S%.f"),
     ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p"),
+    ("%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M:%S %p"),
     ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
 )
 """Wall-clock layouts tried on a column's first values when a map gives no format (an explicit
@@ -175,6 +181,23 @@ def _samples(raw: RawTable, name: str, n: int = 50) -> list[str]:
     return [f[index] for f in fields if len(f) > index]
 
 
+def _first_in_map_order(
+    specs: Mapping[str, ColumnSpec], columns: list[tuple[str, str]]
+) -> dict[str, str]:
+    """For each BDF target, the file column (of ``(column, map key)`` pairs) whose key comes
+    first in ``specs``: where a file has several columns for one quantity, the map's order says
+    which is read (BioLogic: ``Ecell/V``, then ``Ewe-Ece/V``, then ``Ewe/V``), not the file's."""
+    order = {key: rank for rank, key in enumerate(specs)}
+    chosen: dict[str, tuple[int, str]] = {}
+    for column, key in columns:
+        if key not in specs:
+            continue
+        target = specs[key].target
+        if target not in chosen or order[key] < chosen[target][0]:
+            chosen[target] = (order[key], column)
+    return {target: column for target, (_, column) in chosen.items()}
+
+
 @dataclass(frozen=True)
 class ColumnMapReader:
     """A reader for tester exports described by a column map.
@@ -191,6 +214,9 @@ class ColumnMapReader:
         If not empty, at least one of these must also be present.
     suffixes : tuple of str
         Accepted file suffixes (lower case).
+    suffix_pattern : str or None
+        Regular expression a suffix may match instead (Maccor names its exports after the test
+        file, ``.000`` to ``.999``).
     format : {"text", "xlsx"}
         Delimited text or a workbook.
     separator : str or None
@@ -229,6 +255,11 @@ class ColumnMapReader:
     loader : callable or None
         ``loader(path) -> pl.DataFrame`` for ``format="frame"``: a binary format decoded by a
         library (Neware ``.nda``), whose columns the map then converts.
+    canonical : callable or None
+        ``canonical(header) -> name`` applied to each header name before it is looked up in
+        ``columns``, ``signature``, ``ignored`` and ``state_column``, for a vendor whose
+        software versions spell the same column differently (Arbin: ``Test Time (s)`` and
+        ``Test_Time(s)``); messages and metadata keep the names as the file writes them.
     """
 
     name: str
@@ -236,6 +267,7 @@ class ColumnMapReader:
     signature: frozenset[str]
     signature_any: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = (".csv",)
+    suffix_pattern: str | None = None
     format: Literal["text", "xlsx", "frame"] = "text"
     separator: str | None = ","
     datetime_columns: Mapping[str, str | None] = field(default_factory=dict)
@@ -254,12 +286,17 @@ class ColumnMapReader:
     metadata_sheets: tuple[str, ...] = ()
     transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     loader: Callable[[Path], pl.DataFrame] | None = None
+    canonical: Callable[[str], str] | None = None
 
     # ---- detection -------------------------------------------------------------------------
 
+    def key(self, name: str) -> str:
+        """The name ``name`` is looked up under in the map (:attr:`canonical` of it, if set)."""
+        return self.canonical(name) if self.canonical is not None else name
+
     def is_header(self, fields: list[str]) -> bool:
         """Whether a row of fields is this format's header (signature columns present)."""
-        present = set(fields)
+        present = {self.key(f) for f in fields}
         if not self.signature <= present:
             return False
         return not self.signature_any or bool(self.signature_any & present)
@@ -268,7 +305,7 @@ class ColumnMapReader:
         """For a delimited text file this reader might have read: the signature columns found
         on the line of its head that has most of them, and those missing (``None`` when the
         suffix does not match, the file is not text, or no signature column is there)."""
-        if self.format != "text" or path.suffix.lower() not in self.suffixes:
+        if self.format != "text" or not self.takes_suffix(path):
             return None
         head = head_lines(path)
         if head is None:
@@ -277,9 +314,19 @@ class ColumnMapReader:
         best: frozenset[str] = frozenset()
         for line in head[0][:HEADER_SEARCH_LINES]:
             for separator in separators:
-                found = self.signature & frozenset(split_fields(line, separator))
+                found = self.signature & frozenset(map(self.key, split_fields(line, separator)))
                 best = found if len(found) > len(best) else best
         return (best, self.signature - best) if best else None
+
+    def takes_suffix(self, path: Path) -> bool:
+        """Whether the suffix of ``path`` is in :attr:`suffixes` or :attr:`suffix_pattern`."""
+        suffix = path.suffix.lower()
+        if suffix in self.suffixes:
+            return True
+        return (
+            self.suffix_pattern is not None
+            and re.fullmatch(self.suffix_pattern, suffix) is not None
+        )
 
     def _layout(self, path: Path) -> TextLayout | None:
         return detect_layout(
@@ -297,7 +344,7 @@ class ColumnMapReader:
     def can_read(self, path: Path) -> bool:
         """Suffix matches and the header (or a header-less first row) is recognised."""
         path = Path(path)
-        if path.suffix.lower() not in self.suffixes:
+        if not self.takes_suffix(path):
             return False
         if self.format == "frame":
             return True
@@ -316,7 +363,7 @@ class ColumnMapReader:
     # ---- reading ---------------------------------------------------------------------------
 
     def _numeric(self, column: str) -> bool:
-        spec = self.columns.get(column)
+        spec = self.columns.get(self.key(column))
         return spec is not None and spec.parse == "number"
 
     def _raw_text(self, path: Path) -> RawTable:
@@ -334,13 +381,18 @@ class ColumnMapReader:
         found = head_lines(path)
         check_field_counts(path, found[0] if found else [], layout)
         check_last_line(path, layout)
-        schema = {
-            c: (pl.Float64 if self._numeric(raw) else pl.String)
+        numeric = [
+            c
             for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
-        }
+            if self._numeric(raw)
+        ]
+        number_type = pl.String if layout.clean_numbers else pl.Float64  # String: cleaned below
+        schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
         source: Path | bytes = path
         if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
             source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
+        if layout.line_quoted:  # "a,b,c" would scan as one field: unquote (in memory) first
+            source = unquoted_lines(source if isinstance(source, bytes) else path.read_bytes())
         try:
             lazy = pl.scan_csv(
                 source,
@@ -355,6 +407,10 @@ class ColumnMapReader:
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ReaderError(path, [f"{self.name}: not a readable delimited file: {exc}"]) from exc
+        if layout.clean_numbers:  # a cell still no number fails the cast; ``explain`` locates it
+            lazy = lazy.with_columns(
+                number_text(c, layout).cast(pl.Float64).alias(c) for c in numeric
+            )
         return RawTable(
             lazy, layout.columns, layout.raw_columns, layout.preamble, layout, source=path
         )
@@ -399,7 +455,7 @@ class ColumnMapReader:
     def _check_units(self, path: Path, raw: RawTable) -> None:
         problems = []
         for column in raw.raw_columns:
-            spec = self.columns.get(column)
+            spec = self.columns.get(self.key(column))
             stated = unit_in_header(column)
             if spec is None or spec.unit is None or stated is None:
                 continue
@@ -420,23 +476,28 @@ class ColumnMapReader:
         produced: dict[str, pl.Expr] = {}
         unmapped: list[str] = []
         specs = dict(self.columns)
-        names = dict(zip(raw.raw_columns, raw.columns, strict=True))
+        names = {self.key(r): c for r, c in zip(raw.raw_columns, raw.columns, strict=True)}
         state_name = names.get(self.state_column) if self.state_column else None
         for column, fmt in self.datetime_columns.items():
             specs.setdefault(column, ColumnSpec(UNIX_TIME, parse="datetime", format=fmt))
+        chosen = _first_in_map_order(
+            specs, [(c, self.key(r)) for c, r in zip(raw.columns, raw.raw_columns, strict=True)]
+        )
         for name, raw_name in zip(raw.columns, raw.raw_columns, strict=True):
-            spec = specs.get(raw_name)
+            spec = specs.get(self.key(raw_name))
             if spec is None:
-                if raw_name not in self.ignored and raw_name != self.state_column:
+                key = self.key(raw_name)
+                if key not in self.ignored and key != self.state_column:
                     unmapped.append(raw_name)
                 continue
-            if spec.target in produced:  # an alternative column for the same quantity
+            if chosen[spec.target] != name:  # an alternative column for the same quantity
                 unmapped.append(raw_name)
                 continue
             if spec.parse == "datetime" and spec.format is None and schema[name] == pl.String:
                 guessed = guess_datetime_format(_samples(raw, name))
                 spec = ColumnSpec(spec.target, parse="datetime", format=guessed)
-            converted = self._convert(pl.col(name), spec, schema[name], state_name)
+            comma = raw.layout is not None and raw.layout.decimal_comma
+            converted = self._convert(pl.col(name), spec, schema[name], state_name, comma)
             produced[spec.target] = converted
             exprs.append(converted.alias(spec.target))
         if TIME not in produced and UNIX_TIME in produced:  # elapsed time from the wall clock
@@ -445,12 +506,21 @@ class ColumnMapReader:
         return exprs, unmapped
 
     def _convert(
-        self, col: pl.Expr, spec: ColumnSpec, dtype: pl.DataType, state_name: str | None
+        self,
+        col: pl.Expr,
+        spec: ColumnSpec,
+        dtype: pl.DataType,
+        state_name: str | None,
+        decimal_comma: bool = False,
     ) -> pl.Expr:
         if spec.parse == "datetime":
             value = _epoch_seconds(col, dtype, spec.format)
         elif spec.parse == "duration":
-            value = duration_seconds(col) if dtype == pl.String else col.cast(pl.Float64)
+            value = (
+                duration_seconds(col, decimal_comma=decimal_comma)
+                if dtype == pl.String
+                else col.cast(pl.Float64)
+            )
         else:
             value = col.cast(pl.Float64, strict=False)
         if spec.scale != 1.0 or spec.offset != 0.0:
@@ -488,7 +558,7 @@ class ColumnMapReader:
                     fields[key] = value
                 elif isinstance(value, str | int | float | bool) or value is None:
                     extra[key] = value
-        not_stored = [c for c in raw.raw_columns if c in self.ignored]
+        not_stored = [c for c in raw.raw_columns if self.key(c) in self.ignored]
         if not_stored:
             extra["not_stored"] = ", ".join(not_stored)
         if raw.sheets_skipped:

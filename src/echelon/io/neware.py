@@ -1,9 +1,10 @@
 """Neware exports: BTS 8 "record" tables (CSV or workbook), BTS 7 CSV, and binary ``.nda/.ndax``.
 
 * BTS 8 (``record`` sheet of the workbook export, or the same table as CSV): ``DataPoint``,
-  ``Cycle Index``, ``Step Index``, ``Step Type``, ``Time`` (step time), ``Total Time``
-  (``h:mm:ss.fff``), ``Current(A)`` (negative on discharge), ``Voltage(V)``, ``Chg. Cap.(Ah)``,
-  ``DChg. Cap.(Ah)``, …, ``Date``; some installations export mA/mAh instead of A/Ah.
+  ``Cycle Index``, ``Step Index``, ``Step Type``, ``Time`` (step time), ``Total Time`` or
+  ``Cumulative Time`` (``h:mm:ss.fff``), ``Current(A)`` (negative on discharge),
+  ``Voltage(V)``, ``Chg. Cap.(Ah)``, ``DChg. Cap.(Ah)``, …, ``Date``; some installations export
+  mA/mAh instead of A/Ah.
 * BTS 7 CSV: ``Record ID``, ``Realtime``, ``Time(h:min:s.ms)`` (step time), ``Step ID``,
   ``Cycle ID``, ``Current(mA)``, ``Voltage(V)``, ``Capacitance_Chg(mAh)``, …; the test time comes
   from ``Realtime``.
@@ -26,6 +27,7 @@ from echelon.io.columnmap import ColumnMapReader, ColumnSpec
 
 BTS8_COLUMNS: dict[str, ColumnSpec] = {
     "Total Time": ColumnSpec(bdf.TIME, parse="duration"),
+    "Cumulative Time": ColumnSpec(bdf.TIME, parse="duration"),
     "Current(A)": ColumnSpec(bdf.CURRENT),
     "Current(mA)": ColumnSpec.with_unit(bdf.CURRENT, "mA"),
     "Voltage(V)": ColumnSpec(bdf.VOLTAGE),
@@ -55,11 +57,19 @@ BTS8_IGNORED = frozenset(
         "Energy(mWh)",
         "Spec. Cap.(mAh/g)",
         "Spec. Energy(mWh/g)",
+        "Chg. Spec. Cap.(mAh/g)",
+        "DChg. Spec. Cap.(mAh/g)",
+        "Chg. Spec. Energy(mWh/g)",
+        "DChg. Spec. Energy(mWh/g)",
         "dQ/dV(mAh/V)",
         "dQm/dV(mAh/V.g)",
     }
 )
 """Row counter, step type and time, net and specific capacity/energy, derivatives."""
+BTS8_SIGNATURE = frozenset({"Cycle Index", "Step Index", "Voltage(V)"})
+BTS8_TIME = frozenset({"Total Time", "Cumulative Time"})
+"""A BTS 8 record table has the indices, the voltage and the test time, which some BTS versions
+call ``Cumulative Time`` (cellpy's ``testdata/data/neware_uio.csv``)."""
 
 BTS7_COLUMNS: dict[str, ColumnSpec] = {
     "Realtime": ColumnSpec(bdf.UNIX_TIME, parse="datetime"),
@@ -94,7 +104,8 @@ def NewareCsvReader() -> ColumnMapReader:  # noqa: N802
     return ColumnMapReader(
         name="neware_csv",
         columns=BTS8_COLUMNS,
-        signature=frozenset({"Cycle Index", "Step Index", "Total Time", "Voltage(V)"}),
+        signature=BTS8_SIGNATURE,
+        signature_any=BTS8_TIME,
         suffixes=(".csv", ".txt"),
         separator=None,
         ignored=BTS8_IGNORED,
@@ -120,7 +131,8 @@ def NewareXlsxReader() -> ColumnMapReader:  # noqa: N802
     return ColumnMapReader(
         name="neware_xlsx",
         columns=BTS8_COLUMNS,
-        signature=frozenset({"Cycle Index", "Step Index", "Total Time", "Voltage(V)"}),
+        signature=BTS8_SIGNATURE,
+        signature_any=BTS8_TIME,
         suffixes=(".xlsx", ".xls"),
         format="xlsx",
         sheets=r"(?i)^record",

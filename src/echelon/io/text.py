@@ -26,9 +26,11 @@ HEAD_BYTES: Final = 65536
 TAIL_BYTES: Final = 65536
 SEPARATORS: Final = ("\t", ";", ",", "|")
 CHECK_LINES: Final = 50
-HEADER_SEARCH_LINES: Final = 200
-"""Lines of a file's head searched for its header (preambles come before it)."""
 """Data lines after the header whose field counts are checked."""
+HEADER_SEARCH_LINES: Final = 2000
+"""Lines of a file's head (at most :data:`HEAD_BYTES`) searched for its header: preambles come
+before it, and a Novonix protocol block runs to four lines a step (200 lines, the limit until
+2026-12-07, is a 50-step protocol)."""
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*$")
 ENCODINGS: Final = ("utf-8-sig", "gb18030", "cp1252")
@@ -82,6 +84,16 @@ class TextLayout:
         Lines before the header (instrument metadata in some formats).
     encoding : str
         Python codec that decoded the head.
+    thousands : str or None
+        Thousands separator the numbers carry (``262,923.5000``: ``","``), or ``None``.
+    clean_numbers : bool
+        Whether number cells need cleaning before they parse (blanks around them, a
+        :data:`PLACEHOLDERS` cell, thousands separators — seen in the head), so number columns
+        are read as text, cleaned by :func:`number_text` and cast; otherwise the scanner parses
+        them directly (about twice as fast).
+    line_quoted : bool
+        Whether every line is enclosed whole in double quotes (``"a,b,c"``: Novonix), which the
+        scanner would take for one field; such lines are unquoted before scanning.
     """
 
     header_line: int | None
@@ -92,6 +104,9 @@ class TextLayout:
     raw_columns: list[str]
     preamble: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
+    thousands: str | None = None
+    clean_numbers: bool = False
+    line_quoted: bool = False
 
     @property
     def utf8(self) -> bool:
@@ -182,6 +197,59 @@ def detect_decimal_comma(rows: list[list[str]]) -> bool:
             elif _DECIMAL_POINT.match(value):
                 points += 1
     return commas > 0 and points == 0
+
+
+def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool) -> str | None:
+    """The thousands separator of the numbers, or ``None``: ``,`` when some field is a number
+    grouped by commas with a decimal point (``262,923.5000``, ``1,233`` — Maccor exports under
+    an English Windows locale, cellpy's ``maccor_txt_three`` configuration), ``.`` when grouped
+    by points with a decimal comma (``1.001,5``); never the field separator itself."""
+    mark, decimal = (".", ",") if decimal_comma else (",", ".")
+    if mark == separator:
+        return None
+    grouped = re.compile(
+        rf"^\s*[-+]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}})+(?:{re.escape(decimal)}\d+)?\s*$"
+    )
+    return mark if any(grouped.match(value) for row in rows for value in row) else None
+
+
+PLACEHOLDERS: Final = ("", "-", "--", "N/A", "n/a", "NA")
+"""Cells a tester writes where it has no number (Neware BTS 7 writes a tab and ``-`` for a
+missing DCIR, as BEEP's Neware reader notes; Maccor ``N/A``): missing values, not errors."""
+
+
+def needs_cleaning(lines: list[str], separator: str) -> bool:
+    """Whether some cell of ``lines`` has blanks around it or is a non-empty placeholder."""
+    for line in lines:
+        for cell in line.rstrip("\r\n").split(separator):
+            bare = cell.strip().strip('"')
+            if bare and (bare in PLACEHOLDERS or cell.strip('"') != bare):
+                return True
+    return False
+
+
+def number_text(column: str, layout: TextLayout) -> pl.Expr:
+    """The text of a number column ready to cast: blanks around it removed (``3.5 `` — which the
+    CSV scanner refuses as a float), thousands separators dropped, a decimal comma made a point,
+    :data:`PLACEHOLDERS` null."""
+    text = pl.col(column).str.strip_chars()
+    if layout.thousands:
+        text = text.str.replace_all(layout.thousands, "", literal=True)
+    if layout.decimal_comma:
+        text = text.str.replace(",", ".", literal=True)
+    return text.replace(list(PLACEHOLDERS), None) if layout.clean_numbers else text
+
+
+def is_line_quoted(line: str, separator: str) -> bool:
+    """Whether ``line`` is one quoted string holding separators (``"a,b,c"``), not fields."""
+    text = line.strip()
+    inner = text[1:-1]
+    return len(text) > 1 and text[0] == text[-1] == '"' and '"' not in inner and separator in inner
+
+
+def unquoted_lines(data: bytes) -> bytes:
+    """``data`` with the double quotes around each whole line removed (UTF-8 bytes)."""
+    return re.sub(rb'(?m)^"([^"\r\n]*)"(\r?)$', rb"\1\2", data)
 
 
 def check_field_counts(
@@ -276,11 +344,16 @@ def detect_layout(
                 raw = fields[: _trimmed_count(fields)]
                 data = lines[index + 1 : index + 1 + CHECK_LINES]
                 rows = [split_fields(d, sep) for d in data]
+                comma = detect_decimal_comma(rows) if sep != "," else False
+                thousands = detect_thousands(rows, sep, comma)
                 return TextLayout(
                     header_line=index,
                     data_line=index + 1,
                     separator=sep,
-                    decimal_comma=detect_decimal_comma(rows) if sep != "," else False,
+                    decimal_comma=comma,
+                    thousands=thousands,
+                    clean_numbers=thousands is not None or needs_cleaning(data, sep),
+                    line_quoted=is_line_quoted(lines[index], sep),
                     columns=unique_names(raw),
                     raw_columns=raw,
                     preamble=lines[:index],
@@ -365,19 +438,19 @@ def locate_bad_numbers(path: Path, layout: TextLayout, numeric: Sequence[str]) -
     )
     problems = []
     for column in numeric:
-        values = pl.col(column).str.strip_chars()
-        if layout.decimal_comma:
-            values = values.str.replace(",", ".", literal=True)
         bad = (
-            text.select(values.alias("v"))
+            text.select(
+                number_text(column, layout).alias("v"),
+                pl.col(column).str.strip_chars().alias("written"),
+            )
             .with_row_index("row", offset=1)
-            .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+            .filter(pl.col("v").is_not_null())
             .filter(pl.col("v").cast(pl.Float64, strict=False).is_null())
             .head(1)
             .collect()
         )
         if bad.height:
-            row, value = bad.row(0)
+            row, _, value = bad.row(0)  # the value as the file writes it
             problems.append(
                 Problem(
                     f"{value!r} is not a number (line {row + layout.data_line} of the file); "
