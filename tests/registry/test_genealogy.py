@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from echelon.cli.lifetime_cmds import _block_rows
 from echelon.domain import Battery, Measurement, Status
 from echelon.errors import ChainError
 from echelon.registry import (
@@ -14,6 +15,7 @@ from echelon.registry import (
     battery_record,
     measurement_row,
     parts_of,
+    recycled_parts,
 )
 
 
@@ -57,3 +59,21 @@ def test_an_edited_part_is_named(registry: Registry) -> None:
         conn.execute(text("UPDATE batteries SET chemistry = 'NOPE' WHERE battery_id = 'P-M1'"))
     with pytest.raises(ChainError, match=r"P-M1: its records .* run `echelon verify`"):
         parts_of(registry, ["P"])
+
+
+def _looped(registry: Registry) -> None:
+    """P holds P-M1, and P's parent link edited to P-M1: a unit that is a part of its part."""
+    registry.record_units([_unit("P", None, []), _unit("P-M1", "P", [])])
+    with registry.engine.begin() as conn:
+        conn.execute(text("UPDATE batteries SET parent_id = 'P-M1' WHERE battery_id = 'P'"))
+
+
+def test_a_genealogy_edited_into_a_loop_is_refused_not_walked_forever(registry: Registry) -> None:
+    """Before 2026-12-07 ``recycled_parts`` (a passport's, a forecast's check) and a forecast's
+    walk down to its blocks followed P → P-M1 → P → … forever."""
+    _looped(registry)
+    says = r"P: its genealogy loops back to P \(a unit that is a part of its own part\).*verify"
+    with pytest.raises(ChainError, match=says):
+        recycled_parts(registry, battery_record(registry, "P"))
+    with pytest.raises(ChainError, match=says):
+        _block_rows(registry, "P")

@@ -108,3 +108,24 @@ def test_decision_inputs_valid_to_python_but_not_strict_json_are_not_flagged(
     assert _warnings(list_batteries(sqlite_registry)) == {
         "A-2": "decisions.inputs is not valid JSON (grade)"
     }
+
+
+@pytest.mark.parametrize("inputs", ["[1]", "3", '"ess"'])
+def test_route_inputs_edited_into_json_that_is_no_object_are_flagged(
+    registry: Registry, inputs: str
+) -> None:
+    """A route's inputs edited into valid JSON that is not an object: before 2026-12-07 the
+    listing (``echelon batteries``, the dashboard) failed with AttributeError ``'list' object
+    has no attribute 'get'``; now that unit's usable kWh is read as null and flagged."""
+    registry.record_units([unit("A-1"), unit("A-2")])
+    _raw(
+        registry,
+        "UPDATE decisions SET kind = 'route', outcome = 'ess', inputs = :inputs "
+        "WHERE battery_id = 'A-2'",
+        inputs=inputs,
+    )
+    frame = units_frame(registry)
+    assert frame["battery_id"].to_list() == ["A-1", "A-2"]
+    assert frame.row(1, named=True)["usable_kwh"] is None
+    assert frame.row(1, named=True)["route"] == "ess"
+    assert _warnings(frame) == {"A-2": f"decisions.inputs: {inputs} is not a JSON object (route)"}

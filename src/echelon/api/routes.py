@@ -19,8 +19,7 @@ from echelon.errors import PassportError, UsageError
 from echelon.passport import (
     build_passport,
     incomplete_message,
-    refuse_ended,
-    refuse_recycled_parts,
+    refuse_passport_of,
 )
 from echelon.passport.access import ACCESS, Access
 from echelon.registry import (
@@ -31,8 +30,6 @@ from echelon.registry import (
     battery_record,
     flag_listed,
     list_batteries,
-    recycled_parts,
-    refuse_unverified,
     verify,
     verify_battery,
 )
@@ -191,10 +188,7 @@ def refuse_passport(state: State, record: BatteryRecord, chain: VerifyReport) ->
     PassportError
         For an assembly with a recycled part, or a recycled or dismantled battery.
     """
-    battery_id = record.battery.battery_id
-    refuse_unverified(chain, [battery_id], refused="no passport is built from it")
-    refuse_recycled_parts(battery_id, recycled_parts(state.registry, record))
-    refuse_ended(record)
+    refuse_passport_of(state.registry, record, chain, refused="no passport is built from it")
 
 
 @router.get("/batteries/{battery_id:path}", summary="One battery (like `echelon show --json`)")

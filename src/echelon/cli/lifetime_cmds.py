@@ -31,6 +31,7 @@ from echelon.registry import (
     no_longer_whole,
     parts_of,
     recycled_parts,
+    refuse_loop,
 )
 from echelon.reports.charts import save_chart
 from echelon.reports.lifetime import fade_trajectory_chart
@@ -91,11 +92,13 @@ def _block_rows(registry: Registry, battery_id: str) -> list[dict[str, Any]]:
     weakest part (the lowest SOH among its children, each resolved the same way: a pack's
     module from its cells), with ``soh_from`` naming the part it is taken from. The genealogy is
     read a level at a time (:func:`~echelon.registry.parts_of`), and below a block only while
-    it has no SOH."""
+    it has no SOH; a genealogy edited into a loop is refused
+    (:func:`~echelon.registry.refuse_loop`)."""
     parts: dict[str, list[dict[str, Any]]] = {}
-    level = [battery_id]
+    level, seen = [battery_id], {battery_id}
     while level:
         found = parts_of(registry, level)
+        refuse_loop(battery_id, [p.battery.battery_id for p in found], seen)
         for part in found:
             parts.setdefault(part.parent_id, []).append(_row(part.battery, part.status, part.soh))
         level = [p.battery.battery_id for p in found if p.soh is None]

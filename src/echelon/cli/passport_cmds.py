@@ -18,13 +18,13 @@ from echelon.passport import (
     build_passport,
     incomplete_message,
     load_passport_data,
-    refuse_recycled_parts,
+    refuse_passport_of,
     schema_dir,
 )
 from echelon.passport.build import Passport
 from echelon.passport.export import check_against_schemas, passport_event, write_passport
 from echelon.passport.schemas import ENV_VAR
-from echelon.registry import battery_record, recycled_parts, refuse_unverified, verify_battery
+from echelon.registry import battery_record, verify_battery
 
 
 def _summary(passport: Passport) -> Table:
@@ -91,12 +91,12 @@ def passport_cmd(
     target = output or Path(f"{battery_id.replace('/', '_')}.passport.json")
     with open_db(db) as registry:
         unit = battery_record(registry, battery_id)
-        refuse_unverified(
+        refuse_passport_of(
+            registry,
+            unit,
             verify_battery(registry, battery_id),
-            [battery_id],
             refused="no passport is written or recorded",
         )
-        refuse_recycled_parts(battery_id, recycled_parts(registry, unit))
         passport = build_passport(unit, facility, in_service=date)
         console.print(_summary(passport))
         for note in passport.notes:

@@ -127,20 +127,22 @@ def edge_reasons(
     and the widened interval around that edge is not calibrated for the row (a batch of grade-D
     e-bike packs all "at 100.9 %", lower bound 82.6 %; since 2026-12-07). In domain a value just
     past the edge is the regressor's noise, and clipping it stays."""
+    flagged = ood & np.isfinite(raw)
     found: dict[int, str] = {}
-    for r in np.flatnonzero(ood & np.isfinite(raw)):
-        model = families.get(str(fam[r])) or families.get("*")
+    for family in np.unique(fam[flagged]):  # a family's model and range once, not per row
+        model = families.get(str(family)) or families.get("*")
         bounds = None if model is None or model.gp is None else model.summary.get(RANGE)
-        if bounds is None or float(bounds[0]) <= raw[r] <= float(bounds[1]):
+        if bounds is None:
             continue
         low, high = float(bounds[0]), float(bounds[1])
-        found[int(r)] = (
-            f"the model extrapolates out of its domain: its estimate {raw[r]:.1f} % lies beyond "
-            f"the trained SOH range {low:.1f}–{high:.1f} %, so the range's "
-            "edge it would be clipped to carries no information; no estimate — run a capacity "
-            "test or calibrate the batch with reference units"
-        )
-    return found
+        for r in np.flatnonzero(flagged & (fam == family) & ((raw < low) | (raw > high))):
+            found[int(r)] = (
+                f"the model extrapolates out of its domain: its estimate {raw[r]:.1f} % lies "
+                f"beyond the trained SOH range {low:.1f}–{high:.1f} %, so the range's edge it "
+                "would be clipped to carries no information; no estimate — run a capacity test "
+                "or calibrate the batch with reference units"
+            )
+    return dict(sorted(found.items()))
 
 
 def add_reason(reasons: list[str | None], row: int, why: str) -> None:

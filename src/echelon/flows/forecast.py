@@ -10,7 +10,6 @@ one year — today's prices, not a price forecast.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
 from echelon.flows.sales import chemistry_rows, normalise_sales, read_sales_table, sum_or_null
 from echelon.recycling import load_prices, recycle_lot
-from echelon.recycling.compliance import REPORTING_YEARS
+from echelon.recycling.compliance import reporting_year
 from echelon.recycling.composition import composition_table, element_table, unit_composition
 from echelon.recycling.flows import Process, untreatable_message
 from echelon.recycling.lot import LOCATIONS, Location
@@ -264,10 +263,7 @@ def forecast_flows(
     """
     check_choice("process", process, Process)
     check_choice("location", location, LOCATIONS)
-    price_year = dt.date.today().year if price_year is None else price_year
-    first, last = REPORTING_YEARS  # the years a recycling lot is valued in
-    if not first <= price_year <= last:
-        raise UsageError(f"price_year={price_year}: give a year from {first} to {last}")
+    price_year = reporting_year(price_year, name="price_year", what="price year")
     price_file = None if prices is None else Path(prices)
     if price_file is not None:
         load_prices(price_file, year=price_year)  # a bad file is refused before any work

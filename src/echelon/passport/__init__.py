@@ -9,6 +9,7 @@ from echelon.passport.build import (
     canonical_json,
     incomplete_message,
     refuse_ended,
+    refuse_passport_of,
     refuse_recycled_parts,
     sha256_of,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "incomplete_message",
     "load_passport_data",
     "refuse_ended",
+    "refuse_passport_of",
     "refuse_recycled_parts",
     "schema_dir",
     "schema_problems",

@@ -44,7 +44,14 @@ from echelon.passport.model import (
     member_at,
 )
 from echelon.passport.status import NEW_PASSPORT, passport_status
-from echelon.registry import BatteryRecord, no_longer_whole
+from echelon.registry import (
+    BatteryRecord,
+    Registry,
+    VerifyReport,
+    no_longer_whole,
+    recycled_parts,
+    refuse_unverified,
+)
 
 
 @dataclass(frozen=True)
@@ -529,6 +536,38 @@ def refuse_ended(record: BatteryRecord) -> None:
             f"{battery.battery_id} was dismantled into {', '.join(record.children) or 'its parts'}:"
             " issue their passports; the pack's history stays in the registry (`echelon show`)"
         )
+
+
+def refuse_passport_of(
+    registry: Registry, record: BatteryRecord, chain: VerifyReport, *, refused: str
+) -> None:
+    """Nothing when the battery of ``record`` can have a passport, whatever the data given: the
+    checks the CLI, the API and the dashboard make before building one.
+
+    Parameters
+    ----------
+    registry : Registry
+        Where its parts are looked up.
+    record : BatteryRecord
+        The battery's record.
+    chain : VerifyReport
+        Its chain's report (:func:`echelon.registry.verify_battery`).
+    refused : str
+        What is not done when the chain does not verify (``"no passport is written or
+        recorded"``).
+
+    Raises
+    ------
+    ChainError
+        When its event chain does not verify.
+    PassportError
+        For an assembly with a recycled part (:func:`refuse_recycled_parts`), or a recycled or
+        dismantled battery (:func:`refuse_ended`).
+    """
+    battery_id = record.battery.battery_id
+    refuse_unverified(chain, [battery_id], refused=refused)
+    refuse_recycled_parts(battery_id, recycled_parts(registry, record))
+    refuse_ended(record)
 
 
 def build_passport(

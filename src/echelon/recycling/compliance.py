@@ -52,8 +52,16 @@ REPORTING_YEARS = (2000, 2100)
 prices are dated 2023; a year outside is a typo, and ``0`` is not "this year")."""
 
 
-def reporting_year(year: int | None) -> int:
+def reporting_year(year: int | None, *, name: str = "year", what: str = "reporting year") -> int:
     """The reporting year to use: ``year``, or this year when None.
+
+    Parameters
+    ----------
+    year : int or None
+        The year given.
+    name, what : str
+        The option's name and what the year is, for the message (``price_year``, ``price
+        year``: the year a flow forecast's prices are dated by, in the same range).
 
     Raises
     ------
@@ -64,7 +72,7 @@ def reporting_year(year: int | None) -> int:
         return dt.date.today().year
     first, last = REPORTING_YEARS
     if isinstance(year, bool) or not isinstance(year, int) or not first <= year <= last:
-        raise UsageError(f"year={year!r}: give a reporting year from {first} to {last}")
+        raise UsageError(f"{name}={year!r}: give a {what} from {first} to {last}")
     return year
 
 

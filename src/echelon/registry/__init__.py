@@ -14,7 +14,13 @@ from echelon.registry.core import (
     WriteResult,
     open_registry,
 )
-from echelon.registry.genealogy import Part, no_longer_whole, parts_of, recycled_parts
+from echelon.registry.genealogy import (
+    Part,
+    no_longer_whole,
+    parts_of,
+    recycled_parts,
+    refuse_loop,
+)
 from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.queries import (
     LIST_COLUMNS,
@@ -69,6 +75,7 @@ __all__ = [
     "open_registry",
     "parts_of",
     "recycled_parts",
+    "refuse_loop",
     "refuse_unverified",
     "save_anchor",
     "select_units",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from echelon.domain import Battery, Measurement
+from echelon.errors import ChainError
 from echelon.registry.core import Registry
 from echelon.registry.queries import BatteryRecord, edited_error
 from echelon.registry.schema import BatteryRow, EventRow, MeasurementRow
@@ -19,11 +20,19 @@ def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
     """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
     their chain): an assembly with such parts is no longer the one it was, and gets neither a
     forecast nor a passport. A recycled part's own parts are not looked into. Two queries per
-    level of the genealogy (children, their recycled events), not a record per part."""
+    level of the genealogy (children, their recycled events), not a record per part.
+
+    Raises
+    ------
+    ChainError
+        When the genealogy loops back (:func:`refuse_loop`).
+    """
     out: list[str] = []
     level = list(record.children)
+    seen = {record.battery.battery_id}
     with registry.engine.connect() as conn:
         while level:
+            refuse_loop(record.battery.battery_id, level, seen)
             recycled = set(
                 conn.execute(
                     select(EventRow.battery_id)
@@ -45,6 +54,25 @@ def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
                 else []
             )
     return out
+
+
+def refuse_loop(battery_id: str, level: Sequence[str], seen: set[str]) -> None:
+    """Add the parts of a ``level`` of ``battery_id``'s genealogy to those ``seen`` above it.
+
+    Raises
+    ------
+    ChainError
+        When one of them was seen already: the parent links were edited into a loop (a unit
+        that is a part of its own part), which a walk down the genealogy would follow forever.
+    """
+    again = sorted(set(level) & seen)
+    if again:
+        raise ChainError(
+            f"{battery_id}: its genealogy loops back to {', '.join(again[:10])} (a unit that is "
+            "a part of its own part): the database was edited outside Echelon — run "
+            "`echelon verify`"
+        )
+    seen.update(level)
 
 
 def no_longer_whole(battery_id: str, parts: list[str], advice: str) -> str:

@@ -138,11 +138,15 @@ def _reuse_kwh(row: dict[str, Any]) -> float | None:
     Raises
     ------
     TypeError, ValueError
-        For a value that is not a number (edited in the database).
+        For inputs that are not a JSON object, or a value that is not a number (edited in the
+        database).
     """
     if row["outcome"] in NON_REUSE_ROUTES:
         return None
-    value = (row["inputs"] or {}).get("usable_kwh")
+    inputs = {} if row["inputs"] is None else row["inputs"]
+    if not isinstance(inputs, dict):
+        raise TypeError(f"{json.dumps(inputs)[:40]} is not a JSON object")
+    value = inputs.get("usable_kwh")
     if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
         raise TypeError(f"usable_kwh {value!r} is not a number")
     return None if value is None else float(value)
