@@ -26,10 +26,10 @@ from echelon.flows.cohort import cohort_flows
 from echelon.flows.lifetimes import Lifetime
 from echelon.flows.sales import chemistry_rows, normalise_sales, read_sales_table, sum_or_null
 from echelon.recycling import load_prices, recycle_lot
+from echelon.recycling.catalog import LOCATIONS, Location
 from echelon.recycling.compliance import reporting_year
 from echelon.recycling.composition import composition_table, element_table, unit_composition
 from echelon.recycling.flows import Process, untreatable_message
-from echelon.recycling.lot import LOCATIONS, Location
 from echelon.recycling.units import prepare_units
 
 ELEMENTS = ("Li", "Co", "Ni", "Mn", "Cu", "Al")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,7 +36,8 @@ REST = "rest"
 FEED = "feed"
 LEVELS: tuple[str, ...] = ("cell", "module", "pack", "black_mass")
 Location = Literal["US", "California", "China", "Korea"]
-LOCATIONS: tuple[str, ...] = ("US", "California", "China", "Korea")
+LOCATIONS: tuple[str, ...] = get_args(Location)
+"""Locations with utility prices and a grid GHG factor (EverBatt 'Geographic Par.')."""
 
 
 class _Frozen(BaseModel):

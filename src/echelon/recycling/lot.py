@@ -20,14 +20,16 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, get_args
+from typing import Any, Literal
 
 import polars as pl
 
 from echelon._version import __version__
 from echelon.errors import RecyclingError, check_choice
 from echelon.recycling.catalog import (
+    LOCATIONS,
     REST,
+    Location,
     composition_catalog,
     emission_factors,
     process_catalog,
@@ -469,11 +471,6 @@ def _lot_id(units: pl.DataFrame, process: str) -> str:
     return f"LOT-{dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
 
 
-Location = Literal["US", "California", "China", "Korea"]
-LOCATIONS: Final = get_args(Location)
-"""Locations with utility prices and a grid GHG factor (EverBatt 'Geographic Par.')."""
-
-
 def recycle_lot(
     units: pl.DataFrame | Path | str,
     *,
@@ -599,7 +596,7 @@ def unit_recycling_value(
     process: Process | str = "hydro",
     year: int | None = None,
     prices: Path | PriceTable | None = None,
-    location: Literal["US", "California", "China", "Korea"] = "US",
+    location: Location = "US",
     untreatable: Literal["raise", "null"] = "raise",
 ) -> pl.DataFrame:
     """Recycling value of each unit (vectorised; the router's interface).
