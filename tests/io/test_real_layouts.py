@@ -358,3 +358,43 @@ def test_header_after_a_long_protocol_block(tmp_path: Path) -> None:
     )
     assert detect_reader(path).name == "novonix_csv"
     assert read(path)[0][VOLTAGE].to_list() == [3.1, 3.2]
+
+
+NEWARE_BTS7_HEADER = (
+    "Record ID,Realtime,Time(h:min:s.ms),Step ID,Cycle ID,Current(mA),Voltage(V),"
+    "Capacitance_Chg(mAh),Capacitance_DChg(mAh),Engy_Chg(mWh),Engy_DChg(mWh),DCIR(O)\n"
+)
+
+
+def _neware_rows(n: int, last_dcir: str) -> str:
+    rows = [
+        f"{i},2019-05-08 10:{i // 60:02d}:{i % 60:02d},0:{i // 60:02d}:{i % 60:02d}.000,1,1,"
+        f"1000.0,{3.5 + i * 1e-4:.4f},{i * 0.28:.2f},0,{i:.1f},0,0.0213\n"
+        for i in range(1, n)
+    ]
+    rows.append(f"{n},2019-05-08 11:00:00,1:00:00.000,2,1,0.0,3.6000,0,0,0,0,{last_dcir}\n")
+    return NEWARE_BTS7_HEADER + "".join(rows)
+
+
+def test_a_placeholder_first_seen_deep_in_the_file_is_a_missing_value(tmp_path: Path) -> None:
+    """The head layout detection reads shows clean numbers, so the fast typed scan is used; a
+    Neware "-" DCIR on row 3,000 made it fail and the file was refused (row and column named).
+    The file is read again with its number cells cleaned, by read and by convert alike."""
+    from echelon.io.convert import convert_to_bdf
+
+    path = tmp_path / "record_file.csv"
+    path.write_text(_neware_rows(3000, "\t-"))
+    frame, meta = read(path)
+    assert meta.reader == "neware_bts7_csv"
+    assert frame.height == 3000
+    assert frame["internal_resistance_ohm"][-1] is None
+    assert frame["internal_resistance_ohm"][0] == pytest.approx(0.0213)
+    done = convert_to_bdf(path, tmp_path / "out.bdf.parquet")
+    assert done.n_rows == 3000
+
+
+def test_a_bad_number_deep_in_the_file_is_still_located(tmp_path: Path) -> None:
+    path = tmp_path / "record_file.csv"
+    path.write_text(_neware_rows(3000, "0.02x1"))
+    with pytest.raises(ReaderError, match=r"row 3000, column 'DCIR\(O\)': '0.02x1' is not"):
+        read(path)

@@ -16,10 +16,10 @@ import re
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -328,6 +328,8 @@ def closest_format(path: Path, readers: Sequence[Reader]) -> str:
     return f"; closest: {best[1]}, whose header lacks {', '.join(sorted(best[2]))}"
 
 
+T = TypeVar("T")
+
 READ_ERRORS: tuple[type[Exception], ...] = (pl.exceptions.PolarsError, OSError, ValueError)
 """Failures of parsing libraries on malformed input (turned into :class:`ReaderError`)."""
 
@@ -355,6 +357,27 @@ def parse_failure(chosen: Reader, path: Path, exc: Exception) -> ReaderError:
     return ReaderError(
         path, problems or [f"{chosen.name}: could not parse the data ({type(exc).__name__}: {exc})"]
     )
+
+
+def collect_read(chosen: Reader, path: Path, finish: Callable[[pl.LazyFrame, RunMetadata], T]) -> T:
+    """``finish`` (a collect, or a sink to Parquet) of ``chosen.read(path)``.
+
+    When the fast typed scan fails and the reader can read the file again with every number cell
+    cleaned (``read_cleaned``: a ``-`` or ``N/A`` placeholder, or blanks around a number, first
+    seen past the head that layout detection looks at), it is read once more that way; a failure
+    left is located in the file (:func:`parse_failure`).
+    """
+    try:
+        return finish(*chosen.read(path))
+    except READ_ERRORS as exc:
+        again = getattr(chosen, "read_cleaned", None)
+        retry = again(path) if callable(again) else None
+        if retry is None:
+            raise parse_failure(chosen, path, exc) from exc
+        try:
+            return finish(*retry)
+        except READ_ERRORS as exc_again:
+            raise parse_failure(chosen, path, exc_again) from exc_again
 
 
 _UNMAPPED_WARNED: set[tuple[str, tuple[str, ...]]] = set()
@@ -412,11 +435,7 @@ def read(
     path = Path(path)
     chosen = chosen_reader(path, reader, column_map)
     require_file(path)
-    try:
-        lazy, metadata = chosen.read(path)
-        frame = lazy.collect()
-    except READ_ERRORS as exc:
-        raise parse_failure(chosen, path, exc) from exc
+    frame, metadata = collect_read(chosen, path, lambda lazy, meta: (lazy.collect(), meta))
     if metadata.unmapped_columns:
         _warn_unmapped(path, chosen.name, metadata.unmapped_columns)
     frame = validate_bdf(frame, path)

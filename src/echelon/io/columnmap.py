@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -366,8 +366,10 @@ class ColumnMapReader:
         spec = self.columns.get(self.key(column))
         return spec is not None and spec.parse == "number"
 
-    def _raw_text(self, path: Path) -> RawTable:
+    def _raw_text(self, path: Path, *, clean_numbers: bool = False) -> RawTable:
         layout = self._layout(path)
+        if layout is not None and clean_numbers:
+            layout = replace(layout, clean_numbers=True)
         if layout is None:
             gap = self.header_gap(path)
             missing = f" (missing: {', '.join(sorted(gap[1]))})" if gap and gap[1] else ""
@@ -437,13 +439,13 @@ class ColumnMapReader:
         frame = self.loader(path)
         return RawTable(frame.lazy(), frame.columns, frame.columns)
 
-    def _raw(self, path: Path) -> RawTable:
+    def _raw(self, path: Path, *, clean_numbers: bool = False) -> RawTable:
         if self.format == "xlsx":
             raw = self._raw_xlsx(path)
         elif self.format == "frame":
             raw = self._raw_frame(path)
         else:
-            raw = self._raw_text(path)
+            raw = self._raw_text(path, clean_numbers=clean_numbers)
         if self.transform is None:
             return raw
         lazy = self.transform(raw.lazy)
@@ -577,8 +579,24 @@ class ColumnMapReader:
 
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """Lazy frame renamed and unit-converted to BDF; unknown columns listed in the metadata."""
+        return self._read(Path(path))
+
+    def read_cleaned(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata] | None:
+        """:meth:`read` with every number cell cleaned (blanks, placeholders such as ``-``,
+        thousands separators), or ``None`` when that would change nothing: not a text file, or
+        its head already showed such cells. For a file whose first such cell lies beyond the
+        head that layout detection sees (a Neware ``-`` DCIR deep in the file), after the fast
+        typed scan failed on it (:func:`echelon.io.base.collect_read`)."""
         path = Path(path)
-        raw = self._raw(path)
+        if self.format != "text":
+            return None
+        layout = self._layout(path)
+        if layout is None or layout.clean_numbers:
+            return None
+        return self._read(path, clean_numbers=True)
+
+    def _read(self, path: Path, *, clean_numbers: bool = False) -> tuple[pl.LazyFrame, RunMetadata]:
+        raw = self._raw(path, clean_numbers=clean_numbers)
         self._check_units(path, raw)
         try:
             schema = raw.lazy.collect_schema()
@@ -595,6 +613,7 @@ class ColumnMapReader:
         layout = self._layout(Path(path)) if self.format == "text" else None
         if layout is None:
             return [Problem(f"{self.name}: could not parse the data: {exc}")]
+        layout = replace(layout, clean_numbers=True)  # a placeholder is no error (read_cleaned)
         numeric = [
             c
             for c, raw in zip(layout.columns, layout.raw_columns, strict=True)

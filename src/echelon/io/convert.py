@@ -19,11 +19,10 @@ from echelon._version import __version__
 from echelon.errors import ReaderError
 from echelon.io.atomic import temporary_beside
 from echelon.io.base import (
-    READ_ERRORS,
     Reader,
     RunMetadata,
     chosen_reader,
-    parse_failure,
+    collect_read,
     require_file,
     sha256_file,
     with_start_time,
@@ -98,8 +97,8 @@ def convert_to_bdf(
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_beside(output, suffix=".parquet")  # 0666 less the umask, not 0600
     try:
-        try:
-            lazy, metadata = chosen.read(path)
+
+        def sink(lazy: pl.LazyFrame, metadata: RunMetadata) -> tuple[RunMetadata, list[str]]:
             names = lazy.collect_schema().names()
             required = required_columns(names)
             missing = [c for c in required if c not in names]
@@ -117,8 +116,9 @@ def convert_to_bdf(
                 metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
                 engine="streaming",
             )
-        except READ_ERRORS as exc:
-            raise parse_failure(chosen, path, exc) from exc
+            return metadata, ordered
+
+        metadata, ordered = collect_read(chosen, path, sink)
         stored = pl.scan_parquet(tmp)
         n_rows = int(stored.select(pl.len()).collect().item())
         if n_rows == 0:
