@@ -398,3 +398,29 @@ def test_a_bad_number_deep_in_the_file_is_still_located(tmp_path: Path) -> None:
     path.write_text(_neware_rows(3000, "0.02x1"))
     with pytest.raises(ReaderError, match=r"row 3000, column 'DCIR\(O\)': '0.02x1' is not"):
         read(path)
+
+
+def test_thousands_separators_first_seen_past_the_head(tmp_path: Path) -> None:
+    """A Maccor test under an English locale reaches '1,000.0000' s on row 101 at 10 s steps:
+    the head showed no grouped number, the fast scan failed on it and the file was refused."""
+    lines = [
+        "Today's Date 09/01/2020  Date of Test:\t12/19/2019\tFilename:\tC:\\data\\WMG_09.034\n",
+        "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\n",
+    ]
+    for i in range(150):
+        t = f"{10.0 * i:,.4f}"
+        lines.append(f"{i + 1:,}\t1\t1\t{t}\t{t}\t0.0\t0.0\t1.0000\t3.9000\tC\t0\n")
+    path = tmp_path / "WMG_09.txt"
+    path.write_text("".join(lines))
+    frame, _ = read(path)
+    assert frame.height == 150
+    assert frame[TIME][-1] == pytest.approx(1490.0)
+
+
+def test_a_bdf_csv_placeholder_is_located(tmp_path: Path) -> None:
+    """The BDF CSV reader scans numbers as written: an 'N/A' voltage is located by row and
+    column (since the text readers learnt to clean placeholders the locator skipped it)."""
+    path = tmp_path / "cell.bdf.csv"
+    path.write_text("Test Time / s,Current / A,Voltage / V\n0,0,3.30\n1,1.0,N/A\n2,1.0,3.31\n")
+    with pytest.raises(ReaderError, match=r"row 2, column 'Voltage / V': 'N/A' is not"):
+        read(path)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -511,6 +512,8 @@ class BdfCsvReader:
         layout = self._layout(path)
         if layout is None:
             return []
+        # this reader scans numbers as they are written: no placeholder or mark is cleaned
+        layout = replace(layout, clean_numbers=False, thousands=None)
         renames = normalise_bdf_header(layout.columns)
         numeric = [c for c in layout.columns if renames.get(c, c) in COLUMN_DTYPES]
         return locate_bad_numbers(path, layout, numeric)

@@ -36,6 +36,7 @@ from echelon.io.text import (
     check_last_line,
     detect_layout,
     head_lines,
+    late_thousands,
     locate_bad_numbers,
     number_text,
     split_fields,
@@ -366,10 +367,8 @@ class ColumnMapReader:
         spec = self.columns.get(self.key(column))
         return spec is not None and spec.parse == "number"
 
-    def _raw_text(self, path: Path, *, clean_numbers: bool = False) -> RawTable:
-        layout = self._layout(path)
-        if layout is not None and clean_numbers:
-            layout = replace(layout, clean_numbers=True)
+    def _raw_text(self, path: Path, *, layout: TextLayout | None = None) -> RawTable:
+        layout = layout or self._layout(path)
         if layout is None:
             gap = self.header_gap(path)
             missing = f" (missing: {', '.join(sorted(gap[1]))})" if gap and gap[1] else ""
@@ -439,13 +438,13 @@ class ColumnMapReader:
         frame = self.loader(path)
         return RawTable(frame.lazy(), frame.columns, frame.columns)
 
-    def _raw(self, path: Path, *, clean_numbers: bool = False) -> RawTable:
+    def _raw(self, path: Path, *, layout: TextLayout | None = None) -> RawTable:
         if self.format == "xlsx":
             raw = self._raw_xlsx(path)
         elif self.format == "frame":
             raw = self._raw_frame(path)
         else:
-            raw = self._raw_text(path, clean_numbers=clean_numbers)
+            raw = self._raw_text(path, layout=layout)
         if self.transform is None:
             return raw
         lazy = self.transform(raw.lazy)
@@ -582,21 +581,30 @@ class ColumnMapReader:
         return self._read(Path(path))
 
     def read_cleaned(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata] | None:
-        """:meth:`read` with every number cell cleaned (blanks, placeholders such as ``-``,
-        thousands separators), or ``None`` when that would change nothing: not a text file, or
-        its head already showed such cells. For a file whose first such cell lies beyond the
-        head that layout detection sees (a Neware ``-`` DCIR deep in the file), after the fast
-        typed scan failed on it (:func:`echelon.io.base.collect_read`)."""
+        """:meth:`read` with every number cell cleaned (blanks, placeholders such as ``-``, and
+        the thousands separator of numbers grouped past the head: ``1,000.0000`` s into a
+        Maccor test), or ``None`` when that would change nothing. For a file whose first such
+        cell lies beyond the head that layout detection sees, after the fast typed scan failed
+        on it (:func:`echelon.io.base.collect_read`)."""
         path = Path(path)
-        if self.format != "text":
+        layout = self._layout(path) if self.format == "text" else None
+        if layout is None:
             return None
-        layout = self._layout(path)
-        if layout is None or layout.clean_numbers:
+        numeric = [
+            c
+            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
+            if self._numeric(raw)
+        ]
+        thousands = layout.thousands or late_thousands(path, layout, numeric)
+        if layout.clean_numbers and thousands == layout.thousands:
             return None
-        return self._read(path, clean_numbers=True)
+        cleaned = replace(layout, clean_numbers=True, thousands=thousands)
+        return self._read(path, layout=cleaned)
 
-    def _read(self, path: Path, *, clean_numbers: bool = False) -> tuple[pl.LazyFrame, RunMetadata]:
-        raw = self._raw(path, clean_numbers=clean_numbers)
+    def _read(
+        self, path: Path, *, layout: TextLayout | None = None
+    ) -> tuple[pl.LazyFrame, RunMetadata]:
+        raw = self._raw(path, layout=layout)
         self._check_units(path, raw)
         try:
             schema = raw.lazy.collect_schema()

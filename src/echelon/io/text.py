@@ -213,6 +213,38 @@ def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool)
     return mark if any(grouped.match(value) for row in rows for value in row) else None
 
 
+def late_thousands(path: Path, layout: TextLayout, numeric: Sequence[str]) -> str | None:
+    """The thousands separator of number cells that fail to parse anywhere in the file
+    (:func:`detect_thousands` on up to 20 of them per column), for a file whose head showed
+    none: a Maccor test's ``Test (Sec)`` reaches ``1,000.0000`` long after the head. ``None``
+    for files whose lines are quoted whole (the scan below would see one field per line)."""
+    if layout.line_quoted:
+        return None
+    text = pl.scan_csv(
+        path,
+        has_header=False,
+        separator=layout.separator,
+        skip_lines=layout.data_line,
+        schema=dict.fromkeys(layout.columns, pl.String),
+        extra_columns="ignore",
+        missing_columns="insert",
+        encoding="utf8-lossy",
+    )
+    failing = [
+        text.select(pl.col(c).str.strip_chars().alias("v"))
+        .filter(
+            pl.col("v").str.replace(",", ".", literal=True).cast(pl.Float64, strict=False).is_null()
+        )
+        .filter(pl.col("v").is_not_null() & ~pl.col("v").is_in(list(PLACEHOLDERS)))
+        .head(20)
+        for c in numeric
+    ]
+    if not failing:
+        return None
+    values = pl.concat(pl.collect_all(failing))["v"].to_list()
+    return detect_thousands([values], layout.separator, layout.decimal_comma)
+
+
 PLACEHOLDERS: Final = ("", "-", "--", "N/A", "n/a", "NA")
 """Cells a tester writes where it has no number (Neware BTS 7 writes a tab and ``-`` for a
 missing DCIR, as BEEP's Neware reader notes; Maccor ``N/A``): missing values, not errors."""
