@@ -711,6 +711,11 @@ def fallback_forecast(
         raise EstimationError(
             "history shows no capacity fade to extrapolate (flat or rising); measure again later"
         )
+    # the remaining cycles count from the last check-up, as the ensemble's do, from the SOH of
+    # the last kept one: check-ups left out as a transient recovery after a rest (NASA, CALCE)
+    # are read as a pause in the fade, not as fade hidden by the recovery. Counting from the last
+    # kept check-up instead made NASA's remaining-life MAPE 29.7 / 45.1 % (22.7 / 38.4 %) and its
+    # coverage 83 % (92 %) at the 80 / 70 % thresholds (2026-12-07, after a review asked)
     now = float(unit.cycle[-1])
     remaining = max((float(unit.smooth[-1]) - threshold) / rate, 1.0)
     half = float(cfg["fallback_log_halfwidth"])
