@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
+from echelon import catalog as chemistries_module
 from echelon.catalog import chemistries
 from echelon.domain import Chemistry
 from echelon.errors import InfeasibleError, UsageError
@@ -19,7 +22,7 @@ from echelon.regroup.application import (
 )
 from echelon.routing import routing_inputs
 from echelon.routing.applications import series_options, window_fractions
-from echelon.routing.router import configuration_table
+from echelon.routing.router import configuration_table, load_cell_voltage_v
 from tests.regroup.conftest import synthetic_inventory
 
 
@@ -153,3 +156,28 @@ def test_a_pack_needs_the_routers_usable_share_of_the_window() -> None:
     assert fitting_series(telecom, "NMC622", 3.65, 1) == list(
         range(option.cells_min, option.cells_max + 1)
     )
+
+
+def test_the_peak_current_check_reads_a_custom_catalogue(tmp_path: Path) -> None:
+    """The lowest cell voltage under load is never below the discharge cut-off: a custom
+    catalogue's LFP cut-off of 3.0 V (packaged 2.5 V) lowers the headroom and so R_max; the
+    cut-off came from the packaged catalogue whatever ``catalog_dir`` said."""
+    packaged = Path(chemistries_module.__file__).parent / "data" / "chemistries.toml"
+    text = packaged.read_text(encoding="utf-8")
+    lfp = text.index("[chemistry.LFP]")
+    cutoff = text.index("discharge_cutoff_v = 2.5", lfp)
+    (tmp_path / "chemistries.toml").write_text(
+        text[:cutoff] + "discharge_cutoff_v = 3.0" + text[cutoff + 24 :], encoding="utf-8"
+    )
+    spec = application_window("ups").spec()
+    assert spec.load_voltage_min_v is None
+    assert spec.voltage_min_v is not None
+    cells = 100  # 40 V over 100 cells is 0.4 V a cell: the cut-off decides
+    assert load_cell_voltage_v(spec, Chemistry.LFP, cells) == pytest.approx(2.5)
+    assert load_cell_voltage_v(spec, Chemistry.LFP, cells, catalog_dir=tmp_path) == pytest.approx(
+        3.0
+    )
+    ups = application_window("ups")
+    rmax = peak_rmax_ohm(ups, ["LFP"], [cells], [50.0], margin=0.8)
+    custom = peak_rmax_ohm(ups, ["LFP"], [cells], [50.0], margin=0.8, catalog_dir=tmp_path)
+    assert custom[0] < rmax[0]

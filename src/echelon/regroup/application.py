@@ -130,7 +130,10 @@ def outside_window(
     min_fraction = load_profile(catalog_dir=catalog_dir).routing.min_window_fraction
     cells = np.rint(np.asarray(cells_in_series, dtype=np.float64))
     usable = np.array(
-        [window_fractions(spec, chem, [n])[0] for chem, n in zip(chemistry, cells, strict=True)],
+        [
+            window_fractions(spec, chem, [n], catalog_dir=catalog_dir)[0]
+            for chem, n in zip(chemistry, cells, strict=True)
+        ],
         dtype=np.float64,
     )
     tol = 1e-9
@@ -185,7 +188,7 @@ def peak_rmax_ohm(
     headroom_v = np.array(
         [
             float(records[Chemistry(chem)].ocv.ocv(spec.power_soc))
-            - load_cell_voltage_v(spec, Chemistry(chem), int(n))
+            - load_cell_voltage_v(spec, Chemistry(chem), int(n), catalog_dir=catalog_dir)
             for chem, n in zip(chemistry, cells, strict=True)
         ],
         dtype=np.float64,

@@ -218,7 +218,11 @@ class SeriesOption:
 
 
 def window_fractions(
-    spec: ApplicationSpec, chemistry: Chemistry | str, cells: npt.ArrayLike
+    spec: ApplicationSpec,
+    chemistry: Chemistry | str,
+    cells: npt.ArrayLike,
+    *,
+    catalog_dir: Path | None = None,
 ) -> npt.NDArray[np.float64]:
     """Share of capacity usable with ``cells`` in series inside the application's voltage window.
 
@@ -243,7 +247,7 @@ def window_fractions(
     n = np.asarray(cells, dtype=np.float64)
     if spec.voltage_min_v is None or spec.voltage_max_v is None:
         return np.ones_like(n)
-    rec = chemistries()[Chemistry(chemistry)]
+    rec = chemistries(catalog_dir=catalog_dir)[Chemistry(chemistry)]
     if spec.voltage_imposed:
         upper = spec.voltage_max_v / n
         over = upper > rec.charge_cutoff_v * (1 + 1e-9)
@@ -256,7 +260,11 @@ def window_fractions(
 
 
 def series_options(
-    spec: ApplicationSpec, chemistry: Chemistry | str, *, min_fraction: float
+    spec: ApplicationSpec,
+    chemistry: Chemistry | str,
+    *,
+    min_fraction: float,
+    catalog_dir: Path | None = None,
 ) -> SeriesOption:
     """Series counts of a chemistry's cells that fit an application's voltage window.
 
@@ -275,9 +283,11 @@ def series_options(
     if not spec.has_window:
         return SeriesOption(1, 1, 1, 1.0)
     assert spec.voltage_max_v is not None
-    rec = chemistries()[Chemistry(chemistry)]
+    rec = chemistries(catalog_dir=catalog_dir)[Chemistry(chemistry)]
     top = max(1, math.ceil(spec.voltage_max_v / rec.discharge_cutoff_v))
-    fractions = window_fractions(spec, chemistry, np.arange(1, top + 1)).tolist()
+    fractions = window_fractions(
+        spec, chemistry, np.arange(1, top + 1), catalog_dir=catalog_dir
+    ).tolist()
     best = max(range(top), key=lambda i: (round(fractions[i], 6), -i))
     if fractions[best] < min_fraction:
         return SeriesOption(0, 0, 0, fractions[best])

@@ -117,7 +117,9 @@ def _misfit_messages(
                 out.append(f"forbidden by {reg.rule}: {reg.message} ({reg.source})")
     if bits & MISFIT_BITS["voltage"]:
         min_fraction = inputs.profile.routing.min_window_fraction
-        option = series_options(spec, row["chemistry"], min_fraction=min_fraction)
+        option = series_options(
+            spec, row["chemistry"], min_fraction=min_fraction, catalog_dir=inputs.catalog_dir
+        )
         if option.best_cells == 0:
             out.append(
                 f"no series count of {row['chemistry']} cells keeps ≥ {min_fraction:.0%} of "

@@ -117,11 +117,13 @@ def routing_inputs(
     )
 
 
-def load_cell_voltage_v(spec: ApplicationSpec, chemistry: Chemistry, cells: int) -> float:
+def load_cell_voltage_v(
+    spec: ApplicationSpec, chemistry: Chemistry, cells: int, *, catalog_dir: Path | None = None
+) -> float:
     """Lowest per-cell voltage allowed under the peak load [V], with ``cells`` in series: the
     application's ``load_voltage_min_v`` spread over them (a transient dip may pass the cut-off),
     else its ``voltage_min_v`` spread over them, not below the discharge cut-off."""
-    rec = chemistries()[chemistry]
+    rec = chemistries(catalog_dir=catalog_dir)[chemistry]
     if spec.load_voltage_min_v is not None:
         return spec.load_voltage_min_v / cells  # a transient (cranking) dip may pass the cut-off
     if spec.voltage_min_v is not None:
@@ -140,13 +142,15 @@ def configuration_table(pairs: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFr
     """
     margin = inputs.profile.routing.resistance_margin
     min_fraction = inputs.profile.routing.min_window_fraction
-    records = chemistries()
+    records = chemistries(catalog_dir=inputs.catalog_dir)
     rows = []
     for chem_text, series in pairs.iter_rows():
         chem = Chemistry(chem_text)
         row: dict[str, object] = {"chemistry": chem_text, "series_count": series}
         for name, spec in inputs.applications.application.items():
-            option = series_options(spec, chem, min_fraction=min_fraction)
+            option = series_options(
+                spec, chem, min_fraction=min_fraction, catalog_dir=inputs.catalog_dir
+            )
             units = cells = None
             share = rmax = None
             if spec.has_window and option.best_cells:
@@ -158,10 +162,14 @@ def configuration_table(pairs: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFr
                 units = 1
             if units is not None:
                 cells = units * series
-                share = float(window_fractions(spec, chem, [cells])[0])
+                share = float(
+                    window_fractions(spec, chem, [cells], catalog_dir=inputs.catalog_dir)[0]
+                )
                 if spec.peak_c_rate is not None:
                     ocv = float(records[chem].ocv.ocv(spec.power_soc))
-                    headroom = ocv - load_cell_voltage_v(spec, chem, cells)
+                    headroom = ocv - load_cell_voltage_v(
+                        spec, chem, cells, catalog_dir=inputs.catalog_dir
+                    )
                     rmax = margin * series * max(headroom, 0.0)
             row |= {
                 f"units_series__{name}": units,
