@@ -181,3 +181,28 @@ def test_the_peak_current_check_reads_a_custom_catalogue(tmp_path: Path) -> None
     rmax = peak_rmax_ohm(ups, ["LFP"], [cells], [50.0], margin=0.8)
     custom = peak_rmax_ohm(ups, ["LFP"], [cells], [50.0], margin=0.8, catalog_dir=tmp_path)
     assert custom[0] < rmax[0]
+
+
+def test_a_shortfall_the_window_did_not_cause_is_not_blamed_on_it() -> None:
+    """55 cells give 3 packs of 14S for a UPS, 5 are asked for; 5 16S modules are left out for
+    the window, but with them there would be no more packs (5 modules cannot make a 14S pack):
+    the refusal is the inventory's own shortfall, not 'application_voltage' (it was)."""
+    cells = synthetic_inventory(55, seed=3)
+    modules = synthetic_inventory(5, seed=4).with_columns(
+        pl.lit(51.2).alias("nominal_voltage_v"), ("M" + pl.col("battery_id")).alias("battery_id")
+    )
+    inventory = pl.concat([cells, modules], how="vertical_relaxed")
+    with pytest.raises(InfeasibleError) as info:
+        regroup(inventory, PackSpec(series=14, parallel=1, packs=5), application="ups")
+    assert info.value.binding_constraint != "application_voltage"
+    # 30 modules would make 2 packs of their own: then the window is what left the run short
+    more = synthetic_inventory(30, seed=4).with_columns(
+        pl.lit(51.2).alias("nominal_voltage_v"), ("M" + pl.col("battery_id")).alias("battery_id")
+    )
+    with pytest.raises(InfeasibleError) as info:
+        regroup(
+            pl.concat([cells, more], how="vertical_relaxed"),
+            PackSpec(series=14, parallel=1, packs=5),
+            application="ups",
+        )
+    assert info.value.binding_constraint == "application_voltage"

@@ -434,11 +434,19 @@ def regroup(
         if window is None
         else window_misfits(inventory, window, spec.series, catalog_dir=catalog_dir)
     )
+    whole = inventory
     if misfits.height:
         inventory = inventory.filter(~pl.col("battery_id").is_in(misfits["battery_id"].implode()))
     inst, excluded = build_instance(inventory, spec, constraints, settings=settings)
     if misfits.height:
-        _check_window_left_enough(inst, misfits, window)
+        _check_window_left_enough(
+            inst,
+            misfits,
+            window,
+            lambda: sum(
+                max_packs_per_group(build_instance(whole, spec, constraints, settings=settings)[0])
+            ),
+        )
         excluded = pl.concat([misfits, excluded])
     check_size_feasible(inventory, inst, excluded, settings=settings)
     bound = upper_bound(inst)
@@ -557,13 +565,20 @@ def regroup(
 
 
 def _check_window_left_enough(
-    inst: Instance, misfits: pl.DataFrame, window: ApplicationWindow | None
+    inst: Instance,
+    misfits: pl.DataFrame,
+    window: ApplicationWindow | None,
+    possible_with_misfits: Callable[[], int],
 ) -> None:
     """Refuse a run that the units left out for the application's window leave without the
-    packs asked for (or any pack), with what those packs would be and the series that fit."""
+    packs asked for (or any pack), with what those packs would be and the series that fit.
+
+    Only when they made it short: when the inventory could not give more packs with them
+    (``possible_with_misfits``, counted only on a short run), the run's own shortfall is
+    reported by the checks that follow, not blamed on the window."""
     spec = inst.spec
     wanted, possible = spec.packs or 1, sum(max_packs_per_group(inst))
-    if possible >= wanted or window is None:
+    if possible >= wanted or window is None or possible_with_misfits() <= possible:
         return
     reasons = "; ".join(misfits["reason"].unique(maintain_order=True).to_list())
     raise InfeasibleError(
