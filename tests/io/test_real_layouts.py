@@ -424,3 +424,15 @@ def test_a_bdf_csv_placeholder_is_located(tmp_path: Path) -> None:
     path.write_text("Test Time / s,Current / A,Voltage / V\n0,0,3.30\n1,1.0,N/A\n2,1.0,3.31\n")
     with pytest.raises(ReaderError, match=r"row 2, column 'Voltage / V': 'N/A' is not"):
         read(path)
+
+
+def test_a_file_malformed_beyond_cleaning_is_refused_as_a_reader_error(tmp_path: Path) -> None:
+    """An unclosed quote opening a data row fails the fast scan, and the text scan of the
+    retry fails too: the first failure is reported as a ReaderError (the retry's polars error
+    escaped; found by the fuzz test of tests/io/test_bad_input.py)."""
+    path = tmp_path / "fuzz.csv"
+    header = "Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V)\n"
+    rows = "".join(f"{i},{i}.0,1,1,0.0,3.75\n" for i in range(2, 200))
+    path.write_text(header + '"1,0.0,1,1,0.0,3.75\n' + rows)
+    with pytest.raises(ReaderError, match="arbin_csv"):
+        read(path, reader="arbin_csv")

@@ -371,7 +371,10 @@ def collect_read(chosen: Reader, path: Path, finish: Callable[[pl.LazyFrame, Run
         return finish(*chosen.read(path))
     except READ_ERRORS as exc:
         again = getattr(chosen, "read_cleaned", None)
-        retry = again(path) if callable(again) else None
+        try:
+            retry = again(path) if callable(again) else None
+        except READ_ERRORS:  # the file is malformed beyond cleaning: report the first failure
+            retry = None
         if retry is None:
             raise parse_failure(chosen, path, exc) from exc
         try:
