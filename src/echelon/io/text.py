@@ -213,14 +213,10 @@ def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool)
     return mark if any(grouped.match(value) for row in rows for value in row) else None
 
 
-def late_thousands(path: Path, layout: TextLayout, numeric: Sequence[str]) -> str | None:
-    """The thousands separator of number cells that fail to parse anywhere in the file
-    (:func:`detect_thousands` on up to 20 of them per column), for a file whose head showed
-    none: a Maccor test's ``Test (Sec)`` reaches ``1,000.0000`` long after the head. ``None``
-    for files whose lines are quoted whole (the scan below would see one field per line)."""
-    if layout.line_quoted:
-        return None
-    text = pl.scan_csv(
+def text_scan(path: Path, layout: TextLayout) -> pl.LazyFrame:
+    """The data lines of ``path`` as text columns (nothing parsed), to find and quote the
+    values a typed scan failed on."""
+    return pl.scan_csv(
         path,
         has_header=False,
         separator=layout.separator,
@@ -230,6 +226,16 @@ def late_thousands(path: Path, layout: TextLayout, numeric: Sequence[str]) -> st
         missing_columns="insert",
         encoding="utf8-lossy",
     )
+
+
+def late_thousands(path: Path, layout: TextLayout, numeric: Sequence[str]) -> str | None:
+    """The thousands separator of number cells that fail to parse anywhere in the file
+    (:func:`detect_thousands` on up to 20 of them per column), for a file whose head showed
+    none: a Maccor test's ``Test (Sec)`` reaches ``1,000.0000`` long after the head. ``None``
+    for files whose lines are quoted whole (the scan below would see one field per line)."""
+    if layout.line_quoted:
+        return None
+    text = text_scan(path, layout)
     failing = [
         text.select(pl.col(c).str.strip_chars().alias("v"))
         .filter(
@@ -458,16 +464,7 @@ def locate_bad_numbers(path: Path, layout: TextLayout, numeric: Sequence[str]) -
 
     Called after a typed scan failed, to turn the parser's message into row and column.
     """
-    text = pl.scan_csv(
-        path,
-        has_header=False,
-        separator=layout.separator,
-        skip_lines=layout.data_line,
-        schema=dict.fromkeys(layout.columns, pl.String),
-        extra_columns="ignore",
-        missing_columns="insert",
-        encoding="utf8-lossy",
-    )
+    text = text_scan(path, layout)
     problems = []
     for column in numeric:
         bad = (
