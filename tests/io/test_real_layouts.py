@@ -268,6 +268,13 @@ def test_bdf_csv_labels_in_other_units(tmp_path: Path) -> None:
             b",1,,,\n,,1,0:00:01.0,3.20\n",
             "export the record level alone",
         ),
+        # the same exported tab-separated (it got the generic "no reader" message)
+        (
+            "levels7.txt",
+            b"Cycle ID\t\t\t\t\n\tStep ID\t\t\t\n\t\tRecord ID\tTime(h:min:s.ms)\tVoltage(V)\n"
+            b"1\t\t\t\t\n\t1\t\t\t\n\t\t1\t0:00:01.0\t3.20\n",
+            "export the record level alone",
+        ),
     ],
 )
 def test_known_unread_kinds_say_what_to_export(

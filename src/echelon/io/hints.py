@@ -35,7 +35,11 @@ def unsupported_kind(head: bytes) -> str | None:
     decoded = decode_head(head)
     if decoded is None:
         return None
-    lines = [line.strip('"\ufeff') for line in decoded[0].splitlines()[:3]]
+    # the nesting is told by leading separators: compare with commas whatever the export used
+    lines = [
+        line.strip('"\ufeff').replace("\t", ",").replace(";", ",")
+        for line in decoded[0].splitlines()[:3]
+    ]
     if len(lines) == 3 and any(
         all(line.startswith(start) for line, start in zip(lines, levels, strict=True))
         for levels in NEWARE_LEVELS
