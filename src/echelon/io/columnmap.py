@@ -363,6 +363,14 @@ class ColumnMapReader:
 
     # ---- reading ---------------------------------------------------------------------------
 
+    def _numeric_columns(self, layout: TextLayout) -> list[str]:
+        """Columns of ``layout`` (unique names) whose header names a number."""
+        return [
+            c
+            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
+            if self._numeric(raw)
+        ]
+
     def _numeric(self, column: str) -> bool:
         spec = self.columns.get(self.key(column))
         return spec is not None and spec.parse == "number"
@@ -382,11 +390,7 @@ class ColumnMapReader:
         found = head_lines(path)
         check_field_counts(path, found[0] if found else [], layout)
         check_last_line(path, layout)
-        numeric = [
-            c
-            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
-            if self._numeric(raw)
-        ]
+        numeric = self._numeric_columns(layout)
         number_type = pl.String if layout.clean_numbers else pl.Float64  # String: cleaned below
         schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
         source: Path | bytes = path
@@ -590,11 +594,7 @@ class ColumnMapReader:
         layout = self._layout(path) if self.format == "text" else None
         if layout is None:
             return None
-        numeric = [
-            c
-            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
-            if self._numeric(raw)
-        ]
+        numeric = self._numeric_columns(layout)
         thousands = layout.thousands or late_thousands(path, layout, numeric)
         if layout.clean_numbers and thousands == layout.thousands:
             return None
@@ -622,11 +622,7 @@ class ColumnMapReader:
         if layout is None:
             return [Problem(f"{self.name}: could not parse the data: {exc}")]
         layout = replace(layout, clean_numbers=True)  # a placeholder is no error (read_cleaned)
-        numeric = [
-            c
-            for c, raw in zip(layout.columns, layout.raw_columns, strict=True)
-            if self._numeric(raw)
-        ]
+        numeric = self._numeric_columns(layout)
         return locate_bad_numbers(path, layout, numeric) or [
             Problem(f"{self.name}: could not parse the data: {exc}")
         ]

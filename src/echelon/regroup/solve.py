@@ -488,13 +488,14 @@ def regroup(
             dtype=pl.String,
         ),
     )
+    cells_in_series = tensor.cells_in_series.mean(axis=2).sum(axis=1)
     off = (
         np.zeros(len(ordered), dtype=bool)
         if window is None
         else outside_window(
             window,
             tensor.chemistry,
-            tensor.cells_in_series.mean(axis=2).sum(axis=1),
+            cells_in_series,
             packs["nominal_voltage_v"].to_numpy(),
             catalog_dir=catalog_dir,
         )
@@ -505,7 +506,7 @@ def regroup(
         else peak_rmax_ohm(
             window,
             tensor.chemistry,
-            tensor.cells_in_series.mean(axis=2).sum(axis=1),
+            cells_in_series,
             packs["usable_capacity_ah"].to_numpy(),
             margin=load_profile(catalog_dir=catalog_dir).routing.resistance_margin,
             catalog_dir=catalog_dir,
