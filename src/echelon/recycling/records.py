@@ -165,11 +165,9 @@ def select_registry_units(
     return Selection(units, left_out)
 
 
-def registry_units(
-    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
-) -> pl.DataFrame:
+def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
     """The lot table of :func:`select_registry_units` (units no longer whole left out)."""
-    return select_registry_units(registry, selector, frame=frame).units
+    return select_registry_units(registry, selector).units
 
 
 def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
