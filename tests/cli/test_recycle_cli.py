@@ -302,8 +302,9 @@ def test_a_price_per_tonne_written_per_kg_is_one_warning_line(table: Path, tmp_p
     out = tmp_path / "out"
     result = runner.invoke(app, ["recycle", str(table), "--prices", str(prices), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if "cobalt_salt" in line]
+    lines = [line for line in result.output.splitlines() if "cobalt_salt: the price" in line]
     assert len(lines) == 1, result.output  # one line, not wrapped
+    assert "warning: cobalt_salt is given (30000 USD/kg Co" in result.output  # metal:Co is not
     assert (
         lines[0]
         .strip()

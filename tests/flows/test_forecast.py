@@ -450,6 +450,9 @@ def test_echelon_flows_takes_prices_and_location_as_recycle_does(
     assert "location US" in said
     priced, said = net_value("--prices", str(prices))
     assert f"overridden by {prices}" in said
+    # the price file's warnings are the forecast's notes, once (its first check of the file
+    # raised one as a Python warning: "internal error" under -W error)
+    assert said.count("cobalt_salt is given (30 USD/kg Co, as of 2026-01) but metal:Co is not") == 1
     assert priced["NMC622"] < default["NMC622"]  # cobalt salt at 30 instead of the catalogue's
     assert priced["LFP"] == pytest.approx(default["LFP"], rel=1e-12)  # no cobalt in LFP
     china, said = net_value("--location", "China")

@@ -73,6 +73,7 @@ def test_a_family_without_composition_is_marked_and_noted() -> None:
     assert any("'ternary'" in n and "(rows 3)" in n for n in notes)
 
 
+@pytest.mark.filterwarnings("ignore:.*but metal.Co is not")  # linked-price note
 def test_price_provenance_reaches_lot_json_value_csv_and_the_report(tmp_path: Path) -> None:
     # value.csv, lot.json and report.html said nothing of the source, date or unit given
     prices = tmp_path / "prices_t.csv"

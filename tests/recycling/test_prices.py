@@ -27,6 +27,7 @@ def _file(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.mark.filterwarnings("ignore:.*but metal.(Co|Ni) is not")  # linked-price notes
 def test_mass_units_are_converted_exactly_and_the_table_keeps_its_unit(tmp_path: Path) -> None:
     per_tonne = _file(tmp_path, "t.csv", HEADER + "cobalt_salt,30000,USD/t Co,a quote,2026-01-15\n")
     per_pound = _file(tmp_path, "lb.csv", HEADER + "nickel_salt,10,USD/lb Ni,a quote,2026\n")
@@ -155,6 +156,7 @@ def test_a_catalogue_folder_s_table_is_named_in_the_origin(tmp_path: Path) -> No
     assert origin == f"recycling_prices@1 from {tmp_path / 'recycling_prices.toml'}"
 
 
+@pytest.mark.filterwarnings("ignore:.*but metal.Co is not")  # linked-price note
 @pytest.mark.parametrize(
     ("row", "said"),
     [
@@ -171,7 +173,11 @@ def test_a_price_far_from_the_catalogue_s_is_warned(tmp_path: Path, row: str, sa
     with pytest.warns(EchelonWarning, match=re.escape(said)):
         table = load_prices(path, year=2028)
     assert sum(said in note for note in table.notes) == 1
-    ordinary = _file(tmp_path, "q.csv", HEADER + "cobalt_salt,30000,USD/t Co,x,2026-01-15\n")
+    ordinary = _file(
+        tmp_path,
+        "q.csv",
+        HEADER + "cobalt_salt,30000,USD/t Co,x,2026-01-15\nmetal:Co,30000,USD/t,x,2026-01-15\n",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 30 USD/kg Co is a price, not a slip
         assert not load_prices(ordinary, year=2028).notes
@@ -196,3 +202,35 @@ def test_toml_problems_are_located_by_key_and_empty_values_say_so(tmp_path: Path
         "row 2, column 'value': no value: give a number in USD/kg Ni",
     ]
     assert "the file sets no price" in _problems(_file(tmp_path, "empty.toml", ""))[0]
+
+
+def test_a_price_given_for_one_side_of_a_linked_pair_is_warned(tmp_path: Path) -> None:
+    # a cobalt_salt of 30 USD/kg Co with metal:Co left at the catalogue's 50.35 sold the lot's
+    # cobalt at one market and bought its feed at another, silently (stop-19 review finding)
+    from echelon.errors import EchelonWarning
+
+    one = _file(tmp_path, "one.csv", HEADER + "cobalt_salt,30,USD/kg Co,x,2026-01-15\n")
+    said = (
+        "cobalt_salt is given (30 USD/kg Co, as of 2026-01-15) but metal:Co is not: metal:Co "
+        "keeps the catalogue's 50.3535 USD/kg (as of 2023), so cobalt_salt / metal:Co is 0.60 "
+        "against the catalogue's 1.00"
+    )
+    with pytest.warns(EchelonWarning, match=re.escape(said)):
+        table = load_prices(one, year=2028)
+    assert sum(said in note for note in table.notes) == 1
+    assert table.price("metal:Co") == pytest.approx(50.3535208)  # nothing is moved for the user
+    # the other side alone, of another pair, is named the same way
+    other = _file(tmp_path, "other.csv", HEADER + "metal:Ni,25,USD/kg,x,2026-01-15\n")
+    with pytest.warns(EchelonWarning, match=r"metal:Ni is given .* but nickel_salt is not"):
+        load_prices(other, year=2028)
+    # both sides given, or one side moved within the tolerance: nothing to say
+    both = _file(
+        tmp_path,
+        "both.csv",
+        HEADER + "cobalt_salt,30,USD/kg Co,x,2026-01-15\nmetal:Co,31,USD/kg,x,2026-01-15\n",
+    )
+    near = _file(tmp_path, "near.csv", HEADER + "nickel_salt,17.5,USD/kg Ni,x,2026-01-15\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not load_prices(both, year=2028).notes
+        assert not load_prices(near, year=2028).notes

@@ -228,6 +228,7 @@ def test_packs_and_their_parts_are_not_recycled_twice(taken_in: Registry) -> Non
     assert verify(registry).ok
 
 
+@pytest.mark.filterwarnings("ignore:.*but metal.Co is not")  # linked-price note
 def test_a_recorded_lot_is_recorded_again_only_as_it_was(
     taken_in: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -120,6 +120,16 @@ def _summarise(notes: list[str]) -> list[str]:
     return out
 
 
+def _chemistry_note(chemistry: str, note: str, file_notes: tuple[str, ...]) -> str:
+    """A one-kWh lot's note, named with its chemistry — except the price table's own notes
+    (about the price file, the same for every chemistry: noted once, without the file path its
+    warning carries)."""
+    for known in file_notes:
+        if note == known or note.endswith(f": {known}"):
+            return known
+    return note if UNDATED.search(note) else f"{chemistry}: {note}"
+
+
 RECYCLING_TABLES = (
     "recycling_composition",
     "recycling_processes",
@@ -265,8 +275,12 @@ def forecast_flows(
     check_choice("location", location, LOCATIONS)
     price_year = reporting_year(price_year, name="price_year", what="price year")
     price_file = None if prices is None else Path(prices)
+    file_notes: tuple[str, ...] = ()
     if price_file is not None:
-        load_prices(price_file, year=price_year)  # a bad file is refused before any work
+        with warnings.catch_warnings():  # its warnings are noted once below, not raised
+            warnings.simplefilter("ignore")
+            # a bad file is refused before any work
+            file_notes = load_prices(price_file, year=price_year).notes
     given = sales if isinstance(sales, pl.DataFrame) else read_sales_table(sales)
     table = normalise_sales(given, source="<table>" if isinstance(sales, pl.DataFrame) else sales)
     notes = _chemistry_notes(chemistry_rows(given), process)
@@ -329,7 +343,7 @@ def forecast_flows(
             row["chemistry"], process, price_year, stamp, price_file, location
         )
         origins.add(origin)
-        notes += [w if UNDATED.search(w) else f"{row['chemistry']}: {w}" for w in warned]
+        notes += [_chemistry_note(row["chemistry"], w, file_notes) for w in warned]
         for name, factor in per.items():
             target = name if name.endswith(("_t", "_usd")) else f"to_recycling_{name}"
             energy = columns["to_recycling_kwh"]  # None: units without energy are not weighed

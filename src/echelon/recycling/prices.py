@@ -370,6 +370,49 @@ def _implausible(
     return notes
 
 
+def _in_force(candidates: list[PriceEntry], end: dt.date) -> tuple[PriceEntry, bool]:
+    """The entry in force on ``end`` (the latest dated on or before it) and True; the earliest
+    entry and False when every entry is later."""
+    ordered = sorted(candidates, key=lambda e: e.date if e.as_of else dt.date.min)
+    eligible = [e for e in ordered if not e.as_of or e.date <= end]
+    return (eligible[-1], True) if eligible else (ordered[0], False)
+
+
+def _unlinked(
+    linked: Mapping[str, Any],
+    given: set[str],
+    entries: Mapping[str, PriceEntry],
+    catalogue: Mapping[str, PriceEntry],
+) -> list[str]:
+    """One note per linked pair (table ``[linked]``) of which the override file gives one side
+    only and moves their ratio by more than the table's tolerance from the catalogue's."""
+    if not linked:  # a catalogue folder's copy of an older table
+        return []
+    tolerance = float(linked["tolerance"]["value"])
+    notes = []
+    for pair in linked["pairs"]:
+        moved = [item for item in pair if item in given]
+        if len(moved) != 1 or any(item not in catalogue for item in pair):
+            continue
+        (kept,) = [item for item in pair if item not in given]
+        a, b = pair
+        if min(entries[b].value, catalogue[a].value, catalogue[b].value) <= 0:
+            continue
+        now = entries[a].value / entries[b].value
+        before = catalogue[a].value / catalogue[b].value
+        if abs(now / before - 1.0) <= tolerance:
+            continue
+        new, old = entries[moved[0]], entries[kept]
+        notes.append(
+            f"{moved[0]} is given ({new.value:g} {new.unit}, as of {new.as_of}) but {kept} is "
+            f"not: {kept} keeps the catalogue's {old.value:g} {old.unit} (as of {old.as_of}), so "
+            f"{a} / {b} is {now:.2f} against the catalogue's {before:.2f} — the lot would be "
+            f"bought at one market (feed price and payables use metal:*) and its products sold "
+            f"at another; give {kept} too if the market moved"
+        )
+    return notes
+
+
 def _duplicates(
     dated: list[tuple[PriceEntry, dt.date, int | None, str]],
 ) -> list[Problem]:
@@ -658,6 +701,7 @@ def load_prices(
             chemistries=frozenset(composition_catalog(catalog_dir).chemistries),
         )
         override = _read_override(path, ctx)
+        catalogue_items = dict(items)
         origin += f" overridden by {path}"
         implausible = _implausible(override.prices, items)
         for note in implausible:
@@ -676,13 +720,15 @@ def load_prices(
     end = dt.date(reporting_year(year), 12, 31)
     entries: dict[str, PriceEntry] = {}
     for item, candidates in items.items():
-        ordered = sorted(candidates, key=lambda e: e.date if e.as_of else dt.date.min)
-        eligible = [e for e in ordered if not e.as_of or e.date <= end]
-        if eligible:
-            entries[item] = eligible[-1]
-        else:
-            entries[item] = ordered[0]
-            notes.append(f"{item}: no price dated on or before {end}; used {ordered[0].as_of}")
+        entries[item], dated = _in_force(candidates, end)
+        if not dated:
+            notes.append(f"{item}: no price dated on or before {end}; used {entries[item].as_of}")
+    if path is not None:
+        catalogue = {k: _in_force(v, end)[0] for k, v in catalogue_items.items()}
+        linked = _unlinked(doc.get("linked", {}), set(override.prices), entries, catalogue)
+        for note in linked:
+            warnings.warn(f"{path}: {note}", EchelonWarning, stacklevel=2)
+        notes += linked
     return PriceTable(
         entries=entries,
         payables=payables,
