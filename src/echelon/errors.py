@@ -180,6 +180,11 @@ class ChainError(RegistryError):
     """The append-only event chain of a battery does not verify."""
 
 
+class OutputError(EchelonError):
+    """An output file could not be written or put in place after the up-front check of its folder
+    (a disk that fills, a permission withdrawn); the message names the file. Exit code 2."""
+
+
 class DiagnosticsError(EchelonError):
     """A diagnostic cannot be computed from the data given (e.g. no discharge step)."""
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from echelon.io.atomic import write_atomic, write_text_atomic
+from echelon.errors import OutputError
+from echelon.io.atomic import StagedFiles, staged_files, write_atomic, write_text_atomic
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import write_bdf_parquet
 
@@ -49,3 +50,38 @@ def test_files_get_the_usual_permissions_of_a_new_file(tmp_path: Path, umask: in
     for path in (text, table, bdf):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
     assert {p.name for p in tmp_path.iterdir()} == {"a", "t.parquet", "run.bdf.parquet"}
+
+
+def test_staged_files_appear_only_when_placed(tmp_path: Path) -> None:
+    """Staged files are complete beside their targets (their suffix kept) and appear only when
+    placed; leaving the block otherwise (a step between refused) removes them."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.svg"
+    a.write_text("earlier")
+    files = [(a, lambda p: p.write_text("new a")), (b, lambda p: p.write_text("new b"))]
+    seen: list[str] = []
+
+    def refused(staged: StagedFiles) -> None:
+        seen.extend(tmp.suffix for tmp, _ in staged.moves)
+        assert all(tmp.read_text().startswith("new") for tmp, _ in staged.moves)
+        raise RuntimeError("the recording was refused")
+
+    with pytest.raises(RuntimeError), staged_files(files) as staged:
+        refused(staged)
+    assert seen == [".csv", ".svg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+    assert a.read_text() == "earlier"
+    with staged_files(files) as staged:
+        assert staged.place() == [a, b]
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.svg"]
+
+
+def test_a_staged_file_not_written_leaves_none(tmp_path: Path) -> None:
+    def full(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    files = [(tmp_path / "a.csv", lambda p: p.write_text("a")), (tmp_path / "b.csv", full)]
+    message = r"could not write .*b\.csv: No space left on device"
+    with pytest.raises(OutputError, match=message), staged_files(files):
+        pytest.fail("the block runs only once every file is written")
+    assert not any(tmp_path.iterdir())

@@ -21,6 +21,7 @@ from echelon.errors import (
     InfeasibleError,
     InputError,
     NotFoundError,
+    OutputError,
     PassportError,
     RecyclingError,
     RegistryError,
@@ -40,6 +41,7 @@ EXIT_PARTIAL = 10
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (UsageError, EXIT_USAGE),
+    (OutputError, EXIT_USAGE),
     (InputError, EXIT_INPUT),  # ReaderError, SchemaError, ManifestError
     (NotFoundError, EXIT_NOT_FOUND),
     (ChainError, EXIT_VERIFY),

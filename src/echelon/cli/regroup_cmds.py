@@ -24,8 +24,9 @@ from echelon.cli._common import (
     stage_progress,
 )
 from echelon.cli._errors import guarded
-from echelon.errors import EchelonError, InfeasibleError
-from echelon.io.atomic import write_atomic
+from echelon.errors import EchelonError, InfeasibleError, OutputError
+from echelon.io.atomic import staged_files, write_atomic
+from echelon.registry import Registry
 from echelon.regroup import (
     PackSpec,
     RegroupResult,
@@ -55,14 +56,12 @@ def sidecar(output: Path, name: str, suffix: str) -> Path:
     return output.with_name(f"{output.stem}_{name}{suffix}")
 
 
-def write_outputs(result: RegroupResult, output: Path, compared: pl.DataFrame | None) -> list[Path]:
-    """Write ``packs.csv`` and, beside it, the pack summary, run summary, excluded units (header
-    only when every unit is used) and, when given, the comparison with the baselines.
-
-    Every file appears complete (written atomically). A ``packs_compare.csv`` left by an earlier
-    run to the same ``output`` is removed when ``compared`` is None, so the files beside
-    ``packs.csv`` are always this run's; no other file is touched.
-    """
+def plan_files(
+    result: RegroupResult, output: Path, compared: pl.DataFrame | None, plot: Path | None
+) -> list[tuple[Path, Callable[[Path], object]]]:
+    """The files of a run, each with what writes it: ``packs.csv`` and, beside it, the pack
+    summary, run summary, excluded units (header only when every unit is used), when given the
+    comparison with the baselines, and the chart ``plot``."""
     files: list[tuple[Path, Callable[[Path], object]]] = [
         (output, result.assignment.write_csv),
         (sidecar(output, "summary", ".csv"), result.packs.write_csv),
@@ -72,12 +71,55 @@ def write_outputs(result: RegroupResult, output: Path, compared: pl.DataFrame | 
         ),
         (sidecar(output, "excluded", ".csv"), result.excluded.write_csv),
     ]
-    stale = sidecar(output, "compare", ".csv")
     if compared is not None:
-        files.append((stale, compared.write_csv))
-    else:
-        stale.unlink(missing_ok=True)
-    return [write_atomic(path, write) for path, write in files]
+        files.append((sidecar(output, "compare", ".csv"), compared.write_csv))
+    if plot is not None:
+        files.append(
+            (plot, lambda tmp: save_chart(block_capacity_chart(result.blocks, result.packs), tmp))
+        )
+    return files
+
+
+def write_outputs(
+    result: RegroupResult,
+    output: Path,
+    compared: pl.DataFrame | None,
+    plot: Path | None,
+    *,
+    record: Callable[[], str] | None = None,
+) -> list[Path]:
+    """Write the run's files (:func:`plan_files`); with ``record``, only for a recorded plan.
+
+    Every file is first written complete beside its target, then ``record`` runs (it returns
+    what was recorded, for a message), then the files are put in place: a recording refused
+    leaves no file of the plan, and an earlier run's files as they were. A ``packs_compare.csv``
+    left by an earlier run to the same ``output`` is removed when ``compared`` is None, so the
+    files beside ``packs.csv`` are always this run's; no other file is touched.
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (nothing is recorded), or put in place after the recording
+        (the message says what was recorded, where the complete files are and how to see the
+        packs in the registry).
+    """
+    recorded: str | None = None  # what record() recorded, once it has
+    try:
+        with staged_files(plan_files(result, output, compared, plot)) as staged:
+            recorded = record() if record is not None else None
+            paths = staged.place()
+    except OutputError as exc:
+        if record is None:
+            raise
+        if recorded is None:
+            raise OutputError(f"{exc}; nothing was recorded") from exc
+        raise OutputError(
+            f"{recorded}, but {exc}; list the packs with `echelon batteries --level pack` and "
+            "their units with `echelon show PACK_ID`"
+        ) from exc
+    if compared is None:
+        sidecar(output, "compare", ".csv").unlink(missing_ok=True)
+    return paths
 
 
 def frame_table(
@@ -217,7 +259,8 @@ def regroup_cmd(
     with --compare, OUTPUT_compare.csv (an earlier run's is removed without --compare).
 
     With --from-registry, --status, --chemistry, --model, --route, --grade and --level select the
-    units, as `echelon batteries` does (a value not offered exits 2).
+    units, as `echelon batteries` does (a value not offered exits 2); with --record the files
+    appear only once the packs are recorded (a refused recording leaves none).
 
     Units whose packs would be outside the voltage window of --application (else of the
     application --route names) are left out, each with the --series that would fit (exit 8 when
@@ -302,20 +345,28 @@ def regroup_cmd(
             console.print(
                 frame_table(table, COMPARE_COLUMNS, title="Comparison with the baselines")
             )
-        paths = write_outputs(result, output, table)
-        if plot is not None:
-            save_chart(block_capacity_chart(result.blocks, result.packs), plot)
-            paths.append(plot)
-        if record and registry is not None:
-            report = record_packs(registry, result)
-            console.print(
-                f"[green]✓[/] recorded {len(report.written)} pack(s) in {registry.url}"
-                f"{f'; {len(report.skipped)} already recorded' if report.skipped else ''}"
-            )
+        recording = _recorder(registry, result) if record and registry is not None else None
+        paths = write_outputs(result, output, table, plot, record=recording)
         console.print("  wrote " + ", ".join(str(p) for p in paths))
     finally:
         if registry is not None:
             registry.close()
+
+
+def _recorder(registry: Registry, result: RegroupResult) -> Callable[[], str]:
+    """Record the plan's packs (:func:`record_packs`), print it, and say what was recorded."""
+
+    def record() -> str:
+        report = record_packs(registry, result)
+        ids = [*report.written, *report.skipped]
+        console.print(
+            f"[green]✓[/] recorded {len(report.written)} pack(s) in {registry.url}"
+            f"{f'; {len(report.skipped)} already recorded' if report.skipped else ''}"
+        )
+        span = f"{ids[0]} … {ids[-1]}" if len(ids) > 1 else "".join(ids)
+        return f"{len(ids)} pack(s) are recorded in {registry.url} ({span})"
+
+    return record
 
 
 def _warn_outside_window(result: RegroupResult) -> None:

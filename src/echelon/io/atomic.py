@@ -1,12 +1,17 @@
-"""Writing a file so that it appears complete or not at all (a temporary file, then a rename)."""
+"""Writing a file so that it appears complete or not at all (a temporary file, then a rename),
+and a set of files written before and put in place after another step (:func:`staged_files`)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from echelon.errors import OutputError
 
 NEW_FILE_MODE = 0o666
 """Mode a new output file is opened with; the process umask takes its bits away (022: 0644), as
@@ -51,3 +56,82 @@ def write_atomic(path: Path | str, write: Callable[[Path], Any]) -> Path:
 def write_text_atomic(path: Path | str, text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically (see :func:`write_atomic`)."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@dataclass
+class StagedFiles:
+    """Complete files written beside their targets, not yet in place (see :func:`staged_files`).
+
+    Attributes
+    ----------
+    moves : list of (Path, Path)
+        ``(temporary, target)`` per file, in the order given.
+    placed : int
+        Files put in place so far by :meth:`place`.
+    kept : bool
+        A rename failed: the files not in place are kept (the error names them).
+    """
+
+    moves: list[tuple[Path, Path]] = field(default_factory=list)
+    placed: int = 0
+    kept: bool = False
+
+    def place(self) -> list[Path]:
+        """Rename every temporary onto its target, in order; return the targets.
+
+        Raises
+        ------
+        OutputError
+            A rename failed: names the file, the files put in place before it and where the
+            complete files not in place are (they are kept, to be renamed by hand).
+        """
+        for tmp, target in self.moves[self.placed :]:
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                self.kept = True
+                done = ", ".join(str(t) for _, t in self.moves[: self.placed])
+                pending = ", ".join(f"{t} → {p}" for t, p in self.moves[self.placed :])
+                raise OutputError(
+                    f"could not put {target} in place: {exc.strerror or exc}"
+                    f"{f' (in place: {done})' if done else ''}; the files not in place are "
+                    f"complete at {pending}: rename them"
+                ) from exc
+            self.placed += 1
+        return [target for _, target in self.moves]
+
+
+@contextmanager
+def staged_files(files: Sequence[tuple[Path, Callable[[Path], object]]]) -> Iterator[StagedFiles]:
+    """Write every file of ``files`` (``(target, write)``, as for :func:`write_atomic`) to a
+    temporary beside its target, then yield them for :meth:`StagedFiles.place`.
+
+    A step between the two (a registry recording) can thus run only once every file is written,
+    and the files appear only after it succeeded. Temporaries keep their target's suffix (a
+    chart's format is chosen by it). Leaving the block without placing the files removes them;
+    files that :meth:`StagedFiles.place` failed to rename are kept (its error names them).
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (a disk that fills, a permission withdrawn): named, and no
+        file of ``files`` is left.
+    """
+    staged = StagedFiles()
+    try:
+        for target, write in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temporary_beside(target, suffix=f".partial{target.suffix}")
+            staged.moves.append((tmp, target))
+            try:
+                write(tmp)
+            except OSError as exc:
+                raise OutputError(
+                    f"could not write {target}: {exc.strerror or exc} (no file of this run was "
+                    "written)"
+                ) from exc
+        yield staged
+    finally:
+        if not staged.kept:
+            for tmp, _ in staged.moves[staged.placed :]:
+                tmp.unlink(missing_ok=True)
