@@ -4,6 +4,7 @@ fixture written here (no third-party file is copied): where the layout was seen 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -315,6 +316,33 @@ def test_novonix_file_with_quoted_lines(tmp_path: Path) -> None:
     assert frame[UNIX_TIME][1] - frame[UNIX_TIME][0] == 7320.0  # 01:00:07 PM is 13:00:07
     assert (meta.start_time, meta.channel, meta.instrument) == (start, "01", "Novonix")
     assert meta.unmapped_columns == []
+
+
+NOVONIX_SHORT = (
+    "[Summary]\nNovonix\nChannel: 01\nStarted: 2022-04-11 10:58:07 AM\n[End Summary]\n[Data]\n"
+    '"Date and Time,Cycle Number,Step Type,Run Time (h),Current (A),Potential (V),Step Number"\n'
+    '"2022-04-11 10:58:07 AM,1,0,0.0,0.0,3.1,1"\n'
+    '"2022-04-11 10:58:08 AM,1,0,0.0002778,{current},3.2,{step}"\n'
+)
+"""A Novonix table whose lines are quoted whole (layout of TRI-AMDD/beep,
+beep/tests/test_files/raw/test_Nova_Form-CH01-01_short.csv), its second row's current and step
+left to fill."""
+
+
+@pytest.mark.parametrize(
+    ("current", "step", "column", "value"),
+    [("0.1x", "2", "Current (A)", "0.1x"), ("0.1", "2?", "Step Number", "2?")],
+)
+def test_bad_value_in_a_quoted_line_is_located(
+    tmp_path: Path, current: str, step: str, column: str, value: str
+) -> None:
+    # the lines are unquoted before the typed scan; until 2026-12-07 the scan that locates a
+    # failed value read them quoted, as one field, and the error named no row or column
+    path = tmp_path / "bad.csv"
+    path.write_text(NOVONIX_SHORT.format(current=current, step=step), encoding="utf-8")
+    said = rf"row 2, column '{re.escape(column)}': '{re.escape(value)}' is not a number \(line 9 "
+    with pytest.raises(ReaderError, match=said):
+        read(path)
 
 
 def test_placeholders_and_padded_numbers_are_read(tmp_path: Path) -> None:

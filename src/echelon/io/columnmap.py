@@ -39,8 +39,8 @@ from echelon.io.text import (
     late_thousands,
     locate_bad_numbers,
     number_text,
+    scan_source,
     split_fields,
-    unquoted_lines,
 )
 from echelon.io.units import conversion, unit_in_header
 
@@ -393,14 +393,9 @@ class ColumnMapReader:
         numeric = self._numeric_columns(layout)
         number_type = pl.String if layout.clean_numbers else pl.Float64  # String: cleaned below
         schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
-        source: Path | bytes = path
-        if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
-            source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
-        if layout.line_quoted:  # "a,b,c" would scan as one field: unquote (in memory) first
-            source = unquoted_lines(source if isinstance(source, bytes) else path.read_bytes())
         try:
             lazy = pl.scan_csv(
-                source,
+                scan_source(path, layout),
                 has_header=False,
                 separator=layout.separator,
                 skip_lines=layout.data_line,
