@@ -15,6 +15,7 @@ of a workbook hold the data, and which preamble lines hold the instrument, chann
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from echelon.errors import Problem, ReaderError
 from echelon.io import xlsx
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import COLUMN_DTYPES, CURRENT, TIME, UNIX_TIME
+from echelon.io.dates import numeric_date
 from echelon.io.text import (
     HEADER_SEARCH_LINES,
     SEPARATORS,
@@ -43,6 +45,8 @@ from echelon.io.text import (
     split_fields,
 )
 from echelon.io.units import conversion, unit_in_header
+
+log = logging.getLogger(__name__)
 
 Parse = Literal["number", "duration", "datetime"]
 MetadataHook = Callable[[Path, "RawTable"], dict[str, object]]
@@ -244,6 +248,11 @@ class ColumnMapReader:
         ``channel``, ``start_time`` or any other key (kept in ``extra``).
     start_time_formats : tuple of str
         ``strptime`` formats tried for a ``start_time`` found in the preamble.
+    numeric_start_date : bool
+        Whether a numeric ``start_time`` (``12/03/2024 10:15:00``) is read in the order the file
+        shows (:func:`echelon.io.dates.numeric_date`) before the formats are tried; an order
+        nothing decides is read month-first and noted (``extra["start_time_note"]``, a logged
+        warning).
     metadata_hook : callable or None
         ``hook(path, raw_table) -> dict`` for metadata a pattern cannot reach (a workbook's
         info sheet).
@@ -283,6 +292,7 @@ class ColumnMapReader:
     discharge_states: frozenset[str] = frozenset()
     metadata_patterns: Mapping[str, str] = field(default_factory=dict)
     start_time_formats: tuple[str, ...] = ()
+    numeric_start_date: bool = False
     metadata_hook: MetadataHook | None = None
     metadata_sheets: tuple[str, ...] = ()
     transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
@@ -547,7 +557,10 @@ class ColumnMapReader:
                 continue
             value = match.group(1).strip()
             if key == "start_time":
-                fields[key] = self._parse_start(value)
+                fields[key], note = self._parse_start(value, raw)
+                if note is not None:
+                    extra["start_time_note"] = note
+                    log.warning("%s: %s", path, note)
             elif key in ("instrument", "channel"):
                 fields[key] = value
             else:
@@ -567,13 +580,19 @@ class ColumnMapReader:
             extra["sheets_read"] = ", ".join(raw.sheets_read)
         return RunMetadata.for_file(path, self, unmapped_columns=unmapped, extra=extra, **fields)
 
-    def _parse_start(self, value: str) -> dt.datetime | None:
+    def _parse_start(self, value: str, raw: RawTable) -> tuple[dt.datetime | None, str | None]:
+        """The start time ``value`` states, and a note when its day/month order is a guess."""
+        if self.numeric_start_date:
+            comma = raw.layout is not None and raw.layout.decimal_comma
+            read = numeric_date(value, decimal_comma=comma)
+            if read is not None:
+                return read.value, read.note(value)
         for fmt in self.start_time_formats:
             try:
-                return dt.datetime.strptime(value, fmt)
+                return dt.datetime.strptime(value, fmt), None
             except ValueError:
                 continue
-        return None
+        return None, None
 
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """Lazy frame renamed and unit-converted to BDF; unknown columns listed in the metadata."""
