@@ -30,6 +30,7 @@ from echelon.io import xlsx
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import COLUMN_DTYPES, CURRENT, TIME, UNIX_TIME
 from echelon.io.dates import numeric_date
+from echelon.io.sign import SignEvidence, with_checked_sign
 from echelon.io.text import (
     HEADER_SEARCH_LINES,
     SEPARATORS,
@@ -265,6 +266,9 @@ class ColumnMapReader:
     loader : callable or None
         ``loader(path) -> pl.DataFrame`` for ``format="frame"``: a binary format decoded by a
         library (Neware ``.nda``), whose columns the map then converts.
+    sign_evidence : callable or None
+        ``sign_evidence(raw_table) -> SignEvidence``: what the file's steps say about the sign of
+        its current (:mod:`echelon.io.sign`); a current they show inverted is negated, and noted.
     canonical : callable or None
         ``canonical(header) -> name`` applied to each header name before it is looked up in
         ``columns``, ``signature``, ``ignored`` and ``state_column``, for a vendor whose
@@ -298,6 +302,7 @@ class ColumnMapReader:
     transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     loader: Callable[[Path], pl.DataFrame] | None = None
     canonical: Callable[[str], str] | None = None
+    sign_evidence: Callable[[RawTable], SignEvidence] | None = None
 
     # ---- detection -------------------------------------------------------------------------
 
@@ -628,7 +633,10 @@ class ColumnMapReader:
         meta = self._metadata(path, raw, unmapped)
         if self.format == "xlsx":
             xlsx.forget_workbooks()  # the frame holds the data now
-        return raw.lazy.select(exprs), meta
+        lazy = raw.lazy.select(exprs)
+        if self.sign_evidence is not None and CURRENT in lazy.collect_schema().names():
+            return with_checked_sign(path, lazy, meta, self.sign_evidence(raw))
+        return lazy, meta
 
     def explain(self, path: Path, exc: Exception) -> list[Problem]:
         """Locate the value that failed to parse (first bad row of each numeric column)."""
