@@ -4,6 +4,8 @@ fixture written here (no third-party file is copied): where the layout was seen 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -317,6 +319,33 @@ def test_novonix_file_with_quoted_lines(tmp_path: Path) -> None:
     assert meta.unmapped_columns == []
 
 
+NOVONIX_SHORT = (
+    "[Summary]\nNovonix\nChannel: 01\nStarted: 2022-04-11 10:58:07 AM\n[End Summary]\n[Data]\n"
+    '"Date and Time,Cycle Number,Step Type,Run Time (h),Current (A),Potential (V),Step Number"\n'
+    '"2022-04-11 10:58:07 AM,1,0,0.0,0.0,3.1,1"\n'
+    '"2022-04-11 10:58:08 AM,1,0,0.0002778,{current},3.2,{step}"\n'
+)
+"""A Novonix table whose lines are quoted whole (layout of TRI-AMDD/beep,
+beep/tests/test_files/raw/test_Nova_Form-CH01-01_short.csv), its second row's current and step
+left to fill."""
+
+
+@pytest.mark.parametrize(
+    ("current", "step", "column", "value"),
+    [("0.1x", "2", "Current (A)", "0.1x"), ("0.1", "2?", "Step Number", "2?")],
+)
+def test_bad_value_in_a_quoted_line_is_located(
+    tmp_path: Path, current: str, step: str, column: str, value: str
+) -> None:
+    # the lines are unquoted before the typed scan; until 2026-12-07 the scan that locates a
+    # failed value read them quoted, as one field, and the error named no row or column
+    path = tmp_path / "bad.csv"
+    path.write_text(NOVONIX_SHORT.format(current=current, step=step), encoding="utf-8")
+    said = rf"row 2, column '{re.escape(column)}': '{re.escape(value)}' is not a number \(line 9 "
+    with pytest.raises(ReaderError, match=said):
+        read(path)
+
+
 def test_placeholders_and_padded_numbers_are_read(tmp_path: Path) -> None:
     # Neware BTS 7 writes a tab and "-" where it has no DCIR (TRI-AMDD/beep's Neware reader
     # replaces "\t-" before parsing); numbers padded with blanks are numbers too
@@ -346,6 +375,58 @@ def test_biologic_device_without_its_serial_number(tmp_path: Path) -> None:
     _, meta = read(path)
     assert (meta.instrument, meta.channel) == ("VMP3", "2")
     assert meta.start_time == dt.datetime(2025, 8, 4, 9, 35, 26, 748000)
+
+
+def _mpt(path: Path, started: str, *, decimal_comma: bool) -> Path:
+    """A short EC-Lab ``.mpt`` (layout of dgbowl/yadg, tests/test_x_eclab/gcpl.issue_226.I.mpt)
+    started on ``started``, its numbers with decimal commas or points."""
+    rows = "1\t0.0\t3.2\t0.0\n1\t1.0\t3.21\t0.1\n"
+    path.write_text(
+        "EC-Lab ASCII FILE\nNb header lines : 7\n\nRun on channel : 2 (SN 21643)\n"
+        f"Device : VMP3 (SN 0858)\nAcquisition started on : {started}\n"
+        "mode\ttime/s\tEcell/V\tI/mA\n" + (rows.replace(".", ",") if decimal_comma else rows)
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("started", "decimal_comma", "expected"),
+    [
+        # a French-locale export: day-first, decimal commas in the data
+        ("12/03/2024 10:15:00.123", True, dt.datetime(2024, 3, 12, 10, 15, 0, 123000)),
+        # a German-locale export: points between the parts are day-first
+        ("12.03.2024 10:15:00", False, dt.datetime(2024, 3, 12, 10, 15)),
+        ("12.03.2024 10:15:00,5", True, dt.datetime(2024, 3, 12, 10, 15, 0, 500000)),
+        # a part above 12 decides, whatever the data
+        ("25/03/2024 10:15:00.000", False, dt.datetime(2024, 3, 25, 10, 15)),
+        ("03/25/2024 10:15:00.000", True, dt.datetime(2024, 3, 25, 10, 15)),
+        # an English (US) export
+        ("11/22/2026 08:00:00.000", False, dt.datetime(2026, 11, 22, 8)),
+    ],
+)
+def test_biologic_start_date_in_the_order_the_file_shows(
+    tmp_path: Path, started: str, decimal_comma: bool, expected: dt.datetime
+) -> None:
+    # until 2026-12-07 a date with both parts ≤ 12 was read month-first whatever the locale,
+    # and one with points between its parts was not read at all
+    _, meta = read(_mpt(tmp_path / "a.mpt", started, decimal_comma=decimal_comma))
+    assert meta.start_time == expected
+    assert "start_time_note" not in meta.extra
+
+
+def test_biologic_ambiguous_start_date_is_read_month_first_and_noted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # day and month both ≤ 12, decimal points: nothing in the file tells the order
+    path = _mpt(tmp_path / "a.mpt", "12/03/2024 10:15:00.123", decimal_comma=False)
+    with caplog.at_level(logging.WARNING, logger="echelon.io"):
+        _, meta = read(path)
+    assert meta.start_time == dt.datetime(2024, 12, 3, 10, 15, 0, 123000)
+    note = str(meta.extra["start_time_note"])
+    assert "ambiguous" in note
+    assert "2024-12-03" in note
+    assert "2024-03-12" in note
+    assert note in caplog.text
 
 
 def test_header_after_a_long_protocol_block(tmp_path: Path) -> None:

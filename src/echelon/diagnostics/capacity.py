@@ -14,19 +14,10 @@ from echelon.diagnostics.segments import MODE, SEGMENT, Transitions, segment_row
 from echelon.diagnostics.steps import step_table
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CYCLE, STEP, TIME, VOLTAGE
+from echelon.io.sign import MAX_WRONG_WAY_V, MIN_SIGN_CHARGE_FRACTION
 
 MIN_CAPACITY_DISCHARGE_S = 600.0
 """A discharge shorter than 10 min is not a capacity measurement."""
-MAX_WRONG_WAY_V = 0.05
-"""A discharge of ≥ 10 min during which the voltage rises by more than this (or a charge during
-which it falls by more) has its current sign inverted: a cell's voltage falls while it delivers
-charge. On every real file Echelon reads in ../shared/datasets (699 files, 2026-12-07), long
-discharges fell by ≥ 31 mV and long charges (CV phases included) fell by ≤ 0.5 mV."""
-MIN_SIGN_CHARGE_FRACTION = 0.1
-"""A charge judges the current sign only when its mean current is at least this fraction of the
-largest mean current of the file's long (≥ 10 min) segments: a trickle or top-off charge
-(C/50) right after a CC charge relaxes the voltage by tens of mV (4.20 → 4.13 V) while it
-charges, which a charge at a substantial rate cannot."""
 
 
 def _step_at(frame: pl.DataFrame | dict[str, NDArray[Any]] | None, time_s: float) -> int | None:

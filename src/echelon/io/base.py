@@ -442,9 +442,21 @@ def read(
     if metadata.unmapped_columns:
         _warn_unmapped(path, chosen.name, metadata.unmapped_columns)
     frame = validate_bdf(frame, path)
+    checked, metadata = checked_current(chosen, path, frame.lazy(), metadata)
+    frame = checked.collect()
     if UNIX_TIME in frame.columns:
         metadata = with_start_time(metadata, frame.get_column(UNIX_TIME)[0])
     return frame, metadata
+
+
+def checked_current(
+    chosen: Reader, path: Path, frame: pl.LazyFrame, metadata: RunMetadata
+) -> tuple[pl.LazyFrame, RunMetadata]:
+    """``frame`` and ``metadata`` after the reader's check of the current's sign on the data read
+    (its optional ``check_current_sign(path, frame, metadata)``: the BDF CSV reader's), else as
+    they are."""
+    check = getattr(chosen, "check_current_sign", None)
+    return check(path, frame, metadata) if callable(check) else (frame, metadata)
 
 
 def with_start_time(metadata: RunMetadata, first_unix_s: float | None) -> RunMetadata:

@@ -507,6 +507,18 @@ class BdfCsvReader:
         ]
         return lazy.select(kept), meta
 
+    def check_current_sign(
+        self, path: Path, frame: pl.LazyFrame, metadata: RunMetadata
+    ) -> tuple[pl.LazyFrame, RunMetadata]:
+        """``frame`` (what :meth:`read` gave, collected or stored) with its current negated and
+        noted when the voltage over its long steps shows it written positive on discharge
+        (:func:`echelon.io.sign.voltage_evidence`; other tools' BDF exports, such as cellpy's
+        ``batmo_bdf.csv``, are); run on the data in memory or in the Parquet file written, not
+        on the text, so the typed scan of a clean file is not repeated."""
+        from echelon.io.sign import voltage_evidence, with_checked_sign  # sign imports this
+
+        return with_checked_sign(path, frame, metadata, voltage_evidence(frame))
+
     def explain(self, path: Path, exc: Exception) -> list[Problem]:
         """Locate the first value that is not a number in each BDF column."""
         layout = self._layout(path)

@@ -4,6 +4,9 @@ An ``.mpt`` file starts with ``EC-Lab ASCII FILE`` and ``Nb header lines : N``, 
 (technique, device, channel, ``Acquisition started on : …``) and a tab-separated table whose
 header is line N. Column names carry their unit after a slash (``time/s``, ``Ewe/V``, ``I/mA``,
 ``Q charge/mA.h``); EC-Lab writes decimal commas under some Windows locales, which is detected.
+The start date is written in the locale's order too (``11/22/2026`` in English, ``12/03/2024``
+in French, ``12.03.2024`` in German): the file decides it (:func:`echelon.io.dates.numeric_date`),
+and a date it leaves ambiguous is read month-first with a note.
 Impedance runs (PEIS/GEIS) have ``freq/Hz``, ``Re(Z)/Ohm`` and ``-Im(Z)/Ohm`` (sign flipped: BDF
 stores Im Z itself) and the mean ``<Ewe>/V`` and ``<I>/mA`` of each frequency.
 
@@ -76,10 +79,5 @@ def BiologicMptReader() -> ColumnMapReader:  # noqa: N802
             # "VMP3 s/n 0001" in older EC-Lab, "VMP3 (SN 0858)" in v11 (yadg's test files)
             "instrument": r"^Device\s*:\s*(.+?)\s*(?:\(?\s*(?:[sS]/[nN]|SN)\b.*)?$",
         },
-        start_time_formats=(
-            "%m/%d/%Y %H:%M:%S.%f",
-            "%m/%d/%Y %H:%M:%S",
-            "%d/%m/%Y %H:%M:%S.%f",
-            "%d/%m/%Y %H:%M:%S",
-        ),
+        numeric_start_date=True,  # the order of the Windows locale EC-Lab ran under
     )

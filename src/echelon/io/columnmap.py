@@ -15,6 +15,7 @@ of a workbook hold the data, and which preamble lines hold the instrument, chann
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,8 @@ from echelon.errors import Problem, ReaderError
 from echelon.io import xlsx
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import COLUMN_DTYPES, CURRENT, TIME, UNIX_TIME
+from echelon.io.dates import numeric_date
+from echelon.io.sign import SignEvidence, with_checked_sign
 from echelon.io.text import (
     HEADER_SEARCH_LINES,
     SEPARATORS,
@@ -39,10 +42,12 @@ from echelon.io.text import (
     late_thousands,
     locate_bad_numbers,
     number_text,
+    scan_source,
     split_fields,
-    unquoted_lines,
 )
 from echelon.io.units import conversion, unit_in_header
+
+log = logging.getLogger(__name__)
 
 Parse = Literal["number", "duration", "datetime"]
 MetadataHook = Callable[[Path, "RawTable"], dict[str, object]]
@@ -244,6 +249,11 @@ class ColumnMapReader:
         ``channel``, ``start_time`` or any other key (kept in ``extra``).
     start_time_formats : tuple of str
         ``strptime`` formats tried for a ``start_time`` found in the preamble.
+    numeric_start_date : bool
+        Whether a numeric ``start_time`` (``12/03/2024 10:15:00``) is read in the order the file
+        shows (:func:`echelon.io.dates.numeric_date`) before the formats are tried; an order
+        nothing decides is read month-first and noted (``extra["start_time_note"]``, a logged
+        warning).
     metadata_hook : callable or None
         ``hook(path, raw_table) -> dict`` for metadata a pattern cannot reach (a workbook's
         info sheet).
@@ -256,6 +266,9 @@ class ColumnMapReader:
     loader : callable or None
         ``loader(path) -> pl.DataFrame`` for ``format="frame"``: a binary format decoded by a
         library (Neware ``.nda``), whose columns the map then converts.
+    sign_evidence : callable or None
+        ``sign_evidence(raw_table) -> SignEvidence``: what the file's steps say about the sign of
+        its current (:mod:`echelon.io.sign`); a current they show inverted is negated, and noted.
     canonical : callable or None
         ``canonical(header) -> name`` applied to each header name before it is looked up in
         ``columns``, ``signature``, ``ignored`` and ``state_column``, for a vendor whose
@@ -283,11 +296,13 @@ class ColumnMapReader:
     discharge_states: frozenset[str] = frozenset()
     metadata_patterns: Mapping[str, str] = field(default_factory=dict)
     start_time_formats: tuple[str, ...] = ()
+    numeric_start_date: bool = False
     metadata_hook: MetadataHook | None = None
     metadata_sheets: tuple[str, ...] = ()
     transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
     loader: Callable[[Path], pl.DataFrame] | None = None
     canonical: Callable[[str], str] | None = None
+    sign_evidence: Callable[[RawTable], SignEvidence] | None = None
 
     # ---- detection -------------------------------------------------------------------------
 
@@ -393,14 +408,9 @@ class ColumnMapReader:
         numeric = self._numeric_columns(layout)
         number_type = pl.String if layout.clean_numbers else pl.Float64  # String: cleaned below
         schema = {c: (number_type if c in numeric else pl.String) for c in layout.columns}
-        source: Path | bytes = path
-        if not layout.utf8:  # polars scans UTF-8 only: transcode (in memory) first
-            source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
-        if layout.line_quoted:  # "a,b,c" would scan as one field: unquote (in memory) first
-            source = unquoted_lines(source if isinstance(source, bytes) else path.read_bytes())
         try:
             lazy = pl.scan_csv(
-                source,
+                scan_source(path, layout),
                 has_header=False,
                 separator=layout.separator,
                 skip_lines=layout.data_line,
@@ -552,7 +562,10 @@ class ColumnMapReader:
                 continue
             value = match.group(1).strip()
             if key == "start_time":
-                fields[key] = self._parse_start(value)
+                fields[key], note = self._parse_start(value, raw)
+                if note is not None:
+                    extra["start_time_note"] = note
+                    log.warning("%s: %s", path, note)
             elif key in ("instrument", "channel"):
                 fields[key] = value
             else:
@@ -572,13 +585,19 @@ class ColumnMapReader:
             extra["sheets_read"] = ", ".join(raw.sheets_read)
         return RunMetadata.for_file(path, self, unmapped_columns=unmapped, extra=extra, **fields)
 
-    def _parse_start(self, value: str) -> dt.datetime | None:
+    def _parse_start(self, value: str, raw: RawTable) -> tuple[dt.datetime | None, str | None]:
+        """The start time ``value`` states, and a note when its day/month order is a guess."""
+        if self.numeric_start_date:
+            comma = raw.layout is not None and raw.layout.decimal_comma
+            read = numeric_date(value, decimal_comma=comma)
+            if read is not None:
+                return read.value, read.note(value)
         for fmt in self.start_time_formats:
             try:
-                return dt.datetime.strptime(value, fmt)
+                return dt.datetime.strptime(value, fmt), None
             except ValueError:
                 continue
-        return None
+        return None, None
 
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """Lazy frame renamed and unit-converted to BDF; unknown columns listed in the metadata."""
@@ -614,7 +633,10 @@ class ColumnMapReader:
         meta = self._metadata(path, raw, unmapped)
         if self.format == "xlsx":
             xlsx.forget_workbooks()  # the frame holds the data now
-        return raw.lazy.select(exprs), meta
+        lazy = raw.lazy.select(exprs)
+        if self.sign_evidence is not None and CURRENT in lazy.collect_schema().names():
+            return with_checked_sign(path, lazy, meta, self.sign_evidence(raw))
+        return lazy, meta
 
     def explain(self, path: Path, exc: Exception) -> list[Problem]:
         """Locate the value that failed to parse (first bad row of each numeric column)."""

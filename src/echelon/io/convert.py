@@ -21,6 +21,7 @@ from echelon.io.atomic import temporary_beside
 from echelon.io.base import (
     Reader,
     RunMetadata,
+    checked_current,
     chosen_reader,
     collect_read,
     require_file,
@@ -110,12 +111,7 @@ def convert_to_bdf(
             if UNIX_TIME in names:
                 first = lazy.select(UNIX_TIME).head(1).collect().get_column(UNIX_TIME)
                 metadata = with_start_time(metadata, first[0] if first.len() else None)
-            lazy.select(ordered).sink_parquet(
-                tmp,
-                compression=PARQUET_COMPRESSION,
-                metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
-                engine="streaming",
-            )
+            _sink(lazy.select(ordered), tmp, metadata)
             return metadata, ordered
 
         metadata, ordered = collect_read(chosen, path, sink)
@@ -126,9 +122,39 @@ def convert_to_bdf(
         problems = bdf_problems(stored, n_rows=n_rows)
         if problems:
             raise ReaderError(path, problems)
+        metadata = _with_checked_current(chosen, path, tmp, stored, metadata)
         digest = sha256_file(tmp)
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return Conversion(output, digest, n_rows, ordered, metadata)
+
+
+def _sink(lazy: pl.LazyFrame, path: Path, metadata: RunMetadata) -> None:
+    """Stream ``lazy`` into the Parquet file ``path`` with ``metadata``."""
+    lazy.sink_parquet(
+        path,
+        compression=PARQUET_COMPRESSION,
+        metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
+        engine="streaming",
+    )
+
+
+def _with_checked_current(
+    chosen: Reader, path: Path, tmp: Path, stored: pl.LazyFrame, metadata: RunMetadata
+) -> RunMetadata:
+    """The reader's check of the current's sign on the Parquet file ``tmp`` written
+    (:func:`~echelon.io.base.checked_current`); a current it negates is written again (a rare
+    file, so the common one is written once)."""
+    checked, after = checked_current(chosen, path, stored, metadata)
+    if after is metadata:
+        return metadata
+    again = temporary_beside(tmp, suffix=".parquet")
+    try:
+        _sink(checked, again, after)
+        os.replace(again, tmp)
+    except BaseException:
+        again.unlink(missing_ok=True)
+        raise
+    return after

@@ -213,11 +213,24 @@ def detect_thousands(rows: list[list[str]], separator: str, decimal_comma: bool)
     return mark if any(grouped.match(value) for row in rows for value in row) else None
 
 
+def scan_source(path: Path, layout: TextLayout) -> Path | bytes:
+    """What the CSV scanner reads for ``path``: the file itself, or its text as UTF-8 bytes in
+    memory when it is in another encoding (polars scans UTF-8 only) or its lines are quoted whole
+    (``"a,b,c"`` would scan as one field)."""
+    source: Path | bytes = path
+    if not layout.utf8:
+        source = path.read_bytes().decode(layout.encoding, errors="replace").encode("utf-8")
+    if layout.line_quoted:
+        source = unquoted_lines(source if isinstance(source, bytes) else path.read_bytes())
+    return source
+
+
 def text_scan(path: Path, layout: TextLayout) -> pl.LazyFrame:
     """The data lines of ``path`` as text columns (nothing parsed), to find and quote the
-    values a typed scan failed on."""
+    values a typed scan failed on; read as the typed scan reads it (:func:`scan_source`), so a
+    value is located in a file whose lines are quoted whole too."""
     return pl.scan_csv(
-        path,
+        scan_source(path, layout),
         has_header=False,
         separator=layout.separator,
         skip_lines=layout.data_line,
@@ -231,10 +244,7 @@ def text_scan(path: Path, layout: TextLayout) -> pl.LazyFrame:
 def late_thousands(path: Path, layout: TextLayout, numeric: Sequence[str]) -> str | None:
     """The thousands separator of number cells that fail to parse anywhere in the file
     (:func:`detect_thousands` on up to 20 of them per column), for a file whose head showed
-    none: a Maccor test's ``Test (Sec)`` reaches ``1,000.0000`` long after the head. ``None``
-    for files whose lines are quoted whole (the scan below would see one field per line)."""
-    if layout.line_quoted:
-        return None
+    none: a Maccor test's ``Test (Sec)`` reaches ``1,000.0000`` long after the head."""
     text = text_scan(path, layout)
     failing = [
         text.select(pl.col(c).str.strip_chars().alias("v"))
