@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from echelon.cli import app
 from echelon.errors import RegistryError
 from echelon.io import atomic
-from echelon.registry import Registry, battery_record, open_registry
+from echelon.registry import Registry, battery_record, events_frame, open_registry
+from echelon.synth import SynthBatch
 from tests.conftest import registry_copy
 
 runner = CliRunner()
@@ -131,3 +132,40 @@ def test_a_file_not_put_in_place_after_recording_says_what_is_recorded_and_where
     assert event.kind == EVENTS[command]
     assert event.payload["sha256"] == sha256
     assert event.payload["file"] == out.name
+
+
+def test_an_intake_report_not_written_says_the_intake_is_recorded_and_how_to_write_it(
+    small_batch: SynthBatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while ``--report`` is written, after the intake is recorded: exit 2 saying
+    so and giving the re-run that writes the report (before 2026-12-07: an internal error, exit
+    1); that re-run records nothing twice and writes it."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    report = tmp_path / "reports" / "intake.html"
+    args = ["intake", str(small_batch.manifest), "--db", db, "-j", "0", "--report", str(report)]
+    with monkeypatch.context() as patch:
+        patch.setattr(pathlib.Path, "write_bytes", full)
+        patch.setattr(pathlib.Path, "write_text", full)
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"the intake of {small_batch.manifest} is recorded in {db} (40 unit(s)" in text
+    assert f"the report {report} could not be written: No space left on device" in text
+    rerun = f"re-run `echelon intake {small_batch.manifest} --db {db} --report {report}`"
+    assert rerun in text
+    assert "internal error" not in text
+    assert not report.exists()
+    assert not any(report.parent.iterdir())  # no partial report, no temporary
+    with open_registry(db) as registry:
+        recorded = events_frame(registry).height
+    assert recorded > 0
+    again = runner.invoke(app, args)  # the re-run the message gives
+    assert again.exit_code == 0, again.output
+    assert "40 already registered (skipped)" in _text(again.output)
+    assert f"manifest {small_batch.manifest}" in report.read_text()  # the report's notes
+    with open_registry(db) as registry:
+        assert events_frame(registry).height == recorded
