@@ -10,7 +10,14 @@ import polars as pl
 import pytest
 
 from echelon.errors import OutputError
-from echelon.io.atomic import StagedFiles, staged_files, write_atomic, write_text_atomic
+from echelon.io.atomic import (
+    StagedFiles,
+    staged_files,
+    utf8_writer,
+    write_atomic,
+    write_recorded,
+    write_text_atomic,
+)
 from echelon.io.base import RunMetadata
 from echelon.io.bdf import write_bdf_parquet
 
@@ -85,3 +92,58 @@ def test_a_staged_file_not_written_leaves_none(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=message), staged_files(files):
         pytest.fail("the block runs only once every file is written")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_staged_file_whose_folder_cannot_be_made_leaves_none(tmp_path: Path) -> None:
+    """The folder of a target cannot be made (a file took its name since the up-front check):
+    an OutputError naming the target, no file of the set left (it was a bare OSError)."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    first, second = tmp_path / "a.csv", tmp_path / "taken" / "b.csv"
+    files = [(first, lambda p: p.write_text("a")), (second, lambda p: p.write_text("b"))]
+    with pytest.raises(OutputError, match=f"could not write {second}: "), staged_files(files):
+        pytest.fail("the block runs only once every file is written")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_write_recorded_says_whether_anything_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file not written: nothing recorded (``record`` not called); a recording refused: no
+    file; a file not put in place after the recording: what was recorded, then ``see``."""
+    target = tmp_path / "cert.html"
+    calls: list[str] = []
+
+    def record() -> str:
+        calls.append("recorded")
+        return "its hash is recorded"
+
+    def full(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match=r"No space left on device .*; nothing was recorded"):
+        write_recorded([(target, full)], record, see="see it")
+    assert calls == []
+
+    def refused() -> str:
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        write_recorded([(target, utf8_writer("new"))], refused, see="see it")
+    assert not any(tmp_path.iterdir())
+
+    def denied(source: object, dest: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", denied)
+        with pytest.raises(OutputError) as raised:
+            write_recorded([(target, utf8_writer("new"))], record, see="see it")
+    (kept,) = tmp_path.iterdir()
+    assert str(raised.value) == (
+        f"its hash is recorded, but could not put {target} in place: Permission denied; the "
+        f"files not in place are complete at {kept} → {target}: rename them; see it"
+    )
+    assert kept.read_text() == "new"
+    kept.unlink()
+    assert write_recorded([(target, utf8_writer("new"))], record, see="see it") == [target]
+    assert (target.read_text(), calls) == ("new", ["recorded", "recorded"])

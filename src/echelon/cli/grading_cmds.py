@@ -28,8 +28,9 @@ from echelon.cli._errors import guarded, stderr
 from echelon.domain.parse import parse_date
 from echelon.grading import grade_by_region, load_profile
 from echelon.grading.reader import absent_columns, read_grading_table
+from echelon.io.atomic import utf8_writer, write_recorded
 from echelon.registry import battery_record, refuse_unverified, verify_battery
-from echelon.reports.certificate import certificate_event, write_certificate
+from echelon.reports.certificate import certificate_event, certificate_html
 from echelon.routing import RoutingInputs, fits_summary, load_applications, route_conditions
 
 OUTPUT_COLUMNS = [
@@ -202,7 +203,11 @@ def certificate_cmd(
         ),
     ] = True,
 ) -> None:
-    """Write the grading certificate of one battery (decisions, reasons, chain head)."""
+    """Write the grading certificate of one battery (decisions, reasons, chain head).
+
+    With --record (the default) the file appears only once its SHA-256 is recorded in the unit's
+    event chain: a recording refused leaves none, and an earlier file at -o as it was.
+    """
     check_output(output, (".html",))
     with open_db(db) as registry:
         rec = battery_record(registry, battery_id)
@@ -211,9 +216,20 @@ def certificate_cmd(
             [battery_id],
             refused="no certificate is written or recorded",
         )
-        cert = write_certificate(output, rec)
-        if record:
+        cert = certificate_html(rec)
+
+        def recording() -> str:
             registry.append_events(battery_id, [certificate_event(cert, file_name=output.name)])
+            return (
+                f"the certificate's sha256 {cert.sha256} is recorded in {battery_id}'s chain in "
+                f"{registry.url}"
+            )
+
+        write_recorded(
+            [(output, utf8_writer(cert.html))],
+            recording if record else None,
+            see=f"`echelon show {battery_id}` lists its certificate_issued event",
+        )
     console.print(
         f"[green]✓[/] certificate of {battery_id} → {output}  (sha256 {cert.sha256[:16]}…"
         f"{', recorded in the chain' if record else ''})",

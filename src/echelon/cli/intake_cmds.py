@@ -28,6 +28,7 @@ from echelon.cli._common import (
 )
 from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.domain.parse import parse_date
+from echelon.errors import OutputError
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
@@ -109,17 +110,22 @@ def _report(
     frame = units_frame(registry).filter(pl.col("battery_id").is_in(ids))
     console.print(summary_table(frame))
     console.print(routes_table(frame))
-    failures = report.failures or [
-        (r["battery_id"], "see `echelon show`")
-        for r in frame.filter(pl.col("status") == "failed").iter_rows(named=True)
-    ]
     return write_batch_report(
         out / "report.html",
         frame,
-        failures=failures,
+        failures=_failures(report, frame),
         soh_refused=report.soh_refused,
         notes=notes,
     )
+
+
+def _failures(report: IntakeReport, frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """The intake's failures, else (a re-run: the failed units were skipped) the units of
+    ``frame`` whose status is ``failed``, each pointing to ``echelon show`` for its error."""
+    return report.failures or [
+        (r["battery_id"], "see `echelon show`")
+        for r in frame.filter(pl.col("status") == "failed").iter_rows(named=True)
+    ]
 
 
 def _print_outcome(report: IntakeReport, *, report_file: Path | None = None) -> None:
@@ -226,6 +232,18 @@ def demo_cmd(
     )
 
 
+def _report_not_written(result: IntakeReport, report: Path, url: str, exc: OSError) -> str:
+    """What to do when the intake is recorded but its ``--report`` could not be written."""
+    return (
+        f"the intake of {result.manifest} is recorded in {url} ({result.written} unit(s) "
+        f"recorded now, {result.skipped} already registered), but the report {report} could not "
+        f"be written: {exc.strerror or exc}; re-run `echelon intake {result.manifest} --db {url} "
+        f"--report {report}` to write it (its units are skipped, nothing is recorded twice; that "
+        "report lists failed units without their errors and no short-test SOH refusals: "
+        "`echelon batteries --status failed` and `echelon show ID` give them)"
+    )
+
+
 @guarded
 def intake_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest (.csv, .parquet or .json).")],
@@ -255,13 +273,16 @@ def intake_cmd(
         _print_outcome(result, report_file=report)
         if report is not None:
             frame = units_frame(registry).filter(pl.col("battery_id").is_in(result.battery_ids))
-            write_batch_report(
-                report,
-                frame,
-                failures=result.failures,
-                soh_refused=result.soh_refused,
-                notes=[f"registry {registry.url}", f"manifest {manifest}"],
-            )
+            try:
+                write_batch_report(
+                    report,
+                    frame,
+                    failures=_failures(result, frame),
+                    soh_refused=result.soh_refused,
+                    notes=[f"registry {registry.url}", f"manifest {manifest}"],
+                )
+            except OSError as exc:
+                raise OutputError(_report_not_written(result, report, registry.url, exc)) from exc
             console.print(f"  report: {report}")
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)

@@ -13,6 +13,7 @@ from echelon.cli._common import DbOption, check_output, console, open_db
 from echelon.cli._errors import guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import PassportError
+from echelon.io.atomic import utf8_writer, write_recorded
 from echelon.passport import (
     SECTION_MODELS,
     build_passport,
@@ -22,7 +23,7 @@ from echelon.passport import (
     schema_dir,
 )
 from echelon.passport.build import Passport
-from echelon.passport.export import check_against_schemas, passport_event, write_passport
+from echelon.passport.export import check_against_schemas, passport_event, passport_json
 from echelon.passport.schemas import ENV_VAR
 from echelon.registry import battery_record, verify_battery
 
@@ -83,7 +84,11 @@ def passport_cmd(
         typer.Option("--record/--no-record", help="Record the passport's SHA-256 in the chain."),
     ] = True,
 ) -> None:
-    """Write the Battery Pass passport of one battery: measured state, status, lineage."""
+    """Write the Battery Pass passport of one battery: measured state, status, lineage.
+
+    With --record (the default) the file appears only once its SHA-256 is recorded in the unit's
+    event chain: a recording refused leaves none, and an earlier file at -o as it was.
+    """
     check_output(output, (".json",))
     folder = schema_dir(schemas) if schemas is not None or os.environ.get(ENV_VAR) else None
     facility = load_passport_data(data) if data is not None else None
@@ -105,12 +110,21 @@ def passport_cmd(
             raise PassportError(_incomplete_message(passport, allow_incomplete))
         if folder is not None:
             check_against_schemas(passport, folder)
-        sha256, _ = write_passport(target, passport, access=access)
-        if record:
-            registry.append_events(
-                battery_id,
-                [passport_event(passport, sha256=sha256, file_name=target.name, access=access)],
+        text, sha256 = passport_json(passport, access=access)
+        event = passport_event(passport, sha256=sha256, file_name=target.name, access=access)
+
+        def recording() -> str:
+            registry.append_events(battery_id, [event])
+            return (
+                f"the passport's sha256 {sha256} is recorded in {battery_id}'s chain in "
+                f"{registry.url}"
             )
+
+        write_recorded(
+            [(target, utf8_writer(text))],
+            recording if record else None,
+            see=f"`echelon show {battery_id}` lists its passport_issued event",
+        )
     validated = ""
     if folder is not None:
         validated = ", sections valid against the schemas" + (

@@ -24,8 +24,8 @@ from echelon.cli._common import (
     stage_progress,
 )
 from echelon.cli._errors import guarded
-from echelon.errors import EchelonError, InfeasibleError, OutputError
-from echelon.io.atomic import staged_files, write_atomic
+from echelon.errors import EchelonError, InfeasibleError
+from echelon.io.atomic import write_atomic, write_recorded
 from echelon.registry import Registry
 from echelon.regroup import (
     PackSpec,
@@ -90,7 +90,8 @@ def write_outputs(
 ) -> list[Path]:
     """Write the run's files (:func:`plan_files`); with ``record``, only for a recorded plan.
 
-    Every file is first written complete beside its target, then ``record`` runs (it returns
+    Every file is first written complete beside its target, then ``record`` runs
+    (:func:`~echelon.io.atomic.write_recorded`) (it returns
     what was recorded, for a message), then the files are put in place: a recording refused
     leaves no file of the plan, and an earlier run's files as they were. A ``packs_compare.csv``
     left by an earlier run to the same ``output`` is removed when ``compared`` is None, so the
@@ -103,20 +104,12 @@ def write_outputs(
         (the message says what was recorded, where the complete files are and how to see the
         packs in the registry).
     """
-    recorded: str | None = None  # what record() recorded, once it has
-    try:
-        with staged_files(plan_files(result, output, compared, plot)) as staged:
-            recorded = record() if record is not None else None
-            paths = staged.place()
-    except OutputError as exc:
-        if record is None:
-            raise
-        if recorded is None:
-            raise OutputError(f"{exc}; nothing was recorded") from exc
-        raise OutputError(
-            f"{recorded}, but {exc}; list the packs with `echelon batteries --level pack` and "
-            "their units with `echelon show PACK_ID`"
-        ) from exc
+    paths = write_recorded(
+        plan_files(result, output, compared, plot),
+        record,
+        see="list the packs with `echelon batteries --level pack` and their units with "
+        "`echelon show PACK_ID`",
+    )
     if compared is None:
         sidecar(output, "compare", ".csv").unlink(missing_ok=True)
     return paths

@@ -53,9 +53,16 @@ def write_atomic(path: Path | str, write: Callable[[Path], Any]) -> Path:
     return target
 
 
+def utf8_writer(text: str) -> Callable[[Path], object]:
+    """A ``write`` (for :func:`write_atomic` or :func:`staged_files`) of ``text`` as UTF-8, byte
+    for byte (no newline translation: the file holds the bytes a hash of ``text`` was taken of)."""
+    data = text.encode("utf-8")
+    return lambda tmp: tmp.write_bytes(data)
+
+
 def write_text_atomic(path: Path | str, text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically (see :func:`write_atomic`)."""
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_atomic(path, utf8_writer(text))
 
 
 @dataclass
@@ -120,10 +127,10 @@ def staged_files(files: Sequence[tuple[Path, Callable[[Path], object]]]) -> Iter
     staged = StagedFiles()
     try:
         for target, write in files:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temporary_beside(target, suffix=f".partial{target.suffix}")
-            staged.moves.append((tmp, target))
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = temporary_beside(target, suffix=f".partial{target.suffix}")
+                staged.moves.append((tmp, target))
                 write(tmp)
             except OSError as exc:
                 raise OutputError(
@@ -135,3 +142,46 @@ def staged_files(files: Sequence[tuple[Path, Callable[[Path], object]]]) -> Iter
         if not staged.kept:
             for tmp, _ in staged.moves[staged.placed :]:
                 tmp.unlink(missing_ok=True)
+
+
+def write_recorded(
+    files: Sequence[tuple[Path, Callable[[Path], object]]],
+    record: Callable[[], str] | None,
+    *,
+    see: str,
+) -> list[Path]:
+    """Write ``files`` (as for :func:`staged_files`) so that, with ``record``, they appear only
+    once ``record`` succeeded; return their targets.
+
+    Every file is first written complete beside its target, then ``record`` runs (it records
+    them, e.g. their hashes in the registry, and returns what it recorded, for a message), then
+    the files are put in place. An error of ``record`` (a recording refused) propagates and
+    leaves no file, and earlier files at the targets as they were.
+
+    Parameters
+    ----------
+    files : sequence of (Path, callable)
+        ``(target, write)``; ``write(tmp)`` writes the complete file to ``tmp``.
+    record : callable or None
+        Runs between writing and placing; None: the files are only written.
+    see : str
+        How to see what was recorded (ends the message of a file not put in place after it).
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (the message says nothing was recorded), or put in place
+        after the recording (it says what was recorded, where the complete files are, then
+        ``see``).
+    """
+    recorded: str | None = None  # what record() recorded, once it has
+    try:
+        with staged_files(files) as staged:
+            recorded = record() if record is not None else None
+            return staged.place()
+    except OutputError as exc:
+        if record is None:
+            raise
+        if recorded is None:
+            raise OutputError(f"{exc}; nothing was recorded") from exc
+        raise OutputError(f"{recorded}, but {exc}; {see}") from exc

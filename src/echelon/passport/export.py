@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from echelon.errors import PassportError
-from echelon.io.atomic import write_text_atomic
 from echelon.passport.access import Access
 from echelon.passport.build import Passport, canonical_json, sha256_of
 from echelon.passport.model import BATTERYPASS_VERSION, aspect_urn
@@ -37,13 +35,13 @@ def check_against_schemas(passport: Passport, folder: Path) -> None:
         )
 
 
-def write_passport(
-    path: Path | str, passport: Passport, *, access: Access = "full"
-) -> tuple[str, dict[str, Any]]:
-    """Write the composite passport as JSON, atomically; returns ``(sha256, document)``."""
+def passport_json(passport: Passport, *, access: Access = "full") -> tuple[str, str]:
+    """The composite passport as the JSON text written (:func:`canonical_json`) and its
+    SHA-256, ``(text, sha256)``: the hash is known before the file is written, so the file can
+    appear only once :func:`passport_event` is recorded (:func:`echelon.io.atomic.write_recorded`,
+    as ``echelon passport`` does)."""
     document = passport.document(access=access)
-    write_text_atomic(path, canonical_json(document))
-    return sha256_of(document), document
+    return canonical_json(document), sha256_of(document)
 
 
 def passport_event(

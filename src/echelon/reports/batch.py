@@ -15,6 +15,7 @@ import polars as pl
 import vl_convert as vlc
 
 from echelon._version import __version__
+from echelon.io.atomic import write_text_atomic
 from echelon.reports.charts import (
     grade_distribution,
     routes,
@@ -195,8 +196,6 @@ def batch_report_html(
 
 
 def write_batch_report(path: Path | str, frame: pl.DataFrame, **kwargs: Any) -> Path:
-    """Write :func:`batch_report_html` to ``path`` (folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(batch_report_html(frame, **kwargs), encoding="utf-8")
-    return path
+    """Write :func:`batch_report_html` to ``path`` atomically (folders created: an earlier file
+    is replaced only by a complete one); returns the path."""
+    return write_text_atomic(path, batch_report_html(frame, **kwargs))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import vl_convert as vlc
@@ -20,7 +19,6 @@ import vl_convert as vlc
 from echelon._version import __version__
 from echelon.domain import Reason
 from echelon.errors import NotFoundError
-from echelon.io.atomic import write_text_atomic
 from echelon.registry import BatteryRecord, PendingEvent
 from echelon.reports.batch import _environment
 from echelon.reports.charts import soh_band_chart, vega_lite_version
@@ -160,15 +158,6 @@ def certificate_html(record: BatteryRecord, *, issued_at: dt.datetime | None = N
         when,
         (head.seq, head.hash),
     )
-
-
-def write_certificate(
-    path: Path | str, record: BatteryRecord, *, issued_at: dt.datetime | None = None
-) -> Certificate:
-    """Write :func:`certificate_html` to ``path`` atomically (folders created)."""
-    cert = certificate_html(record, issued_at=issued_at)
-    write_text_atomic(path, cert.html)
-    return cert
 
 
 def certificate_event(cert: Certificate, *, file_name: str) -> PendingEvent:

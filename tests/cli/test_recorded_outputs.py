@@ -1,0 +1,171 @@
+"""``echelon certificate`` and ``echelon passport`` with ``--record``: the file appears only once
+its SHA-256 is in the unit's event chain.
+
+Before 2026-12-07 the file was written first: a recording the registry refused (exit 5) left a
+certificate or passport that is in no audit chain, in place of an earlier one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echelon.cli import app
+from echelon.errors import RegistryError
+from echelon.io import atomic
+from echelon.registry import Registry, battery_record, events_frame, open_registry
+from echelon.synth import SynthBatch
+from tests.conftest import registry_copy
+
+runner = CliRunner()
+UNIT = "PT-00001"
+EVENTS = {"certificate": "certificate_issued", "passport": "passport_issued"}
+
+
+def _text(output: str) -> str:
+    """``output`` with the console's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def _kinds(url: str) -> list[str]:
+    with open_registry(url) as registry:
+        return [event.kind for event in battery_record(registry, UNIT).events]
+
+
+@pytest.fixture
+def copy(served_registry: str, tmp_path: Path) -> str:
+    """URL of a copy of the served registry (to record in)."""
+    return registry_copy(served_registry, tmp_path)
+
+
+def _args(command: str, url: str, out: Path, passport_data: Path) -> list[str]:
+    if command == "certificate":
+        return ["certificate", UNIT, "--db", url, "-o", str(out)]
+    return ["passport", UNIT, "--db", url, "--data", str(passport_data),
+            "--in-service", "2027-03-01", "--allow-incomplete", "-o", str(out)]  # fmt: skip
+
+
+def _target(command: str, tmp_path: Path) -> Path:
+    folder = tmp_path / "issued"
+    folder.mkdir()
+    return folder / ("cert.html" if command == "certificate" else "passport.json")
+
+
+@pytest.mark.parametrize("command", ["certificate", "passport"])
+def test_a_refused_recording_leaves_no_file_and_an_earlier_one_untouched(
+    command: str, copy: str, passport_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Registry, battery_id: str, events: object) -> int:
+        raise RegistryError(f"{battery_id}: another writer appended concurrently; retry")
+
+    monkeypatch.setattr(Registry, "append_events", refuse)
+    out = _target(command, tmp_path)
+    before = _kinds(copy)
+    result = runner.invoke(app, _args(command, copy, out, passport_data))
+    assert result.exit_code == 5, result.output
+    assert "another writer appended concurrently" in _text(result.output)
+    assert not out.exists()
+    assert not any(out.parent.iterdir())  # no temporary left either
+    out.write_text("an earlier, recorded file\n")
+    result = runner.invoke(app, _args(command, copy, out, passport_data))
+    assert result.exit_code == 5, result.output
+    assert out.read_text() == "an earlier, recorded file\n"
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    assert _kinds(copy) == before
+
+
+@pytest.mark.parametrize("command", ["certificate", "passport"])
+@pytest.mark.parametrize("record", ["--record", "--no-record"])
+def test_a_file_not_written_records_nothing_and_says_so(
+    command: str,
+    record: str,
+    copy: str,
+    passport_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk fills while the file is written: nothing is recorded, no file is left, and the
+    message names the file (before 2026-12-07: an internal error, exit 1)."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full)
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    out = _target(command, tmp_path)
+    before = _kinds(copy)
+    result = runner.invoke(app, [*_args(command, copy, out, passport_data), record])
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"could not write {out}: No space left on device" in text
+    assert ("nothing was recorded" in text) == (record == "--record")
+    assert "internal error" not in text
+    assert not any(out.parent.iterdir())
+    assert _kinds(copy) == before
+
+
+@pytest.mark.parametrize("command", ["certificate", "passport"])
+def test_a_file_not_put_in_place_after_recording_says_what_is_recorded_and_where_it_is(
+    command: str, copy: str, passport_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    out = _target(command, tmp_path)
+    result = runner.invoke(app, _args(command, copy, out, passport_data))
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert not out.exists()
+    (kept,) = out.parent.iterdir()  # the complete file, named in the message
+    sha256 = hashlib.sha256(kept.read_bytes()).hexdigest()
+    assert f"sha256 {sha256} is recorded in {UNIT}'s chain in sqlite:///" in text
+    assert f"could not put {out} in place: Permission denied" in text
+    assert f"complete at {kept} → {out}: rename them" in text
+    assert f"`echelon show {UNIT}` lists its {EVENTS[command]} event" in text
+    with open_registry(copy) as registry:
+        event = battery_record(registry, UNIT).events[-1]
+    assert event.kind == EVENTS[command]
+    assert event.payload["sha256"] == sha256
+    assert event.payload["file"] == out.name
+
+
+def test_an_intake_report_not_written_says_the_intake_is_recorded_and_how_to_write_it(
+    small_batch: SynthBatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while ``--report`` is written, after the intake is recorded: exit 2 saying
+    so and giving the re-run that writes the report (before 2026-12-07: an internal error, exit
+    1); that re-run records nothing twice and writes it."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    report = tmp_path / "reports" / "intake.html"
+    args = ["intake", str(small_batch.manifest), "--db", db, "-j", "0", "--report", str(report)]
+    with monkeypatch.context() as patch:
+        patch.setattr(pathlib.Path, "write_bytes", full)
+        patch.setattr(pathlib.Path, "write_text", full)
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"the intake of {small_batch.manifest} is recorded in {db} (40 unit(s)" in text
+    assert f"the report {report} could not be written: No space left on device" in text
+    rerun = f"re-run `echelon intake {small_batch.manifest} --db {db} --report {report}`"
+    assert rerun in text
+    assert "internal error" not in text
+    assert not report.exists()
+    assert not any(report.parent.iterdir())  # no partial report, no temporary
+    with open_registry(db) as registry:
+        recorded = events_frame(registry).height
+    assert recorded > 0
+    again = runner.invoke(app, args)  # the re-run the message gives
+    assert again.exit_code == 0, again.output
+    assert "40 already registered (skipped)" in _text(again.output)
+    assert f"manifest {small_batch.manifest}" in report.read_text()  # the report's notes
+    with open_registry(db) as registry:
+        assert events_frame(registry).height == recorded
