@@ -34,7 +34,7 @@ from echelon.domain import Status
 from echelon.errors import Problem
 from echelon.recycling.composition import unit_composition
 from echelon.recycling.lot import LotResult
-from echelon.registry import no_longer_whole
+from echelon.registry import no_longer_whole, walk_parts
 
 MASS_TOLERANCE: Final = 3.0
 """A row's mass more than this factor above or below the registered unit's mass (its nominal
@@ -176,21 +176,17 @@ class _Genealogy:
             ancestor = self.parent.get(ancestor)
         return None
 
-    def descendants(self, bid: str, in_lot: set[str]) -> tuple[list[str], list[str]]:
-        """A unit's descendants already recycled, and those in ``in_lot`` (sorted)."""
-        recycled, here, seen = [], [], {bid}
-        stack = list(self.children.get(bid, ()))
-        while stack:
-            child = stack.pop()
-            if child in seen:
-                continue
-            seen.add(child)
-            if child in self.done:
-                recycled.append(child)
-            elif child in in_lot:
-                here.append(child)
-            stack.extend(self.children.get(child, ()))
-        return sorted(recycled), sorted(here)
+    def descendants(self, bid: str) -> tuple[list[str], list[str]]:
+        """A unit's parts at any depth: those recycled and the others, each sorted
+        (:func:`~echelon.registry.walk_parts`, the walk of a passport's and a forecast's
+        refusal: a recycled part's own parts are not looked into)."""
+        recycled, whole = walk_parts(
+            bid,
+            self.children.get(bid, ()),
+            lambda level: [part for unit in level for part in self.children.get(unit, ())],
+            lambda level: {unit for unit in level if unit in self.done},
+        )
+        return sorted(recycled), sorted(whole)
 
 
 def genealogy_conflicts(
@@ -228,7 +224,8 @@ def genealogy_conflicts(
         gone_with = tree.recycled_with(bid)
         if gone_with:
             out.append(gone_with)
-        recycled_parts, parts_here = tree.descendants(bid, in_lot)
+        recycled_parts, parts = tree.descendants(bid)
+        parts_here = [part for part in parts if part in in_lot]
         if recycled_parts:
             lots = sorted({f"lot {tree.done[p][0]} on {tree.done[p][1]}" for p in recycled_parts})
             out.append(
@@ -270,7 +267,7 @@ def not_whole(
             out[bid] = f"{bid} was recycled in lot {lot} on {on}"
         elif gone_with := tree.recycled_with(bid):
             out[bid] = gone_with
-        elif parts := tree.descendants(bid, set())[0]:
+        elif parts := tree.descendants(bid)[0]:
             out[bid] = no_longer_whole(bid, parts, "record its remaining parts instead")
     return out
 

@@ -20,6 +20,7 @@ from echelon.registry.genealogy import (
     parts_of,
     recycled_parts,
     refuse_loop,
+    walk_parts,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.queries import (
@@ -85,4 +86,5 @@ __all__ = [
     "verify",
     "verify_batteries",
     "verify_battery",
+    "walk_parts",
 ]
