@@ -1,27 +1,93 @@
-"""Recycling lots against the registry: the one walk of "which parts were recycled" and the SQL
-``IN`` lists of that walk."""
+"""Recycling lots against the registry: concurrent recordings (check and write are one), the one
+walk of "which parts were recycled", and the SQL ``IN`` lists of that walk."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from typing import Any
 
+import polars as pl
+import pytest
 from sqlalchemy import event
 
 from echelon.domain import Battery, Status
-from echelon.recycling import recycled_units
+from echelon.errors import RecyclingError
+from echelon.pipeline import intake
+from echelon.recycling import RecordReport, record_lot, recycle_lot, recycled_units, registry_units
+from echelon.recycling import records as records_module
 from echelon.recycling.reconcile import not_whole
 from echelon.registry import (
     PendingEvent,
     Registry,
     UnitWrite,
     battery_record,
+    events_frame,
     no_longer_whole,
     parts_of,
     recycled_parts,
     units_frame,
+    verify,
 )
+from echelon.synth import SynthBatch
+from tests.conftest import ARRIVAL
+
+
+def test_two_overlapping_recordings_at_once_record_one(
+    registry: Registry, small_batch: SynthBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before 2026-12-07 a lot was checked (``plan_record``) and then written in other
+    transactions: a second recording of the same units, checked while the first was between its
+    check and its write, passed too, and both recycled the units (two ``recycled`` events each).
+    The first recording is held after its check; the second starts meanwhile."""
+    intake(small_batch.manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    units = registry_units(registry, "route:recycle")
+    assert units.height >= 6
+    first = recycle_lot(units.head(4), process="hydro", lot_id="LOT-FIRST")
+    second = recycle_lot(units.slice(2, 4), process="hydro", lot_id="LOT-SECOND")  # 2 shared
+    checked, go = threading.Event(), threading.Event()
+    plan_record = records_module.plan_record
+
+    def held_after_check(*args: Any, **kwargs: Any) -> Any:
+        plan = plan_record(*args, **kwargs)
+        if plan.lot_id == "LOT-FIRST":
+            checked.set()
+            go.wait(timeout=60)
+        return plan
+
+    monkeypatch.setattr(records_module, "plan_record", held_after_check)
+    outcome: dict[str, RecordReport | BaseException] = {}
+
+    def run(lot: Any) -> None:
+        try:
+            outcome[lot.meta["lot_id"]] = record_lot(registry, lot)
+        except BaseException as exc:  # the test reads it
+            outcome[lot.meta["lot_id"]] = exc
+
+    one = threading.Thread(target=run, args=(first,))
+    one.start()
+    assert checked.wait(timeout=60)
+    two = threading.Thread(target=run, args=(second,))
+    two.start()
+    two.join(timeout=3)  # without the lock, the second recording is checked and written here
+    go.set()
+    one.join(timeout=120)
+    two.join(timeout=120)
+    assert isinstance(outcome["LOT-FIRST"], RecordReport), outcome
+    assert outcome["LOT-FIRST"].written == 4
+    refused = outcome["LOT-SECOND"]
+    assert isinstance(refused, RecyclingError), outcome
+    shared = units["battery_id"].to_list()[2:4]
+    message = str(refused)
+    assert "2 unit(s) were already recycled in another lot (their passport has ended)" in message
+    assert f"{', '.join(shared)} in lot LOT-FIRST" in message
+    events = events_frame(registry)
+    second_lot = events.filter(pl.col("payload").str.contains('"lot_id":"LOT-SECOND"'))
+    assert second_lot.height == 0  # the refused lot wrote nothing, not even a discharge
+    recycled = events_frame(registry, kind="recycled")
+    assert sorted(recycled["battery_id"]) == sorted(units["battery_id"].head(4))
+    assert verify(registry).ok
 
 
 def _unit(bid: str, parent: str | None, level: str) -> UnitWrite:

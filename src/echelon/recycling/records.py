@@ -15,8 +15,11 @@ Nothing is written before the whole lot is checked (:func:`plan_record`): every 
 each row agreeing with the registered unit (chemistry, level, mass:
 :mod:`echelon.recycling.reconcile`), no unit recycled in another lot, no pack recycled twice
 with its parts, every unit discharged; a lot id already recorded is recorded again only with the
-same options and units, which changes nothing. Units are then written in chunks of
-:data:`RECORD_CHUNK` per transaction (:meth:`~echelon.registry.Registry.append_events_many`).
+same options and units, which changes nothing. The check and the write are one transaction
+holding the registry's write lock (:func:`echelon.registry.serialized`): a recording that
+overlaps one being written waits for it, and is then checked against it (and refused), never
+both recorded. Units are written :data:`RECORD_CHUNK` at a time; the lot commits whole or not
+at all.
 
 The lot record (:class:`~echelon.recycling.lot.LotResult` as JSON) is kept byte for byte in the
 registry's content-addressed store, so ``echelon recycle lot:<id>`` rewrites the same report years
@@ -53,10 +56,20 @@ from echelon.recycling.reconcile import (
     lot_differences,
     not_whole,
 )
-from echelon.registry import PendingEvent, Registry, events_frame, units_frame
+from echelon.registry import (
+    PendingEvent,
+    Registry,
+    SerializedWrite,
+    events_frame,
+    serialized,
+    units_frame,
+)
 
 RECORD_CHUNK = 500
-"""Units recorded per registry transaction."""
+"""Units per bulk write of a recording (all in its one transaction)."""
+RECORD_LOCK = "recycling"
+"""Name of the registry write lock a recording holds from its check to its commit
+(:func:`echelon.registry.serialized`)."""
 PASSPORT_END = "ended: the battery is recycled (Regulation (EU) 2023/1542 Art. 77(8))"
 GENEALOGY = ("battery_id", "parent_id", "level", "status")
 """Columns of :func:`~echelon.registry.units_frame` the genealogy check reads."""
@@ -228,6 +241,8 @@ class RecordPlan:
     discharge : Discharge
         The discharge rules of the catalogue the lot was checked against (its standard is
         recorded on every unit's ``discharged`` event).
+    catalog_dir : Path or None
+        The catalogue overrides it was checked with (checked with again when it is written).
     """
 
     result: LotResult
@@ -237,6 +252,7 @@ class RecordPlan:
     limits: dict[str, tuple[float | None, float | None]]
     discharge_method: str
     discharge: Discharge
+    catalog_dir: Path | None = None
 
     @property
     def lot_id(self) -> str:
@@ -422,6 +438,7 @@ def plan_record(
         limits=_discharge_limits(result, registered, catalog_dir),
         discharge_method=discharge_method,
         discharge=spec,
+        catalog_dir=catalog_dir,
     )
 
 
@@ -448,8 +465,9 @@ def record_planned(
     discharged_on: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RecordReport:
-    """Write a :class:`RecordPlan`: the lot record in the store (a new lot), then the discharge
-    and ``recycled`` events of each unit to record, :data:`RECORD_CHUNK` units per transaction.
+    """Record a lot checked before (:func:`plan_record`): it is checked again, as
+    :func:`record_lot` checks it, inside the recording's transaction — another recording may
+    have come between.
 
     Parameters
     ----------
@@ -461,9 +479,83 @@ def record_planned(
     progress : callable, optional
         ``progress(done, total)``.
     """
+    return record_lot(
+        registry,
+        plan.result,
+        discharge_method=plan.discharge_method,
+        discharged_on=discharged_on,
+        progress=progress,
+        catalog_dir=plan.catalog_dir,
+    )
+
+
+def record_lot(
+    registry: Registry,
+    result: LotResult,
+    *,
+    discharge_method: str = "external_circuit",
+    discharged_on: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    catalog_dir: Path | None = None,
+    checked: Callable[[RecordPlan], None] | None = None,
+) -> RecordReport:
+    """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
+
+    Everything is checked first (:func:`plan_record`), in the transaction that writes, holding
+    the registry's write lock (:data:`RECORD_LOCK`): a recording of overlapping units that runs
+    at the same time waits for this one to commit and is then refused (its units recycled in
+    another lot), so no unit is recycled twice. A lot refused, or interrupted, writes nothing.
+
+    Parameters
+    ----------
+    registry : Registry
+    result : LotResult
+        From :func:`echelon.recycling.recycle_lot`; every unit must be registered.
+    discharge_method : str
+        ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
+    discharged_on : date, optional
+        Default: today.
+    progress : callable, optional
+        ``progress(done, total)``.
+    catalog_dir : Path, optional
+        Catalogue overrides, as :func:`plan_record`.
+    checked : callable, optional
+        ``checked(plan)``, called once the lot has passed the check, before anything is written
+        (e.g. to print what is recorded: ``plan.result``).
+
+    Returns
+    -------
+    RecordReport
+        Units written, and units skipped because this lot already recorded them (re-runs are
+        idempotent; the SHA-256 is then the recorded lot record's).
+
+    Raises
+    ------
+    NotFoundError, SchemaError, UsageError, RecyclingError
+        As :func:`plan_record`.
+    """
+    with serialized(registry, RECORD_LOCK) as writer:
+        plan = plan_record(
+            registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir
+        )
+        if checked:
+            checked(plan)
+        return _write_plan(writer, plan, discharged_on=discharged_on, progress=progress)
+
+
+def _write_plan(
+    writer: SerializedWrite,
+    plan: RecordPlan,
+    *,
+    discharged_on: dt.date | None,
+    progress: Callable[[int, int], None] | None,
+) -> RecordReport:
+    """Write a :class:`RecordPlan` checked in ``writer``'s transaction: the lot record in the
+    store (a new lot), then the discharge and ``recycled`` events of each unit to record,
+    :data:`RECORD_CHUNK` units per bulk write."""
     spec = plan.discharge
     result = plan.result
-    sha = plan.lot_sha256 or _store_lot(registry, result)
+    sha = plan.lot_sha256 or _store_lot(writer.registry, result)
     on = (discharged_on or dt.date.today()).isoformat()
     todo = set(plan.todo)
     rows = result.units.select(
@@ -504,55 +596,11 @@ def record_planned(
         )
         batch.append((row["battery_id"], [discharged, recycled]))
         if len(batch) == RECORD_CHUNK or i == rows.height:
-            # one transaction per chunk: every unit's two events land together or not at all,
-            # and a re-run skips the units already recorded
-            registry.append_events_many(batch)
+            writer.append_events_many(batch)  # in the one transaction: all units or none
             batch = []
             if progress:
                 progress(i, rows.height)
     return RecordReport(plan.lot_id, sha, rows.height, len(plan.skipped))
-
-
-def record_lot(
-    registry: Registry,
-    result: LotResult,
-    *,
-    discharge_method: str = "external_circuit",
-    discharged_on: dt.date | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    catalog_dir: Path | None = None,
-) -> RecordReport:
-    """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
-
-    Everything is checked first (:func:`plan_record`); a lot refused writes nothing.
-
-    Parameters
-    ----------
-    registry : Registry
-    result : LotResult
-        From :func:`echelon.recycling.recycle_lot`; every unit must be registered.
-    discharge_method : str
-        ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
-    discharged_on : date, optional
-        Default: today.
-    progress : callable, optional
-        ``progress(done, total)``.
-    catalog_dir : Path, optional
-        Catalogue overrides, as :func:`plan_record`.
-
-    Returns
-    -------
-    RecordReport
-        Units written, and units skipped because this lot already recorded them (re-runs are
-        idempotent; the SHA-256 is then the recorded lot record's).
-
-    Raises
-    ------
-    NotFoundError, SchemaError, UsageError, RecyclingError
-        As :func:`plan_record`.
-    """
-    plan = plan_record(registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir)
-    return record_planned(registry, plan, discharged_on=discharged_on, progress=progress)
 
 
 def _store_lot(registry: Registry, result: LotResult) -> str:

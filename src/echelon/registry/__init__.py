@@ -23,6 +23,7 @@ from echelon.registry.genealogy import (
     walk_parts,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
+from echelon.registry.locks import SerializedWrite, serialized
 from echelon.registry.queries import (
     LIST_COLUMNS,
     LISTING_FILTERS,
@@ -58,6 +59,7 @@ __all__ = [
     "Part",
     "PendingEvent",
     "Registry",
+    "SerializedWrite",
     "Store",
     "UnitWrite",
     "VerifyReport",
@@ -80,6 +82,7 @@ __all__ = [
     "refuse_unverified",
     "save_anchor",
     "select_units",
+    "serialized",
     "take_anchor",
     "test_run_row",
     "units_frame",

@@ -443,25 +443,30 @@ class Registry:
         ChainError
             If a battery's chain and its head record differ: nothing of the batch is written.
         """
-        ids = [bid for bid, _ in batch]
-        if len(set(ids)) != len(ids):
-            raise RegistryError("append_events_many: a battery appears twice in one batch")
-        now = utc_now()
         try:
             with self.engine.begin() as conn:
-                heads = self._chain_heads(conn, ids)
-                missing = [bid for bid in ids if bid not in heads]
-                if missing:
-                    raise RegistryError(
-                        f"not registered: {', '.join(missing[:5])}"
-                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                    )
-                writes = _EventBatch(now)
-                last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
-                writes.flush(conn)
+                return self._append_many(conn, batch)
         except IntegrityError as exc:
             log.warning("bulk append failed (%s); appending battery by battery", exc.orig)
             return [self.append_events(bid, evs) for bid, evs in batch]
+
+    def _append_many(
+        self, conn: Connection, batch: Sequence[tuple[str, Sequence[PendingEvent]]]
+    ) -> list[int]:
+        """:meth:`append_events_many` inside the open transaction ``conn``."""
+        ids = [bid for bid, _ in batch]
+        if len(set(ids)) != len(ids):
+            raise RegistryError("append_events_many: a battery appears twice in one batch")
+        heads = self._chain_heads(conn, ids)
+        missing = [bid for bid in ids if bid not in heads]
+        if missing:
+            raise RegistryError(
+                f"not registered: {', '.join(missing[:5])}"
+                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            )
+        writes = _EventBatch(utc_now())
+        last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
+        writes.flush(conn)
         return last
 
     def record_assemblies(self, assemblies: Sequence[AssemblyWrite]) -> list[WriteResult]:
