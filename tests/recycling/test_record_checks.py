@@ -1,5 +1,5 @@
-"""Recycling lots against the registry: concurrent recordings (check and write are one), the one
-walk of "which parts were recycled", and the SQL ``IN`` lists of that walk."""
+"""A lot's check and its recording are one: concurrent recordings, a pack selected with its own
+parts, the one walk of "which parts were recycled", and the SQL ``IN`` lists of that walk."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from sqlalchemy import event
 from echelon.domain import Battery, Status
 from echelon.errors import RecyclingError
 from echelon.pipeline import intake
-from echelon.recycling import RecordReport, record_lot, recycle_lot, recycled_units, registry_units
+from echelon.recycling import (
+    RecordReport,
+    record_lot,
+    recycle_lot,
+    recycled_units,
+    registry_units,
+    select_registry_units,
+)
 from echelon.recycling import records as records_module
 from echelon.recycling.reconcile import not_whole
 from echelon.registry import (
@@ -100,6 +107,29 @@ def _recycle(registry: Registry, bid: str, lot: str) -> None:
     """A ``recycled`` event written directly (as an older version, or another tool, could)."""
     payload = {"lot_id": lot, "lot_sha256": "0" * 64, "process": "hydro", "reporting_year": 2026}
     registry.append_events(bid, [PendingEvent("recycled", Status.RECYCLED, payload)])
+
+
+def test_a_pack_selected_with_its_own_parts_is_recycled_once(registry: Registry) -> None:
+    """Before 2026-12-07 a selector matching a pack and its own modules (or their cells) chose
+    them all, and the lot was refused: "P and its part(s) … are all in the lot"."""
+    registry.record_units(
+        [_unit("P", None, "pack"), _unit("P-M1", "P", "module"), _unit("P-M2", "P", "module"),
+         _unit("P-M1-C1", "P-M1", "cell"), _unit("Q", None, "pack")]
+    )  # fmt: skip
+    selection = select_registry_units(registry, f"status:{Status.RECEIVED.value}")
+    assert sorted(selection.units["battery_id"]) == ["P", "Q"]
+    assert selection.left_out == {}
+    assert selection.counted_once == {
+        "P-M1": "P-M1 is part of pack P, which is in the lot: counted once, with it",
+        "P-M2": "P-M2 is part of pack P, which is in the lot: counted once, with it",
+        "P-M1-C1": "P-M1-C1 is part of pack P, which is in the lot: counted once, with it",
+    }
+    note = records_module.counted_once_note(selection.counted_once)
+    assert note.startswith("left out 3 part(s) of assemblies in the lot")
+    report = record_lot(registry, recycle_lot(selection.units, process="hydro", lot_id="LOT-P"))
+    assert report.written == 2
+    assert sorted(events_frame(registry, kind="recycled")["battery_id"]) == ["P", "Q"]
+    assert verify(registry).ok
 
 
 def test_the_recycled_parts_count_is_the_same_for_a_lot_and_a_passport(

@@ -25,6 +25,7 @@ from echelon.cli._errors import guarded
 from echelon.recycling import (
     LotResult,
     RecordPlan,
+    counted_once_note,
     left_out_note,
     load_lot,
     lots_frame,
@@ -185,12 +186,12 @@ def recycle_cmd(
                 if where.kind == "registry":
                     assert registry is not None
                     selection = select_registry_units(registry, where.value)
-                    if selection.left_out:
-                        console.print(
-                            f"  [yellow]note:[/] {left_out_note(selection.left_out)}",
-                            highlight=False,
-                            soft_wrap=True,
-                        )
+                    notes = (
+                        left_out_note(selection.left_out) if selection.left_out else "",
+                        counted_once_note(selection.counted_once) if selection.counted_once else "",
+                    )
+                    for note in filter(None, notes):
+                        console.print(f"  [yellow]note:[/] {note}", highlight=False, soft_wrap=True)
                     units: pl.DataFrame | Path = selection.units
                 else:
                     units = Path(where.value)

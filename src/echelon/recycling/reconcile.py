@@ -14,6 +14,9 @@ them and refuses the lot before anything is written when one finds a problem:
 :func:`not_whole`
     the units no longer whole (recycled, gone with their assembly, or missing recycled parts):
     a registry selection (``route:recycle``) leaves them out.
+:func:`with_their_assembly`
+    parts of an assembly selected with it: a registry selection keeps the assembly, whose
+    recycling covers them, and leaves them out (counted once).
 :func:`lot_differences`
     what a lot recorded under the same id was recorded with (process, reporting year, location,
     dismantling, prices, units): the same lot cannot be recorded again under other options.
@@ -149,7 +152,7 @@ class _Genealogy:
     """``{battery_id: (lot id, date recorded)}`` of the recycled units."""
 
     @classmethod
-    def of(cls, genealogy: pl.DataFrame, recycled: pl.DataFrame) -> _Genealogy:
+    def of(cls, genealogy: pl.DataFrame, recycled: pl.DataFrame | None = None) -> _Genealogy:
         tree = cls({}, {}, {}, defaultdict(list), {})
         for bid, par, lvl, st in genealogy.select(
             "battery_id", "parent_id", "level", "status"
@@ -157,6 +160,8 @@ class _Genealogy:
             tree.parent[bid], tree.level[bid], tree.status[bid] = par, lvl, st
             if par is not None:
                 tree.children[par].append(bid)
+        if recycled is None:
+            return tree
         for bid, lot, at in recycled.select("battery_id", "lot_id", "recorded_at").iter_rows():
             tree.done.setdefault(bid, (lot, str(at)[:10]))
         return tree
@@ -187,6 +192,16 @@ class _Genealogy:
             lambda level: {unit for unit in level if unit in self.done},
         )
         return sorted(recycled), sorted(whole)
+
+    def outermost_in(self, bid: str, chosen: set[str]) -> str | None:
+        """The outermost assembly above ``bid`` that is in ``chosen`` (``None``: none is)."""
+        outermost, ancestor, seen = None, self.parent.get(bid), {bid}
+        while ancestor is not None and ancestor not in seen:
+            if ancestor in chosen:
+                outermost = ancestor
+            seen.add(ancestor)
+            ancestor = self.parent.get(ancestor)
+        return outermost
 
 
 def genealogy_conflicts(
@@ -234,8 +249,9 @@ def genealogy_conflicts(
             )
         if parts_here:
             out.append(
-                f"{bid} and its part(s) {_listed(parts_here)} are all in the lot: they would be "
-                f"counted twice; keep the {level} or its parts"
+                f"{bid} and its part(s) {_listed(parts_here)} are both in the lot: the {level}'s "
+                "recycling covers its parts, so they would be counted twice; remove the part(s) "
+                f"from the lot (recycled with the {level}), or record the parts without the {level}"
             )
     return out
 
@@ -269,6 +285,37 @@ def not_whole(
             out[bid] = gone_with
         elif parts := tree.descendants(bid)[0]:
             out[bid] = no_longer_whole(bid, parts, "record its remaining parts instead")
+    return out
+
+
+def with_their_assembly(battery_ids: Sequence[str], genealogy: pl.DataFrame) -> dict[str, str]:
+    """Units of a selection that are parts of an assembly in the same selection: the assembly's
+    recycling covers them, so a lot keeps the outermost assembly and leaves them out (counted
+    once: their mass and value are the assembly's).
+
+    Parameters
+    ----------
+    battery_ids : sequence of str
+        The selection (registered units).
+    genealogy : pl.DataFrame
+        As :func:`genealogy_conflicts`.
+
+    Returns
+    -------
+    dict
+        ``{battery_id: why}`` of the parts to leave out, in their order: ``<id> is part of pack
+        <id>, which is in the lot: counted once, with it``.
+    """
+    tree = _Genealogy.of(genealogy)
+    chosen = set(battery_ids)
+    out: dict[str, str] = {}
+    for bid in battery_ids:
+        outer = tree.outermost_in(bid, chosen)
+        if outer is not None:
+            out[bid] = (
+                f"{bid} is part of {tree.level.get(outer, 'assembly')} {outer}, which is in the "
+                "lot: counted once, with it"
+            )
     return out
 
 

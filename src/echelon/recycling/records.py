@@ -29,7 +29,8 @@ Sources a lot can name (``echelon recycle SOURCE``): a table file; ``route:recyc
 ``recycle``) — registered units whose latest route is ``recycle`` and that are not recycled
 (dismantled packs are represented by their modules); ``status:<status>`` — registered units with
 that status; ``lot:<id>`` — a recorded lot. A selector leaves out units no longer whole (a part
-of a recycled pack, a pack with recycled parts), naming them (:func:`select_registry_units`).
+of a recycled pack, a pack with recycled parts), and parts selected with their own pack (its
+recycling covers them: counted once), naming them (:func:`select_registry_units`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import datetime as dt
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,7 @@ import polars as pl
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
 from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
+from echelon.io.base import sha256_file
 from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
@@ -55,6 +57,7 @@ from echelon.recycling.reconcile import (
     identity_problems,
     lot_differences,
     not_whole,
+    with_their_assembly,
 )
 from echelon.registry import (
     PendingEvent,
@@ -115,10 +118,15 @@ class Selection:
     left_out : dict
         ``{battery_id: why}``: units the selector matches that are no longer whole
         (:func:`echelon.recycling.reconcile.not_whole`), left out of ``units``.
+    counted_once : dict
+        ``{battery_id: why}``: parts of an assembly the selector matches too, left out of
+        ``units`` because the assembly's recycling covers them
+        (:func:`echelon.recycling.reconcile.with_their_assembly`).
     """
 
     units: pl.DataFrame
     left_out: dict[str, str]
+    counted_once: dict[str, str] = field(default_factory=dict)
 
 
 def select_registry_units(
@@ -131,7 +139,9 @@ def select_registry_units(
     longer whole are left out, and named in :attr:`Selection.left_out`: a part of a recycled
     pack (it went with it), a pack some of whose parts were recycled, a unit with a ``recycled``
     event — a lot holding them would be refused (:func:`plan_record`). A table naming them is
-    still refused.
+    still refused. A part selected with its own pack (or module) is left out too, named in
+    :attr:`Selection.counted_once`: the outermost assembly is recycled, and its recycling
+    covers the part (its mass and value counted once). A table naming both is refused.
 
     Parameters
     ----------
@@ -164,6 +174,8 @@ def select_registry_units(
         else {}
     )
     chosen = chosen.filter(~pl.col("battery_id").is_in(list(left_out)))
+    counted_once = with_their_assembly(chosen["battery_id"].to_list(), frame.select(GENEALOGY))
+    chosen = chosen.filter(~pl.col("battery_id").is_in(list(counted_once)))
     if chosen.height == 0:
         raise NotFoundError(
             f"no unit to recycle matches {selector!r} in {registry.url}"
@@ -175,7 +187,7 @@ def select_registry_units(
         energy.alias("nominal_energy_wh"),
         voltage.alias("nominal_voltage_v"),
     ).select(TABLE_COLUMNS)
-    return Selection(units, left_out)
+    return Selection(units, left_out, counted_once)
 
 
 def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
@@ -191,6 +203,16 @@ def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
         f"left out {len(whys)} unit(s) no longer whole (a lot holding them would be refused): "
         + "; ".join(whys[:shown])
         + more
+    )
+
+
+def counted_once_note(counted_once: dict[str, str], shown: int = 10) -> str:
+    """``left out N part(s) of assemblies in the lot: <why>; …`` (at most ``shown`` named)."""
+    whys = list(counted_once.values())
+    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
+    return (
+        f"left out {len(whys)} part(s) of assemblies in the lot (their assembly's recycling "
+        "covers them): " + "; ".join(whys[:shown]) + more
     )
 
 
@@ -552,10 +574,28 @@ def _write_plan(
 ) -> RecordReport:
     """Write a :class:`RecordPlan` checked in ``writer``'s transaction: the lot record in the
     store (a new lot), then the discharge and ``recycled`` events of each unit to record,
-    :data:`RECORD_CHUNK` units per bulk write."""
+    :data:`RECORD_CHUNK` units per bulk write. A lot record stored here is removed again when
+    the write fails (still under the lock: no other recording refers to it)."""
+    sha, new = (plan.lot_sha256, None) if plan.lot_sha256 else _store_lot(writer.registry, plan)
+    try:
+        written = _append_units(writer, plan, sha, discharged_on, progress)
+    except BaseException:
+        if new is not None:
+            new.unlink(missing_ok=True)
+        raise
+    return RecordReport(plan.lot_id, sha, written, len(plan.skipped))
+
+
+def _append_units(
+    writer: SerializedWrite,
+    plan: RecordPlan,
+    sha: str,
+    discharged_on: dt.date | None,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """Append each unit's ``discharged`` and ``recycled`` events; returns the units written."""
     spec = plan.discharge
     result = plan.result
-    sha = plan.lot_sha256 or _store_lot(writer.registry, result)
     on = (discharged_on or dt.date.today()).isoformat()
     todo = set(plan.todo)
     rows = result.units.select(
@@ -600,14 +640,19 @@ def _write_plan(
             batch = []
             if progress:
                 progress(i, rows.height)
-    return RecordReport(plan.lot_id, sha, rows.height, len(plan.skipped))
+    return rows.height
 
 
-def _store_lot(registry: Registry, result: LotResult) -> str:
+def _store_lot(registry: Registry, plan: RecordPlan) -> tuple[str, Path | None]:
+    """Keep the lot record in the store: its SHA-256, and its path when it was not there."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lot.json"
-        path.write_text(result.to_json(), encoding="utf-8")
-        return registry.store.put_raw(path)
+        path.write_text(plan.result.to_json(), encoding="utf-8")
+        sha = sha256_file(path)
+        kept = registry.store.raw_path(sha, path.suffix)
+        there = kept.is_file()
+        registry.store.put_raw(path, sha)
+        return sha, None if there else kept
 
 
 def lots_frame(registry: Registry) -> pl.DataFrame:
