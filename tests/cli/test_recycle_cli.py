@@ -380,6 +380,26 @@ def test_route_recycle_leaves_out_units_no_longer_whole(
     assert "EVB-P0001-M02" not in pl.read_csv(out / "units.csv")["battery_id"].to_list()
 
 
+def test_a_pack_selected_with_its_own_module_is_recycled_once(tmp_path: Path) -> None:
+    """Before 2026-12-07 ``status:received`` chose the pack and its module, and the lot was
+    refused ("P and its part(s) P-M1 are all in the lot")."""
+    from echelon.registry import open_registry
+    from tests.recycling.test_record_checks import _unit
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_registry(db) as registry:
+        registry.record_units([_unit("P", None, "pack"), _unit("P-M1", "P", "module")])
+    out = tmp_path / "lot"
+    result = runner.invoke(app, ["recycle", "status:received", "--db", db, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: left out 1 part(s) of assemblies in the lot (their assembly's recycling covers "
+        "them): P-M1 is part of pack P, which is in the lot: counted once, with it"
+    ) in result.output
+    assert "recorded lot" in result.output
+    assert pl.read_csv(out / "units.csv")["battery_id"].to_list() == ["P"]
+
+
 def test_output_closed_early_stops_quietly(table: Path, tmp_path: Path) -> None:
     # `echelon recycle … | head -1` exited 1 (Echelon's internal-error code) without a word, and
     # a command writing with print() reported "internal error: BrokenPipeError"

@@ -26,6 +26,7 @@ from echelon.recycling import records as records_module
 from echelon.registry import (
     AssemblyWrite,
     Registry,
+    SerializedWrite,
     UnitWrite,
     battery_record,
     events_frame,
@@ -215,8 +216,12 @@ def test_packs_and_their_parts_are_not_recycled_twice(taken_in: Registry) -> Non
     # pack; a module of a recycled pack is refused (it was recycled with it)
     _assemble(registry, "REG-1", [m[0], m[1]])
     _assemble(registry, "REG-2", [m[4], m[5]])
-    with pytest.raises(RecyclingError, match=f"REG-2 and its part\\(s\\) {m[5]} are all in"):
+    with pytest.raises(RecyclingError) as caught:  # a table naming both: refused, both named
         record(["REG-2", m[5]])
+    assert f"REG-2 and its part(s) {m[5]} are both in the lot: the pack's recycling covers" in str(
+        caught.value
+    )
+    assert "remove the part(s) from the lot (recycled with the pack)" in str(caught.value)
     record([m[0]])
     with pytest.raises(RecyclingError, match=f"REG-1: its part\\(s\\) {m[0]} were already"):
         record(["REG-1"])
@@ -235,26 +240,30 @@ def test_a_recorded_lot_is_recorded_again_only_as_it_was(
     registry = taken_in
     units = registry_units(registry, "route:recycle")
     first = recycle_lot(units, process="hydro", year=2027, lot_id="LOT-R")
-    # interrupted after the first chunk: the re-run completes it under the same lot record
+    # interrupted after the first chunk: the lot is one transaction, so nothing of it is
+    # recorded, and the re-run records it whole under the same lot record
     monkeypatch.setattr(records_module, "RECORD_CHUNK", 2)
     calls = 0
-    append = registry.append_events_many
+    append = SerializedWrite.append_events_many
 
-    def crash_after_one(batch: Any) -> list[int]:
+    def crash_after_one(self: SerializedWrite, batch: Any) -> list[int]:
         nonlocal calls
         calls += 1
         if calls > 1:
             raise RuntimeError("killed")
-        return append(batch)
+        return append(self, batch)
 
-    monkeypatch.setattr(registry, "append_events_many", crash_after_one)
+    monkeypatch.setattr(SerializedWrite, "append_events_many", crash_after_one)
     with pytest.raises(RuntimeError, match="killed"):
         record_lot(registry, first)
     monkeypatch.undo()
-    stored = sorted(registry.store.root.rglob("*.json"))
+    assert calls == 2
+    assert _recycled_events(registry) == 0
+    assert not list(registry.store.root.rglob("*.json"))  # its lot record removed again
     resumed = record_lot(registry, recycle_lot(units, process="hydro", year=2027, lot_id="LOT-R"))
-    assert (resumed.written, resumed.skipped) == (units.height - 2, 2)
-    assert sorted(registry.store.root.rglob("*.json")) == stored  # no second lot record
+    assert (resumed.written, resumed.skipped) == (units.height, 0)
+    stored = sorted(registry.store.root.rglob("*.json"))
+    assert len(stored) == 1
     shas = {json.loads(p)["lot_sha256"] for p in events_frame(registry, kind="recycled")["payload"]}
     assert shas == {resumed.lot_sha256}
 

@@ -24,18 +24,19 @@ from echelon.cli._common import (
 from echelon.cli._errors import guarded
 from echelon.recycling import (
     LotResult,
+    RecordPlan,
+    counted_once_note,
     left_out_note,
     load_lot,
     lots_frame,
     parse_source,
-    plan_record,
-    record_planned,
+    record_lot,
     recycle_lot,
     select_registry_units,
     year_compliance,
 )
 from echelon.recycling.compliance import margin_text, result_text
-from echelon.registry import Registry, refuse_unverified, units_frame, verify_batteries
+from echelon.registry import Registry, refuse_unverified, verify_batteries
 from echelon.reports.recycling import write_lot_outputs
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "not_yet_binding": "yellow"}
@@ -164,7 +165,6 @@ def recycle_cmd(
         # the registry is opened once: here for registry units and lots, after the lot is valued
         # for a table to record (a table valued without recording never opens it)
         registry = stack.enter_context(open_db(db)) if where.kind != "table" else None
-        frame = None
         if where.kind == "lot":
             assert registry is not None
             result = load_lot(registry, where.value)
@@ -185,14 +185,13 @@ def recycle_cmd(
                 warnings.simplefilter("ignore")
                 if where.kind == "registry":
                     assert registry is not None
-                    frame = units_frame(registry)  # read once: the selection and the checks
-                    selection = select_registry_units(registry, where.value, frame=frame)
-                    if selection.left_out:
-                        console.print(
-                            f"  [yellow]note:[/] {left_out_note(selection.left_out)}",
-                            highlight=False,
-                            soft_wrap=True,
-                        )
+                    selection = select_registry_units(registry, where.value)
+                    notes = (
+                        left_out_note(selection.left_out) if selection.left_out else "",
+                        counted_once_note(selection.counted_once) if selection.counted_once else "",
+                    )
+                    for note in filter(None, notes):
+                        console.print(f"  [yellow]note:[/] {note}", highlight=False, soft_wrap=True)
                     units: pl.DataFrame | Path = selection.units
                 else:
                     units = Path(where.value)
@@ -218,7 +217,7 @@ def recycle_cmd(
             _refuse_broken_chains(result, registry, recording)
         if registry is not None and recording:
             # refused: nothing printed or written
-            result = _record(result, registry, discharge_method, frame)
+            result = _record(result, registry, discharge_method)
         else:
             _print_result(result)
     paths = write_lot_outputs(result, output)
@@ -275,20 +274,24 @@ def _refuse_broken_chains(result: LotResult, registry: Registry, recording: bool
     refuse_unverified(verify_batteries(registry, known), known, refused=refused)
 
 
-def _record(
-    result: LotResult, registry: Registry, discharge_method: str, frame: pl.DataFrame | None
-) -> LotResult:
-    """Check the lot against the registry (``frame``: its units, when read already), print it
-    and record it; returns what is recorded (the recorded lot when its id was recorded before
-    with the same options and units)."""
-    plan = plan_record(registry, result, discharge_method=discharge_method, frame=frame)
-    _print_result(plan.result)
+def _record(result: LotResult, registry: Registry, discharge_method: str) -> LotResult:
+    """Check the lot against the registry, print it and record it, in one transaction holding
+    the registry's write lock (:func:`~echelon.recycling.record_lot`); returns what is recorded
+    (the recorded lot when its id was recorded before with the same options and units)."""
+    recorded: list[LotResult] = []
+
+    def show(plan: RecordPlan) -> None:
+        recorded.append(plan.result)
+        _print_result(plan.result)
+
     with stage_progress({"record": "recording lot"}) as progress:
-        report = record_planned(
+        report = record_lot(
             registry,
-            plan,
+            result,
+            discharge_method=discharge_method,
             discharged_on=dt.date.today(),
             progress=lambda d, t: progress("record", d, t),
+            checked=show,
         )
     sha = f"lot record sha256 {report.lot_sha256[:12]}…"
     if report.written == 0:
@@ -302,7 +305,7 @@ def _record(
             f"[green]✓[/] recorded lot {report.lot_id} in {registry.url}: {report.written} "
             f"unit(s) discharged and recycled (passport ended){again}; {sha}"
         )
-    return plan.result
+    return recorded[0]
 
 
 @guarded

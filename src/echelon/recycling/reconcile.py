@@ -14,6 +14,9 @@ them and refuses the lot before anything is written when one finds a problem:
 :func:`not_whole`
     the units no longer whole (recycled, gone with their assembly, or missing recycled parts):
     a registry selection (``route:recycle``) leaves them out.
+:func:`with_their_assembly`
+    parts of an assembly selected with it: a registry selection keeps the assembly, whose
+    recycling covers them, and leaves them out (counted once).
 :func:`lot_differences`
     what a lot recorded under the same id was recorded with (process, reporting year, location,
     dismantling, prices, units): the same lot cannot be recorded again under other options.
@@ -34,7 +37,7 @@ from echelon.domain import Status
 from echelon.errors import Problem
 from echelon.recycling.composition import unit_composition
 from echelon.recycling.lot import LotResult
-from echelon.registry import no_longer_whole
+from echelon.registry import no_longer_whole, walk_parts
 
 MASS_TOLERANCE: Final = 3.0
 """A row's mass more than this factor above or below the registered unit's mass (its nominal
@@ -149,7 +152,7 @@ class _Genealogy:
     """``{battery_id: (lot id, date recorded)}`` of the recycled units."""
 
     @classmethod
-    def of(cls, genealogy: pl.DataFrame, recycled: pl.DataFrame) -> _Genealogy:
+    def of(cls, genealogy: pl.DataFrame, recycled: pl.DataFrame | None = None) -> _Genealogy:
         tree = cls({}, {}, {}, defaultdict(list), {})
         for bid, par, lvl, st in genealogy.select(
             "battery_id", "parent_id", "level", "status"
@@ -157,6 +160,8 @@ class _Genealogy:
             tree.parent[bid], tree.level[bid], tree.status[bid] = par, lvl, st
             if par is not None:
                 tree.children[par].append(bid)
+        if recycled is None:
+            return tree
         for bid, lot, at in recycled.select("battery_id", "lot_id", "recorded_at").iter_rows():
             tree.done.setdefault(bid, (lot, str(at)[:10]))
         return tree
@@ -176,21 +181,27 @@ class _Genealogy:
             ancestor = self.parent.get(ancestor)
         return None
 
-    def descendants(self, bid: str, in_lot: set[str]) -> tuple[list[str], list[str]]:
-        """A unit's descendants already recycled, and those in ``in_lot`` (sorted)."""
-        recycled, here, seen = [], [], {bid}
-        stack = list(self.children.get(bid, ()))
-        while stack:
-            child = stack.pop()
-            if child in seen:
-                continue
-            seen.add(child)
-            if child in self.done:
-                recycled.append(child)
-            elif child in in_lot:
-                here.append(child)
-            stack.extend(self.children.get(child, ()))
-        return sorted(recycled), sorted(here)
+    def descendants(self, bid: str) -> tuple[list[str], list[str]]:
+        """A unit's parts at any depth: those recycled and the others, each sorted
+        (:func:`~echelon.registry.walk_parts`, the walk of a passport's and a forecast's
+        refusal: a recycled part's own parts are not looked into)."""
+        recycled, whole = walk_parts(
+            bid,
+            self.children.get(bid, ()),
+            lambda level: [part for unit in level for part in self.children.get(unit, ())],
+            lambda level: {unit for unit in level if unit in self.done},
+        )
+        return sorted(recycled), sorted(whole)
+
+    def outermost_in(self, bid: str, chosen: set[str]) -> str | None:
+        """The outermost assembly above ``bid`` that is in ``chosen`` (``None``: none is)."""
+        outermost, ancestor, seen = None, self.parent.get(bid), {bid}
+        while ancestor is not None and ancestor not in seen:
+            if ancestor in chosen:
+                outermost = ancestor
+            seen.add(ancestor)
+            ancestor = self.parent.get(ancestor)
+        return outermost
 
 
 def genealogy_conflicts(
@@ -228,7 +239,8 @@ def genealogy_conflicts(
         gone_with = tree.recycled_with(bid)
         if gone_with:
             out.append(gone_with)
-        recycled_parts, parts_here = tree.descendants(bid, in_lot)
+        recycled_parts, parts = tree.descendants(bid)
+        parts_here = [part for part in parts if part in in_lot]
         if recycled_parts:
             lots = sorted({f"lot {tree.done[p][0]} on {tree.done[p][1]}" for p in recycled_parts})
             out.append(
@@ -237,8 +249,9 @@ def genealogy_conflicts(
             )
         if parts_here:
             out.append(
-                f"{bid} and its part(s) {_listed(parts_here)} are all in the lot: they would be "
-                f"counted twice; keep the {level} or its parts"
+                f"{bid} and its part(s) {_listed(parts_here)} are both in the lot: the {level}'s "
+                "recycling covers its parts, so they would be counted twice; remove the part(s) "
+                f"from the lot (recycled with the {level}), or record the parts without the {level}"
             )
     return out
 
@@ -270,8 +283,39 @@ def not_whole(
             out[bid] = f"{bid} was recycled in lot {lot} on {on}"
         elif gone_with := tree.recycled_with(bid):
             out[bid] = gone_with
-        elif parts := tree.descendants(bid, set())[0]:
+        elif parts := tree.descendants(bid)[0]:
             out[bid] = no_longer_whole(bid, parts, "record its remaining parts instead")
+    return out
+
+
+def with_their_assembly(battery_ids: Sequence[str], genealogy: pl.DataFrame) -> dict[str, str]:
+    """Units of a selection that are parts of an assembly in the same selection: the assembly's
+    recycling covers them, so a lot keeps the outermost assembly and leaves them out (counted
+    once: their mass and value are the assembly's).
+
+    Parameters
+    ----------
+    battery_ids : sequence of str
+        The selection (registered units).
+    genealogy : pl.DataFrame
+        As :func:`genealogy_conflicts`.
+
+    Returns
+    -------
+    dict
+        ``{battery_id: why}`` of the parts to leave out, in their order: ``<id> is part of pack
+        <id>, which is in the lot: counted once, with it``.
+    """
+    tree = _Genealogy.of(genealogy)
+    chosen = set(battery_ids)
+    out: dict[str, str] = {}
+    for bid in battery_ids:
+        outer = tree.outermost_in(bid, chosen)
+        if outer is not None:
+            out[bid] = (
+                f"{bid} is part of {tree.level.get(outer, 'assembly')} {outer}, which is in the "
+                "lot: counted once, with it"
+            )
     return out
 
 

@@ -15,8 +15,11 @@ Nothing is written before the whole lot is checked (:func:`plan_record`): every 
 each row agreeing with the registered unit (chemistry, level, mass:
 :mod:`echelon.recycling.reconcile`), no unit recycled in another lot, no pack recycled twice
 with its parts, every unit discharged; a lot id already recorded is recorded again only with the
-same options and units, which changes nothing. Units are then written in chunks of
-:data:`RECORD_CHUNK` per transaction (:meth:`~echelon.registry.Registry.append_events_many`).
+same options and units, which changes nothing. The check and the write are one transaction
+holding the registry's write lock (:func:`echelon.registry.serialized`): a recording that
+overlaps one being written waits for it, and is then checked against it (and refused), never
+both recorded. Units are written :data:`RECORD_CHUNK` at a time; the lot commits whole or not
+at all.
 
 The lot record (:class:`~echelon.recycling.lot.LotResult` as JSON) is kept byte for byte in the
 registry's content-addressed store, so ``echelon recycle lot:<id>`` rewrites the same report years
@@ -26,7 +29,8 @@ Sources a lot can name (``echelon recycle SOURCE``): a table file; ``route:recyc
 ``recycle``) — registered units whose latest route is ``recycle`` and that are not recycled
 (dismantled packs are represented by their modules); ``status:<status>`` — registered units with
 that status; ``lot:<id>`` — a recorded lot. A selector leaves out units no longer whole (a part
-of a recycled pack, a pack with recycled parts), naming them (:func:`select_registry_units`).
+of a recycled pack, a pack with recycled parts), and parts selected with their own pack (its
+recycling covers them: counted once), naming them (:func:`select_registry_units`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import datetime as dt
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +48,7 @@ import polars as pl
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
 from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
+from echelon.io.base import sha256_file
 from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
@@ -52,11 +57,22 @@ from echelon.recycling.reconcile import (
     identity_problems,
     lot_differences,
     not_whole,
+    with_their_assembly,
 )
-from echelon.registry import PendingEvent, Registry, events_frame, units_frame
+from echelon.registry import (
+    PendingEvent,
+    Registry,
+    SerializedWrite,
+    events_frame,
+    serialized,
+    units_frame,
+)
 
 RECORD_CHUNK = 500
-"""Units recorded per registry transaction."""
+"""Units per bulk write of a recording (all in its one transaction)."""
+RECORD_LOCK = "recycling"
+"""Name of the registry write lock a recording holds from its check to its commit
+(:func:`echelon.registry.serialized`)."""
 PASSPORT_END = "ended: the battery is recycled (Regulation (EU) 2023/1542 Art. 77(8))"
 GENEALOGY = ("battery_id", "parent_id", "level", "status")
 """Columns of :func:`~echelon.registry.units_frame` the genealogy check reads."""
@@ -102,10 +118,15 @@ class Selection:
     left_out : dict
         ``{battery_id: why}``: units the selector matches that are no longer whole
         (:func:`echelon.recycling.reconcile.not_whole`), left out of ``units``.
+    counted_once : dict
+        ``{battery_id: why}``: parts of an assembly the selector matches too, left out of
+        ``units`` because the assembly's recycling covers them
+        (:func:`echelon.recycling.reconcile.with_their_assembly`).
     """
 
     units: pl.DataFrame
     left_out: dict[str, str]
+    counted_once: dict[str, str] = field(default_factory=dict)
 
 
 def select_registry_units(
@@ -118,7 +139,9 @@ def select_registry_units(
     longer whole are left out, and named in :attr:`Selection.left_out`: a part of a recycled
     pack (it went with it), a pack some of whose parts were recycled, a unit with a ``recycled``
     event — a lot holding them would be refused (:func:`plan_record`). A table naming them is
-    still refused.
+    still refused. A part selected with its own pack (or module) is left out too, named in
+    :attr:`Selection.counted_once`: the outermost assembly is recycled, and its recycling
+    covers the part (its mass and value counted once). A table naming both is refused.
 
     Parameters
     ----------
@@ -151,6 +174,8 @@ def select_registry_units(
         else {}
     )
     chosen = chosen.filter(~pl.col("battery_id").is_in(list(left_out)))
+    counted_once = with_their_assembly(chosen["battery_id"].to_list(), frame.select(GENEALOGY))
+    chosen = chosen.filter(~pl.col("battery_id").is_in(list(counted_once)))
     if chosen.height == 0:
         raise NotFoundError(
             f"no unit to recycle matches {selector!r} in {registry.url}"
@@ -162,7 +187,7 @@ def select_registry_units(
         energy.alias("nominal_energy_wh"),
         voltage.alias("nominal_voltage_v"),
     ).select(TABLE_COLUMNS)
-    return Selection(units, left_out)
+    return Selection(units, left_out, counted_once)
 
 
 def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
@@ -178,6 +203,16 @@ def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
         f"left out {len(whys)} unit(s) no longer whole (a lot holding them would be refused): "
         + "; ".join(whys[:shown])
         + more
+    )
+
+
+def counted_once_note(counted_once: dict[str, str], shown: int = 10) -> str:
+    """``left out N part(s) of assemblies in the lot: <why>; …`` (at most ``shown`` named)."""
+    whys = list(counted_once.values())
+    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
+    return (
+        f"left out {len(whys)} part(s) of assemblies in the lot (their assembly's recycling "
+        "covers them): " + "; ".join(whys[:shown]) + more
     )
 
 
@@ -228,6 +263,8 @@ class RecordPlan:
     discharge : Discharge
         The discharge rules of the catalogue the lot was checked against (its standard is
         recorded on every unit's ``discharged`` event).
+    catalog_dir : Path or None
+        The catalogue overrides it was checked with (checked with again when it is written).
     """
 
     result: LotResult
@@ -237,6 +274,7 @@ class RecordPlan:
     limits: dict[str, tuple[float | None, float | None]]
     discharge_method: str
     discharge: Discharge
+    catalog_dir: Path | None = None
 
     @property
     def lot_id(self) -> str:
@@ -422,6 +460,7 @@ def plan_record(
         limits=_discharge_limits(result, registered, catalog_dir),
         discharge_method=discharge_method,
         discharge=spec,
+        catalog_dir=catalog_dir,
     )
 
 
@@ -448,8 +487,9 @@ def record_planned(
     discharged_on: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RecordReport:
-    """Write a :class:`RecordPlan`: the lot record in the store (a new lot), then the discharge
-    and ``recycled`` events of each unit to record, :data:`RECORD_CHUNK` units per transaction.
+    """Record a lot checked before (:func:`plan_record`): it is checked again, as
+    :func:`record_lot` checks it, inside the recording's transaction — another recording may
+    have come between.
 
     Parameters
     ----------
@@ -461,9 +501,101 @@ def record_planned(
     progress : callable, optional
         ``progress(done, total)``.
     """
+    return record_lot(
+        registry,
+        plan.result,
+        discharge_method=plan.discharge_method,
+        discharged_on=discharged_on,
+        progress=progress,
+        catalog_dir=plan.catalog_dir,
+    )
+
+
+def record_lot(
+    registry: Registry,
+    result: LotResult,
+    *,
+    discharge_method: str = "external_circuit",
+    discharged_on: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    catalog_dir: Path | None = None,
+    checked: Callable[[RecordPlan], None] | None = None,
+) -> RecordReport:
+    """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
+
+    Everything is checked first (:func:`plan_record`), in the transaction that writes, holding
+    the registry's write lock (:data:`RECORD_LOCK`): a recording of overlapping units that runs
+    at the same time waits for this one to commit and is then refused (its units recycled in
+    another lot), so no unit is recycled twice. A lot refused, or interrupted, writes nothing.
+
+    Parameters
+    ----------
+    registry : Registry
+    result : LotResult
+        From :func:`echelon.recycling.recycle_lot`; every unit must be registered.
+    discharge_method : str
+        ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
+    discharged_on : date, optional
+        Default: today.
+    progress : callable, optional
+        ``progress(done, total)``.
+    catalog_dir : Path, optional
+        Catalogue overrides, as :func:`plan_record`.
+    checked : callable, optional
+        ``checked(plan)``, called once the lot has passed the check, before anything is written
+        (e.g. to print what is recorded: ``plan.result``).
+
+    Returns
+    -------
+    RecordReport
+        Units written, and units skipped because this lot already recorded them (re-runs are
+        idempotent; the SHA-256 is then the recorded lot record's).
+
+    Raises
+    ------
+    NotFoundError, SchemaError, UsageError, RecyclingError
+        As :func:`plan_record`.
+    """
+    with serialized(registry, RECORD_LOCK) as writer:
+        plan = plan_record(
+            registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir
+        )
+        if checked:
+            checked(plan)
+        return _write_plan(writer, plan, discharged_on=discharged_on, progress=progress)
+
+
+def _write_plan(
+    writer: SerializedWrite,
+    plan: RecordPlan,
+    *,
+    discharged_on: dt.date | None,
+    progress: Callable[[int, int], None] | None,
+) -> RecordReport:
+    """Write a :class:`RecordPlan` checked in ``writer``'s transaction: the lot record in the
+    store (a new lot), then the discharge and ``recycled`` events of each unit to record,
+    :data:`RECORD_CHUNK` units per bulk write. A lot record stored here is removed again when
+    the write fails (still under the lock: no other recording refers to it)."""
+    sha, new = (plan.lot_sha256, None) if plan.lot_sha256 else _store_lot(writer.registry, plan)
+    try:
+        written = _append_units(writer, plan, sha, discharged_on, progress)
+    except BaseException:
+        if new is not None:
+            new.unlink(missing_ok=True)
+        raise
+    return RecordReport(plan.lot_id, sha, written, len(plan.skipped))
+
+
+def _append_units(
+    writer: SerializedWrite,
+    plan: RecordPlan,
+    sha: str,
+    discharged_on: dt.date | None,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """Append each unit's ``discharged`` and ``recycled`` events; returns the units written."""
     spec = plan.discharge
     result = plan.result
-    sha = plan.lot_sha256 or _store_lot(registry, result)
     on = (discharged_on or dt.date.today()).isoformat()
     todo = set(plan.todo)
     rows = result.units.select(
@@ -504,62 +636,23 @@ def record_planned(
         )
         batch.append((row["battery_id"], [discharged, recycled]))
         if len(batch) == RECORD_CHUNK or i == rows.height:
-            # one transaction per chunk: every unit's two events land together or not at all,
-            # and a re-run skips the units already recorded
-            registry.append_events_many(batch)
+            writer.append_events_many(batch)  # in the one transaction: all units or none
             batch = []
             if progress:
                 progress(i, rows.height)
-    return RecordReport(plan.lot_id, sha, rows.height, len(plan.skipped))
+    return rows.height
 
 
-def record_lot(
-    registry: Registry,
-    result: LotResult,
-    *,
-    discharge_method: str = "external_circuit",
-    discharged_on: dt.date | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    catalog_dir: Path | None = None,
-) -> RecordReport:
-    """Record a lot: discharge and ``recycled`` events for each unit, the lot in the store.
-
-    Everything is checked first (:func:`plan_record`); a lot refused writes nothing.
-
-    Parameters
-    ----------
-    registry : Registry
-    result : LotResult
-        From :func:`echelon.recycling.recycle_lot`; every unit must be registered.
-    discharge_method : str
-        ``external_circuit`` or ``immersion`` (GB/T 33598.3-2021).
-    discharged_on : date, optional
-        Default: today.
-    progress : callable, optional
-        ``progress(done, total)``.
-    catalog_dir : Path, optional
-        Catalogue overrides, as :func:`plan_record`.
-
-    Returns
-    -------
-    RecordReport
-        Units written, and units skipped because this lot already recorded them (re-runs are
-        idempotent; the SHA-256 is then the recorded lot record's).
-
-    Raises
-    ------
-    NotFoundError, SchemaError, UsageError, RecyclingError
-        As :func:`plan_record`.
-    """
-    plan = plan_record(registry, result, discharge_method=discharge_method, catalog_dir=catalog_dir)
-    return record_planned(registry, plan, discharged_on=discharged_on, progress=progress)
-
-
-def _store_lot(registry: Registry, result: LotResult) -> str:
+def _store_lot(registry: Registry, plan: RecordPlan) -> tuple[str, Path | None]:
+    """Keep the lot record in the store: its SHA-256, and its path when it was not there."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lot.json"
-        path.write_text(result.to_json(), encoding="utf-8")
-        return registry.store.put_raw(path)
+        path.write_text(plan.result.to_json(), encoding="utf-8")
+        sha = sha256_file(path)
+        kept = registry.store.raw_path(sha, path.suffix)
+        there = kept.is_file()
+        registry.store.put_raw(path, sha)
+        return sha, None if there else kept
 
 
 def lots_frame(registry: Registry) -> pl.DataFrame:

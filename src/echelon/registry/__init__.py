@@ -20,8 +20,10 @@ from echelon.registry.genealogy import (
     parts_of,
     recycled_parts,
     refuse_loop,
+    walk_parts,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
+from echelon.registry.locks import SerializedWrite, serialized
 from echelon.registry.queries import (
     LIST_COLUMNS,
     LISTING_FILTERS,
@@ -57,6 +59,7 @@ __all__ = [
     "Part",
     "PendingEvent",
     "Registry",
+    "SerializedWrite",
     "Store",
     "UnitWrite",
     "VerifyReport",
@@ -79,10 +82,12 @@ __all__ = [
     "refuse_unverified",
     "save_anchor",
     "select_units",
+    "serialized",
     "take_anchor",
     "test_run_row",
     "units_frame",
     "verify",
     "verify_batteries",
     "verify_battery",
+    "walk_parts",
 ]

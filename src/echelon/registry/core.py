@@ -240,7 +240,7 @@ class Registry:
         ids = list(battery_ids)
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids, 500):
+            for chunk in chunked(ids):
                 stmt = select(BatteryRow.battery_id, BatteryRow.level).where(
                     BatteryRow.battery_id.in_(chunk)
                 )
@@ -320,7 +320,7 @@ class Registry:
             its chain, or a chain rewritten, outside Echelon): appending would hide it.
         """
         heads: dict[str, Head] = {}
-        for chunk in _chunks(battery_ids, 500):
+        for chunk in chunked(battery_ids):
             last = (
                 select(EventRow.battery_id, func.max(EventRow.seq).label("seq"))
                 .where(EventRow.battery_id.in_(chunk))
@@ -443,25 +443,30 @@ class Registry:
         ChainError
             If a battery's chain and its head record differ: nothing of the batch is written.
         """
-        ids = [bid for bid, _ in batch]
-        if len(set(ids)) != len(ids):
-            raise RegistryError("append_events_many: a battery appears twice in one batch")
-        now = utc_now()
         try:
             with self.engine.begin() as conn:
-                heads = self._chain_heads(conn, ids)
-                missing = [bid for bid in ids if bid not in heads]
-                if missing:
-                    raise RegistryError(
-                        f"not registered: {', '.join(missing[:5])}"
-                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                    )
-                writes = _EventBatch(now)
-                last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
-                writes.flush(conn)
+                return self._append_many(conn, batch)
         except IntegrityError as exc:
             log.warning("bulk append failed (%s); appending battery by battery", exc.orig)
             return [self.append_events(bid, evs) for bid, evs in batch]
+
+    def _append_many(
+        self, conn: Connection, batch: Sequence[tuple[str, Sequence[PendingEvent]]]
+    ) -> list[int]:
+        """:meth:`append_events_many` inside the open transaction ``conn``."""
+        ids = [bid for bid, _ in batch]
+        if len(set(ids)) != len(ids):
+            raise RegistryError("append_events_many: a battery appears twice in one batch")
+        heads = self._chain_heads(conn, ids)
+        missing = [bid for bid in ids if bid not in heads]
+        if missing:
+            raise RegistryError(
+                f"not registered: {', '.join(missing[:5])}"
+                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            )
+        writes = _EventBatch(utc_now())
+        last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
+        writes.flush(conn)
         return last
 
     def record_assemblies(self, assemblies: Sequence[AssemblyWrite]) -> list[WriteResult]:
@@ -540,7 +545,7 @@ class Registry:
             .order_by(EventRow.battery_id, EventRow.seq)
         )
         status: dict[str, str | None] = {}
-        for chunk in _chunks(children, 500):
+        for chunk in chunked(children):
             for bid, st, _ in conn.execute(latest.where(EventRow.battery_id.in_(chunk))):
                 status[bid] = st
         taken = sorted(c for c in children if status.get(c) in refused)
@@ -698,7 +703,7 @@ def _event_row(
 def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str]]:
     """The intake fingerprints recorded for each of ``battery_ids`` (as ``conn`` sees them)."""
     found: dict[str, set[str]] = {}
-    for chunk in _chunks(battery_ids, 500):
+    for chunk in chunked(battery_ids):
         rows = conn.execute(
             select(IntakeRow.battery_id, IntakeRow.fingerprint).where(
                 IntakeRow.battery_id.in_(chunk)
@@ -709,9 +714,14 @@ def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str
     return found
 
 
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+IN_CHUNK: Final = 500
+"""Ids per SQL ``IN`` list (well below SQLite's and PostgreSQL's bound-parameter limits)."""
+
+
+def chunked(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[list[str]]:
+    """``items`` in lists of at most ``size``: one SQL ``IN`` list each."""
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield list(items[start : start + size])
 
 
 def open_registry(

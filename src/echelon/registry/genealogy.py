@@ -4,56 +4,104 @@ without reading a full record per part."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
 from echelon.domain import Battery, Measurement
 from echelon.errors import ChainError
-from echelon.registry.core import Registry
+from echelon.registry.core import Registry, chunked
 from echelon.registry.queries import BatteryRecord, edited_error
 from echelon.registry.schema import BatteryRow, EventRow, MeasurementRow
 
 
-def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
-    """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
-    their chain): an assembly with such parts is no longer the one it was, and gets neither a
-    forecast nor a passport. A recycled part's own parts are not looked into. Two queries per
-    level of the genealogy (children, their recycled events), not a record per part.
+def walk_parts(
+    battery_id: str,
+    parts: Sequence[str],
+    parts_below: Callable[[list[str]], list[str]],
+    recycled_among: Callable[[list[str]], set[str]],
+) -> tuple[list[str], list[str]]:
+    """An assembly's parts at any depth, a level of the genealogy at a time: the one walk of
+    "which parts were recycled", for the registry (:func:`recycled_parts`: a passport's, a
+    forecast's refusal) and for a genealogy read into memory (a recycling lot's check and a
+    selection's note), so they count the same parts.
+
+    A recycled part's own parts are not looked into: they went with it.
+
+    Parameters
+    ----------
+    battery_id : str
+        The assembly.
+    parts : sequence of str
+        Its parts (children).
+    parts_below : callable
+        ``parts_below(level)``: the parts of the units of ``level``.
+    recycled_among : callable
+        ``recycled_among(level)``: those of ``level`` that were recycled.
+
+    Returns
+    -------
+    (list of str, list of str)
+        The recycled parts and the others, level by level, each level in the order given.
 
     Raises
     ------
     ChainError
         When the genealogy loops back (:func:`refuse_loop`).
     """
-    out: list[str] = []
-    level = list(record.children)
-    seen = {record.battery.battery_id}
+    recycled: list[str] = []
+    whole: list[str] = []
+    level, seen = list(parts), {battery_id}
+    while level:
+        refuse_loop(battery_id, level, seen)
+        done = recycled_among(level)
+        recycled += [bid for bid in level if bid in done]
+        intact = [bid for bid in level if bid not in done]
+        whole += intact
+        level = parts_below(intact) if intact else []
+    return recycled, whole
+
+
+def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
+    """Ids of the parts of an assembly (at any depth) that were recycled (a ``recycled`` event in
+    their chain): an assembly with such parts is no longer the one it was, and gets neither a
+    forecast nor a passport. The walk is :func:`walk_parts` (a recycled part's own parts are not
+    looked into); two queries per level of the genealogy and
+    :data:`~echelon.registry.core.IN_CHUNK` ids (children, their recycled events), not a record
+    per part.
+
+    Raises
+    ------
+    ChainError
+        When the genealogy loops back (:func:`refuse_loop`).
+    """
     with registry.engine.connect() as conn:
-        while level:
-            refuse_loop(record.battery.battery_id, level, seen)
-            recycled = set(
-                conn.execute(
-                    select(EventRow.battery_id)
-                    .where(EventRow.battery_id.in_(level), EventRow.kind == "recycled")
-                    .distinct()
+
+        def parts_below(level: list[str]) -> list[str]:
+            found: list[str] = []
+            for chunk in chunked(level):
+                found += conn.execute(
+                    select(BatteryRow.battery_id).where(BatteryRow.parent_id.in_(chunk))
                 ).scalars()
-            )
-            out += [bid for bid in level if bid in recycled]
-            intact = [bid for bid in level if bid not in recycled]
-            level = (
-                list(
+            return sorted(found)
+
+        def recycled_among(level: list[str]) -> set[str]:
+            found: set[str] = set()
+            for chunk in chunked(level):
+                found.update(
                     conn.execute(
-                        select(BatteryRow.battery_id)
-                        .where(BatteryRow.parent_id.in_(intact))
-                        .order_by(BatteryRow.battery_id)
+                        select(EventRow.battery_id)
+                        .where(EventRow.battery_id.in_(chunk), EventRow.kind == "recycled")
+                        .distinct()
                     ).scalars()
                 )
-                if intact
-                else []
-            )
-    return out
+            return found
+
+        return walk_parts(record.battery.battery_id, record.children, parts_below, recycled_among)[
+            0
+        ]
 
 
 def refuse_loop(battery_id: str, level: Sequence[str], seen: set[str]) -> None:
@@ -108,8 +156,9 @@ class Part:
 
 
 def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
-    """The parts (children) of the assemblies ``parent_ids``, ordered by id: three queries for
-    them all, not a :func:`~echelon.registry.battery_record` each.
+    """The parts (children) of the assemblies ``parent_ids``, ordered by id: three queries per
+    :data:`~echelon.registry.core.IN_CHUNK` ids, not a :func:`~echelon.registry.battery_record`
+    each.
 
     Raises
     ------
@@ -119,36 +168,34 @@ def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
     """
     if not parent_ids:
         return []
+    rows: list[dict[str, Any]] = []
+    status: dict[str, str] = {}
+    soh: dict[str, dict[str, Any]] = {}
     with registry.engine.connect() as conn:
-        rows = [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(BatteryRow.__table__)
-                .where(BatteryRow.parent_id.in_(list(parent_ids)))
-                .order_by(BatteryRow.battery_id)
-            )
-        ]
-        ids = [row["battery_id"] for row in rows]
-        ordered = (  # by seq: the last status of a battery wins
-            select(EventRow.battery_id, EventRow.status)
-            .where(EventRow.battery_id.in_(ids), EventRow.status.is_not(None))
-            .order_by(EventRow.battery_id, EventRow.seq)
-        )
-        status: dict[str, str] = {r.battery_id: r.status for r in conn.execute(ordered)}
-        soh = {
-            m["battery_id"]: m
-            for m in (
+        for chunk in chunked(list(parent_ids)):
+            rows += [
                 dict(r._mapping)
                 for r in conn.execute(
-                    select(MeasurementRow.__table__)
-                    .where(
-                        MeasurementRow.battery_id.in_(ids),
-                        MeasurementRow.quantity == "soh_percent",
-                    )
-                    .order_by(MeasurementRow.id)
+                    select(BatteryRow.__table__).where(BatteryRow.parent_id.in_(chunk))
                 )
+            ]
+        rows.sort(key=lambda row: str(row["battery_id"]))
+        for chunk in chunked([row["battery_id"] for row in rows]):
+            ordered = (  # by seq: the last status of a battery wins
+                select(EventRow.battery_id, EventRow.status)
+                .where(EventRow.battery_id.in_(chunk), EventRow.status.is_not(None))
+                .order_by(EventRow.battery_id, EventRow.seq)
             )
-        }
+            status.update({r.battery_id: r.status for r in conn.execute(ordered)})
+            measured = (  # by id: the latest measurement wins
+                select(MeasurementRow.__table__)
+                .where(
+                    MeasurementRow.battery_id.in_(chunk),
+                    MeasurementRow.quantity == "soh_percent",
+                )
+                .order_by(MeasurementRow.id)
+            )
+            soh.update({r.battery_id: dict(r._mapping) for r in conn.execute(measured)})
     out = []
     for row in rows:
         bid = row["battery_id"]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import Connection, Select, case, func, select
 
 from echelon.registry.chain import canonical_json, event_hash
-from echelon.registry.core import BATTERIES, EVENTS, PROJECTIONS, Registry
+from echelon.registry.core import BATTERIES, EVENTS, PROJECTIONS, Registry, chunked
 from echelon.registry.heads import head_problem, recorded_heads
 from echelon.registry.queries import with_warnings
 from echelon.registry.verify import read_snapshot
@@ -189,11 +189,6 @@ def _check_chunk(conn: Connection, chunk: list[str], found: dict[str, list[str]]
                 )
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 def listing_warnings(registry: Registry, battery_ids: Sequence[str]) -> dict[str, list[str]]:
     """What a listing of ``battery_ids`` would show that their event chains do not prove.
 
@@ -212,7 +207,7 @@ def listing_warnings(registry: Registry, battery_ids: Sequence[str]) -> dict[str
     """
     found: dict[str, list[str]] = defaultdict(list)
     with read_snapshot(registry) as conn:
-        for chunk in _chunks(list(dict.fromkeys(battery_ids)), CHUNK):
+        for chunk in chunked(list(dict.fromkeys(battery_ids)), CHUNK):
             _check_chunk(conn, chunk, found)
     return dict(found)
 
