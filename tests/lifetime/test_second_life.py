@@ -9,7 +9,14 @@ import polars as pl
 import pytest
 
 from echelon.errors import EstimationError
-from echelon.lifetime import Duty, duty, expected_life_years, forecast_unit, pack_life_years
+from echelon.lifetime import (
+    Duty,
+    duty,
+    expected_life_years,
+    forecast_unit,
+    pack_life_years,
+    second_life,
+)
 from echelon.lifetime.second_life import LIFE_COLUMNS, quantiles
 
 AS_OF = dt.date(2026, 11, 22)
@@ -195,6 +202,31 @@ def test_a_unit_does_not_depend_on_the_other_units_of_the_call() -> None:
     assert mixed.row(1) == alone.row(0)
     assert "not explained" in mixed["lifetime_note"][0]
     assert "not explained" not in (alone["lifetime_note"][0] or "")
+
+
+@pytest.mark.parametrize("chemistry", ["NMC622", "LMO"])  # first-life posterior; second-life basis
+def test_applications_of_one_call_share_the_start_and_give_the_separate_results(
+    chemistry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The units' start state (draws, first-life posterior) is computed once per call for every
+    application that has the same units: the years and notes are those of separate calls."""
+    units = pl.DataFrame(
+        [{**UNIT, "chemistry": chemistry, "battery_id": f"U{k}", "soh_percent": soh}
+         for k, soh in enumerate((71.0, 83.5, 92.0))]
+    )  # fmt: skip
+    apps = ("ess", "ups", "telecom")
+    separate = pl.concat([expected_life_years(units, application=a, n_samples=64) for a in apps])
+    starts = []
+    real_start = second_life._start
+    monkeypatch.setattr(
+        second_life, "_start", lambda *a, **kw: starts.append(1) or real_start(*a, **kw)
+    )
+    together = expected_life_years(
+        pl.concat([units.with_columns(pl.lit(app).alias("application")) for app in apps]),
+        n_samples=64,
+    )
+    assert len(starts) == 1
+    assert together.equals(separate)
 
 
 def test_a_user_duty_is_forecast_through_the_public_api() -> None:

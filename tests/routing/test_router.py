@@ -191,8 +191,12 @@ def test_value_is_usable_energy_times_years_times_price_minus_costs() -> None:
     econ = load_economics()
     kwh = 60.0 * 43.2 / 1000
     usable = kwh * 0.89 * row["window__ess"]
-    # the lifetime model's median years at the SOH lower bound, capped at the longest ess life
-    grid = pl.DataFrame({"application": ["ess"], "chemistry": ["NMC622"], "soh_percent": [89.0]})
+    # the lifetime model's median years at the SOH lower bound with the prior of the unit's
+    # origin (no manufacture date: the origin's age prior), capped at the longest ess life
+    grid = pl.DataFrame(
+        {"application": ["ess"], "chemistry": ["NMC622"], "soh_percent": [89.0],
+         "origin_application": ["automotive"]}
+    )  # fmt: skip
     years = min(10.0, expected_second_life_years(grid)[0])
     assert 0.0 < years < 10.0
     rate = econ.labour_rate("none")

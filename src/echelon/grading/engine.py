@@ -33,6 +33,7 @@ from echelon.grading.table import prepare_table
 from echelon.routing import (
     Economics,
     RoutingInputs,
+    age_at,
     load_economics,
     route_decision,
     route_summary,
@@ -451,7 +452,7 @@ def _gate_and_grade(
     frame = _with_capacity_soh(
         _with_batch_statistics(prepare_table(table, catalog_dir=catalog_dir), profile),
         catalog_dir=catalog_dir,
-    )
+    ).with_columns(age_at(as_of))  # the router's second-life years use it
     rules = gate_rules(profile, as_of=as_of)
     frame = frame.with_columns(
         *[r.fail.alias(f"fail__{r.name}") for r in rules],

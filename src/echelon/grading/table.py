@@ -6,6 +6,7 @@ Columns (any may be empty): ``battery_id``, ``chemistry``, ``level``, ``model``,
 an estimate its model flagged out of domain), ``measured_capacity_ah``,
 ``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
 ``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
+``manufacture_date`` (the unit's age for the router's second-life years),
 ``calendar_expiry_date``, ``plating_signature``. :func:`to_grading_table` builds it from units'
 records and latest measurements (the intake's batch, or registered units).
 """
@@ -43,6 +44,7 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "insulation_mohm": pl.Float64(),
     "visual_flags": pl.String(),
     "has_traceability": pl.Boolean(),
+    "manufacture_date": pl.Date(),
     "calendar_expiry_date": pl.Date(),
     "plating_signature": pl.Boolean(),
 }
@@ -74,6 +76,7 @@ def battery_fields(battery: Battery) -> dict[str, Any]:
         "nominal_voltage_v": battery.nominal_voltage_v,
         "visual_flags": ";".join(sorted(f.value for f in battery.visual_flags)),
         "has_traceability": battery.has_traceability,
+        "manufacture_date": battery.manufacture_date,
         "calendar_expiry_date": battery.calendar_expiry_date,
     }
 

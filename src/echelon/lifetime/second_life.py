@@ -284,6 +284,39 @@ def _first_life_with_retry(
     return state, notes
 
 
+def _start_key(inputs: UnitInputs, model: AgeingModel, samples: int, seed: int) -> str:
+    """A digest of everything the start state of :func:`_start` depends on."""
+    h = hashlib.blake2b(digest_size=16)
+    for arr in (inputs.soh_percent, inputs.soh_sd_percent, inputs.age_years, inputs.efc_first_life):
+        h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    h.update(repr((inputs.origin, inputs.keys, model.key, samples, seed)).encode())
+    return h.hexdigest()
+
+
+def _start(
+    inputs: UnitInputs, model: AgeingModel, samples: int, *, seed: int, catalog_dir: Path | None
+) -> tuple[Array, Array, Array, Array, Array, list[list[str]]]:
+    """The units' draws ``z`` and start state (SOH, ageing speed, calendar and cycle losses
+    [fractions], notes) at the start of the second life: drawn around the measured SOH for a
+    model fitted on second-life cells, else the first-life posterior."""
+    cfg = settings(catalog_dir).single_soh
+    shape = (inputs.n, samples)
+    if model.basis == "second_life_start":
+        z = unit_normals(inputs.keys or [], samples, seed, rows=3)
+        soh = np.clip(
+            inputs.soh_percent[:, None] + inputs.soh_sd_percent[:, None] * z[:, 0],
+            *SOH_DRAW_PERCENT,
+        ) / 100.0  # fmt: skip
+        speed = np.exp(float(cfg["acceleration_log_sd"]) * z[:, 2])
+        notes: list[list[str]] = [[] for _ in range(inputs.n)]
+        return z, soh, speed, np.zeros(shape), np.zeros(shape), notes
+    z = unit_normals(inputs.keys or [], samples * int(cfg["posterior_candidates"]), seed, rows=7)
+    state, notes = _first_life_with_retry(
+        inputs, model, z, samples, seed=seed, catalog_dir=catalog_dir
+    )
+    return z, state.soh, state.speed, state.loss_cal, state.loss_cyc, notes
+
+
 def life_samples(
     inputs: UnitInputs,
     model: AgeingModel,
@@ -295,6 +328,7 @@ def life_samples(
     band_years: float | None = None,
     seed: int | None = None,
     catalog_dir: Path | None = None,
+    memo: dict[str, tuple[Any, ...]] | None = None,
 ) -> LifeSamples:
     """Years to ``eol_soh_percent`` for units sharing ``model`` and duty ``target``.
 
@@ -312,6 +346,10 @@ def life_samples(
         Monte-Carlo size, simulation horizon [years] and seed (catalogue defaults).
     band_years : float, optional
         Also return every sample's SOH path over this many years (monthly).
+    memo : dict, optional
+        Start states (draws and first-life state) already computed, by their inputs: calls for
+        the same units under several duties share them (the start does not depend on the duty;
+        the results are those of separate calls).
 
     Returns
     -------
@@ -325,24 +363,19 @@ def life_samples(
     keys = inputs.keys or [f"#{i}" for i in range(n)]
     inputs = replace(inputs, keys=keys)
     seed_ = int(cfg["seed"] if seed is None else seed)
-    notes: list[list[str]] = [[] for _ in range(n)]
+    fingerprint = _start_key(inputs, model, s, seed_)
+    if memo is not None and fingerprint in memo:
+        z, soh, speed, loss_cal0, loss_cyc0, notes = memo[fingerprint]
+    else:
+        z, soh, speed, loss_cal0, loss_cyc0, notes = _start(
+            inputs, model, s, seed=seed_, catalog_dir=catalog_dir
+        )
+        if memo is not None:
+            memo[fingerprint] = (z, soh, speed, loss_cal0, loss_cyc0, notes)
+    notes = [list(x) for x in notes]
     if model.basis == "second_life_start":
-        z = unit_normals(keys, s, seed_, rows=3)
-        soh = np.clip(
-            inputs.soh_percent[:, None] + inputs.soh_sd_percent[:, None] * z[:, 0],
-            *SOH_DRAW_PERCENT,
-        ) / 100.0  # fmt: skip
-        speed = np.exp(float(cfg["acceleration_log_sd"]) * z[:, 2])
-        loss_cal0 = np.zeros(shape)
-        loss_cyc0 = np.zeros(shape)
         max_loss = 1.0 - (eol_soh_percent / 100.0) / soh
     else:
-        z = unit_normals(keys, s * int(cfg["posterior_candidates"]), seed_, rows=7)
-        state, notes = _first_life_with_retry(
-            inputs, model, z, s, seed=seed_, catalog_dir=catalog_dir
-        )
-        soh, speed = state.soh, state.speed
-        loss_cal0, loss_cyc0 = state.loss_cal, state.loss_cyc
         max_loss = loss_cal0 + loss_cyc0 + (soh - eol_soh_percent / 100.0)
     transfer = np.exp(float(cfg["transfer_log_sd"]) * z[:, 1, :s])
     anode = model_table(catalog_dir).anode_potential
@@ -590,6 +623,7 @@ def expected_life_years(
         groups.setdefault((model.key, key_app, eol), []).append(i)
         out["lifetime_note"][i] = proxy
     table = model_table(catalog_dir)
+    memo: dict[str, tuple[Any, ...]] = {}  # the same units under several applications
     for (model_key, key_app, eol), rows in groups.items():
         model = table.models[model_key]
         target = targets[key_app]
@@ -602,6 +636,7 @@ def expected_life_years(
             n_samples=n_samples,
             horizon_years=horizon_years,
             catalog_dir=catalog_dir,
+            memo=memo,
         )
         q = quantiles(result.years)
         validity = validity_note(model, target)

@@ -24,6 +24,7 @@ from echelon.routing.explain import (
     route_summary,
 )
 from echelon.routing.placeholders import (
+    age_at,
     expected_second_life_years,
     recycling_value_frame,
     recycling_value_usd,
@@ -47,6 +48,7 @@ __all__ = [
     "Economics",
     "Regulation",
     "RoutingInputs",
+    "age_at",
     "configuration_table",
     "expected_second_life_years",
     "fits_summary",

@@ -13,9 +13,11 @@ keep the signature, the input columns it reads and the output's meaning.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,52 +36,199 @@ RECYCLING_COLUMN = "recycling_value_usd"
 
 
 LIFE_SOH_GRID = np.arange(40.0, 100.0 + 1e-9, 5.0)
-"""SOH grid [%] on which the lifetime model is evaluated once per (chemistry, application)."""
+"""SOH grid [%] on which the lifetime model is evaluated per (chemistry, application, prior)."""
+LIFE_AGE_NODES_YEARS = np.array([0.5, 1.0, 2.0, 4.0, 7.0, 10.0, 15.0, 20.0])
+"""Ages at the start of the second life [years] on which the lifetime model is evaluated for units
+of known age (interpolated linearly between them, clamped at the ends); a last grid column holds
+the unknown age (the origin's age prior)."""
+LIFE_HISTORY_COLUMNS = ("age_years", "origin_application")
+"""The unit's first-life columns :func:`expected_second_life_years` reads when present."""
+DEFAULT_PRIOR = "default"
+"""The first-life prior of a unit without an origin (or with one that has no prior of its own)."""
 LIFE_SAMPLES = 64
 """Monte-Carlo samples per grid point (the median is what the value uses)."""
 LIFE_HORIZON_MARGIN_YEARS = 2.0
 """Simulated beyond the longest credited second life, so the cap, not the horizon, binds."""
-_LIFE_CACHE: dict[tuple[str, str, str], npt.NDArray[np.float64]] = {}
+UNKNOWN_AGE = len(LIFE_AGE_NODES_YEARS)
+"""Column of a life grid (:func:`life_grids`) for a unit of unknown age."""
+_LIFE_CACHE: dict[tuple[str, str, str, str, int], npt.NDArray[np.float64]] = {}
+"""One SOH curve per (catalogue folder, family, application, prior, grid column)."""
+
+
+def life_prior(origin: str | None, *, catalog_dir: Path | None = None) -> str:
+    """The first-life prior (a ``[first_life.*]`` entry of ``lifetime_forecasting``) of an origin.
+
+    The origin's own entry when it has one, else :data:`DEFAULT_PRIOR` (a missing origin, one
+    without a prior of its own such as ``medical`` or ``other``, or a spelling that is not an
+    origin: the grading table's origins are already canonical).
+    """
+    from echelon.lifetime.params import origin_key, settings
+
+    try:
+        key = origin_key(origin)
+    except EstimationError:
+        return DEFAULT_PRIOR
+    return key if key is not None and key in settings(catalog_dir).first_life else DEFAULT_PRIOR
+
+
+def age_at(as_of: dt.date) -> pl.Expr:
+    """Age of each unit at ``as_of`` [years] from its ``manufacture_date`` (days / 365, as
+    ``echelon.lifetime`` counts them): the ``age_years`` :func:`expected_second_life_years`
+    reads. Null when the date is unknown or after ``as_of`` (the unit is then valued with its
+    origin's age prior)."""
+    from echelon.lifetime.simulator import DAYS_PER_YEAR
+
+    made = pl.col("manufacture_date").cast(pl.Date)
+    days = (pl.lit(as_of) - made).dt.total_days()
+    return pl.when(made <= pl.lit(as_of)).then(days / DAYS_PER_YEAR).alias("age_years")
+
+
+def life_grids(
+    triples: list[tuple[str, str, str]],
+    *,
+    horizon_years: float,
+    catalog_dir: Path | None = None,
+    columns: dict[tuple[str, str, str], set[int]] | None = None,
+) -> dict[tuple[str, str, str], npt.NDArray[np.float64]]:
+    """Median years to end of life per (chemistry, application, first-life prior).
+
+    Each grid is ``(len(LIFE_SOH_GRID), UNKNOWN_AGE + 1)``: rows the SOH grid, columns the age
+    nodes (:data:`LIFE_AGE_NODES_YEARS`) then the unknown age (:data:`UNKNOWN_AGE`: the prior's
+    age). Only the ``columns`` asked for each triple are evaluated (default: all); the others
+    are ``nan``. The columns not yet cached are evaluated in one call of
+    :func:`echelon.lifetime.expected_life_years` with the catalogue's fixed seed and the unit
+    keys ``g<k>`` (one per SOH node) in every column: each key has its own random stream, so a
+    column is the same whatever else the call or the batch holds and whatever the process
+    computed before (reproducible decisions), and the ages share their random draws (common
+    random numbers: the differences between ages are the model's, not Monte-Carlo noise).
+    Chemistries of a family share its grids (the lifetime model and the threshold are the
+    family's). The :data:`DEFAULT_PRIOR` unknown-age column is the curve of a unit of unknown
+    age and origin. Each column is made non-decreasing in SOH (more capacity never means a
+    shorter life: this removes Monte-Carlo wiggles); nothing is imposed along age (the model's
+    median rises with age by itself, docs/routing.md). Cached for the process. The applications
+    evaluated are checked to have a duty first (:func:`_check_duties`, ``ConfigError``).
+    """
+    from echelon.lifetime.second_life import family_of
+
+    folder = str(catalog_dir)
+    every = set(range(UNKNOWN_AGE + 1))
+    asked = {t: every if columns is None else columns.get(t, set()) for t in triples}
+    family = {t: family_of(t[0], catalog_dir=catalog_dir) for t in triples}
+    todo = sorted(
+        {
+            (family[t], t[1], t[2], col)
+            for t, cols in asked.items()
+            for col in cols
+            if (folder, family[t], t[1], t[2], col) not in _LIFE_CACHE
+        }
+    )
+    if todo:
+        _check_duties(sorted({app for _, app, _, _ in todo}), catalog_dir=catalog_dir)
+        curves = _life_columns(todo, horizon_years=horizon_years, catalog_dir=catalog_dir)
+        for column, curve in zip(todo, curves, strict=True):
+            _LIFE_CACHE[(folder, *column)] = curve
+    out = {}
+    for t, cols in asked.items():
+        grid = np.full((LIFE_SOH_GRID.size, UNKNOWN_AGE + 1), np.nan)
+        for col in cols:
+            grid[:, col] = _LIFE_CACHE[(folder, family[t], t[1], t[2], col)]
+        out[t] = grid
+    return out
+
+
+def _life_columns(
+    wanted: list[tuple[str, str, str, int]], *, horizon_years: float, catalog_dir: Path | None
+) -> list[npt.NDArray[np.float64]]:
+    """The SOH curves of the (family, application, prior, grid column) ``wanted``: one
+    :func:`echelon.lifetime.expected_life_years` call (each unit key has its own random stream,
+    so a curve does not depend on the others of the call; the applications share the units'
+    first-life state), each curve made non-decreasing in SOH."""
+    from echelon.lifetime import expected_life_years
+
+    n = LIFE_SOH_GRID.size
+
+    def each(values: list[Any]) -> list[Any]:
+        return [v for v in values for _ in range(n)]
+
+    grid = pl.DataFrame(
+        {
+            "battery_id": [f"g{k}" for k in range(n)] * len(wanted),
+            "chemistry": each([family for family, _, _, _ in wanted]),
+            "application": each([app for _, app, _, _ in wanted]),
+            "soh_percent": np.tile(LIFE_SOH_GRID, len(wanted)),
+            "age_years": each(
+                [None if c == UNKNOWN_AGE else float(LIFE_AGE_NODES_YEARS[c]) for *_, c in wanted]
+            ),
+            "origin_application": each(
+                [None if prior == DEFAULT_PRIOR else prior for _, _, prior, _ in wanted]
+            ),
+        },
+        schema_overrides={"age_years": pl.Float64, "origin_application": pl.String},
+    ).with_columns(pl.col("soh_percent").alias("soh_lower_percent"))  # a lower bound
+    out = expected_life_years(
+        grid, n_samples=LIFE_SAMPLES, horizon_years=horizon_years, catalog_dir=catalog_dir
+    )
+    years = out.get_column("years_to_eol").fill_null(0.0).to_numpy().reshape(len(wanted), n)
+    return [np.maximum.accumulate(row) for row in years]
 
 
 def life_curves(
     pairs: list[tuple[str, str]], *, horizon_years: float, catalog_dir: Path | None = None
 ) -> dict[tuple[str, str], npt.NDArray[np.float64]]:
-    """Median years to end of life on :data:`LIFE_SOH_GRID` per (chemistry, application).
+    """Median years to end of life on :data:`LIFE_SOH_GRID` per (chemistry, application), for a
+    unit of unknown age and origin: the unknown-age column of the :data:`DEFAULT_PRIOR` grid of
+    :func:`life_grids` (see there)."""
+    triples = [(chem, app, DEFAULT_PRIOR) for chem, app in pairs]
+    grids = life_grids(
+        triples,
+        horizon_years=horizon_years,
+        catalog_dir=catalog_dir,
+        columns={t: {UNKNOWN_AGE} for t in triples},
+    )
+    return {(chem, app): grids[(chem, app, prior)][:, UNKNOWN_AGE] for chem, app, prior in triples}
 
-    One call of :func:`echelon.lifetime.expected_life_years` per pair not yet cached, each with
-    the catalogue's fixed seed, so a pair's curve is the same whatever else the batch holds or
-    the process computed before (reproducible decisions); made non-decreasing in SOH (more
-    capacity never means a shorter life: this removes Monte-Carlo wiggles between grid points);
-    cached for the process. The applications of the pairs not yet cached are checked to have a
-    duty first (:func:`_check_duties`, ``ConfigError``): a cached pair always had one.
-    """
-    todo = sorted({p for p in pairs if (str(catalog_dir), *p) not in _LIFE_CACHE})
-    if todo:
-        _check_duties(sorted({app for _, app in todo}), catalog_dir=catalog_dir)
-        from echelon.lifetime import expected_life_years
 
-        n = len(LIFE_SOH_GRID)
-        for chem, app in todo:
-            # one call per pair with the catalogue's fixed seed: a pair's curve never depends on
-            # which other pairs a batch holds, nor on what the process computed before
-            grid = pl.DataFrame(
-                {
-                    "battery_id": [f"g{k}" for k in range(n)],
-                    "chemistry": [chem] * n,
-                    "application": [app] * n,
-                    "soh_percent": LIFE_SOH_GRID,
-                }
-            ).with_columns(pl.col("soh_percent").alias("soh_lower_percent"))  # a lower bound
-            out = expected_life_years(
-                grid,
-                n_samples=LIFE_SAMPLES,
-                horizon_years=horizon_years,
-                catalog_dir=catalog_dir,
-            )
-            years = out.get_column("years_to_eol").fill_null(0.0).to_numpy()
-            _LIFE_CACHE[(str(catalog_dir), chem, app)] = np.maximum.accumulate(years)
-    return {p: _LIFE_CACHE[(str(catalog_dir), *p)] for p in pairs}
+def age_columns(
+    age_years: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Where each age falls on the grid: known (finite, not negative), the node below (the age
+    clamped to the nodes) and the weight of the node above."""
+    nodes = LIFE_AGE_NODES_YEARS
+    known = np.isfinite(age_years) & (age_years >= 0.0)
+    age = np.clip(np.where(known, age_years, nodes[0]), nodes[0], nodes[-1])
+    below = np.clip(np.searchsorted(nodes, age, side="right") - 1, 0, nodes.size - 2)
+    return known, below, (age - nodes[below]) / (nodes[below + 1] - nodes[below])
+
+
+def needed_columns(age_years: npt.NDArray[np.float64]) -> set[int]:
+    """The grid columns :func:`interpolate_life` reads for units of these ages."""
+    known, below, _ = age_columns(age_years)
+    nodes = np.unique(below[known])
+    cols = set(nodes.tolist()) | set((nodes + 1).tolist())
+    return cols | ({UNKNOWN_AGE} if not known.all() else set())
+
+
+def interpolate_life(
+    grid: npt.NDArray[np.float64],
+    soh_percent: npt.NDArray[np.float64],
+    age_years: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Years of units from a grid of :func:`life_grids`: linear in SOH (clamped to the grid; 0
+    below it), then linear in age between the nodes (clamped to the first and last node); the
+    unknown-age column, by :func:`numpy.interp` as before ages were read, for an age that is
+    unknown (``nan``) or negative."""
+    clipped = np.clip(soh_percent, LIFE_SOH_GRID[0], LIFE_SOH_GRID[-1])
+    value = np.interp(clipped, LIFE_SOH_GRID, grid[:, UNKNOWN_AGE])
+    known, below, w = age_columns(age_years)
+    if known.any():
+        soh, grid_soh = clipped[known], LIFE_SOH_GRID
+        i = np.clip(np.searchsorted(grid_soh, soh, side="right") - 1, 0, grid_soh.size - 2)
+        u = (soh - grid_soh[i]) / (grid_soh[i + 1] - grid_soh[i])
+        j = below[known]
+        at_j = grid[i, j] * (1.0 - u) + grid[i + 1, j] * u
+        at_next = grid[i, j + 1] * (1.0 - u) + grid[i + 1, j + 1] * u
+        value[known] = at_j * (1.0 - w[known]) + at_next * w[known]
+    return np.asarray(np.where(soh_percent < LIFE_SOH_GRID[0], 0.0, value), dtype=np.float64)
 
 
 def _check_duties(apps: list[str], *, catalog_dir: Path | None) -> None:
@@ -119,12 +268,15 @@ def expected_second_life_years(
 
     The median years until the unit reaches the application's end-of-life SOH, from the
     semi-empirical calendar + cycle ageing model of its chemistry under the application's duty
-    (:func:`echelon.lifetime.expected_life_years`, Monte Carlo), evaluated once per (chemistry,
-    application) on a 5 % SOH grid and interpolated linearly — with the default first-life prior:
-    the unit's age and origin are not used, so a unit's forecast (``echelon forecast ID``, which
-    uses them) can differ a lot (docs/routing.md) —, then
-    capped at the application's ``max_years`` (the longest second life reported, catalogue
-    ``applications`` ``[*.life]``) so value is not credited beyond observed second lives.
+    (:func:`echelon.lifetime.expected_life_years`, Monte Carlo), with the first-life prior of the
+    unit's origin and its age when known: evaluated once per (chemistry, application, prior) on
+    a grid of SOH (5 % steps) × age (:data:`LIFE_AGE_NODES_YEARS`, and unknown) and interpolated
+    linearly (:func:`life_grids`, :func:`interpolate_life`) — a unit of unknown age and origin
+    gets the years it got before ages were read —, then capped at the application's
+    ``max_years`` (the longest second life reported, catalogue ``applications`` ``[*.life]``) so
+    value is not credited beyond observed second lives. ``efc_first_life`` is not read (no
+    grading column carries it). The agreement with ``echelon forecast ID`` and the cost are in
+    docs/routing.md.
 
     Parameters
     ----------
@@ -132,7 +284,9 @@ def expected_second_life_years(
         Columns ``application`` (canonical id), ``chemistry`` (catalogue value; rows with a
         chemistry the lifetime models do not cover get 0 years) and ``soh_percent`` (SOH at the
         start of the second life [% of nominal]; pass the lower interval bound to stay
-        conservative).
+        conservative); optional ``age_years`` (age at the start of the second life [years];
+        null or negative: unknown) and ``origin_application`` (first-life origin, selects the
+        age and throughput prior; null: the default prior).
     applications : ApplicationCatalog, optional
         Catalogue of the caps (default: the packaged table).
     catalog_dir : Path, optional
@@ -156,32 +310,54 @@ def expected_second_life_years(
     """
     catalog = applications or load_applications(catalog_dir=catalog_dir)
     caps = {name: spec.life.max_years for name, spec in catalog.application.items()}
+    optional = dict(zip(LIFE_HISTORY_COLUMNS, (pl.Float64, pl.String), strict=True))
     frame = units.select(
         pl.col("application").cast(pl.String),
         pl.col("chemistry").cast(pl.String).fill_null("unknown"),
         pl.col("soh_percent").cast(pl.Float64),
+        *[
+            (pl.col(name) if name in units.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in optional.items()
+        ],
+    )
+    priors = {
+        origin: life_prior(origin, catalog_dir=catalog_dir)
+        for origin in frame.get_column("origin_application").drop_nulls().unique().to_list()
+    }
+    frame = frame.with_columns(
+        pl.col("origin_application")
+        .replace_strict(priors, default=DEFAULT_PRIOR, return_dtype=pl.String)
+        .fill_null(DEFAULT_PRIOR)
+        .alias("prior")
     )
     years = np.full(frame.height, np.nan)
     soh = frame.get_column("soh_percent").to_numpy().astype(np.float64)
-    chems = frame.get_column("chemistry")
-    apps = frame.get_column("application")
-    pairs = [
-        (chem, app)
-        for chem, app in frame.select("chemistry", "application").unique().drop_nulls().iter_rows()
-        if app in caps
-    ]
-    modelled = [p for p in pairs if p[0] not in NO_LIFE_MODEL]
+    age = frame.get_column("age_years").fill_null(np.nan).to_numpy().astype(np.float64)
+    keys = ("chemistry", "application", "prior")
+    grouped = (
+        frame.select(keys)
+        .with_row_index("row")
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col("row"))
+        .filter(pl.col("application").is_in(list(caps)))
+    )
+    bounds = np.cumsum([0, *grouped.get_column("row").list.len().to_list()])
+    flat = grouped.get_column("row").explode().to_numpy().astype(np.intp)
+    masks = {
+        (chem, app, prior): flat[bounds[k] : bounds[k + 1]]
+        for k, (chem, app, prior) in enumerate(grouped.select(keys).iter_rows())
+    }
+    modelled = {t: needed_columns(age[masks[t]]) for t in masks if t[0] not in NO_LIFE_MODEL}
     horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
-    curves = life_curves(modelled, horizon_years=horizon, catalog_dir=catalog_dir)
-    for chem, app in pairs:
-        rows = ((chems == chem) & (apps == app)).to_numpy()
-        if chem in NO_LIFE_MODEL:
+    grids = life_grids(
+        list(modelled), horizon_years=horizon, catalog_dir=catalog_dir, columns=modelled
+    )
+    for triple, rows in masks.items():
+        if triple[0] in NO_LIFE_MODEL:
             years[rows] = 0.0
             continue
-        clipped = np.clip(soh[rows], LIFE_SOH_GRID[0], LIFE_SOH_GRID[-1])
-        value = np.interp(clipped, LIFE_SOH_GRID, curves[(chem, app)])
-        value = np.where(soh[rows] < LIFE_SOH_GRID[0], 0.0, value)
-        years[rows] = np.minimum(value, caps[app])
+        value = interpolate_life(grids[triple], soh[rows], age[rows])
+        years[rows] = np.minimum(value, caps[triple[1]])
     return pl.Series(YEARS_COLUMN, years, dtype=pl.Float64).fill_nan(None)
 
 

@@ -45,6 +45,7 @@ from echelon.routing.economics import (
     nominal_kwh,
 )
 from echelon.routing.placeholders import (
+    LIFE_HISTORY_COLUMNS,
     expected_second_life_years,
     recycling_price_table,
     recycling_value_frame,
@@ -277,11 +278,26 @@ def _misfit(app: str, spec: ApplicationSpec, inputs: RoutingInputs) -> pl.Expr:
 def _years(
     frame: pl.DataFrame, app: pl.Expr | str, soh: pl.Expr, inputs: RoutingInputs
 ) -> pl.Series:
-    application = pl.lit(app) if isinstance(app, str) else app
-    units = frame.select(
-        application.alias("application"), pl.col("chemistry"), soh.alias("soh_percent")
-    )
-    return expected_second_life_years(units, applications=inputs.applications)
+    """Second-life years in ``app`` at SOH ``soh``, with the unit's age and origin when known."""
+    return _years_in(frame, [app], soh, inputs)[0]
+
+
+def _years_in(
+    frame: pl.DataFrame, apps: list[pl.Expr | str], soh: pl.Expr, inputs: RoutingInputs
+) -> list[pl.Series]:
+    """:func:`_years` for several applications in one call (their lifetime grids are computed
+    together, sharing the units' first-life state)."""
+    parts = [
+        frame.select(
+            (pl.lit(app) if isinstance(app, str) else app).alias("application"),
+            pl.col("chemistry"),
+            soh.alias("soh_percent"),
+            *[pl.col(c) for c in LIFE_HISTORY_COLUMNS if c in frame.columns],
+        )
+        for app in apps
+    ]
+    years = expected_second_life_years(pl.concat(parts), applications=inputs.applications)
+    return [years.slice(k * frame.height, frame.height) for k in range(len(apps))]
 
 
 def _value_columns(frame: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFrame:
@@ -293,13 +309,13 @@ def _value_columns(frame: pl.DataFrame, inputs: RoutingInputs) -> pl.DataFrame:
     )
     soh = pl.col("soh_basis_percent")
     exprs = []
-    for app, spec in inputs.applications.application.items():
+    years_of = _years_in(frame, list(inputs.applications.application), soh, inputs)
+    for (app, spec), years in zip(inputs.applications.application.items(), years_of, strict=True):
         price = inputs.economics.price_for(app, inputs.jurisdiction)
         usable = pl.col("nominal_kwh") * soh / 100.0 * pl.col(f"window__{app}")
         if spec.preferred_families and spec.non_preferred_usable_fraction < 1.0:
             derate = pl.when(pl.col("family").is_in(list(spec.preferred_families))).then(1.0)
             usable = usable * derate.otherwise(spec.non_preferred_usable_fraction)
-        years = _years(frame, app, soh, inputs)
         exprs += [
             usable.alias(f"usable_kwh__{app}"),
             years.alias(f"years__{app}"),
@@ -341,6 +357,7 @@ def _break_even_soh(frame: pl.DataFrame, apps: list[str], inputs: RoutingInputs)
     base = frame.select(
         pl.col("best_application"),
         pl.col("chemistry"),
+        *[pl.col(c) for c in LIFE_HISTORY_COLUMNS if c in frame.columns],
         (pl.col("nominal_kwh") * _pick(apps, "window") * price / 100.0).alias("slope"),
         (
             pl.col("recycle_value_usd")
