@@ -133,7 +133,7 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
                     pl.lit(g.ocv_source),
                 )
             ),
-            never,
+            ocv_cell.is_null(),  # (no OCV, or cells in series unknown: not checked)
         ),
         Rule(
             "gate.insulation",
@@ -152,7 +152,7 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
                     pl.lit(g.insulation_source),
                 )
             ),
-            pl.col("insulation_mohm").is_null() & ~pl.col("level").is_in(ins_levels),
+            ins_ohm_per_v.is_null(),  # (not measured where not required, or voltage unknown)
         ),
         Rule(
             "gate.self_discharge",
@@ -164,7 +164,7 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
                 pl.lit(g.self_discharge_max_percent_per_day),
                 pl.lit(g.self_discharge_source),
             ),
-            k.is_null(),
+            sd_pct.is_null(),  # (not measured, or cells in series unknown)
         ),
         Rule(
             "gate.self_discharge_outlier",
