@@ -622,3 +622,25 @@ def test_a_zero_volt_threshold_in_millivolts_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"zero_volt_threshold_v_per_cell: 500 V .*write 0.5"):
         load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"ocv_v": None}, "gate.ocv_window"),
+        ({"series_count": None, "nominal_voltage_v": None}, "gate.ocv_window"),
+        ({"series_count": None, "nominal_voltage_v": None}, "gate.self_discharge"),
+        ({"series_count": None, "nominal_voltage_v": None}, "gate.insulation"),
+    ],
+)
+def test_a_gate_rule_without_its_value_is_not_checked_never_ok_on_none(
+    change: dict[str, Any], rule: str
+) -> None:
+    """``show`` read "gate.ocv_window: ok — OCV None V per cell in [2.45, 3.7]" for a unit
+    without OCV: a rule whose compared value does not exist is "not checked", never a pass."""
+    row = grade_one(**change)
+    reason = {r.rule: r for r in decisions_from_row(row, PROFILE)[0].reasons}[rule]
+    assert reason.observed is None
+    assert "not checked" in reason.message, reason.message
+    assert "None" not in reason.message
+    assert row[f"unchecked__{rule}"] is True

@@ -349,3 +349,24 @@ def test_a_recycled_unit_is_not_taken_in_again(
     assert battery_record(registry, recycled).status == "recycled"
     assert battery_record(registry, other).events[-1].kind != "received"
     assert verify(registry).ok
+
+
+def test_intake_says_which_manifest_column_missing_affected_the_batch(
+    registry: Registry, small_batch: SynthBatch, tmp_path: Path
+) -> None:
+    """A manifest without has_traceability quarantined every unit with no word at intake
+    (``echelon grade`` warns about such columns): the report now names the column, its effect and
+    how many units it quarantined."""
+    manifest = copy_batch(small_batch, tmp_path)
+    pl.read_csv(manifest, infer_schema=False).drop("has_traceability").write_csv(manifest)
+    report = intake(manifest, registry=registry, workers=0, as_of=ARRIVAL, soh_models=())
+    [note] = [n for n in report.absent_columns if n.startswith("has_traceability")]
+    graded = report.graded.height  # (a unit whose file fails is not graded)
+    quarantined = report.graded.filter(pl.col("fail__gate.traceability")).height
+    assert quarantined > 0
+    assert note.startswith(
+        f"has_traceability empty for all {graded} units: traceability counts as absent"
+    )
+    assert note.endswith(f"— {quarantined} of {graded} units quarantined by gate.traceability")
+    full = intake(small_batch.manifest, registry=registry, workers=0, as_of=ARRIVAL, soh_models=())
+    assert not any(n.startswith("has_traceability") for n in full.absent_columns)

@@ -99,7 +99,13 @@ class CapacityResult:
     duration_s : float
         Discharge duration [s].
     end_voltage_v : float
-        Voltage at the end of the discharge [V] (the cut-off reached).
+        Voltage at the end of the discharge [V] (the cut-off reached, if it was one:
+        :func:`full_discharge_problem` checks it).
+    start_s : float
+        Test time at the start of the discharge [s].
+    top_voltage_v : float
+        Highest voltage from the start of the file to the start of the discharge [V] (the end of
+        the charge, or the rest, it started from).
     """
 
     capacity_ah: float
@@ -107,6 +113,8 @@ class CapacityResult:
     current_a: float
     duration_s: float
     end_voltage_v: float
+    start_s: float = 0.0
+    top_voltage_v: float = float("nan")
 
 
 def _to_voltage(
@@ -185,7 +193,71 @@ def discharge_capacity(
         current_a=float(best["mean_current_a"]),
         duration_s=float(best["duration_s"]),
         end_voltage_v=float(best["end_voltage_v"]),
+        start_s=float(best["start_s"]),
+        top_voltage_v=_top_voltage(frame, float(best["start_s"]), float(best["start_voltage_v"])),
     )
+
+
+def _top_voltage(frame: pl.DataFrame, start_s: float, start_voltage_v: float) -> float:
+    """Highest voltage up to ``start_s`` (at least the discharge's first voltage)."""
+    before = frame.filter(pl.col(TIME) <= start_s).get_column(VOLTAGE).max()
+    return (
+        max(start_voltage_v, float(before)) if isinstance(before, int | float) else start_voltage_v
+    )
+
+
+def full_discharge_problem(
+    result: CapacityResult,
+    *,
+    cutoff_v: float,
+    full_v: float,
+    cells_in_series: int = 1,
+    chemistry: str = "the chemistry",
+) -> str | None:
+    """Why a discharge is not a full capacity measurement, or ``None`` when it is one.
+
+    A capacity test discharges a fully charged unit to the discharge cut-off (GB/T 34015-2017,
+    residual capacity); a discharge that stopped above the cut-off, or started from a partial
+    charge, measures only part of the capacity (an HPPC step of 3 Ah out of 31 Ah).
+
+    Parameters
+    ----------
+    result : CapacityResult
+        The discharge (:func:`discharge_capacity`).
+    cutoff_v : float
+        Highest end voltage per cell that counts as the cut-off reached [V] (the chemistry's
+        discharge cut-off plus a tolerance).
+    full_v : float
+        Lowest voltage per cell the unit must have been at before the discharge [V] (after a
+        charge to the upper limit, or a rest at a high OCV).
+    cells_in_series : int
+        Cells in series of the unit (the file's voltages are the unit's).
+    chemistry : str
+        Name used in the message.
+
+    Returns
+    -------
+    str or None
+        The reason, naming the voltages per cell and the limits, or ``None``.
+    """
+    end, top = result.end_voltage_v / cells_in_series, result.top_voltage_v / cells_in_series
+    what = (
+        f"the longest discharge ({result.capacity_ah:.4g} Ah at {abs(result.current_a):.4g} A "
+        f"from t = {result.start_s:g} s)"
+    )
+    if end > cutoff_v:
+        return (
+            f"not a full capacity test: {what} stopped at {end:.3f} V per cell, above the "
+            f"{chemistry} discharge cut-off (≤ {cutoff_v:.3f} V per cell counts as reached): its "
+            "ampere-hours are part of the capacity only; run a full discharge to the cut-off"
+        )
+    if top < full_v:
+        return (
+            f"not a full capacity test: {what} started from {top:.3f} V per cell at most, below "
+            f"a full {chemistry} unit ({full_v:.3f} V per cell): charge it fully before the "
+            "discharge"
+        )
+    return None
 
 
 def capacity_at_rate(

@@ -6,7 +6,8 @@ them (:mod:`echelon.routing`); ``grade_by_region`` picks each unit's profile fro
 ``to_grading_table`` builds the table to grade from units' records and latest measurements.
 """
 
-from echelon.grading.engine import decisions_from_row, gate_rules, grade_by_region, grade_table
+from echelon.grading.engine import decisions_from_row, grade_by_region, grade_table
+from echelon.grading.gate import gate_rules
 from echelon.grading.profile import (
     PROFILE_FOR_REGION,
     GradingProfile,

@@ -199,6 +199,28 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
     return typed
 
 
+def absent_column_effects(table: pl.DataFrame) -> list[tuple[list[str], str]]:
+    """The entries of :data:`ABSENT_EFFECT` whose columns a whole table lacks or leaves empty.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        A grading table (read by :func:`read_grading_table`, or built by the intake).
+
+    Returns
+    -------
+    list of (list of str, str)
+        Per entry: its columns, each as ``"NAME absent"`` or ``"NAME empty"``, and the effect.
+    """
+    empty = {c for c in table.columns if table.get_column(c).null_count() == table.height}
+    found = []
+    for columns, effect in ABSENT_EFFECT.items():
+        missing = [c for c in columns if c not in table.columns or c in empty]
+        if len(missing) == len(columns):
+            found.append(([f"{c} {'empty' if c in empty else 'absent'}" for c in missing], effect))
+    return found
+
+
 def absent_columns(table: pl.DataFrame) -> list[str]:
     """Warnings for the expected grading columns a whole table lacks, or leaves empty in every row.
 
@@ -213,12 +235,7 @@ def absent_columns(table: pl.DataFrame) -> list[str]:
         One line per entry of :data:`ABSENT_EFFECT` whose columns are all absent (or empty):
         which columns, and what that does to every unit's decision. Empty when nothing is missing.
     """
-    empty = {c for c in table.columns if table.get_column(c).null_count() == table.height}
-    notes = []
-    for columns, effect in ABSENT_EFFECT.items():
-        missing = [c for c in columns if c not in table.columns or c in empty]
-        if len(missing) < len(columns):
-            continue
-        how = [f"{c} {'empty' if c in empty else 'absent'}" for c in missing]
-        notes.append(f"column{'s' if len(how) > 1 else ''} {' and '.join(how)}: {effect}")
-    return notes
+    return [
+        f"column{'s' if len(how) > 1 else ''} {' and '.join(how)}: {effect}"
+        for how, effect in absent_column_effects(table)
+    ]

@@ -36,6 +36,7 @@ from echelon.io.manifest import (
     read_manifest,
     unit_nodes,
 )
+from echelon.pipeline.absent import absent_column_notes
 from echelon.pipeline.short_test import estimate_short_tests
 from echelon.pipeline.unit import UnitOutcome, process_unit
 from echelon.recycling.records import ended_passport, recycled_units
@@ -84,6 +85,10 @@ class IntakeReport:
         model's estimate is only in the unit's history (``soh_refused`` event).
     graded : pl.DataFrame
         Gate/grade/route table of the units processed now.
+    absent_columns : list of str
+        Grading inputs missing for every unit processed now (a manifest column absent or empty,
+        and no tester file giving it), each with what that did and how many units it affected
+        (:func:`echelon.pipeline.absent.absent_column_notes`; ``echelon grade`` warns the same).
     seconds : float
         Wall-clock duration.
     """
@@ -98,6 +103,7 @@ class IntakeReport:
     refused: list[tuple[str, str]] = field(default_factory=list)
     soh_refused: list[tuple[str, str, str]] = field(default_factory=list)
     graded: pl.DataFrame = field(default_factory=pl.DataFrame)
+    absent_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -333,9 +339,11 @@ def intake(
     graded_rows: dict[str, dict[str, Any]] = {}
     inputs: dict[str, RoutingInputs] = {}
     if gradable:
+        table = _grading_rows(gradable, outcomes)
         report.graded, inputs = grade_by_region(
-            _grading_rows(gradable, outcomes), profile=profile, economics=economics, as_of=as_of
+            table, profile=profile, economics=economics, as_of=as_of
         )
+        report.absent_columns = absent_column_notes(table, report.graded)
         graded_rows = {r["battery_id"]: r for r in report.graded.iter_rows(named=True)}
 
     # parents first, so a child's genealogy always points at a registered unit

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from echelon.catalog import chemistry, load_table
 from echelon.diagnostics import (
     classify_test,
     dcir_ohm,
@@ -22,8 +23,9 @@ from echelon.diagnostics import (
     reference_pulse,
     step_table,
 )
+from echelon.diagnostics.capacity import CapacityResult, full_discharge_problem
 from echelon.diagnostics.eis import SPECTRUM, spectra
-from echelon.domain import Measurement, TestKind, TestRun
+from echelon.domain import Battery, Measurement, TestKind, TestRun
 from echelon.errors import DiagnosticsError, EchelonError, InputError, SchemaError
 from echelon.estimation import SohEstimate, soh_from_capacity
 from echelon.estimation.methods import u_column
@@ -105,8 +107,6 @@ def _diagnose(
         for name in ("r_ohmic_ohm", "r_arc_ohm"):
             if features[name] is not None:
                 add(f"eis_{name}", float(features[name]), "eis_nyquist")
-    elif kind in (TestKind.CAPACITY, TestKind.CYCLING):
-        out += _capacity_test(battery_id, frame, steps, sha)
     elif kind in (TestKind.PULSE, TestKind.HPPC):
         pulses = pulse_resistances(frame, steps=steps)
         add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), "pulse_dcir_10s")
@@ -121,20 +121,41 @@ def _diagnose(
     return out
 
 
+def _not_full(cap: CapacityResult, battery: Battery) -> str | None:
+    """Why ``cap`` is not a full capacity test of ``battery`` (catalogue chemistry cut-offs and
+    table ``soh_capacity_test`` [full_discharge]), or ``None``. Empty is the discharge cut-off,
+    or the OCV table's 0 % SOC where that rests higher (LMO: 3.25 V, the cut-off of the table's
+    C/15 discharge reached under load)."""
+    record = chemistry(battery.chemistry)
+    rule = load_table("soh_capacity_test")["full_discharge"]
+    return full_discharge_problem(
+        cap,
+        cutoff_v=max(record.discharge_cutoff_v, float(record.ocv.ocv(0.0)))
+        + float(rule["cutoff_tolerance_v_per_cell"]),
+        full_v=float(record.ocv.ocv(float(rule["start_soc_min"]))),
+        cells_in_series=battery.series_count,
+        chemistry=battery.chemistry.value,
+    )
+
+
 def _capacity_test(
-    battery_id: str, frame: pl.DataFrame, steps: pl.DataFrame | None, sha: str
-) -> list[Measurement]:
-    """The capacity, energy and current of a file's capacity test (method ``capacity_test``)."""
+    battery: Battery, frame: pl.DataFrame, steps: pl.DataFrame | None, sha: str
+) -> tuple[list[Measurement], str | None]:
+    """The capacity, energy and current of a file's capacity test (method ``capacity_test``), or
+    no measurement and the reason when its discharge is not a full one (:func:`_not_full`)."""
     cap = discharge_capacity(frame, steps=steps)
+    problem = _not_full(cap, battery)
+    if problem is not None:
+        return [], problem
     return [
-        Measurement(battery_id=battery_id, quantity=quantity, value=value,
+        Measurement(battery_id=battery.battery_id, quantity=quantity, value=value,
                     method="capacity_test", source_sha256=sha)
         for quantity, value in (
             ("capacity_ah", cap.capacity_ah),
             ("energy_wh", cap.energy_wh),
             ("capacity_test_current_a", abs(cap.current_a)),
         )
-    ]  # fmt: skip
+    ], None  # fmt: skip
 
 
 def _pulsebat_features(
@@ -178,6 +199,7 @@ class _FileResult:
     measurements: list[Measurement]
     pulse_features: dict[str, float] | None = None
     eis_spectrum: dict[str, list[float]] | None = None
+    capacity_refused: str | None = None
 
 
 def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileResult:
@@ -214,19 +236,23 @@ def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileRe
             "unmapped_columns": ";".join(metadata.unmapped_columns),
         },
     )
-    also = _capacity_inside(bid, ref.kind, frame, steps, source_sha)
+    refused = None
+    if kind in (TestKind.CAPACITY, TestKind.CYCLING):
+        also, refused = _capacity_test(unit.battery, frame, steps, source_sha)
+    else:
+        also = _capacity_inside(unit.battery, ref.kind, frame, steps, source_sha)
     if kind in (TestKind.PULSE, TestKind.HPPC):
         features = _pulsebat_features(frame, unit, ref.path)
         if features is not None:  # a short SOH test, not a DCIR test
             measured = _diagnose(bid, TestKind.OTHER, frame, steps, source_sha, rest_label=kind)
-            return _FileResult(run, measured + also, pulse_features=features)
+            return _FileResult(run, also + measured, pulse_features=features)
     spectrum = _first_spectrum(frame) if kind is TestKind.EIS else None
     measured = _diagnose(bid, kind, frame, steps, source_sha)
-    return _FileResult(run, measured + also, eis_spectrum=spectrum)
+    return _FileResult(run, also + measured, eis_spectrum=spectrum, capacity_refused=refused)
 
 
 def _capacity_inside(
-    battery_id: str,
+    battery: Battery,
     declared: TestKind | None,
     frame: pl.DataFrame,
     steps: pl.DataFrame | None,
@@ -234,12 +260,13 @@ def _capacity_inside(
 ) -> list[Measurement]:
     """The capacity test a file declared as another kind holds (e.g. a PulseBat step file with
     its calibrated full discharge, declared ``pulse:``): a declared kind says what the file was
-    run for, it does not hide the best SOH measurement the unit has."""
+    run for, it does not hide the best SOH measurement the unit has. A discharge that is not a
+    full one is left out silently: the file was not declared a capacity test."""
     if declared is None or declared in (TestKind.CAPACITY, TestKind.CYCLING) or steps is None:
         return []
     if classify_test(frame, steps=steps) not in (TestKind.CAPACITY, TestKind.CYCLING):
         return []
-    return _capacity_test(battery_id, frame, steps, sha)  # (the rest voltage: the file diagnosis)
+    return _capacity_test(battery, frame, steps, sha)[0]  # (the rest voltage: the file diagnosis)
 
 
 def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
@@ -274,6 +301,10 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
             outcome.measurements.extend(result.measurements)
             if any(m.quantity == "capacity_ah" for m in result.measurements):
                 capacity_file = ref.path.name  # the last capacity test is the unit's SOH
+            if result.capacity_refused is not None:  # refused for SOH, as if no capacity test
+                outcome.soh_refusals.append(
+                    ("capacity_test", f"{ref.path.name}: {result.capacity_refused}")
+                )
             if result.pulse_features is not None:  # the last pulse test wins
                 outcome.pulse_features = result.pulse_features
             if outcome.eis_spectrum is None:  # the first sweep of the first EIS file
