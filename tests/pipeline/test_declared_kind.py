@@ -80,3 +80,21 @@ def test_real_pulsebat_step_file_declared_pulse_gets_its_capacity_soh(
     assert outcome.soh is not None
     assert outcome.soh.method == "capacity_test"
     assert outcome.soh.soh_percent == pytest.approx(100 * 14.0409 / 25.0, abs=0.05)
+
+
+@pytest.mark.parametrize("kind", [TestKind.PULSE, TestKind.HPPC])
+def test_a_declared_pulsebat_file_gives_its_5s_dcir(tmp_path: Path, kind: TestKind) -> None:
+    """Its U1–U21 feed the SOH model and its 5 s pulses are a DCIR test too: until 2026-12-07
+    such a unit had no DCIR and was routed to retest ("peak power cannot be certified")."""
+    path = _capacity_then_pulses(tmp_path / "steps.csv")
+    outcome = process_unit(_unit(path, kind), tmp_path / "store")
+    assert outcome.error is None
+    assert outcome.pulse_features is not None
+    dcir = [m for m in outcome.measurements if m.quantity == "dcir_ohm"]
+    assert len(dcir) == 1
+    # the 1.5 C discharge pulse, at its end, after the +1.5 C pulse took the cell to 51 % SOC
+    assert dcir[0].method == "pulse_dcir_5s_soc51"
+    # R0 + R1 (1 − e^(−5/τ1)) + R2 (1 − e^(−5/τ2)) of the simulated cell (protocols.cell)
+    assert dcir[0].value == pytest.approx(
+        0.03 + 0.018 * (1 - np.exp(-5 / 2.0)) + 0.024 * (1 - np.exp(-5 / 60.0)), rel=0.05
+    )

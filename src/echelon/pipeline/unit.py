@@ -15,6 +15,7 @@ import polars as pl
 
 from echelon.diagnostics import (
     classify_test,
+    dcir_method,
     dcir_ohm,
     discharge_capacity,
     nyquist_features,
@@ -109,8 +110,9 @@ def _diagnose(
         out += _capacity_test(battery_id, frame, steps, sha)
     elif kind in (TestKind.PULSE, TestKind.HPPC):
         pulses = pulse_resistances(frame, steps=steps)
-        add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), "pulse_dcir_10s")
-        first = reference_pulse(pulses)  # the pulse dcir_ohm reads
+        first = reference_pulse(pulses)  # the pulse dcir_ohm reads (10 s, or a shorter's end)
+        method = dcir_method(first) if first is not None else "pulse_dcir_10s"
+        add("dcir_ohm", dcir_ohm(frame, at_s=10.0, pulses=pulses), method)
         if first is not None:
             for delay, name in ((0.1, "dcir_100ms_ohm"), (1.0, "dcir_1s_ohm")):
                 if delay in first.resistance_ohm:
@@ -217,8 +219,8 @@ def _process_file(unit: ManifestUnit, ref: TestFileRef, store: Store) -> _FileRe
     also = _capacity_inside(bid, ref.kind, frame, steps, source_sha)
     if kind in (TestKind.PULSE, TestKind.HPPC):
         features = _pulsebat_features(frame, unit, ref.path)
-        if features is not None:  # a short SOH test, not a DCIR test
-            measured = _diagnose(bid, TestKind.OTHER, frame, steps, source_sha, rest_label=kind)
+        if features is not None:  # a short SOH test, and its 5 s pulses a DCIR test
+            measured = _diagnose(bid, kind, frame, steps, source_sha)
             return _FileResult(run, measured + also, pulse_features=features)
     spectrum = _first_spectrum(frame) if kind is TestKind.EIS else None
     measured = _diagnose(bid, kind, frame, steps, source_sha)
