@@ -280,6 +280,15 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
                 outcome.pulse_features = result.pulse_features
             if outcome.eis_spectrum is None:  # the first sweep of the first EIS file
                 outcome.eis_spectrum = result.eis_spectrum
+        # a 10 s DCIR outranks a shorter pulse's: its file's DCIRs go last (the latest is graded)
+        tenth = {
+            m.source_sha256
+            for m in outcome.measurements
+            if m.quantity == "dcir_ohm" and m.method.startswith("pulse_dcir_10s")
+        }
+        outcome.measurements.sort(
+            key=lambda m: m.quantity.startswith("dcir_") and m.source_sha256 in tenth
+        )
         capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
         manifest_capacity = unit.measurements.get("measured_capacity_ah")
         if capacities:
