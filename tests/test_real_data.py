@@ -228,3 +228,56 @@ def test_real_impedance_spectra_fit_within_a_few_percent(real_dataset: Dataset) 
     assert fits.height == 5
     assert (fits["rms_relative"] < 0.05).all()
     assert (fits["r_squared"] > 0.99).all()
+
+
+PULSEBAT_DCIR = {
+    # step file (workstep_layer/…), its feature workbook (processed_features_W5000/…), nominal
+    # A·h, and the file's DCIR [Ω] with its method: −2.5 C, 5 s, at the level nearest 20 % SOC
+    "NMC/NMC_C_21_B_6_SOC_5-90_Part_1-2_ID_02LCC02100101A87Y0052124.xlsx": (
+        "21Ah NMC/NMC_21Ah_W_5000.xlsx",
+        21.0,
+        2.832e-3,
+        "pulse_dcir_5s_soc20",
+    ),
+    "LMO/LMO_C_10_B_2_SOC_5-55_Part_1-1_ID_PIP15827A00221240.xlsx": (
+        "10Ah LMO/LMO_10Ah_W_5000.xlsx",
+        10.0,
+        10.44e-3,
+        "pulse_dcir_5s_soc17",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PULSEBAT_DCIR))
+def test_pulsebat_step_table_dcir_agrees_with_the_published_turning_points(
+    real_dataset: Dataset, name: str
+) -> None:
+    """ΔV/ΔI of the 5 s, −0.5 C and −1 C pulses of a step table at every SOC level equals the
+    authors' U1–U21 of the same cell: (U5 − U7) / 0.5 C and (U13 − U15) / 1 C (U5, U13 the rest
+    before the pulse, U7, U15 its end); the file's DCIR is the same reading of its −2.5 C pulse."""
+    from echelon.diagnostics import dcir_method, pulse_resistances, reference_pulse
+    from echelon.estimation.readers import read_pulsebat_workbook
+
+    root = real_dataset("pulsebat")
+    workbook, nominal_ah, dcir, method = PULSEBAT_DCIR[name]
+    frame, _ = read(root / "workstep_layer" / name)
+    cell_id = name.rsplit("_ID_", 1)[1].removesuffix(".xlsx")
+    published = (
+        read_pulsebat_workbook(root / "processed_features_W5000" / workbook, sheets=["SOC ALL"])
+        .filter(pl.col("cell_id").str.ends_with(f":{cell_id}"))
+        .sort("soc_percent")
+    )
+    assert published.height == 10  # 5 … 50 % SOC
+    pulses = pulse_table(frame).filter(pl.col("duration_s") > 4.5)
+    for rate_c, (before, end) in ((0.5, ("u5_v", "u7_v")), (1.0, ("u13_v", "u15_v"))):
+        ours = pulses.filter(
+            (pl.col("current_a") + rate_c * nominal_ah).abs() < 0.05 * rate_c * nominal_ah
+        ).head(published.height)
+        theirs = (published[before] - published[end]) / (rate_c * nominal_ah)
+        assert np.allclose(ours["dcir_end_ohm"], theirs, rtol=2e-3)  # 0.06 % at most (2026-12-07)
+        assert np.allclose(ours["voltage_before_v"], published[before], atol=1e-4)
+    chosen = reference_pulse(pulse_resistances(frame))
+    assert chosen is not None
+    assert chosen.end_ohm is not None
+    assert chosen.end_ohm == pytest.approx(dcir, rel=1e-3)
+    assert dcir_method(chosen) == method

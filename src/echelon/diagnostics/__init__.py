@@ -20,6 +20,7 @@ from echelon.diagnostics.ica import (
 from echelon.diagnostics.relaxation import relaxation_features
 from echelon.diagnostics.resistance import (
     PulseResistance,
+    dcir_method,
     dcir_ohm,
     pulse_resistances,
     pulse_table,
@@ -41,6 +42,7 @@ __all__ = [
     "capacity_at_rate",
     "classify_test",
     "cycle_summary",
+    "dcir_method",
     "dcir_ohm",
     "detect_cycles",
     "differential_voltage",

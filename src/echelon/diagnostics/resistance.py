@@ -17,6 +17,7 @@ from echelon.diagnostics._interp import (
     at_column,
     values_after_onset,
 )
+from echelon.diagnostics.capacity import MIN_CAPACITY_DISCHARGE_S as MIN_FULL_DISCHARGE_S
 from echelon.diagnostics.steps import SEGMENT, step_table, with_segments
 from echelon.errors import DiagnosticsError
 from echelon.io.bdf import CURRENT, VOLTAGE
@@ -29,6 +30,24 @@ PULSE_TYPES = ("pulse_charge", "pulse_discharge")
 CURRENT_TOLERANCE = 0.05
 """A pulse whose |current| spans more than this fraction of its median after its first sample is
 flagged ``current_varies`` (e.g. a charge pulse held at the voltage limit: 22.5 → 16.1 A)."""
+STANDARD_DCIR_S = 10.0
+"""The DCIR a file stands for is read 10 s after the onset, or at the end of a shorter pulse
+(FreedomCAR Battery Test Manual for Power-Assist HEVs, DOE/ID-11069, 2003, §3.3: 10 s pulses;
+single DCIR pulses of 1–10 s, second-life-domain.md §1.6 [S31]; PulseBat pulses are 5 s)."""
+MIN_DCIR_PULSE_S = 1.0
+"""A pulse shorter than this (PulseBat's 30–700 ms widths) is not a DCIR pulse when the file also
+holds longer ones: the shortest "single DCIR pulse" is 1 s (second-life-domain.md §1.6 [S31])."""
+DCIR_REFERENCE_SOC = 0.2
+"""SOC at which the file's DCIR is read when its pulses span several SOC levels: the ``power_soc``
+at which R_max is computed for ess, ups, telecom, ebike, lsv and ev_reman (auto12v: 0.5; DCIR is
+higher at low SOC, so 0.2 is the conservative choice) — catalogue applications@2, 2026-12-07."""
+SOC_LEVEL_TOLERANCE = 0.02
+"""Pulses within this SOC of the level nearest :data:`DCIR_REFERENCE_SOC` belong to that level
+(PulseBat levels are 5 % apart; the pulses of one level move the SOC by < 1 %)."""
+FULL_DISCHARGE_SHARE = 0.5
+"""A full discharge (the SOC = 0 reference) is the file's largest constant-current discharge, of
+≥ 10 min, holding at least this share of all the charge the file discharges (a capacity test, not
+an SOC-conditioning step of an HPPC)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,13 @@ class PulseResistance:
         that lies within the pulse's samples.
     current_varies : bool
         The pulse's current is not constant (see :func:`pulse_table`).
+    duration_s : float or None
+        Onset to the pulse's last sample [s].
+    end_ohm : float or None
+        ``R`` at the pulse's last sample [Ω].
+    soc : float or None
+        SOC at the pulse [0–1] counted from the file's full discharge (see :func:`pulse_table`),
+        null without one.
     """
 
     start_s: float
@@ -56,6 +82,15 @@ class PulseResistance:
     voltage_before_v: float
     resistance_ohm: dict[float, float]
     current_varies: bool = False
+    duration_s: float | None = None
+    end_ohm: float | None = None
+    soc: float | None = None
+
+    @property
+    def dcir_read_s(self) -> float:
+        """When its standard DCIR is read: :data:`STANDARD_DCIR_S` after the onset, or at the
+        end of a shorter pulse [s]."""
+        return min(STANDARD_DCIR_S, self.duration_s or 0.0)
 
 
 def dcir_column(delay_s: float) -> str:
@@ -93,7 +128,10 @@ def pulse_table(
         ``current_varies`` (the current after the first sample spans more than
         :data:`CURRENT_TOLERANCE` of its median: not a constant-current pulse, read its DCIR with
         care), ``dcir_<t>_ohm`` for each requested time (null when the pulse is shorter or its
-        first sample comes later) and ``dcir_end_ohm``.
+        first sample comes later), ``dcir_end_ohm`` and ``soc`` (at the onset, counted from the
+        end of the file's full discharge and scaled by the charge it delivered — the largest
+        constant-current discharge of ≥ 10 min with at least :data:`FULL_DISCHARGE_SHARE` of the
+        file's discharged charge, a capacity test as PulseBat's; null before it or without one).
     """
     steps = steps if steps is not None else step_table(frame)
     pulses = (
@@ -115,7 +153,9 @@ def pulse_table(
         )
     )
     if pulses.height == 0:
-        return pulses.with_columns(pl.lit(False).alias("current_varies")).drop("end_current_a")
+        return pulses.with_columns(
+            pl.lit(False).alias("current_varies"), pl.lit(None, pl.Float64).alias("soc")
+        ).drop("end_current_a")
     samples = with_segments(frame).filter(
         pl.col(SEGMENT).is_in(pulses.get_column(SEGMENT).implode())
     )
@@ -132,6 +172,23 @@ def pulse_table(
             for t in times
         ),
     )
+    # a pulse logged at its start and end only (a step table) has no value between them: a
+    # straight line through a 5 s pulse is no measurement of its voltage at 1 s
+    counts = samples.group_by(SEGMENT).agg(pl.len().alias("_n"))
+    wide = wide.join(counts, on=SEGMENT).join(
+        pulses.select(SEGMENT, "onset_s", "start_s", "end_s"), on=SEGMENT
+    )
+    wide = wide.with_columns(
+        pl.when(
+            (pl.col("_n") <= 2)
+            & (pl.col("onset_s") + t > pl.col("start_s") + END_TOLERANCE * t)
+            & (pl.col("onset_s") + t < pl.col("end_s") - END_TOLERANCE * t)
+        )
+        .then(None)
+        .otherwise(pl.col(dcir_column(t)))
+        .alias(dcir_column(t))
+        for t in times
+    ).drop("_n", "onset_s", "start_s", "end_s")
     # after the first sample (often logged while the current ramps up), a constant-current pulse
     # stays within CURRENT_TOLERANCE of its median
     held = pl.col(CURRENT).abs().slice(1)
@@ -144,8 +201,33 @@ def pulse_table(
     return (
         pulses.join(varies, on=SEGMENT, how="left")
         .join(wide, on=SEGMENT, how="left")
+        .join(_pulse_soc(steps), on=SEGMENT, how="left")
         .with_columns(end_r.alias("dcir_end_ohm"))
         .drop("end_current_a")
+    )
+
+
+def _pulse_soc(steps: pl.DataFrame) -> pl.DataFrame:
+    """``segment`` and ``soc`` of every segment after the file's full discharge (SOC = 0 at its
+    end, scaled by the charge it delivered; :data:`FULL_DISCHARGE_SHARE`); empty without one."""
+    net = (pl.col("charge_ah") - pl.col("discharge_ah")).cum_sum()
+    ledger = steps.select(SEGMENT, "step_type", "duration_s", "discharge_ah", net.alias("_q_end"))
+    discharges = ledger.filter(pl.col("step_type") == "cc_discharge").sort(
+        "discharge_ah", descending=True
+    )
+    total = float(steps.get_column("discharge_ah").sum())
+    if discharges.height == 0:
+        return pl.DataFrame(schema={SEGMENT: pl.Int64, "soc": pl.Float64})
+    full = discharges.row(0, named=True)
+    capacity = float(full["discharge_ah"])
+    if full["duration_s"] < MIN_FULL_DISCHARGE_S or capacity < FULL_DISCHARGE_SHARE * total:
+        return pl.DataFrame(schema={SEGMENT: pl.Int64, "soc": pl.Float64})
+    # a segment's state at its start: the net charge at the previous segment's end
+    return ledger.filter(pl.col(SEGMENT) > full[SEGMENT]).select(
+        pl.col(SEGMENT).cast(pl.Int64),
+        ((pl.col("_q_end").shift(1).fill_null(full["_q_end"]) - full["_q_end"]) / capacity).alias(
+            "soc"
+        ),
     )
 
 
@@ -200,18 +282,61 @@ def pulse_resistances(
                 float(row["voltage_before_v"]),
                 values,
                 bool(row["current_varies"]),
+                float(row["duration_s"]),
+                row["dcir_end_ohm"],
+                row["soc"],
             )
         )
     return out
 
 
-def reference_pulse(pulses: Sequence[PulseResistance]) -> PulseResistance | None:
-    """The pulse whose DCIR stands for the file: the first discharge pulse in file order with a
-    constant current and at least one resistance value (``None`` if there is none)."""
-    return next(
-        (p for p in pulses if p.current_a < 0 and not p.current_varies and p.resistance_ohm),
-        None,
-    )
+def reference_pulse(
+    pulses: Sequence[PulseResistance], *, soc: float = DCIR_REFERENCE_SOC
+) -> PulseResistance | None:
+    """The pulse whose DCIR stands for the file (``None`` if there is none).
+
+    Of the discharge pulses with a constant current and a value: those of at least
+    :data:`MIN_DCIR_PULSE_S` when there are any; of these, the ones read nearest the standard
+    10 s (:attr:`PulseResistance.dcir_read_s` ≥ 90 % of the longest, e.g. PulseBat's 5 s pulses
+    rather than its 1 s and 3 s ones); of these, when their SOC is known and spans several
+    levels, those of the level nearest ``soc`` (within :data:`SOC_LEVEL_TOLERANCE`); and of these
+    the first in file order of those with the largest current (within
+    :data:`CURRENT_TOLERANCE`): the one nearest an application's peak current (1–3 C), and on
+    PulseBat the highest DCIR of its level (3.72 mΩ at 0.5 C, 4.37 mΩ at 2.5 C on the 21 A·h NMC
+    B6 at 5 % SOC).
+    """
+    found = [
+        p
+        for p in pulses
+        if p.current_a < 0
+        and not p.current_varies
+        and (p.resistance_ohm or (p.end_ohm is not None and p.dcir_read_s >= MIN_DCIR_PULSE_S))
+    ]
+    long_enough = [p for p in found if p.dcir_read_s >= MIN_DCIR_PULSE_S]
+    found = long_enough or found
+    if not found:
+        return None
+    longest = max(p.dcir_read_s for p in found)
+    found = [p for p in found if p.dcir_read_s >= 0.9 * longest]
+    known = [p.soc for p in found if p.soc is not None]
+    if known and max(known) - min(known) > SOC_LEVEL_TOLERANCE:
+        nearest = min(abs(s - soc) for s in known)
+        found = [
+            p
+            for p in found
+            if p.soc is not None and abs(p.soc - soc) <= nearest + SOC_LEVEL_TOLERANCE
+        ]
+    strongest = max(abs(p.current_a) for p in found)
+    return next(p for p in found if abs(p.current_a) >= (1 - CURRENT_TOLERANCE) * strongest)
+
+
+def dcir_method(pulse: PulseResistance, *, at_s: float = STANDARD_DCIR_S) -> str:
+    """Method name of the DCIR :func:`dcir_ohm` reads from ``pulse``: ``pulse_dcir_10s``, or
+    ``pulse_dcir_5s`` for a 5 s pulse read at its end (``pulse_dcir_end`` below 1 s), with
+    ``_soc20`` when its SOC is known."""
+    read_s = at_s if at_s in pulse.resistance_ohm else min(at_s, pulse.duration_s or at_s)
+    soc = f"_soc{round(100 * pulse.soc):d}" if pulse.soc is not None else ""
+    return f"pulse_dcir_{round(read_s):d}s{soc}" if read_s >= 1.0 else f"pulse_dcir_end{soc}"
 
 
 def dcir_ohm(
@@ -221,7 +346,7 @@ def dcir_ohm(
 
     The reference pulse (:func:`reference_pulse`) is the first discharge pulse in file order
     whose current is constant and that has a value — pre-conditioning pulses before an HPPC's full
-    charge included; falls back to its longest available time if it is shorter than ``at_s``.
+    charge included; a pulse shorter than ``at_s`` is read at its end (PulseBat: 5 s).
 
     Parameters
     ----------
@@ -246,4 +371,8 @@ def dcir_ohm(
             "no discharge pulse (rest → constant-current discharge ≤ 60 s) found"
         )
     values = chosen.resistance_ohm
-    return values.get(at_s, values[max(values)])
+    if at_s in values:
+        return values[at_s]
+    if chosen.end_ohm is not None and (chosen.duration_s or 0.0) < at_s:
+        return float(chosen.end_ohm)  # a shorter pulse: at its end
+    return values[max(values)]
