@@ -9,6 +9,7 @@ the registry event of a pack build (:func:`record_packs`). See ``docs/regroup.md
 from echelon.regroup.inventory import (
     RegistryInventory,
     inventory_from_registry,
+    load_inventory,
     read_inventory,
     validate_inventory,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "capacity_bound_ah",
     "compare",
     "inventory_from_registry",
+    "load_inventory",
     "load_constraints",
     "pack_physics",
     "pack_table",
