@@ -283,7 +283,9 @@ def _from_grading_table(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.rename({"measured_capacity_ah": "capacity_ah"})
     soh, rated = (pl.col(c).cast(pl.Float64, strict=False) for c in GRADING_CAPACITY[1:])
     # as text, so that a word in measured_capacity_ah is still named by the validation
-    capacity = pl.coalesce(pl.col(GRADING_CAPACITY[0]).cast(pl.String), (soh * rated / 100.0).cast(pl.String))
+    capacity = pl.coalesce(
+        pl.col(GRADING_CAPACITY[0]).cast(pl.String), (soh * rated / 100.0).cast(pl.String)
+    )
     return frame.with_columns(capacity.alias("capacity_ah")).drop(GRADING_CAPACITY[0])
 
 
