@@ -80,3 +80,18 @@ def test_the_export_carries_each_units_recorded_limit(tmp_path: Path) -> None:
     numbers = {b: v for b, v in expected.items() if isinstance(v, float)}
     assert len(numbers) >= 5  # the demo's batch has groups large enough for the rule
     assert {b: exported[b] for b in numbers} == pytest.approx(numbers)
+
+
+def test_grade_says_when_the_resistance_reference_is_the_tables_median(tmp_path: Path) -> None:
+    # no rated capacity: no application R_max, so R/R_ref decides, R_ref the batch's median DCIR
+    rows = [
+        unit(battery_id=f"U{i}", reference_dcir_ohm=None, nominal_capacity_ah=None)
+        for i in range(6)
+    ]
+    table = tmp_path / "units.parquet"
+    pl.DataFrame(rows).write_parquet(table)
+    result = runner.invoke(app, ["grade", str(table), "--as-of", str(AS_OF), "--profile",
+                                 "baseline", "-o", str(tmp_path / "out.csv")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stderr.split())
+    assert "grade.resistance: 6 unit(s) graded on R/R_ref with R_ref the median DCIR" in note

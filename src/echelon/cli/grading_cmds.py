@@ -165,6 +165,27 @@ def _note_batch_limits(units: pl.DataFrame, graded: pl.DataFrame, *, shown: int 
     )
 
 
+def _note_batch_reference(graded: pl.DataFrame) -> None:
+    """Say on stderr how many units' resistance ratio (the ratio-to-new fallback, docs/grading.md)
+    is to the median DCIR of the table given, which a filtered table changes."""
+    batch = graded.filter(
+        (pl.col("resistance_criterion") == "ratio_to_new")
+        & pl.col("reference_dcir_ohm").is_null()
+        & pl.col("reference_resistance_ohm").is_not_null()
+    )
+    if batch.height == 0:
+        return
+    stderr.print(
+        f"note: grade.resistance: {batch.height} unit(s) graded on R/R_ref with R_ref the median "
+        "DCIR of their group in this table (no reference_dcir_ohm, no application R_max "
+        "computable): a filtered table is another batch than the intake's; give "
+        "reference_dcir_ohm (the new cell's DCIR) to grade against a fixed reference.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def _summary(frame: pl.DataFrame) -> Table:
     profiles = ", ".join(sorted(frame.get_column("profile").drop_nulls().unique().to_list()))
     table = Table(
@@ -221,6 +242,7 @@ def grade_cmd(
         as_of=day,
     )
     _note_batch_limits(units, graded)
+    _note_batch_reference(graded)
     out = decisions_frame(graded, inputs)
     console.print(_summary(out))
     if output is not None:
