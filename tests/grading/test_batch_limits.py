@@ -14,6 +14,11 @@ from typer.testing import CliRunner
 
 from echelon.cli import app
 from echelon.grading import grade_table
+from echelon.pipeline import intake
+from echelon.registry import Registry, battery_record, list_batteries
+from echelon.registry.batch_limits import recorded_outlier_limits
+from echelon.synth import SynthBatch, write_batch
+from tests.conftest import ARRIVAL
 from tests.grading.test_grading import AS_OF, PROFILE, unit
 
 runner = CliRunner()
@@ -95,3 +100,27 @@ def test_grade_says_when_the_resistance_reference_is_the_tables_median(tmp_path:
     assert result.exit_code == 0, result.output
     note = " ".join(result.stderr.split())
     assert "grade.resistance: 6 unit(s) graded on R/R_ref with R_ref the median DCIR" in note
+
+
+@pytest.fixture(scope="module")
+def grouped_batch(tmp_path_factory: pytest.TempPathFactory) -> SynthBatch:
+    """80 units: groups of one model large enough for the outlier rule."""
+    folder = tmp_path_factory.mktemp("grouped")
+    return write_batch(folder, n=80, seed=5, arrival_date=ARRIVAL, workers=0)
+
+
+def test_recorded_limits_are_read_on_both_backends(
+    registry: Registry, grouped_batch: SynthBatch
+) -> None:
+    intake(grouped_batch.manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    ids = list_batteries(registry).get_column("battery_id").to_list()
+    limits = dict(recorded_outlier_limits(registry, ids).iter_rows())
+    expected = {}
+    for bid in ids:
+        gate = battery_record(registry, bid).latest_decisions().get("gate")
+        if gate is not None:
+            rule = next(r for r in gate.reasons if r.rule == "gate.self_discharge_outlier")
+            expected[bid] = rule.limit if isinstance(rule.limit, float) else None
+    assert len(expected) >= 60
+    assert sum(v is not None for v in expected.values()) >= 5  # groups large enough for the rule
+    assert limits == pytest.approx(expected)
