@@ -82,3 +82,12 @@ def test_without_grades_the_refusal_points_to_the_registry(tmp_path: Path) -> No
     assert result.exit_code == 8, result.output
     assert "--from-registry takes the grades recorded" in " ".join(result.output.split())
     assert (tmp_path / "p_excluded.csv").exists()  # the rows left out, all the same
+
+
+def test_a_table_without_battery_id_is_still_refused_naming_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "inv.csv"
+    path.write_text("chemistry,capacity_ah,dcir_ohm\nLFP,,0.01\nLFP,90,0.01\n")
+    result = runner.invoke(app, ["regroup", str(path), "-s", "1", "-p", "1",
+                                 "-o", str(tmp_path / "p.csv")])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "battery_id" in result.output

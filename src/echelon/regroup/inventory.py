@@ -308,12 +308,14 @@ def load_inventory(path: Path | str) -> RegistryInventory:
     file = Path(path)
     numeric = tuple(dict.fromkeys((*NUMERIC, *GRADING_CAPACITY)))
     frame = _from_grading_table(read_table(file, what="inventory", numeric=numeric))
+    if "battery_id" not in frame.columns:  # refused, naming the column
+        return RegistryInventory(validate_inventory(frame, source=file), _no_skipped())
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for column, why in (("dcir_ohm", NO_DCIR), ("capacity_ah", NO_CAPACITY)):
-        if column in frame.columns:
+        if column in frame.columns:  # a column missing altogether is refused by the validation
             reason = pl.when(pl.col(column).is_null()).then(pl.lit(why)).otherwise(reason)
-    if "battery_id" in frame.columns:
-        reason = pl.when(pl.col("battery_id").is_not_null()).then(reason)
+    # a row without an id is refused by the validation
+    reason = pl.when(pl.col("battery_id").is_not_null()).then(reason)
     marked = frame.with_columns(reason.alias("__reason"))
     skipped = marked.filter(pl.col("__reason").is_not_null()).select(
         pl.col("battery_id").cast(pl.String), pl.col("__reason").alias("reason")
@@ -388,7 +390,7 @@ def inventory_from_registry(
     chosen = select_units(
         frame, status=status, grades=grades, chemistry=chemistry, level=level, route=route
     )
-    empty_skipped = pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
+    empty_skipped = _no_skipped()
     if frame.height == 0:
         return RegistryInventory(validate_inventory(_empty_inventory()), empty_skipped)
     if model is not None:
@@ -463,6 +465,10 @@ def _unusable_values(frame: pl.DataFrame) -> pl.Series:
         for i in (values <= 0).fill_null(False).arg_true().to_list():
             reasons[i] = reasons[i] or f"{column} = {values[i]:g}: {why.split(';')[0]}"
     return pl.Series("reason", reasons, pl.String)
+
+
+def _no_skipped() -> pl.DataFrame:
+    return pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
 
 
 def _empty_inventory() -> pl.DataFrame:
