@@ -121,6 +121,71 @@ def _warn_baseline(units: pl.DataFrame, profile: str | None) -> None:
     )
 
 
+def _note_batch_limits(units: pl.DataFrame, graded: pl.DataFrame, *, shown: int = 5) -> None:
+    """Say on stderr which self-discharge outlier limits were computed over the table given (a
+    batch-relative limit: a filtered export is another batch than the intake's) and how many units
+    were checked against a limit recorded at intake (the table's column)."""
+    limit = "self_discharge_outlier_limit_mv_per_day"
+    given = (
+        units.get_column(limit).is_not_null()
+        if limit in units.columns
+        else pl.repeat(False, units.height, eager=True)
+    )
+    checked = graded.get_column("self_discharge_outlier_applies").fill_null(False)
+    recorded = int((given & checked).sum())
+    computed = (
+        graded.filter(~given & checked & pl.col("self_discharge_mv_per_day").is_not_null())
+        .group_by("chemistry", "model", "level", maintain_order=True)
+        .agg(pl.first(limit), pl.len().alias("n"))
+    )
+    if recorded:
+        stderr.print(
+            f"note: gate.self_discharge_outlier: {recorded} unit(s) checked against the batch "
+            f"limit recorded at intake (column {limit})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if computed.height == 0:
+        return
+    groups = "; ".join(
+        f"{r['chemistry']}/{r['model'] or '-'}/{r['level']}: {r[limit]:.2f} mV/day "
+        f"over the {r['n']} unit(s) given"
+        for r in computed.head(shown).iter_rows(named=True)
+    )
+    more = f" (and {computed.height - shown} more groups)" if computed.height > shown else ""
+    stderr.print(
+        f"note: gate.self_discharge_outlier: batch-relative limit (median + nσ) computed over this "
+        f"table, not the intake's batch — {groups}{more}. A filtered export grades against "
+        f"different limits than its intake; give each unit the limit recorded at intake in a "
+        f"column {limit} (`echelon batteries --format grading` writes it) to grade against it.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _note_batch_reference(graded: pl.DataFrame) -> None:
+    """Say on stderr how many units' resistance ratio (the ratio-to-new fallback, docs/grading.md)
+    is to the median DCIR of the table given, which a filtered table changes."""
+    batch = graded.filter(
+        (pl.col("resistance_criterion") == "ratio_to_new")
+        & pl.col("reference_dcir_ohm").is_null()
+        & pl.col("reference_resistance_ohm").is_not_null()
+    )
+    if batch.height == 0:
+        return
+    stderr.print(
+        f"note: grade.resistance: {batch.height} unit(s) graded on R/R_ref with R_ref the median "
+        "DCIR of their group in this table (no reference_dcir_ohm, no application R_max "
+        "computable): a filtered table is another batch than the intake's; give "
+        "reference_dcir_ohm (the new cell's DCIR) to grade against a fixed reference.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def _summary(frame: pl.DataFrame) -> Table:
     profiles = ", ".join(sorted(frame.get_column("profile").drop_nulls().unique().to_list()))
     table = Table(
@@ -176,6 +241,8 @@ def grade_cmd(
         economics=economics_from_options(economics, overrides),
         as_of=day,
     )
+    _note_batch_limits(units, graded)
+    _note_batch_reference(graded)
     out = decisions_frame(graded, inputs)
     console.print(_summary(out))
     if output is not None:

@@ -45,6 +45,7 @@ from echelon.registry import (
     verify,
     verify_battery,
 )
+from echelon.registry.batch_limits import recorded_outlier_limits
 
 Format = Literal["table", "csv", "json", "grading"]
 
@@ -100,6 +101,9 @@ def batteries_cmd(
         url = registry.url
         # the listing's check, on the rows printed: a table's first rows, else every row
         shown = flag_listed(registry, frame.head(limit) if as_table and limit else frame)
+        if format == "grading" and shown.height:  # each unit's intake batch limit, recorded
+            limits = recorded_outlier_limits(registry, shown.get_column("battery_id").to_list())
+            shown = shown.join(limits, on="battery_id", how="left", maintain_order="left")
     if format == "grading" and frame.height == 0:
         raise NotFoundError(_no_units(url, filters))
     if frame.height == 0:

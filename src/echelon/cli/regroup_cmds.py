@@ -33,7 +33,7 @@ from echelon.regroup import (
     compare,
     inventory_from_registry,
     load_constraints,
-    read_inventory,
+    load_inventory,
     regroup,
 )
 from echelon.regroup.application import (
@@ -282,15 +282,16 @@ def regroup_cmd(
                 grades=tuple(g.strip() for g in grade.split(",")) if grade else None,
                 level=level,
             )
-            frame = selected.inventory
-            if selected.skipped.height:
-                where = sidecar(output, "excluded", ".csv")
-                console.print(f"  {selected.skipped.height} selected unit(s) skipped (see {where})")
             source = f"registry {registry.url}"
         else:
             assert inventory is not None
-            frame = read_inventory(inventory)
+            selected = load_inventory(inventory)
             source = str(inventory)
+        frame = selected.inventory
+        if selected.skipped.height:
+            where = sidecar(output, "excluded", ".csv")
+            what = "selected unit(s)" if registry else "row(s) without a capacity or a DCIR"
+            console.print(f"  {selected.skipped.height} {what} skipped (see {where})")
         console.print(f"inventory: {frame.height:,} units from {source}")
         try:
             with stage_progress(LABELS) as progress:
@@ -306,10 +307,10 @@ def regroup_cmd(
                     application=target,
                 )
         except EchelonError as exc:
-            if registry is None or not selected.skipped.height:
+            if not selected.skipped.height:
                 raise
             _write_skipped(selected.skipped, output, exc)
-        if registry is not None and selected.skipped.height:
+        if selected.skipped.height:
             result = _with_skipped(result, selected.skipped)
         console.print(totals_table(result))
         gap = "—" if result.gap is None else f"{result.gap:.3%}"

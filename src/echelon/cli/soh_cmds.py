@@ -320,6 +320,52 @@ def predict_cmd(
     if ood:
         first = pred.filter(pl.col("out_of_domain")).get_column("reason")[0]
         console.print(f"[yellow]out of domain[/], e.g.: {first}")
+    cells = per_cell(pred)
+    if cells.height:
+        console.print(_per_cell_table(cells))
+
+
+def per_cell(pred: pl.DataFrame) -> pl.DataFrame:
+    """Per cell with several estimates (the pulse blocks or SOC levels of one file): how many,
+    their median and their spread (lowest and highest estimate), and how many are out of domain.
+
+    The median of a cell's estimates is a summary, not an estimate with a calibrated interval:
+    the estimates of one cell share its errors (one cell, one test, one model), so their spread
+    says how much they disagree, not where the cell's SOH lies with a known coverage.
+    """
+    return (
+        pred.filter(pl.col("soh_percent").is_not_null() & pl.col("cell_id").is_not_null())
+        .group_by("cell_id", maintain_order=True)
+        .agg(
+            pl.len().alias("estimates"),
+            pl.col("soh_percent").median().alias("median_soh_percent"),
+            pl.col("soh_percent").min().alias("lowest_soh_percent"),
+            pl.col("soh_percent").max().alias("highest_soh_percent"),
+            pl.col("out_of_domain").sum().alias("out_of_domain"),
+        )
+        .filter(pl.col("estimates") >= 2)
+    )
+
+
+def _per_cell_table(cells: pl.DataFrame, *, shown: int = 20) -> Table:
+    table = Table(
+        "cell_id",
+        "estimates",
+        "median SOH %",
+        "spread (lowest–highest) %",
+        "out of domain",
+        title=f"Per cell ({min(shown, cells.height)} of {cells.height}): the median of its "
+        "estimates and their spread — a summary, not a calibrated interval (docs/soh.md)",
+    )
+    for row in cells.head(shown).iter_rows(named=True):
+        table.add_row(
+            str(row["cell_id"]),
+            str(row["estimates"]),
+            f"{row['median_soh_percent']:.1f}",
+            f"{row['lowest_soh_percent']:.1f}–{row['highest_soh_percent']:.1f}",
+            str(row["out_of_domain"]),
+        )
+    return table
 
 
 @soh_app.command("models")

@@ -370,14 +370,15 @@ def _table(path: Path, options: ReadOptions) -> pl.DataFrame | None:
     return frame
 
 
+PARTIAL_CHARGE_TEST: Final = "raw partial-charge test (for the partial_charge method)"
+"""The one reader that reads only for one method: raw partial charges are read as samples only
+when the samples are for the partial-charge method (``soh train --method partial_charge``, or a
+partial-charge model's ``soh predict``)."""
 SAMPLE_READERS: list[tuple[str, SampleReader | str]] = [
     ("PulseBat feature workbook", _pulsebat),
     ("sample table (CSV/Parquet with a sample_id column)", _table),
     ("EIS spectrum file", "echelon.estimation.eis:read_eis_samples"),
-    (
-        "raw partial-charge test (only with --method partial_charge)",
-        "echelon.estimation.partial:read_partial_samples",
-    ),
+    (PARTIAL_CHARGE_TEST, "echelon.estimation.partial:read_partial_samples"),
     (
         "raw pulse-test file (any tester format Echelon reads)",
         "echelon.estimation.pulse_raw:read_pulse_samples",
@@ -434,18 +435,30 @@ def read_samples(
         path = Path(item)
         if not path.is_file():
             raise SchemaError(path, ["file not found"])
+        if path.stat().st_size == 0:
+            raise SchemaError(path, ["the file is empty (0 bytes): export it again"])
         for _, reader in SAMPLE_READERS:
             frame = _resolve(reader)(path, options)
             if frame is not None:
                 frames.append(frame)
                 break
         else:
-            accepted = "; ".join(name for name, _ in SAMPLE_READERS)
-            why = f"not a format `echelon soh` reads (accepted: {accepted})"
-            if looks_like_workbook(path):
-                names = open_workbook(path).sheet_names
-                why += f"; {PULSEBAT_LAYOUT}; this workbook has sheet(s) {names}"
-            raise SchemaError(path, [why])
+            raise SchemaError(path, [_unread(path, method)])
     if not frames:
         raise SchemaError("<no files>", ["give at least one data file"])
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _unread(path: Path, method: str | None) -> str:
+    """Why no reader accepted ``path``: the formats read for ``method`` (a raw partial charge
+    only for the partial-charge method), and a workbook's sheets."""
+    accepted = "; ".join(
+        name
+        for name, _ in SAMPLE_READERS
+        if name != PARTIAL_CHARGE_TEST or method == "partial_charge"
+    )
+    why = f"not a format `echelon soh` reads (accepted: {accepted})"
+    if looks_like_workbook(path):
+        names = open_workbook(path).sheet_names
+        why += f"; {PULSEBAT_LAYOUT}; this workbook has sheet(s) {names}"
+    return why

@@ -51,10 +51,11 @@ MAD_TO_SIGMA: Final = 1.4826
 def _with_batch_statistics(frame: pl.DataFrame, profile: GradingProfile) -> pl.DataFrame:
     """Add the columns that need the whole batch (group statistics), before any filtering.
 
-    ``self_discharge_outlier_limit_mv_per_day`` (group median + n × 1.4826 × MAD) and
-    ``self_discharge_outlier_applies`` per (chemistry, model, level); ``batch_dcir_median_ohm``
-    and ``batch_dcir_count`` per (chemistry, model, level, nominal capacity). Computed with a
-    group-by and a join (several times faster than window expressions on 10⁵ rows).
+    ``self_discharge_outlier_limit_mv_per_day`` (the table's, else group median + n × 1.4826 ×
+    MAD) and ``self_discharge_outlier_applies`` per (chemistry, model, level);
+    ``batch_dcir_median_ohm`` and ``batch_dcir_count`` per (chemistry, model, level, nominal
+    capacity). Computed with a group-by and a join (several times faster than window
+    expressions on 10⁵ rows).
     """
     g = profile.gate
     k = pl.col("self_discharge_mv_per_day")
@@ -72,8 +73,10 @@ def _with_batch_statistics(frame: pl.DataFrame, profile: GradingProfile) -> pl.D
     joined = frame.join(sd, on=sd_group, how="left", maintain_order="left", nulls_equal=True).join(
         dcir, on=r_group, how="left", maintain_order="left", nulls_equal=True
     )
-    limit = pl.col("__median") + g.self_discharge_outlier_sigma * MAD_TO_SIGMA * pl.col("__mad")
+    given = pl.col("self_discharge_outlier_limit_mv_per_day")  # recorded at intake, when known
+    computed = pl.col("__median") + g.self_discharge_outlier_sigma * MAD_TO_SIGMA * pl.col("__mad")
     applies = (pl.col("__n") >= g.self_discharge_outlier_min_group) & (pl.col("__mad") > 0)
+    limit, applies = pl.coalesce(given, computed), given.is_not_null() | applies
     return joined.with_columns(
         limit.alias("self_discharge_outlier_limit_mv_per_day"),
         applies.alias("self_discharge_outlier_applies"),

@@ -7,7 +7,9 @@ an estimate its model flagged out of domain), ``measured_capacity_ah``,
 ``dcir_ohm``, ``reference_dcir_ohm``, ``ocv_v``, ``self_discharge_mv_per_day``,
 ``insulation_mohm``, ``visual_flags`` (semicolon-separated), ``has_traceability``,
 ``manufacture_date`` (the unit's age for the router's second-life years),
-``calendar_expiry_date``, ``plating_signature``. :func:`to_grading_table` builds it from units'
+``calendar_expiry_date``, ``plating_signature``, ``self_discharge_outlier_limit_mv_per_day`` (the
+batch limit recorded at intake: used instead of the one computed over the table).
+:func:`to_grading_table` builds it from units'
 records and latest measurements (the intake's batch, or registered units).
 """
 
@@ -47,6 +49,7 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "manufacture_date": pl.Date(),
     "calendar_expiry_date": pl.Date(),
     "plating_signature": pl.Boolean(),
+    "self_discharge_outlier_limit_mv_per_day": pl.Float64(),
 }
 """Every column the grader reads, with its type; missing columns are added as empty."""
 MEASURED_FROM: Final[dict[str, tuple[str, ...]]] = {

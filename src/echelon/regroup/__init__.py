@@ -9,6 +9,7 @@ the registry event of a pack build (:func:`record_packs`). See ``docs/regroup.md
 from echelon.regroup.inventory import (
     RegistryInventory,
     inventory_from_registry,
+    load_inventory,
     read_inventory,
     validate_inventory,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "compare",
     "inventory_from_registry",
     "load_constraints",
+    "load_inventory",
     "pack_physics",
     "pack_table",
     "prematch_delta_v",

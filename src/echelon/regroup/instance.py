@@ -502,7 +502,9 @@ def check_size_feasible(
             "allow more grades or add units"
             + (
                 "; units without a grade are excluded: grade them (echelon grade) or set "
-                'allowed_grades = "none" in the constraints file to ignore grades'
+                'allowed_grades = "none" in the constraints file to ignore grades (a grading '
+                "export of registered units carries no grade: --from-registry takes the grades "
+                "recorded)"
                 if ungraded
                 else ""
             ),

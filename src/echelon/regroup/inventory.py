@@ -4,7 +4,8 @@ Column contract (``docs/regroup.md``)
 
 required
     ``battery_id``, ``chemistry``, ``capacity_ah`` [A·h] (measured; ``measured_capacity_ah``, as
-    grading tables name it, is accepted), ``dcir_ohm`` [Ω]
+    grading tables name it, is accepted, and where it is empty ``soh_percent`` ×
+    ``nominal_capacity_ah`` — the estimate, as ``--from-registry`` takes it), ``dcir_ohm`` [Ω]
 optional
     ``model``, ``self_discharge_mv_per_day`` [mV/day], ``grade`` (A–D),
     ``capacity_lower_ah``/``capacity_upper_ah`` [A·h] (capacity interval), or
@@ -70,6 +71,11 @@ CAPACITY_HINT: Final = (
     "not 'nominal_capacity_ah', the nameplate, which would build packs from capacity the units "
     "no longer hold; or take measured units with --from-registry"
 )
+NO_CAPACITY: Final = "no capacity or SOH measurement: test its capacity, then regroup"
+NO_DCIR: Final = "no dcir_ohm measurement: measure its DCIR (pulse test), then regroup"
+"""Why a unit without a capacity (or SOH) or a DCIR is left out of an inventory."""
+GRADING_CAPACITY: Final = ("measured_capacity_ah", "soh_percent", "nominal_capacity_ah")
+"""A grading table's columns that give a unit's capacity (measured, else SOH × rated)."""
 TEXT: Final = ("battery_id", "chemistry", "model", "grade", "level", "gate")
 NEVER_PACKED: Final = {
     Status.QUARANTINED.value: "discharge it and send it to recycling",
@@ -207,8 +213,7 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
     SchemaError
         Listing every problem (row numbers are 1-based data rows, header excluded).
     """
-    if "capacity_ah" not in frame.columns and "measured_capacity_ah" in frame.columns:
-        frame = frame.rename({"measured_capacity_ah": "capacity_ah"})  # a grading table's name
+    frame = _from_grading_table(frame)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         hints = "; ".join(
@@ -265,6 +270,58 @@ def validate_inventory(frame: pl.DataFrame, *, source: Path | str = "<inventory>
         problems.sort(key=lambda p: (p.row or 0, p.column or ""))
         raise SchemaError(source, problems)
     return out
+
+
+def _from_grading_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """A grading table's capacity as ``capacity_ah``: ``measured_capacity_ah``, else (a unit whose
+    SOH was estimated, e.g. from pulses) ``soh_percent`` × ``nominal_capacity_ah`` / 100, the
+    point estimate ``--from-registry`` takes too (its interval follows from the SOH interval).
+    A table that has ``capacity_ah`` is left as it is."""
+    if "capacity_ah" in frame.columns or "measured_capacity_ah" not in frame.columns:
+        return frame
+    if not set(GRADING_CAPACITY[1:]) <= set(frame.columns):
+        return frame.rename({"measured_capacity_ah": "capacity_ah"})
+    soh, rated = (pl.col(c).cast(pl.Float64, strict=False) for c in GRADING_CAPACITY[1:])
+    # as text, so that a word in measured_capacity_ah is still named by the validation
+    capacity = pl.coalesce(
+        pl.col(GRADING_CAPACITY[0]).cast(pl.String), (soh * rated / 100.0).cast(pl.String)
+    )
+    return frame.with_columns(capacity.alias("capacity_ah")).drop(GRADING_CAPACITY[0])
+
+
+def load_inventory(path: Path | str) -> RegistryInventory:
+    """Read an inventory file as :func:`read_inventory` does, leaving out (with the reason) the
+    rows without a capacity or a DCIR instead of refusing the file — a grading export
+    (``echelon batteries --format grading``) lists units not yet measured that way.
+
+    Returns
+    -------
+    RegistryInventory
+        The validated inventory of the other rows, and ``battery_id``, ``reason`` of the rows
+        left out.
+
+    Raises
+    ------
+    SchemaError
+        As :func:`read_inventory`, for every other problem (and for a row without a battery_id).
+    """
+    file = Path(path)
+    numeric = tuple(dict.fromkeys((*NUMERIC, *GRADING_CAPACITY)))
+    frame = _from_grading_table(read_table(file, what="inventory", numeric=numeric))
+    if "battery_id" not in frame.columns:  # refused, naming the column
+        return RegistryInventory(validate_inventory(frame, source=file), _no_skipped())
+    reason: pl.Expr = pl.lit(None, dtype=pl.String)
+    for column, why in (("dcir_ohm", NO_DCIR), ("capacity_ah", NO_CAPACITY)):
+        if column in frame.columns:  # a column missing altogether is refused by the validation
+            reason = pl.when(pl.col(column).is_null()).then(pl.lit(why)).otherwise(reason)
+    # a row without an id is refused by the validation
+    reason = pl.when(pl.col("battery_id").is_not_null()).then(reason)
+    marked = frame.with_columns(reason.alias("__reason"))
+    skipped = marked.filter(pl.col("__reason").is_not_null()).select(
+        pl.col("battery_id").cast(pl.String), pl.col("__reason").alias("reason")
+    )
+    kept = marked.filter(pl.col("__reason").is_null()).drop("__reason")
+    return RegistryInventory(validate_inventory(kept, source=file), skipped)
 
 
 def _fill_interval(frame: pl.DataFrame) -> pl.DataFrame:
@@ -333,7 +390,7 @@ def inventory_from_registry(
     chosen = select_units(
         frame, status=status, grades=grades, chemistry=chemistry, level=level, route=route
     )
-    empty_skipped = pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
+    empty_skipped = _no_skipped()
     if frame.height == 0:
         return RegistryInventory(validate_inventory(_empty_inventory()), empty_skipped)
     if model is not None:
@@ -365,9 +422,9 @@ def inventory_from_registry(
         .when(pl.col("level") == "pack")
         .then(pl.lit("a pack cannot be a unit of a new pack: regroup its modules instead"))
         .when(pl.col("capacity_ah").is_null())
-        .then(pl.lit("no capacity or SOH measurement: test its capacity, then regroup"))
+        .then(pl.lit(NO_CAPACITY))
         .when(pl.col("dcir_ohm").is_null())
-        .then(pl.lit("no dcir_ohm measurement: measure its DCIR (pulse test), then regroup"))
+        .then(pl.lit(NO_DCIR))
         .alias("reason")
     )
     chosen = chosen.with_columns(pl.coalesce("reason", _unusable_values(chosen)))
@@ -408,6 +465,10 @@ def _unusable_values(frame: pl.DataFrame) -> pl.Series:
         for i in (values <= 0).fill_null(False).arg_true().to_list():
             reasons[i] = reasons[i] or f"{column} = {values[i]:g}: {why.split(';')[0]}"
     return pl.Series("reason", reasons, pl.String)
+
+
+def _no_skipped() -> pl.DataFrame:
+    return pl.DataFrame(schema={"battery_id": pl.String, "reason": pl.String})
 
 
 def _empty_inventory() -> pl.DataFrame:
