@@ -60,6 +60,7 @@ from echelon.recycling.reconcile import (
     with_their_assembly,
 )
 from echelon.registry import (
+    UNIT_STATUS,
     PendingEvent,
     Registry,
     SerializedWrite,
@@ -70,9 +71,10 @@ from echelon.registry import (
 
 RECORD_CHUNK = 500
 """Units per bulk write of a recording (all in its one transaction)."""
-RECORD_LOCK = "recycling"
+RECORD_LOCK = UNIT_STATUS
 """Name of the registry write lock a recording holds from its check to its commit
-(:func:`echelon.registry.serialized`)."""
+(:func:`echelon.registry.serialized`): the one pack builds take too, so a unit is not built into
+a new pack while a lot is recycling it."""
 PASSPORT_END = "ended: the battery is recycled (Regulation (EU) 2023/1542 Art. 77(8))"
 GENEALOGY = ("battery_id", "parent_id", "level", "status")
 """Columns of :func:`~echelon.registry.units_frame` the genealogy check reads."""

@@ -23,7 +23,7 @@ from echelon.registry.genealogy import (
     walk_parts,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
-from echelon.registry.locks import SerializedWrite, serialized
+from echelon.registry.locks import UNIT_STATUS, SerializedWrite, serialized
 from echelon.registry.queries import (
     LIST_COLUMNS,
     LISTING_FILTERS,
@@ -51,6 +51,7 @@ __all__ = [
     "LISTING_FILTERS",
     "LIST_COLUMNS",
     "RETAKE_FAILED",
+    "UNIT_STATUS",
     "Anchor",
     "AssemblyWrite",
     "Backup",

@@ -23,6 +23,7 @@ from echelon.errors import ChainError, RegistryError
 from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
 from echelon.registry.engine import make_engine, migrate, refuse_missing_file
 from echelon.registry.heads import Head, advance_heads, recorded_heads, refuse_broken_heads
+from echelon.registry.locks import UNIT_STATUS, locked
 from echelon.registry.schema import (
     Base,
     BatteryRow,
@@ -494,30 +495,12 @@ class Registry:
         if not assemblies:
             return []
         ids = [a.unit.battery.battery_id for a in assemblies]
-        known = self.known_fingerprints(ids)
-        todo = [
-            a
-            for a in assemblies
-            if a.unit.fingerprint not in known.get(a.unit.battery.battery_id, set())
-        ]
         results = {bid: WriteResult(bid, "skipped") for bid in ids}
-        clash = [a.unit.battery.battery_id for a in todo if a.unit.battery.battery_id in known]
-        if clash:
-            raise RegistryError(
-                f"assembly id(s) {clash[:5]} already registered with other content; choose another "
-                "pack id prefix"
-            )
-        children = [c for a in todo for c in a.children]
-        twice = (
-            sorted({c for c in children if children.count(c) > 1})
-            if len(set(children)) < len(children)
-            else []
-        )
-        if twice:
-            raise RegistryError(f"unit(s) {twice[:5]} listed in more than one assembly")
         now = utc_now()
-        try:
-            with self.engine.begin() as conn:
+        try:  # every check under the lock, in the writing transaction: it holds until the commit
+            with locked(self.engine, UNIT_STATUS) as conn:
+                todo = _assemblies_to_write(conn, assemblies)
+                children = [c for a in todo for c in a.children]
                 heads = self._chain_heads(conn, children)
                 self._check_children(conn, children, heads)
                 _refuse_unverified(conn, children, "no pack is recorded")
@@ -580,6 +563,34 @@ class Registry:
             )
             _append(conn, child, heads[child], [event], now)
         return WriteResult(aid, "written", count)
+
+
+def _assemblies_to_write(
+    conn: Connection, assemblies: Sequence[AssemblyWrite]
+) -> list[AssemblyWrite]:
+    """The assemblies not recorded yet (same fingerprint: skipped); refuses an assembly id
+    registered with another fingerprint and a child listed in two assemblies."""
+    known = _fingerprints(conn, [a.unit.battery.battery_id for a in assemblies])
+    todo = [
+        a
+        for a in assemblies
+        if a.unit.fingerprint not in known.get(a.unit.battery.battery_id, set())
+    ]
+    clash = [a.unit.battery.battery_id for a in todo if a.unit.battery.battery_id in known]
+    if clash:
+        raise RegistryError(
+            f"assembly id(s) {clash[:5]} already registered with other content; choose another "
+            "pack id prefix"
+        )
+    children = [c for a in todo for c in a.children]
+    twice = (
+        sorted({c for c in children if children.count(c) > 1})
+        if len(set(children)) < len(children)
+        else []
+    )
+    if twice:
+        raise RegistryError(f"unit(s) {twice[:5]} listed in more than one assembly")
+    return todo
 
 
 def _refuse_unverified(conn: Connection, battery_ids: list[str], refused: str) -> None:

@@ -46,7 +46,7 @@ from echelon.domain import (
 from echelon.domain.battery import BATTERY_ID_MAX_LENGTH, BATTERY_ID_PATTERN
 from echelon.domain.parse import parse_filter
 from echelon.errors import ChainError, NotFoundError, UsageError
-from echelon.registry.core import BATTERIES, PROJECTIONS, Registry
+from echelon.registry.core import BATTERIES, PROJECTIONS, Registry, chunked
 from echelon.registry.readable import as_text, decode_row
 from echelon.registry.schema import BatteryRow, DecisionRow, EventRow, MeasurementRow, TestRunRow
 
@@ -498,8 +498,7 @@ def events_frame(
         if battery_ids is None:
             rows = [tuple(r) for r in conn.execute(stmt)]
         else:
-            for start in range(0, len(battery_ids), 500):
-                chunk = battery_ids[start : start + 500]
+            for chunk in chunked(battery_ids):
                 rows += [tuple(r) for r in conn.execute(stmt.where(EventRow.battery_id.in_(chunk)))]
     return pl.DataFrame(rows, schema=schema, orient="row")
 
