@@ -126,7 +126,9 @@ def test_each_gate_rule_quarantines_with_its_reason(
 def test_passed_gate_rules_carry_the_numbers_compared() -> None:
     """A passed gate rule read "gate.ocv_window: ok" with observed and limit null; now it names
     the value and the limit it was compared with (docs/grading.md, explanations)."""
-    row = grade_one(plating_signature=False)
+    row = grade_one(
+        plating_signature=False, max_charge_voltage_v=12 * 4.2, min_discharge_voltage_v=12 * 2.7
+    )
     gate = {r.rule: r for r in decisions_from_row(row, PROFILE)[0].reasons}
     assert all(r.passed for r in gate.values())
     window = gate["gate.ocv_window"]
@@ -529,6 +531,7 @@ def test_rules_without_their_input_pass_with_a_note_never_silently(
         "calendar_expiry_date",
         "self_discharge_mv_per_day",
         "plating_signature",
+        "max_charge_voltage_v",
     } | (set() if peak_known else {"reference_dcir_ohm"})
     gate = decisions_from_row(row, routing_inputs(PROFILE, catalog_dir=row_catalog))[0]
     notes = {r.rule: r.message for r in gate.reasons if "not checked" in r.message}
@@ -537,6 +540,7 @@ def test_rules_without_their_input_pass_with_a_note_never_silently(
         "gate.self_discharge",
         "gate.self_discharge_outlier",
         "gate.lithium_plating",
+        "gate.chemistry_voltage",
     }
     if peak_known:
         assert row["grade"] == "A"  # each application's R_max is checked by the router
@@ -644,3 +648,27 @@ def test_a_gate_rule_without_its_value_is_not_checked_never_ok_on_none(
     assert "not checked" in reason.message, reason.message
     assert "None" not in reason.message
     assert row[f"unchecked__{rule}"] is True
+
+
+def test_a_tester_file_contradicting_the_declared_chemistry_fails_the_gate() -> None:
+    """An NMC file (long charges to 4.20 V, discharges to 2.70 V) declared LFP passed the gate:
+    only the opening rest voltage was checked against the LFP window."""
+    lfp = {"chemistry": "LFP", "ocv_v": 12 * 3.3, "nominal_voltage_v": 38.4}
+    nmc_file = {"max_charge_voltage_v": 12 * 4.2, "min_discharge_voltage_v": 12 * 2.7}
+    row = grade_one(**lfp, **nmc_file)
+    assert row["gate"] == "quarantine"
+    assert row["fail__gate.chemistry_voltage"] is True
+    assert (
+        "max charge 4.2 V per cell in the tester file exceeds LFP's 3.7 V upper protection limit"
+        in (row["reasons"])
+    )
+    lmo = grade_one(
+        chemistry="LMO", ocv_v=12 * 3.8, max_charge_voltage_v=12 * 4.2, min_discharge_voltage_v=12
+    )
+    assert "below LMO's 1.95 V lower protection limit" in lmo["reasons"]
+    fits = grade_one(**lfp, max_charge_voltage_v=12 * 3.65, min_discharge_voltage_v=12 * 2.5)
+    assert fits["fail__gate.chemistry_voltage"] is False
+    reason = {r.rule: r for r in decisions_from_row(fits, PROFILE)[0].reasons}
+    assert "fits LFP" in reason["gate.chemistry_voltage"].message
+    unmeasured = grade_one(**lfp, max_charge_voltage_v=None, min_discharge_voltage_v=None)
+    assert unmeasured["unchecked__gate.chemistry_voltage"] is True

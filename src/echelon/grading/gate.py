@@ -39,6 +39,8 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
     trace_levels = [lvl.value for lvl in g.require_traceability_levels]
     ins_levels = [lvl.value for lvl in g.require_insulation_levels]
     ocv_cell = pl.col("ocv_v") / pl.col("series_count")
+    charged = pl.col("max_charge_voltage_v") / pl.col("series_count")
+    discharged = pl.col("min_discharge_voltage_v") / pl.col("series_count")
     ins_ohm_per_v = pl.col("insulation_mohm") * 1e6 / pl.col("unit_voltage_v")
     sd_pct = (pl.col("self_discharge_mv_per_day") / pl.col("series_count")) / pl.col(
         "ocv_slope_mv_per_percent"
@@ -134,6 +136,32 @@ def gate_rules(profile: GradingProfile, *, as_of: dt.date) -> list[Rule]:
                 )
             ),
             ocv_cell.is_null(),  # (no OCV, or cells in series unknown: not checked)
+        ),
+        Rule(
+            "gate.chemistry_voltage",
+            "max_charge_voltage_v",
+            (charged > pl.col("ocv_max_v")).fill_null(False)
+            | (discharged < pl.col("ocv_min_v")).fill_null(False),
+            pl.when((charged > pl.col("ocv_max_v")).fill_null(False))
+            .then(
+                pl.format(
+                    "max charge {} V per cell in the tester file exceeds {}'s {} V upper "
+                    "protection limit: is the chemistry right? (or the unit was over-charged)",
+                    charged.round(3),
+                    pl.col("chemistry"),
+                    pl.col("ocv_max_v"),
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "min discharge {} V per cell in the tester file is below {}'s {} V lower "
+                    "protection limit: is the chemistry right? (or the unit was over-discharged)",
+                    discharged.round(3),
+                    pl.col("chemistry"),
+                    pl.col("ocv_min_v"),
+                )
+            ),
+            charged.is_null() & discharged.is_null(),
         ),
         Rule(
             "gate.insulation",

@@ -75,6 +75,16 @@ def _ocv_window(row: dict[str, Any], profile: GradingProfile) -> Numbers:
     return "ocv_v", cell, limit, f"OCV {cell} V per cell in {limit}"
 
 
+def _chemistry_voltage(row: dict[str, Any], _: GradingProfile) -> Numbers:
+    high = _round(_per(row, row.get("max_charge_voltage_v")), 3)
+    low = _round(_per(row, row.get("min_discharge_voltage_v")), 3)
+    limit = (
+        f"charge ≤ {row.get('ocv_max_v')} V, discharge ≥ {row.get('ocv_min_v')} V per cell"
+    )
+    text = f"tester file {low}–{high} V per cell fits {row.get('chemistry')} ({limit})"
+    return "max_charge_voltage_v", high if high is not None else low, limit, text
+
+
 def _insulation(row: dict[str, Any], profile: GradingProfile) -> Numbers:
     mohm, volts = row.get("insulation_mohm"), row.get("unit_voltage_v")
     per_volt = None if mohm is None or not volts else round(float(mohm) * 1e6 / float(volts), 1)
@@ -111,6 +121,7 @@ GATE_NUMBERS: dict[str, Callable[[dict[str, Any], GradingProfile], Numbers]] = {
     "gate.reuse_standard": _standard,
     "gate.ocv_measured": _ocv_measured,
     "gate.ocv_window": _ocv_window,
+    "gate.chemistry_voltage": _chemistry_voltage,
     "gate.insulation": _insulation,
     "gate.self_discharge": _self_discharge,
     "gate.self_discharge_outlier": _outlier,

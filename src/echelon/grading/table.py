@@ -50,6 +50,8 @@ GRADING_SCHEMA: Final[dict[str, pl.DataType]] = {
     "calendar_expiry_date": pl.Date(),
     "plating_signature": pl.Boolean(),
     "self_discharge_outlier_limit_mv_per_day": pl.Float64(),
+    "max_charge_voltage_v": pl.Float64(),
+    "min_discharge_voltage_v": pl.Float64(),
 }
 """Every column the grader reads, with its type; missing columns are added as empty."""
 MEASURED_FROM: Final[dict[str, tuple[str, ...]]] = {
@@ -58,6 +60,8 @@ MEASURED_FROM: Final[dict[str, tuple[str, ...]]] = {
     "ocv_v": ("ocv_v", "rest_voltage_v"),
     "self_discharge_mv_per_day": ("self_discharge_mv_per_day",),
     "insulation_mohm": ("insulation_mohm",),
+    "max_charge_voltage_v": ("max_charge_voltage_v",),
+    "min_discharge_voltage_v": ("min_discharge_voltage_v",),
 }
 """Grading columns a unit's measured quantities fill, the first one present winning: a capacity
 test's capacity before the manifest's (the order the SOH is computed in), an OCV measured on

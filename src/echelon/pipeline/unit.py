@@ -24,8 +24,13 @@ from echelon.diagnostics import (
     reference_pulse,
     step_table,
 )
-from echelon.diagnostics.capacity import CapacityResult, full_discharge_problem
+from echelon.diagnostics.capacity import (
+    MIN_CAPACITY_DISCHARGE_S,
+    CapacityResult,
+    full_discharge_problem,
+)
 from echelon.diagnostics.eis import SPECTRUM, spectra
+from echelon.diagnostics.segments import MODE
 from echelon.domain import Battery, Measurement, TestKind, TestRun
 from echelon.errors import DiagnosticsError, EchelonError, InputError, SchemaError
 from echelon.estimation import SohEstimate, soh_from_capacity
@@ -81,6 +86,35 @@ def _rest_voltage(steps: pl.DataFrame | None) -> float | None:
     return float(first["end_voltage_v"]) if first["step_type"] == "rest" else None
 
 
+def _voltage_range(steps: pl.DataFrame | None) -> list[tuple[str, float]]:
+    """The highest end voltage of the file's charges and the lowest of its discharges of
+    ≥ 10 min (short pulses overshoot), for the gate's check of the declared chemistry."""
+    if steps is None:
+        return []
+    long = steps.filter(pl.col("duration_s") >= MIN_CAPACITY_DISCHARGE_S)
+    out = []
+    for quantity, mode, pick in (
+        ("max_charge_voltage_v", 1, pl.col("end_voltage_v").max()),
+        ("min_discharge_voltage_v", -1, pl.col("end_voltage_v").min()),
+    ):
+        value = long.filter(pl.col(MODE) == mode).select(pick).item()
+        if value is not None:
+            out.append((quantity, float(value)))
+    return out
+
+
+def _extremes_last(measurements: list[Measurement]) -> None:
+    """Move the highest ``max_charge_voltage_v`` and the lowest ``min_discharge_voltage_v`` of a
+    unit's files to the end (in place): the registry grades the latest value, and the gate's
+    chemistry check must see the unit's whole voltage range, not its last file's."""
+    for quantity, sign in (("max_charge_voltage_v", 1.0), ("min_discharge_voltage_v", -1.0)):
+        found = [m for m in measurements if m.quantity == quantity]
+        if len(found) > 1:
+            extreme = max(found, key=lambda m: sign * m.value)
+            measurements.remove(extreme)
+            measurements.append(extreme)
+
+
 def _diagnose(
     battery_id: str,
     kind: TestKind,
@@ -117,6 +151,8 @@ def _diagnose(
             for delay, name in ((0.1, "dcir_100ms_ohm"), (1.0, "dcir_1s_ohm")):
                 if delay in first.resistance_ohm:
                     add(name, first.resistance_ohm[delay], f"pulse_dcir_{name.split('_')[1]}")
+    for quantity, value in _voltage_range(steps):
+        add(quantity, value, "test_file_long_steps")
     rest_v = _rest_voltage(steps)
     if rest_v is not None:
         add("rest_voltage_v", rest_v, f"{(rest_label or kind).value}_test_initial_rest")
@@ -320,6 +356,7 @@ def process_unit(unit: ManifestUnit, store_root: Path) -> UnitOutcome:
         outcome.measurements.sort(
             key=lambda m: m.quantity.startswith("dcir_") and m.source_sha256 in tenth
         )
+        _extremes_last(outcome.measurements)
         capacities = [m for m in outcome.measurements if m.quantity == "capacity_ah"]
         manifest_capacity = unit.measurements.get("measured_capacity_ah")
         if capacities:

@@ -64,6 +64,8 @@ SUMMARY_QUANTITIES = (
     "measured_capacity_ah",
     "rest_voltage_v",
     "insulation_mohm",
+    "max_charge_voltage_v",
+    "min_discharge_voltage_v",
 )
 """Quantities whose latest value :func:`units_frame` gives: the listing's and every one the
 grading table is filled from (:data:`echelon.grading.table.MEASURED_FROM`)."""
@@ -188,7 +190,9 @@ def units_frame(registry: Registry) -> pl.DataFrame:
     :data:`SUMMARY_QUANTITIES` its latest value (``soh_lower_percent``/``soh_upper_percent``/
     ``soh_method`` too): a capacity test's ``capacity_ah`` and the manifest's
     ``measured_capacity_ah``, ``dcir_ohm``, ``ocv_v`` and ``rest_voltage_v`` (the rest that opens
-    a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``; ``usable_kwh``, the usable
+    a tester file), ``self_discharge_mv_per_day``, ``insulation_mohm``, ``max_charge_voltage_v``
+    and ``min_discharge_voltage_v`` (the highest end voltage of the unit's long charges, the lowest
+    of its long discharges: the gate's chemistry check); ``usable_kwh``, the usable
     energy the latest route decision credits its application with (rated kWh × SOH lower bound ×
     usable window × derate, the router's number), null unless the unit is routed to reuse.
 
