@@ -107,3 +107,28 @@ def test_real_nissan_leaf_capacity_files_still_give_soh(
     outcome = process_unit(unit, tmp_path / "store")
     assert outcome.soh is not None, outcome.soh_refusals
     assert outcome.soh.soh_percent == pytest.approx(91.0, abs=1.5)
+
+
+def test_the_gate_sees_a_unit_s_voltage_extremes_over_all_its_files() -> None:
+    """The registry grades a quantity's latest value: with several tester files the gate's
+    chemistry check saw only the last file's range (ff7b198 recorded one per file)."""
+    from echelon.domain import Measurement
+    from echelon.pipeline.unit import _extremes_last
+
+    def m(quantity: str, value: float) -> Measurement:
+        return Measurement(battery_id="U1", quantity=quantity, value=value, method="t")
+
+    found = [
+        m("max_charge_voltage_v", 4.25),
+        m("min_discharge_voltage_v", 2.1),
+        m("max_charge_voltage_v", 4.1),
+        m("min_discharge_voltage_v", 2.6),
+        m("dcir_ohm", 0.01),
+    ]
+    _extremes_last(found)
+    latest = {x.quantity: x.value for x in found}  # the last of each quantity wins
+    assert latest == {
+        "max_charge_voltage_v": 4.25,
+        "min_discharge_voltage_v": 2.1,
+        "dcir_ohm": 0.01,
+    }
