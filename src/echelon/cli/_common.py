@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -28,6 +28,9 @@ from echelon.recycling.compliance import REPORTING_YEARS, reporting_year
 from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
 from echelon.routing.economics import overrides_for_profiles
+
+if TYPE_CHECKING:
+    from echelon.grading import GradingProfile
 
 DbOption = Annotated[
     str | None,
@@ -87,6 +90,22 @@ SetOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def profile_from_option(value: str | None) -> GradingProfile | None:
+    """The grading profile of ``--profile``, loaded and validated now, before any work is done
+    (None: each unit's region chooses).
+
+    Raises
+    ------
+    UsageError
+        Exit code 2: no profile of that name (the available ones named).
+    CatalogError, ConfigError
+        Exit code 7: a TOML path that does not exist, or an invalid profile.
+    """
+    from echelon.grading import load_profile
+
+    return None if value is None else load_profile(value)
 
 
 def economics_from_options(path: Path | None, overrides: list[str] | None) -> Economics | None:

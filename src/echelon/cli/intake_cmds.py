@@ -24,6 +24,7 @@ from echelon.cli._common import (
     console,
     economics_from_options,
     open_db,
+    profile_from_option,
     stage_progress,
 )
 from echelon.cli._errors import EXIT_PARTIAL, guarded
@@ -185,6 +186,7 @@ def demo_cmd(
     """Simulate a batch of retired batteries and take it through the whole pipeline."""
     check_output_folder(out, option="--out")
     arrival = parse_date(date, option="--date") if date else dt.date.today()
+    grading = profile_from_option(profile)
     folder = out / "batch"
     if folder.exists() and (folder / SYNTH_MARKER).exists():
         shutil.rmtree(folder)
@@ -210,7 +212,7 @@ def demo_cmd(
             registry=registry,
             workers=workers,
             as_of=arrival,
-            profile=profile,
+            profile=grading,
             progress=progress,
         )
         ids = report.battery_ids
@@ -259,13 +261,14 @@ def intake_cmd(
     check_output(report, (".html",), option="--report")
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
+    grading = profile_from_option(profile)
     registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
             manifest,
             registry=registry,
             workers=workers,
-            profile=profile,
+            profile=grading,
             economics=econ,
             as_of=day,
             progress=progress,
