@@ -12,7 +12,10 @@ from echelon.cli import app
 
 runner = CliRunner()
 
-MANIFEST = "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,has_traceability\nE1,cell,LFP,100,3.3,yes\n"
+MANIFEST = (
+    "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,has_traceability\n"
+    "E1,cell,LFP,100,3.3,yes\n"
+)
 
 
 def _has(output: str, fragment: str) -> bool:
@@ -34,4 +37,13 @@ def test_a_bad_profile_is_refused_before_anything_is_written(
     result = runner.invoke(app, args)
     assert result.exit_code == code, result.output
     assert _has(result.output, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
+def test_an_invalid_manifest_creates_no_database(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("battery_id,level\nE1,cell\n")
+    result = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db",
+                                 f"sqlite:///{tmp_path / 'r.db'}"])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert _has(result.output, "required column missing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]

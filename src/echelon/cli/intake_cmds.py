@@ -30,6 +30,7 @@ from echelon.cli._common import (
 from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import OutputError
+from echelon.io import read_manifest
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
@@ -262,10 +263,12 @@ def intake_cmd(
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
     grading = profile_from_option(profile)
+    # validated before the registry is opened (or created): parents outside it checked then
+    parsed = read_manifest(manifest)
     registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
-            manifest,
+            parsed,
             registry=registry,
             workers=workers,
             profile=grading,
