@@ -47,3 +47,55 @@ def test_an_invalid_manifest_creates_no_database(tmp_path: Path) -> None:
     assert result.exit_code == 3, result.output
     assert _has(result.output, "required column missing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
+WARWICK_MAP = """\
+name: warwick_eis
+columns:
+  "Freq(Hz)": {bdf: frequency_hertz, unit: Hz}
+  "Zreal(Ohm)": {bdf: real_impedance_ohm, unit: Ohm}
+  "Zimag(Ohm)": {bdf: imaginary_impedance_ohm, unit: Ohm}
+ignore: ["Zmod(Ohm)", "Zphz(Deg)", "Capacity(Ah)", "SOH"]
+"""
+"""The column map docs/manifest.md gives for the Warwick/Wett tab-separated EIS files."""
+
+
+def _warwick_like(path: Path) -> None:
+    """A tab-separated spectrum in the Warwick layout (a Randles arc: R0 + R1 ∥ C)."""
+    import numpy as np
+
+    f = np.logspace(4, -1, 31)
+    z = 0.025 + 0.01 / (1 + 2j * np.pi * f * 0.005)
+    lines = ["Freq(Hz)\tZmod(Ohm)\tZphz(Deg)\tZreal(Ohm)\tZimag(Ohm)\tCapacity(Ah)\tSOH"]
+    lines += [
+        f"{fi}\t{abs(zi)}\t{np.degrees(np.angle(zi))}\t{zi.real}\t{zi.imag}\t4.6\t95.0"
+        for fi, zi in zip(f, z, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path) -> None:
+    """The refusal said ``pass --reader NAME or describe its columns with a generic column map``:
+    intake has neither; it now says to convert the file with `echelon read --map` and list the
+    .bdf.parquet — which this test follows to a recorded unit."""
+    spectrum = tmp_path / "cell02.txt"
+    _warwick_like(spectrum)
+    (tmp_path / "m.csv").write_text(MANIFEST.replace("yes\n", "yes,eis:cell02.txt\n").replace(
+        "has_traceability", "has_traceability,test_files"))  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    failed = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db", db, "--workers", "0"])
+    assert failed.exit_code == 10, failed.output
+    assert _has(failed.output, "for intake, convert it first")
+    assert "pass --reader" not in failed.output
+    (tmp_path / "warwick.yaml").write_text(WARWICK_MAP)
+    converted = tmp_path / "cell02.bdf.parquet"
+    read = runner.invoke(app, ["read", str(spectrum), "--map", str(tmp_path / "warwick.yaml"),
+                               "-o", str(converted)])  # fmt: skip
+    assert read.exit_code == 0, read.output
+    (tmp_path / "m.csv").write_text(
+        (tmp_path / "m.csv").read_text().replace("cell02.txt", "cell02.bdf.parquet")
+    )
+    again = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db", db, "--workers", "0"])
+    assert again.exit_code == 0, again.output
+    shown = runner.invoke(app, ["show", "E1", "--db", db])
+    assert "eis_r_ohmic_ohm" in shown.output
