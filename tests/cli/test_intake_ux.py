@@ -99,3 +99,18 @@ def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path)
     assert again.exit_code == 0, again.output
     shown = runner.invoke(app, ["show", "E1", "--db", db])
     assert "eis_r_ohmic_ohm" in shown.output
+
+
+def test_a_re_run_says_how_many_skipped_units_failed(tmp_path: Path) -> None:
+    """A re-run said ``2 already registered (skipped), 0 failed`` while one unit was ``failed``."""
+    rows = MANIFEST.replace("has_traceability", "has_traceability,test_files").replace(
+        "yes\n", "yes,\nE2,cell,LFP,100,3.3,yes,capacity:missing.csv\n"
+    )
+    (tmp_path / "m.csv").write_text(rows)
+    args = ["intake", str(tmp_path / "m.csv"), "--db", f"sqlite:///{tmp_path / 'r.db'}",
+            "--workers", "0"]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 10, first.output
+    again = runner.invoke(app, args)
+    assert _has(again.output, "2 already registered (skipped; 1 of them failed: see")
+    assert _has(again.output, "echelon batteries --status failed")

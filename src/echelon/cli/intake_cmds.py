@@ -106,10 +106,20 @@ def routes_table(frame: pl.DataFrame) -> Table:
     return table
 
 
-def _report(
-    registry: Registry, report: IntakeReport, ids: list[str], out: Path, notes: list[str]
-) -> Path:
-    frame = units_frame(registry).filter(pl.col("battery_id").is_in(ids))
+def _batch_frame(registry: Registry, report: IntakeReport) -> pl.DataFrame:
+    """The registry's rows of the manifest's units (recorded now or before)."""
+    return units_frame(registry).filter(pl.col("battery_id").is_in(report.battery_ids))
+
+
+def _skipped_failed(report: IntakeReport, frame: pl.DataFrame) -> int:
+    """How many units of ``frame`` are ``failed`` in the registry without failing in this run
+    (a re-run skipped them: their rows and files are unchanged)."""
+    now = [bid for bid, _ in report.failures]
+    failed = (pl.col("status") == "failed") & ~pl.col("battery_id").is_in(now)
+    return frame.filter(failed).height
+
+
+def _report(report: IntakeReport, frame: pl.DataFrame, out: Path, notes: list[str]) -> Path:
     console.print(summary_table(frame))
     console.print(routes_table(frame))
     return write_batch_report(
@@ -130,17 +140,28 @@ def _failures(report: IntakeReport, frame: pl.DataFrame) -> list[tuple[str, str]
     ]
 
 
-def _print_outcome(report: IntakeReport, *, report_file: Path | None = None) -> None:
+def _print_outcome(
+    report: IntakeReport, *, report_file: Path | None = None, skipped_failed: int = 0
+) -> None:
     """The intake's counts, the first ten failures and SOH refusals; the rest are in
-    ``report_file`` when one is written, else ``echelon batteries --status failed`` lists them."""
+    ``report_file`` when one is written, else ``echelon batteries --status failed`` lists them.
+
+    ``skipped_failed`` of the skipped units are ``failed`` in the registry (a re-run): said with
+    the skipped count, so "0 failed" does not read as a batch without failures.
+    """
     # a unit that failed is recorded too (status failed, with its error) unless the write failed
     # or the unit was refused (recycled: nothing of it is written)
     recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures) - len(
         report.refused
     )
+    still = (
+        f"; [red]{skipped_failed}[/] of them failed: see `echelon batteries --status failed`"
+        if skipped_failed
+        else ""
+    )
     console.print(
         f"[bold]{report.units}[/] units: [green]{report.written - recorded_failed} recorded[/], "
-        f"{report.skipped} already registered (skipped), "
+        f"{report.skipped} already registered (skipped{still}), "
         f"[{'red' if report.failed else 'green'}]{report.failed} failed[/]"
         f"{f' ({recorded_failed} recorded as failed)' if recorded_failed else ''} "
         f"in {report.seconds:.1f} s"
@@ -217,11 +238,13 @@ def demo_cmd(
             progress=progress,
         )
         ids = report.battery_ids
-        _print_outcome(report, report_file=out / "report.html")
+        frame = _batch_frame(registry, report)
+        _print_outcome(
+            report, report_file=out / "report.html", skipped_failed=_skipped_failed(report, frame)
+        )
         path = _report(
-            registry,
             report,
-            ids,
+            frame,
             out,
             [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
         )
@@ -276,9 +299,13 @@ def intake_cmd(
             as_of=day,
             progress=progress,
         )
-        _print_outcome(result, report_file=report)
-        if report is not None:
-            frame = units_frame(registry).filter(pl.col("battery_id").is_in(result.battery_ids))
+        frame = _batch_frame(registry, result) if result.skipped or report is not None else None
+        _print_outcome(
+            result,
+            report_file=report,
+            skipped_failed=0 if frame is None else _skipped_failed(result, frame),
+        )
+        if report is not None and frame is not None:
             try:
                 write_batch_report(
                     report,
