@@ -114,3 +114,25 @@ def test_a_re_run_says_how_many_skipped_units_failed(tmp_path: Path) -> None:
     again = runner.invoke(app, args)
     assert _has(again.output, "2 already registered (skipped; 1 of them failed: see")
     assert _has(again.output, "echelon batteries --status failed")
+
+
+def test_every_next_step_the_demo_prints_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo suggested `echelon passport ESS-00002 --allow-incomplete --no-record`, which
+    exits 8 (no section complete without a data file); every suggestion now runs (exit 0) on the
+    demo's own registry, as printed."""
+    import re
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "--n", "30", "--db", "sqlite:///d.db", "--out", "out", "--workers", "0",
+            "--date", "2026-11-22"]  # fmt: skip
+    demo = runner.invoke(app, args)
+    assert demo.exit_code == 0, demo.output
+    steps = re.findall(r"`(echelon [^`]+)`", demo.output.split("next:", 1)[1].replace("\n", " "))
+    assert any(s.startswith("echelon passport ") for s in steps), steps
+    for step in steps:
+        assert "--db sqlite:///d.db" in step
+        result = runner.invoke(app, shlex.split(step)[1:])
+        assert result.exit_code == 0, f"{step}\n{result.output}"

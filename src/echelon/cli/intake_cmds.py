@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +40,10 @@ from echelon.reports.charts import disposition, usable_energy_kwh
 from echelon.synth import write_batch
 
 SYNTH_MARKER = ".echelon-synth"
+PASSPORT_DATA = "passport-data.yaml"
+"""The illustrative passport data of the simulated batch's fictional models (packaged with
+:mod:`echelon.synth`; ``docs/examples/passport-data.yaml`` links to it): the demo copies it to
+its ``--out`` folder, so its ``echelon passport`` suggestion has sections to complete."""
 LABELS = {
     "simulate": "simulating batch",
     "process": "reading & diagnosing",
@@ -249,13 +255,38 @@ def demo_cmd(
             [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
         )
     shown = ids[1] if len(ids) > 1 else ids[0]
+    steps = _next_steps(shown, db, _passport_example(frame, out))
     console.print(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
         f"{batch.n_files} tester files → registry {registry.url}\n"
-        f"  report: [bold]{path}[/]   next: `echelon batteries --grade A`, "
-        f"`echelon show {shown}`, `echelon passport {shown} --allow-incomplete --no-record`, "
-        "`echelon verify`"
+        f"  report: [bold]{path}[/]   next: {', '.join(f'`{s}`' for s in steps)}",
+        highlight=False,
     )
+
+
+def _passport_example(frame: pl.DataFrame, out: Path) -> tuple[str, Path] | None:
+    """A unit of the demo whose model the example passport data describes, and the copy of that
+    data written to ``out`` (None when no such unit was routed: a small batch may have none)."""
+    from echelon.passport.data import load_passport_data
+
+    data = out / PASSPORT_DATA
+    data.write_bytes((resources.files("echelon.synth") / PASSPORT_DATA).read_bytes())
+    models = set(load_passport_data(data).models)
+    routed = frame.filter((pl.col("status") == "routed") & pl.col("model").is_in(models))
+    return None if routed.is_empty() else (str(routed.get_column("battery_id")[0]), data)
+
+
+def _next_steps(shown: str, db: str | None, passport: tuple[str, Path] | None) -> list[str]:
+    """The commands the demo suggests next, each runnable as printed on the demo's registry."""
+    on_db = f" --db {shlex.quote(db)}" if db is not None else ""
+    steps = [f"echelon batteries --grade A{on_db}", f"echelon show {shown}{on_db}"]
+    if passport is not None:
+        unit, data = passport
+        steps.append(
+            f"echelon passport {unit} --data {shlex.quote(str(data))} --allow-incomplete "
+            f"--no-record{on_db}"
+        )
+    return [*steps, f"echelon verify{on_db}"]
 
 
 def _report_not_written(result: IntakeReport, report: Path, url: str, exc: OSError) -> str:
