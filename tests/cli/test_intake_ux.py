@@ -136,3 +136,37 @@ def test_every_next_step_the_demo_prints_runs(
         assert "--db sqlite:///d.db" in step
         result = runner.invoke(app, shlex.split(step)[1:])
         assert result.exit_code == 0, f"{step}\n{result.output}"
+
+
+def test_a_plain_sqlite_path_is_taken_as_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--db d2/d2.db`` said ``not a database URL``: a path ending in .db is a SQLite file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text(MANIFEST)
+    (tmp_path / "d2").mkdir()
+    taken = runner.invoke(app, ["intake", "m.csv", "--db", "d2/d2.db", "--workers", "0"])
+    assert taken.exit_code == 0, taken.output
+    assert (tmp_path / "d2" / "d2.db").is_file()
+    listed = runner.invoke(app, ["batteries", "--db", "d2/d2.db", "--format", "csv"])
+    assert listed.exit_code == 0, listed.output
+    assert "E1" in listed.output
+    other = runner.invoke(app, ["batteries", "--db", "d2/d2"])
+    assert other.exit_code == 2, other.output
+    assert _has(other.output, "give sqlite:///d2/d2 for a SQLite file")
+
+
+def test_an_unknown_forecast_application_is_a_usage_error(tmp_path: Path) -> None:
+    """``forecast ID --application storage`` exited 8 and spoke of a Python ``Duty``: it is a
+    usage error (exit 2) naming the applications, refused before the registry is read."""
+    (tmp_path / "m.csv").write_text(MANIFEST)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    taken = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db", db, "--workers", "0"])
+    assert taken.exit_code == 0, taken.output
+    result = runner.invoke(app, ["forecast", "E1", "--application", "storage", "--db", db,
+                                 "-o", str(tmp_path / "f")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert _has(result.output, "--application 'storage' is not an application")
+    assert _has(result.output, "auto12v, ebike, ess, ev_reman")
+    assert "Duty" not in result.output
+    assert not (tmp_path / "f").exists()
