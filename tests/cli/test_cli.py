@@ -134,6 +134,10 @@ def test_bad_db_url_is_exit_5(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["batteries", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"])
     assert missing.exit_code == 5
     assert "no registry at" in missing.output
+    # a valid manifest: an invalid one is refused (exit 3) before the registry is opened
+    (tmp_path / "m.csv").write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah\nE1,cell,LFP,100\n"
+    )
     unwritable = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db",
                                      f"sqlite:///{tmp_path}/no/such/dir/x.db"])  # fmt: skip
     assert unwritable.exit_code == 5

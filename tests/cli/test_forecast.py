@@ -103,7 +103,7 @@ def test_forecast_pack_from_its_modules(db: str, tmp_path: Path) -> None:
     ("args", "code", "text"),
     [
         (["forecast", "CELL-1"], 2, "--application is required"),
-        (["forecast", "CELL-1", "--application", "spaceship"], 8, "unknown application"),
+        (["forecast", "CELL-1", "--application", "spaceship"], 2, "is not an application"),
         (["forecast", "NOPE", "--application", "ess"], 4, "no battery"),
         (["forecast", "BARE-1", "--application", "ess"], 8, "no SOH measurement"),
         (["forecast"], 2, "give a battery ID or --history"),

@@ -292,3 +292,33 @@ def test_checks_across_columns_name_their_column_and_values_are_not_repeated(
     assert "own parent" in problems[(2, "parent_id")]
     assert "series_count" in problems[(3, "series_count")]
     assert "before manufacture_date" in problems[(4, "calendar_expiry_date")]
+
+
+@pytest.mark.parametrize(
+    ("writer", "suffix"), [("bitrode_csv", ".csv"), ("nebula_steps_xlsx", ".xlsx")]
+)
+def test_a_tester_file_given_as_the_manifest_is_named_as_one(
+    tmp_path: Path, writer: str, suffix: str
+) -> None:
+    """A tester export read as a manifest said ``column '0.00': named twice in the header`` (or
+    ``save the sheet as CSV``): it now says which reader recognises it and what a manifest is."""
+    from tests.io import formats
+    from tests.io.test_readers import sample_frame
+
+    path = tmp_path / f"cell1{suffix}"
+    getattr(formats, writer)(sample_frame(), path)
+    with pytest.raises(ManifestError) as info:
+        read_manifest(path)
+    message = str(info.value)
+    assert f"looks like a tester file ({writer}), not a manifest" in message
+    assert "battery_id, chemistry, level, nominal_capacity_ah" in message
+    assert "named twice" not in message
+    assert "save the sheet" not in message
+
+
+def test_a_manifest_missing_columns_is_not_called_a_tester_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("id,chem\nA,LFP\n")
+    with pytest.raises(ManifestError, match="required column missing") as info:
+        read_manifest(path)
+    assert "tester file" not in str(info.value)

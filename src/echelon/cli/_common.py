@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -29,12 +29,42 @@ from echelon.registry import Registry, open_registry
 from echelon.routing import Economics, load_economics, parse_overrides
 from echelon.routing.economics import overrides_for_profiles
 
+if TYPE_CHECKING:
+    from echelon.grading import GradingProfile
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+"""Suffixes of a plain ``--db`` path taken as a SQLite file (``--db d2/d2.db``)."""
+
+
+def db_url(value: str | None) -> str | None:
+    """Typer callback of ``--db``: a URL as given, a plain path to a SQLite file as its
+    ``sqlite:///`` URL (``d2/d2.db`` → ``sqlite:///d2/d2.db``).
+
+    Raises
+    ------
+    typer.BadParameter
+        Exit code 2: neither a URL nor a path ending in ``.db``, ``.sqlite`` or ``.sqlite3``; the
+        message gives the URL to write.
+    """
+    if value is None or "://" in value:
+        return value
+    if Path(value).suffix.lower() in SQLITE_SUFFIXES:
+        return f"sqlite:///{value}"
+    raise typer.BadParameter(
+        f"{value!r} is not a database URL: give sqlite:///{value} for a SQLite file (a path "
+        f"ending in {_either(SQLITE_SUFFIXES)} is taken as one), or "
+        "postgresql+psycopg://user@host:5432/db"
+    )
+
+
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="Registry URL (default: ECHELON_DB_URL or sqlite:///echelon.db).",
+        help="Registry URL (default: ECHELON_DB_URL or sqlite:///echelon.db); a path ending in "
+        ".db, .sqlite or .sqlite3 is a SQLite file.",
         show_default=False,
+        callback=db_url,
     ),
 ]
 WorkersOption = Annotated[
@@ -87,6 +117,22 @@ SetOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def profile_from_option(value: str | None) -> GradingProfile | None:
+    """The grading profile of ``--profile``, loaded and validated now, before any work is done
+    (None: each unit's region chooses).
+
+    Raises
+    ------
+    UsageError
+        Exit code 2: no profile of that name (the available ones named).
+    CatalogError, ConfigError
+        Exit code 7: a TOML path that does not exist, or an invalid profile.
+    """
+    from echelon.grading import load_profile
+
+    return None if value is None else load_profile(value)
 
 
 def economics_from_options(path: Path | None, overrides: list[str] | None) -> Economics | None:

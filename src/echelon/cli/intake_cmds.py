@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -24,11 +26,13 @@ from echelon.cli._common import (
     console,
     economics_from_options,
     open_db,
+    profile_from_option,
     stage_progress,
 )
 from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import OutputError
+from echelon.io import read_manifest
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
@@ -36,6 +40,10 @@ from echelon.reports.charts import disposition, usable_energy_kwh
 from echelon.synth import write_batch
 
 SYNTH_MARKER = ".echelon-synth"
+PASSPORT_DATA = "passport-data.yaml"
+"""The illustrative passport data of the simulated batch's fictional models (packaged with
+:mod:`echelon.synth`; ``docs/examples/passport-data.yaml`` links to it): the demo copies it to
+its ``--out`` folder, so its ``echelon passport`` suggestion has sections to complete."""
 LABELS = {
     "simulate": "simulating batch",
     "process": "reading & diagnosing",
@@ -104,10 +112,20 @@ def routes_table(frame: pl.DataFrame) -> Table:
     return table
 
 
-def _report(
-    registry: Registry, report: IntakeReport, ids: list[str], out: Path, notes: list[str]
-) -> Path:
-    frame = units_frame(registry).filter(pl.col("battery_id").is_in(ids))
+def _batch_frame(registry: Registry, report: IntakeReport) -> pl.DataFrame:
+    """The registry's rows of the manifest's units (recorded now or before)."""
+    return units_frame(registry).filter(pl.col("battery_id").is_in(report.battery_ids))
+
+
+def _skipped_failed(report: IntakeReport, frame: pl.DataFrame) -> int:
+    """How many units of ``frame`` are ``failed`` in the registry without failing in this run
+    (a re-run skipped them: their rows and files are unchanged)."""
+    now = [bid for bid, _ in report.failures]
+    failed = (pl.col("status") == "failed") & ~pl.col("battery_id").is_in(now)
+    return frame.filter(failed).height
+
+
+def _report(report: IntakeReport, frame: pl.DataFrame, out: Path, notes: list[str]) -> Path:
     console.print(summary_table(frame))
     console.print(routes_table(frame))
     return write_batch_report(
@@ -128,17 +146,28 @@ def _failures(report: IntakeReport, frame: pl.DataFrame) -> list[tuple[str, str]
     ]
 
 
-def _print_outcome(report: IntakeReport, *, report_file: Path | None = None) -> None:
+def _print_outcome(
+    report: IntakeReport, *, report_file: Path | None = None, skipped_failed: int = 0
+) -> None:
     """The intake's counts, the first ten failures and SOH refusals; the rest are in
-    ``report_file`` when one is written, else ``echelon batteries --status failed`` lists them."""
+    ``report_file`` when one is written, else ``echelon batteries --status failed`` lists them.
+
+    ``skipped_failed`` of the skipped units are ``failed`` in the registry (a re-run): said with
+    the skipped count, so "0 failed" does not read as a batch without failures.
+    """
     # a unit that failed is recorded too (status failed, with its error) unless the write failed
     # or the unit was refused (recycled: nothing of it is written)
     recorded_failed = sum(not error.startswith("registry:") for _, error in report.failures) - len(
         report.refused
     )
+    still = (
+        f"; [red]{skipped_failed}[/] of them failed: see `echelon batteries --status failed`"
+        if skipped_failed
+        else ""
+    )
     console.print(
         f"[bold]{report.units}[/] units: [green]{report.written - recorded_failed} recorded[/], "
-        f"{report.skipped} already registered (skipped), "
+        f"{report.skipped} already registered (skipped{still}), "
         f"[{'red' if report.failed else 'green'}]{report.failed} failed[/]"
         f"{f' ({recorded_failed} recorded as failed)' if recorded_failed else ''} "
         f"in {report.seconds:.1f} s"
@@ -185,6 +214,7 @@ def demo_cmd(
     """Simulate a batch of retired batteries and take it through the whole pipeline."""
     check_output_folder(out, option="--out")
     arrival = parse_date(date, option="--date") if date else dt.date.today()
+    grading = profile_from_option(profile)
     folder = out / "batch"
     if folder.exists() and (folder / SYNTH_MARKER).exists():
         shutil.rmtree(folder)
@@ -210,26 +240,53 @@ def demo_cmd(
             registry=registry,
             workers=workers,
             as_of=arrival,
-            profile=profile,
+            profile=grading,
             progress=progress,
         )
         ids = report.battery_ids
-        _print_outcome(report, report_file=out / "report.html")
+        frame = _batch_frame(registry, report)
+        _print_outcome(
+            report, report_file=out / "report.html", skipped_failed=_skipped_failed(report, frame)
+        )
         path = _report(
-            registry,
             report,
-            ids,
+            frame,
             out,
             [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
         )
     shown = ids[1] if len(ids) > 1 else ids[0]
+    steps = _next_steps(shown, db, _passport_example(frame, out))
     console.print(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
         f"{batch.n_files} tester files → registry {registry.url}\n"
-        f"  report: [bold]{path}[/]   next: `echelon batteries --grade A`, "
-        f"`echelon show {shown}`, `echelon passport {shown} --allow-incomplete --no-record`, "
-        "`echelon verify`"
+        f"  report: [bold]{path}[/]   next: {', '.join(f'`{s}`' for s in steps)}",
+        highlight=False,
     )
+
+
+def _passport_example(frame: pl.DataFrame, out: Path) -> tuple[str, Path] | None:
+    """A unit of the demo whose model the example passport data describes, and the copy of that
+    data written to ``out`` (None when no such unit was routed: a small batch may have none)."""
+    from echelon.passport.data import load_passport_data
+
+    data = out / PASSPORT_DATA
+    data.write_bytes((resources.files("echelon.synth") / PASSPORT_DATA).read_bytes())
+    models = set(load_passport_data(data).models)
+    routed = frame.filter((pl.col("status") == "routed") & pl.col("model").is_in(models))
+    return None if routed.is_empty() else (str(routed.get_column("battery_id")[0]), data)
+
+
+def _next_steps(shown: str, db: str | None, passport: tuple[str, Path] | None) -> list[str]:
+    """The commands the demo suggests next, each runnable as printed on the demo's registry."""
+    on_db = f" --db {shlex.quote(db)}" if db is not None else ""
+    steps = [f"echelon batteries --grade A{on_db}", f"echelon show {shown}{on_db}"]
+    if passport is not None:
+        unit, data = passport
+        steps.append(
+            f"echelon passport {unit} --data {shlex.quote(str(data))} --allow-incomplete "
+            f"--no-record{on_db}"
+        )
+    return [*steps, f"echelon verify{on_db}"]
 
 
 def _report_not_written(result: IntakeReport, report: Path, url: str, exc: OSError) -> str:
@@ -259,20 +316,27 @@ def intake_cmd(
     check_output(report, (".html",), option="--report")
     day = None if as_of is None else parse_date(as_of, option="--as-of")  # exit 2 if not a date
     econ = economics_from_options(economics, overrides)
+    grading = profile_from_option(profile)
+    # validated before the registry is opened (or created): parents outside it checked then
+    parsed = read_manifest(manifest)
     registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
         result = intake(
-            manifest,
+            parsed,
             registry=registry,
             workers=workers,
-            profile=profile,
+            profile=grading,
             economics=econ,
             as_of=day,
             progress=progress,
         )
-        _print_outcome(result, report_file=report)
-        if report is not None:
-            frame = units_frame(registry).filter(pl.col("battery_id").is_in(result.battery_ids))
+        frame = _batch_frame(registry, result) if result.skipped or report is not None else None
+        _print_outcome(
+            result,
+            report_file=report,
+            skipped_failed=0 if frame is None else _skipped_failed(result, frame),
+        )
+        if report is not None and frame is not None:
             try:
                 write_batch_report(
                     report,

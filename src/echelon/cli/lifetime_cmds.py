@@ -21,8 +21,16 @@ from echelon.cli._common import (
 )
 from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.domain import Battery, Measurement
+from echelon.domain.parse import suggest
 from echelon.errors import EstimationError
-from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
+from echelon.lifetime import (
+    UnitForecast,
+    duty_names,
+    forecast_histories,
+    forecast_unit,
+    read_history,
+    resolve_application,
+)
 from echelon.recycling.records import ended_passport
 from echelon.registry import (
     BatteryRecord,
@@ -43,6 +51,19 @@ def _usage(message: str) -> typer.Exit:
     """A usage error: message on stderr, exit code 2."""
     stderr.print(f"[bold red]usage error:[/] {message}", highlight=False)
     return typer.Exit(EXIT_USAGE)
+
+
+def _check_application(name: str) -> None:
+    """Refuse an application the duty catalogue does not know, before any work (exit 2, naming
+    the closest and every known one; route-table aliases are accepted)."""
+    try:
+        resolve_application(name)
+    except EstimationError:
+        known = duty_names()
+        raise _usage(
+            f"--application {name!r} is not an application{suggest(name, known)}; give one of "
+            f"{', '.join(known)}"
+        ) from None
 
 
 def _unit_row(rec: BatteryRecord) -> dict[str, Any]:
@@ -267,6 +288,7 @@ def forecast_cmd(
         raise _usage("--references applies to --history, not to a battery ID")
     if application is None:
         raise _usage(f"--application is required with an ID ({APPLICATION_HELP})")
+    _check_application(application)
     try:
         as_of = dt.date.fromisoformat(date) if date else dt.date.today()
     except ValueError as exc:

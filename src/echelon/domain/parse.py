@@ -26,14 +26,27 @@ def normalise_token(text: str) -> str:
     return _SEPARATORS.sub("", text.strip().lower())
 
 
+def _closest(text: str, options: list[str], cutoff: float = 0.6) -> list[str]:
+    """The options most like ``text`` (every one of the best score, in ``options`` order), or
+    none when the best scores below ``cutoff`` (as :func:`difflib.get_close_matches`)."""
+    scores = [difflib.SequenceMatcher(None, text, o).ratio() for o in options]
+    best = max(scores, default=0.0)
+    return [o for o, score in zip(options, scores, strict=True) if score == best >= cutoff]
+
+
 def suggest(text: str, choices: Iterable[str]) -> str:
-    """A `` (did you mean 'x'?)`` hint for a misspelt ``text``, or an empty string."""
-    options = list(choices)
-    match = difflib.get_close_matches(text, options, n=1, cutoff=0.6)
+    """A `` (did you mean 'x'?)`` hint for a misspelt ``text``, or an empty string; every option
+    equally close is named (``LFO``: *did you mean 'LFP' or 'LMO'?*, not one of them)."""
+    options = list(dict.fromkeys(choices))
+    match = _closest(text, options)
     if not match:
         lowered = {c.lower(): c for c in options}
-        match = [lowered[m] for m in difflib.get_close_matches(text.lower(), lowered, n=1)]
-    return f" (did you mean {match[0]!r}?)" if match else ""
+        match = [lowered[m] for m in _closest(text.lower(), list(lowered))]
+    if not match:
+        return ""
+    named = [repr(m) for m in match]
+    either = " or ".join([", ".join(named[:-1]), named[-1]] if named[1:] else named)
+    return f" (did you mean {either}?)"
 
 
 def _unknown(what: str, text: str, allowed: list[str]) -> str:

@@ -306,8 +306,10 @@ def detect_reader(path: Path, readers: Sequence[Reader] | None = None) -> Reader
         [
             "no reader recognises this file (tried "
             + ", ".join(r.name for r in candidates)
-            + f"){closest_format(path, candidates)}; pass --reader NAME or describe its "
-            "columns with a generic column map"
+            + f"){closest_format(path, candidates)}; name a reader (`--reader NAME` of read, "
+            "summarize and plot) or describe its columns in a column map (`--map MAP.yaml`, "
+            "docs/readers.md); for intake, convert it first (`echelon read FILE --map MAP.yaml "
+            "-o FILE.bdf.parquet`) and list the .bdf.parquet in the manifest's test_files"
         ],
     )
 

@@ -44,8 +44,8 @@ from echelon.domain.battery import (
 )
 from echelon.domain.parse import parse_choice, parse_level, suggest
 from echelon.domain.plausible import implausible
-from echelon.errors import ManifestError, Problem, not_a_number
-from echelon.io.base import sha256_file
+from echelon.errors import EchelonError, ManifestError, Problem, not_a_number
+from echelon.io.base import detect_reader, sha256_file
 from echelon.io.table import read_table
 
 REQUIRED: Final = ("battery_id", "chemistry", "level", "nominal_capacity_ah")
@@ -140,6 +140,45 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
     rows = doc.get("units") if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ManifestError(path, ['JSON manifest must be a list of objects or {"units": [...]}'])
+    return rows
+
+
+def tester_file_problem(path: Path) -> str | None:
+    """What to say when a tester reader recognises ``path``, given where a manifest was expected
+    (None: no reader recognises it, or it is not a file).
+
+    A tester export is no table of units: read as one, it fails on its own header (numbers named
+    twice, a workbook) with a message that does not say what is wrong.
+    """
+    if not path.is_file():
+        return None
+    try:
+        reader = detect_reader(path)
+    except EchelonError:
+        return None
+    return (
+        f"looks like a tester file ({reader.name}), not a manifest: a manifest lists one unit "
+        f"per row with the columns {', '.join(REQUIRED)} (and has_traceability, ocv_v, …) and "
+        "names each unit's tester files in its test_files column, e.g. "
+        f"`tests/{path.name}` or, with its kind, `capacity:tests/{path.name}` "
+        "(docs/manifest.md); to look at the tester file itself: "
+        f"`echelon summarize {path}`"
+    )
+
+
+def _manifest_rows(path: Path) -> list[dict[str, Any]]:
+    """:func:`_load_rows`, or a refusal saying the file is a tester file when it is one."""
+    try:
+        rows = _load_rows(path)
+    except ManifestError as exc:
+        tester = tester_file_problem(path)
+        if tester is not None:
+            raise ManifestError(path, [tester]) from exc
+        raise
+    if rows and not set(REQUIRED) & set(rows[0]):
+        tester = tester_file_problem(path)
+        if tester is not None:
+            raise ManifestError(path, [tester])
     return rows
 
 
@@ -442,7 +481,7 @@ def read_manifest(path: Path | str, *, registered: RegisteredLookup | None = Non
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_file():
         raise ManifestError(path, ["manifest file not found"])
-    rows = _load_rows(path)
+    rows = _manifest_rows(path)
     if not rows:
         raise ManifestError(path, ["the manifest has no rows"])
     columns = list(dict.fromkeys(k for r in rows for k in r))
