@@ -170,3 +170,16 @@ def test_an_unknown_forecast_application_is_a_usage_error(tmp_path: Path) -> Non
     assert _has(result.output, "auto12v, ebike, ess, ev_reman")
     assert "Duty" not in result.output
     assert not (tmp_path / "f").exists()
+
+
+def test_intake_names_a_grading_column_no_unit_has(tmp_path: Path) -> None:
+    """A manifest without has_traceability quarantined every unit, and intake said nothing of
+    it (IntakeReport.absent_columns was computed, not printed)."""
+    (tmp_path / "m.csv").write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v\nE1,cell,LFP,100,3.3\n"
+    )
+    args = ["intake", str(tmp_path / "m.csv"), "--db", f"sqlite:///{tmp_path / 'r.db'}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert _has(result.output, "warning: has_traceability")
+    assert _has(result.output, "quarantined by gate.traceability")

@@ -184,10 +184,17 @@ def _print_outcome(
             "every error"
         )
         console.print(f"  … and {len(report.failures) - 10} more ({where})", highlight=False)
+    for note in report.absent_columns:  # a grading input no unit of the batch has
+        console.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     if report.soh_refused:
         units = len({bid for bid, _, _ in report.soh_refused})
+        what = (
+            "their short-test estimate"
+            if all(method != "capacity_test" for _, method, _ in report.soh_refused)
+            else "their capacity test or short-test estimate"
+        )
         console.print(
-            f"[yellow]{units}[/] unit(s) left without SOH: their short-test estimate was refused "
+            f"[yellow]{units}[/] unit(s) left without SOH: {what} was refused "
             "(not graded; `echelon show ID` keeps the reason):"
         )
     for bid, method, why in report.soh_refused[:10]:
