@@ -78,9 +78,7 @@ def _ocv_window(row: dict[str, Any], profile: GradingProfile) -> Numbers:
 def _chemistry_voltage(row: dict[str, Any], _: GradingProfile) -> Numbers:
     high = _round(_per(row, row.get("max_charge_voltage_v")), 3)
     low = _round(_per(row, row.get("min_discharge_voltage_v")), 3)
-    limit = (
-        f"charge ≤ {row.get('ocv_max_v')} V, discharge ≥ {row.get('ocv_min_v')} V per cell"
-    )
+    limit = f"charge ≤ {row.get('ocv_max_v')} V, discharge ≥ {row.get('ocv_min_v')} V per cell"
     text = f"tester file {low}–{high} V per cell fits {row.get('chemistry')} ({limit})"
     return "max_charge_voltage_v", high if high is not None else low, limit, text
 
