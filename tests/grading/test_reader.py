@@ -165,3 +165,25 @@ def test_missing_value_words_are_empty_cells(tmp_path: Path) -> None:
     path = write(tmp_path, "U1,LFP,cell,100,NA,n/a,-,,,,\n")
     row = read_grading_table(path).row(0, named=True)
     assert (row["soh_percent"], row["soh_lower_percent"], row["dcir_ohm"]) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("writer", "suffix"), [("bitrode_csv", ".csv"), ("nebula_steps_xlsx", ".xlsx")]
+)
+def test_a_tester_file_given_to_grade_is_named_as_one(
+    tmp_path: Path, writer: str, suffix: str
+) -> None:
+    """`echelon grade tester.csv` said ``column '0.00': named twice in the header`` (walkthrough
+    item 6): it now says a tester reader recognises it and what grade reads."""
+    from echelon.errors import SchemaError
+    from echelon.grading.reader import read_grading_table
+    from tests.io import formats
+    from tests.io.test_readers import sample_frame
+
+    path = tmp_path / f"cell1{suffix}"
+    getattr(formats, writer)(sample_frame(), path)
+    with pytest.raises(SchemaError) as info:
+        read_grading_table(path)
+    message = str(info.value)
+    assert f"looks like a tester file ({writer}), not a table of units" in message
+    assert "named twice" not in message

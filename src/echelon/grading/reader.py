@@ -19,8 +19,9 @@ import polars as pl
 
 from echelon.domain.parse import parse_level, parse_origin, parse_region, parse_visual_flags
 from echelon.domain.plausible import PLAUSIBLE, implausible_cells
-from echelon.errors import MAX_ROW_PROBLEMS, Problem, SchemaError, row_problems
+from echelon.errors import MAX_ROW_PROBLEMS, EchelonError, Problem, SchemaError, row_problems
 from echelon.grading.table import GRADING_SCHEMA
+from echelon.io.manifest import tester_reader
 from echelon.io.table import read_table
 
 ABSENT_EFFECT: Final[dict[tuple[str, ...], str]] = {
@@ -54,8 +55,28 @@ def _as_text(path: Path) -> pl.DataFrame:
     """The table's cells as text (:func:`~echelon.io.table.read_table`: separators, decimal
     commas, encodings and missing-value words resolved; unreadable files refused)."""
     numeric = [c for c, t in GRADING_SCHEMA.items() if t in (pl.Float64(), pl.Int64())]
-    frame = read_table(path, what="measurements table", numeric=numeric)
+    try:
+        frame = read_table(path, what="measurements table", numeric=numeric)
+    except EchelonError as exc:
+        _refuse_tester_file(path, exc)
+        raise
     return frame.with_columns(pl.all().cast(pl.String))
+
+
+def _refuse_tester_file(path: Path, cause: Exception | None = None) -> None:
+    """Raise a :class:`SchemaError` saying ``path`` is a tester export, when a tester reader
+    recognises it (read as a table, it fails on its own header: "named twice", no battery_id)."""
+    reader = tester_reader(path)
+    if reader is not None:
+        raise SchemaError(
+            path,
+            [
+                f"looks like a tester file ({reader}), not a table of units: `echelon grade` "
+                "reads one unit per row (battery_id and the grading columns, docs/grading.md); "
+                "take tester files in with `echelon intake MANIFEST` (docs/manifest.md), or look "
+                f"at this one with `echelon summarize {path}`"
+            ],
+        ) from cause
 
 
 def _bad_cells(frame: pl.DataFrame, column: str, invalid: pl.Expr, what: str) -> list[Problem]:
@@ -140,6 +161,7 @@ def read_grading_table(path: Path | str) -> pl.DataFrame:
     text = _as_text(path)
     problems: list[Problem] = []
     if "battery_id" not in text.columns:
+        _refuse_tester_file(path)
         raise SchemaError(path, [_missing_id_problem(text.columns)])
     ids = pl.col("battery_id").str.strip_chars()
     problems += _bad_cells(

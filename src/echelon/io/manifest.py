@@ -143,6 +143,17 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def tester_reader(path: Path) -> str | None:
+    """The name of the tester reader that recognises ``path`` (None: none does, or it is not a
+    file) — for a refusal of a tester export given where a table of units was expected."""
+    if not path.is_file():
+        return None
+    try:
+        return detect_reader(path).name
+    except EchelonError:
+        return None
+
+
 def tester_file_problem(path: Path) -> str | None:
     """What to say when a tester reader recognises ``path``, given where a manifest was expected
     (None: no reader recognises it, or it is not a file).
@@ -150,14 +161,11 @@ def tester_file_problem(path: Path) -> str | None:
     A tester export is no table of units: read as one, it fails on its own header (numbers named
     twice, a workbook) with a message that does not say what is wrong.
     """
-    if not path.is_file():
-        return None
-    try:
-        reader = detect_reader(path)
-    except EchelonError:
+    reader = tester_reader(path)
+    if reader is None:
         return None
     return (
-        f"looks like a tester file ({reader.name}), not a manifest: a manifest lists one unit "
+        f"looks like a tester file ({reader}), not a manifest: a manifest lists one unit "
         f"per row with the columns {', '.join(REQUIRED)} (and has_traceability, ocv_v, …) and "
         "names each unit's tester files in its test_files column, e.g. "
         f"`tests/{path.name}` or, with its kind, `capacity:tests/{path.name}` "
