@@ -23,11 +23,11 @@ from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.domain import Battery, Measurement
 from echelon.errors import EstimationError
 from echelon.lifetime import UnitForecast, forecast_histories, forecast_unit, read_history
-from echelon.recycling.records import ended_passport
 from echelon.registry import (
     BatteryRecord,
     Registry,
     battery_record,
+    ended_passport,
     no_longer_whole,
     parts_of,
     recycled_parts,
