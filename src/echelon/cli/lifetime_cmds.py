@@ -31,11 +31,11 @@ from echelon.lifetime import (
     read_history,
     resolve_application,
 )
-from echelon.recycling.records import ended_passport
 from echelon.registry import (
     BatteryRecord,
     Registry,
     battery_record,
+    ended_passport,
     no_longer_whole,
     parts_of,
     recycled_parts,

@@ -39,13 +39,13 @@ from echelon.io.manifest import (
 from echelon.pipeline.absent import absent_column_notes
 from echelon.pipeline.short_test import estimate_short_tests
 from echelon.pipeline.unit import UnitOutcome, process_unit
-from echelon.recycling.records import ended_passport, recycled_units
 from echelon.registry import (
     PendingEvent,
     Registry,
     UnitWrite,
     decision_row,
     measurement_row,
+    refused_retakes,
     test_run_row,
 )
 from echelon.registry.chain import canonical_json
@@ -77,8 +77,10 @@ class IntakeReport:
         Units that failed: recorded as failed with their error, or not written (``refused``,
         a registry write that failed).
     refused : list of (battery_id, reason)
-        Changed rows of units that were recycled (recycled is final, their passport ended):
-        nothing of them is written; listed in ``failures`` too.
+        Changed rows of units that were recycled (recycled is final, their passport ended), went
+        with a recycled pack, or are regrouped (parts of a pack): nothing of them is written
+        (:func:`echelon.registry.refused_retakes`; checked again when written); listed in
+        ``failures`` too.
     soh_refused : list of (battery_id, method, reason)
         Units left without SOH because a short-test SOH model refused them, with the model and
         its reason (graded without SOH, route ``retest``). A refusal followed by another
@@ -127,19 +129,6 @@ def _check_parents(manifest: Manifest, registry: Registry) -> None:
     problems = genealogy_problems(unit_nodes(manifest.units), registry.existing_batteries)
     if problems:
         raise ManifestError(manifest.path, problems)
-
-
-def _recycled(registry: Registry, battery_ids: list[str]) -> list[tuple[str, str]]:
-    """``(battery_id, reason)`` of the units that were recycled: recycled is final (EU 2023/1542
-    Art. 77(8): the passport ends), so a changed manifest row does not take such a unit in again
-    (it would come back to life: received, graded, routed, and could be recycled twice)."""
-    done = recycled_units(registry, battery_ids).unique(
-        "battery_id", keep="first", maintain_order=True
-    )
-    return [
-        (bid, f"{ended_passport(lot, at)}; its changed manifest row is not taken in")
-        for bid, lot, at in done.select("battery_id", "lot_id", "recorded_at").iter_rows()
-    ]
 
 
 def _map(
@@ -305,7 +294,10 @@ def intake(
         if prints[u.battery.battery_id] not in known.get(u.battery.battery_id, set())
     ]
     report.skipped = len(parsed) - len(todo)
-    report.refused = _recycled(registry, [u.battery.battery_id for u in todo])
+    # recycled (final), gone with a recycled pack, regrouped (a part of a pack): not taken in
+    # again; checked now to skip their files, and again when written (under the status lock)
+    retakes = [u.battery.battery_id for u in todo if u.battery.battery_id in known]
+    report.refused = list(refused_retakes(registry, retakes).items())
     report.failures += report.refused
     refused = {bid for bid, _ in report.refused}
     todo = [u for u in todo if u.battery.battery_id not in refused]
@@ -373,6 +365,9 @@ def intake(
                 report.written += 1
             elif result.result == "skipped":
                 report.skipped += 1
+            elif result.result == "refused":  # its status changed since the check above
+                report.refused.append((result.battery_id, str(result.error)))
+                report.failures.append((result.battery_id, str(result.error)))
             else:
                 report.failures.append((result.battery_id, f"registry: {result.error}"))
         if progress:

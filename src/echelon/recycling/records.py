@@ -316,15 +316,6 @@ def recycled_units(registry: Registry, battery_ids: list[str] | None = None) -> 
     )
 
 
-def ended_passport(lot_id: object, recorded_at: object) -> str:
-    """``recycled in lot <lot> on <date>: its passport ended (…Art. 77(8)) …``: why a unit
-    is not taken in, forecast or given a passport again."""
-    return (
-        f"recycled in lot {lot_id} on {str(recorded_at)[:10]}: its passport ended (EU 2023/1542 "
-        "Art. 77(8)) and recycled is final"
-    )
-
-
 def _discharge_limits(
     result: LotResult, registered: pl.DataFrame, catalog_dir: Path | None
 ) -> dict[str, tuple[float | None, float | None]]:

@@ -44,8 +44,6 @@ EVENTS: Final[Table] = Base.metadata.tables["events"]
 INTAKES: Final[Table] = Base.metadata.tables["intakes"]
 GENEALOGY_FIELDS: Final = ("parent_id",)
 """Battery fields an event may change after intake (``PendingEvent.battery_update``)."""
-REFUSED_CHILD_STATUSES: Final = (Status.REGROUPED, Status.RECYCLED)
-"""A unit in one of these statuses cannot become the child of a new assembly."""
 
 
 @dataclass
@@ -107,7 +105,9 @@ class UnitWrite:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What happened to one unit: ``written``, ``skipped`` (same fingerprint) or ``error``."""
+    """What happened to one unit: ``written``, ``skipped`` (same fingerprint), ``refused`` (a
+    re-take the unit's status forbids, :func:`~echelon.registry.status_checks.retake_refusals`:
+    ``error`` says why) or ``error``."""
 
     battery_id: str
     result: str
@@ -251,10 +251,15 @@ class Registry:
     def record_units(self, units: Sequence[UnitWrite]) -> list[WriteResult]:
         """Write a batch of units: one commit, each unit atomic.
 
-        Units whose fingerprint is already registered are skipped. The batch is written with
-        bulk inserts; if that fails (e.g. a concurrent writer, or a registered unit whose chain
-        and head record differ), it is retried unit by unit inside savepoints so that one bad
-        unit never spoils the others (it is an ``error``).
+        Units whose fingerprint is already registered are skipped. A registered unit with a new
+        fingerprint (a re-take) is refused when it is recycled, went with a recycled assembly or
+        is regrouped (:func:`~echelon.registry.status_checks.retake_refusals`), checked in the
+        writing transaction under the unit-status lock (:data:`~echelon.registry.UNIT_STATUS`,
+        taken when the batch holds re-takes): a recycling lot or pack build recorded meanwhile
+        is seen. The batch is written with bulk inserts; if that fails (e.g. a concurrent
+        writer, or a registered unit whose chain and head record differ), it is retried unit by
+        unit inside savepoints so that one bad unit never spoils the others (it is an
+        ``error``).
 
         Returns
         -------
@@ -271,10 +276,13 @@ class Registry:
             for u in units
             if u.battery.battery_id not in todo_ids
         }
+        retakes = [u.battery.battery_id for u in todo if u.battery.battery_id in known]
         if todo:
             try:
-                with self.engine.begin() as conn:
-                    for unit, count in zip(todo, self._write(conn, todo), strict=True):
+                with locked(self.engine, UNIT_STATUS) if retakes else self.engine.begin() as conn:
+                    writable = self._refuse_retakes(conn, todo, retakes, results)
+                    counts = self._write(conn, writable) if writable else []
+                    for unit, count in zip(writable, counts, strict=True):
                         results[unit.battery.battery_id] = WriteResult(
                             unit.battery.battery_id, "written", count
                         )
@@ -289,8 +297,9 @@ class Registry:
         a unit another writer took in with the same fingerprint meanwhile (two intakes of one
         manifest at once) is ``skipped``, as if it had been registered before, never an error."""
         results: dict[str, WriteResult] = {}
-        with self.engine.begin() as conn:
+        with locked(self.engine, UNIT_STATUS) as conn:
             known = _fingerprints(conn, [u.battery.battery_id for u in units])
+            units = self._refuse_retakes(conn, units, list(known), results)
             for unit in units:
                 bid = unit.battery.battery_id
                 if unit.fingerprint in known.get(bid, set()):
@@ -310,6 +319,22 @@ class Registry:
                 except ChainError as exc:  # its chain was cut or rewritten: nothing appended
                     results[bid] = WriteResult(bid, "error", error=str(exc))
         return results
+
+    @staticmethod
+    def _refuse_retakes(
+        conn: Connection,
+        units: Sequence[UnitWrite],
+        registered: list[str],
+        results: dict[str, WriteResult],
+    ) -> list[UnitWrite]:
+        """The ``units`` to write: those of the ``registered`` ids whose status forbids a
+        re-take are ``refused`` in ``results`` (as ``conn`` sees them) and left out."""
+        from echelon.registry.status_checks import retake_refusals  # (it reads core's tables)
+
+        refused = retake_refusals(conn, registered) if registered else {}
+        for bid, why in refused.items():
+            results[bid] = WriteResult(bid, "refused", error=why)
+        return [u for u in units if u.battery.battery_id not in refused]
 
     def _chain_heads(self, conn: Connection, battery_ids: list[str]) -> dict[str, Head]:
         """The last event (``seq``, hash) of each battery that has events.
@@ -489,9 +514,11 @@ class Registry:
         ------
         RegistryError
             Nothing is written if a child is unknown, listed twice, already regrouped or recycled,
-            an assembly id is registered with another fingerprint, or a concurrent writer
-            interfered.
+            a part of a recycled assembly, an assembly id is registered with another fingerprint,
+            or a concurrent writer interfered.
         """
+        from echelon.registry.status_checks import refuse_taken_children  # (reads core's tables)
+
         if not assemblies:
             return []
         ids = [a.unit.battery.battery_id for a in assemblies]
@@ -502,7 +529,10 @@ class Registry:
                 todo = _assemblies_to_write(conn, assemblies)
                 children = [c for a in todo for c in a.children]
                 heads = self._chain_heads(conn, children)
-                self._check_children(conn, children, heads)
+                missing = [c for c in children if c not in heads]
+                if missing:
+                    raise RegistryError(f"unit(s) not registered: {missing[:5]}")
+                refuse_taken_children(conn, children)
                 _refuse_unverified(conn, children, "no pack is recorded")
                 for assembly in todo:
                     results[assembly.unit.battery.battery_id] = self._write_assembly(
@@ -514,29 +544,6 @@ class Registry:
                 f"retry ({exc.orig})"
             ) from exc
         return [results[bid] for bid in ids]
-
-    def _check_children(
-        self, conn: Connection, children: list[str], heads: dict[str, tuple[int, str]]
-    ) -> None:
-        missing = [c for c in children if c not in heads]
-        if missing:
-            raise RegistryError(f"unit(s) not registered: {missing[:5]}")
-        refused = [s.value for s in REFUSED_CHILD_STATUSES]
-        latest = (
-            select(EventRow.battery_id, EventRow.status, EventRow.seq)
-            .where(EventRow.status.is_not(None))
-            .order_by(EventRow.battery_id, EventRow.seq)
-        )
-        status: dict[str, str | None] = {}
-        for chunk in chunked(children):
-            for bid, st, _ in conn.execute(latest.where(EventRow.battery_id.in_(chunk))):
-                status[bid] = st
-        taken = sorted(c for c in children if status.get(c) in refused)
-        if taken:
-            raise RegistryError(
-                f"unit(s) already {'/'.join(refused)}: {taken[:5]}; a unit can join a new "
-                "assembly only once"
-            )
 
     def _write_assembly(
         self,

@@ -4,11 +4,12 @@ without reading a full record per part."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from echelon.domain import Battery, Measurement
 from echelon.errors import ChainError
@@ -88,20 +89,95 @@ def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
             return sorted(found)
 
         def recycled_among(level: list[str]) -> set[str]:
-            found: set[str] = set()
-            for chunk in chunked(level):
-                found.update(
-                    conn.execute(
-                        select(EventRow.battery_id)
-                        .where(EventRow.battery_id.in_(chunk), EventRow.kind == "recycled")
-                        .distinct()
-                    ).scalars()
-                )
-            return found
+            return set(recycled_lots(conn, level))
 
         return walk_parts(record.battery.battery_id, record.children, parts_below, recycled_among)[
             0
         ]
+
+
+def recycled_lots(conn: Connection, battery_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``{battery_id: (lot id, date recorded)}`` of those of ``battery_ids`` that were recycled
+    (their first ``recycled`` event), as ``conn`` sees them."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunked(list(battery_ids)):
+        stmt = (
+            select(EventRow.battery_id, EventRow.payload, EventRow.recorded_at)
+            .where(EventRow.battery_id.in_(chunk), EventRow.kind == "recycled")
+            .order_by(EventRow.battery_id, EventRow.seq)
+        )
+        for bid, payload, at in conn.execute(stmt):
+            lot = json.loads(payload).get("lot_id") if payload else None
+            found.setdefault(bid, (str(lot), str(at)[:10]))
+    return found
+
+
+def latest_statuses(conn: Connection, battery_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``{battery_id: (status, recorded at)}``: each unit's derived status (its latest event that
+    sets one) and when that event was recorded, as ``conn`` sees them."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunked(list(battery_ids)):
+        ordered = (  # by seq: the last status of a battery wins
+            select(EventRow.battery_id, EventRow.status, EventRow.recorded_at)
+            .where(EventRow.battery_id.in_(chunk), EventRow.status.is_not(None))
+            .order_by(EventRow.battery_id, EventRow.seq)
+        )
+        found.update({bid: (str(st), str(at)) for bid, st, at in conn.execute(ordered)})
+    return found
+
+
+def gone_with_assembly(conn: Connection, battery_ids: Sequence[str]) -> dict[str, str]:
+    """Units with an assembly above them (at any height) that was recycled: its parts went with
+    it. ``{battery_id: "<id>: its <level> <assembly> was recycled in lot … on …, with <id> in
+    it"}``, as ``conn`` sees the registry.
+
+    The genealogy is read a level at a time for all the units (two queries per level and
+    :data:`~echelon.registry.core.IN_CHUNK` ids), then each unit's ancestors are walked in memory
+    with :func:`walk_parts` (upwards: a unit's "parts below" are its parent).
+
+    Raises
+    ------
+    ChainError
+        When a unit's genealogy loops back (:func:`refuse_loop`).
+    """
+    parent: dict[str, str | None] = {}
+    level_of: dict[str, str] = {}
+    lots: dict[str, tuple[str, str]] = {}
+
+    def read(level: list[str]) -> None:
+        for chunk in chunked([bid for bid in level if bid not in parent]):
+            stmt = select(BatteryRow.battery_id, BatteryRow.parent_id, BatteryRow.level)
+            for bid, par, lvl in conn.execute(stmt.where(BatteryRow.battery_id.in_(chunk))):
+                parent[bid], level_of[bid] = par, lvl
+
+    def recycled_among(level: list[str]) -> set[str]:
+        read(level)
+        lots.update(recycled_lots(conn, level))
+        return {bid for bid in level if bid in lots}
+
+    def above(level: list[str]) -> list[str]:
+        return [p for bid in level if (p := parent.get(bid)) is not None]
+
+    ids = list(dict.fromkeys(battery_ids))
+    read(ids)
+    visited = set(ids)
+
+    def unseen_above(level: list[str]) -> list[str]:  # each assembly read once (loops end)
+        new = sorted(set(above(level)) - visited)
+        visited.update(new)
+        return new
+
+    walk_parts("", unseen_above(ids), unseen_above, recycled_among)
+    out: dict[str, str] = {}
+    for bid in ids:
+        gone = walk_parts(bid, above([bid]), above, lambda lv: {b for b in lv if b in lots})[0]
+        if gone:
+            lot, on = lots[gone[0]]
+            out[bid] = (
+                f"{bid}: its {level_of.get(gone[0], 'assembly')} {gone[0]} was recycled in lot "
+                f"{lot} on {on}, with {bid} in it"
+            )
+    return out
 
 
 def refuse_loop(battery_id: str, level: Sequence[str], seen: set[str]) -> None:
@@ -169,7 +245,6 @@ def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
     if not parent_ids:
         return []
     rows: list[dict[str, Any]] = []
-    status: dict[str, str] = {}
     soh: dict[str, dict[str, Any]] = {}
     with registry.engine.connect() as conn:
         for chunk in chunked(list(parent_ids)):
@@ -180,13 +255,9 @@ def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
                 )
             ]
         rows.sort(key=lambda row: str(row["battery_id"]))
-        for chunk in chunked([row["battery_id"] for row in rows]):
-            ordered = (  # by seq: the last status of a battery wins
-                select(EventRow.battery_id, EventRow.status)
-                .where(EventRow.battery_id.in_(chunk), EventRow.status.is_not(None))
-                .order_by(EventRow.battery_id, EventRow.seq)
-            )
-            status.update({r.battery_id: r.status for r in conn.execute(ordered)})
+        ids = [row["battery_id"] for row in rows]
+        status = {bid: st for bid, (st, _) in latest_statuses(conn, ids).items()}
+        for chunk in chunked(ids):
             measured = (  # by id: the latest measurement wins
                 select(MeasurementRow.__table__)
                 .where(
