@@ -17,7 +17,14 @@ from typer.testing import CliRunner
 from echelon.cli import app
 from echelon.errors import RegistryError
 from echelon.io import atomic
-from echelon.registry import Registry, battery_record, events_frame, open_registry
+from echelon.registry import (
+    PendingEvent,
+    Registry,
+    SerializedWrite,
+    battery_record,
+    events_frame,
+    open_registry,
+)
 from echelon.synth import SynthBatch
 from tests.conftest import registry_copy
 
@@ -63,6 +70,11 @@ def test_a_refused_recording_leaves_no_file_and_an_earlier_one_untouched(
         raise RegistryError(f"{battery_id}: another writer appended concurrently; retry")
 
     monkeypatch.setattr(Registry, "append_events", refuse)
+    monkeypatch.setattr(  # the passport is recorded under the unit-status lock
+        SerializedWrite,
+        "append_events_many",
+        lambda self, batch: [refuse(self.registry, batch[0][0], batch[0][1])],
+    )
     out = _target(command, tmp_path)
     before = _kinds(copy)
     result = runner.invoke(app, _args(command, copy, out, passport_data))
@@ -169,3 +181,27 @@ def test_an_intake_report_not_written_says_the_intake_is_recorded_and_how_to_wri
     assert f"manifest {small_batch.manifest}" in report.read_text()  # the report's notes
     with open_registry(db) as registry:
         assert events_frame(registry).height == recorded
+
+
+def test_a_passport_is_not_recorded_on_a_chain_that_moved_while_it_was_built(
+    copy: str, passport_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's event (a recycling lot, …) appended between the passport's checks and its
+    recording was followed by passport_issued, unchecked (helper-86's gap 4)."""
+    from echelon.cli import passport_cmds
+
+    built = passport_cmds.passport_json
+
+    def json_then_another_writer(*args: object, **kwargs: object) -> tuple[str, str]:
+        out = built(*args, **kwargs)  # type: ignore[arg-type]
+        with open_registry(copy) as other:
+            other.append_events(UNIT, [PendingEvent("soh_refused", None, {"reason": "x"})])
+        return out
+
+    monkeypatch.setattr(passport_cmds, "passport_json", json_then_another_writer)
+    out = _target("passport", tmp_path)
+    result = runner.invoke(app, _args("passport", copy, out, passport_data))
+    assert result.exit_code == 8, result.output
+    assert "changed while its passport was built" in _text(result.output)
+    assert not out.exists()
+    assert _kinds(copy)[-1] == "soh_refused"  # no passport_issued after it

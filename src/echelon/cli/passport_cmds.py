@@ -25,7 +25,7 @@ from echelon.passport import (
 from echelon.passport.build import Passport
 from echelon.passport.export import check_against_schemas, passport_event, passport_json
 from echelon.passport.schemas import ENV_VAR
-from echelon.registry import battery_record, verify_battery
+from echelon.registry import UNIT_STATUS, battery_record, serialized, verify_battery
 
 
 def _summary(passport: Passport) -> Table:
@@ -114,7 +114,25 @@ def passport_cmd(
         event = passport_event(passport, sha256=sha256, file_name=target.name, access=access)
 
         def recording() -> str:
-            registry.append_events(battery_id, [event])
+            # checked again and written under the unit-status lock: a lot recorded (or any event
+            # appended) since the passport was built is seen, never recorded after
+            with serialized(registry, UNIT_STATUS) as writer:
+                now = battery_record(registry, battery_id)
+                head = (now.events[-1].seq, now.events[-1].hash) if now.events else None
+                if head != passport.chain_head:
+                    last = now.events[-1]
+                    raise PassportError(
+                        f"{battery_id} changed while its passport was built (its chain now ends "
+                        f"at event {last.seq}, {last.kind}, not {passport.chain_head[0]}); "
+                        "nothing written or recorded: run the command again"
+                    )
+                refuse_passport_of(
+                    registry,
+                    now,
+                    verify_battery(registry, battery_id),
+                    refused="no passport is written or recorded",
+                )
+                writer.append_events_many([(battery_id, [event])])
             return (
                 f"the passport's sha256 {sha256} is recorded in {battery_id}'s chain in "
                 f"{registry.url}"
