@@ -265,10 +265,12 @@ def demo_cmd(
     steps = _next_steps(shown, db, _passport_example(frame, out))
     console.print(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
-        f"{batch.n_files} tester files → registry {registry.url}\n"
-        f"  report: [bold]{path}[/]   next: {', '.join(f'`{s}`' for s in steps)}",
+        f"{batch.n_files} tester files → registry {registry.url}\n  report: [bold]{path}[/]\n"
+        "  next:",
         highlight=False,
     )
+    for step in steps:  # one per line, never wrapped: each can be copied and run as printed
+        console.print(f"    `{step}`", highlight=False, soft_wrap=True)
 
 
 def _passport_example(frame: pl.DataFrame, out: Path) -> tuple[str, Path] | None:
