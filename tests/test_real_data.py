@@ -281,3 +281,76 @@ def test_pulsebat_step_table_dcir_agrees_with_the_published_turning_points(
     assert chosen.end_ohm is not None
     assert chosen.end_ohm == pytest.approx(dcir, rel=1e-3)
     assert dcir_method(chosen) == method
+
+
+EIS_SOH_FILES = {
+    "wett_eis_txt": [
+        "Warwick/Cell02_95SOH_25degC_50SOC_9505_60Cycles.txt",
+        "Stanford/W8_50SOC_125Cycles.txt",
+        "Multisine_EIS_RH/MultiSine_NC0005_10kHz_100mHz_Cyc3.txt",
+    ],
+    "gamry_dta": ["Experimental_Data_RH/SingleSine_NC0008_10kHz_1mHz_Cyc5_SOC70.txt"],
+}
+
+
+@pytest.mark.parametrize(
+    ("reader", "name"), [(r, n) for r, names in EIS_SOH_FILES.items() for n in names]
+)
+def test_eis_soh_spectra_read_as_tester_files(
+    reader: str, name: str, real_dataset: Dataset
+) -> None:
+    """The eis_soh spectra (PROVENANCE: Warwick, Stanford, Köln) read as the same spectrum by
+    the tester reader and by ``echelon soh`` (refused by every tester reader before 2026-12-07)."""
+    from echelon.estimation import eis
+    from echelon.estimation.eis_readers import read_eis_file
+    from echelon.estimation.readers import ReadOptions
+
+    path = real_dataset("eis_soh") / name
+    frame, meta = read(path)
+    assert meta.reader == reader
+    sample = read_eis_file(path, ReadOptions(chemistry="NMC811", nominal_capacity_ah=2.0))
+    assert sample is not None
+    assert sample.height == 1
+    pairs = {"frequency_hertz": eis.FREQUENCY, "real_impedance_ohm": eis.Z_REAL,
+             "imaginary_impedance_ohm": eis.Z_IMAG}  # fmt: skip
+    for column, listed in pairs.items():
+        assert np.allclose(frame[column].to_numpy(), sample.item(0, listed).to_numpy()), column
+    assert frame["imaginary_impedance_ohm"].min() < 0 < frame["imaginary_impedance_ohm"].max()
+
+
+def test_warwick_spectra_in_a_manifest_get_the_soh_of_soh_predict(
+    real_dataset: Dataset, tmp_path: Path
+) -> None:
+    """``eis:`` rows naming Warwick files are taken in as they are (no reader recognised them
+    before 2026-12-07) and get the point estimate ``soh predict --model eis-lco-nmc811`` gives."""
+    from typer.testing import CliRunner
+
+    from echelon.cli import app
+    from echelon.estimation.eis_readers import read_eis_file
+    from echelon.estimation.readers import ReadOptions
+    from echelon.estimation.zoo import load_model
+
+    root = real_dataset("eis_soh") / "Warwick"
+    files = {
+        "W02": root / "Cell02_95SOH_25degC_50SOC_9505_60Cycles.txt",
+        "W23": root / "Cell23_80SOH_25degC_50SOC_9039_180Cycles.txt",
+    }
+    rows = "".join(f"{b},cell,NMC811,4.9,3.6,yes,eis:{p}\n" for b, p in files.items())
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "battery_id,level,chemistry,nominal_capacity_ah,ocv_v,has_traceability,test_files\n" + rows
+    )
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    taken = runner.invoke(app, ["intake", str(manifest), "--db", db, "--workers", "0"])
+    assert taken.exit_code == 0, taken.output
+    listed = runner.invoke(app, ["batteries", "--db", db, "--format", "csv"])
+    intake_soh = dict(
+        pl.read_csv(listed.stdout.encode()).select("battery_id", "soh_percent").iter_rows()
+    )
+    model = load_model("eis-lco-nmc811")
+    for battery, path in files.items():
+        sample = read_eis_file(path, ReadOptions())
+        assert sample is not None
+        predicted = model.predict(sample.drop("soh_percent")).item(0, "soh_percent")
+        assert intake_soh[battery] == pytest.approx(predicted, abs=1e-6)

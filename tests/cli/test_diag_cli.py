@@ -124,3 +124,21 @@ def test_a_refused_diagnostic_names_its_file(tmp_path: Path, command: list[str])
     assert result.exit_code == 8, result.output
     text = " ".join(result.output.split())
     assert f"{flipped}: the current sign looks inverted" in text.replace("\n", "")
+
+
+def test_summarize_an_impedance_only_file_gives_its_spectra(tmp_path: Path) -> None:
+    """A Warwick-layout spectrum (frequency and impedance, no time series) was refused with
+    "the frame has no test_time_second, voltage_volt, current_ampere column"; each spectrum's
+    Nyquist features are printed (and written with -o) instead."""
+    from tests.io.test_eis_formats import wett_txt
+
+    path = tmp_path / "cell.txt"
+    wett_txt(path)
+    out = tmp_path / "spectra.csv"
+    result = runner.invoke(app, ["summarize", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 impedance spectra, 13 rows" in result.output
+    features = pl.read_csv(out)
+    assert features["n_points"].to_list() == [13]
+    # the inductive start crosses the real axis near R0 = 25 mΩ (test_eis_formats.randles_ohm)
+    assert features["r_ohmic_ohm"][0] == pytest.approx(0.025, abs=1e-3)

@@ -49,29 +49,35 @@ def test_an_invalid_manifest_creates_no_database(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
 
 
-WARWICK_MAP = """\
-name: warwick_eis
+UNKNOWN_EIS_MAP = """\
+name: acme_eis
 columns:
-  "Freq(Hz)": {bdf: frequency_hertz, unit: Hz}
-  "Zreal(Ohm)": {bdf: real_impedance_ohm, unit: Ohm}
-  "Zimag(Ohm)": {bdf: imaginary_impedance_ohm, unit: Ohm}
-ignore: ["Zmod(Ohm)", "Zphz(Deg)", "Capacity(Ah)", "SOH"]
+  "Frequenz": {bdf: frequency_hertz, unit: Hz}
+  "Realteil": {bdf: real_impedance_ohm, unit: Ohm}
+  "Imaginaerteil": {bdf: imaginary_impedance_ohm, unit: Ohm}
 """
-"""The column map docs/manifest.md gives for the Warwick/Wett tab-separated EIS files."""
+"""A column map for an impedance layout no built-in reader knows (``_unknown_eis``)."""
 
 
-def _warwick_like(path: Path) -> None:
-    """A tab-separated spectrum in the Warwick layout (a Randles arc: R0 + R1 ∥ C)."""
+def _spectrum(path: Path, header: tuple[str, str, str]) -> None:
+    """A tab-separated spectrum (a Randles arc: R0 + R1 ∥ C) under ``header`` (f, Re Z, Im Z)."""
     import numpy as np
 
     f = np.logspace(4, -1, 31)
     z = 0.025 + 0.01 / (1 + 2j * np.pi * f * 0.005)
-    lines = ["Freq(Hz)\tZmod(Ohm)\tZphz(Deg)\tZreal(Ohm)\tZimag(Ohm)\tCapacity(Ah)\tSOH"]
-    lines += [
-        f"{fi}\t{abs(zi)}\t{np.degrees(np.angle(zi))}\t{zi.real}\t{zi.imag}\t4.6\t95.0"
-        for fi, zi in zip(f, z, strict=True)
+    lines = ["\t".join(header)] + [
+        f"{fi}\t{zi.real}\t{zi.imag}" for fi, zi in zip(f, z, strict=True)
     ]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _unknown_eis(path: Path) -> None:
+    _spectrum(path, ("Frequenz", "Realteil", "Imaginaerteil"))
+
+
+def _warwick_like(path: Path) -> None:
+    """The Warwick/Wett layout (PROVENANCE of eis_soh), without the Zmod/Zphz/label columns."""
+    _spectrum(path, ("Freq(Hz)", "Zreal(Ohm)", "Zimag(Ohm)"))
 
 
 def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path) -> None:
@@ -79,7 +85,7 @@ def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path)
     intake has neither; it now says to convert the file with `echelon read --map` and list the
     .bdf.parquet — which this test follows to a recorded unit."""
     spectrum = tmp_path / "cell02.txt"
-    _warwick_like(spectrum)
+    _unknown_eis(spectrum)
     (tmp_path / "m.csv").write_text(MANIFEST.replace("yes\n", "yes,eis:cell02.txt\n").replace(
         "has_traceability", "has_traceability,test_files"))  # fmt: skip
     db = f"sqlite:///{tmp_path / 'r.db'}"
@@ -87,9 +93,9 @@ def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path)
     assert failed.exit_code == 10, failed.output
     assert _has(failed.output, "for intake, convert it first")
     assert "pass --reader" not in failed.output
-    (tmp_path / "warwick.yaml").write_text(WARWICK_MAP)
+    (tmp_path / "acme.yaml").write_text(UNKNOWN_EIS_MAP)
     converted = tmp_path / "cell02.bdf.parquet"
-    read = runner.invoke(app, ["read", str(spectrum), "--map", str(tmp_path / "warwick.yaml"),
+    read = runner.invoke(app, ["read", str(spectrum), "--map", str(tmp_path / "acme.yaml"),
                                "-o", str(converted)])  # fmt: skip
     assert read.exit_code == 0, read.output
     (tmp_path / "m.csv").write_text(
@@ -97,6 +103,20 @@ def test_an_unrecognised_test_file_gets_advice_intake_can_follow(tmp_path: Path)
     )
     again = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db", db, "--workers", "0"])
     assert again.exit_code == 0, again.output
+    shown = runner.invoke(app, ["show", "E1", "--db", db])
+    assert "eis_r_ohmic_ohm" in shown.output
+
+
+def test_a_warwick_eis_spectrum_is_an_intake_test_file(tmp_path: Path) -> None:
+    """A Warwick/Wett spectrum (``eis:cell02.txt``) failed intake ("no reader recognises this
+    file"): it had to be converted with a column map first. The built-in wett_eis_txt reader
+    takes it as it is."""
+    _warwick_like(tmp_path / "cell02.txt")
+    (tmp_path / "m.csv").write_text(MANIFEST.replace("yes\n", "yes,eis:cell02.txt\n").replace(
+        "has_traceability", "has_traceability,test_files"))  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    taken = runner.invoke(app, ["intake", str(tmp_path / "m.csv"), "--db", db, "--workers", "0"])
+    assert taken.exit_code == 0, taken.output
     shown = runner.invoke(app, ["show", "E1", "--db", db])
     assert "eis_r_ohmic_ohm" in shown.output
 

@@ -15,9 +15,10 @@ from echelon.cli._common import check_output, check_table_output, console, write
 from echelon.cli._errors import guarded
 from echelon.diagnostics import cycle_summary, hppc_table, incremental_capacity
 from echelon.diagnostics.cycles import CycleSource
-from echelon.diagnostics.eis import spectra
+from echelon.diagnostics.eis import nyquist_features, spectra
 from echelon.errors import DiagnosticsError
 from echelon.io import read
+from echelon.io.bdf import FREQUENCY, TIME
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.diagnostic_charts import (
     capacity_chart,
@@ -68,6 +69,29 @@ def _print_summary(summary: pl.DataFrame) -> None:
     console.print(table)
 
 
+def _print_spectra(features: pl.DataFrame) -> None:
+    table = Table("spectrum", "points", "R ohmic [mΩ]", "R arc [mΩ]", "apex [Hz]", "tail [°]")
+
+    def fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
+        return "" if value is None else format(value * scale, spec)
+
+    for row in features.iter_rows(named=True):
+        table.add_row(
+            str(row["spectrum"]),
+            str(row["n_points"]),
+            fmt(row["r_ohmic_ohm"], ".3f", 1e3),
+            fmt(row["r_arc_ohm"], ".3f", 1e3),
+            fmt(row["apex_frequency_hz"], ".4g"),
+            fmt(row["tail_angle_deg"], ".1f"),
+        )
+    console.print(table)
+
+
+def is_impedance_only(frame: pl.DataFrame) -> bool:
+    """Whether ``frame`` holds impedance spectra and no time series (an EIS text file)."""
+    return FREQUENCY in frame.columns and TIME not in frame.columns
+
+
 @guarded
 def summarize_cmd(
     file: Annotated[
@@ -83,9 +107,19 @@ def summarize_cmd(
     reader: ReaderOption = None,
     column_map: MapOption = None,
 ) -> None:
-    """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures."""
+    """Per-cycle summary: capacity, energy, efficiencies, voltages, durations, temperatures
+    (an impedance-only file: each spectrum's Nyquist features)."""
     check_table_output(output)
     frame = _load(file, reader, column_map)
+    if is_impedance_only(frame):
+        with _about(file):
+            features = nyquist_features(frame)
+        _print_spectra(features)
+        console.print(f"{features.height} impedance spectra, {frame.height:,} rows")
+        if output is not None:
+            write_table(features, output)
+            console.print(f"[green]✓[/] {output}")
+        return
     with _about(file):
         summary = cycle_summary(frame, cycles=cycles)
     _print_summary(summary)

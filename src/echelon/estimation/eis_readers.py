@@ -58,6 +58,8 @@ from echelon.estimation.samples import (
 )
 from echelon.io import bdf
 from echelon.io.base import sniff
+from echelon.io.eis_text import WETT_SIGNATURE
+from echelon.io.gamry import is_gamry_impedance, zcurve_tables
 
 MEASURED: Final = "measured_capacity_ah"
 CYCLE: Final = "cycle"
@@ -81,7 +83,6 @@ SCHEMA: Final[dict[str, Any]] = {
 """Columns of every table these readers return (unknown values are null)."""
 ZHANG_FREQUENCY_FILE: Final = "freq_eis_zhang2020.csv"
 ZHANG_COLUMN: Final = re.compile(r"^ZReal_(.+)Hz$")
-TEXT_HEADER: Final = ("Freq(Hz)", "Zreal(Ohm)", "Zimag(Ohm)")
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def _zhang_frequencies(path: Path, real_columns: list[str]) -> np.ndarray[Any, A
 def is_impedance_text(path: Path) -> bool:
     """A text file whose first line has ``Freq(Hz)``, ``Zreal(Ohm)`` and ``Zimag(Ohm)``."""
     head = sniff(path, 1024).split(b"\n", 1)[0].decode("latin-1").strip().split("\t")
-    return all(c in head for c in TEXT_HEADER)
+    return set(head) >= WETT_SIGNATURE
 
 
 def read_impedance_text(path: Path, options: ReadOptions) -> pl.DataFrame:
@@ -371,25 +372,18 @@ def _text_labels(data: pl.DataFrame, path: Path) -> tuple[float | None, float | 
 # --- 3. Gamry DTA ------------------------------------------------------------------------
 
 
-def is_gamry_dta(path: Path) -> bool:
-    """A Gamry text file (``EXPLAIN`` first line) of an impedance run (``ZCURVE``/``FREQINIT``)."""
-    head = sniff(path, 8192)
-    return head.lstrip().startswith(b"EXPLAIN") and (b"ZCURVE" in head or b"FREQINIT" in head)
-
-
 def read_gamry_dta(path: Path, options: ReadOptions) -> pl.DataFrame:
     """One sample per ``ZCURVE`` table of a Gamry ``.DTA`` text file (unlabelled)."""
-    lines = path.read_bytes().decode("latin-1").splitlines()
-    starts = [i for i, line in enumerate(lines) if line.split("\t", 1)[0] == "ZCURVE"]
-    if not starts:
-        raise SchemaError(path, ["Gamry file without a ZCURVE table (not an impedance run)"])
+    try:
+        tables = zcurve_tables(path)
+    except ReaderError as exc:
+        raise SchemaError(path, exc.problems) from exc
     dataset, fields = dataset_of(path)
     rows = []
-    for k, start in enumerate(starts, start=1):
-        f, re_ohm, im_ohm = _gamry_table(lines, start, path)
+    for k, table in enumerate(tables, start=1):
         rows.append(
             {
-                SAMPLE_ID: path.stem if len(starts) == 1 else f"{path.stem}:{k}",
+                SAMPLE_ID: path.stem if len(tables) == 1 else f"{path.stem}:{k}",
                 CELL_ID: _cell_id(dataset, fields, path),
                 CHEMISTRY: _chemistry(path, options, dataset),
                 NOMINAL: _nominal(path, options, None),
@@ -398,33 +392,10 @@ def read_gamry_dta(path: Path, options: ReadOptions) -> pl.DataFrame:
                 CYCLE: int(fields["cycle"]) if "cycle" in fields else None,
                 BATCH: dataset.batch if dataset else None,
                 SOURCE: str(path),
-                **_spectrum_row(f, re_ohm, im_ohm),
+                **_spectrum_row(table[:, 0], table[:, 1], table[:, 2]),
             }
         )
     return _frame(rows)
-
-
-def _gamry_table(
-    lines: list[str], start: int, path: Path
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    header = [c.strip() for c in lines[start + 1].split("\t")]
-    missing = [c for c in ("Freq", "Zreal", "Zimag") if c not in header]
-    if missing:
-        raise SchemaError(path, [f"ZCURVE table (line {start + 2}) lacks column(s) {missing}"])
-    cols = [header.index(c) for c in ("Freq", "Zreal", "Zimag")]
-    values: list[list[float]] = []
-    for n, line in enumerate(lines[start + 3 :], start=start + 4):
-        if not line.startswith("\t") or not line.strip():
-            break
-        parts = line.split("\t")
-        try:
-            values.append([float(parts[c].strip().replace(",", ".")) for c in cols])
-        except (ValueError, IndexError) as exc:
-            raise SchemaError(path, [f"line {n}: unreadable ZCURVE row ({exc})"]) from exc
-    if not values:
-        raise SchemaError(path, [f"the ZCURVE table at line {start + 1} has no rows"])
-    table = np.asarray(values)
-    return table[:, 0], table[:, 1], table[:, 2]
 
 
 # --- 4. any tester file with BDF impedance columns ----------------------------------------
@@ -500,7 +471,7 @@ FileReader = Callable[[Path, ReadOptions], pl.DataFrame]
 FORMATS: Final[tuple[tuple[str, Callable[[Path], bool], FileReader], ...]] = (
     ("Zhang 2020 processed table", is_zhang_table, read_zhang_table),
     ("Freq(Hz)/Zreal(Ohm)/Zimag(Ohm) text", is_impedance_text, read_impedance_text),
-    ("Gamry DTA", is_gamry_dta, read_gamry_dta),
+    ("Gamry DTA", is_gamry_impedance, read_gamry_dta),
 )
 """Name, recogniser and reader of each dedicated format (tester files are tried last)."""
 

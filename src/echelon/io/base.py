@@ -141,6 +141,8 @@ def _builtin_readers() -> list[Reader]:
     from echelon.io.bdf import BdfCsvReader, BdfParquetReader
     from echelon.io.biologic import BiologicMptReader
     from echelon.io.bitrode import BitrodeCsvReader
+    from echelon.io.eis_text import WettEisTextReader
+    from echelon.io.gamry import GamryDtaReader
     from echelon.io.maccor import MaccorTextReader
     from echelon.io.nasa import NasaCycleCsvReader
     from echelon.io.nebula import NebulaStepXlsxReader
@@ -168,6 +170,8 @@ def _builtin_readers() -> list[Reader]:
         NasaCycleCsvReader(),
         NovonixCsvReader(),
         NebulaStepXlsxReader(),
+        WettEisTextReader(),
+        GamryDtaReader(),
     ]
 
 
