@@ -4,8 +4,6 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from echelon.registry import (
     verify,
 )
 from echelon.synth import SynthBatch
+from tests.concurrency import hold_after, run_in_thread
 from tests.conftest import ARRIVAL
 
 
@@ -34,20 +33,6 @@ def _pack(pack_id: str, children: list[str]) -> AssemblyWrite:
     unit = UnitWrite(battery=pack, fingerprint=f"fp-{pack_id}", manifest_sha256="1" * 64,
                      outcome="ok")  # fmt: skip
     return AssemblyWrite(unit=unit, children={c: {"block": 1} for c in children})
-
-
-def _run(name: str, outcome: dict[str, Any], write: Callable[[], Any]) -> threading.Thread:
-    """``write()`` in a new thread; its result, or what it raised, in ``outcome[name]``."""
-
-    def target() -> None:
-        try:
-            outcome[name] = write()
-        except BaseException as exc:  # the test reads it
-            outcome[name] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread
 
 
 def test_a_pack_build_during_a_recycling_recording_of_its_units_is_refused(
@@ -63,21 +48,14 @@ def test_a_pack_build_during_a_recycling_recording_of_its_units_is_refused(
     units = registry_units(registry, "route:recycle")
     ids = units["battery_id"].to_list()
     lot = recycle_lot(units.head(4), process="hydro", lot_id="LOT-RACE")
-    checked, go = threading.Event(), threading.Event()
-    plan_record = records_module.plan_record
-
-    def held_after_check(*args: Any, **kwargs: Any) -> Any:
-        plan = plan_record(*args, **kwargs)
-        checked.set()
-        go.wait(timeout=60)
-        return plan
-
-    monkeypatch.setattr(records_module, "plan_record", held_after_check)
+    checked, go = hold_after(monkeypatch, records_module, "plan_record")
     outcome: dict[str, Any] = {}
-    recycling = _run("lot", outcome, lambda: record_lot(registry, lot))
+    recycling = run_in_thread("lot", outcome, lambda: record_lot(registry, lot))
     assert checked.wait(timeout=60)
     shared = ids[2:4]  # in the lot and in the pack
-    pack = _run("pack", outcome, lambda: registry.record_assemblies([_pack("PACK-RACE", ids[2:6])]))
+    pack = run_in_thread(
+        "pack", outcome, lambda: registry.record_assemblies([_pack("PACK-RACE", ids[2:6])])
+    )
     pack.join(timeout=3)  # without the lock, the pack is checked and recorded here
     go.set()
     recycling.join(timeout=120)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from typing import Any
 
 import polars as pl
@@ -38,6 +37,7 @@ from echelon.registry import (
     verify,
 )
 from echelon.synth import SynthBatch
+from tests.concurrency import hold_after, run_in_thread
 from tests.conftest import ARRIVAL
 
 
@@ -53,30 +53,13 @@ def test_two_overlapping_recordings_at_once_record_one(
     assert units.height >= 6
     first = recycle_lot(units.head(4), process="hydro", lot_id="LOT-FIRST")
     second = recycle_lot(units.slice(2, 4), process="hydro", lot_id="LOT-SECOND")  # 2 shared
-    checked, go = threading.Event(), threading.Event()
-    plan_record = records_module.plan_record
-
-    def held_after_check(*args: Any, **kwargs: Any) -> Any:
-        plan = plan_record(*args, **kwargs)
-        if plan.lot_id == "LOT-FIRST":
-            checked.set()
-            go.wait(timeout=60)
-        return plan
-
-    monkeypatch.setattr(records_module, "plan_record", held_after_check)
-    outcome: dict[str, RecordReport | BaseException] = {}
-
-    def run(lot: Any) -> None:
-        try:
-            outcome[lot.meta["lot_id"]] = record_lot(registry, lot)
-        except BaseException as exc:  # the test reads it
-            outcome[lot.meta["lot_id"]] = exc
-
-    one = threading.Thread(target=run, args=(first,))
-    one.start()
+    checked, go = hold_after(
+        monkeypatch, records_module, "plan_record", lambda plan: plan.lot_id == "LOT-FIRST"
+    )
+    outcome: dict[str, Any] = {}
+    one = run_in_thread("LOT-FIRST", outcome, lambda: record_lot(registry, first))
     assert checked.wait(timeout=60)
-    two = threading.Thread(target=run, args=(second,))
-    two.start()
+    two = run_in_thread("LOT-SECOND", outcome, lambda: record_lot(registry, second))
     two.join(timeout=3)  # without the lock, the second recording is checked and written here
     go.set()
     one.join(timeout=120)

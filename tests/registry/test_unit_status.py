@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,9 @@ from echelon.registry import (
     verify,
 )
 from echelon.synth import SynthBatch
+from tests.concurrency import hold_after, run_in_thread
 from tests.conftest import ARRIVAL
-from tests.recycling.test_concurrent_writers import _pack, _run
+from tests.recycling.test_concurrent_writers import _pack
 
 intake_module = importlib.import_module("echelon.pipeline.intake")
 
@@ -160,18 +160,9 @@ def test_a_lot_recorded_during_an_intake_retake_is_seen_at_write_time(
     gone = units["battery_id"][0]
     other = _routed(registry, manifest, 1)[0]
     _change(manifest, [gone, other])
-    checked, go = threading.Event(), threading.Event()
-    refused_retakes = intake_module.refused_retakes
-
-    def held_after_check(*args: Any, **kwargs: Any) -> Any:
-        found = refused_retakes(*args, **kwargs)
-        checked.set()
-        go.wait(timeout=60)
-        return found
-
-    monkeypatch.setattr(intake_module, "refused_retakes", held_after_check)
+    checked, go = hold_after(monkeypatch, intake_module, "refused_retakes")
     outcome: dict[str, Any] = {}
-    taking = _run("intake", outcome, lambda: intake(manifest, registry=registry, workers=0,
+    taking = run_in_thread("intake", outcome, lambda: intake(manifest, registry=registry, workers=0,
                                                       as_of=ARRIVAL))  # fmt: skip
     assert checked.wait(timeout=120)
     record_lot(registry, recycle_lot(units, process="hydro", year=2027, lot_id="LOT-MID"))
