@@ -7,10 +7,13 @@ certificate or passport that is in no audit chain, in place of an earlier one.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import pathlib
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -166,7 +169,7 @@ def test_an_intake_report_not_written_says_the_intake_is_recorded_and_how_to_wri
     assert result.exit_code == 2, result.output
     text = _text(result.output)
     assert f"the intake of {small_batch.manifest} is recorded in {db} (40 unit(s)" in text
-    assert f"the report {report} could not be written: No space left on device" in text
+    assert f"could not write {report}: No space left on device; re-run" in text
     rerun = f"re-run `echelon intake {small_batch.manifest} --db {db} --report {report}`"
     assert rerun in text
     assert "internal error" not in text
@@ -205,3 +208,135 @@ def test_a_passport_is_not_recorded_on_a_chain_that_moved_while_it_was_built(
     assert "changed while its passport was built" in _text(result.output)
     assert not out.exists()
     assert _kinds(copy)[-1] == "soh_refused"  # no passport_issued after it
+
+
+def _full(*args: object, **kwargs: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def _full_in(patch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make ``Path.write_bytes`` and ``Path.write_text`` fail in ``folder`` (a full disk there;
+    the registry's file store, elsewhere, is written)."""
+    for name in ("write_bytes", "write_text"):
+        write = getattr(pathlib.Path, name)
+
+        def fail_in(self: Path, *args: object, _write: object = write, **kwargs: object) -> object:
+            if self.parent == folder:
+                _full()
+            return _write(self, *args, **kwargs)  # type: ignore[operator]
+
+        patch.setattr(pathlib.Path, name, fail_in)
+
+
+def _events(url: str) -> int:
+    with open_registry(url) as registry:
+        return events_frame(registry).height
+
+
+EARLIER = "an earlier run's value.csv\n"
+
+
+def _earlier_outputs(tmp_path: Path) -> Path:
+    out = tmp_path / "lot"
+    out.mkdir()
+    (out / "value.csv").write_text(EARLIER)
+    return out
+
+
+def test_a_recorded_lot_whose_outputs_cannot_be_written_says_so_and_how_to_write_them(
+    copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while the lot's files are written, after the lot is recorded: exit 2
+    saying the lot is recorded and giving the command that writes its outputs (before
+    2026-12-07: an internal error, exit 1, and the CSVs written before lot.json left beside an
+    earlier run's files); that command records nothing and writes them."""
+    out = _earlier_outputs(tmp_path)
+    before = _events(copy)
+    args = ["recycle", "route:recycle", "--lot-id", "LOT-FULL", "--year", "2028", "--db", copy]
+    with monkeypatch.context() as patch:
+        _full_in(patch, out)
+        result = runner.invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"lot LOT-FULL is recorded in {copy} (its units are recycled" in text
+    assert f"could not write {out / 'lot.json'}: No space left on device" in text
+    again = ["recycle", "lot:LOT-FULL", "--db", copy, "-o", str(out)]
+    assert f"`echelon {' '.join(again)}` writes its outputs again" in text
+    assert "internal error" not in text
+    assert [p.name for p in out.iterdir()] == ["value.csv"]  # no partial set, no temporary
+    assert (out / "value.csv").read_text() == EARLIER
+    recorded = _events(copy)
+    assert recorded > before
+    written = runner.invoke(app, again)  # the command the message gives
+    assert written.exit_code == 0, written.output
+    assert json.loads((out / "lot.json").read_text())["meta"]["lot_id"] == "LOT-FULL"
+    assert (out / "report.html").is_file()
+    assert _events(copy) == recorded
+
+
+def test_lot_outputs_not_written_without_recording_say_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "lot.csv"
+    table.write_text("battery_id,chemistry,level,mass_kg\nA1,NMC811,cell,1000\nB1,LFP,cell,5\n")
+    out = _earlier_outputs(tmp_path)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", _full)
+    monkeypatch.setattr(pathlib.Path, "write_text", _full)
+    result = runner.invoke(app, ["recycle", str(table), "--year", "2027", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert (
+        f"could not write {out / 'lot.json'}: No space left on device (no file of this run was "
+        "written)" in text
+    )
+    assert "recorded" not in text
+    assert "internal error" not in text
+    assert [p.name for p in out.iterdir()] == ["value.csv"]
+    assert (out / "value.csv").read_text() == EARLIER
+
+
+def test_a_demo_report_not_written_says_the_registry_is_complete_and_how_to_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while the demo's report.html is written, after its batch is recorded:
+    exit 2 with the re-run that writes it (before 2026-12-07: an internal error, exit 1); that
+    re-run (same batch: --date is given) records nothing twice and writes the report."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    out = tmp_path / "out"
+    args = ["demo", "--n", "12", "--seed", "3", "--workers", "0", "--db", db, "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic, "utf8_writer", lambda text: _full)
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"the demo's registry {db} is complete (12 unit(s) recorded now" in text
+    assert f"could not write {out / 'report.html'}: No space left on device" in text
+    day = dt.date.today().isoformat()
+    again = f"demo --n 12 --seed 3 --date {day} --region EU --db {db} --out {out}"
+    assert f"`echelon {again}` writes it again" in text
+    assert "internal error" not in text
+    assert not (out / "report.html").exists()
+    recorded = _events(db)
+    written = runner.invoke(app, again.split())  # the re-run the message gives
+    assert written.exit_code == 0, written.output
+    assert "12 already registered (skipped)" in _text(written.output)
+    assert (out / "report.html").is_file()
+    assert _events(db) == recorded
+
+
+def test_a_compliance_file_not_written_names_it(
+    copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recycle-lots --year -o``: exit 2 naming the file, nothing left (before 2026-12-07: an
+    internal error, exit 1, and a partial file in place of an earlier one) — as every output
+    written through ``io.atomic.write_atomic``."""
+    lot = ["recycle", "route:recycle", "--year", "2028", "--db", copy, "-o", str(tmp_path / "lot")]
+    assert runner.invoke(app, lot).exit_code == 0
+    out = tmp_path / "compliance.csv"
+    monkeypatch.setattr(pl.DataFrame, "write_csv", lambda self, path: _full())
+    result = runner.invoke(app, ["recycle-lots", "--year", "2028", "--db", copy, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert f"could not write {out}: No space left on device" in text
+    assert "internal error" not in text
+    assert not any(tmp_path.glob("*compliance*"))

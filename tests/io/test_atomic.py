@@ -30,8 +30,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         tmp.write_text("half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError) as raised:  # exit 2, naming the file (was a bare OSError)
         write_atomic(target, fail)
+    assert str(raised.value) == f"could not write {target}: disk full"
     assert target.read_text() == "first"
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
     write_text_atomic(target, "second")

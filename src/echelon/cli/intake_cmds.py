@@ -33,6 +33,7 @@ from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import OutputError
 from echelon.io import read_manifest
+from echelon.io.atomic import write_atomic
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
@@ -255,14 +256,26 @@ def demo_cmd(
         _print_outcome(
             report, report_file=out / "report.html", skipped_failed=_skipped_failed(report, frame)
         )
-        path = _report(
-            report,
-            frame,
-            out,
-            [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
-        )
+        again = ["echelon", "demo", "--n", str(n), "--seed", str(seed), "--date", str(arrival)]
+        again += ["--region", region, *(["--profile", profile] if profile else [])]
+        again += ["--db", registry.url, "--out", str(out)]
+        try:
+            path = _report(
+                report,
+                frame,
+                out,
+                [f"registry {registry.url}", f"simulated batch: n={n}, seed={seed}, {arrival}"],
+            )
+            passport = _passport_example(frame, out)
+        except OutputError as exc:
+            raise OutputError(
+                f"the demo's registry {registry.url} is complete ({report.written} unit(s) "
+                f"recorded now, {report.skipped} already registered), but {exc}; "
+                f"`{shlex.join(again)}` writes it again (the same batch: its units are skipped, "
+                "nothing is recorded twice)"
+            ) from exc
     shown = ids[1] if len(ids) > 1 else ids[0]
-    steps = _next_steps(shown, db, _passport_example(frame, out))
+    steps = _next_steps(shown, db, passport)
     console.print(
         f"[green]✓[/] demo done in {time.perf_counter() - start:.1f} s: {batch.n_units} units, "
         f"{batch.n_files} tester files → registry {registry.url}\n  report: [bold]{path}[/]\n"
@@ -279,7 +292,8 @@ def _passport_example(frame: pl.DataFrame, out: Path) -> tuple[str, Path] | None
     from echelon.passport.data import load_passport_data
 
     data = out / PASSPORT_DATA
-    data.write_bytes((resources.files("echelon.synth") / PASSPORT_DATA).read_bytes())
+    example = (resources.files("echelon.synth") / PASSPORT_DATA).read_bytes()
+    write_atomic(data, lambda tmp: tmp.write_bytes(example))
     models = set(load_passport_data(data).models)
     routed = frame.filter((pl.col("status") == "routed") & pl.col("model").is_in(models))
     return None if routed.is_empty() else (str(routed.get_column("battery_id")[0]), data)
@@ -298,14 +312,14 @@ def _next_steps(shown: str, db: str | None, passport: tuple[str, Path] | None) -
     return [*steps, f"echelon verify{on_db}"]
 
 
-def _report_not_written(result: IntakeReport, report: Path, url: str, exc: OSError) -> str:
+def _report_not_written(result: IntakeReport, report: Path, url: str, exc: OutputError) -> str:
     """What to do when the intake is recorded but its ``--report`` could not be written."""
     return (
         f"the intake of {result.manifest} is recorded in {url} ({result.written} unit(s) "
-        f"recorded now, {result.skipped} already registered), but the report {report} could not "
-        f"be written: {exc.strerror or exc}; re-run `echelon intake {result.manifest} --db {url} "
-        f"--report {report}` to write it (its units are skipped, nothing is recorded twice; that "
-        "report lists failed units without their errors and no short-test SOH refusals: "
+        f"recorded now, {result.skipped} already registered), but {exc}; re-run `echelon "
+        f"intake {result.manifest} --db {url} --report {report}` to write it (its units are "
+        "skipped, nothing is recorded twice; that report lists failed units without their "
+        "errors and no short-test SOH refusals: "
         "`echelon batteries --status failed` and `echelon show ID` give them)"
     )
 
@@ -354,7 +368,7 @@ def intake_cmd(
                     soh_refused=result.soh_refused,
                     notes=[f"registry {registry.url}", f"manifest {manifest}"],
                 )
-            except OSError as exc:
+            except OutputError as exc:
                 raise OutputError(_report_not_written(result, report, registry.url, exc)) from exc
             console.print(f"  report: {report}")
     if result.failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,6 +23,8 @@ from echelon.cli._common import (
     stage_progress,
 )
 from echelon.cli._errors import guarded
+from echelon.errors import OutputError
+from echelon.io.atomic import write_atomic
 from echelon.recycling import (
     LotResult,
     RecordPlan,
@@ -215,13 +218,30 @@ def recycle_cmd(
             registry = stack.enter_context(open_db(db))
         if registry is not None and (where.kind == "registry" or recording):
             _refuse_broken_chains(result, registry, recording)
+        recorded_in: str | None = None  # the registry the lot is recorded in, once it is
         if registry is not None and recording:
             # refused: nothing printed or written
             result = _record(result, registry, discharge_method)
+            recorded_in = registry.url
         else:
             _print_result(result)
-    paths = write_lot_outputs(result, output)
+    try:
+        paths = write_lot_outputs(result, output)
+    except OutputError as exc:
+        if recorded_in is None:
+            raise  # "could not write …: … (no file of this run was written)"
+        raise OutputError(_outputs_not_written(result, recorded_in, output, exc)) from exc
     console.print(f"[green]✓[/] outputs in {output}: " + ", ".join(p.name for p in paths.values()))
+
+
+def _outputs_not_written(result: LotResult, url: str, output: Path, exc: OutputError) -> str:
+    """What to do when the lot is recorded but its outputs could not be written to ``output``."""
+    lot = result.meta["lot_id"]
+    again = shlex.join(["echelon", "recycle", f"lot:{lot}", "--db", url, "-o", str(output)])
+    return (
+        f"lot {lot} is recorded in {url} (its units are recycled, their passports ended), but "
+        f"{exc}; `{again}` writes its outputs again (as recorded; nothing is recorded twice)"
+    )
 
 
 RECORDED_AS: dict[str, str] = {
@@ -352,6 +372,5 @@ def recycle_lots_cmd(
         _compliance_table(compliance, f"EU 2023/1542, reporting year {year}: {lots.height} lot(s)")
     )
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        compliance.write_csv(output)
+        write_atomic(output, compliance.write_csv)
         console.print(f"[green]✓[/] {output}")

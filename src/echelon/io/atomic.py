@@ -36,20 +36,36 @@ def temporary_beside(target: Path | str, *, suffix: str = ".partial") -> Path:
         return tmp
 
 
+def not_written(target: Path, exc: OSError) -> str:
+    """``could not write TARGET: REASON`` (the start of an :class:`OutputError`'s message)."""
+    return f"could not write {target}: {exc.strerror or exc}"
+
+
 def write_atomic(path: Path | str, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    Folders are created; the temporary file is removed if ``write`` fails. The file gets the
-    usual permissions of a new file (0666 less the umask; see :func:`temporary_beside`).
+    Folders are created; the temporary file keeps the target's suffix (a chart's format is
+    chosen by it) and is removed if ``write`` fails. The file gets the usual permissions of a
+    new file (0666 less the umask; see :func:`temporary_beside`).
+
+    Raises
+    ------
+    OutputError
+        The file could not be written or renamed (a disk that fills, a permission withdrawn):
+        names ``path``, which is left as it was.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(target)
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_beside(target, suffix=f".partial{target.suffix}")
         write(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(not_written(target, exc)) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return target
 
 
@@ -134,8 +150,7 @@ def staged_files(files: Sequence[tuple[Path, Callable[[Path], object]]]) -> Iter
                 write(tmp)
             except OSError as exc:
                 raise OutputError(
-                    f"could not write {target}: {exc.strerror or exc} (no file of this run was "
-                    "written)"
+                    f"{not_written(target, exc)} (no file of this run was written)"
                 ) from exc
         yield staged
     finally:

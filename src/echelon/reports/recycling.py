@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import polars as pl
 import vl_convert as vlc
 
 from echelon._version import __version__
-from echelon.io.atomic import write_atomic
+from echelon.io.atomic import staged_files, utf8_writer
 from echelon.recycling.catalog import process_catalog
 from echelon.recycling.compliance import margin_text, result_text
 from echelon.recycling.lot import LotResult
@@ -102,26 +103,32 @@ def write_lot_outputs(
     result: LotResult, directory: Path | str, *, svg: bool = True
 ) -> dict[str, Path]:
     """Write ``mass_balance.csv``, ``value.csv``, ``compliance.csv``, ``inputs.csv``, ``units.csv``,
-    ``lot.json``, ``mass_flow.svg`` and ``report.html`` to ``directory`` (each file atomically).
+    ``lot.json``, ``mass_flow.svg`` and ``report.html`` to ``directory``, as one set: every file
+    is written complete beside its target before any is put in place (:func:`staged_files`).
 
     Returns
     -------
     dict of str to Path
+
+    Raises
+    ------
+    OutputError
+        A file could not be written: no file of the set is left, and an earlier run's files
+        are as they were; or one could not be put in place: names the files in place and where
+        the complete others are.
     """
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name in ("mass_balance", "value", "compliance", "inputs", "units"):
-        frame: pl.DataFrame = getattr(result, name)
-        paths[name] = out / f"{name}.csv"
-        write_atomic(paths[name], frame.write_csv)
-    paths["lot"] = out / "lot.json"
-    write_atomic(paths["lot"], lambda p: p.write_text(result.to_json(), encoding="utf-8"))
+    files: dict[str, tuple[Path, Callable[[Path], object]]] = {
+        name: (out / f"{name}.csv", getattr(result, name).write_csv)
+        for name in ("mass_balance", "value", "compliance", "inputs", "units")
+    }
+    files["lot"] = (out / "lot.json", utf8_writer(result.to_json()))
     if svg:
-        paths["svg"] = out / "mass_flow.svg"
-        chart = str(vlc.vega_to_svg(lot_sankey(result)))
-        write_atomic(paths["svg"], lambda p: p.write_text(chart, encoding="utf-8"))
-    paths["report"] = out / "report.html"
-    html = recycling_report_html(result)
-    write_atomic(paths["report"], lambda p: p.write_text(html, encoding="utf-8"))
-    return paths
+        files["svg"] = (
+            out / "mass_flow.svg",
+            utf8_writer(str(vlc.vega_to_svg(lot_sankey(result)))),
+        )
+    files["report"] = (out / "report.html", utf8_writer(recycling_report_html(result)))
+    with staged_files(list(files.values())) as staged:
+        staged.place()
+    return {name: target for name, (target, _) in files.items()}
