@@ -142,3 +142,25 @@ def test_summarize_an_impedance_only_file_gives_its_spectra(tmp_path: Path) -> N
     assert features["n_points"].to_list() == [13]
     # the inductive start crosses the real axis near R0 = 25 mΩ (test_eis_formats.randles_ohm)
     assert features["r_ohmic_ohm"][0] == pytest.approx(0.025, abs=1e-3)
+
+
+def test_a_chart_not_written_names_it_and_leaves_nothing(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills while ``plot -o`` writes: exit 2 naming the file, no partial chart
+    (before 2026-12-07: an internal error, exit 1). ``forecast ID -o``, ``flows --plot``, ``soh
+    evaluate/predict/train -o`` write through the same ``io.atomic.write_atomic``."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "charts" / "capacity.png"
+    result = runner.invoke(
+        app, ["plot", str(files["cycling"]), "--kind", "capacity", "-o", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"could not write {out}: No space left on device" in text
+    assert "internal error" not in text
+    assert not any(out.parent.iterdir())

@@ -18,6 +18,7 @@ from echelon.diagnostics.cycles import CycleSource
 from echelon.diagnostics.eis import nyquist_features, spectra
 from echelon.errors import DiagnosticsError
 from echelon.io import read
+from echelon.io.atomic import write_atomic
 from echelon.io.bdf import FREQUENCY, TIME
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.diagnostic_charts import (
@@ -153,7 +154,7 @@ def plot_cmd(
     frame = _load(file, reader, column_map)
     with _about(file):
         spec = _chart(frame, kind, file.name, temperature_c, capacity_ah)
-    save_chart(spec, output)
+    write_atomic(output, lambda tmp: save_chart(spec, tmp))
     console.print(f"[green]✓[/] {output}")
 
 

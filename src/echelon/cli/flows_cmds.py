@@ -19,6 +19,7 @@ from echelon.cli._common import (
 from echelon.cli._errors import guarded
 from echelon.cli.recycle_cmds import LocationOption, PricesOption
 from echelon.flows import forecast_flows
+from echelon.io.atomic import write_atomic
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.flows import flows_chart
 
@@ -146,5 +147,6 @@ def flows_cmd(
         write_table(forecast.frame, output)
         console.print(f"[green]✓[/] {forecast.frame.height} rows → {output}")
     if plot is not None:
-        save_chart(flows_chart(forecast.frame, title=f"Retired batteries from {sales.name}"), plot)
+        chart = flows_chart(forecast.frame, title=f"Retired batteries from {sales.name}")
+        write_atomic(plot, lambda tmp: save_chart(chart, tmp))
         console.print(f"[green]✓[/] chart → {plot}")

@@ -23,6 +23,7 @@ from echelon.cli._errors import EXIT_USAGE, guarded, stderr
 from echelon.domain import Battery, Measurement
 from echelon.domain.parse import suggest
 from echelon.errors import EstimationError
+from echelon.io.atomic import write_atomic, write_text_atomic
 from echelon.lifetime import (
     UnitForecast,
     duty_names,
@@ -145,9 +146,9 @@ def _forecast_registered(
         unit, blocks = _registry_unit(registry, battery_id)
     result = forecast_unit(unit, application=application, years=years, blocks=blocks, as_of=as_of,
                            eol_soh_percent=until_soh)  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "forecast.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
-    result.band.write_csv(out / "trajectory.csv")
+    summary = json.dumps(result.summary(), indent=2, default=str) + "\n"
+    write_text_atomic(out / "forecast.json", summary)
+    write_atomic(out / "trajectory.csv", result.band.write_csv)
     spec = fade_trajectory_chart(
         result.band,
         eol_soh_percent=result.eol_soh_percent,
@@ -156,7 +157,7 @@ def _forecast_registered(
         if result.beyond_horizon
         else (result.years_to_eol_lower, result.years_to_eol, result.years_to_eol_upper),
     )
-    save_chart(spec, out / "fade_trajectory.png")
+    write_atomic(out / "fade_trajectory.png", lambda tmp: save_chart(spec, tmp))
     console.print(
         f"[bold]{battery_id}[/] ({result.chemistry}, SOH {result.soh_percent:.1f} %"
         f"{' of its weakest block' if result.blocks else ''}) in "

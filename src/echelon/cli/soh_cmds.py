@@ -16,6 +16,7 @@ from echelon.estimation.model import PREDICTION_COLUMNS, SohModel, fit_soh_model
 from echelon.estimation.readers import read_samples
 from echelon.estimation.samples import BATCH
 from echelon.estimation.zoo import available_models, load_model
+from echelon.io.atomic import write_atomic
 from echelon.reports.charts import CHART_SUFFIXES, save_chart
 from echelon.reports.soh_charts import parity_chart
 
@@ -157,7 +158,7 @@ def train_cmd(
             progress=lambda message: status.update(message),
         )
     model.card["data"] = [str(p) for p in data]
-    path = model.save(output)
+    path = write_atomic(output, model.save)
     console.print(_model_table(model, f"{model.name} ({method})"))
     console.print(f"wrote {path}")
 
@@ -242,12 +243,11 @@ def evaluate_cmd(
     console.print(_metrics_table(result.metrics, title))
     for target, frame in ((output, result.metrics), (predictions, result.predictions)):
         if target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            frame.write_csv(target)
+            write_atomic(target, frame.write_csv)
             console.print(f"wrote {target}")
     if plot is not None:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        save_chart(parity_chart(result.predictions, title=title), plot)
+        chart = parity_chart(result.predictions, title=title)
+        write_atomic(plot, lambda tmp: save_chart(chart, tmp))
         console.print(f"wrote {plot}")
 
 
@@ -309,8 +309,7 @@ def predict_cmd(
         source=_named(data),
         references_source=_named(references or []),
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    pred.select(PREDICTION_COLUMNS).write_csv(output)
+    write_atomic(output, pred.select(PREDICTION_COLUMNS).write_csv)
     ood = int(pred.get_column("out_of_domain").sum())
     refused = int(pred.get_column("soh_percent").null_count())
     console.print(
