@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import pathlib
 from pathlib import Path
 
@@ -340,3 +341,41 @@ def test_a_compliance_file_not_written_names_it(
     assert f"could not write {out}: No space left on device" in text
     assert "internal error" not in text
     assert not any(tmp_path.glob("*compliance*"))
+
+
+def _rename_fails_under(patch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make ``os.replace`` onto a file under ``folder`` fail (a full disk there)."""
+    replace = os.replace
+
+    def fail_under(source: object, target: object, **kwargs: object) -> None:
+        if folder in Path(str(target)).parents:
+            _full()
+        replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    patch.setattr(os, "replace", fail_under)
+
+
+def test_a_lot_record_not_kept_in_the_store_records_nothing_and_names_the_store(
+    copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recycle --record``: the lot record is written to the registry's file store before any
+    event; a full store exits 2 naming the record and the store and saying nothing is
+    recorded (before 2026-12-07: an internal error, exit 1)."""
+    with open_registry(copy) as registry:
+        store = registry.store.root
+    before = _events(copy)
+    out = tmp_path / "lot"
+    args = ["recycle", "route:recycle", "--lot-id", "LOT-STORE", "--year", "2028", "--db", copy]
+    with monkeypatch.context() as patch:
+        _rename_fails_under(patch, store)
+        result = runner.invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    assert "lot LOT-STORE: could not write " in text
+    assert "No space left on device; nothing was recorded" in text
+    assert f"registry's file store {store} before any event" in text
+    assert "ECHELON_STORE_DIR" in text
+    assert "internal error" not in text
+    assert _events(copy) == before
+    assert not out.exists()
+    assert not [p for p in store.rglob("*.json*") if p.is_file()]  # no record, no temporary

@@ -36,8 +36,8 @@ recycling covers them: counted once), naming them (:func:`select_registry_units`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +47,14 @@ import polars as pl
 
 from echelon.catalog import chemistry as chemistry_record
 from echelon.domain import Status
-from echelon.errors import NotFoundError, RecyclingError, SchemaError, UsageError
-from echelon.io.base import sha256_file
+from echelon.errors import (
+    NotFoundError,
+    OutputError,
+    RecyclingError,
+    SchemaError,
+    UsageError,
+)
+from echelon.io.atomic import utf8_writer, write_atomic
 from echelon.recycling.catalog import Discharge, process_catalog
 from echelon.recycling.compliance import compliance_frame
 from echelon.recycling.lot import LotResult
@@ -637,15 +643,30 @@ def _append_units(
 
 
 def _store_lot(registry: Registry, plan: RecordPlan) -> tuple[str, Path | None]:
-    """Keep the lot record in the store: its SHA-256, and its path when it was not there."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "lot.json"
-        path.write_text(plan.result.to_json(), encoding="utf-8")
-        sha = sha256_file(path)
-        kept = registry.store.raw_path(sha, path.suffix)
-        there = kept.is_file()
-        registry.store.put_raw(path, sha)
-        return sha, None if there else kept
+    """Keep the lot record in the store: its SHA-256, and its path when it was not there.
+
+    Raises
+    ------
+    OutputError
+        The record could not be written to the store (a disk that fills, a permission
+        withdrawn): names it and the store, and says nothing was recorded (it is written before
+        any event).
+    """
+    text = plan.result.to_json()
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    kept = registry.store.raw_path(sha, ".json")
+    if kept.is_file():
+        return sha, None
+    try:
+        write_atomic(kept, utf8_writer(text))
+    except OutputError as exc:
+        raise OutputError(
+            f"lot {plan.lot_id}: {exc}; nothing was recorded (the lot record is kept in the "
+            f"registry's file store {registry.store.root} before any event is written): check "
+            "the free space and write permission of that folder (the store is ECHELON_STORE_DIR "
+            "when it is set, else the folder beside a SQLite registry) and run the command again"
+        ) from exc
+    return sha, kept
 
 
 def lots_frame(registry: Registry) -> pl.DataFrame:
