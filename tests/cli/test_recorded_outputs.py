@@ -379,3 +379,36 @@ def test_a_lot_record_not_kept_in_the_store_records_nothing_and_names_the_store(
     assert _events(copy) == before
     assert not out.exists()
     assert not [p for p in store.rglob("*.json*") if p.is_file()]  # no record, no temporary
+
+
+def test_a_demo_batch_not_written_records_nothing_and_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while the demo writes its simulated batch, before anything is recorded:
+    exit 2 naming the file and saying nothing was recorded, the partial batch removed (before
+    2026-12-07: an internal error, exit 1, and a batch folder a re-run refused as not the
+    demo's); the re-run writes it."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    out = tmp_path / "out"
+    args = ["demo", "--n", "12", "--seed", "3", "--workers", "0", "--db", db, "--out", str(out)]
+    write_csv = pl.DataFrame.write_csv
+
+    def full_at_truth(self: pl.DataFrame, path: object = None, **kwargs: object) -> object:
+        if Path(str(path)).name == "truth.csv":
+            raise OSError(28, "No space left on device", str(path))
+        return write_csv(self, path, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pl.DataFrame, "write_csv", full_at_truth)
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = _text(result.output)
+    truth = out / "batch" / "truth.csv"
+    assert f"could not write {truth}: No space left on device" in text
+    assert "nothing was recorded" in text
+    assert "internal error" not in text
+    assert not (out / "batch").exists()
+    assert _events(db) == 0
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert truth.is_file()

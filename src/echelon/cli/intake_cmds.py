@@ -8,7 +8,7 @@ import shutil
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -33,12 +33,12 @@ from echelon.cli._errors import EXIT_PARTIAL, guarded
 from echelon.domain.parse import parse_date
 from echelon.errors import OutputError
 from echelon.io import read_manifest
-from echelon.io.atomic import write_atomic
+from echelon.io.atomic import not_written, write_atomic
 from echelon.pipeline import IntakeReport, intake
 from echelon.registry import Registry, units_frame
 from echelon.reports import summary_numbers, write_batch_report
 from echelon.reports.charts import disposition, usable_energy_kwh
-from echelon.synth import write_batch
+from echelon.synth import SynthBatch, write_batch
 
 SYNTH_MARKER = ".echelon-synth"
 PASSPORT_DATA = "passport-data.yaml"
@@ -233,7 +233,7 @@ def demo_cmd(
     start = time.perf_counter()
     registry = open_db(db, create=True, store=True)
     with registry, stage_progress(LABELS) as progress:
-        batch = write_batch(
+        batch = _simulated_batch(
             folder,
             n=n,
             seed=seed,
@@ -242,7 +242,6 @@ def demo_cmd(
             workers=workers,
             progress=lambda d, t: progress("simulate", d, t),
         )
-        (folder / SYNTH_MARKER).write_text("made by echelon demo\n")
         report = intake(
             batch.manifest,
             registry=registry,
@@ -284,6 +283,33 @@ def demo_cmd(
     )
     for step in steps:  # one per line, never wrapped: each can be copied and run as printed
         console.print(f"    `{step}`", highlight=False, soft_wrap=True)
+
+
+def _simulated_batch(folder: Path, **options: Any) -> SynthBatch:
+    """The demo's simulated batch written to ``folder`` (:func:`~echelon.synth.write_batch` with
+    ``options``), marked as the demo's (:data:`SYNTH_MARKER`, first: a re-run replaces a batch
+    cut short).
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (a disk that fills, a permission withdrawn): names it (or
+        ``folder``) and says nothing was recorded; the batch written so far is removed.
+    """
+    marker = folder / SYNTH_MARKER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text("made by echelon demo\n")
+        return write_batch(folder, **options)
+    except OSError as exc:
+        if marker.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        failed = Path(exc.filename) if exc.filename else folder
+        raise OutputError(
+            f"{not_written(failed, exc)}; the demo's simulated batch was not written and nothing "
+            f"was recorded: check the free space and write permission of {folder.parent} (or "
+            "choose another --out) and run the demo again"
+        ) from exc
 
 
 def _passport_example(frame: pl.DataFrame, out: Path) -> tuple[str, Path] | None:
