@@ -9,15 +9,17 @@ only then renames it into place — an invalid file never leaves a ``.bdf.parque
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, BinaryIO, cast
 
 import polars as pl
 
 from echelon._version import __version__
-from echelon.errors import ReaderError
-from echelon.io.atomic import temporary_beside
+from echelon.errors import OutputError, ReaderError
+from echelon.io.atomic import not_written, temporary_beside, write_atomic
 from echelon.io.base import (
     Reader,
     RunMetadata,
@@ -91,58 +93,109 @@ def convert_to_bdf(
     ReaderError
         If the file cannot be read or does not validate (row and column named); nothing is
         left at ``output``.
+    OutputError
+        ``output`` could not be written (a disk that fills, a permission withdrawn): named; no
+        partial file is left, and an earlier ``output`` is as it was.
     """
     path, output = Path(path), Path(output)
     chosen = chosen_reader(path, reader, column_map)
     require_file(path, hint="check the path")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(output, suffix=".parquet")  # 0666 less the umask, not 0600
+    done: list[Conversion] = []
+    write_atomic(output, lambda tmp: done.append(_convert(chosen, path, tmp, output)))
+    return done[0]
+
+
+def _convert(chosen: Reader, path: Path, tmp: Path, output: Path) -> Conversion:
+    """Convert ``path`` into the temporary file ``tmp`` (to be renamed to ``output``)."""
+
+    def sink(lazy: pl.LazyFrame, metadata: RunMetadata) -> tuple[RunMetadata, list[str]]:
+        names = lazy.collect_schema().names()
+        required = required_columns(names)
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise ReaderError(
+                path, [f"required BDF column {c} not found; use a column map" for c in missing]
+            )
+        ordered = [*required, *(c for c in names if c not in required)]
+        if UNIX_TIME in names:
+            first = lazy.select(UNIX_TIME).head(1).collect().get_column(UNIX_TIME)
+            metadata = with_start_time(metadata, first[0] if first.len() else None)
+        _sink(lazy.select(ordered), tmp, metadata, output=output)
+        return metadata, ordered
+
+    metadata, ordered = collect_read(chosen, path, sink)
+    stored = pl.scan_parquet(tmp)
+    n_rows = int(stored.select(pl.len()).collect().item())
+    if n_rows == 0:
+        raise ReaderError(path, ["no data rows (header only or truncated file); re-export it"])
+    problems = bdf_problems(stored, n_rows=n_rows)
+    if problems:
+        raise ReaderError(path, problems)
+    metadata = _with_checked_current(chosen, path, tmp, stored, metadata, output=output)
+    return Conversion(output, sha256_file(tmp), n_rows, ordered, metadata)
+
+
+class _WriteErrors(io.RawIOBase):
+    """``raw``, keeping the :class:`OSError` of a write (polars reports it as a
+    ``ComputeError``, as it does a cell it cannot parse)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            return self.raw.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
+def _sink(lazy: pl.LazyFrame, path: Path, metadata: RunMetadata, *, output: Path) -> None:
+    """Stream ``lazy`` into the Parquet file ``path`` with ``metadata``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` could not be written (a disk that fills): names ``output``, the file it is
+        written for. An error of reading the input propagates as it is.
+    """
+    failure: Exception | None = None
     try:
-
-        def sink(lazy: pl.LazyFrame, metadata: RunMetadata) -> tuple[RunMetadata, list[str]]:
-            names = lazy.collect_schema().names()
-            required = required_columns(names)
-            missing = [c for c in required if c not in names]
-            if missing:
-                raise ReaderError(
-                    path, [f"required BDF column {c} not found; use a column map" for c in missing]
+        with path.open("wb") as raw:
+            file = _WriteErrors(raw)
+            try:
+                lazy.sink_parquet(
+                    cast("IO[bytes]", file),  # polars calls its write()
+                    compression=PARQUET_COMPRESSION,
+                    metadata={
+                        METADATA_KEY: metadata.model_dump_json(),
+                        "echelon.version": __version__,
+                    },
+                    engine="streaming",
                 )
-            ordered = [*required, *(c for c in names if c not in required)]
-            if UNIX_TIME in names:
-                first = lazy.select(UNIX_TIME).head(1).collect().get_column(UNIX_TIME)
-                metadata = with_start_time(metadata, first[0] if first.len() else None)
-            _sink(lazy.select(ordered), tmp, metadata)
-            return metadata, ordered
-
-        metadata, ordered = collect_read(chosen, path, sink)
-        stored = pl.scan_parquet(tmp)
-        n_rows = int(stored.select(pl.len()).collect().item())
-        if n_rows == 0:
-            raise ReaderError(path, ["no data rows (header only or truncated file); re-export it"])
-        problems = bdf_problems(stored, n_rows=n_rows)
-        if problems:
-            raise ReaderError(path, problems)
-        metadata = _with_checked_current(chosen, path, tmp, stored, metadata)
-        digest = sha256_file(tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return Conversion(output, digest, n_rows, ordered, metadata)
-
-
-def _sink(lazy: pl.LazyFrame, path: Path, metadata: RunMetadata) -> None:
-    """Stream ``lazy`` into the Parquet file ``path`` with ``metadata``."""
-    lazy.sink_parquet(
-        path,
-        compression=PARQUET_COMPRESSION,
-        metadata={METADATA_KEY: metadata.model_dump_json(), "echelon.version": __version__},
-        engine="streaming",
-    )
+            except Exception as exc:  # the input's error (a cell not parsed), or the file's
+                failure = exc
+    except OSError as exc:  # opening or closing the file
+        raise OutputError(not_written(output, exc)) from exc
+    if file.error is not None:
+        raise OutputError(not_written(output, file.error)) from failure
+    if failure is not None:
+        raise failure
 
 
 def _with_checked_current(
-    chosen: Reader, path: Path, tmp: Path, stored: pl.LazyFrame, metadata: RunMetadata
+    chosen: Reader,
+    path: Path,
+    tmp: Path,
+    stored: pl.LazyFrame,
+    metadata: RunMetadata,
+    *,
+    output: Path,
 ) -> RunMetadata:
     """The reader's check of the current's sign on the Parquet file ``tmp`` written
     (:func:`~echelon.io.base.checked_current`); a current it negates is written again (a rare
@@ -152,7 +205,7 @@ def _with_checked_current(
         return metadata
     again = temporary_beside(tmp, suffix=".parquet")
     try:
-        _sink(checked, again, after)
+        _sink(checked, again, after, output=output)
         os.replace(again, tmp)
     except BaseException:
         again.unlink(missing_ok=True)
