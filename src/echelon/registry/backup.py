@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from echelon.errors import UsageError
+from echelon.errors import OutputError, UsageError
 from echelon.registry.core import Registry
 
 TEMPORARY = ".tmp-*"
@@ -59,6 +59,9 @@ def backup(registry: Registry, folder: Path | str) -> Backup:
     UsageError
         For a registry that is not a SQLite file (back up PostgreSQL with ``pg_dump``), or a
         folder that already holds a backup of it (a backup never overwrites another).
+    OutputError
+        A copy could not be written (a disk that fills): names it; nothing is left in
+        ``folder`` (the database copy is put in place last, so a backup is never partial).
     """
     url = registry.engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -77,22 +80,53 @@ def backup(registry: Registry, folder: Path | str) -> Backup:
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
+    partial_store = store.with_name(f".{store.name}.partial")
+    writing = target
+    try:
+        _copy_database(registry, partial)
+        writing = store
+        _copy_store(registry.store.root, partial_store)
+        os.replace(partial_store, store)
+        writing = target
+        os.replace(partial, target)  # last: a backup is complete once its database is there
+    except (OSError, sqlite3.Error) as exc:
+        if writing == target:
+            shutil.rmtree(store, ignore_errors=True)  # placed just before, not complete without it
+        raise OutputError(
+            f"could not write {writing}: {_reason(exc)}; no backup was made in {target.parent}: "
+            "check its free space and write permission and run the backup again"
+        ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
+        shutil.rmtree(partial_store, ignore_errors=True)
+    return Backup(target, store, sum(1 for p in store.rglob("*") if p.is_file()))
+
+
+def _copy_database(registry: Registry, path: Path) -> None:
+    """SQLite's online backup of ``registry``'s database to ``path``."""
     raw = registry.engine.raw_connection()
     try:
         live = raw.driver_connection
         assert isinstance(live, sqlite3.Connection)  # the sqlite3 driver's connection
-        copy = sqlite3.connect(partial)
+        copy = sqlite3.connect(path)
         try:
             live.backup(copy)
         finally:
             copy.close()
-        os.replace(partial, target)
     finally:
         raw.close()
-        partial.unlink(missing_ok=True)
-    root = registry.store.root
+
+
+def _copy_store(root: Path, path: Path) -> None:
+    """Copy the file store ``root`` (its temporary files left out) to the new folder ``path``."""
     if root.is_dir():
-        shutil.copytree(root, store, ignore=shutil.ignore_patterns(TEMPORARY))
+        shutil.copytree(root, path, ignore=shutil.ignore_patterns(TEMPORARY))
     else:  # nothing stored yet
-        store.mkdir()
-    return Backup(target, store, sum(1 for p in store.rglob("*") if p.is_file()))
+        path.mkdir()
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    """Why a copy failed: the first file's reason when ``shutil.copytree`` lists several."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        return str(exc.args[0][0][2]) if exc.args[0] else str(exc)
+    return str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
