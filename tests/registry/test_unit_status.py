@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -178,4 +179,21 @@ def test_a_lot_recorded_during_an_intake_retake_is_seen_at_write_time(
     assert [e.hash for e in battery_record(registry, gone).events] == history
     assert battery_record(registry, gone).status == "recycled"
     assert battery_record(registry, other).events[-1].kind != "received"
+    assert verify(registry).ok
+
+
+def test_a_retake_of_a_dismantled_pack_is_refused(registry: Registry) -> None:
+    """Before 2026-12-07 a changed manifest row of a dismantled pack was taken in again (received …
+    routed) while its modules carried on as units of their own."""
+    dismantled = PendingEvent("dismantled", Status.DISMANTLED, {"children": ["D-M1"]})
+    pack = replace(_unit("D", None, "pack"), events=[dismantled])
+    registry.record_units([pack, _unit("D-M1", "D", "module")])
+    history = [e.hash for e in battery_record(registry, "D").events]
+    again = registry.record_units([_unit("D", None, "pack", "fp-2"),
+                                   _unit("D-M1", "D", "module", "fp-2")])  # fmt: skip
+    assert [r.result for r in again] == ["refused", "written"]
+    assert "dismantled into D-M1 on 20" in str(again[0].error)
+    assert "its changed manifest row is not taken in" in str(again[0].error)
+    assert [e.hash for e in battery_record(registry, "D").events] == history
+    assert battery_record(registry, "D").status == "dismantled"
     assert verify(registry).ok

@@ -239,9 +239,10 @@ class Registry:
 
         Units whose fingerprint is already registered are skipped. A registered unit with a new
         fingerprint (a re-take) is refused when it is recycled, went with a recycled assembly or
-        is regrouped (:func:`~echelon.registry.status_checks.retake_refusals`), checked in the
-        writing transaction under the unit-status lock (:data:`~echelon.registry.UNIT_STATUS`,
-        taken when the batch holds re-takes): a recycling lot or pack build recorded meanwhile
+        is regrouped or dismantled (:func:`~echelon.registry.status_checks.retake_refusals`),
+        checked in the writing transaction under the unit-status lock
+        (:data:`~echelon.registry.UNIT_STATUS`, taken when the batch holds re-takes): a recycling
+        lot or pack build recorded meanwhile
         is seen. The batch is written with bulk inserts; if that fails (e.g. a concurrent
         writer, or a registered unit whose chain and head record differ), it is retried unit by
         unit inside savepoints so that one bad unit never spoils the others (it is an

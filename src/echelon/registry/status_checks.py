@@ -66,7 +66,9 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
     * a part of an assembly that was recycled (it went with it), naming the assembly and lot;
     * regrouped (a part of a pack built by ``echelon regroup --record``), naming the pack: a
       re-take writes ``received`` … ``routed`` and the manifest row's ``parent_id``, so the unit
-      would leave its pack and could be built into another one.
+      would leave its pack and could be built into another one;
+    * dismantled, naming its parts: they carry on as units of their own, and the pack itself does
+      not come back (a re-take would record it ``received`` … ``routed`` beside its parts).
 
     Parameters
     ----------
@@ -85,17 +87,17 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
     lots = recycled_lots(conn, ids)
     gone = gone_with_assembly(conn, [bid for bid in ids if bid not in lots])
     status = latest_statuses(conn, ids)
-    regrouped = [
-        bid
-        for bid in ids
-        if bid not in lots and bid not in gone and status.get(bid, ("",))[0] == "regrouped"
-    ]
+    live = [bid for bid in ids if bid not in lots and bid not in gone]
+    regrouped = [bid for bid in live if status.get(bid, ("",))[0] == Status.REGROUPED.value]
     packs: dict[str, str | None] = {}
     for chunk in chunked(regrouped):
         stmt = select(BatteryRow.battery_id, BatteryRow.parent_id)
         packs.update(
             (bid, par) for bid, par in conn.execute(stmt.where(BatteryRow.battery_id.in_(chunk)))
         )
+    dismantled = _parts(
+        conn, [bid for bid in live if status.get(bid, ("",))[0] == Status.DISMANTLED.value]
+    )
     out: dict[str, str] = {}
     for bid in ids:
         if bid in lots:
@@ -110,7 +112,26 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
                 f"to be built into another pack); {NOT_TAKEN_IN} — to record new measurements, "
                 f"test the pack and take in a manifest row for {pack}"
             )
+        elif bid in dismantled:
+            parts = dismantled[bid]
+            shown = ", ".join(parts[:5]) + (" …" if len(parts) > 5 else "") or "its parts"
+            out[bid] = (
+                f"dismantled into {shown} on {status[bid][1][:10]}: its parts carry on as units "
+                f"of their own and the {bid} that was does not come back (taking it in again would "
+                f"record it received … routed beside them); {NOT_TAKEN_IN} — record new "
+                f"measurements on its parts' rows"
+            )
     return out
+
+
+def _parts(conn: Connection, assemblies: Sequence[str]) -> dict[str, list[str]]:
+    """``{assembly: its registered parts, sorted}`` for each of ``assemblies``."""
+    found: dict[str, list[str]] = {bid: [] for bid in assemblies}
+    for chunk in chunked(list(assemblies)):
+        stmt = select(BatteryRow.battery_id, BatteryRow.parent_id)
+        for bid, par in conn.execute(stmt.where(BatteryRow.parent_id.in_(chunk))):
+            found[par].append(bid)
+    return {bid: sorted(parts) for bid, parts in found.items()}
 
 
 def refused_retakes(registry: Registry, battery_ids: Sequence[str]) -> dict[str, str]:
