@@ -130,7 +130,7 @@ def _parts(conn: Connection, assemblies: Sequence[str]) -> dict[str, list[str]]:
     for chunk in chunked(list(assemblies)):
         stmt = select(BatteryRow.battery_id, BatteryRow.parent_id)
         for bid, par in conn.execute(stmt.where(BatteryRow.parent_id.in_(chunk))):
-            found[par].append(bid)
+            found[str(par)].append(bid)
     return {bid: sorted(parts) for bid, parts in found.items()}
 
 
