@@ -197,3 +197,24 @@ def test_a_retake_of_a_dismantled_pack_is_refused(registry: Registry) -> None:
     assert [e.hash for e in battery_record(registry, "D").events] == history
     assert battery_record(registry, "D").status == "dismantled"
     assert verify(registry).ok
+
+
+def test_a_new_unit_naming_a_recycled_parent_is_refused(registry: Registry) -> None:
+    """Before 2026-12-07 a new manifest row whose ``parent_id`` named a recycled pack (or a module
+    of one) was taken in: a live unit inside a recycled pack. A module of a dismantled pack is
+    taken in (its parts carry on as units of their own)."""
+    registry.record_units([*_pack_p(), _unit("D", None, "pack")])
+    _recycle(registry, "P", "LOT-P")
+    registry.append_events("D", [PendingEvent("dismantled", Status.DISMANTLED, {"children": []})])
+    results = registry.record_units([_unit("P-M2", "P", "module"),
+                                     _unit("P-M2-C1", "P-M2", "cell"),
+                                     _unit("P-M1-C2", "P-M1", "cell"),
+                                     _unit("D-M1", "D", "module"),
+                                     _unit("Y", None, "module")])  # fmt: skip
+    assert [r.result for r in results] == ["refused", "refused", "refused", "written", "written"]
+    assert "its parent P was recycled in lot LOT-P on 20" in str(results[0].error)
+    assert "fix its parent_id" in str(results[0].error)
+    assert "its parent P-M2 is not taken in" in str(results[1].error)
+    assert "its parent P-M1: its pack P was recycled in lot LOT-P" in str(results[2].error)
+    assert units_frame(registry).filter(pl.col("battery_id").str.starts_with("P-M")).height == 2
+    assert verify(registry).ok

@@ -37,7 +37,7 @@ from echelon.registry.queries import (
     units_frame,
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
-from echelon.registry.status_checks import ended_passport, refused_retakes
+from echelon.registry.status_checks import ended_passport, refused_parents, refused_retakes
 from echelon.registry.store import Store
 from echelon.registry.verify import (
     ChainProblem,
@@ -83,6 +83,7 @@ __all__ = [
     "recycled_parts",
     "refuse_loop",
     "refuse_unverified",
+    "refused_parents",
     "refused_retakes",
     "save_anchor",
     "select_units",

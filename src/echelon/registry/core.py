@@ -241,12 +241,13 @@ class Registry:
         fingerprint (a re-take) is refused when it is recycled, went with a recycled assembly or
         is regrouped or dismantled (:func:`~echelon.registry.status_checks.retake_refusals`),
         checked in the writing transaction under the unit-status lock
-        (:data:`~echelon.registry.UNIT_STATUS`, taken when the batch holds re-takes): a recycling
-        lot or pack build recorded meanwhile
-        is seen. The batch is written with bulk inserts; if that fails (e.g. a concurrent
-        writer, or a registered unit whose chain and head record differ), it is retried unit by
-        unit inside savepoints so that one bad unit never spoils the others (it is an
-        ``error``).
+        (:data:`~echelon.registry.UNIT_STATUS`, taken when the batch holds re-takes or new units
+        naming a registered parent): a recycling lot or pack build recorded meanwhile is seen. A
+        new unit whose parent was recycled, or went with a recycled assembly, is refused too
+        (:func:`~echelon.registry.status_checks.parent_refusals`). The batch is written with bulk
+        inserts; if that fails (e.g. a concurrent writer, or a registered unit whose chain and
+        head record differ), it is retried unit by unit inside savepoints so that one bad unit
+        never spoils the others (it is an ``error``).
 
         Returns
         -------
@@ -264,9 +265,11 @@ class Registry:
             if u.battery.battery_id not in todo_ids
         }
         retakes = [u.battery.battery_id for u in todo if u.battery.battery_id in known]
+        new = todo_ids - set(retakes)  # a new unit whose parent is registered: its status counts
+        checked = retakes or any(_parent(u, new) for u in todo if u.battery.battery_id in new)
         if todo:
             try:
-                with locked(self.engine, UNIT_STATUS) if retakes else self.engine.begin() as conn:
+                with locked(self.engine, UNIT_STATUS) if checked else self.engine.begin() as conn:
                     writable = self._refuse_retakes(conn, todo, retakes, results)
                     counts = self._write(conn, writable) if writable else []
                     for unit, count in zip(writable, counts, strict=True):
@@ -315,10 +318,17 @@ class Registry:
         results: dict[str, WriteResult],
     ) -> list[UnitWrite]:
         """The ``units`` to write: those of the ``registered`` ids whose status forbids a
-        re-take are ``refused`` in ``results`` (as ``conn`` sees them) and left out."""
-        from echelon.registry.status_checks import retake_refusals  # (it reads core's tables)
+        re-take, and the new ones whose parent they cannot join (recycled, or gone with a recycled
+        assembly), are ``refused`` in ``results`` (as ``conn`` sees them) and left out."""
+        from echelon.registry.status_checks import parent_refusals, retake_refusals  # (core's)
 
         refused = retake_refusals(conn, registered) if registered else {}
+        parents = {
+            u.battery.battery_id: parent
+            for u in units
+            if (parent := u.battery.parent_id) and u.battery.battery_id not in registered
+        }
+        refused.update(parent_refusals(conn, parents) if parents else {})
         for bid, why in refused.items():
             results[bid] = WriteResult(bid, "refused", error=why)
         return [u for u in units if u.battery.battery_id not in refused]
@@ -557,6 +567,11 @@ class Registry:
             )
             append_after(conn, child, heads[child], [event], now)
         return WriteResult(aid, "written", count)
+
+
+def _parent(unit: UnitWrite, new: set[str]) -> bool:
+    """Whether ``unit`` names a parent that is not one of the ``new`` units of its batch."""
+    return unit.battery.parent_id is not None and unit.battery.parent_id not in new
 
 
 def _assemblies_to_write(

@@ -12,7 +12,7 @@ recycled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sqlalchemy import Connection, select
@@ -26,6 +26,10 @@ from echelon.registry.schema import BatteryRow
 REFUSED_CHILD_STATUSES: Final = (Status.REGROUPED, Status.RECYCLED)
 """A unit in one of these statuses cannot become the child of a new assembly."""
 NOT_TAKEN_IN: Final = "its changed manifest row is not taken in"
+NEW_NOT_TAKEN_IN: Final = (
+    "its manifest row is not taken in; fix its parent_id (the pack or module it is a part of), "
+    "or leave it empty if it carries on alone"
+)
 
 
 def ended_passport(lot_id: object, recorded_at: object) -> str:
@@ -134,8 +138,56 @@ def _parts(conn: Connection, assemblies: Sequence[str]) -> dict[str, list[str]]:
     return {bid: sorted(parts) for bid, parts in found.items()}
 
 
+def parent_refusals(conn: Connection, parents: Mapping[str, str]) -> dict[str, str]:
+    """New units (not registered) whose ``parent_id`` names an assembly they cannot join, and why:
+    a recycled one (naming its lot and date) or a part of a recycled one (it went with it). A
+    unit whose parent is refused here is refused too (``{"C": "M", "M": "P"}`` with P recycled
+    refuses M and C). A dismantled parent is not refused: its parts carry on as units of their
+    own, and a part taken in later is one of them.
+
+    Parameters
+    ----------
+    conn : Connection
+        Read through it (inside the writing transaction, under the unit-status lock).
+    parents : mapping of str to str
+        ``{battery_id: parent_id}`` of the new units that name a parent.
+
+    Returns
+    -------
+    dict
+        ``{battery_id: reason}``, in the order of ``parents``.
+    """
+    named = list(dict.fromkeys(parents.values()))
+    lots = recycled_lots(conn, named)
+    gone = gone_with_assembly(conn, [p for p in named if p not in lots])
+    out: dict[str, str] = {}
+    for bid, parent in parents.items():
+        if parent in lots:
+            why = f"its parent {parent} was {ended_passport(*lots[parent])}"
+        elif parent in gone:
+            why = f"its parent {gone[parent]}: recycled is final"
+        else:
+            continue
+        out[bid] = f"{why}; a unit cannot join it — {NEW_NOT_TAKEN_IN}"
+    more = True
+    while more:  # a new unit whose new parent is refused goes with it
+        more = False
+        for bid, parent in parents.items():
+            if bid not in out and parent in out:
+                out[bid] = f"its parent {parent} is not taken in ({out[parent]})"
+                more = True
+    return {bid: out[bid] for bid in parents if bid in out}
+
+
 def refused_retakes(registry: Registry, battery_ids: Sequence[str]) -> dict[str, str]:
     """:func:`retake_refusals` as the registry's committed state shows them now (an intake's
     early check, before it processes tester files; the write checks again under the lock)."""
     with registry.engine.connect() as conn:
         return retake_refusals(conn, battery_ids)
+
+
+def refused_parents(registry: Registry, parents: Mapping[str, str]) -> dict[str, str]:
+    """:func:`parent_refusals` as the registry's committed state shows them now (an intake's
+    early check; the write checks again under the lock)."""
+    with registry.engine.connect() as conn:
+        return parent_refusals(conn, parents)
