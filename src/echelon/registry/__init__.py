@@ -21,6 +21,7 @@ from echelon.registry.genealogy import (
     recycled_parts,
     refuse_loop,
     walk_parts,
+    went_with,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.locks import UNIT_STATUS, SerializedWrite, serialized
@@ -95,4 +96,5 @@ __all__ = [
     "verify_batteries",
     "verify_battery",
     "walk_parts",
+    "went_with",
 ]
