@@ -29,6 +29,7 @@ from echelon.registry.appending import (
     append_after,
 )
 from echelon.registry.chain import GENESIS, utc_now
+from echelon.registry.chunks import IN_CHUNK, chunked
 from echelon.registry.engine import make_engine, migrate, refuse_missing_file
 from echelon.registry.heads import Head, recorded_heads, refuse_broken_heads
 from echelon.registry.locks import UNIT_STATUS, locked
@@ -624,16 +625,6 @@ def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str
         for bid, fp in rows:
             found.setdefault(bid, set()).add(fp)
     return found
-
-
-IN_CHUNK: Final = 500
-"""Ids per SQL ``IN`` list (well below SQLite's and PostgreSQL's bound-parameter limits)."""
-
-
-def chunked(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[list[str]]:
-    """``items`` in lists of at most ``size``: one SQL ``IN`` list each."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def open_registry(

@@ -70,7 +70,7 @@ def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
     their chain): an assembly with such parts is no longer the one it was, and gets neither a
     forecast nor a passport. The walk is :func:`walk_parts` (a recycled part's own parts are not
     looked into); two queries per level of the genealogy and
-    :data:`~echelon.registry.core.IN_CHUNK` ids (children, their recycled events), not a record
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids (children, their recycled events), not a record
     per part.
 
     Raises
@@ -132,7 +132,7 @@ def gone_with_assembly(conn: Connection, battery_ids: Sequence[str]) -> dict[str
     it"}``, as ``conn`` sees the registry.
 
     The genealogy is read a level at a time for all the units (two queries per level and
-    :data:`~echelon.registry.core.IN_CHUNK` ids), then each unit's ancestors are walked in memory
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids), then each unit's ancestors are walked in memory
     with :func:`walk_parts` (upwards: a unit's "parts below" are its parent).
 
     Raises
@@ -267,7 +267,7 @@ class Part:
 
 def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
     """The parts (children) of the assemblies ``parent_ids``, ordered by id: three queries per
-    :data:`~echelon.registry.core.IN_CHUNK` ids, not a :func:`~echelon.registry.battery_record`
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids, not a :func:`~echelon.registry.battery_record`
     each.
 
     Raises
