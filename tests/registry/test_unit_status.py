@@ -218,3 +218,25 @@ def test_a_new_unit_naming_a_recycled_parent_is_refused(registry: Registry) -> N
     assert "its parent P-M1: its pack P was recycled in lot LOT-P" in str(results[2].error)
     assert units_frame(registry).filter(pl.col("battery_id").str.starts_with("P-M")).height == 2
     assert verify(registry).ok
+
+
+def test_intake_refuses_a_new_row_naming_a_recycled_parent_before_reading_files(
+    sqlite_registry: Registry, tmp_path: Path
+) -> None:
+    """The refusal comes with intake's early check (no file read) and names the row's parent."""
+    registry = sqlite_registry
+    registry.record_units(_pack_p())
+    _recycle(registry, "P", "LOT-P")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "battery_id,parent_id,level,chemistry,nominal_capacity_ah,nominal_voltage_v,series_count,"
+        "ocv_v,visual_flags,has_traceability,test_files\n"
+        "P-M9,P,module,NMC622,60,43.2,12,45.1,,true,capacity:missing.csv\n"
+        "C-9,,cell,LCO,4,3.6,1,3.81,,true,\n"
+    )
+    report = intake(manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    assert [bid for bid, _ in report.refused] == ["P-M9"]
+    assert "its parent P was recycled in lot LOT-P" in report.refused[0][1]
+    assert report.failures == report.refused  # its missing test file was never read
+    assert report.written == 1
+    assert "P-M9" not in units_frame(registry)["battery_id"].to_list()
