@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,63 @@ def test_a_lot_recorded_during_an_intake_retake_is_seen_at_write_time(
     assert battery_record(registry, gone).status == "recycled"
     assert battery_record(registry, other).events[-1].kind != "received"
     assert verify(registry).ok
+
+
+def test_a_retake_of_a_dismantled_pack_is_refused(registry: Registry) -> None:
+    """Before 2026-12-07 a changed manifest row of a dismantled pack was taken in again (received …
+    routed) while its modules carried on as units of their own."""
+    dismantled = PendingEvent("dismantled", Status.DISMANTLED, {"children": ["D-M1"]})
+    pack = replace(_unit("D", None, "pack"), events=[dismantled])
+    registry.record_units([pack, _unit("D-M1", "D", "module")])
+    history = [e.hash for e in battery_record(registry, "D").events]
+    again = registry.record_units([_unit("D", None, "pack", "fp-2"),
+                                   _unit("D-M1", "D", "module", "fp-2")])  # fmt: skip
+    assert [r.result for r in again] == ["refused", "written"]
+    assert "dismantled into D-M1 on 20" in str(again[0].error)
+    assert "its changed manifest row is not taken in" in str(again[0].error)
+    assert [e.hash for e in battery_record(registry, "D").events] == history
+    assert battery_record(registry, "D").status == "dismantled"
+    assert verify(registry).ok
+
+
+def test_a_new_unit_naming_a_recycled_parent_is_refused(registry: Registry) -> None:
+    """Before 2026-12-07 a new manifest row whose ``parent_id`` named a recycled pack (or a module
+    of one) was taken in: a live unit inside a recycled pack. A module of a dismantled pack is
+    taken in (its parts carry on as units of their own)."""
+    registry.record_units([*_pack_p(), _unit("D", None, "pack")])
+    _recycle(registry, "P", "LOT-P")
+    registry.append_events("D", [PendingEvent("dismantled", Status.DISMANTLED, {"children": []})])
+    results = registry.record_units([_unit("P-M2", "P", "module"),
+                                     _unit("P-M2-C1", "P-M2", "cell"),
+                                     _unit("P-M1-C2", "P-M1", "cell"),
+                                     _unit("D-M1", "D", "module"),
+                                     _unit("Y", None, "module")])  # fmt: skip
+    assert [r.result for r in results] == ["refused", "refused", "refused", "written", "written"]
+    assert "its parent P was recycled in lot LOT-P on 20" in str(results[0].error)
+    assert "fix its parent_id" in str(results[0].error)
+    assert "its parent P-M2 is not taken in" in str(results[1].error)
+    assert "its parent P-M1: its pack P was recycled in lot LOT-P" in str(results[2].error)
+    assert units_frame(registry).filter(pl.col("battery_id").str.starts_with("P-M")).height == 2
+    assert verify(registry).ok
+
+
+def test_intake_refuses_a_new_row_naming_a_recycled_parent_before_reading_files(
+    sqlite_registry: Registry, tmp_path: Path
+) -> None:
+    """The refusal comes with intake's early check (no file read) and names the row's parent."""
+    registry = sqlite_registry
+    registry.record_units(_pack_p())
+    _recycle(registry, "P", "LOT-P")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "battery_id,parent_id,level,chemistry,nominal_capacity_ah,nominal_voltage_v,series_count,"
+        "ocv_v,visual_flags,has_traceability,test_files\n"
+        "P-M9,P,module,NMC622,60,43.2,12,45.1,,true,capacity:missing.csv\n"
+        "C-9,,cell,LCO,4,3.6,1,3.81,,true,\n"
+    )
+    report = intake(manifest, registry=registry, workers=0, as_of=ARRIVAL)
+    assert [bid for bid, _ in report.refused] == ["P-M9"]
+    assert "its parent P was recycled in lot LOT-P" in report.refused[0][1]
+    assert report.failures == report.refused  # its missing test file was never read
+    assert report.written == 1
+    assert "P-M9" not in units_frame(registry)["battery_id"].to_list()

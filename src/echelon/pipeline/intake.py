@@ -45,6 +45,7 @@ from echelon.registry import (
     UnitWrite,
     decision_row,
     measurement_row,
+    refused_parents,
     refused_retakes,
     test_run_row,
 )
@@ -298,6 +299,13 @@ def intake(
     # again; checked now to skip their files, and again when written (under the status lock)
     retakes = [u.battery.battery_id for u in todo if u.battery.battery_id in known]
     report.refused = list(refused_retakes(registry, retakes).items())
+    # and new units naming a recycled parent (or one gone with a recycled pack)
+    new_parents = {
+        u.battery.battery_id: parent
+        for u in todo
+        if (parent := u.battery.parent_id) and u.battery.battery_id not in known
+    }
+    report.refused += list(refused_parents(registry, new_parents).items()) if new_parents else []
     report.failures += report.refused
     refused = {bid for bid, _ in report.refused}
     todo = [u for u in todo if u.battery.battery_id not in refused]

@@ -37,7 +37,7 @@ from echelon.domain import Status
 from echelon.errors import Problem
 from echelon.recycling.composition import unit_composition
 from echelon.recycling.lot import LotResult
-from echelon.registry import no_longer_whole, walk_parts
+from echelon.registry import no_longer_whole, walk_parts, went_with
 
 MASS_TOLERANCE: Final = 3.0
 """A row's mass more than this factor above or below the registered unit's mass (its nominal
@@ -168,18 +168,9 @@ class _Genealogy:
 
     def recycled_with(self, bid: str) -> str | None:
         """``<bid>: its pack <id> was recycled in lot … on …, with <bid> in it`` when an
-        assembly above the unit was recycled."""
-        ancestor, seen = self.parent.get(bid), {bid}
-        while ancestor is not None and ancestor not in seen:
-            if ancestor in self.done:
-                lot, on = self.done[ancestor]
-                return (
-                    f"{bid}: its {self.level.get(ancestor, 'assembly')} {ancestor} was recycled "
-                    f"in lot {lot} on {on}, with {bid} in it"
-                )
-            seen.add(ancestor)
-            ancestor = self.parent.get(ancestor)
-        return None
+        assembly above the unit was recycled (:func:`~echelon.registry.went_with`, the walk of
+        the registry's :func:`~echelon.registry.genealogy.gone_with_assembly`)."""
+        return went_with(bid, self.parent, self.level, self.done)
 
     def descendants(self, bid: str) -> tuple[list[str], list[str]]:
         """A unit's parts at any depth: those recycled and the others, each sorted

@@ -21,6 +21,7 @@ from echelon.registry.genealogy import (
     recycled_parts,
     refuse_loop,
     walk_parts,
+    went_with,
 )
 from echelon.registry.listing import flag_listed, listing_warnings
 from echelon.registry.locks import UNIT_STATUS, SerializedWrite, serialized
@@ -37,7 +38,7 @@ from echelon.registry.queries import (
     units_frame,
 )
 from echelon.registry.rows import decision_row, measurement_row, test_run_row
-from echelon.registry.status_checks import ended_passport, refused_retakes
+from echelon.registry.status_checks import ended_passport, refused_parents, refused_retakes
 from echelon.registry.store import Store
 from echelon.registry.verify import (
     ChainProblem,
@@ -83,6 +84,7 @@ __all__ = [
     "recycled_parts",
     "refuse_loop",
     "refuse_unverified",
+    "refused_parents",
     "refused_retakes",
     "save_anchor",
     "select_units",
@@ -94,4 +96,5 @@ __all__ = [
     "verify_batteries",
     "verify_battery",
     "walk_parts",
+    "went_with",
 ]

@@ -20,9 +20,18 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from echelon.domain import Battery, Status
 from echelon.errors import ChainError, RegistryError
-from echelon.registry.chain import GENESIS, canonical_json, event_hash, utc_now
+from echelon.registry.appending import (
+    BATTERIES,
+    EVENTS,
+    PROJECTIONS,
+    EventBatch,
+    PendingEvent,
+    append_after,
+)
+from echelon.registry.chain import GENESIS, utc_now
+from echelon.registry.chunks import IN_CHUNK, chunked
 from echelon.registry.engine import make_engine, migrate, refuse_missing_file
-from echelon.registry.heads import Head, advance_heads, recorded_heads, refuse_broken_heads
+from echelon.registry.heads import Head, recorded_heads, refuse_broken_heads
 from echelon.registry.locks import UNIT_STATUS, locked
 from echelon.registry.schema import (
     Base,
@@ -35,45 +44,23 @@ from echelon.settings import default_store_dir
 
 log = logging.getLogger(__name__)
 
-PROJECTIONS: Final[dict[str, Table]] = {
-    name: Base.metadata.tables[name] for name in ("test_runs", "measurements", "decisions")
-}
-"""Tables whose rows are recorded inside an event payload (key ``rows``)."""
-BATTERIES: Final[Table] = Base.metadata.tables["batteries"]
-EVENTS: Final[Table] = Base.metadata.tables["events"]
+__all__ = [  # the appending names are core's as well (``from echelon.registry.core import …``)
+    "BATTERIES",
+    "EVENTS",
+    "INTAKES",
+    "IN_CHUNK",
+    "PROJECTIONS",
+    "AssemblyWrite",
+    "PendingEvent",
+    "Registry",
+    "UnitWrite",
+    "WriteResult",
+    "battery_row",
+    "chunked",
+    "open_registry",
+]
+
 INTAKES: Final[Table] = Base.metadata.tables["intakes"]
-GENEALOGY_FIELDS: Final = ("parent_id",)
-"""Battery fields an event may change after intake (``PendingEvent.battery_update``)."""
-
-
-@dataclass
-class PendingEvent:
-    """An event to append, with the projected rows it records.
-
-    Attributes
-    ----------
-    kind : str
-        Event type (``received``, ``test_run_recorded``, ``measured``, ``gated``, ``graded``,
-        ``routed``, ``failed``, ``dismantled``, …).
-    status : Status or None
-        New lifecycle status, or ``None`` if the event does not change it.
-    payload : dict
-        JSON-serialisable body.
-    rows : dict of str to list of dict
-        Rows for the projection tables (``test_runs``, ``measurements``, ``decisions``) without
-        ``battery_id``/``event_seq``; stored in the payload under ``rows`` as well.
-    battery_update : dict
-        Changes to the battery's genealogy the event makes (only :data:`GENEALOGY_FIELDS`, e.g.
-        ``{"parent_id": "PACK-1"}`` when the unit is built into a new pack); stored in the
-        payload under ``battery_update`` and applied to the ``batteries`` row, so the chain
-        still proves the row.
-    """
-
-    kind: str
-    status: Status | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    battery_update: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,13 +240,15 @@ class Registry:
 
         Units whose fingerprint is already registered are skipped. A registered unit with a new
         fingerprint (a re-take) is refused when it is recycled, went with a recycled assembly or
-        is regrouped (:func:`~echelon.registry.status_checks.retake_refusals`), checked in the
-        writing transaction under the unit-status lock (:data:`~echelon.registry.UNIT_STATUS`,
-        taken when the batch holds re-takes): a recycling lot or pack build recorded meanwhile
-        is seen. The batch is written with bulk inserts; if that fails (e.g. a concurrent
-        writer, or a registered unit whose chain and head record differ), it is retried unit by
-        unit inside savepoints so that one bad unit never spoils the others (it is an
-        ``error``).
+        is regrouped or dismantled (:func:`~echelon.registry.status_checks.retake_refusals`),
+        checked in the writing transaction under the unit-status lock
+        (:data:`~echelon.registry.UNIT_STATUS`, taken when the batch holds re-takes or new units
+        naming a registered parent): a recycling lot or pack build recorded meanwhile is seen. A
+        new unit whose parent was recycled, or went with a recycled assembly, is refused too
+        (:func:`~echelon.registry.status_checks.parent_refusals`). The batch is written with bulk
+        inserts; if that fails (e.g. a concurrent writer, or a registered unit whose chain and
+        head record differ), it is retried unit by unit inside savepoints so that one bad unit
+        never spoils the others (it is an ``error``).
 
         Returns
         -------
@@ -277,9 +266,11 @@ class Registry:
             if u.battery.battery_id not in todo_ids
         }
         retakes = [u.battery.battery_id for u in todo if u.battery.battery_id in known]
+        new = todo_ids - set(retakes)  # a new unit whose parent is registered: its status counts
+        checked = retakes or any(_parent(u, new) for u in todo if u.battery.battery_id in new)
         if todo:
             try:
-                with locked(self.engine, UNIT_STATUS) if retakes else self.engine.begin() as conn:
+                with locked(self.engine, UNIT_STATUS) if checked else self.engine.begin() as conn:
                     writable = self._refuse_retakes(conn, todo, retakes, results)
                     counts = self._write(conn, writable) if writable else []
                     for unit, count in zip(writable, counts, strict=True):
@@ -328,10 +319,17 @@ class Registry:
         results: dict[str, WriteResult],
     ) -> list[UnitWrite]:
         """The ``units`` to write: those of the ``registered`` ids whose status forbids a
-        re-take are ``refused`` in ``results`` (as ``conn`` sees them) and left out."""
-        from echelon.registry.status_checks import retake_refusals  # (it reads core's tables)
+        re-take, and the new ones whose parent they cannot join (recycled, or gone with a recycled
+        assembly), are ``refused`` in ``results`` (as ``conn`` sees them) and left out."""
+        from echelon.registry.status_checks import parent_refusals, retake_refusals  # (core's)
 
         refused = retake_refusals(conn, registered) if registered else {}
+        parents = {
+            u.battery.battery_id: parent
+            for u in units
+            if (parent := u.battery.parent_id) and u.battery.battery_id not in registered
+        }
+        refused.update(parent_refusals(conn, parents) if parents else {})
         for bid, why in refused.items():
             results[bid] = WriteResult(bid, "refused", error=why)
         return [u for u in units if u.battery.battery_id not in refused]
@@ -374,7 +372,7 @@ class Registry:
         existing = set(heads)
         now = utc_now()
         new_batteries, changed, intakes = [], [], []
-        batch = _EventBatch(now)
+        batch = EventBatch(now)
         counts = []
         for unit in units:
             bid = unit.battery.battery_id
@@ -438,7 +436,7 @@ class Registry:
                 heads = self._chain_heads(conn, [battery_id])
                 if battery_id not in heads:
                     raise RegistryError(f"battery {battery_id!r} is not registered")
-                seq, _ = _append(conn, battery_id, heads[battery_id], events, now)
+                seq, _ = append_after(conn, battery_id, heads[battery_id], events, now)
         except IntegrityError as exc:
             raise RegistryError(
                 f"{battery_id}: another writer appended concurrently; retry ({exc.orig})"
@@ -490,7 +488,7 @@ class Registry:
                 f"not registered: {', '.join(missing[:5])}"
                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             )
-        writes = _EventBatch(utc_now())
+        writes = EventBatch(utc_now())
         last = [writes.add(bid, heads[bid], pending)[0] for bid, pending in batch]
         writes.flush(conn)
         return last
@@ -568,8 +566,13 @@ class Registry:
                 {**body, "assembly": {"battery_id": aid, "event_seq": seq, "event_hash": digest}},
                 battery_update={"parent_id": aid},
             )
-            _append(conn, child, heads[child], [event], now)
+            append_after(conn, child, heads[child], [event], now)
         return WriteResult(aid, "written", count)
+
+
+def _parent(unit: UnitWrite, new: set[str]) -> bool:
+    """Whether ``unit`` names a parent that is not one of the ``new`` units of its batch."""
+    return unit.battery.parent_id is not None and unit.battery.parent_id not in new
 
 
 def _assemblies_to_write(
@@ -610,114 +613,6 @@ def _refuse_unverified(conn: Connection, battery_ids: list[str], refused: str) -
     refuse_unverified_writes(conn, battery_ids, refused=refused)
 
 
-def _append(
-    conn: Connection,
-    battery_id: str,
-    head: tuple[int, str],
-    events: Sequence[PendingEvent],
-    now: str,
-) -> tuple[int, str]:
-    """Append events after ``head`` (seq, hash) inside an open transaction; returns the new head."""
-    batch = _EventBatch(now)
-    new_head = batch.add(battery_id, head, events)
-    batch.flush(conn)
-    return new_head
-
-
-@dataclass
-class _EventBatch:
-    """Events of several batteries chained in memory, then inserted with bulk statements."""
-
-    now: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-    projections: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {k: [] for k in PROJECTIONS}
-    )
-    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    old_heads: dict[str, Head] = field(default_factory=dict)
-    new_heads: dict[str, Head] = field(default_factory=dict)
-
-    def add(
-        self, battery_id: str, head: tuple[int, str], pending_events: Sequence[PendingEvent]
-    ) -> tuple[int, str]:
-        """Chain ``pending_events`` after ``head`` (seq, hash); returns the new head."""
-        self.old_heads.setdefault(battery_id, head)
-        seq, prev = head
-        for pending in pending_events:
-            seq += 1
-            event, rows = _event_row(battery_id, seq, prev, pending, self.now)
-            prev = event["hash"]
-            self.events.append(event)
-            for table, table_rows in rows.items():
-                self.projections[table].extend(table_rows)
-            if pending.battery_update:
-                self.updates.append((battery_id, pending.battery_update))
-        self.new_heads[battery_id] = (seq, prev)
-        return seq, prev
-
-    def flush(self, conn: Connection) -> None:
-        """Insert the events and projections, apply the genealogy changes (in order), and record
-        the new chain heads and the write (:func:`~echelon.registry.heads.advance_heads`)."""
-        if self.events:
-            conn.execute(insert(EVENTS), self.events)
-        for table, table_rows in self.projections.items():
-            if table_rows:
-                conn.execute(insert(PROJECTIONS[table]), table_rows)
-        _apply_updates(conn, self.updates)
-        advance_heads(conn, self.old_heads, self.new_heads, self.now)
-
-
-def _apply_updates(conn: Connection, updates: list[tuple[str, dict[str, Any]]]) -> None:
-    """Apply events' genealogy changes to the ``batteries`` rows (in event order)."""
-    for battery_id, change in updates:
-        conn.execute(update(BATTERIES).where(BatteryRow.battery_id == battery_id).values(**change))
-
-
-def _event_row(
-    battery_id: str, seq: int, prev_hash: str, pending: PendingEvent, recorded_at: str
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    unknown = set(pending.rows) - set(PROJECTIONS)
-    if unknown:
-        raise RegistryError(f"event {pending.kind}: unknown projection tables {sorted(unknown)}")
-    bad = set(pending.battery_update) - set(GENEALOGY_FIELDS)
-    if bad:
-        raise RegistryError(
-            f"event {pending.kind}: battery_update may change only {GENEALOGY_FIELDS}, not "
-            f"{sorted(bad)}"
-        )
-    payload = dict(pending.payload)
-    if pending.rows:
-        payload["rows"] = pending.rows
-    if pending.battery_update:
-        payload["battery_update"] = pending.battery_update
-    payload_json = canonical_json(payload)
-    status = pending.status.value if pending.status is not None else None
-    digest = event_hash(
-        prev_hash=prev_hash,
-        battery_id=battery_id,
-        seq=seq,
-        kind=pending.kind,
-        status=status,
-        recorded_at=recorded_at,
-        payload_json=payload_json,
-    )
-    event = {
-        "battery_id": battery_id,
-        "seq": seq,
-        "kind": pending.kind,
-        "status": status,
-        "payload": payload_json,
-        "recorded_at": recorded_at,
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }
-    rows = {
-        table: [{**r, "battery_id": battery_id, "event_seq": seq} for r in table_rows]
-        for table, table_rows in pending.rows.items()
-    }
-    return event, rows
-
-
 def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str]]:
     """The intake fingerprints recorded for each of ``battery_ids`` (as ``conn`` sees them)."""
     found: dict[str, set[str]] = {}
@@ -730,16 +625,6 @@ def _fingerprints(conn: Connection, battery_ids: list[str]) -> dict[str, set[str
         for bid, fp in rows:
             found.setdefault(bid, set()).add(fp)
     return found
-
-
-IN_CHUNK: Final = 500
-"""Ids per SQL ``IN`` list (well below SQLite's and PostgreSQL's bound-parameter limits)."""
-
-
-def chunked(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[list[str]]:
-    """``items`` in lists of at most ``size``: one SQL ``IN`` list each."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def open_registry(

@@ -5,7 +5,7 @@ without reading a full record per part."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,7 @@ def recycled_parts(registry: Registry, record: BatteryRecord) -> list[str]:
     their chain): an assembly with such parts is no longer the one it was, and gets neither a
     forecast nor a passport. The walk is :func:`walk_parts` (a recycled part's own parts are not
     looked into); two queries per level of the genealogy and
-    :data:`~echelon.registry.core.IN_CHUNK` ids (children, their recycled events), not a record
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids (children, their recycled events), not a record
     per part.
 
     Raises
@@ -132,7 +132,7 @@ def gone_with_assembly(conn: Connection, battery_ids: Sequence[str]) -> dict[str
     it"}``, as ``conn`` sees the registry.
 
     The genealogy is read a level at a time for all the units (two queries per level and
-    :data:`~echelon.registry.core.IN_CHUNK` ids), then each unit's ancestors are walked in memory
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids), then each unit's ancestors are walked in memory
     with :func:`walk_parts` (upwards: a unit's "parts below" are its parent).
 
     Raises
@@ -168,16 +168,50 @@ def gone_with_assembly(conn: Connection, battery_ids: Sequence[str]) -> dict[str
         return new
 
     walk_parts("", unseen_above(ids), unseen_above, recycled_among)
-    out: dict[str, str] = {}
-    for bid in ids:
-        gone = walk_parts(bid, above([bid]), above, lambda lv: {b for b in lv if b in lots})[0]
-        if gone:
-            lot, on = lots[gone[0]]
-            out[bid] = (
-                f"{bid}: its {level_of.get(gone[0], 'assembly')} {gone[0]} was recycled in lot "
-                f"{lot} on {on}, with {bid} in it"
-            )
-    return out
+    return {bid: went for bid in ids if (went := went_with(bid, parent, level_of, lots))}
+
+
+def went_with(
+    battery_id: str,
+    parent: Mapping[str, str | None],
+    level: Mapping[str, str],
+    lots: Mapping[str, tuple[str, str]],
+) -> str | None:
+    """``<id>: its <level> <assembly> was recycled in lot … on …, with <id> in it`` when an
+    assembly above the unit (the nearest) was recycled, else ``None``: the walk up the genealogy
+    (:func:`walk_parts`, a unit's "parts below" being its parent) of :func:`gone_with_assembly`
+    and of a genealogy read into memory (a recycling lot's check).
+
+    Parameters
+    ----------
+    battery_id : str
+    parent : mapping of str to str or None
+        Each unit's parent (``parent_id``), for the unit and the assemblies above it.
+    level : mapping of str to str
+        The assemblies' levels (``assembly`` when not given).
+    lots : mapping of str to (str, str)
+        ``{battery_id: (lot id, date recorded)}`` of the recycled units.
+
+    Raises
+    ------
+    ChainError
+        When the genealogy loops back (:func:`refuse_loop`).
+    """
+
+    def above(units: list[str]) -> list[str]:
+        return [p for bid in units if (p := parent.get(bid)) is not None]
+
+    def recycled_among(units: list[str]) -> set[str]:
+        return {bid for bid in units if bid in lots}
+
+    gone = walk_parts(battery_id, above([battery_id]), above, recycled_among)[0]
+    if not gone:
+        return None
+    lot, on = lots[gone[0]]
+    return (
+        f"{battery_id}: its {level.get(gone[0], 'assembly')} {gone[0]} was recycled in lot {lot} "
+        f"on {on}, with {battery_id} in it"
+    )
 
 
 def refuse_loop(battery_id: str, level: Sequence[str], seen: set[str]) -> None:
@@ -233,7 +267,7 @@ class Part:
 
 def parts_of(registry: Registry, parent_ids: Sequence[str]) -> list[Part]:
     """The parts (children) of the assemblies ``parent_ids``, ordered by id: three queries per
-    :data:`~echelon.registry.core.IN_CHUNK` ids, not a :func:`~echelon.registry.battery_record`
+    :data:`~echelon.registry.chunks.IN_CHUNK` ids, not a :func:`~echelon.registry.battery_record`
     each.
 
     Raises

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 
 from echelon.errors import ChainError
 from echelon.registry.chain import digest_change
+from echelon.registry.chunks import chunked
 from echelon.registry.schema import Base
 
 HEADS: Final[Table] = Base.metadata.tables["chain_heads"]
@@ -29,9 +30,9 @@ def recorded_heads(conn: Connection, battery_ids: Iterable[str]) -> dict[str, He
     """The head records (``chain_heads``) of the batteries that have one."""
     ids = list(battery_ids)
     found: dict[str, Head] = {}
-    for start in range(0, len(ids), 500):
+    for chunk in chunked(ids):
         stmt = select(HEADS.c.battery_id, HEADS.c.seq, HEADS.c.hash).where(
-            HEADS.c.battery_id.in_(ids[start : start + 500])
+            HEADS.c.battery_id.in_(chunk)
         )
         found.update({bid: (seq, digest) for bid, seq, digest in conn.execute(stmt)})
     return found

@@ -12,7 +12,7 @@ recycled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sqlalchemy import Connection, select
@@ -26,6 +26,10 @@ from echelon.registry.schema import BatteryRow
 REFUSED_CHILD_STATUSES: Final = (Status.REGROUPED, Status.RECYCLED)
 """A unit in one of these statuses cannot become the child of a new assembly."""
 NOT_TAKEN_IN: Final = "its changed manifest row is not taken in"
+NEW_NOT_TAKEN_IN: Final = (
+    "its manifest row is not taken in; fix its parent_id (the pack or module it is a part of), "
+    "or leave it empty if it carries on alone"
+)
 
 
 def ended_passport(lot_id: object, recorded_at: object) -> str:
@@ -66,7 +70,9 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
     * a part of an assembly that was recycled (it went with it), naming the assembly and lot;
     * regrouped (a part of a pack built by ``echelon regroup --record``), naming the pack: a
       re-take writes ``received`` … ``routed`` and the manifest row's ``parent_id``, so the unit
-      would leave its pack and could be built into another one.
+      would leave its pack and could be built into another one;
+    * dismantled, naming its parts: they carry on as units of their own, and the pack itself does
+      not come back (a re-take would record it ``received`` … ``routed`` beside its parts).
 
     Parameters
     ----------
@@ -85,17 +91,17 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
     lots = recycled_lots(conn, ids)
     gone = gone_with_assembly(conn, [bid for bid in ids if bid not in lots])
     status = latest_statuses(conn, ids)
-    regrouped = [
-        bid
-        for bid in ids
-        if bid not in lots and bid not in gone and status.get(bid, ("",))[0] == "regrouped"
-    ]
+    live = [bid for bid in ids if bid not in lots and bid not in gone]
+    regrouped = [bid for bid in live if status.get(bid, ("",))[0] == Status.REGROUPED.value]
     packs: dict[str, str | None] = {}
     for chunk in chunked(regrouped):
         stmt = select(BatteryRow.battery_id, BatteryRow.parent_id)
         packs.update(
             (bid, par) for bid, par in conn.execute(stmt.where(BatteryRow.battery_id.in_(chunk)))
         )
+    dismantled = _parts(
+        conn, [bid for bid in live if status.get(bid, ("",))[0] == Status.DISMANTLED.value]
+    )
     out: dict[str, str] = {}
     for bid in ids:
         if bid in lots:
@@ -110,7 +116,67 @@ def retake_refusals(conn: Connection, battery_ids: Sequence[str]) -> dict[str, s
                 f"to be built into another pack); {NOT_TAKEN_IN} — to record new measurements, "
                 f"test the pack and take in a manifest row for {pack}"
             )
+        elif bid in dismantled:
+            parts = dismantled[bid]
+            shown = ", ".join(parts[:5]) + (" …" if len(parts) > 5 else "") or "its parts"
+            out[bid] = (
+                f"dismantled into {shown} on {status[bid][1][:10]}: its parts carry on as units "
+                f"of their own and the {bid} that was does not come back (taking it in again would "
+                f"record it received … routed beside them); {NOT_TAKEN_IN} — record new "
+                f"measurements on its parts' rows"
+            )
     return out
+
+
+def _parts(conn: Connection, assemblies: Sequence[str]) -> dict[str, list[str]]:
+    """``{assembly: its registered parts, sorted}`` for each of ``assemblies``."""
+    found: dict[str, list[str]] = {bid: [] for bid in assemblies}
+    for chunk in chunked(list(assemblies)):
+        stmt = select(BatteryRow.battery_id, BatteryRow.parent_id)
+        for bid, par in conn.execute(stmt.where(BatteryRow.parent_id.in_(chunk))):
+            found[str(par)].append(bid)
+    return {bid: sorted(parts) for bid, parts in found.items()}
+
+
+def parent_refusals(conn: Connection, parents: Mapping[str, str]) -> dict[str, str]:
+    """New units (not registered) whose ``parent_id`` names an assembly they cannot join, and why:
+    a recycled one (naming its lot and date) or a part of a recycled one (it went with it). A
+    unit whose parent is refused here is refused too (``{"C": "M", "M": "P"}`` with P recycled
+    refuses M and C). A dismantled parent is not refused: its parts carry on as units of their
+    own, and a part taken in later is one of them.
+
+    Parameters
+    ----------
+    conn : Connection
+        Read through it (inside the writing transaction, under the unit-status lock).
+    parents : mapping of str to str
+        ``{battery_id: parent_id}`` of the new units that name a parent.
+
+    Returns
+    -------
+    dict
+        ``{battery_id: reason}``, in the order of ``parents``.
+    """
+    named = list(dict.fromkeys(parents.values()))
+    lots = recycled_lots(conn, named)
+    gone = gone_with_assembly(conn, [p for p in named if p not in lots])
+    out: dict[str, str] = {}
+    for bid, parent in parents.items():
+        if parent in lots:
+            why = f"its parent {parent} was {ended_passport(*lots[parent])}"
+        elif parent in gone:
+            why = f"its parent {gone[parent]}: recycled is final"
+        else:
+            continue
+        out[bid] = f"{why}; a unit cannot join it — {NEW_NOT_TAKEN_IN}"
+    more = True
+    while more:  # a new unit whose new parent is refused goes with it
+        more = False
+        for bid, parent in parents.items():
+            if bid not in out and parent in out:
+                out[bid] = f"its parent {parent} is not taken in ({out[parent]})"
+                more = True
+    return {bid: out[bid] for bid in parents if bid in out}
 
 
 def refused_retakes(registry: Registry, battery_ids: Sequence[str]) -> dict[str, str]:
@@ -118,3 +184,10 @@ def refused_retakes(registry: Registry, battery_ids: Sequence[str]) -> dict[str,
     early check, before it processes tester files; the write checks again under the lock)."""
     with registry.engine.connect() as conn:
         return retake_refusals(conn, battery_ids)
+
+
+def refused_parents(registry: Registry, parents: Mapping[str, str]) -> dict[str, str]:
+    """:func:`parent_refusals` as the registry's committed state shows them now (an intake's
+    early check; the write checks again under the lock)."""
+    with registry.engine.connect() as conn:
+        return parent_refusals(conn, parents)
