@@ -74,6 +74,7 @@ from echelon.registry import (
     serialized,
     units_frame,
 )
+from echelon.registry.store import STORE_ADVICE
 
 RECORD_CHUNK = 500
 """Units per bulk write of a recording (all in its one transaction)."""
@@ -662,9 +663,8 @@ def _store_lot(registry: Registry, plan: RecordPlan) -> tuple[str, Path | None]:
     except OutputError as exc:
         raise OutputError(
             f"lot {plan.lot_id}: {exc}; nothing was recorded (the lot record is kept in the "
-            f"registry's file store {registry.store.root} before any event is written): check "
-            "the free space and write permission of that folder (the store is ECHELON_STORE_DIR "
-            "when it is set, else the folder beside a SQLite registry) and run the command again"
+            f"registry's file store {registry.store.root} before any event is written): "
+            f"{STORE_ADVICE} and run the command again"
         ) from exc
     return sha, kept
 

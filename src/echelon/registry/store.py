@@ -15,13 +15,22 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy.engine import URL
 
+from echelon.errors import OutputError
 from echelon.io.base import RunMetadata, sha256_file
 from echelon.io.bdf import write_bdf_parquet
+
+STORE_ADVICE = (
+    "check the free space and write permission of that folder (the store is ECHELON_STORE_DIR "
+    "when it is set, else the folder beside a SQLite registry)"
+)
+"""What to check when the file store cannot be written."""
 
 
 class Store:
@@ -29,6 +38,18 @@ class Store:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """An OSError while keeping ``what`` becomes an :class:`OutputError` naming the store
+        (a full disk was an "unexpected error OSError" of every unit of an intake)."""
+        try:
+            yield
+        except OSError as exc:
+            raise OutputError(
+                f"could not keep {what} in the registry's file store {self.root}: "
+                f"{exc.strerror or exc}; {STORE_ADVICE}"
+            ) from exc
 
     def raw_path(self, sha256: str, suffix: str = "") -> Path:
         """Where a raw file with this hash lives."""
@@ -48,33 +69,35 @@ class Store:
         target = self.raw_path(digest, source.suffix)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        os.close(fd)
-        Path(tmp).unlink()
-        try:
+        with self._writing(f"a copy of {source}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            os.close(fd)
+            Path(tmp).unlink()
             try:
-                os.link(source, tmp)
-            except OSError:
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+                try:
+                    os.link(source, tmp)
+                except OSError:
+                    shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         return digest
 
     def put_bdf(self, frame: pl.DataFrame, metadata: RunMetadata) -> str:
         """Store a BDF frame as ``.bdf.parquet``; returns the file's SHA-256."""
         staging = self.root / "timeseries" / "staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".bdf.parquet", dir=staging)
-        os.close(fd)
-        try:
-            digest = write_bdf_parquet(frame, tmp, metadata)
-            target = self.bdf_path(digest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with self._writing("the time series read"):
+            staging.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".bdf.parquet", dir=staging)
+            os.close(fd)
+            try:
+                digest = write_bdf_parquet(frame, tmp, metadata)
+                target = self.bdf_path(digest)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         return digest
 
     def read_bdf(self, sha256: str) -> pl.DataFrame:
