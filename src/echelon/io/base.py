@@ -448,8 +448,9 @@ def read(
     if metadata.unmapped_columns:
         _warn_unmapped(path, chosen.name, metadata.unmapped_columns)
     frame = validate_bdf(frame, path)
-    checked, metadata = checked_current(chosen, path, frame.lazy(), metadata)
-    frame = checked.collect()
+    checked, after = checked_current(chosen, path, frame.lazy(), metadata)
+    if after is not metadata:  # the current was negated: collect the checked frame
+        frame, metadata = checked.collect(), after
     if UNIX_TIME in frame.columns:
         metadata = with_start_time(metadata, frame.get_column(UNIX_TIME)[0])
     return frame, metadata

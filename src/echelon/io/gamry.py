@@ -55,7 +55,10 @@ def zcurve_tables(path: Path) -> list[np.ndarray[Any, Any]]:
         Naming the line, when the file has no ZCURVE table, a table lacks a column of
         :data:`ZCURVE_COLUMNS` or has no rows, or a row does not parse.
     """
-    lines = _lines(path)
+    return _zcurve_tables(_lines(path), path)
+
+
+def _zcurve_tables(lines: list[str], path: Path) -> list[np.ndarray[Any, Any]]:
     starts = [i for i, line in enumerate(lines) if line.split("\t", 1)[0] == "ZCURVE"]
     if not starts:
         raise ReaderError(path, ["Gamry file without a ZCURVE table (not an impedance run)"])
@@ -109,7 +112,8 @@ class GamryDtaReader:
     def read(self, path: Path) -> tuple[pl.LazyFrame, RunMetadata]:
         """The ZCURVE tables as one impedance-only BDF frame, plus the file's metadata."""
         path = Path(path)
-        tables = zcurve_tables(path)
+        lines = _lines(path)  # read once: the tables and the settings
+        tables = _zcurve_tables(lines, path)
         columns: dict[str, Any] = {
             bdf.FREQUENCY: np.concatenate([t[:, 0] for t in tables]),
             bdf.Z_REAL: np.concatenate([t[:, 1] for t in tables]),
@@ -117,7 +121,7 @@ class GamryDtaReader:
         }
         if len(tables) > 1:
             columns[bdf.CYCLE] = np.repeat(np.arange(1, len(tables) + 1), [len(t) for t in tables])
-        settings = _settings(_lines(path))
+        settings = _settings(lines)
         comma = "," in settings.get("FREQINIT", "")
         stamp = numeric_date(f"{settings.get('DATE', '')} {settings.get('TIME', '')}".strip(),
                              decimal_comma=comma)  # fmt: skip
