@@ -138,9 +138,7 @@ class Selection:
     counted_once: dict[str, str] = field(default_factory=dict)
 
 
-def select_registry_units(
-    registry: Registry, selector: str, *, frame: pl.DataFrame | None = None
-) -> Selection:
+def select_registry_units(registry: Registry, selector: str) -> Selection:
     """Registered units as a lot table (the TABLE contract), e.g. ``route:recycle``.
 
     The nominal energy is the registered energy, else capacity × voltage, else capacity × the
@@ -157,16 +155,13 @@ def select_registry_units(
     registry : Registry
     selector : str
         ``route:recycle`` or ``status:<status>``.
-    frame : pl.DataFrame, optional
-        The registry's :func:`~echelon.registry.units_frame`, when the caller has read it
-        already (it is then passed on to :func:`plan_record`: one read of the registry).
 
     Raises
     ------
     NotFoundError
         If no registered unit matches (naming those left out, if any).
     """
-    frame = units_frame(registry) if frame is None else frame
+    frame = units_frame(registry)
     if frame.height == 0:
         raise NotFoundError(f"the registry {registry.url} holds no batteries")
     status = pl.col("status").fill_null("")
@@ -204,25 +199,21 @@ def registry_units(registry: Registry, selector: str) -> pl.DataFrame:
     return select_registry_units(registry, selector).units
 
 
+def _left_out(whys: list[str], what: str, shown: int) -> str:
+    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
+    return f"left out {len(whys)} {what}: " + "; ".join(whys[:shown]) + more
+
+
 def left_out_note(left_out: dict[str, str], shown: int = 10) -> str:
     """``left out N unit(s) no longer whole: <why>; …`` (at most ``shown`` named)."""
-    whys = list(left_out.values())
-    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
-    return (
-        f"left out {len(whys)} unit(s) no longer whole (a lot holding them would be refused): "
-        + "; ".join(whys[:shown])
-        + more
-    )
+    what = "unit(s) no longer whole (a lot holding them would be refused)"
+    return _left_out(list(left_out.values()), what, shown)
 
 
 def counted_once_note(counted_once: dict[str, str], shown: int = 10) -> str:
     """``left out N part(s) of assemblies in the lot: <why>; …`` (at most ``shown`` named)."""
-    whys = list(counted_once.values())
-    more = f"; … and {len(whys) - shown} more" if len(whys) > shown else ""
-    return (
-        f"left out {len(whys)} part(s) of assemblies in the lot (their assembly's recycling "
-        "covers them): " + "; ".join(whys[:shown]) + more
-    )
+    what = "part(s) of assemblies in the lot (their assembly's recycling covers them)"
+    return _left_out(list(counted_once.values()), what, shown)
 
 
 def _nameplate(frame: pl.DataFrame, catalog_dir: Path | None = None) -> tuple[pl.Expr, pl.Expr]:
@@ -359,7 +350,6 @@ def plan_record(
     *,
     discharge_method: str = "external_circuit",
     catalog_dir: Path | None = None,
-    frame: pl.DataFrame | None = None,
 ) -> RecordPlan:
     """Check a lot against the registry before anything is written (:func:`record_lot`).
 
@@ -373,9 +363,6 @@ def plan_record(
     catalog_dir : Path, optional
         Catalogue overrides (default: ``ECHELON_CATALOG_DIR``): the discharge rules and the
         chemistries' cut-off voltages the lot is checked against and recorded with.
-    frame : pl.DataFrame, optional
-        The registry's :func:`~echelon.registry.units_frame`, when already read (e.g. by
-        :func:`registry_units` for the same lot); default: read here.
 
     Returns
     -------
@@ -403,8 +390,7 @@ def plan_record(
         )
     lot_id = str(result.meta["lot_id"])
     ids = result.units.get_column("battery_id").to_list()
-    if frame is None:  # one read: identity, genealogy and the discharge limits
-        frame = units_frame(registry)
+    frame = units_frame(registry)  # one read: identity, genealogy and the discharge limits
     registered = frame.filter(pl.col("battery_id").is_in(ids))
     known = set(registered.get_column("battery_id"))
     missing = [b for b in ids if b not in known]
