@@ -330,10 +330,11 @@ def reference_pulse(
     return next(p for p in found if abs(p.current_a) >= (1 - CURRENT_TOLERANCE) * strongest)
 
 
-def dcir_method(pulse: PulseResistance, *, at_s: float = STANDARD_DCIR_S) -> str:
+def dcir_method(pulse: PulseResistance) -> str:
     """Method name of the DCIR :func:`dcir_ohm` reads from ``pulse``: ``pulse_dcir_10s``, or
     ``pulse_dcir_5s`` for a 5 s pulse read at its end (``pulse_dcir_end`` below 1 s), with
     ``_soc20`` when its SOC is known."""
+    at_s = STANDARD_DCIR_S
     read_s = at_s if at_s in pulse.resistance_ohm else min(at_s, pulse.duration_s or at_s)
     soc = f"_soc{round(100 * pulse.soc):d}" if pulse.soc is not None else ""
     return f"pulse_dcir_{round(read_s):d}s{soc}" if read_s >= 1.0 else f"pulse_dcir_end{soc}"

@@ -268,14 +268,15 @@ def forecast_unit(
         origin=origins,
         keys=[str(m["battery_id"]) for m in members],
     )
+    memo: dict[str, tuple[Any, ...]] = {}  # both calls share the units' start state
     first = life_samples(inputs, model, target, eol_soh_percent=eol, n_samples=n_samples,
-                         catalog_dir=catalog_dir)  # fmt: skip
+                         catalog_dir=catalog_dir, memo=memo)  # fmt: skip
     factor = float(settings(catalog_dir).pack["life_factor"]) if len(members) > 1 else 1.0
     assembly_years = np.min(first.years, axis=0) * factor
     q_years = quantiles(assembly_years)
     horizon = float(years) if years else float(np.clip(np.ceil(min(q_years[2], 40.0)), 5, 40))
     result = life_samples(inputs, model, target, eol_soh_percent=eol, n_samples=n_samples,
-                          band_years=horizon, catalog_dir=catalog_dir)  # fmt: skip
+                          band_years=horizon, catalog_dir=catalog_dir, memo=memo)  # fmt: skip
     assert result.soh_paths is not None
     assert result.path_years is not None
     paths = np.min(result.soh_paths, axis=0)  # (samples, records): weakest block per sample

@@ -341,11 +341,9 @@ def expected_second_life_years(
         .agg(pl.col("row"))
         .filter(pl.col("application").is_in(list(caps)))
     )
-    bounds = np.cumsum([0, *grouped.get_column("row").list.len().to_list()])
-    flat = grouped.get_column("row").explode().to_numpy().astype(np.intp)
     masks = {
-        (chem, app, prior): flat[bounds[k] : bounds[k + 1]]
-        for k, (chem, app, prior) in enumerate(grouped.select(keys).iter_rows())
+        (chem, app, prior): np.asarray(rows, dtype=np.intp)
+        for chem, app, prior, rows in grouped.select(*keys, "row").iter_rows()
     }
     modelled = {t: needed_columns(age[masks[t]]) for t in masks if t[0] not in NO_LIFE_MODEL}
     horizon = max(caps.values()) + LIFE_HORIZON_MARGIN_YEARS
